@@ -1,0 +1,1 @@
+"""What every closeloop service needs: events, messaging, database, auth, errors, observability."""

@@ -1,0 +1,355 @@
+"""The event catalogue: a CloudEvents 1.0 envelope and one frozen data model per event.
+
+Every event type is named in the past tense and carries its schema version in the CloudEvents
+``type`` (``closeloop.SurveyRequested.v1``). Additive changes keep the version; a breaking
+change adds a new model with ``version = 2`` and an upcaster from the old one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Topics, named for what they carry. Each has a dead-letter topic ``<topic>.dlq``.
+CUSTOMER_EVENTS = "customer-events"
+SURVEY_REQUESTS = "survey-requests"
+INVITATIONS = "invitations"
+RESPONSES = "responses"
+SCORES = "scores"
+FOLLOWUPS = "followups"
+NOTIFICATIONS = "notifications"
+TOPICS = (CUSTOMER_EVENTS, SURVEY_REQUESTS, INVITATIONS, RESPONSES, SCORES, FOLLOWUPS, NOTIFICATIONS)
+
+
+def dead_letter_topic(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+ALL_TOPICS = TOPICS + tuple(dead_letter_topic(t) for t in TOPICS)
+
+SurveyKind = Literal["transactional", "relationship", "retention"]
+Channel = Literal["email", "sms", "whatsapp", "chat", "link"]
+QuestionType = Literal["nps", "nls", "csat", "ces", "open", "consent"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class EventData(BaseModel):
+    """Base of every event payload: frozen, versioned, routed to one topic."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    topic: ClassVar[str]
+    version: ClassVar[int] = 1
+
+    workspace_id: str
+
+    @classmethod
+    def type_name(cls) -> str:
+        return f"closeloop.{cls.__name__}.v{cls.version}"
+
+    def partition_key(self) -> str:
+        """Events about a customer stay in order on one partition."""
+        contact_id = getattr(self, "contact_id", None)
+        return f"{self.workspace_id}:{contact_id}" if contact_id else self.workspace_id
+
+    def cloudevent_subject(self) -> str | None:
+        return getattr(self, "contact_id", None)
+
+
+class Recipient(BaseModel):
+    """Where and how to reach a contact, as known when the survey was requested."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    locale: str | None = None
+
+
+# --- trigger ---------------------------------------------------------------------------
+
+
+class CustomerEventReceived(EventData):
+    topic: ClassVar[str] = CUSTOMER_EVENTS
+
+    event_id: str
+    source: str
+    source_event_id: str
+    event_type: str
+    occurred_at: datetime
+    contact_id: str
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class ContactErased(EventData):
+    """Every service removes this contact's personal data."""
+
+    topic: ClassVar[str] = CUSTOMER_EVENTS
+
+    contact_id: str
+    erased_at: datetime
+
+
+class SurveyRequested(EventData):
+    topic: ClassVar[str] = SURVEY_REQUESTS
+
+    request_id: str
+    contact_id: str
+    survey_id: str
+    kind: SurveyKind = "transactional"
+    channel: Channel = "email"
+    send_at: datetime | None = None
+    recipient: Recipient | None = None
+    """None means: reach the contact the way dispatch reached them last."""
+    reason: str | None = None
+    """What caused it, e.g. ``rule:<id>`` or ``followup:<task id>``."""
+
+
+# --- dispatch --------------------------------------------------------------------------
+
+
+class _InvitationEvent(EventData):
+    topic: ClassVar[str] = INVITATIONS
+
+    invitation_id: str
+    request_id: str
+    contact_id: str
+    survey_id: str
+    kind: SurveyKind
+    channel: Channel
+    occurred_at: datetime
+
+
+class InvitationCreated(_InvitationEvent):
+    send_at: datetime
+
+
+class InvitationSent(_InvitationEvent):
+    message_id: str | None = None
+
+
+class InvitationDelivered(_InvitationEvent):
+    pass
+
+
+class InvitationOpened(_InvitationEvent):
+    pass
+
+
+class InvitationClicked(_InvitationEvent):
+    pass
+
+
+class InvitationBounced(_InvitationEvent):
+    hard: bool = True
+
+
+class InvitationFailed(_InvitationEvent):
+    error: str
+
+
+class NotificationRequested(EventData):
+    """Tell a person (staff) something: a new task, a breached SLA."""
+
+    topic: ClassVar[str] = NOTIFICATIONS
+
+    notification_id: str
+    channel: Literal["email", "chat", "webhook"] = "email"
+    to: str
+    subject: str
+    body: str
+
+    def partition_key(self) -> str:
+        return f"{self.workspace_id}:{self.notification_id}"
+
+
+# --- responses -------------------------------------------------------------------------
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    question_id: str
+    type: QuestionType
+    value: int | bool | str | None
+
+
+class ResponseStarted(EventData):
+    topic: ClassVar[str] = RESPONSES
+
+    response_id: str
+    invitation_id: str | None
+    request_id: str | None
+    contact_id: str
+    survey_id: str
+    survey_version: int
+    kind: SurveyKind
+    channel: Channel
+    started_at: datetime
+
+
+class ResponseCompleted(EventData):
+    topic: ClassVar[str] = RESPONSES
+
+    response_id: str
+    invitation_id: str | None
+    request_id: str | None
+    contact_id: str
+    survey_id: str
+    survey_version: int
+    kind: SurveyKind
+    channel: Channel
+    locale: str | None = None
+    answers: tuple[Answer, ...]
+    consent_to_contact: bool
+    completed_at: datetime
+
+
+# --- scoring ---------------------------------------------------------------------------
+
+
+class ResponseScored(EventData):
+    topic: ClassVar[str] = SCORES
+
+    response_id: str
+    request_id: str | None
+    contact_id: str
+    survey_id: str
+    kind: SurveyKind
+    metric: Literal["nps", "nls", "csat", "ces"]
+    score: int
+    classification: Literal["promoter", "passive", "detractor", "positive", "neutral", "negative"]
+    negative: bool
+    scored_at: datetime
+
+
+class NegativeFeedbackDetected(EventData):
+    """The detractor event: a response whose score counts as negative feedback."""
+
+    topic: ClassVar[str] = SCORES
+
+    response_id: str
+    request_id: str | None
+    contact_id: str
+    survey_id: str
+    kind: SurveyKind
+    metric: Literal["nps", "nls", "csat", "ces"]
+    score: int
+    comment: str | None = None
+    consent_to_contact: bool
+    detected_at: datetime
+
+
+# --- followup --------------------------------------------------------------------------
+
+
+class _FollowUpEvent(EventData):
+    topic: ClassVar[str] = FOLLOWUPS
+
+    task_id: str
+    contact_id: str
+    occurred_at: datetime
+
+    def partition_key(self) -> str:
+        return f"{self.workspace_id}:{self.task_id}"
+
+
+class FollowUpOpened(_FollowUpEvent):
+    response_id: str
+    survey_id: str
+    score: int
+
+
+class FollowUpAssigned(_FollowUpEvent):
+    assignee: str
+
+
+class FollowUpResolved(_FollowUpEvent):
+    note: str
+    retention_request_id: str | None
+
+
+class FollowUpOutcomeRecorded(_FollowUpEvent):
+    """The retention survey came back: was the customer won back?"""
+
+    won_back: bool
+    retention_score: int
+
+
+EVENT_TYPES: dict[str, type[EventData]] = {
+    model.type_name(): model
+    for model in (
+        CustomerEventReceived,
+        ContactErased,
+        SurveyRequested,
+        InvitationCreated,
+        InvitationSent,
+        InvitationDelivered,
+        InvitationOpened,
+        InvitationClicked,
+        InvitationBounced,
+        InvitationFailed,
+        NotificationRequested,
+        ResponseStarted,
+        ResponseCompleted,
+        ResponseScored,
+        NegativeFeedbackDetected,
+        FollowUpOpened,
+        FollowUpAssigned,
+        FollowUpResolved,
+        FollowUpOutcomeRecorded,
+    )
+}
+
+
+class CloudEvent(BaseModel):
+    """CloudEvents 1.0, structured JSON mode; ``workspaceid`` is an extension attribute."""
+
+    model_config = ConfigDict(frozen=True)
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str
+    source: str
+    type: str
+    time: datetime
+    subject: str | None = None
+    datacontenttype: Literal["application/json"] = "application/json"
+    workspaceid: str
+    data: dict[str, Any]
+
+    @classmethod
+    def wrap(cls, data: EventData, *, source: str, event_id: str | None = None) -> CloudEvent:
+        """Return the envelope for ``data`` published by ``source`` (a service name)."""
+        return cls(
+            id=event_id or new_id(),
+            source=f"/closeloop/{source}",
+            type=data.type_name(),
+            time=utcnow(),
+            subject=data.cloudevent_subject(),
+            workspaceid=data.workspace_id,
+            data=data.model_dump(mode="json"),
+        )
+
+    def parse_data(self) -> EventData:
+        """Return the typed payload; raises ``UnknownEventType`` or a pydantic ValidationError."""
+        model = EVENT_TYPES.get(self.type)
+        if model is None:
+            raise UnknownEventType(self.type)
+        return model.model_validate(self.data)
+
+
+class UnknownEventType(ValueError):
+    def __init__(self, event_type: str) -> None:
+        super().__init__(f"unknown event type {event_type!r}")
+        self.event_type = event_type

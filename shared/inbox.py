@@ -1,0 +1,187 @@
+"""The inbox and the consumer loop: at-least-once delivery made idempotent.
+
+For each message the handler's effects and an inbox row keyed by (consumer, event id) commit
+in one transaction; offsets are committed only after that. A redelivered event finds its
+inbox row and is skipped. Failures are retried with exponential backoff; a message that still
+fails, or can never be parsed, is parked on ``<topic>.dlq`` with the error and the partition
+moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from pydantic import ValidationError
+from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, func
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.db import Database
+from shared.errors import PoisonMessage
+from shared.events import CloudEvent, EventData, UnknownEventType, dead_letter_topic
+from shared.observability import EVENTS_CONSUMED
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[AsyncSession, Any], Awaitable[None]]
+
+
+def inbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "inbox",
+        metadata,
+        Column("consumer", String(100), primary_key=True),
+        Column("event_id", String(64), primary_key=True),
+        Column("event_type", String(200), nullable=False),
+        Column("topic", String(200), nullable=False),
+        Column("partition", Integer, nullable=False),
+        Column("offset", BigInteger, nullable=False),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+
+
+class EventConsumer:
+    """One consumer group of one service: routes each event type to its handler."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        db: Database,
+        inbox: Table,
+        handlers: dict[type[EventData], Handler],
+        max_attempts: int = 5,
+        backoff_s: float = 0.2,
+    ) -> None:
+        self.name = name
+        self.consumer = consumer
+        self.producer = producer
+        self.db = db
+        self.inbox = inbox
+        self.handlers = handlers
+        self.max_attempts = max_attempts
+        self.backoff_s = backoff_s
+        self._stopping = asyncio.Event()
+        self.assigned = asyncio.Event()
+
+    async def run(self) -> None:
+        """Consume until ``stop()``; the batch in hand is finished and committed first."""
+        while not self._stopping.is_set():
+            batch = await self.consumer.getmany(timeout_ms=200, max_records=200)
+            if self.consumer.assignment():
+                self.assigned.set()
+            for tp, records in batch.items():
+                for record in records:
+                    await self.process(record)
+                await self.commit({tp: records[-1].offset + 1})
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        try:
+            await self.consumer.commit(offsets)
+        except CommitFailedError:
+            # A rebalance took the partition away; its new owner gets the records again and
+            # the inbox turns them into no-ops.
+            log.warning("offset commit failed after a rebalance; records will be redelivered")
+
+    async def process(self, record: ConsumerRecord) -> None:
+        """Handle one record exactly once in effect, or park it on the dead-letter topic."""
+        try:
+            envelope = CloudEvent.model_validate_json(record.value)
+            data = envelope.parse_data()
+        except (ValidationError, UnknownEventType, ValueError) as exc:
+            await self.dead_letter(record, exc, attempts=0)
+            return
+        handler = self.handlers.get(type(data))
+        if handler is None:
+            return
+        extra = {"event_id": envelope.id, "event_type": envelope.type, "workspace_id": envelope.workspaceid}
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                outcome = await self._handle_once(record, envelope, data, handler)
+                EVENTS_CONSUMED.labels(self.name, envelope.type, outcome).inc()
+                return
+            except PoisonMessage as exc:
+                await self.dead_letter(record, exc, attempts=attempt)
+                return
+            except Exception as exc:
+                if attempt == self.max_attempts:
+                    log.exception("giving up on event after %d attempts", attempt, extra=extra)
+                    await self.dead_letter(record, exc, attempts=attempt)
+                    return
+                delay = self.backoff_s * 2 ** (attempt - 1) * (0.5 + random.random())
+                log.warning("handler failed (%s); retry %d in %.2fs", exc, attempt, delay, extra=extra)
+                await asyncio.sleep(delay)
+
+    async def _handle_once(self, record: ConsumerRecord, envelope: CloudEvent, data: EventData,
+                           handler: Handler) -> str:
+        async with self.db.unit_of_work() as session:
+            first_time = (
+                await session.execute(
+                    insert(self.inbox)
+                    .values(consumer=self.name, event_id=envelope.id, event_type=envelope.type,
+                            topic=record.topic, partition=record.partition, offset=record.offset)
+                    .on_conflict_do_nothing()
+                    .returning(self.inbox.c.event_id)
+                )
+            ).scalar_one_or_none()
+            if first_time is None:
+                return "duplicate"
+            await handler(session, data)
+        return "handled"
+
+    async def dead_letter(self, record: ConsumerRecord, error: BaseException, *, attempts: int) -> None:
+        """Publish the record unchanged to ``<topic>.dlq`` with the error in its headers."""
+        headers = list(record.headers or ()) + [
+            ("dlq_error", f"{error.__class__.__name__}: {error}"[:2000].encode()),
+            ("dlq_consumer", self.name.encode()),
+            ("dlq_original_topic", record.topic.encode()),
+            ("dlq_original_partition", str(record.partition).encode()),
+            ("dlq_original_offset", str(record.offset).encode()),
+            ("dlq_attempts", str(attempts).encode()),
+        ]
+        while True:
+            try:
+                await self.producer.send_and_wait(
+                    dead_letter_topic(record.topic), value=record.value, key=record.key, headers=headers
+                )
+                break
+            except KafkaError:
+                # Without the dead letter stored we must not move past the record.
+                log.exception("could not publish to the dead-letter topic; retrying")
+                await asyncio.sleep(1)
+        EVENTS_CONSUMED.labels(self.name, _header(record, "ce_type") or "unknown", "dead-lettered").inc()
+        log.error("parked message on %s: %s", dead_letter_topic(record.topic), error)
+
+
+def _header(record: ConsumerRecord, name: str) -> str | None:
+    for key, value in record.headers or ():
+        if key == name:
+            return value.decode(errors="replace")
+    return None
+
+
+def describe_dead_letter(record: ConsumerRecord) -> dict[str, Any]:
+    """Return a dead-lettered record as plain data, for the CLI and tests."""
+    try:
+        value: Any = json.loads(record.value)
+    except (TypeError, ValueError):
+        value = (record.value or b"").decode(errors="replace")
+    return {
+        "offset": record.offset,
+        "error": _header(record, "dlq_error"),
+        "original_topic": _header(record, "dlq_original_topic"),
+        "consumer": _header(record, "dlq_consumer"),
+        "value": value,
+    }

@@ -1,0 +1,149 @@
+"""Transactional outbox: events are written in the same transaction as the change that caused
+them, and a relay publishes them afterwards. Never ``producer.send`` in a request handler."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.db import Database
+from shared.events import CloudEvent, EventData
+from shared.kafka import event_headers
+from shared.observability import OUTBOX_PUBLISHED
+
+log = logging.getLogger(__name__)
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "outbox",
+        metadata,
+        Column("seq", BigInteger, primary_key=True, autoincrement=True),
+        Column("event_id", String(64), nullable=False, unique=True),
+        Column("topic", String(200), nullable=False),
+        Column("key", String(300), nullable=False),
+        Column("payload", JSONB, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("published_at", DateTime(timezone=True)),
+        Column("attempts", Integer, nullable=False, server_default="0"),
+        Column("last_error", Text),
+        Index("ix_outbox_unpublished", "seq", postgresql_where=text("published_at IS NULL")),
+    )
+
+
+class Outbox:
+    """Writes events of one service into its outbox table."""
+
+    def __init__(self, table: Table, *, source: str) -> None:
+        self.table = table
+        self.source = source
+
+    async def add(self, session: AsyncSession, data: EventData, *, event_id: str | None = None) -> CloudEvent:
+        """Return the envelope stored for ``data``; it is published once the transaction commits."""
+        envelope = CloudEvent.wrap(data, source=self.source, event_id=event_id)
+        await session.execute(
+            self.table.insert().values(
+                event_id=envelope.id,
+                topic=data.topic,
+                key=data.partition_key(),
+                payload=envelope.model_dump(mode="json"),
+            )
+        )
+        session.info["outbox_written"] = True
+        return envelope
+
+
+class OutboxRelay:
+    """Publishes unsent outbox rows in order and marks them sent once the broker has them."""
+
+    def __init__(
+        self,
+        db: Database,
+        table: Table,
+        producer: AIOKafkaProducer,
+        *,
+        poll_interval_s: float = 0.5,
+        batch_size: int = 500,
+    ) -> None:
+        self.db = db
+        self.table = table
+        self.producer = producer
+        self.poll_interval_s = poll_interval_s
+        self.batch_size = batch_size
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        backoff = self.poll_interval_s
+        while not self._stopping.is_set():
+            self.db.outbox_written.clear()
+            try:
+                while await self.publish_pending() == self.batch_size:
+                    pass
+                backoff = self.poll_interval_s
+            except Exception:
+                log.exception("outbox relay failed; retrying in %.1fs", backoff)
+                backoff = min(backoff * 2, 10.0)
+            await self._wait(backoff)
+
+    async def _wait(self, timeout: float) -> None:
+        nudge = asyncio.ensure_future(self.db.outbox_written.wait())
+        stop = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait({nudge, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        nudge.cancel()
+        stop.cancel()
+
+    async def publish_pending(self) -> int:
+        """Return how many rows this pass published."""
+        t = self.table
+        async with self.db.unit_of_work() as session:
+            rows = (
+                await session.execute(
+                    select(t.c.seq, t.c.topic, t.c.key, t.c.payload)
+                    .where(t.c.published_at.is_(None))
+                    .order_by(t.c.seq)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            pending = []
+            for row in rows:
+                envelope = CloudEvent.model_validate(row.payload)
+                pending.append(
+                    await self.producer.send(
+                        row.topic,
+                        value=json.dumps(row.payload, separators=(",", ":")).encode(),
+                        key=row.key.encode(),
+                        headers=event_headers(envelope),
+                    )
+                )
+            await asyncio.gather(*pending)
+            await session.execute(
+                update(t).where(t.c.seq.in_([r.seq for r in rows])).values(published_at=func.now())
+            )
+        OUTBOX_PUBLISHED.inc(len(rows))
+        return len(rows)
+
+    def stop(self) -> None:
+        self._stopping.set()

@@ -1,0 +1,82 @@
+"""Signed, self-verifying credentials: workspace API keys and survey link tokens.
+
+Both are HMAC-SHA256 over their content with a key derived from ``CLOSELOOP_SECRET_KEY`` and
+a purpose, so a survey token can never pass as an API key. Every service verifies them with
+the shared secret alone: no service needs another's tables to authenticate a caller.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+from typing import Any
+
+WORKSPACE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+_API_KEY = re.compile(r"^clk_(?P<ws>[a-z0-9][a-z0-9-]{1,62})\.(?P<kid>[A-Za-z0-9_-]{8,32})\.(?P<sig>[A-Za-z0-9_-]{20,64})$")
+
+
+class InvalidToken(ValueError):
+    pass
+
+
+class ExpiredToken(InvalidToken):
+    pass
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(secret: str, purpose: str, message: str, length: int = 32) -> str:
+    key = hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).digest()
+    return _b64(hmac.new(key, message.encode(), hashlib.sha256).digest()[:length])
+
+
+def issue_api_key(secret: str, workspace_id: str, key_id: str | None = None) -> str:
+    """Return a new API key for ``workspace_id``."""
+    if not WORKSPACE_ID.match(workspace_id):
+        raise ValueError("workspace ids are 2-63 lowercase letters, digits and dashes")
+    key_id = key_id or secrets.token_urlsafe(9)
+    return f"clk_{workspace_id}.{key_id}.{_mac(secret, 'api-key', f'{workspace_id}.{key_id}')}"
+
+
+def verify_api_key(secret: str, api_key: str) -> str:
+    """Return the workspace id the key belongs to; raise ``InvalidToken`` otherwise."""
+    match = _API_KEY.match(api_key)
+    if not match:
+        raise InvalidToken("malformed API key")
+    expected = _mac(secret, "api-key", f"{match['ws']}.{match['kid']}")
+    if not hmac.compare_digest(expected, match["sig"]):
+        raise InvalidToken("API key signature does not match")
+    return match["ws"]
+
+
+def sign_token(secret: str, purpose: str, claims: dict[str, Any], *, ttl_s: int) -> str:
+    """Return a URL-safe token carrying ``claims`` that expires in ``ttl_s`` seconds."""
+    body = _b64(json.dumps({**claims, "exp": int(time.time()) + ttl_s}, separators=(",", ":")).encode())
+    return f"{body}.{_mac(secret, purpose, body, 18)}"
+
+
+def verify_token(secret: str, purpose: str, token: str, *, now: float | None = None) -> dict[str, Any]:
+    """Return the claims of a valid token; raise ``InvalidToken`` or ``ExpiredToken``."""
+    body, _, sig = token.partition(".")
+    if not body or not sig or not hmac.compare_digest(_mac(secret, purpose, body, 18), sig):
+        raise InvalidToken("token signature does not match")
+    try:
+        claims = json.loads(_unb64(body))
+    except ValueError as exc:
+        raise InvalidToken("token body is unreadable") from exc
+    if not isinstance(claims, dict) or not isinstance(claims.get("exp"), int):
+        raise InvalidToken("token has no expiry")
+    if claims["exp"] < (time.time() if now is None else now):
+        raise ExpiredToken("token has expired")
+    return claims

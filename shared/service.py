@@ -1,0 +1,235 @@
+"""Builds a closeloop service: the FastAPI app, its lifespan, and the dependencies routes use.
+
+A service describes itself with a ``ServiceSpec``; ``build_app`` wires the database, the
+producer, the outbox relay, the consumer and any background loops, and closes them in
+reverse order on shutdown (SIGTERM drains the batch in hand before the process exits).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
+from fastapi import APIRouter, Depends, FastAPI, Request
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.db import Database
+from shared.errors import PayloadTooLarge, Unauthorized, install_problem_handlers, problem
+from shared.inbox import EventConsumer, Handler
+from shared.kafka import create_consumer, create_producer
+from shared.observability import RequestMetricsMiddleware, configure_logging, health_router
+from shared.outbox import Outbox, OutboxRelay
+from shared.security import InvalidToken, verify_api_key
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Everything a running service has built; routes reach it through ``RuntimeDep``."""
+
+    name: str
+    settings: Any
+    db: Database
+    producer: AIOKafkaProducer
+    outbox: Outbox
+    relay: OutboxRelay
+    consumer: EventConsumer | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+Background = Callable[[Runtime], Awaitable[None]]
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    title: str
+    description: str
+    routers: list[APIRouter]
+    outbox_table: Table
+    inbox_table: Table
+    topics: list[str] = field(default_factory=list)
+    handlers: Callable[[Runtime], dict[type, Handler]] | None = None
+    background: list[Background] = field(default_factory=list)
+    setup: Callable[[Runtime], Awaitable[None]] | None = None
+    teardown: Callable[[Runtime], Awaitable[None]] | None = None
+    openapi_tags: list[dict[str, str]] = field(default_factory=list)
+
+
+async def _start_producer(producer: AIOKafkaProducer, *, timeout_s: float = 60) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        try:
+            await producer.start()
+            return
+        except KafkaConnectionError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            log.warning("broker not reachable yet; retrying")
+            await asyncio.sleep(1)
+
+
+def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
+    """Return the FastAPI app of one service; nothing is connected until its lifespan starts."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(level=settings.log_level, fmt=settings.log_format)
+        settings.warn_if_insecure(log)
+        db = Database(settings.database_url)
+        producer = create_producer(settings)
+        await _start_producer(producer)
+        relay = OutboxRelay(db, spec.outbox_table, producer,
+                            poll_interval_s=settings.outbox_poll_interval_ms / 1000)
+        runtime = Runtime(spec.name, settings, db, producer, Outbox(spec.outbox_table, source=spec.name), relay)
+        app.state.runtime = runtime
+        if spec.setup:
+            await spec.setup(runtime)
+        tasks = [asyncio.create_task(relay.run(), name=f"{spec.name}-outbox-relay")]
+        if spec.handlers and spec.topics and settings.run_consumers:
+            kafka_consumer = create_consumer(settings, group_id=f"closeloop-{spec.name}", topics=spec.topics)
+            await kafka_consumer.start()
+            runtime.consumer = EventConsumer(
+                name=spec.name, consumer=kafka_consumer, producer=producer, db=db, inbox=spec.inbox_table,
+                handlers=spec.handlers(runtime), max_attempts=settings.consumer_max_attempts,
+                backoff_s=settings.consumer_backoff_ms / 1000,
+            )
+            tasks.append(asyncio.create_task(_supervised(runtime.consumer.run, "consumer"), name=f"{spec.name}-consumer"))
+        background = [asyncio.create_task(_supervised(lambda b=b: b(runtime), b.__name__)) for b in spec.background]
+        log.info("%s service started", spec.name, extra={"service": spec.name})
+        try:
+            yield
+        finally:
+            log.info("%s service stopping: draining in-flight work", spec.name, extra={"service": spec.name})
+            if runtime.consumer:
+                runtime.consumer.stop()
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            if runtime.consumer:
+                await asyncio.gather(tasks[1], return_exceptions=True)
+                await runtime.consumer.consumer.stop()
+            relay.stop()
+            await asyncio.gather(tasks[0], return_exceptions=True)
+            if spec.teardown:
+                await spec.teardown(runtime)
+            await producer.stop()
+            await db.dispose()
+
+    app = FastAPI(
+        title=spec.title,
+        description=spec.description,
+        version="0.1.0",
+        lifespan=lifespan,
+        openapi_tags=spec.openapi_tags or None,
+    )
+    install_problem_handlers(app)
+    for router in spec.routers:
+        app.include_router(router)
+
+    async def db_ready() -> None:
+        await app.state.runtime.db.ping()
+
+    async def broker_ready() -> None:
+        await app.state.runtime.producer.client.fetch_all_metadata()
+
+    app.include_router(health_router({"database": db_ready, "broker": broker_ready}))
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetricsMiddleware, service=spec.name)
+    return app
+
+
+async def _supervised(run: Callable[[], Awaitable[None]], what: str) -> None:
+    """Run a loop; a crash is logged and the loop restarted, so one bad moment is not an outage."""
+    while True:
+        try:
+            await run()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s crashed; restarting in 1s", what)
+            await asyncio.sleep(1)
+
+
+class BodySizeLimit:
+    """Refuses request bodies over ``max_bytes`` with 413, before the route reads them."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise PayloadTooLarge(self._detail(), field="body")
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    def _detail(self) -> str:
+        return f"The request body is larger than {self.max_bytes} bytes; send less or split it up."
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem(413, PayloadTooLarge.code, PayloadTooLarge.title, self._detail(),
+                           errors=[{"field": "body", "message": self._detail()}])
+        await response(scope, receive, send)
+
+
+# --- dependencies routes use -------------------------------------------------------------
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """Yield the request's unit of work; it commits before the response is sent."""
+    async with runtime.db.unit_of_work() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def get_workspace(request: Request, runtime: RuntimeDep) -> str:
+    """Return the workspace of the API key in ``Authorization: Bearer`` or ``X-API-Key``."""
+    header = request.headers.get("authorization", "")
+    key = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
+    if not key:
+        raise Unauthorized("Send your workspace API key as 'Authorization: Bearer <key>'.", field="Authorization",
+                           headers={"WWW-Authenticate": "Bearer"})
+    try:
+        return verify_api_key(runtime.settings.secret_key, key)
+    except InvalidToken as exc:
+        raise Unauthorized(f"The API key is not valid ({exc}). Check it or issue a new one with "
+                           "'closeloop workspace create'.", field="Authorization",
+                           headers={"WWW-Authenticate": "Bearer"}) from exc
+
+
+WorkspaceDep = Annotated[str, Depends(get_workspace)]

@@ -1,0 +1,77 @@
+"""Test helpers: run a service in-process against the real database and broker, consume topics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+from fastapi import FastAPI
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Run ``app``'s lifespan (consumers, relay) and yield a client that calls it in-process."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+async def wait_until(check: Callable[[], Any], *, timeout_s: float = 30, interval_s: float = 0.05,
+                     message: str = "condition") -> Any:
+    """Return the first truthy result of ``check`` (sync or async), polling until ``timeout_s``."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"{message} not met within {timeout_s}s")
+        await asyncio.sleep(interval_s)
+
+
+class TopicReader:
+    """Reads a topic from the beginning without a consumer group (nothing is committed)."""
+
+    def __init__(self, bootstrap_servers: str, topic: str) -> None:
+        self.consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap_servers, group_id=None,
+                                         auto_offset_reset="earliest", enable_auto_commit=False)
+        self.records: list[Any] = []
+
+    async def __aenter__(self) -> TopicReader:
+        await self.consumer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.consumer.stop()
+
+    async def wait_for(self, match: Callable[[dict[str, Any]], bool], *, count: int = 1,
+                       timeout_s: float = 30) -> list[dict[str, Any]]:
+        """Return the decoded values of the first ``count`` records that match."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            found = [v for v in self.values() if match(v)]
+            if len(found) >= count:
+                return found[:count]
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise TimeoutError(f"{len(found)} of {count} matching records within {timeout_s}s")
+            batch = await self.consumer.getmany(timeout_ms=int(min(remaining, 0.5) * 1000))
+            for records in batch.values():
+                self.records.extend(records)
+
+    def values(self) -> list[Any]:
+        out = []
+        for r in self.records:
+            try:
+                out.append(json.loads(r.value))
+            except ValueError:
+                out.append(r.value)
+        return out
