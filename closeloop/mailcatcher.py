@@ -29,6 +29,8 @@ class MailCatcher:
         self.host = host
         self.port = port
         self.messages: list[EmailMessage] = []
+        self.arrived_at: list[float] = []
+        """``time.monotonic()`` of each message's arrival, parallel to ``messages``."""
         self._changed = threading.Condition()
         self._maildir = mailbox.Maildir(maildir, create=True) if maildir else None
         self._controller: Controller | None = None
@@ -40,6 +42,7 @@ class MailCatcher:
             self._maildir.add(envelope.original_content or b"")
         with self._changed:
             self.messages.append(message)
+            self.arrived_at.append(time.monotonic())
             self._changed.notify_all()
         return "250 Message accepted for delivery"
 

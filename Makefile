@@ -1,0 +1,56 @@
+# The commands people, docs and CI run. `make run` and `make test` do all set-up themselves.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test unit integration e2e bench lint format typecheck install tools clean
+
+$(STAMP): pyproject.toml
+	@echo "› creating the virtualenv in $(VENV) and installing closeloop (first run takes a minute)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# kubectl renders the Kustomize manifests in the deploy tests (it works offline).
+tools:
+	@command -v kubectl >/dev/null 2>&1 || { \
+	  echo "› installing kubectl (Debian package) for the deploy tests"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq kubectl >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq kubectl >/dev/null; fi; }
+
+## Start the whole stack locally: PostgreSQL, Kafka, a mail catcher and the five services.
+run: install
+	@$(BIN)/closeloop dev
+
+## Lint, then every test: unit, integration (real PostgreSQL + Kafka) and end-to-end (service processes).
+test: install tools lint
+	@$(BIN)/pytest
+
+unit: install
+	@$(BIN)/pytest tests/unit
+
+integration: install
+	@$(BIN)/pytest tests/integration
+
+e2e: install
+	@$(BIN)/pytest tests/e2e
+
+## Benchmarks: ingest throughput and webhook → email latency, printed as a table.
+bench: install
+	@$(BIN)/python -m bench
+
+lint: install
+	@$(BIN)/ruff check .
+
+format: install
+	@$(BIN)/ruff format .
+
+typecheck: install
+	@$(BIN)/mypy shared services closeloop
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,35 @@
+"""The five services as real processes against the session's PostgreSQL, broker and SMTP server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from closeloop.demo import DemoWorkspace, seed_workspace
+from closeloop.infra import free_port
+from closeloop.stack import SERVICE_PORTS, ServiceStack
+from tests.conftest import SECRET_KEY
+
+
+@pytest.fixture(scope="session")
+def stack(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceStack]:
+    services = ServiceStack(env=stack_env, log_dir=tmp_path_factory.mktemp("service-logs"),
+                            ports={name: free_port() for name in SERVICE_PORTS})
+    services.start_all()
+    try:
+        services.wait_ready()
+        yield services
+    finally:
+        services.stop_all()
+
+
+@pytest.fixture
+def urls(stack: ServiceStack) -> dict[str, str]:
+    return {name: stack.url(name) for name in stack.ports}
+
+
+@pytest.fixture
+def demo(urls: dict[str, str], workspace: str) -> DemoWorkspace:
+    """A workspace seeded the way ``make run`` seeds the demo: through the public REST APIs."""
+    return seed_workspace(urls, secret_key=SECRET_KEY, workspace_id=workspace)
