@@ -1,0 +1,106 @@
+"""Pure parts of ``shared``: signatures, tokens, API keys, the event envelope."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from shared import standard_webhooks
+from shared.events import EVENT_TYPES, TOPICS, CloudEvent, SurveyRequested, UnknownEventType
+from shared.security import (
+    ExpiredToken,
+    InvalidToken,
+    issue_api_key,
+    sign_token,
+    verify_api_key,
+    verify_token,
+)
+from shared.survey_links import SurveyLink, issue_link_token, read_link_token
+
+# The example from the Standard Webhooks specification's reference test vectors.
+SPEC_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+SPEC_ID = "msg_p5jXN8AQM9LWM0D4loKWxJek"
+SPEC_TS = 1614265330
+SPEC_BODY = b'{"test": 2432232314}'
+SPEC_SIGNATURE = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+def test_standard_webhooks_signature_matches_the_specification_vector():
+    assert standard_webhooks.sign(SPEC_SECRET, SPEC_ID, SPEC_TS, SPEC_BODY) == SPEC_SIGNATURE
+
+
+def _headers(signature: str = SPEC_SIGNATURE, ts: int = SPEC_TS) -> dict[str, str]:
+    return {"webhook-id": SPEC_ID, "webhook-timestamp": str(ts), "webhook-signature": signature}
+
+
+def test_verify_accepts_a_valid_signature_among_several():
+    headers = _headers(f"v1,bm90IHRoaXMgb25l {SPEC_SIGNATURE}")
+    assert standard_webhooks.verify(SPEC_SECRET, headers, SPEC_BODY, now=SPEC_TS + 10) == SPEC_ID
+
+
+@pytest.mark.parametrize("change, header", [
+    (lambda h, b: (h, b + b" "), "webhook-signature"),                       # one byte more in the body
+    (lambda h, b: ({**h, "webhook-id": "msg_other"}, b), "webhook-signature"),  # replayed under another id
+    (lambda h, b: ({**h, "webhook-timestamp": str(SPEC_TS - 301)}, b), "webhook-timestamp"),  # stale
+    (lambda h, b: ({**h, "webhook-timestamp": str(SPEC_TS + 301)}, b), "webhook-timestamp"),  # future
+    (lambda h, b: ({**h, "webhook-timestamp": "yesterday"}, b), "webhook-timestamp"),
+    (lambda h, b: ({k: v for k, v in h.items() if k != "webhook-signature"}, b), "webhook-signature"),
+])
+def test_verify_rejects_tampering_and_names_the_header(change, header):
+    headers, body = change(_headers(), SPEC_BODY)
+    with pytest.raises(standard_webhooks.SignatureError) as caught:
+        standard_webhooks.verify(SPEC_SECRET, headers, body, now=SPEC_TS)
+    assert caught.value.header == header
+
+
+def test_verify_rejects_a_wrong_secret():
+    with pytest.raises(standard_webhooks.SignatureError):
+        standard_webhooks.verify(standard_webhooks.new_secret(), _headers(), SPEC_BODY, now=SPEC_TS)
+
+
+def test_api_keys_verify_only_with_their_secret_and_unchanged():
+    key = issue_api_key("s3cret", "acme-eu")
+    assert verify_api_key("s3cret", key) == "acme-eu"
+    with pytest.raises(InvalidToken):
+        verify_api_key("other", key)
+    forged = key.replace("clk_acme-eu.", "clk_acme-us.")
+    with pytest.raises(InvalidToken):
+        verify_api_key("s3cret", forged)
+    with pytest.raises(ValueError):
+        issue_api_key("s3cret", "Not A Workspace")
+
+
+def test_tokens_expire_and_are_bound_to_their_purpose():
+    token = sign_token("k", "survey-link", {"a": 1}, ttl_s=60)
+    assert verify_token("k", "survey-link", token)["a"] == 1
+    with pytest.raises(InvalidToken):
+        verify_token("k", "api-key", token)
+    with pytest.raises(ExpiredToken):
+        verify_token("k", "survey-link", token, now=time.time() + 61)
+    body, sig = token.split(".")
+    with pytest.raises(InvalidToken):
+        verify_token("k", "survey-link", body[:-2] + "xx." + sig)
+
+
+def test_survey_link_round_trip():
+    link = SurveyLink("acme", "inv-1", "req-1", "svy-1", "con-1", kind="retention", locale="nl")
+    assert read_link_token("k", issue_link_token("k", link)) == link
+
+
+def test_envelope_round_trip_and_routing():
+    event = SurveyRequested(workspace_id="acme", request_id="r1", contact_id="c1", survey_id="s1")
+    envelope = CloudEvent.wrap(event, source="trigger")
+    parsed = CloudEvent.model_validate_json(envelope.model_dump_json())
+    assert parsed.type == "closeloop.SurveyRequested.v1" and parsed.source == "/closeloop/trigger"
+    assert parsed.parse_data() == event
+    assert event.partition_key() == "acme:c1"
+    assert {model.topic for model in EVENT_TYPES.values()} <= set(TOPICS)
+    with pytest.raises(UnknownEventType):
+        CloudEvent(**{**envelope.model_dump(), "type": "closeloop.Nope.v1"}).parse_data()
+
+
+def test_events_are_frozen():
+    event = SurveyRequested(workspace_id="acme", request_id="r1", contact_id="c1", survey_id="s1")
+    with pytest.raises(ValueError):
+        event.survey_id = "other"  # type: ignore[misc]
