@@ -69,7 +69,7 @@ def sign_token(secret: str, purpose: str, claims: dict[str, Any], *, ttl_s: int)
 def verify_token(secret: str, purpose: str, token: str, *, now: float | None = None) -> dict[str, Any]:
     """Return the claims of a valid token; raise ``InvalidToken`` or ``ExpiredToken``."""
     body, _, sig = token.partition(".")
-    if not body or not sig or not hmac.compare_digest(_mac(secret, purpose, body, 18), sig):
+    if not body or not sig or not hmac.compare_digest(_mac(secret, purpose, body, 18).encode(), sig.encode()):
         raise InvalidToken("token signature does not match")
     try:
         claims = json.loads(_unb64(body))
