@@ -104,3 +104,9 @@ def test_events_are_frozen():
     event = SurveyRequested(workspace_id="acme", request_id="r1", contact_id="c1", survey_id="s1")
     with pytest.raises(ValueError):
         event.survey_id = "other"  # type: ignore[misc]
+
+
+def test_a_token_with_non_ascii_characters_is_invalid_not_an_error():
+    token = sign_token("k", "survey-link", {"a": 1}, ttl_s=60)
+    with pytest.raises(InvalidToken):
+        verify_token("k", "survey-link", token[:-1] + "é")
