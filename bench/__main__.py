@@ -35,7 +35,7 @@ from closeloop.infra import (
     start_embedded_postgres,
     with_database,
 )
-from closeloop.mailcatcher import MailCatcher
+from closeloop.mailcatcher import MailCatcher, recipient
 from closeloop.stack import SERVICE_PORTS, ServiceStack
 from shared import standard_webhooks
 from shared.kafka import ensure_topics
@@ -96,10 +96,10 @@ async def end_to_end(demo: DemoWorkspace, catcher: MailCatcher, *, rate: float, 
             sent[address] = time.monotonic()
             response = await client.post(demo.webhook_url, content=body, headers=headers)
             response.raise_for_status()
-    await catcher.wait_for_count(lambda m: str(m["To"]).startswith(prefix), len(sent), timeout_s=120)
+    await catcher.wait_for_count(lambda m: recipient(m).startswith(prefix), len(sent), timeout_s=120)
     latencies = []
     for message, arrived in zip(list(catcher.messages), list(catcher.arrived_at), strict=False):
-        to = str(message["To"])
+        to = recipient(message)
         if to in sent:
             latencies.append(arrived - sent[to])
     return latencies
@@ -145,7 +145,7 @@ async def main(args: argparse.Namespace) -> int:
         count, ack, elapsed = await ingest(demo, seconds=args.ingest_s, concurrency=args.concurrency, prefix="ingest")
         print(f"[2/3] waiting for the {count} invitation emails to drain …", flush=True)
         drain_start = time.monotonic()
-        await catcher.wait_for_count(lambda m: str(m["To"]).startswith("ingest-"), count, timeout_s=args.drain_timeout_s)
+        await catcher.wait_for_count(lambda m: recipient(m).startswith("ingest-"), count, timeout_s=args.drain_timeout_s)
         drain = time.monotonic() - drain_start + elapsed
         print(f"[3/3] end to end at {args.rate:.0f} events/s for {args.e2e_s:.0f}s …", flush=True)
         e2e = await end_to_end(demo, catcher, rate=args.rate, seconds=args.e2e_s)

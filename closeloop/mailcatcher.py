@@ -95,6 +95,12 @@ class MailCatcher:
         return await asyncio.to_thread(wait)
 
 
+def recipient(message: EmailMessage) -> str:
+    """Return the bare address of the first ``To`` recipient."""
+    addresses = getattr(message["To"], "addresses", ())
+    return addresses[0].addr_spec if addresses else str(message["To"])
+
+
 def body_of(message: EmailMessage, subtype: str) -> str:
     part = message.get_body(preferencelist=(subtype,))
     return part.get_content() if part is not None else ""

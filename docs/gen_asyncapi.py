@@ -1,0 +1,365 @@
+"""Generate docs/asyncapi.yaml (AsyncAPI 3.0) from the event catalogue in shared/events.py.
+
+    python docs/gen_asyncapi.py            # rewrite docs/asyncapi.yaml
+    python docs/gen_asyncapi.py --check    # exit 1 when the committed file is out of date
+
+Payload schemas come from the pydantic models themselves and record keys from their
+``partition_key()``, so the document cannot drift from the code. Which service publishes and
+which consumes each event type is declared in ``PUBLISHERS`` and ``CONSUMERS`` below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+OUTPUT = ROOT / "docs" / "asyncapi.yaml"
+
+if str(ROOT) not in sys.path:  # run as a script from a checkout
+    sys.path.insert(0, str(ROOT))
+
+import yaml  # noqa: E402  (PyYAML comes with uvicorn[standard])
+from pydantic import BaseModel  # noqa: E402
+from pydantic.json_schema import models_json_schema  # noqa: E402
+
+from shared import events  # noqa: E402
+from shared.events import EVENT_TYPES, TOPICS, CloudEvent, EventData, dead_letter_topic  # noqa: E402
+
+SERVICES = ("trigger", "dispatch", "responses", "scoring", "followup")
+
+# Who writes each event type (through its transactional outbox) ...
+# Events in the catalogue that no service publishes yet; every other event must have a publisher.
+RESERVED: frozenset[type[EventData]] = frozenset({events.NotificationRequested, events.ResponseStarted})
+
+PUBLISHERS: dict[type[EventData], tuple[str, ...]] = {
+    events.CustomerEventReceived: ("trigger",),
+    events.ContactErased: ("trigger",),
+    events.SurveyRequested: ("trigger", "followup"),
+    events.InvitationCreated: ("dispatch",),
+    events.InvitationSent: ("dispatch",),
+    events.InvitationDelivered: ("dispatch",),
+    events.InvitationOpened: ("dispatch",),
+    events.InvitationClicked: ("dispatch",),
+    events.InvitationBounced: ("dispatch",),
+    events.InvitationFailed: ("dispatch",),
+    events.NotificationRequested: (),  # reserved: staff notifications come with the followup SLA work
+    events.ResponseStarted: (),  # reserved: responses publishes it once partial answers are saved
+    events.ResponseCompleted: ("responses",),
+    events.ResponseScored: ("scoring",),
+    events.NegativeFeedbackDetected: ("scoring",),
+    events.FollowUpOpened: ("followup",),
+    events.FollowUpAssigned: ("followup",),
+    events.FollowUpResolved: ("followup",),
+    events.FollowUpOutcomeRecorded: ("followup",),
+}
+
+# ... and who acts on it (through its consumer group ``closeloop-<service>`` and its inbox).
+CONSUMERS: dict[type[EventData], tuple[str, ...]] = {
+    events.CustomerEventReceived: (),
+    events.ContactErased: ("dispatch", "responses", "scoring", "followup"),
+    events.SurveyRequested: ("dispatch",),
+    events.InvitationCreated: (),
+    events.InvitationSent: (),
+    events.InvitationDelivered: (),
+    events.InvitationOpened: (),
+    events.InvitationClicked: (),
+    events.InvitationBounced: (),
+    events.InvitationFailed: (),
+    events.NotificationRequested: (),
+    events.ResponseStarted: (),
+    events.ResponseCompleted: ("scoring",),
+    events.ResponseScored: ("followup",),
+    events.NegativeFeedbackDetected: ("followup",),
+    events.FollowUpOpened: (),
+    events.FollowUpAssigned: (),
+    events.FollowUpResolved: (),
+    events.FollowUpOutcomeRecorded: (),
+}
+
+TOPIC_DESCRIPTIONS = {
+    events.CUSTOMER_EVENTS: "What happened to a customer in a CRM or helpdesk (deduplicated), and erasure requests.",
+    events.SURVEY_REQUESTS: "Decisions to ask a contact for feedback: transactional, relationship or retention surveys.",
+    events.INVITATIONS: "The invitation funnel: created, sent, delivered, opened, clicked, bounced, failed.",
+    events.RESPONSES: "Survey responses as customers start and complete them.",
+    events.SCORES: "Scored responses (NPS, NLS, CSAT, CES) and the negative-feedback (detractor) events.",
+    events.FOLLOWUPS: "The life of a follow-up task, up to whether the customer was won back.",
+    events.NOTIFICATIONS: "Messages for staff: a new task, a breached SLA.",
+}
+
+DESCRIPTION = """\
+The events closeloop's five services exchange over Kafka.
+
+**Envelope.** Every record value is a CloudEvents 1.0 event in structured JSON mode
+(`application/cloudevents+json`): `specversion`, `id`, `source` (`/closeloop/<service>`), `type`
+(`closeloop.<Name>.v<version>`), `time`, `subject` (the contact id, when there is one),
+`datacontenttype`, the extension attribute `workspaceid`, and `data`, the event payload. The headers
+`ce_specversion`, `ce_id`, `ce_type`, `ce_source` and `content-type` repeat the attributes so that
+routers can filter without parsing the value.
+
+**Record key.** `<workspace_id>:<contact_id>` for everything about a customer, so that one
+customer's events stay in order on one partition; `<workspace_id>:<task_id>` for follow-up task
+events; `<workspace_id>:<notification_id>` for staff notifications. Each message states its key.
+
+**Versions.** Additive changes keep an event's version; a breaking change publishes a new type
+`closeloop.<Name>.v2` and consumers upcast the old one. Consumers ignore fields they do not know.
+
+**Delivery.** Producers write through a transactional outbox (at least once, in commit order per
+key); consumers are idempotent through an inbox keyed by (consumer, event `id`), so a redelivered
+event has no second effect. Each service consumes in the group `closeloop-<service>`.
+
+**Dead letters.** A record a consumer cannot process after its retries is copied unchanged to
+`<topic>.dlq` with the headers `dlq_error`, `dlq_consumer`, `dlq_original_topic`,
+`dlq_original_partition`, `dlq_original_offset` and `dlq_attempts`; the partition moves on and the
+record can be replayed.
+
+Generated by `docs/gen_asyncapi.py` from `shared/events.py`; do not edit by hand."""
+
+
+def _ref(*parts: str) -> dict[str, str]:
+    return {"$ref": "#/" + "/".join(parts)}
+
+
+def _camel(topic: str) -> str:
+    return "".join(word.capitalize() for word in topic.replace(".", "-").split("-"))
+
+
+def _key_rule(model: type[EventData]) -> str:
+    """Return the record key of ``model`` with placeholders, computed by its own ``partition_key``."""
+    placeholders = {name: f"<{name}>" for name in model.model_fields}
+    return model.model_construct(**placeholders).partition_key()
+
+
+def _schemas() -> dict[str, Any]:
+    """Return JSON Schemas of the envelope and every payload, with shared definitions hoisted."""
+    models: list[type[BaseModel]] = [CloudEvent, *EVENT_TYPES.values()]
+    _, top = models_json_schema([(m, "validation") for m in models], ref_template="#/components/schemas/{model}")
+    return dict(sorted(top["$defs"].items()))
+
+
+def _ce_headers() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "ce_specversion": {"type": "string", "const": "1.0"},
+            "ce_id": {"type": "string", "description": "The CloudEvent `id`; consumers deduplicate on it."},
+            "ce_type": {"type": "string", "description": "The CloudEvent `type`."},
+            "ce_source": {"type": "string", "description": "The CloudEvent `source`: `/closeloop/<service>`."},
+            "content-type": {"type": "string", "const": "application/cloudevents+json"},
+        },
+        "required": ["ce_specversion", "ce_id", "ce_type", "ce_source", "content-type"],
+    }
+
+
+def _dead_letter_headers() -> dict[str, Any]:
+    dlq = {
+        "dlq_error": "The last error: exception class and message.",
+        "dlq_consumer": "The service whose consumer gave up.",
+        "dlq_original_topic": "Where the record came from.",
+        "dlq_original_partition": "Its partition there.",
+        "dlq_original_offset": "Its offset there.",
+        "dlq_attempts": "How often it was tried (0: it could never be parsed).",
+    }
+    headers = _ce_headers()
+    return {
+        "type": "object",
+        "description": "The original record's headers (usually the `ce_` headers) plus the `dlq_` headers.",
+        "properties": {
+            **headers["properties"],
+            **{name: {"type": "string", "description": text} for name, text in dlq.items()},
+        },
+        "required": list(dlq),
+    }
+
+
+def _message(model: type[EventData]) -> dict[str, Any]:
+    name = model.__name__
+    sources = [f"/closeloop/{service}" for service in PUBLISHERS[model]]
+    key = _key_rule(model)
+    summary = (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else None
+    message: dict[str, Any] = {
+        "name": model.type_name(),
+        "title": name,
+        "contentType": "application/cloudevents+json",
+        "headers": _ref("components", "schemas", "CloudEventHeaders"),
+        "payload": {
+            "allOf": [
+                _ref("components", "schemas", "CloudEvent"),
+                {
+                    "type": "object",
+                    "properties": {
+                        "type": {"type": "string", "const": model.type_name()},
+                        "source": {"type": "string", "enum": sources},
+                        "data": _ref("components", "schemas", name),
+                    },
+                },
+            ]
+        },
+        "bindings": {
+            "kafka": {
+                "key": {"type": "string", "description": f"`{key}`"},
+                "bindingVersion": "0.5.0",
+            }
+        },
+        "x-topic": model.topic,
+        "x-record-key": key,
+        "x-published-by": list(PUBLISHERS[model]),
+        "x-consumed-by": list(CONSUMERS[model]),
+    }
+    if summary:
+        message["summary"] = summary
+    return message
+
+
+def _dead_letter_message() -> dict[str, Any]:
+    return {
+        "name": "DeadLetteredRecord",
+        "title": "Dead-lettered record",
+        "summary": "A record a consumer gave up on, copied unchanged with the error in its headers.",
+        "headers": _ref("components", "schemas", "DeadLetterHeaders"),
+        "payload": {
+            "description": "The original record value, byte for byte: usually a CloudEvent of the original "
+                           "topic, possibly unparseable."
+        },
+        "bindings": {
+            "kafka": {
+                "key": {"type": "string", "description": "The original record key."},
+                "bindingVersion": "0.5.0",
+            }
+        },
+    }
+
+
+def _kafka_operation_binding(service: str) -> dict[str, Any]:
+    group = f"closeloop-{service}"
+    return {"kafka": {"groupId": {"type": "string", "enum": [group]},
+                      "clientId": {"type": "string", "enum": [group]}, "bindingVersion": "0.5.0"}}
+
+
+def build_document() -> dict[str, Any]:
+    """Return the AsyncAPI document as plain data."""
+    if set(PUBLISHERS) != set(EVENT_TYPES.values()) or set(CONSUMERS) != set(EVENT_TYPES.values()):
+        raise SystemExit("PUBLISHERS and CONSUMERS in docs/gen_asyncapi.py must list every event in EVENT_TYPES")
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    by_topic = {topic: [m for m in EVENT_TYPES.values() if m.topic == topic] for topic in TOPICS}
+
+    channels: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    for topic in TOPICS:
+        models = by_topic[topic]
+        channels[topic] = {
+            "address": topic,
+            "title": topic,
+            "description": TOPIC_DESCRIPTIONS[topic],
+            "messages": {m.__name__: _ref("components", "messages", m.__name__) for m in models},
+            "bindings": {"kafka": {"topic": topic, "bindingVersion": "0.5.0"}},
+        }
+        dlq = dead_letter_topic(topic)
+        channels[dlq] = {
+            "address": dlq,
+            "title": dlq,
+            "description": f"Dead letters of `{topic}`: records a consumer could not process.",
+            "messages": {"DeadLetteredRecord": _ref("components", "messages", "DeadLetteredRecord")},
+            "bindings": {"kafka": {"topic": dlq, "bindingVersion": "0.5.0"}},
+        }
+        for service in SERVICES:
+            sent = [m for m in models if service in PUBLISHERS[m]]
+            received = [m for m in models if service in CONSUMERS[m]]
+            if sent:
+                operations[f"{service}Sends{_camel(topic)}"] = {
+                    "action": "send",
+                    "channel": _ref("channels", topic),
+                    "summary": f"{service} publishes to {topic} through its outbox.",
+                    "messages": [_ref("channels", topic, "messages", m.__name__) for m in sent],
+                    "x-service": service,
+                }
+            if received:
+                operations[f"{service}Receives{_camel(topic)}"] = {
+                    "action": "receive",
+                    "channel": _ref("channels", topic),
+                    "summary": f"{service} consumes {topic} in the group closeloop-{service}.",
+                    "messages": [_ref("channels", topic, "messages", m.__name__) for m in received],
+                    "bindings": _kafka_operation_binding(service),
+                    "x-service": service,
+                }
+                operations[f"{service}DeadLetters{_camel(topic)}"] = {
+                    "action": "send",
+                    "channel": _ref("channels", dlq),
+                    "summary": f"{service} parks records of {topic} it cannot process.",
+                    "messages": [_ref("channels", dlq, "messages", "DeadLetteredRecord")],
+                    "x-service": service,
+                }
+
+    schemas = {
+        "CloudEventHeaders": _ce_headers(),
+        "DeadLetterHeaders": _dead_letter_headers(),
+        **_schemas(),
+    }
+    messages = {m.__name__: _message(m) for m in EVENT_TYPES.values()}
+    messages["DeadLetteredRecord"] = _dead_letter_message()
+    return {
+        "asyncapi": "3.0.0",
+        "id": "urn:closeloop:events",
+        "info": {
+            "title": "closeloop events",
+            "version": version,
+            "description": DESCRIPTION,
+            "license": {"name": "Apache-2.0", "url": "https://www.apache.org/licenses/LICENSE-2.0"},
+        },
+        "defaultContentType": "application/cloudevents+json",
+        "servers": {
+            "production": {
+                "host": "closeloop-kafka-bootstrap.kafka.svc:9092",
+                "protocol": "kafka",
+                "description": "The Kafka cluster in deploy/ (KAFKA_BOOTSTRAP_SERVERS).",
+            },
+            "development": {
+                "host": "127.0.0.1:9092",
+                "protocol": "kafka",
+                "description": "The local broker of `make run`.",
+            },
+        },
+        "channels": channels,
+        "operations": operations,
+        "components": {"schemas": schemas, "messages": messages},
+    }
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style everywhere; multi-line strings as literal blocks."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def render() -> str:
+    """Return the document as YAML text, exactly as committed."""
+    body = yaml.dump(build_document(), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110)
+    return "# Generated by docs/gen_asyncapi.py from shared/events.py - do not edit.\n" + body
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if docs/asyncapi.yaml is out of date")
+    args = parser.parse_args(argv)
+    text = render()
+    if args.check:
+        if not OUTPUT.exists() or OUTPUT.read_text() != text:
+            print("docs/asyncapi.yaml is out of date: run python docs/gen_asyncapi.py", file=sys.stderr)
+            return 1
+        return 0
+    OUTPUT.write_text(text)
+    print(f"wrote {OUTPUT.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

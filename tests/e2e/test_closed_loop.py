@@ -1,0 +1,97 @@
+"""The whole loop through public HTTP APIs only: five service processes, the real broker,
+real PostgreSQL and a real SMTP server."""
+
+from __future__ import annotations
+
+import re
+from email.message import EmailMessage
+
+import httpx
+import pytest
+
+from closeloop.demo import DemoWorkspace, demo_event, send_signed
+from closeloop.mailcatcher import MailCatcher, body_of, recipient
+from tests.support.stack import wait_until
+
+pytestmark = pytest.mark.e2e
+
+SURVEY_LINK = re.compile(r"https?://[^\s\"'<>]+/s/[A-Za-z0-9_.\-]+")
+
+
+def survey_link(message: EmailMessage) -> str:
+    text_links = SURVEY_LINK.findall(body_of(message, "plain"))
+    html_links = SURVEY_LINK.findall(body_of(message, "html"))
+    assert text_links and text_links[0] in html_links, "the link is in both the text and the HTML part"
+    return text_links[0]
+
+
+async def json_of(client: httpx.AsyncClient, url: str, auth: dict[str, str]) -> object:
+    response = await client.get(url, headers=auth)
+    response.raise_for_status()
+    return response.json()
+
+
+async def test_webhook_to_won_back_customer(demo: DemoWorkspace, urls: dict[str, str], smtp: MailCatcher):
+    email = f"ada.{demo.workspace_id}@example.com"
+    event = demo_event(external_id="cus_ada", email=email, name="Ada Lovelace")
+
+    # 1. The helpdesk posts a signed webhook — twice, as webhook senders do.
+    with httpx.Client(timeout=10) as sync_http:
+        first = send_signed(sync_http, demo, event, msg_id=f"msg_{demo.workspace_id}")
+        again = send_signed(sync_http, demo, event, msg_id=f"msg_{demo.workspace_id}")
+    assert first.status_code == 202 and first.json()["surveys_requested"] == 1
+    assert again.status_code == 202 and again.json()["status"] == "duplicate"
+
+    # 2. The invitation arrives by email, personalised, with a survey link.
+    invitation = await smtp.wait_for(lambda m: recipient(m) == email)
+    assert "Ada" in invitation["Subject"]
+    link = survey_link(invitation)
+
+    async with httpx.AsyncClient(timeout=10) as http:
+        # 3. The customer follows the link and answers 3, yes you may contact me.
+        page = await http.get(link)
+        assert page.status_code == 200 and "recommend" in page.text
+        answered = await http.post(link, data={"nps": "3", "why": "It took a week to solve.", "consent": "yes"},
+                                   follow_redirects=True)
+        assert answered.status_code == 200, answered.text
+
+        # 4. The survey's NPS is −100 (one detractor), with n and a margin of error.
+        nps_url = f"{urls['scoring']}/v1/surveys/{demo.survey_id}/nps"
+        nps = await wait_until(lambda: _when(json_of(http, nps_url, demo.auth), lambda s: s["n"] == 1),
+                               timeout_s=30, message="the response is scored")
+        assert nps["nps"] == -100 and nps["detractors"] == 1 and nps["margin_of_error"] is not None
+
+        # 5. A follow-up task is open for the detractor who consented.
+        tasks_url = f"{urls['followup']}/v1/tasks"
+        tasks = await wait_until(lambda: _when(json_of(http, tasks_url, demo.auth), lambda t: len(t) == 1),
+                                 timeout_s=30, message="a follow-up task opens")
+        task = tasks[0]
+        assert task["status"] == "open" and task["score"] == 3
+
+        # 6. An agent resolves it; the retention survey goes out to the same customer.
+        assign = await http.post(f"{tasks_url}/{task['id']}/assign", json={"assignee": "grace@acme.example"},
+                                 headers=demo.auth)
+        assert assign.status_code == 200, assign.text
+        resolve = await http.post(f"{tasks_url}/{task['id']}/resolve",
+                                  json={"note": "Called Ada and refunded the shipping."}, headers=demo.auth)
+        assert resolve.status_code == 200, resolve.text
+        retention = await smtp.wait_for(lambda m: recipient(m) == email and m["Message-ID"] != invitation["Message-ID"])
+        retention_link = survey_link(retention)
+        assert retention_link != link
+
+        # 7. The customer answers the retention survey; the task shows they were won back.
+        answered = await http.post(retention_link, data={"solved": "5"}, follow_redirects=True)
+        assert answered.status_code == 200, answered.text
+        task_url = f"{tasks_url}/{task['id']}"
+        closed = await wait_until(lambda: _when(json_of(http, task_url, demo.auth), lambda t: t["status"] == "closed"),
+                                  timeout_s=30, message="the retention outcome is recorded")
+        assert closed["won_back"] is True and closed["retention_score"] == 5
+
+        # One invitation per survey request: the duplicate webhook created nothing.
+        invitations = await json_of(http, f"{urls['dispatch']}/v1/invitations", demo.auth)
+        assert sorted(i["kind"] for i in invitations) == ["retention", "transactional"]
+
+
+async def _when(pending, accept):
+    value = await pending
+    return value if accept(value) else None
