@@ -37,8 +37,7 @@ def upgrade(service: str, database_url: str, revision: str = "head") -> None:
 
 async def upgrade_all(database_url: str) -> None:
     for service in SERVICES:
-        if (_SERVICES_DIR / service / "migrations" / "env.py").exists():  # TODO(foundation): strict once all exist
-            await asyncio.to_thread(upgrade, service, database_url)
+        await asyncio.to_thread(upgrade, service, database_url)
 
 
 def new_revision(service: str, database_url: str, message: str) -> None:
