@@ -12,7 +12,9 @@ from closeloop.stack import SERVICE_PORTS, ServiceStack
 from tests.conftest import SECRET_KEY
 
 
-@pytest.fixture(scope="session")
+# Package scope: the service processes run only while the e2e tests do, and never compete for
+# consumer groups with the in-process services of the integration tests.
+@pytest.fixture(scope="package")
 def stack(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceStack]:
     # A claim older than 3 s counts as abandoned, so a send interrupted by a kill is retried quickly.
     env = {**stack_env, "CLOSELOOP_DISPATCH_SEND_CLAIM_TIMEOUT_S": "3"}
