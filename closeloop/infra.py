@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import socket
 import subprocess
 import time
@@ -20,9 +21,20 @@ import asyncpg
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """Return a free port below the kernel's ephemeral range.
+
+    Port 0 would hand out an ephemeral port, which outgoing connections may take as their
+    source port before our server binds it; ports from 20000-32767 never collide with those.
+    """
+    while True:
+        port = random.randrange(20_000, 32_768)
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def port_open(host: str, port: int) -> bool:

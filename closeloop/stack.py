@@ -78,6 +78,10 @@ class ServiceStack:
                     raise TimeoutError(f"not ready after {timeout_s}s: {', '.join(pending)}\n{tails}")
                 if pending:
                     time.sleep(0.1)
+        for service in services or self.ports:
+            process = self.processes.get(service)
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(f"{service} exited with {process.returncode}:\n{self.log_tail(service)}")
 
     def kill(self, service: str) -> None:
         """SIGKILL: the process gets no chance to clean up, as in a crash or an OOM kill."""
