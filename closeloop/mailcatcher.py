@@ -17,11 +17,14 @@ import time
 from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
+from typing import TypeVar
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import HTMLResponse
+
+T = TypeVar("T")
 
 
 class MailCatcher:
@@ -59,40 +62,39 @@ class MailCatcher:
         if self._controller:
             self._controller.stop()
 
-    def wait_for_sync(self, match: Callable[[EmailMessage], bool], *, timeout_s: float = 30) -> EmailMessage:
+    def wait_until_sync(self, condition: Callable[[list[EmailMessage]], T | None], *, timeout_s: float = 30,
+                        what: str = "matching email") -> T:
+        """Return the first non-None result of ``condition`` over all messages, as messages arrive."""
         deadline = time.monotonic() + timeout_s
         with self._changed:
             while True:
-                for message in self.messages:
-                    if match(message):
-                        return message
+                result = condition(self.messages)
+                if result is not None:
+                    return result
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    subjects = [m["Subject"] for m in self.messages]
-                    raise TimeoutError(f"no matching email within {timeout_s}s; received: {subjects}")
+                    subjects = [m["Subject"] for m in self.messages[-10:]]
+                    raise TimeoutError(f"no {what} within {timeout_s}s; last subjects received: {subjects}")
                 self._changed.wait(remaining)
+
+    async def wait_until(self, condition: Callable[[list[EmailMessage]], T | None], *, timeout_s: float = 30,
+                         what: str = "matching email") -> T:
+        return await asyncio.to_thread(self.wait_until_sync, condition, timeout_s=timeout_s, what=what)
 
     async def wait_for(self, match: Callable[[EmailMessage], bool], *, timeout_s: float = 30) -> EmailMessage:
         """Return the first message that matches, waiting for it to arrive."""
-        return await asyncio.to_thread(self.wait_for_sync, match, timeout_s=timeout_s)
+        return await self.wait_until(lambda messages: next((m for m in messages if match(m)), None),
+                                     timeout_s=timeout_s)
 
     async def wait_for_count(self, match: Callable[[EmailMessage], bool], count: int, *,
                              timeout_s: float = 60) -> list[EmailMessage]:
         """Return the matching messages once there are at least ``count`` of them."""
 
-        def wait() -> list[EmailMessage]:
-            deadline = time.monotonic() + timeout_s
-            with self._changed:
-                while True:
-                    found = [m for m in self.messages if match(m)]
-                    if len(found) >= count:
-                        return found
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        raise TimeoutError(f"{len(found)} of {count} matching emails within {timeout_s}s")
-                    self._changed.wait(remaining)
+        def enough(messages: list[EmailMessage]) -> list[EmailMessage] | None:
+            found = [m for m in messages if match(m)]
+            return found if len(found) >= count else None
 
-        return await asyncio.to_thread(wait)
+        return await self.wait_until(enough, timeout_s=timeout_s, what=f"{count} matching emails")
 
 
 def recipient(message: EmailMessage) -> str:

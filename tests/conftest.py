@@ -11,7 +11,14 @@ from typing import Any
 
 import pytest
 
-from closeloop.infra import Broker, drop_database, ensure_database, start_embedded_postgres, with_database
+from closeloop.infra import (
+    Broker,
+    drop_database,
+    ensure_database,
+    start_embedded_postgres,
+    stop_embedded_postgres,
+    with_database,
+)
 from closeloop.mailcatcher import MailCatcher
 from shared.kafka import ensure_topics
 from shared.migrations import upgrade_all
@@ -26,13 +33,16 @@ KAFKA_TIMEOUTS = {"KAFKA_SESSION_TIMEOUT_MS": "2000", "KAFKA_HEARTBEAT_INTERVAL_
 
 @pytest.fixture(scope="session")
 async def database_url() -> AsyncIterator[str]:
-    base = os.environ.get("DATABASE_URL") or start_embedded_postgres(ROOT / ".data" / "test-postgres")
+    embedded = None if os.environ.get("DATABASE_URL") else ROOT / ".data" / "test-postgres"
+    base = os.environ.get("DATABASE_URL") or start_embedded_postgres(embedded)  # type: ignore[arg-type]
     url = with_database(base, f"closeloop_test_{os.getpid()}_{secrets.token_hex(3)}")
     url = url.replace("postgresql://", "postgresql+asyncpg://", 1).replace("postgres://", "postgresql+asyncpg://", 1)
     await ensure_database(url, drop_first=True)
     await upgrade_all(url)
     yield url
     await drop_database(url)
+    if embedded is not None:  # leave nothing running behind the test run
+        stop_embedded_postgres(embedded)
 
 
 @pytest.fixture(scope="session")
