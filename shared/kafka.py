@@ -44,6 +44,7 @@ def create_consumer(settings: ServiceSettings, *, group_id: str, topics: list[st
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         rebalance_timeout_ms=settings.kafka_rebalance_timeout_ms,
         max_poll_records=200,
+        fetch_max_wait_ms=100,
     )
 
 
