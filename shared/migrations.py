@@ -62,7 +62,7 @@ def run_env(target_metadata: MetaData) -> None:
             context.run_migrations()
 
     async def run_async() -> None:
-        engine = create_async_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
+        engine = create_async_engine(config.get_main_option("sqlalchemy.url") or "", poolclass=pool.NullPool)
         async with engine.connect() as connection:
             # Several services may migrate at once against one database; serialise them.
             await connection.execute(text("SELECT pg_advisory_lock(724021)"))

@@ -8,6 +8,7 @@ reverse order on shutdown (SIGTERM drains the batch in hand before the process e
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -105,7 +106,8 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                 backoff_s=settings.consumer_backoff_ms / 1000,
             )
             tasks.append(asyncio.create_task(_supervised(runtime.consumer.run, "consumer"), name=f"{spec.name}-consumer"))
-        background = [asyncio.create_task(_supervised(lambda b=b: b(runtime), b.__name__)) for b in spec.background]
+        background = [asyncio.create_task(_supervised(functools.partial(b, runtime), b.__name__))
+                      for b in spec.background]
         log.info("%s service started", spec.name, extra={"service": spec.name})
         try:
             yield

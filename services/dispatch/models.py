@@ -5,14 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import DateTime, Index, Integer, String, Text, UniqueConstraint, func, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import declarative_base
+from shared.db import service_metadata
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
 
 SCHEMA = "dispatch"
-Base = declarative_base(SCHEMA)
+
+
+class Base(DeclarativeBase):
+    metadata = service_metadata(SCHEMA)
+
 outbox = outbox_table(Base.metadata)
 inbox = inbox_table(Base.metadata)
 

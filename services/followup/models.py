@@ -8,14 +8,18 @@ from typing import Any
 
 from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import declarative_base
+from shared.db import service_metadata
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
 
 SCHEMA = "followup"
-Base = declarative_base(SCHEMA)
+
+
+class Base(DeclarativeBase):
+    metadata = service_metadata(SCHEMA)
+
 outbox = outbox_table(Base.metadata)
 inbox = inbox_table(Base.metadata)
 

@@ -6,14 +6,18 @@ import uuid
 from datetime import date, datetime
 
 from sqlalchemy import Boolean, Date, DateTime, Index, Integer, String, UniqueConstraint, func
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import declarative_base
+from shared.db import service_metadata
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
 
 SCHEMA = "scoring"
-Base = declarative_base(SCHEMA)
+
+
+class Base(DeclarativeBase):
+    metadata = service_metadata(SCHEMA)
+
 outbox = outbox_table(Base.metadata)
 inbox = inbox_table(Base.metadata)
 
