@@ -52,14 +52,24 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def signed_request(demo: DemoWorkspace, email: str) -> tuple[bytes, dict[str, str]]:
-    body = json.dumps({"type": "ticket.solved", "data": {
-        "contact": {"external_id": email, "email": email, "name": "Bench"}, "ticket_id": "T-1"}}).encode()
+    body = json.dumps(
+        {
+            "type": "ticket.solved",
+            "data": {"contact": {"external_id": email, "email": email, "name": "Bench"}, "ticket_id": "T-1"},
+        }
+    ).encode()
     msg_id, ts = "msg_" + uuid.uuid4().hex, int(time.time())
-    return body, {"content-type": "application/json", "webhook-id": msg_id, "webhook-timestamp": str(ts),
-                  "webhook-signature": standard_webhooks.sign(demo.webhook_secret, msg_id, ts, body)}
+    return body, {
+        "content-type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(ts),
+        "webhook-signature": standard_webhooks.sign(demo.webhook_secret, msg_id, ts, body),
+    }
 
 
-async def ingest(demo: DemoWorkspace, *, seconds: float, concurrency: int, prefix: str) -> tuple[int, list[float], float]:
+async def ingest(
+    demo: DemoWorkspace, *, seconds: float, concurrency: int, prefix: str
+) -> tuple[int, list[float], float]:
     latencies: list[float] = []
     deadline = time.monotonic() + seconds
     counter = 0
@@ -83,7 +93,9 @@ async def ingest(demo: DemoWorkspace, *, seconds: float, concurrency: int, prefi
     return len(latencies), latencies, elapsed
 
 
-async def end_to_end(demo: DemoWorkspace, catcher: MailCatcher, *, rate: float, seconds: float) -> list[float]:
+async def end_to_end(
+    demo: DemoWorkspace, catcher: MailCatcher, *, rate: float, seconds: float
+) -> list[float]:
     sent: dict[str, float] = {}
     prefix = "e2e-" + secrets.token_hex(3)
     async with httpx.AsyncClient(timeout=30) as client:
@@ -121,31 +133,46 @@ async def main(args: argparse.Namespace) -> int:
     print("closeloop bench — starting PostgreSQL, broker, SMTP catcher and five services …", flush=True)
     base = os.environ.get("DATABASE_URL") or start_embedded_postgres(ROOT / ".data" / "bench-postgres")
     url = with_database(base, f"closeloop_bench_{secrets.token_hex(3)}").replace(
-        "postgresql://", "postgresql+asyncpg://", 1)
+        "postgresql://", "postgresql+asyncpg://", 1
+    )
     await ensure_database(url, drop_first=True)
     await upgrade_all(url)
     broker = Broker().start()
     await ensure_topics(broker.bootstrap_servers, partitions=3)
     catcher = MailCatcher().start()
     secret = secrets.token_urlsafe(16)
-    stack = ServiceStack(env={
-        "DATABASE_URL": url, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers, "CLOSELOOP_SECRET_KEY": secret,
-        "CLOSELOOP_DISPATCH_SMTP_HOST": "127.0.0.1", "CLOSELOOP_DISPATCH_SMTP_PORT": str(catcher.port),
-        "LOG_LEVEL": "WARNING", "KAFKA_SESSION_TIMEOUT_MS": "6000", "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-        "KAFKA_REBALANCE_TIMEOUT_MS": "3000",
-    }, log_dir=Path(tempfile.mkdtemp(prefix="closeloop-bench-")), ports={s: free_port() for s in SERVICE_PORTS})
+    stack = ServiceStack(
+        env={
+            "DATABASE_URL": url,
+            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+            "CLOSELOOP_SECRET_KEY": secret,
+            "CLOSELOOP_DISPATCH_SMTP_HOST": "127.0.0.1",
+            "CLOSELOOP_DISPATCH_SMTP_PORT": str(catcher.port),
+            "LOG_LEVEL": "WARNING",
+            "KAFKA_SESSION_TIMEOUT_MS": "6000",
+            "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+            "KAFKA_REBALANCE_TIMEOUT_MS": "3000",
+        },
+        log_dir=Path(tempfile.mkdtemp(prefix="closeloop-bench-")),
+        ports={s: free_port() for s in SERVICE_PORTS},
+    )
     try:
         stack.start_all()
         await asyncio.to_thread(stack.wait_ready)
-        demo = await asyncio.to_thread(seed_workspace, {s: stack.url(s) for s in SERVICE_PORTS},
-                                       secret_key=secret, workspace_id="bench")
+        demo = await asyncio.to_thread(
+            seed_workspace, {s: stack.url(s) for s in SERVICE_PORTS}, secret_key=secret, workspace_id="bench"
+        )
         print(f"stack ready; logs in {stack.log_dir}", flush=True)
 
         print(f"[1/3] ingest: {args.concurrency} concurrent senders for {args.ingest_s:.0f}s …", flush=True)
-        count, ack, elapsed = await ingest(demo, seconds=args.ingest_s, concurrency=args.concurrency, prefix="ingest")
+        count, ack, elapsed = await ingest(
+            demo, seconds=args.ingest_s, concurrency=args.concurrency, prefix="ingest"
+        )
         print(f"[2/3] waiting for the {count} invitation emails to drain …", flush=True)
         drain_start = time.monotonic()
-        await catcher.wait_for_count(lambda m: recipient(m).startswith("ingest-"), count, timeout_s=args.drain_timeout_s)
+        await catcher.wait_for_count(
+            lambda m: recipient(m).startswith("ingest-"), count, timeout_s=args.drain_timeout_s
+        )
         drain = time.monotonic() - drain_start + elapsed
         print(f"[3/3] end to end at {args.rate:.0f} events/s for {args.e2e_s:.0f}s …", flush=True)
         e2e = await end_to_end(demo, catcher, rate=args.rate, seconds=args.e2e_s)
@@ -158,15 +185,31 @@ async def main(args: argparse.Namespace) -> int:
 
     print()
     print("closeloop benchmark (2 cores shared by client, broker, database and five services)")
-    print(table([
-        ("webhook ingest", f"{count / elapsed:8.0f} events/s   ({count} signed webhooks in {elapsed:.1f}s, "
-                           f"{args.concurrency} concurrent senders)"),
-        ("  ack latency", f"p50 {percentile(ack, 50) * 1000:6.1f} ms   p99 {percentile(ack, 99) * 1000:6.1f} ms"),
-        ("invitations emailed", f"{count / drain:8.0f} emails/s   (all {count} delivered {drain:.1f}s after the first webhook)"),
-        ("webhook → email", f"p50 {percentile(e2e, 50) * 1000:6.0f} ms   p99 {percentile(e2e, 99) * 1000:6.0f} ms   "
-                            f"(n={len(e2e)} at {args.rate:.0f} events/s offered)"),
-        ("memory (RSS)", "  ".join(f"{s} {mb:.0f} MB" for s, mb in memory.items())),
-    ]))
+    print(
+        table(
+            [
+                (
+                    "webhook ingest",
+                    f"{count / elapsed:8.0f} events/s   ({count} signed webhooks in {elapsed:.1f}s, "
+                    f"{args.concurrency} concurrent senders)",
+                ),
+                (
+                    "  ack latency",
+                    f"p50 {percentile(ack, 50) * 1000:6.1f} ms   p99 {percentile(ack, 99) * 1000:6.1f} ms",
+                ),
+                (
+                    "invitations emailed",
+                    f"{count / drain:8.0f} emails/s   (all {count} delivered {drain:.1f}s after the first webhook)",
+                ),
+                (
+                    "webhook → email",
+                    f"p50 {percentile(e2e, 50) * 1000:6.0f} ms   p99 {percentile(e2e, 99) * 1000:6.0f} ms   "
+                    f"(n={len(e2e)} at {args.rate:.0f} events/s offered)",
+                ),
+                ("memory (RSS)", "  ".join(f"{s} {mb:.0f} MB" for s, mb in memory.items())),
+            ]
+        )
+    )
     if len(e2e) != int(args.rate * args.e2e_s):
         print(f"error: {len(e2e)} of {int(args.rate * args.e2e_s)} emails arrived", file=sys.stderr)
         return 1
@@ -174,8 +217,9 @@ async def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--ingest-s", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rate", type=float, default=20, help="offered events/s for the end-to-end latency")

@@ -10,7 +10,13 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-SERVICES: dict[str, int] = {"trigger": 8001, "dispatch": 8002, "responses": 8003, "scoring": 8004, "followup": 8005}
+SERVICES: dict[str, int] = {
+    "trigger": 8001,
+    "dispatch": 8002,
+    "responses": 8003,
+    "scoring": 8004,
+    "followup": 8005,
+}
 
 
 def app_factory(service: str) -> Callable[..., Any]:
@@ -24,15 +30,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     port = args.port or int(os.environ.get("PORT", SERVICES[args.service]))
-    uvicorn.run(app_factory(args.service), factory=True, host=args.host, port=port, log_config=None,
-                access_log=False, timeout_graceful_shutdown=20)
+    uvicorn.run(
+        app_factory(args.service),
+        factory=True,
+        host=args.host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=20,
+    )
     return 0
 
 
 def _database_url() -> str:
     url = os.environ.get("DATABASE_URL")
     if not url:
-        raise SystemExit("DATABASE_URL is not set. Example: DATABASE_URL=postgresql://postgres@127.0.0.1:5432/closeloop")
+        raise SystemExit(
+            "DATABASE_URL is not set. Example: DATABASE_URL=postgresql://postgres@127.0.0.1:5432/closeloop"
+        )
     from shared.settings import ServiceSettings
 
     return ServiceSettings(database_url=url).database_url  # type: ignore[call-arg]
@@ -67,8 +82,10 @@ def cmd_workspace_create(args: argparse.Namespace) -> int:
 
     secret = os.environ.get("CLOSELOOP_SECRET_KEY", DEV_SECRET_KEY)
     if secret == DEV_SECRET_KEY:
-        print("warning: CLOSELOOP_SECRET_KEY is not set; this key only works with the development secret",
-              file=sys.stderr)
+        print(
+            "warning: CLOSELOOP_SECRET_KEY is not set; this key only works with the development secret",
+            file=sys.stderr,
+        )
     try:
         key = issue_api_key(secret, args.workspace_id)
     except ValueError as exc:
@@ -99,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     migrate = sub.add_parser("migrate", help="apply database migrations (DATABASE_URL)")
-    migrate.add_argument("services", nargs="*", metavar="SERVICE", help=f"any of {', '.join(SERVICES)} (default: all)")
+    migrate.add_argument(
+        "services", nargs="*", metavar="SERVICE", help=f"any of {', '.join(SERVICES)} (default: all)"
+    )
     migrate.set_defaults(func=cmd_migrate)
 
     topics = sub.add_parser("topics", help="create the Kafka topics and their dead-letter topics")

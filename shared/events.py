@@ -43,6 +43,15 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def is_uuid(value: str) -> bool:
+    """Return whether ``value`` is a UUID (ids in URLs are checked before they reach a query)."""
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
 class EventData(BaseModel):
     """Base of every event payload: frozen, versioned, routed to one topic."""
 

@@ -124,14 +124,21 @@ class EventConsumer:
                 log.warning("handler failed (%s); retry %d in %.2fs", exc, attempt, delay, extra=extra)
                 await asyncio.sleep(delay)
 
-    async def _handle_once(self, record: ConsumerRecord, envelope: CloudEvent, data: EventData,
-                           handler: Handler) -> str:
+    async def _handle_once(
+        self, record: ConsumerRecord, envelope: CloudEvent, data: EventData, handler: Handler
+    ) -> str:
         async with self.db.unit_of_work() as session:
             first_time = (
                 await session.execute(
                     insert(self.inbox)
-                    .values(consumer=self.name, event_id=envelope.id, event_type=envelope.type,
-                            topic=record.topic, partition=record.partition, offset=record.offset)
+                    .values(
+                        consumer=self.name,
+                        event_id=envelope.id,
+                        event_type=envelope.type,
+                        topic=record.topic,
+                        partition=record.partition,
+                        offset=record.offset,
+                    )
                     .on_conflict_do_nothing()
                     .returning(self.inbox.c.event_id)
                 )

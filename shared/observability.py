@@ -76,8 +76,9 @@ def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
             except Exception as exc:
                 results[name] = f"error: {exc.__class__.__name__}: {exc}"
         ready = all(v == "ok" for v in results.values())
-        return JSONResponse({"status": "ok" if ready else "unavailable", "checks": results},
-                            status_code=200 if ready else 503)
+        return JSONResponse(
+            {"status": "ok" if ready else "unavailable", "checks": results}, status_code=200 if ready else 503
+        )
 
     @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
     async def metrics() -> Response:

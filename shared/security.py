@@ -17,7 +17,9 @@ import time
 from typing import Any
 
 WORKSPACE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
-_API_KEY = re.compile(r"^clk_(?P<ws>[a-z0-9][a-z0-9-]{1,62})\.(?P<kid>[A-Za-z0-9_-]{8,32})\.(?P<sig>[A-Za-z0-9_-]{20,64})$")
+_API_KEY = re.compile(
+    r"^clk_(?P<ws>[a-z0-9][a-z0-9-]{1,62})\.(?P<kid>[A-Za-z0-9_-]{8,32})\.(?P<sig>[A-Za-z0-9_-]{20,64})$"
+)
 
 
 class InvalidToken(ValueError):

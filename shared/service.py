@@ -90,9 +90,12 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         db = Database(settings.database_url)
         producer = create_producer(settings)
         await _start_producer(producer)
-        relay = OutboxRelay(db, spec.outbox_table, producer,
-                            poll_interval_s=settings.outbox_poll_interval_ms / 1000)
-        runtime = Runtime(spec.name, settings, db, producer, Outbox(spec.outbox_table, source=spec.name), relay)
+        relay = OutboxRelay(
+            db, spec.outbox_table, producer, poll_interval_s=settings.outbox_poll_interval_ms / 1000
+        )
+        runtime = Runtime(
+            spec.name, settings, db, producer, Outbox(spec.outbox_table, source=spec.name), relay
+        )
         app.state.runtime = runtime
         if spec.setup:
             await spec.setup(runtime)
@@ -101,13 +104,24 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             kafka_consumer = create_consumer(settings, group_id=f"closeloop-{spec.name}", topics=spec.topics)
             await kafka_consumer.start()
             runtime.consumer = EventConsumer(
-                name=spec.name, consumer=kafka_consumer, producer=producer, db=db, inbox=spec.inbox_table,
-                handlers=spec.handlers(runtime), max_attempts=settings.consumer_max_attempts,
+                name=spec.name,
+                consumer=kafka_consumer,
+                producer=producer,
+                db=db,
+                inbox=spec.inbox_table,
+                handlers=spec.handlers(runtime),
+                max_attempts=settings.consumer_max_attempts,
                 backoff_s=settings.consumer_backoff_ms / 1000,
             )
-            tasks.append(asyncio.create_task(_supervised(runtime.consumer.run, "consumer"), name=f"{spec.name}-consumer"))
-        background = [asyncio.create_task(_supervised(functools.partial(b, runtime), b.__name__))
-                      for b in spec.background]
+            tasks.append(
+                asyncio.create_task(
+                    _supervised(runtime.consumer.run, "consumer"), name=f"{spec.name}-consumer"
+                )
+            )
+        background = [
+            asyncio.create_task(_supervised(functools.partial(b, runtime), b.__name__))
+            for b in spec.background
+        ]
         log.info("%s service started", spec.name, extra={"service": spec.name})
         try:
             yield
@@ -195,8 +209,13 @@ class BodySizeLimit:
         return f"The request body is larger than {self.max_bytes} bytes; send less or split it up."
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(413, PayloadTooLarge.code, PayloadTooLarge.title, self._detail(),
-                           errors=[{"field": "body", "message": self._detail()}])
+        response = problem(
+            413,
+            PayloadTooLarge.code,
+            PayloadTooLarge.title,
+            self._detail(),
+            errors=[{"field": "body", "message": self._detail()}],
+        )
         await response(scope, receive, send)
 
 
@@ -224,14 +243,20 @@ def get_workspace(request: Request, runtime: RuntimeDep) -> str:
     header = request.headers.get("authorization", "")
     key = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
     if not key:
-        raise Unauthorized("Send your workspace API key as 'Authorization: Bearer <key>'.", field="Authorization",
-                           headers={"WWW-Authenticate": "Bearer"})
+        raise Unauthorized(
+            "Send your workspace API key as 'Authorization: Bearer <key>'.",
+            field="Authorization",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     try:
         return verify_api_key(runtime.settings.secret_key, key)
     except InvalidToken as exc:
-        raise Unauthorized(f"The API key is not valid ({exc}). Check it or issue a new one with "
-                           "'closeloop workspace create'.", field="Authorization",
-                           headers={"WWW-Authenticate": "Bearer"}) from exc
+        raise Unauthorized(
+            f"The API key is not valid ({exc}). Check it or issue a new one with "
+            "'closeloop workspace create'.",
+            field="Authorization",
+            headers={"WWW-Authenticate": "Bearer"},
+        ) from exc
 
 
 WorkspaceDep = Annotated[str, Depends(get_workspace)]

@@ -28,9 +28,7 @@ class ServiceSettings(BaseSettings):
         validation_alias=_env("DATABASE_URL"),
         description="PostgreSQL URL, e.g. postgresql://user:pass@host:5432/closeloop",
     )
-    kafka_bootstrap_servers: str = Field(
-        "127.0.0.1:9092", validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS")
-    )
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS"))
     kafka_session_timeout_ms: int = Field(10_000, validation_alias=_env("KAFKA_SESSION_TIMEOUT_MS"))
     kafka_heartbeat_interval_ms: int = Field(3_000, validation_alias=_env("KAFKA_HEARTBEAT_INTERVAL_MS"))
     kafka_rebalance_timeout_ms: int = Field(30_000, validation_alias=_env("KAFKA_REBALANCE_TIMEOUT_MS"))

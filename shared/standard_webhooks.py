@@ -41,7 +41,11 @@ def verify(secret: str, headers: dict[str, str], body: bytes, *, now: float | No
     msg_id = headers.get("webhook-id")
     timestamp = headers.get("webhook-timestamp")
     signatures = headers.get("webhook-signature")
-    for name, value in (("webhook-id", msg_id), ("webhook-timestamp", timestamp), ("webhook-signature", signatures)):
+    for name, value in (
+        ("webhook-id", msg_id),
+        ("webhook-timestamp", timestamp),
+        ("webhook-signature", signatures),
+    ):
         if not value:
             raise SignatureError(f"the {name} header is missing", header=name)
     assert msg_id and timestamp and signatures
@@ -49,8 +53,10 @@ def verify(secret: str, headers: dict[str, str], body: bytes, *, now: float | No
         raise SignatureError("webhook-timestamp must be Unix seconds", header="webhook-timestamp")
     now = time.time() if now is None else now
     if abs(now - int(timestamp)) > TOLERANCE_S:
-        raise SignatureError("webhook-timestamp is more than 5 minutes away from now; check the sender's clock",
-                             header="webhook-timestamp")
+        raise SignatureError(
+            "webhook-timestamp is more than 5 minutes away from now; check the sender's clock",
+            header="webhook-timestamp",
+        )
     expected = sign(secret, msg_id, int(timestamp), body).encode()
     for candidate in signatures.split():
         if hmac.compare_digest(candidate.encode(), expected):

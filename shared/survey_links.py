@@ -26,8 +26,16 @@ class SurveyLink:
     locale: str | None = None
 
 
-_SHORT = {"workspace_id": "ws", "invitation_id": "inv", "request_id": "req", "survey_id": "svy",
-          "contact_id": "con", "kind": "knd", "channel": "chn", "locale": "loc"}
+_SHORT = {
+    "workspace_id": "ws",
+    "invitation_id": "inv",
+    "request_id": "req",
+    "survey_id": "svy",
+    "contact_id": "con",
+    "kind": "knd",
+    "channel": "chn",
+    "locale": "loc",
+}
 _LONG = {v: k for k, v in _SHORT.items()}
 
 

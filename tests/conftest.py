@@ -27,8 +27,11 @@ from shared.security import issue_api_key
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_KEY = "test-secret-" + secrets.token_hex(8)
 # Small group timeouts so that consumers (re)join the group in about a second.
-KAFKA_TIMEOUTS = {"KAFKA_SESSION_TIMEOUT_MS": "2000", "KAFKA_HEARTBEAT_INTERVAL_MS": "300",
-                  "KAFKA_REBALANCE_TIMEOUT_MS": "1000"}
+KAFKA_TIMEOUTS = {
+    "KAFKA_SESSION_TIMEOUT_MS": "2000",
+    "KAFKA_HEARTBEAT_INTERVAL_MS": "300",
+    "KAFKA_REBALANCE_TIMEOUT_MS": "1000",
+}
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +39,9 @@ async def database_url() -> AsyncIterator[str]:
     embedded = None if os.environ.get("DATABASE_URL") else ROOT / ".data" / "test-postgres"
     base = os.environ.get("DATABASE_URL") or start_embedded_postgres(embedded)  # type: ignore[arg-type]
     url = with_database(base, f"closeloop_test_{os.getpid()}_{secrets.token_hex(3)}")
-    url = url.replace("postgresql://", "postgresql+asyncpg://", 1).replace("postgres://", "postgresql+asyncpg://", 1)
+    url = url.replace("postgresql://", "postgresql+asyncpg://", 1).replace(
+        "postgres://", "postgresql+asyncpg://", 1
+    )
     await ensure_database(url, drop_first=True)
     await upgrade_all(url)
     yield url

@@ -23,14 +23,26 @@ async def list_invitations(
     status: InvitationStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[InvitationOut]:
-    rows = await handlers.list_invitations(session, workspace_id=workspace, contact_id=contact_id,
-                                           survey_id=survey_id, status=status, limit=limit)
+    rows = await handlers.list_invitations(
+        session,
+        workspace_id=workspace,
+        contact_id=contact_id,
+        survey_id=survey_id,
+        status=status,
+        limit=limit,
+    )
     return [InvitationOut.model_validate(row) for row in rows]
 
 
-@router.get("/v1/invitations/{invitation_id}", tags=["invitations"],
-            summary="Read an invitation: its status, recipient, survey link and last error")
-async def get_invitation(invitation_id: Annotated[uuid.UUID, Path()], workspace: WorkspaceDep,
-                         session: SessionDep) -> InvitationOut:
-    invitation = await handlers.get_invitation(session, workspace_id=workspace, invitation_id=str(invitation_id))
+@router.get(
+    "/v1/invitations/{invitation_id}",
+    tags=["invitations"],
+    summary="Read an invitation: its status, recipient, survey link and last error",
+)
+async def get_invitation(
+    invitation_id: Annotated[uuid.UUID, Path()], workspace: WorkspaceDep, session: SessionDep
+) -> InvitationOut:
+    invitation = await handlers.get_invitation(
+        session, workspace_id=workspace, invitation_id=str(invitation_id)
+    )
     return InvitationOut.model_validate(invitation)

@@ -28,7 +28,9 @@ def _event_handlers(runtime: Runtime) -> dict[type, Handler]:
 
     async def on_survey_requested(session: AsyncSession, event: SurveyRequested) -> None:
         now = utcnow()
-        invitation = await handlers.request_survey(session, runtime.outbox, runtime.settings, event=event, now=now)
+        invitation = await handlers.request_survey(
+            session, runtime.outbox, runtime.settings, event=event, now=now
+        )
         if invitation is not None and invitation.status == "scheduled" and invitation.send_at <= now:
             sender.wake_after_commit(session)
 
@@ -44,7 +46,7 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
             name="dispatch",
             title="closeloop dispatch",
             description="Turns survey requests into invitations: one per request, sent by email (or returned "
-                        "as a link), retried with backoff, and tracked from scheduled to sent or failed.",
+            "as a link), retried with backoff, and tracked from scheduled to sent or failed.",
             routers=[router],
             outbox_table=outbox,
             inbox_table=inbox,
@@ -52,7 +54,9 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
             handlers=_event_handlers,
             background=[send_invitations],
             setup=_setup,
-            openapi_tags=[{"name": "invitations", "description": "Survey invitations and their delivery state"}],
+            openapi_tags=[
+                {"name": "invitations", "description": "Survey invitations and their delivery state"}
+            ],
         ),
         settings or DispatchSettings(),  # type: ignore[call-arg]
     )

@@ -36,8 +36,10 @@ def undeliverable_reason(channel: str, recipient: Recipient | None) -> str | Non
     if channel != "email":
         return f"channel {channel} not configured yet"
     if recipient is None:
-        return ("no email address known: the request named no recipient and the contact "
-                "has no earlier invitation with an email address")
+        return (
+            "no email address known: the request named no recipient and the contact "
+            "has no earlier invitation with an email address"
+        )
     if not recipient.email:
         return "no email address known: the request's recipient has no email address"
     return None

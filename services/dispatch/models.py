@@ -17,6 +17,7 @@ SCHEMA = "dispatch"
 class Base(DeclarativeBase):
     metadata = service_metadata(SCHEMA)
 
+
 outbox = outbox_table(Base.metadata)
 inbox = inbox_table(Base.metadata)
 
@@ -33,7 +34,11 @@ class Invitation(Base):
         UniqueConstraint("workspace_id", "request_id"),
         Index("ix_invitations_workspace_contact", "workspace_id", "contact_id", "created_at"),
         Index("ix_invitations_workspace_created", "workspace_id", "created_at"),
-        Index("ix_invitations_due", "next_attempt_at", postgresql_where=text("status IN ('scheduled', 'sending')")),
+        Index(
+            "ix_invitations_due",
+            "next_attempt_at",
+            postgresql_where=text("status IN ('scheduled', 'sending')"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -57,5 +62,6 @@ class Invitation(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(),
-                                                 onupdate=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )

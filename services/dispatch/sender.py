@@ -91,22 +91,33 @@ class InvitationSender:
         """Return due invitations, now marked ``sending`` by this sender and committed."""
         s = self.settings
         async with self.db.unit_of_work() as session:
-            due = (await session.scalars(
-                select(Invitation)
-                .where(or_(
-                    and_(Invitation.status == "scheduled", Invitation.next_attempt_at <= now),
-                    and_(Invitation.status == "sending",
-                         Invitation.claimed_at < now - timedelta(seconds=s.send_claim_timeout_s)),
-                ))
-                .order_by(Invitation.next_attempt_at)
-                .limit(s.send_concurrency)
-                .with_for_update(skip_locked=True)
-            )).all()
+            due = (
+                await session.scalars(
+                    select(Invitation)
+                    .where(
+                        or_(
+                            and_(Invitation.status == "scheduled", Invitation.next_attempt_at <= now),
+                            and_(
+                                Invitation.status == "sending",
+                                Invitation.claimed_at < now - timedelta(seconds=s.send_claim_timeout_s),
+                            ),
+                        )
+                    )
+                    .order_by(Invitation.next_attempt_at)
+                    .limit(s.send_concurrency)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
             claimed = []
             for invitation in due:
                 if invitation.status == "sending" and invitation.attempts >= s.send_max_attempts:
-                    await self._fail(session, invitation, now, f"gave up after {invitation.attempts} attempts: "
-                                     "the last one never finished (the sender stopped mid-send)")
+                    await self._fail(
+                        session,
+                        invitation,
+                        now,
+                        f"gave up after {invitation.attempts} attempts: "
+                        "the last one never finished (the sender stopped mid-send)",
+                    )
                 elif not invitation.recipient_email:
                     await self._fail(session, invitation, now, "no email address: the contact was erased")
                 else:
@@ -134,9 +145,14 @@ class InvitationSender:
     def compose(self, invitation: Invitation) -> EmailMessage:
         try:
             return emails.compose_invitation(
-                to_email=invitation.recipient_email or "", to_name=invitation.recipient_name, kind=invitation.kind,
-                survey_url=invitation.survey_url, message_id=invitation.message_id or "",
-                mail_from=self.settings.mail_from, ttl_days=self.settings.link_ttl_days)
+                to_email=invitation.recipient_email or "",
+                to_name=invitation.recipient_name,
+                kind=invitation.kind,
+                survey_url=invitation.survey_url,
+                message_id=invitation.message_id or "",
+                mail_from=self.settings.mail_from,
+                ttl_days=self.settings.link_ttl_days,
+            )
         except ValueError as exc:  # an address no header can carry: retrying will not fix it
             raise SendError(f"cannot build the email: {exc}", permanent=True) from exc
 
@@ -145,15 +161,25 @@ class InvitationSender:
         s = self.settings
         try:
             await aiosmtplib.send(
-                message, recipients=[to], hostname=s.smtp_host, port=s.smtp_port,
-                username=s.smtp_username, password=s.smtp_password, start_tls=s.smtp_starttls,
-                timeout=s.smtp_timeout_s)
+                message,
+                recipients=[to],
+                hostname=s.smtp_host,
+                port=s.smtp_port,
+                username=s.smtp_username,
+                password=s.smtp_password,
+                start_tls=s.smtp_starttls,
+                timeout=s.smtp_timeout_s,
+            )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [e.code for e in exc.recipients]
-            raise SendError(f"SMTP refused the recipient: {exc}",
-                            permanent=all(domain.is_permanent_smtp_code(c) for c in codes)) from exc
+            raise SendError(
+                f"SMTP refused the recipient: {exc}",
+                permanent=all(domain.is_permanent_smtp_code(c) for c in codes),
+            ) from exc
         except aiosmtplib.SMTPResponseException as exc:
-            raise SendError(f"SMTP {exc.code}: {exc.message}", permanent=domain.is_permanent_smtp_code(exc.code)) from exc
+            raise SendError(
+                f"SMTP {exc.code}: {exc.message}", permanent=domain.is_permanent_smtp_code(exc.code)
+            ) from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise SendError(f"{type(exc).__name__}: {exc}") from exc
 
@@ -162,7 +188,9 @@ class InvitationSender:
         async with self.db.unit_of_work() as session:
             row = await self._update_claimed(session, invitation, status="sent", sent_at=now, last_error=None)
             if row is not None:
-                await self.outbox.add(session, InvitationSent(**event_fields(row, now), message_id=row.message_id))
+                await self.outbox.add(
+                    session, InvitationSent(**event_fields(row, now), message_id=row.message_id)
+                )
 
     async def record_failure(self, invitation: Invitation, error: str, *, permanent: bool = False) -> None:
         now, s = utcnow(), self.settings
@@ -170,25 +198,44 @@ class InvitationSender:
             if domain.gives_up(invitation.attempts, max_attempts=s.send_max_attempts, permanent=permanent):
                 row = await self._update_claimed(session, invitation, status="failed", last_error=error)
                 if row is not None:
-                    await self.outbox.add(session, InvitationFailed(
-                        **event_fields(row, now), error=f"not sent after {row.attempts} attempt(s): {error}"))
+                    await self.outbox.add(
+                        session,
+                        InvitationFailed(
+                            **event_fields(row, now),
+                            error=f"not sent after {row.attempts} attempt(s): {error}",
+                        ),
+                    )
             else:
                 delay = domain.retry_delay_s(invitation.attempts, base_s=s.send_backoff_s)
-                await self._update_claimed(session, invitation, status="scheduled", last_error=error,
-                                           next_attempt_at=now + timedelta(seconds=delay))
+                await self._update_claimed(
+                    session,
+                    invitation,
+                    status="scheduled",
+                    last_error=error,
+                    next_attempt_at=now + timedelta(seconds=delay),
+                )
 
-    async def _update_claimed(self, session: AsyncSession, invitation: Invitation, **values: object) -> Invitation | None:
+    async def _update_claimed(
+        self, session: AsyncSession, invitation: Invitation, **values: object
+    ) -> Invitation | None:
         """Return the row after the update, or None when another sender has taken the claim over."""
-        row = (await session.execute(
-            update(Invitation)
-            .where(Invitation.id == invitation.id, Invitation.status == "sending",
-                   Invitation.attempts == invitation.attempts)
-            .values(**values)
-            .returning(Invitation)
-            .execution_options(populate_existing=True)
-        )).scalar_one_or_none()
+        row = (
+            await session.execute(
+                update(Invitation)
+                .where(
+                    Invitation.id == invitation.id,
+                    Invitation.status == "sending",
+                    Invitation.attempts == invitation.attempts,
+                )
+                .values(**values)
+                .returning(Invitation)
+                .execution_options(populate_existing=True)
+            )
+        ).scalar_one_or_none()
         if row is None:
-            log.warning("invitation %s: the claim was taken over by another sender; leaving it", invitation.id)
+            log.warning(
+                "invitation %s: the claim was taken over by another sender; leaving it", invitation.id
+            )
         return row
 
     async def _fail(self, session: AsyncSession, invitation: Invitation, now: datetime, error: str) -> None:
@@ -196,7 +243,9 @@ class InvitationSender:
         await self.outbox.add(session, InvitationFailed(**event_fields(invitation, now), error=error))
 
 
-async def _retrying(record: Callable[[], Awaitable[None]], *, attempts: int = 6, first_delay_s: float = 0.5) -> None:
+async def _retrying(
+    record: Callable[[], Awaitable[None]], *, attempts: int = 6, first_delay_s: float = 0.5
+) -> None:
     """Run a recording transaction, retrying while the database is briefly away.
 
     After a successful send, losing the record would mean sending again once the claim goes

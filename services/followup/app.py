@@ -26,8 +26,11 @@ def event_handlers(runtime: Runtime) -> dict[type, Handler]:
     async def on_contact_erased(session: AsyncSession, event: ContactErased) -> None:
         await handlers.erase_contact(session, event=event)
 
-    return {NegativeFeedbackDetected: on_negative_feedback, ResponseScored: on_response_scored,
-            ContactErased: on_contact_erased}
+    return {
+        NegativeFeedbackDetected: on_negative_feedback,
+        ResponseScored: on_response_scored,
+        ContactErased: on_contact_erased,
+    }
 
 
 def create_app(settings: FollowUpSettings | None = None) -> FastAPI:
@@ -36,15 +39,17 @@ def create_app(settings: FollowUpSettings | None = None) -> FastAPI:
             name="followup",
             title="closeloop follow-up",
             description="Opens a task for negative feedback from customers who agreed to be contacted, lets "
-                        "agents assign and resolve it, then sends a retention survey and records whether the "
-                        "customer was won back.",
+            "agents assign and resolve it, then sends a retention survey and records whether the "
+            "customer was won back.",
             routers=[router],
             outbox_table=outbox,
             inbox_table=inbox,
             topics=[SCORES, CUSTOMER_EVENTS],
             handlers=event_handlers,
-            openapi_tags=[{"name": "tasks", "description": "Follow-up tasks agents work"},
-                          {"name": "settings", "description": "The workspace's retention survey"}],
+            openapi_tags=[
+                {"name": "tasks", "description": "Follow-up tasks agents work"},
+                {"name": "settings", "description": "The workspace's retention survey"},
+            ],
         ),
         settings or FollowUpSettings(),  # type: ignore[call-arg]
     )

@@ -15,7 +15,7 @@ STATUSES: tuple[Status, ...] = ("open", "resolved", "closed")
 
 NO_RETENTION_SURVEY = (
     "No retention survey was sent: this workspace has no retention survey configured. "
-    "Set one with PUT /v1/settings {\"retention_survey_id\": \"<survey id>\"} so that resolved tasks "
+    'Set one with PUT /v1/settings {"retention_survey_id": "<survey id>"} so that resolved tasks '
     "ask the customer whether the solution won them back."
 )
 

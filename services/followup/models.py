@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +10,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import service_metadata
+from shared.events import new_id
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
 
@@ -20,12 +20,9 @@ SCHEMA = "followup"
 class Base(DeclarativeBase):
     metadata = service_metadata(SCHEMA)
 
+
 outbox = outbox_table(Base.metadata)
 inbox = inbox_table(Base.metadata)
-
-
-def _uuid() -> str:
-    return str(uuid.uuid4())
 
 
 class Task(Base):
@@ -39,7 +36,7 @@ class Task(Base):
         Index("ix_tasks_contact", "workspace_id", "contact_id"),
     )
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_uuid)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     workspace_id: Mapped[str] = mapped_column(String(63))
     status: Mapped[str] = mapped_column(String(20))
     response_id: Mapped[str] = mapped_column(String(64))
@@ -57,8 +54,9 @@ class Task(Base):
     retention_score: Mapped[int | None] = mapped_column(Integer)
     feedback_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(),
-                                                 onupdate=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -85,5 +83,6 @@ class WorkspaceSettings(Base):
     retention_survey_id: Mapped[str | None] = mapped_column(String(64))
     retention_channel: Mapped[str] = mapped_column(String(20), default="email")
     retention_delay_seconds: Mapped[int] = mapped_column(Integer, default=0)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(),
-                                                 onupdate=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )

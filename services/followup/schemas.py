@@ -13,14 +13,26 @@ NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)
 
 
 class SettingsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"retention_survey_id": "3c9a…", "retention_channel": "email", "retention_delay_seconds": 86400}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "retention_survey_id": "3c9a…",
+                    "retention_channel": "email",
+                    "retention_delay_seconds": 86400,
+                }
+            ]
+        },
+    )
 
     retention_survey_id: Annotated[NonBlank, Field(max_length=64)] | None = Field(
-        description="The survey sent when a task is resolved; null sends none.")
+        description="The survey sent when a task is resolved; null sends none."
+    )
     retention_channel: RetentionChannel = "email"
-    retention_delay_seconds: int = Field(0, ge=0, le=30 * 24 * 3600,
-                                         description="Wait this long after resolving before asking.")
+    retention_delay_seconds: int = Field(
+        0, ge=0, le=30 * 24 * 3600, description="Wait this long after resolving before asking."
+    )
 
 
 class SettingsOut(SettingsIn):
@@ -28,14 +40,18 @@ class SettingsOut(SettingsIn):
 
 
 class AssignIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"assignee": "sam@acme.example"}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"assignee": "sam@acme.example"}]}
+    )
 
     assignee: Annotated[NonBlank, Field(max_length=200)]
 
 
 class ResolveIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"note": "Called the customer, refunded the late delivery fee."}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"note": "Called the customer, refunded the late delivery fee."}]},
+    )
 
     note: Annotated[NonBlank, Field(max_length=10_000)]
 
@@ -51,12 +67,31 @@ class HistoryEntry(BaseModel):
 
 
 class TaskOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": "0b7e…", "status": "open", "response_id": "r-1", "survey_id": "s-1", "contact_id": "c-1",
-        "metric": "nps", "score": 3, "comment": "Delivery was two weeks late.", "assignee": None,
-        "resolution_note": None, "retention_request_id": None, "won_back": None, "retention_score": None,
-        "feedback_at": "2026-11-23T10:00:00Z", "created_at": "2026-11-23T10:00:01Z",
-        "resolved_at": None, "closed_at": None}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0b7e…",
+                    "status": "open",
+                    "response_id": "r-1",
+                    "survey_id": "s-1",
+                    "contact_id": "c-1",
+                    "metric": "nps",
+                    "score": 3,
+                    "comment": "Delivery was two weeks late.",
+                    "assignee": None,
+                    "resolution_note": None,
+                    "retention_request_id": None,
+                    "won_back": None,
+                    "retention_score": None,
+                    "feedback_at": "2026-11-23T10:00:00Z",
+                    "created_at": "2026-11-23T10:00:01Z",
+                    "resolved_at": None,
+                    "closed_at": None,
+                }
+            ]
+        }
+    )
 
     id: str
     status: Status
@@ -82,7 +117,9 @@ class TaskDetail(TaskOut):
 
 
 class RetentionSurvey(BaseModel):
-    requested: bool = Field(description="True when a retention SurveyRequested was published; dispatch sends it.")
+    requested: bool = Field(
+        description="True when a retention SurveyRequested was published; dispatch sends it."
+    )
     survey_id: str | None = None
     request_id: str | None = None
     detail: str

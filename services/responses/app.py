@@ -18,7 +18,7 @@ def create_app(settings: ResponsesSettings | None = None) -> FastAPI:
             name="responses",
             title="closeloop responses",
             description="Keeps survey definitions, serves the public survey pages (HTML and JSON) behind "
-                        "signed links, stores one response per invitation and publishes ResponseCompleted.",
+            "signed links, stores one response per invitation and publishes ResponseCompleted.",
             routers=[router],
             outbox_table=outbox,
             inbox_table=inbox,

@@ -48,21 +48,31 @@ def check_survey(questions: Sequence[Question]) -> list[FieldError]:
     consent_seen = False
     for i, q in enumerate(questions):
         if not QUESTION_ID.match(q.id):
-            errors.append(FieldError(f"questions.{i}.id", f"{q.id!r} is not a slug: use 1-63 lowercase letters, "
-                                                           "digits, '-' or '_', starting with a letter or digit"))
+            errors.append(
+                FieldError(
+                    f"questions.{i}.id",
+                    f"{q.id!r} is not a slug: use 1-63 lowercase letters, "
+                    "digits, '-' or '_', starting with a letter or digit",
+                )
+            )
         elif q.id in seen:
             errors.append(FieldError(f"questions.{i}.id", f"question id {q.id!r} is used twice"))
         seen.add(q.id)
         if q.type not in QUESTION_TYPES:
-            errors.append(FieldError(f"questions.{i}.type", f"unknown question type {q.type!r}; expected one of "
-                                                             + ", ".join(QUESTION_TYPES)))
+            errors.append(
+                FieldError(
+                    f"questions.{i}.type",
+                    f"unknown question type {q.type!r}; expected one of " + ", ".join(QUESTION_TYPES),
+                )
+            )
         elif q.type == "consent":
             if consent_seen:
                 errors.append(FieldError(f"questions.{i}.type", "a survey has at most one consent question"))
             consent_seen = True
     if not any(q.type in SCALES for q in questions):
-        errors.append(FieldError("questions", "a survey needs at least one scored question ("
-                                              + ", ".join(SCALES) + ")"))
+        errors.append(
+            FieldError("questions", "a survey needs at least one scored question (" + ", ".join(SCALES) + ")")
+        )
     return errors
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +10,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import service_metadata
+from shared.events import new_id
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
 
@@ -20,12 +20,9 @@ SCHEMA = "responses"
 class Base(DeclarativeBase):
     metadata = service_metadata(SCHEMA)
 
+
 outbox = outbox_table(Base.metadata)
 inbox = inbox_table(Base.metadata)
-
-
-def _uuid() -> str:
-    return str(uuid.uuid4())
 
 
 class Survey(Base):
@@ -33,7 +30,7 @@ class Survey(Base):
 
     __tablename__ = "surveys"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_uuid)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     workspace_id: Mapped[str] = mapped_column(String(63), index=True)
     name: Mapped[str] = mapped_column(String(200))
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -46,10 +43,12 @@ class Response(Base):
     """One completed response; at most one per invitation."""
 
     __tablename__ = "responses"
-    __table_args__ = (UniqueConstraint("workspace_id", "invitation_id", name="uq_responses_workspace_id_invitation_id"),
-                      Index("ix_responses_workspace_id_contact_id", "workspace_id", "contact_id"))
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "invitation_id", name="uq_responses_workspace_id_invitation_id"),
+        Index("ix_responses_workspace_id_contact_id", "workspace_id", "contact_id"),
+    )
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_uuid)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     workspace_id: Mapped[str] = mapped_column(String(63))
     survey_id: Mapped[str] = mapped_column(ForeignKey(f"{SCHEMA}.surveys.id"), index=True)
     survey_version: Mapped[int] = mapped_column(Integer)
@@ -69,8 +68,9 @@ class ResponseAnswer(Base):
 
     __tablename__ = "answers"
 
-    response_id: Mapped[str] = mapped_column(ForeignKey(f"{SCHEMA}.responses.id", ondelete="CASCADE"),
-                                             primary_key=True)
+    response_id: Mapped[str] = mapped_column(
+        ForeignKey(f"{SCHEMA}.responses.id", ondelete="CASCADE"), primary_key=True
+    )
     question_id: Mapped[str] = mapped_column(String(63), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(String(63))
     position: Mapped[int] = mapped_column(Integer)

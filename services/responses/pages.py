@@ -23,7 +23,7 @@ SCALE_HINTS = {
 }
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-                               "frame-ancestors 'none'; base-uri 'none'",
+    "frame-ancestors 'none'; base-uri 'none'",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
@@ -45,8 +45,12 @@ class QuestionView:
 
 @cache
 def _templates() -> Environment:
-    return Environment(loader=PackageLoader("services.responses", "templates"),
-                       autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True)
+    return Environment(
+        loader=PackageLoader("services.responses", "templates"),
+        autoescape=select_autoescape(default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
 def _page(template: str, status: int, **context: object) -> HTMLResponse:
@@ -60,24 +64,60 @@ def _choices(q: domain.Question) -> tuple[str, ...]:
     return ("yes", "no") if q.type == "consent" else ()
 
 
-def survey_form(*, name: str, questions: list[domain.Question], action: str, values: dict[str, str],
-                errors: dict[str, str], max_chars: int, lang: str | None, status: int = 200) -> HTMLResponse:
+def survey_form(
+    *,
+    name: str,
+    questions: list[domain.Question],
+    action: str,
+    values: dict[str, str],
+    errors: dict[str, str],
+    max_chars: int,
+    lang: str | None,
+    status: int = 200,
+) -> HTMLResponse:
     """Return the survey as a form, with the given answers filled in and errors next to their questions."""
-    views = [QuestionView(q.id, q.type, q.text, q.required, _choices(q), SCALE_HINTS.get(q.type),
-                          values.get(q.id, ""), errors.get(q.id)) for q in questions]
-    return _page("survey.html", status, title=name, questions=views, action=action, max_chars=max_chars,
-                 has_errors=bool(errors), lang=lang)
+    views = [
+        QuestionView(
+            q.id,
+            q.type,
+            q.text,
+            q.required,
+            _choices(q),
+            SCALE_HINTS.get(q.type),
+            values.get(q.id, ""),
+            errors.get(q.id),
+        )
+        for q in questions
+    ]
+    return _page(
+        "survey.html",
+        status,
+        title=name,
+        questions=views,
+        action=action,
+        max_chars=max_chars,
+        has_errors=bool(errors),
+        lang=lang,
+    )
 
 
 def thank_you(*, name: str, text: str | None, lang: str | None) -> HTMLResponse:
     """Return the page shown after a response was stored."""
-    return _page("message.html", 200, title=name, heading="Thank you!", text=text or DEFAULT_THANK_YOU, lang=lang)
+    return _page(
+        "message.html", 200, title=name, heading="Thank you!", text=text or DEFAULT_THANK_YOU, lang=lang
+    )
 
 
 def already_answered(*, name: str, lang: str | None, status: int = 200) -> HTMLResponse:
     """Return the page shown when the invitation already has a response."""
-    return _page("message.html", status, title=name, heading="You already answered — thank you!",
-                 text="We have your response to this survey; there is nothing more to do.", lang=lang)
+    return _page(
+        "message.html",
+        status,
+        title=name,
+        heading="You already answered — thank you!",
+        text="We have your response to this survey; there is nothing more to do.",
+        lang=lang,
+    )
 
 
 def error(*, status: int, detail: str) -> HTMLResponse:

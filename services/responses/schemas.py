@@ -12,10 +12,19 @@ QuestionType = Literal["nps", "nls", "csat", "ces", "open", "consent"]
 NPS_SURVEY_EXAMPLE: dict[str, Any] = {
     "name": "Support NPS",
     "questions": [
-        {"id": "nps", "type": "nps", "required": True,
-         "text": "How likely are you to recommend Acme to a friend or colleague?"},
+        {
+            "id": "nps",
+            "type": "nps",
+            "required": True,
+            "text": "How likely are you to recommend Acme to a friend or colleague?",
+        },
         {"id": "why", "type": "open", "required": False, "text": "What is the main reason for your score?"},
-        {"id": "consent", "type": "consent", "required": False, "text": "May we contact you about your answer?"},
+        {
+            "id": "consent",
+            "type": "consent",
+            "required": False,
+            "text": "May we contact you about your answer?",
+        },
     ],
     "thank_you_text": "Thank you! Your answer goes straight to our support team.",
 }
@@ -24,10 +33,14 @@ NPS_SURVEY_EXAMPLE: dict[str, Any] = {
 class QuestionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1, max_length=63, description="A slug, unique within the survey; "
-                                                             "the form field and answer key.")
-    type: QuestionType = Field(description="nps/nls 0-10, csat 1-5, ces 1-7, open (free text), "
-                                           "consent (yes/no: may we contact you?)")
+    id: str = Field(
+        min_length=1,
+        max_length=63,
+        description="A slug, unique within the survey; the form field and answer key.",
+    )
+    type: QuestionType = Field(
+        description="nps/nls 0-10, csat 1-5, ces 1-7, open (free text), consent (yes/no: may we contact you?)"
+    )
     text: str = Field(min_length=1, max_length=1000)
     required: bool = False
 
@@ -70,11 +83,15 @@ class PublicSurveyOut(BaseModel):
 class ResponseSubmit(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"answers": {"nps": 9, "why": "Quick and friendly help", "consent": True}}]},
+        json_schema_extra={
+            "examples": [{"answers": {"nps": 9, "why": "Quick and friendly help", "consent": True}}]
+        },
     )
 
-    answers: dict[str, Any] = Field(description="Question id → answer: an integer for scored questions, "
-                                                "text for open questions, true/false for consent")
+    answers: dict[str, Any] = Field(
+        description="Question id → answer: an integer for scored questions, "
+        "text for open questions, true/false for consent"
+    )
 
 
 class ResponseCreated(BaseModel):

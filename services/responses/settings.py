@@ -5,7 +5,9 @@ from shared.settings import ServiceSettings
 
 
 class ResponsesSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="CLOSELOOP_RESPONSES_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="CLOSELOOP_RESPONSES_", extra="ignore", populate_by_name=True
+    )
 
     public_url: str = "http://127.0.0.1:8003"
     """Where customers reach the survey pages; dispatch builds links as ``<public_url>/s/<token>``."""

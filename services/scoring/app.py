@@ -18,8 +18,9 @@ def event_handlers(runtime: Runtime) -> dict[type, Handler]:
     """Return the handler of each consumed event type, bound to this runtime."""
 
     async def on_response_completed(session: AsyncSession, event: ResponseCompleted) -> None:
-        await handlers.score_response(session, runtime.outbox, event=event,
-                                      default_scale=runtime.settings.default_nps_scale)
+        await handlers.score_response(
+            session, runtime.outbox, event=event, default_scale=runtime.settings.default_nps_scale
+        )
 
     async def on_contact_erased(session: AsyncSession, event: ContactErased) -> None:
         await handlers.erase_contact(session, event=event)
@@ -33,14 +34,16 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
             name="scoring",
             title="closeloop scoring",
             description="Scores completed responses (NPS, NLS, CSAT, CES), keeps daily rollups, raises the "
-                        "detractor event for negative feedback and serves the metrics API.",
+            "detractor event for negative feedback and serves the metrics API.",
             routers=[router],
             outbox_table=outbox,
             inbox_table=inbox,
             topics=[RESPONSES, CUSTOMER_EVENTS],
             handlers=event_handlers,
-            openapi_tags=[{"name": "metrics", "description": "NPS, NLS, CSAT and CES with n and margins of error"},
-                          {"name": "settings", "description": "How answers are classified"}],
+            openapi_tags=[
+                {"name": "metrics", "description": "NPS, NLS, CSAT and CES with n and margins of error"},
+                {"name": "settings", "description": "How answers are classified"},
+            ],
         ),
         settings or ScoringSettings(),  # type: ignore[call-arg]
     )

@@ -115,7 +115,8 @@ def tally(histogram: Mapping[int, int], metric: Metric, *, nps_scale: NpsScale =
     for score, count in histogram.items():
         classification = classify(metric, score, nps_scale=nps_scale)
         bucket = {"promoter": "positive", "passive": "neutral", "detractor": "negative"}.get(
-            classification, classification)
+            classification, classification
+        )
         counts[bucket] += count
         total += score * count
     return Tally(total=total, **counts)
@@ -181,4 +182,6 @@ def summarise(metric: Metric, counts: Tally) -> Summary:
     else:
         score = share_percent(counts.positive, n)
         moe = share_margin_of_error(counts.positive, n)
-    return Summary(metric, n, counts.positive, counts.neutral, counts.negative, score, mean(counts.total, n), moe)
+    return Summary(
+        metric, n, counts.positive, counts.neutral, counts.negative, score, mean(counts.total, n), moe
+    )

@@ -19,64 +19,112 @@ from shared.outbox import Outbox
 Interval = Literal["day", "week", "month"]
 
 
-async def nps_scale_for(session: AsyncSession, *, workspace_id: str, survey_id: str | None,
-                        default: domain.NpsScale) -> domain.NpsScale:
+async def nps_scale_for(
+    session: AsyncSession, *, workspace_id: str, survey_id: str | None, default: domain.NpsScale
+) -> domain.NpsScale:
     """Return the survey's NPS scale, or ``default`` when it has none."""
     if survey_id is None:
         return default
-    scale = await session.scalar(select(SurveyScoring.nps_scale).where(
-        SurveyScoring.workspace_id == workspace_id, SurveyScoring.survey_id == survey_id))
+    scale = await session.scalar(
+        select(SurveyScoring.nps_scale).where(
+            SurveyScoring.workspace_id == workspace_id, SurveyScoring.survey_id == survey_id
+        )
+    )
     return scale or default  # type: ignore[return-value]
 
 
-async def score_response(session: AsyncSession, outbox: Outbox, *, event: ResponseCompleted,
-                         default_scale: domain.NpsScale) -> domain.Scored | None:
+async def score_response(
+    session: AsyncSession, outbox: Outbox, *, event: ResponseCompleted, default_scale: domain.NpsScale
+) -> domain.Scored | None:
     """Record the response once, count its score and publish what it means; return the score.
 
     A response seen before (same workspace and response id) changes nothing, whatever the event id.
     """
-    scale = await nps_scale_for(session, workspace_id=event.workspace_id, survey_id=event.survey_id,
-                                default=default_scale)
+    scale = await nps_scale_for(
+        session, workspace_id=event.workspace_id, survey_id=event.survey_id, default=default_scale
+    )
     answers = [domain.AnswerView(a.type, a.value) for a in event.answers]
     try:
         scored = domain.score_answers(answers, nps_scale=scale)
     except domain.ScoreOutOfRange as exc:
         raise PoisonMessage(f"response {event.response_id}: {exc}") from exc
 
-    inserted = (await session.execute(
-        insert(ScoredResponse)
-        .values(workspace_id=event.workspace_id, response_id=event.response_id, request_id=event.request_id,
-                contact_id=event.contact_id, survey_id=event.survey_id, survey_version=event.survey_version,
-                kind=event.kind, channel=event.channel, consent_to_contact=event.consent_to_contact,
+    inserted = (
+        await session.execute(
+            insert(ScoredResponse)
+            .values(
+                workspace_id=event.workspace_id,
+                response_id=event.response_id,
+                request_id=event.request_id,
+                contact_id=event.contact_id,
+                survey_id=event.survey_id,
+                survey_version=event.survey_version,
+                kind=event.kind,
+                channel=event.channel,
+                consent_to_contact=event.consent_to_contact,
                 completed_at=event.completed_at,
-                metric=scored.metric if scored else None, score=scored.score if scored else None,
+                metric=scored.metric if scored else None,
+                score=scored.score if scored else None,
                 classification=scored.classification if scored else None,
-                negative=scored.negative if scored else False)
-        .on_conflict_do_nothing(index_elements=["workspace_id", "response_id"])
-        .returning(ScoredResponse.id)
-    )).scalar_one_or_none()
+                negative=scored.negative if scored else False,
+            )
+            .on_conflict_do_nothing(index_elements=["workspace_id", "response_id"])
+            .returning(ScoredResponse.id)
+        )
+    ).scalar_one_or_none()
     if inserted is None or scored is None:
         return None
 
     day = _utc_day(event.completed_at)
     await session.execute(
         insert(DailyScore)
-        .values(workspace_id=event.workspace_id, survey_id=event.survey_id, metric=scored.metric, day=day,
-                score=scored.score, count=1)
-        .on_conflict_do_update(index_elements=["workspace_id", "survey_id", "metric", "day", "score"],
-                               set_={"count": DailyScore.count + 1})
+        .values(
+            workspace_id=event.workspace_id,
+            survey_id=event.survey_id,
+            metric=scored.metric,
+            day=day,
+            score=scored.score,
+            count=1,
+        )
+        .on_conflict_do_update(
+            index_elements=["workspace_id", "survey_id", "metric", "day", "score"],
+            set_={"count": DailyScore.count + 1},
+        )
     )
     now = utcnow()
-    await outbox.add(session, ResponseScored(
-        workspace_id=event.workspace_id, response_id=event.response_id, request_id=event.request_id,
-        contact_id=event.contact_id, survey_id=event.survey_id, kind=event.kind, metric=scored.metric,
-        score=scored.score, classification=scored.classification, negative=scored.negative, scored_at=now))
+    await outbox.add(
+        session,
+        ResponseScored(
+            workspace_id=event.workspace_id,
+            response_id=event.response_id,
+            request_id=event.request_id,
+            contact_id=event.contact_id,
+            survey_id=event.survey_id,
+            kind=event.kind,
+            metric=scored.metric,
+            score=scored.score,
+            classification=scored.classification,
+            negative=scored.negative,
+            scored_at=now,
+        ),
+    )
     if scored.negative:
-        await outbox.add(session, NegativeFeedbackDetected(
-            workspace_id=event.workspace_id, response_id=event.response_id, request_id=event.request_id,
-            contact_id=event.contact_id, survey_id=event.survey_id, kind=event.kind, metric=scored.metric,
-            score=scored.score, comment=domain.first_comment(answers),
-            consent_to_contact=event.consent_to_contact, detected_at=now))
+        await outbox.add(
+            session,
+            NegativeFeedbackDetected(
+                workspace_id=event.workspace_id,
+                response_id=event.response_id,
+                request_id=event.request_id,
+                contact_id=event.contact_id,
+                survey_id=event.survey_id,
+                kind=event.kind,
+                metric=scored.metric,
+                score=scored.score,
+                comment=domain.first_comment(answers),
+                consent_to_contact=event.consent_to_contact,
+                detected_at=now,
+            ),
+        )
     return scored
 
 
@@ -89,20 +137,25 @@ async def erase_contact(session: AsyncSession, *, event: ContactErased) -> int:
     """Unlink the contact from their scored responses (the scores stay, anonymous); return how many."""
     result = await session.execute(
         update(ScoredResponse)
-        .where(ScoredResponse.workspace_id == event.workspace_id, ScoredResponse.contact_id == event.contact_id)
+        .where(
+            ScoredResponse.workspace_id == event.workspace_id, ScoredResponse.contact_id == event.contact_id
+        )
         .values(contact_id=None)
     )
     return result.rowcount or 0  # type: ignore[attr-defined]
 
 
-async def set_survey_scoring(session: AsyncSession, *, workspace_id: str, survey_id: str,
-                             nps_scale: domain.NpsScale) -> None:
+async def set_survey_scoring(
+    session: AsyncSession, *, workspace_id: str, survey_id: str, nps_scale: domain.NpsScale
+) -> None:
     """Store the survey's NPS scale."""
     await session.execute(
         insert(SurveyScoring)
         .values(workspace_id=workspace_id, survey_id=survey_id, nps_scale=nps_scale)
-        .on_conflict_do_update(index_elements=["workspace_id", "survey_id"],
-                               set_={"nps_scale": nps_scale, "updated_at": func.now()})
+        .on_conflict_do_update(
+            index_elements=["workspace_id", "survey_id"],
+            set_={"nps_scale": nps_scale, "updated_at": func.now()},
+        )
     )
 
 
@@ -122,9 +175,16 @@ def _daily_filter(workspace_id: str, survey_id: str | None, since: date | None, 
     return conditions
 
 
-async def summaries(session: AsyncSession, *, workspace_id: str, survey_id: str | None, metrics: list[domain.Metric],
-                    scale: domain.NpsScale, since: date | None = None,
-                    until: date | None = None) -> list[domain.Summary]:
+async def summaries(
+    session: AsyncSession,
+    *,
+    workspace_id: str,
+    survey_id: str | None,
+    metrics: list[domain.Metric],
+    scale: domain.NpsScale,
+    since: date | None = None,
+    until: date | None = None,
+) -> list[domain.Summary]:
     """Return one summary per metric (n = 0 and null scores where nothing was answered)."""
     rows = await session.execute(
         select(DailyScore.metric, DailyScore.score, func.sum(DailyScore.count))
@@ -137,9 +197,17 @@ async def summaries(session: AsyncSession, *, workspace_id: str, survey_id: str 
     return [domain.summarise(m, domain.tally(histograms[m], m, nps_scale=scale)) for m in metrics]
 
 
-async def trend(session: AsyncSession, *, workspace_id: str, survey_id: str | None, metric: domain.Metric,
-                scale: domain.NpsScale, interval: Interval, since: date | None = None,
-                until: date | None = None) -> list[tuple[date, domain.Summary]]:
+async def trend(
+    session: AsyncSession,
+    *,
+    workspace_id: str,
+    survey_id: str | None,
+    metric: domain.Metric,
+    scale: domain.NpsScale,
+    interval: Interval,
+    since: date | None = None,
+    until: date | None = None,
+) -> list[tuple[date, domain.Summary]]:
     """Return (period start, summary) for every period with responses, oldest first."""
     period = func.date_trunc(interval, DailyScore.day).label("period")
     rows = await session.execute(
@@ -151,5 +219,7 @@ async def trend(session: AsyncSession, *, workspace_id: str, survey_id: str | No
     histograms: dict[date, dict[int, int]] = defaultdict(dict)
     for start, score, count in rows:
         histograms[start.date()][score] = int(count)
-    return [(start, domain.summarise(metric, domain.tally(h, metric, nps_scale=scale)))
-            for start, h in sorted(histograms.items())]
+    return [
+        (start, domain.summarise(metric, domain.tally(h, metric, nps_scale=scale)))
+        for start, h in sorted(histograms.items())
+    ]

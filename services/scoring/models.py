@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import date, datetime
 
 from sqlalchemy import Boolean, Date, DateTime, Index, Integer, String, UniqueConstraint, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import service_metadata
+from shared.events import new_id
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
 
@@ -18,12 +18,9 @@ SCHEMA = "scoring"
 class Base(DeclarativeBase):
     metadata = service_metadata(SCHEMA)
 
+
 outbox = outbox_table(Base.metadata)
 inbox = inbox_table(Base.metadata)
-
-
-def _uuid() -> str:
-    return str(uuid.uuid4())
 
 
 class ScoredResponse(Base):
@@ -36,7 +33,7 @@ class ScoredResponse(Base):
         Index("ix_scored_responses_survey", "workspace_id", "survey_id", "completed_at"),
     )
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_uuid)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     workspace_id: Mapped[str] = mapped_column(String(63))
     response_id: Mapped[str] = mapped_column(String(64))
     request_id: Mapped[str | None] = mapped_column(String(64))
@@ -81,5 +78,6 @@ class SurveyScoring(Base):
     workspace_id: Mapped[str] = mapped_column(String(63), primary_key=True)
     survey_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     nps_scale: Mapped[str] = mapped_column(String(20))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(),
-                                                 onupdate=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )

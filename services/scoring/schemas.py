@@ -13,9 +13,22 @@ Interval = Literal["day", "week", "month"]
 
 
 class NpsOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "survey_id": "5f1c…", "scale": "standard", "n": 3, "promoters": 1, "passives": 1, "detractors": 1,
-        "nps": 0.0, "margin_of_error": 92.38}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "survey_id": "5f1c…",
+                    "scale": "standard",
+                    "n": 3,
+                    "promoters": 1,
+                    "passives": 1,
+                    "detractors": 1,
+                    "nps": 0.0,
+                    "margin_of_error": 92.38,
+                }
+            ]
+        }
+    )
 
     survey_id: str
     scale: NpsScale
@@ -33,17 +46,39 @@ class MetricOut(BaseModel):
     positive: int = Field(description="Promoters for NPS/NLS; 4–5 for CSAT; 5–7 for CES.")
     neutral: int = Field(description="Passives for NPS/NLS; 3 for CSAT; 4 for CES.")
     negative: int = Field(description="Detractors for NPS/NLS; 1–2 for CSAT; 1–3 for CES.")
-    score: float | None = Field(description="NPS/NLS: net score (−100…+100); CSAT: % of 4–5; CES: % of 5–7. "
-                                            "Null when n is 0.")
+    score: float | None = Field(
+        description="NPS/NLS: net score (−100…+100); CSAT: % of 4–5; CES: % of 5–7. Null when n is 0."
+    )
     mean: float | None
     margin_of_error: float | None = Field(description="95% margin of error of `score`, in points.")
 
 
 class MetricsOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "survey_id": None, "from": "2026-11-01", "to": None, "scale": "standard",
-        "metrics": [{"metric": "csat", "n": 40, "positive": 30, "neutral": 6, "negative": 4, "score": 75.0,
-                     "mean": 4.05, "margin_of_error": 13.42}]}]}, populate_by_name=True)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "survey_id": None,
+                    "from": "2026-11-01",
+                    "to": None,
+                    "scale": "standard",
+                    "metrics": [
+                        {
+                            "metric": "csat",
+                            "n": 40,
+                            "positive": 30,
+                            "neutral": 6,
+                            "negative": 4,
+                            "score": 75.0,
+                            "mean": 4.05,
+                            "margin_of_error": 13.42,
+                        }
+                    ],
+                }
+            ]
+        },
+        populate_by_name=True,
+    )
 
     survey_id: str | None
     since: date | None = Field(serialization_alias="from")
@@ -67,8 +102,10 @@ class TrendOut(BaseModel):
 class SurveyScoringIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"nps_scale": "european"}]})
 
-    nps_scale: NpsScale = Field(description="`standard`: promoters 9–10; `european`: promoters 8–10. "
-                                            "Applies to responses scored from now on and to reports.")
+    nps_scale: NpsScale = Field(
+        description="`standard`: promoters 9–10; `european`: promoters 8–10. "
+        "Applies to responses scored from now on and to reports."
+    )
 
 
 class SurveyScoringOut(SurveyScoringIn):

@@ -16,7 +16,7 @@ def create_app(settings: TriggerSettings | None = None) -> FastAPI:
             name="trigger",
             title="closeloop trigger",
             description="Receives signed CRM and helpdesk webhooks, keeps contacts and rules, and decides "
-                        "who is asked for feedback when.",
+            "who is asked for feedback when.",
             routers=[router],
             outbox_table=outbox,
             inbox_table=inbox,

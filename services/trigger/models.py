@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +10,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import service_metadata
+from shared.events import new_id
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
 
@@ -20,18 +20,15 @@ SCHEMA = "trigger"
 class Base(DeclarativeBase):
     metadata = service_metadata(SCHEMA)
 
+
 outbox = outbox_table(Base.metadata)
 inbox = inbox_table(Base.metadata)
-
-
-def _uuid() -> str:
-    return str(uuid.uuid4())
 
 
 class Integration(Base):
     __tablename__ = "integrations"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_uuid)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     workspace_id: Mapped[str] = mapped_column(String(63), index=True)
     kind: Mapped[str] = mapped_column(String(40))
     name: Mapped[str] = mapped_column(String(200))
@@ -44,7 +41,7 @@ class Contact(Base):
     __tablename__ = "contacts"
     __table_args__ = (UniqueConstraint("workspace_id", "external_id"),)
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_uuid)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     workspace_id: Mapped[str] = mapped_column(String(63))
     external_id: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320))
@@ -54,7 +51,9 @@ class Contact(Base):
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
 
 
 class ReceivedEvent(Base):
@@ -63,7 +62,7 @@ class ReceivedEvent(Base):
     __tablename__ = "received_events"
     __table_args__ = (UniqueConstraint("workspace_id", "source", "source_event_id"),)
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_uuid)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     workspace_id: Mapped[str] = mapped_column(String(63))
     integration_id: Mapped[str | None] = mapped_column(ForeignKey(f"{SCHEMA}.integrations.id"))
     source: Mapped[str] = mapped_column(String(40))
@@ -78,7 +77,7 @@ class ReceivedEvent(Base):
 class Rule(Base):
     __tablename__ = "rules"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_uuid)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     workspace_id: Mapped[str] = mapped_column(String(63), index=True)
     name: Mapped[str] = mapped_column(String(200))
     event_type: Mapped[str] = mapped_column(String(200))
@@ -94,7 +93,7 @@ class Decision(Base):
 
     __tablename__ = "decisions"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_uuid)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     workspace_id: Mapped[str] = mapped_column(String(63))
     received_event_id: Mapped[str] = mapped_column(ForeignKey(f"{SCHEMA}.received_events.id"), index=True)
     rule_id: Mapped[str] = mapped_column(ForeignKey(f"{SCHEMA}.rules.id"))

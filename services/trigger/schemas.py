@@ -11,7 +11,9 @@ Channel = Literal["email", "sms", "whatsapp", "chat", "link"]
 
 
 class IntegrationCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "Helpdesk", "kind": "standard-webhooks"}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "Helpdesk", "kind": "standard-webhooks"}]}
+    )
 
     name: str = Field(min_length=1, max_length=200)
     kind: Literal["standard-webhooks"] = "standard-webhooks"
@@ -29,7 +31,9 @@ class IntegrationOut(BaseModel):
 class ContactUpsert(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"email": "ada@example.com", "name": "Ada Lovelace", "locale": "en"}]},
+        json_schema_extra={
+            "examples": [{"email": "ada@example.com", "name": "Ada Lovelace", "locale": "en"}]
+        },
     )
 
     email: EmailStr | None = None
@@ -54,8 +58,17 @@ class ContactOut(BaseModel):
 class RuleCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"name": "CSAT after a solved ticket", "event_type": "ticket.solved",
-                                         "survey_id": "8b0e…", "channel": "email", "delay_seconds": 3600}]},
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "CSAT after a solved ticket",
+                    "event_type": "ticket.solved",
+                    "survey_id": "8b0e…",
+                    "channel": "email",
+                    "delay_seconds": 3600,
+                }
+            ]
+        },
     )
 
     name: str = Field(min_length=1, max_length=200)
@@ -82,11 +95,18 @@ class InboundEvent(BaseModel):
     """A Standard Webhooks payload: ``type``, ``timestamp`` and ``data`` naming the contact."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{
-            "type": "ticket.solved", "timestamp": "2026-11-23T10:00:00Z",
-            "data": {"contact": {"external_id": "cus_42", "email": "ada@example.com", "name": "Ada"},
-                     "ticket_id": "T-1001"},
-        }]}
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "ticket.solved",
+                    "timestamp": "2026-11-23T10:00:00Z",
+                    "data": {
+                        "contact": {"external_id": "cus_42", "email": "ada@example.com", "name": "Ada"},
+                        "ticket_id": "T-1001",
+                    },
+                }
+            ]
+        }
     )
 
     type: str = Field(min_length=1, max_length=200)

@@ -18,8 +18,11 @@ from tests.conftest import SECRET_KEY
 def stack(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceStack]:
     # A claim older than 3 s counts as abandoned, so a send interrupted by a kill is retried quickly.
     env = {**stack_env, "CLOSELOOP_DISPATCH_SEND_CLAIM_TIMEOUT_S": "3"}
-    services = ServiceStack(env=env, log_dir=tmp_path_factory.mktemp("service-logs"),
-                            ports={name: free_port() for name in SERVICE_PORTS})
+    services = ServiceStack(
+        env=env,
+        log_dir=tmp_path_factory.mktemp("service-logs"),
+        ports={name: free_port() for name in SERVICE_PORTS},
+    )
     services.start_all()
     try:
         services.wait_ready()

@@ -51,31 +51,46 @@ async def test_webhook_to_won_back_customer(demo: DemoWorkspace, urls: dict[str,
         # 3. The customer follows the link and answers 3, yes you may contact me.
         page = await http.get(link)
         assert page.status_code == 200 and "recommend" in page.text
-        answered = await http.post(link, data={"nps": "3", "why": "It took a week to solve.", "consent": "yes"},
-                                   follow_redirects=True)
+        answered = await http.post(
+            link,
+            data={"nps": "3", "why": "It took a week to solve.", "consent": "yes"},
+            follow_redirects=True,
+        )
         assert answered.status_code == 200, answered.text
 
         # 4. The survey's NPS is −100 (one detractor), with n and a margin of error.
         nps_url = f"{urls['scoring']}/v1/surveys/{demo.survey_id}/nps"
-        nps = await wait_until(lambda: _when(json_of(http, nps_url, demo.auth), lambda s: s["n"] == 1),
-                               timeout_s=30, message="the response is scored")
+        nps = await wait_until(
+            lambda: _when(json_of(http, nps_url, demo.auth), lambda s: s["n"] == 1),
+            timeout_s=30,
+            message="the response is scored",
+        )
         assert nps["nps"] == -100 and nps["detractors"] == 1 and nps["margin_of_error"] is not None
 
         # 5. A follow-up task is open for the detractor who consented.
         tasks_url = f"{urls['followup']}/v1/tasks"
-        tasks = await wait_until(lambda: _when(json_of(http, tasks_url, demo.auth), lambda t: len(t) == 1),
-                                 timeout_s=30, message="a follow-up task opens")
+        tasks = await wait_until(
+            lambda: _when(json_of(http, tasks_url, demo.auth), lambda t: len(t) == 1),
+            timeout_s=30,
+            message="a follow-up task opens",
+        )
         task = tasks[0]
         assert task["status"] == "open" and task["score"] == 3
 
         # 6. An agent resolves it; the retention survey goes out to the same customer.
-        assign = await http.post(f"{tasks_url}/{task['id']}/assign", json={"assignee": "grace@acme.example"},
-                                 headers=demo.auth)
+        assign = await http.post(
+            f"{tasks_url}/{task['id']}/assign", json={"assignee": "grace@acme.example"}, headers=demo.auth
+        )
         assert assign.status_code == 200, assign.text
-        resolve = await http.post(f"{tasks_url}/{task['id']}/resolve",
-                                  json={"note": "Called Ada and refunded the shipping."}, headers=demo.auth)
+        resolve = await http.post(
+            f"{tasks_url}/{task['id']}/resolve",
+            json={"note": "Called Ada and refunded the shipping."},
+            headers=demo.auth,
+        )
         assert resolve.status_code == 200, resolve.text
-        retention = await smtp.wait_for(lambda m: recipient(m) == email and m["Message-ID"] != invitation["Message-ID"])
+        retention = await smtp.wait_for(
+            lambda m: recipient(m) == email and m["Message-ID"] != invitation["Message-ID"]
+        )
         retention_link = survey_link(retention)
         assert retention_link != link
 
@@ -83,8 +98,11 @@ async def test_webhook_to_won_back_customer(demo: DemoWorkspace, urls: dict[str,
         answered = await http.post(retention_link, data={"solved": "5"}, follow_redirects=True)
         assert answered.status_code == 200, answered.text
         task_url = f"{tasks_url}/{task['id']}"
-        closed = await wait_until(lambda: _when(json_of(http, task_url, demo.auth), lambda t: t["status"] == "closed"),
-                                  timeout_s=30, message="the retention outcome is recorded")
+        closed = await wait_until(
+            lambda: _when(json_of(http, task_url, demo.auth), lambda t: t["status"] == "closed"),
+            timeout_s=30,
+            message="the retention outcome is recorded",
+        )
         assert closed["won_back"] is True and closed["retention_score"] == 5
 
         # One invitation per survey request: the duplicate webhook created nothing.

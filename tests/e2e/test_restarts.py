@@ -18,14 +18,17 @@ pytestmark = pytest.mark.e2e
 EVENTS = 40
 
 
-async def test_dispatch_killed_mid_stream_sends_every_invitation_once(stack: ServiceStack, demo: DemoWorkspace,
-                                                                      urls: dict[str, str], smtp: MailCatcher):
+async def test_dispatch_killed_mid_stream_sends_every_invitation_once(
+    stack: ServiceStack, demo: DemoWorkspace, urls: dict[str, str], smtp: MailCatcher
+):
     addresses = [f"c{i}.{demo.workspace_id}@example.com" for i in range(EVENTS)]
     ours = set(addresses)
 
     with httpx.Client(timeout=10) as http:
         for i, address in enumerate(addresses):
-            response = send_signed(http, demo, demo_event(external_id=f"cus_{i}", email=address, name=f"C{i}"))
+            response = send_signed(
+                http, demo, demo_event(external_id=f"cus_{i}", email=address, name=f"C{i}")
+            )
             assert response.status_code == 202
 
     # Mid-stream: some invitations are out, the rest are queued, requested or being sent.
@@ -42,8 +45,9 @@ async def test_dispatch_killed_mid_stream_sends_every_invitation_once(stack: Ser
 
     async def all_sent() -> list[dict] | None:
         async with httpx.AsyncClient(timeout=10) as client:
-            response = await client.get(f"{urls['dispatch']}/v1/invitations", params={"limit": 200},
-                                        headers=demo.auth)
+            response = await client.get(
+                f"{urls['dispatch']}/v1/invitations", params={"limit": 200}, headers=demo.auth
+            )
         invitations = response.json()
         return invitations if {i["status"] for i in invitations} == {"sent"} else None
 

@@ -21,8 +21,13 @@ pytestmark = pytest.mark.integration
 
 metadata = MetaData(schema="delivery_test")
 inbox = inbox_table(metadata)
-effects = Table("effects", metadata, Column("id", String(36), primary_key=True, autoincrement=False),
-                Column("event_id", String(64), nullable=False), Column("marker", String(64), nullable=False))
+effects = Table(
+    "effects",
+    metadata,
+    Column("id", String(36), primary_key=True, autoincrement=False),
+    Column("event_id", String(64), nullable=False),
+    Column("marker", String(64), nullable=False),
+)
 
 
 class Crash(Exception):
@@ -59,44 +64,69 @@ async def producer(broker):
 
 
 def _event(marker: str, n: int) -> CustomerEventReceived:
-    return CustomerEventReceived(workspace_id="ws-delivery", event_id=f"{marker}-{n}", source="test",
-                                 source_event_id=f"{marker}-{n}", event_type="ticket.solved",
-                                 occurred_at=utcnow(), contact_id=marker)
+    return CustomerEventReceived(
+        workspace_id="ws-delivery",
+        event_id=f"{marker}-{n}",
+        source="test",
+        source_event_id=f"{marker}-{n}",
+        event_type="ticket.solved",
+        occurred_at=utcnow(),
+        contact_id=marker,
+    )
 
 
 async def _publish(producer, event: CustomerEventReceived):
     """Return the record metadata (partition, offset) of the published event."""
     envelope = CloudEvent.wrap(event, source="test")
-    return await producer.send_and_wait(CUSTOMER_EVENTS, envelope.model_dump_json().encode(),
-                                        key=event.partition_key().encode())
+    return await producer.send_and_wait(
+        CUSTOMER_EVENTS, envelope.model_dump_json().encode(), key=event.partition_key().encode()
+    )
 
 
 def _settings(database_url: str, broker) -> ServiceSettings:
-    return ServiceSettings(database_url=database_url, kafka_bootstrap_servers=broker.bootstrap_servers,
-                           kafka_session_timeout_ms=2000, kafka_heartbeat_interval_ms=300,
-                           kafka_rebalance_timeout_ms=1000)
+    return ServiceSettings(
+        database_url=database_url,
+        kafka_bootstrap_servers=broker.bootstrap_servers,
+        kafka_session_timeout_ms=2000,
+        kafka_heartbeat_interval_ms=300,
+        kafka_rebalance_timeout_ms=1000,
+    )
 
 
 async def _record_effect(session, event: CustomerEventReceived) -> None:
     if event.event_id.endswith("-fails"):
         raise RuntimeError("this event always fails")
-    await session.execute(effects.insert().values(id=secrets.token_hex(8), event_id=event.event_id,
-                                                  marker=event.contact_id))
+    await session.execute(
+        effects.insert().values(id=secrets.token_hex(8), event_id=event.event_id, marker=event.contact_id)
+    )
 
 
 async def _effects(db: Database, marker: str) -> list[str]:
     async with db.unit_of_work() as session:
-        return list(await session.scalars(select(effects.c.event_id).where(effects.c.marker == marker)
-                                          .order_by(effects.c.event_id)))
+        return list(
+            await session.scalars(
+                select(effects.c.event_id).where(effects.c.marker == marker).order_by(effects.c.event_id)
+            )
+        )
 
 
 def _consumer(cls, db, settings, producer, group: str) -> EventConsumer:
     kafka = create_consumer(settings, group_id=group, topics=[CUSTOMER_EVENTS])
-    return cls(name="delivery-test", consumer=kafka, producer=producer, db=db, inbox=inbox,
-               handlers={CustomerEventReceived: _record_effect}, max_attempts=3, backoff_s=0.01)
+    return cls(
+        name="delivery-test",
+        consumer=kafka,
+        producer=producer,
+        db=db,
+        inbox=inbox,
+        handlers={CustomerEventReceived: _record_effect},
+        max_attempts=3,
+        backoff_s=0.01,
+    )
 
 
-async def test_crash_after_db_commit_before_offset_commit_does_not_duplicate(db, producer, broker, database_url):
+async def test_crash_after_db_commit_before_offset_commit_does_not_duplicate(
+    db, producer, broker, database_url
+):
     marker = "crash-" + secrets.token_hex(4)
     group = "delivery-" + marker
     settings = _settings(database_url, broker)
@@ -115,11 +145,14 @@ async def test_crash_after_db_commit_before_offset_commit_does_not_duplicate(db,
     await survivor.consumer.start()
     task = asyncio.create_task(survivor.run())
     try:
+
         async def committed_past_event() -> bool:
             return (await survivor.consumer.committed(target) or 0) > published.offset
 
         # The survivor received the redelivered record and committed it...
-        await wait_until(committed_past_event, timeout_s=60, message="survivor commits the redelivered offset")
+        await wait_until(
+            committed_past_event, timeout_s=60, message="survivor commits the redelivered offset"
+        )
     finally:
         survivor.stop()
         await task
@@ -128,15 +161,18 @@ async def test_crash_after_db_commit_before_offset_commit_does_not_duplicate(db,
     assert await _effects(db, marker) == [f"{marker}-1"]
 
 
-async def test_poison_and_failing_messages_are_dead_lettered_and_the_partition_moves_on(db, producer, broker,
-                                                                                       database_url):
+async def test_poison_and_failing_messages_are_dead_lettered_and_the_partition_moves_on(
+    db, producer, broker, database_url
+):
     marker = "poison-" + secrets.token_hex(4)
     settings = _settings(database_url, broker)
     key = f"ws-delivery:{marker}".encode()
     await _publish(producer, _event(marker, 1))
     poison = b"{this is not json " + marker.encode()
     await producer.send_and_wait(CUSTOMER_EVENTS, poison, key=key)
-    await _publish(producer, CustomerEventReceived(**{**_event(marker, 2).model_dump(), "event_id": f"{marker}-fails"}))
+    await _publish(
+        producer, CustomerEventReceived(**{**_event(marker, 2).model_dump(), "event_id": f"{marker}-fails"})
+    )
     await _publish(producer, _event(marker, 3))
 
     consumer = _consumer(EventConsumer, db, settings, producer, "delivery-" + marker)
@@ -144,12 +180,20 @@ async def test_poison_and_failing_messages_are_dead_lettered_and_the_partition_m
     task = asyncio.create_task(consumer.run())
     try:
         async with TopicReader(broker.bootstrap_servers, dead_letter_topic(CUSTOMER_EVENTS)) as dlq:
-            await wait_until(lambda: _has_effects(db, marker, 2), timeout_s=60, message="events behind the poison")
-            parked = await dlq.wait_for(lambda v: v == poison or (isinstance(v, dict)
-                                        and v["data"]["event_id"] == f"{marker}-fails"), count=2, timeout_s=30)
+            await wait_until(
+                lambda: _has_effects(db, marker, 2), timeout_s=60, message="events behind the poison"
+            )
+            parked = await dlq.wait_for(
+                lambda v: v == poison or (isinstance(v, dict) and v["data"]["event_id"] == f"{marker}-fails"),
+                count=2,
+                timeout_s=30,
+            )
             # Only what this consumer parked: other consumer groups may read the same topic.
-            errors = {_header(r, "dlq_error").split(":")[0] for r in dlq.records
-                      if marker.encode() in r.value and _header(r, "dlq_consumer") == "delivery-test"}
+            errors = {
+                _header(r, "dlq_error").split(":")[0]
+                for r in dlq.records
+                if marker.encode() in r.value and _header(r, "dlq_consumer") == "delivery-test"
+            }
     finally:
         consumer.stop()
         await task
@@ -180,9 +224,16 @@ async def test_a_handler_that_fails_once_is_retried_and_succeeds(db, producer, b
 
     await _publish(producer, _event(marker, 1))
     kafka = create_consumer(settings, group_id="delivery-" + marker, topics=[CUSTOMER_EVENTS])
-    consumer = EventConsumer(name="delivery-test", consumer=kafka, producer=producer, db=db, inbox=inbox,
-                             handlers={CustomerEventReceived: lambda s, e: flaky(s, e) if e.contact_id == marker
-                                       else _noop()}, max_attempts=3, backoff_s=0.01)
+    consumer = EventConsumer(
+        name="delivery-test",
+        consumer=kafka,
+        producer=producer,
+        db=db,
+        inbox=inbox,
+        handlers={CustomerEventReceived: lambda s, e: flaky(s, e) if e.contact_id == marker else _noop()},
+        max_attempts=3,
+        backoff_s=0.01,
+    )
     await kafka.start()
     task = asyncio.create_task(consumer.run())
     try:

@@ -55,8 +55,9 @@ class Dispatch:
     async def publish(self, data: EventData, *, event_id: str | None = None) -> str:
         """Publish ``data`` the way another service's outbox relay would; return the event id."""
         envelope = CloudEvent.wrap(data, source="test", event_id=event_id)
-        await self.producer.send_and_wait(data.topic, value=envelope.model_dump_json().encode(),
-                                          key=data.partition_key().encode())
+        await self.producer.send_and_wait(
+            data.topic, value=envelope.model_dump_json().encode(), key=data.partition_key().encode()
+        )
         return envelope.id
 
     async def invitations_of(self, auth: dict[str, str], **params: Any) -> list[dict[str, Any]]:
@@ -75,7 +76,8 @@ class Dispatch:
 
     async def event_about(self, invitation_id: str, type_name: str) -> dict[str, Any]:
         [event] = await self.invitations.wait_for(
-            lambda v: v["type"] == type_name and v["data"]["invitation_id"] == invitation_id)
+            lambda v: v["type"] == type_name and v["data"]["invitation_id"] == invitation_id
+        )
         return event["data"]
 
 
@@ -84,14 +86,20 @@ async def dispatch(stack_env: dict[str, str]) -> AsyncIterator[Dispatch]:
     with pytest.MonkeyPatch.context() as env:
         for key, value in stack_env.items():
             env.setenv(key, value)
-        settings = DispatchSettings(survey_base_url=SURVEY_BASE_URL, send_max_attempts=3,  # type: ignore[call-arg]
-                                    send_backoff_s=0.05, mail_from="Acme surveys <surveys@acme.test>")
+        settings = DispatchSettings(
+            survey_base_url=SURVEY_BASE_URL,
+            send_max_attempts=3,  # type: ignore[call-arg]
+            send_backoff_s=0.05,
+            mail_from="Acme surveys <surveys@acme.test>",
+        )
     app = create_app(settings)
     producer = AIOKafkaProducer(bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"], acks="all")
     await producer.start()
     try:
-        async with running(app) as client, \
-                TopicReader(stack_env["KAFKA_BOOTSTRAP_SERVERS"], INVITATIONS) as invitations:
+        async with (
+            running(app) as client,
+            TopicReader(stack_env["KAFKA_BOOTSTRAP_SERVERS"], INVITATIONS) as invitations,
+        ):
             runtime: Runtime = app.state.runtime
             assert runtime.consumer is not None
             await wait_until(runtime.consumer.assigned.is_set, message="dispatch consumer assigned")
@@ -100,12 +108,23 @@ async def dispatch(stack_env: dict[str, str]) -> AsyncIterator[Dispatch]:
         await producer.stop()
 
 
-def request(workspace: str, *, contact_id: str = "con-1", email: str | None = None, name: str | None = None,
-            recipient: bool = True, **fields: Any) -> SurveyRequested:
+def request(
+    workspace: str,
+    *,
+    contact_id: str = "con-1",
+    email: str | None = None,
+    name: str | None = None,
+    recipient: bool = True,
+    **fields: Any,
+) -> SurveyRequested:
     return SurveyRequested(
-        workspace_id=workspace, request_id=fields.pop("request_id", new_id()), contact_id=contact_id,
+        workspace_id=workspace,
+        request_id=fields.pop("request_id", new_id()),
+        contact_id=contact_id,
         survey_id=fields.pop("survey_id", "svy-csat"),
-        recipient=Recipient(name=name, email=email, locale="en") if recipient else None, **fields)
+        recipient=Recipient(name=name, email=email, locale="en") if recipient else None,
+        **fields,
+    )
 
 
 def to(address: str) -> Any:
@@ -118,7 +137,9 @@ def link_token(message: EmailMessage) -> str:
     return token
 
 
-async def test_a_request_becomes_one_email_with_a_signed_survey_link(dispatch, workspace, auth, smtp: MailCatcher):
+async def test_a_request_becomes_one_email_with_a_signed_survey_link(
+    dispatch, workspace, auth, smtp: MailCatcher
+):
     ada = f"ada@{workspace}.test"
     req = request(workspace, email=ada, name="Ada Lovelace")
     event_id = await dispatch.publish(req)
@@ -132,7 +153,10 @@ async def test_a_request_becomes_one_email_with_a_signed_survey_link(dispatch, w
     message = await smtp.wait_for(to(ada))
     assert [m for m in smtp.messages if ada in str(m["To"])] == [message]
     invitation = await dispatch.invitation_when(auth, req.request_id, status="sent")
-    assert [i["request_id"] for i in await dispatch.invitations_of(auth)] == [later.request_id, req.request_id]
+    assert [i["request_id"] for i in await dispatch.invitations_of(auth)] == [
+        later.request_id,
+        req.request_id,
+    ]
 
     assert message["Subject"] == "Ada, how was your experience with us?"
     assert message["From"] == "Acme surveys <surveys@acme.test>"
@@ -146,7 +170,12 @@ async def test_a_request_becomes_one_email_with_a_signed_survey_link(dispatch, w
     assert invitation["survey_url"] == f"{SURVEY_BASE_URL}/s/{token}"
     link = read_link_token(SECRET_KEY, token)
     assert (link.workspace_id, link.invitation_id, link.request_id, link.survey_id, link.contact_id) == (
-        workspace, invitation["id"], req.request_id, "svy-csat", "con-1")
+        workspace,
+        invitation["id"],
+        req.request_id,
+        "svy-csat",
+        "con-1",
+    )
     assert (link.kind, link.channel, link.locale) == ("transactional", "email", "en")
 
     assert invitation["attempts"] == 1 and invitation["sent_at"] and invitation["last_error"] is None
@@ -157,12 +186,16 @@ async def test_a_request_becomes_one_email_with_a_signed_survey_link(dispatch, w
     assert created["request_id"] == req.request_id
 
 
-async def test_a_retention_request_without_recipient_reaches_the_last_address(dispatch, workspace, auth, smtp):
+async def test_a_retention_request_without_recipient_reaches_the_last_address(
+    dispatch, workspace, auth, smtp
+):
     ada = f"ada@{workspace}.test"
     await dispatch.publish(request(workspace, contact_id="con-2", email=ada, name="Ada"))
     await smtp.wait_for(to(ada))
 
-    retention = request(workspace, contact_id="con-2", recipient=False, kind="retention", reason="followup:t-1")
+    retention = request(
+        workspace, contact_id="con-2", recipient=False, kind="retention", reason="followup:t-1"
+    )
     await dispatch.publish(retention)
 
     message = await smtp.wait_for(lambda m: ada in str(m["To"]) and "solve" in str(m["Subject"]))
@@ -179,8 +212,11 @@ async def test_requests_that_cannot_be_delivered_fail_with_a_reason(dispatch, wo
     for req in (no_email, never_invited, sms):
         await dispatch.publish(req)
 
-    for req, reason in ((no_email, "no email address"), (never_invited, "no email address"),
-                        (sms, "channel sms not configured yet")):
+    for req, reason in (
+        (no_email, "no email address"),
+        (never_invited, "no email address"),
+        (sms, "channel sms not configured yet"),
+    ):
         invitation = await dispatch.invitation_when(auth, req.request_id, status="failed")
         assert reason in invitation["last_error"]
         failed = await dispatch.event_about(invitation["id"], "closeloop.InvitationFailed.v1")
@@ -199,8 +235,9 @@ async def test_a_link_invitation_is_not_mailed_but_returned(dispatch, workspace,
     assert not [m for m in smtp.messages if workspace in str(m["To"])]
 
 
-async def test_when_smtp_is_down_the_invitation_fails_after_its_attempts(dispatch, workspace, auth, smtp,
-                                                                          monkeypatch):
+async def test_when_smtp_is_down_the_invitation_fails_after_its_attempts(
+    dispatch, workspace, auth, smtp, monkeypatch
+):
     monkeypatch.setattr(dispatch.runtime.settings, "smtp_port", free_port())  # nobody listens there
     req = request(workspace, contact_id="con-7", email=f"down@{workspace}.test", name="Dee")
     await dispatch.publish(req)
@@ -213,11 +250,17 @@ async def test_when_smtp_is_down_the_invitation_fails_after_its_attempts(dispatc
     assert not [m for m in smtp.messages if workspace in str(m["To"])]
 
 
-async def test_erasing_a_contact_blanks_its_recipients_and_cancels_unsent_invitations(dispatch, workspace, auth,
-                                                                                     smtp):
+async def test_erasing_a_contact_blanks_its_recipients_and_cancels_unsent_invitations(
+    dispatch, workspace, auth, smtp
+):
     sent = request(workspace, contact_id="con-8", email=f"erase@{workspace}.test", name="Eve")
-    later = request(workspace, contact_id="con-8", email=f"erase@{workspace}.test", name="Eve",
-                    send_at=utcnow() + timedelta(days=1))
+    later = request(
+        workspace,
+        contact_id="con-8",
+        email=f"erase@{workspace}.test",
+        name="Eve",
+        send_at=utcnow() + timedelta(days=1),
+    )
     await dispatch.publish(sent)
     await dispatch.publish(later)
     await dispatch.invitation_when(auth, sent.request_id, status="sent")
@@ -232,16 +275,24 @@ async def test_erasing_a_contact_blanks_its_recipients_and_cancels_unsent_invita
 
 
 async def test_invitations_api_filters_validates_and_keeps_workspaces_apart(dispatch, workspace, auth):
-    requests = [request(workspace, contact_id=f"con-{n}", channel="link", survey_id=survey)
-                for n, survey in ((1, "svy-a"), (2, "svy-b"), (1, "svy-b"))]
+    requests = [
+        request(workspace, contact_id=f"con-{n}", channel="link", survey_id=survey)
+        for n, survey in ((1, "svy-a"), (2, "svy-b"), (1, "svy-b"))
+    ]
     for req in requests:
         await dispatch.publish(req)
         await dispatch.invitation_when(auth, req.request_id, status="sent")  # created one after the other
 
     everything = await dispatch.invitations_of(auth)
     assert [i["request_id"] for i in everything] == [r.request_id for r in reversed(requests)]
-    assert [i["survey_id"] for i in await dispatch.invitations_of(auth, contact_id="con-1")] == ["svy-b", "svy-a"]
-    assert [i["contact_id"] for i in await dispatch.invitations_of(auth, survey_id="svy-b")] == ["con-1", "con-2"]
+    assert [i["survey_id"] for i in await dispatch.invitations_of(auth, contact_id="con-1")] == [
+        "svy-b",
+        "svy-a",
+    ]
+    assert [i["contact_id"] for i in await dispatch.invitations_of(auth, survey_id="svy-b")] == [
+        "con-1",
+        "con-2",
+    ]
     assert len(await dispatch.invitations_of(auth, limit=2)) == 2
     assert await dispatch.invitations_of(auth, status="failed") == []
     one = everything[0]
@@ -265,10 +316,16 @@ async def test_invitations_api_filters_validates_and_keeps_workspaces_apart(disp
 
 async def test_a_claim_left_by_a_dead_sender_is_taken_over_and_counted(dispatch, workspace, auth, smtp):
     """A sender that died mid-send leaves ``sending`` behind; it is sent again, within the attempt budget."""
-    resumed = request(workspace, contact_id="con-9", email=f"resume@{workspace}.test", name="Rae",
-                      send_at=utcnow() + timedelta(days=1))
-    exhausted = request(workspace, contact_id="con-10", email=f"spent@{workspace}.test",
-                        send_at=utcnow() + timedelta(days=1))
+    resumed = request(
+        workspace,
+        contact_id="con-9",
+        email=f"resume@{workspace}.test",
+        name="Rae",
+        send_at=utcnow() + timedelta(days=1),
+    )
+    exhausted = request(
+        workspace, contact_id="con-10", email=f"spent@{workspace}.test", send_at=utcnow() + timedelta(days=1)
+    )
     for req in (resumed, exhausted):
         await dispatch.publish(req)
         await dispatch.invitation_when(auth, req.request_id, status="scheduled")
@@ -277,9 +334,16 @@ async def test_a_claim_left_by_a_dead_sender_is_taken_over_and_counted(dispatch,
     async with dispatch.runtime.db.unit_of_work() as session:  # what a crash mid-send leaves behind
         for req, attempts in ((resumed, 1), (exhausted, 3)):
             await session.execute(
-                update(Invitation).where(Invitation.workspace_id == workspace,
-                                         Invitation.request_id == req.request_id)
-                .values(status="sending", claimed_at=stale, attempts=attempts, send_at=stale, next_attempt_at=stale))
+                update(Invitation)
+                .where(Invitation.workspace_id == workspace, Invitation.request_id == req.request_id)
+                .values(
+                    status="sending",
+                    claimed_at=stale,
+                    attempts=attempts,
+                    send_at=stale,
+                    next_attempt_at=stale,
+                )
+            )
 
     await smtp.wait_for(to(f"resume@{workspace}.test"))
     invitation = await dispatch.invitation_when(auth, resumed.request_id, status="sent")

@@ -51,24 +51,52 @@ async def producer(broker: Any) -> AsyncIterator[AIOKafkaProducer]:
 async def publish(producer: AIOKafkaProducer, event: EventData, *, event_id: str | None = None) -> str:
     """Publish ``event`` the way a service's outbox relay would; return the envelope id."""
     envelope = CloudEvent.wrap(event, source="test", event_id=event_id)
-    await producer.send_and_wait(event.topic, envelope.model_dump_json().encode(), key=event.partition_key().encode())
+    await producer.send_and_wait(
+        event.topic, envelope.model_dump_json().encode(), key=event.partition_key().encode()
+    )
     return envelope.id
 
 
-def negative(workspace: str, *, consent: bool = True, kind: str = "transactional", contact_id: str = "c-1",
-             score: int = 3, comment: str | None = "Two weeks late.") -> NegativeFeedbackDetected:
+def negative(
+    workspace: str,
+    *,
+    consent: bool = True,
+    kind: str = "transactional",
+    contact_id: str = "c-1",
+    score: int = 3,
+    comment: str | None = "Two weeks late.",
+) -> NegativeFeedbackDetected:
     return NegativeFeedbackDetected(
-        workspace_id=workspace, response_id=new_id(), request_id=new_id(), contact_id=contact_id,
-        survey_id="svy-nps", kind=kind, metric="nps", score=score, comment=comment,  # type: ignore[arg-type]
-        consent_to_contact=consent, detected_at=utcnow())
+        workspace_id=workspace,
+        response_id=new_id(),
+        request_id=new_id(),
+        contact_id=contact_id,
+        survey_id="svy-nps",
+        kind=kind,
+        metric="nps",
+        score=score,
+        comment=comment,  # type: ignore[arg-type]
+        consent_to_contact=consent,
+        detected_at=utcnow(),
+    )
 
 
-def retention_answer(workspace: str, request_id: str, *, score: int, negative: bool,
-                     contact_id: str = "c-1") -> ResponseScored:
+def retention_answer(
+    workspace: str, request_id: str, *, score: int, negative: bool, contact_id: str = "c-1"
+) -> ResponseScored:
     return ResponseScored(
-        workspace_id=workspace, response_id=new_id(), request_id=request_id, contact_id=contact_id,
-        survey_id="svy-retention", kind="retention", metric="csat", score=score,
-        classification="negative" if negative else "positive", negative=negative, scored_at=utcnow())
+        workspace_id=workspace,
+        response_id=new_id(),
+        request_id=request_id,
+        contact_id=contact_id,
+        survey_id="svy-retention",
+        kind="retention",
+        metric="csat",
+        score=score,
+        classification="negative" if negative else "positive",
+        negative=negative,
+        scored_at=utcnow(),
+    )
 
 
 async def task_for(client: httpx.AsyncClient, auth: dict[str, str], response_id: str) -> dict[str, Any]:
@@ -101,44 +129,72 @@ async def test_negative_feedback_with_consent_opens_one_task(client, producer, a
 
     tasks = (await client.get("/v1/tasks", headers=auth)).json()
     assert sorted(t["response_id"] for t in tasks) == sorted([detractor.response_id, last.response_id])
-    assert {k: task[k] for k in ("status", "score", "comment", "survey_id", "contact_id", "metric", "assignee")} == {
-        "status": "open", "score": 3, "comment": "Nobody called back.", "survey_id": "svy-nps", "contact_id": "c-1",
-        "metric": "nps", "assignee": None}
+    assert {
+        k: task[k] for k in ("status", "score", "comment", "survey_id", "contact_id", "metric", "assignee")
+    } == {
+        "status": "open",
+        "score": 3,
+        "comment": "Nobody called back.",
+        "survey_id": "svy-nps",
+        "contact_id": "c-1",
+        "metric": "nps",
+        "assignee": None,
+    }
     assert [h["kind"] for h in task["history"]] == ["opened"]
     assert opened["type"] == "closeloop.FollowUpOpened.v1"
     assert opened["data"]["response_id"] == detractor.response_id and opened["data"]["score"] == 3
 
 
-async def test_the_loop_closes_when_the_retention_answer_comes_back(client, producer, auth, workspace, broker):
+async def test_the_loop_closes_when_the_retention_answer_comes_back(
+    client, producer, auth, workspace, broker
+):
     settings = await client.put("/v1/settings", headers=auth, json={"retention_survey_id": "svy-retention"})
     assert settings.status_code == 200, settings.text
     assert (await client.get("/v1/settings", headers=auth)).json() == {
-        "retention_survey_id": "svy-retention", "retention_channel": "email", "retention_delay_seconds": 0,
-        "configured": True}
+        "retention_survey_id": "svy-retention",
+        "retention_channel": "email",
+        "retention_delay_seconds": 0,
+        "configured": True,
+    }
     feedback = negative(workspace)
     await publish(producer, feedback)
     task_id = (await task_for(client, auth, feedback.response_id))["id"]
 
-    async with TopicReader(broker.bootstrap_servers, SURVEY_REQUESTS) as requests, \
-            TopicReader(broker.bootstrap_servers, FOLLOWUPS) as followups:
-        assigned = await client.post(f"/v1/tasks/{task_id}/assign", json={"assignee": "sam@acme.example"},
-                                     headers=auth)
+    async with (
+        TopicReader(broker.bootstrap_servers, SURVEY_REQUESTS) as requests,
+        TopicReader(broker.bootstrap_servers, FOLLOWUPS) as followups,
+    ):
+        assigned = await client.post(
+            f"/v1/tasks/{task_id}/assign", json={"assignee": "sam@acme.example"}, headers=auth
+        )
         assert assigned.status_code == 200 and assigned.json()["assignee"] == "sam@acme.example"
-        resolved = await client.post(f"/v1/tasks/{task_id}/resolve", json={"note": " Refunded the fee. "},
-                                     headers=auth)
+        resolved = await client.post(
+            f"/v1/tasks/{task_id}/resolve", json={"note": " Refunded the fee. "}, headers=auth
+        )
         assert resolved.status_code == 200, resolved.text
         body = resolved.json()
         request_id = body["task"]["retention_request_id"]
         assert body["task"]["status"] == "resolved" and body["task"]["resolution_note"] == "Refunded the fee."
         assert body["retention_survey"] | {"detail": None} == {
-            "requested": True, "survey_id": "svy-retention", "request_id": request_id, "detail": None}
+            "requested": True,
+            "survey_id": "svy-retention",
+            "request_id": request_id,
+            "detail": None,
+        }
 
         [request] = await requests.wait_for(lambda v: v["workspaceid"] == workspace)
         assert request["type"] == "closeloop.SurveyRequested.v1"
         assert request["data"] | {"send_at": None} == {
-            "workspace_id": workspace, "request_id": request_id, "contact_id": "c-1", "survey_id": "svy-retention",
-            "kind": "retention", "channel": "email", "send_at": None, "recipient": None,
-            "reason": f"followup:{task_id}"}
+            "workspace_id": workspace,
+            "request_id": request_id,
+            "contact_id": "c-1",
+            "survey_id": "svy-retention",
+            "kind": "retention",
+            "channel": "email",
+            "send_at": None,
+            "recipient": None,
+            "reason": f"followup:{task_id}",
+        }
         again = await client.post(f"/v1/tasks/{task_id}/resolve", json={"note": "again"}, headers=auth)
         assert again.status_code == 409 and again.headers["content-type"] == "application/problem+json"
         late_assign = await client.post(f"/v1/tasks/{task_id}/assign", json={"assignee": "kim"}, headers=auth)
@@ -151,14 +207,23 @@ async def test_the_loop_closes_when_the_retention_answer_comes_back(client, prod
             return task if task["status"] == "closed" else None
 
         task = await wait_until(closed, message="task closed by the retention answer")
-        kinds = [v["type"] for v in await followups.wait_for(lambda v: v["data"].get("task_id") == task_id,
-                                                               count=4)]
-    assert kinds == ["closeloop.FollowUpOpened.v1", "closeloop.FollowUpAssigned.v1", "closeloop.FollowUpResolved.v1",
-                     "closeloop.FollowUpOutcomeRecorded.v1"]
+        kinds = [
+            v["type"]
+            for v in await followups.wait_for(lambda v: v["data"].get("task_id") == task_id, count=4)
+        ]
+    assert kinds == [
+        "closeloop.FollowUpOpened.v1",
+        "closeloop.FollowUpAssigned.v1",
+        "closeloop.FollowUpResolved.v1",
+        "closeloop.FollowUpOutcomeRecorded.v1",
+    ]
     assert (task["won_back"], task["retention_score"]) == (True, 5)
     assert [(h["kind"], h["assignee"], h["note"], h["won_back"]) for h in task["history"]] == [
-        ("opened", None, None, None), ("assigned", "sam@acme.example", None, None),
-        ("resolved", None, "Refunded the fee.", None), ("outcome", None, None, True)]
+        ("opened", None, None, None),
+        ("assigned", "sam@acme.example", None, None),
+        ("resolved", None, "Refunded the fee.", None),
+        ("outcome", None, None, True),
+    ]
 
     # A second retention answer for the same request changes nothing; a later event on the same
     # partition proves it was handled.
@@ -171,14 +236,21 @@ async def test_the_loop_closes_when_the_retention_answer_comes_back(client, prod
 
 
 async def test_a_negative_retention_answer_means_not_won_back(client, producer, auth, workspace):
-    await client.put("/v1/settings", headers=auth, json={"retention_survey_id": "svy-retention",
-                                                         "retention_channel": "sms"})
+    await client.put(
+        "/v1/settings",
+        headers=auth,
+        json={"retention_survey_id": "svy-retention", "retention_channel": "sms"},
+    )
     feedback = negative(workspace)
     await publish(producer, feedback)
     task_id = (await task_for(client, auth, feedback.response_id))["id"]
-    resolved = (await client.post(f"/v1/tasks/{task_id}/resolve", json={"note": "Tried."}, headers=auth)).json()
-    await publish(producer, retention_answer(workspace, resolved["task"]["retention_request_id"], score=2,
-                                             negative=True))
+    resolved = (
+        await client.post(f"/v1/tasks/{task_id}/resolve", json={"note": "Tried."}, headers=auth)
+    ).json()
+    await publish(
+        producer,
+        retention_answer(workspace, resolved["task"]["retention_request_id"], score=2, negative=True),
+    )
 
     async def closed() -> dict[str, Any] | None:
         task = (await client.get(f"/v1/tasks/{task_id}", headers=auth)).json()
@@ -186,7 +258,9 @@ async def test_a_negative_retention_answer_means_not_won_back(client, producer, 
 
     task = await wait_until(closed, message="task closed")
     assert (task["won_back"], task["retention_score"]) == (False, 2)
-    assert (await client.get("/v1/tasks", params={"status": "closed"}, headers=auth)).json()[0]["id"] == task_id
+    assert (await client.get("/v1/tasks", params={"status": "closed"}, headers=auth)).json()[0][
+        "id"
+    ] == task_id
     assert (await client.get("/v1/tasks", params={"status": "open"}, headers=auth)).json() == []
 
 
@@ -196,7 +270,9 @@ async def test_resolving_without_a_retention_survey_says_why_none_was_sent(clien
     await publish(producer, feedback)
     task_id = (await task_for(client, auth, feedback.response_id))["id"]
 
-    resolved = await client.post(f"/v1/tasks/{task_id}/resolve", json={"note": "Sorted by phone."}, headers=auth)
+    resolved = await client.post(
+        f"/v1/tasks/{task_id}/resolve", json={"note": "Sorted by phone."}, headers=auth
+    )
 
     assert resolved.status_code == 200
     body = resolved.json()
@@ -220,15 +296,24 @@ async def test_bad_input_is_refused_and_nothing_changes(client, producer, auth, 
         ("GET", "/v1/tasks?limit=100000", None, 422, "limit"),
         ("PUT", "/v1/settings", {"retention_survey_id": ""}, 422, "retention_survey_id"),
         ("PUT", "/v1/settings", {}, 422, "retention_survey_id"),
-        ("PUT", "/v1/settings", {"retention_survey_id": "s", "retention_channel": "fax"}, 422, "retention_channel"),
+        (
+            "PUT",
+            "/v1/settings",
+            {"retention_survey_id": "s", "retention_channel": "fax"},
+            422,
+            "retention_channel",
+        ),
     ]
     for method, path, body, status, field in cases:
         response = await client.request(method, path, json=body, headers=auth)
         assert response.status_code == status, (path, body, response.text)
         assert response.headers["content-type"] == "application/problem+json"
         assert field in [e["field"] for e in response.json()["errors"]], (path, response.json())
-    malformed = await client.post(f"/v1/tasks/{task_id}/resolve", content=b"{not json", headers={
-        **auth, "content-type": "application/json"})
+    malformed = await client.post(
+        f"/v1/tasks/{task_id}/resolve",
+        content=b"{not json",
+        headers={**auth, "content-type": "application/json"},
+    )
     assert malformed.status_code == 400
 
     task = (await client.get(f"/v1/tasks/{task_id}", headers=auth)).json()
@@ -237,16 +322,24 @@ async def test_bad_input_is_refused_and_nothing_changes(client, producer, auth, 
     assert (await client.get("/v1/tasks")).status_code == 401
 
 
-async def test_another_workspace_can_neither_see_nor_touch_a_task(client, producer, auth, workspace, stack_env):
+async def test_another_workspace_can_neither_see_nor_touch_a_task(
+    client, producer, auth, workspace, stack_env
+):
     feedback = negative(workspace)
     await publish(producer, feedback)
     task_id = (await task_for(client, auth, feedback.response_id))["id"]
-    other = {"Authorization": "Bearer " + issue_api_key(stack_env["CLOSELOOP_SECRET_KEY"], "ws-other-" + workspace)}
+    other = {
+        "Authorization": "Bearer " + issue_api_key(stack_env["CLOSELOOP_SECRET_KEY"], "ws-other-" + workspace)
+    }
 
     assert (await client.get("/v1/tasks", headers=other)).json() == []
     assert (await client.get(f"/v1/tasks/{task_id}", headers=other)).status_code == 404
-    assert (await client.post(f"/v1/tasks/{task_id}/assign", json={"assignee": "eve"}, headers=other)).status_code == 404
-    assert (await client.post(f"/v1/tasks/{task_id}/resolve", json={"note": "x"}, headers=other)).status_code == 404
+    assert (
+        await client.post(f"/v1/tasks/{task_id}/assign", json={"assignee": "eve"}, headers=other)
+    ).status_code == 404
+    assert (
+        await client.post(f"/v1/tasks/{task_id}/resolve", json={"note": "x"}, headers=other)
+    ).status_code == 404
     await client.put("/v1/settings", headers=other, json={"retention_survey_id": "theirs"})
     assert (await client.get("/v1/settings", headers=auth)).json()["retention_survey_id"] is None
     task = (await client.get(f"/v1/tasks/{task_id}", headers=auth)).json()

@@ -26,8 +26,12 @@ MAX_ANSWER_CHARS = 200
 SURVEY = {
     "name": "Support NPS",
     "questions": [
-        {"id": "nps", "type": "nps", "required": True,
-         "text": "<script>alert('x')</script> How likely are you to recommend us?"},
+        {
+            "id": "nps",
+            "type": "nps",
+            "required": True,
+            "text": "<script>alert('x')</script> How likely are you to recommend us?",
+        },
         {"id": "why", "type": "open", "text": "What is the main reason for your score?"},
         {"id": "consent", "type": "consent", "text": "May we contact you about your answer?"},
     ],
@@ -53,10 +57,19 @@ async def survey(client: httpx.AsyncClient, auth: dict[str, str]) -> dict:
 
 
 def link_for(workspace: str, survey_id: str, *, ttl_s: int = 3600, **fields: str) -> tuple[str, SurveyLink]:
-    link = SurveyLink(**{"workspace_id": workspace, "invitation_id": str(uuid.uuid4()),
-                         "request_id": str(uuid.uuid4()), "survey_id": survey_id,
-                         "contact_id": str(uuid.uuid4()), "kind": "transactional", "channel": "email",
-                         "locale": "en", **fields})
+    link = SurveyLink(
+        **{
+            "workspace_id": workspace,
+            "invitation_id": str(uuid.uuid4()),
+            "request_id": str(uuid.uuid4()),
+            "survey_id": survey_id,
+            "contact_id": str(uuid.uuid4()),
+            "kind": "transactional",
+            "channel": "email",
+            "locale": "en",
+            **fields,
+        }
+    )
     return issue_link_token(SECRET_KEY, link, ttl_s=ttl_s), link
 
 
@@ -87,16 +100,26 @@ def _with_questions(*questions: dict) -> dict:
 NPS_Q = {"id": "nps", "type": "nps", "text": "Recommend us?"}
 
 
-@pytest.mark.parametrize("body, field", [
-    (_with_questions(NPS_Q, {"id": "stars", "type": "stars", "text": "Rate us"}), "questions.1.type"),
-    (_with_questions(NPS_Q, {"id": "nps", "type": "open", "text": "Why?"}), "questions.1.id"),
-    (_with_questions({"id": "Not A Slug", "type": "nps", "text": "?"}), "questions.0.id"),
-    (_with_questions({"id": "why", "type": "open", "text": "Why?"}), "questions"),
-    (_with_questions(NPS_Q, {"id": "c1", "type": "consent", "text": "?"}, {"id": "c2", "type": "consent", "text": "?"}),
-     "questions.2.type"),
-    (_with_questions(), "questions"),
-    ({"questions": [NPS_Q]}, "name"),
-], ids=["type", "duplicate-id", "slug", "no-scored-question", "two-consents", "no-questions", "no-name"])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        (_with_questions(NPS_Q, {"id": "stars", "type": "stars", "text": "Rate us"}), "questions.1.type"),
+        (_with_questions(NPS_Q, {"id": "nps", "type": "open", "text": "Why?"}), "questions.1.id"),
+        (_with_questions({"id": "Not A Slug", "type": "nps", "text": "?"}), "questions.0.id"),
+        (_with_questions({"id": "why", "type": "open", "text": "Why?"}), "questions"),
+        (
+            _with_questions(
+                NPS_Q,
+                {"id": "c1", "type": "consent", "text": "?"},
+                {"id": "c2", "type": "consent", "text": "?"},
+            ),
+            "questions.2.type",
+        ),
+        (_with_questions(), "questions"),
+        ({"questions": [NPS_Q]}, "name"),
+    ],
+    ids=["type", "duplicate-id", "slug", "no-scored-question", "two-consents", "no-questions", "no-name"],
+)
 async def test_bad_survey_definitions_are_refused_naming_the_field(client, auth, body, field):
     response = await client.post("/v1/surveys", json=body, headers=auth)
     assert response.status_code == 422, response.text
@@ -123,7 +146,9 @@ async def test_one_workspace_never_sees_another_workspaces_surveys(client, auth,
 # --- the HTML survey page ----------------------------------------------------------------
 
 
-async def test_the_html_page_is_answered_and_publishes_response_completed(client, broker, auth, survey, workspace):
+async def test_the_html_page_is_answered_and_publishes_response_completed(
+    client, broker, auth, survey, workspace
+):
     token, link = link_for(workspace, survey["id"], locale="de-CH")
     async with TopicReader(broker.bootstrap_servers, RESPONSES) as reader:
         page = await client.get(f"/s/{token}", params={"score": "9"})
@@ -146,12 +171,19 @@ async def test_the_html_page_is_answered_and_publishes_response_completed(client
         [event] = await reader.wait_for(lambda v: v["data"].get("invitation_id") == link.invitation_id)
     assert event["type"] == "closeloop.ResponseCompleted.v1" and event["workspaceid"] == workspace
     data = event["data"]
-    assert data["answers"] == [{"question_id": "nps", "type": "nps", "value": 3},
-                               {"question_id": "why", "type": "open", "value": "Too <b>slow</b>"},
-                               {"question_id": "consent", "type": "consent", "value": True}]
+    assert data["answers"] == [
+        {"question_id": "nps", "type": "nps", "value": 3},
+        {"question_id": "why", "type": "open", "value": "Too <b>slow</b>"},
+        {"question_id": "consent", "type": "consent", "value": True},
+    ]
     assert data["consent_to_contact"] is True and data["survey_version"] == 1 and data["locale"] == "de-CH"
     assert (data["request_id"], data["contact_id"], data["survey_id"], data["kind"], data["channel"]) == (
-        link.request_id, link.contact_id, survey["id"], "transactional", "email")
+        link.request_id,
+        link.contact_id,
+        survey["id"],
+        "transactional",
+        "email",
+    )
 
     again = await client.get(f"/s/{token}")
     assert again.status_code == 200 and "already answered" in again.text and "<form" not in again.text
@@ -168,12 +200,16 @@ async def test_an_invalid_score_in_the_link_is_ignored(client, survey, workspace
     assert page.status_code == 200 and " checked" not in page.text
 
 
-async def test_an_invalid_form_is_shown_again_with_the_errors_and_nothing_is_stored(client, survey, workspace):
+async def test_an_invalid_form_is_shown_again_with_the_errors_and_nothing_is_stored(
+    client, survey, workspace
+):
     token, _ = link_for(workspace, survey["id"])
     bad = await client.post(f"/s/{token}", data={"nps": "11", "why": "<i>meh</i>", "consent": "yes"})
     assert bad.status_code == 422 and bad.headers["content-type"].startswith("text/html")
     assert 'id="err-nps">11 is outside the scale' in bad.text
-    assert ">&lt;i&gt;meh&lt;/i&gt;</textarea>" in bad.text and 'name="consent" value="yes" checked' in bad.text
+    assert (
+        ">&lt;i&gt;meh&lt;/i&gt;</textarea>" in bad.text and 'name="consent" value="yes" checked' in bad.text
+    )
     missing = await client.post(f"/s/{token}", data={})
     assert missing.status_code == 422 and 'id="err-nps">this question needs an answer' in missing.text
     too_long = await client.post(f"/s/{token}", data={"nps": "5", "why": "x" * (MAX_ANSWER_CHARS + 1)})
@@ -185,11 +221,19 @@ async def test_broken_links_get_friendly_html_pages(client, survey, workspace):
     token, _ = link_for(workspace, survey["id"])
     expired, _ = link_for(workspace, survey["id"], ttl_s=-60)
     unknown, _ = link_for(workspace, str(uuid.uuid4()))
-    cases = [(tampered(token), 404, "not valid"), ("no-dot-at-all", 404, "not valid"), ("abc.d%C3%A9f", 404, "not valid"),
-             (expired, 410, "expired"), (unknown, 404, "no longer available")]
+    cases = [
+        (tampered(token), 404, "not valid"),
+        ("no-dot-at-all", 404, "not valid"),
+        ("abc.d%C3%A9f", 404, "not valid"),
+        (expired, 410, "expired"),
+        (unknown, 404, "no longer available"),
+    ]
     for bad, status, text in cases:
-        for response in (await client.get(f"/s/{bad}"), await client.post(f"/s/{bad}", data={"nps": "5"}),
-                         await client.get(f"/s/{bad}/thanks")):
+        for response in (
+            await client.get(f"/s/{bad}"),
+            await client.post(f"/s/{bad}", data={"nps": "5"}),
+            await client.get(f"/s/{bad}/thanks"),
+        ):
             assert response.status_code == status, (bad, response.text)
             assert response.headers["content-type"].startswith("text/html") and text in response.text
 
@@ -201,8 +245,11 @@ async def test_json_survey_and_response(client, broker, auth, survey, workspace)
     token, link = link_for(workspace, survey["id"], channel="sms", kind="retention")
     shown = (await client.get(f"/v1/public/surveys/{token}")).json()
     assert shown["answered"] is False and shown["survey_id"] == survey["id"] and shown["version"] == 1
-    assert [(q["id"], q["min"], q["max"]) for q in shown["questions"]] == [("nps", 0, 10), ("why", None, None),
-                                                                          ("consent", None, None)]
+    assert [(q["id"], q["min"], q["max"]) for q in shown["questions"]] == [
+        ("nps", 0, 10),
+        ("why", None, None),
+        ("consent", None, None),
+    ]
     assert shown["form_url"].endswith(f"/s/{token}")
 
     async with TopicReader(broker.bootstrap_servers, RESPONSES) as reader:
@@ -211,10 +258,15 @@ async def test_json_survey_and_response(client, broker, auth, survey, workspace)
         assert uuid.UUID(created.json()["id"]) and created.json()["consent_to_contact"] is False
         [event] = await reader.wait_for(lambda v: v["data"].get("invitation_id") == link.invitation_id)
     assert event["data"]["response_id"] == created.json()["id"]
-    assert event["data"]["answers"] == [{"question_id": "nps", "type": "nps", "value": 10},
-                                        {"question_id": "consent", "type": "consent", "value": False}]
+    assert event["data"]["answers"] == [
+        {"question_id": "nps", "type": "nps", "value": 10},
+        {"question_id": "consent", "type": "consent", "value": False},
+    ]
     assert (event["data"]["kind"], event["data"]["channel"], event["data"]["consent_to_contact"]) == (
-        "retention", "sms", False)
+        "retention",
+        "sms",
+        False,
+    )
     assert (await client.get(f"/v1/public/surveys/{token}")).json()["answered"] is True
 
     second = await submit(client, token, {"nps": 2})
@@ -223,14 +275,34 @@ async def test_json_survey_and_response(client, broker, auth, survey, workspace)
     assert stored["id"] == created.json()["id"] and stored["invitation_id"] == link.invitation_id
 
 
-@pytest.mark.parametrize("answers, field", [
-    ({"nps": 11}, "answers.nps"), ({"nps": -1}, "answers.nps"), ({"nps": 7.5}, "answers.nps"),
-    ({"nps": "7"}, "answers.nps"), ({"nps": True}, "answers.nps"), ({"why": "no score"}, "answers.nps"),
-    ({"nps": 5, "colour": "blue"}, "answers.colour"), ({"nps": 5, "why": "x" * (MAX_ANSWER_CHARS + 1)}, "answers.why"),
-    ({"nps": 5, "consent": "yes"}, "answers.consent"),
-], ids=["11", "-1", "float", "string", "bool", "missing", "unknown-question", "too-long", "consent-not-bool"])
-async def test_bad_answers_are_refused_naming_the_field_and_nothing_is_stored(client, survey, workspace, answers,
-                                                                             field):
+@pytest.mark.parametrize(
+    "answers, field",
+    [
+        ({"nps": 11}, "answers.nps"),
+        ({"nps": -1}, "answers.nps"),
+        ({"nps": 7.5}, "answers.nps"),
+        ({"nps": "7"}, "answers.nps"),
+        ({"nps": True}, "answers.nps"),
+        ({"why": "no score"}, "answers.nps"),
+        ({"nps": 5, "colour": "blue"}, "answers.colour"),
+        ({"nps": 5, "why": "x" * (MAX_ANSWER_CHARS + 1)}, "answers.why"),
+        ({"nps": 5, "consent": "yes"}, "answers.consent"),
+    ],
+    ids=[
+        "11",
+        "-1",
+        "float",
+        "string",
+        "bool",
+        "missing",
+        "unknown-question",
+        "too-long",
+        "consent-not-bool",
+    ],
+)
+async def test_bad_answers_are_refused_naming_the_field_and_nothing_is_stored(
+    client, survey, workspace, answers, field
+):
     token, _ = link_for(workspace, survey["id"])
     response = await submit(client, token, answers)
     assert response.status_code == 422, response.text
@@ -244,8 +316,11 @@ async def test_malformed_bodies_are_refused(client, survey, workspace):
     token, _ = link_for(workspace, survey["id"])
     not_an_object = await client.post(f"/v1/public/surveys/{token}/responses", json={"answers": [9]})
     assert not_an_object.status_code == 422 and not_an_object.json()["errors"][0]["field"] == "answers"
-    not_json = await client.post(f"/v1/public/surveys/{token}/responses", content=b"{nope",
-                                 headers={"content-type": "application/json"})
+    not_json = await client.post(
+        f"/v1/public/surveys/{token}/responses",
+        content=b"{nope",
+        headers={"content-type": "application/json"},
+    )
     assert not_json.status_code == 400
     assert (await client.get(f"/v1/public/surveys/{token}")).json()["answered"] is False
 
@@ -255,12 +330,17 @@ async def test_broken_links_get_problem_json(client, survey, workspace):
     expired, _ = link_for(workspace, survey["id"], ttl_s=-60)
     unknown, _ = link_for(workspace, str(uuid.uuid4()))
     for bad, status in [(tampered(token), 404), (expired, 410), (unknown, 404), ("x.y", 404)]:
-        for response in (await client.get(f"/v1/public/surveys/{bad}"), await submit(client, bad, {"nps": 5})):
+        for response in (
+            await client.get(f"/v1/public/surveys/{bad}"),
+            await submit(client, bad, {"nps": 5}),
+        ):
             assert response.status_code == status, (bad, response.text)
             assert response.headers["content-type"] == "application/problem+json"
 
 
-async def test_two_simultaneous_responses_for_one_invitation_store_exactly_one(client, auth, survey, workspace):
+async def test_two_simultaneous_responses_for_one_invitation_store_exactly_one(
+    client, auth, survey, workspace
+):
     token, _ = link_for(workspace, survey["id"])
     first, second = await asyncio.gather(submit(client, token, {"nps": 9}), submit(client, token, {"nps": 1}))
     assert sorted([first.status_code, second.status_code]) == [201, 409], (first.text, second.text)
@@ -282,8 +362,11 @@ async def test_contact_erased_blanks_that_contacts_free_text(client, broker, aut
     producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers)
     await producer.start()
     try:
-        await producer.send_and_wait(event.topic, CloudEvent.wrap(event, source="test").model_dump_json().encode(),
-                                     key=event.partition_key().encode())
+        await producer.send_and_wait(
+            event.topic,
+            CloudEvent.wrap(event, source="test").model_dump_json().encode(),
+            key=event.partition_key().encode(),
+        )
     finally:
         await producer.stop()
 

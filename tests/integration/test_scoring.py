@@ -61,17 +61,35 @@ async def producer(broker: Any) -> AsyncIterator[AIOKafkaProducer]:
 async def publish(producer: AIOKafkaProducer, event: EventData, *, event_id: str | None = None) -> str:
     """Publish ``event`` the way a service's outbox relay would; return the envelope id."""
     envelope = CloudEvent.wrap(event, source="test", event_id=event_id)
-    await producer.send_and_wait(event.topic, envelope.model_dump_json().encode(), key=event.partition_key().encode())
+    await producer.send_and_wait(
+        event.topic, envelope.model_dump_json().encode(), key=event.partition_key().encode()
+    )
     return envelope.id
 
 
-def completed(workspace: str, survey_id: str, *answers: tuple[str, Any], contact_id: str = "c-1",
-              consent: bool = False, response_id: str | None = None, kind: str = "transactional") -> ResponseCompleted:
+def completed(
+    workspace: str,
+    survey_id: str,
+    *answers: tuple[str, Any],
+    contact_id: str = "c-1",
+    consent: bool = False,
+    response_id: str | None = None,
+    kind: str = "transactional",
+) -> ResponseCompleted:
     return ResponseCompleted(
-        workspace_id=workspace, response_id=response_id or new_id(), invitation_id=None, request_id=new_id(),
-        contact_id=contact_id, survey_id=survey_id, survey_version=1, kind=kind, channel="email",  # type: ignore[arg-type]
+        workspace_id=workspace,
+        response_id=response_id or new_id(),
+        invitation_id=None,
+        request_id=new_id(),
+        contact_id=contact_id,
+        survey_id=survey_id,
+        survey_version=1,
+        kind=kind,
+        channel="email",  # type: ignore[arg-type]
         answers=tuple(Answer(question_id=f"q{i}", type=t, value=v) for i, (t, v) in enumerate(answers)),  # type: ignore[arg-type]
-        consent_to_contact=consent, completed_at=utcnow())
+        consent_to_contact=consent,
+        completed_at=utcnow(),
+    )
 
 
 async def nps_when(client: httpx.AsyncClient, auth: dict[str, str], survey_id: str, n: int) -> dict[str, Any]:
@@ -86,8 +104,16 @@ async def test_nps_counts_each_response_once_with_its_margin_of_error(client, pr
     one, three = "svy-" + secrets.token_hex(4), "svy-" + secrets.token_hex(4)
     await publish(producer, completed(workspace, one, ("nps", 3)))
     single = await nps_when(client, auth, one, 1)
-    assert single == {"survey_id": one, "scale": "standard", "n": 1, "promoters": 0, "passives": 0,
-                      "detractors": 1, "nps": -100.0, "margin_of_error": 0.0}
+    assert single == {
+        "survey_id": one,
+        "scale": "standard",
+        "n": 1,
+        "promoters": 0,
+        "passives": 0,
+        "detractors": 1,
+        "nps": -100.0,
+        "margin_of_error": 0.0,
+    }
 
     first = completed(workspace, three, ("nps", 3))
     envelope_id = await publish(producer, first)
@@ -103,36 +129,63 @@ async def test_nps_counts_each_response_once_with_its_margin_of_error(client, pr
     assert body["margin_of_error"] == pytest.approx(92.4, abs=0.01)
 
 
-async def test_negative_feedback_is_published_with_comment_and_consent(client, producer, auth, workspace, broker):
+async def test_negative_feedback_is_published_with_comment_and_consent(
+    client, producer, auth, workspace, broker
+):
     survey = "svy-" + secrets.token_hex(4)
     promoter = completed(workspace, survey, ("nps", 10), consent=True)
-    detractor = completed(workspace, survey, ("nps", 2), ("open", "  Two weeks late. "), ("open", "and rude"),
-                          consent=True, kind="relationship")
+    detractor = completed(
+        workspace,
+        survey,
+        ("nps", 2),
+        ("open", "  Two weeks late. "),
+        ("open", "and rude"),
+        consent=True,
+        kind="relationship",
+    )
     async with TopicReader(broker.bootstrap_servers, SCORES) as reader:
         await publish(producer, promoter)
         await publish(producer, detractor)
-        [negative] = await reader.wait_for(lambda v: v["workspaceid"] == workspace
-                                           and v["type"] == "closeloop.NegativeFeedbackDetected.v1")
-        scored = [v["data"] for v in reader.values() if v["workspaceid"] == workspace
-                  and v["type"] == "closeloop.ResponseScored.v1"]
+        [negative] = await reader.wait_for(
+            lambda v: v["workspaceid"] == workspace and v["type"] == "closeloop.NegativeFeedbackDetected.v1"
+        )
+        scored = [
+            v["data"]
+            for v in reader.values()
+            if v["workspaceid"] == workspace and v["type"] == "closeloop.ResponseScored.v1"
+        ]
 
     assert negative["data"] | {"detected_at": None} == {
-        "workspace_id": workspace, "response_id": detractor.response_id, "request_id": detractor.request_id,
-        "contact_id": "c-1", "survey_id": survey, "kind": "relationship", "metric": "nps", "score": 2,
-        "comment": "Two weeks late.", "consent_to_contact": True, "detected_at": None}
+        "workspace_id": workspace,
+        "response_id": detractor.response_id,
+        "request_id": detractor.request_id,
+        "contact_id": "c-1",
+        "survey_id": survey,
+        "kind": "relationship",
+        "metric": "nps",
+        "score": 2,
+        "comment": "Two weeks late.",
+        "consent_to_contact": True,
+        "detected_at": None,
+    }
     assert negative["subject"] == "c-1"
     assert [(s["response_id"], s["classification"], s["negative"]) for s in scored] == [
-        (promoter.response_id, "promoter", False), (detractor.response_id, "detractor", True)]
+        (promoter.response_id, "promoter", False),
+        (detractor.response_id, "detractor", True),
+    ]
 
 
-async def test_unscored_responses_are_kept_and_bad_scores_are_dead_lettered(client, producer, auth, workspace,
-                                                                             broker):
+async def test_unscored_responses_are_kept_and_bad_scores_are_dead_lettered(
+    client, producer, auth, workspace, broker
+):
     survey = "svy-" + secrets.token_hex(4)
     unscored = completed(workspace, survey, ("open", "no score here"), ("consent", True))
     off_scale = completed(workspace, survey, ("nps", 11))
     good = completed(workspace, survey, ("csat", 2))
-    async with TopicReader(broker.bootstrap_servers, SCORES) as scores, \
-            TopicReader(broker.bootstrap_servers, dead_letter_topic(RESPONSES)) as dlq:
+    async with (
+        TopicReader(broker.bootstrap_servers, SCORES) as scores,
+        TopicReader(broker.bootstrap_servers, dead_letter_topic(RESPONSES)) as dlq,
+    ):
         for event in (unscored, off_scale, good):
             await publish(producer, event)
         await scores.wait_for(lambda v: v["data"].get("response_id") == good.response_id)
@@ -140,19 +193,34 @@ async def test_unscored_responses_are_kept_and_bad_scores_are_dead_lettered(clie
 
         assert parked["workspaceid"] == workspace
         assert not [v for v in dlq.values() if v["data"]["response_id"] == unscored.response_id]
-        assert not [v for v in scores.values() if v["data"].get("response_id") in
-                    (unscored.response_id, off_scale.response_id)]
+        assert not [
+            v
+            for v in scores.values()
+            if v["data"].get("response_id") in (unscored.response_id, off_scale.response_id)
+        ]
     metrics = (await client.get("/v1/metrics", params={"survey_id": survey}, headers=auth)).json()
     by_metric = {m["metric"]: m for m in metrics["metrics"]}
-    assert by_metric["csat"] | {"mean": None} == {"metric": "csat", "n": 1, "positive": 0, "neutral": 0,
-                                                  "negative": 1, "score": 0.0, "mean": None, "margin_of_error": 0.0}
+    assert by_metric["csat"] | {"mean": None} == {
+        "metric": "csat",
+        "n": 1,
+        "positive": 0,
+        "neutral": 0,
+        "negative": 1,
+        "score": 0.0,
+        "mean": None,
+        "margin_of_error": 0.0,
+    }
     assert by_metric["nps"]["n"] == 0 and by_metric["nps"]["score"] is None
 
 
 async def test_european_scale_metrics_and_trend(client, producer, auth, workspace):
     survey = "svy-" + secrets.token_hex(4)
     put = await client.put(f"/v1/surveys/{survey}/scoring", json={"nps_scale": "european"}, headers=auth)
-    assert put.status_code == 200 and put.json() == {"survey_id": survey, "nps_scale": "european", "configured": True}
+    assert put.status_code == 200 and put.json() == {
+        "survey_id": survey,
+        "nps_scale": "european",
+        "configured": True,
+    }
     for value in (8, 8, 6):
         await publish(producer, completed(workspace, survey, ("nps", value)))
     await publish(producer, completed(workspace, survey, ("csat", 5)))
@@ -160,12 +228,21 @@ async def test_european_scale_metrics_and_trend(client, producer, auth, workspac
     european = await nps_when(client, auth, survey, 3)
     assert (european["scale"], european["promoters"], european["detractors"]) == ("european", 2, 1)
     assert european["nps"] == pytest.approx(33.33, abs=0.01)
-    standard = (await client.get(f"/v1/surveys/{survey}/nps", params={"scale": "standard"}, headers=auth)).json()
-    assert (standard["promoters"], standard["passives"], standard["nps"]) == (0, 2, pytest.approx(-33.33, abs=0.01))
+    standard = (
+        await client.get(f"/v1/surveys/{survey}/nps", params={"scale": "standard"}, headers=auth)
+    ).json()
+    assert (standard["promoters"], standard["passives"], standard["nps"]) == (
+        0,
+        2,
+        pytest.approx(-33.33, abs=0.01),
+    )
 
     async def csat_counted() -> dict[str, Any] | None:
-        body = (await client.get("/v1/metrics", params={"survey_id": survey, "metric": ["csat", "nps"]},
-                                 headers=auth)).json()
+        body = (
+            await client.get(
+                "/v1/metrics", params={"survey_id": survey, "metric": ["csat", "nps"]}, headers=auth
+            )
+        ).json()
         return body if body["metrics"][0]["n"] == 1 else None
 
     metrics = await wait_until(csat_counted, message="csat counted")
@@ -174,10 +251,17 @@ async def test_european_scale_metrics_and_trend(client, producer, auth, workspac
     assert metrics["from"] is None and metrics["scale"] == "european"
 
     today = utcnow().date().isoformat()
-    trend = (await client.get("/v1/metrics/trend", headers=auth,
-                              params={"survey_id": survey, "metric": "nps", "interval": "day"})).json()
+    trend = (
+        await client.get(
+            "/v1/metrics/trend",
+            headers=auth,
+            params={"survey_id": survey, "metric": "nps", "interval": "day"},
+        )
+    ).json()
     assert [(p["period_start"], p["n"], p["positive"]) for p in trend["points"]] == [(today, 3, 2)]
-    tomorrow = (await client.get(f"/v1/surveys/{survey}/nps", params={"from": "2999-01-01"}, headers=auth)).json()
+    tomorrow = (
+        await client.get(f"/v1/surveys/{survey}/nps", params={"from": "2999-01-01"}, headers=auth)
+    ).json()
     assert tomorrow["n"] == 0 and tomorrow["nps"] is None and tomorrow["margin_of_error"] is None
 
 
@@ -185,7 +269,9 @@ async def test_unknown_surveys_and_other_workspaces_see_nothing(client, producer
     survey = "svy-" + secrets.token_hex(4)
     await publish(producer, completed(workspace, survey, ("nps", 10)))
     await nps_when(client, auth, survey, 1)
-    other = {"Authorization": "Bearer " + issue_api_key(stack_env["CLOSELOOP_SECRET_KEY"], "ws-other-" + workspace)}
+    other = {
+        "Authorization": "Bearer " + issue_api_key(stack_env["CLOSELOOP_SECRET_KEY"], "ws-other-" + workspace)
+    }
 
     theirs = (await client.get(f"/v1/surveys/{survey}/nps", headers=other)).json()
     assert theirs["n"] == 0 and theirs["nps"] is None
@@ -196,15 +282,18 @@ async def test_unknown_surveys_and_other_workspaces_see_nothing(client, producer
     assert (await client.get(f"/v1/surveys/{survey}/nps")).status_code == 401
 
 
-@pytest.mark.parametrize("method, path, params, body, field", [
-    ("GET", "/v1/surveys/s/nps", {"from": "2026-02-01", "to": "2026-01-01"}, None, "from"),
-    ("GET", "/v1/surveys/s/nps", {"scale": "metric"}, None, "scale"),
-    ("GET", "/v1/metrics", {"metric": "happiness"}, None, "metric.0"),
-    ("GET", "/v1/metrics/trend", {"interval": "hour"}, None, "interval"),
-    ("GET", "/v1/surveys/" + "x" * 65 + "/nps", {}, None, "survey_id"),
-    ("PUT", "/v1/surveys/s/scoring", {}, {"nps_scale": "american"}, "nps_scale"),
-    ("PUT", "/v1/surveys/s/scoring", {}, {"nps_scale": "standard", "extra": 1}, "extra"),
-])
+@pytest.mark.parametrize(
+    "method, path, params, body, field",
+    [
+        ("GET", "/v1/surveys/s/nps", {"from": "2026-02-01", "to": "2026-01-01"}, None, "from"),
+        ("GET", "/v1/surveys/s/nps", {"scale": "metric"}, None, "scale"),
+        ("GET", "/v1/metrics", {"metric": "happiness"}, None, "metric.0"),
+        ("GET", "/v1/metrics/trend", {"interval": "hour"}, None, "interval"),
+        ("GET", "/v1/surveys/" + "x" * 65 + "/nps", {}, None, "survey_id"),
+        ("PUT", "/v1/surveys/s/scoring", {}, {"nps_scale": "american"}, "nps_scale"),
+        ("PUT", "/v1/surveys/s/scoring", {}, {"nps_scale": "standard", "extra": 1}, "extra"),
+    ],
+)
 async def test_bad_input_gets_problem_json_naming_the_field(client, auth, method, path, params, body, field):
     response = await client.request(method, path, params=params, json=body, headers=auth)
     assert response.status_code == 422, response.text
@@ -213,7 +302,9 @@ async def test_bad_input_gets_problem_json_naming_the_field(client, auth, method
     assert (await client.get("/v1/surveys/s/scoring", headers=auth)).json()["configured"] is False
 
 
-async def test_erasing_a_contact_unlinks_their_scores_but_keeps_the_counts(app, client, producer, auth, workspace):
+async def test_erasing_a_contact_unlinks_their_scores_but_keeps_the_counts(
+    app, client, producer, auth, workspace
+):
     survey, contact = "svy-" + secrets.token_hex(4), "c-" + secrets.token_hex(4)
     response = completed(workspace, survey, ("nps", 4), contact_id=contact)
     await publish(producer, response)
@@ -222,8 +313,12 @@ async def test_erasing_a_contact_unlinks_their_scores_but_keeps_the_counts(app, 
 
     async def unlinked() -> bool:
         async with app[0].state.runtime.db.unit_of_work() as session:
-            row = await session.scalar(select(ScoredResponse).where(
-                ScoredResponse.workspace_id == workspace, ScoredResponse.response_id == response.response_id))
+            row = await session.scalar(
+                select(ScoredResponse).where(
+                    ScoredResponse.workspace_id == workspace,
+                    ScoredResponse.response_id == response.response_id,
+                )
+            )
             return row is not None and row.contact_id is None and row.score == 4
 
     await wait_until(unlinked, message="contact unlinked from the scored response")

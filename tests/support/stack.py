@@ -22,8 +22,9 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
-async def wait_until(check: Callable[[], Any], *, timeout_s: float = 30, interval_s: float = 0.05,
-                     message: str = "condition") -> Any:
+async def wait_until(
+    check: Callable[[], Any], *, timeout_s: float = 30, interval_s: float = 0.05, message: str = "condition"
+) -> Any:
     """Return the first truthy result of ``check`` (sync or async), polling until ``timeout_s``."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
@@ -41,8 +42,13 @@ class TopicReader:
     """Reads a topic from the beginning without a consumer group (nothing is committed)."""
 
     def __init__(self, bootstrap_servers: str, topic: str) -> None:
-        self.consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap_servers, group_id=None,
-                                         auto_offset_reset="earliest", enable_auto_commit=False)
+        self.consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap_servers,
+            group_id=None,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
         self.records: list[Any] = []
 
     async def __aenter__(self) -> TopicReader:
@@ -52,8 +58,9 @@ class TopicReader:
     async def __aexit__(self, *exc: object) -> None:
         await self.consumer.stop()
 
-    async def wait_for(self, match: Callable[[dict[str, Any]], bool], *, count: int = 1,
-                       timeout_s: float = 30) -> list[dict[str, Any]]:
+    async def wait_for(
+        self, match: Callable[[dict[str, Any]], bool], *, count: int = 1, timeout_s: float = 30
+    ) -> list[dict[str, Any]]:
         """Return the decoded values of the first ``count`` records that match."""
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:

@@ -73,7 +73,15 @@ def test_payload_schemas_are_the_pydantic_models(document: dict[str, Any]) -> No
         expected.pop("$defs", None)
         assert schemas[model.__name__] == expected, model.__name__
     assert set(schemas["CloudEvent"]["properties"]) >= {
-        "specversion", "id", "source", "type", "time", "subject", "datacontenttype", "data"}
+        "specversion",
+        "id",
+        "source",
+        "type",
+        "time",
+        "subject",
+        "datacontenttype",
+        "data",
+    }
 
 
 def test_record_keys_follow_the_partitioning_rule(document: dict[str, Any]) -> None:
@@ -91,7 +99,9 @@ def test_record_keys_follow_the_partitioning_rule(document: dict[str, Any]) -> N
 def test_every_event_has_a_publisher_and_services_are_real(document: dict[str, Any]) -> None:
     for model in EVENT_TYPES.values():
         message = document["components"]["messages"][model.__name__]
-        assert bool(message["x-published-by"]) != (model in gen.RESERVED), f"{model.__name__}: publisher vs RESERVED"
+        assert bool(message["x-published-by"]) != (model in gen.RESERVED), (
+            f"{model.__name__}: publisher vs RESERVED"
+        )
         assert set(message["x-published-by"]) | set(message["x-consumed-by"]) <= set(SERVICES)
     services = {op["x-service"] for op in document["operations"].values()}
     assert services == set(SERVICES)

@@ -28,9 +28,14 @@ SHARED_ENV = {str(field.validation_alias.choices[0]) for field in ServiceSetting
 def render(path: str) -> list[dict[str, Any]]:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
-        pytest.fail("kubectl is not installed: it renders deploy/ with its built-in kustomize. "
-                    "Install it (Debian/Ubuntu: `apt-get install -y kubectl`).", pytrace=False)
-    result = subprocess.run([kubectl, "kustomize", str(ROOT / path)], capture_output=True, text=True, timeout=60)
+        pytest.fail(
+            "kubectl is not installed: it renders deploy/ with its built-in kustomize. "
+            "Install it (Debian/Ubuntu: `apt-get install -y kubectl`).",
+            pytrace=False,
+        )
+    result = subprocess.run(
+        [kubectl, "kustomize", str(ROOT / path)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, f"kubectl kustomize {path} failed:\n{result.stderr}"
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
@@ -90,9 +95,14 @@ def test_every_service_has_a_service_selecting_exactly_its_pods(objects: list[di
     services = of_kind(objects, "Service")
     for service in SERVICES:
         svc = services[f"closeloop-{service}"]
-        assert svc["spec"]["ports"] == [{"name": "http", "port": 8000, "targetPort": "http", "protocol": "TCP"}]
-        selected = [name for name, d in deployments.items()
-                    if svc["spec"]["selector"].items() <= d["spec"]["template"]["metadata"]["labels"].items()]
+        assert svc["spec"]["ports"] == [
+            {"name": "http", "port": 8000, "targetPort": "http", "protocol": "TCP"}
+        ]
+        selected = [
+            name
+            for name, d in deployments.items()
+            if svc["spec"]["selector"].items() <= d["spec"]["template"]["metadata"]["labels"].items()
+        ]
         assert selected == [f"closeloop-{service}"]
 
 
@@ -113,7 +123,9 @@ def test_no_container_lacks_resource_requests_and_limits(objects: list[dict[str,
         for container in spec.get("initContainers", []) + spec["containers"]:
             resources = container.get("resources", {})
             for kind in ("requests", "limits"):
-                assert {"cpu", "memory"} <= set(resources.get(kind, {})), f"{name}/{container['name']}: {kind}"
+                assert {"cpu", "memory"} <= set(resources.get(kind, {})), (
+                    f"{name}/{container['name']}: {kind}"
+                )
 
 
 def test_pods_run_as_non_root_on_a_read_only_root_filesystem(objects: list[dict[str, Any]]) -> None:
@@ -152,17 +164,24 @@ def test_config_map_holds_only_settings_closeloop_reads(objects: list[dict[str, 
 def service_env_names(service: str) -> set[str]:
     """Return the CLOSELOOP_<SERVICE>_… variables the service's settings class reads."""
     module = importlib.import_module(f"services.{service}.settings")
-    (cls,) = [v for v in vars(module).values()
-              if isinstance(v, type) and issubclass(v, ServiceSettings) and v is not ServiceSettings]
+    (cls,) = [
+        v
+        for v in vars(module).values()
+        if isinstance(v, type) and issubclass(v, ServiceSettings) and v is not ServiceSettings
+    ]
     prefix = cls.model_config["env_prefix"]
-    return {(prefix + name).upper() for name, field in cls.model_fields.items() if field.validation_alias is None}
+    return {
+        (prefix + name).upper() for name, field in cls.model_fields.items() if field.validation_alias is None
+    }
 
 
 def test_per_service_env_is_read_by_that_service(objects: list[dict[str, Any]]) -> None:
     deployments = of_kind(objects, "Deployment")
     for service in SERVICES:
         names = {v["name"] for v in main_container(deployments[f"closeloop-{service}"])["env"]} - {"PORT"}
-        assert names <= service_env_names(service), f"{service} does not read {names - service_env_names(service)}"
+        assert names <= service_env_names(service), (
+            f"{service} does not read {names - service_env_names(service)}"
+        )
     dispatch = {v["name"] for v in main_container(deployments["closeloop-dispatch"])["env"]}
     assert {"CLOSELOOP_DISPATCH_SURVEY_BASE_URL", "CLOSELOOP_DISPATCH_SMTP_HOST"} <= dispatch
 
@@ -197,8 +216,12 @@ def test_the_migration_job_migrates_then_creates_topics(objects: list[dict[str, 
     assert migrate["args"] == ["migrate"]
     assert topics["args"][0] == "topics"
     assert "--partitions" in topics["args"] and "--replication" in topics["args"]
-    images = {c["image"] for o in objects if o["kind"] in ("Deployment", "Job")
-              for c in pod_spec(o).get("initContainers", []) + pod_spec(o)["containers"]}
+    images = {
+        c["image"]
+        for o in objects
+        if o["kind"] in ("Deployment", "Job")
+        for c in pod_spec(o).get("initContainers", []) + pod_spec(o)["containers"]
+    }
     assert len(images) == 1, f"one image for everything, got {images}"
 
 
@@ -214,7 +237,11 @@ def test_overlay_sets_namespace_image_tag_replicas_and_public_urls(overlay: list
         assert main_container(deployment)["image"] == f"{image['name']}:{image['newTag']}"
         assert deployment["spec"]["replicas"] == replicas[name]
     env = {v["name"]: v.get("value") for d in deployments.values() for v in main_container(d)["env"]}
-    for var in ("CLOSELOOP_TRIGGER_PUBLIC_URL", "CLOSELOOP_RESPONSES_PUBLIC_URL", "CLOSELOOP_DISPATCH_SURVEY_BASE_URL"):
+    for var in (
+        "CLOSELOOP_TRIGGER_PUBLIC_URL",
+        "CLOSELOOP_RESPONSES_PUBLIC_URL",
+        "CLOSELOOP_DISPATCH_SURVEY_BASE_URL",
+    ):
         assert env[var].startswith("https://") and ".invalid" not in env[var], var
     assert env["CLOSELOOP_DISPATCH_SURVEY_BASE_URL"] == env["CLOSELOOP_RESPONSES_PUBLIC_URL"]
 
@@ -229,11 +256,16 @@ def test_ingress_routes_to_rendered_services(overlay: list[dict[str, Any]]) -> N
 
 def test_the_prepare_step_selects_everything_the_job_needs(overlay: list[dict[str, Any]]) -> None:
     """deploy/README.md applies `-l 'app.kubernetes.io/component in (config,migration)'` before the rest."""
-    selected = {(o["kind"], o["metadata"]["name"]) for o in overlay
-                if o["metadata"].get("labels", {}).get("app.kubernetes.io/component") in ("config", "migration")}
+    selected = {
+        (o["kind"], o["metadata"]["name"])
+        for o in overlay
+        if o["metadata"].get("labels", {}).get("app.kubernetes.io/component") in ("config", "migration")
+    }
     assert selected == {("ConfigMap", config_map_name(overlay)), ("Job", "closeloop-migrate")}
     job = pod_spec(of_kind(overlay, "Job")["closeloop-migrate"])
-    assert "serviceAccountName" not in job, "the Job would wait for a ServiceAccount the prepare step does not apply"
+    assert "serviceAccountName" not in job, (
+        "the Job would wait for a ServiceAccount the prepare step does not apply"
+    )
     assert "closeloop-secrets" in str(job), "the Job reads DATABASE_URL from the Secret created in step 1"
 
 
@@ -252,4 +284,6 @@ def test_every_data_file_of_the_packages_is_installed_by_pip() -> None:
     for package in ("closeloop", "shared", "services"):
         for path in (ROOT / package).rglob("*"):
             if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".py", ".pyc"):
-                assert any(fnmatch.fnmatch(path.name, p) for p in patterns), f"{path.relative_to(ROOT)} is not packaged"
+                assert any(fnmatch.fnmatch(path.name, p) for p in patterns), (
+                    f"{path.relative_to(ROOT)} is not packaged"
+                )

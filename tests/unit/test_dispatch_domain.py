@@ -13,14 +13,17 @@ from shared.events import Recipient
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("kind, name, expected", [
-    ("transactional", "Ada Lovelace", "Ada, how was your experience with us?"),
-    ("transactional", None, "How was your experience with us?"),
-    ("transactional", "   ", "How was your experience with us?"),
-    ("retention", "Ada", "Ada, did we solve it for you?"),
-    ("retention", "", "Did we solve it for you?"),
-    ("relationship", "Grace\nHopper", "Grace, how are we doing?"),
-])
+@pytest.mark.parametrize(
+    "kind, name, expected",
+    [
+        ("transactional", "Ada Lovelace", "Ada, how was your experience with us?"),
+        ("transactional", None, "How was your experience with us?"),
+        ("transactional", "   ", "How was your experience with us?"),
+        ("retention", "Ada", "Ada, did we solve it for you?"),
+        ("retention", "", "Did we solve it for you?"),
+        ("relationship", "Grace\nHopper", "Grace, how are we doing?"),
+    ],
+)
 def test_subject_addresses_the_contact_by_first_name_or_not_at_all(kind, name, expected):
     assert domain.subject(kind, name) == expected
 
@@ -55,7 +58,9 @@ def test_undeliverable_reason_names_what_is_missing():
     assert domain.undeliverable_reason("link", None) is None
     assert "no email address" in (domain.undeliverable_reason("email", None) or "")
     assert "no email address" in (domain.undeliverable_reason("email", Recipient(name="Ada")) or "")
-    assert domain.undeliverable_reason("sms", Recipient(phone="+4912345678")) == "channel sms not configured yet"
+    assert (
+        domain.undeliverable_reason("sms", Recipient(phone="+4912345678")) == "channel sms not configured yet"
+    )
 
 
 def test_link_lives_from_the_send_time_and_due_defaults_to_now():
@@ -73,9 +78,14 @@ def test_message_id_and_survey_url():
 
 def test_email_has_text_and_html_with_one_link_and_an_escaped_name():
     message = compose_invitation(
-        to_email="ada@example.com", to_name="<b>Ada</b> & co", kind="transactional",
-        survey_url="https://s.acme.test/s/tok.sig", message_id="<invitation.1@acme.test>",
-        mail_from="Acme <surveys@acme.test>", ttl_days=30)
+        to_email="ada@example.com",
+        to_name="<b>Ada</b> & co",
+        kind="transactional",
+        survey_url="https://s.acme.test/s/tok.sig",
+        message_id="<invitation.1@acme.test>",
+        mail_from="Acme <surveys@acme.test>",
+        ttl_days=30,
+    )
     text = message.get_body(("plain",)).get_content()
     html = message.get_body(("html",)).get_content()
     assert message.get_content_type() == "multipart/alternative"
@@ -90,8 +100,14 @@ def test_email_has_text_and_html_with_one_link_and_an_escaped_name():
 
 def test_email_without_a_name_has_no_dangling_comma():
     message = compose_invitation(
-        to_email="ada@example.com", to_name=None, kind="retention", survey_url="https://s/s/t",
-        message_id="<m@x>", mail_from="surveys@x.test", ttl_days=30)
+        to_email="ada@example.com",
+        to_name=None,
+        kind="retention",
+        survey_url="https://s/s/t",
+        message_id="<m@x>",
+        mail_from="surveys@x.test",
+        ttl_days=30,
+    )
     assert message["Subject"] == "Did we solve it for you?"
     assert message["To"] == "ada@example.com"
     assert message.get_body(("plain",)).get_content().startswith("Hi,\n")

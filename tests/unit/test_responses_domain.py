@@ -39,8 +39,9 @@ def test_a_survey_needs_a_scored_question():
 
 
 def test_question_ids_are_unique_slugs():
-    errors = check_survey([NPS, Question("nps", "open", "again"), Question("Bad Id!", "open", "x"),
-                           Question("-x", "open", "x")])
+    errors = check_survey(
+        [NPS, Question("nps", "open", "again"), Question("Bad Id!", "open", "x"), Question("-x", "open", "x")]
+    )
     assert [e.field for e in errors] == ["questions.1.id", "questions.2.id", "questions.3.id"]
     assert "used twice" in errors[0].message
 
@@ -61,7 +62,11 @@ def test_unknown_question_types_are_named():
 def test_valid_answers_come_back_typed_in_question_order():
     answers, errors = _validate({"consent": True, "why": "  Fast help  ", "nps": 9})
     assert errors == {}
-    assert answers == [Answer("nps", "nps", 9), Answer("why", "open", "Fast help"), Answer("consent", "consent", True)]
+    assert answers == [
+        Answer("nps", "nps", 9),
+        Answer("why", "open", "Fast help"),
+        Answer("consent", "consent", True),
+    ]
 
 
 @pytest.mark.parametrize("value", [11, -1, 7.5, 7.0, "7", True, None, [7]])
@@ -108,14 +113,27 @@ def test_consent_is_a_boolean_and_counts_only_when_yes():
 def test_form_values_are_typed_like_json_answers():
     form = {"nps": " 8 ", "why": "ok", "consent": "yes", "submit": "Send"}
     assert form_answers(SURVEY, form) == {"nps": 8, "why": "ok", "consent": True}
-    assert form_answers(SURVEY, {"nps": "eight", "consent": "maybe", "why": ""}) == {"nps": "eight",
-                                                                                      "consent": "maybe"}
+    assert form_answers(SURVEY, {"nps": "eight", "consent": "maybe", "why": ""}) == {
+        "nps": "eight",
+        "consent": "maybe",
+    }
     assert form_answers(SURVEY, {"consent": "no"}) == {"consent": False}
     assert form_answers(SURVEY, {"why": "line one\r\nline two"}) == {"why": "line one\nline two"}
 
 
-@pytest.mark.parametrize("raw, expected", [("9", ("nps", 9)), ("0", ("nps", 0)), ("11", None), ("-1", None),
-                                           ("abc", None), ("", None), (None, None), ("9" * 50, None)])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("9", ("nps", 9)),
+        ("0", ("nps", 0)),
+        ("11", None),
+        ("-1", None),
+        ("abc", None),
+        ("", None),
+        (None, None),
+        ("9" * 50, None),
+    ],
+)
 def test_score_in_the_link_preselects_only_valid_scores(raw, expected):
     assert preselected_score(SURVEY, raw) == expected
 

@@ -8,29 +8,45 @@ from services.scoring import domain
 from services.scoring.domain import AnswerView
 
 
-@pytest.mark.parametrize("score, expected", [
-    (0, "detractor"), (6, "detractor"), (7, "passive"), (8, "passive"), (9, "promoter"), (10, "promoter")])
+@pytest.mark.parametrize(
+    "score, expected",
+    [(0, "detractor"), (6, "detractor"), (7, "passive"), (8, "passive"), (9, "promoter"), (10, "promoter")],
+)
 def test_nps_classes_on_the_standard_scale(score, expected):
     assert domain.classify("nps", score) == expected
     assert domain.classify("nls", score) == expected
 
 
-@pytest.mark.parametrize("score, expected", [(6, "detractor"), (7, "passive"), (8, "promoter"), (10, "promoter")])
+@pytest.mark.parametrize(
+    "score, expected", [(6, "detractor"), (7, "passive"), (8, "promoter"), (10, "promoter")]
+)
 def test_the_european_scale_counts_eight_as_a_promoter(score, expected):
     assert domain.classify("nps", score, nps_scale="european") == expected
 
 
-@pytest.mark.parametrize("metric, score, expected", [
-    ("csat", 1, "negative"), ("csat", 2, "negative"), ("csat", 3, "neutral"), ("csat", 4, "positive"),
-    ("csat", 5, "positive"),
-    ("ces", 1, "negative"), ("ces", 3, "negative"), ("ces", 4, "neutral"), ("ces", 5, "positive"),
-    ("ces", 7, "positive")])
+@pytest.mark.parametrize(
+    "metric, score, expected",
+    [
+        ("csat", 1, "negative"),
+        ("csat", 2, "negative"),
+        ("csat", 3, "neutral"),
+        ("csat", 4, "positive"),
+        ("csat", 5, "positive"),
+        ("ces", 1, "negative"),
+        ("ces", 3, "negative"),
+        ("ces", 4, "neutral"),
+        ("ces", 5, "positive"),
+        ("ces", 7, "positive"),
+    ],
+)
 def test_csat_and_ces_classes(metric, score, expected):
     assert domain.classify(metric, score) == expected
 
 
-@pytest.mark.parametrize("metric, score", [("nps", -1), ("nps", 11), ("csat", 0), ("csat", 6), ("ces", 8),
-                                           ("nps", True), ("nps", "9")])
+@pytest.mark.parametrize(
+    "metric, score",
+    [("nps", -1), ("nps", 11), ("csat", 0), ("csat", 6), ("ces", 8), ("nps", True), ("nps", "9")],
+)
 def test_scores_off_the_scale_are_refused(metric, score):
     with pytest.raises(domain.ScoreOutOfRange):
         domain.classify(metric, score)
@@ -46,7 +62,12 @@ def test_negative_feedback_is_a_detractor_or_a_low_csat_or_ces():
 
 
 def test_the_primary_score_is_the_first_answered_score_question():
-    answers = [AnswerView("open", "slow"), AnswerView("nps", None), AnswerView("csat", 2), AnswerView("nps", 10)]
+    answers = [
+        AnswerView("open", "slow"),
+        AnswerView("nps", None),
+        AnswerView("csat", 2),
+        AnswerView("nps", 10),
+    ]
     assert domain.score_answers(answers) == domain.Scored("csat", 2, "negative", True)
 
 
@@ -61,8 +82,12 @@ def test_a_score_answer_that_is_not_an_integer_is_refused():
 
 
 def test_the_comment_is_the_first_non_blank_open_answer():
-    answers = [AnswerView("nps", 3), AnswerView("open", "   "), AnswerView("open", " Too slow. "),
-               AnswerView("open", "later")]
+    answers = [
+        AnswerView("nps", 3),
+        AnswerView("open", "   "),
+        AnswerView("open", " Too slow. "),
+        AnswerView("open", "later"),
+    ]
     assert domain.first_comment(answers) == "Too slow."
     assert domain.first_comment([AnswerView("nps", 3)]) is None
 
@@ -86,11 +111,17 @@ def test_no_responses_means_no_score_not_zero():
 
 def test_nps_margin_of_error_by_hand():
     # 3, 9, 7: p = d = 1/3, var = 2/3 - 0 = 0.6667, moe = 1.96 * sqrt(0.6667 / 3) * 100 = 92.40
-    assert domain.net_score_margin_of_error(promoters=1, detractors=1, n=3) == pytest.approx(92.3952, abs=1e-3)
+    assert domain.net_score_margin_of_error(promoters=1, detractors=1, n=3) == pytest.approx(
+        92.3952, abs=1e-3
+    )
     # 5 promoters, 3 passives, 2 detractors: var = 0.5 + 0.2 - 0.3² = 0.61; 1.96 * sqrt(0.061) * 100 = 48.41
-    assert domain.net_score_margin_of_error(promoters=5, detractors=2, n=10) == pytest.approx(48.4082, abs=1e-3)
+    assert domain.net_score_margin_of_error(promoters=5, detractors=2, n=10) == pytest.approx(
+        48.4082, abs=1e-3
+    )
     # ten times as many answers: the margin shrinks by sqrt(10) to 15.31
-    assert domain.net_score_margin_of_error(promoters=50, detractors=20, n=100) == pytest.approx(15.3081, abs=1e-3)
+    assert domain.net_score_margin_of_error(promoters=50, detractors=20, n=100) == pytest.approx(
+        15.3081, abs=1e-3
+    )
     # everyone agrees: no spread, no margin
     assert domain.net_score_margin_of_error(promoters=0, detractors=1, n=1) == 0
 

@@ -39,14 +39,20 @@ def test_verify_accepts_a_valid_signature_among_several():
     assert standard_webhooks.verify(SPEC_SECRET, headers, SPEC_BODY, now=SPEC_TS + 10) == SPEC_ID
 
 
-@pytest.mark.parametrize("change, header", [
-    (lambda h, b: (h, b + b" "), "webhook-signature"),                       # one byte more in the body
-    (lambda h, b: ({**h, "webhook-id": "msg_other"}, b), "webhook-signature"),  # replayed under another id
-    (lambda h, b: ({**h, "webhook-timestamp": str(SPEC_TS - 301)}, b), "webhook-timestamp"),  # stale
-    (lambda h, b: ({**h, "webhook-timestamp": str(SPEC_TS + 301)}, b), "webhook-timestamp"),  # future
-    (lambda h, b: ({**h, "webhook-timestamp": "yesterday"}, b), "webhook-timestamp"),
-    (lambda h, b: ({k: v for k, v in h.items() if k != "webhook-signature"}, b), "webhook-signature"),
-])
+@pytest.mark.parametrize(
+    "change, header",
+    [
+        (lambda h, b: (h, b + b" "), "webhook-signature"),  # one byte more in the body
+        (
+            lambda h, b: ({**h, "webhook-id": "msg_other"}, b),
+            "webhook-signature",
+        ),  # replayed under another id
+        (lambda h, b: ({**h, "webhook-timestamp": str(SPEC_TS - 301)}, b), "webhook-timestamp"),  # stale
+        (lambda h, b: ({**h, "webhook-timestamp": str(SPEC_TS + 301)}, b), "webhook-timestamp"),  # future
+        (lambda h, b: ({**h, "webhook-timestamp": "yesterday"}, b), "webhook-timestamp"),
+        (lambda h, b: ({k: v for k, v in h.items() if k != "webhook-signature"}, b), "webhook-signature"),
+    ],
+)
 def test_verify_rejects_tampering_and_names_the_header(change, header):
     headers, body = change(_headers(), SPEC_BODY)
     with pytest.raises(standard_webhooks.SignatureError) as caught:

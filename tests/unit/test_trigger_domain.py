@@ -7,12 +7,18 @@ RULE = RuleView("r1", "ticket.solved", "email", 3600)
 
 
 def test_only_enabled_rules_for_the_event_type_match():
-    rules = [RULE, RuleView("r2", "deal.won", "email", 0), RuleView("r3", "ticket.solved", "email", 0, enabled=False)]
+    rules = [
+        RULE,
+        RuleView("r2", "deal.won", "email", 0),
+        RuleView("r3", "ticket.solved", "email", 0, enabled=False),
+    ]
     assert matching_rules(rules, "ticket.solved") == [RULE]
 
 
 def test_delay_counts_from_when_the_event_happened():
-    verdict = decide(RULE, ContactView("a@x.io", None, False), occurred_at=NOW - timedelta(minutes=10), now=NOW)
+    verdict = decide(
+        RULE, ContactView("a@x.io", None, False), occurred_at=NOW - timedelta(minutes=10), now=NOW
+    )
     assert verdict.outcome == "requested" and verdict.send_at == NOW + timedelta(minutes=50)
 
 
