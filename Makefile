@@ -44,6 +44,7 @@ bench: install
 	@$(BIN)/python -m bench
 
 lint: install
+	@$(BIN)/ruff format --check --quiet . || { echo "run: make format"; exit 1; }
 	@$(BIN)/ruff check .
 
 format: install

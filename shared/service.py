@@ -222,7 +222,7 @@ class BodySizeLimit:
 # --- dependencies routes use -------------------------------------------------------------
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
@@ -238,7 +238,7 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-def get_workspace(request: Request, runtime: RuntimeDep) -> str:
+async def get_workspace(request: Request, runtime: RuntimeDep) -> str:
     """Return the workspace of the API key in ``Authorization: Bearer`` or ``X-API-Key``."""
     header = request.headers.get("authorization", "")
     key = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
