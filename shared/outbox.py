@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import zlib
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import (
@@ -90,6 +91,7 @@ class OutboxRelay:
         self.producer = producer
         self.poll_interval_s = poll_interval_s
         self.batch_size = batch_size
+        self._lock_key = zlib.crc32(f"closeloop-outbox:{table.fullname}".encode())
         self._stopping = asyncio.Event()
 
     async def run(self) -> None:
@@ -116,13 +118,16 @@ class OutboxRelay:
         """Return how many rows this pass published."""
         t = self.table
         async with self.db.unit_of_work() as session:
+            # One relay per service at a time, across replicas: two relays publishing overlapping
+            # batches could reorder one customer's events. The lock ends with the transaction.
+            if not await session.scalar(select(func.pg_try_advisory_xact_lock(self._lock_key))):
+                return 0
             rows = (
                 await session.execute(
                     select(t.c.seq, t.c.topic, t.c.key, t.c.payload)
                     .where(t.c.published_at.is_(None))
                     .order_by(t.c.seq)
                     .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
                 )
             ).all()
             if not rows:
