@@ -33,10 +33,13 @@ SERVICES = ("trigger", "dispatch", "responses", "scoring", "followup")
 
 # Who writes each event type (through its transactional outbox) ...
 # Events in the catalogue that no service publishes yet; every other event must have a publisher.
-RESERVED: frozenset[type[EventData]] = frozenset({events.NotificationRequested, events.ResponseStarted})
+RESERVED: frozenset[type[EventData]] = frozenset(
+    {events.NotificationRequested, events.ResponseStarted, events.ContactOptedOut}
+)
 
 PUBLISHERS: dict[type[EventData], tuple[str, ...]] = {
     events.CustomerEventReceived: ("trigger",),
+    events.ContactOptedOut: (),
     events.ContactErased: ("trigger",),
     events.SurveyRequested: ("trigger", "followup"),
     events.InvitationCreated: ("dispatch",),
@@ -60,6 +63,7 @@ PUBLISHERS: dict[type[EventData], tuple[str, ...]] = {
 # ... and who acts on it (through its consumer group ``closeloop-<service>`` and its inbox).
 CONSUMERS: dict[type[EventData], tuple[str, ...]] = {
     events.CustomerEventReceived: (),
+    events.ContactOptedOut: (),
     events.ContactErased: ("dispatch", "responses", "scoring", "followup"),
     events.SurveyRequested: ("dispatch",),
     events.InvitationCreated: (),

@@ -84,6 +84,8 @@ class Recipient(BaseModel):
     email: str | None = None
     phone: str | None = None
     locale: str | None = None
+    timezone: str | None = None
+    """IANA name, e.g. ``Europe/Amsterdam``: quiet hours are kept in the contact's own time."""
 
 
 # --- trigger ---------------------------------------------------------------------------
@@ -99,6 +101,18 @@ class CustomerEventReceived(EventData):
     occurred_at: datetime
     contact_id: str
     properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class ContactOptedOut(EventData):
+    """The contact asked not to be surveyed again (an unsubscribe link, the API, a CRM field)."""
+
+    topic: ClassVar[str] = CUSTOMER_EVENTS
+
+    contact_id: str
+    channel: Channel | None = None
+    """None: every channel."""
+    source: str
+    opted_out_at: datetime
 
 
 class ContactErased(EventData):
@@ -123,6 +137,12 @@ class SurveyRequested(EventData):
     """None means: reach the contact the way dispatch reached them last."""
     reason: str | None = None
     """What caused it, e.g. ``rule:<id>`` or ``followup:<task id>``."""
+    fallback_channels: tuple[Channel, ...] = ()
+    """Tried in order when ``channel`` cannot reach the contact (no address, hard bounce)."""
+    locale: str | None = None
+    """The survey language the rule chose; None means the recipient's own locale."""
+    context: dict[str, str] = Field(default_factory=dict)
+    """Merge and hidden fields from the triggering event: agent, product, ticket_id, …"""
 
 
 # --- dispatch --------------------------------------------------------------------------
@@ -138,6 +158,8 @@ class _InvitationEvent(EventData):
     kind: SurveyKind
     channel: Channel
     occurred_at: datetime
+    template_id: str | None = None
+    locale: str | None = None
 
 
 class InvitationCreated(_InvitationEvent):
@@ -300,6 +322,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
     model.type_name(): model
     for model in (
         CustomerEventReceived,
+        ContactOptedOut,
         ContactErased,
         SurveyRequested,
         InvitationCreated,

@@ -6,7 +6,7 @@ needs to record an answer for the right invitation, so responses never reads dis
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from shared.security import sign_token, verify_token
 
@@ -24,6 +24,8 @@ class SurveyLink:
     kind: str = "transactional"
     channel: str = "email"
     locale: str | None = None
+    context: dict[str, str] = field(default_factory=dict)
+    """Hidden fields for the response (agent, product, ticket id …); kept small, it rides in the URL."""
 
 
 _SHORT = {
@@ -35,6 +37,7 @@ _SHORT = {
     "kind": "knd",
     "channel": "chn",
     "locale": "loc",
+    "context": "ctx",
 }
 _LONG = {v: k for k, v in _SHORT.items()}
 

@@ -90,7 +90,9 @@ def test_tokens_expire_and_are_bound_to_their_purpose():
 
 
 def test_survey_link_round_trip():
-    link = SurveyLink("acme", "inv-1", "req-1", "svy-1", "con-1", kind="retention", locale="nl")
+    link = SurveyLink(
+        "acme", "inv-1", "req-1", "svy-1", "con-1", kind="retention", locale="nl", context={"agent": "Grace"}
+    )
     assert read_link_token("k", issue_link_token("k", link)) == link
 
 
