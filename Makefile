@@ -15,12 +15,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# kubectl renders the Kustomize manifests in the deploy tests (it works offline).
+# Debian packages the tests use: kubectl renders the Kustomize manifests (offline), Chromium runs
+# the browser tests of the survey pages. Installed once, only when missing.
+APT_PACKAGES := $(if $(shell command -v kubectl),,kubectl) $(if $(shell command -v chromium),,chromium chromium-driver)
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 tools:
-	@command -v kubectl >/dev/null 2>&1 || { \
-	  echo "› installing kubectl (Debian package) for the deploy tests"; \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq kubectl >/dev/null; \
-	  else sudo apt-get update -qq && sudo apt-get install -y -qq kubectl >/dev/null; fi; }
+	@if [ -n "$(strip $(APT_PACKAGES))" ]; then \
+	  echo "› installing Debian packages for the tests: $(strip $(APT_PACKAGES))"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; fi
 
 ## Start the whole stack locally: PostgreSQL, Kafka, a mail catcher and the five services.
 run: install
