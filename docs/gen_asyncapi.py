@@ -33,13 +33,11 @@ SERVICES = ("trigger", "dispatch", "responses", "scoring", "followup")
 
 # Who writes each event type (through its transactional outbox) ...
 # Events in the catalogue that no service publishes yet; every other event must have a publisher.
-RESERVED: frozenset[type[EventData]] = frozenset(
-    {events.NotificationRequested, events.ResponseStarted, events.ContactOptedOut}
-)
+RESERVED: frozenset[type[EventData]] = frozenset({events.NotificationRequested})
 
 PUBLISHERS: dict[type[EventData], tuple[str, ...]] = {
     events.CustomerEventReceived: ("trigger",),
-    events.ContactOptedOut: (),
+    events.ContactOptedOut: ("dispatch",),  # unsubscribe links, spam complaints
     events.ContactErased: ("trigger",),
     events.SurveyRequested: ("trigger", "followup"),
     events.InvitationCreated: ("dispatch",),
@@ -48,9 +46,10 @@ PUBLISHERS: dict[type[EventData], tuple[str, ...]] = {
     events.InvitationOpened: ("dispatch",),
     events.InvitationClicked: ("dispatch",),
     events.InvitationBounced: ("dispatch",),
+    events.InvitationComplained: ("dispatch",),
     events.InvitationFailed: ("dispatch",),
     events.NotificationRequested: (),  # reserved: staff notifications come with the followup SLA work
-    events.ResponseStarted: (),  # reserved: responses publishes it once partial answers are saved
+    events.ResponseStarted: ("responses",),
     events.ResponseCompleted: ("responses",),
     events.ResponseScored: ("scoring",),
     events.NegativeFeedbackDetected: ("scoring",),
@@ -63,7 +62,7 @@ PUBLISHERS: dict[type[EventData], tuple[str, ...]] = {
 # ... and who acts on it (through its consumer group ``closeloop-<service>`` and its inbox).
 CONSUMERS: dict[type[EventData], tuple[str, ...]] = {
     events.CustomerEventReceived: (),
-    events.ContactOptedOut: (),
+    events.ContactOptedOut: ("dispatch",),
     events.ContactErased: ("dispatch", "responses", "scoring", "followup"),
     events.SurveyRequested: ("dispatch",),
     events.InvitationCreated: (),
@@ -72,10 +71,11 @@ CONSUMERS: dict[type[EventData], tuple[str, ...]] = {
     events.InvitationOpened: (),
     events.InvitationClicked: (),
     events.InvitationBounced: (),
+    events.InvitationComplained: (),
     events.InvitationFailed: (),
-    events.NotificationRequested: (),
-    events.ResponseStarted: (),
-    events.ResponseCompleted: ("scoring",),
+    events.NotificationRequested: ("dispatch",),
+    events.ResponseStarted: ("dispatch",),
+    events.ResponseCompleted: ("scoring", "dispatch"),
     events.ResponseScored: ("followup",),
     events.NegativeFeedbackDetected: ("followup",),
     events.FollowUpOpened: (),

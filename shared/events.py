@@ -32,7 +32,9 @@ ALL_TOPICS = TOPICS + tuple(dead_letter_topic(t) for t in TOPICS)
 
 SurveyKind = Literal["transactional", "relationship", "retention"]
 Channel = Literal["email", "sms", "whatsapp", "chat", "link"]
-QuestionType = Literal["nps", "nls", "csat", "ces", "open", "consent"]
+QuestionType = Literal[
+    "nps", "nls", "csat", "ces", "open", "consent", "rating", "single_choice", "multiple_choice"
+]
 
 
 def utcnow() -> datetime:
@@ -168,6 +170,8 @@ class InvitationCreated(_InvitationEvent):
 
 class InvitationSent(_InvitationEvent):
     message_id: str | None = None
+    reminder: int = 0
+    """0 for the invitation itself, N for its N-th reminder."""
 
 
 class InvitationDelivered(_InvitationEvent):
@@ -184,6 +188,11 @@ class InvitationClicked(_InvitationEvent):
 
 class InvitationBounced(_InvitationEvent):
     hard: bool = True
+    detail: str | None = None
+
+
+class InvitationComplained(_InvitationEvent):
+    """The recipient marked the invitation as spam; they are opted out of the channel."""
 
 
 class InvitationFailed(_InvitationEvent):
@@ -214,6 +223,12 @@ class Answer(BaseModel):
     question_id: str
     type: QuestionType
     value: int | bool | str | None
+    """Scores and stars are integers, consent true/false, open answers text, a single choice its option
+    id, a multiple choice its option ids joined by commas (they are slugs; ``choices`` has the list)."""
+    scale: tuple[int, int] | None = None
+    """(lowest, highest) when not the type's default: csat on 1-10, star ratings."""
+    choices: tuple[str, ...] = ()
+    """The chosen option ids of a multiple-choice question."""
 
 
 class ResponseStarted(EventData):
@@ -228,6 +243,8 @@ class ResponseStarted(EventData):
     kind: SurveyKind
     channel: Channel
     started_at: datetime
+    hidden_fields: dict[str, str] = Field(default_factory=dict)
+    """From the invitation (agent, product, ticket id, ``attr.<name>`` contact attributes, …)."""
 
 
 class ResponseCompleted(EventData):
@@ -245,6 +262,8 @@ class ResponseCompleted(EventData):
     answers: tuple[Answer, ...]
     consent_to_contact: bool
     completed_at: datetime
+    hidden_fields: dict[str, str] = Field(default_factory=dict)
+    """From the invitation (agent, product, ticket id, ``attr.<name>`` contact attributes, …)."""
 
 
 # --- scoring ---------------------------------------------------------------------------
@@ -331,6 +350,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         InvitationOpened,
         InvitationClicked,
         InvitationBounced,
+        InvitationComplained,
         InvitationFailed,
         NotificationRequested,
         ResponseStarted,

@@ -1,15 +1,22 @@
-"""The responses service: survey definitions, the public survey pages, and completed responses."""
+"""The responses service: survey definitions, the public survey pages, and responses."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.responses import handlers
+from services.responses import domain, handlers
 from services.responses.api import router
 from services.responses.models import inbox, outbox
 from services.responses.settings import ResponsesSettings
 from shared.events import CUSTOMER_EVENTS, ContactErased
-from shared.service import ServiceSpec, build_app
+from shared.service import Runtime, ServiceSpec, build_app
+
+
+async def _setup(runtime: Runtime) -> None:
+    settings: ResponsesSettings = runtime.settings
+    runtime.extras["kiosk_bucket"] = domain.TokenBucket(
+        rate_per_s=settings.kiosk_rate_per_minute / 60, burst=settings.kiosk_burst
+    )
 
 
 def create_app(settings: ResponsesSettings | None = None) -> FastAPI:
@@ -17,15 +24,22 @@ def create_app(settings: ResponsesSettings | None = None) -> FastAPI:
         ServiceSpec(
             name="responses",
             title="closeloop responses",
-            description="Keeps survey definitions, serves the public survey pages (HTML and JSON) behind "
-            "signed links, stores one response per invitation and publishes ResponseCompleted.",
+            description="Keeps versioned survey definitions (questions, logic, languages, branding), serves "
+            "the public survey pages (HTML and JSON) behind signed links and kiosk/QR links, saves each "
+            "answer as it is given and publishes ResponseStarted and ResponseCompleted.",
             routers=[router],
             outbox_table=outbox,
             inbox_table=inbox,
             topics=[CUSTOMER_EVENTS],
             handlers=lambda runtime: {ContactErased: handlers.on_contact_erased},
+            setup=_setup,
             openapi_tags=[
-                {"name": "surveys", "description": "Survey definitions (workspace API key)"},
+                {"name": "surveys", "description": "Versioned survey definitions (workspace API key)"},
+                {"name": "checklist", "description": "Question checklist warnings and the glossary"},
+                {"name": "branding", "description": "Logo, colours, font and tone of the survey pages"},
+                {"name": "responses", "description": "Completed and partial responses, drop-off"},
+                {"name": "kiosks", "description": "Public per-location links and their QR codes"},
+                {"name": "rewards", "description": "Reward code pools"},
                 {"name": "survey pages", "description": "The HTML pages customers open from an invitation"},
                 {"name": "public", "description": "The same survey as JSON, authorised by the link token"},
             ],

@@ -1,46 +1,53 @@
 """The public survey pages: small, server-rendered HTML that works without JavaScript.
 
 Everything the templates show is escaped by Jinja2's autoescape. The pages load nothing from
-elsewhere and send no Referer, so the token in the URL never leaves the page.
+elsewhere (styles and the one script are inline, a logo is a data: URI) and send no Referer, so
+the token in the URL never leaves the page. The script is allowed by its hash, nothing else runs.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from services.responses import domain
+from services.responses.i18n import t, text_direction, ui_language
+from services.responses.script import SCRIPT
 
-DEFAULT_THANK_YOU = "Thank you for your feedback!"
-SCALE_HINTS = {
-    "nps": ("Not at all likely", "Extremely likely"),
-    "nls": ("Not at all likely", "Extremely likely"),
-    "csat": ("Very dissatisfied", "Very satisfied"),
-    "ces": ("Strongly disagree", "Strongly agree"),
-}
-HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-}
-TITLES = {404: "Link not found", 409: "Already answered", 410: "Link expired"}
+SCALE_HINTS = {"nps": "nps", "nls": "nps", "csat": "csat", "ces": "ces"}
+AUTO_ADVANCE = frozenset({"scale", "labels", "emoji", "stars", "single", "consent"})
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: str
+    label: str
+    aria: str | None
+    checked: bool
 
 
 @dataclass(frozen=True)
 class QuestionView:
     id: str
-    type: str
+    kind: str
     text: str
     required: bool
-    choices: tuple[str, ...]
+    input: str
+    layout: str
+    choices: tuple[Choice, ...]
     hints: tuple[str, str] | None
     value: str
+    value_kind: str
     error: str | None
+    note: str | None
+    auto: bool
 
 
 @cache
@@ -53,74 +60,321 @@ def _templates() -> Environment:
     )
 
 
-def _page(template: str, status: int, **context: object) -> HTMLResponse:
-    html = _templates().get_template(template).render(lang=context.pop("lang", None) or "en", **context)
-    return HTMLResponse(html, status_code=status, headers=HEADERS)
+@cache
+def script() -> tuple[str, str]:
+    """Return the page script and its CSP source (``'sha256-…'``)."""
+    code = SCRIPT
+    digest = base64.b64encode(hashlib.sha256(code.encode()).digest()).decode()
+    return code, f"'sha256-{digest}'"
 
 
-def _choices(q: domain.Question) -> tuple[str, ...]:
-    if q.scale:
-        return tuple(str(n) for n in range(q.scale[0], q.scale[1] + 1))
-    return ("yes", "no") if q.type == "consent" else ()
+def headers() -> dict[str, str]:
+    return {
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+        f"script-src {script()[1]}; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'",
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+    }
 
 
-def survey_form(
+def branding_view(branding: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the template's branding values: colours, the text colour on buttons, the font stack."""
+    b = domain.merge_branding(branding)
+    return {
+        **b,
+        "on_primary": domain.on_colour(str(b["primary_color"])),
+        "font_stack": domain.FONTS.get(str(b["font"]), domain.FONTS["system"]),
+    }
+
+
+def _render(
+    template: str, status: int, *, lang: str | None, branding: Mapping[str, Any] | None = None, **ctx: Any
+) -> HTMLResponse:
+    locale = lang or "en"
+    html = (
+        _templates()
+        .get_template(template)
+        .render(lang=locale, dir=text_direction(locale), b=branding_view(branding or {}), **ctx)
+    )
+    return HTMLResponse(html, status_code=status, headers=headers())
+
+
+def _str(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "" if value is None or isinstance(value, list) else str(value)
+
+
+def question_view(
+    q: domain.Question,
     *,
-    name: str,
-    questions: list[domain.Question],
+    text: str,
+    options: Sequence[tuple[str, str]],
+    value: Any,
+    error: str | None,
+    lang: str,
+) -> QuestionView:
+    """Return how one question is drawn: its input kind, choices with labels, the answer so far."""
+    chosen = {str(v) for v in value} if isinstance(value, list) else {_str(value)}
+    choices: list[Choice] = []
+    hints: tuple[str, str] | None = None
+    note = None
+    scale = q.scale
+    if q.type == "open":
+        kind, layout, input_, value_kind = "open", "", "", "text"
+    elif q.type == "consent":
+        kind, layout, input_, value_kind = "consent", "yesno", "radio", "bool"
+        choices = [Choice(v, t(lang, v), None, v in chosen) for v in ("yes", "no")]
+    elif q.type in ("single_choice", "multiple_choice"):
+        multiple = q.type == "multiple_choice"
+        kind, layout, value_kind = ("multiple", "list", "list") if multiple else ("single", "list", "str")
+        input_ = "checkbox" if multiple else "radio"
+        choices = [Choice(oid, label, None, oid in chosen) for oid, label in options]
+        note = t(lang, "choose_any") if multiple else None
+    elif q.type == "rating" and scale:
+        kind, layout, input_, value_kind = "stars", "stars", "radio", "int"
+        choices = [
+            Choice(str(n), "★", t(lang, "stars", {"n": n, "max": scale[1]}), str(n) in chosen)
+            for n in range(scale[0], scale[1] + 1)
+        ]
+    elif q.type == "csat" and scale and scale[1] == 5 and q.style in (None, "labels", "emoji"):
+        if q.style == "emoji":
+            kind, layout = "emoji", "faces"
+            choices = [
+                Choice(str(n), domain.EMOJI_FACES[n - 1], t(lang, f"csat.{n}"), str(n) in chosen)
+                for n in range(1, 6)
+            ]
+        else:
+            kind, layout = "labels", "list"
+            choices = [Choice(str(n), t(lang, f"csat.{n}"), None, str(n) in chosen) for n in range(5, 0, -1)]
+        input_, value_kind = "radio", "int"
+    else:
+        assert scale is not None
+        kind, input_, value_kind = "scale", "radio", "int"
+        layout = "n11" if scale[1] - scale[0] == 10 else ""
+        choices = [Choice(str(n), str(n), None, str(n) in chosen) for n in range(scale[0], scale[1] + 1)]
+        base = SCALE_HINTS.get(q.type)
+        if base:
+            hints = (f"{scale[0]} = {t(lang, base + '.low')}", f"{scale[1]} = {t(lang, base + '.high')}")
+    return QuestionView(
+        id=q.id,
+        kind=kind,
+        text=text,
+        required=q.required,
+        input=input_,
+        layout=layout,
+        choices=tuple(choices),
+        hints=hints,
+        value=_str(value) if kind == "open" else "",
+        value_kind=value_kind,
+        error=error,
+        note=note,
+        auto=kind in AUTO_ADVANCE,
+    )
+
+
+def survey_step(
+    *,
+    title: str,
+    heading: str | None,
+    questions: Sequence[QuestionView],
+    locale: str,
+    progress: domain.Progress,
+    start: int,
+    last_step: bool,
     action: str,
-    values: dict[str, str],
-    errors: dict[str, str],
+    save_url: str,
+    back_url: str | None,
     max_chars: int,
-    lang: str | None,
+    branding: Mapping[str, Any],
+    idle_url: str | None = None,
+    idle_s: int = 0,
     status: int = 200,
 ) -> HTMLResponse:
-    """Return the survey as a form, with the given answers filled in and errors next to their questions."""
-    views = [
-        QuestionView(
-            q.id,
-            q.type,
-            q.text,
-            q.required,
-            _choices(q),
-            SCALE_HINTS.get(q.type),
-            values.get(q.id, ""),
-            errors.get(q.id),
-        )
-        for q in questions
-    ]
-    return _page(
+    """Return one page of the survey: the questions in ``questions``, answers so far filled in."""
+    lang = ui_language(locale)
+    total = max(progress.total, progress.done + len(questions), 1)
+    n = min(progress.done + 1 + start, total)
+    has_errors = any(q.error for q in questions)
+    return _render(
         "survey.html",
         status,
-        title=name,
-        questions=views,
+        lang=locale,
+        branding=branding,
+        title=title,
+        heading=heading,
+        questions=questions,
+        shown=",".join(q.id for q in questions),
+        done=progress.done,
+        total=total,
+        percent=round(100 * (progress.done + start) / total),
+        progress_text=t(lang, "progress", {"n": n, "total": total}),
+        start=start,
+        last_step=last_step,
         action=action,
+        save_url=save_url,
+        back_url=back_url,
         max_chars=max_chars,
-        has_errors=bool(errors),
-        lang=lang,
+        has_errors=has_errors,
+        check_answers=t(lang, "check_answers"),
+        ui={
+            "next": t(lang, "next"),
+            "send": t(lang, "send"),
+            "back": t(lang, "back"),
+            "required": t(lang, "required"),
+            "required_error": t(lang, "err.required"),
+            "progress": t(lang, "progress").replace("{n}", "{n}").replace("{total}", "{total}"),
+        },
+        idle_url=idle_url,
+        idle_s=idle_s,
+        script=script()[0],
     )
 
 
-def thank_you(*, name: str, text: str | None, lang: str | None) -> HTMLResponse:
-    """Return the page shown after a response was stored."""
-    return _page(
-        "message.html", 200, title=name, heading="Thank you!", text=text or DEFAULT_THANK_YOU, lang=lang
+def thank_you(
+    *,
+    title: str,
+    text: str | None,
+    locale: str,
+    tone: str,
+    branding: Mapping[str, Any],
+    link_url: str | None = None,
+    link_text: str | None = None,
+    reward_code: str | None = None,
+    next_url: str | None = None,
+    next_after_s: int = 0,
+) -> HTMLResponse:
+    """Return the page shown after a response was completed (per outcome, with a reward code)."""
+    lang = ui_language(locale)
+    return _render(
+        "message.html",
+        200,
+        lang=locale,
+        branding=branding,
+        title=title,
+        heading=t(lang, "thanks"),
+        text=text or t(lang, f"thanks.{tone}" if tone in domain.TONES else "thanks.friendly"),
+        link_url=link_url,
+        link_text=link_text,
+        reward_code=reward_code,
+        reward_label=t(lang, "reward"),
+        next_url=next_url,
+        next_label=t(lang, "next_person"),
+        refresh_url=next_url,
+        refresh_s=next_after_s,
     )
 
 
-def already_answered(*, name: str, lang: str | None, status: int = 200) -> HTMLResponse:
-    """Return the page shown when the invitation already has a response."""
-    return _page(
+def message(
+    *,
+    status: int,
+    key: str,
+    locale: str | None,
+    title: str | None = None,
+    branding: Mapping[str, Any] | None = None,
+    next_url: str | None = None,
+    headers_: Mapping[str, str] | None = None,
+) -> HTMLResponse:
+    """Return a friendly page for a link that cannot be answered (``key``: answered, closed, …)."""
+    lang = ui_language(locale)
+    heading = t(lang, f"{key}.heading" if key not in ("gone",) else "invalid.heading")
+    text = t(lang, f"{key}.text")
+    page = _render(
         "message.html",
         status,
-        title=name,
-        heading="You already answered — thank you!",
-        text="We have your response to this survey; there is nothing more to do.",
-        lang=lang,
+        lang=locale,
+        branding=branding,
+        title=title or heading,
+        heading=heading,
+        text=text,
+        next_url=next_url,
+        next_label=t(lang, "next_person"),
+    )
+    page.headers.update(headers_ or {})
+    return page
+
+
+def step_progress(
+    questions: Sequence[domain.Question],
+    answers: Mapping[str, Any],
+    fields: Mapping[str, str],
+    passed: set[str],
+    first: str,
+) -> domain.Progress:
+    """Return the progress at question ``first``: questions this respondent sees before it, and in all."""
+    states = domain.plan(questions, answers, fields, passed)
+    ids = [q.id for q in questions]
+    at = ids.index(first)
+    done = sum(1 for s in states[:at] if s != "hidden")
+    return domain.Progress(done, sum(1 for s in states if s != "hidden"))
+
+
+def render_step(
+    visit: Any,
+    step: Sequence[domain.Question],
+    *,
+    action: str,
+    save_url: str,
+    back_url: str | None,
+    max_chars: int,
+    branding: Mapping[str, Any],
+    values: Mapping[str, Any],
+    errors: Mapping[str, domain.Problem],
+    idle_url: str | None,
+    idle_s: int,
+    status: int = 200,
+) -> HTMLResponse:
+    """Return the page for ``step`` of a visit (``handlers.Visit``)."""
+    locale = visit.locale
+    lang = ui_language(locale)
+    views = [
+        question_view(
+            q,
+            text=visit.text(q.text),
+            options=[(o.id, visit.text(o.text)) for o in q.options],
+            value=values.get(q.id),
+            error=errors[q.id].text(lang) if q.id in errors else None,
+            lang=lang,
+        )
+        for q in step
+    ]
+    progress = step_progress(visit.questions, visit.answers, visit.fields, visit.passed, step[0].id)
+    # With JavaScript the page shows one question at a time, from the first unanswered one.
+    start = next((i for i, q in enumerate(step) if q.id not in values and q.id not in errors), len(step) - 1)
+    if errors:
+        start = next(i for i, q in enumerate(step) if q.id in errors)
+    title = visit.text(visit.definition.raw.get("title")) or visit.survey.name
+    return survey_step(
+        title=title,
+        heading=title,
+        questions=views,
+        locale=locale,
+        progress=progress,
+        start=start,
+        last_step=progress.done + len(step) >= progress.total,
+        action=action,
+        save_url=save_url,
+        back_url=back_url,
+        max_chars=max_chars,
+        branding=branding,
+        idle_url=idle_url,
+        idle_s=idle_s,
+        status=status,
     )
 
 
-def error(*, status: int, detail: str) -> HTMLResponse:
-    """Return a friendly page for a link that cannot be answered."""
-    heading = TITLES.get(status, "Something went wrong")
-    return _page("message.html", status, title=heading, heading=heading, text=detail, lang=None)
+def qr_code(url: str, *, kind: str) -> bytes:
+    """Return the QR code of ``url`` as SVG or PNG (quiet zone included, error correction M)."""
+    import io
+
+    import segno
+
+    buffer = io.BytesIO()
+    code = segno.make(url, error="m", micro=False)
+    if kind == "svg":
+        code.save(buffer, kind="svg", scale=8, border=4, xmldecl=False, title="Survey link")
+    else:
+        code.save(buffer, kind="png", scale=10, border=4)
+    return buffer.getvalue()

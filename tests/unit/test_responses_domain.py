@@ -89,7 +89,7 @@ def test_each_scale_has_its_range(qtype, low, high):
 
 def test_missing_required_answer_is_named_and_optional_ones_may_be_skipped():
     _, errors = _validate({"why": "   "})
-    assert errors == {"nps": "this question needs an answer"}
+    assert errors == {"nps": "This question needs an answer."}
     assert _validate({"nps": 3}) == ([Answer("nps", "nps", 3)], {})
 
 
