@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,9 @@ KAFKA_TIMEOUTS = {
 
 @pytest.fixture(scope="session")
 async def database_url() -> AsyncIterator[str]:
-    embedded = None if os.environ.get("DATABASE_URL") else ROOT / ".data" / "test-postgres"
+    # Without DATABASE_URL every test run starts its own embedded server (a second or two), so
+    # concurrent runs never stop each other's database.
+    embedded = None if os.environ.get("DATABASE_URL") else ROOT / ".data" / f"test-postgres-{os.getpid()}"
     base = os.environ.get("DATABASE_URL") or start_embedded_postgres(embedded)  # type: ignore[arg-type]
     url = with_database(base, f"closeloop_test_{os.getpid()}_{secrets.token_hex(3)}")
     url = url.replace("postgresql://", "postgresql+asyncpg://", 1).replace(
@@ -46,8 +49,9 @@ async def database_url() -> AsyncIterator[str]:
     await upgrade_all(url)
     yield url
     await drop_database(url)
-    if embedded is not None:  # leave nothing running behind the test run
+    if embedded is not None:  # leave nothing running or lying around behind the test run
         stop_embedded_postgres(embedded)
+        shutil.rmtree(embedded, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
