@@ -29,6 +29,20 @@ class ScoreOutOfRange(ValueError):
 class AnswerView:
     type: str
     value: int | bool | str | None
+    scale: tuple[int, int] | None = None
+    """(lowest, highest) when the question used another scale than the metric's own."""
+
+
+def to_csat_5(score: int, scale: tuple[int, int]) -> int:
+    """Return a CSAT answer from another scale (1–10, emoji faces …) on the 1–5 scale.
+
+    Proportional, so the top-two-box rule keeps its meaning: the top 40% of any scale is positive
+    (7–10 on a 1–10 scale), the bottom 40% negative (1–4). Rollups then hold one scale per metric.
+    """
+    low, high = scale
+    if high <= low or not low <= score <= high:
+        raise ScoreOutOfRange(f"csat score must be an integer from {low} to {high}, got {score!r}")
+    return int(1 + (score - low) * 4 / (high - low) + 0.5)
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,8 @@ def primary_score(answers: Iterable[AnswerView]) -> tuple[Metric, int] | None:
             value = answer.value
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ScoreOutOfRange(f"{answer.type} answer must be an integer, got {value!r}")
+            if answer.type == "csat" and answer.scale is not None and tuple(answer.scale) != SCALES["csat"]:
+                value = to_csat_5(value, tuple(answer.scale))  # type: ignore[arg-type]
             return answer.type, value  # type: ignore[return-value]
     return None
 

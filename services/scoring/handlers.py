@@ -43,7 +43,7 @@ async def score_response(
     scale = await nps_scale_for(
         session, workspace_id=event.workspace_id, survey_id=event.survey_id, default=default_scale
     )
-    answers = [domain.AnswerView(a.type, a.value) for a in event.answers]
+    answers = [domain.AnswerView(a.type, a.value, a.scale) for a in event.answers]
     try:
         scored = domain.score_answers(answers, nps_scale=scale)
     except domain.ScoreOutOfRange as exc:

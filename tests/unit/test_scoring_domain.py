@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.scoring import domain
-from services.scoring.domain import AnswerView
+from services.scoring.domain import AnswerView, ScoreOutOfRange, score_answers, to_csat_5
 
 
 @pytest.mark.parametrize(
@@ -151,3 +151,20 @@ def test_ces_reports_the_share_of_five_to_seven_and_the_mean():
     assert summary.score == pytest.approx(50.0)
     assert summary.mean == pytest.approx(17 / 4)
     assert summary.negative == 1
+
+
+@pytest.mark.parametrize(
+    "score, expected",
+    [(1, 1), (2, 1), (3, 2), (4, 2), (5, 3), (6, 3), (7, 4), (8, 4), (9, 5), (10, 5)],
+)
+def test_csat_on_ten_points_maps_proportionally_onto_five(score, expected):
+    assert to_csat_5(score, (1, 10)) == expected
+
+
+def test_a_ten_point_csat_answer_is_scored_with_the_top_two_box_rule():
+    seven = score_answers([AnswerView("csat", 7, (1, 10))])
+    four = score_answers([AnswerView("csat", 4, (1, 10))])
+    assert seven is not None and seven.classification == "positive" and seven.score == 4
+    assert four is not None and four.negative and four.score == 2
+    with pytest.raises(ScoreOutOfRange):
+        score_answers([AnswerView("csat", 11, (1, 10))])
