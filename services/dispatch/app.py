@@ -1,4 +1,4 @@
-"""The dispatch service: survey requests in, invitations (emails, links) out."""
+"""The dispatch service: survey requests in; invitations, reminders, notifications and webhooks out."""
 
 from __future__ import annotations
 
@@ -6,28 +6,65 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch import handlers
-from services.dispatch.api import router
+from services.dispatch.api import public, router
+from services.dispatch.channels import HttpChannels, SmtpPool
+from services.dispatch.clock import Clock
 from services.dispatch.models import inbox, outbox
+from services.dispatch.notifier import Notifier, notification_requested
 from services.dispatch.sender import InvitationSender
 from services.dispatch.settings import DispatchSettings
-from shared.events import CUSTOMER_EVENTS, SURVEY_REQUESTS, ContactErased, SurveyRequested, utcnow
+from shared.events import (
+    CUSTOMER_EVENTS,
+    NOTIFICATIONS,
+    RESPONSES,
+    SURVEY_REQUESTS,
+    ContactErased,
+    ContactOptedOut,
+    NotificationRequested,
+    ResponseCompleted,
+    ResponseStarted,
+    SurveyRequested,
+)
 from shared.inbox import Handler
 from shared.service import Runtime, ServiceSpec, build_app
 
 
 async def _setup(runtime: Runtime) -> None:
-    runtime.extras["sender"] = InvitationSender(runtime.db, runtime.outbox, runtime.settings)
+    clock = Clock()
+    smtp = SmtpPool(runtime.settings)
+    http = HttpChannels(runtime.settings)
+    runtime.extras.update(
+        cache=handlers.WorkspaceCache(runtime.settings),
+        clock=clock,
+        smtp=smtp,
+        http=http,
+        sender=InvitationSender(
+            runtime.db, runtime.outbox, runtime.settings, clock=clock, smtp=smtp, http=http
+        ),
+        notifier=Notifier(runtime.db, runtime.settings, clock=clock, smtp=smtp, http=http),
+    )
+
+
+async def _teardown(runtime: Runtime) -> None:
+    await runtime.extras["http"].close()
+    await runtime.extras["smtp"].close()
 
 
 async def send_invitations(runtime: Runtime) -> None:
     await runtime.extras["sender"].run()
 
 
+async def send_notifications(runtime: Runtime) -> None:
+    await runtime.extras["notifier"].run()
+
+
 def _event_handlers(runtime: Runtime) -> dict[type, Handler]:
     sender: InvitationSender = runtime.extras["sender"]
+    notifier: Notifier = runtime.extras["notifier"]
+    clock: Clock = runtime.extras["clock"]
 
     async def on_survey_requested(session: AsyncSession, event: SurveyRequested) -> None:
-        now = utcnow()
+        now = clock.now()
         invitation = await handlers.request_survey(
             session, runtime.outbox, runtime.settings, event=event, now=now
         )
@@ -35,9 +72,26 @@ def _event_handlers(runtime: Runtime) -> dict[type, Handler]:
             sender.wake_after_commit(session)
 
     async def on_contact_erased(session: AsyncSession, event: ContactErased) -> None:
-        await handlers.erase_contact(session, runtime.outbox, event=event, now=utcnow())
+        await handlers.erase_contact(session, runtime.outbox, event=event, now=clock.now())
 
-    return {SurveyRequested: on_survey_requested, ContactErased: on_contact_erased}
+    async def on_contact_opted_out(session: AsyncSession, event: ContactOptedOut) -> None:
+        await handlers.opted_out(session, runtime.outbox, event=event, now=clock.now())
+
+    async def on_response(session: AsyncSession, event: ResponseStarted | ResponseCompleted) -> None:
+        await handlers.responded(session, event=event, now=clock.now())
+
+    async def on_notification(session: AsyncSession, event: NotificationRequested) -> None:
+        if await notification_requested(session, event=event, now=clock.now()):
+            notifier.wake_after_commit(session)
+
+    return {
+        SurveyRequested: on_survey_requested,
+        ContactErased: on_contact_erased,
+        ContactOptedOut: on_contact_opted_out,
+        ResponseStarted: on_response,
+        ResponseCompleted: on_response,
+        NotificationRequested: on_notification,
+    }
 
 
 def create_app(settings: DispatchSettings | None = None) -> FastAPI:
@@ -45,17 +99,30 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
         ServiceSpec(
             name="dispatch",
             title="closeloop dispatch",
-            description="Turns survey requests into invitations: one per request, sent by email (or returned "
-            "as a link), retried with backoff, and tracked from scheduled to sent or failed.",
-            routers=[router],
+            description="Turns survey requests into invitations — email, SMS, WhatsApp, chat or a link — one per "
+            "request, personalised from templates, scheduled around quiet hours, reminded, tracked through the "
+            "funnel from invited to completed; and sends staff notifications and signed outgoing webhooks.",
+            routers=[router, public],
             outbox_table=outbox,
             inbox_table=inbox,
-            topics=[SURVEY_REQUESTS, CUSTOMER_EVENTS],
+            topics=[SURVEY_REQUESTS, CUSTOMER_EVENTS, RESPONSES, NOTIFICATIONS],
             handlers=_event_handlers,
-            background=[send_invitations],
+            background=[send_invitations, send_notifications],
             setup=_setup,
+            teardown=_teardown,
             openapi_tags=[
-                {"name": "invitations", "description": "Survey invitations and their delivery state"}
+                {
+                    "name": "invitations",
+                    "description": "Survey invitations, their delivery state and the funnel",
+                },
+                {
+                    "name": "settings",
+                    "description": "Branding, quiet hours, reminders and channel credentials",
+                },
+                {"name": "templates", "description": "Message templates per survey, channel and locale"},
+                {"name": "webhooks", "description": "Outgoing webhook subscriptions and their delivery log"},
+                {"name": "public", "description": "Links in messages: short links, unsubscribe, open pixel"},
+                {"name": "providers", "description": "Delivery callbacks from SendGrid, Mailgun and Twilio"},
             ],
         ),
         settings or DispatchSettings(),  # type: ignore[call-arg]

@@ -1,9 +1,14 @@
-"""Pure rules of the dispatch service: whom to reach, what to say, when to try again."""
+"""Pure rules of the dispatch service: whom to reach, over which channel, what to say, when."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from email.utils import parseaddr
+from itertools import pairwise
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.events import Recipient
 
@@ -18,6 +23,13 @@ INTROS = {
     "retention": "We recently followed up on your feedback. We'd like to know whether we got it right.",
 }
 MAX_RETRY_DELAY_S = 3600.0
+CHANNELS = ("email", "sms", "whatsapp", "chat", "link")
+PHONE_CHANNELS = ("sms", "whatsapp")
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+# --- whom and over which channel --------------------------------------------------------------
 
 
 def choose_recipient(requested: Recipient | None, previous: Recipient | None) -> Recipient | None:
@@ -29,20 +41,98 @@ def choose_recipient(requested: Recipient | None, previous: Recipient | None) ->
     return requested if requested is not None else previous
 
 
-def undeliverable_reason(channel: str, recipient: Recipient | None) -> str | None:
+def address_for(channel: str, recipient: Recipient | None) -> str | None:
+    """Return the address a channel sends to: the email, the phone number, or None (chat, link)."""
+    if recipient is None:
+        return None
+    if channel == "email":
+        return normalise_email(recipient.email)
+    if channel in PHONE_CHANNELS:
+        return normalise_phone(recipient.phone)
+    return None
+
+
+def normalise_email(email: str | None) -> str | None:
+    cleaned = (email or "").strip()
+    return cleaned.lower() if cleaned else None
+
+
+def normalise_phone(phone: str | None) -> str | None:
+    """Return the number in E.164 (``+4915112345678``), or None when it is not one."""
+    if not phone:
+        return None
+    digits = re.sub(r"[\s().-]", "", phone)
+    if digits.startswith("00"):
+        digits = "+" + digits[2:]
+    return digits if E164.match(digits) else None
+
+
+def undeliverable_reason(
+    channel: str,
+    recipient: Recipient | None,
+    *,
+    configured: Iterable[str] = CHANNELS,
+    invalid: Iterable[str] = (),
+) -> str | None:
     """Return why an invitation over ``channel`` cannot be delivered, or None when it can."""
     if channel == "link":
         return None
-    if channel != "email":
-        return f"channel {channel} not configured yet"
+    if channel not in configured:
+        return f"channel {channel} is not configured for this workspace"
+    if channel == "chat":
+        return None
+    what = "email address" if channel == "email" else "phone number"
     if recipient is None:
         return (
-            "no email address known: the request named no recipient and the contact "
-            "has no earlier invitation with an email address"
+            f"no {what} known: the request named no recipient and the contact "
+            "has no earlier invitation with an address"
         )
-    if not recipient.email:
-        return "no email address known: the request's recipient has no email address"
+    address = address_for(channel, recipient)
+    if address is None:
+        given = recipient.email if channel == "email" else recipient.phone
+        if given:
+            return f"the {what} {given!r} is not valid"
+        return f"no {what} known: the request's recipient has no {what}"
+    if address in set(invalid):
+        return f"the {what} {address} bounced before and is marked invalid"
     return None
+
+
+@dataclass(frozen=True)
+class ChannelChoice:
+    channel: str
+    fallbacks: tuple[str, ...]
+    """Channels still to try after ``channel``, in order."""
+    problem: str | None
+    """Why no channel can reach the contact (then ``channel`` is the first one asked for)."""
+
+
+def choose_channel(
+    channel: str,
+    fallbacks: Iterable[str],
+    recipient: Recipient | None,
+    *,
+    configured: Iterable[str] = CHANNELS,
+    invalid: Iterable[str] = (),
+) -> ChannelChoice:
+    """Return the first channel, of ``channel`` then ``fallbacks``, that can reach the recipient."""
+    configured, invalid = tuple(configured), tuple(invalid)
+    order = list(dict.fromkeys([channel, *fallbacks]))
+    problems = []
+    for i, candidate in enumerate(order):
+        problem = undeliverable_reason(candidate, recipient, configured=configured, invalid=invalid)
+        if problem is None:
+            return ChannelChoice(candidate, tuple(order[i + 1 :]), None)
+        problems.append(f"{candidate}: {problem}" if len(order) > 1 else problem)
+    return ChannelChoice(channel, (), "; ".join(problems))
+
+
+def is_opted_out(opt_outs: Iterable[str | None], channel: str) -> bool:
+    """Return whether opt-outs (a channel, or None / "" for every channel) cover ``channel``."""
+    return any(o in (None, "", channel) for o in opt_outs)
+
+
+# --- what to say -----------------------------------------------------------------------------
 
 
 def clean_name(name: str | None) -> str | None:
@@ -57,11 +147,23 @@ def first_name(name: str | None) -> str | None:
     return cleaned.split(" ")[0] if cleaned else None
 
 
-def subject(kind: str, name: str | None) -> str:
+def question(kind: str, *, product: str | None = None, agent: str | None = None) -> str:
+    """Return the question a subject line asks: about the person who helped, the product, or us."""
+    if kind == "transactional":
+        agent_first = first_name(agent)
+        if agent_first:
+            return f"how did {agent_first} do?"
+        product = clean_name(product)
+        if product:
+            return f"how was your experience with {product}?"
+    return QUESTIONS.get(kind, QUESTIONS["transactional"])
+
+
+def subject(kind: str, name: str | None, *, product: str | None = None, agent: str | None = None) -> str:
     """Return the subject line: the question, addressed by first name when it is known."""
-    question = QUESTIONS.get(kind, QUESTIONS["transactional"])
+    asked = question(kind, product=product, agent=agent)
     first = first_name(name)
-    return f"{first}, {question}" if first else question[0].upper() + question[1:]
+    return f"{first}, {asked}" if first else asked[0].upper() + asked[1:]
 
 
 def greeting(name: str | None) -> str:
@@ -74,9 +176,98 @@ def intro(kind: str) -> str:
     return INTROS.get(kind, INTROS["transactional"])
 
 
+_SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+([,.!?;:])")
+_LEADING_PUNCT = re.compile(r"^[ \t]*[,;:][ \t]*", re.MULTILINE)
+_DOUBLE_SPACE = re.compile(r"(?<=\S)[ \t]{2,}(?=\S)")
+_EMPTY_PARENS = re.compile(r"\(\s*\)")
+
+
+def tidy(text: str) -> str:
+    """Repair what empty merge fields leave behind: "Hi ," → "Hi,", ", how was" → "How was"."""
+    text = _EMPTY_PARENS.sub("", text)
+    text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
+    text = _DOUBLE_SPACE.sub(" ", text)
+    lines = []
+    for line in text.split("\n"):
+        stripped = _LEADING_PUNCT.sub("", line)
+        if stripped != line and stripped[:1].islower():
+            stripped = stripped[0].upper() + stripped[1:]
+        lines.append(stripped)
+    return "\n".join(lines)
+
+
+def tidy_line(text: str) -> str:
+    """Return a one-line value (a subject, an SMS) tidied and with single spaces."""
+    return " ".join(tidy(text).split())
+
+
+@dataclass(frozen=True)
+class Embed:
+    """The first question, embedded in the email as clickable scores."""
+
+    question: str
+    low: int
+    high: int
+    low_label: str
+    high_label: str
+
+
+def default_embed(kind: str, brand: str | None) -> Embed:
+    """Return the question the built-in templates embed: CSAT 1–5 for retention, NPS 0–10 otherwise."""
+    if kind == "retention":
+        return Embed("How satisfied are you with how we followed up?", 1, 5, "Not at all", "Very")
+    who = brand or "us"
+    return Embed(
+        f"How likely are you to recommend {who} to a friend or colleague?", 0, 10, "Not likely", "Very likely"
+    )
+
+
+def score_url(survey_url: str, score: int) -> str:
+    """Return the link that records ``score`` for the first question and opens the survey."""
+    return f"{survey_url}{'&' if '?' in survey_url else '?'}score={score}"
+
+
+def score_links(survey_url: str, low: int, high: int) -> list[dict[str, object]]:
+    return [{"score": n, "url": score_url(survey_url, n)} for n in range(low, high + 1)]
+
+
+def merge_fields(
+    *,
+    name: str | None,
+    context: Mapping[str, str],
+    brand_name: str | None,
+) -> dict[str, object]:
+    """Return the merge fields every template sees; empty ones are "" so templates can test them."""
+    cleaned = clean_name(name)
+    ctx = {k: v.strip() for k, v in context.items() if isinstance(v, str) and v.strip()}
+    first = first_name(cleaned)
+    return {
+        "name": cleaned or "",
+        "first_name": first or "",
+        "greeting": greeting(cleaned),
+        "brand": brand_name or "",
+        "product": ctx.get("product", ""),
+        "agent": ctx.get("agent") or ctx.get("agent_name") or ctx.get("employee", ""),
+        "agent_first_name": first_name(ctx.get("agent") or ctx.get("agent_name") or ctx.get("employee"))
+        or "",
+        "ticket_id": ctx.get("ticket_id", ""),
+        "context": ctx,
+    }
+
+
+# --- when ------------------------------------------------------------------------------------
+
+
 def retry_delay_s(attempts: int, *, base_s: float, cap_s: float = MAX_RETRY_DELAY_S) -> float:
     """Return the wait after the ``attempts``-th failed attempt: base, 2×base, 4×base …, capped."""
     return min(base_s * 2 ** max(attempts - 1, 0), cap_s)
+
+
+def jittered_delay_s(
+    attempts: int, *, base_s: float, jitter: float, cap_s: float = MAX_RETRY_DELAY_S
+) -> float:
+    """Return the exponential backoff scaled by ``0.5 + jitter`` (``jitter`` in [0, 1))."""
+    return retry_delay_s(attempts, base_s=base_s, cap_s=cap_s) * (0.5 + jitter)
 
 
 def gives_up(attempts: int, *, max_attempts: int, permanent: bool = False) -> bool:
@@ -99,12 +290,150 @@ def link_ttl_s(ttl_days: int, *, send_at: datetime, now: datetime) -> int:
     return ttl_days * 86400 + max(int((send_at - now).total_seconds()), 0)
 
 
+def parse_hhmm(value: str) -> time:
+    """Return ``"21:30"`` as a time; raise ValueError for anything else."""
+    match = re.fullmatch(r"([01][0-9]|2[0-3]):([0-5][0-9])", value or "")
+    if not match:
+        raise ValueError(f"{value!r} is not a time of day as HH:MM")
+    return time(int(match[1]), int(match[2]))
+
+
+def zone(name: str | None, default: str = "UTC") -> ZoneInfo:
+    """Return the IANA zone, falling back to ``default`` for missing or unknown names."""
+    for candidate in (name, default, "UTC"):
+        if candidate:
+            try:
+                return ZoneInfo(candidate)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return ZoneInfo("UTC")
+
+
+def is_valid_timezone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def quiet_until(at: datetime, *, tz: ZoneInfo, start: time, end: time) -> datetime | None:
+    """Return when quiet hours that cover ``at`` end (in UTC terms of ``at``), or None if ``at`` is not quiet.
+
+    Quiet hours run from ``start`` to ``end`` in the contact's local time and may span midnight
+    (21:00–08:00). ``start == end`` means no quiet hours.
+    """
+    if start == end:
+        return None
+    local = at.astimezone(tz)
+    t = local.time().replace(tzinfo=None)
+    spans_midnight = start > end
+    quiet = (t >= start or t < end) if spans_midnight else (start <= t < end)
+    if not quiet:
+        return None
+    end_day = local.date()
+    if spans_midnight and t >= start:
+        end_day += timedelta(days=1)
+    naive_end = datetime.combine(end_day, end)
+    # Resolve the wall-clock end in the zone (a DST gap moves it forward, never backward).
+    resolved = naive_end.replace(tzinfo=tz)
+    return max(resolved.astimezone(at.tzinfo), at)
+
+
+def reminder_due(sent_at: datetime, *, seq: int, interval_days: float) -> datetime:
+    """Return when reminder ``seq`` (1, 2, …) is due: ``seq × interval`` after the invitation went out."""
+    return sent_at + timedelta(days=interval_days * seq)
+
+
+def next_reminder(
+    *,
+    sent_at: datetime,
+    reminders_sent: int,
+    max_reminders: int,
+    interval_days: float,
+    expires_at: datetime | None,
+) -> tuple[int, datetime] | None:
+    """Return (seq, due) of the next reminder, or None when none is left or the link expires first."""
+    seq = reminders_sent + 1
+    if max_reminders <= 0 or seq > max_reminders:
+        return None
+    due = reminder_due(sent_at, seq=seq, interval_days=interval_days)
+    if expires_at is not None and due >= expires_at - timedelta(hours=1):
+        return None
+    return seq, due
+
+
+def parse_rate_limits(spec: str) -> dict[str, int]:
+    """Return ``"sms=60, whatsapp=30"`` as ``{"sms": 60, "whatsapp": 30}``; raise ValueError when malformed."""
+    limits: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in (spec or "").split(","))):
+        channel, sep, value = part.partition("=")
+        channel = channel.strip()
+        if not sep or channel not in CHANNELS or not value.strip().isdigit() or int(value) < 1:
+            raise ValueError(f"{part!r}: expected <channel>=<sends per minute>, channel one of {CHANNELS}")
+        limits[channel] = int(value)
+    return limits
+
+
+def rate_allowance(limit: int | None, used: int) -> int | None:
+    """Return how many more sends fit in the current minute, or None for no limit."""
+    return None if limit is None else max(limit - used, 0)
+
+
+# --- links and ids ---------------------------------------------------------------------------
+
+
 def survey_url(base_url: str, token: str) -> str:
     return f"{base_url.rstrip('/')}/s/{token}"
 
 
-def message_id(invitation_id: str, mail_from: str) -> str:
-    """Return the RFC 5322 Message-ID of an invitation, stable across send attempts."""
+def public_link(base_url: str, path: str) -> str:
+    return f"{base_url.rstrip('/')}{path}"
+
+
+def mail_domain(mail_from: str) -> str:
     _, at, domain = parseaddr(mail_from)[1].rpartition("@")
-    domain = domain if at and domain else "closeloop.localhost"
-    return f"<invitation.{invitation_id}@{domain}>"
+    return domain if at and domain else "closeloop.localhost"
+
+
+def message_id(invitation_id: str, mail_from: str, *, reminder: int = 0) -> str:
+    """Return the RFC 5322 Message-ID of an invitation (or its reminder), stable across attempts."""
+    suffix = f".r{reminder}" if reminder else ""
+    return f"<invitation.{invitation_id}{suffix}@{mail_domain(mail_from)}>"
+
+
+def bare_message_id(value: str | None) -> str:
+    """Return a Message-ID without angle brackets or whitespace (providers report either form)."""
+    return (value or "").strip().strip("<>").strip()
+
+
+# --- the funnel ------------------------------------------------------------------------------
+
+FUNNEL_STAGES = ("invited", "delivered", "opened", "clicked", "started", "completed")
+
+
+def funnel_stage(
+    *,
+    sent: bool,
+    delivered: bool,
+    opened: bool,
+    clicked: bool,
+    started: bool,
+    completed: bool,
+) -> int:
+    """Return how far an invitation got (0 = not invited … 6 = completed).
+
+    The funnel is monotone: a later stage implies the earlier ones, because providers report
+    opens unreliably (images off, privacy proxies) and a started survey was certainly clicked.
+    """
+    reached = (sent, delivered, opened, clicked, started, completed)
+    return max((i + 1 for i, r in enumerate(reached) if r), default=0)
+
+
+def funnel_rates(counts: Mapping[str, int]) -> dict[str, float | None]:
+    """Return each stage as a share of the one before it (None when the previous stage is 0)."""
+    rates: dict[str, float | None] = {}
+    for previous, stage in pairwise(FUNNEL_STAGES):
+        base = counts.get(previous, 0)
+        rates[stage] = round(counts.get(stage, 0) / base, 4) if base else None
+    return rates

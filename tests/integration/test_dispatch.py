@@ -215,7 +215,7 @@ async def test_requests_that_cannot_be_delivered_fail_with_a_reason(dispatch, wo
     for req, reason in (
         (no_email, "no email address"),
         (never_invited, "no email address"),
-        (sms, "channel sms not configured yet"),
+        (sms, "channel sms is not configured for this workspace"),
     ):
         invitation = await dispatch.invitation_when(auth, req.request_id, status="failed")
         assert reason in invitation["last_error"]

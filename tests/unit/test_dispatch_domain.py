@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import re
+from datetime import UTC, datetime, time, timedelta
+from email.message import EmailMessage
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.dispatch import domain
+from services.dispatch import domain, templates
 from services.dispatch.emails import compose_invitation
 from shared.events import Recipient
 
@@ -58,9 +61,201 @@ def test_undeliverable_reason_names_what_is_missing():
     assert domain.undeliverable_reason("link", None) is None
     assert "no email address" in (domain.undeliverable_reason("email", None) or "")
     assert "no email address" in (domain.undeliverable_reason("email", Recipient(name="Ada")) or "")
+    assert domain.undeliverable_reason("sms", Recipient(phone="+4915112345678")) is None
+    assert "not valid" in (domain.undeliverable_reason("sms", Recipient(phone="12")) or "")
     assert (
-        domain.undeliverable_reason("sms", Recipient(phone="+4912345678")) == "channel sms not configured yet"
+        domain.undeliverable_reason("sms", Recipient(phone="+4915112345678"), configured=("email",))
+        == "channel sms is not configured for this workspace"
     )
+    assert "marked invalid" in (
+        domain.undeliverable_reason("email", Recipient(email="Ada@Example.com"), invalid={"ada@example.com"})
+        or ""
+    )
+
+
+def test_channel_choice_walks_the_fallbacks_in_order():
+    both = Recipient(email="ada@example.com", phone="+4915112345678")
+    phone_only = Recipient(phone="0049 151 1234-5678")
+    assert domain.choose_channel("email", ("sms",), both) == domain.ChannelChoice("email", ("sms",), None)
+    assert domain.choose_channel("email", ("sms", "link"), phone_only) == domain.ChannelChoice(
+        "sms", ("link",), None
+    )
+    assert domain.choose_channel("email", ("sms",), both, invalid={"ada@example.com"}).channel == "sms"
+    nothing = domain.choose_channel("email", ("whatsapp",), Recipient(name="Ada"))
+    assert nothing.channel == "email" and nothing.fallbacks == ()
+    assert "email: no email address" in (nothing.problem or "") and "whatsapp: no phone number" in (
+        nothing.problem or ""
+    )
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("+49 151 1234 5678", "+4915112345678"),
+        ("0049-151-12345678", "+4915112345678"),
+        ("(415) 555-0100", None),
+        ("+1 (415) 555-0100", "+14155550100"),
+        ("", None),
+        ("+0123456789", None),
+    ],
+)
+def test_phone_numbers_are_normalised_to_e164(raw, expected):
+    assert domain.normalise_phone(raw) == expected
+
+
+def test_opt_outs_cover_their_channel_or_everything():
+    assert domain.is_opted_out({""}, "sms") and domain.is_opted_out({"sms"}, "sms")
+    assert not domain.is_opted_out({"email"}, "sms") and not domain.is_opted_out(set(), "email")
+
+
+@pytest.mark.parametrize(
+    "kind, name, context, expected",
+    [
+        ("transactional", "Ada Lovelace", {"agent": "Grace Hopper"}, "Ada, how did Grace do?"),
+        ("transactional", "Ada", {"product": "Acme Cloud"}, "Ada, how was your experience with Acme Cloud?"),
+        ("transactional", None, {"agent": " "}, "How was your experience with us?"),
+        ("retention", "Ada", {"agent": "Grace"}, "Ada, did we solve it for you?"),
+    ],
+)
+def test_subject_uses_the_agent_or_product_when_known(kind, name, context, expected):
+    fields = domain.merge_fields(name=name, context=context, brand_name=None)
+    assert domain.subject(kind, name, product=str(fields["product"]), agent=str(fields["agent"])) == expected
+
+
+@pytest.mark.parametrize(
+    "raw, tidied",
+    [
+        ("Hi ,", "Hi,"),
+        ("Hi  Ada !", "Hi Ada!"),
+        (", how was it?", "How was it?"),
+        ("Thanks ( ) for waiting .", "Thanks for waiting."),
+        ("line one\n, and two", "line one\nAnd two"),
+        ("https://x.test/a?b=1, ok", "https://x.test/a?b=1, ok"),
+    ],
+)
+def test_tidy_repairs_what_empty_merge_fields_leave(raw, tidied):
+    assert domain.tidy(raw) == tidied
+
+
+def test_score_links_record_the_score_and_keep_the_token():
+    assert domain.score_url("https://s.test/s/tok.sig", 7) == "https://s.test/s/tok.sig?score=7"
+    assert domain.score_url("https://s.test/s/t?x=1", 0) == "https://s.test/s/t?x=1&score=0"
+    assert [link["score"] for link in domain.score_links("https://s/s/t", 1, 5)] == [1, 2, 3, 4, 5]
+    assert (
+        domain.default_embed("retention", "Acme").low,
+        domain.default_embed("retention", "Acme").high,
+    ) == (1, 5)
+    assert "recommend Acme" in domain.default_embed("transactional", "Acme").question
+
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+@pytest.mark.parametrize(
+    "utc_time, start, end, expected_local_end",
+    [
+        ("2026-11-23T13:30", "21:00", "08:00", "2026-11-24T08:00"),  # 22:30 in Tokyo: until 08:00 next day
+        ("2026-11-23T16:00", "21:00", "08:00", "2026-11-24T08:00"),  # 01:00 in Tokyo: same morning
+        ("2026-11-23T03:00", "21:00", "08:00", None),  # noon in Tokyo
+        ("2026-11-23T03:00", "12:00", "14:00", "2026-11-23T14:00"),  # a lunch-time window
+        ("2026-11-23T03:00", "09:00", "09:00", None),  # start == end: no quiet hours
+    ],
+)
+def test_quiet_hours_end_in_the_contacts_own_time(utc_time, start, end, expected_local_end):
+    at = datetime.fromisoformat(utc_time).replace(tzinfo=UTC)
+    until = domain.quiet_until(at, tz=TOKYO, start=domain.parse_hhmm(start), end=domain.parse_hhmm(end))
+    if expected_local_end is None:
+        assert until is None
+    else:
+        assert until == datetime.fromisoformat(expected_local_end).replace(tzinfo=TOKYO)
+
+
+def test_quiet_hours_across_a_daylight_saving_change():
+    amsterdam = ZoneInfo("Europe/Amsterdam")
+    at = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)  # 01:30 CET, the night clocks jump 02:00 → 03:00
+    until = domain.quiet_until(at, tz=amsterdam, start=time(1, 0), end=time(2, 30))
+    assert (
+        until is not None and until > at and until.astimezone(UTC) <= datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+    )
+
+
+def test_unknown_timezones_fall_back_and_times_are_checked():
+    assert domain.zone("Mars/Olympus", "Europe/Amsterdam") == ZoneInfo("Europe/Amsterdam")
+    assert domain.zone(None) == ZoneInfo("UTC")
+    for bad in ("25:00", "7:00", "07:60", ""):
+        with pytest.raises(ValueError):
+            domain.parse_hhmm(bad)
+
+
+def test_reminders_are_spaced_capped_and_never_after_the_link_expires():
+    sent = NOW
+    assert domain.next_reminder(
+        sent_at=sent, reminders_sent=0, max_reminders=2, interval_days=3, expires_at=None
+    ) == (1, NOW + timedelta(days=3))
+    assert domain.next_reminder(
+        sent_at=sent, reminders_sent=1, max_reminders=2, interval_days=3, expires_at=None
+    ) == (2, NOW + timedelta(days=6))
+    assert (
+        domain.next_reminder(
+            sent_at=sent, reminders_sent=2, max_reminders=2, interval_days=3, expires_at=None
+        )
+        is None
+    )
+    assert (
+        domain.next_reminder(
+            sent_at=sent, reminders_sent=0, max_reminders=0, interval_days=3, expires_at=None
+        )
+        is None
+    )
+    assert (
+        domain.next_reminder(
+            sent_at=sent,
+            reminders_sent=0,
+            max_reminders=1,
+            interval_days=3,
+            expires_at=NOW + timedelta(days=3),
+        )
+        is None
+    )
+
+
+def test_rate_limits_parse_and_allow():
+    assert domain.parse_rate_limits("sms=60, whatsapp=30") == {"sms": 60, "whatsapp": 30}
+    assert domain.parse_rate_limits("") == {}
+    for bad in ("sms", "pigeon=3", "sms=0", "sms=x"):
+        with pytest.raises(ValueError):
+            domain.parse_rate_limits(bad)
+    assert domain.rate_allowance(None, 10) is None
+    assert domain.rate_allowance(5, 3) == 2 and domain.rate_allowance(5, 9) == 0
+
+
+def test_backoff_with_jitter_stays_within_half_and_one_and_a_half():
+    assert domain.jittered_delay_s(3, base_s=10, jitter=0.0) == 20
+    assert domain.jittered_delay_s(3, base_s=10, jitter=0.999) == pytest.approx(59.96)
+
+
+def test_funnel_is_monotone_and_rates_follow_the_previous_stage():
+    assert (
+        domain.funnel_stage(
+            sent=True, delivered=False, opened=False, clicked=True, started=False, completed=False
+        )
+        == 4
+    )
+    assert (
+        domain.funnel_stage(
+            sent=False, delivered=False, opened=False, clicked=False, started=False, completed=False
+        )
+        == 0
+    )
+    counts = {"invited": 10, "delivered": 8, "opened": 4, "clicked": 2, "started": 2, "completed": 0}
+    assert domain.funnel_rates(counts) == {
+        "delivered": 0.8,
+        "opened": 0.5,
+        "clicked": 0.5,
+        "started": 1.0,
+        "completed": 0.0,
+    }
+    assert domain.funnel_rates({"invited": 0})["delivered"] is None
 
 
 def test_link_lives_from_the_send_time_and_due_defaults_to_now():
@@ -73,41 +268,95 @@ def test_link_lives_from_the_send_time_and_due_defaults_to_now():
 def test_message_id_and_survey_url():
     assert domain.message_id("abc", "closeloop <surveys@acme.test>") == "<invitation.abc@acme.test>"
     assert domain.message_id("abc", "not an address") == "<invitation.abc@closeloop.localhost>"
+    assert domain.message_id("abc", "s@acme.test", reminder=2) == "<invitation.abc.r2@acme.test>"
+    assert domain.bare_message_id(" <invitation.abc@acme.test> ") == "invitation.abc@acme.test"
     assert domain.survey_url("https://s.acme.test/", "tok.sig") == "https://s.acme.test/s/tok.sig"
 
 
-def test_email_has_text_and_html_with_one_link_and_an_escaped_name():
-    message = compose_invitation(
-        to_email="ada@example.com",
-        to_name="<b>Ada</b> & co",
-        kind="transactional",
+def render_email(name: str | None, kind: str = "transactional", **kwargs: object) -> EmailMessage:
+    brand = templates.Branding(name="Acme", colour="#0f766e", footer="Acme Ltd, Springfield")
+    fields = templates.fields_for(
+        channel="email",
+        kind=kind,
+        name=name,
+        context={},
+        brand=brand,
         survey_url="https://s.acme.test/s/tok.sig",
+        short_url=None,
+        unsubscribe_url="https://go.acme.test/u/unsub",
+        ttl_days=30,
+        locale="en",
+        embed=templates.embed_for(kind, brand, kwargs.pop("embed", None)),  # type: ignore[arg-type]
+    )
+    rendered = templates.render("email", fields, None, **kwargs)  # type: ignore[arg-type]
+    return compose_invitation(
+        to_email="ada@example.com",
+        to_name=name,
+        rendered=rendered,
         message_id="<invitation.1@acme.test>",
         mail_from="Acme <surveys@acme.test>",
-        ttl_days=30,
+        unsubscribe_url="https://go.acme.test/u/unsub",
     )
+
+
+def test_email_has_text_and_html_with_one_call_to_action_and_an_escaped_name():
+    message = render_email("<b>Ada</b> & co")
     text = message.get_body(("plain",)).get_content()
     html = message.get_body(("html",)).get_content()
     assert message.get_content_type() == "multipart/alternative"
     assert message["Subject"] == "<b>Ada</b>, how was your experience with us?"
     assert message["Message-ID"] == "<invitation.1@acme.test>"
-    assert message["List-Unsubscribe"] == "<mailto:surveys@acme.test?subject=unsubscribe>"
+    assert (
+        message["List-Unsubscribe"]
+        == "<https://go.acme.test/u/unsub>, <mailto:surveys@acme.test?subject=unsubscribe>"
+    )
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert text.startswith("Hi <b>Ada</b>,") and "https://s.acme.test/s/tok.sig" in text
     assert "Hi &lt;b&gt;Ada&lt;/b&gt;," in html and "<b>Ada</b>" not in html
     assert html.count('href="https://s.acme.test/s/tok.sig"') == 2  # the button and its fallback
-    assert "http" not in html.replace("https://s.acme.test/s/tok.sig", "")  # nothing loaded from elsewhere
+    assert [f'href="https://s.acme.test/s/tok.sig?score={n}"' in html for n in range(11)] == [True] * 11
+    assert "Unsubscribe: https://go.acme.test/u/unsub" in text and "Acme Ltd, Springfield" in text
+    loaded = re.findall(r'src="([^"]+)"', html)
+    assert loaded == [], "nothing loaded from elsewhere without a logo or open tracking"
+
+
+def test_email_with_open_tracking_and_a_retention_scale():
+    message = render_email("Ada", kind="retention", open_pixel_url="https://go.acme.test/o/abc.gif")
+    html = message.get_body(("html",)).get_content()
+    assert message["Subject"] == "Ada, did we solve it for you?"
+    assert re.findall(r'src="([^"]+)"', html) == ["https://go.acme.test/o/abc.gif"]
+    assert re.findall(r"\?score=(\d+)", html) == ["1", "2", "3", "4", "5"]
+    assert "?score=" not in render_email("Ada", embed={}).get_body(("html",)).get_content()
 
 
 def test_email_without_a_name_has_no_dangling_comma():
-    message = compose_invitation(
-        to_email="ada@example.com",
-        to_name=None,
-        kind="retention",
-        survey_url="https://s/s/t",
-        message_id="<m@x>",
-        mail_from="surveys@x.test",
-        ttl_days=30,
-    )
+    message = render_email(None, kind="retention")
     assert message["Subject"] == "Did we solve it for you?"
     assert message["To"] == "ada@example.com"
     assert message.get_body(("plain",)).get_content().startswith("Hi,\n")
+
+
+def test_workspace_templates_are_sandboxed_and_validated():
+    spec = templates.TemplateSpec(
+        None, None, "{{ greeting }} {{ ''.__class__.__mro__ }}{{ missing.deeper }}!", None, None
+    )
+    fields = templates.fields_for(
+        channel="sms",
+        kind="transactional",
+        name=None,
+        context={},
+        brand=templates.Branding(),
+        survey_url="https://s/s/t",
+        short_url="https://go/l/x",
+        unsubscribe_url=None,
+        ttl_days=30,
+        locale=None,
+        embed=None,
+    )
+    assert templates.render("sms", fields, spec).text == "Hi,!"
+    with pytest.raises(templates.TemplateProblem) as problem:
+        templates.validate("email", subject="{{ first_name", text="x", html=None, embed=None)
+    assert problem.value.field == "subject"
+    with pytest.raises(templates.TemplateProblem):
+        templates.validate("email", subject=None, text="x", html=None, embed={"low": 3, "high": 2})
+    templates.validate("sms", subject=None, text="{{ greeting }} {{ short_url }}", html=None, embed=None)

@@ -1,0 +1,225 @@
+"""``python -m bench.dispatch``: how fast dispatch hands invitations off, by email and by SMS.
+
+Starts its own PostgreSQL database (``DATABASE_URL`` or embedded), a Tansu broker, a local SMTP
+server and a local Twilio-compatible HTTP server (``tests.support.dispatch.FakeProvider``), runs
+the dispatch service as its own process (``closeloop serve dispatch``), then publishes
+``SurveyRequested`` events straight to the ``survey-requests`` topic:
+
+1. email: ``--emails`` requests at once; emails/s from the first publish to the last message
+   accepted by the SMTP server, and latency from each publish to its hand-off, p50/p99;
+2. SMS: ``--sms`` requests at once; provider requests/s and the same latencies.
+
+Hand-off is when the SMTP server accepted the message or the provider answered 201.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from aiokafka import AIOKafkaProducer
+
+from bench.__main__ import rss_mb
+from closeloop.infra import (
+    Broker,
+    drop_database,
+    ensure_database,
+    free_port,
+    start_embedded_postgres,
+    with_database,
+)
+from closeloop.mailcatcher import MailCatcher, recipient
+from closeloop.stack import ServiceStack
+from shared.events import CloudEvent, Recipient, SurveyRequested, new_id
+from shared.kafka import ensure_topics
+from shared.migrations import upgrade
+from tests.support.dispatch import FakeProvider
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+async def publish_all(producer: AIOKafkaProducer, requests: list[SurveyRequested]) -> dict[str, float]:
+    """Publish every request; return when each was published (monotonic), by request id."""
+    published: dict[str, float] = {}
+    pending = []
+    for req in requests:
+        envelope = CloudEvent.wrap(req, source="bench")
+        published[req.request_id] = time.monotonic()
+        pending.append(
+            await producer.send(
+                req.topic, value=envelope.model_dump_json().encode(), key=req.partition_key().encode()
+            )
+        )
+    await asyncio.gather(*pending)
+    return published
+
+
+def email_request(workspace: str, key: str) -> SurveyRequested:
+    return SurveyRequested(
+        workspace_id=workspace,
+        request_id=new_id(),
+        contact_id=key,
+        survey_id="svy-bench",
+        recipient=Recipient(name="Bench Customer", email=f"{key}@bench.example"),
+    )
+
+
+async def wait_for(condition, *, timeout_s: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not done within {timeout_s}s")
+        await asyncio.sleep(0.02)
+
+
+async def main(args: argparse.Namespace) -> int:
+    print("dispatch bench — starting PostgreSQL, broker, SMTP server and a local SMS provider …", flush=True)
+    base = os.environ.get("DATABASE_URL") or start_embedded_postgres(ROOT / ".data" / "bench-postgres")
+    url = with_database(base, f"closeloop_bench_dispatch_{secrets.token_hex(3)}").replace(
+        "postgresql://", "postgresql+asyncpg://", 1
+    )
+    await ensure_database(url, drop_first=True)
+    await asyncio.to_thread(upgrade, "dispatch", url)
+    broker = Broker().start()
+    await ensure_topics(broker.bootstrap_servers, partitions=3)
+    catcher = MailCatcher().start()
+    workspace = "bench-" + secrets.token_hex(3)
+    rows: list[tuple[str, str]] = []
+    stack: ServiceStack | None = None
+    try:
+        async with FakeProvider() as provider:
+            stack = ServiceStack(
+                env={
+                    "DATABASE_URL": url,
+                    "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+                    "CLOSELOOP_SECRET_KEY": secrets.token_urlsafe(16),
+                    "LOG_LEVEL": "WARNING",
+                    "CLOSELOOP_DISPATCH_SMTP_PORT": str(catcher.port),
+                    "CLOSELOOP_DISPATCH_TWILIO_BASE_URL": provider.url,
+                    "CLOSELOOP_DISPATCH_TWILIO_ACCOUNT_SID": provider.account_sid,
+                    "CLOSELOOP_DISPATCH_TWILIO_AUTH_TOKEN": provider.auth_token,
+                    "CLOSELOOP_DISPATCH_SMS_FROM": "+15005550006",
+                    "CLOSELOOP_DISPATCH_SEND_CONCURRENCY": str(args.concurrency),
+                    "CLOSELOOP_DISPATCH_SMTP_POOL_SIZE": str(args.smtp_pool),
+                },
+                log_dir=Path(tempfile.mkdtemp(prefix="closeloop-bench-dispatch-")),
+                ports={service: free_port() for service in ("trigger", "dispatch", "responses")},
+            )
+            stack.start("dispatch")
+            await asyncio.to_thread(stack.wait_ready, ["dispatch"])
+            producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers, acks="all", linger_ms=5)
+            await producer.start()
+            try:
+                # Warm up: the consumer group has joined once the first invitation is out.
+                await publish_all(producer, [email_request(workspace, "warmup")])
+                await wait_for(lambda: len(catcher.messages) >= 1, timeout_s=60, what="the warm-up email")
+                catcher.messages.clear()
+                catcher.arrived_at.clear()
+
+                print(f"[1/2] email: {args.emails} survey requests …", flush=True)
+                emails = [email_request(workspace, f"e{n}") for n in range(args.emails)]
+                by_address = {r.recipient.email: r.request_id for r in emails if r.recipient}
+                started = time.monotonic()
+                published = await publish_all(producer, emails)
+                await wait_for(
+                    lambda: len(catcher.messages) >= args.emails, timeout_s=args.timeout_s, what="emails"
+                )
+                arrivals = {
+                    by_address[recipient(m)]: at
+                    for m, at in zip(list(catcher.messages), list(catcher.arrived_at), strict=False)
+                }
+                elapsed = max(arrivals.values()) - started
+                latency = [arrivals[r] - published[r] for r in arrivals]
+                rows += [
+                    (
+                        "emails handed to SMTP",
+                        f"{len(arrivals) / elapsed:8.0f} emails/s   ({len(arrivals)} in {elapsed:.1f}s)",
+                    ),
+                    (
+                        "  SurveyRequested → SMTP",
+                        f"p50 {percentile(latency, 50) * 1000:7.0f} ms   p99 {percentile(latency, 99) * 1000:7.0f} ms",
+                    ),
+                ]
+
+                print(f"[2/2] SMS: {args.sms} survey requests …", flush=True)
+                sms = [
+                    SurveyRequested(
+                        workspace_id=workspace,
+                        request_id=new_id(),
+                        contact_id=f"s{n}",
+                        survey_id="svy-bench",
+                        channel="sms",
+                        recipient=Recipient(name="Bench", phone=f"+1415{n:07d}"),
+                    )
+                    for n in range(args.sms)
+                ]
+                by_phone = {r.recipient.phone: r.request_id for r in sms if r.recipient}
+                started = time.monotonic()
+                published = await publish_all(producer, sms)
+                await wait_for(
+                    lambda: len(provider.messages) >= args.sms, timeout_s=args.timeout_s, what="SMS requests"
+                )
+                handed = {by_phone[m.to]: m.at for m in provider.messages}
+                elapsed = max(handed.values()) - started
+                latency = [handed[r] - published[r] for r in handed]
+                rows += [
+                    (
+                        "SMS requests to provider",
+                        f"{len(handed) / elapsed:8.0f} requests/s ({len(handed)} in {elapsed:.1f}s)",
+                    ),
+                    (
+                        "  SurveyRequested → 201",
+                        f"p50 {percentile(latency, 50) * 1000:7.0f} ms   p99 {percentile(latency, 99) * 1000:7.0f} ms",
+                    ),
+                ]
+                memory = rss_mb(stack.processes["dispatch"].pid)
+                rows.append(("dispatch memory (RSS)", f"{memory:8.0f} MB"))
+                if provider.violations:
+                    print(
+                        f"error: provider requests broke the API: {provider.violations[:3]}", file=sys.stderr
+                    )
+                    return 1
+            finally:
+                await producer.stop()
+    finally:
+        if stack is not None:
+            stack.stop_all()
+        catcher.stop()
+        broker.stop()
+        await drop_database(url)
+
+    width = max(len(k) for k, _ in rows)
+    print()
+    print(
+        f"dispatch benchmark (one dispatch process, send_concurrency={args.concurrency}, "
+        f"smtp_pool_size={args.smtp_pool}; {os.cpu_count()} cores shared with the broker, database and servers)"
+    )
+    print("\n".join(f"  {k:<{width}}  {v}" for k, v in rows))
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.dispatch",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--emails", type=int, default=2000)
+    parser.add_argument("--sms", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=50, help="CLOSELOOP_DISPATCH_SEND_CONCURRENCY")
+    parser.add_argument("--smtp-pool", type=int, default=4, help="CLOSELOOP_DISPATCH_SMTP_POOL_SIZE")
+    parser.add_argument("--timeout-s", type=float, default=240)
+    sys.exit(asyncio.run(main(parser.parse_args())))

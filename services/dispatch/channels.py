@@ -1,0 +1,245 @@
+"""The edges of dispatch: an SMTP connection pool and the HTTP calls to providers and webhooks.
+
+Each function hands one message over and returns the provider's id, or raises ``SendError``
+saying whether a retry could help (``permanent``) and whether the address itself is bad
+(``hard_bounce``: it is marked invalid and the next fallback channel is tried).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Any
+
+import aiosmtplib
+import httpx
+
+from services.dispatch import domain, providers
+from services.dispatch.settings import DispatchSettings
+
+log = logging.getLogger(__name__)
+
+
+class SendError(Exception):
+    def __init__(self, message: str, *, permanent: bool = False, hard_bounce: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent or hard_bounce
+        self.hard_bounce = hard_bounce
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """A channel's effective configuration: the workspace's own over the deployment's defaults."""
+
+    channel: str
+    base_url: str | None = None
+    account_sid: str | None = None
+    auth_token: str | None = None
+    sender: str | None = None
+    webhook_url: str | None = None
+    mail_from: str | None = None
+    reply_to: str | None = None
+    rate_per_minute: int | None = None
+
+    @property
+    def configured(self) -> bool:
+        if self.channel in domain.PHONE_CHANNELS:
+            return bool(self.base_url and self.account_sid and self.auth_token and self.sender)
+        if self.channel == "chat":
+            return bool(self.webhook_url)
+        return True
+
+
+def resolve_channel(channel: str, own: dict[str, Any] | None, settings: DispatchSettings) -> ChannelSettings:
+    """Return the effective settings of ``channel`` for a workspace whose own config is ``own``."""
+    own = own or {}
+    limits = domain.parse_rate_limits(settings.rate_limits)
+    rate = own.get("rate_per_minute", limits.get(channel))
+    if channel in domain.PHONE_CHANNELS:
+        default_from = settings.sms_from if channel == "sms" else settings.whatsapp_from
+        return ChannelSettings(
+            channel,
+            base_url=own.get("base_url") or settings.twilio_base_url,
+            account_sid=own.get("account_sid") or settings.twilio_account_sid,
+            auth_token=own.get("auth_token") or settings.twilio_auth_token,
+            sender=own.get("from") or default_from,
+            rate_per_minute=rate,
+        )
+    if channel == "chat":
+        return ChannelSettings(
+            channel, webhook_url=own.get("webhook_url") or settings.chat_webhook_url, rate_per_minute=rate
+        )
+    if channel == "email":
+        return ChannelSettings(
+            channel,
+            mail_from=own.get("mail_from") or settings.mail_from,
+            reply_to=own.get("reply_to"),
+            rate_per_minute=rate,
+        )
+    return ChannelSettings(channel, rate_per_minute=rate)
+
+
+class SmtpPool:
+    """A few SMTP connections, opened on first use and reused; a broken one is replaced."""
+
+    def __init__(self, settings: DispatchSettings) -> None:
+        self.settings = settings
+        self._slots: asyncio.Queue[aiosmtplib.SMTP | None] = asyncio.Queue()
+        for _ in range(settings.smtp_pool_size):
+            self._slots.put_nowait(None)
+
+    def _target(self) -> tuple[str, int]:
+        return self.settings.smtp_host, self.settings.smtp_port
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        s = self.settings
+        client = aiosmtplib.SMTP(
+            hostname=s.smtp_host,
+            port=s.smtp_port,
+            username=s.smtp_username,
+            password=s.smtp_password,
+            start_tls=s.smtp_starttls,
+            timeout=s.smtp_timeout_s,
+        )
+        await client.connect()
+        return client
+
+    async def send(self, message: EmailMessage, to: str) -> None:
+        """Hand ``message`` to the SMTP server or raise ``SendError``."""
+        client = await self._slots.get()
+        try:
+            for attempt in (1, 2):
+                if (
+                    client is None
+                    or not client.is_connected
+                    or (client.hostname, client.port) != self._target()
+                ):
+                    await _close(client)
+                    client = None
+                    client = await _smtp_call(self._connect())
+                try:
+                    await _smtp_call(client.send_message(message, recipients=[to]))
+                    return
+                except SendError as exc:
+                    await _close(client)
+                    client = None
+                    # A pooled connection the server closed while idle: one fresh try.
+                    if attempt == 1 and not exc.permanent and "disconnect" in str(exc).lower():
+                        continue
+                    raise
+        finally:
+            self._slots.put_nowait(client)
+
+    async def close(self) -> None:
+        while not self._slots.empty():
+            await _close(self._slots.get_nowait())
+
+
+async def _smtp_call(call: Any) -> Any:
+    try:
+        return await call
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        codes = [e.code for e in exc.recipients]
+        permanent = all(domain.is_permanent_smtp_code(c) for c in codes)
+        # 550/551/553 name a mailbox that does not exist or cannot be reached: a hard bounce.
+        hard = permanent and any(c in (550, 551, 553) for c in codes)
+        raise SendError(f"SMTP refused the recipient: {exc}", permanent=permanent, hard_bounce=hard) from exc
+    except aiosmtplib.SMTPResponseException as exc:
+        raise SendError(
+            f"SMTP {exc.code}: {exc.message}", permanent=domain.is_permanent_smtp_code(exc.code)
+        ) from exc
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        raise SendError(f"{type(exc).__name__}: {exc}") from exc
+
+
+async def _close(client: aiosmtplib.SMTP | None) -> None:
+    if client is None:
+        return
+    try:
+        if client.is_connected:
+            await asyncio.wait_for(client.quit(), 2)
+    except Exception:
+        client.close()
+
+
+class HttpChannels:
+    """Outgoing HTTP: SMS/WhatsApp through a Twilio-compatible API, chat and webhook posts."""
+
+    def __init__(self, settings: DispatchSettings) -> None:
+        self.settings = settings
+        self.client = httpx.AsyncClient(
+            timeout=settings.http_timeout_s,
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            headers={"User-Agent": "closeloop-dispatch/0.1"},
+        )
+
+    async def send_message(
+        self, config: ChannelSettings, *, to: str, body: str, status_callback: str | None
+    ) -> str:
+        """Create the message through the provider; return its SID."""
+        assert config.base_url and config.account_sid and config.auth_token and config.sender
+        url = providers.twilio_messages_url(config.base_url, config.account_sid)
+        form = providers.twilio_message_form(
+            channel=config.channel, to=to, sender=config.sender, body=body, status_callback=status_callback
+        )
+        try:
+            response = await self.client.post(url, data=form, auth=(config.account_sid, config.auth_token))
+        except httpx.HTTPError as exc:
+            raise SendError(f"{type(exc).__name__}: {exc or 'provider unreachable'}") from exc
+        if response.status_code not in (200, 201):
+            message, permanent = providers.twilio_error(response.status_code, response.content)
+            code = _json(response).get("code")
+            raise SendError(
+                message, permanent=permanent, hard_bounce=providers.is_hard_phone_error(str(code or ""))
+            )
+        sid = _json(response).get("sid")
+        if not isinstance(sid, str) or not sid:
+            raise SendError("the provider accepted the message but returned no sid", permanent=False)
+        return sid
+
+    async def post_json(self, url: str, payload: dict[str, Any]) -> None:
+        """Post to a Slack-compatible incoming webhook (or a bridge that speaks the same JSON)."""
+        try:
+            response = await self.client.post(url, json=payload)
+        except httpx.HTTPError as exc:
+            raise SendError(f"{type(exc).__name__}: {exc or 'webhook unreachable'}") from exc
+        if response.status_code >= 300:
+            permanent = 400 <= response.status_code < 500 and response.status_code not in (408, 429)
+            raise SendError(
+                f"webhook replied {response.status_code}: {response.text[:200]}", permanent=permanent
+            )
+
+    async def post_signed(
+        self, url: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int | None, str | None, int]:
+        """Return (status code, error, duration ms) of one outgoing webhook attempt."""
+        started = time.perf_counter()
+        try:
+            response = await self.client.post(url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {exc or 'unreachable'}", _ms(started)
+        error = (
+            None
+            if 200 <= response.status_code < 300
+            else f"replied {response.status_code}: {response.text[:200]}"
+        )
+        return response.status_code, error, _ms(started)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def _ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        value = json.loads(response.content)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,304 @@
+"""Notifications to staff and outgoing webhooks to integrators.
+
+``NotificationRequested`` becomes rows here (an email or chat message, or one webhook delivery
+per matching subscription) in the consumer's transaction; the ``Notifier`` loop sends them
+with the same claim → send → record pattern as invitations. Webhooks are signed with the
+Standard Webhooks scheme (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``), keep
+their ``webhook-id`` across retries and replays so receivers can deduplicate, back off
+exponentially with jitter, log every attempt, and disable a subscription whose last
+``webhook_disable_after`` deliveries all failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.dispatch import domain, emails, handlers
+from services.dispatch.channels import HttpChannels, SendError, SmtpPool
+from services.dispatch.clock import Clock
+from services.dispatch.models import Notification, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from services.dispatch.settings import DispatchSettings
+from shared import standard_webhooks
+from shared.db import Database
+from shared.events import NotificationRequested, new_id
+
+log = logging.getLogger(__name__)
+
+
+async def notification_requested(
+    session: AsyncSession, *, event: NotificationRequested, now: datetime
+) -> int:
+    """Store the notification for sending; return how many messages or deliveries it became."""
+    if event.channel == "webhook":
+        subscriptions = (
+            await session.scalars(
+                select(WebhookSubscription).where(
+                    WebhookSubscription.workspace_id == event.workspace_id,
+                    WebhookSubscription.enabled.is_(True),
+                )
+            )
+        ).all()
+        matching = [s for s in subscriptions if not s.event_types or event.to in s.event_types]
+        payload = {
+            "type": event.to,
+            "timestamp": now.isoformat().replace("+00:00", "Z"),
+            "data": {"notification_id": event.notification_id, "subject": event.subject, "body": event.body},
+        }
+        for subscription in matching:
+            session.add(
+                WebhookDelivery(
+                    id=new_id(),
+                    workspace_id=event.workspace_id,
+                    subscription_id=subscription.id,
+                    msg_id=f"msg_{event.notification_id}",
+                    event_type=event.to,
+                    payload=payload,
+                    status="scheduled",
+                    attempts=0,
+                    next_attempt_at=now,
+                )
+            )
+        return len(matching)
+    session.add(
+        Notification(
+            id=new_id(),
+            workspace_id=event.workspace_id,
+            notification_id=event.notification_id,
+            channel=event.channel,
+            to=event.to,
+            subject=event.subject,
+            body=event.body,
+            status="scheduled",
+            attempts=0,
+            next_attempt_at=now,
+        )
+    )
+    return 1
+
+
+class Notifier:
+    def __init__(
+        self,
+        db: Database,
+        settings: DispatchSettings,
+        *,
+        clock: Clock,
+        smtp: SmtpPool,
+        http: HttpChannels,
+        batch_size: int = 20,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+        self.smtp = smtp
+        self.http = http
+        self.batch_size = batch_size
+        self.wake = asyncio.Event()
+
+    def wake_after_commit(self, session: AsyncSession) -> None:
+        from sqlalchemy import event
+
+        event.listen(session.sync_session, "after_commit", lambda _s: self.wake.set(), once=True)
+
+    async def run(self) -> None:
+        while True:
+            self.wake.clear()
+            try:
+                if await self.pass_once() >= self.batch_size:
+                    continue
+            except Exception:
+                log.exception("notifier pass failed; retrying")
+            try:
+                await asyncio.wait_for(self.wake.wait(), self.settings.sender_poll_interval_ms / 1000)
+            except TimeoutError:
+                pass
+
+    async def pass_once(self) -> int:
+        """Send what is due; return how many messages and deliveries were attempted."""
+        now = self.clock.now()
+        notes, deliveries = await self.claim(now)
+        await asyncio.gather(*(self._notify(n) for n in notes), *(self._deliver(d, s) for d, s in deliveries))
+        return len(notes) + len(deliveries)
+
+    async def claim(
+        self, now: datetime
+    ) -> tuple[list[Notification], list[tuple[WebhookDelivery, WebhookSubscription]]]:
+        stale = now - timedelta(seconds=self.settings.send_claim_timeout_s)
+        async with self.db.unit_of_work() as session:
+            notes = (
+                await session.scalars(
+                    select(Notification)
+                    .where(
+                        or_(
+                            and_(Notification.status == "scheduled", Notification.next_attempt_at <= now),
+                            and_(Notification.status == "sending", Notification.claimed_at < stale),
+                        )
+                    )
+                    .order_by(Notification.next_attempt_at)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            for note in notes:
+                note.status, note.claimed_at, note.attempts = "sending", now, note.attempts + 1
+            rows = (
+                await session.execute(
+                    select(WebhookDelivery, WebhookSubscription)
+                    .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
+                    .where(
+                        or_(
+                            and_(
+                                WebhookDelivery.status == "scheduled", WebhookDelivery.next_attempt_at <= now
+                            ),
+                            and_(WebhookDelivery.status == "sending", WebhookDelivery.claimed_at < stale),
+                        )
+                    )
+                    .order_by(WebhookDelivery.next_attempt_at)
+                    .limit(self.batch_size)
+                    .with_for_update(of=WebhookDelivery, skip_locked=True)
+                )
+            ).all()
+            deliveries = []
+            for delivery, subscription in rows:
+                if not subscription.enabled:
+                    delivery.status, delivery.last_error = "cancelled", "the subscription is disabled"
+                    continue
+                delivery.status, delivery.claimed_at, delivery.attempts = (
+                    "sending",
+                    now,
+                    delivery.attempts + 1,
+                )
+                deliveries.append((delivery, subscription))
+        return list(notes), deliveries
+
+    # --- staff notifications ---------------------------------------------------------------
+
+    async def _notify(self, note: Notification) -> None:
+        try:
+            if note.channel == "email":
+                message = emails.compose_notification(
+                    to=note.to,
+                    subject=note.subject,
+                    body=note.body,
+                    message_id=f"<notification.{note.id}@{domain.mail_domain(self.settings.mail_from)}>",
+                    mail_from=self.settings.mail_from,
+                )
+                await self.smtp.send(message, note.to)
+            else:
+                await self._post_chat(note)
+            error: SendError | None = None
+        except ValueError as exc:
+            error = SendError(f"cannot build the message: {exc}", permanent=True)
+        except SendError as exc:
+            error = exc
+        await self._record_notification(note, error)
+
+    async def _post_chat(self, note: Notification) -> None:
+        url: str | None
+        channel: str | None
+        if note.to.startswith(("https://", "http://")):
+            url, channel = note.to, None
+        else:
+            async with self.db.unit_of_work() as session:
+                channels = await handlers.channel_settings(session, self.settings, [note.workspace_id])
+            url, channel = channels[(note.workspace_id, "chat")].webhook_url, note.to
+        if not url:
+            raise SendError("no chat webhook configured for this workspace", permanent=True)
+        payload: dict[str, Any] = {
+            "text": f"*{note.subject}*\n{note.body}",
+            "blocks": [
+                {"type": "header", "text": {"type": "plain_text", "text": note.subject[:150]}},
+                {"type": "section", "text": {"type": "mrkdwn", "text": note.body[:3000]}},
+            ],
+        }
+        if channel:
+            payload["channel"] = channel
+        await self.http.post_json(url, payload)
+
+    async def _record_notification(self, note: Notification, error: SendError | None) -> None:
+        now, s = self.clock.now(), self.settings
+        async with self.db.unit_of_work() as session:
+            row = await session.get(Notification, note.id, with_for_update=True)
+            if row is None or row.status != "sending" or row.attempts != note.attempts:
+                return
+            if error is None:
+                row.status, row.sent_at, row.last_error = "sent", now, None
+            elif domain.gives_up(row.attempts, max_attempts=s.send_max_attempts, permanent=error.permanent):
+                row.status, row.last_error = "failed", str(error)
+                log.error("notification %s failed: %s", row.notification_id, error)
+            else:
+                row.status, row.last_error = "scheduled", str(error)
+                row.next_attempt_at = now + timedelta(
+                    seconds=domain.retry_delay_s(row.attempts, base_s=s.send_backoff_s)
+                )
+
+    # --- outgoing webhooks -------------------------------------------------------------------
+
+    async def _deliver(self, delivery: WebhookDelivery, subscription: WebhookSubscription) -> None:
+        now = self.clock.now()
+        body = json.dumps(delivery.payload, separators=(",", ":")).encode()
+        timestamp = int(now.timestamp())
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": delivery.msg_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": standard_webhooks.sign(
+                subscription.secret, delivery.msg_id, timestamp, body
+            ),
+        }
+        status, error, duration_ms = await self.http.post_signed(subscription.url, headers, body)
+        await self._record_delivery(delivery, status, error, duration_ms)
+
+    async def _record_delivery(
+        self, delivery: WebhookDelivery, status: int | None, error: str | None, duration_ms: int
+    ) -> None:
+        now, s = self.clock.now(), self.settings
+        async with self.db.unit_of_work() as session:
+            session.add(
+                WebhookAttempt(
+                    delivery_id=delivery.id,
+                    attempt=delivery.attempts,
+                    status_code=status,
+                    error=error,
+                    duration_ms=duration_ms,
+                    attempted_at=now,
+                )
+            )
+            row = await session.get(WebhookDelivery, delivery.id, with_for_update=True)
+            if row is None or row.status != "sending" or row.attempts != delivery.attempts:
+                return
+            subscription = await session.get(WebhookSubscription, row.subscription_id, with_for_update=True)
+            assert subscription is not None
+            row.last_status_code, row.last_error = status, error
+            if error is None:
+                row.status, row.delivered_at = "delivered", now
+                subscription.consecutive_failures = 0
+            elif row.attempts >= s.webhook_max_attempts or status == 410:
+                row.status = "failed"
+                subscription.consecutive_failures += 1
+                if status == 410 or subscription.consecutive_failures >= s.webhook_disable_after:
+                    subscription.enabled = False
+                    subscription.disabled_reason = (
+                        "the endpoint replied 410 Gone"
+                        if status == 410
+                        else f"the last {subscription.consecutive_failures} deliveries failed "
+                        f"(last error: {error}); fix the endpoint and re-enable"
+                    )
+                    log.warning(
+                        "webhook subscription %s disabled: %s", subscription.id, subscription.disabled_reason
+                    )
+            else:
+                row.status = "scheduled"
+                row.next_attempt_at = now + timedelta(
+                    seconds=domain.jittered_delay_s(
+                        row.attempts, base_s=s.webhook_backoff_s, jitter=random.random()
+                    )
+                )

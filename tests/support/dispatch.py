@@ -1,0 +1,193 @@
+"""A local HTTP server standing in for the SMS provider, chat webhooks and integrators' endpoints.
+
+``FakeProvider`` serves the Twilio Messages API as Twilio documents it
+(https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource):
+``POST /2010-04-01/Accounts/{AccountSid}/Messages.json``, HTTP basic auth with the account SID
+and auth token, an ``application/x-www-form-urlencoded`` body with ``To``, ``From`` (or
+``MessagingServiceSid``) and ``Body``; it answers ``201`` with the message resource. Every
+request that breaks those rules is answered the way Twilio would and kept in ``violations``,
+so a test can assert there were none.
+
+``/hooks/{name}`` records whatever is posted (chat webhooks, outgoing webhooks) and answers
+with the status set in ``hook_status[name]`` (200 by default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from closeloop.infra import free_port
+
+E164 = re.compile(r"^(whatsapp:)?\+[1-9][0-9]{6,14}$")
+
+
+@dataclass
+class SentMessage:
+    sid: str
+    account_sid: str
+    to: str
+    sender: str
+    body: str
+    status_callback: str | None
+    form: dict[str, str]
+    at: float
+
+
+@dataclass
+class Hook:
+    name: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+
+@dataclass
+class FakeProvider:
+    account_sid: str = "AC" + secrets.token_hex(16)
+    auth_token: str = secrets.token_hex(16)
+    messages: list[SentMessage] = field(default_factory=list)
+    hooks: list[Hook] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    invalid_numbers: set[str] = field(default_factory=set)
+    """Numbers answered with Twilio's 400 / code 21211 ("invalid To")."""
+    outage: int = 0
+    """Answer the next ``outage`` message requests with 503."""
+    hook_status: dict[str, int] = field(default_factory=dict)
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def hook_url(self, name: str) -> str:
+        return f"{self.url}/hooks/{name}"
+
+    def hooks_for(self, name: str) -> list[Hook]:
+        return [h for h in self.hooks if h.name == name]
+
+    def _violation(self, status: int, code: int, message: str) -> JSONResponse:
+        self.violations.append(message)
+        return JSONResponse({"code": code, "message": message, "status": status}, status_code=status)
+
+    async def create_message(self, request: Request) -> Response:
+        if request.path_params["sid"] != self.account_sid:
+            return self._violation(404, 20404, f"unknown account {request.path_params['sid']}")
+        auth = request.headers.get("authorization", "")
+        expected = "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        if auth != expected:
+            return self._violation(401, 20003, "Authenticate: basic auth with the account SID and auth token")
+        if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            return self._violation(400, 21601, "the body must be application/x-www-form-urlencoded")
+        parsed = parse_qs((await request.body()).decode(), keep_blank_values=True, strict_parsing=False)
+        if any(len(v) != 1 for v in parsed.values()):
+            return self._violation(400, 21601, "each parameter once")
+        form = {k: v[0] for k, v in parsed.items()}
+        unknown = set(form) - {"To", "From", "MessagingServiceSid", "Body", "StatusCallback", "MediaUrl"}
+        if unknown:
+            return self._violation(400, 21601, f"unknown parameters {sorted(unknown)}")
+        to, sender = form.get("To", ""), form.get("From") or form.get("MessagingServiceSid", "")
+        if not E164.match(to):
+            return self._violation(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+        if not sender or ("From" in form and not E164.match(sender)):
+            return self._violation(400, 21603, "A 'From' phone number is required.")
+        if to.startswith("whatsapp:") != form.get("From", "whatsapp:").startswith("whatsapp:"):
+            return self._violation(400, 63007, "To and From must both be WhatsApp addresses or neither")
+        if not form.get("Body"):
+            return self._violation(400, 21602, "Message body is required.")
+        if len(form["Body"]) > 1600:
+            return self._violation(
+                400, 21617, "The concatenated message body exceeds the 1600 character limit."
+            )
+        if self.outage > 0:
+            self.outage -= 1
+            return JSONResponse(
+                {"code": 20500, "message": "Internal Server Error", "status": 503}, status_code=503
+            )
+        if to.removeprefix("whatsapp:") in self.invalid_numbers:
+            return JSONResponse(
+                {
+                    "code": 21211,
+                    "message": f"The 'To' number {to} is not a valid phone number.",
+                    "status": 400,
+                },
+                status_code=400,
+            )
+        sid = "SM" + secrets.token_hex(16)
+        self.messages.append(
+            SentMessage(
+                sid,
+                self.account_sid,
+                to,
+                sender,
+                form["Body"],
+                form.get("StatusCallback"),
+                form,
+                time.monotonic(),
+            )
+        )
+        return JSONResponse(
+            {
+                "sid": sid,
+                "account_sid": self.account_sid,
+                "to": to,
+                "from": form.get("From"),
+                "messaging_service_sid": form.get("MessagingServiceSid"),
+                "body": form["Body"],
+                "status": "queued",
+                "num_segments": "1",
+                "direction": "outbound-api",
+                "api_version": "2010-04-01",
+                "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
+            },
+            status_code=201,
+        )
+
+    async def hook(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        self.hooks.append(Hook(name, dict(request.headers), await request.body(), time.monotonic()))
+        status = self.hook_status.get(name, 200)
+        return Response("ok" if status < 300 else "nope", status_code=status)
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/2010-04-01/Accounts/{sid}/Messages.json", self.create_message, methods=["POST"]),
+                Route("/hooks/{name}", self.hook, methods=["POST"]),
+            ]
+        )
+
+    async def __aenter__(self) -> FakeProvider:
+        self.port = self.port or free_port()
+        config = uvicorn.Config(
+            self.app(), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+        )
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()
+            await asyncio.sleep(0.01)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        await self._task
+
+    def sent_to(self, number: str) -> list[SentMessage]:
+        return [m for m in self.messages if m.to.removeprefix("whatsapp:") == number]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"messages": len(self.messages), "hooks": len(self.hooks), "violations": self.violations}
