@@ -33,11 +33,11 @@ SERVICES = ("trigger", "dispatch", "responses", "scoring", "followup")
 
 # Who writes each event type (through its transactional outbox) ...
 # Events in the catalogue that no service publishes yet; every other event must have a publisher.
-RESERVED: frozenset[type[EventData]] = frozenset({events.NotificationRequested})
+RESERVED: frozenset[type[EventData]] = frozenset()
 
 PUBLISHERS: dict[type[EventData], tuple[str, ...]] = {
     events.CustomerEventReceived: ("trigger",),
-    events.ContactOptedOut: ("dispatch",),  # unsubscribe links, spam complaints
+    events.ContactOptedOut: ("trigger", "dispatch"),  # the contacts API; unsubscribe links, spam complaints
     events.ContactErased: ("trigger",),
     events.SurveyRequested: ("trigger", "followup"),
     events.InvitationCreated: ("dispatch",),
@@ -48,7 +48,7 @@ PUBLISHERS: dict[type[EventData], tuple[str, ...]] = {
     events.InvitationBounced: ("dispatch",),
     events.InvitationComplained: ("dispatch",),
     events.InvitationFailed: ("dispatch",),
-    events.NotificationRequested: (),  # reserved: staff notifications come with the followup SLA work
+    events.NotificationRequested: ("followup",),  # a new task tells the workspace's staff address
     events.ResponseStarted: ("responses",),
     events.ResponseCompleted: ("responses",),
     events.ResponseScored: ("scoring",),
@@ -62,7 +62,7 @@ PUBLISHERS: dict[type[EventData], tuple[str, ...]] = {
 # ... and who acts on it (through its consumer group ``closeloop-<service>`` and its inbox).
 CONSUMERS: dict[type[EventData], tuple[str, ...]] = {
     events.CustomerEventReceived: (),
-    events.ContactOptedOut: ("dispatch",),
+    events.ContactOptedOut: ("trigger", "dispatch"),
     events.ContactErased: ("dispatch", "responses", "scoring", "followup"),
     events.SurveyRequested: ("dispatch",),
     events.InvitationCreated: (),

@@ -34,6 +34,7 @@ def _settings_out(s: WorkspaceSettings | None) -> SettingsOut:
         retention_survey_id=s.retention_survey_id,
         retention_channel=s.retention_channel,  # type: ignore[arg-type]
         retention_delay_seconds=s.retention_delay_seconds,
+        notify_email=s.notify_email,
         configured=True,
     )
 

@@ -64,3 +64,14 @@ def won_back(*, negative: bool) -> bool:
 def retention_reason(task_id: str) -> str:
     """Return the ``reason`` carried by the retention survey request of a task."""
     return f"followup:{task_id}"
+
+
+def new_task_notice(*, metric: str, score: int, comment: str | None, task_id: str) -> tuple[str, str]:
+    """Return the subject and body that tell staff a customer is waiting to hear back."""
+    subject = f"New follow-up: {metric.upper()} {score} from a customer who agreed to be contacted"
+    said = f'They said: "{comment}"' if comment else "They left no comment."
+    body = (
+        f"A customer answered {score} on {metric.upper()} and agreed to be contacted.\n{said}\n\n"
+        f"Task {task_id}: assign it and call them back (GET /v1/tasks/{task_id} on the follow-up API)."
+    )
+    return subject, body

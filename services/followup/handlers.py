@@ -20,6 +20,7 @@ from shared.events import (
     FollowUpOutcomeRecorded,
     FollowUpResolved,
     NegativeFeedbackDetected,
+    NotificationRequested,
     ResponseScored,
     SurveyRequested,
     new_id,
@@ -88,6 +89,22 @@ async def open_task(session: AsyncSession, outbox: Outbox, *, event: NegativeFee
             score=task.score,
         ),
     )
+    settings = await session.get(WorkspaceSettings, task.workspace_id)
+    if settings is not None and settings.notify_email:
+        subject, body = domain.new_task_notice(
+            metric=task.metric, score=task.score, comment=task.comment, task_id=task.id
+        )
+        await outbox.add(
+            session,
+            NotificationRequested(
+                workspace_id=task.workspace_id,
+                notification_id=new_id(),
+                channel="email",
+                to=settings.notify_email,
+                subject=subject,
+                body=body,
+            ),
+        )
     return task
 
 

@@ -83,6 +83,8 @@ class WorkspaceSettings(Base):
     retention_survey_id: Mapped[str | None] = mapped_column(String(64))
     retention_channel: Mapped[str] = mapped_column(String(20), default="email")
     retention_delay_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    notify_email: Mapped[str | None] = mapped_column(String(320))
+    """Staff address told about every new task (through dispatch); None tells nobody."""
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 Status = Literal["open", "resolved", "closed"]
 RetentionChannel = Literal["email", "sms", "whatsapp", "link"]
@@ -21,6 +21,7 @@ class SettingsIn(BaseModel):
                     "retention_survey_id": "3c9a…",
                     "retention_channel": "email",
                     "retention_delay_seconds": 86400,
+                    "notify_email": "cx-team@acme.example",
                 }
             ]
         },
@@ -33,6 +34,7 @@ class SettingsIn(BaseModel):
     retention_delay_seconds: int = Field(
         0, ge=0, le=30 * 24 * 3600, description="Wait this long after resolving before asking."
     )
+    notify_email: EmailStr | None = Field(None, description="Who hears about every new task; null: nobody.")
 
 
 class SettingsOut(SettingsIn):

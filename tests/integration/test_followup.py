@@ -14,6 +14,7 @@ from services.followup.app import create_app
 from services.followup.settings import FollowUpSettings
 from shared.events import (
     FOLLOWUPS,
+    NOTIFICATIONS,
     SURVEY_REQUESTS,
     CloudEvent,
     ContactErased,
@@ -154,6 +155,7 @@ async def test_the_loop_closes_when_the_retention_answer_comes_back(
         "retention_survey_id": "svy-retention",
         "retention_channel": "email",
         "retention_delay_seconds": 0,
+        "notify_email": None,
         "configured": True,
     }
     feedback = negative(workspace)
@@ -374,3 +376,35 @@ async def test_erasing_a_contact_blanks_their_comments(client, producer, auth, w
     await wait_until(blanked, message="comment blanked")
     others = [t for t in (await client.get("/v1/tasks", headers=auth)).json() if t["id"] != task_id]
     assert [t["comment"] for t in others] == ["Someone else's words."]
+
+
+async def test_a_new_task_notifies_the_workspace_staff_address(client, producer, auth, workspace, broker):
+    quiet = negative(workspace, contact_id="c-quiet")
+    await publish(producer, quiet)
+    await task_for(client, auth, quiet.response_id)  # no address yet: nobody is told
+
+    saved = await client.put(
+        "/v1/settings",
+        headers=auth,
+        json={"retention_survey_id": None, "notify_email": "cx-team@acme.example"},
+    )
+    assert saved.status_code == 200 and saved.json()["notify_email"] == "cx-team@acme.example"
+    bad = await client.put(
+        "/v1/settings", headers=auth, json={"retention_survey_id": None, "notify_email": "nope"}
+    )
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "notify_email"
+
+    loud = negative(workspace, contact_id="c-loud", comment="Still broken.")
+    async with TopicReader(broker.bootstrap_servers, NOTIFICATIONS) as notifications:
+        await publish(producer, loud)
+        task = await task_for(client, auth, loud.response_id)
+        [notice] = await notifications.wait_for(
+            lambda v: isinstance(v, dict) and v["workspaceid"] == workspace
+        )
+    assert notice["type"] == "closeloop.NotificationRequested.v1"
+    assert notice["data"]["to"] == "cx-team@acme.example" and notice["data"]["channel"] == "email"
+    assert "NPS 3" in notice["data"]["subject"]
+    assert "Still broken." in notice["data"]["body"] and task["id"] in notice["data"]["body"]
+    assert (
+        len([v for v in notifications.values() if isinstance(v, dict) and v["workspaceid"] == workspace]) == 1
+    )
