@@ -49,6 +49,10 @@ RETENTION_SURVEY = {
 }
 
 
+STAFF_EMAIL = "cx-team@acme.example"
+"""Told about every new follow-up task (the mail lands in the catcher with everything else)."""
+
+
 @dataclass
 class DemoWorkspace:
     workspace_id: str
@@ -82,7 +86,12 @@ def seed_workspace(
     with httpx.Client(timeout=10, headers=auth) as http:
         survey = _ok(http.post(f"{urls['responses']}/v1/surveys", json=NPS_SURVEY))
         retention = _ok(http.post(f"{urls['responses']}/v1/surveys", json=RETENTION_SURVEY))
-        _ok(http.put(f"{urls['followup']}/v1/settings", json={"retention_survey_id": retention["id"]}))
+        _ok(
+            http.put(
+                f"{urls['followup']}/v1/settings",
+                json={"retention_survey_id": retention["id"], "notify_email": STAFF_EMAIL},
+            )
+        )
         integration = _ok(http.post(f"{urls['trigger']}/v1/integrations", json={"name": "Demo helpdesk"}))
         rule = _ok(
             http.post(

@@ -9,7 +9,7 @@ from email.message import EmailMessage
 import httpx
 import pytest
 
-from closeloop.demo import DemoWorkspace, demo_event, send_signed
+from closeloop.demo import STAFF_EMAIL, DemoWorkspace, demo_event, send_signed
 from closeloop.mailcatcher import MailCatcher, body_of, recipient
 from tests.support.stack import wait_until
 
@@ -76,6 +76,11 @@ async def test_webhook_to_won_back_customer(demo: DemoWorkspace, urls: dict[str,
         )
         task = tasks[0]
         assert task["status"] == "open" and task["score"] == 3
+        # The workspace's staff hear about it by email (followup → NotificationRequested → dispatch).
+        notice = await smtp.wait_for(
+            lambda m: recipient(m) == STAFF_EMAIL and task["id"] in body_of(m, "plain")
+        )
+        assert "It took a week to solve." in body_of(notice, "plain")
 
         # 6. An agent resolves it; the retention survey goes out to the same customer.
         assign = await http.post(
