@@ -94,6 +94,12 @@ def cmd_workspace_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_contacts_import(args: argparse.Namespace) -> int:
+    from services.trigger.importer import run
+
+    return run(args)
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     from closeloop.dev import main as dev_main
 
@@ -131,6 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
     create = ws_sub.add_parser("create", help="issue an API key for a workspace id")
     create.add_argument("workspace_id")
     create.set_defaults(func=cmd_workspace_create)
+
+    from services.trigger.importer import configure
+
+    contacts = sub.add_parser("contacts", help="contacts of a workspace")
+    contacts_sub = contacts.add_subparsers(dest="contacts_command", required=True)
+    configure(contacts_sub.add_parser("import", help="import contacts from CSV or JSON lines")).set_defaults(
+        func=cmd_contacts_import
+    )
     return parser
 
 

@@ -2,24 +2,95 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
+import httpx
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.trigger import handlers
 from services.trigger.api import router
+from services.trigger.batcher import IngestBatcher
+from services.trigger.caches import Caches
+from services.trigger.domain import RateLimiter
+from services.trigger.hubspot import HubSpotClient
 from services.trigger.models import inbox, outbox
+from services.trigger.scheduler import Scheduler
 from services.trigger.settings import TriggerSettings
-from shared.service import ServiceSpec, build_app
+from shared.events import CUSTOMER_EVENTS, ContactOptedOut, utcnow
+from shared.inbox import Handler
+from shared.service import Runtime, ServiceSpec, build_app
 
 
-def create_app(settings: TriggerSettings | None = None) -> FastAPI:
+def create_app(settings: TriggerSettings | None = None, *, clock: Callable[[], datetime] = utcnow) -> FastAPI:
+    """Return the trigger app; ``clock`` is the time every decision is made at (tests move it)."""
+    settings = settings or TriggerSettings()  # type: ignore[call-arg]
+
+    async def setup(runtime: Runtime) -> None:
+        caches = Caches(settings.cache_ttl_s)
+        runtime.extras["clock"] = clock
+        runtime.extras["caches"] = caches
+        runtime.extras["limiter"] = RateLimiter(
+            rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst
+        )
+        runtime.extras["hubspot"] = HubSpotClient(
+            httpx.AsyncClient(timeout=settings.hubspot_timeout_s), base_url=settings.hubspot_api_url
+        )
+        runtime.extras["batcher"] = IngestBatcher(
+            runtime.db,
+            runtime.outbox,
+            caches,
+            clock,
+            max_events=settings.group_commit_events,
+            concurrency=settings.group_commit_concurrency,
+        )
+        runtime.extras["scheduler"] = Scheduler(
+            runtime.db,
+            runtime.outbox,
+            caches,
+            interval_s=settings.scheduler_interval_ms / 1000,
+            batch=settings.scheduler_batch,
+            clock=clock,
+        )
+
+    async def run_scheduler(runtime: Runtime) -> None:
+        if settings.run_scheduler:
+            await runtime.extras["scheduler"].run()
+
+    async def teardown(runtime: Runtime) -> None:
+        runtime.extras["scheduler"].stop()
+        await runtime.extras["hubspot"].http.aclose()
+
+    def event_handlers(runtime: Runtime) -> dict[type, Handler]:
+        async def on_opted_out(session: AsyncSession, event: ContactOptedOut) -> None:
+            await handlers.on_contact_opted_out(session, event)
+
+        return {ContactOptedOut: on_opted_out}
+
     return build_app(
         ServiceSpec(
             name="trigger",
             title="closeloop trigger",
-            description="Receives signed CRM and helpdesk webhooks, keeps contacts and rules, and decides "
-            "who is asked for feedback when.",
+            description="Receives signed CRM and helpdesk webhooks (HubSpot, Zendesk, Standard Webhooks, "
+            "CloudEvents, any JSON), keeps contacts and rules, and decides — by rules, never by hand — "
+            "who is asked for feedback, when, and over which channel.",
             routers=[router],
             outbox_table=outbox,
             inbox_table=inbox,
+            topics=[CUSTOMER_EVENTS],
+            handlers=event_handlers,
+            background=[run_scheduler],
+            setup=setup,
+            teardown=teardown,
+            openapi_tags=[
+                {"name": "webhooks", "description": "Signed inbound webhooks, one URL per integration"},
+                {"name": "integrations", "description": "Sources: secrets, mappings, enabled flags"},
+                {"name": "events", "description": "Received events and the decisions they caused"},
+                {"name": "contacts", "description": "Contacts, bulk import, opt-outs and erasure"},
+                {"name": "rules", "description": "Who is asked when: rules, dry runs, the audit log"},
+                {"name": "settings", "description": "Contact-frequency cap and quiet hours"},
+            ],
         ),
-        settings or TriggerSettings(),  # type: ignore[call-arg]
+        settings,
     )

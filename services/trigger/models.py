@@ -5,7 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -26,30 +40,45 @@ inbox = inbox_table(Base.metadata)
 
 
 class Integration(Base):
+    """An inbound source of one workspace: its kind, secret, mapping and whether it is enabled."""
+
     __tablename__ = "integrations"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     workspace_id: Mapped[str] = mapped_column(String(63), index=True)
     kind: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(40), server_default="standard-webhooks")
     name: Mapped[str] = mapped_column(String(200))
     secret: Mapped[str] = mapped_column(Text)
+    config: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class Contact(Base):
     __tablename__ = "contacts"
-    __table_args__ = (UniqueConstraint("workspace_id", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "external_id"),
+        Index("ix_contacts_workspace_email", "workspace_id", text("lower(email)")),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     workspace_id: Mapped[str] = mapped_column(String(63))
-    external_id: Mapped[str] = mapped_column(String(200))
+    external_id: Mapped[str | None] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320))
     name: Mapped[str | None] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(40))
     locale: Mapped[str | None] = mapped_column(String(20))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    country: Mapped[str | None] = mapped_column(String(64))
+    company: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str | None] = mapped_column(String(100))
+    plan: Mapped[str | None] = mapped_column(String(100))
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    opted_out_channels: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    opted_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -60,7 +89,10 @@ class ReceivedEvent(Base):
     """Every inbound event, once: the source's own id makes redeliveries no-ops."""
 
     __tablename__ = "received_events"
-    __table_args__ = (UniqueConstraint("workspace_id", "source", "source_event_id"),)
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "source", "source_event_id"),
+        Index("ix_received_events_contact", "workspace_id", "contact_id"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     workspace_id: Mapped[str] = mapped_column(String(63))
@@ -68,7 +100,7 @@ class ReceivedEvent(Base):
     source: Mapped[str] = mapped_column(String(40))
     source_event_id: Mapped[str] = mapped_column(String(200))
     event_type: Mapped[str] = mapped_column(String(200))
-    contact_id: Mapped[str] = mapped_column(String(36))
+    contact_id: Mapped[str | None] = mapped_column(String(36))
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -80,12 +112,26 @@ class Rule(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     workspace_id: Mapped[str] = mapped_column(String(63), index=True)
     name: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str | None] = mapped_column(String(40))
     event_type: Mapped[str] = mapped_column(String(200))
+    conditions: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     survey_id: Mapped[str] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(20), server_default="transactional")
     channel: Mapped[str] = mapped_column(String(20))
+    fallback_channels: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    locale: Mapped[str | None] = mapped_column(String(20))
     delay_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    recurrence_days: Mapped[int | None] = mapped_column(Integer)
+    sample_percent: Mapped[float] = mapped_column(Float, server_default="100")
+    survey_cap_max: Mapped[int | None] = mapped_column(Integer)
+    survey_cap_days: Mapped[int | None] = mapped_column(Integer)
+    exempt_from_caps: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    respect_quiet_hours: Mapped[bool] = mapped_column(Boolean, server_default="true")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Decision(Base):
@@ -94,12 +140,98 @@ class Decision(Base):
     __tablename__ = "decisions"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
+    """Decisions in the order they were made (several share one transaction's timestamp)."""
     workspace_id: Mapped[str] = mapped_column(String(63))
-    received_event_id: Mapped[str] = mapped_column(ForeignKey(f"{SCHEMA}.received_events.id"), index=True)
+    received_event_id: Mapped[str | None] = mapped_column(
+        ForeignKey(f"{SCHEMA}.received_events.id"), index=True
+    )
     rule_id: Mapped[str] = mapped_column(ForeignKey(f"{SCHEMA}.rules.id"))
+    rule_version: Mapped[int | None] = mapped_column(Integer)
     contact_id: Mapped[str] = mapped_column(String(36), index=True)
     outcome: Mapped[str] = mapped_column(String(30))
     reason: Mapped[str] = mapped_column(Text)
     request_id: Mapped[str | None] = mapped_column(String(36))
     send_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    channel: Mapped[str | None] = mapped_column(String(20))
+    schedule_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ContactSurvey(Base):
+    """The contact-frequency history: every survey this service requested for a contact."""
+
+    __tablename__ = "contact_surveys"
+    __table_args__ = (Index("ix_contact_surveys_contact_sent", "contact_id", "sent_at"),)
+
+    request_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(String(63))
+    contact_id: Mapped[str] = mapped_column(String(36))
+    survey_id: Mapped[str] = mapped_column(String(36))
+    rule_id: Mapped[str | None] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(20))
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Schedule(Base):
+    """A send that is not due yet: a delay, quiet hours, a journey step or a recurring survey."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (
+        Index("ix_schedules_due", "due_at", postgresql_where=text("status = 'pending'")),
+        Index(
+            "uq_schedules_enrollment",
+            "rule_id",
+            "contact_id",
+            unique=True,
+            postgresql_where=text("status = 'pending' AND recurrence_days IS NOT NULL"),
+        ),
+        Index("ix_schedules_contact", "contact_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(String(63))
+    rule_id: Mapped[str] = mapped_column(ForeignKey(f"{SCHEMA}.rules.id"))
+    contact_id: Mapped[str] = mapped_column(String(36))
+    received_event_id: Mapped[str | None] = mapped_column(String(36))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recurrence_days: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), server_default="pending")
+    source: Mapped[str] = mapped_column(String(40))
+    event_type: Mapped[str] = mapped_column(String(200))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    properties: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    runs: Mapped[int] = mapped_column(Integer, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class WorkspaceSettings(Base):
+    """Contact-frequency cap and quiet hours of a workspace."""
+
+    __tablename__ = "workspace_settings"
+
+    workspace_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    cap_max_surveys: Mapped[int | None] = mapped_column(Integer)
+    cap_days: Mapped[int | None] = mapped_column(Integer)
+    quiet_start: Mapped[str | None] = mapped_column(String(5))
+    quiet_end: Mapped[str | None] = mapped_column(String(5))
+    default_timezone: Mapped[str] = mapped_column(String(64), server_default="UTC")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class AuditEntry(Base):
+    """Who changed a rule, the settings or an integration, when, and from what to what."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_entity", "workspace_id", "entity", "entity_id", "at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(String(63))
+    entity: Mapped[str] = mapped_column(String(30))
+    entity_id: Mapped[str] = mapped_column(String(63))
+    action: Mapped[str] = mapped_column(String(30))
+    actor: Mapped[str] = mapped_column(String(300))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

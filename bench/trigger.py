@@ -1,0 +1,536 @@
+"""``python -m bench.trigger``: webhook ingest of the trigger service, next to the framework's own limit.
+
+Starts its own PostgreSQL database (``DATABASE_URL`` or embedded) and Tansu broker, migrates the
+trigger schema, and runs two servers as processes under the same uvicorn settings:
+
+* **trigger** — the real service (``closeloop serve trigger``): signature check, rate limit,
+  deduplication, contact upsert, rule evaluation, decisions, frequency history and the outbox,
+  with the outbox relay publishing to the broker and the consumer and scheduler running;
+* **bare** — a FastAPI endpoint that only verifies the same signature and answers 202.
+
+Then, for each server in turn (so they never compete for the two cores): single Standard Webhooks
+requests from ``--concurrency`` connections, and 100-event HubSpot batches (``X-HubSpot-Signature-v3``)
+from ``--batch-concurrency`` connections. Every event is new (a new contact, a new id) and every one
+matches a rule that requests a survey over a link, the most expensive path. The load generator is
+a minimal HTTP/1.1 keep-alive client over pre-signed requests, so the client costs as little as
+possible of the shared CPU. Prints events/s, ack latency p50/p99 and the ratio to the bare endpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI, Request, Response
+
+from closeloop.infra import (
+    Broker,
+    drop_database,
+    ensure_database,
+    free_port,
+    start_embedded_postgres,
+    wait_for_port,
+    with_database,
+)
+from closeloop.stack import SERVICE_PORTS, ServiceStack
+from services.trigger import sources
+from shared import standard_webhooks
+from shared.kafka import ensure_topics
+from shared.migrations import upgrade
+from shared.security import issue_api_key
+
+ROOT = Path(__file__).resolve().parent.parent
+BARE_SECRET = "whsec_" + "QmVuY2hCZW5jaEJlbmNoQmVuY2hCZW5jaA=="
+BARE_HUBSPOT_SECRET = "bench-hubspot-client-secret"
+
+
+# --- the bare endpoint -----------------------------------------------------------------------
+
+
+def bare_app() -> FastAPI:
+    """What FastAPI does with nothing behind it: read the body, verify the signature, answer 202."""
+    app = FastAPI()
+
+    @app.post("/v1/webhooks/standard/{integration_id}", status_code=202)
+    async def standard(integration_id: str, request: Request) -> Response:
+        body = await request.body()
+        try:
+            standard_webhooks.verify(BARE_SECRET, dict(request.headers), body)
+        except standard_webhooks.SignatureError:
+            return Response(status_code=401)
+        return Response(b'{"status":"accepted"}', status_code=202, media_type="application/json")
+
+    @app.post("/v1/webhooks/hubspot/{integration_id}", status_code=202)
+    async def hubspot(integration_id: str, request: Request) -> Response:
+        body = await request.body()
+        signed = sources.SignedRequest(
+            request.method,
+            (str(request.url),),
+            {k.lower(): v for k, v in request.headers.items()},
+            body,
+            time.time(),
+        )
+        try:
+            sources.verify_hubspot(BARE_HUBSPOT_SECRET, signed, tolerance_s=300, legacy=False)
+        except sources.SignatureError:
+            return Response(status_code=401)
+        json.loads(body)
+        return Response(b'{"status":"accepted"}', status_code=202, media_type="application/json")
+
+    return app
+
+
+# --- a minimal HTTP/1.1 load generator -----------------------------------------------------------
+
+
+def http_request(host: str, port: int, path: str, headers: dict[str, str], body: bytes) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}", f"Content-Length: {len(body)}"]
+    lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() not in ("host", "content-length")]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    if length:
+        await reader.readexactly(length)
+    return status
+
+
+async def drive(
+    host: str, port: int, requests: list[bytes], *, connections: int, seconds: float
+) -> tuple[int, list[float], float]:
+    """Send pre-built requests over keep-alive connections for ``seconds``; return (done, latencies, elapsed)."""
+    latencies: list[float] = []
+    queue = iter(requests)
+    deadline = time.monotonic() + seconds
+    failures: list[str] = []
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            for raw in queue:
+                if time.monotonic() > deadline:
+                    return
+                started = time.perf_counter()
+                writer.write(raw)
+                status = await _read_response(reader)
+                latencies.append(time.perf_counter() - started)
+                if status != 202:
+                    failures.append(str(status))
+                    return
+        finally:
+            writer.close()
+
+    started = time.monotonic()
+    await asyncio.gather(*(connection() for _ in range(connections)))
+    elapsed = time.monotonic() - started
+    if failures:
+        raise RuntimeError(f"requests refused with status {failures[:5]}")
+    return len(latencies), latencies, elapsed
+
+
+async def drive_paced(
+    host: str, port: int, requests: list[bytes], *, rate: float, seconds: float, connections: int = 16
+) -> list[float]:
+    """Send ``rate`` requests per second for ``seconds`` (an integrator's steady traffic); return latencies."""
+    latencies: list[float] = []
+    pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+    for _ in range(connections):
+        pool.put_nowait(await asyncio.open_connection(host, port))
+
+    async def one(raw: bytes) -> None:
+        reader, writer = await pool.get()
+        started = time.perf_counter()
+        writer.write(raw)
+        status = await _read_response(reader)
+        latencies.append(time.perf_counter() - started)
+        pool.put_nowait((reader, writer))
+        if status != 202:
+            raise RuntimeError(f"request refused with status {status}")
+
+    tasks = []
+    start = time.monotonic()
+    for i, raw in enumerate(requests[: int(rate * seconds)]):
+        await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
+        tasks.append(asyncio.create_task(one(raw)))
+    await asyncio.gather(*tasks)
+    while not pool.empty():
+        pool.get_nowait()[1].close()
+    return latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+# --- requests --------------------------------------------------------------------------------------
+
+
+def standard_requests(host: str, port: int, path: str, secret: str, count: int, prefix: str) -> list[bytes]:
+    out = []
+    ts = int(time.time())
+    for i in range(count):
+        body = json.dumps(
+            {
+                "type": "ticket.solved",
+                "data": {
+                    "contact": {
+                        "external_id": f"{prefix}-{i}",
+                        "email": f"{prefix}-{i}@bench.example",
+                        "name": "Bench",
+                    },
+                    "ticket_id": f"T-{i}",
+                },
+            }
+        ).encode()
+        msg_id = "msg_" + uuid.uuid4().hex
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(ts),
+            "webhook-signature": standard_webhooks.sign(secret, msg_id, ts, body),
+        }
+        out.append(http_request(host, port, path, headers, body))
+    return out
+
+
+def hubspot_requests(
+    host: str, port: int, path: str, secret: str, batches: int, prefix: int, size: int = 100
+) -> list[bytes]:
+    out = []
+    uri = f"http://{host}:{port}{path}"
+    now_ms = int(time.time() * 1000)
+    for b in range(batches):
+        events = [
+            {
+                "eventId": prefix + b * size + i,
+                "subscriptionId": 2110001,
+                "portalId": 62515,
+                "appId": 54321,
+                "occurredAt": now_ms,
+                "subscriptionType": "contact.propertyChange",
+                "attemptNumber": 0,
+                "objectId": prefix + b * size + i,
+                "propertyName": "lifecyclestage",
+                "propertyValue": "customer",
+                "changeSource": "CRM_UI",
+                "changeFlag": "UPDATED",
+            }
+            for i in range(size)
+        ]
+        body = json.dumps(events).encode()
+        out.append(http_request(host, port, path, sources_headers(secret, uri, body, now_ms), body))
+    return out
+
+
+def sources_headers(secret: str, uri: str, body: bytes, ts_ms: int) -> dict[str, str]:
+    return {
+        "content-type": "application/json",
+        "X-HubSpot-Signature-v3": sources.hubspot_v3_signature(secret, "POST", uri, body, str(ts_ms)),
+        "X-HubSpot-Request-Timestamp": str(ts_ms),
+    }
+
+
+# --- the run -----------------------------------------------------------------------------------------
+
+
+def seed(base_url: str, secret_key: str) -> dict[str, str]:
+    """Integrations and rules through the API: every event requests a survey (over a link)."""
+    auth = {"Authorization": f"Bearer {issue_api_key(secret_key, 'bench')}"}
+    with httpx.Client(base_url=base_url, headers=auth, timeout=30) as http:
+        standard = http.post("/v1/integrations", json={"name": "Helpdesk"}).raise_for_status().json()
+        hubspot = (
+            http.post(
+                "/v1/integrations", json={"name": "HubSpot", "kind": "hubspot", "secret": BARE_HUBSPOT_SECRET}
+            )
+            .raise_for_status()
+            .json()
+        )
+        http.post(
+            "/v1/rules",
+            json={"name": "CSAT", "event_type": "ticket.solved", "survey_id": "csat", "channel": "link"},
+        ).raise_for_status()
+        http.post(
+            "/v1/rules",
+            json={
+                "name": "New customer NPS",
+                "source": "hubspot",
+                "event_type": "contact.propertyChange",
+                "conditions": {"field": "event.lifecyclestage", "op": "equals", "value": "customer"},
+                "survey_id": "nps",
+                "channel": "link",
+            },
+        ).raise_for_status()
+    return {
+        "standard_path": f"/v1/webhooks/standard/{standard['id']}",
+        "standard_secret": standard["secret"],
+        "hubspot_path": f"/v1/webhooks/hubspot/{hubspot['id']}",
+    }
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU time so far of the processes that share the machine, by role."""
+    try:
+        import psutil  # comes with the [local] extra (embedded-postgres)
+    except ImportError:
+        return {}
+
+    totals: dict[str, float] = {}
+    for process in psutil.process_iter(["name", "cmdline"]):
+        try:
+            cmd = " ".join(process.info["cmdline"] or [])
+            times = process.cpu_times()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        name = process.info["name"] or ""
+        if "postgres" in name:
+            role = "postgres"
+        elif "tansu" in name or "tansu" in cmd:
+            role = "broker"
+        elif "closeloop.cli serve trigger" in cmd:
+            role = "server"
+        elif "bench.trigger:bare_app" in cmd:
+            role = "server"
+        elif process.pid == os.getpid():
+            role = "client"
+        else:
+            continue
+        totals[role] = totals.get(role, 0.0) + times.user + times.system
+    return totals
+
+
+async def measure(
+    label: str,
+    host: str,
+    port: int,
+    requests: list[bytes],
+    *,
+    connections: int,
+    seconds: float,
+    events_per_request: int,
+) -> dict[str, float]:
+    warmup = max(connections * 4, 50)
+    await drive(host, port, requests[:warmup], connections=connections, seconds=seconds)
+    before = cpu_seconds()
+    done, latencies, elapsed = await drive(
+        host, port, requests[warmup:], connections=connections, seconds=seconds
+    )
+    after = cpu_seconds()
+    events = max(done * events_per_request, 1)
+    cpu = {role: (after.get(role, 0) - before.get(role, 0)) / events * 1e6 for role in after}
+    if done >= len(requests) - warmup:
+        print(
+            f"  ({label} used up its pre-built requests early; its rate is measured over the shorter run)",
+            file=sys.stderr,
+        )
+    return {
+        "requests": done,
+        "events_per_s": done * events_per_request / elapsed,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+        **{f"cpu_{role}": value for role, value in cpu.items()},
+    }
+
+
+def start_bare(host: str, port: int) -> subprocess.Popen:
+    """The bare endpoint under uvicorn, as a process like the service (the same uvicorn settings)."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.trigger:bare_app",
+            "--factory",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+    )
+
+
+async def main(args: argparse.Namespace) -> int:
+    print(
+        "trigger bench — starting PostgreSQL, the broker, the trigger service and a bare endpoint …",
+        flush=True,
+    )
+    base = os.environ.get("DATABASE_URL") or start_embedded_postgres(ROOT / ".data" / "bench-postgres")
+    url = with_database(base, f"closeloop_bench_trigger_{secrets.token_hex(3)}").replace(
+        "postgresql://", "postgresql+asyncpg://", 1
+    )
+    await ensure_database(url, drop_first=True)
+    await asyncio.to_thread(upgrade, "trigger", url)
+    broker = Broker().start()
+    await ensure_topics(broker.bootstrap_servers, partitions=3)
+    secret_key = secrets.token_urlsafe(16)
+    host = "127.0.0.1"
+    ports = {service: free_port() for service in SERVICE_PORTS}  # only trigger is started
+    stack = ServiceStack(
+        env={
+            "DATABASE_URL": url,
+            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+            "CLOSELOOP_SECRET_KEY": secret_key,
+            "LOG_LEVEL": "WARNING",
+            "CLOSELOOP_TRIGGER_RATE_LIMIT_PER_S": "1000000",
+            "CLOSELOOP_TRIGGER_RATE_LIMIT_BURST": "1000000",
+        },
+        log_dir=Path(tempfile.mkdtemp(prefix="closeloop-bench-trigger-")),
+        ports=ports,
+    )
+    bare_port = free_port()
+    bare = start_bare(host, bare_port)
+    results: dict[str, dict[str, float]] = {}
+    try:
+        stack.start("trigger")
+        await asyncio.to_thread(stack.wait_ready, ["trigger"])
+        await asyncio.to_thread(wait_for_port, host, bare_port)
+        seeded = await asyncio.to_thread(seed, stack.url("trigger"), secret_key)
+        n = args.max_requests
+        for target, port, path, secret in (
+            ()
+            if "single" not in args.phases
+            else (
+                ("bare", bare_port, "/v1/webhooks/standard/bare", BARE_SECRET),
+                ("trigger", ports["trigger"], seeded["standard_path"], seeded["standard_secret"]),
+            )
+        ):
+            print(f"[single] {target}: {args.concurrency} connections for {args.seconds:.0f}s …", flush=True)
+            reqs = standard_requests(host, port, path, secret, n, f"{target}-{secrets.token_hex(3)}")
+            results[f"single {target}"] = await measure(
+                target,
+                host,
+                port,
+                reqs,
+                connections=args.concurrency,
+                seconds=args.seconds,
+                events_per_request=1,
+            )
+        if "single" in args.phases:
+            for target, port, path, secret in (
+                ("bare", bare_port, "/v1/webhooks/standard/bare", BARE_SECRET),
+                ("trigger", ports["trigger"], seeded["standard_path"], seeded["standard_secret"]),
+            ):
+                print(
+                    f"[paced ] {target}: {args.paced_rate:.0f} webhooks/s for {args.seconds:.0f}s …",
+                    flush=True,
+                )
+                reqs = standard_requests(
+                    host,
+                    port,
+                    path,
+                    secret,
+                    int(args.paced_rate * args.seconds) + 1,
+                    f"paced-{target}-{secrets.token_hex(3)}",
+                )
+                paced = await drive_paced(host, port, reqs, rate=args.paced_rate, seconds=args.seconds)
+                results[f"paced {target}"] = {
+                    "p50_ms": percentile(paced, 50) * 1000,
+                    "p99_ms": percentile(paced, 99) * 1000,
+                    "n": len(paced),
+                }
+        batch_targets = (
+            ("bare", bare_port, "/v1/webhooks/hubspot/bare"),
+            ("trigger", ports["trigger"], seeded["hubspot_path"]),
+        )
+        for target, port, path in batch_targets if "batch" in args.phases else ():
+            print(
+                f"[batch ] {target}: {args.batch_concurrency} connections × 100 events for {args.seconds:.0f}s …",
+                flush=True,
+            )
+            reqs = hubspot_requests(
+                host, port, path, BARE_HUBSPOT_SECRET, n // 20, 10**9 + secrets.randbelow(10**9) * 1000
+            )
+            results[f"batch {target}"] = await measure(
+                target,
+                host,
+                port,
+                reqs,
+                connections=args.batch_concurrency,
+                seconds=args.seconds,
+                events_per_request=100,
+            )
+        log_dir = stack.log_dir
+    finally:
+        stack.stop_all()
+        bare.terminate()
+        bare.wait()
+        broker.stop()
+        await drop_database(url)
+
+    print()
+    print(
+        f"trigger ingest ({os.cpu_count()} cores shared by the client, PostgreSQL, the broker and the server; logs in {log_dir})"
+    )
+    print(
+        f"  {'':<22} {'events/s':>10} {'p50 ack':>9} {'p99 ack':>9} {'vs bare':>8}   CPU µs/event: server postgres broker client"
+    )
+    for kind in args.phases.split(","):
+        bare_rate = results[f"{kind} bare"]["events_per_s"]
+        for target in ("bare", "trigger"):
+            r = results[f"{kind} {target}"]
+            label = f"{kind} {target}" + (" (100/req)" if kind == "batch" else "")
+            cpu = "  ".join(
+                f"{r.get('cpu_' + role, 0):6.0f}" for role in ("server", "postgres", "broker", "client")
+            )
+            print(
+                f"  {label:<22} {r['events_per_s']:>10.0f} {r['p50_ms']:>7.1f}ms {r['p99_ms']:>7.1f}ms "
+                f"{r['events_per_s'] / bare_rate:>7.0%}   {cpu}"
+            )
+    if "single" in args.phases:
+        print()
+        for target in ("bare", "trigger"):
+            r = results[f"paced {target}"]
+            print(
+                f"  steady {args.paced_rate:.0f}/s {target:<8} ack p50 {r['p50_ms']:.1f} ms  p99 {r['p99_ms']:.1f} ms  (n={r['n']:.0f})"
+            )
+    if args.phases != "single,batch":
+        return 0
+    single, batch = results["single trigger"], results["batch trigger"]
+    print()
+    print(
+        f"  aims: single ≥ 50% of bare ({single['events_per_s'] / results['single bare']['events_per_s']:.0%}), "
+        f"single p99 < 50 ms ({single['p99_ms']:.1f} ms at full load, {results['paced trigger']['p99_ms']:.1f} ms at "
+        f"{args.paced_rate:.0f}/s), batches ≥ 20,000 events/s ({batch['events_per_s']:.0f})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.trigger",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--seconds", type=float, default=8, help="per measurement (after a warm-up)")
+    parser.add_argument("--concurrency", type=int, default=32, help="connections for single webhooks")
+    parser.add_argument("--batch-concurrency", type=int, default=4, help="connections for 100-event batches")
+    parser.add_argument(
+        "--paced-rate", type=float, default=200, help="webhooks/s for the steady-traffic latency"
+    )
+    parser.add_argument("--phases", default="single,batch", choices=("single,batch", "single", "batch"))
+    parser.add_argument(
+        "--max-requests", type=int, default=40_000, help="pre-signed single requests per server"
+    )
+    sys.exit(asyncio.run(main(parser.parse_args())))

@@ -1,0 +1,144 @@
+"""Group commit for webhooks: requests that arrive while a transaction is in flight share the next.
+
+Under load most of a webhook's cost is per transaction (the round trips, the commit, waking the
+outbox relay), not per event. So each source (integration) has at most ``concurrency``
+transactions in flight; requests arriving meanwhile queue up and the next transaction takes all of
+them, up to ``max_events``. A lone request is not delayed: it starts a transaction at once. Each
+request is still acknowledged only after the transaction holding its events has committed. If a
+shared transaction fails, its requests are retried one by one, so one bad request cannot fail the
+others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.trigger import handlers
+from services.trigger.caches import Caches
+from services.trigger.schemas import EventResult
+from services.trigger.sources import Incoming
+from shared.db import Database
+from shared.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str | None, str]
+
+
+@dataclass
+class _Request:
+    events: list[Incoming]
+    done: asyncio.Future[list[EventResult]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class IngestBatcher:
+    def __init__(
+        self,
+        db: Database,
+        outbox: Outbox,
+        caches: Caches,
+        clock: Callable[[], datetime],
+        *,
+        max_events: int = 500,
+        concurrency: int = 4,
+    ) -> None:
+        self.db = db
+        self.outbox = outbox
+        self.caches = caches
+        self.clock = clock
+        self.max_events = max_events
+        self.concurrency = concurrency
+        self._queues: dict[Key, deque[_Request]] = {}
+        self._running: dict[Key, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def submit(
+        self, *, workspace_id: str, integration_id: str | None, source: str, events: list[Incoming]
+    ) -> list[EventResult]:
+        """Return what happened to each event, once the transaction holding them has committed."""
+        key = (workspace_id, integration_id, source)
+        request = _Request(events)
+        self._queues.setdefault(key, deque()).append(request)
+        if self._running.get(key, 0) < self.concurrency:
+            self._running[key] = self._running.get(key, 0) + 1
+            task = asyncio.create_task(self._drain(key), name=f"trigger-ingest-{source}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        # Shielded: a client that hangs up does not cancel the others' transaction.
+        return await asyncio.shield(request.done)
+
+    async def _drain(self, key: Key) -> None:
+        try:
+            queue = self._queues[key]
+            while queue:
+                taken = [queue.popleft()]
+                count = len(taken[0].events)
+                while queue and count + len(queue[0].events) <= self.max_events:
+                    count += len(queue[0].events)
+                    taken.append(queue.popleft())
+                await self._commit(key, taken)
+        finally:
+            self._running[key] -= 1
+            if not self._running[key] and not self._queues.get(key):
+                self._running.pop(key, None)
+                self._queues.pop(key, None)
+
+    async def _commit(self, key: Key, taken: list[_Request]) -> None:
+        try:
+            results = await self._ingest(key, [e for r in taken for e in r.events])
+        except Exception as exc:
+            if len(taken) == 1:
+                _settle(taken[0], exc)
+                return
+            log.warning(
+                "a shared ingest transaction failed (%s); retrying its %d requests one by one",
+                exc,
+                len(taken),
+            )
+            for request in taken:
+                try:
+                    _settle(request, await self._ingest(key, request.events))
+                except Exception as single:
+                    _settle(request, single)
+            return
+        start = 0
+        for request in taken:
+            _settle(request, results[start : start + len(request.events)])
+            start += len(request.events)
+
+    async def _ingest(self, key: Key, events: list[Incoming]) -> list[EventResult]:
+        workspace_id, integration_id, source = key
+        now = self.clock()
+
+        async def work(session: AsyncSession) -> list[EventResult]:
+            rules = await handlers.load_workspace(session, self.caches, workspace_id=workspace_id)
+            return await handlers.ingest(
+                session,
+                self.outbox,
+                rules=rules,
+                workspace_id=workspace_id,
+                integration_id=integration_id,
+                source=source,
+                events=events,
+                now=now,
+            )
+
+        return await handlers.in_transaction(self.db, work)
+
+
+def _settle(request: _Request, outcome: list[EventResult] | BaseException) -> None:
+    if request.done.done():
+        return
+    if isinstance(outcome, BaseException):
+        request.done.set_exception(outcome)
+    else:
+        request.done.set_result(outcome)

@@ -1,0 +1,151 @@
+"""The scheduler: turns sends that have come due (a delay after an event, the end of quiet hours,
+a journey step, the next round of a recurring survey) into ``SurveyRequested``.
+
+Each due send is handled in its own transaction: the schedule row is claimed with ``FOR UPDATE
+SKIP LOCKED`` (so replicas share the work), then the contact's row is locked, so a due send and
+a webhook for the same contact never both get past the frequency cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import cast
+
+from sqlalchemy import Table, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.trigger import domain, handlers
+from services.trigger.caches import Caches
+from services.trigger.models import Contact, Rule, Schedule
+from shared.db import Database
+from shared.events import utcnow
+from shared.outbox import Outbox
+
+log = logging.getLogger(__name__)
+_contacts = cast(Table, Contact.__table__)
+
+# Outcomes after which a recurring survey stops; any other outcome skips one round only.
+_ENDS_ENROLLMENT = ("opted_out", "cancelled")
+
+
+class Scheduler:
+    def __init__(
+        self,
+        db: Database,
+        outbox: Outbox,
+        caches: Caches,
+        *,
+        interval_s: float = 1.0,
+        batch: int = 200,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.outbox = outbox
+        self.caches = caches
+        self.interval_s = interval_s
+        self.batch = batch
+        self.clock = clock
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        """Handle due sends until stopped; a failure is logged and the loop goes on."""
+        while not self._stopping.is_set():
+            handled = 0
+            try:
+                handled = await self.run_due()
+            except Exception:
+                log.exception("scheduler pass failed; retrying")
+            if handled < self.batch:
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), timeout=self.interval_s)
+                except TimeoutError:
+                    pass
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run_due(self, *, now: datetime | None = None, limit: int | None = None) -> int:
+        """Return how many due sends were handled (as of ``now``, default the clock)."""
+        handled = 0
+        for _ in range(limit or self.batch):
+            moment = now or self.clock()
+            if not await handlers.in_transaction(self.db, lambda s, m=moment: self._handle_one(s, m)):  # type: ignore[misc]
+                break
+            handled += 1
+        return handled
+
+    async def _handle_one(self, session: AsyncSession, now: datetime) -> bool:
+        schedule = await session.scalar(
+            select(Schedule)
+            .where(Schedule.status == "pending", Schedule.due_at <= now)
+            .order_by(Schedule.due_at)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        if schedule is None:
+            return False
+        row = (
+            (
+                await session.execute(
+                    select(*handlers.CONTACT_COLUMNS)
+                    .where(_contacts.c.id == schedule.contact_id)
+                    .with_for_update()
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:  # the contact was erased
+            schedule.status = "cancelled"
+            return True
+        contact = dict(row)
+        rule_row = await session.get(Rule, schedule.rule_id)
+        assert rule_row is not None  # rules are soft-deleted, never removed
+        rule = handlers.rule_view(rule_row)
+        workspace = await handlers.load_workspace(session, self.caches, workspace_id=schedule.workspace_id)
+        window = max(workspace.cap_window_days, rule.survey_cap.days if rule.survey_cap else 0)
+        history = (
+            await handlers.load_history(session, contact_ids=[contact["id"]], window_days=window, now=now)
+        )[contact["id"]]
+        facts = domain.Facts(
+            schedule.event_type,
+            schedule.source,
+            schedule.occurred_at,
+            schedule.properties,
+            handlers.contact_facts(contact),
+        )
+        verdict = domain.decide_due(
+            rule,
+            handlers.contact_view(contact),
+            now=now,
+            policy=workspace.policy,
+            history=history,
+            facts=facts,
+        )
+        batch = handlers.Batch([], [], [], [])
+        handlers.record_verdict(
+            batch,
+            self.outbox,
+            workspace_id=schedule.workspace_id,
+            rule=rule,
+            verdict=verdict,
+            contact=contact,
+            facts=facts,
+            received_event_id=schedule.received_event_id,
+            now=now,
+            schedule_id=schedule.id,
+        )
+        schedule.runs += 1
+        schedule.updated_at = now
+        if verdict.outcome == "delayed" and verdict.send_at is not None:
+            schedule.due_at = verdict.send_at  # quiet hours: try again when they end
+        elif schedule.recurrence_days and verdict.outcome not in _ENDS_ENROLLMENT:
+            next_due = schedule.due_at + timedelta(days=schedule.recurrence_days)
+            schedule.due_at = next_due if next_due > now else now + timedelta(days=schedule.recurrence_days)
+        else:
+            schedule.status = "done" if verdict.outcome == "sent" else "cancelled"
+        await handlers.write_batch(session, self.outbox, batch)
+        return True

@@ -1,0 +1,271 @@
+"""Realistic inbound payloads and their signatures, built the way each vendor documents them."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared import standard_webhooks
+
+HUBSPOT_PORTAL = 62515
+HUBSPOT_APP = 54321
+
+
+# --- HubSpot -------------------------------------------------------------------------------------
+
+
+def hubspot_event(
+    subscription: str,
+    object_id: int,
+    *,
+    event_id: int | None = None,
+    property_name: str | None = None,
+    property_value: str | None = None,
+    occurred_at_ms: int | None = None,
+    portal_id: int = HUBSPOT_PORTAL,
+) -> dict[str, Any]:
+    """One event of a HubSpot webhook batch, as HubSpot sends it."""
+    event: dict[str, Any] = {
+        "eventId": event_id if event_id is not None else secrets.randbelow(2**31),
+        "subscriptionId": 2_110_000 + secrets.randbelow(1000),
+        "portalId": portal_id,
+        "appId": HUBSPOT_APP,
+        "occurredAt": occurred_at_ms if occurred_at_ms is not None else int(time.time() * 1000),
+        "subscriptionType": subscription,
+        "attemptNumber": 0,
+        "objectId": object_id,
+        "changeSource": "CRM_UI",
+    }
+    if property_name is not None:
+        event.update(propertyName=property_name, propertyValue=property_value, changeFlag="UPDATED")
+    else:
+        event["changeFlag"] = "NEW"
+    return event
+
+
+def lifecycle_customer(contact_id: int, **kw: Any) -> dict[str, Any]:
+    """A contact's lifecyclestage moved to customer."""
+    return hubspot_event(
+        "contact.propertyChange", contact_id, property_name="lifecyclestage", property_value="customer", **kw
+    )
+
+
+def deal_closed_won(deal_id: int, **kw: Any) -> dict[str, Any]:
+    return hubspot_event(
+        "deal.propertyChange", deal_id, property_name="dealstage", property_value="closedwon", **kw
+    )
+
+
+def ticket_closed(ticket_id: int, **kw: Any) -> dict[str, Any]:
+    """A ticket moved to the closed stage of the default support pipeline ("4")."""
+    return hubspot_event(
+        "ticket.propertyChange", ticket_id, property_name="hs_pipeline_stage", property_value="4", **kw
+    )
+
+
+def hubspot_v3_headers(
+    secret: str, uri: str, body: bytes, *, method: str = "POST", timestamp_ms: int | None = None
+) -> dict[str, str]:
+    """``X-HubSpot-Signature-v3``: base64(HMAC-SHA256(secret, method + uri + body + timestamp))."""
+    ts = str(timestamp_ms if timestamp_ms is not None else int(time.time() * 1000))
+    message = method.encode() + uri.encode() + body + ts.encode()
+    signature = base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
+    return {
+        "content-type": "application/json",
+        "X-HubSpot-Signature-v3": signature,
+        "X-HubSpot-Request-Timestamp": ts,
+        "X-HubSpot-Signature-Version": "v1",
+        "X-HubSpot-Signature": hashlib.sha256(secret.encode() + body).hexdigest(),
+    }
+
+
+def hubspot_legacy_headers(
+    secret: str, body: bytes, *, version: str = "v1", method: str = "POST", uri: str = ""
+) -> dict[str, str]:
+    source = secret.encode() + (body if version == "v1" else method.encode() + uri.encode() + body)
+    return {
+        "content-type": "application/json",
+        "X-HubSpot-Signature-Version": version,
+        "X-HubSpot-Signature": hashlib.sha256(source).hexdigest(),
+    }
+
+
+# --- Zendesk ---------------------------------------------------------------------------------------
+
+
+def zendesk_status_changed(
+    ticket_id: int,
+    requester_id: int,
+    *,
+    current: str = "SOLVED",
+    previous: str = "OPEN",
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """A ``zen:event-type:ticket.status_changed`` event subscription payload."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "type": "zen:event-type:ticket.status_changed",
+        "account_id": 12514403,
+        "id": event_id
+        or f"{secrets.token_hex(4)}-{secrets.token_hex(2)}-4{secrets.token_hex(2)[1:]}-9{secrets.token_hex(2)[1:]}-{secrets.token_hex(6)}",
+        "time": now,
+        "zendesk_event_version": "2022-11-06",
+        "subject": f"zen:ticket:{ticket_id}",
+        "detail": {
+            "actor_id": "8447388090494",
+            "assignee_id": "8447388090494",
+            "brand_id": "8447346621310",
+            "created_at": now,
+            "custom_status": "8447346622462",
+            "description": "The printer is on fire",
+            "external_id": "",
+            "form_id": "8646151517822",
+            "group_id": "8447346623822",
+            "id": str(ticket_id),
+            "is_public": True,
+            "organization_id": "8447346624510",
+            "priority": "LOW",
+            "requester_id": str(requester_id),
+            "status": current,
+            "subject": "Printer on fire",
+            "submitter_id": str(requester_id),
+            "tags": ["printer"],
+            "type": "INCIDENT",
+            "updated_at": now,
+            "via": {"channel": "web_form"},
+        },
+        "event": {"current": current, "previous": previous},
+    }
+
+
+def zendesk_trigger_body(ticket_id: int, email: str, name: str) -> dict[str, Any]:
+    """What a Zendesk trigger's "Notify webhook" action sends with the body our docs suggest."""
+    return {
+        "id": f"ticket-{ticket_id}-solved",
+        "type": "ticket.solved",
+        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "data": {
+            "contact": {"external_id": f"zd-{ticket_id}", "email": email, "name": name},
+            "ticket_id": str(ticket_id),
+        },
+    }
+
+
+def zendesk_headers(secret: str, body: bytes, *, timestamp: str | None = None) -> dict[str, str]:
+    """``X-Zendesk-Webhook-Signature``: base64(HMAC-SHA256(secret, timestamp + body))."""
+    ts = timestamp or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    signature = base64.b64encode(
+        hmac.new(secret.encode(), ts.encode() + body, hashlib.sha256).digest()
+    ).decode()
+    return {
+        "content-type": "application/json",
+        "User-Agent": "Zendesk Webhook",
+        "X-Zendesk-Webhook-Id": "01GK8E6BKWMJZD2T8Y5AXJQMG5",
+        "X-Zendesk-Webhook-Invocation-Id": str(secrets.randbelow(10**12)),
+        "X-Zendesk-Webhook-Signature": signature,
+        "X-Zendesk-Webhook-Signature-Timestamp": ts,
+    }
+
+
+# --- Standard Webhooks, CloudEvents, generic -------------------------------------------------------
+
+
+def standard_headers(
+    secret: str, body: bytes, *, msg_id: str | None = None, timestamp: int | None = None
+) -> dict[str, str]:
+    msg_id = msg_id or "msg_" + secrets.token_hex(8)
+    ts = int(time.time()) if timestamp is None else timestamp
+    return {
+        "content-type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(ts),
+        "webhook-signature": standard_webhooks.sign(secret, msg_id, ts, body),
+    }
+
+
+def cloudevent(
+    event_type: str,
+    *,
+    subject: str | None = None,
+    data: dict[str, Any] | None = None,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": event_id or secrets.token_hex(8),
+        "source": "//shop.example.com/orders",
+        "type": event_type,
+        "time": datetime.now(UTC).isoformat(),
+        "datacontenttype": "application/json",
+        "data": data or {},
+    }
+    if subject:
+        event["subject"] = subject
+    return event
+
+
+def freshdesk_body(ticket_id: int, email: str, name: str, status: str = "Resolved") -> dict[str, Any]:
+    """A Freshdesk automation webhook with the placeholders a CX admin typically picks."""
+    return {
+        "freshdesk_webhook": {
+            "ticket_id": ticket_id,
+            "ticket_status": status,
+            "ticket_contact_email": email,
+            "ticket_contact_name": name,
+            "ticket_priority": "Medium",
+            "ticket_updated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        }
+    }
+
+
+FRESHDESK_MAPPING = {
+    "event_type_value": "ticket.resolved",
+    "event_id": "freshdesk_webhook.ticket_id",
+    "occurred_at": "freshdesk_webhook.ticket_updated_at",
+    "properties": "freshdesk_webhook",
+    "contact_email": "freshdesk_webhook.ticket_contact_email",
+    "contact_name": "freshdesk_webhook.ticket_contact_name",
+}
+
+
+def basic_auth(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def dumps(payload: Any) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+# --- running the service in tests --------------------------------------------------------------
+
+
+class Clock:
+    """The time the trigger app decides at: real time plus an offset that tests move."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, delta: timedelta) -> datetime:
+        self.offset += delta
+        return self()
+
+
+def trigger_settings(stack_env: dict[str, str], **overrides: Any) -> Any:
+    """TriggerSettings for the test stack without touching the process environment."""
+    from services.trigger.settings import TriggerSettings
+
+    return TriggerSettings(**stack_env, **overrides)
+
+
+def ours(value: Any, workspace: str) -> bool:
+    """A topic record of this test's workspace (topics may hold records that are not JSON)."""
+    return isinstance(value, dict) and value.get("workspaceid") == workspace
