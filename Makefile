@@ -41,9 +41,13 @@ integration: install
 e2e: install
 	@$(BIN)/pytest tests/e2e
 
-## Benchmarks: ingest throughput and webhook → email latency, printed as a table.
+## Benchmarks, each printed as a table: the whole loop (webhook → email), then trigger ingest,
+## the survey page and answers, and dispatch hand-off (emails/s, SMS/s).
 bench: install
 	@$(BIN)/python -m bench
+	@$(BIN)/python -m bench.trigger
+	@$(BIN)/python -m bench.responses
+	@$(BIN)/python -m bench.dispatch
 
 lint: install
 	@$(BIN)/ruff format --check --quiet . || { echo "run: make format"; exit 1; }
