@@ -68,6 +68,7 @@ class EventConsumer:
         self.db = db
         self.inbox = inbox
         self.handlers = handlers
+        self._handled_types = {model.type_name() for model in handlers}
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
         self._stopping = asyncio.Event()
@@ -97,6 +98,9 @@ class EventConsumer:
 
     async def process(self, record: ConsumerRecord) -> None:
         """Handle one record exactly once in effect, or park it on the dead-letter topic."""
+        declared_type = _header(record, "ce_type")
+        if declared_type is not None and declared_type not in self._handled_types:
+            return  # another consumer's event: skipped without parsing it
         try:
             envelope = CloudEvent.model_validate_json(record.value)
             data = envelope.parse_data()

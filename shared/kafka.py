@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
-from shared.events import ALL_TOPICS, CloudEvent
+from shared.events import ALL_TOPICS
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -48,13 +48,13 @@ def create_consumer(settings: ServiceSettings, *, group_id: str, topics: list[st
     )
 
 
-def event_headers(envelope: CloudEvent) -> list[tuple[str, bytes]]:
-    """CloudEvents attributes as ``ce_`` headers, so routers can filter without parsing."""
+def event_headers(*, event_id: str, event_type: str, source: str) -> list[tuple[str, bytes]]:
+    """CloudEvents attributes as ``ce_`` headers, so consumers can skip types without parsing."""
     return [
         ("ce_specversion", b"1.0"),
-        ("ce_id", envelope.id.encode()),
-        ("ce_type", envelope.type.encode()),
-        ("ce_source", envelope.source.encode()),
+        ("ce_id", event_id.encode()),
+        ("ce_type", event_type.encode()),
+        ("ce_source", source.encode()),
         ("content-type", b"application/cloudevents+json"),
     ]
 

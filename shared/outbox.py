@@ -4,7 +4,6 @@ them, and a relay publishes them afterwards. Never ``producer.send`` in a reques
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import zlib
 
@@ -19,12 +18,15 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    any_,
+    cast,
     func,
+    literal,
     select,
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import Database
@@ -117,35 +119,43 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         """Return how many rows this pass published."""
         t = self.table
+        # One relay per service at a time, across replicas: two relays publishing overlapping batches
+        # could reorder one customer's events. The uncorrelated subquery takes the transaction-scoped
+        # lock once; without it the select finds nothing and another replica is relaying.
+        locked = select(func.pg_try_advisory_xact_lock(self._lock_key)).scalar_subquery()
         async with self.db.unit_of_work() as session:
-            # One relay per service at a time, across replicas: two relays publishing overlapping
-            # batches could reorder one customer's events. The lock ends with the transaction.
-            if not await session.scalar(select(func.pg_try_advisory_xact_lock(self._lock_key))):
-                return 0
             rows = (
                 await session.execute(
-                    select(t.c.seq, t.c.topic, t.c.key, t.c.payload)
-                    .where(t.c.published_at.is_(None))
+                    select(
+                        t.c.seq,
+                        t.c.topic,
+                        t.c.key,
+                        t.c.event_id,
+                        t.c.payload["type"].astext.label("type"),
+                        t.c.payload["source"].astext.label("source"),
+                        cast(t.c.payload, Text).label("value"),
+                    )
+                    .where(locked, t.c.published_at.is_(None))
                     .order_by(t.c.seq)
                     .limit(self.batch_size)
                 )
             ).all()
             if not rows:
                 return 0
-            pending = []
-            for row in rows:
-                envelope = CloudEvent.model_validate(row.payload)
-                pending.append(
-                    await self.producer.send(
-                        row.topic,
-                        value=json.dumps(row.payload, separators=(",", ":")).encode(),
-                        key=row.key.encode(),
-                        headers=event_headers(envelope),
-                    )
+            pending = [
+                await self.producer.send(
+                    row.topic,
+                    value=row.value.encode(),
+                    key=row.key.encode(),
+                    headers=event_headers(event_id=row.event_id, event_type=row.type, source=row.source),
                 )
+                for row in rows
+            ]
             await asyncio.gather(*pending)
             await session.execute(
-                update(t).where(t.c.seq.in_([r.seq for r in rows])).values(published_at=func.now())
+                update(t)
+                .where(t.c.seq == any_(literal([r.seq for r in rows], ARRAY(BigInteger))))
+                .values(published_at=func.now())
             )
         OUTBOX_PUBLISHED.inc(len(rows))
         return len(rows)

@@ -8,12 +8,13 @@ import secrets
 
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
-from sqlalchemy import Column, MetaData, String, Table, select
+from sqlalchemy import Column, MetaData, String, Table, func, select
 
 from shared.db import Database
 from shared.events import CUSTOMER_EVENTS, CloudEvent, CustomerEventReceived, dead_letter_topic, utcnow
 from shared.inbox import EventConsumer, inbox_table
 from shared.kafka import create_consumer
+from shared.outbox import Outbox, OutboxRelay, outbox_table
 from shared.settings import ServiceSettings
 from tests.support.stack import TopicReader, wait_until
 
@@ -21,6 +22,7 @@ pytestmark = pytest.mark.integration
 
 metadata = MetaData(schema="delivery_test")
 inbox = inbox_table(metadata)
+outbox = outbox_table(metadata)
 effects = Table(
     "effects",
     metadata,
@@ -248,3 +250,32 @@ async def test_a_handler_that_fails_once_is_retried_and_succeeds(db, producer, b
 
 async def _noop() -> None:
     return None
+
+
+async def test_the_relay_publishes_in_order_with_headers_and_only_one_relay_runs_at_a_time(
+    db, producer, broker
+):
+    marker = "relay-" + secrets.token_hex(4)
+    writer = Outbox(outbox, source="test")
+    async with db.unit_of_work() as session:
+        stored = [await writer.add(session, _event(marker, n)) for n in range(3)]
+    relay = OutboxRelay(db, outbox, producer)
+    rival = OutboxRelay(db, outbox, producer)
+
+    # Another replica's relay holds the lock: this one publishes nothing and marks nothing.
+    async with db.unit_of_work() as other_replica:
+        await other_replica.execute(select(func.pg_advisory_xact_lock(rival._lock_key)))
+        assert await relay.publish_pending() == 0
+    assert await relay.publish_pending() >= 3
+    assert await relay.publish_pending() == 0  # everything is marked published
+
+    async with TopicReader(broker.bootstrap_servers, CUSTOMER_EVENTS) as reader:
+        records = await reader.wait_for(
+            lambda v: isinstance(v, dict) and v["data"].get("contact_id") == marker, count=3
+        )
+        raw = [r for r in reader.records if marker.encode() in r.value]
+    assert [r["id"] for r in records] == [e.id for e in stored]
+    assert [CloudEvent.model_validate(r) for r in records] == stored
+    assert all(dict(r.headers)["ce_type"] == b"closeloop.CustomerEventReceived.v1" for r in raw)
+    assert [dict(r.headers)["ce_id"].decode() for r in raw] == [e.id for e in stored]
+    assert {r.key for r in raw} == {f"ws-delivery:{marker}".encode()}
