@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
-import os
 import secrets
 import sys
 import tempfile
@@ -27,21 +27,10 @@ from pathlib import Path
 import httpx
 
 from closeloop.demo import DemoWorkspace, seed_workspace
-from closeloop.infra import (
-    Broker,
-    drop_database,
-    ensure_database,
-    free_port,
-    start_embedded_postgres,
-    with_database,
-)
+from closeloop.infra import free_port, scratch_broker, scratch_database
 from closeloop.mailcatcher import MailCatcher, recipient
 from closeloop.stack import SERVICE_PORTS, ServiceStack
 from shared import standard_webhooks
-from shared.kafka import ensure_topics
-from shared.migrations import upgrade_all
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -131,14 +120,9 @@ def table(rows: list[tuple[str, str]]) -> str:
 
 async def main(args: argparse.Namespace) -> int:
     print("closeloop bench — starting PostgreSQL, broker, SMTP catcher and five services …", flush=True)
-    base = os.environ.get("DATABASE_URL") or start_embedded_postgres(ROOT / ".data" / "bench-postgres")
-    url = with_database(base, f"closeloop_bench_{secrets.token_hex(3)}").replace(
-        "postgresql://", "postgresql+asyncpg://", 1
-    )
-    await ensure_database(url, drop_first=True)
-    await upgrade_all(url)
-    broker = Broker().start()
-    await ensure_topics(broker.bootstrap_servers, partitions=3)
+    infra = contextlib.AsyncExitStack()
+    url = await infra.enter_async_context(scratch_database("bench"))
+    broker = await infra.enter_async_context(scratch_broker())
     catcher = MailCatcher().start()
     secret = secrets.token_urlsafe(16)
     stack = ServiceStack(
@@ -180,8 +164,7 @@ async def main(args: argparse.Namespace) -> int:
     finally:
         stack.stop_all()
         catcher.stop()
-        broker.stop()
-        await drop_database(url)
+        await infra.aclose()
 
     print()
     print("closeloop benchmark (2 cores shared by client, broker, database and five services)")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import secrets
 import sys
@@ -26,22 +27,11 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 
 from bench.__main__ import rss_mb
-from closeloop.infra import (
-    Broker,
-    drop_database,
-    ensure_database,
-    free_port,
-    start_embedded_postgres,
-    with_database,
-)
+from closeloop.infra import free_port, scratch_broker, scratch_database
 from closeloop.mailcatcher import MailCatcher, recipient
 from closeloop.stack import ServiceStack
 from shared.events import CloudEvent, Recipient, SurveyRequested, new_id
-from shared.kafka import ensure_topics
-from shared.migrations import upgrade
 from tests.support.dispatch import FakeProvider
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -87,14 +77,9 @@ async def wait_for(condition, *, timeout_s: float, what: str) -> None:  # type: 
 
 async def main(args: argparse.Namespace) -> int:
     print("dispatch bench — starting PostgreSQL, broker, SMTP server and a local SMS provider …", flush=True)
-    base = os.environ.get("DATABASE_URL") or start_embedded_postgres(ROOT / ".data" / "bench-postgres")
-    url = with_database(base, f"closeloop_bench_dispatch_{secrets.token_hex(3)}").replace(
-        "postgresql://", "postgresql+asyncpg://", 1
-    )
-    await ensure_database(url, drop_first=True)
-    await asyncio.to_thread(upgrade, "dispatch", url)
-    broker = Broker().start()
-    await ensure_topics(broker.bootstrap_servers, partitions=3)
+    infra = contextlib.AsyncExitStack()
+    url = await infra.enter_async_context(scratch_database("bench-dispatch", services=["dispatch"]))
+    broker = await infra.enter_async_context(scratch_broker())
     catcher = MailCatcher().start()
     workspace = "bench-" + secrets.token_hex(3)
     rows: list[tuple[str, str]] = []
@@ -198,8 +183,7 @@ async def main(args: argparse.Namespace) -> int:
         if stack is not None:
             stack.stop_all()
         catcher.stop()
-        broker.stop()
-        await drop_database(url)
+        await infra.aclose()
 
     width = max(len(k) for k, _ in rows)
     print()

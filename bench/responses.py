@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import contextlib
 import secrets
 import sys
 import tempfile
@@ -25,21 +25,11 @@ from pathlib import Path
 
 import httpx
 
-from closeloop.infra import (
-    Broker,
-    drop_database,
-    ensure_database,
-    free_port,
-    start_embedded_postgres,
-    with_database,
-)
+from closeloop.infra import free_port, scratch_broker, scratch_database
 from closeloop.stack import SERVICE_PORTS, ServiceStack
-from shared.kafka import ensure_topics
-from shared.migrations import upgrade_all
 from shared.security import issue_api_key
 from shared.survey_links import SurveyLink, issue_link_token
 
-ROOT = Path(__file__).resolve().parent.parent
 SURVEY = {
     "name": "Bench NPS",
     "questions": [
@@ -127,14 +117,9 @@ def row(name: str, result: tuple[int, list[float], float, int], unit: str) -> tu
 
 async def main(args: argparse.Namespace) -> int:
     print("responses bench — starting PostgreSQL, broker and the responses service …", flush=True)
-    base = os.environ.get("DATABASE_URL") or start_embedded_postgres(ROOT / ".data" / "bench-postgres")
-    url = with_database(base, f"closeloop_bench_{secrets.token_hex(3)}").replace(
-        "postgresql://", "postgresql+asyncpg://", 1
-    )
-    await ensure_database(url, drop_first=True)
-    await upgrade_all(url)
-    broker = Broker().start()
-    await ensure_topics(broker.bootstrap_servers, partitions=3)
+    infra = contextlib.AsyncExitStack()
+    url = await infra.enter_async_context(scratch_database("bench-responses"))
+    broker = await infra.enter_async_context(scratch_broker())
     secret = secrets.token_urlsafe(16)
     port = free_port()
     stack = ServiceStack(
@@ -196,8 +181,7 @@ async def main(args: argparse.Namespace) -> int:
         )
     finally:
         stack.stop_all()
-        broker.stop()
-        await drop_database(url)
+        await infra.aclose()
 
     rows = [
         row("survey page GET", page, "pages"),

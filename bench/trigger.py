@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -33,20 +34,10 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI, Request, Response
 
-from closeloop.infra import (
-    Broker,
-    drop_database,
-    ensure_database,
-    free_port,
-    start_embedded_postgres,
-    wait_for_port,
-    with_database,
-)
+from closeloop.infra import free_port, scratch_broker, scratch_database, wait_for_port
 from closeloop.stack import SERVICE_PORTS, ServiceStack
 from services.trigger import sources
 from shared import standard_webhooks
-from shared.kafka import ensure_topics
-from shared.migrations import upgrade
 from shared.security import issue_api_key
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -376,14 +367,9 @@ async def main(args: argparse.Namespace) -> int:
         "trigger bench — starting PostgreSQL, the broker, the trigger service and a bare endpoint …",
         flush=True,
     )
-    base = os.environ.get("DATABASE_URL") or start_embedded_postgres(ROOT / ".data" / "bench-postgres")
-    url = with_database(base, f"closeloop_bench_trigger_{secrets.token_hex(3)}").replace(
-        "postgresql://", "postgresql+asyncpg://", 1
-    )
-    await ensure_database(url, drop_first=True)
-    await asyncio.to_thread(upgrade, "trigger", url)
-    broker = Broker().start()
-    await ensure_topics(broker.bootstrap_servers, partitions=3)
+    infra = contextlib.AsyncExitStack()
+    url = await infra.enter_async_context(scratch_database("bench-trigger", services=["trigger"]))
+    broker = await infra.enter_async_context(scratch_broker())
     secret_key = secrets.token_urlsafe(16)
     host = "127.0.0.1"
     ports = {service: free_port() for service in SERVICE_PORTS}  # only trigger is started
@@ -476,8 +462,7 @@ async def main(args: argparse.Namespace) -> int:
         stack.stop_all()
         bare.terminate()
         bare.wait()
-        broker.stop()
-        await drop_database(url)
+        await infra.aclose()
 
     print()
     print(

@@ -11,14 +11,30 @@ import asyncio
 import logging
 import os
 import random
+import secrets
+import shutil
+import signal
 import socket
 import subprocess
 import time
 import warnings
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+
+
+def die_with_parent() -> None:
+    """In a child process (``preexec_fn``): get SIGTERM when the parent dies, so a killed test run
+    or dev supervisor never leaves brokers and services running behind it (Linux only)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 def free_port() -> int:
@@ -90,6 +106,7 @@ class Broker:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         wait_for_port("127.0.0.1", self.port, process=self.process)
         return self
@@ -159,5 +176,51 @@ async def drop_database(url: str) -> None:
         await admin.close()
 
 
-def run(coro):  # type: ignore[no-untyped-def]
-    return asyncio.run(coro)
+def asyncpg_url(url: str) -> str:
+    """Return ``url`` with the asyncpg driver SQLAlchemy needs."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
+@asynccontextmanager
+async def scratch_database(label: str, *, services: Iterable[str] | None = None) -> AsyncIterator[str]:
+    """Yield the URL of a new database migrated for ``services`` (default: all); drop it afterwards.
+
+    The server is ``DATABASE_URL``'s, or an embedded one of this process alone, stopped and
+    removed on the way out: concurrent runs never share, or stop, each other's server.
+    """
+    from shared.migrations import SERVICES, upgrade
+
+    base = os.environ.get("DATABASE_URL")
+    embedded = None if base else Path.cwd() / ".data" / f"{label}-postgres-{os.getpid()}"
+    if embedded is not None:
+        base = await asyncio.to_thread(start_embedded_postgres, embedded)
+    assert base is not None
+    url = asyncpg_url(with_database(base, f"closeloop_{label.replace('-', '_')}_{secrets.token_hex(3)}"))
+    try:
+        await ensure_database(url, drop_first=True)
+        for service in services or SERVICES:
+            await asyncio.to_thread(upgrade, service, url)
+        yield url
+    finally:
+        try:
+            await drop_database(url)
+        finally:
+            if embedded is not None:
+                await asyncio.to_thread(stop_embedded_postgres, embedded)
+                shutil.rmtree(embedded, ignore_errors=True)
+
+
+@asynccontextmanager
+async def scratch_broker(*, partitions: int = 3) -> AsyncIterator[Broker]:
+    """Yield a fresh in-memory broker with every closeloop topic; stop it afterwards."""
+    from shared.kafka import ensure_topics
+
+    broker = Broker().start()
+    try:
+        await ensure_topics(broker.bootstrap_servers, partitions=partitions)
+        yield broker
+    finally:
+        broker.stop()

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import httpx
 
+from closeloop.infra import die_with_parent
+
 SERVICE_PORTS: dict[str, int] = {
     "trigger": 8001,
     "dispatch": 8002,
@@ -65,6 +67,7 @@ class ServiceStack:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         self.processes[service] = process
         return process

@@ -3,29 +3,16 @@ an SMTP server. Each test session gets its own database and broker, so runs neve
 
 from __future__ import annotations
 
-import os
 import secrets
-import shutil
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from closeloop.infra import (
-    Broker,
-    drop_database,
-    ensure_database,
-    start_embedded_postgres,
-    stop_embedded_postgres,
-    with_database,
-)
+from closeloop.infra import Broker, scratch_broker, scratch_database
 from closeloop.mailcatcher import MailCatcher
-from shared.kafka import ensure_topics
-from shared.migrations import upgrade_all
 from shared.security import issue_api_key
 
-ROOT = Path(__file__).resolve().parent.parent
 SECRET_KEY = "test-secret-" + secrets.token_hex(8)
 # Small group timeouts so that consumers (re)join the group in about a second.
 KAFKA_TIMEOUTS = {
@@ -37,29 +24,15 @@ KAFKA_TIMEOUTS = {
 
 @pytest.fixture(scope="session")
 async def database_url() -> AsyncIterator[str]:
-    # Without DATABASE_URL every test run starts its own embedded server (a second or two), so
-    # concurrent runs never stop each other's database.
-    embedded = None if os.environ.get("DATABASE_URL") else ROOT / ".data" / f"test-postgres-{os.getpid()}"
-    base = os.environ.get("DATABASE_URL") or start_embedded_postgres(embedded)  # type: ignore[arg-type]
-    url = with_database(base, f"closeloop_test_{os.getpid()}_{secrets.token_hex(3)}")
-    url = url.replace("postgresql://", "postgresql+asyncpg://", 1).replace(
-        "postgres://", "postgresql+asyncpg://", 1
-    )
-    await ensure_database(url, drop_first=True)
-    await upgrade_all(url)
-    yield url
-    await drop_database(url)
-    if embedded is not None:  # leave nothing running or lying around behind the test run
-        stop_embedded_postgres(embedded)
-        shutil.rmtree(embedded, ignore_errors=True)
+    """A migrated database of this test run alone (``DATABASE_URL``'s server, or a private embedded one)."""
+    async with scratch_database("test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 async def broker() -> AsyncIterator[Broker]:
-    b = Broker(log_path=None).start()
-    await ensure_topics(b.bootstrap_servers, partitions=3)
-    yield b
-    b.stop()
+    async with scratch_broker() as b:
+        yield b
 
 
 @pytest.fixture(scope="session")
