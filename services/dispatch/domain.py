@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from email.utils import parseaddr
 from itertools import pairwise
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from shared.events import Recipient
 
@@ -296,25 +296,6 @@ def parse_hhmm(value: str) -> time:
     if not match:
         raise ValueError(f"{value!r} is not a time of day as HH:MM")
     return time(int(match[1]), int(match[2]))
-
-
-def zone(name: str | None, default: str = "UTC") -> ZoneInfo:
-    """Return the IANA zone, falling back to ``default`` for missing or unknown names."""
-    for candidate in (name, default, "UTC"):
-        if candidate:
-            try:
-                return ZoneInfo(candidate)
-            except (ZoneInfoNotFoundError, ValueError):
-                continue
-    return ZoneInfo("UTC")
-
-
-def is_valid_timezone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
 
 
 def quiet_until(at: datetime, *, tz: ZoneInfo, start: time, end: time) -> datetime | None:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
 from services.dispatch import domain
+from shared.timezones import is_timezone
 
 InvitationStatus = Literal["scheduled", "sending", "sent", "failed"]
 ChannelName = Literal["email", "sms", "whatsapp", "chat", "link"]
@@ -62,7 +63,7 @@ class QuietHours(BaseModel):
     @field_validator("default_timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        if not domain.is_valid_timezone(value):
+        if not is_timezone(value):
             raise ValueError(f"{value!r} is not an IANA timezone such as Europe/Amsterdam")
         return value
 

@@ -38,6 +38,7 @@ from services.dispatch.settings import DispatchSettings
 from shared.db import Database
 from shared.events import InvitationFailed, InvitationSent, new_id
 from shared.outbox import Outbox
+from shared.timezones import zone
 
 log = logging.getLogger(__name__)
 RATE_WINDOW = timedelta(minutes=1)
@@ -265,7 +266,7 @@ class InvitationSender:
         if quiet is not None and channel in quiet.channels:
             until = domain.quiet_until(
                 now,
-                tz=domain.zone(invitation.recipient_timezone, quiet.default_timezone),
+                tz=zone(invitation.recipient_timezone, quiet.default_timezone),
                 start=domain.parse_hhmm(quiet.start),
                 end=domain.parse_hhmm(quiet.end),
             )

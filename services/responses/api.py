@@ -682,8 +682,8 @@ async def kiosk_page(key: str, request: Request, session: SessionDep, runtime: R
     except ClosedloopError as exc:
         return _error_page(exc, request)
     client = request.client.host if request.client else "unknown"
-    retry_after = runtime.extras["kiosk_bucket"].take(f"{kiosk.id}:{client}", time.monotonic())
-    if retry_after is not None:
+    retry_after = runtime.extras["kiosk_bucket"].acquire(f"{kiosk.id}:{client}", time.monotonic())
+    if retry_after:
         return pages.message(
             status=429,
             key="busy",

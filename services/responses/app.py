@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.responses import domain, handlers
+from services.responses import handlers
 from services.responses.api import router
 from services.responses.models import inbox, outbox
 from services.responses.settings import ResponsesSettings
 from shared.events import CUSTOMER_EVENTS, ContactErased
+from shared.ratelimit import TokenBuckets
 from shared.service import Runtime, ServiceSpec, build_app
 
 
 async def _setup(runtime: Runtime) -> None:
     settings: ResponsesSettings = runtime.settings
-    runtime.extras["kiosk_bucket"] = domain.TokenBucket(
-        rate_per_s=settings.kiosk_rate_per_minute / 60, burst=settings.kiosk_burst
+    runtime.extras["kiosk_bucket"] = TokenBuckets(
+        rate=settings.kiosk_rate_per_minute / 60, burst=settings.kiosk_burst
     )
 
 

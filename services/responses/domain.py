@@ -891,30 +891,3 @@ def _around(text: str, m: re.Match[str]) -> str:
 
 
 # --- kiosk rate limit ----------------------------------------------------------------------
-
-
-class TokenBucket:
-    """Per-key token buckets: ``rate_per_s`` refill, ``burst`` capacity. In-process state only."""
-
-    def __init__(self, *, rate_per_s: float, burst: int, max_keys: int = 10_000) -> None:
-        self.rate = rate_per_s
-        self.burst = burst
-        self.max_keys = max_keys
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def take(self, key: str, now: float) -> float | None:
-        """Take one token for ``key``; return None when allowed, else the seconds until one is free."""
-        tokens, last = self._buckets.get(key, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-        if tokens >= 1:
-            if key not in self._buckets and len(self._buckets) >= self.max_keys:
-                self._evict(now)
-            self._buckets[key] = (tokens - 1, now)
-            return None
-        self._buckets[key] = (tokens, now)
-        return (1 - tokens) / self.rate if self.rate > 0 else 60.0
-
-    def _evict(self, now: float) -> None:
-        full = [k for k, (tok, last) in self._buckets.items() if tok + (now - last) * self.rate >= self.burst]
-        for k in full or list(self._buckets)[: self.max_keys // 10]:
-            del self._buckets[k]

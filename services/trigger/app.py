@@ -13,13 +13,13 @@ from services.trigger import handlers
 from services.trigger.api import router
 from services.trigger.batcher import IngestBatcher
 from services.trigger.caches import Caches
-from services.trigger.domain import RateLimiter
 from services.trigger.hubspot import HubSpotClient
 from services.trigger.models import inbox, outbox
 from services.trigger.scheduler import Scheduler
 from services.trigger.settings import TriggerSettings
 from shared.events import CUSTOMER_EVENTS, ContactOptedOut, utcnow
 from shared.inbox import Handler
+from shared.ratelimit import TokenBuckets
 from shared.service import Runtime, ServiceSpec, build_app
 
 
@@ -31,7 +31,7 @@ def create_app(settings: TriggerSettings | None = None, *, clock: Callable[[], d
         caches = Caches(settings.cache_ttl_s)
         runtime.extras["clock"] = clock
         runtime.extras["caches"] = caches
-        runtime.extras["limiter"] = RateLimiter(
+        runtime.extras["limiter"] = TokenBuckets(
             rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst
         )
         runtime.extras["hubspot"] = HubSpotClient(

@@ -10,7 +10,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
+
+from shared.timezones import zone
 
 Outcome = Literal[
     "sent",
@@ -521,25 +523,6 @@ def cap_block(rule: RuleView, policy: Policy, history: Sequence[Sent], now: date
     return None
 
 
-def zone(name: str | None, default: str = "UTC") -> ZoneInfo:
-    """Return the IANA zone ``name``, else ``default``, else UTC."""
-    for candidate in (name, default, "UTC"):
-        if candidate:
-            try:
-                return ZoneInfo(candidate)
-            except (ZoneInfoNotFoundError, ValueError):
-                continue
-    return ZoneInfo("UTC")
-
-
-def is_timezone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
-
-
 def quiet_until(moment: datetime, quiet: QuietHours | None, tz: ZoneInfo) -> datetime | None:
     """Return when the quiet hours around ``moment`` end (UTC), or None if ``moment`` is not quiet."""
     if quiet is None or quiet.start == quiet.end:
@@ -718,24 +701,3 @@ def survey_context(
         if isinstance(value, str | int | float | bool) and not isinstance(key, bool) and len(str(key)) <= 64:
             context.setdefault(str(key), _text(value, True)[:500])
     return context
-
-
-class RateLimiter:
-    """Token buckets per key: ``rate`` requests per second with bursts of ``burst``; clock injected."""
-
-    def __init__(self, *, rate: float, burst: float) -> None:
-        self.rate = rate
-        self.burst = burst
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def acquire(self, key: str, now: float, *, rate: float | None = None, cost: float = 1.0) -> float:
-        """Take ``cost`` tokens; return 0 when allowed, else the seconds to wait before retrying."""
-        rate = rate or self.rate
-        burst = max(self.burst * rate / self.rate, cost)
-        tokens, last = self._buckets.get(key, (burst, now))
-        tokens = min(burst, tokens + (now - last) * rate)
-        if tokens >= cost:
-            self._buckets[key] = (tokens - cost, now)
-            return 0.0
-        self._buckets[key] = (tokens, now)
-        return (cost - tokens) / rate

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
-from services.trigger.domain import is_timezone
+from shared.timezones import is_timezone
 
 Channel = Literal["email", "sms", "whatsapp", "chat", "link"]
 Kind = Literal["standard-webhooks", "hubspot", "zendesk", "cloudevents", "generic"]

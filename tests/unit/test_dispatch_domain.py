@@ -12,6 +12,7 @@ import pytest
 from services.dispatch import domain, templates
 from services.dispatch.emails import compose_invitation
 from shared.events import Recipient
+from shared.timezones import zone
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -180,8 +181,8 @@ def test_quiet_hours_across_a_daylight_saving_change():
 
 
 def test_unknown_timezones_fall_back_and_times_are_checked():
-    assert domain.zone("Mars/Olympus", "Europe/Amsterdam") == ZoneInfo("Europe/Amsterdam")
-    assert domain.zone(None) == ZoneInfo("UTC")
+    assert zone("Mars/Olympus", "Europe/Amsterdam") == ZoneInfo("Europe/Amsterdam")
+    assert zone(None) == ZoneInfo("UTC")
     for bad in ("25:00", "7:00", "07:60", ""):
         with pytest.raises(ValueError):
             domain.parse_hhmm(bad)

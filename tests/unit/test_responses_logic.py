@@ -13,7 +13,6 @@ from services.responses.domain import (
     Problem,
     Progress,
     Question,
-    TokenBucket,
     check_branding,
     check_survey,
     check_value,
@@ -34,6 +33,7 @@ from services.responses.domain import (
     thank_you_for,
 )
 from services.responses.i18n import t, text_direction, ui_language
+from shared.ratelimit import TokenBuckets
 
 NPS = Question("nps", "nps", {"en": "Recommend us?", "nl": "Aanbevelen?"}, required=True)
 WHY_LOW = Question("why_low", "open", "What went wrong?", show_if=(Condition(question="nps", max=6),))
@@ -297,15 +297,15 @@ def test_colours_must_be_readable():
 
 
 def test_token_bucket_allows_a_burst_then_the_rate():
-    bucket = TokenBucket(rate_per_s=1, burst=2)
-    assert bucket.take("k", 0) is None and bucket.take("k", 0) is None
-    assert bucket.take("k", 0) == pytest.approx(1)
-    assert bucket.take("other", 0) is None  # per key
-    assert bucket.take("k", 1.0) is None
+    bucket = TokenBuckets(rate=1, burst=2)
+    assert bucket.acquire("k", 0) == 0 and bucket.acquire("k", 0) == 0
+    assert bucket.acquire("k", 0) == pytest.approx(1)
+    assert bucket.acquire("other", 0) == 0  # per key
+    assert bucket.acquire("k", 1.0) == 0
 
 
 def test_token_bucket_memory_is_bounded():
-    bucket = TokenBucket(rate_per_s=1, burst=1, max_keys=10)
+    bucket = TokenBuckets(rate=1, burst=1, max_keys=10)
     for i in range(100):
-        bucket.take(f"k{i}", float(i))
+        bucket.acquire(f"k{i}", float(i))
     assert len(bucket._buckets) <= 10

@@ -10,7 +10,6 @@ from services.trigger.domain import (
     Facts,
     Policy,
     QuietHours,
-    RateLimiter,
     RuleView,
     Sent,
     decide,
@@ -20,6 +19,8 @@ from services.trigger.domain import (
     parse_condition,
     quiet_until,
 )
+from shared.ratelimit import TokenBuckets
+from shared.timezones import zone
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 RULE = RuleView("r1", "ticket.solved", delay_seconds=3600)
@@ -336,7 +337,7 @@ EVENINGS = QuietHours(time(21, 0), time(8, 0))
     ],
 )
 def test_quiet_hours_across_midnight_in_the_contacts_time_zone(local, expected):
-    tz = domain.zone("Europe/Amsterdam")
+    tz = zone("Europe/Amsterdam")
     moment = datetime.fromisoformat(local).replace(tzinfo=tz)
     until = quiet_until(moment, EVENINGS, tz)
     assert (until.astimezone(tz).isoformat()[:16] if until else None) == expected
@@ -355,7 +356,7 @@ def test_quiet_hours_delay_a_send_and_use_the_workspace_zone_for_contacts_withou
 
 
 def test_quiet_hours_over_a_daylight_saving_change_end_at_local_eight():
-    tz = domain.zone("Europe/Amsterdam")
+    tz = zone("Europe/Amsterdam")
     # The night the clocks go back (25 October 2026): 23:00 CEST → 08:00 CET the next day.
     moment = datetime(2026, 10, 24, 23, 0, tzinfo=tz)
     until = quiet_until(moment, EVENINGS, tz)
@@ -367,15 +368,15 @@ def test_quiet_hours_over_a_daylight_saving_change_end_at_local_eight():
 
 
 def test_unknown_time_zones_fall_back():
-    assert domain.zone("Mars/Olympus", "Europe/Paris").key == "Europe/Paris"
-    assert domain.zone(None, "nope").key == "UTC"
+    assert zone("Mars/Olympus", "Europe/Paris").key == "Europe/Paris"
+    assert zone(None, "nope").key == "UTC"
 
 
 # --- rate limits, durations, context -------------------------------------------------------------
 
 
 def test_rate_limiter_allows_a_burst_then_the_rate_and_says_how_long_to_wait():
-    limiter = RateLimiter(rate=10, burst=20)
+    limiter = TokenBuckets(rate=10, burst=20)
     assert all(limiter.acquire("i", 0.0) == 0 for _ in range(20))
     wait = limiter.acquire("i", 0.0)
     assert wait == pytest.approx(0.1)

@@ -21,6 +21,8 @@ from services.trigger.domain import (
     RuleView,
     Sent,
 )
+from shared.ratelimit import TokenBuckets
+from shared.timezones import zone
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 scalars = st.one_of(
@@ -148,7 +150,7 @@ zones = st.sampled_from(
 @given(hhmm, hhmm, zones, st.integers(0, 365 * 24 * 60))
 def test_quiet_hours_end_outside_quiet_hours_within_a_day(start, end, zone_name, minutes):
     quiet = QuietHours(start, end)
-    tz = domain.zone(zone_name)
+    tz = zone(zone_name)
     moment = START + timedelta(minutes=minutes)
     until = domain.quiet_until(moment, quiet, tz)
     local = moment.astimezone(tz).time().replace(tzinfo=None)
@@ -161,7 +163,7 @@ def test_quiet_hours_end_outside_quiet_hours_within_a_day(start, end, zone_name,
 
 @given(st.lists(st.floats(0, 10, allow_nan=False), max_size=200), st.floats(0.5, 50), st.floats(1, 50))
 def test_the_rate_limiter_never_admits_more_than_burst_plus_rate_times_time(offsets, rate, burst):
-    limiter = domain.RateLimiter(rate=rate, burst=burst)
+    limiter = TokenBuckets(rate=rate, burst=burst)
     times = sorted(offsets)
     admitted = [t for t in times if limiter.acquire("k", t) == 0]
     if admitted:
