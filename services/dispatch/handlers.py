@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,6 +27,7 @@ from services.dispatch.models import (
 from services.dispatch.providers import DeliveryEvent
 from services.dispatch.schemas import WorkspaceConfig
 from services.dispatch.settings import DispatchSettings
+from shared.cache import TTLCache
 from shared.errors import NotFound
 from shared.events import (
     ContactErased,
@@ -63,7 +63,6 @@ class CachedWorkspace:
     config: WorkspaceConfig
     channels: dict[tuple[str, str], ChannelSettings]
     templates: list[Template]
-    expires: float
 
 
 class WorkspaceCache:
@@ -75,13 +74,13 @@ class WorkspaceCache:
 
     def __init__(self, settings: DispatchSettings, *, ttl_s: float = 5.0) -> None:
         self.settings = settings
-        self.ttl_s = ttl_s
-        self._entries: dict[str, CachedWorkspace] = {}
+        self._cache: TTLCache[CachedWorkspace] = TTLCache(ttl_s)
 
     async def get(self, session: AsyncSession, workspace_id: str) -> CachedWorkspace:
-        entry = self._entries.get(workspace_id)
-        if entry is not None and entry.expires > time.monotonic():
+        entry = self._cache.get(workspace_id)
+        if entry is not None:
             return entry
+        generation = self._cache.generation
         rows = (await session.scalars(select(Template).where(Template.workspace_id == workspace_id))).all()
         for row in rows:
             session.expunge(row)
@@ -89,15 +88,12 @@ class WorkspaceCache:
             config=await workspace_config(session, workspace_id),
             channels=await channel_settings(session, self.settings, [workspace_id]),
             templates=list(rows),
-            expires=time.monotonic() + self.ttl_s,
         )
-        if len(self._entries) > 10_000:
-            self._entries.clear()
-        self._entries[workspace_id] = entry
+        self._cache.put(workspace_id, entry, generation=generation)
         return entry
 
     def invalidate(self, workspace_id: str) -> None:
-        self._entries.pop(workspace_id, None)
+        self._cache.invalidate(workspace_id)
 
 
 async def workspace_config(session: AsyncSession, workspace_id: str) -> WorkspaceConfig:
