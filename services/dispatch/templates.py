@@ -52,7 +52,7 @@ EMAIL_HTML = """\
    style="display:inline-block;background:{{ brand.colour }};color:#ffffff;text-decoration:none;font-weight:600;
           padding:12px 24px;border-radius:6px;">{{ cta }}</a>
 </p>
-<p style="margin:0;font-size:13px;line-height:20px;color:#6b7280;">
+<p style="margin:0;font-size:13px;line-height:20px;color:#6b7280;word-break:break-all;overflow-wrap:anywhere;">
 If the button does not work, open this link: <a href="{{ survey_url }}" style="color:{{ brand.colour }};">{{ survey_url }}</a><br>
 This link is personal and works for {{ ttl_days }} days.
 </p>
