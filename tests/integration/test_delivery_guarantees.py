@@ -279,3 +279,38 @@ async def test_the_relay_publishes_in_order_with_headers_and_only_one_relay_runs
     assert all(dict(r.headers)["ce_type"] == b"closeloop.CustomerEventReceived.v1" for r in raw)
     assert [dict(r.headers)["ce_id"].decode() for r in raw] == [e.id for e in stored]
     assert {r.key for r in raw} == {f"ws-delivery:{marker}".encode()}
+
+
+async def test_events_of_types_without_a_handler_are_skipped_by_their_header(
+    db, producer, broker, database_url
+):
+    marker = "skip-" + secrets.token_hex(4)
+    key = f"ws-delivery:{marker}".encode()
+    # Another service's event type, with a body this consumer could not even parse: not its business.
+    await producer.send_and_wait(
+        CUSTOMER_EVENTS,
+        b"{not json " + marker.encode(),
+        key=key,
+        headers=[("ce_type", b"closeloop.ContactErased.v1")],
+    )
+    last = await _publish(producer, _event(marker, 1))
+    consumer = _consumer(EventConsumer, db, _settings(database_url, broker), producer, "delivery-" + marker)
+    await consumer.consumer.start()
+    task = asyncio.create_task(consumer.run())
+    try:
+        await wait_until(lambda: _has_effects(db, marker, 1), timeout_s=60, message="the handled event")
+        target = TopicPartition(CUSTOMER_EVENTS, last.partition)
+        await wait_until(
+            lambda: _committed_past(consumer, target, last.offset), timeout_s=30, message="offset committed"
+        )
+    finally:
+        consumer.stop()
+        await task
+        await consumer.consumer.stop()
+    async with TopicReader(broker.bootstrap_servers, dead_letter_topic(CUSTOMER_EVENTS)) as dlq:
+        await dlq.read_to_end()
+    assert not [r for r in dlq.records if marker.encode() in r.value]
+
+
+async def _committed_past(consumer: EventConsumer, tp: TopicPartition, offset: int) -> bool:
+    return (await consumer.consumer.committed(tp) or 0) > offset

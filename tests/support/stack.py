@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
 
 
@@ -42,6 +42,7 @@ class TopicReader:
     """Reads a topic from the beginning without a consumer group (nothing is committed)."""
 
     def __init__(self, bootstrap_servers: str, topic: str) -> None:
+        self.topic = topic
         self.consumer = AIOKafkaConsumer(
             topic,
             bootstrap_servers=bootstrap_servers,
@@ -73,6 +74,18 @@ class TopicReader:
             batch = await self.consumer.getmany(timeout_ms=int(min(remaining, 0.5) * 1000))
             for records in batch.values():
                 self.records.extend(records)
+
+    async def read_to_end(self) -> list[Any]:
+        """Read everything the topic holds right now; return the decoded values."""
+        partitions = self.consumer.partitions_for_topic(self.topic) or set()
+        tps = [TopicPartition(self.topic, p) for p in partitions]
+        end = await self.consumer.end_offsets(tps)
+        for tp in tps:
+            while await self.consumer.position(tp) < end[tp]:
+                batch = await self.consumer.getmany(tp, timeout_ms=500)
+                for records in batch.values():
+                    self.records.extend(records)
+        return self.values()
 
     def values(self) -> list[Any]:
         out = []
