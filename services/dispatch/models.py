@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    ColumnElement,
     DateTime,
     ForeignKey,
     Index,
@@ -15,7 +16,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
     func,
+    or_,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -26,6 +29,14 @@ from shared.inbox import inbox_table
 from shared.outbox import outbox_table
 
 SCHEMA = "dispatch"
+
+
+def due_or_abandoned(model: Any, *, now: datetime, stale: datetime) -> ColumnElement[bool]:
+    """Rows a sender may claim: scheduled and due, or claimed before ``stale`` by one that stopped."""
+    return or_(
+        and_(model.status == "scheduled", model.next_attempt_at <= now),
+        and_(model.status == "sending", model.claimed_at < stale),
+    )
 
 
 class Base(DeclarativeBase):

@@ -18,13 +18,19 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch import domain, emails, handlers
 from services.dispatch.channels import HttpChannels, SendError, SmtpPool
 from services.dispatch.clock import Clock
-from services.dispatch.models import Notification, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from services.dispatch.models import (
+    Notification,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+    due_or_abandoned,
+)
 from services.dispatch.settings import DispatchSettings
 from shared import standard_webhooks
 from shared.db import Database
@@ -136,12 +142,7 @@ class Notifier:
             notes = (
                 await session.scalars(
                     select(Notification)
-                    .where(
-                        or_(
-                            and_(Notification.status == "scheduled", Notification.next_attempt_at <= now),
-                            and_(Notification.status == "sending", Notification.claimed_at < stale),
-                        )
-                    )
+                    .where(due_or_abandoned(Notification, now=now, stale=stale))
                     .order_by(Notification.next_attempt_at)
                     .limit(self.batch_size)
                     .with_for_update(skip_locked=True)
@@ -153,14 +154,7 @@ class Notifier:
                 await session.execute(
                     select(WebhookDelivery, WebhookSubscription)
                     .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
-                    .where(
-                        or_(
-                            and_(
-                                WebhookDelivery.status == "scheduled", WebhookDelivery.next_attempt_at <= now
-                            ),
-                            and_(WebhookDelivery.status == "sending", WebhookDelivery.claimed_at < stale),
-                        )
-                    )
+                    .where(due_or_abandoned(WebhookDelivery, now=now, stale=stale))
                     .order_by(WebhookDelivery.next_attempt_at)
                     .limit(self.batch_size)
                     .with_for_update(of=WebhookDelivery, skip_locked=True)

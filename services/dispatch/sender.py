@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, event, func, or_, select, tuple_, update
+from sqlalchemy import case, event, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,7 +32,7 @@ from services.dispatch import domain, emails, handlers, templates
 from services.dispatch.channels import ChannelSettings, HttpChannels, SendError, SmtpPool
 from services.dispatch.clock import Clock
 from services.dispatch.handlers import event_fields
-from services.dispatch.models import InvalidAddress, Invitation, Reminder, Template
+from services.dispatch.models import InvalidAddress, Invitation, Reminder, Template, due_or_abandoned
 from services.dispatch.schemas import WorkspaceConfig
 from services.dispatch.settings import DispatchSettings
 from shared.db import Database
@@ -158,12 +158,7 @@ class InvitationSender:
             invitations = (
                 await session.scalars(
                     select(Invitation)
-                    .where(
-                        or_(
-                            and_(Invitation.status == "scheduled", Invitation.next_attempt_at <= now),
-                            and_(Invitation.status == "sending", Invitation.claimed_at < stale),
-                        )
-                    )
+                    .where(due_or_abandoned(Invitation, now=now, stale=stale))
                     .order_by(Invitation.next_attempt_at)
                     .limit(s.send_concurrency)
                     .with_for_update(skip_locked=True)
@@ -172,12 +167,7 @@ class InvitationSender:
             reminders = (
                 await session.scalars(
                     select(Reminder)
-                    .where(
-                        or_(
-                            and_(Reminder.status == "scheduled", Reminder.next_attempt_at <= now),
-                            and_(Reminder.status == "sending", Reminder.claimed_at < stale),
-                        )
-                    )
+                    .where(due_or_abandoned(Reminder, now=now, stale=stale))
                     .order_by(Reminder.next_attempt_at)
                     .limit(max(s.send_concurrency - len(invitations), 0))
                     .with_for_update(skip_locked=True)
