@@ -92,34 +92,27 @@ async def score_response(
         )
     )
     now = utcnow()
+    about = {
+        "workspace_id": event.workspace_id,
+        "response_id": event.response_id,
+        "request_id": event.request_id,
+        "contact_id": event.contact_id,
+        "survey_id": event.survey_id,
+        "kind": event.kind,
+        "metric": scored.metric,
+        "score": scored.score,
+    }
     await outbox.add(
         session,
         ResponseScored(
-            workspace_id=event.workspace_id,
-            response_id=event.response_id,
-            request_id=event.request_id,
-            contact_id=event.contact_id,
-            survey_id=event.survey_id,
-            kind=event.kind,
-            metric=scored.metric,
-            score=scored.score,
-            classification=scored.classification,
-            negative=scored.negative,
-            scored_at=now,
+            **about, classification=scored.classification, negative=scored.negative, scored_at=now
         ),
     )
     if scored.negative:
         await outbox.add(
             session,
             NegativeFeedbackDetected(
-                workspace_id=event.workspace_id,
-                response_id=event.response_id,
-                request_id=event.request_id,
-                contact_id=event.contact_id,
-                survey_id=event.survey_id,
-                kind=event.kind,
-                metric=scored.metric,
-                score=scored.score,
+                **about,
                 comment=domain.first_comment(answers),
                 consent_to_contact=event.consent_to_contact,
                 detected_at=now,
