@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from closeloop.infra import Broker, scratch_broker, scratch_database
 from closeloop.mailcatcher import MailCatcher
 from shared.security import issue_api_key
+from tests.support.stack import settings_from
 
 SECRET_KEY = "test-secret-" + secrets.token_hex(8)
 # Small group timeouts so that consumers (re)join the group in about a second.
@@ -59,16 +61,19 @@ def stack_env(database_url: str, broker: Broker, smtp: MailCatcher) -> dict[str,
     }
 
 
+@pytest.fixture(scope="session")
+async def producer(broker: Broker) -> AsyncIterator[AIOKafkaProducer]:
+    """Publishes test input onto topics, as another service's outbox relay would (see ``publish``)."""
+    p = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers, enable_idempotence=False, acks="all")
+    await p.start()
+    yield p
+    await p.stop()
+
+
 @pytest.fixture
-def settings_for(stack_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
+def settings_for(stack_env: dict[str, str]) -> Any:
     """``settings_for(SettingsClass, **overrides)``: service settings pointing at the test stack."""
-
-    def build(cls: type, **overrides: Any) -> Any:
-        for key, value in stack_env.items():
-            monkeypatch.setenv(key, value)
-        return cls(**overrides)
-
-    return build
+    return lambda cls, **overrides: settings_from(cls, stack_env, **overrides)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import asyncio
 import secrets
 
 import pytest
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 from sqlalchemy import Column, MetaData, String, Table, func, select
 
 from shared.db import Database
@@ -55,14 +55,6 @@ async def db(database_url):
         await conn.run_sync(metadata.create_all)
     yield database
     await database.dispose()
-
-
-@pytest.fixture
-async def producer(broker):
-    p = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers, enable_idempotence=False, acks="all")
-    await p.start()
-    yield p
-    await p.stop()
 
 
 def _event(marker: str, n: int) -> CustomerEventReceived:

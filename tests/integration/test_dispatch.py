@@ -25,7 +25,6 @@ from services.dispatch.models import Invitation
 from services.dispatch.settings import DispatchSettings
 from shared.events import (
     INVITATIONS,
-    CloudEvent,
     ContactErased,
     EventData,
     Recipient,
@@ -37,7 +36,7 @@ from shared.security import issue_api_key
 from shared.service import Runtime
 from shared.survey_links import read_link_token
 from tests.conftest import SECRET_KEY
-from tests.support.stack import TopicReader, running, wait_until
+from tests.support.stack import TopicReader, publish, running, settings_from, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -54,11 +53,7 @@ class Dispatch:
 
     async def publish(self, data: EventData, *, event_id: str | None = None) -> str:
         """Publish ``data`` the way another service's outbox relay would; return the event id."""
-        envelope = CloudEvent.wrap(data, source="test", event_id=event_id)
-        await self.producer.send_and_wait(
-            data.topic, value=envelope.model_dump_json().encode(), key=data.partition_key().encode()
-        )
-        return envelope.id
+        return await publish(self.producer, data, event_id=event_id)
 
     async def invitations_of(self, auth: dict[str, str], **params: Any) -> list[dict[str, Any]]:
         response = await self.client.get("/v1/invitations", params=params, headers=auth)
@@ -82,30 +77,24 @@ class Dispatch:
 
 
 @pytest.fixture(scope="module")
-async def dispatch(stack_env: dict[str, str]) -> AsyncIterator[Dispatch]:
-    with pytest.MonkeyPatch.context() as env:
-        for key, value in stack_env.items():
-            env.setenv(key, value)
-        settings = DispatchSettings(
-            survey_base_url=SURVEY_BASE_URL,
-            send_max_attempts=3,  # type: ignore[call-arg]
-            send_backoff_s=0.05,
-            mail_from="Acme surveys <surveys@acme.test>",
-        )
+async def dispatch(stack_env: dict[str, str], producer: AIOKafkaProducer) -> AsyncIterator[Dispatch]:
+    settings = settings_from(
+        DispatchSettings,
+        stack_env,
+        survey_base_url=SURVEY_BASE_URL,
+        send_max_attempts=3,  # type: ignore[call-arg]
+        send_backoff_s=0.05,
+        mail_from="Acme surveys <surveys@acme.test>",
+    )
     app = create_app(settings)
-    producer = AIOKafkaProducer(bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"], acks="all")
-    await producer.start()
-    try:
-        async with (
-            running(app) as client,
-            TopicReader(stack_env["KAFKA_BOOTSTRAP_SERVERS"], INVITATIONS) as invitations,
-        ):
-            runtime: Runtime = app.state.runtime
-            assert runtime.consumer is not None
-            await wait_until(runtime.consumer.assigned.is_set, message="dispatch consumer assigned")
-            yield Dispatch(client, runtime, producer, invitations)
-    finally:
-        await producer.stop()
+    async with (
+        running(app) as client,
+        TopicReader(stack_env["KAFKA_BOOTSTRAP_SERVERS"], INVITATIONS) as invitations,
+    ):
+        runtime: Runtime = app.state.runtime
+        assert runtime.consumer is not None
+        await wait_until(runtime.consumer.assigned.is_set, message="dispatch consumer assigned")
+        yield Dispatch(client, runtime, producer, invitations)
 
 
 def request(

@@ -41,7 +41,6 @@ from shared import standard_webhooks
 from shared.events import (
     CUSTOMER_EVENTS,
     INVITATIONS,
-    CloudEvent,
     EventData,
     NotificationRequested,
     Recipient,
@@ -52,7 +51,7 @@ from shared.events import (
 )
 from shared.service import Runtime
 from tests.support.dispatch import FakeProvider
-from tests.support.stack import TopicReader, running, wait_until
+from tests.support.stack import TopicReader, publish, running, settings_from, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -86,11 +85,7 @@ class Dispatch:
         self.runtime.extras["notifier"].wake.set()
 
     async def publish(self, data: EventData) -> str:
-        envelope = CloudEvent.wrap(data, source="test")
-        await self.producer.send_and_wait(
-            data.topic, value=envelope.model_dump_json().encode(), key=data.partition_key().encode()
-        )
-        return envelope.id
+        return await publish(self.producer, data)
 
     async def invitation(
         self, auth: dict[str, str], request_id: str, *, status: str | None = None, **extra: Any
@@ -129,44 +124,38 @@ class Dispatch:
 
 
 @pytest.fixture(scope="module")
-async def dispatch(stack_env: dict[str, str]) -> AsyncIterator[Dispatch]:
+async def dispatch(stack_env: dict[str, str], producer: AIOKafkaProducer) -> AsyncIterator[Dispatch]:
     async with FakeProvider() as provider:
-        with pytest.MonkeyPatch.context() as env:
-            for key, value in stack_env.items():
-                env.setenv(key, value)
-            settings = DispatchSettings(
-                survey_base_url=SURVEY_BASE_URL,
-                public_url=PUBLIC_URL,  # type: ignore[call-arg]
-                mail_from="Acme surveys <surveys@acme.test>",
-                send_max_attempts=3,
-                send_backoff_s=0.05,
-                sender_poll_interval_ms=100,
-                twilio_base_url=provider.url,
-                twilio_account_sid=provider.account_sid,
-                twilio_auth_token=provider.auth_token,
-                sms_from="+15005550006",
-                whatsapp_from="+14155238886",
-                sendgrid_webhook_public_key=SENDGRID_PUBLIC,
-                mailgun_signing_key=MAILGUN_KEY,
-                webhook_max_attempts=2,
-                webhook_backoff_s=0.01,
-                webhook_disable_after=2,
-            )
+        settings = settings_from(
+            DispatchSettings,
+            stack_env,
+            survey_base_url=SURVEY_BASE_URL,
+            public_url=PUBLIC_URL,  # type: ignore[call-arg]
+            mail_from="Acme surveys <surveys@acme.test>",
+            send_max_attempts=3,
+            send_backoff_s=0.05,
+            sender_poll_interval_ms=100,
+            twilio_base_url=provider.url,
+            twilio_account_sid=provider.account_sid,
+            twilio_auth_token=provider.auth_token,
+            sms_from="+15005550006",
+            whatsapp_from="+14155238886",
+            sendgrid_webhook_public_key=SENDGRID_PUBLIC,
+            mailgun_signing_key=MAILGUN_KEY,
+            webhook_max_attempts=2,
+            webhook_backoff_s=0.01,
+            webhook_disable_after=2,
+        )
         app = create_app(settings)
-        producer = AIOKafkaProducer(bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"], acks="all")
-        await producer.start()
-        try:
-            async with (
-                running(app) as client,
-                TopicReader(stack_env["KAFKA_BOOTSTRAP_SERVERS"], INVITATIONS) as invitations,
-                TopicReader(stack_env["KAFKA_BOOTSTRAP_SERVERS"], CUSTOMER_EVENTS) as customer_events,
-            ):
-                runtime: Runtime = app.state.runtime
-                assert runtime.consumer is not None
-                await wait_until(runtime.consumer.assigned.is_set, message="dispatch consumer assigned")
-                yield Dispatch(client, runtime, producer, invitations, customer_events, provider)
-        finally:
-            await producer.stop()
+        async with (
+            running(app) as client,
+            TopicReader(stack_env["KAFKA_BOOTSTRAP_SERVERS"], INVITATIONS) as invitations,
+            TopicReader(stack_env["KAFKA_BOOTSTRAP_SERVERS"], CUSTOMER_EVENTS) as customer_events,
+        ):
+            runtime: Runtime = app.state.runtime
+            assert runtime.consumer is not None
+            await wait_until(runtime.consumer.assigned.is_set, message="dispatch consumer assigned")
+            yield Dispatch(client, runtime, producer, invitations, customer_events, provider)
     assert provider.violations == [], "every request to the provider was as Twilio documents it"
 
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from services.followup.app import create_app
 from services.followup.settings import FollowUpSettings
@@ -16,16 +15,14 @@ from shared.events import (
     FOLLOWUPS,
     NOTIFICATIONS,
     SURVEY_REQUESTS,
-    CloudEvent,
     ContactErased,
-    EventData,
     NegativeFeedbackDetected,
     ResponseScored,
     new_id,
     utcnow,
 )
 from shared.security import issue_api_key
-from tests.support.stack import TopicReader, running, wait_until
+from tests.support.stack import TopicReader, publish, running, settings_from, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -33,29 +30,9 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 async def client(stack_env: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
     """One follow-up service for the whole module: joining the consumer group takes seconds."""
-    with pytest.MonkeyPatch.context() as env:
-        for key, value in stack_env.items():
-            env.setenv(key, value)
-        settings = FollowUpSettings()  # type: ignore[call-arg]
+    settings = settings_from(FollowUpSettings, stack_env)
     async with running(create_app(settings)) as c:
         yield c
-
-
-@pytest.fixture(scope="module")
-async def producer(broker: Any) -> AsyncIterator[AIOKafkaProducer]:
-    p = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers, enable_idempotence=False, acks="all")
-    await p.start()
-    yield p
-    await p.stop()
-
-
-async def publish(producer: AIOKafkaProducer, event: EventData, *, event_id: str | None = None) -> str:
-    """Publish ``event`` the way a service's outbox relay would; return the envelope id."""
-    envelope = CloudEvent.wrap(event, source="test", event_id=event_id)
-    await producer.send_and_wait(
-        event.topic, envelope.model_dump_json().encode(), key=event.partition_key().encode()
-    )
-    return envelope.id
 
 
 def negative(

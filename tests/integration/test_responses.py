@@ -10,15 +10,14 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from services.responses.app import create_app
 from services.responses.settings import ResponsesSettings
-from shared.events import RESPONSES, CloudEvent, ContactErased
+from shared.events import RESPONSES, ContactErased
 from shared.security import issue_api_key
 from shared.survey_links import SurveyLink, issue_link_token
 from tests.conftest import SECRET_KEY
-from tests.support.stack import TopicReader, running, wait_until
+from tests.support.stack import TopicReader, publish, running, settings_from, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -41,10 +40,7 @@ SURVEY = {
 
 @pytest.fixture(scope="module")
 async def client(stack_env: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in stack_env.items():
-            mp.setenv(key, value)
-        settings = ResponsesSettings(max_answer_chars=MAX_ANSWER_CHARS)
+    settings = settings_from(ResponsesSettings, stack_env, max_answer_chars=MAX_ANSWER_CHARS)
     async with running(create_app(settings)) as c:
         yield c
 
@@ -365,23 +361,14 @@ async def test_two_simultaneous_responses_for_one_invitation_store_exactly_one(
 # --- erasure -----------------------------------------------------------------------------
 
 
-async def test_contact_erased_blanks_that_contacts_free_text(client, broker, auth, survey, workspace):
+async def test_contact_erased_blanks_that_contacts_free_text(client, producer, auth, survey, workspace):
     erased_token, erased = link_for(workspace, survey["id"])
     kept_token, kept = link_for(workspace, survey["id"])
     assert (await submit(client, erased_token, {"nps": 2, "why": "Ada's story"})).status_code == 201
     assert (await submit(client, kept_token, {"nps": 9, "why": "Grace's story"})).status_code == 201
 
     event = ContactErased(workspace_id=workspace, contact_id=erased.contact_id, erased_at=datetime.now(UTC))
-    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers)
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            event.topic,
-            CloudEvent.wrap(event, source="test").model_dump_json().encode(),
-            key=event.partition_key().encode(),
-        )
-    finally:
-        await producer.stop()
+    await publish(producer, event)
 
     async def answers_by_contact() -> dict[str, list]:
         rows = (await client.get(f"/v1/surveys/{survey['id']}/responses", headers=auth)).json()

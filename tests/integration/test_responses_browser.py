@@ -17,7 +17,7 @@ import pytest
 from services.responses.app import create_app
 from services.responses.settings import ResponsesSettings
 from tests.support.responses import CHROMIUM, CHROMIUM_ARGS, PHONE, link_for, serve
-from tests.support.stack import wait_until
+from tests.support.stack import settings_from, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -57,10 +57,7 @@ LOGIC = {
 
 @pytest.fixture(scope="module")
 async def base_url(stack_env: dict[str, str]) -> AsyncIterator[str]:
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in stack_env.items():
-            mp.setenv(key, value)
-        settings = ResponsesSettings(kiosk_reset_s=1)
+    settings = settings_from(ResponsesSettings, stack_env, kiosk_reset_s=1)
     async with serve(create_app(settings)) as url:
         yield url
 

@@ -16,7 +16,7 @@ from services.responses.app import create_app
 from services.responses.settings import ResponsesSettings
 from shared.events import RESPONSES
 from tests.support.responses import link_for
-from tests.support.stack import TopicReader, running
+from tests.support.stack import TopicReader, running, settings_from
 
 pytestmark = pytest.mark.integration
 
@@ -103,12 +103,13 @@ EVERY_TYPE = {
 
 @pytest.fixture(scope="module")
 async def client(stack_env: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in stack_env.items():
-            mp.setenv(key, value)
-        settings = ResponsesSettings(
-            max_answer_chars=300, kiosk_burst=KIOSK_BURST, kiosk_rate_per_minute=0.01
-        )
+    settings = settings_from(
+        ResponsesSettings,
+        stack_env,
+        max_answer_chars=300,
+        kiosk_burst=KIOSK_BURST,
+        kiosk_rate_per_minute=0.01,
+    )
     async with running(create_app(settings)) as c:
         yield c
 

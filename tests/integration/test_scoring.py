@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -19,16 +18,14 @@ from shared.events import (
     RESPONSES,
     SCORES,
     Answer,
-    CloudEvent,
     ContactErased,
-    EventData,
     ResponseCompleted,
     dead_letter_topic,
     new_id,
     utcnow,
 )
 from shared.security import issue_api_key
-from tests.support.stack import TopicReader, running, wait_until
+from tests.support.stack import TopicReader, publish, running, settings_from, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -36,10 +33,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 async def app(stack_env: dict[str, str]) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """One scoring service for the whole module: joining the consumer group takes seconds."""
-    with pytest.MonkeyPatch.context() as env:
-        for key, value in stack_env.items():
-            env.setenv(key, value)
-        settings = ScoringSettings()  # type: ignore[call-arg]
+    settings = settings_from(ScoringSettings, stack_env)
     application = create_app(settings)
     async with running(application) as client:
         yield application, client
@@ -48,23 +42,6 @@ async def app(stack_env: dict[str, str]) -> AsyncIterator[tuple[FastAPI, httpx.A
 @pytest.fixture
 def client(app: tuple[FastAPI, httpx.AsyncClient]) -> httpx.AsyncClient:
     return app[1]
-
-
-@pytest.fixture(scope="module")
-async def producer(broker: Any) -> AsyncIterator[AIOKafkaProducer]:
-    p = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers, enable_idempotence=False, acks="all")
-    await p.start()
-    yield p
-    await p.stop()
-
-
-async def publish(producer: AIOKafkaProducer, event: EventData, *, event_id: str | None = None) -> str:
-    """Publish ``event`` the way a service's outbox relay would; return the envelope id."""
-    envelope = CloudEvent.wrap(event, source="test", event_id=event_id)
-    await producer.send_and_wait(
-        event.topic, envelope.model_dump_json().encode(), key=event.partition_key().encode()
-    )
-    return envelope.id
 
 
 def completed(

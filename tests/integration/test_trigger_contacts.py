@@ -13,14 +13,13 @@ from types import SimpleNamespace
 import httpx
 import pytest
 import uvicorn
-from aiokafka import AIOKafkaProducer
 
 from closeloop.infra import free_port
 from services.trigger import importer
 from services.trigger.app import create_app
-from shared.events import CUSTOMER_EVENTS, CloudEvent, ContactOptedOut, utcnow
+from shared.events import CUSTOMER_EVENTS, ContactOptedOut, utcnow
 from tests.support import trigger as fx
-from tests.support.stack import TopicReader, wait_until
+from tests.support.stack import TopicReader, publish, wait_until
 from tests.support.trigger import ours
 
 pytestmark = pytest.mark.integration
@@ -215,7 +214,7 @@ async def test_opting_out_through_the_api_is_published_and_honoured(svc, auth, b
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "channel"
 
 
-async def test_an_opt_out_from_another_service_is_honoured(svc, auth, broker, workspace):
+async def test_an_opt_out_from_another_service_is_honoured(svc, auth, producer, workspace):
     contact = (
         await svc.client.put("/v1/contacts/unsubscriber", json={"email": "u@example.com"}, headers=auth)
     ).json()
@@ -226,19 +225,9 @@ async def test_an_opt_out_from_another_service_is_honoured(svc, auth, broker, wo
         source="dispatch:unsubscribe-link",
         opted_out_at=utcnow(),
     )
-    envelope = CloudEvent.wrap(event, source="dispatch")
-    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers)
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            CUSTOMER_EVENTS, value=envelope.model_dump_json().encode(), key=event.partition_key().encode()
-        )
-        for _ in range(2):  # a redelivery is a no-op
-            await producer.send_and_wait(
-                CUSTOMER_EVENTS, value=envelope.model_dump_json().encode(), key=event.partition_key().encode()
-            )
-    finally:
-        await producer.stop()
+    event_id = await publish(producer, event)
+    for _ in range(2):  # a redelivery is a no-op
+        await publish(producer, event, event_id=event_id)
 
     async def opted_out() -> bool:
         response = await svc.client.get("/v1/contacts/unsubscriber", headers=auth)

@@ -6,11 +6,33 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from fastapi import FastAPI
+
+from shared.events import CloudEvent, EventData
+
+T = TypeVar("T")
+
+
+def settings_from(cls: type[T], env: dict[str, str], **overrides: Any) -> T:
+    """Return ``cls(**overrides)`` read with ``env`` set (usable in fixtures of any scope)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        return cls(**overrides)
+
+
+async def publish(producer: AIOKafkaProducer, event: EventData, *, event_id: str | None = None) -> str:
+    """Publish ``event`` the way a service's outbox relay would; return the envelope id."""
+    envelope = CloudEvent.wrap(event, source="test", event_id=event_id)
+    await producer.send_and_wait(
+        event.topic, envelope.model_dump_json().encode(), key=event.partition_key().encode()
+    )
+    return envelope.id
 
 
 @asynccontextmanager
