@@ -239,11 +239,7 @@ async def test_branded_email_with_merge_fields_embedded_scores_and_one_click_uns
     done = await dispatch.client.post(path, content=b"List-Unsubscribe=One-Click")
     assert done.status_code == 200 and "unsubscribed" in done.text
     [opted_out] = await dispatch.customer_events.wait_for(
-        lambda v: (
-            isinstance(v, dict)
-            and v["type"] == "closeloop.ContactOptedOut.v1"
-            and v["data"]["workspace_id"] == workspace
-        )
+        lambda v: v["type"] == "closeloop.ContactOptedOut.v1" and v["data"]["workspace_id"] == workspace
     )
     assert opted_out["data"]["contact_id"] == "con-1" and opted_out["data"]["channel"] is None
     assert (await dispatch.client.post(path)).status_code == 200  # twice is fine

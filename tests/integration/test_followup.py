@@ -375,9 +375,7 @@ async def test_a_new_task_notifies_the_workspace_staff_address(client, producer,
     async with TopicReader(broker.bootstrap_servers, NOTIFICATIONS) as notifications:
         await publish(producer, loud)
         task = await task_for(client, auth, loud.response_id)
-        [notice] = await notifications.wait_for(
-            lambda v: isinstance(v, dict) and v["workspaceid"] == workspace
-        )
+        [notice] = await notifications.wait_for(lambda v: v["workspaceid"] == workspace)
     assert notice["type"] == "closeloop.NotificationRequested.v1"
     assert notice["data"]["to"] == "cx-team@acme.example" and notice["data"]["channel"] == "email"
     assert "NPS 3" in notice["data"]["subject"]

@@ -82,12 +82,16 @@ class TopicReader:
         await self.consumer.stop()
 
     async def wait_for(
-        self, match: Callable[[dict[str, Any]], bool], *, count: int = 1, timeout_s: float = 30
-    ) -> list[dict[str, Any]]:
-        """Return the decoded values of the first ``count`` records that match."""
+        self, match: Callable[[Any], bool], *, count: int = 1, timeout_s: float = 30, raw: bool = False
+    ) -> list[Any]:
+        """Return the decoded values of the first ``count`` records that match.
+
+        ``match`` sees JSON objects only (topics may hold poison records other tests parked there);
+        with ``raw=True`` it sees every value, undecodable ones as bytes.
+        """
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
-            found = [v for v in self.values() if match(v)]
+            found = [v for v in self.values() if (raw or isinstance(v, dict)) and match(v)]
             if len(found) >= count:
                 return found[:count]
             remaining = deadline - asyncio.get_running_loop().time()
