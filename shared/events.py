@@ -231,7 +231,7 @@ class Answer(BaseModel):
     """The chosen option ids of a multiple-choice question."""
 
 
-class ResponseStarted(EventData):
+class _ResponseEvent(EventData):
     topic: ClassVar[str] = RESPONSES
 
     response_id: str
@@ -242,34 +242,27 @@ class ResponseStarted(EventData):
     survey_version: int
     kind: SurveyKind
     channel: Channel
-    started_at: datetime
     hidden_fields: dict[str, str] = Field(default_factory=dict)
     """From the invitation (agent, product, ticket id, ``attr.<name>`` contact attributes, …)."""
 
 
-class ResponseCompleted(EventData):
-    topic: ClassVar[str] = RESPONSES
+class ResponseStarted(_ResponseEvent):
+    started_at: datetime
 
-    response_id: str
-    invitation_id: str | None
-    request_id: str | None
-    contact_id: str
-    survey_id: str
-    survey_version: int
-    kind: SurveyKind
-    channel: Channel
+
+class ResponseCompleted(_ResponseEvent):
     locale: str | None = None
     answers: tuple[Answer, ...]
     consent_to_contact: bool
     completed_at: datetime
-    hidden_fields: dict[str, str] = Field(default_factory=dict)
-    """From the invitation (agent, product, ticket id, ``attr.<name>`` contact attributes, …)."""
 
 
 # --- scoring ---------------------------------------------------------------------------
 
+Metric = Literal["nps", "nls", "csat", "ces"]
 
-class ResponseScored(EventData):
+
+class _ScoreEvent(EventData):
     topic: ClassVar[str] = SCORES
 
     response_id: str
@@ -277,25 +270,19 @@ class ResponseScored(EventData):
     contact_id: str
     survey_id: str
     kind: SurveyKind
-    metric: Literal["nps", "nls", "csat", "ces"]
+    metric: Metric
     score: int
+
+
+class ResponseScored(_ScoreEvent):
     classification: Literal["promoter", "passive", "detractor", "positive", "neutral", "negative"]
     negative: bool
     scored_at: datetime
 
 
-class NegativeFeedbackDetected(EventData):
+class NegativeFeedbackDetected(_ScoreEvent):
     """The detractor event: a response whose score counts as negative feedback."""
 
-    topic: ClassVar[str] = SCORES
-
-    response_id: str
-    request_id: str | None
-    contact_id: str
-    survey_id: str
-    kind: SurveyKind
-    metric: Literal["nps", "nls", "csat", "ces"]
-    score: int
     comment: str | None = None
     consent_to_contact: bool
     detected_at: datetime

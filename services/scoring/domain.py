@@ -12,7 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-Metric = Literal["nps", "nls", "csat", "ces"]
+from shared.events import Metric
+
 NpsScale = Literal["standard", "european"]
 Classification = Literal["promoter", "passive", "detractor", "positive", "neutral", "negative"]
 

@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Metric = Literal["nps", "nls", "csat", "ces"]
+from shared.events import Metric
+
 NpsScale = Literal["standard", "european"]
 Interval = Literal["day", "week", "month"]
 
