@@ -10,26 +10,20 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-SERVICES: dict[str, int] = {
-    "trigger": 8001,
-    "dispatch": 8002,
-    "responses": 8003,
-    "scoring": 8004,
-    "followup": 8005,
-}
+from closeloop.stack import SERVICE_PORTS
 
 
 def app_factory(service: str) -> Callable[..., Any]:
     """Return ``create_app`` of one service."""
-    if service not in SERVICES:
-        raise SystemExit(f"unknown service {service!r}; choose one of: {', '.join(SERVICES)}")
+    if service not in SERVICE_PORTS:
+        raise SystemExit(f"unknown service {service!r}; choose one of: {', '.join(SERVICE_PORTS)}")
     return importlib.import_module(f"services.{service}.app").create_app  # type: ignore[no-any-return]
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    port = args.port or int(os.environ.get("PORT", SERVICES[args.service]))
+    port = args.port or int(os.environ.get("PORT", SERVICE_PORTS[args.service]))
     uvicorn.run(
         app_factory(args.service),
         factory=True,
@@ -116,14 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
     dev.set_defaults(func=cmd_dev)
 
     serve = sub.add_parser("serve", help="run one service (what a container runs)")
-    serve.add_argument("service", choices=list(SERVICES))
+    serve.add_argument("service", choices=list(SERVICE_PORTS))
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=None)
     serve.set_defaults(func=cmd_serve)
 
     migrate = sub.add_parser("migrate", help="apply database migrations (DATABASE_URL)")
     migrate.add_argument(
-        "services", nargs="*", metavar="SERVICE", help=f"any of {', '.join(SERVICES)} (default: all)"
+        "services", nargs="*", metavar="SERVICE", help=f"any of {', '.join(SERVICE_PORTS)} (default: all)"
     )
     migrate.set_defaults(func=cmd_migrate)
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from closeloop.cli import SERVICES
+from closeloop.stack import SERVICE_PORTS as SERVICES
 from shared.events import ALL_TOPICS, EVENT_TYPES, TOPICS, dead_letter_topic
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from closeloop.cli import SERVICES
+from closeloop.stack import SERVICE_PORTS as SERVICES
 from shared.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
