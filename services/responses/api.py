@@ -296,6 +296,10 @@ def _response_out(r: Response, answers: list[ResponseAnswer]) -> ResponseOut:
 # --- kiosks and QR codes ------------------------------------------------------------------
 
 
+def _kiosk_url(runtime: Any, kiosk: Kiosk) -> str:
+    return f"{runtime.settings.public_url}/k/{kiosk.key}"
+
+
 def _kiosk_out(kiosk: Kiosk, request: Request, runtime: Any) -> KioskOut:
     return KioskOut(
         id=kiosk.id,
@@ -304,9 +308,9 @@ def _kiosk_out(kiosk: Kiosk, request: Request, runtime: Any) -> KioskOut:
         name=kiosk.name,
         locale=kiosk.locale,
         active=kiosk.active,
-        url=f"{runtime.settings.public_url}/k/{kiosk.key}",
-        qr_svg_url=str(request.url_for("kiosk_qr_svg", kiosk_id=kiosk.id)),
-        qr_png_url=str(request.url_for("kiosk_qr_png", kiosk_id=kiosk.id)),
+        url=_kiosk_url(runtime, kiosk),
+        qr_svg_url=str(request.url_for("kiosk_qr", kiosk_id=kiosk.id, fmt="svg")),
+        qr_png_url=str(request.url_for("kiosk_qr", kiosk_id=kiosk.id, fmt="png")),
         created_at=kiosk.created_at,
     )
 
@@ -352,36 +356,26 @@ async def deactivate_kiosk(
     return _kiosk_out(kiosk, request, runtime)
 
 
-@router.get(
-    "/v1/kiosks/{kiosk_id}/qr.svg",
-    name="kiosk_qr_svg",
-    tags=["kiosks"],
-    summary="The kiosk link as a QR code (SVG, for print)",
-    response_class=HTTPResponse,
-    responses={200: {"content": {"image/svg+xml": {}}}},
-)
-async def kiosk_qr_svg(
-    kiosk_id: str, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
-) -> HTTPResponse:
-    kiosk = await handlers.get_kiosk(session, workspace_id=workspace, kiosk_id=kiosk_id)
-    url = f"{runtime.settings.public_url}/k/{kiosk.key}"
-    return HTTPResponse(pages.qr_code(url, kind="svg"), media_type="image/svg+xml")
+QR_MEDIA_TYPES = {"svg": "image/svg+xml", "png": "image/png"}
 
 
 @router.get(
-    "/v1/kiosks/{kiosk_id}/qr.png",
-    name="kiosk_qr_png",
+    "/v1/kiosks/{kiosk_id}/qr.{fmt}",
+    name="kiosk_qr",
     tags=["kiosks"],
-    summary="The kiosk link as a QR code (PNG)",
+    summary="The kiosk link as a QR code: qr.svg for print, qr.png for screens",
     response_class=HTTPResponse,
-    responses={200: {"content": {"image/png": {}}}},
+    responses={200: {"content": {media: {} for media in QR_MEDIA_TYPES.values()}}},
 )
-async def kiosk_qr_png(
-    kiosk_id: str, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
+async def kiosk_qr(
+    kiosk_id: str,
+    fmt: Literal["svg", "png"],
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
 ) -> HTTPResponse:
     kiosk = await handlers.get_kiosk(session, workspace_id=workspace, kiosk_id=kiosk_id)
-    url = f"{runtime.settings.public_url}/k/{kiosk.key}"
-    return HTTPResponse(pages.qr_code(url, kind="png"), media_type="image/png")
+    return HTTPResponse(pages.qr_code(_kiosk_url(runtime, kiosk), kind=fmt), media_type=QR_MEDIA_TYPES[fmt])
 
 
 # --- reward codes --------------------------------------------------------------------------
