@@ -3,9 +3,10 @@
 Starts its own PostgreSQL database (``DATABASE_URL`` or embedded) and Tansu broker, migrates the
 trigger schema, and runs two servers as processes under the same uvicorn settings:
 
-* **trigger** — the real service (``closeloop serve trigger``): signature check, rate limit,
-  deduplication, contact upsert, rule evaluation, decisions, frequency history and the outbox,
-  with the outbox relay publishing to the broker and the consumer and scheduler running;
+* **trigger** — the real service, as deployed in two halves: ``closeloop serve trigger --role api``
+  (signature check, rate limit, parsing, deduplication, storing the events — what the webhook's
+  answer waits for) and ``--role worker`` (the evaluator: contact upsert, rules, decisions, frequency
+  history and the outbox; the outbox relay publishing to the broker; the consumer and the scheduler);
 * **bare** — a FastAPI endpoint that only verifies the same signature and answers 202.
 
 Then, for each server in turn (so they never compete for the two cores): single Standard Webhooks
@@ -13,7 +14,10 @@ requests from ``--concurrency`` connections, and 100-event HubSpot batches (``X-
 from ``--batch-concurrency`` connections. Every event is new (a new contact, a new id) and every one
 matches a rule that requests a survey over a link, the most expensive path. The load generator is
 a minimal HTTP/1.1 keep-alive client over pre-signed requests, so the client costs as little as
-possible of the shared CPU. Prints events/s, ack latency p50/p99 and the ratio to the bare endpoint.
+possible of the shared CPU. Prints events/s, ack latency p50/p99 and the ratio to the bare endpoint,
+CPU per event of each process, and — after each trigger phase, before the next begins — how long the
+worker took to evaluate the backlog the phase left (the rules are applied after the acknowledgement,
+so under a burst they run behind it).
 """
 
 from __future__ import annotations
@@ -29,8 +33,11 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import httpx
 from fastapi import FastAPI, Request, Response
 
@@ -38,6 +45,7 @@ from closeloop.infra import free_port, scratch_broker, scratch_database, wait_fo
 from closeloop.stack import SERVICE_PORTS, ServiceStack
 from services.trigger import sources
 from shared import standard_webhooks
+from shared.db import driver_dsn
 from shared.security import issue_api_key
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,6 +171,13 @@ async def drive_paced(
     while not pool.empty():
         pool.get_nowait()[1].close()
     return latencies
+
+
+async def drive_paced_summary(
+    host: str, port: int, requests: list[bytes], *, rate: float, seconds: float
+) -> dict[str, float]:
+    paced = await drive_paced(host, port, requests, rate=rate, seconds=seconds)
+    return {"p50_ms": percentile(paced, 50) * 1000, "p99_ms": percentile(paced, 99) * 1000, "n": len(paced)}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -297,7 +312,7 @@ def cpu_seconds() -> dict[str, float]:
         elif "tansu" in name or "tansu" in cmd:
             role = "broker"
         elif "closeloop.cli serve trigger" in cmd:
-            role = "server"
+            role = "worker" if "--role worker" in cmd else "server"
         elif "bench.trigger:bare_app" in cmd:
             role = "server"
         elif process.pid == os.getpid():
@@ -341,6 +356,42 @@ async def measure(
     }
 
 
+async def since(database: asyncpg.Connection) -> datetime:
+    return await database.fetchval("SELECT now()")  # type: ignore[no-any-return]
+
+
+async def drain(database: asyncpg.Connection, start: datetime, *, timeout_s: float) -> dict[str, float]:
+    """Wait until the worker has evaluated every event stored since ``start``; return the backlog it
+    had when the acknowledgements stopped, how long it took, and the evaluator's rate over the phase."""
+    pending_sql = "SELECT count(*) FROM trigger.received_events WHERE evaluated_at IS NULL"
+    backlog = await database.fetchval(pending_sql)
+    began = time.monotonic()
+    pending = backlog
+    while pending:
+        if time.monotonic() - began > timeout_s:
+            raise TimeoutError(f"{pending} events still not evaluated after {timeout_s:.0f}s")
+        print(f"\r  evaluating the backlog: {pending:>7} events left", end="", flush=True)
+        await asyncio.sleep(0.25)
+        pending = await database.fetchval(pending_sql)
+    if backlog:
+        print("\r" + " " * 50 + "\r", end="")
+    seconds = time.monotonic() - began
+    evaluated, first, last, failed = await database.fetchrow(
+        "SELECT count(*), min(received_at), max(evaluated_at), count(evaluation_error) "
+        "FROM trigger.received_events WHERE received_at >= $1",
+        start,
+    )
+    if failed:
+        raise RuntimeError(f"{failed} events could not be evaluated; see the worker's log")
+    span = (last - first).total_seconds() if evaluated else 0
+    return {
+        "backlog": backlog,
+        "drain_s": seconds,
+        "evaluated": evaluated,
+        "evaluated_per_s": evaluated / span if span else float("nan"),
+    }
+
+
 def start_bare(host: str, port: int) -> subprocess.Popen:
     """The bare endpoint under uvicorn, as a process like the service (the same uvicorn settings)."""
     return subprocess.Popen(
@@ -372,7 +423,8 @@ async def main(args: argparse.Namespace) -> int:
     broker = await infra.enter_async_context(scratch_broker())
     secret_key = secrets.token_urlsafe(16)
     host = "127.0.0.1"
-    ports = {service: free_port() for service in SERVICE_PORTS}  # only trigger is started
+    # Only trigger is started, in two processes.
+    ports = {service: free_port() for service in [*SERVICE_PORTS, "trigger-api", "trigger-worker"]}
     stack = ServiceStack(
         env={
             "DATABASE_URL": url,
@@ -389,58 +441,64 @@ async def main(args: argparse.Namespace) -> int:
     bare = start_bare(host, bare_port)
     results: dict[str, dict[str, float]] = {}
     try:
-        stack.start("trigger")
-        await asyncio.to_thread(stack.wait_ready, ["trigger"])
+        stack.start("trigger", role="api")
+        stack.start("trigger", role="worker")
+        await asyncio.to_thread(stack.wait_ready, ["trigger-api", "trigger-worker"])
         await asyncio.to_thread(wait_for_port, host, bare_port)
-        seeded = await asyncio.to_thread(seed, stack.url("trigger"), secret_key)
+        seeded = await asyncio.to_thread(seed, stack.url("trigger-api"), secret_key)
         n = args.max_requests
-        for target, port, path, secret in (
-            ()
-            if "single" not in args.phases
-            else (
-                ("bare", bare_port, "/v1/webhooks/standard/bare", BARE_SECRET),
-                ("trigger", ports["trigger"], seeded["standard_path"], seeded["standard_secret"]),
-            )
-        ):
+        database = await asyncpg.connect(driver_dsn(url))
+        infra.push_async_callback(database.close)
+        targets = {
+            "bare": (bare_port, "/v1/webhooks/standard/bare", BARE_SECRET, "/v1/webhooks/hubspot/bare"),
+            "trigger": (
+                ports["trigger-api"],
+                seeded["standard_path"],
+                seeded["standard_secret"],
+                seeded["hubspot_path"],
+            ),
+        }
+
+        async def evaluated_after(target: str, key: str, run: Any) -> None:
+            """Run a phase; for trigger, then wait until the worker has evaluated all it stored."""
+            start = await since(database)
+            results[key] = await run
+            if target == "trigger":
+                results[key] |= await drain(database, start, timeout_s=args.drain_timeout)
+
+        for target in targets if "single" in args.phases else ():
+            port, path, secret, _ = targets[target]
             print(f"[single] {target}: {args.concurrency} connections for {args.seconds:.0f}s …", flush=True)
             reqs = standard_requests(host, port, path, secret, n, f"{target}-{secrets.token_hex(3)}")
-            results[f"single {target}"] = await measure(
+            await evaluated_after(
                 target,
-                host,
-                port,
-                reqs,
-                connections=args.concurrency,
-                seconds=args.seconds,
-                events_per_request=1,
-            )
-        if "single" in args.phases:
-            for target, port, path, secret in (
-                ("bare", bare_port, "/v1/webhooks/standard/bare", BARE_SECRET),
-                ("trigger", ports["trigger"], seeded["standard_path"], seeded["standard_secret"]),
-            ):
-                print(
-                    f"[paced ] {target}: {args.paced_rate:.0f} webhooks/s for {args.seconds:.0f}s …",
-                    flush=True,
-                )
-                reqs = standard_requests(
+                f"single {target}",
+                measure(
+                    target,
                     host,
                     port,
-                    path,
-                    secret,
-                    int(args.paced_rate * args.seconds) + 1,
-                    f"paced-{target}-{secrets.token_hex(3)}",
-                )
-                paced = await drive_paced(host, port, reqs, rate=args.paced_rate, seconds=args.seconds)
-                results[f"paced {target}"] = {
-                    "p50_ms": percentile(paced, 50) * 1000,
-                    "p99_ms": percentile(paced, 99) * 1000,
-                    "n": len(paced),
-                }
-        batch_targets = (
-            ("bare", bare_port, "/v1/webhooks/hubspot/bare"),
-            ("trigger", ports["trigger"], seeded["hubspot_path"]),
-        )
-        for target, port, path in batch_targets if "batch" in args.phases else ():
+                    reqs,
+                    connections=args.concurrency,
+                    seconds=args.seconds,
+                    events_per_request=1,
+                ),
+            )
+        for target in targets if "single" in args.phases else ():
+            port, path, secret, _ = targets[target]
+            print(
+                f"[paced ] {target}: {args.paced_rate:.0f} webhooks/s for {args.seconds:.0f}s …", flush=True
+            )
+            count = int(args.paced_rate * args.seconds) + 1
+            reqs = standard_requests(
+                host, port, path, secret, count, f"paced-{target}-{secrets.token_hex(3)}"
+            )
+            await evaluated_after(
+                target,
+                f"paced {target}",
+                drive_paced_summary(host, port, reqs, rate=args.paced_rate, seconds=args.seconds),
+            )
+        for target in targets if "batch" in args.phases else ():
+            port, _, _, path = targets[target]
             print(
                 f"[batch ] {target}: {args.batch_concurrency} connections × 100 events for {args.seconds:.0f}s …",
                 flush=True,
@@ -448,14 +506,18 @@ async def main(args: argparse.Namespace) -> int:
             reqs = hubspot_requests(
                 host, port, path, BARE_HUBSPOT_SECRET, n // 20, 10**9 + secrets.randbelow(10**9) * 1000
             )
-            results[f"batch {target}"] = await measure(
+            await evaluated_after(
                 target,
-                host,
-                port,
-                reqs,
-                connections=args.batch_concurrency,
-                seconds=args.seconds,
-                events_per_request=100,
+                f"batch {target}",
+                measure(
+                    target,
+                    host,
+                    port,
+                    reqs,
+                    connections=args.batch_concurrency,
+                    seconds=args.seconds,
+                    events_per_request=100,
+                ),
             )
         log_dir = stack.log_dir
     finally:
@@ -466,29 +528,39 @@ async def main(args: argparse.Namespace) -> int:
 
     print()
     print(
-        f"trigger ingest ({os.cpu_count()} cores shared by the client, PostgreSQL, the broker and the server; logs in {log_dir})"
+        f"trigger ingest ({os.cpu_count()} cores shared by the client, PostgreSQL, the broker and the "
+        f"servers; logs in {log_dir})"
     )
+    roles = ("server", "worker", "postgres", "broker", "client")
     print(
-        f"  {'':<22} {'events/s':>10} {'p50 ack':>9} {'p99 ack':>9} {'vs bare':>8}   CPU µs/event: server postgres broker client"
+        f"  {'':<24} {'events/s':>9} {'p50 ack':>9} {'p99 ack':>9} {'vs bare':>8}   "
+        f"CPU µs/event: {'  '.join(f'{r:>8}' for r in roles)}"
     )
     for kind in args.phases.split(","):
         bare_rate = results[f"{kind} bare"]["events_per_s"]
         for target in ("bare", "trigger"):
             r = results[f"{kind} {target}"]
             label = f"{kind} {target}" + (" (100/req)" if kind == "batch" else "")
-            cpu = "  ".join(
-                f"{r.get('cpu_' + role, 0):6.0f}" for role in ("server", "postgres", "broker", "client")
-            )
+            cpu = "  ".join(f"{r.get('cpu_' + role, 0):8.0f}" for role in roles)
             print(
-                f"  {label:<22} {r['events_per_s']:>10.0f} {r['p50_ms']:>7.1f}ms {r['p99_ms']:>7.1f}ms "
-                f"{r['events_per_s'] / bare_rate:>7.0%}   {cpu}"
+                f"  {label:<24} {r['events_per_s']:>9.0f} {r['p50_ms']:>7.1f}ms {r['p99_ms']:>7.1f}ms "
+                f"{r['events_per_s'] / bare_rate:>7.0%}   {' ' * 14}{cpu}"
             )
     if "single" in args.phases:
         print()
         for target in ("bare", "trigger"):
             r = results[f"paced {target}"]
             print(
-                f"  steady {args.paced_rate:.0f}/s {target:<8} ack p50 {r['p50_ms']:.1f} ms  p99 {r['p99_ms']:.1f} ms  (n={r['n']:.0f})"
+                f"  steady {args.paced_rate:.0f}/s {target:<8} ack p50 {r['p50_ms']:.1f} ms  p99 {r['p99_ms']:.1f} ms  "
+                f"(n={r['n']:.0f})"
+            )
+    print()
+    print("  rules applied after the acknowledgement (the worker), per trigger phase:")
+    for key, r in results.items():
+        if key.endswith("trigger"):
+            print(
+                f"  {key:<24} {r['evaluated']:>7.0f} events evaluated at {r['evaluated_per_s']:>6.0f}/s; "
+                f"backlog when the phase ended {r['backlog']:>6.0f}, evaluated {r['drain_s']:.1f}s later"
             )
     if args.phases != "single,batch":
         return 0
@@ -517,5 +589,8 @@ if __name__ == "__main__":
     parser.add_argument("--phases", default="single,batch", choices=("single,batch", "single", "batch"))
     parser.add_argument(
         "--max-requests", type=int, default=40_000, help="pre-signed single requests per server"
+    )
+    parser.add_argument(
+        "--drain-timeout", type=float, default=600, help="most seconds to wait for the worker's backlog"
     )
     sys.exit(asyncio.run(main(parser.parse_args())))

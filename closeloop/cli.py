@@ -24,6 +24,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     port = args.port or int(os.environ.get("PORT", SERVICE_PORTS[args.service]))
+    if args.role:
+        os.environ["CLOSELOOP_ROLE"] = args.role
     uvicorn.run(
         app_factory(args.service),
         factory=True,
@@ -113,6 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("service", choices=list(SERVICE_PORTS))
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=None)
+    serve.add_argument(
+        "--role",
+        choices=("all", "api", "worker"),
+        default=None,
+        help="all (default, or CLOSELOOP_ROLE): HTTP and background work; api: HTTP only; "
+        "worker: consumers and background loops only (its port serves health checks)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     migrate = sub.add_parser("migrate", help="apply database migrations (DATABASE_URL)")

@@ -48,9 +48,12 @@ class ServiceStack:
             **self.env,
         }
 
-    def start(self, service: str) -> subprocess.Popen:
+    def start(self, service: str, *, role: str = "all") -> subprocess.Popen:
+        """Start one service. ``role`` api or worker runs one half of it (``closeloop serve --role``),
+        known as ``<service>-<role>`` here, on the port ``ports`` gives that name."""
+        name = service if role == "all" else f"{service}-{role}"
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_dir / f"{service}.log", "ab")
+        log = open(self.log_dir / f"{name}.log", "ab")
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -61,7 +64,9 @@ class ServiceStack:
                 "--host",
                 self.host,
                 "--port",
-                str(self.ports[service]),
+                str(self.ports[name]),
+                "--role",
+                role,
             ],
             env=self.service_env(),
             stdout=log,
@@ -69,7 +74,7 @@ class ServiceStack:
             start_new_session=True,
             preexec_fn=die_with_parent,
         )
-        self.processes[service] = process
+        self.processes[name] = process
         return process
 
     def start_all(self) -> None:

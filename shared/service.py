@@ -100,7 +100,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         if spec.setup:
             await spec.setup(runtime)
         tasks = [asyncio.create_task(relay.run(), name=f"{spec.name}-outbox-relay")]
-        if spec.handlers and spec.topics and settings.run_consumers:
+        if spec.handlers and spec.topics and settings.run_consumers and settings.runs_background:
             kafka_consumer = create_consumer(settings, group_id=f"closeloop-{spec.name}", topics=spec.topics)
             await kafka_consumer.start()
             runtime.consumer = EventConsumer(
@@ -120,7 +120,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             )
         background = [
             asyncio.create_task(_supervised(functools.partial(b, runtime), b.__name__))
-            for b in spec.background
+            for b in (spec.background if settings.runs_background else [])
         ]
         log.info("%s service started", spec.name, extra={"service": spec.name})
         try:
@@ -150,7 +150,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         openapi_tags=spec.openapi_tags or None,
     )
     install_problem_handlers(app)
-    for router in spec.routers:
+    for router in spec.routers if settings.role != "worker" else []:
         app.include_router(router)
 
     async def db_ready() -> None:

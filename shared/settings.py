@@ -8,6 +8,7 @@ service adds its own fields under ``CLOSELOOP_<NAME>_``.
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -44,6 +45,16 @@ class ServiceSettings(BaseSettings):
     consumer_backoff_ms: int = Field(200, validation_alias=_env("CLOSELOOP_CONSUMER_BACKOFF_MS"))
     outbox_poll_interval_ms: int = Field(500, validation_alias=_env("CLOSELOOP_OUTBOX_POLL_INTERVAL_MS"))
     run_consumers: bool = Field(True, validation_alias=_env("CLOSELOOP_RUN_CONSUMERS"))
+    role: Literal["all", "api", "worker"] = Field(
+        "all",
+        validation_alias=_env("CLOSELOOP_ROLE"),
+        description="all: the HTTP API and the background work (consumers, loops) in one process; "
+        "api: the HTTP API only; worker: the background work only (its port serves health checks).",
+    )
+
+    @property
+    def runs_background(self) -> bool:
+        return self.role != "api"
 
     @field_validator("database_url")
     @classmethod

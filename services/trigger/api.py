@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.trigger import domain, handlers, sources
 from services.trigger.caches import Caches
@@ -37,6 +38,7 @@ from services.trigger.schemas import (
     DryRunRequest,
     DryRunResult,
     EventAccepted,
+    EventResult,
     ImportResult,
     IntegrationCreate,
     IntegrationOut,
@@ -190,7 +192,8 @@ async def update_integration(
 # --- webhooks --------------------------------------------------------------------------------
 
 _WEBHOOK_DESCRIPTION = (
-    "Acknowledged (202) only after the events are stored. A redelivery (the same source event id) is "
+    "Acknowledged (202) as soon as the events are stored; the rules are applied right after (`GET "
+    "/v1/events/{event_id}` shows the decisions once its `status` is `evaluated`). A redelivery (the same source event id) is "
     "acknowledged with `status: duplicate` and not processed again. 401 for a bad or stale signature, "
     "429 with `Retry-After` when the integration sends faster than its rate limit, 413 for a body over "
     "`CLOSELOOP_MAX_BODY_BYTES`."
@@ -287,17 +290,38 @@ async def _store(
     source: str,
     events: list[sources.Incoming],
     ignored: int,
+    *,
+    evaluate: bool = False,
 ) -> EventAccepted:
+    """Store the events; with ``evaluate``, apply the rules before answering (direct posts)."""
     if not events:
         return EventAccepted(status="ignored", event_id="", surveys_requested=0, received=0, ignored=ignored)
-    results = await runtime.extras["batcher"].submit(
-        workspace_id=workspace_id, integration_id=integration_id, source=source, events=events
-    )
+    if evaluate:
+        now = _now(runtime)
+
+        async def work(session: AsyncSession) -> list[EventResult]:
+            rules = await handlers.load_workspace(session, _caches(runtime), workspace_id=workspace_id)
+            return await handlers.store_and_evaluate(
+                session,
+                runtime.outbox,
+                rules=rules,
+                workspace_id=workspace_id,
+                source=source,
+                events=events,
+                now=now,
+            )
+
+        results = await handlers.in_transaction(runtime.db, work)
+    else:
+        results = await runtime.extras["batcher"].submit(
+            workspace_id=workspace_id, integration_id=integration_id, source=source, events=events
+        )
     duplicates = sum(r.status == "duplicate" for r in results)
+    counts = [r.surveys_requested for r in results]
     return EventAccepted(
         status="duplicate" if duplicates == len(results) else "accepted",
         event_id=results[0].event_id or "",
-        surveys_requested=sum(r.surveys_requested for r in results),
+        surveys_requested=None if None in counts else sum(c or 0 for c in counts),
         received=len(results),
         duplicates=duplicates,
         ignored=ignored,
@@ -355,8 +379,10 @@ def _webhook_route(path: str, kind: str, summary: str) -> None:
     async def route(
         integration_id: Annotated[str, Path(description="The integration's id, from its webhook URL")],
         request: Request,
-    ) -> EventAccepted:
-        return await receive_webhook(kind, integration_id, request)
+    ) -> Response:
+        # Serialised here, once: the model is the documented response, not validated a second time.
+        accepted = await receive_webhook(kind, integration_id, request)
+        return Response(accepted.model_dump_json(), status_code=202, media_type="application/json")
 
     route.__name__ = f"receive_{path}_webhook"
     router.add_api_route(
@@ -419,7 +445,7 @@ async def post_events(
             )
         except sources.PayloadError as exc:
             raise InvalidInput(str(exc), errors=exc.errors) from exc
-    return await _store(runtime, workspace, None, "api", events, 0)
+    return await _store(runtime, workspace, None, "api", events, 0, evaluate=True)
 
 
 # --- events and decisions -------------------------------------------------------------------------
@@ -461,6 +487,13 @@ async def get_event(event_id: str, workspace: WorkspaceDep, session: SessionDep)
         occurred_at=event.occurred_at,
         contact_id=event.contact_id,
         received_at=event.received_at,
+        status="pending"
+        if event.evaluated_at is None
+        else "failed"
+        if event.evaluation_error
+        else "evaluated",
+        evaluated_at=event.evaluated_at,
+        error=event.evaluation_error,
         properties=event.payload,
         decisions=[_decision_out(d) for d in decisions],
     )

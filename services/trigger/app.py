@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+import asyncpg
 import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,14 +14,20 @@ from services.trigger import handlers
 from services.trigger.api import router
 from services.trigger.batcher import IngestBatcher
 from services.trigger.caches import Caches
+from services.trigger.evaluator import Evaluator
 from services.trigger.hubspot import HubSpotClient
 from services.trigger.models import inbox, outbox
 from services.trigger.scheduler import Scheduler
 from services.trigger.settings import TriggerSettings
+from shared.db import driver_dsn
 from shared.events import CUSTOMER_EVENTS, ContactOptedOut, utcnow
 from shared.inbox import Handler
 from shared.ratelimit import TokenBuckets
 from shared.service import Runtime, ServiceSpec, build_app
+
+
+async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
+    """Storing events leaves no session state (no LISTEN, locks or SET): skip the pool's reset."""
 
 
 def create_app(settings: TriggerSettings | None = None, *, clock: Callable[[], datetime] = utcnow) -> FastAPI:
@@ -37,13 +44,26 @@ def create_app(settings: TriggerSettings | None = None, *, clock: Callable[[], d
         runtime.extras["hubspot"] = HubSpotClient(
             httpx.AsyncClient(timeout=settings.hubspot_timeout_s), base_url=settings.hubspot_api_url
         )
+        dsn = driver_dsn(settings.database_url)
+        pool = await asyncpg.create_pool(
+            dsn, min_size=1, max_size=settings.group_commit_concurrency, reset=_nothing_to_reset
+        )
+        runtime.extras["pool"] = pool
         runtime.extras["batcher"] = IngestBatcher(
-            runtime.db,
-            runtime.outbox,
-            caches,
+            pool,
             clock,
             max_events=settings.group_commit_events,
             concurrency=settings.group_commit_concurrency,
+        )
+        runtime.extras["evaluator"] = Evaluator(
+            runtime.db,
+            runtime.outbox,
+            caches,
+            dsn=dsn,
+            batch=settings.evaluate_batch,
+            poll_interval_s=settings.evaluate_poll_ms / 1000,
+            linger_s=settings.evaluate_linger_ms / 1000,
+            clock=clock,
         )
         runtime.extras["scheduler"] = Scheduler(
             runtime.db,
@@ -58,9 +78,14 @@ def create_app(settings: TriggerSettings | None = None, *, clock: Callable[[], d
         if settings.run_scheduler:
             await runtime.extras["scheduler"].run()
 
+    async def run_evaluator(runtime: Runtime) -> None:
+        await runtime.extras["evaluator"].run()
+
     async def teardown(runtime: Runtime) -> None:
         runtime.extras["scheduler"].stop()
+        runtime.extras["evaluator"].stop()
         await runtime.extras["hubspot"].http.aclose()
+        await runtime.extras["pool"].close()
 
     def event_handlers(runtime: Runtime) -> dict[type, Handler]:
         async def on_opted_out(session: AsyncSession, event: ContactOptedOut) -> None:
@@ -80,7 +105,7 @@ def create_app(settings: TriggerSettings | None = None, *, clock: Callable[[], d
             inbox_table=inbox,
             topics=[CUSTOMER_EVENTS],
             handlers=event_handlers,
-            background=[run_scheduler],
+            background=[run_evaluator, run_scheduler],
             setup=setup,
             teardown=teardown,
             openapi_tags=[

@@ -1,12 +1,13 @@
-"""Group commit for webhooks: requests that arrive while a transaction is in flight share the next.
+"""Group commit for webhooks: requests that arrive while a store is in flight share the next.
 
-Under load most of a webhook's cost is per transaction (the round trips, the commit, waking the
-outbox relay), not per event. So each source (integration) has at most ``concurrency``
-transactions in flight; requests arriving meanwhile queue up and the next transaction takes all of
-them, up to ``max_events``. A lone request is not delayed: it starts a transaction at once. Each
-request is still acknowledged only after the transaction holding its events has committed. If a
-shared transaction fails, its requests are retried one by one, so one bad request cannot fail the
-others.
+A webhook is acknowledged once its events are stored (the evaluator applies the rules after), and
+under load most of storing's cost is per statement (a round trip, a commit), not per event. So
+each source (integration) has at most ``concurrency`` statements in flight, on connections of the
+driver's own pool (no ORM on this path); requests arriving meanwhile queue up and the next
+statement takes all of them, up to ``max_events``. A lone request is not delayed: it is stored at
+once. Each request is still acknowledged only after the statement holding its events has
+committed. If a shared statement fails, its requests are retried one by one, so one bad request
+cannot fail the others.
 """
 
 from __future__ import annotations
@@ -18,14 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
+import asyncpg
 
 from services.trigger import handlers
-from services.trigger.caches import Caches
 from services.trigger.schemas import EventResult
 from services.trigger.sources import Incoming
-from shared.db import Database
-from shared.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -43,17 +41,13 @@ class _Request:
 class IngestBatcher:
     def __init__(
         self,
-        db: Database,
-        outbox: Outbox,
-        caches: Caches,
+        pool: asyncpg.Pool,
         clock: Callable[[], datetime],
         *,
         max_events: int = 500,
         concurrency: int = 4,
     ) -> None:
-        self.db = db
-        self.outbox = outbox
-        self.caches = caches
+        self.pool = pool
         self.clock = clock
         self.max_events = max_events
         self.concurrency = concurrency
@@ -64,7 +58,7 @@ class IngestBatcher:
     async def submit(
         self, *, workspace_id: str, integration_id: str | None, source: str, events: list[Incoming]
     ) -> list[EventResult]:
-        """Return what happened to each event, once the transaction holding them has committed."""
+        """Return what happened to each event, once the statement storing them has committed."""
         key = (workspace_id, integration_id, source)
         request = _Request(events)
         self._queues.setdefault(key, deque()).append(request)
@@ -117,22 +111,15 @@ class IngestBatcher:
 
     async def _ingest(self, key: Key, events: list[Incoming]) -> list[EventResult]:
         workspace_id, integration_id, source = key
-        now = self.clock()
-
-        async def work(session: AsyncSession) -> list[EventResult]:
-            rules = await handlers.load_workspace(session, self.caches, workspace_id=workspace_id)
-            return await handlers.ingest(
-                session,
-                self.outbox,
-                rules=rules,
+        async with self.pool.acquire() as connection:
+            return await handlers.store_events(
+                connection.fetch,
                 workspace_id=workspace_id,
                 integration_id=integration_id,
                 source=source,
                 events=events,
-                now=now,
+                now=self.clock(),
             )
-
-        return await handlers.in_transaction(self.db, work)
 
 
 def _settle(request: _Request, outcome: list[EventResult] | BaseException) -> None:

@@ -19,7 +19,7 @@ from datetime import datetime, time, timedelta
 from typing import Any, TypeVar, cast
 
 from pydantic import ValidationError
-from sqlalchemy import Table, delete, func, literal, literal_column, select, text, update
+from sqlalchemy import Table, delete, func, literal, literal_column, or_, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -113,10 +113,36 @@ _CONTACT_RECORD = ", ".join(
     + [f"{f} varchar" for f in CONTACT_FIELDS]
     + ["attributes jsonb"]
 )
-# One statement for the first half of an ingest: upsert the batch's contacts (sorted, so that two
-# batches lock the contacts they share in the same order) and insert its events, skipping the ones
-# already received. Its rows: the contacts (k = 0) and the events that were new (k = 1).
-_INGEST_SQL = text(
+# Storing webhook events is all an acknowledgement waits for: one statement for a whole group of
+# requests, in the driver's own parameter style so that both the raw connection pool of the webhook
+# path and a session can run it. Events arriving again (the source's id) are skipped; a new pending
+# event wakes the evaluators (NOTIFY, sent at commit, once per transaction).
+EVALUATE_CHANNEL = "closeloop_trigger_pending"
+STORE_SQL = f"""
+WITH e AS (
+    INSERT INTO trigger.received_events
+        (id, workspace_id, integration_id, source, source_event_id, event_type, occurred_at, payload,
+         contact, evaluated_at)
+    SELECT x.id, $1, $2, $3, x.source_event_id, x.event_type, x.occurred_at, x.payload, x.contact,
+           x.evaluated_at
+    FROM unnest($4::varchar[], $5::varchar[], $6::varchar[], $7::timestamptz[], $8::jsonb[], $9::jsonb[],
+                $10::timestamptz[])
+         AS x(id, source_event_id, event_type, occurred_at, payload, contact, evaluated_at)
+    ON CONFLICT (workspace_id, source, source_event_id) DO NOTHING
+    RETURNING id, source_event_id, evaluated_at IS NULL AS pending
+)
+SELECT id, source_event_id FROM e
+UNION ALL
+SELECT NULL, NULL FROM (SELECT pg_notify('{EVALUATE_CHANNEL}', '')) AS n WHERE EXISTS (SELECT 1 FROM e WHERE pending)
+"""
+EXISTING_SQL = """
+SELECT source_event_id, id FROM trigger.received_events
+WHERE workspace_id = $1 AND source = $2 AND source_event_id = ANY($3::varchar[])
+"""
+# The evaluator's first statement for a batch of stored events: upsert their contacts (sorted, so
+# that two evaluators lock the contacts they share in the same order) and mark the events evaluated,
+# naming their contact. Its rows: the contacts.
+_EVALUATE_SQL = text(
     f"""
 WITH c AS (
     INSERT INTO trigger.contacts AS t
@@ -132,21 +158,13 @@ WITH c AS (
     RETURNING t.id, t.external_id, {", ".join(f"t.{f}" for f in CONTACT_FIELDS)}, t.attributes,
               t.opted_out, t.opted_out_channels, t.created_at
 ), e AS (
-    INSERT INTO trigger.received_events
-        (id, workspace_id, integration_id, source, source_event_id, event_type, contact_id, occurred_at, payload)
-    SELECT x.id, x.workspace_id, x.integration_id, x.source, x.source_event_id, x.event_type,
-           COALESCE(x.contact_id, c.id), x.occurred_at, x.payload
-    FROM jsonb_to_recordset(CAST(:events AS jsonb)) AS x(
-        id varchar, workspace_id varchar, integration_id varchar, source varchar, source_event_id varchar,
-        event_type varchar, contact_id varchar, contact_external_id varchar, occurred_at timestamptz,
-        payload jsonb)
+    UPDATE trigger.received_events AS t
+    SET contact_id = COALESCE(x.contact_id, c.id), contact = NULL, evaluated_at = now()
+    FROM jsonb_to_recordset(CAST(:events AS jsonb)) AS x(id varchar, contact_id varchar, contact_external_id varchar)
     LEFT JOIN c ON c.external_id = x.contact_external_id
-    ON CONFLICT (workspace_id, source, source_event_id) DO NOTHING
-    RETURNING id, source_event_id
+    WHERE t.id = x.id
 )
-SELECT 0 AS k, row_to_json(c)::text AS row FROM c
-UNION ALL
-SELECT 1, row_to_json(e)::text FROM e
+SELECT row_to_json(c)::text FROM c
 """
 )
 # One statement for the second half: decisions, the frequency history, schedules and the outbox.
@@ -829,6 +847,15 @@ async def erase_contact(
         .where(_events.c.workspace_id == workspace_id, _events.c.contact_id == contact_id)
         .values(payload={"erased": True})
     )
+    # Events stored but not evaluated yet name the contact only in their own copy of it.
+    named = _events.c.contact["external_id"].astext == contact["external_id"]
+    if contact["email"]:
+        named = or_(named, func.lower(_events.c.contact["email"].astext) == contact["email"].lower())
+    await session.execute(
+        update(_events)
+        .where(_events.c.workspace_id == workspace_id, _events.c.evaluated_at.is_(None), named)
+        .values(payload={"erased": True}, contact=None, evaluated_at=func.now())
+    )
     await session.execute(delete(_history).where(_history.c.contact_id == contact_id))
     await session.execute(delete(_contacts).where(_contacts.c.id == contact_id))
     # Published events that carried the contact's data are not needed any more.
@@ -1040,18 +1067,164 @@ async def load_enrollments(session: AsyncSession, *, contact_ids: Sequence[str])
     return enrolled
 
 
-async def ingest(
-    session: AsyncSession,
-    outbox: Outbox,
+@dataclass(frozen=True)
+class Pending:
+    """A stored event the rules have not seen yet."""
+
+    id: str
+    source: str
+    source_event_id: str
+    event_type: str
+    occurred_at: datetime
+    contact: ContactRef | None
+    properties: dict[str, Any]
+
+
+Fetch = Callable[..., Awaitable[Sequence[Sequence[Any]]]]
+"""Run one SQL statement in the driver's parameter style (``$1``) and return its rows."""
+
+
+def session_fetch(session: AsyncSession) -> Fetch:
+    """Return a ``Fetch`` that runs inside the session's transaction."""
+
+    async def fetch(sql: str, *args: Any) -> Sequence[Sequence[Any]]:
+        connection = await session.connection()
+        return (await connection.exec_driver_sql(sql, args)).all()
+
+    return fetch
+
+
+def contact_json(ref: ContactRef) -> str:
+    return _json(
+        {
+            "external_id": ref.external_id,
+            "email": ref.email,
+            "fields": ref.fields,
+            "attributes": ref.attributes,
+        }
+    )
+
+
+def contact_from_json(value: Any) -> ContactRef:
+    data = json.loads(value) if isinstance(value, str) else value
+    if not isinstance(data, dict):
+        raise ValueError(f"a stored contact reference must be an object, not {type(data).__name__}")
+    return ContactRef(
+        external_id=data.get("external_id"),
+        email=data.get("email"),
+        fields=dict(data.get("fields") or {}),
+        attributes=dict(data.get("attributes") or {}),
+    )
+
+
+async def store_events(
+    fetch: Fetch,
     *,
-    rules: WorkspaceRules,
     workspace_id: str,
     integration_id: str | None,
     source: str,
     events: Sequence[Incoming],
     now: datetime,
 ) -> list[EventResult]:
-    """Store each event once and apply the workspace's rules; return what happened to each event."""
+    """Store each event once, pending for the evaluator; return what happened to each.
+
+    An event without a contact is stored as evaluated: no rule can ask anyone about it.
+    """
+    ids = [new_id() for _ in events]
+    rows = await fetch(
+        STORE_SQL,
+        workspace_id,
+        integration_id,
+        source,
+        ids,
+        [e.source_event_id for e in events],
+        [e.event_type for e in events],
+        [e.occurred_at or now for e in events],
+        [_json(e.properties) for e in events],
+        [contact_json(e.contact) if e.contact else None for e in events],
+        [None if e.contact else now for e in events],
+    )
+    inserted = {source_event_id: event_id for event_id, source_event_id in rows if event_id is not None}
+    # The one row the database kept is the new event; a repeat of it in the same batch is a duplicate.
+    fresh = [inserted.get(e.source_event_id) == event_id for e, event_id in zip(events, ids, strict=True)]
+    existing: dict[str, str] = {}
+    if not all(fresh):
+        repeated = [e.source_event_id for e, new in zip(events, fresh, strict=True) if not new]
+        existing = {sid: eid for sid, eid in await fetch(EXISTING_SQL, workspace_id, source, repeated)}
+    results = []
+    for event, event_id, new in zip(events, ids, fresh, strict=True):
+        if not new:
+            results.append(
+                EventResult(
+                    source_event_id=event.source_event_id,
+                    event_id=existing.get(event.source_event_id),
+                    status="duplicate",
+                    surveys_requested=0,
+                )
+            )
+        else:
+            results.append(
+                EventResult(
+                    source_event_id=event.source_event_id,
+                    event_id=event_id,
+                    status="accepted" if event.contact else "no_contact",
+                    surveys_requested=None if event.contact else 0,
+                )
+            )
+    return results
+
+
+async def store_and_evaluate(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    rules: WorkspaceRules,
+    workspace_id: str,
+    source: str,
+    events: Sequence[Incoming],
+    now: datetime,
+) -> list[EventResult]:
+    """Store the events and apply the rules in the same transaction (``POST /v1/events``)."""
+    results = await store_events(
+        session_fetch(session),
+        workspace_id=workspace_id,
+        integration_id=None,
+        source=source,
+        events=events,
+        now=now,
+    )
+    pending = [
+        Pending(
+            r.event_id, source, e.source_event_id, e.event_type, e.occurred_at or now, e.contact, e.properties
+        )
+        for e, r in zip(events, results, strict=True)
+        if r.status == "accepted" and r.event_id
+    ]
+    requested = await evaluate(
+        session, outbox, rules=rules, workspace_id=workspace_id, events=pending, now=now
+    )
+    return [
+        r.model_copy(update={"surveys_requested": requested.get(r.event_id or "", 0)})
+        if r.status == "accepted"
+        else r
+        for r in results
+    ]
+
+
+async def evaluate(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    rules: WorkspaceRules,
+    workspace_id: str,
+    events: Sequence[Pending],
+    now: datetime,
+) -> dict[str, int]:
+    """Apply the workspace's rules to stored, pending events; return the surveys requested per event.
+
+    Upserts the events' contacts, marks the events evaluated, and writes the decisions, the frequency
+    history, schedules and the outbox (``CustomerEventReceived`` and ``SurveyRequested``).
+    """
     merged: dict[str, ContactRef] = {}
     for event in events:
         if event.contact is not None:
@@ -1062,56 +1235,26 @@ async def ingest(
         contacts[key] = (await upsert_contact_by_email(session, workspace_id=workspace_id, ref=merged[key]))[
             0
         ]
-    rows: list[dict[str, Any]] = []
-    for event in events:
-        ref_key = _ref_key(event.contact) if event.contact else ""
-        rows.append(
-            {
-                "id": new_id(),
-                "workspace_id": workspace_id,
-                "integration_id": integration_id,
-                "source": source,
-                "source_event_id": event.source_event_id,
-                "event_type": event.event_type,
-                "contact_id": contacts[ref_key]["id"] if ref_key in contacts else None,
-                "contact_external_id": _clip("external_id", event.contact.external_id)
-                if event.contact
-                else None,
-                "occurred_at": event.occurred_at or now,
-                "payload": event.properties,
-            }
-        )
+    rows = [
+        {
+            "id": event.id,
+            "contact_id": contacts[key]["id"] if (key := _ref_key(event.contact)) in contacts else None,
+            "contact_external_id": _clip("external_id", event.contact.external_id),
+        }
+        if event.contact
+        else {"id": event.id, "contact_id": None, "contact_external_id": None}
+        for event in events
+    ]
     by_id = [_contact_values(workspace_id, r) for k, r in merged.items() if k.startswith("x:")]
-    result = await session.execute(_INGEST_SQL, {"contacts": _json(by_id), "events": _json(rows)})
-    inserted: dict[str, str] = {}
-    for kind, raw in result.all():
+    result = await session.execute(_EVALUATE_SQL, {"contacts": _json(by_id), "events": _json(rows)})
+    for (raw,) in result.all():
         row = json.loads(raw)
-        if kind == 0:
-            contacts[f"x:{row['external_id']}"] = row
-        else:
-            inserted[row["source_event_id"]] = row["id"]
-    for row in rows:
-        if row["contact_id"] is None and row["contact_external_id"] is not None:
-            row["contact_id"] = contacts[f"x:{row['contact_external_id']}"]["id"]
-    # The one row the database kept is the new event; a repeat of it in the same batch is a duplicate.
-    fresh = [inserted.get(row["source_event_id"]) == row["id"] for row in rows]
-    existing: dict[str, str] = {}
-    if not all(fresh):
-        duplicate_ids = [e.source_event_id for e, new in zip(events, fresh, strict=True) if not new]
-        existing = dict(
-            (
-                await session.execute(
-                    select(_events.c.source_event_id, _events.c.id).where(
-                        _events.c.workspace_id == workspace_id,
-                        _events.c.source == source,
-                        _events.c.source_event_id.in_(duplicate_ids),
-                    )
-                )
-            ).all()
-        )
+        contacts[f"x:{row['external_id']}"] = row
 
-    accepted = [(e, r) for e, r, new in zip(events, rows, fresh, strict=True) if new and r["contact_id"]]
-    relevant_ids = sorted({r["contact_id"] for e, r in accepted if rules.any_match(source, e.event_type)})
+    accepted = [e for e in events if e.contact is not None]
+    relevant_ids = sorted(
+        {contacts[_ref_key(e.contact)]["id"] for e in accepted if rules.any_match(e.source, e.event_type)}  # type: ignore[arg-type]
+    )
     history = await load_history(
         session, contact_ids=relevant_ids, window_days=rules.cap_window_days, now=now
     )
@@ -1122,18 +1265,18 @@ async def ingest(
     )
     batch = Batch([], [], [], [])
     requested: dict[str, int] = {}
-    for event, row in accepted:
+    for event in accepted:
         contact = contacts[_ref_key(event.contact)]  # type: ignore[arg-type]
         batch.outbox.append(
             outbox_row(
                 outbox,
                 CustomerEventReceived(
                     workspace_id=workspace_id,
-                    event_id=row["id"],
-                    source=source,
+                    event_id=event.id,
+                    source=event.source,
                     source_event_id=event.source_event_id,
                     event_type=event.event_type,
-                    occurred_at=row["occurred_at"],
+                    occurred_at=event.occurred_at,
                     contact_id=contact["id"],
                     properties=event.properties,
                 ),
@@ -1141,7 +1284,9 @@ async def ingest(
         )
         if contact["id"] not in history:
             continue
-        facts = Facts(event.event_type, source, row["occurred_at"], event.properties, contact_facts(contact))
+        facts = Facts(
+            event.event_type, event.source, event.occurred_at, event.properties, contact_facts(contact)
+        )
         contact_enrolled = enrolled.setdefault(contact["id"], set())
         verdicts = domain.decide_all(
             rules.rules,
@@ -1162,44 +1307,14 @@ async def ingest(
                 verdict=verdict,
                 contact=contact,
                 facts=facts,
-                received_event_id=row["id"],
+                received_event_id=event.id,
                 now=now,
             )
             if rule.recurrence_days and verdict.outcome in ("sent", "delayed"):
                 contact_enrolled.add(rule.id)
-        requested[row["id"]] = count
+        requested[event.id] = count
     await write_batch(session, outbox, batch)
-
-    results = []
-    for event, row, new in zip(events, rows, fresh, strict=True):
-        if not new:
-            results.append(
-                EventResult(
-                    source_event_id=event.source_event_id,
-                    event_id=existing.get(event.source_event_id),
-                    status="duplicate",
-                    surveys_requested=0,
-                )
-            )
-        elif row["contact_id"] is None:
-            results.append(
-                EventResult(
-                    source_event_id=event.source_event_id,
-                    event_id=row["id"],
-                    status="no_contact",
-                    surveys_requested=0,
-                )
-            )
-        else:
-            results.append(
-                EventResult(
-                    source_event_id=event.source_event_id,
-                    event_id=row["id"],
-                    status="accepted",
-                    surveys_requested=requested.get(row["id"], 0),
-                )
-            )
-    return results
+    return requested
 
 
 # --- rules -------------------------------------------------------------------------------------

@@ -86,12 +86,17 @@ class Contact(Base):
 
 
 class ReceivedEvent(Base):
-    """Every inbound event, once: the source's own id makes redeliveries no-ops."""
+    """Every inbound event, once: the source's own id makes redeliveries no-ops.
+
+    A webhook is acknowledged once its events are stored here; the evaluator then applies the
+    rules to each pending event (``evaluated_at`` null), in arrival order (``seq``).
+    """
 
     __tablename__ = "received_events"
     __table_args__ = (
         UniqueConstraint("workspace_id", "source", "source_event_id"),
         Index("ix_received_events_contact", "workspace_id", "contact_id"),
+        Index("ix_received_events_pending", "seq", postgresql_where=text("evaluated_at IS NULL")),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -104,6 +109,11 @@ class ReceivedEvent(Base):
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    seq: Mapped[int] = mapped_column(BigInteger, Identity())
+    contact: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    """The contact as the source named it, until the evaluator has upserted it (then cleared)."""
+    evaluated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    evaluation_error: Mapped[str | None] = mapped_column(Text)
 
 
 class Rule(Base):

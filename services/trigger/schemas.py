@@ -473,17 +473,25 @@ class DirectEvent(InboundEvent):
     id: str = Field(min_length=1, max_length=200)
 
 
+_SURVEYS_REQUESTED = (
+    "Surveys the rules requested for the event(s). `POST /v1/events` applies the rules before it "
+    "answers; a webhook is acknowledged as soon as its events are stored and the rules are applied "
+    "right after, so for a new webhook event this is `null`: `GET /v1/events/{event_id}` shows the "
+    "decisions once `status` is `evaluated`."
+)
+
+
 class EventResult(BaseModel):
     source_event_id: str
     event_id: str | None
     status: Literal["accepted", "duplicate", "no_contact"]
-    surveys_requested: int
+    surveys_requested: int | None = Field(description=_SURVEYS_REQUESTED)
 
 
 class EventAccepted(BaseModel):
     status: Literal["accepted", "duplicate", "ignored"]
     event_id: str
-    surveys_requested: int
+    surveys_requested: int | None = Field(description=_SURVEYS_REQUESTED)
     received: int = 1
     duplicates: int = 0
     ignored: int = 0
@@ -510,8 +518,14 @@ class ReceivedEventOut(BaseModel):
     source_event_id: str
     event_type: str
     occurred_at: datetime
-    contact_id: str | None
+    contact_id: str | None = Field(description="Set once the event is evaluated (and it named a contact)")
     received_at: datetime
+    status: Literal["pending", "evaluated", "failed"] = Field(
+        description="`pending`: stored, the rules not applied yet (usually for milliseconds); "
+        "`evaluated`: `decisions` is complete; `failed`: the rules could not be applied (`error` says why)"
+    )
+    evaluated_at: datetime | None = None
+    error: str | None = None
     properties: dict[str, Any]
     decisions: list[DecisionOut]
 

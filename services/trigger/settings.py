@@ -19,9 +19,16 @@ class TriggerSettings(ServiceSettings):
     max_batch_events: int = Field(1000, ge=1)
     """Most events one request may carry (HubSpot sends up to 100)."""
     group_commit_events: int = Field(500, ge=1)
-    """Most events one shared ingest transaction takes (webhooks arriving together share one)."""
+    """Most events one shared store takes (webhooks arriving together are stored together)."""
     group_commit_concurrency: int = Field(4, ge=1)
-    """Ingest transactions in flight per integration; more requests wait for the next one."""
+    """Stores in flight per integration; more requests wait for the next one."""
+    evaluate_batch: int = Field(500, ge=1)
+    """Most stored events the evaluator applies the rules to in one transaction."""
+    evaluate_linger_ms: int = Field(50, ge=0, le=5000)
+    """While events keep arriving, how long the evaluator waits after a pass so that the next one
+    takes more of them at once (a lone event is evaluated at once)."""
+    evaluate_poll_ms: int = Field(1000, ge=10)
+    """How often the evaluator looks for stored events when no notification woke it."""
     cache_ttl_s: float = Field(5, ge=0)
     """How long integrations and rules are served from memory; other replicas see changes this late."""
     scheduler_interval_ms: int = Field(1000, ge=10)

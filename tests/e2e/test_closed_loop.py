@@ -39,7 +39,7 @@ async def test_webhook_to_won_back_customer(demo: DemoWorkspace, urls: dict[str,
     with httpx.Client(timeout=10) as sync_http:
         first = send_signed(sync_http, demo, event, msg_id=f"msg_{demo.workspace_id}")
         again = send_signed(sync_http, demo, event, msg_id=f"msg_{demo.workspace_id}")
-    assert first.status_code == 202 and first.json()["surveys_requested"] == 1
+    assert first.status_code == 202 and first.json()["status"] == "accepted"
     assert again.status_code == 202 and again.json()["status"] == "duplicate"
 
     # 2. The invitation arrives by email, personalised, with a survey link.

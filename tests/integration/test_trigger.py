@@ -64,9 +64,11 @@ async def test_signed_webhook_requests_one_survey_even_when_delivered_twice(svc,
         again = await client.post(_path(integration), content=body, headers=headers)
 
         assert first.status_code == 202, first.text
-        assert first.json()["status"] == "accepted" and first.json()["surveys_requested"] == 1
+        # Acknowledged once stored; the rules are applied right after.
+        assert first.json()["status"] == "accepted" and first.json()["surveys_requested"] is None
         assert again.status_code == 202
         assert again.json()["status"] == "duplicate" and again.json()["surveys_requested"] == 0
+        assert await fx.requested(client, auth, first) == 1
         assert again.json()["event_id"] == first.json()["event_id"]
         [request] = await reader.wait_for(lambda v: ours(v, workspace))
         assert request["type"] == "closeloop.SurveyRequested.v1"
@@ -200,7 +202,7 @@ async def test_hubspot_batch_of_100_is_stored_once_and_triggers_the_matching_rul
         result = first.json()
         assert result["received"] == 100 and result["duplicates"] == 0
         # Only the 10 contacts with an email can be asked; the other 80 have no channel.
-        assert result["surveys_requested"] == 10
+        assert await fx.requested(client, auth, result) == 10
         statuses = [e["status"] for e in result["events"]]
         assert statuses.count("accepted") == 95 and statuses.count("no_contact") == 5
         requests = await reader.wait_for(lambda v: ours(v, workspace), count=10)
@@ -319,7 +321,7 @@ async def test_hubspot_deals_and_tickets_find_their_contact_through_the_crm_api(
         )
         assert up.status_code == 202, up.text
         assert [e["status"] for e in up.json()["events"]] == ["accepted", "no_contact"]
-        assert up.json()["surveys_requested"] == 1
+        assert await fx.requested(client, auth, up) == 1
         assert [
             d["outcome"] for d in (await client.get("/v1/contacts/777/decisions", headers=auth)).json()
         ] == ["sent"]
@@ -357,6 +359,7 @@ async def test_zendesk_ticket_solved_schedules_a_csat_24_hours_later(svc, auth, 
             _path(integration), content=body, headers=fx.zendesk_headers("zendesk-signing-secret", body)
         )
         assert response.status_code == 202, response.text
+        await fx.settled(client, auth, response)
     decisions = (await client.get("/v1/contacts/20978392/decisions", headers=auth)).json()
     assert [(d["rule_id"], d["outcome"]) for d in decisions] == [
         (rule["id"], "delayed"),
@@ -384,7 +387,7 @@ async def test_cloudevents_in_all_three_modes(svc, auth, workspace):
     )
     headers = {**fx.standard_headers(secret, structured), "content-type": "application/cloudevents+json"}
     one = await client.post(_path(integration), content=structured, headers=headers)
-    assert one.status_code == 202 and one.json()["surveys_requested"] == 1, one.text
+    assert one.status_code == 202 and await fx.requested(client, auth, one) == 1, one.text
     batch = fx.dumps([fx.cloudevent("com.shop.order.delivered", subject=f"ce-{i}") for i in (2, 3)])
     many = await client.post(
         _path(integration),
@@ -404,7 +407,7 @@ async def test_cloudevents_in_all_three_modes(svc, auth, workspace):
             "ce-type": "com.shop.order.delivered",
         },
     )
-    assert binary.status_code == 202 and binary.json()["surveys_requested"] == 1
+    assert binary.status_code == 202 and await fx.requested(client, auth, binary) == 1
     resent = await client.post(
         _path(integration),
         content=structured,
@@ -437,7 +440,7 @@ async def test_generic_json_with_a_mapping_and_basic_auth(svc, auth, broker, wor
             content=body,
             headers={"content-type": "application/json", **fx.basic_auth("closeloop", secret)},
         )
-        assert ok.status_code == 202 and ok.json()["surveys_requested"] == 1, ok.text
+        assert ok.status_code == 202 and await fx.requested(client, auth, ok) == 1, ok.text
         [event] = await reader.wait_for(
             lambda v: ours(v, workspace) and v["type"] == "closeloop.CustomerEventReceived.v1"
         )
@@ -554,6 +557,7 @@ async def test_hostile_bodies_get_4xx_or_are_cleaned_never_500(svc, auth):
     body, headers = signed(integration["secret"], nul)
     stored = await client.post(_path(integration), content=body, headers=headers)
     assert stored.status_code == 202, stored.text
+    await fx.settled(client, auth, stored)
     assert (await client.get("/v1/contacts/nul-1", headers=auth)).json()["name"] == "AdaLovelace"
     event = (await client.get(f"/v1/events/{stored.json()['event_id']}", headers=auth)).json()
     assert event["properties"]["note"] == "ab"
@@ -581,6 +585,7 @@ async def test_hostile_bodies_get_4xx_or_are_cleaned_never_500(svc, auth):
         headers={"content-type": "application/json", "x-closeloop-secret": generic["secret"]},
     )
     assert clipped.status_code == 202, clipped.text
+    await fx.settled(client, auth, clipped)
     assert len((await client.get("/v1/contacts/long-1", headers=auth)).json()["name"]) == 200
 
     named = await client.put("/v1/contacts/nul-2", json={"name": "Grace\u0000Hopper"}, headers=auth)

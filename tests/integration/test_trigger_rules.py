@@ -276,6 +276,7 @@ async def test_journey_30_days_after_becoming_a_customer(svc, auth, workspace):
         headers=fx.hubspot_v3_headers("hs-" + workspace, integration["webhook_url"], body),
     )
     assert response.status_code == 202, response.text
+    await fx.settled(svc.client, auth, response)
     [delayed] = (await svc.client.get("/v1/contacts/501/decisions", headers=auth)).json()
     assert delayed["outcome"] == "delayed" and delayed["rule_id"] == journey["id"]
     await svc.scheduler.run_due(now=svc.clock() + timedelta(days=29))

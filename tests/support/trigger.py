@@ -269,3 +269,37 @@ def trigger_settings(stack_env: dict[str, str], **overrides: Any) -> Any:
 def ours(value: Any, workspace: str) -> bool:
     """A topic record of this test's workspace (topics may hold records that are not JSON)."""
     return isinstance(value, dict) and value.get("workspaceid") == workspace
+
+
+async def evaluated(client: Any, auth: dict[str, str], event_id: str) -> dict[str, Any]:
+    """Wait until the rules have been applied to a stored event; return it with its decisions."""
+    from tests.support.stack import wait_until
+
+    async def done() -> dict[str, Any] | None:
+        response = await client.get(f"/v1/events/{event_id}", headers=auth)
+        assert response.status_code == 200, response.text
+        event = response.json()
+        return event if event["status"] != "pending" else None
+
+    event: dict[str, Any] = await wait_until(done, timeout_s=10, message=f"event {event_id} evaluated")
+    return event
+
+
+async def requested(client: Any, auth: dict[str, str], accepted: Any) -> int:
+    """Surveys requested for the new events of a webhook's answer, once the rules have been applied."""
+    body = accepted.json() if hasattr(accepted, "json") else accepted
+    results = body["events"] or [{"status": body["status"], "event_id": body["event_id"]}]
+    total = 0
+    for result in results:
+        if result["status"] != "accepted":
+            continue
+        event = await evaluated(client, auth, result["event_id"])
+        assert event["status"] == "evaluated", event
+        total += sum(d["request_id"] is not None for d in event["decisions"])
+    return total
+
+
+async def settled(client: Any, auth: dict[str, str], *accepted: Any) -> None:
+    """Wait until the rules have been applied to the new events of each webhook answer."""
+    for answer in accepted:
+        await requested(client, auth, answer)

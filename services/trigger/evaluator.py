@@ -1,0 +1,209 @@
+"""The evaluator: applies the rules to events that webhooks stored.
+
+A webhook is acknowledged as soon as its events are stored (what a CRM waits for, and all it
+needs: the events are then safe). The evaluator claims the oldest pending events with ``FOR
+UPDATE SKIP LOCKED`` (replicas share the work; a crash hands the claim back), applies each
+workspace's rules, writes the decisions and the outbox, and marks the events evaluated, all in one
+transaction: an event is decided once, and never lost.
+
+It wakes on the NOTIFY that storing sends at commit and, as a fallback, every ``poll_interval_s``;
+while events keep coming it lingers ``linger_s`` after a pass so that the next takes more at once.
+A batch that fails is retried one event at a time; an event that fails on its own is marked with
+its error (``GET /v1/events/{id}`` shows it, the log names it) so that it cannot hold up the events
+behind it — the database's counterpart of a dead-letter topic. A lost database connection is not an
+event's fault: the loop stops and is restarted, and the events wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.trigger import handlers
+from services.trigger.caches import Caches
+from shared.db import Database
+from shared.events import utcnow
+from shared.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+_CLAIM = text(
+    """
+SELECT id, workspace_id, source, source_event_id, event_type, occurred_at, payload::text, contact::text
+FROM trigger.received_events
+WHERE evaluated_at IS NULL
+ORDER BY seq
+LIMIT :limit
+FOR UPDATE SKIP LOCKED
+"""
+)
+_FAIL = text(
+    """
+UPDATE trigger.received_events SET evaluated_at = now(), evaluation_error = :error
+WHERE id = :id AND evaluated_at IS NULL
+"""
+)
+
+
+def _transient(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database's fault (wait and retry), not the event's."""
+    if isinstance(exc, OperationalError | InterfaceError | OSError | asyncio.TimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+class Evaluator:
+    def __init__(
+        self,
+        db: Database,
+        outbox: Outbox,
+        caches: Caches,
+        *,
+        dsn: str,
+        batch: int = 500,
+        poll_interval_s: float = 1.0,
+        linger_s: float = 0.05,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.outbox = outbox
+        self.caches = caches
+        self.dsn = dsn
+        self.batch = batch
+        self.poll_interval_s = poll_interval_s
+        self.linger_s = linger_s
+        self.clock = clock
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
+
+    async def run(self) -> None:
+        """Evaluate pending events until stopped."""
+        try:
+            while not self._stopping.is_set():
+                await self._listen()
+                self._wake.clear()
+                claimed = await self.evaluate_pending()
+                if claimed < self.batch:
+                    await self._sleep()
+                    if claimed:
+                        # Events are streaming in: let more gather, so that one transaction takes
+                        # many (per event, most of a pass's cost is per transaction).
+                        await asyncio.sleep(self.linger_s)
+        finally:
+            if self._listener is not None and not self._listener.is_closed():
+                await self._listener.close()
+            self._listener = None
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def evaluate_pending(self, *, limit: int | None = None) -> int:
+        """Evaluate up to ``limit`` (default ``batch``) pending events; return how many were claimed."""
+        limit = limit or self.batch
+        try:
+            return await handlers.in_transaction(self.db, lambda s: self._evaluate(s, limit))
+        except Exception as exc:
+            if _transient(exc) or limit == 1:
+                raise
+            log.warning("evaluating a batch of events failed (%s); evaluating them one at a time", exc)
+        claimed = 0
+        for _ in range(limit):
+            done = await self._evaluate_alone()
+            if not done:
+                break
+            claimed += done
+        return claimed
+
+    async def _evaluate(self, session: AsyncSession, limit: int) -> int:
+        rows = (await session.execute(_CLAIM, {"limit": limit})).all()
+        by_workspace: dict[str, list[handlers.Pending]] = {}
+        for (
+            event_id,
+            workspace_id,
+            source,
+            source_event_id,
+            event_type,
+            occurred_at,
+            payload,
+            contact,
+        ) in rows:
+            by_workspace.setdefault(workspace_id, []).append(
+                handlers.Pending(
+                    id=event_id,
+                    source=source,
+                    source_event_id=source_event_id,
+                    event_type=event_type,
+                    occurred_at=occurred_at,
+                    contact=handlers.contact_from_json(contact) if contact is not None else None,
+                    properties=_properties(payload),
+                )
+            )
+        now = self.clock()
+        for workspace_id, events in by_workspace.items():
+            rules = await handlers.load_workspace(session, self.caches, workspace_id=workspace_id)
+            await handlers.evaluate(
+                session, self.outbox, rules=rules, workspace_id=workspace_id, events=events, now=now
+            )
+        return len(rows)
+
+    async def _evaluate_alone(self) -> int:
+        """Evaluate the oldest pending event on its own; mark it failed if it cannot be evaluated."""
+        failed: dict[str, Any] = {}
+
+        async def one(session: AsyncSession) -> int:
+            row = (await session.execute(_CLAIM, {"limit": 1})).first()
+            if row is None:
+                return 0
+            failed["id"] = row[0]
+            return await self._evaluate(session, 1)
+
+        try:
+            return await handlers.in_transaction(self.db, one)
+        except Exception as exc:
+            if _transient(exc) or "id" not in failed:
+                raise
+            log.error(
+                "event %s cannot be evaluated and is set aside: %s",
+                failed["id"],
+                exc,
+                extra={"event_id": failed["id"]},
+            )
+            async with self.db.unit_of_work() as session:
+                await session.execute(
+                    _FAIL, {"id": failed["id"], "error": f"{type(exc).__name__}: {exc}"[:2000]}
+                )
+            return 1
+
+    async def _listen(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        try:
+            self._listener = await asyncpg.connect(self.dsn)
+            await self._listener.add_listener(handlers.EVALUATE_CHANNEL, lambda *_: self._wake.set())
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("cannot listen for new events (%s); looking every %.1fs", exc, self.poll_interval_s)
+            self._listener = None
+
+    async def _sleep(self) -> None:
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval_s)
+        except TimeoutError:
+            pass
+
+
+def _properties(payload: str) -> dict[str, Any]:
+    value = json.loads(payload)
+    if not isinstance(value, dict):
+        raise ValueError(f"stored event properties must be an object, not {type(value).__name__}")
+    return value
