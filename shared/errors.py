@@ -95,6 +95,24 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def problem_of(exc: ClosedloopError, *, instance: str | None) -> JSONResponse:
+    """The problem+json answer to a ``ClosedloopError``."""
+    return problem(
+        exc.status, exc.code, exc.title, exc.detail, instance=instance, errors=exc.errors, headers=exc.headers
+    )
+
+
+def internal_error(*, instance: str | None) -> JSONResponse:
+    """The answer to an error nobody foresaw (logged by the caller): no details, and what to do."""
+    return problem(
+        500,
+        "internal-error",
+        "Internal error",
+        "Something went wrong on our side; nothing was stored. Retry later.",
+        instance=instance,
+    )
+
+
 def _field_path(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or str(loc[0] if loc else "body")
@@ -103,15 +121,7 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ClosedloopError)
     async def _closeloop(request: Request, exc: ClosedloopError) -> JSONResponse:
-        return problem(
-            exc.status,
-            exc.code,
-            exc.title,
-            exc.detail,
-            instance=request.url.path,
-            errors=exc.errors,
-            headers=exc.headers,
-        )
+        return problem_of(exc, instance=request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -154,13 +164,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem(
-            500,
-            "internal-error",
-            "Internal error",
-            "Something went wrong on our side; nothing was stored. Retry later.",
-            instance=request.url.path,
-        )
+        return internal_error(instance=request.url.path)
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:

@@ -7,6 +7,7 @@ change adds a new model with ``version = 2`` and an upcaster from the old one.
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
@@ -41,8 +42,35 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class _RandomBytes:
+    """os.urandom drawn 4 KiB at a time: a random UUID without a system call each (ids are made
+    by the thousand per second). A forked child starts afresh, so it never repeats its parent's."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._at = 0
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._buffer, self._at = b"", 0
+
+    def take16(self) -> bytes:
+        if self._at + 16 > len(self._buffer):
+            self._buffer, self._at = os.urandom(4096), 0
+        self._at += 16
+        return self._buffer[self._at - 16 : self._at]
+
+
+_random = _RandomBytes()
+
+
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID, as text: what ``str(uuid.uuid4())`` gives, at a fraction of the cost."""
+    raw = bytearray(_random.take16())
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # the RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def is_uuid(value: str) -> bool:
@@ -379,6 +407,22 @@ class CloudEvent(BaseModel):
             workspaceid=data.workspace_id,
             data=data.model_dump(mode="json"),
         )
+
+    @classmethod
+    def wrap_json(cls, data: EventData, *, source: str, event_id: str | None = None) -> dict[str, Any]:
+        """Return ``wrap(…).model_dump(mode="json")`` without building the envelope model (for
+        writers of many events at once; the payload is still validated by its own model)."""
+        return {
+            "specversion": "1.0",
+            "id": event_id or new_id(),
+            "source": f"/closeloop/{source}",
+            "type": data.type_name(),
+            "time": utcnow().isoformat().replace("+00:00", "Z"),
+            "subject": data.cloudevent_subject(),
+            "datacontenttype": "application/json",
+            "workspaceid": data.workspace_id,
+            "data": data.model_dump(mode="json"),
+        }
 
     def parse_data(self) -> EventData:
         """Return the typed payload; raises ``UnknownEventType`` or a pydantic ValidationError."""

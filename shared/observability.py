@@ -87,6 +87,12 @@ def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
     return router
 
 
+def record_request(service: str, method: str, route: str, status: int, seconds: float) -> None:
+    """Count one HTTP request and its latency under its route template."""
+    HTTP_REQUESTS.labels(service, method, route, str(status)).inc()
+    HTTP_LATENCY.labels(service, route).observe(seconds)
+
+
 class RequestMetricsMiddleware:
     """Counts requests and their latency per route template (pure ASGI: no body buffering)."""
 
@@ -111,5 +117,4 @@ class RequestMetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            HTTP_REQUESTS.labels(self.service, scope["method"], route, str(status)).inc()
-            HTTP_LATENCY.labels(self.service, route).observe(time.perf_counter() - started)
+            record_request(self.service, scope["method"], route, status, time.perf_counter() - started)

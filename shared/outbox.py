@@ -20,11 +20,11 @@ from sqlalchemy import (
     Text,
     any_,
     cast,
+    delete,
     func,
     literal,
     select,
     text,
-    update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -77,7 +77,7 @@ class Outbox:
 
 
 class OutboxRelay:
-    """Publishes unsent outbox rows in order and marks them sent once the broker has them."""
+    """Publishes outbox rows in order and deletes them once the broker has them."""
 
     def __init__(
         self,
@@ -152,10 +152,10 @@ class OutboxRelay:
                 for row in rows
             ]
             await asyncio.gather(*pending)
+            # Published rows go: the broker has the events now, and the outbox neither grows nor keeps
+            # customers' data after the fact.
             await session.execute(
-                update(t)
-                .where(t.c.seq == any_(literal([r.seq for r in rows], ARRAY(BigInteger))))
-                .values(published_at=func.now())
+                delete(t).where(t.c.seq == any_(literal([r.seq for r in rows], ARRAY(BigInteger))))
             )
         OUTBOX_PUBLISHED.inc(len(rows))
         return len(rows)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -86,6 +87,9 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(level=settings.log_level, fmt=settings.log_format)
+        if settings.role == "worker" and settings.worker_nice:
+            # Background work can wait a moment; a webhook sender or a browser cannot.
+            os.nice(settings.worker_nice)
         settings.warn_if_insecure(log)
         db = Database(settings.database_url)
         producer = create_producer(settings)
@@ -99,7 +103,14 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         app.state.runtime = runtime
         if spec.setup:
             await spec.setup(runtime)
-        tasks = [asyncio.create_task(relay.run(), name=f"{spec.name}-outbox-relay")]
+        # An ``api`` process leaves publishing to the workers (they poll the outbox): its event loop
+        # serves requests only.
+        relay_task = (
+            asyncio.create_task(relay.run(), name=f"{spec.name}-outbox-relay")
+            if settings.runs_background
+            else None
+        )
+        consumer_task = None
         if spec.handlers and spec.topics and settings.run_consumers and settings.runs_background:
             kafka_consumer = create_consumer(settings, group_id=f"closeloop-{spec.name}", topics=spec.topics)
             await kafka_consumer.start()
@@ -113,10 +124,8 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                 max_attempts=settings.consumer_max_attempts,
                 backoff_s=settings.consumer_backoff_ms / 1000,
             )
-            tasks.append(
-                asyncio.create_task(
-                    _supervised(runtime.consumer.run, "consumer"), name=f"{spec.name}-consumer"
-                )
+            consumer_task = asyncio.create_task(
+                _supervised(runtime.consumer.run, "consumer"), name=f"{spec.name}-consumer"
             )
         background = [
             asyncio.create_task(_supervised(functools.partial(b, runtime), b.__name__))
@@ -132,11 +141,12 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
-            if runtime.consumer:
-                await asyncio.gather(tasks[1], return_exceptions=True)
+            if runtime.consumer and consumer_task:
+                await asyncio.gather(consumer_task, return_exceptions=True)
                 await runtime.consumer.consumer.stop()
             relay.stop()
-            await asyncio.gather(tasks[0], return_exceptions=True)
+            if relay_task:
+                await asyncio.gather(relay_task, return_exceptions=True)
             if spec.teardown:
                 await spec.teardown(runtime)
             await producer.stop()
@@ -178,6 +188,28 @@ async def _supervised(run: Callable[[], Awaitable[None]], what: str) -> None:
             await asyncio.sleep(1)
 
 
+def too_large(max_bytes: int) -> str:
+    return f"The request body is larger than {max_bytes} bytes; send less or split it up."
+
+
+async def read_body(scope: Scope, receive: Receive, *, max_bytes: int) -> bytes:
+    """Return the request's body; ``PayloadTooLarge`` (413) past ``max_bytes``, declared or sent."""
+    declared = dict(scope["headers"]).get(b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise PayloadTooLarge(too_large(max_bytes), field="body")
+    chunks = []
+    seen = 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        seen += len(chunk)
+        if seen > max_bytes:
+            raise PayloadTooLarge(too_large(max_bytes), field="body")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
 class BodySizeLimit:
     """Refuses request bodies over ``max_bytes`` with 413, before the route reads them."""
 
@@ -206,7 +238,7 @@ class BodySizeLimit:
         await self.app(scope, limited_receive, send)
 
     def _detail(self) -> str:
-        return f"The request body is larger than {self.max_bytes} bytes; send less or split it up."
+        return too_large(self.max_bytes)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem(

@@ -48,8 +48,18 @@ class ServiceSettings(BaseSettings):
     role: Literal["all", "api", "worker"] = Field(
         "all",
         validation_alias=_env("CLOSELOOP_ROLE"),
-        description="all: the HTTP API and the background work (consumers, loops) in one process; "
-        "api: the HTTP API only; worker: the background work only (its port serves health checks).",
+        description="all: the HTTP API and the background work (outbox relay, consumers, loops) in one "
+        "process; api: the HTTP API only (workers publish what it writes to the outbox); worker: the "
+        "background work only (its port serves health checks).",
+    )
+
+    worker_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        validation_alias=_env("CLOSELOOP_WORKER_NICE"),
+        description="How much a worker process lowers its CPU priority, so that on a machine it "
+        "shares with API processes answering requests comes first; 0: the same priority.",
     )
 
     @property

@@ -15,6 +15,7 @@ from services.trigger.api import router
 from services.trigger.batcher import IngestBatcher
 from services.trigger.caches import Caches
 from services.trigger.evaluator import Evaluator
+from services.trigger.fastpath import WebhookFastPath
 from services.trigger.hubspot import HubSpotClient
 from services.trigger.models import inbox, outbox
 from services.trigger.scheduler import Scheduler
@@ -93,7 +94,7 @@ def create_app(settings: TriggerSettings | None = None, *, clock: Callable[[], d
 
         return {ContactOptedOut: on_opted_out}
 
-    return build_app(
+    app = build_app(
         ServiceSpec(
             name="trigger",
             title="closeloop trigger",
@@ -119,3 +120,5 @@ def create_app(settings: TriggerSettings | None = None, *, clock: Callable[[], d
         ),
         settings,
     )
+    app.add_middleware(WebhookFastPath, max_bytes=settings.max_body_bytes)
+    return app

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any, TypeVar, cast
 
+import pydantic_core
 from pydantic import ValidationError
 from sqlalchemy import Table, delete, func, literal, literal_column, or_, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
@@ -207,13 +208,8 @@ ORDER BY n
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=_json_default)
-
-
-def _json_default(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+    """Compact JSON for a statement parameter (datetimes as ISO 8601)."""
+    return pydantic_core.to_json(value).decode()
 
 
 # --- transactions --------------------------------------------------------------------------
@@ -247,13 +243,8 @@ async def in_transaction(
 
 def outbox_row(outbox: Outbox, data: EventData) -> dict[str, Any]:
     """Return the outbox row ``Outbox.add`` would write for ``data``, for one multi-row insert."""
-    envelope = CloudEvent.wrap(data, source=outbox.source)
-    return {
-        "event_id": envelope.id,
-        "topic": data.topic,
-        "key": data.partition_key(),
-        "payload": envelope.model_dump(mode="json"),
-    }
+    envelope = CloudEvent.wrap_json(data, source=outbox.source)
+    return {"event_id": envelope["id"], "topic": data.topic, "key": data.partition_key(), "payload": envelope}
 
 
 async def write_outbox(session: AsyncSession, outbox: Outbox, rows: list[dict[str, Any]]) -> None:
@@ -858,11 +849,6 @@ async def erase_contact(
     )
     await session.execute(delete(_history).where(_history.c.contact_id == contact_id))
     await session.execute(delete(_contacts).where(_contacts.c.id == contact_id))
-    # Published events that carried the contact's data are not needed any more.
-    key = f"{workspace_id}:{contact_id}"
-    await session.execute(
-        delete(outbox.table).where(outbox.table.c.key == key, outbox.table.c.published_at.is_not(None))
-    )
     await write_outbox(
         session,
         outbox,

@@ -40,9 +40,11 @@ class CrashBeforeOffsetCommit(EventConsumer):
     """Dies right before committing the offset of the record under test."""
 
     target: TopicPartition
+    offset: int
+    """The record under test: the partition may hold other tests' records before it."""
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
-        if self.target in offsets:
+        if offsets.get(self.target, -1) > self.offset:
             raise Crash
         await super().commit(offsets)
 
@@ -129,6 +131,7 @@ async def test_crash_after_db_commit_before_offset_commit_does_not_duplicate(
 
     crashing = _consumer(CrashBeforeOffsetCommit, db, settings, producer, group)
     crashing.target = target
+    crashing.offset = published.offset
     await crashing.consumer.start()
     with pytest.raises(Crash):
         await asyncio.wait_for(crashing.run(), timeout=60)

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 async def api_only(stack_env: dict[str, str]) -> AsyncIterator[SimpleNamespace]:
-    """The API half alone (CLOSELOOP_ROLE=api): it stores, and nothing evaluates until a test says so."""
+    """The API half alone (CLOSELOOP_ROLE=api): it stores, and nothing evaluates or publishes until a
+    test does what a worker would."""
     app = create_app(fx.trigger_settings(stack_env, role="api", run_scheduler=False))
     async with running(app) as client:
         runtime = app.state.runtime
@@ -78,6 +79,7 @@ async def test_a_webhook_is_acknowledged_when_stored_and_decided_by_the_evaluato
         assert contact.status_code == 404  # the contact is upserted when the rules run
 
         assert await api_only.evaluator.evaluate_pending() >= 1
+        await api_only.runtime.relay.publish_pending()  # what a worker's relay does
         decided = await _event(api_only.client, auth, accepted["event_id"])
         assert decided["status"] == "evaluated" and decided["evaluated_at"] is not None
         assert [d["outcome"] for d in decided["decisions"]] == ["sent"]

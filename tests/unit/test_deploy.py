@@ -23,6 +23,25 @@ from shared.settings import ServiceSettings
 ROOT = Path(__file__).resolve().parents[2]
 KUSTOMIZATIONS = ("deploy/base", "deploy/overlays/example")
 SHARED_ENV = {str(field.validation_alias.choices[0]) for field in ServiceSettings.model_fields.values()}
+# Services deployed in two halves (CLOSELOOP_ROLE): closeloop-<service> serves the API (`--role api`)
+# behind the Service, closeloop-<service>-worker does the background work (`--role worker`). The
+# others run both in one process (the default role, `all`).
+SPLIT = ("trigger",)
+
+
+def deployment_args() -> dict[str, tuple[str, list[str]]]:
+    """Return each Deployment's name, with the service it runs and its container's args."""
+    expected: dict[str, tuple[str, list[str]]] = {}
+    for service in SERVICES:
+        if service in SPLIT:
+            expected[f"closeloop-{service}"] = (service, ["serve", service, "--role", "api"])
+            expected[f"closeloop-{service}-worker"] = (service, ["serve", service, "--role", "worker"])
+        else:
+            expected[f"closeloop-{service}"] = (service, ["serve", service])
+    return expected
+
+
+DEPLOYMENTS = deployment_args()
 
 
 def render(path: str) -> list[dict[str, Any]]:
@@ -68,15 +87,23 @@ def config_map_name(objects: list[dict[str, Any]]) -> str:
     return name
 
 
+def selects(selector: dict[str, str], deployment: dict[str, Any]) -> bool:
+    """Whether a Service's selector (or a PodDisruptionBudget's matchLabels) selects the Deployment's pods."""
+    return selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+
+
 def test_every_service_has_a_deployment_that_serves_it(objects: list[dict[str, Any]]) -> None:
+    assert set(SPLIT) <= set(SERVICES)
     deployments = of_kind(objects, "Deployment")
-    assert set(deployments) == {f"closeloop-{service}" for service in SERVICES}
+    assert set(deployments) == set(DEPLOYMENTS)
     for service in SERVICES:
-        container = main_container(deployments[f"closeloop-{service}"])
+        assert f"closeloop-{service}" in deployments, service
+    for name, (_, args) in DEPLOYMENTS.items():
+        container = main_container(deployments[name])
         assert container.get("command") is None, "the image's ENTRYPOINT (closeloop) must stay"
-        assert container["args"] == ["serve", service]
-        assert {"name": "http", "containerPort": 8000, "protocol": "TCP"} in container["ports"]
-        assert {"name": "PORT", "value": "8000"} in container["env"]
+        assert container["args"] == args, name
+        assert {"name": "http", "containerPort": 8000, "protocol": "TCP"} in container["ports"], name
+        assert {"name": "PORT", "value": "8000"} in container["env"], name
 
 
 def test_probes_use_healthz_for_liveness_and_readyz_for_readiness(objects: list[dict[str, Any]]) -> None:
@@ -98,12 +125,61 @@ def test_every_service_has_a_service_selecting_exactly_its_pods(objects: list[di
         assert svc["spec"]["ports"] == [
             {"name": "http", "port": 8000, "targetPort": "http", "protocol": "TCP"}
         ]
-        selected = [
-            name
-            for name, d in deployments.items()
-            if svc["spec"]["selector"].items() <= d["spec"]["template"]["metadata"]["labels"].items()
-        ]
+        selected = [name for name, d in deployments.items() if selects(svc["spec"]["selector"], d)]
         assert selected == [f"closeloop-{service}"]
+
+
+def test_trigger_api_is_the_only_trigger_deployment_behind_a_service(objects: list[dict[str, Any]]) -> None:
+    deployments = of_kind(objects, "Deployment")
+    api = deployments["closeloop-trigger"]
+    assert main_container(api)["args"] == ["serve", "trigger", "--role", "api"]
+    trigger = {
+        name: d for name, d in deployments.items() if main_container(d)["args"][:2] == ["serve", "trigger"]
+    }
+    assert set(trigger) == {"closeloop-trigger", "closeloop-trigger-worker"}
+    selected = {
+        name
+        for svc in of_kind(objects, "Service").values()
+        for name, d in trigger.items()
+        if selects(svc["spec"]["selector"], d)
+    }
+    assert selected == {"closeloop-trigger"}
+
+
+def test_trigger_worker_runs_the_background_work_behind_no_service(objects: list[dict[str, Any]]) -> None:
+    deployments = of_kind(objects, "Deployment")
+    worker = deployments["closeloop-trigger-worker"]
+    container = main_container(worker)
+    assert container["args"] == ["serve", "trigger", "--role", "worker"]
+    labels = worker["spec"]["template"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/name"] == "closeloop"
+    assert labels["app.kubernetes.io/component"] == "trigger-worker"
+    assert [n for n, s in of_kind(objects, "Service").items() if selects(s["spec"]["selector"], worker)] == []
+    # Its port serves /healthz, /readyz and /metrics: the same probes and resources as every service.
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert container["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    for kind in ("requests", "limits"):
+        assert {"cpu", "memory"} <= set(container["resources"][kind]), kind
+    # Both halves read one configuration.
+    api = main_container(deployments["closeloop-trigger"])
+    for key in ("image", "env", "envFrom", "ports", "securityContext"):
+        assert container[key] == api[key], key
+
+
+def test_every_deployment_has_a_disruption_budget_of_its_own(objects: list[dict[str, Any]]) -> None:
+    deployments = of_kind(objects, "Deployment")
+    budgets = of_kind(objects, "PodDisruptionBudget")
+    for name, deployment in deployments.items():
+        covering = [
+            b for b, pdb in budgets.items() if selects(pdb["spec"]["selector"]["matchLabels"], deployment)
+        ]
+        assert covering == [name], name
+    for name, pdb in budgets.items():
+        assert pdb["spec"].get("maxUnavailable") == 1, "a single replica must still be evictable"
+        assert [
+            d for d, dep in deployments.items() if selects(pdb["spec"]["selector"]["matchLabels"], dep)
+        ] == [name]
 
 
 def test_deployment_selectors_match_their_pod_labels(objects: list[dict[str, Any]]) -> None:
@@ -177,10 +253,10 @@ def service_env_names(service: str) -> set[str]:
 
 def test_per_service_env_is_read_by_that_service(objects: list[dict[str, Any]]) -> None:
     deployments = of_kind(objects, "Deployment")
-    for service in SERVICES:
-        names = {v["name"] for v in main_container(deployments[f"closeloop-{service}"])["env"]} - {"PORT"}
+    for name, (service, _) in DEPLOYMENTS.items():
+        names = {v["name"] for v in main_container(deployments[name])["env"]} - {"PORT"}
         assert names <= service_env_names(service), (
-            f"{service} does not read {names - service_env_names(service)}"
+            f"{name}: {service} does not read {names - service_env_names(service)}"
         )
     dispatch = {v["name"] for v in main_container(deployments["closeloop-dispatch"])["env"]}
     assert {"CLOSELOOP_DISPATCH_SURVEY_BASE_URL", "CLOSELOOP_DISPATCH_SMTP_HOST"} <= dispatch

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from shared import standard_webhooks
-from shared.events import EVENT_TYPES, TOPICS, CloudEvent, SurveyRequested, UnknownEventType
+from shared.events import EVENT_TYPES, TOPICS, CloudEvent, SurveyRequested, UnknownEventType, new_id
 from shared.security import (
     ExpiredToken,
     InvalidToken,
@@ -118,3 +118,42 @@ def test_a_token_with_non_ascii_characters_is_invalid_not_an_error():
     token = sign_token("k", "survey-link", {"a": 1}, ttl_s=60)
     with pytest.raises(InvalidToken):
         verify_token("k", "survey-link", token[:-1] + "é")
+
+
+def test_wrap_json_is_the_envelope_model_dumped():
+    data = SurveyRequested.model_validate(
+        {
+            "workspace_id": "ws-1",
+            "request_id": new_id(),
+            "contact_id": new_id(),
+            "survey_id": "nps",
+            "kind": "transactional",
+            "channel": "email",
+            "recipient": {"email": "ada@example.com", "name": "Ada"},
+            "reason": "rule:r1",
+        }
+    )
+    fast = CloudEvent.wrap_json(data, source="trigger", event_id="e-1")
+    model = CloudEvent.wrap(data, source="trigger", event_id="e-1").model_dump(mode="json")
+    assert {k: v for k, v in fast.items() if k != "time"} == {k: v for k, v in model.items() if k != "time"}
+    assert CloudEvent.model_validate(fast).parse_data() == data
+    assert fast["time"].endswith("Z") and list(fast) == list(model)
+
+
+def test_new_ids_are_random_version_4_uuids_and_a_forked_child_does_not_repeat_them():
+    import os
+    import uuid
+
+    ids = [new_id() for _ in range(1000)]
+    assert len(set(ids)) == 1000
+    assert {uuid.UUID(i).version for i in ids} == {4} and {uuid.UUID(i).variant for i in ids} == {
+        uuid.RFC_4122
+    }
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: the next id it makes
+        os.write(write, new_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    assert child != new_id() and child not in ids
