@@ -447,7 +447,6 @@ async def main(args: argparse.Namespace) -> int:
     bare = start_bare(host, bare_port)
     results: dict[str, dict[str, float]] = {}
     try:
-        stack.start("trigger", role="api")
         halves = ["api"] if args.ingest_only else ["api", "worker"]
         for role in halves:
             stack.start("trigger", role=role)

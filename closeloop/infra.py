@@ -37,6 +37,9 @@ def die_with_parent() -> None:
         pass
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
     """Return a free port below the kernel's ephemeral range.
 
@@ -45,12 +48,15 @@ def free_port() -> int:
     """
     while True:
         port = random.randrange(20_000, 32_768)
+        if port in _handed_out:  # free now, but promised to a server that has not bound it yet
+            continue
         with socket.socket() as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            _handed_out.add(port)
             return port
 
 

@@ -101,7 +101,10 @@ class ReceivedEvent(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     workspace_id: Mapped[str] = mapped_column(String(63))
-    integration_id: Mapped[str | None] = mapped_column(ForeignKey(f"{SCHEMA}.integrations.id"))
+    # Ids without foreign keys here and in decisions: integrations, events and rules are never
+    # deleted (rules are marked deleted), so a key would only lock the referenced row for every
+    # webhook and every decision, and every writer of one integration or rule would queue on it.
+    integration_id: Mapped[str | None] = mapped_column(String(36))
     source: Mapped[str] = mapped_column(String(40))
     source_event_id: Mapped[str] = mapped_column(String(200))
     event_type: Mapped[str] = mapped_column(String(200))
@@ -153,10 +156,8 @@ class Decision(Base):
     seq: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
     """Decisions in the order they were made (several share one transaction's timestamp)."""
     workspace_id: Mapped[str] = mapped_column(String(63))
-    received_event_id: Mapped[str | None] = mapped_column(
-        ForeignKey(f"{SCHEMA}.received_events.id"), index=True
-    )
-    rule_id: Mapped[str] = mapped_column(ForeignKey(f"{SCHEMA}.rules.id"))
+    received_event_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    rule_id: Mapped[str] = mapped_column(String(36))
     rule_version: Mapped[int | None] = mapped_column(Integer)
     contact_id: Mapped[str] = mapped_column(String(36), index=True)
     outcome: Mapped[str] = mapped_column(String(30))
