@@ -216,10 +216,10 @@ async def receive_webhook(kind: str, integration_id: str, request: Request, body
             field="integration_id",
         )
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.scope["headers"]}
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     signed = sources.SignedRequest(
         method=request.method,
-        uris=(settings.public_url.rstrip("/") + target, str(request.url)),
+        # Only HubSpot signs the URL: the one it called is the public one (behind a proxy) or ours.
+        uris=_called_urls(request, settings.public_url) if kind == "hubspot" else (),
         headers=headers,
         body=body,
         now=_now(runtime).timestamp(),
@@ -242,6 +242,11 @@ async def receive_webhook(kind: str, integration_id: str, request: Request, body
     return await _store(
         runtime, integration.workspace_id, integration.id, integration.source, events, ignored
     )
+
+
+def _called_urls(request: Request, public_url: str) -> tuple[str, ...]:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return (public_url.rstrip("/") + target, str(request.url))
 
 
 async def _resolve_hubspot_objects(

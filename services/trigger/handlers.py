@@ -444,30 +444,27 @@ async def update_integration(
 
 async def load_integration(session: AsyncSession, caches: Caches, *, integration_id: str) -> IntegrationView:
     """Return the enabled integration, from the cache when fresh, or raise ``NotFound``."""
-    view = caches.integrations.get(integration_id)
-    if view is None:
-        generation = caches.integrations.generation
+
+    async def fetch() -> IntegrationView | None:
+        if not is_uuid(integration_id):
+            return None
         row = (
-            (
-                await session.execute(
-                    select(
-                        Integration.id,
-                        Integration.workspace_id,
-                        Integration.kind,
-                        Integration.source,
-                        Integration.secret,
-                        Integration.config,
-                        Integration.enabled,
-                        Integration.name,
-                    ).where(Integration.id == integration_id)
-                )
-            ).first()
-            if is_uuid(integration_id)
-            else None
-        )
-        if row is not None:
-            view = IntegrationView(*row)
-            caches.integrations.put(integration_id, view, generation=generation)
+            await session.execute(
+                select(
+                    Integration.id,
+                    Integration.workspace_id,
+                    Integration.kind,
+                    Integration.source,
+                    Integration.secret,
+                    Integration.config,
+                    Integration.enabled,
+                    Integration.name,
+                ).where(Integration.id == integration_id)
+            )
+        ).first()
+        return IntegrationView(*row) if row is not None else None
+
+    view = await caches.integrations.get_or_load(integration_id, fetch)
     if view is None or not view.enabled:
         raise NotFound(
             f"No enabled integration {integration_id!r}; check the webhook URL.", field="integration_id"

@@ -20,7 +20,7 @@ class TriggerSettings(ServiceSettings):
     """Most events one request may carry (HubSpot sends up to 100)."""
     group_commit_events: int = Field(500, ge=1)
     """Most events one shared store takes (webhooks arriving together are stored together)."""
-    group_commit_concurrency: int = Field(4, ge=1)
+    group_commit_concurrency: int = Field(2, ge=1)
     """Stores in flight per integration; more requests wait for the next one."""
     evaluate_batch: int = Field(500, ge=1)
     """Most stored events the evaluator applies the rules to in one transaction."""

@@ -157,3 +157,37 @@ def test_new_ids_are_random_version_4_uuids_and_a_forked_child_does_not_repeat_t
     os.waitpid(pid, 0)
     child = os.read(read, 64).decode()
     assert child != new_id() and child not in ids
+
+
+async def test_cache_misses_under_load_share_one_load():
+    import asyncio
+
+    from shared.cache import TTLCache
+
+    cache: TTLCache[str] = TTLCache(5)
+    loads = 0
+    release = asyncio.Event()
+
+    async def load() -> str:
+        nonlocal loads
+        loads += 1
+        await release.wait()
+        return "integration"
+
+    waiting = [asyncio.create_task(cache.get_or_load("k", load)) for _ in range(20)]
+    await asyncio.sleep(0)
+    release.set()
+    assert await asyncio.gather(*waiting) == ["integration"] * 20
+    assert loads == 1 and cache.get("k") == "integration"
+
+    async def missing() -> None:
+        return None
+
+    async def broken() -> str:
+        raise RuntimeError("database down")
+
+    assert await cache.get_or_load("gone", missing) is None and cache.get("gone") is None
+    failing = [asyncio.create_task(cache.get_or_load("x", broken)) for _ in range(3)]
+    results = await asyncio.gather(*failing, return_exceptions=True)
+    assert all(isinstance(r, RuntimeError) for r in results)
+    assert await cache.get_or_load("x", load) == "integration"  # the next caller loads again
