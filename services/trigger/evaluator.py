@@ -7,7 +7,7 @@ workspace's rules, writes the decisions and the outbox, and marks the events eva
 transaction: an event is decided once, and never lost.
 
 It wakes on the NOTIFY that storing sends at commit and, as a fallback, every ``poll_interval_s``;
-while events keep coming it lingers ``linger_s`` after a pass so that the next takes more at once.
+while events keep coming, passes start at most every ``linger_s`` so that each takes more at once.
 A batch that fails is retried one event at a time; an event that fails on its own is marked with
 its error (``GET /v1/events/{id}`` shows it, the log names it) so that it cannot hold up the events
 behind it — the database's counterpart of a dead-letter topic. A lost database connection is not an
@@ -89,16 +89,18 @@ class Evaluator:
     async def run(self) -> None:
         """Evaluate pending events until stopped."""
         try:
+            loop = asyncio.get_running_loop()
             while not self._stopping.is_set():
                 await self._listen()
                 self._wake.clear()
                 claimed = await self.evaluate_pending()
                 if claimed < self.batch:
+                    ended = loop.time()
                     await self._sleep()
-                    if claimed:
-                        # Events are streaming in: let more gather, so that one transaction takes
-                        # many (per event, most of a pass's cost is per transaction).
-                        await asyncio.sleep(self.linger_s)
+                    # Woken soon after a pass: events are streaming in, so let more gather and
+                    # take them in one transaction. After a quiet spell, an event goes at once.
+                    if claimed and (rest := ended + self.linger_s - loop.time()) > 0:
+                        await asyncio.sleep(rest)
         finally:
             if self._listener is not None and not self._listener.is_closed():
                 await self._listener.close()

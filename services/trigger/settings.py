@@ -22,11 +22,11 @@ class TriggerSettings(ServiceSettings):
     """Most events one shared store takes (webhooks arriving together are stored together)."""
     group_commit_concurrency: int = Field(2, ge=1)
     """Stores in flight per integration; more requests wait for the next one."""
-    evaluate_batch: int = Field(500, ge=1)
+    evaluate_batch: int = Field(100, ge=1)
     """Most stored events the evaluator applies the rules to in one transaction."""
     evaluate_linger_ms: int = Field(50, ge=0, le=5000)
-    """While events keep arriving, how long the evaluator waits after a pass so that the next one
-    takes more of them at once (a lone event is evaluated at once)."""
+    """While events keep arriving, the evaluator starts a pass at most this long after the last one
+    ended, so that each takes more of them at once (an event after a quiet spell goes at once)."""
     evaluate_poll_ms: int = Field(1000, ge=10)
     """How often the evaluator looks for stored events when no notification woke it."""
     cache_ttl_s: float = Field(5, ge=0)
