@@ -192,10 +192,15 @@ def too_large(max_bytes: int) -> str:
     return f"The request body is larger than {max_bytes} bytes; send less or split it up."
 
 
+def declares_more_than(scope: Scope, max_bytes: int) -> bool:
+    """Whether the request's ``Content-Length`` is over ``max_bytes`` (refused before reading)."""
+    declared = dict(scope["headers"]).get(b"content-length")
+    return declared is not None and declared.isdigit() and int(declared) > max_bytes
+
+
 async def read_body(scope: Scope, receive: Receive, *, max_bytes: int) -> bytes:
     """Return the request's body; ``PayloadTooLarge`` (413) past ``max_bytes``, declared or sent."""
-    declared = dict(scope["headers"]).get(b"content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+    if declares_more_than(scope, max_bytes):
         raise PayloadTooLarge(too_large(max_bytes), field="body")
     chunks = []
     seen = 0
@@ -221,8 +226,7 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        if declares_more_than(scope, self.max_bytes):
             await self._refuse(scope, receive, send)
             return
         seen = 0

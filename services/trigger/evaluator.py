@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -129,6 +129,11 @@ class Evaluator:
 
     async def _evaluate(self, session: AsyncSession, limit: int) -> int:
         rows = (await session.execute(_CLAIM, {"limit": limit})).all()
+        await self._decide(session, rows)
+        return len(rows)
+
+    async def _decide(self, session: AsyncSession, rows: Sequence[Sequence[Any]]) -> None:
+        """Apply each workspace's rules to the claimed rows."""
         by_workspace: dict[str, list[handlers.Pending]] = {}
         for (
             event_id,
@@ -157,7 +162,6 @@ class Evaluator:
             await handlers.evaluate(
                 session, self.outbox, rules=rules, workspace_id=workspace_id, events=events, now=now
             )
-        return len(rows)
 
     async def _evaluate_alone(self) -> int:
         """Evaluate the oldest pending event on its own; mark it failed if it cannot be evaluated."""
@@ -168,7 +172,8 @@ class Evaluator:
             if row is None:
                 return 0
             failed["id"] = row[0]
-            return await self._evaluate(session, 1)
+            await self._decide(session, [row])
+            return 1
 
         try:
             return await handlers.in_transaction(self.db, one)
