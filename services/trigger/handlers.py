@@ -1,8 +1,9 @@
 """What happens when a webhook arrives, a contact, rule or setting changes, or a contact opts out.
 
-Webhook ingest is written for throughput: Core statements over whole batches (one upsert of the
-batch's contacts, one insert of its events, one of its decisions, one of its outbox rows), with
-rules and integrations read from in-memory caches.
+Ingest is written for throughput, in two steps: ``store_events`` (what a webhook's answer waits
+for: one statement for a whole group of requests) and ``evaluate`` (the evaluator, later: one
+statement upserts the contacts and marks the events, one writes the decisions, history, schedules and
+outbox rows), with rules and integrations read from in-memory caches.
 """
 
 from __future__ import annotations
@@ -854,12 +855,12 @@ async def erase_contact(
     return contact_id
 
 
-# --- ingest ----------------------------------------------------------------------------------
+# --- ingest: store, then evaluate -------------------------------------------------------------
 
 
 @dataclass
 class Batch:
-    """What one ingest writes, gathered so that each table gets one statement."""
+    """What one evaluation writes, gathered so that each table gets one statement."""
 
     outbox: list[dict[str, Any]]
     decisions: list[dict[str, Any]]
