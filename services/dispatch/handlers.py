@@ -77,19 +77,20 @@ class WorkspaceCache:
         self._cache: TTLCache[CachedWorkspace] = TTLCache(ttl_s)
 
     async def get(self, session: AsyncSession, workspace_id: str) -> CachedWorkspace:
-        entry = self._cache.get(workspace_id)
-        if entry is not None:
-            return entry
-        generation = self._cache.generation
-        rows = (await session.scalars(select(Template).where(Template.workspace_id == workspace_id))).all()
-        for row in rows:
-            session.expunge(row)
-        entry = CachedWorkspace(
-            config=await workspace_config(session, workspace_id),
-            channels=await channel_settings(session, self.settings, [workspace_id]),
-            templates=list(rows),
-        )
-        self._cache.put(workspace_id, entry, generation=generation)
+        async def fetch() -> CachedWorkspace:
+            rows = (
+                await session.scalars(select(Template).where(Template.workspace_id == workspace_id))
+            ).all()
+            for row in rows:
+                session.expunge(row)
+            return CachedWorkspace(
+                config=await workspace_config(session, workspace_id),
+                channels=await channel_settings(session, self.settings, [workspace_id]),
+                templates=list(rows),
+            )
+
+        entry = await self._cache.get_or_load(workspace_id, fetch)
+        assert entry is not None  # fetch always returns one
         return entry
 
     def invalidate(self, workspace_id: str) -> None:

@@ -520,22 +520,24 @@ def policy_of(row: WorkspaceSettings | None) -> Policy:
 
 async def load_workspace(session: AsyncSession, caches: Caches, *, workspace_id: str) -> WorkspaceRules:
     """Return the workspace's enabled rules and policy, from the cache when fresh."""
-    cached = caches.workspaces.get(workspace_id)
-    if cached is not None:
-        return cached
-    generation = caches.workspaces.generation
-    rows = (
-        await session.scalars(
-            select(Rule)
-            .where(Rule.workspace_id == workspace_id, Rule.enabled.is_(True), Rule.deleted_at.is_(None))
-            .order_by(Rule.created_at, Rule.id)
+
+    async def fetch() -> WorkspaceRules:
+        rows = (
+            await session.scalars(
+                select(Rule)
+                .where(Rule.workspace_id == workspace_id, Rule.enabled.is_(True), Rule.deleted_at.is_(None))
+                .order_by(Rule.created_at, Rule.id)
+            )
+        ).all()
+        rules = tuple(rule_view(r) for r in rows)
+        policy = policy_of(await session.get(WorkspaceSettings, workspace_id))
+        windows = [r.survey_cap.days for r in rules if r.survey_cap] + (
+            [policy.cap.days] if policy.cap else []
         )
-    ).all()
-    rules = tuple(rule_view(r) for r in rows)
-    policy = policy_of(await session.get(WorkspaceSettings, workspace_id))
-    windows = [r.survey_cap.days for r in rules if r.survey_cap] + ([policy.cap.days] if policy.cap else [])
-    loaded = WorkspaceRules(rules, policy, max(windows, default=0))
-    caches.workspaces.put(workspace_id, loaded, generation=generation)
+        return WorkspaceRules(rules, policy, max(windows, default=0))
+
+    loaded = await caches.workspaces.get_or_load(workspace_id, fetch)
+    assert loaded is not None  # fetch always returns one
     return loaded
 
 
