@@ -120,5 +120,6 @@ def create_app(settings: TriggerSettings | None = None, *, clock: Callable[[], d
         ),
         settings,
     )
-    app.add_middleware(WebhookFastPath, max_bytes=settings.max_body_bytes)
+    if settings.role != "worker":  # a worker's port serves health checks only
+        app.add_middleware(WebhookFastPath, max_bytes=settings.max_body_bytes)
     return app

@@ -188,3 +188,22 @@ async def test_notify_wakes_the_evaluator_without_waiting_for_its_poll(whole, au
     # The evaluator polls once a minute here; only the NOTIFY sent at commit can wake it in time.
     event = await fx.evaluated(whole.client, auth, accepted["event_id"])
     assert [d["outcome"] for d in event["decisions"]] == ["sent"]
+
+
+async def test_the_api_half_runs_no_background_work_and_the_worker_half_serves_no_api(
+    api_only, stack_env, auth
+):
+    # The api half: no consumer; stored events stay pending (no evaluator) — see the first test.
+    assert api_only.runtime.consumer is None
+    assert (await api_only.client.get("/v1/rules", headers=auth)).status_code == 200
+
+    worker = create_app(
+        fx.trigger_settings(stack_env, role="worker", worker_nice=0, run_scheduler=False, run_consumers=False)
+    )
+    async with running(worker) as client:
+        assert (await client.get("/healthz")).status_code == 200
+        assert (await client.get("/v1/rules", headers=auth)).status_code == 404
+        path, secret = await _source(api_only.client, auth)
+        body, headers = signed(secret, ticket_solved("nobody", "nobody@example.com", "N"))
+        # A valid, signed webhook is not taken either: a worker's port is for health checks.
+        assert (await client.post(path, content=body, headers=headers)).status_code == 404
