@@ -67,7 +67,7 @@ class IngestBatcher:
             task = asyncio.create_task(self._drain(key), name=f"trigger-ingest-{source}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        # Shielded: a client that hangs up does not cancel the others' transaction.
+        # Shielded: a client that hangs up does not cancel the others' store.
         return await asyncio.shield(request.done)
 
     async def _drain(self, key: Key) -> None:
@@ -94,7 +94,7 @@ class IngestBatcher:
                 _settle(taken[0], exc)
                 return
             log.warning(
-                "a shared ingest transaction failed (%s); retrying its %d requests one by one",
+                "a shared store failed (%s); retrying its %d requests one by one",
                 exc,
                 len(taken),
             )
