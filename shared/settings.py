@@ -59,7 +59,8 @@ class ServiceSettings(BaseSettings):
         le=19,
         validation_alias=_env("CLOSELOOP_WORKER_NICE"),
         description="How much a worker process lowers its CPU priority, so that on a machine it "
-        "shares with API processes answering requests comes first; 0: the same priority.",
+        "shares with API processes answering requests comes first (a worker leading its own session "
+        "lowers its Linux autogroup too); 0: the same priority.",
     )
 
     @property

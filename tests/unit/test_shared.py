@@ -191,3 +191,45 @@ async def test_cache_misses_under_load_share_one_load():
     results = await asyncio.gather(*failing, return_exceptions=True)
     assert all(isinstance(r, RuntimeError) for r in results)
     assert await cache.get_or_load("x", load) == "integration"  # the next caller loads again
+
+
+def _autogroup_nice(proc_file: str | None) -> str:
+    """The nice value in a /proc/<pid>/autogroup text, or "-" where the process has no autogroup.
+
+    The file is missing on kernels without autogroups and empty for a process in a CPU cgroup other
+    than the root one (a container's): autogroups only divide the root group.
+    """
+    fields = (proc_file or "").split()
+    return fields[-1] if fields else "-"
+
+
+def _read_autogroup() -> str | None:
+    try:
+        return open("/proc/self/autogroup").read()
+    except OSError:
+        return None
+
+
+def test_a_worker_leading_its_own_session_lowers_its_scheduling_group_too():
+    import json
+    import subprocess
+    import sys
+
+    report = (
+        "import json, os; from shared.service import lower_priority; lower_priority(7)\n"
+        "try:\n    group = open('/proc/self/autogroup').read()\nexcept OSError:\n    group = None\n"
+        "print(json.dumps([os.getpriority(os.PRIO_PROCESS, 0), group]))"
+    )
+
+    def child(**options: bool) -> tuple[int, str]:
+        run = subprocess.run(
+            [sys.executable, "-c", report], capture_output=True, text=True, check=True, **options
+        )
+        nice, group = json.loads(run.stdout)
+        return nice, _autogroup_nice(group)
+
+    # A child started the way closeloop dev and the benches start services: its own session, which
+    # autogroup scheduling makes its own group. Its nice value alone would weigh only inside it.
+    assert child(start_new_session=True) in ((7, "7"), (7, "-"))  # "-": no autogroup for it here
+    # In a session it shares (a shell's), only the process's own priority changes.
+    assert child() == (7, _autogroup_nice(_read_autogroup()))
