@@ -194,7 +194,9 @@ async def update_integration(
 _WEBHOOK_DESCRIPTION = (
     "Acknowledged (202) as soon as the events are stored; the rules are applied right after (`GET "
     "/v1/events/{event_id}` shows the decisions once its `status` is `evaluated`). A redelivery (the same source event id) is "
-    "acknowledged with `status: duplicate` and not processed again. 401 for a bad or stale signature, "
+    "acknowledged with `status: duplicate` and not processed again (a batch delivered again before its first delivery "
+    "was evaluated is answered `accepted`; its events are still decided once). Event ids are derived from the "
+    "source's event id, so a redelivery is answered with the same ids. 401 for a bad or stale signature, "
     "429 with `Retry-After` when the integration sends faster than its rate limit, 413 for a body over "
     "`CLOSELOOP_MAX_BODY_BYTES`."
 )
@@ -479,6 +481,12 @@ def _decision_out(d: Decision) -> DecisionOut:
 )
 async def get_event(event_id: str, workspace: WorkspaceDep, session: SessionDep) -> ReceivedEventOut:
     event = await session.get(ReceivedEvent, event_id) if is_uuid(event_id) else None
+    if event is None and is_uuid(event_id):
+        # Still in the stored batch it came in; or moved out of it since the first look.
+        waiting = await handlers.pending_in_batch(session, workspace_id=workspace, event_id=event_id)
+        if waiting is not None:
+            return waiting
+        event = await session.get(ReceivedEvent, event_id)
     if event is None or event.workspace_id != workspace:
         raise NotFound(f"No event {event_id!r} in this workspace.", field="event_id")
     decisions = await session.scalars(

@@ -61,7 +61,7 @@ def create_app(settings: TriggerSettings | None = None, *, clock: Callable[[], d
             runtime.outbox,
             caches,
             dsn=dsn,
-            batch=settings.evaluate_batch,
+            batch=settings.evaluate_batch or (500 if settings.role == "worker" else 100),
             poll_interval_s=settings.evaluate_poll_ms / 1000,
             linger_s=settings.evaluate_linger_ms / 1000,
             clock=clock,

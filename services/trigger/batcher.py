@@ -5,9 +5,10 @@ under load most of storing's cost is per statement (a round trip, a commit), not
 each source (integration) has at most ``concurrency`` statements in flight, on connections of the
 driver's own pool (no ORM on this path); requests arriving meanwhile queue up and the next
 statement takes all of them, up to ``max_events``. A lone request is not delayed: it is stored at
-once. Each request is still acknowledged only after the statement holding its events has
-committed. If a shared statement fails, its requests are retried one by one, so one bad request
-cannot fail the others.
+once. A request of one event is stored as a received event; a request of many (a HubSpot batch)
+as one received batch, whose events the evaluator moves into received events later. Each request is
+still acknowledged only after the statement holding its events has committed. If a shared
+statement fails, its requests are retried one by one, so one bad request cannot fail the others.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from services.trigger.sources import Incoming
 
 log = logging.getLogger(__name__)
 
-Key = tuple[str, str | None, str]
+Key = tuple[str, str | None, str, bool]
+"""Workspace, integration, source, and whether its requests are batches (more than one event)."""
 
 
 @dataclass
@@ -59,7 +61,7 @@ class IngestBatcher:
         self, *, workspace_id: str, integration_id: str | None, source: str, events: list[Incoming]
     ) -> list[EventResult]:
         """Return what happened to each event, once the statement storing them has committed."""
-        key = (workspace_id, integration_id, source)
+        key = (workspace_id, integration_id, source, len(events) > 1)
         request = _Request(events)
         self._queues.setdefault(key, deque()).append(request)
         if self._running.get(key, 0) < self.concurrency:
@@ -88,7 +90,7 @@ class IngestBatcher:
 
     async def _commit(self, key: Key, taken: list[_Request]) -> None:
         try:
-            results = await self._ingest(key, [e for r in taken for e in r.events])
+            results = await self._ingest(key, taken)
         except Exception as exc:
             if len(taken) == 1:
                 _settle(taken[0], exc)
@@ -100,26 +102,39 @@ class IngestBatcher:
             )
             for request in taken:
                 try:
-                    _settle(request, await self._ingest(key, request.events))
+                    _settle(request, (await self._ingest(key, [request]))[0])
                 except Exception as single:
                     _settle(request, single)
             return
-        start = 0
-        for request in taken:
-            _settle(request, results[start : start + len(request.events)])
-            start += len(request.events)
+        for request, result in zip(taken, results, strict=True):
+            _settle(request, result)
 
-    async def _ingest(self, key: Key, events: list[Incoming]) -> list[EventResult]:
-        workspace_id, integration_id, source = key
+    async def _ingest(self, key: Key, taken: list[_Request]) -> list[list[EventResult]]:
+        """Store the requests' events in one statement; return each request's results."""
+        workspace_id, integration_id, source, batches = key
         async with self.pool.acquire() as connection:
-            return await handlers.store_events(
+            if batches:
+                return await handlers.store_batches(
+                    connection.fetch,
+                    workspace_id=workspace_id,
+                    integration_id=integration_id,
+                    source=source,
+                    requests=[r.events for r in taken],
+                    now=self.clock(),
+                )
+            results = await handlers.store_events(
                 connection.fetch,
                 workspace_id=workspace_id,
                 integration_id=integration_id,
                 source=source,
-                events=events,
+                events=[e for r in taken for e in r.events],
                 now=self.clock(),
             )
+        answers, start = [], 0
+        for request in taken:
+            answers.append(results[start : start + len(request.events)])
+            start += len(request.events)
+        return answers
 
 
 def _settle(request: _Request, outcome: list[EventResult] | BaseException) -> None:

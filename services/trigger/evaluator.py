@@ -46,6 +46,9 @@ LIMIT :limit
 FOR UPDATE SKIP LOCKED
 """
 )
+_OLDEST_BATCH = """
+SELECT seq FROM trigger.received_batches WHERE error IS NULL ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED
+"""
 _FAIL = text(
     """
 UPDATE trigger.received_events SET evaluated_at = now(), evaluation_error = :error
@@ -111,8 +114,49 @@ class Evaluator:
         self._wake.set()
 
     async def evaluate_pending(self, *, limit: int | None = None) -> int:
-        """Evaluate up to ``limit`` (default ``batch``) pending events; return how many were claimed."""
+        """Evaluate up to ``limit`` (default ``batch``) pending events; return how many were claimed.
+
+        When fewer events are pending, the events of stored batches are moved in first: a backlog
+        waits as batches, one row each, and only about one pass's worth at a time as events.
+        """
         limit = limit or self.batch
+        claimed = await self._evaluate_some(limit)
+        while claimed < limit and await self.explode(max(1, (limit - claimed) // 50)):
+            claimed += await self._evaluate_some(limit - claimed)
+        return claimed
+
+    async def explode(self, batches: int) -> int:
+        """Move the events of up to ``batches`` stored batches into received events; return how many
+        batches were moved or set aside (0: none is waiting)."""
+        try:
+            async with self.db.unit_of_work() as session:
+                moved = await handlers.explode_batches(handlers.session_fetch(session), limit=batches)
+            return moved
+        except Exception as exc:
+            if _transient(exc):
+                raise
+            log.warning("moving the events of %d stored batches failed (%s); moving one", batches, exc)
+        # One at a time: the oldest batch is moved, or set aside with its error if it fails alone.
+        failed: dict[str, Any] = {}
+        try:
+            async with self.db.unit_of_work() as session:
+                fetch = handlers.session_fetch(session)
+                oldest = await fetch(_OLDEST_BATCH)
+                if not oldest:
+                    return 0
+                failed["seq"] = oldest[0][0]
+                moved = await handlers.explode_batches(fetch, seq=failed["seq"])
+            return moved
+        except Exception as exc:
+            if _transient(exc) or "seq" not in failed:
+                raise
+            log.error("stored batch %s cannot be moved and is set aside: %s", failed["seq"], exc)
+            async with self.db.unit_of_work() as session:
+                error = f"{type(exc).__name__}: {exc}"[:2000]
+                await handlers.session_fetch(session)(handlers.SET_BATCH_ASIDE_SQL, failed["seq"], error)
+            return 1
+
+    async def _evaluate_some(self, limit: int) -> int:
         try:
             return await handlers.in_transaction(self.db, lambda s: self._evaluate(s, limit))
         except Exception as exc:

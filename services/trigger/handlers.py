@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import json
 import logging
 import secrets
@@ -51,6 +52,7 @@ from services.trigger.schemas import (
     ImportResult,
     IntegrationCreate,
     IntegrationUpdate,
+    ReceivedEventOut,
     RuleCreate,
     RulePatch,
 )
@@ -162,7 +164,8 @@ WITH c AS (
 ), e AS (
     UPDATE trigger.received_events AS t
     SET contact_id = COALESCE(x.contact_id, c.id), contact = NULL, evaluated_at = now()
-    FROM jsonb_to_recordset(CAST(:events AS jsonb)) AS x(id varchar, contact_id varchar, contact_external_id varchar)
+    FROM unnest(CAST(:event_ids AS varchar[]), CAST(:contact_ids AS varchar[]),
+                CAST(:contact_external_ids AS varchar[])) AS x(id, contact_id, contact_external_id)
     LEFT JOIN c ON c.external_id = x.contact_external_id
     WHERE t.id = x.id
 )
@@ -831,6 +834,8 @@ async def erase_contact(
     """Erase the contact's personal data here and tell every other service; return its id."""
     contact = await find_contact(session, workspace_id=workspace_id, external_id=external_id)
     contact_id = contact["id"]
+    # Events still in stored batches become pending events first, to be erased with those below.
+    await explode_batches(session_fetch(session), limit=2**31 - 1, workspace_id=workspace_id)
     # Schedules first, then the contact: the same lock order as the scheduler.
     await session.execute(delete(_schedules).where(_schedules.c.contact_id == contact_id))
     await session.execute(
@@ -1080,15 +1085,18 @@ def session_fetch(session: AsyncSession) -> Fetch:
     return fetch
 
 
+def _contact_doc(ref: ContactRef) -> dict[str, Any]:
+    """The contact as a stored event names it (``contact_from_json`` reads it back)."""
+    return {
+        "external_id": ref.external_id,
+        "email": ref.email,
+        "fields": ref.fields,
+        "attributes": ref.attributes,
+    }
+
+
 def contact_json(ref: ContactRef) -> str:
-    return _json(
-        {
-            "external_id": ref.external_id,
-            "email": ref.email,
-            "fields": ref.fields,
-            "attributes": ref.attributes,
-        }
-    )
+    return _json(_contact_doc(ref))
 
 
 def contact_from_json(value: Any) -> ContactRef:
@@ -1116,7 +1124,7 @@ async def store_events(
 
     An event without a contact is stored as evaluated: no rule can ask anyone about it.
     """
-    ids = [new_id() for _ in events]
+    ids = [event_id_for(workspace_id, source, e.source_event_id) for e in events]
     rows = await fetch(
         STORE_SQL,
         workspace_id,
@@ -1130,34 +1138,203 @@ async def store_events(
         [contact_json(e.contact) if e.contact else None for e in events],
         [None if e.contact else now for e in events],
     )
-    inserted = {source_event_id: event_id for event_id, source_event_id in rows if event_id is not None}
-    # The one row the database kept is the new event; a repeat of it in the same batch is a duplicate.
-    fresh = [inserted.get(e.source_event_id) == event_id for e, event_id in zip(events, ids, strict=True)]
+    inserted = {source_event_id for event_id, source_event_id in rows if event_id is not None}
+    # The one row the database kept is the new event; a repeat of it in the same request is a duplicate.
+    fresh = []
+    for event in events:
+        fresh.append(event.source_event_id in inserted)
+        inserted.discard(event.source_event_id)
     existing: dict[str, str] = {}
     if not all(fresh):
         repeated = [e.source_event_id for e, new in zip(events, fresh, strict=True) if not new]
         existing = {sid: eid for sid, eid in await fetch(EXISTING_SQL, workspace_id, source, repeated)}
+    return [
+        _result(event, event_id if new else existing.get(event.source_event_id, event_id), duplicate=not new)
+        for event, event_id, new in zip(events, ids, fresh, strict=True)
+    ]
+
+
+def _result(event: Incoming, event_id: str, *, duplicate: bool) -> EventResult:
+    """What a webhook's answer says of one of its events (``event_id``: the stored one, for a duplicate)."""
+    if duplicate:
+        return EventResult(
+            source_event_id=event.source_event_id, event_id=event_id, status="duplicate", surveys_requested=0
+        )
+    return EventResult(
+        source_event_id=event.source_event_id,
+        event_id=event_id,
+        status="accepted" if event.contact else "no_contact",
+        surveys_requested=None if event.contact else 0,
+    )
+
+
+def event_id_for(workspace_id: str, source: str, source_event_id: str) -> str:
+    """The id of the event a source identifies as ``source_event_id``: a UUID derived from that
+    identity, so the answer to a webhook can name its events before they are in their table, and a
+    redelivery is given the same id."""
+    digest = bytearray(
+        hashlib.blake2b(
+            f"{workspace_id}\x1f{source}\x1f{source_event_id}".encode(),
+            digest_size=16,
+            person=b"closeloop-event",
+        ).digest()
+    )
+    digest[6] = (digest[6] & 0x0F) | 0x80  # version 8: an application-defined UUID
+    digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC 9562 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+# A request of many events (a HubSpot batch) is stored as one row: what its answer waits for is one
+# row per request, not one per event with four index entries each. The statement also looks the
+# events up among those already stored, so that a redelivery is answered as one. The evaluator moves
+# the events into received_events (EXPLODE_SQL), where the source's id deduplicates them for good.
+STORE_BATCHES_SQL = f"""
+WITH b AS (
+    INSERT INTO trigger.received_batches (workspace_id, integration_id, source, count, events)
+    SELECT $1, $2, $3, x.count, x.events FROM unnest($4::int[], $5::text[]) AS x(count, events)
+)
+SELECT source_event_id, id FROM trigger.received_events
+WHERE workspace_id = $1 AND source = $3 AND source_event_id = ANY($6::varchar[])
+UNION ALL
+SELECT NULL, NULL FROM (SELECT pg_notify('{EVALUATE_CHANNEL}', '')) AS n
+"""
+_BATCH_EVENT_RECORD = "id varchar, source_event_id varchar, event_type varchar, occurred_at timestamptz, payload jsonb, contact jsonb"
+
+
+def explode_sql(which: str) -> str:
+    """Move the events of stored batches into received_events, pending (or evaluated, without a
+    contact); an event stored before is skipped. ``which``: ``oldest`` — the oldest ``$1`` batches no
+    other transaction holds; ``workspace`` — up to ``$1`` batches of workspace ``$2``, waiting for any
+    another transaction holds; ``one`` — batch ``$1``."""
+    chosen = {
+        "oldest": "SELECT seq FROM trigger.received_batches WHERE error IS NULL ORDER BY seq LIMIT $1 "
+        "FOR UPDATE SKIP LOCKED",
+        "workspace": "SELECT seq FROM trigger.received_batches WHERE error IS NULL AND workspace_id = $2 "
+        "ORDER BY seq LIMIT $1 FOR UPDATE",
+        "one": "SELECT $1::bigint",
+    }[which]
+    return f"""
+WITH b AS (
+    DELETE FROM trigger.received_batches WHERE seq IN ({chosen})
+    RETURNING seq, workspace_id, integration_id, source, received_at, events
+), i AS (  -- runs whether or not the last SELECT reads it
+    INSERT INTO trigger.received_events
+        (id, workspace_id, integration_id, source, source_event_id, event_type, occurred_at, payload,
+         contact, evaluated_at, received_at)
+    SELECT x.id, b.workspace_id, b.integration_id, b.source, x.source_event_id, x.event_type, x.occurred_at,
+           x.payload, x.contact, CASE WHEN x.contact IS NULL THEN b.received_at END, b.received_at
+    FROM b, json_to_recordset(b.events::json) AS x({_BATCH_EVENT_RECORD})
+    ORDER BY b.seq
+    ON CONFLICT DO NOTHING
+)
+SELECT count(*) FROM b
+"""
+
+
+EXPLODE_SQL = explode_sql("oldest")
+EXPLODE_WORKSPACE_SQL = explode_sql("workspace")
+EXPLODE_ONE_SQL = explode_sql("one")
+# A batch that cannot be moved (its events break a constraint) is set aside with the reason.
+SET_BATCH_ASIDE_SQL = "UPDATE trigger.received_batches SET error = $2 WHERE seq = $1 RETURNING seq"
+PENDING_IN_BATCH_SQL = f"""
+SELECT b.source, x.source_event_id, x.event_type, x.occurred_at, x.payload::text, b.received_at, b.error
+FROM trigger.received_batches AS b, json_to_recordset(b.events::json) AS x({_BATCH_EVENT_RECORD})
+WHERE b.workspace_id = $1 AND strpos(b.events, $2) > 0 AND x.id = $2
+LIMIT 1
+"""
+
+
+def batch_json(events: Sequence[Incoming], ids: Sequence[str], now: datetime) -> str:
+    """The events of one request as stored in received_batches (EXPLODE_SQL reads them)."""
+    return _json(
+        [
+            {
+                "id": event_id,
+                "source_event_id": e.source_event_id,
+                "event_type": e.event_type,
+                "occurred_at": e.occurred_at or now,
+                "payload": e.properties,
+                "contact": _contact_doc(e.contact) if e.contact else None,
+            }
+            for e, event_id in zip(events, ids, strict=True)
+        ]
+    )
+
+
+async def store_batches(
+    fetch: Fetch,
+    *,
+    workspace_id: str,
+    integration_id: str | None,
+    source: str,
+    requests: Sequence[Sequence[Incoming]],
+    now: datetime,
+) -> list[list[EventResult]]:
+    """Store each request's events as one pending batch; return what happened to each event.
+
+    An event already stored is answered as a duplicate. Two deliveries of one event arriving at the
+    same moment may both be answered as accepted: the evaluator still stores and decides it once.
+    """
+    ids = [[event_id_for(workspace_id, source, e.source_event_id) for e in events] for events in requests]
+    rows = await fetch(
+        STORE_BATCHES_SQL,
+        workspace_id,
+        integration_id,
+        source,
+        [len(events) for events in requests],
+        [batch_json(events, event_ids, now) for events, event_ids in zip(requests, ids, strict=True)],
+        [e.source_event_id for events in requests for e in events],
+    )
+    stored = {source_event_id: event_id for source_event_id, event_id in rows if event_id is not None}
+    seen: set[str] = set()
     results = []
-    for event, event_id, new in zip(events, ids, fresh, strict=True):
-        if not new:
-            results.append(
-                EventResult(
-                    source_event_id=event.source_event_id,
-                    event_id=existing.get(event.source_event_id),
-                    status="duplicate",
-                    surveys_requested=0,
-                )
-            )
-        else:
-            results.append(
-                EventResult(
-                    source_event_id=event.source_event_id,
-                    event_id=event_id,
-                    status="accepted" if event.contact else "no_contact",
-                    surveys_requested=None if event.contact else 0,
-                )
-            )
+    for events, event_ids in zip(requests, ids, strict=True):
+        answer = []
+        for event, event_id in zip(events, event_ids, strict=True):
+            key = event.source_event_id
+            answer.append(_result(event, stored.get(key, event_id), duplicate=key in stored or key in seen))
+            seen.add(key)
+        results.append(answer)
     return results
+
+
+async def explode_batches(
+    fetch: Fetch, *, limit: int = 1, workspace_id: str | None = None, seq: int | None = None
+) -> int:
+    """Move the events of up to ``limit`` stored batches into received_events; return how many
+    batches. With ``workspace_id``, that workspace's batches, waiting for any being moved; with
+    ``seq``, that batch alone."""
+    if seq is not None:
+        rows = await fetch(EXPLODE_ONE_SQL, seq)
+    elif workspace_id is None:
+        rows = await fetch(EXPLODE_SQL, limit)
+    else:
+        rows = await fetch(EXPLODE_WORKSPACE_SQL, limit, workspace_id)
+    return int(rows[0][0])
+
+
+async def pending_in_batch(
+    session: AsyncSession, *, workspace_id: str, event_id: str
+) -> ReceivedEventOut | None:
+    """The event ``event_id`` as it waits in a stored batch of the workspace, if it does."""
+    rows = await session_fetch(session)(PENDING_IN_BATCH_SQL, workspace_id, event_id)
+    if not rows:
+        return None
+    source, source_event_id, event_type, occurred_at, payload, received_at, error = rows[0]
+    return ReceivedEventOut(
+        id=event_id,
+        source=source,
+        source_event_id=source_event_id,
+        event_type=event_type,
+        occurred_at=occurred_at,
+        contact_id=None,
+        received_at=received_at,
+        status="failed" if error else "pending",
+        error=error,
+        properties=json.loads(payload),
+        decisions=[],
+    )
 
 
 async def store_and_evaluate(
@@ -1221,18 +1398,23 @@ async def evaluate(
         contacts[key] = (await upsert_contact_by_email(session, workspace_id=workspace_id, ref=merged[key]))[
             0
         ]
-    rows = [
-        {
-            "id": event.id,
-            "contact_id": contacts[key]["id"] if (key := _ref_key(event.contact)) in contacts else None,
-            "contact_external_id": _clip("external_id", event.contact.external_id),
-        }
-        if event.contact
-        else {"id": event.id, "contact_id": None, "contact_external_id": None}
-        for event in events
-    ]
     by_id = [_contact_values(workspace_id, r) for k, r in merged.items() if k.startswith("x:")]
-    result = await session.execute(_EVALUATE_SQL, {"contacts": _json(by_id), "events": _json(rows)})
+    result = await session.execute(
+        _EVALUATE_SQL,
+        {
+            "contacts": _json(by_id),
+            "event_ids": [event.id for event in events],
+            "contact_ids": [
+                contacts[key]["id"]
+                if event.contact and (key := _ref_key(event.contact)) in contacts
+                else None
+                for event in events
+            ],
+            "contact_external_ids": [
+                _clip("external_id", event.contact.external_id) if event.contact else None for event in events
+            ],
+        },
+    )
     for (raw,) in result.all():
         row = json.loads(raw)
         contacts[f"x:{row['external_id']}"] = row

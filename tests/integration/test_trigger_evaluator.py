@@ -6,6 +6,9 @@ evaluate instead of stopping at it."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import json
+import secrets
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
@@ -13,11 +16,12 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from services.trigger import handlers
 from services.trigger.app import create_app
 from services.trigger.evaluator import Evaluator
 from shared.events import SURVEY_REQUESTS, new_id
 from tests.support import trigger as fx
-from tests.support.stack import TopicReader, running
+from tests.support.stack import TopicReader, running, wait_until
 from tests.support.trigger import ours
 from tests.support.webhooks import signed, ticket_solved
 
@@ -182,14 +186,6 @@ async def test_a_second_evaluator_shares_the_backlog_without_deciding_anything_t
     assert all(e["status"] == "evaluated" for e in events)
 
 
-async def test_notify_wakes_the_evaluator_without_waiting_for_its_poll(whole, auth):
-    path, secret = await _source(whole.client, auth)
-    accepted = await _post(whole.client, path, secret, "woken")
-    # The evaluator polls once a minute here; only the NOTIFY sent at commit can wake it in time.
-    event = await fx.evaluated(whole.client, auth, accepted["event_id"])
-    assert [d["outcome"] for d in event["decisions"]] == ["sent"]
-
-
 async def test_the_api_half_runs_no_background_work_and_the_worker_half_serves_no_api(
     api_only, stack_env, auth
 ):
@@ -202,8 +198,251 @@ async def test_the_api_half_runs_no_background_work_and_the_worker_half_serves_n
     )
     async with running(worker) as client:
         assert (await client.get("/healthz")).status_code == 200
+        # Nothing else runs in a worker's event loop: its passes are larger, cheaper per event.
+        assert worker.state.runtime.extras["evaluator"].batch == 500
+        assert api_only.evaluator.batch == 100
         assert (await client.get("/v1/rules", headers=auth)).status_code == 404
         path, secret = await _source(api_only.client, auth)
         body, headers = signed(secret, ticket_solved("nobody", "nobody@example.com", "N"))
         # A valid, signed webhook is not taken either: a worker's port is for health checks.
         assert (await client.post(path, content=body, headers=headers)).status_code == 404
+
+
+# --- requests of many events: stored as one batch, moved into events by the evaluator -----------
+
+
+async def _hubspot(client: Any, auth: dict[str, str]) -> tuple[str, str]:
+    secret = "hubspot-secret-" + new_id()
+    integration = await client.post(
+        "/v1/integrations", json={"name": "CRM", "kind": "hubspot", "secret": secret}, headers=auth
+    )
+    assert integration.status_code == 201, integration.text
+    rule = await client.post(
+        "/v1/rules",
+        json={
+            "name": "New customers",
+            "source": "hubspot",
+            "event_type": "contact.propertyChange",
+            "survey_id": "nps",
+            "channel": "email",
+        },
+        headers=auth,
+    )
+    assert rule.status_code == 201, rule.text
+    return "/v1/" + integration.json()["webhook_url"].split("/v1/", 1)[1], secret
+
+
+async def _post_batch(client: Any, path: str, secret: str, events: list[dict[str, Any]]) -> dict[str, Any]:
+    body = fx.dumps(events)
+    headers = fx.hubspot_v3_headers(secret, "http://testserver" + path, body)
+    response = await client.post(path, content=body, headers=headers)
+    assert response.status_code == 202, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def _count(api_only: Any, sql: str, **params: Any) -> int:
+    async with api_only.runtime.db.sessionmaker() as session:
+        return int((await session.execute(text(sql), params)).scalar_one())
+
+
+async def _drain(api_only: Any, workspace: str) -> None:
+    """Evaluate until nothing of the workspace waits (another module app's evaluator may be holding
+    some of it for a moment)."""
+
+    async def done() -> bool:
+        await api_only.evaluator.evaluate_pending()
+        return (
+            await _count(
+                api_only,
+                "SELECT (SELECT count(*) FROM trigger.received_batches WHERE workspace_id = :ws AND error IS NULL)"
+                " + (SELECT count(*) FROM trigger.received_events WHERE workspace_id = :ws AND evaluated_at IS NULL)",
+                ws=workspace,
+            )
+            == 0
+        )
+
+    await wait_until(done, timeout_s=10, message="the workspace's stored events evaluated")
+
+
+async def test_a_batch_is_stored_as_one_row_and_each_event_is_decided_once_however_often_delivered(
+    api_only, auth, workspace
+):
+    path, secret = await _hubspot(api_only.client, auth)
+    base = secrets.randbelow(10**9) * 10
+    batch = [fx.lifecycle_customer(base + i, event_id=base + i) for i in range(3)]
+
+    first = await _post_batch(api_only.client, path, secret, batch)
+    assert (first["received"], first["duplicates"], first["surveys_requested"]) == (3, 0, None)
+    ids = [e["event_id"] for e in first["events"]]
+    assert (
+        await _count(
+            api_only, "SELECT count(*) FROM trigger.received_batches WHERE workspace_id = :ws", ws=workspace
+        )
+        == 1
+    )
+    assert (
+        await _count(api_only, "SELECT count(*) FROM trigger.received_events WHERE id = ANY(:ids)", ids=ids)
+        == 0
+    )
+    # The answer names each event by an id derived from its source identity; it can be looked up
+    # while the event still waits in its batch.
+    waiting = await _event(api_only.client, auth, ids[0])
+    assert waiting["status"] == "pending" and waiting["decisions"] == []
+    assert waiting["source_event_id"] == first["events"][0]["source_event_id"]
+    assert waiting["properties"]["propertyValue"] == "customer"
+    assert ids[0] == handlers.event_id_for(workspace, waiting["source"], waiting["source_event_id"])
+
+    # HubSpot redelivers the batch before it was evaluated: acknowledged, stored again as a batch.
+    retried = [{**e, "attemptNumber": 1} for e in batch]
+    again = await _post_batch(api_only.client, path, secret, retried)
+    assert [e["event_id"] for e in again["events"]] == ids
+
+    await _drain(api_only, workspace)
+    assert (
+        await _count(
+            api_only, "SELECT count(*) FROM trigger.received_batches WHERE workspace_id = :ws", ws=workspace
+        )
+        == 0
+    )
+    events = [await _event(api_only.client, auth, i) for i in ids]
+    assert [e["status"] for e in events] == ["evaluated"] * 3
+    assert [len(e["decisions"]) for e in events] == [1] * 3  # decided once, not once per delivery
+
+    # Once the events are stored, a third delivery is answered as the duplicate it is.
+    third = await _post_batch(api_only.client, path, secret, batch)
+    assert third["status"] == "duplicate" and third["duplicates"] == 3
+    assert [e["event_id"] for e in third["events"]] == ids
+    await _drain(api_only, workspace)
+    assert [len((await _event(api_only.client, auth, i))["decisions"]) for i in ids] == [1] * 3
+
+
+async def test_a_batch_whose_events_cannot_be_stored_is_set_aside_and_does_not_block_the_next(
+    api_only, auth, workspace
+):
+    path, secret = await _hubspot(api_only.client, auth)
+    poison_id = new_id()
+    too_long = {
+        "id": poison_id,
+        "source_event_id": poison_id,
+        "event_type": "x" * 300,  # longer than the column: the move into received_events fails
+        "occurred_at": "2026-11-23T10:00:00Z",
+        "payload": {},
+        "contact": {"external_id": "p-1"},
+    }
+    async with api_only.runtime.db.unit_of_work() as session:
+        await session.execute(
+            text(
+                "INSERT INTO trigger.received_batches (workspace_id, source, count, events) "
+                "VALUES (:ws, 'hubspot', 1, :events)"
+            ),
+            {"ws": workspace, "events": json.dumps([too_long])},
+        )
+    base = secrets.randbelow(10**9) * 10
+    behind = await _post_batch(
+        api_only.client, path, secret, [fx.lifecycle_customer(base + i, event_id=base + i) for i in range(2)]
+    )
+
+    await _drain(api_only, workspace)
+
+    failed = await _event(api_only.client, auth, poison_id)
+    assert failed["status"] == "failed" and "too long" in failed["error"]
+    fine = [await _event(api_only.client, auth, e["event_id"]) for e in behind["events"]]
+    assert [e["status"] for e in fine] == ["evaluated"] * 2
+
+    # What deploy/README tells an operator: fix the cause, clear the mark, and the evaluator retries it.
+    repaired = json.dumps([{**too_long, "event_type": "ticket.solved"}])
+    async with api_only.runtime.db.unit_of_work() as session:
+        await session.execute(
+            text(
+                "UPDATE trigger.received_batches SET events = :events, error = NULL "
+                "WHERE workspace_id = :ws AND error IS NOT NULL"
+            ),
+            {"ws": workspace, "events": repaired},
+        )
+    await _drain(api_only, workspace)
+    assert (await _event(api_only.client, auth, poison_id))["status"] == "evaluated"
+
+
+async def test_the_batch_retried_alone_is_the_one_locked_even_with_an_older_one_released_meanwhile(
+    api_only, auth, workspace
+):
+    path, secret = await _hubspot(api_only.client, auth)
+    base = secrets.randbelow(10**9) * 10
+    older, newer = [
+        await _post_batch(
+            api_only.client,
+            path,
+            secret,
+            [fx.lifecycle_customer(base + i, event_id=base + i) for i in (n, n + 1)],
+        )
+        for n in (0, 2)
+    ]
+    db = api_only.runtime.db
+    async with db.sessionmaker() as other, db.unit_of_work() as ours:
+        await other.begin()
+        held = await other.execute(
+            text(
+                "SELECT seq FROM trigger.received_batches WHERE workspace_id = :ws ORDER BY seq LIMIT 1 FOR UPDATE"
+            ),
+            {"ws": workspace},
+        )
+        [older_seq] = held.scalars().all()
+        fetch = handlers.session_fetch(ours)
+        [[locked]] = await fetch(
+            "SELECT seq FROM trigger.received_batches WHERE workspace_id = $1 AND error IS NULL "
+            "ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED",
+            workspace,
+        )
+        assert locked != older_seq  # the older batch is another evaluator's for now
+        await other.rollback()  # ... and it lets go before this one moves its batch
+        assert await handlers.explode_batches(fetch, seq=locked) == 1
+    async with db.sessionmaker() as session:
+        waiting = await session.execute(
+            text("SELECT seq FROM trigger.received_batches WHERE workspace_id = :ws"), {"ws": workspace}
+        )
+        assert waiting.scalars().all() == [older_seq]  # only the batch this transaction locked was moved
+    await _drain(api_only, workspace)
+    events = [await _event(api_only.client, auth, e["event_id"]) for e in older["events"] + newer["events"]]
+    assert [e["status"] for e in events] == ["evaluated"] * 4
+
+
+async def test_erasing_a_contact_erases_its_events_still_waiting_in_a_batch(api_only, auth, workspace):
+    path, secret = await _hubspot(api_only.client, auth)
+    contact = str(secrets.randbelow(10**9))
+    await api_only.client.put(f"/v1/contacts/{contact}", json={"email": "batch@example.com"}, headers=auth)
+    waiting = await _post_batch(
+        api_only.client,
+        path,
+        secret,
+        [fx.lifecycle_customer(int(contact)), fx.lifecycle_customer(int(contact) + 1)],
+    )
+    erased = await api_only.client.delete(f"/v1/contacts/{contact}", headers=auth)
+    assert erased.status_code in (200, 202, 204), erased.text
+
+    await _drain(api_only, workspace)
+
+    gone, kept = [await _event(api_only.client, auth, e["event_id"]) for e in waiting["events"]]
+    assert (
+        gone["status"] == "evaluated" and gone["decisions"] == [] and gone["properties"] == {"erased": True}
+    )
+    assert kept["status"] == "evaluated" and len(kept["decisions"]) == 1
+    assert (await api_only.client.get(f"/v1/contacts/{contact}", headers=auth)).status_code == 404
+
+
+async def test_a_started_service_keeps_what_startup_built_out_of_the_collectors_sight(stack_env):
+    # Every service's lifespan freezes what startup built, so a full collection no longer walks it.
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    app = create_app(fx.trigger_settings(stack_env, role="api", run_scheduler=False))
+    async with running(app) as client:
+        assert (await client.get("/healthz")).status_code == 200
+        assert gc.get_freeze_count() > 10_000
+
+
+# Last: the module-scoped app it starts keeps evaluating in the background until the module ends.
+async def test_notify_wakes_the_evaluator_without_waiting_for_its_poll(whole, auth):
+    path, secret = await _source(whole.client, auth)
+    accepted = await _post(whole.client, path, secret, "woken")
+    # The evaluator polls once a minute here; only the NOTIFY sent at commit can wake it in time.
+    event = await fx.evaluated(whole.client, auth, accepted["event_id"])
+    assert [d["outcome"] for d in event["decisions"]] == ["sent"]
