@@ -77,3 +77,38 @@ def run_env(target_metadata: MetaData) -> None:
         await engine.dispose()
 
     asyncio.run(run_async())
+
+
+# --- migration steps every service takes (as released: never change one, add a new one) ----------
+
+
+def slim_outbox(schema: str) -> None:
+    """Drop what the outbox no longer uses: the relay deletes rows once published, so
+    ``published_at`` was always null and its partial index duplicated the primary key; ``attempts``
+    and ``last_error`` were never written; and the event id, a fresh random UUID, needs no unique
+    index (consumers deduplicate by it in their inbox). Each index cost every event a write."""
+    from alembic import op
+
+    op.drop_index("ix_outbox_unpublished", table_name="outbox", schema=schema)
+    op.drop_constraint("uq_outbox_event_id", "outbox", schema=schema, type_="unique")
+    for column in ("published_at", "attempts", "last_error"):
+        op.drop_column("outbox", column, schema=schema)
+
+
+def unslim_outbox(schema: str) -> None:
+    import sqlalchemy as sa
+    from alembic import op
+
+    op.add_column("outbox", sa.Column("published_at", sa.DateTime(timezone=True)), schema=schema)
+    op.add_column(
+        "outbox", sa.Column("attempts", sa.Integer(), server_default="0", nullable=False), schema=schema
+    )
+    op.add_column("outbox", sa.Column("last_error", sa.Text()), schema=schema)
+    op.create_unique_constraint("uq_outbox_event_id", "outbox", ["event_id"], schema=schema)
+    op.create_index(
+        "ix_outbox_unpublished",
+        "outbox",
+        ["seq"],
+        schema=schema,
+        postgresql_where=sa.text("published_at IS NULL"),
+    )

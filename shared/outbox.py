@@ -12,8 +12,6 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
-    Index,
-    Integer,
     MetaData,
     String,
     Table,
@@ -24,7 +22,6 @@ from sqlalchemy import (
     func,
     literal,
     select,
-    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,19 +35,17 @@ log = logging.getLogger(__name__)
 
 
 def outbox_table(metadata: MetaData) -> Table:
+    """Rows wait here only until the relay has published them, so the primary key is their only
+    index: it orders them, and the relay deletes by it (every index costs each event a write)."""
     return Table(
         "outbox",
         metadata,
         Column("seq", BigInteger, primary_key=True, autoincrement=True),
-        Column("event_id", String(64), nullable=False, unique=True),
+        Column("event_id", String(64), nullable=False),
         Column("topic", String(200), nullable=False),
         Column("key", String(300), nullable=False),
         Column("payload", JSONB, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-        Column("published_at", DateTime(timezone=True)),
-        Column("attempts", Integer, nullable=False, server_default="0"),
-        Column("last_error", Text),
-        Index("ix_outbox_unpublished", "seq", postgresql_where=text("published_at IS NULL")),
     )
 
 
@@ -135,7 +130,7 @@ class OutboxRelay:
                         t.c.payload["source"].astext.label("source"),
                         cast(t.c.payload, Text).label("value"),
                     )
-                    .where(locked, t.c.published_at.is_(None))
+                    .where(locked)
                     .order_by(t.c.seq)
                     .limit(self.batch_size)
                 )

@@ -1,0 +1,25 @@
+"""slim outbox: the primary key is its only index; unused columns dropped
+
+Published rows are deleted, so published_at was always null and its partial index duplicated the
+primary key; attempts and last_error were never written; the event id (a random UUID) needs no
+unique index. See shared.migrations.slim_outbox.
+
+Revision ID: 259894cab59b
+Revises: e74c9daead92
+Create Date: 2026-11-23 09:00:00
+"""
+
+from shared.migrations import slim_outbox, unslim_outbox
+
+revision = "259894cab59b"
+down_revision = "e74c9daead92"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    slim_outbox("scoring")
+
+
+def downgrade() -> None:
+    unslim_outbox("scoring")
