@@ -10,7 +10,9 @@ trigger schema, and runs two servers as processes under the same uvicorn setting
 * **bare** — a FastAPI endpoint that only verifies the same signature and answers 202.
 
 Then, for each server in turn (so they never compete for the two cores): single Standard Webhooks
-requests from ``--concurrency`` connections, and 100-event HubSpot batches (``X-HubSpot-Signature-v3``)
+requests from ``--concurrency`` connections (``--rounds`` rounds of bare then trigger: the host's
+speed drifts by a quarter from one minute to the next, so the ratio reported is the median of the
+rounds' ratios, each measured within a minute), and 100-event HubSpot batches (``X-HubSpot-Signature-v3``)
 from ``--batch-concurrency`` connections. Every event is new (a new contact, a new id) and every one
 matches a rule that requests a survey over a link, the most expensive path. The load generator is
 a minimal HTTP/1.1 keep-alive client over pre-signed requests, so the client costs as little as
@@ -356,6 +358,16 @@ async def measure(
     }
 
 
+def median_round(rounds: list[dict[str, float]], ratios: list[float] | None) -> dict[str, float]:
+    """The round of median rate (of median ratio to bare, for trigger), with the worst p99 of all rounds."""
+    order = sorted(range(len(rounds)), key=lambda i: ratios[i] if ratios else rounds[i]["events_per_s"])
+    middle = dict(rounds[order[len(order) // 2]])
+    middle["worst_p99_ms"] = max(r["p99_ms"] for r in rounds)
+    if ratios:
+        middle["ratio"] = ratios[order[len(order) // 2]]
+    return middle
+
+
 async def since(database: asyncpg.Connection) -> datetime:
     return await database.fetchval("SELECT now()")  # type: ignore[no-any-return]
 
@@ -485,22 +497,38 @@ async def main(args: argparse.Namespace) -> int:
             if target == "trigger" and not args.ingest_only:
                 results[key] |= await drain(database, start, timeout_s=args.drain_timeout)
 
-        for target in targets if "single" in args.phases else ():
-            port, path, secret, _ = targets[target]
-            print(f"[single] {target}: {args.concurrency} connections for {args.seconds:.0f}s …", flush=True)
-            reqs = standard_requests(host, port, path, secret, n, f"{target}-{secrets.token_hex(3)}")
-            await evaluated_after(
-                target,
-                f"single {target}",
-                measure(
+        # The host's speed drifts (other tenants, frequency scaling): rounds of bare then trigger, each
+        # round's ratio measured minutes apart at most, and the median of the rounds reported.
+        for round_ in range(1, args.rounds + 1 if "single" in args.phases else 1):
+            for target in targets:
+                port, path, secret, _ = targets[target]
+                print(
+                    f"[single] round {round_}/{args.rounds}, {target}: {args.concurrency} connections for "
+                    f"{args.seconds:.0f}s …",
+                    flush=True,
+                )
+                reqs = standard_requests(host, port, path, secret, n, f"{target}-{secrets.token_hex(3)}")
+                await evaluated_after(
                     target,
-                    host,
-                    port,
-                    reqs,
-                    connections=args.concurrency,
-                    seconds=args.seconds,
-                    events_per_request=1,
-                ),
+                    f"single {target} #{round_}",
+                    measure(
+                        target,
+                        host,
+                        port,
+                        reqs,
+                        connections=args.concurrency,
+                        seconds=args.seconds,
+                        events_per_request=1,
+                    ),
+                )
+        round_ratios = [
+            results[f"single trigger #{i}"]["events_per_s"] / results[f"single bare #{i}"]["events_per_s"]
+            for i in range(1, args.rounds + 1 if "single" in args.phases else 1)
+        ]
+        for target in targets if "single" in args.phases else ():
+            results[f"single {target}"] = median_round(
+                [results[f"single {target} #{i}"] for i in range(1, args.rounds + 1)],
+                round_ratios if target == "trigger" else None,
             )
         for target in targets if "single" in args.phases else ():
             port, path, secret, _ = targets[target]
@@ -561,9 +589,20 @@ async def main(args: argparse.Namespace) -> int:
             r = results[f"{kind} {target}"]
             label = f"{kind} {target}" + (" (100/req)" if kind == "batch" else "")
             cpu = "  ".join(f"{r.get('cpu_' + role, 0):8.0f}" for role in roles)
+            ratio = r.get("ratio", r["events_per_s"] / bare_rate)
             print(
                 f"  {label:<24} {r['events_per_s']:>9.0f} {r['p50_ms']:>7.1f}ms {r['p99_ms']:>7.1f}ms "
-                f"{r['events_per_s'] / bare_rate:>7.0%}   {' ' * 14}{cpu}"
+                f"{ratio:>7.0%}   {' ' * 14}{cpu}"
+            )
+        if kind == "single" and args.rounds > 1:
+            print(
+                f"  {'':<24} (the round of median ratio; rounds, trigger/bare: "
+                + ", ".join(
+                    f"{results[f'single trigger #{i}']['events_per_s']:.0f}/"
+                    f"{results[f'single bare #{i}']['events_per_s']:.0f} = {round_ratios[i - 1]:.0%}"
+                    for i in range(1, args.rounds + 1)
+                )
+                + f"; worst p99 {results['single trigger']['worst_p99_ms']:.1f} ms)"
             )
     if "single" in args.phases:
         print()
@@ -579,7 +618,7 @@ async def main(args: argparse.Namespace) -> int:
     else:
         print("  rules applied after the acknowledgement (the worker), per trigger phase:")
     for key, r in results.items() if not args.ingest_only else ():
-        if key.endswith("trigger"):
+        if "trigger" in key and key != "single trigger":  # its rounds are listed instead
             print(
                 f"  {key:<24} {r['evaluated']:>7.0f} events evaluated at {r['evaluated_per_s']:>6.0f}/s; "
                 f"backlog when the phase ended {r['backlog']:>6.0f}, evaluated {r['drain_s']:.1f}s later"
@@ -597,8 +636,8 @@ async def main(args: argparse.Namespace) -> int:
     single, batch = results["single trigger"], results["batch trigger"]
     print()
     print(
-        f"  aims: single ≥ 50% of bare ({single['events_per_s'] / results['single bare']['events_per_s']:.0%}), "
-        f"single p99 < 50 ms ({single['p99_ms']:.1f} ms at full load, {results['paced trigger']['p99_ms']:.1f} ms at "
+        f"  aims: single ≥ 50% of bare ({single.get('ratio', single['events_per_s'] / results['single bare']['events_per_s']):.0%}), "
+        f"single p99 < 50 ms ({single.get('worst_p99_ms', single['p99_ms']):.1f} ms at full load, {results['paced trigger']['p99_ms']:.1f} ms at "
         f"{args.paced_rate:.0f}/s), batches ≥ 20,000 events/s ({batch['events_per_s']:.0f})"
     )
     return 0
@@ -611,6 +650,12 @@ if __name__ == "__main__":
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--seconds", type=float, default=8, help="per measurement (after a warm-up)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds of single webhooks, bare then trigger (the median is reported)",
+    )
     parser.add_argument("--concurrency", type=int, default=32, help="connections for single webhooks")
     parser.add_argument("--batch-concurrency", type=int, default=4, help="connections for 100-event batches")
     parser.add_argument(
