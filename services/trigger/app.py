@@ -121,5 +121,5 @@ def create_app(settings: TriggerSettings | None = None, *, clock: Callable[[], d
         settings,
     )
     if settings.role != "worker":  # a worker's port serves health checks only
-        app.add_middleware(WebhookFastPath, max_bytes=settings.max_body_bytes)
+        app.front = WebhookFastPath(app.handle, max_bytes=settings.max_body_bytes)
     return app

@@ -600,3 +600,40 @@ async def test_hostile_bodies_get_4xx_or_are_cleaned_never_500(svc, auth):
         headers=auth,
     )
     assert direct.status_code == 202, direct.text
+
+
+def _webhook_count(metrics: str, status: int) -> float:
+    route = 'route="/v1/webhooks/standard/{integration_id}"'
+    for line in metrics.splitlines():
+        if (
+            line.startswith("closeloop_http_requests_total{")
+            and route in line
+            and f'status="{status}"' in line
+        ):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_webhooks_are_answered_in_front_of_fastapi_and_still_counted(svc, auth):
+    integration = await _integration(svc.client, auth)  # FastAPI has built its middleware stack now
+    before = (await svc.client.get("/metrics")).text
+    body, headers = signed(integration["secret"], ticket_solved("front-1", "front@example.com", "F"))
+    seen: list[str] = []
+    original = svc.app.middleware_stack
+
+    async def watch(scope, receive, send):
+        seen.append(scope["path"])
+        await original(scope, receive, send)
+
+    svc.app.middleware_stack = watch
+    try:
+        accepted = await svc.client.post(_path(integration), content=body, headers=headers)
+        refused = await svc.client.post(_path(integration), content=body + b" ", headers=headers)
+        listed = await svc.client.get("/v1/integrations", headers=auth)
+    finally:
+        svc.app.middleware_stack = original
+    assert (accepted.status_code, refused.status_code, listed.status_code) == (202, 401, 200)
+    assert seen == ["/v1/integrations"]  # FastAPI's stack saw only the request that was not a webhook
+    after = (await svc.client.get("/metrics")).text
+    assert _webhook_count(after, 202) == _webhook_count(before, 202) + 1
+    assert _webhook_count(after, 401) == _webhook_count(before, 401) + 1
