@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import pydantic_core
 from pydantic import ValidationError
 
 from services.trigger.schemas import InboundEvent, without_nul
@@ -294,11 +295,13 @@ def verify(
 
 def parse_json(body: bytes) -> Any:
     try:
-        value = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        # pydantic-core's parser: about three times the standard library's speed on a webhook, and
+        # it refuses what PostgreSQL could not store anyway (a lone UTF-16 surrogate).
+        value = pydantic_core.from_json(body)
+    except ValueError as exc:
+        if "recursion limit" in str(exc):
+            raise MalformedPayload("The body nests too deeply.", field="body") from exc
         raise MalformedPayload(f"The body is not valid JSON ({exc}).", field="body") from exc
-    except RecursionError as exc:
-        raise MalformedPayload("The body nests too deeply.", field="body") from exc
     # PostgreSQL cannot store NUL in text or JSON; in valid JSON it can only come as \u0000.
     return without_nul(value) if b"\\u0000" in body else value
 

@@ -602,6 +602,22 @@ async def test_hostile_bodies_get_4xx_or_are_cleaned_never_500(svc, auth):
     assert direct.status_code == 202, direct.text
 
 
+async def test_a_lone_surrogate_escape_is_a_malformed_body_naming_it(svc, auth):
+    # Python's own parser takes it (then the shape check refused it as 422); it is no text at all.
+    integration = await _integration(svc.client, auth)
+    body = fx.dumps(ticket_solved("sur-1", "sur@example.com", "X")).replace(b'"X"', b'"\\ud800"')
+    _, headers = signed(integration["secret"], {})
+    headers["webhook-signature"] = standard_webhooks.sign(
+        integration["secret"], headers["webhook-id"], int(headers["webhook-timestamp"]), body
+    )
+    response = await svc.client.post(_path(integration), content=body, headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"].endswith("malformed-body")
+    assert response.json()["errors"][0]["field"] == "body"
+    assert (await svc.client.get("/v1/contacts/sur-1", headers=auth)).status_code == 404
+
+
 def _webhook_count(metrics: str, status: int) -> float:
     route = 'route="/v1/webhooks/standard/{integration_id}"'
     for line in metrics.splitlines():
