@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
@@ -89,8 +91,20 @@ def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
 
 def record_request(service: str, method: str, route: str, status: int, seconds: float) -> None:
     """Count one HTTP request and its latency under its route template."""
-    HTTP_REQUESTS.labels(service, method, route, str(status)).inc()
-    HTTP_LATENCY.labels(service, route).observe(seconds)
+    _requests(service, method, route, status).inc()
+    _latency(service, route).observe(seconds)
+
+
+# The labelled series, looked up once each: the client's own lookup (a lock, label checks) cost a
+# webhook more than counting it. Routes are templates and statuses few, so the caches stay small.
+@functools.lru_cache(maxsize=4096)
+def _requests(service: str, method: str, route: str, status: int) -> Any:
+    return HTTP_REQUESTS.labels(service, method, route, str(status))
+
+
+@functools.lru_cache(maxsize=1024)
+def _latency(service: str, route: str) -> Any:
+    return HTTP_LATENCY.labels(service, route)
 
 
 class RequestMetricsMiddleware:
