@@ -17,13 +17,13 @@ event's fault: the loop stops and is restarted, and the events wait.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 import asyncpg
+import pydantic_core
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -254,7 +254,7 @@ class Evaluator:
 
 
 def _properties(payload: str) -> dict[str, Any]:
-    value = json.loads(payload)
+    value = pydantic_core.from_json(payload)
     if not isinstance(value, dict):
         raise ValueError(f"stored event properties must be an object, not {type(value).__name__}")
     return value

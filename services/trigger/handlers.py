@@ -12,7 +12,6 @@ import asyncio
 import base64
 import binascii
 import hashlib
-import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -1100,7 +1099,7 @@ def contact_json(ref: ContactRef) -> str:
 
 
 def contact_from_json(value: Any) -> ContactRef:
-    data = json.loads(value) if isinstance(value, str) else value
+    data = pydantic_core.from_json(value) if isinstance(value, str) else value
     if not isinstance(data, dict):
         raise ValueError(f"a stored contact reference must be an object, not {type(data).__name__}")
     return ContactRef(
@@ -1332,7 +1331,7 @@ async def pending_in_batch(
         received_at=received_at,
         status="failed" if error else "pending",
         error=error,
-        properties=json.loads(payload),
+        properties=pydantic_core.from_json(payload),
         decisions=[],
     )
 
@@ -1416,7 +1415,7 @@ async def evaluate(
         },
     )
     for (raw,) in result.all():
-        row = json.loads(raw)
+        row = pydantic_core.from_json(raw)
         contacts[f"x:{row['external_id']}"] = row
 
     accepted = [e for e in events if e.contact is not None]
