@@ -46,6 +46,7 @@ e2e: install
 bench: install
 	@$(BIN)/python -m bench
 	@$(BIN)/python -m bench.trigger
+	@$(BIN)/python -m bench.webhook_cpu
 	@$(BIN)/python -m bench.responses
 	@$(BIN)/python -m bench.dispatch
 
