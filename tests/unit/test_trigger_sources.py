@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
+from datetime import UTC, datetime
 
 import pytest
 
@@ -420,3 +422,46 @@ def test_hubspot_contact_property_changes_keep_the_contact_up_to_date():
     assert contacts[2] is not None and contacts[2].fields == {"locale": "nl"}
     assert contacts[3] is not None and contacts[3].attributes == {"lifecyclestage": "customer"}
     assert contacts[4] is not None and contacts[4].email is None  # ignored, the batch still goes through
+
+
+def test_event_ids_are_derived_the_same_way_in_every_version():
+    from services.trigger.handlers import event_id_for
+
+    # Stored events and redeliveries must keep meeting: this is the id the first version derived.
+    assert event_id_for("ws-1", "hubspot", "62515:1:2:3:4") == "94566e17-2a30-898d-b3f1-49fca874b72f"
+    assert event_id_for("ws-1", "hubspot", "62515:1:2:3:5") != event_id_for(
+        "ws-2", "hubspot", "62515:1:2:3:5"
+    )
+
+
+def test_a_hubspot_batch_parses_to_the_same_keys_and_events_as_before():
+    events = [
+        {
+            "eventId": 7,
+            "subscriptionId": 9,
+            "portalId": 62515,
+            "occurredAt": 1763888888888,
+            "objectId": 42,
+            "subscriptionType": "contact.propertyChange",
+            "attemptNumber": 1,
+            "propertyName": "email",
+            "propertyValue": "Ada@Example.com",
+        },
+        {
+            "eventId": 8,
+            "subscriptionId": 9,
+            "portalId": 62515,
+            "occurredAt": 1763888888888,
+            "objectId": 43,
+            "subscriptionType": "deal.creation",
+        },
+    ]
+    parsed, ignored = sources.parse_hubspot(json.dumps(events).encode(), {})
+    assert ignored == 0
+    assert [e.source_event_id for e in parsed] == ["62515:9:7:42:1763888888888", "62515:9:8:43:1763888888888"]
+    assert (
+        parsed[0].occurred_at == parsed[1].occurred_at == datetime(2025, 11, 23, 9, 8, 8, 888000, tzinfo=UTC)
+    )
+    assert parsed[0].contact == sources.ContactRef(external_id="42", email="ada@example.com")
+    assert "attemptNumber" not in parsed[0].properties and parsed[0].properties["email"] == "Ada@Example.com"
+    assert parsed[1].contact is None and parsed[1].object_ref == ("deals", "43")
