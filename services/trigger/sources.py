@@ -451,7 +451,7 @@ def parse_hubspot(body: bytes, config: Mapping[str, Any]) -> tuple[list[Incoming
         raise PayloadError("HubSpot sends a JSON array of events.", field="body")
     portals = {str(p) for p in config.get("portal_ids") or ()}
     events, ignored = [], 0
-    times: dict[Any, datetime | None] = {}  # a batch's events mostly share their occurredAt
+    times: dict[int | str, datetime | None] = {}  # a batch's events mostly share their occurredAt
     for index, item in enumerate(items):
         where = f"{index}"
         if not isinstance(item, dict):
@@ -470,9 +470,12 @@ def parse_hubspot(body: bytes, config: Mapping[str, Any]) -> tuple[list[Incoming
             ignored += 1
             continue
         raw_time = item.get("occurredAt")
-        occurred_at = (
-            times[raw_time] if raw_time in times else times.setdefault(raw_time, parse_time(raw_time))
-        )
+        if isinstance(raw_time, int | str) and not isinstance(raw_time, bool):  # 1, 1.0, True: one key
+            if raw_time not in times:
+                times[raw_time] = parse_time(raw_time)
+            occurred_at = times[raw_time]
+        else:
+            occurred_at = parse_time(raw_time)
         if raw_time is not None and occurred_at is None:
             raise PayloadError("occurredAt is not Unix milliseconds", field=f"{where}.occurredAt")
         object_type, _, action = subscription.partition(".")

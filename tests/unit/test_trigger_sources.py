@@ -465,3 +465,14 @@ def test_a_hubspot_batch_parses_to_the_same_keys_and_events_as_before():
     assert parsed[0].contact == sources.ContactRef(external_id="42", email="ada@example.com")
     assert "attemptNumber" not in parsed[0].properties and parsed[0].properties["email"] == "Ada@Example.com"
     assert parsed[1].contact is None and parsed[1].object_ref == ("deals", "43")
+
+
+@pytest.mark.parametrize("occurred_at", [[1763888888888], {"ms": 1}, True, "yesterday"])
+def test_a_hubspot_occurred_at_that_is_no_time_is_refused_naming_the_event(occurred_at):
+    events = [
+        {"eventId": 1, "objectId": 1, "subscriptionType": "contact.creation", "occurredAt": 1763888888888},
+        {"eventId": 2, "objectId": 2, "subscriptionType": "contact.creation", "occurredAt": occurred_at},
+    ]
+    with pytest.raises(PayloadError) as refused:
+        sources.parse_hubspot(json.dumps(events).encode(), {})
+    assert refused.value.field == "1.occurredAt"
