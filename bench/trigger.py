@@ -192,23 +192,17 @@ def percentile(values: list[float], q: float) -> float:
 # --- requests --------------------------------------------------------------------------------------
 
 
+def ticket_solved_body(prefix: str, i: int) -> bytes:
+    """A Standard Webhooks body: a ticket solved for a new contact (each ``prefix``/``i`` is new)."""
+    contact = {"external_id": f"{prefix}-{i}", "email": f"{prefix}-{i}@bench.example", "name": "Bench"}
+    return json.dumps({"type": "ticket.solved", "data": {"contact": contact, "ticket_id": f"T-{i}"}}).encode()
+
+
 def standard_requests(host: str, port: int, path: str, secret: str, count: int, prefix: str) -> list[bytes]:
     out = []
     ts = int(time.time())
     for i in range(count):
-        body = json.dumps(
-            {
-                "type": "ticket.solved",
-                "data": {
-                    "contact": {
-                        "external_id": f"{prefix}-{i}",
-                        "email": f"{prefix}-{i}@bench.example",
-                        "name": "Bench",
-                    },
-                    "ticket_id": f"T-{i}",
-                },
-            }
-        ).encode()
+        body = ticket_solved_body(prefix, i)
         msg_id = "msg_" + uuid.uuid4().hex
         headers = {
             "content-type": "application/json",

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import secrets
 import statistics
@@ -33,6 +32,7 @@ from typing import Any
 
 import httpx
 
+from bench.trigger import ticket_solved_body
 from closeloop.infra import scratch_broker, scratch_database
 from shared import standard_webhooks
 from shared.security import issue_api_key
@@ -45,19 +45,7 @@ def signed_requests(secret: str, count: int, prefix: str) -> list[Request]:
     now = int(time.time())
     out = []
     for i in range(count):
-        body = json.dumps(
-            {
-                "type": "ticket.solved",
-                "data": {
-                    "contact": {
-                        "external_id": f"{prefix}-{i}",
-                        "email": f"{prefix}-{i}@bench.example",
-                        "name": "B",
-                    },
-                    "ticket_id": f"T-{i}",
-                },
-            }
-        ).encode()
+        body = ticket_solved_body(prefix, i)
         message_id = "msg_" + uuid.uuid4().hex
         headers = [
             (b"host", b"bench"),
