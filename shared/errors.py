@@ -22,7 +22,7 @@ PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://closeloop.dev/problems/"
 
 
-class ClosedloopError(Exception):
+class CloseloopError(Exception):
     status: int = 400
     code: str = "bad-request"
     title: str = "Bad request"
@@ -41,35 +41,35 @@ class ClosedloopError(Exception):
         self.headers = headers
 
 
-class InvalidInput(ClosedloopError):
+class InvalidInput(CloseloopError):
     status, code, title = 422, "invalid-input", "Invalid input"
 
 
-class MalformedBody(ClosedloopError):
+class MalformedBody(CloseloopError):
     status, code, title = 400, "malformed-body", "Malformed request body"
 
 
-class Unauthorized(ClosedloopError):
+class Unauthorized(CloseloopError):
     status, code, title = 401, "unauthorized", "Unauthorized"
 
 
-class Forbidden(ClosedloopError):
+class Forbidden(CloseloopError):
     status, code, title = 403, "forbidden", "Forbidden"
 
 
-class NotFound(ClosedloopError):
+class NotFound(CloseloopError):
     status, code, title = 404, "not-found", "Not found"
 
 
-class Conflict(ClosedloopError):
+class Conflict(CloseloopError):
     status, code, title = 409, "conflict", "Conflict"
 
 
-class Gone(ClosedloopError):
+class Gone(CloseloopError):
     status, code, title = 410, "gone", "Gone"
 
 
-class PayloadTooLarge(ClosedloopError):
+class PayloadTooLarge(CloseloopError):
     status, code, title = 413, "payload-too-large", "Payload too large"
 
 
@@ -95,8 +95,8 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def problem_of(exc: ClosedloopError, *, instance: str | None) -> JSONResponse:
-    """The problem+json answer to a ``ClosedloopError``."""
+def problem_of(exc: CloseloopError, *, instance: str | None) -> JSONResponse:
+    """The problem+json answer to a ``CloseloopError``."""
     return problem(
         exc.status, exc.code, exc.title, exc.detail, instance=instance, errors=exc.errors, headers=exc.headers
     )
@@ -119,8 +119,8 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ClosedloopError)
-    async def _closeloop(request: Request, exc: ClosedloopError) -> JSONResponse:
+    @app.exception_handler(CloseloopError)
+    async def _closeloop(request: Request, exc: CloseloopError) -> JSONResponse:
         return problem_of(exc, instance=request.url.path)
 
     @app.exception_handler(RequestValidationError)

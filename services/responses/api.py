@@ -36,7 +36,7 @@ from services.responses.schemas import (
     SurveyOut,
     SurveyVersionOut,
 )
-from shared.errors import ClosedloopError, Conflict, InvalidInput, NotFound
+from shared.errors import CloseloopError, Conflict, InvalidInput, NotFound
 from shared.service import RuntimeDep, SessionDep, WorkspaceDep
 
 router = APIRouter()
@@ -423,7 +423,7 @@ def _accept_language(request: Request) -> str | None:
     return first if domain.LOCALE.match(first) else None
 
 
-def _error_page(exc: ClosedloopError, request: Request, *, locale: str | None = None) -> HTMLResponse:
+def _error_page(exc: CloseloopError, request: Request, *, locale: str | None = None) -> HTMLResponse:
     key = (
         "expired"
         if isinstance(exc, LinkExpired)
@@ -507,7 +507,7 @@ async def survey_page(
         visit = await handlers.open_link(
             session, secret=runtime.settings.secret_key, token=token, lock=score is not None
         )
-    except ClosedloopError as exc:
+    except CloseloopError as exc:
         return _error_page(exc, request)
     if visit.completed:
         return pages.message(
@@ -557,7 +557,7 @@ async def survey_page(
 async def submit_form(token: str, request: Request, session: SessionDep, runtime: RuntimeDep) -> HTTPResponse:
     try:
         visit = await handlers.open_link(session, secret=runtime.settings.secret_key, token=token, lock=True)
-    except ClosedloopError as exc:
+    except CloseloopError as exc:
         return _error_page(exc, request)
     if visit.completed:
         return pages.message(
@@ -636,7 +636,7 @@ async def thank_you_page(
 ) -> HTTPResponse:
     try:
         visit = await handlers.open_link(session, secret=runtime.settings.secret_key, token=token)
-    except ClosedloopError as exc:
+    except CloseloopError as exc:
         return _error_page(exc, request)
     if not visit.completed or visit.response is None:
         return RedirectResponse(
@@ -673,7 +673,7 @@ async def thank_you_page(
 async def kiosk_page(key: str, request: Request, session: SessionDep, runtime: RuntimeDep) -> HTTPResponse:
     try:
         kiosk = await handlers.kiosk_by_key(session, key=key)
-    except ClosedloopError as exc:
+    except CloseloopError as exc:
         return _error_page(exc, request)
     client = request.client.host if request.client else "unknown"
     retry_after = runtime.extras["kiosk_bucket"].acquire(f"{kiosk.id}:{client}", time.monotonic())

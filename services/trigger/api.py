@@ -52,7 +52,7 @@ from services.trigger.schemas import (
 from services.trigger.schemas import (
     WorkspaceSettings as SettingsBody,
 )
-from shared.errors import ClosedloopError, InvalidInput, MalformedBody, NotFound, Unauthorized
+from shared.errors import CloseloopError, InvalidInput, MalformedBody, NotFound, Unauthorized
 from shared.events import is_uuid
 from shared.service import Runtime, RuntimeDep, SessionDep, WorkspaceDep
 
@@ -69,11 +69,11 @@ KIND_PATHS = {kind: path for path, kind in PATH_KINDS.items()}
 _direct_events = TypeAdapter(DirectEvent | list[DirectEvent])
 
 
-class TooManyRequests(ClosedloopError):
+class TooManyRequests(CloseloopError):
     status, code, title = 429, "rate-limited", "Too many requests"
 
 
-class Unavailable(ClosedloopError):
+class Unavailable(CloseloopError):
     status, code, title = 503, "unavailable", "Service unavailable"
 
 

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.trigger.api import PATH_KINDS, receive_webhook
-from shared.errors import ClosedloopError, internal_error, problem_of
+from shared.errors import CloseloopError, internal_error, problem_of
 from shared.observability import record_request
 from shared.service import read_body
 
@@ -52,7 +52,7 @@ class WebhookFastPath:
             body = await read_body(scope, receive, max_bytes=self.max_bytes)
             accepted = await receive_webhook(PATH_KINDS[path_kind], integration_id, Request(scope), body)
             response = Response(accepted.model_dump_json(), status_code=202, media_type="application/json")
-        except ClosedloopError as exc:
+        except CloseloopError as exc:
             response = problem_of(exc, instance=scope["path"])
         except Exception:
             log.exception("unhandled error on POST %s", scope["path"])
