@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from sqlalchemy import MetaData, event, make_url, text
@@ -41,12 +40,17 @@ class Database:
         self.sessionmaker = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=self._session_class
         )
-        self.outbox_written = asyncio.Event()
+        self._on_outbox_commit: list[Callable[[], None]] = []
         event.listen(self._session_class, "after_commit", self._after_commit)
+
+    def on_outbox_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after each commit that wrote outbox rows (the relay wakes on it)."""
+        self._on_outbox_commit.append(callback)
 
     def _after_commit(self, session: Session) -> None:
         if session.info.pop("outbox_written", False):
-            self.outbox_written.set()
+            for callback in self._on_outbox_commit:
+                callback()
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:

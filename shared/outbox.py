@@ -30,6 +30,7 @@ from shared.db import Database
 from shared.events import CloudEvent, EventData
 from shared.kafka import event_headers
 from shared.observability import OUTBOX_PUBLISHED
+from shared.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +72,11 @@ class Outbox:
         return envelope
 
 
-class OutboxRelay:
-    """Publishes outbox rows in order and deletes them once the broker has them."""
+class OutboxRelay(Worker):
+    """Publishes outbox rows in order and deletes them once the broker has them; wakes when a
+    commit wrote outbox rows, and looks every ``poll_interval_s`` for rows other processes wrote."""
+
+    name = "relay"
 
     def __init__(
         self,
@@ -83,33 +87,16 @@ class OutboxRelay:
         poll_interval_s: float = 0.5,
         batch_size: int = 500,
     ) -> None:
+        super().__init__(poll_interval_s=poll_interval_s, batch=batch_size)
         self.db = db
         self.table = table
         self.producer = producer
-        self.poll_interval_s = poll_interval_s
         self.batch_size = batch_size
         self._lock_key = zlib.crc32(f"closeloop-outbox:{table.fullname}".encode())
-        self._stopping = asyncio.Event()
+        db.on_outbox_commit(self.wake)
 
-    async def run(self) -> None:
-        backoff = self.poll_interval_s
-        while not self._stopping.is_set():
-            self.db.outbox_written.clear()
-            try:
-                while await self.publish_pending() == self.batch_size:
-                    pass
-                backoff = self.poll_interval_s
-            except Exception:
-                log.exception("outbox relay failed; retrying in %.1fs", backoff)
-                backoff = min(backoff * 2, 10.0)
-            await self._wait(backoff)
-
-    async def _wait(self, timeout: float) -> None:
-        nudge = asyncio.ensure_future(self.db.outbox_written.wait())
-        stop = asyncio.ensure_future(self._stopping.wait())
-        await asyncio.wait({nudge, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        nudge.cancel()
-        stop.cancel()
+    async def work_once(self) -> int:
+        return await self.publish_pending()
 
     async def publish_pending(self) -> int:
         """Return how many rows this pass published."""
@@ -154,6 +141,3 @@ class OutboxRelay:
             )
         OUTBOX_PUBLISHED.inc(len(rows))
         return len(rows)
-
-    def stop(self) -> None:
-        self._stopping.set()
