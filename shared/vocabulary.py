@@ -1,0 +1,39 @@
+"""The project's words, each defined once: types for annotations (API schemas, events, ORM
+columns) and the runtime tuples derived from them with ``typing.get_args``."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+ServiceName = Literal["trigger", "dispatch", "responses", "scoring", "followup"]
+SERVICES: tuple[ServiceName, ...] = get_args(ServiceName)
+"""The feedback services, in the order of the loop."""
+
+Channel = Literal["email", "sms", "whatsapp", "chat", "link"]
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
+"""How a customer is invited; ``link`` is a link (QR code, kiosk, web page) that nobody sends."""
+
+SendChannel = Literal["email", "sms", "whatsapp", "chat"]
+SEND_CHANNELS: tuple[SendChannel, ...] = get_args(SendChannel)
+"""The channels dispatch sends a message over."""
+
+SurveyKind = Literal["transactional", "relationship", "retention"]
+SURVEY_KINDS: tuple[SurveyKind, ...] = get_args(SurveyKind)
+
+QuestionType = Literal[
+    "nps", "nls", "csat", "ces", "open", "consent", "rating", "single_choice", "multiple_choice"
+]
+QUESTION_TYPES: tuple[QuestionType, ...] = get_args(QuestionType)
+
+Metric = Literal["nps", "nls", "csat", "ces"]
+METRICS: tuple[Metric, ...] = get_args(Metric)
+
+NpsScale = Literal["standard", "european"]
+"""standard: promoters 9-10; european: promoters 8-10."""
+
+Interval = Literal["day", "week", "month"]
+"""The buckets of a trend."""
+
+ContactField = Literal["email", "name", "phone", "locale", "timezone", "country", "company", "role", "plan"]
+CONTACT_FIELDS: tuple[ContactField, ...] = get_args(ContactField)
+"""A contact's own columns (anything else a source sends is an attribute)."""
