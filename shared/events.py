@@ -2,17 +2,22 @@
 
 Every event type is named in the past tense and carries its schema version in the CloudEvents
 ``type`` (``closeloop.SurveyRequested.v1``). Additive changes keep the version; a breaking
-change adds a new model with ``version = 2`` and an upcaster from the old one.
+change gives the model ``version = 2`` and registers an upcaster from the old payload
+(``UPCASTERS.register``), so that consumers read events written before the change — still in
+the topics, the outboxes and the dead-letter topics — as the current model.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from shared.vocabulary import Channel, Metric, QuestionType, SurveyKind
 
 # Topics, named for what they carry. Each has a dead-letter topic ``<topic>.dlq``.
 CUSTOMER_EVENTS = "customer-events"
@@ -30,12 +35,6 @@ def dead_letter_topic(topic: str) -> str:
 
 
 ALL_TOPICS = TOPICS + tuple(dead_letter_topic(t) for t in TOPICS)
-
-SurveyKind = Literal["transactional", "relationship", "retention"]
-Channel = Literal["email", "sms", "whatsapp", "chat", "link"]
-QuestionType = Literal[
-    "nps", "nls", "csat", "ces", "open", "consent", "rating", "single_choice", "multiple_choice"
-]
 
 
 def utcnow() -> datetime:
@@ -287,8 +286,6 @@ class ResponseCompleted(_ResponseEvent):
 
 # --- scoring ---------------------------------------------------------------------------
 
-Metric = Literal["nps", "nls", "csat", "ces"]
-
 
 class _ScoreEvent(EventData):
     topic: ClassVar[str] = SCORES
@@ -380,6 +377,46 @@ EVENT_TYPES: dict[str, type[EventData]] = {
 }
 
 
+Upcast = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class Upcasters:
+    """Steps from an old event version's payload to the next version's, chained to the current one."""
+
+    def __init__(self) -> None:
+        self._steps: dict[str, tuple[str, Upcast]] = {}
+
+    def register(self, old_type: str, *, to: type[EventData]) -> Callable[[Upcast], Upcast]:
+        """Decorate a function that turns the data of ``old_type`` into the data of ``to``."""
+
+        def add(step: Upcast) -> Upcast:
+            if old_type == to.type_name() or old_type in self._steps:
+                raise ValueError(f"{old_type} already has an upcaster or is the current version")
+            self._steps[old_type] = (to.type_name(), step)
+            return step
+
+        return add
+
+    def upcast(self, event_type: str, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """Return ``(type, data)`` brought up to the newest version this registry knows."""
+        while (step := self._steps.get(event_type)) is not None:
+            event_type, data = step[0], step[1](data)
+        return event_type, data
+
+    def older_names(self, current: str) -> set[str]:
+        """Return the old type names that upcast to ``current``."""
+        return {old for old in self._steps if self._newest(old) == current}
+
+    def _newest(self, event_type: str) -> str:
+        while (step := self._steps.get(event_type)) is not None:
+            event_type = step[0]
+        return event_type
+
+
+UPCASTERS = Upcasters()
+"""The catalogue's upcasters; each new event version registers its step here, next to its model."""
+
+
 class CloudEvent(BaseModel):
     """CloudEvents 1.0, structured JSON mode; ``workspaceid`` is an extension attribute."""
 
@@ -424,12 +461,14 @@ class CloudEvent(BaseModel):
             "data": data.model_dump(mode="json"),
         }
 
-    def parse_data(self) -> EventData:
-        """Return the typed payload; raises ``UnknownEventType`` or a pydantic ValidationError."""
-        model = EVENT_TYPES.get(self.type)
+    def parse_data(self, upcasters: Upcasters | None = None) -> EventData:
+        """Return the typed payload, upcast to the current version; raises ``UnknownEventType`` or a
+        pydantic ValidationError."""
+        event_type, data = (upcasters or UPCASTERS).upcast(self.type, self.data)
+        model = EVENT_TYPES.get(event_type)
         if model is None:
             raise UnknownEventType(self.type)
-        return model.model_validate(self.data)
+        return model.model_validate(data)
 
 
 class UnknownEventType(ValueError):

@@ -25,12 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import Database
 from shared.errors import PoisonMessage
-from shared.events import CloudEvent, EventData, UnknownEventType, dead_letter_topic
+from shared.events import UPCASTERS, CloudEvent, EventData, UnknownEventType, dead_letter_topic
 from shared.observability import EVENTS_CONSUMED
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[AsyncSession, Any], Awaitable[None]]
+EventCallback = Callable[[AsyncSession, Any], Awaitable[None]]
+"""What a service does with one consumed event, in the inbox's transaction (it calls a handler)."""
 
 
 def inbox_table(metadata: MetaData) -> Table:
@@ -48,7 +49,7 @@ def inbox_table(metadata: MetaData) -> Table:
 
 
 class EventConsumer:
-    """One consumer group of one service: routes each event type to its handler."""
+    """One consumer group of one service: routes each event type to its callback."""
 
     def __init__(
         self,
@@ -58,7 +59,7 @@ class EventConsumer:
         producer: AIOKafkaProducer,
         db: Database,
         inbox: Table,
-        handlers: dict[type[EventData], Handler],
+        callbacks: dict[type[EventData], EventCallback],
         max_attempts: int = 5,
         backoff_s: float = 0.2,
     ) -> None:
@@ -67,8 +68,13 @@ class EventConsumer:
         self.producer = producer
         self.db = db
         self.inbox = inbox
-        self.handlers = handlers
-        self._handled_types = {model.type_name() for model in handlers}
+        self.callbacks = callbacks
+        # Older versions of a handled event are handled too, once upcast.
+        self._handled_types = {
+            name
+            for model in callbacks
+            for name in (model.type_name(), *UPCASTERS.older_names(model.type_name()))
+        }
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
         self._stopping = asyncio.Event()
@@ -107,13 +113,13 @@ class EventConsumer:
         except (ValidationError, UnknownEventType, ValueError) as exc:
             await self.dead_letter(record, exc, attempts=0)
             return
-        handler = self.handlers.get(type(data))
-        if handler is None:
+        callback = self.callbacks.get(type(data))
+        if callback is None:
             return
         extra = {"event_id": envelope.id, "event_type": envelope.type, "workspace_id": envelope.workspaceid}
         for attempt in range(1, self.max_attempts + 1):
             try:
-                outcome = await self._handle_once(record, envelope, data, handler)
+                outcome = await self._handle_once(record, envelope, data, callback)
                 EVENTS_CONSUMED.labels(self.name, envelope.type, outcome).inc()
                 return
             except PoisonMessage as exc:
@@ -129,7 +135,7 @@ class EventConsumer:
                 await asyncio.sleep(delay)
 
     async def _handle_once(
-        self, record: ConsumerRecord, envelope: CloudEvent, data: EventData, handler: Handler
+        self, record: ConsumerRecord, envelope: CloudEvent, data: EventData, callback: EventCallback
     ) -> str:
         async with self.db.unit_of_work() as session:
             first_time = (
@@ -149,7 +155,7 @@ class EventConsumer:
             ).scalar_one_or_none()
             if first_time is None:
                 return "duplicate"
-            await handler(session, data)
+            await callback(session, data)
         return "handled"
 
     async def dead_letter(self, record: ConsumerRecord, error: BaseException, *, attempts: int) -> None:
