@@ -117,10 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument(
         "--role",
-        choices=("all", "api", "worker"),
         default=None,
         help="all (default, or CLOSELOOP_ROLE): HTTP and background work; api: HTTP only; "
-        "worker: consumers and background loops only (its port serves health checks)",
+        "worker: consumers and background loops only (its port serves health checks); or a "
+        "comma-separated list of single workers, e.g. api,relay",
     )
     serve.set_defaults(func=cmd_serve)
 

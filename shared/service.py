@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gc
 import logging
-import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
@@ -26,35 +24,52 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.db import Database
 from shared.errors import PayloadTooLarge, Unauthorized, install_problem_handlers, problem
-from shared.inbox import EventConsumer, Handler
+from shared.inbox import EventCallback, EventConsumer
 from shared.kafka import create_consumer, create_producer
 from shared.observability import RequestMetricsMiddleware, configure_logging, health_router
 from shared.outbox import Outbox, OutboxRelay
+from shared.process import ServiceApp, freeze_startup_objects, lower_priority
 from shared.security import InvalidToken, verify_api_key
 from shared.settings import ServiceSettings
+from shared.worker import Worker, supervised
 
 log = logging.getLogger(__name__)
 
+S = TypeVar("S", bound=ServiceSettings)
+D = TypeVar("D")
+
 
 @dataclass
-class Runtime:
-    """Everything a running service has built; routes reach it through ``RuntimeDep``."""
+class Runtime(Generic[S, D]):
+    """Everything a running service has built; routes reach it through a ``RuntimeDep``.
+
+    ``deps`` is the service's own dependencies (a dataclass its ``setup`` returns: caches, clients,
+    its workers); a service names the pair in its ``deps.py`` (``Runtime[TriggerSettings, Trigger]``).
+    """
 
     name: str
-    settings: Any
+    settings: S
     db: Database
     producer: AIOKafkaProducer
     outbox: Outbox
     relay: OutboxRelay
     consumer: EventConsumer | None = None
+    deps: D = field(init=False)
     extras: dict[str, Any] = field(default_factory=dict)
-
-
-Background = Callable[[Runtime], Awaitable[None]]
+    """Transitional: dependencies looked up by name, until every service has its ``deps``."""
 
 
 @dataclass
-class ServiceSpec:
+class ServiceSpec(Generic[S, D]):
+    """What a service is made of; ``build_app`` wires it.
+
+    - ``setup`` builds the service's dependencies once the database and producer exist;
+      ``teardown`` closes them (in reverse order of building).
+    - ``consumes`` returns what to do with each consumed event type (it calls the handlers).
+    - ``workers`` returns the service's background loops; each has a ``name`` that
+      ``CLOSELOOP_ROLE`` can select.
+    """
+
     name: str
     title: str
     description: str
@@ -62,11 +77,16 @@ class ServiceSpec:
     outbox_table: Table
     inbox_table: Table
     topics: list[str] = field(default_factory=list)
-    handlers: Callable[[Runtime], dict[type, Handler]] | None = None
-    background: list[Background] = field(default_factory=list)
-    setup: Callable[[Runtime], Awaitable[None]] | None = None
-    teardown: Callable[[Runtime], Awaitable[None]] | None = None
+    setup: Callable[[Runtime[S, D]], Awaitable[D]] | None = None
+    teardown: Callable[[Runtime[S, D]], Awaitable[None]] | None = None
+    consumes: Callable[[Runtime[S, D]], dict[type, EventCallback]] | None = None
+    workers: Callable[[Runtime[S, D]], Sequence[Worker]] | None = None
     openapi_tags: list[dict[str, str]] = field(default_factory=list)
+    front: Callable[[ServiceApp, S], ASGIApp] | None = None
+    """An ASGI front door for a hot route (see ``ServiceApp``), built for processes that serve the API."""
+    background: list[Callable[[Runtime[S, D]], Awaitable[None]]] = field(default_factory=list)
+    """Transitional: loops that are not yet ``Worker``s; run by background processes, cancelled at
+    shutdown."""
 
 
 async def _start_producer(producer: AIOKafkaProducer, *, timeout_s: float = 60) -> None:
@@ -82,54 +102,13 @@ async def _start_producer(producer: AIOKafkaProducer, *, timeout_s: float = 60) 
             await asyncio.sleep(1)
 
 
-def lower_priority(nice: int) -> None:
-    """Lower this process's CPU priority by ``nice``, also against other sessions.
-
-    With Linux's autogroup scheduling (on by default on most distributions), every session is a
-    scheduling group and groups share the CPU equally whatever their processes' nice values: a
-    worker that leads its own session (as ``closeloop dev`` and the benches start services) would
-    still take as much CPU as the API next to it. So such a worker lowers its group's weight too.
-    """
-    os.nice(nice)
-    if os.getsid(0) != os.getpid():
-        return  # in a session with other processes: lowering the group would lower them too
-    try:
-        with open("/proc/self/autogroup", "w") as group:
-            group.write(str(nice))
-    except OSError:
-        pass  # no autogroup here (another OS, or scheduling without it): os.nice is all it takes
-
-
-class ServiceApp(FastAPI):
-    """FastAPI with an optional front door: an ASGI app that sees each HTTP request first, answers
-    what it is made for, and hands the rest on to ``handle`` (FastAPI's own way in).
-
-    For a hot route whose handler is cheap, FastAPI's per-request machinery is most of the cost:
-    its middleware stack, route matching, parameter resolution. A front door answers such a route
-    itself and must then do what that machinery would: errors as problem+json, the body limit,
-    the request metrics.
-    """
-
-    front: ASGIApp | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.front is not None and scope["type"] == "http":
-            scope["app"] = self  # what Starlette sets for request.app
-            await self.front(scope, receive, send)
-        else:
-            await super().__call__(scope, receive, send)
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await super().__call__(scope, receive, send)
-
-
-def build_app(spec: ServiceSpec, settings: ServiceSettings) -> ServiceApp:
+def build_app(spec: ServiceSpec[S, D], settings: S) -> ServiceApp:
     """Return the FastAPI app of one service; nothing is connected until its lifespan starts."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(level=settings.log_level, fmt=settings.log_format)
-        if settings.role == "worker" and settings.worker_nice:
+        if not settings.serves_api and settings.worker_nice:
             # Background work can wait a moment; a webhook sender or a browser cannot.
             lower_priority(settings.worker_nice)
         settings.warn_if_insecure(log)
@@ -139,21 +118,23 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> ServiceApp:
         relay = OutboxRelay(
             db, spec.outbox_table, producer, poll_interval_s=settings.outbox_poll_interval_ms / 1000
         )
-        runtime = Runtime(
+        runtime: Runtime[S, D] = Runtime(
             spec.name, settings, db, producer, Outbox(spec.outbox_table, source=spec.name), relay
         )
         app.state.runtime = runtime
         if spec.setup:
-            await spec.setup(runtime)
+            runtime.deps = await spec.setup(runtime)
+        workers = [relay, *(spec.workers(runtime) if spec.workers else [])]
+        settings.check_role({w.name for w in workers} | {"consumer"})
         # An ``api`` process leaves publishing to the workers (they poll the outbox): its event loop
         # serves requests only.
-        relay_task = (
-            asyncio.create_task(relay.run(), name=f"{spec.name}-outbox-relay")
-            if settings.runs_background
-            else None
-        )
+        running = [
+            (w, asyncio.create_task(supervised(w.run, w.name), name=f"{spec.name}-{w.name}"))
+            for w in workers
+            if settings.runs(w.name)
+        ]
         consumer_task = None
-        if spec.handlers and spec.topics and settings.run_consumers and settings.runs_background:
+        if spec.consumes and spec.topics and settings.runs("consumer"):
             kafka_consumer = create_consumer(settings, group_id=f"closeloop-{spec.name}", topics=spec.topics)
             await kafka_consumer.start()
             runtime.consumer = EventConsumer(
@@ -162,22 +143,18 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> ServiceApp:
                 producer=producer,
                 db=db,
                 inbox=spec.inbox_table,
-                handlers=spec.handlers(runtime),
+                callbacks=spec.consumes(runtime),
                 max_attempts=settings.consumer_max_attempts,
                 backoff_s=settings.consumer_backoff_ms / 1000,
             )
             consumer_task = asyncio.create_task(
-                _supervised(runtime.consumer.run, "consumer"), name=f"{spec.name}-consumer"
+                supervised(runtime.consumer.run, "consumer"), name=f"{spec.name}-consumer"
             )
         background = [
-            asyncio.create_task(_supervised(functools.partial(b, runtime), b.__name__))
+            asyncio.create_task(supervised(functools.partial(b, runtime), b.__name__))
             for b in (spec.background if settings.runs_background else [])
         ]
-        # What startup built (modules, the app, its models, pools) lives as long as the process. Out
-        # of the collector's sight, a full collection no longer walks it: in trigger's ~120,000
-        # objects that took 70-130 ms, a stall every request in flight waited for.
-        gc.collect()
-        gc.freeze()
+        freeze_startup_objects()
         log.info("%s service started", spec.name, extra={"service": spec.name})
         try:
             yield
@@ -185,15 +162,20 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> ServiceApp:
             log.info("%s service stopping: draining in-flight work", spec.name, extra={"service": spec.name})
             if runtime.consumer:
                 runtime.consumer.stop()
+            # Workers finish the pass in hand (sends in flight are recorded); the relay goes last, so
+            # that what they wrote is published.
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            for worker, _ in running:
+                if worker is not relay:
+                    worker.stop()
+            await _drain([task for worker, task in running if worker is not relay])
             if runtime.consumer and consumer_task:
                 await asyncio.gather(consumer_task, return_exceptions=True)
                 await runtime.consumer.consumer.stop()
             relay.stop()
-            if relay_task:
-                await asyncio.gather(relay_task, return_exceptions=True)
+            await _drain([task for worker, task in running if worker is relay])
             if spec.teardown:
                 await spec.teardown(runtime)
             await producer.stop()
@@ -207,7 +189,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> ServiceApp:
         openapi_tags=spec.openapi_tags or None,
     )
     install_problem_handlers(app)
-    for router in spec.routers if settings.role != "worker" else []:
+    for router in spec.routers if settings.serves_api else []:
         app.include_router(router)
 
     async def db_ready() -> None:
@@ -219,20 +201,19 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> ServiceApp:
     app.include_router(health_router({"database": db_ready, "broker": broker_ready}))
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware, service=spec.name)
+    if spec.front is not None and settings.serves_api:
+        app.front = spec.front(app, settings)
     return app
 
 
-async def _supervised(run: Callable[[], Awaitable[None]], what: str) -> None:
-    """Run a loop; a crash is logged and the loop restarted, so one bad moment is not an outage."""
-    while True:
-        try:
-            await run()
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("%s crashed; restarting in 1s", what)
-            await asyncio.sleep(1)
+async def _drain(tasks: list[asyncio.Task[None]], *, timeout_s: float = 30.0) -> None:
+    """Wait for stopped loops to end their pass; cancel what is still running after ``timeout_s``."""
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=timeout_s)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def too_large(max_bytes: int) -> str:
@@ -305,11 +286,12 @@ class BodySizeLimit:
 # --- dependencies routes use -------------------------------------------------------------
 
 
-async def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime[Any, Any]:
     return request.app.state.runtime
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+RuntimeDep = Annotated[Runtime[Any, Any], Depends(get_runtime)]
+"""The runtime, untyped; a service's own ``deps.py`` names it with its settings and dependencies."""
 
 
 async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:

@@ -8,7 +8,7 @@ service adds its own fields under ``CLOSELOOP_<NAME>_``.
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import Self
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -44,13 +44,15 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = Field(5, validation_alias=_env("CLOSELOOP_CONSUMER_MAX_ATTEMPTS"))
     consumer_backoff_ms: int = Field(200, validation_alias=_env("CLOSELOOP_CONSUMER_BACKOFF_MS"))
     outbox_poll_interval_ms: int = Field(500, validation_alias=_env("CLOSELOOP_OUTBOX_POLL_INTERVAL_MS"))
-    run_consumers: bool = Field(True, validation_alias=_env("CLOSELOOP_RUN_CONSUMERS"))
-    role: Literal["all", "api", "worker"] = Field(
+    role: str = Field(
         "all",
         validation_alias=_env("CLOSELOOP_ROLE"),
-        description="all: the HTTP API and the background work (outbox relay, consumers, loops) in one "
-        "process; api: the HTTP API only (workers publish what it writes to the outbox); worker: the "
-        "background work only (its port serves health checks).",
+        description="What this process runs, comma-separated: all (the default) = the HTTP API and every "
+        "background worker; api = the HTTP API only (background processes publish what it writes to "
+        "the outbox); worker = every background worker and no API (its port serves health checks); or "
+        "the names of single workers: relay (the outbox relay), consumer (the Kafka consumer) and the "
+        "service's own loops (trigger: evaluator, scheduler; dispatch: sender, notifier), e.g. "
+        "'api,relay,consumer'.",
     )
 
     worker_nice: int = Field(
@@ -63,9 +65,46 @@ class ServiceSettings(BaseSettings):
         "lowers its Linux autogroup too); 0: the same priority.",
     )
 
+    @classmethod
+    def from_env(cls) -> Self:
+        """Return the settings read from the environment (``DATABASE_URL`` is required there)."""
+        return cls()  # type: ignore[call-arg]  # the required fields come from the environment
+
+    @field_validator("role")
+    @classmethod
+    def _role_parts(cls, value: str) -> str:
+        parts = [p.strip() for p in value.split(",")]
+        if not all(p.isidentifier() for p in parts):
+            raise ValueError(
+                "CLOSELOOP_ROLE is a comma-separated list of names such as 'all', 'api', 'worker'"
+            )
+        return ",".join(parts)
+
+    @property
+    def role_parts(self) -> frozenset[str]:
+        return frozenset(self.role.split(","))
+
+    @property
+    def serves_api(self) -> bool:
+        return bool(self.role_parts & {"all", "api"})
+
     @property
     def runs_background(self) -> bool:
-        return self.role != "api"
+        """Whether this process runs any background work."""
+        return self.role_parts != {"api"}
+
+    def runs(self, worker: str) -> bool:
+        """Whether this process runs the background worker named ``worker``."""
+        return bool(self.role_parts & {"all", "worker", worker})
+
+    def check_role(self, workers: set[str]) -> None:
+        """Refuse a role that names a worker this service does not have."""
+        unknown = self.role_parts - {"all", "api", "worker"} - workers
+        if unknown:
+            raise ValueError(
+                f"CLOSELOOP_ROLE names {', '.join(sorted(unknown))}, which this service does not run; "
+                f"choose from all, api, worker, {', '.join(sorted(workers))}"
+            )
 
     @field_validator("database_url")
     @classmethod

@@ -25,7 +25,7 @@ from shared.events import (
     ResponseStarted,
     SurveyRequested,
 )
-from shared.inbox import Handler
+from shared.inbox import EventCallback
 from shared.service import Runtime, ServiceSpec, build_app
 
 
@@ -58,7 +58,7 @@ async def send_notifications(runtime: Runtime) -> None:
     await runtime.extras["notifier"].run()
 
 
-def _event_handlers(runtime: Runtime) -> dict[type, Handler]:
+def consumes(runtime: Runtime) -> dict[type, EventCallback]:
     sender: InvitationSender = runtime.extras["sender"]
     notifier: Notifier = runtime.extras["notifier"]
     clock: Clock = runtime.extras["clock"]
@@ -106,7 +106,7 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
             outbox_table=outbox,
             inbox_table=inbox,
             topics=[SURVEY_REQUESTS, CUSTOMER_EVENTS, RESPONSES, NOTIFICATIONS],
-            handlers=_event_handlers,
+            consumes=consumes,
             background=[send_invitations, send_notifications],
             setup=_setup,
             teardown=_teardown,
@@ -125,5 +125,5 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
                 {"name": "providers", "description": "Delivery callbacks from SendGrid, Mailgun and Twilio"},
             ],
         ),
-        settings or DispatchSettings(),  # type: ignore[call-arg]
+        settings or DispatchSettings.from_env(),
     )

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from services.followup import domain, handlers
+from services.followup.deps import RuntimeDep
 from services.followup.models import Task, TaskEntry, WorkspaceSettings
 from services.followup.schemas import (
     AssignIn,
@@ -21,7 +22,7 @@ from services.followup.schemas import (
     TaskOut,
 )
 from shared.errors import InvalidInput
-from shared.service import RuntimeDep, SessionDep, WorkspaceDep
+from shared.service import SessionDep, WorkspaceDep
 
 router = APIRouter()
 TaskId = Annotated[str, Path(min_length=1, max_length=64, description="The task's id")]

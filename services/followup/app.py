@@ -7,14 +7,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.followup import handlers
 from services.followup.api import router
+from services.followup.deps import FollowUpRuntime
 from services.followup.models import inbox, outbox
 from services.followup.settings import FollowUpSettings
 from shared.events import CUSTOMER_EVENTS, SCORES, ContactErased, NegativeFeedbackDetected, ResponseScored
-from shared.inbox import Handler
-from shared.service import Runtime, ServiceSpec, build_app
+from shared.inbox import EventCallback
+from shared.service import ServiceSpec, build_app
 
 
-def event_handlers(runtime: Runtime) -> dict[type, Handler]:
+def consumes(runtime: FollowUpRuntime) -> dict[type, EventCallback]:
     """Return the handler of each consumed event type, bound to this runtime."""
 
     async def on_negative_feedback(session: AsyncSession, event: NegativeFeedbackDetected) -> None:
@@ -45,11 +46,11 @@ def create_app(settings: FollowUpSettings | None = None) -> FastAPI:
             outbox_table=outbox,
             inbox_table=inbox,
             topics=[SCORES, CUSTOMER_EVENTS],
-            handlers=event_handlers,
+            consumes=consumes,
             openapi_tags=[
                 {"name": "tasks", "description": "Follow-up tasks agents work"},
                 {"name": "settings", "description": "The workspace's retention survey"},
             ],
         ),
-        settings or FollowUpSettings(),  # type: ignore[call-arg]
+        settings or FollowUpSettings.from_env(),
     )

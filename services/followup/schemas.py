@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
-Status = Literal["open", "resolved", "closed"]
+from services.followup.domain import Status
+
 RetentionChannel = Literal["email", "sms", "whatsapp", "link"]
 NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 

@@ -32,7 +32,7 @@ def create_app(settings: ResponsesSettings | None = None) -> FastAPI:
             outbox_table=outbox,
             inbox_table=inbox,
             topics=[CUSTOMER_EVENTS],
-            handlers=lambda runtime: {ContactErased: handlers.on_contact_erased},
+            consumes=lambda runtime: {ContactErased: handlers.on_contact_erased},
             setup=_setup,
             openapi_tags=[
                 {"name": "surveys", "description": "Versioned survey definitions (workspace API key)"},
@@ -45,5 +45,5 @@ def create_app(settings: ResponsesSettings | None = None) -> FastAPI:
                 {"name": "public", "description": "The same survey as JSON, authorised by the link token"},
             ],
         ),
-        settings or ResponsesSettings(),  # type: ignore[call-arg]
+        settings or ResponsesSettings.from_env(),
     )

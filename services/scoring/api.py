@@ -8,20 +8,19 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from services.scoring import domain, handlers
+from services.scoring.deps import RuntimeDep
 from services.scoring.schemas import (
-    Interval,
-    Metric,
     MetricOut,
     MetricsOut,
     NpsOut,
-    NpsScale,
     SurveyScoringIn,
     SurveyScoringOut,
     TrendOut,
     TrendPoint,
 )
 from shared.errors import InvalidInput
-from shared.service import RuntimeDep, SessionDep, WorkspaceDep
+from shared.service import SessionDep, WorkspaceDep
+from shared.vocabulary import Interval, Metric, NpsScale
 
 router = APIRouter()
 

@@ -7,14 +7,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring import handlers
 from services.scoring.api import router
+from services.scoring.deps import ScoringRuntime
 from services.scoring.models import inbox, outbox
 from services.scoring.settings import ScoringSettings
 from shared.events import CUSTOMER_EVENTS, RESPONSES, ContactErased, ResponseCompleted
-from shared.inbox import Handler
-from shared.service import Runtime, ServiceSpec, build_app
+from shared.inbox import EventCallback
+from shared.service import ServiceSpec, build_app
 
 
-def event_handlers(runtime: Runtime) -> dict[type, Handler]:
+def consumes(runtime: ScoringRuntime) -> dict[type, EventCallback]:
     """Return the handler of each consumed event type, bound to this runtime."""
 
     async def on_response_completed(session: AsyncSession, event: ResponseCompleted) -> None:
@@ -39,11 +40,11 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
             outbox_table=outbox,
             inbox_table=inbox,
             topics=[RESPONSES, CUSTOMER_EVENTS],
-            handlers=event_handlers,
+            consumes=consumes,
             openapi_tags=[
                 {"name": "metrics", "description": "NPS, NLS, CSAT and CES with n and margins of error"},
                 {"name": "settings", "description": "How answers are classified"},
             ],
         ),
-        settings or ScoringSettings(),  # type: ignore[call-arg]
+        settings or ScoringSettings.from_env(),
     )

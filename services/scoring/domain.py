@@ -12,9 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from shared.events import Metric
+from shared.vocabulary import Metric, NpsScale
 
-NpsScale = Literal["standard", "european"]
 Classification = Literal["promoter", "passive", "detractor", "positive", "neutral", "negative"]
 
 METRICS: tuple[Metric, ...] = ("nps", "nls", "csat", "ces")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, date, datetime
-from typing import Literal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -15,13 +14,12 @@ from services.scoring.models import DailyScore, ScoredResponse, SurveyScoring
 from shared.errors import PoisonMessage
 from shared.events import ContactErased, NegativeFeedbackDetected, ResponseCompleted, ResponseScored, utcnow
 from shared.outbox import Outbox
-
-Interval = Literal["day", "week", "month"]
+from shared.vocabulary import Interval, NpsScale
 
 
 async def nps_scale_for(
-    session: AsyncSession, *, workspace_id: str, survey_id: str | None, default: domain.NpsScale
-) -> domain.NpsScale:
+    session: AsyncSession, *, workspace_id: str, survey_id: str | None, default: NpsScale
+) -> NpsScale:
     """Return the survey's NPS scale, or ``default`` when it has none."""
     if survey_id is None:
         return default
@@ -34,7 +32,7 @@ async def nps_scale_for(
 
 
 async def score_response(
-    session: AsyncSession, outbox: Outbox, *, event: ResponseCompleted, default_scale: domain.NpsScale
+    session: AsyncSession, outbox: Outbox, *, event: ResponseCompleted, default_scale: NpsScale
 ) -> domain.Scored | None:
     """Record the response once, count its score and publish what it means; return the score.
 
@@ -139,7 +137,7 @@ async def erase_contact(session: AsyncSession, *, event: ContactErased) -> int:
 
 
 async def set_survey_scoring(
-    session: AsyncSession, *, workspace_id: str, survey_id: str, nps_scale: domain.NpsScale
+    session: AsyncSession, *, workspace_id: str, survey_id: str, nps_scale: NpsScale
 ) -> None:
     """Store the survey's NPS scale."""
     await session.execute(
@@ -174,7 +172,7 @@ async def summaries(
     workspace_id: str,
     survey_id: str | None,
     metrics: list[domain.Metric],
-    scale: domain.NpsScale,
+    scale: NpsScale,
     since: date | None = None,
     until: date | None = None,
 ) -> list[domain.Summary]:
@@ -196,7 +194,7 @@ async def trend(
     workspace_id: str,
     survey_id: str | None,
     metric: domain.Metric,
-    scale: domain.NpsScale,
+    scale: NpsScale,
     interval: Interval,
     since: date | None = None,
     until: date | None = None,

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.events import Metric
-
-NpsScale = Literal["standard", "european"]
-Interval = Literal["day", "week", "month"]
+from shared.vocabulary import Interval, Metric, NpsScale
 
 
 class NpsOut(BaseModel):

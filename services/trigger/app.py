@@ -22,7 +22,7 @@ from services.trigger.scheduler import Scheduler
 from services.trigger.settings import TriggerSettings
 from shared.db import driver_dsn
 from shared.events import CUSTOMER_EVENTS, ContactOptedOut, utcnow
-from shared.inbox import Handler
+from shared.inbox import EventCallback
 from shared.ratelimit import TokenBuckets
 from shared.service import Runtime, ServiceSpec, build_app
 
@@ -33,7 +33,7 @@ async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
 
 def create_app(settings: TriggerSettings | None = None, *, clock: Callable[[], datetime] = utcnow) -> FastAPI:
     """Return the trigger app; ``clock`` is the time every decision is made at (tests move it)."""
-    settings = settings or TriggerSettings()  # type: ignore[call-arg]
+    settings = settings or TriggerSettings.from_env()
 
     async def setup(runtime: Runtime) -> None:
         caches = Caches(settings.cache_ttl_s)
@@ -61,7 +61,7 @@ def create_app(settings: TriggerSettings | None = None, *, clock: Callable[[], d
             runtime.outbox,
             caches,
             dsn=dsn,
-            batch=settings.evaluate_batch or (500 if settings.role == "worker" else 100),
+            batch=settings.evaluate_batch or (100 if settings.serves_api else 500),
             poll_interval_s=settings.evaluate_poll_ms / 1000,
             linger_s=settings.evaluate_linger_ms / 1000,
             clock=clock,
@@ -88,7 +88,7 @@ def create_app(settings: TriggerSettings | None = None, *, clock: Callable[[], d
         await runtime.extras["hubspot"].http.aclose()
         await runtime.extras["pool"].close()
 
-    def event_handlers(runtime: Runtime) -> dict[type, Handler]:
+    def consumes(runtime: Runtime) -> dict[type, EventCallback]:
         async def on_opted_out(session: AsyncSession, event: ContactOptedOut) -> None:
             await handlers.on_contact_opted_out(session, event)
 
@@ -105,7 +105,7 @@ def create_app(settings: TriggerSettings | None = None, *, clock: Callable[[], d
             outbox_table=outbox,
             inbox_table=inbox,
             topics=[CUSTOMER_EVENTS],
-            handlers=event_handlers,
+            consumes=consumes,
             background=[run_evaluator, run_scheduler],
             setup=setup,
             teardown=teardown,
@@ -120,6 +120,6 @@ def create_app(settings: TriggerSettings | None = None, *, clock: Callable[[], d
         ),
         settings,
     )
-    if settings.role != "worker":  # a worker's port serves health checks only
+    if settings.serves_api:  # a worker's port serves health checks only
         app.front = WebhookFastPath(app.handle, max_bytes=settings.max_body_bytes)
     return app

@@ -114,7 +114,7 @@ def _consumer(cls, db, settings, producer, group: str) -> EventConsumer:
         producer=producer,
         db=db,
         inbox=inbox,
-        handlers={CustomerEventReceived: _record_effect},
+        callbacks={CustomerEventReceived: _record_effect},
         max_attempts=3,
         backoff_s=0.01,
     )
@@ -228,7 +228,7 @@ async def test_a_handler_that_fails_once_is_retried_and_succeeds(db, producer, b
         producer=producer,
         db=db,
         inbox=inbox,
-        handlers={CustomerEventReceived: lambda s, e: flaky(s, e) if e.contact_id == marker else _noop()},
+        callbacks={CustomerEventReceived: lambda s, e: flaky(s, e) if e.contact_id == marker else _noop()},
         max_attempts=3,
         backoff_s=0.01,
     )

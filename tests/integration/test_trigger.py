@@ -138,7 +138,7 @@ async def test_malformed_bodies_and_wrong_urls_get_problem_json(svc, auth):
 
 
 async def test_oversized_bodies_are_refused_before_they_are_read(settings_for, auth):
-    settings = settings_for(TriggerSettings, max_body_bytes=2048, run_consumers=False, run_scheduler=False)
+    settings = settings_for(TriggerSettings, max_body_bytes=2048, role="api,relay", run_scheduler=False)
     async with running(create_app(settings)) as client:
         integration = await _integration(client, auth)
         big = await client.post(

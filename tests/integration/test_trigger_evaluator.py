@@ -193,9 +193,7 @@ async def test_the_api_half_runs_no_background_work_and_the_worker_half_serves_n
     assert api_only.runtime.consumer is None
     assert (await api_only.client.get("/v1/rules", headers=auth)).status_code == 200
 
-    worker = create_app(
-        fx.trigger_settings(stack_env, role="worker", worker_nice=0, run_scheduler=False, run_consumers=False)
-    )
+    worker = create_app(fx.trigger_settings(stack_env, role="worker", worker_nice=0, run_scheduler=False))
     async with running(worker) as client:
         assert (await client.get("/healthz")).status_code == 200
         # Nothing else runs in a worker's event loop: its passes are larger, cheaper per event.

@@ -450,7 +450,7 @@ async def test_bad_settings_and_patches_are_refused(svc, auth):
 
 async def test_the_background_scheduler_sends_what_is_due(stack_env, auth, broker, workspace):
     """The loop itself (ServiceSpec.background): a 1-second delay goes out without anyone calling it."""
-    app = create_app(fx.trigger_settings(stack_env, run_consumers=False, scheduler_interval_ms=100))
+    app = create_app(fx.trigger_settings(stack_env, role="api,relay", scheduler_interval_ms=100))
     async with running(app) as client, TopicReader(broker.bootstrap_servers, SURVEY_REQUESTS) as reader:
         await client.post(
             "/v1/rules",

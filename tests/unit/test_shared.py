@@ -216,7 +216,7 @@ def test_a_worker_leading_its_own_session_lowers_its_scheduling_group_too():
     import sys
 
     report = (
-        "import json, os; from shared.service import lower_priority; lower_priority(7)\n"
+        "import json, os; from shared.process import lower_priority; lower_priority(7)\n"
         "try:\n    group = open('/proc/self/autogroup').read()\nexcept OSError:\n    group = None\n"
         "print(json.dumps([os.getpriority(os.PRIO_PROCESS, 0), group]))"
     )
