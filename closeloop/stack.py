@@ -17,14 +17,10 @@ from pathlib import Path
 import httpx
 
 from closeloop.infra import die_with_parent
+from shared.vocabulary import SERVICES
 
-SERVICE_PORTS: dict[str, int] = {
-    "trigger": 8001,
-    "dispatch": 8002,
-    "responses": 8003,
-    "scoring": 8004,
-    "followup": 8005,
-}
+SERVICE_PORTS: dict[str, int] = {name: 8001 + i for i, name in enumerate(SERVICES)}
+"""trigger 8001, dispatch 8002, responses 8003, scoring 8004, followup 8005."""
 
 
 @dataclass

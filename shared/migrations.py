@@ -12,7 +12,8 @@ from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-SERVICES = ("trigger", "dispatch", "responses", "scoring", "followup")
+from shared.vocabulary import SERVICES
+
 _SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
 
 
