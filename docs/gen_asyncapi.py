@@ -28,12 +28,13 @@ from pydantic.json_schema import models_json_schema  # noqa: E402
 
 from shared import events  # noqa: E402
 from shared.events import EVENT_TYPES, TOPICS, CloudEvent, EventData, dead_letter_topic  # noqa: E402
-
-SERVICES = ("trigger", "dispatch", "responses", "scoring", "followup")
+from shared.vocabulary import SERVICES  # noqa: E402
 
 # Who writes each event type (through its transactional outbox) ...
 # Events in the catalogue that no service publishes yet; every other event must have a publisher.
-RESERVED: frozenset[type[EventData]] = frozenset()
+RESERVED: frozenset[type[EventData]] = frozenset(
+    {events.SurveyPublished, events.SurveyClosed, events.SurveyReopened}
+)
 
 PUBLISHERS: dict[type[EventData], tuple[str, ...]] = {
     events.CustomerEventReceived: ("trigger",),
@@ -51,6 +52,9 @@ PUBLISHERS: dict[type[EventData], tuple[str, ...]] = {
     events.NotificationRequested: ("followup",),  # a new task tells the workspace's staff address
     events.ResponseStarted: ("responses",),
     events.ResponseCompleted: ("responses",),
+    events.SurveyPublished: (),
+    events.SurveyClosed: (),
+    events.SurveyReopened: (),
     events.ResponseScored: ("scoring",),
     events.NegativeFeedbackDetected: ("scoring",),
     events.FollowUpOpened: ("followup",),
@@ -76,6 +80,9 @@ CONSUMERS: dict[type[EventData], tuple[str, ...]] = {
     events.NotificationRequested: ("dispatch",),
     events.ResponseStarted: ("dispatch",),
     events.ResponseCompleted: ("scoring", "dispatch"),
+    events.SurveyPublished: (),
+    events.SurveyClosed: (),
+    events.SurveyReopened: (),
     events.ResponseScored: ("followup",),
     events.NegativeFeedbackDetected: ("followup",),
     events.FollowUpOpened: (),
@@ -92,6 +99,7 @@ TOPIC_DESCRIPTIONS = {
     events.SCORES: "Scored responses (NPS, NLS, CSAT, CES) and the negative-feedback (detractor) events.",
     events.FOLLOWUPS: "The life of a follow-up task, up to whether the customer was won back.",
     events.NOTIFICATIONS: "Messages for staff: a new task, a breached SLA.",
+    events.SURVEYS: "Survey definitions as they are published, closed and reopened.",
 }
 
 DESCRIPTION = """\

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.vocabulary import Channel, Metric, QuestionType, SurveyKind
+from shared.vocabulary import Channel, LoyaltyCell, QuestionType, ScoreMetric, SurveyKind
 
 # Topics, named for what they carry. Each has a dead-letter topic ``<topic>.dlq``.
 CUSTOMER_EVENTS = "customer-events"
@@ -27,7 +27,8 @@ RESPONSES = "responses"
 SCORES = "scores"
 FOLLOWUPS = "followups"
 NOTIFICATIONS = "notifications"
-TOPICS = (CUSTOMER_EVENTS, SURVEY_REQUESTS, INVITATIONS, RESPONSES, SCORES, FOLLOWUPS, NOTIFICATIONS)
+SURVEYS = "surveys"
+TOPICS = (CUSTOMER_EVENTS, SURVEY_REQUESTS, INVITATIONS, RESPONSES, SCORES, FOLLOWUPS, NOTIFICATIONS, SURVEYS)
 
 
 def dead_letter_topic(topic: str) -> str:
@@ -104,6 +105,46 @@ class EventData(BaseModel):
         return getattr(self, "contact_id", None)
 
 
+Upcast = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class Upcasters:
+    """Steps from an old event version's payload to the next version's, chained to the current one."""
+
+    def __init__(self) -> None:
+        self._steps: dict[str, tuple[str, Upcast]] = {}
+
+    def register(self, old_type: str, *, to: type[EventData]) -> Callable[[Upcast], Upcast]:
+        """Decorate a function that turns the data of ``old_type`` into the data of ``to``."""
+
+        def add(step: Upcast) -> Upcast:
+            if old_type == to.type_name() or old_type in self._steps:
+                raise ValueError(f"{old_type} already has an upcaster or is the current version")
+            self._steps[old_type] = (to.type_name(), step)
+            return step
+
+        return add
+
+    def upcast(self, event_type: str, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """Return ``(type, data)`` brought up to the newest version this registry knows."""
+        while (step := self._steps.get(event_type)) is not None:
+            event_type, data = step[0], step[1](data)
+        return event_type, data
+
+    def older_names(self, current: str) -> set[str]:
+        """Return the old type names that upcast to ``current``."""
+        return {old for old in self._steps if self._newest(old) == current}
+
+    def _newest(self, event_type: str) -> str:
+        while (step := self._steps.get(event_type)) is not None:
+            event_type = step[0]
+        return event_type
+
+
+UPCASTERS = Upcasters()
+"""The catalogue's upcasters; each new event version registers its step here, next to its model."""
+
+
 class Recipient(BaseModel):
     """Where and how to reach a contact, as known when the survey was requested."""
 
@@ -115,6 +156,12 @@ class Recipient(BaseModel):
     locale: str | None = None
     timezone: str | None = None
     """IANA name, e.g. ``Europe/Amsterdam``: quiet hours are kept in the contact's own time."""
+    company: str | None = None
+
+    @property
+    def reachable(self) -> bool:
+        """Whether a person can get back to this contact (an email address or a phone number)."""
+        return bool(self.email or self.phone)
 
 
 # --- trigger ---------------------------------------------------------------------------
@@ -282,35 +329,138 @@ class ResponseCompleted(_ResponseEvent):
     answers: tuple[Answer, ...]
     consent_to_contact: bool
     completed_at: datetime
+    respondent: Recipient | None = None
+    """Who answered, as the invitation knew them (for a person who follows up); None when anonymous
+    (a kiosk or an open link)."""
+
+
+# --- survey definitions (responses) ---------------------------------------------------------
+
+
+class SurveyQuestion(BaseModel):
+    """A question as other services need to know it: its id, type and scale."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    type: QuestionType
+    scale: tuple[int, int] | None = None
+    """(lowest, highest) when not the type's default."""
+    text: str | None = None
+    """The question in the survey's default language, for reports."""
+
+
+class _SurveyEvent(EventData):
+    topic: ClassVar[str] = SURVEYS
+
+    survey_id: str
+
+    def partition_key(self) -> str:
+        return f"{self.workspace_id}:{self.survey_id}"
+
+
+class SurveyPublished(_SurveyEvent):
+    """A survey was created or got a new version."""
+
+    survey_version: int
+    name: str
+    open: bool
+    questions: tuple[SurveyQuestion, ...]
+    languages: tuple[str, ...] = ()
+    published_at: datetime
+
+
+class SurveyClosed(_SurveyEvent):
+    """The survey takes no more responses; nobody should be invited to it."""
+
+    closed_at: datetime
+
+
+class SurveyReopened(_SurveyEvent):
+    reopened_at: datetime
 
 
 # --- scoring ---------------------------------------------------------------------------
 
+Classification = Literal["promoter", "passive", "detractor", "positive", "neutral", "negative"]
+
+
+class ScoredAnswer(BaseModel):
+    """One scored question of a response: its metric, value and what the value means."""
+
+    model_config = ConfigDict(frozen=True)
+
+    question_id: str
+    metric: ScoreMetric
+    score: int
+    """On the metric's own scale (CSAT from another scale is mapped onto 1-5)."""
+    classification: Classification
+    negative: bool
+
 
 class _ScoreEvent(EventData):
     topic: ClassVar[str] = SCORES
+    version: ClassVar[int] = 2
 
     response_id: str
     request_id: str | None
     contact_id: str
     survey_id: str
     kind: SurveyKind
-    metric: Metric
-    score: int
+    channel: Channel | None = None
+    scores: tuple[ScoredAnswer, ...]
+    """Every answered score question of the response, in the survey's order."""
+    loyalty: LoyaltyCell | None = None
+    """The NPS x NLS cell, when the response answered both."""
+    dimensions: dict[str, str] = Field(default_factory=dict)
+    """What the response is sliced by: channel, kind, language, the contact's and event's attributes."""
+    consent_to_contact: bool = False
+    respondent: Recipient | None = None
+    comment: str | None = None
+    """The first open answer, as written."""
+
+    def first(self, *metrics: ScoreMetric) -> ScoredAnswer | None:
+        """Return the first scored answer (of one of ``metrics``, when given)."""
+        return next((a for a in self.scores if not metrics or a.metric in metrics), None)
 
 
 class ResponseScored(_ScoreEvent):
-    classification: Literal["promoter", "passive", "detractor", "positive", "neutral", "negative"]
     negative: bool
+    """Whether any answer is negative feedback."""
     scored_at: datetime
 
 
 class NegativeFeedbackDetected(_ScoreEvent):
-    """The detractor event: a response whose score counts as negative feedback."""
+    """The detractor event: a response with at least one answer that counts as negative feedback."""
 
-    comment: str | None = None
-    consent_to_contact: bool
+    negatives: tuple[ScoredAnswer, ...]
+    """The negative answers, in the survey's order."""
     detected_at: datetime
+
+
+def _v1_scores(data: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    """A v1 score event held one metric and score; its question is named after the metric."""
+    negative = data.get("negative", data.get("classification") in ("detractor", "negative"))
+    return (
+        {
+            "question_id": data["metric"],
+            "metric": data["metric"],
+            "score": data["score"],
+            "classification": data.get("classification") or ("detractor" if negative else "passive"),
+            "negative": bool(negative),
+        },
+    )
+
+
+@UPCASTERS.register("closeloop.ResponseScored.v1", to=ResponseScored)
+def _response_scored_v1(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "scores": _v1_scores(data)}
+
+
+@UPCASTERS.register("closeloop.NegativeFeedbackDetected.v1", to=NegativeFeedbackDetected)
+def _negative_feedback_v1(data: dict[str, Any]) -> dict[str, Any]:
+    scores = _v1_scores({**data, "negative": True})
+    return {**data, "scores": scores, "negatives": scores}
 
 
 # --- followup --------------------------------------------------------------------------
@@ -367,6 +517,9 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         NotificationRequested,
         ResponseStarted,
         ResponseCompleted,
+        SurveyPublished,
+        SurveyClosed,
+        SurveyReopened,
         ResponseScored,
         NegativeFeedbackDetected,
         FollowUpOpened,
@@ -375,46 +528,6 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         FollowUpOutcomeRecorded,
     )
 }
-
-
-Upcast = Callable[[dict[str, Any]], dict[str, Any]]
-
-
-class Upcasters:
-    """Steps from an old event version's payload to the next version's, chained to the current one."""
-
-    def __init__(self) -> None:
-        self._steps: dict[str, tuple[str, Upcast]] = {}
-
-    def register(self, old_type: str, *, to: type[EventData]) -> Callable[[Upcast], Upcast]:
-        """Decorate a function that turns the data of ``old_type`` into the data of ``to``."""
-
-        def add(step: Upcast) -> Upcast:
-            if old_type == to.type_name() or old_type in self._steps:
-                raise ValueError(f"{old_type} already has an upcaster or is the current version")
-            self._steps[old_type] = (to.type_name(), step)
-            return step
-
-        return add
-
-    def upcast(self, event_type: str, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        """Return ``(type, data)`` brought up to the newest version this registry knows."""
-        while (step := self._steps.get(event_type)) is not None:
-            event_type, data = step[0], step[1](data)
-        return event_type, data
-
-    def older_names(self, current: str) -> set[str]:
-        """Return the old type names that upcast to ``current``."""
-        return {old for old in self._steps if self._newest(old) == current}
-
-    def _newest(self, event_type: str) -> str:
-        while (step := self._steps.get(event_type)) is not None:
-            event_type = step[0]
-        return event_type
-
-
-UPCASTERS = Upcasters()
-"""The catalogue's upcasters; each new event version registers its step here, next to its model."""
 
 
 class CloudEvent(BaseModel):

@@ -27,6 +27,16 @@ QUESTION_TYPES: tuple[QuestionType, ...] = get_args(QuestionType)
 
 Metric = Literal["nps", "nls", "csat", "ces"]
 METRICS: tuple[Metric, ...] = get_args(Metric)
+"""The metrics of ARCHITECTURE.md's "Scores"."""
+
+ScoreMetric = Literal["nps", "nls", "csat", "ces", "rating"]
+SCORE_METRICS: tuple[ScoreMetric, ...] = get_args(ScoreMetric)
+"""What a scored answer counts under: the four metrics, and star ratings as their own."""
+
+LoyaltyCell = Literal["pure", "false", "trapped", "disloyal", "undecided"]
+LOYALTY_CELLS: tuple[LoyaltyCell, ...] = get_args(LoyaltyCell)
+"""The NPS x NLS matrix (promoter = high): pure loyalty (high/high), false loyalty (high NPS, low
+NLS), trapped loyalty (low NPS, high NLS), disloyalty (low/low); undecided: a passive on either."""
 
 NpsScale = Literal["standard", "european"]
 """standard: promoters 9-10; european: promoters 8-10."""

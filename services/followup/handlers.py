@@ -64,8 +64,8 @@ async def open_task(session: AsyncSession, outbox: Outbox, *, event: NegativeFee
                 request_id=event.request_id,
                 survey_id=event.survey_id,
                 contact_id=event.contact_id,
-                metric=event.metric,
-                score=event.score,
+                metric=event.negatives[0].metric,
+                score=event.negatives[0].score,
                 comment=event.comment,
                 feedback_at=event.detected_at,
             )
@@ -120,11 +120,12 @@ async def record_outcome(session: AsyncSession, outbox: Outbox, *, event: Respon
     if task is None or not domain.accepts_outcome(task.status):
         return None
     now = utcnow()
+    retention_score = event.scores[0].score
     task.won_back = domain.won_back(negative=event.negative)
-    task.retention_score = event.score
+    task.retention_score = retention_score
     task.status = "closed"
     task.closed_at = now
-    session.add(_entry(task, "outcome", won_back=task.won_back, retention_score=event.score))
+    session.add(_entry(task, "outcome", won_back=task.won_back, retention_score=retention_score))
     await outbox.add(
         session,
         FollowUpOutcomeRecorded(
@@ -133,7 +134,7 @@ async def record_outcome(session: AsyncSession, outbox: Outbox, *, event: Respon
             contact_id=task.contact_id,
             occurred_at=now,
             won_back=task.won_back,
-            retention_score=event.score,
+            retention_score=retention_score,
         ),
     )
     return task

@@ -12,7 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.scoring import domain
 from services.scoring.models import DailyScore, ScoredResponse, SurveyScoring
 from shared.errors import PoisonMessage
-from shared.events import ContactErased, NegativeFeedbackDetected, ResponseCompleted, ResponseScored, utcnow
+from shared.events import (
+    ContactErased,
+    NegativeFeedbackDetected,
+    ResponseCompleted,
+    ResponseScored,
+    ScoredAnswer,
+    utcnow,
+)
 from shared.outbox import Outbox
 from shared.vocabulary import Interval, NpsScale
 
@@ -90,6 +97,15 @@ async def score_response(
         )
     )
     now = utcnow()
+    answer = ScoredAnswer(
+        question_id=next(
+            a.question_id for a in event.answers if a.type == scored.metric and a.value is not None
+        ),
+        metric=scored.metric,
+        score=scored.score,
+        classification=scored.classification,
+        negative=scored.negative,
+    )
     about = {
         "workspace_id": event.workspace_id,
         "response_id": event.response_id,
@@ -97,25 +113,15 @@ async def score_response(
         "contact_id": event.contact_id,
         "survey_id": event.survey_id,
         "kind": event.kind,
-        "metric": scored.metric,
-        "score": scored.score,
+        "channel": event.channel,
+        "scores": (answer,),
+        "consent_to_contact": event.consent_to_contact,
+        "respondent": event.respondent,
+        "comment": domain.first_comment(answers),
     }
-    await outbox.add(
-        session,
-        ResponseScored(
-            **about, classification=scored.classification, negative=scored.negative, scored_at=now
-        ),
-    )
+    await outbox.add(session, ResponseScored(**about, negative=scored.negative, scored_at=now))
     if scored.negative:
-        await outbox.add(
-            session,
-            NegativeFeedbackDetected(
-                **about,
-                comment=domain.first_comment(answers),
-                consent_to_contact=event.consent_to_contact,
-                detected_at=now,
-            ),
-        )
+        await outbox.add(session, NegativeFeedbackDetected(**about, negatives=(answer,), detected_at=now))
     return scored
 
 

@@ -18,6 +18,7 @@ from shared.events import (
     ContactErased,
     NegativeFeedbackDetected,
     ResponseScored,
+    ScoredAnswer,
     new_id,
     utcnow,
 )
@@ -51,9 +52,13 @@ def negative(
         contact_id=contact_id,
         survey_id="svy-nps",
         kind=kind,
-        metric="nps",
-        score=score,
-        comment=comment,  # type: ignore[arg-type]
+        scores=(
+            answer := ScoredAnswer(
+                question_id="nps", metric="nps", score=score, classification="detractor", negative=True
+            ),
+        ),
+        negatives=(answer,),
+        comment=comment,
         consent_to_contact=consent,
         detected_at=utcnow(),
     )
@@ -69,9 +74,15 @@ def retention_answer(
         contact_id=contact_id,
         survey_id="svy-retention",
         kind="retention",
-        metric="csat",
-        score=score,
-        classification="negative" if negative else "positive",
+        scores=(
+            ScoredAnswer(
+                question_id="csat",
+                metric="csat",
+                score=score,
+                classification="negative" if negative else "positive",
+                negative=negative,
+            ),
+        ),
         negative=negative,
         scored_at=utcnow(),
     )

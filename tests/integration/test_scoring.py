@@ -124,12 +124,12 @@ async def test_negative_feedback_is_published_with_comment_and_consent(
         await publish(producer, promoter)
         await publish(producer, detractor)
         [negative] = await reader.wait_for(
-            lambda v: v["workspaceid"] == workspace and v["type"] == "closeloop.NegativeFeedbackDetected.v1"
+            lambda v: v["workspaceid"] == workspace and v["type"] == "closeloop.NegativeFeedbackDetected.v2"
         )
         scored = [
             v["data"]
             for v in reader.values()
-            if v["workspaceid"] == workspace and v["type"] == "closeloop.ResponseScored.v1"
+            if v["workspaceid"] == workspace and v["type"] == "closeloop.ResponseScored.v2"
         ]
 
     assert negative["data"] | {"detected_at": None} == {
@@ -139,14 +139,26 @@ async def test_negative_feedback_is_published_with_comment_and_consent(
         "contact_id": "c-1",
         "survey_id": survey,
         "kind": "relationship",
-        "metric": "nps",
-        "score": 2,
+        "channel": "email",
+        "scores": [
+            nps_2 := {
+                "question_id": "q0",
+                "metric": "nps",
+                "score": 2,
+                "classification": "detractor",
+                "negative": True,
+            }
+        ],
+        "negatives": [nps_2],
+        "loyalty": None,
+        "dimensions": {},
+        "respondent": None,
         "comment": "Two weeks late.",
         "consent_to_contact": True,
         "detected_at": None,
     }
     assert negative["subject"] == "c-1"
-    assert [(s["response_id"], s["classification"], s["negative"]) for s in scored] == [
+    assert [(s["response_id"], s["scores"][0]["classification"], s["negative"]) for s in scored] == [
         (promoter.response_id, "promoter", False),
         (detractor.response_id, "detractor", True),
     ]
