@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.vocabulary import Channel, LoyaltyCell, QuestionType, ScoreMetric, SurveyKind
+from shared.vocabulary import Channel, LoyaltyCell, QuestionType, ScoreMetric, SurveyKind, TargetStatus
 
 # Topics, named for what they carry. Each has a dead-letter topic ``<topic>.dlq``.
 CUSTOMER_EVENTS = "customer-events"
@@ -463,6 +463,37 @@ def _negative_feedback_v1(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "scores": scores, "negatives": scores}
 
 
+class TargetStatusChanged(EventData):
+    """An experience target moved between met, at risk, breached and too few answers (once per change)."""
+
+    topic: ClassVar[str] = SCORES
+
+    target_id: str
+    name: str
+    metric: ScoreMetric
+    question_id: str | None = None
+    survey_id: str | None = None
+    filters: tuple[str, ...] = ()
+    """The segment, as ``dim=value`` / ``dim!=value`` filters."""
+    direction: Literal["at_least", "at_most"] = "at_least"
+    threshold: float
+    window_days: int
+    owner: str | None = None
+    previous_status: TargetStatus | None
+    """None: the target's first evaluated status."""
+    status: TargetStatus
+    value: float | None
+    """The current score in the window (NPS points, or a percentage); None with too few answers."""
+    n: int
+    low: float | None = None
+    high: float | None = None
+    """The 95% interval of ``value``."""
+    changed_at: datetime
+
+    def partition_key(self) -> str:
+        return f"{self.workspace_id}:{self.target_id}"
+
+
 # --- followup --------------------------------------------------------------------------
 
 
@@ -522,6 +553,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         SurveyReopened,
         ResponseScored,
         NegativeFeedbackDetected,
+        TargetStatusChanged,
         FollowUpOpened,
         FollowUpAssigned,
         FollowUpResolved,

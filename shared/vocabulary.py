@@ -38,6 +38,12 @@ LOYALTY_CELLS: tuple[LoyaltyCell, ...] = get_args(LoyaltyCell)
 """The NPS x NLS matrix (promoter = high): pure loyalty (high/high), false loyalty (high NPS, low
 NLS), trapped loyalty (low NPS, high NLS), disloyalty (low/low); undecided: a passive on either."""
 
+TargetStatus = Literal["met", "at_risk", "breached", "too_few_answers"]
+TARGET_STATUSES: tuple[TargetStatus, ...] = get_args(TargetStatus)
+"""An experience target's state: met (the estimate is on the right side), at risk (the estimate is on the
+wrong side but the 95% interval still reaches the threshold), breached (the whole interval is on the wrong
+side), too few answers (fewer than the workspace's minimum n in the window)."""
+
 NpsScale = Literal["standard", "european"]
 """standard: promoters 9-10; european: promoters 8-10."""
 
