@@ -1,50 +1,109 @@
-"""The scoring service: completed responses in, scores, detractor events and metrics out."""
+"""The scoring service: completed responses in, every answer scored, rollups, segments, the loyalty
+matrix, text analysis and experience targets; detractor events, target changes and metrics out."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring import handlers
-from services.scoring.api import router
-from services.scoring.deps import ScoringRuntime
+from services.scoring.api import routers
+from services.scoring.deps import Scoring, ScoringRuntime
+from services.scoring.handlers import funnel, ingest, surveys
+from services.scoring.handlers.targets import TargetEvaluator
 from services.scoring.models import inbox, outbox
 from services.scoring.settings import ScoringSettings
-from shared.events import CUSTOMER_EVENTS, RESPONSES, ContactErased, ResponseCompleted
+from shared.clock import Clock
+from shared.events import (
+    CUSTOMER_EVENTS,
+    INVITATIONS,
+    RESPONSES,
+    SURVEYS,
+    ContactErased,
+    ResponseCompleted,
+    SurveyClosed,
+    SurveyPublished,
+    SurveyReopened,
+)
 from shared.inbox import EventCallback
 from shared.service import ServiceSpec, build_app
+from shared.worker import Worker
 
 
 def consumes(runtime: ScoringRuntime) -> dict[type, EventCallback]:
     """Return the handler of each consumed event type, bound to this runtime."""
 
     async def on_response_completed(session: AsyncSession, event: ResponseCompleted) -> None:
-        await handlers.score_response(
+        await ingest.score_response(
             session, runtime.outbox, event=event, default_scale=runtime.settings.default_nps_scale
         )
 
     async def on_contact_erased(session: AsyncSession, event: ContactErased) -> None:
-        await handlers.erase_contact(session, event=event)
+        await ingest.erase_contact(session, event=event)
 
-    return {ResponseCompleted: on_response_completed, ContactErased: on_contact_erased}
+    async def on_survey_published(session: AsyncSession, event: SurveyPublished) -> None:
+        await surveys.survey_published(session, event=event)
+
+    async def on_survey_opened(session: AsyncSession, event: SurveyClosed | SurveyReopened) -> None:
+        await surveys.survey_opened(session, event=event)
+
+    async def on_invitation(session: AsyncSession, event: funnel.FunnelEvent) -> None:
+        await funnel.invitation_event(session, event=event)
+
+    return {
+        ResponseCompleted: on_response_completed,
+        ContactErased: on_contact_erased,
+        SurveyPublished: on_survey_published,
+        SurveyClosed: on_survey_opened,
+        SurveyReopened: on_survey_opened,
+        **dict.fromkeys(funnel.FUNNEL_EVENTS, on_invitation),
+    }
 
 
-def create_app(settings: ScoringSettings | None = None) -> FastAPI:
+def create_app(settings: ScoringSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    """Return the scoring app; ``clock`` is what targets are evaluated against (tests move it)."""
+    settings = settings or ScoringSettings.from_env()
+    the_clock = clock or Clock()
+
+    async def setup(runtime: ScoringRuntime) -> Scoring:
+        evaluator = TargetEvaluator(
+            runtime.db,
+            runtime.outbox,
+            the_clock,
+            every_s=settings.target_interval_s,
+            default_scale=settings.default_nps_scale,
+        )
+        return Scoring(clock=the_clock, evaluator=evaluator)
+
+    def workers(runtime: ScoringRuntime) -> Sequence[Worker]:
+        return [runtime.deps.evaluator]
+
     return build_app(
         ServiceSpec(
             name="scoring",
             title="closeloop scoring",
-            description="Scores completed responses (NPS, NLS, CSAT, CES), keeps daily rollups, raises the "
-            "detractor event for negative feedback and serves the metrics API.",
-            routers=[router],
+            description="Scores every answer of completed responses (NPS, NLS, CSAT, CES, star ratings), keeps "
+            "rollups by day and segment, the NPS × NLS loyalty matrix, response rates, the themes and "
+            "sentiment of comments and experience targets; raises the detractor event for negative "
+            "feedback and serves the metrics API with n and 95% intervals on every number.",
+            routers=routers,
             outbox_table=outbox,
             inbox_table=inbox,
-            topics=[RESPONSES, CUSTOMER_EVENTS],
+            topics=[RESPONSES, CUSTOMER_EVENTS, SURVEYS, INVITATIONS],
+            setup=setup,
             consumes=consumes,
+            workers=workers,
             openapi_tags=[
-                {"name": "metrics", "description": "NPS, NLS, CSAT and CES with n and margins of error"},
-                {"name": "settings", "description": "How answers are classified"},
+                {
+                    "name": "metrics",
+                    "description": "NPS, NLS, CSAT, CES and ratings with n and 95% intervals",
+                },
+                {"name": "segments", "description": "The loyalty matrix and response rates"},
+                {"name": "themes", "description": "What customers wrote: themes, sentiment, suggestions"},
+                {"name": "targets", "description": "Experience targets and notification rules"},
+                {"name": "settings", "description": "How answers are classified; surveys scoring knows"},
             ],
         ),
-        settings or ScoringSettings.from_env(),
+        settings,
     )

@@ -1,13 +1,24 @@
-"""What scoring's routes depend on, typed: its runtime (settings, database, outbox)."""
+"""What scoring's routes depend on, typed: its runtime (settings, database, outbox) and its own
+dependencies (the clock and the target evaluator)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends
 
+from services.scoring.handlers.targets import TargetEvaluator
 from services.scoring.settings import ScoringSettings
+from shared.clock import Clock
 from shared.service import Runtime, get_runtime
 
-ScoringRuntime = Runtime[ScoringSettings, None]
+
+@dataclass
+class Scoring:
+    clock: Clock
+    evaluator: TargetEvaluator
+
+
+ScoringRuntime = Runtime[ScoringSettings, Scoring]
 RuntimeDep = Annotated[ScoringRuntime, Depends(get_runtime)]

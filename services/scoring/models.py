@@ -116,7 +116,17 @@ class ScoredResponse(Base):
     scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-DIMENSION_COLUMNS = ("channel", "language", "country", "team", "agent", "product", "journey_stage", "plan", "role")
+DIMENSION_COLUMNS = (
+    "channel",
+    "language",
+    "country",
+    "team",
+    "agent",
+    "product",
+    "journey_stage",
+    "plan",
+    "role",
+)
 """The declared dimensions with a column in ``answers`` (``kind`` has one too)."""
 
 

@@ -1,3 +1,4 @@
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -10,3 +11,6 @@ class ScoringSettings(ServiceSettings):
     default_nps_scale: NpsScale = "standard"
     """How NPS/NLS answers are classified for surveys without their own setting:
     ``standard`` counts 9–10 as promoters, ``european`` counts 8–10."""
+
+    target_interval_s: float = Field(60.0, gt=0)
+    """How often each experience target is evaluated on its rolling window."""

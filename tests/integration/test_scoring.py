@@ -20,6 +20,8 @@ from shared.events import (
     Answer,
     ContactErased,
     ResponseCompleted,
+    SurveyPublished,
+    SurveyQuestion,
     dead_letter_topic,
     new_id,
     utcnow,
@@ -69,10 +71,28 @@ def completed(
     )
 
 
+def published(workspace: str, survey_id: str, *questions: tuple[str, str], version: int = 1) -> SurveyPublished:
+    return SurveyPublished(
+        workspace_id=workspace,
+        survey_id=survey_id,
+        survey_version=version,
+        name=f"Survey {survey_id}",
+        open=True,
+        questions=tuple(SurveyQuestion(id=q, type=t) for q, t in questions),  # type: ignore[arg-type]
+        published_at=utcnow(),
+    )
+
+
+async def known(client: httpx.AsyncClient, auth: dict[str, str], survey_id: str) -> bool:
+    body = (await client.get("/v1/surveys", headers=auth)).json()
+    return survey_id in [s["survey_id"] for s in body["surveys"]]
+
+
 async def nps_when(client: httpx.AsyncClient, auth: dict[str, str], survey_id: str, n: int) -> dict[str, Any]:
     async def check() -> dict[str, Any] | None:
-        body = (await client.get(f"/v1/surveys/{survey_id}/nps", headers=auth)).json()
-        return body if body["n"] >= n else None
+        response = await client.get(f"/v1/surveys/{survey_id}/nps", headers=auth)
+        # 404 until the first answer makes the survey known
+        return response.json() if response.status_code == 200 and response.json()["n"] >= n else None
 
     return await wait_until(check, message=f"n >= {n} for survey {survey_id}")
 
@@ -89,7 +109,10 @@ async def test_nps_counts_each_response_once_with_its_margin_of_error(client, pr
         "passives": 0,
         "detractors": 1,
         "nps": -100.0,
-        "margin_of_error": 0.0,
+        # One answer is no certainty: the adjusted Wald interval (−98.5 … 48.5), not the old ±0.
+        "margin_of_error": 73.5,
+        "low": -98.5,
+        "high": 48.5,
     }
 
     first = completed(workspace, three, ("nps", 3))
@@ -103,7 +126,9 @@ async def test_nps_counts_each_response_once_with_its_margin_of_error(client, pr
     assert body["n"] == 3
     assert (body["promoters"], body["passives"], body["detractors"]) == (1, 1, 1)
     assert body["nps"] == 0.0
-    assert body["margin_of_error"] == pytest.approx(92.4, abs=0.01)
+    # Adjusted Wald: n' = 6, p' = d' = 1.75 / 6, half-width 1.96·sqrt((p' + d') / 6) = 61.11 (was Wald's 92.4).
+    assert body["margin_of_error"] == pytest.approx(61.11, abs=0.01)
+    assert (body["low"], body["high"]) == (pytest.approx(-61.11, abs=0.01), pytest.approx(61.11, abs=0.01))
 
 
 async def test_negative_feedback_is_published_with_comment_and_consent(
@@ -151,7 +176,7 @@ async def test_negative_feedback_is_published_with_comment_and_consent(
         ],
         "negatives": [nps_2],
         "loyalty": None,
-        "dimensions": {},
+        "dimensions": {"channel": "email", "kind": "relationship"},
         "respondent": None,
         "comment": "Two weeks late.",
         "consent_to_contact": True,
@@ -189,21 +214,35 @@ async def test_unscored_responses_are_kept_and_bad_scores_are_dead_lettered(
         ]
     metrics = (await client.get("/v1/metrics", params={"survey_id": survey}, headers=auth)).json()
     by_metric = {m["metric"]: m for m in metrics["metrics"]}
+    # Wilson's interval for 0 of 1 is 0 … 79.35%: half-width 39.67, not the old ±0.
     assert by_metric["csat"] | {"mean": None} == {
         "metric": "csat",
+        "question_id": None,
         "n": 1,
+        "too_few_answers": False,
         "positive": 0,
         "neutral": 0,
         "negative": 1,
         "score": 0.0,
         "mean": None,
-        "margin_of_error": 0.0,
+        "margin_of_error": 39.67,
+        "low": 0.0,
+        "high": 79.35,
+        "mean_low": None,
+        "mean_high": None,
+        "change": None,
     }
     assert by_metric["nps"]["n"] == 0 and by_metric["nps"]["score"] is None
 
 
 async def test_european_scale_metrics_and_trend(client, producer, auth, workspace):
     survey = "svy-" + secrets.token_hex(4)
+    # Scoring learns the survey from its publication first: a scale for an unknown survey is a 404.
+    assert (
+        await client.put(f"/v1/surveys/{survey}/scoring", json={"nps_scale": "european"}, headers=auth)
+    ).status_code == 404
+    await publish(producer, published(workspace, survey))
+    await wait_until(lambda: known(client, auth, survey), message="survey published")
     put = await client.put(f"/v1/surveys/{survey}/scoring", json={"nps_scale": "european"}, headers=auth)
     assert put.status_code == 200 and put.json() == {
         "survey_id": survey,
@@ -262,12 +301,14 @@ async def test_unknown_surveys_and_other_workspaces_see_nothing(client, producer
         "Authorization": "Bearer " + issue_api_key(stack_env["CLOSELOOP_SECRET_KEY"], "ws-other-" + workspace)
     }
 
-    theirs = (await client.get(f"/v1/surveys/{survey}/nps", headers=other)).json()
-    assert theirs["n"] == 0 and theirs["nps"] is None
+    # A survey scoring does not know is a 404 naming survey_id (it was a silent n = 0), in another
+    # workspace too; that workspace's own figures are empty.
+    theirs = await client.get(f"/v1/surveys/{survey}/nps", headers=other)
+    assert theirs.status_code == 404 and theirs.headers["content-type"] == "application/problem+json"
     all_theirs = (await client.get("/v1/metrics", headers=other)).json()
     assert all(m["n"] == 0 for m in all_theirs["metrics"])
     unknown = await client.get("/v1/surveys/no-such-survey/nps", headers=auth)
-    assert unknown.status_code == 200 and unknown.json()["n"] == 0 and unknown.json()["nps"] is None
+    assert unknown.status_code == 404 and [e["field"] for e in unknown.json()["errors"]] == ["survey_id"]
     assert (await client.get(f"/v1/surveys/{survey}/nps")).status_code == 401
 
 

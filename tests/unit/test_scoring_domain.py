@@ -141,8 +141,10 @@ def test_csat_is_the_top_two_box_share_with_its_margin_and_mean():
     summary = domain.summarise("csat", domain.tally({5: 10, 4: 20, 3: 6, 2: 2, 1: 2}, "csat"))
     assert (summary.n, summary.positive, summary.neutral, summary.negative) == (40, 30, 6, 4)
     assert summary.score == pytest.approx(75.0)
-    # 1.96 * sqrt(0.75 * 0.25 / 40) * 100 = 13.42
-    assert summary.margin_of_error == pytest.approx(13.4191, abs=1e-3)
+    # Wilson (was the Wald margin 13.42): centre (0.75 + 1.96²/80) / (1 + 1.96²/40), half-width
+    # 1.96 / (1 + 1.96²/40) * sqrt(0.75 * 0.25 / 40 + 1.96² / 6400) = 0.1300 → 59.81 … 85.81%
+    assert summary.margin_of_error == pytest.approx(13.0036, abs=1e-3)
+    assert (summary.low, summary.high) == (pytest.approx(59.8057, abs=1e-3), pytest.approx(85.8130, abs=1e-3))
     assert summary.mean == pytest.approx((50 + 80 + 18 + 4 + 2) / 40)
 
 

@@ -16,6 +16,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from shared.errors import InvalidInput
+
 DECLARED: tuple[str, ...] = (
     "channel",
     "kind",
@@ -79,9 +81,11 @@ def dimensions_of(
     return dict(sorted(found.items()))
 
 
-class InvalidFilter(ValueError):
+class InvalidFilter(InvalidInput):
+    """A filter or dimension name that cannot be (422 naming the parameter)."""
+
     def __init__(self, message: str, *, field: str = "filter") -> None:
-        super().__init__(message)
+        super().__init__(message, field=field)
         self.field = field
 
 
@@ -143,9 +147,7 @@ def parse_filters(raw: Iterable[str], *, field_name: str = "filter") -> Segment:
             raise InvalidFilter(f"{text!r}: the value must be 1 to 100 characters", field=f"{field_name}.{i}")
         (exclude if negated else include).setdefault(name, []).append(value)
     names = sorted(set(include) | set(exclude))
-    return Segment(
-        tuple(Condition(n, tuple(include.get(n, ())), tuple(exclude.get(n, ()))) for n in names)
-    )
+    return Segment(tuple(Condition(n, tuple(include.get(n, ())), tuple(exclude.get(n, ()))) for n in names))
 
 
 def _split(text: str) -> tuple[str | None, bool, str]:

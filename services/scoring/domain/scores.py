@@ -143,12 +143,13 @@ def score_all(
     answers: Iterable[AnswerView],
     *,
     nps_scale: NpsScale = "standard",
-    negative: NegativeRules = NegativeRules(),
+    negative: NegativeRules | None = None,
 ) -> tuple[Scored, ...]:
     """Return every answered score question of a response, classified, in the survey's order.
 
     Raises ``ScoreOutOfRange`` when any answer is off its scale: a response is scored whole or not at all.
     """
+    negative = negative or NegativeRules()
     scored = []
     for answer in answers:
         if answer.type not in SCALES or answer.value is None:

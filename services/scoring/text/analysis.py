@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from services.scoring.text import sentiment as sentiments
 from services.scoring.text.language import SCORED, Confidence, detect
 from services.scoring.text.sentiment import Label, label_of
-from services.scoring.text.themes import lemmatiser, lemmas, padded
+from services.scoring.text.themes import lemmas, lemmatiser, padded
 
 
 @dataclass(frozen=True)

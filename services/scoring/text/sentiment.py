@@ -72,11 +72,12 @@ def dutch(text: str, *, lemma: Any = None) -> float:
         if token in lexicon_nl.CONTRAST:
             valences = [v * 0.5 for v in valences[:i]] + [v * 1.5 for v in valences[i:]]
             break
-    if "!" in text and sum(valences):
+    total = float(sum(valences))
+    if "!" in text and total:
+        # Exclamation marks strengthen the text's leaning (VADER's amplifier, at most four).
         bonus = min(text.count("!"), 4) * 0.292
-        total = sum(valences)
-        return _normalise(total + (bonus if total > 0 else -bonus))
-    return _normalise(sum(valences))
+        total += bonus if total > 0 else -bonus
+    return _normalise(total)
 
 
 def english(text: str) -> float:

@@ -20,19 +20,24 @@ branch_labels = None
 depends_on = None
 
 
-BACKFILL = """
+BACKFILL = [
+    """
 INSERT INTO scoring.surveys (workspace_id, survey_id, answered)
 SELECT DISTINCT workspace_id, survey_id, true FROM scoring.scored_responses
 ON CONFLICT (workspace_id, survey_id) DO NOTHING;
-UPDATE scoring.scored_responses SET dimensions = jsonb_build_object('channel', channel, 'kind', kind);
-INSERT INTO scoring.answers (response_key, question_id, survey_key, metric, day, score, kind, channel)
+""",
+    """UPDATE scoring.scored_responses SET dimensions = jsonb_build_object('channel', channel, 'kind', kind);
+""",
+    """INSERT INTO scoring.answers (response_key, question_id, survey_key, metric, day, score, kind, channel)
 SELECT r.key, r.metric, s.key, r.metric, (r.completed_at AT TIME ZONE 'UTC')::date, r.score, r.kind, r.channel
 FROM scoring.scored_responses r JOIN scoring.surveys s USING (workspace_id, survey_id)
 WHERE r.metric IS NOT NULL AND r.score IS NOT NULL;
-INSERT INTO scoring.daily_histograms (survey_key, question_id, metric, kind, day, n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10)
+""",
+    """INSERT INTO scoring.daily_histograms (survey_key, question_id, metric, kind, day, n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10)
 SELECT survey_key, question_id, metric, kind, day, count(*) FILTER (WHERE score = 0), count(*) FILTER (WHERE score = 1), count(*) FILTER (WHERE score = 2), count(*) FILTER (WHERE score = 3), count(*) FILTER (WHERE score = 4), count(*) FILTER (WHERE score = 5), count(*) FILTER (WHERE score = 6), count(*) FILTER (WHERE score = 7), count(*) FILTER (WHERE score = 8), count(*) FILTER (WHERE score = 9), count(*) FILTER (WHERE score = 10)
 FROM scoring.answers GROUP BY survey_key, question_id, metric, kind, day;
-"""
+""",
+]
 
 REFILL_DAILY_SCORES = """
 INSERT INTO scoring.daily_scores (workspace_id, survey_id, metric, day, score, count)
@@ -303,7 +308,8 @@ def upgrade() -> None:
         op.f("uq_scored_responses_key"), "scored_responses", ["key"], schema="scoring"
     )
     # ### end Alembic commands ###
-    op.execute(BACKFILL)
+    for statement in BACKFILL:
+        op.execute(statement)
     op.drop_table("daily_scores", schema="scoring")
 
 

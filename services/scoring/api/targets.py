@@ -1,0 +1,155 @@
+"""Experience targets and notification rules."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, status
+
+from services.scoring import domain
+from services.scoring.deps import RuntimeDep
+from services.scoring.handlers import notify
+from services.scoring.handlers import targets as handlers
+from services.scoring.models import NotificationRule, Target
+from services.scoring.schemas import NotificationRuleIn, NotificationRuleOut, NotifyIn, TargetIn, TargetOut
+from shared.service import SessionDep, WorkspaceDep
+
+router = APIRouter(tags=["targets"])
+
+TargetId = Annotated[str, Path(min_length=1, max_length=36, description="The target's id")]
+RuleId = Annotated[str, Path(min_length=1, max_length=36, description="The rule's id")]
+
+
+def _filters(body: TargetIn) -> list[str]:
+    filters = list(body.filters)
+    if body.team:
+        filters.append(f"team={body.team}")
+    return list(domain.parse_filters(filters).as_filters())
+
+
+def target_out(t: Target) -> TargetOut:
+    return TargetOut(
+        id=t.id,
+        name=t.name,
+        metric=t.metric,  # type: ignore[arg-type]
+        question_id=t.question_id,
+        survey_id=t.survey_id,
+        filters=t.filters,
+        team=None,
+        direction=t.direction,  # type: ignore[arg-type]
+        threshold=t.threshold,
+        window_days=t.window_days,
+        owner=t.owner,
+        notify=NotifyIn(**t.notify),
+        status=t.status,  # type: ignore[arg-type]
+        value=None if t.value is None else round(t.value, 2),
+        n=t.n,
+        low=None if t.low is None else round(t.low, 2),
+        high=None if t.high is None else round(t.high, 2),
+        evaluated_at=t.evaluated_at,
+        changed_at=t.changed_at,
+    )
+
+
+def _values(body: TargetIn) -> dict[str, Any]:
+    return {
+        "name": body.name,
+        "metric": body.metric,
+        "question_id": body.question_id,
+        "survey_id": body.survey_id,
+        "filters": _filters(body),
+        "direction": body.direction,
+        "threshold": body.threshold,
+        "window_days": body.window_days,
+        "owner": body.owner,
+        "notify": body.notify.model_dump(),
+    }
+
+
+@router.post(
+    "/v1/targets",
+    status_code=status.HTTP_201_CREATED,
+    summary="Set an experience target: a metric in a scope, a threshold, a rolling window and an owner",
+    description="Evaluated at once and then every `CLOSELOOP_SCORING_TARGET_INTERVAL_S`. Breached only when the "
+    "whole 95% interval is on the wrong side of the threshold; at risk when the estimate is on the wrong side "
+    "but the interval reaches it. Each change publishes `TargetStatusChanged` and notifications.",
+)
+async def create_target(
+    body: TargetIn, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
+) -> TargetOut:
+    target = await handlers.save_target(
+        session, workspace_id=workspace, now=runtime.deps.clock.now(), **_values(body)
+    )
+    runtime.deps.evaluator.wake_after_commit(session)
+    return target_out(target)
+
+
+@router.get("/v1/targets", summary="Every target with its status, value, n and interval")
+async def list_targets(workspace: WorkspaceDep, session: SessionDep) -> list[TargetOut]:
+    return [target_out(t) for t in await handlers.list_targets(session, workspace_id=workspace)]
+
+
+@router.get("/v1/targets/{target_id}", summary="A target with its status, value, n and interval")
+async def get_target(target_id: TargetId, workspace: WorkspaceDep, session: SessionDep) -> TargetOut:
+    return target_out(await handlers.get_target(session, workspace_id=workspace, target_id=target_id))
+
+
+@router.put("/v1/targets/{target_id}", summary="Change a target (re-evaluated at once)")
+async def put_target(
+    target_id: TargetId, body: TargetIn, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
+) -> TargetOut:
+    target = await handlers.save_target(
+        session, workspace_id=workspace, now=runtime.deps.clock.now(), target_id=target_id, **_values(body)
+    )
+    runtime.deps.evaluator.wake_after_commit(session)
+    return target_out(target)
+
+
+@router.delete("/v1/targets/{target_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a target")
+async def delete_target(target_id: TargetId, workspace: WorkspaceDep, session: SessionDep) -> None:
+    await handlers.delete_target(session, workspace_id=workspace, target_id=target_id)
+
+
+def rule_out(r: NotificationRule) -> NotificationRuleOut:
+    return NotificationRuleOut(
+        id=r.id,
+        name=r.name,
+        metric=r.metric,  # type: ignore[arg-type]
+        max_score=r.max_score,
+        filters=r.filters,
+        channel=r.channel,  # type: ignore[arg-type]
+        to=r.to,
+    )
+
+
+@router.post(
+    "/v1/notification-rules",
+    status_code=status.HTTP_201_CREATED,
+    summary="Tell a team channel about every low answer in a segment, whether or not the customer consented",
+)
+async def create_rule(
+    body: NotificationRuleIn, workspace: WorkspaceDep, session: SessionDep
+) -> NotificationRuleOut:
+    rule = await notify.add_rule(
+        session,
+        workspace_id=workspace,
+        name=body.name,
+        metric=body.metric,
+        max_score=body.max_score,
+        filters=list(domain.parse_filters(body.filters).as_filters()),
+        channel=body.channel,
+        to=body.to,
+    )
+    return rule_out(rule)
+
+
+@router.get("/v1/notification-rules", summary="The workspace's notification rules")
+async def list_rules(workspace: WorkspaceDep, session: SessionDep) -> list[NotificationRuleOut]:
+    return [rule_out(r) for r in await notify.list_rules(session, workspace_id=workspace)]
+
+
+@router.delete(
+    "/v1/notification-rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a rule"
+)
+async def delete_rule(rule_id: RuleId, workspace: WorkspaceDep, session: SessionDep) -> None:
+    await notify.delete_rule(session, workspace_id=workspace, rule_id=rule_id)

@@ -1,0 +1,206 @@
+"""Which surveys scoring knows, how each is classified, and the workspace's own settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.scoring.domain import NegativeRules
+from services.scoring.models import Survey, SurveyScoring, WorkspaceSettings
+from shared.errors import NotFound
+from shared.events import SurveyClosed, SurveyPublished, SurveyReopened
+from shared.vocabulary import NpsScale
+
+DEFAULT_MIN_N = 5
+
+
+@dataclass(frozen=True)
+class SurveyInfo:
+    key: int
+    survey_id: str
+    scale: NpsScale
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A workspace's reporting settings, defaults filled in."""
+
+    min_n: int = DEFAULT_MIN_N
+    negative: NegativeRules = field(default_factory=NegativeRules)
+    themes_configured: bool = False
+
+
+async def survey_key(session: AsyncSession, *, workspace_id: str, survey_id: str, answered: bool) -> int:
+    """Return the survey's key, adding the survey when it is new (``answered``: it has a scored answer)."""
+    statement = insert(Survey).values(workspace_id=workspace_id, survey_id=survey_id, answered=answered)
+    return (
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["workspace_id", "survey_id"],
+                set_={"answered": Survey.answered.op("OR")(statement.excluded.answered)},
+            ).returning(Survey.key)
+        )
+    ).scalar_one()
+
+
+async def survey_published(session: AsyncSession, *, event: SurveyPublished) -> None:
+    """Know the survey (a newer version replaces an older one; an older one changes nothing)."""
+    values = {
+        "name": event.name,
+        "version": event.survey_version,
+        "open": event.open,
+        "published": True,
+        "questions": [q.model_dump(mode="json") for q in event.questions],
+        "languages": list(event.languages),
+        "updated_at": event.published_at,
+    }
+    statement = insert(Survey).values(workspace_id=event.workspace_id, survey_id=event.survey_id, **values)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["workspace_id", "survey_id"],
+            set_=values,
+            where=func.coalesce(Survey.version, 0) <= event.survey_version,
+        )
+    )
+
+
+async def survey_opened(session: AsyncSession, *, event: SurveyClosed | SurveyReopened) -> None:
+    """Record that a survey closed or reopened."""
+    is_open = isinstance(event, SurveyReopened)
+    at = event.reopened_at if isinstance(event, SurveyReopened) else event.closed_at
+    statement = insert(Survey).values(
+        workspace_id=event.workspace_id, survey_id=event.survey_id, open=is_open, updated_at=at
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["workspace_id", "survey_id"],
+            set_={"open": is_open, "updated_at": at},
+            where=Survey.updated_at <= at,
+        )
+    )
+
+
+def is_known(survey: Survey | None) -> bool:
+    return survey is not None and (survey.published or survey.answered)
+
+
+async def known_survey(session: AsyncSession, *, workspace_id: str, survey_id: str) -> Survey:
+    """Return the survey, or raise ``NotFound`` (404) naming ``survey_id`` when scoring does not know it."""
+    survey = await session.scalar(
+        select(Survey).where(Survey.workspace_id == workspace_id, Survey.survey_id == survey_id)
+    )
+    if survey is None or not is_known(survey):
+        raise NotFound(
+            f"No survey {survey_id!r} in this workspace: scoring knows a survey once it is published or "
+            "answered.",
+            field="survey_id",
+        )
+    return survey
+
+
+async def surveys(
+    session: AsyncSession, *, workspace_id: str, default_scale: NpsScale, survey_id: str | None = None
+) -> dict[int, SurveyInfo]:
+    """Return the workspace's known surveys (or the one named) by key, with their NPS scales."""
+    query = (
+        select(Survey.key, Survey.survey_id, SurveyScoring.nps_scale)
+        .outerjoin(
+            SurveyScoring,
+            (SurveyScoring.workspace_id == Survey.workspace_id)
+            & (SurveyScoring.survey_id == Survey.survey_id),
+        )
+        .where(Survey.workspace_id == workspace_id, Survey.published | Survey.answered)
+    )
+    if survey_id is not None:
+        query = query.where(Survey.survey_id == survey_id)
+    rows = await session.execute(query)
+    return {
+        key: SurveyInfo(key, sid, scale or default_scale)  # type: ignore[arg-type]  # a stored NpsScale
+        for key, sid, scale in rows
+    }
+
+
+async def list_surveys(session: AsyncSession, *, workspace_id: str) -> list[Survey]:
+    """Return the workspace's known surveys, by id."""
+    return list(
+        (
+            await session.scalars(
+                select(Survey)
+                .where(Survey.workspace_id == workspace_id, Survey.published | Survey.answered)
+                .order_by(Survey.survey_id)
+            )
+        ).all()
+    )
+
+
+async def nps_scale_for(
+    session: AsyncSession, *, workspace_id: str, survey_id: str | None, default: NpsScale
+) -> NpsScale:
+    """Return the survey's NPS scale, or ``default`` when it has none."""
+    if survey_id is None:
+        return default
+    scale = await session.scalar(
+        select(SurveyScoring.nps_scale).where(
+            SurveyScoring.workspace_id == workspace_id, SurveyScoring.survey_id == survey_id
+        )
+    )
+    return scale or default  # type: ignore[return-value]
+
+
+async def set_survey_scoring(
+    session: AsyncSession, *, workspace_id: str, survey_id: str, nps_scale: NpsScale
+) -> None:
+    """Store the survey's NPS scale; ``NotFound`` for a survey scoring does not know."""
+    await known_survey(session, workspace_id=workspace_id, survey_id=survey_id)
+    await session.execute(
+        insert(SurveyScoring)
+        .values(workspace_id=workspace_id, survey_id=survey_id, nps_scale=nps_scale)
+        .on_conflict_do_update(
+            index_elements=["workspace_id", "survey_id"],
+            set_={"nps_scale": nps_scale, "updated_at": func.now()},
+        )
+    )
+
+
+async def survey_scoring(session: AsyncSession, *, workspace_id: str, survey_id: str) -> SurveyScoring | None:
+    """Return the survey's own scoring settings, or None when the default applies."""
+    return await session.get(SurveyScoring, (workspace_id, survey_id))
+
+
+async def workspace_settings(session: AsyncSession, *, workspace_id: str) -> Settings:
+    """Return the workspace's settings, defaults where it has none."""
+    row = await session.get(WorkspaceSettings, workspace_id)
+    if row is None:
+        return Settings()
+    return Settings(row.min_n, NegativeRules(**row.negative), row.themes_configured)
+
+
+async def put_workspace_settings(
+    session: AsyncSession, *, workspace_id: str, min_n: int, negative: NegativeRules
+) -> Settings:
+    """Store the workspace's minimum n and negative-feedback thresholds; return the settings."""
+    values = {"min_n": min_n, "negative": negative.__dict__, "updated_at": func.now()}
+    await session.execute(
+        insert(WorkspaceSettings)
+        .values(workspace_id=workspace_id, **values)
+        .on_conflict_do_update(index_elements=["workspace_id"], set_=values)
+    )
+    return await workspace_settings(session, workspace_id=workspace_id)
+
+
+async def mark_themes_configured(session: AsyncSession, *, workspace_id: str) -> None:
+    """Record that the workspace edits its own themes (the built-in list no longer applies)."""
+    current = await workspace_settings(session, workspace_id=workspace_id)
+    await session.execute(
+        insert(WorkspaceSettings)
+        .values(
+            workspace_id=workspace_id,
+            min_n=current.min_n,
+            negative=current.negative.__dict__,
+            themes_configured=True,
+        )
+        .on_conflict_do_update(index_elements=["workspace_id"], set_={"themes_configured": True})
+    )

@@ -1,0 +1,109 @@
+"""What a report counts: which surveys, question, metric, kinds, days and segment, grouped how."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, literal, not_, or_
+from sqlalchemy.sql.elements import ColumnElement as Col
+
+from services.scoring.domain import DECLARED, Segment, Tally, tally
+from services.scoring.handlers.surveys import SurveyInfo
+from services.scoring.models import Answer, ScoredResponse
+from shared.vocabulary import Interval, NpsScale
+
+GroupKey = Any
+"""A group's value (a dimension's value, None where the response has none, or a survey id)."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    surveys: dict[int, SurveyInfo]
+    kinds: tuple[str, ...] | None = None
+    """None: every kind."""
+    since: date | None = None
+    until: date | None = None
+    segment: Segment = field(default_factory=Segment)
+    group_by: str | None = None
+    interval: Interval | None = None
+    scale: NpsScale | None = None
+    """Overrides every survey's own NPS scale."""
+
+    def scale_of(self, survey_key: int) -> NpsScale:
+        return self.scale or self.surveys[survey_key].scale
+
+    @property
+    def unsegmented(self) -> bool:
+        """Whether the rollups can answer (no filter, and groups by nothing, kind or survey)."""
+        return not self.segment.conditions and self.group_by in (None, "kind", "survey")
+
+    @property
+    def declared(self) -> bool:
+        """Whether the answers table's own columns can answer (no ad-hoc dimension)."""
+        return self.segment.declared and (self.group_by is None or self.group_by in (*DECLARED, "survey"))
+
+    def shifted(self, since: date, until: date) -> Scope:
+        return Scope(
+            self.surveys, self.kinds, since, until, self.segment, self.group_by, self.interval, self.scale
+        )
+
+
+def dimension_column(name: str, *, declared: bool = True) -> Col[Any]:
+    """Return the column (declared) or JSONB lookup (ad-hoc, or ``declared=False``) of a dimension, for
+    ``answers`` joined with ``scored_responses``."""
+    if declared and name in DECLARED:
+        return getattr(Answer, name)
+    return ScoredResponse.dimensions[name].astext
+
+
+def segment_conditions(segment: Segment, *, declared: bool = True) -> list[ColumnElement[bool]]:
+    """Return SQL conditions for a segment (a missing dimension equals nothing and differs from all)."""
+    conditions: list[ColumnElement[bool]] = []
+    for c in segment.conditions:
+        column = dimension_column(c.dimension, declared=declared)
+        if c.include:
+            conditions.append(column.in_(c.include))
+        if c.exclude:
+            conditions.append(or_(column.is_(None), not_(column.in_(c.exclude))))
+    return conditions
+
+
+def day_conditions(column: Any, scope: Scope) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if scope.since is not None:
+        conditions.append(column >= scope.since)
+    if scope.until is not None:
+        conditions.append(column <= scope.until)
+    return conditions
+
+
+def period_of(column: Any, interval: Interval | None) -> list[Any]:
+    """Return the period column of a trend (``period``), or none without an interval."""
+    return [] if interval is None else [func.date_trunc(interval, column).label("period")]
+
+
+def keys_of(row: Any) -> tuple[Any, Any]:
+    """Return a result row's (group, period), None where the query has no such column."""
+    mapping = row._mapping
+    return mapping.get("grp"), mapping.get("period")
+
+
+def combine(conditions: list[ColumnElement[bool]]) -> ColumnElement[bool]:
+    return and_(*conditions) if conditions else literal(True)
+
+
+Histograms = dict[tuple[GroupKey, date | None], dict[int, dict[int, int]]]
+"""(group, period start) → survey key → score → count."""
+
+
+def tallies(histograms: Histograms, metric: str, scope: Scope) -> dict[tuple[GroupKey, date | None], Tally]:
+    """Return the counts per (group, period), each survey's answers classified on its own scale."""
+    out: dict[tuple[GroupKey, date | None], Tally] = {}
+    for key, by_survey in histograms.items():
+        total = Tally()
+        for survey_key, histogram in by_survey.items():
+            total = total + tally(histogram, metric, nps_scale=scope.scale_of(survey_key))
+        out[key] = total
+    return out
