@@ -114,7 +114,10 @@ def wilson_interval(count: int, n: int) -> tuple[float, float] | None:
     p = count / n
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = Z_95 / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
-    return max(centre - half, 0.0) * 100, min(centre + half, 1.0) * 100
+    # At 0 and n the bound is exactly 0 or 1 (rounding would leave a hair's breadth).
+    low = 0.0 if count == 0 else max(centre - half, 0.0)
+    high = 1.0 if count == n else min(centre + half, 1.0)
+    return low * 100, high * 100
 
 
 def share_margin_of_error(count: int, n: int) -> float | None:

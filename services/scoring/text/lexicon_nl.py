@@ -41,7 +41,7 @@ VALENCE: dict[str, float] = {
 }  # fmt: skip
 
 BOOSTERS: dict[str, float] = {
-    "heel": 0.293, "erg": 0.293, "zeer": 0.293, "echt": 0.2, "ontzettend": 0.35, "enorm": 0.35,
+    "heel": 0.293, "erg": 0.293, "veel": 0.293, "zeer": 0.293, "echt": 0.2, "ontzettend": 0.35, "enorm": 0.35,
     "super": 0.3, "uiterst": 0.35, "bijzonder": 0.25, "extreem": 0.35, "hartstikke": 0.3, "best": -0.15,
     "redelijk": -0.2, "vrij": -0.15, "nogal": -0.1, "beetje": -0.25, "wat": -0.1, "iets": -0.15,
 }  # fmt: skip
@@ -49,7 +49,7 @@ BOOSTERS: dict[str, float] = {
 NEGATIONS = frozenset({"niet", "geen", "nooit", "niks", "niets", "nergens", "allerminst", "geenszins"})
 
 PHRASES: dict[tuple[str, ...], float] = {
-    ("te", "laat"): -2.0, ("te", "duur"): -2.0, ("te", "lang"): -1.8, ("veel", "te"): -0.5,
+    ("te", "laat"): -2.0, ("te", "duur"): -2.0, ("te", "lang"): -1.8, ("te", "traag"): -2.2, ("duurde", "lang"): -1.5,
     ("niet", "bereikbaar"): -2.2, ("werkt", "niet"): -2.2, ("geen", "reactie"): -2.0,
     ("geen", "antwoord"): -2.0, ("nooit", "meer"): -2.5, ("van", "harte"): 1.5, ("top", "service"): 2.8,
 }  # fmt: skip
