@@ -71,7 +71,9 @@ def completed(
     )
 
 
-def published(workspace: str, survey_id: str, *questions: tuple[str, str], version: int = 1) -> SurveyPublished:
+def published(
+    workspace: str, survey_id: str, *questions: tuple[str, str], version: int = 1
+) -> SurveyPublished:
     return SurveyPublished(
         workspace_id=workspace,
         survey_id=survey_id,

@@ -47,12 +47,29 @@ def test_no_answers_no_interval():
     assert domain.wilson_interval(0, 0) is None
     assert domain.net_score_interval(0, 0, 0) is None
     summary = domain.summarise("nps", Tally())
-    assert (summary.n, summary.score, summary.low, summary.high, summary.margin_of_error) == (0, None, None, None, None)
+    assert (summary.n, summary.score, summary.low, summary.high, summary.margin_of_error) == (
+        0,
+        None,
+        None,
+        None,
+        None,
+    )
 
 
 @pytest.mark.parametrize(
     "promoters, passives, detractors",
-    [(0, 0, 1), (1, 0, 0), (0, 1, 0), (1, 1, 1), (0, 5, 0), (10, 0, 0), (0, 0, 10), (5, 3, 2), (50, 30, 20), (400, 350, 250)],
+    [
+        (0, 0, 1),
+        (1, 0, 0),
+        (0, 1, 0),
+        (1, 1, 1),
+        (0, 5, 0),
+        (10, 0, 0),
+        (0, 0, 10),
+        (5, 3, 2),
+        (50, 30, 20),
+        (400, 350, 250),
+    ],
 )
 def test_net_scores_have_the_adjusted_wald_interval(promoters, passives, detractors):
     n = promoters + passives + detractors
@@ -77,7 +94,10 @@ def test_all_passives_is_zero_with_a_wide_interval():
     assert summary.low == pytest.approx(-30.006, abs=1e-3) and summary.high == pytest.approx(30.006, abs=1e-3)
 
 
-@pytest.mark.parametrize("scale, seven, eight, nine", [("standard", "passive", "passive", "promoter"), ("european", "passive", "promoter", "promoter")])
+@pytest.mark.parametrize(
+    "scale, seven, eight, nine",
+    [("standard", "passive", "passive", "promoter"), ("european", "passive", "promoter", "promoter")],
+)
 @pytest.mark.parametrize("metric", ["nps", "nls"])
 def test_boundaries_on_both_scales(metric, scale, seven, eight, nine):
     assert domain.classify(metric, 6, nps_scale=scale) == "detractor"
@@ -104,7 +124,9 @@ def test_t_quantiles_are_never_below_the_exact_ones(df):
     assert exact - 1e-3 <= t_975(df) <= exact + 0.05
 
 
-@pytest.mark.parametrize("k1, n1, k2, n2", [(30, 40, 20, 40), (45, 50, 40, 50), (5, 10, 5, 10), (100, 400, 140, 400), (1, 1, 0, 1)])
+@pytest.mark.parametrize(
+    "k1, n1, k2, n2", [(30, 40, 20, 40), (45, 50, 40, 50), (5, 10, 5, 10), (100, 400, 140, 400), (1, 1, 0, 1)]
+)
 def test_shares_differ_by_the_pooled_two_proportion_test(k1, n1, k2, n2):
     # The 2×2 chi-square test without continuity correction is the pooled z-test squared.
     _, p, _, _ = stats.chi2_contingency([[k1, n1 - k1], [k2, n2 - k2]], correction=False)
@@ -125,7 +147,12 @@ def reference_nps_test(now: tuple[int, int, int], before: tuple[int, int, int]) 
 
 @pytest.mark.parametrize(
     "now, before",
-    [((60, 25, 15), (45, 30, 25)), ((10, 5, 5), (8, 6, 6)), ((200, 100, 100), (150, 120, 130)), ((3, 0, 0), (0, 0, 2))],
+    [
+        ((60, 25, 15), (45, 30, 25)),
+        ((10, 5, 5), (8, 6, 6)),
+        ((200, 100, 100), (150, 120, 130)),
+        ((3, 0, 0), (0, 0, 2)),
+    ],
 )
 def test_nps_differs_by_the_z_test_on_the_pooled_trinomial_variance(now, before):
     z, p = reference_nps_test(now, before)
@@ -154,7 +181,9 @@ def test_a_change_is_not_significant_below_the_minimum_n_or_without_answers():
         (40, 20.1, 55, "at_most", "breached"),
     ],
 )
-def test_a_target_is_breached_only_when_the_whole_interval_is_on_the_wrong_side(value, low, high, direction, expected):
+def test_a_target_is_breached_only_when_the_whole_interval_is_on_the_wrong_side(
+    value, low, high, direction, expected
+):
     threshold = 80 if direction == "at_least" else 20
     status = domain.target_status(
         value=value, low=low, high=high, n=50, threshold=threshold, direction=direction, min_n=5
@@ -184,7 +213,10 @@ def test_loyalty_cells_on_the_standard_scale(nps, nls, cell):
 
 
 def test_the_european_scale_moves_eight_into_high():
-    assert domain.loyalty_cell(domain.classify("nps", 8, nps_scale="european"), domain.classify("nls", 2)) == "false"
+    assert (
+        domain.loyalty_cell(domain.classify("nps", 8, nps_scale="european"), domain.classify("nls", 2))
+        == "false"
+    )
 
 
 answers = st.lists(st.tuples(st.integers(0, 10), st.sampled_from(["a", "b", "c", None])), max_size=200)
@@ -240,5 +272,7 @@ def test_every_scored_answer_of_a_response_counts():
 
 def test_negative_feedback_thresholds_are_the_workspaces():
     strict = domain.NegativeRules(nps=4, csat=1)
-    scored = domain.score_all([domain.AnswerView("nps", 5, None, "a"), domain.AnswerView("csat", 2, None, "b")], negative=strict)
+    scored = domain.score_all(
+        [domain.AnswerView("nps", 5, None, "a"), domain.AnswerView("csat", 2, None, "b")], negative=strict
+    )
     assert [(s.classification, s.negative) for s in scored] == [("detractor", False), ("negative", False)]

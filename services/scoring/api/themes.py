@@ -62,9 +62,12 @@ async def theme_suggestions(
     session: SessionDep,
     runtime: RuntimeDep,
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
+    min_mentions: Annotated[int, Query(ge=1, le=1000, description="Detractor comments a term needs")] = 3,
 ) -> SuggestionsOut:
     scope = await reports.scope_for(session, request, default_scale=runtime.settings.default_nps_scale)
-    found = await queries.suggestions(session, scope, workspace_id=request.workspace_id, limit=limit)
+    found = await queries.suggestions(
+        session, scope, workspace_id=request.workspace_id, limit=limit, min_mentions=min_mentions
+    )
     return SuggestionsOut(
         suggestions=[
             SuggestionOut(

@@ -149,7 +149,7 @@ async def comments_about(
 
 
 async def suggestions(
-    session: AsyncSession, scope: Scope, *, workspace_id: str, limit: int = 10
+    session: AsyncSession, scope: Scope, *, workspace_id: str, limit: int = 10, min_mentions: int = 3
 ) -> list[Suggestion]:
     """Return suggested new themes: terms that set detractors' comments apart from everyone else's."""
     if not scope.surveys:
@@ -169,4 +169,4 @@ async def suggestions(
         else:
             detractor = label == "negative"
         docs.append((lemmas.split(), detractor, language))
-    return suggest(docs, covered=covered, limit=limit)
+    return suggest(docs, covered=covered, limit=limit, min_mentions=min_mentions)
