@@ -71,6 +71,24 @@ class Outbox:
         session.info["outbox_written"] = True
         return envelope
 
+    async def add_all(self, session: AsyncSession, events: list[EventData]) -> None:
+        """Store many events with one statement (in order), as ``add`` does one by one."""
+        if not events:
+            return
+        rows = []
+        for data in events:
+            envelope = CloudEvent.wrap(data, source=self.source)
+            rows.append(
+                {
+                    "event_id": envelope.id,
+                    "topic": data.topic,
+                    "key": data.partition_key(),
+                    "payload": envelope.model_dump(mode="json"),
+                }
+            )
+        await session.execute(self.table.insert(), rows)
+        session.info["outbox_written"] = True
+
 
 class OutboxRelay(Worker):
     """Publishes outbox rows in order and deletes them once the broker has them; wakes when a

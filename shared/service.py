@@ -84,6 +84,12 @@ class ServiceSpec(Generic[S, D]):
     openapi_tags: list[dict[str, str]] = field(default_factory=list)
     front: Callable[[ServiceApp, S], ASGIApp] | None = None
     """An ASGI front door for a hot route (see ``ServiceApp``), built for processes that serve the API."""
+    consumer_batch: bool = False
+    """Handle each fetched batch of a partition in one transaction (falling back to one by one when a
+    record fails): for consumers whose events are many and cheap."""
+    consumer_flush: Callable[[AsyncSession], Awaitable[None]] | None = None
+    """Called in the consumer's transaction after its events' callbacks, before the commit: writes that
+    callbacks gathered for many events at once (e.g. rollup increments) go here."""
     background: list[Callable[[Runtime[S, D]], Awaitable[None]]] = field(default_factory=list)
     """Transitional: loops that are not yet ``Worker``s; run by background processes, cancelled at
     shutdown."""
@@ -146,6 +152,8 @@ def build_app(spec: ServiceSpec[S, D], settings: S) -> ServiceApp:
                 callbacks=spec.consumes(runtime),
                 max_attempts=settings.consumer_max_attempts,
                 backoff_s=settings.consumer_backoff_ms / 1000,
+                batch=spec.consumer_batch,
+                flush=spec.consumer_flush,
             )
             consumer_task = asyncio.create_task(
                 supervised(runtime.consumer.run, "consumer"), name=f"{spec.name}-consumer"

@@ -93,6 +93,8 @@ def create_app(settings: ScoringSettings | None = None, *, clock: Clock | None =
             topics=[RESPONSES, CUSTOMER_EVENTS, SURVEYS, INVITATIONS],
             setup=setup,
             consumes=consumes,
+            consumer_batch=True,
+            consumer_flush=ingest.flush,
             workers=workers,
             openapi_tags=[
                 {

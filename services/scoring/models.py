@@ -11,7 +11,7 @@ scales), so that unsegmented figures over years read a few thousand rows.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -24,6 +24,7 @@ from sqlalchemy import (
     Integer,
     SmallInteger,
     String,
+    Table,
     Text,
     UniqueConstraint,
     func,
@@ -347,3 +348,8 @@ class SurveyScoring(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+
+
+def table_of(model: type[Base]) -> Table:
+    """Return a model's table, for Core statements that write many rows at once."""
+    return cast(Table, model.__table__)

@@ -1,12 +1,22 @@
 """What happens when a response is completed: every scored answer counted, the rollups updated, the
-comments read, and what it means published — all in the consumer's transaction (inbox + outbox)."""
+comments read, and what it means published — all in the consumer's transaction (inbox + outbox).
+
+``score_response`` scores and reads a response (pure work, and the lookups it needs, once per
+transaction); ``flush``, which the consumer calls before it commits, writes what a whole batch of
+responses gathered with a few statements: the responses (a response seen before is skipped, whatever
+the event id), their answers and comments, the rollup increments summed per row, the invitations they
+answer, and their events and notifications in order.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy import event as orm_events
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,25 +25,32 @@ from services.scoring.handlers import notify, surveys
 from services.scoring.models import (
     DIMENSION_COLUMNS,
     HISTOGRAM,
+    LOYALTY_COLUMNS,
     Answer,
     Comment,
     DailyHistogram,
     DailyLoyalty,
     Invitation,
     ScoredResponse,
+    table_of,
 )
-from services.scoring.text import analyse
+from services.scoring.text import Analysis, analyse
 from shared.errors import PoisonMessage
 from shared.events import (
     ContactErased,
+    EventData,
     NegativeFeedbackDetected,
     ResponseCompleted,
     ResponseScored,
     ScoredAnswer,
+    new_id,
     utcnow,
 )
 from shared.outbox import Outbox
 from shared.vocabulary import NpsScale
+
+PENDING = "scoring.pending"
+ROWS_PER_STATEMENT = 1000
 
 
 def utc_day(moment: datetime) -> date:
@@ -41,98 +58,173 @@ def utc_day(moment: datetime) -> date:
     return (moment.astimezone(UTC) if moment.tzinfo else moment).date()
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """One completed response, scored and read, waiting for ``flush``."""
+
+    event: ResponseCompleted
+    outbox: Outbox
+    default_scale: NpsScale
+    dimensions: dict[str, str]
+    comments: tuple[tuple[str, str, Analysis], ...]
+    """(question id, text, what was read from it) of each non-blank open answer."""
+    scored: tuple[domain.Scored, ...] = ()
+    """Set by ``flush``, on the survey's NPS scale with the workspace's thresholds."""
+    negative_rules: domain.NegativeRules = field(default_factory=domain.NegativeRules)
+
+    @property
+    def views(self) -> list[domain.AnswerView]:
+        return [domain.AnswerView(a.type, a.value, a.scale, a.question_id) for a in self.event.answers]
+
+    @property
+    def pair(self) -> tuple[domain.Scored, domain.Scored] | None:
+        return domain.loyalty_pair(self.scored)
+
+    @property
+    def cell(self) -> str | None:
+        pair = self.pair
+        return domain.loyalty_cell(pair[0].classification, pair[1].classification) if pair else None
+
+
+@dataclass
+class Pending:
+    arrivals: list[Arrival] = field(default_factory=list)
+
+
+def pending(session: AsyncSession) -> Pending:
+    """Return the unit of work's pending responses; a commit without ``flush`` fails rather than lose them."""
+    found = session.info.get(PENDING)
+    if found is None:
+        found = session.info[PENDING] = Pending()
+
+        def unflushed(sync_session: Any) -> None:
+            if sync_session.info.get(PENDING) is not None:
+                raise RuntimeError("scoring's pending responses were not flushed before the commit")
+
+        orm_events.listen(session.sync_session, "before_commit", unflushed, once=True)
+    return found  # type: ignore[no-any-return]
+
+
 async def score_response(
     session: AsyncSession, outbox: Outbox, *, event: ResponseCompleted, default_scale: NpsScale
-) -> tuple[domain.Scored, ...] | None:
-    """Record the response once, count every scored answer and publish what it means; return the
-    scored answers (None when the response was seen before).
+) -> tuple[domain.Scored, ...]:
+    """Check the response's answers and read its comments; return its scored answers on the default
+    scale. ``flush`` scores them on the survey's own scale, writes and publishes them, once per response.
 
-    A response seen before (same workspace and response id) changes nothing, whatever the event id.
+    An answer off its scale makes the response a ``PoisonMessage`` (whatever the scale, it stays off).
     """
-    settings = await surveys.workspace_settings(session, workspace_id=event.workspace_id)
-    scale = await surveys.nps_scale_for(
-        session, workspace_id=event.workspace_id, survey_id=event.survey_id, default=default_scale
-    )
     views = [domain.AnswerView(a.type, a.value, a.scale, a.question_id) for a in event.answers]
     try:
-        scored = domain.score_all(views, nps_scale=scale, negative=settings.negative)
+        scored = domain.score_all(views, nps_scale=default_scale)
     except domain.ScoreOutOfRange as exc:
         raise PoisonMessage(f"response {event.response_id}: {exc}") from exc
     dims = domain.dimensions_of(
         channel=event.channel, kind=event.kind, locale=event.locale, hidden_fields=event.hidden_fields
     )
-    pair = domain.loyalty_pair(scored)
-    cell = domain.loyalty_cell(pair[0].classification, pair[1].classification) if pair else None
-    negative = any(s.negative for s in scored)
-    first = scored[0] if scored else None
-    key = await surveys.survey_key(
-        session, workspace_id=event.workspace_id, survey_id=event.survey_id, answered=bool(scored)
+    comments = tuple(
+        (a.question_id, a.value.strip(), analyse(a.value.strip(), hint=dims.get("language")))
+        for a in event.answers
+        if a.type == "open" and isinstance(a.value, str) and a.value.strip()
     )
-    response_key = (
-        await session.execute(
-            insert(ScoredResponse)
-            .values(
-                workspace_id=event.workspace_id,
-                response_id=event.response_id,
-                request_id=event.request_id,
-                invitation_id=event.invitation_id,
-                contact_id=event.contact_id,
-                survey_id=event.survey_id,
-                survey_version=event.survey_version,
-                kind=event.kind,
-                channel=event.channel,
-                locale=event.locale,
-                dimensions=dims,
-                consent_to_contact=event.consent_to_contact,
-                completed_at=event.completed_at,
-                metric=first.metric if first else None,
-                score=first.score if first else None,
-                classification=first.classification if first else None,
-                negative=negative,
-                loyalty=cell,
-            )
-            .on_conflict_do_nothing(index_elements=["workspace_id", "response_id"])
-            .returning(ScoredResponse.key)
-        )
-    ).scalar_one_or_none()
-    if response_key is None:
-        return None
-
-    day = utc_day(event.completed_at)
-    if event.invitation_id:
-        await _responded(session, event, survey_key=key, language=dims.get("language"))
-    nps = next((s.score for s in scored if s.metric == "nps"), None)
-    await _comments(session, event, response_key=response_key, survey_key=key, day=day, nps=nps, dims=dims)
-    if not scored:
-        return None
-    await _count(
-        session, scored, pair, response_key=response_key, survey_key=key, day=day, kind=event.kind, dims=dims
-    )
-
-    now = utcnow()
-    about: dict[str, Any] = {
-        "workspace_id": event.workspace_id,
-        "response_id": event.response_id,
-        "request_id": event.request_id,
-        "contact_id": event.contact_id,
-        "survey_id": event.survey_id,
-        "kind": event.kind,
-        "channel": event.channel,
-        "scores": tuple(_scored_answer(s) for s in scored),
-        "loyalty": cell,
-        "dimensions": dims,
-        "consent_to_contact": event.consent_to_contact,
-        "respondent": event.respondent,
-        "comment": domain.first_comment(views),
-    }
-    await outbox.add(session, ResponseScored(**about, negative=negative, scored_at=now))
-    if negative:
-        negatives = tuple(_scored_answer(s) for s in scored if s.negative)
-        await outbox.add(session, NegativeFeedbackDetected(**about, negatives=negatives, detected_at=now))
-    await notify.on_low_scores(
-        session, outbox, event=event, scored=scored, dimensions=dims, negative=settings.negative
-    )
+    pending(session).arrivals.append(Arrival(event, outbox, default_scale, dims, comments))
     return scored
+
+
+async def flush(session: AsyncSession) -> None:
+    """Write what the unit of work's responses gathered (the consumer calls this before it commits)."""
+    found: Pending | None = session.info.pop(PENDING, None)
+    if found is None or not found.arrivals:
+        return
+    arrivals = await _scored(session, found.arrivals)
+    answered: dict[tuple[str, str], bool] = {}
+    for a in arrivals:
+        survey = (a.event.workspace_id, a.event.survey_id)
+        answered[survey] = answered.get(survey, False) or bool(a.scored)
+    keys = await surveys.survey_keys(session, answered)
+    new = await _insert_responses(session, arrivals)
+    writes = _Writes()
+    events: dict[int, list[EventData]] = {}
+    for a, response_key in new:
+        e = a.event
+        survey_key = keys[(e.workspace_id, e.survey_id)]
+        day = utc_day(e.completed_at)
+        writes.add(a, response_key=response_key, survey_key=survey_key, day=day)
+        if a.scored:
+            rules = await notify.list_rules(session, workspace_id=e.workspace_id)
+            events.setdefault(id(a.outbox), []).extend(_events(a))
+            events[id(a.outbox)].extend(
+                notify.notifications_for(
+                    rules, event=e, scored=a.scored, dimensions=a.dimensions, negative=a.negative_rules
+                )
+            )
+    await writes.write(session)
+    outboxes = {id(a.outbox): a.outbox for a in arrivals}
+    for outbox_id, datas in events.items():
+        await outboxes[outbox_id].add_all(session, datas)
+
+
+async def _scored(session: AsyncSession, arrivals: list[Arrival]) -> list[Arrival]:
+    """Return the arrivals scored on their surveys' scales with their workspaces' thresholds."""
+    scales = await surveys.nps_scales(session, {(a.event.workspace_id, a.event.survey_id) for a in arrivals})
+    out = []
+    for a in arrivals:
+        e = a.event
+        settings = await surveys.workspace_settings(session, workspace_id=e.workspace_id)
+        scale = scales.get((e.workspace_id, e.survey_id)) or a.default_scale
+        scored = domain.score_all(a.views, nps_scale=scale, negative=settings.negative)
+        out.append(replace(a, scored=scored, negative_rules=settings.negative))
+    return out
+
+
+async def _insert_responses(session: AsyncSession, arrivals: list[Arrival]) -> list[tuple[Arrival, int]]:
+    """Insert the responses not seen before; return them (first arrival of each) with their keys."""
+    inserted: dict[tuple[str, str], int] = {}
+    for chunk in _chunks(arrivals, ROWS_PER_STATEMENT // 20):
+        rows = [_response_row(a) for a in chunk]
+        result = await session.execute(
+            insert(table_of(ScoredResponse))
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["workspace_id", "response_id"])
+            .returning(ScoredResponse.workspace_id, ScoredResponse.response_id, ScoredResponse.key)
+        )
+        inserted.update({(ws, rid): key for ws, rid, key in result})
+    new = []
+    for a in arrivals:
+        key = inserted.pop((a.event.workspace_id, a.event.response_id), None)
+        if key is not None:
+            new.append((a, key))
+    return new
+
+
+def _response_row(a: Arrival) -> dict[str, Any]:
+    e = a.event
+    first = a.scored[0] if a.scored else None
+    return {
+        "id": new_id(),
+        "workspace_id": e.workspace_id,
+        "response_id": e.response_id,
+        "request_id": e.request_id,
+        "invitation_id": e.invitation_id,
+        "contact_id": e.contact_id,
+        "survey_id": e.survey_id,
+        "survey_version": e.survey_version,
+        "kind": e.kind,
+        "channel": e.channel,
+        "locale": e.locale,
+        "dimensions": a.dimensions,
+        "consent_to_contact": e.consent_to_contact,
+        "completed_at": e.completed_at,
+        "metric": first.metric if first else None,
+        "score": first.score if first else None,
+        "classification": first.classification if first else None,
+        "negative": any(s.negative for s in a.scored),
+        "loyalty": a.cell,
+    }
+
+
+def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _scored_answer(s: domain.Scored) -> ScoredAnswer:
@@ -145,22 +237,49 @@ def _scored_answer(s: domain.Scored) -> ScoredAnswer:
     )
 
 
-async def _count(
-    session: AsyncSession,
-    scored: tuple[domain.Scored, ...],
-    pair: tuple[domain.Scored, domain.Scored] | None,
-    *,
-    response_key: int,
-    survey_key: int,
-    day: date,
-    kind: str,
-    dims: dict[str, str],
-) -> None:
-    """Add the answers to the fact table and to the daily rollups."""
-    columns = {c: dims.get(c) for c in DIMENSION_COLUMNS}
-    await session.execute(
-        insert(Answer).values(
-            [
+def _events(a: Arrival) -> list[EventData]:
+    """Return ``ResponseScored`` and, for negative feedback, ``NegativeFeedbackDetected`` (one each)."""
+    e = a.event
+    now = utcnow()
+    negative = any(s.negative for s in a.scored)
+    about: dict[str, Any] = {
+        "workspace_id": e.workspace_id,
+        "response_id": e.response_id,
+        "request_id": e.request_id,
+        "contact_id": e.contact_id,
+        "survey_id": e.survey_id,
+        "kind": e.kind,
+        "channel": e.channel,
+        "scores": tuple(_scored_answer(s) for s in a.scored),
+        "loyalty": a.cell,
+        "dimensions": a.dimensions,
+        "consent_to_contact": e.consent_to_contact,
+        "respondent": e.respondent,
+        "comment": a.comments[0][1] if a.comments else None,
+    }
+    out: list[EventData] = [ResponseScored(**about, negative=negative, scored_at=now)]
+    if negative:
+        negatives = tuple(_scored_answer(s) for s in a.scored if s.negative)
+        out.append(NegativeFeedbackDetected(**about, negatives=negatives, detected_at=now))
+    return out
+
+
+@dataclass
+class _Writes:
+    """Rows for the fact tables and rollup increments, summed per rollup row."""
+
+    answers: list[dict[str, Any]] = field(default_factory=list)
+    histograms: dict[tuple[Any, ...], list[int]] = field(default_factory=dict)
+    loyalty: dict[tuple[Any, ...], dict[str, int]] = field(default_factory=dict)
+    comments: list[dict[str, Any]] = field(default_factory=list)
+    responded: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, a: Arrival, *, response_key: int, survey_key: int, day: date) -> None:
+        e = a.event
+        pair = a.pair
+        columns = {c: a.dimensions.get(c) for c in DIMENSION_COLUMNS}
+        for s in a.scored:
+            self.answers.append(
                 {
                     "response_key": response_key,
                     "question_id": s.question_id,
@@ -168,105 +287,96 @@ async def _count(
                     "metric": s.metric,
                     "day": day,
                     "score": s.score,
-                    "kind": kind,
+                    "kind": e.kind,
                     "paired": pair[1].score if pair and s is pair[0] else None,
                     **columns,
                 }
-                for s in scored
-            ]
-        )
-    )
-    rows = [
-        {
-            "survey_key": survey_key,
-            "question_id": s.question_id,
-            "metric": s.metric,
-            "kind": kind,
-            "day": day,
-            **{c: int(c == f"n{s.score}") for c in HISTOGRAM},
-        }
-        for s in scored
-    ]
-    statement = insert(DailyHistogram).values(rows)
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["survey_key", "question_id", "metric", "kind", "day"],
-            set_={c: getattr(DailyHistogram, c) + getattr(statement.excluded, c) for c in HISTOGRAM},
-        )
-    )
-    if pair is None:
-        return
-    nps, nls = pair
-    cells = {
-        f"{scale}_{domain.loyalty_cell(domain.classify('nps', nps.score, nps_scale=scale), domain.classify('nls', nls.score, nps_scale=scale))}": 1
-        for scale in ("standard", "european")
-    }
-    loyalty = insert(DailyLoyalty).values(survey_key=survey_key, kind=kind, day=day, **cells)
-    await session.execute(
-        loyalty.on_conflict_do_update(
-            index_elements=["survey_key", "kind", "day"],
-            set_={c: getattr(DailyLoyalty, c) + getattr(loyalty.excluded, c) for c in cells},
-        )
-    )
+            )
+            self.histograms.setdefault((survey_key, s.question_id, s.metric, e.kind, day), [0] * 11)[
+                s.score
+            ] += 1
+        if pair is not None:
+            cells = self.loyalty.setdefault((survey_key, e.kind, day), {})
+            for scale in ("standard", "european"):
+                nps = domain.classify("nps", pair[0].score, nps_scale=scale)
+                nls = domain.classify("nls", pair[1].score, nps_scale=scale)
+                column = f"{scale}_{domain.loyalty_cell(nps, nls)}"
+                cells[column] = cells.get(column, 0) + 1
+        nps_score = next((s.score for s in a.scored if s.metric == "nps"), None)
+        for question_id, text, found in a.comments:
+            self.comments.append(
+                {
+                    "response_key": response_key,
+                    "question_id": question_id,
+                    "workspace_id": e.workspace_id,
+                    "survey_key": survey_key,
+                    "day": day,
+                    "kind": e.kind,
+                    "text": text,
+                    "language": found.language,
+                    "confidence": found.confidence,
+                    "sentiment": found.sentiment,
+                    "label": found.label,
+                    "lemmas": found.lemma_text,
+                    "nps": nps_score,
+                }
+            )
+        if e.invitation_id:
+            self.responded.append(
+                {
+                    "workspace_id": e.workspace_id,
+                    "invitation_id": e.invitation_id,
+                    "survey_key": survey_key,
+                    "kind": e.kind,
+                    "channel": e.channel,
+                    "language": a.dimensions.get("language"),
+                    "day": day,
+                    "responded_at": e.completed_at,
+                }
+            )
 
-
-async def _responded(
-    session: AsyncSession, event: ResponseCompleted, *, survey_key: int, language: str | None
-) -> None:
-    """Mark the invitation answered (its funnel events may come later, or never for a link)."""
-    statement = insert(Invitation).values(
-        workspace_id=event.workspace_id,
-        invitation_id=event.invitation_id,
-        survey_key=survey_key,
-        kind=event.kind,
-        channel=event.channel,
-        language=language,
-        day=utc_day(event.completed_at),
-        responded_at=event.completed_at,
-    )
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["workspace_id", "invitation_id"], set_={"responded_at": event.completed_at}
-        )
-    )
-
-
-async def _comments(
-    session: AsyncSession,
-    event: ResponseCompleted,
-    *,
-    response_key: int,
-    survey_key: int,
-    day: date,
-    nps: int | None,
-    dims: dict[str, str],
-) -> None:
-    """Read every open answer: language, sentiment and lemmas (for themes), on this machine."""
-    rows = []
-    for answer in event.answers:
-        if answer.type != "open" or not isinstance(answer.value, str) or not answer.value.strip():
-            continue
-        text = answer.value.strip()
-        found = analyse(text, hint=dims.get("language"))
-        rows.append(
-            {
-                "response_key": response_key,
-                "question_id": answer.question_id,
-                "workspace_id": event.workspace_id,
-                "survey_key": survey_key,
-                "day": day,
-                "kind": event.kind,
-                "text": text,
-                "language": found.language,
-                "confidence": found.confidence,
-                "sentiment": found.sentiment,
-                "label": found.label,
-                "lemmas": found.lemma_text,
-                "nps": nps,
-            }
-        )
-    if rows:
-        await session.execute(insert(Comment).values(rows).on_conflict_do_nothing())
+    async def write(self, session: AsyncSession) -> None:
+        if self.answers:
+            await session.execute(insert(table_of(Answer)), self.answers)
+        if self.histograms:
+            histogram = insert(table_of(DailyHistogram))
+            await session.execute(
+                histogram.on_conflict_do_update(
+                    index_elements=["survey_key", "question_id", "metric", "kind", "day"],
+                    set_={c: getattr(DailyHistogram, c) + getattr(histogram.excluded, c) for c in HISTOGRAM},
+                ),
+                [
+                    {"survey_key": k[0], "question_id": k[1], "metric": k[2], "kind": k[3], "day": k[4]}
+                    | dict(zip(HISTOGRAM, counts, strict=True))
+                    for k, counts in sorted(self.histograms.items(), key=lambda kv: str(kv[0]))
+                ],
+            )
+        if self.loyalty:
+            loyalty = insert(table_of(DailyLoyalty))
+            await session.execute(
+                loyalty.on_conflict_do_update(
+                    index_elements=["survey_key", "kind", "day"],
+                    set_={
+                        c: getattr(DailyLoyalty, c) + getattr(loyalty.excluded, c) for c in LOYALTY_COLUMNS
+                    },
+                ),
+                [
+                    {"survey_key": k[0], "kind": k[1], "day": k[2]}
+                    | {c: cells.get(c, 0) for c in LOYALTY_COLUMNS}
+                    for k, cells in sorted(self.loyalty.items(), key=lambda kv: str(kv[0]))
+                ],
+            )
+        if self.comments:
+            await session.execute(insert(table_of(Comment)).on_conflict_do_nothing(), self.comments)
+        if self.responded:
+            responded = insert(table_of(Invitation))
+            await session.execute(
+                responded.on_conflict_do_update(
+                    index_elements=["workspace_id", "invitation_id"],
+                    set_={"responded_at": responded.excluded.responded_at},
+                ),
+                self.responded,
+            )
 
 
 async def erase_contact(session: AsyncSession, *, event: ContactErased) -> int:

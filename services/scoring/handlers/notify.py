@@ -7,16 +7,24 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring import domain
+from services.scoring.handlers import surveys
 from services.scoring.models import NotificationRule
 from shared.errors import NotFound
 from shared.events import NotificationRequested, ResponseCompleted, new_id
-from shared.outbox import Outbox
 
 WEBHOOK_EVENT = "scoring.low_score"
 """The webhook event type integrators subscribe to for notification rules with channel ``webhook``."""
 
 
 async def list_rules(session: AsyncSession, *, workspace_id: str) -> list[NotificationRule]:
+    """Return the workspace's rules (looked up once per unit of work)."""
+    known = surveys.memo(session, "notification_rules")
+    if workspace_id not in known:
+        known[workspace_id] = await _rules(session, workspace_id)
+    return known[workspace_id]  # type: ignore[no-any-return]
+
+
+async def _rules(session: AsyncSession, workspace_id: str) -> list[NotificationRule]:
     return list(
         (
             await session.scalars(
@@ -29,6 +37,7 @@ async def list_rules(session: AsyncSession, *, workspace_id: str) -> list[Notifi
 
 
 async def add_rule(session: AsyncSession, *, workspace_id: str, **values: object) -> NotificationRule:
+    surveys.memo(session, "notification_rules").pop(workspace_id, None)
     rule = NotificationRule(id=new_id(), workspace_id=workspace_id, **values)
     session.add(rule)
     await session.flush()
@@ -67,18 +76,17 @@ def message(
     return subject, "\n".join(lines)
 
 
-async def on_low_scores(
-    session: AsyncSession,
-    outbox: Outbox,
+def notifications_for(
+    rules: list[NotificationRule],
     *,
     event: ResponseCompleted,
     scored: tuple[domain.Scored, ...],
     dimensions: dict[str, str],
     negative: domain.NegativeRules,
-) -> int:
-    """Publish one ``NotificationRequested`` per matching rule; return how many."""
-    rules = await list_rules(session, workspace_id=event.workspace_id)
-    sent = 0
+) -> list[NotificationRequested]:
+    """Return one ``NotificationRequested`` per rule the response matches (a low enough answer of the
+    rule's metric, in the rule's segment)."""
+    out = []
     comment = next(
         (
             a.value.strip()
@@ -93,8 +101,7 @@ async def on_low_scores(
         if not low or not domain.parse_filters(rule.filters).matches(dimensions):
             continue
         subject, body = message(event, low, dimensions, comment)
-        await outbox.add(
-            session,
+        out.append(
             NotificationRequested(
                 workspace_id=event.workspace_id,
                 notification_id=new_id(),
@@ -102,7 +109,6 @@ async def on_low_scores(
                 to=WEBHOOK_EVENT if rule.channel == "webhook" else rule.to,
                 subject=subject,
                 body=body,
-            ),
+            )
         )
-        sent += 1
-    return sent
+    return out

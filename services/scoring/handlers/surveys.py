@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,17 +34,63 @@ class Settings:
     themes_configured: bool = False
 
 
+def memo(session: AsyncSession, name: str) -> dict[Any, Any]:
+    """Return a cache that lives as long as the unit of work (a consumer's batch: lookups happen once
+    per workspace or survey and batch, never across transactions, so nothing goes stale)."""
+    return session.info.setdefault(f"scoring.{name}", {})  # type: ignore[no-any-return]
+
+
 async def survey_key(session: AsyncSession, *, workspace_id: str, survey_id: str, answered: bool) -> int:
     """Return the survey's key, adding the survey when it is new (``answered``: it has a scored answer)."""
+    known = memo(session, "survey_keys")
+    cached = known.get((workspace_id, survey_id))
+    if cached is not None and (cached[1] or not answered):
+        return int(cached[0])
     statement = insert(Survey).values(workspace_id=workspace_id, survey_id=survey_id, answered=answered)
-    return (
+    key, flag = (
         await session.execute(
             statement.on_conflict_do_update(
                 index_elements=["workspace_id", "survey_id"],
                 set_={"answered": Survey.answered.op("OR")(statement.excluded.answered)},
-            ).returning(Survey.key)
+            ).returning(Survey.key, Survey.answered)
         )
-    ).scalar_one()
+    ).one()
+    known[(workspace_id, survey_id)] = (key, flag)
+    return int(key)
+
+
+async def survey_keys(
+    session: AsyncSession, surveys: dict[tuple[str, str], bool]
+) -> dict[tuple[str, str], int]:
+    """Return the keys of (workspace, survey) pairs with one statement, adding new surveys (``True``:
+    the survey has a scored answer now)."""
+    if not surveys:
+        return {}
+    statement = insert(Survey).values(
+        [
+            {"workspace_id": ws, "survey_id": sid, "answered": answered}
+            for (ws, sid), answered in sorted(surveys.items())
+        ]
+    )
+    rows = await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["workspace_id", "survey_id"],
+            set_={"answered": Survey.answered.op("OR")(statement.excluded.answered)},
+        ).returning(Survey.workspace_id, Survey.survey_id, Survey.key)
+    )
+    return {(ws, sid): key for ws, sid, key in rows}
+
+
+async def nps_scales(session: AsyncSession, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], NpsScale]:
+    """Return the NPS scales the given (workspace, survey) pairs have of their own."""
+    if not pairs:
+        return {}
+    rows = await session.execute(
+        select(SurveyScoring.workspace_id, SurveyScoring.survey_id, SurveyScoring.nps_scale).where(
+            tuple_(SurveyScoring.workspace_id, SurveyScoring.survey_id).in_(sorted(pairs))
+        )
+    )
+    return {(ws, sid): scale for ws, sid, scale in rows}  # type: ignore[misc]
 
 
 async def survey_published(session: AsyncSession, *, event: SurveyPublished) -> None:
@@ -142,11 +189,15 @@ async def nps_scale_for(
     """Return the survey's NPS scale, or ``default`` when it has none."""
     if survey_id is None:
         return default
+    known = memo(session, "scales")
+    if (workspace_id, survey_id) in known:
+        return known[(workspace_id, survey_id)] or default  # type: ignore[no-any-return]
     scale = await session.scalar(
         select(SurveyScoring.nps_scale).where(
             SurveyScoring.workspace_id == workspace_id, SurveyScoring.survey_id == survey_id
         )
     )
+    known[(workspace_id, survey_id)] = scale
     return scale or default  # type: ignore[return-value]
 
 
@@ -155,6 +206,7 @@ async def set_survey_scoring(
 ) -> None:
     """Store the survey's NPS scale; ``NotFound`` for a survey scoring does not know."""
     await known_survey(session, workspace_id=workspace_id, survey_id=survey_id)
+    memo(session, "scales").pop((workspace_id, survey_id), None)
     await session.execute(
         insert(SurveyScoring)
         .values(workspace_id=workspace_id, survey_id=survey_id, nps_scale=nps_scale)
@@ -172,16 +224,22 @@ async def survey_scoring(session: AsyncSession, *, workspace_id: str, survey_id:
 
 async def workspace_settings(session: AsyncSession, *, workspace_id: str) -> Settings:
     """Return the workspace's settings, defaults where it has none."""
-    row = await session.get(WorkspaceSettings, workspace_id)
-    if row is None:
-        return Settings()
-    return Settings(row.min_n, NegativeRules(**row.negative), row.themes_configured)
+    known = memo(session, "settings")
+    if workspace_id not in known:
+        row = await session.get(WorkspaceSettings, workspace_id)
+        known[workspace_id] = (
+            Settings()
+            if row is None
+            else Settings(row.min_n, NegativeRules(**row.negative), row.themes_configured)
+        )
+    return known[workspace_id]  # type: ignore[no-any-return]
 
 
 async def put_workspace_settings(
     session: AsyncSession, *, workspace_id: str, min_n: int, negative: NegativeRules
 ) -> Settings:
     """Store the workspace's minimum n and negative-feedback thresholds; return the settings."""
+    memo(session, "settings").pop(workspace_id, None)
     values = {"min_n": min_n, "negative": negative.__dict__, "updated_at": func.now()}
     await session.execute(
         insert(WorkspaceSettings)
@@ -194,6 +252,7 @@ async def put_workspace_settings(
 async def mark_themes_configured(session: AsyncSession, *, workspace_id: str) -> None:
     """Record that the workspace edits its own themes (the built-in list no longer applies)."""
     current = await workspace_settings(session, workspace_id=workspace_id)
+    memo(session, "settings").pop(workspace_id, None)
     await session.execute(
         insert(WorkspaceSettings)
         .values(
