@@ -458,8 +458,8 @@ async def main(args: argparse.Namespace) -> int:
         f"closeloop scoring benchmark ({args.answers:,} answers; 2 cores shared by PostgreSQL, broker and service)"
     )
     rows = [
-        (name, f"p50 {statistics.median(l) * 1000:7.1f} ms   p95 {percentile(l, 95) * 1000:7.1f} ms")
-        for name, l in results
+        (name, f"p50 {statistics.median(ls) * 1000:7.1f} ms   p95 {percentile(ls, 95) * 1000:7.1f} ms")
+        for name, ls in results
     ]
     rows.append(("load (generate_series, rollups, indexes)", f"{load_s:7.1f} s"))
     if ingest_rate is not None:

@@ -17,8 +17,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 
-from services.scoring.domain.scores import NET_METRICS, NpsScale, classify
+from services.scoring.domain.scores import NET_METRICS, SCALES, NpsScale, classify
 
 Z_95 = 1.96
 SIGNIFICANCE = 0.05
@@ -60,15 +61,29 @@ class Tally:
 _BUCKET = {"promoter": "positive", "passive": "neutral", "detractor": "negative"}
 
 
+@cache
+def _buckets(metric: str, nps_scale: NpsScale) -> dict[int, str]:
+    """Return each score of ``metric``'s scale with its bucket (reports classify many histograms)."""
+    low, high = SCALES[metric]
+    return {
+        score: _BUCKET.get(c, c)
+        for score in range(low, high + 1)
+        for c in [classify(metric, score, nps_scale=nps_scale)]
+    }
+
+
 def tally(histogram: Mapping[int, int], metric: str, *, nps_scale: NpsScale = "standard") -> Tally:
     """Return the counts of a {score: how many} histogram, classified on ``metric``'s scale."""
     counts = {"positive": 0, "neutral": 0, "negative": 0}
     total = total_sq = 0
+    buckets = _buckets(metric, nps_scale)
     for score, count in histogram.items():
         if not count:
             continue
-        classification = classify(metric, score, nps_scale=nps_scale)
-        counts[_BUCKET.get(classification, classification)] += count
+        bucket = buckets.get(score)
+        if bucket is None:
+            classify(metric, score, nps_scale=nps_scale)  # raises ScoreOutOfRange with the reason
+        counts[bucket] += count  # type: ignore[index]
         total += score * count
         total_sq += score * score * count
     return Tally(total=total, total_sq=total_sq, **counts)
