@@ -42,13 +42,14 @@ e2e: install
 	@$(BIN)/pytest tests/e2e
 
 ## Benchmarks, each printed as a table: the whole loop (webhook → email), then trigger ingest,
-## the survey page and answers, and dispatch hand-off (emails/s, SMS/s).
+## the survey page and answers, dispatch hand-off (emails/s, SMS/s), and scoring's reports over 10 M answers.
 bench: install
 	@$(BIN)/python -m bench
 	@$(BIN)/python -m bench.trigger
 	@$(BIN)/python -m bench.webhook_cpu
 	@$(BIN)/python -m bench.responses
 	@$(BIN)/python -m bench.dispatch
+	@$(BIN)/python -m bench.scoring
 
 lint: install
 	@$(BIN)/ruff format --check --quiet . || { echo "run: make format"; exit 1; }
