@@ -45,7 +45,6 @@ from services.scoring.queries import reports
 from services.scoring.settings import ScoringSettings
 from shared.db import Database
 from shared.events import Answer, CloudEvent, ResponseCompleted, new_id
-from tests.support.stack import running
 
 WORKSPACE = "bench"
 SURVEYS = 50
@@ -405,7 +404,7 @@ async def ingest(db: Database, url: str, bootstrap: str, count: int) -> tuple[fl
     app = create_app(settings)
     started = time.monotonic()
     first: tuple[float, int] | None = None
-    async with running(app):
+    async with app.router.lifespan_context(app):  # the consumer, relay and evaluator, no HTTP
         while True:
             async with db.engine.connect() as conn:
                 done = int(

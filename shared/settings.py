@@ -51,7 +51,7 @@ class ServiceSettings(BaseSettings):
         "background worker; api = the HTTP API only (background processes publish what it writes to "
         "the outbox); worker = every background worker and no API (its port serves health checks); or "
         "the names of single workers: relay (the outbox relay), consumer (the Kafka consumer) and the "
-        "service's own loops (trigger: evaluator, scheduler; dispatch: sender, notifier), e.g. "
+        "service's own loops (trigger: evaluator, scheduler; dispatch: sender, notifier; scoring: targets), e.g. "
         "'api,relay,consumer'.",
     )
 
