@@ -215,7 +215,8 @@ async def sizes(db: Database) -> dict[str, int]:
         return {name: int(size) for name, size in rows}
 
 
-Query = Callable[[random.Random], Awaitable[Any]]
+Query = Callable[[random.Random], Callable[[Any], Awaitable[Any]]]
+"""Given a random source, a query: a function of a session."""
 
 
 async def timed(db: Database, name: str, query: Query, *, repeat: int) -> tuple[str, list[float]]:
