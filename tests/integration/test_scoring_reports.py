@@ -586,6 +586,27 @@ async def test_unknown_surveys_are_404_naming_survey_id(client, auth, method, pa
     assert [e["field"] for e in r.json()["errors"]] == ["survey_id"]
 
 
+@pytest.mark.parametrize(
+    "path, body, field",
+    [
+        ("/v1/targets", {"name": "x", "metric": "nps", "threshold": 10, "filters": ["country"]}, "filters.0"),
+        ("/v1/targets", {"name": "x", "metric": "happiness", "threshold": 10}, "metric"),
+        ("/v1/targets", {"name": "x", "metric": "nps", "threshold": 101}, "threshold"),
+        ("/v1/targets", {"name": "x", "metric": "nps", "threshold": 1, "window_days": 0}, "window_days"),
+        ("/v1/notification-rules", {"name": "x", "metric": "nps", "channel": "fax", "to": "y"}, "channel"),
+        (
+            "/v1/notification-rules",
+            {"name": "x", "metric": "nps", "channel": "chat", "to": "y", "filters": ["a!b"]},
+            "filters.0",
+        ),
+    ],
+)
+async def test_bad_configuration_names_the_field(client, auth, path, body, field):
+    r = await client.post(path, json=body, headers=auth)
+    assert r.status_code == 422, r.text
+    assert field in [e["field"] for e in r.json()["errors"]]
+
+
 async def test_settings_min_n_changes_what_is_hidden(client, producer, auth, workspace):
     survey = svy()
     for team in ("A", "A", "B"):

@@ -24,7 +24,7 @@ def _filters(body: TargetIn) -> list[str]:
     filters = list(body.filters)
     if body.team:
         filters.append(f"team={body.team}")
-    return list(domain.parse_filters(filters).as_filters())
+    return list(domain.parse_filters(filters, field_name="filters").as_filters())
 
 
 def target_out(t: Target) -> TargetOut:
@@ -136,7 +136,7 @@ async def create_rule(
         name=body.name,
         metric=body.metric,
         max_score=body.max_score,
-        filters=list(domain.parse_filters(body.filters).as_filters()),
+        filters=list(domain.parse_filters(body.filters, field_name="filters").as_filters()),
         channel=body.channel,
         to=body.to,
     )
