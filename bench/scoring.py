@@ -100,9 +100,9 @@ FROM scoring.bench_chunk
 
 ANSWERS_SQL = """
 INSERT INTO scoring.answers (response_key, question_id, survey_key, metric, day, score, kind, channel, language,
-  country, team, agent, product, journey_stage, plan, paired)
+  country, team, agent, product, journey_stage, plan, paired, attributes)
 SELECT c.k, q.question_id, sv.key, q.metric, c.day, q.score, 'transactional', c.channel, c.language, c.country,
-  c.team, c.agent, c.product, c.journey_stage, c.plan, q.paired
+  c.team, c.agent, c.product, c.journey_stage, c.plan, q.paired, jsonb_build_object('tier', c.tier)
 FROM scoring.bench_chunk c
 JOIN scoring.surveys sv ON sv.workspace_id = 'bench' AND sv.survey_id = 'survey-' || lpad(c.s::text, 2, '0')
 CROSS JOIN LATERAL (VALUES
@@ -144,13 +144,11 @@ LOYALTY_SQL = (
 DEFERRED_INDEXES = {
     "ix_answers_survey_metric_day": "CREATE INDEX ix_answers_survey_metric_day ON scoring.answers "
     "(survey_key, metric, day) INCLUDE (score, question_id, kind, channel, language, country, team, agent, "
-    "product, journey_stage, plan, role, paired)",
+    "product, journey_stage, plan, role, paired, attributes)",
     "ix_scored_responses_contact": "CREATE INDEX ix_scored_responses_contact ON scoring.scored_responses "
     "(workspace_id, contact_id)",
     "ix_scored_responses_survey": "CREATE INDEX ix_scored_responses_survey ON scoring.scored_responses "
     "(workspace_id, survey_id, completed_at)",
-    "ix_scored_responses_invitation": "CREATE INDEX ix_scored_responses_invitation ON scoring.scored_responses "
-    "(workspace_id, invitation_id)",
 }
 
 

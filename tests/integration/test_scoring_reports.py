@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -274,6 +274,15 @@ async def test_a_period_is_compared_with_the_one_before_it(client, producer, aut
         (ten_days_ago.date().isoformat(), 20),
         (two_days_ago.date().isoformat(), 20),
     ]
+    for interval in ("week", "month"):
+        periods = (
+            await client.get(
+                "/v1/metrics/trend", params={"survey_id": survey, "interval": interval}, headers=auth
+            )
+        ).json()["points"]
+        starts = [date.fromisoformat(p["period_start"]) for p in periods]
+        assert sum(p["n"] for p in periods) == 40
+        assert all(d.weekday() == 0 if interval == "week" else d.day == 1 for d in starts)
 
 
 async def test_response_rates_come_from_the_invitation_funnel(client, producer, auth, workspace):

@@ -277,7 +277,8 @@ class _Writes:
     def add(self, a: Arrival, *, response_key: int, survey_key: int, day: date) -> None:
         e = a.event
         pair = a.pair
-        columns = {c: a.dimensions.get(c) for c in DIMENSION_COLUMNS}
+        columns: dict[str, Any] = {c: a.dimensions.get(c) for c in DIMENSION_COLUMNS}
+        columns["attributes"] = {k: v for k, v in a.dimensions.items() if k not in domain.DECLARED} or None
         for s in a.scored:
             self.answers.append(
                 {

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.domain import classify, loyalty_cell
-from services.scoring.models import LOYALTY_COLUMNS, Answer, DailyLoyalty, ScoredResponse
+from services.scoring.models import LOYALTY_COLUMNS, Answer, DailyLoyalty
 from services.scoring.queries.metrics import answers_group, day_of, label, rollup_group
 from services.scoring.queries.scope import (
     GroupKey,
@@ -73,8 +73,6 @@ async def _from_answers(session: AsyncSession, scope: Scope) -> Cells:
     query = select(*keys, a.survey_key, a.score, a.paired, func.count().label("answers")).where(
         combine(conditions)
     )
-    if not scope.declared:
-        query = query.join(ScoredResponse, ScoredResponse.key == a.response_key)
     rows = await session.execute(query.group_by(*keys, a.survey_key, a.score, a.paired))
     out: Cells = defaultdict(Counter)
     for row in rows:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring.models import HISTOGRAM, Answer, DailyHistogram, ScoredResponse
+from services.scoring.models import HISTOGRAM, Answer, DailyHistogram
 from services.scoring.queries.scope import (
     Histograms,
     Scope,
@@ -105,8 +105,6 @@ async def _from_answers(
     if scope.kinds is not None:
         conditions.append(a.kind.in_(scope.kinds))
     query = select(*keys, a.survey_key, a.score, func.count().label("answers")).where(combine(conditions))
-    if not scope.declared:
-        query = query.join(ScoredResponse, ScoredResponse.key == a.response_key)
     rows = await session.execute(query.group_by(*keys, a.survey_key, a.score))
     out: Histograms = defaultdict(lambda: defaultdict(dict))
     for row in rows:

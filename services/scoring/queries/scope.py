@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, literal, not_, or_
+from sqlalchemy import ColumnElement, Date, Integer, and_, cast, func, literal, not_, or_
 from sqlalchemy.sql.elements import ColumnElement as Col
 
 from services.scoring.domain import DECLARED, Segment, Tally, tally
@@ -39,30 +39,27 @@ class Scope:
         """Whether the rollups can answer (no filter, and groups by nothing, kind or survey)."""
         return not self.segment.conditions and self.group_by in (None, "kind", "survey")
 
-    @property
-    def declared(self) -> bool:
-        """Whether the answers table's own columns can answer (no ad-hoc dimension)."""
-        return self.segment.declared and (self.group_by is None or self.group_by in (*DECLARED, "survey"))
-
     def shifted(self, since: date, until: date) -> Scope:
         return Scope(
             self.surveys, self.kinds, since, until, self.segment, self.group_by, self.interval, self.scale
         )
 
 
-def dimension_column(name: str, *, declared: bool = True) -> Col[Any]:
-    """Return the column (declared) or JSONB lookup (ad-hoc, or ``declared=False``) of a dimension, for
-    ``answers`` joined with ``scored_responses``."""
-    if declared and name in DECLARED:
+def dimension_column(name: str, *, on_answers: bool = True) -> Col[Any]:
+    """Return a dimension on ``answers`` (its column, or its key in ``attributes`` for an ad-hoc one),
+    or with ``on_answers=False`` in ``scored_responses.dimensions``."""
+    if not on_answers:
+        return ScoredResponse.dimensions[name].astext
+    if name in DECLARED:
         return getattr(Answer, name)
-    return ScoredResponse.dimensions[name].astext
+    return Answer.attributes[name].astext
 
 
-def segment_conditions(segment: Segment, *, declared: bool = True) -> list[ColumnElement[bool]]:
+def segment_conditions(segment: Segment, *, on_answers: bool = True) -> list[ColumnElement[bool]]:
     """Return SQL conditions for a segment (a missing dimension equals nothing and differs from all)."""
     conditions: list[ColumnElement[bool]] = []
     for c in segment.conditions:
-        column = dimension_column(c.dimension, declared=declared)
+        column = dimension_column(c.dimension, on_answers=on_answers)
         if c.include:
             conditions.append(column.in_(c.include))
         if c.exclude:
@@ -80,8 +77,16 @@ def day_conditions(column: Any, scope: Scope) -> list[ColumnElement[bool]]:
 
 
 def period_of(column: Any, interval: Interval | None) -> list[Any]:
-    """Return the period column of a trend (``period``), or none without an interval."""
-    return [] if interval is None else [func.date_trunc(interval, column).label("period")]
+    """Return the period column of a trend (``period``, its first day), or none without an interval.
+
+    Date arithmetic, not ``date_trunc`` (which goes through timestamps): weeks start on Monday."""
+    if interval is None:
+        return []
+    if interval == "day":
+        return [column.label("period")]
+    if interval == "week":
+        return [(column - cast(func.extract("isodow", column), Integer) + 1).label("period")]
+    return [cast(func.date_trunc("month", column), Date).label("period")]
 
 
 def keys_of(row: Any) -> tuple[Any, Any]:

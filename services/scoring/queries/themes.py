@@ -37,7 +37,7 @@ def _conditions(scope: Scope) -> list:  # type: ignore[type-arg]
     conditions = [c.survey_key.in_(list(scope.surveys)), *day_conditions(c.day, scope)]
     if scope.kinds is not None:
         conditions.append(c.kind.in_(scope.kinds))
-    return conditions + segment_conditions(scope.segment, declared=False)
+    return conditions + segment_conditions(scope.segment, on_answers=False)
 
 
 def _select(scope: Scope, *columns):  # type: ignore[no-untyped-def]

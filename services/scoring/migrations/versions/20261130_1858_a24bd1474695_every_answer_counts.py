@@ -69,6 +69,7 @@ def upgrade() -> None:
         sa.Column("plan", sa.String(length=100), nullable=True),
         sa.Column("role", sa.String(length=100), nullable=True),
         sa.Column("paired", sa.SmallInteger(), nullable=True),
+        sa.Column("attributes", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.PrimaryKeyConstraint("response_key", "question_id", name=op.f("pk_answers")),
         schema="scoring",
     )
@@ -92,6 +93,7 @@ def upgrade() -> None:
             "plan",
             "role",
             "paired",
+            "attributes",
         ],
     )
     op.create_table(
@@ -297,13 +299,6 @@ def upgrade() -> None:
     op.add_column(
         "scored_responses", sa.Column("loyalty", sa.String(length=10), nullable=True), schema="scoring"
     )
-    op.create_index(
-        "ix_scored_responses_invitation",
-        "scored_responses",
-        ["workspace_id", "invitation_id"],
-        unique=False,
-        schema="scoring",
-    )
     op.create_unique_constraint(
         op.f("uq_scored_responses_key"), "scored_responses", ["key"], schema="scoring"
     )
@@ -315,7 +310,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_constraint(op.f("uq_scored_responses_key"), "scored_responses", schema="scoring", type_="unique")
-    op.drop_index("ix_scored_responses_invitation", table_name="scored_responses", schema="scoring")
     op.drop_column("scored_responses", "loyalty", schema="scoring")
     op.drop_column("scored_responses", "dimensions", schema="scoring")
     op.drop_column("scored_responses", "locale", schema="scoring")
@@ -367,6 +361,7 @@ def downgrade() -> None:
             "plan",
             "role",
             "paired",
+            "attributes",
         ],
     )
     op.drop_table("answers", schema="scoring")
