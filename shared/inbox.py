@@ -162,22 +162,18 @@ class EventConsumer:
                     first_time = set(
                         (
                             await session.execute(
-                                insert(self.inbox)
-                                .values(
-                                    [
-                                        {
-                                            "consumer": self.name,
-                                            "event_id": envelope.id,
-                                            "event_type": envelope.type,
-                                            "topic": record.topic,
-                                            "partition": record.partition,
-                                            "offset": record.offset,
-                                        }
-                                        for record, envelope, _, _ in parsed
-                                    ]
-                                )
-                                .on_conflict_do_nothing()
-                                .returning(self.inbox.c.event_id)
+                                insert(self.inbox).on_conflict_do_nothing().returning(self.inbox.c.event_id),
+                                [
+                                    {
+                                        "consumer": self.name,
+                                        "event_id": envelope.id,
+                                        "event_type": envelope.type,
+                                        "topic": record.topic,
+                                        "partition": record.partition,
+                                        "offset": record.offset,
+                                    }
+                                    for record, envelope, _, _ in parsed
+                                ],
                             )
                         ).scalars()
                     )

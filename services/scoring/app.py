@@ -3,6 +3,7 @@ matrix, text analysis and experience targets; detractor events, target changes a
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from fastapi import FastAPI
@@ -14,6 +15,7 @@ from services.scoring.handlers import funnel, ingest, surveys
 from services.scoring.handlers.targets import TargetEvaluator
 from services.scoring.models import inbox, outbox
 from services.scoring.settings import ScoringSettings
+from services.scoring.text import warm_up
 from shared.clock import Clock
 from shared.events import (
     CUSTOMER_EVENTS,
@@ -74,7 +76,12 @@ def create_app(settings: ScoringSettings | None = None, *, clock: Clock | None =
             every_s=settings.target_interval_s,
             default_scale=settings.default_nps_scale,
         )
-        return Scoring(clock=the_clock, evaluator=evaluator)
+        warming = asyncio.create_task(asyncio.to_thread(warm_up)) if settings.runs("consumer") else None
+        return Scoring(clock=the_clock, evaluator=evaluator, warming=warming)
+
+    async def teardown(runtime: ScoringRuntime) -> None:
+        if runtime.deps.warming is not None:
+            await runtime.deps.warming  # a thread cannot be cancelled; it ends within seconds
 
     def workers(runtime: ScoringRuntime) -> Sequence[Worker]:
         return [runtime.deps.evaluator]
@@ -92,6 +99,7 @@ def create_app(settings: ScoringSettings | None = None, *, clock: Clock | None =
             inbox_table=inbox,
             topics=[RESPONSES, CUSTOMER_EVENTS, SURVEYS, INVITATIONS],
             setup=setup,
+            teardown=teardown,
             consumes=consumes,
             consumer_batch=True,
             consumer_flush=ingest.flush,

@@ -3,6 +3,7 @@ dependencies (the clock and the target evaluator)."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -18,6 +19,8 @@ from shared.service import Runtime, get_runtime
 class Scoring:
     clock: Clock
     evaluator: TargetEvaluator
+    warming: asyncio.Task[None] | None = None
+    """Loading the text-analysis dictionaries in a thread, in a process that consumes responses."""
 
 
 ScoringRuntime = Runtime[ScoringSettings, Scoring]

@@ -10,7 +10,6 @@ answer, and their events and notifications in order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -50,7 +49,6 @@ from shared.outbox import Outbox
 from shared.vocabulary import NpsScale
 
 PENDING = "scoring.pending"
-ROWS_PER_STATEMENT = 1000
 
 
 def utc_day(moment: datetime) -> date:
@@ -178,16 +176,13 @@ async def _scored(session: AsyncSession, arrivals: list[Arrival]) -> list[Arriva
 
 async def _insert_responses(session: AsyncSession, arrivals: list[Arrival]) -> list[tuple[Arrival, int]]:
     """Insert the responses not seen before; return them (first arrival of each) with their keys."""
-    inserted: dict[tuple[str, str], int] = {}
-    for chunk in _chunks(arrivals, ROWS_PER_STATEMENT // 20):
-        rows = [_response_row(a) for a in chunk]
-        result = await session.execute(
-            insert(table_of(ScoredResponse))
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["workspace_id", "response_id"])
-            .returning(ScoredResponse.workspace_id, ScoredResponse.response_id, ScoredResponse.key)
-        )
-        inserted.update({(ws, rid): key for ws, rid, key in result})
+    result = await session.execute(
+        insert(table_of(ScoredResponse))
+        .on_conflict_do_nothing(index_elements=["workspace_id", "response_id"])
+        .returning(ScoredResponse.workspace_id, ScoredResponse.response_id, ScoredResponse.key),
+        [_response_row(a) for a in arrivals],
+    )
+    inserted = {(ws, rid): key for ws, rid, key in result}
     new = []
     for a in arrivals:
         key = inserted.pop((a.event.workspace_id, a.event.response_id), None)
@@ -220,11 +215,6 @@ def _response_row(a: Arrival) -> dict[str, Any]:
         "negative": any(s.negative for s in a.scored),
         "loyalty": a.cell,
     }
-
-
-def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _scored_answer(s: domain.Scored) -> ScoredAnswer:

@@ -10,6 +10,6 @@
 Licences: simplemma MIT, vaderSentiment MIT, stop-words BSD-3-Clause.
 """
 
-from services.scoring.text.analysis import Analysis, analyse
+from services.scoring.text.analysis import Analysis, analyse, warm_up
 
-__all__ = ["Analysis", "analyse"]
+__all__ = ["Analysis", "analyse", "warm_up"]

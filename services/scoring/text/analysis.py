@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.scoring.text import sentiment as sentiments
-from services.scoring.text.language import SCORED, Confidence, detect
+from services.scoring.text.language import SCORED, SUPPORTED, Confidence, detect
 from services.scoring.text.sentiment import Label, label_of
 from services.scoring.text.themes import lemmas, lemmatiser, padded
 
@@ -19,6 +19,14 @@ class Analysis:
     label: Label | None
     lemma_text: str
     """The lemmas in order, padded with spaces (what theme rules are matched against)."""
+
+
+def warm_up() -> None:
+    """Load every language's dictionaries and lexicons now (seconds of CPU), not on the first comment."""
+    for sample, language in (("The delivery was late", "en"), ("De levering was te laat", "nl")):
+        analyse(sample, hint=language)
+    for language in SUPPORTED:
+        lemmas("warm up", language)
 
 
 def analyse(text: str, *, hint: str | None = None) -> Analysis:
