@@ -11,7 +11,7 @@ scales), so that unsegmented figures over years read a few thousand rows.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -37,6 +37,10 @@ from shared.db import service_metadata
 from shared.events import new_id
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
+from shared.vocabulary import NpsScale, ScoreMetric, TargetStatus
+
+Direction = Literal["at_least", "at_most"]
+StaffChannel = Literal["email", "chat", "webhook"]
 
 SCHEMA = "scoring"
 HISTOGRAM = tuple(f"n{i}" for i in range(11))
@@ -300,17 +304,17 @@ class Target(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     workspace_id: Mapped[str] = mapped_column(String(63))
     name: Mapped[str] = mapped_column(String(200))
-    metric: Mapped[str] = mapped_column(String(8))
+    metric: Mapped[ScoreMetric] = mapped_column(String(8))
     question_id: Mapped[str | None] = mapped_column(String(64))
     survey_id: Mapped[str | None] = mapped_column(String(64))
     filters: Mapped[list[str]] = mapped_column(JSONB)
-    direction: Mapped[str] = mapped_column(String(10))
+    direction: Mapped[Direction] = mapped_column(String(10))
     threshold: Mapped[float] = mapped_column(Float)
     window_days: Mapped[int] = mapped_column(Integer)
     owner: Mapped[str | None] = mapped_column(String(320))
     notify: Mapped[dict[str, Any]] = mapped_column(JSONB)
     """{"email": bool (the owner), "chat": channel or URL or null, "webhook": bool}"""
-    status: Mapped[str | None] = mapped_column(String(20))
+    status: Mapped[TargetStatus | None] = mapped_column(String(20))
     value: Mapped[float | None] = mapped_column(Float)
     n: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     low: Mapped[float | None] = mapped_column(Float)
@@ -330,11 +334,11 @@ class NotificationRule(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     workspace_id: Mapped[str] = mapped_column(String(63))
     name: Mapped[str] = mapped_column(String(200))
-    metric: Mapped[str] = mapped_column(String(8))
+    metric: Mapped[ScoreMetric] = mapped_column(String(8))
     max_score: Mapped[int | None] = mapped_column(Integer)
     """None: the workspace's negative-feedback threshold of the metric."""
     filters: Mapped[list[str]] = mapped_column(JSONB)
-    channel: Mapped[str] = mapped_column(String(10))
+    channel: Mapped[StaffChannel] = mapped_column(String(10))
     to: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -346,7 +350,7 @@ class SurveyScoring(Base):
 
     workspace_id: Mapped[str] = mapped_column(String(63), primary_key=True)
     survey_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    nps_scale: Mapped[str] = mapped_column(String(20))
+    nps_scale: Mapped[NpsScale] = mapped_column(String(20))
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )

@@ -51,7 +51,7 @@ async def get_survey_scoring(
 ) -> SurveyScoringOut:
     own = await surveys.survey_scoring(session, workspace_id=workspace, survey_id=survey_id)
     scale = own.nps_scale if own else runtime.settings.default_nps_scale
-    return SurveyScoringOut(survey_id=survey_id, nps_scale=scale, configured=own is not None)  # type: ignore[arg-type]
+    return SurveyScoringOut(survey_id=survey_id, nps_scale=scale, configured=own is not None)
 
 
 @router.put(

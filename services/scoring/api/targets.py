@@ -31,17 +31,17 @@ def target_out(t: Target) -> TargetOut:
     return TargetOut(
         id=t.id,
         name=t.name,
-        metric=t.metric,  # type: ignore[arg-type]
+        metric=t.metric,
         question_id=t.question_id,
         survey_id=t.survey_id,
         filters=t.filters,
         team=None,
-        direction=t.direction,  # type: ignore[arg-type]
+        direction=t.direction,
         threshold=t.threshold,
         window_days=t.window_days,
         owner=t.owner,
         notify=NotifyIn(**t.notify),
-        status=t.status,  # type: ignore[arg-type]
+        status=t.status,
         value=None if t.value is None else round(t.value, 2),
         n=t.n,
         low=None if t.low is None else round(t.low, 2),
@@ -114,10 +114,10 @@ def rule_out(r: NotificationRule) -> NotificationRuleOut:
     return NotificationRuleOut(
         id=r.id,
         name=r.name,
-        metric=r.metric,  # type: ignore[arg-type]
+        metric=r.metric,
         max_score=r.max_score,
         filters=r.filters,
-        channel=r.channel,  # type: ignore[arg-type]
+        channel=r.channel,
         to=r.to,
     )
 

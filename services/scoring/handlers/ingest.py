@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import delete, select, update
 from sqlalchemy import event as orm_events
@@ -100,7 +100,7 @@ def pending(session: AsyncSession) -> Pending:
                 raise RuntimeError("scoring's pending responses were not flushed before the commit")
 
         orm_events.listen(session.sync_session, "before_commit", unflushed, once=True)
-    return found  # type: ignore[no-any-return]
+    return cast(Pending, found)
 
 
 async def score_response(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
@@ -37,7 +37,7 @@ class Settings:
 def memo(session: AsyncSession, name: str) -> dict[Any, Any]:
     """Return a cache that lives as long as the unit of work (a consumer's batch: lookups happen once
     per workspace or survey and batch, never across transactions, so nothing goes stale)."""
-    return session.info.setdefault(f"scoring.{name}", {})  # type: ignore[no-any-return]
+    return cast(dict[Any, Any], session.info.setdefault(f"scoring.{name}", {}))
 
 
 async def survey_key(session: AsyncSession, *, workspace_id: str, survey_id: str, answered: bool) -> int:
@@ -90,7 +90,7 @@ async def nps_scales(session: AsyncSession, pairs: set[tuple[str, str]]) -> dict
             tuple_(SurveyScoring.workspace_id, SurveyScoring.survey_id).in_(sorted(pairs))
         )
     )
-    return {(ws, sid): scale for ws, sid, scale in rows}  # type: ignore[misc]
+    return {(ws, sid): scale for ws, sid, scale in rows}
 
 
 async def survey_published(session: AsyncSession, *, event: SurveyPublished) -> None:
@@ -164,10 +164,7 @@ async def surveys(
     if survey_id is not None:
         query = query.where(Survey.survey_id == survey_id)
     rows = await session.execute(query)
-    return {
-        key: SurveyInfo(key, sid, scale or default_scale)  # type: ignore[arg-type]  # a stored NpsScale
-        for key, sid, scale in rows
-    }
+    return {key: SurveyInfo(key, sid, scale or default_scale) for key, sid, scale in rows}
 
 
 async def list_surveys(session: AsyncSession, *, workspace_id: str) -> list[Survey]:
@@ -191,14 +188,14 @@ async def nps_scale_for(
         return default
     known = memo(session, "scales")
     if (workspace_id, survey_id) in known:
-        return known[(workspace_id, survey_id)] or default  # type: ignore[no-any-return]
+        return cast(NpsScale, known[(workspace_id, survey_id)] or default)
     scale = await session.scalar(
         select(SurveyScoring.nps_scale).where(
             SurveyScoring.workspace_id == workspace_id, SurveyScoring.survey_id == survey_id
         )
     )
     known[(workspace_id, survey_id)] = scale
-    return scale or default  # type: ignore[return-value]
+    return scale or default
 
 
 async def set_survey_scoring(
@@ -232,7 +229,7 @@ async def workspace_settings(session: AsyncSession, *, workspace_id: str) -> Set
             if row is None
             else Settings(row.min_n, NegativeRules(**row.negative), row.themes_configured)
         )
-    return known[workspace_id]  # type: ignore[no-any-return]
+    return cast(Settings, known[workspace_id])
 
 
 async def put_workspace_settings(

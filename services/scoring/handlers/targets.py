@@ -110,7 +110,7 @@ async def evaluate(
         high=summary.high,
         n=summary.n,
         threshold=target.threshold,
-        direction=target.direction,  # type: ignore[arg-type]
+        direction=target.direction,
         min_n=min_n,
     )
     previous = target.status
@@ -125,15 +125,15 @@ async def evaluate(
         workspace_id=target.workspace_id,
         target_id=target.id,
         name=target.name,
-        metric=target.metric,  # type: ignore[arg-type]
+        metric=target.metric,
         question_id=target.question_id,
         survey_id=target.survey_id,
         filters=tuple(target.filters),
-        direction=target.direction,  # type: ignore[arg-type]
+        direction=target.direction,
         threshold=target.threshold,
         window_days=target.window_days,
         owner=target.owner,
-        previous_status=previous,  # type: ignore[arg-type]
+        previous_status=previous,
         status=status,
         value=summary.score,
         n=summary.n,
@@ -149,7 +149,7 @@ async def evaluate(
             NotificationRequested(
                 workspace_id=target.workspace_id,
                 notification_id=new_id(),
-                channel=channel,  # type: ignore[arg-type]
+                channel=channel,
                 to=to,
                 subject=subject,
                 body=body,

@@ -101,7 +101,7 @@ def metric_out(
     s = domain.summarise(metric, counts)
     if 0 < s.n < hide_below:
         return MetricOut(
-            metric=metric,  # type: ignore[arg-type]
+            metric=metric,
             question_id=question_id,
             n=s.n,
             too_few_answers=True,
@@ -113,7 +113,7 @@ def metric_out(
             margin_of_error=None,
         )
     return MetricOut(
-        metric=metric,  # type: ignore[arg-type]
+        metric=metric,
         question_id=question_id,
         n=s.n,
         positive=s.positive,
@@ -202,7 +202,7 @@ async def metrics_report(
         since=request.since,
         until=request.until,
         scale=request.scale or _shown_scale(scope, default_scale),
-        kind=list(scope.kinds) if scope.kinds else None,  # type: ignore[arg-type]
+        kind=list(scope.kinds) if scope.kinds else None,
         filters=list(request.segment.as_filters()),
         group_by=request.group_by,
         min_n=min_n,
@@ -243,7 +243,7 @@ async def trend_report(
     ]
     return TrendOut(
         survey_id=request.survey_id,
-        metric=metric,  # type: ignore[arg-type]
+        metric=metric,
         question_id=request.question_id,
         interval=request.interval or "week",
         scale=request.scale or _shown_scale(scope, default_scale),
@@ -298,11 +298,11 @@ async def matrix_report(
             MatrixGroup(
                 value=None if value is None else str(value), n=gn, too_few_answers=hidden, cells=gcells
             )
-        )  # type: ignore[arg-type]
+        )
     points = []
     for start in sorted(by_period):
         pn, _, pcells = _cells(by_period[start])
-        points.append(MatrixPoint(period_start=start, n=pn, cells=pcells))  # type: ignore[arg-type]
+        points.append(MatrixPoint(period_start=start, n=pn, cells=pcells))
     return LoyaltyMatrixOut(
         survey_id=request.survey_id,
         since=request.since,
@@ -312,7 +312,7 @@ async def matrix_report(
         group_by=request.group_by,
         interval=request.interval,
         n=n,
-        cells=cells,  # type: ignore[arg-type]
+        cells=cells,
         groups=groups,
         points=points,
     )
@@ -342,7 +342,7 @@ async def response_rate_report(
     )
     groups = (
         [
-            RateGroup(value=None if v is None else str(v), **_rate(found[(v, None)], hide_below=min_n))  # type: ignore[arg-type]
+            RateGroup(value=None if v is None else str(v), **_rate(found[(v, None)], hide_below=min_n))
             for v in _sorted_groups({v for v, _ in found})
         ]
         if request.group_by
@@ -355,7 +355,7 @@ async def response_rate_report(
         filters=list(request.segment.as_filters()),
         group_by=request.group_by,
         groups=groups,
-        **_rate(total),  # type: ignore[arg-type]
+        **_rate(total),
     )
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.domain import Tally, classify, tally
@@ -32,7 +33,7 @@ class ThemeCount:
     """The NPS answers of the respondents who mention the theme."""
 
 
-def _conditions(scope: Scope) -> list:  # type: ignore[type-arg]
+def _conditions(scope: Scope) -> list[ColumnElement[bool]]:
     c = Comment
     conditions = [c.survey_key.in_(list(scope.surveys)), *day_conditions(c.day, scope)]
     if scope.kinds is not None:
@@ -40,7 +41,7 @@ def _conditions(scope: Scope) -> list:  # type: ignore[type-arg]
     return conditions + segment_conditions(scope.segment, on_answers=False)
 
 
-def _select(scope: Scope, *columns):  # type: ignore[no-untyped-def]
+def _select(scope: Scope, *columns: Any) -> Select[Any]:
     query = select(*columns).where(combine(_conditions(scope)))
     if scope.segment.conditions:
         query = query.join(ScoredResponse, ScoredResponse.key == Comment.response_key)

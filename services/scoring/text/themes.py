@@ -63,7 +63,7 @@ def stopwords(language: str) -> frozenset[str]:
         return frozenset()
 
 
-def lemmatiser(language: str | None):  # type: ignore[no-untyped-def]
+def lemmatiser(language: str | None):
     """Return a function from a word to its lemma in ``language`` (the word itself when unsupported)."""
     if language not in SUPPORTED:
         return lambda word: word
