@@ -26,8 +26,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import random
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -38,7 +40,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 
 from bench.__main__ import percentile, table
-from closeloop.infra import scratch_broker, scratch_database
+from closeloop.infra import die_with_parent, free_port, scratch_broker, scratch_database
 from services.scoring import domain
 from services.scoring.app import create_app
 from services.scoring.queries import reports
@@ -377,10 +379,23 @@ def ingest_events(count: int, *, seed: int = 7) -> list[ResponseCompleted]:
     return out
 
 
-async def ingest(db: Database, url: str, bootstrap: str, count: int) -> tuple[float, int, float]:
+async def _scored_so_far(db: Database) -> int:
+    async with db.engine.connect() as conn:
+        found = await conn.scalar(
+            text("SELECT count(*) FROM scoring.scored_responses WHERE response_id LIKE 'ingest-%'")
+        )
+    return int(found or 0)
+
+
+async def ingest(
+    db: Database, url: str, bootstrap: str, count: int, *, processes: int
+) -> tuple[float, int, float]:
     """Publish ``count`` responses, then run the service until all are scored; return the seconds from
     start-up (joining the group, loading the lexicons) to the last, the count, and the rate from the
-    first scored response to the last."""
+    first scored response to the last.
+
+    One process runs the service in this process (consumer, relay, evaluator); more run as
+    ``closeloop serve scoring --role consumer,relay`` processes, one per partition, as deployed."""
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, enable_idempotence=False, acks="all", linger_ms=5
     )
@@ -393,27 +408,35 @@ async def ingest(db: Database, url: str, bootstrap: str, count: int) -> tuple[fl
         await asyncio.gather(*sends)
     finally:
         await producer.stop()
-    settings = ScoringSettings(
-        database_url=url,
-        kafka_bootstrap_servers=bootstrap,
-        log_format="text",
-        log_level="WARNING",
-        worker_nice=0,
-    )
-    app = create_app(settings)
     started = time.monotonic()
     first: tuple[float, int] | None = None
-    async with app.router.lifespan_context(app):  # the consumer, relay and evaluator, no HTTP
+    async with contextlib.AsyncExitStack() as running_service:
+        if processes == 1:
+            settings = ScoringSettings(
+                database_url=url,
+                kafka_bootstrap_servers=bootstrap,
+                log_format="text",
+                log_level="WARNING",
+                worker_nice=0,
+            )
+            app = create_app(settings)
+            await running_service.enter_async_context(
+                app.router.lifespan_context(app)
+            )  # consumer, relay, evaluator
+        else:
+            env = {
+                **os.environ,
+                "DATABASE_URL": url,
+                "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                "LOG_LEVEL": "WARNING",
+                "LOG_FORMAT": "text",
+                "CLOSELOOP_WORKER_NICE": "0",
+            }
+            for _ in range(processes):
+                child = _spawn(env)
+                running_service.callback(_stop, child)
         while True:
-            async with db.engine.connect() as conn:
-                done = int(
-                    await conn.scalar(
-                        text(
-                            "SELECT count(*) FROM scoring.scored_responses WHERE response_id LIKE 'ingest-%'"
-                        )
-                    )
-                    or 0
-                )
+            done = await _scored_so_far(db)
             if done and first is None:
                 first = (time.monotonic(), done)
             if done >= count:
@@ -423,6 +446,20 @@ async def ingest(db: Database, url: str, bootstrap: str, count: int) -> tuple[fl
     assert first is not None
     steady = (done - first[1]) / (ended - first[0]) if ended > first[0] else float("nan")
     return ended - started, done, steady
+
+
+def _spawn(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start ``closeloop serve scoring`` running only the consumer and the outbox relay."""
+    command = [sys.executable, "-m", "closeloop.cli", "serve", "scoring", "--port", str(free_port())]
+    return subprocess.Popen([*command, "--role", "consumer,relay"], env=env, preexec_fn=die_with_parent)
+
+
+def _stop(child: subprocess.Popen[bytes]) -> None:
+    child.terminate()
+    try:
+        child.wait(30)
+    except subprocess.TimeoutExpired:
+        child.kill()
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -447,7 +484,9 @@ async def main(args: argparse.Namespace) -> int:
         ingest_rate = None
         if args.ingest:
             print(f"[3/3] ingesting {args.ingest:,} responses from the responses topic …", flush=True)
-            elapsed, done, steady = await ingest(db, url, broker.bootstrap_servers, args.ingest)
+            elapsed, done, steady = await ingest(
+                db, url, broker.bootstrap_servers, args.ingest, processes=args.processes
+            )
             ingest_rate = (done / elapsed, steady)
 
     per_million = sum(storage.values()) / (args.answers / 1_000_000)
@@ -465,7 +504,7 @@ async def main(args: argparse.Namespace) -> int:
             (
                 "ingest from the responses topic",
                 f"{ingest_rate[1]:7.0f} responses/s once running   ({ingest_rate[0]:.0f}/s with start-up; "
-                f"{args.ingest:,} responses)",
+                f"{args.ingest:,} responses, {args.processes} consumer process(es))",
             )
         )
     rows.append(

@@ -628,3 +628,28 @@ async def test_settings_min_n_changes_what_is_hidden(client, producer, auth, wor
     groups = (await metrics(client, auth, survey_id=survey, metric="nps", group_by="team"))["groups"]
     assert [(g["value"], g["metrics"][0]["too_few_answers"]) for g in groups] == [("A", False), ("B", True)]
     assert (await client.put("/v1/settings", json={"min_n": 0}, headers=auth)).status_code == 422
+
+
+async def test_workspace_figures_classify_each_survey_on_its_own_scale(client, producer, auth, stack_env):
+    from shared.security import issue_api_key
+
+    workspace = "ws-scales-" + secrets.token_hex(4)
+    headers = {"Authorization": "Bearer " + issue_api_key(stack_env["CLOSELOOP_SECRET_KEY"], workspace)}
+    standard, european = svy(), svy()
+    for survey in (standard, european):
+        await publish(producer, response(workspace, survey, ("nps", "nps", 8), ("nls", "nls", 8)))
+    await counted(client, headers, european, 1)
+    await counted(client, headers, standard, 1)
+    assert (
+        await client.put(f"/v1/surveys/{european}/scoring", json={"nps_scale": "european"}, headers=headers)
+    ).status_code == 200
+    for params in ({}, {"group_by": "team"}, {"filter": "channel=email"}):
+        nps = by_metric(await metrics(client, headers, metric="nps", **params))["nps"]
+        # the 8 is a promoter on the European survey only: 1 promoter, 1 passive
+        assert (nps["positive"], nps["neutral"], nps["score"]) == (1, 1, 50.0), params
+    matrix = (await client.get("/v1/metrics/matrix", headers=headers)).json()
+    assert (matrix["cells"]["pure"]["count"], matrix["cells"]["undecided"]["count"]) == (1, 1)
+    segmented = (
+        await client.get("/v1/metrics/matrix", params={"filter": "channel=email"}, headers=headers)
+    ).json()
+    assert segmented["cells"] == matrix["cells"]

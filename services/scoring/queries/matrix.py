@@ -40,15 +40,16 @@ async def _from_rollup(session: AsyncSession, scope: Scope) -> Cells:
     conditions = [t.survey_key.in_(list(scope.surveys)), *day_conditions(t.day, scope)]
     if scope.kinds is not None:
         conditions.append(t.kind.in_(scope.kinds))
+    scales = scope.by_scale(t.survey_key)
     rows = await session.execute(
-        select(*keys, t.survey_key, *(func.sum(getattr(t, c)).label(c) for c in LOYALTY_COLUMNS))
+        select(*keys, *scales, *(func.sum(getattr(t, c)).label(c) for c in LOYALTY_COLUMNS))
         .where(combine(conditions))
-        .group_by(*keys, t.survey_key)
+        .group_by(*keys, *scales)
     )
     out: Cells = defaultdict(Counter)
     for row in rows:
         value, start = keys_of(row)
-        scale = scope.scale_of(row.survey_key)
+        scale = scope.scale_of_row(row)
         bucket = out[(label(scope, value), day_of(start))]
         for column in LOYALTY_COLUMNS:
             on_scale, cell = column.split("_", 1)
@@ -70,14 +71,15 @@ async def _from_answers(session: AsyncSession, scope: Scope) -> Cells:
     ]
     if scope.kinds is not None:
         conditions.append(a.kind.in_(scope.kinds))
-    query = select(*keys, a.survey_key, a.score, a.paired, func.count().label("answers")).where(
+    scales = scope.by_scale(a.survey_key)
+    query = select(*keys, *scales, a.score, a.paired, func.count().label("answers")).where(
         combine(conditions)
     )
-    rows = await session.execute(query.group_by(*keys, a.survey_key, a.score, a.paired))
+    rows = await session.execute(query.group_by(*keys, *scales, a.score, a.paired))
     out: Cells = defaultdict(Counter)
     for row in rows:
         value, start = keys_of(row)
-        scale = scope.scale_of(row.survey_key)
+        scale = scope.scale_of_row(row)
         cell = loyalty_cell(
             classify("nps", row.score, nps_scale=scale), classify("nls", row.paired, nps_scale=scale)
         )

@@ -74,16 +74,17 @@ async def _from_rollup(
         conditions.append(t.question_id == question_id)
     if scope.kinds is not None:
         conditions.append(t.kind.in_(scope.kinds))
+    scales = scope.by_scale(t.survey_key)
     rows = await session.execute(
-        select(*keys, t.survey_key, *(func.sum(getattr(t, c)).label(c) for c in HISTOGRAM))
+        select(*keys, *scales, *(func.sum(getattr(t, c)).label(c) for c in HISTOGRAM))
         .where(combine(conditions))
-        .group_by(*keys, t.survey_key)
+        .group_by(*keys, *scales)
     )
     out: Histograms = defaultdict(dict)
     for row in rows:
         value, start = keys_of(row)
         counts = row._mapping
-        out[(label(scope, value), day_of(start))][row.survey_key] = {
+        out[(label(scope, value), day_of(start))][scope.scale_of_row(row)] = {
             score: int(counts[c]) for score, c in enumerate(HISTOGRAM) if counts[c]
         }
     return dict(out)
@@ -104,10 +105,11 @@ async def _from_answers(
         conditions.append(a.question_id == question_id)
     if scope.kinds is not None:
         conditions.append(a.kind.in_(scope.kinds))
-    query = select(*keys, a.survey_key, a.score, func.count().label("answers")).where(combine(conditions))
-    rows = await session.execute(query.group_by(*keys, a.survey_key, a.score))
+    scales = scope.by_scale(a.survey_key)
+    query = select(*keys, *scales, a.score, func.count().label("answers")).where(combine(conditions))
+    rows = await session.execute(query.group_by(*keys, *scales, a.score))
     out: Histograms = defaultdict(lambda: defaultdict(dict))
     for row in rows:
         value, start = keys_of(row)
-        out[(label(scope, value), day_of(start))][row.survey_key][row.score] = int(row.answers)
+        out[(label(scope, value), day_of(start))][scope.scale_of_row(row)][row.score] = int(row.answers)
     return {k: dict(v) for k, v in out.items()}

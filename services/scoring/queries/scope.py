@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, Integer, and_, cast, func, literal, not_, or_
+from sqlalchemy import ColumnElement, Date, Integer, and_, case, cast, func, literal, not_, or_
 from sqlalchemy.sql.elements import ColumnElement as Col
 
 from services.scoring.domain import DECLARED, Segment, Tally, tally
@@ -38,6 +38,21 @@ class Scope:
     def unsegmented(self) -> bool:
         """Whether the rollups can answer (no filter, and groups by nothing, kind or survey)."""
         return not self.segment.conditions and self.group_by in (None, "kind", "survey")
+
+    def by_scale(self, survey_key: Any) -> list[Any]:
+        """Return the column that tells the surveys' NPS scales apart (``scale_of`` reads it back), or
+        none when every survey has the same: rows are summed per scale, not per survey."""
+        european = [k for k in self.surveys if self.scale_of(k) == "european"]
+        if not european or len(european) == len(self.surveys):
+            return []
+        return [case((survey_key.in_(european), 1), else_=0).label("european")]
+
+    def scale_of_row(self, row: Any) -> NpsScale:
+        """Return the NPS scale of a result row of a query grouped by ``by_scale``."""
+        flag = row._mapping.get("european")
+        if flag is None:
+            return self.scale_of(next(iter(self.surveys)))
+        return "european" if flag else "standard"
 
     def shifted(self, since: date, until: date) -> Scope:
         return Scope(
@@ -99,16 +114,16 @@ def combine(conditions: list[ColumnElement[bool]]) -> ColumnElement[bool]:
     return and_(*conditions) if conditions else literal(True)
 
 
-Histograms = dict[tuple[GroupKey, date | None], dict[int, dict[int, int]]]
-"""(group, period start) → survey key → score → count."""
+Histograms = dict[tuple[GroupKey, date | None], dict[NpsScale, dict[int, int]]]
+"""(group, period start) → NPS scale → score → count (surveys of one scale are summed)."""
 
 
 def tallies(histograms: Histograms, metric: str, scope: Scope) -> dict[tuple[GroupKey, date | None], Tally]:
     """Return the counts per (group, period), each survey's answers classified on its own scale."""
     out: dict[tuple[GroupKey, date | None], Tally] = {}
-    for key, by_survey in histograms.items():
+    for key, by_scale in histograms.items():
         total = Tally()
-        for survey_key, histogram in by_survey.items():
-            total = total + tally(histogram, metric, nps_scale=scope.scale_of(survey_key))
+        for scale, histogram in by_scale.items():
+            total = total + tally(histogram, metric, nps_scale=scale)
         out[key] = total
     return out
