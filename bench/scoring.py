@@ -532,4 +532,10 @@ if __name__ == "__main__":
     parser.add_argument(
         "--ingest", type=int, default=20_000, help="responses to ingest from the topic (0: skip)"
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=2,
+        help="scoring consumer processes for the ingest (one per partition)",
+    )
     sys.exit(asyncio.run(main(parser.parse_args())))
