@@ -331,7 +331,8 @@ async def test_bad_input_gets_problem_json_naming_the_field(client, auth, method
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert field in [e["field"] for e in response.json()["errors"]]
-    assert (await client.get("/v1/surveys/s/scoring", headers=auth)).json()["configured"] is False
+    # Nothing was stored: the survey is still unknown (a 404, where this was a 200 with the default scale).
+    assert (await client.get("/v1/surveys/s/scoring", headers=auth)).status_code == 404
 
 
 async def test_erasing_a_contact_unlinks_their_scores_but_keeps_the_counts(

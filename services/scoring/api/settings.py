@@ -45,10 +45,15 @@ async def list_surveys(workspace: WorkspaceDep, session: SessionDep, runtime: Ru
     )
 
 
-@router.get("/v1/surveys/{survey_id}/scoring", summary="How a survey's answers are classified")
+@router.get(
+    "/v1/surveys/{survey_id}/scoring",
+    summary="How a survey's answers are classified",
+    description="A survey scoring does not know (never published nor answered) is a 404.",
+)
 async def get_survey_scoring(
     survey_id: SurveyId, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> SurveyScoringOut:
+    await surveys.known_survey(session, workspace_id=workspace, survey_id=survey_id)
     own = await surveys.survey_scoring(session, workspace_id=workspace, survey_id=survey_id)
     scale = own.nps_scale if own else runtime.settings.default_nps_scale
     return SurveyScoringOut(survey_id=survey_id, nps_scale=scale, configured=own is not None)
