@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.db import Database
 from shared.errors import PayloadTooLarge, Unauthorized, install_problem_handlers, problem
 from shared.inbox import EventCallback, EventConsumer
+from shared.inputs import check_inputs
 from shared.kafka import create_consumer, create_producer
 from shared.observability import RequestMetricsMiddleware, configure_logging, health_router
 from shared.outbox import Outbox, OutboxRelay
@@ -190,7 +191,8 @@ def build_app(spec: ServiceSpec[S, D], settings: S) -> ServiceApp:
     )
     install_problem_handlers(app)
     for router in spec.routers if settings.serves_api else []:
-        app.include_router(router)
+        # One rule for every route's input: nothing the database cannot store gets past it.
+        app.include_router(router, dependencies=[Depends(check_inputs)])
 
     async def db_ready() -> None:
         await app.state.runtime.db.ping()
