@@ -21,20 +21,12 @@ def app_factory(service: str) -> Callable[..., Any]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from shared.server import serve
 
     port = args.port or int(os.environ.get("PORT", SERVICE_PORTS[args.service]))
     if args.role:
         os.environ["CLOSELOOP_ROLE"] = args.role
-    uvicorn.run(
-        app_factory(args.service),
-        factory=True,
-        host=args.host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=20,
-    )
+    serve(app_factory(args.service), factory=True, host=args.host, port=port)
     return 0
 
 
