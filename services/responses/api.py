@@ -9,7 +9,18 @@ from fastapi import APIRouter, Path, Query, Request, status
 from fastapi import Response as HTTPResponse
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from services.responses import domain, handlers, pages
+from services.responses import handlers, pages
+from services.responses.domain.answers import (
+    Problem,
+    check_answers,
+    form_answers,
+    missing_required,
+    preselected_score,
+)
+from services.responses.domain.branding import merge_branding
+from services.responses.domain.definition import Question
+from services.responses.domain.languages import LOCALE
+from services.responses.domain.logic import next_step, shown_questions, thank_you_for
 from services.responses.handlers import LinkExpired, SurveyClosed, Visit
 from services.responses.models import Kiosk, Response, ResponseAnswer, Survey, SurveyVersion
 from services.responses.schemas import (
@@ -420,7 +431,7 @@ async def add_codes(
 
 def _accept_language(request: Request) -> str | None:
     first = request.headers.get("accept-language", "").split(",")[0].split(";")[0].strip()
-    return first if domain.LOCALE.match(first) else None
+    return first if LOCALE.match(first) else None
 
 
 def _error_page(exc: CloseloopError, request: Request, *, locale: str | None = None) -> HTMLResponse:
@@ -443,7 +454,7 @@ def _error_page(exc: CloseloopError, request: Request, *, locale: str | None = N
 
 
 async def _branding(session: Any, visit: Visit) -> dict[str, Any]:
-    return domain.merge_branding(
+    return merge_branding(
         await handlers.branding_of(session, visit.link.workspace_id), visit.definition.raw.get("branding")
     )
 
@@ -460,13 +471,13 @@ async def _step_page(
     runtime: Any,
     token: str,
     visit: Visit,
-    step: list[domain.Question],
+    step: list[Question],
     *,
     values: dict[str, Any] | None = None,
-    errors: dict[str, domain.Problem] | None = None,
+    errors: dict[str, Problem] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    shown = domain.shown_questions(visit.questions, visit.answers, visit.fields, visit.passed)
+    shown = shown_questions(visit.questions, visit.answers, visit.fields, visit.passed)
     before = [q for q in shown if visit.questions.index(q) < visit.questions.index(step[0])]
     page = str(request.url_for("survey_page", token=token))
     idle_url, idle_s = _kiosk_urls(request, visit, runtime)
@@ -518,20 +529,20 @@ async def survey_page(
             branding=await _branding(session, visit),
         )
     recorded = False
-    preselected = domain.preselected_score(visit.questions, score)
+    preselected = preselected_score(visit.questions, score)
     if preselected and preselected[0] not in visit.answers:
         # The score clicked in the email is an answer: it is saved at once (and can still be changed).
         await handlers.save_answers(
             session, runtime.outbox, visit=visit, answers={preselected[0]: preselected[1]}, passed=[]
         )
         recorded = True
-    shown = domain.shown_questions(visit.questions, visit.answers, visit.fields, visit.passed)
+    shown = shown_questions(visit.questions, visit.answers, visit.fields, visit.passed)
     explicit = next((s for s in shown if s.id == q and (s.id in visit.passed or s.id in visit.answers)), None)
     step = [explicit] if explicit else visit.next_step()
     if recorded:
         # A page whose every question the link answered is behind the respondent.
         while step and all(s.id in visit.answers for s in step):
-            following = domain.next_step(
+            following = next_step(
                 visit.questions, visit.answers, visit.fields, visit.passed | {s.id for s in step}
             )
             if not following:
@@ -579,12 +590,12 @@ async def submit_form(token: str, request: Request, session: SessionDep, runtime
     step = asked if whole else [q for q in asked if q.id in set((shown_field or "").split(","))]
     if not step:
         step = visit.next_step() or asked
-    raw = domain.form_answers(step, fields)
-    accepted, problems = domain.check_answers(step, raw, max_chars=runtime.settings.max_answer_chars)
+    raw = form_answers(step, fields)
+    accepted, problems = check_answers(step, raw, max_chars=runtime.settings.max_answer_chars)
     merged = {k: v for k, v in visit.answers.items() if k not in {q.id for q in step}} | accepted
     passed = visit.passed | {q.id for q in step}
-    shown_now = domain.shown_questions(visit.questions, merged, visit.fields, passed)
-    missing = domain.missing_required([q for q in step if q in shown_now], merged)
+    shown_now = shown_questions(visit.questions, merged, visit.fields, passed)
+    missing = missing_required([q for q in step if q in shown_now], merged)
     problems = {**missing, **problems}
     if problems:
         on_page = [q for q in step if q in shown_now or q.id in problems]
@@ -643,7 +654,7 @@ async def thank_you_page(
             str(request.url_for("survey_page", token=token)), status_code=status.HTTP_303_SEE_OTHER
         )
     branding = await _branding(session, visit)
-    outcome = domain.thank_you_for(visit.definition.outcomes, visit.answers, visit.fields)
+    outcome = thank_you_for(visit.definition.outcomes, visit.answers, visit.fields)
     next_url = str(request.url_for("kiosk_page", key=visit.kiosk.key)) if visit.kiosk else None
     return pages.thank_you(
         title=visit.text(visit.definition.raw.get("title")) or visit.survey.name,

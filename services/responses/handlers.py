@@ -13,7 +13,35 @@ from sqlalchemy import delete, func, null, select, text, update
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.responses import domain
+from services.responses.domain.answers import (
+    Problem,
+    answer_scale,
+    check_answers,
+    check_value,
+    clean_context,
+    completed_answers,
+    consent_given,
+)
+from services.responses.domain.branding import check_branding
+from services.responses.domain.checklist import GlossaryTerm, LintWarning, estimated_seconds, lint
+from services.responses.domain.definition import (
+    FieldError,
+    LocalText,
+    Outcome,
+    Question,
+    check_survey,
+    outcome_from_dict,
+    question_from_dict,
+)
+from services.responses.domain.languages import (
+    LOCALE,
+    fill,
+    locale_chain,
+    localize,
+    page_locale,
+    survey_locales,
+)
+from services.responses.domain.logic import Progress, next_step, progress
 from services.responses.models import (
     Kiosk,
     Response,
@@ -67,8 +95,8 @@ class Definition:
 
     version: int
     raw: dict[str, Any]
-    questions: list[domain.Question]
-    outcomes: list[domain.Outcome]
+    questions: list[Question]
+    outcomes: list[Outcome]
     default_locale: str
 
     @classmethod
@@ -76,13 +104,13 @@ class Definition:
         return cls(
             version,
             raw,
-            [domain.question_from_dict(q) for q in raw.get("questions", [])],
-            [domain.outcome_from_dict(o) for o in raw.get("outcomes") or ()],
+            [question_from_dict(q) for q in raw.get("questions", [])],
+            [outcome_from_dict(o) for o in raw.get("outcomes") or ()],
             raw.get("default_locale") or "en",
         )
 
 
-def _invalid(message: str, errors: Sequence[domain.FieldError]) -> InvalidInput:
+def _invalid(message: str, errors: Sequence[FieldError]) -> InvalidInput:
     return InvalidInput(
         message + ": " + ", ".join(e.field for e in errors),
         errors=[{"field": e.field, "message": e.message} for e in errors],
@@ -95,15 +123,15 @@ async def _check_definition(
     """Return the definition to store, or raise ``InvalidInput`` naming each field at fault."""
     raw = body.model_dump(mode="json", exclude_none=True)
     definition = Definition.of(0, raw)
-    errors = domain.check_survey(
+    errors = check_survey(
         definition.questions, default_locale=definition.default_locale, outcomes=definition.outcomes
     )
     if body.branding:
-        errors += domain.check_branding(
+        errors += check_branding(
             body.branding.model_dump(exclude_none=True), max_logo_bytes=max_logo_bytes, at="branding."
         )
     if body.reward_pool_id is not None and await _pool(session, workspace_id, body.reward_pool_id) is None:
-        errors.append(domain.FieldError("reward_pool_id", f"no reward pool {body.reward_pool_id!r} here"))
+        errors.append(FieldError("reward_pool_id", f"no reward pool {body.reward_pool_id!r} here"))
     if errors:
         raise _invalid("The survey definition is not valid", errors)
     return raw
@@ -198,26 +226,26 @@ async def set_closed(session: AsyncSession, *, workspace_id: str, survey_id: str
     return survey
 
 
-async def glossary_of(session: AsyncSession, workspace_id: str) -> list[domain.GlossaryTerm]:
+async def glossary_of(session: AsyncSession, workspace_id: str) -> list[GlossaryTerm]:
     """Return the workspace's glossary of internal terms."""
     row = await session.get(WorkspaceSettings, workspace_id)
-    return [domain.GlossaryTerm(t["term"], t.get("hint")) for t in (row.glossary if row else [])]
+    return [GlossaryTerm(t["term"], t.get("hint")) for t in (row.glossary if row else [])]
 
 
 async def lint_definition(
     session: AsyncSession, *, workspace_id: str, raw: Mapping[str, Any], max_seconds: int, lang: str = "en"
-) -> tuple[int, list[domain.LintWarning]]:
+) -> tuple[int, list[LintWarning]]:
     """Return the estimated seconds and the checklist's warnings for a definition."""
     definition = Definition.of(0, dict(raw))
     glossary = await glossary_of(session, workspace_id)
-    warnings = domain.lint(
+    warnings = lint(
         definition.questions,
         default_locale=definition.default_locale,
         glossary=glossary,
         max_seconds=max_seconds,
         lang=lang,
     )
-    return domain.estimated_seconds(definition.questions), warnings
+    return estimated_seconds(definition.questions), warnings
 
 
 async def _settings_row(session: AsyncSession, workspace_id: str) -> WorkspaceSettings:
@@ -251,7 +279,7 @@ async def put_branding(
 ) -> dict[str, Any]:
     """Return the workspace's branding, replaced by ``body``; raise ``InvalidInput`` when unreadable."""
     values = body.model_dump(exclude_none=True)
-    errors = domain.check_branding(values, max_logo_bytes=max_logo_bytes)
+    errors = check_branding(values, max_logo_bytes=max_logo_bytes)
     if errors:
         raise _invalid("The branding is not valid", errors)
     row = await _settings_row(session, workspace_id)
@@ -289,7 +317,7 @@ def read_link(secret: str, token: str) -> SurveyLink:
 
 def link_locale(link: SurveyLink) -> str | None:
     """Return the link's locale when it looks like a language tag."""
-    return link.locale if isinstance(link.locale, str) and domain.LOCALE.match(link.locale) else None
+    return link.locale if isinstance(link.locale, str) and LOCALE.match(link.locale) else None
 
 
 def is_kiosk(link: SurveyLink) -> bool:
@@ -309,7 +337,7 @@ class Visit:
     kiosk: Kiosk | None = None
 
     @property
-    def questions(self) -> list[domain.Question]:
+    def questions(self) -> list[Question]:
         return self.definition.questions
 
     @property
@@ -323,22 +351,22 @@ class Visit:
     @property
     def chain(self) -> tuple[str, ...]:
         locale = link_locale(self.link) or (self.kiosk.locale if self.kiosk else None)
-        return domain.locale_chain(locale, self.definition.default_locale)
+        return locale_chain(locale, self.definition.default_locale)
 
     @property
     def locale(self) -> str:
         """The locale the survey is shown in."""
-        available = domain.survey_locales(self.questions, self.definition.default_locale)
-        return domain.page_locale(self.chain, available)
+        available = survey_locales(self.questions, self.definition.default_locale)
+        return page_locale(self.chain, available)
 
-    def text(self, value: domain.LocalText | None) -> str:
-        return domain.fill(domain.localize(value, self.chain), self.fields)
+    def text(self, value: LocalText | None) -> str:
+        return fill(localize(value, self.chain), self.fields)
 
-    def next_step(self) -> list[domain.Question]:
-        return domain.next_step(self.questions, self.answers, self.fields, self.passed)
+    def next_step(self) -> list[Question]:
+        return next_step(self.questions, self.answers, self.fields, self.passed)
 
-    def progress(self) -> domain.Progress:
-        return domain.progress(self.questions, self.answers, self.fields, self.passed)
+    def progress(self) -> Progress:
+        return progress(self.questions, self.answers, self.fields, self.passed)
 
 
 async def open_link(session: AsyncSession, *, secret: str, token: str, lock: bool = False) -> Visit:
@@ -370,7 +398,7 @@ async def open_link(session: AsyncSession, *, secret: str, token: str, lock: boo
     if version is None:  # pragma: no cover - versions are never deleted
         raise NotFound("This survey is no longer available.", field="survey_id")
     visit = Visit(
-        link, survey, Definition.of(version.version, version.definition), domain.clean_context(link.context)
+        link, survey, Definition.of(version.version, version.definition), clean_context(link.context)
     )
     visit.kiosk = kiosk
     if response is not None:
@@ -398,7 +426,7 @@ def already_answered() -> Conflict:
     return Conflict("This invitation has already been answered; one response per invitation.", field="token")
 
 
-def _answer_problems(problems: Mapping[str, domain.Problem]) -> InvalidInput:
+def _answer_problems(problems: Mapping[str, Problem]) -> InvalidInput:
     return InvalidInput(
         "Some answers are not valid: " + ", ".join(f"answers.{q}" for q in problems),
         errors=[{"field": f"answers.{q}", "message": p.text()} for q, p in problems.items()],
@@ -526,7 +554,7 @@ async def complete(session: AsyncSession, outbox: Outbox, *, visit: Visit) -> Re
     required question the respondent sees has no answer (nothing is stored then)."""
     if visit.completed:
         raise already_answered()
-    kept, missing = domain.completed_answers(visit.questions, visit.answers, visit.fields)
+    kept, missing = completed_answers(visit.questions, visit.answers, visit.fields)
     if missing:
         raise _answer_problems(missing)
     response = visit.response or await _start(session, outbox, visit)
@@ -539,7 +567,7 @@ async def complete(session: AsyncSession, outbox: Outbox, *, visit: Visit) -> Re
         )
     )
     now = utcnow()
-    consent = domain.consent_given(kept)
+    consent = consent_given(kept)
     response.completed_at = now
     response.updated_at = now
     response.consent_to_contact = consent
@@ -570,10 +598,10 @@ async def complete(session: AsyncSession, outbox: Outbox, *, visit: Visit) -> Re
     return response
 
 
-def _event_answer(q: domain.Question, value: Any) -> Answer:
+def _event_answer(q: Question, value: Any) -> Answer:
     if isinstance(value, list):
         return Answer(question_id=q.id, type=q.type, value=",".join(value), choices=tuple(value))  # type: ignore[arg-type]
-    return Answer(question_id=q.id, type=q.type, value=value, scale=domain.answer_scale(q))  # type: ignore[arg-type]
+    return Answer(question_id=q.id, type=q.type, value=value, scale=answer_scale(q))  # type: ignore[arg-type]
 
 
 async def answer_all(
@@ -582,9 +610,9 @@ async def answer_all(
     """Return the completed response for a whole set of answers (merged with those saved before)."""
     if visit.completed:
         raise already_answered()
-    accepted, problems = domain.check_answers(visit.questions, answers, max_chars=max_chars)
+    accepted, problems = check_answers(visit.questions, answers, max_chars=max_chars)
     merged = {**visit.answers, **accepted}
-    _, missing = domain.completed_answers(visit.questions, merged, visit.fields)
+    _, missing = completed_answers(visit.questions, merged, visit.fields)
     problems = {**missing, **problems}
     if problems:
         raise _answer_problems(problems)
@@ -603,7 +631,7 @@ async def answer_one(
         raise InvalidInput(f"There is no question {question_id!r} in this survey.", field="question_id")
     typed: Any = None
     if value is not None and value != "" and value != []:
-        typed, problem = domain.check_value(question, value, max_chars=max_chars)
+        typed, problem = check_value(question, value, max_chars=max_chars)
         if problem:
             raise _answer_problems({question_id: problem})
     return await save_answers(
