@@ -251,3 +251,25 @@ def _check_condition(c: Condition, at: str, earlier: Mapping[str, Question]) -> 
     if ranged and c.min is not None and c.max is not None and c.min > c.max:
         return [FieldError(f"{at}.min", "min is larger than max")]
     return []
+
+
+@dataclass(frozen=True)
+class Definition:
+    """One version of a survey, parsed."""
+
+    version: int
+    raw: dict[str, Any]
+    questions: list[Question]
+    outcomes: list[Outcome]
+    default_locale: str
+
+    @classmethod
+    def of(cls, version: int, raw: dict[str, Any]) -> Definition:
+        """Return version ``version`` parsed from its stored JSON."""
+        return cls(
+            version,
+            raw,
+            [question_from_dict(q) for q in raw.get("questions", [])],
+            [outcome_from_dict(o) for o in raw.get("outcomes") or ()],
+            raw.get("default_locale") or "en",
+        )
