@@ -12,9 +12,12 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import event as sa_event
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.dispatch import configuration, domain, handlers, providers
+from services.dispatch import domain, providers, queries
+from services.dispatch.handlers import callbacks, configuration, funnel, optouts
+from services.dispatch.handlers.links import UNSUBSCRIBE_PURPOSE, short_url
+from services.dispatch.handlers.workspace import workspace_config
 from services.dispatch.schemas import (
     AttemptOut,
     ChannelConfigIn,
@@ -46,7 +49,7 @@ ChannelPath = Annotated[SendChannel, Path(description="email, sms, whatsapp or c
 
 def _invitation_out(runtime: Runtime, row: Any) -> InvitationOut:
     out = InvitationOut.model_validate(row)
-    out.short_url = handlers.short_url(runtime.settings, row)
+    out.short_url = short_url(runtime.settings, row)
     return out
 
 
@@ -65,7 +68,7 @@ async def list_invitations(
     status: InvitationStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[InvitationOut]:
-    rows = await handlers.list_invitations(
+    rows = await queries.list_invitations(
         session,
         workspace_id=workspace,
         contact_id=contact_id,
@@ -89,7 +92,7 @@ async def get_invitation(
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> InvitationOut:
-    invitation = await handlers.get_invitation(
+    invitation = await queries.get_invitation(
         session, workspace_id=workspace, invitation_id=str(invitation_id)
     )
     return _invitation_out(runtime, invitation)
@@ -103,8 +106,8 @@ async def get_invitation(
 async def list_reminders(
     invitation_id: Annotated[uuid.UUID, Path()], workspace: WorkspaceDep, session: SessionDep
 ) -> list[ReminderOut]:
-    await handlers.get_invitation(session, workspace_id=workspace, invitation_id=str(invitation_id))
-    rows = await handlers.reminders_of(session, invitation_id=str(invitation_id))
+    await queries.get_invitation(session, workspace_id=workspace, invitation_id=str(invitation_id))
+    rows = await queries.reminders_of(session, invitation_id=str(invitation_id))
     return [ReminderOut.model_validate(r) for r in rows]
 
 
@@ -128,7 +131,7 @@ async def get_funnel(
 ) -> list[FunnelOut]:
     if since and until and since >= until:
         raise InvalidInput("since must be before until", field="since")
-    rows = await handlers.funnel(
+    rows = await queries.funnel(
         session,
         workspace_id=workspace,
         survey_id=survey_id,
@@ -162,7 +165,7 @@ async def get_funnel(
     "/v1/settings", tags=["settings"], summary="Read the workspace's branding, quiet hours and reminders"
 )
 async def get_settings(workspace: WorkspaceDep, session: SessionDep) -> WorkspaceConfig:
-    return await handlers.workspace_config(session, workspace)
+    return await workspace_config(session, workspace_id=workspace)
 
 
 @router.put(
@@ -171,15 +174,8 @@ async def get_settings(workspace: WorkspaceDep, session: SessionDep) -> Workspac
 async def put_settings(
     body: WorkspaceConfig, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> WorkspaceConfig:
-    _changed(runtime, session, workspace)
+    runtime.extras["cache"].invalidate_after_commit(session, workspace)
     return await configuration.put_settings(session, workspace_id=workspace, config=body)
-
-
-def _changed(runtime: Runtime, session: Any, workspace: str) -> None:
-    """Drop the workspace's cached configuration now and once this change commits."""
-    cache = runtime.extras["cache"]
-    cache.invalidate(workspace)
-    sa_event.listen(session.sync_session, "after_commit", lambda _s: cache.invalidate(workspace), once=True)
 
 
 @router.get("/v1/channels", tags=["settings"], summary="List channels: configured or not, secrets masked")
@@ -201,7 +197,7 @@ async def put_channel(
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> ChannelConfigOut:
-    _changed(runtime, session, workspace)
+    runtime.extras["cache"].invalidate_after_commit(session, workspace)
     return await configuration.put_channel(
         session, runtime.settings, workspace_id=workspace, channel=channel, body=body
     )
@@ -216,7 +212,7 @@ async def put_channel(
 async def delete_channel(
     channel: ChannelPath, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
-    _changed(runtime, session, workspace)
+    runtime.extras["cache"].invalidate_after_commit(session, workspace)
     await configuration.delete_channel(session, workspace_id=workspace, channel=channel)
     return Response(status_code=204)
 
@@ -241,7 +237,7 @@ async def list_templates(workspace: WorkspaceDep, session: SessionDep) -> list[T
 async def create_template(
     body: TemplateIn, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> TemplateOut:
-    _changed(runtime, session, workspace)
+    runtime.extras["cache"].invalidate_after_commit(session, workspace)
     return configuration.template_out(
         await configuration.save_template(session, workspace_id=workspace, body=body)
     )
@@ -269,7 +265,7 @@ async def get_template(template_id: str, workspace: WorkspaceDep, session: Sessi
 async def put_template(
     template_id: str, body: TemplateIn, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> TemplateOut:
-    _changed(runtime, session, workspace)
+    runtime.extras["cache"].invalidate_after_commit(session, workspace)
     return configuration.template_out(
         await configuration.save_template(session, workspace_id=workspace, body=body, template_id=template_id)
     )
@@ -281,7 +277,7 @@ async def put_template(
 async def delete_template(
     template_id: str, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
-    _changed(runtime, session, workspace)
+    runtime.extras["cache"].invalidate_after_commit(session, workspace)
     await configuration.delete_template(session, workspace_id=workspace, template_id=template_id)
     return Response(status_code=204)
 
@@ -418,12 +414,12 @@ async def short_link(
     score: Annotated[int | None, Query(ge=0, le=10)] = None,
 ) -> Response:
     now = runtime.extras["clock"].now()
-    invitation = await handlers.invitation_by_code(session, code)
+    invitation = await funnel.invitation_by_code(session, code=code)
     if invitation is None:
         return _page("This link is not known", "<p>Check that you copied the whole link.</p>", status=404)
     if invitation.expires_at is not None and now >= invitation.expires_at:
         return _page("This survey link has expired", "<p>Thank you for your interest.</p>", status=410)
-    await handlers.record_click(session, runtime.outbox, invitation=invitation, now=now)
+    await funnel.record_click(session, runtime.outbox, invitation=invitation, now=now)
     target = invitation.survey_url if score is None else domain.score_url(invitation.survey_url, score)
     return RedirectResponse(target, status_code=302, headers={"Cache-Control": "no-store"})
 
@@ -438,9 +434,9 @@ async def short_link(
 async def open_pixel(
     code: Annotated[str, Path(max_length=16)], session: SessionDep, runtime: RuntimeDep
 ) -> Response:
-    invitation = await handlers.invitation_by_code(session, code)
+    invitation = await funnel.invitation_by_code(session, code=code)
     if invitation is not None and invitation.channel == "email":
-        await handlers.record_open(
+        await funnel.record_open(
             session, runtime.outbox, invitation=invitation, now=runtime.extras["clock"].now()
         )
     return Response(PIXEL, media_type="image/gif", headers={"Cache-Control": "no-store, private"})
@@ -448,7 +444,7 @@ async def open_pixel(
 
 def _unsubscribe_claims(runtime: Runtime, token: str) -> dict[str, Any]:
     try:
-        claims = verify_token(runtime.settings.secret_key, handlers.UNSUBSCRIBE_PURPOSE, token)
+        claims = verify_token(runtime.settings.secret_key, UNSUBSCRIBE_PURPOSE, token)
     except InvalidToken:
         raise NotFound("This unsubscribe link is not valid.", field="token") from None
     if not all(isinstance(claims.get(k), str) for k in ("ws", "con", "inv")):
@@ -482,7 +478,7 @@ async def unsubscribe(
     token: Annotated[str, Path(max_length=1000)], session: SessionDep, runtime: RuntimeDep
 ) -> HTMLResponse:
     claims = _unsubscribe_claims(runtime, token)
-    await handlers.unsubscribe(
+    await optouts.unsubscribe(
         session,
         runtime.outbox,
         workspace_id=claims["ws"],
@@ -546,7 +542,7 @@ async def mailgun_events(request: Request, session: SessionDep, runtime: Runtime
         )
     except providers.InvalidSignature as exc:
         raise Unauthorized(str(exc), field=exc.field) from exc
-    if not await handlers.first_time(session, "mailgun-token", token):
+    if not await callbacks.first_time(session, provider="mailgun-token", event_id=token):
         return {"applied": 0, "duplicate": 1, "unknown": 0}
     report = providers.mailgun_event(body)
     return await _apply(session, runtime, [report] if report else [], now=now)
@@ -566,8 +562,7 @@ async def twilio_status(
     settings, now = runtime.settings, runtime.extras["clock"].now()
     raw = (await request.body()).decode(errors="replace")
     params = parse_qsl(raw, keep_blank_values=True)
-    channels = await handlers.channel_settings(session, settings, [workspace_id])
-    tokens = {c.auth_token for (_, ch), c in channels.items() if ch in domain.PHONE_CHANNELS and c.auth_token}
+    tokens = await callbacks.twilio_auth_tokens(session, settings, workspace_id=workspace_id)
     if not tokens:
         raise NotFound("No SMS provider is configured for this workspace.", field="workspace_id")
     url = domain.public_link(settings.public_url, request.url.path)
@@ -588,18 +583,15 @@ async def twilio_status(
 
 
 async def _apply(
-    session: Any,
+    session: AsyncSession,
     runtime: Runtime,
     reports: list[providers.DeliveryEvent],
     *,
     now: datetime,
     workspace_id: str | None = None,
 ) -> dict[str, int]:
-    counts = {"applied": 0, "duplicate": 0, "unknown": 0}
-    for report in reports:
-        outcome = await handlers.apply_delivery_event(
-            session, runtime.outbox, runtime.settings, report=report, now=now, workspace_id=workspace_id
-        )
-        counts["unknown" if outcome == "unknown-message" else outcome] += 1
+    counts = await callbacks.apply_reports(
+        session, runtime.outbox, runtime.settings, reports=reports, now=now, workspace_id=workspace_id
+    )
     runtime.extras["sender"].wake_after_commit(session)
     return counts

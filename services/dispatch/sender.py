@@ -28,11 +28,25 @@ from sqlalchemy import case, event, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.dispatch import domain, emails, handlers, templates
+from services.dispatch import domain, emails, templates
 from services.dispatch.channels import ChannelSettings, HttpChannels, SendError, SmtpPool
 from services.dispatch.clock import Clock
-from services.dispatch.handlers import event_fields
-from services.dispatch.models import InvalidAddress, Invitation, Reminder, Template, due_or_abandoned
+from services.dispatch.handlers.invitations import cancel_reminders, event_fields, recipient_of
+from services.dispatch.handlers.links import short_url, unsubscribe_url
+from services.dispatch.handlers.routing import (
+    fall_back,
+    invalid_addresses,
+    mark_invalid,
+    opt_outs_of,
+    undeliverable,
+)
+from services.dispatch.handlers.workspace import (
+    channel_settings,
+    configured_channels,
+    template_spec,
+    workspace_configs,
+)
+from services.dispatch.models import Invitation, Reminder, Template, due_or_abandoned
 from services.dispatch.schemas import WorkspaceConfig
 from services.dispatch.settings import DispatchSettings
 from shared.db import Database
@@ -212,12 +226,10 @@ class InvitationSender:
         }
         template_ids = {i.template_id for i in invitations if i.template_id}
         ctx = ClaimContext(
-            workspaces=await handlers.workspace_configs(session, workspace_ids),
-            channels=await handlers.channel_settings(session, self.settings, workspace_ids),
-            opt_outs=await handlers.opt_outs_of(
-                session, {(i.workspace_id, i.contact_id) for i in invitations}
-            ),
-            invalid=await handlers.invalid_addresses(session, addresses),
+            workspaces=await workspace_configs(session, workspace_ids=workspace_ids),
+            channels=await channel_settings(session, self.settings, workspace_ids=workspace_ids),
+            opt_outs=await opt_outs_of(session, pairs={(i.workspace_id, i.contact_id) for i in invitations}),
+            invalid=await invalid_addresses(session, pairs=addresses),
             templates={
                 t.id: t
                 for t in (await session.scalars(select(Template).where(Template.id.in_(template_ids)))).all()
@@ -279,7 +291,7 @@ class InvitationSender:
         if invitation.expires_at is not None and now >= invitation.expires_at:
             return "the survey link expired before the message could be sent"
         if channel in ("email", "sms", "whatsapp"):
-            recipient = handlers.recipient_of(invitation)
+            recipient = recipient_of(invitation)
             if domain.address_for(channel, recipient) is None:
                 if not (
                     invitation.recipient_email or invitation.recipient_phone or invitation.recipient_name
@@ -291,7 +303,7 @@ class InvitationSender:
         return None
 
     def _invalid(self, invitation: Invitation, channel: str, ctx: ClaimContext) -> bool:
-        address = domain.address_for(channel, handlers.recipient_of(invitation))
+        address = domain.address_for(channel, recipient_of(invitation))
         return address is not None and (invitation.workspace_id, address) in ctx.invalid
 
     async def _claim_invitation(
@@ -310,7 +322,7 @@ class InvitationSender:
             return None
         problem = self._blocked(invitation, channel, ctx, now)
         if problem is None and self._invalid(invitation, channel, ctx):
-            if await handlers.fall_back(
+            if await fall_back(
                 session, self.outbox, s, invitation=invitation, now=now, why="address invalid"
             ):
                 return None
@@ -332,7 +344,7 @@ class InvitationSender:
             attempts=invitation.attempts,
             config=config,
             workspace=ctx.workspaces[invitation.workspace_id],
-            template=handlers.template_spec(ctx.templates.get(invitation.template_id or "")),
+            template=template_spec(ctx.templates.get(invitation.template_id or "")),
             message_id=invitation.message_id,
         )
 
@@ -371,7 +383,7 @@ class InvitationSender:
             attempts=reminder.attempts,
             config=ctx.channels[(invitation.workspace_id, channel)],
             workspace=ctx.workspaces[invitation.workspace_id],
-            template=handlers.template_spec(template),
+            template=template_spec(template),
             message_id=reminder.message_id,
             seq=reminder.seq,
         )
@@ -396,8 +408,8 @@ class InvitationSender:
             context=inv.context or {},
             brand=brand,
             survey_url=inv.survey_url,
-            short_url=handlers.short_url(self.settings, inv),
-            unsubscribe_url=handlers.unsubscribe_url(self.settings, inv),
+            short_url=short_url(self.settings, inv),
+            unsubscribe_url=unsubscribe_url(self.settings, inv),
             ttl_days=ttl_days,
             locale=inv.locale,
             embed=embed if job.channel == "email" else None,
@@ -438,7 +450,7 @@ class InvitationSender:
                     message_id=job.message_id or "",
                     mail_from=job.config.mail_from or self.settings.mail_from,
                     reply_to=job.config.reply_to,
-                    unsubscribe_url=handlers.unsubscribe_url(self.settings, inv),
+                    unsubscribe_url=unsubscribe_url(self.settings, inv),
                 )
             except ValueError as exc:  # an address no header can carry: retrying will not fix it
                 raise SendError(f"cannot build the email: {exc}", permanent=True) from exc
@@ -527,7 +539,7 @@ class InvitationSender:
         if error.hard_bounce:
             row = await self._update_claimed(session, Invitation, job, last_error=str(error))
             if row is not None:
-                await handlers.undeliverable(
+                await undeliverable(
                     session, self.outbox, s, invitation=row, bounced=True, detail=str(error), now=now
                 )
             return
@@ -535,7 +547,7 @@ class InvitationSender:
             row = await self._update_claimed(session, Invitation, job, last_error=str(error))
             if row is None:
                 return
-            if error.permanent and await handlers.fall_back(
+            if error.permanent and await fall_back(
                 session, self.outbox, s, invitation=row, now=now, why=str(error)
             ):
                 return
@@ -587,17 +599,14 @@ class InvitationSender:
         ):
             await self._update_claimed(session, Reminder, job, status="failed", last_error=str(error))
             if error.hard_bounce:
-                address = domain.address_for(job.channel, handlers.recipient_of(job.invitation))
+                address = domain.address_for(job.channel, recipient_of(job.invitation))
                 if address:
-                    await session.execute(
-                        insert(InvalidAddress)
-                        .values(
-                            workspace_id=job.invitation.workspace_id,
-                            address=address,
-                            reason=str(error)[:500],
-                            marked_at=now,
-                        )
-                        .on_conflict_do_nothing()
+                    await mark_invalid(
+                        session,
+                        workspace_id=job.invitation.workspace_id,
+                        address=address,
+                        reason=str(error),
+                        now=now,
                     )
         else:
             delay = domain.retry_delay_s(job.attempts, base_s=s.send_backoff_s)
@@ -629,16 +638,16 @@ class InvitationSender:
         seq, due = nxt
         channel = invitation.channel
         if policy.channel and policy.channel != channel:
-            channels = await handlers.channel_settings(session, self.settings, [invitation.workspace_id])
+            channels = await channel_settings(session, self.settings, workspace_ids=[invitation.workspace_id])
             reason = domain.undeliverable_reason(
                 policy.channel,
-                handlers.recipient_of(invitation),
-                configured=handlers.configured_channels(channels, invitation.workspace_id),
+                recipient_of(invitation),
+                configured=configured_channels(channels, invitation.workspace_id),
             )
             channel = policy.channel if reason is None else channel
         mail_from = self.settings.mail_from
         if channel == "email":
-            channels = await handlers.channel_settings(session, self.settings, [invitation.workspace_id])
+            channels = await channel_settings(session, self.settings, workspace_ids=[invitation.workspace_id])
             mail_from = channels[(invitation.workspace_id, "email")].mail_from or mail_from
         await session.execute(
             insert(Reminder)
@@ -676,7 +685,7 @@ class InvitationSender:
     async def _fail(self, session: AsyncSession, invitation: Invitation, now: datetime, error: str) -> None:
         invitation.status, invitation.last_error = "failed", error
         await self.outbox.add(session, InvitationFailed(**event_fields(invitation, now), error=error))
-        await handlers.cancel_reminders(session, [invitation.id], reason=error)
+        await cancel_reminders(session, [invitation.id], reason=error)
 
 
 async def _retrying(
