@@ -11,7 +11,7 @@ from services.dispatch.clock import Clock
 from services.dispatch.handlers import funnel, optouts, survey_requests, workspace
 from services.dispatch.models import inbox, outbox
 from services.dispatch.notifier import Notifier, notification_requested
-from services.dispatch.sender import InvitationSender
+from services.dispatch.sending.sender import InvitationSender
 from services.dispatch.settings import DispatchSettings
 from shared.events import (
     CUSTOMER_EVENTS,
