@@ -329,7 +329,7 @@ def render_step(
     idle_s: int,
     status: int = 200,
 ) -> HTMLResponse:
-    """Return the page for ``step`` of a visit (``handlers.Visit``)."""
+    """Return the page for ``step`` of a visit (``handlers.visits.Visit``)."""
     locale = visit.locale
     lang = ui_language(locale)
     views = [
