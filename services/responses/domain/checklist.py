@@ -67,6 +67,8 @@ LINT_TEXT: dict[str, dict[str, str]] = {
 
 @dataclass(frozen=True)
 class LintWarning:
+    """One warning of the checklist, about a field of the definition, explained in a language."""
+
     code: str
     field: str
     question_id: str | None
@@ -76,6 +78,8 @@ class LintWarning:
 
 @dataclass(frozen=True)
 class GlossaryTerm:
+    """An internal term customers may not know, with a hint at what to say instead."""
+
     term: str
     hint: str | None = None
 

@@ -30,6 +30,8 @@ LocalText = str | Mapping[str, str]
 
 @dataclass(frozen=True)
 class Option:
+    """One option of a choice question."""
+
     id: str
     text: LocalText
 
@@ -48,6 +50,8 @@ class Condition:
 
 @dataclass(frozen=True)
 class Question:
+    """One question of a survey, as its definition stores it."""
+
     id: str
     type: str
     text: LocalText = ""
@@ -90,6 +94,8 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Answer:
+    """One answer a completed response keeps: the question, its type and the typed value."""
+
     question_id: str
     type: str
     value: AnswerValue
@@ -97,6 +103,8 @@ class Answer:
 
 @dataclass(frozen=True)
 class FieldError:
+    """What is wrong with one field of a definition or a branding (a dotted path)."""
+
     field: str
     message: str
 

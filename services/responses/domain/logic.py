@@ -144,6 +144,8 @@ def next_step(
 
 @dataclass(frozen=True)
 class Progress:
+    """How many of the questions a respondent will see are behind them."""
+
     done: int
     total: int
 

@@ -14,10 +14,14 @@ INVALID_LINK = (
 
 
 class SurveyClosed(Gone):
+    """The survey is closed and takes no new responses (410)."""
+
     code, title = "survey-closed", "Survey closed"
 
 
 class LinkExpired(Gone):
+    """The survey link's token has expired (410)."""
+
     code, title = "link-expired", "Link expired"
 
 
