@@ -5,13 +5,13 @@ from __future__ import annotations
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.dispatch import handlers
 from services.dispatch.api import public, router
 from services.dispatch.channels import HttpChannels, SmtpPool
 from services.dispatch.clock import Clock
+from services.dispatch.handlers import funnel, optouts, survey_requests, workspace
 from services.dispatch.models import inbox, outbox
 from services.dispatch.notifier import Notifier, notification_requested
-from services.dispatch.sender import InvitationSender
+from services.dispatch.sending.sender import InvitationSender
 from services.dispatch.settings import DispatchSettings
 from shared.events import (
     CUSTOMER_EVENTS,
@@ -34,7 +34,7 @@ async def _setup(runtime: Runtime) -> None:
     smtp = SmtpPool(runtime.settings)
     http = HttpChannels(runtime.settings)
     runtime.extras.update(
-        cache=handlers.WorkspaceCache(runtime.settings),
+        cache=workspace.WorkspaceCache(runtime.settings),
         clock=clock,
         smtp=smtp,
         http=http,
@@ -65,20 +65,20 @@ def consumes(runtime: Runtime) -> dict[type, EventCallback]:
 
     async def on_survey_requested(session: AsyncSession, event: SurveyRequested) -> None:
         now = clock.now()
-        invitation = await handlers.request_survey(
+        invitation = await survey_requests.request_survey(
             session, runtime.outbox, runtime.settings, event=event, now=now
         )
         if invitation is not None and invitation.status == "scheduled" and invitation.send_at <= now:
             sender.wake_after_commit(session)
 
     async def on_contact_erased(session: AsyncSession, event: ContactErased) -> None:
-        await handlers.erase_contact(session, runtime.outbox, event=event, now=clock.now())
+        await optouts.erase_contact(session, runtime.outbox, event=event, now=clock.now())
 
     async def on_contact_opted_out(session: AsyncSession, event: ContactOptedOut) -> None:
-        await handlers.opted_out(session, runtime.outbox, event=event, now=clock.now())
+        await optouts.opted_out(session, runtime.outbox, event=event, now=clock.now())
 
     async def on_response(session: AsyncSession, event: ResponseStarted | ResponseCompleted) -> None:
-        await handlers.responded(session, event=event, now=clock.now())
+        await funnel.responded(session, event=event, now=clock.now())
 
     async def on_notification(session: AsyncSession, event: NotificationRequested) -> None:
         if await notification_requested(session, event=event, now=clock.now()):

@@ -21,9 +21,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.dispatch import domain, emails, handlers
+from services.dispatch import domain, emails
 from services.dispatch.channels import HttpChannels, SendError, SmtpPool
 from services.dispatch.clock import Clock
+from services.dispatch.handlers.workspace import channel_settings
 from services.dispatch.models import (
     Notification,
     WebhookAttempt,
@@ -202,7 +203,7 @@ class Notifier:
             url, channel = note.to, None
         else:
             async with self.db.unit_of_work() as session:
-                channels = await handlers.channel_settings(session, self.settings, [note.workspace_id])
+                channels = await channel_settings(session, self.settings, workspace_ids=[note.workspace_id])
             url, channel = channels[(note.workspace_id, "chat")].webhook_url, note.to
         if not url:
             raise SendError("no chat webhook configured for this workspace", permanent=True)

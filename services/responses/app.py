@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.responses import handlers
 from services.responses.api import router
+from services.responses.handlers.responses import on_contact_erased
 from services.responses.models import inbox, outbox
 from services.responses.settings import ResponsesSettings
 from shared.events import CUSTOMER_EVENTS, ContactErased
@@ -32,7 +32,7 @@ def create_app(settings: ResponsesSettings | None = None) -> FastAPI:
             outbox_table=outbox,
             inbox_table=inbox,
             topics=[CUSTOMER_EVENTS],
-            consumes=lambda runtime: {ContactErased: handlers.on_contact_erased},
+            consumes=lambda runtime: {ContactErased: on_contact_erased},
             setup=_setup,
             openapi_tags=[
                 {"name": "surveys", "description": "Versioned survey definitions (workspace API key)"},

@@ -10,8 +10,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.dispatch import domain, handlers, templates
+from services.dispatch import domain, templates
 from services.dispatch.channels import resolve_channel
+from services.dispatch.handlers.workspace import template_spec, workspace_config
 from services.dispatch.models import (
     ChannelConfig,
     Template,
@@ -247,14 +248,14 @@ async def preview(
     channel: str = body.channel
     if body.template_id:
         stored = await get_template(session, workspace_id=workspace_id, template_id=body.template_id)
-        spec, channel = handlers.template_spec(stored), stored.channel
+        spec, channel = template_spec(stored), stored.channel
     elif body.template is not None:
         check_template(body.template)
         channel = body.template.channel
         spec = templates.TemplateSpec(
             None, body.template.subject, body.template.text, body.template.html, _embed(body.template)
         )
-    config = await handlers.workspace_config(session, workspace_id)
+    config = await workspace_config(session, workspace_id=workspace_id)
     brand = templates.Branding(
         name=config.branding.name,
         colour=config.branding.colour,
