@@ -5,7 +5,6 @@ column types; each would otherwise surface as a 500. ``check_inputs`` (a depende
 puts on every router) refuses them with a 422 problem that names the field:
 
 - every path parameter, query parameter, JSON body string and form field: no NUL, no surrogate;
-- path parameters: at most ``MAX_PATH_PARAM`` characters (ids are short);
 - integers: within PostgreSQL's ``bigint`` (64 bits), and within ``integer`` (32 bits) in a path,
   where they address rows (``/versions/{version}``).
 
@@ -27,7 +26,6 @@ from fastapi.dependencies.models import Dependant
 
 from shared.errors import InvalidInput, MalformedBody
 
-MAX_PATH_PARAM = 256
 INT64 = (-(2**63), 2**63 - 1)
 INT32 = (-(2**31), 2**31 - 1)
 
@@ -113,8 +111,6 @@ async def check_inputs(request: Request) -> None:
         if not isinstance(value, str):
             continue
         check_text(value, field=name)
-        if len(value) > MAX_PATH_PARAM:
-            raise _problem(name, f"it is longer than {MAX_PATH_PARAM} characters")
         if name in ints and (number := _as_int(value)) is not None:
             check_int(number, field=name, bounds=INT32)
     for name, value in request.query_params.multi_items():
