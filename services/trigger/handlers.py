@@ -17,11 +17,11 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import pydantic_core
 from pydantic import ValidationError
-from sqlalchemy import Table, delete, func, literal, literal_column, or_, select, text, update
+from sqlalchemy import delete, func, literal, literal_column, or_, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,15 +31,16 @@ from services.trigger.caches import Caches, IntegrationView, WorkspaceRules
 from services.trigger.domain import Cap, ContactView, Facts, Policy, QuietHours, RuleView, Sent, Verdict
 from services.trigger.importer import Row
 from services.trigger.models import (
+    CONTACT_COLUMNS,
+    CONTACT_FIELDS,
     AuditEntry,
-    Contact,
-    ContactSurvey,
-    Decision,
     Integration,
-    ReceivedEvent,
     Rule,
-    Schedule,
     WorkspaceSettings,
+    contact_surveys_table,
+    contacts_table,
+    received_events_table,
+    schedules_table,
 )
 from services.trigger.schemas import (
     ContactCreate,
@@ -76,32 +77,16 @@ from shared.outbox import Outbox
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-CONTACT_FIELDS = ("email", "name", "phone", "locale", "timezone", "country", "company", "role", "plan")
-_contacts = cast(Table, Contact.__table__)
-_events = cast(Table, ReceivedEvent.__table__)
-_decisions = cast(Table, Decision.__table__)
-_history = cast(Table, ContactSurvey.__table__)
-_schedules = cast(Table, Schedule.__table__)
-CONTACT_COLUMNS = (
-    _contacts.c.id,
-    _contacts.c.external_id,
-    *(_contacts.c[f] for f in CONTACT_FIELDS),
-    _contacts.c.attributes,
-    _contacts.c.opted_out,
-    _contacts.c.opted_out_channels,
-    _contacts.c.created_at,
-    _contacts.c.updated_at,
-)
 _INSERTED: Any = literal_column("(xmax = 0)").label("inserted")
 
 
 def _upsert_contacts_statement() -> Any:
-    stmt = insert(_contacts)
+    stmt = insert(contacts_table)
     return stmt.on_conflict_do_update(
-        index_elements=[_contacts.c.workspace_id, _contacts.c.external_id],
+        index_elements=[contacts_table.c.workspace_id, contacts_table.c.external_id],
         set_={
-            **{f: func.coalesce(stmt.excluded[f], _contacts.c[f]) for f in CONTACT_FIELDS},
-            "attributes": _contacts.c.attributes.op("||")(stmt.excluded.attributes),
+            **{f: func.coalesce(stmt.excluded[f], contacts_table.c[f]) for f in CONTACT_FIELDS},
+            "attributes": contacts_table.c.attributes.op("||")(stmt.excluded.attributes),
             "updated_at": func.now(),
         },
     ).returning(*CONTACT_COLUMNS, _INSERTED)
@@ -625,9 +610,9 @@ async def upsert_contact_by_email(
     )
     existing = (
         await session.execute(
-            select(_contacts.c.id)
-            .where(_contacts.c.workspace_id == workspace_id, func.lower(_contacts.c.email) == email)
-            .order_by(_contacts.c.created_at)
+            select(contacts_table.c.id)
+            .where(contacts_table.c.workspace_id == workspace_id, func.lower(contacts_table.c.email) == email)
+            .order_by(contacts_table.c.created_at)
             .limit(1)
             .with_for_update()
         )
@@ -635,7 +620,7 @@ async def upsert_contact_by_email(
     values = _contact_values(workspace_id, ref)
     if existing is None:
         row = (
-            (await session.execute(insert(_contacts).values(values).returning(*CONTACT_COLUMNS)))
+            (await session.execute(insert(contacts_table).values(values).returning(*CONTACT_COLUMNS)))
             .mappings()
             .one()
         )
@@ -644,11 +629,11 @@ async def upsert_contact_by_email(
     row = (
         (
             await session.execute(
-                update(_contacts)
-                .where(_contacts.c.id == existing)
+                update(contacts_table)
+                .where(contacts_table.c.id == existing)
                 .values(
                     **changes,
-                    attributes=_contacts.c.attributes.op("||")(literal(values["attributes"], JSONB)),
+                    attributes=contacts_table.c.attributes.op("||")(literal(values["attributes"], JSONB)),
                     updated_at=func.now(),
                 )
                 .returning(*CONTACT_COLUMNS)
@@ -685,22 +670,24 @@ async def upsert_contact(
     )
     if external_id and ref.email:
         # A contact first known by its email alone is adopted by the first upsert naming its id.
-        taken = select(_contacts.c.id).where(
-            _contacts.c.workspace_id == workspace_id, _contacts.c.external_id == external_id
+        taken = select(contacts_table.c.id).where(
+            contacts_table.c.workspace_id == workspace_id, contacts_table.c.external_id == external_id
         )
         oldest = (
-            select(_contacts.c.id)
+            select(contacts_table.c.id)
             .where(
-                _contacts.c.workspace_id == workspace_id,
-                _contacts.c.external_id.is_(None),
-                func.lower(_contacts.c.email) == ref.email,
+                contacts_table.c.workspace_id == workspace_id,
+                contacts_table.c.external_id.is_(None),
+                func.lower(contacts_table.c.email) == ref.email,
             )
-            .order_by(_contacts.c.created_at)
+            .order_by(contacts_table.c.created_at)
             .limit(1)
             .scalar_subquery()
         )
         await session.execute(
-            update(_contacts).where(_contacts.c.id == oldest, ~taken.exists()).values(external_id=external_id)
+            update(contacts_table)
+            .where(contacts_table.c.id == oldest, ~taken.exists())
+            .values(external_id=external_id)
         )
     if external_id:
         row = (await session.execute(_UPSERT_CONTACTS, _contact_values(workspace_id, ref))).mappings().one()
@@ -721,7 +708,7 @@ async def find_contact(session: AsyncSession, *, workspace_id: str, external_id:
         (
             await session.execute(
                 select(*CONTACT_COLUMNS).where(
-                    _contacts.c.workspace_id == workspace_id, _contacts.c.external_id == external_id
+                    contacts_table.c.workspace_id == workspace_id, contacts_table.c.external_id == external_id
                 )
             )
         )
@@ -755,8 +742,8 @@ async def set_opt_out(
     row = (
         (
             await session.execute(
-                update(_contacts)
-                .where(_contacts.c.id == contact["id"])
+                update(contacts_table)
+                .where(contacts_table.c.id == contact["id"])
                 .values(**values)
                 .returning(*CONTACT_COLUMNS)
             )
@@ -789,8 +776,8 @@ async def opt_in(session: AsyncSession, *, workspace_id: str, contact_id: str) -
     row = (
         (
             await session.execute(
-                update(_contacts)
-                .where(_contacts.c.id == contact_id, _contacts.c.workspace_id == workspace_id)
+                update(contacts_table)
+                .where(contacts_table.c.id == contact_id, contacts_table.c.workspace_id == workspace_id)
                 .values(opted_out=False, opted_out_channels=[], opted_out_at=None, updated_at=func.now())
                 .returning(*CONTACT_COLUMNS)
             )
@@ -807,7 +794,10 @@ async def on_contact_opted_out(session: AsyncSession, event: ContactOptedOut) ->
         (
             await session.execute(
                 select(*CONTACT_COLUMNS)
-                .where(_contacts.c.id == event.contact_id, _contacts.c.workspace_id == event.workspace_id)
+                .where(
+                    contacts_table.c.id == event.contact_id,
+                    contacts_table.c.workspace_id == event.workspace_id,
+                )
                 .with_for_update()
             )
         )
@@ -836,23 +826,34 @@ async def erase_contact(
     # Events still in stored batches become pending events first, to be erased with those below.
     await explode_batches(session_fetch(session), limit=2**31 - 1, workspace_id=workspace_id)
     # Schedules first, then the contact: the same lock order as the scheduler.
-    await session.execute(delete(_schedules).where(_schedules.c.contact_id == contact_id))
+    await session.execute(delete(schedules_table).where(schedules_table.c.contact_id == contact_id))
     await session.execute(
-        update(_events)
-        .where(_events.c.workspace_id == workspace_id, _events.c.contact_id == contact_id)
+        update(received_events_table)
+        .where(
+            received_events_table.c.workspace_id == workspace_id,
+            received_events_table.c.contact_id == contact_id,
+        )
         .values(payload={"erased": True})
     )
     # Events stored but not evaluated yet name the contact only in their own copy of it.
-    named = _events.c.contact["external_id"].astext == contact["external_id"]
+    named = received_events_table.c.contact["external_id"].astext == contact["external_id"]
     if contact["email"]:
-        named = or_(named, func.lower(_events.c.contact["email"].astext) == contact["email"].lower())
+        named = or_(
+            named, func.lower(received_events_table.c.contact["email"].astext) == contact["email"].lower()
+        )
     await session.execute(
-        update(_events)
-        .where(_events.c.workspace_id == workspace_id, _events.c.evaluated_at.is_(None), named)
+        update(received_events_table)
+        .where(
+            received_events_table.c.workspace_id == workspace_id,
+            received_events_table.c.evaluated_at.is_(None),
+            named,
+        )
         .values(payload={"erased": True}, contact=None, evaluated_at=func.now())
     )
-    await session.execute(delete(_history).where(_history.c.contact_id == contact_id))
-    await session.execute(delete(_contacts).where(_contacts.c.id == contact_id))
+    await session.execute(
+        delete(contact_surveys_table).where(contact_surveys_table.c.contact_id == contact_id)
+    )
+    await session.execute(delete(contacts_table).where(contacts_table.c.id == contact_id))
     await write_outbox(
         session,
         outbox,
@@ -1031,8 +1032,14 @@ async def load_history(
     if not contact_ids or window_days <= 0:
         return history
     rows = await session.execute(
-        select(_history.c.contact_id, _history.c.survey_id, _history.c.sent_at, _history.c.rule_id).where(
-            _history.c.contact_id.in_(contact_ids), _history.c.sent_at > now - timedelta(days=window_days)
+        select(
+            contact_surveys_table.c.contact_id,
+            contact_surveys_table.c.survey_id,
+            contact_surveys_table.c.sent_at,
+            contact_surveys_table.c.rule_id,
+        ).where(
+            contact_surveys_table.c.contact_id.in_(contact_ids),
+            contact_surveys_table.c.sent_at > now - timedelta(days=window_days),
         )
     )
     for contact_id, survey_id, sent_at, rule_id in rows:
@@ -1046,10 +1053,10 @@ async def load_enrollments(session: AsyncSession, *, contact_ids: Sequence[str])
     if not contact_ids:
         return enrolled
     rows = await session.execute(
-        select(_schedules.c.contact_id, _schedules.c.rule_id).where(
-            _schedules.c.contact_id.in_(contact_ids),
-            _schedules.c.status == "pending",
-            _schedules.c.recurrence_days.is_not(None),
+        select(schedules_table.c.contact_id, schedules_table.c.rule_id).where(
+            schedules_table.c.contact_id.in_(contact_ids),
+            schedules_table.c.status == "pending",
+            schedules_table.c.recurrence_days.is_not(None),
         )
     )
     for contact_id, rule_id in rows:
@@ -1719,8 +1726,8 @@ async def dry_run(
             (
                 await session.execute(
                     select(*CONTACT_COLUMNS).where(
-                        _contacts.c.workspace_id == workspace_id,
-                        _contacts.c.external_id == body.contact.external_id,
+                        contacts_table.c.workspace_id == workspace_id,
+                        contacts_table.c.external_id == body.contact.external_id,
                     )
                 )
             )

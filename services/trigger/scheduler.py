@@ -12,20 +12,18 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.trigger import domain, handlers
 from services.trigger.caches import Caches
-from services.trigger.models import Contact, Rule, Schedule
+from services.trigger.models import CONTACT_COLUMNS, Rule, Schedule, contacts_table
 from shared.db import Database
 from shared.events import utcnow
 from shared.outbox import Outbox
 
 log = logging.getLogger(__name__)
-_contacts = cast(Table, Contact.__table__)
 
 # Outcomes after which a recurring survey stops; any other outcome skips one round only.
 _ENDS_ENROLLMENT = ("opted_out", "cancelled")
@@ -90,8 +88,8 @@ class Scheduler:
         row = (
             (
                 await session.execute(
-                    select(*handlers.CONTACT_COLUMNS)
-                    .where(_contacts.c.id == schedule.contact_id)
+                    select(*CONTACT_COLUMNS)
+                    .where(contacts_table.c.id == schedule.contact_id)
                     .with_for_update()
                 )
             )
