@@ -52,6 +52,7 @@ from services.trigger.schemas import (
 from services.trigger.schemas import (
     WorkspaceSettings as SettingsBody,
 )
+from services.trigger.store import EventReceipt
 from shared.errors import CloseloopError, InvalidInput, MalformedBody, NotFound, Unauthorized
 from shared.events import is_uuid
 from shared.service import Runtime, RuntimeDep, SessionDep, WorkspaceDep
@@ -305,7 +306,7 @@ async def _store(
     if evaluate:
         now = _now(runtime)
 
-        async def work(session: AsyncSession) -> list[EventResult]:
+        async def work(session: AsyncSession) -> list[EventReceipt]:
             rules = await handlers.load_workspace(session, _caches(runtime), workspace_id=workspace_id)
             return await handlers.store_and_evaluate(
                 session,
@@ -331,7 +332,16 @@ async def _store(
         received=len(results),
         duplicates=duplicates,
         ignored=ignored,
-        events=results if len(results) > 1 else None,
+        events=[_event_result(r) for r in results] if len(results) > 1 else None,
+    )
+
+
+def _event_result(receipt: EventReceipt) -> EventResult:
+    return EventResult(
+        source_event_id=receipt.source_event_id,
+        event_id=receipt.event_id,
+        status=receipt.status,
+        surveys_requested=receipt.surveys_requested,
     )
 
 

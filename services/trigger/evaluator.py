@@ -30,6 +30,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.trigger import handlers
 from services.trigger.caches import Caches
+from services.trigger.store import (
+    EVALUATE_CHANNEL,
+    SET_BATCH_ASIDE_SQL,
+    contact_from_json,
+    explode_batches,
+    session_fetch,
+)
 from shared.db import Database
 from shared.events import utcnow
 from shared.outbox import Outbox
@@ -130,7 +137,7 @@ class Evaluator:
         batches were moved or set aside (0: none is waiting)."""
         try:
             async with self.db.unit_of_work() as session:
-                moved = await handlers.explode_batches(handlers.session_fetch(session), limit=batches)
+                moved = await explode_batches(session_fetch(session), limit=batches)
             return moved
         except Exception as exc:
             if _transient(exc):
@@ -140,12 +147,12 @@ class Evaluator:
         failed: dict[str, Any] = {}
         try:
             async with self.db.unit_of_work() as session:
-                fetch = handlers.session_fetch(session)
+                fetch = session_fetch(session)
                 oldest = await fetch(_OLDEST_BATCH)
                 if not oldest:
                     return 0
                 failed["seq"] = oldest[0][0]
-                moved = await handlers.explode_batches(fetch, seq=failed["seq"])
+                moved = await explode_batches(fetch, seq=failed["seq"])
             return moved
         except Exception as exc:
             if _transient(exc) or "seq" not in failed:
@@ -153,7 +160,7 @@ class Evaluator:
             log.error("stored batch %s cannot be moved and is set aside: %s", failed["seq"], exc)
             async with self.db.unit_of_work() as session:
                 error = f"{type(exc).__name__}: {exc}"[:2000]
-                await handlers.session_fetch(session)(handlers.SET_BATCH_ASIDE_SQL, failed["seq"], error)
+                await session_fetch(session)(SET_BATCH_ASIDE_SQL, failed["seq"], error)
             return 1
 
     async def _evaluate_some(self, limit: int) -> int:
@@ -196,7 +203,7 @@ class Evaluator:
                     source_event_id=source_event_id,
                     event_type=event_type,
                     occurred_at=occurred_at,
-                    contact=handlers.contact_from_json(contact) if contact is not None else None,
+                    contact=contact_from_json(contact) if contact is not None else None,
                     properties=_properties(payload),
                 )
             )
@@ -241,7 +248,7 @@ class Evaluator:
             return
         try:
             self._listener = await asyncpg.connect(self.dsn)
-            await self._listener.add_listener(handlers.EVALUATE_CHANNEL, lambda *_: self._wake.set())
+            await self._listener.add_listener(EVALUATE_CHANNEL, lambda *_: self._wake.set())
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("cannot listen for new events (%s); looking every %.1fs", exc, self.poll_interval_s)
             self._listener = None

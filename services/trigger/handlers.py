@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hashlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from typing import Any, TypeVar
 
@@ -47,7 +46,6 @@ from services.trigger.schemas import (
     DryRunRequest,
     DryRunResult,
     DryRunRule,
-    EventResult,
     ImportError_,
     ImportResult,
     IntegrationCreate,
@@ -58,6 +56,14 @@ from services.trigger.schemas import (
 )
 from services.trigger.schemas import WorkspaceSettings as SettingsBody
 from services.trigger.sources import ContactRef, Incoming
+from services.trigger.store import (
+    PENDING_IN_BATCH_SQL,
+    EventReceipt,
+    explode_batches,
+    json_param,
+    session_fetch,
+    store_events,
+)
 from shared import standard_webhooks
 from shared.db import Database
 from shared.errors import InvalidInput, NotFound
@@ -101,32 +107,6 @@ _CONTACT_RECORD = ", ".join(
     + [f"{f} varchar" for f in CONTACT_FIELDS]
     + ["attributes jsonb"]
 )
-# Storing webhook events is all an acknowledgement waits for: one statement for a whole group of
-# requests, in the driver's own parameter style so that both the raw connection pool of the webhook
-# path and a session can run it. Events arriving again (the source's id) are skipped; a new pending
-# event wakes the evaluators (NOTIFY, sent at commit, once per transaction).
-EVALUATE_CHANNEL = "closeloop_trigger_pending"
-STORE_SQL = f"""
-WITH e AS (
-    INSERT INTO trigger.received_events
-        (id, workspace_id, integration_id, source, source_event_id, event_type, occurred_at, payload,
-         contact, evaluated_at)
-    SELECT x.id, $1, $2, $3, x.source_event_id, x.event_type, x.occurred_at, x.payload, x.contact,
-           x.evaluated_at
-    FROM unnest($4::varchar[], $5::varchar[], $6::varchar[], $7::timestamptz[], $8::jsonb[], $9::jsonb[],
-                $10::timestamptz[])
-         AS x(id, source_event_id, event_type, occurred_at, payload, contact, evaluated_at)
-    ON CONFLICT (workspace_id, source, source_event_id) DO NOTHING
-    RETURNING id, source_event_id, evaluated_at IS NULL AS pending
-)
-SELECT id, source_event_id FROM e
-UNION ALL
-SELECT NULL, NULL FROM (SELECT pg_notify('{EVALUATE_CHANNEL}', '')) AS n WHERE EXISTS (SELECT 1 FROM e WHERE pending)
-"""
-EXISTING_SQL = """
-SELECT source_event_id, id FROM trigger.received_events
-WHERE workspace_id = $1 AND source = $2 AND source_event_id = ANY($3::varchar[])
-"""
 # The evaluator's first statement for a batch of stored events: upsert their contacts (sorted, so
 # that two evaluators lock the contacts they share in the same order) and mark the events evaluated,
 # naming their contact. Its rows: the contacts.
@@ -193,11 +173,6 @@ FROM jsonb_array_elements(CAST(:outbox AS jsonb)) WITH ORDINALITY AS a(v, n)
 ORDER BY n
 """
 )
-
-
-def _json(value: Any) -> str:
-    """Compact JSON for a statement parameter (datetimes as ISO 8601)."""
-    return pydantic_core.to_json(value).decode()
 
 
 # --- transactions --------------------------------------------------------------------------
@@ -1014,10 +989,10 @@ async def write_batch(session: AsyncSession, outbox: Outbox, batch: Batch) -> No
     await session.execute(
         _WRITE_SQL,
         {
-            "schedules": _json(batch.schedules),
-            "decisions": _json(batch.decisions),
-            "history": _json(batch.history),
-            "outbox": _json(batch.outbox),
+            "schedules": json_param(batch.schedules),
+            "decisions": json_param(batch.decisions),
+            "history": json_param(batch.history),
+            "outbox": json_param(batch.outbox),
         },
     )
     if batch.outbox:
@@ -1077,248 +1052,6 @@ class Pending:
     properties: dict[str, Any]
 
 
-Fetch = Callable[..., Awaitable[Sequence[Sequence[Any]]]]
-"""Run one SQL statement in the driver's parameter style (``$1``) and return its rows."""
-
-
-def session_fetch(session: AsyncSession) -> Fetch:
-    """Return a ``Fetch`` that runs inside the session's transaction."""
-
-    async def fetch(sql: str, *args: Any) -> Sequence[Sequence[Any]]:
-        connection = await session.connection()
-        return (await connection.exec_driver_sql(sql, args)).all()
-
-    return fetch
-
-
-def _contact_doc(ref: ContactRef) -> dict[str, Any]:
-    """The contact as a stored event names it (``contact_from_json`` reads it back)."""
-    return {
-        "external_id": ref.external_id,
-        "email": ref.email,
-        "fields": ref.fields,
-        "attributes": ref.attributes,
-    }
-
-
-def contact_json(ref: ContactRef) -> str:
-    return _json(_contact_doc(ref))
-
-
-def contact_from_json(value: Any) -> ContactRef:
-    data = pydantic_core.from_json(value) if isinstance(value, str) else value
-    if not isinstance(data, dict):
-        raise ValueError(f"a stored contact reference must be an object, not {type(data).__name__}")
-    return ContactRef(
-        external_id=data.get("external_id"),
-        email=data.get("email"),
-        fields=dict(data.get("fields") or {}),
-        attributes=dict(data.get("attributes") or {}),
-    )
-
-
-async def store_events(
-    fetch: Fetch,
-    *,
-    workspace_id: str,
-    integration_id: str | None,
-    source: str,
-    events: Sequence[Incoming],
-    now: datetime,
-) -> list[EventResult]:
-    """Store each event once, pending for the evaluator; return what happened to each.
-
-    An event without a contact is stored as evaluated: no rule can ask anyone about it.
-    """
-    ids = [event_id_for(workspace_id, source, e.source_event_id) for e in events]
-    rows = await fetch(
-        STORE_SQL,
-        workspace_id,
-        integration_id,
-        source,
-        ids,
-        [e.source_event_id for e in events],
-        [e.event_type for e in events],
-        [e.occurred_at or now for e in events],
-        [_json(e.properties) for e in events],
-        [contact_json(e.contact) if e.contact else None for e in events],
-        [None if e.contact else now for e in events],
-    )
-    inserted = {source_event_id for event_id, source_event_id in rows if event_id is not None}
-    # The one row the database kept is the new event; a repeat of it in the same request is a duplicate.
-    fresh = []
-    for event in events:
-        fresh.append(event.source_event_id in inserted)
-        inserted.discard(event.source_event_id)
-    existing: dict[str, str] = {}
-    if not all(fresh):
-        repeated = [e.source_event_id for e, new in zip(events, fresh, strict=True) if not new]
-        existing = {sid: eid for sid, eid in await fetch(EXISTING_SQL, workspace_id, source, repeated)}
-    return [
-        _result(event, event_id if new else existing.get(event.source_event_id, event_id), duplicate=not new)
-        for event, event_id, new in zip(events, ids, fresh, strict=True)
-    ]
-
-
-def _result(event: Incoming, event_id: str, *, duplicate: bool) -> EventResult:
-    """What a webhook's answer says of one of its events (``event_id``: the stored one, for a duplicate)."""
-    if duplicate:
-        return EventResult(
-            source_event_id=event.source_event_id, event_id=event_id, status="duplicate", surveys_requested=0
-        )
-    return EventResult(
-        source_event_id=event.source_event_id,
-        event_id=event_id,
-        status="accepted" if event.contact else "no_contact",
-        surveys_requested=None if event.contact else 0,
-    )
-
-
-_EVENT_ID_HASH = hashlib.blake2b(digest_size=16, person=b"closeloop-event")
-
-
-def event_id_for(workspace_id: str, source: str, source_event_id: str) -> str:
-    """The id of the event a source identifies as ``source_event_id``: a UUID derived from that
-    identity, so the answer to a webhook can name its events before they are in their table, and a
-    redelivery is given the same id."""
-    hasher = _EVENT_ID_HASH.copy()  # cheaper than setting up a keyed hash per event
-    hasher.update(f"{workspace_id}\x1f{source}\x1f{source_event_id}".encode())
-    digest = bytearray(hasher.digest())
-    digest[6] = (digest[6] & 0x0F) | 0x80  # version 8: an application-defined UUID
-    digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC 9562 variant
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-# A request of many events (a HubSpot batch) is stored as one row: what its answer waits for is one
-# row per request, not one per event with four index entries each. The statement also looks the
-# events up among those already stored, so that a redelivery is answered as one. The evaluator moves
-# the events into received_events (EXPLODE_SQL), where the source's id deduplicates them for good.
-STORE_BATCHES_SQL = f"""
-WITH b AS (
-    INSERT INTO trigger.received_batches (workspace_id, integration_id, source, count, events)
-    SELECT $1, $2, $3, x.count, x.events FROM unnest($4::int[], $5::text[]) AS x(count, events)
-)
-SELECT source_event_id, id FROM trigger.received_events
-WHERE workspace_id = $1 AND source = $3 AND source_event_id = ANY($6::varchar[])
-UNION ALL
-SELECT NULL, NULL FROM (SELECT pg_notify('{EVALUATE_CHANNEL}', '')) AS n
-"""
-_BATCH_EVENT_RECORD = "id varchar, source_event_id varchar, event_type varchar, occurred_at timestamptz, payload jsonb, contact jsonb"
-
-
-def explode_sql(which: str) -> str:
-    """Move the events of stored batches into received_events, pending (or evaluated, without a
-    contact); an event stored before is skipped. ``which``: ``oldest`` — the oldest ``$1`` batches no
-    other transaction holds; ``workspace`` — up to ``$1`` batches of workspace ``$2``, waiting for any
-    another transaction holds; ``one`` — batch ``$1``."""
-    chosen = {
-        "oldest": "SELECT seq FROM trigger.received_batches WHERE error IS NULL ORDER BY seq LIMIT $1 "
-        "FOR UPDATE SKIP LOCKED",
-        "workspace": "SELECT seq FROM trigger.received_batches WHERE error IS NULL AND workspace_id = $2 "
-        "ORDER BY seq LIMIT $1 FOR UPDATE",
-        "one": "SELECT $1::bigint",
-    }[which]
-    return f"""
-WITH b AS (
-    DELETE FROM trigger.received_batches WHERE seq IN ({chosen})
-    RETURNING seq, workspace_id, integration_id, source, received_at, events
-), i AS (  -- runs whether or not the last SELECT reads it
-    INSERT INTO trigger.received_events
-        (id, workspace_id, integration_id, source, source_event_id, event_type, occurred_at, payload,
-         contact, evaluated_at, received_at)
-    SELECT x.id, b.workspace_id, b.integration_id, b.source, x.source_event_id, x.event_type, x.occurred_at,
-           x.payload, x.contact, CASE WHEN x.contact IS NULL THEN b.received_at END, b.received_at
-    FROM b, json_to_recordset(b.events::json) AS x({_BATCH_EVENT_RECORD})
-    ORDER BY b.seq
-    ON CONFLICT DO NOTHING
-)
-SELECT count(*) FROM b
-"""
-
-
-EXPLODE_SQL = explode_sql("oldest")
-EXPLODE_WORKSPACE_SQL = explode_sql("workspace")
-EXPLODE_ONE_SQL = explode_sql("one")
-# A batch that cannot be moved (its events break a constraint) is set aside with the reason.
-SET_BATCH_ASIDE_SQL = "UPDATE trigger.received_batches SET error = $2 WHERE seq = $1 RETURNING seq"
-PENDING_IN_BATCH_SQL = f"""
-SELECT b.source, x.source_event_id, x.event_type, x.occurred_at, x.payload::text, b.received_at, b.error
-FROM trigger.received_batches AS b, json_to_recordset(b.events::json) AS x({_BATCH_EVENT_RECORD})
-WHERE b.workspace_id = $1 AND strpos(b.events, $2) > 0 AND x.id = $2
-LIMIT 1
-"""
-
-
-def batch_json(events: Sequence[Incoming], ids: Sequence[str], now: datetime) -> str:
-    """The events of one request as stored in received_batches (EXPLODE_SQL reads them)."""
-    return _json(
-        [
-            {
-                "id": event_id,
-                "source_event_id": e.source_event_id,
-                "event_type": e.event_type,
-                "occurred_at": e.occurred_at or now,
-                "payload": e.properties,
-                "contact": _contact_doc(e.contact) if e.contact else None,
-            }
-            for e, event_id in zip(events, ids, strict=True)
-        ]
-    )
-
-
-async def store_batches(
-    fetch: Fetch,
-    *,
-    workspace_id: str,
-    integration_id: str | None,
-    source: str,
-    requests: Sequence[Sequence[Incoming]],
-    now: datetime,
-) -> list[list[EventResult]]:
-    """Store each request's events as one pending batch; return what happened to each event.
-
-    An event already stored is answered as a duplicate. Two deliveries of one event arriving at the
-    same moment may both be answered as accepted: the evaluator still stores and decides it once.
-    """
-    ids = [[event_id_for(workspace_id, source, e.source_event_id) for e in events] for events in requests]
-    rows = await fetch(
-        STORE_BATCHES_SQL,
-        workspace_id,
-        integration_id,
-        source,
-        [len(events) for events in requests],
-        [batch_json(events, event_ids, now) for events, event_ids in zip(requests, ids, strict=True)],
-        [e.source_event_id for events in requests for e in events],
-    )
-    stored = {source_event_id: event_id for source_event_id, event_id in rows if event_id is not None}
-    seen: set[str] = set()
-    results = []
-    for events, event_ids in zip(requests, ids, strict=True):
-        answer = []
-        for event, event_id in zip(events, event_ids, strict=True):
-            key = event.source_event_id
-            answer.append(_result(event, stored.get(key, event_id), duplicate=key in stored or key in seen))
-            seen.add(key)
-        results.append(answer)
-    return results
-
-
-async def explode_batches(
-    fetch: Fetch, *, limit: int = 1, workspace_id: str | None = None, seq: int | None = None
-) -> int:
-    """Move the events of up to ``limit`` stored batches into received_events; return how many
-    batches. With ``workspace_id``, that workspace's batches, waiting for any being moved; with
-    ``seq``, that batch alone."""
-    if seq is not None:
-        rows = await fetch(EXPLODE_ONE_SQL, seq)
-    elif workspace_id is None:
-        rows = await fetch(EXPLODE_SQL, limit)
-    else:
-        rows = await fetch(EXPLODE_WORKSPACE_SQL, limit, workspace_id)
-    return int(rows[0][0])
-
-
 async def pending_in_batch(
     session: AsyncSession, *, workspace_id: str, event_id: str
 ) -> ReceivedEventOut | None:
@@ -1351,7 +1084,7 @@ async def store_and_evaluate(
     source: str,
     events: Sequence[Incoming],
     now: datetime,
-) -> list[EventResult]:
+) -> list[EventReceipt]:
     """Store the events and apply the rules in the same transaction (``POST /v1/events``)."""
     results = await store_events(
         session_fetch(session),
@@ -1372,9 +1105,7 @@ async def store_and_evaluate(
         session, outbox, rules=rules, workspace_id=workspace_id, events=pending, now=now
     )
     return [
-        r.model_copy(update={"surveys_requested": requested.get(r.event_id or "", 0)})
-        if r.status == "accepted"
-        else r
+        replace(r, surveys_requested=requested.get(r.event_id or "", 0)) if r.status == "accepted" else r
         for r in results
     ]
 
@@ -1407,7 +1138,7 @@ async def evaluate(
     result = await session.execute(
         _EVALUATE_SQL,
         {
-            "contacts": _json(by_id),
+            "contacts": json_param(by_id),
             "event_ids": [event.id for event in events],
             "contact_ids": [
                 contacts[key]["id"]

@@ -137,7 +137,7 @@ class ReceivedBatch(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     count: Mapped[int] = mapped_column(Integer)
     events: Mapped[str] = mapped_column(Text)
-    """The events as a JSON array (``handlers.batch_json``): text, so storing it parses nothing."""
+    """The events as a JSON array (``store.batch_json``): text, so storing it parses nothing."""
     error: Mapped[str | None] = mapped_column(Text)
     """Why its events could not be stored one by one; such a batch is set aside."""
 

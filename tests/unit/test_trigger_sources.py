@@ -425,7 +425,7 @@ def test_hubspot_contact_property_changes_keep_the_contact_up_to_date():
 
 
 def test_event_ids_are_derived_the_same_way_in_every_version():
-    from services.trigger.handlers import event_id_for
+    from services.trigger.store import event_id_for
 
     # Stored events and redeliveries must keep meeting: this is the id the first version derived.
     assert event_id_for("ws-1", "hubspot", "62515:1:2:3:4") == "94566e17-2a30-898d-b3f1-49fca874b72f"
