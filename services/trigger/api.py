@@ -13,8 +13,9 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.trigger import domain, handlers, sources
+from services.trigger import domain, sources
 from services.trigger.caches import Caches
+from services.trigger.handlers import contacts, dryrun, imports, ingest, integrations, rules, settings, tx
 from services.trigger.hubspot import HubSpotClient, HubSpotUnavailable
 from services.trigger.importer import ImportFormatError, read_rows
 from services.trigger.models import (
@@ -122,7 +123,7 @@ def _integration_out(
         source=integration.source,
         enabled=integration.enabled,
         webhook_url=f"{runtime.settings.public_url.rstrip('/')}/v1/webhooks/{path}/{integration.id}",
-        config=handlers.public_config(integration.config),
+        config=integrations.public_config(integration.config),
         secret=secret,
     )
 
@@ -140,7 +141,7 @@ async def create_integration(
     runtime: RuntimeDep,
     actor: ActorDep,
 ) -> IntegrationOut:
-    integration, secret = await handlers.create_integration(
+    integration, secret = await integrations.create_integration(
         session, workspace_id=workspace, body=body, actor=actor
     )
     return _integration_out(runtime, integration, secret=secret)
@@ -160,7 +161,7 @@ async def list_integrations(
 async def get_integration(
     integration_id: str, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> IntegrationOut:
-    integration = await handlers.find_integration(
+    integration = await integrations.find_integration(
         session, workspace_id=workspace, integration_id=integration_id
     )
     return _integration_out(runtime, integration)
@@ -179,7 +180,7 @@ async def update_integration(
     runtime: RuntimeDep,
     actor: ActorDep,
 ) -> IntegrationOut:
-    integration = await handlers.update_integration(
+    integration = await integrations.update_integration(
         session,
         _caches(runtime),
         workspace_id=workspace,
@@ -211,7 +212,7 @@ async def receive_webhook(kind: str, integration_id: str, request: Request, body
     integration = caches.integrations.get(integration_id)
     if integration is None or not integration.enabled:
         async with runtime.db.sessionmaker() as session:
-            integration = await handlers.load_integration(session, caches, integration_id=integration_id)
+            integration = await integrations.load_integration(session, caches, integration_id=integration_id)
     if integration.kind != kind:
         raise NotFound(
             f"Integration {integration_id!r} is a {integration.kind} integration; its URL is "
@@ -307,18 +308,18 @@ async def _store(
         now = _now(runtime)
 
         async def work(session: AsyncSession) -> list[EventReceipt]:
-            rules = await handlers.load_workspace(session, _caches(runtime), workspace_id=workspace_id)
-            return await handlers.store_and_evaluate(
+            workspace_rules = await rules.load_workspace(session, _caches(runtime), workspace_id=workspace_id)
+            return await ingest.store_and_evaluate(
                 session,
                 runtime.outbox,
-                rules=rules,
+                rules=workspace_rules,
                 workspace_id=workspace_id,
                 source=source,
                 events=events,
                 now=now,
             )
 
-        results = await handlers.in_transaction(runtime.db, work)
+        results = await tx.in_transaction(runtime.db, work)
     else:
         results = await runtime.extras["batcher"].submit(
             workspace_id=workspace_id, integration_id=integration_id, source=source, events=events
@@ -493,7 +494,7 @@ async def get_event(event_id: str, workspace: WorkspaceDep, session: SessionDep)
     event = await session.get(ReceivedEvent, event_id) if is_uuid(event_id) else None
     if event is None and is_uuid(event_id):
         # Still in the stored batch it came in; or moved out of it since the first look.
-        waiting = await handlers.pending_in_batch(session, workspace_id=workspace, event_id=event_id)
+        waiting = await ingest.pending_in_batch(session, workspace_id=workspace, event_id=event_id)
         if waiting is not None:
             return waiting
         event = await session.get(ReceivedEvent, event_id)
@@ -593,7 +594,7 @@ async def put_contact(
     runtime: RuntimeDep,
     response: Response,
 ) -> ContactOut:
-    contact, created = await handlers.upsert_contact(
+    contact, created = await contacts.upsert_contact(
         session,
         runtime.outbox,
         workspace_id=workspace,
@@ -616,7 +617,7 @@ async def post_contact(
 ) -> ContactOut:
     fields = body.model_dump(exclude_unset=True)
     external_id = fields.pop("external_id", None)
-    contact, created = await handlers.upsert_contact(
+    contact, created = await contacts.upsert_contact(
         session,
         runtime.outbox,
         workspace_id=workspace,
@@ -645,7 +646,7 @@ async def list_contacts(
 
 @router.get("/v1/contacts/{external_id}", tags=["contacts"], summary="Read a contact")
 async def get_contact(external_id: ExternalId, workspace: WorkspaceDep, session: SessionDep) -> ContactOut:
-    return _contact_out(await handlers.find_contact(session, workspace_id=workspace, external_id=external_id))
+    return _contact_out(await contacts.find_contact(session, workspace_id=workspace, external_id=external_id))
 
 
 @router.delete(
@@ -657,7 +658,7 @@ async def get_contact(external_id: ExternalId, workspace: WorkspaceDep, session:
 async def erase_contact(
     external_id: ExternalId, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
-    await handlers.erase_contact(
+    await contacts.erase_contact(
         session, runtime.outbox, workspace_id=workspace, external_id=external_id, now=_now(runtime)
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -678,8 +679,8 @@ async def opt_out(
         Body(openapi_examples={"every channel": {"value": {}}, "only SMS": {"value": {"channel": "sms"}}}),
     ] = None,
 ) -> ContactOut:
-    contact = await handlers.find_contact(session, workspace_id=workspace, external_id=external_id)
-    contact = await handlers.set_opt_out(
+    contact = await contacts.find_contact(session, workspace_id=workspace, external_id=external_id)
+    contact = await contacts.set_opt_out(
         session,
         runtime.outbox,
         workspace_id=workspace,
@@ -697,8 +698,8 @@ async def opt_out(
     summary="Opt a contact back in to every channel (when the customer asks for it)",
 )
 async def opt_in(external_id: ExternalId, workspace: WorkspaceDep, session: SessionDep) -> ContactOut:
-    contact = await handlers.find_contact(session, workspace_id=workspace, external_id=external_id)
-    return _contact_out(await handlers.opt_in(session, workspace_id=workspace, contact_id=contact["id"]))
+    contact = await contacts.find_contact(session, workspace_id=workspace, external_id=external_id)
+    return _contact_out(await contacts.opt_in(session, workspace_id=workspace, contact_id=contact["id"]))
 
 
 @router.get(
@@ -709,7 +710,7 @@ async def opt_in(external_id: ExternalId, workspace: WorkspaceDep, session: Sess
 async def contact_decisions(
     external_id: ExternalId, workspace: WorkspaceDep, session: SessionDep
 ) -> list[DecisionOut]:
-    contact = await handlers.find_contact(session, workspace_id=workspace, external_id=external_id)
+    contact = await contacts.find_contact(session, workspace_id=workspace, external_id=external_id)
     rows = await session.scalars(
         select(Decision)
         .where(Decision.workspace_id == workspace, Decision.contact_id == contact["id"])
@@ -757,7 +758,7 @@ async def import_contacts(
             f"{len(rows)} rows in one request; at most {runtime.settings.import_max_rows} (the CLI sends chunks).",
             field="body",
         )
-    result = await handlers.import_contacts(
+    result = await imports.import_contacts(
         session, runtime.outbox, workspace_id=workspace, rows=rows, now=_now(runtime), atomic=atomic
     )
     if atomic and result.failed:
@@ -771,7 +772,7 @@ async def import_contacts(
 def _rule_out(r: Rule) -> RuleOut:
     return RuleOut.model_validate(
         {
-            **handlers.rule_snapshot(r),
+            **rules.rule_snapshot(r),
             "id": r.id,
             "version": r.version,
             "created_at": r.created_at,
@@ -790,7 +791,7 @@ async def create_rule(
     body: RuleCreate, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep, actor: ActorDep
 ) -> RuleOut:
     return _rule_out(
-        await handlers.create_rule(session, _caches(runtime), workspace_id=workspace, body=body, actor=actor)
+        await rules.create_rule(session, _caches(runtime), workspace_id=workspace, body=body, actor=actor)
     )
 
 
@@ -812,14 +813,14 @@ async def list_rules(workspace: WorkspaceDep, session: SessionDep) -> list[RuleO
 async def dry_run(
     body: DryRunRequest, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> DryRunResult:
-    return await handlers.dry_run(
+    return await dryrun.dry_run(
         session, _caches(runtime), workspace_id=workspace, body=body, now=_now(runtime)
     )
 
 
 @router.get("/v1/rules/{rule_id}", tags=["rules"], summary="Read a rule")
 async def get_rule(rule_id: str, workspace: WorkspaceDep, session: SessionDep) -> RuleOut:
-    return _rule_out(await handlers.find_rule(session, workspace_id=workspace, rule_id=rule_id))
+    return _rule_out(await rules.find_rule(session, workspace_id=workspace, rule_id=rule_id))
 
 
 @router.put("/v1/rules/{rule_id}", tags=["rules"], summary="Replace a rule (audited; the version goes up)")
@@ -831,7 +832,7 @@ async def replace_rule(
     runtime: RuntimeDep,
     actor: ActorDep,
 ) -> RuleOut:
-    rule = await handlers.change_rule(
+    rule = await rules.change_rule(
         session,
         _caches(runtime),
         workspace_id=workspace,
@@ -856,12 +857,12 @@ async def patch_rule(
     runtime: RuntimeDep,
     actor: ActorDep,
 ) -> RuleOut:
-    rule = await handlers.change_rule(
+    rule = await rules.change_rule(
         session,
         _caches(runtime),
         workspace_id=workspace,
         rule_id=rule_id,
-        changes=handlers.rule_patch_changes(body),
+        changes=rules.rule_patch_changes(body),
         actor=actor,
         replace=False,
     )
@@ -877,9 +878,7 @@ async def patch_rule(
 async def delete_rule(
     rule_id: str, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep, actor: ActorDep
 ) -> Response:
-    await handlers.delete_rule(
-        session, _caches(runtime), workspace_id=workspace, rule_id=rule_id, actor=actor
-    )
+    await rules.delete_rule(session, _caches(runtime), workspace_id=workspace, rule_id=rule_id, actor=actor)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -937,7 +936,7 @@ async def audit_log(
     summary="The workspace's contact-frequency cap, quiet hours and time zone",
 )
 async def get_settings(workspace: WorkspaceDep, session: SessionDep) -> SettingsBody:
-    return handlers.settings_out(await session.get(WorkspaceSettings, workspace))
+    return settings.settings_out(await session.get(WorkspaceSettings, workspace))
 
 
 @router.put(
@@ -948,6 +947,6 @@ async def get_settings(workspace: WorkspaceDep, session: SessionDep) -> Settings
 async def put_settings(
     body: SettingsBody, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep, actor: ActorDep
 ) -> SettingsBody:
-    return await handlers.put_settings(
+    return await settings.put_settings(
         session, _caches(runtime), workspace_id=workspace, body=body, actor=actor
     )

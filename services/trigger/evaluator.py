@@ -28,8 +28,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.trigger import handlers
 from services.trigger.caches import Caches
+from services.trigger.handlers.evaluate import Pending, evaluate
+from services.trigger.handlers.rules import load_workspace
+from services.trigger.handlers.tx import in_transaction
 from services.trigger.store import (
     EVALUATE_CHANNEL,
     SET_BATCH_ASIDE_SQL,
@@ -165,7 +167,7 @@ class Evaluator:
 
     async def _evaluate_some(self, limit: int) -> int:
         try:
-            return await handlers.in_transaction(self.db, lambda s: self._evaluate(s, limit))
+            return await in_transaction(self.db, lambda s: self._evaluate(s, limit))
         except Exception as exc:
             if _transient(exc) or limit == 1:
                 raise
@@ -185,7 +187,7 @@ class Evaluator:
 
     async def _decide(self, session: AsyncSession, rows: Sequence[Sequence[Any]]) -> None:
         """Apply each workspace's rules to the claimed rows."""
-        by_workspace: dict[str, list[handlers.Pending]] = {}
+        by_workspace: dict[str, list[Pending]] = {}
         for (
             event_id,
             workspace_id,
@@ -197,7 +199,7 @@ class Evaluator:
             contact,
         ) in rows:
             by_workspace.setdefault(workspace_id, []).append(
-                handlers.Pending(
+                Pending(
                     id=event_id,
                     source=source,
                     source_event_id=source_event_id,
@@ -209,8 +211,8 @@ class Evaluator:
             )
         now = self.clock()
         for workspace_id, events in by_workspace.items():
-            rules = await handlers.load_workspace(session, self.caches, workspace_id=workspace_id)
-            await handlers.evaluate(
+            rules = await load_workspace(session, self.caches, workspace_id=workspace_id)
+            await evaluate(
                 session, self.outbox, rules=rules, workspace_id=workspace_id, events=events, now=now
             )
 
@@ -227,7 +229,7 @@ class Evaluator:
             return 1
 
         try:
-            return await handlers.in_transaction(self.db, one)
+            return await in_transaction(self.db, one)
         except Exception as exc:
             if _transient(exc) or "id" not in failed:
                 raise
