@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.trigger import domain, sources
+from services.trigger import domain, queries, sources
 from services.trigger.caches import Caches
-from services.trigger.handlers import contacts, dryrun, imports, ingest, integrations, rules, settings, tx
+from services.trigger.handlers import contacts, dryrun, imports, ingest, integrations, rules, settings
 from services.trigger.hubspot import HubSpotClient, HubSpotUnavailable
 from services.trigger.importer import ImportFormatError, read_rows
-from services.trigger.models import (
-    AuditEntry,
-    Contact,
-    Decision,
-    Integration,
-    ReceivedEvent,
-    Rule,
-    WorkspaceSettings,
-)
-from services.trigger.schemas import (
-    AuditEntry as AuditOut,
-)
+from services.trigger.models import AuditEntry, Decision, Integration, Rule
+from services.trigger.schemas import AuditEntry as AuditOut
 from services.trigger.schemas import (
     ContactCreate,
     ContactOut,
@@ -50,12 +36,9 @@ from services.trigger.schemas import (
     RuleOut,
     RulePatch,
 )
-from services.trigger.schemas import (
-    WorkspaceSettings as SettingsBody,
-)
+from services.trigger.schemas import WorkspaceSettings as SettingsBody
 from services.trigger.store import EventReceipt
 from shared.errors import CloseloopError, InvalidInput, MalformedBody, NotFound, Unauthorized
-from shared.events import is_uuid
 from shared.service import Runtime, RuntimeDep, SessionDep, WorkspaceDep
 
 router = APIRouter()
@@ -151,9 +134,7 @@ async def create_integration(
 async def list_integrations(
     workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> list[IntegrationOut]:
-    rows = await session.scalars(
-        select(Integration).where(Integration.workspace_id == workspace).order_by(Integration.created_at)
-    )
+    rows = await queries.list_integrations(session, workspace_id=workspace)
     return [_integration_out(runtime, i) for i in rows]
 
 
@@ -238,7 +219,14 @@ async def receive_webhook(kind: str, integration_id: str, request: Request, body
     _rate_limit(runtime, integration.id, integration.config.get("rate_limit_per_s"))
     events, ignored = _parse(kind, body, headers, integration.config, message_id)
     if kind == "hubspot" and integration.config.get("access_token"):
-        events = await _resolve_hubspot_objects(runtime, integration.config["access_token"], events)
+        client: HubSpotClient = runtime.extras["hubspot"]
+        try:
+            events = await ingest.resolve_hubspot_contacts(
+                client, token=integration.config["access_token"], events=events
+            )
+        except HubSpotUnavailable as exc:
+            # Not acknowledged: HubSpot retries 5xx, and the events are stored once it answers.
+            raise Unavailable(f"{exc}; retry later.", headers={"Retry-After": "30"}) from exc
     if len(events) > settings.max_batch_events:
         raise InvalidInput(
             f"{len(events)} events in one request; at most {settings.max_batch_events}.", field="body"
@@ -251,33 +239,6 @@ async def receive_webhook(kind: str, integration_id: str, request: Request, body
 def _called_urls(request: Request, public_url: str) -> tuple[str, ...]:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return (public_url.rstrip("/") + target, str(request.url))
-
-
-async def _resolve_hubspot_objects(
-    runtime: Runtime, token: str, events: list[sources.Incoming]
-) -> list[sources.Incoming]:
-    """Name the contact of deal and ticket events through HubSpot's associations API."""
-    client: HubSpotClient = runtime.extras["hubspot"]
-    wanted = sorted({e.object_ref for e in events if e.object_ref and e.contact is None})
-    if not wanted:
-        return events
-    limit = asyncio.Semaphore(8)
-
-    async def lookup(ref: tuple[str, str]) -> str | None:
-        async with limit:
-            return await client.associated_contact(token=token, object_type=ref[0], object_id=ref[1])
-
-    try:
-        found = dict(zip(wanted, await asyncio.gather(*(lookup(ref) for ref in wanted)), strict=True))
-    except HubSpotUnavailable as exc:
-        # Not acknowledged: HubSpot retries 5xx, and the events are stored once it answers.
-        raise Unavailable(f"{exc}; retry later.", headers={"Retry-After": "30"}) from exc
-    return [
-        replace(e, contact=sources.ContactRef(external_id=found[e.object_ref]))
-        if e.object_ref and e.contact is None and found.get(e.object_ref)
-        else e
-        for e in events
-    ]
 
 
 def _parse(
@@ -305,21 +266,15 @@ async def _store(
     if not events:
         return EventAccepted(status="ignored", event_id="", surveys_requested=0, received=0, ignored=ignored)
     if evaluate:
-        now = _now(runtime)
-
-        async def work(session: AsyncSession) -> list[EventReceipt]:
-            workspace_rules = await rules.load_workspace(session, _caches(runtime), workspace_id=workspace_id)
-            return await ingest.store_and_evaluate(
-                session,
-                runtime.outbox,
-                rules=workspace_rules,
-                workspace_id=workspace_id,
-                source=source,
-                events=events,
-                now=now,
-            )
-
-        results = await tx.in_transaction(runtime.db, work)
+        results = await ingest.store_and_evaluate(
+            runtime.db,
+            runtime.outbox,
+            _caches(runtime),
+            workspace_id=workspace_id,
+            source=source,
+            events=events,
+            now=_now(runtime),
+        )
     else:
         results = await runtime.extras["batcher"].submit(
             workspace_id=workspace_id, integration_id=integration_id, source=source, events=events
@@ -491,18 +446,7 @@ def _decision_out(d: Decision) -> DecisionOut:
     summary="A received event, normalised, with every decision it caused",
 )
 async def get_event(event_id: str, workspace: WorkspaceDep, session: SessionDep) -> ReceivedEventOut:
-    event = await session.get(ReceivedEvent, event_id) if is_uuid(event_id) else None
-    if event is None and is_uuid(event_id):
-        # Still in the stored batch it came in; or moved out of it since the first look.
-        waiting = await ingest.pending_in_batch(session, workspace_id=workspace, event_id=event_id)
-        if waiting is not None:
-            return waiting
-        event = await session.get(ReceivedEvent, event_id)
-    if event is None or event.workspace_id != workspace:
-        raise NotFound(f"No event {event_id!r} in this workspace.", field="event_id")
-    decisions = await session.scalars(
-        select(Decision).where(Decision.received_event_id == event.id).order_by(Decision.seq)
-    )
+    event = await queries.get_event(session, workspace_id=workspace, event_id=event_id)
     return ReceivedEventOut(
         id=event.id,
         source=event.source,
@@ -511,15 +455,11 @@ async def get_event(event_id: str, workspace: WorkspaceDep, session: SessionDep)
         occurred_at=event.occurred_at,
         contact_id=event.contact_id,
         received_at=event.received_at,
-        status="pending"
-        if event.evaluated_at is None
-        else "failed"
-        if event.evaluation_error
-        else "evaluated",
+        status=event.status,
         evaluated_at=event.evaluated_at,
-        error=event.evaluation_error,
-        properties=event.payload,
-        decisions=[_decision_out(d) for d in decisions],
+        error=event.error,
+        properties=event.properties,
+        decisions=[_decision_out(d) for d in event.decisions],
     )
 
 
@@ -546,12 +486,9 @@ async def list_decisions(
 ) -> list[DecisionOut]:
     if outcome is not None and outcome not in domain.OUTCOMES:
         raise InvalidInput(f"outcome is one of {', '.join(domain.OUTCOMES)}", field="outcome")
-    stmt = select(Decision).where(Decision.workspace_id == workspace)
-    if outcome:
-        stmt = stmt.where(Decision.outcome == outcome)
-    if rule_id:
-        stmt = stmt.where(Decision.rule_id == rule_id)
-    rows = await session.scalars(stmt.order_by(Decision.seq.desc()).limit(limit))
+    rows = await queries.list_decisions(
+        session, workspace_id=workspace, outcome=outcome, rule_id=rule_id, limit=limit
+    )
     return [_decision_out(d) for d in rows]
 
 
@@ -637,10 +574,9 @@ async def list_contacts(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[ContactOut]:
-    stmt = select(Contact).where(Contact.workspace_id == workspace)
-    if email:
-        stmt = stmt.where(Contact.email == email.lower())
-    rows = await session.scalars(stmt.order_by(Contact.created_at, Contact.id).limit(limit).offset(offset))
+    rows = await queries.list_contacts(
+        session, workspace_id=workspace, email=email, limit=limit, offset=offset
+    )
     return [_contact_out(c) for c in rows]
 
 
@@ -710,12 +646,7 @@ async def opt_in(external_id: ExternalId, workspace: WorkspaceDep, session: Sess
 async def contact_decisions(
     external_id: ExternalId, workspace: WorkspaceDep, session: SessionDep
 ) -> list[DecisionOut]:
-    contact = await contacts.find_contact(session, workspace_id=workspace, external_id=external_id)
-    rows = await session.scalars(
-        select(Decision)
-        .where(Decision.workspace_id == workspace, Decision.contact_id == contact["id"])
-        .order_by(Decision.seq)
-    )
+    rows = await queries.contact_decisions(session, workspace_id=workspace, external_id=external_id)
     return [_decision_out(d) for d in rows]
 
 
@@ -797,12 +728,7 @@ async def create_rule(
 
 @router.get("/v1/rules", tags=["rules"], summary="List the workspace's rules")
 async def list_rules(workspace: WorkspaceDep, session: SessionDep) -> list[RuleOut]:
-    rows = await session.scalars(
-        select(Rule)
-        .where(Rule.workspace_id == workspace, Rule.deleted_at.is_(None))
-        .order_by(Rule.created_at, Rule.id)
-    )
-    return [_rule_out(r) for r in rows]
+    return [_rule_out(r) for r in await queries.list_rules(session, workspace_id=workspace)]
 
 
 @router.post(
@@ -897,19 +823,7 @@ def _audit_out(a: AuditEntry) -> AuditOut:
 
 @router.get("/v1/rules/{rule_id}/history", tags=["rules"], summary="Who changed a rule, when, and what")
 async def rule_history(rule_id: str, workspace: WorkspaceDep, session: SessionDep) -> list[AuditOut]:
-    if (
-        not is_uuid(rule_id)
-        or await session.scalar(select(Rule.id).where(Rule.id == rule_id, Rule.workspace_id == workspace))
-        is None
-    ):
-        raise NotFound(f"No rule {rule_id!r} in this workspace.", field="rule_id")
-    rows = await session.scalars(
-        select(AuditEntry)
-        .where(
-            AuditEntry.workspace_id == workspace, AuditEntry.entity == "rule", AuditEntry.entity_id == rule_id
-        )
-        .order_by(AuditEntry.at, AuditEntry.id)
-    )
+    rows = await queries.rule_history(session, workspace_id=workspace, rule_id=rule_id)
     return [_audit_out(a) for a in rows]
 
 
@@ -920,10 +834,7 @@ async def audit_log(
     entity: Annotated[str | None, Query(pattern="^(rule|settings|integration)$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AuditOut]:
-    stmt = select(AuditEntry).where(AuditEntry.workspace_id == workspace)
-    if entity:
-        stmt = stmt.where(AuditEntry.entity == entity)
-    rows = await session.scalars(stmt.order_by(AuditEntry.at.desc(), AuditEntry.id).limit(limit))
+    rows = await queries.audit_log(session, workspace_id=workspace, entity=entity, limit=limit)
     return [_audit_out(a) for a in rows]
 
 
@@ -936,7 +847,7 @@ async def audit_log(
     summary="The workspace's contact-frequency cap, quiet hours and time zone",
 )
 async def get_settings(workspace: WorkspaceDep, session: SessionDep) -> SettingsBody:
-    return settings.settings_out(await session.get(WorkspaceSettings, workspace))
+    return settings.settings_out(await queries.workspace_settings(session, workspace_id=workspace))
 
 
 @router.put(
