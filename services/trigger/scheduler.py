@@ -16,8 +16,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.trigger import domain
 from services.trigger.caches import Caches
+from services.trigger.domain.conditions import Facts
+from services.trigger.domain.decisions import decide_due
 from services.trigger.handlers.contacts import contact_facts, contact_view
 from services.trigger.handlers.evaluate import Batch, load_history, record_verdict, write_batch
 from services.trigger.handlers.rules import load_workspace, rule_view
@@ -112,14 +113,14 @@ class Scheduler:
         history = (await load_history(session, contact_ids=[contact["id"]], window_days=window, now=now))[
             contact["id"]
         ]
-        facts = domain.Facts(
+        facts = Facts(
             schedule.event_type,
             schedule.source,
             schedule.occurred_at,
             schedule.properties,
             contact_facts(contact),
         )
-        verdict = domain.decide_due(
+        verdict = decide_due(
             rule,
             contact_view(contact),
             now=now,

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, status
 from pydantic import TypeAdapter, ValidationError
 
-from services.trigger import domain, queries, sources
+from services.trigger import queries, sources
 from services.trigger.api.deps import caches_of, current_time, rate_limit
 from services.trigger.api.webhooks import event_accepted
+from services.trigger.domain.model import OUTCOMES
 from services.trigger.handlers import ingest
 from services.trigger.models import Decision
 from services.trigger.schemas import DecisionOut, DirectEvent, EventAccepted, ReceivedEventOut
@@ -128,8 +129,8 @@ async def list_decisions(
     rule_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[DecisionOut]:
-    if outcome is not None and outcome not in domain.OUTCOMES:
-        raise InvalidInput(f"outcome is one of {', '.join(domain.OUTCOMES)}", field="outcome")
+    if outcome is not None and outcome not in OUTCOMES:
+        raise InvalidInput(f"outcome is one of {', '.join(OUTCOMES)}", field="outcome")
     rows = await queries.list_decisions(
         session, workspace_id=workspace, outcome=outcome, rule_id=rule_id, limit=limit
     )

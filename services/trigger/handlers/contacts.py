@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, literal, literal_column, or_, select, updat
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.trigger.domain import ContactView
+from services.trigger.domain.model import ContactView
 from services.trigger.handlers.tx import outbox_row, write_outbox
 from services.trigger.models import (
     CONTACT_COLUMNS,

@@ -8,9 +8,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.trigger import domain
 from services.trigger.caches import Caches
-from services.trigger.domain import Facts, RuleView, Sent
+from services.trigger.domain.conditions import Facts
+from services.trigger.domain.decisions import decide
+from services.trigger.domain.model import RuleView, Sent
 from services.trigger.handlers.contacts import contact_facts, contact_view
 from services.trigger.handlers.evaluate import load_enrollments, load_history
 from services.trigger.handlers.rules import load_workspace, rule_columns, rule_view
@@ -99,7 +100,7 @@ async def dry_run(
             )
             continue
         trace: list[dict[str, Any]] = []
-        verdict = domain.decide(
+        verdict = decide(
             rule,
             view,
             occurred_at=occurred_at,

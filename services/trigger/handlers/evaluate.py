@@ -16,9 +16,10 @@ import pydantic_core
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.trigger import domain
 from services.trigger.caches import WorkspaceRules
-from services.trigger.domain import Facts, RuleView, Sent, Verdict
+from services.trigger.domain.conditions import Facts
+from services.trigger.domain.decisions import decide_all, survey_context
+from services.trigger.domain.model import RuleView, Sent, Verdict
 from services.trigger.handlers.contacts import (
     clip,
     contact_facts,
@@ -199,7 +200,7 @@ def record_verdict(
     )
     if request_id is None:
         return False
-    context = domain.survey_context(facts.event_type, facts.source, facts.properties)
+    context = survey_context(facts.event_type, facts.source, facts.properties)
     batch.outbox.append(
         outbox_row(
             outbox,
@@ -402,7 +403,7 @@ async def evaluate(
             event.event_type, event.source, event.occurred_at, event.properties, contact_facts(contact)
         )
         contact_enrolled = enrolled.setdefault(contact["id"], set())
-        verdicts = domain.decide_all(
+        verdicts = decide_all(
             rules.rules,
             contact_view(contact),
             facts=facts,

@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.trigger import domain
 from services.trigger.caches import Caches, WorkspaceRules
-from services.trigger.domain import Cap, Policy, QuietHours, RuleView
+from services.trigger.domain.conditions import ConditionError, parse_condition
+from services.trigger.domain.model import Cap, Policy, QuietHours, RuleView
 from services.trigger.handlers.audit import audit
 from services.trigger.models import Rule, WorkspaceSettings
 from services.trigger.schemas import RuleCreate, RulePatch
@@ -30,7 +30,7 @@ def rule_view(rule: Rule) -> RuleView:
         delay_seconds=rule.delay_seconds,
         enabled=rule.enabled and rule.deleted_at is None,
         source=rule.source,
-        conditions=domain.parse_condition(rule.conditions) if rule.conditions else None,
+        conditions=parse_condition(rule.conditions) if rule.conditions else None,
         kind=rule.kind,
         fallback_channels=tuple(rule.fallback_channels or ()),
         locale=rule.locale,
@@ -117,8 +117,8 @@ def rule_columns(values: Mapping[str, Any], *, field_prefix: str = "") -> dict[s
     columns = dict(values)
     if "conditions" in columns and columns["conditions"] is not None:
         try:
-            domain.parse_condition(columns["conditions"], path=f"{field_prefix}conditions")
-        except domain.ConditionError as exc:
+            parse_condition(columns["conditions"], path=f"{field_prefix}conditions")
+        except ConditionError as exc:
             raise InvalidInput(f"{exc} (at {exc.path})", field=exc.path) from exc
     if "survey_cap" in columns:
         cap = columns.pop("survey_cap")
