@@ -22,7 +22,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.trigger.sources import Incoming
+from services.trigger.sources.common import Incoming
 from services.trigger.store import EventReceipt, store_batches, store_events
 
 log = logging.getLogger(__name__)

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
+from services.trigger.sources.common import without_nul
+from services.trigger.sources.standard import InboundEvent
 from shared.timezones import is_timezone
 
 Channel = Literal["email", "sms", "whatsapp", "chat", "link"]
@@ -34,17 +36,6 @@ class Clean(BaseModel):
     @classmethod
     def _no_nul(cls, data: Any) -> Any:
         return without_nul(data)
-
-
-def without_nul(value: Any) -> Any:
-    """Return ``value`` with NUL characters removed from every string in it."""
-    if isinstance(value, str):
-        return value.replace("\x00", "")
-    if isinstance(value, list):
-        return [without_nul(v) for v in value]
-    if isinstance(value, dict):
-        return {without_nul(k): without_nul(v) for k, v in value.items()}
-    return value
 
 
 # --- integrations ----------------------------------------------------------------------------
@@ -401,56 +392,6 @@ class WorkspaceSettings(BaseModel):
 # --- events ----------------------------------------------------------------------------------
 
 
-class EventContact(BaseModel):
-    external_id: str | None = Field(None, min_length=1, max_length=200)
-    # A plain pattern rather than EmailStr: this runs for every webhook, and the API checks fully.
-    email: str | None = Field(None, max_length=320, pattern=r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
-    name: str | None = Field(None, max_length=200)
-    phone: str | None = Field(None, max_length=40)
-    locale: str | None = Field(None, max_length=20)
-    timezone: str | None = Field(None, max_length=64, description="IANA zone; unknown zones are ignored")
-    country: str | None = Field(None, max_length=64)
-    company: str | None = Field(None, max_length=200)
-    role: str | None = Field(None, max_length=100)
-    plan: str | None = Field(None, max_length=100)
-    attributes: dict[str, Any] | None = None
-
-    @model_validator(mode="after")
-    def _identified(self) -> EventContact:
-        if not self.external_id and not self.email:
-            raise ValueError("name the contact by external_id, email or both")
-        return self
-
-
-class InboundEventData(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    contact: EventContact
-
-
-class InboundEvent(BaseModel):
-    """A Standard Webhooks payload: ``type``, ``timestamp`` and ``data`` naming the contact."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "type": "ticket.solved",
-                    "timestamp": "2026-11-23T10:00:00Z",
-                    "data": {
-                        "contact": {"external_id": "cus_42", "email": "ada@example.com", "name": "Ada"},
-                        "ticket_id": "T-1001",
-                    },
-                }
-            ]
-        }
-    )
-
-    type: str = Field(min_length=1, max_length=200)
-    timestamp: datetime | None = None
-    data: InboundEventData
-
-
 class DirectEvent(InboundEvent):
     """An event posted with the workspace API key; ``id`` is your own event id (deduplication)."""
 
@@ -579,6 +520,3 @@ class DryRunResult(BaseModel):
     contact_known: bool
     history: int = Field(description="Surveys requested for this contact within the longest cap window")
     rules: list[DryRunRule]
-
-
-InboundEvent.model_rebuild()

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import pydantic_core
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.trigger.sources import ContactRef, Incoming
+from services.trigger.sources.common import ContactRef, Incoming
 
 # Storing webhook events is all an acknowledgement waits for: one statement for a whole group of
 # requests, in the driver's own parameter style so that both the raw connection pool of the webhook

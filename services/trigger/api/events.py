@@ -7,13 +7,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, status
 from pydantic import TypeAdapter, ValidationError
 
-from services.trigger import queries, sources
+from services.trigger import queries
 from services.trigger.api.deps import caches_of, current_time, rate_limit
 from services.trigger.api.webhooks import event_accepted
 from services.trigger.domain.model import OUTCOMES
 from services.trigger.handlers import ingest
 from services.trigger.models import Decision
 from services.trigger.schemas import DecisionOut, DirectEvent, EventAccepted, ReceivedEventOut
+from services.trigger.sources.common import PayloadError, without_nul
+from services.trigger.sources.standard import parse_standard_shape
 from shared.errors import InvalidInput
 from shared.service import RuntimeDep, SessionDep, WorkspaceDep
 
@@ -36,7 +38,7 @@ async def post_events(
     ],
 ) -> EventAccepted:
     rate_limit(runtime, f"workspace:{workspace}", None)
-    body = sources.without_nul(body)
+    body = without_nul(body)
     try:
         parsed = _direct_events.validate_python(body)
     except ValidationError as exc:
@@ -50,11 +52,11 @@ async def post_events(
     for index, raw in enumerate(raws):
         try:
             events.append(
-                sources.parse_standard_shape(
+                parse_standard_shape(
                     raw, event_id=str(raw["id"]), where=f"{index}." if isinstance(body, list) else ""
                 )
             )
-        except sources.PayloadError as exc:
+        except PayloadError as exc:
             raise InvalidInput(str(exc), errors=exc.errors) from exc
     results = await ingest.store_and_evaluate(
         runtime.db,

@@ -9,11 +9,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response, status
 
-from services.trigger import sources
 from services.trigger.api.deps import caches_of, current_time, rate_limit
 from services.trigger.handlers import ingest, integrations
 from services.trigger.hubspot import HubSpotClient, HubSpotUnavailable
 from services.trigger.schemas import EventAccepted, EventResult
+from services.trigger.sources import kinds
+from services.trigger.sources.common import (
+    Incoming,
+    MalformedPayload,
+    PayloadError,
+    SignatureError,
+    SignedRequest,
+)
 from services.trigger.store import EventReceipt
 from shared.errors import CloseloopError, InvalidInput, MalformedBody, NotFound, Unauthorized
 from shared.service import Runtime
@@ -63,7 +70,7 @@ async def receive_webhook(kind: str, integration_id: str, request: Request, body
             field="integration_id",
         )
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.scope["headers"]}
-    signed = sources.SignedRequest(
+    signed = SignedRequest(
         method=request.method,
         # Only HubSpot signs the URL: the one it called is the public one (behind a proxy) or ours.
         uris=_called_urls(request, settings.public_url) if kind == "hubspot" else (),
@@ -72,10 +79,10 @@ async def receive_webhook(kind: str, integration_id: str, request: Request, body
         now=current_time(runtime).timestamp(),
     )
     try:
-        message_id = sources.verify(
+        message_id = kinds.verify(
             kind, integration.secret, integration.config, signed, tolerance_s=settings.signature_tolerance_s
         )
-    except sources.SignatureError as exc:
+    except SignatureError as exc:
         raise Unauthorized(f"Webhook signature rejected: {exc}.", field=exc.header) from exc
     # After the signature: whoever merely knows the URL cannot use up the sender's rate.
     rate_limit(runtime, integration.id, integration.config.get("rate_limit_per_s"))
@@ -112,13 +119,13 @@ def _called_urls(request: Request, public_url: str) -> tuple[str, ...]:
 
 def _parse(
     kind: str, body: bytes, headers: dict[str, str], config: dict[str, Any], message_id: str | None
-) -> tuple[list[sources.Incoming], int]:
+) -> tuple[list[Incoming], int]:
     """Return (events, ignored) from a verified body; an unreadable one is a 4xx naming its fault."""
     try:
-        return sources.parse(kind, body, headers, config, message_id)
-    except sources.MalformedPayload as exc:
+        return kinds.parse(kind, body, headers, config, message_id)
+    except MalformedPayload as exc:
         raise MalformedBody(str(exc), field=exc.field) from exc
-    except sources.PayloadError as exc:
+    except PayloadError as exc:
         raise InvalidInput(str(exc), errors=exc.errors) from exc
 
 

@@ -21,7 +21,7 @@ from services.trigger.models import (
     received_events_table,
     schedules_table,
 )
-from services.trigger.sources import ContactRef
+from services.trigger.sources.common import ContactRef
 from services.trigger.store import explode_batches, session_fetch
 from shared.errors import NotFound
 from shared.events import ContactErased, ContactOptedOut, new_id

@@ -31,7 +31,7 @@ from services.trigger.handlers.contacts import (
 )
 from services.trigger.handlers.tx import outbox_row
 from services.trigger.models import CONTACT_FIELDS, contact_surveys_table, schedules_table
-from services.trigger.sources import ContactRef
+from services.trigger.sources.common import ContactRef
 from services.trigger.store import json_param
 from shared.events import CustomerEventReceived, Recipient, SurveyRequested, new_id
 from shared.outbox import Outbox

@@ -16,7 +16,7 @@ from services.trigger.handlers.evaluate import Pending, evaluate
 from services.trigger.handlers.rules import load_workspace
 from services.trigger.handlers.tx import in_transaction
 from services.trigger.hubspot import HubSpotClient
-from services.trigger.sources import ContactRef, Incoming
+from services.trigger.sources.common import ContactRef, Incoming
 from services.trigger.store import EventReceipt, session_fetch, store_events
 from shared.db import Database
 from shared.outbox import Outbox
