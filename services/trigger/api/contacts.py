@@ -10,7 +10,6 @@ from services.trigger import queries
 from services.trigger.api.deps import current_time
 from services.trigger.api.events import decision_out
 from services.trigger.handlers import contacts, imports
-from services.trigger.importer import ImportFormatError, read_rows
 from services.trigger.schemas import (
     ContactCreate,
     ContactOut,
@@ -19,6 +18,7 @@ from services.trigger.schemas import (
     ImportResult,
     OptOut,
 )
+from services.trigger.sources.contact_rows import ImportFormatError, read_rows
 from shared.errors import InvalidInput
 from shared.service import RuntimeDep, SessionDep, WorkspaceDep
 
