@@ -10,14 +10,8 @@ from services.trigger import queries
 from services.trigger.api.deps import current_time
 from services.trigger.api.events import decision_out
 from services.trigger.handlers import contacts, imports
-from services.trigger.schemas import (
-    ContactCreate,
-    ContactOut,
-    ContactUpsert,
-    DecisionOut,
-    ImportResult,
-    OptOut,
-)
+from services.trigger.schemas.contacts import ContactCreate, ContactOut, ContactUpsert, ImportResult, OptOut
+from services.trigger.schemas.events import DecisionOut
 from services.trigger.sources.contact_rows import ImportFormatError, read_rows
 from shared.errors import InvalidInput
 from shared.service import RuntimeDep, SessionDep, WorkspaceDep

@@ -13,7 +13,7 @@ from services.trigger.api.webhooks import event_accepted
 from services.trigger.domain.model import OUTCOMES
 from services.trigger.handlers import ingest
 from services.trigger.models import Decision
-from services.trigger.schemas import DecisionOut, DirectEvent, EventAccepted, ReceivedEventOut
+from services.trigger.schemas.events import DecisionOut, DirectEvent, EventAccepted, ReceivedEventOut
 from services.trigger.sources.common import PayloadError, without_nul
 from services.trigger.sources.standard import parse_standard_shape
 from shared.errors import InvalidInput

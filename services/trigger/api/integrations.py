@@ -9,7 +9,7 @@ from services.trigger.api.deps import ActorDep, caches_of
 from services.trigger.api.webhooks import KIND_PATHS
 from services.trigger.handlers import integrations
 from services.trigger.models import Integration
-from services.trigger.schemas import IntegrationCreate, IntegrationOut, IntegrationUpdate
+from services.trigger.schemas.integrations import IntegrationCreate, IntegrationOut, IntegrationUpdate
 from shared.service import Runtime, RuntimeDep, SessionDep, WorkspaceDep
 
 router = APIRouter()

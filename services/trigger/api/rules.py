@@ -10,8 +10,8 @@ from services.trigger import queries
 from services.trigger.api.deps import ActorDep, caches_of, current_time
 from services.trigger.handlers import dryrun, rules
 from services.trigger.models import AuditEntry, Rule
-from services.trigger.schemas import AuditEntry as AuditOut
-from services.trigger.schemas import DryRunRequest, DryRunResult, RuleCreate, RuleOut, RulePatch
+from services.trigger.schemas.rules import AuditEntry as AuditOut
+from services.trigger.schemas.rules import DryRunRequest, DryRunResult, RuleCreate, RuleOut, RulePatch
 from shared.service import RuntimeDep, SessionDep, WorkspaceDep
 
 router = APIRouter()

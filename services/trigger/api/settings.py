@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from services.trigger import queries
 from services.trigger.api.deps import ActorDep, caches_of
 from services.trigger.handlers import settings
-from services.trigger.schemas import WorkspaceSettings as SettingsBody
+from services.trigger.schemas.settings import WorkspaceSettings as SettingsBody
 from shared.service import RuntimeDep, SessionDep, WorkspaceDep
 
 router = APIRouter()

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, Request, Response, status
 from services.trigger.api.deps import caches_of, current_time, rate_limit
 from services.trigger.handlers import ingest, integrations
 from services.trigger.hubspot import HubSpotClient, HubSpotUnavailable
-from services.trigger.schemas import EventAccepted, EventResult
+from services.trigger.schemas.events import EventAccepted, EventResult
 from services.trigger.sources import kinds
 from services.trigger.sources.common import (
     Incoming,

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.trigger.handlers.contacts import upsert_contact
-from services.trigger.schemas import ContactCreate, ImportError_, ImportResult
+from services.trigger.schemas.contacts import ContactCreate, ImportError_, ImportResult
 from services.trigger.sources.contact_rows import Row
 from shared.outbox import Outbox
 

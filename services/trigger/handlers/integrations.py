@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.trigger.caches import Caches, IntegrationView
 from services.trigger.handlers.audit import audit
 from services.trigger.models import Integration
-from services.trigger.schemas import IntegrationCreate, IntegrationUpdate
+from services.trigger.schemas.integrations import IntegrationCreate, IntegrationUpdate
 from shared import standard_webhooks
 from shared.errors import InvalidInput, NotFound
 from shared.events import is_uuid, new_id

@@ -15,7 +15,7 @@ from services.trigger.domain.conditions import ConditionError, parse_condition
 from services.trigger.domain.model import Cap, Policy, QuietHours, RuleView
 from services.trigger.handlers.audit import audit
 from services.trigger.models import Rule, WorkspaceSettings
-from services.trigger.schemas import RuleCreate, RulePatch
+from services.trigger.schemas.rules import RuleCreate, RulePatch
 from shared.errors import InvalidInput, NotFound
 from shared.events import is_uuid, new_id
 

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.trigger.caches import Caches
 from services.trigger.handlers.audit import audit
 from services.trigger.models import WorkspaceSettings
-from services.trigger.schemas import WorkspaceSettings as SettingsBody
+from services.trigger.schemas.settings import WorkspaceSettings as SettingsBody
 
 
 def settings_out(row: WorkspaceSettings | None) -> SettingsBody:
