@@ -83,7 +83,7 @@ def cmd_workspace_create(args: argparse.Namespace) -> int:
 
 
 def cmd_contacts_import(args: argparse.Namespace) -> int:
-    from services.trigger.importer import run
+    from closeloop.contacts_import import run
 
     return run(args)
 
@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("workspace_id")
     create.set_defaults(func=cmd_workspace_create)
 
-    from services.trigger.importer import configure
+    from closeloop.contacts_import import configure
 
     contacts = sub.add_parser("contacts", help="contacts of a workspace")
     contacts_sub = contacts.add_subparsers(dest="contacts_command", required=True)

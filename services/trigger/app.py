@@ -10,12 +10,12 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.trigger import handlers
 from services.trigger.api import router
 from services.trigger.batcher import IngestBatcher
 from services.trigger.caches import Caches
 from services.trigger.evaluator import Evaluator
 from services.trigger.fastpath import WebhookFastPath
+from services.trigger.handlers.contacts import on_contact_opted_out
 from services.trigger.hubspot import HubSpotClient
 from services.trigger.models import inbox, outbox
 from services.trigger.scheduler import Scheduler
@@ -90,7 +90,7 @@ def create_app(settings: TriggerSettings | None = None, *, clock: Callable[[], d
 
     def consumes(runtime: Runtime) -> dict[type, EventCallback]:
         async def on_opted_out(session: AsyncSession, event: ContactOptedOut) -> None:
-            await handlers.on_contact_opted_out(session, event)
+            await on_contact_opted_out(session, event)
 
         return {ContactOptedOut: on_opted_out}
 

@@ -22,9 +22,8 @@ from datetime import datetime
 
 import asyncpg
 
-from services.trigger import handlers
-from services.trigger.schemas import EventResult
-from services.trigger.sources import Incoming
+from services.trigger.sources.common import Incoming
+from services.trigger.store import EventReceipt, store_batches, store_events
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +34,7 @@ Key = tuple[str, str | None, str, bool]
 @dataclass
 class _Request:
     events: list[Incoming]
-    done: asyncio.Future[list[EventResult]] = field(
+    done: asyncio.Future[list[EventReceipt]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
@@ -59,7 +58,7 @@ class IngestBatcher:
 
     async def submit(
         self, *, workspace_id: str, integration_id: str | None, source: str, events: list[Incoming]
-    ) -> list[EventResult]:
+    ) -> list[EventReceipt]:
         """Return what happened to each event, once the statement storing them has committed."""
         key = (workspace_id, integration_id, source, len(events) > 1)
         request = _Request(events)
@@ -109,12 +108,12 @@ class IngestBatcher:
         for request, result in zip(taken, results, strict=True):
             _settle(request, result)
 
-    async def _ingest(self, key: Key, taken: list[_Request]) -> list[list[EventResult]]:
+    async def _ingest(self, key: Key, taken: list[_Request]) -> list[list[EventReceipt]]:
         """Store the requests' events in one statement; return each request's results."""
         workspace_id, integration_id, source, batches = key
         async with self.pool.acquire() as connection:
             if batches:
-                return await handlers.store_batches(
+                return await store_batches(
                     connection.fetch,
                     workspace_id=workspace_id,
                     integration_id=integration_id,
@@ -122,7 +121,7 @@ class IngestBatcher:
                     requests=[r.events for r in taken],
                     now=self.clock(),
                 )
-            results = await handlers.store_events(
+            results = await store_events(
                 connection.fetch,
                 workspace_id=workspace_id,
                 integration_id=integration_id,
@@ -137,7 +136,7 @@ class IngestBatcher:
         return answers
 
 
-def _settle(request: _Request, outcome: list[EventResult] | BaseException) -> None:
+def _settle(request: _Request, outcome: list[EventReceipt] | BaseException) -> None:
     if request.done.done():
         return
     if isinstance(outcome, BaseException):

@@ -28,8 +28,17 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.trigger import handlers
 from services.trigger.caches import Caches
+from services.trigger.handlers.evaluate import Pending, evaluate
+from services.trigger.handlers.rules import load_workspace
+from services.trigger.handlers.tx import in_transaction
+from services.trigger.store import (
+    EVALUATE_CHANNEL,
+    SET_BATCH_ASIDE_SQL,
+    contact_from_json,
+    explode_batches,
+    session_fetch,
+)
 from shared.db import Database
 from shared.events import utcnow
 from shared.outbox import Outbox
@@ -130,7 +139,7 @@ class Evaluator:
         batches were moved or set aside (0: none is waiting)."""
         try:
             async with self.db.unit_of_work() as session:
-                moved = await handlers.explode_batches(handlers.session_fetch(session), limit=batches)
+                moved = await explode_batches(session_fetch(session), limit=batches)
             return moved
         except Exception as exc:
             if _transient(exc):
@@ -140,12 +149,12 @@ class Evaluator:
         failed: dict[str, Any] = {}
         try:
             async with self.db.unit_of_work() as session:
-                fetch = handlers.session_fetch(session)
+                fetch = session_fetch(session)
                 oldest = await fetch(_OLDEST_BATCH)
                 if not oldest:
                     return 0
                 failed["seq"] = oldest[0][0]
-                moved = await handlers.explode_batches(fetch, seq=failed["seq"])
+                moved = await explode_batches(fetch, seq=failed["seq"])
             return moved
         except Exception as exc:
             if _transient(exc) or "seq" not in failed:
@@ -153,12 +162,12 @@ class Evaluator:
             log.error("stored batch %s cannot be moved and is set aside: %s", failed["seq"], exc)
             async with self.db.unit_of_work() as session:
                 error = f"{type(exc).__name__}: {exc}"[:2000]
-                await handlers.session_fetch(session)(handlers.SET_BATCH_ASIDE_SQL, failed["seq"], error)
+                await session_fetch(session)(SET_BATCH_ASIDE_SQL, failed["seq"], error)
             return 1
 
     async def _evaluate_some(self, limit: int) -> int:
         try:
-            return await handlers.in_transaction(self.db, lambda s: self._evaluate(s, limit))
+            return await in_transaction(self.db, lambda s: self._evaluate(s, limit))
         except Exception as exc:
             if _transient(exc) or limit == 1:
                 raise
@@ -178,7 +187,7 @@ class Evaluator:
 
     async def _decide(self, session: AsyncSession, rows: Sequence[Sequence[Any]]) -> None:
         """Apply each workspace's rules to the claimed rows."""
-        by_workspace: dict[str, list[handlers.Pending]] = {}
+        by_workspace: dict[str, list[Pending]] = {}
         for (
             event_id,
             workspace_id,
@@ -190,20 +199,20 @@ class Evaluator:
             contact,
         ) in rows:
             by_workspace.setdefault(workspace_id, []).append(
-                handlers.Pending(
+                Pending(
                     id=event_id,
                     source=source,
                     source_event_id=source_event_id,
                     event_type=event_type,
                     occurred_at=occurred_at,
-                    contact=handlers.contact_from_json(contact) if contact is not None else None,
+                    contact=contact_from_json(contact) if contact is not None else None,
                     properties=_properties(payload),
                 )
             )
         now = self.clock()
         for workspace_id, events in by_workspace.items():
-            rules = await handlers.load_workspace(session, self.caches, workspace_id=workspace_id)
-            await handlers.evaluate(
+            rules = await load_workspace(session, self.caches, workspace_id=workspace_id)
+            await evaluate(
                 session, self.outbox, rules=rules, workspace_id=workspace_id, events=events, now=now
             )
 
@@ -220,7 +229,7 @@ class Evaluator:
             return 1
 
         try:
-            return await handlers.in_transaction(self.db, one)
+            return await in_transaction(self.db, one)
         except Exception as exc:
             if _transient(exc) or "id" not in failed:
                 raise
@@ -241,7 +250,7 @@ class Evaluator:
             return
         try:
             self._listener = await asyncpg.connect(self.dsn)
-            await self._listener.add_listener(handlers.EVALUATE_CHANNEL, lambda *_: self._wake.set())
+            await self._listener.add_listener(EVALUATE_CHANNEL, lambda *_: self._wake.set())
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("cannot listen for new events (%s); looking every %.1fs", exc, self.poll_interval_s)
             self._listener = None

@@ -1,9 +1,10 @@
-"""The trigger service's tables (schema ``trigger``)."""
+"""The trigger service's tables (schema ``trigger``), and the Core handles of those that the
+handlers read and write in bulk (``contacts_table``, ``CONTACT_COLUMNS``, …)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     func,
@@ -135,7 +137,7 @@ class ReceivedBatch(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     count: Mapped[int] = mapped_column(Integer)
     events: Mapped[str] = mapped_column(Text)
-    """The events as a JSON array (``handlers.batch_json``): text, so storing it parses nothing."""
+    """The events as a JSON array (``store.batch_json``): text, so storing it parses nothing."""
     error: Mapped[str | None] = mapped_column(Text)
     """Why its events could not be stored one by one; such a batch is set aside."""
 
@@ -267,3 +269,26 @@ class AuditEntry(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+# --- table handles -----------------------------------------------------------------------------
+# Core handles for statements that read or write many rows at once; here, so that the handler
+# modules share them without importing each other.
+
+CONTACT_FIELDS = ("email", "name", "phone", "locale", "timezone", "country", "company", "role", "plan")
+"""A contact's own fields, as columns (its ids, attributes and opt-outs aside)."""
+contacts_table = cast(Table, Contact.__table__)
+received_events_table = cast(Table, ReceivedEvent.__table__)
+contact_surveys_table = cast(Table, ContactSurvey.__table__)
+schedules_table = cast(Table, Schedule.__table__)
+CONTACT_COLUMNS = (
+    contacts_table.c.id,
+    contacts_table.c.external_id,
+    *(contacts_table.c[f] for f in CONTACT_FIELDS),
+    contacts_table.c.attributes,
+    contacts_table.c.opted_out,
+    contacts_table.c.opted_out_channels,
+    contacts_table.c.created_at,
+    contacts_table.c.updated_at,
+)
+"""A contact as the handlers pass it around (a mapping of these)."""

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from services.trigger import handlers
+from services.trigger import store
 from services.trigger.app import create_app
 from services.trigger.evaluator import Evaluator
 from shared.events import SURVEY_REQUESTS, new_id
@@ -288,7 +288,7 @@ async def test_a_batch_is_stored_as_one_row_and_each_event_is_decided_once_howev
     assert waiting["status"] == "pending" and waiting["decisions"] == []
     assert waiting["source_event_id"] == first["events"][0]["source_event_id"]
     assert waiting["properties"]["propertyValue"] == "customer"
-    assert ids[0] == handlers.event_id_for(workspace, waiting["source"], waiting["source_event_id"])
+    assert ids[0] == store.event_id_for(workspace, waiting["source"], waiting["source_event_id"])
 
     # HubSpot redelivers the batch before it was evaluated: acknowledged, stored again as a batch.
     retried = [{**e, "attemptNumber": 1} for e in batch]
@@ -385,7 +385,7 @@ async def test_the_batch_retried_alone_is_the_one_locked_even_with_an_older_one_
             {"ws": workspace},
         )
         [older_seq] = held.scalars().all()
-        fetch = handlers.session_fetch(ours)
+        fetch = store.session_fetch(ours)
         [[locked]] = await fetch(
             "SELECT seq FROM trigger.received_batches WHERE workspace_id = $1 AND error IS NULL "
             "ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED",
@@ -393,7 +393,7 @@ async def test_the_batch_retried_alone_is_the_one_locked_even_with_an_older_one_
         )
         assert locked != older_seq  # the older batch is another evaluator's for now
         await other.rollback()  # ... and it lets go before this one moves its batch
-        assert await handlers.explode_batches(fetch, seq=locked) == 1
+        assert await store.explode_batches(fetch, seq=locked) == 1
     async with db.sessionmaker() as session:
         waiting = await session.execute(
             text("SELECT seq FROM trigger.received_batches WHERE workspace_id = :ws"), {"ws": workspace}
