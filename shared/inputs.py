@@ -130,6 +130,7 @@ async def check_inputs(request: Request) -> None:
                 raise MalformedBody(f"The body is not valid JSON ({exc}).", field="body") from exc
             check_json(parsed)
     elif content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        await request.body()  # cached first, so that a route can still read the raw body (signatures)
         form = await request.form()
         for name, value in form.multi_items():
             check_text(name, field=name)
