@@ -348,6 +348,13 @@ class SurveyQuestion(BaseModel):
     """(lowest, highest) when not the type's default."""
     text: str | None = None
     """The question in the survey's default language, for reports."""
+    texts: dict[str, str] = Field(default_factory=dict)
+    """The question in each of the survey's languages (language code → text), as the page asks it."""
+    labels: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    """For scale questions: each point's label in each language, lowest first, exactly as the survey page
+    shows them (CSAT faces and words, CES agreement, NPS end anchors with blanks between), so that an
+    email that embeds the question shows the same words."""
+    required: bool = False
 
 
 class _SurveyEvent(EventData):

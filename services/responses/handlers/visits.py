@@ -30,7 +30,7 @@ from shared.survey_links import SurveyLink, read_link_token
 
 # verify_token compares strings with hmac.compare_digest, which refuses non-ASCII text with a
 # TypeError; only well-formed tokens reach it.
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,4000}\.[A-Za-z0-9_-]{1,100}$")
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,6000}(\.[A-Za-z0-9_-]{1,100})?$")  # opaque, or the first format
 KIOSK = "kiosk:"
 """A kiosk respondent's link has no invitation: its invitation, request and contact ids start with this."""
 
