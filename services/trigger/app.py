@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-
 import asyncpg
 import httpx
 from fastapi import FastAPI
@@ -20,8 +17,9 @@ from services.trigger.hubspot import HubSpotClient
 from services.trigger.models import inbox, outbox
 from services.trigger.scheduler import Scheduler
 from services.trigger.settings import TriggerSettings
+from shared.clock import Clock
 from shared.db import driver_dsn
-from shared.events import CUSTOMER_EVENTS, ContactOptedOut, utcnow
+from shared.events import CUSTOMER_EVENTS, ContactOptedOut
 from shared.inbox import EventCallback
 from shared.ratelimit import TokenBuckets
 from shared.service import Runtime, ServiceSpec, build_app
@@ -31,9 +29,10 @@ async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
     """Storing events leaves no session state (no LISTEN, locks or SET): skip the pool's reset."""
 
 
-def create_app(settings: TriggerSettings | None = None, *, clock: Callable[[], datetime] = utcnow) -> FastAPI:
+def create_app(settings: TriggerSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     """Return the trigger app; ``clock`` is the time every decision is made at (tests move it)."""
     settings = settings or TriggerSettings.from_env()
+    clock = clock or Clock()
 
     async def setup(runtime: Runtime) -> None:
         caches = Caches(settings.cache_ttl_s)

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -39,8 +38,8 @@ from services.trigger.store import (
     explode_batches,
     session_fetch,
 )
+from shared.clock import Clock
 from shared.db import Database
-from shared.events import utcnow
 from shared.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -84,7 +83,7 @@ class Evaluator:
         batch: int = 500,
         poll_interval_s: float = 1.0,
         linger_s: float = 0.05,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock | None = None,
     ) -> None:
         self.db = db
         self.outbox = outbox
@@ -93,7 +92,7 @@ class Evaluator:
         self.batch = batch
         self.poll_interval_s = poll_interval_s
         self.linger_s = linger_s
-        self.clock = clock
+        self.clock = clock or Clock()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
@@ -209,7 +208,7 @@ class Evaluator:
                     properties=_properties(payload),
                 )
             )
-        now = self.clock()
+        now = self.clock.now()
         for workspace_id, events in by_workspace.items():
             rules = await load_workspace(session, self.caches, workspace_id=workspace_id)
             await evaluate(

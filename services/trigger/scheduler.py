@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -24,8 +23,8 @@ from services.trigger.handlers.evaluate import Batch, load_history, record_verdi
 from services.trigger.handlers.rules import load_workspace, rule_view
 from services.trigger.handlers.tx import in_transaction
 from services.trigger.models import CONTACT_COLUMNS, Rule, Schedule, contacts_table
+from shared.clock import Clock
 from shared.db import Database
-from shared.events import utcnow
 from shared.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -43,14 +42,14 @@ class Scheduler:
         *,
         interval_s: float = 1.0,
         batch: int = 200,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock | None = None,
     ) -> None:
         self.db = db
         self.outbox = outbox
         self.caches = caches
         self.interval_s = interval_s
         self.batch = batch
-        self.clock = clock
+        self.clock = clock or Clock()
         self._stopping = asyncio.Event()
 
     async def run(self) -> None:
@@ -74,7 +73,7 @@ class Scheduler:
         """Return how many due sends were handled (as of ``now``, default the clock)."""
         handled = 0
         for _ in range(limit or self.batch):
-            moment = now or self.clock()
+            moment = now or self.clock.now()
             if not await in_transaction(self.db, lambda s, m=moment: self._handle_one(s, m)):  # type: ignore[misc]
                 break
             handled += 1
