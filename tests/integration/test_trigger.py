@@ -306,7 +306,7 @@ async def test_hubspot_deals_and_tickets_find_their_contact_through_the_crm_api(
             return httpx.Response(200, json={"results": [{"toObjectId": 777, "associationTypes": []}]})
         return httpx.Response(404, json={"status": "error"})
 
-    hubspot = svc.app.state.runtime.extras["hubspot"]
+    hubspot = svc.app.state.runtime.deps.hubspot
     original, hubspot.http = hubspot.http, httpx.AsyncClient(transport=httpx.MockTransport(crm))
     try:
         body = fx.dumps([fx.ticket_closed(5001, event_id=51), fx.deal_closed_won(6001, event_id=61)])

@@ -35,7 +35,7 @@ async def api_only(stack_env: dict[str, str]) -> AsyncIterator[SimpleNamespace]:
     app = create_app(fx.trigger_settings(stack_env, role="api", run_scheduler=False))
     async with running(app) as client:
         runtime = app.state.runtime
-        yield SimpleNamespace(client=client, runtime=runtime, evaluator=runtime.extras["evaluator"])
+        yield SimpleNamespace(client=client, runtime=runtime, evaluator=runtime.deps.evaluator)
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +175,7 @@ async def test_a_second_evaluator_shares_the_backlog_without_deciding_anything_t
     other = Evaluator(
         runtime.db,
         runtime.outbox,
-        runtime.extras["caches"],
+        runtime.deps.caches,
         dsn=api_only.evaluator.dsn,
         batch=2,
     )
@@ -197,7 +197,7 @@ async def test_the_api_half_runs_no_background_work_and_the_worker_half_serves_n
     async with running(worker) as client:
         assert (await client.get("/healthz")).status_code == 200
         # Nothing else runs in a worker's event loop: its passes are larger, cheaper per event.
-        assert worker.state.runtime.extras["evaluator"].batch == 500
+        assert worker.state.runtime.deps.evaluator.batch == 500
         assert api_only.evaluator.batch == 100
         assert (await client.get("/v1/rules", headers=auth)).status_code == 404
         path, secret = await _source(api_only.client, auth)

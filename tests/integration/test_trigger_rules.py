@@ -28,7 +28,7 @@ async def svc(stack_env: dict[str, str]) -> AsyncIterator[SimpleNamespace]:
     clock = Clock()
     app = create_app(fx.trigger_settings(stack_env, run_scheduler=False), clock=clock)
     async with running(app) as client:
-        yield SimpleNamespace(client=client, clock=clock, scheduler=app.state.runtime.extras["scheduler"])
+        yield SimpleNamespace(client=client, clock=clock, scheduler=app.state.runtime.deps.scheduler)
 
 
 @pytest.fixture(autouse=True)
