@@ -75,19 +75,10 @@ def create_app(settings: TriggerSettings | None = None, *, clock: Clock | None =
             ),
         )
 
-    async def run_scheduler(runtime: TriggerRuntime) -> None:
-        if settings.run_scheduler:
-            await runtime.deps.scheduler.run()
-
-    async def run_evaluator(runtime: TriggerRuntime) -> None:
-        await runtime.deps.evaluator.run()
-
     async def teardown(runtime: TriggerRuntime) -> None:
-        deps = runtime.deps
-        deps.scheduler.stop()
-        deps.evaluator.stop()
-        await deps.pool.close()
-        await deps.hubspot.http.aclose()
+        # The workers are stopped and drained by then; the store's pool, then the HubSpot client.
+        await runtime.deps.pool.close()
+        await runtime.deps.hubspot.http.aclose()
 
     def consumes(runtime: TriggerRuntime) -> dict[type, EventCallback]:
         async def on_opted_out(session: AsyncSession, event: ContactOptedOut) -> None:
@@ -107,7 +98,7 @@ def create_app(settings: TriggerSettings | None = None, *, clock: Clock | None =
             inbox_table=inbox,
             topics=[CUSTOMER_EVENTS],
             consumes=consumes,
-            background=[run_evaluator, run_scheduler],
+            workers=lambda runtime: [runtime.deps.evaluator, runtime.deps.scheduler],
             setup=setup,
             teardown=teardown,
             # Webhook POSTs are answered in front of FastAPI (fastpath.py); a worker's port serves

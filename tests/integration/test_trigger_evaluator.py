@@ -32,7 +32,7 @@ pytestmark = pytest.mark.integration
 async def api_only(stack_env: dict[str, str]) -> AsyncIterator[SimpleNamespace]:
     """The API half alone (CLOSELOOP_ROLE=api): it stores, and nothing evaluates or publishes until a
     test does what a worker would."""
-    app = create_app(fx.trigger_settings(stack_env, role="api", run_scheduler=False))
+    app = create_app(fx.trigger_settings(stack_env, role="api"))
     async with running(app) as client:
         runtime = app.state.runtime
         yield SimpleNamespace(client=client, runtime=runtime, evaluator=runtime.deps.evaluator)
@@ -41,7 +41,7 @@ async def api_only(stack_env: dict[str, str]) -> AsyncIterator[SimpleNamespace]:
 @pytest.fixture(scope="module")
 async def whole(stack_env: dict[str, str]) -> AsyncIterator[SimpleNamespace]:
     """Both halves in one process, looking for stored events only once a minute: NOTIFY must wake it."""
-    app = create_app(fx.trigger_settings(stack_env, run_scheduler=False, evaluate_poll_ms=60_000))
+    app = create_app(fx.trigger_settings(stack_env, role=fx.ALL_BUT_SCHEDULER, evaluate_poll_ms=60_000))
     async with running(app) as client:
         yield SimpleNamespace(client=client)
 
@@ -193,7 +193,8 @@ async def test_the_api_half_runs_no_background_work_and_the_worker_half_serves_n
     assert api_only.runtime.consumer is None
     assert (await api_only.client.get("/v1/rules", headers=auth)).status_code == 200
 
-    worker = create_app(fx.trigger_settings(stack_env, role="worker", worker_nice=0, run_scheduler=False))
+    # A worker-only role (like --role worker, but without the scheduler).
+    worker = create_app(fx.trigger_settings(stack_env, role="relay,consumer,evaluator", worker_nice=0))
     async with running(worker) as client:
         assert (await client.get("/healthz")).status_code == 200
         # Nothing else runs in a worker's event loop: its passes are larger, cheaper per event.
@@ -431,7 +432,7 @@ async def test_a_started_service_keeps_what_startup_built_out_of_the_collectors_
     # Every service's lifespan freezes what startup built, so a full collection no longer walks it.
     gc.unfreeze()
     assert gc.get_freeze_count() == 0
-    app = create_app(fx.trigger_settings(stack_env, role="api", run_scheduler=False))
+    app = create_app(fx.trigger_settings(stack_env, role="api"))
     async with running(app) as client:
         assert (await client.get("/healthz")).status_code == 200
         assert gc.get_freeze_count() > 10_000

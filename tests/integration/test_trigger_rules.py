@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 async def svc(stack_env: dict[str, str]) -> AsyncIterator[SimpleNamespace]:
     """One trigger app for the module, its scheduler driven by the tests with a movable clock."""
     clock = Clock()
-    app = create_app(fx.trigger_settings(stack_env, run_scheduler=False), clock=clock)
+    app = create_app(fx.trigger_settings(stack_env, role=fx.ALL_BUT_SCHEDULER), clock=clock)
     async with running(app) as client:
         yield SimpleNamespace(client=client, clock=clock, scheduler=app.state.runtime.deps.scheduler)
 
@@ -450,8 +450,8 @@ async def test_bad_settings_and_patches_are_refused(svc, auth):
 
 
 async def test_the_background_scheduler_sends_what_is_due(stack_env, auth, broker, workspace):
-    """The loop itself (ServiceSpec.background): a 1-second delay goes out without anyone calling it."""
-    app = create_app(fx.trigger_settings(stack_env, role="api,relay", scheduler_interval_ms=100))
+    """The worker itself (role ``scheduler``): a 1-second delay goes out without anyone calling it."""
+    app = create_app(fx.trigger_settings(stack_env, role="api,relay,scheduler", scheduler_interval_ms=100))
     async with running(app) as client, TopicReader(broker.bootstrap_servers, SURVEY_REQUESTS) as reader:
         await client.post(
             "/v1/rules",

@@ -245,6 +245,11 @@ def dumps(payload: Any) -> bytes:
 # --- running the service in tests --------------------------------------------------------------
 
 
+ALL_BUT_SCHEDULER = "api,relay,consumer,evaluator"
+"""The role of a trigger app that runs everything but the scheduler: the test runs due sends itself
+(``runtime.deps.scheduler.run_due(now=…)``), or another app of the session would take them."""
+
+
 def trigger_settings(stack_env: dict[str, str], **overrides: Any) -> Any:
     """TriggerSettings for the test stack without touching the process environment."""
     from services.trigger.settings import TriggerSettings
