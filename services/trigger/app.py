@@ -69,7 +69,7 @@ def create_app(settings: TriggerSettings | None = None, *, clock: Clock | None =
                 runtime.db,
                 runtime.outbox,
                 caches,
-                interval_s=settings.scheduler_interval_ms / 1000,
+                poll_interval_s=settings.scheduler_interval_ms / 1000,
                 batch=settings.scheduler_batch,
                 clock=clock,
             ),

@@ -11,7 +11,6 @@ a webhook for the same contact never both get past the frequency cap.
 from __future__ import annotations
 
 import functools
-import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -30,8 +29,6 @@ from shared.db import Database
 from shared.outbox import Outbox
 from shared.worker import Worker
 
-log = logging.getLogger(__name__)
-
 # Outcomes after which a recurring survey stops; any other outcome skips one round only.
 _ENDS_ENROLLMENT = ("opted_out", "cancelled")
 
@@ -47,11 +44,11 @@ class Scheduler(Worker):
         outbox: Outbox,
         caches: Caches,
         *,
-        interval_s: float = 1.0,
+        poll_interval_s: float = 1.0,
         batch: int = 200,
         clock: Clock | None = None,
     ) -> None:
-        super().__init__(poll_interval_s=interval_s, batch=batch)
+        super().__init__(poll_interval_s=poll_interval_s, batch=batch)
         self.db = db
         self.outbox = outbox
         self.caches = caches

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from services.trigger import store
 from services.trigger.app import create_app
@@ -426,6 +427,36 @@ async def test_erasing_a_contact_erases_its_events_still_waiting_in_a_batch(api_
     )
     assert kept["status"] == "evaluated" and len(kept["decisions"]) == 1
     assert (await api_only.client.get(f"/v1/contacts/{contact}", headers=auth)).status_code == 404
+
+
+async def test_a_lost_connection_fails_a_pass_not_the_evaluator_which_listens_anew(api_only, auth):
+    """The evaluator is a worker: a pass that fails for the database's sake is retried after a wait,
+    on a new listening connection, and the events wait for it."""
+    path, secret = await _source(api_only.client, auth)
+    runtime = api_only.runtime
+    evaluator = Evaluator(
+        runtime.db, runtime.outbox, runtime.deps.caches, dsn=api_only.evaluator.dsn, poll_interval_s=0.05
+    )
+    evaluate_pending = evaluator.evaluate_pending
+    listeners: list[Any] = []
+
+    async def the_first_loses_its_connection(*, limit: int | None = None) -> int:
+        listeners.append(evaluator._listener)
+        if len(listeners) == 1:
+            raise OperationalError("SELECT …", None, ConnectionResetError("connection lost"))
+        return await evaluate_pending(limit=limit)
+
+    evaluator.evaluate_pending = the_first_loses_its_connection  # type: ignore[method-assign]
+    working = asyncio.create_task(evaluator.run())
+    try:
+        accepted = await _post(api_only.client, path, secret, "after-a-lost-connection")
+        event = await fx.evaluated(api_only.client, auth, accepted["event_id"])
+    finally:
+        evaluator.stop()
+        await working
+    assert [d["outcome"] for d in event["decisions"]] == ["sent"]
+    assert listeners[0] is not None and listeners[1] is not None and listeners[1] is not listeners[0]
+    assert evaluator._listener is None  # closed when the worker stopped
 
 
 async def test_a_started_service_keeps_what_startup_built_out_of_the_collectors_sight(stack_env):
