@@ -16,14 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import asyncpg
 
 from services.trigger.sources.common import Incoming
 from services.trigger.store import EventReceipt, store_batches, store_events
+from shared.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +42,7 @@ class IngestBatcher:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        clock: Callable[[], datetime],
+        clock: Clock,
         *,
         max_events: int = 500,
         concurrency: int = 4,
@@ -119,7 +118,7 @@ class IngestBatcher:
                     integration_id=integration_id,
                     source=source,
                     requests=[r.events for r in taken],
-                    now=self.clock(),
+                    now=self.clock.now(),
                 )
             results = await store_events(
                 connection.fetch,
@@ -127,7 +126,7 @@ class IngestBatcher:
                 integration_id=integration_id,
                 source=source,
                 events=[e for r in taken for e in r.events],
-                now=self.clock(),
+                now=self.clock.now(),
             )
         answers, start = [], 0
         for request in taken:

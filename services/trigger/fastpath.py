@@ -2,7 +2,7 @@
 
 A webhook's own work is small (verify a signature, parse, store a row), so FastAPI's per-request
 machinery — its middleware stack, matching some forty routes, resolving parameters — was most of
-what a webhook cost. This is the app's front door (``ServiceApp.front``): it sees each HTTP request
+what a webhook cost. This is the app's front door (``ServiceSpec.front``): it sees each HTTP request
 before FastAPI does and answers webhook POSTs with the same handler
 (``api.webhooks.receive_webhook``), the same problem+json errors, the same body-size limit and the
 same metrics under the same route template; every other request, and any path it does not

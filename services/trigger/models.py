@@ -29,6 +29,7 @@ from shared.db import service_metadata
 from shared.events import new_id
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
+from shared.vocabulary import CONTACT_FIELDS, Channel, SurveyKind
 
 SCHEMA = "trigger"
 
@@ -152,9 +153,9 @@ class Rule(Base):
     event_type: Mapped[str] = mapped_column(String(200))
     conditions: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     survey_id: Mapped[str] = mapped_column(String(36))
-    kind: Mapped[str] = mapped_column(String(20), server_default="transactional")
-    channel: Mapped[str] = mapped_column(String(20))
-    fallback_channels: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    kind: Mapped[SurveyKind] = mapped_column(String(20), server_default="transactional")
+    channel: Mapped[Channel] = mapped_column(String(20))
+    fallback_channels: Mapped[list[Channel]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     locale: Mapped[str | None] = mapped_column(String(20))
     delay_seconds: Mapped[int] = mapped_column(Integer, default=0)
     recurrence_days: Mapped[int | None] = mapped_column(Integer)
@@ -275,8 +276,6 @@ class AuditEntry(Base):
 # Core handles for statements that read or write many rows at once; here, so that the handler
 # modules share them without importing each other.
 
-CONTACT_FIELDS = ("email", "name", "phone", "locale", "timezone", "country", "company", "role", "plan")
-"""A contact's own fields, as columns (its ids, attributes and opt-outs aside)."""
 contacts_table = cast(Table, Contact.__table__)
 received_events_table = cast(Table, ReceivedEvent.__table__)
 contact_surveys_table = cast(Table, ContactSurvey.__table__)

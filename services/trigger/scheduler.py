@@ -1,6 +1,8 @@
 """The scheduler: turns sends that have come due (a delay after an event, the end of quiet hours,
 a journey step, the next round of a recurring survey) into ``SurveyRequested``.
 
+It is a ``shared.worker.Worker`` named ``scheduler``: a pass handles up to ``batch`` due sends and,
+if it took that many, the next starts at once; otherwise it looks again after ``poll_interval_s``.
 Each due send is handled in its own transaction: the schedule row is claimed with ``FOR UPDATE
 SKIP LOCKED`` (so replicas share the work), then the contact's row is locked, so a due send and
 a webhook for the same contact never both get past the frequency cap.
@@ -8,9 +10,7 @@ a webhook for the same contact never both get past the frequency cap.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Callable
+import functools
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -24,58 +24,45 @@ from services.trigger.handlers.evaluate import Batch, load_history, record_verdi
 from services.trigger.handlers.rules import load_workspace, rule_view
 from services.trigger.handlers.tx import in_transaction
 from services.trigger.models import CONTACT_COLUMNS, Rule, Schedule, contacts_table
+from shared.clock import Clock
 from shared.db import Database
-from shared.events import utcnow
 from shared.outbox import Outbox
-
-log = logging.getLogger(__name__)
+from shared.worker import Worker
 
 # Outcomes after which a recurring survey stops; any other outcome skips one round only.
 _ENDS_ENROLLMENT = ("opted_out", "cancelled")
 
 
-class Scheduler:
+class Scheduler(Worker):
+    """Turns due sends into survey requests, each in its own transaction."""
+
+    name = "scheduler"
+
     def __init__(
         self,
         db: Database,
         outbox: Outbox,
         caches: Caches,
         *,
-        interval_s: float = 1.0,
+        poll_interval_s: float = 1.0,
         batch: int = 200,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock | None = None,
     ) -> None:
+        super().__init__(poll_interval_s=poll_interval_s, batch=batch)
         self.db = db
         self.outbox = outbox
         self.caches = caches
-        self.interval_s = interval_s
-        self.batch = batch
-        self.clock = clock
-        self._stopping = asyncio.Event()
+        self.clock = clock or Clock()
 
-    async def run(self) -> None:
-        """Handle due sends until stopped; a failure is logged and the loop goes on."""
-        while not self._stopping.is_set():
-            handled = 0
-            try:
-                handled = await self.run_due()
-            except Exception:
-                log.exception("scheduler pass failed; retrying")
-            if handled < self.batch:
-                try:
-                    await asyncio.wait_for(self._stopping.wait(), timeout=self.interval_s)
-                except TimeoutError:
-                    pass
-
-    def stop(self) -> None:
-        self._stopping.set()
+    async def work_once(self) -> int:
+        return await self.run_due()
 
     async def run_due(self, *, now: datetime | None = None, limit: int | None = None) -> int:
         """Return how many due sends were handled (as of ``now``, default the clock)."""
         handled = 0
         for _ in range(limit or self.batch):
-            moment = now or self.clock()
-            if not await in_transaction(self.db, lambda s, m=moment: self._handle_one(s, m)):  # type: ignore[misc]
+            handle_one = functools.partial(self._handle_one, now=now or self.clock.now())
+            if not await in_transaction(self.db, handle_one):
                 break
             handled += 1
         return handled

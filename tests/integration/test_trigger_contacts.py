@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 async def svc(stack_env: dict[str, str]) -> AsyncIterator[SimpleNamespace]:
     """The trigger app served over real HTTP (the import CLI is a separate HTTP client)."""
     port = free_port()
-    app = create_app(fx.trigger_settings(stack_env, run_scheduler=False, import_max_rows=50))
+    app = create_app(fx.trigger_settings(stack_env, role=fx.ALL_BUT_SCHEDULER, import_max_rows=50))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
     serving = asyncio.create_task(server.serve())
     await wait_until(lambda: server.started, timeout_s=30, message="the trigger app serves")

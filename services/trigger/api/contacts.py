@@ -7,14 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query, Request, Response, status
 
 from services.trigger import queries
-from services.trigger.api.deps import current_time
 from services.trigger.api.events import decision_out
+from services.trigger.deps import RuntimeDep
 from services.trigger.handlers import contacts, imports
 from services.trigger.schemas.contacts import ContactCreate, ContactOut, ContactUpsert, ImportResult, OptOut
 from services.trigger.schemas.events import DecisionOut
 from services.trigger.sources.contact_rows import ImportFormatError, read_rows
 from shared.errors import InvalidInput
-from shared.service import RuntimeDep, SessionDep, WorkspaceDep
+from shared.service import SessionDep, WorkspaceDep
 
 router = APIRouter()
 ExternalId = Annotated[str, Path(min_length=1, max_length=200, description="The contact's id in your CRM")]
@@ -63,7 +63,7 @@ async def put_contact(
         workspace_id=workspace,
         external_id=external_id,
         fields=body.model_dump(exclude_unset=True),
-        now=current_time(runtime),
+        now=runtime.deps.clock.now(),
     )
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return _contact_out(contact)
@@ -86,7 +86,7 @@ async def post_contact(
         workspace_id=workspace,
         external_id=external_id,
         fields=fields,
-        now=current_time(runtime),
+        now=runtime.deps.clock.now(),
     )
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return _contact_out(contact)
@@ -121,7 +121,7 @@ async def erase_contact(
     external_id: ExternalId, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     await contacts.erase_contact(
-        session, runtime.outbox, workspace_id=workspace, external_id=external_id, now=current_time(runtime)
+        session, runtime.outbox, workspace_id=workspace, external_id=external_id, now=runtime.deps.clock.now()
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -148,7 +148,7 @@ async def opt_out(
         workspace_id=workspace,
         contact=contact,
         channel=body.channel if body else None,
-        now=current_time(runtime),
+        now=runtime.deps.clock.now(),
         source="api",
     )
     return _contact_out(contact)
@@ -216,7 +216,12 @@ async def import_contacts(
             field="body",
         )
     result = await imports.import_contacts(
-        session, runtime.outbox, workspace_id=workspace, rows=rows, now=current_time(runtime), atomic=atomic
+        session,
+        runtime.outbox,
+        workspace_id=workspace,
+        rows=rows,
+        now=runtime.deps.clock.now(),
+        atomic=atomic,
     )
     if atomic and result.failed:
         response.status_code = 422

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Body, Query, status
 from pydantic import TypeAdapter, ValidationError
 
 from services.trigger import queries
-from services.trigger.api.deps import caches_of, current_time, rate_limit
 from services.trigger.api.webhooks import event_accepted
+from services.trigger.deps import RuntimeDep, rate_limit
 from services.trigger.domain.model import OUTCOMES
 from services.trigger.handlers import ingest
 from services.trigger.models import Decision
@@ -17,7 +17,7 @@ from services.trigger.schemas.events import DecisionOut, DirectEvent, EventAccep
 from services.trigger.sources.common import PayloadError, without_nul
 from services.trigger.sources.standard import parse_standard_shape
 from shared.errors import InvalidInput
-from shared.service import RuntimeDep, SessionDep, WorkspaceDep
+from shared.service import SessionDep, WorkspaceDep
 
 router = APIRouter()
 _direct_events = TypeAdapter(DirectEvent | list[DirectEvent])
@@ -61,11 +61,11 @@ async def post_events(
     results = await ingest.store_and_evaluate(
         runtime.db,
         runtime.outbox,
-        caches_of(runtime),
+        runtime.deps.caches,
         workspace_id=workspace,
         source="api",
         events=events,
-        now=current_time(runtime),
+        now=runtime.deps.clock.now(),
     )
     return event_accepted(results, ignored=0)
 

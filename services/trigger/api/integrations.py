@@ -5,18 +5,18 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from services.trigger import queries
-from services.trigger.api.deps import ActorDep, caches_of
 from services.trigger.api.webhooks import KIND_PATHS
+from services.trigger.deps import ActorDep, RuntimeDep, TriggerRuntime
 from services.trigger.handlers import integrations
 from services.trigger.models import Integration
 from services.trigger.schemas.integrations import IntegrationCreate, IntegrationOut, IntegrationUpdate
-from shared.service import Runtime, RuntimeDep, SessionDep, WorkspaceDep
+from shared.service import SessionDep, WorkspaceDep
 
 router = APIRouter()
 
 
 def _integration_out(
-    runtime: Runtime, integration: Integration, *, secret: str | None = None
+    runtime: TriggerRuntime, integration: Integration, *, secret: str | None = None
 ) -> IntegrationOut:
     """Return the integration as the API shows it: its webhook URL, never its secrets (but a new one, once)."""
     path = KIND_PATHS[integration.kind]
@@ -84,7 +84,7 @@ async def update_integration(
 ) -> IntegrationOut:
     integration = await integrations.update_integration(
         session,
-        caches_of(runtime),
+        runtime.deps.caches,
         workspace_id=workspace,
         integration_id=integration_id,
         body=body,

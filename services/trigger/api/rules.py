@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from services.trigger import queries
-from services.trigger.api.deps import ActorDep, caches_of, current_time
+from services.trigger.deps import ActorDep, RuntimeDep
 from services.trigger.handlers import dryrun, rules
 from services.trigger.models import AuditEntry, Rule
 from services.trigger.schemas.rules import AuditEntry as AuditOut
 from services.trigger.schemas.rules import DryRunRequest, DryRunResult, RuleCreate, RuleOut, RulePatch
-from shared.service import RuntimeDep, SessionDep, WorkspaceDep
+from shared.service import SessionDep, WorkspaceDep
 
 router = APIRouter()
 
@@ -40,7 +40,7 @@ async def create_rule(
     body: RuleCreate, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep, actor: ActorDep
 ) -> RuleOut:
     return _rule_out(
-        await rules.create_rule(session, caches_of(runtime), workspace_id=workspace, body=body, actor=actor)
+        await rules.create_rule(session, runtime.deps.caches, workspace_id=workspace, body=body, actor=actor)
     )
 
 
@@ -58,7 +58,7 @@ async def dry_run(
     body: DryRunRequest, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> DryRunResult:
     return await dryrun.dry_run(
-        session, caches_of(runtime), workspace_id=workspace, body=body, now=current_time(runtime)
+        session, runtime.deps.caches, workspace_id=workspace, body=body, now=runtime.deps.clock.now()
     )
 
 
@@ -78,7 +78,7 @@ async def replace_rule(
 ) -> RuleOut:
     rule = await rules.change_rule(
         session,
-        caches_of(runtime),
+        runtime.deps.caches,
         workspace_id=workspace,
         rule_id=rule_id,
         changes=body.model_dump(mode="json"),
@@ -103,7 +103,7 @@ async def patch_rule(
 ) -> RuleOut:
     rule = await rules.change_rule(
         session,
-        caches_of(runtime),
+        runtime.deps.caches,
         workspace_id=workspace,
         rule_id=rule_id,
         changes=rules.rule_patch_changes(body),
@@ -122,7 +122,9 @@ async def patch_rule(
 async def delete_rule(
     rule_id: str, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep, actor: ActorDep
 ) -> Response:
-    await rules.delete_rule(session, caches_of(runtime), workspace_id=workspace, rule_id=rule_id, actor=actor)
+    await rules.delete_rule(
+        session, runtime.deps.caches, workspace_id=workspace, rule_id=rule_id, actor=actor
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

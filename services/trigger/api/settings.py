@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from services.trigger import queries
-from services.trigger.api.deps import ActorDep, caches_of
+from services.trigger.deps import ActorDep, RuntimeDep
 from services.trigger.handlers import settings
 from services.trigger.schemas.settings import WorkspaceSettings as SettingsBody
-from shared.service import RuntimeDep, SessionDep, WorkspaceDep
+from shared.service import SessionDep, WorkspaceDep
 
 router = APIRouter()
 
@@ -31,5 +31,5 @@ async def put_settings(
     body: SettingsBody, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep, actor: ActorDep
 ) -> SettingsBody:
     return await settings.put_settings(
-        session, caches_of(runtime), workspace_id=workspace, body=body, actor=actor
+        session, runtime.deps.caches, workspace_id=workspace, body=body, actor=actor
     )

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response, status
 
-from services.trigger.api.deps import caches_of, current_time, rate_limit
+from services.trigger.deps import TriggerRuntime, rate_limit
 from services.trigger.handlers import ingest, integrations
-from services.trigger.hubspot import HubSpotClient, HubSpotUnavailable
+from services.trigger.hubspot import HubSpotUnavailable
 from services.trigger.schemas.events import EventAccepted, EventResult
 from services.trigger.sources import kinds
 from services.trigger.sources.common import (
@@ -23,7 +23,6 @@ from services.trigger.sources.common import (
 )
 from services.trigger.store import EventReceipt
 from shared.errors import CloseloopError, InvalidInput, MalformedBody, NotFound, Unauthorized
-from shared.service import Runtime
 
 router = APIRouter()
 # /v1/webhooks/<path>/<integration id>: the path of each integration kind.
@@ -56,9 +55,9 @@ _WEBHOOK_DESCRIPTION = (
 
 async def receive_webhook(kind: str, integration_id: str, request: Request, body: bytes) -> EventAccepted:
     """Verify, normalise and store one webhook request (``body``) of an integration of ``kind``."""
-    runtime: Runtime = request.app.state.runtime
+    runtime: TriggerRuntime = request.app.state.runtime
     settings = runtime.settings
-    caches = caches_of(runtime)
+    caches = runtime.deps.caches
     integration = caches.integrations.get(integration_id)
     if integration is None or not integration.enabled:
         async with runtime.db.sessionmaker() as session:
@@ -76,7 +75,7 @@ async def receive_webhook(kind: str, integration_id: str, request: Request, body
         uris=_called_urls(request, settings.public_url) if kind == "hubspot" else (),
         headers=headers,
         body=body,
-        now=current_time(runtime).timestamp(),
+        now=runtime.deps.clock.now().timestamp(),
     )
     try:
         message_id = kinds.verify(
@@ -88,10 +87,9 @@ async def receive_webhook(kind: str, integration_id: str, request: Request, body
     rate_limit(runtime, integration.id, integration.config.get("rate_limit_per_s"))
     events, ignored = _parse(kind, body, headers, integration.config, message_id)
     if kind == "hubspot" and integration.config.get("access_token"):
-        client: HubSpotClient = runtime.extras["hubspot"]
         try:
             events = await ingest.resolve_hubspot_contacts(
-                client, token=integration.config["access_token"], events=events
+                runtime.deps.hubspot, token=integration.config["access_token"], events=events
             )
         except HubSpotUnavailable as exc:
             # Not acknowledged: HubSpot retries 5xx, and the events are stored once it answers.
@@ -102,7 +100,7 @@ async def receive_webhook(kind: str, integration_id: str, request: Request, body
         )
     results: list[EventReceipt] = []
     if events:
-        results = await runtime.extras["batcher"].submit(
+        results = await runtime.deps.batcher.submit(
             workspace_id=integration.workspace_id,
             integration_id=integration.id,
             source=integration.source,

@@ -21,6 +21,7 @@ from services.trigger.domain.model import (
 )
 from services.trigger.domain.policy import cap_block, quiet_until
 from shared.timezones import zone
+from shared.vocabulary import Channel
 
 
 def decide(
@@ -119,8 +120,8 @@ def _send_now(
     policy: Policy,
     history: Sequence[Sent],
     now: datetime,
-    channel: str,
-    fallbacks: tuple[str, ...],
+    channel: Channel,
+    fallbacks: tuple[Channel, ...],
 ) -> Verdict:
     blocked = cap_block(rule, policy, history, now)
     if blocked:

@@ -1,7 +1,7 @@
 """The plain data the pure rules work on — a rule, a contact, a workspace's policy, the frequency
-history, a verdict — and the words for them (outcomes, channels, survey kinds); with what needs
-nothing else: which rules listen to an event, which contacts a rule samples, which channels reach a
-contact."""
+history, a verdict — and the outcomes (channels and survey kinds are ``shared.vocabulary``'s); with
+what needs nothing else: which rules listen to an event, which contacts a rule samples, which
+channels reach a contact."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from datetime import datetime, time
 from typing import Any, Literal, get_args
 
 from services.trigger.domain.conditions import Condition
+from shared.vocabulary import Channel, SurveyKind
 
 Outcome = Literal[
     "sent",
@@ -26,15 +27,13 @@ Outcome = Literal[
 ]
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
 
-CHANNELS = ("email", "sms", "whatsapp", "chat", "link")
-CHANNEL_NEEDS: dict[str, str | None] = {
+CHANNEL_NEEDS: dict[Channel, str | None] = {
     "email": "email",
     "sms": "phone",
     "whatsapp": "phone",
     "chat": None,
     "link": None,
 }
-SURVEY_KINDS = ("transactional", "relationship", "retention")
 
 
 @dataclass(frozen=True)
@@ -57,13 +56,13 @@ class RuleView:
     id: str
     event_type: str
     survey_id: str = "survey"
-    channel: str = "email"
+    channel: Channel = "email"
     delay_seconds: int = 0
     enabled: bool = True
     source: str | None = None
     conditions: Condition | None = None
-    kind: str = "transactional"
-    fallback_channels: tuple[str, ...] = ()
+    kind: SurveyKind = "transactional"
+    fallback_channels: tuple[Channel, ...] = ()
     locale: str | None = None
     sample_percent: float = 100.0
     survey_cap: Cap | None = None
@@ -118,8 +117,8 @@ class Verdict:
     outcome: Outcome
     reason: str
     send_at: datetime | None = None
-    channel: str | None = None
-    fallback_channels: tuple[str, ...] = ()
+    channel: Channel | None = None
+    fallback_channels: tuple[Channel, ...] = ()
 
 
 def matching_rules(rules: Iterable[RuleView], event_type: str, source: str | None = None) -> list[RuleView]:
@@ -137,9 +136,10 @@ def in_sample(rule_id: str, contact_id: str, percent: float) -> bool:
     return int.from_bytes(digest[:8], "big") % 10_000 < round(percent * 100)
 
 
-def channels_for(rule: RuleView, contact: ContactView) -> tuple[list[str], list[str]]:
+def channels_for(rule: RuleView, contact: ContactView) -> tuple[list[Channel], list[str]]:
     """Return (channels that can reach the contact, in the rule's order; why each other one cannot)."""
-    usable, why_not = [], []
+    usable: list[Channel] = []
+    why_not: list[str] = []
     for channel in dict.fromkeys((rule.channel, *rule.fallback_channels)):
         need = CHANNEL_NEEDS.get(channel)
         if channel in contact.opted_out_channels:

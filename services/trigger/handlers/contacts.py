@@ -15,7 +15,6 @@ from services.trigger.domain.model import ContactView
 from services.trigger.handlers.tx import outbox_row, write_outbox
 from services.trigger.models import (
     CONTACT_COLUMNS,
-    CONTACT_FIELDS,
     contact_surveys_table,
     contacts_table,
     received_events_table,
@@ -26,6 +25,7 @@ from services.trigger.store import explode_batches, session_fetch
 from shared.errors import NotFound
 from shared.events import ContactErased, ContactOptedOut, new_id
 from shared.outbox import Outbox
+from shared.vocabulary import CONTACT_FIELDS, Channel
 
 _INSERTED: Any = literal_column("(xmax = 0)").label("inserted")
 
@@ -249,7 +249,7 @@ async def set_opt_out(
     *,
     workspace_id: str,
     contact: Mapping[str, Any],
-    channel: str | None,
+    channel: Channel | None,
     now: datetime,
     source: str,
 ) -> dict[str, Any]:
@@ -284,7 +284,7 @@ async def set_opt_out(
                     ContactOptedOut(
                         workspace_id=workspace_id,
                         contact_id=contact["id"],
-                        channel=channel,  # type: ignore[arg-type]
+                        channel=channel,
                         source=source,
                         opted_out_at=now,
                     ),

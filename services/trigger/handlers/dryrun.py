@@ -15,9 +15,10 @@ from services.trigger.domain.model import RuleView, Sent
 from services.trigger.handlers.contacts import contact_facts, contact_view
 from services.trigger.handlers.evaluate import load_enrollments, load_history
 from services.trigger.handlers.rules import load_workspace, rule_columns, rule_view
-from services.trigger.models import CONTACT_COLUMNS, CONTACT_FIELDS, Rule, contacts_table
+from services.trigger.models import CONTACT_COLUMNS, Rule, contacts_table
 from services.trigger.schemas.rules import DryRunRequest, DryRunResult, DryRunRule, RuleCreate
 from shared.errors import InvalidInput
+from shared.vocabulary import CONTACT_FIELDS
 
 
 def draft_rule(index: int, body: RuleCreate) -> RuleView:

@@ -30,11 +30,12 @@ from services.trigger.handlers.contacts import (
     upsert_contact_by_email,
 )
 from services.trigger.handlers.tx import outbox_row
-from services.trigger.models import CONTACT_FIELDS, contact_surveys_table, schedules_table
+from services.trigger.models import contact_surveys_table, schedules_table
 from services.trigger.sources.common import ContactRef
 from services.trigger.store import json_param
 from shared.events import CustomerEventReceived, Recipient, SurveyRequested, new_id
 from shared.outbox import Outbox
+from shared.vocabulary import CONTACT_FIELDS
 
 _CONTACT_SQL_COLUMNS = ", ".join(CONTACT_FIELDS)
 _CONTACT_RECORD = ", ".join(
@@ -135,8 +136,8 @@ def survey_requested(
         request_id=request_id,
         contact_id=contact["id"],
         survey_id=rule.survey_id,
-        kind=rule.kind,  # type: ignore[arg-type]
-        channel=verdict.channel or rule.channel,  # type: ignore[arg-type]
+        kind=rule.kind,
+        channel=verdict.channel or rule.channel,
         send_at=verdict.send_at,
         recipient=Recipient(
             name=contact["name"],
@@ -146,7 +147,7 @@ def survey_requested(
             timezone=contact["timezone"],
         ),
         reason=f"rule:{rule.id}",
-        fallback_channels=verdict.fallback_channels,  # type: ignore[arg-type]
+        fallback_channels=verdict.fallback_channels,
         locale=rule.locale,
         context=context,
     )

@@ -1,5 +1,6 @@
-"""What the trigger API's bodies share: the words (``Channel``, ``Kind``, ``SurveyKind``), checked
-text (locales, time zones, source names), the NUL-free ``Clean`` base and a cap."""
+"""What the trigger API's bodies share: the integration ``Kind`` (channels and survey kinds are
+``shared.vocabulary``'s), checked text (locales, time zones, source names), the NUL-free ``Clean``
+base and a cap."""
 
 from __future__ import annotations
 
@@ -10,9 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from services.trigger.sources.common import without_nul
 from shared.timezones import is_timezone
 
-Channel = Literal["email", "sms", "whatsapp", "chat", "link"]
 Kind = Literal["standard-webhooks", "hubspot", "zendesk", "cloudevents", "generic"]
-SurveyKind = Literal["transactional", "relationship", "retention"]
 Locale = Field(None, max_length=20, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
 SOURCE_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,39}$"
 

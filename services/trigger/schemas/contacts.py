@@ -7,7 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
-from services.trigger.schemas.common import Channel, Clean, Locale, TimeZone
+from services.trigger.schemas.common import Clean, Locale, TimeZone
+from shared.vocabulary import Channel
 
 
 class ContactFields(Clean):

@@ -7,8 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.trigger.schemas.common import SOURCE_PATTERN, CapIn, Channel, Clean, Locale, SurveyKind
+from services.trigger.schemas.common import SOURCE_PATTERN, CapIn, Clean, Locale
 from services.trigger.schemas.contacts import ContactFields
+from shared.vocabulary import Channel, SurveyKind
 
 _RULE_EXAMPLE: dict[str, Any] = {
     "name": "CSAT 24 hours after a solved ticket",

@@ -14,7 +14,10 @@ from typing import Any
 
 import pydantic_core
 
-CONTACT_FIELDS = ("name", "phone", "locale", "timezone", "country", "company", "role", "plan")
+from shared.vocabulary import CONTACT_FIELDS, ContactField
+
+REF_FIELDS: tuple[ContactField, ...] = tuple(f for f in CONTACT_FIELDS if f != "email")
+"""The contact fields an event carries in ``ContactRef.fields``: all but the email, the ref's own."""
 MAX_ID = 200
 EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 

@@ -17,7 +17,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-KNOWN = ("external_id", "email", "name", "phone", "locale", "timezone", "country", "company", "role", "plan")
+from shared.vocabulary import CONTACT_FIELDS
+
+KNOWN = ("external_id", *CONTACT_FIELDS)
+"""The columns that are the contact's own (``opted_out`` aside); any other is an attribute."""
 CSV_TYPES = ("text/csv", "application/csv")
 JSONL_TYPES = (
     "application/x-ndjson",

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from services.trigger.sources.common import (
-    CONTACT_FIELDS,
+    REF_FIELDS,
     ContactRef,
     Incoming,
     PayloadError,
@@ -28,16 +28,6 @@ from services.trigger.sources.common import (
 from services.trigger.sources.standard import parse_standard_shape
 
 DEFAULT_SECRET_HEADER = "x-closeloop-secret"
-MAPPING_KEYS = (
-    "event_type",
-    "event_type_value",
-    "event_id",
-    "occurred_at",
-    "properties",
-    "contact_external_id",
-    "contact_email",
-    *(f"contact_{f}" for f in CONTACT_FIELDS),
-)
 
 
 def verify_shared_secret(secret: str, config: Mapping[str, Any], request: SignedRequest, mode: str) -> None:
@@ -97,7 +87,7 @@ def apply_mapping(obj: Any, mapping: Mapping[str, Any], *, event_id: str | None)
         raise PayloadError(f"The mapped time {occurred_raw!r} is not an ISO 8601 time.", field="occurred_at")
     properties = dig(obj, mapping["properties"]) if mapping.get("properties") else obj
     source_id = text("event_id") or event_id or body_digest(obj)
-    fields = {f: v for f in CONTACT_FIELDS if (v := text(f"contact_{f}")) is not None}
+    fields: dict[str, Any] = {f: v for f in REF_FIELDS if (v := text(f"contact_{f}")) is not None}
     return Incoming(
         source_event_id=event_key(source_id),
         event_type=event_type[:200],

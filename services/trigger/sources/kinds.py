@@ -13,8 +13,6 @@ from services.trigger.sources.hubspot import parse_hubspot, verify_hubspot
 from services.trigger.sources.standard import parse_standard_shape, verify_standard
 from services.trigger.sources.zendesk import parse_zendesk, verify_zendesk
 
-KINDS = ("standard-webhooks", "hubspot", "zendesk", "cloudevents", "generic")
-AUTH_MODES = ("standard-webhooks", "header", "basic", "bearer")
 DEFAULT_AUTH = {"cloudevents": "standard-webhooks", "generic": "header"}
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from services.trigger.sources.common import (
-    CONTACT_FIELDS,
+    REF_FIELDS,
     ContactRef,
     Incoming,
     PayloadError,
@@ -95,7 +95,7 @@ def _contact_from_model(contact: Any) -> ContactRef:
         external_id=data.pop("external_id", None),
         email=str(data.pop("email")).lower() if data.get("email") else None,
         attributes=data.pop("attributes", {}),
-        fields={k: v for k, v in data.items() if k in CONTACT_FIELDS},
+        fields={k: v for k, v in data.items() if k in REF_FIELDS},
     )
 
 
