@@ -8,8 +8,8 @@ before FastAPI does and answers webhook POSTs with the same handler
 same metrics under the same route template; every other request, and any path it does not
 recognise, goes on to FastAPI, which also documents the webhook routes in OpenAPI. In front of
 FastAPI rather than as one of its middlewares, it also skips FastAPI's own outer layers (its error
-and telemetry middlewares, the check whether OpenTelemetry is configured): 24-35 µs less per
-webhook (``python -m bench.webhook_cpu``).
+and telemetry middlewares, the check whether OpenTelemetry is configured); ``python -m
+bench.webhook_cpu`` measures what that saves (bench/RESULTS.md).
 """
 
 from __future__ import annotations

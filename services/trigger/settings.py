@@ -25,7 +25,7 @@ class TriggerSettings(ServiceSettings):
     evaluate_batch: int | None = Field(None, ge=1)
     """Most stored events the evaluator applies the rules to in one transaction. Default: 500 in a
     worker (larger passes cost less per event), 100 where the API shares the process (a pass holds
-    the event loop for about 0.5 ms per event)."""
+    the event loop while it runs)."""
     evaluate_linger_ms: int = Field(50, ge=0, le=5000)
     """While events keep arriving, the evaluator starts a pass at most this long after the last one
     ended, so that each takes more of them at once (an event after a quiet spell goes at once)."""
