@@ -7,12 +7,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch.api import public, router
 from services.dispatch.channels import HttpChannels, SmtpPool
-from services.dispatch.clock import Clock
 from services.dispatch.handlers import funnel, optouts, survey_requests, workspace
 from services.dispatch.models import inbox, outbox
 from services.dispatch.notifier import Notifier, notification_requested
 from services.dispatch.sending.sender import InvitationSender
 from services.dispatch.settings import DispatchSettings
+from shared.clock import Clock
 from shared.events import (
     CUSTOMER_EVENTS,
     NOTIFICATIONS,

@@ -23,7 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch import domain, emails
 from services.dispatch.channels import HttpChannels, SendError, SmtpPool
-from services.dispatch.clock import Clock
 from services.dispatch.handlers.workspace import channel_settings
 from services.dispatch.models import (
     Notification,
@@ -34,6 +33,7 @@ from services.dispatch.models import (
 )
 from services.dispatch.settings import DispatchSettings
 from shared import standard_webhooks
+from shared.clock import Clock
 from shared.db import Database
 from shared.events import NotificationRequested, new_id
 

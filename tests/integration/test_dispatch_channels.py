@@ -35,9 +35,9 @@ from closeloop.infra import free_port
 from closeloop.mailcatcher import MailCatcher, body_of, recipient
 from services.dispatch import providers
 from services.dispatch.app import create_app
-from services.dispatch.clock import Clock
 from services.dispatch.settings import DispatchSettings
 from shared import standard_webhooks
+from shared.clock import Clock
 from shared.events import (
     CUSTOMER_EVENTS,
     INVITATIONS,

@@ -11,12 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch import templates
 from services.dispatch.channels import HttpChannels, SendError, SmtpPool
-from services.dispatch.clock import Clock
 from services.dispatch.sending.claims import Claimer
 from services.dispatch.sending.delivery import Deliverer
 from services.dispatch.sending.jobs import Job, Outcome
 from services.dispatch.sending.records import Recorder, retrying
 from services.dispatch.settings import DispatchSettings
+from shared.clock import Clock
 from shared.db import Database
 from shared.outbox import Outbox
 
