@@ -21,6 +21,7 @@ from sqlalchemy import update
 from closeloop.infra import free_port
 from closeloop.mailcatcher import MailCatcher, body_of
 from services.dispatch.app import create_app
+from services.dispatch.deps import DispatchRuntime
 from services.dispatch.models import Invitation
 from services.dispatch.settings import DispatchSettings
 from shared.events import (
@@ -33,7 +34,6 @@ from shared.events import (
     utcnow,
 )
 from shared.security import issue_api_key
-from shared.service import Runtime
 from shared.survey_links import read_link_token
 from tests.conftest import SECRET_KEY
 from tests.support.stack import TopicReader, publish, running, settings_from, wait_until
@@ -47,7 +47,7 @@ LINK = re.compile(re.escape(SURVEY_BASE_URL) + r"/s/([A-Za-z0-9_.-]+)")
 @dataclass
 class Dispatch:
     client: httpx.AsyncClient
-    runtime: Runtime
+    runtime: DispatchRuntime
     producer: AIOKafkaProducer
     invitations: TopicReader
 
@@ -91,7 +91,7 @@ async def dispatch(stack_env: dict[str, str], producer: AIOKafkaProducer) -> Asy
         running(app) as client,
         TopicReader(stack_env["KAFKA_BOOTSTRAP_SERVERS"], INVITATIONS) as invitations,
     ):
-        runtime: Runtime = app.state.runtime
+        runtime: DispatchRuntime = app.state.runtime
         assert runtime.consumer is not None
         await wait_until(runtime.consumer.assigned.is_set, message="dispatch consumer assigned")
         yield Dispatch(client, runtime, producer, invitations)

@@ -35,6 +35,7 @@ from closeloop.infra import free_port
 from closeloop.mailcatcher import MailCatcher, body_of, recipient
 from services.dispatch import providers
 from services.dispatch.app import create_app
+from services.dispatch.deps import DispatchRuntime
 from services.dispatch.settings import DispatchSettings
 from shared import standard_webhooks
 from shared.clock import Clock
@@ -49,7 +50,6 @@ from shared.events import (
     SurveyRequested,
     new_id,
 )
-from shared.service import Runtime
 from tests.support.dispatch import FakeProvider
 from tests.support.stack import TopicReader, publish, running, settings_from, wait_until
 
@@ -70,7 +70,7 @@ SCORE_LINK = re.compile(re.escape(SURVEY_BASE_URL) + r"/s/[A-Za-z0-9_.-]+\?score
 @dataclass
 class Dispatch:
     client: httpx.AsyncClient
-    runtime: Runtime
+    runtime: DispatchRuntime
     producer: AIOKafkaProducer
     invitations: TopicReader
     customer_events: TopicReader
@@ -78,11 +78,11 @@ class Dispatch:
 
     @property
     def clock(self) -> Clock:
-        return self.runtime.extras["clock"]
+        return self.runtime.deps.clock
 
     def wake(self) -> None:
-        self.runtime.extras["sender"].wake.set()
-        self.runtime.extras["notifier"].wake.set()
+        self.runtime.deps.sender.wake.set()
+        self.runtime.deps.notifier.wake.set()
 
     async def publish(self, data: EventData) -> str:
         return await publish(self.producer, data)
@@ -152,7 +152,7 @@ async def dispatch(stack_env: dict[str, str], producer: AIOKafkaProducer) -> Asy
             TopicReader(stack_env["KAFKA_BOOTSTRAP_SERVERS"], INVITATIONS) as invitations,
             TopicReader(stack_env["KAFKA_BOOTSTRAP_SERVERS"], CUSTOMER_EVENTS) as customer_events,
         ):
-            runtime: Runtime = app.state.runtime
+            runtime: DispatchRuntime = app.state.runtime
             assert runtime.consumer is not None
             await wait_until(runtime.consumer.assigned.is_set, message="dispatch consumer assigned")
             yield Dispatch(client, runtime, producer, invitations, customer_events, provider)
