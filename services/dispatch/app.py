@@ -29,6 +29,7 @@ from shared.events import (
 )
 from shared.inbox import EventCallback
 from shared.service import ServiceSpec, build_app
+from shared.worker import Worker
 
 
 async def _setup(runtime: DispatchRuntime) -> DispatchDeps:
@@ -51,12 +52,9 @@ async def _teardown(runtime: DispatchRuntime) -> None:
     await runtime.deps.smtp.close()
 
 
-async def send_invitations(runtime: DispatchRuntime) -> None:
-    await runtime.deps.sender.run()
-
-
-async def send_notifications(runtime: DispatchRuntime) -> None:
-    await runtime.deps.notifier.run()
+def workers(runtime: DispatchRuntime) -> list[Worker]:
+    """The ``sender`` (invitations and reminders) and the ``notifier`` (notifications, webhooks)."""
+    return [runtime.deps.sender, runtime.deps.notifier]
 
 
 def consumes(runtime: DispatchRuntime) -> dict[type, EventCallback]:
@@ -106,7 +104,7 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
             inbox_table=inbox,
             topics=[SURVEY_REQUESTS, CUSTOMER_EVENTS, RESPONSES, NOTIFICATIONS],
             consumes=consumes,
-            background=[send_invitations, send_notifications],
+            workers=workers,
             setup=_setup,
             teardown=_teardown,
             openapi_tags=[
