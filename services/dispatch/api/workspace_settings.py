@@ -9,8 +9,9 @@ from fastapi import APIRouter, Body, Path, Response
 from services.dispatch.deps import RuntimeDep
 from services.dispatch.handlers import configuration
 from services.dispatch.handlers.workspace import workspace_config
-from services.dispatch.schemas import ChannelConfigIn, ChannelConfigOut, SendChannel, WorkspaceConfig
+from services.dispatch.schemas import ChannelConfigIn, ChannelConfigOut, WorkspaceConfig
 from shared.service import SessionDep, WorkspaceDep
+from shared.vocabulary import SendChannel
 
 router = APIRouter()
 
