@@ -7,12 +7,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch.api import public, router
 from services.dispatch.channels import HttpChannels, SmtpPool
-from services.dispatch.clock import Clock
-from services.dispatch.handlers import funnel, optouts, survey_requests, workspace
+from services.dispatch.deps import DispatchDeps, DispatchRuntime
+from services.dispatch.handlers import funnel, optouts, survey_requests
+from services.dispatch.handlers.workspace import WorkspaceCache
 from services.dispatch.models import inbox, outbox
 from services.dispatch.notifier import Notifier, notification_requested
 from services.dispatch.sending.sender import InvitationSender
 from services.dispatch.settings import DispatchSettings
+from shared.clock import Clock
 from shared.events import (
     CUSTOMER_EVENTS,
     NOTIFICATIONS,
@@ -26,42 +28,37 @@ from shared.events import (
     SurveyRequested,
 )
 from shared.inbox import EventCallback
-from shared.service import Runtime, ServiceSpec, build_app
+from shared.service import ServiceSpec, build_app
+from shared.worker import Worker
 
 
-async def _setup(runtime: Runtime) -> None:
+async def _setup(runtime: DispatchRuntime) -> DispatchDeps:
+    settings = runtime.settings
     clock = Clock()
-    smtp = SmtpPool(runtime.settings)
-    http = HttpChannels(runtime.settings)
-    runtime.extras.update(
-        cache=workspace.WorkspaceCache(runtime.settings),
+    smtp = SmtpPool(settings)
+    http = HttpChannels(settings)
+    return DispatchDeps(
         clock=clock,
+        cache=WorkspaceCache(settings),
         smtp=smtp,
         http=http,
-        sender=InvitationSender(
-            runtime.db, runtime.outbox, runtime.settings, clock=clock, smtp=smtp, http=http
-        ),
-        notifier=Notifier(runtime.db, runtime.settings, clock=clock, smtp=smtp, http=http),
+        sender=InvitationSender(runtime.db, runtime.outbox, settings, clock=clock, smtp=smtp, http=http),
+        notifier=Notifier(runtime.db, settings, clock=clock, smtp=smtp, http=http),
     )
 
 
-async def _teardown(runtime: Runtime) -> None:
-    await runtime.extras["http"].close()
-    await runtime.extras["smtp"].close()
+async def _teardown(runtime: DispatchRuntime) -> None:
+    await runtime.deps.http.close()
+    await runtime.deps.smtp.close()
 
 
-async def send_invitations(runtime: Runtime) -> None:
-    await runtime.extras["sender"].run()
+def workers(runtime: DispatchRuntime) -> list[Worker]:
+    """The ``sender`` (invitations and reminders) and the ``notifier`` (notifications, webhooks)."""
+    return [runtime.deps.sender, runtime.deps.notifier]
 
 
-async def send_notifications(runtime: Runtime) -> None:
-    await runtime.extras["notifier"].run()
-
-
-def consumes(runtime: Runtime) -> dict[type, EventCallback]:
-    sender: InvitationSender = runtime.extras["sender"]
-    notifier: Notifier = runtime.extras["notifier"]
-    clock: Clock = runtime.extras["clock"]
+def consumes(runtime: DispatchRuntime) -> dict[type, EventCallback]:
+    sender, notifier, clock = runtime.deps.sender, runtime.deps.notifier, runtime.deps.clock
 
     async def on_survey_requested(session: AsyncSession, event: SurveyRequested) -> None:
         now = clock.now()
@@ -107,7 +104,7 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
             inbox_table=inbox,
             topics=[SURVEY_REQUESTS, CUSTOMER_EVENTS, RESPONSES, NOTIFICATIONS],
             consumes=consumes,
-            background=[send_invitations, send_notifications],
+            workers=workers,
             setup=_setup,
             teardown=_teardown,
             openapi_tags=[

@@ -5,18 +5,19 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.responses.api import router
+from services.responses.deps import ResponsesDeps, ResponsesRuntime
 from services.responses.handlers.responses import on_contact_erased
 from services.responses.models import inbox, outbox
 from services.responses.settings import ResponsesSettings
 from shared.events import CUSTOMER_EVENTS, ContactErased
 from shared.ratelimit import TokenBuckets
-from shared.service import Runtime, ServiceSpec, build_app
+from shared.service import ServiceSpec, build_app
 
 
-async def _setup(runtime: Runtime) -> None:
-    settings: ResponsesSettings = runtime.settings
-    runtime.extras["kiosk_bucket"] = TokenBuckets(
-        rate=settings.kiosk_rate_per_minute / 60, burst=settings.kiosk_burst
+async def _setup(runtime: ResponsesRuntime) -> ResponsesDeps:
+    settings = runtime.settings
+    return ResponsesDeps(
+        kiosk_buckets=TokenBuckets(rate=settings.kiosk_rate_per_minute / 60, burst=settings.kiosk_burst)
     )
 
 

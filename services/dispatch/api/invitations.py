@@ -9,15 +9,16 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 
 from services.dispatch import domain, queries
+from services.dispatch.deps import DispatchRuntime, RuntimeDep
 from services.dispatch.handlers.links import short_url
 from services.dispatch.schemas import FunnelOut, InvitationOut, InvitationStatus, ReminderOut
 from shared.errors import InvalidInput
-from shared.service import Runtime, RuntimeDep, SessionDep, WorkspaceDep
+from shared.service import SessionDep, WorkspaceDep
 
 router = APIRouter()
 
 
-def _invitation_out(runtime: Runtime, row: Any) -> InvitationOut:
+def _invitation_out(runtime: DispatchRuntime, row: Any) -> InvitationOut:
     out = InvitationOut.model_validate(row)
     out.short_url = short_url(runtime.settings, row)
     return out

@@ -10,11 +10,12 @@ from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from services.dispatch import domain
+from services.dispatch.deps import DispatchRuntime, RuntimeDep
 from services.dispatch.handlers import funnel, optouts
 from services.dispatch.handlers.links import UNSUBSCRIBE_PURPOSE
 from shared.errors import NotFound
 from shared.security import InvalidToken, verify_token
-from shared.service import Runtime, RuntimeDep, SessionDep
+from shared.service import SessionDep
 
 router = APIRouter()
 
@@ -49,7 +50,7 @@ async def short_link(
     runtime: RuntimeDep,
     score: Annotated[int | None, Query(ge=0, le=10)] = None,
 ) -> Response:
-    now = runtime.extras["clock"].now()
+    now = runtime.deps.clock.now()
     invitation = await funnel.invitation_by_code(session, code=code)
     if invitation is None:
         return _page("This link is not known", "<p>Check that you copied the whole link.</p>", status=404)
@@ -72,13 +73,11 @@ async def open_pixel(
 ) -> Response:
     invitation = await funnel.invitation_by_code(session, code=code)
     if invitation is not None and invitation.channel == "email":
-        await funnel.record_open(
-            session, runtime.outbox, invitation=invitation, now=runtime.extras["clock"].now()
-        )
+        await funnel.record_open(session, runtime.outbox, invitation=invitation, now=runtime.deps.clock.now())
     return Response(PIXEL, media_type="image/gif", headers={"Cache-Control": "no-store, private"})
 
 
-def _unsubscribe_claims(runtime: Runtime, token: str) -> dict[str, Any]:
+def _unsubscribe_claims(runtime: DispatchRuntime, token: str) -> dict[str, Any]:
     try:
         claims = verify_token(runtime.settings.secret_key, UNSUBSCRIBE_PURPOSE, token)
     except InvalidToken:
@@ -120,6 +119,6 @@ async def unsubscribe(
         workspace_id=claims["ws"],
         contact_id=claims["con"],
         invitation_id=claims["inv"],
-        now=runtime.extras["clock"].now(),
+        now=runtime.deps.clock.now(),
     )
     return _page("You are unsubscribed", "<p>We will not ask you for feedback again.</p>")

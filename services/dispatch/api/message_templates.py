@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from services.dispatch.deps import RuntimeDep
 from services.dispatch.handlers import configuration
 from services.dispatch.schemas import PreviewIn, PreviewOut, TemplateIn, TemplateOut
-from shared.service import RuntimeDep, SessionDep, WorkspaceDep
+from shared.service import SessionDep, WorkspaceDep
 
 router = APIRouter()
 
@@ -28,7 +29,7 @@ async def list_templates(workspace: WorkspaceDep, session: SessionDep) -> list[T
 async def create_template(
     body: TemplateIn, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> TemplateOut:
-    runtime.extras["cache"].invalidate_after_commit(session, workspace)
+    runtime.deps.cache.invalidate_after_commit(session, workspace)
     return configuration.template_out(
         await configuration.save_template(session, workspace_id=workspace, body=body)
     )
@@ -56,7 +57,7 @@ async def get_template(template_id: str, workspace: WorkspaceDep, session: Sessi
 async def put_template(
     template_id: str, body: TemplateIn, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> TemplateOut:
-    runtime.extras["cache"].invalidate_after_commit(session, workspace)
+    runtime.deps.cache.invalidate_after_commit(session, workspace)
     return configuration.template_out(
         await configuration.save_template(session, workspace_id=workspace, body=body, template_id=template_id)
     )
@@ -68,6 +69,6 @@ async def put_template(
 async def delete_template(
     template_id: str, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
-    runtime.extras["cache"].invalidate_after_commit(session, workspace)
+    runtime.deps.cache.invalidate_after_commit(session, workspace)
     await configuration.delete_template(session, workspace_id=workspace, template_id=template_id)
     return Response(status_code=204)

@@ -11,9 +11,10 @@ from fastapi import APIRouter, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch import domain, providers
+from services.dispatch.deps import DispatchRuntime, RuntimeDep
 from services.dispatch.handlers import callbacks
 from shared.errors import InvalidInput, NotFound, Unauthorized, parse_json_object
-from shared.service import Runtime, RuntimeDep, SessionDep
+from shared.service import SessionDep
 
 router = APIRouter()
 
@@ -24,7 +25,7 @@ router = APIRouter()
     summary="SendGrid Event Webhook (signed with ECDSA; configure the verification key)",
 )
 async def sendgrid_events(request: Request, session: SessionDep, runtime: RuntimeDep) -> dict[str, int]:
-    settings, now = runtime.settings, runtime.extras["clock"].now()
+    settings, now = runtime.settings, runtime.deps.clock.now()
     if not settings.sendgrid_webhook_public_key:
         raise NotFound("SendGrid callbacks are not configured on this deployment.", field="provider")
     payload = await request.body()
@@ -54,7 +55,7 @@ async def sendgrid_events(request: Request, session: SessionDep, runtime: Runtim
     summary="Mailgun webhook (HMAC-SHA256 over timestamp + token with the signing key)",
 )
 async def mailgun_events(request: Request, session: SessionDep, runtime: RuntimeDep) -> dict[str, int]:
-    settings, now = runtime.settings, runtime.extras["clock"].now()
+    settings, now = runtime.settings, runtime.deps.clock.now()
     if not settings.mailgun_signing_key:
         raise NotFound("Mailgun callbacks are not configured on this deployment.", field="provider")
     body = parse_json_object(await request.body())
@@ -85,7 +86,7 @@ async def twilio_status(
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> dict[str, int]:
-    settings, now = runtime.settings, runtime.extras["clock"].now()
+    settings, now = runtime.settings, runtime.deps.clock.now()
     raw = (await request.body()).decode(errors="replace")
     params = parse_qsl(raw, keep_blank_values=True)
     tokens = await callbacks.twilio_auth_tokens(session, settings, workspace_id=workspace_id)
@@ -110,7 +111,7 @@ async def twilio_status(
 
 async def _apply(
     session: AsyncSession,
-    runtime: Runtime,
+    runtime: DispatchRuntime,
     reports: list[providers.DeliveryEvent],
     *,
     now: datetime,
@@ -119,5 +120,5 @@ async def _apply(
     counts = await callbacks.apply_reports(
         session, runtime.outbox, runtime.settings, reports=reports, now=now, workspace_id=workspace_id
     )
-    runtime.extras["sender"].wake_after_commit(session)
+    runtime.deps.sender.wake_after_commit(session)
     return counts

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
+from services.dispatch.deps import RuntimeDep
 from services.dispatch.handlers import configuration
 from services.dispatch.schemas import (
     AttemptOut,
@@ -14,7 +15,7 @@ from services.dispatch.schemas import (
     SubscriptionOut,
     SubscriptionPatch,
 )
-from shared.service import RuntimeDep, SessionDep, WorkspaceDep
+from shared.service import SessionDep, WorkspaceDep
 
 router = APIRouter()
 
@@ -111,7 +112,7 @@ async def replay_delivery(
         workspace_id=workspace,
         subscription_id=subscription_id,
         delivery_id=delivery_id,
-        now=runtime.extras["clock"].now(),
+        now=runtime.deps.clock.now(),
     )
-    runtime.extras["notifier"].wake_after_commit(session)
+    runtime.deps.notifier.wake_after_commit(session)
     return DeliveryOut.model_validate(row)

@@ -6,10 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Response
 
+from services.dispatch.deps import RuntimeDep
 from services.dispatch.handlers import configuration
 from services.dispatch.handlers.workspace import workspace_config
-from services.dispatch.schemas import ChannelConfigIn, ChannelConfigOut, SendChannel, WorkspaceConfig
-from shared.service import RuntimeDep, SessionDep, WorkspaceDep
+from services.dispatch.schemas import ChannelConfigIn, ChannelConfigOut, WorkspaceConfig
+from shared.service import SessionDep, WorkspaceDep
+from shared.vocabulary import SendChannel
 
 router = APIRouter()
 
@@ -30,7 +32,7 @@ async def get_settings(workspace: WorkspaceDep, session: SessionDep) -> Workspac
 async def put_settings(
     body: WorkspaceConfig, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> WorkspaceConfig:
-    runtime.extras["cache"].invalidate_after_commit(session, workspace)
+    runtime.deps.cache.invalidate_after_commit(session, workspace)
     return await configuration.put_settings(session, workspace_id=workspace, config=body)
 
 
@@ -53,7 +55,7 @@ async def put_channel(
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> ChannelConfigOut:
-    runtime.extras["cache"].invalidate_after_commit(session, workspace)
+    runtime.deps.cache.invalidate_after_commit(session, workspace)
     return await configuration.put_channel(
         session, runtime.settings, workspace_id=workspace, channel=channel, body=body
     )
@@ -68,6 +70,6 @@ async def put_channel(
 async def delete_channel(
     channel: ChannelPath, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
-    runtime.extras["cache"].invalidate_after_commit(session, workspace)
+    runtime.deps.cache.invalidate_after_commit(session, workspace)
     await configuration.delete_channel(session, workspace_id=workspace, channel=channel)
     return Response(status_code=204)

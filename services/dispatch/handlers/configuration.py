@@ -36,6 +36,7 @@ from services.dispatch.settings import DispatchSettings
 from shared import standard_webhooks
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.events import Recipient, is_uuid, new_id
+from shared.vocabulary import SEND_CHANNELS, SendChannel
 
 SECRET_FIELDS = ("auth_token",)
 
@@ -63,11 +64,13 @@ def _masked(config: dict[str, Any]) -> dict[str, Any]:
     return {k: ("••••" + str(v)[-4:] if k in SECRET_FIELDS and v else v) for k, v in config.items()}
 
 
-def channel_out(channel: str, own: dict[str, Any] | None, settings: DispatchSettings) -> ChannelConfigOut:
+def channel_out(
+    channel: SendChannel, own: dict[str, Any] | None, settings: DispatchSettings
+) -> ChannelConfigOut:
     """Return a channel's configuration for the API: effective state, own values, secrets masked."""
     effective = resolve_channel(channel, own, settings)
     return ChannelConfigOut(
-        channel=channel,  # type: ignore[arg-type]
+        channel=channel,
         configured=effective.configured,
         config=_masked(own or {}),
         effective_sender=effective.sender or effective.mail_from or effective.webhook_url,
@@ -79,7 +82,7 @@ async def put_channel(
     settings: DispatchSettings,
     *,
     workspace_id: str,
-    channel: str,
+    channel: SendChannel,
     body: ChannelConfigIn,
 ) -> ChannelConfigOut:
     """Store a channel's configuration; return it with secrets masked."""
@@ -119,10 +122,10 @@ async def list_channels(
         await session.scalars(select(ChannelConfig).where(ChannelConfig.workspace_id == workspace_id))
     ).all()
     own = {r.channel: r.config for r in rows}
-    return [channel_out(ch, own.get(ch), settings) for ch in domain.CHANNELS if ch != "link"]
+    return [channel_out(ch, own.get(ch), settings) for ch in SEND_CHANNELS]
 
 
-async def delete_channel(session: AsyncSession, *, workspace_id: str, channel: str) -> None:
+async def delete_channel(session: AsyncSession, *, workspace_id: str, channel: SendChannel) -> None:
     """Forget the workspace's own configuration of ``channel``."""
     await session.execute(
         delete(ChannelConfig).where(

@@ -13,6 +13,7 @@ from services.dispatch.handlers.invitations import fail_pending
 from services.dispatch.models import Invitation, OptOut
 from shared.events import ContactErased, ContactOptedOut
 from shared.outbox import Outbox
+from shared.vocabulary import Channel
 
 
 async def record_opt_out(
@@ -21,7 +22,7 @@ async def record_opt_out(
     *,
     workspace_id: str,
     contact_id: str,
-    channel: str | None,
+    channel: Channel | None,
     source: str,
     now: datetime,
     publish: bool,
@@ -47,7 +48,7 @@ async def record_opt_out(
             ContactOptedOut(
                 workspace_id=workspace_id,
                 contact_id=contact_id,
-                channel=channel,  # type: ignore[arg-type]
+                channel=channel,
                 source=source,
                 opted_out_at=now,
             ),

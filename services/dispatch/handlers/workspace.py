@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.dispatch import domain, templates
+from services.dispatch import templates
 from services.dispatch.channels import ChannelSettings, resolve_channel
 from services.dispatch.models import ChannelConfig, Template, WorkspaceSettings
 from services.dispatch.schemas import WorkspaceConfig
 from services.dispatch.settings import DispatchSettings
 from shared.cache import TTLCache
+from shared.vocabulary import CHANNELS
 
 
 @dataclass
@@ -93,9 +94,7 @@ async def channel_settings(
     ids = set(workspace_ids)
     rows = (await session.scalars(select(ChannelConfig).where(ChannelConfig.workspace_id.in_(ids)))).all()
     own = {(r.workspace_id, r.channel): r.config for r in rows}
-    return {
-        (ws, ch): resolve_channel(ch, own.get((ws, ch)), settings) for ws in ids for ch in domain.CHANNELS
-    }
+    return {(ws, ch): resolve_channel(ch, own.get((ws, ch)), settings) for ws in ids for ch in CHANNELS}
 
 
 def configured_channels(channels: dict[tuple[str, str], ChannelSettings], workspace_id: str) -> set[str]:

@@ -13,7 +13,7 @@ rule that can hold a message back is applied at claim time, so it also covers re
 reminders: opt-outs, erased contacts, expired links, invalid addresses, quiet hours in the
 contact's timezone, and per-channel rate limits.
 
-- ``sender``: ``InvitationSender``, the loop: one pass claims, sends concurrently and records;
+- ``sender``: ``InvitationSender``, the ``sender`` worker: one pass claims, sends concurrently and records;
 - ``jobs``: a claimed message and everything needed to send it without the database;
 - ``claims``: claiming due messages, and every rule that holds one back or stops it;
 - ``delivery``: rendering a message and handing it to email, SMS/WhatsApp or chat;

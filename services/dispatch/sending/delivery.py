@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from services.dispatch import domain, emails, templates
 from services.dispatch.channels import HttpChannels, SendError, SmtpPool
-from services.dispatch.clock import Clock
 from services.dispatch.handlers.links import short_url, unsubscribe_url
 from services.dispatch.sending.jobs import Job
 from services.dispatch.settings import DispatchSettings
+from shared.clock import Clock
 
 
 class Deliverer:

@@ -1,4 +1,4 @@
-"""The sender loop: one pass claims due messages, sends them concurrently and records every outcome."""
+"""The ``sender`` worker: one pass claims due messages, sends them concurrently and records every outcome."""
 
 from __future__ import annotations
 
@@ -6,25 +6,30 @@ import asyncio
 import logging
 from datetime import datetime
 
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.dispatch import templates
 from services.dispatch.channels import HttpChannels, SendError, SmtpPool
-from services.dispatch.clock import Clock
 from services.dispatch.sending.claims import Claimer
 from services.dispatch.sending.delivery import Deliverer
 from services.dispatch.sending.jobs import Job, Outcome
 from services.dispatch.sending.records import Recorder, retrying
 from services.dispatch.settings import DispatchSettings
+from shared.clock import Clock
 from shared.db import Database
 from shared.outbox import Outbox
+from shared.worker import Worker
 
 log = logging.getLogger(__name__)
 
 
-class InvitationSender:
-    """One per process; any number of processes may run one against the same database."""
+class InvitationSender(Worker):
+    """The ``sender`` worker, one per process; any number of processes may run one against the same
+    database. A pass claims up to ``send_concurrency`` due messages: a full pass goes again at once;
+    woken right after a pass that sent something, it waits until ``send_linger_ms`` after that pass,
+    so that a burst of new invitations gathers into one batch (one claim and one record transaction
+    for many messages instead of one each). Stopped, it finishes the pass in hand: the sends in
+    flight are recorded."""
+
+    name = "sender"
 
     def __init__(
         self,
@@ -36,54 +41,29 @@ class InvitationSender:
         smtp: SmtpPool,
         http: HttpChannels,
     ) -> None:
+        super().__init__(
+            poll_interval_s=settings.sender_poll_interval_ms / 1000,
+            batch=settings.send_concurrency,
+            linger_s=settings.send_linger_ms / 1000,
+        )
         self.db = db
         self.outbox = outbox
         self.settings = settings
         self.clock = clock
         self.smtp = smtp
         self.http = http
-        self.wake = asyncio.Event()
-        self._batch: asyncio.Future[None] | None = None
         self._claimer = Claimer(db, outbox, settings)
         self._deliverer = Deliverer(settings, clock=clock, smtp=smtp, http=http)
         self._recorder = Recorder(db, outbox, settings)
 
-    def wake_after_commit(self, session: AsyncSession) -> None:
-        """Send promptly once ``session`` commits a due message, instead of at the next poll."""
-        event.listen(session.sync_session, "after_commit", lambda _s: self.wake.set(), once=True)
-
-    async def run(self) -> None:
-        """Send until cancelled; on cancellation the sends in flight are finished and recorded first."""
-        try:
-            while True:
-                self.wake.clear()
-                try:
-                    if await self.send_due() >= self.settings.send_concurrency:
-                        continue
-                except Exception:
-                    log.exception("sender pass failed; retrying")
-                await self._wait(self.settings.sender_poll_interval_ms / 1000)
-                if self.settings.send_linger_ms:
-                    # Let a burst of new invitations gather into one batch: one claim and one
-                    # record transaction for many messages instead of one each.
-                    await asyncio.sleep(self.settings.send_linger_ms / 1000)
-        except asyncio.CancelledError:
-            if self._batch is not None and not self._batch.done():
-                await asyncio.wait({self._batch}, timeout=self.settings.smtp_timeout_s + 5)
-            raise
-
-    async def _wait(self, timeout: float) -> None:
-        try:
-            await asyncio.wait_for(self.wake.wait(), timeout)
-        except TimeoutError:
-            pass
+    async def work_once(self) -> int:
+        return await self.send_due()
 
     async def send_due(self) -> int:
         """Return how many messages this pass claimed; each is sent and its outcome recorded."""
         jobs = await self.claim(now=self.clock.now())
         if jobs:
-            self._batch = asyncio.ensure_future(self._send_all(jobs))
-            await asyncio.shield(self._batch)
+            await self._send_all(jobs)
         return len(jobs)
 
     async def _send_all(self, jobs: list[Job]) -> None:

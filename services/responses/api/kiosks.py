@@ -8,19 +8,20 @@ from fastapi import APIRouter, Request, status
 from fastapi import Response as HTTPResponse
 
 from services.responses import pages
+from services.responses.deps import ResponsesRuntime, RuntimeDep
 from services.responses.handlers import kiosks
 from services.responses.models import Kiosk
 from services.responses.schemas import KioskCreate, KioskOut
-from shared.service import Runtime, RuntimeDep, SessionDep, WorkspaceDep
+from shared.service import SessionDep, WorkspaceDep
 
 router = APIRouter()
 
 
-def _kiosk_url(runtime: Runtime, kiosk: Kiosk) -> str:
+def _kiosk_url(runtime: ResponsesRuntime, kiosk: Kiosk) -> str:
     return f"{runtime.settings.public_url}/k/{kiosk.key}"
 
 
-def _kiosk_out(kiosk: Kiosk, request: Request, runtime: Runtime) -> KioskOut:
+def _kiosk_out(kiosk: Kiosk, request: Request, runtime: ResponsesRuntime) -> KioskOut:
     return KioskOut(
         id=kiosk.id,
         survey_id=kiosk.survey_id,

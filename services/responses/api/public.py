@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
 
+from services.responses.deps import RuntimeDep
 from services.responses.handlers import responses, visits
 from services.responses.handlers.visits import Visit
 from services.responses.schemas import (
@@ -16,7 +17,7 @@ from services.responses.schemas import (
     ResponseCreated,
     ResponseSubmit,
 )
-from shared.service import RuntimeDep, SessionDep
+from shared.service import SessionDep
 
 router = APIRouter()
 

@@ -63,8 +63,5 @@ def _response_out(r: Response, answers: list[ResponseAnswer]) -> ResponseOut:
         completed_at=r.completed_at,
         erased=r.erased_at is not None,
         reward_code=r.reward_code,
-        answers=[
-            AnswerOut(question_id=a.question_id, type=a.type, value=a.value)  # type: ignore[arg-type]
-            for a in answers
-        ],
+        answers=[AnswerOut(question_id=a.question_id, type=a.type, value=a.value) for a in answers],
     )

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.responses import pages
+from services.responses.deps import ResponsesRuntime, RuntimeDep
 from services.responses.domain.answers import Problem
 from services.responses.domain.definition import Question
 from services.responses.domain.languages import LOCALE
@@ -23,7 +24,7 @@ from services.responses.handlers import kiosks, steps, visits, workspace_setting
 from services.responses.handlers.errors import INVALID_LINK, LinkExpired, SurveyClosed
 from services.responses.handlers.visits import Visit
 from shared.errors import CloseloopError, Conflict, NotFound
-from shared.service import Runtime, RuntimeDep, SessionDep
+from shared.service import SessionDep
 
 router = APIRouter()
 
@@ -52,7 +53,7 @@ def _error_page(exc: CloseloopError, request: Request, *, locale: str | None = N
     return pages.message(status=exc.status, key=key, locale=locale or _accept_language(request))
 
 
-def _kiosk_urls(request: Request, visit: Visit, runtime: Runtime) -> tuple[str | None, int]:
+def _kiosk_urls(request: Request, visit: Visit, runtime: ResponsesRuntime) -> tuple[str | None, int]:
     if visit.kiosk is None:
         return None, 0
     return str(request.url_for("kiosk_page", key=visit.kiosk.key)), runtime.settings.kiosk_idle_s
@@ -61,7 +62,7 @@ def _kiosk_urls(request: Request, visit: Visit, runtime: Runtime) -> tuple[str |
 async def _step_page(
     request: Request,
     session: AsyncSession,
-    runtime: Runtime,
+    runtime: ResponsesRuntime,
     token: str,
     visit: Visit,
     step: list[Question],
@@ -233,7 +234,7 @@ async def kiosk_page(key: str, request: Request, session: SessionDep, runtime: R
     except CloseloopError as exc:
         return _error_page(exc, request)
     client = request.client.host if request.client else "unknown"
-    retry_after = runtime.extras["kiosk_bucket"].acquire(f"{kiosk.id}:{client}", time.monotonic())
+    retry_after = runtime.deps.kiosk_buckets.acquire(f"{kiosk.id}:{client}", time.monotonic())
     if retry_after:
         return pages.message(
             status=429,

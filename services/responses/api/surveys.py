@@ -7,17 +7,18 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.responses.deps import ResponsesRuntime, RuntimeDep
 from services.responses.handlers import surveys, workspace_settings
 from services.responses.models import Survey, SurveyVersion
 from services.responses.schemas import LintOut, LintWarningOut, SurveyCreate, SurveyOut, SurveyVersionOut
-from shared.service import Runtime, RuntimeDep, SessionDep, WorkspaceDep
+from shared.service import SessionDep, WorkspaceDep
 
 router = APIRouter()
 Lang = Annotated[Literal["en", "nl"], Query(description="Language of the explanations")]
 
 
 async def _survey_out(
-    session: AsyncSession, runtime: Runtime, workspace: str, survey: Survey, version: SurveyVersion
+    session: AsyncSession, runtime: ResponsesRuntime, workspace: str, survey: Survey, version: SurveyVersion
 ) -> SurveyOut:
     _, warnings = await workspace_settings.lint_definition(
         session, workspace_id=workspace, raw=version.definition, max_seconds=runtime.settings.lint_max_seconds

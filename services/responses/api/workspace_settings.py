@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from services.responses.deps import RuntimeDep
 from services.responses.handlers import workspace_settings
 from services.responses.schemas import BrandingIn, GlossaryIn
-from shared.service import RuntimeDep, SessionDep, WorkspaceDep
+from shared.service import SessionDep, WorkspaceDep
 
 router = APIRouter()
 

@@ -7,9 +7,10 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from services.responses.domain.definition import SCORED, Answer, AnswerValue, Question
+from services.responses.domain.definition import Answer, AnswerValue, Question
 from services.responses.domain.logic import shown_questions
 from services.responses.i18n import t
+from shared.vocabulary import METRICS
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ def _whole_number(raw: str) -> int | str:
 
 def preselected_score(questions: Sequence[Question], raw: str | None) -> tuple[str, int] | None:
     """Return (question id, score) for ``?score=N`` on the first scored question, or None when N is no valid answer."""
-    scored = next((q for q in questions if q.type in SCORED and q.asked), None)
+    scored = next((q for q in questions if q.type in METRICS and q.asked), None)
     if scored is None or raw is None:
         return None
     value = _whole_number(raw)

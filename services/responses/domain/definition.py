@@ -5,23 +5,21 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
+
+from shared.vocabulary import METRICS, QuestionType
 
 QUESTION_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 ATTRIBUTE_PREFIX = "attr."
 """Contact attributes ride in the link's context as ``attr.<name>`` keys (see docs/responses.md)."""
 
-SCORED = ("nps", "nls", "csat", "ces")
-QUESTION_TYPES = (
-    *SCORED,
-    "rating",
-    "single_choice",
-    "multiple_choice",
-    "open",
-    "consent",
-    "hidden",
-)
-CSAT_STYLES = ("labels", "emoji", "numbers")
+SurveyQuestionType = Literal[QuestionType, "hidden"]
+"""What a question of a definition is: one the respondent answers (a ``QuestionType``, which its
+answer carries in ``ResponseCompleted``) or a hidden field that the invitation fills."""
+SURVEY_QUESTION_TYPES: tuple[SurveyQuestionType, ...] = get_args(SurveyQuestionType)
+
+CsatStyle = Literal["labels", "emoji", "numbers"]
+CSAT_STYLES: tuple[CsatStyle, ...] = get_args(CsatStyle)
 EMOJI_FACES = ("😠", "🙁", "😐", "🙂", "😄")
 
 AnswerValue = int | bool | str | list[str]
@@ -164,11 +162,11 @@ def check_survey(
             )
         elif q.id in seen:
             errors.append(FieldError(f"{at}.id", f"question id {q.id!r} is used twice"))
-        if q.type not in QUESTION_TYPES:
+        if q.type not in SURVEY_QUESTION_TYPES:
             errors.append(
                 FieldError(
                     f"{at}.type",
-                    f"unknown question type {q.type!r}; expected one of " + ", ".join(QUESTION_TYPES),
+                    f"unknown question type {q.type!r}; expected one of " + ", ".join(SURVEY_QUESTION_TYPES),
                 )
             )
         else:
@@ -183,9 +181,11 @@ def check_survey(
             for j, c in enumerate(conditions):
                 errors.extend(_check_condition(c, f"{at}.{key}.{j}", earlier))
         seen.setdefault(q.id, q)
-    if not any(q.type in SCORED for q in questions):
+    if not any(q.type in METRICS for q in questions):
         errors.append(
-            FieldError("questions", "a survey needs at least one scored question (" + ", ".join(SCORED) + ")")
+            FieldError(
+                "questions", "a survey needs at least one scored question (" + ", ".join(METRICS) + ")"
+            )
         )
     for i, o in enumerate(outcomes):
         for j, c in enumerate(o.when):

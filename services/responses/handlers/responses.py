@@ -76,8 +76,8 @@ async def _start(session: AsyncSession, outbox: Outbox, visit: Visit) -> Respons
             contact_id=link.contact_id,
             survey_id=visit.survey.id,
             survey_version=visit.definition.version,
-            kind=link.kind,  # type: ignore[arg-type]
-            channel=link.channel,  # type: ignore[arg-type]
+            kind=response.kind,
+            channel=response.channel,
             started_at=now,
             hidden_fields=visit.fields,
         ),
@@ -180,8 +180,8 @@ async def complete(session: AsyncSession, outbox: Outbox, *, visit: Visit) -> Re
             contact_id=response.contact_id,
             survey_id=response.survey_id,
             survey_version=response.survey_version,
-            kind=response.kind,  # type: ignore[arg-type]
-            channel=response.channel,  # type: ignore[arg-type]
+            kind=response.kind,
+            channel=response.channel,
             locale=response.locale,
             answers=tuple(_event_answer(by_id[a.question_id], a.value) for a in kept),
             consent_to_contact=consent,

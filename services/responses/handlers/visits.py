@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, get_args
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,9 +24,10 @@ from services.responses.domain.logic import Progress, next_step, progress
 from services.responses.handlers.errors import INVALID_LINK, LinkExpired, SurveyClosed
 from services.responses.models import Kiosk, Response, ResponseAnswer, Survey, SurveyVersion
 from shared.errors import NotFound
-from shared.events import Channel, SurveyKind, is_uuid
+from shared.events import is_uuid
 from shared.security import ExpiredToken, InvalidToken
 from shared.survey_links import SurveyLink, read_link_token
+from shared.vocabulary import CHANNELS, SURVEY_KINDS
 
 # verify_token compares strings with hmac.compare_digest, which refuses non-ASCII text with a
 # TypeError; only well-formed tokens reach it.
@@ -51,8 +52,8 @@ def read_link(*, secret: str, token: str) -> SurveyLink:
     ids = (link.workspace_id, link.invitation_id, link.request_id, link.survey_id, link.contact_id)
     if (
         not all(isinstance(i, str) and 0 < len(i) <= 64 for i in ids)
-        or link.kind not in get_args(SurveyKind)
-        or link.channel not in get_args(Channel)
+        or link.kind not in SURVEY_KINDS
+        or link.channel not in CHANNELS
     ):
         raise NotFound(INVALID_LINK, field="token")
     return link
