@@ -8,7 +8,6 @@ reverse order on shutdown (SIGTERM drains the batch in hand before the process e
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -56,8 +55,6 @@ class Runtime(Generic[S, D]):
     relay: OutboxRelay
     consumer: EventConsumer | None = None
     deps: D = field(init=False)
-    extras: dict[str, Any] = field(default_factory=dict)
-    """Transitional: dependencies looked up by name, until every service has its ``deps``."""
 
 
 @dataclass
@@ -85,9 +82,6 @@ class ServiceSpec(Generic[S, D]):
     openapi_tags: list[dict[str, str]] = field(default_factory=list)
     front: Callable[[ServiceApp, S], ASGIApp] | None = None
     """An ASGI front door for a hot route (see ``ServiceApp``), built for processes that serve the API."""
-    background: list[Callable[[Runtime[S, D]], Awaitable[None]]] = field(default_factory=list)
-    """Transitional: loops that are not yet ``Worker``s; run by background processes, cancelled at
-    shutdown."""
 
 
 async def _start_producer(producer: AIOKafkaProducer, *, timeout_s: float = 60) -> None:
@@ -151,10 +145,6 @@ def build_app(spec: ServiceSpec[S, D], settings: S) -> ServiceApp:
             consumer_task = asyncio.create_task(
                 supervised(runtime.consumer.run, "consumer"), name=f"{spec.name}-consumer"
             )
-        background = [
-            asyncio.create_task(supervised(functools.partial(b, runtime), b.__name__))
-            for b in (spec.background if settings.runs_background else [])
-        ]
         freeze_startup_objects()
         log.info("%s service started", spec.name, extra={"service": spec.name})
         try:
@@ -165,9 +155,6 @@ def build_app(spec: ServiceSpec[S, D], settings: S) -> ServiceApp:
                 runtime.consumer.stop()
             # Workers finish the pass in hand (sends in flight are recorded); the relay goes last, so
             # that what they wrote is published.
-            for task in background:
-                task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
             for worker, _ in running:
                 if worker is not relay:
                     worker.stop()

@@ -96,6 +96,8 @@ def _decrypt(secret: str, token: str) -> dict[str, Any]:
         raw = _unb64(token)
     except ValueError as exc:
         raise InvalidToken("token is not readable") from exc
+    if _b64(raw) != token:  # one spelling per token: a changed last character is not padding noise
+        raise InvalidToken("token is not readable")
     if len(raw) < 12 + 16:
         raise InvalidToken("token is too short")
     try:

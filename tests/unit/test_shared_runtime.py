@@ -172,7 +172,7 @@ def test_a_role_names_what_the_process_runs():
     everything = _settings("all")
     assert everything.serves_api and everything.runs("relay") and everything.runs("scheduler")
     api = _settings("api")
-    assert api.serves_api and not api.runs_background and not api.runs("relay")
+    assert api.serves_api and not api.runs("relay") and not api.runs("consumer")
     worker = _settings("worker")
     assert not worker.serves_api and worker.runs("consumer") and worker.runs("evaluator")
     some = _settings("api, relay")
