@@ -33,7 +33,13 @@ from shared.vocabulary import SERVICES  # noqa: E402
 # Who writes each event type (through its transactional outbox) ...
 # Events in the catalogue that no service publishes yet; every other event must have a publisher.
 RESERVED: frozenset[type[EventData]] = frozenset(
-    {events.SurveyPublished, events.SurveyClosed, events.SurveyReopened}
+    {
+        events.SurveyPublished,
+        events.SurveyClosed,
+        events.SurveyReopened,
+        events.BrandingChanged,
+        events.QuietHoursChanged,
+    }
 )
 
 PUBLISHERS: dict[type[EventData], tuple[str, ...]] = {
@@ -55,6 +61,8 @@ PUBLISHERS: dict[type[EventData], tuple[str, ...]] = {
     events.SurveyPublished: (),
     events.SurveyClosed: (),
     events.SurveyReopened: (),
+    events.BrandingChanged: (),
+    events.QuietHoursChanged: (),
     events.ResponseScored: ("scoring",),
     events.NegativeFeedbackDetected: ("scoring",),
     events.FollowUpOpened: ("followup",),
@@ -83,6 +91,8 @@ CONSUMERS: dict[type[EventData], tuple[str, ...]] = {
     events.SurveyPublished: (),
     events.SurveyClosed: (),
     events.SurveyReopened: (),
+    events.BrandingChanged: (),
+    events.QuietHoursChanged: (),
     events.ResponseScored: ("followup",),
     events.NegativeFeedbackDetected: ("followup",),
     events.FollowUpOpened: (),
@@ -100,6 +110,7 @@ TOPIC_DESCRIPTIONS = {
     events.FOLLOWUPS: "The life of a follow-up task, up to whether the customer was won back.",
     events.NOTIFICATIONS: "Messages for staff: a new task, a breached SLA.",
     events.SURVEYS: "Survey definitions as they are published, closed and reopened.",
+    events.WORKSPACES: "Workspace configuration one service owns and others apply: branding, quiet hours.",
 }
 
 DESCRIPTION = """\

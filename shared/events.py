@@ -28,7 +28,18 @@ SCORES = "scores"
 FOLLOWUPS = "followups"
 NOTIFICATIONS = "notifications"
 SURVEYS = "surveys"
-TOPICS = (CUSTOMER_EVENTS, SURVEY_REQUESTS, INVITATIONS, RESPONSES, SCORES, FOLLOWUPS, NOTIFICATIONS, SURVEYS)
+WORKSPACES = "workspaces"
+TOPICS = (
+    CUSTOMER_EVENTS,
+    SURVEY_REQUESTS,
+    INVITATIONS,
+    RESPONSES,
+    SCORES,
+    FOLLOWUPS,
+    NOTIFICATIONS,
+    SURVEYS,
+    WORKSPACES,
+)
 
 
 def dead_letter_topic(topic: str) -> str:
@@ -387,6 +398,44 @@ class SurveyReopened(_SurveyEvent):
     reopened_at: datetime
 
 
+# --- workspace configuration that one service owns and others apply ------------------------
+
+
+class _WorkspaceEvent(EventData):
+    topic: ClassVar[str] = WORKSPACES
+
+
+class BrandingChanged(_WorkspaceEvent):
+    """The workspace's look (owned by responses, which shows it on survey pages; dispatch puts it in
+    every email)."""
+
+    name: str | None = None
+    """The company name, in the email header and the questions."""
+    primary_color: str | None = None
+    """#rrggbb: buttons and accents."""
+    logo_url: str | None = None
+    """An https URL of the logo (mail clients load it)."""
+    footer: str | None = None
+    """The postal address or legal line under every email."""
+    font: str | None = None
+    tone: str | None = None
+    changed_at: datetime
+
+
+class QuietHoursChanged(_WorkspaceEvent):
+    """When the workspace's contacts may not be messaged (owned by trigger, which decides when to send;
+    dispatch applies it to what it schedules itself, such as reminders)."""
+
+    start: str | None = None
+    """HH:MM in the contact's time zone; None: no quiet hours."""
+    end: str | None = None
+    channels: tuple[Channel, ...] = ()
+    """The channels they apply to; empty: every channel that sends a message."""
+    default_timezone: str | None = None
+    """IANA name used for contacts without a time zone."""
+    changed_at: datetime
+
+
 # --- scoring ---------------------------------------------------------------------------
 
 Classification = Literal["promoter", "passive", "detractor", "positive", "neutral", "negative"]
@@ -527,6 +576,8 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         SurveyPublished,
         SurveyClosed,
         SurveyReopened,
+        BrandingChanged,
+        QuietHoursChanged,
         ResponseScored,
         NegativeFeedbackDetected,
         FollowUpOpened,
