@@ -1,0 +1,401 @@
+"""What happens when scores arrive: a response opens a case (or the reason it did not is recorded), a
+retention answer closes one, a detractor who later answers as a promoter has climbed, and an erased
+contact's details leave every case."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from prometheus_client import Counter
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.followup.domain import cases as rules
+from services.followup.domain import notices
+from services.followup.domain import routing as routing_rules
+from services.followup.handlers import common, notify
+from services.followup.handlers.routing import active_agent, load_rules, pick_in_team
+from services.followup.models import Case, CaseEntry, CaseNote, Decision, SeenResponse, Team
+from shared.events import (
+    ContactErased,
+    FollowUpAssigned,
+    FollowUpClimbed,
+    FollowUpOpened,
+    FollowUpOutcomeRecorded,
+    NegativeFeedbackDetected,
+    ResponseScored,
+    new_id,
+)
+from shared.outbox import Outbox
+
+RESPONSES_SKIPPED = Counter(
+    "closeloop_followup_negative_feedback_skipped_total",
+    "Responses calling for a follow-up that opened no case",
+    ["reason"],
+)
+_ScoreEvent = NegativeFeedbackDetected | ResponseScored
+
+
+def _decision(
+    event: _ScoreEvent, *, kind: str, outcome: str, reason: str, now: datetime, **more: str | None
+) -> Decision:
+    return Decision(
+        workspace_id=event.workspace_id,
+        response_id=event.response_id,
+        contact_id=event.contact_id,
+        kind=kind,
+        outcome=outcome,
+        reason=reason,
+        created_at=now,
+        **more,
+    )
+
+
+async def open_case(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    event: _ScoreEvent,
+    now: datetime,
+    because: rules.OpenedBecause | None,
+) -> Case | None:
+    """Return the case opened for this response, or None (the reason is recorded as a decision)."""
+    respondent = event.respondent
+    decision = rules.decide_opening(
+        kind=event.kind,
+        consent_to_contact=event.consent_to_contact,
+        respondent=rules.Respondent(respondent is not None, respondent is not None and respondent.reachable),
+        because=because,
+    )
+    if not decision.open_task:
+        if decision.code in ("no_consent", "unreachable"):
+            RESPONSES_SKIPPED.labels(decision.code).inc()
+            session.add(
+                _decision(event, kind="opening", outcome=decision.code, reason=decision.reason, now=now)
+            )
+        return None
+    trigger = next(
+        (s for s in event.scores if s.negative),
+        event.scores[0] if event.scores else None,
+    )
+    contact = respondent or None
+    case_id = (
+        await session.execute(
+            insert(Case)
+            .values(
+                id=new_id(),
+                workspace_id=event.workspace_id,
+                status=rules.OPEN,
+                priority="normal",
+                opened_because=decision.because,
+                response_id=event.response_id,
+                request_id=event.request_id,
+                survey_id=event.survey_id,
+                contact_id=event.contact_id,
+                kind=event.kind,
+                channel=event.channel,
+                metric=trigger.metric if trigger else "nps",
+                score=trigger.score if trigger else 0,
+                scores=[s.model_dump(mode="json") for s in event.scores],
+                loyalty=event.loyalty,
+                dimensions=dict(event.dimensions),
+                comment=event.comment,
+                contact_known=contact is not None,
+                contact_name=contact.name if contact else None,
+                contact_email=contact.email if contact else None,
+                contact_phone=contact.phone if contact else None,
+                contact_locale=contact.locale if contact else None,
+                contact_timezone=contact.timezone if contact else None,
+                contact_company=contact.company if contact else None,
+                reopen_count=0,
+                feedback_at=getattr(event, "detected_at", None) or getattr(event, "scored_at", now),
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["workspace_id", "response_id"])
+            .returning(Case.id)
+        )
+    ).scalar_one_or_none()
+    if case_id is None:  # the same response again (another event id, or both of scoring's events)
+        return None
+    case = await session.get_one(Case, case_id)
+    session.add(
+        _decision(event, kind="opening", outcome="opened", reason=decision.reason, now=now, case_id=case.id)
+    )
+    team = await _route(session, event, case, now=now)
+    await common.apply_sla(session, case, team=team)
+    await common.schedule_escalation(session, case, done=())
+    await common.record(
+        session,
+        outbox,
+        case,
+        "opened",
+        FollowUpOpened(
+            **common.about(case, now=now, actor="system"),
+            response_id=case.response_id,
+            survey_id=case.survey_id,
+            score=case.score,
+            metric=case.metric,
+            opened_because=decision.because or "negative",
+            priority=case.priority,
+            team_id=case.team_id,
+            assignee=case.assignee,
+            first_contact_due_at=case.first_contact_due_at,
+            resolution_due_at=case.resolution_due_at,
+        ),
+        actor="system",
+        now=now,
+        score=case.score,
+        metric=case.metric,
+        because=decision.because,
+        team_id=case.team_id,
+        assignee=case.assignee,
+    )
+    if case.assignee:
+        await outbox.add(
+            session,
+            FollowUpAssigned(
+                **common.about(case, now=now, actor="system"),
+                assignee=case.assignee,
+                team_id=case.team_id,
+                reason="routing",
+            ),
+        )
+    await _tell_staff(session, outbox, case, team=team)
+    return case
+
+
+async def _route(session: AsyncSession, event: _ScoreEvent, case: Case, *, now: datetime) -> Team | None:
+    """Route the new case (team, agent, priority), record why, and return its team."""
+    config = await common.load_config(session, case.workspace_id)
+    facts = routing_rules.Facts(
+        case.survey_id,
+        {**event.dimensions, "channel": event.channel or ""},
+        [(s.metric, s.score) for s in event.scores],
+    )
+    verdict = routing_rules.route(
+        await load_rules(session, case.workspace_id),
+        facts,
+        default_team_id=config.settings.default_team_id if config.settings else None,
+    )
+    reason = verdict.reason
+    team = await session.get(Team, verdict.team_id) if verdict.team_id else None
+    if team is not None and team.workspace_id != case.workspace_id:
+        team = None
+    if verdict.priority:
+        case.priority = verdict.priority
+    if verdict.agent_id:
+        if await active_agent(session, workspace_id=case.workspace_id, agent_id=verdict.agent_id):
+            case.assignee = verdict.agent_id
+        else:
+            reason += f"; agent {verdict.agent_id} is unknown or inactive → the unassigned queue"
+    if team is not None:
+        case.team_id = team.id
+        if case.assignee is None:
+            case.assignee = await pick_in_team(session, team, now=now)
+            reason += (
+                f" ({team.strategy}: {case.assignee})"
+                if case.assignee
+                else " (no active member: the team's queue)"
+            )
+    session.add(
+        _decision(
+            event,
+            kind="routing",
+            outcome="routed" if verdict.rule_id else "default",
+            reason=reason,
+            now=now,
+            case_id=case.id,
+            rule_id=verdict.rule_id,
+            team_id=case.team_id,
+            assignee=case.assignee,
+        )
+    )
+    return team
+
+
+async def _tell_staff(session: AsyncSession, outbox: Outbox, case: Case, *, team: Team | None) -> None:
+    config = await common.load_config(session, case.workspace_id)
+    subject, body = notices.new_case_notice(
+        metric=case.metric, score=case.score, comment=case.comment, case_id=case.id
+    )
+    targets = (
+        [("email", config.settings.notify_email)] if config.settings and config.settings.notify_email else []
+    )
+    if team is not None and team.notify_channel and team.notify_to:
+        targets.append((team.notify_channel, team.notify_to))
+    if case.assignee:
+        targets.extend(await notify.agent_targets(session, case.workspace_id, case.assignee))
+    await notify.send(session, outbox, case.workspace_id, targets, subject, body)
+
+
+async def on_negative_feedback(
+    session: AsyncSession, outbox: Outbox, *, event: NegativeFeedbackDetected, now: datetime
+) -> Case | None:
+    """Return the case opened for negative feedback, or None."""
+    return await open_case(session, outbox, event=event, now=now, because="negative")
+
+
+async def on_response_scored(
+    session: AsyncSession, outbox: Outbox, *, event: ResponseScored, now: datetime
+) -> None:
+    """Count the response, open a case when a workspace rule asks for one (negative feedback opens
+    through its own event), record a retention outcome, and mark detractors who climbed."""
+    consented = event.consent_to_contact
+    await session.execute(
+        insert(SeenResponse)
+        .values(
+            workspace_id=event.workspace_id,
+            response_id=event.response_id,
+            contact_id=event.contact_id,
+            survey_id=event.survey_id,
+            kind=event.kind,
+            negative=event.negative,
+            consented=consented,
+            promoter=any(s.classification == "promoter" for s in event.scores),
+            dimensions=dict(event.dimensions),
+            scored_at=event.scored_at,
+        )
+        .on_conflict_do_nothing()
+    )
+    await record_outcome(session, outbox, event=event, now=now)
+    await _climbed(session, outbox, event=event, now=now)
+    if event.negative or event.kind == "retention":
+        return
+    config = await common.load_config(session, event.workspace_id)
+    because = rules.why_open(
+        negative=False,
+        loyalty=event.loyalty,
+        scores=[(s.metric, s.score) for s in event.scores],
+        rules=config.opening,
+    )
+    if because is not None:
+        await open_case(session, outbox, event=event, now=now, because=because)
+
+
+async def record_outcome(
+    session: AsyncSession, outbox: Outbox, *, event: ResponseScored, now: datetime
+) -> Case | None:
+    """Return the case closed by this retention answer, or None when it closes none (or did already)."""
+    if event.kind != "retention" or event.request_id is None:
+        return None
+    case = await session.scalar(
+        select(Case)
+        .where(Case.workspace_id == event.workspace_id, Case.retention_request_id == event.request_id)
+        .with_for_update()
+    )
+    if case is None or not rules.accepts_outcome(case.status):
+        return None
+    retention_score = event.scores[0].score if event.scores else 0
+    case.won_back = rules.won_back(negative=event.negative)
+    case.retention_score = retention_score
+    case.retention_status = "answered"
+    case.status = rules.CLOSED
+    case.closed_at = now
+    await common.schedule_escalation(session, case)
+    await common.record(
+        session,
+        outbox,
+        case,
+        "outcome",
+        FollowUpOutcomeRecorded(
+            **common.about(case, now=now, actor="system"),
+            won_back=case.won_back,
+            retention_score=retention_score,
+        ),
+        actor="system",
+        now=now,
+        won_back=case.won_back,
+        retention_score=retention_score,
+    )
+    return case
+
+
+async def _climbed(session: AsyncSession, outbox: Outbox, *, event: ResponseScored, now: datetime) -> None:
+    promoter = next((s for s in event.scores if s.classification == "promoter"), None)
+    if promoter is None:
+        return
+    cases = await session.scalars(
+        select(Case)
+        .where(
+            Case.workspace_id == event.workspace_id,
+            Case.contact_id == event.contact_id,
+            Case.climbed_at.is_(None),
+            Case.response_id != event.response_id,
+            Case.feedback_at < event.scored_at,
+        )
+        .with_for_update()
+    )
+    for case in cases:
+        if not any(s.get("classification") == "detractor" for s in case.scores):
+            continue
+        case.climbed_at = now
+        case.climbed_score = promoter.score
+        await common.record(
+            session,
+            outbox,
+            case,
+            "climbed",
+            FollowUpClimbed(
+                **common.about(case, now=now, actor="system"),
+                response_id=event.response_id,
+                metric=promoter.metric,
+                score=promoter.score,
+            ),
+            actor="system",
+            now=now,
+            response_id=event.response_id,
+            score=promoter.score,
+        )
+
+
+async def erase_contact(session: AsyncSession, *, event: ContactErased, now: datetime) -> int:
+    """Remove the contact's personal data from their cases (which stay, anonymised) and blank the notes
+    written about them; return how many cases were touched."""
+    ids = list(
+        await session.scalars(
+            select(Case.id).where(
+                Case.workspace_id == event.workspace_id, Case.contact_id == event.contact_id
+            )
+        )
+    )
+    if not ids:
+        return 0
+    await session.execute(
+        update(Case)
+        .where(Case.id.in_(ids))
+        .values(
+            contact_id=None,
+            comment=None,
+            contact_name=None,
+            contact_email=None,
+            contact_phone=None,
+            contact_locale=None,
+            contact_timezone=None,
+            contact_company=None,
+            resolution_note=None,
+            action_taken=None,
+            erased_at=now,
+            updated_at=now,
+        )
+    )
+    await session.execute(
+        update(CaseNote).where(CaseNote.case_id.in_(ids)).values(body=None, attachments=[], erased=True)
+    )
+    await session.execute(
+        update(CaseEntry)
+        .where(CaseEntry.case_id.in_(ids), CaseEntry.details.has_key("note"))
+        .values(details=CaseEntry.details.op("-")("note"))
+    )
+    await session.execute(
+        update(SeenResponse)
+        .where(SeenResponse.workspace_id == event.workspace_id, SeenResponse.contact_id == event.contact_id)
+        .values(contact_id=None)
+    )
+    await session.execute(
+        update(Decision)
+        .where(Decision.workspace_id == event.workspace_id, Decision.contact_id == event.contact_id)
+        .values(contact_id=None)
+    )
+    return len(ids)
