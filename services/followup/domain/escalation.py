@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 Trigger = Literal["age", "first_contact_breach", "resolution_breach"]
@@ -66,7 +66,7 @@ def step_due_at(step: Step, case: CaseClock) -> datetime | None:
         return None
     after = timedelta(minutes=step.after_minutes)
     if step.trigger == "age":
-        return case.opened_at + after
+        return case.opened_at.astimezone(UTC) + after
     if case.paused:
         return None
     if step.trigger == "first_contact_breach":
@@ -75,7 +75,7 @@ def step_due_at(step: Step, case: CaseClock) -> datetime | None:
         due = case.first_contact_due_business if step.clock == "business" else case.first_contact_due
     else:
         due = case.resolution_due_business if step.clock == "business" else case.resolution_due
-    return None if due is None else due + after
+    return None if due is None else due.astimezone(UTC) + after
 
 
 def due_steps(steps: Sequence[Step], case: CaseClock, *, done: Collection[str], now: datetime) -> list[Step]:

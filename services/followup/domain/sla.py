@@ -150,6 +150,7 @@ class DueTimes:
 
 def due_times(opened_at: datetime, targets: Targets, calendar: BusinessCalendar) -> DueTimes:
     """Return when a case opened at ``opened_at`` is due on each clock."""
+    opened_at = opened_at.astimezone(UTC)  # elapsed time, not wall-clock time, across a DST change
 
     def calendar_due(minutes: int | None) -> datetime | None:
         return None if minutes is None else opened_at + timedelta(minutes=minutes)
@@ -167,6 +168,7 @@ def due_times(opened_at: datetime, targets: Targets, calendar: BusinessCalendar)
 
 def resume(due: DueTimes, *, paused_at: datetime, now: datetime, calendar: BusinessCalendar) -> DueTimes:
     """Return the due times moved by a pause from ``paused_at`` to ``now``."""
+    paused_at, now = paused_at.astimezone(UTC), now.astimezone(UTC)
     waited = max(now - paused_at, timedelta(0))
 
     def moved_business(at: datetime | None) -> datetime | None:

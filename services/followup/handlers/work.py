@@ -272,7 +272,7 @@ async def resolve(
     route = rules.retention_route(
         answered_on=case.channel,  # type: ignore[arg-type]
         default_channel=(settings.retention_channel if settings else "email"),  # type: ignore[arg-type]
-        contact_known=case.contact_known and case.erased_at is None,
+        contact_known=case.contact_known or case.erased_at is not None,  # erased: no channel left
         email=case.contact_email,
         phone=case.contact_phone,
     )
