@@ -13,7 +13,9 @@ import pytest
 from services.followup.domain import cases, escalation, metrics, routing, sla, taxonomy
 
 AMS = ZoneInfo("Europe/Amsterdam")
-WORKFLOW = cases.Workflow(custom=(cases.CustomStatus("waiting_on_customer", True), cases.CustomStatus("refund_pending")))
+WORKFLOW = cases.Workflow(
+    custom=(cases.CustomStatus("waiting_on_customer", True), cases.CustomStatus("refund_pending"))
+)
 
 
 # --- transitions ---------------------------------------------------------------------------------
@@ -80,13 +82,24 @@ KNOWN = cases.Respondent(known=True, reachable=True)
 
 def test_an_anonymous_kiosk_respondent_or_one_without_consent_gets_no_case_and_a_reason():
     kiosk = cases.decide_opening(
-        kind="transactional", consent_to_contact=True, respondent=cases.Respondent(True, False), because="negative"
+        kind="transactional",
+        consent_to_contact=True,
+        respondent=cases.Respondent(True, False),
+        because="negative",
     )
     assert (kiosk.open_task, kiosk.code) == (False, "unreachable") and "no way to reach" in kiosk.reason
-    no_consent = cases.decide_opening(kind="transactional", consent_to_contact=False, respondent=KNOWN, because="negative")
-    assert (no_consent.open_task, no_consent.code) == (False, "no_consent") and "no consent" in no_consent.reason
+    no_consent = cases.decide_opening(
+        kind="transactional", consent_to_contact=False, respondent=KNOWN, because="negative"
+    )
+    assert (no_consent.open_task, no_consent.code) == (
+        False,
+        "no_consent",
+    ) and "no consent" in no_consent.reason
     unknown = cases.decide_opening(
-        kind="transactional", consent_to_contact=True, respondent=cases.Respondent(False, False), because="negative"
+        kind="transactional",
+        consent_to_contact=True,
+        respondent=cases.Respondent(False, False),
+        because="negative",
     )
     assert unknown.open_task and "unknown" in unknown.reason
 
@@ -96,18 +109,29 @@ def test_workspace_rules_open_cases_on_at_risk_loyalty_or_low_scores():
     assert cases.why_open(negative=True, loyalty=None, scores=[], rules=opening) == "negative"
     assert cases.why_open(negative=False, loyalty="trapped", scores=[], rules=opening) == "loyalty"
     assert cases.why_open(negative=False, loyalty="pure", scores=[("csat", 2)], rules=opening) == "threshold"
-    assert cases.why_open(negative=False, loyalty="pure", scores=[("csat", 3), ("nps", 1)], rules=opening) is None
+    assert (
+        cases.why_open(negative=False, loyalty="pure", scores=[("csat", 3), ("nps", 1)], rules=opening)
+        is None
+    )
     assert cases.why_open(negative=False, loyalty="false", scores=[], rules=cases.OpeningRules()) is None
 
 
 def test_the_retention_survey_goes_over_the_answered_channel_else_any_the_customer_has():
-    route = cases.retention_route(answered_on="sms", default_channel="email", contact_known=True, email="a@x", phone="+31")
+    route = cases.retention_route(
+        answered_on="sms", default_channel="email", contact_known=True, email="a@x", phone="+31"
+    )
     assert (route.channel, route.fallbacks) == ("sms", ("email", "whatsapp"))
-    kiosk_with_email = cases.retention_route(answered_on="link", default_channel="sms", contact_known=True, email="a@x", phone=None)
+    kiosk_with_email = cases.retention_route(
+        answered_on="link", default_channel="sms", contact_known=True, email="a@x", phone=None
+    )
     assert (kiosk_with_email.channel, kiosk_with_email.fallbacks) == ("email", ())
-    nothing = cases.retention_route(answered_on="email", default_channel="email", contact_known=True, email=None, phone=None)
+    nothing = cases.retention_route(
+        answered_on="email", default_channel="email", contact_known=True, email=None, phone=None
+    )
     assert not nothing.possible
-    unknown = cases.retention_route(answered_on=None, default_channel="sms", contact_known=False, email=None, phone=None)
+    unknown = cases.retention_route(
+        answered_on=None, default_channel="sms", contact_known=False, email=None, phone=None
+    )
     assert (unknown.possible, unknown.channel) == (True, "sms")
 
 
@@ -125,14 +149,26 @@ def test_routing_rules_are_evaluated_in_order_and_the_first_match_wins():
         rule("pro-delivery", dimensions={"product": ("pro",)}, themes=("delivery",)),
         rule("survey", survey_ids=("s-9",)),
     ]
-    facts = routing.Facts("s-1", {"country": "nl", "product": "Pro", "theme": "Delivery, price"}, [("nps", 5)])
+    facts = routing.Facts(
+        "s-1", {"country": "nl", "product": "Pro", "theme": "Delivery, price"}, [("nps", 5)]
+    )
     assert routing.route(rules, facts, default_team_id=None).rule_id == "benelux"
-    assert routing.route(rules, routing.Facts("s-1", {"country": "NL"}, [("nps", 1)]), default_team_id=None).rule_id == "low"
+    assert (
+        routing.route(
+            rules, routing.Facts("s-1", {"country": "NL"}, [("nps", 1)]), default_team_id=None
+        ).rule_id
+        == "low"
+    )
     pro = routing.Facts("s-1", {"country": "DE", "product": "pro", "themes": "delivery"}, [("nps", 5)])
     assert routing.route(rules, pro, default_team_id=None).rule_id == "pro-delivery"
     assert routing.route(rules, routing.Facts("s-9", {}, []), default_team_id=None).rule_id == "survey"
-    unmatched = routing.route(rules, routing.Facts("s-1", {"country": "DE"}, [("nps", 5)]), default_team_id="t-default")
-    assert (unmatched.rule_id, unmatched.team_id) == (None, "t-default") and "no rule matched" in unmatched.reason
+    unmatched = routing.route(
+        rules, routing.Facts("s-1", {"country": "DE"}, [("nps", 5)]), default_team_id="t-default"
+    )
+    assert (unmatched.rule_id, unmatched.team_id) == (
+        None,
+        "t-default",
+    ) and "no rule matched" in unmatched.reason
     assert routing.route(rules, routing.Facts("s-1", {}, []), default_team_id=None).team_id is None
 
 
@@ -146,7 +182,11 @@ def test_round_robin_is_fair_and_least_open_balances_the_load():
         given[chosen.agent_id] += 1
         members[chosen.agent_id] = routing.Member(chosen.agent_id, 0, start + timedelta(seconds=i))
     assert set(given.values()) == {100}
-    loads = [routing.Member("ann", 5, None), routing.Member("bob", 2, start), routing.Member("cem", 2, start - timedelta(1))]
+    loads = [
+        routing.Member("ann", 5, None),
+        routing.Member("bob", 2, start),
+        routing.Member("cem", 2, start - timedelta(1)),
+    ]
     assert routing.pick_member(loads, "least_open").agent_id == "cem"
     assert routing.pick_member([], "round_robin") is None
 
@@ -165,7 +205,10 @@ def test_business_time_skips_the_weekend():
     assert sla.add_business_minutes(friday_4pm, 8 * 60, NL) == local(2026, 11, 30, 16)
     # The calendar clock runs through the weekend: 24 hours are Saturday 16:00.
     due = sla.due_times(friday_4pm, sla.Targets(24 * 60, None, 8 * 60, None), NL)
-    assert (due.first_contact, due.first_contact_business) == (local(2026, 11, 28, 16), local(2026, 11, 30, 16))
+    assert (due.first_contact, due.first_contact_business) == (
+        local(2026, 11, 28, 16),
+        local(2026, 11, 30, 16),
+    )
     saturday = local(2026, 11, 28, 11)
     assert sla.add_business_minutes(saturday, 60, NL) == local(2026, 11, 30, 10)
     assert sla.business_minutes_between(friday_4pm, local(2026, 11, 30, 16), NL) == 8 * 60
@@ -174,7 +217,9 @@ def test_business_time_skips_the_weekend():
 def test_business_time_skips_public_holidays_and_the_teams_own_days_off():
     christmas_eve = local(2026, 12, 24, 16)  # Thursday; 25 and 26 December are holidays in NL
     assert sla.add_business_minutes(christmas_eve, 2 * 60, NL) == local(2026, 12, 28, 10)
-    with_day_off = sla.BusinessCalendar(timezone="Europe/Amsterdam", holiday_country="NL", days_off=frozenset({date(2026, 12, 28)}))
+    with_day_off = sla.BusinessCalendar(
+        timezone="Europe/Amsterdam", holiday_country="NL", days_off=frozenset({date(2026, 12, 28)})
+    )
     assert sla.add_business_minutes(christmas_eve, 2 * 60, with_day_off) == local(2026, 12, 29, 10)
     kings_day_eve = local(2026, 4, 24, 17)  # Friday evening; Monday 27 April is King's Day
     assert sla.add_business_minutes(kings_day_eve, 30, NL) == local(2026, 4, 28, 9, 30)
@@ -189,15 +234,21 @@ def test_business_hours_stay_local_across_a_dst_change():
     # Forward in spring (29 March 2026): still 09:00-17:00 local on the Monday.
     assert sla.add_business_minutes(local(2026, 3, 27, 17), 8 * 60, NL) == local(2026, 3, 30, 17)
     # A calendar target counts real hours: 48 h across the autumn change is 47 wall-clock hours later.
-    calendar_due = sla.due_times(local(2026, 10, 24, 12), sla.Targets(48 * 60, None, None, None), NL).first_contact
-    assert calendar_due == local(2026, 10, 26, 11) and calendar_due - local(2026, 10, 24, 12) == timedelta(hours=48)
+    calendar_due = sla.due_times(
+        local(2026, 10, 24, 12), sla.Targets(48 * 60, None, None, None), NL
+    ).first_contact
+    assert calendar_due == local(2026, 10, 26, 11) and calendar_due - local(2026, 10, 24, 12) == timedelta(
+        hours=48
+    )
 
 
 def test_a_pause_moves_the_due_times_by_the_time_spent_waiting():
     calendar = sla.BusinessCalendar(timezone="Europe/Amsterdam")
     opened = local(2026, 11, 30, 9)
     due = sla.due_times(opened, sla.Targets(24 * 60, None, 4 * 60, None), calendar)
-    resumed = sla.resume(due, paused_at=local(2026, 11, 30, 10), now=local(2026, 12, 1, 10), calendar=calendar)
+    resumed = sla.resume(
+        due, paused_at=local(2026, 11, 30, 10), now=local(2026, 12, 1, 10), calendar=calendar
+    )
     assert resumed.first_contact == due.first_contact + timedelta(days=1)
     assert resumed.first_contact_business == local(2026, 12, 1, 13)  # 3 business hours were left
 
@@ -230,7 +281,9 @@ def test_a_calendar_without_working_time_is_refused():
 T0 = datetime(2026, 11, 30, 9, tzinfo=UTC)
 LADDER = [
     escalation.Step("s1", 1, "remind", "age", 24 * 60, "notify_assignee", T0 - timedelta(days=1), "calendar"),
-    escalation.Step("s2", 2, "lead", "first_contact_breach", 0, "notify_lead", T0 - timedelta(days=1), "calendar"),
+    escalation.Step(
+        "s2", 2, "lead", "first_contact_breach", 0, "notify_lead", T0 - timedelta(days=1), "calendar"
+    ),
     escalation.Step("s3", 3, "move", "resolution_breach", 60, "reassign", T0 - timedelta(days=1), "business"),
 ]
 
@@ -254,8 +307,13 @@ def test_the_ladder_fires_each_step_when_its_moment_comes_in_order():
     case = clock()
     assert escalation.due_steps(LADDER, case, done=(), now=T0 + timedelta(hours=23)) == []
     assert escalation.next_due(LADDER, case, done=()) == T0 + timedelta(hours=24)
-    assert [s.id for s in escalation.due_steps(LADDER, case, done=(), now=T0 + timedelta(hours=48))] == ["s1", "s2"]
-    assert [s.id for s in escalation.due_steps(LADDER, case, done={"s1"}, now=T0 + timedelta(hours=48))] == ["s2"]
+    assert [s.id for s in escalation.due_steps(LADDER, case, done=(), now=T0 + timedelta(hours=48))] == [
+        "s1",
+        "s2",
+    ]
+    assert [s.id for s in escalation.due_steps(LADDER, case, done={"s1"}, now=T0 + timedelta(hours=48))] == [
+        "s2"
+    ]
     assert escalation.next_due(LADDER, case, done={"s1", "s2"}) == T0 + timedelta(days=5, hours=1)
     assert escalation.next_due(LADDER, case, done={"s1", "s2", "s3"}) is None
 
@@ -263,11 +321,16 @@ def test_the_ladder_fires_each_step_when_its_moment_comes_in_order():
 def test_the_ladder_leaves_closed_contacted_paused_and_older_cases_alone():
     late = T0 + timedelta(days=30)
     assert escalation.due_steps(LADDER, clock(active=False), done=(), now=late) == []
-    assert [s.id for s in escalation.due_steps(LADDER, clock(contacted=True), done=(), now=late)] == ["s1", "s3"]
+    assert [s.id for s in escalation.due_steps(LADDER, clock(contacted=True), done=(), now=late)] == [
+        "s1",
+        "s3",
+    ]
     assert [s.id for s in escalation.due_steps(LADDER, clock(paused=True), done=(), now=late)] == ["s1"]
     older = clock(opened_at=T0 - timedelta(days=2))  # opened before the steps were added: never retroactive
     assert escalation.due_steps(LADDER, older, done=(), now=late) == []
-    scoped = escalation.Step("s4", 4, "t2 only", "age", 0, "notify_lead", T0 - timedelta(days=1), team_id="t2")
+    scoped = escalation.Step(
+        "s4", 4, "t2 only", "age", 0, "notify_lead", T0 - timedelta(days=1), team_id="t2"
+    )
     assert escalation.due_steps([scoped], clock(), done=(), now=late) == []
 
 

@@ -72,7 +72,7 @@ async def escalate_due(session: AsyncSession, outbox: Outbox, *, now: datetime, 
             .on_conflict_do_nothing()
             .returning(Escalation.case_id, Escalation.step_id)
         )
-        claimed = {(case_id, step_id) for case_id, step_id in inserted.tuples()}
+        claimed = {(case_id, step_id) for case_id, step_id in inserted.all()}
     events: list[EventData] = []
     for case in cases:
         for step in due[case.id]:

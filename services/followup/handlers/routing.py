@@ -47,7 +47,7 @@ async def open_counts(session: AsyncSession, *, workspace_id: str, agent_ids: li
         .where(Case.workspace_id == workspace_id, Case.assignee.in_(agent_ids), Case.status.not_in(ACTIVE))
         .group_by(Case.assignee)
     )
-    return {agent: count for agent, count in rows.tuples() if agent is not None}
+    return {agent: count for agent, count in rows.all() if agent is not None}
 
 
 async def pick_in_team(session: AsyncSession, team: Team, *, now: datetime) -> str | None:
