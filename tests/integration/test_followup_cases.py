@@ -20,7 +20,6 @@ from shared.events import (
     ContactErased,
     NegativeFeedbackDetected,
     Recipient,
-    ResponseScored,
     ScoredAnswer,
     new_id,
     utcnow,
