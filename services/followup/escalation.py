@@ -1,7 +1,7 @@
 """The escalation scheduler: a ``Worker`` that applies the ladder's due steps, pass after pass.
 
-It survives restarts (all its state is in the database: each case's ``next_escalation_at`` and the
-``escalations`` it has had) and replicas (cases are claimed with ``FOR UPDATE SKIP LOCKED``; the
+It survives restarts (all its state is in the database: each case's row in ``escalation_schedule``
+and the ``escalations`` it has had) and replicas (cases are claimed with ``FOR UPDATE SKIP LOCKED``; the
 (case, step) primary key is the final guarantee). Time comes from an injectable ``Clock``.
 """
 
@@ -18,7 +18,7 @@ class EscalationScheduler(Worker):
     name = "escalator"
 
     def __init__(
-        self, db: Database, outbox: Outbox, clock: Clock, *, poll_interval_s: float = 5.0, batch: int = 500
+        self, db: Database, outbox: Outbox, clock: Clock, *, poll_interval_s: float = 5.0, batch: int = 2000
     ) -> None:
         super().__init__(poll_interval_s=poll_interval_s, batch=batch)
         self.db = db

@@ -49,7 +49,6 @@ class Case(Base):
         Index("ix_cases_assignee", "workspace_id", "assignee", "status", "created_at"),
         Index("ix_cases_team", "workspace_id", "team_id", "status"),
         Index("ix_cases_contact", "workspace_id", "contact_id"),
-        Index("ix_cases_next_escalation", "next_escalation_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -92,8 +91,6 @@ class Case(Base):
     resolution_due_business_at: Mapped[datetime | None] = mapped_column(Moment)
     paused_at: Mapped[datetime | None] = mapped_column(Moment)
     first_contacted_at: Mapped[datetime | None] = mapped_column(Moment)
-    next_escalation_at: Mapped[datetime | None] = mapped_column(Moment)
-    """When the escalation scheduler next looks at this case; None: no step left to fire."""
     root_cause_category: Mapped[str | None] = mapped_column(String(80))
     root_cause: Mapped[str | None] = mapped_column(String(80))
     action_taken: Mapped[str | None] = mapped_column(Text)
@@ -238,6 +235,20 @@ class EscalationStep(Base):
     reassign_team_id: Mapped[str | None] = mapped_column(String(36))
     reassign_agent_id: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(Moment)
+
+
+class EscalationSchedule(Base):
+    """When the scheduler next looks at a case: a row per case with a ladder step still to come.
+
+    Kept apart from ``cases`` so that rescheduling rewrites a narrow row with one index, not a wide
+    row with eight (a pass after a ladder change reschedules every open case)."""
+
+    __tablename__ = "escalation_schedule"
+    __table_args__ = (Index("ix_escalation_schedule_next", "next_at"),)
+
+    case_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(String(63))
+    next_at: Mapped[datetime] = mapped_column(Moment)
 
 
 class Escalation(Base):

@@ -11,5 +11,5 @@ class FollowUpSettings(ServiceSettings):
     """The largest ``limit`` accepted by the list endpoints."""
     escalation_interval_ms: int = Field(5000, ge=10)
     """How often the escalation scheduler looks for cases whose next ladder step has come due."""
-    escalation_batch: int = Field(500, ge=1)
+    escalation_batch: int = Field(2000, ge=1)
     """Most cases one escalation pass claims (one transaction); a full pass goes again at once."""

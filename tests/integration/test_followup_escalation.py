@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from services.followup.app import create_app
 from services.followup.escalation import EscalationScheduler
-from services.followup.models import Case, CaseEntry, Escalation, outbox
+from services.followup.models import Case, CaseEntry, Escalation, EscalationSchedule, outbox
 from services.followup.settings import FollowUpSettings
 from shared.clock import Clock
 from shared.db import Database
@@ -172,8 +172,10 @@ async def test_the_ladder_climbs_with_the_clock_once_per_step(
     await pass_until_idle(scheduler)
     assert len(await history_kinds(client, auth, case["id"])) == 3
     async with runtime.db.unit_of_work() as session:
-        left = await session.scalar(select(Case.next_escalation_at).where(Case.id == case["id"]))
-    assert left is None
+        left = await session.scalar(
+            select(EscalationSchedule.next_at).where(EscalationSchedule.case_id == case["id"])
+        )
+    assert left is None  # no step left: the scheduler never looks at the case again
 
 
 async def test_closed_cases_and_cases_older_than_a_step_are_never_escalated(

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.followup.domain import cases as rules
@@ -20,6 +21,7 @@ from services.followup.models import (
     Case,
     CaseEntry,
     Escalation,
+    EscalationSchedule,
     EscalationStep,
     SlaPolicy,
     Team,
@@ -183,14 +185,22 @@ def clock_of(case: Case) -> ladder.CaseClock:
 async def schedule_escalation(
     session: AsyncSession, case: Case, *, steps: Sequence[ladder.Step] | None = None, done: Iterable[str] = ()
 ) -> None:
-    """Set when the scheduler next looks at the case (None: no step of the ladder is left for it)."""
+    """Set when the scheduler next looks at the case (no row: no step of the ladder is left for it)."""
     if steps is None:
         steps = await load_steps(session, case.workspace_id)
         if steps:
             done = list(
                 await session.scalars(select(Escalation.step_id).where(Escalation.case_id == case.id))
             )
-    case.next_escalation_at = ladder.next_due(steps, clock_of(case), done=set(done)) if steps else None
+    at = ladder.next_due(steps, clock_of(case), done=set(done)) if steps else None
+    if at is None:
+        await session.execute(delete(EscalationSchedule).where(EscalationSchedule.case_id == case.id))
+        return
+    await session.execute(
+        insert(EscalationSchedule)
+        .values(case_id=case.id, workspace_id=case.workspace_id, next_at=at)
+        .on_conflict_do_update(index_elements=["case_id"], set_={"next_at": at})
+    )
 
 
 def entry(case: Case, kind: str, *, actor: str, now: datetime, **details: Any) -> CaseEntry:

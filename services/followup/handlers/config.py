@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +16,7 @@ from services.followup.domain import escalation as ladder
 from services.followup.models import (
     Agent,
     Case,
+    EscalationSchedule,
     EscalationStep,
     RoutingRule,
     SlaPolicy,
@@ -282,12 +283,20 @@ async def replace_ladder(
     session.add_all(rows)
     await session.flush()
     # Changed or removed steps may move any case's next escalation: let the scheduler look again.
-    await session.execute(
-        update(Case)
-        .where(Case.workspace_id == workspace_id, Case.status.not_in(("resolved", "closed")))
-        .values(next_escalation_at=now)
-    )
+    await reschedule_all(session, workspace_id=workspace_id, at=now)
     return rows
+
+
+async def reschedule_all(session: AsyncSession, *, workspace_id: str, at: datetime) -> None:
+    """Have the scheduler look at every case of the workspace still being worked at ``at``."""
+    active = select(Case.id, Case.workspace_id, literal(at)).where(
+        Case.workspace_id == workspace_id, Case.status.not_in(("resolved", "closed"))
+    )
+    await session.execute(
+        insert(EscalationSchedule)
+        .from_select(["case_id", "workspace_id", "next_at"], active)
+        .on_conflict_do_update(index_elements=["case_id"], set_={"next_at": at})
+    )
 
 
 async def list_ladder(session: AsyncSession, *, workspace_id: str) -> list[EscalationStep]:

@@ -15,10 +15,11 @@ from services.followup.domain import cases as rules
 from services.followup.domain import notices
 from services.followup.domain import routing as routing_rules
 from services.followup.handlers import common, notify
-from services.followup.handlers.routing import active_agent, load_rules, pick_in_team
-from services.followup.models import Case, CaseEntry, CaseNote, Decision, SeenResponse, Team
+from services.followup.handlers.routing import active_agent, load_rules, lock_team, pick_in_team
+from services.followup.models import Agent, Case, CaseEntry, CaseNote, Decision, SeenResponse, Team
 from shared.events import (
     ContactErased,
+    EventData,
     FollowUpAssigned,
     FollowUpClimbed,
     FollowUpOpened,
@@ -60,7 +61,11 @@ async def open_case(
     now: datetime,
     because: rules.OpenedBecause | None,
 ) -> Case | None:
-    """Return the case opened for this response, or None (the reason is recorded as a decision)."""
+    """Return the case opened for this response, or None (the reason is recorded as a decision).
+
+    The case is routed and its due times and escalation schedule computed before it is written, so
+    that opening one takes one insert per table (this runs for every detractor, at the consumer's pace).
+    """
     respondent = event.respondent
     decision = rules.decide_opening(
         kind=event.kind,
@@ -75,62 +80,68 @@ async def open_case(
                 _decision(event, kind="opening", outcome=decision.code, reason=decision.reason, now=now)
             )
         return None
-    trigger = next(
-        (s for s in event.scores if s.negative),
-        event.scores[0] if event.scores else None,
+    seen = await session.scalar(
+        select(Case.id).where(Case.workspace_id == event.workspace_id, Case.response_id == event.response_id)
     )
-    contact = respondent or None
-    case_id = (
-        await session.execute(
-            insert(Case)
-            .values(
-                id=new_id(),
-                workspace_id=event.workspace_id,
-                status=rules.OPEN,
-                priority="normal",
-                opened_because=decision.because,
-                response_id=event.response_id,
-                request_id=event.request_id,
-                survey_id=event.survey_id,
-                contact_id=event.contact_id,
-                kind=event.kind,
-                channel=event.channel,
-                metric=trigger.metric if trigger else "nps",
-                score=trigger.score if trigger else 0,
-                scores=[s.model_dump(mode="json") for s in event.scores],
-                loyalty=event.loyalty,
-                dimensions=dict(event.dimensions),
-                comment=event.comment,
-                contact_known=contact is not None,
-                contact_name=contact.name if contact else None,
-                contact_email=contact.email if contact else None,
-                contact_phone=contact.phone if contact else None,
-                contact_locale=contact.locale if contact else None,
-                contact_timezone=contact.timezone if contact else None,
-                contact_company=contact.company if contact else None,
-                reopen_count=0,
-                feedback_at=getattr(event, "detected_at", None) or getattr(event, "scored_at", now),
-                created_at=now,
-                updated_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["workspace_id", "response_id"])
-            .returning(Case.id)
-        )
-    ).scalar_one_or_none()
-    if case_id is None:  # the same response again (another event id, or both of scoring's events)
+    if seen is not None:  # the same response again (another event id, or both of scoring's events)
         return None
-    case = await session.get_one(Case, case_id)
+    trigger = next((s for s in event.scores if s.negative), event.scores[0] if event.scores else None)
+    contact = respondent
+    case = Case(
+        id=new_id(),
+        workspace_id=event.workspace_id,
+        status=rules.OPEN,
+        priority="normal",
+        opened_because=decision.because,
+        response_id=event.response_id,
+        request_id=event.request_id,
+        survey_id=event.survey_id,
+        contact_id=event.contact_id,
+        kind=event.kind,
+        channel=event.channel,
+        metric=trigger.metric if trigger else "nps",
+        score=trigger.score if trigger else 0,
+        scores=[s.model_dump(mode="json") for s in event.scores],
+        loyalty=event.loyalty,
+        dimensions=dict(event.dimensions),
+        comment=event.comment,
+        contact_known=contact is not None,
+        contact_name=contact.name if contact else None,
+        contact_email=contact.email if contact else None,
+        contact_phone=contact.phone if contact else None,
+        contact_locale=contact.locale if contact else None,
+        contact_timezone=contact.timezone if contact else None,
+        contact_company=contact.company if contact else None,
+        reopen_count=0,
+        feedback_at=getattr(event, "detected_at", None) or getattr(event, "scored_at", now),
+        created_at=now,
+        updated_at=now,
+    )
+    config = await common.load_config(session, case.workspace_id)
+    with session.no_autoflush:
+        team, agent_email = await _route(session, event, case, config=config, now=now)
+        await common.apply_sla(session, case, team=team)
+        steps = await common.load_steps(session, case.workspace_id)
+    session.add(case)
     session.add(
         _decision(event, kind="opening", outcome="opened", reason=decision.reason, now=now, case_id=case.id)
     )
-    team = await _route(session, event, case, now=now)
-    await common.apply_sla(session, case, team=team)
-    await common.schedule_escalation(session, case, done=())
-    await common.record(
-        session,
-        outbox,
-        case,
-        "opened",
+    session.add(
+        common.entry(
+            case,
+            "opened",
+            actor="system",
+            now=now,
+            score=case.score,
+            metric=case.metric,
+            because=decision.because,
+            team_id=case.team_id,
+            assignee=case.assignee,
+        )
+    )
+    await session.flush()
+    await common.schedule_escalation(session, case, steps=steps, done=())
+    events: list[EventData] = [
         FollowUpOpened(
             **common.about(case, now=now, actor="system"),
             response_id=case.response_id,
@@ -143,32 +154,36 @@ async def open_case(
             assignee=case.assignee,
             first_contact_due_at=case.first_contact_due_at,
             resolution_due_at=case.resolution_due_at,
-        ),
-        actor="system",
-        now=now,
-        score=case.score,
-        metric=case.metric,
-        because=decision.because,
-        team_id=case.team_id,
-        assignee=case.assignee,
-    )
+        )
+    ]
     if case.assignee:
-        await outbox.add(
-            session,
+        events.append(
             FollowUpAssigned(
                 **common.about(case, now=now, actor="system"),
                 assignee=case.assignee,
                 team_id=case.team_id,
                 reason="routing",
-            ),
+            )
         )
-    await _tell_staff(session, outbox, case, team=team)
+    subject, body = notices.new_case_notice(
+        metric=case.metric, score=case.score, comment=case.comment, case_id=case.id
+    )
+    settings = config.settings
+    targets: list[notify.Target] = (
+        [("email", settings.notify_email)] if settings and settings.notify_email else []
+    )
+    targets += notify.team_targets(team)
+    if agent_email:
+        targets.append(("email", agent_email))
+    events += notify.notifications(case.workspace_id, targets, subject, body)
+    await common.add_events(session, outbox, events)
     return case
 
 
-async def _route(session: AsyncSession, event: _ScoreEvent, case: Case, *, now: datetime) -> Team | None:
-    """Route the new case (team, agent, priority), record why, and return its team."""
-    config = await common.load_config(session, case.workspace_id)
+async def _route(
+    session: AsyncSession, event: _ScoreEvent, case: Case, *, config: common.WorkspaceConfig, now: datetime
+) -> tuple[Team | None, str | None]:
+    """Route the new case (team, agent, priority), record why; return its team and the agent's email."""
     facts = routing_rules.Facts(
         case.survey_id,
         {**event.dimensions, "channel": event.channel or ""},
@@ -180,25 +195,32 @@ async def _route(session: AsyncSession, event: _ScoreEvent, case: Case, *, now: 
         default_team_id=config.settings.default_team_id if config.settings else None,
     )
     reason = verdict.reason
-    team = await session.get(Team, verdict.team_id) if verdict.team_id else None
-    if team is not None and team.workspace_id != case.workspace_id:
-        team = None
+    team = (
+        await lock_team(session, workspace_id=case.workspace_id, team_id=verdict.team_id)
+        if verdict.team_id
+        else None
+    )
     if verdict.priority:
         case.priority = verdict.priority
+    email = None
     if verdict.agent_id:
-        if await active_agent(session, workspace_id=case.workspace_id, agent_id=verdict.agent_id):
-            case.assignee = verdict.agent_id
+        agent = await active_agent(session, workspace_id=case.workspace_id, agent_id=verdict.agent_id)
+        if agent is not None:
+            case.assignee, email = agent.id, agent.email
         else:
             reason += f"; agent {verdict.agent_id} is unknown or inactive → the unassigned queue"
     if team is not None:
         case.team_id = team.id
         if case.assignee is None:
-            case.assignee = await pick_in_team(session, team, now=now)
+            case.assignee = await pick_in_team(session, team, now=now, locked=True)
             reason += (
                 f" ({team.strategy}: {case.assignee})"
                 if case.assignee
                 else " (no active member: the team's queue)"
             )
+            if case.assignee:
+                agent = await session.get(Agent, (case.workspace_id, case.assignee))
+                email = agent.email if agent else None
     session.add(
         _decision(
             event,
@@ -212,22 +234,7 @@ async def _route(session: AsyncSession, event: _ScoreEvent, case: Case, *, now: 
             assignee=case.assignee,
         )
     )
-    return team
-
-
-async def _tell_staff(session: AsyncSession, outbox: Outbox, case: Case, *, team: Team | None) -> None:
-    config = await common.load_config(session, case.workspace_id)
-    subject, body = notices.new_case_notice(
-        metric=case.metric, score=case.score, comment=case.comment, case_id=case.id
-    )
-    targets = (
-        [("email", config.settings.notify_email)] if config.settings and config.settings.notify_email else []
-    )
-    if team is not None and team.notify_channel and team.notify_to:
-        targets.append((team.notify_channel, team.notify_to))
-    if case.assignee:
-        targets.extend(await notify.agent_targets(session, case.workspace_id, case.assignee))
-    await notify.send(session, outbox, case.workspace_id, targets, subject, body)
+    return team, email
 
 
 async def on_negative_feedback(

@@ -50,13 +50,22 @@ async def open_counts(session: AsyncSession, *, workspace_id: str, agent_ids: li
     return {agent: count for agent, count in rows.all() if agent is not None}
 
 
-async def pick_in_team(session: AsyncSession, team: Team, *, now: datetime) -> str | None:
+async def lock_team(session: AsyncSession, *, workspace_id: str, team_id: str) -> Team | None:
+    """Return the workspace's team, its row locked so that concurrent cases take turns in it."""
+    team = await session.scalar(select(Team).where(Team.id == team_id).with_for_update())
+    return team if team is not None and team.workspace_id == workspace_id else None
+
+
+async def pick_in_team(
+    session: AsyncSession, team: Team, *, now: datetime, locked: bool = False
+) -> str | None:
     """Return the active member of ``team`` who takes the next case (round robin or least open cases),
     marking them as just given one; None when the team has no active member.
 
-    The team's row is locked first, so that concurrent cases take turns instead of all going to the
-    same person."""
-    await session.execute(select(Team.id).where(Team.id == team.id).with_for_update())
+    The team's row is locked first (here, or by ``lock_team``: ``locked``), so that concurrent cases take turns instead of all
+    going to the same person."""
+    if not locked:
+        await session.execute(select(Team.id).where(Team.id == team.id).with_for_update())
     members = list(
         (
             await session.execute(

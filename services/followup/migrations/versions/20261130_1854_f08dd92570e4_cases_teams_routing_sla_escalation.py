@@ -68,7 +68,6 @@ def upgrade() -> None:
         sa.Column("resolution_due_business_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("paused_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("first_contacted_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("next_escalation_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("root_cause_category", sa.String(length=80), nullable=True),
         sa.Column("root_cause", sa.String(length=80), nullable=True),
         sa.Column("action_taken", sa.Text(), nullable=True),
@@ -101,8 +100,16 @@ def upgrade() -> None:
     op.create_index(
         "ix_cases_contact", "cases", ["workspace_id", "contact_id"], unique=False, schema="followup"
     )
+    op.create_table(
+        "escalation_schedule",
+        sa.Column("case_id", sa.String(length=36), nullable=False),
+        sa.Column("workspace_id", sa.String(length=63), nullable=False),
+        sa.Column("next_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("case_id", name=op.f("pk_escalation_schedule")),
+        schema="followup",
+    )
     op.create_index(
-        "ix_cases_next_escalation", "cases", ["next_escalation_at"], unique=False, schema="followup"
+        "ix_escalation_schedule_next", "escalation_schedule", ["next_at"], unique=False, schema="followup"
     )
     op.create_index(
         "ix_cases_team", "cases", ["workspace_id", "team_id", "status"], unique=False, schema="followup"
@@ -520,7 +527,8 @@ def downgrade() -> None:
     op.drop_table("decisions", schema="followup")
     op.drop_index("ix_cases_workspace_status", table_name="cases", schema="followup")
     op.drop_index("ix_cases_team", table_name="cases", schema="followup")
-    op.drop_index("ix_cases_next_escalation", table_name="cases", schema="followup")
+    op.drop_index("ix_escalation_schedule_next", table_name="escalation_schedule", schema="followup")
+    op.drop_table("escalation_schedule", schema="followup")
     op.drop_index("ix_cases_contact", table_name="cases", schema="followup")
     op.drop_index("ix_cases_assignee", table_name="cases", schema="followup")
     op.drop_table("cases", schema="followup")
