@@ -82,7 +82,7 @@ CONSUMERS: dict[type[EventData], tuple[str, ...]] = {
     events.InvitationClicked: (),
     events.InvitationBounced: (),
     events.InvitationComplained: (),
-    events.InvitationFailed: (),
+    events.InvitationFailed: ("followup",),  # a retention survey that cannot be sent closes its case
     events.NotificationRequested: ("dispatch",),
     events.ResponseStarted: ("dispatch",),
     events.ResponseCompleted: ("scoring", "dispatch"),

@@ -18,7 +18,15 @@ from services.followup.handlers import opening
 from services.followup.models import inbox, outbox
 from services.followup.settings import FollowUpSettings
 from shared.clock import Clock
-from shared.events import CUSTOMER_EVENTS, SCORES, ContactErased, NegativeFeedbackDetected, ResponseScored
+from shared.events import (
+    CUSTOMER_EVENTS,
+    INVITATIONS,
+    SCORES,
+    ContactErased,
+    InvitationFailed,
+    NegativeFeedbackDetected,
+    ResponseScored,
+)
 from shared.inbox import EventCallback
 from shared.service import ServiceSpec, build_app
 from shared.worker import Worker
@@ -35,12 +43,16 @@ def consumes(runtime: FollowUpRuntime) -> dict[type, EventCallback]:
     async def on_response_scored(session: AsyncSession, event: ResponseScored) -> None:
         await opening.on_response_scored(session, runtime.outbox, event=event, now=clock.now())
 
+    async def on_invitation_failed(session: AsyncSession, event: InvitationFailed) -> None:
+        await opening.retention_failed(session, runtime.outbox, event=event, now=clock.now())
+
     async def on_contact_erased(session: AsyncSession, event: ContactErased) -> None:
         await opening.erase_contact(session, event=event, now=clock.now())
 
     return {
         NegativeFeedbackDetected: on_negative_feedback,
         ResponseScored: on_response_scored,
+        InvitationFailed: on_invitation_failed,
         ContactErased: on_contact_erased,
     }
 
@@ -74,7 +86,7 @@ def create_app(settings: FollowUpSettings | None = None, *, clock: Clock | None 
             routers=[router],
             outbox_table=outbox,
             inbox_table=inbox,
-            topics=[SCORES, CUSTOMER_EVENTS],
+            topics=[SCORES, INVITATIONS, CUSTOMER_EVENTS],
             setup=setup,
             consumes=consumes,
             workers=workers,

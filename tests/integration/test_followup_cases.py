@@ -18,6 +18,7 @@ from shared.events import (
     FOLLOWUPS,
     SURVEY_REQUESTS,
     ContactErased,
+    InvitationFailed,
     NegativeFeedbackDetected,
     Recipient,
     ScoredAnswer,
@@ -548,3 +549,46 @@ async def test_bad_input_names_the_field(client, producer, auth, workspace):
         legacy.headers["Deprecation"].startswith("@") and 'rel="successor-version"' in legacy.headers["Link"]
     )
     assert (await client.get(url, headers=auth)).json()["history"][-1]["kind"] == "opened"
+
+
+async def test_a_retention_survey_dispatch_cannot_send_closes_the_case_instead_of_waiting(
+    client, producer, auth, workspace
+):
+    # A kiosk respondent from an older producer: nobody said who answered, so the case opened and the
+    # retention survey was requested; dispatch finds no way to reach them.
+    await put(client, auth, "/v1/settings", {"retention_survey_id": "svy-retention"})
+    event = negative(workspace, respondent=None, channel="link")
+    await publish(producer, event)
+    case = await case_for(client, auth, event.response_id)
+    url = f"/v1/cases/{case['id']}"
+    resolved = await put(
+        client,
+        auth,
+        f"{url}/resolve",
+        {"root_cause": {"category": "Service", "cause": "Slow"}, "action_taken": "Apologised."},
+        method="POST",
+    )
+    assert (resolved["status"], resolved["retention"]["status"]) == ("resolved", "requested")
+    failed = InvitationFailed(
+        workspace_id=workspace,
+        invitation_id=new_id(),
+        request_id=resolved["retention"]["request_id"],
+        contact_id=event.contact_id,
+        survey_id="svy-retention",
+        kind="retention",
+        channel="email",
+        occurred_at=utcnow(),
+        error="no email address for the contact",
+    )
+    await publish(producer, failed)
+
+    async def closed() -> dict[str, Any] | None:
+        detail = (await client.get(url, headers=auth)).json()
+        return detail if detail["status"] == "closed" else None
+
+    detail = await wait_until(closed, message="the case closed")
+    assert detail["retention"]["status"] == "not_possible"
+    assert (
+        detail["history"][-1]["details"]["reason"]
+        == "retention survey not possible: no email address for the contact"
+    )

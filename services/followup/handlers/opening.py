@@ -24,6 +24,8 @@ from shared.events import (
     FollowUpClimbed,
     FollowUpOpened,
     FollowUpOutcomeRecorded,
+    FollowUpStatusChanged,
+    InvitationFailed,
     NegativeFeedbackDetected,
     ResponseScored,
     new_id,
@@ -315,6 +317,43 @@ async def record_outcome(
         now=now,
         won_back=case.won_back,
         retention_score=retention_score,
+    )
+    return case
+
+
+async def retention_failed(
+    session: AsyncSession, outbox: Outbox, *, event: InvitationFailed, now: datetime
+) -> Case | None:
+    """Return the case closed because its retention survey could not be sent (dispatch found no way to
+    reach the customer, or gave up): the case would otherwise wait for an answer that cannot come."""
+    if event.kind != "retention":
+        return None
+    case = await session.scalar(
+        select(Case)
+        .where(Case.workspace_id == event.workspace_id, Case.retention_request_id == event.request_id)
+        .with_for_update()
+    )
+    if case is None or case.status != rules.RESOLVED or case.retention_status != "requested":
+        return None
+    reason = f"retention survey not possible: {event.error}"
+    case.retention_status = "not_possible"
+    case.status, case.closed_at = rules.CLOSED, now
+    await common.record(
+        session,
+        outbox,
+        case,
+        "status_changed",
+        FollowUpStatusChanged(
+            **common.about(case, now=now, actor="system"),
+            from_status=rules.RESOLVED,
+            to_status=rules.CLOSED,
+            reason=reason,
+        ),
+        actor="system",
+        now=now,
+        from_status=rules.RESOLVED,
+        to_status=rules.CLOSED,
+        reason=reason,
     )
     return case
 
