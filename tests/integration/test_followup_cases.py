@@ -21,6 +21,7 @@ from shared.events import (
     InvitationFailed,
     NegativeFeedbackDetected,
     Recipient,
+    ResponseScored,
     ScoredAnswer,
     new_id,
     utcnow,
@@ -591,4 +592,62 @@ async def test_a_retention_survey_dispatch_cannot_send_closes_the_case_instead_o
     assert (
         detail["history"][-1]["details"]["reason"]
         == "retention survey not possible: no email address for the contact"
+    )
+
+
+def scored_response(
+    workspace: str, *, contact_id: str, loyalty: str | None, scores: tuple[ScoredAnswer, ...]
+) -> ResponseScored:
+    return ResponseScored(
+        workspace_id=workspace,
+        response_id=new_id(),
+        request_id=new_id(),
+        contact_id=contact_id,
+        survey_id="svy-loyalty",
+        kind="relationship",
+        channel="email",
+        scores=scores,
+        loyalty=loyalty,
+        consent_to_contact=True,
+        respondent=ADA,
+        negative=False,
+        scored_at=utcnow(),
+    )
+
+
+async def test_workspace_rules_open_cases_on_false_loyalty_and_low_scores(client, producer, auth, workspace):
+    contact = "c-loyal-" + secrets.token_hex(3)
+    promoter = ScoredAnswer(
+        question_id="nps", metric="nps", score=9, classification="promoter", negative=False
+    )
+    low_nls = ScoredAnswer(
+        question_id="nls", metric="nls", score=4, classification="detractor", negative=False
+    )
+    csat_3 = ScoredAnswer(
+        question_id="csat", metric="csat", score=3, classification="neutral", negative=False
+    )
+    before_rules = scored_response(workspace, contact_id=contact, loyalty="false", scores=(promoter, low_nls))
+    await publish(producer, before_rules)
+    rules = await put(
+        client, auth, "/v1/opening-rules", {"loyalty_cells": ["false", "trapped"], "score_below": {"csat": 4}}
+    )
+    assert rules == {"loyalty_cells": ["false", "trapped"], "score_below": {"csat": 4}}
+    false_loyalty = scored_response(
+        workspace, contact_id=contact, loyalty="false", scores=(promoter, low_nls)
+    )
+    low_csat = scored_response(workspace, contact_id=contact, loyalty=None, scores=(csat_3,))
+    pure = scored_response(workspace, contact_id=contact, loyalty="pure", scores=(promoter,))
+    for event in (false_loyalty, low_csat, pure):
+        await publish(producer, event)
+    loyal = await case_for(client, auth, false_loyalty.response_id)
+    threshold = await case_for(client, auth, low_csat.response_id)
+    assert (loyal["opened_because"], loyal["loyalty"], threshold["opened_because"]) == (
+        "loyalty",
+        "false",
+        "threshold",
+    )
+    assert [(a["metric"], a["score"]) for a in loyal["answers"]] == [("nps", 9), ("nls", 4)]
+    cases = (await client.get("/v1/cases", params={"contact_id": contact}, headers=auth)).json()["items"]
+    assert sorted(c["response_id"] for c in cases) == sorted(
+        [false_loyalty.response_id, low_csat.response_id]
     )

@@ -8,7 +8,7 @@ import asyncio
 import secrets
 from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -270,3 +270,46 @@ async def test_two_schedulers_never_apply_a_step_twice(
     # age and first-contact breach fired for every case; the resolution breach (24 h) too after two days.
     assert len(ids) == 40 and set(applied.values()) == {1} and len(applied) == 40 * 3
     assert entries == 40 * 3
+
+
+async def test_waiting_on_the_customer_pauses_the_clocks_when_the_policy_says_so(
+    setup, client, clock, producer, auth, workspace
+):
+    await put(
+        client,
+        auth,
+        "/v1/workflow",
+        {
+            "custom_statuses": [
+                {"name": "waiting_on_customer", "waits_on_customer": True},
+                {"name": "refund_pending"},
+            ]
+        },
+    )
+    await put(
+        client,
+        auth,
+        "/v1/sla-policies",
+        {
+            "policies": [
+                {
+                    "name": "Paused",
+                    "resolution_minutes": 24 * 60,
+                    "resolution_business_minutes": None,
+                    "pause_while_waiting": True,
+                }
+            ]
+        },
+    )
+    event = negative(workspace, contact_id="c-pause-" + secrets.token_hex(3))
+    await publish(producer, event)
+    case = await case_for(client, auth, event.response_id)
+    url = f"/v1/cases/{case['id']}"
+    due = datetime.fromisoformat(case["sla"]["resolution_due_at"])
+    waiting = await put(client, auth, f"{url}/status", {"status": "waiting_on_customer"}, method="POST")
+    assert waiting["sla"]["paused_at"] is not None
+    clock.advance(timedelta(hours=30))
+    resumed = await put(client, auth, f"{url}/status", {"status": "refund_pending"}, method="POST")
+    assert resumed["sla"]["paused_at"] is None
+    moved = datetime.fromisoformat(resumed["sla"]["resolution_due_at"]) - due
+    assert timedelta(hours=30) <= moved < timedelta(hours=30, seconds=5)
