@@ -627,7 +627,11 @@ async def test_workspace_rules_open_cases_on_false_loyalty_and_low_scores(client
         question_id="csat", metric="csat", score=3, classification="neutral", negative=False
     )
     before_rules = scored_response(workspace, contact_id=contact, loyalty="false", scores=(promoter, low_nls))
+    sentinel = negative(workspace, contact_id=contact)
     await publish(producer, before_rules)
+    await publish(producer, sentinel)
+    # One partition: once the sentinel's case exists, the response before the rules was handled.
+    await case_for(client, auth, sentinel.response_id)
     rules = await put(
         client, auth, "/v1/opening-rules", {"loyalty_cells": ["false", "trapped"], "score_below": {"csat": 4}}
     )
@@ -649,5 +653,5 @@ async def test_workspace_rules_open_cases_on_false_loyalty_and_low_scores(client
     assert [(a["metric"], a["score"]) for a in loyal["answers"]] == [("nps", 9), ("nls", 4)]
     cases = (await client.get("/v1/cases", params={"contact_id": contact}, headers=auth)).json()["items"]
     assert sorted(c["response_id"] for c in cases) == sorted(
-        [false_loyalty.response_id, low_csat.response_id]
+        [sentinel.response_id, false_loyalty.response_id, low_csat.response_id]
     )
