@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, Path, Response
 from sqlalchemy import select
 
@@ -118,6 +119,14 @@ async def _team_out(session: SessionDep, t: Team) -> TeamOut:
     )
 
 
+def _is_email(value: str) -> bool:
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
+
+
 def _team_values(body: TeamIn) -> dict[str, object]:
     if body.day_start >= body.day_end:
         raise InvalidInput("day_start must be before day_end.", field="day_end")
@@ -128,6 +137,12 @@ def _team_values(body: TeamIn) -> dict[str, object]:
             raise InvalidInput(f"{exc}.", field="holiday_country") from exc
     if bool(body.notify_channel) != bool(body.notify_to):
         raise InvalidInput("notify_channel and notify_to go together.", field="notify_to")
+    if body.notify_channel == "email" and not _is_email(body.notify_to or ""):
+        raise InvalidInput("notify_to must be an email address for the email channel.", field="notify_to")
+    if body.notify_channel == "chat" and not (body.notify_to or "").startswith(("https://", "http://")):
+        raise InvalidInput(
+            "notify_to must be the chat webhook's URL for the chat channel.", field="notify_to"
+        )
     values = body.model_dump(mode="json", exclude={"members"})
     values["weekdays"] = sorted(set(body.weekdays))
     return values
