@@ -46,6 +46,7 @@ class Case(Base):
         UniqueConstraint("workspace_id", "response_id", name="uq_cases_response"),
         UniqueConstraint("workspace_id", "retention_request_id", name="uq_cases_retention_request"),
         Index("ix_cases_workspace_status", "workspace_id", "status", "created_at"),
+        Index("ix_cases_workspace_created", "workspace_id", "created_at", "id"),
         Index("ix_cases_assignee", "workspace_id", "assignee", "status", "created_at"),
         Index("ix_cases_team", "workspace_id", "team_id", "status"),
         Index("ix_cases_contact", "workspace_id", "contact_id"),

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Select, and_, extract, func, literal, or_,
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.followup.domain import cases as rules
-from services.followup.models import Case, CaseEntry, CaseNote, Decision, SeenResponse
+from services.followup.models import Agent, Case, CaseEntry, CaseNote, Decision, SeenResponse, Team
 from shared.errors import InvalidInput
 
 
@@ -89,6 +89,39 @@ async def list_cases(
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
+
+
+def _key_cursor(key: str) -> str:
+    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+
+def _cursor_key(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput("The cursor is not one this API handed out.", field="cursor") from exc
+
+
+async def agents(
+    session: AsyncSession, *, workspace_id: str, limit: int, cursor: str | None
+) -> tuple[list[Agent], str | None]:
+    """Return a page of the workspace's agents by id."""
+    query = select(Agent).where(Agent.workspace_id == workspace_id)
+    if cursor:
+        query = query.where(Agent.id > _cursor_key(cursor))
+    rows = list(await session.scalars(query.order_by(Agent.id).limit(limit + 1)))
+    return rows[:limit], _key_cursor(rows[limit - 1].id) if len(rows) > limit else None
+
+
+async def teams(
+    session: AsyncSession, *, workspace_id: str, limit: int, cursor: str | None
+) -> tuple[list[Team], str | None]:
+    """Return a page of the workspace's teams by name (names are unique in a workspace)."""
+    query = select(Team).where(Team.workspace_id == workspace_id)
+    if cursor:
+        query = query.where(Team.name > _cursor_key(cursor))
+    rows = list(await session.scalars(query.order_by(Team.name).limit(limit + 1)))
+    return rows[:limit], _key_cursor(rows[limit - 1].name) if len(rows) > limit else None
 
 
 async def history(session: AsyncSession, *, case: Case) -> list[CaseEntry]:

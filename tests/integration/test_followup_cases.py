@@ -676,3 +676,30 @@ async def test_workspace_rules_open_cases_on_false_loyalty_and_low_scores(client
     assert sorted(c["response_id"] for c in cases) == sorted(
         [sentinel.response_id, false_loyalty.response_id, low_csat.response_id]
     )
+
+
+async def test_agents_and_teams_are_listed_page_by_page(client, auth, workspace):
+    team = await agents_and_team(client, auth, ["ann", "bob", "cem"], lead_agent_id="ann")
+    first = (await client.get("/v1/agents", params={"limit": 2}, headers=auth)).json()
+    assert [a["id"] for a in first["items"]] == ["ann", "bob"] and first["next_cursor"]
+    rest = (
+        await client.get("/v1/agents", params={"limit": 2, "cursor": first["next_cursor"]}, headers=auth)
+    ).json()
+    assert ([a["id"] for a in rest["items"]], rest["next_cursor"]) == (["cem"], None)
+    teams = (await client.get("/v1/teams", headers=auth)).json()
+    assert [(t["id"], t["members"], t["lead_agent_id"]) for t in teams["items"]] == [
+        (team["id"], ["ann", "bob", "cem"], "ann")
+    ]
+    renamed = await put(
+        client,
+        auth,
+        f"/v1/teams/{team['id']}",
+        {"name": "Benelux", "members": ["bob"], "timezone": "Europe/Brussels"},
+    )
+    assert (renamed["members"], renamed["timezone"], renamed["lead_agent_id"]) == (
+        ["bob"],
+        "Europe/Brussels",
+        None,
+    )
+    assert (await client.delete(f"/v1/teams/{team['id']}", headers=auth)).status_code == 204
+    assert (await client.get(f"/v1/teams/{team['id']}", headers=auth)).status_code == 404

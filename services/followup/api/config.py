@@ -7,8 +7,9 @@ from typing import Annotated
 
 from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, Path, Response
-from sqlalchemy import select
 
+from services.followup import queries
+from services.followup.api.cases import Cursor, Limit, check_limit
 from services.followup.deps import RuntimeDep
 from services.followup.domain import sla
 from services.followup.domain import taxonomy as causes
@@ -16,6 +17,7 @@ from services.followup.domain.taxonomy import DEFAULT_TAXONOMY
 from services.followup.handlers import config
 from services.followup.handlers.common import config_of
 from services.followup.models import Agent, EscalationStep, RoutingRule, SlaPolicy, Team, WorkspaceSettings
+from services.followup.schemas.common import Page
 from services.followup.schemas.config import (
     AgentIn,
     AgentOut,
@@ -78,9 +80,16 @@ def _agent_out(a: Agent) -> AgentOut:
 
 
 @router.get("/v1/agents", tags=["teams"], summary="The workspace's agents")
-async def list_agents(workspace: WorkspaceDep, session: SessionDep) -> list[AgentOut]:
-    rows = await session.scalars(select(Agent).where(Agent.workspace_id == workspace).order_by(Agent.id))
-    return [_agent_out(a) for a in rows]
+async def list_agents(
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> Page[AgentOut]:
+    check_limit(limit, runtime)
+    rows, next_cursor = await queries.agents(session, workspace_id=workspace, limit=limit, cursor=cursor)
+    return Page[AgentOut](items=[_agent_out(a) for a in rows], next_cursor=next_cursor)
 
 
 @router.put(
@@ -149,9 +158,16 @@ def _team_values(body: TeamIn) -> dict[str, object]:
 
 
 @router.get("/v1/teams", tags=["teams"], summary="The workspace's teams")
-async def list_teams(workspace: WorkspaceDep, session: SessionDep) -> list[TeamOut]:
-    rows = await session.scalars(select(Team).where(Team.workspace_id == workspace).order_by(Team.name))
-    return [await _team_out(session, t) for t in rows]
+async def list_teams(
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> Page[TeamOut]:
+    check_limit(limit, runtime)
+    rows, next_cursor = await queries.teams(session, workspace_id=workspace, limit=limit, cursor=cursor)
+    return Page[TeamOut](items=[await _team_out(session, t) for t in rows], next_cursor=next_cursor)
 
 
 @router.post(

@@ -109,6 +109,13 @@ def upgrade() -> None:
         schema="followup",
     )
     op.create_index(
+        "ix_cases_workspace_created",
+        "cases",
+        ["workspace_id", "created_at", "id"],
+        unique=False,
+        schema="followup",
+    )
+    op.create_index(
         "ix_escalation_schedule_next", "escalation_schedule", ["next_at"], unique=False, schema="followup"
     )
     op.create_index(
@@ -525,6 +532,7 @@ def downgrade() -> None:
     op.drop_index("ix_decisions_workspace", table_name="decisions", schema="followup")
     op.drop_index("ix_decisions_response", table_name="decisions", schema="followup")
     op.drop_table("decisions", schema="followup")
+    op.drop_index("ix_cases_workspace_created", table_name="cases", schema="followup")
     op.drop_index("ix_cases_workspace_status", table_name="cases", schema="followup")
     op.drop_index("ix_cases_team", table_name="cases", schema="followup")
     op.drop_index("ix_escalation_schedule_next", table_name="escalation_schedule", schema="followup")
