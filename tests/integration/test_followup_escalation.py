@@ -313,3 +313,20 @@ async def test_waiting_on_the_customer_pauses_the_clocks_when_the_policy_says_so
     assert resumed["sla"]["paused_at"] is None
     moved = datetime.fromisoformat(resumed["sla"]["resolution_due_at"]) - due
     assert timedelta(hours=30) <= moved < timedelta(hours=30, seconds=5)
+
+
+async def test_a_step_moved_earlier_reaches_cases_already_open(
+    setup, client, clock, producer, auth, workspace
+):
+    runtime = setup[2]
+    scheduler = EscalationScheduler(runtime.db, runtime.outbox, clock)
+    made = await ladder_workspace(client, auth)
+    event = negative(workspace, contact_id="c-esc4-" + secrets.token_hex(3))
+    await publish(producer, event)
+    case = await case_for(client, auth, event.response_id)
+    first = made["steps"][0]
+    sooner = {k: first[k] for k in ("id", "name", "trigger", "clock", "action")} | {"after_minutes": 20}
+    await put(client, auth, "/v1/escalation-ladder", {"steps": [sooner]})
+    clock.advance(timedelta(minutes=21))
+    await pass_until_idle(scheduler)
+    assert await history_kinds(client, auth, case["id"]) == [("escalated", "Remind Ann")]

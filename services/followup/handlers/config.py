@@ -266,6 +266,11 @@ async def replace_ladder(
             raise InvalidInput(
                 f"No step {step['id']!r} in this ladder (leave id out for a new step).", field=f"steps.{i}.id"
             )
+    timing = ("trigger", "after_minutes", "clock", "team_id")
+    before = {i: tuple(getattr(s, k) for k in timing) for i, s in existing.items()}
+    earlier = any(
+        step.get("id") and tuple(step.get(k) for k in timing) != before[step["id"]] for step in steps
+    )
     await session.execute(delete(EscalationStep).where(EscalationStep.workspace_id == workspace_id))
     rows = []
     for position, step in enumerate(steps, start=1):
@@ -282,8 +287,11 @@ async def replace_ladder(
         )
     session.add_all(rows)
     await session.flush()
-    # Changed or removed steps may move any case's next escalation: let the scheduler look again.
-    await reschedule_all(session, workspace_id=workspace_id, at=now)
+    # A new step applies to cases opened from now on, and a removed one leaves at most an early look
+    # (the pass finds nothing due and moves on): only a step whose timing changed may fire earlier
+    # for cases already open, so only then does the scheduler look at every case again.
+    if earlier:
+        await reschedule_all(session, workspace_id=workspace_id, at=now)
     return rows
 
 
