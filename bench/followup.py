@@ -13,7 +13,7 @@ as applied, as a running scheduler would have left them). Then it measures:
    filters) through the real FastAPI app in process. Request time p50/p95.
 3. **escalation**: the scheduler's pass after the clock moved ten minutes (what a pass does every few
    seconds in production), and a pass that re-evaluates every open case (what follows a change to the
-   ladder).
+   timing of a ladder step).
 
 Prints progress, then a table with the aims side by side.
 """
