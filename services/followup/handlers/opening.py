@@ -119,15 +119,16 @@ async def open_case(
         created_at=now,
         updated_at=now,
     )
-    config = await common.load_config(session, case.workspace_id)
-    with session.no_autoflush:
+    opened = _decision(
+        event, kind="opening", outcome="opened", reason=decision.reason, now=now, case_id=case.id
+    )
+    session.add(opened)
+    with session.no_autoflush:  # everything is written at once below
+        config = await common.load_config(session, case.workspace_id)
         team, agent_email = await _route(session, event, case, config=config, now=now)
         await common.apply_sla(session, case, team=team)
         steps = await common.load_steps(session, case.workspace_id)
     session.add(case)
-    session.add(
-        _decision(event, kind="opening", outcome="opened", reason=decision.reason, now=now, case_id=case.id)
-    )
     session.add(
         common.entry(
             case,
