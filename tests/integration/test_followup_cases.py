@@ -703,3 +703,15 @@ async def test_agents_and_teams_are_listed_page_by_page(client, auth, workspace)
     )
     assert (await client.delete(f"/v1/teams/{team['id']}", headers=auth)).status_code == 204
     assert (await client.get(f"/v1/teams/{team['id']}", headers=auth)).status_code == 404
+
+
+async def test_the_old_task_api_shows_a_case_being_worked_as_open(client, producer, auth, workspace):
+    event = negative(workspace)
+    await publish(producer, event)
+    case = await case_for(client, auth, event.response_id)
+    await put(client, auth, f"/v1/cases/{case['id']}/status", {"status": "in_progress"}, method="POST")
+    tasks = await client.get("/v1/tasks", params={"status": "open"}, headers=auth)
+    assert tasks.headers["Link"] == '</v1/cases>; rel="successor-version"'
+    assert [(t["id"], t["status"]) for t in tasks.json()] == [(case["id"], "open")]
+    task = (await client.get(f"/v1/tasks/{case['id']}", headers=auth)).json()
+    assert task["status"] == "open" and [h["kind"] for h in task["history"]] == ["opened", "status_changed"]

@@ -1,8 +1,9 @@
 """The old task API, kept for existing clients: ``/v1/tasks…`` works as before over the cases and
 answers with a ``Deprecation`` header and a ``Link`` to its successor under ``/v1/cases``.
 
-Assigning takes free text (it becomes an agent of that id); resolving takes a note only, recorded
-as the action taken with the root cause ``Other › Other``."""
+A task has the three statuses it always had: every status of a case still being worked shows as
+``open`` (and ``?status=open`` lists them). Assigning takes free text (it becomes an agent of that
+id); resolving takes a note only, recorded as the action taken with the root cause ``Other › Other``."""
 
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ class HistoryEntry(BaseModel):
 
 class TaskOut(BaseModel):
     id: str
-    status: str
+    status: Literal["open", "resolved", "closed"]
     response_id: str
     survey_id: str
     contact_id: str
@@ -97,7 +98,7 @@ class ResolveOut(BaseModel):
 def _task_out(c: Case) -> TaskOut:
     return TaskOut(
         id=c.id,
-        status=c.status,
+        status=c.status if c.status in (rules.RESOLVED, rules.CLOSED) else rules.OPEN,
         response_id=c.response_id,
         survey_id=c.survey_id,
         contact_id=c.contact_id or "",
@@ -133,7 +134,7 @@ async def list_tasks(
     workspace: WorkspaceDep,
     session: SessionDep,
     runtime: RuntimeDep,
-    status: Literal["open", "in_progress", "resolved", "closed"] | None = None,
+    status: Literal["open", "resolved", "closed"] | None = None,
     assignee: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     limit: Annotated[int, Query(ge=1)] = 100,
 ) -> list[TaskOut]:
@@ -142,7 +143,11 @@ async def list_tasks(
     rows, _ = await queries.list_cases(
         session,
         workspace_id=workspace,
-        filters=queries.CaseFilters(status=status, assignee=assignee),
+        filters=queries.CaseFilters(
+            status=None if status == rules.OPEN else status,
+            active=True if status == rules.OPEN else None,
+            assignee=assignee,
+        ),
         limit=limit,
         cursor=None,
         now=runtime.deps.clock.now(),
