@@ -715,3 +715,47 @@ async def test_the_old_task_api_shows_a_case_being_worked_as_open(client, produc
     assert [(t["id"], t["status"]) for t in tasks.json()] == [(case["id"], "open")]
     task = (await client.get(f"/v1/tasks/{case['id']}", headers=auth)).json()
     assert task["status"] == "open" and [h["kind"] for h in task["history"]] == ["opened", "status_changed"]
+
+
+async def test_a_case_closed_by_hand_still_records_the_retention_answer(client, producer, auth, workspace):
+    await put(client, auth, "/v1/settings", {"retention_survey_id": "svy-retention"})
+    event = negative(workspace)
+    await publish(producer, event)
+    case = await case_for(client, auth, event.response_id)
+    url = f"/v1/cases/{case['id']}"
+    resolved = await put(
+        client,
+        auth,
+        f"{url}/resolve",
+        {"root_cause": {"category": "Billing", "cause": "Error"}, "action_taken": "Credited."},
+        method="POST",
+    )
+    closed = await put(client, auth, f"{url}/status", {"status": "closed"}, method="POST")
+    assert (closed["status"], closed["retention"]["status"]) == ("closed", "requested")
+    answer = ResponseScored(
+        workspace_id=workspace,
+        response_id=new_id(),
+        request_id=resolved["retention"]["request_id"],
+        contact_id=event.contact_id,
+        survey_id="svy-retention",
+        kind="retention",
+        scores=(
+            ScoredAnswer(
+                question_id="csat", metric="csat", score=4, classification="positive", negative=False
+            ),
+        ),
+        negative=False,
+        scored_at=utcnow(),
+    )
+    await publish(producer, answer)
+
+    async def answered() -> dict[str, Any] | None:
+        detail = (await client.get(url, headers=auth)).json()
+        return detail if detail["retention"]["status"] == "answered" else None
+
+    detail = await wait_until(answered, message="the retention answer recorded")
+    assert (detail["status"], detail["retention"]["won_back"], detail["closed_at"]) == (
+        "closed",
+        True,
+        closed["closed_at"],
+    )

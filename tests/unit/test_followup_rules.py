@@ -378,3 +378,9 @@ def test_the_funnel_shows_the_drop_at_each_step():
     assert [s.step for s in steps] == list(metrics.FUNNEL_STEPS)
     assert [s.dropped for s in steps] == [0, 40, 5, 5, 10, 20, 5]
     assert steps[1].share_of_previous == 0.6 and steps[0].share_of_previous is None
+
+
+def test_a_case_closed_by_hand_still_takes_the_retention_answer_it_awaits():
+    assert cases.accepts_outcome(cases.CLOSED, awaiting=True)
+    assert not cases.accepts_outcome(cases.CLOSED)
+    assert not cases.accepts_outcome(cases.OPEN, awaiting=True)

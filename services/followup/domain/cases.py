@@ -141,9 +141,11 @@ def counts_as_contact(workflow: Workflow, status: str) -> bool:
     return status in order and order.index(status) >= order.index(IN_PROGRESS)
 
 
-def accepts_outcome(status: str) -> bool:
-    """Return whether a retention answer still changes a case (only resolved cases await one)."""
-    return status == RESOLVED
+def accepts_outcome(status: str, *, awaiting: bool = False) -> bool:
+    """Return whether a retention answer still changes a case: a resolved case awaits one, and so does a
+    case closed by hand while its retention survey was out (``awaiting``): the answer still says
+    whether the customer was won back."""
+    return status == RESOLVED or (status == CLOSED and awaiting)
 
 
 def won_back(*, negative: bool) -> bool:

@@ -295,14 +295,14 @@ async def record_outcome(
         .where(Case.workspace_id == event.workspace_id, Case.retention_request_id == event.request_id)
         .with_for_update()
     )
-    if case is None or not rules.accepts_outcome(case.status):
+    if case is None or not rules.accepts_outcome(case.status, awaiting=case.retention_status == "requested"):
         return None
     retention_score = event.scores[0].score if event.scores else 0
     case.won_back = rules.won_back(negative=event.negative)
     case.retention_score = retention_score
     case.retention_status = "answered"
-    case.status = rules.CLOSED
-    case.closed_at = now
+    if case.status != rules.CLOSED:
+        case.status, case.closed_at = rules.CLOSED, now
     await common.schedule_escalation(session, case)
     await common.record(
         session,
