@@ -500,6 +500,8 @@ async def test_bad_input_names_the_field(client, producer, auth, workspace):
         ("GET", "/v1/cases?cursor=%%%", None, 422, "cursor"),
         ("GET", "/v1/cases?priority=extreme", None, 422, "priority"),
         ("GET", f"/v1/cases/{new_id()}", None, 404, "case_id"),
+        ("GET", "/v1/cases/zürich-€", None, 404, "case_id"),
+        ("GET", "/v1/tasks/zürich-€", None, 404, "task_id"),
         ("POST", f"{url}/assign", {}, 422, "agent_id"),
         ("POST", f"{url}/assign", {"agent_id": "nobody"}, 422, "agent_id"),
         ("POST", f"{url}/assign", {"team_id": new_id()}, 422, "team_id"),

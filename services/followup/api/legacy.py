@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,7 +31,8 @@ DEPRECATED_SINCE = "@1796083200"  # 2026-12-01, RFC 9745
 
 def _deprecated(response: Response, successor: str) -> None:
     response.headers["Deprecation"] = DEPRECATED_SINCE
-    response.headers["Link"] = f'<{successor}>; rel="successor-version"'
+    # The path holds the caller's id as given: quoted, so that any text makes a valid header.
+    response.headers["Link"] = f'<{quote(successor, safe="/")}>; rel="successor-version"'
 
 
 class AssignIn(BaseModel):
