@@ -1,5 +1,5 @@
-"""What happens when scores arrive: a response opens a case (or the reason it did not is recorded), a
-retention answer closes one, a detractor who later answers as a promoter has climbed, and an erased
+"""What happens when scores arrive: a response opens a case (or the reason it did not is recorded),
+every scored response is counted for the funnel (later answers go to ``outcomes``), and an erased
 contact's details leave every case."""
 
 from __future__ import annotations
@@ -14,18 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.followup.domain import cases as rules
 from services.followup.domain import notices
 from services.followup.domain import routing as routing_rules
-from services.followup.handlers import common, notify
+from services.followup.handlers import common, notify, outcomes
 from services.followup.handlers.routing import active_agent, load_rules, lock_team, pick_in_team
 from services.followup.models import Agent, Case, CaseEntry, CaseNote, Decision, SeenResponse, Team
 from shared.events import (
     ContactErased,
     EventData,
     FollowUpAssigned,
-    FollowUpClimbed,
     FollowUpOpened,
-    FollowUpOutcomeRecorded,
-    FollowUpStatusChanged,
-    InvitationFailed,
     NegativeFeedbackDetected,
     ResponseScored,
     new_id,
@@ -269,8 +265,8 @@ async def on_response_scored(
         )
         .on_conflict_do_nothing()
     )
-    await record_outcome(session, outbox, event=event, now=now)
-    await _climbed(session, outbox, event=event, now=now)
+    await outcomes.record_outcome(session, outbox, event=event, now=now)
+    await outcomes.record_climb(session, outbox, event=event, now=now)
     if event.negative or event.kind == "retention":
         return
     config = await common.load_config(session, event.workspace_id)
@@ -282,119 +278,6 @@ async def on_response_scored(
     )
     if because is not None:
         await open_case(session, outbox, event=event, now=now, because=because)
-
-
-async def record_outcome(
-    session: AsyncSession, outbox: Outbox, *, event: ResponseScored, now: datetime
-) -> Case | None:
-    """Return the case closed by this retention answer, or None when it closes none (or did already)."""
-    if event.kind != "retention" or event.request_id is None:
-        return None
-    case = await session.scalar(
-        select(Case)
-        .where(Case.workspace_id == event.workspace_id, Case.retention_request_id == event.request_id)
-        .with_for_update()
-    )
-    if case is None or not rules.accepts_outcome(case.status, awaiting=case.retention_status == "requested"):
-        return None
-    retention_score = event.scores[0].score if event.scores else 0
-    case.won_back = rules.won_back(negative=event.negative)
-    case.retention_score = retention_score
-    case.retention_status = "answered"
-    if case.status != rules.CLOSED:
-        case.status, case.closed_at = rules.CLOSED, now
-    await common.schedule_escalation(session, case)
-    await common.record(
-        session,
-        outbox,
-        case,
-        "outcome",
-        FollowUpOutcomeRecorded(
-            **common.about(case, now=now, actor="system"),
-            won_back=case.won_back,
-            retention_score=retention_score,
-        ),
-        actor="system",
-        now=now,
-        won_back=case.won_back,
-        retention_score=retention_score,
-    )
-    return case
-
-
-async def retention_failed(
-    session: AsyncSession, outbox: Outbox, *, event: InvitationFailed, now: datetime
-) -> Case | None:
-    """Return the case closed because its retention survey could not be sent (dispatch found no way to
-    reach the customer, or gave up): the case would otherwise wait for an answer that cannot come."""
-    if event.kind != "retention":
-        return None
-    case = await session.scalar(
-        select(Case)
-        .where(Case.workspace_id == event.workspace_id, Case.retention_request_id == event.request_id)
-        .with_for_update()
-    )
-    if case is None or case.status != rules.RESOLVED or case.retention_status != "requested":
-        return None
-    reason = f"retention survey not possible: {event.error}"
-    case.retention_status = "not_possible"
-    case.status, case.closed_at = rules.CLOSED, now
-    await common.record(
-        session,
-        outbox,
-        case,
-        "status_changed",
-        FollowUpStatusChanged(
-            **common.about(case, now=now, actor="system"),
-            from_status=rules.RESOLVED,
-            to_status=rules.CLOSED,
-            reason=reason,
-        ),
-        actor="system",
-        now=now,
-        from_status=rules.RESOLVED,
-        to_status=rules.CLOSED,
-        reason=reason,
-    )
-    return case
-
-
-async def _climbed(session: AsyncSession, outbox: Outbox, *, event: ResponseScored, now: datetime) -> None:
-    promoter = next((s for s in event.scores if s.classification == "promoter"), None)
-    if promoter is None:
-        return
-    cases = await session.scalars(
-        select(Case)
-        .where(
-            Case.workspace_id == event.workspace_id,
-            Case.contact_id == event.contact_id,
-            Case.climbed_at.is_(None),
-            Case.response_id != event.response_id,
-            Case.feedback_at < event.scored_at,
-        )
-        .with_for_update()
-    )
-    for case in cases:
-        if not any(s.get("classification") == "detractor" for s in case.scores):
-            continue
-        case.climbed_at = now
-        case.climbed_score = promoter.score
-        await common.record(
-            session,
-            outbox,
-            case,
-            "climbed",
-            FollowUpClimbed(
-                **common.about(case, now=now, actor="system"),
-                response_id=event.response_id,
-                metric=promoter.metric,
-                score=promoter.score,
-            ),
-            actor="system",
-            now=now,
-            response_id=event.response_id,
-            score=promoter.score,
-        )
 
 
 async def erase_contact(session: AsyncSession, *, event: ContactErased, now: datetime) -> int:
