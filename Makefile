@@ -42,13 +42,14 @@ e2e: install
 	@$(BIN)/pytest tests/e2e
 
 ## Benchmarks, each printed as a table: the whole loop (webhook → email), then trigger ingest,
-## the survey page and answers, and dispatch hand-off (emails/s, SMS/s).
+## the survey page and answers, dispatch hand-off (emails/s, SMS/s), and followup's case work at 50,000 open cases.
 bench: install
 	@$(BIN)/python -m bench
 	@$(BIN)/python -m bench.trigger
 	@$(BIN)/python -m bench.webhook_cpu
 	@$(BIN)/python -m bench.responses
 	@$(BIN)/python -m bench.dispatch
+	@$(BIN)/python -m bench.followup
 
 lint: install
 	@$(BIN)/ruff format --check --quiet . || { echo "run: make format"; exit 1; }

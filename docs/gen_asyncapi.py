@@ -55,7 +55,7 @@ PUBLISHERS: dict[type[EventData], tuple[str, ...]] = {
     events.InvitationBounced: ("dispatch",),
     events.InvitationComplained: ("dispatch",),
     events.InvitationFailed: ("dispatch",),
-    events.NotificationRequested: ("followup",),  # a new task tells the workspace's staff address
+    events.NotificationRequested: ("followup",),  # new cases, assignments and escalations tell staff
     events.ResponseStarted: ("responses",),
     events.ResponseCompleted: ("responses",),
     events.SurveyPublished: (),
@@ -69,6 +69,12 @@ PUBLISHERS: dict[type[EventData], tuple[str, ...]] = {
     events.FollowUpAssigned: ("followup",),
     events.FollowUpResolved: ("followup",),
     events.FollowUpOutcomeRecorded: ("followup",),
+    events.FollowUpStatusChanged: ("followup",),
+    events.FollowUpPriorityChanged: ("followup",),
+    events.FollowUpNoteAdded: ("followup",),
+    events.FollowUpReopened: ("followup",),
+    events.FollowUpEscalated: ("followup",),
+    events.FollowUpClimbed: ("followup",),
 }
 
 # ... and who acts on it (through its consumer group ``closeloop-<service>`` and its inbox).
@@ -84,7 +90,7 @@ CONSUMERS: dict[type[EventData], tuple[str, ...]] = {
     events.InvitationClicked: (),
     events.InvitationBounced: (),
     events.InvitationComplained: (),
-    events.InvitationFailed: (),
+    events.InvitationFailed: ("followup",),  # a retention survey that cannot be sent closes its case
     events.NotificationRequested: ("dispatch",),
     events.ResponseStarted: ("dispatch",),
     events.ResponseCompleted: ("scoring", "dispatch"),
@@ -99,6 +105,12 @@ CONSUMERS: dict[type[EventData], tuple[str, ...]] = {
     events.FollowUpAssigned: (),
     events.FollowUpResolved: (),
     events.FollowUpOutcomeRecorded: (),
+    events.FollowUpStatusChanged: (),
+    events.FollowUpPriorityChanged: (),
+    events.FollowUpNoteAdded: (),
+    events.FollowUpReopened: (),
+    events.FollowUpEscalated: (),
+    events.FollowUpClimbed: (),
 }
 
 TOPIC_DESCRIPTIONS = {
@@ -107,7 +119,7 @@ TOPIC_DESCRIPTIONS = {
     events.INVITATIONS: "The invitation funnel: created, sent, delivered, opened, clicked, bounced, failed.",
     events.RESPONSES: "Survey responses as customers start and complete them.",
     events.SCORES: "Scored responses (NPS, NLS, CSAT, CES) and the negative-feedback (detractor) events.",
-    events.FOLLOWUPS: "The life of a follow-up task, up to whether the customer was won back.",
+    events.FOLLOWUPS: "The life of a follow-up case, every change with its actor, up to whether the customer was won back.",
     events.NOTIFICATIONS: "Messages for staff: a new task, a breached SLA.",
     events.SURVEYS: "Survey definitions as they are published, closed and reopened.",
     events.WORKSPACES: "Workspace configuration one service owns and others apply: branding, quiet hours.",

@@ -523,11 +523,16 @@ def _negative_feedback_v1(data: dict[str, Any]) -> dict[str, Any]:
 
 
 class _FollowUpEvent(EventData):
+    """A change to a follow-up case (the payloads say ``task_id``: a case keeps its task's id)."""
+
     topic: ClassVar[str] = FOLLOWUPS
 
     task_id: str
     contact_id: str
+    """The contact the case is about; empty once the contact was erased."""
     occurred_at: datetime
+    actor: str = "system"
+    """Who made the change: an agent id, an API caller, or ``system`` (routing, the scheduler)."""
 
     def partition_key(self) -> str:
         return f"{self.workspace_id}:{self.task_id}"
@@ -537,15 +542,71 @@ class FollowUpOpened(_FollowUpEvent):
     response_id: str
     survey_id: str
     score: int
+    metric: str | None = None
+    opened_because: Literal["negative", "loyalty", "threshold"] = "negative"
+    priority: str = "normal"
+    team_id: str | None = None
+    assignee: str | None = None
+    first_contact_due_at: datetime | None = None
+    resolution_due_at: datetime | None = None
 
 
 class FollowUpAssigned(_FollowUpEvent):
     assignee: str
+    team_id: str | None = None
+    previous_assignee: str | None = None
+    reason: str | None = None
+    """Why, when routing or the escalation ladder assigned it."""
+
+
+class FollowUpStatusChanged(_FollowUpEvent):
+    """A case moved between statuses (open, in_progress, the workspace's own, closed)."""
+
+    from_status: str
+    to_status: str
+    reason: str | None = None
+
+
+class FollowUpPriorityChanged(_FollowUpEvent):
+    """The case's priority changed; its SLA due times were recomputed from its opening."""
+
+    from_priority: str
+    to_priority: str
+    first_contact_due_at: datetime | None = None
+    resolution_due_at: datetime | None = None
+
+
+class FollowUpNoteAdded(_FollowUpEvent):
+    """A note was appended; its text stays in followup (it may hold personal data), the API serves it."""
+
+    note_id: str
+    attachments: int = 0
 
 
 class FollowUpResolved(_FollowUpEvent):
     note: str
     retention_request_id: str | None
+    root_cause_category: str | None = None
+    root_cause: str | None = None
+    action_taken: str | None = None
+    retention: Literal["requested", "not_requested", "not_possible"] | None = None
+
+
+class FollowUpReopened(_FollowUpEvent):
+    reason: str
+    from_status: str
+    to_status: str
+
+
+class FollowUpEscalated(_FollowUpEvent):
+    """A step of the escalation ladder fired for the case (at most once per case and step)."""
+
+    step_id: str
+    step: str
+    trigger: Literal["age", "first_contact_breach", "resolution_breach"]
+    action: Literal["notify_assignee", "notify_lead", "reassign"]
+    notified: str | None = None
+    reassigned_to: str | None = None
 
 
 class FollowUpOutcomeRecorded(_FollowUpEvent):
@@ -553,6 +614,14 @@ class FollowUpOutcomeRecorded(_FollowUpEvent):
 
     won_back: bool
     retention_score: int
+
+
+class FollowUpClimbed(_FollowUpEvent):
+    """A detractor with a case answered a later survey as a promoter."""
+
+    response_id: str
+    metric: str
+    score: int
 
 
 EVENT_TYPES: dict[str, type[EventData]] = {
@@ -584,6 +653,12 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         FollowUpAssigned,
         FollowUpResolved,
         FollowUpOutcomeRecorded,
+        FollowUpStatusChanged,
+        FollowUpPriorityChanged,
+        FollowUpNoteAdded,
+        FollowUpReopened,
+        FollowUpEscalated,
+        FollowUpClimbed,
     )
 }
 
