@@ -42,13 +42,15 @@ e2e: install
 	@$(BIN)/pytest tests/e2e
 
 ## Benchmarks, each printed as a table: the whole loop (webhook → email), then trigger ingest,
-## the survey page and answers, dispatch hand-off (emails/s, SMS/s), and scoring's reports over 10 M answers.
+## the survey page and answers, dispatch hand-off (emails/s, SMS/s), followup's case work at 50,000 open
+## cases, and scoring's reports over 10 M answers.
 bench: install
 	@$(BIN)/python -m bench
 	@$(BIN)/python -m bench.trigger
 	@$(BIN)/python -m bench.webhook_cpu
 	@$(BIN)/python -m bench.responses
 	@$(BIN)/python -m bench.dispatch
+	@$(BIN)/python -m bench.followup
 	@$(BIN)/python -m bench.scoring
 
 lint: install

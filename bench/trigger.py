@@ -45,7 +45,8 @@ from fastapi import FastAPI, Request, Response
 
 from closeloop.infra import free_port, scratch_broker, scratch_database, wait_for_port
 from closeloop.stack import SERVICE_PORTS, ServiceStack
-from services.trigger import sources
+from services.trigger.sources.common import SignatureError, SignedRequest
+from services.trigger.sources.hubspot import hubspot_v3_signature, verify_hubspot
 from shared import standard_webhooks
 from shared.db import driver_dsn
 from shared.security import issue_api_key
@@ -74,7 +75,7 @@ def bare_app() -> FastAPI:
     @app.post("/v1/webhooks/hubspot/{integration_id}", status_code=202)
     async def hubspot(integration_id: str, request: Request) -> Response:
         body = await request.body()
-        signed = sources.SignedRequest(
+        signed = SignedRequest(
             request.method,
             (str(request.url),),
             {k.lower(): v for k, v in request.headers.items()},
@@ -82,8 +83,8 @@ def bare_app() -> FastAPI:
             time.time(),
         )
         try:
-            sources.verify_hubspot(BARE_HUBSPOT_SECRET, signed, tolerance_s=300, legacy=False)
-        except sources.SignatureError:
+            verify_hubspot(BARE_HUBSPOT_SECRET, signed, tolerance_s=300, legacy=False)
+        except SignatureError:
             return Response(status_code=401)
         json.loads(body)
         return Response(b'{"status":"accepted"}', status_code=202, media_type="application/json")
@@ -246,7 +247,7 @@ def hubspot_requests(
 def sources_headers(secret: str, uri: str, body: bytes, ts_ms: int) -> dict[str, str]:
     return {
         "content-type": "application/json",
-        "X-HubSpot-Signature-v3": sources.hubspot_v3_signature(secret, "POST", uri, body, str(ts_ms)),
+        "X-HubSpot-Signature-v3": hubspot_v3_signature(secret, "POST", uri, body, str(ts_ms)),
         "X-HubSpot-Request-Timestamp": str(ts_ms),
     }
 

@@ -21,20 +21,12 @@ def app_factory(service: str) -> Callable[..., Any]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from shared.server import serve
 
     port = args.port or int(os.environ.get("PORT", SERVICE_PORTS[args.service]))
     if args.role:
         os.environ["CLOSELOOP_ROLE"] = args.role
-    uvicorn.run(
-        app_factory(args.service),
-        factory=True,
-        host=args.host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=20,
-    )
+    serve(app_factory(args.service), factory=True, host=args.host, port=port)
     return 0
 
 
@@ -91,7 +83,7 @@ def cmd_workspace_create(args: argparse.Namespace) -> int:
 
 
 def cmd_contacts_import(args: argparse.Namespace) -> int:
-    from services.trigger.importer import run
+    from closeloop.contacts_import import run
 
     return run(args)
 
@@ -141,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("workspace_id")
     create.set_defaults(func=cmd_workspace_create)
 
-    from services.trigger.importer import configure
+    from closeloop.contacts_import import configure
 
     contacts = sub.add_parser("contacts", help="contacts of a workspace")
     contacts_sub = contacts.add_subparsers(dest="contacts_command", required=True)

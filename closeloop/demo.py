@@ -50,7 +50,9 @@ RETENTION_SURVEY = {
 
 
 STAFF_EMAIL = "cx-team@acme.example"
-"""Told about every new follow-up task (the mail lands in the catcher with everything else)."""
+"""Told about every new follow-up case (the mail lands in the catcher with everything else)."""
+AGENT = {"id": "grace", "name": "Grace Hopper", "email": "grace@acme.example"}
+"""The demo's one agent: every case goes to her team, and so to her."""
 
 
 @dataclass
@@ -63,6 +65,7 @@ class DemoWorkspace:
     webhook_secret: str
     webhook_url: str
     rule_id: str
+    team_id: str | None = None
 
     @property
     def auth(self) -> dict[str, str]:
@@ -92,6 +95,29 @@ def seed_workspace(
                 json={"retention_survey_id": retention["id"], "notify_email": STAFF_EMAIL},
             )
         )
+        _ok(
+            http.put(
+                f"{urls['followup']}/v1/agents/{AGENT['id']}",
+                json={"name": AGENT["name"], "email": AGENT["email"]},
+            )
+        )
+        team = _ok(
+            http.post(
+                f"{urls['followup']}/v1/teams",
+                json={
+                    "name": "Customer care",
+                    "timezone": "Europe/Amsterdam",
+                    "members": [AGENT["id"]],
+                    "lead_agent_id": AGENT["id"],
+                    "holiday_country": "NL",
+                },
+            )
+        )
+        _ok(
+            http.put(
+                f"{urls['followup']}/v1/routing-rules", json={"rules": [], "default_team_id": team["id"]}
+            )
+        )
         integration = _ok(http.post(f"{urls['trigger']}/v1/integrations", json={"name": "Demo helpdesk"}))
         rule = _ok(
             http.post(
@@ -114,6 +140,7 @@ def seed_workspace(
         integration["secret"],
         integration["webhook_url"],
         rule["id"],
+        team["id"],
     )
 
 

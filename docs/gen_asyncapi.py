@@ -33,7 +33,13 @@ from shared.vocabulary import SERVICES  # noqa: E402
 # Who writes each event type (through its transactional outbox) ...
 # Events in the catalogue that no service publishes yet; every other event must have a publisher.
 RESERVED: frozenset[type[EventData]] = frozenset(
-    {events.SurveyPublished, events.SurveyClosed, events.SurveyReopened}
+    {
+        events.SurveyPublished,
+        events.SurveyClosed,
+        events.SurveyReopened,
+        events.BrandingChanged,
+        events.QuietHoursChanged,
+    }
 )
 
 PUBLISHERS: dict[type[EventData], tuple[str, ...]] = {
@@ -49,12 +55,15 @@ PUBLISHERS: dict[type[EventData], tuple[str, ...]] = {
     events.InvitationBounced: ("dispatch",),
     events.InvitationComplained: ("dispatch",),
     events.InvitationFailed: ("dispatch",),
-    events.NotificationRequested: ("followup", "scoring"),  # a new task; a negative answer, a target's change
+    # followup: cases tell staff; scoring: a low answer, a target's change
+    events.NotificationRequested: ("followup", "scoring"),
     events.ResponseStarted: ("responses",),
     events.ResponseCompleted: ("responses",),
     events.SurveyPublished: (),
     events.SurveyClosed: (),
     events.SurveyReopened: (),
+    events.BrandingChanged: (),
+    events.QuietHoursChanged: (),
     events.ResponseScored: ("scoring",),
     events.NegativeFeedbackDetected: ("scoring",),
     events.TargetStatusChanged: ("scoring",),
@@ -62,6 +71,12 @@ PUBLISHERS: dict[type[EventData], tuple[str, ...]] = {
     events.FollowUpAssigned: ("followup",),
     events.FollowUpResolved: ("followup",),
     events.FollowUpOutcomeRecorded: ("followup",),
+    events.FollowUpStatusChanged: ("followup",),
+    events.FollowUpPriorityChanged: ("followup",),
+    events.FollowUpNoteAdded: ("followup",),
+    events.FollowUpReopened: ("followup",),
+    events.FollowUpEscalated: ("followup",),
+    events.FollowUpClimbed: ("followup",),
 }
 
 # ... and who acts on it (through its consumer group ``closeloop-<service>`` and its inbox).
@@ -77,13 +92,16 @@ CONSUMERS: dict[type[EventData], tuple[str, ...]] = {
     events.InvitationClicked: ("scoring",),
     events.InvitationBounced: ("scoring",),
     events.InvitationComplained: ("scoring",),
-    events.InvitationFailed: ("scoring",),
+    # followup: a retention survey that cannot be sent closes its case
+    events.InvitationFailed: ("scoring", "followup"),
     events.NotificationRequested: ("dispatch",),
     events.ResponseStarted: ("dispatch",),
     events.ResponseCompleted: ("scoring", "dispatch"),
     events.SurveyPublished: ("scoring",),
     events.SurveyClosed: ("scoring",),
     events.SurveyReopened: ("scoring",),
+    events.BrandingChanged: (),
+    events.QuietHoursChanged: (),
     events.ResponseScored: ("followup",),
     events.NegativeFeedbackDetected: ("followup",),
     events.TargetStatusChanged: (),
@@ -91,6 +109,12 @@ CONSUMERS: dict[type[EventData], tuple[str, ...]] = {
     events.FollowUpAssigned: (),
     events.FollowUpResolved: (),
     events.FollowUpOutcomeRecorded: (),
+    events.FollowUpStatusChanged: (),
+    events.FollowUpPriorityChanged: (),
+    events.FollowUpNoteAdded: (),
+    events.FollowUpReopened: (),
+    events.FollowUpEscalated: (),
+    events.FollowUpClimbed: (),
 }
 
 TOPIC_DESCRIPTIONS = {
@@ -100,9 +124,10 @@ TOPIC_DESCRIPTIONS = {
     events.RESPONSES: "Survey responses as customers start and complete them.",
     events.SCORES: "Scored responses (NPS, NLS, CSAT, CES, ratings), the negative-feedback (detractor) events "
     "and experience targets' status changes.",
-    events.FOLLOWUPS: "The life of a follow-up task, up to whether the customer was won back.",
+    events.FOLLOWUPS: "The life of a follow-up case, every change with its actor, up to whether the customer was won back.",
     events.NOTIFICATIONS: "Messages for staff: a new task, a breached SLA.",
     events.SURVEYS: "Survey definitions as they are published, closed and reopened.",
+    events.WORKSPACES: "Workspace configuration one service owns and others apply: branding, quiet hours.",
 }
 
 DESCRIPTION = """\

@@ -103,13 +103,18 @@ def problem_of(exc: CloseloopError, *, instance: str | None) -> JSONResponse:
 
 
 def internal_error(*, instance: str | None) -> JSONResponse:
-    """The answer to an error nobody foresaw (logged by the caller): no details, and what to do."""
+    """The answer to an error nobody foresaw (logged by the caller): no details, and what to do.
+
+    It closes the connection, and says so: the server drops a connection after an unforeseen error,
+    and a client that kept it alive would see its next request fail.
+    """
     return problem(
         500,
         "internal-error",
         "Internal error",
         "Something went wrong on our side; nothing was stored. Retry later.",
         instance=instance,
+        headers={"Connection": "close"},
     )
 
 
@@ -151,6 +156,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, CloseloopError):
+            # FastAPI reports any error while reading the body as 400; the body limit's 413 is the truth.
+            return problem_of(exc.__cause__, instance=request.url.path)
         code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
         return problem(
             exc.status_code,

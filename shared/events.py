@@ -28,7 +28,18 @@ SCORES = "scores"
 FOLLOWUPS = "followups"
 NOTIFICATIONS = "notifications"
 SURVEYS = "surveys"
-TOPICS = (CUSTOMER_EVENTS, SURVEY_REQUESTS, INVITATIONS, RESPONSES, SCORES, FOLLOWUPS, NOTIFICATIONS, SURVEYS)
+WORKSPACES = "workspaces"
+TOPICS = (
+    CUSTOMER_EVENTS,
+    SURVEY_REQUESTS,
+    INVITATIONS,
+    RESPONSES,
+    SCORES,
+    FOLLOWUPS,
+    NOTIFICATIONS,
+    SURVEYS,
+    WORKSPACES,
+)
 
 
 def dead_letter_topic(topic: str) -> str:
@@ -348,6 +359,13 @@ class SurveyQuestion(BaseModel):
     """(lowest, highest) when not the type's default."""
     text: str | None = None
     """The question in the survey's default language, for reports."""
+    texts: dict[str, str] = Field(default_factory=dict)
+    """The question in each of the survey's languages (language code → text), as the page asks it."""
+    labels: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    """For scale questions: each point's label in each language, lowest first, exactly as the survey page
+    shows them (CSAT faces and words, CES agreement, NPS end anchors with blanks between), so that an
+    email that embeds the question shows the same words."""
+    required: bool = False
 
 
 class _SurveyEvent(EventData):
@@ -378,6 +396,44 @@ class SurveyClosed(_SurveyEvent):
 
 class SurveyReopened(_SurveyEvent):
     reopened_at: datetime
+
+
+# --- workspace configuration that one service owns and others apply ------------------------
+
+
+class _WorkspaceEvent(EventData):
+    topic: ClassVar[str] = WORKSPACES
+
+
+class BrandingChanged(_WorkspaceEvent):
+    """The workspace's look (owned by responses, which shows it on survey pages; dispatch puts it in
+    every email)."""
+
+    name: str | None = None
+    """The company name, in the email header and the questions."""
+    primary_color: str | None = None
+    """#rrggbb: buttons and accents."""
+    logo_url: str | None = None
+    """An https URL of the logo (mail clients load it)."""
+    footer: str | None = None
+    """The postal address or legal line under every email."""
+    font: str | None = None
+    tone: str | None = None
+    changed_at: datetime
+
+
+class QuietHoursChanged(_WorkspaceEvent):
+    """When the workspace's contacts may not be messaged (owned by trigger, which decides when to send;
+    dispatch applies it to what it schedules itself, such as reminders)."""
+
+    start: str | None = None
+    """HH:MM in the contact's time zone; None: no quiet hours."""
+    end: str | None = None
+    channels: tuple[Channel, ...] = ()
+    """The channels they apply to; empty: every channel that sends a message."""
+    default_timezone: str | None = None
+    """IANA name used for contacts without a time zone."""
+    changed_at: datetime
 
 
 # --- scoring ---------------------------------------------------------------------------
@@ -498,11 +554,16 @@ class TargetStatusChanged(EventData):
 
 
 class _FollowUpEvent(EventData):
+    """A change to a follow-up case (the payloads say ``task_id``: a case keeps its task's id)."""
+
     topic: ClassVar[str] = FOLLOWUPS
 
     task_id: str
     contact_id: str
+    """The contact the case is about; empty once the contact was erased."""
     occurred_at: datetime
+    actor: str = "system"
+    """Who made the change: an agent id, an API caller, or ``system`` (routing, the scheduler)."""
 
     def partition_key(self) -> str:
         return f"{self.workspace_id}:{self.task_id}"
@@ -512,15 +573,71 @@ class FollowUpOpened(_FollowUpEvent):
     response_id: str
     survey_id: str
     score: int
+    metric: str | None = None
+    opened_because: Literal["negative", "loyalty", "threshold"] = "negative"
+    priority: str = "normal"
+    team_id: str | None = None
+    assignee: str | None = None
+    first_contact_due_at: datetime | None = None
+    resolution_due_at: datetime | None = None
 
 
 class FollowUpAssigned(_FollowUpEvent):
     assignee: str
+    team_id: str | None = None
+    previous_assignee: str | None = None
+    reason: str | None = None
+    """Why, when routing or the escalation ladder assigned it."""
+
+
+class FollowUpStatusChanged(_FollowUpEvent):
+    """A case moved between statuses (open, in_progress, the workspace's own, closed)."""
+
+    from_status: str
+    to_status: str
+    reason: str | None = None
+
+
+class FollowUpPriorityChanged(_FollowUpEvent):
+    """The case's priority changed; its SLA due times were recomputed from its opening."""
+
+    from_priority: str
+    to_priority: str
+    first_contact_due_at: datetime | None = None
+    resolution_due_at: datetime | None = None
+
+
+class FollowUpNoteAdded(_FollowUpEvent):
+    """A note was appended; its text stays in followup (it may hold personal data), the API serves it."""
+
+    note_id: str
+    attachments: int = 0
 
 
 class FollowUpResolved(_FollowUpEvent):
     note: str
     retention_request_id: str | None
+    root_cause_category: str | None = None
+    root_cause: str | None = None
+    action_taken: str | None = None
+    retention: Literal["requested", "not_requested", "not_possible"] | None = None
+
+
+class FollowUpReopened(_FollowUpEvent):
+    reason: str
+    from_status: str
+    to_status: str
+
+
+class FollowUpEscalated(_FollowUpEvent):
+    """A step of the escalation ladder fired for the case (at most once per case and step)."""
+
+    step_id: str
+    step: str
+    trigger: Literal["age", "first_contact_breach", "resolution_breach"]
+    action: Literal["notify_assignee", "notify_lead", "reassign"]
+    notified: str | None = None
+    reassigned_to: str | None = None
 
 
 class FollowUpOutcomeRecorded(_FollowUpEvent):
@@ -528,6 +645,14 @@ class FollowUpOutcomeRecorded(_FollowUpEvent):
 
     won_back: bool
     retention_score: int
+
+
+class FollowUpClimbed(_FollowUpEvent):
+    """A detractor with a case answered a later survey as a promoter."""
+
+    response_id: str
+    metric: str
+    score: int
 
 
 EVENT_TYPES: dict[str, type[EventData]] = {
@@ -551,6 +676,8 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         SurveyPublished,
         SurveyClosed,
         SurveyReopened,
+        BrandingChanged,
+        QuietHoursChanged,
         ResponseScored,
         NegativeFeedbackDetected,
         TargetStatusChanged,
@@ -558,6 +685,12 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         FollowUpAssigned,
         FollowUpResolved,
         FollowUpOutcomeRecorded,
+        FollowUpStatusChanged,
+        FollowUpPriorityChanged,
+        FollowUpNoteAdded,
+        FollowUpReopened,
+        FollowUpEscalated,
+        FollowUpClimbed,
     )
 }
 

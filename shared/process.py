@@ -36,8 +36,8 @@ def freeze_startup_objects() -> None:
     """Move what startup built out of the collector's sight.
 
     Modules, the app, its models and pools live as long as the process. A full collection no
-    longer walks them: in trigger's ~120,000 objects that took 70-130 ms, a stall every request in
-    flight waited for.
+    longer walks them, so it does not stall every request in flight for the time it takes to walk
+    a service's startup objects (tens of milliseconds in trigger; bench/RESULTS.md).
     """
     gc.collect()
     gc.freeze()

@@ -8,7 +8,6 @@ reverse order on shutdown (SIGTERM drains the batch in hand before the process e
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -25,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.db import Database
 from shared.errors import PayloadTooLarge, Unauthorized, install_problem_handlers, problem
 from shared.inbox import EventCallback, EventConsumer
+from shared.inputs import check_inputs
 from shared.kafka import create_consumer, create_producer
 from shared.observability import RequestMetricsMiddleware, configure_logging, health_router
 from shared.outbox import Outbox, OutboxRelay
@@ -55,8 +55,6 @@ class Runtime(Generic[S, D]):
     relay: OutboxRelay
     consumer: EventConsumer | None = None
     deps: D = field(init=False)
-    extras: dict[str, Any] = field(default_factory=dict)
-    """Transitional: dependencies looked up by name, until every service has its ``deps``."""
 
 
 @dataclass
@@ -90,9 +88,6 @@ class ServiceSpec(Generic[S, D]):
     consumer_flush: Callable[[AsyncSession], Awaitable[None]] | None = None
     """Called in the consumer's transaction after its events' callbacks, before the commit: writes that
     callbacks gathered for many events at once (e.g. rollup increments) go here."""
-    background: list[Callable[[Runtime[S, D]], Awaitable[None]]] = field(default_factory=list)
-    """Transitional: loops that are not yet ``Worker``s; run by background processes, cancelled at
-    shutdown."""
 
 
 async def _start_producer(producer: AIOKafkaProducer, *, timeout_s: float = 60) -> None:
@@ -158,10 +153,6 @@ def build_app(spec: ServiceSpec[S, D], settings: S) -> ServiceApp:
             consumer_task = asyncio.create_task(
                 supervised(runtime.consumer.run, "consumer"), name=f"{spec.name}-consumer"
             )
-        background = [
-            asyncio.create_task(supervised(functools.partial(b, runtime), b.__name__))
-            for b in (spec.background if settings.runs_background else [])
-        ]
         freeze_startup_objects()
         log.info("%s service started", spec.name, extra={"service": spec.name})
         try:
@@ -172,9 +163,6 @@ def build_app(spec: ServiceSpec[S, D], settings: S) -> ServiceApp:
                 runtime.consumer.stop()
             # Workers finish the pass in hand (sends in flight are recorded); the relay goes last, so
             # that what they wrote is published.
-            for task in background:
-                task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
             for worker, _ in running:
                 if worker is not relay:
                     worker.stop()
@@ -198,7 +186,8 @@ def build_app(spec: ServiceSpec[S, D], settings: S) -> ServiceApp:
     )
     install_problem_handlers(app)
     for router in spec.routers if settings.serves_api else []:
-        app.include_router(router)
+        # One rule for every route's input: nothing the database cannot store gets past it.
+        app.include_router(router, dependencies=[Depends(check_inputs)])
 
     async def db_ready() -> None:
         await app.state.runtime.db.ping()

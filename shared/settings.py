@@ -88,11 +88,6 @@ class ServiceSettings(BaseSettings):
     def serves_api(self) -> bool:
         return bool(self.role_parts & {"all", "api"})
 
-    @property
-    def runs_background(self) -> bool:
-        """Whether this process runs any background work."""
-        return self.role_parts != {"api"}
-
     def runs(self, worker: str) -> bool:
         """Whether this process runs the background worker named ``worker``."""
         return bool(self.role_parts & {"all", "worker", worker})

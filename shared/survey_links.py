@@ -1,17 +1,37 @@
 """The survey link: what dispatch puts in an invitation and responses reads back.
 
-The token is signed and expiring (see ``shared.security``) and carries everything responses
-needs to record an answer for the right invitation, so responses never reads dispatch's tables.
+The token carries everything responses needs to record an answer for the right invitation (so
+responses never reads dispatch's tables) and reveals none of it: it is encrypted and authenticated
+(AES-256-GCM, a key derived from ``CLOSELOOP_SECRET_KEY`` for this purpose alone) and expires. Whoever
+reads a link — in a mailbox, an SMS log, a proxy, a chat channel, a browser history — learns nothing
+about the customer; a changed byte makes it invalid.
+
+Tokens of the first format (readable base64 JSON with an HMAC, ``<body>.<mac>``) are still accepted
+until they expire (30 days after they were sent), so that invitations already in mailboxes keep
+working; nothing issues them any more.
 """
 
 from __future__ import annotations
 
+import base64
+import json
+import os
+import time
+import zlib
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
-from shared.security import sign_token, verify_token
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from shared.security import ExpiredToken, InvalidToken, verify_token
 
 PURPOSE = "survey-link"
 DEFAULT_TTL_S = 30 * 24 * 3600
+_AAD = b"closeloop survey link v2"
+_keys: dict[str, AESGCM] = {}
 
 
 @dataclass(frozen=True)
@@ -25,7 +45,10 @@ class SurveyLink:
     channel: str = "email"
     locale: str | None = None
     context: dict[str, str] = field(default_factory=dict)
-    """Hidden fields for the response (agent, product, ticket id …); kept small, it rides in the URL."""
+    """Hidden fields for the response (agent, product, ticket id, ``attr.<name>`` …)."""
+    respondent: dict[str, str] | None = None
+    """Who was invited (name, email, phone, locale, timezone, company), for the person who follows up on
+    their answer; None for anonymous links (kiosks)."""
 
 
 _SHORT = {
@@ -38,21 +61,63 @@ _SHORT = {
     "channel": "chn",
     "locale": "loc",
     "context": "ctx",
+    "respondent": "who",
 }
 _LONG = {v: k for k, v in _SHORT.items()}
 
 
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _cipher(secret: str) -> AESGCM:
+    cipher = _keys.get(secret)
+    if cipher is None:
+        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_AAD).derive(secret.encode())
+        cipher = _keys[secret] = AESGCM(key)
+    return cipher
+
+
 def issue_link_token(secret: str, link: SurveyLink, *, ttl_s: int = DEFAULT_TTL_S) -> str:
-    """Return the signed token for ``link``, valid for ``ttl_s`` seconds."""
-    return sign_token(secret, PURPOSE, {_SHORT[k]: v for k, v in asdict(link).items()}, ttl_s=ttl_s)
+    """Return the opaque token for ``link``, valid for ``ttl_s`` seconds."""
+    claims = {_SHORT[k]: v for k, v in asdict(link).items() if v not in (None, {}, "")}
+    claims["exp"] = int(time.time()) + ttl_s
+    plain = zlib.compress(json.dumps(claims, separators=(",", ":")).encode(), 9)
+    nonce = os.urandom(12)
+    return _b64(nonce + _cipher(secret).encrypt(nonce, plain, _AAD))
+
+
+def _decrypt(secret: str, token: str) -> dict[str, Any]:
+    try:
+        raw = _unb64(token)
+    except ValueError as exc:
+        raise InvalidToken("token is not readable") from exc
+    if _b64(raw) != token:  # one spelling per token: a changed last character is not padding noise
+        raise InvalidToken("token is not readable")
+    if len(raw) < 12 + 16:
+        raise InvalidToken("token is too short")
+    try:
+        plain = _cipher(secret).decrypt(raw[:12], raw[12:], _AAD)
+        claims = json.loads(zlib.decompress(plain))
+    except (InvalidTag, zlib.error, ValueError) as exc:
+        raise InvalidToken("token does not match") from exc
+    if not isinstance(claims, dict) or not isinstance(claims.get("exp"), int):
+        raise InvalidToken("token has no expiry")
+    if claims["exp"] < time.time():
+        raise ExpiredToken("token has expired")
+    return claims
 
 
 def read_link_token(secret: str, token: str) -> SurveyLink:
     """Return the link in a valid token; raise ``InvalidToken`` or ``ExpiredToken``."""
-    from shared.security import InvalidToken
-
-    claims = verify_token(secret, PURPOSE, token)
+    claims = verify_token(secret, PURPOSE, token) if "." in token else _decrypt(secret, token)
     try:
-        return SurveyLink(**{_LONG[k]: v for k, v in claims.items() if k in _LONG})
+        values = {_LONG[k]: v for k, v in claims.items() if k in _LONG}
+        values.setdefault("context", {})
+        return SurveyLink(**values)
     except TypeError as exc:
         raise InvalidToken("token is missing survey link fields") from exc

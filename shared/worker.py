@@ -8,7 +8,8 @@ woken (``wake``, or ``wake_after_commit`` once a transaction that made work comm
 streaming in: it lingers until ``linger_s`` after that pass ended, so the next pass takes more at
 once (one transaction for many items instead of one each). After a quiet spell, work goes at once.
 
-A pass that fails is logged and retried after a backoff that doubles up to ``max_backoff_s``;
+A pass that fails is logged and retried after a backoff that starts at the poll interval (at most
+1 s) and doubles up to ``max_backoff_s``;
 ``stop`` ends the loop after the pass in hand, so shutdown drains in-flight work.
 """
 
@@ -74,7 +75,8 @@ class Worker:
     async def run(self) -> None:
         """Work until stopped."""
         loop = asyncio.get_running_loop()
-        backoff = self.poll_interval_s
+        first_backoff = min(self.poll_interval_s, 1.0, self.max_backoff_s)
+        backoff = first_backoff
         try:
             while not self._stopping.is_set():
                 self._wake.clear()
@@ -86,7 +88,7 @@ class Worker:
                     await self._sleep(backoff)
                     backoff = min(backoff * 2, self.max_backoff_s)
                     continue
-                backoff = self.poll_interval_s
+                backoff = first_backoff
                 if done >= self.batch:
                     continue
                 ended = loop.time()

@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from closeloop.infra import Broker, scratch_broker, scratch_database
 from closeloop.mailcatcher import MailCatcher
 from shared.security import issue_api_key
+from tests.support.db import rolled_back
 from tests.support.stack import settings_from
 
 SECRET_KEY = "test-secret-" + secrets.token_hex(8)
@@ -29,6 +31,14 @@ async def database_url() -> AsyncIterator[str]:
     """A migrated database of this test run alone (``DATABASE_URL``'s server, or a private embedded one)."""
     async with scratch_database("test") as url:
         yield url
+
+
+@pytest.fixture
+async def uow(database_url: str) -> AsyncIterator[AsyncSession]:
+    """A session on the migrated database whose transaction is rolled back after the test (no broker):
+    the middle tier, for handlers (see ``tests.support.db``)."""
+    async with rolled_back(database_url) as session:
+        yield session
 
 
 @pytest.fixture(scope="session")

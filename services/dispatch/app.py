@@ -5,14 +5,16 @@ from __future__ import annotations
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.dispatch import handlers
 from services.dispatch.api import public, router
 from services.dispatch.channels import HttpChannels, SmtpPool
-from services.dispatch.clock import Clock
+from services.dispatch.deps import DispatchDeps, DispatchRuntime
+from services.dispatch.handlers import funnel, optouts, survey_requests
+from services.dispatch.handlers.workspace import WorkspaceCache
 from services.dispatch.models import inbox, outbox
 from services.dispatch.notifier import Notifier, notification_requested
-from services.dispatch.sender import InvitationSender
+from services.dispatch.sending.sender import InvitationSender
 from services.dispatch.settings import DispatchSettings
+from shared.clock import Clock
 from shared.events import (
     CUSTOMER_EVENTS,
     NOTIFICATIONS,
@@ -26,59 +28,54 @@ from shared.events import (
     SurveyRequested,
 )
 from shared.inbox import EventCallback
-from shared.service import Runtime, ServiceSpec, build_app
+from shared.service import ServiceSpec, build_app
+from shared.worker import Worker
 
 
-async def _setup(runtime: Runtime) -> None:
+async def _setup(runtime: DispatchRuntime) -> DispatchDeps:
+    settings = runtime.settings
     clock = Clock()
-    smtp = SmtpPool(runtime.settings)
-    http = HttpChannels(runtime.settings)
-    runtime.extras.update(
-        cache=handlers.WorkspaceCache(runtime.settings),
+    smtp = SmtpPool(settings)
+    http = HttpChannels(settings)
+    return DispatchDeps(
         clock=clock,
+        cache=WorkspaceCache(settings),
         smtp=smtp,
         http=http,
-        sender=InvitationSender(
-            runtime.db, runtime.outbox, runtime.settings, clock=clock, smtp=smtp, http=http
-        ),
-        notifier=Notifier(runtime.db, runtime.settings, clock=clock, smtp=smtp, http=http),
+        sender=InvitationSender(runtime.db, runtime.outbox, settings, clock=clock, smtp=smtp, http=http),
+        notifier=Notifier(runtime.db, settings, clock=clock, smtp=smtp, http=http),
     )
 
 
-async def _teardown(runtime: Runtime) -> None:
-    await runtime.extras["http"].close()
-    await runtime.extras["smtp"].close()
+async def _teardown(runtime: DispatchRuntime) -> None:
+    await runtime.deps.http.close()
+    await runtime.deps.smtp.close()
 
 
-async def send_invitations(runtime: Runtime) -> None:
-    await runtime.extras["sender"].run()
+def workers(runtime: DispatchRuntime) -> list[Worker]:
+    """The ``sender`` (invitations and reminders) and the ``notifier`` (notifications, webhooks)."""
+    return [runtime.deps.sender, runtime.deps.notifier]
 
 
-async def send_notifications(runtime: Runtime) -> None:
-    await runtime.extras["notifier"].run()
-
-
-def consumes(runtime: Runtime) -> dict[type, EventCallback]:
-    sender: InvitationSender = runtime.extras["sender"]
-    notifier: Notifier = runtime.extras["notifier"]
-    clock: Clock = runtime.extras["clock"]
+def consumes(runtime: DispatchRuntime) -> dict[type, EventCallback]:
+    sender, notifier, clock = runtime.deps.sender, runtime.deps.notifier, runtime.deps.clock
 
     async def on_survey_requested(session: AsyncSession, event: SurveyRequested) -> None:
         now = clock.now()
-        invitation = await handlers.request_survey(
+        invitation = await survey_requests.request_survey(
             session, runtime.outbox, runtime.settings, event=event, now=now
         )
         if invitation is not None and invitation.status == "scheduled" and invitation.send_at <= now:
             sender.wake_after_commit(session)
 
     async def on_contact_erased(session: AsyncSession, event: ContactErased) -> None:
-        await handlers.erase_contact(session, runtime.outbox, event=event, now=clock.now())
+        await optouts.erase_contact(session, runtime.outbox, event=event, now=clock.now())
 
     async def on_contact_opted_out(session: AsyncSession, event: ContactOptedOut) -> None:
-        await handlers.opted_out(session, runtime.outbox, event=event, now=clock.now())
+        await optouts.opted_out(session, runtime.outbox, event=event, now=clock.now())
 
     async def on_response(session: AsyncSession, event: ResponseStarted | ResponseCompleted) -> None:
-        await handlers.responded(session, event=event, now=clock.now())
+        await funnel.responded(session, event=event, now=clock.now())
 
     async def on_notification(session: AsyncSession, event: NotificationRequested) -> None:
         if await notification_requested(session, event=event, now=clock.now()):
@@ -107,7 +104,7 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
             inbox_table=inbox,
             topics=[SURVEY_REQUESTS, CUSTOMER_EVENTS, RESPONSES, NOTIFICATIONS],
             consumes=consumes,
-            background=[send_invitations, send_notifications],
+            workers=workers,
             setup=_setup,
             teardown=_teardown,
             openapi_tags=[

@@ -11,6 +11,7 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from shared.events import Recipient
+from shared.vocabulary import CHANNELS, Channel, SendChannel
 
 QUESTIONS = {
     "transactional": "how was your experience with us?",
@@ -23,8 +24,7 @@ INTROS = {
     "retention": "We recently followed up on your feedback. We'd like to know whether we got it right.",
 }
 MAX_RETRY_DELAY_S = 3600.0
-CHANNELS = ("email", "sms", "whatsapp", "chat", "link")
-PHONE_CHANNELS = ("sms", "whatsapp")
+PHONE_CHANNELS: tuple[SendChannel, ...] = ("sms", "whatsapp")
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
@@ -100,16 +100,16 @@ def undeliverable_reason(
 
 @dataclass(frozen=True)
 class ChannelChoice:
-    channel: str
-    fallbacks: tuple[str, ...]
+    channel: Channel
+    fallbacks: tuple[Channel, ...]
     """Channels still to try after ``channel``, in order."""
     problem: str | None
     """Why no channel can reach the contact (then ``channel`` is the first one asked for)."""
 
 
 def choose_channel(
-    channel: str,
-    fallbacks: Iterable[str],
+    channel: Channel,
+    fallbacks: Iterable[Channel],
     recipient: Recipient | None,
     *,
     configured: Iterable[str] = CHANNELS,

@@ -27,6 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from shared.db import service_metadata
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
+from shared.vocabulary import Channel, SurveyKind
 
 SCHEMA = "dispatch"
 
@@ -78,8 +79,8 @@ class Invitation(Base):
     request_id: Mapped[str] = mapped_column(String(64))
     contact_id: Mapped[str] = mapped_column(String(200))
     survey_id: Mapped[str] = mapped_column(String(64))
-    kind: Mapped[str] = mapped_column(String(20))
-    channel: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[SurveyKind] = mapped_column(String(20))
+    channel: Mapped[Channel] = mapped_column(String(20))
     locale: Mapped[str | None] = mapped_column(String(20))
     recipient_email: Mapped[str | None] = mapped_column(Text)
     recipient_name: Mapped[str | None] = mapped_column(Text)
@@ -95,7 +96,7 @@ class Invitation(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     template_id: Mapped[str | None] = mapped_column(String(36))
     context: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"), default=dict)
-    fallback_channels: Mapped[list[str]] = mapped_column(
+    fallback_channels: Mapped[list[Channel]] = mapped_column(
         JSONB, server_default=text("'[]'::jsonb"), default=list
     )
     """Channels still to try, in order, when the current one cannot reach the contact."""

@@ -1,7 +1,7 @@
 """Notifications to staff and outgoing webhooks to integrators.
 
 ``NotificationRequested`` becomes rows here (an email or chat message, or one webhook delivery
-per matching subscription) in the consumer's transaction; the ``Notifier`` loop sends them
+per matching subscription) in the consumer's transaction; the ``Notifier`` worker sends them
 with the same claim → send → record pattern as invitations. Webhooks are signed with the
 Standard Webhooks scheme (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``), keep
 their ``webhook-id`` across retries and replays so receivers can deduplicate, back off
@@ -21,9 +21,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.dispatch import domain, emails, handlers
+from services.dispatch import domain, emails
 from services.dispatch.channels import HttpChannels, SendError, SmtpPool
-from services.dispatch.clock import Clock
+from services.dispatch.handlers.workspace import channel_settings
 from services.dispatch.models import (
     Notification,
     WebhookAttempt,
@@ -33,8 +33,10 @@ from services.dispatch.models import (
 )
 from services.dispatch.settings import DispatchSettings
 from shared import standard_webhooks
+from shared.clock import Clock
 from shared.db import Database
 from shared.events import NotificationRequested, new_id
+from shared.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +92,13 @@ async def notification_requested(
     return 1
 
 
-class Notifier:
+class Notifier(Worker):
+    """The ``notifier`` worker: a pass claims up to ``batch`` due notifications and as many
+    webhook deliveries, sends them concurrently and records each outcome; a full pass goes again at
+    once. Stopped, it finishes the pass in hand."""
+
+    name = "notifier"
+
     def __init__(
         self,
         db: Database,
@@ -101,33 +109,14 @@ class Notifier:
         http: HttpChannels,
         batch_size: int = 20,
     ) -> None:
+        super().__init__(poll_interval_s=settings.sender_poll_interval_ms / 1000, batch=batch_size)
         self.db = db
         self.settings = settings
         self.clock = clock
         self.smtp = smtp
         self.http = http
-        self.batch_size = batch_size
-        self.wake = asyncio.Event()
 
-    def wake_after_commit(self, session: AsyncSession) -> None:
-        from sqlalchemy import event
-
-        event.listen(session.sync_session, "after_commit", lambda _s: self.wake.set(), once=True)
-
-    async def run(self) -> None:
-        while True:
-            self.wake.clear()
-            try:
-                if await self.pass_once() >= self.batch_size:
-                    continue
-            except Exception:
-                log.exception("notifier pass failed; retrying")
-            try:
-                await asyncio.wait_for(self.wake.wait(), self.settings.sender_poll_interval_ms / 1000)
-            except TimeoutError:
-                pass
-
-    async def pass_once(self) -> int:
+    async def work_once(self) -> int:
         """Send what is due; return how many messages and deliveries were attempted."""
         now = self.clock.now()
         notes, deliveries = await self.claim(now)
@@ -144,7 +133,7 @@ class Notifier:
                     select(Notification)
                     .where(due_or_abandoned(Notification, now=now, stale=stale))
                     .order_by(Notification.next_attempt_at)
-                    .limit(self.batch_size)
+                    .limit(self.batch)
                     .with_for_update(skip_locked=True)
                 )
             ).all()
@@ -156,7 +145,7 @@ class Notifier:
                     .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
                     .where(due_or_abandoned(WebhookDelivery, now=now, stale=stale))
                     .order_by(WebhookDelivery.next_attempt_at)
-                    .limit(self.batch_size)
+                    .limit(self.batch)
                     .with_for_update(of=WebhookDelivery, skip_locked=True)
                 )
             ).all()
@@ -202,7 +191,7 @@ class Notifier:
             url, channel = note.to, None
         else:
             async with self.db.unit_of_work() as session:
-                channels = await handlers.channel_settings(session, self.settings, [note.workspace_id])
+                channels = await channel_settings(session, self.settings, workspace_ids=[note.workspace_id])
             url, channel = channels[(note.workspace_id, "chat")].webhook_url, note.to
         if not url:
             raise SendError("no chat webhook configured for this workspace", permanent=True)

@@ -9,11 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, mod
 
 from services.dispatch import domain
 from shared.timezones import is_timezone
+from shared.vocabulary import SEND_CHANNELS, Channel, SendChannel, SurveyKind
 
 InvitationStatus = Literal["scheduled", "sending", "sent", "failed"]
-ChannelName = Literal["email", "sms", "whatsapp", "chat", "link"]
-SendChannel = Literal["email", "sms", "whatsapp", "chat"]
-KindName = Literal["transactional", "relationship", "retention"]
 
 
 def _example(value: dict[str, Any]) -> ConfigDict:
@@ -49,7 +47,7 @@ class QuietHours(BaseModel):
     start: str = Field("21:00", description="Local time (HH:MM) from which nothing is sent.")
     end: str = Field("08:00", description="Local time (HH:MM) at which sending resumes.")
     channels: list[SendChannel] = Field(
-        default_factory=lambda: ["email", "sms", "whatsapp", "chat"],  # type: ignore[arg-type]
+        default_factory=lambda: list(SEND_CHANNELS),
         description="Channels that keep quiet hours.",
     )
     default_timezone: str = Field("UTC", description="For contacts whose timezone is not known.")
@@ -155,7 +153,7 @@ class ChannelConfigIn(BaseModel):
 
 
 class ChannelConfigOut(BaseModel):
-    channel: ChannelName
+    channel: Channel
     configured: bool
     config: dict[str, Any] = Field(description="The workspace's own values; secrets are masked.")
     effective_sender: str | None = None
@@ -317,7 +315,7 @@ class TemplateIn(BaseModel):
     survey_id: str | None = Field(None, max_length=64, description="null: every survey")
     channel: SendChannel
     locale: str | None = Field(None, max_length=20, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
-    kind: KindName | None = Field(None, description="null: every kind")
+    kind: SurveyKind | None = Field(None, description="null: every kind")
     subject: str | None = Field(None, max_length=500, description="email only; null: the built-in subject")
     text: str = Field(min_length=1, max_length=20_000, description="plain text (email) or the whole message")
     html: str | None = Field(
@@ -363,7 +361,7 @@ class PreviewIn(BaseModel):
         None, description="… or one not stored yet; neither: the built-in one."
     )
     channel: SendChannel = "email"
-    kind: KindName = "transactional"
+    kind: SurveyKind = "transactional"
     survey_id: str = Field("preview", max_length=64)
     locale: str | None = Field(None, max_length=20)
     recipient: dict[str, str | None] = Field(default_factory=dict, description="name, email, phone")

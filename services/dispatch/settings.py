@@ -29,7 +29,8 @@ class DispatchSettings(ServiceSettings):
     send_concurrency: int = Field(50, ge=1, le=500)
     """Messages claimed and in flight per sender pass (SMTP ones share the connection pool)."""
     send_linger_ms: int = Field(20, ge=0, le=1000)
-    """After being woken, wait this long so that a burst of due messages is sent as one batch."""
+    """Woken right after a pass that sent something, start the next pass this long after that one
+    ended, so that a burst of due messages goes out in a few batches; after a quiet spell, at once."""
     send_claim_timeout_s: float = Field(300.0, gt=0)
     """A ``sending`` claim older than this belongs to a sender that died; it is attempted again."""
     open_tracking: bool = False

@@ -1,9 +1,10 @@
 """Message templates: the built-in ones, a workspace's own (Jinja2, sandboxed), and rendering.
 
 A workspace template is chosen per survey, channel, locale and kind, most specific first (see
-``handlers.find_template``). Workspace templates run in Jinja2's ``SandboxedEnvironment``: they
-can read the merge fields and nothing else. Missing merge fields render as "" and the result is
-tidied, so "Hi {{ first_name }}," without a name reads "Hi," (never "Hi ,").
+``handlers.workspace.find_template``). Workspace templates run in Jinja2's
+``SandboxedEnvironment``: they can read the merge fields and nothing else. Missing merge fields
+render as "" and the result is tidied, so "Hi {{ first_name }}," without a name reads "Hi,"
+(never "Hi ,").
 
 For email, a template's HTML is the *content* of the message; the layout around it (the
 workspace's colours, logo, footer, the unsubscribe link and, when enabled, the open pixel) is

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.responses import handlers
 from services.responses.api import router
+from services.responses.deps import ResponsesDeps, ResponsesRuntime
+from services.responses.handlers.responses import on_contact_erased
 from services.responses.models import inbox, outbox
 from services.responses.settings import ResponsesSettings
 from shared.events import CUSTOMER_EVENTS, ContactErased
 from shared.ratelimit import TokenBuckets
-from shared.service import Runtime, ServiceSpec, build_app
+from shared.service import ServiceSpec, build_app
 
 
-async def _setup(runtime: Runtime) -> None:
-    settings: ResponsesSettings = runtime.settings
-    runtime.extras["kiosk_bucket"] = TokenBuckets(
-        rate=settings.kiosk_rate_per_minute / 60, burst=settings.kiosk_burst
+async def _setup(runtime: ResponsesRuntime) -> ResponsesDeps:
+    settings = runtime.settings
+    return ResponsesDeps(
+        kiosk_buckets=TokenBuckets(rate=settings.kiosk_rate_per_minute / 60, burst=settings.kiosk_burst)
     )
 
 
@@ -32,7 +33,7 @@ def create_app(settings: ResponsesSettings | None = None) -> FastAPI:
             outbox_table=outbox,
             inbox_table=inbox,
             topics=[CUSTOMER_EVENTS],
-            consumes=lambda runtime: {ContactErased: handlers.on_contact_erased},
+            consumes=lambda runtime: {ContactErased: on_contact_erased},
             setup=_setup,
             openapi_tags=[
                 {"name": "surveys", "description": "Versioned survey definitions (workspace API key)"},

@@ -1,7 +1,7 @@
 """The words the survey pages and answer checks use, in English and Dutch.
 
 Pure data. A language without its own table falls back to English for these interface words;
-the survey's own texts follow the survey's locales (``domain.localize``).
+the survey's own texts follow the survey's locales (``domain.languages.localize``).
 """
 
 from __future__ import annotations

@@ -20,10 +20,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.responses.domain.definition import SurveyQuestionType
 from shared.db import service_metadata
 from shared.events import new_id
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
+from shared.vocabulary import Channel, SurveyKind
 
 SCHEMA = "responses"
 
@@ -82,8 +84,8 @@ class Response(Base):
     request_id: Mapped[str | None] = mapped_column(String(64))
     kiosk_id: Mapped[str | None] = mapped_column(String(36))
     contact_id: Mapped[str] = mapped_column(String(64))
-    kind: Mapped[str] = mapped_column(String(20))
-    channel: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[SurveyKind] = mapped_column(String(20))
+    channel: Mapped[Channel] = mapped_column(String(20))
     locale: Mapped[str | None] = mapped_column(String(20))
     hidden_fields: Mapped[dict[str, str]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     passed: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
@@ -107,7 +109,7 @@ class ResponseAnswer(Base):
     question_id: Mapped[str] = mapped_column(String(63), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(String(63))
     position: Mapped[int] = mapped_column(Integer)
-    type: Mapped[str] = mapped_column(String(20))
+    type: Mapped[SurveyQuestionType] = mapped_column(String(20))
     value: Mapped[Any] = mapped_column(JSONB(none_as_null=True), nullable=True)
     answered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 

@@ -17,7 +17,10 @@ from typing import Any
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from services.responses import domain
+from services.responses.domain.answers import Problem
+from services.responses.domain.branding import FONTS, TONES, merge_branding, on_colour
+from services.responses.domain.definition import EMOJI_FACES, Question
+from services.responses.domain.logic import Progress, plan
 from services.responses.i18n import t, text_direction, ui_language
 from services.responses.script import SCRIPT
 
@@ -81,11 +84,11 @@ def headers() -> dict[str, str]:
 
 def branding_view(branding: Mapping[str, Any]) -> dict[str, Any]:
     """Return the template's branding values: colours, the text colour on buttons, the font stack."""
-    b = domain.merge_branding(branding)
+    b = merge_branding(branding)
     return {
         **b,
-        "on_primary": domain.on_colour(str(b["primary_color"])),
-        "font_stack": domain.FONTS.get(str(b["font"]), domain.FONTS["system"]),
+        "on_primary": on_colour(str(b["primary_color"])),
+        "font_stack": FONTS.get(str(b["font"]), FONTS["system"]),
     }
 
 
@@ -108,7 +111,7 @@ def _str(value: Any) -> str:
 
 
 def question_view(
-    q: domain.Question,
+    q: Question,
     *,
     text: str,
     options: Sequence[tuple[str, str]],
@@ -143,7 +146,7 @@ def question_view(
         if q.style == "emoji":
             kind, layout = "emoji", "faces"
             choices = [
-                Choice(str(n), domain.EMOJI_FACES[n - 1], t(lang, f"csat.{n}"), str(n) in chosen)
+                Choice(str(n), EMOJI_FACES[n - 1], t(lang, f"csat.{n}"), str(n) in chosen)
                 for n in range(1, 6)
             ]
         else:
@@ -181,7 +184,7 @@ def survey_step(
     heading: str | None,
     questions: Sequence[QuestionView],
     locale: str,
-    progress: domain.Progress,
+    progress: Progress,
     start: int,
     last_step: bool,
     action: str,
@@ -255,7 +258,7 @@ def thank_you(
         branding=branding,
         title=title,
         heading=t(lang, "thanks"),
-        text=text or t(lang, f"thanks.{tone}" if tone in domain.TONES else "thanks.friendly"),
+        text=text or t(lang, f"thanks.{tone}" if tone in TONES else "thanks.friendly"),
         link_url=link_url,
         link_text=link_text,
         reward_code=reward_code,
@@ -297,23 +300,23 @@ def message(
 
 
 def step_progress(
-    questions: Sequence[domain.Question],
+    questions: Sequence[Question],
     answers: Mapping[str, Any],
     fields: Mapping[str, str],
     passed: set[str],
     first: str,
-) -> domain.Progress:
+) -> Progress:
     """Return the progress at question ``first``: questions this respondent sees before it, and in all."""
-    states = domain.plan(questions, answers, fields, passed)
+    states = plan(questions, answers, fields, passed)
     ids = [q.id for q in questions]
     at = ids.index(first)
     done = sum(1 for s in states[:at] if s != "hidden")
-    return domain.Progress(done, sum(1 for s in states if s != "hidden"))
+    return Progress(done, sum(1 for s in states if s != "hidden"))
 
 
 def render_step(
     visit: Any,
-    step: Sequence[domain.Question],
+    step: Sequence[Question],
     *,
     action: str,
     save_url: str,
@@ -321,12 +324,12 @@ def render_step(
     max_chars: int,
     branding: Mapping[str, Any],
     values: Mapping[str, Any],
-    errors: Mapping[str, domain.Problem],
+    errors: Mapping[str, Problem],
     idle_url: str | None,
     idle_s: int,
     status: int = 200,
 ) -> HTMLResponse:
-    """Return the page for ``step`` of a visit (``handlers.Visit``)."""
+    """Return the page for ``step`` of a visit (``handlers.visits.Visit``)."""
     locale = visit.locale
     lang = ui_language(locale)
     views = [

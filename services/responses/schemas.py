@@ -7,18 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-QuestionType = Literal[
-    "nps",
-    "nls",
-    "csat",
-    "ces",
-    "rating",
-    "single_choice",
-    "multiple_choice",
-    "open",
-    "consent",
-    "hidden",
-]
+from services.responses.domain.definition import CsatStyle, SurveyQuestionType
+
 Slug = Annotated[str, StringConstraints(min_length=1, max_length=63)]
 LocaleTag = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$", max_length=20)
@@ -111,7 +101,7 @@ class QuestionIn(BaseModel):
         description="A slug, unique within the survey; the form field and answer key (for hidden "
         "fields: the invitation context key).",
     )
-    type: QuestionType = Field(
+    type: SurveyQuestionType = Field(
         description="nps/nls 0-10, csat 1-5 (or 1-10), ces 1-7, rating (stars), single_choice, "
         "multiple_choice, open (free text), consent (yes/no: may we contact you?), hidden (from the invitation)"
     )
@@ -120,7 +110,7 @@ class QuestionIn(BaseModel):
     )
     required: bool = False
     options: list[OptionIn] | None = Field(None, max_length=30, description="Choice questions: 2-30 options")
-    style: Literal["labels", "emoji", "numbers"] | None = Field(None, description="csat only")
+    style: CsatStyle | None = Field(None, description="csat only")
     points: int | None = Field(None, description="csat: 5 or 10; rating: 3-10 stars (default 5)")
     show_if: list[ConditionIn] | None = Field(None, max_length=10, description="Shown only when all hold")
     end_if: list[ConditionIn] | None = Field(
@@ -213,7 +203,7 @@ class QuestionOut(BaseModel):
     """A question in the respondent's language."""
 
     id: str
-    type: QuestionType
+    type: SurveyQuestionType
     text: str
     required: bool
     min: int | None = Field(None, description="Lowest allowed answer of a scored question or rating")
@@ -287,7 +277,7 @@ class ResponseCreated(BaseModel):
 
 class AnswerOut(BaseModel):
     question_id: str
-    type: QuestionType
+    type: SurveyQuestionType
     value: int | bool | str | list[str] | None
 
 
@@ -314,7 +304,7 @@ class ResponseOut(BaseModel):
 
 class DropOffQuestion(BaseModel):
     question_id: str
-    type: QuestionType
+    type: SurveyQuestionType
     answered: int = Field(description="Responses (partial or completed) with an answer to it")
     last_answered: int = Field(description="Partial responses whose last answer was this question")
 

@@ -2,100 +2,92 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-
 import asyncpg
 import httpx
-from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.trigger import handlers
 from services.trigger.api import router
 from services.trigger.batcher import IngestBatcher
 from services.trigger.caches import Caches
+from services.trigger.deps import TriggerDeps, TriggerRuntime
 from services.trigger.evaluator import Evaluator
 from services.trigger.fastpath import WebhookFastPath
+from services.trigger.handlers.contacts import on_contact_opted_out
 from services.trigger.hubspot import HubSpotClient
 from services.trigger.models import inbox, outbox
 from services.trigger.scheduler import Scheduler
 from services.trigger.settings import TriggerSettings
+from shared.clock import Clock
 from shared.db import driver_dsn
-from shared.events import CUSTOMER_EVENTS, ContactOptedOut, utcnow
+from shared.events import CUSTOMER_EVENTS, ContactOptedOut
 from shared.inbox import EventCallback
+from shared.process import ServiceApp
 from shared.ratelimit import TokenBuckets
-from shared.service import Runtime, ServiceSpec, build_app
+from shared.service import ServiceSpec, build_app
 
 
 async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
     """Storing events leaves no session state (no LISTEN, locks or SET): skip the pool's reset."""
 
 
-def create_app(settings: TriggerSettings | None = None, *, clock: Callable[[], datetime] = utcnow) -> FastAPI:
+def create_app(settings: TriggerSettings | None = None, *, clock: Clock | None = None) -> ServiceApp:
     """Return the trigger app; ``clock`` is the time every decision is made at (tests move it)."""
     settings = settings or TriggerSettings.from_env()
+    clock = clock or Clock()
 
-    async def setup(runtime: Runtime) -> None:
+    async def setup(runtime: TriggerRuntime) -> TriggerDeps:
         caches = Caches(settings.cache_ttl_s)
-        runtime.extras["clock"] = clock
-        runtime.extras["caches"] = caches
-        runtime.extras["limiter"] = TokenBuckets(
-            rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst
-        )
-        runtime.extras["hubspot"] = HubSpotClient(
-            httpx.AsyncClient(timeout=settings.hubspot_timeout_s), base_url=settings.hubspot_api_url
-        )
         dsn = driver_dsn(settings.database_url)
         pool = await asyncpg.create_pool(
             dsn, min_size=1, max_size=settings.group_commit_concurrency, reset=_nothing_to_reset
         )
-        runtime.extras["pool"] = pool
-        runtime.extras["batcher"] = IngestBatcher(
-            pool,
-            clock,
-            max_events=settings.group_commit_events,
-            concurrency=settings.group_commit_concurrency,
-        )
-        runtime.extras["evaluator"] = Evaluator(
-            runtime.db,
-            runtime.outbox,
-            caches,
-            dsn=dsn,
-            batch=settings.evaluate_batch or (100 if settings.serves_api else 500),
-            poll_interval_s=settings.evaluate_poll_ms / 1000,
-            linger_s=settings.evaluate_linger_ms / 1000,
+        return TriggerDeps(
             clock=clock,
+            caches=caches,
+            limiter=TokenBuckets(rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst),
+            hubspot=HubSpotClient(
+                httpx.AsyncClient(timeout=settings.hubspot_timeout_s), base_url=settings.hubspot_api_url
+            ),
+            pool=pool,
+            batcher=IngestBatcher(
+                pool,
+                clock,
+                max_events=settings.group_commit_events,
+                concurrency=settings.group_commit_concurrency,
+            ),
+            evaluator=Evaluator(
+                runtime.db,
+                runtime.outbox,
+                caches,
+                dsn=dsn,
+                batch=settings.evaluate_batch or (100 if settings.serves_api else 500),
+                poll_interval_s=settings.evaluate_poll_ms / 1000,
+                linger_s=settings.evaluate_linger_ms / 1000,
+                clock=clock,
+            ),
+            scheduler=Scheduler(
+                runtime.db,
+                runtime.outbox,
+                caches,
+                poll_interval_s=settings.scheduler_interval_ms / 1000,
+                batch=settings.scheduler_batch,
+                clock=clock,
+            ),
         )
-        runtime.extras["scheduler"] = Scheduler(
-            runtime.db,
-            runtime.outbox,
-            caches,
-            interval_s=settings.scheduler_interval_ms / 1000,
-            batch=settings.scheduler_batch,
-            clock=clock,
-        )
 
-    async def run_scheduler(runtime: Runtime) -> None:
-        if settings.run_scheduler:
-            await runtime.extras["scheduler"].run()
+    async def teardown(runtime: TriggerRuntime) -> None:
+        # The workers are stopped and drained by then; the store's pool, then the HubSpot client.
+        await runtime.deps.pool.close()
+        await runtime.deps.hubspot.http.aclose()
 
-    async def run_evaluator(runtime: Runtime) -> None:
-        await runtime.extras["evaluator"].run()
-
-    async def teardown(runtime: Runtime) -> None:
-        runtime.extras["scheduler"].stop()
-        runtime.extras["evaluator"].stop()
-        await runtime.extras["hubspot"].http.aclose()
-        await runtime.extras["pool"].close()
-
-    def consumes(runtime: Runtime) -> dict[type, EventCallback]:
+    def consumes(runtime: TriggerRuntime) -> dict[type, EventCallback]:
         async def on_opted_out(session: AsyncSession, event: ContactOptedOut) -> None:
-            await handlers.on_contact_opted_out(session, event)
+            await on_contact_opted_out(session, event)
 
         return {ContactOptedOut: on_opted_out}
 
-    app = build_app(
-        ServiceSpec(
+    return build_app(
+        ServiceSpec[TriggerSettings, TriggerDeps](
             name="trigger",
             title="closeloop trigger",
             description="Receives signed CRM and helpdesk webhooks (HubSpot, Zendesk, Standard Webhooks, "
@@ -106,9 +98,12 @@ def create_app(settings: TriggerSettings | None = None, *, clock: Callable[[], d
             inbox_table=inbox,
             topics=[CUSTOMER_EVENTS],
             consumes=consumes,
-            background=[run_evaluator, run_scheduler],
+            workers=lambda runtime: [runtime.deps.evaluator, runtime.deps.scheduler],
             setup=setup,
             teardown=teardown,
+            # Webhook POSTs are answered in front of FastAPI (fastpath.py); a worker's port serves
+            # health checks only, so it gets no front door.
+            front=lambda app, settings: WebhookFastPath(app.handle, max_bytes=settings.max_body_bytes),
             openapi_tags=[
                 {"name": "webhooks", "description": "Signed inbound webhooks, one URL per integration"},
                 {"name": "integrations", "description": "Sources: secrets, mappings, enabled flags"},
@@ -120,6 +115,3 @@ def create_app(settings: TriggerSettings | None = None, *, clock: Callable[[], d
         ),
         settings,
     )
-    if settings.serves_api:  # a worker's port serves health checks only
-        app.front = WebhookFastPath(app.handle, max_bytes=settings.max_body_bytes)
-    return app

@@ -16,15 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import asyncpg
 
-from services.trigger import handlers
-from services.trigger.schemas import EventResult
-from services.trigger.sources import Incoming
+from services.trigger.sources.common import Incoming
+from services.trigger.store import EventReceipt, store_batches, store_events
+from shared.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +33,7 @@ Key = tuple[str, str | None, str, bool]
 @dataclass
 class _Request:
     events: list[Incoming]
-    done: asyncio.Future[list[EventResult]] = field(
+    done: asyncio.Future[list[EventReceipt]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
@@ -44,7 +42,7 @@ class IngestBatcher:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        clock: Callable[[], datetime],
+        clock: Clock,
         *,
         max_events: int = 500,
         concurrency: int = 4,
@@ -59,7 +57,7 @@ class IngestBatcher:
 
     async def submit(
         self, *, workspace_id: str, integration_id: str | None, source: str, events: list[Incoming]
-    ) -> list[EventResult]:
+    ) -> list[EventReceipt]:
         """Return what happened to each event, once the statement storing them has committed."""
         key = (workspace_id, integration_id, source, len(events) > 1)
         request = _Request(events)
@@ -109,26 +107,26 @@ class IngestBatcher:
         for request, result in zip(taken, results, strict=True):
             _settle(request, result)
 
-    async def _ingest(self, key: Key, taken: list[_Request]) -> list[list[EventResult]]:
+    async def _ingest(self, key: Key, taken: list[_Request]) -> list[list[EventReceipt]]:
         """Store the requests' events in one statement; return each request's results."""
         workspace_id, integration_id, source, batches = key
         async with self.pool.acquire() as connection:
             if batches:
-                return await handlers.store_batches(
+                return await store_batches(
                     connection.fetch,
                     workspace_id=workspace_id,
                     integration_id=integration_id,
                     source=source,
                     requests=[r.events for r in taken],
-                    now=self.clock(),
+                    now=self.clock.now(),
                 )
-            results = await handlers.store_events(
+            results = await store_events(
                 connection.fetch,
                 workspace_id=workspace_id,
                 integration_id=integration_id,
                 source=source,
                 events=[e for r in taken for e in r.events],
-                now=self.clock(),
+                now=self.clock.now(),
             )
         answers, start = [], 0
         for request in taken:
@@ -137,7 +135,7 @@ class IngestBatcher:
         return answers
 
 
-def _settle(request: _Request, outcome: list[EventResult] | BaseException) -> None:
+def _settle(request: _Request, outcome: list[EventReceipt] | BaseException) -> None:
     if request.done.done():
         return
     if isinstance(outcome, BaseException):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from services.trigger.domain import Policy, RuleView
+from services.trigger.domain.model import Policy, RuleView
 from shared.cache import TTLCache
 
 T = TypeVar("T")

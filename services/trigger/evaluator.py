@@ -6,20 +6,20 @@ UPDATE SKIP LOCKED`` (replicas share the work; a crash hands the claim back), ap
 workspace's rules, writes the decisions and the outbox, and marks the events evaluated, all in one
 transaction: an event is decided once, and never lost.
 
-It wakes on the NOTIFY that storing sends at commit and, as a fallback, every ``poll_interval_s``;
-while events keep coming, passes start at most every ``linger_s`` so that each takes more at once.
-A batch that fails is retried one event at a time; an event that fails on its own is marked with
-its error (``GET /v1/events/{id}`` shows it, the log names it) so that it cannot hold up the events
-behind it — the database's counterpart of a dead-letter topic. A lost database connection is not an
-event's fault: the loop stops and is restarted, and the events wait.
+It is a ``shared.worker.Worker`` named ``evaluator``: it wakes on the NOTIFY that storing sends at
+commit and, as a fallback, every ``poll_interval_s``; while events keep coming, passes start at most
+every ``linger_s`` so that each takes more at once. A batch that fails is retried one event at a
+time; an event that fails on its own is marked with its error (``GET /v1/events/{id}`` shows it, the
+log names it) so that it cannot hold up the events behind it — the database's counterpart of a
+dead-letter topic. A lost database connection is not an event's fault: the pass fails, the worker
+waits and tries again (listening anew), and the events wait.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -28,11 +28,21 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.trigger import handlers
 from services.trigger.caches import Caches
+from services.trigger.handlers.evaluate import Pending, evaluate
+from services.trigger.handlers.rules import load_workspace
+from services.trigger.handlers.tx import in_transaction
+from services.trigger.store import (
+    EVALUATE_CHANNEL,
+    SET_BATCH_ASIDE_SQL,
+    contact_from_json,
+    explode_batches,
+    session_fetch,
+)
+from shared.clock import Clock
 from shared.db import Database
-from shared.events import utcnow
 from shared.outbox import Outbox
+from shared.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +74,11 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
-class Evaluator:
+class Evaluator(Worker):
+    """Applies the rules to stored events, a batch per pass; woken by the NOTIFY storing sends."""
+
+    name = "evaluator"
+
     def __init__(
         self,
         db: Database,
@@ -75,43 +89,41 @@ class Evaluator:
         batch: int = 500,
         poll_interval_s: float = 1.0,
         linger_s: float = 0.05,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock | None = None,
     ) -> None:
+        super().__init__(poll_interval_s=poll_interval_s, batch=batch, linger_s=linger_s)
         self.db = db
         self.outbox = outbox
         self.caches = caches
         self.dsn = dsn
-        self.batch = batch
-        self.poll_interval_s = poll_interval_s
-        self.linger_s = linger_s
-        self.clock = clock
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
+        self.clock = clock or Clock()
         self._listener: asyncpg.Connection | None = None
 
-    async def run(self) -> None:
-        """Evaluate pending events until stopped."""
+    async def work_once(self) -> int:
         try:
-            loop = asyncio.get_running_loop()
-            while not self._stopping.is_set():
-                await self._listen()
-                self._wake.clear()
-                claimed = await self.evaluate_pending()
-                if claimed < self.batch:
-                    ended = loop.time()
-                    await self._sleep()
-                    # Woken soon after a pass: events are streaming in, so let more gather and
-                    # take them in one transaction. After a quiet spell, an event goes at once.
-                    if claimed and (rest := ended + self.linger_s - loop.time()) > 0:
-                        await asyncio.sleep(rest)
-        finally:
-            if self._listener is not None and not self._listener.is_closed():
-                await self._listener.close()
+            return await self.evaluate_pending()
+        except Exception:
+            # The database may have gone away under the listener too: listen anew on the next pass.
+            if self._listener is not None:
+                self._listener.terminate()
+                self._listener = None
+            raise
+
+    async def before_pass(self) -> None:
+        """Listen for the NOTIFY that storing sends (again, if the connection was lost)."""
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        try:
+            self._listener = await asyncpg.connect(self.dsn)
+            await self._listener.add_listener(EVALUATE_CHANNEL, lambda *_: self.wake())
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("cannot listen for new events (%s); looking every %.1fs", exc, self.poll_interval_s)
             self._listener = None
 
-    def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
+    async def after_run(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            await self._listener.close()
+        self._listener = None
 
     async def evaluate_pending(self, *, limit: int | None = None) -> int:
         """Evaluate up to ``limit`` (default ``batch``) pending events; return how many were claimed.
@@ -130,7 +142,7 @@ class Evaluator:
         batches were moved or set aside (0: none is waiting)."""
         try:
             async with self.db.unit_of_work() as session:
-                moved = await handlers.explode_batches(handlers.session_fetch(session), limit=batches)
+                moved = await explode_batches(session_fetch(session), limit=batches)
             return moved
         except Exception as exc:
             if _transient(exc):
@@ -140,12 +152,12 @@ class Evaluator:
         failed: dict[str, Any] = {}
         try:
             async with self.db.unit_of_work() as session:
-                fetch = handlers.session_fetch(session)
+                fetch = session_fetch(session)
                 oldest = await fetch(_OLDEST_BATCH)
                 if not oldest:
                     return 0
                 failed["seq"] = oldest[0][0]
-                moved = await handlers.explode_batches(fetch, seq=failed["seq"])
+                moved = await explode_batches(fetch, seq=failed["seq"])
             return moved
         except Exception as exc:
             if _transient(exc) or "seq" not in failed:
@@ -153,12 +165,12 @@ class Evaluator:
             log.error("stored batch %s cannot be moved and is set aside: %s", failed["seq"], exc)
             async with self.db.unit_of_work() as session:
                 error = f"{type(exc).__name__}: {exc}"[:2000]
-                await handlers.session_fetch(session)(handlers.SET_BATCH_ASIDE_SQL, failed["seq"], error)
+                await session_fetch(session)(SET_BATCH_ASIDE_SQL, failed["seq"], error)
             return 1
 
     async def _evaluate_some(self, limit: int) -> int:
         try:
-            return await handlers.in_transaction(self.db, lambda s: self._evaluate(s, limit))
+            return await in_transaction(self.db, lambda s: self._evaluate(s, limit))
         except Exception as exc:
             if _transient(exc) or limit == 1:
                 raise
@@ -178,7 +190,7 @@ class Evaluator:
 
     async def _decide(self, session: AsyncSession, rows: Sequence[Sequence[Any]]) -> None:
         """Apply each workspace's rules to the claimed rows."""
-        by_workspace: dict[str, list[handlers.Pending]] = {}
+        by_workspace: dict[str, list[Pending]] = {}
         for (
             event_id,
             workspace_id,
@@ -190,20 +202,20 @@ class Evaluator:
             contact,
         ) in rows:
             by_workspace.setdefault(workspace_id, []).append(
-                handlers.Pending(
+                Pending(
                     id=event_id,
                     source=source,
                     source_event_id=source_event_id,
                     event_type=event_type,
                     occurred_at=occurred_at,
-                    contact=handlers.contact_from_json(contact) if contact is not None else None,
+                    contact=contact_from_json(contact) if contact is not None else None,
                     properties=_properties(payload),
                 )
             )
-        now = self.clock()
+        now = self.clock.now()
         for workspace_id, events in by_workspace.items():
-            rules = await handlers.load_workspace(session, self.caches, workspace_id=workspace_id)
-            await handlers.evaluate(
+            rules = await load_workspace(session, self.caches, workspace_id=workspace_id)
+            await evaluate(
                 session, self.outbox, rules=rules, workspace_id=workspace_id, events=events, now=now
             )
 
@@ -220,7 +232,7 @@ class Evaluator:
             return 1
 
         try:
-            return await handlers.in_transaction(self.db, one)
+            return await in_transaction(self.db, one)
         except Exception as exc:
             if _transient(exc) or "id" not in failed:
                 raise
@@ -235,22 +247,6 @@ class Evaluator:
                     _FAIL, {"id": failed["id"], "error": f"{type(exc).__name__}: {exc}"[:2000]}
                 )
             return 1
-
-    async def _listen(self) -> None:
-        if self._listener is not None and not self._listener.is_closed():
-            return
-        try:
-            self._listener = await asyncpg.connect(self.dsn)
-            await self._listener.add_listener(handlers.EVALUATE_CHANNEL, lambda *_: self._wake.set())
-        except (OSError, asyncpg.PostgresError) as exc:
-            log.warning("cannot listen for new events (%s); looking every %.1fs", exc, self.poll_interval_s)
-            self._listener = None
-
-    async def _sleep(self) -> None:
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval_s)
-        except TimeoutError:
-            pass
 
 
 def _properties(payload: str) -> dict[str, Any]:

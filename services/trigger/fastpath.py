@@ -2,13 +2,14 @@
 
 A webhook's own work is small (verify a signature, parse, store a row), so FastAPI's per-request
 machinery — its middleware stack, matching some forty routes, resolving parameters — was most of
-what a webhook cost. This is the app's front door (``ServiceApp.front``): it sees each HTTP request
-before FastAPI does and answers webhook POSTs with the same handler (``api.receive_webhook``), the
-same problem+json errors, the same body-size limit and the same metrics under the same route
-template; every other request, and any path it does not recognise, goes on to FastAPI, which also
-documents the webhook routes in OpenAPI. In front of FastAPI rather than as one of its middlewares,
-it also skips FastAPI's own outer layers (its error and telemetry middlewares, the check whether
-OpenTelemetry is configured): 24-35 µs less per webhook (``python -m bench.webhook_cpu``).
+what a webhook cost. This is the app's front door (``ServiceSpec.front``): it sees each HTTP request
+before FastAPI does and answers webhook POSTs with the same handler
+(``api.webhooks.receive_webhook``), the same problem+json errors, the same body-size limit and the
+same metrics under the same route template; every other request, and any path it does not
+recognise, goes on to FastAPI, which also documents the webhook routes in OpenAPI. In front of
+FastAPI rather than as one of its middlewares, it also skips FastAPI's own outer layers (its error
+and telemetry middlewares, the check whether OpenTelemetry is configured); ``python -m
+bench.webhook_cpu`` measures what that saves (bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.trigger.api import PATH_KINDS, receive_webhook
+from services.trigger.api.webhooks import PATH_KINDS, receive_webhook
 from shared.errors import CloseloopError, internal_error, problem_of
 from shared.observability import record_request
 from shared.service import read_body

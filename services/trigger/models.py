@@ -1,9 +1,10 @@
-"""The trigger service's tables (schema ``trigger``)."""
+"""The trigger service's tables (schema ``trigger``), and the Core handles of those that the
+handlers read and write in bulk (``contacts_table``, ``CONTACT_COLUMNS``, …)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     func,
@@ -27,6 +29,7 @@ from shared.db import service_metadata
 from shared.events import new_id
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
+from shared.vocabulary import CONTACT_FIELDS, Channel, SurveyKind
 
 SCHEMA = "trigger"
 
@@ -135,7 +138,7 @@ class ReceivedBatch(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     count: Mapped[int] = mapped_column(Integer)
     events: Mapped[str] = mapped_column(Text)
-    """The events as a JSON array (``handlers.batch_json``): text, so storing it parses nothing."""
+    """The events as a JSON array (``store.batch_json``): text, so storing it parses nothing."""
     error: Mapped[str | None] = mapped_column(Text)
     """Why its events could not be stored one by one; such a batch is set aside."""
 
@@ -150,9 +153,9 @@ class Rule(Base):
     event_type: Mapped[str] = mapped_column(String(200))
     conditions: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     survey_id: Mapped[str] = mapped_column(String(36))
-    kind: Mapped[str] = mapped_column(String(20), server_default="transactional")
-    channel: Mapped[str] = mapped_column(String(20))
-    fallback_channels: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    kind: Mapped[SurveyKind] = mapped_column(String(20), server_default="transactional")
+    channel: Mapped[Channel] = mapped_column(String(20))
+    fallback_channels: Mapped[list[Channel]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     locale: Mapped[str | None] = mapped_column(String(20))
     delay_seconds: Mapped[int] = mapped_column(Integer, default=0)
     recurrence_days: Mapped[int | None] = mapped_column(Integer)
@@ -267,3 +270,24 @@ class AuditEntry(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+# --- table handles -----------------------------------------------------------------------------
+# Core handles for statements that read or write many rows at once; here, so that the handler
+# modules share them without importing each other.
+
+contacts_table = cast(Table, Contact.__table__)
+received_events_table = cast(Table, ReceivedEvent.__table__)
+contact_surveys_table = cast(Table, ContactSurvey.__table__)
+schedules_table = cast(Table, Schedule.__table__)
+CONTACT_COLUMNS = (
+    contacts_table.c.id,
+    contacts_table.c.external_id,
+    *(contacts_table.c[f] for f in CONTACT_FIELDS),
+    contacts_table.c.attributes,
+    contacts_table.c.opted_out,
+    contacts_table.c.opted_out_channels,
+    contacts_table.c.created_at,
+    contacts_table.c.updated_at,
+)
+"""A contact as the handlers pass it around (a mapping of these)."""

@@ -1,6 +1,8 @@
 """The scheduler: turns sends that have come due (a delay after an event, the end of quiet hours,
 a journey step, the next round of a recurring survey) into ``SurveyRequested``.
 
+It is a ``shared.worker.Worker`` named ``scheduler``: a pass handles up to ``batch`` due sends and,
+if it took that many, the next starts at once; otherwise it looks again after ``poll_interval_s``.
 Each due send is handled in its own transaction: the schedule row is claimed with ``FOR UPDATE
 SKIP LOCKED`` (so replicas share the work), then the contact's row is locked, so a due send and
 a webhook for the same contact never both get past the frequency cap.
@@ -8,71 +10,59 @@ a webhook for the same contact never both get past the frequency cap.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Callable
+import functools
 from datetime import datetime, timedelta
-from typing import cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.trigger import domain, handlers
 from services.trigger.caches import Caches
-from services.trigger.models import Contact, Rule, Schedule
+from services.trigger.domain.conditions import Facts
+from services.trigger.domain.decisions import decide_due
+from services.trigger.handlers.contacts import contact_facts, contact_view
+from services.trigger.handlers.evaluate import Batch, load_history, record_verdict, write_batch
+from services.trigger.handlers.rules import load_workspace, rule_view
+from services.trigger.handlers.tx import in_transaction
+from services.trigger.models import CONTACT_COLUMNS, Rule, Schedule, contacts_table
+from shared.clock import Clock
 from shared.db import Database
-from shared.events import utcnow
 from shared.outbox import Outbox
-
-log = logging.getLogger(__name__)
-_contacts = cast(Table, Contact.__table__)
+from shared.worker import Worker
 
 # Outcomes after which a recurring survey stops; any other outcome skips one round only.
 _ENDS_ENROLLMENT = ("opted_out", "cancelled")
 
 
-class Scheduler:
+class Scheduler(Worker):
+    """Turns due sends into survey requests, each in its own transaction."""
+
+    name = "scheduler"
+
     def __init__(
         self,
         db: Database,
         outbox: Outbox,
         caches: Caches,
         *,
-        interval_s: float = 1.0,
+        poll_interval_s: float = 1.0,
         batch: int = 200,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock | None = None,
     ) -> None:
+        super().__init__(poll_interval_s=poll_interval_s, batch=batch)
         self.db = db
         self.outbox = outbox
         self.caches = caches
-        self.interval_s = interval_s
-        self.batch = batch
-        self.clock = clock
-        self._stopping = asyncio.Event()
+        self.clock = clock or Clock()
 
-    async def run(self) -> None:
-        """Handle due sends until stopped; a failure is logged and the loop goes on."""
-        while not self._stopping.is_set():
-            handled = 0
-            try:
-                handled = await self.run_due()
-            except Exception:
-                log.exception("scheduler pass failed; retrying")
-            if handled < self.batch:
-                try:
-                    await asyncio.wait_for(self._stopping.wait(), timeout=self.interval_s)
-                except TimeoutError:
-                    pass
-
-    def stop(self) -> None:
-        self._stopping.set()
+    async def work_once(self) -> int:
+        return await self.run_due()
 
     async def run_due(self, *, now: datetime | None = None, limit: int | None = None) -> int:
         """Return how many due sends were handled (as of ``now``, default the clock)."""
         handled = 0
         for _ in range(limit or self.batch):
-            moment = now or self.clock()
-            if not await handlers.in_transaction(self.db, lambda s, m=moment: self._handle_one(s, m)):  # type: ignore[misc]
+            handle_one = functools.partial(self._handle_one, now=now or self.clock.now())
+            if not await in_transaction(self.db, handle_one):
                 break
             handled += 1
         return handled
@@ -90,8 +80,8 @@ class Scheduler:
         row = (
             (
                 await session.execute(
-                    select(*handlers.CONTACT_COLUMNS)
-                    .where(_contacts.c.id == schedule.contact_id)
+                    select(*CONTACT_COLUMNS)
+                    .where(contacts_table.c.id == schedule.contact_id)
                     .with_for_update()
                 )
             )
@@ -104,29 +94,29 @@ class Scheduler:
         contact = dict(row)
         rule_row = await session.get(Rule, schedule.rule_id)
         assert rule_row is not None  # rules are soft-deleted, never removed
-        rule = handlers.rule_view(rule_row)
-        workspace = await handlers.load_workspace(session, self.caches, workspace_id=schedule.workspace_id)
+        rule = rule_view(rule_row)
+        workspace = await load_workspace(session, self.caches, workspace_id=schedule.workspace_id)
         window = max(workspace.cap_window_days, rule.survey_cap.days if rule.survey_cap else 0)
-        history = (
-            await handlers.load_history(session, contact_ids=[contact["id"]], window_days=window, now=now)
-        )[contact["id"]]
-        facts = domain.Facts(
+        history = (await load_history(session, contact_ids=[contact["id"]], window_days=window, now=now))[
+            contact["id"]
+        ]
+        facts = Facts(
             schedule.event_type,
             schedule.source,
             schedule.occurred_at,
             schedule.properties,
-            handlers.contact_facts(contact),
+            contact_facts(contact),
         )
-        verdict = domain.decide_due(
+        verdict = decide_due(
             rule,
-            handlers.contact_view(contact),
+            contact_view(contact),
             now=now,
             policy=workspace.policy,
             history=history,
             facts=facts,
         )
-        batch = handlers.Batch([], [], [], [])
-        handlers.record_verdict(
+        batch = Batch([], [], [], [])
+        record_verdict(
             batch,
             self.outbox,
             workspace_id=schedule.workspace_id,
@@ -147,5 +137,5 @@ class Scheduler:
             schedule.due_at = next_due if next_due > now else now + timedelta(days=schedule.recurrence_days)
         else:
             schedule.status = "done" if verdict.outcome == "sent" else "cancelled"
-        await handlers.write_batch(session, self.outbox, batch)
+        await write_batch(session, self.outbox, batch)
         return True

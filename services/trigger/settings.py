@@ -25,7 +25,7 @@ class TriggerSettings(ServiceSettings):
     evaluate_batch: int | None = Field(None, ge=1)
     """Most stored events the evaluator applies the rules to in one transaction. Default: 500 in a
     worker (larger passes cost less per event), 100 where the API shares the process (a pass holds
-    the event loop for about 0.5 ms per event)."""
+    the event loop while it runs)."""
     evaluate_linger_ms: int = Field(50, ge=0, le=5000)
     """While events keep arriving, the evaluator starts a pass at most this long after the last one
     ended, so that each takes more of them at once (an event after a quiet spell goes at once)."""
@@ -37,8 +37,6 @@ class TriggerSettings(ServiceSettings):
     """How often due sends (delays, quiet hours, journeys, recurring surveys) are looked for."""
     scheduler_batch: int = Field(200, ge=1)
     """Most due sends one pass handles before looking again."""
-    run_scheduler: bool = True
-    """``false`` runs the API without the scheduler loop (another replica runs it)."""
     hubspot_api_url: str = "https://api.hubapi.com"
     """HubSpot's API, for the contact of deal and ticket webhooks (integrations with an access token)."""
     hubspot_timeout_s: float = Field(4, gt=0)

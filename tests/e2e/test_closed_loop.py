@@ -9,7 +9,7 @@ from email.message import EmailMessage
 import httpx
 import pytest
 
-from closeloop.demo import STAFF_EMAIL, DemoWorkspace, demo_event, send_signed
+from closeloop.demo import AGENT, STAFF_EMAIL, DemoWorkspace, demo_event, send_signed
 from closeloop.mailcatcher import MailCatcher, body_of, recipient
 from tests.support.stack import wait_until
 
@@ -77,48 +77,58 @@ async def test_webhook_to_won_back_customer(demo: DemoWorkspace, urls: dict[str,
         )
         assert nps["nps"] == -100 and nps["detractors"] == 1 and nps["margin_of_error"] is not None
 
-        # 5. A follow-up task is open for the detractor who consented.
-        tasks_url = f"{urls['followup']}/v1/tasks"
-        tasks = await wait_until(
-            lambda: _when(json_of(http, tasks_url, demo.auth), lambda t: len(t) == 1),
+        # 5. A follow-up case is open for the detractor who consented, routed to the demo's team.
+        cases_url = f"{urls['followup']}/v1/cases"
+        cases = await wait_until(
+            lambda: _when(json_of(http, cases_url, demo.auth), lambda page: len(page["items"]) == 1),
             timeout_s=30,
-            message="a follow-up task opens",
+            message="a follow-up case opens",
         )
-        task = tasks[0]
-        assert task["status"] == "open" and task["score"] == 3
-        # The workspace's staff hear about it by email (followup → NotificationRequested → dispatch).
+        case = cases["items"][0]
+        assert case["status"] == "open" and [a["score"] for a in case["answers"]] == [3]
+        assert (case["assignee"], case["team_id"]) == (AGENT["id"], demo.team_id)
+        assert case["comment"] == "It took a week to solve." and case["sla"]["first_contact_due_at"]
+        # The workspace's staff and the agent hear about it by email (followup → NotificationRequested → dispatch).
         notice = await smtp.wait_for(
-            lambda m: recipient(m) == STAFF_EMAIL and task["id"] in body_of(m, "plain")
+            lambda m: recipient(m) == STAFF_EMAIL and case["id"] in body_of(m, "plain")
         )
         assert "It took a week to solve." in body_of(notice, "plain")
+        await smtp.wait_for(lambda m: recipient(m) == AGENT["email"] and case["id"] in body_of(m, "plain"))
 
-        # 6. An agent resolves it; the retention survey goes out to the same customer.
-        assign = await http.post(
-            f"{tasks_url}/{task['id']}/assign", json={"assignee": "grace@acme.example"}, headers=demo.auth
-        )
-        assert assign.status_code == 200, assign.text
+        # 6. The agent calls the customer and resolves the case with a root cause; the retention
+        # survey goes out to the same customer.
+        case_url = f"{cases_url}/{case['id']}"
+        agent = {**demo.auth, "X-Actor": AGENT["id"]}
+        contacted = await http.post(f"{case_url}/status", json={"status": "in_progress"}, headers=agent)
+        assert contacted.status_code == 200, contacted.text
         resolve = await http.post(
-            f"{tasks_url}/{task['id']}/resolve",
-            json={"note": "Called Ada and refunded the shipping."},
-            headers=demo.auth,
+            f"{case_url}/resolve",
+            json={
+                "root_cause": {"category": "Service", "cause": "Slow"},
+                "action_taken": "Called Ada and refunded the shipping.",
+            },
+            headers=agent,
         )
         assert resolve.status_code == 200, resolve.text
+        assert resolve.json()["retention"]["status"] == "requested"
         retention = await smtp.wait_for(
             lambda m: recipient(m) == email and m["Message-ID"] != invitation["Message-ID"]
         )
         retention_link = survey_link(retention)
         assert retention_link != link
 
-        # 7. The customer answers the retention survey; the task shows they were won back.
+        # 7. The customer answers the retention survey; the case shows they were won back.
         answered = await http.post(retention_link, data={"solved": "5"}, follow_redirects=True)
         assert answered.status_code == 200, answered.text
-        task_url = f"{tasks_url}/{task['id']}"
         closed = await wait_until(
-            lambda: _when(json_of(http, task_url, demo.auth), lambda t: t["status"] == "closed"),
+            lambda: _when(json_of(http, case_url, demo.auth), lambda c: c["status"] == "closed"),
             timeout_s=30,
             message="the retention outcome is recorded",
         )
-        assert closed["won_back"] is True and closed["retention_score"] == 5
+        assert closed["retention"]["won_back"] is True and closed["retention"]["score"] == 5
+        assert [h["actor"] for h in closed["history"] if h["kind"] == "resolved"] == [AGENT["id"]]
+        report = await json_of(http, f"{urls['followup']}/v1/metrics", demo.auth)
+        assert report["groups"][0]["won_back"] == 1 and report["groups"][0]["won_back_rate"] == 1.0
 
         # One invitation per survey request: the duplicate webhook created nothing.
         invitations = await json_of(http, f"{urls['dispatch']}/v1/invitations", demo.auth)

@@ -16,11 +16,12 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from closeloop.infra import free_port
 from closeloop.mailcatcher import MailCatcher, body_of
 from services.dispatch.app import create_app
+from services.dispatch.deps import DispatchRuntime
 from services.dispatch.models import Invitation
 from services.dispatch.settings import DispatchSettings
 from shared.events import (
@@ -33,7 +34,6 @@ from shared.events import (
     utcnow,
 )
 from shared.security import issue_api_key
-from shared.service import Runtime
 from shared.survey_links import read_link_token
 from tests.conftest import SECRET_KEY
 from tests.support.stack import TopicReader, publish, running, settings_from, wait_until
@@ -47,7 +47,7 @@ LINK = re.compile(re.escape(SURVEY_BASE_URL) + r"/s/([A-Za-z0-9_.-]+)")
 @dataclass
 class Dispatch:
     client: httpx.AsyncClient
-    runtime: Runtime
+    runtime: DispatchRuntime
     producer: AIOKafkaProducer
     invitations: TopicReader
 
@@ -91,7 +91,7 @@ async def dispatch(stack_env: dict[str, str], producer: AIOKafkaProducer) -> Asy
         running(app) as client,
         TopicReader(stack_env["KAFKA_BOOTSTRAP_SERVERS"], INVITATIONS) as invitations,
     ):
-        runtime: Runtime = app.state.runtime
+        runtime: DispatchRuntime = app.state.runtime
         assert runtime.consumer is not None
         await wait_until(runtime.consumer.assigned.is_set, message="dispatch consumer assigned")
         yield Dispatch(client, runtime, producer, invitations)
@@ -340,3 +340,33 @@ async def test_a_claim_left_by_a_dead_sender_is_taken_over_and_counted(dispatch,
     given_up = await dispatch.invitation_when(auth, exhausted.request_id, status="failed")
     assert "never finished" in given_up["last_error"] and given_up["attempts"] == 3
     assert not [m for m in smtp.messages if f"spent@{workspace}.test" in str(m["To"])]
+
+
+async def test_a_burst_of_requests_is_sent_in_a_few_batches(dispatch, workspace, auth, smtp, monkeypatch):
+    """Woken right after a pass that sent something, the sender lingers (``send_linger_ms``, here a
+    second) so that a burst gathers into one batch: one claim and one record for many messages."""
+    monkeypatch.setattr(dispatch.runtime.deps.sender, "linger_s", 1.0)
+    first = request(workspace, contact_id="con-first", email=f"first@{workspace}.test")
+    await dispatch.publish(first)
+    await dispatch.invitation_when(auth, first.request_id, status="sent")
+
+    burst = [request(workspace, contact_id=f"con-b{n}", email=f"b{n}@{workspace}.test") for n in range(10)]
+    for req in burst:
+        await dispatch.publish(req)
+
+    async def all_sent() -> bool:
+        sent = await dispatch.invitations_of(auth, status="sent")
+        return len({i["request_id"] for i in sent} & {r.request_id for r in burst}) == len(burst)
+
+    await wait_until(all_sent, message="every invitation of the burst sent")
+    async with dispatch.runtime.db.unit_of_work() as session:
+        claims = set(
+            await session.scalars(
+                select(Invitation.claimed_at).where(
+                    Invitation.workspace_id == workspace, Invitation.contact_id.like("con-b%")
+                )
+            )
+        )
+    # The first request of the burst may go on its own (the sender found nothing to do in between);
+    # the rest wait for each other.
+    assert len(claims) <= 3, f"{len(burst)} invitations in {len(claims)} passes"

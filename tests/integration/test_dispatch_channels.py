@@ -35,9 +35,10 @@ from closeloop.infra import free_port
 from closeloop.mailcatcher import MailCatcher, body_of, recipient
 from services.dispatch import providers
 from services.dispatch.app import create_app
-from services.dispatch.clock import Clock
+from services.dispatch.deps import DispatchRuntime
 from services.dispatch.settings import DispatchSettings
 from shared import standard_webhooks
+from shared.clock import Clock
 from shared.events import (
     CUSTOMER_EVENTS,
     INVITATIONS,
@@ -49,7 +50,6 @@ from shared.events import (
     SurveyRequested,
     new_id,
 )
-from shared.service import Runtime
 from tests.support.dispatch import FakeProvider
 from tests.support.stack import TopicReader, publish, running, settings_from, wait_until
 
@@ -70,7 +70,7 @@ SCORE_LINK = re.compile(re.escape(SURVEY_BASE_URL) + r"/s/[A-Za-z0-9_.-]+\?score
 @dataclass
 class Dispatch:
     client: httpx.AsyncClient
-    runtime: Runtime
+    runtime: DispatchRuntime
     producer: AIOKafkaProducer
     invitations: TopicReader
     customer_events: TopicReader
@@ -78,11 +78,11 @@ class Dispatch:
 
     @property
     def clock(self) -> Clock:
-        return self.runtime.extras["clock"]
+        return self.runtime.deps.clock
 
     def wake(self) -> None:
-        self.runtime.extras["sender"].wake.set()
-        self.runtime.extras["notifier"].wake.set()
+        self.runtime.deps.sender.wake()
+        self.runtime.deps.notifier.wake()
 
     async def publish(self, data: EventData) -> str:
         return await publish(self.producer, data)
@@ -152,7 +152,7 @@ async def dispatch(stack_env: dict[str, str], producer: AIOKafkaProducer) -> Asy
             TopicReader(stack_env["KAFKA_BOOTSTRAP_SERVERS"], INVITATIONS) as invitations,
             TopicReader(stack_env["KAFKA_BOOTSTRAP_SERVERS"], CUSTOMER_EVENTS) as customer_events,
         ):
-            runtime: Runtime = app.state.runtime
+            runtime: DispatchRuntime = app.state.runtime
             assert runtime.consumer is not None
             await wait_until(runtime.consumer.assigned.is_set, message="dispatch consumer assigned")
             yield Dispatch(client, runtime, producer, invitations, customer_events, provider)
@@ -485,6 +485,42 @@ async def test_rate_limit_per_channel_and_link_expiry(dispatch, workspace, auth)
     dispatch.clock.advance(timedelta(days=31))
     expired = await dispatch.client.get(urlsplit(invitation["short_url"]).path)
     assert expired.status_code == 410
+
+
+async def test_a_sender_stopped_mid_send_finishes_and_records_it(dispatch, workspace, auth):
+    """Shutdown drains the sender: a message in flight when the process stops is recorded as sent,
+    not left claimed until the claim times out and it goes out again."""
+    number = phone()
+    req = request(
+        workspace,
+        contact_id="con-drain",
+        channel="sms",
+        phone=number,
+        send_at=datetime.now(UTC) + timedelta(minutes=1),
+    )
+    await dispatch.publish(req)
+    await dispatch.invitation(auth, req.request_id, status="scheduled")
+
+    # A second process that only sends, its clock a minute ahead: it sends the message, not dispatch's own sender.
+    app = create_app(dispatch.runtime.settings.model_copy(update={"role": "sender", "worker_nice": 0}))
+    dispatch.provider.answer_after_s = 1.0
+    try:
+        async with running(app):
+            runtime: DispatchRuntime = app.state.runtime
+            runtime.deps.clock.advance(timedelta(minutes=1, seconds=1))
+            runtime.deps.sender.wake()
+            await wait_until(lambda: dispatch.provider.sent_to(number), message="the message handed over")
+            stopping = time.monotonic()
+        assert time.monotonic() - stopping >= 0.5, "it stopped after the provider answered, not before"
+    finally:
+        dispatch.provider.answer_after_s = 0.0
+
+    response = await dispatch.client.get(
+        "/v1/invitations", params={"request_id": req.request_id}, headers=auth
+    )
+    [invitation] = response.json()
+    assert (invitation["status"], invitation["attempts"]) == ("sent", 1)
+    assert invitation["provider_message_id"] == dispatch.provider.sent_to(number)[0].sid
 
 
 async def test_an_smtp_outage_in_the_middle_of_a_batch_loses_and_duplicates_nothing(

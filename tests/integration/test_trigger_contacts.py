@@ -3,6 +3,7 @@ the API and the command line (over real HTTP), opt-outs in both directions, and 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import io
 import json
@@ -14,8 +15,8 @@ import httpx
 import pytest
 import uvicorn
 
+from closeloop import contacts_import
 from closeloop.infra import free_port
-from services.trigger import importer
 from services.trigger.app import create_app
 from shared.events import CUSTOMER_EVENTS, ContactOptedOut, utcnow
 from tests.support import trigger as fx
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.integration
 async def svc(stack_env: dict[str, str]) -> AsyncIterator[SimpleNamespace]:
     """The trigger app served over real HTTP (the import CLI is a separate HTTP client)."""
     port = free_port()
-    app = create_app(fx.trigger_settings(stack_env, run_scheduler=False, import_max_rows=50))
+    app = create_app(fx.trigger_settings(stack_env, role=fx.ALL_BUT_SCHEDULER, import_max_rows=50))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
     serving = asyncio.create_task(server.serve())
     await wait_until(lambda: server.started, timeout_s=30, message="the trigger app serves")
@@ -154,10 +155,10 @@ async def test_import_from_the_command_line_in_chunks(svc, api_key, auth, tmp_pa
     path.write_text("\n".join(rows) + "\n")
     errors = tmp_path / "errors.csv"
     out, err = io.StringIO(), io.StringIO()
-    args = importer.configure(importer.argparse.ArgumentParser()).parse_args(
+    args = contacts_import.configure(argparse.ArgumentParser()).parse_args(
         [str(path), "--url", svc.url, "--api-key", api_key, "--chunk", "50", "--errors", str(errors)]
     )
-    code = await asyncio.to_thread(importer.run, args, out=out, err=err)
+    code = await asyncio.to_thread(contacts_import.run, args, out=out, err=err)
     assert code == 1, err.getvalue()
     assert "120 rows: 119 created, 0 updated, 1 failed" in out.getvalue()
     assert "row 57: email:" in out.getvalue()  # numbered across chunks
@@ -169,11 +170,11 @@ async def test_import_from_the_command_line_in_chunks(svc, api_key, auth, tmp_pa
     jsonl.write_text(
         "\n".join(json.dumps({"external_id": f"cli-{i}", "plan": "pro"}) for i in range(3)) + "\n"
     )
-    code = await asyncio.to_thread(importer.main, [str(jsonl), "--url", svc.url, "--api-key", api_key])
+    code = await asyncio.to_thread(contacts_import.main, [str(jsonl), "--url", svc.url, "--api-key", api_key])
     assert code == 0 and (await svc.client.get("/v1/contacts/cli-2", headers=auth)).json()["plan"] == "pro"
     assert (
         await asyncio.to_thread(
-            importer.main, [str(jsonl), "--url", svc.url, "--api-key", "clk_nope.nope.nope"]
+            contacts_import.main, [str(jsonl), "--url", svc.url, "--api-key", "clk_nope.nope.nope"]
         )
         == 2
     )

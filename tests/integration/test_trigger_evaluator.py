@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
-from services.trigger import handlers
+from services.trigger import store
 from services.trigger.app import create_app
 from services.trigger.evaluator import Evaluator
 from shared.events import SURVEY_REQUESTS, new_id
@@ -32,16 +33,16 @@ pytestmark = pytest.mark.integration
 async def api_only(stack_env: dict[str, str]) -> AsyncIterator[SimpleNamespace]:
     """The API half alone (CLOSELOOP_ROLE=api): it stores, and nothing evaluates or publishes until a
     test does what a worker would."""
-    app = create_app(fx.trigger_settings(stack_env, role="api", run_scheduler=False))
+    app = create_app(fx.trigger_settings(stack_env, role="api"))
     async with running(app) as client:
         runtime = app.state.runtime
-        yield SimpleNamespace(client=client, runtime=runtime, evaluator=runtime.extras["evaluator"])
+        yield SimpleNamespace(client=client, runtime=runtime, evaluator=runtime.deps.evaluator)
 
 
 @pytest.fixture(scope="module")
 async def whole(stack_env: dict[str, str]) -> AsyncIterator[SimpleNamespace]:
     """Both halves in one process, looking for stored events only once a minute: NOTIFY must wake it."""
-    app = create_app(fx.trigger_settings(stack_env, run_scheduler=False, evaluate_poll_ms=60_000))
+    app = create_app(fx.trigger_settings(stack_env, role=fx.ALL_BUT_SCHEDULER, evaluate_poll_ms=60_000))
     async with running(app) as client:
         yield SimpleNamespace(client=client)
 
@@ -175,7 +176,7 @@ async def test_a_second_evaluator_shares_the_backlog_without_deciding_anything_t
     other = Evaluator(
         runtime.db,
         runtime.outbox,
-        runtime.extras["caches"],
+        runtime.deps.caches,
         dsn=api_only.evaluator.dsn,
         batch=2,
     )
@@ -193,11 +194,12 @@ async def test_the_api_half_runs_no_background_work_and_the_worker_half_serves_n
     assert api_only.runtime.consumer is None
     assert (await api_only.client.get("/v1/rules", headers=auth)).status_code == 200
 
-    worker = create_app(fx.trigger_settings(stack_env, role="worker", worker_nice=0, run_scheduler=False))
+    # A worker-only role (like --role worker, but without the scheduler).
+    worker = create_app(fx.trigger_settings(stack_env, role="relay,consumer,evaluator", worker_nice=0))
     async with running(worker) as client:
         assert (await client.get("/healthz")).status_code == 200
         # Nothing else runs in a worker's event loop: its passes are larger, cheaper per event.
-        assert worker.state.runtime.extras["evaluator"].batch == 500
+        assert worker.state.runtime.deps.evaluator.batch == 500
         assert api_only.evaluator.batch == 100
         assert (await client.get("/v1/rules", headers=auth)).status_code == 404
         path, secret = await _source(api_only.client, auth)
@@ -288,7 +290,7 @@ async def test_a_batch_is_stored_as_one_row_and_each_event_is_decided_once_howev
     assert waiting["status"] == "pending" and waiting["decisions"] == []
     assert waiting["source_event_id"] == first["events"][0]["source_event_id"]
     assert waiting["properties"]["propertyValue"] == "customer"
-    assert ids[0] == handlers.event_id_for(workspace, waiting["source"], waiting["source_event_id"])
+    assert ids[0] == store.event_id_for(workspace, waiting["source"], waiting["source_event_id"])
 
     # HubSpot redelivers the batch before it was evaluated: acknowledged, stored again as a batch.
     retried = [{**e, "attemptNumber": 1} for e in batch]
@@ -385,7 +387,7 @@ async def test_the_batch_retried_alone_is_the_one_locked_even_with_an_older_one_
             {"ws": workspace},
         )
         [older_seq] = held.scalars().all()
-        fetch = handlers.session_fetch(ours)
+        fetch = store.session_fetch(ours)
         [[locked]] = await fetch(
             "SELECT seq FROM trigger.received_batches WHERE workspace_id = $1 AND error IS NULL "
             "ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED",
@@ -393,7 +395,7 @@ async def test_the_batch_retried_alone_is_the_one_locked_even_with_an_older_one_
         )
         assert locked != older_seq  # the older batch is another evaluator's for now
         await other.rollback()  # ... and it lets go before this one moves its batch
-        assert await handlers.explode_batches(fetch, seq=locked) == 1
+        assert await store.explode_batches(fetch, seq=locked) == 1
     async with db.sessionmaker() as session:
         waiting = await session.execute(
             text("SELECT seq FROM trigger.received_batches WHERE workspace_id = :ws"), {"ws": workspace}
@@ -427,11 +429,41 @@ async def test_erasing_a_contact_erases_its_events_still_waiting_in_a_batch(api_
     assert (await api_only.client.get(f"/v1/contacts/{contact}", headers=auth)).status_code == 404
 
 
+async def test_a_lost_connection_fails_a_pass_not_the_evaluator_which_listens_anew(api_only, auth):
+    """The evaluator is a worker: a pass that fails for the database's sake is retried after a wait,
+    on a new listening connection, and the events wait for it."""
+    path, secret = await _source(api_only.client, auth)
+    runtime = api_only.runtime
+    evaluator = Evaluator(
+        runtime.db, runtime.outbox, runtime.deps.caches, dsn=api_only.evaluator.dsn, poll_interval_s=0.05
+    )
+    evaluate_pending = evaluator.evaluate_pending
+    listeners: list[Any] = []
+
+    async def the_first_loses_its_connection(*, limit: int | None = None) -> int:
+        listeners.append(evaluator._listener)
+        if len(listeners) == 1:
+            raise OperationalError("SELECT …", None, ConnectionResetError("connection lost"))
+        return await evaluate_pending(limit=limit)
+
+    evaluator.evaluate_pending = the_first_loses_its_connection  # type: ignore[method-assign]
+    working = asyncio.create_task(evaluator.run())
+    try:
+        accepted = await _post(api_only.client, path, secret, "after-a-lost-connection")
+        event = await fx.evaluated(api_only.client, auth, accepted["event_id"])
+    finally:
+        evaluator.stop()
+        await working
+    assert [d["outcome"] for d in event["decisions"]] == ["sent"]
+    assert listeners[0] is not None and listeners[1] is not None and listeners[1] is not listeners[0]
+    assert evaluator._listener is None  # closed when the worker stopped
+
+
 async def test_a_started_service_keeps_what_startup_built_out_of_the_collectors_sight(stack_env):
     # Every service's lifespan freezes what startup built, so a full collection no longer walks it.
     gc.unfreeze()
     assert gc.get_freeze_count() == 0
-    app = create_app(fx.trigger_settings(stack_env, role="api", run_scheduler=False))
+    app = create_app(fx.trigger_settings(stack_env, role="api"))
     async with running(app) as client:
         assert (await client.get("/healthz")).status_code == 200
         assert gc.get_freeze_count() > 10_000

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from services.trigger.app import create_app
+from shared.clock import Clock
 from shared.events import SURVEY_REQUESTS
 from tests.support import trigger as fx
 from tests.support.stack import TopicReader, running
@@ -24,15 +25,15 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 async def svc(stack_env: dict[str, str]) -> AsyncIterator[SimpleNamespace]:
     """One trigger app for the module, its scheduler driven by the tests with a movable clock."""
-    clock = fx.Clock()
-    app = create_app(fx.trigger_settings(stack_env, run_scheduler=False), clock=clock)
+    clock = Clock()
+    app = create_app(fx.trigger_settings(stack_env, role=fx.ALL_BUT_SCHEDULER), clock=clock)
     async with running(app) as client:
-        yield SimpleNamespace(client=client, clock=clock, scheduler=app.state.runtime.extras["scheduler"])
+        yield SimpleNamespace(client=client, clock=clock, scheduler=app.state.runtime.deps.scheduler)
 
 
 @pytest.fixture(autouse=True)
 def _real_time(svc: SimpleNamespace) -> None:
-    svc.clock.offset = timedelta(0)
+    svc.clock.reset()
 
 
 async def rule(svc, auth, **body: Any) -> dict[str, Any]:
@@ -218,9 +219,9 @@ async def test_a_delay_is_kept_by_the_scheduler_which_checks_the_contact_again(s
         await event(svc, auth, "changed-mind", contact={"email": "changed@example.com"})
         assert await outcomes(svc, auth, "later") == ["delayed"]
         await svc.client.post("/v1/contacts/changed-mind/opt-out", headers=auth)
-        await svc.scheduler.run_due(now=svc.clock() + timedelta(hours=23))
+        await svc.scheduler.run_due(now=svc.clock.now() + timedelta(hours=23))
         assert await outcomes(svc, auth, "later") == ["delayed"]  # not due yet
-        await svc.scheduler.run_due(now=svc.clock() + timedelta(hours=24, minutes=1))
+        await svc.scheduler.run_due(now=svc.clock.now() + timedelta(hours=24, minutes=1))
         [request] = await reader.wait_for(lambda v: ours(v, workspace))
     assert request["data"]["recipient"]["email"] == "later@example.com"
     assert await outcomes(svc, auth, "later") == ["delayed", "sent"]
@@ -237,7 +238,7 @@ async def test_quiet_hours_in_the_contacts_time_zone(svc, auth):
     # 23:30 in Amsterdam (22:30 UTC in November), a real date in the future of the test run.
     today = datetime.now(UTC).date() + timedelta(days=1)
     late = datetime(today.year, today.month, today.day, 22, 30, tzinfo=UTC)
-    svc.clock.offset = late - datetime.now(UTC)
+    svc.clock.set(late)
     await event(svc, auth, "night-owl", contact={"email": "owl@example.com"})
     await event(svc, auth, "new-york", contact={"email": "ny@example.com", "timezone": "America/New_York"})
     decisions = (await svc.client.get("/v1/contacts/night-owl/decisions", headers=auth)).json()
@@ -279,9 +280,9 @@ async def test_journey_30_days_after_becoming_a_customer(svc, auth, workspace):
     await fx.settled(svc.client, auth, response)
     [delayed] = (await svc.client.get("/v1/contacts/501/decisions", headers=auth)).json()
     assert delayed["outcome"] == "delayed" and delayed["rule_id"] == journey["id"]
-    await svc.scheduler.run_due(now=svc.clock() + timedelta(days=29))
+    await svc.scheduler.run_due(now=svc.clock.now() + timedelta(days=29))
     assert await outcomes(svc, auth, "501") == ["delayed"]
-    await svc.scheduler.run_due(now=svc.clock() + timedelta(days=30, minutes=1))
+    await svc.scheduler.run_due(now=svc.clock.now() + timedelta(days=30, minutes=1))
     assert await outcomes(svc, auth, "501") == ["delayed", "sent"]
 
 
@@ -297,7 +298,7 @@ async def test_recurring_relationship_survey_every_90_days(svc, auth):
     await event(svc, auth, "loyal", "contact.enrolled", contact={"email": "loyal@example.com"})
     await event(svc, auth, "loyal", "contact.enrolled", eid="enrolled-again")
     assert await outcomes(svc, auth, "loyal") == ["sent", "already_enrolled"]
-    start = svc.clock()
+    start = svc.clock.now()
     await svc.scheduler.run_due(now=start + timedelta(days=89))
     assert await outcomes(svc, auth, "loyal") == ["sent", "already_enrolled"]
     await svc.scheduler.run_due(now=start + timedelta(days=90, minutes=1))
@@ -449,8 +450,8 @@ async def test_bad_settings_and_patches_are_refused(svc, auth):
 
 
 async def test_the_background_scheduler_sends_what_is_due(stack_env, auth, broker, workspace):
-    """The loop itself (ServiceSpec.background): a 1-second delay goes out without anyone calling it."""
-    app = create_app(fx.trigger_settings(stack_env, role="api,relay", scheduler_interval_ms=100))
+    """The worker itself (role ``scheduler``): a 1-second delay goes out without anyone calling it."""
+    app = create_app(fx.trigger_settings(stack_env, role="api,relay,scheduler", scheduler_interval_ms=100))
     async with running(app) as client, TopicReader(broker.bootstrap_servers, SURVEY_REQUESTS) as reader:
         await client.post(
             "/v1/rules",

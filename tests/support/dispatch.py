@@ -66,6 +66,8 @@ class FakeProvider:
     outage: int = 0
     """Answer the next ``outage`` message requests with 503."""
     hook_status: dict[str, int] = field(default_factory=dict)
+    answer_after_s: float = 0.0
+    """Answer message requests this long after keeping them (a slow provider: a send in flight)."""
     port: int = 0
 
     @property
@@ -138,6 +140,8 @@ class FakeProvider:
                 time.monotonic(),
             )
         )
+        if self.answer_after_s:
+            await asyncio.sleep(self.answer_after_s)
         return JSONResponse(
             {
                 "sid": sid,

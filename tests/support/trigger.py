@@ -8,7 +8,7 @@ import hmac
 import json
 import secrets
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from shared import standard_webhooks
@@ -245,18 +245,9 @@ def dumps(payload: Any) -> bytes:
 # --- running the service in tests --------------------------------------------------------------
 
 
-class Clock:
-    """The time the trigger app decides at: real time plus an offset that tests move."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-    def advance(self, delta: timedelta) -> datetime:
-        self.offset += delta
-        return self()
+ALL_BUT_SCHEDULER = "api,relay,consumer,evaluator"
+"""The role of a trigger app that runs everything but the scheduler: the test runs due sends itself
+(``runtime.deps.scheduler.run_due(now=…)``), or another app of the session would take them."""
 
 
 def trigger_settings(stack_env: dict[str, str], **overrides: Any) -> Any:

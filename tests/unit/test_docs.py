@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
 
 import pytest
@@ -31,3 +32,21 @@ def test_every_environment_variable_is_documented(service: str):
     docs = README + (page.read_text() if page.exists() else "")
     missing = [name for name in env_names(cls) if name not in docs]
     assert not missing, f"document these in README.md (Configuration) or docs/{service}.md: {missing}"
+
+
+@pytest.mark.parametrize("service", ["responses", "dispatch"])
+def test_the_file_map_lists_every_module(service: str):
+    """``docs/<service>.md`` opens with a map of the service's files: a row per module, none for a gone one."""
+    root = ROOT / "services" / service
+    page = (ROOT / "docs" / f"{service}.md").read_text()
+    assert "\n## Files\n" in page, f"docs/{service}.md has no file map (## Files)"
+    file_map = page.split("\n## Files\n", 1)[1].split("\n## ", 1)[0]
+    rows = set(re.findall(r"^\| `([\w./]+)` \|", file_map, re.M))
+    modules = {
+        path.relative_to(root).as_posix()
+        for path in root.rglob("*.py")
+        if "migrations" not in path.parts and path.stat().st_size > 0
+    }
+    assert not modules - rows, f"add to the file map of docs/{service}.md: {sorted(modules - rows)}"
+    gone = sorted(row for row in rows if not (root / row).exists())
+    assert not gone, f"the file map of docs/{service}.md names files that are gone: {gone}"

@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.responses.domain import (
-    Answer,
-    FieldError,
-    Question,
-    check_survey,
-    consent_given,
-    form_answers,
-    preselected_score,
-    validate_answers,
-)
+from services.responses.domain.answers import consent_given, form_answers, preselected_score, validate_answers
+from services.responses.domain.definition import Answer, FieldError, Question, check_survey
 
 NPS = Question("nps", "nps", "How likely are you to recommend us?", required=True)
 CSAT = Question("csat", "csat", "How satisfied are you?")

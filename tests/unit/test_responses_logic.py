@@ -5,33 +5,18 @@ from __future__ import annotations
 
 import pytest
 
-from services.responses.domain import (
-    Condition,
-    GlossaryTerm,
-    Option,
-    Outcome,
+from services.responses.domain.answers import (
     Problem,
-    Progress,
-    Question,
-    check_branding,
-    check_survey,
     check_value,
     clean_context,
     completed_answers,
-    contrast,
-    estimated_seconds,
-    fill,
     form_answers,
-    lint,
-    locale_chain,
-    localize,
-    next_step,
-    on_colour,
-    page_locale,
-    plan,
-    progress,
-    thank_you_for,
 )
+from services.responses.domain.branding import check_branding, contrast, on_colour
+from services.responses.domain.checklist import GlossaryTerm, estimated_seconds, lint
+from services.responses.domain.definition import Condition, Option, Outcome, Question, check_survey
+from services.responses.domain.languages import fill, locale_chain, localize, page_locale
+from services.responses.domain.logic import Progress, next_step, plan, progress, thank_you_for
 from services.responses.i18n import t, text_direction, ui_language
 from shared.ratelimit import TokenBuckets
 

@@ -233,3 +233,45 @@ def test_a_worker_leading_its_own_session_lowers_its_scheduling_group_too():
     assert child(start_new_session=True) in ((7, "7"), (7, "-"))  # "-": no autogroup for it here
     # In a session it shares (a shell's), only the process's own priority changes.
     assert child() == (7, _autogroup_nice(_read_autogroup()))
+
+
+def test_a_survey_link_reveals_nothing_about_the_customer_and_cannot_be_altered():
+    from shared.security import sign_token
+    from shared.survey_links import PURPOSE, _unb64
+
+    link = SurveyLink(
+        workspace_id="ws-acme",
+        invitation_id="inv-1",
+        request_id="req-1",
+        survey_id="svy-1",
+        contact_id="c-42",
+        context={"address": "Keizersgracht 1, Amsterdam", "attr.plan": "gold"},
+        respondent={"name": "Ada Lovelace", "email": "ada@example.com", "phone": "+31612345678"},
+    )
+    token = issue_link_token("k", link)
+    assert read_link_token("k", token) == link
+    for secret_text in (
+        "ada",
+        "Ada",
+        "Lovelace",
+        "example.com",
+        "Keizersgracht",
+        "31612345678",
+        "c-42",
+        "ws-acme",
+    ):
+        assert secret_text not in token
+        assert secret_text.encode() not in _unb64(token)
+    # Two links for the same invitation differ (a fresh nonce each), so links cannot be correlated.
+    assert issue_link_token("k", link) != token
+    flipped = token[:20] + ("A" if token[20] != "A" else "B") + token[21:]
+    for bad, secret in ((flipped, "k"), (token, "other-secret"), (token[:-4], "k"), ("", "k"), ("%%%", "k")):
+        with pytest.raises(InvalidToken):
+            read_link_token(secret, bad)
+    with pytest.raises(ExpiredToken):
+        read_link_token("k", issue_link_token("k", link, ttl_s=-1))
+    # A link of the first format, still in a mailbox, keeps working until it expires.
+    old = sign_token(
+        "k", PURPOSE, {"ws": "ws-acme", "inv": "i", "req": "r", "svy": "s", "con": "c"}, ttl_s=60
+    )
+    assert read_link_token("k", old).invitation_id == "i"

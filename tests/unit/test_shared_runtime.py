@@ -172,7 +172,7 @@ def test_a_role_names_what_the_process_runs():
     everything = _settings("all")
     assert everything.serves_api and everything.runs("relay") and everything.runs("scheduler")
     api = _settings("api")
-    assert api.serves_api and not api.runs_background and not api.runs("relay")
+    assert api.serves_api and not api.runs("relay") and not api.runs("consumer")
     worker = _settings("worker")
     assert not worker.serves_api and worker.runs("consumer") and worker.runs("evaluator")
     some = _settings("api, relay")
@@ -199,3 +199,12 @@ def test_the_clock_moves_only_when_told():
     assert abs(clock.now() - moment) < timedelta(seconds=1)
     clock.reset()
     assert abs(clock.now() - datetime.now(UTC)) < timedelta(seconds=1)
+
+
+async def test_a_failed_pass_of_a_slow_polling_worker_is_retried_within_a_second():
+    worker = Passes([RuntimeError("db down"), 0], poll_interval_s=60)
+    task = asyncio.create_task(worker.run())
+    await worker.until_passes(2)
+    assert worker.passes[1] - worker.passes[0] <= 1.5
+    worker.stop()
+    await asyncio.wait_for(task, 1)

@@ -2,23 +2,27 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from services.trigger import domain
-from services.trigger.domain import (
-    Cap,
+from services.trigger.domain.conditions import (
+    MAX_CONDITION_DEPTH,
+    MAX_CONDITION_LEAVES,
     ConditionError,
-    ContactView,
     Facts,
+    evaluate,
+    parse_condition,
+    parse_duration,
+)
+from services.trigger.domain.decisions import decide, decide_all, decide_due, survey_context
+from services.trigger.domain.model import (
+    Cap,
+    ContactView,
     Policy,
     QuietHours,
     RuleView,
     Sent,
-    decide,
-    decide_all,
-    decide_due,
+    in_sample,
     matching_rules,
-    parse_condition,
-    quiet_until,
 )
+from services.trigger.domain.policy import quiet_until
 from shared.ratelimit import TokenBuckets
 from shared.timezones import zone
 
@@ -115,13 +119,13 @@ def test_only_enabled_rules_for_the_event_type_and_source_match():
     ],
 )
 def test_condition_operators(condition, properties, holds):
-    assert domain.evaluate(parse_condition(condition), facts(properties)) is holds
+    assert evaluate(parse_condition(condition), facts(properties)) is holds
 
 
 def test_contact_conditions_read_fields_then_custom_attributes():
     contact = {"plan": "pro", "country": "NL", "attributes": {"segment": "smb", "seats": 12}}
     f = facts(contact=contact)
-    check = lambda c: domain.evaluate(parse_condition(c), f)  # noqa: E731
+    check = lambda c: evaluate(parse_condition(c), f)  # noqa: E731
     assert check({"field": "contact.plan", "op": "in", "value": ["pro", "enterprise"]})
     assert check({"field": "contact.segment", "op": "equals", "value": "smb"})
     assert check({"field": "contact.attributes.seats", "op": "gte", "value": 10})
@@ -144,7 +148,7 @@ def test_all_any_not_combine_and_the_trace_names_every_leaf():
         }
     )
     trace: list = []
-    assert domain.evaluate(
+    assert evaluate(
         condition, facts({"status": "solved", "vip": 1, "channel": "web"}, {"plan": "free"}), trace
     )
     assert [(t["field"], t["holds"]) for t in trace] == [
@@ -154,7 +158,7 @@ def test_all_any_not_combine_and_the_trace_names_every_leaf():
         ("event.channel", False),
     ]
     assert trace[1]["actual"] == "free"
-    assert not domain.evaluate(condition, facts({"status": "solved", "channel": "api", "vip": 1}))
+    assert not evaluate(condition, facts({"status": "solved", "channel": "api", "vip": 1}))
 
 
 @pytest.mark.parametrize(
@@ -183,11 +187,11 @@ def test_bad_conditions_name_the_part_at_fault(raw, path):
 
 def test_conditions_are_bounded():
     deep: dict = {"field": "event.a", "op": "exists"}
-    for _ in range(domain.MAX_CONDITION_DEPTH + 1):
+    for _ in range(MAX_CONDITION_DEPTH + 1):
         deep = {"not": deep}
     with pytest.raises(ConditionError, match="deeper"):
         parse_condition(deep)
-    wide = {"all": [{"field": "event.a", "op": "exists"}] * (domain.MAX_CONDITION_LEAVES + 1)}
+    wide = {"all": [{"field": "event.a", "op": "exists"}] * (MAX_CONDITION_LEAVES + 1)}
     with pytest.raises(ConditionError, match="at most"):
         parse_condition(wide)
 
@@ -255,7 +259,7 @@ def test_sampling_is_deterministic_per_contact_and_close_to_the_percentage():
         for i in range(4000)
     ]
     assert again == outcomes
-    assert domain.in_sample("r", "c", 100) and not domain.in_sample("r", "c", 0)
+    assert in_sample("r", "c", 100) and not in_sample("r", "c", 0)
 
 
 def test_workspace_cap_survey_cap_and_exemptions():
@@ -390,11 +394,11 @@ def test_rate_limiter_allows_a_burst_then_the_rate_and_says_how_long_to_wait():
     "text, seconds", [("30d", 2592000), ("-2h", -7200), ("+15m", 900), ("2w", 1209600), ("45s", 45)]
 )
 def test_durations(text, seconds):
-    assert domain.parse_duration(text).total_seconds() == seconds
+    assert parse_duration(text).total_seconds() == seconds
 
 
 def test_survey_context_keeps_scalar_properties_as_text():
-    context = domain.survey_context(
+    context = survey_context(
         "ticket.solved", "zendesk", {"ticket_id": 42, "agent": "Grace", "detail": {"x": 1}, "vip": True}
     )
     assert context == {

@@ -7,20 +7,10 @@ from datetime import UTC, datetime, time, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.trigger import domain
-from services.trigger.domain import (
-    All,
-    Any_,
-    Cap,
-    ContactView,
-    Facts,
-    Leaf,
-    Not,
-    Policy,
-    QuietHours,
-    RuleView,
-    Sent,
-)
+from services.trigger.domain.conditions import All, Any_, Facts, Leaf, Not, evaluate
+from services.trigger.domain.decisions import decide
+from services.trigger.domain.model import Cap, ContactView, Policy, QuietHours, RuleView, Sent, in_sample
+from services.trigger.domain.policy import quiet_until
 from shared.ratelimit import TokenBuckets
 from shared.timezones import zone
 
@@ -58,22 +48,20 @@ def facts(props: dict) -> Facts:
 @given(conditions, properties)
 def test_not_all_any_are_boolean_algebra(condition, props):
     f = facts(props)
-    value = domain.evaluate(condition, f)
-    assert domain.evaluate(Not(condition), f) is (not value)
-    assert domain.evaluate(Not(Not(condition)), f) is value
+    value = evaluate(condition, f)
+    assert evaluate(Not(condition), f) is (not value)
+    assert evaluate(Not(Not(condition)), f) is value
     other = Leaf("event.a", "exists")
-    assert domain.evaluate(All((condition, other)), f) is (value and domain.evaluate(other, f))
-    assert domain.evaluate(Any_((condition, other)), f) is (value or domain.evaluate(other, f))
+    assert evaluate(All((condition, other)), f) is (value and evaluate(other, f))
+    assert evaluate(Any_((condition, other)), f) is (value or evaluate(other, f))
     # De Morgan
-    assert domain.evaluate(Not(All((condition, other))), f) is domain.evaluate(
-        Any_((Not(condition), Not(other))), f
-    )
+    assert evaluate(Not(All((condition, other))), f) is evaluate(Any_((Not(condition), Not(other))), f)
 
 
 @given(conditions, properties)
 def test_tracing_never_changes_the_result(condition, props):
     trace: list = []
-    assert domain.evaluate(condition, facts(props), trace) is domain.evaluate(condition, facts(props))
+    assert evaluate(condition, facts(props), trace) is evaluate(condition, facts(props))
     assert all(set(t) == {"field", "op", "value", "actual", "holds"} for t in trace)
 
 
@@ -82,9 +70,9 @@ def test_tracing_never_changes_the_result(condition, props):
 )
 def test_sampling_is_deterministic_and_grows_with_the_percentage(rule_id, contact_id, p, q):
     low, high = sorted((p, q))
-    assert domain.in_sample(rule_id, contact_id, low) == domain.in_sample(rule_id, contact_id, low)
-    if domain.in_sample(rule_id, contact_id, low):
-        assert domain.in_sample(rule_id, contact_id, high)
+    assert in_sample(rule_id, contact_id, low) == in_sample(rule_id, contact_id, low)
+    if in_sample(rule_id, contact_id, low):
+        assert in_sample(rule_id, contact_id, high)
 
 
 attempts = st.lists(
@@ -122,7 +110,7 @@ def test_caps_are_never_exceeded_by_a_rule_they_apply_to(sequence, max_surveys, 
             exempt_from_caps=exempt,
             survey_cap=Cap(*survey_cap) if survey_cap else None,
         )
-        verdict = domain.decide(rule, contact, occurred_at=now, now=now, policy=policy, history=history)
+        verdict = decide(rule, contact, occurred_at=now, now=now, policy=policy, history=history)
         window = [s for s in history if s.sent_at > now - timedelta(days=days)]
         same = [
             s
@@ -152,13 +140,13 @@ def test_quiet_hours_end_outside_quiet_hours_within_a_day(start, end, zone_name,
     quiet = QuietHours(start, end)
     tz = zone(zone_name)
     moment = START + timedelta(minutes=minutes)
-    until = domain.quiet_until(moment, quiet, tz)
+    until = quiet_until(moment, quiet, tz)
     local = moment.astimezone(tz).time().replace(tzinfo=None)
     inside = start != end and ((start <= local < end) if start < end else (local >= start or local < end))
     assert (until is not None) is inside
     if until is not None:
         assert moment <= until <= moment + timedelta(hours=25)
-        assert domain.quiet_until(until, quiet, tz) is None
+        assert quiet_until(until, quiet, tz) is None
 
 
 @given(st.lists(st.floats(0, 10, allow_nan=False), max_size=200), st.floats(0.5, 50), st.floats(1, 50))

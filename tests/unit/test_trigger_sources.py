@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.trigger import sources
-from services.trigger.sources import PayloadError, SignatureError, SignedRequest
+from services.trigger.sources import cloudevents, generic, hubspot, kinds, standard, zendesk
+from services.trigger.sources.common import ContactRef, PayloadError, SignatureError, SignedRequest
 from tests.support import trigger as fx
 
 SECRET = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"
@@ -38,15 +38,15 @@ def test_hubspot_legacy_signatures_match_the_documented_examples():
         b'"subscriptionType":"contact.creation","attemptNumber":0,"objectId":123,"changeSource":"CRM",'
         b'"changeFlag":"NEW","appId":54321}]'
     )
-    v1 = sources.hubspot_legacy_signature(SECRET, "v1", "POST", "", body)
+    v1 = hubspot.hubspot_legacy_signature(SECRET, "v1", "POST", "", body)
     assert v1 == "232db2615f3d666fe21a8ec971ac7b5402d33b9a925784df3ca654d05f4817de"
-    v2 = sources.hubspot_legacy_signature(SECRET, "v2", "GET", "https://www.example.com/webhook_uri", b"")
+    v2 = hubspot.hubspot_legacy_signature(SECRET, "v2", "GET", "https://www.example.com/webhook_uri", b"")
     assert v2 == "eee2dddcc73c94d699f5e395f4b9d454a069a6855fbfa152e91e88823087200e"
 
 
 def test_hubspot_v3_valid_signature_is_accepted():
     body = fx.dumps([fx.lifecycle_customer(101)])
-    sources.verify_hubspot(
+    hubspot.verify_hubspot(
         SECRET, request(fx.hubspot_v3_headers(SECRET, URI, body), body), tolerance_s=300, legacy=False
     )
 
@@ -56,7 +56,7 @@ def test_hubspot_v3_signs_the_uri_with_the_documented_characters_decoded():
     body = b"[]"
     decoded = "https://hooks.example.com/v1/webhooks/hubspot/5f0c?tag=a:b@c,d"
     headers = fx.hubspot_v3_headers(SECRET, decoded, body)  # HubSpot signs the decoded form
-    sources.verify_hubspot(SECRET, request(headers, body, uris=(uri,)), tolerance_s=300, legacy=False)
+    hubspot.verify_hubspot(SECRET, request(headers, body, uris=(uri,)), tolerance_s=300, legacy=False)
 
 
 @pytest.mark.parametrize(
@@ -84,7 +84,7 @@ def test_hubspot_v3_refuses(case: str, header: str):
         del headers["X-HubSpot-Signature-v3"]
     uris = ("https://evil.example.com/x",) if case == "other uri" else (URI,)
     with pytest.raises(SignatureError) as refused:
-        sources.verify_hubspot(SECRET, request(headers, sent, uris=uris), tolerance_s=300, legacy=False)
+        hubspot.verify_hubspot(SECRET, request(headers, sent, uris=uris), tolerance_s=300, legacy=False)
     assert refused.value.header == header
 
 
@@ -92,13 +92,13 @@ def test_hubspot_legacy_signatures_only_when_the_integration_allows_them():
     body = fx.dumps([fx.lifecycle_customer(101)])
     headers = fx.hubspot_legacy_headers(SECRET, body)
     with pytest.raises(SignatureError) as refused:
-        sources.verify_hubspot(SECRET, request(headers, body), tolerance_s=300, legacy=False)
+        hubspot.verify_hubspot(SECRET, request(headers, body), tolerance_s=300, legacy=False)
     assert refused.value.header == "x-hubspot-signature-v3"
-    sources.verify_hubspot(SECRET, request(headers, body), tolerance_s=300, legacy=True)
+    hubspot.verify_hubspot(SECRET, request(headers, body), tolerance_s=300, legacy=True)
     v2 = fx.hubspot_legacy_headers(SECRET, body, version="v2", uri=URI)
-    sources.verify_hubspot(SECRET, request(v2, body), tolerance_s=300, legacy=True)
+    hubspot.verify_hubspot(SECRET, request(v2, body), tolerance_s=300, legacy=True)
     with pytest.raises(SignatureError):
-        sources.verify_hubspot(SECRET, request(v2, one_byte_changed(body)), tolerance_s=300, legacy=True)
+        hubspot.verify_hubspot(SECRET, request(v2, one_byte_changed(body)), tolerance_s=300, legacy=True)
 
 
 def test_hubspot_batch_normalises_contacts_deals_and_tickets():
@@ -109,7 +109,7 @@ def test_hubspot_batch_normalises_contacts_deals_and_tickets():
         fx.hubspot_event("contact.creation", 104, event_id=4),
         {**fx.hubspot_event("object.propertyChange", 305, event_id=5), "objectTypeId": "0-5"},
     ]
-    events, ignored = sources.parse_hubspot(fx.dumps(batch), {})
+    events, ignored = hubspot.parse_hubspot(fx.dumps(batch), {})
     assert ignored == 0
     assert [e.event_type for e in events] == [
         "contact.propertyChange",
@@ -131,10 +131,10 @@ def test_hubspot_batch_normalises_contacts_deals_and_tickets():
 def test_hubspot_retry_has_the_same_event_key_and_other_portals_are_ignored():
     first = fx.lifecycle_customer(101, event_id=7)
     retry = {**first, "attemptNumber": 3}
-    [a], _ = sources.parse_hubspot(fx.dumps([first]), {})
-    [b], _ = sources.parse_hubspot(fx.dumps([retry]), {})
+    [a], _ = hubspot.parse_hubspot(fx.dumps([first]), {})
+    [b], _ = hubspot.parse_hubspot(fx.dumps([retry]), {})
     assert a.source_event_id == b.source_event_id
-    events, ignored = sources.parse_hubspot(
+    events, ignored = hubspot.parse_hubspot(
         fx.dumps([first, fx.lifecycle_customer(5, portal_id=999)]), {"portal_ids": [fx.HUBSPOT_PORTAL]}
     )
     assert len(events) == 1 and ignored == 1
@@ -156,7 +156,7 @@ def test_hubspot_retry_has_the_same_event_key_and_other_portals_are_ignored():
 )
 def test_hubspot_bad_batches_name_the_field(body: bytes, field: str):
     with pytest.raises(PayloadError) as bad:
-        sources.parse_hubspot(body, {})
+        hubspot.parse_hubspot(body, {})
     assert bad.value.field == field
 
 
@@ -165,7 +165,7 @@ def test_hubspot_bad_batches_name_the_field(body: bytes, field: str):
 
 def test_zendesk_valid_signature_is_accepted():
     body = fx.dumps(fx.zendesk_status_changed(35436, 20978392))
-    sources.verify_zendesk(
+    zendesk.verify_zendesk(
         "dGhpc19zZWNyZXQ", request(fx.zendesk_headers("dGhpc19zZWNyZXQ", body), body), tolerance_s=300
     )
 
@@ -198,7 +198,7 @@ def test_zendesk_refuses(case: str, header: str):
             del headers[name]
     sent = one_byte_changed(body) if case == "one byte changed" else body
     with pytest.raises(SignatureError) as refused:
-        sources.verify_zendesk("secret-1", request(headers, sent), tolerance_s=300)
+        zendesk.verify_zendesk("secret-1", request(headers, sent), tolerance_s=300)
     assert refused.value.header == header
 
 
@@ -206,7 +206,7 @@ def test_zendesk_event_subscription_names_the_requester_and_the_status():
     payload = fx.zendesk_status_changed(
         35436, 20978392, current="SOLVED", event_id="2b24ef10-19d4-4740-93cf-8f98ec4776c0"
     )
-    [event] = sources.parse_zendesk(fx.dumps(payload), {}, {})
+    [event] = zendesk.parse_zendesk(fx.dumps(payload), {}, {})
     assert event.event_type == "ticket.status_changed"
     assert event.source_event_id == "2b24ef10-19d4-4740-93cf-8f98ec4776c0"
     assert event.contact is not None and event.contact.external_id == "20978392"
@@ -225,11 +225,11 @@ def test_zendesk_user_events_carry_the_email_and_trigger_bodies_use_the_document
         "detail": {"id": "6596848315901", "email": "Grace@Example.com", "name": "Grace"},
         "event": {"current": False, "previous": True},
     }
-    [event] = sources.parse_zendesk(fx.dumps(user), {}, {})
+    [event] = zendesk.parse_zendesk(fx.dumps(user), {}, {})
     assert event.contact is not None and event.contact.email == "grace@example.com"
     assert event.contact.fields == {"name": "Grace"}
     body = fx.dumps(fx.zendesk_trigger_body(77, "ada@example.com", "Ada"))
-    [trigger] = sources.parse_zendesk(body, {"x-zendesk-webhook-invocation-id": "9"}, {})
+    [trigger] = zendesk.parse_zendesk(body, {"x-zendesk-webhook-invocation-id": "9"}, {})
     assert trigger.event_type == "ticket.solved" and trigger.source_event_id == "ticket-77-solved"
 
 
@@ -255,12 +255,11 @@ def test_standard_webhooks(case: str):
     if case in ("valid", "replayed"):
         # A replay within the tolerance verifies; deduplication by webhook-id turns it into a no-op.
         assert (
-            sources.verify("standard-webhooks", secret, {}, request(headers, sent), tolerance_s=300)
-            == "msg_1"
+            kinds.verify("standard-webhooks", secret, {}, request(headers, sent), tolerance_s=300) == "msg_1"
         )
         return
     with pytest.raises(SignatureError) as refused:
-        sources.verify("standard-webhooks", secret, {}, request(headers, sent), tolerance_s=300)
+        kinds.verify("standard-webhooks", secret, {}, request(headers, sent), tolerance_s=300)
     assert refused.value.header == {
         "stale": "webhook-timestamp",
         "future": "webhook-timestamp",
@@ -287,10 +286,10 @@ def test_standard_webhooks(case: str):
 def test_shared_secret_sources(mode: str, config: dict, headers: dict, ok: bool):
     signed = request(headers, b"{}")
     if ok:
-        sources.verify_shared_secret("s3cret-value", config, signed, mode)
+        generic.verify_shared_secret("s3cret-value", config, signed, mode)
     else:
         with pytest.raises(SignatureError):
-            sources.verify_shared_secret("s3cret-value", config, signed, mode)
+            generic.verify_shared_secret("s3cret-value", config, signed, mode)
 
 
 # --- CloudEvents, generic mapping ------------------------------------------------------------------
@@ -301,13 +300,13 @@ def test_cloudevents_structured_binary_and_batch():
     structured = fx.cloudevent(
         "com.shop.order.delivered", data={"contact": contact, "order": "A-7"}, event_id="e1"
     )
-    [one] = sources.parse_cloudevents(
+    [one] = cloudevents.parse_cloudevents(
         fx.dumps(structured), {"content-type": "application/cloudevents+json"}, {}
     )
     assert one.event_type == "com.shop.order.delivered" and one.contact is not None
     assert one.contact.external_id == "cus_1" and one.properties["order"] == "A-7"
     assert one.source_event_id == "//shop.example.com/orders:e1"
-    binary = sources.parse_cloudevents(
+    binary = cloudevents.parse_cloudevents(
         fx.dumps({"order": "A-8"}),
         {
             "content-type": "application/json",
@@ -323,7 +322,7 @@ def test_cloudevents_structured_binary_and_batch():
     assert binary[0].contact is not None and binary[0].contact.external_id == "cus_2"
     assert binary[0].occurred_at is not None and binary[0].properties["order"] == "A-8"
     batch = [fx.cloudevent("order.delivered", subject=f"cus_{i}") for i in range(3)]
-    events = sources.parse_cloudevents(
+    events = cloudevents.parse_cloudevents(
         fx.dumps(batch), {"content-type": "application/cloudevents-batch+json"}, {}
     )
     assert [e.contact.external_id for e in events if e.contact] == ["cus_0", "cus_1", "cus_2"]
@@ -344,16 +343,16 @@ def test_cloudevents_structured_binary_and_batch():
 )
 def test_bad_cloudevents_name_the_attribute(event: dict, field: str):
     with pytest.raises(PayloadError) as bad:
-        sources.parse_cloudevents(fx.dumps(event), {"content-type": "application/cloudevents+json"}, {})
+        cloudevents.parse_cloudevents(fx.dumps(event), {"content-type": "application/cloudevents+json"}, {})
     assert bad.value.field == field
     with pytest.raises(PayloadError) as unknown:
-        sources.parse_cloudevents(b"{}", {"content-type": "application/json"}, {})
+        cloudevents.parse_cloudevents(b"{}", {"content-type": "application/json"}, {})
     assert unknown.value.field == "content-type"
 
 
 def test_generic_mapping_reads_a_freshdesk_style_body():
     body = fx.dumps(fx.freshdesk_body(4242, "Ada@Example.com", "Ada"))
-    [event] = sources.parse_generic(body, fx.FRESHDESK_MAPPING, None)
+    [event] = generic.parse_generic(body, fx.FRESHDESK_MAPPING, None)
     assert event.event_type == "ticket.resolved" and event.source_event_id == "4242"
     assert event.contact is not None and event.contact.email == "ada@example.com"
     assert event.contact.fields == {"name": "Ada"}
@@ -364,17 +363,17 @@ def test_generic_mapping_reads_a_freshdesk_style_body():
 def test_generic_mapping_without_an_id_deduplicates_by_body_and_reports_missing_parts():
     body = fx.dumps({"who": {"id": "c1"}, "what": "x"})
     mapping = {"event_type": "what", "contact_external_id": "who.id"}
-    [a] = sources.parse_generic(body, mapping, None)
-    [b] = sources.parse_generic(body, mapping, None)
+    [a] = generic.parse_generic(body, mapping, None)
+    [b] = generic.parse_generic(body, mapping, None)
     assert a.source_event_id == b.source_event_id and a.source_event_id.startswith("sha256:")
     with pytest.raises(PayloadError) as no_type:
-        sources.parse_generic(fx.dumps({"who": {"id": "c1"}}), mapping, None)
+        generic.parse_generic(fx.dumps({"who": {"id": "c1"}}), mapping, None)
     assert no_type.value.field == "event_type"
     with pytest.raises(PayloadError) as no_contact:
-        sources.parse_generic(fx.dumps({"what": "x"}), mapping, None)
+        generic.parse_generic(fx.dumps({"what": "x"}), mapping, None)
     assert no_contact.value.field == "contact"
     with pytest.raises(PayloadError) as bad_email:
-        sources.parse_generic(
+        generic.parse_generic(
             fx.dumps({"what": "x", "e": "nope"}), {"event_type": "what", "contact_email": "e"}, None
         )
     assert bad_email.value.field == "contact_email"
@@ -382,16 +381,16 @@ def test_generic_mapping_without_an_id_deduplicates_by_body_and_reports_missing_
 
 def test_standard_shape_errors_name_the_fields():
     with pytest.raises(PayloadError) as bad:
-        sources.parse_standard_shape({}, event_id="m1")
+        standard.parse_standard_shape({}, event_id="m1")
     assert {e["field"] for e in bad.value.errors} >= {"type", "data"}
     with pytest.raises(PayloadError) as naive:
-        sources.parse_standard_shape(
+        standard.parse_standard_shape(
             {"type": "t", "timestamp": "2026-11-23T10:00:00", "data": {"contact": {"external_id": "c"}}},
             event_id="m1",
         )
     assert naive.value.field == "timestamp"
     with pytest.raises(PayloadError) as anonymous:
-        sources.parse_standard_shape({"type": "t", "data": {"contact": {"name": "Ada"}}}, event_id="m1")
+        standard.parse_standard_shape({"type": "t", "data": {"contact": {"name": "Ada"}}}, event_id="m1")
     assert anonymous.value.errors[0]["field"] == "data.contact"
 
 
@@ -415,7 +414,7 @@ def test_hubspot_contact_property_changes_keep_the_contact_up_to_date():
             "contact.propertyChange", 12, property_name="email", property_value="not an address", event_id=5
         ),
     ]
-    events, _ = sources.parse_hubspot(fx.dumps(batch), {})
+    events, _ = hubspot.parse_hubspot(fx.dumps(batch), {})
     contacts = [e.contact for e in events]
     assert contacts[0] is not None and contacts[0].email == "new@example.com"
     assert contacts[1] is not None and contacts[1].fields == {"phone": "+31612345678"}
@@ -425,7 +424,7 @@ def test_hubspot_contact_property_changes_keep_the_contact_up_to_date():
 
 
 def test_event_ids_are_derived_the_same_way_in_every_version():
-    from services.trigger.handlers import event_id_for
+    from services.trigger.store import event_id_for
 
     # Stored events and redeliveries must keep meeting: this is the id the first version derived.
     assert event_id_for("ws-1", "hubspot", "62515:1:2:3:4") == "94566e17-2a30-898d-b3f1-49fca874b72f"
@@ -456,13 +455,13 @@ def test_a_hubspot_batch_parses_to_the_same_keys_and_events_as_before():
             "subscriptionType": "deal.creation",
         },
     ]
-    parsed, ignored = sources.parse_hubspot(json.dumps(events).encode(), {})
+    parsed, ignored = hubspot.parse_hubspot(json.dumps(events).encode(), {})
     assert ignored == 0
     assert [e.source_event_id for e in parsed] == ["62515:9:7:42:1763888888888", "62515:9:8:43:1763888888888"]
     assert (
         parsed[0].occurred_at == parsed[1].occurred_at == datetime(2025, 11, 23, 9, 8, 8, 888000, tzinfo=UTC)
     )
-    assert parsed[0].contact == sources.ContactRef(external_id="42", email="ada@example.com")
+    assert parsed[0].contact == ContactRef(external_id="42", email="ada@example.com")
     assert "attemptNumber" not in parsed[0].properties and parsed[0].properties["email"] == "Ada@Example.com"
     assert parsed[1].contact is None and parsed[1].object_ref == ("deals", "43")
 
@@ -474,5 +473,5 @@ def test_a_hubspot_occurred_at_that_is_no_time_is_refused_naming_the_event(occur
         {"eventId": 2, "objectId": 2, "subscriptionType": "contact.creation", "occurredAt": occurred_at},
     ]
     with pytest.raises(PayloadError) as refused:
-        sources.parse_hubspot(json.dumps(events).encode(), {})
+        hubspot.parse_hubspot(json.dumps(events).encode(), {})
     assert refused.value.field == "1.occurredAt"

@@ -1,0 +1,118 @@
+"""Routes for outgoing webhook subscriptions and their delivery log."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from services.dispatch.deps import RuntimeDep
+from services.dispatch.handlers import configuration
+from services.dispatch.schemas import (
+    AttemptOut,
+    DeliveryOut,
+    SubscriptionIn,
+    SubscriptionOut,
+    SubscriptionPatch,
+)
+from shared.service import SessionDep, WorkspaceDep
+
+router = APIRouter()
+
+
+@router.post(
+    "/v1/webhooks",
+    tags=["webhooks"],
+    status_code=201,
+    summary="Subscribe an endpoint to outgoing webhooks; the signing secret is shown once",
+)
+async def create_webhook(
+    body: SubscriptionIn, workspace: WorkspaceDep, session: SessionDep
+) -> SubscriptionOut:
+    row = await configuration.create_subscription(session, workspace_id=workspace, body=body)
+    return _subscription_out(row, with_secret=True)
+
+
+def _subscription_out(row: Any, *, with_secret: bool = False) -> SubscriptionOut:
+    out = SubscriptionOut.model_validate(row)
+    out.secret = row.secret if with_secret else None
+    return out
+
+
+@router.get("/v1/webhooks", tags=["webhooks"], summary="List webhook subscriptions")
+async def list_webhooks(workspace: WorkspaceDep, session: SessionDep) -> list[SubscriptionOut]:
+    rows = await configuration.list_subscriptions(session, workspace_id=workspace)
+    return [_subscription_out(r) for r in rows]
+
+
+@router.get("/v1/webhooks/{subscription_id}", tags=["webhooks"], summary="Read a webhook subscription")
+async def get_webhook(subscription_id: str, workspace: WorkspaceDep, session: SessionDep) -> SubscriptionOut:
+    row = await configuration.get_subscription(
+        session, workspace_id=workspace, subscription_id=subscription_id
+    )
+    return _subscription_out(row)
+
+
+@router.patch(
+    "/v1/webhooks/{subscription_id}",
+    tags=["webhooks"],
+    summary="Change a subscription; `enabled: true` re-enables one disabled after failures",
+)
+async def patch_webhook(
+    subscription_id: str, body: SubscriptionPatch, workspace: WorkspaceDep, session: SessionDep
+) -> SubscriptionOut:
+    row = await configuration.patch_subscription(
+        session, workspace_id=workspace, subscription_id=subscription_id, body=body
+    )
+    return _subscription_out(row)
+
+
+@router.delete(
+    "/v1/webhooks/{subscription_id}", tags=["webhooks"], status_code=204, summary="Delete a subscription"
+)
+async def delete_webhook(subscription_id: str, workspace: WorkspaceDep, session: SessionDep) -> Response:
+    await configuration.delete_subscription(session, workspace_id=workspace, subscription_id=subscription_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/v1/webhooks/{subscription_id}/deliveries",
+    tags=["webhooks"],
+    summary="The delivery log: each delivery with every attempt's status code, error and duration",
+)
+async def list_deliveries(
+    subscription_id: str,
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    status: Literal["scheduled", "sending", "delivered", "failed", "cancelled"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[DeliveryOut]:
+    rows = await configuration.list_deliveries(
+        session, workspace_id=workspace, subscription_id=subscription_id, status=status, limit=limit
+    )
+    out = []
+    for delivery, attempts in rows:
+        item = DeliveryOut.model_validate(delivery)
+        item.log = [AttemptOut.model_validate(a) for a in attempts]
+        out.append(item)
+    return out
+
+
+@router.post(
+    "/v1/webhooks/{subscription_id}/deliveries/{delivery_id}/replay",
+    tags=["webhooks"],
+    status_code=202,
+    summary="Send a delivery again with the same webhook-id (after fixing the endpoint)",
+)
+async def replay_delivery(
+    subscription_id: str, delivery_id: str, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
+) -> DeliveryOut:
+    row = await configuration.replay_delivery(
+        session,
+        workspace_id=workspace,
+        subscription_id=subscription_id,
+        delivery_id=delivery_id,
+        now=runtime.deps.clock.now(),
+    )
+    runtime.deps.notifier.wake_after_commit(session)
+    return DeliveryOut.model_validate(row)

@@ -1,0 +1,36 @@
+"""What dispatch's routes, consumers and workers depend on, typed: its runtime and ``DispatchDeps``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends
+
+from services.dispatch.channels import HttpChannels, SmtpPool
+from services.dispatch.handlers.workspace import WorkspaceCache
+from services.dispatch.notifier import Notifier
+from services.dispatch.sending.sender import InvitationSender
+from services.dispatch.settings import DispatchSettings
+from shared.clock import Clock
+from shared.service import Runtime, get_runtime
+
+
+@dataclass
+class DispatchDeps:
+    """What ``app.py`` builds once per process, in this order (and closes in reverse)."""
+
+    clock: Clock
+    """The time every rule asks; tests move it."""
+    cache: WorkspaceCache
+    """A workspace's settings, channels and templates; routes that change them invalidate it."""
+    smtp: SmtpPool
+    http: HttpChannels
+    sender: InvitationSender
+    """The ``sender`` worker: invitations and reminders."""
+    notifier: Notifier
+    """The ``notifier`` worker: staff notifications and outgoing webhooks."""
+
+
+DispatchRuntime = Runtime[DispatchSettings, DispatchDeps]
+RuntimeDep = Annotated[DispatchRuntime, Depends(get_runtime)]

@@ -1,0 +1,115 @@
+"""The read side of the dispatch service: invitations, their reminders, and the funnel report."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.dispatch.models import Invitation, Reminder
+from shared.errors import NotFound
+
+
+async def get_invitation(session: AsyncSession, *, workspace_id: str, invitation_id: str) -> Invitation:
+    """Return the workspace's invitation or raise ``NotFound``."""
+    invitation = await session.scalar(
+        select(Invitation).where(Invitation.workspace_id == workspace_id, Invitation.id == invitation_id)
+    )
+    if invitation is None:
+        raise NotFound(f"No invitation {invitation_id!r} in this workspace.", field="invitation_id")
+    return invitation
+
+
+async def list_invitations(
+    session: AsyncSession,
+    *,
+    workspace_id: str,
+    contact_id: str | None,
+    survey_id: str | None,
+    status: str | None,
+    limit: int,
+    request_id: str | None = None,
+    channel: str | None = None,
+) -> list[Invitation]:
+    """Return the workspace's invitations that match the filters, newest first."""
+    query = select(Invitation).where(Invitation.workspace_id == workspace_id)
+    for column, value in (
+        (Invitation.contact_id, contact_id),
+        (Invitation.survey_id, survey_id),
+        (Invitation.status, status),
+        (Invitation.request_id, request_id),
+        (Invitation.channel, channel),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    rows = await session.scalars(
+        query.order_by(Invitation.created_at.desc(), Invitation.id.desc()).limit(limit)
+    )
+    return list(rows)
+
+
+async def reminders_of(session: AsyncSession, *, invitation_id: str) -> list[Reminder]:
+    """Return the invitation's reminders in order."""
+    return list(
+        await session.scalars(
+            select(Reminder).where(Reminder.invitation_id == invitation_id).order_by(Reminder.seq)
+        )
+    )
+
+
+async def funnel(
+    session: AsyncSession,
+    *,
+    workspace_id: str,
+    survey_id: str | None,
+    channel: str | None,
+    template_id: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    group_by: str | None,
+) -> list[dict[str, Any]]:
+    """Return the funnel counts (one row, or one per ``group_by`` value) of the matching invitations."""
+    i = Invitation
+    stage = _stage_expression()
+    group = {"survey_id": i.survey_id, "channel": i.channel, "template_id": i.template_id}.get(group_by or "")
+    columns = [
+        func.count().filter(stage >= 1).label("invited"),
+        func.count().filter(stage >= 2).label("delivered"),
+        func.count().filter(stage >= 3).label("opened"),
+        func.count().filter(stage >= 4).label("clicked"),
+        func.count().filter(stage >= 5).label("started"),
+        func.count().filter(stage >= 6).label("completed"),
+        func.count().filter(i.bounced_at.is_not(None)).label("bounced"),
+        func.count().filter(i.complained_at.is_not(None)).label("complained"),
+        func.count().filter(i.status == "failed").label("failed"),
+        func.count().filter(i.status.in_(["scheduled", "sending"])).label("pending"),
+    ]
+    query = select(*([group.label("group")] if group is not None else []), *columns).where(
+        i.workspace_id == workspace_id
+    )
+    for column, value in ((i.survey_id, survey_id), (i.channel, channel), (i.template_id, template_id)):
+        if value is not None:
+            query = query.where(column == value)
+    if since is not None:
+        query = query.where(i.created_at >= since)
+    if until is not None:
+        query = query.where(i.created_at < until)
+    if group is not None:
+        query = query.group_by(group).order_by(group)
+    return [dict(row._mapping) for row in (await session.execute(query)).all()]
+
+
+def _stage_expression() -> Any:
+    """SQL for ``domain.funnel_stage``: how far each invitation got, later stages implying earlier ones."""
+    i = Invitation
+    return case(
+        (i.completed_at.is_not(None), 6),
+        (i.started_at.is_not(None), 5),
+        (i.clicked_at.is_not(None), 4),
+        (i.opened_at.is_not(None), 3),
+        (i.delivered_at.is_not(None), 2),
+        (i.sent_at.is_not(None), 1),
+        else_=0,
+    )

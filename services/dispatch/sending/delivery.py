@@ -1,0 +1,106 @@
+"""Handing one claimed message to its channel: rendered from its template, sent by email (SMTP),
+SMS or WhatsApp (the provider's HTTP API) or to a chat webhook."""
+
+from __future__ import annotations
+
+from services.dispatch import domain, emails, templates
+from services.dispatch.channels import HttpChannels, SendError, SmtpPool
+from services.dispatch.handlers.links import short_url, unsubscribe_url
+from services.dispatch.sending.jobs import Job
+from services.dispatch.settings import DispatchSettings
+from shared.clock import Clock
+
+
+class Deliverer:
+    """Renders claimed messages and sends them over the process's SMTP pool and HTTP client."""
+
+    def __init__(
+        self, settings: DispatchSettings, *, clock: Clock, smtp: SmtpPool, http: HttpChannels
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.smtp = smtp
+        self.http = http
+
+    def render(self, job: Job) -> templates.Rendered:
+        """Return the message rendered for its channel, with the links and open pixel it carries."""
+        inv, ws = job.invitation, job.workspace
+        brand = templates.Branding(
+            name=ws.branding.name,
+            colour=ws.branding.colour,
+            logo_url=str(ws.branding.logo_url) if ws.branding.logo_url else None,
+            footer=ws.branding.footer,
+        )
+        spec = job.template
+        embed = templates.embed_for(inv.kind, brand, spec.embed if spec is not None else None)
+        ttl_days = max(int(((inv.expires_at or inv.send_at) - self.clock.now()).total_seconds() // 86400), 1)
+        fields = templates.fields_for(
+            channel=job.channel,
+            kind=inv.kind,
+            name=inv.recipient_name,
+            context=inv.context or {},
+            brand=brand,
+            survey_url=inv.survey_url,
+            short_url=short_url(self.settings, inv),
+            unsubscribe_url=unsubscribe_url(self.settings, inv),
+            ttl_days=ttl_days,
+            locale=inv.locale,
+            embed=embed if job.channel == "email" else None,
+            reminder=job.seq,
+        )
+        tracking = ws.open_tracking if ws.open_tracking is not None else self.settings.open_tracking
+        pixel = (
+            domain.public_link(self.settings.public_url, f"/o/{inv.short_code}.gif")
+            if tracking and inv.short_code and job.channel == "email"
+            else None
+        )
+        return templates.render(job.channel, fields, spec, open_pixel_url=pixel)
+
+    async def deliver(self, job: Job) -> str | None:
+        """Send the message; return the provider's id for it (None for SMTP and chat)."""
+        inv = job.invitation
+        try:
+            rendered = self.render(job)
+        except templates.TemplateProblem as exc:
+            raise SendError(str(exc), permanent=True) from exc
+        if job.channel == "email":
+            try:
+                message = emails.compose_invitation(
+                    to_email=inv.recipient_email or "",
+                    to_name=inv.recipient_name,
+                    rendered=rendered,
+                    message_id=job.message_id or "",
+                    mail_from=job.config.mail_from or self.settings.mail_from,
+                    reply_to=job.config.reply_to,
+                    unsubscribe_url=unsubscribe_url(self.settings, inv),
+                )
+            except ValueError as exc:  # an address no header can carry: retrying will not fix it
+                raise SendError(f"cannot build the email: {exc}", permanent=True) from exc
+            await self.smtp.send(message, inv.recipient_email or "")
+            return None
+        if job.channel in domain.PHONE_CHANNELS:
+            return await self.http.send_message(
+                job.config,
+                to=domain.normalise_phone(inv.recipient_phone) or "",
+                body=rendered.text,
+                status_callback=domain.public_link(
+                    self.settings.public_url, f"/v1/providers/twilio/{inv.workspace_id}/status"
+                ),
+            )
+        if job.channel == "chat":
+            await self.http.post_json(
+                job.config.webhook_url or "",
+                {
+                    "text": rendered.text,
+                    "invitation": {
+                        "id": inv.id,
+                        "contact_id": inv.contact_id,
+                        "survey_id": inv.survey_id,
+                        "kind": inv.kind,
+                        "survey_url": inv.survey_url,
+                        "reminder": job.seq,
+                    },
+                },
+            )
+            return None
+        raise SendError(f"channel {job.channel} cannot be sent", permanent=True)

@@ -1,0 +1,341 @@
+"""Routes agents work cases with: parse, call a handler, return."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+
+from services.followup import queries
+from services.followup.api.views import case_out, decision_out, history_out, note_out
+from services.followup.deps import ActorDep, RuntimeDep
+from services.followup.domain.cases import Priority
+from services.followup.handlers import common, work
+from services.followup.schemas.cases import (
+    AssignIn,
+    BulkIn,
+    BulkOut,
+    BulkResult,
+    CaseDetail,
+    CaseOut,
+    DecisionOut,
+    HistoryOut,
+    NoteIn,
+    NoteOut,
+    PriorityIn,
+    ReopenIn,
+    ResolveIn,
+    StatusIn,
+)
+from services.followup.schemas.common import Page
+from shared.errors import CloseloopError, InvalidInput
+from shared.service import SessionDep, WorkspaceDep
+
+router = APIRouter(tags=["cases"])
+CaseId = Annotated[str, Path(min_length=1, max_length=64, description="The case's id")]
+Limit = Annotated[int, Query(ge=1, description="Page size (at most the service's max_page_size).")]
+Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")]
+
+
+def check_limit(limit: int, runtime: RuntimeDep) -> None:
+    if limit > runtime.settings.max_page_size:
+        raise InvalidInput(f"limit must be at most {runtime.settings.max_page_size}.", field="limit")
+
+
+@router.get(
+    "/v1/cases",
+    summary="The workspace's cases, newest first, paginated; filter for an agent's open cases",
+    description='`assignee=<agent id>&active=true` is an agent\'s "my open cases"; `overdue=true` keeps cases past '
+    "a calendar due time; `unassigned=true` is the queue.",
+)
+async def list_cases(
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    status: Annotated[str | None, Query(max_length=40)] = None,
+    active: bool | None = None,
+    assignee: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    team_id: Annotated[str | None, Query(max_length=36)] = None,
+    priority: Priority | None = None,
+    opened_because: Literal["negative", "loyalty", "threshold"] | None = None,
+    contact_id: Annotated[str | None, Query(max_length=64)] = None,
+    overdue: bool | None = None,
+    unassigned: bool | None = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> Page[CaseOut]:
+    check_limit(limit, runtime)
+    filters = queries.CaseFilters(
+        status, active, assignee, team_id, priority, opened_because, contact_id, overdue, unassigned
+    )
+    rows, next_cursor = await queries.list_cases(
+        session,
+        workspace_id=workspace,
+        filters=filters,
+        limit=limit,
+        cursor=cursor,
+        now=runtime.deps.clock.now(),
+    )
+    return Page[CaseOut](items=[case_out(c) for c in rows], next_cursor=next_cursor)
+
+
+@router.get("/v1/cases/{case_id}", summary="A case: who to call, the answers, its SLA, history and notes")
+async def get_case(case_id: CaseId, workspace: WorkspaceDep, session: SessionDep) -> CaseDetail:
+    case = await common.get_case(session, workspace_id=workspace, case_id=case_id)
+    return CaseDetail(
+        **case_out(case).model_dump(),
+        history=[history_out(e) for e in await queries.history(session, case=case)],
+        notes=[note_out(n) for n in await queries.notes(session, case=case)],
+    )
+
+
+@router.get("/v1/cases/{case_id}/history", summary="Every change to a case, oldest first, with its actor")
+async def case_history(case_id: CaseId, workspace: WorkspaceDep, session: SessionDep) -> list[HistoryOut]:
+    case = await common.get_case(session, workspace_id=workspace, case_id=case_id)
+    return [history_out(e) for e in await queries.history(session, case=case)]
+
+
+@router.get("/v1/cases/{case_id}/notes", summary="A case's notes, oldest first")
+async def list_notes(case_id: CaseId, workspace: WorkspaceDep, session: SessionDep) -> list[NoteOut]:
+    case = await common.get_case(session, workspace_id=workspace, case_id=case_id)
+    return [note_out(n) for n in await queries.notes(session, case=case)]
+
+
+@router.post(
+    "/v1/cases/{case_id}/notes",
+    status_code=201,
+    summary="Append a note (with links as attachments); notes are never edited",
+)
+async def add_note(
+    case_id: CaseId,
+    body: NoteIn,
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    actor: ActorDep,
+) -> NoteOut:
+    case = await common.get_case(session, workspace_id=workspace, case_id=case_id, for_update=True)
+    note = await work.add_note(
+        session,
+        runtime.outbox,
+        case,
+        body=body.body,
+        attachments=[a.model_dump(mode="json", exclude_none=True) for a in body.attachments],
+        actor=actor,
+        now=runtime.deps.clock.now(),
+    )
+    return note_out(note)
+
+
+@router.post(
+    "/v1/cases/{case_id}/assign",
+    summary="Give a case to an agent, or to a team (its next member in turn takes it)",
+    description="409 once the case is resolved or closed. A workspace may ask for a `note` with reassignments.",
+)
+async def assign(
+    case_id: CaseId,
+    body: AssignIn,
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    actor: ActorDep,
+) -> CaseOut:
+    if body.agent_id is None and body.team_id is None:
+        raise InvalidInput("Give agent_id, team_id or both.", field="agent_id")
+    case = await common.get_case(session, workspace_id=workspace, case_id=case_id, for_update=True)
+    await work.assign(
+        session,
+        runtime.outbox,
+        case,
+        agent_id=body.agent_id,
+        team_id=body.team_id,
+        note=body.note,
+        actor=actor,
+        now=runtime.deps.clock.now(),
+    )
+    return case_out(case)
+
+
+@router.post(
+    "/v1/cases/{case_id}/status",
+    summary="Move a case to another status (in_progress = the customer was contacted)",
+    description="Forward only unless the workspace allows going back (PUT /v1/workflow). `resolved` is reached "
+    "with /resolve; `closed` only from resolved. 409 for a refused move, 422 for an unknown status or a missing "
+    "required note.",
+)
+async def change_status(
+    case_id: CaseId,
+    body: StatusIn,
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    actor: ActorDep,
+) -> CaseOut:
+    case = await common.get_case(session, workspace_id=workspace, case_id=case_id, for_update=True)
+    await work.change_status(
+        session,
+        runtime.outbox,
+        case,
+        status=body.status,
+        note=body.note,
+        actor=actor,
+        now=runtime.deps.clock.now(),
+    )
+    return case_out(case)
+
+
+@router.post("/v1/cases/{case_id}/priority", summary="Set a case's priority; its SLA due times follow")
+async def set_priority(
+    case_id: CaseId,
+    body: PriorityIn,
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    actor: ActorDep,
+) -> CaseOut:
+    case = await common.get_case(session, workspace_id=workspace, case_id=case_id, for_update=True)
+    await work.set_priority(
+        session, runtime.outbox, case, priority=body.priority, actor=actor, now=runtime.deps.clock.now()
+    )
+    return case_out(case)
+
+
+@router.post(
+    "/v1/cases/{case_id}/resolve",
+    summary="Resolve a case with a root cause and the action taken; the retention survey goes out",
+    description="The root cause is a `category › cause` of the workspace's taxonomy (GET /v1/root-causes). The "
+    "retention survey goes over the channel the customer answered on, else any channel they have; when they have "
+    "none the case closes at once (`retention.status` = `not_possible`).",
+)
+async def resolve(
+    case_id: CaseId,
+    body: ResolveIn,
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    actor: ActorDep,
+) -> CaseOut:
+    case = await common.get_case(session, workspace_id=workspace, case_id=case_id, for_update=True)
+    await work.resolve(
+        session,
+        runtime.outbox,
+        case,
+        root_cause=(body.root_cause.category, body.root_cause.cause),
+        action_taken=body.action_taken,
+        note=body.note,
+        actor=actor,
+        now=runtime.deps.clock.now(),
+    )
+    return case_out(case)
+
+
+@router.post("/v1/cases/{case_id}/reopen", summary="Reopen a resolved or closed case, with a reason")
+async def reopen(
+    case_id: CaseId,
+    body: ReopenIn,
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    actor: ActorDep,
+) -> CaseOut:
+    case = await common.get_case(session, workspace_id=workspace, case_id=case_id, for_update=True)
+    await work.reopen(
+        session, runtime.outbox, case, reason=body.reason, actor=actor, now=runtime.deps.clock.now()
+    )
+    return case_out(case)
+
+
+@router.post(
+    "/v1/cases/bulk",
+    summary="Assign, move, prioritise or annotate up to 500 cases at once",
+    description="Each case succeeds or fails on its own (a failed case changes nothing); the result says, per "
+    "case, the status it alone would have answered.",
+)
+async def bulk(
+    body: BulkIn, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep, actor: ActorDep
+) -> BulkOut:
+    needs = {
+        "assign": ("agent_id", body.agent_id or body.team_id),
+        "status": ("status", body.status),
+        "note": ("note", body.note),
+        "priority": ("priority", body.priority),
+    }
+    field, given = needs[body.action]
+    if not given:
+        raise InvalidInput(f"action {body.action} needs {field}.", field=field)
+    now = runtime.deps.clock.now()
+    results = []
+    for case_id in dict.fromkeys(body.case_ids):
+        try:
+            async with session.begin_nested():
+                case = await common.get_case(
+                    session, workspace_id=workspace, case_id=case_id, for_update=True
+                )
+                if body.action == "assign":
+                    await work.assign(
+                        session,
+                        runtime.outbox,
+                        case,
+                        agent_id=body.agent_id,
+                        team_id=body.team_id,
+                        note=body.note,
+                        actor=actor,
+                        now=now,
+                    )
+                elif body.action == "status":
+                    await work.change_status(
+                        session,
+                        runtime.outbox,
+                        case,
+                        status=body.status or "",
+                        note=body.note,
+                        actor=actor,
+                        now=now,
+                    )
+                elif body.action == "priority":
+                    await work.set_priority(
+                        session,
+                        runtime.outbox,
+                        case,
+                        priority=body.priority or "normal",
+                        actor=actor,
+                        now=now,
+                    )
+                else:
+                    await work.add_note(
+                        session, runtime.outbox, case, body=body.note or "", actor=actor, now=now
+                    )
+            results.append(BulkResult(id=case_id, ok=True, status=200, case=case_out(case)))
+        except CloseloopError as exc:
+            results.append(BulkResult(id=case_id, ok=False, status=exc.status, error=exc.detail))
+    ok = sum(r.ok for r in results)
+    return BulkOut(succeeded=ok, failed=len(results) - ok, results=results)
+
+
+@router.get(
+    "/v1/decisions",
+    summary="Why responses opened a case or not, and where cases were routed; newest first",
+)
+async def list_decisions(
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    kind: Literal["opening", "routing"] | None = None,
+    outcome: Annotated[
+        str | None, Query(max_length=20, description="opened, no_consent, unreachable, routed, default")
+    ] = None,
+    response_id: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> Page[DecisionOut]:
+    check_limit(limit, runtime)
+    rows, next_cursor = await queries.decisions(
+        session,
+        workspace_id=workspace,
+        kind=kind,
+        outcome=outcome,
+        response_id=response_id,
+        limit=limit,
+        cursor=cursor,
+    )
+    return Page[DecisionOut](items=[decision_out(d) for d in rows], next_cursor=next_cursor)

@@ -1,0 +1,236 @@
+"""The old task API, kept for existing clients: ``/v1/tasks…`` works as before over the cases and
+answers with a ``Deprecation`` header and a ``Link`` to its successor under ``/v1/cases``.
+
+A task has the three statuses it always had: every status of a case still being worked shows as
+``open`` (and ``?status=open`` lists them). Assigning takes free text (it becomes an agent of that
+id); resolving takes a note only, recorded as the action taken with the root cause ``Other › Other``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.followup import queries
+from services.followup.api.cases import check_limit
+from services.followup.deps import ActorDep, RuntimeDep
+from services.followup.domain import cases as rules
+from services.followup.domain.taxonomy import LEGACY_ROOT_CAUSE
+from services.followup.handlers import common, config, work
+from services.followup.models import Case, CaseEntry
+from services.followup.schemas.common import NonBlank
+from shared.service import SessionDep, WorkspaceDep
+
+router = APIRouter(tags=["tasks (deprecated)"])
+TaskId = Annotated[str, Path(min_length=1, max_length=64, description="The task's (case's) id")]
+DEPRECATED_SINCE = "@1796083200"  # 2026-12-01, RFC 9745
+
+
+def _deprecated(response: Response, successor: str) -> None:
+    response.headers["Deprecation"] = DEPRECATED_SINCE
+    # The path holds the caller's id as given: quoted, so that any text makes a valid header.
+    response.headers["Link"] = f'<{quote(successor, safe="/")}>; rel="successor-version"'
+
+
+class AssignIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"assignee": "sam@acme.example"}]}
+    )
+
+    assignee: Annotated[NonBlank, Field(max_length=200)]
+
+
+class ResolveIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"note": "Called the customer, refunded the fee."}]}
+    )
+
+    note: Annotated[NonBlank, Field(max_length=10_000)]
+
+
+class HistoryEntry(BaseModel):
+    kind: str
+    occurred_at: datetime
+    assignee: str | None = None
+    note: str | None = None
+    retention_request_id: str | None = None
+    won_back: bool | None = None
+    retention_score: int | None = None
+
+
+class TaskOut(BaseModel):
+    id: str
+    status: Literal["open", "resolved", "closed"]
+    response_id: str
+    survey_id: str
+    contact_id: str
+    metric: str
+    score: int
+    comment: str | None
+    assignee: str | None
+    resolution_note: str | None
+    retention_request_id: str | None
+    won_back: bool | None
+    retention_score: int | None
+    feedback_at: datetime
+    created_at: datetime
+    resolved_at: datetime | None
+    closed_at: datetime | None
+
+
+class TaskDetail(TaskOut):
+    history: list[HistoryEntry]
+
+
+class RetentionSurvey(BaseModel):
+    requested: bool
+    survey_id: str | None = None
+    request_id: str | None = None
+    detail: str
+
+
+class ResolveOut(BaseModel):
+    task: TaskOut
+    retention_survey: RetentionSurvey
+
+
+def _task_out(c: Case) -> TaskOut:
+    return TaskOut(
+        id=c.id,
+        status=c.status if c.status in (rules.RESOLVED, rules.CLOSED) else rules.OPEN,
+        response_id=c.response_id,
+        survey_id=c.survey_id,
+        contact_id=c.contact_id or "",
+        metric=c.metric,
+        score=c.score,
+        comment=c.comment,
+        assignee=c.assignee,
+        resolution_note=c.resolution_note,
+        retention_request_id=c.retention_request_id,
+        won_back=c.won_back,
+        retention_score=c.retention_score,
+        feedback_at=c.feedback_at,
+        created_at=c.created_at,
+        resolved_at=c.resolved_at,
+        closed_at=c.closed_at,
+    )
+
+
+def _history_entry(e: CaseEntry) -> HistoryEntry:
+    details: dict[str, Any] = {k: v for k, v in e.details.items() if k in HistoryEntry.model_fields}
+    return HistoryEntry(kind=e.kind, occurred_at=e.occurred_at, **details)
+
+
+async def _case(session: SessionDep, workspace: str, task_id: str, *, for_update: bool = False) -> Case:
+    return await common.get_case(
+        session, workspace_id=workspace, case_id=task_id, for_update=for_update, field="task_id"
+    )
+
+
+@router.get("/v1/tasks", summary="Deprecated: GET /v1/cases. The workspace's tasks, newest first")
+async def list_tasks(
+    response: Response,
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    status: Literal["open", "resolved", "closed"] | None = None,
+    assignee: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1)] = 100,
+) -> list[TaskOut]:
+    _deprecated(response, "/v1/cases")
+    check_limit(limit, runtime)
+    rows, _ = await queries.list_cases(
+        session,
+        workspace_id=workspace,
+        filters=queries.CaseFilters(
+            status=None if status == rules.OPEN else status,
+            active=True if status == rules.OPEN else None,
+            assignee=assignee,
+        ),
+        limit=limit,
+        cursor=None,
+        now=runtime.deps.clock.now(),
+    )
+    return [_task_out(c) for c in rows]
+
+
+@router.get("/v1/tasks/{task_id}", summary="Deprecated: GET /v1/cases/{id}. A task with its history")
+async def get_task(
+    task_id: TaskId, response: Response, workspace: WorkspaceDep, session: SessionDep
+) -> TaskDetail:
+    _deprecated(response, f"/v1/cases/{task_id}")
+    case = await _case(session, workspace, task_id)
+    history = await queries.history(session, case=case)
+    return TaskDetail(**_task_out(case).model_dump(), history=[_history_entry(e) for e in history])
+
+
+@router.post(
+    "/v1/tasks/{task_id}/assign", summary="Deprecated: POST /v1/cases/{id}/assign. Assign a task to a person"
+)
+async def assign_task(
+    task_id: TaskId,
+    body: AssignIn,
+    response: Response,
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    actor: ActorDep,
+) -> TaskOut:
+    _deprecated(response, f"/v1/cases/{task_id}/assign")
+    case = await _case(session, workspace, task_id, for_update=True)
+    await work.assign(
+        session,
+        runtime.outbox,
+        case,
+        agent_id=body.assignee,
+        team_id=None,
+        note=None,
+        actor=actor,
+        now=runtime.deps.clock.now(),
+        legacy=True,
+    )
+    return _task_out(case)
+
+
+@router.post(
+    "/v1/tasks/{task_id}/resolve",
+    summary="Deprecated: POST /v1/cases/{id}/resolve. Resolve a task with a note (root cause Other › Other)",
+)
+async def resolve_task(
+    task_id: TaskId,
+    body: ResolveIn,
+    response: Response,
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    actor: ActorDep,
+) -> ResolveOut:
+    _deprecated(response, f"/v1/cases/{task_id}/resolve")
+    case = await _case(session, workspace, task_id, for_update=True)
+    await work.resolve(
+        session,
+        runtime.outbox,
+        case,
+        root_cause=LEGACY_ROOT_CAUSE,
+        action_taken=body.note,
+        note=body.note,
+        actor=actor,
+        now=runtime.deps.clock.now(),
+        legacy=True,
+    )
+    settings = await config.get_settings(session, workspace_id=workspace)
+    if case.retention_status == "requested" and settings is not None:
+        survey = RetentionSurvey(
+            requested=True,
+            survey_id=settings.retention_survey_id,
+            request_id=case.retention_request_id,
+            detail=f"Retention survey requested over {case.retention_channel}.",
+        )
+    elif case.retention_status == "not_possible":
+        survey = RetentionSurvey(requested=False, detail=rules.RETENTION_NOT_POSSIBLE)
+    else:
+        survey = RetentionSurvey(requested=False, detail=rules.NO_RETENTION_SURVEY)
+    return ResolveOut(task=_task_out(case), retention_survey=survey)

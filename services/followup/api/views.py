@@ -1,0 +1,110 @@
+"""ORM rows to API bodies (the read models of the routes)."""
+
+from __future__ import annotations
+
+from services.followup.domain import sla
+from services.followup.models import Case, CaseEntry, CaseNote, Decision
+from services.followup.schemas.cases import (
+    AnswerOut,
+    CaseOut,
+    Contact,
+    DecisionOut,
+    HistoryOut,
+    NoteOut,
+    Resolution,
+    Retention,
+    Sla,
+)
+
+
+def case_out(c: Case) -> CaseOut:
+    return CaseOut(
+        id=c.id,
+        status=c.status,
+        priority=c.priority,
+        opened_because=c.opened_because,
+        response_id=c.response_id,
+        request_id=c.request_id,
+        survey_id=c.survey_id,
+        contact_id=c.contact_id,
+        kind=c.kind,
+        channel=c.channel,
+        contact=Contact(
+            known=c.contact_known,
+            name=c.contact_name,
+            email=c.contact_email,
+            phone=c.contact_phone,
+            locale=c.contact_locale,
+            timezone=c.contact_timezone,
+            company=c.contact_company,
+        ),
+        answers=[AnswerOut(**a) for a in c.scores],
+        loyalty=c.loyalty,
+        dimensions=c.dimensions,
+        comment=c.comment,
+        team_id=c.team_id,
+        assignee=c.assignee,
+        sla=Sla(
+            policy_id=c.sla_policy_id,
+            first_contact_due_at=c.first_contact_due_at,
+            first_contact_due_business_at=c.first_contact_due_business_at,
+            resolution_due_at=c.resolution_due_at,
+            resolution_due_business_at=c.resolution_due_business_at,
+            paused_at=c.paused_at,
+            first_contacted_at=c.first_contacted_at,
+            first_contact_met=sla.met(c.first_contacted_at, c.first_contact_due_at),
+            resolution_met=sla.met(c.resolved_at, c.resolution_due_at),
+        ),
+        resolution=Resolution(
+            root_cause_category=c.root_cause_category,
+            root_cause=c.root_cause,
+            action_taken=c.action_taken,
+            note=c.resolution_note,
+            resolved_at=c.resolved_at,
+        ),
+        retention=Retention(
+            status=c.retention_status,  # type: ignore[arg-type]
+            request_id=c.retention_request_id,
+            channel=c.retention_channel,
+            won_back=c.won_back,
+            score=c.retention_score,
+        ),
+        climbed_at=c.climbed_at,
+        reopen_count=c.reopen_count,
+        erased=c.erased_at is not None,
+        feedback_at=c.feedback_at,
+        created_at=c.created_at,
+        updated_at=c.updated_at,
+        closed_at=c.closed_at,
+    )
+
+
+def note_out(n: CaseNote) -> NoteOut:
+    return NoteOut(
+        id=n.id,
+        author=n.author,
+        body=n.body,
+        attachments=n.attachments,
+        erased=n.erased,
+        created_at=n.created_at,
+    )
+
+
+def history_out(e: CaseEntry) -> HistoryOut:
+    return HistoryOut(kind=e.kind, actor=e.actor, occurred_at=e.occurred_at, details=e.details)
+
+
+def decision_out(d: Decision) -> DecisionOut:
+    return DecisionOut(
+        id=d.id,
+        kind=d.kind,  # type: ignore[arg-type]
+        outcome=d.outcome,
+        reason=d.reason,
+        response_id=d.response_id,
+        contact_id=d.contact_id,
+        case_id=d.case_id,
+        rule_id=d.rule_id,
+        team_id=d.team_id,
+        assignee=d.assignee,
+        created_at=d.created_at,
+    )

@@ -1,0 +1,97 @@
+"""Routes for kiosk links (public per-location links for tablets and QR posters) and their QR codes."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Request, status
+from fastapi import Response as HTTPResponse
+
+from services.responses import pages
+from services.responses.deps import ResponsesRuntime, RuntimeDep
+from services.responses.handlers import kiosks
+from services.responses.models import Kiosk
+from services.responses.schemas import KioskCreate, KioskOut
+from shared.service import SessionDep, WorkspaceDep
+
+router = APIRouter()
+
+
+def _kiosk_url(runtime: ResponsesRuntime, kiosk: Kiosk) -> str:
+    return f"{runtime.settings.public_url}/k/{kiosk.key}"
+
+
+def _kiosk_out(kiosk: Kiosk, request: Request, runtime: ResponsesRuntime) -> KioskOut:
+    return KioskOut(
+        id=kiosk.id,
+        survey_id=kiosk.survey_id,
+        location_id=kiosk.location_id,
+        name=kiosk.name,
+        locale=kiosk.locale,
+        active=kiosk.active,
+        url=_kiosk_url(runtime, kiosk),
+        qr_svg_url=str(request.url_for("kiosk_qr", kiosk_id=kiosk.id, fmt="svg")),
+        qr_png_url=str(request.url_for("kiosk_qr", kiosk_id=kiosk.id, fmt="png")),
+        created_at=kiosk.created_at,
+    )
+
+
+@router.post(
+    "/v1/surveys/{survey_id}/kiosks",
+    status_code=status.HTTP_201_CREATED,
+    tags=["kiosks"],
+    summary="A public per-location link (tablet or QR poster) for anonymous responses",
+)
+async def create_kiosk(
+    survey_id: str,
+    body: KioskCreate,
+    request: Request,
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> KioskOut:
+    kiosk = await kiosks.create_kiosk(session, workspace_id=workspace, survey_id=survey_id, body=body)
+    return _kiosk_out(kiosk, request, runtime)
+
+
+@router.get("/v1/kiosks", tags=["kiosks"], summary="The workspace's kiosk links")
+async def list_kiosks(
+    request: Request, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
+) -> list[KioskOut]:
+    return [
+        _kiosk_out(k, request, runtime) for k in await kiosks.list_kiosks(session, workspace_id=workspace)
+    ]
+
+
+@router.delete(
+    "/v1/kiosks/{kiosk_id}",
+    tags=["kiosks"],
+    summary="Switch a kiosk link off (its URL shows 'no longer available'); its responses stay",
+)
+async def deactivate_kiosk(
+    kiosk_id: str, request: Request, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
+) -> KioskOut:
+    kiosk = await kiosks.deactivate_kiosk(session, workspace_id=workspace, kiosk_id=kiosk_id)
+    return _kiosk_out(kiosk, request, runtime)
+
+
+QR_MEDIA_TYPES = {"svg": "image/svg+xml", "png": "image/png"}
+
+
+@router.get(
+    "/v1/kiosks/{kiosk_id}/qr.{fmt}",
+    name="kiosk_qr",
+    tags=["kiosks"],
+    summary="The kiosk link as a QR code: qr.svg for print, qr.png for screens",
+    response_class=HTTPResponse,
+    responses={200: {"content": {media: {} for media in QR_MEDIA_TYPES.values()}}},
+)
+async def kiosk_qr(
+    kiosk_id: str,
+    fmt: Literal["svg", "png"],
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> HTTPResponse:
+    kiosk = await kiosks.get_kiosk(session, workspace_id=workspace, kiosk_id=kiosk_id)
+    return HTTPResponse(pages.qr_code(_kiosk_url(runtime, kiosk), kind=fmt), media_type=QR_MEDIA_TYPES[fmt])

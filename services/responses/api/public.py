@@ -1,0 +1,130 @@
+"""The survey behind a link as JSON, for custom front ends and apps: read it, save answers one by
+one, complete the response. The signed token in the URL is the credential."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, status
+
+from services.responses.deps import RuntimeDep
+from services.responses.handlers import responses, visits
+from services.responses.handlers.visits import Visit
+from services.responses.schemas import (
+    AnswerSaved,
+    AnswerSubmit,
+    ProgressOut,
+    PublicSurveyOut,
+    QuestionOut,
+    ResponseCreated,
+    ResponseSubmit,
+)
+from shared.service import SessionDep
+
+router = APIRouter()
+
+
+def _progress(visit: Visit) -> ProgressOut:
+    p = visit.progress()
+    return ProgressOut(done=p.done, total=p.total)
+
+
+@router.get(
+    "/v1/public/surveys/{token}",
+    tags=["public"],
+    summary="The survey behind a link in the respondent's language, the answers so far and what is next",
+)
+async def public_survey(
+    token: str, request: Request, session: SessionDep, runtime: RuntimeDep
+) -> PublicSurveyOut:
+    visit = await visits.open_link(session, secret=runtime.settings.secret_key, token=token)
+    questions = [
+        QuestionOut(
+            id=q.id,
+            type=q.type,  # type: ignore[arg-type]
+            text=visit.text(q.text),
+            required=q.required,
+            min=q.scale[0] if q.scale else None,
+            max=q.scale[1] if q.scale else None,
+            style=q.style,
+            options=[{"id": o.id, "text": visit.text(o.text)} for o in q.options],
+            show_if=[c.__dict__ for c in q.show_if],  # type: ignore[misc]
+            end_if=[c.__dict__ for c in q.end_if],  # type: ignore[misc]
+        )
+        for q in visit.questions
+        if q.asked
+    ]
+    return PublicSurveyOut(
+        survey_id=visit.survey.id,
+        name=visit.survey.name,
+        version=visit.definition.version,
+        questions=questions,
+        thank_you_text=visit.text(visit.definition.raw.get("thank_you_text")) or None,
+        locale=visit.locale,
+        answered=visit.completed,
+        started=visit.response is not None,
+        answers=visit.answers,
+        next_questions=[q.id for q in visit.next_step()] if not visit.completed else [],
+        progress=_progress(visit),
+        form_url=f"{runtime.settings.public_url}/s/{token}",
+    )
+
+
+@router.put(
+    "/v1/public/surveys/{token}/answers/{question_id}",
+    name="save_answer",
+    tags=["public"],
+    summary="Save one answer as it is given (the first one starts the response); null clears it",
+    responses={
+        409: {"description": "The response is already completed"},
+        410: {"description": "Expired or closed"},
+    },
+)
+async def save_answer(
+    token: str, question_id: str, body: AnswerSubmit, session: SessionDep, runtime: RuntimeDep
+) -> AnswerSaved:
+    visit = await visits.open_link(session, secret=runtime.settings.secret_key, token=token, lock=True)
+    await responses.answer_one(
+        session,
+        runtime.outbox,
+        visit=visit,
+        question_id=question_id,
+        value=body.value,
+        max_chars=runtime.settings.max_answer_chars,
+    )
+    return AnswerSaved(
+        question_id=question_id,
+        value=visit.answers.get(question_id),
+        progress=_progress(visit),
+        next_questions=[q.id for q in visit.next_step()],
+    )
+
+
+@router.post(
+    "/v1/public/surveys/{token}/responses",
+    status_code=status.HTTP_201_CREATED,
+    tags=["public"],
+    summary="Complete the response behind a link with these answers (and those saved before)",
+    responses={
+        409: {"description": "This invitation already has a completed response"},
+        410: {"description": "The link has expired or the survey is closed"},
+    },
+)
+async def submit_public_response(
+    token: str, body: ResponseSubmit, session: SessionDep, runtime: RuntimeDep
+) -> ResponseCreated:
+    visit = await visits.open_link(session, secret=runtime.settings.secret_key, token=token, lock=True)
+    response = await responses.answer_all(
+        session,
+        runtime.outbox,
+        visit=visit,
+        answers=body.answers,
+        max_chars=runtime.settings.max_answer_chars,
+    )
+    assert response.completed_at is not None
+    return ResponseCreated(
+        id=response.id,
+        survey_id=response.survey_id,
+        survey_version=response.survey_version,
+        consent_to_contact=response.consent_to_contact,
+        completed_at=response.completed_at,
+        reward_code=response.reward_code,
+    )

@@ -1,0 +1,67 @@
+"""Routes for reading a survey's responses and its drop-off per question."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from services.responses import queries
+from services.responses.handlers import surveys
+from services.responses.models import Response, ResponseAnswer
+from services.responses.schemas import AnswerOut, DropOffOut, ResponseOut
+from shared.service import SessionDep, WorkspaceDep
+
+router = APIRouter()
+
+
+@router.get(
+    "/v1/surveys/{survey_id}/responses",
+    tags=["responses"],
+    summary="The survey's newest responses (completed and partial) with their answers",
+)
+async def list_responses(
+    survey_id: str,
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    status_: Annotated[Literal["completed", "partial"] | None, Query(alias="status")] = None,
+) -> list[ResponseOut]:
+    survey = await surveys.get_survey(session, workspace_id=workspace, survey_id=survey_id)
+    rows = await queries.list_responses(
+        session, workspace_id=workspace, survey_id=survey.id, limit=limit, status=status_
+    )
+    return [_response_out(r, answers) for r, answers in rows]
+
+
+@router.get(
+    "/v1/surveys/{survey_id}/dropoff",
+    tags=["responses"],
+    summary="Drop-off per question: started, completed, and where partial responses stopped",
+)
+async def drop_off(survey_id: str, workspace: WorkspaceDep, session: SessionDep) -> DropOffOut:
+    survey = await surveys.get_survey(session, workspace_id=workspace, survey_id=survey_id)
+    return DropOffOut(**await queries.drop_off(session, survey=survey))
+
+
+def _response_out(r: Response, answers: list[ResponseAnswer]) -> ResponseOut:
+    return ResponseOut(
+        id=r.id,
+        survey_id=r.survey_id,
+        survey_version=r.survey_version,
+        invitation_id=r.invitation_id,
+        request_id=r.request_id,
+        kiosk_id=r.kiosk_id,
+        contact_id=r.contact_id,
+        kind=r.kind,
+        channel=r.channel,
+        locale=r.locale,
+        hidden_fields=r.hidden_fields,
+        consent_to_contact=r.consent_to_contact,
+        status="completed" if r.completed_at else "partial",
+        started_at=r.started_at,
+        completed_at=r.completed_at,
+        erased=r.erased_at is not None,
+        reward_code=r.reward_code,
+        answers=[AnswerOut(question_id=a.question_id, type=a.type, value=a.value) for a in answers],
+    )

@@ -1,0 +1,45 @@
+"""Routes for reward code pools."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from services.responses.handlers import rewards
+from services.responses.schemas import RewardCodesAdd, RewardPoolCreate, RewardPoolOut
+from shared.service import SessionDep, WorkspaceDep
+
+router = APIRouter()
+
+
+@router.post(
+    "/v1/reward-pools",
+    status_code=status.HTTP_201_CREATED,
+    tags=["rewards"],
+    summary="Create a pool of reward codes",
+)
+async def create_pool(body: RewardPoolCreate, workspace: WorkspaceDep, session: SessionDep) -> RewardPoolOut:
+    pool = await rewards.create_pool(session, workspace_id=workspace, name=body.name)
+    return RewardPoolOut(id=pool.id, name=pool.name, total=0, remaining=0, created_at=pool.created_at)
+
+
+@router.get("/v1/reward-pools/{pool_id}", tags=["rewards"], summary="A pool with its remaining codes")
+async def get_pool(pool_id: str, workspace: WorkspaceDep, session: SessionDep) -> RewardPoolOut:
+    pool, total, remaining = await rewards.get_pool(session, workspace_id=workspace, pool_id=pool_id)
+    return RewardPoolOut(
+        id=pool.id, name=pool.name, total=total, remaining=remaining, created_at=pool.created_at
+    )
+
+
+@router.post(
+    "/v1/reward-pools/{pool_id}/codes",
+    tags=["rewards"],
+    summary="Add codes to a pool (codes already in it are skipped); each is given out once",
+)
+async def add_codes(
+    pool_id: str, body: RewardCodesAdd, workspace: WorkspaceDep, session: SessionDep
+) -> RewardPoolOut:
+    await rewards.add_codes(session, workspace_id=workspace, pool_id=pool_id, codes=body.codes)
+    pool, total, remaining = await rewards.get_pool(session, workspace_id=workspace, pool_id=pool_id)
+    return RewardPoolOut(
+        id=pool.id, name=pool.name, total=total, remaining=remaining, created_at=pool.created_at
+    )

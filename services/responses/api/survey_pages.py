@@ -1,0 +1,250 @@
+"""The public survey pages in HTML: no API key, the signed token in the URL is the credential.
+
+Errors of a link (forged, expired, closed, answered) are friendly pages in the respondent's
+language, never problem documents.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, status
+from fastapi import Response as HTTPResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.responses import pages
+from services.responses.deps import ResponsesRuntime, RuntimeDep
+from services.responses.domain.answers import Problem
+from services.responses.domain.definition import Question
+from services.responses.domain.languages import LOCALE
+from services.responses.domain.logic import shown_questions, thank_you_for
+from services.responses.handlers import kiosks, steps, visits, workspace_settings
+from services.responses.handlers.errors import INVALID_LINK, LinkExpired, SurveyClosed
+from services.responses.handlers.visits import Visit
+from shared.errors import CloseloopError, Conflict, NotFound
+from shared.service import SessionDep
+
+router = APIRouter()
+
+
+def _accept_language(request: Request) -> str | None:
+    first = request.headers.get("accept-language", "").split(",")[0].split(";")[0].strip()
+    return first if LOCALE.match(first) else None
+
+
+def _error_page(exc: CloseloopError, request: Request, *, locale: str | None = None) -> HTMLResponse:
+    key = (
+        "expired"
+        if isinstance(exc, LinkExpired)
+        else "closed"
+        if isinstance(exc, SurveyClosed)
+        else "answered"
+        if isinstance(exc, Conflict)
+        else "invalid"
+        if exc.detail == INVALID_LINK
+        else "gone"
+        if isinstance(exc, NotFound)
+        else "error"
+    )
+    if key == "error":  # pragma: no cover - every error of a link is one of the above
+        key = "invalid"
+    return pages.message(status=exc.status, key=key, locale=locale or _accept_language(request))
+
+
+def _kiosk_urls(request: Request, visit: Visit, runtime: ResponsesRuntime) -> tuple[str | None, int]:
+    if visit.kiosk is None:
+        return None, 0
+    return str(request.url_for("kiosk_page", key=visit.kiosk.key)), runtime.settings.kiosk_idle_s
+
+
+async def _step_page(
+    request: Request,
+    session: AsyncSession,
+    runtime: ResponsesRuntime,
+    token: str,
+    visit: Visit,
+    step: list[Question],
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, Problem] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    shown = shown_questions(visit.questions, visit.answers, visit.fields, visit.passed)
+    before = [q for q in shown if visit.questions.index(q) < visit.questions.index(step[0])]
+    page = str(request.url_for("survey_page", token=token))
+    idle_url, idle_s = _kiosk_urls(request, visit, runtime)
+    return pages.render_step(
+        visit,
+        step,
+        action=str(request.url_for("submit_form", token=token)),
+        save_url=str(request.url_for("save_answer", token=token, question_id="x"))[:-1],
+        back_url=f"{page}?q={before[-1].id}" if before else None,
+        max_chars=runtime.settings.max_answer_chars,
+        branding=await workspace_settings.page_branding(session, visit=visit),
+        values=values if values is not None else visit.answers,
+        errors=errors or {},
+        idle_url=idle_url,
+        idle_s=idle_s,
+        status=status,
+    )
+
+
+@router.get(
+    "/s/{token}",
+    response_class=HTMLResponse,
+    tags=["survey pages"],
+    name="survey_page",
+    summary="The survey page for a link: where the respondent left off; `?score=N` records the first score",
+)
+async def survey_page(
+    token: str,
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    score: str | None = None,
+    q: Annotated[
+        str | None, Query(max_length=63, description="Show (and edit) this earlier question")
+    ] = None,
+) -> HTMLResponse:
+    try:
+        visit = await visits.open_link(
+            session, secret=runtime.settings.secret_key, token=token, lock=score is not None
+        )
+    except CloseloopError as exc:
+        return _error_page(exc, request)
+    if visit.completed:
+        return pages.message(
+            status=200,
+            key="answered",
+            locale=visit.locale,
+            title=visit.survey.name,
+            branding=await workspace_settings.page_branding(session, visit=visit),
+        )
+    step = await steps.step_to_show(session, runtime.outbox, visit=visit, score=score, question_id=q)
+    return await _step_page(request, session, runtime, token, visit, step)
+
+
+@router.post(
+    "/s/{token}",
+    response_class=HTMLResponse,
+    tags=["survey pages"],
+    name="submit_form",
+    summary="Answer one page of the survey with an HTML form (field names are question ids)",
+    responses={303: {"description": "Stored; see the next page or the thank-you page"}},
+)
+async def submit_form(token: str, request: Request, session: SessionDep, runtime: RuntimeDep) -> HTTPResponse:
+    try:
+        visit = await visits.open_link(session, secret=runtime.settings.secret_key, token=token, lock=True)
+    except CloseloopError as exc:
+        return _error_page(exc, request)
+    if visit.completed:
+        return pages.message(
+            status=409,
+            key="answered",
+            locale=visit.locale,
+            title=visit.survey.name,
+            branding=await workspace_settings.page_branding(session, visit=visit),
+        )
+    form = await request.form()
+    fields: dict[str, list[str]] = {}
+    for key, value in form.multi_items():
+        if isinstance(value, str):
+            fields.setdefault(key, []).append(value)
+    result = await steps.submit_form(
+        session, runtime.outbox, visit=visit, form=fields, max_chars=runtime.settings.max_answer_chars
+    )
+    if result.problems:
+        return await _step_page(
+            request,
+            session,
+            runtime,
+            token,
+            visit,
+            result.step,
+            values=result.values,
+            errors=result.problems,
+            status=422,
+        )
+    if result.unanswered is not None:
+        return RedirectResponse(
+            f"{request.url_for('survey_page', token=token)}?q={result.unanswered}",
+            status_code=status.HTTP_303_SEE_OTHER,
+        )
+    if result.completed:
+        # Post/redirect/get: reloading the thank-you page never submits the form again.
+        return RedirectResponse(
+            str(request.url_for("thank_you_page", token=token)), status_code=status.HTTP_303_SEE_OTHER
+        )
+    return RedirectResponse(
+        str(request.url_for("survey_page", token=token)), status_code=status.HTTP_303_SEE_OTHER
+    )
+
+
+@router.get(
+    "/s/{token}/thanks",
+    response_class=HTMLResponse,
+    tags=["survey pages"],
+    name="thank_you_page",
+    summary="The thank-you page for the respondent's outcome, with a reward code when the survey gives one",
+)
+async def thank_you_page(
+    token: str, request: Request, session: SessionDep, runtime: RuntimeDep
+) -> HTTPResponse:
+    try:
+        visit = await visits.open_link(session, secret=runtime.settings.secret_key, token=token)
+    except CloseloopError as exc:
+        return _error_page(exc, request)
+    if not visit.completed or visit.response is None:
+        return RedirectResponse(
+            str(request.url_for("survey_page", token=token)), status_code=status.HTTP_303_SEE_OTHER
+        )
+    branding = await workspace_settings.page_branding(session, visit=visit)
+    outcome = thank_you_for(visit.definition.outcomes, visit.answers, visit.fields)
+    next_url = str(request.url_for("kiosk_page", key=visit.kiosk.key)) if visit.kiosk else None
+    return pages.thank_you(
+        title=visit.text(visit.definition.raw.get("title")) or visit.survey.name,
+        text=visit.text(outcome.text if outcome else visit.definition.raw.get("thank_you_text")) or None,
+        locale=visit.locale,
+        tone=str(branding.get("tone")),
+        branding=branding,
+        link_url=outcome.link_url if outcome else None,
+        link_text=visit.text(outcome.link_text) if outcome and outcome.link_text else None,
+        reward_code=visit.response.reward_code,
+        next_url=next_url,
+        next_after_s=runtime.settings.kiosk_reset_s,
+    )
+
+
+@router.get(
+    "/k/{key}",
+    response_class=HTMLResponse,
+    tags=["survey pages"],
+    name="kiosk_page",
+    summary="A kiosk or QR link: starts a fresh anonymous response for the next person",
+    responses={
+        303: {"description": "To this person's own survey page"},
+        429: {"description": "Too many starts"},
+    },
+)
+async def kiosk_page(key: str, request: Request, session: SessionDep, runtime: RuntimeDep) -> HTTPResponse:
+    try:
+        kiosk = await kiosks.kiosk_by_key(session, key=key)
+    except CloseloopError as exc:
+        return _error_page(exc, request)
+    client = request.client.host if request.client else "unknown"
+    retry_after = runtime.deps.kiosk_buckets.acquire(f"{kiosk.id}:{client}", time.monotonic())
+    if retry_after:
+        return pages.message(
+            status=429,
+            key="busy",
+            locale=kiosk.locale or _accept_language(request),
+            headers_={"Retry-After": str(max(1, round(retry_after)))},
+        )
+    token = kiosks.kiosk_session_token(
+        kiosk, secret=runtime.settings.secret_key, ttl_s=runtime.settings.kiosk_session_ttl_s
+    )
+    return RedirectResponse(
+        str(request.url_for("survey_page", token=token)), status_code=status.HTTP_303_SEE_OTHER
+    )

@@ -1,0 +1,175 @@
+"""Routes for survey definitions, their versions and their checklist (workspace API key)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, status
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.responses.deps import ResponsesRuntime, RuntimeDep
+from services.responses.handlers import surveys, workspace_settings
+from services.responses.models import Survey, SurveyVersion
+from services.responses.schemas import LintOut, LintWarningOut, SurveyCreate, SurveyOut, SurveyVersionOut
+from shared.service import SessionDep, WorkspaceDep
+
+router = APIRouter()
+Lang = Annotated[Literal["en", "nl"], Query(description="Language of the explanations")]
+
+
+async def _survey_out(
+    session: AsyncSession, runtime: ResponsesRuntime, workspace: str, survey: Survey, version: SurveyVersion
+) -> SurveyOut:
+    _, warnings = await workspace_settings.lint_definition(
+        session, workspace_id=workspace, raw=version.definition, max_seconds=runtime.settings.lint_max_seconds
+    )
+    d = version.definition
+    return SurveyOut(
+        id=survey.id,
+        name=survey.name,
+        version=version.version,
+        title=d.get("title"),
+        default_locale=d.get("default_locale", "en"),
+        questions=d["questions"],
+        thank_you_text=d.get("thank_you_text"),
+        outcomes=d.get("outcomes", []),
+        branding=d.get("branding"),
+        reward_pool_id=d.get("reward_pool_id"),
+        closed=survey.closed_at is not None,
+        created_at=survey.created_at,
+        updated_at=survey.updated_at,
+        warnings=[LintWarningOut(**w.__dict__) for w in warnings],
+    )
+
+
+@router.post(
+    "/v1/surveys",
+    status_code=status.HTTP_201_CREATED,
+    tags=["surveys"],
+    summary="Define a survey: questions, logic, languages, thank-you pages; returns checklist warnings",
+)
+async def create_survey(
+    body: SurveyCreate, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
+) -> SurveyOut:
+    survey, version = await surveys.create_survey(
+        session, workspace_id=workspace, body=body, max_logo_bytes=runtime.settings.max_logo_bytes
+    )
+    return await _survey_out(session, runtime, workspace, survey, version)
+
+
+@router.get("/v1/surveys", tags=["surveys"], summary="List the workspace's surveys (current versions)")
+async def list_surveys(workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep) -> list[SurveyOut]:
+    rows = await surveys.list_surveys(session, workspace_id=workspace)
+    return [await _survey_out(session, runtime, workspace, s, v) for s, v in rows]
+
+
+@router.get("/v1/surveys/{survey_id}", tags=["surveys"], summary="Read a survey's current version")
+async def get_survey(
+    survey_id: str, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
+) -> SurveyOut:
+    survey = await surveys.get_survey(session, workspace_id=workspace, survey_id=survey_id)
+    return await _survey_out(
+        session, runtime, workspace, survey, await surveys.get_version(session, survey=survey)
+    )
+
+
+@router.put(
+    "/v1/surveys/{survey_id}",
+    tags=["surveys"],
+    summary="Edit a survey: stores a new version; responses keep the version they answered",
+)
+async def update_survey(
+    survey_id: str, body: SurveyCreate, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
+) -> SurveyOut:
+    survey, version = await surveys.update_survey(
+        session,
+        workspace_id=workspace,
+        survey_id=survey_id,
+        body=body,
+        max_logo_bytes=runtime.settings.max_logo_bytes,
+    )
+    return await _survey_out(session, runtime, workspace, survey, version)
+
+
+@router.get("/v1/surveys/{survey_id}/versions", tags=["surveys"], summary="Every version of a survey")
+async def list_versions(
+    survey_id: str, workspace: WorkspaceDep, session: SessionDep
+) -> list[SurveyVersionOut]:
+    survey = await surveys.get_survey(session, workspace_id=workspace, survey_id=survey_id)
+    return [
+        SurveyVersionOut(version=v.version, created_at=v.created_at, definition=v.definition)  # type: ignore[arg-type]
+        for v in await surveys.list_versions(session, survey=survey)
+    ]
+
+
+@router.get("/v1/surveys/{survey_id}/versions/{version}", tags=["surveys"], summary="One version of a survey")
+async def get_version(
+    survey_id: str, version: Annotated[int, Path(ge=1)], workspace: WorkspaceDep, session: SessionDep
+) -> SurveyVersionOut:
+    survey = await surveys.get_survey(session, workspace_id=workspace, survey_id=survey_id)
+    v = await surveys.get_version(session, survey=survey, version=version)
+    return SurveyVersionOut(version=v.version, created_at=v.created_at, definition=v.definition)  # type: ignore[arg-type]
+
+
+@router.post(
+    "/v1/surveys/{survey_id}/close",
+    tags=["surveys"],
+    summary="Close a survey: its links show a friendly 'closed' page; completed responses stay",
+)
+async def close_survey(
+    survey_id: str, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
+) -> SurveyOut:
+    survey = await surveys.set_closed(session, workspace_id=workspace, survey_id=survey_id, closed=True)
+    return await _survey_out(
+        session, runtime, workspace, survey, await surveys.get_version(session, survey=survey)
+    )
+
+
+@router.post("/v1/surveys/{survey_id}/reopen", tags=["surveys"], summary="Take responses again")
+async def reopen_survey(
+    survey_id: str, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
+) -> SurveyOut:
+    survey = await surveys.set_closed(session, workspace_id=workspace, survey_id=survey_id, closed=False)
+    return await _survey_out(
+        session, runtime, workspace, survey, await surveys.get_version(session, survey=survey)
+    )
+
+
+@router.post(
+    "/v1/surveys/lint",
+    tags=["checklist"],
+    summary="Check a survey definition without saving it: double questions, leading wording, jargon, …",
+)
+async def lint_survey(
+    body: SurveyCreate, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep, lang: Lang = "en"
+) -> LintOut:
+    limit = runtime.settings.lint_max_seconds
+    seconds, warnings = await workspace_settings.lint_definition(
+        session,
+        workspace_id=workspace,
+        raw=body.model_dump(mode="json", exclude_none=True),
+        max_seconds=limit,
+        lang=lang,
+    )
+    return LintOut(
+        estimated_seconds=seconds,
+        max_seconds=limit,
+        warnings=[LintWarningOut(**w.__dict__) for w in warnings],
+    )
+
+
+@router.get("/v1/surveys/{survey_id}/lint", tags=["checklist"], summary="The checklist for a saved survey")
+async def lint_saved_survey(
+    survey_id: str, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep, lang: Lang = "en"
+) -> LintOut:
+    survey = await surveys.get_survey(session, workspace_id=workspace, survey_id=survey_id)
+    version = await surveys.get_version(session, survey=survey)
+    limit = runtime.settings.lint_max_seconds
+    seconds, warnings = await workspace_settings.lint_definition(
+        session, workspace_id=workspace, raw=version.definition, max_seconds=limit, lang=lang
+    )
+    return LintOut(
+        estimated_seconds=seconds,
+        max_seconds=limit,
+        warnings=[LintWarningOut(**w.__dict__) for w in warnings],
+    )

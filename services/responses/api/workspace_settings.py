@@ -1,0 +1,46 @@
+"""Routes for the workspace's glossary of internal terms and the branding of its survey pages."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from services.responses.deps import RuntimeDep
+from services.responses.handlers import workspace_settings
+from services.responses.schemas import BrandingIn, GlossaryIn
+from shared.service import SessionDep, WorkspaceDep
+
+router = APIRouter()
+
+
+@router.get("/v1/glossary", tags=["checklist"], summary="The workspace's internal terms the checklist flags")
+async def get_glossary(workspace: WorkspaceDep, session: SessionDep) -> GlossaryIn:
+    return GlossaryIn(
+        terms=[
+            {"term": g.term, "hint": g.hint}
+            for g in await workspace_settings.glossary_of(session, workspace_id=workspace)
+        ]
+    )  # type: ignore[misc]
+
+
+@router.put("/v1/glossary", tags=["checklist"], summary="Replace the workspace's glossary of internal terms")
+async def put_glossary(body: GlossaryIn, workspace: WorkspaceDep, session: SessionDep) -> GlossaryIn:
+    return GlossaryIn(terms=await workspace_settings.put_glossary(session, workspace_id=workspace, body=body))  # type: ignore[arg-type]
+
+
+@router.get("/v1/branding", tags=["branding"], summary="The workspace's branding of its survey pages")
+async def get_branding(workspace: WorkspaceDep, session: SessionDep) -> BrandingIn:
+    return BrandingIn(**await workspace_settings.branding_of(session, workspace_id=workspace))
+
+
+@router.put(
+    "/v1/branding",
+    tags=["branding"],
+    summary="Set logo (inline data: URI), colours (contrast-checked), font and tone for every survey",
+)
+async def put_branding(
+    body: BrandingIn, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
+) -> BrandingIn:
+    saved = await workspace_settings.put_branding(
+        session, workspace_id=workspace, body=body, max_logo_bytes=runtime.settings.max_logo_bytes
+    )
+    return BrandingIn(**saved)

@@ -1,0 +1,24 @@
+"""What the responses service's routes depend on, typed: its runtime and ``ResponsesDeps``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends
+
+from services.responses.settings import ResponsesSettings
+from shared.ratelimit import TokenBuckets
+from shared.service import Runtime, get_runtime
+
+
+@dataclass
+class ResponsesDeps:
+    """What ``app.py`` builds once per process."""
+
+    kiosk_buckets: TokenBuckets
+    """New kiosk respondents per kiosk and client address (``kiosk_rate_per_minute``, ``kiosk_burst``)."""
+
+
+ResponsesRuntime = Runtime[ResponsesSettings, ResponsesDeps]
+RuntimeDep = Annotated[ResponsesRuntime, Depends(get_runtime)]

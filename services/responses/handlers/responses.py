@@ -1,0 +1,255 @@
+"""A response's life: started by its first answer (``ResponseStarted``), answers saved as they are
+given, completed (``ResponseCompleted``, with a reward code when the survey gives one), and its
+personal data blanked when the contact is erased."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import delete, null, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.responses.domain.answers import (
+    answer_scale,
+    check_answers,
+    check_value,
+    completed_answers,
+    consent_given,
+)
+from services.responses.domain.definition import Question
+from services.responses.handlers.errors import already_answered, answer_problems
+from services.responses.handlers.rewards import claim_reward
+from services.responses.handlers.visits import Visit, find_response, is_kiosk
+from services.responses.models import Response, ResponseAnswer
+from shared.errors import InvalidInput
+from shared.events import Answer, ContactErased, ResponseCompleted, ResponseStarted, new_id, utcnow
+from shared.outbox import Outbox
+
+
+async def _start(session: AsyncSession, outbox: Outbox, visit: Visit) -> Response:
+    link = visit.link
+    now = utcnow()
+    kiosk = is_kiosk(link)
+    # Two first answers racing for one invitation meet at the unique (workspace, link key) index:
+    # the second waits for the first to commit and then locks the row the first created.
+    response = (
+        await session.execute(
+            insert(Response)
+            .values(
+                id=new_id(),
+                workspace_id=link.workspace_id,
+                survey_id=visit.survey.id,
+                survey_version=visit.definition.version,
+                link_key=link.invitation_id,
+                invitation_id=None if kiosk else link.invitation_id,
+                request_id=None if kiosk else link.request_id,
+                kiosk_id=visit.kiosk.id if visit.kiosk else None,
+                contact_id=link.contact_id,
+                kind=link.kind,
+                channel=link.channel,
+                locale=visit.locale,
+                hidden_fields=visit.fields,
+                passed=[],
+                consent_to_contact=False,
+                started_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["workspace_id", "link_key"])
+            .returning(Response)
+        )
+    ).scalar_one_or_none()
+    if response is None:
+        existing = await find_response(session, link=link, lock=True)
+        assert existing is not None
+        if existing.completed_at is not None:
+            raise already_answered()
+        return existing
+    await outbox.add(
+        session,
+        ResponseStarted(
+            workspace_id=link.workspace_id,
+            response_id=response.id,
+            invitation_id=response.invitation_id,
+            request_id=response.request_id,
+            contact_id=link.contact_id,
+            survey_id=visit.survey.id,
+            survey_version=visit.definition.version,
+            kind=response.kind,
+            channel=response.channel,
+            started_at=now,
+            hidden_fields=visit.fields,
+        ),
+    )
+    return response
+
+
+async def save_answers(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    visit: Visit,
+    answers: Mapping[str, Any],
+    passed: Iterable[str],
+) -> Response:
+    """Return the response with ``answers`` saved (None clears one) and ``passed`` questions marked.
+
+    The first saved answer starts the response and publishes ``ResponseStarted``. The visit must
+    have been opened with ``lock=True``; a completed response raises ``Conflict``.
+    """
+    if visit.completed:
+        raise already_answered()
+    response = visit.response or await _start(session, outbox, visit)
+    visit.response = response
+    positions = {q.id: i for i, q in enumerate(visit.questions)}
+    types = {q.id: q.type for q in visit.questions}
+    now = utcnow()
+    cleared = [qid for qid, v in answers.items() if v is None]
+    if cleared:
+        await session.execute(
+            delete(ResponseAnswer).where(
+                ResponseAnswer.response_id == response.id, ResponseAnswer.question_id.in_(cleared)
+            )
+        )
+    rows = [
+        {
+            "response_id": response.id,
+            "question_id": qid,
+            "workspace_id": response.workspace_id,
+            "position": positions[qid],
+            "type": types[qid],
+            "value": v,
+            "answered_at": now,
+        }
+        for qid, v in answers.items()
+        if v is not None
+    ]
+    if rows:
+        stmt = insert(ResponseAnswer).values(rows)
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["response_id", "question_id"],
+                set_={"value": stmt.excluded.value, "answered_at": stmt.excluded.answered_at},
+            )
+        )
+    for qid, v in answers.items():
+        if v is None:
+            visit.answers.pop(qid, None)
+        else:
+            visit.answers[qid] = v
+    response.passed = sorted(set(response.passed) | set(passed), key=lambda q: positions.get(q, 0))
+    response.updated_at = now
+    await session.flush()
+    return response
+
+
+async def complete(session: AsyncSession, outbox: Outbox, *, visit: Visit) -> Response:
+    """Return the completed response and publish ``ResponseCompleted``; raise ``InvalidInput`` when a
+    required question the respondent sees has no answer (nothing is stored then)."""
+    if visit.completed:
+        raise already_answered()
+    kept, missing = completed_answers(visit.questions, visit.answers, visit.fields)
+    if missing:
+        raise answer_problems(missing)
+    response = visit.response or await _start(session, outbox, visit)
+    visit.response = response
+    # Answers to questions that logic no longer shows (an earlier answer changed) are not part of it.
+    await session.execute(
+        delete(ResponseAnswer).where(
+            ResponseAnswer.response_id == response.id,
+            ResponseAnswer.question_id.not_in([a.question_id for a in kept]),
+        )
+    )
+    now = utcnow()
+    consent = consent_given(kept)
+    response.completed_at = now
+    response.updated_at = now
+    response.consent_to_contact = consent
+    pool_id = visit.definition.raw.get("reward_pool_id")
+    if pool_id and not is_kiosk(visit.link):
+        response.reward_code = await claim_reward(session, pool_id=pool_id, response_id=response.id)
+    by_id = {q.id: q for q in visit.questions}
+    await outbox.add(
+        session,
+        ResponseCompleted(
+            workspace_id=response.workspace_id,
+            response_id=response.id,
+            invitation_id=response.invitation_id,
+            request_id=response.request_id,
+            contact_id=response.contact_id,
+            survey_id=response.survey_id,
+            survey_version=response.survey_version,
+            kind=response.kind,
+            channel=response.channel,
+            locale=response.locale,
+            answers=tuple(_event_answer(by_id[a.question_id], a.value) for a in kept),
+            consent_to_contact=consent,
+            completed_at=now,
+            hidden_fields=response.hidden_fields,
+        ),
+    )
+    await session.flush()
+    return response
+
+
+def _event_answer(q: Question, value: Any) -> Answer:
+    if isinstance(value, list):
+        return Answer(question_id=q.id, type=q.type, value=",".join(value), choices=tuple(value))  # type: ignore[arg-type]
+    return Answer(question_id=q.id, type=q.type, value=value, scale=answer_scale(q))  # type: ignore[arg-type]
+
+
+async def answer_all(
+    session: AsyncSession, outbox: Outbox, *, visit: Visit, answers: Mapping[str, object], max_chars: int
+) -> Response:
+    """Return the completed response for a whole set of answers (merged with those saved before)."""
+    if visit.completed:
+        raise already_answered()
+    accepted, problems = check_answers(visit.questions, answers, max_chars=max_chars)
+    merged = {**visit.answers, **accepted}
+    _, missing = completed_answers(visit.questions, merged, visit.fields)
+    problems = {**missing, **problems}
+    if problems:
+        raise answer_problems(problems)
+    await save_answers(session, outbox, visit=visit, answers=accepted, passed=[q.id for q in visit.questions])
+    return await complete(session, outbox, visit=visit)
+
+
+async def answer_one(
+    session: AsyncSession, outbox: Outbox, *, visit: Visit, question_id: str, value: object, max_chars: int
+) -> Response:
+    """Return the response with one answer saved (null clears it); raise ``InvalidInput`` or ``Conflict``."""
+    if visit.completed:
+        raise already_answered()
+    question = next((q for q in visit.questions if q.id == question_id), None)
+    if question is None:
+        raise InvalidInput(f"There is no question {question_id!r} in this survey.", field="question_id")
+    typed: Any = None
+    if value is not None and value != "" and value != []:
+        typed, problem = check_value(question, value, max_chars=max_chars)
+        if problem:
+            raise answer_problems({question_id: problem})
+    return await save_answers(
+        session, outbox, visit=visit, answers={question_id: typed}, passed=[question_id]
+    )
+
+
+async def on_contact_erased(session: AsyncSession, event: ContactErased) -> None:
+    """Blank the free-text answers and hidden fields of the erased contact's responses."""
+    of_contact = select(Response.id).where(
+        Response.workspace_id == event.workspace_id, Response.contact_id == event.contact_id
+    )
+    await session.execute(
+        update(ResponseAnswer)
+        .where(
+            ResponseAnswer.workspace_id == event.workspace_id,
+            ResponseAnswer.response_id.in_(of_contact),
+            ResponseAnswer.type == "open",
+        )
+        .values(value=null())
+    )
+    await session.execute(
+        update(Response)
+        .where(Response.workspace_id == event.workspace_id, Response.contact_id == event.contact_id)
+        .values(erased_at=event.erased_at, hidden_fields={})
+    )

@@ -1,0 +1,110 @@
+"""The HTML survey page, one step at a time: which questions it shows now (a score clicked in the
+invitation is an answer already), and what one page's form post stores."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.responses.domain.answers import (
+    Problem,
+    check_answers,
+    form_answers,
+    missing_required,
+    preselected_score,
+)
+from services.responses.domain.definition import Question
+from services.responses.domain.logic import next_step, shown_questions
+from services.responses.handlers.responses import complete, save_answers
+from services.responses.handlers.visits import Visit
+from shared.errors import InvalidInput
+from shared.outbox import Outbox
+
+
+async def step_to_show(
+    session: AsyncSession, outbox: Outbox, *, visit: Visit, score: str | None, question_id: str | None
+) -> list[Question]:
+    """Return the questions the page shows now: ``question_id`` when it is behind the respondent,
+    else the next step; ``score`` (``?score=N`` from the invitation) is saved first."""
+    recorded = False
+    preselected = preselected_score(visit.questions, score)
+    if preselected and preselected[0] not in visit.answers:
+        # The score clicked in the email is an answer: it is saved at once (and can still be changed).
+        await save_answers(session, outbox, visit=visit, answers={preselected[0]: preselected[1]}, passed=[])
+        recorded = True
+    shown = shown_questions(visit.questions, visit.answers, visit.fields, visit.passed)
+    explicit = next(
+        (s for s in shown if s.id == question_id and (s.id in visit.passed or s.id in visit.answers)), None
+    )
+    step = [explicit] if explicit else visit.next_step()
+    if recorded:
+        # A page whose every question the link answered is behind the respondent.
+        while step and all(s.id in visit.answers for s in step):
+            following = next_step(
+                visit.questions, visit.answers, visit.fields, visit.passed | {s.id for s in step}
+            )
+            if not following:
+                break
+            await save_answers(session, outbox, visit=visit, answers={}, passed=[s.id for s in step])
+            step = following
+    if not step:
+        # Everything was answered through the API but not sent: show the last question with Send.
+        step = shown[-1:] or [q for q in visit.questions if q.asked][:1]
+    return step
+
+
+@dataclass(frozen=True)
+class FormResult:
+    """What a page's form post did: refused with ``problems`` (show ``step`` again with ``values``),
+    or stored: ``completed``, or ``unanswered`` names a required question still open."""
+
+    step: list[Question] = field(default_factory=list)
+    values: dict[str, Any] = field(default_factory=dict)
+    problems: dict[str, Problem] = field(default_factory=dict)
+    completed: bool = False
+    unanswered: str | None = None
+
+
+async def submit_form(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    visit: Visit,
+    form: Mapping[str, list[str]],
+    max_chars: int,
+) -> FormResult:
+    """Return what storing one page's form fields (question ids) did; the last page completes the response."""
+    shown_field = form["_shown"][0] if form.get("_shown") else None
+    asked = [q for q in visit.questions if q.asked]
+    # Without ``_shown`` (a plain form post of every answer at once) the whole survey is one page.
+    whole = shown_field is None
+    step = asked if whole else [q for q in asked if q.id in set((shown_field or "").split(","))]
+    if not step:
+        step = visit.next_step() or asked
+    raw = form_answers(step, form)
+    accepted, problems = check_answers(step, raw, max_chars=max_chars)
+    merged = {k: v for k, v in visit.answers.items() if k not in {q.id for q in step}} | accepted
+    passed = visit.passed | {q.id for q in step}
+    shown_now = shown_questions(visit.questions, merged, visit.fields, passed)
+    missing = missing_required([q for q in step if q in shown_now], merged)
+    problems = {**missing, **problems}
+    if problems:
+        on_page = [q for q in step if q in shown_now or q.id in problems]
+        return FormResult(step=on_page, values={**merged, **raw}, problems=problems)
+    await save_answers(
+        session,
+        outbox,
+        visit=visit,
+        answers={q.id: accepted.get(q.id) for q in step},
+        passed=[q.id for q in step],
+    )
+    if whole or not visit.next_step():
+        try:
+            await complete(session, outbox, visit=visit)
+        except InvalidInput as exc:
+            return FormResult(unanswered=exc.errors[0]["field"].removeprefix("answers."))
+        return FormResult(completed=True)
+    return FormResult()

@@ -1,0 +1,163 @@
+"""A respondent at a survey link: reading the signed link, and opening the visit behind it (the
+survey version they answer, their response so far, the kiosk they stand at)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.responses.domain.answers import clean_context
+from services.responses.domain.definition import Definition, LocalText, Question
+from services.responses.domain.languages import (
+    LOCALE,
+    fill,
+    locale_chain,
+    localize,
+    page_locale,
+    survey_locales,
+)
+from services.responses.domain.logic import Progress, next_step, progress
+from services.responses.handlers.errors import INVALID_LINK, LinkExpired, SurveyClosed
+from services.responses.models import Kiosk, Response, ResponseAnswer, Survey, SurveyVersion
+from shared.errors import NotFound
+from shared.events import is_uuid
+from shared.security import ExpiredToken, InvalidToken
+from shared.survey_links import SurveyLink, read_link_token
+from shared.vocabulary import CHANNELS, SURVEY_KINDS
+
+# verify_token compares strings with hmac.compare_digest, which refuses non-ASCII text with a
+# TypeError; only well-formed tokens reach it.
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,6000}(\.[A-Za-z0-9_-]{1,100})?$")  # opaque, or the first format
+KIOSK = "kiosk:"
+"""A kiosk respondent's link has no invitation: its invitation, request and contact ids start with this."""
+
+
+def read_link(*, secret: str, token: str) -> SurveyLink:
+    """Return the survey link in ``token``; raise ``NotFound`` when it is forged or malformed, ``Gone`` when expired."""
+    if not _TOKEN.match(token):
+        raise NotFound(INVALID_LINK, field="token")
+    try:
+        link = read_link_token(secret, token)
+    except ExpiredToken as exc:
+        raise LinkExpired(
+            "This survey link has expired. Thank you for wanting to answer; the survey is closed now.",
+            field="token",
+        ) from exc
+    except InvalidToken as exc:
+        raise NotFound(INVALID_LINK, field="token") from exc
+    ids = (link.workspace_id, link.invitation_id, link.request_id, link.survey_id, link.contact_id)
+    if (
+        not all(isinstance(i, str) and 0 < len(i) <= 64 for i in ids)
+        or link.kind not in SURVEY_KINDS
+        or link.channel not in CHANNELS
+    ):
+        raise NotFound(INVALID_LINK, field="token")
+    return link
+
+
+def link_locale(link: SurveyLink) -> str | None:
+    """Return the link's locale when it looks like a language tag."""
+    return link.locale if isinstance(link.locale, str) and LOCALE.match(link.locale) else None
+
+
+def is_kiosk(link: SurveyLink) -> bool:
+    """Return whether the link is an anonymous kiosk respondent's (no invitation behind it)."""
+    return link.invitation_id.startswith(KIOSK)
+
+
+@dataclass
+class Visit:
+    """A respondent at a survey link: the link, the survey version they answer, and their response."""
+
+    link: SurveyLink
+    survey: Survey
+    definition: Definition
+    fields: dict[str, str]
+    response: Response | None = None
+    answers: dict[str, Any] = field(default_factory=dict)
+    kiosk: Kiosk | None = None
+
+    @property
+    def questions(self) -> list[Question]:
+        return self.definition.questions
+
+    @property
+    def passed(self) -> set[str]:
+        return set(self.response.passed) if self.response else set()
+
+    @property
+    def completed(self) -> bool:
+        return self.response is not None and self.response.completed_at is not None
+
+    @property
+    def chain(self) -> tuple[str, ...]:
+        locale = link_locale(self.link) or (self.kiosk.locale if self.kiosk else None)
+        return locale_chain(locale, self.definition.default_locale)
+
+    @property
+    def locale(self) -> str:
+        """The locale the survey is shown in."""
+        available = survey_locales(self.questions, self.definition.default_locale)
+        return page_locale(self.chain, available)
+
+    def text(self, value: LocalText | None) -> str:
+        return fill(localize(value, self.chain), self.fields)
+
+    def next_step(self) -> list[Question]:
+        return next_step(self.questions, self.answers, self.fields, self.passed)
+
+    def progress(self) -> Progress:
+        return progress(self.questions, self.answers, self.fields, self.passed)
+
+
+async def open_link(session: AsyncSession, *, secret: str, token: str, lock: bool = False) -> Visit:
+    """Return the visit behind ``token``; raise ``NotFound``, ``Gone`` or ``SurveyClosed``.
+
+    With ``lock`` the response row is locked until the transaction ends, so two submissions for
+    one invitation take turns.
+    """
+    link = read_link(secret=secret, token=token)
+    survey = (
+        await session.scalar(
+            select(Survey).where(Survey.workspace_id == link.workspace_id, Survey.id == link.survey_id)
+        )
+        if is_uuid(link.survey_id)
+        else None
+    )
+    if survey is None:
+        raise NotFound("This survey is no longer available.", field="survey_id")
+    kiosk = None
+    if is_kiosk(link):
+        kiosk_id = link.request_id.removeprefix(KIOSK)
+        kiosk = await session.get(Kiosk, kiosk_id) if is_uuid(kiosk_id) else None
+        if kiosk is None or not kiosk.active or kiosk.workspace_id != link.workspace_id:
+            raise NotFound("This survey is no longer available.", field="token")
+    response = await find_response(session, link=link, lock=lock)
+    version = await session.get(
+        SurveyVersion, (survey.id, response.survey_version if response else survey.version)
+    )
+    if version is None:  # pragma: no cover - versions are never deleted
+        raise NotFound("This survey is no longer available.", field="survey_id")
+    visit = Visit(
+        link, survey, Definition.of(version.version, version.definition), clean_context(link.context)
+    )
+    visit.kiosk = kiosk
+    if response is not None:
+        visit.response = response
+        rows = await session.scalars(select(ResponseAnswer).where(ResponseAnswer.response_id == response.id))
+        visit.answers = {a.question_id: a.value for a in rows if a.value is not None}
+    if survey.closed_at is not None and not visit.completed:
+        raise SurveyClosed("This survey is closed and no longer takes responses.", field="survey_id")
+    return visit
+
+
+async def find_response(session: AsyncSession, *, link: SurveyLink, lock: bool = False) -> Response | None:
+    """Return the response already started through this link's invitation (locked with ``lock``), if any."""
+    query = select(Response).where(
+        Response.workspace_id == link.workspace_id, Response.link_key == link.invitation_id
+    )
+    return await session.scalar(query.with_for_update() if lock else query)

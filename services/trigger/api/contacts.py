@@ -1,0 +1,228 @@
+"""Routes for contacts: upsert, list, read, opt out and back in, erase, and the bulk import."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Query, Request, Response, status
+
+from services.trigger import queries
+from services.trigger.api.events import decision_out
+from services.trigger.deps import RuntimeDep
+from services.trigger.handlers import contacts, imports
+from services.trigger.schemas.contacts import ContactCreate, ContactOut, ContactUpsert, ImportResult, OptOut
+from services.trigger.schemas.events import DecisionOut
+from services.trigger.sources.contact_rows import ImportFormatError, read_rows
+from shared.errors import InvalidInput
+from shared.service import SessionDep, WorkspaceDep
+
+router = APIRouter()
+ExternalId = Annotated[str, Path(min_length=1, max_length=200, description="The contact's id in your CRM")]
+
+
+def _contact_out(c: Any) -> ContactOut:
+    """Return a contact (a row mapping from the handlers, or a ``Contact`` from a query) as the API shows it."""
+    get = c.get if isinstance(c, dict) else lambda k: getattr(c, k)
+    return ContactOut(
+        id=get("id"),
+        external_id=get("external_id"),
+        email=get("email"),
+        name=get("name"),
+        phone=get("phone"),
+        locale=get("locale"),
+        timezone=get("timezone"),
+        country=get("country"),
+        company=get("company"),
+        role=get("role"),
+        plan=get("plan"),
+        attributes=get("attributes") or {},
+        opted_out=get("opted_out"),
+        opted_out_channels=list(get("opted_out_channels") or []),
+        created_at=get("created_at"),
+        updated_at=get("updated_at"),
+    )
+
+
+@router.put(
+    "/v1/contacts/{external_id}",
+    tags=["contacts"],
+    summary="Create or update a contact by your CRM id",
+    responses={201: {"description": "Created"}},
+)
+async def put_contact(
+    external_id: ExternalId,
+    body: ContactUpsert,
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    response: Response,
+) -> ContactOut:
+    contact, created = await contacts.upsert_contact(
+        session,
+        runtime.outbox,
+        workspace_id=workspace,
+        external_id=external_id,
+        fields=body.model_dump(exclude_unset=True),
+        now=runtime.deps.clock.now(),
+    )
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return _contact_out(contact)
+
+
+@router.post(
+    "/v1/contacts",
+    tags=["contacts"],
+    summary="Create or update a contact by external id and/or email",
+    responses={201: {"description": "Created"}},
+)
+async def post_contact(
+    body: ContactCreate, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep, response: Response
+) -> ContactOut:
+    fields = body.model_dump(exclude_unset=True)
+    external_id = fields.pop("external_id", None)
+    contact, created = await contacts.upsert_contact(
+        session,
+        runtime.outbox,
+        workspace_id=workspace,
+        external_id=external_id,
+        fields=fields,
+        now=runtime.deps.clock.now(),
+    )
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return _contact_out(contact)
+
+
+@router.get("/v1/contacts", tags=["contacts"], summary="List contacts, optionally by email")
+async def list_contacts(
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    email: Annotated[str | None, Query(max_length=320)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[ContactOut]:
+    rows = await queries.list_contacts(
+        session, workspace_id=workspace, email=email, limit=limit, offset=offset
+    )
+    return [_contact_out(c) for c in rows]
+
+
+@router.get("/v1/contacts/{external_id}", tags=["contacts"], summary="Read a contact")
+async def get_contact(external_id: ExternalId, workspace: WorkspaceDep, session: SessionDep) -> ContactOut:
+    return _contact_out(await contacts.find_contact(session, workspace_id=workspace, external_id=external_id))
+
+
+@router.delete(
+    "/v1/contacts/{external_id}",
+    tags=["contacts"],
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Erase a contact's personal data here and in every service (publishes ContactErased)",
+)
+async def erase_contact(
+    external_id: ExternalId, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    await contacts.erase_contact(
+        session, runtime.outbox, workspace_id=workspace, external_id=external_id, now=runtime.deps.clock.now()
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/v1/contacts/{external_id}/opt-out",
+    tags=["contacts"],
+    summary="Opt a contact out of surveys (one channel or all); publishes ContactOptedOut",
+)
+async def opt_out(
+    external_id: ExternalId,
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    body: Annotated[
+        OptOut | None,
+        Body(openapi_examples={"every channel": {"value": {}}, "only SMS": {"value": {"channel": "sms"}}}),
+    ] = None,
+) -> ContactOut:
+    contact = await contacts.find_contact(session, workspace_id=workspace, external_id=external_id)
+    contact = await contacts.set_opt_out(
+        session,
+        runtime.outbox,
+        workspace_id=workspace,
+        contact=contact,
+        channel=body.channel if body else None,
+        now=runtime.deps.clock.now(),
+        source="api",
+    )
+    return _contact_out(contact)
+
+
+@router.delete(
+    "/v1/contacts/{external_id}/opt-out",
+    tags=["contacts"],
+    summary="Opt a contact back in to every channel (when the customer asks for it)",
+)
+async def opt_in(external_id: ExternalId, workspace: WorkspaceDep, session: SessionDep) -> ContactOut:
+    contact = await contacts.find_contact(session, workspace_id=workspace, external_id=external_id)
+    return _contact_out(await contacts.opt_in(session, workspace_id=workspace, contact_id=contact["id"]))
+
+
+@router.get(
+    "/v1/contacts/{external_id}/decisions",
+    tags=["contacts"],
+    summary="Every survey decision made for a contact, with its reason",
+)
+async def contact_decisions(
+    external_id: ExternalId, workspace: WorkspaceDep, session: SessionDep
+) -> list[DecisionOut]:
+    rows = await queries.contact_decisions(session, workspace_id=workspace, external_id=external_id)
+    return [decision_out(d) for d in rows]
+
+
+@router.post(
+    "/v1/contacts/import",
+    tags=["contacts"],
+    summary="Bulk upsert contacts from CSV or JSON lines, with an error per invalid row",
+    description="Send `text/csv` (header row) or `application/x-ndjson`. Valid rows are applied and "
+    "invalid ones reported; with `atomic=true` nothing is applied unless every row is valid (422).",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/csv": {
+                    "schema": {"type": "string"},
+                    "example": "external_id,email,name,plan\ncus_1,ada@example.com,Ada,pro\n",
+                },
+                "application/x-ndjson": {
+                    "schema": {"type": "string"},
+                    "example": '{"external_id":"cus_1","email":"ada@example.com"}\n',
+                },
+            },
+        }
+    },
+)
+async def import_contacts(
+    request: Request,
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    response: Response,
+    atomic: bool = False,
+) -> ImportResult:
+    try:
+        rows = read_rows(request.headers.get("content-type", ""), await request.body())
+    except ImportFormatError as exc:
+        raise InvalidInput(str(exc), field=exc.field) from exc
+    if len(rows) > runtime.settings.import_max_rows:
+        raise InvalidInput(
+            f"{len(rows)} rows in one request; at most {runtime.settings.import_max_rows} (the CLI sends chunks).",
+            field="body",
+        )
+    result = await imports.import_contacts(
+        session,
+        runtime.outbox,
+        workspace_id=workspace,
+        rows=rows,
+        now=runtime.deps.clock.now(),
+        atomic=atomic,
+    )
+    if atomic and result.failed:
+        response.status_code = 422
+    return result

@@ -1,0 +1,139 @@
+"""Routes for events: post them with the API key, read a received event and the decisions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, status
+from pydantic import TypeAdapter, ValidationError
+
+from services.trigger import queries
+from services.trigger.api.webhooks import event_accepted
+from services.trigger.deps import RuntimeDep, rate_limit
+from services.trigger.domain.model import OUTCOMES
+from services.trigger.handlers import ingest
+from services.trigger.models import Decision
+from services.trigger.schemas.events import DecisionOut, DirectEvent, EventAccepted, ReceivedEventOut
+from services.trigger.sources.common import PayloadError, without_nul
+from services.trigger.sources.standard import parse_standard_shape
+from shared.errors import InvalidInput
+from shared.service import SessionDep, WorkspaceDep
+
+router = APIRouter()
+_direct_events = TypeAdapter(DirectEvent | list[DirectEvent])
+
+
+@router.post(
+    "/v1/events",
+    status_code=status.HTTP_202_ACCEPTED,
+    tags=["events"],
+    summary="Post events directly with the workspace API key (one event or a list)",
+    description="Source `api`; `id` is your event id, and a repeated id is acknowledged as a duplicate.",
+)
+async def post_events(
+    workspace: WorkspaceDep,
+    runtime: RuntimeDep,
+    body: Annotated[
+        Any, Body(openapi_examples={"event": {"value": DirectEvent.model_json_schema()["examples"][0]}})
+    ],
+) -> EventAccepted:
+    rate_limit(runtime, f"workspace:{workspace}", None)
+    body = without_nul(body)
+    try:
+        parsed = _direct_events.validate_python(body)
+    except ValidationError as exc:
+        errors = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        raise InvalidInput("The events do not have the expected shape.", errors=errors) from exc
+    items = parsed if isinstance(parsed, list) else [parsed]
+    if not items or len(items) > runtime.settings.max_batch_events:
+        raise InvalidInput(f"Send 1 to {runtime.settings.max_batch_events} events.", field="body")
+    raws = body if isinstance(body, list) else [body]
+    events = []
+    for index, raw in enumerate(raws):
+        try:
+            events.append(
+                parse_standard_shape(
+                    raw, event_id=str(raw["id"]), where=f"{index}." if isinstance(body, list) else ""
+                )
+            )
+        except PayloadError as exc:
+            raise InvalidInput(str(exc), errors=exc.errors) from exc
+    results = await ingest.store_and_evaluate(
+        runtime.db,
+        runtime.outbox,
+        runtime.deps.caches,
+        workspace_id=workspace,
+        source="api",
+        events=events,
+        now=runtime.deps.clock.now(),
+    )
+    return event_accepted(results, ignored=0)
+
+
+def decision_out(d: Decision) -> DecisionOut:
+    """Return a decision as the API shows it."""
+    return DecisionOut(
+        id=d.id,
+        rule_id=d.rule_id,
+        rule_version=d.rule_version,
+        contact_id=d.contact_id,
+        event_id=d.received_event_id,
+        outcome=d.outcome,
+        reason=d.reason,
+        request_id=d.request_id,
+        send_at=d.send_at,
+        channel=d.channel,
+        created_at=d.created_at,
+    )
+
+
+@router.get(
+    "/v1/events/{event_id}",
+    tags=["events"],
+    summary="A received event, normalised, with every decision it caused",
+)
+async def get_event(event_id: str, workspace: WorkspaceDep, session: SessionDep) -> ReceivedEventOut:
+    event = await queries.get_event(session, workspace_id=workspace, event_id=event_id)
+    return ReceivedEventOut(
+        id=event.id,
+        source=event.source,
+        source_event_id=event.source_event_id,
+        event_type=event.event_type,
+        occurred_at=event.occurred_at,
+        contact_id=event.contact_id,
+        received_at=event.received_at,
+        status=event.status,
+        evaluated_at=event.evaluated_at,
+        error=event.error,
+        properties=event.properties,
+        decisions=[decision_out(d) for d in event.decisions],
+    )
+
+
+@router.get(
+    "/v1/events/{event_id}/decisions",
+    tags=["events"],
+    summary="Every decision an event caused, with its reason",
+)
+async def event_decisions(event_id: str, workspace: WorkspaceDep, session: SessionDep) -> list[DecisionOut]:
+    return (await get_event(event_id, workspace, session)).decisions
+
+
+@router.get(
+    "/v1/decisions",
+    tags=["events"],
+    summary="Recent decisions of the workspace, newest first, by outcome or rule",
+)
+async def list_decisions(
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    outcome: Annotated[str | None, Query(description="e.g. suppressed_by_cap")] = None,
+    rule_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[DecisionOut]:
+    if outcome is not None and outcome not in OUTCOMES:
+        raise InvalidInput(f"outcome is one of {', '.join(OUTCOMES)}", field="outcome")
+    rows = await queries.list_decisions(
+        session, workspace_id=workspace, outcome=outcome, rule_id=rule_id, limit=limit
+    )
+    return [decision_out(d) for d in rows]

@@ -1,0 +1,159 @@
+"""Routes for rules: create, list, read, replace, change, delete, dry-run, and the audit log."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from services.trigger import queries
+from services.trigger.deps import ActorDep, RuntimeDep
+from services.trigger.handlers import dryrun, rules
+from services.trigger.models import AuditEntry, Rule
+from services.trigger.schemas.rules import AuditEntry as AuditOut
+from services.trigger.schemas.rules import DryRunRequest, DryRunResult, RuleCreate, RuleOut, RulePatch
+from shared.service import SessionDep, WorkspaceDep
+
+router = APIRouter()
+
+
+def _rule_out(r: Rule) -> RuleOut:
+    """Return the rule as the API shows it."""
+    return RuleOut.model_validate(
+        {
+            **rules.rule_snapshot(r),
+            "id": r.id,
+            "version": r.version,
+            "created_at": r.created_at,
+            "updated_at": r.updated_at,
+        }
+    )
+
+
+@router.post(
+    "/v1/rules",
+    status_code=status.HTTP_201_CREATED,
+    tags=["rules"],
+    summary="Create a trigger rule: which event, conditions, survey, channel, timing, sampling, caps",
+)
+async def create_rule(
+    body: RuleCreate, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep, actor: ActorDep
+) -> RuleOut:
+    return _rule_out(
+        await rules.create_rule(session, runtime.deps.caches, workspace_id=workspace, body=body, actor=actor)
+    )
+
+
+@router.get("/v1/rules", tags=["rules"], summary="List the workspace's rules")
+async def list_rules(workspace: WorkspaceDep, session: SessionDep) -> list[RuleOut]:
+    return [_rule_out(r) for r in await queries.list_rules(session, workspace_id=workspace)]
+
+
+@router.post(
+    "/v1/rules/dry-run",
+    tags=["rules"],
+    summary="For this event and contact: which rules match, what would happen, and why (writes nothing)",
+)
+async def dry_run(
+    body: DryRunRequest, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
+) -> DryRunResult:
+    return await dryrun.dry_run(
+        session, runtime.deps.caches, workspace_id=workspace, body=body, now=runtime.deps.clock.now()
+    )
+
+
+@router.get("/v1/rules/{rule_id}", tags=["rules"], summary="Read a rule")
+async def get_rule(rule_id: str, workspace: WorkspaceDep, session: SessionDep) -> RuleOut:
+    return _rule_out(await rules.find_rule(session, workspace_id=workspace, rule_id=rule_id))
+
+
+@router.put("/v1/rules/{rule_id}", tags=["rules"], summary="Replace a rule (audited; the version goes up)")
+async def replace_rule(
+    rule_id: str,
+    body: RuleCreate,
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    actor: ActorDep,
+) -> RuleOut:
+    rule = await rules.change_rule(
+        session,
+        runtime.deps.caches,
+        workspace_id=workspace,
+        rule_id=rule_id,
+        changes=body.model_dump(mode="json"),
+        actor=actor,
+        replace=True,
+    )
+    return _rule_out(rule)
+
+
+@router.patch(
+    "/v1/rules/{rule_id}",
+    tags=["rules"],
+    summary="Change some fields of a rule, e.g. enable or disable it (audited)",
+)
+async def patch_rule(
+    rule_id: str,
+    body: RulePatch,
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    actor: ActorDep,
+) -> RuleOut:
+    rule = await rules.change_rule(
+        session,
+        runtime.deps.caches,
+        workspace_id=workspace,
+        rule_id=rule_id,
+        changes=rules.rule_patch_changes(body),
+        actor=actor,
+        replace=False,
+    )
+    return _rule_out(rule)
+
+
+@router.delete(
+    "/v1/rules/{rule_id}",
+    tags=["rules"],
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a rule (audited; its past decisions stay)",
+)
+async def delete_rule(
+    rule_id: str, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep, actor: ActorDep
+) -> Response:
+    await rules.delete_rule(
+        session, runtime.deps.caches, workspace_id=workspace, rule_id=rule_id, actor=actor
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _audit_out(a: AuditEntry) -> AuditOut:
+    """Return an audit entry as the API shows it."""
+    return AuditOut(
+        id=a.id,
+        entity=a.entity,
+        entity_id=a.entity_id,
+        action=a.action,
+        actor=a.actor,
+        at=a.at,
+        before=a.before,
+        after=a.after,
+    )
+
+
+@router.get("/v1/rules/{rule_id}/history", tags=["rules"], summary="Who changed a rule, when, and what")
+async def rule_history(rule_id: str, workspace: WorkspaceDep, session: SessionDep) -> list[AuditOut]:
+    rows = await queries.rule_history(session, workspace_id=workspace, rule_id=rule_id)
+    return [_audit_out(a) for a in rows]
+
+
+@router.get("/v1/audit", tags=["rules"], summary="The workspace's audit log: rules, settings, integrations")
+async def audit_log(
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    entity: Annotated[str | None, Query(pattern="^(rule|settings|integration)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[AuditOut]:
+    rows = await queries.audit_log(session, workspace_id=workspace, entity=entity, limit=limit)
+    return [_audit_out(a) for a in rows]

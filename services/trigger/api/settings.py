@@ -1,0 +1,35 @@
+"""Routes for the workspace settings: the frequency cap, quiet hours and time zone."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from services.trigger import queries
+from services.trigger.deps import ActorDep, RuntimeDep
+from services.trigger.handlers import settings
+from services.trigger.schemas.settings import WorkspaceSettings as SettingsBody
+from shared.service import SessionDep, WorkspaceDep
+
+router = APIRouter()
+
+
+@router.get(
+    "/v1/settings",
+    tags=["settings"],
+    summary="The workspace's contact-frequency cap, quiet hours and time zone",
+)
+async def get_settings(workspace: WorkspaceDep, session: SessionDep) -> SettingsBody:
+    return settings.settings_out(await queries.workspace_settings(session, workspace_id=workspace))
+
+
+@router.put(
+    "/v1/settings",
+    tags=["settings"],
+    summary="Replace the workspace's frequency cap and quiet hours (audited)",
+)
+async def put_settings(
+    body: SettingsBody, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep, actor: ActorDep
+) -> SettingsBody:
+    return await settings.put_settings(
+        session, runtime.deps.caches, workspace_id=workspace, body=body, actor=actor
+    )

@@ -1,0 +1,192 @@
+"""The read side: the list and report queries behind the API's ``GET`` routes (cosmicpython's
+``views.py``). They return rows; the routes map them to the API's bodies. Reads that a command
+also needs (``find_contact``, ``find_rule``, ``find_integration``) stay with their handlers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import pydantic_core
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.trigger.handlers.contacts import find_contact
+from services.trigger.models import (
+    AuditEntry,
+    Contact,
+    Decision,
+    Integration,
+    ReceivedEvent,
+    Rule,
+    WorkspaceSettings,
+)
+from services.trigger.store import PENDING_IN_BATCH_SQL, session_fetch
+from shared.errors import NotFound
+from shared.events import is_uuid
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """A received event with every decision it caused: stored, or still waiting in its batch."""
+
+    id: str
+    source: str
+    source_event_id: str
+    event_type: str
+    occurred_at: datetime
+    contact_id: str | None
+    received_at: datetime
+    status: Literal["pending", "evaluated", "failed"]
+    evaluated_at: datetime | None
+    error: str | None
+    properties: dict[str, Any]
+    decisions: Sequence[Decision]
+
+
+async def list_integrations(session: AsyncSession, *, workspace_id: str) -> Sequence[Integration]:
+    """Return the workspace's integrations, oldest first."""
+    rows = await session.scalars(
+        select(Integration).where(Integration.workspace_id == workspace_id).order_by(Integration.created_at)
+    )
+    return rows.all()
+
+
+async def get_event(session: AsyncSession, *, workspace_id: str, event_id: str) -> EventRecord:
+    """Return the workspace's event ``event_id`` with its decisions, or raise ``NotFound``."""
+    event = await session.get(ReceivedEvent, event_id) if is_uuid(event_id) else None
+    if event is None and is_uuid(event_id):
+        # Still in the stored batch it came in; or moved out of it since the first look.
+        waiting = await _waiting_in_batch(session, workspace_id=workspace_id, event_id=event_id)
+        if waiting is not None:
+            return waiting
+        event = await session.get(ReceivedEvent, event_id)
+    if event is None or event.workspace_id != workspace_id:
+        raise NotFound(f"No event {event_id!r} in this workspace.", field="event_id")
+    decisions = await session.scalars(
+        select(Decision).where(Decision.received_event_id == event.id).order_by(Decision.seq)
+    )
+    return EventRecord(
+        id=event.id,
+        source=event.source,
+        source_event_id=event.source_event_id,
+        event_type=event.event_type,
+        occurred_at=event.occurred_at,
+        contact_id=event.contact_id,
+        received_at=event.received_at,
+        status="pending"
+        if event.evaluated_at is None
+        else "failed"
+        if event.evaluation_error
+        else "evaluated",
+        evaluated_at=event.evaluated_at,
+        error=event.evaluation_error,
+        properties=event.payload,
+        decisions=decisions.all(),
+    )
+
+
+async def _waiting_in_batch(session: AsyncSession, *, workspace_id: str, event_id: str) -> EventRecord | None:
+    """Return the event ``event_id`` as it waits in a stored batch of the workspace, if it does."""
+    rows = await session_fetch(session)(PENDING_IN_BATCH_SQL, workspace_id, event_id)
+    if not rows:
+        return None
+    source, source_event_id, event_type, occurred_at, payload, received_at, error = rows[0]
+    return EventRecord(
+        id=event_id,
+        source=source,
+        source_event_id=source_event_id,
+        event_type=event_type,
+        occurred_at=occurred_at,
+        contact_id=None,
+        received_at=received_at,
+        status="failed" if error else "pending",
+        evaluated_at=None,
+        error=error,
+        properties=pydantic_core.from_json(payload),
+        decisions=[],
+    )
+
+
+async def list_decisions(
+    session: AsyncSession, *, workspace_id: str, outcome: str | None, rule_id: str | None, limit: int
+) -> Sequence[Decision]:
+    """Return the workspace's latest decisions, newest first, by outcome and rule when given."""
+    stmt = select(Decision).where(Decision.workspace_id == workspace_id)
+    if outcome:
+        stmt = stmt.where(Decision.outcome == outcome)
+    if rule_id:
+        stmt = stmt.where(Decision.rule_id == rule_id)
+    return (await session.scalars(stmt.order_by(Decision.seq.desc()).limit(limit))).all()
+
+
+async def list_contacts(
+    session: AsyncSession, *, workspace_id: str, email: str | None, limit: int, offset: int
+) -> Sequence[Contact]:
+    """Return a page of the workspace's contacts, oldest first; with ``email``, those with it."""
+    stmt = select(Contact).where(Contact.workspace_id == workspace_id)
+    if email:
+        stmt = stmt.where(Contact.email == email.lower())
+    rows = await session.scalars(stmt.order_by(Contact.created_at, Contact.id).limit(limit).offset(offset))
+    return rows.all()
+
+
+async def contact_decisions(
+    session: AsyncSession, *, workspace_id: str, external_id: str
+) -> Sequence[Decision]:
+    """Return every decision made for the contact, oldest first, or raise ``NotFound``."""
+    contact = await find_contact(session, workspace_id=workspace_id, external_id=external_id)
+    rows = await session.scalars(
+        select(Decision)
+        .where(Decision.workspace_id == workspace_id, Decision.contact_id == contact["id"])
+        .order_by(Decision.seq)
+    )
+    return rows.all()
+
+
+async def list_rules(session: AsyncSession, *, workspace_id: str) -> Sequence[Rule]:
+    """Return the workspace's rules (not deleted), oldest first."""
+    rows = await session.scalars(
+        select(Rule)
+        .where(Rule.workspace_id == workspace_id, Rule.deleted_at.is_(None))
+        .order_by(Rule.created_at, Rule.id)
+    )
+    return rows.all()
+
+
+async def rule_history(session: AsyncSession, *, workspace_id: str, rule_id: str) -> Sequence[AuditEntry]:
+    """Return the audit entries of the rule (also a deleted one), oldest first, or raise ``NotFound``."""
+    if (
+        not is_uuid(rule_id)
+        or await session.scalar(select(Rule.id).where(Rule.id == rule_id, Rule.workspace_id == workspace_id))
+        is None
+    ):
+        raise NotFound(f"No rule {rule_id!r} in this workspace.", field="rule_id")
+    rows = await session.scalars(
+        select(AuditEntry)
+        .where(
+            AuditEntry.workspace_id == workspace_id,
+            AuditEntry.entity == "rule",
+            AuditEntry.entity_id == rule_id,
+        )
+        .order_by(AuditEntry.at, AuditEntry.id)
+    )
+    return rows.all()
+
+
+async def audit_log(
+    session: AsyncSession, *, workspace_id: str, entity: str | None, limit: int
+) -> Sequence[AuditEntry]:
+    """Return the workspace's latest audit entries, newest first, of one kind of entity when given."""
+    stmt = select(AuditEntry).where(AuditEntry.workspace_id == workspace_id)
+    if entity:
+        stmt = stmt.where(AuditEntry.entity == entity)
+    return (await session.scalars(stmt.order_by(AuditEntry.at.desc(), AuditEntry.id).limit(limit))).all()
+
+
+async def workspace_settings(session: AsyncSession, *, workspace_id: str) -> WorkspaceSettings | None:
+    """Return the workspace's settings row (None: it has never set any)."""
+    return await session.get(WorkspaceSettings, workspace_id)

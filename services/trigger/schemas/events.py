@@ -1,0 +1,90 @@
+"""Request and response bodies for events: posted events, a webhook's answer, received events and
+their decisions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.trigger.sources.standard import InboundEvent
+
+
+class DirectEvent(InboundEvent):
+    """An event posted with the workspace API key; ``id`` is your own event id (deduplication)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "evt_123",
+                    "type": "order.delivered",
+                    "timestamp": "2026-11-23T10:00:00Z",
+                    "data": {
+                        "contact": {"external_id": "cus_42", "email": "ada@example.com"},
+                        "order": "A-7",
+                    },
+                }
+            ]
+        }
+    )
+
+    id: str = Field(min_length=1, max_length=200)
+
+
+_SURVEYS_REQUESTED = (
+    "Surveys the rules requested for the event(s). `POST /v1/events` applies the rules before it "
+    "answers; a webhook is acknowledged as soon as its events are stored and the rules are applied "
+    "right after, so for a new webhook event this is `null`: `GET /v1/events/{event_id}` shows the "
+    "decisions once `status` is `evaluated`."
+)
+
+
+class EventResult(BaseModel):
+    source_event_id: str
+    event_id: str | None
+    status: Literal["accepted", "duplicate", "no_contact"]
+    surveys_requested: int | None = Field(description=_SURVEYS_REQUESTED)
+
+
+class EventAccepted(BaseModel):
+    status: Literal["accepted", "duplicate", "ignored"]
+    event_id: str
+    surveys_requested: int | None = Field(description=_SURVEYS_REQUESTED)
+    received: int = 1
+    duplicates: int = 0
+    ignored: int = 0
+    events: list[EventResult] | None = Field(None, description="Per event, for batches")
+
+
+class DecisionOut(BaseModel):
+    id: str | None = None
+    rule_id: str
+    rule_version: int | None = None
+    contact_id: str
+    event_id: str | None = None
+    outcome: str
+    reason: str
+    request_id: str | None
+    send_at: datetime | None
+    channel: str | None = None
+    created_at: datetime | None = None
+
+
+class ReceivedEventOut(BaseModel):
+    id: str
+    source: str
+    source_event_id: str
+    event_type: str
+    occurred_at: datetime
+    contact_id: str | None = Field(description="Set once the event is evaluated (and it named a contact)")
+    received_at: datetime
+    status: Literal["pending", "evaluated", "failed"] = Field(
+        description="`pending`: stored, the rules not applied yet (usually for milliseconds); "
+        "`evaluated`: `decisions` is complete; `failed`: the rules could not be applied (`error` says why)"
+    )
+    evaluated_at: datetime | None = None
+    error: str | None = None
+    properties: dict[str, Any]
+    decisions: list[DecisionOut]
