@@ -184,11 +184,13 @@ def survey_step(
     back_url: str | None,
     max_chars: int,
     branding: Mapping[str, Any],
+    notice: str | None = None,
     idle_url: str | None = None,
     idle_s: int = 0,
     status: int = 200,
 ) -> HTMLResponse:
-    """Return one page of the survey: the questions in ``questions``, answers so far filled in."""
+    """Return one page of the survey: the questions in ``questions``, answers so far filled in, and
+    ``notice`` (why the score in the link was not saved) above them."""
     lang = ui_language(locale)
     total = max(progress.total, progress.done + len(questions), 1)
     n = min(progress.done + 1 + start, total)
@@ -214,6 +216,7 @@ def survey_step(
         max_chars=max_chars,
         has_errors=has_errors,
         check_answers=t(lang, "check_answers"),
+        notice=notice,
         ui={
             "next": t(lang, "next"),
             "send": t(lang, "send"),
@@ -319,6 +322,7 @@ def render_step(
     errors: Mapping[str, Problem],
     idle_url: str | None,
     idle_s: int,
+    notice: Problem | None = None,
     status: int = 200,
 ) -> HTMLResponse:
     """Return the page for ``step`` of a visit (``handlers.visits.Visit``)."""
@@ -354,6 +358,7 @@ def render_step(
         back_url=back_url,
         max_chars=max_chars,
         branding=branding,
+        notice=notice.text(lang) if notice else None,
         idle_url=idle_url,
         idle_s=idle_s,
         status=status,

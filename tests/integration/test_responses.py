@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import uuid
 from collections.abc import AsyncIterator
@@ -158,18 +159,22 @@ async def test_the_html_page_is_answered_and_publishes_response_completed(
 ):
     token, link = link_for(workspace, survey["id"], locale="de-CH")
     async with TopicReader(broker.bootstrap_servers, RESPONSES) as reader:
-        page = await client.get(f"/s/{token}", params={"score": "9"})
-        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-        html = page.text
+        first = await client.get(f"/s/{token}")
+        assert first.status_code == 200 and first.headers["content-type"].startswith("text/html")
+        html = first.text
         assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; How likely" in html
         assert "<script>alert" not in html and html.count("<script") == 1  # only the page's own script
         # The survey has English texts only: the page says so, whatever the contact's locale.
         assert '<meta name="viewport"' in html and '<html lang="en" dir="ltr">' in html
         assert "<legend>" in html and "<textarea" in html and "src=" not in html and "<link" not in html
         assert html.count('type="radio" name="nps"') == 11 and html.count('type="radio" name="consent"') == 2
-        assert 'name="nps" value="9" checked' in html and html.count(" checked") == 1
-        assert len(html) < 15_000
-        assert page.headers["referrer-policy"] == "no-referrer"
+        assert " checked" not in html and len(html) < 15_000
+        assert first.headers["referrer-policy"] == "no-referrer"
+        # The score clicked in the email is saved and behind the respondent; Back shows it chosen.
+        page = await client.get(f"/s/{token}", params={"score": "9"})
+        assert page.status_code == 200 and 'name="nps"' not in page.text and "?q=nps" in page.text
+        back = await client.get(f"/s/{token}", params={"q": "nps"})
+        assert 'name="nps" value="9" checked' in back.text and back.text.count(" checked") == 1
 
         sent = await client.post(f"/s/{token}", data={"nps": "3", "why": "Too <b>slow</b>", "consent": "yes"})
         assert sent.status_code == 303, sent.text
@@ -203,10 +208,41 @@ async def test_the_html_page_is_answered_and_publishes_response_completed(
 
 
 @pytest.mark.parametrize("score", ["11", "-1", "abc", "9.5", "9" * 40])
-async def test_an_invalid_score_in_the_link_is_ignored(client, survey, workspace, score):
+async def test_a_score_in_the_link_outside_the_scale_is_refused_and_not_stored(
+    client, auth, survey, workspace, score
+):
     token, _ = link_for(workspace, survey["id"])
     page = await client.get(f"/s/{token}", params={"score": score})
-    assert page.status_code == 200 and " checked" not in page.text
+    assert page.status_code == 422 and page.headers["content-type"].startswith("text/html")
+    assert '<p class="alert" role="alert" id="notice">The score in your link was not saved' in page.text
+    assert " checked" not in page.text and 'name="nps"' in page.text  # the question is asked as usual
+    assert (await client.get(f"/v1/surveys/{survey['id']}/responses", headers=auth)).json() == []
+    # The respondent answers normally.
+    sent = await client.post(f"/s/{token}", data={"nps": "7"})
+    assert sent.status_code == 303 and sent.headers["location"].endswith("/thanks")
+    [stored] = (await client.get(f"/v1/surveys/{survey['id']}/responses", headers=auth)).json()
+    assert stored["answers"] == [{"question_id": "nps", "type": "nps", "value": 7}]
+
+
+async def test_a_score_in_the_link_for_a_first_question_without_a_score_is_refused(client, auth, workspace):
+    body = {**SURVEY, "questions": [SURVEY["questions"][1], SURVEY["questions"][0]]}  # open text first
+    survey = (await client.post("/v1/surveys", json=body, headers=auth)).json()
+    token, _ = link_for(workspace, survey["id"])
+    page = await client.get(f"/s/{token}", params={"score": "9"})
+    assert page.status_code == 422 and "this question is not answered with a score" in page.text
+    assert " checked" not in page.text
+    assert (await client.get(f"/v1/surveys/{survey['id']}/responses", headers=auth)).json() == []
+
+
+async def test_html_and_json_agree_on_progress_after_a_score_in_the_link(client, survey, workspace):
+    token, _ = link_for(workspace, survey["id"])
+    page = await client.get(f"/s/{token}", params={"score": "9"})
+    assert page.status_code == 200
+    n, total = map(int, re.search(r"Question (\d+) of (\d+)", page.text).groups())  # type: ignore[union-attr]
+    progress = (await client.get(f"/v1/public/surveys/{token}")).json()["progress"]
+    assert (n, total) == (2, 3)
+    assert progress == {"done": n - 1, "total": total}
+    assert f'data-done="{progress["done"]}"' in page.text
 
 
 async def test_an_invalid_form_is_shown_again_with_the_errors_and_nothing_is_stored(

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from services.responses.domain.answers import consent_given, form_answers, preselected_score, validate_answers
+from services.responses.domain.answers import (
+    Problem,
+    consent_given,
+    form_answers,
+    link_score,
+    validate_answers,
+)
 from services.responses.domain.definition import Answer, FieldError, Question, check_survey
 
 NPS = Question("nps", "nps", "How likely are you to recommend us?", required=True)
@@ -118,18 +124,25 @@ def test_form_values_are_typed_like_json_answers():
     [
         ("9", ("nps", 9)),
         ("0", ("nps", 0)),
-        ("11", None),
-        ("-1", None),
-        ("abc", None),
+        ("11", Problem("err.link_score")),
+        ("-1", Problem("err.link_score")),
+        ("abc", Problem("err.link_score")),
+        ("9.5", Problem("err.link_score")),
+        ("9" * 50, Problem("err.link_score")),
         ("", None),
+        ("  ", None),
         (None, None),
-        ("9" * 50, None),
     ],
 )
-def test_score_in_the_link_preselects_only_valid_scores(raw, expected):
-    assert preselected_score(SURVEY, raw) == expected
+def test_score_in_the_link_is_an_answer_only_when_it_is_a_point_of_the_scale(raw, expected):
+    assert link_score(SURVEY, raw) == expected
 
 
-def test_score_in_the_link_uses_the_first_scored_questions_scale():
-    assert preselected_score([WHY, CSAT, NPS], "5") == ("csat", 5)
-    assert preselected_score([WHY, CSAT, NPS], "9") is None
+def test_score_in_the_link_answers_the_first_question_in_its_own_scale():
+    # The invitation embeds the survey's first question: its scale decides, whatever follows.
+    assert link_score([CSAT, NPS], "5") == ("csat", 5)
+    assert link_score([CSAT, NPS], "9") == Problem("err.link_score")
+    assert link_score([Question("agent", "hidden"), CSAT, NPS], "1") == ("csat", 1)
+    # A first question that takes no score refuses one (before, the first scored question took it).
+    assert link_score([WHY, CSAT, NPS], "5") == Problem("err.link_no_score")
+    assert link_score([CONSENT, NPS], "1") == Problem("err.link_no_score")
