@@ -606,6 +606,66 @@ async def test_kiosk_links_give_anonymous_responses_qr_codes_and_are_rate_limite
     assert (await client.get(f"/k/{key}")).status_code == 404
     assert (await client.get(f"/s/{token}")).status_code == 404
     assert (await client.get("/k/not-a-key!")).status_code == 404
+    # A switched-off kiosk's QR code is gone like its page: nobody prints a dead link.
+    for fmt in ("svg", "png"):
+        gone = await client.get(f"/v1/kiosks/{kiosk['id']}/qr.{fmt}", headers=auth)
+        assert gone.status_code == 410 and gone.headers["content-type"] == "application/problem+json"
+        assert gone.json()["errors"][0]["field"] == "kiosk_id"
+
+
+async def test_nobody_is_asked_for_consent_who_cannot_be_reached(client, broker, auth, workspace):
+    survey = await create(client, auth, NPS_LOGIC)
+    kiosk = (
+        await client.post(f"/v1/surveys/{survey['id']}/kiosks", json={"location_id": "door"}, headers=auth)
+    ).json()
+    kiosk_page = (await client.get(f"/k/{kiosk['url'].rsplit('/', 1)[1]}")).headers["location"]
+    kiosk_token = kiosk_page.rsplit("/", 1)[1]
+    no_address, _ = link_for(workspace, survey["id"], respondent={"name": "Ada Lovelace"})
+    with_email, emailed = link_for(
+        workspace, survey["id"], respondent={"name": "Ada Lovelace", "email": "ada@example.com"}
+    )
+    for token in (kiosk_token, no_address, with_email):
+        low = await client.post(f"/s/{token}", data={"_shown": "nps", "nps": "2"})
+        assert low.status_code == 303, low.text
+    # A detractor at a kiosk, or behind a link without an address, is not asked "may we contact you?".
+    for token in (kiosk_token, no_address):
+        assert shown_ids((await client.get(f"/s/{token}")).text) == ["why_low"]
+        shown = (await client.get(f"/v1/public/surveys/{token}")).json()
+        assert "consent" not in [q["id"] for q in shown["questions"]]
+        refused = await put_answer(client, token, "consent", True)
+        assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "answers.consent"
+    assert shown_ids((await client.get(f"/s/{with_email}")).text) == ["why_low", "consent"]
+
+    async with TopicReader(broker.bootstrap_servers, RESPONSES) as reader:
+        for token in (kiosk_token, no_address, with_email):
+            # Even a "yes" posted by hand is no consent where nobody can act on it.
+            done = await client.post(
+                f"/s/{token}", data={"_shown": "why_low,consent", "why_low": "slow", "consent": "yes"}
+            )
+            assert done.headers["location"].endswith("/thanks"), done.text
+        events = await reader.wait_for(
+            lambda v: (
+                v["type"] == "closeloop.ResponseCompleted.v1" and v["data"]["survey_id"] == survey["id"]
+            ),
+            count=3,
+        )
+    by_contact = {e["data"]["contact_id"]: e["data"] for e in events}
+    kiosk_event = by_contact.pop("kiosk:door")
+    emailed_event = by_contact.pop(emailed.contact_id)
+    [no_address_event] = by_contact.values()
+    assert (kiosk_event["consent_to_contact"], kiosk_event["respondent"]) == (False, None)
+    assert [a["question_id"] for a in kiosk_event["answers"]] == ["nps", "why_low"]
+    assert no_address_event["consent_to_contact"] is False
+    assert no_address_event["respondent"]["name"] == "Ada Lovelace"
+    assert emailed_event["consent_to_contact"] is True
+    assert emailed_event["respondent"] == {
+        "name": "Ada Lovelace",
+        "email": "ada@example.com",
+        "phone": None,
+        "locale": None,
+        "timezone": None,
+        "company": None,
+    }
 
 
 # --- the checklist -------------------------------------------------------------------------------

@@ -25,6 +25,8 @@ class Problem:
 
 def check_value(q: Question, value: object, *, max_chars: int) -> tuple[AnswerValue | None, Problem | None]:
     """Return the answer to ``q`` typed and trimmed, or the problem with it."""
+    if q.withheld:
+        return None, Problem("err.not_asked", {"id": q.id})
     if q.scale:
         low, high = q.scale
         # bool is an int in Python; true is not a score.

@@ -21,7 +21,7 @@ from services.responses.domain.answers import (
 from services.responses.domain.definition import Question
 from services.responses.handlers.errors import already_answered, answer_problems
 from services.responses.handlers.rewards import claim_reward
-from services.responses.handlers.visits import Visit, find_response, is_kiosk
+from services.responses.handlers.visits import Visit, find_response, is_kiosk, respondent
 from services.responses.models import Response, ResponseAnswer
 from shared.errors import InvalidInput
 from shared.events import Answer, ContactErased, ResponseCompleted, ResponseStarted, new_id, utcnow
@@ -162,7 +162,8 @@ async def complete(session: AsyncSession, outbox: Outbox, *, visit: Visit) -> Re
         )
     )
     now = utcnow()
-    consent = consent_given(kept)
+    # Nobody can act on a "yes" from someone they cannot reach (a kiosk, a link without an address).
+    consent = consent_given(kept) and visit.reachable
     response.completed_at = now
     response.updated_at = now
     response.consent_to_contact = consent
@@ -187,6 +188,7 @@ async def complete(session: AsyncSession, outbox: Outbox, *, visit: Visit) -> Re
             consent_to_contact=consent,
             completed_at=now,
             hidden_fields=response.hidden_fields,
+            respondent=respondent(visit.link),
         ),
     )
     await session.flush()
