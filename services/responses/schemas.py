@@ -147,6 +147,48 @@ class BrandingIn(BaseModel):
     )
 
 
+OneLine = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+"""Text without line breaks or other control characters (it may end up in an email header)."""
+
+
+class WorkspaceBrandingIn(BrandingIn):
+    """The workspace's look: its survey pages, and what emails need besides (dispatch receives it all
+    with ``BrandingChanged``)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Acme",
+                    "primary_color": "#0b6e4f",
+                    "font": "rounded",
+                    "tone": "friendly",
+                    "logo_url": "https://acme.example/logo.png",
+                    "footer": "Acme B.V., Keizersgracht 1, 1015 CJ Amsterdam",
+                }
+            ]
+        },
+    )
+
+    name: OneLine | None = Field(None, description="The company name, in emails and their subject lines")
+    logo_url: (
+        Annotated[
+            str,
+            StringConstraints(max_length=2000, pattern=r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s]*)?$"),
+        ]
+        | None
+    ) = Field(
+        None, description="An https URL of the logo for emails (mail clients load it; pages use `logo`)"
+    )
+    footer: (
+        Annotated[
+            str, StringConstraints(min_length=1, max_length=500, pattern=r"^[^\x00-\x09\x0b-\x1f\x7f]+$")
+        ]
+        | None
+    ) = Field(None, description="The postal address or legal line under every email (line breaks allowed)")
+
+
 class SurveyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [NPS_SURVEY_EXAMPLE]})
 

@@ -418,3 +418,9 @@ async def test_contact_erased_blanks_that_contacts_free_text(client, producer, a
     assert [a["value"] for a in rows[erased.contact_id]["answers"]] == [2, None]
     assert [a["value"] for a in rows[kept.contact_id]["answers"]] == [9, "Grace's story"]
     assert rows[kept.contact_id]["erased"] is False
+    # The erased person's link no longer works (a new response would be new personal data); others' do.
+    page = await client.get(f"/s/{erased_token}")
+    assert page.status_code == 404 and "no longer available" in page.text
+    assert (await client.get(f"/v1/public/surveys/{erased_token}")).status_code == 404
+    assert (await client.post(f"/s/{erased_token}", data={"nps": "9"})).status_code == 404
+    assert (await client.get(f"/v1/public/surveys/{kept_token}")).json()["answered"] is True

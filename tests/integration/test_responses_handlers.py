@@ -3,12 +3,25 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
+from sqlalchemy import select, text
 
 from services.responses.handlers import surveys
+from services.responses.models import Response
 from services.responses.models import outbox as outbox_table
 from services.responses.schemas import SurveyCreate
-from shared.events import SurveyClosed, SurveyPublished, SurveyQuestion, SurveyReopened
+from shared.events import (
+    BrandingChanged,
+    ContactErased,
+    ResponseCompleted,
+    SurveyClosed,
+    SurveyPublished,
+    SurveyQuestion,
+    SurveyReopened,
+    utcnow,
+)
 from shared.outbox import Outbox
 from tests.support.db import outbox_events
 
@@ -150,4 +163,177 @@ async def test_a_refused_definition_publishes_nothing(uow, workspace):
     bad = CSAT_FIRST.model_copy(update={"questions": CSAT_FIRST.questions[5:6]})  # no scored question
     with pytest.raises(InvalidInput):
         await surveys.create_survey(uow, OUTBOX, workspace_id=workspace, body=bad, max_logo_bytes=MAX_LOGO)
+    assert await outbox_events(uow, outbox_table) == []
+
+
+# --- erasure ---------------------------------------------------------------------------------
+
+ERASURE_SURVEY = SurveyCreate.model_validate(
+    {
+        "name": "Support NPS",
+        "questions": [
+            {"id": "nps", "type": "nps", "required": True, "text": "Recommend us?"},
+            {"id": "why", "type": "open", "text": "Why?"},
+            {"id": "consent", "type": "consent", "text": "May we contact you?"},
+            {"id": "address", "type": "hidden"},
+        ],
+    }
+)
+
+
+async def _text_columns(session) -> list[tuple[str, str]]:
+    rows = await session.execute(
+        text(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'responses' "
+            "AND data_type IN ('text', 'character varying', 'character', 'json', 'jsonb', 'ARRAY')"
+        )
+    )
+    return [(t, c) for t, c in rows.all()]
+
+
+async def _where_found(session, needle: str) -> list[str]:
+    """Return every responses table.column whose value holds ``needle``."""
+    found = []
+    for table, column in await _text_columns(session):
+        hits = await session.scalar(
+            text(f'SELECT count(*) FROM responses."{table}" WHERE "{column}"::text ILIKE :needle'),
+            {"needle": f"%{needle}%"},
+        )
+        if hits:
+            found.append(f"{table}.{column}")
+    return found
+
+
+async def test_erasure_reaches_every_copy_and_closes_the_contacts_links(uow, workspace):
+    from services.responses.handlers import erasure, responses, rewards, visits
+    from shared.errors import NotFound
+    from tests.conftest import SECRET_KEY
+    from tests.support.responses import link_for
+
+    tag = secrets.token_hex(4)
+    email, name, phone = f"ada.{tag}@example.com", f"Ada Lovelace {tag}", f"+3161{int(tag, 16) % 10**7:07d}"
+    address = f"Flat {tag}, 221B Baker Street"
+    pool = await rewards.create_pool(uow, workspace_id=workspace, name="Vouchers")
+    await rewards.add_codes(uow, workspace_id=workspace, pool_id=pool.id, codes=[f"CODE-{tag}", "CODE-OTHER"])
+    body = ERASURE_SURVEY.model_copy(update={"reward_pool_id": pool.id})
+    survey, _ = await surveys.create_survey(
+        uow, OUTBOX, workspace_id=workspace, body=body, max_logo_bytes=MAX_LOGO
+    )
+    who = {"name": name, "email": email, "phone": phone}
+    context = {"address": address, "contact_email": email}
+    completed_token, link = link_for(workspace, survey.id, respondent=who, context=context)
+    partial_token, _ = link_for(
+        workspace, survey.id, respondent=who, context=context, contact_id=link.contact_id
+    )
+    other_token, other = link_for(workspace, survey.id, respondent={"email": f"grace.{tag}@example.com"})
+
+    visit = await visits.open_link(uow, secret=SECRET_KEY, token=completed_token, lock=True)
+    done = await responses.answer_all(
+        uow,
+        OUTBOX,
+        visit=visit,
+        answers={"nps": 3, "why": f"Call {name} on {phone} or come to {address}", "consent": True},
+        max_chars=500,
+    )
+    assert done.reward_code == f"CODE-{tag}"
+    visit = await visits.open_link(uow, secret=SECRET_KEY, token=partial_token, lock=True)
+    await responses.answer_one(
+        uow, OUTBOX, visit=visit, question_id="why", value=f"Write to {email}", max_chars=500
+    )
+    visit = await visits.open_link(uow, secret=SECRET_KEY, token=other_token, lock=True)
+    await responses.answer_all(
+        uow, OUTBOX, visit=visit, answers={"nps": 9, "why": "Grace's words"}, max_chars=500
+    )
+    for needle in (email, name, phone, address, f"CODE-{tag}"):
+        assert await _where_found(uow, needle), f"the test data holds {needle!r} before the erasure"
+
+    erased = ContactErased(workspace_id=workspace, contact_id=link.contact_id, erased_at=utcnow())
+    await erasure.on_contact_erased(uow, erased)
+    await erasure.on_contact_erased(uow, erased)  # redelivered: no harm
+
+    for needle in (email, name, phone, address):
+        assert await _where_found(uow, needle) == [], needle
+    # The code handed out stays in its pool, claimed, but says to whom no longer.
+    assert await _where_found(uow, f"CODE-{tag}") == ["reward_codes.code"]
+    assert "reward_codes.response_id" not in await _where_found(uow, done.id)
+    # The scores and the other contact's answers stay; the code is still claimed (never given twice).
+    kept = {
+        (r.contact_id, r.erased_at is not None)
+        for r in (await uow.scalars(select(Response).where(Response.workspace_id == workspace))).all()
+    }
+    assert kept == {(link.contact_id, True), (other.contact_id, False)}
+    assert sorted(await _where_found(uow, "Grace's words")) == ["answers.value", "outbox.payload"]
+    assert (await rewards.get_pool(uow, workspace_id=workspace, pool_id=pool.id))[1:] == (2, 0)
+    events = await outbox_events(uow, outbox_table)
+    [completed] = [e for e in events if isinstance(e, ResponseCompleted) and e.contact_id == link.contact_id]
+    assert completed.respondent is None and completed.hidden_fields == {}
+    assert [(a.question_id, a.value) for a in completed.answers] == [
+        ("nps", 3),
+        ("why", None),
+        ("consent", True),
+    ]
+    # The erased person's links no longer open; anyone else's do.
+    for token in (completed_token, partial_token):
+        with pytest.raises(NotFound, match="no longer available"):
+            await visits.open_link(uow, secret=SECRET_KEY, token=token)
+    assert (await visits.open_link(uow, secret=SECRET_KEY, token=other_token)).completed
+
+
+# --- branding --------------------------------------------------------------------------------
+
+
+async def test_a_branding_change_publishes_what_emails_need_and_an_unchanged_one_nothing(uow, workspace):
+    from services.responses.handlers import workspace_settings
+    from services.responses.schemas import WorkspaceBrandingIn
+
+    async def put(**values: object) -> None:
+        await workspace_settings.put_branding(
+            uow,
+            OUTBOX,
+            workspace_id=workspace,
+            body=WorkspaceBrandingIn.model_validate(values),
+            max_logo_bytes=MAX_LOGO,
+        )
+
+    await put(name="Acme", logo_url="https://acme.example/logo.png", footer="Acme B.V., Amsterdam")
+    await put(name="Acme", logo_url="https://acme.example/logo.png", footer="Acme B.V., Amsterdam")
+    # Only the page's background: nothing an email shows changed.
+    await put(
+        name="Acme",
+        logo_url="https://acme.example/logo.png",
+        footer="Acme B.V., Amsterdam",
+        background_color="#ffffff",
+    )
+    await put(name="Acme", primary_color="#0b6e4f", tone="formal")
+    first, second = await outbox_events(uow, outbox_table)
+    assert isinstance(first, BrandingChanged) and isinstance(second, BrandingChanged)
+    assert first.partition_key() == workspace and first.topic == "workspaces"
+    assert (first.name, first.logo_url, first.footer, first.primary_color, first.font, first.tone) == (
+        "Acme",
+        "https://acme.example/logo.png",
+        "Acme B.V., Amsterdam",
+        "#1f4fd1",  # the pages' default colour: emails look like the pages
+        "system",
+        "friendly",
+    )
+    assert (second.name, second.logo_url, second.footer, second.primary_color, second.tone) == (
+        "Acme",
+        None,
+        None,
+        "#0b6e4f",
+        "formal",
+    )
+
+
+async def test_an_unreadable_branding_publishes_nothing(uow, workspace):
+    from services.responses.handlers import workspace_settings
+    from services.responses.schemas import WorkspaceBrandingIn
+    from shared.errors import InvalidInput
+
+    body = WorkspaceBrandingIn(name="Acme", text_color="#777777", background_color="#888888")
+    with pytest.raises(InvalidInput):
+        await workspace_settings.put_branding(
+            uow, OUTBOX, workspace_id=workspace, body=body, max_logo_bytes=MAX_LOGO
+        )
     assert await outbox_events(uow, outbox_table) == []

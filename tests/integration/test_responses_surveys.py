@@ -551,6 +551,66 @@ async def test_branding_per_workspace_and_survey(client, auth, workspace):
     )
 
 
+EMAIL_BRANDING = {
+    "name": "Acme",
+    "logo_url": "https://acme.example/logo.png",
+    "footer": "Acme B.V.\nKeizersgracht 1, 1015 CJ Amsterdam",
+}
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"name": "Acme\r\nBcc: everyone@example.com"}, "name"),
+        ({"name": ""}, "name"),
+        ({"logo_url": "http://acme.example/logo.png"}, "logo_url"),
+        ({"logo_url": "https://acme.example/a logo.png"}, "logo_url"),
+        ({"logo_url": "javascript:alert(1)"}, "logo_url"),
+        ({"footer": "Acme\rBcc: x"}, "footer"),
+        ({"footer": "x" * 501}, "footer"),
+        ({"name": "Acme", "colour": "red"}, "colour"),
+    ],
+    ids=[
+        "crlf-name",
+        "empty-name",
+        "http-logo",
+        "space-in-logo",
+        "script-logo",
+        "cr-footer",
+        "long-footer",
+        "extra",
+    ],
+)
+async def test_the_email_branding_is_checked_naming_the_field(client, auth, body, field):
+    response = await client.put("/v1/branding", json=body, headers=auth)
+    assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+    assert field in [e["field"] for e in response.json()["errors"]]
+    stored = (await client.get("/v1/branding", headers=auth)).json()
+    assert stored and all(v is None for v in stored.values())  # nothing stored
+
+
+async def test_the_workspace_branding_holds_what_emails_need_and_a_survey_overrides_only_its_pages(
+    client, auth, workspace
+):
+    saved = await client.put(
+        "/v1/branding", json={**EMAIL_BRANDING, "primary_color": "#0b6e4f"}, headers=auth
+    )
+    assert saved.status_code == 200, saved.text
+    assert (await client.get("/v1/branding", headers=auth)).json() == {
+        **EMAIL_BRANDING,
+        "primary_color": "#0b6e4f",
+        "logo": None,
+        "background_color": None,
+        "text_color": None,
+        "font": None,
+        "tone": None,
+    }
+    per_survey = await client.post(
+        "/v1/surveys", json={**NPS_LOGIC, "branding": {"name": "Other"}}, headers=auth
+    )
+    assert per_survey.status_code == 422 and per_survey.json()["errors"][0]["field"] == "branding.name"
+
+
 # --- kiosk and QR -----------------------------------------------------------------------------
 
 

@@ -3,12 +3,16 @@ the survey, with the words of each scale point exactly as the survey page shows 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
 from services.responses.domain.answers import answer_scale
 from services.responses.domain.definition import Definition
 from services.responses.domain.languages import locale_chain, localize, survey_locales
 from services.responses.domain.scales import point_labels
 from services.responses.i18n import ui_language
-from shared.events import SurveyQuestion
+from shared.events import SurveyPublished, SurveyQuestion
 from shared.vocabulary import QUESTION_TYPES, QuestionType
 
 
@@ -48,4 +52,28 @@ def published_questions(definition: Definition) -> tuple[SurveyQuestion, ...]:
         )
         for q in definition.questions
         if q.asked
+    )
+
+
+def survey_published(
+    *,
+    workspace_id: str,
+    survey_id: str,
+    name: str,
+    open_: bool,
+    version: int,
+    definition: Mapping[str, Any],
+    published_at: datetime,
+) -> SurveyPublished:
+    """Return the event that tells other services about one version of a survey."""
+    parsed = Definition.of(version, dict(definition))
+    return SurveyPublished(
+        workspace_id=workspace_id,
+        survey_id=survey_id,
+        survey_version=version,
+        name=name,
+        open=open_,
+        questions=published_questions(parsed),
+        languages=survey_languages(parsed),
+        published_at=published_at,
     )

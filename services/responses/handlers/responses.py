@@ -1,13 +1,12 @@
 """A response's life: started by its first answer (``ResponseStarted``), answers saved as they are
-given, completed (``ResponseCompleted``, with a reward code when the survey gives one), and its
-personal data blanked when the contact is erased."""
+given, completed (``ResponseCompleted``, with a reward code when the survey gives one)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import delete, null, select, update
+from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,7 +23,7 @@ from services.responses.handlers.rewards import claim_reward
 from services.responses.handlers.visits import Visit, find_response, is_kiosk, respondent
 from services.responses.models import Response, ResponseAnswer
 from shared.errors import InvalidInput
-from shared.events import Answer, ContactErased, ResponseCompleted, ResponseStarted, new_id, utcnow
+from shared.events import Answer, ResponseCompleted, ResponseStarted, new_id, utcnow
 from shared.outbox import Outbox
 
 
@@ -233,25 +232,4 @@ async def answer_one(
             raise answer_problems({question_id: problem})
     return await save_answers(
         session, outbox, visit=visit, answers={question_id: typed}, passed=[question_id]
-    )
-
-
-async def on_contact_erased(session: AsyncSession, event: ContactErased) -> None:
-    """Blank the free-text answers and hidden fields of the erased contact's responses."""
-    of_contact = select(Response.id).where(
-        Response.workspace_id == event.workspace_id, Response.contact_id == event.contact_id
-    )
-    await session.execute(
-        update(ResponseAnswer)
-        .where(
-            ResponseAnswer.workspace_id == event.workspace_id,
-            ResponseAnswer.response_id.in_(of_contact),
-            ResponseAnswer.type == "open",
-        )
-        .values(value=null())
-    )
-    await session.execute(
-        update(Response)
-        .where(Response.workspace_id == event.workspace_id, Response.contact_id == event.contact_id)
-        .values(erased_at=event.erased_at, hidden_fields={})
     )

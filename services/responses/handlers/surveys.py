@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.responses.domain.branding import check_branding
 from services.responses.domain.definition import Definition, FieldError, check_survey
-from services.responses.domain.publication import published_questions, survey_languages
+from services.responses.domain.publication import survey_published
 from services.responses.handlers.errors import invalid
 from services.responses.handlers.rewards import find_pool
 from services.responses.models import Survey, SurveyVersion
@@ -44,17 +44,14 @@ async def _check_definition(
     return raw
 
 
-def survey_published(survey: Survey, version: SurveyVersion) -> SurveyPublished:
-    """Return the event that tells other services about this version of the survey."""
-    definition = Definition.of(version.version, version.definition)
-    return SurveyPublished(
+def _published(survey: Survey, version: SurveyVersion) -> SurveyPublished:
+    return survey_published(
         workspace_id=survey.workspace_id,
         survey_id=survey.id,
-        survey_version=version.version,
         name=survey.name,
-        open=survey.closed_at is None,
-        questions=published_questions(definition),
-        languages=survey_languages(definition),
+        open_=survey.closed_at is None,
+        version=version.version,
+        definition=version.definition,
         published_at=version.created_at,
     )
 
@@ -82,7 +79,7 @@ async def create_survey(
     )
     session.add(version)
     await session.flush()
-    await outbox.add(session, survey_published(survey, version))
+    await outbox.add(session, _published(survey, version))
     return survey, version
 
 
@@ -109,7 +106,7 @@ async def update_survey(
     )
     session.add(version)
     await session.flush()
-    await outbox.add(session, survey_published(survey, version))
+    await outbox.add(session, _published(survey, version))
     return survey, version
 
 

@@ -22,6 +22,7 @@ from services.responses.domain.languages import (
     survey_locales,
 )
 from services.responses.domain.logic import Progress, next_step, progress
+from services.responses.handlers.erasure import is_erased
 from services.responses.handlers.errors import INVALID_LINK, LinkExpired, SurveyClosed
 from services.responses.models import Kiosk, Response, ResponseAnswer, Survey, SurveyVersion
 from shared.errors import NotFound
@@ -151,6 +152,10 @@ async def open_link(session: AsyncSession, *, secret: str, token: str, lock: boo
     one invitation take turns.
     """
     link = read_link(secret=secret, token=token)
+    if not is_kiosk(link) and await is_erased(
+        session, workspace_id=link.workspace_id, contact_id=link.contact_id
+    ):
+        raise NotFound("This survey is no longer available.", field="token")
     survey = (
         await session.scalar(
             select(Survey).where(Survey.workspace_id == link.workspace_id, Survey.id == link.survey_id)
