@@ -332,6 +332,8 @@ async def test_json_survey_and_response(client, broker, auth, survey, workspace)
         ({"nps": 5, "colour": "blue"}, "answers.colour"),
         ({"nps": 5, "why": "x" * (MAX_ANSWER_CHARS + 1)}, "answers.why"),
         ({"nps": 5, "consent": "yes"}, "answers.consent"),
+        ({"nps": 5, "consent": ""}, "answers.consent"),
+        ({"nps": ""}, "answers.nps"),
     ],
     ids=[
         "11",
@@ -343,6 +345,8 @@ async def test_json_survey_and_response(client, broker, auth, survey, workspace)
         "unknown-question",
         "too-long",
         "consent-not-bool",
+        "consent-blank",
+        "score-blank",
     ],
 )
 async def test_bad_answers_are_refused_naming_the_field_and_nothing_is_stored(

@@ -279,6 +279,13 @@ async def test_bad_answers_to_each_type_are_refused(client, auth, workspace, qid
         ),
         ({"id": "c", "type": "open", "text": {"nl": "Waarom?"}}, "questions.1.text"),
         ({"id": "c", "type": "open"}, "questions.1.text"),
+        ({"id": "c", "type": "open", "text": "Why?", "required": "yes"}, "questions.1.required"),
+        ({"id": "c", "type": "open", "text": "Why?", "required": 1}, "questions.1.required"),
+        ({"id": "c", "type": "rating", "text": "Stars?", "points": "5"}, "questions.1.points"),
+        (
+            {"id": "c", "type": "open", "text": "?", "show_if": [{"question": "nps", "max": "6"}]},
+            "questions.1.show_if.0.max",
+        ),
     ],
     ids=[
         "one-option",
@@ -291,6 +298,10 @@ async def test_bad_answers_to_each_type_are_refused(client, auth, workspace, qid
         "attribute-values",
         "no-default-locale",
         "no-text",
+        "required-yes",
+        "required-1",
+        "points-text",
+        "max-text",
     ],
 )
 async def test_bad_questions_and_logic_are_refused_naming_the_field(client, auth, question, field):
@@ -386,6 +397,22 @@ async def test_score_in_the_link_is_recorded_at_once_and_each_answer_saved_as_gi
     assert "already answered" in (await client.get(f"/s/{token}")).text
     dropoff = (await client.get(f"/v1/surveys/{survey['id']}/dropoff", headers=auth)).json()
     assert dropoff["started"] == 1 and dropoff["completed"] == 1 and dropoff["completion_rate"] == 1.0
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\t"])
+async def test_a_blank_score_is_refused_and_does_not_start_the_response(client, auth, workspace, blank):
+    survey = await create(client, auth, NPS_LOGIC)
+    token, _ = link_for(workspace, survey["id"])
+    refused = await put_answer(client, token, "nps", blank)
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "answers.nps"
+    # Clearing what was never given, or blank text, stores nothing either.
+    assert (await put_answer(client, token, "nps", None)).status_code == 200
+    assert (await put_answer(client, token, "why_low", blank)).status_code == 200
+    whole = await client.post(f"/v1/public/surveys/{token}/responses", json={"answers": {"nps": blank}})
+    assert whole.status_code == 422 and whole.json()["errors"][0]["field"] == "answers.nps"
+    # Not started: no response, so the invitation's reminders still go out.
+    assert await responses_of(client, auth, survey["id"]) == []
+    assert (await client.get(f"/v1/public/surveys/{token}")).json()["started"] is False
 
 
 async def test_drop_off_counts_where_partial_responses_stopped(client, auth, workspace):

@@ -58,8 +58,14 @@ def check_value(q: Question, value: object, *, max_chars: int) -> tuple[AnswerVa
     return value.strip(), None
 
 
-def _blank(value: object) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip()) or value == []
+def no_answer(q: Question, value: object) -> bool:
+    """Return whether ``value`` leaves ``q`` unanswered: null, blank text for an open question, no
+    choices for a multiple choice. Blank text is no score, no option, no yes or no: it is refused."""
+    if value is None:
+        return True
+    if q.type == "open":
+        return isinstance(value, str) and not value.strip()
+    return q.type == "multiple_choice" and value == []
 
 
 def check_answers(
@@ -74,7 +80,7 @@ def check_answers(
         if q is None:
             problems[qid] = Problem("err.unknown", {"id": qid})
             continue
-        if _blank(value):
+        if no_answer(q, value):
             continue
         typed, problem = check_value(q, value, max_chars=max_chars)
         if problem:

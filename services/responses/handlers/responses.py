@@ -16,6 +16,7 @@ from services.responses.domain.answers import (
     check_value,
     completed_answers,
     consent_given,
+    no_answer,
 )
 from services.responses.domain.definition import Question
 from services.responses.handlers.errors import already_answered, answer_problems
@@ -218,18 +219,23 @@ async def answer_all(
 
 async def answer_one(
     session: AsyncSession, outbox: Outbox, *, visit: Visit, question_id: str, value: object, max_chars: int
-) -> Response:
-    """Return the response with one answer saved (null clears it); raise ``InvalidInput`` or ``Conflict``."""
+) -> Response | None:
+    """Return the response with one answer saved (null clears it); raise ``InvalidInput`` or ``Conflict``.
+
+    Clearing an answer before any was given stores nothing: only an answer starts a response (and
+    ``ResponseStarted`` stops the invitation's reminders)."""
     if visit.completed:
         raise already_answered()
     question = next((q for q in visit.questions if q.id == question_id), None)
     if question is None:
         raise InvalidInput(f"There is no question {question_id!r} in this survey.", field="question_id")
     typed: Any = None
-    if value is not None and value != "" and value != []:
+    if not no_answer(question, value):
         typed, problem = check_value(question, value, max_chars=max_chars)
         if problem:
             raise answer_problems({question_id: problem})
+    if typed is None and visit.response is None:
+        return None
     return await save_answers(
         session, outbox, visit=visit, answers={question_id: typed}, passed=[question_id]
     )
