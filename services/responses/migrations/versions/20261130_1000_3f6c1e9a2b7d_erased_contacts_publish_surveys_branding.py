@@ -63,7 +63,9 @@ def _publish_what_exists() -> None:
             )
         )
     settings = bind.execute(
-        sa.text("SELECT workspace_id, branding FROM responses.workspace_settings WHERE branding <> '{}'::jsonb")
+        sa.text(
+            "SELECT workspace_id, branding FROM responses.workspace_settings WHERE branding <> '{}'::jsonb"
+        )
     )
     now = utcnow()
     for ws, branding in settings:
