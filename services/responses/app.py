@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from services.responses.api import router
 from services.responses.deps import ResponsesDeps, ResponsesRuntime
 from services.responses.handlers.erasure import on_contact_erased
+from services.responses.headers import SecurityHeaders
 from services.responses.models import inbox, outbox
 from services.responses.settings import ResponsesSettings
 from shared.events import CUSTOMER_EVENTS, ContactErased
@@ -22,7 +23,7 @@ async def _setup(runtime: ResponsesRuntime) -> ResponsesDeps:
 
 
 def create_app(settings: ResponsesSettings | None = None) -> FastAPI:
-    return build_app(
+    app = build_app(
         ServiceSpec(
             name="responses",
             title="closeloop responses",
@@ -54,3 +55,6 @@ def create_app(settings: ResponsesSettings | None = None) -> FastAPI:
         ),
         settings or ResponsesSettings.from_env(),
     )
+    # Every response, HTML or not, forbids framing and sniffing and sends no Referer.
+    app.add_middleware(SecurityHeaders)
+    return app

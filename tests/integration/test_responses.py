@@ -428,3 +428,50 @@ async def test_contact_erased_blanks_that_contacts_free_text(client, producer, a
     assert (await client.get(f"/v1/public/surveys/{erased_token}")).status_code == 404
     assert (await client.post(f"/s/{erased_token}", data={"nps": "9"})).status_code == 404
     assert (await client.get(f"/v1/public/surveys/{kept_token}")).json()["answered"] is True
+
+
+# --- security headers ----------------------------------------------------------------------
+
+
+def assert_locked_down(response: httpx.Response, what: str) -> None:
+    csp = response.headers.get("content-security-policy", "")
+    assert "frame-ancestors 'none'" in csp, (what, csp)
+    assert response.headers.get("x-content-type-options") == "nosniff", what
+    assert response.headers.get("referrer-policy") == "no-referrer", what
+
+
+async def test_every_html_page_and_picture_is_locked_down(client, auth, survey, workspace):
+    token, _ = link_for(workspace, survey["id"])
+    expired, _ = link_for(workspace, survey["id"], ttl_s=-60)
+    unknown, _ = link_for(workspace, str(uuid.uuid4()))
+    kiosk = (
+        await client.post(f"/v1/surveys/{survey['id']}/kiosks", json={"location_id": "door"}, headers=auth)
+    ).json()
+    key = kiosk["url"].rsplit("/", 1)[1]
+    pages = {
+        "survey page": await client.get(f"/s/{token}"),
+        "refused link score": await client.get(f"/s/{token}", params={"score": "99"}),
+        "refused form": await client.post(f"/s/{token}", data={"nps": "11"}),
+        "tampered link": await client.get(f"/s/{tampered(token)}"),
+        "expired link": await client.get(f"/s/{expired}"),
+        "unknown survey": await client.get(f"/s/{unknown}"),
+        "tampered thanks": await client.get(f"/s/{tampered(token)}/thanks"),
+    }
+    assert (await client.post(f"/s/{token}", data={"nps": "9"})).status_code == 303
+    pages["thank-you page"] = await client.get(f"/s/{token}/thanks")
+    pages["answered page"] = await client.get(f"/s/{token}")
+    pages["answered form"] = await client.post(f"/s/{token}", data={"nps": "9"})
+    pages["QR code (svg)"] = await client.get(f"/v1/kiosks/{kiosk['id']}/qr.svg", headers=auth)
+    pages["QR code (png)"] = await client.get(f"/v1/kiosks/{kiosk['id']}/qr.png", headers=auth)
+    pages["kiosk start"] = await client.get(f"/k/{key}")
+    pages["unknown kiosk"] = await client.get("/k/abcdefghijkl")
+    pages["API docs"] = await client.get("/docs")
+    pages["API reference"] = await client.get("/redoc")
+    pages["docs sign-in redirect"] = await client.get("/docs/oauth2-redirect")
+    await client.post(f"/v1/surveys/{survey['id']}/close", headers=auth)
+    pages["closed survey"] = await client.get(f"/s/{link_for(workspace, survey['id'])[0]}")
+    for what, response in pages.items():
+        assert response.status_code < 500, what
+        assert_locked_down(response, what)
+    html = [w for w, r in pages.items() if r.headers.get("content-type", "").startswith("text/html")]
+    assert len(html) >= 15, html
