@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import secrets
 import uuid
@@ -82,7 +83,10 @@ def plain(answers: list[dict]) -> list[dict]:
 
 
 def tampered(token: str) -> str:
-    return token[:-1] + ("A" if token[-1] != "A" else "B")
+    """Return ``token`` with one character in the middle changed: the ciphertext itself, not the
+    base64 padding bits of the last character, so that only the authentication tag can catch it."""
+    middle = len(token) // 2
+    return token[:middle] + ("A" if token[middle] != "A" else "B") + token[middle + 1 :]
 
 
 async def submit(client: httpx.AsyncClient, token: str, answers: dict) -> httpx.Response:
@@ -266,6 +270,7 @@ async def test_broken_links_get_friendly_html_pages(client, survey, workspace):
     token, _ = link_for(workspace, survey["id"])
     expired, _ = link_for(workspace, survey["id"], ttl_s=-60)
     unknown, _ = link_for(workspace, str(uuid.uuid4()))
+    assert tampered(token) != token and len(tampered(token)) == len(token)
     cases = [
         (tampered(token), 404, "not valid"),
         ("no-dot-at-all", 404, "not valid"),
@@ -475,3 +480,93 @@ async def test_every_html_page_and_picture_is_locked_down(client, auth, survey, 
         assert_locked_down(response, what)
     html = [w for w, r in pages.items() if r.headers.get("content-type", "").startswith("text/html")]
     assert len(html) >= 15, html
+
+
+# --- bad input behind a valid link (the OpenAPI fuzz test cannot forge a token) --------------
+
+BAD_VALUES = [
+    "a\x00b",
+    "\ud800",
+    "x" * 10_000,
+    "ünïcødé ✓ 🎉 مرحبا",
+    2**63,
+    -(2**63) - 1,
+    2**31,
+    1.5,
+    [],
+    {},
+    True,
+]
+BAD_RAW = ["a%00b", "%ED%A0%80", "x" * 10_000, "%F0%9F%8E%89", str(2**63), "-1e309", "[]"]
+
+
+async def test_no_bad_value_behind_a_valid_link_gives_a_500(client, auth, workspace):
+    body = {
+        **SURVEY,
+        "questions": [
+            *SURVEY["questions"],
+            {
+                "id": "pick",
+                "type": "multiple_choice",
+                "text": "?",
+                "options": [{"id": "a", "text": "A"}, {"id": "b", "text": "B"}],
+            },
+        ],
+    }
+    survey = (await client.post("/v1/surveys", json=body, headers=auth)).json()
+    token, _ = link_for(workspace, survey["id"])
+    failures = []
+
+    async def check(response: httpx.Response, what: str) -> None:
+        if response.status_code >= 500:
+            failures.append(f"{what}: {response.status_code}")
+
+    for qid in ("nps", "why", "consent", "pick", "nope"):
+        for value in BAD_VALUES:
+            raw = (
+                json.dumps({"value": value}, ensure_ascii=True)
+                if value != "\ud800"
+                else '{"value": "\\ud800"}'
+            )
+            put = await client.put(
+                f"/v1/public/surveys/{token}/answers/{qid}",
+                content=raw,
+                headers={"content-type": "application/json"},
+            )
+            await check(put, f"PUT {qid}={str(value)[:12]!r}")
+            whole = (
+                json.dumps({"answers": {qid: value}})
+                if value != "\ud800"
+                else f'{{"answers": {{"{qid}": "\\ud800"}}}}'
+            )
+            post = await client.post(
+                f"/v1/public/surveys/{token}/responses",
+                content=whole,
+                headers={"content-type": "application/json"},
+            )
+            await check(post, f"POST {qid}={str(value)[:12]!r}")
+        for raw_value in BAD_RAW:
+            form = await client.post(
+                f"/s/{token}",
+                content=f"_shown=nps,why&{qid}={raw_value}",
+                headers={"content-type": "application/x-www-form-urlencoded"},
+            )
+            await check(form, f"form {qid}={raw_value[:12]!r}")
+    for raw_value in BAD_RAW:
+        await check(await client.get(f"/s/{token}?score={raw_value}"), f"score={raw_value[:12]!r}")
+        await check(await client.get(f"/s/{token}?q={raw_value}"), f"q={raw_value[:12]!r}")
+        await check(await client.get(f"/s/{token}?_shown={raw_value}"), f"_shown={raw_value[:12]!r}")
+        await check(
+            await client.post(
+                f"/s/{token}",
+                content=f"_shown={raw_value}",
+                headers={"content-type": "application/x-www-form-urlencoded"},
+            ),
+            f"_shown post={raw_value[:12]!r}",
+        )
+    assert not failures, failures
+    # Nothing half-written: the link still takes a whole, valid response.
+    done = await client.post(
+        f"/v1/public/surveys/{token}/responses", json={"answers": {"nps": 8, "pick": ["b"]}}
+    )
+    assert done.status_code == 201, done.text
