@@ -288,6 +288,30 @@ async def test_broken_links_get_friendly_html_pages(client, survey, workspace):
             assert response.headers["content-type"].startswith("text/html") and text in response.text
 
 
+async def test_links_of_the_first_format_still_open_until_they_expire(client, auth, survey, workspace):
+    from shared.security import sign_token
+    from shared.survey_links import PURPOSE
+
+    claims = {
+        "ws": workspace,
+        "inv": str(uuid.uuid4()),
+        "req": str(uuid.uuid4()),
+        "svy": survey["id"],
+        "con": str(uuid.uuid4()),
+        "knd": "transactional",
+        "chn": "email",
+        "loc": "en",
+    }
+    old = sign_token(SECRET_KEY, PURPOSE, claims, ttl_s=3600)
+    expired = sign_token(SECRET_KEY, PURPOSE, {**claims, "inv": str(uuid.uuid4())}, ttl_s=-60)
+    assert "." in old  # readable base64 JSON with a MAC: what invitations in mailboxes still carry
+    page = await client.get(f"/s/{old}")
+    # Sent to an address before links carried their respondent: the consent question is still asked.
+    assert page.status_code == 200 and 'name="consent"' in page.text
+    assert (await client.post(f"/s/{old}", data={"nps": "9"})).status_code == 303
+    assert (await client.get(f"/s/{expired}")).status_code == 410
+
+
 # --- the JSON API for the same link -------------------------------------------------------
 
 
