@@ -34,10 +34,6 @@ from shared.vocabulary import SERVICES  # noqa: E402
 # Events in the catalogue that no service publishes yet; every other event must have a publisher.
 RESERVED: frozenset[type[EventData]] = frozenset(
     {
-        events.SurveyPublished,
-        events.SurveyClosed,
-        events.SurveyReopened,
-        events.BrandingChanged,
         events.QuietHoursChanged,
     }
 )
@@ -59,10 +55,10 @@ PUBLISHERS: dict[type[EventData], tuple[str, ...]] = {
     events.NotificationRequested: ("followup", "scoring"),
     events.ResponseStarted: ("responses",),
     events.ResponseCompleted: ("responses",),
-    events.SurveyPublished: (),
-    events.SurveyClosed: (),
-    events.SurveyReopened: (),
-    events.BrandingChanged: (),
+    events.SurveyPublished: ("responses",),  # created, or a new version
+    events.SurveyClosed: ("responses",),
+    events.SurveyReopened: ("responses",),
+    events.BrandingChanged: ("responses",),  # the one owner of a workspace's look
     events.QuietHoursChanged: (),
     events.ResponseScored: ("scoring",),
     events.NegativeFeedbackDetected: ("scoring",),
@@ -97,10 +93,12 @@ CONSUMERS: dict[type[EventData], tuple[str, ...]] = {
     events.NotificationRequested: ("dispatch",),
     events.ResponseStarted: ("dispatch",),
     events.ResponseCompleted: ("scoring", "dispatch"),
-    events.SurveyPublished: ("scoring",),
-    events.SurveyClosed: ("scoring",),
-    events.SurveyReopened: ("scoring",),
-    events.BrandingChanged: (),
+    # trigger: which surveys exist and are open; dispatch: the first question an email embeds;
+    # scoring: which surveys exist.
+    events.SurveyPublished: ("trigger", "dispatch", "scoring"),
+    events.SurveyClosed: ("trigger", "dispatch", "scoring"),
+    events.SurveyReopened: ("trigger", "dispatch", "scoring"),
+    events.BrandingChanged: ("dispatch",),
     events.QuietHoursChanged: (),
     events.ResponseScored: ("followup",),
     events.NegativeFeedbackDetected: ("followup",),

@@ -6,7 +6,8 @@ from fastapi import FastAPI
 
 from services.responses.api import router
 from services.responses.deps import ResponsesDeps, ResponsesRuntime
-from services.responses.handlers.responses import on_contact_erased
+from services.responses.handlers.erasure import on_contact_erased
+from services.responses.headers import SecurityHeaders
 from services.responses.models import inbox, outbox
 from services.responses.settings import ResponsesSettings
 from shared.events import CUSTOMER_EVENTS, ContactErased
@@ -22,13 +23,15 @@ async def _setup(runtime: ResponsesRuntime) -> ResponsesDeps:
 
 
 def create_app(settings: ResponsesSettings | None = None) -> FastAPI:
-    return build_app(
+    app = build_app(
         ServiceSpec(
             name="responses",
             title="closeloop responses",
-            description="Keeps versioned survey definitions (questions, logic, languages, branding), serves "
-            "the public survey pages (HTML and JSON) behind signed links and kiosk/QR links, saves each "
-            "answer as it is given and publishes ResponseStarted and ResponseCompleted.",
+            description="Keeps versioned survey definitions (questions, logic, languages) and the "
+            "workspace's branding, serves the public survey pages (HTML and JSON) behind opaque links and "
+            "kiosk/QR links, saves each answer as it is given and publishes ResponseStarted and "
+            "ResponseCompleted, the survey lifecycle (SurveyPublished, SurveyClosed, SurveyReopened) and "
+            "BrandingChanged.",
             routers=[router],
             outbox_table=outbox,
             inbox_table=inbox,
@@ -38,7 +41,11 @@ def create_app(settings: ResponsesSettings | None = None) -> FastAPI:
             openapi_tags=[
                 {"name": "surveys", "description": "Versioned survey definitions (workspace API key)"},
                 {"name": "checklist", "description": "Question checklist warnings and the glossary"},
-                {"name": "branding", "description": "Logo, colours, font and tone of the survey pages"},
+                {
+                    "name": "branding",
+                    "description": "The workspace's look: pages (logo, colours, font, tone) and emails (name, "
+                    "logo URL, footer)",
+                },
                 {"name": "responses", "description": "Completed and partial responses, drop-off"},
                 {"name": "kiosks", "description": "Public per-location links and their QR codes"},
                 {"name": "rewards", "description": "Reward code pools"},
@@ -48,3 +55,6 @@ def create_app(settings: ResponsesSettings | None = None) -> FastAPI:
         ),
         settings or ResponsesSettings.from_env(),
     )
+    # Every response, HTML or not, forbids framing and sniffing and sends no Referer.
+    app.add_middleware(SecurityHeaders)
+    return app

@@ -64,6 +64,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "err.yes_no": "Answer yes (true) or no (false).",
         "err.unknown": "There is no question {id!r} in this survey.",
         "err.hidden": "{id!r} is a hidden field filled from the invitation, not a question to answer.",
+        "err.not_asked": "This survey does not ask {id!r} here: nobody could contact you about your answer.",
+        "err.link_score": "The score in your link was not saved: it is not one of this question's answers. "
+        "Please choose one below.",
+        "err.link_no_score": "The score in your link was not saved: this question is not answered with a "
+        "score. Please answer it below.",
     },
     "nl": {
         "required": "(verplicht)",
@@ -117,6 +122,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "err.yes_no": "Antwoord ja (true) of nee (false).",
         "err.unknown": "Deze enquête heeft geen vraag {id!r}.",
         "err.hidden": "{id!r} is een verborgen veld uit de uitnodiging, geen vraag om te beantwoorden.",
+        "err.not_asked": "Deze enquête vraagt hier geen {id!r}: niemand zou u over uw antwoord kunnen "
+        "benaderen.",
+        "err.link_score": "De score in uw link is niet opgeslagen: het is geen van de antwoorden op deze "
+        "vraag. Kies hieronder een antwoord.",
+        "err.link_no_score": "De score in uw link is niet opgeslagen: deze vraag wordt niet met een score "
+        "beantwoord. Beantwoord hem hieronder.",
     },
 }
 

@@ -114,6 +114,17 @@ class ResponseAnswer(Base):
     answered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class ErasedContact(Base):
+    """A contact erased from a workspace, by a hash of their id alone: their survey links no longer open."""
+
+    __tablename__ = "erased_contacts"
+
+    workspace_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    contact_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """SHA-256 (hex) of the contact id."""
+    erased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class Kiosk(Base):
     """A public, per-location link to a survey for tablets and QR posters (anonymous responses)."""
 

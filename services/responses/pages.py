@@ -17,14 +17,14 @@ from typing import Any
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from services.responses.domain import scales
 from services.responses.domain.answers import Problem
 from services.responses.domain.branding import FONTS, TONES, merge_branding, on_colour
-from services.responses.domain.definition import EMOJI_FACES, Question
+from services.responses.domain.definition import Question
 from services.responses.domain.logic import Progress, plan
 from services.responses.i18n import t, text_direction, ui_language
 from services.responses.script import SCRIPT
 
-SCALE_HINTS = {"nps": "nps", "nls": "nps", "csat": "csat", "ces": "ces"}
 AUTO_ADVANCE = frozenset({"scale", "labels", "emoji", "stars", "single", "consent"})
 
 
@@ -136,31 +136,23 @@ def question_view(
         input_ = "checkbox" if multiple else "radio"
         choices = [Choice(oid, label, None, oid in chosen) for oid, label in options]
         note = t(lang, "choose_any") if multiple else None
-    elif q.type == "rating" and scale:
-        kind, layout, input_, value_kind = "stars", "stars", "radio", "int"
-        choices = [
-            Choice(str(n), "★", t(lang, "stars", {"n": n, "max": scale[1]}), str(n) in chosen)
-            for n in range(scale[0], scale[1] + 1)
-        ]
-    elif q.type == "csat" and scale and scale[1] == 5 and q.style in (None, "labels", "emoji"):
-        if q.style == "emoji":
-            kind, layout = "emoji", "faces"
-            choices = [
-                Choice(str(n), EMOJI_FACES[n - 1], t(lang, f"csat.{n}"), str(n) in chosen)
-                for n in range(1, 6)
-            ]
-        else:
-            kind, layout = "labels", "list"
-            choices = [Choice(str(n), t(lang, f"csat.{n}"), None, str(n) in chosen) for n in range(5, 0, -1)]
-        input_, value_kind = "radio", "int"
     else:
-        assert scale is not None
-        kind, input_, value_kind = "scale", "radio", "int"
-        layout = "n11" if scale[1] - scale[0] == 10 else ""
-        choices = [Choice(str(n), str(n), None, str(n) in chosen) for n in range(scale[0], scale[1] + 1)]
-        base = SCALE_HINTS.get(q.type)
-        if base:
-            hints = (f"{scale[0]} = {t(lang, base + '.low')}", f"{scale[1]} = {t(lang, base + '.high')}")
+        how = scales.drawing(q)
+        assert scale is not None and how is not None
+        labels = scales.point_labels(q, lang)
+        names = scales.point_names(q, lang) or (None,) * len(labels)
+        points = [str(n) for n in range(scale[0], scale[1] + 1)]
+        kind, input_, value_kind = ("scale" if how == "numbers" else how), "radio", "int"
+        layout = {"labels": "list", "emoji": "faces", "stars": "stars"}.get(how, "")
+        if how == "numbers":
+            layout = "n11" if scale[1] - scale[0] == 10 else ""
+            # Numbers on the buttons; the anchor words under both ends.
+            hints = (f"{scale[0]} = {labels[0]}", f"{scale[1]} = {labels[-1]}")
+            labels = tuple(points)
+        # Lowest first, left to right (top to bottom in a list), as in the invitation's email.
+        choices = [
+            Choice(v, label, name, v in chosen) for v, label, name in zip(points, labels, names, strict=True)
+        ]
     return QuestionView(
         id=q.id,
         kind=kind,
@@ -192,11 +184,13 @@ def survey_step(
     back_url: str | None,
     max_chars: int,
     branding: Mapping[str, Any],
+    notice: str | None = None,
     idle_url: str | None = None,
     idle_s: int = 0,
     status: int = 200,
 ) -> HTMLResponse:
-    """Return one page of the survey: the questions in ``questions``, answers so far filled in."""
+    """Return one page of the survey: the questions in ``questions``, answers so far filled in, and
+    ``notice`` (why the score in the link was not saved) above them."""
     lang = ui_language(locale)
     total = max(progress.total, progress.done + len(questions), 1)
     n = min(progress.done + 1 + start, total)
@@ -222,6 +216,7 @@ def survey_step(
         max_chars=max_chars,
         has_errors=has_errors,
         check_answers=t(lang, "check_answers"),
+        notice=notice,
         ui={
             "next": t(lang, "next"),
             "send": t(lang, "send"),
@@ -327,6 +322,7 @@ def render_step(
     errors: Mapping[str, Problem],
     idle_url: str | None,
     idle_s: int,
+    notice: Problem | None = None,
     status: int = 200,
 ) -> HTMLResponse:
     """Return the page for ``step`` of a visit (``handlers.visits.Visit``)."""
@@ -362,6 +358,7 @@ def render_step(
         back_url=back_url,
         max_chars=max_chars,
         branding=branding,
+        notice=notice.text(lang) if notice else None,
         idle_url=idle_url,
         idle_s=idle_s,
         status=status,

@@ -1,11 +1,14 @@
-"""Request and response bodies of the responses API."""
+"""Request and response bodies of the responses API.
+
+Booleans and integers in requests are strict: ``"required": "yes"`` or ``"points": "5"`` is refused
+(422 naming the field), never read as true or 5."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 
 from services.responses.domain.definition import CsatStyle, SurveyQuestionType
 
@@ -80,8 +83,8 @@ class ConditionIn(BaseModel):
 
     question: Slug | None = Field(None, description="An earlier question or hidden field id")
     attribute: Slug | None = Field(None, description="A contact attribute: link context key attr.<name>")
-    min: int | None = Field(None, ge=-1000, le=1000)
-    max: int | None = Field(None, ge=-1000, le=1000)
+    min: StrictInt | None = Field(None, ge=-1000, le=1000)
+    max: StrictInt | None = Field(None, ge=-1000, le=1000)
     one_of: list[Annotated[str, StringConstraints(max_length=200)]] | None = Field(None, max_length=50)
 
 
@@ -108,10 +111,10 @@ class QuestionIn(BaseModel):
     text: LocalText | None = Field(
         None, description="Required except for hidden fields; `{agent}` inserts a hidden field"
     )
-    required: bool = False
+    required: StrictBool = Field(False, description="true or false (no other spelling)")
     options: list[OptionIn] | None = Field(None, max_length=30, description="Choice questions: 2-30 options")
     style: CsatStyle | None = Field(None, description="csat only")
-    points: int | None = Field(None, description="csat: 5 or 10; rating: 3-10 stars (default 5)")
+    points: StrictInt | None = Field(None, description="csat: 5 or 10; rating: 3-10 stars (default 5)")
     show_if: list[ConditionIn] | None = Field(None, max_length=10, description="Shown only when all hold")
     end_if: list[ConditionIn] | None = Field(
         None, max_length=10, description="After this question, skip to the end when all hold"
@@ -145,6 +148,48 @@ class BrandingIn(BaseModel):
     tone: Literal["friendly", "formal", "playful"] | None = Field(
         None, description="Picks the default thank-you text when a survey has none"
     )
+
+
+OneLine = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+"""Text without line breaks or other control characters (it may end up in an email header)."""
+
+
+class WorkspaceBrandingIn(BrandingIn):
+    """The workspace's look: its survey pages, and what emails need besides (dispatch receives it all
+    with ``BrandingChanged``)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Acme",
+                    "primary_color": "#0b6e4f",
+                    "font": "rounded",
+                    "tone": "friendly",
+                    "logo_url": "https://acme.example/logo.png",
+                    "footer": "Acme B.V., Keizersgracht 1, 1015 CJ Amsterdam",
+                }
+            ]
+        },
+    )
+
+    name: OneLine | None = Field(None, description="The company name, in emails and their subject lines")
+    logo_url: (
+        Annotated[
+            str,
+            StringConstraints(max_length=2000, pattern=r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s]*)?$"),
+        ]
+        | None
+    ) = Field(
+        None, description="An https URL of the logo for emails (mail clients load it; pages use `logo`)"
+    )
+    footer: (
+        Annotated[
+            str, StringConstraints(min_length=1, max_length=500, pattern=r"^[^\x00-\x09\x0b-\x1f\x7f]+$")
+        ]
+        | None
+    ) = Field(None, description="The postal address or legal line under every email (line breaks allowed)")
 
 
 class SurveyCreate(BaseModel):

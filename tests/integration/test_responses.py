@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import secrets
 import uuid
 from collections.abc import AsyncIterator
@@ -81,7 +83,10 @@ def plain(answers: list[dict]) -> list[dict]:
 
 
 def tampered(token: str) -> str:
-    return token[:-1] + ("A" if token[-1] != "A" else "B")
+    """Return ``token`` with one character in the middle changed: the ciphertext itself, not the
+    base64 padding bits of the last character, so that only the authentication tag can catch it."""
+    middle = len(token) // 2
+    return token[:middle] + ("A" if token[middle] != "A" else "B") + token[middle + 1 :]
 
 
 async def submit(client: httpx.AsyncClient, token: str, answers: dict) -> httpx.Response:
@@ -158,18 +163,22 @@ async def test_the_html_page_is_answered_and_publishes_response_completed(
 ):
     token, link = link_for(workspace, survey["id"], locale="de-CH")
     async with TopicReader(broker.bootstrap_servers, RESPONSES) as reader:
-        page = await client.get(f"/s/{token}", params={"score": "9"})
-        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-        html = page.text
+        first = await client.get(f"/s/{token}")
+        assert first.status_code == 200 and first.headers["content-type"].startswith("text/html")
+        html = first.text
         assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; How likely" in html
         assert "<script>alert" not in html and html.count("<script") == 1  # only the page's own script
         # The survey has English texts only: the page says so, whatever the contact's locale.
         assert '<meta name="viewport"' in html and '<html lang="en" dir="ltr">' in html
         assert "<legend>" in html and "<textarea" in html and "src=" not in html and "<link" not in html
         assert html.count('type="radio" name="nps"') == 11 and html.count('type="radio" name="consent"') == 2
-        assert 'name="nps" value="9" checked' in html and html.count(" checked") == 1
-        assert len(html) < 15_000
-        assert page.headers["referrer-policy"] == "no-referrer"
+        assert " checked" not in html and len(html) < 15_000
+        assert first.headers["referrer-policy"] == "no-referrer"
+        # The score clicked in the email is saved and behind the respondent; Back shows it chosen.
+        page = await client.get(f"/s/{token}", params={"score": "9"})
+        assert page.status_code == 200 and 'name="nps"' not in page.text and "?q=nps" in page.text
+        back = await client.get(f"/s/{token}", params={"q": "nps"})
+        assert 'name="nps" value="9" checked' in back.text and back.text.count(" checked") == 1
 
         sent = await client.post(f"/s/{token}", data={"nps": "3", "why": "Too <b>slow</b>", "consent": "yes"})
         assert sent.status_code == 303, sent.text
@@ -203,10 +212,41 @@ async def test_the_html_page_is_answered_and_publishes_response_completed(
 
 
 @pytest.mark.parametrize("score", ["11", "-1", "abc", "9.5", "9" * 40])
-async def test_an_invalid_score_in_the_link_is_ignored(client, survey, workspace, score):
+async def test_a_score_in_the_link_outside_the_scale_is_refused_and_not_stored(
+    client, auth, survey, workspace, score
+):
     token, _ = link_for(workspace, survey["id"])
     page = await client.get(f"/s/{token}", params={"score": score})
-    assert page.status_code == 200 and " checked" not in page.text
+    assert page.status_code == 422 and page.headers["content-type"].startswith("text/html")
+    assert '<p class="alert" role="alert" id="notice">The score in your link was not saved' in page.text
+    assert " checked" not in page.text and 'name="nps"' in page.text  # the question is asked as usual
+    assert (await client.get(f"/v1/surveys/{survey['id']}/responses", headers=auth)).json() == []
+    # The respondent answers normally.
+    sent = await client.post(f"/s/{token}", data={"nps": "7"})
+    assert sent.status_code == 303 and sent.headers["location"].endswith("/thanks")
+    [stored] = (await client.get(f"/v1/surveys/{survey['id']}/responses", headers=auth)).json()
+    assert stored["answers"] == [{"question_id": "nps", "type": "nps", "value": 7}]
+
+
+async def test_a_score_in_the_link_for_a_first_question_without_a_score_is_refused(client, auth, workspace):
+    body = {**SURVEY, "questions": [SURVEY["questions"][1], SURVEY["questions"][0]]}  # open text first
+    survey = (await client.post("/v1/surveys", json=body, headers=auth)).json()
+    token, _ = link_for(workspace, survey["id"])
+    page = await client.get(f"/s/{token}", params={"score": "9"})
+    assert page.status_code == 422 and "this question is not answered with a score" in page.text
+    assert " checked" not in page.text
+    assert (await client.get(f"/v1/surveys/{survey['id']}/responses", headers=auth)).json() == []
+
+
+async def test_html_and_json_agree_on_progress_after_a_score_in_the_link(client, survey, workspace):
+    token, _ = link_for(workspace, survey["id"])
+    page = await client.get(f"/s/{token}", params={"score": "9"})
+    assert page.status_code == 200
+    n, total = map(int, re.search(r"Question (\d+) of (\d+)", page.text).groups())  # type: ignore[union-attr]
+    progress = (await client.get(f"/v1/public/surveys/{token}")).json()["progress"]
+    assert (n, total) == (2, 3)
+    assert progress == {"done": n - 1, "total": total}
+    assert f'data-done="{progress["done"]}"' in page.text
 
 
 async def test_an_invalid_form_is_shown_again_with_the_errors_and_nothing_is_stored(
@@ -230,6 +270,7 @@ async def test_broken_links_get_friendly_html_pages(client, survey, workspace):
     token, _ = link_for(workspace, survey["id"])
     expired, _ = link_for(workspace, survey["id"], ttl_s=-60)
     unknown, _ = link_for(workspace, str(uuid.uuid4()))
+    assert tampered(token) != token and len(tampered(token)) == len(token)
     cases = [
         (tampered(token), 404, "not valid"),
         ("no-dot-at-all", 404, "not valid"),
@@ -245,6 +286,30 @@ async def test_broken_links_get_friendly_html_pages(client, survey, workspace):
         ):
             assert response.status_code == status, (bad, response.text)
             assert response.headers["content-type"].startswith("text/html") and text in response.text
+
+
+async def test_links_of_the_first_format_still_open_until_they_expire(client, auth, survey, workspace):
+    from shared.security import sign_token
+    from shared.survey_links import PURPOSE
+
+    claims = {
+        "ws": workspace,
+        "inv": str(uuid.uuid4()),
+        "req": str(uuid.uuid4()),
+        "svy": survey["id"],
+        "con": str(uuid.uuid4()),
+        "knd": "transactional",
+        "chn": "email",
+        "loc": "en",
+    }
+    old = sign_token(SECRET_KEY, PURPOSE, claims, ttl_s=3600)
+    expired = sign_token(SECRET_KEY, PURPOSE, {**claims, "inv": str(uuid.uuid4())}, ttl_s=-60)
+    assert "." in old  # readable base64 JSON with a MAC: what invitations in mailboxes still carry
+    page = await client.get(f"/s/{old}")
+    # Sent to an address before links carried their respondent: the consent question is still asked.
+    assert page.status_code == 200 and 'name="consent"' in page.text
+    assert (await client.post(f"/s/{old}", data={"nps": "9"})).status_code == 303
+    assert (await client.get(f"/s/{expired}")).status_code == 410
 
 
 # --- the JSON API for the same link -------------------------------------------------------
@@ -296,6 +361,8 @@ async def test_json_survey_and_response(client, broker, auth, survey, workspace)
         ({"nps": 5, "colour": "blue"}, "answers.colour"),
         ({"nps": 5, "why": "x" * (MAX_ANSWER_CHARS + 1)}, "answers.why"),
         ({"nps": 5, "consent": "yes"}, "answers.consent"),
+        ({"nps": 5, "consent": ""}, "answers.consent"),
+        ({"nps": ""}, "answers.nps"),
     ],
     ids=[
         "11",
@@ -307,6 +374,8 @@ async def test_json_survey_and_response(client, broker, auth, survey, workspace)
         "unknown-question",
         "too-long",
         "consent-not-bool",
+        "consent-blank",
+        "score-blank",
     ],
 )
 async def test_bad_answers_are_refused_naming_the_field_and_nothing_is_stored(
@@ -382,3 +451,146 @@ async def test_contact_erased_blanks_that_contacts_free_text(client, producer, a
     assert [a["value"] for a in rows[erased.contact_id]["answers"]] == [2, None]
     assert [a["value"] for a in rows[kept.contact_id]["answers"]] == [9, "Grace's story"]
     assert rows[kept.contact_id]["erased"] is False
+    # The erased person's link no longer works (a new response would be new personal data); others' do.
+    page = await client.get(f"/s/{erased_token}")
+    assert page.status_code == 404 and "no longer available" in page.text
+    assert (await client.get(f"/v1/public/surveys/{erased_token}")).status_code == 404
+    assert (await client.post(f"/s/{erased_token}", data={"nps": "9"})).status_code == 404
+    assert (await client.get(f"/v1/public/surveys/{kept_token}")).json()["answered"] is True
+
+
+# --- security headers ----------------------------------------------------------------------
+
+
+def assert_locked_down(response: httpx.Response, what: str) -> None:
+    csp = response.headers.get("content-security-policy", "")
+    assert "frame-ancestors 'none'" in csp, (what, csp)
+    assert response.headers.get("x-content-type-options") == "nosniff", what
+    assert response.headers.get("referrer-policy") == "no-referrer", what
+
+
+async def test_every_html_page_and_picture_is_locked_down(client, auth, survey, workspace):
+    token, _ = link_for(workspace, survey["id"])
+    expired, _ = link_for(workspace, survey["id"], ttl_s=-60)
+    unknown, _ = link_for(workspace, str(uuid.uuid4()))
+    kiosk = (
+        await client.post(f"/v1/surveys/{survey['id']}/kiosks", json={"location_id": "door"}, headers=auth)
+    ).json()
+    key = kiosk["url"].rsplit("/", 1)[1]
+    pages = {
+        "survey page": await client.get(f"/s/{token}"),
+        "refused link score": await client.get(f"/s/{token}", params={"score": "99"}),
+        "refused form": await client.post(f"/s/{token}", data={"nps": "11"}),
+        "tampered link": await client.get(f"/s/{tampered(token)}"),
+        "expired link": await client.get(f"/s/{expired}"),
+        "unknown survey": await client.get(f"/s/{unknown}"),
+        "tampered thanks": await client.get(f"/s/{tampered(token)}/thanks"),
+    }
+    assert (await client.post(f"/s/{token}", data={"nps": "9"})).status_code == 303
+    pages["thank-you page"] = await client.get(f"/s/{token}/thanks")
+    pages["answered page"] = await client.get(f"/s/{token}")
+    pages["answered form"] = await client.post(f"/s/{token}", data={"nps": "9"})
+    pages["QR code (svg)"] = await client.get(f"/v1/kiosks/{kiosk['id']}/qr.svg", headers=auth)
+    pages["QR code (png)"] = await client.get(f"/v1/kiosks/{kiosk['id']}/qr.png", headers=auth)
+    pages["kiosk start"] = await client.get(f"/k/{key}")
+    pages["unknown kiosk"] = await client.get("/k/abcdefghijkl")
+    pages["API docs"] = await client.get("/docs")
+    pages["API reference"] = await client.get("/redoc")
+    pages["docs sign-in redirect"] = await client.get("/docs/oauth2-redirect")
+    await client.post(f"/v1/surveys/{survey['id']}/close", headers=auth)
+    pages["closed survey"] = await client.get(f"/s/{link_for(workspace, survey['id'])[0]}")
+    for what, response in pages.items():
+        assert response.status_code < 500, what
+        assert_locked_down(response, what)
+    html = [w for w, r in pages.items() if r.headers.get("content-type", "").startswith("text/html")]
+    assert len(html) >= 15, html
+
+
+# --- bad input behind a valid link (the OpenAPI fuzz test cannot forge a token) --------------
+
+BAD_VALUES = [
+    "a\x00b",
+    "\ud800",
+    "x" * 10_000,
+    "ünïcødé ✓ 🎉 مرحبا",
+    2**63,
+    -(2**63) - 1,
+    2**31,
+    1.5,
+    [],
+    {},
+    True,
+]
+BAD_RAW = ["a%00b", "%ED%A0%80", "x" * 10_000, "%F0%9F%8E%89", str(2**63), "-1e309", "[]"]
+
+
+async def test_no_bad_value_behind_a_valid_link_gives_a_500(client, auth, workspace):
+    body = {
+        **SURVEY,
+        "questions": [
+            *SURVEY["questions"],
+            {
+                "id": "pick",
+                "type": "multiple_choice",
+                "text": "?",
+                "options": [{"id": "a", "text": "A"}, {"id": "b", "text": "B"}],
+            },
+        ],
+    }
+    survey = (await client.post("/v1/surveys", json=body, headers=auth)).json()
+    token, _ = link_for(workspace, survey["id"])
+    failures = []
+
+    async def check(response: httpx.Response, what: str) -> None:
+        if response.status_code >= 500:
+            failures.append(f"{what}: {response.status_code}")
+
+    for qid in ("nps", "why", "consent", "pick", "nope"):
+        for value in BAD_VALUES:
+            raw = (
+                json.dumps({"value": value}, ensure_ascii=True)
+                if value != "\ud800"
+                else '{"value": "\\ud800"}'
+            )
+            put = await client.put(
+                f"/v1/public/surveys/{token}/answers/{qid}",
+                content=raw,
+                headers={"content-type": "application/json"},
+            )
+            await check(put, f"PUT {qid}={str(value)[:12]!r}")
+            whole = (
+                json.dumps({"answers": {qid: value}})
+                if value != "\ud800"
+                else f'{{"answers": {{"{qid}": "\\ud800"}}}}'
+            )
+            post = await client.post(
+                f"/v1/public/surveys/{token}/responses",
+                content=whole,
+                headers={"content-type": "application/json"},
+            )
+            await check(post, f"POST {qid}={str(value)[:12]!r}")
+        for raw_value in BAD_RAW:
+            form = await client.post(
+                f"/s/{token}",
+                content=f"_shown=nps,why&{qid}={raw_value}",
+                headers={"content-type": "application/x-www-form-urlencoded"},
+            )
+            await check(form, f"form {qid}={raw_value[:12]!r}")
+    for raw_value in BAD_RAW:
+        await check(await client.get(f"/s/{token}?score={raw_value}"), f"score={raw_value[:12]!r}")
+        await check(await client.get(f"/s/{token}?q={raw_value}"), f"q={raw_value[:12]!r}")
+        await check(await client.get(f"/s/{token}?_shown={raw_value}"), f"_shown={raw_value[:12]!r}")
+        await check(
+            await client.post(
+                f"/s/{token}",
+                content=f"_shown={raw_value}",
+                headers={"content-type": "application/x-www-form-urlencoded"},
+            ),
+            f"_shown post={raw_value[:12]!r}",
+        )
+    assert not failures, failures
+    # Nothing half-written: the link still takes a whole, valid response.
+    done = await client.post(
+        f"/v1/public/surveys/{token}/responses", json={"answers": {"nps": 8, "pick": ["b"]}}
+    )
+    assert done.status_code == 201, done.text

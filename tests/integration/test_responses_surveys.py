@@ -279,6 +279,13 @@ async def test_bad_answers_to_each_type_are_refused(client, auth, workspace, qid
         ),
         ({"id": "c", "type": "open", "text": {"nl": "Waarom?"}}, "questions.1.text"),
         ({"id": "c", "type": "open"}, "questions.1.text"),
+        ({"id": "c", "type": "open", "text": "Why?", "required": "yes"}, "questions.1.required"),
+        ({"id": "c", "type": "open", "text": "Why?", "required": 1}, "questions.1.required"),
+        ({"id": "c", "type": "rating", "text": "Stars?", "points": "5"}, "questions.1.points"),
+        (
+            {"id": "c", "type": "open", "text": "?", "show_if": [{"question": "nps", "max": "6"}]},
+            "questions.1.show_if.0.max",
+        ),
     ],
     ids=[
         "one-option",
@@ -291,6 +298,10 @@ async def test_bad_answers_to_each_type_are_refused(client, auth, workspace, qid
         "attribute-values",
         "no-default-locale",
         "no-text",
+        "required-yes",
+        "required-1",
+        "points-text",
+        "max-text",
     ],
 )
 async def test_bad_questions_and_logic_are_refused_naming_the_field(client, auth, question, field):
@@ -386,6 +397,22 @@ async def test_score_in_the_link_is_recorded_at_once_and_each_answer_saved_as_gi
     assert "already answered" in (await client.get(f"/s/{token}")).text
     dropoff = (await client.get(f"/v1/surveys/{survey['id']}/dropoff", headers=auth)).json()
     assert dropoff["started"] == 1 and dropoff["completed"] == 1 and dropoff["completion_rate"] == 1.0
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\t"])
+async def test_a_blank_score_is_refused_and_does_not_start_the_response(client, auth, workspace, blank):
+    survey = await create(client, auth, NPS_LOGIC)
+    token, _ = link_for(workspace, survey["id"])
+    refused = await put_answer(client, token, "nps", blank)
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "answers.nps"
+    # Clearing what was never given, or blank text, stores nothing either.
+    assert (await put_answer(client, token, "nps", None)).status_code == 200
+    assert (await put_answer(client, token, "why_low", blank)).status_code == 200
+    whole = await client.post(f"/v1/public/surveys/{token}/responses", json={"answers": {"nps": blank}})
+    assert whole.status_code == 422 and whole.json()["errors"][0]["field"] == "answers.nps"
+    # Not started: no response, so the invitation's reminders still go out.
+    assert await responses_of(client, auth, survey["id"]) == []
+    assert (await client.get(f"/v1/public/surveys/{token}")).json()["started"] is False
 
 
 async def test_drop_off_counts_where_partial_responses_stopped(client, auth, workspace):
@@ -551,6 +578,66 @@ async def test_branding_per_workspace_and_survey(client, auth, workspace):
     )
 
 
+EMAIL_BRANDING = {
+    "name": "Acme",
+    "logo_url": "https://acme.example/logo.png",
+    "footer": "Acme B.V.\nKeizersgracht 1, 1015 CJ Amsterdam",
+}
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"name": "Acme\r\nBcc: everyone@example.com"}, "name"),
+        ({"name": ""}, "name"),
+        ({"logo_url": "http://acme.example/logo.png"}, "logo_url"),
+        ({"logo_url": "https://acme.example/a logo.png"}, "logo_url"),
+        ({"logo_url": "javascript:alert(1)"}, "logo_url"),
+        ({"footer": "Acme\rBcc: x"}, "footer"),
+        ({"footer": "x" * 501}, "footer"),
+        ({"name": "Acme", "colour": "red"}, "colour"),
+    ],
+    ids=[
+        "crlf-name",
+        "empty-name",
+        "http-logo",
+        "space-in-logo",
+        "script-logo",
+        "cr-footer",
+        "long-footer",
+        "extra",
+    ],
+)
+async def test_the_email_branding_is_checked_naming_the_field(client, auth, body, field):
+    response = await client.put("/v1/branding", json=body, headers=auth)
+    assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+    assert field in [e["field"] for e in response.json()["errors"]]
+    stored = (await client.get("/v1/branding", headers=auth)).json()
+    assert stored and all(v is None for v in stored.values())  # nothing stored
+
+
+async def test_the_workspace_branding_holds_what_emails_need_and_a_survey_overrides_only_its_pages(
+    client, auth, workspace
+):
+    saved = await client.put(
+        "/v1/branding", json={**EMAIL_BRANDING, "primary_color": "#0b6e4f"}, headers=auth
+    )
+    assert saved.status_code == 200, saved.text
+    assert (await client.get("/v1/branding", headers=auth)).json() == {
+        **EMAIL_BRANDING,
+        "primary_color": "#0b6e4f",
+        "logo": None,
+        "background_color": None,
+        "text_color": None,
+        "font": None,
+        "tone": None,
+    }
+    per_survey = await client.post(
+        "/v1/surveys", json={**NPS_LOGIC, "branding": {"name": "Other"}}, headers=auth
+    )
+    assert per_survey.status_code == 422 and per_survey.json()["errors"][0]["field"] == "branding.name"
+
+
 # --- kiosk and QR -----------------------------------------------------------------------------
 
 
@@ -606,6 +693,66 @@ async def test_kiosk_links_give_anonymous_responses_qr_codes_and_are_rate_limite
     assert (await client.get(f"/k/{key}")).status_code == 404
     assert (await client.get(f"/s/{token}")).status_code == 404
     assert (await client.get("/k/not-a-key!")).status_code == 404
+    # A switched-off kiosk's QR code is gone like its page: nobody prints a dead link.
+    for fmt in ("svg", "png"):
+        gone = await client.get(f"/v1/kiosks/{kiosk['id']}/qr.{fmt}", headers=auth)
+        assert gone.status_code == 410 and gone.headers["content-type"] == "application/problem+json"
+        assert gone.json()["errors"][0]["field"] == "kiosk_id"
+
+
+async def test_nobody_is_asked_for_consent_who_cannot_be_reached(client, broker, auth, workspace):
+    survey = await create(client, auth, NPS_LOGIC)
+    kiosk = (
+        await client.post(f"/v1/surveys/{survey['id']}/kiosks", json={"location_id": "door"}, headers=auth)
+    ).json()
+    kiosk_page = (await client.get(f"/k/{kiosk['url'].rsplit('/', 1)[1]}")).headers["location"]
+    kiosk_token = kiosk_page.rsplit("/", 1)[1]
+    no_address, _ = link_for(workspace, survey["id"], respondent={"name": "Ada Lovelace"})
+    with_email, emailed = link_for(
+        workspace, survey["id"], respondent={"name": "Ada Lovelace", "email": "ada@example.com"}
+    )
+    for token in (kiosk_token, no_address, with_email):
+        low = await client.post(f"/s/{token}", data={"_shown": "nps", "nps": "2"})
+        assert low.status_code == 303, low.text
+    # A detractor at a kiosk, or behind a link without an address, is not asked "may we contact you?".
+    for token in (kiosk_token, no_address):
+        assert shown_ids((await client.get(f"/s/{token}")).text) == ["why_low"]
+        shown = (await client.get(f"/v1/public/surveys/{token}")).json()
+        assert "consent" not in [q["id"] for q in shown["questions"]]
+        refused = await put_answer(client, token, "consent", True)
+        assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "answers.consent"
+    assert shown_ids((await client.get(f"/s/{with_email}")).text) == ["why_low", "consent"]
+
+    async with TopicReader(broker.bootstrap_servers, RESPONSES) as reader:
+        for token in (kiosk_token, no_address, with_email):
+            # Even a "yes" posted by hand is no consent where nobody can act on it.
+            done = await client.post(
+                f"/s/{token}", data={"_shown": "why_low,consent", "why_low": "slow", "consent": "yes"}
+            )
+            assert done.headers["location"].endswith("/thanks"), done.text
+        events = await reader.wait_for(
+            lambda v: (
+                v["type"] == "closeloop.ResponseCompleted.v1" and v["data"]["survey_id"] == survey["id"]
+            ),
+            count=3,
+        )
+    by_contact = {e["data"]["contact_id"]: e["data"] for e in events}
+    kiosk_event = by_contact.pop("kiosk:door")
+    emailed_event = by_contact.pop(emailed.contact_id)
+    [no_address_event] = by_contact.values()
+    assert (kiosk_event["consent_to_contact"], kiosk_event["respondent"]) == (False, None)
+    assert [a["question_id"] for a in kiosk_event["answers"]] == ["nps", "why_low"]
+    assert no_address_event["consent_to_contact"] is False
+    assert no_address_event["respondent"]["name"] == "Ada Lovelace"
+    assert emailed_event["consent_to_contact"] is True
+    assert emailed_event["respondent"] == {
+        "name": "Ada Lovelace",
+        "email": "ada@example.com",
+        "phone": None,
+        "locale": None,
+        "timezone": None,
+        "company": None,
+    }
 
 
 # --- the checklist -------------------------------------------------------------------------------

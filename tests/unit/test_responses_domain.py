@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from services.responses.domain.answers import consent_given, form_answers, preselected_score, validate_answers
-from services.responses.domain.definition import Answer, FieldError, Question, check_survey
+from services.responses.domain.answers import (
+    Problem,
+    check_value,
+    consent_given,
+    form_answers,
+    link_score,
+    validate_answers,
+)
+from services.responses.domain.definition import Answer, FieldError, Question, check_survey, for_respondent
+from services.responses.handlers.visits import can_reach
+from shared.survey_links import SurveyLink
 
 NPS = Question("nps", "nps", "How likely are you to recommend us?", required=True)
 CSAT = Question("csat", "csat", "How satisfied are you?")
@@ -118,18 +127,64 @@ def test_form_values_are_typed_like_json_answers():
     [
         ("9", ("nps", 9)),
         ("0", ("nps", 0)),
-        ("11", None),
-        ("-1", None),
-        ("abc", None),
+        ("11", Problem("err.link_score")),
+        ("-1", Problem("err.link_score")),
+        ("abc", Problem("err.link_score")),
+        ("9.5", Problem("err.link_score")),
+        ("9" * 50, Problem("err.link_score")),
         ("", None),
+        ("  ", None),
         (None, None),
-        ("9" * 50, None),
     ],
 )
-def test_score_in_the_link_preselects_only_valid_scores(raw, expected):
-    assert preselected_score(SURVEY, raw) == expected
+def test_score_in_the_link_is_an_answer_only_when_it_is_a_point_of_the_scale(raw, expected):
+    assert link_score(SURVEY, raw) == expected
 
 
-def test_score_in_the_link_uses_the_first_scored_questions_scale():
-    assert preselected_score([WHY, CSAT, NPS], "5") == ("csat", 5)
-    assert preselected_score([WHY, CSAT, NPS], "9") is None
+def test_score_in_the_link_answers_the_first_question_in_its_own_scale():
+    # The invitation embeds the survey's first question: its scale decides, whatever follows.
+    assert link_score([CSAT, NPS], "5") == ("csat", 5)
+    assert link_score([CSAT, NPS], "9") == Problem("err.link_score")
+    assert link_score([Question("agent", "hidden"), CSAT, NPS], "1") == ("csat", 1)
+    # A first question that takes no score refuses one (before, the first scored question took it).
+    assert link_score([WHY, CSAT, NPS], "5") == Problem("err.link_no_score")
+    assert link_score([CONSENT, NPS], "1") == Problem("err.link_no_score")
+
+
+# --- who is asked for consent ---------------------------------------------------------------
+
+
+def _link(**fields: object) -> SurveyLink:
+    base: dict[str, object] = {
+        "workspace_id": "ws-a",
+        "invitation_id": "inv-1",
+        "request_id": "req-1",
+        "survey_id": "svy-1",
+        "contact_id": "con-1",
+    }
+    return SurveyLink(**{**base, **fields})
+
+
+@pytest.mark.parametrize(
+    "link, reachable",
+    [
+        (_link(respondent={"name": "Ada", "email": "ada@example.com"}), True),
+        (_link(respondent={"phone": "+31612345678"}), True),
+        (_link(respondent={"name": "Ada"}), False),
+        (_link(respondent={}), False),
+        (_link(invitation_id="kiosk:abc", request_id="kiosk:k1", contact_id="kiosk:door"), False),
+        (_link(invitation_id="kiosk:abc", respondent={"email": "a@example.com"}), False),
+        # Issued before links carried their respondent: sent to an address, unless nothing was sent.
+        (_link(channel="email"), True),
+        (_link(channel="link"), False),
+    ],
+)
+def test_consent_is_asked_only_of_respondents_someone_can_reach(link, reachable):
+    assert can_reach(link) is reachable
+    asked = [q.id for q in for_respondent(SURVEY, reachable=can_reach(link)) if q.asked]
+    assert asked == (["nps", "why", "consent"] if reachable else ["nps", "why"])
+
+
+def test_a_withheld_consent_question_refuses_an_answer():
+    [withheld] = [q for q in for_respondent(SURVEY, reachable=False) if q.type == "consent"]
+    assert check_value(withheld, True, max_chars=10) == (None, Problem("err.not_asked", {"id": "consent"}))

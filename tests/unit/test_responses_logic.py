@@ -294,3 +294,18 @@ def test_token_bucket_memory_is_bounded():
     for i in range(100):
         bucket.acquire(f"k{i}", float(i))
     assert len(bucket._buckets) <= 10
+
+
+@pytest.mark.parametrize("lang", ["en", "nl"])
+def test_the_glossary_hint_is_a_sentence_of_its_own(lang):
+    question = Question("q", "nps", "How likely are you to recommend the L2 queue?")
+    [warning] = [
+        w
+        for w in lint([question], glossary=[GlossaryTerm("L2 queue", "  say “our specialists”.")], lang=lang)
+        if w.code == "internal_term"
+    ]
+    assert warning.message.endswith(". Say “our specialists”.")
+    [plain] = [
+        w for w in lint([question], glossary=[GlossaryTerm("L2 queue", " ")]) if w.code == "internal_term"
+    ]
+    assert plain.message.endswith("may not know.")

@@ -84,7 +84,10 @@ QR_MEDIA_TYPES = {"svg": "image/svg+xml", "png": "image/png"}
     tags=["kiosks"],
     summary="The kiosk link as a QR code: qr.svg for print, qr.png for screens",
     response_class=HTTPResponse,
-    responses={200: {"content": {media: {} for media in QR_MEDIA_TYPES.values()}}},
+    responses={
+        200: {"content": {media: {} for media in QR_MEDIA_TYPES.values()}},
+        410: {"description": "The kiosk is switched off"},
+    },
 )
 async def kiosk_qr(
     kiosk_id: str,
@@ -93,5 +96,5 @@ async def kiosk_qr(
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> HTTPResponse:
-    kiosk = await kiosks.get_kiosk(session, workspace_id=workspace, kiosk_id=kiosk_id)
+    kiosk = await kiosks.active_kiosk(session, workspace_id=workspace, kiosk_id=kiosk_id)
     return HTTPResponse(pages.qr_code(_kiosk_url(runtime, kiosk), kind=fmt), media_type=QR_MEDIA_TYPES[fmt])

@@ -69,6 +69,7 @@ async def _step_page(
     *,
     values: dict[str, Any] | None = None,
     errors: dict[str, Problem] | None = None,
+    notice: Problem | None = None,
     status: int = 200,
 ) -> HTMLResponse:
     shown = shown_questions(visit.questions, visit.answers, visit.fields, visit.passed)
@@ -85,6 +86,7 @@ async def _step_page(
         branding=await workspace_settings.page_branding(session, visit=visit),
         values=values if values is not None else visit.answers,
         errors=errors or {},
+        notice=notice,
         idle_url=idle_url,
         idle_s=idle_s,
         status=status,
@@ -123,7 +125,11 @@ async def survey_page(
             branding=await workspace_settings.page_branding(session, visit=visit),
         )
     step = await steps.step_to_show(session, runtime.outbox, visit=visit, score=score, question_id=q)
-    return await _step_page(request, session, runtime, token, visit, step)
+    # A score that is no answer is refused (422), with the reason above the questions.
+    status_ = 422 if step.link_problem else 200
+    return await _step_page(
+        request, session, runtime, token, visit, step.questions, notice=step.link_problem, status=status_
+    )
 
 
 @router.post(

@@ -52,7 +52,11 @@ async def create_survey(
     body: SurveyCreate, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> SurveyOut:
     survey, version = await surveys.create_survey(
-        session, workspace_id=workspace, body=body, max_logo_bytes=runtime.settings.max_logo_bytes
+        session,
+        runtime.outbox,
+        workspace_id=workspace,
+        body=body,
+        max_logo_bytes=runtime.settings.max_logo_bytes,
     )
     return await _survey_out(session, runtime, workspace, survey, version)
 
@@ -83,6 +87,7 @@ async def update_survey(
 ) -> SurveyOut:
     survey, version = await surveys.update_survey(
         session,
+        runtime.outbox,
         workspace_id=workspace,
         survey_id=survey_id,
         body=body,
@@ -119,7 +124,9 @@ async def get_version(
 async def close_survey(
     survey_id: str, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> SurveyOut:
-    survey = await surveys.set_closed(session, workspace_id=workspace, survey_id=survey_id, closed=True)
+    survey = await surveys.set_closed(
+        session, runtime.outbox, workspace_id=workspace, survey_id=survey_id, closed=True
+    )
     return await _survey_out(
         session, runtime, workspace, survey, await surveys.get_version(session, survey=survey)
     )
@@ -129,7 +136,9 @@ async def close_survey(
 async def reopen_survey(
     survey_id: str, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> SurveyOut:
-    survey = await surveys.set_closed(session, workspace_id=workspace, survey_id=survey_id, closed=False)
+    survey = await surveys.set_closed(
+        session, runtime.outbox, workspace_id=workspace, survey_id=survey_id, closed=False
+    )
     return await _survey_out(
         session, runtime, workspace, survey, await surveys.get_version(session, survey=survey)
     )

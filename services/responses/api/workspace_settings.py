@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from services.responses.deps import RuntimeDep
 from services.responses.handlers import workspace_settings
-from services.responses.schemas import BrandingIn, GlossaryIn
+from services.responses.schemas import GlossaryIn, WorkspaceBrandingIn
 from shared.service import SessionDep, WorkspaceDep
 
 router = APIRouter()
@@ -27,20 +27,25 @@ async def put_glossary(body: GlossaryIn, workspace: WorkspaceDep, session: Sessi
     return GlossaryIn(terms=await workspace_settings.put_glossary(session, workspace_id=workspace, body=body))  # type: ignore[arg-type]
 
 
-@router.get("/v1/branding", tags=["branding"], summary="The workspace's branding of its survey pages")
-async def get_branding(workspace: WorkspaceDep, session: SessionDep) -> BrandingIn:
-    return BrandingIn(**await workspace_settings.branding_of(session, workspace_id=workspace))
+@router.get("/v1/branding", tags=["branding"], summary="The workspace's branding of its pages and emails")
+async def get_branding(workspace: WorkspaceDep, session: SessionDep) -> WorkspaceBrandingIn:
+    return WorkspaceBrandingIn(**await workspace_settings.branding_of(session, workspace_id=workspace))
 
 
 @router.put(
     "/v1/branding",
     tags=["branding"],
-    summary="Set logo (inline data: URI), colours (contrast-checked), font and tone for every survey",
+    summary="Set the workspace's look: logo, colours (contrast-checked), font, tone; for emails the company "
+    "name, an https logo URL and a footer (published to dispatch as BrandingChanged)",
 )
 async def put_branding(
-    body: BrandingIn, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
-) -> BrandingIn:
+    body: WorkspaceBrandingIn, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
+) -> WorkspaceBrandingIn:
     saved = await workspace_settings.put_branding(
-        session, workspace_id=workspace, body=body, max_logo_bytes=runtime.settings.max_logo_bytes
+        session,
+        runtime.outbox,
+        workspace_id=workspace,
+        body=body,
+        max_logo_bytes=runtime.settings.max_logo_bytes,
     )
-    return BrandingIn(**saved)
+    return WorkspaceBrandingIn(**saved)

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from services.responses.domain.definition import Answer, AnswerValue, Question
 from services.responses.domain.logic import shown_questions
 from services.responses.i18n import t
-from shared.vocabulary import METRICS
 
 
 @dataclass(frozen=True)
@@ -26,6 +25,8 @@ class Problem:
 
 def check_value(q: Question, value: object, *, max_chars: int) -> tuple[AnswerValue | None, Problem | None]:
     """Return the answer to ``q`` typed and trimmed, or the problem with it."""
+    if q.withheld:
+        return None, Problem("err.not_asked", {"id": q.id})
     if q.scale:
         low, high = q.scale
         # bool is an int in Python; true is not a score.
@@ -57,8 +58,14 @@ def check_value(q: Question, value: object, *, max_chars: int) -> tuple[AnswerVa
     return value.strip(), None
 
 
-def _blank(value: object) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip()) or value == []
+def no_answer(q: Question, value: object) -> bool:
+    """Return whether ``value`` leaves ``q`` unanswered: null, blank text for an open question, no
+    choices for a multiple choice. Blank text is no score, no option, no yes or no: it is refused."""
+    if value is None:
+        return True
+    if q.type == "open":
+        return isinstance(value, str) and not value.strip()
+    return q.type == "multiple_choice" and value == []
 
 
 def check_answers(
@@ -73,7 +80,7 @@ def check_answers(
         if q is None:
             problems[qid] = Problem("err.unknown", {"id": qid})
             continue
-        if _blank(value):
+        if no_answer(q, value):
             continue
         typed, problem = check_value(q, value, max_chars=max_chars)
         if problem:
@@ -149,15 +156,19 @@ def _whole_number(raw: str) -> int | str:
     return int(text) if re.fullmatch(r"[+-]?\d{1,6}", text) else raw
 
 
-def preselected_score(questions: Sequence[Question], raw: str | None) -> tuple[str, int] | None:
-    """Return (question id, score) for ``?score=N`` on the first scored question, or None when N is no valid answer."""
-    scored = next((q for q in questions if q.type in METRICS and q.asked), None)
-    if scored is None or raw is None:
+def link_score(questions: Sequence[Question], raw: str | None) -> tuple[str, int] | Problem | None:
+    """Return (question id, score) for ``?score=N`` — an answer to the survey's first question, the one
+    an invitation embeds — or the problem when N is no answer to it (not a point of its scale, or the
+    question takes no score); None when the link has no score."""
+    if raw is None or not raw.strip():
         return None
+    first = next((q for q in questions if q.asked), None)
+    if first is None or first.scale is None:
+        return Problem("err.link_no_score")
     value = _whole_number(raw)
-    if isinstance(value, str) or check_value(scored, value, max_chars=0)[1]:
-        return None
-    return scored.id, value
+    if isinstance(value, str) or check_value(first, value, max_chars=0)[1]:
+        return Problem("err.link_score")
+    return first.id, value
 
 
 def answer_scale(q: Question) -> tuple[int, int] | None:

@@ -7,8 +7,11 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
 
 from services.responses.domain.definition import FieldError
+from shared.events import BrandingChanged
 
 FONTS = {
     "system": 'system-ui,-apple-system,"Segoe UI",Roboto,sans-serif',
@@ -25,6 +28,8 @@ DEFAULT_BRANDING: dict[str, str | None] = {
     "font": "system",
     "tone": "friendly",
 }
+EMAIL_FIELDS = ("name", "logo_url", "footer")
+"""What only emails show: the company name, a logo mail clients can load (https), the footer line."""
 LOGO = re.compile(r"^data:image/(png|jpeg|webp|gif|svg\+xml);base64,([A-Za-z0-9+/=]+)$")
 
 
@@ -97,3 +102,19 @@ def check_branding(branding: Mapping[str, object], *, max_logo_bytes: int, at: s
                 )
             )
     return errors
+
+
+def branding_changed(
+    workspace_id: str, branding: Mapping[str, Any], *, changed_at: datetime
+) -> BrandingChanged:
+    """Return the event that gives other services (dispatch's emails) the workspace's look: the page's
+    colour, font and tone in force (defaults where unset) and the email-only fields as set."""
+    page = merge_branding(branding)
+    return BrandingChanged(
+        workspace_id=workspace_id,
+        primary_color=page["primary_color"],
+        font=page["font"],
+        tone=page["tone"],
+        **{k: branding.get(k) for k in EMAIL_FIELDS},
+        changed_at=changed_at,
+    )

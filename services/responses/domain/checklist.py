@@ -130,7 +130,7 @@ def lint(
                     break
             for g in glossary:
                 if g.term.strip() and re.search(rf"(?<!\w){re.escape(g.term.strip())}(?!\w)", text, re.I):
-                    hint = f" {g.hint}" if g.hint else ""
+                    hint = f" {_sentence(g.hint)}" if g.hint and g.hint.strip() else ""
                     warn("internal_term", f"{at}.text", q, locale, text=short, term=g.term, hint=hint)
         scale = q.scale
         if q.type in ("csat", "rating") and scale and (scale[1] - scale[0] + 1) % 2 == 0:
@@ -147,3 +147,9 @@ def _around(text: str, m: re.Match[str]) -> str:
     start = text.rfind(" ", 0, max(m.start() - 1, 0)) + 1
     end = text.find(" ", m.end() + 1)
     return text[start : end if end != -1 else len(text)].strip(" ?.,!")
+
+
+def _sentence(text: str) -> str:
+    """Return ``text`` as a sentence of its own: a capital first letter (the hint follows a full stop)."""
+    text = text.strip()
+    return text[:1].upper() + text[1:]

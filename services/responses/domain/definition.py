@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, get_args
 
 from shared.vocabulary import METRICS, QuestionType
@@ -63,6 +63,8 @@ class Question:
     """Asked only when all of these hold."""
     end_if: tuple[Condition, ...] = ()
     """Once this question is passed, the survey skips to the end when all of these hold."""
+    withheld: bool = False
+    """Not asked of this respondent: the consent question where nobody can contact them."""
 
     @property
     def scale(self) -> tuple[int, int] | None:
@@ -76,8 +78,16 @@ class Question:
 
     @property
     def asked(self) -> bool:
-        """Hidden fields are never shown: the invitation fills them."""
-        return self.type != "hidden"
+        """Hidden fields are never shown (the invitation fills them), nor a withheld question."""
+        return self.type != "hidden" and not self.withheld
+
+
+def for_respondent(questions: Sequence[Question], *, reachable: bool) -> list[Question]:
+    """Return the questions as this respondent is asked them: without the consent question ("may we
+    contact you?") when there is no way to reach them (a kiosk, a link without an address)."""
+    if reachable:
+        return list(questions)
+    return [replace(q, withheld=True) if q.type == "consent" else q for q in questions]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,12 @@ class SurveyClosed(Gone):
     code, title = "survey-closed", "Survey closed"
 
 
+class KioskSwitchedOff(Gone):
+    """The kiosk was switched off: its link and QR code are gone (410)."""
+
+    code, title = "kiosk-switched-off", "Kiosk switched off"
+
+
 class LinkExpired(Gone):
     """The survey link's token has expired (410)."""
 

@@ -9,7 +9,7 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.responses.handlers.errors import SurveyClosed
+from services.responses.handlers.errors import KioskSwitchedOff, SurveyClosed
 from services.responses.handlers.surveys import get_survey
 from services.responses.handlers.visits import KIOSK
 from services.responses.models import Kiosk, Survey
@@ -45,6 +45,17 @@ async def get_kiosk(session: AsyncSession, *, workspace_id: str, kiosk_id: str) 
     kiosk = await session.get(Kiosk, kiosk_id) if is_uuid(kiosk_id) else None
     if kiosk is None or kiosk.workspace_id != workspace_id:
         raise NotFound(f"No kiosk {kiosk_id!r} in this workspace.", field="kiosk_id")
+    return kiosk
+
+
+async def active_kiosk(session: AsyncSession, *, workspace_id: str, kiosk_id: str) -> Kiosk:
+    """Return the workspace's kiosk while it is switched on; raise ``KioskSwitchedOff`` (410) after, like
+    its page, so that its QR code is no longer handed out for printing."""
+    kiosk = await get_kiosk(session, workspace_id=workspace_id, kiosk_id=kiosk_id)
+    if not kiosk.active:
+        raise KioskSwitchedOff(
+            f"Kiosk {kiosk_id!r} is switched off; its link and QR code no longer work.", field="kiosk_id"
+        )
     return kiosk
 
 

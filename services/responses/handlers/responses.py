@@ -1,13 +1,12 @@
 """A response's life: started by its first answer (``ResponseStarted``), answers saved as they are
-given, completed (``ResponseCompleted``, with a reward code when the survey gives one), and its
-personal data blanked when the contact is erased."""
+given, completed (``ResponseCompleted``, with a reward code when the survey gives one)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import delete, null, select, update
+from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,14 +16,15 @@ from services.responses.domain.answers import (
     check_value,
     completed_answers,
     consent_given,
+    no_answer,
 )
 from services.responses.domain.definition import Question
 from services.responses.handlers.errors import already_answered, answer_problems
 from services.responses.handlers.rewards import claim_reward
-from services.responses.handlers.visits import Visit, find_response, is_kiosk
+from services.responses.handlers.visits import Visit, find_response, is_kiosk, respondent
 from services.responses.models import Response, ResponseAnswer
 from shared.errors import InvalidInput
-from shared.events import Answer, ContactErased, ResponseCompleted, ResponseStarted, new_id, utcnow
+from shared.events import Answer, ResponseCompleted, ResponseStarted, new_id, utcnow
 from shared.outbox import Outbox
 
 
@@ -162,7 +162,8 @@ async def complete(session: AsyncSession, outbox: Outbox, *, visit: Visit) -> Re
         )
     )
     now = utcnow()
-    consent = consent_given(kept)
+    # Nobody can act on a "yes" from someone they cannot reach (a kiosk, a link without an address).
+    consent = consent_given(kept) and visit.reachable
     response.completed_at = now
     response.updated_at = now
     response.consent_to_contact = consent
@@ -187,6 +188,7 @@ async def complete(session: AsyncSession, outbox: Outbox, *, visit: Visit) -> Re
             consent_to_contact=consent,
             completed_at=now,
             hidden_fields=response.hidden_fields,
+            respondent=respondent(visit.link),
         ),
     )
     await session.flush()
@@ -217,39 +219,23 @@ async def answer_all(
 
 async def answer_one(
     session: AsyncSession, outbox: Outbox, *, visit: Visit, question_id: str, value: object, max_chars: int
-) -> Response:
-    """Return the response with one answer saved (null clears it); raise ``InvalidInput`` or ``Conflict``."""
+) -> Response | None:
+    """Return the response with one answer saved (null clears it); raise ``InvalidInput`` or ``Conflict``.
+
+    Clearing an answer before any was given stores nothing: only an answer starts a response (and
+    ``ResponseStarted`` stops the invitation's reminders)."""
     if visit.completed:
         raise already_answered()
     question = next((q for q in visit.questions if q.id == question_id), None)
     if question is None:
         raise InvalidInput(f"There is no question {question_id!r} in this survey.", field="question_id")
     typed: Any = None
-    if value is not None and value != "" and value != []:
+    if not no_answer(question, value):
         typed, problem = check_value(question, value, max_chars=max_chars)
         if problem:
             raise answer_problems({question_id: problem})
+    if typed is None and visit.response is None:
+        return None
     return await save_answers(
         session, outbox, visit=visit, answers={question_id: typed}, passed=[question_id]
-    )
-
-
-async def on_contact_erased(session: AsyncSession, event: ContactErased) -> None:
-    """Blank the free-text answers and hidden fields of the erased contact's responses."""
-    of_contact = select(Response.id).where(
-        Response.workspace_id == event.workspace_id, Response.contact_id == event.contact_id
-    )
-    await session.execute(
-        update(ResponseAnswer)
-        .where(
-            ResponseAnswer.workspace_id == event.workspace_id,
-            ResponseAnswer.response_id.in_(of_contact),
-            ResponseAnswer.type == "open",
-        )
-        .values(value=null())
-    )
-    await session.execute(
-        update(Response)
-        .where(Response.workspace_id == event.workspace_id, Response.contact_id == event.contact_id)
-        .values(erased_at=event.erased_at, hidden_fields={})
     )

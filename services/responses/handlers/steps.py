@@ -13,47 +13,45 @@ from services.responses.domain.answers import (
     Problem,
     check_answers,
     form_answers,
+    link_score,
     missing_required,
-    preselected_score,
 )
 from services.responses.domain.definition import Question
-from services.responses.domain.logic import next_step, shown_questions
+from services.responses.domain.logic import shown_questions
 from services.responses.handlers.responses import complete, save_answers
 from services.responses.handlers.visits import Visit
 from shared.errors import InvalidInput
 from shared.outbox import Outbox
 
 
+@dataclass(frozen=True)
+class Step:
+    """What the page shows now: its questions, and why the score in the link was not saved (if so)."""
+
+    questions: list[Question]
+    link_problem: Problem | None = None
+
+
 async def step_to_show(
     session: AsyncSession, outbox: Outbox, *, visit: Visit, score: str | None, question_id: str | None
-) -> list[Question]:
-    """Return the questions the page shows now: ``question_id`` when it is behind the respondent,
-    else the next step; ``score`` (``?score=N`` from the invitation) is saved first."""
-    recorded = False
-    preselected = preselected_score(visit.questions, score)
-    if preselected and preselected[0] not in visit.answers:
-        # The score clicked in the email is an answer: it is saved at once (and can still be changed).
-        await save_answers(session, outbox, visit=visit, answers={preselected[0]: preselected[1]}, passed=[])
-        recorded = True
+) -> Step:
+    """Return what the page shows now: ``question_id`` when it is behind the respondent, else the next
+    step. ``score`` (``?score=N``, the first question answered in the invitation) is saved first and the
+    page moves past it; a score that is no answer to the first question is refused, not stored."""
+    scored = link_score(visit.questions, score)
+    if isinstance(scored, tuple) and scored[0] not in visit.answers:
+        # The score clicked in the email is an answer, behind the respondent now (Back reopens it);
+        # progress counts it done on the page and in the JSON alike.
+        await save_answers(session, outbox, visit=visit, answers={scored[0]: scored[1]}, passed=[scored[0]])
     shown = shown_questions(visit.questions, visit.answers, visit.fields, visit.passed)
     explicit = next(
         (s for s in shown if s.id == question_id and (s.id in visit.passed or s.id in visit.answers)), None
     )
     step = [explicit] if explicit else visit.next_step()
-    if recorded:
-        # A page whose every question the link answered is behind the respondent.
-        while step and all(s.id in visit.answers for s in step):
-            following = next_step(
-                visit.questions, visit.answers, visit.fields, visit.passed | {s.id for s in step}
-            )
-            if not following:
-                break
-            await save_answers(session, outbox, visit=visit, answers={}, passed=[s.id for s in step])
-            step = following
     if not step:
         # Everything was answered through the API but not sent: show the last question with Send.
         step = shown[-1:] or [q for q in visit.questions if q.asked][:1]
-    return step
+    return Step(step, scored if isinstance(scored, Problem) else None)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Survey definitions: create and edit them (every edit is a new version), read their versions,
-close and reopen them."""
+close and reopen them. Each of these changes publishes its lifecycle event through the outbox, in the
+same transaction: ``SurveyPublished`` (created, new version), ``SurveyClosed``, ``SurveyReopened``."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.responses.domain.branding import check_branding
 from services.responses.domain.definition import Definition, FieldError, check_survey
+from services.responses.domain.publication import survey_published
 from services.responses.handlers.errors import invalid
 from services.responses.handlers.rewards import find_pool
 from services.responses.models import Survey, SurveyVersion
 from services.responses.schemas import SurveyCreate
 from shared.errors import NotFound
-from shared.events import is_uuid, new_id, utcnow
+from shared.events import SurveyClosed, SurveyPublished, SurveyReopened, is_uuid, new_id, utcnow
+from shared.outbox import Outbox
 
 
 async def _check_definition(
@@ -41,8 +44,25 @@ async def _check_definition(
     return raw
 
 
+def _published(survey: Survey, version: SurveyVersion) -> SurveyPublished:
+    return survey_published(
+        workspace_id=survey.workspace_id,
+        survey_id=survey.id,
+        name=survey.name,
+        open_=survey.closed_at is None,
+        version=version.version,
+        definition=version.definition,
+        published_at=version.created_at,
+    )
+
+
 async def create_survey(
-    session: AsyncSession, *, workspace_id: str, body: SurveyCreate, max_logo_bytes: int
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    workspace_id: str,
+    body: SurveyCreate,
+    max_logo_bytes: int,
 ) -> tuple[Survey, SurveyVersion]:
     """Return the new survey and its version 1, or raise ``InvalidInput`` having stored nothing."""
     raw = await _check_definition(
@@ -59,11 +79,18 @@ async def create_survey(
     )
     session.add(version)
     await session.flush()
+    await outbox.add(session, _published(survey, version))
     return survey, version
 
 
 async def update_survey(
-    session: AsyncSession, *, workspace_id: str, survey_id: str, body: SurveyCreate, max_logo_bytes: int
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    workspace_id: str,
+    survey_id: str,
+    body: SurveyCreate,
+    max_logo_bytes: int,
 ) -> tuple[Survey, SurveyVersion]:
     """Return the survey with its new current version; responses keep the version they answered."""
     survey = await get_survey(session, workspace_id=workspace_id, survey_id=survey_id, lock=True)
@@ -79,6 +106,7 @@ async def update_survey(
     )
     session.add(version)
     await session.flush()
+    await outbox.add(session, _published(survey, version))
     return survey, version
 
 
@@ -122,9 +150,20 @@ async def list_surveys(session: AsyncSession, *, workspace_id: str) -> list[tupl
     return [(s, v) for s, v in rows.all()]
 
 
-async def set_closed(session: AsyncSession, *, workspace_id: str, survey_id: str, closed: bool) -> Survey:
-    """Return the survey, closed to new answers or open again."""
+async def set_closed(
+    session: AsyncSession, outbox: Outbox, *, workspace_id: str, survey_id: str, closed: bool
+) -> Survey:
+    """Return the survey, closed to new answers or open again; a change publishes ``SurveyClosed`` or
+    ``SurveyReopened`` (closing a closed survey, or reopening an open one, changes and publishes nothing)."""
     survey = await get_survey(session, workspace_id=workspace_id, survey_id=survey_id, lock=True)
-    survey.closed_at = (survey.closed_at or utcnow()) if closed else None
+    if (survey.closed_at is not None) == closed:
+        return survey
+    now = utcnow()
+    survey.closed_at = now if closed else None
+    survey.updated_at = now
     await session.flush()
+    base = {"workspace_id": workspace_id, "survey_id": survey.id}
+    await outbox.add(
+        session, SurveyClosed(**base, closed_at=now) if closed else SurveyReopened(**base, reopened_at=now)
+    )
     return survey

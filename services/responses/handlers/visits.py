@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.responses.domain.answers import clean_context
-from services.responses.domain.definition import Definition, LocalText, Question
+from services.responses.domain.definition import Definition, LocalText, Question, for_respondent
 from services.responses.domain.languages import (
     LOCALE,
     fill,
@@ -21,13 +22,14 @@ from services.responses.domain.languages import (
     survey_locales,
 )
 from services.responses.domain.logic import Progress, next_step, progress
+from services.responses.handlers.erasure import is_erased
 from services.responses.handlers.errors import INVALID_LINK, LinkExpired, SurveyClosed
 from services.responses.models import Kiosk, Response, ResponseAnswer, Survey, SurveyVersion
 from shared.errors import NotFound
-from shared.events import is_uuid
+from shared.events import Recipient, is_uuid
 from shared.security import ExpiredToken, InvalidToken
 from shared.survey_links import SurveyLink, read_link_token
-from shared.vocabulary import CHANNELS, SURVEY_KINDS
+from shared.vocabulary import CHANNELS, SEND_CHANNELS, SURVEY_KINDS
 
 # verify_token compares strings with hmac.compare_digest, which refuses non-ASCII text with a
 # TypeError; only well-formed tokens reach it.
@@ -69,6 +71,29 @@ def is_kiosk(link: SurveyLink) -> bool:
     return link.invitation_id.startswith(KIOSK)
 
 
+def respondent(link: SurveyLink) -> Recipient | None:
+    """Return who was invited, as the link carries them; None for anonymous (kiosk) links."""
+    if is_kiosk(link) or not isinstance(link.respondent, dict):
+        return None
+    known = Recipient.model_fields
+    return Recipient(**{k: v for k, v in link.respondent.items() if k in known and isinstance(v, str)})
+
+
+def can_reach(link: SurveyLink) -> bool:
+    """Return whether a person could contact whoever answers through ``link`` (only then is consent asked).
+
+    A kiosk respondent is anonymous, and a respondent with neither an email address nor a phone number
+    cannot be reached. A link without its respondent was issued before links carried one (first-format
+    tokens, valid until they expire): it was sent to an address, unless its channel sends nothing.
+    """
+    if is_kiosk(link):
+        return False
+    if link.respondent is not None:
+        who = respondent(link)
+        return who is not None and who.reachable
+    return link.channel in SEND_CHANNELS
+
+
 @dataclass
 class Visit:
     """A respondent at a survey link: the link, the survey version they answer, and their response."""
@@ -81,9 +106,15 @@ class Visit:
     answers: dict[str, Any] = field(default_factory=dict)
     kiosk: Kiosk | None = None
 
-    @property
+    @cached_property
+    def reachable(self) -> bool:
+        """Whether someone could contact this respondent about their answer."""
+        return can_reach(self.link)
+
+    @cached_property
     def questions(self) -> list[Question]:
-        return self.definition.questions
+        """The survey's questions as this respondent is asked them (no consent when unreachable)."""
+        return for_respondent(self.definition.questions, reachable=self.reachable)
 
     @property
     def passed(self) -> set[str]:
@@ -121,6 +152,10 @@ async def open_link(session: AsyncSession, *, secret: str, token: str, lock: boo
     one invitation take turns.
     """
     link = read_link(secret=secret, token=token)
+    if not is_kiosk(link) and await is_erased(
+        session, workspace_id=link.workspace_id, contact_id=link.contact_id
+    ):
+        raise NotFound("This survey is no longer available.", field="token")
     survey = (
         await session.scalar(
             select(Survey).where(Survey.workspace_id == link.workspace_id, Survey.id == link.survey_id)

@@ -1,5 +1,5 @@
-"""The workspace's settings of its survey pages: branding and the glossary of internal terms, and
-the question checklist that uses the glossary."""
+"""The workspace's settings: its branding (owned here: pages show it, ``BrandingChanged`` gives it to
+dispatch's emails), the glossary of internal terms, and the question checklist that uses the glossary."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.responses.domain.branding import check_branding, merge_branding
+from services.responses.domain.branding import branding_changed, check_branding, merge_branding
 from services.responses.domain.checklist import GlossaryTerm, LintWarning, estimated_seconds, lint
 from services.responses.domain.definition import Definition
 from services.responses.handlers.errors import invalid
 from services.responses.handlers.visits import Visit
 from services.responses.models import WorkspaceSettings
-from services.responses.schemas import BrandingIn, GlossaryIn
+from services.responses.schemas import GlossaryIn, WorkspaceBrandingIn
 from shared.events import utcnow
+from shared.outbox import Outbox
 
 
 async def glossary_of(session: AsyncSession, *, workspace_id: str) -> list[GlossaryTerm]:
@@ -69,17 +70,30 @@ async def branding_of(session: AsyncSession, *, workspace_id: str) -> dict[str, 
 
 
 async def put_branding(
-    session: AsyncSession, *, workspace_id: str, body: BrandingIn, max_logo_bytes: int
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    workspace_id: str,
+    body: WorkspaceBrandingIn,
+    max_logo_bytes: int,
 ) -> dict[str, Any]:
-    """Return the workspace's branding, replaced by ``body``; raise ``InvalidInput`` when unreadable."""
+    """Return the workspace's branding, replaced by ``body``; raise ``InvalidInput`` when unreadable.
+
+    When what other services see of it changes, ``BrandingChanged`` goes out in the same transaction.
+    """
     values = body.model_dump(exclude_none=True)
     errors = check_branding(values, max_logo_bytes=max_logo_bytes)
     if errors:
         raise invalid("The branding is not valid", errors)
     row = await _settings_row(session, workspace_id=workspace_id)
+    now = utcnow()
+    before = branding_changed(workspace_id, row.branding, changed_at=now)
+    after = branding_changed(workspace_id, values, changed_at=now)
     row.branding = values
-    row.updated_at = utcnow()
+    row.updated_at = now
     await session.flush()
+    if after != before:
+        await outbox.add(session, after)
     return row.branding
 
 
