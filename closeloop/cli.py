@@ -17,7 +17,7 @@ def app_factory(service: str) -> Callable[..., Any]:
     """Return ``create_app`` of one service."""
     if service not in SERVICE_PORTS:
         raise SystemExit(f"unknown service {service!r}; choose one of: {', '.join(SERVICE_PORTS)}")
-    return importlib.import_module(f"services.{service}.app").create_app  # type: ignore[no-any-return]
+    return importlib.import_module(f"services.{service}.app").create_app
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -38,7 +38,7 @@ def _database_url() -> str:
         )
     from shared.settings import ServiceSettings
 
-    return ServiceSettings(database_url=url).database_url  # type: ignore[call-arg]
+    return ServiceSettings(database_url=url).database_url
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:

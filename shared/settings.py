@@ -68,7 +68,7 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def from_env(cls) -> Self:
         """Return the settings read from the environment (``DATABASE_URL`` is required there)."""
-        return cls()  # type: ignore[call-arg]  # the required fields come from the environment
+        return cls()  # the required fields come from the environment
 
     @field_validator("role")
     @classmethod

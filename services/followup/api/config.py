@@ -51,7 +51,7 @@ def _settings_out(s: WorkspaceSettings | None) -> SettingsOut:
         return SettingsOut(retention_survey_id=None, configured=False)
     return SettingsOut(
         retention_survey_id=s.retention_survey_id,
-        retention_channel=s.retention_channel,  # type: ignore[arg-type]
+        retention_channel=s.retention_channel,
         retention_delay_seconds=s.retention_delay_seconds,
         notify_email=s.notify_email,
         configured=True,
@@ -115,14 +115,14 @@ async def _team_out(session: SessionDep, t: Team) -> TeamOut:
         timezone=t.timezone,
         members=await config.team_members(session, t.id),
         lead_agent_id=t.lead_agent_id,
-        strategy=t.strategy,  # type: ignore[arg-type]
+        strategy=t.strategy,
         weekdays=t.weekdays,
         day_start=t.day_start,
         day_end=t.day_end,
         holiday_country=t.holiday_country,
         holiday_subdivision=t.holiday_subdivision,
-        days_off=t.days_off,  # type: ignore[arg-type]
-        notify_channel=t.notify_channel,  # type: ignore[arg-type]
+        days_off=t.days_off,
+        notify_channel=t.notify_channel,
         notify_to=t.notify_to,
         created_at=t.created_at,
     )
@@ -209,10 +209,10 @@ def _rule_out(r: RoutingRule) -> RuleOut:
         id=r.id,
         position=r.position,
         name=r.name,
-        conditions=r.conditions,  # type: ignore[arg-type]
+        conditions=r.conditions,
         team_id=r.team_id,
         agent_id=r.agent_id,
-        priority=r.priority,  # type: ignore[arg-type]
+        priority=r.priority,
         enabled=r.enabled,
     )
 
@@ -256,7 +256,7 @@ def _policy_out(p: SlaPolicy) -> PolicyOut:
         id=p.id,
         name=p.name,
         team_id=p.team_id,
-        priority=p.priority,  # type: ignore[arg-type]
+        priority=p.priority,
         first_contact_minutes=p.first_contact_minutes,
         resolution_minutes=p.resolution_minutes,
         first_contact_business_minutes=p.first_contact_business_minutes,
@@ -291,10 +291,10 @@ def _step_out(s: EscalationStep) -> StepOut:
         id=s.id,
         position=s.position,
         name=s.name,
-        trigger=s.trigger,  # type: ignore[arg-type]
+        trigger=s.trigger,
         after_minutes=s.after_minutes,
-        clock=s.clock,  # type: ignore[arg-type]
-        action=s.action,  # type: ignore[arg-type]
+        clock=s.clock,
+        action=s.action,
         team_id=s.team_id,
         reassign_team_id=s.reassign_team_id,
         reassign_agent_id=s.reassign_agent_id,
@@ -331,7 +331,7 @@ async def put_ladder(
 def _workflow_out(s: WorkspaceSettings | None) -> WorkflowOut:
     workflow = config_of(s).workflow
     return WorkflowOut(
-        custom_statuses=[{"name": c.name, "waits_on_customer": c.waits_on_customer} for c in workflow.custom],  # type: ignore[misc]
+        custom_statuses=[{"name": c.name, "waits_on_customer": c.waits_on_customer} for c in workflow.custom],
         allow_backward=workflow.allow_backward,
         note_on_status_change=workflow.note_on_status_change,
         note_on_reassign=workflow.note_on_reassign,
@@ -363,7 +363,7 @@ async def put_workflow(body: WorkflowIn, workspace: WorkspaceDep, session: Sessi
 )
 async def get_opening_rules(workspace: WorkspaceDep, session: SessionDep) -> OpeningRulesIn:
     s = await config.get_settings(session, workspace_id=workspace)
-    return OpeningRulesIn(loyalty_cells=s.open_on_loyalty if s else [], score_below=s.open_below if s else {})  # type: ignore[arg-type]
+    return OpeningRulesIn(loyalty_cells=s.open_on_loyalty if s else [], score_below=s.open_below if s else {})
 
 
 @router.put(

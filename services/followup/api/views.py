@@ -63,7 +63,7 @@ def case_out(c: Case) -> CaseOut:
             resolved_at=c.resolved_at,
         ),
         retention=Retention(
-            status=c.retention_status,  # type: ignore[arg-type]
+            status=c.retention_status,
             request_id=c.retention_request_id,
             channel=c.retention_channel,
             won_back=c.won_back,
@@ -97,7 +97,7 @@ def history_out(e: CaseEntry) -> HistoryOut:
 def decision_out(d: Decision) -> DecisionOut:
     return DecisionOut(
         id=d.id,
-        kind=d.kind,  # type: ignore[arg-type]
+        kind=d.kind,
         outcome=d.outcome,
         reason=d.reason,
         response_id=d.response_id,

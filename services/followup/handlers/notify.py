@@ -38,7 +38,7 @@ def notifications(
         NotificationRequested(
             workspace_id=workspace_id,
             notification_id=new_id(),
-            channel=channel,  # type: ignore[arg-type]
+            channel=channel,
             to=to,
             subject=subject,
             body=body,

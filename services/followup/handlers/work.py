@@ -296,7 +296,7 @@ async def resolve(
             root_cause_category=case.root_cause_category,
             root_cause=case.root_cause,
             action_taken=action_taken,
-            retention=case.retention_status,  # type: ignore[arg-type]
+            retention=case.retention_status,
         ),
         actor=actor,
         now=now,

@@ -196,7 +196,7 @@ class RulesIn(BaseModel):
 
 
 class RuleOut(RuleIn):
-    id: str  # type: ignore[assignment]
+    id: str
     position: int
 
 
@@ -288,7 +288,7 @@ class LadderIn(BaseModel):
 
 
 class StepOut(StepIn):
-    id: str  # type: ignore[assignment]
+    id: str
     position: int
     created_at: datetime = Field(
         description="The step applies to cases opened from then on (never retroactive)."

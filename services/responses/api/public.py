@@ -39,15 +39,15 @@ async def public_survey(
     questions = [
         QuestionOut(
             id=q.id,
-            type=q.type,  # type: ignore[arg-type]
+            type=q.type,
             text=visit.text(q.text),
             required=q.required,
             min=q.scale[0] if q.scale else None,
             max=q.scale[1] if q.scale else None,
             style=q.style,
             options=[{"id": o.id, "text": visit.text(o.text)} for o in q.options],
-            show_if=[c.__dict__ for c in q.show_if],  # type: ignore[misc]
-            end_if=[c.__dict__ for c in q.end_if],  # type: ignore[misc]
+            show_if=[c.__dict__ for c in q.show_if],
+            end_if=[c.__dict__ for c in q.end_if],
         )
         for q in visit.questions
         if q.asked

@@ -102,7 +102,7 @@ async def list_versions(
 ) -> list[SurveyVersionOut]:
     survey = await surveys.get_survey(session, workspace_id=workspace, survey_id=survey_id)
     return [
-        SurveyVersionOut(version=v.version, created_at=v.created_at, definition=v.definition)  # type: ignore[arg-type]
+        SurveyVersionOut(version=v.version, created_at=v.created_at, definition=v.definition)
         for v in await surveys.list_versions(session, survey=survey)
     ]
 
@@ -113,7 +113,7 @@ async def get_version(
 ) -> SurveyVersionOut:
     survey = await surveys.get_survey(session, workspace_id=workspace, survey_id=survey_id)
     v = await surveys.get_version(session, survey=survey, version=version)
-    return SurveyVersionOut(version=v.version, created_at=v.created_at, definition=v.definition)  # type: ignore[arg-type]
+    return SurveyVersionOut(version=v.version, created_at=v.created_at, definition=v.definition)
 
 
 @router.post(

@@ -19,12 +19,12 @@ async def get_glossary(workspace: WorkspaceDep, session: SessionDep) -> Glossary
             {"term": g.term, "hint": g.hint}
             for g in await workspace_settings.glossary_of(session, workspace_id=workspace)
         ]
-    )  # type: ignore[misc]
+    )
 
 
 @router.put("/v1/glossary", tags=["checklist"], summary="Replace the workspace's glossary of internal terms")
 async def put_glossary(body: GlossaryIn, workspace: WorkspaceDep, session: SessionDep) -> GlossaryIn:
-    return GlossaryIn(terms=await workspace_settings.put_glossary(session, workspace_id=workspace, body=body))  # type: ignore[arg-type]
+    return GlossaryIn(terms=await workspace_settings.put_glossary(session, workspace_id=workspace, body=body))
 
 
 @router.get("/v1/branding", tags=["branding"], summary="The workspace's branding of its pages and emails")

@@ -197,8 +197,8 @@ async def complete(session: AsyncSession, outbox: Outbox, *, visit: Visit) -> Re
 
 def _event_answer(q: Question, value: Any) -> Answer:
     if isinstance(value, list):
-        return Answer(question_id=q.id, type=q.type, value=",".join(value), choices=tuple(value))  # type: ignore[arg-type]
-    return Answer(question_id=q.id, type=q.type, value=value, scale=answer_scale(q))  # type: ignore[arg-type]
+        return Answer(question_id=q.id, type=q.type, value=",".join(value), choices=tuple(value))
+    return Answer(question_id=q.id, type=q.type, value=value, scale=answer_scale(q))
 
 
 async def answer_all(
