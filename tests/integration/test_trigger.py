@@ -149,6 +149,35 @@ async def test_oversized_bodies_are_refused_before_they_are_read(settings_for, a
         assert big.status_code == 413 and big.json()["errors"][0]["field"] == "body"
 
 
+@pytest.mark.parametrize(
+    "tolerance_s, age_s, accepted",
+    [(900, 600, True), (900, -600, True), (900, 1000, False), (60, 120, False), (60, -120, False)],
+)
+async def test_the_standard_webhooks_timestamp_tolerance_follows_the_setting(
+    stack_env, auth, tolerance_s, age_s, accepted
+):
+    """``CLOSELOOP_TRIGGER_SIGNATURE_TOLERANCE_S`` wider and narrower than the default 300 s, either way."""
+    import time
+
+    from tests.support.stack import settings_from
+
+    env = {**stack_env, "CLOSELOOP_TRIGGER_SIGNATURE_TOLERANCE_S": str(tolerance_s), "CLOSELOOP_ROLE": "api"}
+    async with running(create_app(settings_from(TriggerSettings, env))) as client:
+        integration = await _integration(client, auth)
+        body, headers = signed(
+            integration["secret"], ticket_solved("tol-1"), timestamp=int(time.time()) - age_s
+        )
+        response = await client.post(
+            f"/v1/webhooks/standard/{integration['id']}", content=body, headers=headers
+        )
+    if accepted:
+        assert response.status_code == 202, response.text
+    else:
+        assert response.status_code == 401, response.text
+        assert response.json()["errors"][0]["field"] == "webhook-timestamp"
+        assert f"{tolerance_s}s" in response.json()["detail"]
+
+
 async def test_api_requires_a_valid_workspace_key(svc):
     assert (await svc.client.get("/v1/rules")).status_code == 401
     forged = await svc.client.get(
