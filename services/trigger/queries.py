@@ -22,6 +22,7 @@ from services.trigger.models import (
     Integration,
     ReceivedEvent,
     Rule,
+    Survey,
     WorkspaceSettings,
 )
 from services.trigger.store import PENDING_IN_BATCH_SQL, session_fetch
@@ -190,3 +191,21 @@ async def audit_log(
 async def workspace_settings(session: AsyncSession, *, workspace_id: str) -> WorkspaceSettings | None:
     """Return the workspace's settings row (None: it has never set any)."""
     return await session.get(WorkspaceSettings, workspace_id)
+
+
+async def list_surveys(session: AsyncSession, *, workspace_id: str) -> Sequence[Survey]:
+    """Return the workspace's surveys trigger knows, by name."""
+    rows = await session.scalars(
+        select(Survey).where(Survey.workspace_id == workspace_id).order_by(Survey.name, Survey.survey_id)
+    )
+    return rows.all()
+
+
+async def get_survey(session: AsyncSession, *, workspace_id: str, survey_id: str) -> Survey:
+    """Return the workspace's survey ``survey_id`` as trigger knows it, or raise ``NotFound``."""
+    survey = await session.get(Survey, (workspace_id, survey_id))
+    if survey is None:
+        raise NotFound(
+            f"Trigger does not know a survey {survey_id!r} in this workspace (yet).", field="survey_id"
+        )
+    return survey

@@ -24,11 +24,11 @@ PUBLIC = "https://hooks.example.com"
 
 
 @pytest.fixture(scope="module")
-async def svc(stack_env: dict[str, str]) -> AsyncIterator[SimpleNamespace]:
+async def svc(stack_env: dict[str, str], producer: Any) -> AsyncIterator[SimpleNamespace]:
     """One trigger app for the module (public URL as a proxy would show it to HubSpot)."""
     app = create_app(fx.trigger_settings(stack_env, public_url=PUBLIC, role=fx.ALL_BUT_SCHEDULER))
     async with running(app) as client:
-        yield SimpleNamespace(client=client, app=app)
+        yield SimpleNamespace(client=client, app=app, producer=producer)
 
 
 async def _integration(client, auth, **body: Any) -> dict[str, Any]:
@@ -37,8 +37,10 @@ async def _integration(client, auth, **body: Any) -> dict[str, Any]:
     return response.json()
 
 
-async def _rule(client, auth, **body: Any) -> dict[str, Any]:
-    response = await client.post(
+async def _rule(svc, auth, **body: Any) -> dict[str, Any]:
+    """Create a rule (its survey published first, as responses would)."""
+    await fx.known_survey(svc.client, auth, svc.producer, "svy-1")
+    response = await svc.client.post(
         "/v1/rules", headers=auth, json={"name": "rule", "survey_id": "svy-1", "channel": "email", **body}
     )
     assert response.status_code == 201, response.text
@@ -57,7 +59,7 @@ async def test_signed_webhook_requests_one_survey_even_when_delivered_twice(svc,
     client = svc.client
     async with TopicReader(broker.bootstrap_servers, SURVEY_REQUESTS) as reader:
         integration = await _integration(client, auth)
-        await _rule(client, auth, event_type="ticket.solved")
+        await _rule(svc, auth, event_type="ticket.solved")
         body, headers = signed(integration["secret"], ticket_solved("cus_7", "grace@example.com", "Grace"))
 
         first = await client.post(_path(integration), content=body, headers=headers)
@@ -197,7 +199,7 @@ async def test_hubspot_batch_of_100_is_stored_once_and_triggers_the_matching_rul
     integration = await _integration(client, auth, kind="hubspot", secret=secret)
     assert integration["secret"] is None  # the caller's own secret is never echoed
     await _rule(
-        client,
+        svc,
         auth,
         name="NPS for new customers",
         source="hubspot",
@@ -317,7 +319,7 @@ async def test_hubspot_deals_and_tickets_find_their_contact_through_the_crm_api(
     assert integration["config"] == {"access_token_set": True}
     await client.put("/v1/contacts/777", json={"email": "ticket.owner@example.com"}, headers=auth)
     await _rule(
-        client,
+        svc,
         auth,
         source="hubspot",
         event_type="ticket.propertyChange",
@@ -373,7 +375,7 @@ async def test_zendesk_ticket_solved_schedules_a_csat_24_hours_later(svc, auth, 
     integration = await _integration(client, auth, kind="zendesk", secret="zendesk-signing-secret")
     await client.put("/v1/contacts/20978392", json={"email": "req@example.com", "name": "Req"}, headers=auth)
     rule = await _rule(
-        client,
+        svc,
         auth,
         name="CSAT a day after solved",
         source="zendesk",
@@ -409,7 +411,7 @@ async def test_cloudevents_in_all_three_modes(svc, auth, workspace):
     client = svc.client
     integration = await _integration(client, auth, kind="cloudevents")
     secret = integration["secret"]
-    await _rule(client, auth, event_type="com.shop.order.delivered", source="cloudevents")
+    await _rule(svc, auth, event_type="com.shop.order.delivered", source="cloudevents")
     contact = {"external_id": "ce-1", "email": "ce1@example.com"}
     structured = fx.dumps(
         fx.cloudevent("com.shop.order.delivered", data={"contact": contact, "order": "A-1"}, event_id="o1")
@@ -456,7 +458,7 @@ async def test_generic_json_with_a_mapping_and_basic_auth(svc, auth, broker, wor
     )
     secret = integration["secret"]
     await _rule(
-        client,
+        svc,
         auth,
         source="freshdesk",
         event_type="ticket.resolved",
@@ -493,7 +495,7 @@ async def test_generic_json_with_a_mapping_and_basic_auth(svc, auth, broker, wor
 
 async def test_direct_events_with_the_api_key(svc, auth):
     client = svc.client
-    await _rule(client, auth, event_type="order.delivered", source="api")
+    await _rule(svc, auth, event_type="order.delivered", source="api")
     event = {
         "id": "evt-1",
         "type": "order.delivered",

@@ -180,8 +180,9 @@ async def test_import_from_the_command_line_in_chunks(svc, api_key, auth, tmp_pa
     )
 
 
-async def test_opting_out_through_the_api_is_published_and_honoured(svc, auth, broker, workspace):
+async def test_opting_out_through_the_api_is_published_and_honoured(svc, auth, broker, workspace, producer):
     client = svc.client
+    await fx.known_survey(client, auth, producer, "s")
     await client.post(
         "/v1/rules", json={"name": "r", "event_type": "ticket.solved", "survey_id": "s"}, headers=auth
     )
@@ -237,8 +238,9 @@ async def test_an_opt_out_from_another_service_is_honoured(svc, auth, producer, 
     await wait_until(opted_out, timeout_s=30, message="the opt-out is honoured")
 
 
-async def test_erasure_removes_personal_data_and_tells_every_service(svc, auth, broker, workspace):
+async def test_erasure_removes_personal_data_and_tells_every_service(svc, auth, broker, workspace, producer):
     client = svc.client
+    await fx.known_survey(client, auth, producer, "s")
     await client.post(
         "/v1/rules",
         json={"name": "later", "event_type": "ticket.solved", "survey_id": "s", "delay_seconds": 3600},
