@@ -421,6 +421,14 @@ async def test_rule_changes_are_versioned_and_audited(svc, auth):
         ({"recurrence_days": 0}, "recurrence_days"),
         ({"source": "Zen Desk"}, "source"),
         ({"locale": "english please"}, "locale"),
+        # Strict types: never "yes" for true, "3600" or 3600.0 for an integer, 1 for true.
+        ({"enabled": "yes"}, "enabled"),
+        ({"respect_quiet_hours": "false"}, "respect_quiet_hours"),
+        ({"exempt_from_caps": 1}, "exempt_from_caps"),
+        ({"delay_seconds": "3600"}, "delay_seconds"),
+        ({"delay_seconds": 3600.0}, "delay_seconds"),
+        ({"recurrence_days": True}, "recurrence_days"),
+        ({"sample_percent": "50"}, "sample_percent"),
     ],
 )
 async def test_bad_rules_are_refused_naming_the_field(svc, auth, body, field):

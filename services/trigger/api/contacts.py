@@ -10,6 +10,7 @@ from services.trigger import queries
 from services.trigger.api.events import decision_out
 from services.trigger.deps import RuntimeDep
 from services.trigger.handlers import contacts, imports
+from services.trigger.schemas.common import QueryFlag
 from services.trigger.schemas.contacts import ContactCreate, ContactOut, ContactUpsert, ImportResult, OptOut
 from services.trigger.schemas.events import DecisionOut
 from services.trigger.sources.contact_rows import ImportFormatError, read_rows
@@ -204,7 +205,7 @@ async def import_contacts(
     session: SessionDep,
     runtime: RuntimeDep,
     response: Response,
-    atomic: bool = False,
+    atomic: QueryFlag = False,
 ) -> ImportResult:
     try:
         rows = read_rows(request.headers.get("content-type", ""), await request.body())

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
-from services.trigger.schemas.common import Clean, Locale, TimeZone
+from services.trigger.schemas.common import Clean, Locale, Strict, TimeZone
 from shared.vocabulary import Channel
 
 
@@ -84,7 +84,7 @@ class ContactOut(BaseModel):
     updated_at: datetime | None = None
 
 
-class OptOut(BaseModel):
+class OptOut(Strict):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{}, {"channel": "sms"}]})
 
     channel: Channel | None = Field(None, description="Leave out to opt out of every channel")
