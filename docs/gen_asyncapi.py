@@ -38,7 +38,6 @@ RESERVED: frozenset[type[EventData]] = frozenset(
         events.SurveyClosed,
         events.SurveyReopened,
         events.BrandingChanged,
-        events.QuietHoursChanged,
     }
 )
 
@@ -62,7 +61,7 @@ PUBLISHERS: dict[type[EventData], tuple[str, ...]] = {
     events.SurveyClosed: (),
     events.SurveyReopened: (),
     events.BrandingChanged: (),
-    events.QuietHoursChanged: (),
+    events.QuietHoursChanged: ("trigger",),  # trigger decides when to send; its settings keep them
     events.ResponseScored: ("scoring",),
     events.NegativeFeedbackDetected: ("scoring",),
     events.FollowUpOpened: ("followup",),
@@ -88,11 +87,11 @@ CONSUMERS: dict[type[EventData], tuple[str, ...]] = {
     events.NotificationRequested: ("dispatch",),
     events.ResponseStarted: ("dispatch",),
     events.ResponseCompleted: ("scoring", "dispatch"),
-    events.SurveyPublished: (),
-    events.SurveyClosed: (),
-    events.SurveyReopened: (),
+    events.SurveyPublished: ("trigger",),  # rules may only name surveys that exist
+    events.SurveyClosed: ("trigger",),  # a closed survey is the decision, not a send
+    events.SurveyReopened: ("trigger",),
     events.BrandingChanged: (),
-    events.QuietHoursChanged: (),
+    events.QuietHoursChanged: ("dispatch",),  # applied to the reminders dispatch schedules
     events.ResponseScored: ("followup",),
     events.NegativeFeedbackDetected: ("followup",),
     events.FollowUpOpened: (),
