@@ -66,8 +66,14 @@ class ContactCreate(ContactUpsert):
 
 
 class ContactOut(BaseModel):
-    id: str
-    external_id: str | None
+    id: str = Field(
+        description="The contact's id in closeloop: what every event and every service's API calls "
+        "`contact_id` (`GET /v1/contacts/by-id/{id}`)"
+    )
+    external_id: str | None = Field(
+        description="The contact's id in your CRM (`GET /v1/contacts/{external_id}`); null for a contact "
+        "known by email alone"
+    )
     email: str | None
     name: str | None
     phone: str | None
