@@ -255,6 +255,32 @@ def sources_headers(secret: str, uri: str, body: bytes, ts_ms: int) -> dict[str,
 # --- the run -----------------------------------------------------------------------------------------
 
 
+async def record_surveys(database_url: str, workspace: str, *survey_ids: str) -> None:
+    """Make trigger know the surveys the bench's rules name, as its consumer does on responses'
+    ``SurveyPublished`` (rules may only name known surveys; only trigger runs here)."""
+    from services.trigger.caches import Caches
+    from services.trigger.handlers.surveys import on_survey_event
+    from shared.db import Database
+    from shared.events import SurveyPublished, SurveyQuestion, utcnow
+
+    db = Database(database_url, pool_size=1)
+    try:
+        async with db.unit_of_work() as session:
+            for survey_id in survey_ids:
+                published = SurveyPublished(
+                    workspace_id=workspace,
+                    survey_id=survey_id,
+                    survey_version=1,
+                    name=survey_id,
+                    open=True,
+                    questions=(SurveyQuestion(id=survey_id, type="nps", required=True),),
+                    published_at=utcnow(),
+                )
+                await on_survey_event(session, Caches(0), published)
+    finally:
+        await db.dispose()
+
+
 def seed(base_url: str, secret_key: str) -> dict[str, str]:
     """Integrations and rules through the API: every event requests a survey (over a link)."""
     auth = {"Authorization": f"Bearer {issue_api_key(secret_key, 'bench')}"}
@@ -471,6 +497,7 @@ async def main(args: argparse.Namespace) -> int:
             stack.start("trigger", role=role)
         await asyncio.to_thread(stack.wait_ready, [f"trigger-{role}" for role in halves])
         await asyncio.to_thread(wait_for_port, host, bare_port)
+        await record_surveys(url, "bench", "csat", "nps")
         seeded = await asyncio.to_thread(seed, stack.url("trigger-api"), secret_key)
         n = args.max_requests
         database = await asyncpg.connect(driver_dsn(url))

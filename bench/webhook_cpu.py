@@ -32,7 +32,7 @@ from typing import Any
 
 import httpx
 
-from bench.trigger import ticket_solved_body
+from bench.trigger import record_surveys, ticket_solved_body
 from closeloop.infra import scratch_broker, scratch_database
 from shared import standard_webhooks
 from shared.security import issue_api_key
@@ -128,6 +128,7 @@ async def main(args: argparse.Namespace) -> None:
                 integration = (
                     (await http.post("/v1/integrations", json={"name": "Helpdesk"})).raise_for_status().json()
                 )
+                await record_surveys(url, "bench", "csat")
                 rule = {"name": "CSAT", "event_type": "ticket.solved", "survey_id": "csat", "channel": "link"}
                 (await http.post("/v1/rules", json=rule)).raise_for_status()
             path = f"/v1/webhooks/standard/{integration['id']}"

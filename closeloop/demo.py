@@ -6,6 +6,7 @@ import json
 import shlex
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -80,6 +81,34 @@ def _ok(response: httpx.Response) -> dict:
     return response.json()
 
 
+def _once_known(
+    send: Callable[[], httpx.Response], *, field: str, timeout_s: float = 30, interval_s: float = 0.2
+) -> httpx.Response:
+    """Return ``send()``'s answer, sent again while it is a 422 naming ``field``: a survey created in
+    responses reaches the other services as an event, a moment later, and until then they refuse it."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = send()
+        errors = response.json().get("errors", []) if response.status_code == 422 else []
+        if not any(e.get("field") == field for e in errors) or time.monotonic() > deadline:
+            return response
+        time.sleep(interval_s)
+
+
+def wait_until_trigger_knows(
+    http: httpx.Client, trigger_url: str, survey_id: str, *, timeout_s: float = 30
+) -> None:
+    """Return once trigger knows the survey (from responses' ``SurveyPublished``): rules may name it."""
+    deadline = time.monotonic() + timeout_s
+    while http.get(f"{trigger_url}/v1/surveys/{survey_id}").status_code != 200:
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"trigger does not know survey {survey_id} {timeout_s:g}s after responses created it: "
+                "responses publishes SurveyPublished (topic surveys) and trigger's consumer reads it"
+            )
+        time.sleep(0.2)
+
+
 def seed_workspace(
     urls: dict[str, str], *, secret_key: str, workspace_id: str = "demo", event_type: str = "ticket.solved"
 ) -> DemoWorkspace:
@@ -89,10 +118,11 @@ def seed_workspace(
     with httpx.Client(timeout=10, headers=auth) as http:
         survey = _ok(http.post(f"{urls['responses']}/v1/surveys", json=NPS_SURVEY))
         retention = _ok(http.post(f"{urls['responses']}/v1/surveys", json=RETENTION_SURVEY))
+        retention_setting = {"retention_survey_id": retention["id"], "notify_email": STAFF_EMAIL}
         _ok(
-            http.put(
-                f"{urls['followup']}/v1/settings",
-                json={"retention_survey_id": retention["id"], "notify_email": STAFF_EMAIL},
+            _once_known(
+                lambda: http.put(f"{urls['followup']}/v1/settings", json=retention_setting),
+                field="retention_survey_id",
             )
         )
         _ok(
@@ -119,18 +149,16 @@ def seed_workspace(
             )
         )
         integration = _ok(http.post(f"{urls['trigger']}/v1/integrations", json={"name": "Demo helpdesk"}))
-        rule = _ok(
-            http.post(
-                f"{urls['trigger']}/v1/rules",
-                json={
-                    "name": "NPS after a solved ticket",
-                    "event_type": event_type,
-                    "survey_id": survey["id"],
-                    "channel": "email",
-                    "delay_seconds": 0,
-                },
-            )
-        )
+        # Rules may only name a survey trigger knows; it learns of a new one a moment after responses.
+        wait_until_trigger_knows(http, urls["trigger"], survey["id"])
+        rule_body = {
+            "name": "NPS after a solved ticket",
+            "event_type": event_type,
+            "survey_id": survey["id"],
+            "channel": "email",
+            "delay_seconds": 0,
+        }
+        rule = _ok(http.post(f"{urls['trigger']}/v1/rules", json=rule_body))
     return DemoWorkspace(
         workspace_id,
         api_key,

@@ -32,11 +32,7 @@ from shared.vocabulary import SERVICES  # noqa: E402
 
 # Who writes each event type (through its transactional outbox) ...
 # Events in the catalogue that no service publishes yet; every other event must have a publisher.
-RESERVED: frozenset[type[EventData]] = frozenset(
-    {
-        events.QuietHoursChanged,
-    }
-)
+RESERVED: frozenset[type[EventData]] = frozenset()
 
 PUBLISHERS: dict[type[EventData], tuple[str, ...]] = {
     events.CustomerEventReceived: ("trigger",),
@@ -59,7 +55,7 @@ PUBLISHERS: dict[type[EventData], tuple[str, ...]] = {
     events.SurveyClosed: ("responses",),
     events.SurveyReopened: ("responses",),
     events.BrandingChanged: ("responses",),  # the one owner of a workspace's look
-    events.QuietHoursChanged: (),
+    events.QuietHoursChanged: ("trigger",),  # trigger decides when to send; its settings keep them
     events.ResponseScored: ("scoring",),
     events.NegativeFeedbackDetected: ("scoring",),
     events.TargetStatusChanged: ("scoring",),
@@ -99,7 +95,7 @@ CONSUMERS: dict[type[EventData], tuple[str, ...]] = {
     events.SurveyClosed: ("trigger", "dispatch", "scoring"),
     events.SurveyReopened: ("trigger", "dispatch", "scoring"),
     events.BrandingChanged: ("dispatch",),
-    events.QuietHoursChanged: (),
+    events.QuietHoursChanged: ("dispatch",),  # applied to the reminders dispatch schedules
     events.ResponseScored: ("followup",),
     events.NegativeFeedbackDetected: ("followup",),
     events.TargetStatusChanged: (),

@@ -13,13 +13,21 @@ from services.trigger.deps import TriggerDeps, TriggerRuntime
 from services.trigger.evaluator import Evaluator
 from services.trigger.fastpath import WebhookFastPath
 from services.trigger.handlers.contacts import on_contact_opted_out
+from services.trigger.handlers.surveys import on_survey_event
 from services.trigger.hubspot import HubSpotClient
 from services.trigger.models import inbox, outbox
 from services.trigger.scheduler import Scheduler
 from services.trigger.settings import TriggerSettings
 from shared.clock import Clock
 from shared.db import driver_dsn
-from shared.events import CUSTOMER_EVENTS, ContactOptedOut
+from shared.events import (
+    CUSTOMER_EVENTS,
+    SURVEYS,
+    ContactOptedOut,
+    SurveyClosed,
+    SurveyPublished,
+    SurveyReopened,
+)
 from shared.inbox import EventCallback
 from shared.process import ServiceApp
 from shared.ratelimit import TokenBuckets
@@ -84,7 +92,17 @@ def create_app(settings: TriggerSettings | None = None, *, clock: Clock | None =
         async def on_opted_out(session: AsyncSession, event: ContactOptedOut) -> None:
             await on_contact_opted_out(session, event)
 
-        return {ContactOptedOut: on_opted_out}
+        async def on_survey(
+            session: AsyncSession, event: SurveyPublished | SurveyClosed | SurveyReopened
+        ) -> None:
+            await on_survey_event(session, runtime.deps.caches, event)
+
+        return {
+            ContactOptedOut: on_opted_out,
+            SurveyPublished: on_survey,
+            SurveyClosed: on_survey,
+            SurveyReopened: on_survey,
+        }
 
     return build_app(
         ServiceSpec[TriggerSettings, TriggerDeps](
@@ -96,7 +114,7 @@ def create_app(settings: TriggerSettings | None = None, *, clock: Clock | None =
             routers=[router],
             outbox_table=outbox,
             inbox_table=inbox,
-            topics=[CUSTOMER_EVENTS],
+            topics=[CUSTOMER_EVENTS, SURVEYS],
             consumes=consumes,
             workers=lambda runtime: [runtime.deps.evaluator, runtime.deps.scheduler],
             setup=setup,
@@ -111,6 +129,7 @@ def create_app(settings: TriggerSettings | None = None, *, clock: Clock | None =
                 {"name": "contacts", "description": "Contacts, bulk import, opt-outs and erasure"},
                 {"name": "rules", "description": "Who is asked when: rules, dry runs, the audit log"},
                 {"name": "settings", "description": "Contact-frequency cap and quiet hours"},
+                {"name": "surveys", "description": "The surveys rules may name, as responses published them"},
             ],
         ),
         settings,

@@ -1,5 +1,5 @@
 """In-memory caches of what every webhook needs: the integration (with its secret) and the
-workspace's rules and policy. Changes made through this process invalidate at once; other
+workspace's rules, policy and surveys. Changes made through this process invalidate at once; other
 replicas see them within ``CLOSELOOP_TRIGGER_CACHE_TTL_S``."""
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ class WorkspaceRules:
     policy: Policy
     cap_window_days: int = 0
     """The longest window any cap of this workspace looks back over (0: no caps)."""
-    survey_kinds: dict[str, str] = field(default_factory=dict)
+    surveys: dict[str, bool] = field(default_factory=dict)
+    """The workspace's surveys trigger knows (from responses' events): survey id → open."""
 
     def any_match(self, source: str, event_type: str) -> bool:
         return any(r.matches(source, event_type) for r in self.rules)

@@ -29,7 +29,7 @@ from shared.db import service_metadata
 from shared.events import new_id
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
-from shared.vocabulary import CONTACT_FIELDS, Channel, SurveyKind
+from shared.vocabulary import CONTACT_FIELDS, Channel, SendChannel, SurveyKind
 
 SCHEMA = "trigger"
 
@@ -251,7 +251,27 @@ class WorkspaceSettings(Base):
     cap_days: Mapped[int | None] = mapped_column(Integer)
     quiet_start: Mapped[str | None] = mapped_column(String(5))
     quiet_end: Mapped[str | None] = mapped_column(String(5))
+    quiet_channels: Mapped[list[SendChannel]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    """The channels that keep quiet hours; empty: every channel that sends a message."""
     default_timezone: Mapped[str] = mapped_column(String(64), server_default="UTC")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Survey(Base):
+    """A survey as trigger knows it from responses' events (``SurveyPublished``, ``SurveyClosed``,
+    ``SurveyReopened``): a rule may only name a known survey of its workspace, and a closed one is
+    recorded as the decision instead of being sent."""
+
+    __tablename__ = "surveys"
+
+    workspace_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    survey_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, server_default="0")
+    """The latest version published (0: only a close or reopen has been seen so far)."""
+    name: Mapped[str | None] = mapped_column(String(200))
+    open: Mapped[bool] = mapped_column(Boolean)
+    state_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    """When responses last opened or closed it: an older event, redelivered late, changes nothing."""
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -280,6 +300,7 @@ contacts_table = cast(Table, Contact.__table__)
 received_events_table = cast(Table, ReceivedEvent.__table__)
 contact_surveys_table = cast(Table, ContactSurvey.__table__)
 schedules_table = cast(Table, Schedule.__table__)
+surveys_table = cast(Table, Survey.__table__)
 CONTACT_COLUMNS = (
     contacts_table.c.id,
     contacts_table.c.external_id,

@@ -22,6 +22,7 @@ from services.trigger.models import (
     Integration,
     ReceivedEvent,
     Rule,
+    Survey,
     WorkspaceSettings,
 )
 from services.trigger.store import PENDING_IN_BATCH_SQL, session_fetch
@@ -39,6 +40,7 @@ class EventRecord:
     event_type: str
     occurred_at: datetime
     contact_id: str | None
+    contact_external_id: str | None
     received_at: datetime
     status: Literal["pending", "evaluated", "failed"]
     evaluated_at: datetime | None
@@ -69,6 +71,15 @@ async def get_event(session: AsyncSession, *, workspace_id: str, event_id: str) 
     decisions = await session.scalars(
         select(Decision).where(Decision.received_event_id == event.id).order_by(Decision.seq)
     )
+    external_id = (
+        await session.scalar(
+            select(Contact.external_id).where(
+                Contact.id == event.contact_id, Contact.workspace_id == workspace_id
+            )
+        )
+        if event.contact_id
+        else None
+    )
     return EventRecord(
         id=event.id,
         source=event.source,
@@ -76,6 +87,7 @@ async def get_event(session: AsyncSession, *, workspace_id: str, event_id: str) 
         event_type=event.event_type,
         occurred_at=event.occurred_at,
         contact_id=event.contact_id,
+        contact_external_id=external_id,
         received_at=event.received_at,
         status="pending"
         if event.evaluated_at is None
@@ -102,6 +114,7 @@ async def _waiting_in_batch(session: AsyncSession, *, workspace_id: str, event_i
         event_type=event_type,
         occurred_at=occurred_at,
         contact_id=None,
+        contact_external_id=None,
         received_at=received_at,
         status="failed" if error else "pending",
         evaluated_at=None,
@@ -113,14 +126,20 @@ async def _waiting_in_batch(session: AsyncSession, *, workspace_id: str, event_i
 
 async def list_decisions(
     session: AsyncSession, *, workspace_id: str, outcome: str | None, rule_id: str | None, limit: int
-) -> Sequence[Decision]:
-    """Return the workspace's latest decisions, newest first, by outcome and rule when given."""
-    stmt = select(Decision).where(Decision.workspace_id == workspace_id)
+) -> list[tuple[Decision, str | None]]:
+    """Return the workspace's latest decisions, newest first, by outcome and rule when given; each with
+    its contact's external id (None once erased)."""
+    stmt = (
+        select(Decision, Contact.external_id)
+        .outerjoin(Contact, Contact.id == Decision.contact_id)
+        .where(Decision.workspace_id == workspace_id)
+    )
     if outcome:
         stmt = stmt.where(Decision.outcome == outcome)
     if rule_id:
         stmt = stmt.where(Decision.rule_id == rule_id)
-    return (await session.scalars(stmt.order_by(Decision.seq.desc()).limit(limit))).all()
+    rows = await session.execute(stmt.order_by(Decision.seq.desc()).limit(limit))
+    return [(decision, external_id) for decision, external_id in rows]
 
 
 async def list_contacts(
@@ -134,10 +153,18 @@ async def list_contacts(
     return rows.all()
 
 
+async def contact_by_id(session: AsyncSession, *, workspace_id: str, contact_id: str) -> Contact:
+    """Return the workspace's contact with closeloop id ``contact_id``, or raise ``NotFound``."""
+    contact = await session.get(Contact, contact_id) if is_uuid(contact_id) else None
+    if contact is None or contact.workspace_id != workspace_id:
+        raise NotFound(f"No contact with id {contact_id!r} in this workspace.", field="contact_id")
+    return contact
+
+
 async def contact_decisions(
     session: AsyncSession, *, workspace_id: str, external_id: str
 ) -> Sequence[Decision]:
-    """Return every decision made for the contact, oldest first, or raise ``NotFound``."""
+    """Return every decision made for the contact (by its external id), oldest first, or raise ``NotFound``."""
     contact = await find_contact(session, workspace_id=workspace_id, external_id=external_id)
     rows = await session.scalars(
         select(Decision)
@@ -190,3 +217,21 @@ async def audit_log(
 async def workspace_settings(session: AsyncSession, *, workspace_id: str) -> WorkspaceSettings | None:
     """Return the workspace's settings row (None: it has never set any)."""
     return await session.get(WorkspaceSettings, workspace_id)
+
+
+async def list_surveys(session: AsyncSession, *, workspace_id: str) -> Sequence[Survey]:
+    """Return the workspace's surveys trigger knows, by name."""
+    rows = await session.scalars(
+        select(Survey).where(Survey.workspace_id == workspace_id).order_by(Survey.name, Survey.survey_id)
+    )
+    return rows.all()
+
+
+async def get_survey(session: AsyncSession, *, workspace_id: str, survey_id: str) -> Survey:
+    """Return the workspace's survey ``survey_id`` as trigger knows it, or raise ``NotFound``."""
+    survey = await session.get(Survey, (workspace_id, survey_id))
+    if survey is None:
+        raise NotFound(
+            f"Trigger does not know a survey {survey_id!r} in this workspace (yet).", field="survey_id"
+        )
+    return survey

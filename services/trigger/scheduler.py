@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.trigger.caches import Caches
 from services.trigger.domain.conditions import Facts
 from services.trigger.domain.decisions import decide_due
+from services.trigger.domain.model import survey_state
 from services.trigger.handlers.contacts import contact_facts, contact_view
 from services.trigger.handlers.evaluate import Batch, load_history, record_verdict, write_batch
 from services.trigger.handlers.rules import load_workspace, rule_view
@@ -29,7 +30,8 @@ from shared.db import Database
 from shared.outbox import Outbox
 from shared.worker import Worker
 
-# Outcomes after which a recurring survey stops; any other outcome skips one round only.
+# Outcomes after which a recurring survey stops; any other outcome (a closed survey, say) skips one
+# round only.
 _ENDS_ENROLLMENT = ("opted_out", "cancelled")
 
 
@@ -114,6 +116,7 @@ class Scheduler(Worker):
             policy=workspace.policy,
             history=history,
             facts=facts,
+            survey=survey_state(workspace.surveys, rule.survey_id),
         )
         batch = Batch([], [], [], [])
         record_verdict(

@@ -24,11 +24,11 @@ PUBLIC = "https://hooks.example.com"
 
 
 @pytest.fixture(scope="module")
-async def svc(stack_env: dict[str, str]) -> AsyncIterator[SimpleNamespace]:
+async def svc(stack_env: dict[str, str], producer: Any) -> AsyncIterator[SimpleNamespace]:
     """One trigger app for the module (public URL as a proxy would show it to HubSpot)."""
     app = create_app(fx.trigger_settings(stack_env, public_url=PUBLIC, role=fx.ALL_BUT_SCHEDULER))
     async with running(app) as client:
-        yield SimpleNamespace(client=client, app=app)
+        yield SimpleNamespace(client=client, app=app, producer=producer)
 
 
 async def _integration(client, auth, **body: Any) -> dict[str, Any]:
@@ -37,8 +37,10 @@ async def _integration(client, auth, **body: Any) -> dict[str, Any]:
     return response.json()
 
 
-async def _rule(client, auth, **body: Any) -> dict[str, Any]:
-    response = await client.post(
+async def _rule(svc, auth, **body: Any) -> dict[str, Any]:
+    """Create a rule (its survey published first, as responses would)."""
+    await fx.known_survey(svc.client, auth, svc.producer, "svy-1")
+    response = await svc.client.post(
         "/v1/rules", headers=auth, json={"name": "rule", "survey_id": "svy-1", "channel": "email", **body}
     )
     assert response.status_code == 201, response.text
@@ -57,7 +59,7 @@ async def test_signed_webhook_requests_one_survey_even_when_delivered_twice(svc,
     client = svc.client
     async with TopicReader(broker.bootstrap_servers, SURVEY_REQUESTS) as reader:
         integration = await _integration(client, auth)
-        await _rule(client, auth, event_type="ticket.solved")
+        await _rule(svc, auth, event_type="ticket.solved")
         body, headers = signed(integration["secret"], ticket_solved("cus_7", "grace@example.com", "Grace"))
 
         first = await client.post(_path(integration), content=body, headers=headers)
@@ -149,6 +151,35 @@ async def test_oversized_bodies_are_refused_before_they_are_read(settings_for, a
         assert big.status_code == 413 and big.json()["errors"][0]["field"] == "body"
 
 
+@pytest.mark.parametrize(
+    "tolerance_s, age_s, accepted",
+    [(900, 600, True), (900, -600, True), (900, 1000, False), (60, 120, False), (60, -120, False)],
+)
+async def test_the_standard_webhooks_timestamp_tolerance_follows_the_setting(
+    stack_env, auth, tolerance_s, age_s, accepted
+):
+    """``CLOSELOOP_TRIGGER_SIGNATURE_TOLERANCE_S`` wider and narrower than the default 300 s, either way."""
+    import time
+
+    from tests.support.stack import settings_from
+
+    env = {**stack_env, "CLOSELOOP_TRIGGER_SIGNATURE_TOLERANCE_S": str(tolerance_s), "CLOSELOOP_ROLE": "api"}
+    async with running(create_app(settings_from(TriggerSettings, env))) as client:
+        integration = await _integration(client, auth)
+        body, headers = signed(
+            integration["secret"], ticket_solved("tol-1"), timestamp=int(time.time()) - age_s
+        )
+        response = await client.post(
+            f"/v1/webhooks/standard/{integration['id']}", content=body, headers=headers
+        )
+    if accepted:
+        assert response.status_code == 202, response.text
+    else:
+        assert response.status_code == 401, response.text
+        assert response.json()["errors"][0]["field"] == "webhook-timestamp"
+        assert f"{tolerance_s}s" in response.json()["detail"]
+
+
 async def test_api_requires_a_valid_workspace_key(svc):
     assert (await svc.client.get("/v1/rules")).status_code == 401
     forged = await svc.client.get(
@@ -168,7 +199,7 @@ async def test_hubspot_batch_of_100_is_stored_once_and_triggers_the_matching_rul
     integration = await _integration(client, auth, kind="hubspot", secret=secret)
     assert integration["secret"] is None  # the caller's own secret is never echoed
     await _rule(
-        client,
+        svc,
         auth,
         name="NPS for new customers",
         source="hubspot",
@@ -288,7 +319,7 @@ async def test_hubspot_deals_and_tickets_find_their_contact_through_the_crm_api(
     assert integration["config"] == {"access_token_set": True}
     await client.put("/v1/contacts/777", json={"email": "ticket.owner@example.com"}, headers=auth)
     await _rule(
-        client,
+        svc,
         auth,
         source="hubspot",
         event_type="ticket.propertyChange",
@@ -344,7 +375,7 @@ async def test_zendesk_ticket_solved_schedules_a_csat_24_hours_later(svc, auth, 
     integration = await _integration(client, auth, kind="zendesk", secret="zendesk-signing-secret")
     await client.put("/v1/contacts/20978392", json={"email": "req@example.com", "name": "Req"}, headers=auth)
     rule = await _rule(
-        client,
+        svc,
         auth,
         name="CSAT a day after solved",
         source="zendesk",
@@ -380,7 +411,7 @@ async def test_cloudevents_in_all_three_modes(svc, auth, workspace):
     client = svc.client
     integration = await _integration(client, auth, kind="cloudevents")
     secret = integration["secret"]
-    await _rule(client, auth, event_type="com.shop.order.delivered", source="cloudevents")
+    await _rule(svc, auth, event_type="com.shop.order.delivered", source="cloudevents")
     contact = {"external_id": "ce-1", "email": "ce1@example.com"}
     structured = fx.dumps(
         fx.cloudevent("com.shop.order.delivered", data={"contact": contact, "order": "A-1"}, event_id="o1")
@@ -427,7 +458,7 @@ async def test_generic_json_with_a_mapping_and_basic_auth(svc, auth, broker, wor
     )
     secret = integration["secret"]
     await _rule(
-        client,
+        svc,
         auth,
         source="freshdesk",
         event_type="ticket.resolved",
@@ -464,7 +495,7 @@ async def test_generic_json_with_a_mapping_and_basic_auth(svc, auth, broker, wor
 
 async def test_direct_events_with_the_api_key(svc, auth):
     client = svc.client
-    await _rule(client, auth, event_type="order.delivered", source="api")
+    await _rule(svc, auth, event_type="order.delivered", source="api")
     event = {
         "id": "evt-1",
         "type": "order.delivered",

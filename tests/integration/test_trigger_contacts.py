@@ -19,6 +19,8 @@ from closeloop import contacts_import
 from closeloop.infra import free_port
 from services.trigger.app import create_app
 from shared.events import CUSTOMER_EVENTS, ContactOptedOut, utcnow
+from shared.security import issue_api_key
+from tests.conftest import SECRET_KEY
 from tests.support import trigger as fx
 from tests.support.stack import TopicReader, publish, wait_until
 from tests.support.trigger import ours
@@ -180,8 +182,9 @@ async def test_import_from_the_command_line_in_chunks(svc, api_key, auth, tmp_pa
     )
 
 
-async def test_opting_out_through_the_api_is_published_and_honoured(svc, auth, broker, workspace):
+async def test_opting_out_through_the_api_is_published_and_honoured(svc, auth, broker, workspace, producer):
     client = svc.client
+    await fx.known_survey(client, auth, producer, "s")
     await client.post(
         "/v1/rules", json={"name": "r", "event_type": "ticket.solved", "survey_id": "s"}, headers=auth
     )
@@ -237,8 +240,9 @@ async def test_an_opt_out_from_another_service_is_honoured(svc, auth, producer, 
     await wait_until(opted_out, timeout_s=30, message="the opt-out is honoured")
 
 
-async def test_erasure_removes_personal_data_and_tells_every_service(svc, auth, broker, workspace):
+async def test_erasure_removes_personal_data_and_tells_every_service(svc, auth, broker, workspace, producer):
     client = svc.client
+    await fx.known_survey(client, auth, producer, "s")
     await client.post(
         "/v1/rules",
         json={"name": "later", "event_type": "ticket.solved", "survey_id": "s", "delay_seconds": 3600},
@@ -287,3 +291,49 @@ async def test_contacts_are_private_to_their_workspace(svc, auth):
     assert (await svc.client.get("/v1/contacts/private", headers=other)).status_code == 404
     assert (await svc.client.delete("/v1/contacts/private", headers=other)).status_code == 404
     assert (await svc.client.get("/v1/contacts/private", headers=auth)).status_code == 200
+
+
+async def test_the_contact_id_other_services_use_is_looked_up_and_both_ids_are_shown(
+    svc, auth, workspace, producer
+):
+    """Tasks, invitations and events name a contact by its closeloop id: it finds the contact here, in this
+    workspace only, and every trigger answer that names a contact gives both ids, labelled."""
+    client = svc.client
+    contact = (
+        await client.put("/v1/contacts/crm-42", json={"email": "c42@example.com"}, headers=auth)
+    ).json()
+    found = await client.get(f"/v1/contacts/by-id/{contact['id']}", headers=auth)
+    assert found.status_code == 200 and found.json() == contact
+    assert (found.json()["id"], found.json()["external_id"]) == (contact["id"], "crm-42")
+    by_email = (await client.post("/v1/contacts", json={"email": "noid@example.com"}, headers=auth)).json()
+    assert (await client.get(f"/v1/contacts/by-id/{by_email['id']}", headers=auth)).json()[
+        "external_id"
+    ] is None
+    other = {"Authorization": f"Bearer {issue_api_key(SECRET_KEY, workspace + '-b')}"}
+    for path, headers in (
+        (f"/v1/contacts/by-id/{contact['id']}", other),
+        ("/v1/contacts/by-id/crm-42", auth),  # an external id is not a closeloop id
+        ("/v1/contacts/by-id/00000000-0000-4000-8000-000000000000", auth),
+    ):
+        missing = await client.get(path, headers=headers)
+        assert missing.status_code == 404 and missing.json()["errors"][0]["field"] == "contact_id"
+
+    await fx.known_survey(client, auth, producer, "s")
+    await client.post("/v1/rules", json={"name": "r", "event_type": "ids", "survey_id": "s"}, headers=auth)
+    accepted = await client.post(
+        "/v1/events",
+        json={"id": "ids-1", "type": "ids", "data": {"contact": {"external_id": "crm-42"}}},
+        headers=auth,
+    )
+    event = (await client.get(f"/v1/events/{accepted.json()['event_id']}", headers=auth)).json()
+    both = {"contact_id": contact["id"], "contact_external_id": "crm-42"}
+    assert {k: event[k] for k in both} == both
+    assert [{k: d[k] for k in both} for d in event["decisions"]] == [both]
+    listed = (await client.get("/v1/decisions", headers=auth)).json()
+    per_contact = (await client.get("/v1/contacts/crm-42/decisions", headers=auth)).json()
+    assert [{k: d[k] for k in both} for d in listed + per_contact] == [both, both]
+    # Once erased, the decisions stay with an id that leads nowhere, and no external id.
+    assert (await client.delete("/v1/contacts/crm-42", headers=auth)).status_code == 204
+    assert (await client.get(f"/v1/contacts/by-id/{contact['id']}", headers=auth)).status_code == 404
+    [kept] = (await client.get("/v1/decisions", headers=auth)).json()
+    assert (kept["contact_id"], kept["contact_external_id"]) == (contact["id"], None)

@@ -44,10 +44,13 @@ async def whole(stack_env: dict[str, str]) -> AsyncIterator[SimpleNamespace]:
     """Both halves in one process, looking for stored events only once a minute: NOTIFY must wake it."""
     app = create_app(fx.trigger_settings(stack_env, role=fx.ALL_BUT_SCHEDULER, evaluate_poll_ms=60_000))
     async with running(app) as client:
-        yield SimpleNamespace(client=client)
+        yield SimpleNamespace(client=client, runtime=app.state.runtime)
 
 
-async def _source(client: Any, auth: dict[str, str]) -> tuple[str, str]:
+async def _source(svc: SimpleNamespace, auth: dict[str, str]) -> tuple[str, str]:
+    """A webhook integration and a rule on it (its survey recorded as the consumer would)."""
+    client = svc.client
+    await fx.recorded_survey(svc.runtime, fx.workspace_of(auth), "csat")
     integration = (await client.post("/v1/integrations", json={"name": "Helpdesk"}, headers=auth)).json()
     rule = await client.post(
         "/v1/rules",
@@ -74,7 +77,7 @@ async def _event(client: Any, auth: dict[str, str], event_id: str) -> dict[str, 
 async def test_a_webhook_is_acknowledged_when_stored_and_decided_by_the_evaluator(
     api_only, auth, broker, workspace
 ):
-    path, secret = await _source(api_only.client, auth)
+    path, secret = await _source(api_only, auth)
     async with TopicReader(broker.bootstrap_servers, SURVEY_REQUESTS) as reader:
         accepted = await _post(api_only.client, path, secret, "cus_1")
         assert accepted["status"] == "accepted" and accepted["surveys_requested"] is None
@@ -104,7 +107,7 @@ async def test_a_webhook_is_acknowledged_when_stored_and_decided_by_the_evaluato
 async def test_events_a_crashed_or_busy_evaluator_holds_are_skipped_then_handed_back(
     api_only, auth, workspace
 ):
-    path, secret = await _source(api_only.client, auth)
+    path, secret = await _source(api_only, auth)
     accepted = [await _post(api_only.client, path, secret, f"held-{i}") for i in range(3)]
     ids = [a["event_id"] for a in accepted]
     db = api_only.runtime.db
@@ -131,7 +134,7 @@ async def test_events_a_crashed_or_busy_evaluator_holds_are_skipped_then_handed_
 async def test_an_event_that_cannot_be_evaluated_is_set_aside_and_does_not_block_the_rest(
     api_only, auth, workspace
 ):
-    path, secret = await _source(api_only.client, auth)
+    path, secret = await _source(api_only, auth)
     poison = new_id()
     async with api_only.runtime.db.unit_of_work() as session:
         await session.execute(
@@ -153,7 +156,7 @@ async def test_an_event_that_cannot_be_evaluated_is_set_aside_and_does_not_block
 
 
 async def test_erasing_a_contact_erases_its_events_still_waiting_for_the_rules(api_only, auth, workspace):
-    path, secret = await _source(api_only.client, auth)
+    path, secret = await _source(api_only, auth)
     await api_only.client.put("/v1/contacts/leaving", json={"email": "leaving@example.com"}, headers=auth)
     waiting = await _post(api_only.client, path, secret, "leaving")
     erased = await api_only.client.delete("/v1/contacts/leaving", headers=auth)
@@ -170,7 +173,7 @@ async def test_erasing_a_contact_erases_its_events_still_waiting_for_the_rules(a
 async def test_a_second_evaluator_shares_the_backlog_without_deciding_anything_twice(
     api_only, auth, workspace
 ):
-    path, secret = await _source(api_only.client, auth)
+    path, secret = await _source(api_only, auth)
     accepted = [await _post(api_only.client, path, secret, f"shared-{i}") for i in range(6)]
     runtime = api_only.runtime
     other = Evaluator(
@@ -202,7 +205,7 @@ async def test_the_api_half_runs_no_background_work_and_the_worker_half_serves_n
         assert worker.state.runtime.deps.evaluator.batch == 500
         assert api_only.evaluator.batch == 100
         assert (await client.get("/v1/rules", headers=auth)).status_code == 404
-        path, secret = await _source(api_only.client, auth)
+        path, secret = await _source(api_only, auth)
         body, headers = signed(secret, ticket_solved("nobody", "nobody@example.com", "N"))
         # A valid, signed webhook is not taken either: a worker's port is for health checks.
         assert (await client.post(path, content=body, headers=headers)).status_code == 404
@@ -211,7 +214,10 @@ async def test_the_api_half_runs_no_background_work_and_the_worker_half_serves_n
 # --- requests of many events: stored as one batch, moved into events by the evaluator -----------
 
 
-async def _hubspot(client: Any, auth: dict[str, str]) -> tuple[str, str]:
+async def _hubspot(svc: SimpleNamespace, auth: dict[str, str]) -> tuple[str, str]:
+    """A HubSpot integration and a rule on it (its survey recorded as the consumer would)."""
+    client = svc.client
+    await fx.recorded_survey(svc.runtime, fx.workspace_of(auth), "nps")
     secret = "hubspot-secret-" + new_id()
     integration = await client.post(
         "/v1/integrations", json={"name": "CRM", "kind": "hubspot", "secret": secret}, headers=auth
@@ -267,7 +273,7 @@ async def _drain(api_only: Any, workspace: str) -> None:
 async def test_a_batch_is_stored_as_one_row_and_each_event_is_decided_once_however_often_delivered(
     api_only, auth, workspace
 ):
-    path, secret = await _hubspot(api_only.client, auth)
+    path, secret = await _hubspot(api_only, auth)
     base = secrets.randbelow(10**9) * 10
     batch = [fx.lifecycle_customer(base + i, event_id=base + i) for i in range(3)]
 
@@ -319,7 +325,7 @@ async def test_a_batch_is_stored_as_one_row_and_each_event_is_decided_once_howev
 async def test_a_batch_whose_events_cannot_be_stored_is_set_aside_and_does_not_block_the_next(
     api_only, auth, workspace
 ):
-    path, secret = await _hubspot(api_only.client, auth)
+    path, secret = await _hubspot(api_only, auth)
     poison_id = new_id()
     too_long = {
         "id": poison_id,
@@ -366,7 +372,7 @@ async def test_a_batch_whose_events_cannot_be_stored_is_set_aside_and_does_not_b
 async def test_the_batch_retried_alone_is_the_one_locked_even_with_an_older_one_released_meanwhile(
     api_only, auth, workspace
 ):
-    path, secret = await _hubspot(api_only.client, auth)
+    path, secret = await _hubspot(api_only, auth)
     base = secrets.randbelow(10**9) * 10
     older, newer = [
         await _post_batch(
@@ -407,7 +413,7 @@ async def test_the_batch_retried_alone_is_the_one_locked_even_with_an_older_one_
 
 
 async def test_erasing_a_contact_erases_its_events_still_waiting_in_a_batch(api_only, auth, workspace):
-    path, secret = await _hubspot(api_only.client, auth)
+    path, secret = await _hubspot(api_only, auth)
     contact = str(secrets.randbelow(10**9))
     await api_only.client.put(f"/v1/contacts/{contact}", json={"email": "batch@example.com"}, headers=auth)
     waiting = await _post_batch(
@@ -432,7 +438,7 @@ async def test_erasing_a_contact_erases_its_events_still_waiting_in_a_batch(api_
 async def test_a_lost_connection_fails_a_pass_not_the_evaluator_which_listens_anew(api_only, auth):
     """The evaluator is a worker: a pass that fails for the database's sake is retried after a wait,
     on a new listening connection, and the events wait for it."""
-    path, secret = await _source(api_only.client, auth)
+    path, secret = await _source(api_only, auth)
     runtime = api_only.runtime
     evaluator = Evaluator(
         runtime.db, runtime.outbox, runtime.deps.caches, dsn=api_only.evaluator.dsn, poll_interval_s=0.05
@@ -471,7 +477,7 @@ async def test_a_started_service_keeps_what_startup_built_out_of_the_collectors_
 
 # Last: the module-scoped app it starts keeps evaluating in the background until the module ends.
 async def test_notify_wakes_the_evaluator_without_waiting_for_its_poll(whole, auth):
-    path, secret = await _source(whole.client, auth)
+    path, secret = await _source(whole, auth)
     accepted = await _post(whole.client, path, secret, "woken")
     # The evaluator polls once a minute here; only the NOTIFY sent at commit can wake it in time.
     event = await fx.evaluated(whole.client, auth, accepted["event_id"])

@@ -23,12 +23,14 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-async def svc(stack_env: dict[str, str]) -> AsyncIterator[SimpleNamespace]:
+async def svc(stack_env: dict[str, str], producer: Any) -> AsyncIterator[SimpleNamespace]:
     """One trigger app for the module, its scheduler driven by the tests with a movable clock."""
     clock = Clock()
     app = create_app(fx.trigger_settings(stack_env, role=fx.ALL_BUT_SCHEDULER), clock=clock)
     async with running(app) as client:
-        yield SimpleNamespace(client=client, clock=clock, scheduler=app.state.runtime.deps.scheduler)
+        yield SimpleNamespace(
+            client=client, clock=clock, scheduler=app.state.runtime.deps.scheduler, producer=producer
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -37,11 +39,10 @@ def _real_time(svc: SimpleNamespace) -> None:
 
 
 async def rule(svc, auth, **body: Any) -> dict[str, Any]:
-    response = await svc.client.post(
-        "/v1/rules",
-        headers=auth,
-        json={"name": "rule", "survey_id": "svy", "event_type": "ticket.solved", **body},
-    )
+    """Create a rule (its survey published first, as responses would)."""
+    body = {"name": "rule", "survey_id": "svy", "event_type": "ticket.solved", **body}
+    await fx.known_survey(svc.client, auth, svc.producer, body["survey_id"])
+    response = await svc.client.post("/v1/rules", headers=auth, json=body)
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -352,6 +353,7 @@ async def test_dry_run_explains_every_rule_and_writes_nothing(svc, auth):
     assert not deals["matched"] and "deal.won" in deals["reason"]
     assert await outcomes(svc, auth, "dry") == []  # nothing written
     # Overriding an attribute, and a draft rule that is not saved.
+    await fx.known_survey(svc.client, auth, svc.producer, "x")
     what_if = {
         **body,
         "contact": {"external_id": "dry", "plan": "free"},
@@ -419,6 +421,14 @@ async def test_rule_changes_are_versioned_and_audited(svc, auth):
         ({"recurrence_days": 0}, "recurrence_days"),
         ({"source": "Zen Desk"}, "source"),
         ({"locale": "english please"}, "locale"),
+        # Strict types: never "yes" for true, "3600" or 3600.0 for an integer, 1 for true.
+        ({"enabled": "yes"}, "enabled"),
+        ({"respect_quiet_hours": "false"}, "respect_quiet_hours"),
+        ({"exempt_from_caps": 1}, "exempt_from_caps"),
+        ({"delay_seconds": "3600"}, "delay_seconds"),
+        ({"delay_seconds": 3600.0}, "delay_seconds"),
+        ({"recurrence_days": True}, "recurrence_days"),
+        ({"sample_percent": "50"}, "sample_percent"),
     ],
 )
 async def test_bad_rules_are_refused_naming_the_field(svc, auth, body, field):
@@ -453,6 +463,7 @@ async def test_the_background_scheduler_sends_what_is_due(stack_env, auth, broke
     """The worker itself (role ``scheduler``): a 1-second delay goes out without anyone calling it."""
     app = create_app(fx.trigger_settings(stack_env, role="api,relay,scheduler", scheduler_interval_ms=100))
     async with running(app) as client, TopicReader(broker.bootstrap_servers, SURVEY_REQUESTS) as reader:
+        await fx.recorded_survey(app.state.runtime, workspace, "s")
         await client.post(
             "/v1/rules",
             json={"name": "soon", "event_type": "ping", "survey_id": "s", "delay_seconds": 1},

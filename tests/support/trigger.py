@@ -290,6 +290,87 @@ async def requested(client: Any, auth: dict[str, str], accepted: Any) -> int:
     return total
 
 
+def workspace_of(auth: dict[str, str]) -> str:
+    """The workspace whose API key ``auth`` carries."""
+    from shared.security import verify_api_key
+    from tests.conftest import SECRET_KEY
+
+    return verify_api_key(SECRET_KEY, auth["Authorization"].removeprefix("Bearer "))
+
+
+async def survey_event(
+    client: Any,
+    auth: dict[str, str],
+    producer: Any,
+    survey_id: str,
+    state: str = "published",
+    *,
+    late: bool = False,
+    **data: Any,
+) -> dict[str, Any]:
+    """Publish what responses publishes when it publishes (``published``), closes or reopens a survey of
+    the workspace, and wait until trigger shows it open or closed accordingly (``late``: until trigger
+    has handled it, whatever it made of it); return it as ``GET /v1/surveys/{id}`` does."""
+    before = await client.get(f"/v1/surveys/{survey_id}", headers=auth)
+    seen = before.json()["updated_at"] if before.status_code == 200 else None
+    from shared.events import SurveyClosed, SurveyPublished, SurveyQuestion, SurveyReopened
+    from tests.support.stack import publish, wait_until
+
+    workspace, now = workspace_of(auth), data.pop("at", None) or datetime.now(UTC)
+    event: Any
+    if state == "published":
+        event = SurveyPublished(
+            workspace_id=workspace,
+            survey_id=survey_id,
+            survey_version=data.pop("version", 1),
+            name=data.pop("name", f"Survey {survey_id}"),
+            open=data.pop("open", True),
+            questions=(SurveyQuestion(id="nps", type="nps", required=True),),
+            published_at=now,
+        )
+    elif state == "closed":
+        event = SurveyClosed(workspace_id=workspace, survey_id=survey_id, closed_at=now)
+    else:
+        event = SurveyReopened(workspace_id=workspace, survey_id=survey_id, reopened_at=now)
+    await publish(producer, event)
+    expect_open = event.open if state == "published" else state == "reopened"
+
+    async def known() -> dict[str, Any] | None:
+        response = await client.get(f"/v1/surveys/{survey_id}", headers=auth)
+        body = response.json() if response.status_code == 200 else None
+        if body is None or (late and body["updated_at"] == seen):
+            return None
+        return body if late or body["open"] == expect_open else None
+
+    found: dict[str, Any] = await wait_until(known, timeout_s=20, message=f"trigger knows survey {survey_id}")
+    return found
+
+
+async def known_survey(client: Any, auth: dict[str, str], producer: Any, survey_id: str) -> None:
+    """Make sure trigger knows the workspace's (open) survey ``survey_id``: publish it if it does not yet."""
+    if (await client.get(f"/v1/surveys/{survey_id}", headers=auth)).status_code != 200:
+        await survey_event(client, auth, producer, survey_id)
+
+
+async def recorded_survey(runtime: Any, workspace: str, survey_id: str) -> None:
+    """Record an open survey the way trigger's consumer does on ``SurveyPublished``: for an app that runs
+    no consumer (``CLOSELOOP_ROLE=api``), where the test does what a worker would."""
+    from services.trigger.handlers.surveys import on_survey_event
+    from shared.events import SurveyPublished, SurveyQuestion
+
+    event = SurveyPublished(
+        workspace_id=workspace,
+        survey_id=survey_id,
+        survey_version=1,
+        name=f"Survey {survey_id}",
+        open=True,
+        questions=(SurveyQuestion(id="nps", type="nps", required=True),),
+        published_at=datetime.now(UTC),
+    )
+    async with runtime.db.unit_of_work() as session:
+        await on_survey_event(session, runtime.deps.caches, event)
+
+
 async def settled(client: Any, auth: dict[str, str], *accepted: Any) -> None:
     """Wait until the rules have been applied to the new events of each webhook answer."""
     for answer in accepted:

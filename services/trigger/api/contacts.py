@@ -10,6 +10,7 @@ from services.trigger import queries
 from services.trigger.api.events import decision_out
 from services.trigger.deps import RuntimeDep
 from services.trigger.handlers import contacts, imports
+from services.trigger.schemas.common import QueryFlag
 from services.trigger.schemas.contacts import ContactCreate, ContactOut, ContactUpsert, ImportResult, OptOut
 from services.trigger.schemas.events import DecisionOut
 from services.trigger.sources.contact_rows import ImportFormatError, read_rows
@@ -106,7 +107,16 @@ async def list_contacts(
     return [_contact_out(c) for c in rows]
 
 
-@router.get("/v1/contacts/{external_id}", tags=["contacts"], summary="Read a contact")
+@router.get(
+    "/v1/contacts/by-id/{contact_id}",
+    tags=["contacts"],
+    summary="Read a contact by its closeloop id: the contact_id of events, decisions, tasks and invitations",
+)
+async def get_contact_by_id(contact_id: str, workspace: WorkspaceDep, session: SessionDep) -> ContactOut:
+    return _contact_out(await queries.contact_by_id(session, workspace_id=workspace, contact_id=contact_id))
+
+
+@router.get("/v1/contacts/{external_id}", tags=["contacts"], summary="Read a contact by your CRM id")
 async def get_contact(external_id: ExternalId, workspace: WorkspaceDep, session: SessionDep) -> ContactOut:
     return _contact_out(await contacts.find_contact(session, workspace_id=workspace, external_id=external_id))
 
@@ -173,7 +183,7 @@ async def contact_decisions(
     external_id: ExternalId, workspace: WorkspaceDep, session: SessionDep
 ) -> list[DecisionOut]:
     rows = await queries.contact_decisions(session, workspace_id=workspace, external_id=external_id)
-    return [decision_out(d) for d in rows]
+    return [decision_out(d, external_id) for d in rows]
 
 
 @router.post(
@@ -204,7 +214,7 @@ async def import_contacts(
     session: SessionDep,
     runtime: RuntimeDep,
     response: Response,
-    atomic: bool = False,
+    atomic: QueryFlag = False,
 ) -> ImportResult:
     try:
         rows = read_rows(request.headers.get("content-type", ""), await request.body())

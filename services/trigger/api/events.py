@@ -70,13 +70,14 @@ async def post_events(
     return event_accepted(results, ignored=0)
 
 
-def decision_out(d: Decision) -> DecisionOut:
-    """Return a decision as the API shows it."""
+def decision_out(d: Decision, contact_external_id: str | None) -> DecisionOut:
+    """Return a decision as the API shows it, naming its contact by both ids."""
     return DecisionOut(
         id=d.id,
         rule_id=d.rule_id,
         rule_version=d.rule_version,
         contact_id=d.contact_id,
+        contact_external_id=contact_external_id,
         event_id=d.received_event_id,
         outcome=d.outcome,
         reason=d.reason,
@@ -101,12 +102,13 @@ async def get_event(event_id: str, workspace: WorkspaceDep, session: SessionDep)
         event_type=event.event_type,
         occurred_at=event.occurred_at,
         contact_id=event.contact_id,
+        contact_external_id=event.contact_external_id,
         received_at=event.received_at,
         status=event.status,
         evaluated_at=event.evaluated_at,
         error=event.error,
         properties=event.properties,
-        decisions=[decision_out(d) for d in event.decisions],
+        decisions=[decision_out(d, event.contact_external_id) for d in event.decisions],
     )
 
 
@@ -136,4 +138,4 @@ async def list_decisions(
     rows = await queries.list_decisions(
         session, workspace_id=workspace, outcome=outcome, rule_id=rule_id, limit=limit
     )
-    return [decision_out(d) for d in rows]
+    return [decision_out(d, external_id) for d, external_id in rows]

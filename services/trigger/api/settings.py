@@ -25,11 +25,19 @@ async def get_settings(workspace: WorkspaceDep, session: SessionDep) -> Settings
 @router.put(
     "/v1/settings",
     tags=["settings"],
-    summary="Replace the workspace's frequency cap and quiet hours (audited)",
+    summary="Replace the workspace's frequency cap, quiet hours and time zone (audited)",
+    description="Quiet hours are kept here for every service: a change is published as "
+    "`QuietHoursChanged`, and dispatch applies it to the reminders it schedules.",
 )
 async def put_settings(
     body: SettingsBody, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep, actor: ActorDep
 ) -> SettingsBody:
     return await settings.put_settings(
-        session, runtime.deps.caches, workspace_id=workspace, body=body, actor=actor
+        session,
+        runtime.deps.caches,
+        runtime.outbox,
+        workspace_id=workspace,
+        body=body,
+        actor=actor,
+        now=runtime.deps.clock.now(),
     )

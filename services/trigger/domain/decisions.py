@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from services.trigger.domain.conditions import Facts, as_text, evaluate
 from services.trigger.domain.model import (
@@ -15,9 +16,11 @@ from services.trigger.domain.model import (
     Policy,
     RuleView,
     Sent,
+    SurveyState,
     Verdict,
     channels_for,
     in_sample,
+    survey_state,
 )
 from services.trigger.domain.policy import cap_block, quiet_until
 from shared.timezones import zone
@@ -35,6 +38,7 @@ def decide(
     facts: Facts | None = None,
     enrolled: bool = False,
     trace: list[dict[str, Any]] | None = None,
+    survey: SurveyState = "open",
 ) -> Verdict:
     """Return whether ``rule`` asks ``contact`` for feedback after an event, when, and why (or why not)."""
     policy = policy or Policy()
@@ -42,6 +46,8 @@ def decide(
         return Verdict(
             "conditions_not_met", f"rule {rule.id}: the event or contact does not meet its conditions"
         )
+    if survey != "open":
+        return _survey_not_open(rule, survey)
     if contact.opted_out:
         return Verdict("opted_out", "the contact opted out of surveys")
     if not in_sample(rule.id, contact.id, rule.sample_percent):
@@ -63,8 +69,8 @@ def decide(
     # An event dated in the future is the sender's clock running ahead: count from now instead.
     due = max(min(occurred_at, now) + timedelta(seconds=rule.delay_seconds), now)
     tz = zone(contact.timezone, policy.default_timezone)
-    quiet = quiet_until(due, policy.quiet_hours, tz) if rule.respect_quiet_hours else None
     channel, fallbacks = usable[0], tuple(usable[1:])
+    quiet = _quiet_until(rule, policy, channel, due, tz)
     if quiet is not None:
         return Verdict(
             "delayed",
@@ -93,8 +99,10 @@ def decide_due(
     policy: Policy | None = None,
     history: Sequence[Sent] = (),
     facts: Facts | None = None,
+    survey: SurveyState = "open",
 ) -> Verdict:
-    """Return what to do with a scheduled send that is due: the contact and caps are checked again."""
+    """Return what to do with a scheduled send that is due: the contact, the survey and the caps are
+    checked again."""
     policy = policy or Policy()
     if not rule.enabled:
         return Verdict("cancelled", f"rule {rule.id} was disabled or deleted before the send was due")
@@ -102,6 +110,8 @@ def decide_due(
         return Verdict(
             "conditions_not_met", f"rule {rule.id}: the conditions no longer hold when the send is due"
         )
+    if survey != "open":
+        return _survey_not_open(rule, survey)
     if contact.opted_out:
         return Verdict("opted_out", "the contact opted out of surveys before the send was due")
     usable, why_not = channels_for(rule, contact)
@@ -109,10 +119,34 @@ def decide_due(
         outcome: Outcome = "opted_out" if all("opted out" in w for w in why_not) else "no_channel"
         return Verdict(outcome, "no channel can reach the contact: " + "; ".join(why_not))
     tz = zone(contact.timezone, policy.default_timezone)
-    quiet = quiet_until(now, policy.quiet_hours, tz) if rule.respect_quiet_hours else None
+    quiet = _quiet_until(rule, policy, usable[0], now, tz)
     if quiet is not None:
         return Verdict("delayed", f"quiet hours in {tz.key}; send at {quiet.isoformat()}", quiet, usable[0])
     return _send_now(rule, policy, history, now, usable[0], tuple(usable[1:]))
+
+
+def _survey_not_open(rule: RuleView, survey: SurveyState) -> Verdict:
+    if survey == "closed":
+        return Verdict(
+            "survey_closed",
+            f"survey {rule.survey_id} is closed (responses takes no answers to it): rule {rule.id} "
+            "asks nobody until the survey is reopened",
+        )
+    return Verdict(
+        "survey_unknown",
+        f"survey {rule.survey_id} is not a survey of this workspace that responses has published: rule "
+        f"{rule.id} asks nobody; point it at an existing survey",
+    )
+
+
+def _quiet_until(
+    rule: RuleView, policy: Policy, channel: Channel, moment: datetime, tz: ZoneInfo
+) -> datetime | None:
+    """Return when the quiet hours that hold a send over ``channel`` at ``moment`` end, or None."""
+    quiet = policy.quiet_hours
+    if quiet is None or not rule.respect_quiet_hours or not quiet.applies_to(channel):
+        return None
+    return quiet_until(moment, quiet, tz)
 
 
 def _send_now(
@@ -147,8 +181,11 @@ def decide_all(
     policy: Policy,
     history: list[Sent],
     enrolled: frozenset[str] = frozenset(),
+    surveys: Mapping[str, bool] | None = None,
 ) -> list[tuple[RuleView, Verdict]]:
-    """Return a verdict per matching rule; each send joins ``history`` so the next rule sees it."""
+    """Return a verdict per matching rule; each send joins ``history`` so the next rule sees it.
+
+    ``surveys`` maps the workspace's known survey ids to whether they are open (None: all open)."""
     verdicts = []
     for rule in rules:
         if not rule.matches(facts.source, facts.event_type):
@@ -162,6 +199,7 @@ def decide_all(
             history=history,
             facts=facts,
             enrolled=rule.id in enrolled,
+            survey=survey_state(surveys, rule.survey_id),
         )
         if verdict.outcome == "sent":
             history.append(Sent(rule.survey_id, now, rule.id))
@@ -169,14 +207,52 @@ def decide_all(
     return verdicts
 
 
+CONTEXT_FIELDS = 50
+"""Most fields a survey request's context carries: what responses keeps as hidden fields (50 fields of
+at most 500 characters, string keys and values; docs/responses.md)."""
+PROPERTY_FIELDS = 30
+"""Of those, at most this many for the event type, the source and the event's properties: the rest is
+left for the contact's attributes."""
+ATTRIBUTE_PREFIX = "attr."
+"""Contact attributes ride in the context as ``attr.<name>`` (responses' ``show_if`` reads them)."""
+PROFILE_ATTRIBUTES = ("role", "plan", "country")
+"""The contact's own fields that describe a segment rather than identify a person: sent as attributes."""
+
+
+def contact_attributes(contact: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the contact's attributes as a survey sees them: its role, plan and country, then its custom
+    attributes by name (the contact's own fields win over a custom attribute of the same name)."""
+    custom = contact.get("attributes") or {}
+    attributes = {f: contact.get(f) for f in PROFILE_ATTRIBUTES if contact.get(f) is not None}
+    for name in sorted(custom):
+        attributes.setdefault(name, custom[name])
+    return attributes
+
+
+def _field(key: object, value: object) -> bool:
+    """Whether a property or attribute can be a context field: a short text key and a scalar value."""
+    return isinstance(key, str) and 0 < len(key) <= 64 and isinstance(value, str | int | float | bool)
+
+
 def survey_context(
-    event_type: str, source: str, properties: Mapping[str, Any], *, limit: int = 30
+    event_type: str,
+    source: str,
+    properties: Mapping[str, Any],
+    attributes: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
-    """Return merge/hidden fields for the survey: the event's scalar top-level properties as text."""
-    context = {"event_type": event_type[:200], "source": source[:200]}
+    """Return the survey's merge and hidden fields, as text of at most 500 characters: the event type and
+    source, the event's scalar top-level properties (up to ``PROPERTY_FIELDS`` in all), then the
+    contact's ``attributes`` as ``attr.<name>`` (up to ``CONTEXT_FIELDS`` in all). ``attr.`` keys are
+    the contact's alone: an event property named so is left out."""
+    context = {"event_type": event_type[:500], "source": source[:500]}
     for key, value in properties.items():
-        if len(context) >= limit:
+        if len(context) >= PROPERTY_FIELDS:
             break
-        if isinstance(value, str | int | float | bool) and not isinstance(key, bool) and len(str(key)) <= 64:
-            context.setdefault(str(key), as_text(value, True)[:500])
+        if _field(key, value) and not key.startswith(ATTRIBUTE_PREFIX):
+            context.setdefault(key, as_text(value, True)[:500])
+    for name, value in (attributes or {}).items():
+        if len(context) >= CONTEXT_FIELDS:
+            break
+        if _field(name, value):
+            context[ATTRIBUTE_PREFIX + name] = as_text(value, True)[:500]
     return context

@@ -12,7 +12,7 @@ from datetime import datetime, time
 from typing import Any, Literal, get_args
 
 from services.trigger.domain.conditions import Condition
-from shared.vocabulary import Channel, SurveyKind
+from shared.vocabulary import SEND_CHANNELS, Channel, SurveyKind
 
 Outcome = Literal[
     "sent",
@@ -24,8 +24,13 @@ Outcome = Literal[
     "suppressed_by_cap",
     "already_enrolled",
     "cancelled",
+    "survey_closed",
+    "survey_unknown",
 ]
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
+
+SurveyState = Literal["open", "closed", "unknown"]
+"""A rule's survey as trigger knows it from responses' events."""
 
 CHANNEL_NEEDS: dict[Channel, str | None] = {
     "email": "email",
@@ -46,9 +51,15 @@ class Cap:
 class QuietHours:
     start: time
     end: time
+    channels: frozenset[Channel] = frozenset(SEND_CHANNELS)
+    """The channels that keep them (a ``link`` is never sent, so it never waits)."""
 
     def describe(self) -> str:
         return f"{self.start:%H:%M}–{self.end:%H:%M}"
+
+    def applies_to(self, channel: Channel) -> bool:
+        """Return whether a send over ``channel`` keeps the quiet hours."""
+        return channel in self.channels
 
 
 @dataclass(frozen=True)
@@ -119,6 +130,15 @@ class Verdict:
     send_at: datetime | None = None
     channel: Channel | None = None
     fallback_channels: tuple[Channel, ...] = ()
+
+
+def survey_state(surveys: Mapping[str, bool] | None, survey_id: str) -> SurveyState:
+    """Return the state of ``survey_id`` in ``surveys`` (survey id → open); None: every survey is open."""
+    if surveys is None:
+        return "open"
+    if survey_id not in surveys:
+        return "unknown"
+    return "open" if surveys[survey_id] else "closed"
 
 
 def matching_rules(rules: Iterable[RuleView], event_type: str, source: str | None = None) -> list[RuleView]:

@@ -11,10 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.trigger.caches import Caches
 from services.trigger.domain.conditions import Facts
 from services.trigger.domain.decisions import decide
-from services.trigger.domain.model import RuleView, Sent
+from services.trigger.domain.model import RuleView, Sent, survey_state
 from services.trigger.handlers.contacts import contact_facts, contact_view
 from services.trigger.handlers.evaluate import load_enrollments, load_history
 from services.trigger.handlers.rules import load_workspace, rule_columns, rule_view
+from services.trigger.handlers.surveys import require_survey
 from services.trigger.models import CONTACT_COLUMNS, Rule, contacts_table
 from services.trigger.schemas.rules import DryRunRequest, DryRunResult, DryRunRule, RuleCreate
 from shared.errors import InvalidInput
@@ -39,6 +40,11 @@ async def dry_run(
         if body.rules is not None
         else list(workspace.rules)
     )
+    for i, draft in enumerate(body.rules or ()):
+        # A draft is refused as the rule would be; the workspace's own rules show their survey's state.
+        await require_survey(
+            session, workspace_id=workspace_id, survey_id=draft.survey_id, field=f"rules.{i}.survey_id"
+        )
     stored: dict[str, Any] | None = None
     given = body.contact.model_dump(exclude_none=True, exclude={"opted_out", "opted_out_channels"})
     if body.contact.external_id:
@@ -111,6 +117,7 @@ async def dry_run(
             facts=facts,
             enrolled=rule.id in enrolled,
             trace=trace,
+            survey=survey_state(workspace.surveys, rule.survey_id),
         )
         if verdict.outcome == "sent":
             history = [*history, Sent(rule.survey_id, now, rule.id)]

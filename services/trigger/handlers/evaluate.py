@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.trigger.caches import WorkspaceRules
 from services.trigger.domain.conditions import Facts
-from services.trigger.domain.decisions import decide_all, survey_context
+from services.trigger.domain.decisions import contact_attributes, decide_all, survey_context
 from services.trigger.domain.model import RuleView, Sent, Verdict
 from services.trigger.handlers.contacts import (
     clip,
@@ -145,6 +145,7 @@ def survey_requested(
             phone=contact["phone"],
             locale=contact["locale"],
             timezone=contact["timezone"],
+            company=contact["company"],
         ),
         reason=f"rule:{rule.id}",
         fallback_channels=verdict.fallback_channels,
@@ -201,7 +202,7 @@ def record_verdict(
     )
     if request_id is None:
         return False
-    context = survey_context(facts.event_type, facts.source, facts.properties)
+    context = survey_context(facts.event_type, facts.source, facts.properties, contact_attributes(contact))
     batch.outbox.append(
         outbox_row(
             outbox,
@@ -412,6 +413,7 @@ async def evaluate(
             policy=rules.policy,
             history=history[contact["id"]],
             enrolled=frozenset(contact_enrolled),
+            surveys=rules.surveys,
         )
         count = 0
         for rule, verdict in verdicts:

@@ -14,10 +14,12 @@ from services.trigger.caches import Caches, WorkspaceRules
 from services.trigger.domain.conditions import ConditionError, parse_condition
 from services.trigger.domain.model import Cap, Policy, QuietHours, RuleView
 from services.trigger.handlers.audit import audit
+from services.trigger.handlers.surveys import require_survey, workspace_surveys
 from services.trigger.models import Rule, WorkspaceSettings
 from services.trigger.schemas.rules import RuleCreate, RulePatch
 from shared.errors import InvalidInput, NotFound
 from shared.events import is_uuid, new_id
+from shared.vocabulary import SEND_CHANNELS
 
 
 def rule_view(rule: Rule) -> RuleView:
@@ -58,7 +60,11 @@ def policy_of(row: WorkspaceSettings | None) -> Policy:
         return Policy()
     return Policy(
         cap=Cap(row.cap_max_surveys, row.cap_days) if row.cap_max_surveys and row.cap_days else None,
-        quiet_hours=QuietHours(_hhmm(row.quiet_start), _hhmm(row.quiet_end))
+        quiet_hours=QuietHours(
+            _hhmm(row.quiet_start),
+            _hhmm(row.quiet_end),
+            frozenset(row.quiet_channels or SEND_CHANNELS),
+        )
         if row.quiet_start and row.quiet_end
         else None,
         default_timezone=row.default_timezone or "UTC",
@@ -66,7 +72,7 @@ def policy_of(row: WorkspaceSettings | None) -> Policy:
 
 
 async def load_workspace(session: AsyncSession, caches: Caches, *, workspace_id: str) -> WorkspaceRules:
-    """Return the workspace's enabled rules and policy, from the cache when fresh."""
+    """Return the workspace's enabled rules, policy and known surveys, from the cache when fresh."""
 
     async def fetch() -> WorkspaceRules:
         rows = (
@@ -81,7 +87,8 @@ async def load_workspace(session: AsyncSession, caches: Caches, *, workspace_id:
         windows = [r.survey_cap.days for r in rules if r.survey_cap] + (
             [policy.cap.days] if policy.cap else []
         )
-        return WorkspaceRules(rules, policy, max(windows, default=0))
+        surveys = await workspace_surveys(session, workspace_id=workspace_id)
+        return WorkspaceRules(rules, policy, max(windows, default=0), surveys)
 
     loaded = await caches.workspaces.get_or_load(workspace_id, fetch)
     assert loaded is not None  # fetch always returns one
@@ -137,10 +144,10 @@ def rule_columns(values: Mapping[str, Any], *, field_prefix: str = "") -> dict[s
 async def create_rule(
     session: AsyncSession, caches: Caches, *, workspace_id: str, body: RuleCreate, actor: str
 ) -> Rule:
-    """Return the new rule; its creation is audited."""
-    rule = Rule(
-        id=new_id(), workspace_id=workspace_id, version=1, **rule_columns(body.model_dump(mode="json"))
-    )
+    """Return the new rule (its survey must be known in the workspace); its creation is audited."""
+    columns = rule_columns(body.model_dump(mode="json"))
+    await require_survey(session, workspace_id=workspace_id, survey_id=body.survey_id)
+    rule = Rule(id=new_id(), workspace_id=workspace_id, version=1, **columns)
     session.add(rule)
     await session.flush()
     await session.refresh(rule)
@@ -181,11 +188,17 @@ async def change_rule(
     actor: str,
     replace: bool,
 ) -> Rule:
-    """Return the rule after ``changes`` (all fields when ``replace``); the change is audited."""
+    """Return the rule after ``changes`` (all fields when ``replace``); the change is audited.
+
+    A survey the change names must be known in the workspace; a rule whose survey has become unknown
+    can still be changed otherwise (disabled, for instance)."""
     rule = await find_rule(session, workspace_id=workspace_id, rule_id=rule_id, lock=True)
     before = rule_snapshot(rule)
     # The whole resulting rule is checked, so a patch cannot leave it inconsistent.
-    for key, value in rule_columns(changes if replace else {**before, **changes}).items():
+    columns = rule_columns(changes if replace else {**before, **changes})
+    if changes.get("survey_id") is not None:
+        await require_survey(session, workspace_id=workspace_id, survey_id=changes["survey_id"])
+    for key, value in columns.items():
         setattr(rule, key, value)
     after = rule_snapshot(rule)
     if after == before:

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
-from services.trigger.schemas.common import Clean, Locale, TimeZone
+from services.trigger.schemas.common import Clean, Locale, Strict, TimeZone
 from shared.vocabulary import Channel
 
 
@@ -66,8 +66,14 @@ class ContactCreate(ContactUpsert):
 
 
 class ContactOut(BaseModel):
-    id: str
-    external_id: str | None
+    id: str = Field(
+        description="The contact's id in closeloop: what every event and every service's API calls "
+        "`contact_id` (`GET /v1/contacts/by-id/{id}`)"
+    )
+    external_id: str | None = Field(
+        description="The contact's id in your CRM (`GET /v1/contacts/{external_id}`); null for a contact "
+        "known by email alone"
+    )
     email: str | None
     name: str | None
     phone: str | None
@@ -84,7 +90,7 @@ class ContactOut(BaseModel):
     updated_at: datetime | None = None
 
 
-class OptOut(BaseModel):
+class OptOut(Strict):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{}, {"channel": "sms"}]})
 
     channel: Channel | None = Field(None, description="Leave out to opt out of every channel")

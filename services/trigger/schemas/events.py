@@ -58,11 +58,22 @@ class EventAccepted(BaseModel):
     events: list[EventResult] | None = Field(None, description="Per event, for batches")
 
 
+_CONTACT_ID = (
+    "The contact's id in closeloop: what every event and every service's API calls `contact_id` "
+    "(`GET /v1/contacts/by-id/{id}`)"
+)
+_CONTACT_EXTERNAL_ID = (
+    "The contact's id in your CRM (`GET /v1/contacts/{external_id}`); null for a contact known by email "
+    "alone, or erased"
+)
+
+
 class DecisionOut(BaseModel):
     id: str | None = None
     rule_id: str
     rule_version: int | None = None
-    contact_id: str
+    contact_id: str = Field(description=_CONTACT_ID)
+    contact_external_id: str | None = Field(None, description=_CONTACT_EXTERNAL_ID)
     event_id: str | None = None
     outcome: str
     reason: str
@@ -78,7 +89,10 @@ class ReceivedEventOut(BaseModel):
     source_event_id: str
     event_type: str
     occurred_at: datetime
-    contact_id: str | None = Field(description="Set once the event is evaluated (and it named a contact)")
+    contact_id: str | None = Field(
+        description="Set once the event is evaluated (and it named a contact). " + _CONTACT_ID
+    )
+    contact_external_id: str | None = Field(None, description=_CONTACT_EXTERNAL_ID)
     received_at: datetime
     status: Literal["pending", "evaluated", "failed"] = Field(
         description="`pending`: stored, the rules not applied yet (usually for milliseconds); "

@@ -6,10 +6,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.trigger.schemas.common import SOURCE_PATTERN, Clean, Kind
+from services.trigger.schemas.common import SOURCE_PATTERN, Clean, Kind, Strict
 
 
-class FieldMapping(BaseModel):
+class FieldMapping(Strict):
     """Where a body keeps the event's parts: dot paths into the JSON (``ticket.requester.email``)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -45,7 +45,7 @@ class FieldMapping(BaseModel):
         return self
 
 
-class IntegrationConfig(BaseModel):
+class IntegrationConfig(Strict):
     model_config = ConfigDict(extra="forbid")
 
     mapping: FieldMapping | None = None

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.trigger.schemas.common import SOURCE_PATTERN, CapIn, Clean, Locale
+from services.trigger.schemas.common import SOURCE_PATTERN, CapIn, Clean, Locale, Strict
 from services.trigger.schemas.contacts import ContactFields
 from shared.vocabulary import Channel, SurveyKind
 
@@ -101,7 +101,7 @@ class DryRunContact(ContactFields):
     opted_out_channels: list[Channel] = Field(default_factory=list)
 
 
-class DryRunRequest(BaseModel):
+class DryRunRequest(Strict):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -118,7 +118,7 @@ class DryRunRequest(BaseModel):
 
     source: str = Field("api", max_length=40)
     event_type: str = Field(min_length=1, max_length=200)
-    occurred_at: datetime | None = None
+    occurred_at: datetime | None = Field(None, strict=False, description="ISO 8601 with a time zone")
     properties: dict[str, Any] = Field(default_factory=dict)
     contact: DryRunContact = Field(
         description="external_id alone uses the stored contact and its history; other fields override it"

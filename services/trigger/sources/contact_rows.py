@@ -6,6 +6,7 @@ error for a row that cannot even be read. The command line that sends files in c
 Columns (CSV header or JSON keys): ``external_id``, ``email``, ``name``, ``phone``, ``locale``,
 ``timezone``, ``country``, ``company``, ``role``, ``plan``, ``opted_out``; any other column is a
 custom attribute (``attributes.<name>`` works too). Empty cells leave the stored value alone.
+``opted_out`` is a JSON boolean in JSON lines; a CSV cell, being text, may say true/false, yes/no, 1/0.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ def _column(name: str) -> str:
     return name.strip().lower().replace(" ", "_").replace("-", "_")
 
 
-def _shape(raw: dict[str, Any], number: int) -> Row:
-    """Split a record into contact fields and custom attributes."""
+def _shape(raw: dict[str, Any], number: int, *, text: bool) -> Row:
+    """Split a record into contact fields and custom attributes (``text``: a CSV row, every cell text)."""
     values: dict[str, Any] = {}
     attributes: dict[str, Any] = (
         dict(raw.pop("attributes", None) or {}) if isinstance(raw.get("attributes"), dict) else {}
@@ -66,7 +67,7 @@ def _shape(raw: dict[str, Any], number: int) -> Row:
         elif name == "opted_out":
             if isinstance(value, bool):
                 values["opted_out"] = value
-            elif str(value).strip().lower() in _TRUE | _FALSE:
+            elif text and str(value).strip().lower() in _TRUE | _FALSE:
                 values["opted_out"] = str(value).strip().lower() in _TRUE
             else:
                 return Row(number, error=("opted_out", f"{value!r} is not true or false"))
@@ -97,7 +98,9 @@ def read_csv(text: str) -> Iterator[Row]:
             yield Row(number, error=("row", "the row has more cells than the header"))
             continue
         yield _shape(
-            {k: (v.replace("\x00", "") if isinstance(v, str) else v) for k, v in record.items()}, number
+            {k: (v.replace("\x00", "") if isinstance(v, str) else v) for k, v in record.items()},
+            number,
+            text=True,
         )
 
 
@@ -118,7 +121,7 @@ def read_jsonl(text: str) -> Iterator[Row]:
         if not isinstance(record, dict):
             yield Row(number, error=("row", "each line is a JSON object"))
             continue
-        yield _shape(record, number)
+        yield _shape(record, number, text=False)
 
 
 def read_rows(content_type: str, body: bytes) -> list[Row]:

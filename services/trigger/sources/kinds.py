@@ -32,7 +32,7 @@ def verify(
         "standard-webhooks" if kind == "standard-webhooks" else str(config.get("auth") or DEFAULT_AUTH[kind])
     )
     if mode == "standard-webhooks":
-        return verify_standard(secret, request)
+        return verify_standard(secret, request, tolerance_s=tolerance_s)
     verify_shared_secret(secret, config, request, mode)
     return None
 

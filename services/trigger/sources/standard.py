@@ -76,10 +76,13 @@ class InboundEvent(BaseModel):
     data: InboundEventData
 
 
-def verify_standard(secret: str, request: SignedRequest) -> str:
-    """Return the ``webhook-id`` of a Standard Webhooks request signed with ``secret``."""
+def verify_standard(secret: str, request: SignedRequest, *, tolerance_s: float) -> str:
+    """Return the ``webhook-id`` of a Standard Webhooks request signed with ``secret``, its timestamp
+    within ``tolerance_s`` of now."""
     try:
-        return standard_webhooks.verify(secret, dict(request.headers), request.body, now=request.now)
+        return standard_webhooks.verify(
+            secret, dict(request.headers), request.body, now=request.now, tolerance_s=tolerance_s
+        )
     except standard_webhooks.SignatureError as exc:
         raise SignatureError(str(exc), header=exc.header) from exc
     except (binascii.Error, ValueError) as exc:

@@ -1,0 +1,44 @@
+"""Routes for the surveys trigger knows: what a rule's ``survey_id`` may name, and whether it is open."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from services.trigger import queries
+from services.trigger.models import Survey
+from services.trigger.schemas.surveys import SurveyOut
+from shared.service import SessionDep, WorkspaceDep
+
+router = APIRouter()
+
+
+def _survey_out(s: Survey) -> SurveyOut:
+    """Return a known survey as the API shows it."""
+    return SurveyOut(
+        survey_id=s.survey_id,
+        name=s.name,
+        version=s.version,
+        open=s.open,
+        state_at=s.state_at,
+        updated_at=s.updated_at,
+    )
+
+
+@router.get(
+    "/v1/surveys",
+    tags=["surveys"],
+    summary="The workspace's surveys as trigger knows them (rules may name these), open or closed",
+    description="Responses publishes a survey when it is created or versioned, closed or reopened; "
+    "trigger knows it a moment later. A rule naming a survey missing here is refused (422).",
+)
+async def list_surveys(workspace: WorkspaceDep, session: SessionDep) -> list[SurveyOut]:
+    return [_survey_out(s) for s in await queries.list_surveys(session, workspace_id=workspace)]
+
+
+@router.get(
+    "/v1/surveys/{survey_id}",
+    tags=["surveys"],
+    summary="One survey as trigger knows it; 404 until responses' event about it has arrived",
+)
+async def get_survey(survey_id: str, workspace: WorkspaceDep, session: SessionDep) -> SurveyOut:
+    return _survey_out(await queries.get_survey(session, workspace_id=workspace, survey_id=survey_id))
