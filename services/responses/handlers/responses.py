@@ -32,8 +32,10 @@ async def _start(session: AsyncSession, outbox: Outbox, visit: Visit) -> Respons
     link = visit.link
     now = utcnow()
     kiosk = is_kiosk(link)
-    # Two first answers racing for one invitation meet at the unique (workspace, link key) index:
-    # the second waits for the first to commit and then locks the row the first created.
+    # Two first answers racing for one invitation meet at the unique (workspace, link key) index —
+    # or at (workspace, invitation id), the same value for an invitation, whichever PostgreSQL checks
+    # first: so any unique conflict means "already started". The second waits for the first to commit
+    # and then locks the row the first created.
     response = (
         await session.execute(
             insert(Response)
@@ -56,7 +58,7 @@ async def _start(session: AsyncSession, outbox: Outbox, visit: Visit) -> Respons
                 started_at=now,
                 updated_at=now,
             )
-            .on_conflict_do_nothing(index_elements=["workspace_id", "link_key"])
+            .on_conflict_do_nothing()
             .returning(Response)
         )
     ).scalar_one_or_none()
