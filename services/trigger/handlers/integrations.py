@@ -163,7 +163,7 @@ async def update_integration(
     if changes.get("secret") is not None:
         _check_secret(integration.kind, changes["secret"])
         integration.secret = changes["secret"]
-    integration.updated_at = func.now()  # type: ignore[assignment]
+    integration.updated_at = func.now()
     await session.flush()
     await session.refresh(integration)
     after = integration_snapshot(integration)

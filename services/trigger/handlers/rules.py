@@ -204,7 +204,7 @@ async def change_rule(
     if after == before:
         return rule
     rule.version += 1
-    rule.updated_at = func.now()  # type: ignore[assignment]
+    rule.updated_at = func.now()
     await session.flush()
     await session.refresh(rule)
     action = "updated"
@@ -230,7 +230,7 @@ async def delete_rule(
     """Delete the rule (its decisions stay, so the history still explains itself); audited."""
     rule = await find_rule(session, workspace_id=workspace_id, rule_id=rule_id, lock=True)
     before = rule_snapshot(rule)
-    rule.deleted_at = func.now()  # type: ignore[assignment]
+    rule.deleted_at = func.now()
     rule.enabled = False
     rule.version += 1
     audit(

@@ -83,7 +83,7 @@ async def put_settings(
     row.quiet_end = quiet.end if quiet else None
     row.quiet_channels = list(quiet.channels) if quiet else []
     row.default_timezone = timezone
-    row.updated_at = func.now()  # type: ignore[assignment]
+    row.updated_at = func.now()
     after = settings_out(row)
     if audited_before != after.model_dump(mode="json"):
         audit(
