@@ -88,11 +88,11 @@ CONSUMERS: dict[type[EventData], tuple[str, ...]] = {
     events.NotificationRequested: ("dispatch",),
     events.ResponseStarted: ("dispatch",),
     events.ResponseCompleted: ("scoring", "dispatch"),
-    events.SurveyPublished: (),
+    events.SurveyPublished: ("dispatch",),  # the first question an invitation email embeds
     events.SurveyClosed: (),
     events.SurveyReopened: (),
-    events.BrandingChanged: (),
-    events.QuietHoursChanged: (),
+    events.BrandingChanged: ("dispatch",),  # the look of every email
+    events.QuietHoursChanged: ("dispatch",),  # held sends and reminders
     events.ResponseScored: ("followup",),
     events.NegativeFeedbackDetected: ("followup",),
     events.FollowUpOpened: (),
