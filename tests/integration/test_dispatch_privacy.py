@@ -284,3 +284,42 @@ async def test_a_refused_address_is_named_in_no_error_event_or_log(
     for record in (failed["last_error"], bounced["detail"], event["error"], *logged):
         assert address not in record, record
     assert any(failed["id"] in line for line in logged), "the failure was logged, by invitation id"
+
+
+async def test_a_bounce_after_the_erasure_issues_no_new_link(uow: AsyncSession, settings_for):
+    """A hard bounce reported after the erasure would fall back to the next channel with a new survey
+    link; an erased invitation gets none."""
+    from services.dispatch.handlers.routing import undeliverable
+    from services.dispatch.settings import DispatchSettings
+
+    now = datetime.now(UTC)
+    invitation = Invitation(
+        id=new_id(),
+        workspace_id=f"ws-{secrets.token_hex(5)}",
+        request_id=new_id(),
+        contact_id="con-eve",
+        survey_id="svy-1",
+        kind="transactional",
+        channel="email",
+        status="sent",
+        survey_url="",
+        fallback_channels=["link"],
+        send_at=now,
+        next_attempt_at=now,
+        attempts=1,
+        reminders_sent=0,
+        erased_at=now,
+    )
+    uow.add(invitation)
+    await uow.flush()
+    settings = settings_for(DispatchSettings)
+    fell_back = await undeliverable(
+        uow,
+        Outbox(outbox, source="dispatch"),
+        settings,
+        invitation=invitation,
+        bounced=True,
+        detail="550",
+        now=now,
+    )
+    assert not fell_back and invitation.status == "failed" and invitation.survey_url == ""
