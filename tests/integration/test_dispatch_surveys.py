@@ -195,7 +195,9 @@ async def test_the_embed_merge_field_is_html_and_odd_merge_fields_warn(dispatch,
     text, html = await email_for(dispatch, smtp, req)
     assert "{'" not in html and "&#39;question&#39;" not in html and "{'" not in text
     buttons = re.findall(r'<a href="https://go\.test/l/[A-Za-z0-9_-]+\?score=(\d+)" title=', html)
-    assert buttons == ["1", "2", "3", "4", "5"], "the embed merge field is the question's HTML, buttons and all"
+    assert buttons == ["1", "2", "3", "4", "5"], (
+        "the embed merge field is the question's HTML, buttons and all"
+    )
     assert "How satisfied are you with our support?\n  1 (Very dissatisfied): https://go.test/l/" in text
 
     odd = {
