@@ -28,7 +28,7 @@ from typing import Any
 import aiosmtplib
 import httpx
 
-from services.dispatch import domain, providers
+from services.dispatch import domain, providers, redaction
 from services.dispatch.settings import DispatchSettings
 from shared.netguard import BlockedDestination, GuardedTransport, OutboundGuard
 
@@ -166,17 +166,17 @@ async def _smtp_call(call: Any) -> Any:
         permanent = all(domain.is_permanent_smtp_code(c) for c in codes)
         # 550/551/553 name a mailbox that does not exist or cannot be reached: a hard bounce.
         hard = permanent and any(c in (550, 551, 553) for c in codes)
-        replies = "; ".join(f"{e.code} {domain.redact_addresses(e.message)}" for e in exc.recipients)
+        replies = "; ".join(f"{e.code} {redaction.redact_addresses(e.message)}" for e in exc.recipients)
         raise SendError(
             f"SMTP refused the recipient: {replies}", permanent=permanent, hard_bounce=hard
         ) from exc
     except aiosmtplib.SMTPResponseException as exc:
         raise SendError(
-            f"SMTP {exc.code}: {domain.redact_addresses(exc.message)}",
+            f"SMTP {exc.code}: {redaction.redact_addresses(exc.message)}",
             permanent=domain.is_permanent_smtp_code(exc.code),
         ) from exc
     except (aiosmtplib.SMTPException, OSError) as exc:
-        raise SendError(f"{type(exc).__name__}: {domain.redact_addresses(str(exc))}") from exc
+        raise SendError(f"{type(exc).__name__}: {redaction.redact_addresses(str(exc))}") from exc
 
 
 async def _close(client: aiosmtplib.SMTP | None) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.dispatch import domain, emails
+from services.dispatch import domain, emails, redaction
 from services.dispatch.channels import HttpChannels, SendError, SmtpPool
 from services.dispatch.handlers.workspace import channel_settings
 from services.dispatch.models import (
@@ -180,7 +180,7 @@ class Notifier(Worker):
             error: SendError | None = None
         except ValueError as exc:
             error = SendError(
-                f"cannot build the message: {domain.redact_addresses(str(exc))}", permanent=True
+                f"cannot build the message: {redaction.redact_addresses(str(exc))}", permanent=True
             )
         except SendError as exc:
             error = exc
@@ -223,7 +223,7 @@ class Notifier(Worker):
             elif domain.gives_up(row.attempts, max_attempts=s.send_max_attempts, permanent=error.permanent):
                 row.status, row.last_error = "failed", str(error)
                 log.error(
-                    "notification %s failed: %s", row.notification_id, domain.redact_addresses(str(error))
+                    "notification %s failed: %s", row.notification_id, redaction.redact_addresses(str(error))
                 )
             else:
                 row.status, row.last_error = "scheduled", str(error)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.dispatch import domain, embeds, providers, template_checks, templates, wording
+from services.dispatch import domain, embeds, providers, redaction, template_checks, templates, wording
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 CSAT = {
@@ -161,16 +161,18 @@ def test_a_step_nobody_reported_is_inferred():
 
 
 def test_identifiers_are_redacted_as_whole_words():
-    found = domain.identifiers(emails=["eve@x.test"], names=["Eve  Adams", "E"], phones=["+1 415-555-0101"])
+    found = redaction.identifiers(
+        emails=["eve@x.test"], names=["Eve  Adams", "E"], phones=["+1 415-555-0101"]
+    )
     assert found == ["+1 415-555-0101", "+14155550101", "eve@x.test", "Eve Adams"]
-    pattern = domain.redaction(found)
+    pattern = redaction.redaction(found)
     assert pattern is not None
     text = "EVE ADAMS (eve@x.test, +14155550101) — not Steve Adams, nor steve@x.test."
-    assert domain.redact({"t": [text]}, pattern) == {
+    assert redaction.redact({"t": [text]}, pattern) == {
         "t": ["[erased] ([erased], [erased]) — not Steve Adams, nor steve@x.test."]
     }
-    assert domain.redaction([]) is None
-    assert domain.redact_addresses("550 5.1.1 <ada@x.test>: unknown") == "550 5.1.1 <[address]>: unknown"
+    assert redaction.redaction([]) is None
+    assert redaction.redact_addresses("550 5.1.1 <ada@x.test>: unknown") == "550 5.1.1 <[address]>: unknown"
 
 
 def test_a_provider_error_is_recorded_in_our_words_only():

@@ -23,7 +23,7 @@ from sqlalchemy import ColumnElement, Table, Text, cast, delete, func, or_, sele
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.dispatch import domain
+from services.dispatch import domain, redaction
 from services.dispatch.handlers.invitations import fail_pending
 from services.dispatch.models import (
     ErasedContact,
@@ -92,14 +92,14 @@ async def erase_contact(
                 InvalidAddress.workspace_id == ws, InvalidAddress.address.in_(addresses)
             )
         )
-    identifying = domain.identifiers(emails=emails, names=names, phones=phones)
+    identifying = redaction.identifiers(emails=emails, names=names, phones=phones)
     await redact_workspace(session, workspace_id=ws, identifying=identifying)
     return failed
 
 
 async def redact_workspace(session: AsyncSession, *, workspace_id: str, identifying: list[str]) -> int:
     """Replace ``identifying`` strings in the workspace's free text; return how many rows changed."""
-    pattern = domain.redaction(identifying)
+    pattern = redaction.redaction(identifying)
     if pattern is None:
         return 0
     deliveries = select(WebhookDelivery.id).where(WebhookDelivery.workspace_id == workspace_id)
@@ -143,7 +143,7 @@ async def _redact(
     key = list(table.primary_key.columns)
     rows = (await session.execute(select(*key, *(table.c[c] for c in columns)).where(scope, mentions))).all()
     for row in rows:
-        values = {c: domain.redact(row._mapping[c], pattern) for c in columns}
+        values = {c: redaction.redact(row._mapping[c], pattern) for c in columns}
         await session.execute(table.update().where(*(k == row._mapping[k] for k in key)).values(**values))
     return len(rows)
 

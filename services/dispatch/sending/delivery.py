@@ -3,7 +3,7 @@ SMS or WhatsApp (the provider's HTTP API) or to a chat webhook."""
 
 from __future__ import annotations
 
-from services.dispatch import domain, emails, embeds, templates, wording
+from services.dispatch import domain, emails, embeds, redaction, templates, wording
 from services.dispatch.channels import HttpChannels, SendError, SmtpPool
 from services.dispatch.handlers.links import short_url, unsubscribe_url
 from services.dispatch.handlers.workspace import brand_of
@@ -87,7 +87,7 @@ class Deliverer:
                 )
             except ValueError as exc:  # an address no header can carry: retrying will not fix it
                 raise SendError(
-                    f"cannot build the email: {domain.redact_addresses(str(exc))}", permanent=True
+                    f"cannot build the email: {redaction.redact_addresses(str(exc))}", permanent=True
                 ) from exc
             await self.smtp.send(message, inv.recipient_email or "")
             return None
