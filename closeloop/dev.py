@@ -118,6 +118,8 @@ async def run(args: argparse.Namespace) -> int:
             "CLOSELOOP_SECRET_KEY": secret_key,
             "CLOSELOOP_DISPATCH_SMTP_HOST": "127.0.0.1",
             "CLOSELOOP_DISPATCH_SMTP_PORT": str(catcher.port),
+            # Chat and webhook URLs of the demo may point at this machine (never in production).
+            "CLOSELOOP_OUTBOUND_ALLOW_NETWORKS": "127.0.0.0/8,::1/128",
             # Short group timeouts: a restarted service rejoins in about a second on this one-node broker.
             "KAFKA_SESSION_TIMEOUT_MS": "6000",
             "KAFKA_HEARTBEAT_INTERVAL_MS": "500",

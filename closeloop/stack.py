@@ -40,6 +40,9 @@ class ServiceStack:
             **os.environ,
             "CLOSELOOP_TRIGGER_PUBLIC_URL": self.url("trigger"),
             "CLOSELOOP_DISPATCH_SURVEY_BASE_URL": self.url("responses"),
+            # Every message links through dispatch's short link; the deprecated settings name trigger's.
+            "CLOSELOOP_DISPATCH_PUBLIC_URL": self.url("dispatch"),
+            "CLOSELOOP_DISPATCH_TRIGGER_URL": self.url("trigger"),
             "CLOSELOOP_RESPONSES_PUBLIC_URL": self.url("responses"),
             **self.env,
         }

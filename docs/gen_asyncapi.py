@@ -92,10 +92,10 @@ CONSUMERS: dict[type[EventData], tuple[str, ...]] = {
     # trigger: which surveys exist and are open; dispatch: the first question an email embeds;
     # scoring: which surveys exist.
     events.SurveyPublished: ("trigger", "dispatch", "scoring"),
-    events.SurveyClosed: ("trigger", "dispatch", "scoring"),
-    events.SurveyReopened: ("trigger", "dispatch", "scoring"),
-    events.BrandingChanged: ("dispatch",),
-    events.QuietHoursChanged: ("dispatch",),  # applied to the reminders dispatch schedules
+    events.SurveyClosed: ("trigger", "scoring"),
+    events.SurveyReopened: ("trigger", "scoring"),
+    events.BrandingChanged: ("dispatch",),  # the look of every email
+    events.QuietHoursChanged: ("dispatch",),  # held sends and reminders
     events.ResponseScored: ("followup",),
     events.NegativeFeedbackDetected: ("followup",),
     events.TargetStatusChanged: (),

@@ -13,6 +13,8 @@ from typing import Self
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.netguard import IPNetwork, parse_networks
+
 DEV_SECRET_KEY = "closeloop-dev-secret-change-me"
 
 
@@ -65,6 +67,14 @@ class ServiceSettings(BaseSettings):
         "lowers its Linux autogroup too); 0: the same priority.",
     )
 
+    outbound_allow_networks: str = Field(
+        "",
+        validation_alias=_env("CLOSELOOP_OUTBOUND_ALLOW_NETWORKS"),
+        description="Networks (comma-separated CIDRs) that URLs a tenant sets — chat, webhooks, SMS "
+        "providers, CRMs — may reach although they are not public, e.g. 127.0.0.0/8,::1/128 for the dev "
+        "stack and the tests or a partner's VPN range; empty: public addresses only.",
+    )
+
     @classmethod
     def from_env(cls) -> Self:
         """Return the settings read from the environment (``DATABASE_URL`` is required there)."""
@@ -100,6 +110,22 @@ class ServiceSettings(BaseSettings):
                 f"CLOSELOOP_ROLE names {', '.join(sorted(unknown))}, which this service does not run; "
                 f"choose from all, api, worker, {', '.join(sorted(workers))}"
             )
+
+    @field_validator("outbound_allow_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        try:
+            networks = parse_networks(value)
+        except ValueError as exc:
+            raise ValueError(
+                f"CLOSELOOP_OUTBOUND_ALLOW_NETWORKS is a comma-separated list of CIDRs such as 127.0.0.0/8: {exc}"
+            ) from exc
+        return ",".join(str(n) for n in networks)
+
+    @property
+    def outbound_networks(self) -> tuple[IPNetwork, ...]:
+        """The networks tenants' outbound URLs may reach besides public addresses."""
+        return parse_networks(self.outbound_allow_networks)
 
     @field_validator("database_url")
     @classmethod

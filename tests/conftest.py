@@ -66,6 +66,8 @@ def stack_env(database_url: str, broker: Broker, smtp: MailCatcher) -> dict[str,
         "CLOSELOOP_CONSUMER_MAX_ATTEMPTS": "3",
         "CLOSELOOP_DISPATCH_SMTP_HOST": "127.0.0.1",
         "CLOSELOOP_DISPATCH_SMTP_PORT": str(smtp.port),
+        # The local stand-ins for providers and integrators listen on loopback.
+        "CLOSELOOP_OUTBOUND_ALLOW_NETWORKS": "127.0.0.0/8,::1/128",
         "LOG_FORMAT": "text",
         **KAFKA_TIMEOUTS,
     }

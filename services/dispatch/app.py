@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.dispatch.api import public, router
 from services.dispatch.channels import HttpChannels, SmtpPool
 from services.dispatch.deps import DispatchDeps, DispatchRuntime
-from services.dispatch.handlers import funnel, optouts, survey_requests
+from services.dispatch.handlers import erasure, funnel, optouts, owners, survey_requests, surveys
 from services.dispatch.handlers.workspace import WorkspaceCache
 from services.dispatch.models import inbox, outbox
 from services.dispatch.notifier import Notifier, notification_requested
@@ -20,14 +20,20 @@ from shared.events import (
     NOTIFICATIONS,
     RESPONSES,
     SURVEY_REQUESTS,
+    SURVEYS,
+    WORKSPACES,
+    BrandingChanged,
     ContactErased,
     ContactOptedOut,
     NotificationRequested,
+    QuietHoursChanged,
     ResponseCompleted,
     ResponseStarted,
+    SurveyPublished,
     SurveyRequested,
 )
 from shared.inbox import EventCallback
+from shared.netguard import OutboundGuard
 from shared.service import ServiceSpec, build_app
 from shared.worker import Worker
 
@@ -35,11 +41,13 @@ from shared.worker import Worker
 async def _setup(runtime: DispatchRuntime) -> DispatchDeps:
     settings = runtime.settings
     clock = Clock()
+    guard = OutboundGuard(settings.outbound_networks)
     smtp = SmtpPool(settings)
-    http = HttpChannels(settings)
+    http = HttpChannels(settings, guard)
     return DispatchDeps(
         clock=clock,
         cache=WorkspaceCache(settings),
+        guard=guard,
         smtp=smtp,
         http=http,
         sender=InvitationSender(runtime.db, runtime.outbox, settings, clock=clock, smtp=smtp, http=http),
@@ -58,18 +66,35 @@ def workers(runtime: DispatchRuntime) -> list[Worker]:
 
 
 def consumes(runtime: DispatchRuntime) -> dict[type, EventCallback]:
-    sender, notifier, clock = runtime.deps.sender, runtime.deps.notifier, runtime.deps.clock
+    sender, notifier, clock, cache = (
+        runtime.deps.sender,
+        runtime.deps.notifier,
+        runtime.deps.clock,
+        runtime.deps.cache,
+    )
 
     async def on_survey_requested(session: AsyncSession, event: SurveyRequested) -> None:
         now = clock.now()
         invitation = await survey_requests.request_survey(
-            session, runtime.outbox, runtime.settings, event=event, now=now
+            session, runtime.outbox, runtime.settings, event=event, now=now, cache=cache
         )
         if invitation is not None and invitation.status == "scheduled" and invitation.send_at <= now:
             sender.wake_after_commit(session)
 
     async def on_contact_erased(session: AsyncSession, event: ContactErased) -> None:
-        await optouts.erase_contact(session, runtime.outbox, event=event, now=clock.now())
+        await erasure.erase_contact(session, runtime.outbox, event=event, now=clock.now())
+
+    async def on_survey_published(session: AsyncSession, event: SurveyPublished) -> None:
+        await surveys.survey_published(session, event=event)
+
+    async def on_branding_changed(session: AsyncSession, event: BrandingChanged) -> None:
+        await owners.branding_changed(session, event=event)
+        cache.invalidate_after_commit(session, event.workspace_id)
+
+    async def on_quiet_hours_changed(session: AsyncSession, event: QuietHoursChanged) -> None:
+        if await owners.quiet_hours_changed(session, event=event, now=clock.now()):
+            sender.wake_after_commit(session)
+        cache.invalidate_after_commit(session, event.workspace_id)
 
     async def on_contact_opted_out(session: AsyncSession, event: ContactOptedOut) -> None:
         await optouts.opted_out(session, runtime.outbox, event=event, now=clock.now())
@@ -88,6 +113,9 @@ def consumes(runtime: DispatchRuntime) -> dict[type, EventCallback]:
         ResponseStarted: on_response,
         ResponseCompleted: on_response,
         NotificationRequested: on_notification,
+        SurveyPublished: on_survey_published,
+        BrandingChanged: on_branding_changed,
+        QuietHoursChanged: on_quiet_hours_changed,
     }
 
 
@@ -102,7 +130,7 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
             routers=[router, public],
             outbox_table=outbox,
             inbox_table=inbox,
-            topics=[SURVEY_REQUESTS, CUSTOMER_EVENTS, RESPONSES, NOTIFICATIONS],
+            topics=[SURVEY_REQUESTS, CUSTOMER_EVENTS, RESPONSES, NOTIFICATIONS, SURVEYS, WORKSPACES],
             consumes=consumes,
             workers=workers,
             setup=_setup,

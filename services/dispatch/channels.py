@@ -3,6 +3,14 @@
 Each function hands one message over and returns the provider's id, or raises ``SendError``
 saying whether a retry could help (``permanent``) and whether the address itself is bad
 (``hard_bounce``: it is marked invalid and the next fallback channel is tried).
+
+Every URL a workspace set (its SMS/WhatsApp provider, its chat webhook, webhook subscriptions, a
+team's chat URL) is called through ``shared.netguard``'s guarded transport: the address is checked
+after DNS resolution, at each connection, and redirects are not followed. The deployment's own
+defaults (``CLOSELOOP_DISPATCH_TWILIO_BASE_URL``, ``…_CHAT_WEBHOOK_URL``) are the operator's and go
+through a plain client. What an error records of a remote endpoint is its status code and the
+status's standard reason — never its reply body, which could carry another service's data back to a
+tenant — and SMTP replies lose any email address they quote.
 """
 
 from __future__ import annotations
@@ -10,18 +18,22 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
+from http import HTTPStatus
 from typing import Any
 
 import aiosmtplib
 import httpx
 
-from services.dispatch import domain, providers
+from services.dispatch import domain, providers, redaction
 from services.dispatch.settings import DispatchSettings
+from shared.netguard import BlockedDestination, GuardedTransport, OutboundGuard
 
 log = logging.getLogger(__name__)
+SID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
 class SendError(Exception):
@@ -44,6 +56,9 @@ class ChannelSettings:
     mail_from: str | None = None
     reply_to: str | None = None
     rate_per_minute: int | None = None
+    trusted: bool = False
+    """The URL (provider base URL, chat webhook) is the deployment's default, not one the workspace set:
+    it is the operator's and not held to the outbound guard."""
 
     @property
     def configured(self) -> bool:
@@ -68,10 +83,14 @@ def resolve_channel(channel: str, own: dict[str, Any] | None, settings: Dispatch
             auth_token=own.get("auth_token") or settings.twilio_auth_token,
             sender=own.get("from") or default_from,
             rate_per_minute=rate,
+            trusted=not own.get("base_url"),
         )
     if channel == "chat":
         return ChannelSettings(
-            channel, webhook_url=own.get("webhook_url") or settings.chat_webhook_url, rate_per_minute=rate
+            channel,
+            webhook_url=own.get("webhook_url") or settings.chat_webhook_url,
+            rate_per_minute=rate,
+            trusted=not own.get("webhook_url"),
         )
     if channel == "email":
         return ChannelSettings(
@@ -147,13 +166,17 @@ async def _smtp_call(call: Any) -> Any:
         permanent = all(domain.is_permanent_smtp_code(c) for c in codes)
         # 550/551/553 name a mailbox that does not exist or cannot be reached: a hard bounce.
         hard = permanent and any(c in (550, 551, 553) for c in codes)
-        raise SendError(f"SMTP refused the recipient: {exc}", permanent=permanent, hard_bounce=hard) from exc
+        replies = "; ".join(f"{e.code} {redaction.redact_addresses(e.message)}" for e in exc.recipients)
+        raise SendError(
+            f"SMTP refused the recipient: {replies}", permanent=permanent, hard_bounce=hard
+        ) from exc
     except aiosmtplib.SMTPResponseException as exc:
         raise SendError(
-            f"SMTP {exc.code}: {exc.message}", permanent=domain.is_permanent_smtp_code(exc.code)
+            f"SMTP {exc.code}: {redaction.redact_addresses(exc.message)}",
+            permanent=domain.is_permanent_smtp_code(exc.code),
         ) from exc
     except (aiosmtplib.SMTPException, OSError) as exc:
-        raise SendError(f"{type(exc).__name__}: {exc}") from exc
+        raise SendError(f"{type(exc).__name__}: {redaction.redact_addresses(str(exc))}") from exc
 
 
 async def _close(client: aiosmtplib.SMTP | None) -> None:
@@ -167,15 +190,37 @@ async def _close(client: aiosmtplib.SMTP | None) -> None:
 
 
 class HttpChannels:
-    """Outgoing HTTP: SMS/WhatsApp through a Twilio-compatible API, chat and webhook posts."""
+    """Outgoing HTTP: SMS/WhatsApp through a Twilio-compatible API, chat and webhook posts.
 
-    def __init__(self, settings: DispatchSettings) -> None:
+    ``tenant`` calls URLs a workspace set, through the outbound guard; ``operator`` calls the
+    deployment's own defaults. Neither follows redirects.
+    """
+
+    def __init__(self, settings: DispatchSettings, guard: OutboundGuard) -> None:
         self.settings = settings
-        self.client = httpx.AsyncClient(
-            timeout=settings.http_timeout_s,
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-            headers={"User-Agent": "closeloop-dispatch/0.1"},
-        )
+
+        def client(transport: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
+            return httpx.AsyncClient(
+                transport=transport,
+                timeout=settings.http_timeout_s,
+                headers={"User-Agent": "closeloop-dispatch/0.1"},
+                follow_redirects=False,
+            )
+
+        def pool() -> httpx.AsyncHTTPTransport:
+            return httpx.AsyncHTTPTransport(
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20)
+            )
+
+        self.tenant = client(GuardedTransport(guard, pool()))
+        self.operator = client(pool())
+
+    async def _post(self, url: str, *, trusted: bool, **kwargs: Any) -> httpx.Response:
+        """Return the endpoint's response; raise ``SendError`` (in our words) when there is none."""
+        try:
+            return await (self.operator if trusted else self.tenant).post(url, **kwargs)
+        except (httpx.HTTPError, BlockedDestination) as exc:
+            raise transport_error(exc) from exc
 
     async def send_message(
         self, config: ChannelSettings, *, to: str, body: str, status_callback: str | None
@@ -186,32 +231,24 @@ class HttpChannels:
         form = providers.twilio_message_form(
             channel=config.channel, to=to, sender=config.sender, body=body, status_callback=status_callback
         )
-        try:
-            response = await self.client.post(url, data=form, auth=(config.account_sid, config.auth_token))
-        except httpx.HTTPError as exc:
-            raise SendError(f"{type(exc).__name__}: {exc or 'provider unreachable'}") from exc
+        response = await self._post(
+            url, trusted=config.trusted, data=form, auth=(config.account_sid, config.auth_token)
+        )
         if response.status_code not in (200, 201):
-            message, permanent = providers.twilio_error(response.status_code, response.content)
-            code = _json(response).get("code")
-            raise SendError(
-                message, permanent=permanent, hard_bounce=providers.is_hard_phone_error(str(code or ""))
-            )
+            code = providers.twilio_error_code(response.content)
+            message, permanent = providers.twilio_error(response.status_code, code)
+            raise SendError(message, permanent=permanent, hard_bounce=providers.is_hard_phone_error(code))
         sid = _json(response).get("sid")
-        if not isinstance(sid, str) or not sid:
-            raise SendError("the provider accepted the message but returned no sid", permanent=False)
+        if not isinstance(sid, str) or not SID.fullmatch(sid):
+            raise SendError("the provider accepted the message but returned no valid sid", permanent=False)
         return sid
 
-    async def post_json(self, url: str, payload: dict[str, Any]) -> None:
+    async def post_json(self, url: str, payload: dict[str, Any], *, trusted: bool = False) -> None:
         """Post to a Slack-compatible incoming webhook (or a bridge that speaks the same JSON)."""
-        try:
-            response = await self.client.post(url, json=payload)
-        except httpx.HTTPError as exc:
-            raise SendError(f"{type(exc).__name__}: {exc or 'webhook unreachable'}") from exc
+        response = await self._post(url, trusted=trusted, json=payload)
         if response.status_code >= 300:
             permanent = 400 <= response.status_code < 500 and response.status_code not in (408, 429)
-            raise SendError(
-                f"webhook replied {response.status_code}: {response.text[:200]}", permanent=permanent
-            )
+            raise SendError(f"webhook replied {status_text(response.status_code)}", permanent=permanent)
 
     async def post_signed(
         self, url: str, headers: dict[str, str], body: bytes
@@ -219,18 +256,36 @@ class HttpChannels:
         """Return (status code, error, duration ms) of one outgoing webhook attempt."""
         started = time.perf_counter()
         try:
-            response = await self.client.post(url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            return None, f"{type(exc).__name__}: {exc or 'unreachable'}", _ms(started)
-        error = (
-            None
-            if 200 <= response.status_code < 300
-            else f"replied {response.status_code}: {response.text[:200]}"
-        )
+            response = await self._post(url, trusted=False, content=body, headers=headers)
+        except SendError as exc:
+            return None, str(exc), _ms(started)
+        error = None if 200 <= response.status_code < 300 else f"replied {status_text(response.status_code)}"
         return response.status_code, error, _ms(started)
 
     async def close(self) -> None:
-        await self.client.aclose()
+        await self.tenant.aclose()
+        await self.operator.aclose()
+
+
+def status_text(status: int) -> str:
+    """Return ``500 Internal Server Error``: the code and its standard reason, nothing the endpoint said."""
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return str(status)
+
+
+def transport_error(exc: Exception) -> SendError:
+    """Return the ``SendError`` for a request that got no response, in fixed words (a refused destination
+    says why: that reason is ours)."""
+    blocked = exc if isinstance(exc, BlockedDestination) else exc.__cause__
+    if isinstance(blocked, BlockedDestination):
+        return SendError(f"destination refused: {blocked}", permanent=True)
+    if isinstance(exc, httpx.TimeoutException):
+        return SendError(f"{type(exc).__name__}: no answer within the timeout")
+    if isinstance(exc, httpx.ConnectError):
+        return SendError("ConnectError: could not connect to the endpoint")
+    return SendError(f"{type(exc).__name__}: the endpoint did not answer with a valid HTTP response")
 
 
 def _ms(started: float) -> int:

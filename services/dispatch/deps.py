@@ -13,6 +13,7 @@ from services.dispatch.notifier import Notifier
 from services.dispatch.sending.sender import InvitationSender
 from services.dispatch.settings import DispatchSettings
 from shared.clock import Clock
+from shared.netguard import OutboundGuard
 from shared.service import Runtime, get_runtime
 
 
@@ -24,6 +25,8 @@ class DispatchDeps:
     """The time every rule asks; tests move it."""
     cache: WorkspaceCache
     """A workspace's settings, channels and templates; routes that change them invalidate it."""
+    guard: OutboundGuard
+    """Checks URLs a workspace sets (save time) and the addresses they resolve to (connect time)."""
     smtp: SmtpPool
     http: HttpChannels
     sender: InvitationSender

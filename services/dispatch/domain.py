@@ -10,19 +10,10 @@ from email.utils import parseaddr
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
+from services.dispatch import wording
 from shared.events import Recipient
 from shared.vocabulary import CHANNELS, Channel, SendChannel
 
-QUESTIONS = {
-    "transactional": "how was your experience with us?",
-    "relationship": "how are we doing?",
-    "retention": "did we solve it for you?",
-}
-INTROS = {
-    "transactional": "Thank you for being in touch with us recently. We'd love to hear how it went.",
-    "relationship": "You have been with us for a while now, and we'd love to know how we are doing.",
-    "retention": "We recently followed up on your feedback. We'd like to know whether we got it right.",
-}
 MAX_RETRY_DELAY_S = 3600.0
 PHONE_CHANNELS: tuple[SendChannel, ...] = ("sms", "whatsapp")
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -89,12 +80,13 @@ def undeliverable_reason(
         )
     address = address_for(channel, recipient)
     if address is None:
+        # The reason is stored and published: it names the problem, never the address itself.
         given = recipient.email if channel == "email" else recipient.phone
         if given:
-            return f"the {what} {given!r} is not valid"
+            return f"the recipient's {what} is not valid"
         return f"no {what} known: the request's recipient has no {what}"
     if address in set(invalid):
-        return f"the {what} {address} bounced before and is marked invalid"
+        return f"the {what} bounced before and is marked invalid"
     return None
 
 
@@ -147,33 +139,47 @@ def first_name(name: str | None) -> str | None:
     return cleaned.split(" ")[0] if cleaned else None
 
 
-def question(kind: str, *, product: str | None = None, agent: str | None = None) -> str:
+def question(
+    kind: str, *, product: str | None = None, agent: str | None = None, language: str | None = "en"
+) -> str:
     """Return the question a subject line asks: about the person who helped, the product, or us."""
+    w = wording.words(language)
     if kind == "transactional":
         agent_first = first_name(agent)
         if agent_first:
-            return f"how did {agent_first} do?"
+            return w["question.agent"].format(agent=agent_first)
         product = clean_name(product)
         if product:
-            return f"how was your experience with {product}?"
-    return QUESTIONS.get(kind, QUESTIONS["transactional"])
+            return w["question.product"].format(product=product)
+    return w.get(f"question.{kind}", w["question.transactional"])
 
 
-def subject(kind: str, name: str | None, *, product: str | None = None, agent: str | None = None) -> str:
+def subject(
+    kind: str,
+    name: str | None,
+    *,
+    product: str | None = None,
+    agent: str | None = None,
+    language: str | None = "en",
+) -> str:
     """Return the subject line: the question, addressed by first name when it is known."""
-    asked = question(kind, product=product, agent=agent)
+    asked = question(kind, product=product, agent=agent, language=language)
     first = first_name(name)
     return f"{first}, {asked}" if first else asked[0].upper() + asked[1:]
 
 
-def greeting(name: str | None) -> str:
-    """Return "Hi Ada," or, without a name, "Hi,"."""
+def greeting(name: str | None, language: str | None = "en") -> str:
+    """Return "Hi Ada," (nl: "Hallo Ada,") or, without a name, "Hi,"."""
+    w = wording.words(language)
     first = first_name(name)
-    return f"Hi {first}," if first else "Hi,"
+    return w["greeting"].format(name=first) if first else w["greeting.anonymous"]
 
 
-def intro(kind: str) -> str:
-    return INTROS.get(kind, INTROS["transactional"])
+def intro(kind: str, language: str | None = "en", *, reminder: bool = False) -> str:
+    """Return the opening sentence for the kind of survey; a reminder says so first."""
+    w = wording.words(language)
+    text = w.get(f"intro.{kind}", w["intro.transactional"])
+    return f"{w['reminder.intro']} {text[0].lower()}{text[1:]}" if reminder else text
 
 
 _SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+([,.!?;:])")
@@ -201,41 +207,12 @@ def tidy_line(text: str) -> str:
     return " ".join(tidy(text).split())
 
 
-@dataclass(frozen=True)
-class Embed:
-    """The first question, embedded in the email as clickable scores."""
-
-    question: str
-    low: int
-    high: int
-    low_label: str
-    high_label: str
-
-
-def default_embed(kind: str, brand: str | None) -> Embed:
-    """Return the question the built-in templates embed: CSAT 1–5 for retention, NPS 0–10 otherwise."""
-    if kind == "retention":
-        return Embed("How satisfied are you with how we followed up?", 1, 5, "Not at all", "Very")
-    who = brand or "us"
-    return Embed(
-        f"How likely are you to recommend {who} to a friend or colleague?", 0, 10, "Not likely", "Very likely"
-    )
-
-
-def score_url(survey_url: str, score: int) -> str:
-    """Return the link that records ``score`` for the first question and opens the survey."""
-    return f"{survey_url}{'&' if '?' in survey_url else '?'}score={score}"
-
-
-def score_links(survey_url: str, low: int, high: int) -> list[dict[str, object]]:
-    return [{"score": n, "url": score_url(survey_url, n)} for n in range(low, high + 1)]
-
-
 def merge_fields(
     *,
     name: str | None,
     context: Mapping[str, str],
     brand_name: str | None,
+    language: str | None = "en",
 ) -> dict[str, object]:
     """Return the merge fields every template sees; empty ones are "" so templates can test them."""
     cleaned = clean_name(name)
@@ -244,7 +221,7 @@ def merge_fields(
     return {
         "name": cleaned or "",
         "first_name": first or "",
-        "greeting": greeting(cleaned),
+        "greeting": greeting(cleaned, language),
         "brand": brand_name or "",
         "product": ctx.get("product", ""),
         "agent": ctx.get("agent") or ctx.get("agent_name") or ctx.get("employee", ""),
@@ -283,6 +260,14 @@ def is_permanent_smtp_code(code: int | None) -> bool:
 def due_at(send_at: datetime | None, now: datetime) -> datetime:
     """Return when the invitation is due: the requested time, or now."""
     return send_at or now
+
+
+def days_left(expires_at: datetime | None, now: datetime, *, default_days: int) -> int:
+    """Return the whole days a link still works, as a message states it: a 30-day link sent a moment
+    after it was made works for 30 days (not 29); one resent 2 days later for 28. At least 1."""
+    if expires_at is None:
+        return default_days
+    return max(round((expires_at - now).total_seconds() / 86400), 1)
 
 
 def link_ttl_s(ttl_days: int, *, send_at: datetime, now: datetime) -> int:
@@ -409,6 +394,49 @@ def funnel_stage(
     """
     reached = (sent, delivered, opened, clicked, started, completed)
     return max((i + 1 for i, r in enumerate(reached) if r), default=0)
+
+
+STAGE_COLUMNS = {
+    "invited": "sent_at",
+    "delivered": "delivered_at",
+    "opened": "opened_at",
+    "clicked": "clicked_at",
+    "started": "started_at",
+    "completed": "completed_at",
+}
+"""Where each step is recorded when it is observed: our send, a provider callback or the open pixel, the
+short link, a response event."""
+
+
+@dataclass(frozen=True)
+class Step:
+    reached: bool
+    at: datetime | None
+    """When it was observed (None: not reached, or reached only by inference)."""
+    inferred: bool
+
+
+def funnel_steps(observed: Mapping[str, datetime | None]) -> dict[str, Step]:
+    """Return each funnel step of one invitation from the times its steps were observed: a step before
+    the furthest observed one is reached too, inferred when nobody reported it (a click without a
+    delivery report was delivered and opened)."""
+    furthest = funnel_stage(**{key: observed.get(stage) is not None for key, stage in _STAGE_FLAGS})
+    steps = {}
+    for i, stage in enumerate(FUNNEL_STAGES):
+        at = observed.get(stage)
+        reached = i < furthest
+        steps[stage] = Step(reached, at, reached and at is None)
+    return steps
+
+
+_STAGE_FLAGS = (
+    ("sent", "invited"),
+    ("delivered", "delivered"),
+    ("opened", "opened"),
+    ("clicked", "clicked"),
+    ("started", "started"),
+    ("completed", "completed"),
+)
 
 
 def funnel_rates(counts: Mapping[str, int]) -> dict[str, float | None]:

@@ -85,6 +85,7 @@ class Invitation(Base):
     recipient_email: Mapped[str | None] = mapped_column(Text)
     recipient_name: Mapped[str | None] = mapped_column(Text)
     recipient_phone: Mapped[str | None] = mapped_column(Text)
+    recipient_company: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20))
     survey_url: Mapped[str] = mapped_column(Text)
     message_id: Mapped[str | None] = mapped_column(String(300))
@@ -112,6 +113,8 @@ class Invitation(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reminders_sent: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """When the contact was erased: the recipient, context and survey link are gone, the short link too."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -163,6 +166,45 @@ class WorkspaceSettings(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+
+
+class ReceivedSetting(Base):
+    """Configuration another service owns, as its latest event said: ``branding`` (responses,
+    ``BrandingChanged``) and ``quiet_hours`` (trigger, ``QuietHoursChanged``). It wins over the
+    workspace's own (deprecated) value of the same concept in ``workspace_settings``."""
+
+    __tablename__ = "received_settings"
+
+    workspace_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    concept: Mapped[str] = mapped_column(String(20), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    """The owner's time of the change: an older event arriving late changes nothing."""
+
+
+class Survey(Base):
+    """What an invitation email needs of one published survey version (``SurveyPublished``): the
+    survey's languages and its first question (type, scale, texts and labels per language)."""
+
+    __tablename__ = "surveys"
+
+    workspace_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    survey_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    languages: Mapped[list[str]] = mapped_column(JSONB)
+    first_question: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ErasedContact(Base):
+    """A contact erased (``ContactErased``): a survey request for them that arrives later stores
+    nothing about them and sends nothing."""
+
+    __tablename__ = "erased_contacts"
+
+    workspace_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    contact_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    erased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class ChannelConfig(Base):

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.dispatch import domain, emails
+from services.dispatch import domain, emails, redaction
 from services.dispatch.channels import HttpChannels, SendError, SmtpPool
 from services.dispatch.handlers.workspace import channel_settings
 from services.dispatch.models import (
@@ -179,20 +179,26 @@ class Notifier(Worker):
                 await self._post_chat(note)
             error: SendError | None = None
         except ValueError as exc:
-            error = SendError(f"cannot build the message: {exc}", permanent=True)
+            error = SendError(
+                f"cannot build the message: {redaction.redact_addresses(str(exc))}", permanent=True
+            )
         except SendError as exc:
             error = exc
         await self._record_notification(note, error)
 
     async def _post_chat(self, note: Notification) -> None:
+        """Post to the URL the notification names (a team's chat webhook, set in followup: a tenant's URL,
+        through the outbound guard), else to the workspace's chat channel with ``"channel": to``."""
         url: str | None
         channel: str | None
+        trusted = False
         if note.to.startswith(("https://", "http://")):
             url, channel = note.to, None
         else:
             async with self.db.unit_of_work() as session:
                 channels = await channel_settings(session, self.settings, workspace_ids=[note.workspace_id])
-            url, channel = channels[(note.workspace_id, "chat")].webhook_url, note.to
+            chat = channels[(note.workspace_id, "chat")]
+            url, channel, trusted = chat.webhook_url, note.to, chat.trusted
         if not url:
             raise SendError("no chat webhook configured for this workspace", permanent=True)
         payload: dict[str, Any] = {
@@ -204,7 +210,7 @@ class Notifier(Worker):
         }
         if channel:
             payload["channel"] = channel
-        await self.http.post_json(url, payload)
+        await self.http.post_json(url, payload, trusted=trusted)
 
     async def _record_notification(self, note: Notification, error: SendError | None) -> None:
         now, s = self.clock.now(), self.settings
@@ -216,7 +222,9 @@ class Notifier(Worker):
                 row.status, row.sent_at, row.last_error = "sent", now, None
             elif domain.gives_up(row.attempts, max_attempts=s.send_max_attempts, permanent=error.permanent):
                 row.status, row.last_error = "failed", str(error)
-                log.error("notification %s failed: %s", row.notification_id, error)
+                log.error(
+                    "notification %s failed: %s", row.notification_id, redaction.redact_addresses(str(error))
+                )
             else:
                 row.status, row.last_error = "scheduled", str(error)
                 row.next_attempt_at = now + timedelta(

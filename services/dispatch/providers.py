@@ -22,7 +22,9 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -92,19 +94,41 @@ def twilio_message_form(
     return form
 
 
-def twilio_error(status: int, body: bytes) -> tuple[str, bool]:
-    """Return (message, permanent) for an error reply of the Messages API."""
+TWILIO_REASONS = {
+    "20003": "authentication failed: check the account SID and auth token",
+    "20404": "the account or resource was not found",
+    "21211": "the 'To' number is not a valid phone number",
+    "21408": "sending to this region is not enabled on the account",
+    "21610": "the recipient replied STOP and cannot be messaged",
+    "21614": "the 'To' number is not a mobile number",
+    "30005": "unknown destination handset",
+    "30006": "landline or unreachable carrier",
+    "63003": "the number is not a valid WhatsApp number",
+}
+"""Twilio error codes and what they mean, in our words: an error records these, never the reply's text."""
+
+
+def twilio_error_code(body: bytes) -> str | None:
+    """Return the provider's error code from its reply (digits only), or None."""
     try:
         data = json.loads(body)
     except ValueError:
-        data = {}
+        return None
     code = str(data.get("code", "")) if isinstance(data, dict) else ""
-    message = data.get("message") if isinstance(data, dict) else None
-    text = (
-        f"provider replied {status}"
-        + (f" (code {code})" if code else "")
-        + (f": {message}" if message else "")
-    )
+    return code if code.isdigit() and len(code) <= 6 else None
+
+
+def twilio_error(status: int, code: str | None) -> tuple[str, bool]:
+    """Return (message, permanent) for an error reply of the Messages API: the status, its standard
+    reason and the provider's error code with our reading of it — nothing the provider's text said."""
+    try:
+        phrase = f" {HTTPStatus(status).phrase}"
+    except ValueError:
+        phrase = ""
+    text = f"provider replied {status}{phrase}"
+    if code:
+        reason = TWILIO_REASONS.get(code)
+        text += f" (code {code}{': ' + reason if reason else ''})"
     permanent = 400 <= status < 500 and status not in (408, 429)
     return text, permanent
 
@@ -123,14 +147,46 @@ def twilio_signature(auth_token: str, url: str, params: Iterable[tuple[str, str]
     return base64.b64encode(mac).decode()
 
 
+DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def twilio_url_variants(url: str) -> list[str]:
+    """Return ``url`` as Twilio may have signed it: as given, and with the scheme's default port written
+    out or left out (``https://go.example/x`` and ``https://go.example:443/x``), as Twilio's own
+    libraries accept both. Another port is part of the URL and stays."""
+    parts = urlsplit(url)
+    default = DEFAULT_PORTS.get(parts.scheme)
+    try:
+        port = parts.port
+    except ValueError:
+        return [url]
+    if default is None or parts.hostname is None:
+        return [url]
+    host = parts.netloc.rpartition("@")[2]
+    userinfo = parts.netloc[: len(parts.netloc) - len(host)]
+    bare = host.rsplit(":", 1)[0] if port is not None else host
+    if port is None:
+        other = urlunsplit(parts._replace(netloc=f"{userinfo}{bare}:{default}"))
+    elif port == default:
+        other = urlunsplit(parts._replace(netloc=f"{userinfo}{bare}"))
+    else:
+        return [url]
+    return [url, other]
+
+
 def verify_twilio(
     auth_token: str, url: str, params: Iterable[tuple[str, str]], signature: str | None
 ) -> None:
-    """Raise ``InvalidSignature`` unless ``signature`` is Twilio's for this request."""
+    """Raise ``InvalidSignature`` unless ``signature`` is Twilio's for this request (its URL with or
+    without the default port)."""
     if not signature:
         raise InvalidSignature(f"the {TWILIO_SIGNATURE} header is missing", field=TWILIO_SIGNATURE)
-    expected = twilio_signature(auth_token, url, list(params))
-    if not hmac.compare_digest(expected.encode(), signature.encode()):
+    pairs = list(params)
+    given = signature.encode()
+    if not any(
+        hmac.compare_digest(twilio_signature(auth_token, variant, pairs).encode(), given)
+        for variant in twilio_url_variants(url)
+    ):
         raise InvalidSignature(
             f"{TWILIO_SIGNATURE} does not match: check the auth token and that the public URL is "
             "exactly the one Twilio calls",

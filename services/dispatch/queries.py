@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.dispatch import domain
 from services.dispatch.models import Invitation, Reminder
 from shared.errors import NotFound
 
@@ -70,7 +71,8 @@ async def funnel(
     until: datetime | None,
     group_by: str | None,
 ) -> list[dict[str, Any]]:
-    """Return the funnel counts (one row, or one per ``group_by`` value) of the matching invitations."""
+    """Return the funnel counts (one row, or one per ``group_by`` value) of the matching invitations: how
+    many reached each step (``invited`` …), and of those, how many were observed there (``observed_invited`` …)."""
     i = Invitation
     stage = _stage_expression()
     group = {"survey_id": i.survey_id, "channel": i.channel, "template_id": i.template_id}.get(group_by or "")
@@ -81,6 +83,10 @@ async def funnel(
         func.count().filter(stage >= 4).label("clicked"),
         func.count().filter(stage >= 5).label("started"),
         func.count().filter(stage >= 6).label("completed"),
+        *(
+            func.count().filter(getattr(i, column).is_not(None)).label(f"observed_{stage}")
+            for stage, column in domain.STAGE_COLUMNS.items()
+        ),
         func.count().filter(i.bounced_at.is_not(None)).label("bounced"),
         func.count().filter(i.complained_at.is_not(None)).label("complained"),
         func.count().filter(i.status == "failed").label("failed"),

@@ -19,6 +19,8 @@ class DispatchSettings(ServiceSettings):
     mail_from: str = "closeloop <surveys@closeloop.localhost>"
     survey_base_url: str = "http://127.0.0.1:8003"
     """Public URL of the responses service; survey links are ``{survey_base_url}/s/{token}``."""
+    trigger_url: str = "http://127.0.0.1:8001"
+    """Public URL of the trigger service: the deprecated quiet-hours setting names its successor there."""
     public_url: str = "http://127.0.0.1:8002"
     """Public URL of dispatch itself: short links, unsubscribe links, tracking pixel, provider callbacks."""
     link_ttl_days: int = Field(30, ge=1, le=365)

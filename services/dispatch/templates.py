@@ -8,7 +8,10 @@ render as "" and the result is tidied, so "Hi {{ first_name }}," without a name 
 
 For email, a template's HTML is the *content* of the message; the layout around it (the
 workspace's colours, logo, footer, the unsubscribe link and, when enabled, the open pixel) is
-always added, so no template can drop the unsubscribe link.
+always added, so no template can drop the unsubscribe link. The ``embed`` merge field is the
+survey's own first question (``embeds``): HTML in the HTML part, plain text in the text part.
+
+The built-in texts speak the message's language (``wording``: English and Dutch).
 """
 
 from __future__ import annotations
@@ -21,47 +24,57 @@ from typing import Any
 
 from jinja2 import ChainableUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
 
-from services.dispatch import domain
+from services.dispatch import domain, wording
+from services.dispatch.embeds import EmbeddedQuestion, score_url
 
 DEFAULT_COLOUR = "#2563eb"
 
 EMAIL_TEXT = """\
 {{ greeting }}
 
-{{ intro }} It takes less than a minute.
+{{ intro }} {{ minute }}
 {% if embed %}
-{{ embed.question }}
-{% for link in score_links %}  {{ link.score }}{% if loop.first %} ({{ embed.low_label }}){% elif loop.last %} ({{ embed.high_label }}){% endif %}: {{ link.url }}
-{% endfor %}{% endif %}
+{{ embed }}
+{% endif %}
 {{ cta }}:
 {{ survey_url }}
 
-This link is personal and works for {{ ttl_days }} days.
+{{ validity }}
 """
 
 EMAIL_HTML = """\
 <p style="margin:0 0 16px;">{{ greeting }}</p>
-<p style="margin:0 0 24px;">{{ intro }} It takes less than a minute.</p>
-{% if embed %}<p style="margin:0 0 12px;font-weight:600;">{{ embed.question }}</p>
-<table role="presentation" cellpadding="0" cellspacing="0" style="margin:0 0 8px;border-collapse:separate;"><tr>
-{% for link in score_links %}<td style="padding:0 2px;"><a href="{{ link.url }}" style="display:inline-block;min-width:28px;padding:8px 4px;border:1px solid {{ brand.colour }};border-radius:4px;color:{{ brand.colour }};text-align:center;text-decoration:none;font-weight:600;">{{ link.score }}</a></td>
-{% endfor %}</tr></table>
-<p style="margin:0 0 24px;font-size:12px;color:#6b7280;">{{ embed.low }} = {{ embed.low_label }}, {{ embed.high }} = {{ embed.high_label }}</p>
-{% endif %}<p style="margin:0 0 24px;text-align:center;">
+<p style="margin:0 0 24px;">{{ intro }} {{ minute }}</p>
+{{ embed }}<p style="margin:0 0 24px;text-align:center;">
 <a href="{{ survey_url }}"
    style="display:inline-block;background:{{ brand.colour }};color:#ffffff;text-decoration:none;font-weight:600;
           padding:12px 24px;border-radius:6px;">{{ cta }}</a>
 </p>
 <p style="margin:0;font-size:13px;line-height:20px;color:#6b7280;word-break:break-all;overflow-wrap:anywhere;">
-If the button does not work, open this link: <a href="{{ survey_url }}" style="color:{{ brand.colour }};">{{ survey_url }}</a><br>
-This link is personal and works for {{ ttl_days }} days.
+{{ button_fallback }} <a href="{{ survey_url }}" style="color:{{ brand.colour }};">{{ survey_url }}</a><br>
+{{ validity }}
 </p>
 """
 
+EMBED_TEXT = """\
+{{ embed_question }}
+{% for link in score_links %}  {{ link.score }}{% if link.label %} ({{ link.label }}){% endif %}: {{ link.url }}
+{% endfor %}"""
+
+EMBED_HTML = """\
+<p style="margin:0 0 12px;font-weight:600;">{{ embed_question }}</p>
+<table role="presentation" cellpadding="0" cellspacing="0" style="margin:0 0 8px;border-collapse:separate;"><tr>
+{% for link in score_links %}<td style="padding:0 2px;"><a href="{{ link.url }}" title="{{ link.title }}" style="display:inline-block;min-width:28px;padding:8px 4px;border:1px solid {{ brand.colour }};border-radius:4px;color:{{ brand.colour }};text-align:center;text-decoration:none;font-weight:600;">{{ link.face }}</a></td>
+{% endfor %}</tr></table>
+{% if embed_anchors %}<p style="margin:0 0 24px;font-size:12px;color:#6b7280;">{{ embed_anchors|join(" · ") }}</p>
+{% else %}<div style="height:16px;"></div>
+{% endif %}"""
+
 LAYOUT = """\
 <!doctype html>
-<html lang="{{ locale or 'en' }}">
+<html lang="{{ language }}">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>{{ subject }}</title></head>
 <body style="margin:0;padding:0;background:#f4f5f7;">
 <table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="background:#f4f5f7;padding:24px 0;">
@@ -76,7 +89,7 @@ LAYOUT = """\
 </td></tr>
 <tr><td style="padding:24px 0 0;font-size:12px;line-height:18px;color:#9ca3af;">
 {% if brand.footer %}{{ brand.footer }}<br>{% endif %}
-{% if unsubscribe_url %}Don't want these surveys? <a href="{{ unsubscribe_url }}" style="color:#9ca3af;">Unsubscribe</a>.{% endif %}
+{% if unsubscribe_url %}{{ unsubscribe_question }} <a href="{{ unsubscribe_url }}" style="color:#9ca3af;">{{ unsubscribe_label }}</a>.{% endif %}
 </td></tr>
 </table>
 </td></tr>
@@ -91,12 +104,12 @@ TEXT_FOOTER = """\
 --
 {{ brand.footer }}{% endif %}{% if unsubscribe_url %}
 
-Unsubscribe: {{ unsubscribe_url }}{% endif %}
+{{ unsubscribe_label }}: {{ unsubscribe_url }}{% endif %}
 """
 
 SHORT_TEXT = {
     "sms": "{{ greeting }} {{ question }} {{ short_url }}",
-    "whatsapp": "{{ greeting }} {{ question }} It takes less than a minute: {{ short_url }}",
+    "whatsapp": "{{ greeting }} {{ question }} {{ minute }} {{ short_url }}",
     "chat": "{{ greeting }} {{ question }} {{ survey_url }}",
 }
 
@@ -108,14 +121,14 @@ class _Blank(ChainableUndefined):
         return ""
 
 
-_env = SandboxedEnvironment(autoescape=False, undefined=_Blank, keep_trailing_newline=True)
-_html_env = SandboxedEnvironment(autoescape=True, undefined=_Blank)
+text_env = SandboxedEnvironment(autoescape=False, undefined=_Blank, keep_trailing_newline=True)
+html_env = SandboxedEnvironment(autoescape=True, undefined=_Blank)
 
 
 @functools.lru_cache(maxsize=512)
 def _compiled(html: bool, source: str) -> Template:
     """Return the compiled template; compiling costs milliseconds, rendering microseconds."""
-    return (_html_env if html else _env).from_string(source)
+    return (html_env if html else text_env).from_string(source)
 
 
 def _text(source: str) -> Template:
@@ -134,8 +147,8 @@ class TemplateSpec:
     subject: str | None
     text: str
     html: str | None
-    embed: Mapping[str, Any] | None
-    """None: the default embedded question; ``{"question": …, "low": …, "high": …}``; ``{}``: none."""
+    embed: bool = True
+    """Embed the survey's first question (when it can be); False: never, the email only links."""
 
 
 @dataclass(frozen=True)
@@ -159,20 +172,21 @@ class TemplateProblem(ValueError):
         self.field = field
 
 
-def embed_for(kind: str, brand: Branding, spec: Mapping[str, Any] | None) -> domain.Embed | None:
-    """Return the embedded question: the template's, none (``{}``), or the default for the kind."""
-    if spec is None:
-        return domain.default_embed(kind, brand.name)
-    if not spec:
-        return None
-    default = domain.default_embed(kind, brand.name)
-    return domain.Embed(
-        question=str(spec.get("question") or default.question),
-        low=int(spec.get("low", default.low)),
-        high=int(spec.get("high", default.high)),
-        low_label=str(spec.get("low_label") or ""),
-        high_label=str(spec.get("high_label") or ""),
-    )
+def score_links(question: EmbeddedQuestion | None, link: str) -> list[dict[str, Any]]:
+    """Return one entry per option of the embedded question, lowest first: score, label, url, and the
+    face its button shows (the label where every option has one, as on the page; else the number)."""
+    if question is None:
+        return []
+    return [
+        {
+            "score": p.score,
+            "label": p.label,
+            "url": score_url(link, p.score),
+            "face": p.label if question.labelled else str(p.score),
+            "title": f"{p.score} — {p.label}" if p.label else str(p.score),
+        }
+        for p in question.points
+    ]
 
 
 def fields_for(
@@ -187,30 +201,41 @@ def fields_for(
     unsubscribe_url: str | None,
     ttl_days: int,
     locale: str | None,
-    embed: domain.Embed | None,
+    language: str = "en",
+    embed: EmbeddedQuestion | None = None,
     reminder: int = 0,
 ) -> dict[str, Any]:
-    """Return every merge field a template can use."""
-    fields = domain.merge_fields(name=name, context=context, brand_name=brand.name)
+    """Return every merge field a template can use, in the message's ``language``.
+
+    ``survey_url`` is the link the message shows (the short link, for every channel); ``embed`` here
+    is the plain-text form of the embedded question (``render`` puts the HTML form in the HTML part).
+    """
+    words = wording.words(language)
+    fields = domain.merge_fields(name=name, context=context, brand_name=brand.name, language=language)
     product, agent = str(fields["product"]), str(fields["agent"])
-    asked = domain.question(kind, product=product, agent=agent)
-    greeting = str(fields["greeting"])
+    asked = domain.question(kind, product=product, agent=agent, language=language)
+    question = embed if channel == "email" else None
+    links = score_links(question, survey_url)
     fields.update(
         {
             "channel": channel,
             "kind": kind,
             "locale": locale,
+            "language": language,
             "reminder": reminder,
             "question": asked,
             "question_sentence": asked[0].upper() + asked[1:],
-            "intro": ("Just a reminder: " + domain.intro(kind)[0].lower() + domain.intro(kind)[1:])
-            if reminder
-            else domain.intro(kind),
-            "cta": "Tell us" if kind == "retention" else "Give feedback",
+            "intro": domain.intro(kind, language, reminder=bool(reminder)),
+            "minute": words["minute"],
+            "cta": words["cta.retention"] if kind == "retention" else words["cta"],
+            "button_fallback": words["button_fallback"],
             "survey_url": survey_url,
             "short_url": short_url or survey_url,
             "unsubscribe_url": unsubscribe_url,
+            "unsubscribe_question": words["unsubscribe.question"],
+            "unsubscribe_label": words["unsubscribe"],
             "ttl_days": ttl_days,
+            "validity": wording.validity(language, ttl_days),
             "brand": {
                 "name": brand.name or "",
                 "colour": brand.colour,
@@ -218,19 +243,12 @@ def fields_for(
                 "logo_url": brand.logo_url,
                 "footer": brand.footer,
             },
-            "embed": None
-            if embed is None
-            else {
-                "question": embed.question,
-                "low": embed.low,
-                "high": embed.high,
-                "low_label": embed.low_label,
-                "high_label": embed.high_label,
-            },
-            "score_links": domain.score_links(survey_url, embed.low, embed.high) if embed else [],
-            "greeting": greeting,
+            "embed_question": question.text if question else "",
+            "embed_anchors": question.anchors() if question else [],
+            "score_links": links,
         }
     )
+    fields["embed"] = _text(EMBED_TEXT).render(fields).rstrip("\n") if question else ""
     return fields
 
 
@@ -251,37 +269,42 @@ def render(
 def _render(
     channel: str, fields: Mapping[str, Any], template: TemplateSpec | None, *, open_pixel_url: str | None
 ) -> Rendered:
+    if template is not None and not template.embed:
+        fields = {**fields, "embed": "", "embed_question": "", "embed_anchors": [], "score_links": []}
     name = str(fields.get("name") or "") or None
+    language = str(fields.get("language") or "en")
+    # A subject is one header line: the embedded question's block has no place there.
+    line_fields = {**fields, "embed": ""}
     if template is not None and template.subject:
-        subject = domain.tidy_line(_text(template.subject).render(fields))
+        subject = domain.tidy_line(_text(template.subject).render(line_fields))
     else:
         subject = domain.subject(
-            str(fields.get("kind")), name, product=str(fields.get("product")), agent=str(fields.get("agent"))
+            str(fields.get("kind")),
+            name,
+            product=str(fields.get("product")),
+            agent=str(fields.get("agent")),
+            language=language,
         )
     if fields.get("reminder") and not (template is not None and template.subject):
-        subject = f"Reminder: {subject}"
-    subject = subject or domain.subject(str(fields.get("kind")), name)
+        subject = wording.words(language)["reminder.subject"].format(subject=subject)
+    subject = header_text(subject or domain.subject(str(fields.get("kind")), name, language=language))
     if channel != "email":
         source = template.text if template is not None else SHORT_TEXT.get(channel, SHORT_TEXT["chat"])
-        return Rendered(subject, domain.tidy_line(_text(source).render(fields)), None)
+        return Rendered(subject, domain.tidy_line(_text(source).render(line_fields)), None)
     text_source = template.text if template is not None else EMAIL_TEXT
     text = domain.tidy(_text(text_source).render(fields)).rstrip("\n") + "\n"
     text += _text(TEXT_FOOTER).render(fields)
+    html_fields = {**fields, "embed": Markup(_markup(EMBED_HTML).render(fields)) if fields["embed"] else ""}
     html_source = template.html if template is not None and template.html else EMAIL_HTML
-    content = tidy_html(_markup(html_source).render(fields))
+    content = tidy_html(_markup(html_source).render(html_fields))
     html = _markup(LAYOUT).render(
-        {**fields, "subject": subject, "content": _Markup(content), "open_pixel_url": open_pixel_url}
+        {**html_fields, "subject": subject, "content": Markup(content), "open_pixel_url": open_pixel_url}
     )
     return Rendered(subject, text, html)
 
 
-def _Markup(value: str) -> Any:
-    from markupsafe import Markup
-
-    return Markup(value)
-
-
 _HTML_SPACE_BEFORE = re.compile(r"(?<=[\w>])[ \t]+(?=[,!?](?:\s|<|$))")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
 
 def tidy_html(html: str) -> str:
@@ -289,53 +312,6 @@ def tidy_html(html: str) -> str:
     return _HTML_SPACE_BEFORE.sub("", html)
 
 
-SAMPLE = {
-    "name": "Ada Lovelace",
-    "context": {"product": "Acme Cloud", "agent": "Grace Hopper", "ticket_id": "T-1042"},
-}
-
-
-def validate(
-    channel: str,
-    *,
-    subject: str | None,
-    text: str,
-    html: str | None,
-    embed: Mapping[str, Any] | None,
-) -> None:
-    """Raise ``TemplateProblem`` naming the field when a template cannot be compiled or rendered."""
-    for field, source, env in (("subject", subject, _env), ("text", text, _env), ("html", html, _html_env)):
-        if source is None:
-            continue
-        try:
-            env.from_string(source)
-        except TemplateError as exc:
-            line = getattr(exc, "lineno", None)
-            where = f" (line {line})" if line else ""
-            raise TemplateProblem(f"{field} is not a valid template{where}: {exc}", field=field) from exc
-    if embed:
-        try:
-            low, high = int(embed.get("low", 0)), int(embed.get("high", 10))
-        except (TypeError, ValueError) as exc:
-            raise TemplateProblem("embed.low and embed.high must be integers", field="embed") from exc
-        if not 0 <= low < high <= 10:
-            raise TemplateProblem("embed scores must satisfy 0 <= low < high <= 10", field="embed")
-    spec = TemplateSpec(None, subject, text, html, embed)
-    brand = Branding(name="Acme")
-    fields = fields_for(
-        channel=channel,
-        kind="transactional",
-        name=SAMPLE["name"],  # type: ignore[arg-type]
-        context=SAMPLE["context"],  # type: ignore[arg-type]
-        brand=brand,
-        survey_url="https://surveys.example/s/sample",
-        short_url="https://go.example/l/sample",
-        unsubscribe_url="https://go.example/u/sample",
-        ttl_days=30,
-        locale="en",
-        embed=embed_for("transactional", brand, embed),
-    )
-    try:
-        _render(channel, fields, spec, open_pixel_url=None)
-    except TemplateError as exc:
-        raise TemplateProblem(f"the template fails on sample data: {exc}", field="text") from exc
+def header_text(value: str) -> str:
+    """Return ``value`` fit for one header line: control characters (CR, LF, …) become spaces."""
+    return " ".join(_CONTROL.sub(" ", value).split())

@@ -15,14 +15,18 @@ from tests.support.stack import wait_until
 
 pytestmark = pytest.mark.e2e
 
-SURVEY_LINK = re.compile(r"https?://[^\s\"'<>]+/s/[A-Za-z0-9_.\-]+")
+SHORT_LINK = re.compile(r"https?://[^\s\"'<>?]+/l/[A-Za-z0-9_\-]+")
 
 
-def survey_link(message: EmailMessage) -> str:
-    text_links = SURVEY_LINK.findall(body_of(message, "plain"))
-    html_links = SURVEY_LINK.findall(body_of(message, "html"))
+async def survey_link(http: httpx.AsyncClient, message: EmailMessage) -> str:
+    """Return the survey page an invitation leads to: its short link (the same in the text and the
+    HTML part, and nothing about the customer in it) redirects there."""
+    text_links = SHORT_LINK.findall(body_of(message, "plain"))
+    html_links = SHORT_LINK.findall(body_of(message, "html"))
     assert text_links and text_links[0] in html_links, "the link is in both the text and the HTML part"
-    return text_links[0]
+    redirect = await http.get(text_links[0], follow_redirects=False)
+    assert redirect.status_code in (302, 303, 307), redirect.text
+    return redirect.headers["location"]
 
 
 async def json_of(client: httpx.AsyncClient, url: str, auth: dict[str, str]) -> object:
@@ -54,9 +58,8 @@ async def test_webhook_to_won_back_customer(demo: DemoWorkspace, urls: dict[str,
     # 2. The invitation arrives by email, personalised, with a survey link.
     invitation = await smtp.wait_for(lambda m: recipient(m) == email)
     assert "Ada" in invitation["Subject"]
-    link = survey_link(invitation)
-
     async with httpx.AsyncClient(timeout=10) as http:
+        link = await survey_link(http, invitation)
         # 3. The customer follows the link and answers 3, yes you may contact me.
         page = await http.get(link)
         assert page.status_code == 200 and "recommend" in page.text
@@ -114,7 +117,7 @@ async def test_webhook_to_won_back_customer(demo: DemoWorkspace, urls: dict[str,
         retention = await smtp.wait_for(
             lambda m: recipient(m) == email and m["Message-ID"] != invitation["Message-ID"]
         )
-        retention_link = survey_link(retention)
+        retention_link = await survey_link(http, retention)
         assert retention_link != link
 
         # 7. The customer answers the retention survey; the case shows they were won back.

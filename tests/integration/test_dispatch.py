@@ -41,7 +41,8 @@ from tests.support.stack import TopicReader, publish, running, settings_from, wa
 pytestmark = pytest.mark.integration
 
 SURVEY_BASE_URL = "https://surveys.test"
-LINK = re.compile(re.escape(SURVEY_BASE_URL) + r"/s/([A-Za-z0-9_.-]+)")
+PUBLIC_URL = "https://go.test"
+SHORT_LINK = re.compile(re.escape(PUBLIC_URL) + r"/l/([A-Za-z0-9_-]+)")
 
 
 @dataclass
@@ -82,7 +83,8 @@ async def dispatch(stack_env: dict[str, str], producer: AIOKafkaProducer) -> Asy
         DispatchSettings,
         stack_env,
         survey_base_url=SURVEY_BASE_URL,
-        send_max_attempts=3,  # type: ignore[call-arg]
+        public_url=PUBLIC_URL,  # type: ignore[call-arg]
+        send_max_attempts=3,
         send_backoff_s=0.05,
         mail_from="Acme surveys <surveys@acme.test>",
     )
@@ -120,10 +122,15 @@ def to(address: str) -> Any:
     return lambda m: address in str(m["To"])
 
 
-def link_token(message: EmailMessage) -> str:
-    [token] = set(LINK.findall(body_of(message, "plain")))
-    assert set(LINK.findall(body_of(message, "html"))) == {token}, "the HTML part links to the same survey"
-    return token
+async def link_token(dispatch: Dispatch, message: EmailMessage) -> str:
+    """Return the survey token behind the email's one short link (the email shows no other)."""
+    text, html = body_of(message, "plain"), body_of(message, "html")
+    [code] = set(SHORT_LINK.findall(text))
+    assert set(SHORT_LINK.findall(html)) == {code}, "the HTML part links to the same survey"
+    assert f"{SURVEY_BASE_URL}/s/" not in text + html, "the long survey link stays out of the email"
+    followed = await dispatch.client.get(f"/l/{code}")
+    assert followed.status_code == 302
+    return str(followed.headers["location"]).removeprefix(f"{SURVEY_BASE_URL}/s/")
 
 
 async def test_a_request_becomes_one_email_with_a_signed_survey_link(
@@ -155,8 +162,9 @@ async def test_a_request_becomes_one_email_with_a_signed_survey_link(
     assert body_of(message, "plain").startswith("Hi Ada,")
     assert "Hi Ada," in body_of(message, "html")
 
-    token = link_token(message)
+    token = await link_token(dispatch, message)
     assert invitation["survey_url"] == f"{SURVEY_BASE_URL}/s/{token}"
+    assert invitation["short_url"] in body_of(message, "plain")
     link = read_link_token(SECRET_KEY, token)
     assert (link.workspace_id, link.invitation_id, link.request_id, link.survey_id, link.contact_id) == (
         workspace,
@@ -166,6 +174,9 @@ async def test_a_request_becomes_one_email_with_a_signed_survey_link(
         "con-1",
     )
     assert (link.kind, link.channel, link.locale) == ("transactional", "email", "en")
+    # Who was invited rides in the (encrypted) link, for the person who follows up on the answer.
+    assert link.respondent == {"name": "Ada Lovelace", "email": ada, "locale": "en"}
+    assert ada not in invitation["survey_url"] and "Ada" not in invitation["survey_url"]
 
     assert invitation["attempts"] == 1 and invitation["sent_at"] and invitation["last_error"] is None
     assert invitation["recipient_email"] == ada and invitation["recipient_name"] == "Ada Lovelace"
@@ -190,7 +201,7 @@ async def test_a_retention_request_without_recipient_reaches_the_last_address(
     message = await smtp.wait_for(lambda m: ada in str(m["To"]) and "solve" in str(m["Subject"]))
     assert message["Subject"] == "Ada, did we solve it for you?"
     invitation = await dispatch.invitation_when(auth, retention.request_id, status="sent")
-    assert read_link_token(SECRET_KEY, link_token(message)).kind == "retention"
+    assert read_link_token(SECRET_KEY, await link_token(dispatch, message)).kind == "retention"
     assert invitation["recipient_email"] == ada and invitation["kind"] == "retention"
 
 

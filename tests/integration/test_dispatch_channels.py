@@ -36,6 +36,8 @@ from closeloop.mailcatcher import MailCatcher, body_of, recipient
 from services.dispatch import providers
 from services.dispatch.app import create_app
 from services.dispatch.deps import DispatchRuntime
+from services.dispatch.embeds import SAMPLE_NPS
+from services.dispatch.models import Survey
 from services.dispatch.settings import DispatchSettings
 from shared import standard_webhooks
 from shared.clock import Clock
@@ -47,6 +49,8 @@ from shared.events import (
     Recipient,
     ResponseCompleted,
     ResponseStarted,
+    SurveyPublished,
+    SurveyQuestion,
     SurveyRequested,
     new_id,
 )
@@ -64,7 +68,7 @@ SENDGRID_PUBLIC = base64.b64encode(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
 ).decode()
-SCORE_LINK = re.compile(re.escape(SURVEY_BASE_URL) + r"/s/[A-Za-z0-9_.-]+\?score=(\d+)")
+SCORE_LINK = re.compile(re.escape(PUBLIC_URL) + r"/l/[A-Za-z0-9_-]+\?score=(\d+)")
 
 
 @dataclass
@@ -181,6 +185,21 @@ def to(address: str) -> Any:
     return lambda m: recipient(m) == address
 
 
+def published(workspace: str, survey_id: str, *questions: dict[str, Any], **fields: Any) -> SurveyPublished:
+    """The event responses publishes when a survey version is created (here: with these questions)."""
+    return SurveyPublished(
+        workspace_id=workspace,
+        survey_id=survey_id,
+        survey_version=fields.pop("survey_version", 1),
+        name=survey_id,
+        open=True,
+        questions=tuple(SurveyQuestion.model_validate(q) for q in questions),
+        languages=fields.pop("languages", ("en", "nl")),
+        published_at=datetime.now(UTC),
+        **fields,
+    )
+
+
 def text_of(message: EmailMessage) -> str:
     return body_of(message, "plain").replace("\r\n", "\n")
 
@@ -207,6 +226,13 @@ async def test_branded_email_with_merge_fields_embedded_scores_and_one_click_uns
         "/v1/settings",
         {"branding": {"name": "Acme", "colour": "#0f766e", "footer": "Acme Ltd, 1 Main Street, Springfield"}},
     )
+    await dispatch.publish(published(workspace, "svy-nps", SAMPLE_NPS))
+
+    async def survey_known() -> bool:
+        async with dispatch.runtime.db.unit_of_work() as session:
+            return await session.get(Survey, (workspace, "svy-nps", 1)) is not None
+
+    await wait_until(survey_known, message="dispatch knows the survey")  # topics arrive in any order
     ada = f"ada@{workspace}.test"
     req = request(
         workspace, email=ada, name="Ada Lovelace", context={"agent": "Grace Hopper", "product": "Acme Cloud"}
@@ -218,11 +244,11 @@ async def test_branded_email_with_merge_fields_embedded_scores_and_one_click_uns
     text, html = text_of(message), body_of(message, "html")
     assert message["Subject"] == "Ada, how did Grace do?"
     assert text.startswith("Hi Ada,\n") and "Hi Ada," in html
-    # The first question, embedded: 0–10, each a link that records the score and opens the survey.
+    # The survey's first question, embedded: 0–10, each a link that records the score and opens the survey.
     assert "How likely are you to recommend Acme to a friend or colleague?" in text
     assert [int(n) for n in SCORE_LINK.findall(html)] == list(range(11))
     assert [int(n) for n in SCORE_LINK.findall(text)] == list(range(11))
-    assert f'href="{invitation["survey_url"]}?score=7"' in html
+    assert f'href="{invitation["short_url"]}?score=7"' in html
     # Branding, one call to action, the footer and the unsubscribe link in both parts.
     assert "#0f766e" in html and ">Acme<" in html and "Acme Ltd, 1 Main Street, Springfield" in html
     assert html.count(">Give feedback</a>") == 1
@@ -318,7 +344,7 @@ async def test_whatsapp_and_chat_and_link(dispatch, workspace, auth):
     invitation = await dispatch.invitation(auth, chat.request_id, status="sent")
     [posted] = dispatch.provider.hooks_for(f"chat-{workspace}")
     payload = json.loads(posted.body)
-    assert payload["text"].startswith("Hi Cy,") and invitation["survey_url"] in payload["text"]
+    assert payload["text"].startswith("Hi Cy,") and invitation["short_url"] in payload["text"]
     assert payload["invitation"]["id"] == invitation["id"]
 
     link = request(workspace, contact_id="con-l", channel="link")
@@ -444,7 +470,7 @@ async def test_reminders_stop_when_the_customer_responds(dispatch, workspace, au
         lambda m: recipient(m) == rae and m["Message-ID"] != original["Message-ID"]
     )
     assert reminder["Subject"] == "Reminder: Rae, how was your experience with us?"
-    assert inv_r["survey_url"] in text_of(reminder)
+    assert inv_r["short_url"] in text_of(reminder)
     reminded = (await dispatch.events(inv_r["id"], "InvitationSent", count=2))[1]
     assert reminded["reminder"] == 1 and reminded["message_id"] == reminder["Message-ID"]
 
@@ -891,13 +917,6 @@ async def test_templates_per_survey_channel_and_locale_with_preview(dispatch, wo
         "subject": "{{ first_name }}, a question about {{ product }}",
         "text": "{{ greeting }}\n{{ survey_url }}\n",
         "html": '<p>{{ greeting }} <a href="{{ survey_url }}">Go</a></p>',
-        "embed": {
-            "question": "How satisfied are you?",
-            "low": 1,
-            "high": 5,
-            "low_label": "Not",
-            "high_label": "Very",
-        },
     }
     preview = await client.post(
         "/v1/templates/preview",

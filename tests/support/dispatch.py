@@ -9,7 +9,10 @@ request that breaks those rules is answered the way Twilio would and kept in ``v
 so a test can assert there were none.
 
 ``/hooks/{name}`` records whatever is posted (chat webhooks, outgoing webhooks) and answers
-with the status set in ``hook_status[name]`` (200 by default).
+with the status set in ``hook_status[name]`` (200 by default) and the body in ``hook_body[name]``.
+
+``Dispatch`` runs the dispatch app in-process against the test stack, with helpers to publish
+events and wait for what dispatch made of them.
 """
 
 from __future__ import annotations
@@ -19,17 +22,28 @@ import base64
 import re
 import secrets
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+import httpx
 import uvicorn
+from aiokafka import AIOKafkaProducer
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from closeloop.infra import free_port
+from services.dispatch.app import create_app
+from services.dispatch.deps import DispatchRuntime
+from services.dispatch.models import Survey
+from services.dispatch.settings import DispatchSettings
+from shared.clock import Clock
+from shared.events import INVITATIONS, EventData
+from tests.support.stack import TopicReader, publish, running, settings_from, wait_until
 
 E164 = re.compile(r"^(whatsapp:)?\+[1-9][0-9]{6,14}$")
 
@@ -66,13 +80,17 @@ class FakeProvider:
     outage: int = 0
     """Answer the next ``outage`` message requests with 503."""
     hook_status: dict[str, int] = field(default_factory=dict)
+    hook_body: dict[str, bytes] = field(default_factory=dict)
+    """What ``/hooks/{name}`` answers with (``ok``/``nope`` by default)."""
+    host: str = "127.0.0.1"
+    """The loopback address it listens on (``127.0.0.2`` stands for a network an operator allows)."""
     answer_after_s: float = 0.0
     """Answer message requests this long after keeping them (a slow provider: a send in flight)."""
     port: int = 0
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def hook_url(self, name: str) -> str:
         return f"{self.url}/hooks/{name}"
@@ -163,7 +181,8 @@ class FakeProvider:
         name = request.path_params["name"]
         self.hooks.append(Hook(name, dict(request.headers), await request.body(), time.monotonic()))
         status = self.hook_status.get(name, 200)
-        return Response("ok" if status < 300 else "nope", status_code=status)
+        body = self.hook_body.get(name, b"ok" if status < 300 else b"nope")
+        return Response(body, status_code=status, media_type="text/plain")
 
     def app(self) -> Starlette:
         return Starlette(
@@ -176,7 +195,7 @@ class FakeProvider:
     async def __aenter__(self) -> FakeProvider:
         self.port = self.port or free_port()
         config = uvicorn.Config(
-            self.app(), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+            self.app(), host=self.host, port=self.port, log_level="warning", lifespan="off"
         )
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve())
@@ -195,3 +214,98 @@ class FakeProvider:
 
     def as_dict(self) -> dict[str, Any]:
         return {"messages": len(self.messages), "hooks": len(self.hooks), "violations": self.violations}
+
+
+@dataclass
+class Dispatch:
+    """The dispatch app running in-process, with what a test needs around it."""
+
+    client: httpx.AsyncClient
+    runtime: DispatchRuntime
+    producer: AIOKafkaProducer
+    invitations: TopicReader
+    provider: FakeProvider
+
+    @property
+    def clock(self) -> Clock:
+        return self.runtime.deps.clock
+
+    def wake(self) -> None:
+        self.runtime.deps.sender.wake()
+        self.runtime.deps.notifier.wake()
+
+    async def publish(self, data: EventData) -> str:
+        return await publish(self.producer, data)
+
+    async def invitation(
+        self, auth: dict[str, str], request_id: str, *, status: str | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        """Return the request's invitation once it has ``status`` (and the ``extra`` field values)."""
+
+        async def check() -> dict[str, Any] | None:
+            response = await self.client.get(
+                "/v1/invitations", params={"request_id": request_id}, headers=auth
+            )
+            assert response.status_code == 200, response.text
+            found = response.json()
+            if not found or (status and found[0]["status"] != status):
+                return None
+            if any(found[0].get(k) != v for k, v in extra.items()):
+                return None
+            return dict(found[0])
+
+        return dict(await wait_until(check, message=f"invitation for {request_id} {status} {extra}"))
+
+    async def events(self, invitation_id: str, type_name: str, count: int = 1) -> list[dict[str, Any]]:
+        found = await self.invitations.wait_for(
+            lambda v: (
+                v["type"] == f"closeloop.{type_name}.v1" and v["data"]["invitation_id"] == invitation_id
+            ),
+            count=count,
+        )
+        return [e["data"] for e in found]
+
+    async def knows_survey(self, workspace: str, survey_id: str, version: int = 1) -> None:
+        """Wait until dispatch has stored the survey version (events of two topics arrive in any order)."""
+
+        async def stored() -> bool:
+            async with self.runtime.db.unit_of_work() as session:
+                return await session.get(Survey, (workspace, survey_id, version)) is not None
+
+        await wait_until(stored, message=f"dispatch knows {survey_id} v{version}")
+
+
+@asynccontextmanager
+async def running_dispatch(
+    stack_env: dict[str, str], producer: AIOKafkaProducer, provider: FakeProvider, **overrides: Any
+) -> AsyncIterator[Dispatch]:
+    """Run dispatch against the test stack with ``provider`` as the deployment's SMS provider."""
+    settings = settings_from(
+        DispatchSettings,
+        stack_env,
+        **{
+            "survey_base_url": "https://surveys.test",
+            "public_url": "https://go.test",
+            "mail_from": "Acme surveys <surveys@acme.test>",
+            "send_max_attempts": 3,
+            "send_backoff_s": 0.05,
+            "sender_poll_interval_ms": 100,
+            "twilio_base_url": provider.url,
+            "twilio_account_sid": provider.account_sid,
+            "twilio_auth_token": provider.auth_token,
+            "sms_from": "+15005550006",
+            "whatsapp_from": "+14155238886",
+            "webhook_max_attempts": 2,
+            "webhook_backoff_s": 0.01,
+            **overrides,
+        },
+    )
+    app = create_app(settings)
+    async with (
+        running(app) as client,
+        TopicReader(stack_env["KAFKA_BOOTSTRAP_SERVERS"], INVITATIONS) as reader,
+    ):
+        runtime: DispatchRuntime = app.state.runtime
+        if runtime.consumer is not None:
+            await wait_until(runtime.consumer.assigned.is_set, message="dispatch consumer assigned")
+        yield Dispatch(client, runtime, producer, reader, provider)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.dispatch import domain, templates
+from services.dispatch import domain, embeds, template_checks, templates
 from services.dispatch.emails import compose_invitation
 from shared.events import Recipient
 from shared.timezones import zone
@@ -139,14 +139,8 @@ def test_tidy_repairs_what_empty_merge_fields_leave(raw, tidied):
 
 
 def test_score_links_record_the_score_and_keep_the_token():
-    assert domain.score_url("https://s.test/s/tok.sig", 7) == "https://s.test/s/tok.sig?score=7"
-    assert domain.score_url("https://s.test/s/t?x=1", 0) == "https://s.test/s/t?x=1&score=0"
-    assert [link["score"] for link in domain.score_links("https://s/s/t", 1, 5)] == [1, 2, 3, 4, 5]
-    assert (
-        domain.default_embed("retention", "Acme").low,
-        domain.default_embed("retention", "Acme").high,
-    ) == (1, 5)
-    assert "recommend Acme" in domain.default_embed("transactional", "Acme").question
+    assert embeds.score_url("https://go.test/l/abc", 7) == "https://go.test/l/abc?score=7"
+    assert embeds.score_url("https://s.test/s/t?x=1", 0) == "https://s.test/s/t?x=1&score=0"
 
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -274,7 +268,17 @@ def test_message_id_and_survey_url():
     assert domain.survey_url("https://s.acme.test/", "tok.sig") == "https://s.acme.test/s/tok.sig"
 
 
-def render_email(name: str | None, kind: str = "transactional", **kwargs: object) -> EmailMessage:
+CSAT = {
+    "id": "solved",
+    "type": "csat",
+    "texts": {"en": "How satisfied are you with the solution?"},
+    "labels": {"en": ["Very dissatisfied", "Dissatisfied", "Neutral", "Satisfied", "Very satisfied"]},
+}
+
+
+def render_email(
+    name: str | None, kind: str = "transactional", question: dict | None = embeds.SAMPLE_NPS, **kwargs: object
+) -> EmailMessage:
     brand = templates.Branding(name="Acme", colour="#0f766e", footer="Acme Ltd, Springfield")
     fields = templates.fields_for(
         channel="email",
@@ -287,7 +291,7 @@ def render_email(name: str | None, kind: str = "transactional", **kwargs: object
         unsubscribe_url="https://go.acme.test/u/unsub",
         ttl_days=30,
         locale="en",
-        embed=templates.embed_for(kind, brand, kwargs.pop("embed", None)),  # type: ignore[arg-type]
+        embed=embeds.embedded_question(question, language="en"),
     )
     rendered = templates.render("email", fields, None, **kwargs)  # type: ignore[arg-type]
     return compose_invitation(
@@ -322,12 +326,14 @@ def test_email_has_text_and_html_with_one_call_to_action_and_an_escaped_name():
 
 
 def test_email_with_open_tracking_and_a_retention_scale():
-    message = render_email("Ada", kind="retention", open_pixel_url="https://go.acme.test/o/abc.gif")
+    message = render_email(
+        "Ada", kind="retention", question=CSAT, open_pixel_url="https://go.acme.test/o/abc.gif"
+    )
     html = message.get_body(("html",)).get_content()
     assert message["Subject"] == "Ada, did we solve it for you?"
     assert re.findall(r'src="([^"]+)"', html) == ["https://go.acme.test/o/abc.gif"]
     assert re.findall(r"\?score=(\d+)", html) == ["1", "2", "3", "4", "5"]
-    assert "?score=" not in render_email("Ada", embed={}).get_body(("html",)).get_content()
+    assert "?score=" not in render_email("Ada", question=None).get_body(("html",)).get_content()
 
 
 def test_email_without_a_name_has_no_dangling_comma():
@@ -339,7 +345,7 @@ def test_email_without_a_name_has_no_dangling_comma():
 
 def test_workspace_templates_are_sandboxed_and_validated():
     spec = templates.TemplateSpec(
-        None, None, "{{ greeting }} {{ ''.__class__.__mro__ }}{{ missing.deeper }}!", None, None
+        None, None, "{{ greeting }} {{ ''.__class__.__mro__ }}{{ missing.deeper }}!", None
     )
     fields = templates.fields_for(
         channel="sms",
@@ -356,8 +362,8 @@ def test_workspace_templates_are_sandboxed_and_validated():
     )
     assert templates.render("sms", fields, spec).text == "Hi,!"
     with pytest.raises(templates.TemplateProblem) as problem:
-        templates.validate("email", subject="{{ first_name", text="x", html=None, embed=None)
+        template_checks.validate("email", subject="{{ first_name", text="x", html=None)
     assert problem.value.field == "subject"
-    with pytest.raises(templates.TemplateProblem):
-        templates.validate("email", subject=None, text="x", html=None, embed={"low": 3, "high": 2})
-    templates.validate("sms", subject=None, text="{{ greeting }} {{ short_url }}", html=None, embed=None)
+    assert (
+        template_checks.validate("sms", subject=None, text="{{ greeting }} {{ short_url }}", html=None) == []
+    )

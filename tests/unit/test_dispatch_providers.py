@@ -231,3 +231,23 @@ def test_twilio_errors_say_whether_a_retry_can_help(status, body, permanent):
     message, is_permanent = providers.twilio_error(status, body)
     assert is_permanent is permanent and str(status) in message
     assert providers.is_hard_phone_error("21211") and not providers.is_hard_phone_error("30008")
+
+
+def test_a_twilio_signature_is_accepted_with_or_without_the_default_port():
+    token, params = "auth-token-1234", [("MessageSid", "SM1"), ("MessageStatus", "delivered")]
+    for signed, received in (
+        (
+            "https://go.example:443/v1/providers/twilio/ws/status",
+            "https://go.example/v1/providers/twilio/ws/status",
+        ),
+        (
+            "https://go.example/v1/providers/twilio/ws/status",
+            "https://go.example:443/v1/providers/twilio/ws/status",
+        ),
+        ("http://go.example:80/cb?x=1", "http://go.example/cb?x=1"),
+    ):
+        providers.verify_twilio(token, received, params, providers.twilio_signature(token, signed, params))
+    other_port = providers.twilio_signature(token, "https://go.example:8443/cb", params)
+    with pytest.raises(providers.InvalidSignature):
+        providers.verify_twilio(token, "https://go.example/cb", params, other_port)
+    assert providers.twilio_url_variants("https://go.example:8443/cb") == ["https://go.example:8443/cb"]

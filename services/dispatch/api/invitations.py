@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query
 from services.dispatch import domain, queries
 from services.dispatch.deps import DispatchRuntime, RuntimeDep
 from services.dispatch.handlers.links import short_url
-from services.dispatch.schemas import FunnelOut, InvitationOut, InvitationStatus, ReminderOut
+from services.dispatch.schemas import FunnelOut, FunnelStep, InvitationOut, InvitationStatus, ReminderOut
 from shared.errors import InvalidInput
 from shared.service import SessionDep, WorkspaceDep
 
@@ -21,6 +21,13 @@ router = APIRouter()
 def _invitation_out(runtime: DispatchRuntime, row: Any) -> InvitationOut:
     out = InvitationOut.model_validate(row)
     out.short_url = short_url(runtime.settings, row)
+    steps = domain.funnel_steps(
+        {stage: getattr(row, column) for stage, column in domain.STAGE_COLUMNS.items()}
+    )
+    out.funnel = {
+        stage: FunnelStep(reached=step.reached, at=step.at, inferred=step.inferred)
+        for stage, step in steps.items()
+    }
     return out
 
 
@@ -84,8 +91,10 @@ async def list_reminders(
     tags=["invitations"],
     summary="The funnel invited → delivered → opened → clicked → started → completed",
     description="Counts invitations by how far they got; a later step implies the earlier ones "
-    "(opens are reported unreliably, a started survey was certainly clicked). Filter by survey, "
-    "channel, template and creation time; `group_by` returns one funnel per value.",
+    "(opens are reported unreliably, a started survey was certainly clicked). `observed` says how many "
+    "of each step were seen (a provider callback, the short link or open pixel, a response), `inferred` "
+    "how many are counted only because a later step was. Filter by survey, channel, template and "
+    "creation time; `group_by` returns one funnel per value.",
 )
 async def get_funnel(
     workspace: WorkspaceDep,
@@ -112,10 +121,13 @@ async def get_funnel(
     out = []
     for row in rows:
         counts = {stage: row[stage] for stage in domain.FUNNEL_STAGES}
+        observed = {stage: row[f"observed_{stage}"] for stage in domain.FUNNEL_STAGES}
         out.append(
             FunnelOut(
                 group=row.get("group"),
                 counts=counts,
+                observed=observed,
+                inferred={stage: counts[stage] - observed[stage] for stage in domain.FUNNEL_STAGES},
                 rates=domain.funnel_rates(counts),
                 bounced=row["bounced"],
                 complained=row["complained"],

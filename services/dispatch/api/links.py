@@ -1,4 +1,8 @@
-"""The links in messages, public: the short personal link, the open pixel and the unsubscribe page."""
+"""The links in messages, public: the short personal link, the open pixel and the unsubscribe page.
+
+Every HTML answer carries a strict Content-Security-Policy (nothing loads, no script, no framing:
+``frame-ancestors 'none'``, forms post only here), ``X-Content-Type-Options: nosniff`` and
+``Referrer-Policy: no-referrer`` — the headers of the survey pages."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from services.dispatch import domain
+from services.dispatch import embeds
 from services.dispatch.deps import DispatchRuntime, RuntimeDep
 from services.dispatch.handlers import funnel, optouts
 from services.dispatch.handlers.links import UNSUBSCRIBE_PURPOSE
@@ -21,6 +25,14 @@ router = APIRouter()
 
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+"""The headers of every HTML page dispatch serves."""
 
 
 def _page(title: str, body: str, *, status: int = 200) -> HTMLResponse:
@@ -29,6 +41,7 @@ def _page(title: str, body: str, *, status: int = 200) -> HTMLResponse:
         f"<title>{html.escape(title)}</title><body style='font:16px system-ui;max-width:32rem;margin:3rem auto;"
         f"padding:0 1rem;color:#1f2933'><h1 style='font-size:1.4rem'>{html.escape(title)}</h1>{body}</body></html>",
         status_code=status,
+        headers=PAGE_HEADERS,
     )
 
 
@@ -41,7 +54,7 @@ def _page(title: str, body: str, *, status: int = 200) -> HTMLResponse:
     responses={
         302: {"description": "to the survey"},
         404: {"description": "unknown link"},
-        410: {"description": "expired"},
+        410: {"description": "expired, or no longer available (the contact was erased)"},
     },
 )
 async def short_link(
@@ -54,10 +67,16 @@ async def short_link(
     invitation = await funnel.invitation_by_code(session, code=code)
     if invitation is None:
         return _page("This link is not known", "<p>Check that you copied the whole link.</p>", status=404)
+    if invitation.erased_at is not None or not invitation.survey_url:
+        return _page(
+            "This survey is no longer available",
+            "<p>The personal data behind this link was deleted, so it no longer leads anywhere.</p>",
+            status=410,
+        )
     if invitation.expires_at is not None and now >= invitation.expires_at:
         return _page("This survey link has expired", "<p>Thank you for your interest.</p>", status=410)
     await funnel.record_click(session, runtime.outbox, invitation=invitation, now=now)
-    target = invitation.survey_url if score is None else domain.score_url(invitation.survey_url, score)
+    target = invitation.survey_url if score is None else embeds.score_url(invitation.survey_url, score)
     return RedirectResponse(target, status_code=302, headers={"Cache-Control": "no-store"})
 
 
@@ -72,7 +91,7 @@ async def open_pixel(
     code: Annotated[str, Path(max_length=16)], session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     invitation = await funnel.invitation_by_code(session, code=code)
-    if invitation is not None and invitation.channel == "email":
+    if invitation is not None and invitation.channel == "email" and invitation.erased_at is None:
         await funnel.record_open(session, runtime.outbox, invitation=invitation, now=runtime.deps.clock.now())
     return Response(PIXEL, media_type="image/gif", headers={"Cache-Control": "no-store, private"})
 

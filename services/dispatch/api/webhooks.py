@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 
 from services.dispatch.deps import RuntimeDep
-from services.dispatch.handlers import configuration
+from services.dispatch.handlers import subscriptions
 from services.dispatch.schemas import (
     AttemptOut,
     DeliveryOut,
@@ -27,9 +27,11 @@ router = APIRouter()
     summary="Subscribe an endpoint to outgoing webhooks; the signing secret is shown once",
 )
 async def create_webhook(
-    body: SubscriptionIn, workspace: WorkspaceDep, session: SessionDep
+    body: SubscriptionIn, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> SubscriptionOut:
-    row = await configuration.create_subscription(session, workspace_id=workspace, body=body)
+    row = await subscriptions.create_subscription(
+        session, runtime.deps.guard, workspace_id=workspace, body=body
+    )
     return _subscription_out(row, with_secret=True)
 
 
@@ -41,13 +43,13 @@ def _subscription_out(row: Any, *, with_secret: bool = False) -> SubscriptionOut
 
 @router.get("/v1/webhooks", tags=["webhooks"], summary="List webhook subscriptions")
 async def list_webhooks(workspace: WorkspaceDep, session: SessionDep) -> list[SubscriptionOut]:
-    rows = await configuration.list_subscriptions(session, workspace_id=workspace)
+    rows = await subscriptions.list_subscriptions(session, workspace_id=workspace)
     return [_subscription_out(r) for r in rows]
 
 
 @router.get("/v1/webhooks/{subscription_id}", tags=["webhooks"], summary="Read a webhook subscription")
 async def get_webhook(subscription_id: str, workspace: WorkspaceDep, session: SessionDep) -> SubscriptionOut:
-    row = await configuration.get_subscription(
+    row = await subscriptions.get_subscription(
         session, workspace_id=workspace, subscription_id=subscription_id
     )
     return _subscription_out(row)
@@ -59,10 +61,14 @@ async def get_webhook(subscription_id: str, workspace: WorkspaceDep, session: Se
     summary="Change a subscription; `enabled: true` re-enables one disabled after failures",
 )
 async def patch_webhook(
-    subscription_id: str, body: SubscriptionPatch, workspace: WorkspaceDep, session: SessionDep
+    subscription_id: str,
+    body: SubscriptionPatch,
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
 ) -> SubscriptionOut:
-    row = await configuration.patch_subscription(
-        session, workspace_id=workspace, subscription_id=subscription_id, body=body
+    row = await subscriptions.patch_subscription(
+        session, runtime.deps.guard, workspace_id=workspace, subscription_id=subscription_id, body=body
     )
     return _subscription_out(row)
 
@@ -71,7 +77,7 @@ async def patch_webhook(
     "/v1/webhooks/{subscription_id}", tags=["webhooks"], status_code=204, summary="Delete a subscription"
 )
 async def delete_webhook(subscription_id: str, workspace: WorkspaceDep, session: SessionDep) -> Response:
-    await configuration.delete_subscription(session, workspace_id=workspace, subscription_id=subscription_id)
+    await subscriptions.delete_subscription(session, workspace_id=workspace, subscription_id=subscription_id)
     return Response(status_code=204)
 
 
@@ -87,7 +93,7 @@ async def list_deliveries(
     status: Literal["scheduled", "sending", "delivered", "failed", "cancelled"] | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[DeliveryOut]:
-    rows = await configuration.list_deliveries(
+    rows = await subscriptions.list_deliveries(
         session, workspace_id=workspace, subscription_id=subscription_id, status=status, limit=limit
     )
     out = []
@@ -107,7 +113,7 @@ async def list_deliveries(
 async def replay_delivery(
     subscription_id: str, delivery_id: str, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> DeliveryOut:
-    row = await configuration.replay_delivery(
+    row = await subscriptions.replay_delivery(
         session,
         workspace_id=workspace,
         subscription_id=subscription_id,

@@ -1,4 +1,5 @@
-"""Routes for the workspace's dispatch settings (branding, quiet hours, reminders) and its channels."""
+"""Routes for the workspace's dispatch settings (reminders, open tracking, link TTL; branding and quiet
+hours deprecated: their owners are responses and trigger) and its channels."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Response
 
-from services.dispatch.deps import RuntimeDep
+from services.dispatch.deps import DispatchRuntime, RuntimeDep
 from services.dispatch.handlers import configuration
 from services.dispatch.handlers.workspace import workspace_config
 from services.dispatch.schemas import ChannelConfigIn, ChannelConfigOut, WorkspaceConfig
@@ -19,20 +20,53 @@ router = APIRouter()
 ChannelPath = Annotated[SendChannel, Path(description="email, sms, whatsapp or chat")]
 
 
-@router.get(
-    "/v1/settings", tags=["settings"], summary="Read the workspace's branding, quiet hours and reminders"
+DEPRECATION = (
+    "`branding` and `quiet_hours` here are deprecated and answered for one more release: branding belongs "
+    "to responses (`PUT /v1/branding`), quiet hours to trigger (`PUT /v1/settings`); each tells dispatch by "
+    "event, and once it has, its value wins over the one stored here. Every answer carries `Deprecation: "
+    'true` and `Link: <…>; rel="successor-version"` headers naming both.'
 )
-async def get_settings(workspace: WorkspaceDep, session: SessionDep) -> WorkspaceConfig:
+
+
+def deprecated(response: Response, runtime: DispatchRuntime) -> None:
+    """Mark the answer as deprecated (RFC 9745) and name the owners' endpoints (RFC 8288)."""
+    s = runtime.settings
+    response.headers["Deprecation"] = "true"
+    response.headers["Link"] = (
+        f'<{s.survey_base_url.rstrip("/")}/v1/branding>; rel="successor-version"; title="branding", '
+        f'<{s.trigger_url.rstrip("/")}/v1/settings>; rel="successor-version"; title="quiet hours"'
+    )
+
+
+@router.get(
+    "/v1/settings",
+    tags=["settings"],
+    summary="Read the workspace's reminders, open tracking and link TTL (and its deprecated branding and "
+    "quiet hours, as they apply)",
+    description=DEPRECATION,
+)
+async def get_settings(
+    workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep, response: Response
+) -> WorkspaceConfig:
+    deprecated(response, runtime)
     return await workspace_config(session, workspace_id=workspace)
 
 
 @router.put(
-    "/v1/settings", tags=["settings"], summary="Set branding, quiet hours, reminders, open tracking, link TTL"
+    "/v1/settings",
+    tags=["settings"],
+    summary="Set reminders, open tracking, link TTL (and the deprecated branding and quiet hours)",
+    description=DEPRECATION,
 )
 async def put_settings(
-    body: WorkspaceConfig, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
+    body: WorkspaceConfig,
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    response: Response,
 ) -> WorkspaceConfig:
     runtime.deps.cache.invalidate_after_commit(session, workspace)
+    deprecated(response, runtime)
     return await configuration.put_settings(session, workspace_id=workspace, config=body)
 
 
@@ -57,7 +91,7 @@ async def put_channel(
 ) -> ChannelConfigOut:
     runtime.deps.cache.invalidate_after_commit(session, workspace)
     return await configuration.put_channel(
-        session, runtime.settings, workspace_id=workspace, channel=channel, body=body
+        session, runtime.settings, runtime.deps.guard, workspace_id=workspace, channel=channel, body=body
     )
 
 

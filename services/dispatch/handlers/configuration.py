@@ -1,8 +1,9 @@
-"""What a workspace configures: settings, channels, templates and webhook subscriptions."""
+"""What a workspace configures: settings, channels and templates (webhook subscriptions are
+``subscriptions``). A URL a workspace sets is refused when it points at an address tenants may not
+reach (``shared.netguard``), and text bound for an email header is one line."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from email.utils import parseaddr
 from typing import Any
 
@@ -10,32 +11,25 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.dispatch import domain, templates
+from services.dispatch import domain, embeds, template_checks, templates, wording
 from services.dispatch.channels import resolve_channel
-from services.dispatch.handlers.workspace import template_spec, workspace_config
-from services.dispatch.models import (
-    ChannelConfig,
-    Template,
-    WebhookAttempt,
-    WebhookDelivery,
-    WebhookSubscription,
-    WorkspaceSettings,
-)
+from services.dispatch.handlers.surveys import latest_surveys
+from services.dispatch.handlers.workspace import brand_of, template_spec, workspace_config
+from services.dispatch.models import ChannelConfig, Template, WorkspaceSettings
 from services.dispatch.schemas import (
     ChannelConfigIn,
     ChannelConfigOut,
     PreviewIn,
     PreviewOut,
-    SubscriptionIn,
-    SubscriptionPatch,
     TemplateIn,
     TemplateOut,
+    TemplateWarningOut,
     WorkspaceConfig,
 )
 from services.dispatch.settings import DispatchSettings
-from shared import standard_webhooks
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.events import Recipient, is_uuid, new_id
+from shared.netguard import BlockedDestination, OutboundGuard
 from shared.vocabulary import SEND_CHANNELS, SendChannel
 
 SECRET_FIELDS = ("auth_token",)
@@ -47,14 +41,24 @@ SECRET_FIELDS = ("auth_token",)
 async def put_settings(
     session: AsyncSession, *, workspace_id: str, config: WorkspaceConfig
 ) -> WorkspaceConfig:
-    """Store the workspace's dispatch settings; return them."""
+    """Store the workspace's own dispatch settings; return the effective ones (the branding and quiet
+    hours their owners sent win over these)."""
     data = config.model_dump(mode="json")
     await session.execute(
         insert(WorkspaceSettings)
         .values(workspace_id=workspace_id, settings=data)
         .on_conflict_do_update(index_elements=["workspace_id"], set_={"settings": data})
     )
-    return config
+    return await workspace_config(session, workspace_id=workspace_id)
+
+
+async def check_outbound_url(guard: OutboundGuard, url: str, *, field: str) -> str:
+    """Return ``url`` when a workspace may save it; raise ``InvalidInput`` naming ``field`` with the reason
+    when it points at loopback, private, link-local, multicast or unspecified addresses."""
+    try:
+        return await guard.check_url(url)
+    except BlockedDestination as exc:
+        raise InvalidInput(f"{field}: {exc}", field=field) from exc
 
 
 # --- channels ----------------------------------------------------------------------------------
@@ -80,6 +84,7 @@ def channel_out(
 async def put_channel(
     session: AsyncSession,
     settings: DispatchSettings,
+    guard: OutboundGuard,
     *,
     workspace_id: str,
     channel: SendChannel,
@@ -106,6 +111,9 @@ async def put_channel(
             raise InvalidInput(
                 f"{field} must be an email address such as 'Acme <surveys@acme.example>'", field=field
             )
+    for field in ("base_url", "webhook_url"):
+        if field in data:
+            data[field] = await check_outbound_url(guard, data[field], field=field)
     await session.execute(
         insert(ChannelConfig)
         .values(workspace_id=workspace_id, channel=channel, config=data)
@@ -138,7 +146,8 @@ async def delete_channel(session: AsyncSession, *, workspace_id: str, channel: S
 
 
 def template_out(t: Template) -> TemplateOut:
-    """Return the API view of a stored template ("" stored for "any" shows as null)."""
+    """Return the API view of a stored template ("" stored for "any" shows as null), with its warnings."""
+    warnings = template_checks.warnings_of(t.channel, subject=t.subject, text=t.text_body, html=t.html_body)
     return TemplateOut(
         id=t.id,
         name=t.name,
@@ -149,27 +158,24 @@ def template_out(t: Template) -> TemplateOut:
         subject=t.subject,
         text=t.text_body,
         html=t.html_body,
-        embed=t.embed,
+        no_embed=t.embed == {},
         created_at=t.created_at,
         updated_at=t.updated_at,
+        warnings=[TemplateWarningOut(field=w.field, message=w.message) for w in warnings],
     )
 
 
-def _embed(body: TemplateIn) -> dict[str, Any] | None:
-    if body.no_embed:
-        return {}
-    return body.embed.model_dump(exclude_none=True) if body.embed is not None else None
-
-
-def check_template(body: TemplateIn) -> None:
-    """Raise ``InvalidInput`` naming the field when the template is unusable."""
+def check_template(body: TemplateIn) -> list[template_checks.TemplateWarning]:
+    """Return the template's warnings; raise ``InvalidInput`` naming the field when it is unusable."""
     if body.channel != "email":
-        for field in ("subject", "html", "embed"):
+        for field in ("subject", "html"):
             if getattr(body, field) is not None:
                 raise InvalidInput(f"{field} applies to email templates only", field=field)
+        if body.no_embed:
+            raise InvalidInput("no_embed applies to email templates only", field="no_embed")
     try:
-        templates.validate(
-            body.channel, subject=body.subject, text=body.text, html=body.html, embed=_embed(body)
+        return template_checks.validate(
+            body.channel, subject=body.subject, text=body.text, html=body.html, embed=not body.no_embed
         )
     except templates.TemplateProblem as exc:
         raise InvalidInput(str(exc), field=exc.field) from exc
@@ -180,7 +186,7 @@ async def save_template(
 ) -> Template:
     """Create (or replace ``template_id``) and return the template; one per survey, channel, locale, kind."""
     check_template(body)
-    values = {
+    values: dict[str, Any] = {
         "name": body.name,
         "survey_id": body.survey_id or "",
         "channel": body.channel,
@@ -189,7 +195,7 @@ async def save_template(
         "subject": body.subject,
         "text_body": body.text,
         "html_body": body.html,
-        "embed": _embed(body),
+        "embed": {} if body.no_embed else None,
     }
     clash = await session.scalar(
         select(Template.id).where(
@@ -246,180 +252,54 @@ async def delete_template(session: AsyncSession, *, workspace_id: str, template_
 async def preview(
     session: AsyncSession, settings: DispatchSettings, *, workspace_id: str, body: PreviewIn
 ) -> PreviewOut:
-    """Return the message a template makes for the sample recipient and merge fields."""
+    """Return the message a template makes for the sample recipient and merge fields, in the language the
+    survey would be sent in, with the survey's first question embedded as dispatch knows it."""
     spec: templates.TemplateSpec | None = None
     channel: str = body.channel
+    warnings: list[template_checks.TemplateWarning] = []
     if body.template_id:
         stored = await get_template(session, workspace_id=workspace_id, template_id=body.template_id)
         spec, channel = template_spec(stored), stored.channel
+        warnings = template_checks.warnings_of(
+            stored.channel, subject=stored.subject, text=stored.text_body, html=stored.html_body
+        )
     elif body.template is not None:
-        check_template(body.template)
+        warnings = check_template(body.template)
         channel = body.template.channel
         spec = templates.TemplateSpec(
-            None, body.template.subject, body.template.text, body.template.html, _embed(body.template)
+            None, body.template.subject, body.template.text, body.template.html, not body.template.no_embed
         )
     config = await workspace_config(session, workspace_id=workspace_id)
-    brand = templates.Branding(
-        name=config.branding.name,
-        colour=config.branding.colour,
-        logo_url=str(config.branding.logo_url) if config.branding.logo_url else None,
-        footer=config.branding.footer,
+    survey = (await latest_surveys(session, keys=[(workspace_id, body.survey_id)])).get(
+        (workspace_id, body.survey_id)
     )
-    recipient = Recipient(name=body.recipient.get("name"))
-    survey_url = domain.survey_url(settings.survey_base_url, "preview-token")
+    languages = survey.languages if survey else ()
+    language = wording.message_language(body.locale, languages)
+    link = domain.public_link(settings.public_url, "/l/preview")
     fields = templates.fields_for(
         channel=channel,
         kind=body.kind,
-        name=recipient.name,
+        name=Recipient(name=body.recipient.get("name")).name,
         context=body.context,
-        brand=brand,
-        survey_url=survey_url,
-        short_url=domain.public_link(settings.public_url, "/l/preview"),
+        brand=brand_of(config),
+        survey_url=link,
+        short_url=link,
         unsubscribe_url=domain.public_link(settings.public_url, "/u/preview"),
         ttl_days=config.link_ttl_days or settings.link_ttl_days,
         locale=body.locale,
-        embed=templates.embed_for(body.kind, brand, spec.embed if spec else None)
-        if channel == "email"
-        else None,
+        language=language,
+        embed=embeds.embedded_question(
+            survey.first_question if survey else None, language=language, languages=languages
+        ),
     )
     try:
         rendered = templates.render(channel, fields, spec)
     except templates.TemplateProblem as exc:
         raise InvalidInput(str(exc), field=exc.field) from exc
     return PreviewOut(
-        subject=rendered.subject, text=rendered.text, html=rendered.html, template_id=body.template_id
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        template_id=body.template_id,
+        warnings=[TemplateWarningOut(field=w.field, message=w.message) for w in warnings],
     )
-
-
-# --- webhook subscriptions -------------------------------------------------------------------
-
-
-async def create_subscription(
-    session: AsyncSession, *, workspace_id: str, body: SubscriptionIn
-) -> WebhookSubscription:
-    """Create and return a webhook subscription with a new ``whsec_`` secret."""
-    subscription = WebhookSubscription(
-        id=new_id(),
-        workspace_id=workspace_id,
-        url=str(body.url),
-        secret=standard_webhooks.new_secret(),
-        event_types=sorted(set(body.event_types)),
-        description=body.description,
-        enabled=True,
-        consecutive_failures=0,
-    )
-    session.add(subscription)
-    await session.flush()
-    await session.refresh(subscription)
-    return subscription
-
-
-async def get_subscription(
-    session: AsyncSession, *, workspace_id: str, subscription_id: str
-) -> WebhookSubscription:
-    """Return the workspace's subscription or raise ``NotFound``."""
-    row = (
-        await session.scalar(
-            select(WebhookSubscription).where(
-                WebhookSubscription.workspace_id == workspace_id, WebhookSubscription.id == subscription_id
-            )
-        )
-        if is_uuid(subscription_id)
-        else None
-    )
-    if row is None:
-        raise NotFound(
-            f"No webhook subscription {subscription_id!r} in this workspace.", field="subscription_id"
-        )
-    return row
-
-
-async def list_subscriptions(session: AsyncSession, *, workspace_id: str) -> list[WebhookSubscription]:
-    """Return the workspace's subscriptions, oldest first."""
-    return list(
-        await session.scalars(
-            select(WebhookSubscription)
-            .where(WebhookSubscription.workspace_id == workspace_id)
-            .order_by(WebhookSubscription.created_at)
-        )
-    )
-
-
-async def patch_subscription(
-    session: AsyncSession, *, workspace_id: str, subscription_id: str, body: SubscriptionPatch
-) -> WebhookSubscription:
-    """Change and return a subscription; enabling it clears its failure count."""
-    row = await get_subscription(session, workspace_id=workspace_id, subscription_id=subscription_id)
-    if body.url is not None:
-        row.url = str(body.url)
-    if body.event_types is not None:
-        row.event_types = sorted(set(body.event_types))
-    if body.description is not None:
-        row.description = body.description
-    if body.enabled is not None:
-        row.enabled = body.enabled
-        if body.enabled:
-            row.disabled_reason, row.consecutive_failures = None, 0
-        else:
-            row.disabled_reason = "disabled through the API"
-    await session.flush()
-    await session.refresh(row)
-    return row
-
-
-async def delete_subscription(session: AsyncSession, *, workspace_id: str, subscription_id: str) -> None:
-    """Delete a subscription and its delivery log."""
-    row = await get_subscription(session, workspace_id=workspace_id, subscription_id=subscription_id)
-    await session.delete(row)
-
-
-async def list_deliveries(
-    session: AsyncSession, *, workspace_id: str, subscription_id: str, status: str | None, limit: int
-) -> list[tuple[WebhookDelivery, list[WebhookAttempt]]]:
-    """Return the subscription's delivery log, newest first, each with its attempts."""
-    await get_subscription(session, workspace_id=workspace_id, subscription_id=subscription_id)
-    query = select(WebhookDelivery).where(WebhookDelivery.subscription_id == subscription_id)
-    if status is not None:
-        query = query.where(WebhookDelivery.status == status)
-    deliveries = (
-        await session.scalars(
-            query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id).limit(limit)
-        )
-    ).all()
-    attempts = (
-        await session.scalars(
-            select(WebhookAttempt)
-            .where(WebhookAttempt.delivery_id.in_([d.id for d in deliveries]))
-            .order_by(WebhookAttempt.attempted_at, WebhookAttempt.id)
-        )
-    ).all()
-    by_delivery: dict[str, list[WebhookAttempt]] = {}
-    for attempt in attempts:
-        by_delivery.setdefault(attempt.delivery_id, []).append(attempt)
-    return [(d, by_delivery.get(d.id, [])) for d in deliveries]
-
-
-async def replay_delivery(
-    session: AsyncSession, *, workspace_id: str, subscription_id: str, delivery_id: str, now: datetime
-) -> WebhookDelivery:
-    """Send a delivery again (same ``webhook-id``), with a fresh set of attempts."""
-    subscription = await get_subscription(session, workspace_id=workspace_id, subscription_id=subscription_id)
-    delivery = (
-        await session.scalar(
-            select(WebhookDelivery)
-            .where(WebhookDelivery.subscription_id == subscription.id, WebhookDelivery.id == delivery_id)
-            .with_for_update()
-        )
-        if is_uuid(delivery_id)
-        else None
-    )
-    if delivery is None:
-        raise NotFound(f"No delivery {delivery_id!r} for this subscription.", field="delivery_id")
-    if not subscription.enabled:
-        raise Conflict("the subscription is disabled; re-enable it before replaying", field="subscription_id")
-    if delivery.status in ("scheduled", "sending"):
-        raise Conflict("the delivery is still being attempted", field="delivery_id")
-    delivery.status, delivery.attempts, delivery.next_attempt_at = "scheduled", 0, now
-    delivery.claimed_at = None
-    await session.flush()
-    return delivery

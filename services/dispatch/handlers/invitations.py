@@ -38,6 +38,7 @@ def recipient_of(invitation: Invitation) -> Recipient:
         phone=invitation.recipient_phone,
         locale=invitation.locale,
         timezone=invitation.recipient_timezone,
+        company=invitation.recipient_company,
     )
 
 

@@ -1,9 +1,16 @@
-"""The links a message carries: the signed, expiring survey link, the short personal link and the
-one-click unsubscribe link."""
+"""The links a message carries: the survey link, the short personal link and the one-click
+unsubscribe link.
+
+The survey link's token is opaque (``shared.survey_links``: encrypted and authenticated), so the
+``survey_url`` an invitation stores reveals nothing to whoever reads it; it carries who was invited
+(``respondent``) for the person who follows up. Every message shows the **short link**
+(``{public_url}/l/{code}``, a redirect to the survey link): short in an SMS, an email's text part and
+a chat, and the place where an erased contact's link stops working."""
 
 from __future__ import annotations
 
 from services.dispatch import domain
+from services.dispatch.handlers.invitations import recipient_of
 from services.dispatch.models import Invitation
 from services.dispatch.settings import DispatchSettings
 from shared.security import sign_token
@@ -33,10 +40,17 @@ def issue_survey_url(settings: DispatchSettings, invitation: Invitation, *, chan
             channel=channel,
             locale=invitation.locale,
             context=link_context(invitation.context or {}),
+            respondent=respondent(invitation),
         ),
         ttl_s=ttl_s,
     )
     return domain.survey_url(settings.survey_base_url, token)
+
+
+def respondent(invitation: Invitation) -> dict[str, str] | None:
+    """Return who was invited, as the survey link carries it (None when nothing is known)."""
+    who = {k: v for k, v in recipient_of(invitation).model_dump().items() if isinstance(v, str) and v}
+    return who or None
 
 
 def unsubscribe_url(settings: DispatchSettings, invitation: Invitation) -> str:

@@ -1,17 +1,16 @@
-"""Opt-outs and erasure: an unsubscribe link, a provider's complaint or another service's opt-out
-stops what was still to be sent; an erased contact's addresses are blanked."""
+"""Opt-outs: an unsubscribe link, a provider's complaint or another service's opt-out stops what was
+still to be sent (erasure is ``erasure``)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch.handlers.invitations import fail_pending
-from services.dispatch.models import Invitation, OptOut
-from shared.events import ContactErased, ContactOptedOut
+from services.dispatch.models import OptOut
+from shared.events import ContactOptedOut
 from shared.outbox import Outbox
 from shared.vocabulary import Channel
 
@@ -99,22 +98,3 @@ async def unsubscribe(
         now=now,
         publish=True,
     )
-
-
-async def erase_contact(session: AsyncSession, outbox: Outbox, *, event: ContactErased, now: datetime) -> int:
-    """Blank the contact's recipient fields and fail its unsent invitations; return how many were failed."""
-    failed = await fail_pending(
-        session,
-        outbox,
-        workspace_id=event.workspace_id,
-        contact_id=event.contact_id,
-        error="the contact was erased before the invitation was sent",
-        now=now,
-    )
-    await session.execute(
-        update(Invitation)
-        .where(Invitation.workspace_id == event.workspace_id, Invitation.contact_id == event.contact_id)
-        .values(recipient_email=None, recipient_name=None, recipient_phone=None, context={})
-        .execution_options(synchronize_session=False)
-    )
-    return failed

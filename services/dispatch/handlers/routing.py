@@ -136,7 +136,7 @@ async def fall_back(
     """Switch the invitation to its next deliverable fallback channel; return whether there was one."""
     ws = invitation.workspace_id
     remaining = list(invitation.fallback_channels or [])
-    if not remaining:
+    if not remaining or invitation.erased_at is not None:  # an erased contact gets no new link
         return False
     channels = await channel_settings(session, settings, workspace_ids=[ws])
     recipient = recipient_of(invitation)

@@ -1,5 +1,6 @@
 """A survey request becomes one invitation: the channel that reaches the contact, the template,
-the signed link and the schedule; a redelivered request creates nothing."""
+the survey link and the schedule; a redelivered request creates nothing. A request for a contact
+erased before it arrived becomes a failed invitation that keeps nothing about them."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from services.dispatch.handlers.invitations import event_fields, recipient_of
 from services.dispatch.handlers.links import issue_survey_url
 from services.dispatch.handlers.routing import contact_state, usable_channels
 from services.dispatch.handlers.workspace import WorkspaceCache, configured_channels, pick_template
-from services.dispatch.models import Invitation
+from services.dispatch.models import ErasedContact, Invitation
 from services.dispatch.settings import DispatchSettings
 from shared.events import (
     InvitationCreated,
@@ -38,6 +39,8 @@ async def request_survey(
     cache: WorkspaceCache | None = None,
 ) -> Invitation | None:
     """Return the request's new invitation, or None when the request already has one."""
+    if await session.get(ErasedContact, (event.workspace_id, event.contact_id)) is not None:
+        return await _for_erased_contact(session, outbox, event=event, now=now)
     recipient = domain.choose_recipient(
         event.recipient,
         None
@@ -84,6 +87,7 @@ async def request_survey(
         recipient_email=recipient.email if recipient else None,
         recipient_name=recipient.name if recipient else None,
         recipient_phone=recipient.phone if recipient else None,
+        recipient_company=recipient.company if recipient else None,
         recipient_timezone=recipient.timezone if recipient else None,
         context=dict(event.context),
         fallback_channels=list(choice.fallbacks),
@@ -106,7 +110,20 @@ async def request_survey(
         if channel == "email"
         else None
     )
-    row = await session.scalar(
+    row = await _insert(session, invitation)
+    if row is None:
+        return None
+    await outbox.add(session, InvitationCreated(**event_fields(row, now), send_at=send_at))
+    if problem:
+        await outbox.add(session, InvitationFailed(**event_fields(row, now), error=problem))
+    elif status == "sent":
+        await outbox.add(session, InvitationSent(**event_fields(row, now), message_id=None))
+    return row
+
+
+async def _insert(session: AsyncSession, invitation: Invitation) -> Invitation | None:
+    """Return the invitation inserted, or None when its request already has one."""
+    return await session.scalar(
         insert(Invitation)
         .values(
             **{
@@ -118,13 +135,42 @@ async def request_survey(
         .on_conflict_do_nothing(index_elements=["workspace_id", "request_id"])
         .returning(Invitation)
     )
-    if row is None:
-        return None
-    await outbox.add(session, InvitationCreated(**event_fields(row, now), send_at=send_at))
-    if problem:
-        await outbox.add(session, InvitationFailed(**event_fields(row, now), error=problem))
-    elif status == "sent":
-        await outbox.add(session, InvitationSent(**event_fields(row, now), message_id=None))
+
+
+ERASED = "the contact was erased before the survey was requested"
+
+
+async def _for_erased_contact(
+    session: AsyncSession, outbox: Outbox, *, event: SurveyRequested, now: datetime
+) -> Invitation | None:
+    """Return a failed invitation that records the request and nothing about the erased contact: no
+    recipient, no context, no survey link."""
+    row = await _insert(
+        session,
+        Invitation(
+            id=new_id(),
+            workspace_id=event.workspace_id,
+            request_id=event.request_id,
+            contact_id=event.contact_id,
+            survey_id=event.survey_id,
+            kind=event.kind,
+            channel=event.channel,
+            locale=event.locale,
+            context={},
+            fallback_channels=[],
+            status="failed",
+            attempts=0,
+            last_error=ERASED,
+            survey_url="",
+            send_at=now,
+            next_attempt_at=now,
+            reminders_sent=0,
+            erased_at=now,
+        ),
+    )
+    if row is not None:
+        await outbox.add(session, InvitationCreated(**event_fields(row, now), send_at=now))
+        await outbox.add(session, InvitationFailed(**event_fields(row, now), error=ERASED))
     return row
 
 

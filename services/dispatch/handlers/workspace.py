@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch import templates
 from services.dispatch.channels import ChannelSettings, resolve_channel
+from services.dispatch.handlers import owners
 from services.dispatch.models import ChannelConfig, Template, WorkspaceSettings
 from services.dispatch.schemas import WorkspaceConfig
 from services.dispatch.settings import DispatchSettings
@@ -57,6 +58,10 @@ class WorkspaceCache:
         assert entry is not None  # fetch always returns one
         return entry
 
+    def cached(self, workspace_id: str) -> CachedWorkspace | None:
+        """Return the workspace's entry while it is fresh, without loading it."""
+        return self._cache.get(workspace_id)
+
     def invalidate(self, workspace_id: str) -> None:
         """Drop the workspace's entry: the next ``get`` loads it again."""
         self._cache.invalidate(workspace_id)
@@ -70,21 +75,22 @@ class WorkspaceCache:
 
 
 async def workspace_config(session: AsyncSession, *, workspace_id: str) -> WorkspaceConfig:
-    """Return the workspace's dispatch settings (defaults when it has none)."""
-    row = await session.get(WorkspaceSettings, workspace_id)
-    return WorkspaceConfig.model_validate(row.settings) if row else WorkspaceConfig()
+    """Return the workspace's effective dispatch settings: its own (defaults when it has none), with the
+    branding and quiet hours their owners sent in place of its own (``owners``)."""
+    return (await workspace_configs(session, workspace_ids=[workspace_id]))[workspace_id]
 
 
 async def workspace_configs(
     session: AsyncSession, *, workspace_ids: Iterable[str]
 ) -> dict[str, WorkspaceConfig]:
-    """Return the dispatch settings of several workspaces (defaults where none are stored)."""
+    """Return the effective dispatch settings of several workspaces (see ``workspace_config``)."""
     ids = set(workspace_ids)
     rows = (
         await session.scalars(select(WorkspaceSettings).where(WorkspaceSettings.workspace_id.in_(ids)))
     ).all()
     found = {r.workspace_id: WorkspaceConfig.model_validate(r.settings) for r in rows}
-    return {ws: found.get(ws, WorkspaceConfig()) for ws in ids}
+    received = await owners.received(session, workspace_ids=ids)
+    return {ws: owners.effective(found.get(ws, WorkspaceConfig()), received.get(ws, {})) for ws in ids}
 
 
 async def channel_settings(
@@ -147,6 +153,16 @@ def template_spec(template: Template | None) -> templates.TemplateSpec | None:
     """Return what rendering needs of a stored template (None: the built-in one)."""
     if template is None:
         return None
+    # ``embed`` stored: {} = embed nothing; null (or a scale from before the embedded question was the
+    # survey's own) = embed the survey's first question.
     return templates.TemplateSpec(
-        template.id, template.subject, template.text_body, template.html_body, template.embed
+        template.id, template.subject, template.text_body, template.html_body, template.embed != {}
+    )
+
+
+def brand_of(config: WorkspaceConfig) -> templates.Branding:
+    """Return the branding an email shows, from the workspace's effective settings."""
+    b = config.branding
+    return templates.Branding(
+        name=b.name, colour=b.colour, logo_url=str(b.logo_url) if b.logo_url else None, footer=b.footer
     )

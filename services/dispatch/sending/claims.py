@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.dispatch import domain
 from services.dispatch.handlers.invitations import cancel_reminders, event_fields, recipient_of
 from services.dispatch.handlers.routing import fall_back, invalid_addresses, opt_outs_of
+from services.dispatch.handlers.surveys import latest_surveys
 from services.dispatch.handlers.workspace import channel_settings, template_spec, workspace_configs
 from services.dispatch.models import Invitation, Reminder, Template, due_or_abandoned
 from services.dispatch.sending.jobs import ClaimContext, Job
@@ -105,6 +106,7 @@ class Claimer:
             }
             if template_ids
             else {},
+            surveys=await latest_surveys(session, keys={(i.workspace_id, i.survey_id) for i in invitations}),
         )
         limited = {key: c.rate_per_minute for key, c in ctx.channels.items() if c.rate_per_minute}
         if limited:
@@ -154,6 +156,8 @@ class Claimer:
 
     def _blocked(self, invitation: Invitation, channel: str, ctx: ClaimContext, now: datetime) -> str | None:
         """Return why this message must never go out, or None."""
+        if invitation.erased_at is not None:
+            return "the contact was erased"
         opted = ctx.opt_outs.get((invitation.workspace_id, invitation.contact_id), set())
         if domain.is_opted_out(opted, channel):
             return "the contact opted out of these surveys"
@@ -162,10 +166,6 @@ class Claimer:
         if channel in ("email", "sms", "whatsapp"):
             recipient = recipient_of(invitation)
             if domain.address_for(channel, recipient) is None:
-                if not (
-                    invitation.recipient_email or invitation.recipient_phone or invitation.recipient_name
-                ):
-                    return f"no {'email address' if channel == 'email' else 'phone number'}: the contact was erased"
                 return domain.undeliverable_reason(channel, recipient) or "no address"
         if not ctx.channels[(invitation.workspace_id, channel)].configured:
             return f"channel {channel} is not configured for this workspace"
@@ -215,6 +215,7 @@ class Claimer:
             workspace=ctx.workspaces[invitation.workspace_id],
             template=template_spec(ctx.templates.get(invitation.template_id or "")),
             message_id=invitation.message_id,
+            survey=ctx.surveys.get((invitation.workspace_id, invitation.survey_id)),
         )
 
     def _claim_reminder(
@@ -255,6 +256,7 @@ class Claimer:
             template=template_spec(template),
             message_id=reminder.message_id,
             seq=reminder.seq,
+            survey=ctx.surveys.get((invitation.workspace_id, invitation.survey_id)),
         )
 
     async def _fail(self, session: AsyncSession, invitation: Invitation, now: datetime, error: str) -> None:

@@ -3,9 +3,10 @@ SMS or WhatsApp (the provider's HTTP API) or to a chat webhook."""
 
 from __future__ import annotations
 
-from services.dispatch import domain, emails, templates
+from services.dispatch import domain, emails, embeds, redaction, templates, wording
 from services.dispatch.channels import HttpChannels, SendError, SmtpPool
 from services.dispatch.handlers.links import short_url, unsubscribe_url
+from services.dispatch.handlers.workspace import brand_of
 from services.dispatch.sending.jobs import Job
 from services.dispatch.settings import DispatchSettings
 from shared.clock import Clock
@@ -23,29 +24,34 @@ class Deliverer:
         self.http = http
 
     def render(self, job: Job) -> templates.Rendered:
-        """Return the message rendered for its channel, with the links and open pixel it carries."""
-        inv, ws = job.invitation, job.workspace
-        brand = templates.Branding(
-            name=ws.branding.name,
-            colour=ws.branding.colour,
-            logo_url=str(ws.branding.logo_url) if ws.branding.logo_url else None,
-            footer=ws.branding.footer,
-        )
+        """Return the message rendered for its channel, in the contact's language, with the links it
+        carries (every one the short link), the survey's first question embedded (email) and the open
+        pixel when enabled."""
+        inv, ws, survey = job.invitation, job.workspace, job.survey
+        languages = survey.languages if survey is not None else ()
+        language = wording.message_language(inv.locale, languages)
         spec = job.template
-        embed = templates.embed_for(inv.kind, brand, spec.embed if spec is not None else None)
-        ttl_days = max(int(((inv.expires_at or inv.send_at) - self.clock.now()).total_seconds() // 86400), 1)
+        embed = (
+            embeds.embedded_question(survey.first_question, language=language, languages=languages)
+            if survey is not None and job.channel == "email"
+            else None
+        )
+        link = self.link(job)
         fields = templates.fields_for(
             channel=job.channel,
             kind=inv.kind,
             name=inv.recipient_name,
             context=inv.context or {},
-            brand=brand,
-            survey_url=inv.survey_url,
-            short_url=short_url(self.settings, inv),
+            brand=brand_of(ws),
+            survey_url=link,
+            short_url=link,
             unsubscribe_url=unsubscribe_url(self.settings, inv),
-            ttl_days=ttl_days,
+            ttl_days=domain.days_left(
+                inv.expires_at, self.clock.now(), default_days=self.settings.link_ttl_days
+            ),
             locale=inv.locale,
-            embed=embed if job.channel == "email" else None,
+            language=language,
+            embed=embed,
             reminder=job.seq,
         )
         tracking = ws.open_tracking if ws.open_tracking is not None else self.settings.open_tracking
@@ -55,6 +61,11 @@ class Deliverer:
             else None
         )
         return templates.render(job.channel, fields, spec, open_pixel_url=pixel)
+
+    def link(self, job: Job) -> str:
+        """Return the link a message shows: the short personal link (the survey link itself for an
+        invitation without one)."""
+        return short_url(self.settings, job.invitation) or job.invitation.survey_url
 
     async def deliver(self, job: Job) -> str | None:
         """Send the message; return the provider's id for it (None for SMTP and chat)."""
@@ -75,7 +86,9 @@ class Deliverer:
                     unsubscribe_url=unsubscribe_url(self.settings, inv),
                 )
             except ValueError as exc:  # an address no header can carry: retrying will not fix it
-                raise SendError(f"cannot build the email: {exc}", permanent=True) from exc
+                raise SendError(
+                    f"cannot build the email: {redaction.redact_addresses(str(exc))}", permanent=True
+                ) from exc
             await self.smtp.send(message, inv.recipient_email or "")
             return None
         if job.channel in domain.PHONE_CHANNELS:
@@ -97,10 +110,11 @@ class Deliverer:
                         "contact_id": inv.contact_id,
                         "survey_id": inv.survey_id,
                         "kind": inv.kind,
-                        "survey_url": inv.survey_url,
+                        "survey_url": self.link(job),
                         "reminder": job.seq,
                     },
                 },
+                trusted=job.config.trusted,
             )
             return None
         raise SendError(f"channel {job.channel} cannot be sent", permanent=True)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from services.dispatch import templates
 from services.dispatch.channels import ChannelSettings, SendError
+from services.dispatch.handlers.surveys import SurveyInfo
 from services.dispatch.models import Invitation, Reminder, Template
 from services.dispatch.schemas import WorkspaceConfig
 
@@ -23,6 +24,8 @@ class Job:
     template: templates.TemplateSpec | None
     message_id: str | None
     seq: int = 0
+    survey: SurveyInfo | None = None
+    """The survey as dispatch last heard of it (its first question is embedded), or None: unknown."""
     outcome: Outcome | None = None
 
     @property
@@ -48,4 +51,5 @@ class ClaimContext:
     opt_outs: dict[tuple[str, str], set[str]]
     invalid: set[tuple[str, str]]
     templates: dict[str, Template]
+    surveys: dict[tuple[str, str], SurveyInfo] = field(default_factory=dict)
     rate_left: dict[tuple[str, str], int | None] = field(default_factory=dict)

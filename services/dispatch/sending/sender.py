@@ -6,7 +6,7 @@ import asyncio
 import logging
 from datetime import datetime
 
-from services.dispatch import templates
+from services.dispatch import redaction, templates
 from services.dispatch.channels import HttpChannels, SendError, SmtpPool
 from services.dispatch.sending.claims import Claimer
 from services.dispatch.sending.delivery import Deliverer
@@ -83,7 +83,9 @@ class InvitationSender(Worker):
             job.outcome = Outcome(error=exc)
         except Exception as exc:
             log.exception("invitation %s not sent (attempt %d)", job.invitation.id, job.attempts)
-            job.outcome = Outcome(error=SendError(f"{type(exc).__name__}: {exc}"))
+            job.outcome = Outcome(
+                error=SendError(f"{type(exc).__name__}: {redaction.redact_addresses(str(exc))}")
+            )
 
     async def claim(self, *, now: datetime) -> list[Job]:
         """Return due messages, now marked ``sending`` by this sender and committed."""

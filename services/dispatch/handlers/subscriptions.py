@@ -1,0 +1,154 @@
+"""Outgoing webhook subscriptions: their endpoint (a public URL, checked when saved and at every
+connection), the events they want, their delivery log and replays."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.dispatch.handlers.configuration import check_outbound_url
+from services.dispatch.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from services.dispatch.schemas import SubscriptionIn, SubscriptionPatch
+from shared import standard_webhooks
+from shared.errors import Conflict, NotFound
+from shared.events import is_uuid, new_id
+from shared.netguard import OutboundGuard
+
+
+async def create_subscription(
+    session: AsyncSession, guard: OutboundGuard, *, workspace_id: str, body: SubscriptionIn
+) -> WebhookSubscription:
+    """Create and return a webhook subscription with a new ``whsec_`` secret; raise ``InvalidInput``
+    naming ``url`` when it points at an address tenants may not reach."""
+    subscription = WebhookSubscription(
+        id=new_id(),
+        workspace_id=workspace_id,
+        url=await check_outbound_url(guard, str(body.url), field="url"),
+        secret=standard_webhooks.new_secret(),
+        event_types=sorted(set(body.event_types)),
+        description=body.description,
+        enabled=True,
+        consecutive_failures=0,
+    )
+    session.add(subscription)
+    await session.flush()
+    await session.refresh(subscription)
+    return subscription
+
+
+async def get_subscription(
+    session: AsyncSession, *, workspace_id: str, subscription_id: str
+) -> WebhookSubscription:
+    """Return the workspace's subscription or raise ``NotFound``."""
+    row = (
+        await session.scalar(
+            select(WebhookSubscription).where(
+                WebhookSubscription.workspace_id == workspace_id, WebhookSubscription.id == subscription_id
+            )
+        )
+        if is_uuid(subscription_id)
+        else None
+    )
+    if row is None:
+        raise NotFound(
+            f"No webhook subscription {subscription_id!r} in this workspace.", field="subscription_id"
+        )
+    return row
+
+
+async def list_subscriptions(session: AsyncSession, *, workspace_id: str) -> list[WebhookSubscription]:
+    """Return the workspace's subscriptions, oldest first."""
+    return list(
+        await session.scalars(
+            select(WebhookSubscription)
+            .where(WebhookSubscription.workspace_id == workspace_id)
+            .order_by(WebhookSubscription.created_at)
+        )
+    )
+
+
+async def patch_subscription(
+    session: AsyncSession,
+    guard: OutboundGuard,
+    *,
+    workspace_id: str,
+    subscription_id: str,
+    body: SubscriptionPatch,
+) -> WebhookSubscription:
+    """Change and return a subscription; enabling it clears its failure count."""
+    row = await get_subscription(session, workspace_id=workspace_id, subscription_id=subscription_id)
+    if body.url is not None:
+        row.url = await check_outbound_url(guard, str(body.url), field="url")
+    if body.event_types is not None:
+        row.event_types = sorted(set(body.event_types))
+    if body.description is not None:
+        row.description = body.description
+    if body.enabled is not None:
+        row.enabled = body.enabled
+        if body.enabled:
+            row.disabled_reason, row.consecutive_failures = None, 0
+        else:
+            row.disabled_reason = "disabled through the API"
+    await session.flush()
+    await session.refresh(row)
+    return row
+
+
+async def delete_subscription(session: AsyncSession, *, workspace_id: str, subscription_id: str) -> None:
+    """Delete a subscription and its delivery log."""
+    row = await get_subscription(session, workspace_id=workspace_id, subscription_id=subscription_id)
+    await session.delete(row)
+
+
+async def list_deliveries(
+    session: AsyncSession, *, workspace_id: str, subscription_id: str, status: str | None, limit: int
+) -> list[tuple[WebhookDelivery, list[WebhookAttempt]]]:
+    """Return the subscription's delivery log, newest first, each with its attempts."""
+    await get_subscription(session, workspace_id=workspace_id, subscription_id=subscription_id)
+    query = select(WebhookDelivery).where(WebhookDelivery.subscription_id == subscription_id)
+    if status is not None:
+        query = query.where(WebhookDelivery.status == status)
+    deliveries = (
+        await session.scalars(
+            query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id).limit(limit)
+        )
+    ).all()
+    attempts = (
+        await session.scalars(
+            select(WebhookAttempt)
+            .where(WebhookAttempt.delivery_id.in_([d.id for d in deliveries]))
+            .order_by(WebhookAttempt.attempted_at, WebhookAttempt.id)
+        )
+    ).all()
+    by_delivery: dict[str, list[WebhookAttempt]] = {}
+    for attempt in attempts:
+        by_delivery.setdefault(attempt.delivery_id, []).append(attempt)
+    return [(d, by_delivery.get(d.id, [])) for d in deliveries]
+
+
+async def replay_delivery(
+    session: AsyncSession, *, workspace_id: str, subscription_id: str, delivery_id: str, now: datetime
+) -> WebhookDelivery:
+    """Send a delivery again (same ``webhook-id``), with a fresh set of attempts."""
+    subscription = await get_subscription(session, workspace_id=workspace_id, subscription_id=subscription_id)
+    delivery = (
+        await session.scalar(
+            select(WebhookDelivery)
+            .where(WebhookDelivery.subscription_id == subscription.id, WebhookDelivery.id == delivery_id)
+            .with_for_update()
+        )
+        if is_uuid(delivery_id)
+        else None
+    )
+    if delivery is None:
+        raise NotFound(f"No delivery {delivery_id!r} for this subscription.", field="delivery_id")
+    if not subscription.enabled:
+        raise Conflict("the subscription is disabled; re-enable it before replaying", field="subscription_id")
+    if delivery.status in ("scheduled", "sending"):
+        raise Conflict("the delivery is still being attempted", field="delivery_id")
+    delivery.status, delivery.attempts, delivery.next_attempt_at = "scheduled", 0, now
+    delivery.claimed_at = None
+    await session.flush()
+    return delivery
