@@ -137,6 +137,11 @@ class CsrfRefused(Forbidden):
         )
 
 
+FAVICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="8" cy="8" r="6" fill="none" '
+    'stroke="#0b5cad" stroke-width="3"/></svg>'
+)
+
 CSS = """
 :root{color-scheme:light;--ink:#1b1f24;--muted:#57606a;--line:#d0d7de;--accent:#0b5cad;--bad:#b42318;
 --good:#146c2e;--bg:#f6f8fa}
@@ -170,6 +175,8 @@ th,td{text-align:left;padding:.5rem .6rem;border-bottom:1px solid var(--line);ve
 th{font-size:.85rem;color:var(--muted);font-weight:600}
 td code{word-break:break-all}
 .inline{display:inline}
+table+form.card,p+form.card{margin-top:1.5rem}
+.card h2{margin-top:0}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(12rem,1fr));gap:0 1rem}
 @media (max-width:40rem){table,thead,tbody,tr,th,td{display:block}thead{display:none}
 tr{border-bottom:1px solid var(--line);padding:.4rem 0}td{border:0;padding:.2rem .6rem}

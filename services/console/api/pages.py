@@ -15,6 +15,7 @@ from services.console.handlers import accounts, keys
 from services.console.handlers.accounts import SignedIn
 from services.console.web import (
     CSS,
+    FAVICON,
     SESSION_COOKIE,
     anonymous_form,
     check_anonymous_csrf,
@@ -39,6 +40,11 @@ def _signed_in_or_redirect(signed_in: SignedIn | None) -> SignedIn | Response:
 @router.get("/console.css", summary="The console's stylesheet", response_class=Response)
 async def stylesheet() -> Response:
     return Response(CSS, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
+
+
+@router.get("/favicon.svg", summary="The console's icon", response_class=Response)
+async def favicon() -> Response:
+    return Response(FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.get("/sign-in", summary="The sign-in page", response_class=HTMLResponse)
