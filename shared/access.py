@@ -512,3 +512,16 @@ class Authenticator:
             if self.usage is not None:
                 self.usage.note(principal, now)
         return principal
+
+
+def permission_table() -> str:
+    """Return ``PERMISSIONS`` as a Markdown table (docs/console.md shows it; a test keeps them equal)."""
+    roles = list(Role)
+    lines = [
+        "| permission | what it allows | " + " | ".join(roles) + " |",
+        "|---|---|" + "---|" * len(roles),
+    ]
+    for permission in Permission:
+        marks = " | ".join("✓" if permission in PERMISSIONS[role] else "" for role in roles)
+        lines.append(f"| `{permission}` | {PERMISSION_MEANINGS[permission]} | {marks} |")
+    return "\n".join(lines)

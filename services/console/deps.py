@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from services.console.domain.sessions import browser_address
 from services.console.handlers.accounts import SignedIn, load_session
 from services.console.handlers.housekeeping import Housekeeping
 from services.console.hashing import Passwords
@@ -16,6 +17,7 @@ from services.console.oidc import OidcClient
 from services.console.settings import ConsoleSettings
 from services.console.web import SESSION_COOKIE
 from shared.clock import Clock
+from shared.netguard import parse_networks
 from shared.revocation import KeyUsage, RevokedKeys
 from shared.service import Runtime, SessionDep, get_runtime
 
@@ -44,10 +46,13 @@ async def get_signed_in(request: Request, runtime: RuntimeDep, session: SessionD
 SignedInDep = Annotated[SignedIn | None, Depends(get_signed_in)]
 
 
-def client_address(request: Request) -> str:
-    """Return the caller's address (behind a proxy: uvicorn's ``FORWARDED_ALLOW_IPS`` decides whom to
-    believe about ``X-Forwarded-For``)."""
-    return request.client.host if request.client else "unknown"
+def client_address(request: Request, runtime: RuntimeDep) -> str:
+    """Return the browser's address: the connection's, or behind a trusted proxy the last address in
+    ``X-Forwarded-For`` that is not a trusted proxy (what a client cannot forge)."""
+    peer = request.client.host if request.client else "unknown"
+    return browser_address(
+        peer, request.headers.get("x-forwarded-for", ""), parse_networks(runtime.settings.trusted_proxies)
+    )
 
 
 AddressDep = Annotated[str, Depends(client_address)]

@@ -1,9 +1,10 @@
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.access import Role
+from shared.netguard import parse_networks
 from shared.settings import ServiceSettings
 
 
@@ -16,6 +17,9 @@ class ConsoleSettings(ServiceSettings):
     secure_cookies: Literal["auto", "always", "never"] = "auto"
     """Whether cookies carry ``Secure``: auto when the request came over HTTPS (its scheme or the
     proxy's ``X-Forwarded-Proto``), always, or never."""
+    trusted_proxies: str = ""
+    """Comma-separated CIDRs of reverse proxies (an Ingress controller) whose ``X-Forwarded-For`` names the
+    browser; sign-in throttling counts that address. Empty: the connection's own address."""
     session_idle_minutes: int = Field(30, ge=1, le=7 * 24 * 60)
     """A session nobody used this long ends (NIST SP 800-63B AAL2: 30 minutes)."""
     session_absolute_hours: int = Field(12, ge=1, le=30 * 24)
@@ -48,3 +52,14 @@ class ConsoleSettings(ServiceSettings):
     """How often each replica reads newly revoked keys from its table."""
     housekeeping_interval_s: float = Field(600, gt=0)
     """How often ended sessions, used links and old failed sign-ins are deleted."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        try:
+            parse_networks(value)
+        except ValueError as exc:
+            raise ValueError(
+                f"CLOSELOOP_CONSOLE_TRUSTED_PROXIES is a comma-separated list of CIDRs: {exc}"
+            ) from exc
+        return value

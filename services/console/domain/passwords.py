@@ -21,7 +21,7 @@ MAX_LENGTH = 256
 _AROUND = re.compile(r"^[\W\d_]*(.*?)[\W\d_]*$", re.S)
 _SEQUENCES = (
     "abcdefghijklmnopqrstuvwxyz",
-    "01234567890",
+    "0123456789" * 4,
     "qwertyuiopasdfghjklzxcvbnm",
     "qwertzuiopasdfghjklyxcvbnm",
     "azertyuiopqsdfghjklmwxcvbn",

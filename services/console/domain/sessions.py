@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import secrets
 from collections.abc import Sequence
@@ -51,3 +52,20 @@ def retry_after(failures: Sequence[datetime], *, now: datetime, window: timedelt
         return None
     oldest_that_counts = recent[-limit]
     return max(1, math.ceil((oldest_that_counts + window - now).total_seconds()))
+
+
+def browser_address(
+    peer: str, forwarded_for: str, trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> str:
+    """Return the browser's address: ``peer`` (the connection's), or when ``peer`` is a trusted proxy the
+    last address of ``X-Forwarded-For`` that is not one (the proxies append; a client can only forge
+    what stands before them)."""
+    hops = [a.strip() for a in forwarded_for.split(",") if a.strip()]
+    for address in [peer, *reversed(hops)]:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return address[:80]
+        if not any(ip in network for network in trusted):
+            return address
+    return hops[0] if hops else peer
