@@ -26,11 +26,12 @@ from shared.access import (
     CredentialError,
     Permission,
     Principal,
+    Role,
     credential_from_headers,
     require,
 )
 from shared.db import Database
-from shared.errors import PayloadTooLarge, Unauthorized, install_problem_handlers, problem
+from shared.errors import Forbidden, PayloadTooLarge, Unauthorized, install_problem_handlers, problem
 from shared.inbox import EventCallback, EventConsumer
 from shared.inputs import check_inputs
 from shared.kafka import create_consumer, create_producer
@@ -325,8 +326,23 @@ async def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
+FULL_ACCESS = frozenset({Role.OWNER, Role.ADMIN})
+
+
 async def get_workspace(principal: PrincipalDep) -> str:
-    """Return the workspace of the caller's credential."""
+    """Return the workspace of the caller's credential, when its role may do everything a route of a
+    service that does not yet declare permissions may do (owner, admin).
+
+    Until every route declares its permission (``requires``), a route that asks only for the workspace
+    could write anything: so it takes only the roles that may write everything but people, as every key
+    could before roles existed. Narrower keys and people (a viewer, an integration) get 403 there.
+    """
+    if principal.role not in FULL_ACCESS:
+        raise Forbidden(
+            f"This route does not check permissions per role yet, so it needs an owner or admin credential; "
+            f"the role '{principal.role}' may not use it.",
+            field="Authorization",
+        )
     return principal.workspace_id
 
 

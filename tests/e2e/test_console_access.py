@@ -119,7 +119,9 @@ async def test_an_invitation_arrives_through_dispatch_and_its_link_makes_a_membe
         assert "as <strong>agent</strong>" in home.text
 
 
-async def test_a_revoked_key_is_refused_by_the_console_within_two_seconds(stack, urls, workspace):
+async def test_a_narrow_key_is_refused_by_the_services_and_a_revoked_key_by_the_console_within_two_seconds(
+    stack, urls, workspace
+):
     admin = workspace_create(urls["console"], workspace, f"o@{workspace}.example")[-1]
     async with httpx.AsyncClient(timeout=10, base_url=urls["console"]) as http:
         made = await http.post(
@@ -130,6 +132,9 @@ async def test_a_revoked_key_is_refused_by_the_console_within_two_seconds(stack,
         key = made.json()
         used = {"Authorization": f"Bearer {key['secret']}"}
         assert (await http.get("/v1/me", headers=used)).status_code == 200
+        # Until every route declares its permission, a service's routes take owner and admin credentials only.
+        narrow = await http.get(urls["trigger"] + "/v1/rules", headers=used)
+        assert narrow.status_code == 403 and "'viewer'" in narrow.json()["detail"]
         await http.post(f"/v1/keys/{key['key_id']}/revoke", headers={"Authorization": f"Bearer {admin}"})
         started = time.monotonic()
 
