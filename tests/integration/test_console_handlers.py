@@ -183,3 +183,47 @@ async def test_key_usage_publishes_one_event_per_key_and_minute(database_url):
         assert [r["data"]["used_at"] for r in rows] == ["2026-11-30T12:00:00Z", "2026-11-30T12:01:00Z"]
     finally:
         await db.dispose()
+
+
+async def test_housekeeping_deletes_ended_sessions_and_keeps_live_ones(database_url, workspace):
+    from services.console.domain.sessions import new_token, token_hash
+    from services.console.handlers.housekeeping import Housekeeping
+    from services.console.models import Session, User
+    from shared.clock import Clock
+
+    db = Database(database_url)
+    clock = Clock()
+    now = clock.now()
+    try:
+        async with db.unit_of_work() as session:
+            user = User(id=secrets.token_hex(8), email=f"h-{workspace}@example.com", name="H")
+            session.add(user)
+            await session.flush()
+            rows = {
+                "live": (now, now + timedelta(hours=1)),
+                "idle": (now - timedelta(minutes=31), now + timedelta(hours=1)),
+                "ended": (now, now - timedelta(seconds=1)),
+            }
+            ids = {}
+            for name, (seen, ends) in rows.items():
+                ids[name] = token_hash(new_token())
+                session.add(
+                    Session(
+                        id_hash=ids[name],
+                        user_id=user.id,
+                        workspace_id=workspace,
+                        csrf_token="c",
+                        method="password",
+                        created_at=now,
+                        last_seen_at=seen,
+                        expires_at=ends,
+                    )
+                )
+        await Housekeeping(db, SETTINGS, clock).work_once()
+        async with db.unit_of_work() as session:
+            left = set(
+                (await session.scalars(select(Session.id_hash).where(Session.user_id == user.id))).all()
+            )
+        assert left == {ids["live"]}
+    finally:
+        await db.dispose()

@@ -171,3 +171,30 @@ def test_pkce_uses_s256():
         challenge
         == base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     )
+
+
+def test_an_unknown_account_costs_a_sign_in_as_much_as_a_wrong_password():
+    """The dummy hash: without it an unknown address would answer at once and give itself away."""
+    import asyncio
+    import statistics
+
+    from services.console.hashing import Passwords
+    from services.console.settings import ConsoleSettings
+
+    settings = ConsoleSettings(
+        database_url="postgresql://x/y", argon2_time_cost=1, argon2_memory_kib=16384, argon2_parallelism=1
+    )  # type: ignore[call-arg]
+    passwords = Passwords(settings)
+    stored = asyncio.run(passwords.hash("the right password here"))
+
+    def timed(hash_: str | None) -> float:
+        runs = []
+        for _ in range(5):
+            started = time.perf_counter()
+            assert asyncio.run(passwords.verify(hash_, "a wrong password here")) is False
+            runs.append(time.perf_counter() - started)
+        return statistics.median(runs)
+
+    wrong, unknown = timed(stored), timed(None)
+    assert 1 / 3 < unknown / wrong < 3, (unknown, wrong)
+    assert asyncio.run(passwords.verify(stored, "the right password here")) is True
