@@ -1,5 +1,5 @@
 # One image for every closeloop service; the command picks what runs:
-#   docker run IMAGE serve dispatch        # one service (trigger is the default)
+#   docker run IMAGE serve dispatch        # one service (trigger is the default; console, …)
 #   docker run IMAGE migrate               # database migrations (DATABASE_URL)
 #   docker run IMAGE topics --partitions 12 --replication 3
 FROM python:3.11-slim
@@ -7,7 +7,8 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PORT=8000
+    PORT=8000 \
+    CLOSELOOP_ENV=production
 
 # A fixed numeric uid/gid so that Kubernetes' runAsNonRoot can verify it (deploy/base uses 10001).
 RUN groupadd --system --gid 10001 closeloop \

@@ -24,7 +24,7 @@ tools:
 	  echo "› installing Debian packages for the tests: $(strip $(APT_PACKAGES))"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; fi
 
-## Start the whole stack locally: PostgreSQL, Kafka, a mail catcher and the five services.
+## Start the whole stack locally: PostgreSQL, Kafka, a mail catcher, the five services and the console.
 run: install
 	@$(BIN)/closeloop dev
 
@@ -50,6 +50,7 @@ bench: install
 	@$(BIN)/python -m bench.webhook_cpu
 	@$(BIN)/python -m bench.responses
 	@$(BIN)/python -m bench.dispatch
+	@$(BIN)/python -m bench.access
 	@$(BIN)/python -m bench.followup
 	@$(BIN)/python -m bench.scoring
 

@@ -100,7 +100,7 @@ async def main(args: argparse.Namespace) -> None:
         flush=True,
     )
     async with scratch_database("bench-webhook-cpu", services=["trigger"]) as url, scratch_broker() as broker:
-        secret_key = secrets.token_urlsafe(16)
+        secret_key = secrets.token_urlsafe(32)  # production rules: at least 32 bytes
         os.environ.update(
             {
                 "DATABASE_URL": url,

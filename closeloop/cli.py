@@ -65,20 +65,32 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 
 def cmd_workspace_create(args: argparse.Namespace) -> int:
-    from shared.security import issue_api_key
-    from shared.settings import DEV_SECRET_KEY
+    from pathlib import Path
 
-    secret = os.environ.get("CLOSELOOP_SECRET_KEY", DEV_SECRET_KEY)
-    if secret == DEV_SECRET_KEY:
-        print(
-            "warning: CLOSELOOP_SECRET_KEY is not set; this key only works with the development secret",
-            file=sys.stderr,
-        )
+    from closeloop.workspaces import WorkspaceError, create_workspace, operator_secret
+
     try:
-        key = issue_api_key(secret, args.workspace_id)
-    except ValueError as exc:
+        made = create_workspace(
+            args.console_url,
+            operator_secret(Path(args.data_dir)),
+            workspace_id=args.workspace_id,
+            owner_email=args.owner,
+            owner_name=args.owner_name,
+            name=args.name,
+            sign_in="password" if args.password else "link",
+        )
+    except WorkspaceError as exc:
         raise SystemExit(f"error: {exc}") from exc
-    print(key)
+    state = "created" if made["created"] else "already existed: a new admin key and owner sign-in were made"
+    print(f"workspace {made['workspace_id']} {state}")
+    print(f"console   {made['console_url']}")
+    print(f"owner     {made['owner_email']}")
+    if made["password"]:
+        print(f"password  {made['password']}   (shown once; change it after signing in)")
+    if made["sign_in_url"]:
+        print(f"sign in   {made['sign_in_url']}   (works once: it sets the owner's password)")
+    print("admin API key (shown once; closeloop keeps only its id):")
+    print(made["api_key"]["secret"])
     return 0
 
 
@@ -129,8 +141,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     workspace = sub.add_parser("workspace", help="workspaces and their API keys")
     ws_sub = workspace.add_subparsers(dest="workspace_command", required=True)
-    create = ws_sub.add_parser("create", help="issue an API key for a workspace id")
-    create.add_argument("workspace_id")
+    create = ws_sub.add_parser(
+        "create",
+        help="create a workspace in the console with its owner and an admin API key",
+        description="Creates the workspace, makes OWNER its owner (printing a one-time sign-in link, or "
+        "with --password a generated password) and prints a new admin API key. It signs its request with "
+        "the stack's secret: CLOSELOOP_SECRET_KEY, else DATA_DIR/secret_key (what make run uses). Run on an "
+        "existing workspace, it makes a new admin key and owner sign-in.",
+    )
+    create.add_argument("workspace_id", help="2-63 lowercase letters, digits and dashes, e.g. acme")
+    create.add_argument("--owner", required=True, metavar="EMAIL", help="the owner's email address")
+    create.add_argument("--owner-name", default=None, help="the owner's name (default: from the address)")
+    create.add_argument("--name", default=None, help="the workspace's display name (default: its id)")
+    create.add_argument(
+        "--password", action="store_true", help="print a generated password instead of a one-time link"
+    )
+    create.add_argument(
+        "--console-url",
+        default=os.environ.get("CLOSELOOP_CONSOLE_URL", "http://127.0.0.1:8000"),
+        help="the console (default: CLOSELOOP_CONSOLE_URL or http://127.0.0.1:8000)",
+    )
+    create.add_argument(
+        "--data-dir", default=".data", help="where make run keeps its secret (default: .data)"
+    )
     create.set_defaults(func=cmd_workspace_create)
 
     from closeloop.contacts_import import configure

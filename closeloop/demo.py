@@ -12,8 +12,9 @@ from pathlib import Path
 
 import httpx
 
+from closeloop.workspaces import create_workspace
 from shared import standard_webhooks
-from shared.security import issue_api_key
+from shared.access import issue_api_key
 
 NPS_SURVEY = {
     "name": "Support NPS",
@@ -50,6 +51,8 @@ RETENTION_SURVEY = {
 }
 
 
+OWNER_EMAIL = "owner@acme.example"
+"""Who signs in to the demo workspace's console (its password is generated and printed)."""
 STAFF_EMAIL = "cx-team@acme.example"
 """Told about every new follow-up case (the mail lands in the catcher with everything else)."""
 AGENT = {"id": "grace", "name": "Grace Hopper", "email": "grace@acme.example"}
@@ -67,6 +70,9 @@ class DemoWorkspace:
     webhook_url: str
     rule_id: str
     team_id: str | None = None
+    owner_email: str | None = None
+    owner_password: str | None = None
+    """The demo owner's sign-in to the console (generated; it changes nothing if they change it)."""
 
     @property
     def auth(self) -> dict[str, str]:
@@ -110,10 +116,16 @@ def wait_until_trigger_knows(
 
 
 def seed_workspace(
-    urls: dict[str, str], *, secret_key: str, workspace_id: str = "demo", event_type: str = "ticket.solved"
+    urls: dict[str, str],
+    *,
+    secret_key: str,
+    workspace_id: str = "demo",
+    event_type: str = "ticket.solved",
+    api_key: str | None = None,
 ) -> DemoWorkspace:
-    """Create surveys, the retention setting, a webhook integration and a rule; return what was made."""
-    api_key = issue_api_key(secret_key, workspace_id, key_id="demo-key" if workspace_id == "demo" else None)
+    """Create surveys, the retention setting, a webhook integration and a rule with ``api_key`` (default:
+    an admin key signed with ``secret_key``); return what was made."""
+    api_key = api_key or issue_api_key(secret_key, workspace_id)
     auth = {"Authorization": f"Bearer {api_key}"}
     with httpx.Client(timeout=10, headers=auth) as http:
         survey = _ok(http.post(f"{urls['responses']}/v1/surveys", json=NPS_SURVEY))
@@ -173,15 +185,36 @@ def seed_workspace(
 
 
 def load_or_seed(path: Path, urls: dict[str, str], *, secret_key: str) -> tuple[DemoWorkspace, bool]:
-    """Return the demo workspace saved at ``path`` if it still exists, else a new one; and whether it is new."""
+    """Return the demo workspace saved at ``path`` if it still exists, else a new one; and whether it is new.
+
+    The workspace, its owner (with a generated password) and its admin key are made in the console,
+    as ``closeloop workspace create`` makes them; the rest through the services' APIs with that key.
+    """
+    demo = None
     if path.exists():
         demo = DemoWorkspace(**json.loads(path.read_text()))
         with httpx.Client(timeout=5, headers=demo.auth) as http:
-            if http.get(f"{urls['responses']}/v1/surveys/{demo.survey_id}").status_code == 200:
-                return demo, False
-    demo = seed_workspace(urls, secret_key=secret_key)
+            if http.get(f"{urls['responses']}/v1/surveys/{demo.survey_id}").status_code != 200:
+                demo = None
+    if demo is not None and demo.owner_password is not None:
+        return demo, False
+    made = create_workspace(
+        urls["console"],
+        secret_key,
+        workspace_id="demo",
+        name="Acme (demo)",
+        owner_email=OWNER_EMAIL,
+        owner_name="Ada Owner",
+        sign_in="password",
+    )
+    new = demo is None
+    if demo is None:
+        demo = seed_workspace(urls, secret_key=secret_key, api_key=made["api_key"]["secret"])
+    demo.api_key = made["api_key"]["secret"]
+    demo.owner_email, demo.owner_password = made["owner_email"], made["password"]
     path.write_text(json.dumps(asdict(demo), indent=2))
-    return demo, True
+    path.chmod(0o600)
+    return demo, new
 
 
 def demo_event(

@@ -2,7 +2,8 @@
 
 PostgreSQL is ``DATABASE_URL`` or an embedded server with its data under ``.data/postgres``;
 Kafka is ``KAFKA_BOOTSTRAP_SERVERS`` or a Tansu broker with in-memory storage; mail goes to a
-local catcher with a web inbox. The five services run as separate processes. Ctrl-C stops all.
+local catcher with a web inbox. The six services (the five feedback services and the console) run as
+separate processes. Ctrl-C stops all.
 """
 
 from __future__ import annotations
@@ -118,7 +119,8 @@ async def run(args: argparse.Namespace) -> int:
             "CLOSELOOP_SECRET_KEY": secret_key,
             "CLOSELOOP_DISPATCH_SMTP_HOST": "127.0.0.1",
             "CLOSELOOP_DISPATCH_SMTP_PORT": str(catcher.port),
-            # Chat and webhook URLs of the demo may point at this machine (never in production).
+            "CLOSELOOP_ENV": "development",
+            # Tenant-set URLs may point at this machine (a local OIDC provider, a chat or webhook receiver).
             "CLOSELOOP_OUTBOUND_ALLOW_NETWORKS": "127.0.0.0/8,::1/128",
             # Short group timeouts: a restarted service rejoins in about a second on this one-node broker.
             "KAFKA_SESSION_TIMEOUT_MS": "6000",
@@ -174,14 +176,19 @@ async def run(args: argparse.Namespace) -> int:
 def _print_summary(urls: dict[str, str], demo: DemoWorkspace | None, inbox_port: int, data_dir: Path) -> None:
     say("")
     say(f"{BOLD}closeloop is running.{RESET} Ctrl-C stops everything.")
+    say(f"  {'console':<10} {urls['console']}   (sign in here; API docs: {urls['console']}/docs)")
     for service, url in urls.items():
-        say(f"  {service:<10} {url}   (API docs: {url}/docs)")
+        if service != "console":
+            say(f"  {service:<10} {url}   (API docs: {url}/docs)")
     say(f"  mail       http://127.0.0.1:{inbox_port}   (every email closeloop sends lands here)")
     say(f"  logs       {data_dir / 'logs'}")
     if demo is not None:
         say("")
         say(f"{BOLD}Demo workspace{RESET} '{demo.workspace_id}'")
-        say(f"  API key:   {demo.api_key}")
+        say(f"  sign in:   {urls['console']}/sign-in")
+        say(f"  email:     {demo.owner_email}")
+        say(f"  password:  {demo.owner_password}   (as generated; kept in {data_dir / 'demo.json'})")
+        say(f"  API key:   {demo.api_key}   (role admin)")
         say(f"  webhook:   {demo.webhook_url}")
         say("")
         say("Fire a signed 'ticket.solved' webhook for Ada (paste into a shell):")
@@ -193,6 +200,8 @@ def _print_summary(urls: dict[str, str], demo: DemoWorkspace | None, inbox_port:
             f"the follow-up task appears at:  curl -H 'Authorization: Bearer {demo.api_key}' "
             f"{urls['followup']}/v1/tasks"
         )
+        say("")
+        say("Another workspace:  .venv/bin/closeloop workspace create acme --owner you@example.com")
     say("")
 
 

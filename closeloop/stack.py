@@ -1,4 +1,5 @@
-"""The five services as separate processes: start, wait until ready, kill, restart, stop.
+"""The six services (the five feedback services and the console) as separate processes: start, wait
+until ready, kill, restart, stop.
 
 Used by ``closeloop dev`` and by the end-to-end tests and benchmarks, so that what a developer
 runs is what the tests run.
@@ -19,8 +20,8 @@ import httpx
 from closeloop.infra import die_with_parent
 from shared.vocabulary import SERVICES
 
-SERVICE_PORTS: dict[str, int] = {name: 8001 + i for i, name in enumerate(SERVICES)}
-"""trigger 8001, dispatch 8002, responses 8003, scoring 8004, followup 8005."""
+SERVICE_PORTS: dict[str, int] = {**{name: 8001 + i for i, name in enumerate(SERVICES)}, "console": 8000}
+"""trigger 8001, dispatch 8002, responses 8003, scoring 8004, followup 8005, and console 8000."""
 
 
 @dataclass
@@ -37,6 +38,8 @@ class ServiceStack:
     def service_env(self) -> dict[str, str]:
         """Environment for every service process: the given env plus how services find each other."""
         return {
+            # A developer's machine or a test run: a missing or short secret is warned about, not fatal.
+            "CLOSELOOP_ENV": "development",
             **os.environ,
             "CLOSELOOP_TRIGGER_PUBLIC_URL": self.url("trigger"),
             "CLOSELOOP_DISPATCH_SURVEY_BASE_URL": self.url("responses"),
@@ -44,6 +47,7 @@ class ServiceStack:
             "CLOSELOOP_DISPATCH_PUBLIC_URL": self.url("dispatch"),
             "CLOSELOOP_DISPATCH_TRIGGER_URL": self.url("trigger"),
             "CLOSELOOP_RESPONSES_PUBLIC_URL": self.url("responses"),
+            **({"CLOSELOOP_CONSOLE_PUBLIC_URL": self.url("console")} if "console" in self.ports else {}),
             **self.env,
         }
 

@@ -28,7 +28,7 @@ from pydantic.json_schema import models_json_schema  # noqa: E402
 
 from shared import events  # noqa: E402
 from shared.events import EVENT_TYPES, TOPICS, CloudEvent, EventData, dead_letter_topic  # noqa: E402
-from shared.vocabulary import SERVICES  # noqa: E402
+from shared.vocabulary import STACK_SERVICES  # noqa: E402
 
 # Who writes each event type (through its transactional outbox) ...
 # Events in the catalogue that no service publishes yet; every other event must have a publisher.
@@ -56,6 +56,9 @@ PUBLISHERS: dict[type[EventData], tuple[str, ...]] = {
     events.SurveyReopened: ("responses",),
     events.BrandingChanged: ("responses",),  # the one owner of a workspace's look
     events.QuietHoursChanged: ("trigger",),  # trigger decides when to send; its settings keep them
+    # The console revokes keys; the console (and, with issue 14's part B, every service) notes their use.
+    events.KeyRevoked: ("console",),
+    events.KeyUsed: ("console",),
     events.ResponseScored: ("scoring",),
     events.NegativeFeedbackDetected: ("scoring",),
     events.TargetStatusChanged: ("scoring",),
@@ -96,6 +99,10 @@ CONSUMERS: dict[type[EventData], tuple[str, ...]] = {
     events.SurveyReopened: ("trigger", "scoring"),
     events.BrandingChanged: ("dispatch",),  # the look of every email
     events.QuietHoursChanged: ("dispatch",),  # held sends and reminders
+    # Every service that authenticates keys keeps the revoked ids (shared/revocation.py): the console
+    # now, the five feedback services with issue 14's part B.
+    events.KeyRevoked: ("console",),
+    events.KeyUsed: ("console",),
     events.ResponseScored: ("followup",),
     events.NegativeFeedbackDetected: ("followup",),
     events.TargetStatusChanged: (),
@@ -121,11 +128,12 @@ TOPIC_DESCRIPTIONS = {
     events.FOLLOWUPS: "The life of a follow-up case, every change with its actor, up to whether the customer was won back.",
     events.NOTIFICATIONS: "Messages for staff: a new task, a breached SLA.",
     events.SURVEYS: "Survey definitions as they are published, closed and reopened.",
-    events.WORKSPACES: "Workspace configuration one service owns and others apply: branding, quiet hours.",
+    events.WORKSPACES: "Workspace configuration one service owns and others apply: branding, quiet hours, "
+    "API keys revoked (every service refuses them within seconds) and used.",
 }
 
 DESCRIPTION = """\
-The events closeloop's five services exchange over Kafka.
+The events closeloop's services (the five feedback services and the console) exchange over Kafka.
 
 **Envelope.** Every record value is a CloudEvents 1.0 event in structured JSON mode
 (`application/cloudevents+json`): `specversion`, `id`, `source` (`/closeloop/<service>`), `type`
@@ -311,7 +319,7 @@ def build_document() -> dict[str, Any]:
             "messages": {"DeadLetteredRecord": _ref("components", "messages", "DeadLetteredRecord")},
             "bindings": {"kafka": {"topic": dlq, "bindingVersion": "0.5.0"}},
         }
-        for service in SERVICES:
+        for service in STACK_SERVICES:
             sent = [m for m in models if service in PUBLISHERS[m]]
             received = [m for m in models if service in CONSUMERS[m]]
             if sent:

@@ -436,6 +436,27 @@ class QuietHoursChanged(_WorkspaceEvent):
     changed_at: datetime
 
 
+class KeyRevoked(_WorkspaceEvent):
+    """An API key was revoked in the console; every service refuses it from now on (each keeps the
+    revoked ids in its own table, ``shared.revocation``)."""
+
+    key_id: str
+    revoked_at: datetime
+    expires_at: datetime | None = None
+    """When the key would have expired anyway; after that its revocation can be forgotten."""
+    revoked_by: str | None = None
+    """Who revoked it: ``user:<id>`` or ``key:<id>``."""
+
+
+class KeyUsed(_WorkspaceEvent):
+    """Callers used an API key (at most one event per key, process and minute): the console shows
+    when each key was last used."""
+
+    key_id: str
+    used_at: datetime
+    """The minute of the last use (seconds are zero)."""
+
+
 # --- scoring ---------------------------------------------------------------------------
 
 Classification = Literal["promoter", "passive", "detractor", "positive", "neutral", "negative"]
@@ -678,6 +699,8 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         SurveyReopened,
         BrandingChanged,
         QuietHoursChanged,
+        KeyRevoked,
+        KeyUsed,
         ResponseScored,
         NegativeFeedbackDetected,
         TargetStatusChanged,

@@ -130,7 +130,8 @@ async def check_inputs(request: Request) -> None:
                 raise MalformedBody(f"The body is not valid JSON ({exc}).", field="body") from exc
             check_json(parsed)
     elif content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-        await request.body()  # cached first, so that a route can still read the raw body (signatures)
+        if getattr(request, "_form", None) is None:  # FastAPI parsed it already for a route's Form fields
+            await request.body()  # cached first, so that a route can still read the raw body (signatures)
         form = await request.form()
         for name, value in form.multi_items():
             check_text(name, field=name)

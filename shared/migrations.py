@@ -12,7 +12,7 @@ from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from shared.vocabulary import SERVICES
+from shared.vocabulary import STACK_SERVICES as SERVICES
 
 _SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
 

@@ -1,6 +1,7 @@
-"""Signed, self-verifying credentials: workspace API keys and survey link tokens.
+"""Signed, self-verifying tokens: the signing helpers, and workspace API keys (whose format and roles
+live in ``shared.access``).
 
-Both are HMAC-SHA256 over their content with a key derived from ``CLOSELOOP_SECRET_KEY`` and
+Tokens and keys are HMAC-SHA256 over their content with a key derived from ``CLOSELOOP_SECRET_KEY`` and
 a purpose, so a survey token can never pass as an API key. Every service verifies them with
 the shared secret alone: no service needs another's tables to authenticate a caller.
 """
@@ -12,14 +13,10 @@ import hashlib
 import hmac
 import json
 import re
-import secrets
 import time
 from typing import Any
 
 WORKSPACE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
-_API_KEY = re.compile(
-    r"^clk_(?P<ws>[a-z0-9][a-z0-9-]{1,62})\.(?P<kid>[A-Za-z0-9_-]{8,32})\.(?P<sig>[A-Za-z0-9_-]{20,64})$"
-)
 
 
 class InvalidToken(ValueError):
@@ -44,22 +41,21 @@ def _mac(secret: str, purpose: str, message: str, length: int = 32) -> str:
 
 
 def issue_api_key(secret: str, workspace_id: str, key_id: str | None = None) -> str:
-    """Return a new API key for ``workspace_id``."""
-    if not WORKSPACE_ID.match(workspace_id):
-        raise ValueError("workspace ids are 2-63 lowercase letters, digits and dashes")
-    key_id = key_id or secrets.token_urlsafe(9)
-    return f"clk_{workspace_id}.{key_id}.{_mac(secret, 'api-key', f'{workspace_id}.{key_id}')}"
+    """Return a new API key for ``workspace_id`` with role admin (``shared.access.issue_api_key`` takes
+    a role and an expiry)."""
+    from shared.access import issue_api_key as issue
+
+    return issue(secret, workspace_id, key_id=key_id)
 
 
 def verify_api_key(secret: str, api_key: str) -> str:
-    """Return the workspace id the key belongs to; raise ``InvalidToken`` otherwise."""
-    match = _API_KEY.match(api_key)
-    if not match:
+    """Return the workspace id the key belongs to; raise ``InvalidToken`` otherwise (either format;
+    ``shared.access.verify_credential`` returns the whole caller)."""
+    from shared.access import verify_credential
+
+    if not api_key.startswith("clk_"):
         raise InvalidToken("malformed API key")
-    expected = _mac(secret, "api-key", f"{match['ws']}.{match['kid']}")
-    if not hmac.compare_digest(expected, match["sig"]):
-        raise InvalidToken("API key signature does not match")
-    return match["ws"]
+    return verify_credential(secret, api_key, now=time.time()).workspace_id
 
 
 def sign_token(secret: str, purpose: str, claims: dict[str, Any], *, ttl_s: int) -> str:

@@ -8,14 +8,22 @@ service adds its own fields under ``CLOSELOOP_<NAME>_``.
 from __future__ import annotations
 
 import logging
-from typing import Self
+from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.netguard import IPNetwork, parse_networks
+from shared.netguard import IPNetwork, OutboundGuard, parse_networks
+
+if TYPE_CHECKING:
+    from shared.access import Keyring
 
 DEV_SECRET_KEY = "closeloop-dev-secret-change-me"
+MIN_SECRET_BYTES = 32
+
+
+class InsecureSecretKey(RuntimeError):
+    """Outside development a service refuses to start without a proper ``CLOSELOOP_SECRET_KEY``."""
 
 
 def _env(name: str) -> AliasChoices:
@@ -38,7 +46,20 @@ class ServiceSettings(BaseSettings):
     secret_key: str = Field(
         DEV_SECRET_KEY,
         validation_alias=_env("CLOSELOOP_SECRET_KEY"),
-        description="Signs API keys and survey links; the same value in every service.",
+        description="Signs API keys, user tokens and survey links; the same value in every service, at "
+        "least 32 bytes (e.g. `openssl rand -hex 32`).",
+    )
+    secret_key_previous: str | None = Field(
+        None,
+        validation_alias=_env("CLOSELOOP_SECRET_KEY_PREVIOUS"),
+        description="During a rotation of CLOSELOOP_SECRET_KEY, the old value: what it signed (API keys, "
+        "user tokens, survey links) is still accepted; nothing new is signed with it.",
+    )
+    env: Literal["development", "production"] = Field(
+        "production",
+        validation_alias=_env("CLOSELOOP_ENV"),
+        description="production (the default) refuses to start without a proper CLOSELOOP_SECRET_KEY; "
+        "development (make run, the tests) only warns.",
     )
     log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
     log_format: str = Field("json", validation_alias=_env("LOG_FORMAT"))
@@ -127,6 +148,17 @@ class ServiceSettings(BaseSettings):
         """The networks tenants' outbound URLs may reach besides public addresses."""
         return parse_networks(self.outbound_allow_networks)
 
+    def outbound_guard(self) -> OutboundGuard:
+        """Return the guard for tenant-set outbound URLs, with the operator's allowed networks."""
+        return OutboundGuard(self.outbound_networks)
+
+    @property
+    def keyring(self) -> Keyring:
+        """The secret that signs, and during a rotation the previous one that still verifies."""
+        from shared.access import Keyring
+
+        return Keyring(self.secret_key, self.secret_key_previous)
+
     @field_validator("database_url")
     @classmethod
     def _asyncpg_driver(cls, value: str) -> str:
@@ -135,6 +167,26 @@ class ServiceSettings(BaseSettings):
                 return "postgresql+asyncpg://" + value[len(prefix) :]
         return value
 
-    def warn_if_insecure(self, logger: logging.Logger) -> None:
-        if self.secret_key == DEV_SECRET_KEY:
-            logger.warning("CLOSELOOP_SECRET_KEY is not set: using the development key; set it in production")
+    def secret_key_problem(self) -> str | None:
+        """Return what is wrong with ``CLOSELOOP_SECRET_KEY`` (unset, the development value, too short)."""
+        if not self.secret_key or self.secret_key == DEV_SECRET_KEY:
+            return "CLOSELOOP_SECRET_KEY is not set (the built-in development value is in use)"
+        if len(self.secret_key.encode()) < MIN_SECRET_BYTES:
+            return f"CLOSELOOP_SECRET_KEY is shorter than {MIN_SECRET_BYTES} bytes"
+        return None
+
+    def check_secret_key(self, logger: logging.Logger) -> None:
+        """Refuse to start outside development without a proper secret; in development, warn."""
+        problem = self.secret_key_problem()
+        if problem is None:
+            return
+        if self.env == "development":
+            logger.warning(
+                "%s; fine for development (CLOSELOOP_ENV=development), never in production", problem
+            )
+            return
+        raise InsecureSecretKey(
+            f"{problem}: refusing to start. Set CLOSELOOP_SECRET_KEY to a long random value, the same "
+            "for every service (e.g. `openssl rand -hex 32`), or CLOSELOOP_ENV=development on a "
+            "developer's machine."
+        )

@@ -112,9 +112,20 @@ def _decrypt(secret: str, token: str) -> dict[str, Any]:
     return claims
 
 
-def read_link_token(secret: str, token: str) -> SurveyLink:
-    """Return the link in a valid token; raise ``InvalidToken`` or ``ExpiredToken``."""
-    claims = verify_token(secret, PURPOSE, token) if "." in token else _decrypt(secret, token)
+def read_link_token(secret: str, token: str, *, previous: str | None = None) -> SurveyLink:
+    """Return the link in a valid token; raise ``InvalidToken`` or ``ExpiredToken``.
+
+    ``previous`` (``CLOSELOOP_SECRET_KEY_PREVIOUS`` during a rotation of the secret) also opens links
+    made before the rotation.
+    """
+    try:
+        claims = verify_token(secret, PURPOSE, token) if "." in token else _decrypt(secret, token)
+    except ExpiredToken:
+        raise
+    except InvalidToken:
+        if not previous or previous == secret:
+            raise
+        claims = verify_token(previous, PURPOSE, token) if "." in token else _decrypt(previous, token)
     try:
         values = {_LONG[k]: v for k, v in claims.items() if k in _LONG}
         values.setdefault("context", {})

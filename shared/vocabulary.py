@@ -9,6 +9,11 @@ ServiceName = Literal["trigger", "dispatch", "responses", "scoring", "followup"]
 SERVICES: tuple[ServiceName, ...] = get_args(ServiceName)
 """The feedback services, in the order of the loop."""
 
+StackServiceName = Literal["trigger", "dispatch", "responses", "scoring", "followup", "console"]
+STACK_SERVICES: tuple[StackServiceName, ...] = get_args(StackServiceName)
+"""Everything the stack runs, each with its own schema and migrations: the feedback services and the
+console (people, sessions, API keys; no feedback data)."""
+
 Channel = Literal["email", "sms", "whatsapp", "chat", "link"]
 CHANNELS: tuple[Channel, ...] = get_args(Channel)
 """How a customer is invited; ``link`` is a link (QR code, kiosk, web page) that nobody sends."""

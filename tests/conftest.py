@@ -17,7 +17,8 @@ from shared.security import issue_api_key
 from tests.support.db import rolled_back
 from tests.support.stack import settings_from
 
-SECRET_KEY = "test-secret-" + secrets.token_hex(8)
+SECRET_KEY = "test-secret-" + secrets.token_hex(16)
+"""At least 32 bytes: what production requires (the tests also run with CLOSELOOP_ENV=development)."""
 # Small group timeouts so that consumers (re)join the group in about a second.
 KAFKA_TIMEOUTS = {
     "KAFKA_SESSION_TIMEOUT_MS": "2000",
@@ -61,6 +62,7 @@ def stack_env(database_url: str, broker: Broker, smtp: MailCatcher) -> dict[str,
         "DATABASE_URL": database_url,
         "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
         "CLOSELOOP_SECRET_KEY": SECRET_KEY,
+        "CLOSELOOP_ENV": "development",
         "CLOSELOOP_OUTBOX_POLL_INTERVAL_MS": "200",
         "CLOSELOOP_CONSUMER_BACKOFF_MS": "20",
         "CLOSELOOP_CONSUMER_MAX_ATTEMPTS": "3",

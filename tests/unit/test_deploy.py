@@ -317,6 +317,7 @@ def test_overlay_sets_namespace_image_tag_replicas_and_public_urls(overlay: list
         "CLOSELOOP_TRIGGER_PUBLIC_URL",
         "CLOSELOOP_RESPONSES_PUBLIC_URL",
         "CLOSELOOP_DISPATCH_SURVEY_BASE_URL",
+        "CLOSELOOP_CONSOLE_PUBLIC_URL",
     ):
         assert env[var].startswith("https://") and ".invalid" not in env[var], var
     assert env["CLOSELOOP_DISPATCH_SURVEY_BASE_URL"] == env["CLOSELOOP_RESPONSES_PUBLIC_URL"]

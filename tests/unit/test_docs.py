@@ -34,7 +34,7 @@ def test_every_environment_variable_is_documented(service: str):
     assert not missing, f"document these in README.md (Configuration) or docs/{service}.md: {missing}"
 
 
-@pytest.mark.parametrize("service", ["responses", "dispatch"])
+@pytest.mark.parametrize("service", ["responses", "dispatch", "console"])
 def test_the_file_map_lists_every_module(service: str):
     """``docs/<service>.md`` opens with a map of the service's files: a row per module, none for a gone one."""
     root = ROOT / "services" / service
@@ -50,3 +50,11 @@ def test_the_file_map_lists_every_module(service: str):
     assert not modules - rows, f"add to the file map of docs/{service}.md: {sorted(modules - rows)}"
     gone = sorted(row for row in rows if not (root / row).exists())
     assert not gone, f"the file map of docs/{service}.md names files that are gone: {gone}"
+
+
+def test_the_console_page_shows_the_permission_table_of_the_code():
+    """docs/console.md renders ``shared.access.PERMISSIONS``; change the code and the page together."""
+    from shared.access import permission_table
+
+    page = (ROOT / "docs" / "console.md").read_text()
+    assert permission_table() in page, "paste shared.access.permission_table() into docs/console.md"

@@ -14,6 +14,7 @@ SETTINGS = {
     "responses": "ResponsesSettings",
     "scoring": "ScoringSettings",
     "followup": "FollowUpSettings",
+    "console": "ConsoleSettings",
 }
 
 

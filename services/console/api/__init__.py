@@ -1,0 +1,8 @@
+"""The console's routes: pages (sign-in, home, keys), password links and invitations, single sign-on,
+and the JSON API under /v1."""
+
+from fastapi import APIRouter
+
+from services.console.api import links, pages, sso, v1
+
+routers: list[APIRouter] = [pages.router, links.router, sso.router, v1.router]

@@ -1,0 +1,274 @@
+"""The console's JSON API: keys, people, single sign-on settings, user tokens, and workspaces for
+operators. Calls authenticate with a workspace API key or a user token (``Authorization: Bearer``) and
+need the permission each route names; ``POST /v1/token`` is for a signed-in browser (its session
+cookie and ``X-CSRF-Token``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Request, Response
+
+from services.console.deps import RuntimeDep, SignedInDep
+from services.console.handlers import keys, people, sso
+from services.console.models import ApiKey, SsoProvider
+from services.console.queries import members
+from services.console.schemas import (
+    CreatedKeyOut,
+    InvitationIn,
+    InvitationOut,
+    KeyIn,
+    KeyOut,
+    MemberOut,
+    MeOut,
+    SsoIn,
+    SsoOut,
+    UserTokenOut,
+    WorkspaceIn,
+    WorkspaceOut,
+)
+from services.console.web import check_session_csrf
+from shared.access import (
+    PERMISSIONS,
+    CredentialError,
+    Permission,
+    Principal,
+    Role,
+    credential_from_headers,
+    issue_user_token,
+    verify_operator_token,
+)
+from shared.errors import NotFound, Unauthorized
+from shared.service import PrincipalDep, SessionDep, requires
+
+router = APIRouter(prefix="/v1")
+KeyId = Annotated[str, Path(min_length=8, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+def key_out(row: ApiKey) -> KeyOut:
+    return KeyOut(
+        key_id=row.key_id,
+        prefix=row.prefix,
+        role=Role(row.role),
+        label=row.label,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+# --- keys ----------------------------------------------------------------------------------------
+
+
+@router.get("/keys", tags=["keys"], summary="The workspace's API keys (never their secrets)")
+async def list_keys(
+    session: SessionDep, principal: Principal = requires(Permission.KEYS_READ), include_revoked: bool = False
+) -> list[KeyOut]:
+    rows = await keys.list_keys(session, workspace_id=principal.workspace_id, include_revoked=include_revoked)
+    return [key_out(row) for row in rows]
+
+
+@router.post("/keys", tags=["keys"], status_code=201, summary="Create an API key; its secret is shown once")
+async def create_key(
+    body: KeyIn,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: Principal = requires(Permission.KEYS_WRITE),
+) -> CreatedKeyOut:
+    keys.check_grant(principal.role, body.role)
+    created = await keys.create_key(
+        session,
+        runtime.settings.keyring,
+        workspace_id=principal.workspace_id,
+        role=body.role,
+        label=body.label,
+        expires_at=body.expires_at,
+        created_by=principal.actor,
+        now=runtime.deps.clock.now(),
+    )
+    return CreatedKeyOut(**key_out(created.row).model_dump(), secret=created.secret)
+
+
+@router.post(
+    "/keys/{key_id}/revoke",
+    tags=["keys"],
+    summary="Revoke an API key: every service refuses it within seconds (KeyRevoked)",
+)
+async def revoke_key(
+    key_id: KeyId,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: Principal = requires(Permission.KEYS_WRITE),
+) -> KeyOut:
+    row = await keys.revoke_key(
+        session,
+        runtime.outbox,
+        workspace_id=principal.workspace_id,
+        key_id=key_id,
+        by=principal,
+        now=runtime.deps.clock.now(),
+    )
+    return key_out(row)
+
+
+# --- people ----------------------------------------------------------------------------------------
+
+
+@router.get("/members", tags=["people"], summary="The workspace's people and their roles")
+async def list_members(
+    session: SessionDep, principal: Principal = requires(Permission.USERS_READ)
+) -> list[MemberOut]:
+    return await members(session, workspace_id=principal.workspace_id)
+
+
+@router.post("/invitations", tags=["people"], status_code=201, summary="Invite someone by email with a role")
+async def invite(
+    body: InvitationIn,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: Principal = requires(Permission.USERS_WRITE),
+) -> InvitationOut:
+    row = await people.invite(
+        session,
+        runtime.outbox,
+        runtime.settings,
+        by=principal,
+        email=str(body.email),
+        role=body.role,
+        now=runtime.deps.clock.now(),
+    )
+    return InvitationOut(id=row.id, email=row.email, role=Role(row.role), expires_at=row.expires_at)
+
+
+@router.get("/me", tags=["people"], summary="Who the credential speaks for, and what it may do")
+async def me(principal: PrincipalDep) -> MeOut:
+    return MeOut(
+        workspace_id=principal.workspace_id,
+        role=principal.role,
+        kind=principal.kind,
+        id=principal.id,
+        name=principal.name,
+        permissions=sorted(PERMISSIONS[principal.role]),
+    )
+
+
+@router.post(
+    "/token",
+    tags=["people"],
+    summary="A short-lived user token for the signed-in person (session cookie and X-CSRF-Token)",
+)
+async def user_token(
+    signed_in: SignedInDep,
+    runtime: RuntimeDep,
+    x_csrf_token: Annotated[str | None, Header(max_length=200)] = None,
+) -> UserTokenOut:
+    if signed_in is None:
+        raise Unauthorized("Sign in to the console first; this call uses the session cookie.", field="cookie")
+    check_session_csrf(signed_in.session.csrf_token, x_csrf_token)
+    now = runtime.deps.clock.now().timestamp()
+    ttl = runtime.settings.user_token_ttl_s
+    token = issue_user_token(
+        runtime.settings.keyring,
+        workspace_id=signed_in.workspace_id,
+        user_id=signed_in.user.id,
+        name=signed_in.user.name,
+        role=signed_in.role,
+        now=now,
+        ttl_s=ttl,
+    )
+    return UserTokenOut(
+        token=token,
+        expires_at=datetime.fromtimestamp(int(now) + ttl, UTC),
+        workspace_id=signed_in.workspace_id,
+        role=signed_in.role,
+    )
+
+
+# --- single sign-on settings ---------------------------------------------------------------------
+
+
+def sso_out(row: SsoProvider, runtime: RuntimeDep) -> SsoOut:
+    return SsoOut(
+        issuer=row.issuer,
+        client_id=row.client_id,
+        has_client_secret=bool(row.client_secret),
+        allowed_domains=list(row.allowed_domains),
+        default_role=Role(row.default_role),
+        redirect_uri=sso.redirect_uri(runtime.settings),
+        sign_in_url=people.link(runtime.settings, f"/sso/start/{row.workspace_id}"),
+    )
+
+
+@router.get("/sso", tags=["people"], summary="The workspace's single sign-on (OpenID Connect) settings")
+async def get_sso(
+    session: SessionDep, runtime: RuntimeDep, principal: Principal = requires(Permission.USERS_READ)
+) -> SsoOut:
+    row = await session.get(SsoProvider, principal.workspace_id)
+    if row is None:
+        raise NotFound("This workspace has no single sign-on; PUT /v1/sso sets it up.")
+    return sso_out(row, runtime)
+
+
+@router.put("/sso", tags=["people"], summary="Set up single sign-on with an OpenID Connect provider")
+async def put_sso(
+    body: SsoIn,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: Principal = requires(Permission.USERS_WRITE),
+) -> SsoOut:
+    row = await sso.configure(
+        session,
+        runtime.deps.oidc,
+        workspace_id=principal.workspace_id,
+        issuer=body.issuer,
+        client_id=body.client_id,
+        client_secret=body.client_secret,
+        allowed_domains=body.allowed_domains,
+        default_role=body.default_role,
+        now=runtime.deps.clock.now(),
+    )
+    return sso_out(row, runtime)
+
+
+# --- operators -------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/workspaces",
+    tags=["operators"],
+    summary="Create a workspace with its owner and an admin key (an operator token: closeloop workspace create)",
+)
+async def create_workspace(
+    body: WorkspaceIn, request: Request, response: Response, session: SessionDep, runtime: RuntimeDep
+) -> WorkspaceOut:
+    credential = credential_from_headers(request.headers)
+    try:
+        verify_operator_token(runtime.settings.keyring, credential, now=runtime.deps.clock.now().timestamp())
+    except CredentialError as exc:
+        raise Unauthorized(str(exc), field="Authorization", headers={"WWW-Authenticate": "Bearer"}) from exc
+    made = await people.create_workspace(
+        session,
+        runtime.deps.passwords,
+        runtime.settings,
+        runtime.settings.keyring,
+        workspace_id=body.id,
+        name=body.name,
+        owner_email=str(body.owner_email),
+        owner_name=body.owner_name,
+        sign_in=body.owner_sign_in,
+        now=runtime.deps.clock.now(),
+    )
+    response.status_code = 201 if made.created else 200
+    return WorkspaceOut(
+        workspace_id=made.workspace.id,
+        created=made.created,
+        owner_email=made.owner.email,
+        owner_created=made.owner_created,
+        sign_in_url=made.sign_in_url,
+        password=made.password,
+        console_url=people.link(runtime.settings, "/"),
+        api_key=CreatedKeyOut(**key_out(made.key.row).model_dump(), secret=made.key.secret),
+    )
