@@ -65,9 +65,12 @@ EMBED_TEXT = """\
 
 EMBED_HTML = """\
 <p style="margin:0 0 12px;font-weight:600;">{{ embed_question }}</p>
-<table role="presentation" cellpadding="0" cellspacing="0" style="margin:0 0 8px;border-collapse:separate;"><tr>
-{% for link in score_links %}<td style="padding:0 2px;"><a href="{{ link.url }}" title="{{ link.title }}" style="display:inline-block;min-width:28px;padding:8px 4px;border:1px solid {{ brand.colour }};border-radius:4px;color:{{ brand.colour }};text-align:center;text-decoration:none;font-weight:600;">{{ link.face }}</a></td>
-{% endfor %}</tr></table>
+{% if embed_stacked %}<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="margin:0 0 8px;border-collapse:separate;">
+{% for link in score_links %}<tr><td style="padding:0 0 6px;"><a href="{{ link.url }}" title="{{ link.title }}" style="display:block;padding:10px 12px;border:1px solid {{ brand.colour }};border-radius:4px;color:{{ brand.colour }};text-decoration:none;font-weight:600;font-size:15px;">{{ link.face }}</a></td></tr>
+{% endfor %}</table>
+{% else %}<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="margin:0 0 8px;border-collapse:separate;table-layout:fixed;"><tr>
+{% for link in score_links %}<td width="{{ (100 / score_links|length)|round(1) }}%" style="padding:0 1px;"><a href="{{ link.url }}" title="{{ link.title }}" style="display:block;padding:8px 0;border:1px solid {{ brand.colour }};border-radius:4px;color:{{ brand.colour }};text-align:center;text-decoration:none;font-weight:600;font-size:15px;">{{ link.face }}</a></td>
+{% endfor %}</tr></table>{% endif %}
 {% if embed_anchors %}<p style="margin:0 0 24px;font-size:12px;color:#6b7280;">{{ embed_anchors|join(" · ") }}</p>
 {% else %}<div style="height:16px;"></div>
 {% endif %}"""
@@ -77,10 +80,10 @@ LAYOUT = """\
 <html lang="{{ language }}">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>{{ subject }}</title></head>
 <body style="margin:0;padding:0;background:#f4f5f7;">
-<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="background:#f4f5f7;padding:24px 0;">
+<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="background:#f4f5f7;padding:16px 8px;">
 <tr><td align="center">
-<table role="presentation" width="560" cellpadding="0" cellspacing="0"
-       style="max-width:560px;background:#ffffff;border-radius:8px;padding:32px;border-top:4px solid {{ brand.colour }};
+<table role="presentation" width="100%" cellpadding="0" cellspacing="0"
+       style="width:100%;max-width:560px;background:#ffffff;border-radius:8px;padding:24px;border-top:4px solid {{ brand.colour }};
               font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;color:#1f2933;">
 {% if brand.logo_url %}<tr><td style="padding:0 0 24px;"><img src="{{ brand.logo_url }}" alt="{{ brand.name }}" height="32" style="display:block;border:0;"></td></tr>
 {% elif brand.name %}<tr><td style="padding:0 0 24px;font-size:18px;font-weight:700;color:{{ brand.colour }};">{{ brand.name }}</td></tr>
@@ -246,6 +249,11 @@ def fields_for(
             "embed_question": question.text if question else "",
             "embed_anchors": question.anchors() if question else [],
             "score_links": links,
+            # Options labelled with words (CSAT) are a column, lowest first, so the words stay whole on
+            # a phone; numbers and faces stay a row, lowest first from the left.
+            "embed_stacked": bool(
+                question and question.labelled and any(len(p.label) > 3 for p in question.points)
+            ),
         }
     )
     fields["embed"] = _text(EMBED_TEXT).render(fields).rstrip("\n") if question else ""

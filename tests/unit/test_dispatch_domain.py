@@ -367,3 +367,40 @@ def test_workspace_templates_are_sandboxed_and_validated():
     assert (
         template_checks.validate("sms", subject=None, text="{{ greeting }} {{ short_url }}", html=None) == []
     )
+
+
+def _email_html(question: dict) -> str:
+    from services.dispatch import embeds, templates
+
+    embed = embeds.embedded_question(question, language="en", languages=["en"])
+    fields = templates.fields_for(
+        channel="email",
+        kind="transactional",
+        name="Ada Lovelace",
+        context={},
+        brand=templates.Branding(name="Acme"),
+        survey_url="https://s.example/l/abc",
+        short_url=None,
+        unsubscribe_url=None,
+        ttl_days=30,
+        locale="en",
+        language="en",
+        embed=embed,
+    )
+    html = templates.render("email", fields, None).html
+    assert html is not None
+    return html
+
+
+def test_the_email_fits_a_phone_worded_options_are_a_column_and_numbers_a_row():
+    nps = {"id": "nps", "type": "nps", "texts": {"en": "Recommend us?"}}
+    words = ["Very dissatisfied", "Dissatisfied", "Neutral", "Satisfied", "Very satisfied"]
+    csat = {"id": "csat", "type": "csat", "texts": {"en": "Satisfied?"}, "labels": {"en": words}}
+    nps_html, csat_html = _email_html(nps), _email_html(csat)
+    # No fixed-width layout: the card and the option row take the phone's width.
+    assert 'width="560"' not in nps_html and "max-width:560px" in nps_html
+    nps_row = re.search(r"<tr>\s*(<td width=.*?)</tr>", nps_html, re.S)
+    assert nps_row and nps_row.group(1).count("<td") == 11  # 0..10 in one row, lowest first
+    assert [int(n) for n in re.findall(r">(\d+)</a>", nps_row.group(1))] == list(range(11))
+    rows = re.findall(r"<tr><td[^>]*><a [^>]*>([^<]+)</a></td></tr>", csat_html)
+    assert rows == words  # one option a row, lowest first, words whole
