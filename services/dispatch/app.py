@@ -32,6 +32,7 @@ from shared.events import (
     SurveyPublished,
     SurveyRequested,
 )
+from shared.headers import SecurityHeaders
 from shared.inbox import EventCallback
 from shared.netguard import OutboundGuard
 from shared.service import ServiceSpec, build_app
@@ -120,7 +121,7 @@ def consumes(runtime: DispatchRuntime) -> dict[type, EventCallback]:
 
 
 def create_app(settings: DispatchSettings | None = None) -> FastAPI:
-    return build_app(
+    app = build_app(
         ServiceSpec(
             name="dispatch",
             title="closeloop dispatch",
@@ -152,3 +153,6 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
         ),
         settings or DispatchSettings.from_env(),
     )
+    # Every response, HTML or not, forbids framing and sniffing and sends no Referer (pages keep their own policy).
+    app.add_middleware(SecurityHeaders)
+    return app

@@ -27,6 +27,7 @@ from shared.events import (
     NegativeFeedbackDetected,
     ResponseScored,
 )
+from shared.headers import SecurityHeaders
 from shared.inbox import EventCallback
 from shared.service import ServiceSpec, build_app
 from shared.worker import Worker
@@ -75,7 +76,7 @@ def create_app(settings: FollowUpSettings | None = None, *, clock: Clock | None 
     def workers(runtime: FollowUpRuntime) -> list[Worker]:
         return [runtime.deps.escalator]
 
-    return build_app(
+    app = build_app(
         ServiceSpec(
             name="followup",
             title="closeloop follow-up",
@@ -111,3 +112,6 @@ def create_app(settings: FollowUpSettings | None = None, *, clock: Clock | None 
         ),
         settings,
     )
+    # Every response (the API docs pages too) forbids framing and sniffing and sends no Referer.
+    app.add_middleware(SecurityHeaders)
+    return app

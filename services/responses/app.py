@@ -7,10 +7,10 @@ from fastapi import FastAPI
 from services.responses.api import router
 from services.responses.deps import ResponsesDeps, ResponsesRuntime
 from services.responses.handlers.erasure import on_contact_erased
-from services.responses.headers import SecurityHeaders
 from services.responses.models import inbox, outbox
 from services.responses.settings import ResponsesSettings
 from shared.events import CUSTOMER_EVENTS, ContactErased
+from shared.headers import SecurityHeaders
 from shared.ratelimit import TokenBuckets
 from shared.service import ServiceSpec, build_app
 

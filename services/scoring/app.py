@@ -28,6 +28,7 @@ from shared.events import (
     SurveyPublished,
     SurveyReopened,
 )
+from shared.headers import SecurityHeaders
 from shared.inbox import EventCallback
 from shared.service import ServiceSpec, build_app
 from shared.worker import Worker
@@ -86,7 +87,7 @@ def create_app(settings: ScoringSettings | None = None, *, clock: Clock | None =
     def workers(runtime: ScoringRuntime) -> Sequence[Worker]:
         return [runtime.deps.evaluator]
 
-    return build_app(
+    app = build_app(
         ServiceSpec(
             name="scoring",
             title="closeloop scoring",
@@ -117,3 +118,6 @@ def create_app(settings: ScoringSettings | None = None, *, clock: Clock | None =
         ),
         settings,
     )
+    # Every response (the API docs pages too) forbids framing and sniffing and sends no Referer.
+    app.add_middleware(SecurityHeaders)
+    return app

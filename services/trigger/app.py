@@ -28,6 +28,7 @@ from shared.events import (
     SurveyPublished,
     SurveyReopened,
 )
+from shared.headers import SecurityHeaders
 from shared.inbox import EventCallback
 from shared.process import ServiceApp
 from shared.ratelimit import TokenBuckets
@@ -104,7 +105,7 @@ def create_app(settings: TriggerSettings | None = None, *, clock: Clock | None =
             SurveyReopened: on_survey,
         }
 
-    return build_app(
+    app = build_app(
         ServiceSpec[TriggerSettings, TriggerDeps](
             name="trigger",
             title="closeloop trigger",
@@ -134,3 +135,6 @@ def create_app(settings: TriggerSettings | None = None, *, clock: Clock | None =
         ),
         settings,
     )
+    # Every response (the API docs pages too) forbids framing and sniffing and sends no Referer.
+    app.add_middleware(SecurityHeaders)
+    return app
