@@ -10,6 +10,9 @@ puts on every router) refuses them with a 422 problem that names the field:
 
 The JSON body is walked only when its bytes could hold such a value (an escaped NUL or surrogate,
 or a run of 19 digits), so an ordinary request costs a regular-expression scan.
+
+``StrictBody`` is the base of request bodies read without guessing types (``"enabled": "yes"`` is
+refused, not read as true).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.dependencies.models import Dependant
+from pydantic import BaseModel, ConfigDict
 
 from shared.errors import InvalidInput, MalformedBody
 
@@ -137,3 +141,12 @@ async def check_inputs(request: Request) -> None:
             check_text(name, field=name)
             if isinstance(value, str):
                 check_text(value, field=name)
+
+
+class StrictBody(BaseModel):
+    """A request body read strictly: a boolean is ``true`` or ``false`` and a number a JSON number — no
+    ``"yes"`` for true, no ``"5"`` for 5, no ``5.0`` for an integer, no ``true`` for 1. A value of another
+    type is refused (422 naming the field), never guessed. A date or date-time field stays ISO 8601 text
+    (give it ``Field(strict=False)``: JSON has no date type)."""
+
+    model_config = ConfigDict(strict=True)

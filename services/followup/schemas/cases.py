@@ -9,6 +9,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from services.followup.domain.cases import Priority
 from services.followup.schemas.common import AgentId, Id, NonBlank, Text
+from shared.inputs import StrictBody
 
 CASE_EXAMPLE: dict[str, Any] = {
     "id": "0b7e5c1e-8d2f-4c1a-9f3e-2b1d6a7c9e10",
@@ -120,7 +121,7 @@ class CaseOut(BaseModel):
     closed_at: datetime | None
 
 
-class Attachment(BaseModel):
+class Attachment(StrictBody):
     model_config = ConfigDict(extra="forbid")
 
     url: AnyHttpUrl
@@ -148,7 +149,7 @@ class CaseDetail(CaseOut):
     notes: list[NoteOut]
 
 
-class AssignIn(BaseModel):
+class AssignIn(StrictBody):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -161,7 +162,7 @@ class AssignIn(BaseModel):
     note: Text | None = None
 
 
-class StatusIn(BaseModel):
+class StatusIn(StrictBody):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"status": "in_progress", "note": "Called, left a voicemail."}]},
@@ -171,13 +172,13 @@ class StatusIn(BaseModel):
     note: Text | None = None
 
 
-class PriorityIn(BaseModel):
+class PriorityIn(StrictBody):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"priority": "high"}]})
 
     priority: Priority
 
 
-class NoteIn(BaseModel):
+class NoteIn(StrictBody):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -194,14 +195,14 @@ class NoteIn(BaseModel):
     attachments: Annotated[list[Attachment], Field(max_length=20)] = []
 
 
-class RootCause(BaseModel):
+class RootCause(StrictBody):
     model_config = ConfigDict(extra="forbid")
 
     category: Annotated[NonBlank, Field(max_length=80)]
     cause: Annotated[NonBlank, Field(max_length=80)]
 
 
-class ResolveIn(BaseModel):
+class ResolveIn(StrictBody):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -220,7 +221,7 @@ class ResolveIn(BaseModel):
     note: Text | None = None
 
 
-class ReopenIn(BaseModel):
+class ReopenIn(StrictBody):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"reason": "The refund never arrived."}]}
     )
@@ -231,7 +232,7 @@ class ReopenIn(BaseModel):
 BulkAction = Literal["assign", "status", "note", "priority"]
 
 
-class BulkIn(BaseModel):
+class BulkIn(StrictBody):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={

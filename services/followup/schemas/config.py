@@ -6,13 +6,14 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, Strict, field_validator
 
 from services.followup.domain.cases import Priority
 from services.followup.domain.escalation import Action, Clock, Trigger
 from services.followup.domain.routing import Strategy
 from services.followup.domain.taxonomy import DEFAULT_TAXONOMY
 from services.followup.schemas.common import AgentId, Id, Name, NonBlank
+from shared.inputs import StrictBody
 from shared.vocabulary import LoyaltyCell, ScoreMetric
 
 RetentionChannel = Literal["email", "sms", "whatsapp", "link"]
@@ -27,7 +28,7 @@ def _zone(value: str) -> str:
     return value
 
 
-class SettingsIn(BaseModel):
+class SettingsIn(StrictBody):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -58,7 +59,7 @@ class SettingsOut(SettingsIn):
     configured: bool = Field(description="False until PUT /v1/settings was called.")
 
 
-class AgentIn(BaseModel):
+class AgentIn(StrictBody):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"name": "Grace Hopper", "email": "grace@acme.example"}]},
@@ -76,7 +77,7 @@ class AgentOut(AgentIn):
     created_at: datetime
 
 
-class TeamIn(BaseModel):
+class TeamIn(StrictBody):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -118,7 +119,9 @@ class TeamIn(BaseModel):
         description="ISO 3166 country whose public holidays the team does not work (the holidays package).",
     )
     holiday_subdivision: Annotated[str, Field(max_length=16)] | None = None
-    days_off: Annotated[list[date], Field(max_length=400)] = Field([], description="The team's own days off.")
+    days_off: Annotated[list[Annotated[date, Strict(False)]], Field(max_length=400)] = Field(
+        [], description="The team's own days off (ISO 8601 dates)."
+    )
     notify_channel: Literal["email", "chat"] | None = None
     notify_to: Annotated[str, Field(max_length=500)] | None = Field(
         None, description="An email address, or a chat webhook URL (dispatch posts to it)."
@@ -132,7 +135,7 @@ class TeamOut(TeamIn):
     created_at: datetime
 
 
-class ScoreCondition(BaseModel):
+class ScoreCondition(StrictBody):
     model_config = ConfigDict(extra="forbid")
 
     metric: ScoreMetric | None = None
@@ -140,7 +143,7 @@ class ScoreCondition(BaseModel):
     max: int | None = None
 
 
-class Conditions(BaseModel):
+class Conditions(StrictBody):
     model_config = ConfigDict(extra="forbid")
 
     dimensions: dict[Annotated[str, Field(max_length=64)], Annotated[list[str], Field(min_length=1)]] = Field(
@@ -152,7 +155,7 @@ class Conditions(BaseModel):
     score: ScoreCondition | None = None
 
 
-class RuleIn(BaseModel):
+class RuleIn(StrictBody):
     model_config = ConfigDict(extra="forbid")
 
     id: Id | None = Field(None, description="Keep a rule's id across replacements (decisions name it).")
@@ -164,7 +167,7 @@ class RuleIn(BaseModel):
     enabled: bool = True
 
 
-class RulesIn(BaseModel):
+class RulesIn(StrictBody):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -205,7 +208,7 @@ class RulesOut(BaseModel):
     default_team_id: str | None
 
 
-class PolicyIn(BaseModel):
+class PolicyIn(StrictBody):
     model_config = ConfigDict(extra="forbid")
 
     name: Name
@@ -220,7 +223,7 @@ class PolicyIn(BaseModel):
     )
 
 
-class PoliciesIn(BaseModel):
+class PoliciesIn(StrictBody):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -247,7 +250,7 @@ class PolicyOut(PolicyIn):
     id: str
 
 
-class StepIn(BaseModel):
+class StepIn(StrictBody):
     model_config = ConfigDict(extra="forbid")
 
     id: Id | None = Field(
@@ -263,7 +266,7 @@ class StepIn(BaseModel):
     reassign_agent_id: AgentId | None = None
 
 
-class LadderIn(BaseModel):
+class LadderIn(StrictBody):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -295,14 +298,14 @@ class StepOut(StepIn):
     )
 
 
-class CustomStatusIn(BaseModel):
+class CustomStatusIn(StrictBody):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
     waits_on_customer: bool = False
 
 
-class WorkflowIn(BaseModel):
+class WorkflowIn(StrictBody):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -332,7 +335,7 @@ class WorkflowOut(WorkflowIn):
     statuses: list[str] = Field(description="Every status in order.")
 
 
-class OpeningRulesIn(BaseModel):
+class OpeningRulesIn(StrictBody):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"loyalty_cells": ["false", "trapped"], "score_below": {"csat": 3}}]},
@@ -347,7 +350,7 @@ class OpeningRulesIn(BaseModel):
 _TAXONOMY_EXAMPLE: dict[str, Any] = {"taxonomy": DEFAULT_TAXONOMY}
 
 
-class RootCausesIn(BaseModel):
+class RootCausesIn(StrictBody):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_TAXONOMY_EXAMPLE]})
 
     taxonomy: (

@@ -7,10 +7,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.inputs import StrictBody
 from shared.vocabulary import NpsScale, ScoreMetric, TargetStatus
 
 
-class ThemeRuleIn(BaseModel):
+class ThemeRuleIn(StrictBody):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -28,7 +29,7 @@ class ThemeRuleOut(BaseModel):
     keywords: dict[str, list[str]]
 
 
-class AcceptSuggestionIn(BaseModel):
+class AcceptSuggestionIn(StrictBody):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"term": "invoice", "language": "en"}]}
     )
@@ -43,7 +44,7 @@ class AcceptSuggestionIn(BaseModel):
     )
 
 
-class NotifyIn(BaseModel):
+class NotifyIn(StrictBody):
     model_config = ConfigDict(extra="forbid")
 
     email: bool = Field(True, description="Email the owner.")
@@ -51,7 +52,7 @@ class NotifyIn(BaseModel):
     webhook: bool = Field(False, description="Deliver to the integrators' webhook subscriptions.")
 
 
-class TargetIn(BaseModel):
+class TargetIn(StrictBody):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -100,7 +101,7 @@ class TargetOut(TargetIn):
     changed_at: datetime | None
 
 
-class NotificationRuleIn(BaseModel):
+class NotificationRuleIn(StrictBody):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -133,7 +134,7 @@ class NotificationRuleOut(NotificationRuleIn):
     id: str
 
 
-class NegativeIn(BaseModel):
+class NegativeIn(StrictBody):
     model_config = ConfigDict(extra="forbid")
 
     nps: int = Field(6, ge=0, le=10)
@@ -143,7 +144,7 @@ class NegativeIn(BaseModel):
     rating: int = Field(2, ge=1, le=5)
 
 
-class WorkspaceSettingsIn(BaseModel):
+class WorkspaceSettingsIn(StrictBody):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"min_n": 10, "negative": {"nps": 6, "csat": 2, "ces": 3}}]},
@@ -159,7 +160,7 @@ class WorkspaceSettingsOut(WorkspaceSettingsIn):
     pass
 
 
-class SurveyScoringIn(BaseModel):
+class SurveyScoringIn(StrictBody):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"nps_scale": "european"}]})
 
     nps_scale: NpsScale = Field(
