@@ -11,8 +11,8 @@ puts on every router) refuses them with a 422 problem that names the field:
 The JSON body is walked only when its bytes could hold such a value (an escaped NUL or surrogate,
 or a run of 19 digits), so an ordinary request costs a regular-expression scan.
 
-``StrictBody`` is the base of request bodies read without guessing types (``"enabled": "yes"`` is
-refused, not read as true).
+``Flag``, ``Integer`` and ``Number`` are the field types of request bodies read without guessing
+(``"enabled": "yes"`` is refused, not read as true).
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ import re
 import types
 import typing
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Request
 from fastapi.dependencies.models import Dependant
-from pydantic import BaseModel, ConfigDict
+from pydantic import Strict
 
 from shared.errors import InvalidInput, MalformedBody
 
@@ -143,10 +143,10 @@ async def check_inputs(request: Request) -> None:
                 check_text(value, field=name)
 
 
-class StrictBody(BaseModel):
-    """A request body read strictly: a boolean is ``true`` or ``false`` and a number a JSON number — no
-    ``"yes"`` for true, no ``"5"`` for 5, no ``5.0`` for an integer, no ``true`` for 1. A value of another
-    type is refused (422 naming the field), never guessed. A date or date-time field stays ISO 8601 text
-    (give it ``Field(strict=False)``: JSON has no date type)."""
-
-    model_config = ConfigDict(strict=True)
+Flag = Annotated[bool, Strict()]
+"""A request body's boolean, read strictly: a JSON ``true`` or ``false`` — ``"yes"``, ``"true"`` or ``1``
+is refused (422 naming the field), never read as true."""
+Integer = Annotated[int, Strict()]
+"""A request body's integer, read strictly: a JSON integer — ``"5"``, ``5.0`` or ``true`` is refused."""
+Number = Annotated[float, Strict()]
+"""A request body's number, read strictly: a JSON number (``80`` or ``80.5``) — ``"80"`` is refused."""

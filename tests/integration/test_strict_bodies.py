@@ -1,4 +1,5 @@
-"""Scoring and followup read their request bodies strictly (``shared.inputs.StrictBody``), as trigger,
+"""Scoring and followup read their request bodies strictly (``shared.inputs``: ``Flag``, ``Integer``,
+``Number``), as trigger,
 dispatch and responses do: a boolean is true or false and a number a JSON number — "yes" is not true,
 "80" is not 80, 30.0 is not an integer — and a value of the wrong type is a 422 naming the field, never
 a guess. Dates stay ISO 8601 text (JSON has no date type)."""

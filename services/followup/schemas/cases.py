@@ -9,7 +9,6 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from services.followup.domain.cases import Priority
 from services.followup.schemas.common import AgentId, Id, NonBlank, Text
-from shared.inputs import StrictBody
 
 CASE_EXAMPLE: dict[str, Any] = {
     "id": "0b7e5c1e-8d2f-4c1a-9f3e-2b1d6a7c9e10",
@@ -121,7 +120,7 @@ class CaseOut(BaseModel):
     closed_at: datetime | None
 
 
-class Attachment(StrictBody):
+class Attachment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: AnyHttpUrl
@@ -149,7 +148,7 @@ class CaseDetail(CaseOut):
     notes: list[NoteOut]
 
 
-class AssignIn(StrictBody):
+class AssignIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -162,7 +161,7 @@ class AssignIn(StrictBody):
     note: Text | None = None
 
 
-class StatusIn(StrictBody):
+class StatusIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"status": "in_progress", "note": "Called, left a voicemail."}]},
@@ -172,13 +171,13 @@ class StatusIn(StrictBody):
     note: Text | None = None
 
 
-class PriorityIn(StrictBody):
+class PriorityIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"priority": "high"}]})
 
     priority: Priority
 
 
-class NoteIn(StrictBody):
+class NoteIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -195,14 +194,14 @@ class NoteIn(StrictBody):
     attachments: Annotated[list[Attachment], Field(max_length=20)] = []
 
 
-class RootCause(StrictBody):
+class RootCause(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     category: Annotated[NonBlank, Field(max_length=80)]
     cause: Annotated[NonBlank, Field(max_length=80)]
 
 
-class ResolveIn(StrictBody):
+class ResolveIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -221,7 +220,7 @@ class ResolveIn(StrictBody):
     note: Text | None = None
 
 
-class ReopenIn(StrictBody):
+class ReopenIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"reason": "The refund never arrived."}]}
     )
@@ -232,7 +231,7 @@ class ReopenIn(StrictBody):
 BulkAction = Literal["assign", "status", "note", "priority"]
 
 
-class BulkIn(StrictBody):
+class BulkIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={

@@ -6,19 +6,19 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, Strict, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from services.followup.domain.cases import Priority
 from services.followup.domain.escalation import Action, Clock, Trigger
 from services.followup.domain.routing import Strategy
 from services.followup.domain.taxonomy import DEFAULT_TAXONOMY
 from services.followup.schemas.common import AgentId, Id, Name, NonBlank
-from shared.inputs import StrictBody
+from shared.inputs import Flag, Integer
 from shared.vocabulary import LoyaltyCell, ScoreMetric
 
 RetentionChannel = Literal["email", "sms", "whatsapp", "link"]
 HourMinute = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["09:00"])]
-Minutes = Annotated[int, Field(ge=1, le=365 * 24 * 60)]
+Minutes = Annotated[Integer, Field(ge=1, le=365 * 24 * 60)]
 _ZONES = available_timezones()
 
 
@@ -28,7 +28,7 @@ def _zone(value: str) -> str:
     return value
 
 
-class SettingsIn(StrictBody):
+class SettingsIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -49,7 +49,7 @@ class SettingsIn(StrictBody):
     retention_channel: RetentionChannel = Field(
         "email", description="Used when the customer's own channel is not known (older events)."
     )
-    retention_delay_seconds: int = Field(
+    retention_delay_seconds: Integer = Field(
         0, ge=0, le=30 * 24 * 3600, description="Wait this long after resolving before asking."
     )
     notify_email: EmailStr | None = Field(None, description="Who hears about every new case; null: nobody.")
@@ -59,7 +59,7 @@ class SettingsOut(SettingsIn):
     configured: bool = Field(description="False until PUT /v1/settings was called.")
 
 
-class AgentIn(StrictBody):
+class AgentIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"name": "Grace Hopper", "email": "grace@acme.example"}]},
@@ -69,7 +69,7 @@ class AgentIn(StrictBody):
     email: EmailStr | None = Field(
         None, description="Where the agent hears about assignments and escalations."
     )
-    active: bool = Field(True, description="Inactive agents get no new cases.")
+    active: Flag = Field(True, description="Inactive agents get no new cases.")
 
 
 class AgentOut(AgentIn):
@@ -77,7 +77,7 @@ class AgentOut(AgentIn):
     created_at: datetime
 
 
-class TeamIn(StrictBody):
+class TeamIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -105,7 +105,7 @@ class TeamIn(StrictBody):
     members: Annotated[list[AgentId], Field(max_length=500)] = []
     lead_agent_id: AgentId | None = None
     strategy: Strategy = "round_robin"
-    weekdays: Annotated[list[Annotated[int, Field(ge=0, le=6)]], Field(min_length=1, max_length=7)] = [
+    weekdays: Annotated[list[Annotated[Integer, Field(ge=0, le=6)]], Field(min_length=1, max_length=7)] = [
         0,
         1,
         2,
@@ -119,9 +119,7 @@ class TeamIn(StrictBody):
         description="ISO 3166 country whose public holidays the team does not work (the holidays package).",
     )
     holiday_subdivision: Annotated[str, Field(max_length=16)] | None = None
-    days_off: Annotated[list[Annotated[date, Strict(False)]], Field(max_length=400)] = Field(
-        [], description="The team's own days off (ISO 8601 dates)."
-    )
+    days_off: Annotated[list[date], Field(max_length=400)] = Field([], description="The team's own days off.")
     notify_channel: Literal["email", "chat"] | None = None
     notify_to: Annotated[str, Field(max_length=500)] | None = Field(
         None, description="An email address, or a chat webhook URL (dispatch posts to it)."
@@ -135,15 +133,15 @@ class TeamOut(TeamIn):
     created_at: datetime
 
 
-class ScoreCondition(StrictBody):
+class ScoreCondition(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     metric: ScoreMetric | None = None
-    min: int | None = None
-    max: int | None = None
+    min: Integer | None = None
+    max: Integer | None = None
 
 
-class Conditions(StrictBody):
+class Conditions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     dimensions: dict[Annotated[str, Field(max_length=64)], Annotated[list[str], Field(min_length=1)]] = Field(
@@ -155,7 +153,7 @@ class Conditions(StrictBody):
     score: ScoreCondition | None = None
 
 
-class RuleIn(StrictBody):
+class RuleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: Id | None = Field(None, description="Keep a rule's id across replacements (decisions name it).")
@@ -164,10 +162,10 @@ class RuleIn(StrictBody):
     team_id: Id | None = None
     agent_id: AgentId | None = None
     priority: Priority | None = Field(None, description="The priority of cases this rule routes.")
-    enabled: bool = True
+    enabled: Flag = True
 
 
-class RulesIn(StrictBody):
+class RulesIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -208,7 +206,7 @@ class RulesOut(BaseModel):
     default_team_id: str | None
 
 
-class PolicyIn(StrictBody):
+class PolicyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Name
@@ -218,12 +216,12 @@ class PolicyIn(StrictBody):
     resolution_minutes: Minutes | None = 7 * 24 * 60
     first_contact_business_minutes: Minutes | None = 16 * 60
     resolution_business_minutes: Minutes | None = 40 * 60
-    pause_while_waiting: bool = Field(
+    pause_while_waiting: Flag = Field(
         False, description="Stop the clocks while the case waits on the customer."
     )
 
 
-class PoliciesIn(StrictBody):
+class PoliciesIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -250,7 +248,7 @@ class PolicyOut(PolicyIn):
     id: str
 
 
-class StepIn(StrictBody):
+class StepIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: Id | None = Field(
@@ -258,7 +256,7 @@ class StepIn(StrictBody):
     )
     name: Name
     trigger: Trigger
-    after_minutes: Annotated[int, Field(ge=0, le=365 * 24 * 60)] = 0
+    after_minutes: Annotated[Integer, Field(ge=0, le=365 * 24 * 60)] = 0
     clock: Clock = "business"
     action: Action
     team_id: Id | None = Field(None, description="Only cases of this team.")
@@ -266,7 +264,7 @@ class StepIn(StrictBody):
     reassign_agent_id: AgentId | None = None
 
 
-class LadderIn(StrictBody):
+class LadderIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -298,14 +296,14 @@ class StepOut(StepIn):
     )
 
 
-class CustomStatusIn(StrictBody):
+class CustomStatusIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
-    waits_on_customer: bool = False
+    waits_on_customer: Flag = False
 
 
-class WorkflowIn(StrictBody):
+class WorkflowIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -326,23 +324,23 @@ class WorkflowIn(StrictBody):
     custom_statuses: Annotated[list[CustomStatusIn], Field(max_length=20)] = Field(
         [], description="Between in_progress and resolved, in this order."
     )
-    allow_backward: bool = False
-    note_on_status_change: bool = False
-    note_on_reassign: bool = False
+    allow_backward: Flag = False
+    note_on_status_change: Flag = False
+    note_on_reassign: Flag = False
 
 
 class WorkflowOut(WorkflowIn):
     statuses: list[str] = Field(description="Every status in order.")
 
 
-class OpeningRulesIn(StrictBody):
+class OpeningRulesIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"loyalty_cells": ["false", "trapped"], "score_below": {"csat": 3}}]},
     )
 
     loyalty_cells: list[LoyaltyCell] = Field([], description="Open a case for these loyalty cells too.")
-    score_below: dict[ScoreMetric, int] = Field(
+    score_below: dict[ScoreMetric, Integer] = Field(
         {}, description="Open a case for any answer of a metric below this."
     )
 
@@ -350,7 +348,7 @@ class OpeningRulesIn(StrictBody):
 _TAXONOMY_EXAMPLE: dict[str, Any] = {"taxonomy": DEFAULT_TAXONOMY}
 
 
-class RootCausesIn(StrictBody):
+class RootCausesIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_TAXONOMY_EXAMPLE]})
 
     taxonomy: (
