@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.followup.api import router
 from services.followup.deps import FollowUp, FollowUpRuntime
 from services.followup.escalation import EscalationScheduler
-from services.followup.handlers import opening, outcomes
+from services.followup.handlers import opening, outcomes, surveys
 from services.followup.models import inbox, outbox
 from services.followup.settings import FollowUpSettings
 from shared.clock import Clock
@@ -22,10 +22,14 @@ from shared.events import (
     CUSTOMER_EVENTS,
     INVITATIONS,
     SCORES,
+    SURVEYS,
     ContactErased,
     InvitationFailed,
     NegativeFeedbackDetected,
     ResponseScored,
+    SurveyClosed,
+    SurveyPublished,
+    SurveyReopened,
 )
 from shared.headers import SecurityHeaders
 from shared.inbox import EventCallback
@@ -50,7 +54,15 @@ def consumes(runtime: FollowUpRuntime) -> dict[type, EventCallback]:
     async def on_contact_erased(session: AsyncSession, event: ContactErased) -> None:
         await opening.erase_contact(session, event=event, now=clock.now())
 
+    async def on_survey(
+        session: AsyncSession, event: SurveyPublished | SurveyClosed | SurveyReopened
+    ) -> None:
+        await surveys.on_survey_event(session, event)
+
     return {
+        SurveyPublished: on_survey,
+        SurveyClosed: on_survey,
+        SurveyReopened: on_survey,
         NegativeFeedbackDetected: on_negative_feedback,
         ResponseScored: on_response_scored,
         InvitationFailed: on_invitation_failed,
@@ -87,7 +99,7 @@ def create_app(settings: FollowUpSettings | None = None, *, clock: Clock | None 
             routers=[router],
             outbox_table=outbox,
             inbox_table=inbox,
-            topics=[SCORES, INVITATIONS, CUSTOMER_EVENTS],
+            topics=[SCORES, INVITATIONS, CUSTOMER_EVENTS, SURVEYS],
             setup=setup,
             consumes=consumes,
             workers=workers,

@@ -24,6 +24,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from shared.db import service_metadata
 from shared.events import new_id
 from shared.inbox import inbox_table
+from shared.known_surveys import known_surveys_table
 from shared.outbox import outbox_table
 
 SCHEMA = "followup"
@@ -36,6 +37,8 @@ class Base(DeclarativeBase):
 
 outbox = outbox_table(Base.metadata)
 inbox = inbox_table(Base.metadata)
+surveys = known_surveys_table(Base.metadata)
+"""The workspace's surveys, open or closed, from responses' events: the retention survey must be one."""
 
 
 class Case(Base):
