@@ -94,9 +94,9 @@ CONSUMERS: dict[type[EventData], tuple[str, ...]] = {
     events.ResponseCompleted: ("scoring", "dispatch"),
     # trigger: which surveys exist and are open; dispatch: the first question an email embeds;
     # scoring: which surveys exist.
-    events.SurveyPublished: ("trigger", "dispatch", "scoring"),
-    events.SurveyClosed: ("trigger", "scoring"),
-    events.SurveyReopened: ("trigger", "scoring"),
+    events.SurveyPublished: ("trigger", "dispatch", "scoring", "followup"),
+    events.SurveyClosed: ("trigger", "scoring", "followup"),
+    events.SurveyReopened: ("trigger", "scoring", "followup"),
     events.BrandingChanged: ("dispatch",),  # the look of every email
     events.QuietHoursChanged: ("dispatch",),  # held sends and reminders
     # Every service that authenticates keys keeps the revoked ids (shared/revocation.py): the console

@@ -285,7 +285,8 @@ class InvitationFailed(_InvitationEvent):
 
 
 class NotificationRequested(EventData):
-    """Tell a person (staff) something: a new task, a breached SLA."""
+    """Tell a person (staff) something: a new task, a breached SLA. Keyed by the contact it quotes
+    (``contact_id``), else by its own id."""
 
     topic: ClassVar[str] = NOTIFICATIONS
 
@@ -294,9 +295,13 @@ class NotificationRequested(EventData):
     to: str
     subject: str
     body: str
+    contact_id: str | None = None
+    """The contact whose words or details the body quotes (a comment, who to call), if any: once that
+    contact is erased, dispatch keeps and sends no copy of the body."""
 
     def partition_key(self) -> str:
-        return f"{self.workspace_id}:{self.notification_id}"
+        """Keyed by the contact it quotes, like everything about a customer; else by its own id."""
+        return f"{self.workspace_id}:{self.contact_id or self.notification_id}"
 
 
 # --- responses -------------------------------------------------------------------------

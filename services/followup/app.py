@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.followup.api import router
 from services.followup.deps import FollowUp, FollowUpRuntime
 from services.followup.escalation import EscalationScheduler
-from services.followup.handlers import opening, outcomes, surveys
+from services.followup.handlers import erasure, opening, outcomes, surveys
 from services.followup.models import inbox, outbox
 from services.followup.settings import FollowUpSettings
 from shared.clock import Clock
@@ -52,7 +52,7 @@ def consumes(runtime: FollowUpRuntime) -> dict[type, EventCallback]:
         await outcomes.retention_failed(session, runtime.outbox, event=event, now=clock.now())
 
     async def on_contact_erased(session: AsyncSession, event: ContactErased) -> None:
-        await opening.erase_contact(session, event=event, now=clock.now())
+        await erasure.erase_contact(session, event=event, now=clock.now())
 
     async def on_survey(
         session: AsyncSession, event: SurveyPublished | SurveyClosed | SurveyReopened

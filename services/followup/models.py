@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import service_metadata
+from shared.erasure import erased_contacts_table
 from shared.events import new_id
 from shared.inbox import inbox_table
 from shared.known_surveys import known_surveys_table
@@ -39,6 +40,8 @@ outbox = outbox_table(Base.metadata)
 inbox = inbox_table(Base.metadata)
 surveys = known_surveys_table(Base.metadata)
 """The workspace's surveys, open or closed, from responses' events: the retention survey must be one."""
+erased_contacts = erased_contacts_table(Base.metadata)
+"""Contacts erased (``shared.erasure``): a score about one that arrives later opens no case."""
 
 
 class Case(Base):

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.api import routers
 from services.scoring.deps import Scoring, ScoringRuntime
-from services.scoring.handlers import funnel, ingest, surveys
+from services.scoring.handlers import erasure, funnel, ingest, surveys
 from services.scoring.handlers.targets import TargetEvaluator
 from services.scoring.models import inbox, outbox
 from services.scoring.settings import ScoringSettings
@@ -43,7 +43,7 @@ def consumes(runtime: ScoringRuntime) -> dict[type, EventCallback]:
         )
 
     async def on_contact_erased(session: AsyncSession, event: ContactErased) -> None:
-        await ingest.erase_contact(session, event=event)
+        await erasure.erase_contact(session, event=event)
 
     async def on_survey_published(session: AsyncSession, event: SurveyPublished) -> None:
         await surveys.survey_published(session, event=event)

@@ -27,7 +27,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("workspace_id", "survey_id", name=op.f("pk_surveys")),
         schema="followup",
     )
+    op.create_table(
+        "erased_contacts",
+        sa.Column("workspace_id", sa.String(length=63), nullable=False),
+        sa.Column("contact_hash", sa.String(length=64), nullable=False),
+        sa.Column("erased_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("workspace_id", "contact_hash", name=op.f("pk_erased_contacts")),
+        schema="followup",
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("erased_contacts", schema="followup")
     op.drop_table("surveys", schema="followup")
