@@ -27,6 +27,10 @@ ERASED = "[erased]"
 """What replaces an erased contact's identifiers in free text that is kept."""
 ERASED_BODY = "[erased] This message quoted a contact who has since been erased; what it said is gone."
 """The body of a staff notification (or its webhook delivery) that quoted an erased contact."""
+ANONYMISED_BODY = (
+    "[anonymised] This message quoted a customer; the retention policy has removed what it said."
+)
+"""The body of such a message once the workspace's retention policy has anonymised it."""
 
 
 def erased_contacts_table(metadata: MetaData) -> Table:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -441,6 +441,31 @@ class QuietHoursChanged(_WorkspaceEvent):
     changed_at: datetime
 
 
+class AnonymisationDue(_WorkspaceEvent):
+    """The workspace's retention policy (owned by trigger) says: answers older than ``cutoff`` are no
+    longer identifiable. Every service anonymises its own rows from before ``cutoff`` — drops their links
+    to the contact and their free text, keeps scores and dimensions — and a second run changes nothing.
+
+    Trigger publishes one a day per workspace with a policy; its id is derived from the workspace and the
+    day (``event_id``), so a re-run or a second replica publishes the same event and inboxes drop it."""
+
+    day: date
+    """The UTC day of the run."""
+    cutoff: datetime
+    """Rows from before this moment are anonymised (the run's time minus the policy's days)."""
+    anonymise_after_days: int
+    due_at: datetime
+
+    @staticmethod
+    def event_id(workspace_id: str, day: date) -> str:
+        """Return the id of the workspace's run on ``day``: the same for every run and every replica."""
+        return str(uuid.uuid5(_ANONYMISATION, f"{workspace_id}:{day.isoformat()}"))
+
+
+_ANONYMISATION = uuid.UUID("6a1d9c4e-2f7b-5b0e-9c3a-8e4f1d2b7a60")
+"""The namespace of ``AnonymisationDue`` event ids (UUID version 5)."""
+
+
 class KeyRevoked(_WorkspaceEvent):
     """An API key was revoked in the console; every service refuses it from now on (each keeps the
     revoked ids in its own table, ``shared.revocation``)."""
@@ -704,6 +729,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         SurveyReopened,
         BrandingChanged,
         QuietHoursChanged,
+        AnonymisationDue,
         KeyRevoked,
         KeyUsed,
         ResponseScored,

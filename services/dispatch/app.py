@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.dispatch.api import public, router
 from services.dispatch.channels import HttpChannels, SmtpPool
 from services.dispatch.deps import DispatchDeps, DispatchRuntime
-from services.dispatch.handlers import erasure, funnel, optouts, owners, survey_requests, surveys
+from services.dispatch.handlers import erasure, funnel, optouts, owners, retention, survey_requests, surveys
 from services.dispatch.handlers.workspace import WorkspaceCache
 from services.dispatch.models import inbox, outbox
 from services.dispatch.notifier import Notifier, notification_requested
@@ -22,6 +22,7 @@ from shared.events import (
     SURVEY_REQUESTS,
     SURVEYS,
     WORKSPACES,
+    AnonymisationDue,
     BrandingChanged,
     ContactErased,
     ContactOptedOut,
@@ -85,6 +86,9 @@ def consumes(runtime: DispatchRuntime) -> dict[type, EventCallback]:
     async def on_contact_erased(session: AsyncSession, event: ContactErased) -> None:
         await erasure.erase_contact(session, runtime.outbox, event=event, now=clock.now())
 
+    async def on_anonymisation_due(session: AsyncSession, event: AnonymisationDue) -> None:
+        await retention.anonymise(session, event=event)
+
     async def on_survey_published(session: AsyncSession, event: SurveyPublished) -> None:
         await surveys.survey_published(session, event=event)
 
@@ -110,6 +114,7 @@ def consumes(runtime: DispatchRuntime) -> dict[type, EventCallback]:
     return {
         SurveyRequested: on_survey_requested,
         ContactErased: on_contact_erased,
+        AnonymisationDue: on_anonymisation_due,
         ContactOptedOut: on_contact_opted_out,
         ResponseStarted: on_response,
         ResponseCompleted: on_response,

@@ -116,6 +116,8 @@ class Invitation(Base):
     reminders_sent: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
     erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     """When the contact was erased: the recipient, context and survey link are gone, the short link too."""
+    anonymised_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """When the retention policy anonymised it (``AnonymisationDue``): as erased, and no contact id."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()

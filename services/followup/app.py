@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.followup.api import router
 from services.followup.deps import FollowUp, FollowUpRuntime
 from services.followup.escalation import EscalationScheduler
-from services.followup.handlers import erasure, opening, outcomes, surveys
+from services.followup.handlers import erasure, opening, outcomes, retention, surveys
 from services.followup.models import inbox, outbox
 from services.followup.settings import FollowUpSettings
 from shared.clock import Clock
@@ -23,6 +23,8 @@ from shared.events import (
     INVITATIONS,
     SCORES,
     SURVEYS,
+    WORKSPACES,
+    AnonymisationDue,
     ContactErased,
     InvitationFailed,
     NegativeFeedbackDetected,
@@ -54,6 +56,9 @@ def consumes(runtime: FollowUpRuntime) -> dict[type, EventCallback]:
     async def on_contact_erased(session: AsyncSession, event: ContactErased) -> None:
         await erasure.erase_contact(session, event=event, now=clock.now())
 
+    async def on_anonymisation_due(session: AsyncSession, event: AnonymisationDue) -> None:
+        await retention.anonymise(session, event=event, now=clock.now())
+
     async def on_survey(
         session: AsyncSession, event: SurveyPublished | SurveyClosed | SurveyReopened
     ) -> None:
@@ -67,6 +72,7 @@ def consumes(runtime: FollowUpRuntime) -> dict[type, EventCallback]:
         ResponseScored: on_response_scored,
         InvitationFailed: on_invitation_failed,
         ContactErased: on_contact_erased,
+        AnonymisationDue: on_anonymisation_due,
     }
 
 
@@ -99,7 +105,7 @@ def create_app(settings: FollowUpSettings | None = None, *, clock: Clock | None 
             routers=[router],
             outbox_table=outbox,
             inbox_table=inbox,
-            topics=[SCORES, INVITATIONS, CUSTOMER_EVENTS, SURVEYS],
+            topics=[SCORES, INVITATIONS, CUSTOMER_EVENTS, SURVEYS, WORKSPACES],
             setup=setup,
             consumes=consumes,
             workers=workers,

@@ -87,6 +87,8 @@ class Case(Base):
     contact_timezone: Mapped[str | None] = mapped_column(String(64))
     contact_company: Mapped[str | None] = mapped_column(String(200))
     erased_at: Mapped[datetime | None] = mapped_column(Moment)
+    anonymised_at: Mapped[datetime | None] = mapped_column(Moment)
+    """When the retention policy anonymised it (``AnonymisationDue``): as erased, its contact gone."""
     team_id: Mapped[str | None] = mapped_column(String(36))
     assignee: Mapped[str | None] = mapped_column(String(200))
     """An agent id (opaque)."""

@@ -97,6 +97,8 @@ class Response(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    anonymised_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """When the retention policy anonymised it (``AnonymisationDue``): no contact, free text or hidden fields."""
 
 
 class ResponseAnswer(Base):

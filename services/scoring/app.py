@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.api import routers
 from services.scoring.deps import Scoring, ScoringRuntime
-from services.scoring.handlers import erasure, funnel, ingest, surveys
+from services.scoring.handlers import erasure, funnel, ingest, retention, surveys
 from services.scoring.handlers.targets import TargetEvaluator
 from services.scoring.models import inbox, outbox
 from services.scoring.settings import ScoringSettings
@@ -22,6 +22,8 @@ from shared.events import (
     INVITATIONS,
     RESPONSES,
     SURVEYS,
+    WORKSPACES,
+    AnonymisationDue,
     ContactErased,
     ResponseCompleted,
     SurveyClosed,
@@ -45,6 +47,9 @@ def consumes(runtime: ScoringRuntime) -> dict[type, EventCallback]:
     async def on_contact_erased(session: AsyncSession, event: ContactErased) -> None:
         await erasure.erase_contact(session, event=event)
 
+    async def on_anonymisation_due(session: AsyncSession, event: AnonymisationDue) -> None:
+        await retention.anonymise(session, event=event)
+
     async def on_survey_published(session: AsyncSession, event: SurveyPublished) -> None:
         await surveys.survey_published(session, event=event)
 
@@ -57,6 +62,7 @@ def consumes(runtime: ScoringRuntime) -> dict[type, EventCallback]:
     return {
         ResponseCompleted: on_response_completed,
         ContactErased: on_contact_erased,
+        AnonymisationDue: on_anonymisation_due,
         SurveyPublished: on_survey_published,
         SurveyClosed: on_survey_opened,
         SurveyReopened: on_survey_opened,
@@ -98,7 +104,7 @@ def create_app(settings: ScoringSettings | None = None, *, clock: Clock | None =
             routers=routers,
             outbox_table=outbox,
             inbox_table=inbox,
-            topics=[RESPONSES, CUSTOMER_EVENTS, SURVEYS, INVITATIONS],
+            topics=[RESPONSES, CUSTOMER_EVENTS, SURVEYS, INVITATIONS, WORKSPACES],
             setup=setup,
             teardown=teardown,
             consumes=consumes,

@@ -105,7 +105,7 @@ async def forget_quotes(session: AsyncSession, *, workspace_id: str, contact_id:
     await session.execute(
         update(Notification)
         .where(Notification.workspace_id == workspace_id, Notification.contact_id == contact_id)
-        .values(body=ERASED_BODY)
+        .values(body=ERASED_BODY, contact_id=None)
         .execution_options(synchronize_session=False)
     )
     await session.execute(
@@ -116,7 +116,8 @@ async def forget_quotes(session: AsyncSession, *, workspace_id: str, contact_id:
                 WebhookDelivery.payload,
                 literal(["data", "body"], ARRAY(Text)),
                 func.to_jsonb(literal(ERASED_BODY, Text)),
-            )
+            ),
+            contact_id=None,
         )
         .execution_options(synchronize_session=False)
     )

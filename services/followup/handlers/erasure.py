@@ -37,6 +37,20 @@ from shared.events import ContactErased, NegativeFeedbackDetected, ResponseScore
 _FREE_TEXT = ("note", "action_taken", "reason")
 """Fields of follow-up events that hold what people wrote about the customer."""
 E = TypeVar("E", NegativeFeedbackDetected, ResponseScored)
+_BLANK_CASE: dict[str, None] = dict.fromkeys(
+    (
+        "contact_id",
+        "comment",
+        "contact_name",
+        "contact_email",
+        "contact_phone",
+        "contact_locale",
+        "contact_timezone",
+        "contact_company",
+        "resolution_note",
+        "action_taken",
+    )
+)
 
 
 async def erase_contact(session: AsyncSession, *, event: ContactErased, now: datetime) -> int:
@@ -49,34 +63,7 @@ async def erase_contact(session: AsyncSession, *, event: ContactErased, now: dat
     ids = list(
         await session.scalars(select(Case.id).where(Case.workspace_id == ws, Case.contact_id == contact))
     )
-    if ids:
-        await session.execute(
-            update(Case)
-            .where(Case.id.in_(ids))
-            .values(
-                contact_id=None,
-                comment=None,
-                contact_name=None,
-                contact_email=None,
-                contact_phone=None,
-                contact_locale=None,
-                contact_timezone=None,
-                contact_company=None,
-                resolution_note=None,
-                action_taken=None,
-                erased_at=now,
-                updated_at=now,
-            )
-        )
-        await session.execute(
-            update(CaseNote).where(CaseNote.case_id.in_(ids)).values(body=None, attachments=[], erased=True)
-        )
-        free_text = literal(list(_FREE_TEXT), ARRAY(Text))
-        await session.execute(
-            update(CaseEntry)
-            .where(CaseEntry.case_id.in_(ids), CaseEntry.details.has_any(free_text))
-            .values(details=CaseEntry.details.op("-")(free_text))
-        )
+    await blank_cases(session, ids, erased_at=now, updated_at=now)
     await session.execute(
         update(SeenResponse)
         .where(SeenResponse.workspace_id == ws, SeenResponse.contact_id == contact)
@@ -89,6 +76,25 @@ async def erase_contact(session: AsyncSession, *, event: ContactErased, now: dat
     )
     await scrub_outbox(session, workspace_id=ws, contact_id=contact, case_ids=ids)
     return len(ids)
+
+
+async def blank_cases(session: AsyncSession, ids: list[str], **mark: datetime) -> None:
+    """Remove who to call and what was written from the cases ``ids`` (which stay, anonymous): the
+    contact id and details, the comment, the resolution note and action, the notes' text and links
+    (``erased: true``) and the free text of their history; ``mark`` sets ``erased_at`` or
+    ``anonymised_at`` (and ``updated_at``)."""
+    if not ids:
+        return
+    await session.execute(update(Case).where(Case.id.in_(ids)).values(**_BLANK_CASE, **mark))
+    await session.execute(
+        update(CaseNote).where(CaseNote.case_id.in_(ids)).values(body=None, attachments=[], erased=True)
+    )
+    free_text = literal(list(_FREE_TEXT), ARRAY(Text))
+    await session.execute(
+        update(CaseEntry)
+        .where(CaseEntry.case_id.in_(ids), CaseEntry.details.has_any(free_text))
+        .values(details=CaseEntry.details.op("-")(free_text))
+    )
 
 
 async def scrub_outbox(

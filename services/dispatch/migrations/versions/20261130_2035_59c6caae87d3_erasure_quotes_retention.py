@@ -1,9 +1,11 @@
-"""erasure: erased contacts by a hash of their id; notifications and deliveries name whom they quote
+"""erasure and retention: erased contacts by a hash of their id; notifications and deliveries name whom
+they quote; invitations remember when the retention policy anonymised them
 
 - ``erased_contacts`` keeps the SHA-256 of each erased contact id (``shared.erasure``, the shape every
   service shares) instead of the id; the ids kept so far are hashed in place;
 - ``notifications.contact_id`` and ``webhook_deliveries.contact_id``: the contact a staff notification
-  or a webhook delivery quotes (``NotificationRequested.contact_id``), whose erasure replaces its body.
+  or a webhook delivery quotes (``NotificationRequested.contact_id``), whose erasure replaces its body;
+- ``invitations.anonymised_at``: when the workspace's retention policy anonymised it.
 
 Revision ID: 59c6caae87d3
 Revises: 5e1f0c2a9b7d
@@ -22,6 +24,9 @@ SCHEMA = "dispatch"
 
 
 def upgrade() -> None:
+    op.add_column(
+        "invitations", sa.Column("anonymised_at", sa.DateTime(timezone=True), nullable=True), schema=SCHEMA
+    )
     op.add_column("erased_contacts", sa.Column("contact_hash", sa.String(length=64)), schema=SCHEMA)
     op.execute(
         f"UPDATE {SCHEMA}.erased_contacts SET contact_hash = encode(sha256(convert_to(contact_id, 'UTF8')), 'hex')"
@@ -40,6 +45,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_column("invitations", "anonymised_at", schema=SCHEMA)
     for table in ("notifications", "webhook_deliveries"):
         op.drop_index(op.f(f"ix_{table}_contact"), table_name=table, schema=SCHEMA)
         op.drop_column(table, "contact_id", schema=SCHEMA)

@@ -1,4 +1,4 @@
-"""surveys it knows (the retention survey must be an open one), erased contacts, retention policies
+"""surveys it knows (the retention survey must be an open one), erased contacts, anonymised cases
 
 Revision ID: 1e0bd2c9a75e
 Revises: f08dd92570e4
@@ -15,6 +15,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.add_column(
+        "cases", sa.Column("anonymised_at", sa.DateTime(timezone=True), nullable=True), schema="followup"
+    )
     op.create_table(
         "surveys",
         sa.Column("workspace_id", sa.String(length=63), nullable=False),
@@ -38,5 +41,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_column("cases", "anonymised_at", schema="followup")
     op.drop_table("erased_contacts", schema="followup")
     op.drop_table("surveys", schema="followup")
