@@ -59,7 +59,7 @@ async def put_policy(session: AsyncSession, *, workspace_id: str, days: int | No
         audit(
             session,
             workspace_id=workspace_id,
-            entity="retention",
+            entity="settings",
             entity_id=workspace_id,
             action="updated",
             actor=actor,
