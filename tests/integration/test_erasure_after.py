@@ -16,8 +16,8 @@ from services.dispatch.handlers import erasure as dispatch_erasure
 from services.dispatch.models import Notification, WebhookDelivery, WebhookSubscription
 from services.dispatch.models import outbox as dispatch_outbox
 from services.dispatch.notifier import notification_requested
+from services.followup.handlers import config, opening
 from services.followup.handlers import erasure as followup_erasure
-from services.followup.handlers import opening
 from services.followup.models import Case, Decision, SeenResponse
 from services.followup.models import outbox as followup_outbox
 from services.scoring.handlers import erasure as scoring_erasure
@@ -164,8 +164,6 @@ async def test_followup_opens_no_case_for_a_late_detractor_who_was_erased(uow, w
 
 async def test_followup_scrubs_the_new_case_notice_and_events_still_in_its_outbox(uow, workspace):
     outbox = Outbox(followup_outbox, source="followup")
-    from services.followup.handlers import config
-
     await config.put_settings(uow, workspace_id=workspace, values={"notify_email": "cx@acme.example"})
     case = await opening.on_negative_feedback(uow, outbox, event=detractor(workspace, "c-here"), now=utcnow())
     assert case is not None

@@ -29,6 +29,8 @@ from services.scoring.app import create_app as create_scoring
 from services.scoring.settings import ScoringSettings
 from services.trigger.anonymiser import Anonymiser
 from services.trigger.app import create_app as create_trigger
+from services.trigger.handlers import retention
+from services.trigger.models import outbox
 from shared.clock import Clock
 from shared.db import Database
 from shared.events import AnonymisationDue, Recipient, SurveyRequested, new_id, utcnow
@@ -292,9 +294,6 @@ async def test_old_answers_are_anonymised_in_every_service_new_ones_are_not_and_
 async def test_the_anonymiser_publishes_once_a_day_per_workspace_across_replicas(database_url, workspace):
     """Two replicas, one day: one run and one event, whose id is derived from the workspace and the day;
     the next day, one more."""
-    from services.trigger.handlers import retention
-    from services.trigger.models import outbox
-
     db = Database(database_url)
     clock = StoppedClock()
     clock.stop_at(datetime.fromisoformat("2031-03-01T00:05:00+00:00"))
