@@ -56,6 +56,7 @@ PUBLISHERS: dict[type[EventData], tuple[str, ...]] = {
     events.SurveyReopened: ("responses",),
     events.BrandingChanged: ("responses",),  # the one owner of a workspace's look
     events.QuietHoursChanged: ("trigger",),  # trigger decides when to send; its settings keep them
+    events.AnonymisationDue: ("trigger",),  # the retention policy's daily run
     # The console revokes keys; the console (and, with issue 14's part B, every service) notes their use.
     events.KeyRevoked: ("console",),
     events.KeyUsed: ("console",),
@@ -94,11 +95,12 @@ CONSUMERS: dict[type[EventData], tuple[str, ...]] = {
     events.ResponseCompleted: ("scoring", "dispatch"),
     # trigger: which surveys exist and are open; dispatch: the first question an email embeds;
     # scoring: which surveys exist.
-    events.SurveyPublished: ("trigger", "dispatch", "scoring"),
-    events.SurveyClosed: ("trigger", "scoring"),
-    events.SurveyReopened: ("trigger", "scoring"),
+    events.SurveyPublished: ("trigger", "dispatch", "scoring", "followup"),
+    events.SurveyClosed: ("trigger", "scoring", "followup"),
+    events.SurveyReopened: ("trigger", "scoring", "followup"),
     events.BrandingChanged: ("dispatch",),  # the look of every email
     events.QuietHoursChanged: ("dispatch",),  # held sends and reminders
+    events.AnonymisationDue: ("dispatch", "responses", "scoring", "followup"),
     # Every service that authenticates keys keeps the revoked ids (shared/revocation.py): the console
     # now, the five feedback services with issue 14's part B.
     events.KeyRevoked: ("console",),

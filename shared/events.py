@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -285,7 +285,8 @@ class InvitationFailed(_InvitationEvent):
 
 
 class NotificationRequested(EventData):
-    """Tell a person (staff) something: a new task, a breached SLA."""
+    """Tell a person (staff) something: a new task, a breached SLA. Keyed by the contact it quotes
+    (``contact_id``), else by its own id."""
 
     topic: ClassVar[str] = NOTIFICATIONS
 
@@ -294,9 +295,13 @@ class NotificationRequested(EventData):
     to: str
     subject: str
     body: str
+    contact_id: str | None = None
+    """The contact whose words or details the body quotes (a comment, who to call), if any: once that
+    contact is erased, dispatch keeps and sends no copy of the body."""
 
     def partition_key(self) -> str:
-        return f"{self.workspace_id}:{self.notification_id}"
+        """Keyed by the contact it quotes, like everything about a customer; else by its own id."""
+        return f"{self.workspace_id}:{self.contact_id or self.notification_id}"
 
 
 # --- responses -------------------------------------------------------------------------
@@ -434,6 +439,31 @@ class QuietHoursChanged(_WorkspaceEvent):
     default_timezone: str | None = None
     """IANA name used for contacts without a time zone."""
     changed_at: datetime
+
+
+class AnonymisationDue(_WorkspaceEvent):
+    """The workspace's retention policy (owned by trigger) says: answers older than ``cutoff`` are no
+    longer identifiable. Every service anonymises its own rows from before ``cutoff`` — drops their links
+    to the contact and their free text, keeps scores and dimensions — and a second run changes nothing.
+
+    Trigger publishes one a day per workspace with a policy; its id is derived from the workspace and the
+    day (``event_id``), so a re-run or a second replica publishes the same event and inboxes drop it."""
+
+    day: date
+    """The UTC day of the run."""
+    cutoff: datetime
+    """Rows from before this moment are anonymised (the run's time minus the policy's days)."""
+    anonymise_after_days: int
+    due_at: datetime
+
+    @staticmethod
+    def event_id(workspace_id: str, day: date) -> str:
+        """Return the id of the workspace's run on ``day``: the same for every run and every replica."""
+        return str(uuid.uuid5(_ANONYMISATION, f"{workspace_id}:{day.isoformat()}"))
+
+
+_ANONYMISATION = uuid.UUID("6a1d9c4e-2f7b-5b0e-9c3a-8e4f1d2b7a60")
+"""The namespace of ``AnonymisationDue`` event ids (UUID version 5)."""
 
 
 class KeyRevoked(_WorkspaceEvent):
@@ -699,6 +729,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         SurveyReopened,
         BrandingChanged,
         QuietHoursChanged,
+        AnonymisationDue,
         KeyRevoked,
         KeyUsed,
         ResponseScored,

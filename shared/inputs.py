@@ -10,6 +10,9 @@ puts on every router) refuses them with a 422 problem that names the field:
 
 The JSON body is walked only when its bytes could hold such a value (an escaped NUL or surrogate,
 or a run of 19 digits), so an ordinary request costs a regular-expression scan.
+
+``Flag``, ``Integer`` and ``Number`` are the field types of request bodies read without guessing
+(``"enabled": "yes"`` is refused, not read as true).
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ import re
 import types
 import typing
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Request
 from fastapi.dependencies.models import Dependant
+from pydantic import Strict
 
 from shared.errors import InvalidInput, MalformedBody
 
@@ -137,3 +141,12 @@ async def check_inputs(request: Request) -> None:
             check_text(name, field=name)
             if isinstance(value, str):
                 check_text(value, field=name)
+
+
+Flag = Annotated[bool, Strict()]
+"""A request body's boolean, read strictly: a JSON ``true`` or ``false`` — ``"yes"``, ``"true"`` or ``1``
+is refused (422 naming the field), never read as true."""
+Integer = Annotated[int, Strict()]
+"""A request body's integer, read strictly: a JSON integer — ``"5"``, ``5.0`` or ``true`` is refused."""
+Number = Annotated[float, Strict()]
+"""A request body's number, read strictly: a JSON number (``80`` or ``80.5``) — ``"80"`` is refused."""

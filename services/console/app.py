@@ -23,6 +23,7 @@ from shared.access import Authenticator
 from shared.clock import Clock
 from shared.errors import CloseloopError, problem_of
 from shared.events import WORKSPACES, KeyRevoked, KeyUsed
+from shared.headers import SecurityHeaders
 from shared.inbox import EventCallback
 from shared.revocation import KeyUsage, RevokedKeys
 from shared.service import ServiceSpec, build_app
@@ -90,6 +91,8 @@ def create_app(settings: ConsoleSettings | None = None, *, clock: Clock | None =
         settings,
     )
     install_page_errors(app)
+    # Pages set their own policy; the API docs, JSON and errors get the shared headers.
+    app.add_middleware(SecurityHeaders)
     return app
 
 

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.dispatch.api import public, router
 from services.dispatch.channels import HttpChannels, SmtpPool
 from services.dispatch.deps import DispatchDeps, DispatchRuntime
-from services.dispatch.handlers import erasure, funnel, optouts, owners, survey_requests, surveys
+from services.dispatch.handlers import erasure, funnel, optouts, owners, retention, survey_requests, surveys
 from services.dispatch.handlers.workspace import WorkspaceCache
 from services.dispatch.models import inbox, outbox
 from services.dispatch.notifier import Notifier, notification_requested
@@ -22,6 +22,7 @@ from shared.events import (
     SURVEY_REQUESTS,
     SURVEYS,
     WORKSPACES,
+    AnonymisationDue,
     BrandingChanged,
     ContactErased,
     ContactOptedOut,
@@ -32,6 +33,7 @@ from shared.events import (
     SurveyPublished,
     SurveyRequested,
 )
+from shared.headers import SecurityHeaders
 from shared.inbox import EventCallback
 from shared.netguard import OutboundGuard
 from shared.service import ServiceSpec, build_app
@@ -84,6 +86,9 @@ def consumes(runtime: DispatchRuntime) -> dict[type, EventCallback]:
     async def on_contact_erased(session: AsyncSession, event: ContactErased) -> None:
         await erasure.erase_contact(session, runtime.outbox, event=event, now=clock.now())
 
+    async def on_anonymisation_due(session: AsyncSession, event: AnonymisationDue) -> None:
+        await retention.anonymise(session, event=event)
+
     async def on_survey_published(session: AsyncSession, event: SurveyPublished) -> None:
         await surveys.survey_published(session, event=event)
 
@@ -109,6 +114,7 @@ def consumes(runtime: DispatchRuntime) -> dict[type, EventCallback]:
     return {
         SurveyRequested: on_survey_requested,
         ContactErased: on_contact_erased,
+        AnonymisationDue: on_anonymisation_due,
         ContactOptedOut: on_contact_opted_out,
         ResponseStarted: on_response,
         ResponseCompleted: on_response,
@@ -120,7 +126,7 @@ def consumes(runtime: DispatchRuntime) -> dict[type, EventCallback]:
 
 
 def create_app(settings: DispatchSettings | None = None) -> FastAPI:
-    return build_app(
+    app = build_app(
         ServiceSpec(
             name="dispatch",
             title="closeloop dispatch",
@@ -152,3 +158,6 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
         ),
         settings or DispatchSettings.from_env(),
     )
+    # Every response, HTML or not, forbids framing and sniffing and sends no Referer (pages keep their own policy).
+    app.add_middleware(SecurityHeaders)
+    return app

@@ -25,6 +25,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import service_metadata
+from shared.erasure import erased_contacts_table
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
 from shared.vocabulary import Channel, SurveyKind
@@ -115,6 +116,8 @@ class Invitation(Base):
     reminders_sent: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
     erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     """When the contact was erased: the recipient, context and survey link are gone, the short link too."""
+    anonymised_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """When the retention policy anonymised it (``AnonymisationDue``): as erased, and no contact id."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -196,15 +199,9 @@ class Survey(Base):
     published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-class ErasedContact(Base):
-    """A contact erased (``ContactErased``): a survey request for them that arrives later stores
-    nothing about them and sends nothing."""
-
-    __tablename__ = "erased_contacts"
-
-    workspace_id: Mapped[str] = mapped_column(String(63), primary_key=True)
-    contact_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    erased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+erased_contacts = erased_contacts_table(Base.metadata)
+"""Contacts erased (``ContactErased``; ``shared.erasure``): a survey request or a notification about one
+that arrives later stores nothing about them and sends nothing."""
 
 
 class ChannelConfig(Base):
@@ -287,11 +284,14 @@ class Notification(Base):
             "next_attempt_at",
             postgresql_where=text("status IN ('scheduled', 'sending')"),
         ),
+        Index("ix_notifications_contact", "workspace_id", "contact_id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(String(63))
     notification_id: Mapped[str] = mapped_column(String(64))
+    contact_id: Mapped[str | None] = mapped_column(String(64))
+    """The contact the body quotes (``NotificationRequested.contact_id``): erasure replaces the body."""
     channel: Mapped[str] = mapped_column(String(20))
     to: Mapped[str] = mapped_column(Text)
     subject: Mapped[str] = mapped_column(Text)
@@ -338,6 +338,7 @@ class WebhookDelivery(Base):
             postgresql_where=text("status IN ('scheduled', 'sending')"),
         ),
         Index("ix_webhook_deliveries_subscription", "subscription_id", "created_at"),
+        Index("ix_webhook_deliveries_contact", "workspace_id", "contact_id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -345,6 +346,8 @@ class WebhookDelivery(Base):
     subscription_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("webhook_subscriptions.id", ondelete="CASCADE")
     )
+    contact_id: Mapped[str | None] = mapped_column(String(64))
+    """The contact the payload quotes (``NotificationRequested.contact_id``): erasure replaces its body."""
     msg_id: Mapped[str] = mapped_column(String(100))
     event_type: Mapped[str] = mapped_column(String(200))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)

@@ -30,11 +30,13 @@ from services.dispatch.models import (
     WebhookDelivery,
     WebhookSubscription,
     due_or_abandoned,
+    erased_contacts,
 )
 from services.dispatch.settings import DispatchSettings
 from shared import standard_webhooks
 from shared.clock import Clock
 from shared.db import Database
+from shared.erasure import ERASED_BODY, is_erased
 from shared.events import NotificationRequested, new_id
 from shared.worker import Worker
 
@@ -44,7 +46,13 @@ log = logging.getLogger(__name__)
 async def notification_requested(
     session: AsyncSession, *, event: NotificationRequested, now: datetime
 ) -> int:
-    """Store the notification for sending; return how many messages or deliveries it became."""
+    """Store the notification for sending; return how many messages or deliveries it became. One that
+    quotes a contact erased by now (it was on its way) keeps no copy of what it said about them."""
+    body = event.body
+    if await is_erased(
+        session, erased_contacts, workspace_id=event.workspace_id, contact_id=event.contact_id
+    ):
+        body = ERASED_BODY
     if event.channel == "webhook":
         subscriptions = (
             await session.scalars(
@@ -58,7 +66,7 @@ async def notification_requested(
         payload = {
             "type": event.to,
             "timestamp": now.isoformat().replace("+00:00", "Z"),
-            "data": {"notification_id": event.notification_id, "subject": event.subject, "body": event.body},
+            "data": {"notification_id": event.notification_id, "subject": event.subject, "body": body},
         }
         for subscription in matching:
             session.add(
@@ -66,6 +74,7 @@ async def notification_requested(
                     id=new_id(),
                     workspace_id=event.workspace_id,
                     subscription_id=subscription.id,
+                    contact_id=event.contact_id,
                     msg_id=f"msg_{event.notification_id}",
                     event_type=event.to,
                     payload=payload,
@@ -80,10 +89,11 @@ async def notification_requested(
             id=new_id(),
             workspace_id=event.workspace_id,
             notification_id=event.notification_id,
+            contact_id=event.contact_id,
             channel=event.channel,
             to=event.to,
             subject=event.subject,
-            body=event.body,
+            body=body,
             status="scheduled",
             attempts=0,
             next_attempt_at=now,

@@ -7,8 +7,8 @@ import re
 from collections.abc import Iterable
 
 from services.dispatch.domain import clean_name, normalise_phone
+from shared.erasure import ERASED
 
-ERASED = "[erased]"
 _EMAIL_ADDRESS = re.compile(r"[^\s<>\"'(),;:]+@[^\s<>\"'(),;:]+\.[A-Za-z]{2,}")
 
 

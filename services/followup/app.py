@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.followup.api import router
 from services.followup.deps import FollowUp, FollowUpRuntime
 from services.followup.escalation import EscalationScheduler
-from services.followup.handlers import opening, outcomes
+from services.followup.handlers import erasure, opening, outcomes, retention, surveys
 from services.followup.models import inbox, outbox
 from services.followup.settings import FollowUpSettings
 from shared.clock import Clock
@@ -22,11 +22,18 @@ from shared.events import (
     CUSTOMER_EVENTS,
     INVITATIONS,
     SCORES,
+    SURVEYS,
+    WORKSPACES,
+    AnonymisationDue,
     ContactErased,
     InvitationFailed,
     NegativeFeedbackDetected,
     ResponseScored,
+    SurveyClosed,
+    SurveyPublished,
+    SurveyReopened,
 )
+from shared.headers import SecurityHeaders
 from shared.inbox import EventCallback
 from shared.service import ServiceSpec, build_app
 from shared.worker import Worker
@@ -47,13 +54,25 @@ def consumes(runtime: FollowUpRuntime) -> dict[type, EventCallback]:
         await outcomes.retention_failed(session, runtime.outbox, event=event, now=clock.now())
 
     async def on_contact_erased(session: AsyncSession, event: ContactErased) -> None:
-        await opening.erase_contact(session, event=event, now=clock.now())
+        await erasure.erase_contact(session, event=event, now=clock.now())
+
+    async def on_anonymisation_due(session: AsyncSession, event: AnonymisationDue) -> None:
+        await retention.anonymise(session, event=event, now=clock.now())
+
+    async def on_survey(
+        session: AsyncSession, event: SurveyPublished | SurveyClosed | SurveyReopened
+    ) -> None:
+        await surveys.on_survey_event(session, event)
 
     return {
+        SurveyPublished: on_survey,
+        SurveyClosed: on_survey,
+        SurveyReopened: on_survey,
         NegativeFeedbackDetected: on_negative_feedback,
         ResponseScored: on_response_scored,
         InvitationFailed: on_invitation_failed,
         ContactErased: on_contact_erased,
+        AnonymisationDue: on_anonymisation_due,
     }
 
 
@@ -75,7 +94,7 @@ def create_app(settings: FollowUpSettings | None = None, *, clock: Clock | None 
     def workers(runtime: FollowUpRuntime) -> list[Worker]:
         return [runtime.deps.escalator]
 
-    return build_app(
+    app = build_app(
         ServiceSpec(
             name="followup",
             title="closeloop follow-up",
@@ -86,7 +105,7 @@ def create_app(settings: FollowUpSettings | None = None, *, clock: Clock | None 
             routers=[router],
             outbox_table=outbox,
             inbox_table=inbox,
-            topics=[SCORES, INVITATIONS, CUSTOMER_EVENTS],
+            topics=[SCORES, INVITATIONS, CUSTOMER_EVENTS, SURVEYS, WORKSPACES],
             setup=setup,
             consumes=consumes,
             workers=workers,
@@ -111,3 +130,6 @@ def create_app(settings: FollowUpSettings | None = None, *, clock: Clock | None 
         ),
         settings,
     )
+    # Every response (the API docs pages too) forbids framing and sniffing and sends no Referer.
+    app.add_middleware(SecurityHeaders)
+    return app

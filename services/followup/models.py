@@ -22,8 +22,10 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import service_metadata
+from shared.erasure import erased_contacts_table
 from shared.events import new_id
 from shared.inbox import inbox_table
+from shared.known_surveys import known_surveys_table
 from shared.outbox import outbox_table
 
 SCHEMA = "followup"
@@ -36,6 +38,10 @@ class Base(DeclarativeBase):
 
 outbox = outbox_table(Base.metadata)
 inbox = inbox_table(Base.metadata)
+surveys = known_surveys_table(Base.metadata)
+"""The workspace's surveys, open or closed, from responses' events: the retention survey must be one."""
+erased_contacts = erased_contacts_table(Base.metadata)
+"""Contacts erased (``shared.erasure``): a score about one that arrives later opens no case."""
 
 
 class Case(Base):
@@ -81,6 +87,8 @@ class Case(Base):
     contact_timezone: Mapped[str | None] = mapped_column(String(64))
     contact_company: Mapped[str | None] = mapped_column(String(200))
     erased_at: Mapped[datetime | None] = mapped_column(Moment)
+    anonymised_at: Mapped[datetime | None] = mapped_column(Moment)
+    """When the retention policy anonymised it (``AnonymisationDue``): as erased, its contact gone."""
     team_id: Mapped[str | None] = mapped_column(String(36))
     assignee: Mapped[str | None] = mapped_column(String(200))
     """An agent id (opaque)."""

@@ -7,10 +7,11 @@ from fastapi import FastAPI
 from services.responses.api import router
 from services.responses.deps import ResponsesDeps, ResponsesRuntime
 from services.responses.handlers.erasure import on_contact_erased
-from services.responses.headers import SecurityHeaders
+from services.responses.handlers.retention import on_anonymisation_due
 from services.responses.models import inbox, outbox
 from services.responses.settings import ResponsesSettings
-from shared.events import CUSTOMER_EVENTS, ContactErased
+from shared.events import CUSTOMER_EVENTS, WORKSPACES, AnonymisationDue, ContactErased
+from shared.headers import SecurityHeaders
 from shared.ratelimit import TokenBuckets
 from shared.service import ServiceSpec, build_app
 
@@ -35,8 +36,11 @@ def create_app(settings: ResponsesSettings | None = None) -> FastAPI:
             routers=[router],
             outbox_table=outbox,
             inbox_table=inbox,
-            topics=[CUSTOMER_EVENTS],
-            consumes=lambda runtime: {ContactErased: on_contact_erased},
+            topics=[CUSTOMER_EVENTS, WORKSPACES],
+            consumes=lambda runtime: {
+                ContactErased: on_contact_erased,
+                AnonymisationDue: on_anonymisation_due,
+            },
             setup=_setup,
             openapi_tags=[
                 {"name": "surveys", "description": "Versioned survey definitions (workspace API key)"},

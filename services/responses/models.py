@@ -22,6 +22,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.responses.domain.definition import SurveyQuestionType
 from shared.db import service_metadata
+from shared.erasure import erased_contacts_table
 from shared.events import new_id
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
@@ -96,6 +97,8 @@ class Response(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    anonymised_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """When the retention policy anonymised it (``AnonymisationDue``): no contact, free text or hidden fields."""
 
 
 class ResponseAnswer(Base):
@@ -114,15 +117,9 @@ class ResponseAnswer(Base):
     answered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-class ErasedContact(Base):
-    """A contact erased from a workspace, by a hash of their id alone: their survey links no longer open."""
-
-    __tablename__ = "erased_contacts"
-
-    workspace_id: Mapped[str] = mapped_column(String(63), primary_key=True)
-    contact_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    """SHA-256 (hex) of the contact id."""
-    erased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+erased_contacts = erased_contacts_table(Base.metadata)
+"""Contacts erased from a workspace, by a hash of their id alone (``shared.erasure``): their survey links
+no longer open."""
 
 
 class Kiosk(Base):

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.api import routers
 from services.scoring.deps import Scoring, ScoringRuntime
-from services.scoring.handlers import funnel, ingest, surveys
+from services.scoring.handlers import erasure, funnel, ingest, retention, surveys
 from services.scoring.handlers.targets import TargetEvaluator
 from services.scoring.models import inbox, outbox
 from services.scoring.settings import ScoringSettings
@@ -22,12 +22,15 @@ from shared.events import (
     INVITATIONS,
     RESPONSES,
     SURVEYS,
+    WORKSPACES,
+    AnonymisationDue,
     ContactErased,
     ResponseCompleted,
     SurveyClosed,
     SurveyPublished,
     SurveyReopened,
 )
+from shared.headers import SecurityHeaders
 from shared.inbox import EventCallback
 from shared.service import ServiceSpec, build_app
 from shared.worker import Worker
@@ -42,7 +45,10 @@ def consumes(runtime: ScoringRuntime) -> dict[type, EventCallback]:
         )
 
     async def on_contact_erased(session: AsyncSession, event: ContactErased) -> None:
-        await ingest.erase_contact(session, event=event)
+        await erasure.erase_contact(session, event=event)
+
+    async def on_anonymisation_due(session: AsyncSession, event: AnonymisationDue) -> None:
+        await retention.anonymise(session, event=event)
 
     async def on_survey_published(session: AsyncSession, event: SurveyPublished) -> None:
         await surveys.survey_published(session, event=event)
@@ -56,6 +62,7 @@ def consumes(runtime: ScoringRuntime) -> dict[type, EventCallback]:
     return {
         ResponseCompleted: on_response_completed,
         ContactErased: on_contact_erased,
+        AnonymisationDue: on_anonymisation_due,
         SurveyPublished: on_survey_published,
         SurveyClosed: on_survey_opened,
         SurveyReopened: on_survey_opened,
@@ -86,7 +93,7 @@ def create_app(settings: ScoringSettings | None = None, *, clock: Clock | None =
     def workers(runtime: ScoringRuntime) -> Sequence[Worker]:
         return [runtime.deps.evaluator]
 
-    return build_app(
+    app = build_app(
         ServiceSpec(
             name="scoring",
             title="closeloop scoring",
@@ -97,7 +104,7 @@ def create_app(settings: ScoringSettings | None = None, *, clock: Clock | None =
             routers=routers,
             outbox_table=outbox,
             inbox_table=inbox,
-            topics=[RESPONSES, CUSTOMER_EVENTS, SURVEYS, INVITATIONS],
+            topics=[RESPONSES, CUSTOMER_EVENTS, SURVEYS, INVITATIONS, WORKSPACES],
             setup=setup,
             teardown=teardown,
             consumes=consumes,
@@ -117,3 +124,6 @@ def create_app(settings: ScoringSettings | None = None, *, clock: Clock | None =
         ),
         settings,
     )
+    # Every response (the API docs pages too) forbids framing and sniffing and sends no Referer.
+    app.add_middleware(SecurityHeaders)
+    return app

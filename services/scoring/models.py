@@ -34,6 +34,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import service_metadata
+from shared.erasure import erased_contacts_table
 from shared.events import new_id
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
@@ -58,6 +59,8 @@ class Base(DeclarativeBase):
 
 outbox = outbox_table(Base.metadata)
 inbox = inbox_table(Base.metadata)
+erased_contacts = erased_contacts_table(Base.metadata)
+"""Contacts erased (``shared.erasure``): a response of one that arrives later is kept without naming them."""
 
 
 class Survey(Base):

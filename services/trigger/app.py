@@ -6,6 +6,7 @@ import asyncpg
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.trigger.anonymiser import Anonymiser
 from services.trigger.api import router
 from services.trigger.batcher import IngestBatcher
 from services.trigger.caches import Caches
@@ -28,6 +29,7 @@ from shared.events import (
     SurveyPublished,
     SurveyReopened,
 )
+from shared.headers import SecurityHeaders
 from shared.inbox import EventCallback
 from shared.process import ServiceApp
 from shared.ratelimit import TokenBuckets
@@ -81,6 +83,9 @@ def create_app(settings: TriggerSettings | None = None, *, clock: Clock | None =
                 batch=settings.scheduler_batch,
                 clock=clock,
             ),
+            anonymiser=Anonymiser(
+                runtime.db, runtime.outbox, clock=clock, poll_interval_s=settings.anonymise_interval_s
+            ),
         )
 
     async def teardown(runtime: TriggerRuntime) -> None:
@@ -104,7 +109,7 @@ def create_app(settings: TriggerSettings | None = None, *, clock: Clock | None =
             SurveyReopened: on_survey,
         }
 
-    return build_app(
+    app = build_app(
         ServiceSpec[TriggerSettings, TriggerDeps](
             name="trigger",
             title="closeloop trigger",
@@ -116,7 +121,7 @@ def create_app(settings: TriggerSettings | None = None, *, clock: Clock | None =
             inbox_table=inbox,
             topics=[CUSTOMER_EVENTS, SURVEYS],
             consumes=consumes,
-            workers=lambda runtime: [runtime.deps.evaluator, runtime.deps.scheduler],
+            workers=lambda runtime: [runtime.deps.evaluator, runtime.deps.scheduler, runtime.deps.anonymiser],
             setup=setup,
             teardown=teardown,
             # Webhook POSTs are answered in front of FastAPI (fastpath.py); a worker's port serves
@@ -128,9 +133,15 @@ def create_app(settings: TriggerSettings | None = None, *, clock: Clock | None =
                 {"name": "events", "description": "Received events and the decisions they caused"},
                 {"name": "contacts", "description": "Contacts, bulk import, opt-outs and erasure"},
                 {"name": "rules", "description": "Who is asked when: rules, dry runs, the audit log"},
-                {"name": "settings", "description": "Contact-frequency cap and quiet hours"},
+                {
+                    "name": "settings",
+                    "description": "Contact-frequency cap, quiet hours and the retention policy",
+                },
                 {"name": "surveys", "description": "The surveys rules may name, as responses published them"},
             ],
         ),
         settings,
     )
+    # Every response (the API docs pages too) forbids framing and sniffing and sends no Referer.
+    app.add_middleware(SecurityHeaders)
+    return app

@@ -10,6 +10,7 @@ from typing import Annotated
 import asyncpg
 from fastapi import Depends, Request
 
+from services.trigger.anonymiser import Anonymiser
 from services.trigger.batcher import IngestBatcher
 from services.trigger.caches import Caches
 from services.trigger.evaluator import Evaluator
@@ -42,6 +43,8 @@ class TriggerDeps:
     """The worker that applies the rules to stored events."""
     scheduler: Scheduler
     """The worker that decides due sends again."""
+    anonymiser: Anonymiser
+    """The worker that publishes each workspace's daily ``AnonymisationDue``."""
 
 
 TriggerRuntime = Runtime[TriggerSettings, TriggerDeps]

@@ -3,12 +3,13 @@ handlers read and write in bulk (``contacts_table``, ``CONTACT_COLUMNS``, …)."
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -255,6 +256,30 @@ class WorkspaceSettings(Base):
     """The channels that keep quiet hours; empty: every channel that sends a message."""
     default_timezone: Mapped[str] = mapped_column(String(64), server_default="UTC")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class RetentionPolicy(Base):
+    """How long a workspace keeps answers identifiable (``PUT /v1/retention``); no row: keep them."""
+
+    __tablename__ = "retention_policies"
+
+    workspace_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    anonymise_after_days: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class AnonymisationRun(Base):
+    """A day's ``AnonymisationDue`` of a workspace, published once: the primary key is the once-a-day
+    guarantee across replicas."""
+
+    __tablename__ = "anonymisation_runs"
+
+    workspace_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    cutoff: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    anonymise_after_days: Mapped[int] = mapped_column(Integer)
+    event_id: Mapped[str] = mapped_column(String(64))
+    ran_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Survey(Base):

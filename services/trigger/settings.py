@@ -37,6 +37,8 @@ class TriggerSettings(ServiceSettings):
     """How often due sends (delays, quiet hours, journeys, recurring surveys) are looked for."""
     scheduler_batch: int = Field(200, ge=1)
     """Most due sends one pass handles before looking again."""
+    anonymise_interval_s: float = Field(300, gt=0)
+    """How often the anonymiser looks for workspaces whose day's ``AnonymisationDue`` is not out yet."""
     hubspot_api_url: str = "https://api.hubapi.com"
     """HubSpot's API, for the contact of deal and ticket webhooks (integrations with an access token)."""
     hubspot_timeout_s: float = Field(4, gt=0)

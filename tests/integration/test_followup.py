@@ -19,13 +19,17 @@ from shared.events import (
     NegativeFeedbackDetected,
     ResponseScored,
     ScoredAnswer,
+    SurveyClosed,
     new_id,
     utcnow,
 )
 from shared.security import issue_api_key
 from tests.support.stack import TopicReader, publish, running, settings_from, wait_until
+from tests.support.surveys import set_retention_survey
 
 pytestmark = pytest.mark.integration
+
+RESOLUTION = {"root_cause": {"category": "Service", "cause": "Slow"}, "action_taken": "Called them."}
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +141,7 @@ async def test_negative_feedback_with_consent_opens_one_task(client, producer, a
 async def test_the_loop_closes_when_the_retention_answer_comes_back(
     client, producer, auth, workspace, broker
 ):
-    settings = await client.put("/v1/settings", headers=auth, json={"retention_survey_id": "svy-retention"})
+    settings = await set_retention_survey(client, auth, producer, workspace=workspace)
     assert settings.status_code == 200, settings.text
     assert (await client.get("/v1/settings", headers=auth)).json() == {
         "retention_survey_id": "svy-retention",
@@ -237,11 +241,7 @@ async def test_the_loop_closes_when_the_retention_answer_comes_back(
 
 
 async def test_a_negative_retention_answer_means_not_won_back(client, producer, auth, workspace):
-    await client.put(
-        "/v1/settings",
-        headers=auth,
-        json={"retention_survey_id": "svy-retention", "retention_channel": "sms"},
-    )
+    await set_retention_survey(client, auth, producer, workspace=workspace, retention_channel="sms")
     feedback = negative(workspace)
     await publish(producer, feedback)
     task_id = (await task_for(client, auth, feedback.response_id))["id"]
@@ -341,7 +341,10 @@ async def test_another_workspace_can_neither_see_nor_touch_a_task(
     assert (
         await client.post(f"/v1/tasks/{task_id}/resolve", json={"note": "x"}, headers=other)
     ).status_code == 404
-    await client.put("/v1/settings", headers=other, json={"retention_survey_id": "theirs"})
+    theirs = await set_retention_survey(
+        client, other, producer, workspace="ws-other-" + workspace, survey_id="theirs"
+    )
+    assert theirs.status_code == 200, theirs.text
     assert (await client.get("/v1/settings", headers=auth)).json()["retention_survey_id"] is None
     task = (await client.get(f"/v1/tasks/{task_id}", headers=auth)).json()
     assert (task["status"], task["assignee"]) == ("open", None)
@@ -394,3 +397,42 @@ async def test_a_new_task_notifies_the_workspace_staff_address(client, producer,
     assert (
         len([v for v in notifications.values() if isinstance(v, dict) and v["workspaceid"] == workspace]) == 1
     )
+
+
+async def test_the_retention_survey_must_be_an_open_survey_of_the_workspace(
+    client, producer, auth, workspace, stack_env
+):
+    """Followup knows surveys from responses' events: a retention survey nobody can answer — unknown,
+    another workspace's, closed — is refused when it is set, naming the field and saying how to fix it."""
+    unknown = await client.put("/v1/settings", json={"retention_survey_id": "svy-nobody"}, headers=auth)
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "retention_survey_id"
+    assert "Create the retention survey in responses first" in unknown.json()["detail"]
+
+    elsewhere = "ws-else-" + workspace
+    other = {"Authorization": "Bearer " + issue_api_key(stack_env["CLOSELOOP_SECRET_KEY"], elsewhere)}
+    assert (
+        await set_retention_survey(client, other, producer, workspace=elsewhere, survey_id="svy-else")
+    ).is_success
+    theirs = await client.put("/v1/settings", json={"retention_survey_id": "svy-else"}, headers=auth)
+    assert theirs.status_code == 422 and theirs.json()["errors"][0]["field"] == "retention_survey_id"
+
+    taken = await set_retention_survey(client, auth, producer, workspace=workspace, survey_id="svy-closing")
+    assert taken.status_code == 200 and taken.json()["retention_survey_id"] == "svy-closing"
+    await publish(producer, SurveyClosed(workspace_id=workspace, survey_id="svy-closing", closed_at=utcnow()))
+
+    async def refused() -> httpx.Response | None:
+        again = await client.put("/v1/settings", json={"retention_survey_id": "svy-closing"}, headers=auth)
+        return again if again.status_code == 422 else None
+
+    closed = await wait_until(refused, message="followup hears the survey closed")
+    assert closed.json()["errors"][0]["field"] == "retention_survey_id"
+    assert "is closed" in closed.json()["detail"] and "reopen" in closed.json()["detail"]
+
+    # A case resolved now asks nobody: the survey that was set can no longer be answered.
+    feedback = negative(workspace)
+    await publish(producer, feedback)
+    task_id = (await task_for(client, auth, feedback.response_id))["id"]
+    resolved = await client.post(f"/v1/cases/{task_id}/resolve", json=RESOLUTION, headers=auth)
+    assert resolved.status_code == 200, resolved.text
+    assert resolved.json()["retention"]["status"] == "not_possible"
+    assert resolved.json()["status"] == "closed"

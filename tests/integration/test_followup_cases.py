@@ -27,6 +27,7 @@ from shared.events import (
     utcnow,
 )
 from tests.support.stack import TopicReader, publish, running, settings_from, wait_until
+from tests.support.surveys import set_retention_survey
 
 pytestmark = pytest.mark.integration
 ADA = Recipient(
@@ -261,9 +262,7 @@ async def test_least_open_cases_gives_the_next_case_to_whoever_has_fewest(client
 async def test_a_case_moves_forward_gets_notes_is_resolved_with_a_root_cause_and_reopened(
     client, producer, auth, workspace, broker
 ):
-    await put(
-        client, auth, "/v1/settings", {"retention_survey_id": "svy-retention", "retention_channel": "email"}
-    )
+    await set_retention_survey(client, auth, producer, workspace=workspace, retention_channel="email")
     await put(
         client,
         auth,
@@ -395,7 +394,7 @@ async def test_a_case_moves_forward_gets_notes_is_resolved_with_a_root_cause_and
 
 
 async def test_erasing_a_contact_with_open_cases_keeps_them_anonymised(client, producer, auth, workspace):
-    await put(client, auth, "/v1/settings", {"retention_survey_id": "svy-retention"})
+    await set_retention_survey(client, auth, producer, workspace=workspace)
     contact = "c-erase-" + secrets.token_hex(3)
     event = negative(workspace, contact_id=contact, comment="Call me on 06-12345678.")
     await publish(producer, event)
@@ -580,7 +579,7 @@ async def test_a_retention_survey_dispatch_cannot_send_closes_the_case_instead_o
 ):
     # A kiosk respondent from an older producer: nobody said who answered, so the case opened and the
     # retention survey was requested; dispatch finds no way to reach them.
-    await put(client, auth, "/v1/settings", {"retention_survey_id": "svy-retention"})
+    await set_retention_survey(client, auth, producer, workspace=workspace)
     event = negative(workspace, respondent=None, channel="link")
     await publish(producer, event)
     case = await case_for(client, auth, event.response_id)
@@ -720,7 +719,7 @@ async def test_the_old_task_api_shows_a_case_being_worked_as_open(client, produc
 
 
 async def test_a_case_closed_by_hand_still_records_the_retention_answer(client, producer, auth, workspace):
-    await put(client, auth, "/v1/settings", {"retention_survey_id": "svy-retention"})
+    await set_retention_survey(client, auth, producer, workspace=workspace)
     event = negative(workspace)
     await publish(producer, event)
     case = await case_for(client, auth, event.response_id)

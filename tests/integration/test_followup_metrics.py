@@ -18,6 +18,7 @@ from shared.clock import Clock
 from shared.events import NegativeFeedbackDetected, ResponseScored, ScoredAnswer, new_id, utcnow
 from tests.integration.test_followup_cases import case_for, negative, put
 from tests.support.stack import publish, running, settings_from, wait_until
+from tests.support.surveys import set_retention_survey
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +91,7 @@ PLAN = [
 
 
 async def test_won_back_rate_interval_funnel_and_climbed(client, producer, auth, workspace):
-    await put(client, auth, "/v1/settings", {"retention_survey_id": "svy-retention"})
+    await set_retention_survey(client, auth, producer, workspace=workspace)
     contact = "c-metrics-" + secrets.token_hex(3)
     # Two negative answers without consent: counted in the funnel, no case.
     refused = [negative(workspace, contact_id=contact, consent=False) for _ in range(2)]

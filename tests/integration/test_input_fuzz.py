@@ -1,4 +1,5 @@
-"""Bad input never becomes a 500: every path, query and body field of every service's OpenAPI gets
+"""Bad input never becomes a 500: every path, query and body field of every service's OpenAPI (the five
+feedback services and the console) gets
 NUL characters, lone surrogates, 10 KB ids, unicode and integers beyond 32 and 64 bits.
 
 Each request is built from the operation's own schema (plausible values everywhere else), so it
@@ -17,7 +18,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from shared.vocabulary import SERVICES
+from shared.vocabulary import STACK_SERVICES
 from tests.support.stack import running
 
 SETTINGS = {
@@ -26,6 +27,7 @@ SETTINGS = {
     "responses": "ResponsesSettings",
     "scoring": "ScoringSettings",
     "followup": "FollowUpSettings",
+    "console": "ConsoleSettings",
 }
 
 NUL = "a\x00b"
@@ -206,7 +208,7 @@ def cases(document: dict[str, Any]) -> Iterator[tuple[str, str, str, dict[str, A
                         )
 
 
-@pytest.fixture(params=SERVICES)
+@pytest.fixture(params=STACK_SERVICES)
 async def service(request, settings_for) -> AsyncIterator[tuple[str, httpx.AsyncClient]]:
     name = request.param
     module = importlib.import_module(f"services.{name}.app")
@@ -229,7 +231,11 @@ async def test_no_field_of_any_route_turns_bad_input_into_a_500(service, auth):
         if response.status_code >= 500:
             failures.append(f"{method.upper()} {url[:80]} {description}: {response.status_code}")
         elif (response.status_code >= 400 and response.status_code != 404) or response.status_code == 422:
-            assert response.headers["content-type"].startswith("application/problem+json"), (
+            # The console's pages answer a refusal with a page (docs/console.md), unless the body limit
+            # refused the request before any route; its API answers with problem+json.
+            page = name == "console" and not url.startswith("/v1/")
+            expected = ("text/html", "application/problem+json") if page else ("application/problem+json",)
+            assert response.headers["content-type"].startswith(expected), (
                 f"{method.upper()} {url[:80]} {description}: {response.headers['content-type']}"
             )
     assert sent > 30, f"{name}: only {sent} requests were generated from its OpenAPI"

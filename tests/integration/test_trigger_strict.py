@@ -35,6 +35,11 @@ async def client(stack_env: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
         ("put", "/v1/contacts/strict", {"email": "s@example.com", "opted_out": "true"}, "opted_out"),
         ("put", "/v1/settings", {"frequency_cap": {"max_surveys": "1", "days": 30}}, "frequency_cap"),
         ("put", "/v1/settings", {"frequency_cap": {"max_surveys": 1.0, "days": 30}}, "frequency_cap"),
+        ("put", "/v1/retention", {"anonymise_after_days": "30"}, "anonymise_after_days"),
+        ("put", "/v1/retention", {"anonymise_after_days": 30.0}, "anonymise_after_days"),
+        ("put", "/v1/retention", {"anonymise_after_days": 0}, "anonymise_after_days"),
+        ("put", "/v1/retention", {"anonymise_after_days": 3651}, "anonymise_after_days"),
+        ("put", "/v1/retention", {}, "anonymise_after_days"),
         (
             "post",
             "/v1/rules/dry-run",
@@ -77,3 +82,24 @@ async def test_an_import_reads_words_for_booleans_in_csv_cells_only(client, auth
     assert csv.json()["failed"] == 0
     assert (await client.get("/v1/contacts/c-1", headers=auth)).json()["opted_out"] is True
     assert (await client.get("/v1/contacts/j-2", headers=auth)).json()["opted_out"] is True
+
+
+async def test_the_retention_policy_is_set_read_back_audited_and_cleared(client, auth):
+    assert (await client.get("/v1/retention", headers=auth)).json() == {
+        "anonymise_after_days": None,
+        "last_run": None,
+    }
+    put = await client.put("/v1/retention", json={"anonymise_after_days": 90}, headers=auth)
+    assert put.status_code == 200 and put.json()["anonymise_after_days"] == 90
+    assert (await client.get("/v1/retention", headers=auth)).json()["anonymise_after_days"] == 90
+    cleared = await client.put("/v1/retention", json={"anonymise_after_days": None}, headers=auth)
+    assert cleared.json()["anonymise_after_days"] is None
+    audit = (await client.get("/v1/audit", params={"entity": "settings"}, headers=auth)).json()
+    changes = [(e["before"], e["after"]) for e in audit if "anonymise_after_days" in (e["after"] or {})]
+    assert sorted(changes, key=str) == sorted(
+        [
+            ({"anonymise_after_days": None}, {"anonymise_after_days": 90}),
+            ({"anonymise_after_days": 90}, {"anonymise_after_days": None}),
+        ],
+        key=str,
+    )

@@ -37,6 +37,23 @@ def test_dimensions_are_the_response_its_event_and_its_contact_at_answer_time():
     }
 
 
+def test_contact_details_under_another_name_are_no_dimensions():
+    """A dimension outlives the contact's erasure: an address, email or phone must never become one."""
+    dims = dimensions_of(
+        channel="email",
+        kind="transactional",
+        locale=None,
+        hidden_fields={
+            "shipping_address": "Keizersgracht 1",
+            "attr.billing-email": "ada@example.com",
+            "mobile_phone": "+31611122233",
+            "order_id": "O-1",
+            "product": "pro",
+        },
+    )
+    assert dims == {"channel": "email", "kind": "transactional", "product": "pro"}
+
+
 def test_filters_read_as_a_segment():
     segment = parse_filters(["country=NL", "country=BE", "plan!=free", "tier!=bronze"])
     assert segment.matches({"country": "BE", "plan": "pro"})

@@ -5,11 +5,13 @@
   erased — its short link then answers "no longer available" instead of redirecting;
 - what was still to be sent: scheduled invitations fail, their reminders are cancelled;
 - the contact's hard-bounced addresses are forgotten (``invalid_addresses``);
+- staff notifications and webhook deliveries that quote them (``NotificationRequested.contact_id``: a
+  new case's comment, a low score's respondent) lose their body;
 - free text that names them — staff notifications, webhook deliveries and their delivery log,
   reminders' and invitations' errors, outbox rows not yet relayed — has their email addresses, full
   name and phone numbers replaced by ``[erased]``;
-- the contact is remembered as erased (``erased_contacts``, no personal data), so a survey request
-  for them that was already on its way creates nothing that names them.
+- the contact is remembered as erased (``erased_contacts``, a hash of the id), so a survey request
+  or a notification about them that was already on its way stores nothing that names them.
 """
 
 from __future__ import annotations
@@ -19,22 +21,23 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, Text, cast, delete, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import ColumnElement, Table, Text, cast, delete, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch import domain, redaction
 from services.dispatch.handlers.invitations import fail_pending
 from services.dispatch.models import (
-    ErasedContact,
     InvalidAddress,
     Invitation,
     Notification,
     Reminder,
     WebhookAttempt,
     WebhookDelivery,
+    erased_contacts,
     outbox,
 )
+from shared.erasure import ERASED_BODY, remember_erased
 from shared.events import ContactErased
 from shared.outbox import Outbox
 
@@ -45,10 +48,8 @@ async def erase_contact(
     """Remove the contact's personal data from every table of dispatch; return how many unsent
     invitations were failed."""
     ws, contact = event.workspace_id, event.contact_id
-    await session.execute(
-        insert(ErasedContact)
-        .values(workspace_id=ws, contact_id=contact, erased_at=event.erased_at)
-        .on_conflict_do_nothing()
+    await remember_erased(
+        session, erased_contacts, workspace_id=ws, contact_id=contact, erased_at=event.erased_at
     )
     known = (
         await session.execute(
@@ -92,9 +93,34 @@ async def erase_contact(
                 InvalidAddress.workspace_id == ws, InvalidAddress.address.in_(addresses)
             )
         )
+    await forget_quotes(session, workspace_id=ws, contact_id=contact)
     identifying = redaction.identifiers(emails=emails, names=names, phones=phones)
     await redact_workspace(session, workspace_id=ws, identifying=identifying)
     return failed
+
+
+async def forget_quotes(session: AsyncSession, *, workspace_id: str, contact_id: str) -> None:
+    """Replace the body of every staff notification and webhook delivery that quotes the contact (their
+    comment, who to call): its words cannot be told apart from the rest, so the whole body goes."""
+    await session.execute(
+        update(Notification)
+        .where(Notification.workspace_id == workspace_id, Notification.contact_id == contact_id)
+        .values(body=ERASED_BODY, contact_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.workspace_id == workspace_id, WebhookDelivery.contact_id == contact_id)
+        .values(
+            payload=func.jsonb_set(
+                WebhookDelivery.payload,
+                literal(["data", "body"], ARRAY(Text)),
+                func.to_jsonb(literal(ERASED_BODY, Text)),
+            ),
+            contact_id=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def redact_workspace(session: AsyncSession, *, workspace_id: str, identifying: list[str]) -> int:

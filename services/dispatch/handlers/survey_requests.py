@@ -16,8 +16,9 @@ from services.dispatch.handlers.invitations import event_fields, recipient_of
 from services.dispatch.handlers.links import issue_survey_url
 from services.dispatch.handlers.routing import contact_state, usable_channels
 from services.dispatch.handlers.workspace import WorkspaceCache, configured_channels, pick_template
-from services.dispatch.models import ErasedContact, Invitation
+from services.dispatch.models import Invitation, erased_contacts
 from services.dispatch.settings import DispatchSettings
+from shared.erasure import is_erased
 from shared.events import (
     InvitationCreated,
     InvitationFailed,
@@ -39,7 +40,9 @@ async def request_survey(
     cache: WorkspaceCache | None = None,
 ) -> Invitation | None:
     """Return the request's new invitation, or None when the request already has one."""
-    if await session.get(ErasedContact, (event.workspace_id, event.contact_id)) is not None:
+    if await is_erased(
+        session, erased_contacts, workspace_id=event.workspace_id, contact_id=event.contact_id
+    ):
         return await _for_erased_contact(session, outbox, event=event, now=now)
     recipient = domain.choose_recipient(
         event.recipient,

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.followup.domain import cases as rules
 from services.followup.domain import escalation as ladder
+from services.followup.handlers import surveys
 from services.followup.models import (
     Agent,
     Case,
@@ -36,7 +37,12 @@ async def get_settings(session: AsyncSession, *, workspace_id: str) -> Workspace
 async def put_settings(
     session: AsyncSession, *, workspace_id: str, values: dict[str, Any]
 ) -> WorkspaceSettings:
-    """Return the workspace's settings after replacing the columns in ``values``."""
+    """Return the workspace's settings after replacing the columns in ``values``; a retention survey
+    must be an open survey of the workspace (422 naming ``retention_survey_id`` otherwise)."""
+    if values.get("retention_survey_id") is not None:
+        await surveys.require_open(
+            session, workspace_id=workspace_id, survey_id=values["retention_survey_id"]
+        )
     return (
         await session.execute(
             insert(WorkspaceSettings)

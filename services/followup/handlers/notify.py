@@ -31,9 +31,9 @@ def team_targets(team: Team | None) -> list[Target]:
 
 
 def notifications(
-    workspace_id: str, targets: Iterable[Target], subject: str, body: str
+    workspace_id: str, targets: Iterable[Target], subject: str, body: str, *, contact_id: str | None = None
 ) -> list[NotificationRequested]:
-    """Return one notification per distinct target."""
+    """Return one notification per distinct target; ``contact_id`` names the contact the body quotes."""
     return [
         NotificationRequested(
             workspace_id=workspace_id,
@@ -42,6 +42,7 @@ def notifications(
             to=to,
             subject=subject,
             body=body,
+            contact_id=contact_id,
         )
         for channel, to in dict.fromkeys(targets)
     ]

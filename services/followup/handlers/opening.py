@@ -1,24 +1,23 @@
 """What happens when scores arrive: a response opens a case (or the reason it did not is recorded),
-every scored response is counted for the funnel (later answers go to ``outcomes``), and an erased
-contact's details leave every case."""
+every scored response is counted for the funnel (later answers go to ``outcomes``); a score of a
+contact erased by now opens nothing and names nobody (``erasure``)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from prometheus_client import Counter
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.followup.domain import cases as rules
 from services.followup.domain import notices
 from services.followup.domain import routing as routing_rules
-from services.followup.handlers import common, notify, outcomes
+from services.followup.handlers import common, erasure, notify, outcomes
 from services.followup.handlers.routing import active_agent, load_rules, lock_team, pick_in_team
-from services.followup.models import Agent, Case, CaseEntry, CaseNote, Decision, SeenResponse, Team
+from services.followup.models import Agent, Case, Decision, SeenResponse, Team
 from shared.events import (
-    ContactErased,
     EventData,
     FollowUpAssigned,
     FollowUpOpened,
@@ -42,7 +41,7 @@ def _decision(
     return Decision(
         workspace_id=event.workspace_id,
         response_id=event.response_id,
-        contact_id=event.contact_id,
+        contact_id=event.contact_id or None,
         kind=kind,
         outcome=outcome,
         reason=reason,
@@ -174,7 +173,8 @@ async def open_case(
     targets += notify.team_targets(team)
     if agent_email:
         targets.append(("email", agent_email))
-    events += notify.notifications(case.workspace_id, targets, subject, body)
+    # The notice quotes the customer's comment: it names them, so that their erasure can take it back.
+    events += notify.notifications(case.workspace_id, targets, subject, body, contact_id=case.contact_id)
     await common.add_events(session, outbox, events)
     return case
 
@@ -240,21 +240,34 @@ async def on_negative_feedback(
     session: AsyncSession, outbox: Outbox, *, event: NegativeFeedbackDetected, now: datetime
 ) -> Case | None:
     """Return the case opened for negative feedback, or None."""
+    anonymous = await erasure.anonymous(session, event)
+    if anonymous is not event:
+        _erased(session, anonymous, now=now)
+        return None
     return await open_case(session, outbox, event=event, now=now, because="negative")
+
+
+def _erased(session: AsyncSession, event: _ScoreEvent, *, now: datetime) -> None:
+    """Record that no case opens: the contact was erased before their score arrived."""
+    RESPONSES_SKIPPED.labels("erased").inc()
+    reason = "the contact was erased before the score arrived: nobody is left to call"
+    session.add(_decision(event, kind="opening", outcome="erased", reason=reason, now=now))
 
 
 async def on_response_scored(
     session: AsyncSession, outbox: Outbox, *, event: ResponseScored, now: datetime
 ) -> None:
     """Count the response, open a case when a workspace rule asks for one (negative feedback opens
-    through its own event), record a retention outcome, and mark detractors who climbed."""
+    through its own event), record a retention outcome, and mark detractors who climbed. The score of a
+    contact erased by now is counted without naming them."""
+    event = await erasure.anonymous(session, event)
     consented = event.consent_to_contact
     await session.execute(
         insert(SeenResponse)
         .values(
             workspace_id=event.workspace_id,
             response_id=event.response_id,
-            contact_id=event.contact_id,
+            contact_id=event.contact_id or None,
             survey_id=event.survey_id,
             kind=event.kind,
             negative=event.negative,
@@ -276,56 +289,7 @@ async def on_response_scored(
         scores=[(s.metric, s.score) for s in event.scores],
         rules=config.opening,
     )
-    if because is not None:
+    if because is not None and not event.contact_id:
+        _erased(session, event, now=now)
+    elif because is not None:
         await open_case(session, outbox, event=event, now=now, because=because)
-
-
-async def erase_contact(session: AsyncSession, *, event: ContactErased, now: datetime) -> int:
-    """Remove the contact's personal data from their cases (which stay, anonymised) and blank the notes
-    written about them; return how many cases were touched."""
-    ids = list(
-        await session.scalars(
-            select(Case.id).where(
-                Case.workspace_id == event.workspace_id, Case.contact_id == event.contact_id
-            )
-        )
-    )
-    if not ids:
-        return 0
-    await session.execute(
-        update(Case)
-        .where(Case.id.in_(ids))
-        .values(
-            contact_id=None,
-            comment=None,
-            contact_name=None,
-            contact_email=None,
-            contact_phone=None,
-            contact_locale=None,
-            contact_timezone=None,
-            contact_company=None,
-            resolution_note=None,
-            action_taken=None,
-            erased_at=now,
-            updated_at=now,
-        )
-    )
-    await session.execute(
-        update(CaseNote).where(CaseNote.case_id.in_(ids)).values(body=None, attachments=[], erased=True)
-    )
-    await session.execute(
-        update(CaseEntry)
-        .where(CaseEntry.case_id.in_(ids), CaseEntry.details.has_key("note"))
-        .values(details=CaseEntry.details.op("-")("note"))
-    )
-    await session.execute(
-        update(SeenResponse)
-        .where(SeenResponse.workspace_id == event.workspace_id, SeenResponse.contact_id == event.contact_id)
-        .values(contact_id=None)
-    )
-    await session.execute(
-        update(Decision)
-        .where(Decision.workspace_id == event.workspace_id, Decision.contact_id == event.contact_id)
-        .values(contact_id=None)
-    )
-    return len(ids)

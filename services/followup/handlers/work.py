@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.followup.domain import cases as rules
 from services.followup.domain import notices, sla
 from services.followup.domain import taxonomy as causes
-from services.followup.handlers import common, notify
+from services.followup.handlers import common, notify, surveys
 from services.followup.handlers.routing import active_agent, pick_in_team
 from services.followup.models import Agent, Case, CaseNote, Team
 from shared.errors import Conflict, InvalidInput
@@ -278,7 +278,7 @@ async def resolve(
     )
     if survey_id is None:
         case.retention_status, case.retention_request_id = "not_requested", None
-    elif not route.possible:
+    elif not route.possible or not await _still_open(session, case.workspace_id, survey_id):
         case.retention_status, case.retention_request_id = "not_possible", None
     else:
         case.retention_status, case.retention_request_id = "requested", new_id()
@@ -395,3 +395,9 @@ async def reopen(
 
 def summary(case: Case) -> dict[str, Any]:
     return {"id": case.id, "status": case.status, "assignee": case.assignee, "team_id": case.team_id}
+
+
+async def _still_open(session: AsyncSession, workspace_id: str, survey_id: str) -> bool:
+    """Whether the retention survey can still be answered: closed since it was set, nobody is asked (a
+    survey followup has not heard of is given the benefit of the doubt)."""
+    return await surveys.is_open(session, workspace_id=workspace_id, survey_id=survey_id) is not False

@@ -13,11 +13,12 @@ from services.followup.domain.escalation import Action, Clock, Trigger
 from services.followup.domain.routing import Strategy
 from services.followup.domain.taxonomy import DEFAULT_TAXONOMY
 from services.followup.schemas.common import AgentId, Id, Name, NonBlank
+from shared.inputs import Flag, Integer
 from shared.vocabulary import LoyaltyCell, ScoreMetric
 
 RetentionChannel = Literal["email", "sms", "whatsapp", "link"]
 HourMinute = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["09:00"])]
-Minutes = Annotated[int, Field(ge=1, le=365 * 24 * 60)]
+Minutes = Annotated[Integer, Field(ge=1, le=365 * 24 * 60)]
 _ZONES = available_timezones()
 
 
@@ -48,7 +49,7 @@ class SettingsIn(BaseModel):
     retention_channel: RetentionChannel = Field(
         "email", description="Used when the customer's own channel is not known (older events)."
     )
-    retention_delay_seconds: int = Field(
+    retention_delay_seconds: Integer = Field(
         0, ge=0, le=30 * 24 * 3600, description="Wait this long after resolving before asking."
     )
     notify_email: EmailStr | None = Field(None, description="Who hears about every new case; null: nobody.")
@@ -68,7 +69,7 @@ class AgentIn(BaseModel):
     email: EmailStr | None = Field(
         None, description="Where the agent hears about assignments and escalations."
     )
-    active: bool = Field(True, description="Inactive agents get no new cases.")
+    active: Flag = Field(True, description="Inactive agents get no new cases.")
 
 
 class AgentOut(AgentIn):
@@ -104,7 +105,7 @@ class TeamIn(BaseModel):
     members: Annotated[list[AgentId], Field(max_length=500)] = []
     lead_agent_id: AgentId | None = None
     strategy: Strategy = "round_robin"
-    weekdays: Annotated[list[Annotated[int, Field(ge=0, le=6)]], Field(min_length=1, max_length=7)] = [
+    weekdays: Annotated[list[Annotated[Integer, Field(ge=0, le=6)]], Field(min_length=1, max_length=7)] = [
         0,
         1,
         2,
@@ -136,8 +137,8 @@ class ScoreCondition(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     metric: ScoreMetric | None = None
-    min: int | None = None
-    max: int | None = None
+    min: Integer | None = None
+    max: Integer | None = None
 
 
 class Conditions(BaseModel):
@@ -161,7 +162,7 @@ class RuleIn(BaseModel):
     team_id: Id | None = None
     agent_id: AgentId | None = None
     priority: Priority | None = Field(None, description="The priority of cases this rule routes.")
-    enabled: bool = True
+    enabled: Flag = True
 
 
 class RulesIn(BaseModel):
@@ -215,7 +216,7 @@ class PolicyIn(BaseModel):
     resolution_minutes: Minutes | None = 7 * 24 * 60
     first_contact_business_minutes: Minutes | None = 16 * 60
     resolution_business_minutes: Minutes | None = 40 * 60
-    pause_while_waiting: bool = Field(
+    pause_while_waiting: Flag = Field(
         False, description="Stop the clocks while the case waits on the customer."
     )
 
@@ -255,7 +256,7 @@ class StepIn(BaseModel):
     )
     name: Name
     trigger: Trigger
-    after_minutes: Annotated[int, Field(ge=0, le=365 * 24 * 60)] = 0
+    after_minutes: Annotated[Integer, Field(ge=0, le=365 * 24 * 60)] = 0
     clock: Clock = "business"
     action: Action
     team_id: Id | None = Field(None, description="Only cases of this team.")
@@ -299,7 +300,7 @@ class CustomStatusIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
-    waits_on_customer: bool = False
+    waits_on_customer: Flag = False
 
 
 class WorkflowIn(BaseModel):
@@ -323,9 +324,9 @@ class WorkflowIn(BaseModel):
     custom_statuses: Annotated[list[CustomStatusIn], Field(max_length=20)] = Field(
         [], description="Between in_progress and resolved, in this order."
     )
-    allow_backward: bool = False
-    note_on_status_change: bool = False
-    note_on_reassign: bool = False
+    allow_backward: Flag = False
+    note_on_status_change: Flag = False
+    note_on_reassign: Flag = False
 
 
 class WorkflowOut(WorkflowIn):
@@ -339,7 +340,7 @@ class OpeningRulesIn(BaseModel):
     )
 
     loyalty_cells: list[LoyaltyCell] = Field([], description="Open a case for these loyalty cells too.")
-    score_below: dict[ScoreMetric, int] = Field(
+    score_below: dict[ScoreMetric, Integer] = Field(
         {}, description="Open a case for any answer of a metric below this."
     )
 

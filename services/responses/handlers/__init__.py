@@ -7,6 +7,7 @@ unit of work on the caller's session.
 - ``visits``: reading a survey link and opening the visit behind it;
 - ``responses``: a response's life: started by its first answer, answers saved, completed;
 - ``erasure``: an erased contact's personal data removed everywhere, and their links closed;
+- ``retention``: responses older than the workspace's retention policy anonymised;
 - ``steps``: what the HTML survey page shows next and what its form posts store;
 - ``kiosks``: public per-location links and their anonymous respondents;
 - ``rewards``: reward code pools and the one code a completed response gets;

@@ -4,34 +4,19 @@ reward codes they were given, and the events not yet relayed — and their surve
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
-from sqlalchemy import exists, func, null, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import func, null, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.responses.models import ErasedContact, Response, ResponseAnswer, RewardCode, outbox
+from services.responses.models import Response, ResponseAnswer, RewardCode, erased_contacts, outbox
+from shared import erasure
 from shared.events import ContactErased
-
-
-def contact_hash(contact_id: str) -> str:
-    """Return what is kept of an erased contact's id: its SHA-256, in hex."""
-    return hashlib.sha256(contact_id.encode()).hexdigest()
 
 
 async def is_erased(session: AsyncSession, *, workspace_id: str, contact_id: str) -> bool:
     """Return whether the contact was erased from the workspace."""
-    return bool(
-        await session.scalar(
-            select(
-                exists().where(
-                    ErasedContact.workspace_id == workspace_id,
-                    ErasedContact.contact_hash == contact_hash(contact_id),
-                )
-            )
-        )
-    )
+    return await erasure.is_erased(session, erased_contacts, workspace_id=workspace_id, contact_id=contact_id)
 
 
 def _scrubbed(payload: dict[str, Any]) -> dict[str, Any]:
@@ -54,10 +39,8 @@ async def on_contact_erased(session: AsyncSession, event: ContactErased) -> None
     responses' free text and hidden fields, unlink the reward codes they got, and scrub the events
     about them still waiting in the outbox. Their scores stay, anonymous."""
     ws, contact = event.workspace_id, event.contact_id
-    await session.execute(
-        insert(ErasedContact)
-        .values(workspace_id=ws, contact_hash=contact_hash(contact), erased_at=event.erased_at)
-        .on_conflict_do_nothing()
+    await erasure.remember_erased(
+        session, erased_contacts, workspace_id=ws, contact_id=contact, erased_at=event.erased_at
     )
     of_contact = select(Response.id).where(Response.workspace_id == ws, Response.contact_id == contact)
     await session.execute(

@@ -4,7 +4,8 @@ A response's dimensions are its ``channel``, ``kind`` and ``language`` (the loca
 subtag), plus its hidden fields: the triggering event's own fields (``agent``, ``product``, …) and
 the contact's attributes at the time of the response (``attr.<name>`` becomes ``<name>``; the
 event's own field wins when both name the same thing). Identifiers and contact details (``*_id``,
-``email``, ``phone``, ``name`` …) are not dimensions: they slice nothing and are personal data.
+``email``, ``phone``, ``name``, ``*_address`` …) are not dimensions: they slice nothing and are personal
+data (a dimension outlives the contact's erasure, anonymous).
 
 ``DECLARED`` dimensions have their own columns in the answers table (fast); any other dimension is
 kept with the response and can still be filtered and grouped by (an ad-hoc attribute, slower).
@@ -38,6 +39,8 @@ OWN = ("channel", "kind", "language")
 NOT_DIMENSIONS = frozenset(
     {"id", "email", "phone", "name", "first_name", "last_name", "full_name", "address", "ticket", "order"}
 )
+NOT_DIMENSION_SUFFIXES = ("_id", "_address", "_email", "_phone")
+"""``shipping_address``, ``billing_email``, ``mobile_phone``: contact details under another name."""
 ATTRIBUTE_PREFIX = "attr."
 MAX_VALUE_LENGTH = 100
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -49,7 +52,7 @@ def dimension_name(key: str) -> str | None:
     if key.startswith(ATTRIBUTE_PREFIX):
         key = key[len(ATTRIBUTE_PREFIX) :]
     name = re.sub(r"[\s\-.]+", "_", key.strip().lower())
-    if not NAME.match(name) or name in NOT_DIMENSIONS or name.endswith("_id"):
+    if not NAME.match(name) or name in NOT_DIMENSIONS or name.endswith(NOT_DIMENSION_SUFFIXES):
         return None
     return name
 

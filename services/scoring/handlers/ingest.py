@@ -14,13 +14,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
-from sqlalchemy import delete, select, update
 from sqlalchemy import event as orm_events
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring import domain
-from services.scoring.handlers import notify, surveys
+from services.scoring.handlers import erasure, notify, surveys
 from services.scoring.models import (
     DIMENSION_COLUMNS,
     HISTOGRAM,
@@ -36,7 +35,6 @@ from services.scoring.models import (
 from services.scoring.text import Analysis, analyse
 from shared.errors import PoisonMessage
 from shared.events import (
-    ContactErased,
     EventData,
     NegativeFeedbackDetected,
     ResponseCompleted,
@@ -69,6 +67,8 @@ class Arrival:
     scored: tuple[domain.Scored, ...] = ()
     """Set by ``flush``, on the survey's NPS scale with the workspace's thresholds."""
     negative_rules: domain.NegativeRules = field(default_factory=domain.NegativeRules)
+    named: bool = True
+    """False when the contact was erased before the response arrived: it is kept without naming them."""
 
     @property
     def views(self) -> list[domain.AnswerView]:
@@ -133,7 +133,7 @@ async def flush(session: AsyncSession) -> None:
     found: Pending | None = session.info.pop(PENDING, None)
     if found is None or not found.arrivals:
         return
-    arrivals = await _scored(session, found.arrivals)
+    arrivals = await erasure.without_erased(session, await _scored(session, found.arrivals))
     answered: dict[tuple[str, str], bool] = {}
     for a in arrivals:
         survey = (a.event.workspace_id, a.event.survey_id)
@@ -200,7 +200,7 @@ def _response_row(a: Arrival) -> dict[str, Any]:
         "response_id": e.response_id,
         "request_id": e.request_id,
         "invitation_id": e.invitation_id,
-        "contact_id": e.contact_id,
+        "contact_id": e.contact_id if a.named else None,
         "survey_id": e.survey_id,
         "survey_version": e.survey_version,
         "kind": e.kind,
@@ -368,20 +368,3 @@ class _Writes:
                 ),
                 self.responded,
             )
-
-
-async def erase_contact(session: AsyncSession, *, event: ContactErased) -> int:
-    """Remove the contact's comments and what was read from them, and unlink them from their scored
-    responses (the scores and segments stay, anonymous); return how many responses."""
-    theirs = select(ScoredResponse.key).where(
-        ScoredResponse.workspace_id == event.workspace_id, ScoredResponse.contact_id == event.contact_id
-    )
-    await session.execute(delete(Comment).where(Comment.response_key.in_(theirs)))
-    result = await session.execute(
-        update(ScoredResponse)
-        .where(
-            ScoredResponse.workspace_id == event.workspace_id, ScoredResponse.contact_id == event.contact_id
-        )
-        .values(contact_id=None)
-    )
-    return result.rowcount or 0  # type: ignore[attr-defined]

@@ -103,6 +103,8 @@ def notifications_for(
         if not low or not domain.parse_filters(rule.filters).matches(dimensions):
             continue
         subject, body = message(event, low, dimensions, comment)
+        # A body with the comment or who to call quotes the contact: their erasure takes it back.
+        quotes = bool(comment) or (event.consent_to_contact and event.respondent is not None)
         out.append(
             NotificationRequested(
                 workspace_id=event.workspace_id,
@@ -111,6 +113,7 @@ def notifications_for(
                 to=WEBHOOK_EVENT if rule.channel == "webhook" else rule.to,
                 subject=subject,
                 body=body,
+                contact_id=event.contact_id if quotes else None,
             )
         )
     return out

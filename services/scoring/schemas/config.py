@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.inputs import Flag, Integer, Number
 from shared.vocabulary import NpsScale, ScoreMetric, TargetStatus
 
 
@@ -46,9 +47,9 @@ class AcceptSuggestionIn(BaseModel):
 class NotifyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: bool = Field(True, description="Email the owner.")
+    email: Flag = Field(True, description="Email the owner.")
     chat: str | None = Field(None, max_length=500, description="A chat channel (or incoming-webhook URL).")
-    webhook: bool = Field(False, description="Deliver to the integrators' webhook subscriptions.")
+    webhook: Flag = Field(False, description="Deliver to the integrators' webhook subscriptions.")
 
 
 class TargetIn(BaseModel):
@@ -81,10 +82,10 @@ class TargetIn(BaseModel):
         None, min_length=1, max_length=100, description="Shorthand for the filter team=<team>."
     )
     direction: Literal["at_least", "at_most"] = "at_least"
-    threshold: float = Field(
+    threshold: Number = Field(
         ge=-100, le=100, description="In the metric's score units: NPS points or a percentage."
     )
-    window_days: int = Field(30, ge=1, le=366)
+    window_days: Integer = Field(30, ge=1, le=366)
     owner: str | None = Field(None, max_length=320)
     notify: NotifyIn = NotifyIn()
 
@@ -119,7 +120,7 @@ class NotificationRuleIn(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     metric: ScoreMetric
-    max_score: int | None = Field(
+    max_score: Integer | None = Field(
         None, ge=0, le=10, description="Answers at or below; default: the negative-feedback threshold."
     )
     filters: list[str] = Field([], max_length=20)
@@ -136,11 +137,11 @@ class NotificationRuleOut(NotificationRuleIn):
 class NegativeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    nps: int = Field(6, ge=0, le=10)
-    nls: int = Field(6, ge=0, le=10)
-    csat: int = Field(2, ge=1, le=5)
-    ces: int = Field(3, ge=1, le=7)
-    rating: int = Field(2, ge=1, le=5)
+    nps: Integer = Field(6, ge=0, le=10)
+    nls: Integer = Field(6, ge=0, le=10)
+    csat: Integer = Field(2, ge=1, le=5)
+    ces: Integer = Field(3, ge=1, le=7)
+    rating: Integer = Field(2, ge=1, le=5)
 
 
 class WorkspaceSettingsIn(BaseModel):
@@ -149,7 +150,7 @@ class WorkspaceSettingsIn(BaseModel):
         json_schema_extra={"examples": [{"min_n": 10, "negative": {"nps": 6, "csat": 2, "ces": 3}}]},
     )
 
-    min_n: int = Field(5, ge=1, le=1000, description="Groups with fewer answers show 'too few answers'.")
+    min_n: Integer = Field(5, ge=1, le=1000, description="Groups with fewer answers show 'too few answers'.")
     negative: NegativeIn = Field(
         NegativeIn(), description="The highest score that is negative feedback, per metric."
     )

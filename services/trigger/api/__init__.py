@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.trigger.api import contacts, events, integrations, rules, settings, surveys, webhooks
+from services.trigger.api import contacts, events, integrations, retention, rules, settings, surveys, webhooks
 
 router = APIRouter()
-for module in (integrations, webhooks, events, contacts, rules, surveys, settings):
+for module in (integrations, webhooks, events, contacts, rules, surveys, settings, retention):
     router.include_router(module.router)

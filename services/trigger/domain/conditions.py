@@ -230,7 +230,13 @@ def _when(value: Any, tz: ZoneInfo | None) -> datetime | None:
         except ValueError:
             return None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz or UTC)
-    if isinstance(value, int | str) and not isinstance(value, bool) and str(value).isdigit():
+    # ASCII digits only: '¹' and other Unicode digits pass isdigit() but are no number int() reads.
+    if (
+        isinstance(value, int | str)
+        and not isinstance(value, bool)
+        and str(value).isascii()
+        and str(value).isdigit()
+    ):
         number = int(value)
         if 10**11 < number < 10**14:  # epoch milliseconds, as HubSpot sends dates
             return datetime.fromtimestamp(number / 1000, UTC)

@@ -1,9 +1,11 @@
-"""Security headers on every response of the service, whatever route made it.
+"""Security headers on every response of every service, whatever route made it.
 
-The survey pages set their own strict Content-Security-Policy (``pages.headers``: one script by its
-hash, nothing from elsewhere). Everything else — QR codes (an SVG can hold script), the API docs pages,
-JSON, errors — gets what is missing here: ``nosniff``, no Referer (a token in the URL never leaves), and
-a policy that forbids framing (no clickjacking) and, outside HTML, any active content.
+Pages with a policy of their own keep it (the survey pages allow one script by its hash; dispatch's
+link pages and the console's pages allow their styles). Everything else — the API docs pages
+(``/docs``, ``/redoc``), QR codes (an SVG can hold script), JSON, problem documents — gets what is
+missing here: ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer`` (a token in a URL
+never leaves in a Referer) and a Content-Security-Policy that forbids framing (no clickjacking:
+``frame-ancestors 'none'``) and, outside HTML, any active content.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ LOCKED_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 class SecurityHeaders:
     """Adds ``X-Content-Type-Options``, ``Referrer-Policy`` and ``Content-Security-Policy`` to each
-    response that does not set them itself."""
+    response that does not set them itself (``app.add_middleware(SecurityHeaders)`` in a service's
+    ``create_app``)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

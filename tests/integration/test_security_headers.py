@@ -1,0 +1,53 @@
+"""Every service, not only those with pages: each HTML answer — the API docs (``/docs``, ``/redoc``) —
+and each JSON or problem document forbids framing and sniffing and sends no Referer
+(``shared.headers.SecurityHeaders``)."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from shared.vocabulary import STACK_SERVICES
+from tests.support.stack import running
+
+SETTINGS = {
+    "trigger": "TriggerSettings",
+    "dispatch": "DispatchSettings",
+    "responses": "ResponsesSettings",
+    "scoring": "ScoringSettings",
+    "followup": "FollowUpSettings",
+    "console": "ConsoleSettings",
+}
+
+
+@pytest.fixture(params=STACK_SERVICES)
+async def client(request, settings_for) -> AsyncIterator[httpx.AsyncClient]:
+    name = request.param
+    module = importlib.import_module(f"services.{name}.app")
+    settings_cls = getattr(importlib.import_module(f"services.{name}.settings"), SETTINGS[name])
+    async with running(module.create_app(settings_for(settings_cls, role="api"))) as client:
+        yield client
+
+
+async def test_the_docs_pages_json_and_refusals_of_every_service_are_locked_down(client):
+    answers = {
+        "/docs": await client.get("/docs"),
+        "/redoc": await client.get("/redoc"),
+        "/openapi.json": await client.get("/openapi.json"),
+        "a refusal": await client.get("/v1/no-such-route"),
+        "unauthenticated": await client.get("/v1/settings"),
+    }
+    for what in ("/docs", "/redoc"):
+        assert answers[what].status_code == 200 and answers[what].headers["content-type"].startswith(
+            "text/html"
+        ), what
+    for what, response in answers.items():
+        csp = response.headers.get("content-security-policy", "")
+        assert "frame-ancestors 'none'" in csp, (what, csp)
+        assert response.headers.get("x-content-type-options") == "nosniff", what
+        assert response.headers.get("referrer-policy") == "no-referrer", what
+        if not response.headers.get("content-type", "").startswith("text/html"):
+            assert "default-src 'none'" in csp, (what, csp)
