@@ -133,7 +133,7 @@ async def test_every_role_gets_what_the_permission_table_gives_it_on_every_route
 
 
 async def test_the_openapi_of_every_route_says_who_may_call_it(service):
-    name, client = service
+    _, client = service
     document = (await client.get("/openapi.json")).json()
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     for method, template, op in operations(document):
