@@ -121,7 +121,9 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission) - {_P.USERS_WRITE},
     Role.ANALYST: _READS - {_P.INTEGRATION_SECRETS_READ, _P.USERS_READ, _P.KEYS_READ} | {_P.METRICS_EXPORT},
     # Agents see who a case's customer is on the case itself (followup), not the list of every contact.
-    Role.AGENT: frozenset({_P.SURVEYS_READ, _P.RESPONSES_READ, _P.METRICS_READ, _P.CASES_READ, _P.CASES_WRITE}),
+    Role.AGENT: frozenset(
+        {_P.SURVEYS_READ, _P.RESPONSES_READ, _P.METRICS_READ, _P.CASES_READ, _P.CASES_WRITE}
+    ),
     Role.VIEWER: frozenset({_P.SURVEYS_READ, _P.RESPONSES_READ, _P.METRICS_READ, _P.CASES_READ}),
     Role.INTEGRATION: frozenset(
         {

@@ -149,7 +149,10 @@ def build_app(spec: ServiceSpec[S, D], settings: S) -> ServiceApp:
             if settings.runs(w.name) or w in access_loops
         ]
         consumer_task = None
-        topics = [*spec.topics, *([WORKSPACES] if runtime.revoked and WORKSPACES not in spec.topics else [])]
+        topics = [
+            *spec.topics,
+            *([WORKSPACES] if runtime.revoked is not None and WORKSPACES not in spec.topics else []),
+        ]
         if spec.consumes and topics and settings.runs("consumer"):
             kafka_consumer = create_consumer(settings, group_id=f"closeloop-{spec.name}", topics=topics)
             await kafka_consumer.start()
