@@ -56,9 +56,9 @@ PUBLISHERS: dict[type[EventData], tuple[str, ...]] = {
     events.SurveyReopened: ("responses",),
     events.BrandingChanged: ("responses",),  # the one owner of a workspace's look
     events.QuietHoursChanged: ("trigger",),  # trigger decides when to send; its settings keep them
-    # The console revokes keys; the console (and, with issue 14's part B, every service) notes their use.
+    # The console revokes keys; every service that checks keys notes their use (KeyUsage, once a minute).
     events.KeyRevoked: ("console",),
-    events.KeyUsed: ("console",),
+    events.KeyUsed: ("console", "trigger", "dispatch", "responses", "scoring", "followup"),
     events.ResponseScored: ("scoring",),
     events.NegativeFeedbackDetected: ("scoring",),
     events.TargetStatusChanged: ("scoring",),
@@ -99,9 +99,8 @@ CONSUMERS: dict[type[EventData], tuple[str, ...]] = {
     events.SurveyReopened: ("trigger", "scoring"),
     events.BrandingChanged: ("dispatch",),  # the look of every email
     events.QuietHoursChanged: ("dispatch",),  # held sends and reminders
-    # Every service that authenticates keys keeps the revoked ids (shared/revocation.py): the console
-    # now, the five feedback services with issue 14's part B.
-    events.KeyRevoked: ("console",),
+    # Every service that authenticates keys keeps the revoked ids in its own table (shared/revocation.py).
+    events.KeyRevoked: ("console", "trigger", "dispatch", "responses", "scoring", "followup"),
     events.KeyUsed: ("console",),
     events.ResponseScored: ("followup",),
     events.NegativeFeedbackDetected: ("followup",),

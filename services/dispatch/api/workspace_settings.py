@@ -90,6 +90,8 @@ async def list_channels(
     "/v1/channels/{channel}",
     tags=["settings"],
     summary="Configure a channel: provider credentials, sender, chat webhook, rate limit",
+    description="Setting `auth_token` or a chat's `webhook_url` (a secret URL) also needs the permission "
+    "`integration-secrets:write`.",
     dependencies=[requires(Permission.CHANNELS_WRITE)],
 )
 async def put_channel(
@@ -100,7 +102,9 @@ async def put_channel(
     runtime: RuntimeDep,
     principal: PrincipalDep,
 ) -> ChannelConfigOut:
-    if body.auth_token is not None or body.webhook_url is not None:  # provider credentials, a chat's secret URL
+    if (
+        body.auth_token is not None or body.webhook_url is not None
+    ):  # provider credentials, a chat's secret URL
         require(principal, Permission.INTEGRATION_SECRETS_WRITE)
     runtime.deps.cache.invalidate_after_commit(session, workspace)
     return await configuration.put_channel(

@@ -118,7 +118,11 @@ async def survey_page(
 ) -> HTMLResponse:
     try:
         visit = await visits.open_link(
-            session, secret=runtime.settings.secret_key, previous=runtime.settings.secret_key_previous, token=token, lock=score is not None
+            session,
+            secret=runtime.settings.secret_key,
+            previous=runtime.settings.secret_key_previous,
+            token=token,
+            lock=score is not None,
         )
     except CloseloopError as exc:
         return _error_page(exc, request)
@@ -148,7 +152,13 @@ async def survey_page(
 )
 async def submit_form(token: str, request: Request, session: SessionDep, runtime: RuntimeDep) -> HTTPResponse:
     try:
-        visit = await visits.open_link(session, secret=runtime.settings.secret_key, previous=runtime.settings.secret_key_previous, token=token, lock=True)
+        visit = await visits.open_link(
+            session,
+            secret=runtime.settings.secret_key,
+            previous=runtime.settings.secret_key_previous,
+            token=token,
+            lock=True,
+        )
     except CloseloopError as exc:
         return _error_page(exc, request)
     if visit.completed:
@@ -205,7 +215,12 @@ async def thank_you_page(
     token: str, request: Request, session: SessionDep, runtime: RuntimeDep
 ) -> HTTPResponse:
     try:
-        visit = await visits.open_link(session, secret=runtime.settings.secret_key, previous=runtime.settings.secret_key_previous, token=token)
+        visit = await visits.open_link(
+            session,
+            secret=runtime.settings.secret_key,
+            previous=runtime.settings.secret_key_previous,
+            token=token,
+        )
     except CloseloopError as exc:
         return _error_page(exc, request)
     if not visit.completed or visit.response is None:

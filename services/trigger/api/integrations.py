@@ -86,6 +86,7 @@ async def get_integration(
     "/v1/integrations/{integration_id}",
     tags=["integrations"],
     summary="Enable, disable, rename or reconfigure an integration, or set its secret (audited)",
+    description="Setting `secret` also needs the permission `integration-secrets:write`.",
     dependencies=[requires(Permission.INTEGRATIONS_WRITE)],
 )
 async def update_integration(

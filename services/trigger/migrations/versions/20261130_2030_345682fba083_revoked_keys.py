@@ -26,7 +26,11 @@ def upgrade() -> None:
         schema="trigger",
     )
     op.create_index(
-        op.f("ix_trigger_revoked_keys_recorded_at"), "revoked_keys", ["recorded_at"], unique=False, schema="trigger"
+        op.f("ix_trigger_revoked_keys_recorded_at"),
+        "revoked_keys",
+        ["recorded_at"],
+        unique=False,
+        schema="trigger",
     )
 
 
