@@ -74,6 +74,10 @@ class Access:
 
 
 UNDECLARED = Access("undeclared")
+PRINCIPAL = "closeloop.principal"
+"""Where a request's scope keeps its caller once verified (a dict lookup; ``request.state`` costs more)."""
+CHECKED = "closeloop.access"
+"""Where a request's scope keeps the declaration it was checked against."""
 
 
 # --- who calls -----------------------------------------------------------------------------------
@@ -81,7 +85,7 @@ UNDECLARED = Access("undeclared")
 
 def authenticate(request: Request) -> Principal:
     """Return the caller of ``request`` (verified once per request); raise ``Unauthorized`` (401)."""
-    principal: Principal | None = getattr(request.state, "principal", None)
+    principal: Principal | None = request.scope.get(PRINCIPAL)
     if principal is not None:
         return principal
     credential = credential_from_headers(request.headers)
@@ -94,7 +98,7 @@ def authenticate(request: Request) -> Principal:
             str(exc), field="Authorization", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
         ) from exc
     assert principal is not None
-    request.state.principal = principal
+    request.scope[PRINCIPAL] = principal
     return principal
 
 
@@ -103,7 +107,7 @@ def check(request: Request, access: Access) -> Principal | None:
     if access.kind == "public":
         return None
     principal = authenticate(request)
-    request.state.access = access
+    request.scope[CHECKED] = access
     if access.permission is not None:
         return require(principal, access.permission)
     if access.kind == "undeclared" and principal.role not in FULL_ACCESS:

@@ -25,7 +25,7 @@ from shared.access import Authenticator, Principal
 from shared.db import Database
 from shared.errors import PayloadTooLarge, install_problem_handlers, problem
 from shared.events import WORKSPACES, KeyRevoked
-from shared.guard import UNDECLARED, authenticate, check
+from shared.guard import CHECKED, UNDECLARED, authenticate, check
 from shared.guard import requires as requires  # routes of the console import it from here
 from shared.inbox import EventCallback, EventConsumer
 from shared.inputs import check_inputs
@@ -350,7 +350,7 @@ async def get_workspace(request: Request, principal: PrincipalDep) -> str:
     The route's declaration (``requires``, ``shared.guard``) says what the caller may do there; a route
     that declares nothing fails closed: it takes owner and admin credentials only.
     """
-    checked = getattr(request.state, "access", None)
+    checked = request.scope.get(CHECKED)
     if checked is None or checked.kind == "undeclared":
         check(request, UNDECLARED)
     return principal.workspace_id
