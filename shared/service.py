@@ -62,6 +62,8 @@ class Runtime(Generic[S, D]):
     """Verifies each request's credential, refusing revoked keys (``ServiceSpec.revoked_keys``)."""
     revoked: RevokedKeys | None = None
     """The revoked key ids this service holds (in memory, from its ``revoked_keys`` table)."""
+    revocations: EventConsumer | None = None
+    """The consumer that records ``KeyRevoked`` (its own group: ``closeloop-<service>-revocations``)."""
     deps: D = field(init=False)
 
 
@@ -148,49 +150,46 @@ def build_app(spec: ServiceSpec[S, D], settings: S) -> ServiceApp:
             for w in [*workers, *access_loops]
             if settings.runs(w.name) or w in access_loops
         ]
-        consumer_task = None
-        topics = [
-            *spec.topics,
-            *([WORKSPACES] if runtime.revoked is not None and WORKSPACES not in spec.topics else []),
-        ]
-        if spec.consumes and topics and settings.runs("consumer"):
-            kafka_consumer = create_consumer(settings, group_id=f"closeloop-{spec.name}", topics=topics)
-            await kafka_consumer.start()
-            callbacks = spec.consumes(runtime)
-            if runtime.revoked is not None:
-                callbacks = {**callbacks, KeyRevoked: runtime.revoked.record}
-            runtime.consumer = EventConsumer(
-                name=spec.name,
-                consumer=kafka_consumer,
-                producer=producer,
-                db=db,
-                inbox=spec.inbox_table,
-                callbacks=callbacks,
-                max_attempts=settings.consumer_max_attempts,
-                backoff_s=settings.consumer_backoff_ms / 1000,
+        consumers: list[tuple[EventConsumer, asyncio.Task[None]]] = []
+        if spec.consumes and spec.topics and settings.runs("consumer"):
+            runtime.consumer = await _consumer(
+                runtime,
+                spec.inbox_table,
+                spec.name,
+                spec.topics,
+                spec.consumes(runtime),
                 batch=spec.consumer_batch,
                 flush=spec.consumer_flush,
             )
-            consumer_task = asyncio.create_task(
-                supervised(runtime.consumer.run, "consumer"), name=f"{spec.name}-consumer"
+            consumers.append((runtime.consumer, _supervise(runtime.consumer, spec.name)))
+        if runtime.revoked is not None and settings.runs("consumer"):
+            # Revocations have a consumer (and group) of their own: a backlog of the service's events
+            # never holds a revocation up.
+            runtime.revocations = await _consumer(
+                runtime,
+                spec.inbox_table,
+                f"{spec.name}-revocations",
+                [WORKSPACES],
+                {KeyRevoked: runtime.revoked.record},
             )
+            consumers.append((runtime.revocations, _supervise(runtime.revocations, spec.name)))
         freeze_startup_objects()
         log.info("%s service started", spec.name, extra={"service": spec.name})
         try:
             yield
         finally:
             log.info("%s service stopping: draining in-flight work", spec.name, extra={"service": spec.name})
-            if runtime.consumer:
-                runtime.consumer.stop()
+            for consumer, _ in consumers:
+                consumer.stop()
             # Workers finish the pass in hand (sends in flight are recorded); the relay goes last, so
             # that what they wrote is published.
             for worker, _ in running:
                 if worker is not relay:
                     worker.stop()
             await _drain([task for worker, task in running if worker is not relay])
-            if runtime.consumer and consumer_task:
-                await asyncio.gather(consumer_task, return_exceptions=True)
-                await runtime.consumer.consumer.stop()
+            for consumer, task in consumers:
+                await asyncio.gather(task, return_exceptions=True)
+                await consumer.consumer.stop()
             relay.stop()
             await _drain([task for worker, task in running if worker is relay])
             if spec.teardown:
@@ -222,6 +221,39 @@ def build_app(spec: ServiceSpec[S, D], settings: S) -> ServiceApp:
     if spec.front is not None and settings.serves_api:
         app.front = spec.front(app, settings)
     return app
+
+
+async def _consumer(
+    runtime: Runtime[S, D],
+    inbox: Table,
+    name: str,
+    topics: list[str],
+    callbacks: dict[type, EventCallback],
+    *,
+    batch: bool = False,
+    flush: Callable[[AsyncSession], Awaitable[None]] | None = None,
+) -> EventConsumer:
+    """Return a started consumer of ``topics`` in the group ``closeloop-<name>``, recording ``name`` in
+    the service's inbox."""
+    settings = runtime.settings
+    kafka_consumer = create_consumer(settings, group_id=f"closeloop-{name}", topics=topics)
+    await kafka_consumer.start()
+    return EventConsumer(
+        name=name,
+        consumer=kafka_consumer,
+        producer=runtime.producer,
+        db=runtime.db,
+        inbox=inbox,
+        callbacks=callbacks,
+        max_attempts=settings.consumer_max_attempts,
+        backoff_s=settings.consumer_backoff_ms / 1000,
+        batch=batch,
+        flush=flush,
+    )
+
+
+def _supervise(consumer: EventConsumer, service: str) -> asyncio.Task[None]:
+    return asyncio.create_task(supervised(consumer.run, "consumer"), name=f"{service}-{consumer.name}")
 
 
 async def _access(runtime: Runtime[S, D], spec: ServiceSpec[S, D], settings: S) -> list[Worker]:
