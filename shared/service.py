@@ -26,7 +26,7 @@ from shared.db import Database
 from shared.errors import PayloadTooLarge, install_problem_handlers, problem
 from shared.events import WORKSPACES, KeyRevoked
 from shared.guard import CHECKED, UNDECLARED, authenticate, check
-from shared.guard import requires as requires  # routes of the console import it from here
+from shared.guard import requires as requires  # where part A said routes find it; shared.guard has it
 from shared.inbox import EventCallback, EventConsumer
 from shared.inputs import check_inputs
 from shared.kafka import create_consumer, create_producer
