@@ -44,10 +44,10 @@ from services.followup.handlers import common, opening
 from services.followup.handlers.config import reschedule_all
 from services.followup.models import EscalationStep, inbox
 from services.followup.settings import FollowUpSettings
+from shared.access import Role, issue_api_key, issue_user_token
 from shared.clock import Clock
 from shared.db import Database, driver_dsn
 from shared.events import NegativeFeedbackDetected, Recipient, ScoredAnswer, new_id
-from shared.security import issue_api_key
 
 WORKSPACE = "bench"
 COUNTRIES = [
@@ -419,7 +419,7 @@ async def main(args: argparse.Namespace) -> int:
         client = await stack.enter_async_context(
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench", timeout=60)
         )
-        auth = {"Authorization": f"Bearer {issue_api_key(secret, WORKSPACE)}"}
+        auth = {"Authorization": f"Bearer {issue_api_key(secret, WORKSPACE, role=Role.ADMIN)}"}
         started = time.perf_counter()
         teams = await seed_setup(client, auth, agents=args.agents, teams=20)
         now = clock.now()
@@ -434,7 +434,13 @@ async def main(args: argparse.Namespace) -> int:
         say(f"creating {args.events} cases from events …")
         create = await measure_creation(runtime.db, runtime, n=args.events)
         say(f"listing an agent's open cases {args.lists} times …")
-        lists = await measure_lists(client, auth, n=args.lists, agents=args.agents)
+        # An agent lists their cases through the console: a user token of role agent, as in production.
+        agent = issue_user_token(
+            secret, workspace_id=WORKSPACE, user_id="agent-1", name="Agent", role=Role.AGENT, now=time.time()
+        )
+        lists = await measure_lists(
+            client, {"Authorization": f"Bearer {agent}"}, n=args.lists, agents=args.agents
+        )
 
         scheduler = EscalationScheduler(runtime.db, runtime.outbox, clock, batch=args.batch)
         await full_pass(scheduler)  # whatever came due while seeding

@@ -27,7 +27,7 @@ import httpx
 
 from closeloop.infra import free_port, scratch_broker, scratch_database
 from closeloop.stack import SERVICE_PORTS, ServiceStack
-from shared.security import issue_api_key
+from shared.access import Role, issue_api_key
 from shared.survey_links import SurveyLink, issue_link_token
 
 SURVEY = {
@@ -133,7 +133,7 @@ async def main(args: argparse.Namespace) -> int:
         ports={s: port if s == "responses" else free_port() for s in SERVICE_PORTS},
     )
     workspace = "bench"
-    auth = {"Authorization": f"Bearer {issue_api_key(secret, workspace)}"}
+    auth = {"Authorization": f"Bearer {issue_api_key(secret, workspace, role=Role.ADMIN)}"}
     base_url = stack.url("responses")
     try:
         stack.start("responses")

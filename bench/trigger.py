@@ -48,8 +48,8 @@ from closeloop.stack import SERVICE_PORTS, ServiceStack
 from services.trigger.sources.common import SignatureError, SignedRequest
 from services.trigger.sources.hubspot import hubspot_v3_signature, verify_hubspot
 from shared import standard_webhooks
+from shared.access import Role, issue_api_key
 from shared.db import driver_dsn
-from shared.security import issue_api_key
 
 ROOT = Path(__file__).resolve().parent.parent
 BARE_SECRET = "whsec_" + "QmVuY2hCZW5jaEJlbmNoQmVuY2hCZW5jaA=="
@@ -283,7 +283,7 @@ async def record_surveys(database_url: str, workspace: str, *survey_ids: str) ->
 
 def seed(base_url: str, secret_key: str) -> dict[str, str]:
     """Integrations and rules through the API: every event requests a survey (over a link)."""
-    auth = {"Authorization": f"Bearer {issue_api_key(secret_key, 'bench')}"}
+    auth = {"Authorization": f"Bearer {issue_api_key(secret_key, 'bench', role=Role.ADMIN)}"}
     with httpx.Client(base_url=base_url, headers=auth, timeout=30) as http:
         standard = http.post("/v1/integrations", json={"name": "Helpdesk"}).raise_for_status().json()
         hubspot = (

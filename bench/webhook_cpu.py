@@ -35,7 +35,7 @@ import httpx
 from bench.trigger import record_surveys, ticket_solved_body
 from closeloop.infra import scratch_broker, scratch_database
 from shared import standard_webhooks
-from shared.security import issue_api_key
+from shared.access import Role, issue_api_key
 
 Request = tuple[list[tuple[bytes, bytes]], bytes]
 
@@ -121,7 +121,7 @@ async def main(args: argparse.Namespace) -> None:
 
             app.add_middleware(WebhookFastPath, max_bytes=TriggerSettings().max_body_bytes)  # type: ignore[call-arg]
         async with app.router.lifespan_context(app):
-            auth = {"Authorization": f"Bearer {issue_api_key(secret_key, 'bench')}"}
+            auth = {"Authorization": f"Bearer {issue_api_key(secret_key, 'bench', role=Role.ADMIN)}"}
             async with httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://bench", headers=auth
             ) as http:

@@ -3,6 +3,8 @@
 
     closeloop contacts import contacts.csv --api-key clk_… [--url http://127.0.0.1:8001]
 
+The key needs the permission ``contacts:write``: an integration key (made in the console) or an admin key.
+
 Columns (CSV header or JSON keys): ``external_id``, ``email``, ``name``, ``phone``, ``locale``,
 ``timezone``, ``country``, ``company``, ``role``, ``plan``, ``opted_out``; any other column is a
 custom attribute (``attributes.<name>`` works too). Empty cells leave the stored value alone. The
@@ -96,7 +98,12 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         default=os.environ.get("CLOSELOOP_TRIGGER_URL", "http://127.0.0.1:8001"),
         help="the trigger service (default: CLOSELOOP_TRIGGER_URL or http://127.0.0.1:8001)",
     )
-    parser.add_argument("--api-key", default=os.environ.get("CLOSELOOP_API_KEY"), help="or CLOSELOOP_API_KEY")
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("CLOSELOOP_API_KEY"),
+        help="a key with the permission contacts:write: role integration (what a CRM's script holds) or "
+        "admin (default: CLOSELOOP_API_KEY)",
+    )
     parser.add_argument("--format", choices=("csv", "jsonl"), help="default: from the file name")
     parser.add_argument("--chunk", type=int, default=500, help="rows per request (default 500)")
     parser.add_argument("--errors", type=Path, help="also write the per-row errors to this CSV file")

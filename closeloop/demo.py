@@ -73,6 +73,8 @@ class DemoWorkspace:
     owner_email: str | None = None
     owner_password: str | None = None
     """The demo owner's sign-in to the console (generated; it changes nothing if they change it)."""
+    integration_key: str | None = None
+    """A key of role integration, as a CRM holds one: it posts events and keeps contacts, nothing else."""
 
     @property
     def auth(self) -> dict[str, str]:
@@ -212,9 +214,22 @@ def load_or_seed(path: Path, urls: dict[str, str], *, secret_key: str) -> tuple[
         demo = seed_workspace(urls, secret_key=secret_key, api_key=made["api_key"]["secret"])
     demo.api_key = made["api_key"]["secret"]
     demo.owner_email, demo.owner_password = made["owner_email"], made["password"]
+    if demo.integration_key is None:
+        demo.integration_key = make_key(urls["console"], demo.api_key, label="Demo CRM", role="integration")
     path.write_text(json.dumps(asdict(demo), indent=2))
     path.chmod(0o600)
     return demo, new
+
+
+def make_key(console_url: str, admin_key: str, *, label: str, role: str) -> str:
+    """Return the secret of a new API key with ``role``, made in the console with ``admin_key``."""
+    made = httpx.post(
+        f"{console_url}/v1/keys",
+        json={"label": label, "role": role},
+        headers={"Authorization": f"Bearer {admin_key}"},
+        timeout=10,
+    )
+    return str(_ok(made)["secret"])
 
 
 def demo_event(

@@ -188,7 +188,9 @@ def _print_summary(urls: dict[str, str], demo: DemoWorkspace | None, inbox_port:
         say(f"  sign in:   {urls['console']}/sign-in")
         say(f"  email:     {demo.owner_email}")
         say(f"  password:  {demo.owner_password}   (as generated; kept in {data_dir / 'demo.json'})")
-        say(f"  API key:   {demo.api_key}   (role admin)")
+        say(f"  API key:   {demo.api_key}   (role admin: configures everything but people)")
+        if demo.integration_key:
+            say(f"  CRM key:   {demo.integration_key}   (role integration: POST /v1/events, contacts)")
         say(f"  webhook:   {demo.webhook_url}")
         say("")
         say("Fire a signed 'ticket.solved' webhook for Ada (paste into a shell):")
@@ -197,8 +199,8 @@ def _print_summary(urls: dict[str, str], demo: DemoWorkspace | None, inbox_port:
         say("")
         say(
             f"Then open the mail inbox, follow the survey link, answer 0–6 and say yes to contact;\n"
-            f"the follow-up task appears at:  curl -H 'Authorization: Bearer {demo.api_key}' "
-            f"{urls['followup']}/v1/tasks"
+            f"the follow-up case appears at:  curl -H 'Authorization: Bearer {demo.api_key}' "
+            f"'{urls['followup']}/v1/cases?active=true'"
         )
         say("")
         say("Another workspace:  .venv/bin/closeloop workspace create acme --owner you@example.com")

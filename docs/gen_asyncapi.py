@@ -57,9 +57,9 @@ PUBLISHERS: dict[type[EventData], tuple[str, ...]] = {
     events.BrandingChanged: ("responses",),  # the one owner of a workspace's look
     events.QuietHoursChanged: ("trigger",),  # trigger decides when to send; its settings keep them
     events.AnonymisationDue: ("trigger",),  # the retention policy's daily run
-    # The console revokes keys; the console (and, with issue 14's part B, every service) notes their use.
+    # The console revokes keys; every service that checks keys notes their use (KeyUsage, once a minute).
     events.KeyRevoked: ("console",),
-    events.KeyUsed: ("console",),
+    events.KeyUsed: ("console", "trigger", "dispatch", "responses", "scoring", "followup"),
     events.ResponseScored: ("scoring",),
     events.NegativeFeedbackDetected: ("scoring",),
     events.TargetStatusChanged: ("scoring",),
@@ -75,7 +75,8 @@ PUBLISHERS: dict[type[EventData], tuple[str, ...]] = {
     events.FollowUpClimbed: ("followup",),
 }
 
-# ... and who acts on it (through its consumer group ``closeloop-<service>`` and its inbox).
+# ... and who acts on it (through its consumer group ``closeloop-<service>`` and its inbox, or the group
+# ``OWN_GROUP`` names).
 CONSUMERS: dict[type[EventData], tuple[str, ...]] = {
     events.CustomerEventReceived: (),
     events.ContactOptedOut: ("trigger", "dispatch"),
@@ -101,9 +102,15 @@ CONSUMERS: dict[type[EventData], tuple[str, ...]] = {
     events.BrandingChanged: ("dispatch",),  # the look of every email
     events.QuietHoursChanged: ("dispatch",),  # held sends and reminders
     events.AnonymisationDue: ("dispatch", "responses", "scoring", "followup"),
-    # Every service that authenticates keys keeps the revoked ids (shared/revocation.py): the console
-    # now, the five feedback services with issue 14's part B.
-    events.KeyRevoked: ("console",),
+    # Every service that authenticates keys keeps the revoked ids in its own table (shared/revocation.py).
+    events.KeyRevoked: (
+        "console",
+        "trigger",
+        "dispatch",
+        "responses",
+        "scoring",
+        "followup",
+    ),  # see OWN_GROUP
     events.KeyUsed: ("console",),
     events.ResponseScored: ("followup",),
     events.NegativeFeedbackDetected: ("followup",),
@@ -118,6 +125,12 @@ CONSUMERS: dict[type[EventData], tuple[str, ...]] = {
     events.FollowUpReopened: (),
     events.FollowUpEscalated: (),
     events.FollowUpClimbed: (),
+}
+
+# Events some services consume in a group of their own, ``closeloop-<service>-<suffix>``: a backlog of the
+# service's other events never holds them up (a revoked key is refused within seconds).
+OWN_GROUP: dict[type[EventData], tuple[str, tuple[str, ...]]] = {
+    events.KeyRevoked: ("revocations", ("trigger", "dispatch", "responses", "scoring", "followup")),
 }
 
 TOPIC_DESCRIPTIONS = {
@@ -282,8 +295,7 @@ def _dead_letter_message() -> dict[str, Any]:
     }
 
 
-def _kafka_operation_binding(service: str) -> dict[str, Any]:
-    group = f"closeloop-{service}"
+def _kafka_operation_binding(group: str) -> dict[str, Any]:
     return {
         "kafka": {
             "groupId": {"type": "string", "enum": [group]},
@@ -324,6 +336,7 @@ def build_document() -> dict[str, Any]:
         for service in STACK_SERVICES:
             sent = [m for m in models if service in PUBLISHERS[m]]
             received = [m for m in models if service in CONSUMERS[m]]
+            apart = [m for m in received if service in OWN_GROUP.get(m, ("", ()))[1]]
             if sent:
                 operations[f"{service}Sends{_camel(topic)}"] = {
                     "action": "send",
@@ -332,15 +345,22 @@ def build_document() -> dict[str, Any]:
                     "messages": [_ref("channels", topic, "messages", m.__name__) for m in sent],
                     "x-service": service,
                 }
-            if received:
-                operations[f"{service}Receives{_camel(topic)}"] = {
+            for suffix, group_models in [
+                ("", [m for m in received if m not in apart]),
+                *((OWN_GROUP[m][0], [m]) for m in apart),
+            ]:
+                if not group_models:
+                    continue
+                group = f"closeloop-{service}" + (f"-{suffix}" if suffix else "")
+                operations[f"{service}Receives{_camel(topic)}{_camel(suffix) if suffix else ''}"] = {
                     "action": "receive",
                     "channel": _ref("channels", topic),
-                    "summary": f"{service} consumes {topic} in the group closeloop-{service}.",
-                    "messages": [_ref("channels", topic, "messages", m.__name__) for m in received],
-                    "bindings": _kafka_operation_binding(service),
+                    "summary": f"{service} consumes {topic} in the group {group}.",
+                    "messages": [_ref("channels", topic, "messages", m.__name__) for m in group_models],
+                    "bindings": _kafka_operation_binding(group),
                     "x-service": service,
                 }
+            if received:
                 operations[f"{service}DeadLetters{_camel(topic)}"] = {
                     "action": "send",
                     "channel": _ref("channels", dlq),

@@ -59,6 +59,7 @@ class Permission(StrEnum):
     INTEGRATIONS_WRITE = "integrations:write"
     INTEGRATION_SECRETS_READ = "integration-secrets:read"
     INTEGRATION_SECRETS_WRITE = "integration-secrets:write"
+    EVENTS_READ = "events:read"
     EVENTS_WRITE = "events:write"
     RULES_READ = "rules:read"
     RULES_WRITE = "rules:write"
@@ -87,6 +88,7 @@ PERMISSION_MEANINGS: dict[Permission, str] = {
     Permission.INTEGRATIONS_WRITE: "connect, change and remove integrations, CRM connectors, outgoing webhooks",
     Permission.INTEGRATION_SECRETS_READ: "see stored credentials where a service shows them again",
     Permission.INTEGRATION_SECRETS_WRITE: "create and rotate webhook secrets and provider credentials",
+    Permission.EVENTS_READ: "see a received event and the decisions it caused (an integration checks what it sent)",
     Permission.EVENTS_WRITE: "send customer events through the REST API (signed webhooks need no key)",
     Permission.RULES_READ: "see trigger rules, dry runs and the decisions log",
     Permission.RULES_WRITE: "create, change and remove trigger rules",
@@ -102,8 +104,9 @@ PERMISSION_MEANINGS: dict[Permission, str] = {
     Permission.METRICS_EXPORT: "download metrics and responses (CSV)",
     Permission.CASES_READ: "see follow-up cases, their history and notes",
     Permission.CASES_WRITE: "assign, work, note and resolve cases",
-    Permission.SETTINGS_READ: "see workspace settings: branding, quiet hours, routing, SLA, targets",
-    Permission.SETTINGS_WRITE: "change workspace settings",
+    Permission.SETTINGS_READ: "see workspace settings: branding, quiet hours, routing, SLA, escalation, themes, "
+    "the audit log",
+    Permission.SETTINGS_WRITE: "change workspace settings, experience targets and notification rules",
     Permission.USERS_READ: "see the workspace's people and their roles",
     Permission.USERS_WRITE: "invite people, change roles, remove people, configure single sign-on",
     Permission.KEYS_READ: "see the workspace's API keys (never their secrets)",
@@ -117,12 +120,14 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OWNER: frozenset(Permission),
     Role.ADMIN: frozenset(Permission) - {_P.USERS_WRITE},
     Role.ANALYST: _READS - {_P.INTEGRATION_SECRETS_READ, _P.USERS_READ, _P.KEYS_READ} | {_P.METRICS_EXPORT},
+    # Agents see who a case's customer is on the case itself (followup), not the list of every contact.
     Role.AGENT: frozenset(
-        {_P.SURVEYS_READ, _P.RESPONSES_READ, _P.CONTACTS_READ, _P.METRICS_READ, _P.CASES_READ, _P.CASES_WRITE}
+        {_P.SURVEYS_READ, _P.RESPONSES_READ, _P.METRICS_READ, _P.CASES_READ, _P.CASES_WRITE}
     ),
     Role.VIEWER: frozenset({_P.SURVEYS_READ, _P.RESPONSES_READ, _P.METRICS_READ, _P.CASES_READ}),
     Role.INTEGRATION: frozenset(
         {
+            _P.EVENTS_READ,
             _P.EVENTS_WRITE,
             _P.CONTACTS_READ,
             _P.CONTACTS_WRITE,
@@ -173,6 +178,12 @@ class Principal:
     def actor(self) -> str:
         """``user:<id>`` or ``key:<id>``: what a service records as who did something."""
         return f"{self.kind}:{self.id}"
+
+    @property
+    def who(self) -> str:
+        """Who did something, for audit logs and case histories: ``Ada Lovelace (user:u-1)`` for a person
+        the console vouches for, ``key:<key id>`` for an API key (the console knows its label)."""
+        return f"{self.name} ({self.actor})" if self.kind == "user" else self.actor
 
     def can(self, permission: Permission) -> bool:
         """Whether this caller's role has ``permission``."""
@@ -323,7 +334,8 @@ def _verify_key(keyring: Keyring, text: str, now: float) -> Principal:
     if not keyring.matches(API_KEY_PURPOSE, body, match["mac"]):
         raise ForgedCredential(
             "The API key's signature does not match: it was changed, or signed with another "
-            "CLOSELOOP_SECRET_KEY. Create a new key in the console (or with 'closeloop workspace create')."
+            "CLOSELOOP_SECRET_KEY. Create a new key on the console's home page (API keys), or have an operator "
+            "run 'closeloop workspace create <workspace> --owner <email>'."
         )
     try:
         role = Role(match["role"])
@@ -341,7 +353,8 @@ def _verify_legacy_key(keyring: Keyring, match: re.Match[str]) -> Principal:
     if not keyring.matches(_LEGACY_PURPOSE, f"{match['ws']}.{match['kid']}", match["sig"]):
         raise ForgedCredential(
             "The API key's signature does not match: it was changed, or signed with another "
-            "CLOSELOOP_SECRET_KEY. Create a new key in the console (or with 'closeloop workspace create')."
+            "CLOSELOOP_SECRET_KEY. Create a new key on the console's home page (API keys), or have an operator "
+            "run 'closeloop workspace create <workspace> --owner <email>'."
         )
     if match["kid"] not in _warned_legacy:
         _warned_legacy.add(match["kid"])

@@ -16,6 +16,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.guard import GuardedRoute, public
+
 HTTP_REQUESTS = Counter(
     "closeloop_http_requests_total", "HTTP requests handled", ["service", "method", "route", "status"]
 )
@@ -62,7 +64,14 @@ ReadinessCheck = Callable[[], Awaitable[None]]
 
 def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
     """``/healthz`` (the process answers), ``/readyz`` (every dependency answers), ``/metrics``."""
-    router = APIRouter(tags=["operations"])
+    # Public: a probe or a scraper carries no workspace credential; keep /metrics inside the cluster.
+    router = APIRouter(
+        tags=["operations"],
+        route_class=GuardedRoute,
+        dependencies=[
+            public("probes and Prometheus carry no credential; expose them inside the cluster only")
+        ],
+    )
 
     @router.get("/healthz", summary="Liveness: the process is up")
     async def healthz() -> dict[str, str]:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import gc
 import os
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from shared.guard import with_security
 
 
 def lower_priority(nice: int) -> None:
@@ -64,3 +67,7 @@ class ServiceApp(FastAPI):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         await super().__call__(scope, receive, send)
+
+    def openapi(self) -> dict[str, Any]:
+        """Return the OpenAPI document, with the bearer scheme that authenticated operations name."""
+        return with_security(super().openapi())

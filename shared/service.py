@@ -21,23 +21,19 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.access import (
-    Authenticator,
-    CredentialError,
-    Permission,
-    Principal,
-    Role,
-    credential_from_headers,
-    require,
-)
+from shared.access import Authenticator, Principal
 from shared.db import Database
-from shared.errors import Forbidden, PayloadTooLarge, Unauthorized, install_problem_handlers, problem
+from shared.errors import PayloadTooLarge, install_problem_handlers, problem
+from shared.events import WORKSPACES, KeyRevoked
+from shared.guard import CHECKED, UNDECLARED, authenticate, check
+from shared.guard import requires as requires  # where part A said routes find it; shared.guard has it
 from shared.inbox import EventCallback, EventConsumer
 from shared.inputs import check_inputs
 from shared.kafka import create_consumer, create_producer
 from shared.observability import RequestMetricsMiddleware, configure_logging, health_router
 from shared.outbox import Outbox, OutboxRelay
 from shared.process import ServiceApp, freeze_startup_objects, lower_priority
+from shared.revocation import KeyUsage, RevokedKeys
 from shared.settings import ServiceSettings
 from shared.worker import Worker, supervised
 
@@ -63,7 +59,11 @@ class Runtime(Generic[S, D]):
     relay: OutboxRelay
     consumer: EventConsumer | None = None
     authenticator: Authenticator = field(init=False)
-    """Verifies each request's credential; ``setup`` may give it the service's revocation list."""
+    """Verifies each request's credential, refusing revoked keys (``ServiceSpec.revoked_keys``)."""
+    revoked: RevokedKeys | None = None
+    """The revoked key ids this service holds (in memory, from its ``revoked_keys`` table)."""
+    revocations: EventConsumer | None = None
+    """The consumer that records ``KeyRevoked`` (its own group: ``closeloop-<service>-revocations``)."""
     deps: D = field(init=False)
 
 
@@ -98,6 +98,11 @@ class ServiceSpec(Generic[S, D]):
     consumer_flush: Callable[[AsyncSession], Awaitable[None]] | None = None
     """Called in the consumer's transaction after its events' callbacks, before the commit: writes that
     callbacks gathered for many events at once (e.g. rollup increments) go here."""
+    revoked_keys: Table | None = None
+    """The service's own ``revoked_keys`` table (``shared.revocation.revoked_keys_table``): its consumer
+    records each ``KeyRevoked`` of the ``workspaces`` topic there, every process that serves the API
+    reads it at start and every second and refuses those keys, and notes when keys are used
+    (``KeyUsed``, through the outbox)."""
 
 
 async def _start_producer(producer: AIOKafkaProducer, *, timeout_s: float = 60) -> None:
@@ -132,55 +137,59 @@ def build_app(spec: ServiceSpec[S, D], settings: S) -> ServiceApp:
         runtime: Runtime[S, D] = Runtime(
             spec.name, settings, db, producer, Outbox(spec.outbox_table, source=spec.name), relay
         )
-        runtime.authenticator = Authenticator(settings.keyring)
+        access_loops = await _access(runtime, spec, settings)
         app.state.runtime = runtime
         if spec.setup:
             runtime.deps = await spec.setup(runtime)
         workers = [relay, *(spec.workers(runtime) if spec.workers else [])]
         settings.check_role({w.name for w in workers} | {"consumer"})
         # An ``api`` process leaves publishing to the workers (they poll the outbox): its event loop
-        # serves requests only.
+        # serves requests only — and keeps its own revocation list and key usage (``access_loops``).
         running = [
             (w, asyncio.create_task(supervised(w.run, w.name), name=f"{spec.name}-{w.name}"))
-            for w in workers
-            if settings.runs(w.name)
+            for w in [*workers, *access_loops]
+            if settings.runs(w.name) or w in access_loops
         ]
-        consumer_task = None
+        consumers: list[tuple[EventConsumer, asyncio.Task[None]]] = []
         if spec.consumes and spec.topics and settings.runs("consumer"):
-            kafka_consumer = create_consumer(settings, group_id=f"closeloop-{spec.name}", topics=spec.topics)
-            await kafka_consumer.start()
-            runtime.consumer = EventConsumer(
-                name=spec.name,
-                consumer=kafka_consumer,
-                producer=producer,
-                db=db,
-                inbox=spec.inbox_table,
-                callbacks=spec.consumes(runtime),
-                max_attempts=settings.consumer_max_attempts,
-                backoff_s=settings.consumer_backoff_ms / 1000,
+            runtime.consumer = await _consumer(
+                runtime,
+                spec.inbox_table,
+                spec.name,
+                spec.topics,
+                spec.consumes(runtime),
                 batch=spec.consumer_batch,
                 flush=spec.consumer_flush,
             )
-            consumer_task = asyncio.create_task(
-                supervised(runtime.consumer.run, "consumer"), name=f"{spec.name}-consumer"
+            consumers.append((runtime.consumer, _supervise(runtime.consumer, spec.name)))
+        if runtime.revoked is not None and settings.runs("consumer"):
+            # Revocations have a consumer (and group) of their own: a backlog of the service's events
+            # never holds a revocation up.
+            runtime.revocations = await _consumer(
+                runtime,
+                spec.inbox_table,
+                f"{spec.name}-revocations",
+                [WORKSPACES],
+                {KeyRevoked: runtime.revoked.record},
             )
+            consumers.append((runtime.revocations, _supervise(runtime.revocations, spec.name)))
         freeze_startup_objects()
         log.info("%s service started", spec.name, extra={"service": spec.name})
         try:
             yield
         finally:
             log.info("%s service stopping: draining in-flight work", spec.name, extra={"service": spec.name})
-            if runtime.consumer:
-                runtime.consumer.stop()
+            for consumer, _ in consumers:
+                consumer.stop()
             # Workers finish the pass in hand (sends in flight are recorded); the relay goes last, so
             # that what they wrote is published.
             for worker, _ in running:
                 if worker is not relay:
                     worker.stop()
             await _drain([task for worker, task in running if worker is not relay])
-            if runtime.consumer and consumer_task:
-                await asyncio.gather(consumer_task, return_exceptions=True)
-                await runtime.consumer.consumer.stop()
+            for consumer, task in consumers:
+                await asyncio.gather(task, return_exceptions=True)
+                await consumer.consumer.stop()
             relay.stop()
             await _drain([task for worker, task in running if worker is relay])
             if spec.teardown:
@@ -212,6 +221,54 @@ def build_app(spec: ServiceSpec[S, D], settings: S) -> ServiceApp:
     if spec.front is not None and settings.serves_api:
         app.front = spec.front(app, settings)
     return app
+
+
+async def _consumer(
+    runtime: Runtime[S, D],
+    inbox: Table,
+    name: str,
+    topics: list[str],
+    callbacks: dict[type, EventCallback],
+    *,
+    batch: bool = False,
+    flush: Callable[[AsyncSession], Awaitable[None]] | None = None,
+) -> EventConsumer:
+    """Return a started consumer of ``topics`` in the group ``closeloop-<name>``, recording ``name`` in
+    the service's inbox."""
+    settings = runtime.settings
+    kafka_consumer = create_consumer(settings, group_id=f"closeloop-{name}", topics=topics)
+    await kafka_consumer.start()
+    return EventConsumer(
+        name=name,
+        consumer=kafka_consumer,
+        producer=runtime.producer,
+        db=runtime.db,
+        inbox=inbox,
+        callbacks=callbacks,
+        max_attempts=settings.consumer_max_attempts,
+        backoff_s=settings.consumer_backoff_ms / 1000,
+        batch=batch,
+        flush=flush,
+    )
+
+
+def _supervise(consumer: EventConsumer, service: str) -> asyncio.Task[None]:
+    return asyncio.create_task(supervised(consumer.run, "consumer"), name=f"{service}-{consumer.name}")
+
+
+async def _access(runtime: Runtime[S, D], spec: ServiceSpec[S, D], settings: S) -> list[Worker]:
+    """Give ``runtime`` its authenticator: with the service's revocation list (loaded before the first
+    request) and key usage when it keeps revoked keys; return the loops an API process runs for them."""
+    runtime.authenticator = Authenticator(settings.keyring)
+    if spec.revoked_keys is None:
+        return []
+    runtime.revoked = RevokedKeys(
+        runtime.db, spec.revoked_keys, poll_interval_s=settings.revocation_poll_interval_ms / 1000
+    )
+    await runtime.revoked.load()
+    usage = KeyUsage(runtime.db, runtime.outbox, flush_interval_s=settings.key_usage_flush_interval_s)
+    runtime.authenticator = Authenticator(settings.keyring, revoked=runtime.revoked, usage=usage)
+    return [runtime.revoked, usage] if settings.serves_api else []
 
 
 async def _drain(tasks: list[asyncio.Task[None]], *, timeout_s: float = 30.0) -> None:
@@ -311,62 +368,24 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-async def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
+async def get_principal(request: Request) -> Principal:
     """Return who calls: the API key or user token in ``Authorization: Bearer`` (or ``X-API-Key``)."""
-    credential = credential_from_headers(request.headers)
-    if not credential:
-        raise Unauthorized(
-            "Send a workspace API key (made in the console, or by 'closeloop workspace create') as "
-            "'Authorization: Bearer <key>'.",
-            field="Authorization",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    try:
-        principal = runtime.authenticator.authenticate(credential)
-    except CredentialError as exc:
-        raise Unauthorized(
-            str(exc), field="Authorization", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
-        ) from exc
-    request.state.principal = principal
-    return principal
+    return authenticate(request)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-FULL_ACCESS = frozenset({Role.OWNER, Role.ADMIN})
+async def get_workspace(request: Request, principal: PrincipalDep) -> str:
+    """Return the workspace of the caller's credential.
 
-
-async def get_workspace(principal: PrincipalDep) -> str:
-    """Return the workspace of the caller's credential, when its role may do everything a route of a
-    service that does not yet declare permissions may do (owner, admin).
-
-    Until every route declares its permission (``requires``), a route that asks only for the workspace
-    could write anything: so it takes only the roles that may write everything but people, as every key
-    could before roles existed. Narrower keys and people (a viewer, an integration) get 403 there.
+    The route's declaration (``requires``, ``shared.guard``) says what the caller may do there; a route
+    that declares nothing fails closed: it takes owner and admin credentials only.
     """
-    if principal.role not in FULL_ACCESS:
-        raise Forbidden(
-            f"This route does not check permissions per role yet, so it needs an owner or admin credential; "
-            f"the role '{principal.role}' may not use it.",
-            field="Authorization",
-        )
+    checked = request.scope.get(CHECKED)
+    if checked is None or checked.kind == "undeclared":
+        check(request, UNDECLARED)
     return principal.workspace_id
 
 
 WorkspaceDep = Annotated[str, Depends(get_workspace)]
-
-
-def requires(permission: Permission) -> Any:
-    """A route dependency: the caller, when its role has ``permission`` (else 403 naming it).
-
-    ``@router.post(..., dependencies=[requires(Permission.RULES_WRITE)])``, or as a parameter
-    ``principal: Principal = requires(...)``. The dependency carries ``permission`` so that a test can
-    walk every route and find what it declares.
-    """
-
-    async def allowed(principal: PrincipalDep) -> Principal:
-        return require(principal, permission)
-
-    allowed.permission = permission  # type: ignore[attr-defined]
-    return Depends(allowed)

@@ -67,6 +67,19 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = Field(5, validation_alias=_env("CLOSELOOP_CONSUMER_MAX_ATTEMPTS"))
     consumer_backoff_ms: int = Field(200, validation_alias=_env("CLOSELOOP_CONSUMER_BACKOFF_MS"))
     outbox_poll_interval_ms: int = Field(500, validation_alias=_env("CLOSELOOP_OUTBOX_POLL_INTERVAL_MS"))
+    revocation_poll_interval_ms: int = Field(
+        1000,
+        ge=50,
+        validation_alias=_env("CLOSELOOP_REVOCATION_POLL_INTERVAL_MS"),
+        description="How often each process that serves the API reads keys revoked since (from its "
+        "service's revoked_keys table): a revoked key is refused within about twice this.",
+    )
+    key_usage_flush_interval_s: float = Field(
+        30,
+        gt=0,
+        validation_alias=_env("CLOSELOOP_KEY_USAGE_FLUSH_INTERVAL_S"),
+        description="How often each process that serves the API publishes when keys were last used (KeyUsed).",
+    )
     role: str = Field(
         "all",
         validation_alias=_env("CLOSELOOP_ROLE"),

@@ -10,7 +10,7 @@ from services.dispatch.channels import HttpChannels, SmtpPool
 from services.dispatch.deps import DispatchDeps, DispatchRuntime
 from services.dispatch.handlers import erasure, funnel, optouts, owners, retention, survey_requests, surveys
 from services.dispatch.handlers.workspace import WorkspaceCache
-from services.dispatch.models import inbox, outbox
+from services.dispatch.models import inbox, outbox, revoked_keys
 from services.dispatch.notifier import Notifier, notification_requested
 from services.dispatch.sending.sender import InvitationSender
 from services.dispatch.settings import DispatchSettings
@@ -136,6 +136,7 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
             routers=[router, public],
             outbox_table=outbox,
             inbox_table=inbox,
+            revoked_keys=revoked_keys,
             topics=[SURVEY_REQUESTS, CUSTOMER_EVENTS, RESPONSES, NOTIFICATIONS, SURVEYS, WORKSPACES],
             consumes=consumes,
             workers=workers,

@@ -28,6 +28,7 @@ from shared.db import service_metadata
 from shared.erasure import erased_contacts_table
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
+from shared.revocation import revoked_keys_table
 from shared.vocabulary import Channel, SurveyKind
 
 SCHEMA = "dispatch"
@@ -47,6 +48,8 @@ class Base(DeclarativeBase):
 
 outbox = outbox_table(Base.metadata)
 inbox = inbox_table(Base.metadata)
+revoked_keys = revoked_keys_table(Base.metadata)
+"""API keys the console revoked (``KeyRevoked``): this service refuses them (``shared.revocation``)."""
 
 
 class Invitation(Base):

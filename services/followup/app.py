@@ -15,7 +15,7 @@ from services.followup.api import router
 from services.followup.deps import FollowUp, FollowUpRuntime
 from services.followup.escalation import EscalationScheduler
 from services.followup.handlers import erasure, opening, outcomes, retention, surveys
-from services.followup.models import inbox, outbox
+from services.followup.models import inbox, outbox, revoked_keys
 from services.followup.settings import FollowUpSettings
 from shared.clock import Clock
 from shared.events import (
@@ -105,6 +105,7 @@ def create_app(settings: FollowUpSettings | None = None, *, clock: Clock | None 
             routers=[router],
             outbox_table=outbox,
             inbox_table=inbox,
+            revoked_keys=revoked_keys,
             topics=[SCORES, INVITATIONS, CUSTOMER_EVENTS, SURVEYS, WORKSPACES],
             setup=setup,
             consumes=consumes,

@@ -27,6 +27,7 @@ from shared.events import new_id
 from shared.inbox import inbox_table
 from shared.known_surveys import known_surveys_table
 from shared.outbox import outbox_table
+from shared.revocation import revoked_keys_table
 
 SCHEMA = "followup"
 Moment = DateTime(timezone=True)
@@ -42,6 +43,8 @@ surveys = known_surveys_table(Base.metadata)
 """The workspace's surveys, open or closed, from responses' events: the retention survey must be one."""
 erased_contacts = erased_contacts_table(Base.metadata)
 """Contacts erased (``shared.erasure``): a score about one that arrives later opens no case."""
+revoked_keys = revoked_keys_table(Base.metadata)
+"""API keys the console revoked (``KeyRevoked``): this service refuses them (``shared.revocation``)."""
 
 
 class Case(Base):

@@ -8,7 +8,7 @@ from services.responses.api import router
 from services.responses.deps import ResponsesDeps, ResponsesRuntime
 from services.responses.handlers.erasure import on_contact_erased
 from services.responses.handlers.retention import on_anonymisation_due
-from services.responses.models import inbox, outbox
+from services.responses.models import inbox, outbox, revoked_keys
 from services.responses.settings import ResponsesSettings
 from shared.events import CUSTOMER_EVENTS, WORKSPACES, AnonymisationDue, ContactErased
 from shared.headers import SecurityHeaders
@@ -36,6 +36,7 @@ def create_app(settings: ResponsesSettings | None = None) -> FastAPI:
             routers=[router],
             outbox_table=outbox,
             inbox_table=inbox,
+            revoked_keys=revoked_keys,
             topics=[CUSTOMER_EVENTS, WORKSPACES],
             consumes=lambda runtime: {
                 ContactErased: on_contact_erased,

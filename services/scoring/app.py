@@ -13,7 +13,7 @@ from services.scoring.api import routers
 from services.scoring.deps import Scoring, ScoringRuntime
 from services.scoring.handlers import erasure, funnel, ingest, retention, surveys
 from services.scoring.handlers.targets import TargetEvaluator
-from services.scoring.models import inbox, outbox
+from services.scoring.models import inbox, outbox, revoked_keys
 from services.scoring.settings import ScoringSettings
 from services.scoring.text import warm_up
 from shared.clock import Clock
@@ -104,6 +104,7 @@ def create_app(settings: ScoringSettings | None = None, *, clock: Clock | None =
             routers=routers,
             outbox_table=outbox,
             inbox_table=inbox,
+            revoked_keys=revoked_keys,
             topics=[RESPONSES, CUSTOMER_EVENTS, SURVEYS, INVITATIONS, WORKSPACES],
             setup=setup,
             teardown=teardown,

@@ -38,6 +38,7 @@ from shared.erasure import erased_contacts_table
 from shared.events import new_id
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
+from shared.revocation import revoked_keys_table
 from shared.vocabulary import NpsScale, ScoreMetric, TargetStatus
 
 Direction = Literal["at_least", "at_most"]
@@ -61,6 +62,8 @@ outbox = outbox_table(Base.metadata)
 inbox = inbox_table(Base.metadata)
 erased_contacts = erased_contacts_table(Base.metadata)
 """Contacts erased (``shared.erasure``): a response of one that arrives later is kept without naming them."""
+revoked_keys = revoked_keys_table(Base.metadata)
+"""API keys the console revoked (``KeyRevoked``): this service refuses them (``shared.revocation``)."""
 
 
 class Survey(Base):

@@ -16,7 +16,7 @@ from services.trigger.fastpath import WebhookFastPath
 from services.trigger.handlers.contacts import on_contact_opted_out
 from services.trigger.handlers.surveys import on_survey_event
 from services.trigger.hubspot import HubSpotClient
-from services.trigger.models import inbox, outbox
+from services.trigger.models import inbox, outbox, revoked_keys
 from services.trigger.scheduler import Scheduler
 from services.trigger.settings import TriggerSettings
 from shared.clock import Clock
@@ -119,6 +119,7 @@ def create_app(settings: TriggerSettings | None = None, *, clock: Clock | None =
             routers=[router],
             outbox_table=outbox,
             inbox_table=inbox,
+            revoked_keys=revoked_keys,
             topics=[CUSTOMER_EVENTS, SURVEYS],
             consumes=consumes,
             workers=lambda runtime: [runtime.deps.evaluator, runtime.deps.scheduler, runtime.deps.anonymiser],

@@ -1,5 +1,6 @@
 """What the trigger's routes depend on, typed: its runtime (settings, database, outbox, and the
-``TriggerDeps`` that ``app.py`` builds), who makes a change (``ActorDep``), and the rate limit."""
+``TriggerDeps`` that ``app.py`` builds), who makes a change (``ActorDep``, from the caller's credential),
+and the rate limit."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import asyncpg
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from services.trigger.anonymiser import Anonymiser
 from services.trigger.batcher import IngestBatcher
@@ -20,7 +21,7 @@ from services.trigger.settings import TriggerSettings
 from shared.clock import Clock
 from shared.errors import CloseloopError
 from shared.ratelimit import TokenBuckets
-from shared.service import Runtime, WorkspaceDep, get_runtime
+from shared.service import PrincipalDep, Runtime, get_runtime
 
 
 @dataclass
@@ -68,13 +69,10 @@ def rate_limit(runtime: TriggerRuntime, key: str, rate: float | None) -> None:
         )
 
 
-async def get_actor(request: Request, workspace: WorkspaceDep) -> str:
-    """Return who makes this change: the API key's id, and the person the caller names in X-Actor."""
-    header = request.headers.get("authorization", "")
-    key = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
-    key_id = key.split(".")[1] if key.count(".") == 2 else "unknown"
-    person = request.headers.get("x-actor", "").strip()[:200]
-    return f"{person} (api key {key_id})" if person else f"api key {key_id}"
+async def get_actor(principal: PrincipalDep) -> str:
+    """Return who makes this change, as the audit log names them: the person of a console user token
+    (``Ada Lovelace (user:<id>)``) or the API key (``key:<id>``). An ``X-Actor`` header is not believed."""
+    return principal.who[:300]
 
 
 ActorDep = Annotated[str, Depends(get_actor)]

@@ -30,6 +30,7 @@ from shared.db import service_metadata
 from shared.events import new_id
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
+from shared.revocation import revoked_keys_table
 from shared.vocabulary import CONTACT_FIELDS, Channel, SendChannel, SurveyKind
 
 SCHEMA = "trigger"
@@ -41,6 +42,8 @@ class Base(DeclarativeBase):
 
 outbox = outbox_table(Base.metadata)
 inbox = inbox_table(Base.metadata)
+revoked_keys = revoked_keys_table(Base.metadata)
+"""API keys the console revoked (``KeyRevoked``): this service refuses them (``shared.revocation``)."""
 
 
 class Integration(Base):

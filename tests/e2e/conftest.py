@@ -30,7 +30,13 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="package")
 def stack(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceStack]:
     # A claim older than 3 s counts as abandoned, so a send interrupted by a kill is retried quickly.
-    env = {**stack_env, "CLOSELOOP_DISPATCH_SEND_CLAIM_TIMEOUT_S": "3"}
+    # Key use is published every half second, so that the console shows it while a test waits.
+    env = {
+        **stack_env,
+        "CLOSELOOP_DISPATCH_SEND_CLAIM_TIMEOUT_S": "3",
+        "CLOSELOOP_KEY_USAGE_FLUSH_INTERVAL_S": "0.5",
+        "CLOSELOOP_CONSOLE_KEY_USAGE_FLUSH_S": "0.5",
+    }
     services = ServiceStack(
         env=env,
         log_dir=tmp_path_factory.mktemp("service-logs"),

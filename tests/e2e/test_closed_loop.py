@@ -11,6 +11,7 @@ import pytest
 
 from closeloop.demo import AGENT, STAFF_EMAIL, DemoWorkspace, demo_event, send_signed
 from closeloop.mailcatcher import MailCatcher, body_of, recipient
+from tests.support.access import person_auth
 from tests.support.stack import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -101,7 +102,8 @@ async def test_webhook_to_won_back_customer(demo: DemoWorkspace, urls: dict[str,
         # 6. The agent calls the customer and resolves the case with a root cause; the retention
         # survey goes out to the same customer.
         case_url = f"{cases_url}/{case['id']}"
-        agent = {**demo.auth, "X-Actor": AGENT["id"]}
+        # Grace works it through the console: a user token for her, role agent (her id is her agent id).
+        agent = person_auth(demo.workspace_id, "agent", user_id=AGENT["id"], name=AGENT["name"])
         contacted = await http.post(f"{case_url}/status", json={"status": "in_progress"}, headers=agent)
         assert contacted.status_code == 200, contacted.text
         resolve = await http.post(
@@ -129,7 +131,8 @@ async def test_webhook_to_won_back_customer(demo: DemoWorkspace, urls: dict[str,
             message="the retention outcome is recorded",
         )
         assert closed["retention"]["won_back"] is True and closed["retention"]["score"] == 5
-        assert [h["actor"] for h in closed["history"] if h["kind"] == "resolved"] == [AGENT["id"]]
+        resolved_by = [h["actor"] for h in closed["history"] if h["kind"] == "resolved"]
+        assert resolved_by == [f"{AGENT['name']} (user:{AGENT['id']})"]
         report = await json_of(http, f"{urls['followup']}/v1/metrics", demo.auth)
         assert report["groups"][0]["won_back"] == 1 and report["groups"][0]["won_back_rate"] == 1.0
 

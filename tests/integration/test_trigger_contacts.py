@@ -22,6 +22,7 @@ from shared.events import CUSTOMER_EVENTS, ContactOptedOut, utcnow
 from shared.security import issue_api_key
 from tests.conftest import SECRET_KEY
 from tests.support import trigger as fx
+from tests.support.access import key_auth
 from tests.support.stack import TopicReader, publish, wait_until
 from tests.support.trigger import ours
 
@@ -148,7 +149,9 @@ async def test_import_csv_and_json_lines_with_a_per_row_error_report(svc, auth):
         assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == field
 
 
-async def test_import_from_the_command_line_in_chunks(svc, api_key, auth, tmp_path: Path):
+async def test_import_from_the_command_line_in_chunks(svc, auth, workspace, tmp_path: Path):
+    # What a CRM's import script holds: an integration key (events and contacts, nothing else).
+    api_key = key_auth(workspace, "integration")["Authorization"].removeprefix("Bearer ")
     path = tmp_path / "contacts.csv"
     rows = ["external_id,email,name,role"] + [
         f"cli-{i},cli{i}@example.com,Person {i},user" for i in range(120)
@@ -180,6 +183,13 @@ async def test_import_from_the_command_line_in_chunks(svc, api_key, auth, tmp_pa
         )
         == 2
     )
+    viewer = key_auth(workspace, "viewer")["Authorization"].removeprefix("Bearer ")
+    args = contacts_import.configure(argparse.ArgumentParser()).parse_args(
+        [str(jsonl), "--url", svc.url, "--api-key", viewer]
+    )
+    err = io.StringIO()
+    code = await asyncio.to_thread(contacts_import.run, args, out=io.StringIO(), err=err)
+    assert code == 2 and "403" in err.getvalue() and "'contacts:write'" in err.getvalue()
 
 
 async def test_opting_out_through_the_api_is_published_and_honoured(svc, auth, broker, workspace, producer):

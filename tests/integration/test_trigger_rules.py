@@ -16,6 +16,7 @@ from services.trigger.app import create_app
 from shared.clock import Clock
 from shared.events import SURVEY_REQUESTS
 from tests.support import trigger as fx
+from tests.support.access import key_id_of, person_auth
 from tests.support.stack import TopicReader, running
 from tests.support.trigger import ours
 
@@ -375,9 +376,10 @@ async def test_dry_run_explains_every_rule_and_writes_nothing(svc, auth):
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "rules.0.conditions.field"
 
 
-async def test_rule_changes_are_versioned_and_audited(svc, auth):
+async def test_rule_changes_are_versioned_and_audited(svc, auth, workspace):
     created = await rule(svc, auth, name="audited")
-    who = {**auth, "X-Actor": "grace@acme.example"}
+    # A person through the console: the audit names them from the token (an X-Actor header is not believed).
+    who = {**person_auth(workspace, "admin", user_id="u-grace", name="Grace Hopper"), "X-Actor": "mallory"}
     patched = await svc.client.patch(f"/v1/rules/{created['id']}", json={"delay_seconds": 3600}, headers=who)
     assert (
         patched.status_code == 200
@@ -398,7 +400,8 @@ async def test_rule_changes_are_versioned_and_audited(svc, auth):
     assert (await svc.client.get(f"/v1/rules/{created['id']}", headers=auth)).status_code == 404
     history = (await svc.client.get(f"/v1/rules/{created['id']}/history", headers=auth)).json()
     assert [h["action"] for h in history] == ["created", "updated", "disabled", "updated", "deleted"]
-    assert history[1]["actor"].startswith("grace@acme.example (api key ")
+    assert history[1]["actor"] == "Grace Hopper (user:u-grace)"
+    assert history[3]["actor"] == f"key:{key_id_of(auth)}"
     assert history[1]["before"]["delay_seconds"] == 0 and history[1]["after"]["delay_seconds"] == 3600
     assert history[-1]["after"] is None and all(h["at"] for h in history)
     settings_change = await svc.client.put(

@@ -58,3 +58,17 @@ def test_the_console_page_shows_the_permission_table_of_the_code():
 
     page = (ROOT / "docs" / "console.md").read_text()
     assert permission_table() in page, "paste shared.access.permission_table() into docs/console.md"
+
+
+def test_the_page_of_who_may_call_what_is_current():
+    """docs/permissions.md lists every route's declaration; regenerate it with the routes."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen_permissions", ROOT / "docs" / "gen_permissions.py")
+    assert spec and spec.loader
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    committed = (ROOT / "docs" / "permissions.md").read_text()
+    assert committed == gen.render(), (
+        "docs/permissions.md is out of date: run `python docs/gen_permissions.py`"
+    )

@@ -20,9 +20,18 @@ from services.console.web import (
     set_cookie,
 )
 from shared.errors import InvalidInput
+from shared.guard import GuardedRoute, public
 from shared.service import SessionDep
 
-router = APIRouter(tags=["pages"])
+router = APIRouter(
+    tags=["pages"],
+    route_class=GuardedRoute,
+    dependencies=[
+        public(
+            "a browser page opened from an emailed single-use link (the token in the path), with a CSRF token on its form"
+        )
+    ],
+)
 Token = Annotated[str, Path(min_length=20, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 Csrf = Annotated[str, Form(max_length=200)]
 Password = Annotated[str, Form(max_length=1024)]

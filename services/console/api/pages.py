@@ -27,9 +27,18 @@ from services.console.web import (
 )
 from shared.access import KEY_ROLES, PERMISSIONS, Permission, Role, may_grant
 from shared.errors import Forbidden, InvalidInput
+from shared.guard import GuardedRoute, public
 from shared.service import SessionDep
 
-router = APIRouter(tags=["pages"])
+router = APIRouter(
+    tags=["pages"],
+    route_class=GuardedRoute,
+    dependencies=[
+        public(
+            "a browser page: signing in, or the session cookie of a signed-in person (the page checks their role and the form's CSRF token)"
+        )
+    ],
+)
 Csrf = Annotated[str, Form(max_length=200)]
 
 

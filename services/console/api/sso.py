@@ -18,10 +18,19 @@ from services.console.handlers import accounts
 from services.console.handlers import sso as flow
 from services.console.models import SsoProvider
 from services.console.web import SESSION_COOKIE, SSO_COOKIE, clear_cookie, redirect, render, set_cookie
+from shared.guard import GuardedRoute, public
 from shared.security import WORKSPACE_ID
 from shared.service import SessionDep
 
-router = APIRouter(tags=["pages"])
+router = APIRouter(
+    tags=["pages"],
+    route_class=GuardedRoute,
+    dependencies=[
+        public(
+            "a browser page of single sign-on: the identity provider's answer is checked (state, PKCE, id_token)"
+        )
+    ],
+)
 WorkspaceId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
 
 

@@ -40,9 +40,10 @@ from shared.access import (
     verify_operator_token,
 )
 from shared.errors import NotFound, Unauthorized
-from shared.service import PrincipalDep, SessionDep, requires
+from shared.guard import GuardedRoute, authenticated, public, requires
+from shared.service import SessionDep
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=GuardedRoute)
 KeyId = Annotated[str, Path(min_length=8, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
@@ -144,7 +145,7 @@ async def invite(
 
 
 @router.get("/me", tags=["people"], summary="Who the credential speaks for, and what it may do")
-async def me(principal: PrincipalDep) -> MeOut:
+async def me(principal: Principal = authenticated()) -> MeOut:
     return MeOut(
         workspace_id=principal.workspace_id,
         role=principal.role,
@@ -159,6 +160,7 @@ async def me(principal: PrincipalDep) -> MeOut:
     "/token",
     tags=["people"],
     summary="A short-lived user token for the signed-in person (session cookie and X-CSRF-Token)",
+    dependencies=[public("the signed-in browser's session cookie and its X-CSRF-Token; no API key")],
 )
 async def user_token(
     signed_in: SignedInDep,
@@ -240,6 +242,11 @@ async def put_sso(
     "/workspaces",
     tags=["operators"],
     summary="Create a workspace with its owner and an admin key (an operator token: closeloop workspace create)",
+    dependencies=[
+        public(
+            "an operator token signed with CLOSELOOP_SECRET_KEY (closeloop workspace create), checked here"
+        )
+    ],
 )
 async def create_workspace(
     body: WorkspaceIn, request: Request, response: Response, session: SessionDep, runtime: RuntimeDep

@@ -12,10 +12,12 @@ from services.dispatch import domain, queries
 from services.dispatch.deps import DispatchRuntime, RuntimeDep
 from services.dispatch.handlers.links import short_url
 from services.dispatch.schemas import FunnelOut, FunnelStep, InvitationOut, InvitationStatus, ReminderOut
+from shared.access import Permission
 from shared.errors import InvalidInput
+from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 
 def _invitation_out(runtime: DispatchRuntime, row: Any) -> InvitationOut:
@@ -31,7 +33,12 @@ def _invitation_out(runtime: DispatchRuntime, row: Any) -> InvitationOut:
     return out
 
 
-@router.get("/v1/invitations", tags=["invitations"], summary="List invitations, newest first")
+@router.get(
+    "/v1/invitations",
+    tags=["invitations"],
+    summary="List invitations, newest first",
+    dependencies=[requires(Permission.CONTACTS_READ)],
+)
 async def list_invitations(
     workspace: WorkspaceDep,
     session: SessionDep,
@@ -60,6 +67,7 @@ async def list_invitations(
     "/v1/invitations/{invitation_id}",
     tags=["invitations"],
     summary="Read an invitation: its status, recipient, survey link, funnel steps and last error",
+    dependencies=[requires(Permission.CONTACTS_READ)],
 )
 async def get_invitation(
     invitation_id: Annotated[uuid.UUID, Path()],
@@ -77,6 +85,7 @@ async def get_invitation(
     "/v1/invitations/{invitation_id}/reminders",
     tags=["invitations"],
     summary="List an invitation's reminders: scheduled, sent, cancelled or failed",
+    dependencies=[requires(Permission.CONTACTS_READ)],
 )
 async def list_reminders(
     invitation_id: Annotated[uuid.UUID, Path()], workspace: WorkspaceDep, session: SessionDep
@@ -95,6 +104,7 @@ async def list_reminders(
     "of each step were seen (a provider callback, the short link or open pixel, a response), `inferred` "
     "how many are counted only because a later step was. Filter by survey, channel, template and "
     "creation time; `group_by` returns one funnel per value.",
+    dependencies=[requires(Permission.METRICS_READ)],
 )
 async def get_funnel(
     workspace: WorkspaceDep,

@@ -18,10 +18,14 @@ from services.dispatch.deps import DispatchRuntime, RuntimeDep
 from services.dispatch.handlers import funnel, optouts
 from services.dispatch.handlers.links import UNSUBSCRIBE_PURPOSE
 from shared.errors import NotFound
+from shared.guard import GuardedRoute, public
 from shared.security import InvalidToken, verify_token
 from shared.service import SessionDep
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
+SHORT_LINK = public("the link is in a message to one customer: an unguessable code, no personal data in it")
+OPEN_PIXEL = public("an image in an email (only when the workspace enables open tracking)")
+UNSUBSCRIBE = public("the link is signed (CLOSELOOP_SECRET_KEY) for one contact and invitation")
 
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -56,6 +60,7 @@ def _page(title: str, body: str, *, status: int = 200) -> HTMLResponse:
         404: {"description": "unknown link"},
         410: {"description": "expired, or no longer available (the contact was erased)"},
     },
+    dependencies=[SHORT_LINK],
 )
 async def short_link(
     code: Annotated[str, Path(max_length=16)],
@@ -86,6 +91,7 @@ async def short_link(
     summary="Open-tracking pixel (only in emails of workspaces that enable open tracking)",
     response_class=Response,
     responses={200: {"content": {"image/gif": {}}}},
+    dependencies=[OPEN_PIXEL],
 )
 async def open_pixel(
     code: Annotated[str, Path(max_length=16)], session: SessionDep, runtime: RuntimeDep
@@ -97,10 +103,16 @@ async def open_pixel(
 
 
 def _unsubscribe_claims(runtime: DispatchRuntime, token: str) -> dict[str, Any]:
+    settings = runtime.settings
     try:
-        claims = verify_token(runtime.settings.secret_key, UNSUBSCRIBE_PURPOSE, token)
+        claims = verify_token(settings.secret_key, UNSUBSCRIBE_PURPOSE, token)
     except InvalidToken:
-        raise NotFound("This unsubscribe link is not valid.", field="token") from None
+        try:  # signed before a rotation of the secret (CLOSELOOP_SECRET_KEY_PREVIOUS)
+            if not settings.secret_key_previous:
+                raise
+            claims = verify_token(settings.secret_key_previous, UNSUBSCRIBE_PURPOSE, token)
+        except InvalidToken:
+            raise NotFound("This unsubscribe link is not valid.", field="token") from None
     if not all(isinstance(claims.get(k), str) for k in ("ws", "con", "inv")):
         raise NotFound("This unsubscribe link is not valid.", field="token")
     return claims
@@ -111,6 +123,7 @@ def _unsubscribe_claims(runtime: DispatchRuntime, token: str) -> dict[str, Any]:
     tags=["public"],
     summary="Unsubscribe page: asks to confirm (link scanners never unsubscribe anyone)",
     response_class=HTMLResponse,
+    dependencies=[UNSUBSCRIBE],
 )
 async def unsubscribe_page(token: Annotated[str, Path(max_length=1000)], runtime: RuntimeDep) -> HTMLResponse:
     _unsubscribe_claims(runtime, token)
@@ -127,6 +140,7 @@ async def unsubscribe_page(token: Annotated[str, Path(max_length=1000)], runtime
     tags=["public"],
     summary="Unsubscribe (one-click, RFC 8058): records the opt-out and publishes ContactOptedOut",
     response_class=HTMLResponse,
+    dependencies=[UNSUBSCRIBE],
 )
 async def unsubscribe(
     token: Annotated[str, Path(max_length=1000)], session: SessionDep, runtime: RuntimeDep

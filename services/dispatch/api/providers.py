@@ -14,15 +14,17 @@ from services.dispatch import domain, providers
 from services.dispatch.deps import DispatchRuntime, RuntimeDep
 from services.dispatch.handlers import callbacks
 from shared.errors import InvalidInput, NotFound, Unauthorized, parse_json_object
+from shared.guard import GuardedRoute, public
 from shared.service import SessionDep
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 
 @router.post(
     "/v1/providers/sendgrid/events",
     tags=["providers"],
     summary="SendGrid Event Webhook (signed with ECDSA; configure the verification key)",
+    dependencies=[public("SendGrid signs each request (ECDSA with the verification key configured here)")],
 )
 async def sendgrid_events(request: Request, session: SessionDep, runtime: RuntimeDep) -> dict[str, int]:
     settings, now = runtime.settings, runtime.deps.clock.now()
@@ -53,6 +55,7 @@ async def sendgrid_events(request: Request, session: SessionDep, runtime: Runtim
     "/v1/providers/mailgun/events",
     tags=["providers"],
     summary="Mailgun webhook (HMAC-SHA256 over timestamp + token with the signing key)",
+    dependencies=[public("Mailgun signs each request (HMAC-SHA256 with the signing key)")],
 )
 async def mailgun_events(request: Request, session: SessionDep, runtime: RuntimeDep) -> dict[str, int]:
     settings, now = runtime.settings, runtime.deps.clock.now()
@@ -79,6 +82,7 @@ async def mailgun_events(request: Request, session: SessionDep, runtime: Runtime
     "/v1/providers/twilio/{workspace_id}/status",
     tags=["providers"],
     summary="Twilio status callback for SMS/WhatsApp (X-Twilio-Signature with the auth token)",
+    dependencies=[public("Twilio signs each request (X-Twilio-Signature with the auth token)")],
 )
 async def twilio_status(
     workspace_id: Annotated[str, Path(max_length=63)],

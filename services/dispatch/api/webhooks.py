@@ -15,9 +15,11 @@ from services.dispatch.schemas import (
     SubscriptionOut,
     SubscriptionPatch,
 )
+from shared.access import Permission
+from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 
 @router.post(
@@ -25,6 +27,7 @@ router = APIRouter()
     tags=["webhooks"],
     status_code=201,
     summary="Subscribe an endpoint to outgoing webhooks; the signing secret is shown once",
+    dependencies=[requires(Permission.INTEGRATION_SECRETS_WRITE)],
 )
 async def create_webhook(
     body: SubscriptionIn, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
@@ -41,13 +44,23 @@ def _subscription_out(row: Any, *, with_secret: bool = False) -> SubscriptionOut
     return out
 
 
-@router.get("/v1/webhooks", tags=["webhooks"], summary="List webhook subscriptions")
+@router.get(
+    "/v1/webhooks",
+    tags=["webhooks"],
+    summary="List webhook subscriptions",
+    dependencies=[requires(Permission.INTEGRATIONS_READ)],
+)
 async def list_webhooks(workspace: WorkspaceDep, session: SessionDep) -> list[SubscriptionOut]:
     rows = await subscriptions.list_subscriptions(session, workspace_id=workspace)
     return [_subscription_out(r) for r in rows]
 
 
-@router.get("/v1/webhooks/{subscription_id}", tags=["webhooks"], summary="Read a webhook subscription")
+@router.get(
+    "/v1/webhooks/{subscription_id}",
+    tags=["webhooks"],
+    summary="Read a webhook subscription",
+    dependencies=[requires(Permission.INTEGRATIONS_READ)],
+)
 async def get_webhook(subscription_id: str, workspace: WorkspaceDep, session: SessionDep) -> SubscriptionOut:
     row = await subscriptions.get_subscription(
         session, workspace_id=workspace, subscription_id=subscription_id
@@ -59,6 +72,7 @@ async def get_webhook(subscription_id: str, workspace: WorkspaceDep, session: Se
     "/v1/webhooks/{subscription_id}",
     tags=["webhooks"],
     summary="Change a subscription; `enabled: true` re-enables one disabled after failures",
+    dependencies=[requires(Permission.INTEGRATIONS_WRITE)],
 )
 async def patch_webhook(
     subscription_id: str,
@@ -74,7 +88,11 @@ async def patch_webhook(
 
 
 @router.delete(
-    "/v1/webhooks/{subscription_id}", tags=["webhooks"], status_code=204, summary="Delete a subscription"
+    "/v1/webhooks/{subscription_id}",
+    tags=["webhooks"],
+    status_code=204,
+    summary="Delete a subscription",
+    dependencies=[requires(Permission.INTEGRATIONS_WRITE)],
 )
 async def delete_webhook(subscription_id: str, workspace: WorkspaceDep, session: SessionDep) -> Response:
     await subscriptions.delete_subscription(session, workspace_id=workspace, subscription_id=subscription_id)
@@ -85,6 +103,7 @@ async def delete_webhook(subscription_id: str, workspace: WorkspaceDep, session:
     "/v1/webhooks/{subscription_id}/deliveries",
     tags=["webhooks"],
     summary="The delivery log: each delivery with every attempt's status code, error and duration",
+    dependencies=[requires(Permission.INTEGRATIONS_READ)],
 )
 async def list_deliveries(
     subscription_id: str,
@@ -109,6 +128,7 @@ async def list_deliveries(
     tags=["webhooks"],
     status_code=202,
     summary="Send a delivery again with the same webhook-id (after fixing the endpoint)",
+    dependencies=[requires(Permission.INTEGRATIONS_WRITE)],
 )
 async def replay_delivery(
     subscription_id: str, delivery_id: str, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep

@@ -11,10 +11,12 @@ from services.dispatch.deps import DispatchRuntime, RuntimeDep
 from services.dispatch.handlers import configuration
 from services.dispatch.handlers.workspace import workspace_config
 from services.dispatch.schemas import ChannelConfigIn, ChannelConfigOut, WorkspaceConfig
-from shared.service import SessionDep, WorkspaceDep
+from shared.access import Permission, require
+from shared.guard import GuardedRoute, requires
+from shared.service import PrincipalDep, SessionDep, WorkspaceDep
 from shared.vocabulary import SendChannel
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 
 ChannelPath = Annotated[SendChannel, Path(description="email, sms, whatsapp or chat")]
@@ -44,6 +46,7 @@ def deprecated(response: Response, runtime: DispatchRuntime) -> None:
     summary="Read the workspace's reminders, open tracking and link TTL (and its deprecated branding and "
     "quiet hours, as they apply)",
     description=DEPRECATION,
+    dependencies=[requires(Permission.SETTINGS_READ)],
 )
 async def get_settings(
     workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep, response: Response
@@ -57,6 +60,7 @@ async def get_settings(
     tags=["settings"],
     summary="Set reminders, open tracking, link TTL (and the deprecated branding and quiet hours)",
     description=DEPRECATION,
+    dependencies=[requires(Permission.SETTINGS_WRITE)],
 )
 async def put_settings(
     body: WorkspaceConfig,
@@ -70,7 +74,12 @@ async def put_settings(
     return await configuration.put_settings(session, workspace_id=workspace, config=body)
 
 
-@router.get("/v1/channels", tags=["settings"], summary="List channels: configured or not, secrets masked")
+@router.get(
+    "/v1/channels",
+    tags=["settings"],
+    summary="List channels: configured or not, secrets masked",
+    dependencies=[requires(Permission.CHANNELS_READ)],
+)
 async def list_channels(
     workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> list[ChannelConfigOut]:
@@ -81,6 +90,9 @@ async def list_channels(
     "/v1/channels/{channel}",
     tags=["settings"],
     summary="Configure a channel: provider credentials, sender, chat webhook, rate limit",
+    description="Setting `auth_token` or a chat's `webhook_url` (a secret URL) also needs the permission "
+    "`integration-secrets:write`.",
+    dependencies=[requires(Permission.CHANNELS_WRITE)],
 )
 async def put_channel(
     channel: ChannelPath,
@@ -88,7 +100,12 @@ async def put_channel(
     workspace: WorkspaceDep,
     session: SessionDep,
     runtime: RuntimeDep,
+    principal: PrincipalDep,
 ) -> ChannelConfigOut:
+    if (
+        body.auth_token is not None or body.webhook_url is not None
+    ):  # provider credentials, a chat's secret URL
+        require(principal, Permission.INTEGRATION_SECRETS_WRITE)
     runtime.deps.cache.invalidate_after_commit(session, workspace)
     return await configuration.put_channel(
         session, runtime.settings, runtime.deps.guard, workspace_id=workspace, channel=channel, body=body
@@ -100,6 +117,7 @@ async def put_channel(
     tags=["settings"],
     status_code=204,
     summary="Forget a channel's configuration (the deployment defaults apply again)",
+    dependencies=[requires(Permission.CHANNELS_WRITE)],
 )
 async def delete_channel(
     channel: ChannelPath, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep

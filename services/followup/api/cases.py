@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 
 from services.followup import queries
-from services.followup.api.views import case_out, decision_out, history_out, note_out
+from services.followup.api.views import case_out, decision_out, for_caller, history_out, note_out
 from services.followup.deps import ActorDep, RuntimeDep
 from services.followup.domain.cases import Priority
 from services.followup.handlers import common, work
@@ -28,10 +28,12 @@ from services.followup.schemas.cases import (
     StatusIn,
 )
 from services.followup.schemas.common import Page
+from shared.access import Permission
 from shared.errors import CloseloopError, InvalidInput
-from shared.service import SessionDep, WorkspaceDep
+from shared.guard import GuardedRoute, requires
+from shared.service import PrincipalDep, SessionDep, WorkspaceDep
 
-router = APIRouter(tags=["cases"])
+router = APIRouter(route_class=GuardedRoute, tags=["cases"])
 CaseId = Annotated[str, Path(min_length=1, max_length=64, description="The case's id")]
 Limit = Annotated[int, Query(ge=1, description="Page size (at most the service's max_page_size).")]
 Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")]
@@ -47,11 +49,13 @@ def check_limit(limit: int, runtime: RuntimeDep) -> None:
     summary="The workspace's cases, newest first, paginated; filter for an agent's open cases",
     description='`assignee=<agent id>&active=true` is an agent\'s "my open cases"; `overdue=true` keeps cases past '
     "a calendar due time; `unassigned=true` is the queue.",
+    dependencies=[requires(Permission.CASES_READ)],
 )
 async def list_cases(
     workspace: WorkspaceDep,
     session: SessionDep,
     runtime: RuntimeDep,
+    principal: PrincipalDep,
     status: Annotated[str | None, Query(max_length=40)] = None,
     active: bool | None = None,
     assignee: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
@@ -76,26 +80,40 @@ async def list_cases(
         cursor=cursor,
         now=runtime.deps.clock.now(),
     )
-    return Page[CaseOut](items=[case_out(c) for c in rows], next_cursor=next_cursor)
+    return Page[CaseOut](items=[for_caller(case_out(c), principal) for c in rows], next_cursor=next_cursor)
 
 
-@router.get("/v1/cases/{case_id}", summary="A case: who to call, the answers, its SLA, history and notes")
-async def get_case(case_id: CaseId, workspace: WorkspaceDep, session: SessionDep) -> CaseDetail:
+@router.get(
+    "/v1/cases/{case_id}",
+    summary="A case: who to call, the answers, its SLA, history and notes",
+    dependencies=[requires(Permission.CASES_READ)],
+)
+async def get_case(
+    case_id: CaseId, workspace: WorkspaceDep, session: SessionDep, principal: PrincipalDep
+) -> CaseDetail:
     case = await common.get_case(session, workspace_id=workspace, case_id=case_id)
     return CaseDetail(
-        **case_out(case).model_dump(),
+        **for_caller(case_out(case), principal).model_dump(),
         history=[history_out(e) for e in await queries.history(session, case=case)],
         notes=[note_out(n) for n in await queries.notes(session, case=case)],
     )
 
 
-@router.get("/v1/cases/{case_id}/history", summary="Every change to a case, oldest first, with its actor")
+@router.get(
+    "/v1/cases/{case_id}/history",
+    summary="Every change to a case, oldest first, with its actor",
+    dependencies=[requires(Permission.CASES_READ)],
+)
 async def case_history(case_id: CaseId, workspace: WorkspaceDep, session: SessionDep) -> list[HistoryOut]:
     case = await common.get_case(session, workspace_id=workspace, case_id=case_id)
     return [history_out(e) for e in await queries.history(session, case=case)]
 
 
-@router.get("/v1/cases/{case_id}/notes", summary="A case's notes, oldest first")
+@router.get(
+    "/v1/cases/{case_id}/notes",
+    summary="A case's notes, oldest first",
+    dependencies=[requires(Permission.CASES_READ)],
+)
 async def list_notes(case_id: CaseId, workspace: WorkspaceDep, session: SessionDep) -> list[NoteOut]:
     case = await common.get_case(session, workspace_id=workspace, case_id=case_id)
     return [note_out(n) for n in await queries.notes(session, case=case)]
@@ -105,6 +123,7 @@ async def list_notes(case_id: CaseId, workspace: WorkspaceDep, session: SessionD
     "/v1/cases/{case_id}/notes",
     status_code=201,
     summary="Append a note (with links as attachments); notes are never edited",
+    dependencies=[requires(Permission.CASES_WRITE)],
 )
 async def add_note(
     case_id: CaseId,
@@ -131,6 +150,7 @@ async def add_note(
     "/v1/cases/{case_id}/assign",
     summary="Give a case to an agent, or to a team (its next member in turn takes it)",
     description="409 once the case is resolved or closed. A workspace may ask for a `note` with reassignments.",
+    dependencies=[requires(Permission.CASES_WRITE)],
 )
 async def assign(
     case_id: CaseId,
@@ -162,6 +182,7 @@ async def assign(
     description="Forward only unless the workspace allows going back (PUT /v1/workflow). `resolved` is reached "
     "with /resolve; `closed` only from resolved. 409 for a refused move, 422 for an unknown status or a missing "
     "required note.",
+    dependencies=[requires(Permission.CASES_WRITE)],
 )
 async def change_status(
     case_id: CaseId,
@@ -184,7 +205,11 @@ async def change_status(
     return case_out(case)
 
 
-@router.post("/v1/cases/{case_id}/priority", summary="Set a case's priority; its SLA due times follow")
+@router.post(
+    "/v1/cases/{case_id}/priority",
+    summary="Set a case's priority; its SLA due times follow",
+    dependencies=[requires(Permission.CASES_WRITE)],
+)
 async def set_priority(
     case_id: CaseId,
     body: PriorityIn,
@@ -206,6 +231,7 @@ async def set_priority(
     description="The root cause is a `category › cause` of the workspace's taxonomy (GET /v1/root-causes). The "
     "retention survey goes over the channel the customer answered on, else any channel they have; when they have "
     "none the case closes at once (`retention.status` = `not_possible`).",
+    dependencies=[requires(Permission.CASES_WRITE)],
 )
 async def resolve(
     case_id: CaseId,
@@ -229,7 +255,11 @@ async def resolve(
     return case_out(case)
 
 
-@router.post("/v1/cases/{case_id}/reopen", summary="Reopen a resolved or closed case, with a reason")
+@router.post(
+    "/v1/cases/{case_id}/reopen",
+    summary="Reopen a resolved or closed case, with a reason",
+    dependencies=[requires(Permission.CASES_WRITE)],
+)
 async def reopen(
     case_id: CaseId,
     body: ReopenIn,
@@ -250,6 +280,7 @@ async def reopen(
     summary="Assign, move, prioritise or annotate up to 500 cases at once",
     description="Each case succeeds or fails on its own (a failed case changes nothing); the result says, per "
     "case, the status it alone would have answered.",
+    dependencies=[requires(Permission.CASES_WRITE)],
 )
 async def bulk(
     body: BulkIn, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep, actor: ActorDep
@@ -315,6 +346,7 @@ async def bulk(
 @router.get(
     "/v1/decisions",
     summary="Why responses opened a case or not, and where cases were routed; newest first",
+    dependencies=[requires(Permission.CASES_READ)],
 )
 async def list_decisions(
     workspace: WorkspaceDep,

@@ -38,10 +38,12 @@ from services.followup.schemas.config import (
     WorkflowIn,
     WorkflowOut,
 )
+from shared.access import Permission
 from shared.errors import InvalidInput
+from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 AgentPath = Annotated[str, Path(min_length=1, max_length=200, description="The agent's id (yours, opaque)")]
 TeamPath = Annotated[str, Path(min_length=1, max_length=64, description="The team's id")]
 
@@ -58,7 +60,12 @@ def _settings_out(s: WorkspaceSettings | None) -> SettingsOut:
     )
 
 
-@router.get("/v1/settings", tags=["settings"], summary="The workspace's retention survey and staff address")
+@router.get(
+    "/v1/settings",
+    tags=["settings"],
+    summary="The workspace's retention survey and staff address",
+    dependencies=[requires(Permission.SETTINGS_READ)],
+)
 async def get_settings(workspace: WorkspaceDep, session: SessionDep) -> SettingsOut:
     return _settings_out(await config.get_settings(session, workspace_id=workspace))
 
@@ -67,6 +74,7 @@ async def get_settings(workspace: WorkspaceDep, session: SessionDep) -> Settings
     "/v1/settings",
     tags=["settings"],
     summary="Set the retention survey sent when a case is resolved (null: send none)",
+    dependencies=[requires(Permission.SETTINGS_WRITE)],
 )
 async def put_settings(body: SettingsIn, workspace: WorkspaceDep, session: SessionDep) -> SettingsOut:
     return _settings_out(await config.put_settings(session, workspace_id=workspace, values=body.model_dump()))
@@ -79,7 +87,12 @@ def _agent_out(a: Agent) -> AgentOut:
     return AgentOut(id=a.id, name=a.name, email=a.email, active=a.active, created_at=a.created_at)
 
 
-@router.get("/v1/agents", tags=["teams"], summary="The workspace's agents")
+@router.get(
+    "/v1/agents",
+    tags=["teams"],
+    summary="The workspace's agents",
+    dependencies=[requires(Permission.CASES_READ)],
+)
 async def list_agents(
     workspace: WorkspaceDep,
     session: SessionDep,
@@ -93,7 +106,10 @@ async def list_agents(
 
 
 @router.put(
-    "/v1/agents/{agent_id}", tags=["teams"], summary="Add or change an agent (a person's id and name)"
+    "/v1/agents/{agent_id}",
+    tags=["teams"],
+    summary="Add or change an agent (a person's id and name)",
+    dependencies=[requires(Permission.SETTINGS_WRITE)],
 )
 async def put_agent(
     agent_id: AgentPath, body: AgentIn, workspace: WorkspaceDep, session: SessionDep
@@ -103,7 +119,12 @@ async def put_agent(
     )
 
 
-@router.get("/v1/agents/{agent_id}", tags=["teams"], summary="An agent")
+@router.get(
+    "/v1/agents/{agent_id}",
+    tags=["teams"],
+    summary="An agent",
+    dependencies=[requires(Permission.CASES_READ)],
+)
 async def get_agent(agent_id: AgentPath, workspace: WorkspaceDep, session: SessionDep) -> AgentOut:
     return _agent_out(await config.get_agent(session, workspace_id=workspace, agent_id=agent_id))
 
@@ -157,7 +178,12 @@ def _team_values(body: TeamIn) -> dict[str, object]:
     return values
 
 
-@router.get("/v1/teams", tags=["teams"], summary="The workspace's teams")
+@router.get(
+    "/v1/teams",
+    tags=["teams"],
+    summary="The workspace's teams",
+    dependencies=[requires(Permission.CASES_READ)],
+)
 async def list_teams(
     workspace: WorkspaceDep,
     session: SessionDep,
@@ -171,7 +197,11 @@ async def list_teams(
 
 
 @router.post(
-    "/v1/teams", tags=["teams"], status_code=201, summary="Create a team: time zone, hours, members, lead"
+    "/v1/teams",
+    tags=["teams"],
+    status_code=201,
+    summary="Create a team: time zone, hours, members, lead",
+    dependencies=[requires(Permission.SETTINGS_WRITE)],
 )
 async def create_team(body: TeamIn, workspace: WorkspaceDep, session: SessionDep) -> TeamOut:
     team = await config.save_team(
@@ -180,12 +210,19 @@ async def create_team(body: TeamIn, workspace: WorkspaceDep, session: SessionDep
     return await _team_out(session, team)
 
 
-@router.get("/v1/teams/{team_id}", tags=["teams"], summary="A team")
+@router.get(
+    "/v1/teams/{team_id}", tags=["teams"], summary="A team", dependencies=[requires(Permission.CASES_READ)]
+)
 async def get_team(team_id: TeamPath, workspace: WorkspaceDep, session: SessionDep) -> TeamOut:
     return await _team_out(session, await config.get_team(session, workspace_id=workspace, team_id=team_id))
 
 
-@router.put("/v1/teams/{team_id}", tags=["teams"], summary="Replace a team (members included)")
+@router.put(
+    "/v1/teams/{team_id}",
+    tags=["teams"],
+    summary="Replace a team (members included)",
+    dependencies=[requires(Permission.SETTINGS_WRITE)],
+)
 async def put_team(team_id: TeamPath, body: TeamIn, workspace: WorkspaceDep, session: SessionDep) -> TeamOut:
     team = await config.save_team(
         session, workspace_id=workspace, team_id=team_id, values=_team_values(body), members=body.members
@@ -194,7 +231,11 @@ async def put_team(team_id: TeamPath, body: TeamIn, workspace: WorkspaceDep, ses
 
 
 @router.delete(
-    "/v1/teams/{team_id}", tags=["teams"], status_code=204, summary="Delete a team no open case or rule uses"
+    "/v1/teams/{team_id}",
+    tags=["teams"],
+    status_code=204,
+    summary="Delete a team no open case or rule uses",
+    dependencies=[requires(Permission.SETTINGS_WRITE)],
 )
 async def delete_team(team_id: TeamPath, workspace: WorkspaceDep, session: SessionDep) -> Response:
     await config.delete_team(session, workspace_id=workspace, team_id=team_id)
@@ -218,7 +259,10 @@ def _rule_out(r: RoutingRule) -> RuleOut:
 
 
 @router.get(
-    "/v1/routing-rules", tags=["routing"], summary="The routing rules, in the order they are evaluated"
+    "/v1/routing-rules",
+    tags=["routing"],
+    summary="The routing rules, in the order they are evaluated",
+    dependencies=[requires(Permission.SETTINGS_READ)],
 )
 async def get_rules(workspace: WorkspaceDep, session: SessionDep) -> RulesOut:
     settings = await config.get_settings(session, workspace_id=workspace)
@@ -234,6 +278,7 @@ async def get_rules(workspace: WorkspaceDep, session: SessionDep) -> RulesOut:
     summary="Replace the routing rules (first match wins) and the default team",
     description="Each rule sends matching cases to a team (its next member in turn) or an agent; every condition "
     "of a rule must hold. Unmatched cases go to `default_team_id`, or to the unassigned queue.",
+    dependencies=[requires(Permission.SETTINGS_WRITE)],
 )
 async def put_rules(body: RulesIn, workspace: WorkspaceDep, session: SessionDep) -> RulesOut:
     for i, rule in enumerate(body.rules):
@@ -269,6 +314,7 @@ def _policy_out(p: SlaPolicy) -> PolicyOut:
     "/v1/sla-policies",
     tags=["sla"],
     summary="SLA policies (none: 48 h / 7 days calendar, 16 h / 40 h business)",
+    dependencies=[requires(Permission.SETTINGS_READ)],
 )
 async def get_policies(workspace: WorkspaceDep, session: SessionDep) -> list[PolicyOut]:
     return [_policy_out(p) for p in await config.list_policies(session, workspace_id=workspace)]
@@ -278,6 +324,7 @@ async def get_policies(workspace: WorkspaceDep, session: SessionDep) -> list[Pol
     "/v1/sla-policies",
     tags=["sla"],
     summary="Replace the SLA policies; a case gets the most specific (team and priority, team, priority, any)",
+    dependencies=[requires(Permission.SETTINGS_WRITE)],
 )
 async def put_policies(body: PoliciesIn, workspace: WorkspaceDep, session: SessionDep) -> list[PolicyOut]:
     rows = await config.replace_policies(
@@ -302,7 +349,12 @@ def _step_out(s: EscalationStep) -> StepOut:
     )
 
 
-@router.get("/v1/escalation-ladder", tags=["sla"], summary="The escalation ladder, in order")
+@router.get(
+    "/v1/escalation-ladder",
+    tags=["sla"],
+    summary="The escalation ladder, in order",
+    dependencies=[requires(Permission.SETTINGS_READ)],
+)
 async def get_ladder(workspace: WorkspaceDep, session: SessionDep) -> list[StepOut]:
     return [_step_out(s) for s in await config.list_ladder(session, workspace_id=workspace)]
 
@@ -311,6 +363,7 @@ async def get_ladder(workspace: WorkspaceDep, session: SessionDep) -> list[StepO
     "/v1/escalation-ladder",
     tags=["sla"],
     summary="Replace the escalation ladder (at most 50 steps; new steps never apply to older cases)",
+    dependencies=[requires(Permission.SETTINGS_WRITE)],
 )
 async def put_ladder(
     body: LadderIn, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
@@ -340,14 +393,20 @@ def _workflow_out(s: WorkspaceSettings | None) -> WorkflowOut:
 
 
 @router.get(
-    "/v1/workflow", tags=["settings"], summary="The statuses cases move through, and when a note is required"
+    "/v1/workflow",
+    tags=["settings"],
+    summary="The statuses cases move through, and when a note is required",
+    dependencies=[requires(Permission.CASES_READ)],
 )
 async def get_workflow(workspace: WorkspaceDep, session: SessionDep) -> WorkflowOut:
     return _workflow_out(await config.get_settings(session, workspace_id=workspace))
 
 
 @router.put(
-    "/v1/workflow", tags=["settings"], summary="Set the workspace's own statuses and note requirements"
+    "/v1/workflow",
+    tags=["settings"],
+    summary="Set the workspace's own statuses and note requirements",
+    dependencies=[requires(Permission.SETTINGS_WRITE)],
 )
 async def put_workflow(body: WorkflowIn, workspace: WorkspaceDep, session: SessionDep) -> WorkflowOut:
     values = body.model_dump()
@@ -359,7 +418,10 @@ async def put_workflow(body: WorkflowIn, workspace: WorkspaceDep, session: Sessi
 
 
 @router.get(
-    "/v1/opening-rules", tags=["settings"], summary="When a response opens a case besides negative feedback"
+    "/v1/opening-rules",
+    tags=["settings"],
+    summary="When a response opens a case besides negative feedback",
+    dependencies=[requires(Permission.SETTINGS_READ)],
 )
 async def get_opening_rules(workspace: WorkspaceDep, session: SessionDep) -> OpeningRulesIn:
     s = await config.get_settings(session, workspace_id=workspace)
@@ -367,7 +429,10 @@ async def get_opening_rules(workspace: WorkspaceDep, session: SessionDep) -> Ope
 
 
 @router.put(
-    "/v1/opening-rules", tags=["settings"], summary="Open cases on at-risk loyalty cells or low scores too"
+    "/v1/opening-rules",
+    tags=["settings"],
+    summary="Open cases on at-risk loyalty cells or low scores too",
+    dependencies=[requires(Permission.SETTINGS_WRITE)],
 )
 async def put_opening_rules(
     body: OpeningRulesIn, workspace: WorkspaceDep, session: SessionDep
@@ -380,7 +445,12 @@ async def put_opening_rules(
     return body
 
 
-@router.get("/v1/root-causes", tags=["settings"], summary="The root-cause taxonomy resolutions name")
+@router.get(
+    "/v1/root-causes",
+    tags=["settings"],
+    summary="The root-cause taxonomy resolutions name",
+    dependencies=[requires(Permission.CASES_READ)],
+)
 async def get_root_causes(workspace: WorkspaceDep, session: SessionDep) -> RootCausesOut:
     s = await config.get_settings(session, workspace_id=workspace)
     custom = s.root_causes if s else None
@@ -388,7 +458,10 @@ async def get_root_causes(workspace: WorkspaceDep, session: SessionDep) -> RootC
 
 
 @router.put(
-    "/v1/root-causes", tags=["settings"], summary="Replace the root-cause taxonomy (category › cause)"
+    "/v1/root-causes",
+    tags=["settings"],
+    summary="Replace the root-cause taxonomy (category › cause)",
+    dependencies=[requires(Permission.SETTINGS_WRITE)],
 )
 async def put_root_causes(body: RootCausesIn, workspace: WorkspaceDep, session: SessionDep) -> RootCausesOut:
     if body.taxonomy is not None:

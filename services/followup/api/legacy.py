@@ -22,9 +22,11 @@ from services.followup.domain.taxonomy import LEGACY_ROOT_CAUSE
 from services.followup.handlers import common, config, work
 from services.followup.models import Case, CaseEntry
 from services.followup.schemas.common import NonBlank
+from shared.access import Permission
+from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter(tags=["tasks (deprecated)"])
+router = APIRouter(route_class=GuardedRoute, tags=["tasks (deprecated)"])
 TaskId = Annotated[str, Path(min_length=1, max_length=64, description="The task's (case's) id")]
 DEPRECATED_SINCE = "@1796083200"  # 2026-12-01, RFC 9745
 
@@ -130,7 +132,11 @@ async def _case(session: SessionDep, workspace: str, task_id: str, *, for_update
     )
 
 
-@router.get("/v1/tasks", summary="Deprecated: GET /v1/cases. The workspace's tasks, newest first")
+@router.get(
+    "/v1/tasks",
+    summary="Deprecated: GET /v1/cases. The workspace's tasks, newest first",
+    dependencies=[requires(Permission.CASES_READ)],
+)
 async def list_tasks(
     response: Response,
     workspace: WorkspaceDep,
@@ -157,7 +163,11 @@ async def list_tasks(
     return [_task_out(c) for c in rows]
 
 
-@router.get("/v1/tasks/{task_id}", summary="Deprecated: GET /v1/cases/{id}. A task with its history")
+@router.get(
+    "/v1/tasks/{task_id}",
+    summary="Deprecated: GET /v1/cases/{id}. A task with its history",
+    dependencies=[requires(Permission.CASES_READ)],
+)
 async def get_task(
     task_id: TaskId, response: Response, workspace: WorkspaceDep, session: SessionDep
 ) -> TaskDetail:
@@ -168,7 +178,9 @@ async def get_task(
 
 
 @router.post(
-    "/v1/tasks/{task_id}/assign", summary="Deprecated: POST /v1/cases/{id}/assign. Assign a task to a person"
+    "/v1/tasks/{task_id}/assign",
+    summary="Deprecated: POST /v1/cases/{id}/assign. Assign a task to a person",
+    dependencies=[requires(Permission.CASES_WRITE)],
 )
 async def assign_task(
     task_id: TaskId,
@@ -198,6 +210,7 @@ async def assign_task(
 @router.post(
     "/v1/tasks/{task_id}/resolve",
     summary="Deprecated: POST /v1/cases/{id}/resolve. Resolve a task with a note (root cause Other › Other)",
+    dependencies=[requires(Permission.CASES_WRITE)],
 )
 async def resolve_task(
     task_id: TaskId,

@@ -11,10 +11,12 @@ from services.followup import queries
 from services.followup.deps import RuntimeDep
 from services.followup.domain import metrics as maths
 from services.followup.schemas.metrics import FunnelOut, FunnelStepOut, MetricsGroup, MetricsOut
+from shared.access import Permission
 from shared.errors import InvalidInput
+from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter(tags=["metrics"])
+router = APIRouter(route_class=GuardedRoute, tags=["metrics"])
 By = Literal[
     "none",
     "team",
@@ -56,6 +58,7 @@ def _check_range(since: datetime | None, until: datetime | None) -> None:
     "answer / retention answers, with a 95% Wilson interval. **Reopen rate** = reopened / ever resolved. **Climbed** = "
     "detractors with a case who answered a later survey as promoters. `by=segment&dimension=country` slices by a "
     "response dimension; `by=period&period=week` by when cases opened.",
+    dependencies=[requires(Permission.METRICS_READ)],
 )
 async def get_metrics(
     workspace: WorkspaceDep,
@@ -115,6 +118,7 @@ async def get_metrics(
 @router.get(
     "/v1/metrics/funnel",
     summary="The recovery funnel: negative answers → consented → case opened → contacted → resolved → retention answered → won back",
+    dependencies=[requires(Permission.METRICS_READ)],
 )
 async def get_funnel(
     workspace: WorkspaceDep, session: SessionDep, since: Since = None, until: Until = None

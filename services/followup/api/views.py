@@ -15,6 +15,21 @@ from services.followup.schemas.cases import (
     Retention,
     Sla,
 )
+from shared.access import Permission, Principal
+
+
+def shows_customer(principal: Principal) -> bool:
+    """Whether the caller sees who a case's customer is (name, email, phone, company): those who work
+    cases (``cases:write``: agents) or read contacts (``contacts:read``). Viewers see the case without them."""
+    return principal.can(Permission.CASES_WRITE) or principal.can(Permission.CONTACTS_READ)
+
+
+def for_caller(case: CaseOut, principal: Principal) -> CaseOut:
+    """Return ``case`` as ``principal`` may see it: without the customer's details unless ``shows_customer``."""
+    if shows_customer(principal):
+        return case
+    hidden = Contact(known=case.contact.known, locale=case.contact.locale, timezone=case.contact.timezone)
+    return case.model_copy(update={"contact": hidden})
 
 
 def case_out(c: Case) -> CaseOut:

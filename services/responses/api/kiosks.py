@@ -12,9 +12,11 @@ from services.responses.deps import ResponsesRuntime, RuntimeDep
 from services.responses.handlers import kiosks
 from services.responses.models import Kiosk
 from services.responses.schemas import KioskCreate, KioskOut
+from shared.access import Permission
+from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 
 def _kiosk_url(runtime: ResponsesRuntime, kiosk: Kiosk) -> str:
@@ -41,6 +43,7 @@ def _kiosk_out(kiosk: Kiosk, request: Request, runtime: ResponsesRuntime) -> Kio
     status_code=status.HTTP_201_CREATED,
     tags=["kiosks"],
     summary="A public per-location link (tablet or QR poster) for anonymous responses",
+    dependencies=[requires(Permission.SURVEYS_WRITE)],
 )
 async def create_kiosk(
     survey_id: str,
@@ -54,7 +57,12 @@ async def create_kiosk(
     return _kiosk_out(kiosk, request, runtime)
 
 
-@router.get("/v1/kiosks", tags=["kiosks"], summary="The workspace's kiosk links")
+@router.get(
+    "/v1/kiosks",
+    tags=["kiosks"],
+    summary="The workspace's kiosk links",
+    dependencies=[requires(Permission.SURVEYS_READ)],
+)
 async def list_kiosks(
     request: Request, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> list[KioskOut]:
@@ -67,6 +75,7 @@ async def list_kiosks(
     "/v1/kiosks/{kiosk_id}",
     tags=["kiosks"],
     summary="Switch a kiosk link off (its URL shows 'no longer available'); its responses stay",
+    dependencies=[requires(Permission.SURVEYS_WRITE)],
 )
 async def deactivate_kiosk(
     kiosk_id: str, request: Request, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
@@ -88,6 +97,7 @@ QR_MEDIA_TYPES = {"svg": "image/svg+xml", "png": "image/png"}
         200: {"content": {media: {} for media in QR_MEDIA_TYPES.values()}},
         410: {"description": "The kiosk is switched off"},
     },
+    dependencies=[requires(Permission.SURVEYS_READ)],
 )
 async def kiosk_qr(
     kiosk_id: str,

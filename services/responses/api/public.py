@@ -17,9 +17,15 @@ from services.responses.schemas import (
     ResponseCreated,
     ResponseSubmit,
 )
+from shared.guard import GuardedRoute, public
 from shared.service import SessionDep
 
-router = APIRouter()
+router = APIRouter(
+    route_class=GuardedRoute,
+    dependencies=[
+        public("the token is a signed, expiring survey link: it names the one response it may write")
+    ],
+)
 
 
 def _progress(visit: Visit) -> ProgressOut:
@@ -35,7 +41,12 @@ def _progress(visit: Visit) -> ProgressOut:
 async def public_survey(
     token: str, request: Request, session: SessionDep, runtime: RuntimeDep
 ) -> PublicSurveyOut:
-    visit = await visits.open_link(session, secret=runtime.settings.secret_key, token=token)
+    visit = await visits.open_link(
+        session,
+        secret=runtime.settings.secret_key,
+        previous=runtime.settings.secret_key_previous,
+        token=token,
+    )
     questions = [
         QuestionOut(
             id=q.id,
@@ -81,7 +92,13 @@ async def public_survey(
 async def save_answer(
     token: str, question_id: str, body: AnswerSubmit, session: SessionDep, runtime: RuntimeDep
 ) -> AnswerSaved:
-    visit = await visits.open_link(session, secret=runtime.settings.secret_key, token=token, lock=True)
+    visit = await visits.open_link(
+        session,
+        secret=runtime.settings.secret_key,
+        previous=runtime.settings.secret_key_previous,
+        token=token,
+        lock=True,
+    )
     await responses.answer_one(
         session,
         runtime.outbox,
@@ -111,7 +128,13 @@ async def save_answer(
 async def submit_public_response(
     token: str, body: ResponseSubmit, session: SessionDep, runtime: RuntimeDep
 ) -> ResponseCreated:
-    visit = await visits.open_link(session, secret=runtime.settings.secret_key, token=token, lock=True)
+    visit = await visits.open_link(
+        session,
+        secret=runtime.settings.secret_key,
+        previous=runtime.settings.secret_key_previous,
+        token=token,
+        lock=True,
+    )
     response = await responses.answer_all(
         session,
         runtime.outbox,

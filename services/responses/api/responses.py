@@ -10,15 +10,18 @@ from services.responses import queries
 from services.responses.handlers import surveys
 from services.responses.models import Response, ResponseAnswer
 from services.responses.schemas import AnswerOut, DropOffOut, ResponseOut
+from shared.access import Permission
+from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 
 @router.get(
     "/v1/surveys/{survey_id}/responses",
     tags=["responses"],
     summary="The survey's newest responses (completed and partial) with their answers",
+    dependencies=[requires(Permission.RESPONSES_READ)],
 )
 async def list_responses(
     survey_id: str,
@@ -38,6 +41,7 @@ async def list_responses(
     "/v1/surveys/{survey_id}/dropoff",
     tags=["responses"],
     summary="Drop-off per question: started, completed, and where partial responses stopped",
+    dependencies=[requires(Permission.METRICS_READ)],
 )
 async def drop_off(survey_id: str, workspace: WorkspaceDep, session: SessionDep) -> DropOffOut:
     survey = await surveys.get_survey(session, workspace_id=workspace, survey_id=survey_id)

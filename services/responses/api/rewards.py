@@ -6,9 +6,11 @@ from fastapi import APIRouter, status
 
 from services.responses.handlers import rewards
 from services.responses.schemas import RewardCodesAdd, RewardPoolCreate, RewardPoolOut
+from shared.access import Permission
+from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 
 @router.post(
@@ -16,13 +18,19 @@ router = APIRouter()
     status_code=status.HTTP_201_CREATED,
     tags=["rewards"],
     summary="Create a pool of reward codes",
+    dependencies=[requires(Permission.SURVEYS_WRITE)],
 )
 async def create_pool(body: RewardPoolCreate, workspace: WorkspaceDep, session: SessionDep) -> RewardPoolOut:
     pool = await rewards.create_pool(session, workspace_id=workspace, name=body.name)
     return RewardPoolOut(id=pool.id, name=pool.name, total=0, remaining=0, created_at=pool.created_at)
 
 
-@router.get("/v1/reward-pools/{pool_id}", tags=["rewards"], summary="A pool with its remaining codes")
+@router.get(
+    "/v1/reward-pools/{pool_id}",
+    tags=["rewards"],
+    summary="A pool with its remaining codes",
+    dependencies=[requires(Permission.SURVEYS_READ)],
+)
 async def get_pool(pool_id: str, workspace: WorkspaceDep, session: SessionDep) -> RewardPoolOut:
     pool, total, remaining = await rewards.get_pool(session, workspace_id=workspace, pool_id=pool_id)
     return RewardPoolOut(
@@ -34,6 +42,7 @@ async def get_pool(pool_id: str, workspace: WorkspaceDep, session: SessionDep) -
     "/v1/reward-pools/{pool_id}/codes",
     tags=["rewards"],
     summary="Add codes to a pool (codes already in it are skipped); each is given out once",
+    dependencies=[requires(Permission.SURVEYS_WRITE)],
 )
 async def add_codes(
     pool_id: str, body: RewardCodesAdd, workspace: WorkspaceDep, session: SessionDep

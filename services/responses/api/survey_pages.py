@@ -24,9 +24,15 @@ from services.responses.handlers import kiosks, steps, visits, workspace_setting
 from services.responses.handlers.errors import INVALID_LINK, LinkExpired, SurveyClosed
 from services.responses.handlers.visits import Visit
 from shared.errors import CloseloopError, Conflict, NotFound
+from shared.guard import GuardedRoute, public
 from shared.service import SessionDep
 
-router = APIRouter()
+router = APIRouter(
+    route_class=GuardedRoute,
+    dependencies=[
+        public("the respondent opens a signed, expiring survey link or a kiosk's unguessable link")
+    ],
+)
 
 
 def _accept_language(request: Request) -> str | None:
@@ -112,7 +118,11 @@ async def survey_page(
 ) -> HTMLResponse:
     try:
         visit = await visits.open_link(
-            session, secret=runtime.settings.secret_key, token=token, lock=score is not None
+            session,
+            secret=runtime.settings.secret_key,
+            previous=runtime.settings.secret_key_previous,
+            token=token,
+            lock=score is not None,
         )
     except CloseloopError as exc:
         return _error_page(exc, request)
@@ -142,7 +152,13 @@ async def survey_page(
 )
 async def submit_form(token: str, request: Request, session: SessionDep, runtime: RuntimeDep) -> HTTPResponse:
     try:
-        visit = await visits.open_link(session, secret=runtime.settings.secret_key, token=token, lock=True)
+        visit = await visits.open_link(
+            session,
+            secret=runtime.settings.secret_key,
+            previous=runtime.settings.secret_key_previous,
+            token=token,
+            lock=True,
+        )
     except CloseloopError as exc:
         return _error_page(exc, request)
     if visit.completed:
@@ -199,7 +215,12 @@ async def thank_you_page(
     token: str, request: Request, session: SessionDep, runtime: RuntimeDep
 ) -> HTTPResponse:
     try:
-        visit = await visits.open_link(session, secret=runtime.settings.secret_key, token=token)
+        visit = await visits.open_link(
+            session,
+            secret=runtime.settings.secret_key,
+            previous=runtime.settings.secret_key_previous,
+            token=token,
+        )
     except CloseloopError as exc:
         return _error_page(exc, request)
     if not visit.completed or visit.response is None:

@@ -11,9 +11,11 @@ from services.responses.deps import ResponsesRuntime, RuntimeDep
 from services.responses.handlers import surveys, workspace_settings
 from services.responses.models import Survey, SurveyVersion
 from services.responses.schemas import LintOut, LintWarningOut, SurveyCreate, SurveyOut, SurveyVersionOut
+from shared.access import Permission
+from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 Lang = Annotated[Literal["en", "nl"], Query(description="Language of the explanations")]
 
 
@@ -47,6 +49,7 @@ async def _survey_out(
     status_code=status.HTTP_201_CREATED,
     tags=["surveys"],
     summary="Define a survey: questions, logic, languages, thank-you pages; returns checklist warnings",
+    dependencies=[requires(Permission.SURVEYS_WRITE)],
 )
 async def create_survey(
     body: SurveyCreate, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
@@ -61,13 +64,23 @@ async def create_survey(
     return await _survey_out(session, runtime, workspace, survey, version)
 
 
-@router.get("/v1/surveys", tags=["surveys"], summary="List the workspace's surveys (current versions)")
+@router.get(
+    "/v1/surveys",
+    tags=["surveys"],
+    summary="List the workspace's surveys (current versions)",
+    dependencies=[requires(Permission.SURVEYS_READ)],
+)
 async def list_surveys(workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep) -> list[SurveyOut]:
     rows = await surveys.list_surveys(session, workspace_id=workspace)
     return [await _survey_out(session, runtime, workspace, s, v) for s, v in rows]
 
 
-@router.get("/v1/surveys/{survey_id}", tags=["surveys"], summary="Read a survey's current version")
+@router.get(
+    "/v1/surveys/{survey_id}",
+    tags=["surveys"],
+    summary="Read a survey's current version",
+    dependencies=[requires(Permission.SURVEYS_READ)],
+)
 async def get_survey(
     survey_id: str, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> SurveyOut:
@@ -81,6 +94,7 @@ async def get_survey(
     "/v1/surveys/{survey_id}",
     tags=["surveys"],
     summary="Edit a survey: stores a new version; responses keep the version they answered",
+    dependencies=[requires(Permission.SURVEYS_WRITE)],
 )
 async def update_survey(
     survey_id: str, body: SurveyCreate, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
@@ -96,7 +110,12 @@ async def update_survey(
     return await _survey_out(session, runtime, workspace, survey, version)
 
 
-@router.get("/v1/surveys/{survey_id}/versions", tags=["surveys"], summary="Every version of a survey")
+@router.get(
+    "/v1/surveys/{survey_id}/versions",
+    tags=["surveys"],
+    summary="Every version of a survey",
+    dependencies=[requires(Permission.SURVEYS_READ)],
+)
 async def list_versions(
     survey_id: str, workspace: WorkspaceDep, session: SessionDep
 ) -> list[SurveyVersionOut]:
@@ -107,7 +126,12 @@ async def list_versions(
     ]
 
 
-@router.get("/v1/surveys/{survey_id}/versions/{version}", tags=["surveys"], summary="One version of a survey")
+@router.get(
+    "/v1/surveys/{survey_id}/versions/{version}",
+    tags=["surveys"],
+    summary="One version of a survey",
+    dependencies=[requires(Permission.SURVEYS_READ)],
+)
 async def get_version(
     survey_id: str, version: Annotated[int, Path(ge=1)], workspace: WorkspaceDep, session: SessionDep
 ) -> SurveyVersionOut:
@@ -120,6 +144,7 @@ async def get_version(
     "/v1/surveys/{survey_id}/close",
     tags=["surveys"],
     summary="Close a survey: its links show a friendly 'closed' page; completed responses stay",
+    dependencies=[requires(Permission.SURVEYS_WRITE)],
 )
 async def close_survey(
     survey_id: str, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
@@ -132,7 +157,12 @@ async def close_survey(
     )
 
 
-@router.post("/v1/surveys/{survey_id}/reopen", tags=["surveys"], summary="Take responses again")
+@router.post(
+    "/v1/surveys/{survey_id}/reopen",
+    tags=["surveys"],
+    summary="Take responses again",
+    dependencies=[requires(Permission.SURVEYS_WRITE)],
+)
 async def reopen_survey(
     survey_id: str, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> SurveyOut:
@@ -148,6 +178,7 @@ async def reopen_survey(
     "/v1/surveys/lint",
     tags=["checklist"],
     summary="Check a survey definition without saving it: double questions, leading wording, jargon, …",
+    dependencies=[requires(Permission.SURVEYS_READ)],
 )
 async def lint_survey(
     body: SurveyCreate, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep, lang: Lang = "en"
@@ -167,7 +198,12 @@ async def lint_survey(
     )
 
 
-@router.get("/v1/surveys/{survey_id}/lint", tags=["checklist"], summary="The checklist for a saved survey")
+@router.get(
+    "/v1/surveys/{survey_id}/lint",
+    tags=["checklist"],
+    summary="The checklist for a saved survey",
+    dependencies=[requires(Permission.SURVEYS_READ)],
+)
 async def lint_saved_survey(
     survey_id: str, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep, lang: Lang = "en"
 ) -> LintOut:

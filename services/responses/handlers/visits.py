@@ -38,12 +38,14 @@ KIOSK = "kiosk:"
 """A kiosk respondent's link has no invitation: its invitation, request and contact ids start with this."""
 
 
-def read_link(*, secret: str, token: str) -> SurveyLink:
-    """Return the survey link in ``token``; raise ``NotFound`` when it is forged or malformed, ``Gone`` when expired."""
+def read_link(*, secret: str, token: str, previous: str | None = None) -> SurveyLink:
+    """Return the survey link in ``token``; raise ``NotFound`` when it is forged or malformed, ``Gone`` when expired.
+
+    ``previous`` (``CLOSELOOP_SECRET_KEY_PREVIOUS``) opens links made before a rotation of the secret."""
     if not _TOKEN.match(token):
         raise NotFound(INVALID_LINK, field="token")
     try:
-        link = read_link_token(secret, token)
+        link = read_link_token(secret, token, previous=previous)
     except ExpiredToken as exc:
         raise LinkExpired(
             "This survey link has expired. Thank you for wanting to answer; the survey is closed now.",
@@ -145,13 +147,15 @@ class Visit:
         return progress(self.questions, self.answers, self.fields, self.passed)
 
 
-async def open_link(session: AsyncSession, *, secret: str, token: str, lock: bool = False) -> Visit:
+async def open_link(
+    session: AsyncSession, *, secret: str, token: str, lock: bool = False, previous: str | None = None
+) -> Visit:
     """Return the visit behind ``token``; raise ``NotFound``, ``Gone`` or ``SurveyClosed``.
 
     With ``lock`` the response row is locked until the transaction ends, so two submissions for
     one invitation take turns.
     """
-    link = read_link(secret=secret, token=token)
+    link = read_link(secret=secret, token=token, previous=previous)
     if not is_kiosk(link) and await is_erased(
         session, workspace_id=link.workspace_id, contact_id=link.contact_id
     ):

@@ -20,10 +20,12 @@ from services.scoring.api.params import (
 from services.scoring.deps import RuntimeDep
 from services.scoring.queries import reports
 from services.scoring.schemas import MetricsOut, NpsOut, TrendOut
+from shared.access import Permission
+from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep, WorkspaceDep
 from shared.vocabulary import ScoreMetric
 
-router = APIRouter(tags=["metrics"])
+router = APIRouter(route_class=GuardedRoute, tags=["metrics"])
 
 
 @router.get(
@@ -31,6 +33,7 @@ router = APIRouter(tags=["metrics"])
     summary="NPS of a survey with n, counts and the 95% interval",
     description="Every NPS question of the survey counts (`question_id` picks one). A survey scoring does not "
     "know (never published nor answered) is a 404; a known survey without answers has n = 0 and a null NPS.",
+    dependencies=[requires(Permission.METRICS_READ)],
 )
 async def survey_nps(
     survey_id: SurveyId,
@@ -81,6 +84,7 @@ async def survey_nps(
     "unless `kind` asks for them. `group_by` gives the same figures per value of a dimension (groups with "
     "fewer answers than the workspace's minimum n show `too_few_answers` and no score); `filter` picks a "
     "segment; `compare=true` adds the previous period's figure and a two-sided test of the difference.",
+    dependencies=[requires(Permission.METRICS_READ)],
 )
 async def metrics(
     request: ReportDep,
@@ -103,6 +107,7 @@ async def metrics(
 @router.get(
     "/v1/metrics/trend",
     summary="One metric over time, per day, week or month (per group with `group_by`)",
+    dependencies=[requires(Permission.METRICS_READ)],
 )
 async def metric_trend(
     request: ReportDep,

@@ -11,10 +11,12 @@ from services.scoring.api.params import ReportDep
 from services.scoring.deps import RuntimeDep
 from services.scoring.queries import reports
 from services.scoring.schemas import LoyaltyMatrixOut, ResponseRateOut
+from shared.access import Permission
+from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep
 from shared.vocabulary import Interval
 
-router = APIRouter(tags=["segments"])
+router = APIRouter(route_class=GuardedRoute, tags=["segments"])
 
 
 @router.get(
@@ -25,6 +27,7 @@ router = APIRouter(tags=["segments"])
     "detractor on each question's scale (the survey's NPS scale); a passive on either is *undecided*, so "
     "the four named cells keep the seed's definition. Shares come with Wilson 95% intervals; `interval` "
     "gives the matrix over time, `group_by` per segment.",
+    dependencies=[requires(Permission.METRICS_READ)],
 )
 async def loyalty_matrix(
     request: ReportDep,
@@ -44,6 +47,7 @@ async def loyalty_matrix(
     description="Counted from dispatch's invitation events; the period is the day an invitation was sent. "
     "Invitations carry no contact attributes, so `group_by` and `filter` take survey, channel, kind and "
     "language only.",
+    dependencies=[requires(Permission.METRICS_READ)],
 )
 async def response_rate(request: ReportDep, session: SessionDep, runtime: RuntimeDep) -> ResponseRateOut:
     return await reports.response_rate_report(

@@ -17,12 +17,18 @@ from services.scoring.schemas import (
     WorkspaceSettingsIn,
     WorkspaceSettingsOut,
 )
+from shared.access import Permission
+from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter(tags=["settings"])
+router = APIRouter(route_class=GuardedRoute, tags=["settings"])
 
 
-@router.get("/v1/surveys", summary="The surveys scoring knows (published or answered)")
+@router.get(
+    "/v1/surveys",
+    summary="The surveys scoring knows (published or answered)",
+    dependencies=[requires(Permission.SURVEYS_READ)],
+)
 async def list_surveys(workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep) -> SurveysOut:
     known = await surveys.surveys(
         session, workspace_id=workspace, default_scale=runtime.settings.default_nps_scale
@@ -49,6 +55,7 @@ async def list_surveys(workspace: WorkspaceDep, session: SessionDep, runtime: Ru
     "/v1/surveys/{survey_id}/scoring",
     summary="How a survey's answers are classified",
     description="A survey scoring does not know (never published nor answered) is a 404.",
+    dependencies=[requires(Permission.SURVEYS_READ)],
 )
 async def get_survey_scoring(
     survey_id: SurveyId, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
@@ -63,6 +70,7 @@ async def get_survey_scoring(
     "/v1/surveys/{survey_id}/scoring",
     summary="Choose a survey's NPS scale (standard: promoters 9–10; european: 8–10)",
     description="A survey scoring does not know (never published nor answered) is a 404.",
+    dependencies=[requires(Permission.SURVEYS_WRITE)],
 )
 async def put_survey_scoring(
     survey_id: SurveyId, body: SurveyScoringIn, workspace: WorkspaceDep, session: SessionDep
@@ -77,12 +85,20 @@ def _settings_out(s: surveys.Settings) -> WorkspaceSettingsOut:
     return WorkspaceSettingsOut(min_n=s.min_n, negative=NegativeIn(**s.negative.__dict__))
 
 
-@router.get("/v1/settings", summary="The workspace's minimum n and negative-feedback thresholds")
+@router.get(
+    "/v1/settings",
+    summary="The workspace's minimum n and negative-feedback thresholds",
+    dependencies=[requires(Permission.SETTINGS_READ)],
+)
 async def get_settings(workspace: WorkspaceDep, session: SessionDep) -> WorkspaceSettingsOut:
     return _settings_out(await surveys.workspace_settings(session, workspace_id=workspace))
 
 
-@router.put("/v1/settings", summary="Set the workspace's minimum n and negative-feedback thresholds")
+@router.put(
+    "/v1/settings",
+    summary="Set the workspace's minimum n and negative-feedback thresholds",
+    dependencies=[requires(Permission.SETTINGS_WRITE)],
+)
 async def put_settings(
     body: WorkspaceSettingsIn, workspace: WorkspaceDep, session: SessionDep
 ) -> WorkspaceSettingsOut:

@@ -12,9 +12,11 @@ from services.scoring.handlers import notify
 from services.scoring.handlers import targets as handlers
 from services.scoring.models import NotificationRule, Target
 from services.scoring.schemas import NotificationRuleIn, NotificationRuleOut, NotifyIn, TargetIn, TargetOut
+from shared.access import Permission
+from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter(tags=["targets"])
+router = APIRouter(route_class=GuardedRoute, tags=["targets"])
 
 TargetId = Annotated[str, Path(min_length=1, max_length=36, description="The target's id")]
 RuleId = Annotated[str, Path(min_length=1, max_length=36, description="The rule's id")]
@@ -73,6 +75,7 @@ def _values(body: TargetIn) -> dict[str, Any]:
     description="Evaluated at once and then every `CLOSELOOP_SCORING_TARGET_INTERVAL_S`. Breached only when the "
     "whole 95% interval is on the wrong side of the threshold; at risk when the estimate is on the wrong side "
     "but the interval reaches it. Each change publishes `TargetStatusChanged` and notifications.",
+    dependencies=[requires(Permission.SETTINGS_WRITE)],
 )
 async def create_target(
     body: TargetIn, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
@@ -84,17 +87,29 @@ async def create_target(
     return target_out(target)
 
 
-@router.get("/v1/targets", summary="Every target with its status, value, n and interval")
+@router.get(
+    "/v1/targets",
+    summary="Every target with its status, value, n and interval",
+    dependencies=[requires(Permission.METRICS_READ)],
+)
 async def list_targets(workspace: WorkspaceDep, session: SessionDep) -> list[TargetOut]:
     return [target_out(t) for t in await handlers.list_targets(session, workspace_id=workspace)]
 
 
-@router.get("/v1/targets/{target_id}", summary="A target with its status, value, n and interval")
+@router.get(
+    "/v1/targets/{target_id}",
+    summary="A target with its status, value, n and interval",
+    dependencies=[requires(Permission.METRICS_READ)],
+)
 async def get_target(target_id: TargetId, workspace: WorkspaceDep, session: SessionDep) -> TargetOut:
     return target_out(await handlers.get_target(session, workspace_id=workspace, target_id=target_id))
 
 
-@router.put("/v1/targets/{target_id}", summary="Change a target (re-evaluated at once)")
+@router.put(
+    "/v1/targets/{target_id}",
+    summary="Change a target (re-evaluated at once)",
+    dependencies=[requires(Permission.SETTINGS_WRITE)],
+)
 async def put_target(
     target_id: TargetId, body: TargetIn, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> TargetOut:
@@ -105,7 +120,12 @@ async def put_target(
     return target_out(target)
 
 
-@router.delete("/v1/targets/{target_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a target")
+@router.delete(
+    "/v1/targets/{target_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Remove a target",
+    dependencies=[requires(Permission.SETTINGS_WRITE)],
+)
 async def delete_target(target_id: TargetId, workspace: WorkspaceDep, session: SessionDep) -> None:
     await handlers.delete_target(session, workspace_id=workspace, target_id=target_id)
 
@@ -126,6 +146,7 @@ def rule_out(r: NotificationRule) -> NotificationRuleOut:
     "/v1/notification-rules",
     status_code=status.HTTP_201_CREATED,
     summary="Tell a team channel about every low answer in a segment, whether or not the customer consented",
+    dependencies=[requires(Permission.SETTINGS_WRITE)],
 )
 async def create_rule(
     body: NotificationRuleIn, workspace: WorkspaceDep, session: SessionDep
@@ -143,13 +164,20 @@ async def create_rule(
     return rule_out(rule)
 
 
-@router.get("/v1/notification-rules", summary="The workspace's notification rules")
+@router.get(
+    "/v1/notification-rules",
+    summary="The workspace's notification rules",
+    dependencies=[requires(Permission.SETTINGS_READ)],
+)
 async def list_rules(workspace: WorkspaceDep, session: SessionDep) -> list[NotificationRuleOut]:
     return [rule_out(r) for r in await notify.list_rules(session, workspace_id=workspace)]
 
 
 @router.delete(
-    "/v1/notification-rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a rule"
+    "/v1/notification-rules/{rule_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Remove a rule",
+    dependencies=[requires(Permission.SETTINGS_WRITE)],
 )
 async def delete_rule(rule_id: RuleId, workspace: WorkspaceDep, session: SessionDep) -> None:
     await notify.delete_rule(session, workspace_id=workspace, rule_id=rule_id)

@@ -21,9 +21,11 @@ from services.scoring.schemas import (
     ThemeRuleOut,
     ThemesOut,
 )
+from shared.access import Permission
+from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter(tags=["themes"])
+router = APIRouter(route_class=GuardedRoute, tags=["themes"])
 
 ThemeName = Annotated[str, Path(min_length=1, max_length=60, description="The theme's name")]
 
@@ -32,12 +34,17 @@ ThemeName = Annotated[str, Path(min_length=1, max_length=60, description="The th
     "/v1/themes",
     response_model_by_alias=True,
     summary="Themes of the comments: mentions, share of negative sentiment, NPS of those who mention each",
+    dependencies=[requires(Permission.METRICS_READ)],
 )
 async def theme_report(request: ReportDep, session: SessionDep, runtime: RuntimeDep) -> ThemesOut:
     return await reports.themes_report(session, request, default_scale=runtime.settings.default_nps_scale)
 
 
-@router.get("/v1/themes/{theme}/comments", summary="The comments behind a theme, newest first")
+@router.get(
+    "/v1/themes/{theme}/comments",
+    summary="The comments behind a theme, newest first",
+    dependencies=[requires(Permission.RESPONSES_READ)],
+)
 async def theme_comments(
     theme: ThemeName,
     request: ReportDep,
@@ -56,6 +63,7 @@ async def theme_comments(
 @router.get(
     "/v1/themes/suggestions",
     summary="Suggested new themes: words that set detractors' comments apart (c-TF-IDF)",
+    dependencies=[requires(Permission.METRICS_READ)],
 )
 async def theme_suggestions(
     request: ReportDep,
@@ -86,6 +94,7 @@ async def theme_suggestions(
     "/v1/themes/suggestions/accept",
     status_code=status.HTTP_201_CREATED,
     summary="Accept a suggestion: a new theme (or a keyword of an existing one)",
+    dependencies=[requires(Permission.SETTINGS_WRITE)],
 )
 async def accept_suggestion(
     body: AcceptSuggestionIn, workspace: WorkspaceDep, session: SessionDep
@@ -98,7 +107,9 @@ async def accept_suggestion(
 
 
 @router.get(
-    "/v1/themes/rules", summary="The workspace's themes and their keywords (the built-in list until edited)"
+    "/v1/themes/rules",
+    summary="The workspace's themes and their keywords (the built-in list until edited)",
+    dependencies=[requires(Permission.SETTINGS_READ)],
 )
 async def list_rules(workspace: WorkspaceDep, session: SessionDep) -> list[ThemeRuleOut]:
     found = await rules.rules_of(session, workspace_id=workspace)
@@ -108,6 +119,7 @@ async def list_rules(workspace: WorkspaceDep, session: SessionDep) -> list[Theme
 @router.put(
     "/v1/themes/rules/{theme}",
     summary="Create or replace a theme's keywords (they apply to past comments too)",
+    dependencies=[requires(Permission.SETTINGS_WRITE)],
 )
 async def put_rule(
     theme: ThemeName, body: ThemeRuleIn, workspace: WorkspaceDep, session: SessionDep
@@ -117,6 +129,11 @@ async def put_rule(
     return ThemeRuleOut(theme=theme, keywords=saved)
 
 
-@router.delete("/v1/themes/rules/{theme}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a theme")
+@router.delete(
+    "/v1/themes/rules/{theme}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Remove a theme",
+    dependencies=[requires(Permission.SETTINGS_WRITE)],
+)
 async def delete_rule(theme: ThemeName, workspace: WorkspaceDep, session: SessionDep) -> None:
     await rules.delete_theme(session, workspace_id=workspace, theme=theme)

@@ -14,10 +14,12 @@ from services.trigger.schemas.common import QueryFlag
 from services.trigger.schemas.contacts import ContactCreate, ContactOut, ContactUpsert, ImportResult, OptOut
 from services.trigger.schemas.events import DecisionOut
 from services.trigger.sources.contact_rows import ImportFormatError, read_rows
+from shared.access import Permission
 from shared.errors import InvalidInput
+from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 ExternalId = Annotated[str, Path(min_length=1, max_length=200, description="The contact's id in your CRM")]
 
 
@@ -49,6 +51,7 @@ def _contact_out(c: Any) -> ContactOut:
     tags=["contacts"],
     summary="Create or update a contact by your CRM id",
     responses={201: {"description": "Created"}},
+    dependencies=[requires(Permission.CONTACTS_WRITE)],
 )
 async def put_contact(
     external_id: ExternalId,
@@ -75,6 +78,7 @@ async def put_contact(
     tags=["contacts"],
     summary="Create or update a contact by external id and/or email",
     responses={201: {"description": "Created"}},
+    dependencies=[requires(Permission.CONTACTS_WRITE)],
 )
 async def post_contact(
     body: ContactCreate, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep, response: Response
@@ -93,7 +97,12 @@ async def post_contact(
     return _contact_out(contact)
 
 
-@router.get("/v1/contacts", tags=["contacts"], summary="List contacts, optionally by email")
+@router.get(
+    "/v1/contacts",
+    tags=["contacts"],
+    summary="List contacts, optionally by email",
+    dependencies=[requires(Permission.CONTACTS_READ)],
+)
 async def list_contacts(
     workspace: WorkspaceDep,
     session: SessionDep,
@@ -111,12 +120,18 @@ async def list_contacts(
     "/v1/contacts/by-id/{contact_id}",
     tags=["contacts"],
     summary="Read a contact by its closeloop id: the contact_id of events, decisions, tasks and invitations",
+    dependencies=[requires(Permission.CONTACTS_READ)],
 )
 async def get_contact_by_id(contact_id: str, workspace: WorkspaceDep, session: SessionDep) -> ContactOut:
     return _contact_out(await queries.contact_by_id(session, workspace_id=workspace, contact_id=contact_id))
 
 
-@router.get("/v1/contacts/{external_id}", tags=["contacts"], summary="Read a contact by your CRM id")
+@router.get(
+    "/v1/contacts/{external_id}",
+    tags=["contacts"],
+    summary="Read a contact by your CRM id",
+    dependencies=[requires(Permission.CONTACTS_READ)],
+)
 async def get_contact(external_id: ExternalId, workspace: WorkspaceDep, session: SessionDep) -> ContactOut:
     return _contact_out(await contacts.find_contact(session, workspace_id=workspace, external_id=external_id))
 
@@ -126,6 +141,7 @@ async def get_contact(external_id: ExternalId, workspace: WorkspaceDep, session:
     tags=["contacts"],
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Erase a contact's personal data here and in every service (publishes ContactErased)",
+    dependencies=[requires(Permission.CONTACTS_ERASE)],
 )
 async def erase_contact(
     external_id: ExternalId, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
@@ -140,6 +156,7 @@ async def erase_contact(
     "/v1/contacts/{external_id}/opt-out",
     tags=["contacts"],
     summary="Opt a contact out of surveys (one channel or all); publishes ContactOptedOut",
+    dependencies=[requires(Permission.CONTACTS_WRITE)],
 )
 async def opt_out(
     external_id: ExternalId,
@@ -168,6 +185,7 @@ async def opt_out(
     "/v1/contacts/{external_id}/opt-out",
     tags=["contacts"],
     summary="Opt a contact back in to every channel (when the customer asks for it)",
+    dependencies=[requires(Permission.CONTACTS_WRITE)],
 )
 async def opt_in(external_id: ExternalId, workspace: WorkspaceDep, session: SessionDep) -> ContactOut:
     contact = await contacts.find_contact(session, workspace_id=workspace, external_id=external_id)
@@ -178,6 +196,7 @@ async def opt_in(external_id: ExternalId, workspace: WorkspaceDep, session: Sess
     "/v1/contacts/{external_id}/decisions",
     tags=["contacts"],
     summary="Every survey decision made for a contact, with its reason",
+    dependencies=[requires(Permission.CONTACTS_READ)],
 )
 async def contact_decisions(
     external_id: ExternalId, workspace: WorkspaceDep, session: SessionDep
@@ -207,6 +226,7 @@ async def contact_decisions(
             },
         }
     },
+    dependencies=[requires(Permission.CONTACTS_WRITE)],
 )
 async def import_contacts(
     request: Request,

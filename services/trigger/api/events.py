@@ -16,10 +16,12 @@ from services.trigger.models import Decision
 from services.trigger.schemas.events import DecisionOut, DirectEvent, EventAccepted, ReceivedEventOut
 from services.trigger.sources.common import PayloadError, without_nul
 from services.trigger.sources.standard import parse_standard_shape
+from shared.access import Permission
 from shared.errors import InvalidInput
+from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 _direct_events = TypeAdapter(DirectEvent | list[DirectEvent])
 
 
@@ -29,6 +31,7 @@ _direct_events = TypeAdapter(DirectEvent | list[DirectEvent])
     tags=["events"],
     summary="Post events directly with the workspace API key (one event or a list)",
     description="Source `api`; `id` is your event id, and a repeated id is acknowledged as a duplicate.",
+    dependencies=[requires(Permission.EVENTS_WRITE)],
 )
 async def post_events(
     workspace: WorkspaceDep,
@@ -92,6 +95,7 @@ def decision_out(d: Decision, contact_external_id: str | None) -> DecisionOut:
     "/v1/events/{event_id}",
     tags=["events"],
     summary="A received event, normalised, with every decision it caused",
+    dependencies=[requires(Permission.EVENTS_READ)],
 )
 async def get_event(event_id: str, workspace: WorkspaceDep, session: SessionDep) -> ReceivedEventOut:
     event = await queries.get_event(session, workspace_id=workspace, event_id=event_id)
@@ -116,6 +120,7 @@ async def get_event(event_id: str, workspace: WorkspaceDep, session: SessionDep)
     "/v1/events/{event_id}/decisions",
     tags=["events"],
     summary="Every decision an event caused, with its reason",
+    dependencies=[requires(Permission.EVENTS_READ)],
 )
 async def event_decisions(event_id: str, workspace: WorkspaceDep, session: SessionDep) -> list[DecisionOut]:
     return (await get_event(event_id, workspace, session)).decisions
@@ -125,6 +130,7 @@ async def event_decisions(event_id: str, workspace: WorkspaceDep, session: Sessi
     "/v1/decisions",
     tags=["events"],
     summary="Recent decisions of the workspace, newest first, by outcome or rule",
+    dependencies=[requires(Permission.RULES_READ)],
 )
 async def list_decisions(
     workspace: WorkspaceDep,

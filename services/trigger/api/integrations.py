@@ -10,9 +10,11 @@ from services.trigger.deps import ActorDep, RuntimeDep, TriggerRuntime
 from services.trigger.handlers import integrations
 from services.trigger.models import Integration
 from services.trigger.schemas.integrations import IntegrationCreate, IntegrationOut, IntegrationUpdate
-from shared.service import SessionDep, WorkspaceDep
+from shared.access import Permission, require
+from shared.guard import GuardedRoute, requires
+from shared.service import PrincipalDep, SessionDep, WorkspaceDep
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 
 def _integration_out(
@@ -37,6 +39,7 @@ def _integration_out(
     status_code=status.HTTP_201_CREATED,
     tags=["integrations"],
     summary="Connect a source; the response shows its webhook URL (and a generated secret, once)",
+    dependencies=[requires(Permission.INTEGRATION_SECRETS_WRITE)],
 )
 async def create_integration(
     body: IntegrationCreate,
@@ -51,7 +54,12 @@ async def create_integration(
     return _integration_out(runtime, integration, secret=secret)
 
 
-@router.get("/v1/integrations", tags=["integrations"], summary="List the workspace's integrations")
+@router.get(
+    "/v1/integrations",
+    tags=["integrations"],
+    summary="List the workspace's integrations",
+    dependencies=[requires(Permission.INTEGRATIONS_READ)],
+)
 async def list_integrations(
     workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> list[IntegrationOut]:
@@ -59,7 +67,12 @@ async def list_integrations(
     return [_integration_out(runtime, i) for i in rows]
 
 
-@router.get("/v1/integrations/{integration_id}", tags=["integrations"], summary="Read an integration")
+@router.get(
+    "/v1/integrations/{integration_id}",
+    tags=["integrations"],
+    summary="Read an integration",
+    dependencies=[requires(Permission.INTEGRATIONS_READ)],
+)
 async def get_integration(
     integration_id: str, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> IntegrationOut:
@@ -73,6 +86,8 @@ async def get_integration(
     "/v1/integrations/{integration_id}",
     tags=["integrations"],
     summary="Enable, disable, rename or reconfigure an integration, or set its secret (audited)",
+    description="Setting `secret` also needs the permission `integration-secrets:write`.",
+    dependencies=[requires(Permission.INTEGRATIONS_WRITE)],
 )
 async def update_integration(
     integration_id: str,
@@ -81,7 +96,10 @@ async def update_integration(
     session: SessionDep,
     runtime: RuntimeDep,
     actor: ActorDep,
+    principal: PrincipalDep,
 ) -> IntegrationOut:
+    if body.secret is not None:
+        require(principal, Permission.INTEGRATION_SECRETS_WRITE)
     integration = await integrations.update_integration(
         session,
         runtime.deps.caches,

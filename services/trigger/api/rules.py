@@ -12,9 +12,11 @@ from services.trigger.handlers import dryrun, rules
 from services.trigger.models import AuditEntry, Rule
 from services.trigger.schemas.rules import AuditEntry as AuditOut
 from services.trigger.schemas.rules import DryRunRequest, DryRunResult, RuleCreate, RuleOut, RulePatch
+from shared.access import Permission
+from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 
 def _rule_out(r: Rule) -> RuleOut:
@@ -35,6 +37,7 @@ def _rule_out(r: Rule) -> RuleOut:
     status_code=status.HTTP_201_CREATED,
     tags=["rules"],
     summary="Create a trigger rule: which event, conditions, survey, channel, timing, sampling, caps",
+    dependencies=[requires(Permission.RULES_WRITE)],
 )
 async def create_rule(
     body: RuleCreate, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep, actor: ActorDep
@@ -44,7 +47,12 @@ async def create_rule(
     )
 
 
-@router.get("/v1/rules", tags=["rules"], summary="List the workspace's rules")
+@router.get(
+    "/v1/rules",
+    tags=["rules"],
+    summary="List the workspace's rules",
+    dependencies=[requires(Permission.RULES_READ)],
+)
 async def list_rules(workspace: WorkspaceDep, session: SessionDep) -> list[RuleOut]:
     return [_rule_out(r) for r in await queries.list_rules(session, workspace_id=workspace)]
 
@@ -53,6 +61,7 @@ async def list_rules(workspace: WorkspaceDep, session: SessionDep) -> list[RuleO
     "/v1/rules/dry-run",
     tags=["rules"],
     summary="For this event and contact: which rules match, what would happen, and why (writes nothing)",
+    dependencies=[requires(Permission.RULES_READ)],
 )
 async def dry_run(
     body: DryRunRequest, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
@@ -62,12 +71,22 @@ async def dry_run(
     )
 
 
-@router.get("/v1/rules/{rule_id}", tags=["rules"], summary="Read a rule")
+@router.get(
+    "/v1/rules/{rule_id}",
+    tags=["rules"],
+    summary="Read a rule",
+    dependencies=[requires(Permission.RULES_READ)],
+)
 async def get_rule(rule_id: str, workspace: WorkspaceDep, session: SessionDep) -> RuleOut:
     return _rule_out(await rules.find_rule(session, workspace_id=workspace, rule_id=rule_id))
 
 
-@router.put("/v1/rules/{rule_id}", tags=["rules"], summary="Replace a rule (audited; the version goes up)")
+@router.put(
+    "/v1/rules/{rule_id}",
+    tags=["rules"],
+    summary="Replace a rule (audited; the version goes up)",
+    dependencies=[requires(Permission.RULES_WRITE)],
+)
 async def replace_rule(
     rule_id: str,
     body: RuleCreate,
@@ -92,6 +111,7 @@ async def replace_rule(
     "/v1/rules/{rule_id}",
     tags=["rules"],
     summary="Change some fields of a rule, e.g. enable or disable it (audited)",
+    dependencies=[requires(Permission.RULES_WRITE)],
 )
 async def patch_rule(
     rule_id: str,
@@ -118,6 +138,7 @@ async def patch_rule(
     tags=["rules"],
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a rule (audited; its past decisions stay)",
+    dependencies=[requires(Permission.RULES_WRITE)],
 )
 async def delete_rule(
     rule_id: str, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep, actor: ActorDep
@@ -142,13 +163,23 @@ def _audit_out(a: AuditEntry) -> AuditOut:
     )
 
 
-@router.get("/v1/rules/{rule_id}/history", tags=["rules"], summary="Who changed a rule, when, and what")
+@router.get(
+    "/v1/rules/{rule_id}/history",
+    tags=["rules"],
+    summary="Who changed a rule, when, and what",
+    dependencies=[requires(Permission.RULES_READ)],
+)
 async def rule_history(rule_id: str, workspace: WorkspaceDep, session: SessionDep) -> list[AuditOut]:
     rows = await queries.rule_history(session, workspace_id=workspace, rule_id=rule_id)
     return [_audit_out(a) for a in rows]
 
 
-@router.get("/v1/audit", tags=["rules"], summary="The workspace's audit log: rules, settings, integrations")
+@router.get(
+    "/v1/audit",
+    tags=["rules"],
+    summary="The workspace's audit log: rules, settings, integrations",
+    dependencies=[requires(Permission.SETTINGS_READ)],
+)
 async def audit_log(
     workspace: WorkspaceDep,
     session: SessionDep,

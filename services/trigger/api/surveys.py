@@ -7,9 +7,11 @@ from fastapi import APIRouter
 from services.trigger import queries
 from services.trigger.models import Survey
 from services.trigger.schemas.surveys import SurveyOut
+from shared.access import Permission
+from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 
 def _survey_out(s: Survey) -> SurveyOut:
@@ -30,6 +32,7 @@ def _survey_out(s: Survey) -> SurveyOut:
     summary="The workspace's surveys as trigger knows them (rules may name these), open or closed",
     description="Responses publishes a survey when it is created or versioned, closed or reopened; "
     "trigger knows it a moment later. A rule naming a survey missing here is refused (422).",
+    dependencies=[requires(Permission.SURVEYS_READ)],
 )
 async def list_surveys(workspace: WorkspaceDep, session: SessionDep) -> list[SurveyOut]:
     return [_survey_out(s) for s in await queries.list_surveys(session, workspace_id=workspace)]
@@ -39,6 +42,7 @@ async def list_surveys(workspace: WorkspaceDep, session: SessionDep) -> list[Sur
     "/v1/surveys/{survey_id}",
     tags=["surveys"],
     summary="One survey as trigger knows it; 404 until responses' event about it has arrived",
+    dependencies=[requires(Permission.SURVEYS_READ)],
 )
 async def get_survey(survey_id: str, workspace: WorkspaceDep, session: SessionDep) -> SurveyOut:
     return _survey_out(await queries.get_survey(session, workspace_id=workspace, survey_id=survey_id))

@@ -23,8 +23,9 @@ from services.trigger.sources.common import (
 )
 from services.trigger.store import EventReceipt
 from shared.errors import CloseloopError, InvalidInput, MalformedBody, NotFound, Unauthorized
+from shared.guard import GuardedRoute, public
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 # /v1/webhooks/<path>/<integration id>: the path of each integration kind.
 PATH_KINDS = {
     "standard": "standard-webhooks",
@@ -34,6 +35,9 @@ PATH_KINDS = {
     "generic": "generic",
 }
 KIND_PATHS = {kind: path for path, kind in PATH_KINDS.items()}
+WEBHOOK_ACCESS = public(
+    "the source signs each request (its own scheme, or the integration's secret); no API key is sent"
+)
 
 
 class Unavailable(CloseloopError):
@@ -220,6 +224,7 @@ def _webhook_route(path: str, kind: str, summary: str) -> None:
         summary=summary,
         description=_WEBHOOK_DESCRIPTION,
         response_model=EventAccepted,
+        dependencies=[WEBHOOK_ACCESS],
         openapi_extra={
             "requestBody": {
                 "content": {"application/json": {"schema": {}, "example": _WEBHOOK_EXAMPLES[path]}},
