@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.trigger.deps import RuntimeDep
+from services.trigger.deps import ActorDep, RuntimeDep
 from services.trigger.handlers import retention
 from services.trigger.schemas.retention import RetentionIn, RetentionOut, RunOut
-from shared.access import Permission, Principal
-from shared.service import SessionDep, requires
+from shared.access import Permission
+from shared.guard import GuardedRoute, requires
+from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 
 async def _out(session: SessionDep, workspace_id: str, days: int | None) -> RetentionOut:
@@ -27,13 +28,14 @@ async def _out(session: SessionDep, workspace_id: str, days: int | None) -> Rete
 
 
 @router.get(
-    "/v1/retention", tags=["settings"], summary="How long answers stay identifiable, and the last run"
+    "/v1/retention",
+    tags=["settings"],
+    summary="How long answers stay identifiable, and the last run",
+    dependencies=[requires(Permission.SETTINGS_READ)],
 )
-async def get_retention(
-    session: SessionDep, principal: Principal = requires(Permission.SETTINGS_READ)
-) -> RetentionOut:
-    found = await retention.policy(session, workspace_id=principal.workspace_id)
-    return await _out(session, principal.workspace_id, found.anonymise_after_days if found else None)
+async def get_retention(session: SessionDep, workspace: WorkspaceDep) -> RetentionOut:
+    found = await retention.policy(session, workspace_id=workspace)
+    return await _out(session, workspace, found.anonymise_after_days if found else None)
 
 
 @router.put(
@@ -44,15 +46,13 @@ async def get_retention(
     "anonymises its answers, cases, invitations and received events older than the policy's days: the "
     "links to the contact and the free text go, scores and dimensions stay. A new policy's first run "
     "goes at once.",
+    dependencies=[requires(Permission.SETTINGS_WRITE)],
 )
 async def put_retention(
-    body: RetentionIn,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    principal: Principal = requires(Permission.SETTINGS_WRITE),
+    body: RetentionIn, session: SessionDep, workspace: WorkspaceDep, runtime: RuntimeDep, actor: ActorDep
 ) -> RetentionOut:
     days = await retention.put_policy(
-        session, workspace_id=principal.workspace_id, days=body.anonymise_after_days, actor=principal.actor
+        session, workspace_id=workspace, days=body.anonymise_after_days, actor=actor
     )
     runtime.deps.anonymiser.wake_after_commit(session)
-    return await _out(session, principal.workspace_id, days)
+    return await _out(session, workspace, days)
