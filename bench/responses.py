@@ -3,8 +3,9 @@
 Starts its own PostgreSQL database (``DATABASE_URL`` or embedded), a Tansu broker and the responses
 service as a process, defines a three-question survey through the API, then for a bounded time:
 
+0. the bare limit: uvicorn + FastAPI serving the same page already rendered, side by side;
 1. survey page: ``GET /s/<token>`` (a fresh link each time) from ``--concurrency`` clients: requests/s,
-   p50/p99 and the page's size in bytes;
+   p50/p99, the service's CPU per page and the page's size in bytes;
 2. answers: ``PUT /v1/public/surveys/<token>/answers/nps`` (each a first answer: a new response and
    a ResponseStarted in the outbox) — answers/s, p50/p99;
 3. completions: the page's form post of every answer (``POST /s/<token>`` → 303) — responses/s, p50/p99.
@@ -15,17 +16,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import secrets
+import subprocess
 import sys
 import tempfile
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
+from fastapi import FastAPI, Response
 
-from closeloop.infra import free_port, scratch_broker, scratch_database
+from bench.loadgen import cpu_seconds, drive, http_request, percentile
+from closeloop.infra import free_port, scratch_broker, scratch_database, wait_for_port
 from closeloop.stack import SERVICE_PORTS, ServiceStack
 from shared.access import Role, issue_api_key
 from shared.survey_links import SurveyLink, issue_link_token
@@ -56,11 +59,7 @@ SURVEY = {
 }
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def token(secret: str, workspace: str, survey_id: str) -> str:
@@ -76,42 +75,62 @@ def token(secret: str, workspace: str, survey_id: str) -> str:
     return issue_link_token(secret, link, ttl_s=3600)
 
 
-async def load(
-    call: Callable[[httpx.AsyncClient], Awaitable[httpx.Response]],
-    *,
-    base_url: str,
-    seconds: float,
-    concurrency: int,
-    expect: int,
-) -> tuple[int, list[float], float, int]:
-    """Return (requests, latencies, elapsed, bytes of the last body) of ``call`` in a closed loop."""
-    latencies: list[float] = []
-    size = 0
-    deadline = time.monotonic() + seconds
+def bare_app() -> FastAPI:
+    """The bare limit: uvicorn + FastAPI answering every survey link with a page already rendered."""
+    app = FastAPI()
+    page = Path(os.environ["BENCH_BARE_PAGE"]).read_bytes()
 
-    async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal size
-        while time.monotonic() < deadline:
-            started = time.perf_counter()
-            response = await call(client)
-            latencies.append(time.perf_counter() - started)
-            if response.status_code != expect:
-                raise RuntimeError(f"unexpected {response.status_code}: {response.text[:300]}")
-            size = len(response.content)
+    @app.get("/s/{token}")
+    async def survey_page(token: str) -> Response:
+        return Response(page, media_type="text/html; charset=utf-8")
 
-    start = time.monotonic()
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-    return len(latencies), latencies, time.monotonic() - start, size
+    return app
 
 
-def row(name: str, result: tuple[int, list[float], float, int], unit: str) -> tuple[str, str]:
-    count, latencies, elapsed, _ = result
+def start_bare(host: str, port: int, page_file: Path) -> subprocess.Popen[bytes]:
+    """The bare endpoint as a process, with the uvicorn settings the services use."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.responses:bare_app",
+            "--factory",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "BENCH_BARE_PAGE": str(page_file)},
+    )
+
+
+Result = tuple[int, list[float], float, float]
+"""(requests, latencies, elapsed seconds, CPU seconds of the serving process)."""
+
+
+async def measure(
+    host: str, port: int, pid: int, requests: list[bytes], *, args: argparse.Namespace, expect: int
+) -> Result:
+    """Drive ``requests`` for ``--seconds`` from ``--concurrency`` connections; CPU of ``pid`` beside."""
+    cpu = cpu_seconds(pid)
+    done, latencies, elapsed = await drive(
+        host, port, requests, connections=args.concurrency, seconds=args.seconds, expect=expect
+    )
+    return done, latencies, elapsed, cpu_seconds(pid) - cpu
+
+
+def row(name: str, result: Result, unit: str) -> tuple[str, str]:
+    count, latencies, elapsed, cpu = result
     return (
         name,
         f"{count / elapsed:7.0f} {unit}/s   p50 {percentile(latencies, 50) * 1000:6.1f} ms   "
-        f"p99 {percentile(latencies, 99) * 1000:6.1f} ms   (n={count})",
+        f"p99 {percentile(latencies, 99) * 1000:6.1f} ms   CPU {cpu / max(count, 1) * 1000:5.2f} ms each   "
+        f"(n={count})",
     )
 
 
@@ -155,46 +174,69 @@ async def main(args: argparse.Namespace) -> int:
         def fresh() -> str:
             return token(secret, workspace, survey_id)
 
-        print(f"[1/3] survey page: {args.concurrency} clients for {args.seconds:.0f}s …", flush=True)
-        page = await load(
-            lambda c: c.get(f"/s/{fresh()}"),
-            base_url=base_url,
-            seconds=args.seconds,
-            concurrency=args.concurrency,
-            expect=200,
-        )
-        print(f"[2/3] first answers: {args.concurrency} clients for {args.seconds:.0f}s …", flush=True)
-        answers = await load(
-            lambda c: c.put(f"/v1/public/surveys/{fresh()}/answers/nps", json={"value": 9}),
-            base_url=base_url,
-            seconds=args.seconds,
-            concurrency=args.concurrency,
-            expect=200,
-        )
-        print(f"[3/3] completed form posts: {args.concurrency} clients for {args.seconds:.0f}s …", flush=True)
-        posts = await load(
-            lambda c: c.post(f"/s/{fresh()}", data={"nps": "3", "why": "Too slow", "consent": "yes"}),
-            base_url=base_url,
-            seconds=args.seconds,
-            concurrency=args.concurrency,
-            expect=303,
-        )
+        # Each request its own link (a new respondent), built before the clock starts.
+        count = int(args.seconds * args.max_rate)
+        host = "127.0.0.1"
+        form = b"nps=3&why=Too+slow&consent=yes"
+        form_headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        print(f"  building {3 * count:,} requests with fresh links …", flush=True)
+        gets = [http_request(host, port, f"/s/{fresh()}", {}, method="GET") for _ in range(count)]
+        puts = [
+            http_request(
+                host,
+                port,
+                f"/v1/public/surveys/{fresh()}/answers/nps",
+                {"Content-Type": "application/json"},
+                b'{"value":9}',
+                method="PUT",
+            )
+            for _ in range(count)
+        ]
+        posts_ = [http_request(host, port, f"/s/{fresh()}", form_headers, form) for _ in range(count)]
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+            page_bytes = (await http.get(f"/s/{fresh()}")).content
+        page_file = Path(tempfile.mkdtemp(prefix="closeloop-bench-page-")) / "page.html"
+        page_file.write_bytes(page_bytes)
+        pid = stack.processes["responses"].pid
+
+        print(f"[1/4] bare limit: a pre-rendered page, {args.concurrency} clients for {args.seconds:.0f}s …")
+        bare_port = free_port()
+        bare = start_bare(host, bare_port, page_file)
+        try:
+            await asyncio.to_thread(wait_for_port, host, bare_port, timeout_s=30, process=bare)
+            bare_gets = [
+                http_request(host, bare_port, f"/s/{fresh()}", {}, method="GET") for _ in range(count)
+            ]
+            bare_result = await measure(host, bare_port, bare.pid, bare_gets, args=args, expect=200)
+        finally:
+            bare.terminate()
+            bare.wait(10)
+        print(f"[2/4] survey page: {args.concurrency} clients for {args.seconds:.0f}s …", flush=True)
+        page = await measure(host, port, pid, gets, args=args, expect=200)
+        print(f"[3/4] first answers: {args.concurrency} clients for {args.seconds:.0f}s …", flush=True)
+        answers = await measure(host, port, pid, puts, args=args, expect=200)
+        print(f"[4/4] completed form posts: {args.concurrency} clients for {args.seconds:.0f}s …", flush=True)
+        posts = await measure(host, port, pid, posts_, args=args, expect=303)
     finally:
         stack.stop_all()
         await infra.aclose()
 
     rows = [
+        row("bare: pre-rendered page", bare_result, "pages"),
         row("survey page GET", page, "pages"),
-        ("  page size", f"{page[3]:7d} bytes (HTML with inline CSS and script; budget 50 000)"),
+        ("  page size", f"{len(page_bytes):7d} bytes (HTML with inline CSS and script; budget 50 000)"),
         row("answer saved (PUT)", answers, "answers"),
         row("form post, completed", posts, "responses"),
     ]
     width = max(len(name) for name, _ in rows)
     print()
-    print("responses benchmark (2 cores shared by client, broker, database and the service)")
+    print(
+        f"responses benchmark ({args.concurrency} keep-alive clients; 2 cores shared by client, broker, "
+        "database and the service; CPU = the serving process's own)"
+    )
     for name, value in rows:
         print(f"{name.ljust(width)}  {value}")
-    return 0 if page[3] < 50_000 else 1
+    return 0 if len(page_bytes) < 50_000 else 1
 
 
 if __name__ == "__main__":
@@ -203,4 +245,7 @@ if __name__ == "__main__":
     )
     parser.add_argument("--seconds", type=float, default=8, help="duration of each phase")
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent clients")
+    parser.add_argument(
+        "--max-rate", type=int, default=8000, help="requests built per second of a phase (an upper bound)"
+    )
     sys.exit(asyncio.run(main(parser.parse_args())))

@@ -43,6 +43,7 @@ import asyncpg
 import httpx
 from fastapi import FastAPI, Request, Response
 
+from bench.loadgen import drive, drive_paced, http_request, percentile
 from closeloop.infra import free_port, scratch_broker, scratch_database, wait_for_port
 from closeloop.stack import SERVICE_PORTS, ServiceStack
 from services.trigger.sources.common import SignatureError, SignedRequest
@@ -92,102 +93,11 @@ def bare_app() -> FastAPI:
     return app
 
 
-# --- a minimal HTTP/1.1 load generator -----------------------------------------------------------
-
-
-def http_request(host: str, port: int, path: str, headers: dict[str, str], body: bytes) -> bytes:
-    lines = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}", f"Content-Length: {len(body)}"]
-    lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() not in ("host", "content-length")]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
-async def _read_response(reader: asyncio.StreamReader) -> int:
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line[:15].lower() == b"content-length:":
-            length = int(line[15:])
-    if length:
-        await reader.readexactly(length)
-    return status
-
-
-async def drive(
-    host: str, port: int, requests: list[bytes], *, connections: int, seconds: float
-) -> tuple[int, list[float], float]:
-    """Send pre-built requests over keep-alive connections for ``seconds``; return (done, latencies, elapsed)."""
-    latencies: list[float] = []
-    queue = iter(requests)
-    deadline = time.monotonic() + seconds
-    failures: list[str] = []
-
-    async def connection() -> None:
-        reader, writer = await asyncio.open_connection(host, port)
-        try:
-            for raw in queue:
-                if time.monotonic() > deadline:
-                    return
-                started = time.perf_counter()
-                writer.write(raw)
-                status = await _read_response(reader)
-                latencies.append(time.perf_counter() - started)
-                if status != 202:
-                    failures.append(str(status))
-                    return
-        finally:
-            writer.close()
-
-    started = time.monotonic()
-    await asyncio.gather(*(connection() for _ in range(connections)))
-    elapsed = time.monotonic() - started
-    if failures:
-        raise RuntimeError(f"requests refused with status {failures[:5]}")
-    return len(latencies), latencies, elapsed
-
-
-async def drive_paced(
-    host: str, port: int, requests: list[bytes], *, rate: float, seconds: float, connections: int = 16
-) -> list[float]:
-    """Send ``rate`` requests per second for ``seconds`` (an integrator's steady traffic); return latencies."""
-    latencies: list[float] = []
-    pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
-    for _ in range(connections):
-        pool.put_nowait(await asyncio.open_connection(host, port))
-
-    async def one(raw: bytes) -> None:
-        reader, writer = await pool.get()
-        started = time.perf_counter()
-        writer.write(raw)
-        status = await _read_response(reader)
-        latencies.append(time.perf_counter() - started)
-        pool.put_nowait((reader, writer))
-        if status != 202:
-            raise RuntimeError(f"request refused with status {status}")
-
-    tasks = []
-    start = time.monotonic()
-    for i, raw in enumerate(requests[: int(rate * seconds)]):
-        await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
-        tasks.append(asyncio.create_task(one(raw)))
-    await asyncio.gather(*tasks)
-    while not pool.empty():
-        pool.get_nowait()[1].close()
-    return latencies
-
-
 async def drive_paced_summary(
     host: str, port: int, requests: list[bytes], *, rate: float, seconds: float
 ) -> dict[str, float]:
     paced = await drive_paced(host, port, requests, rate=rate, seconds=seconds)
     return {"p50_ms": percentile(paced, 50) * 1000, "p99_ms": percentile(paced, 99) * 1000, "n": len(paced)}
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 # --- requests --------------------------------------------------------------------------------------
