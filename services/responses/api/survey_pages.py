@@ -80,13 +80,16 @@ async def _step_page(
 ) -> HTMLResponse:
     shown = shown_questions(visit.questions, visit.answers, visit.fields, visit.passed)
     before = [q for q in shown if visit.questions.index(q) < visit.questions.index(step[0])]
+    # One reverse look-up (each walks the router): the form posts to the page's own URL, and the
+    # answers API sits beside it under the same root. Tokens are URL-safe as they are.
     page = str(request.url_for("survey_page", token=token))
+    root = page.removesuffix(f"/s/{token}")
     idle_url, idle_s = _kiosk_urls(request, visit, runtime)
     return pages.render_step(
         visit,
         step,
-        action=str(request.url_for("submit_form", token=token)),
-        save_url=str(request.url_for("save_answer", token=token, question_id="x"))[:-1],
+        action=page,
+        save_url=f"{root}/v1/public/surveys/{token}/answers/",
         back_url=f"{page}?q={before[-1].id}" if before else None,
         max_chars=runtime.settings.max_answer_chars,
         branding=await workspace_settings.page_branding(session, visit=visit),

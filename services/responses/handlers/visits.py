@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.responses.domain.answers import clean_context
@@ -24,7 +24,16 @@ from services.responses.domain.languages import (
 from services.responses.domain.logic import Progress, next_step, progress
 from services.responses.handlers.erasure import is_erased
 from services.responses.handlers.errors import INVALID_LINK, LinkExpired, SurveyClosed
-from services.responses.models import Kiosk, Response, ResponseAnswer, Survey, SurveyVersion
+from services.responses.models import (
+    Kiosk,
+    Response,
+    ResponseAnswer,
+    Survey,
+    SurveyVersion,
+    WorkspaceSettings,
+    erased_contacts,
+)
+from shared.erasure import contact_hash
 from shared.errors import NotFound
 from shared.events import Recipient, is_uuid
 from shared.security import ExpiredToken, InvalidToken
@@ -107,6 +116,8 @@ class Visit:
     response: Response | None = None
     answers: dict[str, Any] = field(default_factory=dict)
     kiosk: Kiosk | None = None
+    workspace_branding: dict[str, Any] | None = None
+    """The workspace's own branding when it came with the visit (None: not read yet)."""
 
     @cached_property
     def reachable(self) -> bool:
@@ -153,38 +164,39 @@ async def open_link(
     """Return the visit behind ``token``; raise ``NotFound``, ``Gone`` or ``SurveyClosed``.
 
     With ``lock`` the response row is locked until the transaction ends, so two submissions for
-    one invitation take turns.
+    one invitation take turns. Without it (a page shown), the survey, its version, the response, the
+    workspace's branding and whether the contact was erased come in one statement.
     """
     link = read_link(secret=secret, token=token, previous=previous)
-    if not is_kiosk(link) and await is_erased(
-        session, workspace_id=link.workspace_id, contact_id=link.contact_id
-    ):
-        raise NotFound("This survey is no longer available.", field="token")
-    survey = (
-        await session.scalar(
-            select(Survey).where(Survey.workspace_id == link.workspace_id, Survey.id == link.survey_id)
-        )
-        if is_uuid(link.survey_id)
-        else None
-    )
-    if survey is None:
-        raise NotFound("This survey is no longer available.", field="survey_id")
+    loaded = await _load(session, link, with_response=not lock)
+    if loaded is None or loaded.erased:
+        if (
+            loaded is None
+            and not is_kiosk(link)
+            and await is_erased(session, workspace_id=link.workspace_id, contact_id=link.contact_id)
+        ):
+            raise NotFound("This survey is no longer available.", field="token")
+        raise NotFound("This survey is no longer available.", field="token" if loaded else "survey_id")
+    survey = loaded.survey
     kiosk = None
     if is_kiosk(link):
         kiosk_id = link.request_id.removeprefix(KIOSK)
         kiosk = await session.get(Kiosk, kiosk_id) if is_uuid(kiosk_id) else None
         if kiosk is None or not kiosk.active or kiosk.workspace_id != link.workspace_id:
             raise NotFound("This survey is no longer available.", field="token")
-    response = await find_response(session, link=link, lock=lock)
-    version = await session.get(
-        SurveyVersion, (survey.id, response.survey_version if response else survey.version)
-    )
+    response = await find_response(session, link=link, lock=True) if lock else loaded.response
+    version = loaded.version
+    if version is None or (response is not None and response.survey_version != version.version):
+        version = await session.get(
+            SurveyVersion, (survey.id, response.survey_version if response else survey.version)
+        )
     if version is None:  # pragma: no cover - versions are never deleted
         raise NotFound("This survey is no longer available.", field="survey_id")
     visit = Visit(
         link, survey, Definition.of(version.version, version.definition), clean_context(link.context)
     )
     visit.kiosk = kiosk
+    visit.workspace_branding = loaded.branding
     if response is not None:
         visit.response = response
         rows = await session.scalars(select(ResponseAnswer).where(ResponseAnswer.response_id == response.id))
@@ -192,6 +204,55 @@ async def open_link(
     if survey.closed_at is not None and not visit.completed:
         raise SurveyClosed("This survey is closed and no longer takes responses.", field="survey_id")
     return visit
+
+
+@dataclass
+class _Loaded:
+    survey: Survey
+    version: SurveyVersion | None
+    response: Response | None
+    branding: dict[str, Any]
+    erased: bool
+
+
+async def _load(session: AsyncSession, link: SurveyLink, *, with_response: bool) -> _Loaded | None:
+    """Return the link's survey with the version to answer, the workspace's own branding, whether the
+    contact was erased and (``with_response``) the response started through the link; None when the
+    survey does not exist. One statement: the survey page's whole read."""
+    if not is_uuid(link.survey_id):
+        return None
+    ws = link.workspace_id
+    erased = (
+        literal(False)
+        if is_kiosk(link)
+        else exists().where(
+            erased_contacts.c.workspace_id == ws,
+            erased_contacts.c.contact_hash == contact_hash(link.contact_id),
+        )
+    )
+    query = select(Survey, WorkspaceSettings.branding, erased.label("erased")).select_from(Survey)
+    answering = SurveyVersion.version == Survey.version
+    if with_response:
+        query = query.add_columns(Response).outerjoin(
+            Response, and_(Response.workspace_id == ws, Response.link_key == link.invitation_id)
+        )
+        answering = SurveyVersion.version == func.coalesce(Response.survey_version, Survey.version)
+    query = (
+        query.add_columns(SurveyVersion)
+        .outerjoin(SurveyVersion, and_(SurveyVersion.survey_id == Survey.id, answering))
+        .outerjoin(WorkspaceSettings, WorkspaceSettings.workspace_id == Survey.workspace_id)
+        .where(Survey.workspace_id == ws, Survey.id == link.survey_id)
+    )
+    row = (await session.execute(query)).first()
+    if row is None:
+        return None
+    return _Loaded(
+        survey=row.Survey,
+        version=row.SurveyVersion,
+        response=row.Response if with_response else None,
+        branding=dict(row.branding or {}),
+        erased=bool(row.erased),
+    )
 
 
 async def find_response(session: AsyncSession, *, link: SurveyLink, lock: bool = False) -> Response | None:

@@ -99,6 +99,7 @@ async def put_branding(
 
 async def page_branding(session: AsyncSession, *, visit: Visit) -> dict[str, Any]:
     """Return the branding a visit's pages show: defaults, the workspace's, the survey's own."""
-    return merge_branding(
-        await branding_of(session, workspace_id=visit.link.workspace_id), visit.definition.raw.get("branding")
-    )
+    own = visit.workspace_branding
+    if own is None:
+        own = await branding_of(session, workspace_id=visit.link.workspace_id)
+    return merge_branding(own, visit.definition.raw.get("branding"))
