@@ -96,6 +96,7 @@ class ScoredResponse(Base):
         UniqueConstraint("workspace_id", "response_id"),
         Index("ix_scored_responses_contact", "workspace_id", "contact_id"),
         Index("ix_scored_responses_survey", "workspace_id", "survey_id", "completed_at"),
+        Index("ix_scored_responses_workspace_key", "workspace_id", "key"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

@@ -1,0 +1,171 @@
+"""Segments out and exports: a segment's contacts (a page at a time, or the whole of it as CSV or
+NDJSON), and every response of a scope streamed as CSV or NDJSON for BI tools."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from services.scoring.api.params import ExportDep
+from services.scoring.deps import RuntimeDep
+from services.scoring.queries import exports, reports, segments
+from services.scoring.queries.scope import Scope
+from services.scoring.schemas.exports import MemberOut, SegmentPageOut
+from shared.access import Permission
+from shared.exports import Format, stream
+from shared.guard import GuardedRoute, requires
+from shared.paging import Cursor, link_next
+from shared.service import SessionDep
+
+router = APIRouter(route_class=GuardedRoute, tags=["exports"])
+
+SegmentPath = Annotated[
+    segments.SegmentName,
+    Path(
+        description="An NPS class (`promoter`, `passive`, `detractor`) or a loyalty-matrix cell (`pure`, "
+        "`false`, `trapped`, `disloyal`, `undecided`)"
+    ),
+]
+MetricParam = Annotated[
+    Literal["nps", "nls"],
+    Query(description="For an NPS class: classify the NPS (default) or the NLS answers; cells use both"),
+]
+FormatParam = Annotated[Format, Query(alias="format", description="`csv` (RFC 4180) or `ndjson`")]
+SEGMENT_DOC = (
+    "A contact is in the segment by their **latest** answer in the scope (`survey_id`, `question_id`, "
+    "`kind`, `from`, `to`, `filter`, `scale` as in every report): the newest response with the metric, or "
+    "with NPS and NLS for a cell. Erased contacts are not listed."
+)
+MEMBER_COLUMNS = tuple(MemberOut.model_fields)
+CSV_EXAMPLE = {
+    "text/csv": {
+        "example": "contact_id,response_id,survey_id,question_id,score,nls,completed_at,dimensions\r\n"
+        '5b0c6f0e-…,r-81,svy-support-nps,nps,10,,2026-11-29T14:02:11+00:00,"{""country"":""NL""}"\r\n'
+    },
+    "application/x-ndjson": {
+        "example": '{"contact_id":"5b0c6f0e-…","response_id":"r-81","survey_id":"svy-support-nps",'
+        '"question_id":"nps","score":10,"nls":null,"completed_at":"2026-11-29T14:02:11+00:00",'
+        '"dimensions":{"country":"NL"}}\n'
+    },
+}
+
+
+async def _scope(session: SessionDep, request: reports.Request, runtime: RuntimeDep) -> Scope:
+    return await reports.scope_for(session, request, default_scale=runtime.settings.default_nps_scale)
+
+
+@router.get(
+    "/v1/segments/{segment}/contacts",
+    summary="The contacts in a segment — promoters, passives, detractors or a loyalty-matrix cell",
+    description=SEGMENT_DOC + " By contact id, a page at a time (`next_cursor`, `Link: rel=next`).",
+    dependencies=[requires(Permission.CONTACTS_READ)],
+)
+async def segment_contacts(
+    http: Request,
+    reply: Response,
+    segment: SegmentPath,
+    request: ExportDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    metric: MetricParam = "nps",
+    limit: Annotated[int, Query(ge=1, le=1000, description="Page size, at most 1000")] = 100,
+    cursor: Cursor = None,
+) -> SegmentPageOut:
+    scope = await _scope(session, request, runtime)
+    rows, next_cursor = await segments.members(
+        session,
+        scope,
+        workspace_id=request.workspace_id,
+        segment=segment,
+        metric=metric,
+        question_id=request.question_id,
+        limit=limit,
+        cursor=cursor,
+    )
+    link_next(http, reply, next_cursor)
+    return SegmentPageOut(
+        segment=segment, items=[MemberOut(**vars(m)) for m in rows], next_cursor=next_cursor
+    )
+
+
+@router.get(
+    "/v1/segments/{segment}/contacts/export",
+    summary="Download a segment's contacts as CSV or NDJSON (for a CRM list or a campaign)",
+    description=SEGMENT_DOC + " The whole segment, streamed by contact id. CSV fields that start with = + - "
+    "@ get a leading `'` (formula injection); NDJSON is unguarded.",
+    response_class=StreamingResponse,
+    responses={200: {"content": CSV_EXAMPLE, "description": "The segment, one contact a line"}},
+    dependencies=[requires(Permission.METRICS_EXPORT)],
+)
+async def export_segment(
+    segment: SegmentPath,
+    request: ExportDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    fmt: FormatParam = "csv",
+    metric: MetricParam = "nps",
+) -> StreamingResponse:
+    scope = await _scope(session, request, runtime)
+
+    async def batches() -> AsyncIterator[list[dict[str, Any]]]:
+        async with runtime.db.sessionmaker() as reader:
+            async for rows in segments.every_member(
+                reader,
+                scope,
+                workspace_id=request.workspace_id,
+                segment=segment,
+                metric=metric,
+                question_id=request.question_id,
+                batch=runtime.settings.export_batch_size,
+            ):
+                yield [vars(m) | {"completed_at": m.completed_at.isoformat()} for m in rows]
+
+    return stream(batches(), columns=MEMBER_COLUMNS, fmt=fmt, filename=f"{segment}-contacts")
+
+
+@router.get(
+    "/v1/exports/responses",
+    summary="Stream every response of a scope as CSV or NDJSON, for BI tools",
+    description="One row per completed response scoring holds, in the order they arrived: the first answer of "
+    "each metric (`nps`, `nls`, `csat`, `ces`, `rating`), every score (`scores`, JSON), class, loyalty cell, "
+    "negative, consent, the first comment with its language and sentiment, the themes of every comment, the "
+    "declared dimensions as columns and every dimension (`dimensions`, JSON). Filtered like every report "
+    "(`survey_id`, `kind`, `from`, `to`, `filter`). Streamed in keyset batches: constant memory for any size. "
+    "Erased contacts' rows carry no contact id and no comment. Case outcomes are followup's (not here). "
+    "CSV fields that start with = + - @ get a leading `'` (formula injection); NDJSON is unguarded.",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "The responses, one a line",
+            "content": {
+                "text/csv": {
+                    "example": ",".join(exports.COLUMNS) + "\r\n"
+                    "r-81,svy-support-nps,3,transactional,email,nl-NL,5b0c…,2026-11-29T14:02:11+00:00,10,,,,,"
+                    'promoter,pure,false,true,"{""nps"":10}",Snel geholpen!,nl,0.8,positive,"[""speed""]",nl,'
+                    'NL,support,,,,,,"{""country"":""NL""}"\r\n'
+                },
+                "application/x-ndjson": {
+                    "example": '{"response_id":"r-81","survey_id":"svy-support-nps","nps":10,"scores":{"nps":10},'
+                    '"themes":["speed"],"dimensions":{"country":"NL"},"…":"…"}\n'
+                },
+            },
+        }
+    },
+    dependencies=[requires(Permission.METRICS_EXPORT)],
+)
+async def export_responses(
+    request: ExportDep, session: SessionDep, runtime: RuntimeDep, fmt: FormatParam = "csv"
+) -> StreamingResponse:
+    scope = await _scope(session, request, runtime)
+
+    async def batches() -> AsyncIterator[list[dict[str, Any]]]:
+        async with runtime.db.sessionmaker() as reader:
+            async for rows in exports.response_rows(
+                reader, scope, workspace_id=request.workspace_id, batch=runtime.settings.export_batch_size
+            ):
+                yield rows
+
+    return stream(batches(), columns=exports.COLUMNS, fmt=fmt, filename="responses")

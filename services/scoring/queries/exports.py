@@ -1,0 +1,148 @@
+"""Exports for BI tools: every completed response scoring holds in a scope, with its scores, comments
+(language, sentiment, themes), loyalty cell and dimensions, read in keyset batches (``key``, the
+order responses arrived in), so a million rows stream in the memory of one batch.
+
+One row per response. What scoring does not hold is not in it: answers that are neither scores nor open
+text (choices, hidden fields other than dimensions) live in responses, and case outcomes in followup
+(scoring does not consume ``FollowUp*`` events); ``negative`` and ``consent_to_contact`` say whether a
+case could be opened. Erased contacts' rows stay (the scores are not personal data) without contact id
+or comments, as erasure leaves them; anonymised ones likewise.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.scoring.domain import DECLARED
+from services.scoring.handlers import themes as rules
+from services.scoring.models import Answer, Comment, ScoredResponse
+from services.scoring.queries.scope import Scope, segment_conditions
+from services.scoring.text.themes import themes_of
+from shared.vocabulary import SCORE_METRICS
+
+DIMENSIONS = tuple(d for d in DECLARED if d not in ("channel", "kind"))
+COLUMNS = (
+    "response_id",
+    "survey_id",
+    "survey_version",
+    "kind",
+    "channel",
+    "locale",
+    "contact_id",
+    "completed_at",
+    *SCORE_METRICS,
+    "classification",
+    "loyalty",
+    "negative",
+    "consent_to_contact",
+    "scores",
+    "comment",
+    "comment_language",
+    "sentiment",
+    "sentiment_label",
+    "themes",
+    *DIMENSIONS,
+    "dimensions",
+)
+"""The export's columns: per metric the response's first answer of it; ``scores`` every scored answer
+(``{question_id: score}``); ``comment`` the first open answer, ``themes`` those of every open answer;
+the declared dimensions as columns and ``dimensions`` every one (JSON)."""
+
+
+def _conditions(scope: Scope, workspace_id: str) -> list[ColumnElement[bool]]:
+    r = ScoredResponse
+    conditions = [
+        r.workspace_id == workspace_id,
+        r.survey_id.in_(sorted({s.survey_id for s in scope.surveys.values()})),
+        *segment_conditions(scope.segment, on_answers=False),
+    ]
+    if scope.kinds is not None:
+        conditions.append(r.kind.in_(scope.kinds))
+    if scope.since is not None:
+        conditions.append(r.completed_at >= datetime.combine(scope.since, time(), UTC))
+    if scope.until is not None:
+        conditions.append(r.completed_at < datetime.combine(scope.until + timedelta(days=1), time(), UTC))
+    return conditions
+
+
+async def response_rows(
+    session: AsyncSession, scope: Scope, *, workspace_id: str, batch: int = 2000
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Yield the scope's responses, in arrival order, as export rows in batches of ``batch``."""
+    if not scope.surveys:
+        return
+    patterns = await rules.patterns_of(session, workspace_id=workspace_id)
+    conditions = _conditions(scope, workspace_id)
+    r = ScoredResponse
+    after = 0
+    while True:
+        responses = (
+            await session.scalars(select(r).where(*conditions, r.key > after).order_by(r.key).limit(batch))
+        ).all()
+        if not responses:
+            return
+        keys = [x.key for x in responses]
+        scores: dict[int, list[tuple[str, str, int]]] = defaultdict(list)
+        for key, qid, metric, score in await session.execute(
+            select(Answer.response_key, Answer.question_id, Answer.metric, Answer.score).where(
+                Answer.response_key.in_(keys)
+            )
+        ):
+            scores[key].append((qid, metric, score))
+        comments: dict[int, list[Any]] = defaultdict(list)
+        for comment in await session.scalars(
+            select(Comment).where(Comment.response_key.in_(keys)).order_by(Comment.response_key)
+        ):
+            comments[comment.response_key].append(comment)
+        yield [_row(x, scores[x.key], comments[x.key], patterns) for x in responses]
+        session.expunge_all()
+        if len(responses) < batch:
+            return
+        after = keys[-1]
+
+
+def _row(
+    response: ScoredResponse,
+    scores: list[tuple[str, str, int]],
+    comments: list[Comment],
+    patterns: dict[str, list[str]],
+) -> dict[str, Any]:
+    # Survey order is not kept in ``answers``; the first answer of a metric is the one the response's
+    # own ``metric``/``score`` names when it is that metric, else the lowest question id.
+    first: dict[str, int] = {}
+    for _, metric, score in sorted(scores):
+        first.setdefault(metric, score)
+    if response.metric is not None and response.score is not None:
+        first[response.metric] = response.score
+    texts = sorted(comments, key=lambda c: c.question_id)
+    lead = texts[0] if texts else None
+    dims = dict(response.dimensions or {})
+    return {
+        "response_id": response.response_id,
+        "survey_id": response.survey_id,
+        "survey_version": response.survey_version,
+        "kind": response.kind,
+        "channel": response.channel,
+        "locale": response.locale,
+        "contact_id": response.contact_id,
+        "completed_at": response.completed_at.isoformat(),
+        **{metric: first.get(metric) for metric in SCORE_METRICS},
+        "classification": response.classification,
+        "loyalty": response.loyalty,
+        "negative": response.negative,
+        "consent_to_contact": response.consent_to_contact,
+        "scores": {qid: score for qid, _, score in sorted(scores)},
+        "comment": lead.text if lead else None,
+        "comment_language": lead.language if lead else None,
+        "sentiment": lead.sentiment if lead else None,
+        "sentiment_label": lead.label if lead else None,
+        "themes": sorted({t for c in texts for t in themes_of(c.lemmas, patterns)}),
+        **{d: dims.get(d) for d in DIMENSIONS},
+        "dimensions": dims,
+    }
