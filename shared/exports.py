@@ -44,7 +44,9 @@ def csv_cell(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, list | tuple | dict):
-        return guard(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str))
+        return guard(
+            json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=str)
+        )
     return guard(str(value))
 
 

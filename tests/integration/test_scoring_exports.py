@@ -247,3 +247,160 @@ async def test_segments_respect_roles_and_refuse_what_they_cannot_read(client, w
         assert refused.status_code in (404, 422) and refused.json()["errors"][0]["field"] == field, params
     assert (await client.get("/v1/segments/fans/contacts", headers=admin)).status_code == 422
     assert (await client.get(export, params={"format": "xlsx"}, headers=admin)).status_code == 422
+
+
+def guarded(text: str) -> str:
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+async def theme_of_responses(client: httpx.AsyncClient, auth: dict[str, str], survey: str) -> dict[str, Any]:
+    """response id → (themes, the comment as the comments API reads it), through the themes API."""
+    out: dict[str, Any] = {}
+    for rule in (await client.get("/v1/themes/rules", headers=auth)).json():
+        cursor = None
+        while True:
+            params = {"survey_id": survey, "limit": 2, **({"cursor": cursor} if cursor else {})}
+            body = (
+                await client.get(f"/v1/themes/{rule['theme']}/comments", params=params, headers=auth)
+            ).json()
+            for c in body["comments"]:
+                themes, _ = out.get(c["response_id"], (set(), None))
+                out[c["response_id"]] = (themes | {rule["theme"]}, c)
+            if (cursor := body["next_cursor"]) is None:
+                break
+    return out
+
+
+async def test_the_responses_export_streams_every_response_with_its_scores_comments_and_dimensions(
+    client, producer, auth, workspace
+):
+    survey, other = "svy-" + secrets.token_hex(4), "svy-" + secrets.token_hex(4)
+    start = (utcnow() - timedelta(days=4)).replace(hour=2, minute=0, second=0, microsecond=0)
+    texts = [
+        '=HYPERLINK("http://evil.test","click")',
+        'The delivery was late, "very" late\nand the invoice was wrong',
+        "-2 stars for the late parcel",
+        "@support friendly staff and fast delivery",
+        "Everything fine",
+        None,
+        "+31 called me back, great",
+        "Invoice wrong again",
+    ]
+    sent = [
+        Sent(
+            f"k{i}",
+            (i * 3) % 11,
+            (i * 7) % 11 if i % 2 else None,
+            "NL" if i % 3 else "BE",
+            start + timedelta(days=i // 3, hours=i),
+            comment=text,
+            response_id=new_id(),
+        )
+        for i, text in enumerate(texts)
+    ]
+    for s in sent:
+        await publish(producer, s.event(workspace, survey))
+    await publish(
+        producer, Sent("k-other", 10, None, "NL", start, response_id=new_id()).event(workspace, other)
+    )
+    await scored(client, auth, survey, len(sent))
+    await scored(client, auth, other, 1)
+    await publish(producer, ContactErased(workspace_id=workspace, contact_id="k1", erased_at=utcnow()))
+
+    async def erased() -> bool:
+        found = await walk(client, auth, "/v1/segments/detractor/contacts", survey_id=survey)
+        return "k1" not in {i["contact_id"] for i in found}
+
+    await wait_until(erased, message="k1 erased")
+    themes = await theme_of_responses(client, auth, survey)
+    assert themes, "some comments have themes"
+
+    def expected(s: Sent) -> dict[str, Any]:
+        erased_ = s.contact == "k1"
+        comment = None if erased_ else s.comment
+        found, read = themes.get(s.response_id, (set(), None))
+        return {
+            "response_id": s.response_id,
+            "survey_id": survey,
+            "survey_version": 1,
+            "kind": "transactional",
+            "channel": "email",
+            "locale": "en",
+            "contact_id": None if erased_ else s.contact,
+            "completed_at": s.at.isoformat(),
+            "nps": s.nps,
+            "nls": s.nls,
+            "csat": None,
+            "ces": None,
+            "rating": None,
+            "classification": klass(s.nps),
+            "loyalty": cell(s.nps, s.nls) if s.nls is not None else None,
+            "negative": s.nps <= 6 or (s.nls is not None and s.nls <= 6),
+            "consent_to_contact": s.nps <= 6,
+            "scores": {"nps": s.nps, **({"nls": s.nls} if s.nls is not None else {})},
+            "comment": comment,
+            "themes": sorted(found),
+            "language": "en",
+            "country": s.country,
+            "team": "support",
+            "agent": None,
+            "product": None,
+            "journey_stage": None,
+            "plan": None,
+            "role": None,
+            "dimensions": {
+                "channel": "email",
+                "kind": "transactional",
+                "language": "en",
+                "country": s.country,
+                "team": "support",
+                "tier": "gold",
+            },
+            **({"sentiment": read["sentiment"], "sentiment_label": read["label"]} if read else {}),
+        }
+
+    def as_csv(value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (dict, list)):
+            return guarded(json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True))
+        return guarded(value) if isinstance(value, str) else str(value)
+
+    async def export(fmt: str, **params: Any) -> list[dict[str, Any]]:
+        r = await client.get(
+            "/v1/exports/responses",
+            params={k: v for k, v in {"survey_id": survey, "format": fmt, **params}.items() if v is not None},
+            headers=auth,
+        )
+        assert r.status_code == 200, r.text
+        if fmt == "csv":
+            assert r.headers["content-type"].startswith("text/csv") and r.text.endswith("\r\n")
+            return list(csv.DictReader(io.StringIO(r.text, newline="")))
+        assert r.headers["content-type"].startswith("application/x-ndjson")
+        return [json.loads(line) for line in r.text.splitlines()]
+
+    def compare(rows: list[dict[str, Any]], wanted: list[Sent], *, fmt: str) -> None:
+        assert sorted(r["response_id"] for r in rows) == sorted(s.response_id for s in wanted), "each once"
+        by_id = {r["response_id"]: r for r in rows}
+        for s in wanted:
+            row, want = by_id[s.response_id], expected(s)
+            for column, value in want.items():
+                got = row[column]
+                assert got == (as_csv(value) if fmt == "csv" else value), (column, s.contact, got)
+
+    for fmt in ("csv", "ndjson"):
+        compare(await export(fmt), sent, fmt=fmt)
+        compare(await export(fmt, filter="country=NL"), [s for s in sent if s.country == "NL"], fmt=fmt)
+        day = start.date() + timedelta(days=1)
+        compare(
+            await export(fmt, **{"from": day.isoformat(), "to": day.isoformat()}),
+            [s for s in sent if s.at.date() == day],
+            fmt=fmt,
+        )
+
+    raw = (await client.get("/v1/exports/responses", params={"survey_id": survey}, headers=auth)).text
+    assert "'=HYPERLINK(" in raw and "\n=HYPERLINK" not in raw and ",=HYPERLINK" not in raw
+    everything = await export("ndjson", survey_id=None)
+    assert {r["survey_id"] for r in everything} == {survey, other}
