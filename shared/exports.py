@@ -19,6 +19,7 @@ import io
 import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import date
+from operator import itemgetter
 from typing import Any, Literal
 
 from fastapi.responses import StreamingResponse
@@ -28,15 +29,23 @@ MEDIA_TYPES: dict[Format, str] = {"csv": "text/csv; charset=utf-8", "ndjson": "a
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
+_STARTS = frozenset(FORMULA_STARTS)
+
+
 def guard(text: str) -> str:
     """Return ``text`` as a spreadsheet shows it as text (a leading ``'`` before a formula start)."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    return "'" + text if text[:1] in _STARTS else text
 
 
 def csv_cell(value: Any) -> Any:
     """Return one value as a CSV field: empty for None, JSON for nested values, guarded text."""
+    kind = type(value)
+    if kind is str:  # the common case first: an export is mostly text
+        return "'" + value if value[:1] in _STARTS else value
     if value is None:
         return ""
+    if kind is int or kind is float:
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
@@ -78,9 +87,10 @@ async def encoded(
     """Yield the header (CSV) and then one chunk per batch of row dicts."""
     if fmt == "csv":
         yield csv_lines([columns])
+    pick = itemgetter(*columns, *columns[:1]) if len(columns) == 1 else itemgetter(*columns)
     async for rows in batches:
         if fmt == "csv":
-            yield csv_lines([[row.get(c) for c in columns] for row in rows])
+            yield csv_lines([pick(row)[: len(columns)] for row in rows])
         else:
             yield ndjson_lines(rows)
 

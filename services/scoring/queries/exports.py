@@ -55,6 +55,33 @@ COLUMNS = (
 the declared dimensions as columns and ``dimensions`` every one (JSON)."""
 
 
+# Core columns, not ORM entities: an export reads rows, and ORM loading was a third of its time.
+_RESPONSES = ScoredResponse.__table__.c
+_ANSWERS = Answer.__table__.c
+_COMMENTS = Comment.__table__.c
+_RESPONSE_COLUMNS = tuple(
+    getattr(_RESPONSES, name)
+    for name in (
+        "key",
+        "response_id",
+        "survey_id",
+        "survey_version",
+        "kind",
+        "channel",
+        "locale",
+        "contact_id",
+        "completed_at",
+        "metric",
+        "score",
+        "classification",
+        "loyalty",
+        "negative",
+        "consent_to_contact",
+        "dimensions",
+    )
+)
+
+
 def _conditions(scope: Scope, workspace_id: str) -> list[ColumnElement[bool]]:
     r = ScoredResponse
     conditions = [
@@ -79,38 +106,49 @@ async def response_rows(
         return
     patterns = await rules.patterns_of(session, workspace_id=workspace_id)
     conditions = _conditions(scope, workspace_id)
-    r = ScoredResponse
     after = 0
     while True:
         responses = (
-            await session.scalars(select(r).where(*conditions, r.key > after).order_by(r.key).limit(batch))
+            await session.execute(
+                select(*_RESPONSE_COLUMNS)
+                .where(*conditions, _RESPONSES.key > after)
+                .order_by(_RESPONSES.key)
+                .limit(batch)
+            )
         ).all()
         if not responses:
             return
         keys = [x.key for x in responses]
         scores: dict[int, list[tuple[str, str, int]]] = defaultdict(list)
         for key, qid, metric, score in await session.execute(
-            select(Answer.response_key, Answer.question_id, Answer.metric, Answer.score).where(
-                Answer.response_key.in_(keys)
+            select(_ANSWERS.response_key, _ANSWERS.question_id, _ANSWERS.metric, _ANSWERS.score).where(
+                _ANSWERS.response_key.in_(keys)
             )
         ):
             scores[key].append((qid, metric, score))
         comments: dict[int, list[Any]] = defaultdict(list)
-        for comment in await session.scalars(
-            select(Comment).where(Comment.response_key.in_(keys)).order_by(Comment.response_key)
+        for comment in await session.execute(
+            select(
+                _COMMENTS.response_key,
+                _COMMENTS.question_id,
+                _COMMENTS.text,
+                _COMMENTS.language,
+                _COMMENTS.sentiment,
+                _COMMENTS.label,
+                _COMMENTS.lemmas,
+            ).where(_COMMENTS.response_key.in_(keys))
         ):
             comments[comment.response_key].append(comment)
         yield [_row(x, scores[x.key], comments[x.key], patterns) for x in responses]
-        session.expunge_all()
         if len(responses) < batch:
             return
         after = keys[-1]
 
 
 def _row(
-    response: ScoredResponse,
+    response: Any,
     scores: list[tuple[str, str, int]],
-    comments: list[Comment],
+    comments: list[Any],
     patterns: dict[str, list[str]],
 ) -> dict[str, Any]:
     # Survey order is not kept in ``answers``; the first answer of a metric is the one the response's
