@@ -43,7 +43,7 @@ e2e: install
 
 ## Benchmarks, each printed as a table: the whole loop (webhook → email), then trigger ingest,
 ## the survey page and answers, dispatch hand-off (emails/s, SMS/s), followup's case work at 50,000 open
-## cases, and scoring's reports over 10 M answers.
+## cases, scoring's reports over 10 M answers, and exports of 1 M responses (rows/s, peak RSS).
 bench: install
 	@$(BIN)/python -m bench
 	@$(BIN)/python -m bench.trigger

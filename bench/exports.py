@@ -132,7 +132,7 @@ async def main(args: argparse.Namespace) -> int:
             # A tenth of the responses: one period of the two years the loader spreads them over.
             tenth = {"from": "2024-12-01", "to": "2025-02-12"}
             print("[2/3] exporting responses …", flush=True)
-            for fmt in args.formats.split(","):
+            for fmt in [f for f in args.formats.split(",") if f]:
                 for label, params in ((f"{fmt}, one period (~10%)", tenth), (f"{fmt}, all", {})):
                     rows, size, seconds = await export(
                         client, "/v1/exports/responses", {"format": fmt, **params}
@@ -187,7 +187,9 @@ if __name__ == "__main__":
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--rows", type=int, default=1_000_000, help="scored responses to generate and export")
-    parser.add_argument("--formats", default="csv,ndjson", help="comma-separated: csv, ndjson")
+    parser.add_argument(
+        "--formats", default="csv,ndjson", help="comma-separated: csv, ndjson (empty: the segment only)"
+    )
     parser.add_argument(
         "--segment", action=argparse.BooleanOptionalAction, default=True, help="export a segment too"
     )

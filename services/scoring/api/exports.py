@@ -133,7 +133,7 @@ async def export_segment(
     "each metric (`nps`, `nls`, `csat`, `ces`, `rating`), every score (`scores`, JSON), class, loyalty cell, "
     "negative, consent, the first comment with its language and sentiment, the themes of every comment, the "
     "declared dimensions as columns and every dimension (`dimensions`, JSON). Filtered like every report "
-    "(`survey_id`, `kind`, `from`, `to`, `filter`). Streamed in keyset batches: constant memory for any size. "
+    "(`survey_id`, `kind`, `from`, `to`, `filter`; `question_id` and `scale` do not apply). Streamed in keyset batches: constant memory for any size. "
     "Erased contacts' rows carry no contact id and no comment. Case outcomes are followup's (not here). "
     "CSV fields that start with = + - @ get a leading `'` (formula injection); NDJSON is unguarded.",
     response_class=StreamingResponse,

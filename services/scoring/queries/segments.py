@@ -14,21 +14,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, case, literal, select
+from sqlalchemy import Select, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scoring.domain import classify, loyalty_cell
 from services.scoring.models import Answer, ScoredResponse
 from services.scoring.queries.scope import Scope, day_conditions, segment_conditions
 from shared.paging import decode_cursor, page
-from shared.vocabulary import LOYALTY_CELLS
+from shared.vocabulary import LOYALTY_CELLS, NpsScale
 
-NpsClass = Literal["promoter", "passive", "detractor"]
 SegmentName = Literal["promoter", "passive", "detractor", "pure", "false", "trapped", "disloyal", "undecided"]
-NPS_CLASSES: tuple[NpsClass, ...] = get_args(NpsClass)
-SEGMENTS: tuple[SegmentName, ...] = get_args(SegmentName)
 CONTACTS = "scoring.segment-contacts"
 
 
@@ -45,50 +43,21 @@ class Member:
     dimensions: dict[str, str]
 
 
-def _promoter_min(scope: Scope, survey_key: Any) -> ColumnElement[int]:
-    european = [k for k in scope.surveys if scope.scale_of(k) == "european"]
-    if not european:
-        return literal(9)
-    if len(european) == len(scope.surveys):
-        return literal(8)
-    return case((survey_key.in_(european), 8), else_=9)
-
-
-def _in_segment(segment: SegmentName, score: Any, nls: Any, high: Any) -> ColumnElement[bool]:
-    """The SQL condition of a segment on a latest answer (``high``: the promoter threshold)."""
-
-    def klass(value: Any, name: NpsClass) -> ColumnElement[bool]:
-        if name == "promoter":
-            return value >= high
-        if name == "detractor":
-            return value <= 6
-        return and_(value >= 7, value < high)
-
-    if segment in NPS_CLASSES:
-        return klass(score, segment)
-    cells: dict[str, ColumnElement[bool]] = {
-        "pure": and_(klass(score, "promoter"), klass(nls, "promoter")),
-        "false": and_(klass(score, "promoter"), klass(nls, "detractor")),
-        "trapped": and_(klass(score, "detractor"), klass(nls, "promoter")),
-        "disloyal": and_(klass(score, "detractor"), klass(nls, "detractor")),
-    }
-    if segment == "undecided":
-        return ~(cells["pure"] | cells["false"] | cells["trapped"] | cells["disloyal"])
-    return cells[segment]
-
-
-def members_query(
+def latest_query(
     scope: Scope,
     *,
     workspace_id: str,
-    segment: SegmentName,
+    cell: bool,
     metric: Literal["nps", "nls"],
     question_id: str | None,
     after: str | None,
 ) -> Select[Any]:
-    """The query of a segment's members after contact id ``after``, by contact id."""
+    """Each contact's latest answer in the scope after contact id ``after``, by contact id.
+
+    The caller puts a ``LIMIT`` right on it, so that PostgreSQL walks the contacts in the order of
+    ``ix_scored_responses_contact`` and stops (a filter between the ``DISTINCT ON`` and the limit would
+    make it sort every answer of the scope first: 7 s instead of 30 ms a page at 1 M responses)."""
     a, r = Answer, ScoredResponse
-    cell = segment in LOYALTY_CELLS
     conditions = [
         r.workspace_id == workspace_id,
         r.contact_id.is_not(None),
@@ -105,39 +74,58 @@ def members_query(
         conditions.append(a.question_id == question_id)
     if after is not None:
         conditions.append(r.contact_id > after)
-    latest = (
-        select(
-            r.contact_id,
-            r.response_id,
-            r.survey_id,
-            a.question_id,
-            a.score,
-            a.paired.label("nls"),
-            _promoter_min(scope, a.survey_key).label("high"),
-            r.completed_at,
-            r.dimensions,
-        )
+    columns: tuple[Any, ...] = (
+        r.contact_id,
+        r.response_id,
+        r.survey_id,
+        a.survey_key,
+        a.question_id,
+        a.score,
+        a.paired.label("nls"),
+        r.completed_at,
+        r.dimensions,
+    )
+    return (
+        select(*columns)
         .join(r, r.key == a.response_key)
         .where(*conditions)
         .ext(distinct_on(r.contact_id))
-        .order_by(r.contact_id, r.completed_at.desc(), a.response_key.desc(), a.question_id)
-        .subquery("latest")
+        .order_by(r.contact_id, r.completed_at.desc(), r.key.desc(), a.question_id)
     )
-    c = latest.c
-    return (
-        select(
-            c.contact_id,
-            c.response_id,
-            c.survey_id,
-            c.question_id,
-            c.score,
-            c.nls,
-            c.completed_at,
-            c.dimensions,
+
+
+def in_segment(segment: SegmentName, row: Any, scale: NpsScale) -> bool:
+    """Whether a latest answer puts its contact in ``segment`` (the domain's classes and cells)."""
+    if segment in LOYALTY_CELLS:
+        nps = classify("nps", row.score, nps_scale=scale)
+        return loyalty_cell(nps, classify("nls", row.nls, nps_scale=scale)) == segment
+    return classify("nps", row.score, nps_scale=scale) == segment
+
+
+async def _scan(
+    session: AsyncSession,
+    scope: Scope,
+    *,
+    workspace_id: str,
+    segment: SegmentName,
+    metric: Literal["nps", "nls"],
+    question_id: str | None,
+    after: str | None,
+    chunk: int,
+) -> AsyncIterator[list[Member]]:
+    """Yield the segment's members after ``after`` in batches, reading ``chunk`` contacts at a time."""
+    cell = segment in LOYALTY_CELLS
+    while True:
+        query = latest_query(
+            scope, workspace_id=workspace_id, cell=cell, metric=metric, question_id=question_id, after=after
         )
-        .where(_in_segment(segment, c.score, c.nls, c.high))
-        .order_by(c.contact_id)
-    )
+        rows = (await session.execute(query.limit(chunk))).all()
+        found = [_member(row) for row in rows if in_segment(segment, row, scope.scale_of(row.survey_key))]
+        if found:
+            yield found
+        if len(rows) < chunk:
+            return
+        after = rows[-1].contact_id
 
 
 def _member(row: Any) -> Member:
@@ -168,11 +156,21 @@ async def members(
     after = decode_cursor(cursor, CONTACTS, (str,))[0] if cursor else None
     if not scope.surveys:
         return [], None
-    query = members_query(
-        scope, workspace_id=workspace_id, segment=segment, metric=metric, question_id=question_id, after=after
-    )
-    rows = [_member(row) for row in await session.execute(query.limit(limit + 1))]
-    return page(rows, limit=limit, scope=CONTACTS, key=lambda m: (m.contact_id,))
+    found: list[Member] = []
+    async for batch in _scan(
+        session,
+        scope,
+        workspace_id=workspace_id,
+        segment=segment,
+        metric=metric,
+        question_id=question_id,
+        after=after,
+        chunk=max(500, 2 * limit + 1),
+    ):
+        found.extend(batch)
+        if len(found) > limit:
+            break
+    return page(found[: limit + 1], limit=limit, scope=CONTACTS, key=lambda m: (m.contact_id,))
 
 
 async def every_member(
@@ -185,22 +183,17 @@ async def every_member(
     question_id: str | None = None,
     batch: int = 2000,
 ) -> AsyncIterator[list[Member]]:
-    """Yield the whole segment in keyset batches of ``batch`` contacts (memory stays one batch)."""
+    """Yield the whole segment in keyset batches (``batch`` contacts read at a time: the memory bound)."""
     if not scope.surveys:
         return
-    after: str | None = None
-    while True:
-        query = members_query(
-            scope,
-            workspace_id=workspace_id,
-            segment=segment,
-            metric=metric,
-            question_id=question_id,
-            after=after,
-        )
-        rows = [_member(row) for row in await session.execute(query.limit(batch))]
-        if rows:
-            yield rows
-        if len(rows) < batch:
-            return
-        after = rows[-1].contact_id
+    async for found in _scan(
+        session,
+        scope,
+        workspace_id=workspace_id,
+        segment=segment,
+        metric=metric,
+        question_id=question_id,
+        after=None,
+        chunk=batch,
+    ):
+        yield found
