@@ -15,8 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch.app import create_app
 from services.dispatch.deps import DispatchRuntime
-from services.dispatch.models import Invitation
+from services.dispatch.handlers import subscriptions
+from services.dispatch.models import Invitation, WebhookDelivery, WebhookSubscription
 from services.dispatch.settings import DispatchSettings
+from services.responses import queries as responses_queries
+from services.responses.models import Response
+from services.responses.models import Survey as ResponsesSurvey
 from services.trigger import queries as trigger_queries
 from services.trigger.models import AuditEntry, Contact, Decision
 from shared.events import new_id, utcnow
@@ -191,3 +195,94 @@ async def test_decisions_and_the_audit_log_newest_first_each_once(uow: AsyncSess
         (d.seq for d in decisions), reverse=True
     )
     assert await walk(audit_page) == sorted((a.id for a in audits), reverse=True)
+
+
+async def test_a_surveys_responses_newest_started_first_each_once_while_respondents_answer(
+    uow: AsyncSession, workspace
+):
+    survey = ResponsesSurvey(id=new_id(), workspace_id=workspace, name="Paged")
+    uow.add(survey)
+    await uow.flush()
+    start = utcnow() - timedelta(hours=5)
+
+    def response(i: int, started: Any) -> Response:
+        return Response(
+            id=new_id(),
+            workspace_id=workspace,
+            survey_id=survey.id,
+            survey_version=1,
+            link_key=new_id(),
+            contact_id=f"con-{i}",
+            kind="transactional",
+            channel="email",
+            consent_to_contact=False,
+            hidden_fields={},
+            passed=[],
+            started_at=started,
+            updated_at=started,
+        )
+
+    originals = [response(i, start + timedelta(minutes=i // 3)) for i in range(14)]
+    uow.add_all(originals)
+    await uow.flush()
+    expected = [r.id for r in sorted(originals, key=lambda r: (r.started_at, r.id), reverse=True)]
+
+    async def fetch(cursor: str | None) -> tuple[list[Any], str | None]:
+        rows, following = await responses_queries.list_responses(
+            uow, workspace_id=workspace, survey_id=survey.id, limit=4, cursor=cursor
+        )
+        return [r.id for r, _ in rows], following
+
+    async def answered_and_new(n: int) -> None:
+        # an older partial response is answered (its updated_at moves) and a new respondent starts
+        originals[n].updated_at = utcnow()
+        uow.add(response(100 + n, utcnow()))
+        await uow.flush()
+
+    assert await walk(fetch, between=answered_and_new) == expected
+
+
+async def test_a_subscriptions_delivery_log_newest_first_each_once(dispatch, workspace):
+    _, runtime = dispatch
+    subscription = WebhookSubscription(
+        id=new_id(), workspace_id=workspace, url="https://hooks.test/x", secret="whsec_x", event_types=["*"]
+    )
+    moment = utcnow() - timedelta(minutes=30)
+
+    def delivery(created: Any) -> WebhookDelivery:
+        return WebhookDelivery(
+            id=new_id(),
+            workspace_id=workspace,
+            subscription_id=subscription.id,
+            msg_id=new_id(),
+            event_type="scoring.low_score",
+            payload={},
+            status="delivered",
+            next_attempt_at=created,
+            created_at=created,
+        )
+
+    originals = [delivery(moment + timedelta(seconds=i // 4)) for i in range(10)]
+    async with runtime.db.unit_of_work() as session:
+        session.add(subscription)
+        await session.flush()
+        session.add_all(originals)
+    expected = [d.id for d in sorted(originals, key=lambda d: (d.created_at, d.id), reverse=True)]
+
+    async def fetch(cursor: str | None) -> tuple[list[Any], str | None]:
+        async with runtime.db.unit_of_work() as session:
+            rows, following = await subscriptions.list_deliveries(
+                session,
+                workspace_id=workspace,
+                subscription_id=subscription.id,
+                status=None,
+                limit=3,
+                cursor=cursor,
+            )
+        return [d.id for d, _ in rows], following
+
+    async def more(_: int) -> None:
+        async with runtime.db.unit_of_work() as session:
+            session.add(delivery(utcnow()))
+
+    assert await walk(fetch, between=more) == expected
