@@ -1,6 +1,7 @@
 """Segments out and exports against real PostgreSQL and the real broker: each segment's contacts (by their
-latest answer in the scope) page by page and as a download, the responses streamed as CSV and NDJSON,
-each compared with a reference the test computes from what it published; roles and erasure."""
+latest answer in the scope) page by page and as a download, the responses streamed as CSV and NDJSON with
+their cases' outcomes, each compared with a reference the test computes from what it published; roles and
+erasure."""
 
 from __future__ import annotations
 
@@ -20,7 +21,17 @@ from services.scoring.app import create_app
 from services.scoring.settings import ScoringSettings
 from shared.access import Role
 from shared.clock import Clock
-from shared.events import Answer, ContactErased, ResponseCompleted, new_id, utcnow
+from shared.events import (
+    Answer,
+    ContactErased,
+    FollowUpOpened,
+    FollowUpOutcomeRecorded,
+    FollowUpResolved,
+    FollowUpStatusChanged,
+    ResponseCompleted,
+    new_id,
+    utcnow,
+)
 from tests.support.access import key_auth
 from tests.support.stack import publish, running, settings_from, wait_until
 
@@ -312,6 +323,52 @@ async def test_the_responses_export_streams_every_response_with_its_scores_comme
         return "k1" not in {i["contact_id"] for i in found}
 
     await wait_until(erased, message="k1 erased")
+    won, working = new_id(), new_id()
+    now = utcnow()
+    common = {"workspace_id": workspace, "occurred_at": now}
+    for event in (
+        FollowUpOpened(
+            task_id=won, contact_id="k0", response_id=sent[0].response_id, survey_id=survey, score=0, **common
+        ),
+        FollowUpResolved(
+            task_id=won,
+            contact_id="k0",
+            note="Called",
+            retention_request_id=None,
+            root_cause_category="Delivery",
+            root_cause="Late",
+            **common,
+        ),
+        FollowUpOutcomeRecorded(task_id=won, contact_id="k0", won_back=True, retention_score=9, **common),
+        FollowUpOpened(
+            task_id=working,
+            contact_id="k2",
+            response_id=sent[2].response_id,
+            survey_id=survey,
+            score=6,
+            **common,
+        ),
+        FollowUpStatusChanged(
+            task_id=working, contact_id="k2", from_status="open", to_status="in_progress", **common
+        ),
+    ):
+        await publish(producer, event)
+    cases = {
+        sent[0].response_id: (won, "resolved", "Delivery", "Late", True, 9),
+        sent[2].response_id: (working, "in_progress", None, None, None, None),
+    }
+
+    async def cases_known() -> bool:
+        r = await client.get(
+            "/v1/exports/responses", params={"survey_id": survey, "format": "ndjson"}, headers=auth
+        )
+        rows = {o["response_id"]: o for o in map(json.loads, r.text.splitlines())}
+        return (
+            rows[sent[0].response_id]["won_back"] is True
+            and rows[sent[2].response_id]["case_status"] == "in_progress"
+        )
+
+    await wait_until(cases_known, message="the cases' outcomes reach scoring")
     themes = await theme_of_responses(client, auth, survey)
     assert themes, "some comments have themes"
 
@@ -357,6 +414,20 @@ async def test_the_responses_export_streams_every_response_with_its_scores_comme
                 "tier": "gold",
             },
             **({"sentiment": read["sentiment"], "sentiment_label": read["label"]} if read else {}),
+            **dict(
+                zip(
+                    (
+                        "case_id",
+                        "case_status",
+                        "case_root_cause_category",
+                        "case_root_cause",
+                        "won_back",
+                        "retention_score",
+                    ),
+                    cases.get(s.response_id, (None,) * 6),
+                    strict=True,
+                )
+            ),
         }
 
     def as_csv(value: Any) -> str:

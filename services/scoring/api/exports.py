@@ -15,7 +15,7 @@ from services.scoring.queries import exports, reports, segments
 from services.scoring.queries.scope import Scope
 from services.scoring.schemas.exports import MemberOut, SegmentPageOut
 from shared.access import Permission
-from shared.exports import Format, stream
+from shared.exports import Format, csv_lines, ndjson_lines, stream
 from shared.guard import GuardedRoute, requires
 from shared.paging import Cursor, link_next
 from shared.service import SessionDep
@@ -40,6 +40,45 @@ SEGMENT_DOC = (
     "with NPS and NLS for a cell. Erased contacts are not listed."
 )
 MEMBER_COLUMNS = tuple(MemberOut.model_fields)
+EXAMPLE_ROW: dict[str, Any] = {
+    "response_id": "r-81",
+    "survey_id": "svy-support-nps",
+    "survey_version": 3,
+    "kind": "transactional",
+    "channel": "email",
+    "locale": "nl-NL",
+    "contact_id": "5b0c6f0e-8a51-4a8e-9d1c-0f7a2f0c9e11",
+    "completed_at": "2026-11-29T14:02:11+00:00",
+    "nps": 3,
+    "nls": 9,
+    "classification": "detractor",
+    "loyalty": "trapped",
+    "negative": True,
+    "consent_to_contact": True,
+    "scores": {"nls": 9, "nps": 3},
+    "comment": "Te laat geleverd, en de factuur klopte niet",
+    "comment_language": "nl",
+    "sentiment": -0.6,
+    "sentiment_label": "negative",
+    "themes": ["delivery", "price"],
+    "case_id": "0d6c1c57-4c1e-4b1f-9a53-3f1f4e1c2b7a",
+    "case_status": "resolved",
+    "case_root_cause_category": "Delivery",
+    "case_root_cause": "Late",
+    "won_back": True,
+    "retention_score": 9,
+    "language": "nl",
+    "country": "NL",
+    "team": "support",
+    "dimensions": {
+        "channel": "email",
+        "country": "NL",
+        "kind": "transactional",
+        "language": "nl",
+        "team": "support",
+    },
+}
+"""One row of the responses export, for the OpenAPI examples."""
 CSV_EXAMPLE = {
     "text/csv": {
         "example": "contact_id,response_id,survey_id,question_id,score,nls,completed_at,dimensions\r\n"
@@ -134,7 +173,8 @@ async def export_segment(
     "negative, consent, the first comment with its language and sentiment, the themes of every comment, the "
     "declared dimensions as columns and every dimension (`dimensions`, JSON). Filtered like every report "
     "(`survey_id`, `kind`, `from`, `to`, `filter`; `question_id` and `scale` do not apply). Streamed in keyset batches: constant memory for any size. "
-    "Erased contacts' rows carry no contact id and no comment. Case outcomes are followup's (not here). "
+    "The case opened from the response: `case_id`, `case_status`, root cause, `won_back`, `retention_score`. "
+    "Erased contacts' rows carry no contact id and no comment. "
     "CSV fields that start with = + - @ get a leading `'` (formula injection); NDJSON is unguarded.",
     response_class=StreamingResponse,
     responses={
@@ -142,14 +182,12 @@ async def export_segment(
             "description": "The responses, one a line",
             "content": {
                 "text/csv": {
-                    "example": ",".join(exports.COLUMNS) + "\r\n"
-                    "r-81,svy-support-nps,3,transactional,email,nl-NL,5b0c…,2026-11-29T14:02:11+00:00,10,,,,,"
-                    'promoter,pure,false,true,"{""nps"":10}",Snel geholpen!,nl,0.8,positive,"[""speed""]",nl,'
-                    'NL,support,,,,,,"{""country"":""NL""}"\r\n'
+                    "example": csv_lines(
+                        [exports.COLUMNS, [EXAMPLE_ROW.get(c) for c in exports.COLUMNS]]
+                    ).decode()
                 },
                 "application/x-ndjson": {
-                    "example": '{"response_id":"r-81","survey_id":"svy-support-nps","nps":10,"scores":{"nps":10},'
-                    '"themes":["speed"],"dimensions":{"country":"NL"},"…":"…"}\n'
+                    "example": ndjson_lines([{c: EXAMPLE_ROW.get(c) for c in exports.COLUMNS}]).decode()
                 },
             },
         }

@@ -3,9 +3,8 @@
 order responses arrived in), so a million rows stream in the memory of one batch.
 
 One row per response. What scoring does not hold is not in it: answers that are neither scores nor open
-text (choices, hidden fields other than dimensions) live in responses, and case outcomes in followup
-(scoring does not consume ``FollowUp*`` events); ``negative`` and ``consent_to_contact`` say whether a
-case could be opened. Erased contacts' rows stay (the scores are not personal data) without contact id
+text (choices, hidden fields other than dimensions) live in responses. Case outcomes come from followup's
+``FollowUp*`` events (``handlers/cases.py``). Erased contacts' rows stay (the scores are not personal data) without contact id
 or comments, as erasure leaves them; anonymised ones likewise.
 """
 
@@ -21,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.domain import DECLARED
 from services.scoring.handlers import themes as rules
-from services.scoring.models import Answer, Comment, ScoredResponse
+from services.scoring.models import Answer, CaseOutcome, Comment, ScoredResponse
 from services.scoring.queries.scope import Scope, segment_conditions
 from services.scoring.text.themes import themes_of
 from shared.vocabulary import SCORE_METRICS
@@ -47,18 +46,27 @@ COLUMNS = (
     "sentiment",
     "sentiment_label",
     "themes",
+    "case_id",
+    "case_status",
+    "case_root_cause_category",
+    "case_root_cause",
+    "won_back",
+    "retention_score",
     *DIMENSIONS,
     "dimensions",
 )
 """The export's columns: per metric the response's first answer of it; ``scores`` every scored answer
 (``{question_id: score}``); ``comment`` the first open answer, ``themes`` those of every open answer;
-the declared dimensions as columns and ``dimensions`` every one (JSON)."""
+the case opened from the response (its latest, when several) with its status, root cause and whether
+the customer was won back (``case_outcomes``, from followup's events); the declared dimensions as columns
+and ``dimensions`` every one (JSON)."""
 
 
 # Core columns, not ORM entities: an export reads rows, and ORM loading was a third of its time.
 _RESPONSES = ScoredResponse.__table__.c
 _ANSWERS = Answer.__table__.c
 _COMMENTS = Comment.__table__.c
+_CASES = CaseOutcome.__table__.c
 _RESPONSE_COLUMNS = tuple(
     getattr(_RESPONSES, name)
     for name in (
@@ -139,7 +147,25 @@ async def response_rows(
             ).where(_COMMENTS.response_key.in_(keys))
         ):
             comments[comment.response_key].append(comment)
-        yield [_row(x, scores[x.key], comments[x.key], patterns) for x in responses]
+        cases: dict[str, Any] = {}
+        for case in await session.execute(
+            select(
+                _CASES.response_id,
+                _CASES.case_id,
+                _CASES.status,
+                _CASES.root_cause_category,
+                _CASES.root_cause,
+                _CASES.won_back,
+                _CASES.retention_score,
+            )
+            .where(
+                _CASES.workspace_id == workspace_id,
+                _CASES.response_id.in_([x.response_id for x in responses]),
+            )
+            .order_by(_CASES.opened_at, _CASES.case_id)
+        ):
+            cases[case.response_id] = case  # the latest case of a response wins
+        yield [_row(x, scores[x.key], comments[x.key], cases.get(x.response_id), patterns) for x in responses]
         if len(responses) < batch:
             return
         after = keys[-1]
@@ -149,6 +175,7 @@ def _row(
     response: Any,
     scores: list[tuple[str, str, int]],
     comments: list[Any],
+    case: Any,
     patterns: dict[str, list[str]],
 ) -> dict[str, Any]:
     # Survey order is not kept in ``answers``; the first answer of a metric is the one the response's
@@ -181,6 +208,12 @@ def _row(
         "sentiment": lead.sentiment if lead else None,
         "sentiment_label": lead.label if lead else None,
         "themes": sorted({t for c in texts for t in themes_of(c.lemmas, patterns)}),
+        "case_id": case.case_id if case else None,
+        "case_status": case.status if case else None,
+        "case_root_cause_category": case.root_cause_category if case else None,
+        "case_root_cause": case.root_cause if case else None,
+        "won_back": case.won_back if case else None,
+        "retention_score": case.retention_score if case else None,
         **{d: dims.get(d) for d in DIMENSIONS},
         "dimensions": dims,
     }
