@@ -11,7 +11,8 @@ NPS scale (or the request's ``scale``), as every report is.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -112,7 +113,7 @@ async def _scan(
     question_id: str | None,
     after: str | None,
     chunk: int,
-) -> AsyncIterator[list[Member]]:
+) -> AsyncGenerator[list[Member]]:
     """Yield the segment's members after ``after`` in batches, reading ``chunk`` contacts at a time."""
     cell = segment in LOYALTY_CELLS
     while True:
@@ -157,7 +158,7 @@ async def members(
     if not scope.surveys:
         return [], None
     found: list[Member] = []
-    async for batch in _scan(
+    scan = _scan(
         session,
         scope,
         workspace_id=workspace_id,
@@ -166,10 +167,12 @@ async def members(
         question_id=question_id,
         after=after,
         chunk=max(500, 2 * limit + 1),
-    ):
-        found.extend(batch)
-        if len(found) > limit:
-            break
+    )
+    async with aclosing(scan):
+        async for batch in scan:
+            found.extend(batch)
+            if len(found) > limit:
+                break
     return page(found[: limit + 1], limit=limit, scope=CONTACTS, key=lambda m: (m.contact_id,))
 
 
