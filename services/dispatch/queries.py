@@ -11,6 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.dispatch import domain
 from services.dispatch.models import Invitation, Reminder
 from shared.errors import NotFound
+from shared.paging import after, decode_cursor, page
+
+INVITATIONS = "dispatch.invitations"
 
 
 async def get_invitation(session: AsyncSession, *, workspace_id: str, invitation_id: str) -> Invitation:
@@ -33,8 +36,10 @@ async def list_invitations(
     limit: int,
     request_id: str | None = None,
     channel: str | None = None,
-) -> list[Invitation]:
-    """Return the workspace's invitations that match the filters, newest first."""
+    cursor: str | None = None,
+) -> tuple[list[Invitation], str | None]:
+    """Return a page of the workspace's invitations that match the filters, newest first, and the
+    next page's cursor."""
     query = select(Invitation).where(Invitation.workspace_id == workspace_id)
     for column, value in (
         (Invitation.contact_id, contact_id),
@@ -45,10 +50,13 @@ async def list_invitations(
     ):
         if value is not None:
             query = query.where(column == value)
-    rows = await session.scalars(
-        query.order_by(Invitation.created_at.desc(), Invitation.id.desc()).limit(limit)
-    )
-    return list(rows)
+    order = (Invitation.created_at, Invitation.id)
+    if cursor:
+        query = query.where(
+            after(order, decode_cursor(cursor, INVITATIONS, (datetime, str)), descending=True)
+        )
+    rows = await session.scalars(query.order_by(*(c.desc() for c in order)).limit(limit + 1))
+    return page(list(rows), limit=limit, scope=INVITATIONS, key=lambda i: (i.created_at, i.id))
 
 
 async def reminders_of(session: AsyncSession, *, invitation_id: str) -> list[Reminder]:

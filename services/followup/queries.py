@@ -3,31 +3,20 @@ closed-loop metrics and recovery funnel (aggregated in PostgreSQL)."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, extract, func, literal, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, extract, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.followup.domain import cases as rules
 from services.followup.models import Agent, Case, CaseEntry, CaseNote, Decision, SeenResponse, Team
 from shared.errors import InvalidInput
+from shared.paging import after, decode_cursor, page
 
-
-def encode_cursor(moment: datetime, key: str) -> str:
-    return base64.urlsafe_b64encode(f"{moment.isoformat()}|{key}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        moment, key = raw.split("|", 1)
-        return datetime.fromisoformat(moment), key
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput("The cursor is not one this API handed out.", field="cursor") from exc
+CASES, AGENTS, TEAMS, DECISIONS = "followup.cases", "followup.agents", "followup.teams", "followup.decisions"
 
 
 @dataclass(frozen=True)
@@ -80,26 +69,11 @@ async def list_cases(
                 Case.resolution_due_at < now,
             ),
         )
+    order = (Case.created_at, Case.id)
     if cursor:
-        moment, key = decode_cursor(cursor)
-        query = query.where(tuple_(Case.created_at, Case.id) < tuple_(literal(moment), literal(key)))
-    rows = list(
-        await session.scalars(query.order_by(Case.created_at.desc(), Case.id.desc()).limit(limit + 1))
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
-
-
-def _key_cursor(key: str) -> str:
-    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
-
-
-def _cursor_key(cursor: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput("The cursor is not one this API handed out.", field="cursor") from exc
+        query = query.where(after(order, decode_cursor(cursor, CASES, (datetime, str)), descending=True))
+    rows = (await session.scalars(query.order_by(*(c.desc() for c in order)).limit(limit + 1))).all()
+    return page(rows, limit=limit, scope=CASES, key=lambda c: (c.created_at, c.id))
 
 
 async def agents(
@@ -108,9 +82,9 @@ async def agents(
     """Return a page of the workspace's agents by id."""
     query = select(Agent).where(Agent.workspace_id == workspace_id)
     if cursor:
-        query = query.where(Agent.id > _cursor_key(cursor))
-    rows = list(await session.scalars(query.order_by(Agent.id).limit(limit + 1)))
-    return rows[:limit], _key_cursor(rows[limit - 1].id) if len(rows) > limit else None
+        query = query.where(after((Agent.id,), decode_cursor(cursor, AGENTS, (str,)), descending=False))
+    rows = (await session.scalars(query.order_by(Agent.id).limit(limit + 1))).all()
+    return page(rows, limit=limit, scope=AGENTS, key=lambda a: (a.id,))
 
 
 async def teams(
@@ -119,9 +93,9 @@ async def teams(
     """Return a page of the workspace's teams by name (names are unique in a workspace)."""
     query = select(Team).where(Team.workspace_id == workspace_id)
     if cursor:
-        query = query.where(Team.name > _cursor_key(cursor))
-    rows = list(await session.scalars(query.order_by(Team.name).limit(limit + 1)))
-    return rows[:limit], _key_cursor(rows[limit - 1].name) if len(rows) > limit else None
+        query = query.where(after((Team.name,), decode_cursor(cursor, TEAMS, (str,)), descending=False))
+    rows = (await session.scalars(query.order_by(Team.name).limit(limit + 1))).all()
+    return page(rows, limit=limit, scope=TEAMS, key=lambda t: (t.name,))
 
 
 async def history(session: AsyncSession, *, case: Case) -> list[CaseEntry]:
@@ -159,14 +133,9 @@ async def decisions(
         if value is not None:
             query = query.where(column == value)
     if cursor:
-        _, key = decode_cursor(cursor)
-        if not key.isdigit():
-            raise InvalidInput("The cursor is not one this API handed out.", field="cursor")
-        query = query.where(Decision.id < int(key))
-    rows = list(await session.scalars(query.order_by(Decision.id.desc()).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, encode_cursor(rows[-1].created_at, str(rows[-1].id)) if more and rows else None
+        query = query.where(after((Decision.id,), decode_cursor(cursor, DECISIONS, (int,)), descending=True))
+    rows = (await session.scalars(query.order_by(Decision.id.desc()).limit(limit + 1))).all()
+    return page(rows, limit=limit, scope=DECISIONS, key=lambda d: (d.id,))
 
 
 # --- metrics ---------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -11,20 +12,37 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.responses.domain.definition import Definition
 from services.responses.handlers.surveys import get_version
 from services.responses.models import Response, ResponseAnswer, Survey
+from shared.paging import after, decode_cursor, page
+
+RESPONSES = "responses.responses"
 
 
 async def list_responses(
-    session: AsyncSession, *, workspace_id: str, survey_id: str, limit: int, status: str | None = None
-) -> list[tuple[Response, list[ResponseAnswer]]]:
-    """Return the survey's newest responses (completed, partial or both) with their answers in order."""
+    session: AsyncSession,
+    *,
+    workspace_id: str,
+    survey_id: str,
+    limit: int,
+    status: str | None = None,
+    cursor: str | None = None,
+) -> tuple[list[tuple[Response, list[ResponseAnswer]]], str | None]:
+    """Return a page of the survey's responses (completed, partial or both), newest started first,
+    with their answers in order, and the next page's cursor. Ordered by when a response started,
+    which never changes, so that a page walk is stable while partial responses are answered."""
     query = select(Response).where(Response.workspace_id == workspace_id, Response.survey_id == survey_id)
     if status == "completed":
         query = query.where(Response.completed_at.is_not(None))
     elif status == "partial":
         query = query.where(Response.completed_at.is_(None))
-    responses = (
-        await session.scalars(query.order_by(Response.updated_at.desc(), Response.id).limit(limit))
-    ).all()
+    order = (Response.started_at, Response.id)
+    if cursor:
+        query = query.where(after(order, decode_cursor(cursor, RESPONSES, (datetime, str)), descending=True))
+    responses, next_cursor = page(
+        (await session.scalars(query.order_by(*(c.desc() for c in order)).limit(limit + 1))).all(),
+        limit=limit,
+        scope=RESPONSES,
+        key=lambda r: (r.started_at, r.id),
+    )
     answers = (
         await session.scalars(
             select(ResponseAnswer)
@@ -38,7 +56,7 @@ async def list_responses(
     by_response: dict[str, list[ResponseAnswer]] = {r.id: [] for r in responses}
     for a in answers:
         by_response[a.response_id].append(a)
-    return [(r, by_response[r.id]) for r in responses]
+    return [(r, by_response[r.id]) for r in responses], next_cursor
 
 
 async def drop_off(session: AsyncSession, *, survey: Survey) -> dict[str, Any]:

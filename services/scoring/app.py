@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.api import routers
 from services.scoring.deps import Scoring, ScoringRuntime
-from services.scoring.handlers import erasure, funnel, ingest, retention, surveys
+from services.scoring.handlers import cases, erasure, funnel, ingest, retention, surveys
 from services.scoring.handlers.targets import TargetEvaluator
 from services.scoring.models import inbox, outbox, revoked_keys
 from services.scoring.settings import ScoringSettings
@@ -19,6 +19,7 @@ from services.scoring.text import warm_up
 from shared.clock import Clock
 from shared.events import (
     CUSTOMER_EVENTS,
+    FOLLOWUPS,
     INVITATIONS,
     RESPONSES,
     SURVEYS,
@@ -59,6 +60,9 @@ def consumes(runtime: ScoringRuntime) -> dict[type, EventCallback]:
     async def on_invitation(session: AsyncSession, event: funnel.FunnelEvent) -> None:
         await funnel.invitation_event(session, event=event)
 
+    async def on_case(session: AsyncSession, event: cases.CaseEvent) -> None:
+        await cases.case_event(session, event=event)
+
     return {
         ResponseCompleted: on_response_completed,
         ContactErased: on_contact_erased,
@@ -67,6 +71,7 @@ def consumes(runtime: ScoringRuntime) -> dict[type, EventCallback]:
         SurveyClosed: on_survey_opened,
         SurveyReopened: on_survey_opened,
         **dict.fromkeys(funnel.FUNNEL_EVENTS, on_invitation),
+        **dict.fromkeys(cases.CASE_EVENTS, on_case),
     }
 
 
@@ -105,7 +110,7 @@ def create_app(settings: ScoringSettings | None = None, *, clock: Clock | None =
             outbox_table=outbox,
             inbox_table=inbox,
             revoked_keys=revoked_keys,
-            topics=[RESPONSES, CUSTOMER_EVENTS, SURVEYS, INVITATIONS, WORKSPACES],
+            topics=[RESPONSES, CUSTOMER_EVENTS, SURVEYS, INVITATIONS, WORKSPACES, FOLLOWUPS],
             setup=setup,
             teardown=teardown,
             consumes=consumes,

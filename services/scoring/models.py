@@ -96,6 +96,7 @@ class ScoredResponse(Base):
         UniqueConstraint("workspace_id", "response_id"),
         Index("ix_scored_responses_contact", "workspace_id", "contact_id"),
         Index("ix_scored_responses_survey", "workspace_id", "survey_id", "completed_at"),
+        Index("ix_scored_responses_workspace_key", "workspace_id", "key"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -223,6 +224,28 @@ class DailyLoyalty(Base):
     european_trapped: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     european_disloyal: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     european_undecided: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+
+
+class CaseOutcome(Base):
+    """A follow-up case opened from a response, as followup's ``FollowUp*`` events tell it, for exports.
+
+    No personal data: the case's id, the response it came from, its status, root cause and whether the
+    customer was won back (followup keeps the notes and who worked it)."""
+
+    __tablename__ = "case_outcomes"
+    __table_args__ = (Index("ix_case_outcomes_response", "workspace_id", "response_id"),)
+
+    workspace_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    response_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(40))
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    root_cause_category: Mapped[str | None] = mapped_column(String(200))
+    root_cause: Mapped[str | None] = mapped_column(String(200))
+    won_back: Mapped[bool | None] = mapped_column(Boolean)
+    """The retention survey's verdict; None until it came back."""
+    retention_score: Mapped[int | None] = mapped_column(SmallInteger)
 
 
 class Invitation(Base):

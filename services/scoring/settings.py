@@ -14,3 +14,6 @@ class ScoringSettings(ServiceSettings):
 
     target_interval_s: float = Field(60.0, gt=0)
     """How often each experience target is evaluated on its rolling window."""
+
+    export_batch_size: int = Field(2000, ge=1, le=50_000)
+    """Rows an export (responses, a segment's contacts) reads per keyset batch: its memory bound."""

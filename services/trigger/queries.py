@@ -28,6 +28,9 @@ from services.trigger.models import (
 from services.trigger.store import PENDING_IN_BATCH_SQL, session_fetch
 from shared.errors import NotFound
 from shared.events import is_uuid
+from shared.paging import after, decode_cursor, page
+
+CONTACTS, DECISIONS, AUDIT = "trigger.contacts", "trigger.decisions", "trigger.audit"
 
 
 @dataclass(frozen=True)
@@ -125,10 +128,16 @@ async def _waiting_in_batch(session: AsyncSession, *, workspace_id: str, event_i
 
 
 async def list_decisions(
-    session: AsyncSession, *, workspace_id: str, outcome: str | None, rule_id: str | None, limit: int
-) -> list[tuple[Decision, str | None]]:
-    """Return the workspace's latest decisions, newest first, by outcome and rule when given; each with
-    its contact's external id (None once erased)."""
+    session: AsyncSession,
+    *,
+    workspace_id: str,
+    outcome: str | None,
+    rule_id: str | None,
+    limit: int,
+    cursor: str | None = None,
+) -> tuple[list[tuple[Decision, str | None]], str | None]:
+    """Return a page of the workspace's decisions, newest first, by outcome and rule when given; each
+    with its contact's external id (None once erased); and the next page's cursor."""
     stmt = (
         select(Decision, Contact.external_id)
         .outerjoin(Contact, Contact.id == Decision.contact_id)
@@ -138,19 +147,33 @@ async def list_decisions(
         stmt = stmt.where(Decision.outcome == outcome)
     if rule_id:
         stmt = stmt.where(Decision.rule_id == rule_id)
-    rows = await session.execute(stmt.order_by(Decision.seq.desc()).limit(limit))
-    return [(decision, external_id) for decision, external_id in rows]
+    if cursor:
+        stmt = stmt.where(after((Decision.seq,), decode_cursor(cursor, DECISIONS, (int,)), descending=True))
+    rows = await session.execute(stmt.order_by(Decision.seq.desc()).limit(limit + 1))
+    return page(
+        [(d, external_id) for d, external_id in rows], limit=limit, scope=DECISIONS, key=lambda r: (r[0].seq,)
+    )
 
 
 async def list_contacts(
-    session: AsyncSession, *, workspace_id: str, email: str | None, limit: int, offset: int
-) -> Sequence[Contact]:
-    """Return a page of the workspace's contacts, oldest first; with ``email``, those with it."""
+    session: AsyncSession,
+    *,
+    workspace_id: str,
+    email: str | None,
+    limit: int,
+    offset: int,
+    cursor: str | None = None,
+) -> tuple[list[Contact], str | None]:
+    """Return a page of the workspace's contacts, oldest first (with ``email``, those with it), and
+    the next page's cursor. ``offset`` is kept for the clients that used it; the cursor is stable."""
     stmt = select(Contact).where(Contact.workspace_id == workspace_id)
     if email:
         stmt = stmt.where(Contact.email == email.lower())
-    rows = await session.scalars(stmt.order_by(Contact.created_at, Contact.id).limit(limit).offset(offset))
-    return rows.all()
+    order = (Contact.created_at, Contact.id)
+    if cursor:
+        stmt = stmt.where(after(order, decode_cursor(cursor, CONTACTS, (datetime, str)), descending=False))
+    rows = await session.scalars(stmt.order_by(*order).limit(limit + 1).offset(offset))
+    return page(rows.all(), limit=limit, scope=CONTACTS, key=lambda c: (c.created_at, c.id))
 
 
 async def contact_by_id(session: AsyncSession, *, workspace_id: str, contact_id: str) -> Contact:
@@ -205,13 +228,18 @@ async def rule_history(session: AsyncSession, *, workspace_id: str, rule_id: str
 
 
 async def audit_log(
-    session: AsyncSession, *, workspace_id: str, entity: str | None, limit: int
-) -> Sequence[AuditEntry]:
-    """Return the workspace's latest audit entries, newest first, of one kind of entity when given."""
+    session: AsyncSession, *, workspace_id: str, entity: str | None, limit: int, cursor: str | None = None
+) -> tuple[list[AuditEntry], str | None]:
+    """Return a page of the workspace's audit entries, newest first, of one kind of entity when given,
+    and the next page's cursor."""
     stmt = select(AuditEntry).where(AuditEntry.workspace_id == workspace_id)
     if entity:
         stmt = stmt.where(AuditEntry.entity == entity)
-    return (await session.scalars(stmt.order_by(AuditEntry.at.desc(), AuditEntry.id).limit(limit))).all()
+    order = (AuditEntry.at, AuditEntry.id)
+    if cursor:
+        stmt = stmt.where(after(order, decode_cursor(cursor, AUDIT, (datetime, str)), descending=True))
+    rows = await session.scalars(stmt.order_by(*(c.desc() for c in order)).limit(limit + 1))
+    return page(rows.all(), limit=limit, scope=AUDIT, key=lambda a: (a.at, a.id))
 
 
 async def workspace_settings(session: AsyncSession, *, workspace_id: str) -> WorkspaceSettings | None:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from services.dispatch import domain, queries
 from services.dispatch.deps import DispatchRuntime, RuntimeDep
@@ -15,6 +15,7 @@ from services.dispatch.schemas import FunnelOut, FunnelStep, InvitationOut, Invi
 from shared.access import Permission
 from shared.errors import InvalidInput
 from shared.guard import GuardedRoute, requires
+from shared.paging import Cursor, link_next
 from shared.service import SessionDep, WorkspaceDep
 
 router = APIRouter(route_class=GuardedRoute)
@@ -36,10 +37,14 @@ def _invitation_out(runtime: DispatchRuntime, row: Any) -> InvitationOut:
 @router.get(
     "/v1/invitations",
     tags=["invitations"],
-    summary="List invitations, newest first",
+    summary="List invitations, newest first, a page at a time",
+    description="The body is the page (a JSON array, as it always was); when there is a next page the "
+    '`Link: <…>; rel="next"` header holds its URL and `X-Next-Cursor` its cursor. Pass `cursor` to read on.',
     dependencies=[requires(Permission.CONTACTS_READ)],
 )
 async def list_invitations(
+    request: Request,
+    response: Response,
     workspace: WorkspaceDep,
     session: SessionDep,
     runtime: RuntimeDep,
@@ -48,9 +53,10 @@ async def list_invitations(
     request_id: Annotated[str | None, Query(max_length=64, description="the survey request's id")] = None,
     channel: Annotated[str | None, Query(max_length=20)] = None,
     status: InvitationStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[int, Query(ge=1, le=200, description="Page size, at most 200")] = 50,
+    cursor: Cursor = None,
 ) -> list[InvitationOut]:
-    rows = await queries.list_invitations(
+    rows, next_cursor = await queries.list_invitations(
         session,
         workspace_id=workspace,
         contact_id=contact_id,
@@ -59,7 +65,9 @@ async def list_invitations(
         limit=limit,
         request_id=request_id,
         channel=channel,
+        cursor=cursor,
     )
+    link_next(request, response, next_cursor)
     return [_invitation_out(runtime, row) for row in rows]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from services.dispatch.deps import RuntimeDep
 from services.dispatch.handlers import subscriptions
@@ -17,6 +17,7 @@ from services.dispatch.schemas import (
 )
 from shared.access import Permission
 from shared.guard import GuardedRoute, requires
+from shared.paging import Cursor, link_next
 from shared.service import SessionDep, WorkspaceDep
 
 router = APIRouter(route_class=GuardedRoute)
@@ -103,18 +104,29 @@ async def delete_webhook(subscription_id: str, workspace: WorkspaceDep, session:
     "/v1/webhooks/{subscription_id}/deliveries",
     tags=["webhooks"],
     summary="The delivery log: each delivery with every attempt's status code, error and duration",
+    description='Newest first, a page at a time: the `Link: <…>; rel="next"` header and `X-Next-Cursor` name '
+    "the next page while there is one.",
     dependencies=[requires(Permission.INTEGRATIONS_READ)],
 )
 async def list_deliveries(
+    request: Request,
+    response: Response,
     subscription_id: str,
     workspace: WorkspaceDep,
     session: SessionDep,
     status: Literal["scheduled", "sending", "delivered", "failed", "cancelled"] | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[int, Query(ge=1, le=200, description="Page size, at most 200")] = 50,
+    cursor: Cursor = None,
 ) -> list[DeliveryOut]:
-    rows = await subscriptions.list_deliveries(
-        session, workspace_id=workspace, subscription_id=subscription_id, status=status, limit=limit
+    rows, next_cursor = await subscriptions.list_deliveries(
+        session,
+        workspace_id=workspace,
+        subscription_id=subscription_id,
+        status=status,
+        limit=limit,
+        cursor=cursor,
     )
+    link_next(request, response, next_cursor)
     out = []
     for delivery, attempts in rows:
         item = DeliveryOut.model_validate(delivery)

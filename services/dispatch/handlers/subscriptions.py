@@ -15,6 +15,9 @@ from shared import standard_webhooks
 from shared.errors import Conflict, NotFound
 from shared.events import is_uuid, new_id
 from shared.netguard import OutboundGuard
+from shared.paging import after, decode_cursor, page
+
+DELIVERIES = "dispatch.webhook-deliveries"
 
 
 async def create_subscription(
@@ -103,18 +106,29 @@ async def delete_subscription(session: AsyncSession, *, workspace_id: str, subsc
 
 
 async def list_deliveries(
-    session: AsyncSession, *, workspace_id: str, subscription_id: str, status: str | None, limit: int
-) -> list[tuple[WebhookDelivery, list[WebhookAttempt]]]:
-    """Return the subscription's delivery log, newest first, each with its attempts."""
+    session: AsyncSession,
+    *,
+    workspace_id: str,
+    subscription_id: str,
+    status: str | None,
+    limit: int,
+    cursor: str | None = None,
+) -> tuple[list[tuple[WebhookDelivery, list[WebhookAttempt]]], str | None]:
+    """Return a page of the subscription's delivery log, newest first, each delivery with its
+    attempts, and the next page's cursor."""
     await get_subscription(session, workspace_id=workspace_id, subscription_id=subscription_id)
     query = select(WebhookDelivery).where(WebhookDelivery.subscription_id == subscription_id)
     if status is not None:
         query = query.where(WebhookDelivery.status == status)
-    deliveries = (
-        await session.scalars(
-            query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id).limit(limit)
-        )
-    ).all()
+    order = (WebhookDelivery.created_at, WebhookDelivery.id)
+    if cursor:
+        query = query.where(after(order, decode_cursor(cursor, DELIVERIES, (datetime, str)), descending=True))
+    deliveries, next_cursor = page(
+        (await session.scalars(query.order_by(*(c.desc() for c in order)).limit(limit + 1))).all(),
+        limit=limit,
+        scope=DELIVERIES,
+        key=lambda d: (d.created_at, d.id),
+    )
     attempts = (
         await session.scalars(
             select(WebhookAttempt)
@@ -125,7 +139,7 @@ async def list_deliveries(
     by_delivery: dict[str, list[WebhookAttempt]] = {}
     for attempt in attempts:
         by_delivery.setdefault(attempt.delivery_id, []).append(attempt)
-    return [(d, by_delivery.get(d.id, [])) for d in deliveries]
+    return [(d, by_delivery.get(d.id, [])) for d in deliveries], next_cursor
 
 
 async def replay_delivery(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from services.followup import queries
 from services.followup.api.views import case_out, decision_out, for_caller, history_out, note_out
@@ -31,12 +31,12 @@ from services.followup.schemas.common import Page
 from shared.access import Permission
 from shared.errors import CloseloopError, InvalidInput
 from shared.guard import GuardedRoute, requires
+from shared.paging import Cursor, link_next
 from shared.service import PrincipalDep, SessionDep, WorkspaceDep
 
 router = APIRouter(route_class=GuardedRoute, tags=["cases"])
 CaseId = Annotated[str, Path(min_length=1, max_length=64, description="The case's id")]
 Limit = Annotated[int, Query(ge=1, description="Page size (at most the service's max_page_size).")]
-Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")]
 
 
 def check_limit(limit: int, runtime: RuntimeDep) -> None:
@@ -52,6 +52,8 @@ def check_limit(limit: int, runtime: RuntimeDep) -> None:
     dependencies=[requires(Permission.CASES_READ)],
 )
 async def list_cases(
+    http: Request,
+    reply: Response,
     workspace: WorkspaceDep,
     session: SessionDep,
     runtime: RuntimeDep,
@@ -80,6 +82,7 @@ async def list_cases(
         cursor=cursor,
         now=runtime.deps.clock.now(),
     )
+    link_next(http, reply, next_cursor)
     return Page[CaseOut](items=[for_caller(case_out(c), principal) for c in rows], next_cursor=next_cursor)
 
 
@@ -349,6 +352,8 @@ async def bulk(
     dependencies=[requires(Permission.CASES_READ)],
 )
 async def list_decisions(
+    http: Request,
+    reply: Response,
     workspace: WorkspaceDep,
     session: SessionDep,
     runtime: RuntimeDep,
@@ -370,4 +375,5 @@ async def list_decisions(
         limit=limit,
         cursor=cursor,
     )
+    link_next(http, reply, next_cursor)
     return Page[DecisionOut](items=[decision_out(d) for d in rows], next_cursor=next_cursor)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from email_validator import EmailNotValidError, validate_email
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Request, Response
 
 from services.followup import queries
-from services.followup.api.cases import Cursor, Limit, check_limit
+from services.followup.api.cases import Limit, check_limit
 from services.followup.deps import RuntimeDep
 from services.followup.domain import sla
 from services.followup.domain import taxonomy as causes
@@ -41,6 +41,7 @@ from services.followup.schemas.config import (
 from shared.access import Permission
 from shared.errors import InvalidInput
 from shared.guard import GuardedRoute, requires
+from shared.paging import Cursor, link_next
 from shared.service import SessionDep, WorkspaceDep
 
 router = APIRouter(route_class=GuardedRoute)
@@ -94,6 +95,8 @@ def _agent_out(a: Agent) -> AgentOut:
     dependencies=[requires(Permission.CASES_READ)],
 )
 async def list_agents(
+    http: Request,
+    reply: Response,
     workspace: WorkspaceDep,
     session: SessionDep,
     runtime: RuntimeDep,
@@ -102,6 +105,7 @@ async def list_agents(
 ) -> Page[AgentOut]:
     check_limit(limit, runtime)
     rows, next_cursor = await queries.agents(session, workspace_id=workspace, limit=limit, cursor=cursor)
+    link_next(http, reply, next_cursor)
     return Page[AgentOut](items=[_agent_out(a) for a in rows], next_cursor=next_cursor)
 
 
@@ -185,6 +189,8 @@ def _team_values(body: TeamIn) -> dict[str, object]:
     dependencies=[requires(Permission.CASES_READ)],
 )
 async def list_teams(
+    http: Request,
+    reply: Response,
     workspace: WorkspaceDep,
     session: SessionDep,
     runtime: RuntimeDep,
@@ -193,6 +199,7 @@ async def list_teams(
 ) -> Page[TeamOut]:
     check_limit(limit, runtime)
     rows, next_cursor = await queries.teams(session, workspace_id=workspace, limit=limit, cursor=cursor)
+    link_next(http, reply, next_cursor)
     return Page[TeamOut](items=[await _team_out(session, t) for t in rows], next_cursor=next_cursor)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+import fastapi
+from fastapi import APIRouter, Query, Request
 
 from services.responses import queries
 from services.responses.handlers import surveys
@@ -12,6 +13,7 @@ from services.responses.models import Response, ResponseAnswer
 from services.responses.schemas import AnswerOut, DropOffOut, ResponseOut
 from shared.access import Permission
 from shared.guard import GuardedRoute, requires
+from shared.paging import PAGED, Cursor, link_next
 from shared.service import SessionDep, WorkspaceDep
 
 router = APIRouter(route_class=GuardedRoute)
@@ -20,20 +22,25 @@ router = APIRouter(route_class=GuardedRoute)
 @router.get(
     "/v1/surveys/{survey_id}/responses",
     tags=["responses"],
-    summary="The survey's newest responses (completed and partial) with their answers",
+    summary="The survey's responses (completed and partial) with their answers, newest first, a page at a time",
+    description=PAGED,
     dependencies=[requires(Permission.RESPONSES_READ)],
 )
 async def list_responses(
+    request: Request,
+    response: fastapi.Response,
     survey_id: str,
     workspace: WorkspaceDep,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Page size, at most 1000")] = 100,
     status_: Annotated[Literal["completed", "partial"] | None, Query(alias="status")] = None,
+    cursor: Cursor = None,
 ) -> list[ResponseOut]:
     survey = await surveys.get_survey(session, workspace_id=workspace, survey_id=survey_id)
-    rows = await queries.list_responses(
-        session, workspace_id=workspace, survey_id=survey.id, limit=limit, status=status_
+    rows, next_cursor = await queries.list_responses(
+        session, workspace_id=workspace, survey_id=survey.id, limit=limit, status=status_, cursor=cursor
     )
+    link_next(request, response, next_cursor)
     return [_response_out(r, answers) for r, answers in rows]
 
 

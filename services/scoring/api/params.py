@@ -100,3 +100,30 @@ def report_request(
 
 ReportDep = Annotated[Request, Depends(report_request)]
 IntervalParam = Annotated[Interval, Query(description="The buckets: day, week (ISO, from Monday) or month")]
+
+
+def export_request(
+    workspace: WorkspaceDep,
+    survey_id: SurveyFilter = None,
+    question_id: QuestionFilter = None,
+    kinds: Kinds = None,
+    since: Since = None,
+    until: Until = None,
+    filters: Filters = None,
+    scale: ScaleParam = None,
+) -> Request:
+    """Return the scope parameters of a segment or an export (a report's, without grouping)."""
+    check_period(since, until)
+    return Request(
+        workspace_id=workspace,
+        survey_id=survey_id,
+        question_id=question_id,
+        kinds=tuple(dict.fromkeys(kinds)) if kinds else None,
+        since=since,
+        until=until,
+        segment=parse_filters(filters or []),
+        scale=scale,
+    )
+
+
+ExportDep = Annotated[Request, Depends(export_request)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from services.scoring.api.params import ReportDep
 from services.scoring.deps import RuntimeDep
@@ -23,6 +23,7 @@ from services.scoring.schemas import (
 )
 from shared.access import Permission
 from shared.guard import GuardedRoute, requires
+from shared.paging import Cursor, link_next
 from shared.service import SessionDep, WorkspaceDep
 
 router = APIRouter(route_class=GuardedRoute, tags=["themes"])
@@ -42,22 +43,36 @@ async def theme_report(request: ReportDep, session: SessionDep, runtime: Runtime
 
 @router.get(
     "/v1/themes/{theme}/comments",
-    summary="The comments behind a theme, newest first",
+    summary="The comments behind a theme, newest first, a page at a time",
+    description='`next_cursor` in the body (and the `Link: <…>; rel="next"` header) names the next page; '
+    "`offset` still works but is deprecated.",
     dependencies=[requires(Permission.RESPONSES_READ)],
 )
 async def theme_comments(
+    http: Request,
+    response: Response,
     theme: ThemeName,
     request: ReportDep,
     session: SessionDep,
     runtime: RuntimeDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    offset: Annotated[int, Query(ge=0, le=100_000, description="Deprecated: use cursor")] = 0,
+    cursor: Cursor = None,
 ) -> CommentsOut:
     scope = await reports.scope_for(session, request, default_scale=runtime.settings.default_nps_scale)
-    rows = await queries.comments_about(
-        session, scope, workspace_id=request.workspace_id, theme=theme, limit=limit, offset=offset
+    rows, next_cursor = await queries.comments_about(
+        session,
+        scope,
+        workspace_id=request.workspace_id,
+        theme=theme,
+        limit=limit,
+        offset=offset,
+        cursor=cursor,
     )
-    return CommentsOut(theme=theme, comments=[CommentOut(**row.__dict__) for row in rows])
+    link_next(http, response, next_cursor)
+    return CommentsOut(
+        theme=theme, comments=[CommentOut(**row.__dict__) for row in rows], next_cursor=next_cursor
+    )
 
 
 @router.get(

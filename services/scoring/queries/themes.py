@@ -16,7 +16,9 @@ from services.scoring.handlers import themes as rules
 from services.scoring.models import Comment, ScoredResponse
 from services.scoring.queries.scope import Scope, combine, day_conditions, segment_conditions
 from services.scoring.text.themes import Suggestion, suggest, themes_of
+from shared.paging import after, decode_cursor, page
 
+COMMENTS = "scoring.theme-comments"
 MAX_SUGGESTION_COMMENTS = 5000
 """Suggestions read the newest comments of the scope, at most this many."""
 
@@ -95,15 +97,23 @@ class CommentRow:
 
 
 async def comments_about(
-    session: AsyncSession, scope: Scope, *, workspace_id: str, theme: str, limit: int, offset: int
-) -> list[CommentRow]:
-    """Return the comments that mention ``theme``, newest first."""
+    session: AsyncSession,
+    scope: Scope,
+    *,
+    workspace_id: str,
+    theme: str,
+    limit: int,
+    offset: int,
+    cursor: str | None = None,
+) -> tuple[list[CommentRow], str | None]:
+    """Return a page of the comments that mention ``theme``, newest first, and the next page's cursor."""
     patterns = (await rules.patterns_of(session, workspace_id=workspace_id)).get(theme)
     if patterns is None:
         await rules.get_theme(session, workspace_id=workspace_id, theme=theme)  # raises NotFound
     if not scope.surveys or not patterns:
-        return []
+        return [], None
     c, r = Comment, ScoredResponse
+    order = (c.day, c.response_key, c.question_id)
     query = (
         select(
             r.response_id,
@@ -119,12 +129,15 @@ async def comments_about(
         )
         .join(r, r.key == c.response_key)
         .where(combine(_conditions(scope)))
-        .order_by(c.day.desc(), c.response_key.desc())
+        .order_by(*(col.desc() for col in order))
     )
+    if cursor:
+        query = query.where(after(order, decode_cursor(cursor, COMMENTS, (date, int, str)), descending=True))
     found: list[CommentRow] = []
+    keys: list[tuple[date, int, str]] = []
     skipped = 0
-    rows = await session.execute(query.add_columns(c.lemmas))
-    for rid, survey_key, qid, day, text, language, confidence, sentiment, label, nps, lemmas in rows:
+    rows = await session.execute(query.add_columns(c.lemmas, c.response_key))
+    for rid, survey_key, qid, day, text, language, confidence, sentiment, label, nps, lemmas, key in rows:
         if not any(p in lemmas for p in patterns):
             continue
         if skipped < offset:
@@ -144,9 +157,11 @@ async def comments_about(
                 nps,
             )
         )
-        if len(found) >= limit:
+        keys.append((day, key, qid))
+        if len(found) > limit:
             break
-    return found
+    kept, next_cursor = page(keys, limit=limit, scope=COMMENTS, key=lambda k: k)
+    return found[: len(kept)], next_cursor
 
 
 async def suggestions(

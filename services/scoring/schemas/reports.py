@@ -305,6 +305,9 @@ class CommentOut(BaseModel):
 class CommentsOut(BaseModel):
     theme: str
     comments: list[CommentOut]
+    next_cursor: str | None = Field(
+        None, description="Pass as ?cursor= for the next page; null on the last page."
+    )
 
 
 class SuggestionOut(BaseModel):

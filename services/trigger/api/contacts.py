@@ -17,6 +17,7 @@ from services.trigger.sources.contact_rows import ImportFormatError, read_rows
 from shared.access import Permission
 from shared.errors import InvalidInput
 from shared.guard import GuardedRoute, requires
+from shared.paging import PAGED, Cursor, link_next
 from shared.service import SessionDep, WorkspaceDep
 
 router = APIRouter(route_class=GuardedRoute)
@@ -100,19 +101,24 @@ async def post_contact(
 @router.get(
     "/v1/contacts",
     tags=["contacts"],
-    summary="List contacts, optionally by email",
+    summary="List contacts, optionally by email; oldest first, a page at a time",
+    description=PAGED,
     dependencies=[requires(Permission.CONTACTS_READ)],
 )
 async def list_contacts(
+    request: Request,
+    response: Response,
     workspace: WorkspaceDep,
     session: SessionDep,
     email: Annotated[str | None, Query(max_length=320)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500, description="Page size, at most 500")] = 100,
+    offset: Annotated[int, Query(ge=0, description="Deprecated: use cursor")] = 0,
+    cursor: Cursor = None,
 ) -> list[ContactOut]:
-    rows = await queries.list_contacts(
-        session, workspace_id=workspace, email=email, limit=limit, offset=offset
+    rows, next_cursor = await queries.list_contacts(
+        session, workspace_id=workspace, email=email, limit=limit, offset=offset, cursor=cursor
     )
+    link_next(request, response, next_cursor)
     return [_contact_out(c) for c in rows]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, status
+from fastapi import APIRouter, Body, Query, Request, Response, status
 from pydantic import TypeAdapter, ValidationError
 
 from services.trigger import queries
@@ -19,6 +19,7 @@ from services.trigger.sources.standard import parse_standard_shape
 from shared.access import Permission
 from shared.errors import InvalidInput
 from shared.guard import GuardedRoute, requires
+from shared.paging import PAGED, Cursor, link_next
 from shared.service import SessionDep, WorkspaceDep
 
 router = APIRouter(route_class=GuardedRoute)
@@ -129,19 +130,24 @@ async def event_decisions(event_id: str, workspace: WorkspaceDep, session: Sessi
 @router.get(
     "/v1/decisions",
     tags=["events"],
-    summary="Recent decisions of the workspace, newest first, by outcome or rule",
+    summary="Decisions of the workspace, newest first, by outcome or rule, a page at a time",
+    description=PAGED,
     dependencies=[requires(Permission.RULES_READ)],
 )
 async def list_decisions(
+    request: Request,
+    response: Response,
     workspace: WorkspaceDep,
     session: SessionDep,
     outcome: Annotated[str | None, Query(description="e.g. suppressed_by_cap")] = None,
     rule_id: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Annotated[int, Query(ge=1, le=500, description="Page size, at most 500")] = 100,
+    cursor: Cursor = None,
 ) -> list[DecisionOut]:
     if outcome is not None and outcome not in OUTCOMES:
         raise InvalidInput(f"outcome is one of {', '.join(OUTCOMES)}", field="outcome")
-    rows = await queries.list_decisions(
-        session, workspace_id=workspace, outcome=outcome, rule_id=rule_id, limit=limit
+    rows, next_cursor = await queries.list_decisions(
+        session, workspace_id=workspace, outcome=outcome, rule_id=rule_id, limit=limit, cursor=cursor
     )
+    link_next(request, response, next_cursor)
     return [decision_out(d, external_id) for d, external_id in rows]

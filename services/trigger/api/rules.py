@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from services.trigger import queries
 from services.trigger.deps import ActorDep, RuntimeDep
@@ -14,6 +14,7 @@ from services.trigger.schemas.rules import AuditEntry as AuditOut
 from services.trigger.schemas.rules import DryRunRequest, DryRunResult, RuleCreate, RuleOut, RulePatch
 from shared.access import Permission
 from shared.guard import GuardedRoute, requires
+from shared.paging import PAGED, Cursor, link_next
 from shared.service import SessionDep, WorkspaceDep
 
 router = APIRouter(route_class=GuardedRoute)
@@ -177,14 +178,21 @@ async def rule_history(rule_id: str, workspace: WorkspaceDep, session: SessionDe
 @router.get(
     "/v1/audit",
     tags=["rules"],
-    summary="The workspace's audit log: rules, settings, integrations",
+    summary="The workspace's audit log: rules, settings, integrations; newest first, a page at a time",
+    description=PAGED,
     dependencies=[requires(Permission.SETTINGS_READ)],
 )
 async def audit_log(
+    request: Request,
+    response: Response,
     workspace: WorkspaceDep,
     session: SessionDep,
     entity: Annotated[str | None, Query(pattern="^(rule|settings|integration)$")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Annotated[int, Query(ge=1, le=500, description="Page size, at most 500")] = 100,
+    cursor: Cursor = None,
 ) -> list[AuditOut]:
-    rows = await queries.audit_log(session, workspace_id=workspace, entity=entity, limit=limit)
+    rows, next_cursor = await queries.audit_log(
+        session, workspace_id=workspace, entity=entity, limit=limit, cursor=cursor
+    )
+    link_next(request, response, next_cursor)
     return [_audit_out(a) for a in rows]
