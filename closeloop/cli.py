@@ -57,9 +57,12 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_topics(args: argparse.Namespace) -> int:
     from shared.kafka import ensure_topics
+    from shared.settings import KafkaSettings
 
-    servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-    created = asyncio.run(ensure_topics(servers, partitions=args.partitions, replication=args.replication))
+    # KAFKA_BOOTSTRAP_SERVERS and the KAFKA_SECURITY_PROTOCOL / SSL / SASL settings, as the services read them.
+    created = asyncio.run(
+        ensure_topics(KafkaSettings(), partitions=args.partitions, replication=args.replication)
+    )
     print(f"created {len(created)} topics: {', '.join(created)}" if created else "all topics exist")
     return 0
 

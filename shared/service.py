@@ -29,7 +29,7 @@ from shared.guard import CHECKED, UNDECLARED, authenticate, check
 from shared.guard import requires as requires  # where part A said routes find it; shared.guard has it
 from shared.inbox import EventCallback, EventConsumer
 from shared.inputs import check_inputs
-from shared.kafka import create_consumer, create_producer
+from shared.kafka import check_partitions, create_consumer, create_producer
 from shared.observability import RequestMetricsMiddleware, configure_logging, health_router
 from shared.outbox import Outbox, OutboxRelay
 from shared.process import ServiceApp, freeze_startup_objects, lower_priority
@@ -236,7 +236,12 @@ async def _consumer(
     """Return a started consumer of ``topics`` in the group ``closeloop-<name>``, recording ``name`` in
     the service's inbox."""
     settings = runtime.settings
-    kafka_consumer = create_consumer(settings, group_id=f"closeloop-{name}", topics=topics)
+    group = f"closeloop-{name}"
+    if settings.consumer_replicas > 1:
+        metadata = await runtime.producer.client.fetch_all_metadata()
+        partitions = {t: len(metadata.partitions_for_topic(t) or ()) for t in topics}
+        check_partitions(group, partitions, topics, settings.consumer_replicas)
+    kafka_consumer = create_consumer(settings, group_id=group, topics=topics)
     await kafka_consumer.start()
     return EventConsumer(
         name=name,

@@ -254,12 +254,24 @@ def service_env_names(service: str) -> set[str]:
 def test_per_service_env_is_read_by_that_service(objects: list[dict[str, Any]]) -> None:
     deployments = of_kind(objects, "Deployment")
     for name, (service, _) in DEPLOYMENTS.items():
-        names = {v["name"] for v in main_container(deployments[name])["env"]} - {"PORT"}
+        # Every pod sets PORT and its static-membership id (from its own name, pod-defaults.yaml).
+        names = {v["name"] for v in main_container(deployments[name])["env"]} - {
+            "PORT",
+            "KAFKA_GROUP_INSTANCE_ID",
+        }
         assert names <= service_env_names(service), (
             f"{name}: {service} does not read {names - service_env_names(service)}"
         )
     dispatch = {v["name"] for v in main_container(deployments["closeloop-dispatch"])["env"]}
     assert {"CLOSELOOP_DISPATCH_SURVEY_BASE_URL", "CLOSELOOP_DISPATCH_SMTP_HOST"} <= dispatch
+
+
+def test_every_pod_joins_its_consumer_groups_under_its_own_name(objects: list[dict[str, Any]]) -> None:
+    for name, deployment in of_kind(objects, "Deployment").items():
+        env = {v["name"]: v for v in main_container(deployment)["env"]}
+        assert env["KAFKA_GROUP_INSTANCE_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}, (
+            name
+        )
 
 
 def test_no_secret_is_rendered(objects: list[dict[str, Any]]) -> None:
