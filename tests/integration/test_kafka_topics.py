@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from closeloop.infra import Broker
 from services.followup.app import create_app
@@ -36,7 +36,7 @@ async def test_provisioning_leaves_existing_topics_and_their_partitions(broker: 
 async def test_a_consumer_group_with_more_replicas_than_partitions_refuses_to_start(stack_env):
     """The test broker's topics have 3 partitions: a service configured for 4 replicas refuses."""
     settings = settings_from(FollowUpSettings, {**stack_env, "CLOSELOOP_CONSUMER_REPLICAS": "4"})
-    with pytest.raises(TooFewPartitions, match="closeloop-followup.*up to 4 replicas"):
+    with pytest.raises(TooFewPartitions, match=r"closeloop-followup.*up to 4 replicas"):
         async with running(create_app(settings)):
             pass
 
@@ -61,7 +61,7 @@ async def test_static_members_consume_and_rejoin_under_their_instance_id(
         await consumer.start()
         try:
 
-            async def got_one() -> bool:
+            async def got_one(consumer: AIOKafkaConsumer = consumer) -> bool:
                 batch = await consumer.getmany(timeout_ms=200, max_records=1)
                 for tp, records in batch.items():
                     seen.extend(r.value for r in records)
