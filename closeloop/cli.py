@@ -103,6 +103,12 @@ def cmd_contacts_import(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_dlq(args: argparse.Namespace) -> int:
+    from closeloop.dlq import run
+
+    return run(args)
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     from closeloop.dev import main as dev_main
 
@@ -141,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
     topics.add_argument("--partitions", type=int, default=6)
     topics.add_argument("--replication", type=int, default=1)
     topics.set_defaults(func=cmd_topics)
+
+    from closeloop.dlq import configure as configure_dlq
+
+    configure_dlq(
+        sub.add_parser("dlq", help="dead-letter topics: list, show, replay or purge what consumers parked")
+    ).set_defaults(func=cmd_dlq)
 
     workspace = sub.add_parser("workspace", help="workspaces and their API keys")
     ws_sub = workspace.add_subparsers(dest="workspace_command", required=True)
