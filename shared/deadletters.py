@@ -17,7 +17,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from shared.kafka import create_consumer, create_producer
+from shared.observability import DEAD_LETTERS_PENDING
 from shared.settings import KafkaSettings
+from shared.worker import Worker
 
 CURSOR_GROUP = "closeloop-dlq"
 DLQ_SUFFIX = ".dlq"
@@ -198,3 +200,36 @@ def _parked(record: ConsumerRecord) -> Parked:
         value=record.value,
         headers=list(record.headers or ()),
     )
+
+
+class DeadLetterMonitor(Worker):
+    """Sets ``closeloop_dead_letters_pending`` for the dead-letter topics of a service's topics."""
+
+    name = "dlq_metrics"
+
+    def __init__(self, kafka: KafkaSettings, topics: list[str], *, poll_interval_s: float = 30.0) -> None:
+        super().__init__(poll_interval_s=poll_interval_s, batch=1_000_000)
+        self.kafka = kafka
+        self.topics = [dlq_name(t) for t in topics]
+        self._letters: DeadLetters | None = None
+
+    async def before_pass(self) -> None:
+        if self._letters is None:
+            letters = DeadLetters(self.kafka)
+            await letters.__aenter__()
+            self._letters = letters
+
+    async def work_once(self) -> int:
+        assert self._letters is not None
+        for topic in self.topics:
+            try:
+                backlog = await self._letters.backlog(topic)
+            except LookupError:
+                continue
+            DEAD_LETTERS_PENDING.labels(topic).set(backlog.pending)
+        return 0
+
+    async def after_run(self) -> None:
+        if self._letters is not None:
+            await self._letters.__aexit__(None, None, None)
+            self._letters = None

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.guard import GuardedRoute, public
@@ -28,6 +28,37 @@ EVENTS_CONSUMED = Counter(
     "closeloop_events_consumed_total", "Events handled by consumers", ["consumer", "type", "outcome"]
 )
 OUTBOX_PUBLISHED = Counter("closeloop_outbox_published_total", "Outbox rows published to Kafka")
+OUTBOX_PENDING = Gauge("closeloop_outbox_pending", "Outbox rows not yet published", ["outbox"])
+OUTBOX_OLDEST_AGE = Gauge(
+    "closeloop_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row (0: empty)", ["outbox"]
+)
+CONSUMER_LAG = Gauge(
+    "closeloop_consumer_lag",
+    "Records on the consumer's assigned partitions not yet handled",
+    ["consumer", "topic"],
+)
+EVENT_PROCESSING = Histogram(
+    "closeloop_event_processing_seconds",
+    "Time to handle one consumed event (inbox, handler, commit; a batch's time shared by its events)",
+    ["consumer"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+EVENT_DELAY = Histogram(
+    "closeloop_event_delay_seconds",
+    "From an event's arrival at the broker to its handling (the last of each fetched batch)",
+    ["consumer"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
+)
+DEAD_LETTERS_PENDING = Gauge(
+    "closeloop_dead_letters_pending",
+    "Records parked on a dead-letter topic, not yet replayed or purged",
+    ["topic"],
+)
+CHANNEL_SENDS = Counter(
+    "closeloop_channel_sends_total",
+    "Messages handed to an outbound channel, by outcome",
+    ["channel", "outcome"],
+)
 
 
 class JsonFormatter(logging.Formatter):

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.db import Database
 from shared.events import CloudEvent, EventData
 from shared.kafka import event_headers
-from shared.observability import OUTBOX_PUBLISHED
+from shared.observability import OUTBOX_OLDEST_AGE, OUTBOX_PENDING, OUTBOX_PUBLISHED
 from shared.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -112,9 +112,33 @@ class OutboxRelay(Worker):
         self.batch_size = batch_size
         self._lock_key = zlib.crc32(f"closeloop-outbox:{table.fullname}".encode())
         db.on_outbox_commit(self.wake)
+        self.stats_interval_s = 5.0
+        self._stats_due = 0.0
 
     async def work_once(self) -> int:
+        await self.report_backlog()
         return await self.publish_pending()
+
+    async def report_backlog(self, *, force: bool = False) -> tuple[int, float]:
+        """Set the outbox gauges (rows waiting, age of the oldest) at most every ``stats_interval_s``;
+        before publishing, so that they keep growing while the broker is unreachable."""
+        now = asyncio.get_running_loop().time()
+        if not force and now < self._stats_due:
+            return -1, -1.0
+        self._stats_due = now + self.stats_interval_s
+        t = self.table
+        async with self.db.unit_of_work() as session:
+            pending, age = (
+                await session.execute(
+                    select(
+                        func.count(),
+                        func.coalesce(func.extract("epoch", func.now() - func.min(t.c.created_at)), 0),
+                    ).select_from(t)
+                )
+            ).one()
+        OUTBOX_PENDING.labels(t.fullname).set(pending)
+        OUTBOX_OLDEST_AGE.labels(t.fullname).set(float(age))
+        return int(pending), float(age)
 
     async def publish_pending(self) -> int:
         """Return how many rows this pass published."""

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.access import Authenticator, Principal
 from shared.db import Database
+from shared.deadletters import DeadLetterMonitor
 from shared.errors import PayloadTooLarge, install_problem_handlers, problem
 from shared.events import WORKSPACES, KeyRevoked
 from shared.guard import CHECKED, UNDECLARED, authenticate, check
@@ -142,6 +143,9 @@ def build_app(spec: ServiceSpec[S, D], settings: S) -> ServiceApp:
         if spec.setup:
             runtime.deps = await spec.setup(runtime)
         workers = [relay, *(spec.workers(runtime) if spec.workers else [])]
+        if spec.topics:
+            # What this service's consumers parked, for the dead-letter alert.
+            workers.append(DeadLetterMonitor(settings, spec.topics))
         settings.check_role({w.name for w in workers} | {"consumer"})
         # An ``api`` process leaves publishing to the workers (they poll the outbox): its event loop
         # serves requests only — and keeps its own revocation list and key usage (``access_loops``).
