@@ -24,6 +24,7 @@ from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, 
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import tracing
 from shared.db import Database
 from shared.errors import PoisonMessage
 from shared.events import UPCASTERS, CloudEvent, EventData, UnknownEventType, dead_letter_topic
@@ -152,6 +153,18 @@ class EventConsumer:
         if callback is None:
             return
         extra = {"event_id": envelope.id, "event_type": envelope.type, "workspace_id": envelope.workspaceid}
+        # The event's trace goes on: what its handler writes to the outbox carries the same trace id.
+        with tracing.span(f"{self.name} {envelope.type}", parent=envelope.traceparent, kind="consumer"):
+            await self._attempt(record, envelope, data, callback, extra)
+
+    async def _attempt(
+        self,
+        record: ConsumerRecord,
+        envelope: CloudEvent,
+        data: EventData,
+        callback: EventCallback,
+        extra: dict[str, Any],
+    ) -> None:
         for attempt in range(1, self.max_attempts + 1):
             try:
                 outcome = await self._handle_once(record, envelope, data, callback)
@@ -212,7 +225,10 @@ class EventConsumer:
                             outcomes.append((envelope.type, "duplicate"))
                             continue
                         first_time.discard(envelope.id)  # the same id twice in one batch counts once
-                        await callback(session, data)
+                        with tracing.span(
+                            f"{self.name} {envelope.type}", parent=envelope.traceparent, kind="consumer"
+                        ):
+                            await callback(session, data)
                         outcomes.append((envelope.type, "handled"))
                 if self.flush is not None:
                     await self.flush(session)

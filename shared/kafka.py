@@ -140,15 +140,21 @@ def create_admin(settings: KafkaSettings) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(**client_options(settings), client_id="closeloop-admin")
 
 
-def event_headers(*, event_id: str, event_type: str, source: str) -> list[tuple[str, bytes]]:
-    """CloudEvents attributes as ``ce_`` headers, so consumers can skip types without parsing."""
-    return [
+def event_headers(
+    *, event_id: str, event_type: str, source: str, traceparent: str | None = None
+) -> list[tuple[str, bytes]]:
+    """CloudEvents attributes as ``ce_`` headers, so consumers can skip types without parsing (and
+    tracing tools see the trace: the distributed-tracing extension's ``ce_traceparent``)."""
+    headers = [
         ("ce_specversion", b"1.0"),
         ("ce_id", event_id.encode()),
         ("ce_type", event_type.encode()),
         ("ce_source", source.encode()),
         ("content-type", b"application/cloudevents+json"),
     ]
+    if traceparent:
+        headers.append(("ce_traceparent", traceparent.encode()))
+    return headers
 
 
 async def ensure_topics(

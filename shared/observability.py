@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared import tracing
 from shared.guard import GuardedRoute, public
 
 HTTP_REQUESTS = Counter(
@@ -72,6 +73,8 @@ class JsonFormatter(logging.Formatter):
         for key in ("service", "event_id", "event_type", "workspace_id"):
             if key in record.__dict__:
                 entry[key] = record.__dict__[key]
+        if trace := tracing.trace_id(tracing.current()):
+            entry["trace_id"] = trace
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
@@ -168,7 +171,16 @@ class RequestMetricsMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            # A caller's W3C traceparent header continues its trace; otherwise the request starts one.
+            with tracing.span(scope["method"], parent=_header(scope, b"traceparent"), kind="server"):
+                await self.app(scope, receive, send_wrapper)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             record_request(self.service, scope["method"], route, status, time.perf_counter() - started)
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers") or ():
+        if key == name:
+            return bytes(value)
+    return None

@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import tracing
 from shared.db import Database
 from shared.events import CloudEvent, EventData
 from shared.kafka import event_headers
@@ -71,13 +72,21 @@ class Outbox:
         session.info["outbox_written"] = True
         return envelope
 
-    async def add_all(self, session: AsyncSession, events: list[EventData]) -> None:
-        """Store many events with one statement (in order), as ``add`` does one by one."""
+    async def add_all(
+        self, session: AsyncSession, events: list[EventData], *, traceparents: list[str | None] | None = None
+    ) -> None:
+        """Store many events with one statement (in order), as ``add`` does one by one; each in the
+        trace of its ``traceparents`` entry when given (events gathered from several consumed ones),
+        else in the span in hand."""
         if not events:
             return
         rows = []
-        for data in events:
-            envelope = CloudEvent.wrap(data, source=self.source)
+        for n, data in enumerate(events):
+            if traceparents is None:
+                envelope = CloudEvent.wrap(data, source=self.source)
+            else:
+                with tracing.using(traceparents[n]):
+                    envelope = CloudEvent.wrap(data, source=self.source)
             rows.append(
                 {
                     "event_id": envelope.id,
@@ -157,6 +166,7 @@ class OutboxRelay(Worker):
                         t.c.event_id,
                         t.c.payload["type"].astext.label("type"),
                         t.c.payload["source"].astext.label("source"),
+                        t.c.payload["traceparent"].astext.label("traceparent"),
                         cast(t.c.payload, Text).label("value"),
                     )
                     .where(locked)
@@ -171,7 +181,12 @@ class OutboxRelay(Worker):
                     row.topic,
                     value=row.value.encode(),
                     key=row.key.encode(),
-                    headers=event_headers(event_id=row.event_id, event_type=row.type, source=row.source),
+                    headers=event_headers(
+                        event_id=row.event_id,
+                        event_type=row.type,
+                        source=row.source,
+                        traceparent=row.traceparent,
+                    ),
                 )
                 for row in rows
             ]

@@ -21,6 +21,7 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared import tracing
 from shared.access import Authenticator, Principal
 from shared.db import Database
 from shared.deadletters import DeadLetterMonitor
@@ -125,6 +126,7 @@ def build_app(spec: ServiceSpec[S, D], settings: S) -> ServiceApp:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(level=settings.log_level, fmt=settings.log_format)
+        tracing.configure(spec.name)  # exports spans only when OTEL_EXPORTER_OTLP_ENDPOINT is set
         if not settings.serves_api and settings.worker_nice:
             # Background work can wait a moment; a webhook sender or a browser cannot.
             lower_priority(settings.worker_nice)
@@ -200,6 +202,7 @@ def build_app(spec: ServiceSpec[S, D], settings: S) -> ServiceApp:
                 await spec.teardown(runtime)
             await producer.stop()
             await db.dispose()
+            tracing.shutdown()
 
     app = ServiceApp(
         title=spec.title,
