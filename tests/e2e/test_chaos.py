@@ -1,12 +1,13 @@
 """Chaos: random service processes are SIGKILLed (and restarted, as Kubernetes restarts a crashed
 container) while signed webhooks stream in and customers answer through the public pages; every
-feedback service runs as two processes. At the end, counted exactly:
+feedback service runs as one process, then (a second run) as two. At the end, counted exactly:
 
 - every acknowledged webhook yields one invitation and one email (a resend keeps its Message-ID);
 - every consented detractor answer yields one follow-up case, and no other answer does.
 
-Bounded to about two minutes by default; ``make chaos`` runs it for ten minutes (well over 100 kills).
-Tune with ``CLOSELOOP_CHAOS_SECONDS`` (how long the kills go on), ``CLOSELOOP_CHAOS_WEBHOOKS``,
+Bounded to about two and a half minutes for both runs by default; ``make chaos`` runs each for five
+minutes (well over 100 kills each). Tune with ``CLOSELOOP_CHAOS_SECONDS`` (how long the kills go on,
+per run), ``CLOSELOOP_CHAOS_WEBHOOKS`` (per run),
 ``CLOSELOOP_CHAOS_KILL_EVERY_S`` and ``CLOSELOOP_CHAOS_SEED`` (printed, to rerun a run).
 """
 
@@ -34,8 +35,8 @@ from tests.support.stack import wait_until
 
 pytestmark = pytest.mark.e2e
 
-SECONDS = float(os.environ.get("CLOSELOOP_CHAOS_SECONDS", "60"))
-WEBHOOKS = int(os.environ.get("CLOSELOOP_CHAOS_WEBHOOKS", "36"))
+SECONDS = float(os.environ.get("CLOSELOOP_CHAOS_SECONDS", "40"))
+WEBHOOKS = int(os.environ.get("CLOSELOOP_CHAOS_WEBHOOKS", "24"))
 KILL_EVERY_S = float(os.environ.get("CLOSELOOP_CHAOS_KILL_EVERY_S", "2"))
 SEED = int(os.environ.get("CLOSELOOP_CHAOS_SEED", str(random.randrange(1_000_000))))
 SETTLE_S = float(os.environ.get("CLOSELOOP_CHAOS_SETTLE_S", "180"))
@@ -54,14 +55,15 @@ class Tally:
     answer_retries: int = 0
 
 
-@pytest.fixture
-def pairs(stack: ServiceStack) -> Iterator[ServiceStack]:
-    """The e2e stack with a second process of every feedback service (``<service>-b``); afterwards
-    the second processes stop and every first one is running again for the tests after this one."""
-    for service in FEEDBACK_SERVICES:
-        stack.ports[f"{service}-b"] = free_port()
-        stack.start(service, name=f"{service}-b")
-    stack.wait_ready([f"{s}-b" for s in FEEDBACK_SERVICES])
+@pytest.fixture(params=[1, 2], ids=["one process per service", "two processes per service"])
+def chaos_stack(stack: ServiceStack, request: pytest.FixtureRequest) -> Iterator[ServiceStack]:
+    """The e2e stack, with (second run) a second process of every feedback service (``<service>-b``);
+    afterwards the second processes stop and every first one is running again for the tests after."""
+    second = [f"{s}-b" for s in FEEDBACK_SERVICES] if request.param == 2 else []
+    for name in second:
+        stack.ports[name] = free_port()
+        stack.start(name.removesuffix("-b"), name=name)
+    stack.wait_ready(second)
     try:
         yield stack
     finally:
@@ -237,9 +239,9 @@ async def cases_by_email(stack: ServiceStack, demo: DemoWorkspace) -> dict[str, 
 
 
 async def test_nothing_lost_nothing_doubled_while_processes_die(
-    pairs: ServiceStack, demo: DemoWorkspace, smtp: MailCatcher, database_url: str
+    chaos_stack: ServiceStack, demo: DemoWorkspace, smtp: MailCatcher, database_url: str
 ):
-    stack = pairs
+    stack = chaos_stack
     rng = random.Random(SEED)
     tally = Tally()
     emails = [f"chaos{i}.{demo.workspace_id}@example.com" for i in range(WEBHOOKS)]
@@ -289,7 +291,7 @@ async def test_nothing_lost_nothing_doubled_while_processes_die(
     resent = sum(len(m) - 1 for m in mails.values())
 
     print(
-        f"\nchaos (seed {SEED}): {sum(tally.kills.values())} SIGKILLs in {chaos_s:.0f}s "
+        f"\nchaos ({len(processes_of(stack, 'trigger'))} processes per service, seed {SEED}): {sum(tally.kills.values())} SIGKILLs in {chaos_s:.0f}s "
         f"({', '.join(f'{s} {n}' for s, n in sorted(tally.kills.items()))}); "
         f"{len(acknowledged)} webhooks acknowledged ({tally.webhook_retries} retries); "
         f"{sum(len(r) for r in invitations.values())} invitations; "
