@@ -158,7 +158,7 @@ class ServiceSettings(KafkaSettings):
         description="What this process runs, comma-separated: all (the default) = the HTTP API and every "
         "background worker; api = the HTTP API only (background processes publish what it writes to "
         "the outbox); worker = every background worker and no API (its port serves health checks); or "
-        "the names of single workers: relay (the outbox relay), consumer (the Kafka consumer) and the "
+        "the names of single workers: relay (the outbox relay), consumer (the Kafka consumer), dlq_metrics (the dead-letter gauge) and the "
         "service's own loops (trigger: evaluator, scheduler; dispatch: sender, notifier; scoring: targets), e.g. "
         "'api,relay,consumer'.",
     )
