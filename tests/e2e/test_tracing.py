@@ -1,5 +1,6 @@
-"""A customer's answer that arrives with a W3C traceparent: the events it causes — the response,
-its score, the follow-up case — carry the same trace, service after service."""
+"""W3C traceparents through the loop: a webhook's trace reaches the events the evaluator publishes
+for it (later, in another process), and a customer's answer's trace reaches the response, its score
+and the follow-up case, service after service."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from closeloop.demo import DemoWorkspace, demo_event, send_signed
 from closeloop.infra import Broker
 from closeloop.mailcatcher import MailCatcher, recipient
-from shared.events import FOLLOWUPS, RESPONSES, SCORES
+from shared.events import CUSTOMER_EVENTS, FOLLOWUPS, RESPONSES, SCORES, SURVEY_REQUESTS
 from tests.e2e.test_closed_loop import survey_link
 from tests.support.stack import TopicReader
 
@@ -19,8 +20,26 @@ TRACE = "5a3c1e9b7d2f4a6c8e0b1d3f5a7c9e1b"
 TRACEPARENT = f"00-{TRACE}-1111111111111111-01"
 
 
-def in_trace(value: dict) -> bool:
-    return (value.get("traceparent") or "").split("-")[1:2] == [TRACE]
+WEBHOOK_TRACE = "7e1d2c3b4a5f60718293a4b5c6d7e8f9"
+
+
+def in_trace(value: dict, trace: str = TRACE) -> bool:
+    return (value.get("traceparent") or "").split("-")[1:2] == [trace]
+
+
+async def test_a_webhook_s_trace_reaches_what_the_evaluator_publishes(demo: DemoWorkspace, broker: Broker):
+    email = f"webhook-traced.{demo.workspace_id}@example.com"
+    with httpx.Client(timeout=10, headers={"traceparent": f"00-{WEBHOOK_TRACE}-2222222222222222-01"}) as http:
+        sent = send_signed(http, demo, demo_event(external_id="cus_webhook_traced", email=email))
+        assert sent.status_code == 202, sent.text
+    for topic, event_type in (
+        (CUSTOMER_EVENTS, "CustomerEventReceived"),
+        (SURVEY_REQUESTS, "SurveyRequested"),
+    ):
+        async with TopicReader(broker.bootstrap_servers, topic) as reader:
+            (found,) = await reader.wait_for(lambda v: in_trace(v, WEBHOOK_TRACE), timeout_s=60)
+            assert event_type in found["type"] and found["workspaceid"] == demo.workspace_id
+            assert found["traceparent"].split("-")[2] != "2222222222222222"  # the evaluator's own span
 
 
 async def test_an_answer_s_trace_reaches_its_score_and_its_case(
