@@ -1,6 +1,6 @@
 """W3C traceparents through the loop: a webhook's trace reaches the events the evaluator publishes
-for it (later, in another process), and a customer's answer's trace reaches the response, its score
-and the follow-up case, service after service."""
+for it (later, in another process), the invitation email and ``InvitationSent``; a customer's
+answer's trace reaches the response, its score and the follow-up case, service after service."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from closeloop.demo import DemoWorkspace, demo_event, send_signed
 from closeloop.infra import Broker
 from closeloop.mailcatcher import MailCatcher, recipient
-from shared.events import CUSTOMER_EVENTS, FOLLOWUPS, RESPONSES, SCORES, SURVEY_REQUESTS
+from shared.events import CUSTOMER_EVENTS, FOLLOWUPS, INVITATIONS, RESPONSES, SCORES, SURVEY_REQUESTS
 from tests.e2e.test_closed_loop import survey_link
 from tests.support.stack import TopicReader
 
@@ -27,7 +27,9 @@ def in_trace(value: dict, trace: str = TRACE) -> bool:
     return (value.get("traceparent") or "").split("-")[1:2] == [trace]
 
 
-async def test_a_webhook_s_trace_reaches_what_the_evaluator_publishes(demo: DemoWorkspace, broker: Broker):
+async def test_a_webhook_s_trace_reaches_the_survey_request_and_the_email(
+    demo: DemoWorkspace, broker: Broker, smtp: MailCatcher
+):
     email = f"webhook-traced.{demo.workspace_id}@example.com"
     with httpx.Client(timeout=10, headers={"traceparent": f"00-{WEBHOOK_TRACE}-2222222222222222-01"}) as http:
         sent = send_signed(http, demo, demo_event(external_id="cus_webhook_traced", email=email))
@@ -40,6 +42,14 @@ async def test_a_webhook_s_trace_reaches_what_the_evaluator_publishes(demo: Demo
             (found,) = await reader.wait_for(lambda v: in_trace(v, WEBHOOK_TRACE), timeout_s=60)
             assert event_type in found["type"] and found["workspaceid"] == demo.workspace_id
             assert found["traceparent"].split("-")[2] != "2222222222222222"  # the evaluator's own span
+    # Dispatch keeps the request's trace with the invitation: the email and InvitationSent carry it.
+    invitation = await smtp.wait_for(lambda m: recipient(m) == email, timeout_s=60)
+    assert str(invitation["traceparent"]).split("-")[1] == WEBHOOK_TRACE
+    async with TopicReader(broker.bootstrap_servers, INVITATIONS) as reader:
+        await reader.wait_for(
+            lambda v: in_trace(v, WEBHOOK_TRACE) and v["type"].startswith("closeloop.InvitationSent"),
+            timeout_s=60,
+        )
 
 
 async def test_an_answer_s_trace_reaches_its_score_and_its_case(
