@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test unit integration e2e bench lint format typecheck install tools clean
+.PHONY: run test unit integration e2e chaos bench lint format typecheck install tools clean
 
 $(STAMP): pyproject.toml
 	@echo "› creating the virtualenv in $(VENV) and installing closeloop (first run takes a minute)"
@@ -40,6 +40,13 @@ integration: install
 
 e2e: install
 	@$(BIN)/pytest tests/e2e
+
+## The chaos test for five minutes per run instead of forty seconds (one and two processes per
+## service; well over 100 SIGKILLs each while webhooks and answers stream in); it prints the kills,
+## events and counts. CLOSELOOP_CHAOS_SEED reruns a run.
+chaos: install
+	@CLOSELOOP_CHAOS_SECONDS=$${CLOSELOOP_CHAOS_SECONDS:-300} CLOSELOOP_CHAOS_WEBHOOKS=$${CLOSELOOP_CHAOS_WEBHOOKS:-150} \
+	  $(BIN)/pytest tests/e2e/test_chaos.py -s
 
 ## Benchmarks, each printed as a table: the whole loop (webhook → email), then trigger ingest,
 ## the survey page and answers, dispatch hand-off (emails/s, SMS/s), followup's case work at 50,000 open

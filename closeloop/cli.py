@@ -57,9 +57,12 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_topics(args: argparse.Namespace) -> int:
     from shared.kafka import ensure_topics
+    from shared.settings import KafkaSettings
 
-    servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-    created = asyncio.run(ensure_topics(servers, partitions=args.partitions, replication=args.replication))
+    # KAFKA_BOOTSTRAP_SERVERS and the KAFKA_SECURITY_PROTOCOL / SSL / SASL settings, as the services read them.
+    created = asyncio.run(
+        ensure_topics(KafkaSettings(), partitions=args.partitions, replication=args.replication)
+    )
     print(f"created {len(created)} topics: {', '.join(created)}" if created else "all topics exist")
     return 0
 
@@ -96,6 +99,12 @@ def cmd_workspace_create(args: argparse.Namespace) -> int:
 
 def cmd_contacts_import(args: argparse.Namespace) -> int:
     from closeloop.contacts_import import run
+
+    return run(args)
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    from closeloop.dlq import run
 
     return run(args)
 
@@ -138,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
     topics.add_argument("--partitions", type=int, default=6)
     topics.add_argument("--replication", type=int, default=1)
     topics.set_defaults(func=cmd_topics)
+
+    from closeloop.dlq import configure as configure_dlq
+
+    configure_dlq(
+        sub.add_parser("dlq", help="dead-letter topics: list, show, replay or purge what consumers parked")
+    ).set_defaults(func=cmd_dlq)
 
     workspace = sub.add_parser("workspace", help="workspaces and their API keys")
     ws_sub = workspace.add_subparsers(dest="workspace_command", required=True)

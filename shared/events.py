@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared import tracing
 from shared.vocabulary import Channel, LoyaltyCell, QuestionType, ScoreMetric, SurveyKind, TargetStatus
 
 # Topics, named for what they carry. Each has a dead-letter topic ``<topic>.dlq``.
@@ -763,10 +764,13 @@ class CloudEvent(BaseModel):
     datacontenttype: Literal["application/json"] = "application/json"
     workspaceid: str
     data: dict[str, Any]
+    traceparent: str | None = None
+    """CloudEvents distributed-tracing extension: the W3C traceparent of the span that caused the
+    event (``shared.tracing``); its consumer continues the trace."""
 
     @classmethod
     def wrap(cls, data: EventData, *, source: str, event_id: str | None = None) -> CloudEvent:
-        """Return the envelope for ``data`` published by ``source`` (a service name)."""
+        """Return the envelope for ``data`` published by ``source`` (a service name), in the trace in hand."""
         return cls(
             id=event_id or new_id(),
             source=f"/closeloop/{source}",
@@ -775,6 +779,7 @@ class CloudEvent(BaseModel):
             subject=data.cloudevent_subject(),
             workspaceid=data.workspace_id,
             data=data.model_dump(mode="json"),
+            traceparent=tracing.current(),
         )
 
     @classmethod
@@ -791,6 +796,7 @@ class CloudEvent(BaseModel):
             "datacontenttype": "application/json",
             "workspaceid": data.workspace_id,
             "data": data.model_dump(mode="json"),
+            "traceparent": tracing.current(),
         }
 
     def parse_data(self, upcasters: Upcasters | None = None) -> EventData:

@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,10 +24,11 @@ from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, 
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import tracing
 from shared.db import Database
 from shared.errors import PoisonMessage
 from shared.events import UPCASTERS, CloudEvent, EventData, UnknownEventType, dead_letter_topic
-from shared.observability import EVENTS_CONSUMED
+from shared.observability import CONSUMER_LAG, EVENT_DELAY, EVENT_PROCESSING, EVENTS_CONSUMED
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,8 @@ class EventConsumer:
         self.flush = flush
         self._stopping = asyncio.Event()
         self.assigned = asyncio.Event()
+        self._positions: dict[TopicPartition, int] = {}
+        self._lag_due = 0.0
 
     async def run(self) -> None:
         """Consume until ``stop()``; the batch in hand is finished and committed first."""
@@ -91,13 +95,40 @@ class EventConsumer:
             if self.consumer.assignment():
                 self.assigned.set()
             for tp, records in batch.items():
+                started = time.perf_counter()
                 if not (self.batch and len(records) > 1 and await self.process_together(records)):
                     for record in records:
                         await self.process(record)
                 await self.commit({tp: records[-1].offset + 1})
+                self._observe(tp, records, time.perf_counter() - started)
+            self._report_lag()
 
     def stop(self) -> None:
         self._stopping.set()
+
+    def _observe(self, tp: TopicPartition, records: list[ConsumerRecord], seconds: float) -> None:
+        per_event = seconds / len(records)
+        processing = EVENT_PROCESSING.labels(self.name)
+        for _ in records:
+            processing.observe(per_event)
+        EVENT_DELAY.labels(self.name).observe(max(0.0, time.time() - records[-1].timestamp / 1000))
+        self._positions[tp] = records[-1].offset + 1
+
+    def _report_lag(self) -> None:
+        """Set the lag gauge per topic: the broker's end of each assigned partition minus what this
+        consumer handled (partitions it has not handled anything of yet are left out)."""
+        now = time.monotonic()
+        if now < self._lag_due:
+            return
+        self._lag_due = now + 2.0
+        assigned = self.consumer.assignment()
+        lag: dict[str, int] = {tp.topic: 0 for tp in assigned}
+        for tp in assigned:
+            end, position = self.consumer.highwater(tp), self._positions.get(tp)
+            if end is not None and position is not None:
+                lag[tp.topic] += max(0, end - position)
+        for topic, value in lag.items():
+            CONSUMER_LAG.labels(self.name, topic).set(value)
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
         try:
@@ -122,6 +153,18 @@ class EventConsumer:
         if callback is None:
             return
         extra = {"event_id": envelope.id, "event_type": envelope.type, "workspace_id": envelope.workspaceid}
+        # The event's trace goes on: what its handler writes to the outbox carries the same trace id.
+        with tracing.span(f"{self.name} {envelope.type}", parent=envelope.traceparent, kind="consumer"):
+            await self._attempt(record, envelope, data, callback, extra)
+
+    async def _attempt(
+        self,
+        record: ConsumerRecord,
+        envelope: CloudEvent,
+        data: EventData,
+        callback: EventCallback,
+        extra: dict[str, Any],
+    ) -> None:
         for attempt in range(1, self.max_attempts + 1):
             try:
                 outcome = await self._handle_once(record, envelope, data, callback)
@@ -182,7 +225,10 @@ class EventConsumer:
                             outcomes.append((envelope.type, "duplicate"))
                             continue
                         first_time.discard(envelope.id)  # the same id twice in one batch counts once
-                        await callback(session, data)
+                        with tracing.span(
+                            f"{self.name} {envelope.type}", parent=envelope.traceparent, kind="consumer"
+                        ):
+                            await callback(session, data)
                         outcomes.append((envelope.type, "handled"))
                 if self.flush is not None:
                     await self.flush(session)

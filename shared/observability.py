@@ -13,9 +13,10 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared import tracing
 from shared.guard import GuardedRoute, public
 
 HTTP_REQUESTS = Counter(
@@ -28,6 +29,37 @@ EVENTS_CONSUMED = Counter(
     "closeloop_events_consumed_total", "Events handled by consumers", ["consumer", "type", "outcome"]
 )
 OUTBOX_PUBLISHED = Counter("closeloop_outbox_published_total", "Outbox rows published to Kafka")
+OUTBOX_PENDING = Gauge("closeloop_outbox_pending", "Outbox rows not yet published", ["outbox"])
+OUTBOX_OLDEST_AGE = Gauge(
+    "closeloop_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row (0: empty)", ["outbox"]
+)
+CONSUMER_LAG = Gauge(
+    "closeloop_consumer_lag",
+    "Records on the consumer's assigned partitions not yet handled",
+    ["consumer", "topic"],
+)
+EVENT_PROCESSING = Histogram(
+    "closeloop_event_processing_seconds",
+    "Time to handle one consumed event (inbox, handler, commit; a batch's time shared by its events)",
+    ["consumer"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+EVENT_DELAY = Histogram(
+    "closeloop_event_delay_seconds",
+    "From an event's arrival at the broker to its handling (the last of each fetched batch)",
+    ["consumer"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
+)
+DEAD_LETTERS_PENDING = Gauge(
+    "closeloop_dead_letters_pending",
+    "Records parked on a dead-letter topic, not yet replayed or purged",
+    ["topic"],
+)
+CHANNEL_SENDS = Counter(
+    "closeloop_channel_sends_total",
+    "Messages handed to an outbound channel, by outcome",
+    ["channel", "outcome"],
+)
 
 
 class JsonFormatter(logging.Formatter):
@@ -41,6 +73,8 @@ class JsonFormatter(logging.Formatter):
         for key in ("service", "event_id", "event_type", "workspace_id"):
             if key in record.__dict__:
                 entry[key] = record.__dict__[key]
+        if trace := tracing.trace_id(tracing.current()):
+            entry["trace_id"] = trace
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
@@ -137,7 +171,16 @@ class RequestMetricsMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            # A caller's W3C traceparent header continues its trace; otherwise the request starts one.
+            with tracing.span(scope["method"], parent=_header(scope, b"traceparent"), kind="server"):
+                await self.app(scope, receive, send_wrapper)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             record_request(self.service, scope["method"], route, status, time.perf_counter() - started)
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers") or ():
+        if key == name:
+            return bytes(value)
+    return None

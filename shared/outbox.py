@@ -26,10 +26,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import tracing
 from shared.db import Database
 from shared.events import CloudEvent, EventData
 from shared.kafka import event_headers
-from shared.observability import OUTBOX_PUBLISHED
+from shared.observability import OUTBOX_OLDEST_AGE, OUTBOX_PENDING, OUTBOX_PUBLISHED
 from shared.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -71,13 +72,21 @@ class Outbox:
         session.info["outbox_written"] = True
         return envelope
 
-    async def add_all(self, session: AsyncSession, events: list[EventData]) -> None:
-        """Store many events with one statement (in order), as ``add`` does one by one."""
+    async def add_all(
+        self, session: AsyncSession, events: list[EventData], *, traceparents: list[str | None] | None = None
+    ) -> None:
+        """Store many events with one statement (in order), as ``add`` does one by one; each in the
+        trace of its ``traceparents`` entry when given (events gathered from several consumed ones),
+        else in the span in hand."""
         if not events:
             return
         rows = []
-        for data in events:
-            envelope = CloudEvent.wrap(data, source=self.source)
+        for n, data in enumerate(events):
+            if traceparents is None:
+                envelope = CloudEvent.wrap(data, source=self.source)
+            else:
+                with tracing.using(traceparents[n]):
+                    envelope = CloudEvent.wrap(data, source=self.source)
             rows.append(
                 {
                     "event_id": envelope.id,
@@ -112,9 +121,33 @@ class OutboxRelay(Worker):
         self.batch_size = batch_size
         self._lock_key = zlib.crc32(f"closeloop-outbox:{table.fullname}".encode())
         db.on_outbox_commit(self.wake)
+        self.stats_interval_s = 5.0
+        self._stats_due = 0.0
 
     async def work_once(self) -> int:
+        await self.report_backlog()
         return await self.publish_pending()
+
+    async def report_backlog(self, *, force: bool = False) -> tuple[int, float]:
+        """Set the outbox gauges (rows waiting, age of the oldest) at most every ``stats_interval_s``;
+        before publishing, so that they keep growing while the broker is unreachable."""
+        now = asyncio.get_running_loop().time()
+        if not force and now < self._stats_due:
+            return -1, -1.0
+        self._stats_due = now + self.stats_interval_s
+        t = self.table
+        async with self.db.unit_of_work() as session:
+            pending, age = (
+                await session.execute(
+                    select(
+                        func.count(),
+                        func.coalesce(func.extract("epoch", func.now() - func.min(t.c.created_at)), 0),
+                    ).select_from(t)
+                )
+            ).one()
+        OUTBOX_PENDING.labels(t.fullname).set(pending)
+        OUTBOX_OLDEST_AGE.labels(t.fullname).set(float(age))
+        return int(pending), float(age)
 
     async def publish_pending(self) -> int:
         """Return how many rows this pass published."""
@@ -133,6 +166,7 @@ class OutboxRelay(Worker):
                         t.c.event_id,
                         t.c.payload["type"].astext.label("type"),
                         t.c.payload["source"].astext.label("source"),
+                        t.c.payload["traceparent"].astext.label("traceparent"),
                         cast(t.c.payload, Text).label("value"),
                     )
                     .where(locked)
@@ -147,7 +181,12 @@ class OutboxRelay(Worker):
                     row.topic,
                     value=row.value.encode(),
                     key=row.key.encode(),
-                    headers=event_headers(event_id=row.event_id, event_type=row.type, source=row.source),
+                    headers=event_headers(
+                        event_id=row.event_id,
+                        event_type=row.type,
+                        source=row.source,
+                        traceparent=row.traceparent,
+                    ),
                 )
                 for row in rows
             ]

@@ -21,15 +21,17 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared import tracing
 from shared.access import Authenticator, Principal
 from shared.db import Database
+from shared.deadletters import DeadLetterMonitor
 from shared.errors import PayloadTooLarge, install_problem_handlers, problem
 from shared.events import WORKSPACES, KeyRevoked
 from shared.guard import CHECKED, UNDECLARED, authenticate, check
 from shared.guard import requires as requires  # where part A said routes find it; shared.guard has it
 from shared.inbox import EventCallback, EventConsumer
 from shared.inputs import check_inputs
-from shared.kafka import create_consumer, create_producer
+from shared.kafka import check_partitions, create_consumer, create_producer
 from shared.observability import RequestMetricsMiddleware, configure_logging, health_router
 from shared.outbox import Outbox, OutboxRelay
 from shared.process import ServiceApp, freeze_startup_objects, lower_priority
@@ -124,6 +126,7 @@ def build_app(spec: ServiceSpec[S, D], settings: S) -> ServiceApp:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(level=settings.log_level, fmt=settings.log_format)
+        tracing.configure(spec.name)  # exports spans only when OTEL_EXPORTER_OTLP_ENDPOINT is set
         if not settings.serves_api and settings.worker_nice:
             # Background work can wait a moment; a webhook sender or a browser cannot.
             lower_priority(settings.worker_nice)
@@ -142,6 +145,9 @@ def build_app(spec: ServiceSpec[S, D], settings: S) -> ServiceApp:
         if spec.setup:
             runtime.deps = await spec.setup(runtime)
         workers = [relay, *(spec.workers(runtime) if spec.workers else [])]
+        if spec.topics:
+            # What this service's consumers parked, for the dead-letter alert.
+            workers.append(DeadLetterMonitor(settings, spec.topics))
         settings.check_role({w.name for w in workers} | {"consumer"})
         # An ``api`` process leaves publishing to the workers (they poll the outbox): its event loop
         # serves requests only — and keeps its own revocation list and key usage (``access_loops``).
@@ -196,6 +202,7 @@ def build_app(spec: ServiceSpec[S, D], settings: S) -> ServiceApp:
                 await spec.teardown(runtime)
             await producer.stop()
             await db.dispose()
+            tracing.shutdown()
 
     app = ServiceApp(
         title=spec.title,
@@ -236,7 +243,12 @@ async def _consumer(
     """Return a started consumer of ``topics`` in the group ``closeloop-<name>``, recording ``name`` in
     the service's inbox."""
     settings = runtime.settings
-    kafka_consumer = create_consumer(settings, group_id=f"closeloop-{name}", topics=topics)
+    group = f"closeloop-{name}"
+    if settings.consumer_replicas > 1:
+        metadata = await runtime.producer.client.fetch_all_metadata()
+        partitions = {t: len(metadata.partitions_for_topic(t) or ()) for t in topics}
+        check_partitions(group, partitions, topics, settings.consumer_replicas)
+    kafka_consumer = create_consumer(settings, group_id=group, topics=topics)
     await kafka_consumer.start()
     return EventConsumer(
         name=name,

@@ -30,7 +30,83 @@ def _env(name: str) -> AliasChoices:
     return AliasChoices(name)
 
 
-class ServiceSettings(BaseSettings):
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
+
+
+class KafkaSettings(BaseSettings):
+    """How every Kafka client (producer, consumers, admin, the CLI) reaches the brokers.
+
+    Certificates and keys are file paths (a mounted Secret); ``shared.kafka.client_options`` turns
+    these fields into the keyword arguments of every aiokafka client.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS"))
+    kafka_session_timeout_ms: int = Field(10_000, validation_alias=_env("KAFKA_SESSION_TIMEOUT_MS"))
+    kafka_heartbeat_interval_ms: int = Field(3_000, validation_alias=_env("KAFKA_HEARTBEAT_INTERVAL_MS"))
+    kafka_rebalance_timeout_ms: int = Field(30_000, validation_alias=_env("KAFKA_REBALANCE_TIMEOUT_MS"))
+    kafka_security_protocol: KafkaSecurityProtocol = Field(
+        "PLAINTEXT",
+        validation_alias=_env("KAFKA_SECURITY_PROTOCOL"),
+        description="PLAINTEXT, SSL (TLS, optionally with a client certificate), SASL_PLAINTEXT or SASL_SSL.",
+    )
+    kafka_ssl_ca_file: str | None = Field(
+        None,
+        validation_alias=_env("KAFKA_SSL_CA_FILE"),
+        description="PEM file of the CA(s) that signed the brokers' certificates; unset: the system's CAs.",
+    )
+    kafka_ssl_cert_file: str | None = Field(
+        None,
+        validation_alias=_env("KAFKA_SSL_CERT_FILE"),
+        description="PEM client certificate (chain) for mutual TLS; needs KAFKA_SSL_KEY_FILE.",
+    )
+    kafka_ssl_key_file: str | None = Field(
+        None,
+        validation_alias=_env("KAFKA_SSL_KEY_FILE"),
+        description="PEM private key of the client certificate.",
+    )
+    kafka_ssl_key_password: str | None = Field(
+        None,
+        validation_alias=_env("KAFKA_SSL_KEY_PASSWORD"),
+        description="Password of an encrypted key file.",
+    )
+    kafka_ssl_check_hostname: bool = Field(
+        True,
+        validation_alias=_env("KAFKA_SSL_CHECK_HOSTNAME"),
+        description="Verify that a broker's certificate names the host connected to (keep it on).",
+    )
+    kafka_sasl_mechanism: KafkaSaslMechanism = Field(
+        "PLAIN",
+        validation_alias=_env("KAFKA_SASL_MECHANISM"),
+        description="With SASL_*: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER.",
+    )
+    kafka_sasl_username: str | None = Field(None, validation_alias=_env("KAFKA_SASL_USERNAME"))
+    kafka_sasl_password: str | None = Field(None, validation_alias=_env("KAFKA_SASL_PASSWORD"))
+    kafka_sasl_oauth_token_provider: str | None = Field(
+        None,
+        validation_alias=_env("KAFKA_SASL_OAUTH_TOKEN_PROVIDER"),
+        description="With OAUTHBEARER: 'module:factory', a callable returning an "
+        "aiokafka.abc.AbstractTokenProvider (e.g. one that signs MSK IAM tokens).",
+    )
+    kafka_group_instance_id: str | None = Field(
+        None,
+        validation_alias=_env("KAFKA_GROUP_INSTANCE_ID"),
+        description="A name stable across restarts of this process (the pod's name): consumers join as "
+        "static members (group.instance.id), so a restart within the session timeout keeps its "
+        "partitions without a rebalance. Unique per process; unset: dynamic membership.",
+    )
+    consumer_replicas: int = Field(
+        1,
+        ge=1,
+        validation_alias=_env("CLOSELOOP_CONSUMER_REPLICAS"),
+        description="The most consuming replicas a service will run (e.g. the KEDA maxReplicaCount): a "
+        "consumer refuses to start when one of its topics has fewer partitions.",
+    )
+
+
+class ServiceSettings(KafkaSettings):
     """Fields every service has; subclasses set ``env_prefix`` for their own fields."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
@@ -39,10 +115,6 @@ class ServiceSettings(BaseSettings):
         validation_alias=_env("DATABASE_URL"),
         description="PostgreSQL URL, e.g. postgresql://user:pass@host:5432/closeloop",
     )
-    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS"))
-    kafka_session_timeout_ms: int = Field(10_000, validation_alias=_env("KAFKA_SESSION_TIMEOUT_MS"))
-    kafka_heartbeat_interval_ms: int = Field(3_000, validation_alias=_env("KAFKA_HEARTBEAT_INTERVAL_MS"))
-    kafka_rebalance_timeout_ms: int = Field(30_000, validation_alias=_env("KAFKA_REBALANCE_TIMEOUT_MS"))
     secret_key: str = Field(
         DEV_SECRET_KEY,
         validation_alias=_env("CLOSELOOP_SECRET_KEY"),
@@ -86,7 +158,7 @@ class ServiceSettings(BaseSettings):
         description="What this process runs, comma-separated: all (the default) = the HTTP API and every "
         "background worker; api = the HTTP API only (background processes publish what it writes to "
         "the outbox); worker = every background worker and no API (its port serves health checks); or "
-        "the names of single workers: relay (the outbox relay), consumer (the Kafka consumer) and the "
+        "the names of single workers: relay (the outbox relay), consumer (the Kafka consumer), dlq_metrics (the dead-letter gauge) and the "
         "service's own loops (trigger: evaluator, scheduler; dispatch: sender, notifier; scoring: targets), e.g. "
         "'api,relay,consumer'.",
     )

@@ -121,6 +121,8 @@ class Invitation(Base):
     """When the contact was erased: the recipient, context and survey link are gone, the short link too."""
     anonymised_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     """When the retention policy anonymised it (``AnonymisationDue``): as erased, and no contact id."""
+    traceparent: Mapped[str | None] = mapped_column(String(55))
+    """The W3C trace of the survey request: the email and ``InvitationSent`` continue it."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()

@@ -48,7 +48,8 @@ log = logging.getLogger(__name__)
 
 _CLAIM = text(
     """
-SELECT id, workspace_id, source, source_event_id, event_type, occurred_at, payload::text, contact::text
+SELECT id, workspace_id, source, source_event_id, event_type, occurred_at, payload::text, contact::text,
+       traceparent
 FROM trigger.received_events
 WHERE evaluated_at IS NULL
 ORDER BY seq
@@ -200,6 +201,7 @@ class Evaluator(Worker):
             occurred_at,
             payload,
             contact,
+            traceparent,
         ) in rows:
             by_workspace.setdefault(workspace_id, []).append(
                 Pending(
@@ -210,6 +212,7 @@ class Evaluator(Worker):
                     occurred_at=occurred_at,
                     contact=contact_from_json(contact) if contact is not None else None,
                     properties=_properties(payload),
+                    traceparent=traceparent,
                 )
             )
         now = self.clock.now()

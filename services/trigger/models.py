@@ -127,6 +127,8 @@ class ReceivedEvent(Base):
     """The contact as the source named it, until the evaluator has upserted it (then cleared)."""
     evaluated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     evaluation_error: Mapped[str | None] = mapped_column(Text)
+    traceparent: Mapped[str | None] = mapped_column(String(55))
+    """The W3C trace of the request that brought the event: what the evaluator publishes continues it."""
 
 
 class ReceivedBatch(Base):

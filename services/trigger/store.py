@@ -18,6 +18,7 @@ import pydantic_core
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.trigger.sources.common import ContactRef, Incoming
+from shared import tracing
 
 # Storing webhook events is all an acknowledgement waits for: one statement for a whole group of
 # requests, in the driver's own parameter style so that both the raw connection pool of the webhook
@@ -28,12 +29,12 @@ STORE_SQL = f"""
 WITH e AS (
     INSERT INTO trigger.received_events
         (id, workspace_id, integration_id, source, source_event_id, event_type, occurred_at, payload,
-         contact, evaluated_at)
+         contact, evaluated_at, traceparent)
     SELECT x.id, $1, $2, $3, x.source_event_id, x.event_type, x.occurred_at, x.payload, x.contact,
-           x.evaluated_at
+           x.evaluated_at, x.traceparent
     FROM unnest($4::varchar[], $5::varchar[], $6::varchar[], $7::timestamptz[], $8::jsonb[], $9::jsonb[],
-                $10::timestamptz[])
-         AS x(id, source_event_id, event_type, occurred_at, payload, contact, evaluated_at)
+                $10::timestamptz[], $11::varchar[])
+         AS x(id, source_event_id, event_type, occurred_at, payload, contact, evaluated_at, traceparent)
     ON CONFLICT (workspace_id, source, source_event_id) DO NOTHING
     RETURNING id, source_event_id, evaluated_at IS NULL AS pending
 )
@@ -132,6 +133,7 @@ async def store_events(
         [json_param(e.properties) for e in events],
         [contact_json(e.contact) if e.contact else None for e in events],
         [None if e.contact else now for e in events],
+        [e.traceparent or tracing.current() for e in events],
     )
     inserted = {source_event_id for event_id, source_event_id in rows if event_id is not None}
     # The one row the database kept is the new event; a repeat of it in the same request is a duplicate.
@@ -193,7 +195,10 @@ WHERE workspace_id = $1 AND source = $3 AND source_event_id = ANY($6::varchar[])
 UNION ALL
 SELECT NULL, NULL FROM (SELECT pg_notify('{EVALUATE_CHANNEL}', '')) AS n
 """
-_BATCH_EVENT_RECORD = "id varchar, source_event_id varchar, event_type varchar, occurred_at timestamptz, payload jsonb, contact jsonb"
+_BATCH_EVENT_RECORD = (
+    "id varchar, source_event_id varchar, event_type varchar, occurred_at timestamptz, payload jsonb, "
+    "contact jsonb, traceparent varchar"
+)
 
 
 def explode_sql(which: str) -> str:
@@ -215,9 +220,10 @@ WITH b AS (
 ), i AS (  -- runs whether or not the last SELECT reads it
     INSERT INTO trigger.received_events
         (id, workspace_id, integration_id, source, source_event_id, event_type, occurred_at, payload,
-         contact, evaluated_at, received_at)
+         contact, evaluated_at, received_at, traceparent)
     SELECT x.id, b.workspace_id, b.integration_id, b.source, x.source_event_id, x.event_type, x.occurred_at,
-           x.payload, x.contact, CASE WHEN x.contact IS NULL THEN b.received_at END, b.received_at
+           x.payload, x.contact, CASE WHEN x.contact IS NULL THEN b.received_at END, b.received_at,
+           x.traceparent
     FROM b, json_to_recordset(b.events::json) AS x({_BATCH_EVENT_RECORD})
     ORDER BY b.seq
     ON CONFLICT DO NOTHING
@@ -251,6 +257,7 @@ def batch_json(events: Sequence[Incoming], ids: Sequence[str], now: datetime) ->
                 "occurred_at": e.occurred_at or now,
                 "payload": e.properties,
                 "contact": _contact_doc(e.contact) if e.contact else None,
+                "traceparent": e.traceparent or tracing.current(),
             }
             for e, event_id in zip(events, ids, strict=True)
         ]

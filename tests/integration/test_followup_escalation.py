@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from services.followup.app import create_app
@@ -150,10 +151,19 @@ async def test_the_ladder_climbs_with_the_clock_once_per_step(
     await pass_until_idle(scheduler)
     await pass_until_idle(scheduler)  # a second pass at the same moment changes nothing
     assert await history_kinds(client, auth, case["id"]) == [("escalated", "Remind Ann")]
+    breaches = (
+        REGISTRY.get_sample_value("closeloop_followup_escalations_total", {"trigger": "first_contact_breach"})
+        or 0.0
+    )
     clock.advance(
         timedelta(hours=1)
     )  # two hours: the first-contact SLA is breached for the uncontacted case only
     await pass_until_idle(scheduler)
+    # Counted for the SLA-breach alert (deploy/components/observability).
+    assert (
+        REGISTRY.get_sample_value("closeloop_followup_escalations_total", {"trigger": "first_contact_breach"})
+        == breaches + 1
+    )
     assert await history_kinds(client, auth, case["id"]) == [
         ("escalated", "Remind Ann"),
         ("escalated", "Tell the lead"),

@@ -21,7 +21,7 @@ from closeloop.stack import SERVICE_PORTS as SERVICES
 from shared.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-KUSTOMIZATIONS = ("deploy/base", "deploy/overlays/example")
+KUSTOMIZATIONS = ("deploy/base", "deploy/overlays/example", "deploy/overlays/full")
 SHARED_ENV = {str(field.validation_alias.choices[0]) for field in ServiceSettings.model_fields.values()}
 # Services deployed in two halves (CLOSELOOP_ROLE): closeloop-<service> serves the API (`--role api`)
 # behind the Service, closeloop-<service>-worker does the background work (`--role worker`). The
@@ -129,6 +129,12 @@ def test_every_service_has_a_service_selecting_exactly_its_pods(objects: list[di
         assert selected == [f"closeloop-{service}"]
 
 
+def traffic_services(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Services that carry requests: not the observability component's headless ``closeloop-metrics``,
+    which only lets the ServiceMonitor find every pod."""
+    return [s for n, s in of_kind(objects, "Service").items() if n != "closeloop-metrics"]
+
+
 def test_trigger_api_is_the_only_trigger_deployment_behind_a_service(objects: list[dict[str, Any]]) -> None:
     deployments = of_kind(objects, "Deployment")
     api = deployments["closeloop-trigger"]
@@ -139,7 +145,7 @@ def test_trigger_api_is_the_only_trigger_deployment_behind_a_service(objects: li
     assert set(trigger) == {"closeloop-trigger", "closeloop-trigger-worker"}
     selected = {
         name
-        for svc in of_kind(objects, "Service").values()
+        for svc in traffic_services(objects)
         for name, d in trigger.items()
         if selects(svc["spec"]["selector"], d)
     }
@@ -154,7 +160,7 @@ def test_trigger_worker_runs_the_background_work_behind_no_service(objects: list
     labels = worker["spec"]["template"]["metadata"]["labels"]
     assert labels["app.kubernetes.io/name"] == "closeloop"
     assert labels["app.kubernetes.io/component"] == "trigger-worker"
-    assert [n for n, s in of_kind(objects, "Service").items() if selects(s["spec"]["selector"], worker)] == []
+    assert [s for s in traffic_services(objects) if selects(s["spec"]["selector"], worker)] == []
     # Its port serves /healthz, /readyz and /metrics: the same probes and resources as every service.
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
@@ -254,12 +260,22 @@ def service_env_names(service: str) -> set[str]:
 def test_per_service_env_is_read_by_that_service(objects: list[dict[str, Any]]) -> None:
     deployments = of_kind(objects, "Deployment")
     for name, (service, _) in DEPLOYMENTS.items():
-        names = {v["name"] for v in main_container(deployments[name])["env"]} - {"PORT"}
+        # Besides its own: PORT and shared settings set per pod (the static-membership id from the
+        # pod's name; the autoscaling component's CLOSELOOP_CONSUMER_REPLICAS).
+        names = {v["name"] for v in main_container(deployments[name])["env"]} - {"PORT"} - SHARED_ENV
         assert names <= service_env_names(service), (
             f"{name}: {service} does not read {names - service_env_names(service)}"
         )
     dispatch = {v["name"] for v in main_container(deployments["closeloop-dispatch"])["env"]}
     assert {"CLOSELOOP_DISPATCH_SURVEY_BASE_URL", "CLOSELOOP_DISPATCH_SMTP_HOST"} <= dispatch
+
+
+def test_every_pod_joins_its_consumer_groups_under_its_own_name(objects: list[dict[str, Any]]) -> None:
+    for name, deployment in of_kind(objects, "Deployment").items():
+        env = {v["name"]: v for v in main_container(deployment)["env"]}
+        assert env["KAFKA_GROUP_INSTANCE_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}, (
+            name
+        )
 
 
 def test_no_secret_is_rendered(objects: list[dict[str, Any]]) -> None:

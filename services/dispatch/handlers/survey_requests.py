@@ -18,6 +18,7 @@ from services.dispatch.handlers.routing import contact_state, usable_channels
 from services.dispatch.handlers.workspace import WorkspaceCache, configured_channels, pick_template
 from services.dispatch.models import Invitation, erased_contacts
 from services.dispatch.settings import DispatchSettings
+from shared import tracing
 from shared.erasure import is_erased
 from shared.events import (
     InvitationCreated,
@@ -104,6 +105,7 @@ async def request_survey(
         sent_at=now if status == "sent" else None,
         short_code=secrets.token_urlsafe(8)[:10],
         reminders_sent=0,
+        traceparent=tracing.current(),
     )
     invitation.survey_url = issue_survey_url(
         settings, invitation, channel=channel, ttl_s=domain.link_ttl_s(ttl_days, send_at=send_at, now=now)

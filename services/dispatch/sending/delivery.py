@@ -89,6 +89,8 @@ class Deliverer:
                 raise SendError(
                     f"cannot build the email: {redaction.redact_addresses(str(exc))}", permanent=True
                 ) from exc
+            if inv.traceparent:
+                message["traceparent"] = inv.traceparent  # the survey request's trace, for mail logs
             await self.smtp.send(message, inv.recipient_email or "")
             return None
         if job.channel in domain.PHONE_CHANNELS:

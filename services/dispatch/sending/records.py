@@ -22,6 +22,7 @@ from services.dispatch.models import Invitation, Reminder
 from services.dispatch.schemas import WorkspaceConfig
 from services.dispatch.sending.jobs import Job, Outcome
 from services.dispatch.settings import DispatchSettings
+from shared import tracing
 from shared.db import Database
 from shared.events import InvitationFailed, InvitationSent, new_id
 from shared.outbox import Outbox
@@ -80,9 +81,10 @@ class Recorder:
             log.warning("%d claims were taken over by another sender; leaving them", len(jobs) - len(rows))
         workspace = {j.invitation.id: j.workspace for j in jobs}
         for row in rows:
-            await self.outbox.add(
-                session, InvitationSent(**event_fields(row, now), message_id=row.message_id)
-            )
+            with tracing.using(row.traceparent):  # in the trace of the survey request
+                await self.outbox.add(
+                    session, InvitationSent(**event_fields(row, now), message_id=row.message_id)
+                )
             await self._schedule_reminder(session, row, workspace[row.id], now)
 
     async def _record_failure(self, session: AsyncSession, job: Job, error: SendError, now: datetime) -> None:

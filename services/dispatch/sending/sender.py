@@ -15,6 +15,7 @@ from services.dispatch.sending.records import Recorder, retrying
 from services.dispatch.settings import DispatchSettings
 from shared.clock import Clock
 from shared.db import Database
+from shared.observability import CHANNEL_SENDS
 from shared.outbox import Outbox
 from shared.worker import Worker
 
@@ -78,14 +79,17 @@ class InvitationSender(Worker):
         """Hand one claimed message to its channel; the outcome is kept on the job."""
         try:
             job.outcome = Outcome(provider_message_id=await self.deliver(job))
+            CHANNEL_SENDS.labels(job.channel, "sent").inc()
         except SendError as exc:
             log.warning("invitation %s not sent (attempt %d): %s", job.invitation.id, job.attempts, exc)
             job.outcome = Outcome(error=exc)
+            CHANNEL_SENDS.labels(job.channel, "failed").inc()
         except Exception as exc:
             log.exception("invitation %s not sent (attempt %d)", job.invitation.id, job.attempts)
             job.outcome = Outcome(
                 error=SendError(f"{type(exc).__name__}: {redaction.redact_addresses(str(exc))}")
             )
+            CHANNEL_SENDS.labels(job.channel, "failed").inc()
 
     async def claim(self, *, now: datetime) -> list[Job]:
         """Return due messages, now marked ``sending`` by this sender and committed."""

@@ -10,6 +10,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy import ARRAY, String, any_, cast, delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +30,12 @@ WHY = {
     "resolution_breach": "The case is not resolved in time: the resolution SLA was breached.",
 }
 
+
+ESCALATIONS = Counter(
+    "closeloop_followup_escalations_total",
+    "Escalation steps applied to cases, by what triggered them (age, first_contact_breach, resolution_breach)",
+    ["trigger"],
+)
 
 _CLOCK_COLUMNS = (
     Case.id,
@@ -149,6 +156,7 @@ async def _apply(session: AsyncSession, case: Case, step: ladder.Step, *, now: d
     """Apply one step to one case; return the events it causes."""
     team = await common.team_of(session, case)
     why = WHY[step.trigger].format(age=_age(now - case.created_at))
+    ESCALATIONS.labels(step.trigger).inc()  # the SLA-breach alert counts the *_breach ones
     notified: str | None = None
     reassigned_to: str | None = None
     events: list[EventData] = []

@@ -33,6 +33,7 @@ from services.scoring.models import (
     table_of,
 )
 from services.scoring.text import Analysis, analyse
+from shared import tracing
 from shared.errors import PoisonMessage
 from shared.events import (
     EventData,
@@ -68,6 +69,8 @@ class Arrival:
     """Set by ``flush``, on the survey's NPS scale with the workspace's thresholds."""
     negative_rules: domain.NegativeRules = field(default_factory=domain.NegativeRules)
     named: bool = True
+    traceparent: str | None = field(default_factory=tracing.current)
+    """The trace of the consumed response: the events ``flush`` writes for it continue it."""
     """False when the contact was erased before the response arrived: it is kept without naming them."""
 
     @property
@@ -142,6 +145,7 @@ async def flush(session: AsyncSession) -> None:
     new = await _insert_responses(session, arrivals)
     writes = _Writes()
     events: dict[int, list[EventData]] = {}
+    traces: dict[int, list[str | None]] = {}
     for a, response_key in new:
         e = a.event
         survey_key = keys[(e.workspace_id, e.survey_id)]
@@ -155,10 +159,12 @@ async def flush(session: AsyncSession) -> None:
                     rules, event=e, scored=a.scored, dimensions=a.dimensions, negative=a.negative_rules
                 )
             )
+            gathered = traces.setdefault(id(a.outbox), [])
+            gathered.extend([a.traceparent] * (len(events[id(a.outbox)]) - len(gathered)))
     await writes.write(session)
     outboxes = {id(a.outbox): a.outbox for a in arrivals}
     for outbox_id, datas in events.items():
-        await outboxes[outbox_id].add_all(session, datas)
+        await outboxes[outbox_id].add_all(session, datas, traceparents=traces[outbox_id])
 
 
 async def _scored(session: AsyncSession, arrivals: list[Arrival]) -> list[Arrival]:

@@ -22,6 +22,7 @@ from services.trigger.sources.common import (
     SignedRequest,
 )
 from services.trigger.store import EventReceipt
+from shared import tracing
 from shared.errors import CloseloopError, InvalidInput, MalformedBody, NotFound, Unauthorized
 from shared.guard import GuardedRoute, public
 
@@ -103,6 +104,11 @@ async def receive_webhook(kind: str, integration_id: str, request: Request, body
             f"{len(events)} events in one request; at most {settings.max_batch_events}.", field="body"
         )
     results: list[EventReceipt] = []
+    # The webhook's trace (continuing the sender's traceparent, if it sent one) stays with its events:
+    # the evaluator, later and elsewhere, publishes what they cause in that trace.
+    trace = tracing.new_traceparent(parent=tracing.parse(headers.get("traceparent")) or tracing.current())
+    for event in events:
+        event.traceparent = trace
     if events:
         results = await runtime.deps.batcher.submit(
             workspace_id=integration.workspace_id,

@@ -33,6 +33,7 @@ from services.trigger.handlers.tx import outbox_row
 from services.trigger.models import contact_surveys_table, schedules_table
 from services.trigger.sources.common import ContactRef
 from services.trigger.store import json_param
+from shared import tracing
 from shared.events import CustomerEventReceived, Recipient, SurveyRequested, new_id
 from shared.outbox import Outbox
 from shared.vocabulary import CONTACT_FIELDS
@@ -323,6 +324,8 @@ class Pending:
     occurred_at: datetime
     contact: ContactRef | None
     properties: dict[str, Any]
+    traceparent: str | None = None
+    """The trace of the request that brought it: what it causes is published in that trace."""
 
 
 async def evaluate(
@@ -383,53 +386,55 @@ async def evaluate(
     batch = Batch([], [], [], [])
     requested: dict[str, int] = {}
     for event in accepted:
-        contact = contacts[ref_key(event.contact)]  # type: ignore[arg-type]
-        batch.outbox.append(
-            outbox_row(
-                outbox,
-                CustomerEventReceived(
-                    workspace_id=workspace_id,
-                    event_id=event.id,
-                    source=event.source,
-                    source_event_id=event.source_event_id,
-                    event_type=event.event_type,
-                    occurred_at=event.occurred_at,
-                    contact_id=contact["id"],
-                    properties=event.properties,
-                ),
+        # In the trace of the request that brought the event (a webhook's, kept with it).
+        with tracing.span(f"evaluate {event.event_type}", parent=event.traceparent):
+            contact = contacts[ref_key(event.contact)]  # type: ignore[arg-type]
+            batch.outbox.append(
+                outbox_row(
+                    outbox,
+                    CustomerEventReceived(
+                        workspace_id=workspace_id,
+                        event_id=event.id,
+                        source=event.source,
+                        source_event_id=event.source_event_id,
+                        event_type=event.event_type,
+                        occurred_at=event.occurred_at,
+                        contact_id=contact["id"],
+                        properties=event.properties,
+                    ),
+                )
             )
-        )
-        if contact["id"] not in history:
-            continue
-        facts = Facts(
-            event.event_type, event.source, event.occurred_at, event.properties, contact_facts(contact)
-        )
-        contact_enrolled = enrolled.setdefault(contact["id"], set())
-        verdicts = decide_all(
-            rules.rules,
-            contact_view(contact),
-            facts=facts,
-            now=now,
-            policy=rules.policy,
-            history=history[contact["id"]],
-            enrolled=frozenset(contact_enrolled),
-            surveys=rules.surveys,
-        )
-        count = 0
-        for rule, verdict in verdicts:
-            count += record_verdict(
-                batch,
-                outbox,
-                workspace_id=workspace_id,
-                rule=rule,
-                verdict=verdict,
-                contact=contact,
+            if contact["id"] not in history:
+                continue
+            facts = Facts(
+                event.event_type, event.source, event.occurred_at, event.properties, contact_facts(contact)
+            )
+            contact_enrolled = enrolled.setdefault(contact["id"], set())
+            verdicts = decide_all(
+                rules.rules,
+                contact_view(contact),
                 facts=facts,
-                received_event_id=event.id,
                 now=now,
+                policy=rules.policy,
+                history=history[contact["id"]],
+                enrolled=frozenset(contact_enrolled),
+                surveys=rules.surveys,
             )
-            if rule.recurrence_days and verdict.outcome in ("sent", "delayed"):
-                contact_enrolled.add(rule.id)
-        requested[event.id] = count
+            count = 0
+            for rule, verdict in verdicts:
+                count += record_verdict(
+                    batch,
+                    outbox,
+                    workspace_id=workspace_id,
+                    rule=rule,
+                    verdict=verdict,
+                    contact=contact,
+                    facts=facts,
+                    received_event_id=event.id,
+                    now=now,
+                )
+                if rule.recurrence_days and verdict.outcome in ("sent", "delayed"):
+                    contact_enrolled.add(rule.id)
+            requested[event.id] = count
     await write_batch(session, outbox, batch)
     return requested

@@ -66,6 +66,8 @@ class Incoming:
     properties: dict[str, Any]
     object_ref: tuple[str, str] | None = None
     """(object type, id) of a CRM object whose contact must be looked up (HubSpot deals, tickets)."""
+    traceparent: str | None = None
+    """The W3C trace of the request that brought it (``shared.tracing``), kept with the stored event."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,29 @@
+"""invitations keep the trace of the survey request that made them
+
+The sender worker sends an invitation later, in another process: the W3C traceparent of the
+``SurveyRequested`` it came from is kept with it, so that the email (a ``traceparent`` header) and
+``InvitationSent`` continue that trace. Nullable: invitations made before, and by the previous release
+during a rolling upgrade, have none.
+
+Revision ID: b8d4f1a6c2e9
+Revises: 2887e9914269
+Create Date: 2026-12-01 22:00:00
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "b8d4f1a6c2e9"
+down_revision = "2887e9914269"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column(
+        "invitations", sa.Column("traceparent", sa.String(length=55), nullable=True), schema="dispatch"
+    )
+
+
+def downgrade() -> None:
+    op.drop_column("invitations", "traceparent", schema="dispatch")
