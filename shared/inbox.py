@@ -14,6 +14,7 @@ import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -32,6 +33,10 @@ log = logging.getLogger(__name__)
 
 EventCallback = Callable[[AsyncSession, Any], Awaitable[None]]
 """What a service does with one consumed event, in the inbox's transaction (it calls a handler)."""
+
+CURRENT_EVENT: ContextVar[CloudEvent | None] = ContextVar("current_event", default=None)
+"""The envelope of the event a callback is handling (its ``id`` and ``time``), for the few callbacks
+that pass them on, e.g. as an outgoing webhook's ``webhook-id``."""
 
 
 def inbox_table(metadata: MetaData) -> Table:
@@ -182,7 +187,11 @@ class EventConsumer:
                             outcomes.append((envelope.type, "duplicate"))
                             continue
                         first_time.discard(envelope.id)  # the same id twice in one batch counts once
-                        await callback(session, data)
+                        token = CURRENT_EVENT.set(envelope)
+                        try:
+                            await callback(session, data)
+                        finally:
+                            CURRENT_EVENT.reset(token)
                         outcomes.append((envelope.type, "handled"))
                 if self.flush is not None:
                     await self.flush(session)
@@ -228,7 +237,11 @@ class EventConsumer:
         ).scalar_one_or_none()
         if first_time is None:
             return "duplicate"
-        await callback(session, data)
+        token = CURRENT_EVENT.set(envelope)
+        try:
+            await callback(session, data)
+        finally:
+            CURRENT_EVENT.reset(token)
         return "handled"
 
     async def dead_letter(self, record: ConsumerRecord, error: BaseException, *, attempts: int) -> None:

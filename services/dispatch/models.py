@@ -11,6 +11,7 @@ from sqlalchemy import (
     ColumnElement,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     String,
@@ -319,6 +320,10 @@ class WebhookSubscription(Base):
     url: Mapped[str] = mapped_column(Text)
     secret: Mapped[str] = mapped_column(Text)
     event_types: Mapped[list[str]] = mapped_column(JSONB)
+    survey_ids: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    """Only events about these surveys (events that name no survey always pass); empty: every survey."""
+    metrics: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    """Only events about one of these metrics (events that name no metric always pass); empty: every one."""
     description: Mapped[str | None] = mapped_column(Text)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     disabled_reason: Mapped[str | None] = mapped_column(Text)
@@ -342,6 +347,13 @@ class WebhookDelivery(Base):
         ),
         Index("ix_webhook_deliveries_subscription", "subscription_id", "created_at"),
         Index("ix_webhook_deliveries_contact", "workspace_id", "contact_id"),
+        Index(
+            "ix_webhook_deliveries_pending_order",
+            "subscription_id",
+            "order_key",
+            "seq",
+            postgresql_where=text("status IN ('scheduled', 'sending')"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -352,6 +364,10 @@ class WebhookDelivery(Base):
     contact_id: Mapped[str | None] = mapped_column(String(64))
     """The contact the payload quotes (``NotificationRequested.contact_id``): erasure replaces its body."""
     msg_id: Mapped[str] = mapped_column(String(100))
+    order_key: Mapped[str | None] = mapped_column(String(200))
+    """Deliveries of one subscription with the same key (the contact) go out one at a time, in ``seq``
+    order: a later one waits while an earlier one is still scheduled or sending."""
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=False))
     event_type: Mapped[str] = mapped_column(String(200))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     status: Mapped[str] = mapped_column(String(20))

@@ -18,8 +18,9 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from services.dispatch import domain, emails, redaction
 from services.dispatch.channels import HttpChannels, SendError, SmtpPool
@@ -149,12 +150,25 @@ class Notifier(Worker):
             ).all()
             for note in notes:
                 note.status, note.claimed_at, note.attempts = "sending", now, note.attempts + 1
+            earlier = aliased(WebhookDelivery)
             rows = (
                 await session.execute(
                     select(WebhookDelivery, WebhookSubscription)
                     .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
                     .where(due_or_abandoned(WebhookDelivery, now=now, stale=stale))
-                    .order_by(WebhookDelivery.next_attempt_at)
+                    # One contact's deliveries to one subscription go out in order, one at a time.
+                    .where(
+                        ~exists().where(
+                            and_(
+                                WebhookDelivery.order_key.is_not(None),
+                                earlier.subscription_id == WebhookDelivery.subscription_id,
+                                earlier.order_key == WebhookDelivery.order_key,
+                                earlier.seq < WebhookDelivery.seq,
+                                earlier.status.in_(("scheduled", "sending")),
+                            )
+                        )
+                    )
+                    .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.seq)
                     .limit(self.batch)
                     .with_for_update(of=WebhookDelivery, skip_locked=True)
                 )

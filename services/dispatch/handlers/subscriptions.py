@@ -28,6 +28,8 @@ async def create_subscription(
         url=await check_outbound_url(guard, str(body.url), field="url"),
         secret=standard_webhooks.new_secret(),
         event_types=sorted(set(body.event_types)),
+        survey_ids=sorted(set(body.survey_ids)),
+        metrics=sorted(set(body.metrics)),
         description=body.description,
         enabled=True,
         consecutive_failures=0,
@@ -83,6 +85,10 @@ async def patch_subscription(
         row.url = await check_outbound_url(guard, str(body.url), field="url")
     if body.event_types is not None:
         row.event_types = sorted(set(body.event_types))
+    if body.survey_ids is not None:
+        row.survey_ids = sorted(set(body.survey_ids))
+    if body.metrics is not None:
+        row.metrics = sorted(set(body.metrics))
     if body.description is not None:
         row.description = body.description
     if body.enabled is not None:

@@ -1,0 +1,85 @@
+"""Every public event to the subscriptions that want it: one webhook delivery per matching subscription.
+
+Runs in dispatch's ``outbound`` consumer group (``closeloop-dispatch-outbound``), in the inbox's
+transaction, so an event redelivered by the broker makes no second delivery; the unique
+(subscription, ``msg_id``) makes that hold even for the same event published twice. A subscription
+matches when it is enabled, asks for the type (or for every type), and its survey and metric filters
+let the event through. Deliveries about a contact carry the contact as their ``order_key``: the
+``Notifier`` sends one subscription's deliveries about one contact one at a time, in order.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.dispatch import catalogue
+from services.dispatch.models import WebhookDelivery, WebhookSubscription, erased_contacts
+from shared.erasure import is_erased
+from shared.events import ContactErased, EventData, new_id
+
+
+def wants(subscription: WebhookSubscription, public: str, event: EventData) -> bool:
+    """Return whether ``subscription`` asks for ``event`` published as the public type ``public``."""
+    if subscription.event_types and public not in subscription.event_types:
+        return False
+    survey = catalogue.survey_of(event)
+    if subscription.survey_ids and survey is not None and survey not in subscription.survey_ids:
+        return False
+    metrics = catalogue.metrics_of(event)
+    return not (subscription.metrics and metrics and not metrics & set(subscription.metrics))
+
+
+async def fan_out(
+    session: AsyncSession, event: EventData, *, event_id: str, occurred_at: datetime, now: datetime
+) -> int:
+    """Store one delivery of ``event`` per subscription that wants it; return how many were new."""
+    public = catalogue.BY_SOURCE.get(type(event))
+    if public is None:
+        return 0
+    subscriptions = [
+        s
+        for s in (
+            await session.scalars(
+                select(WebhookSubscription).where(
+                    WebhookSubscription.workspace_id == event.workspace_id,
+                    WebhookSubscription.enabled.is_(True),
+                )
+            )
+        ).all()
+        if wants(s, public.name, event)
+    ]
+    if not subscriptions:
+        return 0
+    contact_id = getattr(event, "contact_id", None) or None
+    if (
+        contact_id
+        and not isinstance(event, ContactErased)
+        and await is_erased(session, erased_contacts, workspace_id=event.workspace_id, contact_id=contact_id)
+    ):
+        return 0  # it was on its way when the contact was erased: nothing about them leaves any more
+    body = catalogue.envelope(public, event, event_id=event_id, timestamp=occurred_at)
+    rows = [
+        {
+            "id": new_id(),
+            "workspace_id": event.workspace_id,
+            "subscription_id": s.id,
+            # what erasure blanks; the erasure notice itself says only whom to erase, and stays
+            "contact_id": None if isinstance(event, ContactErased) else contact_id,
+            "msg_id": event_id,
+            "order_key": contact_id,
+            "event_type": public.name,
+            "payload": body,
+            "status": "scheduled",
+            "attempts": 0,
+            "next_attempt_at": now,
+        }
+        for s in subscriptions
+    ]
+    created = await session.execute(
+        insert(WebhookDelivery).values(rows).on_conflict_do_nothing().returning(WebhookDelivery.id)
+    )
+    return len(created.all())
