@@ -16,9 +16,12 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from sqlalchemy import select
 
+from services.dispatch.models import WebhookDelivery, erased_contacts
 from services.scoring.app import create_app as create_scoring
 from services.scoring.settings import ScoringSettings
+from shared.erasure import is_erased
 from shared.events import (
     Answer,
     ContactErased,
@@ -251,27 +254,45 @@ async def test_an_endpoint_that_answers_410_is_unsubscribed(dispatch, receiver, 
 async def test_an_erased_contact_is_announced_and_nothing_more_about_them_leaves(
     dispatch, receiver, workspace, auth
 ):
-    name = f"erase-{workspace}"
+    name, held = f"erase-{workspace}", f"held-{workspace}"
     await subscribe(dispatch, receiver, auth, name, event_types=["contact.erased", "response.scored"])
+    waiting = await subscribe(dispatch, receiver, auth, held, event_types=["response.scored"])
+    receiver.down[held] = 10**6
+    await publish(dispatch.producer, scored(workspace, "svy", "c-erased", ("nps", 1, "detractor")))
+    await wait_until(lambda: receiver.refused.get(held), message="the held endpoint refused the score")
+
     erased = ContactErased(workspace_id=workspace, contact_id="c-erased", erased_at=utcnow())
     await publish(dispatch.producer, erased)
-    [notice] = await wait_until(lambda: receiver.unique(name), message="the erasure notice arrived")
-    assert notice.body["type"] == "contact.erased" and notice.body["data"]["contact_id"] == "c-erased"
-
-    # The main group records the erasure; once it has, a late score about the contact makes no delivery.
+    await wait_until(
+        lambda: [m for m in receiver.unique(name) if m.body["type"] == "contact.erased"],
+        message="the erasure notice arrived",
+    )
+    # The main group records the erasure: the delivery still waiting keeps nothing about the contact ...
     await wait_until(
         lambda: _erased(dispatch, workspace, "c-erased"), message="dispatch recorded the erasure"
     )
+    async with dispatch.runtime.db.unit_of_work() as session:
+        [row] = (
+            await session.scalars(
+                select(WebhookDelivery).where(WebhookDelivery.subscription_id == waiting["id"])
+            )
+        ).all()
+        assert (row.payload["data"], row.contact_id, row.order_key) == ({"erased": True}, None, None)
+        assert row.status in ("cancelled", "sending", "scheduled")
+    # ... and a late score about them makes no delivery, while another contact's does.
     await publish(dispatch.producer, scored(workspace, "svy", "c-erased", ("nps", 1, "detractor")))
     await publish(dispatch.producer, scored(workspace, "svy", "c-other", ("nps", 10, "promoter")))
-    await wait_until(lambda: len(receiver.unique(name)) == 2, message="the other contact's score arrived")
-    assert [m.body["data"]["contact_id"] for m in receiver.unique(name)] == ["c-erased", "c-other"]
+    await wait_until(lambda: len(receiver.unique(name)) == 3, message="the other contact's score arrived")
+    arrived = [(m.body["type"], m.body["data"]["contact_id"]) for m in receiver.unique(name)]
+    assert arrived == [
+        ("response.scored", "c-erased"),
+        ("contact.erased", "c-erased"),
+        ("response.scored", "c-other"),
+    ]
+    receiver.down[held] = 0
 
 
 async def _erased(dispatch: Dispatch, workspace: str, contact_id: str) -> bool:
-    from services.dispatch.models import erased_contacts
-    from shared.erasure import is_erased
-
     async with dispatch.runtime.db.unit_of_work() as session:
         return await is_erased(session, erased_contacts, workspace_id=workspace, contact_id=contact_id)
 

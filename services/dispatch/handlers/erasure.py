@@ -6,7 +6,8 @@
 - what was still to be sent: scheduled invitations fail, their reminders are cancelled;
 - the contact's hard-bounced addresses are forgotten (``invalid_addresses``);
 - staff notifications and webhook deliveries that quote them (``NotificationRequested.contact_id``: a
-  new case's comment, a low score's respondent) lose their body;
+  new case's comment, a low score's respondent) lose their body; deliveries of public events about
+  them lose their ``data`` (``{"erased": true}``), and those not sent yet are cancelled;
 - free text that names them — staff notifications, webhook deliveries and their delivery log,
   reminders' and invitations' errors, outbox rows not yet relayed — has their email addresses, full
   name and phone numbers replaced by ``[erased]``;
@@ -26,6 +27,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch import domain, redaction
+from services.dispatch.handlers import outbound
 from services.dispatch.handlers.invitations import fail_pending
 from services.dispatch.models import (
     InvalidAddress,
@@ -106,6 +108,17 @@ async def forget_quotes(session: AsyncSession, *, workspace_id: str, contact_id:
         update(Notification)
         .where(Notification.workspace_id == workspace_id, Notification.contact_id == contact_id)
         .values(body=ERASED_BODY, contact_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    # Catalogue events about them keep no data, and those not sent yet are not sent.
+    await session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.workspace_id == workspace_id,
+            WebhookDelivery.contact_id == contact_id,
+            outbound.PUBLIC,
+        )
+        .values(**outbound.forgotten("erased", cancel="the contact was erased"))
         .execution_options(synchronize_session=False)
     )
     await session.execute(

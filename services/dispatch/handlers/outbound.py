@@ -11,9 +11,10 @@ let the event through. Deliveries about a contact carry the contact as their ``o
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import ColumnElement, Text, case, func, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch import catalogue
@@ -83,3 +84,26 @@ async def fan_out(
         insert(WebhookDelivery).values(rows).on_conflict_do_nothing().returning(WebhookDelivery.id)
     )
     return len(created.all())
+
+
+PUBLIC: ColumnElement[bool] = WebhookDelivery.payload.has_key("version")
+"""Deliveries of catalogue events (their envelope has a ``version``), not staff notifications."""
+
+
+def forgotten(marker: str, *, cancel: str | None = None) -> dict[str, Any]:
+    """The values that make a catalogue delivery name nobody: its ``data`` becomes ``{marker: true}``
+    and it loses its contact; with ``cancel``, one not yet sent is cancelled for that reason."""
+    values: dict[str, Any] = {
+        "payload": func.jsonb_set(
+            WebhookDelivery.payload,
+            literal(["data"], ARRAY(Text)),
+            func.jsonb_build_object(literal(marker, Text), True),
+        ),
+        "contact_id": None,
+        "order_key": None,
+    }
+    if cancel is not None:
+        waiting = WebhookDelivery.status == "scheduled"
+        values["status"] = case((waiting, "cancelled"), else_=WebhookDelivery.status)
+        values["last_error"] = case((waiting, cancel), else_=WebhookDelivery.last_error)
+    return values
