@@ -8,6 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.dispatch import catalogue
 from services.dispatch.api import public, router
 from services.dispatch.channels import HttpChannels, SmtpPool
+from services.dispatch.crm import queue
+from services.dispatch.crm.worker import CrmWorker
 from services.dispatch.deps import DispatchDeps, DispatchRuntime
 from services.dispatch.handlers import (
     erasure,
@@ -68,17 +70,19 @@ async def _setup(runtime: DispatchRuntime) -> DispatchDeps:
         http=http,
         sender=InvitationSender(runtime.db, runtime.outbox, settings, clock=clock, smtp=smtp, http=http),
         notifier=Notifier(runtime.db, settings, clock=clock, smtp=smtp, http=http),
+        crm=CrmWorker(runtime.db, settings, clock=clock),
     )
 
 
 async def _teardown(runtime: DispatchRuntime) -> None:
+    await runtime.deps.crm.close()
     await runtime.deps.http.close()
     await runtime.deps.smtp.close()
 
 
 def workers(runtime: DispatchRuntime) -> list[Worker]:
-    """The ``sender`` (invitations and reminders) and the ``notifier`` (notifications, webhooks)."""
-    return [runtime.deps.sender, runtime.deps.notifier]
+    """The ``sender`` (invitations and reminders), the ``notifier`` (notifications, webhooks) and ``crm``."""
+    return [runtime.deps.sender, runtime.deps.notifier, runtime.deps.crm]
 
 
 def consumes(runtime: DispatchRuntime) -> dict[type, EventCallback]:
@@ -142,15 +146,16 @@ def consumes(runtime: DispatchRuntime) -> dict[type, EventCallback]:
 def groups(runtime: DispatchRuntime) -> list[ConsumerGroup]:
     """The ``outbound`` group: every public event (``catalogue``) to the webhook subscriptions that want
     it. A group of its own, batched: a burst of scores never holds up invitations, nor they it."""
-    notifier, clock = runtime.deps.notifier, runtime.deps.clock
+    notifier, crm, clock = runtime.deps.notifier, runtime.deps.crm, runtime.deps.clock
 
     async def on_public_event(session: AsyncSession, event: EventData) -> None:
         envelope = CURRENT_EVENT.get()
         assert envelope is not None, "called by the inbox, which names the event"
-        if await outbound.fan_out(
-            session, event, event_id=envelope.id, occurred_at=envelope.time, now=clock.now()
-        ):
+        now = clock.now()
+        if await outbound.fan_out(session, event, event_id=envelope.id, occurred_at=envelope.time, now=now):
             notifier.wake_after_commit(session)
+        if await queue.enqueue(session, event, event_id=envelope.id, now=now):
+            crm.wake_after_commit(session)
 
     return [
         ConsumerGroup(
@@ -191,6 +196,10 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
                 },
                 {"name": "templates", "description": "Message templates per survey, channel and locale"},
                 {"name": "webhooks", "description": "Outgoing webhook subscriptions and their delivery log"},
+                {
+                    "name": "crm",
+                    "description": "CRM connectors (scores back into HubSpot) and their call log",
+                },
                 {"name": "public", "description": "Links in messages: short links, unsubscribe, open pixel"},
                 {"name": "providers", "description": "Delivery callbacks from SendGrid, Mailgun and Twilio"},
             ],

@@ -64,5 +64,11 @@ class DispatchSettings(ServiceSettings):
     """Outgoing webhook attempts per delivery before it is marked failed."""
     webhook_backoff_s: float = Field(5.0, ge=0)
     """First retry delay of outgoing webhooks; doubles per attempt with ±50 % jitter, capped at 1 h."""
+    hubspot_base_url: str = "https://api.hubapi.com"
+    """The HubSpot API (the operator's setting, not a workspace's)."""
+    crm_max_attempts: int = Field(8, ge=1, le=30)
+    """CRM calls answered 5xx or not at all are tried this often (429 answers wait, they do not count)."""
+    crm_backoff_s: float = Field(5.0, ge=0)
+    """First retry delay of CRM calls; doubles per attempt with ±50 % jitter, capped at 1 h."""
     webhook_disable_after: int = Field(5, ge=1)
     """A subscription whose last this many deliveries all failed is disabled."""

@@ -1,6 +1,14 @@
 """Request and response bodies of the dispatch API, and the workspace settings it stores; one module
 per resource, every name re-exported here."""
 
+from services.dispatch.schemas.crm import (
+    CrmAttemptOut,
+    CrmCallOut,
+    CrmConnectorIn,
+    CrmConnectorOut,
+    CrmConnectorPatch,
+    CrmCredentialsIn,
+)
 from services.dispatch.schemas.invitations import (
     FunnelOut,
     FunnelStep,
@@ -36,6 +44,12 @@ __all__ = [
     "Branding",
     "ChannelConfigIn",
     "ChannelConfigOut",
+    "CrmAttemptOut",
+    "CrmCallOut",
+    "CrmConnectorIn",
+    "CrmConnectorOut",
+    "CrmConnectorPatch",
+    "CrmCredentialsIn",
     "DeliveryOut",
     "FunnelOut",
     "FunnelStep",
