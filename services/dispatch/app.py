@@ -70,7 +70,7 @@ async def _setup(runtime: DispatchRuntime) -> DispatchDeps:
         http=http,
         sender=InvitationSender(runtime.db, runtime.outbox, settings, clock=clock, smtp=smtp, http=http),
         notifier=Notifier(runtime.db, settings, clock=clock, smtp=smtp, http=http),
-        crm=CrmWorker(runtime.db, settings, clock=clock),
+        crm=CrmWorker(runtime.db, settings, clock=clock, guard=guard),
     )
 
 
@@ -154,7 +154,7 @@ def groups(runtime: DispatchRuntime) -> list[ConsumerGroup]:
         now = clock.now()
         if await outbound.fan_out(session, event, event_id=envelope.id, occurred_at=envelope.time, now=now):
             notifier.wake_after_commit(session)
-        if await queue.enqueue(session, event, event_id=envelope.id, now=now):
+        if await queue.enqueue(session, event, event_id=envelope.id, occurred_at=envelope.time, now=now):
             crm.wake_after_commit(session)
 
     return [

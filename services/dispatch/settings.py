@@ -66,6 +66,8 @@ class DispatchSettings(ServiceSettings):
     """First retry delay of outgoing webhooks; doubles per attempt with ±50 % jitter, capped at 1 h."""
     hubspot_base_url: str = "https://api.hubapi.com"
     """The HubSpot API (the operator's setting, not a workspace's)."""
+    zendesk_base_url: str = "https://{subdomain}.zendesk.com"
+    """The Zendesk API of a connector's ``subdomain`` (the operator's setting)."""
     crm_max_attempts: int = Field(8, ge=1, le=30)
     """CRM calls answered 5xx or not at all are tried this often (429 answers wait, they do not count)."""
     crm_backoff_s: float = Field(5.0, ge=0)

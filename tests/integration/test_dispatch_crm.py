@@ -19,13 +19,24 @@ from sqlalchemy import select
 
 from services.dispatch.crm import hubspot
 from services.dispatch.models import CrmConnector
-from shared.events import Recipient, ResponseScored, ScoredAnswer, utcnow
+from shared.events import (
+    FollowUpOpened,
+    FollowUpOutcomeRecorded,
+    Recipient,
+    ResponseScored,
+    ScoredAnswer,
+    SurveyRequested,
+    new_id,
+    utcnow,
+)
 from tests.support.dispatch import Dispatch, FakeProvider, running_dispatch
 from tests.support.hubspot import FakeHubSpot
 from tests.support.stack import publish, wait_until
+from tests.support.zendesk import FakeEndpoint, FakeZendesk
 
 pytestmark = pytest.mark.integration
 TOKEN = "pat-eu1-" + secrets.token_hex(16)
+AGENT, ZD_TOKEN = "agent@acme.test", secrets.token_urlsafe(30)
 
 
 @pytest.fixture(scope="module")
@@ -35,23 +46,42 @@ async def crm() -> AsyncIterator[FakeHubSpot]:
 
 
 @pytest.fixture(scope="module")
+async def helpdesk() -> AsyncIterator[FakeZendesk]:
+    async with FakeZendesk(email=AGENT, api_token=ZD_TOKEN) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
 async def dispatch(
-    stack_env: dict[str, str], producer: AIOKafkaProducer, crm: FakeHubSpot
+    stack_env: dict[str, str], producer: AIOKafkaProducer, crm: FakeHubSpot, helpdesk: FakeZendesk
 ) -> AsyncIterator[Dispatch]:
     async with (
         FakeProvider() as provider,
-        running_dispatch(stack_env, producer, provider, hubspot_base_url=crm.url, crm_backoff_s=0.05) as app,
+        running_dispatch(
+            stack_env,
+            producer,
+            provider,
+            hubspot_base_url=crm.url,
+            zendesk_base_url=helpdesk.url,
+            crm_backoff_s=0.05,
+        ) as app,
     ):
         yield app
 
 
 def scored(
-    workspace: str, email: str, score: int, classification: str, comment: str | None
+    workspace: str,
+    email: str,
+    score: int,
+    classification: str,
+    comment: str | None,
+    *,
+    request_id: str | None = None,
 ) -> ResponseScored:
     return ResponseScored(
         workspace_id=workspace,
         response_id="r-" + secrets.token_hex(4),
-        request_id=None,
+        request_id=request_id,
         contact_id="contact-" + secrets.token_hex(3),
         survey_id="svy-support",
         kind="transactional",
@@ -180,3 +210,145 @@ async def test_connectors_refuse_bad_input_and_other_kinds(dispatch, auth):
     assert refused.status_code == 422 and "kind" in refused.text
     missing = await dispatch.client.get(f"/v1/crm-connectors/{secrets.token_hex(4)}", headers=auth)
     assert missing.status_code == 404
+
+
+async def test_zendesk_gets_an_internal_note_on_the_triggering_ticket_a_case_link_and_the_won_back_tag(
+    dispatch, helpdesk, workspace, auth
+):
+    created = await dispatch.client.post(
+        "/v1/crm-connectors",
+        json={
+            "kind": "zendesk",
+            "name": "Support",
+            "subdomain": "acme",
+            "email": AGENT,
+            "api_token": ZD_TOKEN,
+        },
+        headers=auth,
+    )
+    assert created.status_code == 201, created.text
+    assert ZD_TOKEN not in created.text and created.json()["subdomain"] == "acme"
+    ticket = 1000 + secrets.randbelow(10**6)
+    helpdesk.tickets[ticket] = {"tags": ["vip"]}
+    # The survey was asked because of the ticket: its id travels with the request into the invitation.
+    request = SurveyRequested(
+        workspace_id=workspace,
+        request_id=new_id(),
+        contact_id="con-zd",
+        survey_id="svy-support",
+        recipient=Recipient(email=f"zd-{workspace}@example.com"),
+        context={"ticket_id": str(ticket), "agent": "Grace"},
+    )
+    await dispatch.publish(request)
+    await dispatch.invitation(auth, request.request_id)
+
+    helpdesk.script = [429]
+    start = len(helpdesk.requests)
+    event = scored(workspace, "x@example.com", 3, "detractor", "Too slow.", request_id=request.request_id)
+    await publish(dispatch.producer, event)
+    await wait_until(lambda: helpdesk.tickets[ticket].get("comments"), message="the note reached the ticket")
+    [note] = helpdesk.tickets[ticket]["comments"]
+    assert note["public"] is False
+    assert note["body"].splitlines() == [
+        "closeloop: the customer answered survey svy-support.",
+        "NPS (q0): 3 — detractor",
+        "NLS (q1): 9 — promoter",
+        "Loyalty: trapped",
+        "Comment: Too slow.",
+    ]
+    assert helpdesk.tickets[ticket]["tags"] == ["closeloop_detractor", "vip"]
+    first, retried = helpdesk.requests[start : start + 2]
+    assert (
+        first.path == f"/api/v2/tickets/{ticket}.json"
+        and retried.at - first.at >= helpdesk.retry_after - 0.05
+    )
+
+    case_id = new_id()
+    opened = FollowUpOpened(
+        workspace_id=workspace,
+        task_id=case_id,
+        contact_id="con-zd",
+        occurred_at=utcnow(),
+        response_id=event.response_id,
+        survey_id="svy-support",
+        score=3,
+        metric="nps",
+    )
+    await publish(dispatch.producer, opened)
+    await wait_until(lambda: len(helpdesk.tickets[ticket]["comments"]) == 2, message="the case was linked")
+    assert case_id in helpdesk.tickets[ticket]["comments"][1]["body"]
+    outcome = FollowUpOutcomeRecorded(
+        workspace_id=workspace,
+        task_id=case_id,
+        contact_id="con-zd",
+        occurred_at=utcnow(),
+        won_back=True,
+        retention_score=5,
+    )
+    await publish(dispatch.producer, outcome)
+    await wait_until(
+        lambda: "closeloop_won_back" in helpdesk.tickets[ticket]["tags"], message="won back tagged"
+    )
+    assert helpdesk.tickets[ticket]["comments"][2]["public"] is False
+    assert helpdesk.violations == []
+
+
+async def test_a_generic_connector_makes_the_mapped_call_with_its_auth_and_retries_a_5xx(
+    dispatch, workspace, auth
+):
+    async with FakeEndpoint() as endpoint:
+        mapping = {
+            "event_type": "response.scored",
+            "method": "PUT",
+            "url": endpoint.url + "/api/contacts/{{data.contact_id}}/feedback?source=closeloop",
+            "body": {
+                "nps": "{{data.scores.0.score}}",
+                "category": "{{data.scores.0.classification}}",
+                "note": "NPS {{data.scores.0.score}} on {{data.survey_id}}",
+                "event": "{{id}}",
+            },
+        }
+        created = await dispatch.client.post(
+            "/v1/crm-connectors",
+            json={
+                "kind": "generic",
+                "name": "Our CRM",
+                "auth": "bearer",
+                "token": "s3cret",
+                "mappings": [mapping],
+            },
+            headers=auth,
+        )
+        assert created.status_code == 201, created.text
+        assert "s3cret" not in created.text
+        endpoint.script = [502]
+        event = scored(workspace, "g@example.com", 6, "detractor", None)
+        event_id = await publish(dispatch.producer, event)
+        await wait_until(lambda: len(endpoint.requests) == 2, message="the call was retried")
+        failed, sent = endpoint.requests
+        assert (sent.method, sent.path) == ("PUT", f"/api/contacts/{event.contact_id}/feedback")
+        assert sent.headers["authorization"] == "Bearer s3cret"
+        assert sent.body == {
+            "nps": 6,
+            "category": "detractor",
+            "note": "NPS 6 on svy-support",
+            "event": event_id,
+        }
+        assert failed.body == sent.body
+        [call] = await calls(dispatch, auth, created.json()["id"])
+        assert [r["status_code"] for r in call["requests"]] == [502, 200]
+        assert call["requests"][0]["path"] == f"/api/contacts/{event.contact_id}/feedback"
+
+
+async def test_a_generic_mapping_to_a_metadata_address_is_refused(dispatch, auth):
+    refused = await dispatch.client.post(
+        "/v1/crm-connectors",
+        json={
+            "kind": "generic",
+            "name": "x",
+            "mappings": [{"event_type": "case.opened", "url": "http://169.254.169.254/latest/{{id}}"}],
+        },
+        headers=auth,
+    )
+    assert refused.status_code == 422, refused.text
+    assert "mappings.0.url" in refused.text

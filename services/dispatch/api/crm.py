@@ -27,14 +27,14 @@ router = APIRouter(route_class=GuardedRoute)
     "/v1/crm-connectors",
     tags=["crm"],
     status_code=201,
-    summary="Connect the workspace's CRM (HubSpot): scored responses update the contact's properties",
+    summary="Connect the workspace's CRM or helpdesk (HubSpot, Zendesk, or generic HTTP calls)",
     dependencies=[requires(Permission.INTEGRATION_SECRETS_WRITE)],
 )
 async def create_connector(
     body: CrmConnectorIn, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> CrmConnectorOut:
     row = await queue.create_connector(
-        session, secret=runtime.settings.secret_key, workspace_id=workspace, body=body
+        session, runtime.deps.guard, secret=runtime.settings.secret_key, workspace_id=workspace, body=body
     )
     return CrmConnectorOut.model_validate(row)
 
@@ -66,13 +66,19 @@ async def get_connector(connector_id: str, workspace: WorkspaceDep, session: Ses
 @router.patch(
     "/v1/crm-connectors/{connector_id}",
     tags=["crm"],
-    summary="Rename, enable or disable a connector, or change how it matches contacts and its budget",
+    summary="Rename, enable or disable a connector; change its matching, mappings or budget",
     dependencies=[requires(Permission.INTEGRATIONS_WRITE)],
 )
 async def patch_connector(
-    connector_id: str, body: CrmConnectorPatch, workspace: WorkspaceDep, session: SessionDep
+    connector_id: str,
+    body: CrmConnectorPatch,
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
 ) -> CrmConnectorOut:
-    row = await queue.patch_connector(session, workspace_id=workspace, connector_id=connector_id, body=body)
+    row = await queue.patch_connector(
+        session, runtime.deps.guard, workspace_id=workspace, connector_id=connector_id, body=body
+    )
     return CrmConnectorOut.model_validate(row)
 
 
@@ -94,7 +100,7 @@ async def put_credentials(
         secret=runtime.settings.secret_key,
         workspace_id=workspace,
         connector_id=connector_id,
-        access_token=body.access_token.get_secret_value(),
+        body=body,
     )
     return CrmConnectorOut.model_validate(row)
 

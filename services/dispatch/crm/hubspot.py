@@ -5,10 +5,10 @@ as ``Authorization: Bearer``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from services.dispatch.crm.request import Request
 from shared.events import ResponseScored
 
 GROUP = "contactinformation"
@@ -51,18 +51,16 @@ PROPERTIES: tuple[dict[str, Any], ...] = (
 PROPERTY_NAMES = tuple(p["name"] for p in PROPERTIES)
 
 
-@dataclass(frozen=True)
-class Request:
-    method: str
-    path: str
-    body: dict[str, Any]
-    ok_statuses: tuple[int, ...] = (200, 201)
-
-
 def property_requests() -> list[Request]:
     """The requests that create the closeloop properties (an existing one answers 409: fine)."""
     return [
-        Request("POST", "/crm/v3/properties/contacts", {**p, "groupName": GROUP}, ok_statuses=(200, 201, 409))
+        Request(
+            "POST",
+            "/crm/v3/properties/contacts",
+            {**p, "groupName": GROUP},
+            ok_statuses=(200, 201, 409),
+            step=p["name"],
+        )
         for p in PROPERTIES
     ]
 

@@ -6,30 +6,80 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.dispatch.crm import hubspot, secrets
+from services.dispatch.crm import kinds, secrets
+from services.dispatch.handlers.configuration import check_outbound_url
 from services.dispatch.models import CrmAttempt, CrmCall, CrmConnector, erased_contacts
-from services.dispatch.schemas import CrmConnectorIn, CrmConnectorPatch
+from services.dispatch.schemas import CrmConnectorIn, CrmConnectorPatch, CrmCredentialsIn
+from services.dispatch.schemas.crm import GenericMapping, _Credentials
 from shared.erasure import is_erased
-from shared.errors import NotFound
-from shared.events import EventData, ResponseScored, is_uuid, new_id
+from shared.errors import InvalidInput, NotFound
+from shared.events import EventData, is_uuid, new_id
+from shared.netguard import OutboundGuard
+
+
+def _credentials(kind: str, auth: str, body: _Credentials) -> dict[str, Any]:
+    """Return the credentials ``kind`` needs from ``body``; raise ``InvalidInput`` naming a missing one."""
+
+    def need(*names: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in names:
+            value = getattr(body, name)
+            value = value.get_secret_value() if isinstance(value, SecretStr) else value
+            if not value:
+                raise InvalidInput(f"a {kind} connector needs {name}", field=name)
+            out[name] = value
+        return out
+
+    if kind == "hubspot":
+        return need("access_token")
+    if kind == "zendesk":
+        return need("email", "api_token")
+    by_auth = {
+        "bearer": ("token",),
+        "basic": ("username", "password"),
+        "header": ("header_name", "header_value"),
+    }
+    return need(*by_auth.get(auth, ()))
+
+
+async def _check_mappings(guard: OutboundGuard, mappings: list[GenericMapping]) -> list[dict[str, Any]]:
+    """The mappings as stored; each URL's host is one a workspace may reach (checked again at connect time)."""
+    out = []
+    for i, mapping in enumerate(mappings):
+        host = mapping.url.split("/", 3)[:3]
+        await check_outbound_url(guard, "/".join(host) + "/", field=f"mappings.{i}.url")
+        out.append(mapping.model_dump(mode="json"))
+    return out
 
 
 async def create_connector(
-    session: AsyncSession, *, secret: str, workspace_id: str, body: CrmConnectorIn
+    session: AsyncSession, guard: OutboundGuard, *, secret: str, workspace_id: str, body: CrmConnectorIn
 ) -> CrmConnector:
+    config: dict[str, Any] = {"burst_per_10s": body.burst_per_10s}
+    if body.kind == "hubspot":
+        config["match_by"] = body.match_by
+    elif body.kind == "zendesk":
+        if not body.subdomain:
+            raise InvalidInput("a zendesk connector needs subdomain", field="subdomain")
+        config["subdomain"] = body.subdomain
+    else:
+        if not body.mappings:
+            raise InvalidInput("a generic connector needs at least one mapping", field="mappings")
+        config["auth"], config["mappings"] = body.auth, await _check_mappings(guard, body.mappings)
     row = CrmConnector(
         id=new_id(),
         workspace_id=workspace_id,
         kind=body.kind,
         name=body.name,
-        config={"match_by": body.match_by, "burst_per_10s": body.burst_per_10s},
-        sealed_credentials=secrets.seal(secret, {"access_token": body.access_token.get_secret_value()}),
+        config=config,
+        sealed_credentials=secrets.seal(secret, _credentials(body.kind, body.auth, body)),
         enabled=True,
-        prepared=False,
+        prepared=body.kind != "hubspot",
     )
     session.add(row)
     await session.flush()
@@ -63,7 +113,12 @@ async def list_connectors(session: AsyncSession, *, workspace_id: str) -> list[C
 
 
 async def patch_connector(
-    session: AsyncSession, *, workspace_id: str, connector_id: str, body: CrmConnectorPatch
+    session: AsyncSession,
+    guard: OutboundGuard,
+    *,
+    workspace_id: str,
+    connector_id: str,
+    body: CrmConnectorPatch,
 ) -> CrmConnector:
     row = await get_connector(session, workspace_id=workspace_id, connector_id=connector_id)
     if body.name is not None:
@@ -71,8 +126,10 @@ async def patch_connector(
     if body.enabled is not None:
         row.enabled = body.enabled
     config = dict(row.config)
-    if body.match_by is not None:
+    if body.match_by is not None and row.kind == "hubspot":
         config["match_by"] = body.match_by
+    if body.mappings is not None and row.kind == "generic":
+        config["mappings"] = await _check_mappings(guard, body.mappings)
     if body.burst_per_10s is not None:
         config["burst_per_10s"] = body.burst_per_10s
     row.config = config
@@ -82,10 +139,11 @@ async def patch_connector(
 
 
 async def replace_credentials(
-    session: AsyncSession, *, secret: str, workspace_id: str, connector_id: str, access_token: str
+    session: AsyncSession, *, secret: str, workspace_id: str, connector_id: str, body: CrmCredentialsIn
 ) -> CrmConnector:
     row = await get_connector(session, workspace_id=workspace_id, connector_id=connector_id)
-    row.sealed_credentials = secrets.seal(secret, {"access_token": access_token})
+    credentials = _credentials(row.kind, row.config.get("auth", "none"), body)
+    row.sealed_credentials = secrets.seal(secret, credentials)
     await session.flush()
     await session.refresh(row)
     return row
@@ -119,11 +177,11 @@ async def list_calls(
     return [(c, by_call.get(c.id, [])) for c in calls]
 
 
-async def enqueue(session: AsyncSession, event: EventData, *, event_id: str, now: datetime) -> int:
-    """Queue the CRM update ``event`` asks for at every enabled connector of its workspace; return how
-    many were new. HubSpot: a scored response updates the contact's closeloop properties."""
-    if not isinstance(event, ResponseScored):
-        return 0
+async def enqueue(
+    session: AsyncSession, event: EventData, *, event_id: str, occurred_at: datetime, now: datetime
+) -> int:
+    """Queue what ``event`` asks of every enabled connector of its workspace; return how many calls are
+    new (the same event again queues nothing)."""
     connectors = (
         await session.scalars(
             select(CrmConnector).where(
@@ -131,29 +189,31 @@ async def enqueue(session: AsyncSession, event: EventData, *, event_id: str, now
             )
         )
     ).all()
-    if not connectors or await is_erased(
-        session, erased_contacts, workspace_id=event.workspace_id, contact_id=event.contact_id
+    if not connectors:
+        return 0
+    contact_id = getattr(event, "contact_id", None) or None
+    if contact_id and await is_erased(
+        session, erased_contacts, workspace_id=event.workspace_id, contact_id=contact_id
     ):
         return 0
+    body = kinds.public_body(event, event_id=event_id, occurred_at=occurred_at)
     rows: list[dict[str, Any]] = []
     for connector in connectors:
-        request = hubspot.contact_update(event, match_by=connector.config.get("match_by", "email"))
-        if request is None:
-            continue
-        rows.append(
-            {
-                "id": new_id(),
-                "workspace_id": event.workspace_id,
-                "connector_id": connector.id,
-                "event_id": event_id,
-                "event_type": event.type_name(),
-                "contact_id": event.contact_id,
-                "request": request,
-                "status": "scheduled",
-                "attempts": 0,
-                "next_attempt_at": now,
-            }
-        )
+        for key, request in await kinds.plan(session, connector, event, event_id=event_id, body=body):
+            rows.append(
+                {
+                    "id": new_id(),
+                    "workspace_id": event.workspace_id,
+                    "connector_id": connector.id,
+                    "event_id": key,
+                    "event_type": event.type_name(),
+                    "contact_id": contact_id,
+                    "request": request,
+                    "status": "scheduled",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                }
+            )
     if not rows:
         return 0
     created = await session.execute(

@@ -14,6 +14,8 @@ import logging
 import random
 import time
 from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import func, select
@@ -21,11 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch import domain
 from services.dispatch.channels import status_text, transport_error
-from services.dispatch.crm import hubspot, secrets
+from services.dispatch.crm import hubspot, kinds, secrets
+from services.dispatch.crm.request import Request
 from services.dispatch.models import CrmAttempt, CrmCall, CrmConnector, due_or_abandoned
 from services.dispatch.settings import DispatchSettings
 from shared.clock import Clock
 from shared.db import Database
+from shared.netguard import BlockedDestination, GuardedTransport, OutboundGuard
 from shared.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -47,18 +51,29 @@ class CrmWorker(Worker):
     name = "crm"
 
     def __init__(
-        self, db: Database, settings: DispatchSettings, *, clock: Clock, batch_size: int = 20
+        self,
+        db: Database,
+        settings: DispatchSettings,
+        *,
+        clock: Clock,
+        guard: OutboundGuard,
+        batch_size: int = 20,
     ) -> None:
         super().__init__(poll_interval_s=settings.sender_poll_interval_ms / 1000, batch=batch_size)
         self.db, self.settings, self.clock = db, settings, clock
-        self.http = httpx.AsyncClient(
-            timeout=settings.http_timeout_s,
-            headers={"User-Agent": "closeloop-dispatch/0.1"},
-            follow_redirects=False,
+        common: dict[str, Any] = {
+            "timeout": settings.http_timeout_s,
+            "headers": {"User-Agent": "closeloop-dispatch/0.1"},
+            "follow_redirects": False,
+        }
+        self.http = httpx.AsyncClient(**common)
+        self.tenant = httpx.AsyncClient(
+            transport=GuardedTransport(guard, httpx.AsyncHTTPTransport()), **common
         )
 
     async def close(self) -> None:
         await self.http.aclose()
+        await self.tenant.aclose()
 
     async def work_once(self) -> int:
         now = self.clock.now()
@@ -91,19 +106,14 @@ class CrmWorker(Worker):
 
     async def _run(self, call: CrmCall, connector: CrmConnector) -> None:
         try:
-            token = secrets.unseal(
+            credentials = secrets.unseal(
                 connector.sealed_credentials, self.settings.secret_key, self.settings.secret_key_previous
-            )["access_token"]
-            made = set(connector.config.get("properties", ()))
-            steps = (
-                []
-                if connector.prepared
-                else [r for r in hubspot.property_requests() if r.body["name"] not in made]
             )
-            for step in steps:
-                await self._send(call, connector, step, token)
-                await self._property_made(connector.id, step.body["name"])
-            await self._send(call, connector, hubspot.update_request(call.request), token)
+            headers = kinds.headers(connector, credentials)
+            for step in kinds.requests(connector, call.request):
+                await self._send(call, connector, step, headers)
+                if step.step is not None:
+                    await self._step_done(connector.id, step.step)
             outcome = _Stop("done", error=None, code=call.last_status_code)
         except _Stop as stop:
             outcome = stop
@@ -111,7 +121,9 @@ class CrmWorker(Worker):
             outcome = _Stop("failed", error=str(exc), code=None)
         await self._record(call, outcome)
 
-    async def _send(self, call: CrmCall, connector: CrmConnector, step: hubspot.Request, token: str) -> None:
+    async def _send(
+        self, call: CrmCall, connector: CrmConnector, step: Request, headers: dict[str, str]
+    ) -> None:
         """Make one request within the budget; return on a good answer, raise ``_Stop`` otherwise."""
         now = self.clock.now()
         budget = int(connector.config.get("burst_per_10s", 100))
@@ -126,18 +138,18 @@ class CrmWorker(Worker):
         status: int | None
         retry_after: float | None = None
         try:
-            response = await self.http.request(
-                step.method,
-                self.settings.hubspot_base_url.rstrip("/") + step.path,
-                json=step.body,
-                headers={"Authorization": f"Bearer {token}"},
+            # A generic connector's URL is the workspace's: through the outbound guard.
+            client = self.tenant if step.absolute else self.http
+            url = step.path if step.absolute else kinds.base_url(connector, self.settings) + step.path
+            response = await client.request(
+                step.method, url, json=step.body, headers={**headers, **step.headers}
             )
             status, error = response.status_code, None
             if status not in step.ok_statuses:
                 error = f"replied {status_text(status)}"
             if status == 429:
                 retry_after = _seconds(response.headers.get("retry-after"))
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, BlockedDestination) as exc:
             status, error = None, str(transport_error(exc))
         async with self.db.unit_of_work() as session:
             session.add(
@@ -145,7 +157,7 @@ class CrmWorker(Worker):
                     call_id=call.id,
                     connector_id=connector.id,
                     method=step.method,
-                    path=step.path.split("?")[0],
+                    path=_path(step),
                     status_code=status,
                     error=error,
                     duration_ms=int((time.perf_counter() - started) * 1000),
@@ -163,8 +175,9 @@ class CrmWorker(Worker):
             raise _Stop("retry", error=error, code=status)
         raise _Stop("failed", error=error, code=status)
 
-    async def _property_made(self, connector_id: str, name: str) -> None:
-        """Note that the property exists (a call that waits for the budget does not create it again)."""
+    async def _step_done(self, connector_id: str, name: str) -> None:
+        """Note that a preparation step is done (HubSpot: the property exists), so that a call that waits
+        for the budget does not make it again."""
         async with self.db.unit_of_work() as session:
             row = await session.get(CrmConnector, connector_id, with_for_update=True)
             if row is not None:
@@ -210,6 +223,11 @@ async def _window(session: AsyncSession, connector_id: str, now: datetime) -> tu
         )
     ).one()
     return int(used), oldest
+
+
+def _path(step: Request) -> str:
+    """What the call log shows of a request's URL: its path, without the query (it may name a contact)."""
+    return urlsplit(step.path).path if step.absolute else step.path.split("?")[0]
 
 
 def _seconds(value: str | None) -> float | None:
