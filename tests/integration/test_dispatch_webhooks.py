@@ -207,8 +207,12 @@ async def test_a_receiver_that_was_down_catches_up_in_order_per_contact(dispatch
             if m.body["data"]["contact_id"] == contact
         ]
         assert arrived == order, contact
-    log = await deliveries(dispatch, auth, subscription["id"])
-    assert {d["status"] for d in log} == {"delivered"}
+
+    async def recorded() -> list[dict[str, Any]] | None:
+        found = await deliveries(dispatch, auth, subscription["id"])
+        return found if {d["status"] for d in found} == {"delivered"} else None
+
+    log = await wait_until(recorded, message="every delivery recorded")
     assert sum(len(d["log"]) for d in log) == 8 + 6
     assert receiver.rejected == []
 

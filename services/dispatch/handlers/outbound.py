@@ -13,8 +13,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, case, func, literal, select
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy import ColumnElement, Select, Text, case, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY, array, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch import catalogue
@@ -23,15 +23,27 @@ from shared.erasure import is_erased
 from shared.events import ContactErased, EventData, new_id
 
 
-def wants(subscription: WebhookSubscription, public: str, event: EventData) -> bool:
-    """Return whether ``subscription`` asks for ``event`` published as the public type ``public``."""
-    if subscription.event_types and public not in subscription.event_types:
-        return False
+def matching(public: str, event: EventData) -> Select[str]:
+    """The ids of the enabled subscriptions of the event's workspace that want ``event`` as ``public``:
+    the type (or every type), and survey and metric filters that let it through (filtered in SQL: no
+    subscription is loaded for an event it does not want)."""
+
+    def empty(column: Any) -> ColumnElement[bool]:
+        return func.jsonb_array_length(column) == 0
+
+    s = WebhookSubscription
+    query = select(s.id).where(
+        s.workspace_id == event.workspace_id,
+        s.enabled.is_(True),
+        or_(empty(s.event_types), s.event_types.contains([public])),
+    )
     survey = catalogue.survey_of(event)
-    if subscription.survey_ids and survey is not None and survey not in subscription.survey_ids:
-        return False
+    if survey is not None:
+        query = query.where(or_(empty(s.survey_ids), s.survey_ids.contains([survey])))
     metrics = catalogue.metrics_of(event)
-    return not (subscription.metrics and metrics and not metrics & set(subscription.metrics))
+    if metrics:
+        query = query.where(or_(empty(s.metrics), s.metrics.has_any(array(sorted(metrics), type_=Text))))
+    return query
 
 
 async def fan_out(
@@ -41,18 +53,7 @@ async def fan_out(
     public = catalogue.BY_SOURCE.get(type(event))
     if public is None:
         return 0
-    subscriptions = [
-        s
-        for s in (
-            await session.scalars(
-                select(WebhookSubscription).where(
-                    WebhookSubscription.workspace_id == event.workspace_id,
-                    WebhookSubscription.enabled.is_(True),
-                )
-            )
-        ).all()
-        if wants(s, public.name, event)
-    ]
+    subscriptions = (await session.scalars(matching(public.name, event))).all()
     if not subscriptions:
         return 0
     contact_id = getattr(event, "contact_id", None) or None
@@ -67,7 +68,7 @@ async def fan_out(
         {
             "id": new_id(),
             "workspace_id": event.workspace_id,
-            "subscription_id": s.id,
+            "subscription_id": subscription_id,
             # what erasure blanks; the erasure notice itself says only whom to erase, and stays
             "contact_id": None if isinstance(event, ContactErased) else contact_id,
             "msg_id": event_id,
@@ -78,7 +79,7 @@ async def fan_out(
             "attempts": 0,
             "next_attempt_at": now,
         }
-        for s in subscriptions
+        for subscription_id in subscriptions
     ]
     created = await session.execute(
         insert(WebhookDelivery).values(rows).on_conflict_do_nothing().returning(WebhookDelivery.id)
