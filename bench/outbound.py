@@ -89,6 +89,12 @@ class Receiver:
         return server
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def event(workspace: str, n: int, *, survey: str) -> ResponseScored:
     return ResponseScored(
         workspace_id=workspace,
@@ -172,7 +178,8 @@ async def main(args: argparse.Namespace) -> int:
             print(
                 f"[1/2] throughput: {args.events} events × {args.subscriptions} subscriptions …", flush=True
             )
-            started = time.monotonic()
+            pid = stack.processes["dispatch"].pid
+            cpu_before, started = cpu_s(pid), time.monotonic()
             sent = [
                 await publish(producer, event(workspace, n, survey="svy-all")) for n in range(args.events)
             ]
@@ -181,14 +188,19 @@ async def main(args: argparse.Namespace) -> int:
                 lambda: len(receiver.arrived) >= total, timeout_s=args.timeout_s, what="deliveries"
             )
             elapsed = max(receiver.arrived.values()) - started
+            cpu = cpu_s(pid) - cpu_before
             first_ids = {event_id for event_id, _ in sent}
             assert {k[1] for k in receiver.arrived} == first_ids
-            rows.append(
+            rows += [
                 (
                     "webhook deliveries to the receiver",
                     f"{total / elapsed:8.0f} deliveries/s ({total} in {elapsed:.1f}s)",
-                )
-            )
+                ),
+                (
+                    "  dispatch CPU per delivery",
+                    f"{cpu / total * 1000:8.2f} ms  (= {total / cpu:.0f} deliveries per CPU-second of dispatch)",
+                ),
+            ]
             receiver.arrived.clear()
 
             count = int(args.rate * args.seconds)

@@ -208,8 +208,11 @@ class HttpChannels:
             )
 
         def pool() -> httpx.AsyncHTTPTransport:
+            # As many connections as the notifier sends at once, all kept alive: a pass reuses them (each
+            # request scans the pool's idle connections, so a pool larger than that only costs).
+            size = max(settings.webhook_concurrency, 10)
             return httpx.AsyncHTTPTransport(
-                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20)
+                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size)
             )
 
         self.tenant = client(GuardedTransport(guard, pool()))
