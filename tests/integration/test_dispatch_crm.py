@@ -18,8 +18,9 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import select
 
 from services.dispatch.crm import hubspot
-from services.dispatch.models import CrmConnector
+from services.dispatch.models import CrmCall, CrmConnector
 from shared.events import (
+    ContactErased,
     FollowUpOpened,
     FollowUpOutcomeRecorded,
     Recipient,
@@ -352,3 +353,46 @@ async def test_a_generic_mapping_to_a_metadata_address_is_refused(dispatch, auth
     )
     assert refused.status_code == 422, refused.text
     assert "mappings.0.url" in refused.text
+
+
+async def test_erasure_empties_the_queued_calls_about_the_contact_and_later_events_queue_nothing(
+    dispatch, crm, workspace, auth
+):
+    email = f"erin-{workspace}@example.com"
+    crm.contacts[email] = {"email": email}
+    connector = await connect(dispatch, auth)
+    event = scored(workspace, email, 2, "detractor", "Call me on +31 6 1234 5678")
+    crm.script = [503] * 1000  # the CRM is down: the call stays queued
+    await publish(dispatch.producer, event)
+
+    async def queued() -> list[dict[str, Any]] | None:
+        found = await calls(dispatch, auth, connector["id"])
+        return found if found and found[0]["attempts"] >= 1 else None
+
+    await wait_until(queued, message="the call was tried")
+    await publish(
+        dispatch.producer,
+        ContactErased(workspace_id=workspace, contact_id=event.contact_id, erased_at=utcnow()),
+    )
+
+    async def emptied() -> CrmCall | None:
+        async with dispatch.runtime.db.unit_of_work() as session:
+            row = await session.scalar(select(CrmCall).where(CrmCall.connector_id == connector["id"]))
+            return row if row is not None and row.request == {} and row.status == "cancelled" else None
+
+    # Waiting or in flight when the erasure came, it is cancelled and keeps nothing about the contact.
+    row = await wait_until(emptied, message="the call was emptied and cancelled")
+    assert row.contact_id is None and row.last_error == "the contact was erased"
+    crm.script = []
+    await publish(
+        dispatch.producer,
+        scored(workspace, email, 1, "detractor", "again").model_copy(update={"contact_id": event.contact_id}),
+    )
+    other = scored(workspace, email, 10, "promoter", None)
+    await publish(dispatch.producer, other)
+    await wait_until(
+        lambda: crm.contacts[email].get("closeloop_nps") == "10", message="the other contact's score"
+    )
+    assert (
+        len(await calls(dispatch, auth, connector["id"])) == 2
+    )  # the erased contact's late score queued nothing

@@ -105,6 +105,9 @@ class CrmWorker(Worker):
             return claimed
 
     async def _run(self, call: CrmCall, connector: CrmConnector) -> None:
+        if not call.request:  # emptied by erasure while it was on its way
+            await self._record(call, _Stop("cancelled", error="the contact was erased", code=None))
+            return
         try:
             credentials = secrets.unseal(
                 connector.sealed_credentials, self.settings.secret_key, self.settings.secret_key_previous
@@ -117,8 +120,8 @@ class CrmWorker(Worker):
             outcome = _Stop("done", error=None, code=call.last_status_code)
         except _Stop as stop:
             outcome = stop
-        except ValueError as exc:
-            outcome = _Stop("failed", error=str(exc), code=None)
+        except (ValueError, KeyError) as exc:  # credentials that do not open, a request missing a field
+            outcome = _Stop("failed", error=f"cannot make the call: {exc}", code=None)
         await self._record(call, outcome)
 
     async def _send(
@@ -194,6 +197,8 @@ class CrmWorker(Worker):
             row.last_status_code, row.last_error = outcome.code, outcome.error
             if outcome.status == "done":
                 row.status, row.done_at = "done", now
+            elif outcome.status == "cancelled" or not row.request:
+                row.status = "cancelled"
             elif outcome.status == "wait":
                 # Waiting for the budget or the CRM's Retry-After is not a failed attempt.
                 row.status, row.attempts, row.next_attempt_at = (
