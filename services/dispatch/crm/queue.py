@@ -216,7 +216,6 @@ async def enqueue(
             )
     if not rows:
         return 0
-    created = await session.execute(
-        insert(CrmCall).values(rows).on_conflict_do_nothing().returning(CrmCall.id)
-    )
+    # One statement compiled once (its cache key does not depend on the rows), executed for every row.
+    created = await session.execute(insert(CrmCall).on_conflict_do_nothing().returning(CrmCall.id), rows)
     return len(created.all())

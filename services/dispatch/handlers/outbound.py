@@ -81,8 +81,9 @@ async def fan_out(
         }
         for subscription_id in subscriptions
     ]
+    # One statement compiled once (its cache key does not depend on the rows), executed for every row.
     created = await session.execute(
-        insert(WebhookDelivery).values(rows).on_conflict_do_nothing().returning(WebhookDelivery.id)
+        insert(WebhookDelivery).on_conflict_do_nothing().returning(WebhookDelivery.id), rows
     )
     return len(created.all())
 
