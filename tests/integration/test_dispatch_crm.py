@@ -23,6 +23,7 @@ from shared.events import (
     ContactErased,
     FollowUpOpened,
     FollowUpOutcomeRecorded,
+    NegativeFeedbackDetected,
     Recipient,
     ResponseScored,
     ScoredAnswer,
@@ -396,3 +397,32 @@ async def test_erasure_empties_the_queued_calls_about_the_contact_and_later_even
     assert (
         len(await calls(dispatch, auth, connector["id"])) == 2
     )  # the erased contact's late score queued nothing
+
+
+async def test_a_hubspot_connector_with_detractor_notes_adds_a_note_to_the_contact(
+    dispatch, crm, workspace, auth
+):
+    email = f"dora-{workspace}@example.com"
+    crm.contacts[email] = {"email": email}
+    contact_id = f"c{list(crm.contacts).index(email)}"
+    await connect(dispatch, auth, detractor_notes=True)
+    base = scored(workspace, email, 2, "detractor", "Nobody <b>listened</b>.")
+    negative = NegativeFeedbackDetected(
+        **base.model_dump(exclude={"negative", "scored_at"}), negatives=base.scores[:1], detected_at=utcnow()
+    )
+    notes = len(crm.notes)
+    await publish(dispatch.producer, negative)
+    await wait_until(lambda: len(crm.notes) > notes, message="the note was created")
+    note = crm.notes[-1]
+    assert note["associations"] == [
+        {
+            "to": {"id": contact_id},
+            "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 202}],
+        }
+    ]
+    assert note["properties"]["hs_note_body"] == (
+        "closeloop: negative feedback on survey svy-support.<br>NPS: 2 (detractor)<br>"
+        "Comment: Nobody &lt;b&gt;listened&lt;/b&gt;."
+    )
+    assert note["properties"]["hs_timestamp"] == negative.detected_at.isoformat().replace("+00:00", "Z")
+    assert crm.violations == []

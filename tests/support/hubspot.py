@@ -9,6 +9,10 @@
   ``{"properties": {...}}`` of existing properties only (else 400, ``VALIDATION_ERROR``), 404 for an
   unknown contact, 200 with the object.
 
+- ``GET /crm/v3/objects/contacts/{id}`` (or ``/{email}?idProperty=email``) returns the contact with its id;
+- ``POST /crm/v3/objects/notes`` creates a note: ``properties.hs_timestamp`` is required and each
+  association goes to an existing contact with ``HUBSPOT_DEFINED`` type 202 (note to contact).
+
 ``script`` answers the next requests with the statuses it lists instead (``429`` with
 ``Retry-After: retry_after``); every request is kept in ``requests`` (method, path, query, headers,
 body, time) and every rule a request broke in ``violations``.
@@ -63,6 +67,7 @@ class FakeHubSpot:
     retry_after: int = 1
     requests: list[Seen] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
+    notes: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -130,6 +135,45 @@ class FakeHubSpot:
         self.properties[body["name"]] = body
         return JSONResponse(body, status_code=201)
 
+    def _email_of(self, key: str, *, by_email: bool) -> str | None:
+        emails = list(self.contacts)
+        if by_email:
+            return key if key in self.contacts else None
+        return emails[int(key[1:])] if key[1:].isdigit() and int(key[1:]) < len(emails) else None
+
+    async def read_contact(self, request: Request) -> Response:
+        _, refused = await self._common(request)
+        if refused is not None:
+            return refused
+        email = self._email_of(
+            request.path_params["id"], by_email=request.query_params.get("idProperty") == "email"
+        )
+        if email is None:
+            return self._error(404, "OBJECT_NOT_FOUND", "resource not found", violation=False)
+        return JSONResponse(
+            {"id": f"c{list(self.contacts).index(email)}", "properties": self.contacts[email]}
+        )
+
+    async def create_note(self, request: Request) -> Response:
+        body, refused = await self._common(request)
+        if refused is not None:
+            return refused
+        if not isinstance(body, dict) or set(body) - {"properties", "associations"}:
+            return self._error(400, "VALIDATION_ERROR", "the body has properties and associations")
+        properties = body.get("properties") or {}
+        if not properties.get("hs_timestamp"):
+            return self._error(400, "VALIDATION_ERROR", "hs_timestamp is required")
+        for association in body.get("associations") or []:
+            target = association.get("to", {}).get("id")
+            if self._email_of(str(target), by_email=False) is None:
+                return self._error(400, "VALIDATION_ERROR", f"no contact {target} to associate")
+            if association.get("types") != [
+                {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 202}
+            ]:
+                return self._error(400, "VALIDATION_ERROR", "a note-to-contact association is type 202")
+        self.notes.append(body)
+        return JSONResponse({"id": str(len(self.notes)), "properties": properties}, status_code=201)
+
     async def update_contact(self, request: Request) -> Response:
         body, refused = await self._common(request)
         if refused is not None:
@@ -168,6 +212,8 @@ class FakeHubSpot:
             routes=[
                 Route("/crm/v3/properties/contacts", self.create_property, methods=["POST"]),
                 Route("/crm/v3/objects/contacts/{id}", self.update_contact, methods=["PATCH"]),
+                Route("/crm/v3/objects/contacts/{id}", self.read_contact, methods=["GET"]),
+                Route("/crm/v3/objects/notes", self.create_note, methods=["POST"]),
             ]
         )
         self._server = uvicorn.Server(

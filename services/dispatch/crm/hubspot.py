@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from services.dispatch.crm.request import Request
-from shared.events import ResponseScored
+from shared.events import NegativeFeedbackDetected, ResponseScored
 
 GROUP = "contactinformation"
 """HubSpot's default contact property group."""
@@ -93,3 +93,65 @@ def update_request(queued: dict[str, Any]) -> Request:
     if queued["match_by"] == "email":
         path += "?idProperty=email"
     return Request("PATCH", path, {"properties": queued["properties"]}, ok_statuses=(200,))
+
+
+NOTE_TO_CONTACT = 202
+"""HubSpot's association type id of a note to a contact (``HUBSPOT_DEFINED``)."""
+
+
+def detractor_note(event: NegativeFeedbackDetected, *, match_by: str) -> dict[str, Any] | None:
+    """Return what to queue for negative feedback: a note on the contact with the negative answers and
+    the comment (``detractor_notes`` connectors)."""
+    if match_by == "email":
+        key = event.respondent.email if event.respondent and event.respondent.email else None
+    else:
+        key = event.contact_id or None
+    if key is None:
+        return None
+    lines = [f"closeloop: negative feedback on survey {event.survey_id}."]
+    lines += [f"{a.metric.upper()}: {a.score} ({a.classification})" for a in event.negatives]
+    if event.comment:
+        lines.append(f"Comment: {event.comment}")
+    return {
+        "note": True,
+        "contact": key,
+        "match_by": match_by,
+        "body": "<br>".join(_html(line) for line in lines),
+        "timestamp": event.detected_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def note_requests(queued: dict[str, Any]) -> Request:
+    """Find the contact's record id (by email), then create the note associated with it."""
+
+    def create(contact_id: str) -> Request:
+        return Request(
+            "POST",
+            "/crm/v3/objects/notes",
+            {
+                "properties": {"hs_timestamp": queued["timestamp"], "hs_note_body": queued["body"]},
+                "associations": [
+                    {
+                        "to": {"id": contact_id},
+                        "types": [
+                            {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": NOTE_TO_CONTACT}
+                        ],
+                    }
+                ],
+            },
+            ok_statuses=(200, 201),
+        )
+
+    if queued["match_by"] != "email":
+        return create(str(queued["contact"]))
+
+    def found(reply: Any) -> Request | None:
+        contact_id = reply.get("id") if isinstance(reply, dict) else None
+        return create(str(contact_id)) if contact_id else None
+
+    path = "/crm/v3/objects/contacts/" + quote(str(queued["contact"]), safe="") + "?idProperty=email"
+    return Request("GET", path, None, ok_statuses=(200,), then=found)

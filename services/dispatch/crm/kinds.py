@@ -12,7 +12,13 @@ from services.dispatch.crm import generic, hubspot, zendesk
 from services.dispatch.crm.request import Request
 from services.dispatch.models import CrmCall, CrmConnector, Invitation
 from services.dispatch.settings import DispatchSettings
-from shared.events import EventData, FollowUpOpened, FollowUpOutcomeRecorded, ResponseScored
+from shared.events import (
+    EventData,
+    FollowUpOpened,
+    FollowUpOutcomeRecorded,
+    NegativeFeedbackDetected,
+    ResponseScored,
+)
 
 KINDS = ("hubspot", "zendesk", "generic")
 
@@ -28,10 +34,14 @@ async def plan(
     """Return the calls ``event`` asks of ``connector``, each with its unique key (the event id, with the
     mapping's index for the generic connector)."""
     if connector.kind == "hubspot":
+        match_by = connector.config.get("match_by", "email")
         if isinstance(event, ResponseScored):
-            queued = hubspot.contact_update(event, match_by=connector.config.get("match_by", "email"))
-            return [(event_id, queued)] if queued else []
-        return []
+            queued = hubspot.contact_update(event, match_by=match_by)
+        elif isinstance(event, NegativeFeedbackDetected) and connector.config.get("detractor_notes"):
+            queued = hubspot.detractor_note(event, match_by=match_by)
+        else:
+            queued = None
+        return [(event_id, queued)] if queued else []
     if connector.kind == "zendesk":
         queued = await _zendesk(session, connector, event)
         return [(event_id, queued)] if queued else []
@@ -77,6 +87,8 @@ async def _ticket_of(session: AsyncSession, connector: CrmConnector, key: str, v
 
 def requests(connector: CrmConnector, queued: dict[str, Any]) -> list[Request]:
     """The requests of one queued call; HubSpot's first ones create the properties not yet made."""
+    if connector.kind == "hubspot" and queued.get("note"):
+        return [hubspot.note_requests(queued)]
     if connector.kind == "hubspot":
         made = set(connector.config.get("properties", ()))
         steps = [] if connector.prepared else [r for r in hubspot.property_requests() if r.step not in made]

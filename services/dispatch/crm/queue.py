@@ -62,7 +62,7 @@ async def create_connector(
 ) -> CrmConnector:
     config: dict[str, Any] = {"burst_per_10s": body.burst_per_10s}
     if body.kind == "hubspot":
-        config["match_by"] = body.match_by
+        config["match_by"], config["detractor_notes"] = body.match_by, body.detractor_notes
     elif body.kind == "zendesk":
         if not body.subdomain:
             raise InvalidInput("a zendesk connector needs subdomain", field="subdomain")
@@ -128,6 +128,8 @@ async def patch_connector(
     config = dict(row.config)
     if body.match_by is not None and row.kind == "hubspot":
         config["match_by"] = body.match_by
+    if body.detractor_notes is not None and row.kind == "hubspot":
+        config["detractor_notes"] = body.detractor_notes
     if body.mappings is not None and row.kind == "generic":
         config["mappings"] = await _check_mappings(guard, body.mappings)
     if body.burst_per_10s is not None:

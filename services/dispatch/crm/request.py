@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,3 +18,5 @@ class Request:
     step: str | None = None
     """A preparation step the connector remembers once done (HubSpot: a property's name)."""
     headers: dict[str, str] = field(default_factory=dict)
+    then: Callable[[Any], Request | None] | None = None
+    """The next request, made from this one's JSON reply (HubSpot: the contact's id, then the note)."""

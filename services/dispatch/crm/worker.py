@@ -113,10 +113,13 @@ class CrmWorker(Worker):
                 connector.sealed_credentials, self.settings.secret_key, self.settings.secret_key_previous
             )
             headers = kinds.headers(connector, credentials)
-            for step in kinds.requests(connector, call.request):
-                await self._send(call, connector, step, headers)
-                if step.step is not None:
-                    await self._step_done(connector.id, step.step)
+            for first in kinds.requests(connector, call.request):
+                step: Request | None = first
+                while step is not None:
+                    reply = await self._send(call, connector, step, headers)
+                    if step.step is not None:
+                        await self._step_done(connector.id, step.step)
+                    step = step.then(reply) if step.then is not None else None
             outcome = _Stop("done", error=None, code=call.last_status_code)
         except _Stop as stop:
             outcome = stop
@@ -126,8 +129,9 @@ class CrmWorker(Worker):
 
     async def _send(
         self, call: CrmCall, connector: CrmConnector, step: Request, headers: dict[str, str]
-    ) -> None:
-        """Make one request within the budget; return on a good answer, raise ``_Stop`` otherwise."""
+    ) -> Any:
+        """Make one request within the budget; return the JSON reply (None when it is not JSON) of a good
+        answer, raise ``_Stop`` otherwise."""
         now = self.clock.now()
         budget = int(connector.config.get("burst_per_10s", 100))
         async with self.db.unit_of_work() as session:
@@ -140,6 +144,7 @@ class CrmWorker(Worker):
         started = time.perf_counter()
         status: int | None
         retry_after: float | None = None
+        reply: Any = None
         try:
             # A generic connector's URL is the workspace's: through the outbound guard.
             client = self.tenant if step.absolute else self.http
@@ -152,6 +157,11 @@ class CrmWorker(Worker):
                 error = f"replied {status_text(status)}"
             if status == 429:
                 retry_after = _seconds(response.headers.get("retry-after"))
+            elif error is None and step.then is not None:
+                try:
+                    reply = response.json()
+                except ValueError:
+                    reply = None
         except (httpx.HTTPError, BlockedDestination) as exc:
             status, error = None, str(transport_error(exc))
         async with self.db.unit_of_work() as session:
@@ -169,7 +179,7 @@ class CrmWorker(Worker):
             )
         call.last_status_code = status
         if error is None:
-            return
+            return reply
         if status == 429:
             raise _Stop(
                 "wait", error=error, code=status, at=self.clock.now() + timedelta(seconds=retry_after or 10)

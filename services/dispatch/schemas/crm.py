@@ -78,6 +78,9 @@ class CrmConnectorIn(_Credentials):
         "contact id is the HubSpot record id",
     )
     burst_per_10s: int = Field(100, ge=1, le=1000, description="At most this many requests in any 10 seconds")
+    detractor_notes: bool = Field(
+        False, description="hubspot: add a note to the contact on negative feedback"
+    )
 
 
 class CrmConnectorPatch(BaseModel):
@@ -88,6 +91,7 @@ class CrmConnectorPatch(BaseModel):
     match_by: MatchBy | None = None
     burst_per_10s: int | None = Field(None, ge=1, le=1000)
     mappings: list[GenericMapping] | None = Field(None, max_length=20)
+    detractor_notes: Flag | None = None
 
 
 class CrmCredentialsIn(_Credentials):
@@ -107,6 +111,7 @@ class CrmConnectorOut(BaseModel):
     auth: str | None
     mappings: list[dict[str, Any]] | None
     burst_per_10s: int
+    detractor_notes: bool | None
     enabled: bool
     prepared: bool = Field(description="The closeloop contact properties exist in the CRM")
     has_credentials: bool = Field(
@@ -127,6 +132,7 @@ class CrmConnectorOut(BaseModel):
             "subdomain": value.config.get("subdomain"),
             "auth": value.config.get("auth"),
             "mappings": value.config.get("mappings"),
+            "detractor_notes": value.config.get("detractor_notes"),
             "burst_per_10s": value.config.get("burst_per_10s", 100),
             "enabled": value.enabled,
             "prepared": value.prepared,
