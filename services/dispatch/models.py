@@ -325,6 +325,8 @@ class WebhookSubscription(Base):
     metrics: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     """Only events about one of these metrics (events that name no metric always pass); empty: every one."""
     description: Mapped[str | None] = mapped_column(Text)
+    notify_email: Mapped[str | None] = mapped_column(String(254))
+    """Who hears (by email) that the subscription was disabled after failures or a 410."""
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     disabled_reason: Mapped[str | None] = mapped_column(Text)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)

@@ -330,7 +330,12 @@ class Notifier(Worker):
                 row = rows.get(delivery.id)
                 if row is None or row.status != "sending" or row.attempts != delivery.attempts:
                     continue
-                self._apply(row, subscriptions[row.subscription_id], status, error, now=now, settings=s)
+                subscription = subscriptions[row.subscription_id]
+                if (
+                    self._apply(row, subscription, status, error, now=now, settings=s)
+                    and subscription.notify_email
+                ):
+                    session.add(_disabled_notice(subscription, now=now))
 
     @staticmethod
     def _apply(
@@ -341,7 +346,8 @@ class Notifier(Worker):
         *,
         now: datetime,
         settings: DispatchSettings,
-    ) -> None:
+    ) -> bool:
+        """Apply one attempt's outcome; return whether it disabled the subscription."""
         row.last_status_code, row.last_error = status, error
         if error is None:
             row.status, row.delivered_at = "delivered", now
@@ -360,6 +366,7 @@ class Notifier(Worker):
                 log.warning(
                     "webhook subscription %s disabled: %s", subscription.id, subscription.disabled_reason
                 )
+                return True
         else:
             row.status = "scheduled"
             row.next_attempt_at = now + timedelta(
@@ -367,3 +374,24 @@ class Notifier(Worker):
                     row.attempts, base_s=settings.webhook_backoff_s, jitter=random.random()
                 )
             )
+        return False
+
+
+def _disabled_notice(subscription: WebhookSubscription, *, now: datetime) -> Notification:
+    """The email that tells the subscription's ``notify_email`` it was disabled, and how to fix it."""
+    return Notification(
+        id=new_id(),
+        workspace_id=subscription.workspace_id,
+        notification_id=new_id(),
+        contact_id=None,
+        channel="email",
+        to=subscription.notify_email,
+        subject="closeloop: a webhook subscription was disabled",
+        body=f"The webhook subscription {subscription.id} ({subscription.url}) was disabled: "
+        f"{subscription.disabled_reason}.\n\nNothing is sent to it until it is re-enabled "
+        f'(PATCH /v1/webhooks/{subscription.id} with {{"enabled": true}}); its delivery log '
+        f"(GET /v1/webhooks/{subscription.id}/deliveries) shows every attempt.",
+        status="scheduled",
+        attempts=0,
+        next_attempt_at=now,
+    )

@@ -18,6 +18,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import select
 
+from closeloop.mailcatcher import body_of, recipient
 from services.dispatch.models import WebhookDelivery, erased_contacts
 from services.scoring.app import create_app as create_scoring
 from services.scoring.settings import ScoringSettings
@@ -217,9 +218,14 @@ async def test_a_receiver_that_was_down_catches_up_in_order_per_contact(dispatch
     assert receiver.rejected == []
 
 
-async def test_an_endpoint_that_answers_410_is_unsubscribed(dispatch, receiver, workspace, auth):
+async def test_an_endpoint_that_answers_410_is_unsubscribed_and_the_workspace_told(
+    dispatch, receiver, workspace, auth, smtp
+):
     gone, alive = f"gone-{workspace}", f"alive-{workspace}"
-    subscription = await subscribe(dispatch, receiver, auth, gone, event_types=["case.opened"])
+    ops = f"ops-{workspace}@example.com"
+    subscription = await subscribe(
+        dispatch, receiver, auth, gone, event_types=["case.opened"], notify_email=ops
+    )
     await subscribe(dispatch, receiver, auth, alive, event_types=["case.opened"])
     receiver.status[gone] = 410
 
@@ -247,6 +253,9 @@ async def test_an_endpoint_that_answers_410_is_unsubscribed(dispatch, receiver, 
     [failed] = await deliveries(dispatch, auth, subscription["id"])
     assert failed["status"] == "failed" and failed["log"][0]["status_code"] == 410
     assert len(failed["log"]) == 1  # 410 is an answer, not a failure to retry
+    notice = await smtp.wait_for(lambda m: recipient(m) == ops)
+    assert notice["Subject"] == "closeloop: a webhook subscription was disabled"
+    assert subscription["id"] in body_of(notice, "plain") and "410 Gone" in body_of(notice, "plain")
 
     second = opened()
     await publish(dispatch.producer, second)

@@ -31,6 +31,7 @@ async def create_subscription(
         survey_ids=sorted(set(body.survey_ids)),
         metrics=sorted(set(body.metrics)),
         description=body.description,
+        notify_email=body.notify_email,
         enabled=True,
         consecutive_failures=0,
     )
@@ -91,6 +92,8 @@ async def patch_subscription(
         row.metrics = sorted(set(body.metrics))
     if body.description is not None:
         row.description = body.description
+    if body.notify_email is not None:
+        row.notify_email = body.notify_email
     if body.enabled is not None:
         row.enabled = body.enabled
         if body.enabled:

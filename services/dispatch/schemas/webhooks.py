@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, field_validator
 
 from services.dispatch.catalogue import SUBSCRIBABLE
 from services.dispatch.schemas.common import Flag
@@ -57,6 +57,9 @@ class SubscriptionIn(BaseModel):
         description="Only events about one of these metrics; events that name no metric always pass. Empty: all",
     )
     description: str | None = Field(None, max_length=500)
+    notify_email: EmailStr | None = Field(
+        None, description="Who is told by email when the subscription is disabled (failures, or a 410 answer)"
+    )
 
     _types = field_validator("event_types")(_known_types)
 
@@ -69,6 +72,7 @@ class SubscriptionPatch(BaseModel):
     survey_ids: SurveyIds | None = Field(None, max_length=100)
     metrics: list[ScoreMetric] | None = Field(None, max_length=5)
     description: str | None = Field(None, max_length=500)
+    notify_email: EmailStr | None = None
     _types = field_validator("event_types")(_known_types)
     enabled: Flag | None = Field(
         None, description="true re-enables a subscription disabled after failures (a JSON boolean)"
@@ -84,6 +88,7 @@ class SubscriptionOut(BaseModel):
     survey_ids: list[str]
     metrics: list[str]
     description: str | None
+    notify_email: str | None
     enabled: bool
     disabled_reason: str | None
     consecutive_failures: int

@@ -1,4 +1,5 @@
-"""webhooks fed from events: subscription filters by survey and metric; per-contact delivery order
+"""webhooks fed from events: subscription filters by survey and metric, who hears of a disabled one;
+per-contact delivery order
 
 Revision ID: 7b3d5e2a91c4
 Revises: 2887e9914269
@@ -28,6 +29,11 @@ def upgrade() -> None:
             schema="dispatch",
         )
     op.add_column(
+        "webhook_subscriptions",
+        sa.Column("notify_email", sa.String(length=254), nullable=True),
+        schema="dispatch",
+    )
+    op.add_column(
         "webhook_deliveries", sa.Column("order_key", sa.String(length=200), nullable=True), schema="dispatch"
     )
     op.add_column(
@@ -49,5 +55,6 @@ def downgrade() -> None:
     op.drop_index("ix_webhook_deliveries_pending_order", table_name="webhook_deliveries", schema="dispatch")
     op.drop_column("webhook_deliveries", "seq", schema="dispatch")
     op.drop_column("webhook_deliveries", "order_key", schema="dispatch")
+    op.drop_column("webhook_subscriptions", "notify_email", schema="dispatch")
     op.drop_column("webhook_subscriptions", "metrics", schema="dispatch")
     op.drop_column("webhook_subscriptions", "survey_ids", schema="dispatch")
