@@ -269,7 +269,7 @@ if __name__ == "__main__":
     parser.add_argument("--events", type=int, default=50, help="throughput phase: events (× subscriptions)")
     parser.add_argument("--rate", type=float, default=100, help="latency phase: events per second")
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--concurrency", type=int, default=50, help="CLOSELOOP_DISPATCH_WEBHOOK_CONCURRENCY")
+    parser.add_argument("--concurrency", type=int, default=200, help="CLOSELOOP_DISPATCH_WEBHOOK_CONCURRENCY")
     parser.add_argument("--verify-every", type=int, default=20)
     parser.add_argument("--timeout-s", type=float, default=180)
     sys.exit(asyncio.run(main(parser.parse_args())))

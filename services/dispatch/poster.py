@@ -24,7 +24,7 @@ import h11
 from shared.netguard import BlockedDestination, OutboundGuard
 
 MAX_REPLY = 64 * 1024
-MAX_IDLE_PER_ORIGIN = 64
+MAX_IDLE_PER_ORIGIN = 256
 
 
 class PostError(Exception):

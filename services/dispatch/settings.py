@@ -72,7 +72,7 @@ class DispatchSettings(ServiceSettings):
     """CRM calls answered 5xx or not at all are tried this often (429 answers wait, they do not count)."""
     crm_backoff_s: float = Field(5.0, ge=0)
     """First retry delay of CRM calls; doubles per attempt with ±50 % jitter, capped at 1 h."""
-    webhook_concurrency: int = Field(50, ge=1, le=500)
+    webhook_concurrency: int = Field(200, ge=1, le=1000)
     """Webhook deliveries (and staff notifications) the notifier claims and sends at once per pass."""
     webhook_disable_after: int = Field(5, ge=1)
     """A subscription whose last this many deliveries all failed is disabled."""
