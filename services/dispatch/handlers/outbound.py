@@ -4,8 +4,9 @@ Runs in dispatch's ``outbound`` consumer group (``closeloop-dispatch-outbound``)
 transaction, so an event redelivered by the broker makes no second delivery; the unique
 (subscription, ``msg_id``) makes that hold even for the same event published twice. A subscription
 matches when it is enabled, asks for the type (or for every type), and its survey and metric filters
-let the event through. Deliveries about a contact carry the contact as their ``order_key``: the
-``Notifier`` sends one subscription's deliveries about one contact one at a time, in order.
+let the event through. Deliveries about a contact carry the contact as their ``order_key`` (others
+their record key: a target's changes): the ``Notifier`` sends one subscription's deliveries with one
+key one at a time, in order.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ async def fan_out(
             # what erasure blanks; the erasure notice itself says only whom to erase, and stays
             "contact_id": None if isinstance(event, ContactErased) else contact_id,
             "msg_id": event_id,
-            "order_key": contact_id,
+            "order_key": contact_id or event.partition_key(),  # a target's changes stay in order too
             "event_type": public.name,
             "payload": body,
             "status": "scheduled",
