@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -346,3 +347,35 @@ async def test_end_to_end_scoring_scores_a_response_and_the_receiver_gets_it(
     assert by_type["response.scored"]["scores"][0]["metric"] == "nps"
     assert by_type["response.scored"]["comment"] == "Nobody called back"
     assert by_type["feedback.negative"]["negatives"][0]["classification"] == "detractor"
+
+
+async def test_a_time_range_is_replayed_with_the_same_webhook_ids_in_order(
+    dispatch, receiver, workspace, auth
+):
+    name = f"replay-{workspace}"
+    subscription = await subscribe(dispatch, receiver, auth, name, event_types=["response.scored"])
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    events = [scored(workspace, "svy", "c-r", ("nps", n, "detractor"), n=n) for n in range(3)]
+    ids = [await publish(dispatch.producer, e) for e in events]
+    await wait_until(lambda: len(receiver.unique(name)) == 3, message="the first deliveries")
+
+    async def delivered() -> bool:
+        return {d["status"] for d in await deliveries(dispatch, auth, subscription["id"])} == {"delivered"}
+
+    await wait_until(delivered, message="recorded as delivered")
+    replay = await dispatch.client.post(
+        f"/v1/webhooks/{subscription['id']}/replay",
+        json={"since": since.isoformat(), "until": (datetime.now(UTC) + timedelta(seconds=5)).isoformat()},
+        headers=auth,
+    )
+    assert replay.status_code == 202 and replay.json() == {"replayed": 3}, replay.text
+    await wait_until(lambda: len(receiver.accepted[name]) == 6, message="the replayed deliveries")
+    again = [m.webhook_id for m in receiver.accepted[name][3:]]
+    assert again == ids  # the same webhook-ids (receivers drop them as duplicates), in the original order
+
+    naive = await dispatch.client.post(
+        f"/v1/webhooks/{subscription['id']}/replay",
+        json={"since": "2026-11-30T08:00:00", "until": "2026-11-30T09:00:00Z"},
+        headers=auth,
+    )
+    assert naive.status_code == 422 and "since" in naive.text

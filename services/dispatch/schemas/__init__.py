@@ -34,6 +34,8 @@ from services.dispatch.schemas.templates import (
 from services.dispatch.schemas.webhooks import (
     AttemptOut,
     DeliveryOut,
+    ReplayRangeIn,
+    ReplayRangeOut,
     SubscriptionIn,
     SubscriptionOut,
     SubscriptionPatch,
@@ -60,6 +62,8 @@ __all__ = [
     "QuietHours",
     "ReminderOut",
     "Reminders",
+    "ReplayRangeIn",
+    "ReplayRangeOut",
     "SubscriptionIn",
     "SubscriptionOut",
     "SubscriptionPatch",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, HttpUrl, field_validator
 
 from services.dispatch.catalogue import SUBSCRIBABLE
 from services.dispatch.schemas.common import Flag
@@ -123,3 +123,17 @@ class DeliveryOut(BaseModel):
     delivered_at: datetime | None
     created_at: datetime
     log: list[AttemptOut] = Field(default_factory=list)
+
+
+class ReplayRangeIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"since": "2026-11-30T08:00:00Z", "until": "2026-11-30T12:00:00Z"}]},
+    )
+
+    since: AwareDatetime = Field(description="Deliveries created at or after this moment (with a time zone)")
+    until: AwareDatetime = Field(description="… and before this one")
+
+
+class ReplayRangeOut(BaseModel):
+    replayed: int = Field(description="How many finished deliveries are being sent again")
