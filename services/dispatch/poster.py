@@ -25,6 +25,8 @@ from shared.netguard import BlockedDestination, OutboundGuard
 
 MAX_REPLY = 64 * 1024
 MAX_IDLE_PER_ORIGIN = 256
+IDLE_S = 30.0
+"""A connection unused this long is closed (swept at most once per ``IDLE_S``)."""
 
 
 class PostError(Exception):
@@ -43,6 +45,7 @@ class _Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
         self.h11 = h11.Connection(h11.CLIENT)
+        self.idle_since = 0.0
 
     def close(self) -> None:
         self.writer.close()
@@ -58,6 +61,23 @@ class WebhookPoster:
         self.user_agent = user_agent
         self._idle: dict[Origin, list[_Connection]] = defaultdict(list)
         self._tls = ssl.create_default_context()
+        self._swept = 0.0
+
+    def _sweep(self) -> None:
+        """Close connections idle for longer than ``IDLE_S`` (endpoints posted to no more keep none)."""
+        now = asyncio.get_running_loop().time()
+        if now - self._swept < IDLE_S:
+            return
+        self._swept = now
+        for origin, connections in list(self._idle.items()):
+            keep = [c for c in connections if now - c.idle_since < IDLE_S]
+            for connection in connections:
+                if connection not in keep:
+                    connection.close()
+            if keep:
+                self._idle[origin] = keep
+            else:
+                del self._idle[origin]
 
     async def post(self, url: str, headers: dict[str, str], body: bytes) -> int:
         """Return the endpoint's status code; raise ``PostError`` when there is none."""
@@ -77,6 +97,7 @@ class WebhookPoster:
             ("Content-Length", str(len(body))),
             *headers.items(),
         ]
+        self._sweep()
         try:
             async with asyncio.timeout(self.timeout_s):
                 while self._idle[origin]:
@@ -170,6 +191,7 @@ class WebhookPoster:
         if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
             conn.start_next_cycle()
             if len(self._idle[origin]) < MAX_IDLE_PER_ORIGIN:
+                connection.idle_since = asyncio.get_running_loop().time()
                 self._idle[origin].append(connection)
                 return status
         connection.close()

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from services.dispatch.poster import PostError, WebhookPoster
+from services.dispatch.poster import IDLE_S, PostError, WebhookPoster
 from shared.netguard import OutboundGuard, parse_networks
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -102,3 +102,22 @@ async def test_no_answer_within_the_timeout_and_refused_destinations_are_errors_
     assert refused.value.permanent
     with pytest.raises(PostError, match="could not connect"):
         await poster().post(f"http://127.0.0.1:{port}/", {}, b"x")
+
+
+async def test_connections_idle_too_long_are_closed_and_not_reused() -> None:
+    async def keep_alive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+
+    server, port, connections = await serve(keep_alive)
+    client = poster()
+    assert await client.post(f"http://127.0.0.1:{port}/", {}, b"1") == 200
+    [[idle]] = client._idle.values()
+    idle.idle_since -= IDLE_S + 1  # as if unused for longer than IDLE_S
+    client._swept -= IDLE_S + 1
+    assert await client.post(f"http://127.0.0.1:{port}/", {}, b"2") == 200
+    assert len(connections) == 2 and idle.writer.is_closing()
+    await client.close()
+    server.close()
