@@ -61,6 +61,7 @@ bench: install
 	@$(BIN)/python -m bench.followup
 	@$(BIN)/python -m bench.scoring
 	@$(BIN)/python -m bench.exports
+	@$(BIN)/python -m bench.outbound
 
 lint: install
 	@$(BIN)/ruff format --check --quiet . || { echo "run: make format"; exit 1; }

@@ -26,6 +26,7 @@ import yaml  # noqa: E402  (PyYAML comes with uvicorn[standard])
 from pydantic import BaseModel  # noqa: E402
 from pydantic.json_schema import models_json_schema  # noqa: E402
 
+from services.dispatch.catalogue import CATALOGUE, PublicEvent  # noqa: E402
 from shared import events  # noqa: E402
 from shared.events import EVENT_TYPES, TOPICS, CloudEvent, EventData, dead_letter_topic  # noqa: E402
 from shared.vocabulary import STACK_SERVICES  # noqa: E402
@@ -131,6 +132,13 @@ CONSUMERS: dict[type[EventData], tuple[str, ...]] = {
 # service's other events never holds them up (a revoked key is refused within seconds).
 OWN_GROUP: dict[type[EventData], tuple[str, tuple[str, ...]]] = {
     events.KeyRevoked: ("revocations", ("trigger", "dispatch", "responses", "scoring", "followup")),
+}
+
+# Further groups a service consumes in besides its main one, ``closeloop-<service>-<suffix>``, with the
+# events each reads there (they may be read in the main group too): dispatch's ``outbound`` group turns
+# every public event into webhook deliveries (services/dispatch/catalogue.py).
+ALSO_GROUPS: dict[tuple[str, str], frozenset[type[EventData]]] = {
+    ("dispatch", "outbound"): frozenset(p.source for p in CATALOGUE),
 }
 
 TOPIC_DESCRIPTIONS = {
@@ -305,6 +313,61 @@ def _kafka_operation_binding(group: str) -> dict[str, Any]:
     }
 
 
+def _webhook_name(public: PublicEvent) -> str:
+    return "Webhook_" + public.name.replace(".", "_")
+
+
+def _public_schemas() -> dict[str, Any]:
+    """Return JSON Schemas of the public webhook payloads (their own models, apart from the events)."""
+    models = sorted({p.payload for p in CATALOGUE}, key=lambda m: m.__name__)
+    _, top = models_json_schema(
+        [(m, "serialization") for m in models], ref_template="#/components/schemas/{model}"
+    )
+    return dict(sorted(top["$defs"].items()))
+
+
+def _webhook_headers() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "webhook-id": {
+                "type": "string",
+                "description": "The event's id: the same on retries; deduplicate on it.",
+            },
+            "webhook-timestamp": {"type": "string", "description": "Unix seconds of the attempt."},
+            "webhook-signature": {
+                "type": "string",
+                "description": "`v1,<base64 HMAC-SHA256 of {id}.{timestamp}.{body}>` keyed with the `whsec_` secret.",
+            },
+            "content-type": {"type": "string", "const": "application/json"},
+        },
+        "required": ["webhook-id", "webhook-timestamp", "webhook-signature", "content-type"],
+    }
+
+
+def _webhook_message(public: PublicEvent) -> dict[str, Any]:
+    return {
+        "name": public.name,
+        "title": f"{public.name} (v{public.version})",
+        "summary": public.summary,
+        "contentType": "application/json",
+        "headers": _ref("components", "schemas", "StandardWebhooksHeaders"),
+        "payload": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string", "description": "The event id, also `webhook-id`."},
+                "type": {"type": "string", "const": public.name},
+                "version": {"type": "integer", "const": public.version},
+                "timestamp": {"type": "string", "format": "date-time"},
+                "workspace_id": {"type": "string"},
+                "data": _ref("components", "schemas", public.payload.__name__),
+            },
+            "required": ["id", "type", "version", "timestamp", "workspace_id", "data"],
+        },
+        "x-made-from": public.source.type_name(),
+    }
+
+
 def build_document() -> dict[str, Any]:
     """Return the AsyncAPI document as plain data."""
     if set(PUBLISHERS) != set(EVENT_TYPES.values()) or set(CONSUMERS) != set(EVENT_TYPES.values()):
@@ -360,6 +423,19 @@ def build_document() -> dict[str, Any]:
                     "bindings": _kafka_operation_binding(group),
                     "x-service": service,
                 }
+            for (owner, suffix), also in ALSO_GROUPS.items():
+                extra = [m for m in models if owner == service and m in also]
+                if extra:
+                    group = f"closeloop-{service}-{suffix}"
+                    operations[f"{service}Receives{_camel(topic)}{_camel(suffix)}"] = {
+                        "action": "receive",
+                        "channel": _ref("channels", topic),
+                        "summary": f"{service} consumes {topic} in the group {group}.",
+                        "messages": [_ref("channels", topic, "messages", m.__name__) for m in extra],
+                        "bindings": _kafka_operation_binding(group),
+                        "x-service": service,
+                    }
+                    received = received or extra
             if received:
                 operations[f"{service}DeadLetters{_camel(topic)}"] = {
                     "action": "send",
@@ -369,13 +445,33 @@ def build_document() -> dict[str, Any]:
                     "x-service": service,
                 }
 
+    channels["webhooks"] = {
+        "address": "{subscriptionUrl}",
+        "title": "Outgoing webhooks",
+        "description": "The public events dispatch posts to each webhook subscription's URL, signed with "
+        "Standard Webhooks (docs/webhooks.md). `webhook-id` is the internal event's id; the body is "
+        "`{id, type, version, timestamp, workspace_id, data}` with `data` the public payload of the type.",
+        "parameters": {"subscriptionUrl": {"description": "The subscription's `url` (POST)."}},
+        "servers": [_ref("servers", "integrators")],
+        "messages": {_webhook_name(p): _ref("components", "messages", _webhook_name(p)) for p in CATALOGUE},
+    }
+    operations["dispatchSendsWebhooks"] = {
+        "action": "send",
+        "channel": _ref("channels", "webhooks"),
+        "summary": "dispatch posts each public event to every subscription that wants it (type, survey, metric).",
+        "messages": [_ref("channels", "webhooks", "messages", _webhook_name(p)) for p in CATALOGUE],
+        "x-service": "dispatch",
+    }
     schemas = {
         "CloudEventHeaders": _ce_headers(),
         "DeadLetterHeaders": _dead_letter_headers(),
+        "StandardWebhooksHeaders": _webhook_headers(),
         **_schemas(),
+        **_public_schemas(),
     }
     messages = {m.__name__: _message(m) for m in EVENT_TYPES.values()}
     messages["DeadLetteredRecord"] = _dead_letter_message()
+    messages.update({_webhook_name(p): _webhook_message(p) for p in CATALOGUE})
     return {
         "asyncapi": "3.0.0",
         "id": "urn:closeloop:events",
@@ -396,6 +492,12 @@ def build_document() -> dict[str, Any]:
                 "host": "127.0.0.1:9092",
                 "protocol": "kafka",
                 "description": "The local broker of `make run`.",
+            },
+            "integrators": {
+                "host": "{receiver}",
+                "protocol": "https",
+                "description": "An integrator's webhook endpoint (a subscription's URL): outgoing webhooks only.",
+                "variables": {"receiver": {"description": "The host of the subscription's URL."}},
             },
         },
         "channels": channels,

@@ -15,6 +15,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -34,6 +35,10 @@ log = logging.getLogger(__name__)
 
 EventCallback = Callable[[AsyncSession, Any], Awaitable[None]]
 """What a service does with one consumed event, in the inbox's transaction (it calls a handler)."""
+
+CURRENT_EVENT: ContextVar[CloudEvent | None] = ContextVar("current_event", default=None)
+"""The envelope of the event a callback is handling (its ``id`` and ``time``), for the few callbacks
+that pass them on, e.g. as an outgoing webhook's ``webhook-id``."""
 
 
 def inbox_table(metadata: MetaData) -> Table:
@@ -225,10 +230,14 @@ class EventConsumer:
                             outcomes.append((envelope.type, "duplicate"))
                             continue
                         first_time.discard(envelope.id)  # the same id twice in one batch counts once
-                        with tracing.span(
-                            f"{self.name} {envelope.type}", parent=envelope.traceparent, kind="consumer"
-                        ):
-                            await callback(session, data)
+                        token = CURRENT_EVENT.set(envelope)
+                        try:
+                            with tracing.span(
+                                f"{self.name} {envelope.type}", parent=envelope.traceparent, kind="consumer"
+                            ):
+                                await callback(session, data)
+                        finally:
+                            CURRENT_EVENT.reset(token)
                         outcomes.append((envelope.type, "handled"))
                 if self.flush is not None:
                     await self.flush(session)
@@ -274,7 +283,11 @@ class EventConsumer:
         ).scalar_one_or_none()
         if first_time is None:
             return "duplicate"
-        await callback(session, data)
+        token = CURRENT_EVENT.set(envelope)
+        try:
+            await callback(session, data)
+        finally:
+            CURRENT_EVENT.reset(token)
         return "handled"
 
     async def dead_letter(self, record: ConsumerRecord, error: BaseException, *, attempts: int) -> None:

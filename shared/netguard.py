@@ -74,6 +74,12 @@ class OutboundGuard:
 
     async def resolve(self, host: str, port: int) -> IPAddress:
         """Return the first address of ``host``, after checking every address it resolves to."""
+        try:
+            literal = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            pass
+        else:  # an address needs no resolver (and no trip through its thread pool)
+            return self.check_address(str(literal), host=host)
         loop = asyncio.get_running_loop()
         try:
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)

@@ -66,7 +66,20 @@ class Runtime(Generic[S, D]):
     """The revoked key ids this service holds (in memory, from its ``revoked_keys`` table)."""
     revocations: EventConsumer | None = None
     """The consumer that records ``KeyRevoked`` (its own group: ``closeloop-<service>-revocations``)."""
+    groups: dict[str, EventConsumer] = field(default_factory=dict)
+    """The consumers of ``ServiceSpec.groups``, by suffix."""
     deps: D = field(init=False)
+
+
+@dataclass
+class ConsumerGroup:
+    """A consumer of the service in a group of its own, ``closeloop-<service>-<suffix>``: a backlog in
+    one group never holds up the other (e.g. webhook fan-out and invitations)."""
+
+    suffix: str
+    topics: list[str]
+    callbacks: dict[type, EventCallback]
+    batch: bool = False
 
 
 @dataclass
@@ -91,6 +104,8 @@ class ServiceSpec(Generic[S, D]):
     teardown: Callable[[Runtime[S, D]], Awaitable[None]] | None = None
     consumes: Callable[[Runtime[S, D]], dict[type, EventCallback]] | None = None
     workers: Callable[[Runtime[S, D]], Sequence[Worker]] | None = None
+    groups: Callable[[Runtime[S, D]], list[ConsumerGroup]] | None = None
+    """Further consumers, each in its own group (``ConsumerGroup``), run where consumers run."""
     openapi_tags: list[dict[str, str]] = field(default_factory=list)
     front: Callable[[ServiceApp, S], ASGIApp] | None = None
     """An ASGI front door for a hot route (see ``ServiceApp``), built for processes that serve the API."""
@@ -168,6 +183,17 @@ def build_app(spec: ServiceSpec[S, D], settings: S) -> ServiceApp:
                 flush=spec.consumer_flush,
             )
             consumers.append((runtime.consumer, _supervise(runtime.consumer, spec.name)))
+        for group in spec.groups(runtime) if spec.groups and settings.runs("consumer") else []:
+            extra = await _consumer(
+                runtime,
+                spec.inbox_table,
+                f"{spec.name}-{group.suffix}",
+                group.topics,
+                group.callbacks,
+                batch=group.batch,
+            )
+            runtime.groups[group.suffix] = extra
+            consumers.append((extra, _supervise(extra, spec.name)))
         if runtime.revoked is not None and settings.runs("consumer"):
             # Revocations have a consumer (and group) of their own: a backlog of the service's events
             # never holds a revocation up.

@@ -5,10 +5,22 @@ from __future__ import annotations
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.dispatch import catalogue
 from services.dispatch.api import public, router
 from services.dispatch.channels import HttpChannels, SmtpPool
+from services.dispatch.crm import queue
+from services.dispatch.crm.worker import CrmWorker
 from services.dispatch.deps import DispatchDeps, DispatchRuntime
-from services.dispatch.handlers import erasure, funnel, optouts, owners, retention, survey_requests, surveys
+from services.dispatch.handlers import (
+    erasure,
+    funnel,
+    optouts,
+    outbound,
+    owners,
+    retention,
+    survey_requests,
+    surveys,
+)
 from services.dispatch.handlers.workspace import WorkspaceCache
 from services.dispatch.models import inbox, outbox, revoked_keys
 from services.dispatch.notifier import Notifier, notification_requested
@@ -17,8 +29,11 @@ from services.dispatch.settings import DispatchSettings
 from shared.clock import Clock
 from shared.events import (
     CUSTOMER_EVENTS,
+    FOLLOWUPS,
+    INVITATIONS,
     NOTIFICATIONS,
     RESPONSES,
+    SCORES,
     SURVEY_REQUESTS,
     SURVEYS,
     WORKSPACES,
@@ -26,6 +41,7 @@ from shared.events import (
     BrandingChanged,
     ContactErased,
     ContactOptedOut,
+    EventData,
     NotificationRequested,
     QuietHoursChanged,
     ResponseCompleted,
@@ -34,9 +50,9 @@ from shared.events import (
     SurveyRequested,
 )
 from shared.headers import SecurityHeaders
-from shared.inbox import EventCallback
+from shared.inbox import CURRENT_EVENT, EventCallback
 from shared.netguard import OutboundGuard
-from shared.service import ServiceSpec, build_app
+from shared.service import ConsumerGroup, ServiceSpec, build_app
 from shared.worker import Worker
 
 
@@ -54,17 +70,19 @@ async def _setup(runtime: DispatchRuntime) -> DispatchDeps:
         http=http,
         sender=InvitationSender(runtime.db, runtime.outbox, settings, clock=clock, smtp=smtp, http=http),
         notifier=Notifier(runtime.db, settings, clock=clock, smtp=smtp, http=http),
+        crm=CrmWorker(runtime.db, settings, clock=clock, guard=guard),
     )
 
 
 async def _teardown(runtime: DispatchRuntime) -> None:
+    await runtime.deps.crm.close()
     await runtime.deps.http.close()
     await runtime.deps.smtp.close()
 
 
 def workers(runtime: DispatchRuntime) -> list[Worker]:
-    """The ``sender`` (invitations and reminders) and the ``notifier`` (notifications, webhooks)."""
-    return [runtime.deps.sender, runtime.deps.notifier]
+    """The ``sender`` (invitations and reminders), the ``notifier`` (notifications, webhooks) and ``crm``."""
+    return [runtime.deps.sender, runtime.deps.notifier, runtime.deps.crm]
 
 
 def consumes(runtime: DispatchRuntime) -> dict[type, EventCallback]:
@@ -125,6 +143,30 @@ def consumes(runtime: DispatchRuntime) -> dict[type, EventCallback]:
     }
 
 
+def groups(runtime: DispatchRuntime) -> list[ConsumerGroup]:
+    """The ``outbound`` group: every public event (``catalogue``) to the webhook subscriptions that want
+    it. A group of its own, batched: a burst of scores never holds up invitations, nor they it."""
+    notifier, crm, clock = runtime.deps.notifier, runtime.deps.crm, runtime.deps.clock
+
+    async def on_public_event(session: AsyncSession, event: EventData) -> None:
+        envelope = CURRENT_EVENT.get()
+        assert envelope is not None, "called by the inbox, which names the event"
+        now = clock.now()
+        if await outbound.fan_out(session, event, event_id=envelope.id, occurred_at=envelope.time, now=now):
+            notifier.wake_after_commit(session)
+        if await queue.enqueue(session, event, event_id=envelope.id, occurred_at=envelope.time, now=now):
+            crm.wake_after_commit(session)
+
+    return [
+        ConsumerGroup(
+            suffix="outbound",
+            topics=[CUSTOMER_EVENTS, INVITATIONS, RESPONSES, SCORES, FOLLOWUPS],
+            callbacks={public.source: on_public_event for public in catalogue.CATALOGUE},
+            batch=True,
+        )
+    ]
+
+
 def create_app(settings: DispatchSettings | None = None) -> FastAPI:
     app = build_app(
         ServiceSpec(
@@ -139,6 +181,7 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
             revoked_keys=revoked_keys,
             topics=[SURVEY_REQUESTS, CUSTOMER_EVENTS, RESPONSES, NOTIFICATIONS, SURVEYS, WORKSPACES],
             consumes=consumes,
+            groups=groups,
             workers=workers,
             setup=_setup,
             teardown=_teardown,
@@ -153,6 +196,10 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
                 },
                 {"name": "templates", "description": "Message templates per survey, channel and locale"},
                 {"name": "webhooks", "description": "Outgoing webhook subscriptions and their delivery log"},
+                {
+                    "name": "crm",
+                    "description": "CRM connectors (scores back into HubSpot) and their call log",
+                },
                 {"name": "public", "description": "Links in messages: short links, unsubscribe, open pixel"},
                 {"name": "providers", "description": "Delivery callbacks from SendGrid, Mailgun and Twilio"},
             ],

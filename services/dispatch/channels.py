@@ -29,6 +29,7 @@ import aiosmtplib
 import httpx
 
 from services.dispatch import domain, providers, redaction
+from services.dispatch.poster import PostError, WebhookPoster
 from services.dispatch.settings import DispatchSettings
 from shared.netguard import BlockedDestination, GuardedTransport, OutboundGuard
 
@@ -208,11 +209,17 @@ class HttpChannels:
             )
 
         def pool() -> httpx.AsyncHTTPTransport:
+            # As many connections as the notifier sends at once, all kept alive: a pass reuses them (each
+            # request scans the pool's idle connections, so a pool larger than that only costs).
+            size = max(settings.webhook_concurrency, 10)
             return httpx.AsyncHTTPTransport(
-                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20)
+                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size)
             )
 
         self.tenant = client(GuardedTransport(guard, pool()))
+        self.poster = WebhookPoster(
+            guard, timeout_s=settings.http_timeout_s, user_agent="closeloop-dispatch/0.1"
+        )
         self.operator = client(pool())
 
     async def _post(self, url: str, *, trusted: bool, **kwargs: Any) -> httpx.Response:
@@ -253,16 +260,18 @@ class HttpChannels:
     async def post_signed(
         self, url: str, headers: dict[str, str], body: bytes
     ) -> tuple[int | None, str | None, int]:
-        """Return (status code, error, duration ms) of one outgoing webhook attempt."""
+        """Return (status code, error, duration ms) of one outgoing webhook attempt (``poster``: lean
+        kept-alive POSTs through the outbound guard)."""
         started = time.perf_counter()
         try:
-            response = await self._post(url, trusted=False, content=body, headers=headers)
-        except SendError as exc:
+            status = await self.poster.post(url, headers, body)
+        except PostError as exc:
             return None, str(exc), _ms(started)
-        error = None if 200 <= response.status_code < 300 else f"replied {status_text(response.status_code)}"
-        return response.status_code, error, _ms(started)
+        error = None if 200 <= status < 300 else f"replied {status_text(status)}"
+        return status, error, _ms(started)
 
     async def close(self) -> None:
+        await self.poster.close()
         await self.tenant.aclose()
         await self.operator.aclose()
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from services.dispatch.channels import HttpChannels, SmtpPool
+from services.dispatch.crm.worker import CrmWorker
 from services.dispatch.handlers.workspace import WorkspaceCache
 from services.dispatch.notifier import Notifier
 from services.dispatch.sending.sender import InvitationSender
@@ -33,6 +34,8 @@ class DispatchDeps:
     """The ``sender`` worker: invitations and reminders."""
     notifier: Notifier
     """The ``notifier`` worker: staff notifications and outgoing webhooks."""
+    crm: CrmWorker
+    """The ``crm`` worker: queued updates to the workspaces' CRMs."""
 
 
 DispatchRuntime = Runtime[DispatchSettings, DispatchDeps]

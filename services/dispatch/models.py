@@ -11,6 +11,7 @@ from sqlalchemy import (
     ColumnElement,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     String,
@@ -321,7 +322,13 @@ class WebhookSubscription(Base):
     url: Mapped[str] = mapped_column(Text)
     secret: Mapped[str] = mapped_column(Text)
     event_types: Mapped[list[str]] = mapped_column(JSONB)
+    survey_ids: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    """Only events about these surveys (events that name no survey always pass); empty: every survey."""
+    metrics: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    """Only events about one of these metrics (events that name no metric always pass); empty: every one."""
     description: Mapped[str | None] = mapped_column(Text)
+    notify_email: Mapped[str | None] = mapped_column(String(254))
+    """Who hears (by email) that the subscription was disabled after failures or a 410."""
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     disabled_reason: Mapped[str | None] = mapped_column(Text)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
@@ -344,6 +351,13 @@ class WebhookDelivery(Base):
         ),
         Index("ix_webhook_deliveries_subscription", "subscription_id", "created_at"),
         Index("ix_webhook_deliveries_contact", "workspace_id", "contact_id"),
+        Index(
+            "ix_webhook_deliveries_pending_order",
+            "subscription_id",
+            "order_key",
+            "seq",
+            postgresql_where=text("status IN ('scheduled', 'sending')"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -354,6 +368,10 @@ class WebhookDelivery(Base):
     contact_id: Mapped[str | None] = mapped_column(String(64))
     """The contact the payload quotes (``NotificationRequested.contact_id``): erasure replaces its body."""
     msg_id: Mapped[str] = mapped_column(String(100))
+    order_key: Mapped[str | None] = mapped_column(String(200))
+    """Deliveries of one subscription with the same key (the contact) go out one at a time, in ``seq``
+    order: a later one waits while an earlier one is still scheduled or sending."""
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=False))
     event_type: Mapped[str] = mapped_column(String(200))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     status: Mapped[str] = mapped_column(String(20))
@@ -377,6 +395,78 @@ class WebhookAttempt(Base):
         String(36), ForeignKey("webhook_deliveries.id", ondelete="CASCADE")
     )
     attempt: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    attempted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CrmConnector(Base):
+    """A workspace's connection to its CRM (``kind``: ``hubspot``), with credentials sealed at rest
+    (``crm.secrets``: AES-256-GCM, a key derived from the service secret); the API never returns them."""
+
+    __tablename__ = "crm_connectors"
+    __table_args__ = (Index("ix_crm_connectors_workspace", "workspace_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(String(63))
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(200))
+    config: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    """What is not secret: how contacts are matched, the burst budget."""
+    sealed_credentials: Mapped[str] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    prepared: Mapped[bool] = mapped_column(Boolean, default=False)
+    """HubSpot: the closeloop contact properties exist (created on first use)."""
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CrmCall(Base):
+    """One update to send to a CRM because of one event: queued by the consumer, sent by the ``crm``
+    worker (claim → call → record), so a CRM that is down never holds up the loop."""
+
+    __tablename__ = "crm_calls"
+    __table_args__ = (
+        UniqueConstraint("connector_id", "event_id"),
+        Index(
+            "ix_crm_calls_due", "next_attempt_at", postgresql_where=text("status IN ('scheduled', 'sending')")
+        ),
+        Index("ix_crm_calls_connector", "connector_id", "created_at"),
+        Index("ix_crm_calls_contact", "workspace_id", "contact_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(String(63))
+    connector_id: Mapped[str] = mapped_column(String(36), ForeignKey("crm_connectors.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(String(64))
+    event_type: Mapped[str] = mapped_column(String(200))
+    contact_id: Mapped[str | None] = mapped_column(String(64))
+    request: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    """What to send (e.g. the contact to match and the property values)."""
+    status: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CrmAttempt(Base):
+    """The call log: every HTTP request made to a CRM, with its outcome."""
+
+    __tablename__ = "crm_attempts"
+    __table_args__ = (
+        Index("ix_crm_attempts_call", "call_id", "id"),
+        Index("ix_crm_attempts_budget", "connector_id", "attempted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(String(36), ForeignKey("crm_calls.id", ondelete="CASCADE"))
+    connector_id: Mapped[str] = mapped_column(String(36))
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(Text)
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int] = mapped_column(Integer)

@@ -18,8 +18,9 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, exists, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from services.dispatch import domain, emails, redaction
 from services.dispatch.channels import HttpChannels, SendError, SmtpPool
@@ -117,9 +118,12 @@ class Notifier(Worker):
         clock: Clock,
         smtp: SmtpPool,
         http: HttpChannels,
-        batch_size: int = 20,
+        batch_size: int | None = None,
     ) -> None:
-        super().__init__(poll_interval_s=settings.sender_poll_interval_ms / 1000, batch=batch_size)
+        super().__init__(
+            poll_interval_s=settings.sender_poll_interval_ms / 1000,
+            batch=batch_size or settings.webhook_concurrency,
+        )
         self.db = db
         self.settings = settings
         self.clock = clock
@@ -130,7 +134,11 @@ class Notifier(Worker):
         """Send what is due; return how many messages and deliveries were attempted."""
         now = self.clock.now()
         notes, deliveries = await self.claim(now)
-        await asyncio.gather(*(self._notify(n) for n in notes), *(self._deliver(d, s) for d, s in deliveries))
+        _, outcomes = await asyncio.gather(
+            asyncio.gather(*(self._notify(n) for n in notes)),
+            asyncio.gather(*(self._deliver(d, s) for d, s in deliveries)),
+        )
+        await self._record_deliveries(list(outcomes))
         return len(notes) + len(deliveries)
 
     async def claim(
@@ -149,12 +157,25 @@ class Notifier(Worker):
             ).all()
             for note in notes:
                 note.status, note.claimed_at, note.attempts = "sending", now, note.attempts + 1
+            earlier = aliased(WebhookDelivery)
             rows = (
                 await session.execute(
                     select(WebhookDelivery, WebhookSubscription)
                     .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
                     .where(due_or_abandoned(WebhookDelivery, now=now, stale=stale))
-                    .order_by(WebhookDelivery.next_attempt_at)
+                    # One contact's deliveries to one subscription go out in order, one at a time.
+                    .where(
+                        ~exists().where(
+                            and_(
+                                WebhookDelivery.order_key.is_not(None),
+                                earlier.subscription_id == WebhookDelivery.subscription_id,
+                                earlier.order_key == WebhookDelivery.order_key,
+                                earlier.seq < WebhookDelivery.seq,
+                                earlier.status.in_(("scheduled", "sending")),
+                            )
+                        )
+                    )
+                    .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.seq)
                     .limit(self.batch)
                     .with_for_update(of=WebhookDelivery, skip_locked=True)
                 )
@@ -243,7 +264,9 @@ class Notifier(Worker):
 
     # --- outgoing webhooks -------------------------------------------------------------------
 
-    async def _deliver(self, delivery: WebhookDelivery, subscription: WebhookSubscription) -> None:
+    async def _deliver(
+        self, delivery: WebhookDelivery, subscription: WebhookSubscription
+    ) -> tuple[WebhookDelivery, int | None, str | None, int]:
         now = self.clock.now()
         body = json.dumps(delivery.payload, separators=(",", ":")).encode()
         timestamp = int(now.timestamp())
@@ -256,50 +279,119 @@ class Notifier(Worker):
             ),
         }
         status, error, duration_ms = await self.http.post_signed(subscription.url, headers, body)
-        await self._record_delivery(delivery, status, error, duration_ms)
+        return delivery, status, error, duration_ms
 
-    async def _record_delivery(
-        self, delivery: WebhookDelivery, status: int | None, error: str | None, duration_ms: int
+    async def _record_deliveries(
+        self, outcomes: list[tuple[WebhookDelivery, int | None, str | None, int]]
     ) -> None:
+        """Record a pass's webhook attempts in one transaction (one per delivery costs more than the
+        HTTP calls): the attempt log, each delivery's state and each subscription's failure count."""
+        if not outcomes:
+            return
         now, s = self.clock.now(), self.settings
         async with self.db.unit_of_work() as session:
-            session.add(
-                WebhookAttempt(
-                    delivery_id=delivery.id,
-                    attempt=delivery.attempts,
-                    status_code=status,
-                    error=error,
-                    duration_ms=duration_ms,
-                    attempted_at=now,
+            await session.execute(
+                insert(WebhookAttempt),
+                [
+                    {
+                        "delivery_id": d.id,
+                        "attempt": d.attempts,
+                        "status_code": status,
+                        "error": error,
+                        "duration_ms": duration_ms,
+                        "attempted_at": now,
+                    }
+                    for d, status, error, duration_ms in outcomes
+                ],
+            )
+            rows = {
+                r.id: r
+                for r in (
+                    await session.scalars(
+                        select(WebhookDelivery)
+                        .where(WebhookDelivery.id.in_([d.id for d, *_ in outcomes]))
+                        .order_by(WebhookDelivery.id)
+                        .with_for_update()
+                    )
+                ).all()
+            }
+            subscriptions = {
+                r.id: r
+                for r in (
+                    await session.scalars(
+                        select(WebhookSubscription)
+                        .where(WebhookSubscription.id.in_({r.subscription_id for r in rows.values()}))
+                        .order_by(WebhookSubscription.id)
+                        .with_for_update()
+                    )
+                ).all()
+            }
+            for delivery, status, error, _ in outcomes:
+                row = rows.get(delivery.id)
+                if row is None or row.status != "sending" or row.attempts != delivery.attempts:
+                    continue
+                subscription = subscriptions[row.subscription_id]
+                if (
+                    self._apply(row, subscription, status, error, now=now, settings=s)
+                    and subscription.notify_email
+                ):
+                    session.add(_disabled_notice(subscription, now=now))
+
+    @staticmethod
+    def _apply(
+        row: WebhookDelivery,
+        subscription: WebhookSubscription,
+        status: int | None,
+        error: str | None,
+        *,
+        now: datetime,
+        settings: DispatchSettings,
+    ) -> bool:
+        """Apply one attempt's outcome; return whether it disabled the subscription."""
+        row.last_status_code, row.last_error = status, error
+        if error is None:
+            row.status, row.delivered_at = "delivered", now
+            subscription.consecutive_failures = 0
+        elif row.attempts >= settings.webhook_max_attempts or status == 410:
+            row.status = "failed"
+            subscription.consecutive_failures += 1
+            if status == 410 or subscription.consecutive_failures >= settings.webhook_disable_after:
+                subscription.enabled = False
+                subscription.disabled_reason = (
+                    "the endpoint replied 410 Gone"
+                    if status == 410
+                    else f"the last {subscription.consecutive_failures} deliveries failed "
+                    f"(last error: {error}); fix the endpoint and re-enable"
+                )
+                log.warning(
+                    "webhook subscription %s disabled: %s", subscription.id, subscription.disabled_reason
+                )
+                return True
+        else:
+            row.status = "scheduled"
+            row.next_attempt_at = now + timedelta(
+                seconds=domain.jittered_delay_s(
+                    row.attempts, base_s=settings.webhook_backoff_s, jitter=random.random()
                 )
             )
-            row = await session.get(WebhookDelivery, delivery.id, with_for_update=True)
-            if row is None or row.status != "sending" or row.attempts != delivery.attempts:
-                return
-            subscription = await session.get(WebhookSubscription, row.subscription_id, with_for_update=True)
-            assert subscription is not None
-            row.last_status_code, row.last_error = status, error
-            if error is None:
-                row.status, row.delivered_at = "delivered", now
-                subscription.consecutive_failures = 0
-            elif row.attempts >= s.webhook_max_attempts or status == 410:
-                row.status = "failed"
-                subscription.consecutive_failures += 1
-                if status == 410 or subscription.consecutive_failures >= s.webhook_disable_after:
-                    subscription.enabled = False
-                    subscription.disabled_reason = (
-                        "the endpoint replied 410 Gone"
-                        if status == 410
-                        else f"the last {subscription.consecutive_failures} deliveries failed "
-                        f"(last error: {error}); fix the endpoint and re-enable"
-                    )
-                    log.warning(
-                        "webhook subscription %s disabled: %s", subscription.id, subscription.disabled_reason
-                    )
-            else:
-                row.status = "scheduled"
-                row.next_attempt_at = now + timedelta(
-                    seconds=domain.jittered_delay_s(
-                        row.attempts, base_s=s.webhook_backoff_s, jitter=random.random()
-                    )
-                )
+        return False
+
+
+def _disabled_notice(subscription: WebhookSubscription, *, now: datetime) -> Notification:
+    """The email that tells the subscription's ``notify_email`` it was disabled, and how to fix it."""
+    return Notification(
+        id=new_id(),
+        workspace_id=subscription.workspace_id,
+        notification_id=new_id(),
+        contact_id=None,
+        channel="email",
+        to=subscription.notify_email,
+        subject="closeloop: a webhook subscription was disabled",
+        body=f"The webhook subscription {subscription.id} ({subscription.url}) was disabled: "
+        f"{subscription.disabled_reason}.\n\nNothing is sent to it until it is re-enabled "
+        f'(PATCH /v1/webhooks/{subscription.id} with {{"enabled": true}}); its delivery log '
+        f"(GET /v1/webhooks/{subscription.id}/deliveries) shows every attempt.",
+        status="scheduled",
+        attempts=0,
+        next_attempt_at=now,
+    )

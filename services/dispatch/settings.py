@@ -64,5 +64,15 @@ class DispatchSettings(ServiceSettings):
     """Outgoing webhook attempts per delivery before it is marked failed."""
     webhook_backoff_s: float = Field(5.0, ge=0)
     """First retry delay of outgoing webhooks; doubles per attempt with ±50 % jitter, capped at 1 h."""
+    hubspot_base_url: str = "https://api.hubapi.com"
+    """The HubSpot API (the operator's setting, not a workspace's)."""
+    zendesk_base_url: str = "https://{subdomain}.zendesk.com"
+    """The Zendesk API of a connector's ``subdomain`` (the operator's setting)."""
+    crm_max_attempts: int = Field(8, ge=1, le=30)
+    """CRM calls answered 5xx or not at all are tried this often (429 answers wait, they do not count)."""
+    crm_backoff_s: float = Field(5.0, ge=0)
+    """First retry delay of CRM calls; doubles per attempt with ±50 % jitter, capped at 1 h."""
+    webhook_concurrency: int = Field(200, ge=1, le=1000)
+    """Webhook deliveries (and staff notifications) the notifier claims and sends at once per pass."""
     webhook_disable_after: int = Field(5, ge=1)
     """A subscription whose last this many deliveries all failed is disabled."""

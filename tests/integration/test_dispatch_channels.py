@@ -814,7 +814,7 @@ async def test_signed_outgoing_webhooks_retry_log_disable_and_replay(dispatch, w
     name = f"crm-{workspace}"
     created = await client.post(
         "/v1/webhooks",
-        json={"url": provider.hook_url(name), "event_types": ["followup.opened"]},
+        json={"url": provider.hook_url(name), "event_types": ["scoring.low_score"]},
         headers=auth,
     )
     assert created.status_code == 201, created.text
@@ -835,8 +835,8 @@ async def test_signed_outgoing_webhooks_retry_log_disable_and_replay(dispatch, w
             body="b",
         )
 
-    first = notify("followup.opened")
-    await dispatch.publish(notify("followup.resolved"))  # not subscribed
+    first = notify("scoring.low_score")
+    await dispatch.publish(notify("scoring.target_status_changed"))  # not subscribed
     await dispatch.publish(first)
     await wait_until(lambda: provider.hooks_for(name), message="webhook delivered")
     [hook] = provider.hooks_for(name)
@@ -847,7 +847,7 @@ async def test_signed_outgoing_webhooks_retry_log_disable_and_replay(dispatch, w
     # deliveries the subscription is disabled.
     provider.hook_status[name] = 500
     for _ in range(2):
-        await dispatch.publish(notify("followup.opened"))
+        await dispatch.publish(notify("scoring.low_score"))
 
     async def disabled() -> Any:
         row = (await client.get(f"/v1/webhooks/{subscription['id']}", headers=auth)).json()

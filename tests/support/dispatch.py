@@ -306,6 +306,9 @@ async def running_dispatch(
         TopicReader(stack_env["KAFKA_BOOTSTRAP_SERVERS"], INVITATIONS) as reader,
     ):
         runtime: DispatchRuntime = app.state.runtime
-        if runtime.consumer is not None:
-            await wait_until(runtime.consumer.assigned.is_set, message="dispatch consumer assigned")
+        for consumer in [runtime.consumer, *runtime.groups.values()]:
+            if consumer is not None:
+                await wait_until(
+                    consumer.assigned.is_set, message=f"dispatch consumer {consumer.name} assigned"
+                )
         yield Dispatch(client, runtime, producer, reader, provider)

@@ -47,7 +47,8 @@ def test_check_mode_reports_an_outdated_document(tmp_path: Path, monkeypatch: py
 
 def test_every_topic_and_its_dead_letter_topic_is_a_channel(document: dict[str, Any]) -> None:
     addresses = {channel["address"] for channel in document["channels"].values()}
-    assert addresses == set(ALL_TOPICS)
+    # Besides the topics, the outgoing webhooks: posted to each subscription's URL.
+    assert addresses == set(ALL_TOPICS) | {"{subscriptionUrl}"}
     for topic in TOPICS:
         assert dead_letter_topic(topic) in addresses
 
@@ -131,3 +132,16 @@ def test_operations_use_their_channels_messages(document: dict[str, Any]) -> Non
         channel = operation["channel"]["$ref"]
         for message in operation["messages"]:
             assert message["$ref"].startswith(channel + "/messages/"), name
+
+
+def test_every_public_webhook_type_is_a_message_of_the_webhooks_channel(document: dict[str, Any]) -> None:
+    from services.dispatch.catalogue import CATALOGUE
+
+    channel = document["channels"]["webhooks"]
+    messages = document["components"]["messages"]
+    names = {messages[ref["$ref"].rsplit("/", 1)[1]]["name"] for ref in channel["messages"].values()}
+    assert names == {p.name for p in CATALOGUE}
+    for public in CATALOGUE:
+        message = messages["Webhook_" + public.name.replace(".", "_")]
+        data = message["payload"]["properties"]["data"]["$ref"].rsplit("/", 1)[1]
+        assert set(document["components"]["schemas"][data]["properties"]) == set(public.payload.model_fields)

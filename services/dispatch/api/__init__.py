@@ -7,6 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from services.dispatch.api import (
+    crm,
     invitations,
     links,
     message_templates,
@@ -16,7 +17,7 @@ from services.dispatch.api import (
 )
 
 router = APIRouter()
-for module in (invitations, workspace_settings, message_templates, webhooks):
+for module in (invitations, workspace_settings, message_templates, webhooks, crm):
     router.include_router(module.router)
 
 public = APIRouter()

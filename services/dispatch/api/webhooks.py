@@ -11,6 +11,8 @@ from services.dispatch.handlers import subscriptions
 from services.dispatch.schemas import (
     AttemptOut,
     DeliveryOut,
+    ReplayRangeIn,
+    ReplayRangeOut,
     SubscriptionIn,
     SubscriptionOut,
     SubscriptionPatch,
@@ -154,3 +156,29 @@ async def replay_delivery(
     )
     runtime.deps.notifier.wake_after_commit(session)
     return DeliveryOut.model_validate(row)
+
+
+@router.post(
+    "/v1/webhooks/{subscription_id}/replay",
+    tags=["webhooks"],
+    status_code=202,
+    summary="Send every finished delivery of a time range again (same webhook-ids, original order)",
+    dependencies=[requires(Permission.INTEGRATIONS_WRITE)],
+)
+async def replay_range(
+    subscription_id: str,
+    body: ReplayRangeIn,
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> ReplayRangeOut:
+    replayed = await subscriptions.replay_range(
+        session,
+        workspace_id=workspace,
+        subscription_id=subscription_id,
+        since=body.since,
+        until=body.until,
+        now=runtime.deps.clock.now(),
+    )
+    runtime.deps.notifier.wake_after_commit(session)
+    return ReplayRangeOut(replayed=replayed)

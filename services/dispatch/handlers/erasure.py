@@ -6,7 +6,9 @@
 - what was still to be sent: scheduled invitations fail, their reminders are cancelled;
 - the contact's hard-bounced addresses are forgotten (``invalid_addresses``);
 - staff notifications and webhook deliveries that quote them (``NotificationRequested.contact_id``: a
-  new case's comment, a low score's respondent) lose their body;
+  new case's comment, a low score's respondent) lose their body; deliveries of public events about
+  them lose their ``data`` (``{"erased": true}``), and those not sent yet are cancelled; so do CRM
+  calls about them (their request is emptied);
 - free text that names them — staff notifications, webhook deliveries and their delivery log,
   reminders' and invitations' errors, outbox rows not yet relayed — has their email addresses, full
   name and phone numbers replaced by ``[erased]``;
@@ -21,13 +23,15 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, Text, cast, delete, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, Table, Text, case, cast, delete, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch import domain, redaction
+from services.dispatch.handlers import outbound
 from services.dispatch.handlers.invitations import fail_pending
 from services.dispatch.models import (
+    CrmCall,
     InvalidAddress,
     Invitation,
     Notification,
@@ -106,6 +110,30 @@ async def forget_quotes(session: AsyncSession, *, workspace_id: str, contact_id:
         update(Notification)
         .where(Notification.workspace_id == workspace_id, Notification.contact_id == contact_id)
         .values(body=ERASED_BODY, contact_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    # CRM updates about them keep nothing, and those not sent yet are not sent.
+    waiting = CrmCall.status == "scheduled"
+    await session.execute(
+        update(CrmCall)
+        .where(CrmCall.workspace_id == workspace_id, CrmCall.contact_id == contact_id)
+        .values(
+            request={},
+            contact_id=None,
+            status=case((waiting, "cancelled"), else_=CrmCall.status),
+            last_error=case((waiting, "the contact was erased"), else_=CrmCall.last_error),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    # Catalogue events about them keep no data, and those not sent yet are not sent.
+    await session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.workspace_id == workspace_id,
+            WebhookDelivery.contact_id == contact_id,
+            outbound.PUBLIC,
+        )
+        .values(**outbound.forgotten("erased", cancel="the contact was erased"))
         .execution_options(synchronize_session=False)
     )
     await session.execute(

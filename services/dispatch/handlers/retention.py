@@ -6,7 +6,7 @@ stops naming anyone.
   fields), survey link and contact id; their short links answer "no longer available"; reminders still
   waiting are cancelled;
 - staff notifications and webhook deliveries from before the cutoff that quoted a contact lose their
-  body (and the contact id).
+  body (and the contact id); deliveries of public events lose their ``data`` (``{"anonymised": true}``).
 
 The funnel (statuses and times), templates, opt-outs and the suppression list of bounced addresses
 stay: the last two keep honouring what people asked for. Each row is anonymised once (the second run,
@@ -19,6 +19,7 @@ from sqlalchemy import Text, func, literal, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.dispatch.handlers import outbound
 from services.dispatch.handlers.invitations import cancel_reminders
 from services.dispatch.models import Invitation, Notification, WebhookDelivery
 from shared.erasure import ANONYMISED_BODY
@@ -70,6 +71,17 @@ async def anonymise(session: AsyncSession, *, event: AnonymisationDue) -> int:
             Notification.contact_id.is_not(None),
         )
         .values(body=ANONYMISED_BODY, contact_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.workspace_id == ws,
+            WebhookDelivery.created_at < cutoff,
+            WebhookDelivery.contact_id.is_not(None),
+            outbound.PUBLIC,
+        )
+        .values(**outbound.forgotten("anonymised"))
         .execution_options(synchronize_session=False)
     )
     await session.execute(

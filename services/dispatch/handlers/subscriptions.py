@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch.handlers.configuration import check_outbound_url
 from services.dispatch.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from services.dispatch.schemas import SubscriptionIn, SubscriptionPatch
 from shared import standard_webhooks
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, InvalidInput, NotFound
 from shared.events import is_uuid, new_id
 from shared.netguard import OutboundGuard
 from shared.paging import after, decode_cursor, page
@@ -31,7 +31,10 @@ async def create_subscription(
         url=await check_outbound_url(guard, str(body.url), field="url"),
         secret=standard_webhooks.new_secret(),
         event_types=sorted(set(body.event_types)),
+        survey_ids=sorted(set(body.survey_ids)),
+        metrics=sorted(set(body.metrics)),
         description=body.description,
+        notify_email=body.notify_email,
         enabled=True,
         consecutive_failures=0,
     )
@@ -86,8 +89,14 @@ async def patch_subscription(
         row.url = await check_outbound_url(guard, str(body.url), field="url")
     if body.event_types is not None:
         row.event_types = sorted(set(body.event_types))
+    if body.survey_ids is not None:
+        row.survey_ids = sorted(set(body.survey_ids))
+    if body.metrics is not None:
+        row.metrics = sorted(set(body.metrics))
     if body.description is not None:
         row.description = body.description
+    if body.notify_email is not None:
+        row.notify_email = body.notify_email
     if body.enabled is not None:
         row.enabled = body.enabled
         if body.enabled:
@@ -166,3 +175,34 @@ async def replay_delivery(
     delivery.claimed_at = None
     await session.flush()
     return delivery
+
+
+async def replay_range(
+    session: AsyncSession,
+    *,
+    workspace_id: str,
+    subscription_id: str,
+    since: datetime,
+    until: datetime,
+    now: datetime,
+) -> int:
+    """Send again every finished delivery (delivered, failed or cancelled) created in [since, until), each
+    with its own ``webhook-id`` and in its original order; return how many."""
+    subscription = await get_subscription(session, workspace_id=workspace_id, subscription_id=subscription_id)
+    if not subscription.enabled:
+        raise Conflict("the subscription is disabled; re-enable it before replaying", field="subscription_id")
+    if until <= since:
+        raise InvalidInput("until must be after since", field="until")
+    replayed = await session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.subscription_id == subscription.id,
+            WebhookDelivery.created_at >= since,
+            WebhookDelivery.created_at < until,
+            WebhookDelivery.status.in_(("delivered", "failed", "cancelled")),
+        )
+        .values(status="scheduled", attempts=0, next_attempt_at=now, claimed_at=None)
+        .returning(WebhookDelivery.id)
+        .execution_options(synchronize_session=False)
+    )
+    return len(replayed.all())

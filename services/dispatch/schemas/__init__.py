@@ -1,6 +1,14 @@
 """Request and response bodies of the dispatch API, and the workspace settings it stores; one module
 per resource, every name re-exported here."""
 
+from services.dispatch.schemas.crm import (
+    CrmAttemptOut,
+    CrmCallOut,
+    CrmConnectorIn,
+    CrmConnectorOut,
+    CrmConnectorPatch,
+    CrmCredentialsIn,
+)
 from services.dispatch.schemas.invitations import (
     FunnelOut,
     FunnelStep,
@@ -26,6 +34,8 @@ from services.dispatch.schemas.templates import (
 from services.dispatch.schemas.webhooks import (
     AttemptOut,
     DeliveryOut,
+    ReplayRangeIn,
+    ReplayRangeOut,
     SubscriptionIn,
     SubscriptionOut,
     SubscriptionPatch,
@@ -36,6 +46,12 @@ __all__ = [
     "Branding",
     "ChannelConfigIn",
     "ChannelConfigOut",
+    "CrmAttemptOut",
+    "CrmCallOut",
+    "CrmConnectorIn",
+    "CrmConnectorOut",
+    "CrmConnectorPatch",
+    "CrmCredentialsIn",
     "DeliveryOut",
     "FunnelOut",
     "FunnelStep",
@@ -46,6 +62,8 @@ __all__ = [
     "QuietHours",
     "ReminderOut",
     "Reminders",
+    "ReplayRangeIn",
+    "ReplayRangeOut",
     "SubscriptionIn",
     "SubscriptionOut",
     "SubscriptionPatch",

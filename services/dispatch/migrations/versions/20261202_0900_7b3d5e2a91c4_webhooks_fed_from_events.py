@@ -1,0 +1,60 @@
+"""webhooks fed from events: subscription filters by survey and metric, who hears of a disabled one;
+per-contact delivery order
+
+Revision ID: 7b3d5e2a91c4
+Revises: b8d4f1a6c2e9
+Create Date: 2026-12-02 09:00:00
+"""
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision = "7b3d5e2a91c4"
+down_revision = "b8d4f1a6c2e9"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    for column in ("survey_ids", "metrics"):
+        op.add_column(
+            "webhook_subscriptions",
+            sa.Column(
+                column,
+                postgresql.JSONB(astext_type=sa.Text()),
+                server_default=sa.text("'[]'::jsonb"),
+                nullable=False,
+            ),
+            schema="dispatch",
+        )
+    op.add_column(
+        "webhook_subscriptions",
+        sa.Column("notify_email", sa.String(length=254), nullable=True),
+        schema="dispatch",
+    )
+    op.add_column(
+        "webhook_deliveries", sa.Column("order_key", sa.String(length=200), nullable=True), schema="dispatch"
+    )
+    op.add_column(
+        "webhook_deliveries",
+        sa.Column("seq", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        schema="dispatch",
+    )
+    op.create_index(
+        "ix_webhook_deliveries_pending_order",
+        "webhook_deliveries",
+        ["subscription_id", "order_key", "seq"],
+        unique=False,
+        schema="dispatch",
+        postgresql_where=sa.text("status IN ('scheduled', 'sending')"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_webhook_deliveries_pending_order", table_name="webhook_deliveries", schema="dispatch")
+    op.drop_column("webhook_deliveries", "seq", schema="dispatch")
+    op.drop_column("webhook_deliveries", "order_key", schema="dispatch")
+    op.drop_column("webhook_subscriptions", "notify_email", schema="dispatch")
+    op.drop_column("webhook_subscriptions", "metrics", schema="dispatch")
+    op.drop_column("webhook_subscriptions", "survey_ids", schema="dispatch")
