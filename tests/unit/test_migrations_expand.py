@@ -37,7 +37,7 @@ def contractions(source: str) -> list[str]:
     for node in ast.walk(upgrade):
         if not isinstance(node, ast.Call):
             continue
-        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        name = _called(node)
         keywords = {k.arg: k.value for k in node.keywords}
         if name in CONTRACTING_CALLS:
             found.append(name)
@@ -51,10 +51,15 @@ def contractions(source: str) -> list[str]:
             for column in (a for a in node.args if isinstance(a, ast.Call)):
                 kw = {k.arg: k.value for k in column.keywords}
                 nullable = kw.get("nullable")
+                # An identity column fills itself in, as a server default does.
+                generated = any(
+                    isinstance(a, ast.Call) and _called(a) in ("Identity", "Sequence") for a in column.args
+                )
                 if (
                     isinstance(nullable, ast.Constant)
                     and nullable.value is False
                     and "server_default" not in kw
+                    and not generated
                 ):
                     found.append("add_column NOT NULL without a server_default (old pods insert without it)")
         elif name == "execute":
@@ -63,6 +68,11 @@ def contractions(source: str) -> list[str]:
                     sql = arg.value.upper()
                     found.extend(f"SQL {word.strip()}" for word in CONTRACTING_SQL if word in sql)
     return found
+
+
+def _called(call: ast.Call) -> str:
+    """Return the name a call calls: ``op.add_column(...)`` → ``add_column``."""
+    return call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
 
 
 @pytest.mark.parametrize("path", MIGRATIONS, ids=lambda p: f"{p.parts[-4]}/{p.name}")
@@ -88,6 +98,10 @@ def test_migrations_only_expand_the_schema(path: Path) -> None:
         ("op.add_column('t', sa.Column('c', sa.Text(), nullable=False, server_default='x'))", []),
         ("op.create_index('ix', 't', ['c'])\n    op.drop_index('ix_old')", []),
         ("op.add_column('t', sa.Column('c', sa.Text(), nullable=False))", ["add_column NOT NULL"]),
+        (
+            "op.add_column('t', sa.Column('c', sa.BigInteger(), sa.Identity(always=False), nullable=False))",
+            [],
+        ),
         ("op.drop_column('t', 'c')", ["drop_column"]),
         ("op.alter_column('t', 'c', new_column_name='d')", ["alter_column renames"]),
         ("op.alter_column('t', 'c', nullable=False)", ["alter_column sets NOT NULL"]),
