@@ -9,7 +9,11 @@ Needs Chromium at /usr/bin/chromium (``make`` installs it); without it these tes
 from __future__ import annotations
 
 import os
+import secrets
+import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +22,16 @@ import pytest
 
 from services.console.app import create_app
 from services.console.settings import ConsoleSettings
+from services.followup.app import create_app as create_followup
+from services.followup.settings import FollowUpSettings
+from services.responses.app import create_app as create_responses
+from services.responses.settings import ResponsesSettings
+from services.scoring.app import create_app as create_scoring
+from services.scoring.settings import ScoringSettings
+from shared.events import Answer, ResponseCompleted, new_id, utcnow
 from tests.support.console import FAST_HASHING, create_workspace
 from tests.support.responses import CHROMIUM, CHROMIUM_ARGS, serve
-from tests.support.stack import settings_from
+from tests.support.stack import publish, settings_from, wait_until
 
 pytestmark = pytest.mark.integration
 WIDTHS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1440, "height": 900}}
@@ -113,3 +124,205 @@ async def test_sign_in_create_and_revoke_a_key_and_sign_out_by_keyboard(
         assert problems == [], problems
     finally:
         await context.close()
+
+
+# --- the web app: overview, cases, explore, responses, surveys, settings -------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Apps:
+    console: str
+    scoring: str
+    followup: str
+    responses: str
+
+
+@pytest.fixture(scope="module")
+async def apps(stack_env: dict[str, str]) -> AsyncIterator[Apps]:
+    """Scoring, followup and responses as real servers, and a console that calls them."""
+    async with (
+        serve(create_scoring(settings_from(ScoringSettings, stack_env, target_interval_s=3600))) as scoring,
+        serve(
+            create_followup(settings_from(FollowUpSettings, stack_env, escalation_interval_ms=3_600_000))
+        ) as followup,
+        serve(create_responses(settings_from(ResponsesSettings, stack_env))) as responses,
+    ):
+        settings = settings_from(
+            ConsoleSettings,
+            stack_env,
+            **FAST_HASHING,
+            scoring_url=scoring,
+            followup_url=followup,
+            responses_url=responses,
+            live_poll_ms=250,
+        )
+        async with serve(create_app(settings)) as console:
+            yield Apps(console, scoring, followup, responses)
+
+
+@pytest.fixture
+def gallery() -> Path:
+    """Screenshots of every page at both widths, kept for review (git-ignored)."""
+    folder = Path(os.environ.get("CLOSELOOP_SCREENSHOTS", ROOT / ".artifacts" / "screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def answers(
+    workspace: str, survey: str, nps: int, nls: int, csat: int, ces: int, comment: str, **extra: Any
+) -> ResponseCompleted:
+    return ResponseCompleted(
+        workspace_id=workspace,
+        response_id=new_id(),
+        invitation_id=None,
+        request_id=new_id(),
+        contact_id="c-" + secrets.token_hex(3),
+        survey_id=survey,
+        survey_version=1,
+        kind="transactional",
+        channel="email",
+        locale="en",
+        hidden_fields={"country": extra.get("country", "NL")},
+        answers=(
+            Answer(question_id="q-nps", type="nps", value=nps),
+            Answer(question_id="q-nls", type="nls", value=nls),
+            Answer(question_id="q-csat", type="csat", value=csat),
+            Answer(question_id="q-ces", type="ces", value=ces),
+            Answer(question_id="q-why", type="open", value=comment),
+        ),
+        consent_to_contact=False,
+        completed_at=extra.get("at") or utcnow(),
+    )
+
+
+async def make_workspace(console: str, workspace: str, name: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=console, timeout=20) as http:
+        return await create_workspace(http, workspace, owner=f"owner-{workspace}@example.com", name=name)
+
+
+async def scored_n(
+    http: httpx.AsyncClient, scoring: str, auth: dict[str, str], survey: str, n: int
+) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        r = await http.get(
+            f"{scoring}/v1/metrics", params={"survey_id": survey, "metric": "nps"}, headers=auth
+        )
+        return r.json() if r.status_code == 200 and r.json()["metrics"][0]["n"] >= n else None
+
+    return await wait_until(check, message=f"{n} answers scored")
+
+
+async def signed_in_page(
+    chromium: Any, base: str, email: str, password: str, size: str
+) -> tuple[Any, Any, list[str]]:
+    context = await chromium.new_context(viewport=WIDTHS[size])
+    page = await context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}") if "/live" not in r.url else None)
+    await page.goto(f"{base}/sign-in")
+    await page.fill("#email", email)
+    await page.fill("#password", password)
+    await page.press("#password", "Enter")
+    await page.wait_for_url(f"{base}/")
+    return context, page, problems
+
+
+async def _starts(text: Any, prefix: str) -> bool:
+    return str(await text).startswith(prefix)
+
+
+async def _equals(value: Any, expected: str) -> bool:
+    return await value == expected
+
+
+async def fits(page: Any) -> bool:
+    return bool(await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
+
+
+def card_figures(metrics: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """What the overview prints for each metric: the score as shown and n."""
+    out = {}
+    for m in metrics["metrics"]:
+        if m["score"] is None:
+            shown = "No answers"
+        elif m["metric"] in ("nps", "nls"):
+            shown = f"{m['score']:+.1f}"
+        else:
+            shown = f"{m['score']:.1f}%"
+        out[m["metric"]] = (shown, str(m["n"]))
+    return out
+
+
+@pytest.mark.parametrize("size", list(WIDTHS))
+async def test_the_overview_shows_scorings_numbers_and_a_new_response_arrives_live(
+    apps, chromium, workspace, producer, auth, gallery, size
+):
+    survey = "svy-" + secrets.token_hex(4)
+    comments = [
+        "The delivery was late and support was slow",
+        "Friendly staff, quick answer",
+        "Price is too high",
+    ]
+    for i in range(12):
+        await publish(
+            producer, answers(workspace, survey, i % 11, (i * 3) % 11, 1 + i % 5, 1 + i % 7, comments[i % 3])
+        )
+    async with httpx.AsyncClient(timeout=20) as http:
+        made = await make_workspace(apps.console, workspace, "Cora CX")
+        await scored_n(http, apps.scoring, auth, survey, 12)
+        context, page, problems = await signed_in_page(
+            chromium, apps.console, made["owner_email"], made["password"], size
+        )
+        try:
+            await page.goto(f"{apps.console}/overview?period=30d&survey_id={survey}")
+            today = date.today()
+            api = (
+                await http.get(
+                    f"{apps.scoring}/v1/metrics",
+                    params={
+                        "survey_id": survey,
+                        "from": (today - timedelta(days=29)).isoformat(),
+                        "to": today.isoformat(),
+                        "compare": "true",
+                    },
+                    headers=auth,
+                )
+            ).json()
+            for metric, (shown, n) in card_figures(api).items():
+                if metric not in ("nps", "nls", "csat", "ces"):
+                    continue
+                card = page.locator(f"article[data-metric={metric}]")
+                assert (await card.locator(".big").inner_text()).strip() == shown, metric
+                assert await card.locator("[data-n]").get_attribute("data-n") == n, metric
+            assert await page.locator("svg.trend").count() == 1
+            assert "Pure loyalty" in await page.inner_text("table.matrix")
+            assert "late" in await page.inner_text("#comments-h + ul")
+            assert await fits(page), "the overview is wider than the screen"
+            await page.screenshot(path=gallery / f"overview-{size}.png", full_page=True)
+            # Live: the page is not reloaded (the marker survives), the figures change by themselves.
+            await page.wait_for_function("document.documentElement.dataset.liveReady === '1'")
+            await page.wait_for_function(
+                "document.getElementById('live-status').textContent.startsWith('Live')"
+            )
+            await page.evaluate("window.__stayed = true")
+            before = int(await page.locator("article[data-metric=nps] [data-n]").get_attribute("data-n"))
+            started = time.monotonic()
+            await publish(producer, answers(workspace, survey, 10, 10, 5, 7, "Brilliant service"))
+            await wait_until(
+                lambda: _equals(
+                    page.locator("article[data-metric=nps] [data-n]").get_attribute("data-n"), str(before + 1)
+                ),
+                timeout_s=10,
+                interval_s=0.02,
+                message="the new response on the open overview",
+            )
+            took = time.monotonic() - started
+            assert await page.evaluate("window.__stayed === true"), "the page reloaded instead of updating"
+            assert took < 5, f"the new response took {took:.1f}s to appear"
+            assert "Brilliant service" in await page.inner_text("#comments-h + ul")
+            assert problems == [], problems
+        finally:
+            await context.close()

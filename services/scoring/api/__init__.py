@@ -1,5 +1,5 @@
 """Routes of the scoring service: parse, call a handler or a report, return."""
 
-from services.scoring.api import metrics, segments, settings, targets, themes
+from services.scoring.api import comments, metrics, segments, settings, targets, themes
 
-routers = [metrics.router, segments.router, themes.router, targets.router, settings.router]
+routers = [metrics.router, segments.router, themes.router, comments.router, targets.router, settings.router]
