@@ -28,10 +28,20 @@ from services.responses.app import create_app as create_responses
 from services.responses.settings import ResponsesSettings
 from services.scoring.app import create_app as create_scoring
 from services.scoring.settings import ScoringSettings
-from shared.events import Answer, ResponseCompleted, new_id, utcnow
-from tests.support.console import FAST_HASHING, create_workspace
+from shared.events import (
+    Answer,
+    NegativeFeedbackDetected,
+    Recipient,
+    ResponseCompleted,
+    ResponseScored,
+    ScoredAnswer,
+    new_id,
+    utcnow,
+)
+from tests.support.console import FAST_HASHING, PASSWORD, create_workspace, invite_member
 from tests.support.responses import CHROMIUM, CHROMIUM_ARGS, serve
 from tests.support.stack import publish, settings_from, wait_until
+from tests.support.surveys import set_retention_survey
 
 pytestmark = pytest.mark.integration
 WIDTHS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1440, "height": 900}}
@@ -323,6 +333,134 @@ async def test_the_overview_shows_scorings_numbers_and_a_new_response_arrives_li
             assert await page.evaluate("window.__stayed === true"), "the page reloaded instead of updating"
             assert took < 5, f"the new response took {took:.1f}s to appear"
             assert "Brilliant service" in await page.inner_text("#comments-h + ul")
+            assert problems == [], problems
+        finally:
+            await context.close()
+
+
+ADA = Recipient(
+    name="Ada Lovelace",
+    email="ada@example.com",
+    phone="+31612345678",
+    locale="nl-NL",
+    timezone="Europe/Amsterdam",
+    company="Engines BV",
+)
+
+
+def detractor(workspace: str) -> NegativeFeedbackDetected:
+    answer = ScoredAnswer(question_id="nps", metric="nps", score=3, classification="detractor", negative=True)
+    return NegativeFeedbackDetected(
+        workspace_id=workspace,
+        response_id=new_id(),
+        request_id=new_id(),
+        contact_id="c-ada",
+        survey_id="svy-nps",
+        kind="transactional",
+        channel="email",
+        scores=(answer,),
+        negatives=(answer,),
+        dimensions={"country": "NL"},
+        consent_to_contact=True,
+        respondent=ADA,
+        comment="The parcel came two weeks late.",
+        detected_at=utcnow(),
+    )
+
+
+async def tab_to(page: Any, selector_id: str, *, most: int = 80) -> None:
+    """Press Tab until the element with ``selector_id`` has the focus (keyboard only)."""
+    for _ in range(most):
+        await page.keyboard.press("Tab")
+        if await page.evaluate("document.activeElement && document.activeElement.id") == selector_id:
+            return
+    raise AssertionError(f"#{selector_id} never got the focus by Tab")
+
+
+@pytest.mark.parametrize("size", list(WIDTHS))
+async def test_an_agent_takes_a_case_from_the_inbox_to_won_back(
+    apps, chromium, workspace, producer, auth, broker, gallery, size
+):
+    made = await make_workspace(apps.console, workspace, "Olive Owner")
+    agent_email = f"grace-{workspace}@example.com"
+    grace = await invite_member(
+        apps.console, broker.bootstrap_servers, made, email=agent_email, role="agent", name="Grace Agent"
+    )
+    async with httpx.AsyncClient(base_url=apps.followup, timeout=20) as followup:
+        # Followup knows its agents by the console's user id (an admin adds them once).
+        added = await followup.put(f"/v1/agents/{grace}", json={"name": "Grace Agent"}, headers=auth)
+        assert added.status_code == 200, added.text
+        await set_retention_survey(followup, auth, producer, workspace=workspace, retention_channel="email")
+        event = detractor(workspace)
+        await publish(producer, event)
+
+        async def opened() -> str | None:
+            page = (await followup.get("/v1/cases", params={"limit": 50}, headers=auth)).json()
+            return next((c["id"] for c in page["items"] if c["response_id"] == event.response_id), None)
+
+        case_id = await wait_until(opened, message="the case opened")
+        context, page, problems = await signed_in_page(chromium, apps.console, agent_email, PASSWORD, size)
+        try:
+            await page.goto(f"{apps.console}/cases?view=unassigned")
+            assert "Ada Lovelace" in await page.inner_text("#inbox")
+            await page.screenshot(path=gallery / f"cases-{size}.png", full_page=True)
+            await page.click("#inbox >> text=Ada Lovelace")
+            await page.wait_for_url(f"{apps.console}/cases/{case_id}")
+            assert "+31612345678" in await page.inner_text("main")
+            assert "Europe/Amsterdam" in await page.inner_text("#local-time")
+            assert await fits(page), "the case page is wider than the screen"
+            await page.screenshot(path=gallery / f"case-{size}.png", full_page=True)
+            await page.click("text=Assign to me")
+            await page.wait_for_url(f"{apps.console}/cases/{case_id}?*")
+            assert "The case is yours" in await page.inner_text("[role=status]")
+            # Keyboard only: choose the status, write the note, press Enter on Move.
+            await tab_to(page, "status")
+            await page.keyboard.press("Tab")
+            await page.keyboard.type("Called Ada, refund promised.")
+            await page.keyboard.press("Tab")
+            await page.keyboard.press("Enter")
+            await page.wait_for_url(f"{apps.console}/cases/{case_id}?done=*")
+            assert (await page.inner_text("#case-status")).strip() == "in progress"
+            await page.select_option("#root_cause", "Delivery/Late")
+            await page.fill("#action_taken", "Refunded the shipping.")
+            await page.click("#resolve-h ~ button")
+            await page.wait_for_url(f"{apps.console}/cases/{case_id}?done=*")
+            assert "requested" in await page.inner_text("#retention")
+            detail = (await followup.get(f"/v1/cases/{case_id}", headers=auth)).json()
+            assert detail["history"][-1]["actor"].startswith("Grace Agent")
+            # The customer answers the retention survey (as scoring reports it).
+            await publish(
+                producer,
+                ResponseScored(
+                    workspace_id=workspace,
+                    response_id=new_id(),
+                    request_id=detail["retention"]["request_id"],
+                    contact_id=event.contact_id,
+                    survey_id="svy-retention",
+                    kind="retention",
+                    scores=(
+                        ScoredAnswer(
+                            question_id="csat",
+                            metric="csat",
+                            score=5,
+                            classification="positive",
+                            negative=False,
+                        ),
+                    ),
+                    negative=False,
+                    scored_at=utcnow(),
+                ),
+            )
+
+            async def won_back() -> bool:
+                await page.reload()
+                return "won back" in await page.inner_text("#retention")
+
+            await wait_until(won_back, message="won back on the case page")
+            await page.screenshot(path=gallery / f"case-won-back-{size}.png", full_page=True)
+            await page.goto(f"{apps.console}/cases/report?by=agent")
+            assert "Won back" in await page.inner_text("main")
+            await page.screenshot(path=gallery / f"case-report-{size}.png", full_page=True)
             assert problems == [], problems
         finally:
             await context.close()
