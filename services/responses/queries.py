@@ -13,6 +13,25 @@ from services.responses.handlers.surveys import get_version
 from services.responses.models import Response, ResponseAnswer, Survey
 
 
+async def get_response(
+    session: AsyncSession, *, workspace_id: str, response_id: str
+) -> tuple[Response, list[ResponseAnswer]] | None:
+    """Return one response of the workspace with its answers in order, or None."""
+    response = await session.scalar(
+        select(Response).where(Response.workspace_id == workspace_id, Response.id == response_id)
+    )
+    if response is None:
+        return None
+    answers = (
+        await session.scalars(
+            select(ResponseAnswer)
+            .where(ResponseAnswer.workspace_id == workspace_id, ResponseAnswer.response_id == response_id)
+            .order_by(ResponseAnswer.position)
+        )
+    ).all()
+    return response, list(answers)
+
+
 async def list_responses(
     session: AsyncSession, *, workspace_id: str, survey_id: str, limit: int, status: str | None = None
 ) -> list[tuple[Response, list[ResponseAnswer]]]:

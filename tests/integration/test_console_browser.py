@@ -464,3 +464,71 @@ async def test_an_agent_takes_a_case_from_the_inbox_to_won_back(
             assert problems == [], problems
         finally:
             await context.close()
+
+
+@pytest.mark.parametrize("size", list(WIDTHS))
+async def test_explore_groups_with_intervals_and_csv_and_responses_search(
+    apps, chromium, workspace, producer, auth, gallery, size
+):
+    survey = "svy-" + secrets.token_hex(4)
+    for i in range(14):
+        country = "NL" if i < 11 else "BE"  # BE has three answers: fewer than the minimum n of 5
+        comment = "The courier was late again" if i % 2 else "Lovely people"
+        await publish(producer, answers(workspace, survey, i % 11, 5, 1 + i % 5, 4, comment, country=country))
+    made = await make_workspace(apps.console, workspace, "Ana Lyst")
+    async with httpx.AsyncClient(timeout=20) as http:
+        await scored_n(http, apps.scoring, auth, survey, 14)
+        context, page, problems = await signed_in_page(
+            chromium, apps.console, made["owner_email"], made["password"], size
+        )
+        try:
+            await page.goto(
+                f"{apps.console}/explore?metric=nps&group_by=country&period=7d&survey_id={survey}"
+            )
+            today = date.today()
+            api = (
+                await http.get(
+                    f"{apps.scoring}/v1/metrics",
+                    params={
+                        "survey_id": survey,
+                        "metric": "nps",
+                        "group_by": "country",
+                        "from": (today - timedelta(days=6)).isoformat(),
+                        "to": today.isoformat(),
+                    },
+                    headers=auth,
+                )
+            ).json()
+            shown = {
+                row[0]: row[1:]
+                for row in await page.eval_on_selector_all(
+                    "#explored tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.innerText.trim()))"
+                )
+            }
+            for g in api["groups"]:
+                m = g["metrics"][0]
+                n, score, _ = shown[g["value"]]
+                assert n == str(m["n"])
+                assert score == ("too few answers" if m["too_few_answers"] else f"{m['score']:.1f}")
+            assert shown["BE"][1] == "too few answers"
+            assert await page.locator("svg.bars").count() == 1
+            assert await fits(page)
+            await page.screenshot(path=gallery / f"explore-{size}.png", full_page=True)
+            download = await page.request.get(
+                apps.console + str(await page.get_attribute("text=Download CSV", "href"))
+            )
+            assert download.ok and download.headers["content-type"].startswith("text/csv")
+            lines = (await download.text()).splitlines()
+            assert lines[0].startswith("country,metric,n,score,low,high,too_few_answers")
+            assert any(line.startswith("BE,nps,3,,,,true") for line in lines), lines
+            await page.goto(f"{apps.console}/responses?q=COURIER&survey_id={survey}")
+            found = await page.inner_text("#found")
+            assert found.count("courier was late") == 7 and "Lovely" not in found
+            await page.screenshot(path=gallery / f"responses-{size}.png", full_page=True)
+            await page.click("#found >> text=open the response >> nth=0")
+            assert "courier was late" in await page.inner_text("main")
+            assert "themes:" in await page.inner_text("main")
+            await page.screenshot(path=gallery / f"response-{size}.png", full_page=True)
+            assert problems == [], problems
+        finally:
+            await context.close()

@@ -3,6 +3,14 @@ and the JSON API under /v1."""
 
 from fastapi import APIRouter
 
-from services.console.api import cases, links, overview, pages, sso, v1
+from services.console.api import cases, explore, links, overview, pages, sso, v1
 
-routers: list[APIRouter] = [pages.router, overview.router, cases.router, links.router, sso.router, v1.router]
+routers: list[APIRouter] = [
+    pages.router,
+    overview.router,
+    cases.router,
+    explore.router,
+    links.router,
+    sso.router,
+    v1.router,
+]

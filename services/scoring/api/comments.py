@@ -50,6 +50,9 @@ async def comments(
     label: Annotated[
         Literal["positive", "neutral", "negative"] | None, Query(description="Only this sentiment")
     ] = None,
+    response_id: Annotated[
+        str | None, Query(max_length=64, description="Only this response's comments")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> NewCommentsOut:
@@ -60,6 +63,7 @@ async def comments(
         workspace_id=request.workspace_id,
         contains=q.strip() if q else None,
         label=label,
+        response_id=response_id,
         limit=limit,
         offset=offset,
     )

@@ -37,6 +37,7 @@ async def newest_comments(
     workspace_id: str,
     contains: str | None,
     label: str | None,
+    response_id: str | None = None,
     limit: int,
     offset: int,
 ) -> list[NewComment]:
@@ -63,6 +64,8 @@ async def newest_comments(
         query = query.where(func.lower(c.text).contains(contains.lower(), autoescape=True))
     if label:
         query = query.where(c.label == label)
+    if response_id:
+        query = query.where(r.response_id == response_id)
     query = query.order_by(c.day.desc(), c.response_key.desc()).limit(limit).offset(offset)
     patterns = await rules.patterns_of(session, workspace_id=workspace_id)
     return [
