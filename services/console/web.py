@@ -199,6 +199,7 @@ h3{font-size:1rem;margin:0 0 .4rem}
 .change.up{color:var(--good)}.change.down{color:var(--bad)}
 .two{display:grid;grid-template-columns:repeat(auto-fit,minmax(22rem,1fr));gap:1rem 2rem}
 @media (max-width:40rem){.two{grid-template-columns:1fr}}
+.two>*,.cards>*{min-width:0}
 .chart-card{margin:0;padding:.75rem}
 svg.chart{width:100%;height:auto;display:block;max-height:24rem}
 .chart-card{overflow-x:auto}

@@ -3,13 +3,15 @@ and the JSON API under /v1."""
 
 from fastapi import APIRouter
 
-from services.console.api import cases, explore, links, overview, pages, sso, v1
+from services.console.api import admin, cases, explore, links, overview, pages, sso, surveys, v1
 
 routers: list[APIRouter] = [
     pages.router,
     overview.router,
     cases.router,
     explore.router,
+    surveys.router,
+    admin.router,
     links.router,
     sso.router,
     v1.router,
