@@ -669,3 +669,27 @@ async def test_the_overview_by_keyboard_alone(apps, chromium, workspace, size):
         assert problems == [], problems
     finally:
         await context.close()
+
+
+async def test_the_api_docs_render_in_the_browser_from_the_service_alone(apps, chromium, gallery):
+    context = await chromium.new_context(viewport=WIDTHS["desktop"])
+    page = await context.new_page()
+    fetched: list[str] = []
+    refused: list[str] = []
+    # What the browser fetched; ReDoc's bundle asks for its maker's logo, which the page's policy refuses.
+    page.on("requestfinished", lambda r: fetched.append(r.url))
+    page.on("requestfailed", lambda r: refused.append(f"{r.url} {r.failure}"))
+    try:
+        for base in (apps.console, apps.scoring):
+            await page.goto(f"{base}/docs")
+            await page.locator(".opblock").first.wait_for(timeout=15_000)
+            await page.screenshot(path=gallery / f"docs-{base.rsplit(':', 1)[1]}.png")
+            await page.goto(f"{base}/redoc")
+            await page.locator("h1").first.wait_for(timeout=15_000)
+        elsewhere = [
+            u for u in fetched if u.startswith("http") and not u.startswith((apps.console, apps.scoring))
+        ]
+        assert elsewhere == [], elsewhere
+        assert all(r.endswith(" csp") for r in refused if not r.startswith("http://127.0.0.1")), refused
+    finally:
+        await context.close()
