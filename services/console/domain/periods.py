@@ -63,4 +63,5 @@ def period_of(key: str | None, *, today: date, since: str | None = None, until: 
     start = start or end - timedelta(days=29)
     if start > end:
         start, end = end, start
-    return Period("custom", start, end)
+    end = min(end, today)
+    return Period("custom", min(start, end), end)
