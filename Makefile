@@ -43,7 +43,7 @@ e2e: install
 
 ## Benchmarks, each printed as a table: the whole loop (webhook → email), then trigger ingest,
 ## the survey page and answers, dispatch hand-off (emails/s, SMS/s), followup's case work at 50,000 open
-## cases, and scoring's reports over 10 M answers.
+## cases, scoring's reports over 10 M answers, and the console's pages over both.
 bench: install
 	@$(BIN)/python -m bench
 	@$(BIN)/python -m bench.trigger
@@ -53,6 +53,7 @@ bench: install
 	@$(BIN)/python -m bench.access
 	@$(BIN)/python -m bench.followup
 	@$(BIN)/python -m bench.scoring
+	@$(BIN)/python -m bench.console
 
 lint: install
 	@$(BIN)/ruff format --check --quiet . || { echo "run: make format"; exit 1; }
