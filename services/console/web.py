@@ -202,6 +202,7 @@ h3{font-size:1rem;margin:0 0 .4rem}
 .two>*,.cards>*{min-width:0}
 .chart-card{margin:0;padding:.75rem}
 svg.chart{width:100%;height:auto;display:block;max-height:24rem}
+svg.chart:not(.trend){max-width:46rem}
 .chart-card{overflow-x:auto}
 @media (max-width:40rem){.chart-card svg.chart{min-width:34rem}
 table.matrix{display:table}table.matrix thead{display:table-header-group}table.matrix tbody{display:table-row-group}
@@ -231,7 +232,9 @@ dl.facts-list{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem;
 dl.facts-list dt{font-weight:600;color:var(--muted)}dl.facts-list dd{margin:0}
 .warning{border-left:4px solid #9a6700;background:#fff8e1;padding:.4rem .75rem;margin:.4rem 0;border-radius:4px}
 .check{display:flex;gap:.5rem;align-items:center;font-weight:400;margin:.3rem 0}
-.check input{width:auto}
+.check input,input[type=checkbox]{width:auto}
+caption{text-align:left;padding:.4rem .6rem}
+@media (max-width:40rem){caption{display:block}}
 fieldset{border:1px solid var(--line);border-radius:8px;margin:1rem 0;padding:.75rem 1rem;background:#fff}
 @media print{header,.filters,.skip{display:none}}
 """.strip()

@@ -139,7 +139,16 @@ async def report(
         funnel=caller.get("followup", "/v1/metrics/funnel"),
         total=caller.get("followup", "/v1/metrics", by="none"),
         groups=caller.get("followup", "/v1/metrics", by=by),
+        agents=caller.get("followup", "/v1/agents", limit=500),
     )
+    agents = data["agents"]
+    agent_list = (
+        agents.get("items", []) if isinstance(agents, dict) else agents if isinstance(agents, list) else []
+    )
+    names = {a["id"]: a["name"] for a in agent_list} if by == "agent" else {}
+    if names and isinstance(data["groups"], dict):
+        for g in data["groups"]["groups"]:
+            g["key"] = names.get(g["key"], g["key"])
     funnel_svg = None
     if isinstance(data["funnel"], dict):
         steps = [(s["step"].replace("_", " ").capitalize(), s["count"]) for s in data["funnel"]["steps"]]

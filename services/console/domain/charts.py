@@ -150,7 +150,7 @@ def bars(
     for i, r in enumerate(rows):
         top = i * row_h + 4
         mid = top + row_h / 2 - 2
-        label = r.label if len(r.label) <= 24 else r.label[:23] + "…"
+        label = r.label if len(r.label) <= 22 else r.label[:21] + "…"
         out.append(
             f'<text x="{label_w - 8}" y="{mid + 4:.1f}" text-anchor="end" font-size="12" fill="{INK}">{escape(label)}</text>'
         )
