@@ -45,7 +45,7 @@ from shared.events import (
 from tests.support.console import FAST_HASHING, PASSWORD, create_workspace, invite_member
 from tests.support.responses import CHROMIUM, CHROMIUM_ARGS, serve
 from tests.support.stack import publish, settings_from, wait_until
-from tests.support.surveys import set_retention_survey
+from tests.support.surveys import publish_survey, set_retention_survey
 
 pytestmark = pytest.mark.integration
 WIDTHS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1440, "height": 900}}
@@ -165,7 +165,7 @@ async def apps(stack_env: dict[str, str]) -> AsyncIterator[Apps]:
         ) as followup,
         serve(create_responses(settings_from(ResponsesSettings, stack_env))) as responses,
         serve(create_dispatch(settings_from(DispatchSettings, stack_env, role="api"))) as dispatch,
-        serve(create_trigger(settings_from(TriggerSettings, stack_env, role="api"))) as trigger,
+        serve(create_trigger(settings_from(TriggerSettings, stack_env))) as trigger,
     ):
         settings = settings_from(
             ConsoleSettings,
@@ -585,9 +585,18 @@ async def test_a_survey_made_in_the_editor_shows_the_double_barrelled_warning_be
 
 @pytest.mark.parametrize("size", list(WIDTHS))
 async def test_settings_and_automation_for_an_owner_and_nothing_of_them_for_a_viewer(
-    apps, chromium, workspace, broker, gallery, size
+    apps, chromium, workspace, broker, producer, auth, gallery, size
 ):
     made = await make_workspace(apps.console, workspace, "Owen Owner")
+    await publish_survey(producer, workspace=workspace, survey_id="svy-onboarding", name="Onboarding")
+    async with httpx.AsyncClient(base_url=apps.trigger, timeout=20) as trigger:
+        rule = {"name": "After a solved ticket", "event_type": "ticket.solved", "survey_id": "svy-onboarding"}
+
+        async def made_rule() -> httpx.Response | None:
+            answer = await trigger.post("/v1/rules", json=rule, headers=auth)
+            return answer if answer.status_code == 201 else None
+
+        await wait_until(made_rule, message="trigger knows the survey and takes the rule")
     viewer = f"vic-{workspace}@example.com"
     await invite_member(
         apps.console, broker.bootstrap_servers, made, email=viewer, role="viewer", name="Vic Viewer"
@@ -607,8 +616,12 @@ async def test_settings_and_automation_for_an_owner_and_nothing_of_them_for_a_vi
         assert await fits(page)
         await page.screenshot(path=gallery / f"settings-{size}.png", full_page=True)
         await page.goto(f"{apps.console}/automation")
-        assert "Rules" in await page.inner_text("main") and "[role=alert]" not in await page.content()
+        assert await page.locator("[role=alert]").count() == 0
+        assert "After a solved ticket" in await page.inner_text("#rules")
         await page.screenshot(path=gallery / f"automation-{size}.png", full_page=True)
+        await page.click("button[aria-label='Disable the rule After a solved ticket']")
+        await page.wait_for_url(f"{apps.console}/automation?done=*")
+        assert "disabled" in await page.inner_text("#rules")
         assert problems == [], problems
     finally:
         await context.close()
