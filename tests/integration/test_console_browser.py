@@ -619,6 +619,11 @@ async def test_settings_and_automation_for_an_owner_and_nothing_of_them_for_a_vi
         assert await page.locator("[role=alert]").count() == 0
         assert "After a solved ticket" in await page.inner_text("#rules")
         await page.screenshot(path=gallery / f"automation-{size}.png", full_page=True)
+        await page.fill("#dry-event", "ticket.solved")
+        await page.fill("#dry-email", "dora@example.com")
+        await page.click("form[action='/automation/dry-run'] button")
+        result = await page.inner_text("#dry-result")
+        assert "After a solved ticket" in result and "yes" in result
         await page.click("button[aria-label='Disable the rule After a solved ticket']")
         await page.wait_for_url(f"{apps.console}/automation?done=*")
         assert "disabled" in await page.inner_text("#rules")

@@ -42,6 +42,42 @@ async def automation(
     request: Request, runtime: RuntimeDep, signed_in: SignedInDep, done: str | None = None
 ) -> Response:
     person = need(signed_in, Permission.RULES_READ)
+    return await automation_page(request, runtime, person, done=done)
+
+
+@router.post(
+    "/automation/dry-run",
+    summary="Which rules an event would fire, writing nothing",
+    response_class=HTMLResponse,
+)
+async def dry_run(
+    request: Request,
+    runtime: RuntimeDep,
+    signed_in: SignedInDep,
+    csrf_token: Csrf = "",
+    event_type: Annotated[str, Form(max_length=200)] = "",
+    source: Annotated[str, Form(max_length=40)] = "api",
+    email: Annotated[str, Form(max_length=320)] = "",
+) -> Response:
+    person = need(signed_in, Permission.RULES_READ)
+    check_session_csrf(person.session.csrf_token, csrf_token)
+    body = {"source": source or "api", "event_type": event_type, "contact": {"email": email} if email else {}}
+    caller = runtime.deps.services.as_person(person)
+    try:
+        result, refused = await caller.post("trigger", "/v1/rules/dry-run", body), None
+    except ServiceError as exc:
+        result, refused = None, exc.detail
+    return await automation_page(
+        request,
+        runtime,
+        person,
+        dry_run=result,
+        dry_refused=refused,
+        tried={"event_type": event_type, "source": source, "email": email},
+    )
+
+
+async def automation_page(request: Request, runtime: RuntimeDep, person: Any, **extra: Any) -> Response:
     caller = runtime.deps.services.as_person(person)
     calls: dict[str, Any] = {
         "rules": caller.get("trigger", "/v1/rules"),
@@ -56,8 +92,8 @@ async def automation(
         person,
         data=data,
         errors=errors_of(data),
-        done=done,
         may_write=can(person, Permission.RULES_WRITE),
+        **{"done": None, "dry_run": None, "dry_refused": None, "tried": {}, **extra},
     )
 
 
