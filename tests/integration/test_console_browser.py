@@ -1,7 +1,12 @@
 """The console's pages in headless Chromium, at a phone's width (390 px) and a desktop's (1440 px):
-sign in by keyboard, see the workspace and role, create and revoke a key, sign out. The page loads
-nothing the CSP refuses and fits the screen; screenshots go to the test's temporary directory
-(``CLOSELOOP_SCREENSHOTS`` keeps them elsewhere).
+sign in by keyboard, see the workspace and role, create and revoke a key, sign out; the web app against
+real scoring, followup, responses, dispatch and trigger servers — the overview's numbers are scoring's
+for the same filters and a new response appears live; an agent takes a case from the inbox to won back
+(partly by keyboard alone); explore and its CSV; responses search; the survey editor's double-barrelled
+warning; settings and automation for an owner and none of them for a viewer; the overview by keyboard
+alone; the API docs render from the service alone. Pages load nothing the policy refuses and fit the
+screen; screenshots of every page at both widths go to ``.artifacts/screenshots/`` (git-ignored;
+``CLOSELOOP_SCREENSHOTS`` puts them elsewhere) for review.
 
 Needs Chromium at /usr/bin/chromium (``make`` installs it); without it these tests fail, never skip.
 """
@@ -76,8 +81,12 @@ async def chromium() -> AsyncIterator[Any]:
 
 
 @pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("CLOSELOOP_SCREENSHOTS", tmp_path))
+def shots() -> Path:
+    folder = Path(
+        os.environ.get(
+            "CLOSELOOP_SCREENSHOTS", Path(__file__).resolve().parents[2] / ".artifacts" / "screenshots"
+        )
+    )
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
