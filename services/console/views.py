@@ -12,6 +12,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from services.console.handlers.accounts import SignedIn
+from services.console.settings import ConsoleSettings
 from services.console.web import render
 from shared.access import PERMISSIONS, Permission
 from shared.errors import Forbidden
@@ -78,3 +79,23 @@ def query(**params: Any) -> str:
             if v not in (None, "", False):
                 pairs.append((key, str(v)))
     return "?" + urlencode(pairs) if pairs else ""
+
+
+FLASH = "console-flash.v1"
+
+
+def flash(settings: ConsoleSettings, **messages: str) -> dict[str, str]:
+    """Query parameters that carry a message to the page a form redirects to, each with its MAC, so that
+    a link made elsewhere cannot put words on a page (``flashed`` shows only a signed one)."""
+    out: dict[str, str] = {}
+    for key, text in messages.items():
+        out[key], out[f"{key}_sig"] = text, settings.keyring.mac(FLASH, f"{key}:{text}", length=16)
+    return out
+
+
+def flashed(request: Request, settings: ConsoleSettings, key: str) -> str | None:
+    """The message ``flash`` put in this page's URL under ``key``, or None (absent, or not signed here)."""
+    text, mac = request.query_params.get(key), request.query_params.get(f"{key}_sig")
+    if not text or not mac:
+        return None
+    return text if settings.keyring.matches(FLASH, f"{key}:{text}", mac, length=16) else None

@@ -437,13 +437,13 @@ async def test_an_agent_takes_a_case_from_the_inbox_to_won_back(
             await page.keyboard.press("Tab")
             await page.keyboard.type("Called Ada, refund promised.")
             await page.keyboard.press("Tab")
-            await page.keyboard.press("Enter")
-            await page.wait_for_url(f"{apps.console}/cases/{case_id}?done=*")
+            async with page.expect_navigation():
+                await page.keyboard.press("Enter")
             assert (await page.inner_text("#case-status")).strip() == "in progress"
             await page.select_option("#root_cause", "Delivery/Late")
             await page.fill("#action_taken", "Refunded the shipping.")
-            await page.click("#resolve-h ~ button")
-            await page.wait_for_url(f"{apps.console}/cases/{case_id}?done=*")
+            async with page.expect_navigation():
+                await page.click("#resolve-h ~ button")
             assert "requested" in await page.inner_text("#retention")
             detail = (await followup.get(f"/v1/cases/{case_id}", headers=auth)).json()
             assert detail["history"][-1]["actor"].startswith("Grace Agent")
@@ -477,6 +477,9 @@ async def test_an_agent_takes_a_case_from_the_inbox_to_won_back(
 
             await wait_until(won_back, message="won back on the case page")
             await page.screenshot(path=gallery / f"case-won-back-{size}.png", full_page=True)
+            # A message in a link made elsewhere is not shown: only the console's own (signed) ones are.
+            await page.goto(f"{apps.console}/cases/{case_id}?done=Call+us+now+at+0900-FRAUD&done_sig=x")
+            assert "FRAUD" not in await page.inner_text("main")
             await page.goto(f"{apps.console}/cases/report?by=agent")
             assert "Won back" in await page.inner_text("main")
             await page.screenshot(path=gallery / f"case-report-{size}.png", full_page=True)

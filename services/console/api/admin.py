@@ -15,7 +15,7 @@ from services.console.apis import ServiceError
 from services.console.deps import RuntimeDep, SignedInDep
 from services.console.handlers import people
 from services.console.queries import members
-from services.console.views import can, need, page, query
+from services.console.views import can, flash, flashed, need, page, query
 from services.console.web import check_session_csrf, redirect
 from shared.access import PERSON_ROLES, Permission, Principal, Role, may_grant
 from shared.errors import CloseloopError
@@ -38,11 +38,9 @@ def errors_of(data: dict[str, Any]) -> dict[str, ServiceError]:
 
 
 @router.get("/automation", summary="Integrations, rules and the decisions log", response_class=HTMLResponse)
-async def automation(
-    request: Request, runtime: RuntimeDep, signed_in: SignedInDep, done: str | None = None
-) -> Response:
+async def automation(request: Request, runtime: RuntimeDep, signed_in: SignedInDep) -> Response:
     person = need(signed_in, Permission.RULES_READ)
-    return await automation_page(request, runtime, person, done=done)
+    return await automation_page(request, runtime, person, done=flashed(request, runtime.settings, "done"))
 
 
 @router.post(
@@ -115,7 +113,7 @@ async def toggle_rule(
         done = "Rule enabled." if enabled == "true" else "Rule disabled."
     except ServiceError as exc:
         done = f"trigger refused: {exc.detail}"
-    return redirect("/automation" + query(done=done))
+    return redirect("/automation" + query(**flash(runtime.settings, done=done)))
 
 
 @router.get("/settings", summary="The workspace's settings", response_class=HTMLResponse)
@@ -124,7 +122,6 @@ async def settings_page(
     session: SessionDep,
     runtime: RuntimeDep,
     signed_in: SignedInDep,
-    done: str | None = None,
 ) -> Response:
     person = need(signed_in, Permission.SETTINGS_READ)
     caller = runtime.deps.services.as_person(person)
@@ -152,7 +149,7 @@ async def settings_page(
         errors=errors_of(data),
         people=people_rows,
         roles=[r.value for r in PERSON_ROLES if may_grant(person.role, r)],
-        done=done,
+        done=flashed(request, runtime.settings, "done"),
         may_settings=can(person, Permission.SETTINGS_WRITE),
         may_people=can(person, Permission.USERS_WRITE),
         may_keys=can(person, Permission.KEYS_READ),
@@ -185,7 +182,7 @@ async def add_target(
         done = f"Target “{name}” added."
     except ServiceError as exc:
         done = f"scoring refused: {exc.detail}"
-    return redirect("/settings" + query(done=done) + "#targets")
+    return redirect("/settings" + query(**flash(runtime.settings, done=done)) + "#targets")
 
 
 @router.post("/settings/people", summary="Invite someone with a role", response_class=HTMLResponse)
@@ -220,7 +217,7 @@ async def invite_person(
     except (CloseloopError, ValidationError) as exc:
         await session.rollback()
         done = f"Not invited: {getattr(exc, 'detail', exc)}"
-    return redirect("/settings" + query(done=done) + "#people")
+    return redirect("/settings" + query(**flash(runtime.settings, done=done)) + "#people")
 
 
 @router.get(
@@ -233,7 +230,6 @@ async def webhook_log(
     subscription_id: Id,
     runtime: RuntimeDep,
     signed_in: SignedInDep,
-    done: str | None = None,
 ) -> Response:
     person = need(signed_in, Permission.INTEGRATIONS_READ)
     caller = runtime.deps.services.as_person(person)
@@ -253,7 +249,7 @@ async def webhook_log(
         if isinstance(deliveries, list)
         else [],
         errors=errors_of(data),
-        done=done,
+        done=flashed(request, runtime.settings, "done"),
         may_replay=can(person, Permission.INTEGRATIONS_WRITE),
     )
 
@@ -274,4 +270,4 @@ async def replay(
         done = "Delivery queued again."
     except ServiceError as exc:
         done = f"dispatch refused: {exc.detail}"
-    return redirect(f"/settings/webhooks/{subscription_id}" + query(done=done))
+    return redirect(f"/settings/webhooks/{subscription_id}" + query(**flash(runtime.settings, done=done)))

@@ -15,7 +15,7 @@ from services.console.deps import RuntimeDep, SignedInDep
 from services.console.domain import charts
 from services.console.domain.cases import VIEWS, due_soon, local_time, sla_of
 from services.console.handlers.accounts import SignedIn
-from services.console.views import can, need, page, query
+from services.console.views import can, flash, flashed, need, page, query
 from services.console.web import check_session_csrf, redirect
 from shared.access import Permission
 from shared.guard import GuardedRoute, public
@@ -45,7 +45,6 @@ async def inbox(
     runtime: RuntimeDep,
     signed_in: SignedInDep,
     view: Annotated[str, Query(max_length=20)] = "",
-    done: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     person = need(signed_in, Permission.CASES_READ)
     view = view if view in VIEWS else ("mine" if can(person, Permission.CASES_WRITE) else "open")
@@ -80,7 +79,7 @@ async def inbox(
         views=VIEWS,
         team=team,
         error=error,
-        done=done,
+        done=flashed(request, runtime.settings, "done"),
         may_work=can(person, Permission.CASES_WRITE),
         statuses=BUILTIN[1:2],
     )
@@ -104,14 +103,16 @@ async def bulk(
         "urgent": {"action": "priority", "priority": "urgent"},
     }
     if not case_ids or action not in bodies:
-        return redirect("/cases" + query(view=view, done="Choose cases and an action."))
+        return redirect(
+            "/cases" + query(view=view, **flash(runtime.settings, done="Choose cases and an action."))
+        )
     caller = runtime.deps.services.as_person(person)
     try:
         out = await caller.post("followup", "/v1/cases/bulk", {"case_ids": case_ids, **bodies[action]})
         done = f"{out['succeeded']} changed, {out['failed']} refused."
     except ServiceError as exc:
         done = f"followup refused: {exc.detail}"
-    return redirect("/cases" + query(view=view, done=done))
+    return redirect("/cases" + query(view=view, **flash(runtime.settings, done=done)))
 
 
 def won_back_bar(group: dict[str, Any]) -> charts.Bar:
@@ -181,8 +182,6 @@ async def case_page(
     case_id: CaseId,
     runtime: RuntimeDep,
     signed_in: SignedInDep,
-    done: Annotated[str | None, Query(max_length=300)] = None,
-    error: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
     person = need(signed_in, Permission.CASES_READ)
     caller = runtime.deps.services.as_person(person)
@@ -214,8 +213,8 @@ async def case_page(
         local=local_time(case["contact"].get("timezone"), now),
         causes=causes,
         statuses=[s for s in ("in_progress", *custom) if s != case["status"]],
-        done=done,
-        error=error,
+        done=flashed(request, runtime.settings, "done"),
+        error=flashed(request, runtime.settings, "error"),
         may_work=can(person, Permission.CASES_WRITE),
         note_required=bool(workflow.get("note_on_status_change")),
     )
@@ -228,8 +227,9 @@ async def _act(
     try:
         await caller.post("followup", f"/v1/cases/{case_id}{path}", body)
     except ServiceError as exc:
-        return redirect(f"/cases/{case_id}" + query(error=f"followup refused: {exc.detail}") + "#actions")
-    return redirect(f"/cases/{case_id}" + query(done=done))
+        refused = flash(runtime.settings, error=f"followup refused: {exc.detail}")
+        return redirect(f"/cases/{case_id}" + query(**refused) + "#actions")
+    return redirect(f"/cases/{case_id}" + query(**flash(runtime.settings, done=done)))
 
 
 @router.post("/cases/{case_id}/status", summary="Move a case", response_class=HTMLResponse)
