@@ -609,6 +609,11 @@ async def test_settings_and_automation_for_an_owner_and_nothing_of_them_for_a_vi
             return answer if answer.status_code == 201 else None
 
         await wait_until(made_rule, message="trigger knows the survey and takes the rule")
+    async with httpx.AsyncClient(base_url=apps.dispatch, timeout=20) as dispatch:
+        hook = await dispatch.post(
+            "/v1/webhooks", json={"url": "http://127.0.0.1:9/hooks/crm", "description": "CRM"}, headers=auth
+        )
+        assert hook.status_code == 201, hook.text
     viewer = f"vic-{workspace}@example.com"
     await invite_member(
         apps.console, broker.bootstrap_servers, made, email=viewer, role="viewer", name="Vic Viewer"
@@ -627,6 +632,9 @@ async def test_settings_and_automation_for_an_owner_and_nothing_of_them_for_a_vi
         assert "Support CSAT" in await page.inner_text("section[aria-labelledby=targets]")
         assert await fits(page)
         await page.screenshot(path=gallery / f"settings-{size}.png", full_page=True)
+        await page.click("text=http://127.0.0.1:9/hooks/crm")
+        assert "No deliveries yet" in await page.inner_text("main")
+        await page.screenshot(path=gallery / f"webhook-deliveries-{size}.png", full_page=True)
         await page.goto(f"{apps.console}/automation")
         assert await page.locator("[role=alert]").count() == 0
         assert "After a solved ticket" in await page.inner_text("#rules")
