@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -51,6 +52,7 @@ from tests.support.console import FAST_HASHING, PASSWORD, create_workspace, invi
 from tests.support.responses import CHROMIUM, CHROMIUM_ARGS, serve
 from tests.support.stack import publish, settings_from, wait_until
 from tests.support.surveys import publish_survey, set_retention_survey
+from tests.support.webhooks import signed, ticket_solved
 
 pytestmark = pytest.mark.integration
 WIDTHS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1440, "height": 900}}
@@ -609,6 +611,9 @@ async def test_settings_and_automation_for_an_owner_and_nothing_of_them_for_a_vi
             return answer if answer.status_code == 201 else None
 
         await wait_until(made_rule, message="trigger knows the survey and takes the rule")
+        source = await trigger.post("/v1/integrations", json={"name": "Helpdesk"}, headers=auth)
+        assert source.status_code == 201, source.text
+        old_secret, hook_path = source.json()["secret"], urlsplit(source.json()["webhook_url"]).path
     async with httpx.AsyncClient(base_url=apps.dispatch, timeout=20) as dispatch:
         hook = await dispatch.post(
             "/v1/webhooks", json={"url": "http://127.0.0.1:9/hooks/crm", "description": "CRM"}, headers=auth
@@ -644,6 +649,18 @@ async def test_settings_and_automation_for_an_owner_and_nothing_of_them_for_a_vi
         await page.click("form[action='/automation/dry-run'] button")
         result = await page.inner_text("#dry-result")
         assert "After a solved ticket" in result and "yes" in result
+        # Rotate the source's secret: shown once; the old one stops verifying, the new one works.
+        await page.click("button[aria-label='Rotate the secret of Helpdesk']")
+        new_secret = (await page.inner_text("#secret")).strip()
+        assert new_secret.startswith("whsec_") and new_secret != old_secret
+        await page.screenshot(path=gallery / f"secret-{size}.png", full_page=True)
+        async with httpx.AsyncClient(base_url=apps.trigger, timeout=20) as hooks:
+            body, headers = signed(old_secret, ticket_solved(external_id=f"cus-{size}"))
+            assert (await hooks.post(hook_path, content=body, headers=headers)).status_code == 401
+            body, headers = signed(new_secret, ticket_solved(external_id=f"cus-{size}"))
+            accepted = await hooks.post(hook_path, content=body, headers=headers)
+            assert accepted.status_code in (200, 202), accepted.text
+        await page.goto(f"{apps.console}/automation")
         await page.click("button[aria-label='Disable the rule After a solved ticket']")
         await page.wait_for_url(f"{apps.console}/automation?done=*")
         assert "disabled" in await page.inner_text("#rules")

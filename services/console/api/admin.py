@@ -5,6 +5,8 @@ roles that may read them, the main actions for the roles that may act; each serv
 
 from __future__ import annotations
 
+import base64
+import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Request
@@ -91,6 +93,7 @@ async def automation_page(request: Request, runtime: RuntimeDep, person: Any, **
         data=data,
         errors=errors_of(data),
         may_write=can(person, Permission.RULES_WRITE),
+        may_rotate=can(person, Permission.INTEGRATION_SECRETS_WRITE),
         **{"done": None, "dry_run": None, "dry_refused": None, "tried": {}, **extra},
     )
 
@@ -114,6 +117,30 @@ async def toggle_rule(
     except ServiceError as exc:
         done = f"trigger refused: {exc.detail}"
     return redirect("/automation" + query(**flash(runtime.settings, done=done)))
+
+
+@router.post(
+    "/automation/integrations/{integration_id}/rotate",
+    summary="Give an integration a new webhook secret, shown once",
+    response_class=HTMLResponse,
+)
+async def rotate_secret(
+    request: Request, integration_id: Id, runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: Csrf = ""
+) -> Response:
+    person = need(signed_in, Permission.INTEGRATION_SECRETS_WRITE)
+    check_session_csrf(person.session.csrf_token, csrf_token)
+    caller = runtime.deps.services.as_person(person)
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    try:
+        integration = await caller.call(
+            "trigger", "PATCH", f"/v1/integrations/{integration_id}", json={"secret": secret}
+        )
+    except ServiceError as exc:
+        return redirect(
+            "/automation" + query(**flash(runtime.settings, done=f"trigger refused: {exc.detail}"))
+        )
+    # Shown on this answer only: the console keeps no copy, trigger keeps it encrypted.
+    return page("secret.html", request, person, integration=integration, secret=secret)
 
 
 @router.get("/settings", summary="The workspace's settings", response_class=HTMLResponse)
