@@ -235,6 +235,8 @@ dl.facts-list dt{font-weight:600;color:var(--muted)}dl.facts-list dd{margin:0}
 .check input,input[type=checkbox]{width:auto}
 caption{text-align:left;padding:.4rem .6rem}
 @media (max-width:40rem){caption{display:block}}
+ol.questions{display:grid;gap:.75rem;padding-left:1.5rem}
+pre.email-text{white-space:pre-wrap;word-break:break-word;font:inherit;font-size:.9rem;margin:0}
 fieldset{border:1px solid var(--line);border-radius:8px;margin:1rem 0;padding:.75rem 1rem;background:#fff}
 @media print{header,.filters,.skip{display:none}}
 """.strip()

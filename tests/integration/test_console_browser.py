@@ -588,6 +588,10 @@ async def test_a_survey_made_in_the_editor_shows_the_double_barrelled_warning_be
         await page.wait_for_url(f"{apps.console}/surveys/*")
         assert "two things at once" in await page.inner_text("main")
         assert "Preview of the survey page" in await page.inner_text("main")
+        assert "Preview of the invitation email" in await page.inner_text("main")
+        assert "Subject:" in await page.inner_text("main") and "Hi Ada" in await page.inner_text(
+            ".email-text"
+        )
         await page.screenshot(path=gallery / f"survey-{size}.png", full_page=True)
         await page.goto(f"{apps.console}/surveys")
         assert "Support follow-up" in await page.inner_text("#surveys")

@@ -190,10 +190,14 @@ async def responses(
     scope = scope_params(chosen, survey_id, filters)
     label = label if label in ("positive", "neutral", "negative") else None
     caller = runtime.deps.services.as_person(person)
-    data = await caller.gather(
-        comments=caller.get("scoring", "/v1/comments", q=q, label=label, limit=50, offset=offset, **scope),
-        surveys=caller.get("scoring", "/v1/surveys"),
-    )
+    calls: dict[str, Any] = {
+        "comments": caller.get("scoring", "/v1/comments", q=q, label=label, limit=50, offset=offset, **scope),
+        "surveys": caller.get("scoring", "/v1/surveys"),
+    }
+    if survey_id and not q and not label:
+        # One survey chosen: also every response to it, with or without a comment (responses' own list).
+        calls["all"] = caller.get("responses", f"/v1/surveys/{survey_id}/responses", limit=50)
+    data = await caller.gather(**calls)
     keep = {"q": q, "label": label, "period": chosen.key, "survey_id": survey_id, "filter": scope["filter"]}
     if chosen.key == "custom":
         keep |= {"from": chosen.since.isoformat(), "to": chosen.until.isoformat()}
@@ -210,6 +214,7 @@ async def responses(
         survey_id=survey_id or "",
         filters=scope["filter"],
         found=found,
+        every=data["all"] if isinstance(data.get("all"), list) else None,
         more="/responses" + query(**keep, offset=offset + 50) if len(found) == 50 else None,
     )
 

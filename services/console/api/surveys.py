@@ -161,10 +161,18 @@ async def survey_page(
 ) -> Response:
     person = need(signed_in, Permission.SURVEYS_READ)
     caller = runtime.deps.services.as_person(person)
-    data = await caller.gather(
-        survey=caller.get("responses", f"/v1/surveys/{survey_id}"),
-        lint=caller.get("responses", f"/v1/surveys/{survey_id}/lint"),
-    )
+    calls: dict[str, Any] = {
+        "survey": caller.get("responses", f"/v1/surveys/{survey_id}"),
+        "lint": caller.get("responses", f"/v1/surveys/{survey_id}/lint"),
+    }
+    if can(person, Permission.CHANNELS_READ):
+        sample = {
+            "channel": "email",
+            "survey_id": survey_id,
+            "recipient": {"name": "Ada Lovelace", "email": "ada@example.com"},
+        }
+        calls["email"] = caller.post("dispatch", "/v1/templates/preview", sample)
+    data = await caller.gather(**calls)
     if isinstance(data["survey"], ServiceError):
         return page(
             "message_app.html",
@@ -185,4 +193,5 @@ async def survey_page(
         text_of=text_of,
         scales=SCALES,
         types=TYPES,
+        email=data.get("email") if isinstance(data.get("email"), dict) else None,
     )
