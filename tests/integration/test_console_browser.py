@@ -252,7 +252,15 @@ async def signed_in_page(
     page = await context.new_page()
     problems: list[str] = []
     page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
-    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}") if "/live" not in r.url else None)
+    # A request the page's own navigation aborted (the live stream, an icon while reloading) is no problem.
+    page.on(
+        "requestfailed",
+        lambda r: (
+            problems.append(f"failed: {r.url} {r.failure}")
+            if "/live" not in r.url and "ERR_ABORTED" not in str(r.failure)
+            else None
+        ),
+    )
     await page.goto(f"{base}/sign-in")
     await page.fill("#email", email)
     await page.fill("#password", password)
