@@ -50,7 +50,8 @@ chaos: install
 
 ## Benchmarks, each printed as a table: the whole loop (webhook → email), then trigger ingest,
 ## the survey page and answers, dispatch hand-off (emails/s, SMS/s), followup's case work at 50,000 open
-## cases, scoring's reports over 10 M answers, and exports of 1 M responses (rows/s, peak RSS).
+## cases, scoring's reports over 10 M answers, exports of 1 M responses (rows/s, peak RSS), and the
+## console's pages over both.
 bench: install
 	@$(BIN)/python -m bench
 	@$(BIN)/python -m bench.trigger
@@ -62,6 +63,7 @@ bench: install
 	@$(BIN)/python -m bench.scoring
 	@$(BIN)/python -m bench.exports
 	@$(BIN)/python -m bench.outbound
+	@$(BIN)/python -m bench.console
 
 lint: install
 	@$(BIN)/ruff format --check --quiet . || { echo "run: make format"; exit 1; }

@@ -48,6 +48,12 @@ class ServiceStack:
             "CLOSELOOP_DISPATCH_TRIGGER_URL": self.url("trigger"),
             "CLOSELOOP_RESPONSES_PUBLIC_URL": self.url("responses"),
             **({"CLOSELOOP_CONSOLE_PUBLIC_URL": self.url("console")} if "console" in self.ports else {}),
+            # The console's pages call the five services' REST APIs.
+            **{
+                f"CLOSELOOP_CONSOLE_{name.upper()}_URL": self.url(name)
+                for name in SERVICES
+                if name in self.ports
+            },
             **self.env,
         }
 

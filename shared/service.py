@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import tracing
 from shared.access import Authenticator, Principal
+from shared.apidocs import install_docs
 from shared.db import Database
 from shared.deadletters import DeadLetterMonitor
 from shared.errors import PayloadTooLarge, install_problem_handlers, problem
@@ -236,7 +237,10 @@ def build_app(spec: ServiceSpec[S, D], settings: S) -> ServiceApp:
         version="0.1.0",
         lifespan=lifespan,
         openapi_tags=spec.openapi_tags or None,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)  # Swagger UI and ReDoc from an installed package: no CDN, works offline
     install_problem_handlers(app)
     for router in spec.routers if settings.serves_api else []:
         # One rule for every route's input: nothing the database cannot store gets past it.

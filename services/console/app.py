@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.console.api import routers
+from services.console.apis import Services
 from services.console.deps import Console, ConsoleRuntime
 from services.console.handlers import keys
 from services.console.handlers.housekeeping import Housekeeping
@@ -18,7 +19,8 @@ from services.console.hashing import Passwords
 from services.console.models import inbox, outbox, revoked_keys
 from services.console.oidc import OidcClient
 from services.console.settings import ConsoleSettings
-from services.console.web import render
+from services.console.views import NotSignedIn
+from services.console.web import redirect, render
 from shared.access import Authenticator
 from shared.clock import Clock
 from shared.errors import CloseloopError, problem_of
@@ -58,10 +60,12 @@ def create_app(settings: ConsoleSettings | None = None, *, clock: Clock | None =
             usage=usage,
             oidc=OidcClient(settings.outbound_guard()),
             housekeeping=Housekeeping(runtime.db, settings, clock),
+            services=Services(settings),
         )
 
     async def teardown(runtime: ConsoleRuntime) -> None:
         await runtime.deps.oidc.close()
+        await runtime.deps.services.close()
 
     def workers(runtime: ConsoleRuntime) -> list[Worker]:
         return [runtime.deps.revoked, runtime.deps.usage, runtime.deps.housekeeping]
@@ -98,6 +102,10 @@ def create_app(settings: ConsoleSettings | None = None, *, clock: Clock | None =
 
 def install_page_errors(app: FastAPI) -> None:
     """Refusals on the pages are pages (the JSON API under /v1 keeps problem+json)."""
+
+    @app.exception_handler(NotSignedIn)
+    async def _sign_in(request: Request, exc: NotSignedIn) -> Response:
+        return redirect("/sign-in")
 
     @app.exception_handler(CloseloopError)
     async def _refused(request: Request, exc: CloseloopError) -> Response:

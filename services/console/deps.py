@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from services.console.apis import Services
 from services.console.domain.sessions import browser_address
 from services.console.handlers.accounts import SignedIn, load_session
 from services.console.handlers.housekeeping import Housekeeping
@@ -30,6 +31,8 @@ class Console:
     usage: KeyUsage
     oidc: OidcClient
     housekeeping: Housekeeping
+    services: Services
+    """The client the pages call the five services' REST APIs with, as the signed-in person."""
 
 
 ConsoleRuntime = Runtime[ConsoleSettings, Console]

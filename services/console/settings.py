@@ -52,6 +52,20 @@ class ConsoleSettings(ServiceSettings):
     """How often each replica reads newly revoked keys from its table."""
     housekeeping_interval_s: float = Field(600, gt=0)
     """How often ended sessions, used links and old failed sign-ins are deleted."""
+    trigger_url: str = "http://127.0.0.1:8001"
+    """Where the console reaches trigger's REST API (in Kubernetes: its Service, e.g. http://closeloop-trigger)."""
+    dispatch_url: str = "http://127.0.0.1:8002"
+    """Where the console reaches dispatch's REST API."""
+    responses_url: str = "http://127.0.0.1:8003"
+    """Where the console reaches responses' REST API."""
+    scoring_url: str = "http://127.0.0.1:8004"
+    """Where the console reaches scoring's REST API."""
+    followup_url: str = "http://127.0.0.1:8005"
+    """Where the console reaches followup's REST API."""
+    service_timeout_s: float = Field(10, gt=0, le=120)
+    """How long a page waits for one service's answer before it shows that the service did not answer."""
+    live_poll_ms: int = Field(1000, ge=100, le=60_000)
+    """How often an open overview's live stream asks scoring whether the figures changed."""
 
     @field_validator("trusted_proxies")
     @classmethod

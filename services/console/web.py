@@ -1,7 +1,7 @@
 """The console's pages: Jinja2 templates, the headers every HTML answer carries, cookies and CSRF.
 
-Every HTML response carries a strict Content-Security-Policy (nothing but this origin's stylesheet;
-no script at all; forms post only here; never framed), ``X-Content-Type-Options: nosniff``,
+Every HTML response carries a strict Content-Security-Policy (nothing but this origin's stylesheet and
+its one script, ``/console.js``, no inline script or style; forms post only here; never framed), ``X-Content-Type-Options: nosniff``,
 ``Referrer-Policy: no-referrer`` (links carry tokens) and ``Cache-Control: no-store``.
 
 CSRF: a signed-in form carries the session's synchronizer token (``sessions.csrf_token``); a form
@@ -30,8 +30,8 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'",
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+    "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
@@ -181,4 +181,62 @@ table+form.card,p+form.card{margin-top:1.5rem}
 @media (max-width:40rem){table,thead,tbody,tr,th,td{display:block}thead{display:none}
 tr{border-bottom:1px solid var(--line);padding:.4rem 0}td{border:0;padding:.2rem .6rem}
 td[data-label]::before{content:attr(data-label) ": ";font-weight:600;color:var(--muted)}}
+main.wide{max-width:80rem}
+.skip{position:absolute;left:-999px;top:0;background:#fff;padding:.5rem 1rem;z-index:2}
+.skip:focus{left:.5rem}
+header nav ul{list-style:none;margin:0;padding:0;display:flex;flex-wrap:wrap;gap:.25rem .9rem}
+header nav a{color:var(--ink);text-decoration:none;padding:.2rem 0;border-bottom:3px solid transparent}
+header nav a[aria-current=page]{border-color:var(--accent);font-weight:600}
+h1 .hint{font-weight:400;font-size:1rem;display:block}
+h3{font-size:1rem;margin:0 0 .4rem}
+.muted{color:var(--muted)}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(14rem,1fr));gap:1rem}
+.score .big{font-size:2.2rem;font-weight:700;margin:.2rem 0}
+.score .big.muted{font-size:1.2rem}
+.big-inline{font-size:1.6rem}
+.facts{margin:.2rem 0;color:var(--muted);font-size:.9rem}
+.change{margin:.4rem 0 0;font-size:.9rem}
+.change.up{color:var(--good)}.change.down{color:var(--bad)}
+.two{display:grid;grid-template-columns:repeat(auto-fit,minmax(22rem,1fr));gap:1rem 2rem}
+@media (max-width:40rem){.two{grid-template-columns:1fr}}
+.two>*,.cards>*{min-width:0}
+.chart-card{margin:0;padding:.75rem}
+svg.chart{width:100%;height:auto;display:block;max-height:24rem}
+svg.chart:not(.trend){max-width:46rem}
+.chart-card{overflow-x:auto}
+@media (max-width:40rem){.chart-card svg.chart{min-width:34rem}
+table.matrix{display:table}table.matrix thead{display:table-header-group}table.matrix tbody{display:table-row-group}
+table.matrix tr{display:table-row}table.matrix th,table.matrix td{display:table-cell;padding:.4rem}
+table.matrix td[data-label]::before{content:none}}
+.tabs{display:flex;gap:.5rem;flex-wrap:wrap;margin:0 0 .5rem}
+.tabs a{padding:.25rem .7rem;border:1px solid var(--line);border-radius:999px;background:#fff;text-decoration:none}
+.tabs a.on{background:var(--accent);color:#fff;border-color:var(--accent)}
+.matrix td.cell{width:40%}
+.matrix td.pure{background:#e6f4ea}.matrix td.disloyal{background:#fdecea}
+.matrix td.false,.matrix td.trapped{background:#fff8e1}
+.comments{list-style:none;padding:0;display:grid;gap:.75rem}
+.comments .card{padding:.75rem 1rem}
+.quote{margin:0 0 .3rem}
+.label-negative,.status-breached,.overdue{color:var(--bad);font-weight:600}
+.label-positive,.status-met,.status-on_track{color:var(--good);font-weight:600}
+.filters{margin-bottom:1rem}
+.filters button{margin-top:.75rem}
+.filters .grid{grid-template-columns:repeat(auto-fit,minmax(10rem,1fr))}
+.actions{display:flex;flex-wrap:wrap;gap:.5rem;align-items:flex-end}
+.actions button{margin-top:0}
+textarea{width:100%;font:inherit;padding:.55rem .65rem;border:1px solid #8c959f;border-radius:6px;min-height:5rem}
+textarea:focus{outline:3px solid #f2b600;outline-offset:2px}
+.pill{display:inline-block;padding:0 .5rem;border-radius:999px;background:#eaeef2;font-size:.85rem}
+.pill.urgent,.pill.high{background:#fdecea;color:var(--bad)}
+dl.facts-list{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem;margin:0}
+dl.facts-list dt{font-weight:600;color:var(--muted)}dl.facts-list dd{margin:0}
+.warning{border-left:4px solid #9a6700;background:#fff8e1;padding:.4rem .75rem;margin:.4rem 0;border-radius:4px}
+.check{display:flex;gap:.5rem;align-items:center;font-weight:400;margin:.3rem 0}
+.check input,input[type=checkbox]{width:auto}
+caption{text-align:left;padding:.4rem .6rem}
+@media (max-width:40rem){caption{display:block}}
+ol.questions{display:grid;gap:.75rem;padding-left:1.5rem}
+pre.email-text{white-space:pre-wrap;word-break:break-word;font:inherit;font-size:.9rem;margin:0}
+fieldset{border:1px solid var(--line);border-radius:8px;margin:1rem 0;padding:.75rem 1rem;background:#fff}
+@media print{header,.filters,.skip{display:none}}
 """.strip()

@@ -17,6 +17,25 @@ from shared.paging import after, decode_cursor, page
 RESPONSES = "responses.responses"
 
 
+async def get_response(
+    session: AsyncSession, *, workspace_id: str, response_id: str
+) -> tuple[Response, list[ResponseAnswer]] | None:
+    """Return one response of the workspace with its answers in order, or None."""
+    response = await session.scalar(
+        select(Response).where(Response.workspace_id == workspace_id, Response.id == response_id)
+    )
+    if response is None:
+        return None
+    answers = (
+        await session.scalars(
+            select(ResponseAnswer)
+            .where(ResponseAnswer.workspace_id == workspace_id, ResponseAnswer.response_id == response_id)
+            .order_by(ResponseAnswer.position)
+        )
+    ).all()
+    return response, list(answers)
+
+
 async def list_responses(
     session: AsyncSession,
     *,

@@ -1,7 +1,12 @@
 """The console's pages in headless Chromium, at a phone's width (390 px) and a desktop's (1440 px):
-sign in by keyboard, see the workspace and role, create and revoke a key, sign out. The page loads
-nothing the CSP refuses and fits the screen; screenshots go to the test's temporary directory
-(``CLOSELOOP_SCREENSHOTS`` keeps them elsewhere).
+sign in by keyboard, see the workspace and role, create and revoke a key, sign out; the web app against
+real scoring, followup, responses, dispatch and trigger servers — the overview's numbers are scoring's
+for the same filters and a new response appears live; an agent takes a case from the inbox to won back
+(partly by keyboard alone); explore and its CSV; responses search; the survey editor's double-barrelled
+warning; settings and automation for an owner and none of them for a viewer; the overview by keyboard
+alone; the API docs render from the service alone. Pages load nothing the policy refuses and fit the
+screen; screenshots of every page at both widths go to ``.artifacts/screenshots/`` (git-ignored;
+``CLOSELOOP_SCREENSHOTS`` puts them elsewhere) for review.
 
 Needs Chromium at /usr/bin/chromium (``make`` installs it); without it these tests fail, never skip.
 """
@@ -9,18 +14,45 @@ Needs Chromium at /usr/bin/chromium (``make`` installs it); without it these tes
 from __future__ import annotations
 
 import os
+import secrets
+import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from services.console.app import create_app
 from services.console.settings import ConsoleSettings
-from tests.support.console import FAST_HASHING, create_workspace
+from services.dispatch.app import create_app as create_dispatch
+from services.dispatch.settings import DispatchSettings
+from services.followup.app import create_app as create_followup
+from services.followup.settings import FollowUpSettings
+from services.responses.app import create_app as create_responses
+from services.responses.settings import ResponsesSettings
+from services.scoring.app import create_app as create_scoring
+from services.scoring.settings import ScoringSettings
+from services.trigger.app import create_app as create_trigger
+from services.trigger.settings import TriggerSettings
+from shared.events import (
+    Answer,
+    NegativeFeedbackDetected,
+    Recipient,
+    ResponseCompleted,
+    ResponseScored,
+    ScoredAnswer,
+    new_id,
+    utcnow,
+)
+from tests.support.console import FAST_HASHING, PASSWORD, create_workspace, invite_member
 from tests.support.responses import CHROMIUM, CHROMIUM_ARGS, serve
-from tests.support.stack import settings_from
+from tests.support.stack import publish, settings_from, wait_until
+from tests.support.surveys import publish_survey, set_retention_survey
+from tests.support.webhooks import signed, ticket_solved
 
 pytestmark = pytest.mark.integration
 WIDTHS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1440, "height": 900}}
@@ -51,8 +83,12 @@ async def chromium() -> AsyncIterator[Any]:
 
 
 @pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("CLOSELOOP_SCREENSHOTS", tmp_path))
+def shots() -> Path:
+    folder = Path(
+        os.environ.get(
+            "CLOSELOOP_SCREENSHOTS", Path(__file__).resolve().parents[2] / ".artifacts" / "screenshots"
+        )
+    )
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -111,5 +147,618 @@ async def test_sign_in_create_and_revoke_a_key_and_sign_out_by_keyboard(
         await page.click("header >> text=Sign out")
         await page.wait_for_url(f"{base_url}/sign-in")
         assert problems == [], problems
+    finally:
+        await context.close()
+
+
+# --- the web app: overview, cases, explore, responses, surveys, settings -------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Apps:
+    console: str
+    scoring: str
+    followup: str
+    responses: str
+    dispatch: str
+    trigger: str
+
+
+@pytest.fixture(scope="module")
+async def apps(stack_env: dict[str, str]) -> AsyncIterator[Apps]:
+    """Scoring, followup and responses as real servers, and a console that calls them."""
+    async with (
+        serve(create_scoring(settings_from(ScoringSettings, stack_env, target_interval_s=3600))) as scoring,
+        serve(
+            create_followup(settings_from(FollowUpSettings, stack_env, escalation_interval_ms=3_600_000))
+        ) as followup,
+        serve(create_responses(settings_from(ResponsesSettings, stack_env))) as responses,
+        serve(create_dispatch(settings_from(DispatchSettings, stack_env, role="api"))) as dispatch,
+        serve(create_trigger(settings_from(TriggerSettings, stack_env))) as trigger,
+    ):
+        settings = settings_from(
+            ConsoleSettings,
+            stack_env,
+            **FAST_HASHING,
+            scoring_url=scoring,
+            followup_url=followup,
+            responses_url=responses,
+            dispatch_url=dispatch,
+            trigger_url=trigger,
+            live_poll_ms=250,
+        )
+        async with serve(create_app(settings)) as console:
+            yield Apps(console, scoring, followup, responses, dispatch, trigger)
+
+
+@pytest.fixture
+def gallery() -> Path:
+    """Screenshots of every page at both widths, kept for review (git-ignored)."""
+    folder = Path(os.environ.get("CLOSELOOP_SCREENSHOTS", ROOT / ".artifacts" / "screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def answers(
+    workspace: str, survey: str, nps: int, nls: int, csat: int, ces: int, comment: str, **extra: Any
+) -> ResponseCompleted:
+    return ResponseCompleted(
+        workspace_id=workspace,
+        response_id=new_id(),
+        invitation_id=None,
+        request_id=new_id(),
+        contact_id="c-" + secrets.token_hex(3),
+        survey_id=survey,
+        survey_version=1,
+        kind="transactional",
+        channel="email",
+        locale="en",
+        hidden_fields={"country": extra.get("country", "NL")},
+        answers=(
+            Answer(question_id="q-nps", type="nps", value=nps),
+            Answer(question_id="q-nls", type="nls", value=nls),
+            Answer(question_id="q-csat", type="csat", value=csat),
+            Answer(question_id="q-ces", type="ces", value=ces),
+            Answer(question_id="q-why", type="open", value=comment),
+        ),
+        consent_to_contact=False,
+        completed_at=extra.get("at") or utcnow(),
+    )
+
+
+async def make_workspace(console: str, workspace: str, name: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=console, timeout=20) as http:
+        return await create_workspace(http, workspace, owner=f"owner-{workspace}@example.com", name=name)
+
+
+async def scored_n(
+    http: httpx.AsyncClient, scoring: str, auth: dict[str, str], survey: str, n: int
+) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        r = await http.get(
+            f"{scoring}/v1/metrics", params={"survey_id": survey, "metric": "nps"}, headers=auth
+        )
+        return r.json() if r.status_code == 200 and r.json()["metrics"][0]["n"] >= n else None
+
+    return await wait_until(check, message=f"{n} answers scored")
+
+
+async def signed_in_page(
+    chromium: Any, base: str, email: str, password: str, size: str
+) -> tuple[Any, Any, list[str]]:
+    context = await chromium.new_context(viewport=WIDTHS[size])
+    page = await context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+    # A request the page's own navigation aborted (the live stream, an icon while reloading) is no problem.
+    page.on(
+        "requestfailed",
+        lambda r: (
+            problems.append(f"failed: {r.url} {r.failure}")
+            if "/live" not in r.url and "ERR_ABORTED" not in str(r.failure)
+            else None
+        ),
+    )
+    await page.goto(f"{base}/sign-in")
+    await page.fill("#email", email)
+    await page.fill("#password", password)
+    await page.press("#password", "Enter")
+    await page.wait_for_url(f"{base}/")
+    return context, page, problems
+
+
+async def _starts(text: Any, prefix: str) -> bool:
+    return str(await text).startswith(prefix)
+
+
+async def _equals(value: Any, expected: str) -> bool:
+    return await value == expected
+
+
+async def fits(page: Any) -> bool:
+    return bool(await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
+
+
+def card_figures(metrics: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """What the overview prints for each metric: the score as shown and n."""
+    out = {}
+    for m in metrics["metrics"]:
+        if m["score"] is None:
+            shown = "No answers"
+        elif m["metric"] in ("nps", "nls"):
+            shown = f"{m['score']:+.1f}"
+        else:
+            shown = f"{m['score']:.1f}%"
+        out[m["metric"]] = (shown, str(m["n"]))
+    return out
+
+
+@pytest.mark.parametrize("size", list(WIDTHS))
+async def test_the_overview_shows_scorings_numbers_and_a_new_response_arrives_live(
+    apps, chromium, workspace, producer, auth, gallery, size
+):
+    survey = "svy-" + secrets.token_hex(4)
+    comments = [
+        "The delivery was late and support was slow",
+        "Friendly staff, quick answer",
+        "Price is too high",
+    ]
+    for i in range(12):
+        await publish(
+            producer, answers(workspace, survey, i % 11, (i * 3) % 11, 1 + i % 5, 1 + i % 7, comments[i % 3])
+        )
+    async with httpx.AsyncClient(timeout=20) as http:
+        made = await make_workspace(apps.console, workspace, "Cora CX")
+        await scored_n(http, apps.scoring, auth, survey, 12)
+        context, page, problems = await signed_in_page(
+            chromium, apps.console, made["owner_email"], made["password"], size
+        )
+        try:
+            await page.goto(f"{apps.console}/overview?period=30d&survey_id={survey}")
+            today = date.today()
+            api = (
+                await http.get(
+                    f"{apps.scoring}/v1/metrics",
+                    params={
+                        "survey_id": survey,
+                        "from": (today - timedelta(days=29)).isoformat(),
+                        "to": today.isoformat(),
+                        "compare": "true",
+                    },
+                    headers=auth,
+                )
+            ).json()
+            for metric, (shown, n) in card_figures(api).items():
+                if metric not in ("nps", "nls", "csat", "ces"):
+                    continue
+                card = page.locator(f"article[data-metric={metric}]")
+                assert (await card.locator(".big").inner_text()).strip() == shown, metric
+                assert await card.locator("[data-n]").get_attribute("data-n") == n, metric
+            assert await page.locator("svg.trend").count() == 1
+            assert "Pure loyalty" in await page.inner_text("table.matrix")
+            assert "late" in await page.inner_text("#comments-h + ul")
+            assert await fits(page), "the overview is wider than the screen"
+            await page.screenshot(path=gallery / f"overview-{size}.png", full_page=True)
+            # Live: the page is not reloaded (the marker survives), the figures change by themselves.
+            await page.wait_for_function("document.documentElement.dataset.liveReady === '1'")
+            await page.wait_for_function(
+                "document.getElementById('live-status').textContent.startsWith('Live')"
+            )
+            await page.evaluate("window.__stayed = true")
+            before = int(await page.locator("article[data-metric=nps] [data-n]").get_attribute("data-n"))
+            started = time.monotonic()
+            await publish(producer, answers(workspace, survey, 10, 10, 5, 7, "Brilliant service"))
+            await wait_until(
+                lambda: _equals(
+                    page.locator("article[data-metric=nps] [data-n]").get_attribute("data-n"), str(before + 1)
+                ),
+                timeout_s=10,
+                interval_s=0.02,
+                message="the new response on the open overview",
+            )
+            took = time.monotonic() - started
+            assert await page.evaluate("window.__stayed === true"), "the page reloaded instead of updating"
+            assert took < 5, f"the new response took {took:.1f}s to appear"
+            assert "Brilliant service" in await page.inner_text("#comments-h + ul")
+            assert problems == [], problems
+        finally:
+            await context.close()
+
+
+ADA = Recipient(
+    name="Ada Lovelace",
+    email="ada@example.com",
+    phone="+31612345678",
+    locale="nl-NL",
+    timezone="Europe/Amsterdam",
+    company="Engines BV",
+)
+
+
+def detractor(workspace: str) -> NegativeFeedbackDetected:
+    answer = ScoredAnswer(question_id="nps", metric="nps", score=3, classification="detractor", negative=True)
+    return NegativeFeedbackDetected(
+        workspace_id=workspace,
+        response_id=new_id(),
+        request_id=new_id(),
+        contact_id="c-ada",
+        survey_id="svy-nps",
+        kind="transactional",
+        channel="email",
+        scores=(answer,),
+        negatives=(answer,),
+        dimensions={"country": "NL"},
+        consent_to_contact=True,
+        respondent=ADA,
+        comment="The parcel came two weeks late.",
+        detected_at=utcnow(),
+    )
+
+
+async def tab_to(page: Any, selector_id: str, *, most: int = 80) -> None:
+    """Press Tab until the element with ``selector_id`` has the focus (keyboard only)."""
+    for _ in range(most):
+        await page.keyboard.press("Tab")
+        if await page.evaluate("document.activeElement && document.activeElement.id") == selector_id:
+            return
+    raise AssertionError(f"#{selector_id} never got the focus by Tab")
+
+
+@pytest.mark.parametrize("size", list(WIDTHS))
+async def test_an_agent_takes_a_case_from_the_inbox_to_won_back(
+    apps, chromium, workspace, producer, auth, broker, gallery, size
+):
+    made = await make_workspace(apps.console, workspace, "Olive Owner")
+    agent_email = f"grace-{workspace}@example.com"
+    grace = await invite_member(
+        apps.console, broker.bootstrap_servers, made, email=agent_email, role="agent", name="Grace Agent"
+    )
+    async with httpx.AsyncClient(base_url=apps.followup, timeout=20) as followup:
+        # Followup knows its agents by the console's user id (an admin adds them once).
+        added = await followup.put(f"/v1/agents/{grace}", json={"name": "Grace Agent"}, headers=auth)
+        assert added.status_code == 200, added.text
+        await set_retention_survey(followup, auth, producer, workspace=workspace, retention_channel="email")
+        event = detractor(workspace)
+        await publish(producer, event)
+
+        async def opened() -> str | None:
+            page = (await followup.get("/v1/cases", params={"limit": 50}, headers=auth)).json()
+            return next((c["id"] for c in page["items"] if c["response_id"] == event.response_id), None)
+
+        case_id = await wait_until(opened, message="the case opened")
+        context, page, problems = await signed_in_page(chromium, apps.console, agent_email, PASSWORD, size)
+        try:
+            await page.goto(f"{apps.console}/cases?view=unassigned")
+            assert "Ada Lovelace" in await page.inner_text("#inbox")
+            await page.screenshot(path=gallery / f"cases-{size}.png", full_page=True)
+            await page.click("#inbox >> text=Ada Lovelace")
+            await page.wait_for_url(f"{apps.console}/cases/{case_id}")
+            assert "+31612345678" in await page.inner_text("main")
+            assert "Europe/Amsterdam" in await page.inner_text("#local-time")
+            assert await fits(page), "the case page is wider than the screen"
+            await page.screenshot(path=gallery / f"case-{size}.png", full_page=True)
+            await page.click("text=Assign to me")
+            await page.wait_for_url(f"{apps.console}/cases/{case_id}?*")
+            assert "The case is yours" in await page.inner_text("[role=status]")
+            # Keyboard only: choose the status, write the note, press Enter on Move.
+            await tab_to(page, "status")
+            await page.keyboard.press("Tab")
+            await page.keyboard.type("Called Ada, refund promised.")
+            await page.keyboard.press("Tab")
+            async with page.expect_navigation():
+                await page.keyboard.press("Enter")
+            assert (await page.inner_text("#case-status")).strip() == "in progress"
+            await page.select_option("#root_cause", "Delivery/Late")
+            await page.fill("#action_taken", "Refunded the shipping.")
+            async with page.expect_navigation():
+                await page.click("#resolve-h ~ button")
+            assert "requested" in await page.inner_text("#retention")
+            detail = (await followup.get(f"/v1/cases/{case_id}", headers=auth)).json()
+            assert detail["history"][-1]["actor"].startswith("Grace Agent")
+            # The customer answers the retention survey (as scoring reports it).
+            await publish(
+                producer,
+                ResponseScored(
+                    workspace_id=workspace,
+                    response_id=new_id(),
+                    request_id=detail["retention"]["request_id"],
+                    contact_id=event.contact_id,
+                    survey_id="svy-retention",
+                    kind="retention",
+                    scores=(
+                        ScoredAnswer(
+                            question_id="csat",
+                            metric="csat",
+                            score=5,
+                            classification="positive",
+                            negative=False,
+                        ),
+                    ),
+                    negative=False,
+                    scored_at=utcnow(),
+                ),
+            )
+
+            async def won_back() -> bool:
+                await page.reload()
+                return "won back" in await page.inner_text("#retention")
+
+            await wait_until(won_back, message="won back on the case page")
+            await page.screenshot(path=gallery / f"case-won-back-{size}.png", full_page=True)
+            # A message in a link made elsewhere is not shown: only the console's own (signed) ones are.
+            await page.goto(f"{apps.console}/cases/{case_id}?done=Call+us+now+at+0900-FRAUD&done_sig=x")
+            assert "FRAUD" not in await page.inner_text("main")
+            await page.goto(f"{apps.console}/cases/report?by=agent")
+            assert "Won back" in await page.inner_text("main")
+            await page.screenshot(path=gallery / f"case-report-{size}.png", full_page=True)
+            assert problems == [], problems
+        finally:
+            await context.close()
+
+
+@pytest.mark.parametrize("size", list(WIDTHS))
+async def test_explore_groups_with_intervals_and_csv_and_responses_search(
+    apps, chromium, workspace, producer, auth, gallery, size
+):
+    survey = "svy-" + secrets.token_hex(4)
+    for i in range(14):
+        country = "NL" if i < 11 else "BE"  # BE has three answers: fewer than the minimum n of 5
+        comment = "The courier was late again" if i % 2 else "Lovely people"
+        await publish(producer, answers(workspace, survey, i % 11, 5, 1 + i % 5, 4, comment, country=country))
+    made = await make_workspace(apps.console, workspace, "Ana Lyst")
+    async with httpx.AsyncClient(timeout=20) as http:
+        await scored_n(http, apps.scoring, auth, survey, 14)
+        context, page, problems = await signed_in_page(
+            chromium, apps.console, made["owner_email"], made["password"], size
+        )
+        try:
+            await page.goto(
+                f"{apps.console}/explore?metric=nps&group_by=country&period=7d&survey_id={survey}"
+            )
+            today = date.today()
+            api = (
+                await http.get(
+                    f"{apps.scoring}/v1/metrics",
+                    params={
+                        "survey_id": survey,
+                        "metric": "nps",
+                        "group_by": "country",
+                        "from": (today - timedelta(days=6)).isoformat(),
+                        "to": today.isoformat(),
+                    },
+                    headers=auth,
+                )
+            ).json()
+            shown = {
+                row[0]: row[1:]
+                for row in await page.eval_on_selector_all(
+                    "#explored tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.innerText.trim()))"
+                )
+            }
+            for g in api["groups"]:
+                m = g["metrics"][0]
+                n, score, _ = shown[g["value"]]
+                assert n == str(m["n"])
+                assert score == ("too few answers" if m["too_few_answers"] else f"{m['score']:.1f}")
+            assert shown["BE"][1] == "too few answers"
+            assert await page.locator("svg.bars").count() == 1
+            assert await fits(page)
+            await page.screenshot(path=gallery / f"explore-{size}.png", full_page=True)
+            download = await page.request.get(
+                apps.console + str(await page.get_attribute("text=Download CSV", "href"))
+            )
+            assert download.ok and download.headers["content-type"].startswith("text/csv")
+            lines = (await download.text()).splitlines()
+            assert lines[0].startswith("country,metric,n,score,low,high,too_few_answers")
+            assert any(line.startswith("BE,nps,3,,,,true") for line in lines), lines
+            await page.goto(f"{apps.console}/responses?q=COURIER&survey_id={survey}")
+            found = await page.inner_text("#found")
+            assert found.count("courier was late") == 7 and "Lovely" not in found
+            await page.screenshot(path=gallery / f"responses-{size}.png", full_page=True)
+            await page.click("#found >> text=open the response >> nth=0")
+            assert "courier was late" in await page.inner_text("main")
+            assert "themes:" in await page.inner_text("main")
+            await page.screenshot(path=gallery / f"response-{size}.png", full_page=True)
+            assert problems == [], problems
+        finally:
+            await context.close()
+
+
+@pytest.mark.parametrize("size", list(WIDTHS))
+async def test_a_survey_made_in_the_editor_shows_the_double_barrelled_warning_beside_its_question(
+    apps, chromium, workspace, gallery, size
+):
+    made = await make_workspace(apps.console, workspace, "Sue Surveys")
+    context, page, problems = await signed_in_page(
+        chromium, apps.console, made["owner_email"], made["password"], size
+    )
+    try:
+        await page.goto(f"{apps.console}/surveys")
+        await page.click("text=New survey")
+        await page.fill("#name", "Support follow-up")
+        await page.fill("#q1-id", "nps")
+        await page.select_option("#q1-type", "nps")
+        await page.fill("#q1-text", "How likely are you to recommend us to a friend?")
+        await page.fill("#q2-id", "support")
+        await page.select_option("#q2-type", "csat")
+        await page.fill("#q2-text", "How fast and friendly was our support?")
+        await page.click("button[value=check]")
+        await page.wait_for_load_state()
+        warning = page.locator("#q2-warnings [data-code=double_barrelled]")
+        assert "two things at once" in await warning.inner_text()
+        assert await page.locator("#q1-warnings .warning").count() == 0
+        assert await page.input_value("#q2-text") == "How fast and friendly was our support?"
+        assert await fits(page)
+        await page.screenshot(path=gallery / f"survey-editor-{size}.png", full_page=True)
+        await page.click("button[value=save]")
+        await page.wait_for_url(f"{apps.console}/surveys/*")
+        assert "two things at once" in await page.inner_text("main")
+        assert "Preview of the survey page" in await page.inner_text("main")
+        assert "Preview of the invitation email" in await page.inner_text("main")
+        assert "Subject:" in await page.inner_text("main") and "Hi Ada" in await page.inner_text(
+            ".email-text"
+        )
+        await page.screenshot(path=gallery / f"survey-{size}.png", full_page=True)
+        await page.goto(f"{apps.console}/surveys")
+        assert "Support follow-up" in await page.inner_text("#surveys")
+        await page.screenshot(path=gallery / f"surveys-{size}.png", full_page=True)
+        assert problems == [], problems
+    finally:
+        await context.close()
+
+
+@pytest.mark.parametrize("size", list(WIDTHS))
+async def test_settings_and_automation_for_an_owner_and_nothing_of_them_for_a_viewer(
+    apps, chromium, workspace, broker, producer, auth, gallery, size
+):
+    made = await make_workspace(apps.console, workspace, "Owen Owner")
+    await publish_survey(producer, workspace=workspace, survey_id="svy-onboarding", name="Onboarding")
+    async with httpx.AsyncClient(base_url=apps.trigger, timeout=20) as trigger:
+        rule = {"name": "After a solved ticket", "event_type": "ticket.solved", "survey_id": "svy-onboarding"}
+
+        async def made_rule() -> httpx.Response | None:
+            answer = await trigger.post("/v1/rules", json=rule, headers=auth)
+            return answer if answer.status_code == 201 else None
+
+        await wait_until(made_rule, message="trigger knows the survey and takes the rule")
+        source = await trigger.post("/v1/integrations", json={"name": "Helpdesk"}, headers=auth)
+        assert source.status_code == 201, source.text
+        old_secret, hook_path = source.json()["secret"], urlsplit(source.json()["webhook_url"]).path
+    async with httpx.AsyncClient(base_url=apps.dispatch, timeout=20) as dispatch:
+        hook = await dispatch.post(
+            "/v1/webhooks", json={"url": "http://127.0.0.1:9/hooks/crm", "description": "CRM"}, headers=auth
+        )
+        assert hook.status_code == 201, hook.text
+    viewer = f"vic-{workspace}@example.com"
+    await invite_member(
+        apps.console, broker.bootstrap_servers, made, email=viewer, role="viewer", name="Vic Viewer"
+    )
+    context, page, problems = await signed_in_page(
+        chromium, apps.console, made["owner_email"], made["password"], size
+    )
+    try:
+        await page.goto(f"{apps.console}/settings")
+        assert "Vic Viewer" in await page.inner_text("#people ~ table, section[aria-labelledby=people]")
+        await page.fill("#t-name", "Support CSAT")
+        await page.select_option("#t-metric", "csat")
+        await page.fill("#t-threshold", "80")
+        await page.click("text=Add target")
+        await page.wait_for_url(f"{apps.console}/settings?done=*")
+        assert "Support CSAT" in await page.inner_text("section[aria-labelledby=targets]")
+        assert await fits(page)
+        await page.screenshot(path=gallery / f"settings-{size}.png", full_page=True)
+        await page.click("text=http://127.0.0.1:9/hooks/crm")
+        assert "No deliveries yet" in await page.inner_text("main")
+        await page.screenshot(path=gallery / f"webhook-deliveries-{size}.png", full_page=True)
+        await page.goto(f"{apps.console}/automation")
+        assert await page.locator("[role=alert]").count() == 0
+        assert "After a solved ticket" in await page.inner_text("#rules")
+        await page.screenshot(path=gallery / f"automation-{size}.png", full_page=True)
+        await page.fill("#dry-event", "ticket.solved")
+        await page.fill("#dry-email", "dora@example.com")
+        await page.click("form[action='/automation/dry-run'] button")
+        result = await page.inner_text("#dry-result")
+        assert "After a solved ticket" in result and "yes" in result
+        # Rotate the source's secret: shown once; the old one stops verifying, the new one works.
+        await page.click("button[aria-label='Rotate the secret of Helpdesk']")
+        new_secret = (await page.inner_text("#secret")).strip()
+        assert new_secret.startswith("whsec_") and new_secret != old_secret
+        await page.screenshot(path=gallery / f"secret-{size}.png", full_page=True)
+        async with httpx.AsyncClient(base_url=apps.trigger, timeout=20) as hooks:
+            body, headers = signed(old_secret, ticket_solved(external_id=f"cus-{size}"))
+            assert (await hooks.post(hook_path, content=body, headers=headers)).status_code == 401
+            body, headers = signed(new_secret, ticket_solved(external_id=f"cus-{size}"))
+            accepted = await hooks.post(hook_path, content=body, headers=headers)
+            assert accepted.status_code in (200, 202), accepted.text
+        await page.goto(f"{apps.console}/automation")
+        await page.click("button[aria-label='Disable the rule After a solved ticket']")
+        await page.wait_for_url(f"{apps.console}/automation?done=*")
+        assert "disabled" in await page.inner_text("#rules")
+        assert problems == [], problems
+    finally:
+        await context.close()
+    context, page, problems = await signed_in_page(chromium, apps.console, viewer, PASSWORD, size)
+    try:
+        nav = await page.inner_text("header nav")
+        assert "Overview" in nav and "Cases" in nav
+        assert "Settings" not in nav and "Automation" not in nav
+        answer = await page.goto(f"{apps.console}/settings")
+        assert answer is not None and answer.status == 403
+        assert "settings:read" in await page.inner_text("main")
+        problems.clear()  # Chromium logs the refused page's 403
+        await page.goto(f"{apps.console}/overview")
+        assert await page.locator("article[data-metric=nps]").count() == 1
+        await page.screenshot(path=gallery / f"overview-viewer-{size}.png", full_page=True)
+        await page.goto(f"{apps.console}/surveys")
+        assert await page.locator("text=New survey").count() == 0
+        assert problems == [], problems
+    finally:
+        await context.close()
+
+
+@pytest.mark.parametrize("size", list(WIDTHS))
+async def test_the_overview_by_keyboard_alone(apps, chromium, workspace, size):
+    made = await make_workspace(apps.console, workspace, "Kim Keys")
+    context, page, problems = await signed_in_page(
+        chromium, apps.console, made["owner_email"], made["password"], size
+    )
+    try:
+        await page.goto(f"{apps.console}/overview")
+        await page.keyboard.press("Tab")
+        assert await page.evaluate("document.activeElement.textContent") == "Skip to content"
+        await tab_to(page, "period")
+        outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+        assert outline not in ("none", ""), "the focused control shows no focus ring"
+        await page.keyboard.press("ArrowDown")  # Last 7 days → ... the next option
+        await page.keyboard.press("ArrowDown")
+        chosen = await page.input_value("#period")
+        for _ in range(12):  # on to Apply
+            await page.keyboard.press("Tab")
+            if await page.evaluate("document.activeElement.textContent") == "Apply":
+                break
+        await page.keyboard.press("Enter")
+        await page.wait_for_url(f"{apps.console}/overview?period={chosen}*")
+        assert await page.input_value("#period") == chosen
+        # The trend tabs are links: reachable and followed with Enter.
+        for _ in range(60):
+            await page.keyboard.press("Tab")
+            if await page.evaluate("document.activeElement.textContent") == "CSAT":
+                break
+        await page.keyboard.press("Enter")
+        await page.wait_for_url("**trend=csat*")
+        wide = await page.evaluate(
+            "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > "
+            "window.innerWidth + 1).map(e => e.tagName + '.' + e.className + '#' + e.id).slice(0, 8)"
+        )
+        assert await fits(page), wide
+        assert problems == [], problems
+    finally:
+        await context.close()
+
+
+async def test_the_api_docs_render_in_the_browser_from_the_service_alone(apps, chromium, gallery):
+    context = await chromium.new_context(viewport=WIDTHS["desktop"])
+    page = await context.new_page()
+    fetched: list[str] = []
+    refused: list[str] = []
+    # What the browser fetched; ReDoc's bundle asks for its maker's logo, which the page's policy refuses.
+    page.on("requestfinished", lambda r: fetched.append(r.url))
+    page.on("requestfailed", lambda r: refused.append(f"{r.url} {r.failure}"))
+    try:
+        for base in (apps.console, apps.scoring):
+            await page.goto(f"{base}/docs")
+            await page.locator(".opblock").first.wait_for(timeout=15_000)
+            await page.screenshot(path=gallery / f"docs-{base.rsplit(':', 1)[1]}.png")
+            await page.goto(f"{base}/redoc")
+            await page.locator("h1").first.wait_for(timeout=15_000)
+        elsewhere = [
+            u for u in fetched if u.startswith("http") and not u.startswith((apps.console, apps.scoring))
+        ]
+        assert elsewhere == [], elsewhere
+        # Refused elsewhere by the policy only (a blob: or local request aborted by leaving the page is fine).
+        outside = [r for r in refused if r.startswith("http") and not r.startswith("http://127.0.0.1")]
+        assert all(r.endswith(" csp") for r in outside), refused
     finally:
         await context.close()

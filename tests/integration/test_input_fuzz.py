@@ -181,7 +181,7 @@ def cases(document: dict[str, Any]) -> Iterator[tuple[str, str, str, dict[str, A
             )
             if form_schema:
                 form = {k: str(v) for k, v in sample(document, form_schema).items()}
-                for (name,), _kind in fields_of(document, form_schema):
+                for (name, *_), _kind in fields_of(document, form_schema):  # a list field: one item
                     for value in BAD_PATH:
                         others = "&".join(f"{k}={quote(v)}" for k, v in form.items() if k != name)
                         yield (

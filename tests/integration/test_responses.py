@@ -209,6 +209,12 @@ async def test_the_html_page_is_answered_and_publishes_response_completed(
     assert twice.status_code == 409 and "already answered" in twice.text
     [stored] = (await client.get(f"/v1/surveys/{survey['id']}/responses", headers=auth)).json()
     assert stored["answers"][0]["value"] == 3
+    # One response by its id (what the console's response page reads); another workspace gets a 404.
+    one = await client.get(f"/v1/responses/{stored['id']}", headers=auth)
+    assert one.status_code == 200 and one.json() == stored
+    other = {"Authorization": f"Bearer {issue_api_key(SECRET_KEY, workspace + '-other')}"}
+    missing = await client.get(f"/v1/responses/{stored['id']}", headers=other)
+    assert missing.status_code == 404 and missing.json()["errors"][0]["field"] == "response_id"
 
 
 @pytest.mark.parametrize("score", ["11", "-1", "abc", "9.5", "9" * 40])

@@ -30,6 +30,9 @@ from shared.events import (
     new_id,
     utcnow,
 )
+from shared.security import issue_api_key
+from tests.conftest import SECRET_KEY
+from tests.support.access import person_auth
 from tests.support.stack import TopicReader, publish, running, settings_from, wait_until
 
 pytestmark = pytest.mark.integration
@@ -657,3 +660,40 @@ async def test_workspace_figures_classify_each_survey_on_its_own_scale(client, p
         await client.get("/v1/metrics/matrix", params={"filter": "channel=email"}, headers=headers)
     ).json()
     assert segmented["cells"] == matrix["cells"]
+
+
+async def test_the_newest_comments_with_sentiment_themes_and_a_phrase_search(
+    client, producer, auth, workspace
+):
+    survey = svy()
+    texts = [
+        "The parcel arrived LATE again",
+        "Friendly staff, thank you",
+        "Late delivery and 100% wrong_item",
+    ]
+    ids = []
+    for i, text_ in enumerate(texts):
+        event = response(
+            workspace, survey, ("nps", "nps", 2 + 3 * i), ("why", "open", text_), contact_id=f"c-{i}"
+        )
+        ids.append(event.response_id)
+        await publish(producer, event)
+    await counted(client, auth, survey, 3)
+    body = (await client.get("/v1/comments", params={"survey_id": survey}, headers=auth)).json()
+    assert {c["text"] for c in body["comments"]} == set(texts)
+    late = (await client.get("/v1/comments", params={"survey_id": survey, "q": "late"}, headers=auth)).json()
+    assert {c["response_id"] for c in late["comments"]} == {ids[0], ids[2]}
+    assert all("delivery" in c["themes"] for c in late["comments"])
+    literal = (
+        await client.get("/v1/comments", params={"survey_id": survey, "q": "100%"}, headers=auth)
+    ).json()
+    assert [c["response_id"] for c in literal["comments"]] == [ids[2]]  # % is a character, not a wildcard
+    one = (await client.get("/v1/comments", params={"response_id": ids[1]}, headers=auth)).json()["comments"]
+    assert [(c["text"], c["nps"]) for c in one] == [(texts[1], 5)] and one[0]["label"] == "positive"
+    other = {"Authorization": f"Bearer {issue_api_key(SECRET_KEY, workspace + '-x')}"}
+    assert (await client.get("/v1/comments", params={"response_id": ids[1]}, headers=other)).json()[
+        "comments"
+    ] == []
+    viewer = person_auth(workspace, "viewer")
+    assert (await client.get("/v1/comments", headers=viewer)).status_code == 200
+    assert (await client.get("/v1/comments", params={"limit": 500}, headers=auth)).status_code == 422

@@ -62,3 +62,50 @@ async def home_csrf(client: httpx.AsyncClient) -> str:
     page = await client.get("/")
     assert page.status_code == 200, page.text
     return csrf_of(page.text)
+
+
+def emailed_link(value: Any, to: str, path: str) -> str | None:
+    """The link to ``path`` in a ``NotificationRequested`` email to ``to`` (None for any other record)."""
+    data = value.get("data", {}) if isinstance(value, dict) else {}
+    if value.get("type") != "closeloop.NotificationRequested.v1" or data.get("to") != to:
+        return None
+    match = re.search(rf"http://\S+({path}/[A-Za-z0-9_-]+)", data["body"])
+    return match.group(1) if match else None
+
+
+async def invite_member(
+    base_url: str, bootstrap_servers: str, owner: dict[str, Any], *, email: str, role: str, name: str
+) -> str:
+    """Invite ``email`` with ``role`` as the owner, accept the emailed link (from the notifications
+    topic, where dispatch would pick it up) with ``PASSWORD``; return the new member's user id."""
+    from shared.events import NOTIFICATIONS
+    from tests.support.stack import TopicReader
+
+    async with httpx.AsyncClient(base_url=base_url, timeout=20) as owner_browser:
+        await sign_in(owner_browser, owner["owner_email"], owner["password"])
+        token = (
+            await owner_browser.post("/v1/token", headers={"X-CSRF-Token": await home_csrf(owner_browser)})
+        ).json()["token"]
+        invited = await owner_browser.post(
+            "/v1/invitations",
+            json={"email": email, "role": role},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert invited.status_code == 201, invited.text
+    async with TopicReader(bootstrap_servers, NOTIFICATIONS) as reader:
+        (found,) = await reader.wait_for(
+            lambda v: emailed_link(v, email, "/invitations") is not None, timeout_s=20
+        )
+    link = emailed_link(found, email, "/invitations")
+    assert link
+    async with httpx.AsyncClient(base_url=base_url, timeout=20) as hers:
+        page = await hers.get(link)
+        accepted = await hers.post(
+            link, data={"name": name, "password": PASSWORD, "csrf_token": csrf_of(page.text)}
+        )
+        assert accepted.status_code == 303, accepted.text
+        token = (await hers.post("/v1/token", headers={"X-CSRF-Token": await home_csrf(hers)})).json()[
+            "token"
+        ]
+        me = (await hers.get("/v1/me", headers={"Authorization": f"Bearer {token}"})).json()
+    return str(me["id"])

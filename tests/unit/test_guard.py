@@ -19,7 +19,8 @@ from shared.guard import GuardedRoute, public, requires, route_access, undeclare
 from tests.unit.test_openapi import SETTINGS
 
 SECRET = "guard-test-secret-" + "x" * 32
-FASTAPI_DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+FASTAPI_DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/docs/assets"}
+"""FastAPI's docs and their offline assets (``shared.apidocs``): public, outside the guard."""
 
 
 def service_app(service: str) -> FastAPI:

@@ -3,6 +3,16 @@ and the JSON API under /v1."""
 
 from fastapi import APIRouter
 
-from services.console.api import links, pages, sso, v1
+from services.console.api import admin, cases, explore, links, overview, pages, sso, surveys, v1
 
-routers: list[APIRouter] = [pages.router, links.router, sso.router, v1.router]
+routers: list[APIRouter] = [
+    pages.router,
+    overview.router,
+    cases.router,
+    explore.router,
+    surveys.router,
+    admin.router,
+    links.router,
+    sso.router,
+    v1.router,
+]

@@ -13,6 +13,8 @@ from services.console.deps import AddressDep, RuntimeDep, SignedInDep
 from services.console.errors import SIGN_IN_REFUSED, SignInRefused, TooManyAttempts
 from services.console.handlers import accounts, keys
 from services.console.handlers.accounts import SignedIn
+from services.console.static_js import SCRIPT
+from services.console.views import page
 from services.console.web import (
     CSS,
     FAVICON,
@@ -49,6 +51,11 @@ def _signed_in_or_redirect(signed_in: SignedIn | None) -> SignedIn | Response:
 @router.get("/console.css", summary="The console's stylesheet", response_class=Response)
 async def stylesheet() -> Response:
     return Response(CSS, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
+
+
+@router.get("/console.js", summary="The console's one script: live updates", response_class=Response)
+async def script() -> Response:
+    return Response(SCRIPT, media_type="text/javascript", headers={"Cache-Control": "public, max-age=3600"})
 
 
 @router.get("/favicon.svg", summary="The console's icon", response_class=Response)
@@ -135,14 +142,15 @@ async def sign_out_everywhere(
     summary="Home: the workspace, the person's role and the workspace's API keys",
     response_class=HTMLResponse,
 )
-async def home(session: SessionDep, signed_in: SignedInDep) -> Response:
+async def home(request: Request, session: SessionDep, signed_in: SignedInDep) -> Response:
     person = _signed_in_or_redirect(signed_in)
     if isinstance(person, Response):
         return person
     can = PERMISSIONS[person.role]
-    return render(
+    return page(
         "home.html",
-        signed_in=person,
+        request,
+        person,
         workspaces=await accounts.memberships(session, person.user.id),
         can_read_keys=Permission.KEYS_READ in can,
         can_write_keys=Permission.KEYS_WRITE in can,

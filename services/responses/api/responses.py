@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import fastapi
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 
 from services.responses import queries
 from services.responses.handlers import surveys
 from services.responses.models import Response, ResponseAnswer
 from services.responses.schemas import AnswerOut, DropOffOut, ResponseOut
 from shared.access import Permission
+from shared.errors import NotFound
 from shared.guard import GuardedRoute, requires
 from shared.paging import PAGED, Cursor, link_next
 from shared.service import SessionDep, WorkspaceDep
@@ -42,6 +43,23 @@ async def list_responses(
     )
     link_next(request, response, next_cursor)
     return [_response_out(r, answers) for r, answers in rows]
+
+
+@router.get(
+    "/v1/responses/{response_id}",
+    tags=["responses"],
+    summary="One response with its answers (completed or partial)",
+    dependencies=[requires(Permission.RESPONSES_READ)],
+)
+async def get_response(
+    response_id: Annotated[str, Path(min_length=1, max_length=64)],
+    workspace: WorkspaceDep,
+    session: SessionDep,
+) -> ResponseOut:
+    found = await queries.get_response(session, workspace_id=workspace, response_id=response_id)
+    if found is None:
+        raise NotFound(f"No response {response_id!r} in this workspace.", field="response_id")
+    return _response_out(*found)
 
 
 @router.get(

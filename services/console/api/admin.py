@@ -1,0 +1,300 @@
+"""Automation (integrations with their webhook URLs, trigger rules with enable/disable, the decisions log)
+and Settings (channels and templates, routing teams and the case workflow, experience targets, people and
+roles, API keys, outgoing webhook subscriptions with their delivery log and replay). Read views for the
+roles that may read them, the main actions for the roles that may act; each service checks the role again."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Path, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+
+from services.console.apis import ServiceError
+from services.console.deps import RuntimeDep, SignedInDep
+from services.console.handlers import people
+from services.console.queries import members
+from services.console.views import can, flash, flashed, need, page, query
+from services.console.web import check_session_csrf, redirect
+from shared.access import PERSON_ROLES, Permission, Principal, Role, may_grant
+from shared.errors import CloseloopError
+from shared.guard import GuardedRoute, public
+from shared.service import SessionDep
+
+router = APIRouter(
+    tags=["pages"],
+    route_class=GuardedRoute,
+    dependencies=[
+        public("a browser page: the session cookie and the form's CSRF token; each service checks the role")
+    ],
+)
+Csrf = Annotated[str, Form(max_length=200)]
+Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+
+
+def errors_of(data: dict[str, Any]) -> dict[str, ServiceError]:
+    return {k: v for k, v in data.items() if isinstance(v, ServiceError)}
+
+
+@router.get("/automation", summary="Integrations, rules and the decisions log", response_class=HTMLResponse)
+async def automation(request: Request, runtime: RuntimeDep, signed_in: SignedInDep) -> Response:
+    person = need(signed_in, Permission.RULES_READ)
+    return await automation_page(request, runtime, person, done=flashed(request, runtime.settings, "done"))
+
+
+@router.post(
+    "/automation/dry-run",
+    summary="Which rules an event would fire, writing nothing",
+    response_class=HTMLResponse,
+)
+async def dry_run(
+    request: Request,
+    runtime: RuntimeDep,
+    signed_in: SignedInDep,
+    csrf_token: Csrf = "",
+    event_type: Annotated[str, Form(max_length=200)] = "",
+    source: Annotated[str, Form(max_length=40)] = "api",
+    email: Annotated[str, Form(max_length=320)] = "",
+) -> Response:
+    person = need(signed_in, Permission.RULES_READ)
+    check_session_csrf(person.session.csrf_token, csrf_token)
+    body = {"source": source or "api", "event_type": event_type, "contact": {"email": email} if email else {}}
+    caller = runtime.deps.services.as_person(person)
+    try:
+        result, refused = await caller.post("trigger", "/v1/rules/dry-run", body), None
+    except ServiceError as exc:
+        result, refused = None, exc.detail
+    return await automation_page(
+        request,
+        runtime,
+        person,
+        dry_run=result,
+        dry_refused=refused,
+        tried={"event_type": event_type, "source": source, "email": email},
+    )
+
+
+async def automation_page(request: Request, runtime: RuntimeDep, person: Any, **extra: Any) -> Response:
+    caller = runtime.deps.services.as_person(person)
+    calls: dict[str, Any] = {
+        "rules": caller.get("trigger", "/v1/rules"),
+        "decisions": caller.get("trigger", "/v1/decisions", limit=20),
+    }
+    if can(person, Permission.INTEGRATIONS_READ):
+        calls["integrations"] = caller.get("trigger", "/v1/integrations")
+    data = await caller.gather(**calls)
+    return page(
+        "automation.html",
+        request,
+        person,
+        data=data,
+        errors=errors_of(data),
+        may_write=can(person, Permission.RULES_WRITE),
+        may_rotate=can(person, Permission.INTEGRATION_SECRETS_WRITE),
+        **{"done": None, "dry_run": None, "dry_refused": None, "tried": {}, **extra},
+    )
+
+
+@router.post(
+    "/automation/rules/{rule_id}/toggle", summary="Enable or disable a rule", response_class=HTMLResponse
+)
+async def toggle_rule(
+    rule_id: Id,
+    runtime: RuntimeDep,
+    signed_in: SignedInDep,
+    csrf_token: Csrf = "",
+    enabled: Annotated[str, Form(max_length=5)] = "false",
+) -> Response:
+    person = need(signed_in, Permission.RULES_WRITE)
+    check_session_csrf(person.session.csrf_token, csrf_token)
+    caller = runtime.deps.services.as_person(person)
+    try:
+        await caller.call("trigger", "PATCH", f"/v1/rules/{rule_id}", json={"enabled": enabled == "true"})
+        done = "Rule enabled." if enabled == "true" else "Rule disabled."
+    except ServiceError as exc:
+        done = f"trigger refused: {exc.detail}"
+    return redirect("/automation" + query(**flash(runtime.settings, done=done)))
+
+
+@router.post(
+    "/automation/integrations/{integration_id}/rotate",
+    summary="Give an integration a new webhook secret, shown once",
+    response_class=HTMLResponse,
+)
+async def rotate_secret(
+    request: Request, integration_id: Id, runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: Csrf = ""
+) -> Response:
+    person = need(signed_in, Permission.INTEGRATION_SECRETS_WRITE)
+    check_session_csrf(person.session.csrf_token, csrf_token)
+    caller = runtime.deps.services.as_person(person)
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    try:
+        integration = await caller.call(
+            "trigger", "PATCH", f"/v1/integrations/{integration_id}", json={"secret": secret}
+        )
+    except ServiceError as exc:
+        return redirect(
+            "/automation" + query(**flash(runtime.settings, done=f"trigger refused: {exc.detail}"))
+        )
+    # Shown on this answer only: the console keeps no copy, trigger keeps it encrypted.
+    return page("secret.html", request, person, integration=integration, secret=secret)
+
+
+@router.get("/settings", summary="The workspace's settings", response_class=HTMLResponse)
+async def settings_page(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    signed_in: SignedInDep,
+) -> Response:
+    person = need(signed_in, Permission.SETTINGS_READ)
+    caller = runtime.deps.services.as_person(person)
+    calls: dict[str, Any] = {
+        "targets": caller.get("scoring", "/v1/targets"),
+        "teams": caller.get("followup", "/v1/teams"),
+        "workflow": caller.get("followup", "/v1/workflow"),
+    }
+    if can(person, Permission.CHANNELS_READ):
+        calls["channels"] = caller.get("dispatch", "/v1/channels")
+        calls["templates"] = caller.get("dispatch", "/v1/templates")
+    if can(person, Permission.INTEGRATIONS_READ):
+        calls["webhooks"] = caller.get("dispatch", "/v1/webhooks")
+    data = await caller.gather(**calls)
+    people_rows = (
+        await members(session, workspace_id=person.workspace_id) if can(person, Permission.USERS_READ) else []
+    )
+    teams = data["teams"]
+    return page(
+        "settings.html",
+        request,
+        person,
+        data=data,
+        teams=teams.get("items", []) if isinstance(teams, dict) else teams if isinstance(teams, list) else [],
+        errors=errors_of(data),
+        people=people_rows,
+        roles=[r.value for r in PERSON_ROLES if may_grant(person.role, r)],
+        done=flashed(request, runtime.settings, "done"),
+        may_settings=can(person, Permission.SETTINGS_WRITE),
+        may_people=can(person, Permission.USERS_WRITE),
+        may_keys=can(person, Permission.KEYS_READ),
+    )
+
+
+@router.post("/settings/targets", summary="Add an experience target", response_class=HTMLResponse)
+async def add_target(
+    runtime: RuntimeDep,
+    signed_in: SignedInDep,
+    csrf_token: Csrf = "",
+    name: Annotated[str, Form(max_length=200)] = "",
+    metric: Annotated[str, Form(max_length=8)] = "nps",
+    direction: Annotated[str, Form(max_length=10)] = "at_least",
+    threshold: Annotated[float, Form(ge=-100, le=100)] = 0,
+    window_days: Annotated[int, Form(ge=1, le=366)] = 30,
+) -> Response:
+    person = need(signed_in, Permission.SETTINGS_WRITE)
+    check_session_csrf(person.session.csrf_token, csrf_token)
+    caller = runtime.deps.services.as_person(person)
+    body = {
+        "name": name,
+        "metric": metric,
+        "direction": direction,
+        "threshold": threshold,
+        "window_days": window_days,
+    }
+    try:
+        await caller.post("scoring", "/v1/targets", body)
+        done = f"Target “{name}” added."
+    except ServiceError as exc:
+        done = f"scoring refused: {exc.detail}"
+    return redirect("/settings" + query(**flash(runtime.settings, done=done)) + "#targets")
+
+
+@router.post("/settings/people", summary="Invite someone with a role", response_class=HTMLResponse)
+async def invite_person(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    signed_in: SignedInDep,
+    csrf_token: Csrf = "",
+    email: Annotated[str, Form(max_length=320)] = "",
+    role: Annotated[str, Form(max_length=20)] = "viewer",
+) -> Response:
+    person = need(signed_in, Permission.USERS_WRITE)
+    check_session_csrf(person.session.csrf_token, csrf_token)
+    by = Principal(
+        workspace_id=person.workspace_id,
+        role=person.role,
+        kind="user",
+        id=person.user.id,
+        name=person.user.name,
+    )
+    try:
+        await people.invite(
+            session,
+            runtime.outbox,
+            runtime.settings,
+            by=by,
+            email=email,
+            role=Role(role) if role in {r.value for r in Role} else Role.VIEWER,
+            now=runtime.deps.clock.now(),
+        )
+        done = f"Invitation sent to {email}."
+    except (CloseloopError, ValidationError) as exc:
+        await session.rollback()
+        done = f"Not invited: {getattr(exc, 'detail', exc)}"
+    return redirect("/settings" + query(**flash(runtime.settings, done=done)) + "#people")
+
+
+@router.get(
+    "/settings/webhooks/{subscription_id}",
+    summary="A webhook subscription's delivery log",
+    response_class=HTMLResponse,
+)
+async def webhook_log(
+    request: Request,
+    subscription_id: Id,
+    runtime: RuntimeDep,
+    signed_in: SignedInDep,
+) -> Response:
+    person = need(signed_in, Permission.INTEGRATIONS_READ)
+    caller = runtime.deps.services.as_person(person)
+    data = await caller.gather(
+        subscription=caller.get("dispatch", f"/v1/webhooks/{subscription_id}"),
+        deliveries=caller.get("dispatch", f"/v1/webhooks/{subscription_id}/deliveries"),
+    )
+    deliveries = data["deliveries"]
+    return page(
+        "webhook.html",
+        request,
+        person,
+        data=data,
+        deliveries=deliveries.get("items", [])
+        if isinstance(deliveries, dict)
+        else deliveries
+        if isinstance(deliveries, list)
+        else [],
+        errors=errors_of(data),
+        done=flashed(request, runtime.settings, "done"),
+        may_replay=can(person, Permission.INTEGRATIONS_WRITE),
+    )
+
+
+@router.post(
+    "/settings/webhooks/{subscription_id}/deliveries/{delivery_id}/replay",
+    summary="Replay a webhook delivery",
+    response_class=HTMLResponse,
+)
+async def replay(
+    subscription_id: Id, delivery_id: Id, runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: Csrf = ""
+) -> Response:
+    person = need(signed_in, Permission.INTEGRATIONS_WRITE)
+    check_session_csrf(person.session.csrf_token, csrf_token)
+    caller = runtime.deps.services.as_person(person)
+    try:
+        await caller.post("dispatch", f"/v1/webhooks/{subscription_id}/deliveries/{delivery_id}/replay")
+        done = "Delivery queued again."
+    except ServiceError as exc:
+        done = f"dispatch refused: {exc.detail}"
+    return redirect(f"/settings/webhooks/{subscription_id}" + query(**flash(runtime.settings, done=done)))

@@ -1,0 +1,223 @@
+"""The overview: NPS, NLS, CSAT and CES with n, interval and a change marked only when significant; the
+trend with its band; the loyalty matrix; the invitation funnel; themes; targets; the newest comments —
+every figure as scoring answers it for the same filters. ``/overview/live`` streams a ``changed`` event
+(server-sent events) when the figures' counts move, and ``/console.js`` reloads the figures then."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+
+from services.console.apis import Caller, ServiceError
+from services.console.deps import RuntimeDep, SignedInDep
+from services.console.domain import charts
+from services.console.domain.periods import PERIODS, Period, period_of
+from services.console.views import need, page, query
+from services.console.web import SECURITY_HEADERS
+from shared.access import Permission
+from shared.guard import GuardedRoute, public
+
+router = APIRouter(
+    tags=["pages"],
+    route_class=GuardedRoute,
+    dependencies=[
+        public(
+            "a browser page: the session cookie; the page checks the role and calls the services as the person"
+        )
+    ],
+)
+
+METRICS = ("nps", "nls", "csat", "ces")
+NAMES = {"nps": "NPS", "nls": "NLS", "csat": "CSAT", "ces": "CES"}
+CELLS = {
+    "pure": "Pure loyalty",
+    "false": "False loyalty",
+    "trapped": "Trapped loyalty",
+    "disloyal": "Disloyalty",
+    "undecided": "Undecided",
+}
+Filters = Annotated[list[str], Query(alias="filter", max_length=10)]
+Text = Annotated[str | None, Query(max_length=64)]
+RATE_DIMENSIONS = {"channel", "kind", "language"}
+
+
+def scope_params(period: Period, survey_id: str | None, filters: list[str]) -> dict[str, Any]:
+    """The report parameters scoring takes for the page's filters."""
+    return {
+        "from": period.since.isoformat(),
+        "to": period.until.isoformat(),
+        "survey_id": survey_id,
+        "filter": [f for f in filters if f.strip()],
+    }
+
+
+async def overview_data(
+    caller: Caller, period: Period, survey_id: str | None, filters: list[str], trend_metric: str
+) -> dict[str, Any]:
+    """Every figure of the overview, each as scoring answers it (or the error it gave)."""
+    scope = scope_params(period, survey_id, filters)
+    rate_filters = [f for f in scope["filter"] if f.split("!=")[0].split("=")[0] in RATE_DIMENSIONS]
+    return await caller.gather(
+        metrics=caller.get("scoring", "/v1/metrics", compare="true", metric=list(METRICS), **scope),
+        trend=caller.get(
+            "scoring", "/v1/metrics/trend", metric=trend_metric, interval=period.interval, **scope
+        ),
+        matrix=caller.get("scoring", "/v1/metrics/matrix", **scope),
+        rate=caller.get("scoring", "/v1/metrics/response-rate", **{**scope, "filter": rate_filters}),
+        themes=caller.get("scoring", "/v1/themes", **scope),
+        targets=caller.get("scoring", "/v1/targets"),
+        comments=caller.get("scoring", "/v1/comments", limit=8, **scope),
+        surveys=caller.get("scoring", "/v1/surveys"),
+    )
+
+
+def trend_points(trend: dict[str, Any], period: Period) -> list[charts.Point]:
+    """Every bucket of the period in order, with a gap where nobody answered."""
+    found = {date.fromisoformat(p["period_start"]): p for p in trend.get("points", [])}
+    step = period.interval
+    start = period.since
+    if step == "week":
+        start -= timedelta(days=start.weekday())
+    elif step == "month":
+        start = start.replace(day=1)
+    points, day = [], start
+    while day <= period.until:
+        p = found.get(day)
+        points.append(
+            charts.Point(
+                day,
+                p["score"] if p else None,
+                p.get("low") if p else None,
+                p.get("high") if p else None,
+                p["n"] if p else 0,
+            )
+        )
+        if step == "day":
+            day += timedelta(days=1)
+        elif step == "week":
+            day += timedelta(days=7)
+        else:
+            day = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return points
+
+
+@router.get("/overview", summary="The overview of the programme", response_class=HTMLResponse)
+async def overview(
+    request: Request,
+    runtime: RuntimeDep,
+    signed_in: SignedInDep,
+    period: Annotated[str | None, Query(max_length=10)] = None,
+    since: Annotated[str | None, Query(alias="from", max_length=10)] = None,
+    until: Annotated[str | None, Query(alias="to", max_length=10)] = None,
+    survey_id: Text = None,
+    filters: Filters = [],  # noqa: B006 - FastAPI copies defaults
+    trend: Annotated[str, Query(max_length=4)] = "nps",
+) -> Response:
+    person = need(signed_in, Permission.METRICS_READ)
+    chosen = period_of(period, today=runtime.deps.clock.now().date(), since=since, until=until)
+    trend_metric = trend if trend in METRICS else "nps"
+    caller = runtime.deps.services.as_person(person)
+    data = await overview_data(caller, chosen, survey_id, filters, trend_metric)
+    lo, hi = charts.score_range(trend_metric)
+    trend_svg = None
+    if not isinstance(data["trend"], ServiceError):
+        trend_svg = charts.trend(
+            trend_points(data["trend"], chosen),
+            title=f"{NAMES[trend_metric]} per {chosen.interval} with its 95% interval",
+            lo=lo,
+            hi=hi,
+        )
+    rate = data["rate"]
+    funnel_svg = None
+    steps: list[tuple[str, int]] = []
+    if not isinstance(rate, ServiceError):
+        steps = [
+            (k.capitalize(), rate[k])
+            for k in ("invited", "sent", "delivered", "opened", "clicked", "responded")
+        ]
+        funnel_svg = charts.funnel(steps, title="Invitation funnel, as a share of invitations")
+    keep = {"period": chosen.key, "survey_id": survey_id, "filter": [f for f in filters if f.strip()]}
+    if chosen.key == "custom":
+        keep |= {"from": chosen.since.isoformat(), "to": chosen.until.isoformat()}
+    return page(
+        "overview.html",
+        request,
+        person,
+        data=data,
+        errors={k: v for k, v in data.items() if isinstance(v, ServiceError)},
+        period=chosen,
+        periods=PERIODS,
+        survey_id=survey_id or "",
+        filters=keep["filter"],
+        names=NAMES,
+        now=runtime.deps.clock.now().strftime("%H:%M:%S"),
+        cells=CELLS,
+        trend_metric=trend_metric,
+        trend_svg=trend_svg,
+        funnel_svg=funnel_svg,
+        steps=steps,
+        live_url="/overview/live"
+        + query(
+            **keep, mark=None if isinstance(data["metrics"], ServiceError) else fingerprint(data["metrics"])
+        ),
+        this_url="/overview" + query(**keep, trend=trend_metric if trend_metric != "nps" else None),
+        trend_links={m: "/overview" + query(**keep, trend=m if m != "nps" else None) for m in METRICS},
+    )
+
+
+def fingerprint(metrics: dict[str, Any]) -> str:
+    return json.dumps([(m["metric"], m["n"]) for m in metrics.get("metrics", [])])
+
+
+@router.get(
+    "/overview/live",
+    summary="Server-sent events: `changed` when the overview's figures move",
+    response_class=Response,
+)
+async def overview_live(
+    request: Request,
+    runtime: RuntimeDep,
+    signed_in: SignedInDep,
+    period: Annotated[str | None, Query(max_length=10)] = None,
+    since: Annotated[str | None, Query(alias="from", max_length=10)] = None,
+    until: Annotated[str | None, Query(alias="to", max_length=10)] = None,
+    survey_id: Text = None,
+    filters: Filters = [],  # noqa: B006
+    mark: Annotated[str | None, Query(max_length=400)] = None,
+) -> Response:
+    person = need(signed_in, Permission.METRICS_READ)
+    services, interval = runtime.deps.services, runtime.settings.live_poll_ms / 1000
+    chosen = period_of(period, today=runtime.deps.clock.now().date(), since=since, until=until)
+    scope = scope_params(chosen, survey_id, filters)
+    # A stream lasts ten minutes; the browser reconnects by itself and the session is checked again.
+    rounds = int(600 / interval)
+
+    async def events() -> AsyncIterator[str]:
+        yield "retry: 1000\n\n"
+        last: str | None = mark
+        for i in range(rounds):
+            if await request.is_disconnected():
+                return
+            try:
+                now = await services.as_person(person).get(
+                    "scoring", "/v1/metrics", metric=list(METRICS), **scope
+                )
+            except ServiceError:
+                now = None
+            if now is not None:
+                seen = fingerprint(now)
+                if last is not None and seen != last:
+                    yield f"event: changed\ndata: {seen}\n\n"
+                last = seen
+            elif i % 15 == 0:
+                yield ": waiting for scoring\n\n"
+            await asyncio.sleep(interval)
+
+    headers = {**SECURITY_HEADERS, "X-Accel-Buffering": "no"}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
