@@ -199,7 +199,8 @@ def _print_summary(urls: dict[str, str], demo: DemoWorkspace | None, inbox_port:
         say("")
         say(
             f"Then open the mail inbox, follow the survey link, answer 0–6 and say yes to contact;\n"
-            f"the follow-up case appears at:  curl -H 'Authorization: Bearer {demo.api_key}' "
+            f"the follow-up case appears in the console ({urls['console']}/cases?view=open, signed in as above)\n"
+            f"and in the API:  curl -H 'Authorization: Bearer {demo.api_key}' "
             f"'{urls['followup']}/v1/cases?active=true'"
         )
         say("")
