@@ -8,7 +8,7 @@ about the customer; a changed byte makes it invalid.
 
 A link may carry the trace of the invitation it was sent for (``traceparent``, a W3C traceparent), so
 that the answer continues the trace that began with the webhook (``docs/operations.md``, Tracing). It
-rides as 25 raw bytes (trace id, span id, flags) in base64: about 55 characters more in the link's
+rides as 25 raw bytes (trace id, span id, flags) in base64: about 60 characters more in the link's
 token, and SMS carry the short link (``/l/<code>``) anyway. Links without it open as before.
 
 Tokens of the first format (readable base64 JSON with an HMAC, ``<body>.<mac>``) are still accepted
