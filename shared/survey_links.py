@@ -6,6 +6,11 @@ responses never reads dispatch's tables) and reveals none of it: it is encrypted
 reads a link — in a mailbox, an SMS log, a proxy, a chat channel, a browser history — learns nothing
 about the customer; a changed byte makes it invalid.
 
+A link may carry the trace of the invitation it was sent for (``traceparent``, a W3C traceparent), so
+that the answer continues the trace that began with the webhook (``docs/operations.md``, Tracing). It
+rides as 25 raw bytes (trace id, span id, flags) in base64: about 60 characters more in the link's
+token, and SMS carry the short link (``/l/<code>``) anyway. Links without it open as before.
+
 Tokens of the first format (readable base64 JSON with an HMAC, ``<body>.<mac>``) are still accepted
 until they expire (30 days after they were sent), so that invitations already in mailboxes keep
 working; nothing issues them any more.
@@ -26,6 +31,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from shared import tracing
 from shared.security import ExpiredToken, InvalidToken, verify_token
 
 PURPOSE = "survey-link"
@@ -49,6 +55,8 @@ class SurveyLink:
     respondent: dict[str, str] | None = None
     """Who was invited (name, email, phone, locale, timezone, company), for the person who follows up on
     their answer; None for anonymous links (kiosks)."""
+    traceparent: str | None = None
+    """The W3C traceparent of the invitation's trace: the answer continues it (None: a trace of its own)."""
 
 
 _SHORT = {
@@ -62,6 +70,7 @@ _SHORT = {
     "locale": "loc",
     "context": "ctx",
     "respondent": "who",
+    "traceparent": "tp",
 }
 _LONG = {v: k for k, v in _SHORT.items()}
 
@@ -72,6 +81,28 @@ def _b64(raw: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _pack_trace(traceparent: str) -> str | None:
+    """The traceparent as base64 of its 25 bytes (trace id, span id, flags); None when it is not one."""
+    valid = tracing.parse(traceparent)
+    if valid is None:
+        return None
+    _, trace, span, flags = valid.split("-")
+    return _b64(bytes.fromhex(trace + span + flags))
+
+
+def _unpack_trace(packed: object) -> str | None:
+    """The traceparent packed by ``_pack_trace``; None for anything else (the link still opens)."""
+    if not isinstance(packed, str):
+        return None
+    try:
+        raw = _unb64(packed)
+    except ValueError:
+        return None
+    if len(raw) != 25:
+        return None
+    return tracing.parse(f"00-{raw[:16].hex()}-{raw[16:24].hex()}-{raw[24:].hex()}")
 
 
 def _cipher(secret: str) -> AESGCM:
@@ -85,6 +116,10 @@ def _cipher(secret: str) -> AESGCM:
 def issue_link_token(secret: str, link: SurveyLink, *, ttl_s: int = DEFAULT_TTL_S) -> str:
     """Return the opaque token for ``link``, valid for ``ttl_s`` seconds."""
     claims = {_SHORT[k]: v for k, v in asdict(link).items() if v not in (None, {}, "")}
+    if "tp" in claims:
+        packed = _pack_trace(claims.pop("tp"))
+        if packed:
+            claims["tp"] = packed
     claims["exp"] = int(time.time()) + ttl_s
     plain = zlib.compress(json.dumps(claims, separators=(",", ":")).encode(), 9)
     nonce = os.urandom(12)
@@ -129,6 +164,7 @@ def read_link_token(secret: str, token: str, *, previous: str | None = None) -> 
     try:
         values = {_LONG[k]: v for k, v in claims.items() if k in _LONG}
         values.setdefault("context", {})
+        values["traceparent"] = _unpack_trace(values.get("traceparent"))
         return SurveyLink(**values)
     except TypeError as exc:
         raise InvalidToken("token is missing survey link fields") from exc

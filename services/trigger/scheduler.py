@@ -6,6 +6,10 @@ if it took that many, the next starts at once; otherwise it looks again after ``
 Each due send is handled in its own transaction: the schedule row is claimed with ``FOR UPDATE
 SKIP LOCKED`` (so replicas share the work), then the contact's row is locked, so a due send and
 a webhook for the same contact never both get past the frequency cap.
+
+A due send continues the trace of the webhook whose event scheduled it (the trace is kept with the
+received event), so a delayed survey's ``SurveyRequested`` is in the webhook's trace; each round of
+a recurring survey starts a trace of its own (weeks later, it is work of its own).
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from services.trigger.handlers.contacts import contact_facts, contact_view
 from services.trigger.handlers.evaluate import Batch, load_history, record_verdict, write_batch
 from services.trigger.handlers.rules import load_workspace, rule_view
 from services.trigger.handlers.tx import in_transaction
-from services.trigger.models import CONTACT_COLUMNS, Rule, Schedule, contacts_table
+from services.trigger.models import CONTACT_COLUMNS, ReceivedEvent, Rule, Schedule, contacts_table
+from shared import tracing
 from shared.clock import Clock
 from shared.db import Database
 from shared.outbox import Outbox
@@ -119,18 +124,19 @@ class Scheduler(Worker):
             survey=survey_state(workspace.surveys, rule.survey_id),
         )
         batch = Batch([], [], [], [])
-        record_verdict(
-            batch,
-            self.outbox,
-            workspace_id=schedule.workspace_id,
-            rule=rule,
-            verdict=verdict,
-            contact=contact,
-            facts=facts,
-            received_event_id=schedule.received_event_id,
-            now=now,
-            schedule_id=schedule.id,
-        )
+        with tracing.span("scheduled send", parent=await self._trace_of(session, schedule)):
+            record_verdict(
+                batch,
+                self.outbox,
+                workspace_id=schedule.workspace_id,
+                rule=rule,
+                verdict=verdict,
+                contact=contact,
+                facts=facts,
+                received_event_id=schedule.received_event_id,
+                now=now,
+                schedule_id=schedule.id,
+            )
         schedule.runs += 1
         schedule.updated_at = now
         if verdict.outcome == "delayed" and verdict.send_at is not None:
@@ -142,3 +148,12 @@ class Scheduler(Worker):
             schedule.status = "done" if verdict.outcome == "sent" else "cancelled"
         await write_batch(session, self.outbox, batch)
         return True
+
+    async def _trace_of(self, session: AsyncSession, schedule: Schedule) -> str | None:
+        """The trace a due send continues: the webhook's whose event scheduled it (kept with the event);
+        None (a trace of its own) for the rounds of a recurring survey, or once the event is gone."""
+        if schedule.received_event_id is None or schedule.recurrence_days:
+            return None
+        return await session.scalar(
+            select(ReceivedEvent.traceparent).where(ReceivedEvent.id == schedule.received_event_id)
+        )

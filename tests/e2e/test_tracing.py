@@ -1,6 +1,6 @@
 """W3C traceparents through the loop: a webhook's trace reaches the events the evaluator publishes
-for it (later, in another process), the invitation email and ``InvitationSent``; a customer's
-answer's trace reaches the response, its score and the follow-up case, service after service."""
+for it (later, in another process), the invitation email and ``InvitationSent``, and — carried in
+the survey link — the customer's answer, its score and the follow-up case, service after service."""
 
 from __future__ import annotations
 
@@ -52,31 +52,45 @@ async def test_a_webhook_s_trace_reaches_the_survey_request_and_the_email(
         )
 
 
-async def test_an_answer_s_trace_reaches_its_score_and_its_case(
+ANSWER_TRACE = "3c9e1b5a7d2f4a6c8e0b1d3f5a7c9e1b"
+
+
+async def test_one_trace_runs_from_the_webhook_through_the_survey_link_to_the_case(
     demo: DemoWorkspace, smtp: MailCatcher, broker: Broker
 ):
+    """The invitation's trace rides in the survey link: the answer, its score and the follow-up case
+    continue the webhook's trace, even when a proxy in front of the survey pages starts its own."""
     email = f"traced.{demo.workspace_id}@example.com"
-    with httpx.Client(timeout=10) as http:
+    with httpx.Client(timeout=10, headers={"traceparent": TRACEPARENT}) as http:
         assert send_signed(http, demo, demo_event(external_id="cus_traced", email=email)).status_code == 202
     invitation = await smtp.wait_for(lambda m: recipient(m) == email, timeout_s=60)
+    assert str(invitation["traceparent"]).split("-")[1] == TRACE
     async with httpx.AsyncClient(timeout=10) as http:
         link = await survey_link(http, invitation)
         answered = await http.post(
             link,
             data={"nps": "1", "why": "Traced.", "consent": "yes"},
-            headers={"traceparent": TRACEPARENT},
+            headers={"traceparent": f"00-{ANSWER_TRACE}-3333333333333333-01"},
             follow_redirects=True,
         )
         assert answered.status_code == 200, answered.text
 
     found = {}
-    for topic in (RESPONSES, SCORES, FOLLOWUPS):
+    for topic, event_type in (
+        (RESPONSES, "closeloop.ResponseCompleted."),
+        (SCORES, "closeloop.NegativeFeedbackDetected."),
+        (FOLLOWUPS, "closeloop.FollowUpOpened."),
+    ):
         async with TopicReader(broker.bootstrap_servers, topic) as reader:
-            (found[topic],) = await reader.wait_for(in_trace, timeout_s=60)
+            (found[topic],) = await reader.wait_for(
+                lambda v, t=event_type: in_trace(v) and v["type"].startswith(t), timeout_s=60
+            )
             record = next(r for r in reader.records if r.value and TRACE.encode() in r.value)
             # The CloudEvents Kafka binding: the extension attribute as a ce_ header too.
             assert dict(record.headers)["ce_traceparent"].decode().split("-")[1] == TRACE
+            assert not [v for v in reader.values() if isinstance(v, dict) and in_trace(v, ANSWER_TRACE)]
     assert found[FOLLOWUPS]["workspaceid"] == demo.workspace_id
+    assert found[RESPONSES]["data"]["response_id"] == found[SCORES]["data"]["response_id"]
     # Each service's span is its own: same trace, other span ids.
     spans = {v["traceparent"].split("-")[2] for v in found.values()}
     assert len(spans) == 3 and "1111111111111111" not in spans

@@ -37,9 +37,9 @@ from services.dispatch import providers
 from services.dispatch.app import create_app
 from services.dispatch.deps import DispatchRuntime
 from services.dispatch.embeds import SAMPLE_NPS
-from services.dispatch.models import Survey
+from services.dispatch.models import OptOut, Survey
 from services.dispatch.settings import DispatchSettings
-from shared import standard_webhooks
+from shared import standard_webhooks, tracing
 from shared.clock import Clock
 from shared.events import (
     CUSTOMER_EVENTS,
@@ -54,6 +54,8 @@ from shared.events import (
     SurveyRequested,
     new_id,
 )
+from shared.survey_links import read_link_token
+from tests.conftest import SECRET_KEY
 from tests.support.dispatch import FakeProvider
 from tests.support.stack import TopicReader, publish, running, settings_from, wait_until
 
@@ -382,6 +384,47 @@ async def test_fallback_channels_when_the_first_cannot_reach_the_contact(dispatc
     assert "marked invalid" in refused["last_error"]
 
 
+REFUSED_TRACE = "9c1e0b5a7d2f4a6c8e0b1d3f5a7c9e1b"
+
+
+async def test_a_delayed_send_refused_when_it_falls_due_fails_in_the_request_s_trace(
+    dispatch, workspace, auth
+):
+    """The sender claims a delayed message later, outside any span: what it publishes about it stays
+    in the trace of the survey request (the row keeps it)."""
+    req = request(
+        workspace,
+        contact_id="con-late-opt-out",
+        channel="sms",
+        phone=phone(),
+        send_at=datetime.now(UTC) + timedelta(minutes=1),
+    )
+    with tracing.span("trigger", parent=f"00-{REFUSED_TRACE}-00f067aa0ba902b7-01"):
+        await dispatch.publish(req)
+    scheduled = await dispatch.invitation(auth, req.request_id, status="scheduled")
+    # The opt-out lands after the request was stored and before the message falls due.
+    async with dispatch.runtime.db.unit_of_work() as session:
+        session.add(
+            OptOut(
+                workspace_id=workspace,
+                contact_id="con-late-opt-out",
+                channel="",
+                source="test",
+                opted_out_at=datetime.now(UTC),
+            )
+        )
+    dispatch.clock.advance(timedelta(minutes=1, seconds=1))
+    dispatch.wake()
+    refused = await dispatch.invitation(auth, req.request_id, status="failed")
+    assert "opted out" in refused["last_error"]
+    [failed] = await dispatch.invitations.wait_for(
+        lambda v: (
+            v["type"] == "closeloop.InvitationFailed.v1" and v["data"]["invitation_id"] == scheduled["id"]
+        )
+    )
+    assert tracing.trace_id(failed["traceparent"]) == REFUSED_TRACE
+
+
 async def test_a_provider_outage_is_retried_and_then_ends_in_a_failed_event(dispatch, workspace, auth):
     number = phone()
     dispatch.provider.outage = 1
@@ -431,15 +474,22 @@ async def test_quiet_hours_in_the_contacts_timezone(dispatch, workspace, auth, s
     await dispatch.invitation(auth, req.request_id, status="sent")
 
 
+REMINDED_TRACE = "0af7651916cd43dd8448eb211c80319c"
+
+
 async def test_reminders_stop_when_the_customer_responds(dispatch, workspace, auth, smtp):
     await put(dispatch, auth, "/v1/settings", {"reminders": {"count": 2, "interval_days": 2}})
     rae, sam = f"rae@{workspace}.test", f"sam@{workspace}.test"
     first = request(workspace, contact_id="con-r", email=rae, name="Rae")
     second = request(workspace, contact_id="con-s", email=sam, name="Sam")
-    for req in (first, second):
-        await dispatch.publish(req)
+    with tracing.span("trigger", parent=f"00-{REMINDED_TRACE}-00f067aa0ba902b7-01"):
+        await dispatch.publish(first)
+    await dispatch.publish(second)
     original = await smtp.wait_for(to(rae))
     inv_r = await dispatch.invitation(auth, first.request_id, status="sent")
+    # The survey link carries the request's trace, so that Rae's answer continues it.
+    token = urlsplit(inv_r["survey_url"]).path.removeprefix("/s/")
+    assert tracing.trace_id(read_link_token(SECRET_KEY, token).traceparent) == REMINDED_TRACE
     inv_s = await dispatch.invitation(auth, second.request_id, status="sent")
 
     # Sam answers; Rae does not.
@@ -473,6 +523,14 @@ async def test_reminders_stop_when_the_customer_responds(dispatch, workspace, au
     assert inv_r["short_url"] in text_of(reminder)
     reminded = (await dispatch.events(inv_r["id"], "InvitationSent", count=2))[1]
     assert reminded["reminder"] == 1 and reminded["message_id"] == reminder["Message-ID"]
+    # The reminder, its email and its InvitationSent stay in the trace of the survey request.
+    assert tracing.trace_id(str(reminder["traceparent"])) == REMINDED_TRACE
+    [sent_reminder] = [
+        v
+        for v in dispatch.invitations.values()
+        if isinstance(v, dict) and v["data"].get("invitation_id") == inv_r["id"] and v["data"].get("reminder")
+    ]
+    assert tracing.trace_id(sent_reminder["traceparent"]) == REMINDED_TRACE
 
     dispatch.clock.advance(timedelta(days=2))
     dispatch.wake()

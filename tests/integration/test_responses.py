@@ -355,6 +355,48 @@ async def test_json_survey_and_response(client, broker, auth, survey, workspace)
     assert stored["id"] == created.json()["id"] and stored["invitation_id"] == link.invitation_id
 
 
+INVITATION_TRACE = "0af7651916cd43dd8448eb211c80319c"
+PROXY_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def trace_of(event: dict) -> tuple[str, str]:
+    _, trace, span, _ = event["traceparent"].split("-")
+    return trace, span
+
+
+async def test_the_answer_continues_the_trace_the_link_carries(client, broker, survey, workspace):
+    """The invitation's trace rides in the link: the response's events continue it, even when a proxy
+    in front of the survey pages starts a trace of its own; a link without one opens and answers in
+    the request's trace."""
+    traced, traced_link = link_for(
+        workspace, survey["id"], traceparent=f"00-{INVITATION_TRACE}-b7ad6b7169203331-01"
+    )
+    untraced, untraced_link = link_for(workspace, survey["id"])
+    assert untraced_link.traceparent is None
+    proxy = {"traceparent": f"00-{PROXY_TRACE}-00f067aa0ba902b7-01"}
+    async with TopicReader(broker.bootstrap_servers, RESPONSES) as reader:
+        assert (await client.get(f"/s/{traced}", params={"score": "2"}, headers=proxy)).status_code == 200
+        sent = await client.post(f"/s/{traced}", data={"nps": "2", "consent": "yes"}, headers=proxy)
+        assert sent.status_code == 303, sent.text
+        page = await client.get(f"/s/{untraced}", headers=proxy)
+        assert page.status_code == 200 and 'name="nps"' in page.text
+        body = {"answers": {"nps": 9}}
+        answered = await client.post(f"/v1/public/surveys/{untraced}/responses", json=body, headers=proxy)
+        assert answered.status_code == 201, answered.text
+        started, completed = await reader.wait_for(
+            lambda v: v["data"].get("invitation_id") == traced_link.invitation_id, count=2
+        )
+        [other] = await reader.wait_for(lambda v: completed_for(v, untraced_link))
+    assert (started["type"], completed["type"]) == (
+        "closeloop.ResponseStarted.v1",
+        "closeloop.ResponseCompleted.v1",
+    )
+    for event in (started, completed):
+        trace, span = trace_of(event)
+        assert trace == INVITATION_TRACE and span not in ("b7ad6b7169203331", "00f067aa0ba902b7")
+    assert trace_of(other)[0] == PROXY_TRACE
+
+
 @pytest.mark.parametrize(
     "answers, field",
     [

@@ -214,10 +214,16 @@ async def test_concurrent_batches_sharing_contacts_do_not_deadlock_or_double_sen
     assert sum(r.json()["surveys_requested"] for r in responses) == 20
 
 
+DELAYED_TRACE = "2b7e1d2c3b4a5f60718293a4b5c6d7e8"
+
+
 async def test_a_delay_is_kept_by_the_scheduler_which_checks_the_contact_again(svc, auth, broker, workspace):
     await rule(svc, auth, name="24h after solved", delay_seconds=86400)
     async with TopicReader(broker.bootstrap_servers, SURVEY_REQUESTS) as reader:
-        await event(svc, auth, "later", contact={"email": "later@example.com"})
+        contact = {"external_id": "later", "email": "later@example.com"}
+        traced = {"id": f"e-later-{workspace}", "type": "ticket.solved", "data": {"contact": contact}}
+        headers = {**auth, "traceparent": f"00-{DELAYED_TRACE}-00f067aa0ba902b7-01"}
+        assert (await svc.client.post("/v1/events", json=traced, headers=headers)).status_code == 202
         await event(svc, auth, "changed-mind", contact={"email": "changed@example.com"})
         assert await outcomes(svc, auth, "later") == ["delayed"]
         await svc.client.post("/v1/contacts/changed-mind/opt-out", headers=auth)
@@ -226,6 +232,9 @@ async def test_a_delay_is_kept_by_the_scheduler_which_checks_the_contact_again(s
         await svc.scheduler.run_due(now=svc.clock.now() + timedelta(hours=24, minutes=1))
         [request] = await reader.wait_for(lambda v: ours(v, workspace))
     assert request["data"]["recipient"]["email"] == "later@example.com"
+    # A day later, in another process: the survey request is still in the trace of the request that
+    # brought the event.
+    assert request["traceparent"].split("-")[1] == DELAYED_TRACE
     assert await outcomes(svc, auth, "later") == ["delayed", "sent"]
     assert await outcomes(svc, auth, "changed-mind") == ["delayed", "opted_out"]
 

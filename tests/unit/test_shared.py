@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
+import zlib
 
 import pytest
 
@@ -94,6 +97,34 @@ def test_survey_link_round_trip():
         "acme", "inv-1", "req-1", "svy-1", "con-1", kind="retention", locale="nl", context={"agent": "Grace"}
     )
     assert read_link_token("k", issue_link_token("k", link)) == link
+
+
+def test_a_survey_link_carries_the_invitation_s_trace_in_few_characters():
+    from shared.survey_links import _b64, _cipher
+
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    plain = SurveyLink("ws-acme", "inv-1", "req-1", "svy-1", "c-42", context={"agent": "Grace"})
+    traced = dataclasses.replace(plain, traceparent=traceparent)
+    token = issue_link_token("k", traced)
+    assert read_link_token("k", token) == traced
+    assert "4bf92f3577b34da6" not in token
+    # 25 bytes in base64 inside the compressed, encrypted body: the token grows by about 60 characters.
+    assert len(token) - len(issue_link_token("k", plain)) <= 64
+    # A link without it (issued before links carried a trace) opens, with no trace to continue.
+    assert read_link_token("k", issue_link_token("k", plain)).traceparent is None
+    # An invalid traceparent is left out rather than spoiling the link.
+    assert (
+        read_link_token("k", issue_link_token("k", dataclasses.replace(plain, traceparent="00-zz"))) == plain
+    )
+
+    def token_with(claims: dict[str, object]) -> str:
+        body = zlib.compress(json.dumps(claims).encode())
+        nonce = b"\x00" * 12
+        return _b64(nonce + _cipher("k").encrypt(nonce, body, b"closeloop survey link v2"))
+
+    for garbage in ("AAAA", 42, "%%", _b64(b"\x00" * 25)):
+        claims = {"ws": "w", "inv": "i", "req": "r", "svy": "s", "con": "c", "exp": 2**40, "tp": garbage}
+        assert read_link_token("k", token_with(claims)).traceparent is None
 
 
 def test_envelope_round_trip_and_routing():

@@ -3,7 +3,8 @@ unsubscribe link.
 
 The survey link's token is opaque (``shared.survey_links``: encrypted and authenticated), so the
 ``survey_url`` an invitation stores reveals nothing to whoever reads it; it carries who was invited
-(``respondent``) for the person who follows up. Every message shows the **short link**
+(``respondent``) for the person who follows up, and the survey request's trace (``traceparent``) for
+the answer to continue. Every message shows the **short link**
 (``{public_url}/l/{code}``, a redirect to the survey link): short in an SMS, an email's text part and
 a chat, and the place where an erased contact's link stops working."""
 
@@ -41,6 +42,7 @@ def issue_survey_url(settings: DispatchSettings, invitation: Invitation, *, chan
             locale=invitation.locale,
             context=link_context(invitation.context or {}),
             respondent=respondent(invitation),
+            traceparent=invitation.traceparent,  # the answer continues the survey request's trace
         ),
         ttl_s=ttl_s,
     )

@@ -18,6 +18,7 @@ from services.dispatch.handlers.workspace import channel_settings, template_spec
 from services.dispatch.models import Invitation, Reminder, Template, due_or_abandoned
 from services.dispatch.sending.jobs import ClaimContext, Job
 from services.dispatch.settings import DispatchSettings
+from shared import tracing
 from shared.db import Database
 from shared.events import InvitationFailed
 from shared.outbox import Outbox
@@ -75,7 +76,8 @@ class Claimer:
             ctx = await self._context(session, every, now=now)
             jobs: list[Job] = []
             for invitation in invitations:
-                job = await self._claim_invitation(session, invitation, ctx, now)
+                with tracing.using(invitation.traceparent):  # what it publishes: in the request's trace
+                    job = await self._claim_invitation(session, invitation, ctx, now)
                 if job is not None:
                     jobs.append(job)
             for reminder in reminders:

@@ -48,10 +48,12 @@ class Recorder:
                 await self._record_sent(session, sent, now)
             for job in jobs:
                 outcome = job.outcome or Outcome(error=SendError("not attempted"))
-                if job.reminder is not None:
-                    await self._record_reminder(session, job, outcome, now)
-                elif outcome.error is not None:
-                    await self._record_failure(session, job, outcome.error, now)
+                # A reminder and a failed send stay in the trace of the survey request too.
+                with tracing.using(job.invitation.traceparent):
+                    if job.reminder is not None:
+                        await self._record_reminder(session, job, outcome, now)
+                    elif outcome.error is not None:
+                        await self._record_failure(session, job, outcome.error, now)
 
     async def _record_sent(self, session: AsyncSession, jobs: list[Job], now: datetime) -> None:
         """Mark the invitations sent with one statement (only those whose claim is still ours)."""

@@ -1,5 +1,9 @@
 """A response's life: started by its first answer (``ResponseStarted``), answers saved as they are
-given, completed (``ResponseCompleted``, with a reward code when the survey gives one)."""
+given, completed (``ResponseCompleted``, with a reward code when the survey gives one).
+
+Both events continue the trace of the invitation when the survey link carries it (a span whose
+parent is the link's ``traceparent``), so that one trace runs from the webhook to the case; a link
+without it (a kiosk's, one issued before links carried it) leaves them in the request's trace."""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from services.responses.handlers.errors import already_answered, answer_problems
 from services.responses.handlers.rewards import claim_reward
 from services.responses.handlers.visits import Visit, find_response, is_kiosk, respondent
 from services.responses.models import Response, ResponseAnswer
+from shared import tracing
 from shared.errors import InvalidInput
 from shared.events import Answer, ResponseCompleted, ResponseStarted, new_id, utcnow
 from shared.outbox import Outbox
@@ -68,22 +73,23 @@ async def _start(session: AsyncSession, outbox: Outbox, visit: Visit) -> Respons
         if existing.completed_at is not None:
             raise already_answered()
         return existing
-    await outbox.add(
-        session,
-        ResponseStarted(
-            workspace_id=link.workspace_id,
-            response_id=response.id,
-            invitation_id=response.invitation_id,
-            request_id=response.request_id,
-            contact_id=link.contact_id,
-            survey_id=visit.survey.id,
-            survey_version=visit.definition.version,
-            kind=response.kind,
-            channel=response.channel,
-            started_at=now,
-            hidden_fields=visit.fields,
-        ),
-    )
+    with tracing.span("response started", parent=link.traceparent):
+        await outbox.add(
+            session,
+            ResponseStarted(
+                workspace_id=link.workspace_id,
+                response_id=response.id,
+                invitation_id=response.invitation_id,
+                request_id=response.request_id,
+                contact_id=link.contact_id,
+                survey_id=visit.survey.id,
+                survey_version=visit.definition.version,
+                kind=response.kind,
+                channel=response.channel,
+                started_at=now,
+                hidden_fields=visit.fields,
+            ),
+        )
     return response
 
 
@@ -173,26 +179,27 @@ async def complete(session: AsyncSession, outbox: Outbox, *, visit: Visit) -> Re
     if pool_id and not is_kiosk(visit.link):
         response.reward_code = await claim_reward(session, pool_id=pool_id, response_id=response.id)
     by_id = {q.id: q for q in visit.questions}
-    await outbox.add(
-        session,
-        ResponseCompleted(
-            workspace_id=response.workspace_id,
-            response_id=response.id,
-            invitation_id=response.invitation_id,
-            request_id=response.request_id,
-            contact_id=response.contact_id,
-            survey_id=response.survey_id,
-            survey_version=response.survey_version,
-            kind=response.kind,
-            channel=response.channel,
-            locale=response.locale,
-            answers=tuple(_event_answer(by_id[a.question_id], a.value) for a in kept),
-            consent_to_contact=consent,
-            completed_at=now,
-            hidden_fields=response.hidden_fields,
-            respondent=respondent(visit.link),
-        ),
-    )
+    with tracing.span("response completed", parent=visit.link.traceparent):
+        await outbox.add(
+            session,
+            ResponseCompleted(
+                workspace_id=response.workspace_id,
+                response_id=response.id,
+                invitation_id=response.invitation_id,
+                request_id=response.request_id,
+                contact_id=response.contact_id,
+                survey_id=response.survey_id,
+                survey_version=response.survey_version,
+                kind=response.kind,
+                channel=response.channel,
+                locale=response.locale,
+                answers=tuple(_event_answer(by_id[a.question_id], a.value) for a in kept),
+                consent_to_contact=consent,
+                completed_at=now,
+                hidden_fields=response.hidden_fields,
+                respondent=respondent(visit.link),
+            ),
+        )
     await session.flush()
     return response
 
