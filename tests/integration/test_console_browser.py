@@ -698,6 +698,173 @@ async def test_settings_and_automation_for_an_owner_and_nothing_of_them_for_a_vi
         await context.close()
 
 
+async def cells(page: Any, rows: str) -> list[list[str]]:
+    """The text of each cell of each row ``rows`` selects."""
+    found = await page.eval_on_selector_all(
+        rows, "rows => rows.map(r => [...r.cells].map(c => c.innerText.trim()))"
+    )
+    return [list(r) for r in found]
+
+
+async def helpdesk(trigger: str, auth: dict[str, str], producer: Any, workspace: str) -> tuple[str, str]:
+    """A survey trigger knows and a Standard Webhooks integration; return its secret and webhook path."""
+    await publish_survey(producer, workspace=workspace, survey_id="svy-onboarding", name="Onboarding")
+    async with httpx.AsyncClient(base_url=trigger, timeout=20) as http:
+
+        async def known() -> bool:
+            answer = await http.get("/v1/surveys", headers=auth)
+            return any(s["survey_id"] == "svy-onboarding" for s in answer.json())
+
+        await wait_until(known, message="trigger knows the survey")
+        source = await http.post("/v1/integrations", json={"name": "Helpdesk"}, headers=auth)
+        assert source.status_code == 201, source.text
+        return source.json()["secret"], urlsplit(source.json()["webhook_url"]).path
+
+
+@pytest.mark.parametrize("size", list(WIDTHS))
+async def test_a_rule_made_in_the_automation_page_fires_on_a_signed_webhook(
+    apps, chromium, workspace, producer, auth, gallery, size
+):
+    made = await make_workspace(apps.console, workspace, "Rita Rules")
+    secret, hook_path = await helpdesk(apps.trigger, auth, producer, workspace)
+    context, page, problems = await signed_in_page(
+        chromium, apps.console, made["owner_email"], made["password"], size
+    )
+    try:
+        await page.goto(f"{apps.console}/automation")
+        assert await page.locator("#rules").count() == 0, "a fresh workspace has no rules"
+        await page.fill("#rule-name", "Survey solved tickets")
+        await page.fill("#rule-event", "ticket.solved")
+        await page.select_option("#rule-survey", "svy-onboarding")
+        await page.select_option("#rule-channel", "email")
+        await page.click("#new-rule button[type=submit]")
+        await page.wait_for_url(f"{apps.console}/automation?done=*")
+        assert "Survey solved tickets" in await page.inner_text("#rules")
+        assert "created" in await page.inner_text("main [role=status]")
+        customer = f"cus-rule-{size}"
+        async with httpx.AsyncClient(base_url=apps.trigger, timeout=20) as hooks:
+            body, headers = signed(
+                secret, ticket_solved(external_id=customer, email=f"{customer}@example.com")
+            )
+            accepted = await hooks.post(hook_path, content=body, headers=headers)
+            assert accepted.status_code in (200, 202), accepted.text
+
+        async def decided() -> str | None:
+            await page.reload()
+            if await page.locator("#decisions").count() == 0:
+                return None
+            rows = await cells(page, "#decisions tbody tr")
+            return next((r for r in rows if r[1] == "Survey solved tickets" and r[2] == customer), None)
+
+        row = await wait_until(decided, message="the webhook's decision in the decisions log")
+        assert row[3] == "sent", row
+        assert await fits(page), "the automation page is wider than the screen"
+        await page.screenshot(path=gallery / f"automation-rule-fired-{size}.png", full_page=True)
+        assert problems == [], problems
+    finally:
+        await context.close()
+
+
+async def test_a_rule_the_form_cannot_make_is_refused_beside_the_form_with_what_was_typed(
+    apps, chromium, workspace, producer, auth
+):
+    made = await make_workspace(apps.console, workspace, "Rex Refused")
+    await helpdesk(apps.trigger, auth, producer, workspace)
+    context, page, problems = await signed_in_page(
+        chromium, apps.console, made["owner_email"], made["password"], "desktop"
+    )
+    try:
+        await page.goto(f"{apps.console}/automation")
+        await page.fill("#rule-name", "Bad source")
+        await page.fill("#rule-event", "ticket.solved")
+        await page.fill("#rule-source", "not a source!")
+        await page.click("#new-rule button[type=submit]")
+        await page.wait_for_load_state()
+        assert "trigger refused the rule" in await page.inner_text("#new-rule [role=alert]")
+        assert await page.input_value("#rule-name") == "Bad source"
+        assert await page.locator("#rules").count() == 0
+        assert problems == [], problems
+    finally:
+        await context.close()
+
+
+@pytest.mark.parametrize("size", list(WIDTHS))
+async def test_a_key_revoked_in_the_console_stops_working_at_the_services(
+    apps, chromium, workspace, gallery, size
+):
+    made = await make_workspace(apps.console, workspace, "Kay Keys")
+    context, page, problems = await signed_in_page(
+        chromium, apps.console, made["owner_email"], made["password"], size
+    )
+    try:
+        await page.fill("#label", "Reporting")
+        await page.select_option("#role", "viewer")
+        await page.click("text=Create key")
+        key = (await page.inner_text("#secret")).strip()
+        assert ".viewer." in key
+        await page.click("text=Back to the console")
+        await page.wait_for_url(f"{apps.console}/")
+        headers = {"Authorization": f"Bearer {key}"}
+        services = {"trigger": f"{apps.trigger}/v1/surveys", "scoring": f"{apps.scoring}/v1/targets"}
+        async with httpx.AsyncClient(timeout=20) as http:
+            for name, url in services.items():
+                answer = await http.get(url, headers=headers)
+                assert answer.status_code == 200, (name, answer.text)
+            await page.click("button[aria-label='Revoke the key Reporting']")
+            await page.wait_for_url(f"{apps.console}/#keys")
+            revoked = time.monotonic()
+            await page.screenshot(path=gallery / f"key-revoked-{size}.png", full_page=True)
+
+            async def refused() -> bool:
+                answers = [await http.get(url, headers=headers) for url in services.values()]
+                return all(a.status_code == 401 for a in answers)
+
+            await wait_until(refused, timeout_s=10, interval_s=0.05, message="the revoked key refused")
+            took = time.monotonic() - revoked
+            assert took < 3, f"the revocation took {took:.1f}s to reach the services"
+            answer = await http.get(services["trigger"], headers=headers)
+            assert "revoked" in answer.text.lower(), answer.text
+        assert problems == [], problems
+    finally:
+        await context.close()
+
+
+@pytest.mark.parametrize("size", list(WIDTHS))
+async def test_send_a_test_event_for_an_integration_shows_the_decisions(
+    apps, chromium, workspace, producer, auth, gallery, size
+):
+    made = await make_workspace(apps.console, workspace, "Tess Tester")
+    await helpdesk(apps.trigger, auth, producer, workspace)
+    rule = {"name": "After a solved ticket", "event_type": "ticket.solved", "survey_id": "svy-onboarding"}
+    async with httpx.AsyncClient(base_url=apps.trigger, timeout=20) as trigger:
+        created = await trigger.post("/v1/rules", json=rule, headers=auth)
+        assert created.status_code == 201, created.text
+    context, page, problems = await signed_in_page(
+        chromium, apps.console, made["owner_email"], made["password"], size
+    )
+    try:
+        await page.goto(f"{apps.console}/automation")
+        assert await page.input_value("#test-event") == "ticket.solved"
+        await page.click("button[aria-label='Send a test event for Helpdesk']")
+        await page.wait_for_load_state()
+        result = await page.inner_text("#test-result")
+        assert "Test event for Helpdesk: 1 decision" in result, result
+        (row,) = await cells(page, "#test-result tbody tr")
+        assert row[:2] == ["After a solved ticket", "sent"], row
+        log = await page.inner_text("#decisions")
+        assert "console-test-" in log and "After a solved ticket" in log, log
+        assert await fits(page)
+        await page.screenshot(path=gallery / f"automation-test-event-{size}.png", full_page=True)
+        # An event type no rule listens to: sent, and no rule matched.
+        await page.fill("#test-event", "invoice.paid")
+        await page.click("button[aria-label='Send a test event for Helpdesk']")
+        await page.wait_for_load_state()
+        assert "No rule matched" in await page.inner_text("#test-result")
+        assert problems == [], problems
+    finally:
+        await context.close()
+
+
 @pytest.mark.parametrize("size", list(WIDTHS))
 async def test_the_overview_by_keyboard_alone(apps, chromium, workspace, size):
     made = await make_workspace(apps.console, workspace, "Kim Keys")
