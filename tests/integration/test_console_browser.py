@@ -2,9 +2,11 @@
 sign in by keyboard, see the workspace and role, create and revoke a key, sign out; the web app against
 real scoring, followup, responses, dispatch and trigger servers — the overview's numbers are scoring's
 for the same filters and a new response appears live; an agent takes a case from the inbox to won back
-(partly by keyboard alone); explore and its CSV; responses search; the survey editor's double-barrelled
-warning; settings and automation for an owner and none of them for a viewer; the overview by keyboard
-alone; the API docs render from the service alone. Pages load nothing the policy refuses and fit the
+(partly by keyboard alone; the customer answers the retention survey dispatch emailed to the mail
+catcher); explore and its CSV; responses search; the survey editor's double-barrelled warning; settings
+and automation for an owner and none of them for a viewer; a rule made in the automation page fires on a
+signed webhook; "send a test event" shows its decisions; a key revoked in the console is refused by the
+services; the overview by keyboard alone; the API docs render from the service alone. Pages load nothing the policy refuses and fit the
 screen; screenshots of every page at both widths go to ``.artifacts/screenshots/`` (git-ignored;
 ``CLOSELOOP_SCREENSHOTS`` puts them elsewhere) for review.
 
@@ -14,6 +16,7 @@ Needs Chromium at /usr/bin/chromium (``make`` installs it); without it these tes
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -26,6 +29,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from closeloop.demo import RETENTION_SURVEY
+from closeloop.infra import free_port
+from closeloop.mailcatcher import MailCatcher, body_of, recipient
 from services.console.app import create_app
 from services.console.settings import ConsoleSettings
 from services.dispatch.app import create_app as create_dispatch
@@ -43,7 +49,6 @@ from shared.events import (
     NegativeFeedbackDetected,
     Recipient,
     ResponseCompleted,
-    ResponseScored,
     ScoredAnswer,
     new_id,
     utcnow,
@@ -51,10 +56,11 @@ from shared.events import (
 from tests.support.console import FAST_HASHING, PASSWORD, create_workspace, invite_member
 from tests.support.responses import CHROMIUM, CHROMIUM_ARGS, serve
 from tests.support.stack import publish, settings_from, wait_until
-from tests.support.surveys import publish_survey, set_retention_survey
+from tests.support.surveys import publish_survey
 from tests.support.webhooks import signed, ticket_solved
 
 pytestmark = pytest.mark.integration
+SHORT_LINK = re.compile(r"https?://[^\s\"'<>?]+/l/[A-Za-z0-9_\-]+")
 WIDTHS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1440, "height": 900}}
 
 
@@ -168,14 +174,26 @@ class Apps:
 
 @pytest.fixture(scope="module")
 async def apps(stack_env: dict[str, str]) -> AsyncIterator[Apps]:
-    """Scoring, followup and responses as real servers, and a console that calls them."""
+    """The five services as real servers (dispatch sends its emails to the mail catcher, with links to
+    these responses and to itself), and a console that calls them."""
+    dispatch_port = free_port()
     async with (
         serve(create_scoring(settings_from(ScoringSettings, stack_env, target_interval_s=3600))) as scoring,
         serve(
             create_followup(settings_from(FollowUpSettings, stack_env, escalation_interval_ms=3_600_000))
         ) as followup,
         serve(create_responses(settings_from(ResponsesSettings, stack_env))) as responses,
-        serve(create_dispatch(settings_from(DispatchSettings, stack_env, role="api"))) as dispatch,
+        serve(
+            create_dispatch(
+                settings_from(
+                    DispatchSettings,
+                    stack_env,
+                    survey_base_url=responses,
+                    public_url=f"http://127.0.0.1:{dispatch_port}",
+                )
+            ),
+            port=dispatch_port,
+        ) as dispatch,
         serve(create_trigger(settings_from(TriggerSettings, stack_env))) as trigger,
     ):
         settings = settings_from(
@@ -377,7 +395,7 @@ ADA = Recipient(
 )
 
 
-def detractor(workspace: str) -> NegativeFeedbackDetected:
+def detractor(workspace: str, email: str = "ada@example.com") -> NegativeFeedbackDetected:
     answer = ScoredAnswer(question_id="nps", metric="nps", score=3, classification="detractor", negative=True)
     return NegativeFeedbackDetected(
         workspace_id=workspace,
@@ -391,7 +409,7 @@ def detractor(workspace: str) -> NegativeFeedbackDetected:
         negatives=(answer,),
         dimensions={"country": "NL"},
         consent_to_contact=True,
-        respondent=ADA,
+        respondent=ADA.model_copy(update={"email": email}),
         comment="The parcel came two weeks late.",
         detected_at=utcnow(),
     )
@@ -408,7 +426,7 @@ async def tab_to(page: Any, selector_id: str, *, most: int = 80) -> None:
 
 @pytest.mark.parametrize("size", list(WIDTHS))
 async def test_an_agent_takes_a_case_from_the_inbox_to_won_back(
-    apps, chromium, workspace, producer, auth, broker, gallery, size
+    apps, chromium, workspace, producer, auth, broker, smtp: MailCatcher, gallery, size
 ):
     made = await make_workspace(apps.console, workspace, "Olive Owner")
     agent_email = f"grace-{workspace}@example.com"
@@ -419,8 +437,20 @@ async def test_an_agent_takes_a_case_from_the_inbox_to_won_back(
         # Followup knows its agents by the console's user id (an admin adds them once).
         added = await followup.put(f"/v1/agents/{grace}", json={"name": "Grace Agent"}, headers=auth)
         assert added.status_code == 200, added.text
-        await set_retention_survey(followup, auth, producer, workspace=workspace, retention_channel="email")
-        event = detractor(workspace)
+        # The retention survey is a real one in responses: dispatch emails it, the customer answers it.
+        async with httpx.AsyncClient(base_url=apps.responses, timeout=20) as responses:
+            made_survey = await responses.post("/v1/surveys", json=RETENTION_SURVEY, headers=auth)
+            assert made_survey.status_code == 201, made_survey.text
+        retention_survey = made_survey.json()["id"]
+
+        async def retention_set() -> httpx.Response | None:
+            setting = {"retention_survey_id": retention_survey, "retention_channel": "email"}
+            answer = await followup.put("/v1/settings", json=setting, headers=auth)
+            return None if answer.status_code == 422 else answer
+
+        assert (await wait_until(retention_set, message="followup knows the retention survey")).is_success
+        customer = f"ada.{workspace}.{size}@example.com"
+        event = detractor(workspace, customer)
         await publish(producer, event)
 
         async def opened() -> str | None:
@@ -457,29 +487,17 @@ async def test_an_agent_takes_a_case_from_the_inbox_to_won_back(
             assert "requested" in await page.inner_text("#retention")
             detail = (await followup.get(f"/v1/cases/{case_id}", headers=auth)).json()
             assert detail["history"][-1]["actor"].startswith("Grace Agent")
-            # The customer answers the retention survey (as scoring reports it).
-            await publish(
-                producer,
-                ResponseScored(
-                    workspace_id=workspace,
-                    response_id=new_id(),
-                    request_id=detail["retention"]["request_id"],
-                    contact_id=event.contact_id,
-                    survey_id="svy-retention",
-                    kind="retention",
-                    scores=(
-                        ScoredAnswer(
-                            question_id="csat",
-                            metric="csat",
-                            score=5,
-                            classification="positive",
-                            negative=False,
-                        ),
-                    ),
-                    negative=False,
-                    scored_at=utcnow(),
-                ),
-            )
+            # The customer answers the retention survey dispatch emailed them (the mail catcher's copy).
+            mail = await smtp.wait_for(lambda m: recipient(m) == customer)
+            (short,) = set(SHORT_LINK.findall(body_of(mail, "plain")))
+            async with httpx.AsyncClient(timeout=20) as customer_browser:
+                opened = await customer_browser.get(short, follow_redirects=True)
+                assert opened.status_code == 200 and "followed up" in opened.text, opened.text
+                answered = await customer_browser.post(
+                    str(opened.url), data={"solved": "5"}, follow_redirects=True
+                )
+                assert answered.status_code == 200, answered.text
+                assert "second chance" in answered.text
 
             async def won_back() -> bool:
                 await page.reload()
