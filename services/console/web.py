@@ -229,7 +229,7 @@ textarea:focus{outline:3px solid #f2b600;outline-offset:2px}
 .pill{display:inline-block;padding:0 .5rem;border-radius:999px;background:#eaeef2;font-size:.85rem}
 .pill.urgent,.pill.high{background:#fdecea;color:var(--bad)}
 dl.facts-list{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem;margin:0}
-dl.facts-list dt{font-weight:600;color:var(--muted)}dl.facts-list dd{margin:0}
+dl.facts-list dt{font-weight:600;color:var(--muted)}dl.facts-list dd{margin:0;min-width:0;overflow-wrap:anywhere}
 .warning{border-left:4px solid #9a6700;background:#fff8e1;padding:.4rem .75rem;margin:.4rem 0;border-radius:4px}
 .check{display:flex;gap:.5rem;align-items:center;font-weight:400;margin:.3rem 0}
 .check input,input[type=checkbox]{width:auto}

@@ -2,9 +2,11 @@
 sign in by keyboard, see the workspace and role, create and revoke a key, sign out; the web app against
 real scoring, followup, responses, dispatch and trigger servers — the overview's numbers are scoring's
 for the same filters and a new response appears live; an agent takes a case from the inbox to won back
-(partly by keyboard alone); explore and its CSV; responses search; the survey editor's double-barrelled
-warning; settings and automation for an owner and none of them for a viewer; the overview by keyboard
-alone; the API docs render from the service alone. Pages load nothing the policy refuses and fit the
+(partly by keyboard alone; the customer answers the retention survey dispatch emailed to the mail
+catcher); explore and its CSV; responses search; the survey editor's double-barrelled warning; settings
+and automation for an owner and none of them for a viewer; a rule made in the automation page fires on a
+signed webhook; "send a test event" shows its decisions; a key revoked in the console is refused by the
+services; the overview by keyboard alone; the API docs render from the service alone. Pages load nothing the policy refuses and fit the
 screen; screenshots of every page at both widths go to ``.artifacts/screenshots/`` (git-ignored;
 ``CLOSELOOP_SCREENSHOTS`` puts them elsewhere) for review.
 
@@ -14,6 +16,7 @@ Needs Chromium at /usr/bin/chromium (``make`` installs it); without it these tes
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -26,6 +29,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from closeloop.demo import RETENTION_SURVEY
+from closeloop.infra import free_port
+from closeloop.mailcatcher import MailCatcher, body_of, recipient
 from services.console.app import create_app
 from services.console.settings import ConsoleSettings
 from services.dispatch.app import create_app as create_dispatch
@@ -43,7 +49,6 @@ from shared.events import (
     NegativeFeedbackDetected,
     Recipient,
     ResponseCompleted,
-    ResponseScored,
     ScoredAnswer,
     new_id,
     utcnow,
@@ -51,10 +56,11 @@ from shared.events import (
 from tests.support.console import FAST_HASHING, PASSWORD, create_workspace, invite_member
 from tests.support.responses import CHROMIUM, CHROMIUM_ARGS, serve
 from tests.support.stack import publish, settings_from, wait_until
-from tests.support.surveys import publish_survey, set_retention_survey
+from tests.support.surveys import publish_survey
 from tests.support.webhooks import signed, ticket_solved
 
 pytestmark = pytest.mark.integration
+SHORT_LINK = re.compile(r"https?://[^\s\"'<>?]+/l/[A-Za-z0-9_\-]+")
 WIDTHS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1440, "height": 900}}
 
 
@@ -168,14 +174,26 @@ class Apps:
 
 @pytest.fixture(scope="module")
 async def apps(stack_env: dict[str, str]) -> AsyncIterator[Apps]:
-    """Scoring, followup and responses as real servers, and a console that calls them."""
+    """The five services as real servers (dispatch sends its emails to the mail catcher, with links to
+    these responses and to itself), and a console that calls them."""
+    dispatch_port = free_port()
     async with (
         serve(create_scoring(settings_from(ScoringSettings, stack_env, target_interval_s=3600))) as scoring,
         serve(
             create_followup(settings_from(FollowUpSettings, stack_env, escalation_interval_ms=3_600_000))
         ) as followup,
         serve(create_responses(settings_from(ResponsesSettings, stack_env))) as responses,
-        serve(create_dispatch(settings_from(DispatchSettings, stack_env, role="api"))) as dispatch,
+        serve(
+            create_dispatch(
+                settings_from(
+                    DispatchSettings,
+                    stack_env,
+                    survey_base_url=responses,
+                    public_url=f"http://127.0.0.1:{dispatch_port}",
+                )
+            ),
+            port=dispatch_port,
+        ) as dispatch,
         serve(create_trigger(settings_from(TriggerSettings, stack_env))) as trigger,
     ):
         settings = settings_from(
@@ -377,7 +395,7 @@ ADA = Recipient(
 )
 
 
-def detractor(workspace: str) -> NegativeFeedbackDetected:
+def detractor(workspace: str, email: str = "ada@example.com") -> NegativeFeedbackDetected:
     answer = ScoredAnswer(question_id="nps", metric="nps", score=3, classification="detractor", negative=True)
     return NegativeFeedbackDetected(
         workspace_id=workspace,
@@ -391,7 +409,7 @@ def detractor(workspace: str) -> NegativeFeedbackDetected:
         negatives=(answer,),
         dimensions={"country": "NL"},
         consent_to_contact=True,
-        respondent=ADA,
+        respondent=ADA.model_copy(update={"email": email}),
         comment="The parcel came two weeks late.",
         detected_at=utcnow(),
     )
@@ -408,7 +426,7 @@ async def tab_to(page: Any, selector_id: str, *, most: int = 80) -> None:
 
 @pytest.mark.parametrize("size", list(WIDTHS))
 async def test_an_agent_takes_a_case_from_the_inbox_to_won_back(
-    apps, chromium, workspace, producer, auth, broker, gallery, size
+    apps, chromium, workspace, producer, auth, broker, smtp: MailCatcher, gallery, size
 ):
     made = await make_workspace(apps.console, workspace, "Olive Owner")
     agent_email = f"grace-{workspace}@example.com"
@@ -419,8 +437,20 @@ async def test_an_agent_takes_a_case_from_the_inbox_to_won_back(
         # Followup knows its agents by the console's user id (an admin adds them once).
         added = await followup.put(f"/v1/agents/{grace}", json={"name": "Grace Agent"}, headers=auth)
         assert added.status_code == 200, added.text
-        await set_retention_survey(followup, auth, producer, workspace=workspace, retention_channel="email")
-        event = detractor(workspace)
+        # The retention survey is a real one in responses: dispatch emails it, the customer answers it.
+        async with httpx.AsyncClient(base_url=apps.responses, timeout=20) as responses:
+            made_survey = await responses.post("/v1/surveys", json=RETENTION_SURVEY, headers=auth)
+            assert made_survey.status_code == 201, made_survey.text
+        retention_survey = made_survey.json()["id"]
+
+        async def retention_set() -> httpx.Response | None:
+            setting = {"retention_survey_id": retention_survey, "retention_channel": "email"}
+            answer = await followup.put("/v1/settings", json=setting, headers=auth)
+            return None if answer.status_code == 422 else answer
+
+        assert (await wait_until(retention_set, message="followup knows the retention survey")).is_success
+        customer = f"ada.{workspace}.{size}@example.com"
+        event = detractor(workspace, customer)
         await publish(producer, event)
 
         async def opened() -> str | None:
@@ -457,29 +487,17 @@ async def test_an_agent_takes_a_case_from_the_inbox_to_won_back(
             assert "requested" in await page.inner_text("#retention")
             detail = (await followup.get(f"/v1/cases/{case_id}", headers=auth)).json()
             assert detail["history"][-1]["actor"].startswith("Grace Agent")
-            # The customer answers the retention survey (as scoring reports it).
-            await publish(
-                producer,
-                ResponseScored(
-                    workspace_id=workspace,
-                    response_id=new_id(),
-                    request_id=detail["retention"]["request_id"],
-                    contact_id=event.contact_id,
-                    survey_id="svy-retention",
-                    kind="retention",
-                    scores=(
-                        ScoredAnswer(
-                            question_id="csat",
-                            metric="csat",
-                            score=5,
-                            classification="positive",
-                            negative=False,
-                        ),
-                    ),
-                    negative=False,
-                    scored_at=utcnow(),
-                ),
-            )
+            # The customer answers the retention survey dispatch emailed them (the mail catcher's copy).
+            mail = await smtp.wait_for(lambda m: recipient(m) == customer)
+            (short,) = set(SHORT_LINK.findall(body_of(mail, "plain")))
+            async with httpx.AsyncClient(timeout=20) as customer_browser:
+                opened = await customer_browser.get(short, follow_redirects=True)
+                assert opened.status_code == 200 and "followed up" in opened.text, opened.text
+                answered = await customer_browser.post(
+                    str(opened.url), data={"solved": "5"}, follow_redirects=True
+                )
+                assert answered.status_code == 200, answered.text
+                assert "second chance" in answered.text
 
             async def won_back() -> bool:
                 await page.reload()
@@ -693,6 +711,173 @@ async def test_settings_and_automation_for_an_owner_and_nothing_of_them_for_a_vi
         await page.screenshot(path=gallery / f"overview-viewer-{size}.png", full_page=True)
         await page.goto(f"{apps.console}/surveys")
         assert await page.locator("text=New survey").count() == 0
+        assert problems == [], problems
+    finally:
+        await context.close()
+
+
+async def cells(page: Any, rows: str) -> list[list[str]]:
+    """The text of each cell of each row ``rows`` selects."""
+    found = await page.eval_on_selector_all(
+        rows, "rows => rows.map(r => [...r.cells].map(c => c.innerText.trim()))"
+    )
+    return [list(r) for r in found]
+
+
+async def helpdesk(trigger: str, auth: dict[str, str], producer: Any, workspace: str) -> tuple[str, str]:
+    """A survey trigger knows and a Standard Webhooks integration; return its secret and webhook path."""
+    await publish_survey(producer, workspace=workspace, survey_id="svy-onboarding", name="Onboarding")
+    async with httpx.AsyncClient(base_url=trigger, timeout=20) as http:
+
+        async def known() -> bool:
+            answer = await http.get("/v1/surveys", headers=auth)
+            return any(s["survey_id"] == "svy-onboarding" for s in answer.json())
+
+        await wait_until(known, message="trigger knows the survey")
+        source = await http.post("/v1/integrations", json={"name": "Helpdesk"}, headers=auth)
+        assert source.status_code == 201, source.text
+        return source.json()["secret"], urlsplit(source.json()["webhook_url"]).path
+
+
+@pytest.mark.parametrize("size", list(WIDTHS))
+async def test_a_rule_made_in_the_automation_page_fires_on_a_signed_webhook(
+    apps, chromium, workspace, producer, auth, gallery, size
+):
+    made = await make_workspace(apps.console, workspace, "Rita Rules")
+    secret, hook_path = await helpdesk(apps.trigger, auth, producer, workspace)
+    context, page, problems = await signed_in_page(
+        chromium, apps.console, made["owner_email"], made["password"], size
+    )
+    try:
+        await page.goto(f"{apps.console}/automation")
+        assert await page.locator("#rules").count() == 0, "a fresh workspace has no rules"
+        await page.fill("#rule-name", "Survey solved tickets")
+        await page.fill("#rule-event", "ticket.solved")
+        await page.select_option("#rule-survey", "svy-onboarding")
+        await page.select_option("#rule-channel", "email")
+        await page.click("#new-rule button[type=submit]")
+        await page.wait_for_url(f"{apps.console}/automation?done=*")
+        assert "Survey solved tickets" in await page.inner_text("#rules")
+        assert "created" in await page.inner_text("main [role=status]")
+        customer = f"cus-rule-{size}"
+        async with httpx.AsyncClient(base_url=apps.trigger, timeout=20) as hooks:
+            body, headers = signed(
+                secret, ticket_solved(external_id=customer, email=f"{customer}@example.com")
+            )
+            accepted = await hooks.post(hook_path, content=body, headers=headers)
+            assert accepted.status_code in (200, 202), accepted.text
+
+        async def decided() -> str | None:
+            await page.reload()
+            if await page.locator("#decisions").count() == 0:
+                return None
+            rows = await cells(page, "#decisions tbody tr")
+            return next((r for r in rows if r[1] == "Survey solved tickets" and r[2] == customer), None)
+
+        row = await wait_until(decided, message="the webhook's decision in the decisions log")
+        assert row[3] == "sent", row
+        assert await fits(page), "the automation page is wider than the screen"
+        await page.screenshot(path=gallery / f"automation-rule-fired-{size}.png", full_page=True)
+        assert problems == [], problems
+    finally:
+        await context.close()
+
+
+async def test_a_rule_the_form_cannot_make_is_refused_beside_the_form_with_what_was_typed(
+    apps, chromium, workspace, producer, auth
+):
+    made = await make_workspace(apps.console, workspace, "Rex Refused")
+    await helpdesk(apps.trigger, auth, producer, workspace)
+    context, page, problems = await signed_in_page(
+        chromium, apps.console, made["owner_email"], made["password"], "desktop"
+    )
+    try:
+        await page.goto(f"{apps.console}/automation")
+        await page.fill("#rule-name", "Bad source")
+        await page.fill("#rule-event", "ticket.solved")
+        await page.fill("#rule-source", "not a source!")
+        await page.click("#new-rule button[type=submit]")
+        await page.wait_for_load_state()
+        assert "trigger refused the rule" in await page.inner_text("#new-rule [role=alert]")
+        assert await page.input_value("#rule-name") == "Bad source"
+        assert await page.locator("#rules").count() == 0
+        assert problems == [], problems
+    finally:
+        await context.close()
+
+
+@pytest.mark.parametrize("size", list(WIDTHS))
+async def test_a_key_revoked_in_the_console_stops_working_at_the_services(
+    apps, chromium, workspace, gallery, size
+):
+    made = await make_workspace(apps.console, workspace, "Kay Keys")
+    context, page, problems = await signed_in_page(
+        chromium, apps.console, made["owner_email"], made["password"], size
+    )
+    try:
+        await page.fill("#label", "Reporting")
+        await page.select_option("#role", "viewer")
+        await page.click("text=Create key")
+        key = (await page.inner_text("#secret")).strip()
+        assert ".viewer." in key
+        await page.click("text=Back to the console")
+        await page.wait_for_url(f"{apps.console}/")
+        headers = {"Authorization": f"Bearer {key}"}
+        services = {"trigger": f"{apps.trigger}/v1/surveys", "scoring": f"{apps.scoring}/v1/targets"}
+        async with httpx.AsyncClient(timeout=20) as http:
+            for name, url in services.items():
+                answer = await http.get(url, headers=headers)
+                assert answer.status_code == 200, (name, answer.text)
+            await page.click("button[aria-label='Revoke the key Reporting']")
+            await page.wait_for_url(f"{apps.console}/#keys")
+            revoked = time.monotonic()
+            await page.screenshot(path=gallery / f"key-revoked-{size}.png", full_page=True)
+
+            async def refused() -> bool:
+                answers = [await http.get(url, headers=headers) for url in services.values()]
+                return all(a.status_code == 401 for a in answers)
+
+            await wait_until(refused, timeout_s=10, interval_s=0.05, message="the revoked key refused")
+            took = time.monotonic() - revoked
+            assert took < 3, f"the revocation took {took:.1f}s to reach the services"
+            answer = await http.get(services["trigger"], headers=headers)
+            assert "revoked" in answer.text.lower(), answer.text
+        assert problems == [], problems
+    finally:
+        await context.close()
+
+
+@pytest.mark.parametrize("size", list(WIDTHS))
+async def test_send_a_test_event_for_an_integration_shows_the_decisions(
+    apps, chromium, workspace, producer, auth, gallery, size
+):
+    made = await make_workspace(apps.console, workspace, "Tess Tester")
+    await helpdesk(apps.trigger, auth, producer, workspace)
+    rule = {"name": "After a solved ticket", "event_type": "ticket.solved", "survey_id": "svy-onboarding"}
+    async with httpx.AsyncClient(base_url=apps.trigger, timeout=20) as trigger:
+        created = await trigger.post("/v1/rules", json=rule, headers=auth)
+        assert created.status_code == 201, created.text
+    context, page, problems = await signed_in_page(
+        chromium, apps.console, made["owner_email"], made["password"], size
+    )
+    try:
+        await page.goto(f"{apps.console}/automation")
+        assert await page.input_value("#test-event") == "ticket.solved"
+        await page.click("button[aria-label='Send a test event for Helpdesk']")
+        await page.wait_for_load_state()
+        result = await page.inner_text("#test-result")
+        assert "Test event for Helpdesk: 1 decision" in result, result
+        (row,) = await cells(page, "#test-result tbody tr")
+        assert row[:2] == ["After a solved ticket", "sent"], row
+        log = await page.inner_text("#decisions")
+        assert "console-test-" in log and "After a solved ticket" in log, log
+        assert await fits(page)
+        await page.screenshot(path=gallery / f"automation-test-event-{size}.png", full_page=True)
+        # An event type no rule listens to: sent, and no rule matched.
+        await page.fill("#test-event", "invoice.paid")
+        await page.click("button[aria-label='Send a test event for Helpdesk']")
+        await page.wait_for_load_state()
+        assert "No rule matched" in await page.inner_text("#test-result")
         assert problems == [], problems
     finally:
         await context.close()

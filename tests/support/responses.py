@@ -47,12 +47,13 @@ def plain(answers: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @asynccontextmanager
-async def serve(app: FastAPI) -> AsyncIterator[str]:
-    """Run ``app`` (with its lifespan) on a real uvicorn server on a free port; yield its base URL.
+async def serve(app: FastAPI, *, port: int | None = None) -> AsyncIterator[str]:
+    """Run ``app`` (with its lifespan) on a real uvicorn server on ``port`` (default a free one); yield its
+    base URL. Pass the port when the app must know its own URL (dispatch's short links).
 
     The in-process httpx transport cannot be reached by a browser; this can.
     """
-    port = free_port()
+    port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -1,12 +1,9 @@
-"""Automation (integrations with their webhook URLs, trigger rules with enable/disable, the decisions log)
-and Settings (channels and templates, routing teams and the case workflow, experience targets, people and
+"""Settings (channels and templates, routing teams and the case workflow, experience targets, people and
 roles, API keys, outgoing webhook subscriptions with their delivery log and replay). Read views for the
 roles that may read them, the main actions for the roles that may act; each service checks the role again."""
 
 from __future__ import annotations
 
-import base64
-import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Request
@@ -37,110 +34,6 @@ Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-
 
 def errors_of(data: dict[str, Any]) -> dict[str, ServiceError]:
     return {k: v for k, v in data.items() if isinstance(v, ServiceError)}
-
-
-@router.get("/automation", summary="Integrations, rules and the decisions log", response_class=HTMLResponse)
-async def automation(request: Request, runtime: RuntimeDep, signed_in: SignedInDep) -> Response:
-    person = need(signed_in, Permission.RULES_READ)
-    return await automation_page(request, runtime, person, done=flashed(request, runtime.settings, "done"))
-
-
-@router.post(
-    "/automation/dry-run",
-    summary="Which rules an event would fire, writing nothing",
-    response_class=HTMLResponse,
-)
-async def dry_run(
-    request: Request,
-    runtime: RuntimeDep,
-    signed_in: SignedInDep,
-    csrf_token: Csrf = "",
-    event_type: Annotated[str, Form(max_length=200)] = "",
-    source: Annotated[str, Form(max_length=40)] = "api",
-    email: Annotated[str, Form(max_length=320)] = "",
-) -> Response:
-    person = need(signed_in, Permission.RULES_READ)
-    check_session_csrf(person.session.csrf_token, csrf_token)
-    body = {"source": source or "api", "event_type": event_type, "contact": {"email": email} if email else {}}
-    caller = runtime.deps.services.as_person(person)
-    try:
-        result, refused = await caller.post("trigger", "/v1/rules/dry-run", body), None
-    except ServiceError as exc:
-        result, refused = None, exc.detail
-    return await automation_page(
-        request,
-        runtime,
-        person,
-        dry_run=result,
-        dry_refused=refused,
-        tried={"event_type": event_type, "source": source, "email": email},
-    )
-
-
-async def automation_page(request: Request, runtime: RuntimeDep, person: Any, **extra: Any) -> Response:
-    caller = runtime.deps.services.as_person(person)
-    calls: dict[str, Any] = {
-        "rules": caller.get("trigger", "/v1/rules"),
-        "decisions": caller.get("trigger", "/v1/decisions", limit=20),
-    }
-    if can(person, Permission.INTEGRATIONS_READ):
-        calls["integrations"] = caller.get("trigger", "/v1/integrations")
-    data = await caller.gather(**calls)
-    return page(
-        "automation.html",
-        request,
-        person,
-        data=data,
-        errors=errors_of(data),
-        may_write=can(person, Permission.RULES_WRITE),
-        may_rotate=can(person, Permission.INTEGRATION_SECRETS_WRITE),
-        **{"done": None, "dry_run": None, "dry_refused": None, "tried": {}, **extra},
-    )
-
-
-@router.post(
-    "/automation/rules/{rule_id}/toggle", summary="Enable or disable a rule", response_class=HTMLResponse
-)
-async def toggle_rule(
-    rule_id: Id,
-    runtime: RuntimeDep,
-    signed_in: SignedInDep,
-    csrf_token: Csrf = "",
-    enabled: Annotated[str, Form(max_length=5)] = "false",
-) -> Response:
-    person = need(signed_in, Permission.RULES_WRITE)
-    check_session_csrf(person.session.csrf_token, csrf_token)
-    caller = runtime.deps.services.as_person(person)
-    try:
-        await caller.call("trigger", "PATCH", f"/v1/rules/{rule_id}", json={"enabled": enabled == "true"})
-        done = "Rule enabled." if enabled == "true" else "Rule disabled."
-    except ServiceError as exc:
-        done = f"trigger refused: {exc.detail}"
-    return redirect("/automation" + query(**flash(runtime.settings, done=done)))
-
-
-@router.post(
-    "/automation/integrations/{integration_id}/rotate",
-    summary="Give an integration a new webhook secret, shown once",
-    response_class=HTMLResponse,
-)
-async def rotate_secret(
-    request: Request, integration_id: Id, runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: Csrf = ""
-) -> Response:
-    person = need(signed_in, Permission.INTEGRATION_SECRETS_WRITE)
-    check_session_csrf(person.session.csrf_token, csrf_token)
-    caller = runtime.deps.services.as_person(person)
-    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-    try:
-        integration = await caller.call(
-            "trigger", "PATCH", f"/v1/integrations/{integration_id}", json={"secret": secret}
-        )
-    except ServiceError as exc:
-        return redirect(
-            "/automation" + query(**flash(runtime.settings, done=f"trigger refused: {exc.detail}"))
-        )
-    # Shown on this answer only: the console keeps no copy, trigger keeps it encrypted.
-    return page("secret.html", request, person, integration=integration, secret=secret)
 
 
 @router.get("/settings", summary="The workspace's settings", response_class=HTMLResponse)
