@@ -460,6 +460,10 @@ async def test_an_agent_takes_a_case_from_the_inbox_to_won_back(
         case_id = await wait_until(opened, message="the case opened")
         context, page, problems = await signed_in_page(chromium, apps.console, agent_email, PASSWORD, size)
         try:
+            # Nothing is assigned to Grace yet: the inbox opens on every open case, and says so.
+            await page.goto(f"{apps.console}/cases")
+            assert "No cases are assigned to you" in await page.inner_text("main")
+            assert "Ada Lovelace" in await page.inner_text("#inbox")
             await page.goto(f"{apps.console}/cases?view=unassigned")
             assert "Ada Lovelace" in await page.inner_text("#inbox")
             await page.screenshot(path=gallery / f"cases-{size}.png", full_page=True)

@@ -39,6 +39,24 @@ async def my_team(caller: Any, person: SignedIn) -> dict[str, Any] | None:
     return next((t for t in items if person.user.id in t.get("members", [])), None)
 
 
+async def _cases_in_view(
+    caller: Any, person: SignedIn, view: str
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Return the active cases in ``view`` (and the person's team for the team view)."""
+    params: dict[str, Any] = {"limit": 100, "active": "true"}
+    team = None
+    if view == "mine":
+        params["assignee"] = person.user.id
+    elif view == "team":
+        team = await my_team(caller, person)
+        params["team_id"] = team["id"] if team else "-"
+    elif view == "unassigned":
+        params["unassigned"] = "true"
+    elif view == "escalated":
+        params["overdue"] = "true"
+    return (await caller.get("followup", "/v1/cases", **params))["items"], team
+
+
 @router.get("/cases", summary="The agent's inbox", response_class=HTMLResponse)
 async def inbox(
     request: Request,
@@ -47,23 +65,20 @@ async def inbox(
     view: Annotated[str, Query(max_length=20)] = "",
 ) -> Response:
     person = need(signed_in, Permission.CASES_READ)
-    view = view if view in VIEWS else ("mine" if can(person, Permission.CASES_WRITE) else "open")
+    chosen = view in VIEWS
+    view = view if chosen else ("mine" if can(person, Permission.CASES_WRITE) else "open")
     caller = runtime.deps.services.as_person(person)
     now = runtime.deps.clock.now()
-    params: dict[str, Any] = {"limit": 100, "active": "true"}
     team = None
     error: ServiceError | None = None
+    notice = None
     try:
-        if view == "mine":
-            params["assignee"] = person.user.id
-        elif view == "team":
-            team = await my_team(caller, person)
-            params["team_id"] = team["id"] if team else "-"
-        elif view == "unassigned":
-            params["unassigned"] = "true"
-        elif view == "escalated":
-            params["overdue"] = "true"
-        cases = (await caller.get("followup", "/v1/cases", **params))["items"]
+        cases, team = await _cases_in_view(caller, person, view)
+        if not cases and not chosen and view == "mine":
+            # Nothing assigned to this person (an owner, a new agent): the inbox opens on every open
+            # case rather than on an empty list.
+            view, notice = "open", "No cases are assigned to you: these are all open cases."
+            cases, team = await _cases_in_view(caller, person, view)
     except ServiceError as exc:
         cases, error = [], exc
     if view == "due_soon":
@@ -79,7 +94,7 @@ async def inbox(
         views=VIEWS,
         team=team,
         error=error,
-        done=flashed(request, runtime.settings, "done"),
+        done=flashed(request, runtime.settings, "done") or notice,
         may_work=can(person, Permission.CASES_WRITE),
         statuses=BUILTIN[1:2],
     )
