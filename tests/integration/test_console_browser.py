@@ -947,3 +947,164 @@ async def test_the_api_docs_render_in_the_browser_from_the_service_alone(apps, c
         assert all(r.endswith(" csp") for r in outside), refused
     finally:
         await context.close()
+
+
+# --- the survey editor's depth: languages, logic, branding, rewards; kiosks with their QR codes ---------
+
+
+@pytest.mark.parametrize("size", list(WIDTHS))
+async def test_a_second_language_typed_in_the_editor_is_saved_and_shown_in_the_preview(
+    apps, chromium, workspace, gallery, size
+):
+    made = await make_workspace(apps.console, workspace, "Lena Languages")
+    context, page, problems = await signed_in_page(
+        chromium, apps.console, made["owner_email"], made["password"], size
+    )
+    try:
+        await page.goto(f"{apps.console}/surveys/new")
+        await page.fill("#name", "Store visit")
+        await page.fill("#second-locale", "nl")
+        await page.fill("#q1-id", "nps")
+        await page.select_option("#q1-type", "nps")
+        await page.fill("#q1-text", "How likely are you to recommend our store?")
+        await page.fill("#q1-text2", "Hoe waarschijnlijk is het dat u onze winkel aanbeveelt?")
+        await page.click("button[value=check]")
+        await page.wait_for_load_state()
+        assert (
+            await page.input_value("#q1-text2") == "Hoe waarschijnlijk is het dat u onze winkel aanbeveelt?"
+        )
+        assert "Text (nl)" in await page.inner_text("label[for=q1-text2]")
+        assert await fits(page)
+        await page.screenshot(path=gallery / f"survey-editor-languages-{size}.png", full_page=True)
+        await page.click("button[value=save]")
+        await page.wait_for_url(re.compile(r".*/surveys/[^/]+$"))
+        preview = page.locator("#preview")
+        assert "How likely are you to recommend our store?" in await preview.inner_text()
+        await page.click("nav[aria-label='Preview language'] >> text=nl")
+        await page.wait_for_url(re.compile(r".*locale=nl.*"))
+        assert "Hoe waarschijnlijk is het dat u onze winkel aanbeveelt?" in await preview.inner_text()
+        assert await preview.get_attribute("lang") == "nl"
+        assert "en, nl" in await page.inner_text("dl.facts-list")
+        assert await fits(page)
+        await page.screenshot(path=gallery / f"survey-languages-{size}.png", full_page=True)
+        assert problems == [], problems
+    finally:
+        await context.close()
+
+
+async def test_logic_branding_and_a_reward_chosen_in_the_editor_are_what_responses_saves(
+    apps, chromium, workspace, auth, gallery
+):
+    made = await make_workspace(apps.console, workspace, "Lou Logic")
+    async with httpx.AsyncClient(base_url=apps.responses, timeout=20) as responses:
+        pool = await responses.post("/v1/reward-pools", json={"name": "Coffee vouchers"}, headers=auth)
+        assert pool.status_code == 201, pool.text
+        added = await responses.post(
+            f"/v1/reward-pools/{pool.json()['id']}/codes", json={"codes": ["C-1", "C-2"]}, headers=auth
+        )
+        assert added.status_code == 200, added.text
+    context, page, problems = await signed_in_page(
+        chromium, apps.console, made["owner_email"], made["password"], "desktop"
+    )
+    try:
+        await page.goto(f"{apps.console}/surveys/new")
+        await page.fill("#name", "Checkout")
+        await page.fill("#q1-id", "nps")
+        await page.select_option("#q1-type", "nps")
+        await page.fill("#q1-text", "How likely are you to recommend us?")
+        await page.fill("#q2-id", "why_low")
+        await page.fill("#q2-text", "What should we do better?")
+        await page.click("#q2-legend ~ details summary")
+        await page.fill("#q2-show-q", "nps")
+        await page.fill("#q2-show-max", "6")
+        await page.fill("#q3-id", "consent")
+        await page.select_option("#q3-type", "consent")
+        await page.fill("#q3-text", "May we call you about your answer?")
+        await page.click("#q3-legend ~ details summary")
+        await page.fill("#q3-end-values", "no")
+        await page.check("#b-own")
+        await page.fill("#b-primary", "#0b6e4f")
+        await page.select_option("#b-font", "rounded")
+        await page.set_input_files(
+            "#b-logo",
+            files=[
+                {
+                    "name": "logo.svg",
+                    "mimeType": "image/svg+xml",
+                    "buffer": b'<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"/>',
+                }
+            ],
+        )
+        assert "Coffee vouchers (2 of 2 left)" in await page.inner_text("#reward-pool")
+        await page.select_option("#reward-pool", label="Coffee vouchers (2 of 2 left)")
+        await page.screenshot(path=gallery / "survey-editor-depth-desktop.png", full_page=True)
+        await page.click("button[value=save]")
+        await page.wait_for_url(re.compile(r".*/surveys/[^/]+$"))
+        survey_id = page.url.rsplit("/", 1)[1]
+        assert "Shown only if nps ≤ 6" in await page.inner_text("[data-question=why_low]")
+        assert "Skips to the end if consent is no" in await page.inner_text("[data-question=consent]")
+        assert "#0b6e4f" in await page.inner_text("#branding")
+        assert "Coffee vouchers" in await page.inner_text("#reward")
+        await page.screenshot(path=gallery / "survey-depth-desktop.png", full_page=True)
+        assert problems == [], problems
+    finally:
+        await context.close()
+    async with httpx.AsyncClient(base_url=apps.responses, timeout=20) as responses:
+        saved = (await responses.get(f"/v1/surveys/{survey_id}", headers=auth)).json()
+    questions = {q["id"]: q for q in saved["questions"]}
+    assert questions["why_low"]["show_if"] == [
+        {"question": "nps", "attribute": None, "min": None, "max": 6, "one_of": None}
+    ]
+    assert questions["consent"]["end_if"][0]["one_of"] == ["no"]
+    assert saved["branding"]["primary_color"] == "#0b6e4f" and saved["branding"]["font"] == "rounded"
+    assert saved["branding"]["logo"].startswith("data:image/svg+xml;base64,")
+    assert saved["reward_pool_id"] == pool.json()["id"]
+
+
+@pytest.mark.parametrize("size", list(WIDTHS))
+async def test_a_kiosk_made_on_the_survey_page_shows_its_qr_code_and_can_be_switched_off(
+    apps, chromium, workspace, auth, gallery, size
+):
+    made = await make_workspace(apps.console, workspace, "Kim Kiosk")
+    async with httpx.AsyncClient(base_url=apps.responses, timeout=20) as responses:
+        survey = await responses.post(
+            "/v1/surveys",
+            json={"name": "Store", "questions": [{"id": "nps", "type": "nps", "text": "Recommend us?"}]},
+            headers=auth,
+        )
+        assert survey.status_code == 201, survey.text
+    survey_id = survey.json()["id"]
+    context, page, problems = await signed_in_page(
+        chromium, apps.console, made["owner_email"], made["password"], size
+    )
+    try:
+        await page.goto(f"{apps.console}/surveys/{survey_id}")
+        assert "No kiosks yet" in await page.inner_text("section[aria-labelledby=kiosks]")
+        await page.fill("#k-location", "store-amsterdam")
+        await page.fill("#k-name", "Store entrance")
+        await page.click("text=Create kiosk")
+        await page.wait_for_url(re.compile(r".*done=.*"))
+        kiosk = page.locator("[data-kiosk=store-amsterdam]")
+        qr = kiosk.locator("img.qr")
+        await qr.scroll_into_view_if_needed()
+        await page.wait_for_function(
+            "() => { const i = document.querySelector('[data-kiosk=store-amsterdam] img.qr');"
+            " return i !== null && i.complete && i.naturalWidth > 0; }"
+        )
+        link = await kiosk.locator("a").first.get_attribute("href")
+        assert link is not None and "/k/" in link
+        answer = await page.request.get(apps.console + str(await qr.get_attribute("src")))
+        assert answer.status == 200 and answer.headers["content-type"].startswith("image/svg+xml")
+        assert "<svg" in await answer.text()
+        assert await fits(page)
+        await page.screenshot(path=gallery / f"survey-kiosks-{size}.png", full_page=True)
+        await page.click("button[aria-label='Switch off the kiosk Store entrance']")
+        await page.wait_for_url(re.compile(r".*done=.*"))
+        assert "switched off" in await kiosk.inner_text()
+        assert await kiosk.locator("img.qr").count() == 0
+        async with httpx.AsyncClient(timeout=20) as http:
+            gone = await http.get(apps.responses + urlsplit(link).path)
+            assert gone.status_code in (404, 410) or "no longer" in gone.text.lower()
+        assert problems == [], problems
+    finally:
+        await context.close()

@@ -3,7 +3,19 @@ and the JSON API under /v1."""
 
 from fastapi import APIRouter
 
-from services.console.api import admin, automation, cases, explore, links, overview, pages, sso, surveys, v1
+from services.console.api import (
+    admin,
+    automation,
+    cases,
+    explore,
+    kiosks,
+    links,
+    overview,
+    pages,
+    sso,
+    surveys,
+    v1,
+)
 
 routers: list[APIRouter] = [
     pages.router,
@@ -11,6 +23,7 @@ routers: list[APIRouter] = [
     cases.router,
     explore.router,
     surveys.router,
+    kiosks.router,
     automation.router,
     admin.router,
     links.router,
