@@ -49,11 +49,13 @@ from shared.events import (
     NegativeFeedbackDetected,
     Recipient,
     ResponseCompleted,
+    ResponseScored,
     ScoredAnswer,
     new_id,
     utcnow,
 )
 from tests.support.console import FAST_HASHING, PASSWORD, create_workspace, invite_member
+from tests.support.receiver import Receiver
 from tests.support.responses import CHROMIUM, CHROMIUM_ARGS, serve
 from tests.support.stack import publish, settings_from, wait_until
 from tests.support.surveys import publish_survey
@@ -1108,3 +1110,122 @@ async def test_a_kiosk_made_on_the_survey_page_shows_its_qr_code_and_can_be_swit
         assert problems == [], problems
     finally:
         await context.close()
+
+
+# --- settings that act: webhook subscriptions made in the page, template edited with its preview -------
+
+
+@pytest.fixture(scope="module")
+async def receiver() -> AsyncIterator[Receiver]:
+    async with Receiver() as server:
+        yield server
+
+
+def promoter_scored(workspace: str) -> ResponseScored:
+    answer = ScoredAnswer(
+        question_id="nps", metric="nps", score=10, classification="promoter", negative=False
+    )
+    return ResponseScored(
+        workspace_id=workspace,
+        response_id=new_id(),
+        request_id=None,
+        contact_id="c-" + secrets.token_hex(3),
+        survey_id="svy-hooks",
+        kind="transactional",
+        channel="email",
+        scores=(answer,),
+        loyalty=None,
+        negative=False,
+        consent_to_contact=False,
+        comment="Great",
+        scored_at=utcnow(),
+    )
+
+
+@pytest.mark.parametrize("size", list(WIDTHS))
+async def test_a_webhook_subscription_made_in_settings_shows_its_secret_once_and_a_delivery_replays(
+    apps, chromium, workspace, producer, receiver, gallery, size
+):
+    made = await make_workspace(apps.console, workspace, "Wes Webhooks")
+    name = f"crm-{workspace}"
+    context, page, problems = await signed_in_page(
+        chromium, apps.console, made["owner_email"], made["password"], size
+    )
+    try:
+        await page.goto(f"{apps.console}/settings")
+        await page.fill("#hook-url", receiver.url(name))
+        await page.fill("#hook-types", "response.scored")
+        await page.fill("#hook-description", "CRM")
+        await page.click("form[action='/settings/webhooks'] button")
+        secret = (await page.inner_text("#secret")).strip()
+        assert secret.startswith("whsec_"), secret
+        receiver.secrets[name] = secret
+        assert await fits(page)
+        await page.screenshot(path=gallery / f"webhook-secret-{size}.png", full_page=True)
+        await page.click("text=Its delivery log")
+        subscription_page = page.url
+        assert "No deliveries yet" in await page.inner_text("main")
+        await page.goto(f"{apps.console}/settings")
+        assert secret not in await page.content()  # shown once: never again
+        await publish(producer, promoter_scored(workspace))
+        [first] = await wait_until(
+            lambda: receiver.accepted.get(name), message="the delivery reached the CRM"
+        )
+        await page.goto(subscription_page)
+        assert "delivered" in await page.inner_text("main table")
+        await page.click("button[aria-label^='Replay the delivery']")
+        await page.wait_for_url("**done=*")
+        assert "Delivery queued again." in await page.inner_text("main")
+        again = await wait_until(
+            lambda: receiver.accepted[name] if len(receiver.accepted[name]) >= 2 else None,
+            message="the replayed delivery reached the CRM",
+        )
+        assert again[1].webhook_id == first.webhook_id and again[1].body == first.body
+        assert await fits(page)
+        await page.screenshot(path=gallery / f"webhook-replayed-{size}.png", full_page=True)
+        assert problems == [], problems
+    finally:
+        await context.close()
+
+
+@pytest.mark.parametrize("size", list(WIDTHS))
+async def test_a_template_edited_in_settings_shows_dispatchs_preview_before_and_after_saving(
+    apps, chromium, workspace, auth, gallery, size
+):
+    made = await make_workspace(apps.console, workspace, "Tess Templates")
+    context, page, problems = await signed_in_page(
+        chromium, apps.console, made["owner_email"], made["password"], size
+    )
+    try:
+        await page.goto(f"{apps.console}/settings")
+        await page.click("text=New template")
+        await page.fill("#tpl-name", "Support email")
+        await page.fill("#tpl-subject", "{{ first_name }}, how did {{ agent_first_name }} do?")
+        await page.fill("#tpl-text", "{{ greeting }}\n\nTell us: {{ survey_url }}\n")
+        await page.click("button[value=preview]")
+        await page.wait_for_load_state()
+        assert await page.inner_text("#preview-subject") == "Ada, how did Grace do?"
+        assert "Tell us: http" in await page.inner_text("#preview-text")
+        await page.click("button[value=save]")
+        await page.wait_for_url("**/settings/templates/*done=*")
+        assert "saved" in await page.inner_text("[role=status]")
+        template_id = page.url.split("/settings/templates/")[1].split("?")[0]
+        await page.fill("#tpl-subject", "A minute for {{ product }}, {{ first_name }}?")
+        await page.click("button[value=preview]")
+        await page.wait_for_load_state()
+        assert await page.inner_text("#preview-subject") == "A minute for Acme Cloud, Ada?"
+        assert await fits(page)
+        await page.screenshot(path=gallery / f"template-{size}.png", full_page=True)
+        await page.click("button[value=save]")
+        await page.wait_for_url(f"**/settings/templates/{template_id}?done=*")
+        await page.goto(f"{apps.console}/settings")
+        assert "Support email" in await page.inner_text("section[aria-labelledby=channels]")
+        assert problems == [], problems
+    finally:
+        await context.close()
+    async with httpx.AsyncClient(base_url=apps.dispatch, timeout=20) as dispatch:
+        saved = await dispatch.get(f"/v1/templates/{template_id}", headers=auth)
+    assert (
+        saved.status_code == 200
+        and saved.json()["subject"] == "A minute for {{ product }}, {{ first_name }}?"
+    )
