@@ -1229,3 +1229,69 @@ async def test_a_template_edited_in_settings_shows_dispatchs_preview_before_and_
         saved.status_code == 200
         and saved.json()["subject"] == "A minute for {{ product }}, {{ first_name }}?"
     )
+
+
+@pytest.mark.parametrize("size", list(WIDTHS))
+async def test_routing_sla_and_notification_rules_made_in_settings_are_what_the_services_keep(
+    apps, chromium, workspace, auth, gallery, size
+):
+    made = await make_workspace(apps.console, workspace, "Rita Routing")
+    async with httpx.AsyncClient(base_url=apps.followup, timeout=20) as followup:
+        team = await followup.post("/v1/teams", json={"name": "Benelux seniors"}, headers=auth)
+        assert team.status_code == 201, team.text
+    team_id = team.json()["id"]
+    context, page, problems = await signed_in_page(
+        chromium, apps.console, made["owner_email"], made["password"], size
+    )
+    try:
+        await page.goto(f"{apps.console}/settings")
+        await page.fill("#r-name", "Very unhappy Dutch")
+        await page.select_option("#r-metric", "nps")
+        await page.fill("#r-max", "2")
+        await page.fill("#r-country", "NL")
+        await page.select_option("#r-team", label="Benelux seniors")
+        await page.select_option("#r-priority", "high")
+        await page.click("text=Add routing rule")
+        await page.wait_for_url("**/settings?done=*")
+        assert "added" in await page.inner_text("[role=status]")
+        rules = await page.inner_text("#routing-rules")
+        assert "Very unhappy Dutch" in rules and "NPS ≤ 2" in rules and "Benelux seniors" in rules
+        await page.fill("#s-name", "Urgent")
+        await page.select_option("#s-priority", "urgent")
+        await page.fill("#s-first", "4")
+        await page.fill("#s-resolution", "24")
+        await page.click("text=Add SLA policy")
+        await page.wait_for_url("**/settings?done=*")
+        assert "4.0 h" in await page.inner_text("#sla-policies")
+        await page.fill("#n-name", "Zeroes to support lead")
+        await page.fill("#n-max", "0")
+        await page.fill("#n-filters", "country=NL")
+        await page.fill("#n-to", "lead@example.com")
+        await page.click("text=Add notification rule")
+        await page.wait_for_url("**/settings?done=*")
+        heard = await page.inner_text("#notification-rules")
+        assert "Zeroes to support lead" in heard and "lead@example.com" in heard
+        assert await fits(page)
+        await page.screenshot(path=gallery / f"settings-policies-{size}.png", full_page=True)
+        async with httpx.AsyncClient(timeout=20) as http:
+            routing = (await http.get(f"{apps.followup}/v1/routing-rules", headers=auth)).json()
+            policies = (await http.get(f"{apps.followup}/v1/sla-policies", headers=auth)).json()
+            notify = (await http.get(f"{apps.scoring}/v1/notification-rules", headers=auth)).json()
+        [rule] = routing["rules"]
+        assert rule["team_id"] == team_id and rule["priority"] == "high"
+        assert rule["conditions"]["score"]["max"] == 2 and rule["conditions"]["dimensions"] == {
+            "country": ["NL"]
+        }
+        [policy] = policies
+        assert (policy["first_contact_minutes"], policy["resolution_minutes"]) == (240, 1440)
+        [heard_rule] = notify
+        assert heard_rule["to"] == "lead@example.com" and heard_rule["max_score"] == 0
+        await page.click("button[aria-label='Remove the notification rule Zeroes to support lead']")
+        await page.wait_for_url("**/settings?done=*")
+        await page.click("button[aria-label='Remove the routing rule Very unhappy Dutch']")
+        await page.wait_for_url("**/settings?done=*")
+        assert await page.locator("#notification-rules").count() == 0
+        assert await page.locator("#routing-rules").count() == 0
+        assert problems == [], problems
+    finally:
+        await context.close()
