@@ -1295,3 +1295,68 @@ async def test_routing_sla_and_notification_rules_made_in_settings_are_what_the_
         assert problems == [], problems
     finally:
         await context.close()
+
+
+async def test_an_analyst_reads_kiosks_templates_and_policies_without_the_buttons_that_change_them(
+    apps, chromium, workspace, broker, auth, gallery
+):
+    made = await make_workspace(apps.console, workspace, "Olga Owner")
+    async with httpx.AsyncClient(timeout=20) as http:
+        survey = await http.post(
+            f"{apps.responses}/v1/surveys",
+            json={"name": "Store", "questions": [{"id": "nps", "type": "nps", "text": "Recommend us?"}]},
+            headers=auth,
+        )
+        assert survey.status_code == 201, survey.text
+        kiosk = await http.post(
+            f"{apps.responses}/v1/surveys/{survey.json()['id']}/kiosks",
+            json={"location_id": "hall", "name": "Hall"},
+            headers=auth,
+        )
+        assert kiosk.status_code == 201, kiosk.text
+        template = await http.post(
+            f"{apps.dispatch}/v1/templates",
+            json={
+                "name": "Plain",
+                "channel": "email",
+                "subject": "Hi {{ first_name }}",
+                "text": "{{ survey_url }}",
+            },
+            headers=auth,
+        )
+        assert template.status_code == 201, template.text
+    analyst = f"ann-{workspace}@example.com"
+    await invite_member(
+        apps.console, broker.bootstrap_servers, made, email=analyst, role="analyst", name="Ann Analyst"
+    )
+    context, page, problems = await signed_in_page(chromium, apps.console, analyst, PASSWORD, "desktop")
+    try:
+        await page.goto(f"{apps.console}/surveys/{survey.json()['id']}")
+        assert await page.locator("[data-kiosk=hall] img.qr").count() == 1
+        assert await page.locator("text=Create kiosk").count() == 0
+        assert await page.locator("text=Switch off").count() == 0
+        await page.goto(f"{apps.console}/settings")
+        for absent in (
+            "Add routing rule",
+            "Add SLA policy",
+            "Add notification rule",
+            "New template",
+            "Subscribe",
+        ):
+            assert await page.locator(f"button:has-text('{absent}'), a:has-text('{absent}')").count() == 0, (
+                absent
+            )
+        await page.click("text=Plain")
+        assert await page.locator("button[value=save]").count() == 0
+        await page.click("button[value=preview]")
+        await page.wait_for_load_state()
+        assert await page.inner_text("#preview-subject") == "Hi Ada"
+        problems.clear()
+        refused = await page.request.post(
+            f"{apps.console}/settings/notification-rules", form={"name": "x"}, max_redirects=0
+        )
+        assert refused.status == 403 and "settings:write" in await refused.text()
+        await page.screenshot(path=gallery / "settings-analyst-desktop.png", full_page=True)
+        assert problems == [], problems
+    finally:
+        await context.close()
