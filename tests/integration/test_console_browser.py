@@ -1360,3 +1360,34 @@ async def test_an_analyst_reads_kiosks_templates_and_policies_without_the_button
         assert problems == [], problems
     finally:
         await context.close()
+
+
+async def test_the_email_sender_set_in_settings_is_dispatchs_and_a_bad_one_is_refused_beside_it(
+    apps, chromium, workspace, auth, gallery
+):
+    made = await make_workspace(apps.console, workspace, "Ed Email")
+    context, page, problems = await signed_in_page(
+        chromium, apps.console, made["owner_email"], made["password"], "desktop"
+    )
+    try:
+        await page.goto(f"{apps.console}/settings")
+        await page.fill("#c-from", "nobody")
+        await page.click("text=Save email sender")
+        await page.wait_for_url("**/settings?done=*")
+        assert "mail_from" in await page.inner_text("[role=status]")
+        await page.fill("#c-from", "Acme Surveys <surveys@acme.example>")
+        await page.fill("#c-rate", "120")
+        await page.click("text=Save email sender")
+        await page.wait_for_url("**/settings?done=*")
+        assert "Email sender saved." in await page.inner_text("[role=status]")
+        assert "surveys@acme.example" in await page.inner_text("section[aria-labelledby=channels] table")
+        assert await page.input_value("#c-from") == "Acme Surveys <surveys@acme.example>"
+        await page.screenshot(path=gallery / "settings-channels-desktop.png", full_page=True)
+        assert problems == [], problems
+    finally:
+        await context.close()
+    async with httpx.AsyncClient(base_url=apps.dispatch, timeout=20) as dispatch:
+        channels = (await dispatch.get("/v1/channels", headers=auth)).json()
+    [email] = [c for c in channels if c["channel"] == "email"]
+    assert email["config"]["mail_from"] == "Acme Surveys <surveys@acme.example>"
+    assert email["config"]["rate_per_minute"] == 120
