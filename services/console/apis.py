@@ -109,6 +109,9 @@ class Caller:
     async def put(self, service: Service, path: str, body: Any) -> Any:
         return await self.call(service, "PUT", path, json=body)
 
+    async def delete(self, service: Service, path: str) -> Any:
+        return await self.call(service, "DELETE", path)
+
     async def gather(self, **calls: Any) -> dict[str, Any]:
         """Await the named calls at once; each value is its answer, or the ``ServiceError`` it raised."""
         names = list(calls)

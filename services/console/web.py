@@ -232,6 +232,13 @@ dl.facts-list{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem;
 dl.facts-list dt{font-weight:600;color:var(--muted)}dl.facts-list dd{margin:0;min-width:0;overflow-wrap:anywhere}
 .warning{border-left:4px solid #9a6700;background:#fff8e1;padding:.4rem .75rem;margin:.4rem 0;border-radius:4px}
 .check{display:flex;gap:.5rem;align-items:center;font-weight:400;margin:.3rem 0}
+section>h3{margin:1.75rem 0 .5rem}
+details.logic{margin:.6rem 0 0}details.logic summary{cursor:pointer;font-weight:600}
+.swatch{vertical-align:middle;border:1px solid var(--line)}
+input[type=color]{height:2.75rem;padding:.2rem;cursor:pointer}.kiosks p{overflow-wrap:anywhere}
+img.qr{width:11rem;height:11rem;display:block;background:#fff;margin:.5rem 0}
+.kiosks{list-style:none;padding:0;display:grid;grid-template-columns:repeat(auto-fit,minmax(15rem,1fr));gap:1rem}
+pre.preview-text{white-space:pre-wrap;overflow-wrap:anywhere;font:inherit;margin:0}
 .check input,input[type=checkbox]{width:auto}
 caption{text-align:left;padding:.4rem .6rem}
 @media (max-width:40rem){caption{display:block}}

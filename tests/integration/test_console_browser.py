@@ -49,11 +49,13 @@ from shared.events import (
     NegativeFeedbackDetected,
     Recipient,
     ResponseCompleted,
+    ResponseScored,
     ScoredAnswer,
     new_id,
     utcnow,
 )
 from tests.support.console import FAST_HASHING, PASSWORD, create_workspace, invite_member
+from tests.support.receiver import Receiver
 from tests.support.responses import CHROMIUM, CHROMIUM_ARGS, serve
 from tests.support.stack import publish, settings_from, wait_until
 from tests.support.surveys import publish_survey
@@ -951,3 +953,445 @@ async def test_the_api_docs_render_in_the_browser_from_the_service_alone(apps, c
         assert all(r.endswith(" csp") for r in outside), refused
     finally:
         await context.close()
+
+
+# --- the survey editor's depth: languages, logic, branding, rewards; kiosks with their QR codes ---------
+
+
+@pytest.mark.parametrize("size", list(WIDTHS))
+async def test_a_second_language_typed_in_the_editor_is_saved_and_shown_in_the_preview(
+    apps, chromium, workspace, gallery, size
+):
+    made = await make_workspace(apps.console, workspace, "Lena Languages")
+    context, page, problems = await signed_in_page(
+        chromium, apps.console, made["owner_email"], made["password"], size
+    )
+    try:
+        await page.goto(f"{apps.console}/surveys/new")
+        await page.fill("#name", "Store visit")
+        await page.fill("#second-locale", "nl")
+        await page.fill("#q1-id", "nps")
+        await page.select_option("#q1-type", "nps")
+        await page.fill("#q1-text", "How likely are you to recommend our store?")
+        await page.fill("#q1-text2", "Hoe waarschijnlijk is het dat u onze winkel aanbeveelt?")
+        await page.click("button[value=check]")
+        await page.wait_for_load_state()
+        assert (
+            await page.input_value("#q1-text2") == "Hoe waarschijnlijk is het dat u onze winkel aanbeveelt?"
+        )
+        assert "Text (nl)" in await page.inner_text("label[for=q1-text2]")
+        assert await fits(page)
+        await page.screenshot(path=gallery / f"survey-editor-languages-{size}.png", full_page=True)
+        await page.click("button[value=save]")
+        await page.wait_for_url(re.compile(r".*/surveys/[^/]+$"))
+        preview = page.locator("#preview")
+        assert "How likely are you to recommend our store?" in await preview.inner_text()
+        await page.click("nav[aria-label='Preview language'] >> text=nl")
+        await page.wait_for_url(re.compile(r".*locale=nl.*"))
+        assert "Hoe waarschijnlijk is het dat u onze winkel aanbeveelt?" in await preview.inner_text()
+        assert await preview.get_attribute("lang") == "nl"
+        assert "en, nl" in await page.inner_text("dl.facts-list")
+        assert await fits(page)
+        await page.screenshot(path=gallery / f"survey-languages-{size}.png", full_page=True)
+        assert problems == [], problems
+    finally:
+        await context.close()
+
+
+async def test_logic_branding_and_a_reward_chosen_in_the_editor_are_what_responses_saves(
+    apps, chromium, workspace, auth, gallery
+):
+    made = await make_workspace(apps.console, workspace, "Lou Logic")
+    async with httpx.AsyncClient(base_url=apps.responses, timeout=20) as responses:
+        pool = await responses.post("/v1/reward-pools", json={"name": "Coffee vouchers"}, headers=auth)
+        assert pool.status_code == 201, pool.text
+        added = await responses.post(
+            f"/v1/reward-pools/{pool.json()['id']}/codes", json={"codes": ["C-1", "C-2"]}, headers=auth
+        )
+        assert added.status_code == 200, added.text
+    context, page, problems = await signed_in_page(
+        chromium, apps.console, made["owner_email"], made["password"], "desktop"
+    )
+    try:
+        await page.goto(f"{apps.console}/surveys/new")
+        await page.fill("#name", "Checkout")
+        await page.fill("#q1-id", "nps")
+        await page.select_option("#q1-type", "nps")
+        await page.fill("#q1-text", "How likely are you to recommend us?")
+        await page.fill("#q2-id", "why_low")
+        await page.fill("#q2-text", "What should we do better?")
+        await page.click("#q2-legend ~ details summary")
+        await page.fill("#q2-show-q", "nps")
+        await page.fill("#q2-show-max", "6")
+        await page.fill("#q3-id", "consent")
+        await page.select_option("#q3-type", "consent")
+        await page.fill("#q3-text", "May we call you about your answer?")
+        await page.click("#q3-legend ~ details summary")
+        await page.fill("#q3-end-values", "no")
+        await page.check("#b-own")
+        await page.fill("#b-primary", "#0b6e4f")
+        await page.select_option("#b-font", "rounded")
+        await page.set_input_files(
+            "#b-logo",
+            files=[
+                {
+                    "name": "logo.svg",
+                    "mimeType": "image/svg+xml",
+                    "buffer": b'<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"/>',
+                }
+            ],
+        )
+        assert "Coffee vouchers (2 of 2 left)" in await page.inner_text("#reward-pool")
+        await page.select_option("#reward-pool", label="Coffee vouchers (2 of 2 left)")
+        await page.screenshot(path=gallery / "survey-editor-depth-desktop.png", full_page=True)
+        await page.click("button[value=save]")
+        await page.wait_for_url(re.compile(r".*/surveys/[^/]+$"))
+        survey_id = page.url.rsplit("/", 1)[1]
+        assert "Shown only if nps ≤ 6" in await page.inner_text("[data-question=why_low]")
+        assert "Skips to the end if consent is no" in await page.inner_text("[data-question=consent]")
+        assert "#0b6e4f" in await page.inner_text("#branding")
+        assert "Coffee vouchers" in await page.inner_text("#reward")
+        await page.screenshot(path=gallery / "survey-depth-desktop.png", full_page=True)
+        assert problems == [], problems
+    finally:
+        await context.close()
+    async with httpx.AsyncClient(base_url=apps.responses, timeout=20) as responses:
+        saved = (await responses.get(f"/v1/surveys/{survey_id}", headers=auth)).json()
+    questions = {q["id"]: q for q in saved["questions"]}
+    assert questions["why_low"]["show_if"] == [
+        {"question": "nps", "attribute": None, "min": None, "max": 6, "one_of": None}
+    ]
+    assert questions["consent"]["end_if"][0]["one_of"] == ["no"]
+    assert saved["branding"]["primary_color"] == "#0b6e4f" and saved["branding"]["font"] == "rounded"
+    assert saved["branding"]["logo"].startswith("data:image/svg+xml;base64,")
+    assert saved["reward_pool_id"] == pool.json()["id"]
+
+
+@pytest.mark.parametrize("size", list(WIDTHS))
+async def test_a_kiosk_made_on_the_survey_page_shows_its_qr_code_and_can_be_switched_off(
+    apps, chromium, workspace, auth, gallery, size
+):
+    made = await make_workspace(apps.console, workspace, "Kim Kiosk")
+    async with httpx.AsyncClient(base_url=apps.responses, timeout=20) as responses:
+        survey = await responses.post(
+            "/v1/surveys",
+            json={"name": "Store", "questions": [{"id": "nps", "type": "nps", "text": "Recommend us?"}]},
+            headers=auth,
+        )
+        assert survey.status_code == 201, survey.text
+    survey_id = survey.json()["id"]
+    context, page, problems = await signed_in_page(
+        chromium, apps.console, made["owner_email"], made["password"], size
+    )
+    try:
+        await page.goto(f"{apps.console}/surveys/{survey_id}")
+        assert "No kiosks yet" in await page.inner_text("section[aria-labelledby=kiosks]")
+        await page.fill("#k-location", "store-amsterdam")
+        await page.fill("#k-name", "Store entrance")
+        await page.click("text=Create kiosk")
+        await page.wait_for_url(re.compile(r".*done=.*"))
+        kiosk = page.locator("[data-kiosk=store-amsterdam]")
+        qr = kiosk.locator("img.qr")
+        await qr.scroll_into_view_if_needed()
+        await page.wait_for_function(
+            "() => { const i = document.querySelector('[data-kiosk=store-amsterdam] img.qr');"
+            " return i !== null && i.complete && i.naturalWidth > 0; }"
+        )
+        link = await kiosk.locator("a").first.get_attribute("href")
+        assert link is not None and "/k/" in link
+        answer = await page.request.get(apps.console + str(await qr.get_attribute("src")))
+        assert answer.status == 200 and answer.headers["content-type"].startswith("image/svg+xml")
+        assert "<svg" in await answer.text()
+        assert await fits(page)
+        await page.screenshot(path=gallery / f"survey-kiosks-{size}.png", full_page=True)
+        await page.click("button[aria-label='Switch off the kiosk Store entrance']")
+        await page.wait_for_url(re.compile(r".*done=.*"))
+        assert "switched off" in await kiosk.inner_text()
+        assert await kiosk.locator("img.qr").count() == 0
+        async with httpx.AsyncClient(timeout=20) as http:
+            gone = await http.get(apps.responses + urlsplit(link).path)
+            assert gone.status_code in (404, 410) or "no longer" in gone.text.lower()
+        assert problems == [], problems
+    finally:
+        await context.close()
+
+
+# --- settings that act: webhook subscriptions made in the page, template edited with its preview -------
+
+
+@pytest.fixture(scope="module")
+async def receiver() -> AsyncIterator[Receiver]:
+    async with Receiver() as server:
+        yield server
+
+
+def promoter_scored(workspace: str) -> ResponseScored:
+    answer = ScoredAnswer(
+        question_id="nps", metric="nps", score=10, classification="promoter", negative=False
+    )
+    return ResponseScored(
+        workspace_id=workspace,
+        response_id=new_id(),
+        request_id=None,
+        contact_id="c-" + secrets.token_hex(3),
+        survey_id="svy-hooks",
+        kind="transactional",
+        channel="email",
+        scores=(answer,),
+        loyalty=None,
+        negative=False,
+        consent_to_contact=False,
+        comment="Great",
+        scored_at=utcnow(),
+    )
+
+
+@pytest.mark.parametrize("size", list(WIDTHS))
+async def test_a_webhook_subscription_made_in_settings_shows_its_secret_once_and_a_delivery_replays(
+    apps, chromium, workspace, producer, receiver, gallery, size
+):
+    made = await make_workspace(apps.console, workspace, "Wes Webhooks")
+    name = f"crm-{workspace}"
+    context, page, problems = await signed_in_page(
+        chromium, apps.console, made["owner_email"], made["password"], size
+    )
+    try:
+        await page.goto(f"{apps.console}/settings")
+        await page.fill("#hook-url", receiver.url(name))
+        await page.fill("#hook-types", "response.scored")
+        await page.fill("#hook-description", "CRM")
+        await page.click("form[action='/settings/webhooks'] button")
+        secret = (await page.inner_text("#secret")).strip()
+        assert secret.startswith("whsec_"), secret
+        receiver.secrets[name] = secret
+        assert await fits(page)
+        await page.screenshot(path=gallery / f"webhook-secret-{size}.png", full_page=True)
+        await page.click("text=Its delivery log")
+        subscription_page = page.url
+        assert "No deliveries yet" in await page.inner_text("main")
+        await page.goto(f"{apps.console}/settings")
+        assert secret not in await page.content()  # shown once: never again
+        await publish(producer, promoter_scored(workspace))
+        [first] = await wait_until(
+            lambda: receiver.accepted.get(name), message="the delivery reached the CRM"
+        )
+        await page.goto(subscription_page)
+        assert "delivered" in await page.inner_text("main table")
+        await page.click("button[aria-label^='Replay the delivery']")
+        await page.wait_for_url("**done=*")
+        assert "Delivery queued again." in await page.inner_text("main")
+        again = await wait_until(
+            lambda: receiver.accepted[name] if len(receiver.accepted[name]) >= 2 else None,
+            message="the replayed delivery reached the CRM",
+        )
+        assert again[1].webhook_id == first.webhook_id and again[1].body == first.body
+        assert await fits(page)
+        await page.screenshot(path=gallery / f"webhook-replayed-{size}.png", full_page=True)
+        assert problems == [], problems
+    finally:
+        await context.close()
+
+
+@pytest.mark.parametrize("size", list(WIDTHS))
+async def test_a_template_edited_in_settings_shows_dispatchs_preview_before_and_after_saving(
+    apps, chromium, workspace, auth, gallery, size
+):
+    made = await make_workspace(apps.console, workspace, "Tess Templates")
+    context, page, problems = await signed_in_page(
+        chromium, apps.console, made["owner_email"], made["password"], size
+    )
+    try:
+        await page.goto(f"{apps.console}/settings")
+        await page.click("text=New template")
+        await page.fill("#tpl-name", "Support email")
+        await page.fill("#tpl-subject", "{{ first_name }}, how did {{ agent_first_name }} do?")
+        await page.fill("#tpl-text", "{{ greeting }}\n\nTell us: {{ survey_url }}\n")
+        await page.click("button[value=preview]")
+        await page.wait_for_load_state()
+        assert await page.inner_text("#preview-subject") == "Ada, how did Grace do?"
+        assert "Tell us: http" in await page.inner_text("#preview-text")
+        await page.click("button[value=save]")
+        await page.wait_for_url("**/settings/templates/*done=*")
+        assert "saved" in await page.inner_text("[role=status]")
+        template_id = page.url.split("/settings/templates/")[1].split("?")[0]
+        await page.fill("#tpl-subject", "A minute for {{ product }}, {{ first_name }}?")
+        await page.click("button[value=preview]")
+        await page.wait_for_load_state()
+        assert await page.inner_text("#preview-subject") == "A minute for Acme Cloud, Ada?"
+        assert await fits(page)
+        await page.screenshot(path=gallery / f"template-{size}.png", full_page=True)
+        await page.click("button[value=save]")
+        await page.wait_for_url(f"**/settings/templates/{template_id}?done=*")
+        await page.goto(f"{apps.console}/settings")
+        assert "Support email" in await page.inner_text("section[aria-labelledby=channels]")
+        assert problems == [], problems
+    finally:
+        await context.close()
+    async with httpx.AsyncClient(base_url=apps.dispatch, timeout=20) as dispatch:
+        saved = await dispatch.get(f"/v1/templates/{template_id}", headers=auth)
+    assert (
+        saved.status_code == 200
+        and saved.json()["subject"] == "A minute for {{ product }}, {{ first_name }}?"
+    )
+
+
+@pytest.mark.parametrize("size", list(WIDTHS))
+async def test_routing_sla_and_notification_rules_made_in_settings_are_what_the_services_keep(
+    apps, chromium, workspace, auth, gallery, size
+):
+    made = await make_workspace(apps.console, workspace, "Rita Routing")
+    async with httpx.AsyncClient(base_url=apps.followup, timeout=20) as followup:
+        team = await followup.post("/v1/teams", json={"name": "Benelux seniors"}, headers=auth)
+        assert team.status_code == 201, team.text
+    team_id = team.json()["id"]
+    context, page, problems = await signed_in_page(
+        chromium, apps.console, made["owner_email"], made["password"], size
+    )
+    try:
+        await page.goto(f"{apps.console}/settings")
+        await page.fill("#r-name", "Very unhappy Dutch")
+        await page.select_option("#r-metric", "nps")
+        await page.fill("#r-max", "2")
+        await page.fill("#r-country", "NL")
+        await page.select_option("#r-team", label="Benelux seniors")
+        await page.select_option("#r-priority", "high")
+        await page.click("text=Add routing rule")
+        await page.wait_for_url("**/settings?done=*")
+        assert "added" in await page.inner_text("[role=status]")
+        rules = await page.inner_text("#routing-rules")
+        assert "Very unhappy Dutch" in rules and "NPS ≤ 2" in rules and "Benelux seniors" in rules
+        await page.fill("#s-name", "Urgent")
+        await page.select_option("#s-priority", "urgent")
+        await page.fill("#s-first", "4")
+        await page.fill("#s-resolution", "24")
+        await page.click("text=Add SLA policy")
+        await page.wait_for_url("**/settings?done=*")
+        assert "4.0 h" in await page.inner_text("#sla-policies")
+        await page.fill("#n-name", "Zeroes to support lead")
+        await page.fill("#n-max", "0")
+        await page.fill("#n-filters", "country=NL")
+        await page.fill("#n-to", "lead@example.com")
+        await page.click("text=Add notification rule")
+        await page.wait_for_url("**/settings?done=*")
+        heard = await page.inner_text("#notification-rules")
+        assert "Zeroes to support lead" in heard and "lead@example.com" in heard
+        assert await fits(page)
+        await page.screenshot(path=gallery / f"settings-policies-{size}.png", full_page=True)
+        async with httpx.AsyncClient(timeout=20) as http:
+            routing = (await http.get(f"{apps.followup}/v1/routing-rules", headers=auth)).json()
+            policies = (await http.get(f"{apps.followup}/v1/sla-policies", headers=auth)).json()
+            notify = (await http.get(f"{apps.scoring}/v1/notification-rules", headers=auth)).json()
+        [rule] = routing["rules"]
+        assert rule["team_id"] == team_id and rule["priority"] == "high"
+        assert rule["conditions"]["score"]["max"] == 2 and rule["conditions"]["dimensions"] == {
+            "country": ["NL"]
+        }
+        [policy] = policies
+        assert (policy["first_contact_minutes"], policy["resolution_minutes"]) == (240, 1440)
+        [heard_rule] = notify
+        assert heard_rule["to"] == "lead@example.com" and heard_rule["max_score"] == 0
+        await page.click("button[aria-label='Remove the notification rule Zeroes to support lead']")
+        await page.wait_for_url("**/settings?done=*")
+        await page.click("button[aria-label='Remove the routing rule Very unhappy Dutch']")
+        await page.wait_for_url("**/settings?done=*")
+        assert await page.locator("#notification-rules").count() == 0
+        assert await page.locator("#routing-rules").count() == 0
+        assert problems == [], problems
+    finally:
+        await context.close()
+
+
+async def test_an_analyst_reads_kiosks_templates_and_policies_without_the_buttons_that_change_them(
+    apps, chromium, workspace, broker, auth, gallery
+):
+    made = await make_workspace(apps.console, workspace, "Olga Owner")
+    async with httpx.AsyncClient(timeout=20) as http:
+        survey = await http.post(
+            f"{apps.responses}/v1/surveys",
+            json={"name": "Store", "questions": [{"id": "nps", "type": "nps", "text": "Recommend us?"}]},
+            headers=auth,
+        )
+        assert survey.status_code == 201, survey.text
+        kiosk = await http.post(
+            f"{apps.responses}/v1/surveys/{survey.json()['id']}/kiosks",
+            json={"location_id": "hall", "name": "Hall"},
+            headers=auth,
+        )
+        assert kiosk.status_code == 201, kiosk.text
+        template = await http.post(
+            f"{apps.dispatch}/v1/templates",
+            json={
+                "name": "Plain",
+                "channel": "email",
+                "subject": "Hi {{ first_name }}",
+                "text": "{{ survey_url }}",
+            },
+            headers=auth,
+        )
+        assert template.status_code == 201, template.text
+    analyst = f"ann-{workspace}@example.com"
+    await invite_member(
+        apps.console, broker.bootstrap_servers, made, email=analyst, role="analyst", name="Ann Analyst"
+    )
+    context, page, problems = await signed_in_page(chromium, apps.console, analyst, PASSWORD, "desktop")
+    try:
+        await page.goto(f"{apps.console}/surveys/{survey.json()['id']}")
+        assert await page.locator("[data-kiosk=hall] img.qr").count() == 1
+        assert await page.locator("text=Create kiosk").count() == 0
+        assert await page.locator("text=Switch off").count() == 0
+        await page.goto(f"{apps.console}/settings")
+        for absent in (
+            "Add routing rule",
+            "Add SLA policy",
+            "Add notification rule",
+            "New template",
+            "Subscribe",
+        ):
+            assert await page.locator(f"button:has-text('{absent}'), a:has-text('{absent}')").count() == 0, (
+                absent
+            )
+        await page.click("text=Plain")
+        assert await page.locator("button[value=save]").count() == 0
+        await page.click("button[value=preview]")
+        await page.wait_for_load_state()
+        assert await page.inner_text("#preview-subject") == "Hi Ada"
+        problems.clear()
+        refused = await page.request.post(
+            f"{apps.console}/settings/notification-rules", form={"name": "x"}, max_redirects=0
+        )
+        assert refused.status == 403 and "settings:write" in await refused.text()
+        await page.screenshot(path=gallery / "settings-analyst-desktop.png", full_page=True)
+        assert problems == [], problems
+    finally:
+        await context.close()
+
+
+async def test_the_email_sender_set_in_settings_is_dispatchs_and_a_bad_one_is_refused_beside_it(
+    apps, chromium, workspace, auth, gallery
+):
+    made = await make_workspace(apps.console, workspace, "Ed Email")
+    context, page, problems = await signed_in_page(
+        chromium, apps.console, made["owner_email"], made["password"], "desktop"
+    )
+    try:
+        await page.goto(f"{apps.console}/settings")
+        await page.fill("#c-from", "nobody")
+        await page.click("text=Save email sender")
+        await page.wait_for_url("**/settings?done=*")
+        assert "mail_from" in await page.inner_text("[role=status]")
+        await page.fill("#c-from", "Acme Surveys <surveys@acme.example>")
+        await page.fill("#c-rate", "120")
+        await page.click("text=Save email sender")
+        await page.wait_for_url("**/settings?done=*")
+        assert "Email sender saved." in await page.inner_text("[role=status]")
+        assert "surveys@acme.example" in await page.inner_text("section[aria-labelledby=channels] table")
+        assert await page.input_value("#c-from") == "Acme Surveys <surveys@acme.example>"
+        await page.screenshot(path=gallery / "settings-channels-desktop.png", full_page=True)
+        assert problems == [], problems
+    finally:
+        await context.close()
+    async with httpx.AsyncClient(base_url=apps.dispatch, timeout=20) as dispatch:
+        channels = (await dispatch.get("/v1/channels", headers=auth)).json()
+    [email] = [c for c in channels if c["channel"] == "email"]
+    assert email["config"]["mail_from"] == "Acme Surveys <surveys@acme.example>"
+    assert email["config"]["rate_per_minute"] == 120

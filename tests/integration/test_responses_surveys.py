@@ -15,6 +15,8 @@ import pytest
 from services.responses.app import create_app
 from services.responses.settings import ResponsesSettings
 from shared.events import RESPONSES
+from shared.security import issue_api_key
+from tests.conftest import SECRET_KEY
 from tests.support.responses import link_for
 from tests.support.stack import TopicReader, running, settings_from
 
@@ -545,6 +547,22 @@ async def test_thank_you_per_outcome_and_one_reward_code_per_completed_response(
     assert (await client.get(f"/v1/reward-pools/{pool['id']}", headers=auth)).json()["remaining"] == 0
     unknown = {**NPS_LOGIC, "reward_pool_id": "00000000-0000-0000-0000-000000000000"}
     assert (await client.post("/v1/surveys", json=unknown, headers=auth)).status_code == 422
+
+
+async def test_the_workspaces_reward_pools_are_listed_newest_first_with_their_counts(client, auth, workspace):
+    other = {"Authorization": f"Bearer {issue_api_key(SECRET_KEY, workspace + '-other')}"}
+    assert (
+        await client.post("/v1/reward-pools", json={"name": "Not ours"}, headers=other)
+    ).status_code == 201
+    first = (await client.post("/v1/reward-pools", json={"name": "Tea"}, headers=auth)).json()
+    second = (await client.post("/v1/reward-pools", json={"name": "Coffee"}, headers=auth)).json()
+    await client.post(f"/v1/reward-pools/{second['id']}/codes", json={"codes": ["A", "B"]}, headers=auth)
+    listed = await client.get("/v1/reward-pools", headers=auth)
+    assert listed.status_code == 200, listed.text
+    assert [(p["id"], p["total"], p["remaining"]) for p in listed.json()] == [
+        (second["id"], 2, 2),
+        (first["id"], 0, 0),
+    ]
 
 
 LOGO = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 64).decode()

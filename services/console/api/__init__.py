@@ -3,7 +3,21 @@ and the JSON API under /v1."""
 
 from fastapi import APIRouter
 
-from services.console.api import admin, automation, cases, explore, links, overview, pages, sso, surveys, v1
+from services.console.api import (
+    admin,
+    automation,
+    cases,
+    explore,
+    kiosks,
+    links,
+    overview,
+    pages,
+    settings_edit,
+    settings_policies,
+    sso,
+    surveys,
+    v1,
+)
 
 routers: list[APIRouter] = [
     pages.router,
@@ -11,8 +25,11 @@ routers: list[APIRouter] = [
     cases.router,
     explore.router,
     surveys.router,
+    kiosks.router,
     automation.router,
     admin.router,
+    settings_edit.router,
+    settings_policies.router,
     links.router,
     sso.router,
     v1.router,

@@ -49,6 +49,9 @@ async def settings_page(
         "targets": caller.get("scoring", "/v1/targets"),
         "teams": caller.get("followup", "/v1/teams"),
         "workflow": caller.get("followup", "/v1/workflow"),
+        "routing": caller.get("followup", "/v1/routing-rules"),
+        "sla": caller.get("followup", "/v1/sla-policies"),
+        "notifications": caller.get("scoring", "/v1/notification-rules"),
     }
     if can(person, Permission.CHANNELS_READ):
         calls["channels"] = caller.get("dispatch", "/v1/channels")

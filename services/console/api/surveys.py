@@ -1,18 +1,30 @@
 """Surveys: the list, one survey with the checklist's warnings beside each question and a preview of its
 page, and an editor whose "Check" asks responses' checklist (``POST /v1/surveys/lint``) and shows each
-warning beside its question before anything is saved. Logic, languages, branding and rewards are edited
-through the API for now; the editor covers names, questions, their texts and whether they are required."""
+warning beside its question before anything is saved. The editor covers names, questions, their texts in
+the default language and one more, a show-if condition and a "skip to the end" per question, the survey's
+own colours, font and logo, and its reward pool; kiosks are on ``api/kiosks.py``."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
-from services.console.apis import ServiceError
+from services.console.apis import Caller, ServiceError
 from services.console.deps import RuntimeDep, SignedInDep
-from services.console.views import can, need, page
+from services.console.domain.survey_form import (
+    FONTS,
+    QUESTION_FIELDS,
+    Branding,
+    Draft,
+    QuestionRow,
+    definition,
+    logo_data_url,
+    rows_of,
+    show_condition,
+)
+from services.console.views import can, flashed, need, page
 from services.console.web import check_session_csrf, redirect
 from shared.access import Permission
 from shared.guard import GuardedRoute, public
@@ -36,7 +48,17 @@ TYPES = {
 SCALES = {"nps": range(11), "nls": range(11), "csat": range(1, 6), "ces": range(1, 8), "rating": range(1, 6)}
 ROWS = 5
 SurveyId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
-Field = Annotated[list[str], Form(max_length=50)]
+SINGLE_FIELDS: tuple[str, ...] = (
+    "name",
+    "default_locale",
+    "second_locale",
+    "b_own",
+    "b_primary",
+    "b_background",
+    "b_text",
+)
+SINGLE_FIELDS += ("b_font", "b_logo_kept", "reward_pool_id")
+MAX_LOGO_BYTES = 40_000
 
 
 def by_question(warnings: list[dict[str, Any]]) -> dict[str | None, list[dict[str, Any]]]:
@@ -44,6 +66,20 @@ def by_question(warnings: list[dict[str, Any]]) -> dict[str | None, list[dict[st
     for w in warnings:
         out.setdefault(w.get("question_id"), []).append(w)
     return out
+
+
+def as_list(found: Any) -> list[dict[str, Any]]:
+    return [x for x in found if isinstance(x, dict)] if isinstance(found, list) else []
+
+
+def survey_locales(survey: dict[str, Any]) -> list[str]:
+    """The languages the survey's texts are in, its default first."""
+    default = survey.get("default_locale") or "en"
+    found = {default}
+    for q in survey.get("questions") or []:
+        if isinstance(q.get("text"), dict):
+            found |= set(q["text"])
+    return [default] + sorted(found - {default})
 
 
 def text_of(value: Any, locale: str = "en") -> str:
@@ -74,14 +110,12 @@ def editor(
     request: Request,
     person: Any,
     *,
-    draft: dict[str, Any],
+    draft: Draft,
     lint: dict[str, Any] | None,
     error: str | None,
+    pools: list[dict[str, Any]],
     status: int = 200,
 ) -> Response:
-    rows = list(draft["questions"]) + [{"id": "", "type": "open", "text": "", "required": False}] * max(
-        0, ROWS - len(draft["questions"])
-    )
     warnings = by_question(lint["warnings"]) if lint else {}
     return page(
         "survey_editor.html",
@@ -89,19 +123,52 @@ def editor(
         person,
         status=status,
         draft=draft,
-        rows=rows,
+        rows=draft.rows,
         types=TYPES,
+        fonts=FONTS,
+        pools=pools,
         warnings=warnings,
         lint=lint,
         error=error,
-        text_of=text_of,
     )
 
 
+async def reward_pools(caller: Caller) -> list[dict[str, Any]]:
+    """The workspace's reward pools (none when responses does not answer: the editor works without)."""
+    try:
+        found = await caller.get("responses", "/v1/reward-pools")
+    except ServiceError:
+        return []
+    return list(found or [])
+
+
 @router.get("/surveys/new", summary="The survey editor", response_class=HTMLResponse)
-async def new_survey(request: Request, signed_in: SignedInDep) -> Response:
+async def new_survey(request: Request, runtime: RuntimeDep, signed_in: SignedInDep) -> Response:
     person = need(signed_in, Permission.SURVEYS_WRITE)
-    return editor(request, person, draft={"name": "", "questions": []}, lint=None, error=None)
+    pools = await reward_pools(runtime.deps.services.as_person(person))
+    draft = Draft(rows=[QuestionRow() for _ in range(ROWS)])
+    return editor(request, person, draft=draft, lint=None, error=None, pools=pools)
+
+
+def draft_of(form: Any, logo: str | None) -> Draft:
+    """The editor's posted form as a draft (the logo: a new upload, else the one carried along)."""
+    lists = {n: [str(v) for v in form.getlist("q_" + n)] for n in QUESTION_FIELDS}
+    one = {k: str(form.get(k) or "") for k in SINGLE_FIELDS}
+    return Draft(
+        name=one["name"],
+        default_locale=one["default_locale"] or "en",
+        second_locale=one["second_locale"],
+        rows=rows_of(lists, [str(v) for v in form.getlist("q_required")], minimum=ROWS),
+        branding=Branding(
+            own=one["b_own"] == "yes",
+            primary_color=one["b_primary"] or "#1f4fd1",
+            background_color=one["b_background"] or "#f4f5f7",
+            text_color=one["b_text"] or "#1d2330",
+            font=one["b_font"] or "system",
+            logo=logo or one["b_logo_kept"] or None,
+        ),
+        reward_pool_id=one["reward_pool_id"],
+    )
 
 
 @router.post("/surveys/new", summary="Check or save a survey from the editor", response_class=HTMLResponse)
@@ -110,46 +177,33 @@ async def save_survey(
     runtime: RuntimeDep,
     signed_in: SignedInDep,
     csrf_token: Annotated[str, Form(max_length=200)] = "",
-    name: Annotated[str, Form(max_length=200)] = "",
-    q_id: Field = [],  # noqa: B006
-    q_type: Field = [],  # noqa: B006
-    q_text: Field = [],  # noqa: B006
-    q_required: Field = [],  # noqa: B006
     action: Annotated[str, Form(max_length=10)] = "check",
+    b_logo: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     person = need(signed_in, Permission.SURVEYS_WRITE)
     check_session_csrf(person.session.csrf_token, csrf_token)
-    questions = [
-        {
-            "id": qid.strip(),
-            "type": qtype if qtype in TYPES else "open",
-            "required": qid.strip() in q_required,
-        }
-        | ({"text": text.strip()} if text.strip() else {})
-        for qid, qtype, text in zip(q_id, q_type, q_text, strict=False)
-        if qid.strip()
-    ]
-    draft = {"name": name.strip(), "default_locale": "en", "questions": questions}
+    logo = None
+    if b_logo is not None and b_logo.filename:
+        logo = logo_data_url(b_logo.content_type or "", await b_logo.read(MAX_LOGO_BYTES + 1))
+    draft = draft_of(await request.form(), logo)
+    body = definition(draft)
     caller = runtime.deps.services.as_person(person)
-    if not questions:
-        return editor(
-            request,
-            person,
-            draft=draft,
-            lint=None,
-            error="Add at least one question (an id and a text).",
-            status=422,
-        )
+    pools = await reward_pools(caller)
+    if not body["questions"]:
+        error = "Add at least one question (an id and a text)."
+        return editor(request, person, draft=draft, lint=None, error=error, pools=pools, status=422)
     try:
-        lint = await caller.post("responses", "/v1/surveys/lint", draft)
+        lint = await caller.post("responses", "/v1/surveys/lint", body)
     except ServiceError as exc:
-        return editor(request, person, draft=draft, lint=None, error=exc.detail, status=exc.status or 502)
+        status = exc.status or 502
+        return editor(request, person, draft=draft, lint=None, error=exc.detail, pools=pools, status=status)
     if action != "save":
-        return editor(request, person, draft=draft, lint=lint, error=None)
+        return editor(request, person, draft=draft, lint=lint, error=None, pools=pools)
     try:
-        saved = await caller.post("responses", "/v1/surveys", draft)
+        saved = await caller.post("responses", "/v1/surveys", body)
     except ServiceError as exc:
-        return editor(request, person, draft=draft, lint=lint, error=exc.detail, status=exc.status or 502)
+        status = exc.status or 502
+        return editor(request, person, draft=draft, lint=lint, error=exc.detail, pools=pools, status=status)
     return redirect(f"/surveys/{saved['id']}")
 
 
@@ -157,13 +211,19 @@ async def save_survey(
     "/surveys/{survey_id}", summary="A survey with its checklist and a preview", response_class=HTMLResponse
 )
 async def survey_page(
-    request: Request, survey_id: SurveyId, runtime: RuntimeDep, signed_in: SignedInDep
+    request: Request,
+    survey_id: SurveyId,
+    runtime: RuntimeDep,
+    signed_in: SignedInDep,
+    locale: Annotated[str, Query(max_length=35, pattern=r"^[A-Za-z0-9-]*$")] = "",
 ) -> Response:
     person = need(signed_in, Permission.SURVEYS_READ)
     caller = runtime.deps.services.as_person(person)
     calls: dict[str, Any] = {
         "survey": caller.get("responses", f"/v1/surveys/{survey_id}"),
         "lint": caller.get("responses", f"/v1/surveys/{survey_id}/lint"),
+        "kiosks": caller.get("responses", "/v1/kiosks"),
+        "pools": caller.get("responses", "/v1/reward-pools"),
     }
     if can(person, Permission.CHANNELS_READ):
         sample = {
@@ -183,11 +243,25 @@ async def survey_page(
             detail=data["survey"].detail,
         )
     lint = data["lint"] if isinstance(data["lint"], dict) else None
+    survey = data["survey"]
+    locales = survey_locales(survey)
+    shown = locale if locale in locales else survey.get("default_locale") or "en"
+    kiosks = [k for k in as_list(data["kiosks"]) if k.get("survey_id") == survey_id]
+    pool = next((p for p in as_list(data["pools"]) if p.get("id") == survey.get("reward_pool_id")), None)
     return page(
         "survey.html",
         request,
         person,
-        survey=data["survey"],
+        survey=survey,
+        locales=locales,
+        shown=shown,
+        kiosks=kiosks,
+        kiosks_error=data["kiosks"] if isinstance(data["kiosks"], ServiceError) else None,
+        pool=pool,
+        condition=show_condition,
+        may_write=can(person, Permission.SURVEYS_WRITE),
+        done=flashed(request, runtime.settings, "done"),
+        error=flashed(request, runtime.settings, "error"),
         lint=lint,
         warnings=by_question(lint["warnings"]) if lint else {},
         text_of=text_of,

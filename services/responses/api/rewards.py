@@ -26,6 +26,21 @@ async def create_pool(body: RewardPoolCreate, workspace: WorkspaceDep, session: 
 
 
 @router.get(
+    "/v1/reward-pools",
+    tags=["rewards"],
+    summary="The workspace's reward pools with their remaining codes, newest first",
+    dependencies=[requires(Permission.SURVEYS_READ)],
+)
+async def list_pools(workspace: WorkspaceDep, session: SessionDep) -> list[RewardPoolOut]:
+    return [
+        RewardPoolOut(
+            id=pool.id, name=pool.name, total=total, remaining=remaining, created_at=pool.created_at
+        )
+        for pool, total, remaining in await rewards.list_pools(session, workspace_id=workspace)
+    ]
+
+
+@router.get(
     "/v1/reward-pools/{pool_id}",
     tags=["rewards"],
     summary="A pool with its remaining codes",

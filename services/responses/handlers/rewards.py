@@ -42,6 +42,23 @@ async def get_pool(session: AsyncSession, *, workspace_id: str, pool_id: str) ->
     return pool, total, remaining
 
 
+async def list_pools(session: AsyncSession, *, workspace_id: str) -> list[tuple[RewardPool, int, int]]:
+    """Return the workspace's pools, newest first, each with its total and remaining code counts."""
+    rows = await session.execute(
+        select(
+            RewardPool,
+            func.count(RewardCode.id),
+            func.count(RewardCode.id).filter(RewardCode.response_id.is_(None)),
+        )
+        .outerjoin(RewardCode, RewardCode.pool_id == RewardPool.id)
+        .where(RewardPool.workspace_id == workspace_id)
+        .group_by(RewardPool.id)
+        .order_by(RewardPool.created_at.desc())
+        .limit(500)
+    )
+    return [(pool, total, remaining) for pool, total, remaining in rows.all()]
+
+
 async def add_codes(session: AsyncSession, *, workspace_id: str, pool_id: str, codes: Sequence[str]) -> int:
     """Return how many of ``codes`` were new to the pool (duplicates are skipped)."""
     pool, _, _ = await get_pool(session, workspace_id=workspace_id, pool_id=pool_id)

@@ -1,0 +1,83 @@
+"""Kiosks of a survey: a public per-location link for a tablet or a QR poster. Create one, switch one off
+(responses keeps its answers), and its QR code, fetched from responses as the signed-in person and served
+from the console's own origin (the page's policy loads images from nowhere else)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Path
+from fastapi.responses import Response
+
+from services.console.apis import ServiceError
+from services.console.deps import RuntimeDep, SignedInDep
+from services.console.views import flash, need, query
+from services.console.web import check_session_csrf, redirect
+from shared.access import Permission
+from shared.guard import GuardedRoute, public
+
+router = APIRouter(
+    tags=["pages"],
+    route_class=GuardedRoute,
+    dependencies=[
+        public("a browser page: the session cookie and the form's CSRF token; responses checks the role")
+    ],
+)
+Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+Csrf = Annotated[str, Form(max_length=200)]
+
+
+@router.post("/surveys/{survey_id}/kiosks", summary="Create a kiosk link for a survey")
+async def create_kiosk(
+    survey_id: Id,
+    runtime: RuntimeDep,
+    signed_in: SignedInDep,
+    csrf_token: Csrf = "",
+    location_id: Annotated[str, Form(max_length=50)] = "",
+    name: Annotated[str, Form(max_length=200)] = "",
+    locale: Annotated[str, Form(max_length=35)] = "",
+) -> Response:
+    person = need(signed_in, Permission.SURVEYS_WRITE)
+    check_session_csrf(person.session.csrf_token, csrf_token)
+    body = {"location_id": location_id.strip()}
+    body |= {k: v.strip() for k, v in (("name", name), ("locale", locale)) if v.strip()}
+    caller = runtime.deps.services.as_person(person)
+    try:
+        made = await caller.post("responses", f"/v1/surveys/{survey_id}/kiosks", body)
+        messages = {"done": f"Kiosk “{made.get('name') or made['location_id']}” made: print its QR code."}
+    except ServiceError as exc:
+        messages = {"error": f"responses refused the kiosk: {exc.detail}"}
+    return redirect(f"/surveys/{survey_id}" + query(**flash(runtime.settings, **messages)) + "#kiosks")
+
+
+@router.post("/surveys/{survey_id}/kiosks/{kiosk_id}/off", summary="Switch a kiosk link off")
+async def switch_off(
+    survey_id: Id, kiosk_id: Id, runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: Csrf = ""
+) -> Response:
+    person = need(signed_in, Permission.SURVEYS_WRITE)
+    check_session_csrf(person.session.csrf_token, csrf_token)
+    caller = runtime.deps.services.as_person(person)
+    try:
+        await caller.delete("responses", f"/v1/kiosks/{kiosk_id}")
+        messages = {"done": "Kiosk switched off: its link and QR code no longer open the survey."}
+    except ServiceError as exc:
+        messages = {"error": f"responses refused: {exc.detail}"}
+    return redirect(f"/surveys/{survey_id}" + query(**flash(runtime.settings, **messages)) + "#kiosks")
+
+
+@router.get("/surveys/{survey_id}/kiosks/{kiosk_id}/qr.svg", summary="A kiosk's QR code (SVG)")
+async def kiosk_qr(survey_id: Id, kiosk_id: Id, runtime: RuntimeDep, signed_in: SignedInDep) -> Response:
+    person = need(signed_in, Permission.SURVEYS_READ)
+    caller = runtime.deps.services.as_person(person)
+    try:
+        svg = await caller.get("responses", f"/v1/kiosks/{kiosk_id}/qr.svg")
+    except ServiceError as exc:
+        return Response(exc.detail, status_code=exc.status or 502, media_type="text/plain")
+    return Response(
+        str(svg),
+        media_type="image/svg+xml",
+        headers={
+            "Cache-Control": "private, max-age=300",
+            "Content-Disposition": f'inline; filename="kiosk-{kiosk_id}.svg"',
+        },
+    )

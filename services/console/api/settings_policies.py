@@ -1,0 +1,205 @@
+"""Settings that act on how cases are handled and who hears what: SLA policies and routing rules
+(followup replaces each list as a whole, so the console reads it, changes one entry and puts it back) and
+scoring's notification rules (a team channel told about low answers in a segment)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Path
+from fastapi.responses import Response
+
+from services.console.apis import Caller, ServiceError
+from services.console.deps import RuntimeDep, SignedInDep
+from services.console.views import flash, need, query
+from services.console.web import check_session_csrf, redirect
+from shared.access import Permission
+from shared.guard import GuardedRoute, public
+
+router = APIRouter(
+    tags=["pages"],
+    route_class=GuardedRoute,
+    dependencies=[
+        public("a browser page: the session cookie and the form's CSRF token; each service checks the role")
+    ],
+)
+Csrf = Annotated[str, Form(max_length=200)]
+Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+Text = Annotated[str, Form(max_length=200)]
+Hours = Annotated[float | None, Form(ge=0, le=365 * 24)]
+POLICY_FIELDS: tuple[str, ...] = (
+    "name",
+    "team_id",
+    "priority",
+    "first_contact_minutes",
+    "resolution_minutes",
+)
+POLICY_FIELDS += ("first_contact_business_minutes", "resolution_business_minutes", "pause_while_waiting")
+RULE_FIELDS = ("id", "name", "conditions", "team_id", "agent_id", "priority", "enabled")
+
+
+def back(runtime: RuntimeDep, section: str, done: str) -> Response:
+    return redirect("/settings" + query(**flash(runtime.settings, done=done)) + "#" + section)
+
+
+async def policies_of(caller: Caller) -> list[dict[str, Any]]:
+    return [{k: p.get(k) for k in POLICY_FIELDS} for p in await caller.get("followup", "/v1/sla-policies")]
+
+
+@router.post("/settings/sla-policies", summary="Add an SLA policy")
+async def add_policy(
+    runtime: RuntimeDep,
+    signed_in: SignedInDep,
+    csrf_token: Csrf = "",
+    name: Text = "",
+    team_id: Annotated[str, Form(max_length=64)] = "",
+    priority: Annotated[str, Form(max_length=10)] = "",
+    first_contact_hours: Hours = None,
+    resolution_hours: Hours = None,
+    pause_while_waiting: Annotated[str, Form(max_length=5)] = "",
+) -> Response:
+    person = need(signed_in, Permission.SETTINGS_WRITE)
+    check_session_csrf(person.session.csrf_token, csrf_token)
+    caller = runtime.deps.services.as_person(person)
+    policy: dict[str, Any] = {
+        "name": name.strip(),
+        "team_id": team_id or None,
+        "priority": priority or None,
+        "pause_while_waiting": pause_while_waiting == "yes",
+    }
+    for key, hours in (
+        ("first_contact_minutes", first_contact_hours),
+        ("resolution_minutes", resolution_hours),
+    ):
+        if hours is not None:
+            policy[key] = round(hours * 60)
+    try:
+        current = await policies_of(caller)
+        await caller.put("followup", "/v1/sla-policies", {"policies": [*current, policy]})
+        done = f"SLA policy “{policy['name']}” added."
+    except ServiceError as exc:
+        done = f"followup refused the policy: {exc.detail}"
+    return back(runtime, "sla", done)
+
+
+@router.post("/settings/sla-policies/{policy_id}/remove", summary="Remove an SLA policy")
+async def remove_policy(
+    policy_id: Id, runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: Csrf = ""
+) -> Response:
+    person = need(signed_in, Permission.SETTINGS_WRITE)
+    check_session_csrf(person.session.csrf_token, csrf_token)
+    caller = runtime.deps.services.as_person(person)
+    try:
+        found = await caller.get("followup", "/v1/sla-policies")
+        kept = [{k: p.get(k) for k in POLICY_FIELDS} for p in found if p.get("id") != policy_id]
+        await caller.put("followup", "/v1/sla-policies", {"policies": kept})
+        done = "SLA policy removed."
+    except ServiceError as exc:
+        done = f"followup refused: {exc.detail}"
+    return back(runtime, "sla", done)
+
+
+@router.post("/settings/routing-rules", summary="Add a routing rule")
+async def add_routing_rule(
+    runtime: RuntimeDep,
+    signed_in: SignedInDep,
+    csrf_token: Csrf = "",
+    name: Text = "",
+    metric: Annotated[str, Form(max_length=8)] = "",
+    max_score: Annotated[int | None, Form(ge=0, le=10)] = None,
+    country: Annotated[str, Form(max_length=64)] = "",
+    team_id: Annotated[str, Form(max_length=64)] = "",
+    priority: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    person = need(signed_in, Permission.SETTINGS_WRITE)
+    check_session_csrf(person.session.csrf_token, csrf_token)
+    caller = runtime.deps.services.as_person(person)
+    conditions: dict[str, Any] = {}
+    if metric and max_score is not None:
+        conditions["score"] = {"metric": metric, "max": max_score}
+    if country.strip():
+        conditions["dimensions"] = {"country": [c.strip() for c in country.split(",") if c.strip()]}
+    rule = {
+        "name": name.strip(),
+        "conditions": conditions,
+        "team_id": team_id or None,
+        "priority": priority or None,
+    }
+    try:
+        current = await caller.get("followup", "/v1/routing-rules")
+        rules = [{k: r.get(k) for k in RULE_FIELDS} for r in current.get("rules", [])]
+        body = {"rules": [*rules, rule], "default_team_id": current.get("default_team_id")}
+        await caller.put("followup", "/v1/routing-rules", body)
+        done = f"Routing rule “{rule['name']}” added."
+    except ServiceError as exc:
+        done = f"followup refused the rule: {exc.detail}"
+    return back(runtime, "routing", done)
+
+
+@router.post("/settings/routing-rules/{rule_id}/remove", summary="Remove a routing rule")
+async def remove_routing_rule(
+    rule_id: Id, runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: Csrf = ""
+) -> Response:
+    person = need(signed_in, Permission.SETTINGS_WRITE)
+    check_session_csrf(person.session.csrf_token, csrf_token)
+    caller = runtime.deps.services.as_person(person)
+    try:
+        current = await caller.get("followup", "/v1/routing-rules")
+        rules = [
+            {k: r.get(k) for k in RULE_FIELDS} for r in current.get("rules", []) if r.get("id") != rule_id
+        ]
+        await caller.put(
+            "followup",
+            "/v1/routing-rules",
+            {"rules": rules, "default_team_id": current.get("default_team_id")},
+        )
+        done = "Routing rule removed."
+    except ServiceError as exc:
+        done = f"followup refused: {exc.detail}"
+    return back(runtime, "routing", done)
+
+
+@router.post("/settings/notification-rules", summary="Add a notification rule")
+async def add_notification_rule(
+    runtime: RuntimeDep,
+    signed_in: SignedInDep,
+    csrf_token: Csrf = "",
+    name: Text = "",
+    metric: Annotated[str, Form(max_length=8)] = "nps",
+    max_score: Annotated[int | None, Form(ge=0, le=10)] = None,
+    filters: Annotated[str, Form(max_length=1000)] = "",
+    channel: Annotated[str, Form(max_length=10)] = "email",
+    to: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    person = need(signed_in, Permission.SETTINGS_WRITE)
+    check_session_csrf(person.session.csrf_token, csrf_token)
+    caller = runtime.deps.services.as_person(person)
+    body: dict[str, Any] = {
+        "name": name.strip(),
+        "metric": metric,
+        "max_score": max_score,
+        "filters": [f.strip() for f in filters.split(",") if f.strip()],
+        "channel": channel,
+        "to": to.strip() or "-",
+    }
+    try:
+        await caller.post("scoring", "/v1/notification-rules", body)
+        done = f"Notification rule “{body['name']}” added."
+    except ServiceError as exc:
+        done = f"scoring refused the rule: {exc.detail}"
+    return back(runtime, "notifications", done)
+
+
+@router.post("/settings/notification-rules/{rule_id}/remove", summary="Remove a notification rule")
+async def remove_notification_rule(
+    rule_id: Id, runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: Csrf = ""
+) -> Response:
+    person = need(signed_in, Permission.SETTINGS_WRITE)
+    check_session_csrf(person.session.csrf_token, csrf_token)
+    caller = runtime.deps.services.as_person(person)
+    try:
+        await caller.delete("scoring", f"/v1/notification-rules/{rule_id}")
+        done = "Notification rule removed."
+    except ServiceError as exc:
+        done = f"scoring refused: {exc.detail}"
+    return back(runtime, "notifications", done)
