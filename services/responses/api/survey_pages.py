@@ -20,7 +20,7 @@ from services.responses.domain.answers import Problem
 from services.responses.domain.definition import Question
 from services.responses.domain.languages import LOCALE
 from services.responses.domain.logic import shown_questions, thank_you_for
-from services.responses.handlers import kiosks, steps, visits, workspace_settings
+from services.responses.handlers import kiosks, reads, steps, visits, workspace_settings
 from services.responses.handlers.errors import INVALID_LINK, LinkExpired, SurveyClosed
 from services.responses.handlers.visits import Visit
 from shared.errors import CloseloopError, Conflict, NotFound
@@ -67,7 +67,7 @@ def _kiosk_urls(request: Request, visit: Visit, runtime: ResponsesRuntime) -> tu
 
 async def _step_page(
     request: Request,
-    session: AsyncSession,
+    session: AsyncSession | None,
     runtime: ResponsesRuntime,
     token: str,
     visit: Visit,
@@ -102,33 +102,17 @@ async def _step_page(
     )
 
 
-@router.get(
-    "/s/{token}",
-    response_class=HTMLResponse,
-    tags=["survey pages"],
-    name="survey_page",
-    summary="The survey page for a link: where the respondent left off; `?score=N` records the first score",
-)
-async def survey_page(
-    token: str,
+async def _show(
     request: Request,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    score: str | None = None,
-    q: Annotated[
-        str | None, Query(max_length=63, description="Show (and edit) this earlier question")
-    ] = None,
+    session: AsyncSession | None,
+    runtime: ResponsesRuntime,
+    token: str,
+    visit: Visit,
+    *,
+    score: str | None,
+    q: str | None,
 ) -> HTMLResponse:
-    try:
-        visit = await visits.open_link(
-            session,
-            secret=runtime.settings.secret_key,
-            previous=runtime.settings.secret_key_previous,
-            token=token,
-            lock=score is not None,
-        )
-    except CloseloopError as exc:
-        return _error_page(exc, request)
+    """Return the page of an opened visit; ``session`` is None on the read path (``score`` is None then)."""
     if visit.completed:
         return pages.message(
             status=200,
@@ -143,6 +127,52 @@ async def survey_page(
     return await _step_page(
         request, session, runtime, token, visit, step.questions, notice=step.link_problem, status=status_
     )
+
+
+@router.get(
+    "/s/{token}",
+    response_class=HTMLResponse,
+    tags=["survey pages"],
+    name="survey_page",
+    summary="The survey page for a link: where the respondent left off; `?score=N` records the first score",
+)
+async def survey_page(
+    token: str,
+    request: Request,
+    runtime: RuntimeDep,
+    score: str | None = None,
+    q: Annotated[
+        str | None, Query(max_length=63, description="Show (and edit) this earlier question")
+    ] = None,
+) -> HTMLResponse:
+    settings = runtime.settings
+    if score is None:
+        # A page shown writes nothing: one statement on the read pool, no unit of work (kiosk links,
+        # whose kiosk is checked too, take the unit of work below).
+        try:
+            visit = await reads.read_visit(
+                runtime.deps.pool,
+                runtime.deps.definitions,
+                secret=settings.secret_key,
+                previous=settings.secret_key_previous,
+                token=token,
+            )
+        except CloseloopError as exc:
+            return _error_page(exc, request)
+        if visit is not None:
+            return await _show(request, None, runtime, token, visit, score=None, q=q)
+    async with runtime.db.unit_of_work() as session:
+        try:
+            visit = await visits.open_link(
+                session,
+                secret=settings.secret_key,
+                previous=settings.secret_key_previous,
+                token=token,
+                lock=score is not None,
+            )
+        except CloseloopError as exc:
+            return _error_page(exc, request)
+        return await _show(request, session, runtime, token, visit, score=score, q=q)
 
 
 @router.post(

@@ -33,7 +33,7 @@ class Step:
 
 
 async def step_to_show(
-    session: AsyncSession, outbox: Outbox, *, visit: Visit, score: str | None, question_id: str | None
+    session: AsyncSession | None, outbox: Outbox, *, visit: Visit, score: str | None, question_id: str | None
 ) -> Step:
     """Return what the page shows now: ``question_id`` when it is behind the respondent, else the next
     step. ``score`` (``?score=N``, the first question answered in the invitation) is saved first and the
@@ -42,6 +42,7 @@ async def step_to_show(
     if isinstance(scored, tuple) and scored[0] not in visit.answers:
         # The score clicked in the email is an answer, behind the respondent now (Back reopens it);
         # progress counts it done on the page and in the JSON alike.
+        assert session is not None, "a score in the link is saved in a unit of work"
         await save_answers(session, outbox, visit=visit, answers={scored[0]: scored[1]}, passed=[scored[0]])
     shown = shown_questions(visit.questions, visit.answers, visit.fields, visit.passed)
     explicit = next(
