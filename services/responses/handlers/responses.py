@@ -8,6 +8,7 @@ without it (a kiosk's, one issued before links carried it) leaves them in the re
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete
@@ -74,23 +75,27 @@ async def _start(session: AsyncSession, outbox: Outbox, visit: Visit) -> Respons
             raise already_answered()
         return existing
     with tracing.span("response started", parent=link.traceparent):
-        await outbox.add(
-            session,
-            ResponseStarted(
-                workspace_id=link.workspace_id,
-                response_id=response.id,
-                invitation_id=response.invitation_id,
-                request_id=response.request_id,
-                contact_id=link.contact_id,
-                survey_id=visit.survey.id,
-                survey_version=visit.definition.version,
-                kind=response.kind,
-                channel=response.channel,
-                started_at=now,
-                hidden_fields=visit.fields,
-            ),
-        )
+        await outbox.add(session, started_event(visit, response_id=response.id, now=now))
     return response
+
+
+def started_event(visit: Visit, *, response_id: str, now: datetime) -> ResponseStarted:
+    """Return the ``ResponseStarted`` of a response the visit's first answer starts."""
+    link = visit.link
+    kiosk = is_kiosk(link)
+    return ResponseStarted(
+        workspace_id=link.workspace_id,
+        response_id=response_id,
+        invitation_id=None if kiosk else link.invitation_id,
+        request_id=None if kiosk else link.request_id,
+        contact_id=link.contact_id,
+        survey_id=visit.survey.id,
+        survey_version=visit.definition.version,
+        kind=link.kind,
+        channel=link.channel,
+        started_at=now,
+        hidden_fields=visit.fields,
+    )
 
 
 async def save_answers(
@@ -233,6 +238,17 @@ async def answer_one(
 
     Clearing an answer before any was given stores nothing: only an answer starts a response (and
     ``ResponseStarted`` stops the invitation's reminders)."""
+    typed = checked_answer(visit, question_id=question_id, value=value, max_chars=max_chars)
+    if typed is None and visit.response is None:
+        return None
+    return await save_answers(
+        session, outbox, visit=visit, answers={question_id: typed}, passed=[question_id]
+    )
+
+
+def checked_answer(visit: Visit, *, question_id: str, value: object, max_chars: int) -> Any:
+    """Return ``value`` as the answer to ``question_id`` stores it (None: no answer, clears it); raise
+    ``InvalidInput``, or ``Conflict`` when the response is completed."""
     if visit.completed:
         raise already_answered()
     question = next((q for q in visit.questions if q.id == question_id), None)
@@ -243,8 +259,4 @@ async def answer_one(
         typed, problem = check_value(question, value, max_chars=max_chars)
         if problem:
             raise answer_problems({question_id: problem})
-    if typed is None and visit.response is None:
-        return None
-    return await save_answers(
-        session, outbox, visit=visit, answers={question_id: typed}, passed=[question_id]
-    )
+    return typed
