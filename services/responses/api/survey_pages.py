@@ -20,7 +20,14 @@ from services.responses.domain.answers import Problem
 from services.responses.domain.definition import Question
 from services.responses.domain.languages import LOCALE
 from services.responses.domain.logic import shown_questions, thank_you_for
-from services.responses.handlers import kiosks, reads, steps, visits, workspace_settings
+from services.responses.handlers import (
+    answer_writes,
+    kiosks,
+    reads,
+    steps,
+    visits,
+    workspace_settings,
+)
 from services.responses.handlers.errors import INVALID_LINK, LinkExpired, SurveyClosed
 from services.responses.handlers.visits import Visit
 from shared.errors import CloseloopError, Conflict, NotFound
@@ -183,45 +190,90 @@ async def survey_page(
     summary="Answer one page of the survey with an HTML form (field names are question ids)",
     responses={303: {"description": "Stored; see the next page or the thank-you page"}},
 )
-async def submit_form(token: str, request: Request, session: SessionDep, runtime: RuntimeDep) -> HTTPResponse:
+async def submit_form(token: str, request: Request, runtime: RuntimeDep) -> HTTPResponse:
+    settings = runtime.settings
+    # The hot path: a link without a response yet (the whole survey on one page, or its first page) is
+    # read in one statement and stored in one (``answer_writes.submit_first``). Kiosk links, surveys that
+    # give reward codes, a response already started and a lost race take the locked unit of work.
     try:
-        visit = await visits.open_link(
-            session,
-            secret=runtime.settings.secret_key,
-            previous=runtime.settings.secret_key_previous,
+        visit = await reads.read_visit(
+            runtime.deps.pool,
+            runtime.deps.definitions,
+            secret=settings.secret_key,
+            previous=settings.secret_key_previous,
             token=token,
-            lock=True,
         )
     except CloseloopError as exc:
         return _error_page(exc, request)
-    if visit.completed:
-        return pages.message(
-            status=409,
-            key="answered",
-            locale=visit.locale,
-            title=visit.survey.name,
-            branding=await workspace_settings.page_branding(session, visit=visit),
+    form = await _form_fields(request)
+    if visit is not None and visit.response is None and not visit.definition.raw.get("reward_pool_id"):
+        checked = steps.check_form(visit, form=form, max_chars=settings.max_answer_chars)
+        if checked.refused:
+            return await _refused(request, None, runtime, token, visit, checked.refused)
+        result = await answer_writes.submit_first(
+            runtime.deps.pool, runtime.outbox, visit=visit, checked=checked
         )
+        if result is not None:
+            runtime.db.outbox_committed()
+            return _after_form(request, token, result)
+    async with runtime.db.unit_of_work() as session:
+        try:
+            visit = await visits.open_link(
+                session,
+                secret=settings.secret_key,
+                previous=settings.secret_key_previous,
+                token=token,
+                lock=True,
+            )
+        except CloseloopError as exc:
+            return _error_page(exc, request)
+        if visit.completed:
+            return pages.message(
+                status=409,
+                key="answered",
+                locale=visit.locale,
+                title=visit.survey.name,
+                branding=await workspace_settings.page_branding(session, visit=visit),
+            )
+        result = await steps.submit_form(
+            session, runtime.outbox, visit=visit, form=form, max_chars=settings.max_answer_chars
+        )
+        if result.problems:
+            return await _refused(request, session, runtime, token, visit, result)
+    return _after_form(request, token, result)
+
+
+async def _form_fields(request: Request) -> dict[str, list[str]]:
     form = await request.form()
     fields: dict[str, list[str]] = {}
     for key, value in form.multi_items():
         if isinstance(value, str):
             fields.setdefault(key, []).append(value)
-    result = await steps.submit_form(
-        session, runtime.outbox, visit=visit, form=fields, max_chars=runtime.settings.max_answer_chars
+    return fields
+
+
+async def _refused(
+    request: Request,
+    session: AsyncSession | None,
+    runtime: ResponsesRuntime,
+    token: str,
+    visit: Visit,
+    result: steps.FormResult,
+) -> HTMLResponse:
+    return await _step_page(
+        request,
+        session,
+        runtime,
+        token,
+        visit,
+        result.step,
+        values=result.values,
+        errors=result.problems,
+        status=422,
     )
-    if result.problems:
-        return await _step_page(
-            request,
-            session,
-            runtime,
-            token,
-            visit,
-            result.step,
-            values=result.values,
-            errors=result.problems,
-            status=422,
-        )
+
+
+def _after_form(request: Request, token: str, result: steps.FormResult) -> HTTPResponse:
     if result.unanswered is not None:
         return RedirectResponse(
             f"{request.url_for('survey_page', token=token)}?q={result.unanswered}",

@@ -7,7 +7,7 @@ without it (a kiosk's, one issued before links carried it) leaves them in the re
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.responses.domain.answers import Answer as KeptAnswer
 from services.responses.domain.answers import (
     answer_scale,
     check_answers,
@@ -183,30 +184,34 @@ async def complete(session: AsyncSession, outbox: Outbox, *, visit: Visit) -> Re
     pool_id = visit.definition.raw.get("reward_pool_id")
     if pool_id and not is_kiosk(visit.link):
         response.reward_code = await claim_reward(session, pool_id=pool_id, response_id=response.id)
-    by_id = {q.id: q for q in visit.questions}
     with tracing.span("response completed", parent=visit.link.traceparent):
-        await outbox.add(
-            session,
-            ResponseCompleted(
-                workspace_id=response.workspace_id,
-                response_id=response.id,
-                invitation_id=response.invitation_id,
-                request_id=response.request_id,
-                contact_id=response.contact_id,
-                survey_id=response.survey_id,
-                survey_version=response.survey_version,
-                kind=response.kind,
-                channel=response.channel,
-                locale=response.locale,
-                answers=tuple(_event_answer(by_id[a.question_id], a.value) for a in kept),
-                consent_to_contact=consent,
-                completed_at=now,
-                hidden_fields=response.hidden_fields,
-                respondent=respondent(visit.link),
-            ),
-        )
+        await outbox.add(session, completed_event(visit, response, kept, consent=consent, now=now))
     await session.flush()
     return response
+
+
+def completed_event(
+    visit: Visit, response: Response, kept: Sequence[KeptAnswer], *, consent: bool, now: datetime
+) -> ResponseCompleted:
+    """Return the ``ResponseCompleted`` of ``response`` completed with the ``kept`` answers."""
+    by_id = {q.id: q for q in visit.questions}
+    return ResponseCompleted(
+        workspace_id=response.workspace_id,
+        response_id=response.id,
+        invitation_id=response.invitation_id,
+        request_id=response.request_id,
+        contact_id=response.contact_id,
+        survey_id=response.survey_id,
+        survey_version=response.survey_version,
+        kind=response.kind,
+        channel=response.channel,
+        locale=response.locale,
+        answers=tuple(_event_answer(by_id[a.question_id], a.value) for a in kept),
+        consent_to_contact=consent,
+        completed_at=now,
+        hidden_fields=response.hidden_fields,
+        respondent=respondent(visit.link),
+    )
 
 
 def _event_answer(q: Question, value: Any) -> Answer:
