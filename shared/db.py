@@ -47,6 +47,11 @@ class Database:
         """Call ``callback`` after each commit that wrote outbox rows (the relay wakes on it)."""
         self._on_outbox_commit.append(callback)
 
+    def outbox_committed(self) -> None:
+        """Wake the relay for outbox rows committed outside a session (a statement on a raw connection)."""
+        for callback in self._on_outbox_commit:
+            callback()
+
     def _after_commit(self, session: Session) -> None:
         if session.info.pop("outbox_written", False):
             for callback in self._on_outbox_commit:

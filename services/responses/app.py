@@ -7,9 +7,11 @@ from fastapi import FastAPI
 from services.responses.api import router
 from services.responses.deps import ResponsesDeps, ResponsesRuntime
 from services.responses.handlers.erasure import on_contact_erased
+from services.responses.handlers.reads import DefinitionCache, create_read_pool
 from services.responses.handlers.retention import on_anonymisation_due
 from services.responses.models import inbox, outbox, revoked_keys
 from services.responses.settings import ResponsesSettings
+from shared.db import driver_dsn
 from shared.events import CUSTOMER_EVENTS, WORKSPACES, AnonymisationDue, ContactErased
 from shared.headers import SecurityHeaders
 from shared.ratelimit import TokenBuckets
@@ -19,8 +21,14 @@ from shared.service import ServiceSpec, build_app
 async def _setup(runtime: ResponsesRuntime) -> ResponsesDeps:
     settings = runtime.settings
     return ResponsesDeps(
-        kiosk_buckets=TokenBuckets(rate=settings.kiosk_rate_per_minute / 60, burst=settings.kiosk_burst)
+        kiosk_buckets=TokenBuckets(rate=settings.kiosk_rate_per_minute / 60, burst=settings.kiosk_burst),
+        pool=await create_read_pool(driver_dsn(settings.database_url), max_size=settings.read_pool_size),
+        definitions=DefinitionCache(),
     )
+
+
+async def _teardown(runtime: ResponsesRuntime) -> None:
+    await runtime.deps.pool.close()
 
 
 def create_app(settings: ResponsesSettings | None = None) -> FastAPI:
@@ -43,6 +51,7 @@ def create_app(settings: ResponsesSettings | None = None) -> FastAPI:
                 AnonymisationDue: on_anonymisation_due,
             },
             setup=_setup,
+            teardown=_teardown,
             openapi_tags=[
                 {"name": "surveys", "description": "Versioned survey definitions (workspace API key)"},
                 {"name": "checklist", "description": "Question checklist warnings and the glossary"},

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
+import asyncpg
 from fastapi import Depends
 
+from services.responses.handlers.reads import DefinitionCache
 from services.responses.settings import ResponsesSettings
 from shared.ratelimit import TokenBuckets
 from shared.service import Runtime, get_runtime
@@ -18,6 +20,10 @@ class ResponsesDeps:
 
     kiosk_buckets: TokenBuckets
     """New kiosk respondents per kiosk and client address (``kiosk_rate_per_minute``, ``kiosk_burst``)."""
+    pool: asyncpg.Pool
+    """The survey page's read path (``handlers.reads``): one statement, no ORM, no transaction."""
+    definitions: DefinitionCache
+    """Parsed survey versions (immutable once stored)."""
 
 
 ResponsesRuntime = Runtime[ResponsesSettings, ResponsesDeps]

@@ -11,7 +11,7 @@ import base64
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from fastapi.responses import HTMLResponse
@@ -84,7 +84,14 @@ def headers() -> dict[str, str]:
 
 def branding_view(branding: Mapping[str, Any]) -> dict[str, Any]:
     """Return the template's branding values: colours, the text colour on buttons, the font stack."""
-    b = merge_branding(branding)
+    return _branding_view(tuple(merge_branding(branding).items()))
+
+
+@lru_cache(maxsize=256)
+def _branding_view(merged: tuple[tuple[str, str | None], ...]) -> dict[str, Any]:
+    # The same few brandings (per workspace and survey version) on every page: computed once each.
+    # Templates only read the dict.
+    b = dict(merged)
     return {
         **b,
         "on_primary": on_colour(str(b["primary_color"])),

@@ -27,3 +27,5 @@ class ResponsesSettings(ServiceSettings):
     """The kiosk's thank-you page starts over for the next person after this many seconds."""
     kiosk_idle_s: int = Field(120, ge=10, le=3600)
     """A kiosk page left untouched this long starts over (an abandoned half answer is kept as partial)."""
+    read_pool_size: int = Field(8, ge=1, le=100)
+    """Connections of the survey page's read path (beside the unit-of-work engine's own)."""

@@ -475,6 +475,38 @@ async def test_two_simultaneous_responses_for_one_invitation_store_exactly_one(
     assert [r["id"] for r in stored] == [winner.json()["id"]]
 
 
+async def test_simultaneous_whole_form_posts_on_a_fresh_link_complete_one_response(
+    client, broker, auth, survey, workspace
+):
+    """A form post through a link without a response is stored in one statement (the response, its
+    answers, ResponseStarted and ResponseCompleted); the posts that lose the race see it answered."""
+    token, link = link_for(workspace, survey["id"])
+    form = {"nps": "4", "why": "Slow", "consent": "yes"}
+    async with TopicReader(broker.bootstrap_servers, RESPONSES) as reader:
+        posts = await asyncio.gather(*(client.post(f"/s/{token}", data=form) for _ in range(3)))
+        started, completed = await reader.wait_for(
+            lambda v: v["data"].get("invitation_id") == link.invitation_id, count=2
+        )
+    assert sorted(p.status_code for p in posts) == [303, 409, 409]
+    assert [p.headers["location"] for p in posts if p.status_code == 303] == [
+        f"http://testserver/s/{token}/thanks"
+    ]
+    assert (started["type"], completed["type"]) == (
+        "closeloop.ResponseStarted.v1",
+        "closeloop.ResponseCompleted.v1",
+    )
+    assert started["data"]["response_id"] == completed["data"]["response_id"]
+    assert plain(completed["data"]["answers"]) == [
+        {"question_id": "nps", "type": "nps", "value": 4},
+        {"question_id": "why", "type": "open", "value": "Slow"},
+        {"question_id": "consent", "type": "consent", "value": True},
+    ]
+    assert completed["data"]["consent_to_contact"] is True
+    [stored] = (await client.get(f"/v1/surveys/{survey['id']}/responses", headers=auth)).json()
+    assert stored["id"] == completed["data"]["response_id"] and stored["completed_at"] is not None
+    assert [a["value"] for a in stored["answers"]] == [4, "Slow", True]
+
+
 # --- erasure -----------------------------------------------------------------------------
 
 

@@ -433,6 +433,46 @@ async def test_drop_off_counts_where_partial_responses_stopped(client, auth, wor
     assert "agent" not in by_q
 
 
+async def test_answers_saved_one_by_one_keep_one_response_until_it_is_completed(
+    client, broker, auth, workspace
+):
+    """The answers API's hot path (one statement per answer): the first answer starts the response and
+    publishes ResponseStarted, later ones change or clear answers of that same response, the page picks
+    up where they left off, and nothing is saved once the response is completed."""
+    survey = await create(client, auth, NPS_LOGIC)
+    token, link = link_for(workspace, survey["id"])
+    assert (await put_answer(client, token, "why_low", None)).status_code == 200  # nothing to clear yet
+    assert await responses_of(client, auth, survey["id"]) == []
+    async with TopicReader(broker.bootstrap_servers, RESPONSES) as reader:
+        first = await put_answer(client, token, "nps", 3)
+        [started] = await reader.wait_for(
+            lambda v: (
+                v["type"] == "closeloop.ResponseStarted.v1"
+                and v["data"]["invitation_id"] == link.invitation_id
+            )
+        )
+    assert first.json()["progress"] == {"done": 1, "total": 3}
+    assert first.json()["next_questions"] == ["why_low", "consent"]
+    saved = await put_answer(client, token, "why_low", "Too slow")
+    assert saved.status_code == 200 and saved.json()["progress"] == {"done": 2, "total": 3}
+    assert (await put_answer(client, token, "nps", 2)).json()["value"] == 2
+    [partial] = await responses_of(client, auth, survey["id"], status="partial")
+    assert partial["id"] == started["data"]["response_id"]
+    assert {a["question_id"]: a["value"] for a in partial["answers"]} == {"nps": 2, "why_low": "Too slow"}
+    cleared = await put_answer(client, token, "why_low", None)
+    assert cleared.json()["value"] is None
+    [partial] = await responses_of(client, auth, survey["id"], status="partial")
+    assert [a["question_id"] for a in partial["answers"]] == ["nps"]
+    # Both questions were passed (why_low left blank now): the page shows the consent question.
+    assert shown_ids((await client.get(f"/s/{token}")).text) == ["consent"]
+    done = await client.post(f"/v1/public/surveys/{token}/responses", json={"answers": {"consent": False}})
+    assert done.status_code == 201 and done.json()["id"] == partial["id"]
+    late = await put_answer(client, token, "nps", 10)
+    assert late.status_code == 409
+    [completed] = await responses_of(client, auth, survey["id"])
+    assert {a["question_id"]: a["value"] for a in completed["answers"]} == {"nps": 2, "consent": False}
+
+
 async def test_two_simultaneous_first_answers_start_one_response(client, auth, workspace):
     survey = await create(client, auth, NPS_LOGIC)
     token, _ = link_for(workspace, survey["id"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 
 from services.responses.deps import RuntimeDep
-from services.responses.handlers import responses, visits
+from services.responses.handlers import answer_writes, reads, responses, visits
 from services.responses.handlers.visits import Visit
 from services.responses.schemas import (
     AnswerSaved,
@@ -89,24 +89,51 @@ async def public_survey(
         410: {"description": "Expired or closed"},
     },
 )
-async def save_answer(
-    token: str, question_id: str, body: AnswerSubmit, session: SessionDep, runtime: RuntimeDep
-) -> AnswerSaved:
-    visit = await visits.open_link(
-        session,
-        secret=runtime.settings.secret_key,
-        previous=runtime.settings.secret_key_previous,
+async def save_answer(token: str, question_id: str, body: AnswerSubmit, runtime: RuntimeDep) -> AnswerSaved:
+    settings = runtime.settings
+    # The hot path: the visit read in one statement, the answer written in one (``answer_writes``);
+    # kiosk links, and a write that did not apply (a race, see there), take the locked path.
+    visit = await reads.read_visit(
+        runtime.deps.pool,
+        runtime.deps.definitions,
+        secret=settings.secret_key,
+        previous=settings.secret_key_previous,
         token=token,
-        lock=True,
     )
-    await responses.answer_one(
-        session,
-        runtime.outbox,
-        visit=visit,
-        question_id=question_id,
-        value=body.value,
-        max_chars=runtime.settings.max_answer_chars,
-    )
+    if visit is not None:
+        typed = responses.checked_answer(
+            visit, question_id=question_id, value=body.value, max_chars=settings.max_answer_chars
+        )
+        starts = visit.response is None
+        saved = typed is None and starts  # clearing an answer never given stores nothing
+        if not saved and await answer_writes.save_one(
+            runtime.deps.pool, runtime.outbox, visit=visit, question_id=question_id, value=typed
+        ):
+            saved = True
+            if starts:  # ResponseStarted was committed with it
+                runtime.db.outbox_committed()
+        if saved:
+            return _saved(visit, question_id)
+    async with runtime.db.unit_of_work() as session:
+        visit = await visits.open_link(
+            session,
+            secret=settings.secret_key,
+            previous=settings.secret_key_previous,
+            token=token,
+            lock=True,
+        )
+        await responses.answer_one(
+            session,
+            runtime.outbox,
+            visit=visit,
+            question_id=question_id,
+            value=body.value,
+            max_chars=settings.max_answer_chars,
+        )
+    return _saved(visit, question_id)
+
+
+def _saved(visit: Visit, question_id: str) -> AnswerSaved:
     return AnswerSaved(
         question_id=question_id,
         value=visit.answers.get(question_id),

@@ -20,7 +20,14 @@ from services.responses.domain.answers import Problem
 from services.responses.domain.definition import Question
 from services.responses.domain.languages import LOCALE
 from services.responses.domain.logic import shown_questions, thank_you_for
-from services.responses.handlers import kiosks, steps, visits, workspace_settings
+from services.responses.handlers import (
+    answer_writes,
+    kiosks,
+    reads,
+    steps,
+    visits,
+    workspace_settings,
+)
 from services.responses.handlers.errors import INVALID_LINK, LinkExpired, SurveyClosed
 from services.responses.handlers.visits import Visit
 from shared.errors import CloseloopError, Conflict, NotFound
@@ -59,6 +66,18 @@ def _error_page(exc: CloseloopError, request: Request, *, locale: str | None = N
     return pages.message(status=exc.status, key=key, locale=locale or _accept_language(request))
 
 
+def _page_url(request: Request, token: str) -> str:
+    """Return the survey page's URL for ``token``, as ``url_for`` builds it without walking the router
+    each time (a tenth of a page's CPU): the route's path is looked up once per app. Tokens are
+    URL-safe as they are."""
+    state = request.app.state
+    prefix = getattr(state, "survey_page_prefix", None)
+    if prefix is None:
+        prefix = state.survey_page_prefix = str(request.app.url_path_for("survey_page", token="~"))[:-1]
+    base = request.base_url
+    return f"{base.scheme}://{base.netloc}{base.path.rstrip('/')}{prefix}{token}"
+
+
 def _kiosk_urls(request: Request, visit: Visit, runtime: ResponsesRuntime) -> tuple[str | None, int]:
     if visit.kiosk is None:
         return None, 0
@@ -67,7 +86,7 @@ def _kiosk_urls(request: Request, visit: Visit, runtime: ResponsesRuntime) -> tu
 
 async def _step_page(
     request: Request,
-    session: AsyncSession,
+    session: AsyncSession | None,
     runtime: ResponsesRuntime,
     token: str,
     visit: Visit,
@@ -80,9 +99,8 @@ async def _step_page(
 ) -> HTMLResponse:
     shown = shown_questions(visit.questions, visit.answers, visit.fields, visit.passed)
     before = [q for q in shown if visit.questions.index(q) < visit.questions.index(step[0])]
-    # One reverse look-up (each walks the router): the form posts to the page's own URL, and the
-    # answers API sits beside it under the same root. Tokens are URL-safe as they are.
-    page = str(request.url_for("survey_page", token=token))
+    # The form posts to the page's own URL, and the answers API sits beside it under the same root.
+    page = _page_url(request, token)
     root = page.removesuffix(f"/s/{token}")
     idle_url, idle_s = _kiosk_urls(request, visit, runtime)
     return pages.render_step(
@@ -102,33 +120,17 @@ async def _step_page(
     )
 
 
-@router.get(
-    "/s/{token}",
-    response_class=HTMLResponse,
-    tags=["survey pages"],
-    name="survey_page",
-    summary="The survey page for a link: where the respondent left off; `?score=N` records the first score",
-)
-async def survey_page(
-    token: str,
+async def _show(
     request: Request,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    score: str | None = None,
-    q: Annotated[
-        str | None, Query(max_length=63, description="Show (and edit) this earlier question")
-    ] = None,
+    session: AsyncSession | None,
+    runtime: ResponsesRuntime,
+    token: str,
+    visit: Visit,
+    *,
+    score: str | None,
+    q: str | None,
 ) -> HTMLResponse:
-    try:
-        visit = await visits.open_link(
-            session,
-            secret=runtime.settings.secret_key,
-            previous=runtime.settings.secret_key_previous,
-            token=token,
-            lock=score is not None,
-        )
-    except CloseloopError as exc:
-        return _error_page(exc, request)
+    """Return the page of an opened visit; ``session`` is None on the read path (``score`` is None then)."""
     if visit.completed:
         return pages.message(
             status=200,
@@ -145,6 +147,52 @@ async def survey_page(
     )
 
 
+@router.get(
+    "/s/{token}",
+    response_class=HTMLResponse,
+    tags=["survey pages"],
+    name="survey_page",
+    summary="The survey page for a link: where the respondent left off; `?score=N` records the first score",
+)
+async def survey_page(
+    token: str,
+    request: Request,
+    runtime: RuntimeDep,
+    score: str | None = None,
+    q: Annotated[
+        str | None, Query(max_length=63, description="Show (and edit) this earlier question")
+    ] = None,
+) -> HTMLResponse:
+    settings = runtime.settings
+    if score is None:
+        # A page shown writes nothing: one statement on the read pool, no unit of work (kiosk links,
+        # whose kiosk is checked too, take the unit of work below).
+        try:
+            visit = await reads.read_visit(
+                runtime.deps.pool,
+                runtime.deps.definitions,
+                secret=settings.secret_key,
+                previous=settings.secret_key_previous,
+                token=token,
+            )
+        except CloseloopError as exc:
+            return _error_page(exc, request)
+        if visit is not None:
+            return await _show(request, None, runtime, token, visit, score=None, q=q)
+    async with runtime.db.unit_of_work() as session:
+        try:
+            visit = await visits.open_link(
+                session,
+                secret=settings.secret_key,
+                previous=settings.secret_key_previous,
+                token=token,
+                lock=score is not None,
+            )
+        except CloseloopError as exc:
+            return _error_page(exc, request)
+        return await _show(request, session, runtime, token, visit, score=score, q=q)
+
+
 @router.post(
     "/s/{token}",
     response_class=HTMLResponse,
@@ -153,58 +201,96 @@ async def survey_page(
     summary="Answer one page of the survey with an HTML form (field names are question ids)",
     responses={303: {"description": "Stored; see the next page or the thank-you page"}},
 )
-async def submit_form(token: str, request: Request, session: SessionDep, runtime: RuntimeDep) -> HTTPResponse:
+async def submit_form(token: str, request: Request, runtime: RuntimeDep) -> HTTPResponse:
+    settings = runtime.settings
+    # The hot path: a link without a response yet (the whole survey on one page, or its first page) is
+    # read in one statement and stored in one (``answer_writes.submit_first``). Kiosk links, surveys that
+    # give reward codes, a response already started and a lost race take the locked unit of work.
     try:
-        visit = await visits.open_link(
-            session,
-            secret=runtime.settings.secret_key,
-            previous=runtime.settings.secret_key_previous,
+        visit = await reads.read_visit(
+            runtime.deps.pool,
+            runtime.deps.definitions,
+            secret=settings.secret_key,
+            previous=settings.secret_key_previous,
             token=token,
-            lock=True,
         )
     except CloseloopError as exc:
         return _error_page(exc, request)
-    if visit.completed:
-        return pages.message(
-            status=409,
-            key="answered",
-            locale=visit.locale,
-            title=visit.survey.name,
-            branding=await workspace_settings.page_branding(session, visit=visit),
+    form = await _form_fields(request)
+    if visit is not None and visit.response is None and not visit.definition.raw.get("reward_pool_id"):
+        checked = steps.check_form(visit, form=form, max_chars=settings.max_answer_chars)
+        if checked.refused:
+            return await _refused(request, None, runtime, token, visit, checked.refused)
+        result = await answer_writes.submit_first(
+            runtime.deps.pool, runtime.outbox, visit=visit, checked=checked
         )
+        if result is not None:
+            runtime.db.outbox_committed()
+            return _after_form(request, token, result)
+    async with runtime.db.unit_of_work() as session:
+        try:
+            visit = await visits.open_link(
+                session,
+                secret=settings.secret_key,
+                previous=settings.secret_key_previous,
+                token=token,
+                lock=True,
+            )
+        except CloseloopError as exc:
+            return _error_page(exc, request)
+        if visit.completed:
+            return pages.message(
+                status=409,
+                key="answered",
+                locale=visit.locale,
+                title=visit.survey.name,
+                branding=await workspace_settings.page_branding(session, visit=visit),
+            )
+        result = await steps.submit_form(
+            session, runtime.outbox, visit=visit, form=form, max_chars=settings.max_answer_chars
+        )
+        if result.problems:
+            return await _refused(request, session, runtime, token, visit, result)
+    return _after_form(request, token, result)
+
+
+async def _form_fields(request: Request) -> dict[str, list[str]]:
     form = await request.form()
     fields: dict[str, list[str]] = {}
     for key, value in form.multi_items():
         if isinstance(value, str):
             fields.setdefault(key, []).append(value)
-    result = await steps.submit_form(
-        session, runtime.outbox, visit=visit, form=fields, max_chars=runtime.settings.max_answer_chars
+    return fields
+
+
+async def _refused(
+    request: Request,
+    session: AsyncSession | None,
+    runtime: ResponsesRuntime,
+    token: str,
+    visit: Visit,
+    result: steps.FormResult,
+) -> HTMLResponse:
+    return await _step_page(
+        request,
+        session,
+        runtime,
+        token,
+        visit,
+        result.step,
+        values=result.values,
+        errors=result.problems,
+        status=422,
     )
-    if result.problems:
-        return await _step_page(
-            request,
-            session,
-            runtime,
-            token,
-            visit,
-            result.step,
-            values=result.values,
-            errors=result.problems,
-            status=422,
-        )
+
+
+def _after_form(request: Request, token: str, result: steps.FormResult) -> HTTPResponse:
+    page = _page_url(request, token)
     if result.unanswered is not None:
-        return RedirectResponse(
-            f"{request.url_for('survey_page', token=token)}?q={result.unanswered}",
-            status_code=status.HTTP_303_SEE_OTHER,
-        )
-    if result.completed:
-        # Post/redirect/get: reloading the thank-you page never submits the form again.
-        return RedirectResponse(
-            str(request.url_for("thank_you_page", token=token)), status_code=status.HTTP_303_SEE_OTHER
-        )
-    return RedirectResponse(
-        str(request.url_for("survey_page", token=token)), status_code=status.HTTP_303_SEE_OTHER
-    )
+        return RedirectResponse(f"{page}?q={result.unanswered}", status_code=status.HTTP_303_SEE_OTHER)
+    # Post/redirect/get: reloading the thank-you page never submits the form again.
+    where = f"{page}/thanks" if result.completed else page
+    return RedirectResponse(where, status_code=status.HTTP_303_SEE_OTHER)
 
 
 @router.get(

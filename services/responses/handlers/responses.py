@@ -7,13 +7,15 @@ without it (a kiosk's, one issued before links carried it) leaves them in the re
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.responses.domain.answers import Answer as KeptAnswer
 from services.responses.domain.answers import (
     answer_scale,
     check_answers,
@@ -74,23 +76,27 @@ async def _start(session: AsyncSession, outbox: Outbox, visit: Visit) -> Respons
             raise already_answered()
         return existing
     with tracing.span("response started", parent=link.traceparent):
-        await outbox.add(
-            session,
-            ResponseStarted(
-                workspace_id=link.workspace_id,
-                response_id=response.id,
-                invitation_id=response.invitation_id,
-                request_id=response.request_id,
-                contact_id=link.contact_id,
-                survey_id=visit.survey.id,
-                survey_version=visit.definition.version,
-                kind=response.kind,
-                channel=response.channel,
-                started_at=now,
-                hidden_fields=visit.fields,
-            ),
-        )
+        await outbox.add(session, started_event(visit, response_id=response.id, now=now))
     return response
+
+
+def started_event(visit: Visit, *, response_id: str, now: datetime) -> ResponseStarted:
+    """Return the ``ResponseStarted`` of a response the visit's first answer starts."""
+    link = visit.link
+    kiosk = is_kiosk(link)
+    return ResponseStarted(
+        workspace_id=link.workspace_id,
+        response_id=response_id,
+        invitation_id=None if kiosk else link.invitation_id,
+        request_id=None if kiosk else link.request_id,
+        contact_id=link.contact_id,
+        survey_id=visit.survey.id,
+        survey_version=visit.definition.version,
+        kind=link.kind,
+        channel=link.channel,
+        started_at=now,
+        hidden_fields=visit.fields,
+    )
 
 
 async def save_answers(
@@ -178,30 +184,34 @@ async def complete(session: AsyncSession, outbox: Outbox, *, visit: Visit) -> Re
     pool_id = visit.definition.raw.get("reward_pool_id")
     if pool_id and not is_kiosk(visit.link):
         response.reward_code = await claim_reward(session, pool_id=pool_id, response_id=response.id)
-    by_id = {q.id: q for q in visit.questions}
     with tracing.span("response completed", parent=visit.link.traceparent):
-        await outbox.add(
-            session,
-            ResponseCompleted(
-                workspace_id=response.workspace_id,
-                response_id=response.id,
-                invitation_id=response.invitation_id,
-                request_id=response.request_id,
-                contact_id=response.contact_id,
-                survey_id=response.survey_id,
-                survey_version=response.survey_version,
-                kind=response.kind,
-                channel=response.channel,
-                locale=response.locale,
-                answers=tuple(_event_answer(by_id[a.question_id], a.value) for a in kept),
-                consent_to_contact=consent,
-                completed_at=now,
-                hidden_fields=response.hidden_fields,
-                respondent=respondent(visit.link),
-            ),
-        )
+        await outbox.add(session, completed_event(visit, response, kept, consent=consent, now=now))
     await session.flush()
     return response
+
+
+def completed_event(
+    visit: Visit, response: Response, kept: Sequence[KeptAnswer], *, consent: bool, now: datetime
+) -> ResponseCompleted:
+    """Return the ``ResponseCompleted`` of ``response`` completed with the ``kept`` answers."""
+    by_id = {q.id: q for q in visit.questions}
+    return ResponseCompleted(
+        workspace_id=response.workspace_id,
+        response_id=response.id,
+        invitation_id=response.invitation_id,
+        request_id=response.request_id,
+        contact_id=response.contact_id,
+        survey_id=response.survey_id,
+        survey_version=response.survey_version,
+        kind=response.kind,
+        channel=response.channel,
+        locale=response.locale,
+        answers=tuple(_event_answer(by_id[a.question_id], a.value) for a in kept),
+        consent_to_contact=consent,
+        completed_at=now,
+        hidden_fields=response.hidden_fields,
+        respondent=respondent(visit.link),
+    )
 
 
 def _event_answer(q: Question, value: Any) -> Answer:
@@ -233,6 +243,17 @@ async def answer_one(
 
     Clearing an answer before any was given stores nothing: only an answer starts a response (and
     ``ResponseStarted`` stops the invitation's reminders)."""
+    typed = checked_answer(visit, question_id=question_id, value=value, max_chars=max_chars)
+    if typed is None and visit.response is None:
+        return None
+    return await save_answers(
+        session, outbox, visit=visit, answers={question_id: typed}, passed=[question_id]
+    )
+
+
+def checked_answer(visit: Visit, *, question_id: str, value: object, max_chars: int) -> Any:
+    """Return ``value`` as the answer to ``question_id`` stores it (None: no answer, clears it); raise
+    ``InvalidInput``, or ``Conflict`` when the response is completed."""
     if visit.completed:
         raise already_answered()
     question = next((q for q in visit.questions if q.id == question_id), None)
@@ -243,8 +264,4 @@ async def answer_one(
         typed, problem = check_value(question, value, max_chars=max_chars)
         if problem:
             raise answer_problems({question_id: problem})
-    if typed is None and visit.response is None:
-        return None
-    return await save_answers(
-        session, outbox, visit=visit, answers={question_id: typed}, passed=[question_id]
-    )
+    return typed

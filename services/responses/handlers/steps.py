@@ -33,7 +33,7 @@ class Step:
 
 
 async def step_to_show(
-    session: AsyncSession, outbox: Outbox, *, visit: Visit, score: str | None, question_id: str | None
+    session: AsyncSession | None, outbox: Outbox, *, visit: Visit, score: str | None, question_id: str | None
 ) -> Step:
     """Return what the page shows now: ``question_id`` when it is behind the respondent, else the next
     step. ``score`` (``?score=N``, the first question answered in the invitation) is saved first and the
@@ -42,6 +42,7 @@ async def step_to_show(
     if isinstance(scored, tuple) and scored[0] not in visit.answers:
         # The score clicked in the email is an answer, behind the respondent now (Back reopens it);
         # progress counts it done on the page and in the JSON alike.
+        assert session is not None, "a score in the link is saved in a unit of work"
         await save_answers(session, outbox, visit=visit, answers={scored[0]: scored[1]}, passed=[scored[0]])
     shown = shown_questions(visit.questions, visit.answers, visit.fields, visit.passed)
     explicit = next(
@@ -66,15 +67,19 @@ class FormResult:
     unanswered: str | None = None
 
 
-async def submit_form(
-    session: AsyncSession,
-    outbox: Outbox,
-    *,
-    visit: Visit,
-    form: Mapping[str, list[str]],
-    max_chars: int,
-) -> FormResult:
-    """Return what storing one page's form fields (question ids) did; the last page completes the response."""
+@dataclass(frozen=True)
+class CheckedForm:
+    """One page's form post, checked: the ``step`` it answers (``whole``: every question at once), and
+    either the ``answers`` to store (None clears one) or why it is refused (``refused``)."""
+
+    step: list[Question]
+    whole: bool
+    answers: dict[str, Any] = field(default_factory=dict)
+    refused: FormResult | None = None
+
+
+def check_form(visit: Visit, *, form: Mapping[str, list[str]], max_chars: int) -> CheckedForm:
+    """Return one page's form fields (question ids) checked against the questions it showed."""
     shown_field = form["_shown"][0] if form.get("_shown") else None
     asked = [q for q in visit.questions if q.asked]
     # Without ``_shown`` (a plain form post of every answer at once) the whole survey is one page.
@@ -91,15 +96,27 @@ async def submit_form(
     problems = {**missing, **problems}
     if problems:
         on_page = [q for q in step if q in shown_now or q.id in problems]
-        return FormResult(step=on_page, values={**merged, **raw}, problems=problems)
+        refused = FormResult(step=on_page, values={**merged, **raw}, problems=problems)
+        return CheckedForm(step, whole, refused=refused)
+    return CheckedForm(step, whole, answers={q.id: accepted.get(q.id) for q in step})
+
+
+async def submit_form(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    visit: Visit,
+    form: Mapping[str, list[str]],
+    max_chars: int,
+) -> FormResult:
+    """Return what storing one page's form fields (question ids) did; the last page completes the response."""
+    checked = check_form(visit, form=form, max_chars=max_chars)
+    if checked.refused:
+        return checked.refused
     await save_answers(
-        session,
-        outbox,
-        visit=visit,
-        answers={q.id: accepted.get(q.id) for q in step},
-        passed=[q.id for q in step],
+        session, outbox, visit=visit, answers=checked.answers, passed=[q.id for q in checked.step]
     )
-    if whole or not visit.next_step():
+    if checked.whole or not visit.next_step():
         try:
             await complete(session, outbox, visit=visit)
         except InvalidInput as exc:

@@ -97,9 +97,12 @@ async def put_branding(
     return row.branding
 
 
-async def page_branding(session: AsyncSession, *, visit: Visit) -> dict[str, Any]:
-    """Return the branding a visit's pages show: defaults, the workspace's, the survey's own."""
+async def page_branding(session: AsyncSession | None, *, visit: Visit) -> dict[str, Any]:
+    """Return the branding a visit's pages show: defaults, the workspace's, the survey's own.
+
+    ``session`` may be None when the visit came with the workspace's branding (the read path)."""
     own = visit.workspace_branding
     if own is None:
+        assert session is not None
         own = await branding_of(session, workspace_id=visit.link.workspace_id)
     return merge_branding(own, visit.definition.raw.get("branding"))

@@ -1,0 +1,262 @@
+"""Answers saved in one statement, on the read path's pool: the answers API's and the form's hot paths.
+
+The visit comes from ``reads.read_visit`` (no lock); the answer is checked against the survey version
+the response answers, then one statement writes it, atomically (one statement is one transaction):
+
+- the first answer inserts the response (``ON CONFLICT DO NOTHING`` on the unique link key: one
+  response per invitation), its answer and ``ResponseStarted`` into the outbox, the last two only
+  when the response row was inserted;
+- a later answer updates the response — which locks its row, and PostgreSQL re-checks the condition
+  on the newest row version, so a submission that completed it meanwhile wins — merging the passed
+  questions in SQL, and upserts (or, for a null, deletes) the answer only when that update applied.
+
+A form post through a link without a response yet (``submit_first``: the whole survey on one page,
+or its first page) is one statement too: the response (completed when the post completes it), its
+answers, ``ResponseStarted`` and ``ResponseCompleted``, all only when the response row was inserted.
+
+When the statement applied nothing (another first answer won the race, the response was completed
+meanwhile, or it answers another version), it returns False and the caller takes the locked path
+(``visits.open_link(lock=True)`` in a unit of work), which decides as before.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from services.responses.domain.answers import completed_answers, consent_given
+from services.responses.handlers.responses import completed_event, started_event
+from services.responses.handlers.steps import CheckedForm, FormResult
+from services.responses.handlers.visits import Visit
+from services.responses.models import SCHEMA, Response, ResponseAnswer, outbox
+from shared import tracing
+from shared.events import CloudEvent, EventData, new_id, utcnow
+from shared.outbox import Outbox
+
+_RESPONSES = f"{SCHEMA}.{Response.__tablename__}"
+_ANSWERS = f"{SCHEMA}.{ResponseAnswer.__tablename__}"
+
+FIRST_ANSWER_SQL = f"""
+WITH r AS (
+    INSERT INTO {_RESPONSES}
+        (id, workspace_id, survey_id, survey_version, link_key, invitation_id, request_id, contact_id,
+         kind, channel, locale, hidden_fields, passed, consent_to_contact, started_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10, $11, $12, false, $13, $13)
+    ON CONFLICT DO NOTHING
+    RETURNING id
+), o AS (
+    INSERT INTO {outbox.fullname} (event_id, topic, key, payload) SELECT $14, $15, $16, $17 FROM r
+), a AS (
+    INSERT INTO {_ANSWERS} (response_id, question_id, workspace_id, position, type, value, answered_at)
+    SELECT r.id, $18, $2, $19, $20, $21, $13 FROM r
+)
+SELECT count(*) FROM r
+"""
+
+LATER_ANSWER_SQL = f"""
+WITH r AS (
+    UPDATE {_RESPONSES} AS t SET updated_at = $3, passed = (
+        SELECT coalesce(jsonb_agg(p.q ORDER BY coalesce(array_position($8::varchar[], p.q) - 1, 0)), '[]')
+        FROM (SELECT jsonb_array_elements_text(t.passed) AS q UNION SELECT $4) AS p
+    )
+    WHERE t.id = $1 AND t.survey_version = $2 AND t.completed_at IS NULL
+    RETURNING t.id, t.workspace_id
+), a AS (
+    INSERT INTO {_ANSWERS} (response_id, question_id, workspace_id, position, type, value, answered_at)
+    SELECT r.id, $4, r.workspace_id, $5, $6, $7, $3 FROM r WHERE $7::jsonb IS NOT NULL
+    ON CONFLICT (response_id, question_id) DO UPDATE
+        SET value = excluded.value, answered_at = excluded.answered_at
+), d AS (
+    DELETE FROM {_ANSWERS} AS x USING r
+    WHERE $7::jsonb IS NULL AND x.response_id = r.id AND x.question_id = $4
+)
+SELECT count(*) FROM r
+"""
+
+
+async def save_one(
+    pool: asyncpg.Pool, outbox_: Outbox, *, visit: Visit, question_id: str, value: Any
+) -> bool:
+    """Return whether ``value`` (checked; None clears) was saved for ``question_id`` in one statement.
+
+    On True the visit holds the answer as saved; on False nothing was written (see the module)."""
+    link = visit.link
+    now = utcnow()
+    position = next(i for i, q in enumerate(visit.questions) if q.id == question_id)
+    kind = visit.questions[position].type
+    if visit.response is None:
+        assert value is not None, "clearing an answer before any was given stores nothing"
+        response_id = new_id()
+        with tracing.span("response started", parent=link.traceparent):
+            data = started_event(visit, response_id=response_id, now=now)
+            envelope = CloudEvent.wrap(data, source=outbox_.source)
+        applied = await pool.fetchval(
+            FIRST_ANSWER_SQL,
+            response_id,
+            link.workspace_id,
+            visit.survey.id,
+            visit.definition.version,
+            link.invitation_id,
+            link.request_id,
+            link.contact_id,
+            link.kind,
+            link.channel,
+            visit.locale,
+            visit.fields,
+            [question_id],
+            now,
+            envelope.id,
+            data.topic,
+            data.partition_key(),
+            envelope.model_dump(mode="json"),
+            question_id,
+            position,
+            kind,
+            value,
+        )
+    else:
+        applied = await pool.fetchval(
+            LATER_ANSWER_SQL,
+            visit.response.id,
+            visit.definition.version,
+            now,
+            question_id,
+            position,
+            kind,
+            value,
+            [q.id for q in visit.questions],
+        )
+    if not applied:
+        return False
+    if visit.response is None:
+        visit.response = Response(
+            id=response_id,
+            workspace_id=link.workspace_id,
+            survey_id=visit.survey.id,
+            survey_version=visit.definition.version,
+            link_key=link.invitation_id,
+            passed=[question_id],
+            completed_at=None,
+        )
+    else:
+        positions = {q.id: i for i, q in enumerate(visit.questions)}
+        merged = set(visit.response.passed) | {question_id}
+        visit.response.passed = sorted(merged, key=lambda q: positions.get(q, 0))
+    if value is None:
+        visit.answers.pop(question_id, None)
+    else:
+        visit.answers[question_id] = value
+    return True
+
+
+FIRST_FORM_SQL = f"""
+WITH r AS (
+    INSERT INTO {_RESPONSES}
+        (id, workspace_id, survey_id, survey_version, link_key, invitation_id, request_id, contact_id,
+         kind, channel, locale, hidden_fields, passed, consent_to_contact, started_at, updated_at,
+         completed_at)
+    VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15)
+    ON CONFLICT DO NOTHING
+    RETURNING id
+), o AS (
+    INSERT INTO {outbox.fullname} (event_id, topic, key, payload)
+    SELECT e.value->>'id', e.value->>'topic', e.value->>'key', e.value->'payload'
+    FROM r, jsonb_array_elements($16::jsonb) WITH ORDINALITY AS e(value, n) ORDER BY e.n
+), a AS (
+    INSERT INTO {_ANSWERS} (response_id, question_id, workspace_id, position, type, value, answered_at)
+    SELECT r.id, x.value->>'q', $2, (x.value->>'position')::int, x.value->>'type', x.value->'value', $14
+    FROM r, jsonb_array_elements($17::jsonb) AS x(value)
+)
+SELECT count(*) FROM r
+"""
+
+
+def _outbox_row(outbox_: Outbox, data: EventData, *, span: str, traceparent: str | None) -> dict[str, Any]:
+    with tracing.span(span, parent=traceparent):
+        envelope = CloudEvent.wrap(data, source=outbox_.source)
+    return {
+        "id": envelope.id,
+        "topic": data.topic,
+        "key": data.partition_key(),
+        "payload": envelope.model_dump(mode="json"),
+    }
+
+
+async def submit_first(
+    pool: asyncpg.Pool, outbox_: Outbox, *, visit: Visit, checked: CheckedForm
+) -> FormResult | None:
+    """Return what storing a checked form post did for a link without a response yet, in one statement;
+    None when another submission started the response first (nothing written)."""
+    assert visit.response is None and checked.refused is None
+    link = visit.link
+    now = utcnow()
+    positions = {q.id: i for i, q in enumerate(visit.questions)}
+    types = {q.id: q.type for q in visit.questions}
+    # The response as ``save_answers`` leaves it, then ``complete`` when the post completes it.
+    response = Response(
+        id=new_id(),
+        workspace_id=link.workspace_id,
+        survey_id=visit.survey.id,
+        survey_version=visit.definition.version,
+        link_key=link.invitation_id,
+        invitation_id=link.invitation_id,
+        request_id=link.request_id,
+        contact_id=link.contact_id,
+        kind=link.kind,
+        channel=link.channel,
+        locale=visit.locale,
+        hidden_fields=visit.fields,
+        passed=sorted({q.id for q in checked.step}, key=lambda q: positions.get(q, 0)),
+        consent_to_contact=False,
+        completed_at=None,
+        reward_code=None,
+    )
+    visit.response = response
+    visit.answers = {q: v for q, v in checked.answers.items() if v is not None}
+    events = [
+        _outbox_row(
+            outbox_,
+            started_event(visit, response_id=response.id, now=now),
+            span="response started",
+            traceparent=link.traceparent,
+        )
+    ]
+    stored = dict(visit.answers)
+    result = FormResult()
+    if checked.whole or not visit.next_step():
+        kept, missing = completed_answers(visit.questions, visit.answers, visit.fields)
+        if missing:
+            result = FormResult(unanswered=next(iter(missing)))
+        else:
+            # Nobody can act on a "yes" from someone they cannot reach (a link without an address).
+            response.consent_to_contact = consent_given(kept) and visit.reachable
+            response.completed_at = now
+            stored = {a.question_id: a.value for a in kept}
+            completed = completed_event(visit, response, kept, consent=response.consent_to_contact, now=now)
+            events.append(
+                _outbox_row(outbox_, completed, span="response completed", traceparent=link.traceparent)
+            )
+            result = FormResult(completed=True)
+    answers = [{"q": q, "position": positions[q], "type": types[q], "value": v} for q, v in stored.items()]
+    applied = await pool.fetchval(
+        FIRST_FORM_SQL,
+        response.id,
+        link.workspace_id,
+        visit.survey.id,
+        visit.definition.version,
+        link.invitation_id,
+        link.request_id,
+        link.contact_id,
+        link.kind,
+        link.channel,
+        response.locale,
+        visit.fields,
+        response.passed,
+        response.consent_to_contact,
+        now,
+        response.completed_at,
+        events,
+        answers,
+    )
+    return result if applied else None
