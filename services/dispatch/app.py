@@ -181,6 +181,7 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
             revoked_keys=revoked_keys,
             topics=[SURVEY_REQUESTS, CUSTOMER_EVENTS, RESPONSES, NOTIFICATIONS, SURVEYS, WORKSPACES],
             consumes=consumes,
+            consumer_batch=True,
             groups=groups,
             workers=workers,
             setup=_setup,
