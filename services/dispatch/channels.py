@@ -20,6 +20,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from http import HTTPStatus
@@ -130,6 +131,14 @@ class SmtpPool:
 
     async def send(self, message: EmailMessage, to: str) -> None:
         """Hand ``message`` to the SMTP server or raise ``SendError``."""
+        await self._hand_over(lambda client: client.send_message(message, recipients=[to]))
+
+    async def send_raw(self, message: bytes, *, sender: str, to: str) -> None:
+        """Hand a message already serialised for SMTP (CRLF lines, 7-bit clean) to the server, as from
+        ``sender``, or raise ``SendError``."""
+        await self._hand_over(lambda client: client.sendmail(sender, [to], message))
+
+    async def _hand_over(self, call: Callable[[aiosmtplib.SMTP], Awaitable[Any]]) -> None:
         client = await self._slots.get()
         try:
             for attempt in (1, 2):
@@ -142,7 +151,7 @@ class SmtpPool:
                     client = None
                     client = await _smtp_call(self._connect())
                 try:
-                    await _smtp_call(client.send_message(message, recipients=[to]))
+                    await _smtp_call(call(client))
                     return
                 except SendError as exc:
                     await _close(client)
