@@ -152,9 +152,14 @@ def groups(runtime: DispatchRuntime) -> list[ConsumerGroup]:
         envelope = CURRENT_EVENT.get()
         assert envelope is not None, "called by the inbox, which names the event"
         now = clock.now()
-        if await outbound.fan_out(session, event, event_id=envelope.id, occurred_at=envelope.time, now=now):
+        subscribed, connected = await outbound.listeners(session, event.workspace_id)
+        if subscribed and await outbound.fan_out(
+            session, event, event_id=envelope.id, occurred_at=envelope.time, now=now
+        ):
             notifier.wake_after_commit(session)
-        if await queue.enqueue(session, event, event_id=envelope.id, occurred_at=envelope.time, now=now):
+        if connected and await queue.enqueue(
+            session, event, event_id=envelope.id, occurred_at=envelope.time, now=now
+        ):
             crm.wake_after_commit(session)
 
     return [
