@@ -70,11 +70,11 @@ BREAKDOWN = [
         "template",
         ("jinja2", "markupsafe", "dispatch/templates.py", "dispatch/embeds.py", "dispatch/wording.py"),
     ),
-    ("MIME", ("/email/", "dispatch/emails.py")),
+    ("MIME", ("(email/", "/email/", "dispatch/emails.py")),
     ("SMTP", ("aiosmtplib",)),
     ("database", ("sqlalchemy", "asyncpg", "shared/db.py", "shared/outbox.py")),
     ("Kafka", ("aiokafka", "kafka/", "shared/inbox.py", "shared/consumer")),
-    ("SMS HTTP", ("httpx", "httpcore", "h11", "dispatch/poster.py")),
+    ("SMS HTTP", ("httpx", "httpcore", "h11", "dispatch/poster.py", "dispatch/providers.py")),
 ]
 
 
@@ -96,12 +96,12 @@ def breakdown(raw: str) -> dict[str, float]:
     return {k: v / total for k, v in sorted(counts.items(), key=lambda kv: -kv[1])}
 
 
-def start_profile(pid: int, seconds: int) -> tuple[subprocess.Popen[bytes], Path] | None:
+def start_profile(pid: int, seconds: int, phase: str) -> tuple[subprocess.Popen[bytes], Path] | None:
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists():
         print("warning: --profile needs py-spy (pip install py-spy); not profiling", file=sys.stderr)
         return None
-    out = Path(tempfile.mkdtemp(prefix="closeloop-bench-dispatch-")) / "email.raw"
+    out = Path(tempfile.mkdtemp(prefix="closeloop-bench-dispatch-")) / f"{phase}.raw"
     cmd = [
         spy,
         "record",
@@ -117,6 +117,25 @@ def start_profile(pid: int, seconds: int) -> tuple[subprocess.Popen[bytes], Path
         str(out),
     ]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out
+
+
+async def stop_profile(profile: tuple[subprocess.Popen[bytes], Path] | None) -> dict[str, float]:
+    """Stop py-spy (it writes what it sampled so far on SIGINT); return the breakdown of its samples."""
+    if profile is None:
+        return {}
+    spy, raw = profile
+    spy.send_signal(signal.SIGINT)
+    await asyncio.to_thread(spy.wait, 30)
+    print(f"  profile: {raw}", flush=True)
+    return breakdown(raw.read_text(errors="replace")) if raw.exists() else {}
+
+
+def shares_rows(shares: dict[str, float], per_message_ms: float, what: str) -> list[tuple[str, str]]:
+    """The breakdown's rows: each part's share of the samples, and that share of the CPU per message."""
+    return [
+        (f"    {part}", f"{share * 100:7.0f} %    ~{share * per_message_ms:.2f} ms per {what}")
+        for part, share in shares.items()
+    ]
 
 
 def email_request(workspace: str, key: str) -> SurveyRequested:
@@ -180,7 +199,7 @@ async def main(args: argparse.Namespace) -> int:
                 emails = [email_request(workspace, f"e{n}") for n in range(args.emails)]
                 by_address = {r.recipient.email: r.request_id for r in emails if r.recipient}
                 pid = stack.processes["dispatch"].pid
-                profile = start_profile(pid, args.profile) if args.profile else None
+                profile = start_profile(pid, args.profile, "email") if args.profile else None
                 cpu_before = cpu_seconds(pid)
                 started = time.monotonic()
                 published = await publish_all(producer, emails)
@@ -188,13 +207,7 @@ async def main(args: argparse.Namespace) -> int:
                     lambda: len(catcher.messages) >= args.emails, timeout_s=args.timeout_s, what="emails"
                 )
                 email_cpu = cpu_seconds(pid) - cpu_before
-                shares: dict[str, float] = {}
-                if profile is not None:
-                    spy, raw = profile
-                    spy.send_signal(signal.SIGINT)  # py-spy writes what it sampled so far
-                    await asyncio.to_thread(spy.wait, 30)
-                    shares = breakdown(raw.read_text()) if raw.exists() else {}
-                    print(f"  profile: {raw}", flush=True)
+                shares = await stop_profile(profile)
                 arrivals = {
                     by_address[recipient(m)]: at
                     for m, at in zip(list(catcher.messages), list(catcher.arrived_at), strict=False)
@@ -215,11 +228,7 @@ async def main(args: argparse.Namespace) -> int:
                         f"{email_cpu / len(arrivals) * 1000:8.2f} ms       ({email_cpu:.1f} s of CPU)",
                     ),
                 ]
-                per_email = email_cpu / len(arrivals) * 1000
-                rows += [
-                    (f"    {part}", f"{share * 100:7.0f} %    ~{share * per_email:.2f} ms per email")
-                    for part, share in shares.items()
-                ]
+                rows += shares_rows(shares, email_cpu / len(arrivals) * 1000, "email")
 
                 print(f"[2/2] SMS: {args.sms} survey requests …", flush=True)
                 sms = [
@@ -234,6 +243,7 @@ async def main(args: argparse.Namespace) -> int:
                     for n in range(args.sms)
                 ]
                 by_phone = {r.recipient.phone: r.request_id for r in sms if r.recipient}
+                profile = start_profile(pid, args.profile, "sms") if args.profile else None
                 cpu_before = cpu_seconds(pid)
                 started = time.monotonic()
                 published = await publish_all(producer, sms)
@@ -241,6 +251,7 @@ async def main(args: argparse.Namespace) -> int:
                     lambda: len(provider.messages) >= args.sms, timeout_s=args.timeout_s, what="SMS requests"
                 )
                 sms_cpu = cpu_seconds(pid) - cpu_before
+                shares = await stop_profile(profile)
                 handed = {by_phone[m.to]: m.at for m in provider.messages}
                 elapsed = max(handed.values()) - started
                 latency = [handed[r] - published[r] for r in handed]
@@ -258,6 +269,7 @@ async def main(args: argparse.Namespace) -> int:
                         f"{sms_cpu / len(handed) * 1000:8.2f} ms       ({sms_cpu:.1f} s of CPU)",
                     ),
                 ]
+                rows += shares_rows(shares, sms_cpu / len(handed) * 1000, "SMS")
                 memory = rss_mb(stack.processes["dispatch"].pid)
                 rows.append(("dispatch memory (RSS)", f"{memory:8.0f} MB"))
                 if provider.violations:

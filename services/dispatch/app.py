@@ -62,13 +62,17 @@ async def _setup(runtime: DispatchRuntime) -> DispatchDeps:
     guard = OutboundGuard(settings.outbound_networks)
     smtp = SmtpPool(settings)
     http = HttpChannels(settings, guard)
+    sender_http = HttpChannels(settings, guard, connections=settings.send_concurrency)
     return DispatchDeps(
         clock=clock,
         cache=WorkspaceCache(settings),
         guard=guard,
         smtp=smtp,
         http=http,
-        sender=InvitationSender(runtime.db, runtime.outbox, settings, clock=clock, smtp=smtp, http=http),
+        sender_http=sender_http,
+        sender=InvitationSender(
+            runtime.db, runtime.outbox, settings, clock=clock, smtp=smtp, http=sender_http
+        ),
         notifier=Notifier(runtime.db, settings, clock=clock, smtp=smtp, http=http),
         crm=CrmWorker(runtime.db, settings, clock=clock, guard=guard),
     )
@@ -77,6 +81,7 @@ async def _setup(runtime: DispatchRuntime) -> DispatchDeps:
 async def _teardown(runtime: DispatchRuntime) -> None:
     await runtime.deps.crm.close()
     await runtime.deps.http.close()
+    await runtime.deps.sender_http.close()
     await runtime.deps.smtp.close()
 
 

@@ -206,7 +206,11 @@ class HttpChannels:
     deployment's own defaults. Neither follows redirects.
     """
 
-    def __init__(self, settings: DispatchSettings, guard: OutboundGuard) -> None:
+    def __init__(
+        self, settings: DispatchSettings, guard: OutboundGuard, *, connections: int | None = None
+    ) -> None:
+        """``connections``: kept-alive connections per client, as many as its user sends at once
+        (default: the notifier's ``webhook_concurrency``)."""
         self.settings = settings
 
         def client(transport: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
@@ -218,9 +222,10 @@ class HttpChannels:
             )
 
         def pool() -> httpx.AsyncHTTPTransport:
-            # As many connections as the notifier sends at once, all kept alive: a pass reuses them (each
-            # request scans the pool's idle connections, so a pool larger than that only costs).
-            size = max(settings.webhook_concurrency, 10)
+            # As many connections as its user sends at once, all kept alive: a pass reuses them. Each
+            # request scans the pool's connections, so a pool larger than that only costs (the sender's
+            # SMS through a pool of the notifier's 200 spent half their CPU there).
+            size = max(connections or settings.webhook_concurrency, 10)
             return httpx.AsyncHTTPTransport(
                 limits=httpx.Limits(max_connections=size, max_keepalive_connections=size)
             )
