@@ -441,6 +441,9 @@ async def test_a_batch_of_requests_becomes_one_invitation_per_request(dispatch, 
             ).all()
         )
     assert again == [] and count == 1
+    mine = {first.request_id, gone.request_id, other.request_id}
+    listed = [i["request_id"] for i in await dispatch.invitations_of(auth) if i["request_id"] in mine]
+    assert listed == [other.request_id, gone.request_id, first.request_id]  # newest first, as they came
     ids = {r.id for r in rows}
     await dispatch.invitations.wait_for(
         lambda v: v["type"] == "closeloop.InvitationCreated.v1" and v["data"]["invitation_id"] in ids, count=3

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -250,12 +250,15 @@ async def _insert_all(session: AsyncSession, built: list[_Built]) -> list[Invita
     """Insert the invitations (those whose request already has one are skipped); return the new rows.
     Rows are grouped by the columns they set, so that a column left unset keeps its server default."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for b in built:
+    for n, b in enumerate(built):
         values = {
             c.key: getattr(b.invitation, c.key)
             for c in Invitation.__table__.columns
             if getattr(b.invitation, c.key, None) is not None
         }
+        # The transaction's time, as the column's default, a microsecond apart in the order the requests
+        # came: invitations list newest first, and a batch's share one transaction.
+        values["created_at"] = func.now() + timedelta(microseconds=n)
         groups.setdefault(tuple(values), []).append(values)
     rows: list[Invitation] = []
     for values_list in groups.values():
