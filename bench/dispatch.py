@@ -9,7 +9,10 @@ the dispatch service as its own process (``closeloop serve dispatch``), then pub
    accepted by the SMTP server, and latency from each publish to its hand-off, p50/p99;
 2. SMS: ``--sms`` requests at once; provider requests/s and the same latencies.
 
-Hand-off is when the SMTP server accepted the message or the provider answered 201.
+Hand-off is when the SMTP server accepted the message or the provider answered 201. Dispatch's
+own CPU per message is read from ``/proc/<pid>/stat``. With ``--profile`` (needs ``py-spy`` in the
+virtualenv), the email phase is sampled with ``py-spy record --gil`` and the GIL time is broken down
+by where it went: template, MIME, SMTP, database, Kafka, the rest.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ import asyncio
 import contextlib
 import os
 import secrets
+import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +33,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 
 from bench.__main__ import rss_mb
+from bench.loadgen import cpu_seconds
 from closeloop.infra import free_port, scratch_broker, scratch_database
 from closeloop.mailcatcher import MailCatcher, recipient
 from closeloop.stack import ServiceStack
@@ -55,6 +62,80 @@ async def publish_all(producer: AIOKafkaProducer, requests: list[SurveyRequested
         )
     await asyncio.gather(*pending)
     return published
+
+
+# Where a sample's time went: the innermost frame whose file matches, leaf first.
+BREAKDOWN = [
+    (
+        "template",
+        ("jinja2", "markupsafe", "dispatch/templates.py", "dispatch/embeds.py", "dispatch/wording.py"),
+    ),
+    ("MIME", ("(email/", "/email/", "dispatch/emails.py")),
+    ("SMTP", ("aiosmtplib",)),
+    ("database", ("sqlalchemy", "asyncpg", "shared/db.py", "shared/outbox.py")),
+    ("Kafka", ("aiokafka", "kafka/", "shared/inbox.py", "shared/consumer")),
+    ("SMS HTTP", ("httpx", "httpcore", "h11", "dispatch/poster.py", "dispatch/providers.py")),
+]
+
+
+def breakdown(raw: str) -> dict[str, float]:
+    """Return the share of samples per ``BREAKDOWN`` part in py-spy's raw (collapsed stack) output."""
+    counts: dict[str, int] = {}
+    for line in raw.splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack or not n.isdigit():
+            continue
+        part = "other (asyncio, dispatch's own code, logging, …)"
+        for frame in reversed(stack.split(";")):
+            hit = next((name for name, marks in BREAKDOWN if any(m in frame for m in marks)), None)
+            if hit is not None:
+                part = hit
+                break
+        counts[part] = counts.get(part, 0) + int(n)
+    total = sum(counts.values()) or 1
+    return {k: v / total for k, v in sorted(counts.items(), key=lambda kv: -kv[1])}
+
+
+def start_profile(pid: int, seconds: int, phase: str) -> tuple[subprocess.Popen[bytes], Path] | None:
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(spy).exists():
+        print("warning: --profile needs py-spy (pip install py-spy); not profiling", file=sys.stderr)
+        return None
+    out = Path(tempfile.mkdtemp(prefix="closeloop-bench-dispatch-")) / f"{phase}.raw"
+    cmd = [
+        spy,
+        "record",
+        "--gil",
+        "--nonblocking",
+        "-p",
+        str(pid),
+        "-f",
+        "raw",
+        "-d",
+        str(seconds),
+        "-o",
+        str(out),
+    ]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out
+
+
+async def stop_profile(profile: tuple[subprocess.Popen[bytes], Path] | None) -> dict[str, float]:
+    """Stop py-spy (it writes what it sampled so far on SIGINT); return the breakdown of its samples."""
+    if profile is None:
+        return {}
+    spy, raw = profile
+    spy.send_signal(signal.SIGINT)
+    await asyncio.to_thread(spy.wait, 30)
+    print(f"  profile: {raw}", flush=True)
+    return breakdown(raw.read_text(errors="replace")) if raw.exists() else {}
+
+
+def shares_rows(shares: dict[str, float], per_message_ms: float, what: str) -> list[tuple[str, str]]:
+    """The breakdown's rows: each part's share of the samples, and that share of the CPU per message."""
+    return [
+        (f"    {part}", f"{share * 100:7.0f} %    ~{share * per_message_ms:.2f} ms per {what}")
+        for part, share in shares.items()
+    ]
 
 
 def email_request(workspace: str, key: str) -> SurveyRequested:
@@ -117,11 +198,16 @@ async def main(args: argparse.Namespace) -> int:
                 print(f"[1/2] email: {args.emails} survey requests …", flush=True)
                 emails = [email_request(workspace, f"e{n}") for n in range(args.emails)]
                 by_address = {r.recipient.email: r.request_id for r in emails if r.recipient}
+                pid = stack.processes["dispatch"].pid
+                profile = start_profile(pid, args.profile, "email") if args.profile else None
+                cpu_before = cpu_seconds(pid)
                 started = time.monotonic()
                 published = await publish_all(producer, emails)
                 await wait_for(
                     lambda: len(catcher.messages) >= args.emails, timeout_s=args.timeout_s, what="emails"
                 )
+                email_cpu = cpu_seconds(pid) - cpu_before
+                shares = await stop_profile(profile)
                 arrivals = {
                     by_address[recipient(m)]: at
                     for m, at in zip(list(catcher.messages), list(catcher.arrived_at), strict=False)
@@ -137,7 +223,12 @@ async def main(args: argparse.Namespace) -> int:
                         "  SurveyRequested → SMTP",
                         f"p50 {percentile(latency, 50) * 1000:7.0f} ms   p99 {percentile(latency, 99) * 1000:7.0f} ms",
                     ),
+                    (
+                        "  dispatch CPU per email",
+                        f"{email_cpu / len(arrivals) * 1000:8.2f} ms       ({email_cpu:.1f} s of CPU)",
+                    ),
                 ]
+                rows += shares_rows(shares, email_cpu / len(arrivals) * 1000, "email")
 
                 print(f"[2/2] SMS: {args.sms} survey requests …", flush=True)
                 sms = [
@@ -152,11 +243,15 @@ async def main(args: argparse.Namespace) -> int:
                     for n in range(args.sms)
                 ]
                 by_phone = {r.recipient.phone: r.request_id for r in sms if r.recipient}
+                profile = start_profile(pid, args.profile, "sms") if args.profile else None
+                cpu_before = cpu_seconds(pid)
                 started = time.monotonic()
                 published = await publish_all(producer, sms)
                 await wait_for(
                     lambda: len(provider.messages) >= args.sms, timeout_s=args.timeout_s, what="SMS requests"
                 )
+                sms_cpu = cpu_seconds(pid) - cpu_before
+                shares = await stop_profile(profile)
                 handed = {by_phone[m.to]: m.at for m in provider.messages}
                 elapsed = max(handed.values()) - started
                 latency = [handed[r] - published[r] for r in handed]
@@ -169,7 +264,12 @@ async def main(args: argparse.Namespace) -> int:
                         "  SurveyRequested → 201",
                         f"p50 {percentile(latency, 50) * 1000:7.0f} ms   p99 {percentile(latency, 99) * 1000:7.0f} ms",
                     ),
+                    (
+                        "  dispatch CPU per SMS",
+                        f"{sms_cpu / len(handed) * 1000:8.2f} ms       ({sms_cpu:.1f} s of CPU)",
+                    ),
                 ]
+                rows += shares_rows(shares, sms_cpu / len(handed) * 1000, "SMS")
                 memory = rss_mb(stack.processes["dispatch"].pid)
                 rows.append(("dispatch memory (RSS)", f"{memory:8.0f} MB"))
                 if provider.violations:
@@ -206,4 +306,11 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=50, help="CLOSELOOP_DISPATCH_SEND_CONCURRENCY")
     parser.add_argument("--smtp-pool", type=int, default=4, help="CLOSELOOP_DISPATCH_SMTP_POOL_SIZE")
     parser.add_argument("--timeout-s", type=float, default=240)
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="sample the email phase with py-spy --gil for up to SECONDS and print where the time went",
+    )
     sys.exit(asyncio.run(main(parser.parse_args())))

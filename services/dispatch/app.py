@@ -62,13 +62,17 @@ async def _setup(runtime: DispatchRuntime) -> DispatchDeps:
     guard = OutboundGuard(settings.outbound_networks)
     smtp = SmtpPool(settings)
     http = HttpChannels(settings, guard)
+    sender_http = HttpChannels(settings, guard, connections=settings.send_concurrency)
     return DispatchDeps(
         clock=clock,
         cache=WorkspaceCache(settings),
         guard=guard,
         smtp=smtp,
         http=http,
-        sender=InvitationSender(runtime.db, runtime.outbox, settings, clock=clock, smtp=smtp, http=http),
+        sender_http=sender_http,
+        sender=InvitationSender(
+            runtime.db, runtime.outbox, settings, clock=clock, smtp=smtp, http=sender_http
+        ),
         notifier=Notifier(runtime.db, settings, clock=clock, smtp=smtp, http=http),
         crm=CrmWorker(runtime.db, settings, clock=clock, guard=guard),
     )
@@ -77,6 +81,7 @@ async def _setup(runtime: DispatchRuntime) -> DispatchDeps:
 async def _teardown(runtime: DispatchRuntime) -> None:
     await runtime.deps.crm.close()
     await runtime.deps.http.close()
+    await runtime.deps.sender_http.close()
     await runtime.deps.smtp.close()
 
 
@@ -93,13 +98,17 @@ def consumes(runtime: DispatchRuntime) -> dict[type, EventCallback]:
         runtime.deps.cache,
     )
 
-    async def on_survey_requested(session: AsyncSession, event: SurveyRequested) -> None:
+    async def handle_requests(session: AsyncSession, requests: survey_requests.Requests) -> None:
         now = clock.now()
-        invitation = await survey_requests.request_survey(
-            session, runtime.outbox, runtime.settings, event=event, now=now, cache=cache
+        invitations = await survey_requests.request_surveys(
+            session, runtime.outbox, runtime.settings, requests=requests, now=now, cache=cache
         )
-        if invitation is not None and invitation.status == "scheduled" and invitation.send_at <= now:
+        if any(i.status == "scheduled" and i.send_at <= now for i in invitations):
             sender.wake_after_commit(session)
+
+    async def on_survey_requested(session: AsyncSession, event: SurveyRequested) -> None:
+        # Handled with the rest of the batch's requests (``consumer_flush``), before any other event.
+        survey_requests.defer(session, event, handle_requests)
 
     async def on_contact_erased(session: AsyncSession, event: ContactErased) -> None:
         await erasure.erase_contact(session, runtime.outbox, event=event, now=clock.now())
@@ -129,17 +138,31 @@ def consumes(runtime: DispatchRuntime) -> dict[type, EventCallback]:
         if await notification_requested(session, event=event, now=clock.now()):
             notifier.wake_after_commit(session)
 
+    def after_requests(callback: EventCallback) -> EventCallback:
+        """The callback, run after the survey requests the batch had before its event."""
+
+        async def run(session: AsyncSession, event: EventData) -> None:
+            await survey_requests.flush_pending(session)
+            await callback(session, event)
+
+        return run
+
     return {
         SurveyRequested: on_survey_requested,
-        ContactErased: on_contact_erased,
-        AnonymisationDue: on_anonymisation_due,
-        ContactOptedOut: on_contact_opted_out,
-        ResponseStarted: on_response,
-        ResponseCompleted: on_response,
-        NotificationRequested: on_notification,
-        SurveyPublished: on_survey_published,
-        BrandingChanged: on_branding_changed,
-        QuietHoursChanged: on_quiet_hours_changed,
+        **{
+            kind: after_requests(callback)  # type: ignore[arg-type]
+            for kind, callback in {
+                ContactErased: on_contact_erased,
+                AnonymisationDue: on_anonymisation_due,
+                ContactOptedOut: on_contact_opted_out,
+                ResponseStarted: on_response,
+                ResponseCompleted: on_response,
+                NotificationRequested: on_notification,
+                SurveyPublished: on_survey_published,
+                BrandingChanged: on_branding_changed,
+                QuietHoursChanged: on_quiet_hours_changed,
+            }.items()
+        },
     }
 
 
@@ -152,9 +175,14 @@ def groups(runtime: DispatchRuntime) -> list[ConsumerGroup]:
         envelope = CURRENT_EVENT.get()
         assert envelope is not None, "called by the inbox, which names the event"
         now = clock.now()
-        if await outbound.fan_out(session, event, event_id=envelope.id, occurred_at=envelope.time, now=now):
+        subscribed, connected = await outbound.listeners(session, event.workspace_id)
+        if subscribed and await outbound.fan_out(
+            session, event, event_id=envelope.id, occurred_at=envelope.time, now=now
+        ):
             notifier.wake_after_commit(session)
-        if await queue.enqueue(session, event, event_id=envelope.id, occurred_at=envelope.time, now=now):
+        if connected and await queue.enqueue(
+            session, event, event_id=envelope.id, occurred_at=envelope.time, now=now
+        ):
             crm.wake_after_commit(session)
 
     return [
@@ -181,6 +209,8 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
             revoked_keys=revoked_keys,
             topics=[SURVEY_REQUESTS, CUSTOMER_EVENTS, RESPONSES, NOTIFICATIONS, SURVEYS, WORKSPACES],
             consumes=consumes,
+            consumer_batch=True,
+            consumer_flush=survey_requests.flush_pending,
             groups=groups,
             workers=workers,
             setup=_setup,

@@ -20,6 +20,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from http import HTTPStatus
@@ -130,6 +131,14 @@ class SmtpPool:
 
     async def send(self, message: EmailMessage, to: str) -> None:
         """Hand ``message`` to the SMTP server or raise ``SendError``."""
+        await self._hand_over(lambda client: client.send_message(message, recipients=[to]))
+
+    async def send_raw(self, message: bytes, *, sender: str, to: str) -> None:
+        """Hand a message already serialised for SMTP (CRLF lines, 7-bit clean) to the server, as from
+        ``sender``, or raise ``SendError``."""
+        await self._hand_over(lambda client: client.sendmail(sender, [to], message))
+
+    async def _hand_over(self, call: Callable[[aiosmtplib.SMTP], Awaitable[Any]]) -> None:
         client = await self._slots.get()
         try:
             for attempt in (1, 2):
@@ -142,7 +151,7 @@ class SmtpPool:
                     client = None
                     client = await _smtp_call(self._connect())
                 try:
-                    await _smtp_call(client.send_message(message, recipients=[to]))
+                    await _smtp_call(call(client))
                     return
                 except SendError as exc:
                     await _close(client)
@@ -197,7 +206,11 @@ class HttpChannels:
     deployment's own defaults. Neither follows redirects.
     """
 
-    def __init__(self, settings: DispatchSettings, guard: OutboundGuard) -> None:
+    def __init__(
+        self, settings: DispatchSettings, guard: OutboundGuard, *, connections: int | None = None
+    ) -> None:
+        """``connections``: kept-alive connections per client, as many as its user sends at once
+        (default: the notifier's ``webhook_concurrency``)."""
         self.settings = settings
 
         def client(transport: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
@@ -209,9 +222,10 @@ class HttpChannels:
             )
 
         def pool() -> httpx.AsyncHTTPTransport:
-            # As many connections as the notifier sends at once, all kept alive: a pass reuses them (each
-            # request scans the pool's idle connections, so a pool larger than that only costs).
-            size = max(settings.webhook_concurrency, 10)
+            # As many connections as its user sends at once, all kept alive: a pass reuses them. Each
+            # request scans the pool's connections, so a pool larger than that only costs (the sender's
+            # SMS through a pool of the notifier's 200 spent half their CPU there).
+            size = max(connections or settings.webhook_concurrency, 10)
             return httpx.AsyncHTTPTransport(
                 limits=httpx.Limits(max_connections=size, max_keepalive_connections=size)
             )

@@ -30,6 +30,9 @@ class DispatchDeps:
     """Checks URLs a workspace sets (save time) and the addresses they resolve to (connect time)."""
     smtp: SmtpPool
     http: HttpChannels
+    """The notifier's HTTP clients (chat notifications; webhooks go through its poster)."""
+    sender_http: HttpChannels
+    """The sender's (SMS, WhatsApp, chat invitations): pools sized to ``send_concurrency``."""
     sender: InvitationSender
     """The ``sender`` worker: invitations and reminders."""
     notifier: Notifier

@@ -22,8 +22,10 @@ from closeloop.infra import free_port
 from closeloop.mailcatcher import MailCatcher, body_of
 from services.dispatch.app import create_app
 from services.dispatch.deps import DispatchRuntime
-from services.dispatch.models import Invitation
+from services.dispatch.handlers import survey_requests
+from services.dispatch.models import Invitation, erased_contacts
 from services.dispatch.settings import DispatchSettings
+from shared.erasure import is_erased
 from shared.events import (
     INVITATIONS,
     ContactErased,
@@ -381,3 +383,70 @@ async def test_a_burst_of_requests_is_sent_in_a_few_batches(dispatch, workspace,
     # The first request of the burst may go on its own (the sender found nothing to do in between);
     # the rest wait for each other.
     assert len(claims) <= 3, f"{len(burst)} invitations in {len(claims)} passes"
+
+
+async def test_a_batch_of_requests_becomes_one_invitation_per_request(dispatch, workspace, auth):
+    """The consumer hands a batch's requests over together (one query of each kind, one insert): the
+    same request twice in a batch, or again later, still makes one invitation, and a request for a
+    contact erased before it arrived keeps nothing about them."""
+    await dispatch.publish(ContactErased(workspace_id=workspace, contact_id="con-gone", erased_at=utcnow()))
+
+    async def erased() -> bool:
+        async with dispatch.runtime.db.unit_of_work() as session:
+            return await is_erased(session, erased_contacts, workspace_id=workspace, contact_id="con-gone")
+
+    await wait_until(erased, message="the contact erased")
+    first = request(
+        workspace,
+        contact_id="con-batch",
+        email=f"batch@{workspace}.test",
+        send_at=utcnow() + timedelta(days=1),
+    )
+    gone = request(workspace, contact_id="con-gone", email=f"gone@{workspace}.test", name="Gone")
+    other = request(
+        workspace,
+        contact_id="con-batch2",
+        email=f"batch2@{workspace}.test",
+        send_at=utcnow() + timedelta(days=1),
+    )
+    runtime = dispatch.runtime
+    async with runtime.db.unit_of_work() as session:
+        rows = await survey_requests.request_surveys(
+            session,
+            runtime.outbox,
+            runtime.settings,
+            requests=[(first, None), (gone, None), (first, None), (other, None)],
+            now=utcnow(),
+        )
+    assert [r.request_id for r in rows] == [first.request_id, gone.request_id, other.request_id]
+    by_request = {r.request_id: r for r in rows}
+    assert by_request[first.request_id].status == "scheduled"
+    assert by_request[first.request_id].message_id  # an email's Message-ID, kept for every resend
+    assert by_request[gone.request_id].status == "failed"
+    assert (
+        by_request[gone.request_id].recipient_email is None and by_request[gone.request_id].survey_url == ""
+    )
+    assert by_request[other.request_id].message_id != by_request[first.request_id].message_id
+    async with runtime.db.unit_of_work() as session:
+        again = await survey_requests.request_surveys(
+            session, runtime.outbox, runtime.settings, requests=[(first, None)], now=utcnow()
+        )
+        count = len(
+            (
+                await session.scalars(
+                    select(Invitation).where(
+                        Invitation.workspace_id == workspace, Invitation.request_id == first.request_id
+                    )
+                )
+            ).all()
+        )
+    assert again == [] and count == 1
+    mine = {first.request_id, gone.request_id, other.request_id}
+    listed = [i["request_id"] for i in await dispatch.invitations_of(auth) if i["request_id"] in mine]
+    assert listed == [other.request_id, gone.request_id, first.request_id]  # newest first, as they came
+    ids = {r.id for r in rows}
+    await dispatch.invitations.wait_for(
+        lambda v: v["type"] == "closeloop.InvitationCreated.v1" and v["data"]["invitation_id"] in ids, count=3
+    )
+    failed = await dispatch.event_about(by_request[gone.request_id].id, "closeloop.InvitationFailed.v1")
+    assert "erased" in failed["error"]

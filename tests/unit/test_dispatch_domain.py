@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import re
 from datetime import UTC, datetime, time, timedelta
 from email.message import EmailMessage
@@ -10,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.dispatch import domain, embeds, template_checks, templates
-from services.dispatch.emails import compose_invitation
+from services.dispatch.emails import compose_invitation, invitation_bytes
 from shared.events import Recipient
 from shared.timezones import zone
 
@@ -404,3 +406,58 @@ def test_the_email_fits_a_phone_worded_options_are_a_column_and_numbers_a_row():
     assert [int(n) for n in re.findall(r">(\d+)</a>", nps_row.group(1))] == list(range(11))
     rows = re.findall(r"<tr><td[^>]*><a [^>]*>([^<]+)</a></td></tr>", csat_html)
     assert rows == words  # one option a row, lowest first, words whole
+
+
+@pytest.mark.parametrize(
+    "name, subject",
+    [
+        ("Ada Lovelace", "Ada, how was your experience with us?"),
+        ("Jürgen Groß", "Jürgen, hoe was uw ervaring met ons? " + "lang " * 20),  # encoded, folded
+        ('Dr. "Who" <admin@evil.test>, Bob', "A subject with a comma, and <brackets>"),
+        (None, "x" * 300),  # one long ASCII line
+    ],
+)
+def test_invitation_bytes_read_back_as_the_message_they_were_built_from(name, subject):
+    rendered = templates.Rendered(
+        subject, "Hallo Jürgen,\n\n.a line with a dot\nhttps://s.test/" + "a" * 120, "<p>é</p>"
+    )
+    raw = invitation_bytes(
+        to_email="ada@example.com",
+        to_name=name,
+        rendered=rendered,
+        message_id="<invitation.1@acme.test>",
+        mail_from="Acme Surveys <surveys@acme.test>",
+        unsubscribe_url="https://go.acme.test/u/" + "t" * 90,
+        reply_to="Help Desk <help@acme.test>",
+        traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    )
+    assert raw.isascii() and b"\n" not in raw.replace(b"\r\n", b"")  # 7-bit clean, CRLF lines only
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert [part.defects for part in message.walk()] == [[], [], []]
+    assert message["Subject"] == subject
+    to = message["To"].addresses
+    assert len(to) == 1 and to[0].addr_spec == "ada@example.com"
+    assert to[0].display_name == domain.clean_name(name) or (name is None and to[0].display_name == "")
+    assert message["From"].addresses[0].addr_spec == "surveys@acme.test"
+    assert message["Reply-To"].addresses[0].addr_spec == "help@acme.test"
+    assert message["Message-ID"] == "<invitation.1@acme.test>"
+    assert message["traceparent"] == "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    assert message["List-Unsubscribe"].startswith("<https://go.acme.test/u/tttt")
+    assert message.get_body(("plain",)).get_content() == rendered.text + "\n"
+    assert message.get_body(("html",)).get_content() == rendered.html + "\n"
+
+
+@pytest.mark.parametrize("field", ["to_email", "mail_from", "unsubscribe_url"])
+def test_invitation_bytes_refuse_a_line_break_in_a_header(field):
+    values = {
+        "to_email": "ada@example.com",
+        "to_name": "Ada",
+        "rendered": templates.Rendered("Subject", "text", None),
+        "message_id": "<invitation.1@acme.test>",
+        "mail_from": "surveys@acme.test",
+        "unsubscribe_url": "https://go.acme.test/u/x",
+    }
+    values[field] = str(values[field]) + "\r\nBcc: victim@example.com"
+    with pytest.raises(ValueError):
+        invitation_bytes(**values)  # type: ignore[arg-type]

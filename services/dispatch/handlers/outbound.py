@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, array, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch import catalogue
-from services.dispatch.models import WebhookDelivery, WebhookSubscription, erased_contacts
+from services.dispatch.models import CrmConnector, WebhookDelivery, WebhookSubscription, erased_contacts
 from shared.erasure import is_erased
 from shared.events import ContactErased, EventData, new_id
 
@@ -45,6 +45,24 @@ def matching(public: str, event: EventData) -> Select[str]:
     if metrics:
         query = query.where(or_(empty(s.metrics), s.metrics.has_any(array(sorted(metrics), type_=Text))))
     return query
+
+
+async def listeners(session: AsyncSession, workspace_id: str) -> tuple[bool, bool]:
+    """Return whether the workspace has (any enabled webhook subscription, any enabled CRM connector),
+    asked once per transaction: the ``outbound`` consumer handles a batch of events in one, and most
+    events of a burst (every invitation's ``InvitationCreated`` and ``InvitationSent``) belong to
+    workspaces with neither, which then cost no query each."""
+    memo: dict[str, tuple[bool, bool]] = session.info.setdefault("outbound.listeners", {})
+    if workspace_id not in memo:
+        subscription = select(WebhookSubscription.id).where(
+            WebhookSubscription.workspace_id == workspace_id, WebhookSubscription.enabled.is_(True)
+        )
+        connector = select(CrmConnector.id).where(
+            CrmConnector.workspace_id == workspace_id, CrmConnector.enabled.is_(True)
+        )
+        row = (await session.execute(select(subscription.exists(), connector.exists()))).one()
+        memo[workspace_id] = (bool(row[0]), bool(row[1]))
+    return memo[workspace_id]
 
 
 async def fan_out(

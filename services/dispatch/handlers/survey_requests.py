@@ -5,22 +5,31 @@ erased before it arrived becomes a failed invitation that keeps nothing about th
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch import domain
 from services.dispatch.handlers.invitations import event_fields, recipient_of
 from services.dispatch.handlers.links import issue_survey_url
-from services.dispatch.handlers.routing import contact_state, usable_channels
-from services.dispatch.handlers.workspace import WorkspaceCache, configured_channels, pick_template
+from services.dispatch.handlers.routing import invalid_addresses, opt_outs_of, usable_channels
+from services.dispatch.handlers.workspace import (
+    CachedWorkspace,
+    WorkspaceCache,
+    configured_channels,
+    pick_template,
+)
 from services.dispatch.models import Invitation, erased_contacts
 from services.dispatch.settings import DispatchSettings
 from shared import tracing
-from shared.erasure import is_erased
+from shared.erasure import erased_among
 from shared.events import (
+    EventData,
     InvitationCreated,
     InvitationFailed,
     InvitationSent,
@@ -29,6 +38,46 @@ from shared.events import (
     new_id,
 )
 from shared.outbox import Outbox
+
+PENDING = "dispatch.survey_requests"
+Requests = list[tuple[SurveyRequested, str | None]]
+"""Survey requests, each with the trace it arrived in."""
+
+
+@dataclass
+class Pending:
+    """The survey requests of a consumer's transaction not handled yet, and what handles them."""
+
+    handle: Callable[[AsyncSession, Requests], Awaitable[None]]
+    requests: Requests = field(default_factory=list)
+
+
+def defer(
+    session: AsyncSession, event: SurveyRequested, handle: Callable[[AsyncSession, Requests], Awaitable[None]]
+) -> None:
+    """Keep ``event`` (in the trace in hand) for ``flush_pending``: a batch's requests are handled
+    together, with one query of each kind (``request_surveys``)."""
+    pending = session.info.get(PENDING)
+    if pending is None:
+        pending = session.info[PENDING] = Pending(handle)
+    pending.requests.append((event, tracing.current()))
+
+
+async def flush_pending(session: AsyncSession) -> None:
+    """Handle the requests ``defer`` kept in this transaction: before the commit, and before any other
+    event of the batch (so that an erasure or opt-out after a request still comes after it)."""
+    pending = session.info.pop(PENDING, None)
+    if pending is not None and pending.requests:
+        await pending.handle(session, pending.requests)
+
+
+@dataclass
+class _Built:
+    """One request's invitation, before its insert, and what it publishes."""
+
+    invitation: Invitation
+    problem: str | None
+    traceparent: str | None
 
 
 async def request_survey(
@@ -41,22 +90,101 @@ async def request_survey(
     cache: WorkspaceCache | None = None,
 ) -> Invitation | None:
     """Return the request's new invitation, or None when the request already has one."""
-    if await is_erased(
-        session, erased_contacts, workspace_id=event.workspace_id, contact_id=event.contact_id
-    ):
-        return await _for_erased_contact(session, outbox, event=event, now=now)
-    recipient = domain.choose_recipient(
-        event.recipient,
-        None
-        if event.recipient is not None
-        else await last_recipient(session, workspace_id=event.workspace_id, contact_id=event.contact_id),
+    rows = await request_surveys(
+        session, outbox, settings, requests=[(event, tracing.current())], now=now, cache=cache
     )
+    return rows[0] if rows else None
+
+
+async def request_surveys(
+    session: AsyncSession,
+    outbox: Outbox,
+    settings: DispatchSettings,
+    *,
+    requests: Requests,
+    now: datetime,
+    cache: WorkspaceCache | None = None,
+) -> list[Invitation]:
+    """Return the new invitations of ``requests`` (each with the trace it arrived in), in order; a
+    request that already has one makes none. One query for erasures, one for opt-outs, one for
+    invalid addresses, one insert and one outbox write for the whole batch."""
+    cache = cache or WorkspaceCache(settings)
+    erased = await erased_among(
+        session, erased_contacts, [(e.workspace_id, e.contact_id) for e, _ in requests]
+    )
+    recipients: list[Recipient | None] = []
+    for event, _ in requests:
+        if (event.workspace_id, event.contact_id) in erased or event.recipient is not None:
+            recipients.append(event.recipient)
+        else:
+            last = await last_recipient(session, workspace_id=event.workspace_id, contact_id=event.contact_id)
+            recipients.append(domain.choose_recipient(None, last))
+    addresses = {
+        (e.workspace_id, a)
+        for (e, _), r in zip(requests, recipients, strict=True)
+        for a in (domain.address_for(ch, r) for ch in ("email", "sms"))
+        if a
+    }
+    opt_outs = await opt_outs_of(session, pairs={(e.workspace_id, e.contact_id) for e, _ in requests})
+    invalid = await invalid_addresses(session, pairs=addresses)
+    built: list[_Built] = []
+    seen: set[tuple[str, str]] = set()
+    for (event, traceparent), recipient in zip(requests, recipients, strict=True):
+        key = (event.workspace_id, event.request_id)
+        if key in seen:
+            continue  # the same request twice in one batch: the first makes the invitation
+        seen.add(key)
+        if (event.workspace_id, event.contact_id) in erased:
+            built.append(_Built(_erased_invitation(event, now), ERASED, traceparent))
+            continue
+        cached = await cache.get(session, event.workspace_id)
+        mine = {a for ws, a in invalid if ws == event.workspace_id}
+        built.append(
+            _build(
+                settings,
+                event,
+                recipient,
+                cached,
+                opt_outs.get((event.workspace_id, event.contact_id), set()),
+                mine,
+                now=now,
+                traceparent=traceparent,
+            )
+        )
+    inserted = {(row.workspace_id, row.request_id): row for row in await _insert_all(session, built)}
+    rows: list[Invitation] = []
+    events: list[EventData] = []
+    traces: list[str | None] = []
+    for b in built:
+        row = inserted.get((b.invitation.workspace_id, b.invitation.request_id))
+        if row is None:
+            continue
+        rows.append(row)
+        fields = event_fields(row, now)
+        events.append(InvitationCreated(**fields, send_at=row.send_at))
+        if b.problem:
+            events.append(InvitationFailed(**fields, error=b.problem))
+        elif row.status == "sent":
+            events.append(InvitationSent(**fields, message_id=None))
+        traces += [b.traceparent] * (len(events) - len(traces))
+    await outbox.add_all(session, events, traceparents=traces)
+    return rows
+
+
+def _build(
+    settings: DispatchSettings,
+    event: SurveyRequested,
+    recipient: Recipient | None,
+    cached: CachedWorkspace,
+    opted_out: set[str],
+    invalid: set[str],
+    *,
+    now: datetime,
+    traceparent: str | None,
+) -> _Built:
+    """Return the invitation a request becomes: its channel, template, link and schedule."""
     ws = event.workspace_id
-    cached = await (cache or WorkspaceCache(settings)).get(session, ws)
     config, channels = cached.config, cached.channels
-    opted_out, invalid = await contact_state(
-        session, workspace_id=ws, contact_id=event.contact_id, recipient=recipient
-    )
     configured = configured_channels(channels, ws)
     choice = domain.choose_channel(
         event.channel,
@@ -105,7 +233,7 @@ async def request_survey(
         sent_at=now if status == "sent" else None,
         short_code=secrets.token_urlsafe(8)[:10],
         reminders_sent=0,
-        traceparent=tracing.current(),
+        traceparent=traceparent,
     )
     invitation.survey_url = issue_survey_url(
         settings, invitation, channel=channel, ttl_s=domain.link_ttl_s(ttl_days, send_at=send_at, now=now)
@@ -115,68 +243,62 @@ async def request_survey(
         if channel == "email"
         else None
     )
-    row = await _insert(session, invitation)
-    if row is None:
-        return None
-    await outbox.add(session, InvitationCreated(**event_fields(row, now), send_at=send_at))
-    if problem:
-        await outbox.add(session, InvitationFailed(**event_fields(row, now), error=problem))
-    elif status == "sent":
-        await outbox.add(session, InvitationSent(**event_fields(row, now), message_id=None))
-    return row
+    return _Built(invitation, problem, traceparent)
 
 
-async def _insert(session: AsyncSession, invitation: Invitation) -> Invitation | None:
-    """Return the invitation inserted, or None when its request already has one."""
-    return await session.scalar(
-        insert(Invitation)
-        .values(
-            **{
-                c.key: getattr(invitation, c.key)
-                for c in Invitation.__table__.columns
-                if getattr(invitation, c.key, None) is not None
-            }
-        )
-        .on_conflict_do_nothing(index_elements=["workspace_id", "request_id"])
-        .returning(Invitation)
-    )
+async def _insert_all(session: AsyncSession, built: list[_Built]) -> list[Invitation]:
+    """Insert the invitations (those whose request already has one are skipped); return the new rows.
+    Rows are grouped by the columns they set, so that a column left unset keeps its server default."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for n, b in enumerate(built):
+        values = {
+            c.key: getattr(b.invitation, c.key)
+            for c in Invitation.__table__.columns
+            if getattr(b.invitation, c.key, None) is not None
+        }
+        # The transaction's time, as the column's default, a microsecond apart in the order the requests
+        # came: invitations list newest first, and a batch's share one transaction.
+        values["created_at"] = func.now() + timedelta(microseconds=n)
+        groups.setdefault(tuple(values), []).append(values)
+    rows: list[Invitation] = []
+    for values_list in groups.values():
+        rows += (
+            await session.scalars(
+                insert(Invitation)
+                .values(values_list)
+                .on_conflict_do_nothing(index_elements=["workspace_id", "request_id"])
+                .returning(Invitation)
+            )
+        ).all()
+    return rows
 
 
 ERASED = "the contact was erased before the survey was requested"
 
 
-async def _for_erased_contact(
-    session: AsyncSession, outbox: Outbox, *, event: SurveyRequested, now: datetime
-) -> Invitation | None:
-    """Return a failed invitation that records the request and nothing about the erased contact: no
+def _erased_invitation(event: SurveyRequested, now: datetime) -> Invitation:
+    """A failed invitation that records the request and nothing about the erased contact: no
     recipient, no context, no survey link."""
-    row = await _insert(
-        session,
-        Invitation(
-            id=new_id(),
-            workspace_id=event.workspace_id,
-            request_id=event.request_id,
-            contact_id=event.contact_id,
-            survey_id=event.survey_id,
-            kind=event.kind,
-            channel=event.channel,
-            locale=event.locale,
-            context={},
-            fallback_channels=[],
-            status="failed",
-            attempts=0,
-            last_error=ERASED,
-            survey_url="",
-            send_at=now,
-            next_attempt_at=now,
-            reminders_sent=0,
-            erased_at=now,
-        ),
+    return Invitation(
+        id=new_id(),
+        workspace_id=event.workspace_id,
+        request_id=event.request_id,
+        contact_id=event.contact_id,
+        survey_id=event.survey_id,
+        kind=event.kind,
+        channel=event.channel,
+        locale=event.locale,
+        context={},
+        fallback_channels=[],
+        status="failed",
+        attempts=0,
+        last_error=ERASED,
+        survey_url="",
+        send_at=now,
+        next_attempt_at=now,
+        reminders_sent=0,
+        erased_at=now,
     )
-    if row is not None:
-        await outbox.add(session, InvitationCreated(**event_fields(row, now), send_at=now))
-        await outbox.add(session, InvitationFailed(**event_fields(row, now), error=ERASED))
-    return row
 
 
 async def last_recipient(session: AsyncSession, *, workspace_id: str, contact_id: str) -> Recipient | None:

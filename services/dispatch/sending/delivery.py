@@ -75,23 +75,7 @@ class Deliverer:
         except templates.TemplateProblem as exc:
             raise SendError(str(exc), permanent=True) from exc
         if job.channel == "email":
-            try:
-                message = emails.compose_invitation(
-                    to_email=inv.recipient_email or "",
-                    to_name=inv.recipient_name,
-                    rendered=rendered,
-                    message_id=job.message_id or "",
-                    mail_from=job.config.mail_from or self.settings.mail_from,
-                    reply_to=job.config.reply_to,
-                    unsubscribe_url=unsubscribe_url(self.settings, inv),
-                )
-            except ValueError as exc:  # an address no header can carry: retrying will not fix it
-                raise SendError(
-                    f"cannot build the email: {redaction.redact_addresses(str(exc))}", permanent=True
-                ) from exc
-            if inv.traceparent:
-                message["traceparent"] = inv.traceparent  # the survey request's trace, for mail logs
-            await self.smtp.send(message, inv.recipient_email or "")
+            await self._email(job, rendered)
             return None
         if job.channel in domain.PHONE_CHANNELS:
             return await self.http.send_message(
@@ -120,3 +104,27 @@ class Deliverer:
             )
             return None
         raise SendError(f"channel {job.channel} cannot be sent", permanent=True)
+
+    async def _email(self, job: Job, rendered: templates.Rendered) -> None:
+        """Build the email (as SMTP bytes, or a message when an address needs SMTPUTF8) and send it."""
+        inv = job.invitation
+        to, mail_from = inv.recipient_email or "", job.config.mail_from or self.settings.mail_from
+        try:
+            built = emails.build_invitation(
+                to_email=to,
+                to_name=inv.recipient_name,
+                rendered=rendered,
+                message_id=job.message_id or "",
+                mail_from=mail_from,
+                reply_to=job.config.reply_to,
+                unsubscribe_url=unsubscribe_url(self.settings, inv),
+                traceparent=inv.traceparent,  # the survey request's trace, for mail logs
+            )
+        except ValueError as exc:  # an address no header can carry: retrying will not fix it
+            raise SendError(
+                f"cannot build the email: {redaction.redact_addresses(str(exc))}", permanent=True
+            ) from exc
+        if isinstance(built, bytes):
+            await self.smtp.send_raw(built, sender=emails.envelope_sender(mail_from), to=to)
+        else:
+            await self.smtp.send(built, to)

@@ -81,12 +81,14 @@ class Recorder:
         ).all()
         if len(rows) < len(jobs):
             log.warning("%d claims were taken over by another sender; leaving them", len(jobs) - len(rows))
+        # One statement for every InvitationSent, each in the trace of its survey request.
+        await self.outbox.add_all(
+            session,
+            [InvitationSent(**event_fields(row, now), message_id=row.message_id) for row in rows],
+            traceparents=[row.traceparent for row in rows],
+        )
         workspace = {j.invitation.id: j.workspace for j in jobs}
         for row in rows:
-            with tracing.using(row.traceparent):  # in the trace of the survey request
-                await self.outbox.add(
-                    session, InvitationSent(**event_fields(row, now), message_id=row.message_id)
-                )
             await self._schedule_reminder(session, row, workspace[row.id], now)
 
     async def _record_failure(self, session: AsyncSession, job: Job, error: SendError, now: datetime) -> None:
