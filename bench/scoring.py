@@ -15,8 +15,13 @@ migrates the scoring schema, then:
    and an ad-hoc attribute filter;
 3. **ingests** ``--ingest`` ``ResponseCompleted`` events from the ``responses`` topic with the real
    service (consumer, inbox, rollups, text analysis of comments, outbox, relay) into the loaded
-   database, and prints responses/s;
+   database, and prints responses/s and the service's CPU time per response (its processes' user and
+   system time from the first scored response to the last: the figure a shared machine leaves
+   comparable);
 4. prints the storage per million answers.
+
+``--ingest-only`` skips 1, 2 and 4: the ingest into an empty schema, e.g. to compare the consumer's
+CPU per response before and after a change in one sitting.
 
 Nothing here is a timed test: the numbers are printed (and recorded in bench/RESULTS.md by hand).
 """
@@ -28,11 +33,13 @@ import asyncio
 import contextlib
 import os
 import random
+import secrets
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -387,12 +394,35 @@ async def _scored_so_far(db: Database) -> int:
     return int(found or 0)
 
 
-async def ingest(
-    db: Database, url: str, bootstrap: str, count: int, *, processes: int
-) -> tuple[float, int, float]:
-    """Publish ``count`` responses, then run the service until all are scored; return the seconds from
-    start-up (joining the group, loading the lexicons) to the last, the count, and the rate from the
-    first scored response to the last.
+def _cpu_seconds(pids: list[int]) -> float:
+    """Return the CPU time (user + system, every thread) the processes ``pids`` have used so far."""
+    if not pids:
+        return time.process_time()  # the service runs in this process
+    ticks = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Ingested:
+    elapsed_s: float
+    """From start-up (joining the group, loading the lexicons) to the last scored response."""
+    done: int
+    steady: float
+    """Responses/s from the first scored response to the last."""
+    cpu_s: float
+    """CPU time of the service's processes over the whole run, start-up included."""
+    steady_cpu_us: float
+    """CPU µs per response of the service's processes from the first scored response to the last."""
+
+
+async def ingest(db: Database, url: str, bootstrap: str, count: int, *, processes: int) -> Ingested:
+    """Publish ``count`` responses, then run the service until all are scored; return the rates and
+    the service's CPU time per response (what survives a shared machine: throughput varies with the
+    neighbours, CPU per event much less).
 
     One process runs the service in this process (consumer, relay, evaluator); more run as
     ``closeloop serve scoring --role consumer,relay`` processes, one per partition, as deployed."""
@@ -409,7 +439,8 @@ async def ingest(
     finally:
         await producer.stop()
     started = time.monotonic()
-    first: tuple[float, int] | None = None
+    first: tuple[float, int, float] | None = None
+    children: list[subprocess.Popen[bytes]] = []
     async with contextlib.AsyncExitStack() as running_service:
         if processes == 1:
             settings = ScoringSettings(
@@ -418,6 +449,7 @@ async def ingest(
                 log_format="text",
                 log_level="WARNING",
                 worker_nice=0,
+                secret_key=secrets.token_hex(32),
             )
             app = create_app(settings)
             await running_service.enter_async_context(
@@ -431,21 +463,28 @@ async def ingest(
                 "LOG_LEVEL": "WARNING",
                 "LOG_FORMAT": "text",
                 "CLOSELOOP_WORKER_NICE": "0",
+                "CLOSELOOP_SECRET_KEY": secrets.token_hex(32),
             }
             for _ in range(processes):
                 child = _spawn(env)
                 running_service.callback(_stop, child)
+                children.append(child)
+        pids = [child.pid for child in children]
+        cpu_started = 0.0 if pids else time.process_time()
         while True:
+            if any(child.poll() is not None for child in children):
+                raise RuntimeError("a scoring process ended before the ingest did (its log is above)")
             done = await _scored_so_far(db)
             if done and first is None:
-                first = (time.monotonic(), done)
+                first = (time.monotonic(), done, _cpu_seconds(pids))
             if done >= count:
                 break
             await asyncio.sleep(0.2)
-        ended = time.monotonic()
+        ended, cpu_ended = time.monotonic(), _cpu_seconds(pids)
     assert first is not None
     steady = (done - first[1]) / (ended - first[0]) if ended > first[0] else float("nan")
-    return ended - started, done, steady
+    steady_cpu = (cpu_ended - first[2]) / (done - first[1]) * 1e6 if done > first[1] else float("nan")
+    return Ingested(ended - started, done, steady, cpu_ended - cpu_started, steady_cpu)
 
 
 def _spawn(env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -464,57 +503,62 @@ def _stop(child: subprocess.Popen[bytes]) -> None:
 
 async def main(args: argparse.Namespace) -> int:
     print("closeloop scoring bench — starting PostgreSQL and the broker …", flush=True)
+    results: list[tuple[str, list[float]]] = []
+    load_s, storage, ingested = None, {}, None
     async with contextlib.AsyncExitStack() as stack:
         url = await stack.enter_async_context(scratch_database("bench-scoring", services=["scoring"]))
-        broker = await stack.enter_async_context(scratch_broker(partitions=2))
+        broker = await stack.enter_async_context(scratch_broker(partitions=args.processes))
         db = Database(url, pool_size=2)
         stack.push_async_callback(db.dispose)
-        print(
-            f"[1/3] generating {args.answers:,} scored answers (2 years, {SURVEYS} surveys, 8 dimensions) …",
-            flush=True,
-        )
-        load_s = await load(db, args.answers)
-        storage = await sizes(db)
-        today = START + timedelta(days=DAYS - 1)
-        print(f"[2/3] querying, {args.repeat} times each …", flush=True)
-        results = []
-        for name, query in queries(today):
-            results.append(await timed(db, name, query, repeat=args.repeat))
-            print(f"  {name}: p95 {percentile(results[-1][1], 95) * 1000:.1f} ms", flush=True)
-        ingest_rate = None
+        if not args.ingest_only:
+            print(
+                f"[1/3] generating {args.answers:,} scored answers (2 years, {SURVEYS} surveys, 8 dimensions) …",
+                flush=True,
+            )
+            load_s = await load(db, args.answers)
+            storage = await sizes(db)
+            today = START + timedelta(days=DAYS - 1)
+            print(f"[2/3] querying, {args.repeat} times each …", flush=True)
+            for name, query in queries(today):
+                results.append(await timed(db, name, query, repeat=args.repeat))
+                print(f"  {name}: p95 {percentile(results[-1][1], 95) * 1000:.1f} ms", flush=True)
         if args.ingest:
             print(f"[3/3] ingesting {args.ingest:,} responses from the responses topic …", flush=True)
-            elapsed, done, steady = await ingest(
-                db, url, broker.bootstrap_servers, args.ingest, processes=args.processes
-            )
-            ingest_rate = (done / elapsed, steady)
+            ingested = await ingest(db, url, broker.bootstrap_servers, args.ingest, processes=args.processes)
 
-    per_million = sum(storage.values()) / (args.answers / 1_000_000)
     print()
-    print(
-        f"closeloop scoring benchmark ({args.answers:,} answers; 2 cores shared by PostgreSQL, broker and service)"
-    )
+    answers = "no answers loaded" if args.ingest_only else f"{args.answers:,} answers"
+    print(f"closeloop scoring benchmark ({answers}; 2 cores shared by PostgreSQL, broker and service)")
     rows = [
         (name, f"p50 {statistics.median(ls) * 1000:7.1f} ms   p95 {percentile(ls, 95) * 1000:7.1f} ms")
         for name, ls in results
     ]
-    rows.append(("load (generate_series, rollups, indexes)", f"{load_s:7.1f} s"))
-    if ingest_rate is not None:
+    if load_s is not None:
+        rows.append(("load (generate_series, rollups, indexes)", f"{load_s:7.1f} s"))
+    if ingested is not None:
         rows.append(
             (
                 "ingest from the responses topic",
-                f"{ingest_rate[1]:7.0f} responses/s once running   ({ingest_rate[0]:.0f}/s with start-up; "
-                f"{args.ingest:,} responses, {args.processes} consumer process(es))",
+                f"{ingested.steady:7.0f} responses/s once running   ({ingested.done / ingested.elapsed_s:.0f}/s "
+                f"with start-up; {args.ingest:,} responses, {args.processes} consumer process(es))",
             )
         )
-    rows.append(
-        (
-            "storage per million answers",
-            f"{per_million / 1e6:7.1f} MB   (all of scoring's tables and indexes)",
+        rows.append(
+            (
+                "  service CPU per response once running",
+                f"{ingested.steady_cpu_us:7.0f} µs   ({ingested.cpu_s:.1f} s CPU in all, start-up included)",
+            )
         )
-    )
-    for name in ("answers", "scored_responses", "daily_histograms", "daily_loyalty"):
-        rows.append((f"  {name}", f"{storage.get(name, 0) / 1e6:9.1f} MB"))
+    if storage:
+        per_million = sum(storage.values()) / (args.answers / 1_000_000)
+        rows.append(
+            (
+                "storage per million answers",
+                f"{per_million / 1e6:7.1f} MB   (all of scoring's tables and indexes)",
+            )
+        )
+        for name in ("answers", "scored_responses", "daily_histograms", "daily_loyalty"):
+            rows.append((f"  {name}", f"{storage.get(name, 0) / 1e6:9.1f} MB"))
     print(table(rows))
     return 0
 
@@ -537,5 +581,10 @@ if __name__ == "__main__":
         type=int,
         default=2,
         help="scoring consumer processes for the ingest (one per partition)",
+    )
+    parser.add_argument(
+        "--ingest-only",
+        action="store_true",
+        help="skip loading and querying: only the ingest into an empty schema (and its CPU per response)",
     )
     sys.exit(asyncio.run(main(parser.parse_args())))
