@@ -4,6 +4,7 @@ matrix, text analysis and experience targets; detractor events, target changes a
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Sequence
 
 from fastapi import FastAPI
@@ -76,14 +77,24 @@ def consumes(runtime: ScoringRuntime) -> dict[type, EventCallback]:
     }
 
 
+CONSUMER_GC_THRESHOLD = 20_000
+"""Allocations between collections of the youngest generation in a consumer process (default 700)."""
+
+
 async def _warm_up() -> None:
     """Load the text dictionaries in a thread, then take them out of the collector's sight.
 
     The service froze its startup objects before this ends; unfrozen, the dictionaries' objects
     (about 170,000) made every full collection of a busy consumer walk them: some 100 µs of CPU per
-    scored response (bench/RESULTS.md, scoring)."""
+    scored response (bench/RESULTS.md, scoring).
+
+    A consumer's batch of 200 responses keeps thousands of objects alive until its commit: with the
+    default youngest-generation threshold (700 allocations) each is examined and promoted in
+    collections that find nothing (the batch is freed by reference counting). A larger threshold lets
+    the batch end first; cycles are still collected."""
     await asyncio.to_thread(warm_up)
     freeze_startup_objects()
+    gc.set_threshold(CONSUMER_GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def create_app(settings: ScoringSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
