@@ -21,7 +21,9 @@ migrates the scoring schema, then:
 4. prints the storage per million answers.
 
 ``--ingest-only`` skips 1, 2 and 4: the ingest into an empty schema, e.g. to compare the consumer's
-CPU per response before and after a change in one sitting.
+CPU per response before and after a change in one sitting. ``--handler-cpu N`` runs the consumer's
+batch handler in this process (no broker) over blocks of N responses, alternating the garbage
+collector's setups (``GC_SETUPS``), and prints CPU µs per response and the part spent collecting.
 
 Nothing here is a timed test: the numbers are printed (and recorded in bench/RESULTS.md by hand).
 """
@@ -31,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import random
 import secrets
@@ -41,6 +44,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -49,11 +53,18 @@ from sqlalchemy import text
 from bench.__main__ import percentile, table
 from closeloop.infra import die_with_parent, free_port, scratch_broker, scratch_database
 from services.scoring import domain
-from services.scoring.app import create_app
+from services.scoring.app import CONSUMER_GC_THRESHOLD, consumes, create_app
+from services.scoring.handlers import ingest as ingest_handler
+from services.scoring.models import inbox as inbox_table
+from services.scoring.models import outbox as outbox_table
 from services.scoring.queries import reports
 from services.scoring.settings import ScoringSettings
+from services.scoring.text import warm_up
 from shared.db import Database
 from shared.events import Answer, CloudEvent, ResponseCompleted, new_id
+from shared.inbox import EventConsumer
+from shared.kafka import event_headers
+from shared.outbox import Outbox
 
 WORKSPACE = "bench"
 SURVEYS = 50
@@ -487,6 +498,79 @@ async def ingest(db: Database, url: str, bootstrap: str, count: int, *, processe
     return Ingested(ended - started, done, steady, cpu_ended - cpu_started, steady_cpu)
 
 
+GC_SETUPS: dict[str, tuple[bool, int]] = {
+    "nothing frozen, threshold 700": (False, 700),
+    "frozen, threshold 700 (before)": (True, 700),
+    f"frozen, threshold {CONSUMER_GC_THRESHOLD:,} (the service now)": (True, CONSUMER_GC_THRESHOLD),
+}
+"""The collector with nothing frozen (what ``freeze_startup_objects`` saves), as the consumer process
+had it (startup objects frozen, the default threshold) and as it has it now."""
+
+
+async def handler_cpu(url: str, count: int, *, rounds: int = 2) -> dict[str, list[tuple[float, float]]]:
+    """Run the consumer's batch handler in this process (no broker: records built here, 200 a batch,
+    inbox, scoring, flush and outbox as deployed) over ``count`` new responses per block, under each
+    of ``GC_SETUPS`` in turn, ``rounds`` times; return each setup's (CPU µs, GC µs) per response."""
+    warm_up()
+    db = Database(url, pool_size=2)
+    settings = ScoringSettings(database_url=url, secret_key=secrets.token_hex(32))
+    runtime = SimpleNamespace(outbox=Outbox(outbox_table, source="scoring"), settings=settings)
+    handler = EventConsumer(
+        name="scoring",
+        consumer=None,  # type: ignore[arg-type]  # process_together never fetches
+        producer=None,  # type: ignore[arg-type]
+        db=db,
+        inbox=inbox_table,
+        callbacks=consumes(runtime),  # type: ignore[arg-type]
+        batch=True,
+        flush=ingest_handler.flush,
+    )
+    blocks = len(GC_SETUPS) * rounds + 1
+    records = []
+    for n, event in enumerate(ingest_events(count * blocks, seed=11)):
+        envelope = CloudEvent.wrap(event, source="responses")
+        headers = event_headers(event_id=envelope.id, event_type=envelope.type, source="responses")
+        value = envelope.model_dump_json().encode()
+        records.append(
+            SimpleNamespace(value=value, key=b"", topic="responses", partition=0, offset=n, headers=headers)
+        )
+    collecting = [0.0, 0.0]
+
+    def timing(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            collecting[1] = time.perf_counter()
+        else:
+            collecting[0] += time.perf_counter() - collecting[1]
+
+    async def block(chunk: list[Any]) -> tuple[float, float]:
+        collecting[0] = 0.0
+        started = time.process_time()
+        for i in range(0, len(chunk), 200):
+            assert await handler.process_together(chunk[i : i + 200])
+        return (time.process_time() - started) / len(chunk) * 1e6, collecting[0] / len(chunk) * 1e6
+
+    threshold = gc.get_threshold()
+    out: dict[str, list[tuple[float, float]]] = {name: [] for name in GC_SETUPS}
+    gc.callbacks.append(timing)
+    try:
+        await block(records[:count])  # warms the statement caches
+        chunks = iter(range(count, len(records), count))
+        for _ in range(rounds):
+            for name, (frozen, youngest) in GC_SETUPS.items():
+                gc.unfreeze()
+                if frozen:
+                    gc.collect()
+                    gc.freeze()
+                gc.set_threshold(youngest, *threshold[1:])
+                first = next(chunks)
+                out[name].append(await block(records[first : first + count]))
+    finally:
+        gc.callbacks.remove(timing)
+        gc.set_threshold(*threshold)
+        await db.dispose()
+    return out
+
+
 def _spawn(env: dict[str, str]) -> subprocess.Popen[bytes]:
     """Start ``closeloop serve scoring`` running only the consumer and the outbox relay."""
     command = [sys.executable, "-m", "closeloop.cli", "serve", "scoring", "--port", str(free_port())]
@@ -505,6 +589,7 @@ async def main(args: argparse.Namespace) -> int:
     print("closeloop scoring bench — starting PostgreSQL and the broker …", flush=True)
     results: list[tuple[str, list[float]]] = []
     load_s, storage, ingested = None, {}, None
+    handler: dict[str, list[tuple[float, float]]] = {}
     async with contextlib.AsyncExitStack() as stack:
         url = await stack.enter_async_context(scratch_database("bench-scoring", services=["scoring"]))
         broker = await stack.enter_async_context(scratch_broker(partitions=args.processes))
@@ -522,6 +607,9 @@ async def main(args: argparse.Namespace) -> int:
             for name, query in queries(today):
                 results.append(await timed(db, name, query, repeat=args.repeat))
                 print(f"  {name}: p95 {percentile(results[-1][1], 95) * 1000:.1f} ms", flush=True)
+        if args.handler_cpu:
+            print(f"[+] the batch handler in process, {args.handler_cpu:,} responses a block …", flush=True)
+            handler = await handler_cpu(url, args.handler_cpu)
         if args.ingest:
             print(f"[3/3] ingesting {args.ingest:,} responses from the responses topic …", flush=True)
             ingested = await ingest(db, url, broker.bootstrap_servers, args.ingest, processes=args.processes)
@@ -547,6 +635,13 @@ async def main(args: argparse.Namespace) -> int:
             (
                 "  service CPU per response once running",
                 f"{ingested.steady_cpu_us:7.0f} µs   ({ingested.cpu_s:.1f} s CPU in all, start-up included)",
+            )
+        )
+    for name, measured in handler.items():
+        rows.append(
+            (
+                f"  handler CPU per response, {name}",
+                "   ".join(f"{cpu:5.0f} µs (GC {collecting:3.0f})" for cpu, collecting in measured),
             )
         )
     if storage:
@@ -581,6 +676,14 @@ if __name__ == "__main__":
         type=int,
         default=2,
         help="scoring consumer processes for the ingest (one per partition)",
+    )
+    parser.add_argument(
+        "--handler-cpu",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also run the consumer's batch handler in this process over blocks of N responses under "
+        "each garbage-collector setup in turn, and print CPU µs per response (0: skip)",
     )
     parser.add_argument(
         "--ingest-only",
