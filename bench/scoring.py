@@ -349,7 +349,7 @@ def queries(today: date) -> list[tuple[str, Query]]:
     return plan
 
 
-def ingest_events(count: int, *, seed: int = 7) -> list[ResponseCompleted]:
+def ingest_events(count: int, *, seed: int = 7, prefix: str = "ingest") -> list[ResponseCompleted]:
     rng = random.Random(seed)
     comments = [
         ("en", "The delivery was late and nobody answered"),
@@ -373,7 +373,7 @@ def ingest_events(count: int, *, seed: int = 7) -> list[ResponseCompleted]:
         out.append(
             ResponseCompleted(
                 workspace_id=WORKSPACE,
-                response_id=f"ingest-{i}",
+                response_id=f"{prefix}-{i}",
                 invitation_id=None,
                 request_id=new_id(),
                 contact_id=f"ingest-c-{i % 5000}",
@@ -527,7 +527,7 @@ async def handler_cpu(url: str, count: int, *, rounds: int = 2) -> dict[str, lis
     )
     blocks = len(GC_SETUPS) * rounds + 1
     records = []
-    for n, event in enumerate(ingest_events(count * blocks, seed=11)):
+    for n, event in enumerate(ingest_events(count * blocks, seed=11, prefix="handler")):
         envelope = CloudEvent.wrap(event, source="responses")
         headers = event_headers(event_id=envelope.id, event_type=envelope.type, source="responses")
         value = envelope.model_dump_json().encode()
@@ -538,9 +538,9 @@ async def handler_cpu(url: str, count: int, *, rounds: int = 2) -> dict[str, lis
 
     def timing(phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
-            collecting[1] = time.perf_counter()
+            collecting[1] = time.process_time()
         else:
-            collecting[0] += time.perf_counter() - collecting[1]
+            collecting[0] += time.process_time() - collecting[1]
 
     async def block(chunk: list[Any]) -> tuple[float, float]:
         collecting[0] = 0.0
