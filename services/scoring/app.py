@@ -89,7 +89,7 @@ async def _warm_up() -> None:
     alive until its commit: with the default youngest-generation threshold (700 allocations) they are
     examined and promoted by collections that find nothing (the batch is freed by reference counting);
     a larger threshold lets the batch end first, and cycles are still collected (bench/RESULTS.md,
-    scoring: 17–32 µs of CPU per response spent collecting before, 8–12 µs after)."""
+    scoring: 14–21 µs of CPU per response spent collecting before, 2–3 µs after)."""
     await asyncio.to_thread(warm_up)
     freeze_startup_objects()
     gc.set_threshold(CONSUMER_GC_THRESHOLD, *gc.get_threshold()[1:])
