@@ -15,8 +15,15 @@ migrates the scoring schema, then:
    and an ad-hoc attribute filter;
 3. **ingests** ``--ingest`` ``ResponseCompleted`` events from the ``responses`` topic with the real
    service (consumer, inbox, rollups, text analysis of comments, outbox, relay) into the loaded
-   database, and prints responses/s;
+   database, and prints responses/s and the service's CPU time per response (its processes' user and
+   system time from the first scored response to the last: the figure a shared machine leaves
+   comparable);
 4. prints the storage per million answers.
+
+``--ingest-only`` skips 1, 2 and 4: the ingest into an empty schema, e.g. to compare the consumer's
+CPU per response before and after a change in one sitting. ``--handler-cpu N`` runs the consumer's
+batch handler in this process (no broker) over blocks of N responses, alternating the garbage
+collector's setups (``GC_SETUPS``), and prints CPU µs per response and the part spent collecting.
 
 Nothing here is a timed test: the numbers are printed (and recorded in bench/RESULTS.md by hand).
 """
@@ -26,14 +33,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import random
+import secrets
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -42,11 +53,18 @@ from sqlalchemy import text
 from bench.__main__ import percentile, table
 from closeloop.infra import die_with_parent, free_port, scratch_broker, scratch_database
 from services.scoring import domain
-from services.scoring.app import create_app
+from services.scoring.app import CONSUMER_GC_THRESHOLD, consumes, create_app
+from services.scoring.handlers import ingest as ingest_handler
+from services.scoring.models import inbox as inbox_table
+from services.scoring.models import outbox as outbox_table
 from services.scoring.queries import reports
 from services.scoring.settings import ScoringSettings
+from services.scoring.text import warm_up
 from shared.db import Database
 from shared.events import Answer, CloudEvent, ResponseCompleted, new_id
+from shared.inbox import EventConsumer
+from shared.kafka import event_headers
+from shared.outbox import Outbox
 
 WORKSPACE = "bench"
 SURVEYS = 50
@@ -331,7 +349,7 @@ def queries(today: date) -> list[tuple[str, Query]]:
     return plan
 
 
-def ingest_events(count: int, *, seed: int = 7) -> list[ResponseCompleted]:
+def ingest_events(count: int, *, seed: int = 7, prefix: str = "ingest") -> list[ResponseCompleted]:
     rng = random.Random(seed)
     comments = [
         ("en", "The delivery was late and nobody answered"),
@@ -355,7 +373,7 @@ def ingest_events(count: int, *, seed: int = 7) -> list[ResponseCompleted]:
         out.append(
             ResponseCompleted(
                 workspace_id=WORKSPACE,
-                response_id=f"ingest-{i}",
+                response_id=f"{prefix}-{i}",
                 invitation_id=None,
                 request_id=new_id(),
                 contact_id=f"ingest-c-{i % 5000}",
@@ -387,12 +405,35 @@ async def _scored_so_far(db: Database) -> int:
     return int(found or 0)
 
 
-async def ingest(
-    db: Database, url: str, bootstrap: str, count: int, *, processes: int
-) -> tuple[float, int, float]:
-    """Publish ``count`` responses, then run the service until all are scored; return the seconds from
-    start-up (joining the group, loading the lexicons) to the last, the count, and the rate from the
-    first scored response to the last.
+def _cpu_seconds(pids: list[int]) -> float:
+    """Return the CPU time (user + system, every thread) the processes ``pids`` have used so far."""
+    if not pids:
+        return time.process_time()  # the service runs in this process
+    ticks = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Ingested:
+    elapsed_s: float
+    """From start-up (joining the group, loading the lexicons) to the last scored response."""
+    done: int
+    steady: float
+    """Responses/s from the first scored response to the last."""
+    cpu_s: float
+    """CPU time of the service's processes over the whole run, start-up included."""
+    steady_cpu_us: float
+    """CPU µs per response of the service's processes from the first scored response to the last."""
+
+
+async def ingest(db: Database, url: str, bootstrap: str, count: int, *, processes: int) -> Ingested:
+    """Publish ``count`` responses, then run the service until all are scored; return the rates and
+    the service's CPU time per response (what survives a shared machine: throughput varies with the
+    neighbours, CPU per event much less).
 
     One process runs the service in this process (consumer, relay, evaluator); more run as
     ``closeloop serve scoring --role consumer,relay`` processes, one per partition, as deployed."""
@@ -409,7 +450,8 @@ async def ingest(
     finally:
         await producer.stop()
     started = time.monotonic()
-    first: tuple[float, int] | None = None
+    first: tuple[float, int, float] | None = None
+    children: list[subprocess.Popen[bytes]] = []
     async with contextlib.AsyncExitStack() as running_service:
         if processes == 1:
             settings = ScoringSettings(
@@ -418,6 +460,7 @@ async def ingest(
                 log_format="text",
                 log_level="WARNING",
                 worker_nice=0,
+                secret_key=secrets.token_hex(32),
             )
             app = create_app(settings)
             await running_service.enter_async_context(
@@ -431,21 +474,101 @@ async def ingest(
                 "LOG_LEVEL": "WARNING",
                 "LOG_FORMAT": "text",
                 "CLOSELOOP_WORKER_NICE": "0",
+                "CLOSELOOP_SECRET_KEY": secrets.token_hex(32),
             }
             for _ in range(processes):
                 child = _spawn(env)
                 running_service.callback(_stop, child)
+                children.append(child)
+        pids = [child.pid for child in children]
+        cpu_started = 0.0 if pids else time.process_time()
         while True:
+            if any(child.poll() is not None for child in children):
+                raise RuntimeError("a scoring process ended before the ingest did (its log is above)")
             done = await _scored_so_far(db)
             if done and first is None:
-                first = (time.monotonic(), done)
+                first = (time.monotonic(), done, _cpu_seconds(pids))
             if done >= count:
                 break
             await asyncio.sleep(0.2)
-        ended = time.monotonic()
+        ended, cpu_ended = time.monotonic(), _cpu_seconds(pids)
     assert first is not None
     steady = (done - first[1]) / (ended - first[0]) if ended > first[0] else float("nan")
-    return ended - started, done, steady
+    steady_cpu = (cpu_ended - first[2]) / (done - first[1]) * 1e6 if done > first[1] else float("nan")
+    return Ingested(ended - started, done, steady, cpu_ended - cpu_started, steady_cpu)
+
+
+GC_SETUPS: dict[str, tuple[bool, int]] = {
+    "nothing frozen, threshold 700": (False, 700),
+    "frozen, threshold 700 (before)": (True, 700),
+    f"frozen, threshold {CONSUMER_GC_THRESHOLD:,} (the service now)": (True, CONSUMER_GC_THRESHOLD),
+}
+"""The collector with nothing frozen (what ``freeze_startup_objects`` saves), as the consumer process
+had it (startup objects frozen, the default threshold) and as it has it now."""
+
+
+async def handler_cpu(url: str, count: int, *, rounds: int = 2) -> dict[str, list[tuple[float, float]]]:
+    """Run the consumer's batch handler in this process (no broker: records built here, 200 a batch,
+    inbox, scoring, flush and outbox as deployed) over ``count`` new responses per block, under each
+    of ``GC_SETUPS`` in turn, ``rounds`` times; return each setup's (CPU µs, GC µs) per response."""
+    warm_up()
+    db = Database(url, pool_size=2)
+    settings = ScoringSettings(database_url=url, secret_key=secrets.token_hex(32))
+    runtime = SimpleNamespace(outbox=Outbox(outbox_table, source="scoring"), settings=settings)
+    handler = EventConsumer(
+        name="scoring",
+        consumer=None,  # type: ignore[arg-type]  # process_together never fetches
+        producer=None,  # type: ignore[arg-type]
+        db=db,
+        inbox=inbox_table,
+        callbacks=consumes(runtime),  # type: ignore[arg-type]
+        batch=True,
+        flush=ingest_handler.flush,
+    )
+    blocks = len(GC_SETUPS) * rounds + 1
+    records = []
+    for n, event in enumerate(ingest_events(count * blocks, seed=11, prefix="handler")):
+        envelope = CloudEvent.wrap(event, source="responses")
+        headers = event_headers(event_id=envelope.id, event_type=envelope.type, source="responses")
+        value = envelope.model_dump_json().encode()
+        records.append(
+            SimpleNamespace(value=value, key=b"", topic="responses", partition=0, offset=n, headers=headers)
+        )
+    collecting = [0.0, 0.0]
+
+    def timing(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            collecting[1] = time.process_time()
+        else:
+            collecting[0] += time.process_time() - collecting[1]
+
+    async def block(chunk: list[Any]) -> tuple[float, float]:
+        collecting[0] = 0.0
+        started = time.process_time()
+        for i in range(0, len(chunk), 200):
+            assert await handler.process_together(chunk[i : i + 200])
+        return (time.process_time() - started) / len(chunk) * 1e6, collecting[0] / len(chunk) * 1e6
+
+    threshold = gc.get_threshold()
+    out: dict[str, list[tuple[float, float]]] = {name: [] for name in GC_SETUPS}
+    gc.callbacks.append(timing)
+    try:
+        await block(records[:count])  # warms the statement caches
+        chunks = iter(range(count, len(records), count))
+        for _ in range(rounds):
+            for name, (frozen, youngest) in GC_SETUPS.items():
+                gc.unfreeze()
+                if frozen:
+                    gc.collect()
+                    gc.freeze()
+                gc.set_threshold(youngest, *threshold[1:])
+                first = next(chunks)
+                out[name].append(await block(records[first : first + count]))
+    finally:
+        gc.callbacks.remove(timing)
+        gc.set_threshold(*threshold)
+        await db.dispose()
+    return out
 
 
 def _spawn(env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -464,57 +587,73 @@ def _stop(child: subprocess.Popen[bytes]) -> None:
 
 async def main(args: argparse.Namespace) -> int:
     print("closeloop scoring bench — starting PostgreSQL and the broker …", flush=True)
+    results: list[tuple[str, list[float]]] = []
+    load_s, storage, ingested = None, {}, None
+    handler: dict[str, list[tuple[float, float]]] = {}
     async with contextlib.AsyncExitStack() as stack:
         url = await stack.enter_async_context(scratch_database("bench-scoring", services=["scoring"]))
-        broker = await stack.enter_async_context(scratch_broker(partitions=2))
+        broker = await stack.enter_async_context(scratch_broker(partitions=args.processes))
         db = Database(url, pool_size=2)
         stack.push_async_callback(db.dispose)
-        print(
-            f"[1/3] generating {args.answers:,} scored answers (2 years, {SURVEYS} surveys, 8 dimensions) …",
-            flush=True,
-        )
-        load_s = await load(db, args.answers)
-        storage = await sizes(db)
-        today = START + timedelta(days=DAYS - 1)
-        print(f"[2/3] querying, {args.repeat} times each …", flush=True)
-        results = []
-        for name, query in queries(today):
-            results.append(await timed(db, name, query, repeat=args.repeat))
-            print(f"  {name}: p95 {percentile(results[-1][1], 95) * 1000:.1f} ms", flush=True)
-        ingest_rate = None
+        if not args.ingest_only:
+            print(
+                f"[1/3] generating {args.answers:,} scored answers (2 years, {SURVEYS} surveys, 8 dimensions) …",
+                flush=True,
+            )
+            load_s = await load(db, args.answers)
+            storage = await sizes(db)
+            today = START + timedelta(days=DAYS - 1)
+            print(f"[2/3] querying, {args.repeat} times each …", flush=True)
+            for name, query in queries(today):
+                results.append(await timed(db, name, query, repeat=args.repeat))
+                print(f"  {name}: p95 {percentile(results[-1][1], 95) * 1000:.1f} ms", flush=True)
+        if args.handler_cpu:
+            print(f"[+] the batch handler in process, {args.handler_cpu:,} responses a block …", flush=True)
+            handler = await handler_cpu(url, args.handler_cpu)
         if args.ingest:
             print(f"[3/3] ingesting {args.ingest:,} responses from the responses topic …", flush=True)
-            elapsed, done, steady = await ingest(
-                db, url, broker.bootstrap_servers, args.ingest, processes=args.processes
-            )
-            ingest_rate = (done / elapsed, steady)
+            ingested = await ingest(db, url, broker.bootstrap_servers, args.ingest, processes=args.processes)
 
-    per_million = sum(storage.values()) / (args.answers / 1_000_000)
     print()
-    print(
-        f"closeloop scoring benchmark ({args.answers:,} answers; 2 cores shared by PostgreSQL, broker and service)"
-    )
+    answers = "no answers loaded" if args.ingest_only else f"{args.answers:,} answers"
+    print(f"closeloop scoring benchmark ({answers}; 2 cores shared by PostgreSQL, broker and service)")
     rows = [
         (name, f"p50 {statistics.median(ls) * 1000:7.1f} ms   p95 {percentile(ls, 95) * 1000:7.1f} ms")
         for name, ls in results
     ]
-    rows.append(("load (generate_series, rollups, indexes)", f"{load_s:7.1f} s"))
-    if ingest_rate is not None:
+    if load_s is not None:
+        rows.append(("load (generate_series, rollups, indexes)", f"{load_s:7.1f} s"))
+    if ingested is not None:
         rows.append(
             (
                 "ingest from the responses topic",
-                f"{ingest_rate[1]:7.0f} responses/s once running   ({ingest_rate[0]:.0f}/s with start-up; "
-                f"{args.ingest:,} responses, {args.processes} consumer process(es))",
+                f"{ingested.steady:7.0f} responses/s once running   ({ingested.done / ingested.elapsed_s:.0f}/s "
+                f"with start-up; {args.ingest:,} responses, {args.processes} consumer process(es))",
             )
         )
-    rows.append(
-        (
-            "storage per million answers",
-            f"{per_million / 1e6:7.1f} MB   (all of scoring's tables and indexes)",
+        rows.append(
+            (
+                "  service CPU per response once running",
+                f"{ingested.steady_cpu_us:7.0f} µs   ({ingested.cpu_s:.1f} s CPU in all, start-up included)",
+            )
         )
-    )
-    for name in ("answers", "scored_responses", "daily_histograms", "daily_loyalty"):
-        rows.append((f"  {name}", f"{storage.get(name, 0) / 1e6:9.1f} MB"))
+    for name, measured in handler.items():
+        rows.append(
+            (
+                f"  handler CPU per response, {name}",
+                "   ".join(f"{cpu:5.0f} µs (GC {collecting:3.0f})" for cpu, collecting in measured),
+            )
+        )
+    if storage:
+        per_million = sum(storage.values()) / (args.answers / 1_000_000)
+        rows.append(
+            (
+                "storage per million answers",
+                f"{per_million / 1e6:7.1f} MB   (all of scoring's tables and indexes)",
+            )
+        )
+        for name in ("answers", "scored_responses", "daily_histograms", "daily_loyalty"):
+            rows.append((f"  {name}", f"{storage.get(name, 0) / 1e6:9.1f} MB"))
     print(table(rows))
     return 0
 
@@ -537,5 +676,18 @@ if __name__ == "__main__":
         type=int,
         default=2,
         help="scoring consumer processes for the ingest (one per partition)",
+    )
+    parser.add_argument(
+        "--handler-cpu",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also run the consumer's batch handler in this process over blocks of N responses under "
+        "each garbage-collector setup in turn, and print CPU µs per response (0: skip)",
+    )
+    parser.add_argument(
+        "--ingest-only",
+        action="store_true",
+        help="skip loading and querying: only the ingest into an empty schema (and its CPU per response)",
     )
     sys.exit(asyncio.run(main(parser.parse_args())))

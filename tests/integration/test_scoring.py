@@ -356,3 +356,27 @@ async def test_erasing_a_contact_unlinks_their_scores_but_keeps_the_counts(
 
     await wait_until(unlinked, message="contact unlinked from the scored response")
     assert (await client.get(f"/v1/surveys/{survey}/nps", headers=auth)).json()["n"] == 1
+
+
+async def test_a_workspace_threshold_decides_what_is_negative_on_arrival(
+    client, producer, auth, workspace, broker
+):
+    """Answers are scored as they arrive with the default thresholds; a workspace with its own (here
+    NPS ≤ 4) has them scored again with its own: a 5 is a detractor but no negative feedback."""
+    assert (await client.put("/v1/settings", json={"negative": {"nps": 4}}, headers=auth)).status_code == 200
+    survey = "svy-" + secrets.token_hex(4)
+    five, three = completed(workspace, survey, ("nps", 5)), completed(workspace, survey, ("nps", 3))
+    async with TopicReader(broker.bootstrap_servers, SCORES) as reader:
+        await publish(producer, five)
+        await publish(producer, three)
+        scored = await reader.wait_for(
+            lambda v: v["workspaceid"] == workspace and v["type"] == "closeloop.ResponseScored.v2", count=2
+        )
+        [negative] = await reader.wait_for(
+            lambda v: v["workspaceid"] == workspace and v["type"] == "closeloop.NegativeFeedbackDetected.v2"
+        )
+    by_response = {v["data"]["response_id"]: v["data"] for v in scored}
+    assert by_response[five.response_id]["negative"] is False
+    assert by_response[five.response_id]["scores"][0]["classification"] == "detractor"
+    assert by_response[three.response_id]["negative"] is True
+    assert negative["data"]["response_id"] == three.response_id

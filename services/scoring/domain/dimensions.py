@@ -13,6 +13,7 @@ kept with the response and can still be filtered and grouped by (an ad-hoc attri
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -46,9 +47,10 @@ MAX_VALUE_LENGTH = 100
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
+@functools.lru_cache(maxsize=4096)
 def dimension_name(key: str) -> str | None:
     """Return the dimension a hidden field's key names (``attr.Journey-Stage`` → ``journey_stage``),
-    or None when the key is no dimension."""
+    or None when the key is no dimension (remembered: the same few keys arrive with every response)."""
     if key.startswith(ATTRIBUTE_PREFIX):
         key = key[len(ATTRIBUTE_PREFIX) :]
     name = re.sub(r"[\s\-.]+", "_", key.strip().lower())

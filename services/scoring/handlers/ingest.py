@@ -10,6 +10,7 @@ answer, and their events and notifications in order.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, cast
@@ -48,6 +49,7 @@ from shared.outbox import Outbox
 from shared.vocabulary import NpsScale
 
 PENDING = "scoring.pending"
+DEFAULT_RULES = domain.NegativeRules()
 
 
 def utc_day(moment: datetime) -> date:
@@ -66,22 +68,23 @@ class Arrival:
     comments: tuple[tuple[str, str, Analysis], ...]
     """(question id, text, what was read from it) of each non-blank open answer."""
     scored: tuple[domain.Scored, ...] = ()
-    """Set by ``flush``, on the survey's NPS scale with the workspace's thresholds."""
+    """On the default scale with the default thresholds; ``flush`` scores again on the survey's NPS
+    scale with the workspace's thresholds where those differ."""
     negative_rules: domain.NegativeRules = field(default_factory=domain.NegativeRules)
     named: bool = True
     traceparent: str | None = field(default_factory=tracing.current)
     """The trace of the consumed response: the events ``flush`` writes for it continue it."""
     """False when the contact was erased before the response arrived: it is kept without naming them."""
 
-    @property
+    @functools.cached_property
     def views(self) -> list[domain.AnswerView]:
         return [domain.AnswerView(a.type, a.value, a.scale, a.question_id) for a in self.event.answers]
 
-    @property
+    @functools.cached_property
     def pair(self) -> tuple[domain.Scored, domain.Scored] | None:
         return domain.loyalty_pair(self.scored)
 
-    @property
+    @functools.cached_property
     def cell(self) -> str | None:
         pair = self.pair
         return domain.loyalty_cell(pair[0].classification, pair[1].classification) if pair else None
@@ -127,7 +130,7 @@ async def score_response(
         for a in event.answers
         if a.type == "open" and isinstance(a.value, str) and a.value.strip()
     )
-    pending(session).arrivals.append(Arrival(event, outbox, default_scale, dims, comments))
+    pending(session).arrivals.append(Arrival(event, outbox, default_scale, dims, comments, scored))
     return scored
 
 
@@ -175,6 +178,9 @@ async def _scored(session: AsyncSession, arrivals: list[Arrival]) -> list[Arriva
         e = a.event
         settings = await surveys.workspace_settings(session, workspace_id=e.workspace_id)
         scale = scales.get((e.workspace_id, e.survey_id)) or a.default_scale
+        if scale == a.default_scale and settings.negative == DEFAULT_RULES:
+            out.append(a)  # scored as it arrived
+            continue
         scored = domain.score_all(a.views, nps_scale=scale, negative=settings.negative)
         out.append(replace(a, scored=scored, negative_rules=settings.negative))
     return out
@@ -238,6 +244,7 @@ def _events(a: Arrival) -> list[EventData]:
     e = a.event
     now = utcnow()
     negative = any(s.negative for s in a.scored)
+    scores = tuple(_scored_answer(s) for s in a.scored)
     about: dict[str, Any] = {
         "workspace_id": e.workspace_id,
         "response_id": e.response_id,
@@ -246,7 +253,7 @@ def _events(a: Arrival) -> list[EventData]:
         "survey_id": e.survey_id,
         "kind": e.kind,
         "channel": e.channel,
-        "scores": tuple(_scored_answer(s) for s in a.scored),
+        "scores": scores,
         "loyalty": a.cell,
         "dimensions": a.dimensions,
         "consent_to_contact": e.consent_to_contact,
@@ -255,7 +262,7 @@ def _events(a: Arrival) -> list[EventData]:
     }
     out: list[EventData] = [ResponseScored(**about, negative=negative, scored_at=now)]
     if negative:
-        negatives = tuple(_scored_answer(s) for s in a.scored if s.negative)
+        negatives = tuple(answer for answer in scores if answer.negative)
         out.append(NegativeFeedbackDetected(**about, negatives=negatives, detected_at=now))
     return out
 
