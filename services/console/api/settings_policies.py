@@ -4,6 +4,7 @@ scoring's notification rules (a team channel told about low answers in a segment
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path
@@ -42,8 +43,56 @@ def back(runtime: RuntimeDep, section: str, done: str) -> Response:
     return redirect("/settings" + query(**flash(runtime.settings, done=done)) + "#" + section)
 
 
-async def policies_of(caller: Caller) -> list[dict[str, Any]]:
-    return [{k: p.get(k) for k in POLICY_FIELDS} for p in await caller.get("followup", "/v1/sla-policies")]
+def settings_writer(runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: str) -> Caller:
+    """Return a caller speaking for the signed-in person, once their role may change settings and the
+    form's CSRF token is theirs."""
+    person = need(signed_in, Permission.SETTINGS_WRITE)
+    check_session_csrf(person.session.csrf_token, csrf_token)
+    return runtime.deps.services.as_person(person)
+
+
+async def attempt(change: Awaitable[Any], *, done: str, service: str) -> str:
+    """Return ``done`` once ``change`` went through, or what ``service`` said when it refused."""
+    try:
+        await change
+    except ServiceError as exc:
+        return f"{service} refused: {exc.detail}"
+    return done
+
+
+async def policies_of(caller: Caller, *, without: str | None = None) -> list[dict[str, Any]]:
+    """Return followup's SLA policies as they are put back (``without`` the one of that id)."""
+    found = await caller.get("followup", "/v1/sla-policies")
+    return [{k: p.get(k) for k in POLICY_FIELDS} for p in found if without is None or p.get("id") != without]
+
+
+async def put_policies(
+    caller: Caller,
+    change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+    *,
+    without: str | None = None,
+) -> None:
+    """Read followup's SLA policies, ``change`` the list and put it back whole."""
+    await caller.put(
+        "followup", "/v1/sla-policies", {"policies": change(await policies_of(caller, without=without))}
+    )
+
+
+async def put_rules(
+    caller: Caller,
+    change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+    *,
+    without: str | None = None,
+) -> None:
+    """Read followup's routing rules, ``change`` the list and put it back whole with the default team."""
+    current = await caller.get("followup", "/v1/routing-rules")
+    rules = [
+        {k: r.get(k) for k in RULE_FIELDS}
+        for r in current.get("rules", [])
+        if without is None or r.get("id") != without
+    ]
+    body = {"rules": change(rules), "default_team_id": current.get("default_team_id")}
+    await caller.put("followup", "/v1/routing-rules", body)
 
 
 @router.post("/settings/sla-policies", summary="Add an SLA policy")
@@ -58,9 +107,7 @@ async def add_policy(
     resolution_hours: Hours = None,
     pause_while_waiting: Annotated[str, Form(max_length=5)] = "",
 ) -> Response:
-    person = need(signed_in, Permission.SETTINGS_WRITE)
-    check_session_csrf(person.session.csrf_token, csrf_token)
-    caller = runtime.deps.services.as_person(person)
+    caller = settings_writer(runtime, signed_in, csrf_token)
     policy: dict[str, Any] = {
         "name": name.strip(),
         "team_id": team_id or None,
@@ -73,30 +120,21 @@ async def add_policy(
     ):
         if hours is not None:
             policy[key] = round(hours * 60)
-    try:
-        current = await policies_of(caller)
-        await caller.put("followup", "/v1/sla-policies", {"policies": [*current, policy]})
-        done = f"SLA policy “{policy['name']}” added."
-    except ServiceError as exc:
-        done = f"followup refused the policy: {exc.detail}"
-    return back(runtime, "sla", done)
+    change = put_policies(caller, lambda current: [*current, policy])
+    return back(
+        runtime,
+        "sla",
+        await attempt(change, done=f"SLA policy “{policy['name']}” added.", service="followup"),
+    )
 
 
 @router.post("/settings/sla-policies/{policy_id}/remove", summary="Remove an SLA policy")
 async def remove_policy(
     policy_id: Id, runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: Csrf = ""
 ) -> Response:
-    person = need(signed_in, Permission.SETTINGS_WRITE)
-    check_session_csrf(person.session.csrf_token, csrf_token)
-    caller = runtime.deps.services.as_person(person)
-    try:
-        found = await caller.get("followup", "/v1/sla-policies")
-        kept = [{k: p.get(k) for k in POLICY_FIELDS} for p in found if p.get("id") != policy_id]
-        await caller.put("followup", "/v1/sla-policies", {"policies": kept})
-        done = "SLA policy removed."
-    except ServiceError as exc:
-        done = f"followup refused: {exc.detail}"
-    return back(runtime, "sla", done)
+    caller = settings_writer(runtime, signed_in, csrf_token)
+    change = put_policies(caller, lambda kept: kept, without=policy_id)
+    return back(runtime, "sla", await attempt(change, done="SLA policy removed.", service="followup"))
 
 
 @router.post("/settings/routing-rules", summary="Add a routing rule")
@@ -111,9 +149,7 @@ async def add_routing_rule(
     team_id: Annotated[str, Form(max_length=64)] = "",
     priority: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    person = need(signed_in, Permission.SETTINGS_WRITE)
-    check_session_csrf(person.session.csrf_token, csrf_token)
-    caller = runtime.deps.services.as_person(person)
+    caller = settings_writer(runtime, signed_in, csrf_token)
     conditions: dict[str, Any] = {}
     if metric and max_score is not None:
         conditions["score"] = {"metric": metric, "max": max_score}
@@ -125,38 +161,21 @@ async def add_routing_rule(
         "team_id": team_id or None,
         "priority": priority or None,
     }
-    try:
-        current = await caller.get("followup", "/v1/routing-rules")
-        rules = [{k: r.get(k) for k in RULE_FIELDS} for r in current.get("rules", [])]
-        body = {"rules": [*rules, rule], "default_team_id": current.get("default_team_id")}
-        await caller.put("followup", "/v1/routing-rules", body)
-        done = f"Routing rule “{rule['name']}” added."
-    except ServiceError as exc:
-        done = f"followup refused the rule: {exc.detail}"
-    return back(runtime, "routing", done)
+    change = put_rules(caller, lambda rules: [*rules, rule])
+    return back(
+        runtime,
+        "routing",
+        await attempt(change, done=f"Routing rule “{rule['name']}” added.", service="followup"),
+    )
 
 
 @router.post("/settings/routing-rules/{rule_id}/remove", summary="Remove a routing rule")
 async def remove_routing_rule(
     rule_id: Id, runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: Csrf = ""
 ) -> Response:
-    person = need(signed_in, Permission.SETTINGS_WRITE)
-    check_session_csrf(person.session.csrf_token, csrf_token)
-    caller = runtime.deps.services.as_person(person)
-    try:
-        current = await caller.get("followup", "/v1/routing-rules")
-        rules = [
-            {k: r.get(k) for k in RULE_FIELDS} for r in current.get("rules", []) if r.get("id") != rule_id
-        ]
-        await caller.put(
-            "followup",
-            "/v1/routing-rules",
-            {"rules": rules, "default_team_id": current.get("default_team_id")},
-        )
-        done = "Routing rule removed."
-    except ServiceError as exc:
-        done = f"followup refused: {exc.detail}"
-    return back(runtime, "routing", done)
+    caller = settings_writer(runtime, signed_in, csrf_token)
+    change = put_rules(caller, lambda kept: kept, without=rule_id)
+    return back(runtime, "routing", await attempt(change, done="Routing rule removed.", service="followup"))
 
 
 @router.post("/settings/notification-rules", summary="Add a notification rule")
@@ -171,9 +190,7 @@ async def add_notification_rule(
     channel: Annotated[str, Form(max_length=10)] = "email",
     to: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    person = need(signed_in, Permission.SETTINGS_WRITE)
-    check_session_csrf(person.session.csrf_token, csrf_token)
-    caller = runtime.deps.services.as_person(person)
+    caller = settings_writer(runtime, signed_in, csrf_token)
     body: dict[str, Any] = {
         "name": name.strip(),
         "metric": metric,
@@ -182,24 +199,17 @@ async def add_notification_rule(
         "channel": channel,
         "to": to.strip() or "-",
     }
-    try:
-        await caller.post("scoring", "/v1/notification-rules", body)
-        done = f"Notification rule “{body['name']}” added."
-    except ServiceError as exc:
-        done = f"scoring refused the rule: {exc.detail}"
-    return back(runtime, "notifications", done)
+    change = caller.post("scoring", "/v1/notification-rules", body)
+    done = f"Notification rule “{body['name']}” added."
+    return back(runtime, "notifications", await attempt(change, done=done, service="scoring"))
 
 
 @router.post("/settings/notification-rules/{rule_id}/remove", summary="Remove a notification rule")
 async def remove_notification_rule(
     rule_id: Id, runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: Csrf = ""
 ) -> Response:
-    person = need(signed_in, Permission.SETTINGS_WRITE)
-    check_session_csrf(person.session.csrf_token, csrf_token)
-    caller = runtime.deps.services.as_person(person)
-    try:
-        await caller.delete("scoring", f"/v1/notification-rules/{rule_id}")
-        done = "Notification rule removed."
-    except ServiceError as exc:
-        done = f"scoring refused: {exc.detail}"
-    return back(runtime, "notifications", done)
+    caller = settings_writer(runtime, signed_in, csrf_token)
+    change = caller.delete("scoring", f"/v1/notification-rules/{rule_id}")
+    return back(
+        runtime, "notifications", await attempt(change, done="Notification rule removed.", service="scoring")
+    )
