@@ -15,6 +15,7 @@ Needs Chromium at /usr/bin/chromium (``make`` installs it); without it these tes
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -287,6 +288,23 @@ async def signed_in_page(
     await page.press("#password", "Enter")
     await page.wait_for_url(f"{base}/")
     return context, page, problems
+
+
+@contextlib.asynccontextmanager
+async def owner_page(
+    apps: Any, chromium: Any, workspace: str, owner: str, size: str
+) -> AsyncIterator[tuple[dict[str, Any], Any]]:
+    """Yield a new workspace (owned by ``owner``) and a page signed in as its owner; the page must
+    have logged no problem by the end."""
+    made = await make_workspace(apps.console, workspace, owner)
+    context, page, problems = await signed_in_page(
+        chromium, apps.console, made["owner_email"], made["password"], size
+    )
+    try:
+        yield made, page
+        assert problems == [], problems
+    finally:
+        await context.close()
 
 
 async def _starts(text: Any, prefix: str) -> bool:
@@ -594,11 +612,7 @@ async def test_explore_groups_with_intervals_and_csv_and_responses_search(
 async def test_a_survey_made_in_the_editor_shows_the_double_barrelled_warning_beside_its_question(
     apps, chromium, workspace, gallery, size
 ):
-    made = await make_workspace(apps.console, workspace, "Sue Surveys")
-    context, page, problems = await signed_in_page(
-        chromium, apps.console, made["owner_email"], made["password"], size
-    )
-    try:
+    async with owner_page(apps, chromium, workspace, "Sue Surveys", size) as (_made, page):
         await page.goto(f"{apps.console}/surveys")
         await page.click("text=New survey")
         await page.fill("#name", "Support follow-up")
@@ -628,9 +642,6 @@ async def test_a_survey_made_in_the_editor_shows_the_double_barrelled_warning_be
         await page.goto(f"{apps.console}/surveys")
         assert "Support follow-up" in await page.inner_text("#surveys")
         await page.screenshot(path=gallery / f"surveys-{size}.png", full_page=True)
-        assert problems == [], problems
-    finally:
-        await context.close()
 
 
 @pytest.mark.parametrize("size", list(WIDTHS))
@@ -816,11 +827,7 @@ async def test_a_rule_the_form_cannot_make_is_refused_beside_the_form_with_what_
 async def test_a_key_revoked_in_the_console_stops_working_at_the_services(
     apps, chromium, workspace, gallery, size
 ):
-    made = await make_workspace(apps.console, workspace, "Kay Keys")
-    context, page, problems = await signed_in_page(
-        chromium, apps.console, made["owner_email"], made["password"], size
-    )
-    try:
+    async with owner_page(apps, chromium, workspace, "Kay Keys", size) as (_made, page):
         await page.fill("#label", "Reporting")
         await page.select_option("#role", "viewer")
         await page.click("text=Create key")
@@ -848,9 +855,6 @@ async def test_a_key_revoked_in_the_console_stops_working_at_the_services(
             assert took < 3, f"the revocation took {took:.1f}s to reach the services"
             answer = await http.get(services["trigger"], headers=headers)
             assert "revoked" in answer.text.lower(), answer.text
-        assert problems == [], problems
-    finally:
-        await context.close()
 
 
 @pytest.mark.parametrize("size", list(WIDTHS))
@@ -891,11 +895,7 @@ async def test_send_a_test_event_for_an_integration_shows_the_decisions(
 
 @pytest.mark.parametrize("size", list(WIDTHS))
 async def test_the_overview_by_keyboard_alone(apps, chromium, workspace, size):
-    made = await make_workspace(apps.console, workspace, "Kim Keys")
-    context, page, problems = await signed_in_page(
-        chromium, apps.console, made["owner_email"], made["password"], size
-    )
-    try:
+    async with owner_page(apps, chromium, workspace, "Kim Keys", size) as (_made, page):
         await page.goto(f"{apps.console}/overview")
         await page.keyboard.press("Tab")
         assert await page.evaluate("document.activeElement.textContent") == "Skip to content"
@@ -924,9 +924,6 @@ async def test_the_overview_by_keyboard_alone(apps, chromium, workspace, size):
             "window.innerWidth + 1).map(e => e.tagName + '.' + e.className + '#' + e.id).slice(0, 8)"
         )
         assert await fits(page), wide
-        assert problems == [], problems
-    finally:
-        await context.close()
 
 
 async def test_the_api_docs_render_in_the_browser_from_the_service_alone(apps, chromium, gallery):
@@ -962,11 +959,7 @@ async def test_the_api_docs_render_in_the_browser_from_the_service_alone(apps, c
 async def test_a_second_language_typed_in_the_editor_is_saved_and_shown_in_the_preview(
     apps, chromium, workspace, gallery, size
 ):
-    made = await make_workspace(apps.console, workspace, "Lena Languages")
-    context, page, problems = await signed_in_page(
-        chromium, apps.console, made["owner_email"], made["password"], size
-    )
-    try:
+    async with owner_page(apps, chromium, workspace, "Lena Languages", size) as (_made, page):
         await page.goto(f"{apps.console}/surveys/new")
         await page.fill("#name", "Store visit")
         await page.fill("#second-locale", "nl")
@@ -993,9 +986,6 @@ async def test_a_second_language_typed_in_the_editor_is_saved_and_shown_in_the_p
         assert "en, nl" in await page.inner_text("dl.facts-list")
         assert await fits(page)
         await page.screenshot(path=gallery / f"survey-languages-{size}.png", full_page=True)
-        assert problems == [], problems
-    finally:
-        await context.close()
 
 
 async def test_logic_branding_and_a_reward_chosen_in_the_editor_are_what_responses_saves(
@@ -1196,11 +1186,7 @@ async def test_a_webhook_subscription_made_in_settings_shows_its_secret_once_and
 async def test_a_template_edited_in_settings_shows_dispatchs_preview_before_and_after_saving(
     apps, chromium, workspace, auth, gallery, size
 ):
-    made = await make_workspace(apps.console, workspace, "Tess Templates")
-    context, page, problems = await signed_in_page(
-        chromium, apps.console, made["owner_email"], made["password"], size
-    )
-    try:
+    async with owner_page(apps, chromium, workspace, "Tess Templates", size) as (_made, page):
         await page.goto(f"{apps.console}/settings")
         await page.click("text=New template")
         await page.fill("#tpl-name", "Support email")
@@ -1224,9 +1210,6 @@ async def test_a_template_edited_in_settings_shows_dispatchs_preview_before_and_
         await page.wait_for_url(f"**/settings/templates/{template_id}?done=*")
         await page.goto(f"{apps.console}/settings")
         assert "Support email" in await page.inner_text("section[aria-labelledby=channels]")
-        assert problems == [], problems
-    finally:
-        await context.close()
     async with httpx.AsyncClient(base_url=apps.dispatch, timeout=20) as dispatch:
         saved = await dispatch.get(f"/v1/templates/{template_id}", headers=auth)
     assert (
