@@ -22,6 +22,7 @@ import functools
 import re
 import secrets
 import time
+from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
@@ -30,29 +31,24 @@ from services.dispatch import domain
 from services.dispatch.templates import Rendered
 
 
-def compose_invitation(
-    *,
-    to_email: str,
-    to_name: str | None,
-    rendered: Rendered,
-    message_id: str,
-    mail_from: str,
-    unsubscribe_url: str | None,
-    reply_to: str | None = None,
-    traceparent: str | None = None,
-) -> EmailMessage:
+@dataclass(frozen=True, slots=True)
+class InvitationEmail:
+    """Who an invitation email goes to and from, what it says, and the headers it carries."""
+
+    to_email: str
+    to_name: str | None
+    rendered: Rendered
+    message_id: str
+    mail_from: str
+    unsubscribe_url: str | None
+    reply_to: str | None = None
+    traceparent: str | None = None
+
+
+def compose_invitation(mail: InvitationEmail) -> EmailMessage:
     """Return the invitation email as a message (what ``build_invitation`` sends, parsed back); raise
     ValueError for an address no header can carry."""
-    built = build_invitation(
-        to_email=to_email,
-        to_name=to_name,
-        rendered=rendered,
-        message_id=message_id,
-        mail_from=mail_from,
-        unsubscribe_url=unsubscribe_url,
-        reply_to=reply_to,
-        traceparent=traceparent,
-    )
+    built = build_invitation(mail)
     if isinstance(built, EmailMessage):
         return built
     message = email.message_from_bytes(built, policy=email.policy.default)
@@ -60,47 +56,20 @@ def compose_invitation(
     return message
 
 
-def build_invitation(
-    *,
-    to_email: str,
-    to_name: str | None,
-    rendered: Rendered,
-    message_id: str,
-    mail_from: str,
-    unsubscribe_url: str | None,
-    reply_to: str | None = None,
-    traceparent: str | None = None,
-) -> bytes | EmailMessage:
+def build_invitation(mail: InvitationEmail) -> bytes | EmailMessage:
     """Return the invitation email ready for SMTP: bytes (``invitation_bytes``), or a message when an
     address is not ASCII (it needs SMTPUTF8, which the SMTP client handles for a message); raise
     ValueError for an address no header can carry."""
-    build = _message if needs_utf8(to_email, mail_from, reply_to or "") else invitation_bytes
-    return build(
-        to_email=to_email,
-        to_name=to_name,
-        rendered=rendered,
-        message_id=message_id,
-        mail_from=mail_from,
-        unsubscribe_url=unsubscribe_url,
-        reply_to=reply_to,
-        traceparent=traceparent,
-    )
+    build = _message if needs_utf8(mail.to_email, mail.mail_from, mail.reply_to or "") else invitation_bytes
+    return build(mail)
 
 
-def invitation_bytes(
-    *,
-    to_email: str,
-    to_name: str | None,
-    rendered: Rendered,
-    message_id: str,
-    mail_from: str,
-    unsubscribe_url: str | None,
-    reply_to: str | None = None,
-    traceparent: str | None = None,
-) -> bytes:
+def invitation_bytes(mail: InvitationEmail) -> bytes:
     """Return the invitation email as SMTP carries it (CRLF lines, 7-bit clean); raise ValueError for
     an address no header can carry. For ASCII addresses only (``needs_utf8``)."""
-    name = domain.clean_name(to_name)
+    to_email, rendered, mail_from, reply_to = mail.to_email, mail.rendered, mail.mail_from, mail.reply_to
+    unsubscribe_url, traceparent = mail.unsubscribe_url, mail.traceparent
+    name = domain.clean_name(mail.to_name)
     Address(display_name=name or "", addr_spec=to_email)  # raises ValueError as the header would
     to = f"{name} <{to_email}>" if name and _PLAIN_NAME.fullmatch(name) else None
     lines = [
@@ -108,7 +77,7 @@ def invitation_bytes(
         _static_header("From", mail_from),
         _header("To", to) if to else _folded("To", Address(display_name=name or "", addr_spec=to_email)),
         f"Date: {_date()}\r\n",
-        _header("Message-ID", message_id),
+        _header("Message-ID", mail.message_id),
     ]
     mailto = _mailto(mail_from)
     if unsubscribe_url:
@@ -214,30 +183,23 @@ def needs_utf8(*addresses: str) -> bool:
     return not all(a.isascii() for a in addresses)
 
 
-def _message(
-    *,
-    to_email: str,
-    to_name: str | None,
-    rendered: Rendered,
-    message_id: str,
-    mail_from: str,
-    unsubscribe_url: str | None,
-    reply_to: str | None,
-    traceparent: str | None,
-) -> EmailMessage:
-    message = _headers(to_email, domain.clean_name(to_name), rendered.subject, message_id, mail_from)
-    mailto = f"<mailto:{parseaddr(mail_from)[1]}?subject=unsubscribe>"
-    if unsubscribe_url:
-        message["List-Unsubscribe"] = f"<{unsubscribe_url}>, {mailto}"
+def _message(mail: InvitationEmail) -> EmailMessage:
+    rendered = mail.rendered
+    message = _headers(
+        mail.to_email, domain.clean_name(mail.to_name), rendered.subject, mail.message_id, mail.mail_from
+    )
+    mailto = f"<mailto:{parseaddr(mail.mail_from)[1]}?subject=unsubscribe>"
+    if mail.unsubscribe_url:
+        message["List-Unsubscribe"] = f"<{mail.unsubscribe_url}>, {mailto}"
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     else:
         message["List-Unsubscribe"] = mailto
-    if reply_to:
-        message["Reply-To"] = reply_to
+    if mail.reply_to:
+        message["Reply-To"] = mail.reply_to
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(rendered.text)
-    if traceparent:
-        message["traceparent"] = traceparent
+    if mail.traceparent:
+        message["traceparent"] = mail.traceparent
     if rendered.html is not None:
         message.add_alternative(rendered.html, subtype="html")
     return message

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.dispatch import domain, embeds, template_checks, templates
-from services.dispatch.emails import compose_invitation, invitation_bytes
+from services.dispatch.emails import InvitationEmail, compose_invitation, invitation_bytes
 from shared.events import Recipient
 from shared.timezones import zone
 
@@ -297,12 +297,14 @@ def render_email(
     )
     rendered = templates.render("email", fields, None, **kwargs)  # type: ignore[arg-type]
     return compose_invitation(
-        to_email="ada@example.com",
-        to_name=name,
-        rendered=rendered,
-        message_id="<invitation.1@acme.test>",
-        mail_from="Acme <surveys@acme.test>",
-        unsubscribe_url="https://go.acme.test/u/unsub",
+        InvitationEmail(
+            to_email="ada@example.com",
+            to_name=name,
+            rendered=rendered,
+            message_id="<invitation.1@acme.test>",
+            mail_from="Acme <surveys@acme.test>",
+            unsubscribe_url="https://go.acme.test/u/unsub",
+        )
     )
 
 
@@ -422,14 +424,16 @@ def test_invitation_bytes_read_back_as_the_message_they_were_built_from(name, su
         subject, "Hallo Jürgen,\n\n.a line with a dot\nhttps://s.test/" + "a" * 120, "<p>é</p>"
     )
     raw = invitation_bytes(
-        to_email="ada@example.com",
-        to_name=name,
-        rendered=rendered,
-        message_id="<invitation.1@acme.test>",
-        mail_from="Acme Surveys <surveys@acme.test>",
-        unsubscribe_url="https://go.acme.test/u/" + "t" * 90,
-        reply_to="Help Desk <help@acme.test>",
-        traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        InvitationEmail(
+            to_email="ada@example.com",
+            to_name=name,
+            rendered=rendered,
+            message_id="<invitation.1@acme.test>",
+            mail_from="Acme Surveys <surveys@acme.test>",
+            unsubscribe_url="https://go.acme.test/u/" + "t" * 90,
+            reply_to="Help Desk <help@acme.test>",
+            traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        )
     )
     assert raw.isascii() and b"\n" not in raw.replace(b"\r\n", b"")  # 7-bit clean, CRLF lines only
     assert max(len(line) for line in raw.split(b"\r\n")) <= 998
@@ -460,4 +464,4 @@ def test_invitation_bytes_refuse_a_line_break_in_a_header(field):
     }
     values[field] = str(values[field]) + "\r\nBcc: victim@example.com"
     with pytest.raises(ValueError):
-        invitation_bytes(**values)  # type: ignore[arg-type]
+        invitation_bytes(InvitationEmail(**values))  # type: ignore[arg-type]

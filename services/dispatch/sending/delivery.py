@@ -111,14 +111,16 @@ class Deliverer:
         to, mail_from = inv.recipient_email or "", job.config.mail_from or self.settings.mail_from
         try:
             built = emails.build_invitation(
-                to_email=to,
-                to_name=inv.recipient_name,
-                rendered=rendered,
-                message_id=job.message_id or "",
-                mail_from=mail_from,
-                reply_to=job.config.reply_to,
-                unsubscribe_url=unsubscribe_url(self.settings, inv),
-                traceparent=inv.traceparent,  # the survey request's trace, for mail logs
+                emails.InvitationEmail(
+                    to_email=to,
+                    to_name=inv.recipient_name,
+                    rendered=rendered,
+                    message_id=job.message_id or "",
+                    mail_from=mail_from,
+                    reply_to=job.config.reply_to,
+                    unsubscribe_url=unsubscribe_url(self.settings, inv),
+                    traceparent=inv.traceparent,  # the survey request's trace, for mail logs
+                )
             )
         except ValueError as exc:  # an address no header can carry: retrying will not fix it
             raise SendError(
