@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
 import re
@@ -465,3 +466,28 @@ def test_invitation_bytes_refuse_a_line_break_in_a_header(field):
     values[field] = str(values[field]) + "\r\nBcc: victim@example.com"
     with pytest.raises(ValueError):
         invitation_bytes(InvitationEmail(**values))  # type: ignore[arg-type]
+
+
+def test_an_address_that_is_not_ascii_goes_out_as_a_message_for_smtputf8():
+    from services.dispatch.emails import build_invitation
+
+    mail = InvitationEmail(
+        to_email="juergen@bäckerei.example",
+        to_name="Jürgen",
+        rendered=templates.Rendered("Hoe was het?", "Hallo Jürgen", "<p>Hallo</p>"),
+        message_id="<invitation.2@acme.test>",
+        mail_from="Acme <surveys@acme.test>",
+        unsubscribe_url=None,
+        reply_to="help@acme.test",
+        traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    )
+    built = build_invitation(mail)
+    assert not isinstance(built, bytes)  # the SMTP client sends a message with SMTPUTF8
+    assert built["To"].addresses[0].addr_spec == "juergen@bäckerei.example"
+    assert built["Message-ID"] == "<invitation.2@acme.test>"
+    assert built["Reply-To"] == "help@acme.test"
+    assert built["List-Unsubscribe"] == "<mailto:surveys@acme.test?subject=unsubscribe>"
+    assert built["traceparent"] == mail.traceparent
+    assert built.get_body(("html",)).get_content() == "<p>Hallo</p>\n"
+    # The same email to an ASCII address takes the bytes path.
+    assert isinstance(build_invitation(dataclasses.replace(mail, to_email="juergen@example.com")), bytes)
