@@ -59,13 +59,14 @@ def signed_requests(secret: str, count: int, prefix: str) -> list[Request]:
     return out
 
 
-async def call(app: Any, path: str, request: Request) -> None:
+async def call(app: Any, path: str, request: Request, *, method: str = "POST", expect: int = 202) -> None:
+    """Call ``app``'s ASGI entry with one request; raise unless it answers ``expect``."""
     headers, body = request
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "POST",
+        "method": method,
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
@@ -90,8 +91,8 @@ async def call(app: Any, path: str, request: Request) -> None:
             status.append(message["status"])
 
     await app(scope, receive, send)
-    if status != [202]:
-        raise RuntimeError(f"webhook answered {status}")
+    if status != [expect]:
+        raise RuntimeError(f"{method} {path} answered {status}")
 
 
 async def main(args: argparse.Namespace) -> None:

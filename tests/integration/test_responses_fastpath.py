@@ -173,6 +173,10 @@ async def test_bad_tokens_and_bad_path_values_are_refused(client, token):
     assert unknown.status_code == 422 and fields(unknown) == ["question_id"]
     nul_field = await client.post(f"/s/{token}", data={"nps": "9", "why": "a\x00b"})
     assert nul_field.status_code == 422 and fields(nul_field) == ["why"]
+    no_boundary = await client.post(
+        f"/s/{token}", content=b"--x\r\n", headers={"content-type": "multipart/form-data"}
+    )
+    assert no_boundary.status_code == 400 and "boundary" in no_boundary.json()["detail"]
     assert not await started(client, token)
 
 
