@@ -30,7 +30,7 @@ from collections.abc import Callable
 import httpx
 
 from bench.responses import SURVEY, token
-from bench.webhook_cpu import Request, call
+from bench.webhook_cpu import Request, api_env, call
 from closeloop.infra import scratch_broker, scratch_database
 from shared.access import Role, issue_api_key
 
@@ -61,15 +61,7 @@ async def main(args: argparse.Namespace) -> None:
     )
     async with scratch_database("bench-page-cpu", services=["responses"]) as url, scratch_broker() as broker:
         secret_key = secrets.token_urlsafe(32)
-        os.environ.update(
-            {
-                "DATABASE_URL": url,
-                "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-                "CLOSELOOP_SECRET_KEY": secret_key,
-                "CLOSELOOP_ROLE": "api",
-                "LOG_LEVEL": "WARNING",
-            }
-        )
+        os.environ.update(api_env(url, broker.bootstrap_servers, secret_key))
         from services.responses.app import create_app
 
         app = create_app()

@@ -42,9 +42,7 @@ async def client(stack_env: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def survey(client: httpx.AsyncClient, auth: dict[str, str]) -> dict:
-    response = await client.post("/v1/surveys", json=SURVEY, headers=auth)
-    assert response.status_code == 201, response.text
-    return response.json()
+    return dict((await client.post("/v1/surveys", json=SURVEY, headers=auth)).raise_for_status().json())
 
 
 @pytest.fixture
