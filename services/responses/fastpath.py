@@ -17,8 +17,8 @@ problem+json (the same documents as the app's problem handlers).
 Anything else goes on to FastAPI unchanged, and so does every request whose errors FastAPI itself
 would report: a query string (``?score=``, ``?q=``, validated by the route's parameters), a body
 without a ``Content-Length`` or over the limit (``BodySizeLimit``), an answer whose body is not JSON or
-not an ``AnswerSubmit`` (FastAPI's 400 and 422, naming the field) — the body read is handed on.
-HEAD, OPTIONS and other methods go on too (FastAPI's 405).
+not an ``AnswerSubmit`` (FastAPI's 400 and 422, naming the field), a form Starlette cannot parse
+(400) — the body read is handed on. HEAD, OPTIONS and other methods go on too (FastAPI's 405).
 """
 
 from __future__ import annotations
@@ -70,6 +70,8 @@ class _Passed(Exception):
 
 
 class SurveyFastPath:
+    """The responses app's front door (``ServiceApp.front``); ``app`` is FastAPI's own way in."""
+
     def __init__(self, app: ASGIApp, *, max_bytes: int, service: str = "responses") -> None:
         self.app = app
         self.max_bytes = max_bytes
