@@ -57,6 +57,7 @@ bench: install
 	@$(BIN)/python -m bench.trigger
 	@$(BIN)/python -m bench.webhook_cpu
 	@$(BIN)/python -m bench.responses
+	@$(BIN)/python -m bench.page_cpu
 	@$(BIN)/python -m bench.dispatch
 	@$(BIN)/python -m bench.access
 	@$(BIN)/python -m bench.followup

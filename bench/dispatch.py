@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -78,16 +79,20 @@ BREAKDOWN = [
 ]
 
 
-def breakdown(raw: str) -> dict[str, float]:
-    """Return the share of samples per ``BREAKDOWN`` part in py-spy's raw (collapsed stack) output."""
+def breakdown(
+    raw: str,
+    parts: list[tuple[str, tuple[str, ...]]] = BREAKDOWN,
+    other: str = "other (asyncio, dispatch's own code, logging, …)",
+) -> dict[str, float]:
+    """Return the share of samples per part of ``parts`` in py-spy's raw (collapsed stack) output."""
     counts: dict[str, int] = {}
     for line in raw.splitlines():
         stack, _, n = line.rpartition(" ")
         if not stack or not n.isdigit():
             continue
-        part = "other (asyncio, dispatch's own code, logging, …)"
+        part = other
         for frame in reversed(stack.split(";")):
-            hit = next((name for name, marks in BREAKDOWN if any(m in frame for m in marks)), None)
+            hit = next((name for name, marks in parts if any(m in frame for m in marks)), None)
             if hit is not None:
                 part = hit
                 break
@@ -96,12 +101,14 @@ def breakdown(raw: str) -> dict[str, float]:
     return {k: v / total for k, v in sorted(counts.items(), key=lambda kv: -kv[1])}
 
 
-def start_profile(pid: int, seconds: int, phase: str) -> tuple[subprocess.Popen[bytes], Path] | None:
+def start_profile(
+    pid: int, seconds: int, phase: str, *, bench: str = "dispatch"
+) -> tuple[subprocess.Popen[bytes], Path] | None:
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists():
         print("warning: --profile needs py-spy (pip install py-spy); not profiling", file=sys.stderr)
         return None
-    out = Path(tempfile.mkdtemp(prefix="closeloop-bench-dispatch-")) / f"{phase}.raw"
+    out = Path(tempfile.mkdtemp(prefix=f"closeloop-bench-{bench}-")) / f"{phase}.raw"
     cmd = [
         spy,
         "record",
@@ -119,15 +126,18 @@ def start_profile(pid: int, seconds: int, phase: str) -> tuple[subprocess.Popen[
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out
 
 
-async def stop_profile(profile: tuple[subprocess.Popen[bytes], Path] | None) -> dict[str, float]:
-    """Stop py-spy (it writes what it sampled so far on SIGINT); return the breakdown of its samples."""
+async def stop_profile(
+    profile: tuple[subprocess.Popen[bytes], Path] | None, **parts: Any
+) -> dict[str, float]:
+    """Stop py-spy (it writes what it sampled so far on SIGINT); return the breakdown of its samples
+    (``parts`` as ``breakdown`` takes them)."""
     if profile is None:
         return {}
     spy, raw = profile
     spy.send_signal(signal.SIGINT)
     await asyncio.to_thread(spy.wait, 30)
     print(f"  profile: {raw}", flush=True)
-    return breakdown(raw.read_text(errors="replace")) if raw.exists() else {}
+    return breakdown(raw.read_text(errors="replace"), **parts) if raw.exists() else {}
 
 
 def shares_rows(shares: dict[str, float], per_message_ms: float, what: str) -> list[tuple[str, str]]:

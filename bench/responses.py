@@ -9,6 +9,9 @@ service as a process, defines a three-question survey through the API, then for 
 2. answers: ``PUT /v1/public/surveys/<token>/answers/nps`` (each a first answer: a new response and
    a ResponseStarted in the outbox) — answers/s, p50/p99;
 3. completions: the page's form post of every answer (``POST /s/<token>`` → 303) — responses/s, p50/p99.
+
+With ``--profile`` (needs ``py-spy`` in the virtualenv), each of the service's phases is sampled with
+``py-spy record --gil`` and its GIL time broken down by the innermost matching frame (``PARTS``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI, Response
 
+from bench.dispatch import start_profile, stop_profile
 from bench.loadgen import cpu_seconds, drive, http_request, percentile
 from closeloop.infra import free_port, scratch_broker, scratch_database, wait_for_port
 from closeloop.stack import SERVICE_PORTS, ServiceStack
@@ -60,6 +64,20 @@ SURVEY = {
 
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Where a sample's GIL time went (``--profile``): the innermost frame whose file matches, leaf first.
+PARTS = [
+    ("template (Jinja2, pages.py)", ("jinja2", "markupsafe", "responses/pages.py", "responses/i18n.py")),
+    ("database (asyncpg, SQLAlchemy)", ("asyncpg", "sqlalchemy", "shared/db.py", "shared/outbox.py")),
+    ("link token (decrypt, verify)", ("survey_links", "cryptography", "shared/crypto")),
+    (
+        "FastAPI/Starlette (routing, dependencies, middlewares)",
+        ("fastapi", "starlette", "shared/inputs.py", "shared/headers.py", "shared/observability.py"),
+    ),
+    ("uvicorn (HTTP parsing, transport)", ("uvicorn", "h11", "httptools")),
+    ("responses' own code (handlers, domain, events)", ("services/responses", "shared/events", "pydantic")),
+]
+OTHER = "other (asyncio, logging, …)"
 
 
 def token(secret: str, workspace: str, survey_id: str) -> str:
@@ -111,17 +129,33 @@ def start_bare(host: str, port: int, page_file: Path) -> subprocess.Popen[bytes]
 
 Result = tuple[int, list[float], float, float]
 """(requests, latencies, elapsed seconds, CPU seconds of the serving process)."""
+profiles: dict[str, dict[str, float]] = {}
+"""The ``--profile`` breakdown of each phase, by phase."""
 
 
 async def measure(
-    host: str, port: int, pid: int, requests: list[bytes], *, args: argparse.Namespace, expect: int
+    host: str,
+    port: int,
+    pid: int,
+    requests: list[bytes],
+    *,
+    args: argparse.Namespace,
+    expect: int,
+    phase: str | None = None,
 ) -> Result:
-    """Drive ``requests`` for ``--seconds`` from ``--concurrency`` connections; CPU of ``pid`` beside."""
+    """Drive ``requests`` for ``--seconds`` from ``--concurrency`` connections; CPU of ``pid`` beside
+    (and, with ``--profile``, its samples as ``profiles[phase]``)."""
+    profile = (
+        start_profile(pid, int(args.seconds), phase, bench="responses") if phase and args.profile else None
+    )
     cpu = cpu_seconds(pid)
     done, latencies, elapsed = await drive(
         host, port, requests, connections=args.concurrency, seconds=args.seconds, expect=expect
     )
-    return done, latencies, elapsed, cpu_seconds(pid) - cpu
+    cpu = cpu_seconds(pid) - cpu
+    if phase and profile is not None:
+        profiles[phase] = await stop_profile(profile, parts=PARTS, other=OTHER)
+    return done, latencies, elapsed, cpu
 
 
 def row(name: str, result: Result, unit: str) -> tuple[str, str]:
@@ -212,11 +246,11 @@ async def main(args: argparse.Namespace) -> int:
             bare.terminate()
             bare.wait(10)
         print(f"[2/4] survey page: {args.concurrency} clients for {args.seconds:.0f}s …", flush=True)
-        page = await measure(host, port, pid, gets, args=args, expect=200)
+        page = await measure(host, port, pid, gets, args=args, expect=200, phase="page")
         print(f"[3/4] first answers: {args.concurrency} clients for {args.seconds:.0f}s …", flush=True)
-        answers = await measure(host, port, pid, puts, args=args, expect=200)
+        answers = await measure(host, port, pid, puts, args=args, expect=200, phase="answer")
         print(f"[4/4] completed form posts: {args.concurrency} clients for {args.seconds:.0f}s …", flush=True)
-        posts = await measure(host, port, pid, posts_, args=args, expect=303)
+        posts = await measure(host, port, pid, posts_, args=args, expect=303, phase="form post")
     finally:
         stack.stop_all()
         await infra.aclose()
@@ -236,6 +270,10 @@ async def main(args: argparse.Namespace) -> int:
     )
     for name, value in rows:
         print(f"{name.ljust(width)}  {value}")
+    for phase, shares in profiles.items():
+        print(f"\nwhere the {phase}'s GIL time went (py-spy --gil):")
+        for part, share in shares.items():
+            print(f"  {share * 100:5.1f} %  {part}")
     return 0 if len(page_bytes) < 50_000 else 1
 
 
@@ -245,6 +283,9 @@ if __name__ == "__main__":
     )
     parser.add_argument("--seconds", type=float, default=8, help="duration of each phase")
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent clients")
+    parser.add_argument(
+        "--profile", action="store_true", help="sample each phase with py-spy --gil and print the breakdown"
+    )
     parser.add_argument(
         "--max-rate", type=int, default=8000, help="requests built per second of a phase (an upper bound)"
     )

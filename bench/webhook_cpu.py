@@ -59,13 +59,14 @@ def signed_requests(secret: str, count: int, prefix: str) -> list[Request]:
     return out
 
 
-async def call(app: Any, path: str, request: Request) -> None:
+async def call(app: Any, path: str, request: Request, *, method: str = "POST", expect: int = 202) -> None:
+    """Call ``app``'s ASGI entry with one request; raise unless it answers ``expect``."""
     headers, body = request
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "POST",
+        "method": method,
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
@@ -90,8 +91,20 @@ async def call(app: Any, path: str, request: Request) -> None:
             status.append(message["status"])
 
     await app(scope, receive, send)
-    if status != [202]:
-        raise RuntimeError(f"webhook answered {status}")
+    if status != [expect]:
+        raise RuntimeError(f"{method} {path} answered {status}")
+
+
+def api_env(database_url: str, bootstrap_servers: str, secret_key: str) -> dict[str, str]:
+    """The environment of a service app run in the bench's process: its API only (no relay, no
+    consumer), quiet."""
+    return {
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
+        "CLOSELOOP_SECRET_KEY": secret_key,
+        "CLOSELOOP_ROLE": "api",
+        "LOG_LEVEL": "WARNING",
+    }
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -103,11 +116,7 @@ async def main(args: argparse.Namespace) -> None:
         secret_key = secrets.token_urlsafe(32)  # production rules: at least 32 bytes
         os.environ.update(
             {
-                "DATABASE_URL": url,
-                "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-                "CLOSELOOP_SECRET_KEY": secret_key,
-                "CLOSELOOP_ROLE": "api",
-                "LOG_LEVEL": "WARNING",
+                **api_env(url, broker.bootstrap_servers, secret_key),
                 "CLOSELOOP_TRIGGER_RATE_LIMIT_PER_S": "1000000",
                 "CLOSELOOP_TRIGGER_RATE_LIMIT_BURST": "1000000",
             }

@@ -34,12 +34,17 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-                headers.setdefault("Referrer-Policy", "no-referrer")
-                if "content-security-policy" not in headers:
-                    html = headers.get("content-type", "").startswith("text/html")
-                    headers["Content-Security-Policy"] = HTML_POLICY if html else LOCKED_POLICY
+                add_missing(MutableHeaders(scope=message))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def add_missing(headers: MutableHeaders) -> None:
+    """Add what ``SecurityHeaders`` adds to a response's ``headers`` that do not set it themselves (a
+    front door that answers before the middleware calls it too)."""
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    if "content-security-policy" not in headers:
+        html = headers.get("content-type", "").startswith("text/html")
+        headers["Content-Security-Policy"] = HTML_POLICY if html else LOCKED_POLICY

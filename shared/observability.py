@@ -8,6 +8,7 @@ import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -171,12 +172,17 @@ class RequestMetricsMiddleware:
             await send(message)
 
         try:
-            # A caller's W3C traceparent header continues its trace; otherwise the request starts one.
-            with tracing.span(scope["method"], parent=_header(scope, b"traceparent"), kind="server"):
+            with server_span(scope):
                 await self.app(scope, receive, send_wrapper)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             record_request(self.service, scope["method"], route, status, time.perf_counter() - started)
+
+
+def server_span(scope: Scope) -> AbstractContextManager[str]:
+    """The request's span: a caller's W3C traceparent header continues its trace; otherwise the
+    request starts one."""
+    return tracing.span(scope["method"], parent=_header(scope, b"traceparent"), kind="server")
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

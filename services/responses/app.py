@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from services.responses.api import router
 from services.responses.deps import ResponsesDeps, ResponsesRuntime
+from services.responses.fastpath import SurveyFastPath
 from services.responses.handlers.erasure import on_contact_erased
 from services.responses.handlers.reads import DefinitionCache, create_read_pool
 from services.responses.handlers.retention import on_anonymisation_due
@@ -52,6 +53,9 @@ def create_app(settings: ResponsesSettings | None = None) -> FastAPI:
             },
             setup=_setup,
             teardown=_teardown,
+            # The page, an answer and the form post are answered in front of FastAPI (fastpath.py); a
+            # worker's port serves health checks only, so it gets no front door.
+            front=lambda app, settings: SurveyFastPath(app.handle, max_bytes=settings.max_body_bytes),
             openapi_tags=[
                 {"name": "surveys", "description": "Versioned survey definitions (workspace API key)"},
                 {"name": "checklist", "description": "Question checklist warnings and the glossary"},
