@@ -231,9 +231,10 @@ class AnswerCache:
                 cached = Cached(Columns(first), generation=meta.generation or 0, settled=before.top)
                 query = f"SELECT {SELECTED} FROM scoring.answers a WHERE {IN_WORKSPACE}"
                 result = await conn.stream(text(query), params)
-                async for rows in result.partitions(20_000):
+                async for rows in result.partitions(5_000):
                     cached.add(list(rows), loading=True)
                     await asyncio.sleep(0)  # let requests run between batches
+        cached.columns.order()
         cached.settle(Checkpoint(meta.top or 0, frozenset(meta.waiting)), set())
         return cached
 
@@ -272,6 +273,9 @@ class AnswerCache:
             self.load_soon(workspace_id)
             return False
         cached.add([row[-len(COLUMNS) :] for row in rows if row.response_key is not None])
+        columns = cached.columns
+        if columns.size - columns.ordered > columns.size // 4:
+            columns.order()
         cached.settle(Checkpoint(meta.top or 0, frozenset(meta.waiting)), set(meta.running))
         self._report()
         return True
