@@ -10,9 +10,11 @@ migrates the scoring schema, then:
    the rollups are built from them as the consumer would have;
 2. **queries** each report through the service's own read side (``services.scoring.queries``: the SQL
    and the Python that turns it into the API's figures, without HTTP), ``--repeat`` times each over
-   varying surveys and dimensions, and prints p50/p95: NPS of a survey and of the workspace, a weekly
-   trend over 2 years, the loyalty matrix, ``group_by`` over each declared dimension with two filters,
-   and an ad-hoc attribute filter;
+   varying surveys and dimensions, and prints p50/p95 and this process's CPU time: NPS of a survey and
+   of the workspace, a weekly trend over 2 years, the loyalty matrix, ``group_by`` over each declared
+   dimension with two filters, and an ad-hoc attribute filter; first it loads the API's columns of the
+   last ``--answer-cache-days`` days (``services.scoring.queries.answer_cache``), which the segmented
+   reports from a day in them read (caught up from PostgreSQL before each), and prints what that took;
 3. **ingests** ``--ingest`` ``ResponseCompleted`` events from the ``responses`` topic with the real
    service (consumer, inbox, rollups, text analysis of comments, outbox, relay) into the loaded
    database, and prints responses/s and the service's CPU time per response (its processes' user and
@@ -237,6 +239,10 @@ Query = Callable[[random.Random], Callable[[Any], Awaitable[Any]]]
 """Given a random source, a query: a function of a session."""
 
 
+CPU: dict[str, list[float]] = {}
+"""This process's CPU seconds per timed query, by name (the service's part, PostgreSQL's not)."""
+
+
 async def timed(db: Database, name: str, query: Query, *, repeat: int) -> tuple[str, list[float]]:
     rng = random.Random(name)
     async with db.unit_of_work() as session:
@@ -244,9 +250,10 @@ async def timed(db: Database, name: str, query: Query, *, repeat: int) -> tuple[
     latencies = []
     for _ in range(repeat):
         async with db.unit_of_work() as session:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             await query(rng)(session)
             latencies.append(time.perf_counter() - started)
+            CPU.setdefault(name, []).append(time.process_time() - cpu)
     return name, latencies
 
 
@@ -636,7 +643,11 @@ async def main(args: argparse.Namespace) -> int:
     answers = "no answers loaded" if args.ingest_only else f"{args.answers:,} answers"
     print(f"closeloop scoring benchmark ({answers}; 2 cores shared by PostgreSQL, broker and service)")
     rows = [
-        (name, f"p50 {statistics.median(ls) * 1000:7.1f} ms   p95 {percentile(ls, 95) * 1000:7.1f} ms")
+        (
+            name,
+            f"p50 {statistics.median(ls) * 1000:7.1f} ms   p95 {percentile(ls, 95) * 1000:7.1f} ms   "
+            f"CPU here p50 {statistics.median(CPU[name]) * 1000:5.1f} ms",
+        )
         for name, ls in results
     ]
     if load_s is not None:
