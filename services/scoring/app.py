@@ -112,7 +112,9 @@ def create_app(settings: ScoringSettings | None = None, *, clock: Clock | None =
         warming = asyncio.create_task(_warm_up()) if settings.runs("consumer") else None
         cache = None
         if settings.serves_api and settings.answer_cache_days:
-            cache = answer_cache.AnswerCache(runtime.db, days=settings.answer_cache_days)
+            cache = answer_cache.AnswerCache(
+                runtime.db, days=settings.answer_cache_days, max_answers=settings.answer_cache_max_answers
+            )
             answer_cache.install(cache)
         return Scoring(clock=the_clock, evaluator=evaluator, warming=warming, answers=cache)
 

@@ -22,3 +22,7 @@ class ScoringSettings(ServiceSettings):
     """How many recent days of each workspace's answers an API process keeps in memory, as columns, for
     segmented reports (filters, ``group_by`` a dimension) from a day in them on; 0: none, every report
     reads PostgreSQL. Two quarters and a little: a quarter compared with the previous one."""
+
+    answer_cache_max_answers: int = Field(10_000_000, ge=0)
+    """The most answers an API process keeps in those columns (~30 bytes each, up to ~40 while growing):
+    the workspaces used least recently are dropped first."""

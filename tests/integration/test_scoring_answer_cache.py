@@ -313,3 +313,41 @@ async def test_an_erasure_is_reflected_on_the_next_read(db: Database, cache: Ans
             session, event=ContactErased(workspace_id=ws, contact_id="c-1", erased_at=utcnow())
         )
     assert await figures(db, cache, ws, [survey]) == await figures(db, None, ws, [survey])
+
+
+async def test_days_before_the_columns_and_ad_hoc_dimensions_are_left_to_postgresql(
+    db: Database, cache: AnswerCache
+) -> None:
+    ws, [survey] = await new_workspace(db, ["standard"])
+    await insert(db, [row(survey, 9)])
+    await cache.ready(ws)
+    async with db.unit_of_work() as session:
+        from services.scoring.handlers import surveys
+
+        known = await surveys.surveys(session, workspace_id=ws, default_scale="standard", survey_id=None)
+    base = {
+        "kinds": None,
+        "length": 10,
+        "conditions": [],
+        "interval": None,
+        "scale": None,
+        "group_by": "team",
+    }
+    earlier = scope_of(ws, known, {**base, "since": FIRST - timedelta(days=1)})
+    ad_hoc = scope_of(ws, known, {**base, "since": FIRST, "group_by": "tier"})
+    inside = scope_of(ws, known, {**base, "since": TODAY - timedelta(days=3)})
+    for scope, answered in ((earlier, False), (ad_hoc, False), (inside, True)):
+        found = await cache.histograms(scope, workspace_id=ws, metric="nps", question_id=None)
+        assert (found is not None) == answered
+
+
+async def test_the_columns_hold_at_most_max_answers(db: Database) -> None:
+    ws, [survey] = await new_workspace(db, ["standard"])
+    await insert(db, [row(survey, 9), row(survey, 8)])
+    small = AnswerCache(db, days=DAYS, max_answers=1, today=lambda: TODAY)
+    small.load_soon(ws)
+    await small.loading[ws]
+    assert ws not in small.workspaces and ws in small.too_large
+    small.load_soon(ws)  # not again for an hour
+    assert ws not in small.loading
+    assert small.stats()["answers"] == 0

@@ -102,6 +102,7 @@ class Cached:
     """The (response key, question) of the answers above ``settled`` in the columns."""
     pending: list[Checkpoint] = field(default_factory=list)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    used: float = field(default_factory=time.monotonic)
 
     def add(self, rows: list[Any], *, loading: bool = False) -> None:
         """Add answers read from PostgreSQL, but none that is in the columns already (while loading,
@@ -147,11 +148,15 @@ class AnswerCache:
         db: Database,
         *,
         days: int,
+        max_answers: int = 10_000_000,
         today: Callable[[], date] = utc_today,
         settle_timeout_s: float = 60.0,
     ) -> None:
         self.db = db
         self.days = days
+        self.max_answers = max_answers
+        self.too_large: dict[str, float] = {}
+        """Workspaces whose answers alone exceeded ``max_answers``, and when (not loaded for an hour)."""
         self.today = today
         self.settle_timeout_s = settle_timeout_s
         self.workspaces: dict[str, Cached] = {}
@@ -167,6 +172,7 @@ class AnswerCache:
             self.load_soon(workspace_id)
         if cached is None or not cached.columns.covers(scope):
             return None
+        cached.used = time.monotonic()
         async with cached.lock:
             if not await self._catch_up(cached, workspace_id):
                 return None
@@ -178,6 +184,8 @@ class AnswerCache:
 
     def load_soon(self, workspace_id: str) -> None:
         """Start loading a workspace's columns in the background, unless that is under way."""
+        if time.monotonic() - self.too_large.get(workspace_id, -3600.0) < 3600:
+            return
         if workspace_id not in self.loading:
             self.loading[workspace_id] = asyncio.create_task(self._load_quietly(workspace_id))
 
@@ -203,7 +211,10 @@ class AnswerCache:
         try:
             started = time.monotonic()
             self.workspaces[workspace_id] = await self._load(workspace_id)
+            self._bound(workspace_id)
             self._report()
+            if workspace_id not in self.workspaces:
+                return
             log.info(
                 "answer cache: %s loaded, %d answers in %.1f s",
                 workspace_id,
@@ -214,6 +225,18 @@ class AnswerCache:
             log.exception("answer cache: loading %s failed; PostgreSQL answers its reports", workspace_id)
         finally:
             self.loading.pop(workspace_id, None)
+
+    def _bound(self, loaded: str) -> None:
+        """Drop the workspaces used least recently while the columns hold more than ``max_answers``
+        (and the one just loaded if it alone does)."""
+        by_use = sorted((c.used, ws) for ws, c in self.workspaces.items() if ws != loaded)
+        while self.stats()["answers"] > self.max_answers:
+            if by_use:
+                del self.workspaces[by_use.pop(0)[1]]
+            else:
+                del self.workspaces[loaded]
+                self.too_large[loaded] = time.monotonic()
+                log.warning("answer cache: %s has more than %d answers; not kept", loaded, self.max_answers)
 
     async def _load(self, workspace_id: str) -> Cached:
         """Read the workspace's answers of the horizon in one snapshot taken once every transaction
