@@ -160,6 +160,8 @@ class AnswerCache:
         self.today = today
         self.settle_timeout_s = settle_timeout_s
         self.workspaces: dict[str, Cached] = {}
+        self.served = 0
+        """Histograms counted from the columns (rather than PostgreSQL) so far."""
         self.loading: dict[str, asyncio.Task[None]] = {}
 
     async def histograms(
@@ -176,6 +178,7 @@ class AnswerCache:
         async with cached.lock:
             if not await self._catch_up(cached, workspace_id):
                 return None
+        self.served += 1
         return cached.columns.histograms(scope, metric=metric, question_id=question_id)
 
     def _stale(self, cached: Cached) -> bool:
