@@ -201,7 +201,8 @@ async def test_the_columns_give_the_figures_of_the_answers_table(
                 )
             answered.append(report.model_dump())
         assert answered[0] == answered[1]
-        assert cache.served > served
+        if r["conditions"] or request.group_by not in ("kind", "survey"):  # else the rollups answer
+            assert cache.served > served
 
 
 async def figures(db: Database, cache: AnswerCache | None, ws: str, keys: list[int]) -> Any:
