@@ -187,7 +187,8 @@ class AnswerCache:
 
     def load_soon(self, workspace_id: str) -> None:
         """Start loading a workspace's columns in the background, unless that is under way."""
-        if time.monotonic() - self.too_large.get(workspace_id, -3600.0) < 3600:
+        refused = self.too_large.get(workspace_id)
+        if refused is not None and time.monotonic() - refused < 3600:
             return
         if workspace_id not in self.loading:
             self.loading[workspace_id] = asyncio.create_task(self._load_quietly(workspace_id))
