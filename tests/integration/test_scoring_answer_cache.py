@@ -348,3 +348,26 @@ async def test_the_columns_hold_at_most_max_answers(db: Database) -> None:
     small.load_soon(ws)  # not again for an hour
     assert ws not in small.loading
     assert small.stats()["answers"] == 0
+
+
+async def test_replicas_catch_up_with_concurrent_commits_on_their_own(db: Database) -> None:
+    """Two API processes' columns, transactions committing in another order than their keys."""
+    ws, [survey] = await new_workspace(db, ["standard"])
+    replicas = [AnswerCache(db, days=DAYS, today=lambda: TODAY) for _ in range(2)]
+    for replica in replicas:
+        await replica.ready(ws)
+    async with db.engine.connect() as first, db.engine.connect() as second:
+        for i in range(3):
+            await first.execute(ANSWER, {**row(survey, i, "BE"), "question": "q-nps"})
+            await second.execute(ANSWER, {**row(survey, 10 - i, "DE"), "question": "q-nps"})
+            assert await figures(db, replicas[i % 2], ws, [survey]) == {}
+        await second.commit()
+        assert await figures(db, replicas[0], ws, [survey]) == {
+            ("DE", None): {"standard": {10: 1, 9: 1, 8: 1}}
+        }
+        await first.commit()
+    expected = await figures(db, None, ws, [survey])
+    assert expected[("BE", None)] == {"standard": {0: 1, 1: 1, 2: 1}}
+    for replica in replicas:
+        assert await figures(db, replica, ws, [survey]) == expected
+        await replica.close()
