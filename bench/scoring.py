@@ -10,9 +10,11 @@ migrates the scoring schema, then:
    the rollups are built from them as the consumer would have;
 2. **queries** each report through the service's own read side (``services.scoring.queries``: the SQL
    and the Python that turns it into the API's figures, without HTTP), ``--repeat`` times each over
-   varying surveys and dimensions, and prints p50/p95: NPS of a survey and of the workspace, a weekly
-   trend over 2 years, the loyalty matrix, ``group_by`` over each declared dimension with two filters,
-   and an ad-hoc attribute filter;
+   varying surveys and dimensions, and prints p50/p95 and this process's CPU time: NPS of a survey and
+   of the workspace, a weekly trend over 2 years, the loyalty matrix, ``group_by`` over each declared
+   dimension with two filters, and an ad-hoc attribute filter; first it loads the API's columns of the
+   last ``--answer-cache-days`` days (``services.scoring.queries.answer_cache``), which the segmented
+   reports from a day in them read (caught up from PostgreSQL before each), and prints what that took;
 3. **ingests** ``--ingest`` ``ResponseCompleted`` events from the ``responses`` topic with the real
    service (consumer, inbox, rollups, text analysis of comments, outbox, relay) into the loaded
    database, and prints responses/s and the service's CPU time per response (its processes' user and
@@ -57,7 +59,7 @@ from services.scoring.app import CONSUMER_GC_THRESHOLD, consumes, create_app
 from services.scoring.handlers import ingest as ingest_handler
 from services.scoring.models import inbox as inbox_table
 from services.scoring.models import outbox as outbox_table
-from services.scoring.queries import reports
+from services.scoring.queries import answer_cache, reports
 from services.scoring.settings import ScoringSettings
 from services.scoring.text import warm_up
 from shared.db import Database
@@ -237,6 +239,10 @@ Query = Callable[[random.Random], Callable[[Any], Awaitable[Any]]]
 """Given a random source, a query: a function of a session."""
 
 
+CPU: dict[str, list[float]] = {}
+"""This process's CPU seconds per timed query, by name (the service's part, PostgreSQL's not)."""
+
+
 async def timed(db: Database, name: str, query: Query, *, repeat: int) -> tuple[str, list[float]]:
     rng = random.Random(name)
     async with db.unit_of_work() as session:
@@ -244,10 +250,26 @@ async def timed(db: Database, name: str, query: Query, *, repeat: int) -> tuple[
     latencies = []
     for _ in range(repeat):
         async with db.unit_of_work() as session:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             await query(rng)(session)
             latencies.append(time.perf_counter() - started)
+            CPU.setdefault(name, []).append(time.process_time() - cpu)
     return name, latencies
+
+
+async def load_cache(db: Database, days: int, today: date) -> dict[str, float]:
+    """Load the workspace's columns of answers the API keeps (``answer_cache``) and install them, so that
+    the segmented reports over its days read them; return what it took and holds."""
+    cache = answer_cache.AnswerCache(db, days=days, today=lambda: today)
+    print(f"  loading the answer cache (last {days} days) …", flush=True)
+    started, cpu = time.monotonic(), time.process_time()
+    await cache.ready(WORKSPACE)
+    answer_cache.install(cache)
+    return {
+        **cache.stats(),
+        "seconds": time.monotonic() - started,
+        "cpu": time.process_time() - cpu,
+    }
 
 
 def survey(rng: random.Random) -> str:
@@ -589,6 +611,7 @@ async def main(args: argparse.Namespace) -> int:
     print("closeloop scoring bench — starting PostgreSQL and the broker …", flush=True)
     results: list[tuple[str, list[float]]] = []
     load_s, storage, ingested = None, {}, None
+    cached: dict[str, float] = {}
     handler: dict[str, list[tuple[float, float]]] = {}
     async with contextlib.AsyncExitStack() as stack:
         url = await stack.enter_async_context(scratch_database("bench-scoring", services=["scoring"]))
@@ -603,6 +626,8 @@ async def main(args: argparse.Namespace) -> int:
             load_s = await load(db, args.answers)
             storage = await sizes(db)
             today = START + timedelta(days=DAYS - 1)
+            if args.answer_cache_days:
+                cached = await load_cache(db, args.answer_cache_days, today)
             print(f"[2/3] querying, {args.repeat} times each …", flush=True)
             for name, query in queries(today):
                 results.append(await timed(db, name, query, repeat=args.repeat))
@@ -618,11 +643,24 @@ async def main(args: argparse.Namespace) -> int:
     answers = "no answers loaded" if args.ingest_only else f"{args.answers:,} answers"
     print(f"closeloop scoring benchmark ({answers}; 2 cores shared by PostgreSQL, broker and service)")
     rows = [
-        (name, f"p50 {statistics.median(ls) * 1000:7.1f} ms   p95 {percentile(ls, 95) * 1000:7.1f} ms")
+        (
+            name,
+            f"p50 {statistics.median(ls) * 1000:7.1f} ms   p95 {percentile(ls, 95) * 1000:7.1f} ms   "
+            f"CPU here p50 {statistics.median(CPU[name]) * 1000:5.1f} ms",
+        )
         for name, ls in results
     ]
     if load_s is not None:
         rows.append(("load (generate_series, rollups, indexes)", f"{load_s:7.1f} s"))
+    if cached:
+        rows.append(
+            (
+                f"answer cache, last {args.answer_cache_days} days",
+                f"{cached['answers']:,.0f} answers loaded in {cached['seconds']:.1f} s "
+                f"({cached['cpu']:.1f} s CPU), {cached['bytes'] / 1e6:.1f} MB = "
+                f"{cached['mb_per_million']:.1f} MB per million answers",
+            )
+        )
     if ingested is not None:
         rows.append(
             (
@@ -684,6 +722,14 @@ if __name__ == "__main__":
         metavar="N",
         help="also run the consumer's batch handler in this process over blocks of N responses under "
         "each garbage-collector setup in turn, and print CPU µs per response (0: skip)",
+    )
+    parser.add_argument(
+        "--answer-cache-days",
+        type=int,
+        default=200,
+        metavar="N",
+        help="keep the workspace's last N days of answers in memory as the API does, for the segmented "
+        "reports over them (0: every report reads PostgreSQL)",
     )
     parser.add_argument(
         "--ingest-only",

@@ -15,6 +15,7 @@ from services.scoring.deps import Scoring, ScoringRuntime
 from services.scoring.handlers import cases, erasure, funnel, ingest, retention, surveys
 from services.scoring.handlers.targets import TargetEvaluator
 from services.scoring.models import inbox, outbox, revoked_keys
+from services.scoring.queries import answer_cache
 from services.scoring.settings import ScoringSettings
 from services.scoring.text import warm_up
 from shared.clock import Clock
@@ -109,11 +110,21 @@ def create_app(settings: ScoringSettings | None = None, *, clock: Clock | None =
             default_scale=settings.default_nps_scale,
         )
         warming = asyncio.create_task(_warm_up()) if settings.runs("consumer") else None
-        return Scoring(clock=the_clock, evaluator=evaluator, warming=warming)
+        cache = None
+        if settings.serves_api and settings.answer_cache_days:
+            cache = answer_cache.AnswerCache(
+                runtime.db, days=settings.answer_cache_days, max_answers=settings.answer_cache_max_answers
+            )
+            answer_cache.install(cache)
+        return Scoring(clock=the_clock, evaluator=evaluator, warming=warming, answers=cache)
 
     async def teardown(runtime: ScoringRuntime) -> None:
         if runtime.deps.warming is not None:
             await runtime.deps.warming  # a thread cannot be cancelled; it ends within seconds
+        if runtime.deps.answers is not None:
+            await runtime.deps.answers.close()
+            if answer_cache.active() is runtime.deps.answers:
+                answer_cache.install(None)
 
     def workers(runtime: ScoringRuntime) -> Sequence[Worker]:
         return [runtime.deps.evaluator]

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from services.scoring.handlers.targets import TargetEvaluator
+from services.scoring.queries.answer_cache import AnswerCache
 from services.scoring.settings import ScoringSettings
 from shared.clock import Clock
 from shared.service import Runtime, get_runtime
@@ -21,6 +22,8 @@ class Scoring:
     evaluator: TargetEvaluator
     warming: asyncio.Task[None] | None = None
     """Loading the text-analysis dictionaries in a thread, in a process that consumes responses."""
+    answers: AnswerCache | None = None
+    """Recent answers as columns in memory, for segmented reports (in a process that serves the API)."""
 
 
 ScoringRuntime = Runtime[ScoringSettings, Scoring]

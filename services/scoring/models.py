@@ -179,6 +179,16 @@ class Answer(Base):
     a filter on a custom attribute is an index-only scan as well."""
 
 
+class AnswerGeneration(Base):
+    """How many times a workspace's answers were updated or deleted (a trigger on ``answers`` bumps it in
+    the same transaction): the API's in-memory columns load them again when it changed."""
+
+    __tablename__ = "answer_generations"
+
+    workspace_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger)
+
+
 class DailyHistogram(Base):
     """How many answers gave each score, per survey, question, metric, kind and UTC day.
 

@@ -697,3 +697,27 @@ async def test_the_newest_comments_with_sentiment_themes_and_a_phrase_search(
     viewer = person_auth(workspace, "viewer")
     assert (await client.get("/v1/comments", headers=viewer)).status_code == 200
     assert (await client.get("/v1/comments", params={"limit": 500}, headers=auth)).status_code == 422
+
+
+async def test_segmented_reports_from_the_answer_cache_count_a_redelivery_once(
+    app, client, producer, auth, workspace
+):
+    """The API's columns of recent answers catch up with what the consumer commits, once each."""
+    cache = app[0].state.runtime.deps.answers
+    survey = svy()
+    first = response(workspace, survey, ("q-nps", "nps", 9), locale="nl")
+    envelope = await publish(producer, first)
+    await counted(client, auth, survey, 1)
+    segmented = {"metric": "nps", "group_by": "language", "filter": "channel!=sms"}
+    segmented["from"] = (utcnow().date() - timedelta(days=7)).isoformat()
+    await metrics(client, auth, **segmented)  # PostgreSQL answers; the columns start loading
+    await cache.ready(workspace)
+    await publish(producer, first, event_id=envelope)  # the broker redelivers
+    await publish(producer, first)  # the same response under a new event id
+    await publish(producer, response(workspace, survey, ("q-nps", "nps", 2), locale="en"))
+    await counted(client, auth, survey, 2)
+    served = cache.served
+    body = await metrics(client, auth, **segmented)
+    assert cache.served > served
+    assert body["metrics"][0]["n"] == 2
+    assert {g["value"]: g["metrics"][0]["n"] for g in body["groups"]} == {"en": 1, "nl": 1}

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.models import HISTOGRAM, Answer, DailyHistogram
+from services.scoring.queries import answer_cache
 from services.scoring.queries.scope import (
     Histograms,
     Scope,
@@ -61,6 +62,13 @@ async def histograms(
         return {}
     if scope.unsegmented:
         return await _from_rollup(session, scope, metric=metric, question_id=question_id)
+    cache = answer_cache.active()
+    if cache is not None and scope.workspace_id is not None:
+        found = await cache.histograms(
+            scope, workspace_id=scope.workspace_id, metric=metric, question_id=question_id
+        )
+        if found is not None:
+            return found
     return await _from_answers(session, scope, metric=metric, question_id=question_id)
 
 

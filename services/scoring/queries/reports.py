@@ -77,6 +77,7 @@ async def scope_for(session: AsyncSession, request: Request, *, default_scale: N
         request.group_by,
         request.interval,
         request.scale,
+        request.workspace_id,
     )
 
 

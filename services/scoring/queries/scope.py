@@ -30,6 +30,8 @@ class Scope:
     interval: Interval | None = None
     scale: NpsScale | None = None
     """Overrides every survey's own NPS scale."""
+    workspace_id: str | None = None
+    """Whose surveys (what the answer cache keeps by); None: the answers table answers."""
 
     def scale_of(self, survey_key: int) -> NpsScale:
         return self.scale or self.surveys[survey_key].scale
@@ -56,7 +58,15 @@ class Scope:
 
     def shifted(self, since: date, until: date) -> Scope:
         return Scope(
-            self.surveys, self.kinds, since, until, self.segment, self.group_by, self.interval, self.scale
+            self.surveys,
+            self.kinds,
+            since,
+            until,
+            self.segment,
+            self.group_by,
+            self.interval,
+            self.scale,
+            self.workspace_id,
         )
 
 
