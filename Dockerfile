@@ -8,7 +8,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PORT=8000 \
-    CLOSELOOP_ENV=production
+    CLOSELOOP_ENV=production \
+    CLOSELOOP_SCORING_TEXT_CACHE=/app/dictionaries
 
 # A fixed numeric uid/gid so that Kubernetes' runAsNonRoot can verify it (deploy/base uses 10001).
 RUN groupadd --system --gid 10001 closeloop \
@@ -21,8 +22,10 @@ COPY closeloop ./closeloop
 COPY shared ./shared
 COPY services ./services
 # Runtime dependencies only, without the dev extra (tests, linters).
+# Scoring's word lists as tries, built once here (the root filesystem is read-only at run time).
 RUN pip install --no-cache-dir . \
- && rm -rf /app/build /app/*.egg-info
+ && rm -rf /app/build /app/*.egg-info \
+ && closeloop dictionaries
 
 USER 10001:10001
 EXPOSE 8000

@@ -109,6 +109,15 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_dictionaries(args: argparse.Namespace) -> int:
+    from services.scoring.text.dictionaries import build, cache_dir
+    from services.scoring.text.language import SUPPORTED
+
+    print(f"› simplemma's word lists for {', '.join(SUPPORTED)} as tries in {cache_dir()}", flush=True)
+    build(SUPPORTED)
+    return 0
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     from closeloop.dev import main as dev_main
 
@@ -142,6 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
         "services", nargs="*", metavar="SERVICE", help=f"any of {', '.join(SERVICE_PORTS)} (default: all)"
     )
     migrate.set_defaults(func=cmd_migrate)
+
+    sub.add_parser(
+        "dictionaries",
+        help="build the word lists scoring reads comments with (once per machine or image; else on first start)",
+    ).set_defaults(func=cmd_dictionaries)
 
     topics = sub.add_parser("topics", help="create the Kafka topics and their dead-letter topics")
     topics.add_argument("--partitions", type=int, default=6)

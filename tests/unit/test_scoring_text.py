@@ -82,3 +82,32 @@ def test_suggested_themes_are_what_sets_detractors_apart():
     assert "fast" not in [s.term for s in found], "a word of promoters is no detractor theme"
     covered = suggest(docs, covered=patterns({"en": ["invoice"]}), min_mentions=3)
     assert "invoice" not in [s.term for s in covered]
+
+
+COMMENTS = [
+    "The delivery was late and nobody answered my emails",
+    "Great product, easy to use, I would recommend it to my colleagues",
+    "De levering was veel te laat en niemand reageerde op mijn mail",
+    "Heel vriendelijke medewerkers, ik werd snel geholpen met mijn bestelling",
+    "Das Paket kam viel zu spät an und niemand hat geantwortet",
+    "Le colis est arrivé en retard et personne n'a répondu à mes courriels",
+    "El paquete llegó tarde y nadie respondió a mis correos",
+    "top",
+    "ok ok ok",
+    "Slecht. Terrible. Schlecht.",
+]
+
+
+@pytest.mark.parametrize("text", COMMENTS)
+def test_the_tries_read_a_comment_as_simplemmas_own_word_lists_do(text):
+    """What ``dictionaries`` keeps as tries (to spare ~300 MB per process) gives simplemma's own
+    language shares and lemmas, computed here with its in-memory dicts."""
+    from simplemma import langdetect, lemmatize
+
+    from services.scoring.text.dictionaries import language_shares, lemmatizer
+    from services.scoring.text.language import SUPPORTED
+
+    assert language_shares(text.lower(), SUPPORTED) == langdetect(text.lower(), lang=SUPPORTED)
+    for language in SUPPORTED:
+        for word in text.lower().split():
+            assert lemmatizer().lemmatize(word, language) == lemmatize(word, lang=language)

@@ -6,6 +6,8 @@ import re
 from functools import lru_cache
 from typing import Literal
 
+from services.scoring.text.dictionaries import language_shares
+
 Confidence = Literal["high", "low", "unscored"]
 
 SUPPORTED = ("en", "nl", "de", "fr", "es")
@@ -16,9 +18,7 @@ _WORD = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
 
 @lru_cache(maxsize=4096)
 def _coverage(text: str) -> tuple[tuple[str, float], ...]:
-    from simplemma import langdetect
-
-    return tuple((lang, score) for lang, score in langdetect(text, lang=SUPPORTED) if lang != "unk")
+    return tuple((lang, score) for lang, score in language_shares(text, SUPPORTED) if lang != "unk")
 
 
 def detect(text: str, *, hint: str | None = None) -> tuple[str | None, Confidence]:

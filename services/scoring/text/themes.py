@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
+from services.scoring.text.dictionaries import lemmatizer
 from services.scoring.text.language import SUPPORTED
 
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
@@ -67,9 +68,8 @@ def lemmatiser(language: str | None):
     """Return a function from a word to its lemma in ``language`` (the word itself when unsupported)."""
     if language not in SUPPORTED:
         return lambda word: word
-    from simplemma import lemmatize
-
-    return lambda word: lemmatize(word, lang=language).lower()
+    lemmatize = lemmatizer().lemmatize
+    return lambda word: lemmatize(word, language).lower()
 
 
 def lemmas(text: str, language: str | None) -> list[str]:
