@@ -60,22 +60,31 @@ async def attempt(change: Awaitable[Any], *, done: str, service: str) -> str:
     return done
 
 
-async def policies_of(caller: Caller, *, without: str | None = None) -> list[dict[str, Any]]:
-    """Return followup's SLA policies as they are put back (``without`` the one of that id)."""
-    found = await caller.get("followup", "/v1/sla-policies")
-    return [{k: p.get(k) for k in POLICY_FIELDS} for p in found if without is None or p.get("id") != without]
-
-
-async def put_policies(
+async def put_list(
     caller: Caller,
+    path: str,
+    key: str,
+    fields: tuple[str, ...],
     change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
     *,
     without: str | None = None,
 ) -> None:
+    """Read a list followup replaces as a whole (SLA policies, the escalation ladder) at ``path``, keep
+    ``fields`` of each entry (not the one whose id is ``without``), ``change`` it and put it back under
+    ``key``."""
+    found = await caller.get("followup", path)
+    kept = [{k: e.get(k) for k in fields} for e in found if without is None or e.get("id") != without]
+    await caller.put("followup", path, {key: change(kept)})
+
+
+def put_policies(
+    caller: Caller,
+    change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+    *,
+    without: str | None = None,
+) -> Awaitable[None]:
     """Read followup's SLA policies, ``change`` the list and put it back whole."""
-    await caller.put(
-        "followup", "/v1/sla-policies", {"policies": change(await policies_of(caller, without=without))}
-    )
+    return put_list(caller, "/v1/sla-policies", "policies", POLICY_FIELDS, change, without=without)
 
 
 async def put_rules(
