@@ -25,9 +25,11 @@ def live_stream(
     mark: str | None,
     *,
     waiting: str,
+    on_change: Callable[[], None] | None = None,
 ) -> StreamingResponse:
     """Stream ``changed`` (with the new fingerprint) each time ``look`` answers something other than
-    the last; ``look`` answers None while its service does not (a comment says so now and then)."""
+    the last, calling ``on_change`` first; ``look`` answers None while its service does not (a comment
+    says so now and then)."""
     interval = runtime.settings.live_poll_ms / 1000
 
     async def events() -> AsyncIterator[str]:
@@ -39,6 +41,8 @@ def live_stream(
             seen = await look()
             if seen is not None:
                 if last is not None and seen != last:
+                    if on_change is not None:
+                        on_change()
                     yield f"event: changed\ndata: {seen}\n\n"
                 last = seen
             elif i % 15 == 0:

@@ -110,6 +110,7 @@ async def add_target(
     }
     try:
         await caller.post("scoring", "/v1/targets", body)
+        runtime.deps.figures.changed(person.workspace_id)  # the overview shows the targets
         done = f"Target “{name}” added."
     except ServiceError as exc:
         done = f"scoring refused: {exc.detail}"

@@ -1,7 +1,8 @@
 """The overview: NPS, NLS, CSAT and CES with n, interval and a change marked only when significant; the
 trend with its band; the loyalty matrix; the invitation funnel; themes; targets; the newest comments —
-every figure as scoring answers it for the same filters. ``/overview/live`` streams a ``changed`` event
-(server-sent events) when the figures' counts move, and ``/console.js`` reloads the figures then."""
+every figure as scoring answers it for the same filters (kept a few seconds: ``FiguresCache``).
+``/overview/live`` streams a ``changed`` event (server-sent events) when the figures' counts move, drops
+the workspace's kept figures, and ``/console.js`` reloads the figures then."""
 
 from __future__ import annotations
 
@@ -121,7 +122,17 @@ async def overview(
     chosen = period_of(period, today=runtime.deps.clock.now().date(), since=since, until=until)
     trend_metric = trend if trend in METRICS else "nps"
     caller = runtime.deps.services.as_person(person)
-    data = await overview_data(caller, chosen, survey_id, filters, trend_metric)
+    data, as_of = await runtime.deps.figures.get_or_load(
+        workspace_id=person.workspace_id,
+        role=person.role.value,
+        scope={
+            **scope_params(chosen, survey_id, filters),
+            "trend": trend_metric,
+            "interval": chosen.interval,
+        },
+        load=lambda: overview_data(caller, chosen, survey_id, filters, trend_metric),
+        now=runtime.deps.clock.now,
+    )
     lo, hi = charts.score_range(trend_metric)
     trend_svg = None
     if not isinstance(data["trend"], ServiceError):
@@ -154,7 +165,7 @@ async def overview(
         survey_id=survey_id or "",
         filters=keep["filter"],
         names=NAMES,
-        now=runtime.deps.clock.now().strftime("%H:%M:%S"),
+        now=as_of.strftime("%H:%M:%S"),
         cells=CELLS,
         trend_metric=trend_metric,
         trend_svg=trend_svg,
@@ -203,4 +214,7 @@ async def overview_live(
             return None
         return fingerprint(now)
 
-    return live_stream(request, runtime, look, mark, waiting="scoring")
+    def changed() -> None:
+        runtime.deps.figures.changed(person.workspace_id)
+
+    return live_stream(request, runtime, look, mark, waiting="scoring", on_change=changed)

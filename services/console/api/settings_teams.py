@@ -26,9 +26,10 @@ router = APIRouter(
 Members = Annotated[list[str], Form(max_length=500)]
 Short = Annotated[str, Form(max_length=64)]
 HourMinute = Annotated[str, Form(max_length=5)]
-TEAM_FIELDS = ("name", "timezone", "members", "lead_agent_id", "strategy", "weekdays", "day_start", "day_end")
-TEAM_FIELDS += ("holiday_country", "holiday_subdivision", "days_off", "notify_channel", "notify_to")
-STEP_FIELDS = ("id", "name", "trigger", "after_minutes", "clock", "action", "team_id")
+TEAM_FIELDS: tuple[str, ...] = ("name", "timezone", "members", "lead_agent_id", "strategy", "weekdays")
+TEAM_FIELDS += ("day_start", "day_end", "holiday_country", "holiday_subdivision", "days_off")
+TEAM_FIELDS += ("notify_channel", "notify_to")
+STEP_FIELDS: tuple[str, ...] = ("id", "name", "trigger", "after_minutes", "clock", "action", "team_id")
 STEP_FIELDS += ("reassign_team_id", "reassign_agent_id")
 
 
