@@ -1453,6 +1453,10 @@ async def test_an_admin_sets_up_teams_and_the_escalation_ladder_and_a_viewer_see
         assert "Tell the lead" in steps and "Remind the assignee" not in steps
         assert await fits(page), "settings are wider than the screen"
         await page.screenshot(path=gallery / f"settings-teams-{size}.png", full_page=True)
+        await page.locator("section[aria-labelledby=teams]").screenshot(
+            path=gallery / f"settings-teams-section-{size}.png"
+        )
+        await page.locator("#ladder ~ form.card").screenshot(path=gallery / f"settings-ladder-{size}.png")
         async with httpx.AsyncClient(base_url=apps.followup, timeout=20) as followup:
             teams = (await followup.get("/v1/teams", headers=auth)).json()["items"]
             ladder = (await followup.get("/v1/escalation-ladder", headers=auth)).json()

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form
 from fastapi.responses import Response
 
-from services.console.api.settings_policies import Csrf, Id, Text, attempt, back, put_list, settings_writer
+from services.console.api.settings_policies import Id, Text, Writer, back, put_list, settled
 from services.console.apis import Caller
 from services.console.deps import RuntimeDep, SignedInDep
 from services.console.queries import members
@@ -52,32 +52,27 @@ async def add_agent(
     runtime: RuntimeDep,
     signed_in: SignedInDep,
     session: SessionDep,
-    csrf_token: Csrf = "",
+    caller: Writer,
     user_id: Short = "",
 ) -> Response:
-    caller = settings_writer(runtime, signed_in, csrf_token)
     workspace = signed_in.workspace_id if signed_in else ""
     person = next((p for p in await members(session, workspace_id=workspace) if p.user_id == user_id), None)
     if person is None:
         return back(runtime, "teams", "Choose a person of this workspace (user_id).")
     change = caller.put("followup", f"/v1/agents/{user_id}", {"name": person.name, "email": person.email})
-    return back(
-        runtime, "teams", await attempt(change, done=f"{person.name} is an agent.", service="followup")
-    )
+    return await settled(runtime, "teams", change, done=f"{person.name} is an agent.", service="followup")
 
 
 @router.post("/settings/teams", summary="Create a team")
 async def add_team(
     runtime: RuntimeDep,
-    signed_in: SignedInDep,
-    csrf_token: Csrf = "",
+    caller: Writer,
     name: Text = "",
     timezone: Short = "UTC",
     day_start: HourMinute = "09:00",
     day_end: HourMinute = "17:00",
     agents: Members = [],  # noqa: B006 - FastAPI copies defaults
 ) -> Response:
-    caller = settings_writer(runtime, signed_in, csrf_token)
     body = {
         "name": name.strip(),
         "timezone": timezone.strip() or "UTC",
@@ -86,34 +81,25 @@ async def add_team(
         "members": picked(agents),
     }
     change = caller.post("followup", "/v1/teams", body)
-    return back(
-        runtime, "teams", await attempt(change, done=f"Team “{body['name']}” added.", service="followup")
-    )
+    return await settled(runtime, "teams", change, done=f"Team “{body['name']}” added.", service="followup")
 
 
 @router.post("/settings/teams/{team_id}", summary="Rename a team or change its members")
 async def change_team(
     team_id: Id,
     runtime: RuntimeDep,
-    signed_in: SignedInDep,
-    csrf_token: Csrf = "",
+    caller: Writer,
     name: Text = "",
     agents: Members = [],  # noqa: B006
 ) -> Response:
-    caller = settings_writer(runtime, signed_in, csrf_token)
     change = rename_team(caller, team_id, name.strip(), picked(agents))
-    return back(
-        runtime, "teams", await attempt(change, done=f"Team “{name.strip()}” saved.", service="followup")
-    )
+    return await settled(runtime, "teams", change, done=f"Team “{name.strip()}” saved.", service="followup")
 
 
 @router.post("/settings/teams/{team_id}/remove", summary="Delete a team")
-async def remove_team(
-    team_id: Id, runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: Csrf = ""
-) -> Response:
-    caller = settings_writer(runtime, signed_in, csrf_token)
+async def remove_team(team_id: Id, runtime: RuntimeDep, caller: Writer) -> Response:
     change = caller.delete("followup", f"/v1/teams/{team_id}")
-    return back(runtime, "teams", await attempt(change, done="Team deleted.", service="followup"))
+    return await settled(runtime, "teams", change, done="Team deleted.", service="followup")
 
 
 def put_ladder(caller: Caller, step: dict[str, Any] | None = None, *, without: str | None = None) -> Any:
@@ -131,8 +117,7 @@ def put_ladder(caller: Caller, step: dict[str, Any] | None = None, *, without: s
 @router.post("/settings/escalation-ladder", summary="Add a step at the end of the escalation ladder")
 async def add_step(
     runtime: RuntimeDep,
-    signed_in: SignedInDep,
-    csrf_token: Csrf = "",
+    caller: Writer,
     name: Text = "",
     trigger: Annotated[str, Form(max_length=24)] = "",
     after_hours: Annotated[float, Form(ge=0, le=365 * 24)] = 0,
@@ -141,7 +126,6 @@ async def add_step(
     team_id: Short = "",
     reassign_team_id: Short = "",
 ) -> Response:
-    caller = settings_writer(runtime, signed_in, csrf_token)
     step = {
         "name": name.strip(),
         "trigger": trigger,
@@ -152,13 +136,10 @@ async def add_step(
         "reassign_team_id": reassign_team_id or None,
     }
     done = f"Escalation step “{step['name']}” added."
-    return back(runtime, "ladder", await attempt(put_ladder(caller, step), done=done, service="followup"))
+    return await settled(runtime, "ladder", put_ladder(caller, step), done=done, service="followup")
 
 
 @router.post("/settings/escalation-ladder/{step_id}/remove", summary="Remove a step of the escalation ladder")
-async def remove_step(
-    step_id: Id, runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: Csrf = ""
-) -> Response:
-    caller = settings_writer(runtime, signed_in, csrf_token)
+async def remove_step(step_id: Id, runtime: RuntimeDep, caller: Writer) -> Response:
     change = put_ladder(caller, without=step_id)
-    return back(runtime, "ladder", await attempt(change, done="Escalation step removed.", service="followup"))
+    return await settled(runtime, "ladder", change, done="Escalation step removed.", service="followup")
