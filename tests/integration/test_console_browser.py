@@ -733,6 +733,13 @@ async def test_settings_and_automation_for_an_owner_and_nothing_of_them_for_a_vi
         await context.close()
 
 
+async def submit(page: Any, selector: str) -> None:
+    """Click ``selector`` and wait for the page it leads to (a settings form leads back to settings,
+    whose URL already matched before the click)."""
+    async with page.expect_navigation():
+        await page.click(selector)
+
+
 async def cells(page: Any, rows: str) -> list[list[str]]:
     """The text of each cell of each row ``rows`` selects."""
     found = await page.eval_on_selector_all(
@@ -1238,8 +1245,7 @@ async def test_routing_sla_and_notification_rules_made_in_settings_are_what_the_
         await page.fill("#r-country", "NL")
         await page.select_option("#r-team", label="Benelux seniors")
         await page.select_option("#r-priority", "high")
-        await page.click("text=Add routing rule")
-        await page.wait_for_url("**/settings?done=*")
+        await submit(page, "text=Add routing rule")
         assert "added" in await page.inner_text("[role=status]")
         rules = await page.inner_text("#routing-rules")
         assert "Very unhappy Dutch" in rules and "NPS ≤ 2" in rules and "Benelux seniors" in rules
@@ -1247,15 +1253,13 @@ async def test_routing_sla_and_notification_rules_made_in_settings_are_what_the_
         await page.select_option("#s-priority", "urgent")
         await page.fill("#s-first", "4")
         await page.fill("#s-resolution", "24")
-        await page.click("text=Add SLA policy")
-        await page.wait_for_url("**/settings?done=*")
+        await submit(page, "text=Add SLA policy")
         assert "4.0 h" in await page.inner_text("#sla-policies")
         await page.fill("#n-name", "Zeroes to support lead")
         await page.fill("#n-max", "0")
         await page.fill("#n-filters", "country=NL")
         await page.fill("#n-to", "lead@example.com")
-        await page.click("text=Add notification rule")
-        await page.wait_for_url("**/settings?done=*")
+        await submit(page, "text=Add notification rule")
         heard = await page.inner_text("#notification-rules")
         assert "Zeroes to support lead" in heard and "lead@example.com" in heard
         assert await fits(page)
@@ -1273,10 +1277,8 @@ async def test_routing_sla_and_notification_rules_made_in_settings_are_what_the_
         assert (policy["first_contact_minutes"], policy["resolution_minutes"]) == (240, 1440)
         [heard_rule] = notify
         assert heard_rule["to"] == "lead@example.com" and heard_rule["max_score"] == 0
-        await page.click("button[aria-label='Remove the notification rule Zeroes to support lead']")
-        await page.wait_for_url("**/settings?done=*")
-        await page.click("button[aria-label='Remove the routing rule Very unhappy Dutch']")
-        await page.wait_for_url("**/settings?done=*")
+        await submit(page, "button[aria-label='Remove the notification rule Zeroes to support lead']")
+        await submit(page, "button[aria-label='Remove the routing rule Very unhappy Dutch']")
         assert await page.locator("#notification-rules").count() == 0
         assert await page.locator("#routing-rules").count() == 0
         assert problems == [], problems
@@ -1367,8 +1369,7 @@ async def test_the_email_sender_set_in_settings_is_dispatchs_and_a_bad_one_is_re
         assert "mail_from" in await page.inner_text("[role=status]")
         await page.fill("#c-from", "Acme Surveys <surveys@acme.example>")
         await page.fill("#c-rate", "120")
-        await page.click("text=Save email sender")
-        await page.wait_for_url("**/settings?done=*")
+        await submit(page, "text=Save email sender")
         assert "Email sender saved." in await page.inner_text("[role=status]")
         assert "surveys@acme.example" in await page.inner_text("section[aria-labelledby=channels] table")
         assert await page.input_value("#c-from") == "Acme Surveys <surveys@acme.example>"
@@ -1410,30 +1411,26 @@ async def test_an_admin_sets_up_teams_and_the_escalation_ladder_and_a_viewer_see
     try:
         await page.goto(f"{apps.console}/settings#teams")
         await page.select_option("#agent-user", grace)
-        await page.click("text=Make agent")
-        await page.wait_for_url("**/settings?done=*")
+        await submit(page, "text=Make agent")
         assert "Grace Agent" in await page.inner_text("#agent-list")
         await page.fill("#team-name", "Benelux")
         await page.fill("#team-zone", "Mars/Olympus")
-        await page.click("text=Add team")
-        await page.wait_for_url("**/settings?done=*")
+        await submit(page, "text=Add team")
         refused = await page.inner_text("[role=status]")
         assert "followup refused" in refused and "timezone" in refused, refused
         await page.fill("#team-name", "Benelux")
         await page.fill("#team-zone", "Europe/Amsterdam")
         await page.check(f"form[action='/settings/teams'] input[name=agents][value='{grace}']")
-        await page.click("text=Add team")
-        await page.wait_for_url("**/settings?done=*")
+        await submit(page, "text=Add team")
         row = page.locator("#team-list tr", has_text="Benelux")
         assert "Grace Agent" in await row.inner_text() and "Europe/Amsterdam" in await row.inner_text()
-        await page.click("button[aria-label='Delete the team Old night shift']")
-        await page.wait_for_url("**/settings?done=*")
+        await submit(page, "button[aria-label='Delete the team Old night shift']")
         assert "Old night shift" not in await page.inner_text("#team-list")
         editor = page.locator("details", has_text="Rename Benelux")
         await editor.locator("summary").click()
         await editor.locator("input[name=name]").fill("Benelux seniors")
-        await editor.locator("button").click()
-        await page.wait_for_url("**/settings?done=*")
+        async with page.expect_navigation():
+            await editor.locator("button").click()
         assert "Benelux seniors" in await page.inner_text("#team-list")
         for name, trigger, action in (
             ("Remind the assignee", "age", "notify_assignee"),
@@ -1445,10 +1442,8 @@ async def test_an_admin_sets_up_teams_and_the_escalation_ladder_and_a_viewer_see
             await page.select_option("#e-clock", "calendar")
             await page.select_option("#e-action", action)
             await page.select_option("#e-team", label="Benelux seniors")
-            await page.click("text=Add escalation step")
-            await page.wait_for_url("**/settings?done=*")
-        await page.click("button[aria-label='Remove the escalation step Remind the assignee']")
-        await page.wait_for_url("**/settings?done=*")
+            await submit(page, "text=Add escalation step")
+        await submit(page, "button[aria-label='Remove the escalation step Remind the assignee']")
         steps = await page.inner_text("#ladder-steps")
         assert "Tell the lead" in steps and "Remind the assignee" not in steps
         assert await fits(page), "settings are wider than the screen"
