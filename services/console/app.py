@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.console.api import routers
 from services.console.apis import Services
 from services.console.deps import Console, ConsoleRuntime
+from services.console.figures import FiguresCache
 from services.console.handlers import keys
 from services.console.handlers.housekeeping import Housekeeping
 from services.console.hashing import Passwords
@@ -61,6 +62,7 @@ def create_app(settings: ConsoleSettings | None = None, *, clock: Clock | None =
             oidc=OidcClient(settings.outbound_guard()),
             housekeeping=Housekeeping(runtime.db, settings, clock),
             services=Services(settings),
+            figures=FiguresCache(settings.overview_cache_s),
         )
 
     async def teardown(runtime: ConsoleRuntime) -> None:

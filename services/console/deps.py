@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 
 from services.console.apis import Services
 from services.console.domain.sessions import browser_address
+from services.console.figures import FiguresCache
 from services.console.handlers.accounts import SignedIn, load_session
 from services.console.handlers.housekeeping import Housekeeping
 from services.console.hashing import Passwords
@@ -33,6 +34,8 @@ class Console:
     housekeeping: Housekeeping
     services: Services
     """The client the pages call the five services' REST APIs with, as the signed-in person."""
+    figures: FiguresCache
+    """The overview's figures, kept a few seconds per workspace, role and filters."""
 
 
 ConsoleRuntime = Runtime[ConsoleSettings, Console]

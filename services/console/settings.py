@@ -66,6 +66,9 @@ class ConsoleSettings(ServiceSettings):
     """How long a page waits for one service's answer before it shows that the service did not answer."""
     live_poll_ms: int = Field(1000, ge=100, le=60_000)
     """How often an open overview's live stream asks scoring whether the figures changed."""
+    overview_cache_s: float = Field(5, ge=0, le=300)
+    """How long the overview's figures are kept per workspace, role and filters (0: never); an open
+    overview's live stream drops them as soon as scoring's counts move."""
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -175,7 +175,9 @@ th,td{text-align:left;padding:.5rem .6rem;border-bottom:1px solid var(--line);ve
 th{font-size:.85rem;color:var(--muted);font-weight:600}
 td code{word-break:break-all}
 .inline{display:inline}
-table+form.card,p+form.card{margin-top:1.5rem}
+table+form.card,p+form.card,form.card+form.card,details.card+h3{margin-top:1.5rem}
+#live+.actions{margin-top:1rem}
+details.card{margin-top:.75rem;padding:.75rem 1.25rem}details.card summary{cursor:pointer;font-weight:600}details.card[open] summary{margin-bottom:.75rem}
 .card h2{margin-top:0}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(12rem,1fr));gap:0 1rem}
 @media (max-width:40rem){table,thead,tbody,tr,th,td{display:block}thead{display:none}

@@ -733,6 +733,13 @@ async def test_settings_and_automation_for_an_owner_and_nothing_of_them_for_a_vi
         await context.close()
 
 
+async def submit(page: Any, selector: str) -> None:
+    """Click ``selector`` and wait for the page it leads to (a settings form leads back to settings,
+    whose URL already matched before the click)."""
+    async with page.expect_navigation():
+        await page.click(selector)
+
+
 async def cells(page: Any, rows: str) -> list[list[str]]:
     """The text of each cell of each row ``rows`` selects."""
     found = await page.eval_on_selector_all(
@@ -1238,8 +1245,7 @@ async def test_routing_sla_and_notification_rules_made_in_settings_are_what_the_
         await page.fill("#r-country", "NL")
         await page.select_option("#r-team", label="Benelux seniors")
         await page.select_option("#r-priority", "high")
-        await page.click("text=Add routing rule")
-        await page.wait_for_url("**/settings?done=*")
+        await submit(page, "text=Add routing rule")
         assert "added" in await page.inner_text("[role=status]")
         rules = await page.inner_text("#routing-rules")
         assert "Very unhappy Dutch" in rules and "NPS ≤ 2" in rules and "Benelux seniors" in rules
@@ -1247,15 +1253,13 @@ async def test_routing_sla_and_notification_rules_made_in_settings_are_what_the_
         await page.select_option("#s-priority", "urgent")
         await page.fill("#s-first", "4")
         await page.fill("#s-resolution", "24")
-        await page.click("text=Add SLA policy")
-        await page.wait_for_url("**/settings?done=*")
+        await submit(page, "text=Add SLA policy")
         assert "4.0 h" in await page.inner_text("#sla-policies")
         await page.fill("#n-name", "Zeroes to support lead")
         await page.fill("#n-max", "0")
         await page.fill("#n-filters", "country=NL")
         await page.fill("#n-to", "lead@example.com")
-        await page.click("text=Add notification rule")
-        await page.wait_for_url("**/settings?done=*")
+        await submit(page, "text=Add notification rule")
         heard = await page.inner_text("#notification-rules")
         assert "Zeroes to support lead" in heard and "lead@example.com" in heard
         assert await fits(page)
@@ -1273,10 +1277,8 @@ async def test_routing_sla_and_notification_rules_made_in_settings_are_what_the_
         assert (policy["first_contact_minutes"], policy["resolution_minutes"]) == (240, 1440)
         [heard_rule] = notify
         assert heard_rule["to"] == "lead@example.com" and heard_rule["max_score"] == 0
-        await page.click("button[aria-label='Remove the notification rule Zeroes to support lead']")
-        await page.wait_for_url("**/settings?done=*")
-        await page.click("button[aria-label='Remove the routing rule Very unhappy Dutch']")
-        await page.wait_for_url("**/settings?done=*")
+        await submit(page, "button[aria-label='Remove the notification rule Zeroes to support lead']")
+        await submit(page, "button[aria-label='Remove the routing rule Very unhappy Dutch']")
         assert await page.locator("#notification-rules").count() == 0
         assert await page.locator("#routing-rules").count() == 0
         assert problems == [], problems
@@ -1327,6 +1329,9 @@ async def test_an_analyst_reads_kiosks_templates_and_policies_without_the_button
             "Add routing rule",
             "Add SLA policy",
             "Add notification rule",
+            "Add team",
+            "Make agent",
+            "Add escalation step",
             "New template",
             "Subscribe",
         ):
@@ -1364,8 +1369,7 @@ async def test_the_email_sender_set_in_settings_is_dispatchs_and_a_bad_one_is_re
         assert "mail_from" in await page.inner_text("[role=status]")
         await page.fill("#c-from", "Acme Surveys <surveys@acme.example>")
         await page.fill("#c-rate", "120")
-        await page.click("text=Save email sender")
-        await page.wait_for_url("**/settings?done=*")
+        await submit(page, "text=Save email sender")
         assert "Email sender saved." in await page.inner_text("[role=status]")
         assert "surveys@acme.example" in await page.inner_text("section[aria-labelledby=channels] table")
         assert await page.input_value("#c-from") == "Acme Surveys <surveys@acme.example>"
@@ -1378,3 +1382,155 @@ async def test_the_email_sender_set_in_settings_is_dispatchs_and_a_bad_one_is_re
     [email] = [c for c in channels if c["channel"] == "email"]
     assert email["config"]["mail_from"] == "Acme Surveys <surveys@acme.example>"
     assert email["config"]["rate_per_minute"] == 120
+
+
+@pytest.mark.parametrize("size", list(WIDTHS))
+async def test_an_admin_sets_up_teams_and_the_escalation_ladder_and_a_viewer_sees_neither(
+    apps, chromium, workspace, broker, auth, gallery, size
+):
+    made = await make_workspace(apps.console, workspace, "Tess Teams")
+    admin, viewer = f"adam-{workspace}@example.com", f"val-{workspace}@example.com"
+    await invite_member(
+        apps.console, broker.bootstrap_servers, made, email=admin, role="admin", name="Adam Admin"
+    )
+    grace = await invite_member(
+        apps.console,
+        broker.bootstrap_servers,
+        made,
+        email=f"grace-{workspace}@example.com",
+        role="agent",
+        name="Grace Agent",
+    )
+    await invite_member(
+        apps.console, broker.bootstrap_servers, made, email=viewer, role="viewer", name="Val Viewer"
+    )
+    async with httpx.AsyncClient(base_url=apps.followup, timeout=20) as followup:
+        old = await followup.post("/v1/teams", json={"name": "Old night shift"}, headers=auth)
+        assert old.status_code == 201, old.text
+    context, page, problems = await signed_in_page(chromium, apps.console, admin, PASSWORD, size)
+    try:
+        await page.goto(f"{apps.console}/settings#teams")
+        await page.select_option("#agent-user", grace)
+        await submit(page, "text=Make agent")
+        assert "Grace Agent" in await page.inner_text("#agent-list")
+        await page.fill("#team-name", "Benelux")
+        await page.fill("#team-zone", "Mars/Olympus")
+        await submit(page, "text=Add team")
+        refused = await page.inner_text("[role=status]")
+        assert "followup refused" in refused and "timezone" in refused, refused
+        await page.fill("#team-name", "Benelux")
+        await page.fill("#team-zone", "Europe/Amsterdam")
+        await page.check(f"form[action='/settings/teams'] input[name=agents][value='{grace}']")
+        await submit(page, "text=Add team")
+        row = page.locator("#team-list tr", has_text="Benelux")
+        assert "Grace Agent" in await row.inner_text() and "Europe/Amsterdam" in await row.inner_text()
+        await submit(page, "button[aria-label='Delete the team Old night shift']")
+        assert "Old night shift" not in await page.inner_text("#team-list")
+        editor = page.locator("details", has_text="Rename Benelux")
+        await editor.locator("summary").click()
+        await editor.locator("input[name=name]").fill("Benelux seniors")
+        async with page.expect_navigation():
+            await editor.locator("button").click()
+        assert "Benelux seniors" in await page.inner_text("#team-list")
+        for name, trigger, action in (
+            ("Remind the assignee", "age", "notify_assignee"),
+            ("Tell the lead", "first_contact_breach", "notify_lead"),
+        ):
+            await page.fill("#e-name", name)
+            await page.select_option("#e-trigger", trigger)
+            await page.fill("#e-after", "2")
+            await page.select_option("#e-clock", "calendar")
+            await page.select_option("#e-action", action)
+            await page.select_option("#e-team", label="Benelux seniors")
+            await submit(page, "text=Add escalation step")
+        await submit(page, "button[aria-label='Remove the escalation step Remind the assignee']")
+        steps = await page.inner_text("#ladder-steps")
+        assert "Tell the lead" in steps and "Remind the assignee" not in steps
+        assert await fits(page), "settings are wider than the screen"
+        await page.screenshot(path=gallery / f"settings-teams-{size}.png", full_page=True)
+        await page.locator("section[aria-labelledby=teams]").screenshot(
+            path=gallery / f"settings-teams-section-{size}.png"
+        )
+        await page.locator("#ladder ~ form.card").screenshot(path=gallery / f"settings-ladder-{size}.png")
+        async with httpx.AsyncClient(base_url=apps.followup, timeout=20) as followup:
+            teams = (await followup.get("/v1/teams", headers=auth)).json()["items"]
+            ladder = (await followup.get("/v1/escalation-ladder", headers=auth)).json()
+        [team] = teams
+        assert (team["name"], team["members"], team["timezone"]) == (
+            "Benelux seniors",
+            [grace],
+            "Europe/Amsterdam",
+        )
+        [step] = ladder
+        assert (step["name"], step["trigger"], step["action"]) == (
+            "Tell the lead",
+            "first_contact_breach",
+            "notify_lead",
+        )
+        assert (step["after_minutes"], step["clock"], step["team_id"]) == (120, "calendar", team["id"])
+        assert problems == [], problems
+    finally:
+        await context.close()
+    context, page, problems = await signed_in_page(chromium, apps.console, viewer, PASSWORD, size)
+    try:
+        assert "Settings" not in await page.inner_text("header nav")
+        answer = await page.goto(f"{apps.console}/settings")
+        assert answer is not None and answer.status == 403
+        assert await page.locator("#team-list, #ladder-steps, form[action='/settings/teams']").count() == 0
+        problems.clear()  # Chromium logs the refused page's 403
+        for path in (
+            "/settings/teams",
+            "/settings/escalation-ladder",
+            f"/settings/teams/{team['id']}/remove",
+        ):
+            sent = await page.request.post(f"{apps.console}{path}", form={"name": "x"}, max_redirects=0)
+            assert sent.status == 403 and "settings:write" in await sent.text(), path
+        assert problems == [], problems
+    finally:
+        await context.close()
+
+
+@pytest.mark.parametrize("size", list(WIDTHS))
+async def test_an_open_inbox_shows_a_new_case_and_a_status_change_without_reloading(
+    apps, chromium, workspace, producer, auth, gallery, size
+):
+    async with owner_page(apps, chromium, workspace, "Ines Inbox", size) as (_made, page):
+        await page.goto(f"{apps.console}/cases?view=open")
+        assert "No cases here" in await page.inner_text("main")
+        await page.wait_for_function("document.documentElement.dataset.liveReady === '1'")
+        await page.wait_for_function("document.getElementById('live-status').textContent.startsWith('Live')")
+        await page.evaluate("window.__stayed = true")
+        event = detractor(workspace, f"ada.{workspace}.{size}@example.com")
+        await publish(producer, event)
+        async with httpx.AsyncClient(base_url=apps.followup, timeout=20) as followup:
+
+            async def opened() -> str | None:
+                found = (await followup.get("/v1/cases", params={"limit": 50}, headers=auth)).json()
+                return next((c["id"] for c in found["items"] if c["response_id"] == event.response_id), None)
+
+            case_id = await wait_until(opened, interval_s=0.02, message="the case opened")
+            # Followup has the case: the open inbox shows it within 2 s, without a reload.
+            started = time.monotonic()
+            await page.wait_for_selector(f"#inbox tr[data-case='{case_id}']", timeout=10_000)
+            took = time.monotonic() - started
+            assert took < 2, f"the new case took {took:.1f}s to appear in the open inbox"
+            assert await page.evaluate("window.__stayed === true"), "the page reloaded instead of updating"
+            await page.check(f"#pick-{case_id}")
+            moved = await followup.post(
+                f"/v1/cases/{case_id}/status", json={"status": "in_progress", "note": "Called."}, headers=auth
+            )
+            assert moved.status_code == 200, moved.text
+            started = time.monotonic()
+            status = page.locator(f"#inbox tr[data-case='{case_id}'] td[data-label=Status]")
+            await wait_until(
+                lambda: _equals(status.inner_text(), "in progress"),
+                timeout_s=10,
+                interval_s=0.02,
+                message="the status change on the open inbox",
+            )
+            took = time.monotonic() - started
+            assert took < 2, f"the status change took {took:.1f}s to show in the open inbox"
+        assert await page.evaluate("window.__stayed === true"), "the page reloaded instead of updating"
+        assert await page.is_checked(f"#pick-{case_id}"), "the refresh lost the ticked case"
+        assert await fits(page), "the inbox is wider than the screen"
+        await page.screenshot(path=gallery / f"cases-live-{size}.png", full_page=True)

@@ -36,6 +36,11 @@ def errors_of(data: dict[str, Any]) -> dict[str, ServiceError]:
     return {k: v for k, v in data.items() if isinstance(v, ServiceError)}
 
 
+def items_of(found: Any) -> list[dict[str, Any]]:
+    """The entries of a page of followup's (or none, when it refused)."""
+    return found.get("items", []) if isinstance(found, dict) else found if isinstance(found, list) else []
+
+
 @router.get("/settings", summary="The workspace's settings", response_class=HTMLResponse)
 async def settings_page(
     request: Request,
@@ -51,6 +56,8 @@ async def settings_page(
         "workflow": caller.get("followup", "/v1/workflow"),
         "routing": caller.get("followup", "/v1/routing-rules"),
         "sla": caller.get("followup", "/v1/sla-policies"),
+        "ladder": caller.get("followup", "/v1/escalation-ladder"),
+        "agents": caller.get("followup", "/v1/agents"),
         "notifications": caller.get("scoring", "/v1/notification-rules"),
     }
     if can(person, Permission.CHANNELS_READ):
@@ -62,13 +69,14 @@ async def settings_page(
     people_rows = (
         await members(session, workspace_id=person.workspace_id) if can(person, Permission.USERS_READ) else []
     )
-    teams = data["teams"]
+    teams, agents = data["teams"], data["agents"]
     return page(
         "settings.html",
         request,
         person,
         data=data,
-        teams=teams.get("items", []) if isinstance(teams, dict) else teams if isinstance(teams, list) else [],
+        teams=items_of(teams),
+        agents=items_of(agents),
         errors=errors_of(data),
         people=people_rows,
         roles=[r.value for r in PERSON_ROLES if may_grant(person.role, r)],
@@ -102,6 +110,7 @@ async def add_target(
     }
     try:
         await caller.post("scoring", "/v1/targets", body)
+        runtime.deps.figures.changed(person.workspace_id)  # the overview shows the targets
         done = f"Target “{name}” added."
     except ServiceError as exc:
         done = f"scoring refused: {exc.detail}"

@@ -5,6 +5,8 @@ followup decides what the role may see and do (a viewer sees no customer details
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Query, Request
@@ -15,6 +17,7 @@ from services.console.deps import RuntimeDep, SignedInDep
 from services.console.domain import charts
 from services.console.domain.cases import VIEWS, due_soon, local_time, sla_of
 from services.console.handlers.accounts import SignedIn
+from services.console.live import live_stream
 from services.console.views import can, flash, flashed, need, page, query
 from services.console.web import check_session_csrf, redirect
 from shared.access import Permission
@@ -39,10 +42,10 @@ async def my_team(caller: Any, person: SignedIn) -> dict[str, Any] | None:
     return next((t for t in items if person.user.id in t.get("members", [])), None)
 
 
-async def _cases_in_view(
+async def view_params(
     caller: Any, person: SignedIn, view: str
-) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """Return the active cases in ``view`` (and the person's team for the team view)."""
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Return what followup's case list takes for ``view`` (and the person's team for the team view)."""
     params: dict[str, Any] = {"limit": 100, "active": "true"}
     team = None
     if view == "mine":
@@ -54,7 +57,21 @@ async def _cases_in_view(
         params["unassigned"] = "true"
     elif view == "escalated":
         params["overdue"] = "true"
+    return params, team
+
+
+async def _cases_in_view(
+    caller: Any, person: SignedIn, view: str
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Return the active cases in ``view`` (and the person's team for the team view)."""
+    params, team = await view_params(caller, person, view)
     return (await caller.get("followup", "/v1/cases", **params))["items"], team
+
+
+def fingerprint(cases: list[dict[str, Any]]) -> str:
+    """What changes when a case of the list comes, goes or moves (status, assignee, priority, notes)."""
+    seen = sorted((c["id"], c["status"], c.get("assignee"), c["priority"], c["updated_at"]) for c in cases)
+    return hashlib.sha256(json.dumps(seen).encode()).hexdigest()[:32]
 
 
 @router.get("/cases", summary="The agent's inbox", response_class=HTMLResponse)
@@ -97,7 +114,34 @@ async def inbox(
         done=flashed(request, runtime.settings, "done") or notice,
         may_work=can(person, Permission.CASES_WRITE),
         statuses=BUILTIN[1:2],
+        live_url=None if error else "/cases/live" + query(view=view, mark=fingerprint(cases)),
     )
+
+
+@router.get(
+    "/cases/live",
+    summary="Server-sent events: `changed` when a case of the inbox's view comes, goes or moves",
+    response_class=Response,
+)
+async def inbox_live(
+    request: Request,
+    runtime: RuntimeDep,
+    signed_in: SignedInDep,
+    view: Annotated[str, Query(max_length=20)] = "open",
+    mark: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    person = need(signed_in, Permission.CASES_READ)
+    services = runtime.deps.services
+    params, _ = await view_params(services.as_person(person), person, view if view in VIEWS else "open")
+
+    async def look() -> str | None:
+        try:
+            found = await services.as_person(person).get("followup", "/v1/cases", **params)
+        except ServiceError:
+            return None
+        return fingerprint(found["items"])
+
+    return live_stream(request, runtime, look, mark, waiting="followup")
 
 
 @router.post("/cases/bulk", summary="Bulk actions on cases from the inbox", response_class=HTMLResponse)

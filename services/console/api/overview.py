@@ -1,25 +1,24 @@
 """The overview: NPS, NLS, CSAT and CES with n, interval and a change marked only when significant; the
 trend with its band; the loyalty matrix; the invitation funnel; themes; targets; the newest comments —
-every figure as scoring answers it for the same filters. ``/overview/live`` streams a ``changed`` event
-(server-sent events) when the figures' counts move, and ``/console.js`` reloads the figures then."""
+every figure as scoring answers it for the same filters (kept a few seconds: ``FiguresCache``).
+``/overview/live`` streams a ``changed`` event (server-sent events) when the figures' counts move, drops
+the workspace's kept figures, and ``/console.js`` reloads the figures then."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, Response
 
 from services.console.apis import Caller, ServiceError
 from services.console.deps import RuntimeDep, SignedInDep
 from services.console.domain import charts
 from services.console.domain.periods import PERIODS, Period, period_of
+from services.console.live import live_stream
 from services.console.views import need, page, query
-from services.console.web import SECURITY_HEADERS
 from shared.access import Permission
 from shared.guard import GuardedRoute, public
 
@@ -123,7 +122,17 @@ async def overview(
     chosen = period_of(period, today=runtime.deps.clock.now().date(), since=since, until=until)
     trend_metric = trend if trend in METRICS else "nps"
     caller = runtime.deps.services.as_person(person)
-    data = await overview_data(caller, chosen, survey_id, filters, trend_metric)
+    data, as_of = await runtime.deps.figures.get_or_load(
+        workspace_id=person.workspace_id,
+        role=person.role.value,
+        scope={
+            **scope_params(chosen, survey_id, filters),
+            "trend": trend_metric,
+            "interval": chosen.interval,
+        },
+        load=lambda: overview_data(caller, chosen, survey_id, filters, trend_metric),
+        now=runtime.deps.clock.now,
+    )
     lo, hi = charts.score_range(trend_metric)
     trend_svg = None
     if not isinstance(data["trend"], ServiceError):
@@ -156,7 +165,7 @@ async def overview(
         survey_id=survey_id or "",
         filters=keep["filter"],
         names=NAMES,
-        now=runtime.deps.clock.now().strftime("%H:%M:%S"),
+        now=as_of.strftime("%H:%M:%S"),
         cells=CELLS,
         trend_metric=trend_metric,
         trend_svg=trend_svg,
@@ -192,32 +201,20 @@ async def overview_live(
     mark: Annotated[str | None, Query(max_length=400)] = None,
 ) -> Response:
     person = need(signed_in, Permission.METRICS_READ)
-    services, interval = runtime.deps.services, runtime.settings.live_poll_ms / 1000
+    services = runtime.deps.services
     chosen = period_of(period, today=runtime.deps.clock.now().date(), since=since, until=until)
     scope = scope_params(chosen, survey_id, filters)
-    # A stream lasts ten minutes; the browser reconnects by itself and the session is checked again.
-    rounds = int(600 / interval)
 
-    async def events() -> AsyncIterator[str]:
-        yield "retry: 1000\n\n"
-        last: str | None = mark
-        for i in range(rounds):
-            if await request.is_disconnected():
-                return
-            try:
-                now = await services.as_person(person).get(
-                    "scoring", "/v1/metrics", metric=list(METRICS), **scope
-                )
-            except ServiceError:
-                now = None
-            if now is not None:
-                seen = fingerprint(now)
-                if last is not None and seen != last:
-                    yield f"event: changed\ndata: {seen}\n\n"
-                last = seen
-            elif i % 15 == 0:
-                yield ": waiting for scoring\n\n"
-            await asyncio.sleep(interval)
+    async def look() -> str | None:
+        try:
+            now = await services.as_person(person).get(
+                "scoring", "/v1/metrics", metric=list(METRICS), **scope
+            )
+        except ServiceError:
+            return None
+        return fingerprint(now)
 
-    headers = {**SECURITY_HEADERS, "X-Accel-Buffering": "no"}
-    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+    def changed() -> None:
+        runtime.deps.figures.changed(person.workspace_id)
+
+    return live_stream(request, runtime, look, mark, waiting="scoring", on_change=changed)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path
+from fastapi import APIRouter, Depends, Form, Path
 from fastapi.responses import Response
 
 from services.console.apis import Caller, ServiceError
@@ -43,39 +43,54 @@ def back(runtime: RuntimeDep, section: str, done: str) -> Response:
     return redirect("/settings" + query(**flash(runtime.settings, done=done)) + "#" + section)
 
 
-def settings_writer(runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: str) -> Caller:
+def settings_writer(runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: Csrf = "") -> Caller:
     """Return a caller speaking for the signed-in person, once their role may change settings and the
-    form's CSRF token is theirs."""
+    form's CSRF token is theirs (every settings form's prologue, as a dependency: ``Writer``)."""
     person = need(signed_in, Permission.SETTINGS_WRITE)
     check_session_csrf(person.session.csrf_token, csrf_token)
     return runtime.deps.services.as_person(person)
 
 
-async def attempt(change: Awaitable[Any], *, done: str, service: str) -> str:
-    """Return ``done`` once ``change`` went through, or what ``service`` said when it refused."""
+Writer = Annotated[Caller, Depends(settings_writer)]
+
+
+async def settled(
+    runtime: RuntimeDep, section: str, change: Awaitable[Any], *, done: str, service: str
+) -> Response:
+    """Back to the section of settings, saying ``done`` once ``change`` went through, or what
+    ``service`` said when it refused (naming the field)."""
     try:
         await change
     except ServiceError as exc:
-        return f"{service} refused: {exc.detail}"
-    return done
+        return back(runtime, section, f"{service} refused: {exc.detail}")
+    return back(runtime, section, done)
 
 
-async def policies_of(caller: Caller, *, without: str | None = None) -> list[dict[str, Any]]:
-    """Return followup's SLA policies as they are put back (``without`` the one of that id)."""
-    found = await caller.get("followup", "/v1/sla-policies")
-    return [{k: p.get(k) for k in POLICY_FIELDS} for p in found if without is None or p.get("id") != without]
-
-
-async def put_policies(
+async def put_list(
     caller: Caller,
+    path: str,
+    key: str,
+    fields: tuple[str, ...],
     change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
     *,
     without: str | None = None,
 ) -> None:
+    """Read a list followup replaces as a whole (SLA policies, the escalation ladder) at ``path``, keep
+    ``fields`` of each entry (not the one whose id is ``without``), ``change`` it and put it back under
+    ``key``."""
+    found = await caller.get("followup", path)
+    kept = [{k: e.get(k) for k in fields} for e in found if without is None or e.get("id") != without]
+    await caller.put("followup", path, {key: change(kept)})
+
+
+def put_policies(
+    caller: Caller,
+    change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+    *,
+    without: str | None = None,
+) -> Awaitable[None]:
     """Read followup's SLA policies, ``change`` the list and put it back whole."""
-    await caller.put(
-        "followup", "/v1/sla-policies", {"policies": change(await policies_of(caller, without=without))}
-    )
+    return put_list(caller, "/v1/sla-policies", "policies", POLICY_FIELDS, change, without=without)
 
 
 async def put_rules(
@@ -98,8 +113,7 @@ async def put_rules(
 @router.post("/settings/sla-policies", summary="Add an SLA policy")
 async def add_policy(
     runtime: RuntimeDep,
-    signed_in: SignedInDep,
-    csrf_token: Csrf = "",
+    caller: Writer,
     name: Text = "",
     team_id: Annotated[str, Form(max_length=64)] = "",
     priority: Annotated[str, Form(max_length=10)] = "",
@@ -107,7 +121,6 @@ async def add_policy(
     resolution_hours: Hours = None,
     pause_while_waiting: Annotated[str, Form(max_length=5)] = "",
 ) -> Response:
-    caller = settings_writer(runtime, signed_in, csrf_token)
     policy: dict[str, Any] = {
         "name": name.strip(),
         "team_id": team_id or None,
@@ -121,27 +134,21 @@ async def add_policy(
         if hours is not None:
             policy[key] = round(hours * 60)
     change = put_policies(caller, lambda current: [*current, policy])
-    return back(
-        runtime,
-        "sla",
-        await attempt(change, done=f"SLA policy “{policy['name']}” added.", service="followup"),
+    return await settled(
+        runtime, "sla", change, done=f"SLA policy “{policy['name']}” added.", service="followup"
     )
 
 
 @router.post("/settings/sla-policies/{policy_id}/remove", summary="Remove an SLA policy")
-async def remove_policy(
-    policy_id: Id, runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: Csrf = ""
-) -> Response:
-    caller = settings_writer(runtime, signed_in, csrf_token)
+async def remove_policy(policy_id: Id, runtime: RuntimeDep, caller: Writer) -> Response:
     change = put_policies(caller, lambda kept: kept, without=policy_id)
-    return back(runtime, "sla", await attempt(change, done="SLA policy removed.", service="followup"))
+    return await settled(runtime, "sla", change, done="SLA policy removed.", service="followup")
 
 
 @router.post("/settings/routing-rules", summary="Add a routing rule")
 async def add_routing_rule(
     runtime: RuntimeDep,
-    signed_in: SignedInDep,
-    csrf_token: Csrf = "",
+    caller: Writer,
     name: Text = "",
     metric: Annotated[str, Form(max_length=8)] = "",
     max_score: Annotated[int | None, Form(ge=0, le=10)] = None,
@@ -149,7 +156,6 @@ async def add_routing_rule(
     team_id: Annotated[str, Form(max_length=64)] = "",
     priority: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    caller = settings_writer(runtime, signed_in, csrf_token)
     conditions: dict[str, Any] = {}
     if metric and max_score is not None:
         conditions["score"] = {"metric": metric, "max": max_score}
@@ -162,27 +168,21 @@ async def add_routing_rule(
         "priority": priority or None,
     }
     change = put_rules(caller, lambda rules: [*rules, rule])
-    return back(
-        runtime,
-        "routing",
-        await attempt(change, done=f"Routing rule “{rule['name']}” added.", service="followup"),
+    return await settled(
+        runtime, "routing", change, done=f"Routing rule “{rule['name']}” added.", service="followup"
     )
 
 
 @router.post("/settings/routing-rules/{rule_id}/remove", summary="Remove a routing rule")
-async def remove_routing_rule(
-    rule_id: Id, runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: Csrf = ""
-) -> Response:
-    caller = settings_writer(runtime, signed_in, csrf_token)
+async def remove_routing_rule(rule_id: Id, runtime: RuntimeDep, caller: Writer) -> Response:
     change = put_rules(caller, lambda kept: kept, without=rule_id)
-    return back(runtime, "routing", await attempt(change, done="Routing rule removed.", service="followup"))
+    return await settled(runtime, "routing", change, done="Routing rule removed.", service="followup")
 
 
 @router.post("/settings/notification-rules", summary="Add a notification rule")
 async def add_notification_rule(
     runtime: RuntimeDep,
-    signed_in: SignedInDep,
-    csrf_token: Csrf = "",
+    caller: Writer,
     name: Text = "",
     metric: Annotated[str, Form(max_length=8)] = "nps",
     max_score: Annotated[int | None, Form(ge=0, le=10)] = None,
@@ -190,7 +190,6 @@ async def add_notification_rule(
     channel: Annotated[str, Form(max_length=10)] = "email",
     to: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    caller = settings_writer(runtime, signed_in, csrf_token)
     body: dict[str, Any] = {
         "name": name.strip(),
         "metric": metric,
@@ -201,15 +200,12 @@ async def add_notification_rule(
     }
     change = caller.post("scoring", "/v1/notification-rules", body)
     done = f"Notification rule “{body['name']}” added."
-    return back(runtime, "notifications", await attempt(change, done=done, service="scoring"))
+    return await settled(runtime, "notifications", change, done=done, service="scoring")
 
 
 @router.post("/settings/notification-rules/{rule_id}/remove", summary="Remove a notification rule")
-async def remove_notification_rule(
-    rule_id: Id, runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: Csrf = ""
-) -> Response:
-    caller = settings_writer(runtime, signed_in, csrf_token)
+async def remove_notification_rule(rule_id: Id, runtime: RuntimeDep, caller: Writer) -> Response:
     change = caller.delete("scoring", f"/v1/notification-rules/{rule_id}")
-    return back(
-        runtime, "notifications", await attempt(change, done="Notification rule removed.", service="scoring")
+    return await settled(
+        runtime, "notifications", change, done="Notification rule removed.", service="scoring"
     )
