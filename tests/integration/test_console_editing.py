@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from services.responses.schemas import NPS_SURVEY_EXAMPLE
 from shared.events import Recipient, SurveyRequested, new_id
 from tests.integration import test_console_browser as browser
 from tests.integration.test_console_browser import WIDTHS, fits, make_workspace, signed_in_page
@@ -26,38 +27,21 @@ from tests.support.stack import publish, wait_until
 pytestmark = pytest.mark.integration
 apps, chromium, gallery = browser.apps, browser.chromium, browser.gallery  # the fixtures shared with it
 
-SAVED = {
+PAID_BY = {
+    "id": "paid_by",
+    "type": "single_choice",
+    "text": {"en": "How did you pay?", "nl": "Hoe betaalde u?"},
+    "options": [{"id": "card", "text": {"en": "Card"}}, {"id": "cash", "text": {"en": "Cash"}}],
+}
+SAVED = NPS_SURVEY_EXAMPLE | {
     "name": "Checkout",
     "title": {"en": "Your visit", "nl": "Uw bezoek"},
-    "default_locale": "en",
-    "questions": [
-        {
-            "id": "nps",
-            "type": "nps",
-            "required": True,
-            "text": {
-                "en": "How likely are you to recommend us?",
-                "nl": "Hoe waarschijnlijk beveelt u ons aan?",
-            },
-        },
-        {
-            "id": "why",
-            "type": "open",
-            "text": {"en": "What should we do better?", "nl": "Wat kunnen we beter doen?"},
-            "show_if": [{"question": "nps", "max": 6}],
-        },
-        {
-            "id": "paid_by",
-            "type": "single_choice",
-            "text": {"en": "How did you pay?", "nl": "Hoe betaalde u?"},
-            "options": [
-                {"id": "card", "text": {"en": "Card", "nl": "Kaart"}},
-                {"id": "cash", "text": {"en": "Cash", "nl": "Contant"}},
-            ],
-        },
-    ],
-    "thank_you_text": {"en": "Thanks!", "nl": "Bedankt!"},
+    "questions": [*NPS_SURVEY_EXAMPLE["questions"], PAID_BY],
 }
+"""Responses' example (logic, two languages, a hidden field, thank-you pages per outcome) and a choice
+question: much that the editor does not show, all of it to be kept by an edit."""
+ADDED = 7
+"""The editor's row of the question the owner adds (the first empty one)."""
 
 
 async def saved_survey(responses: str, auth: dict[str, str]) -> dict[str, Any]:
@@ -98,48 +82,48 @@ async def test_an_owner_edits_a_saved_survey_and_responses_serves_the_next_versi
         assert await page.input_value("#q2-text") == "What should we do better?"
         assert await page.input_value("#q2-text2") == "Wat kunnen we beter doen?"
         assert await page.input_value("#q2-show-q") == "nps" and await page.input_value("#q2-show-max") == "6"
-        assert await page.input_value("#q3-type") == "single_choice"
-        assert await page.locator("#q4-id").input_value() == ""  # a blank row to add a question
+        assert await page.input_value("#q6-type") == "single_choice"
+        assert await page.input_value(f"#q{ADDED}-id") == ""  # a blank row to add a question
         assert "version 2" in await page.inner_text("h1")
         await page.fill("#q2-text", "How fast and friendly was the checkout?")
-        await page.fill("#q4-id", "ease")
-        await page.select_option("#q4-type", "ces")
-        await page.fill("#q4-text", "How easy was it to pay?")
-        await page.fill("#q4-text2", "Hoe makkelijk was betalen?")
+        await page.fill(f"#q{ADDED}-id", "ease")
+        await page.select_option(f"#q{ADDED}-type", "ces")
+        await page.fill(f"#q{ADDED}-text", "How easy was it to pay?")
+        await page.fill(f"#q{ADDED}-text2", "Hoe makkelijk was betalen?")
         await page.click("button[value=check]")
         await page.wait_for_load_state()
         assert "two things at once" in await page.inner_text("#q2-warnings [data-code=double_barrelled]")
-        assert await page.input_value("#q4-id") == "ease"
+        assert await page.input_value(f"#q{ADDED}-id") == "ease"
         assert await fits(page)
         await page.screenshot(path=gallery / f"survey-edit-{size}.png", full_page=True)
         await page.click("button[value=save]")
         await page.wait_for_url(re.compile(r".*/surveys/[^/?]+\?done=.*"))
         assert "Saved as version 2 (was 1)." in await page.inner_text("[role=status]")
         assert "version 2" in await page.inner_text("h1")
-        assert "two things at once" in await page.inner_text("[data-question=why]")
+        assert "two things at once" in await page.inner_text("[data-question=why_low]")
         assert "How easy was it to pay?" in await page.inner_text("[data-question=ease]")
         assert await fits(page)
         await page.screenshot(path=gallery / f"survey-edited-{size}.png", full_page=True)
         # The survey page responses serves (the kiosk's) asks the new version: four questions, the new wording.
         await page.goto(apps.responses + urlsplit(survey["kiosk_url"]).path)
-        assert "Question 1 of 4" in await page.inner_text("body")
+        assert "Your visit" in await page.inner_text("body")
         await page.get_by_text("3", exact=True).click()  # a tap on a score answers and moves on
-        why = page.locator(".q[data-id=why]")
+        why = page.locator(".q[data-id=why_low]")
         await why.wait_for()
         assert "How fast and friendly was the checkout?" in await why.inner_text()
-        assert await page.locator("#count").inner_text() == "Question 2 of 4"
+        assert "How easy was it to pay?" in await page.content()  # the new question, further on
         # An edit that makes the survey invalid: the field's error beside it, nothing stored.
         await page.goto(f"{apps.console}/surveys/{survey['id']}/edit")
         assert "version 3" in await page.inner_text("h1")
-        await page.fill("#q4-id", "Ease of paying")
+        await page.fill(f"#q{ADDED}-id", "Ease of paying")
         answer_status: list[int] = []
         page.on("response", lambda r: answer_status.append(r.status) if r.request.method == "POST" else None)
         await page.click("button[value=save]")
-        await page.wait_for_selector("#q4-id-error")
+        await page.wait_for_selector(f"#q{ADDED}-id-error")
         assert answer_status[-1] == 422
-        assert "not a slug" in await page.inner_text("#q4-id-error")
-        assert await page.get_attribute("#q4-id", "aria-invalid") == "true"
-        assert await page.input_value("#q4-id") == "Ease of paying"
+        assert "not a slug" in await page.inner_text(f"#q{ADDED}-id-error")
+        assert await page.get_attribute(f"#q{ADDED}-id", "aria-invalid") == "true"
+        assert await page.input_value(f"#q{ADDED}-id") == "Ease of paying"
         assert "Nothing was saved" in await page.inner_text("[role=alert]")
         assert await fits(page)
         await page.screenshot(path=gallery / f"survey-edit-refused-{size}.png", full_page=True)
@@ -150,16 +134,25 @@ async def test_an_owner_edits_a_saved_survey_and_responses_serves_the_next_versi
     stored = await current(apps.responses, auth, survey["id"])
     assert stored["version"] == 2
     questions = {q["id"]: q for q in stored["questions"]}
-    assert list(questions) == ["nps", "why", "paid_by", "ease"]
-    assert questions["why"]["text"] == {
+    assert list(questions) == ["nps", "why_low", "why_high", "consent", "agent", "paid_by", "ease"]
+    assert questions["why_low"]["text"] == {
         "en": "How fast and friendly was the checkout?",
         "nl": "Wat kunnen we beter doen?",
     }
-    assert questions["ease"]["type"] == "ces"
-    # What the editor does not show was kept: options, the title, the thank-you text.
-    assert [o["id"] for o in questions["paid_by"]["options"]] == ["card", "cash"]
-    assert stored["title"] == SAVED["title"] and stored["thank_you_text"] == SAVED["thank_you_text"]
-    assert questions["why"]["show_if"][0]["question"] == "nps" and questions["why"]["show_if"][0]["max"] == 6
+    assert questions["ease"]["type"] == "ces" and questions["agent"]["type"] == "hidden"
+    # What the editor does not show was kept: options, the title, thank-you texts and outcomes.
+    assert questions["paid_by"]["options"] == PAID_BY["options"]
+    for key in ("title", "thank_you_text"):
+        assert stored[key] == SAVED[key], key
+    assert stored["outcomes"][0]["link_url"] == SAVED["outcomes"][0]["link_url"]
+    assert [(c["question"], c["max"]) for c in questions["why_low"]["show_if"]] == [("nps", 6)]
+
+
+async def save_sms(page: Any) -> str:
+    """Press the SMS form's save button; return the page it leads to (back to the form)."""
+    async with page.expect_navigation(url="**/settings?done=*#sms-channel"):
+        await page.click("text=Save SMS settings")
+    return str(await page.content())
 
 
 def phone() -> str:
@@ -184,9 +177,7 @@ async def test_an_admin_sets_the_sms_provider_in_settings_and_an_invitation_goes
             await page.fill("#sms-account_sid", provider.account_sid)
             await page.fill("#sms-auth_token", provider.auth_token)
             await page.fill("#sms-from", "12")
-            await page.click("text=Save SMS settings")
-            await page.wait_for_url("**/settings?done=*#sms-channel")
-            pages.append(await page.content())
+            pages.append(await save_sms(page))
             assert "E.164" in await page.inner_text("#sms-from-error")
             assert await page.get_attribute("#sms-from", "aria-invalid") == "true"
             # What was typed is back in the form, but the auth token never is.
@@ -196,9 +187,7 @@ async def test_an_admin_sets_the_sms_provider_in_settings_and_an_invitation_goes
             await page.screenshot(path=gallery / f"settings-sms-refused-{size}.png", full_page=True)
             await page.fill("#sms-auth_token", provider.auth_token)
             await page.fill("#sms-from", "+15005550006")
-            await page.click("text=Save SMS settings")
-            await page.wait_for_url("**/settings?done=*#sms-channel")
-            pages.append(await page.content())
+            pages.append(await save_sms(page))
             assert "SMS settings saved." in await page.inner_text("[role=status]")
             assert "Set; never shown" in await page.inner_text("#sms-auth_token-state")
             assert await page.input_value("#sms-auth_token") == ""
@@ -208,10 +197,9 @@ async def test_an_admin_sets_the_sms_provider_in_settings_and_an_invitation_goes
             await page.screenshot(path=gallery / f"settings-sms-{size}.png", full_page=True)
             # Changing the channel without its secret would drop it: the page asks for it again.
             await page.fill("#sms-rate_per_minute", "30")
-            await page.click("text=Save SMS settings")
-            await page.wait_for_url("**/settings?done=*#sms-channel")
-            pages.append(await page.content())
-            assert "type the auth token again" in await page.inner_text("#sms-auth_token-error")
+            pages.append(await save_sms(page))
+            assert "Type the auth token again" in await page.inner_text("#sms-auth_token-error")
+            assert await page.input_value("#sms-rate_per_minute") == "30"
 
             number = phone()
             request = SurveyRequested(
@@ -234,8 +222,8 @@ async def test_an_admin_sets_the_sms_provider_in_settings_and_an_invitation_goes
                 ]
             assert channel["config"].get("rate_per_minute") is None  # the refused change changed nothing
 
-            await page.click("button[aria-label='Remove the SMS settings']")
-            await page.wait_for_url("**/settings?done=*#sms-channel")
+            async with page.expect_navigation(url="**/settings?done=*#sms-channel"):
+                await page.click("button[aria-label='Remove the SMS settings']")
             pages.append(await page.content())
             assert "SMS uses the deployment's settings again." in await page.inner_text("[role=status]")
             assert await page.locator("button[aria-label='Remove the SMS settings']").count() == 0

@@ -75,6 +75,7 @@ async def settings_page(
         roles=[r.value for r in PERSON_ROLES if may_grant(person.role, r)],
         done=flashed(request, runtime.settings, "done"),
         field=flashed(request, runtime.settings, "field"),
+        why=flashed(request, runtime.settings, "why"),
         typed=typed_back(flashed(request, runtime.settings, "typed")),
         may_settings=can(person, Permission.SETTINGS_WRITE),
         may_people=can(person, Permission.USERS_WRITE),

@@ -7,6 +7,7 @@ has one asks for it again. A refusal names the field beside it; nothing is chang
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path
@@ -42,16 +43,28 @@ SECRETS = ("auth_token", "webhook_url")
 NAMES = {"email": "Email sender", "sms": "SMS", "whatsapp": "WhatsApp", "chat": "Chat"}
 
 
-def back(
-    runtime: RuntimeDep, channel: str, said: tuple[str, str | None, bool], typed: dict[str, Any]
-) -> Response:
+@dataclass(frozen=True)
+class Outcome:
+    """What saving a channel's form came to: what to say, and after a refusal the field at fault and
+    why (``field`` None: the refusal is about no field of the form)."""
+
+    said: str
+    saved: bool = True
+    field: str | None = None
+    why: str | None = None
+
+
+def back(runtime: RuntimeDep, channel: str, outcome: Outcome, typed: dict[str, Any]) -> Response:
     """Back to the channel's form with what happened said; after a refusal the field at fault is marked
-    and the form shows what was typed (signed like the message, so no link can fill it in; secrets never
-    travel back)."""
-    done, field, saved = said
-    extra = {} if saved else {"typed": json.dumps({k: v for k, v in typed.items() if k not in SECRETS})}
-    extra |= {"field": f"{channel}-{field}"} if field else {}
-    return redirect("/settings" + query(**flash(runtime.settings, done=done, **extra)) + f"#{channel}-channel")
+    with why, and the form shows what was typed (signed like the message, so no link can fill the form
+    in; secrets never travel back)."""
+    extra: dict[str, str] = {}
+    if not outcome.saved:
+        extra["typed"] = json.dumps({k: v for k, v in typed.items() if k not in SECRETS})
+    if outcome.field:
+        extra |= {"field": f"{channel}-{outcome.field}", "why": outcome.why or outcome.said}
+    said = flash(runtime.settings, done=outcome.said, **extra)
+    return redirect("/settings" + query(**said) + f"#{channel}-channel")
 
 
 def typed_back(raw: str | None) -> dict[str, Any]:
@@ -63,6 +76,11 @@ def typed_back(raw: str | None) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
+def why(error: dict[str, Any]) -> str:
+    """A field error's message as a sentence beside the field (without pydantic's "Value error, ")."""
+    return str(error.get("message") or "not valid").removeprefix("Value error, ")
+
+
 async def secrets_set(caller: Caller, channel: str) -> set[str]:
     """The secrets the workspace has set for ``channel`` (dispatch answers them masked)."""
     found = await caller.get("dispatch", "/v1/channels")
@@ -70,28 +88,34 @@ async def secrets_set(caller: Caller, channel: str) -> set[str]:
     return {k for k in SECRETS if config.get(k)}
 
 
-async def save(caller: Caller, channel: str, body: dict[str, Any]) -> tuple[str, str | None, bool]:
-    """Put the channel's settings (none typed: forget them); return what to say, the field at fault and
-    whether it was saved."""
+async def save(caller: Caller, channel: str, body: dict[str, Any]) -> Outcome:
+    """Put the channel's settings (none typed: forget them)."""
     name = NAMES[channel]
     try:
         if not body:
             await caller.delete("dispatch", f"/v1/channels/{channel}")
-            return f"{name} uses the deployment's settings again.", None, True
+            return Outcome(f"{name} uses the deployment's settings again.")
         if missing := sorted((await secrets_set(caller, channel)) - set(body)):
-            return (
-                f"{name} settings not saved: type the {missing[0].replace('_', ' ')} again (dispatch keeps "
-                "it but never shows it, and replaces the channel's settings as a whole).",
-                missing[0],
-                False,
+            secret = missing[0].replace("_", " ")
+            return Outcome(
+                f"{name} settings not saved: dispatch keeps the {secret} but never shows it, and replaces "
+                "a channel's settings as a whole.",
+                saved=False,
+                field=missing[0],
+                why=f"Type the {secret} again to change this channel.",
             )
         await caller.put("dispatch", f"/v1/channels/{channel}", body)
     except ServiceError as exc:
-        named = [e for e in exc.errors if e.get("field") in FIELDS[channel]]
-        said = "; ".join(f"{e['field']}: {e.get('message') or 'not valid'}" for e in named) or exc.detail
-        at = str(named[0]["field"]) if named else None
-        return f"dispatch refused the {name.lower()} settings: {said}. Nothing was changed.", at, False
-    return f"{name} saved." if channel == "email" else f"{name} settings saved.", None, True
+        named = {str(e["field"]): why(e) for e in exc.errors if e.get("field") in FIELDS[channel]}
+        said = "; ".join(f"{k}: {v}" for k, v in named.items()) or exc.detail
+        field = next(iter(named), None)
+        return Outcome(
+            f"dispatch refused the {name} settings: {said}. Nothing was changed.",
+            saved=False,
+            field=field,
+            why=named.get(field or ""),
+        )
+    return Outcome(f"{name} saved." if channel == "email" else f"{name} settings saved.")
 
 
 @router.post("/settings/channels/{channel}", summary="Set a channel's sender or provider")

@@ -6,6 +6,7 @@ keeps it."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -38,10 +39,12 @@ def _texts(value: Any, default: str) -> dict[str, str]:
 
 
 def second_locale(survey: Mapping[str, Any]) -> str:
-    """The language the editor shows beside the default: the first other one of the questions' texts."""
+    """The language the editor shows beside the default: the one most of the questions' texts are in
+    besides it (the others are kept as they are)."""
     default = survey.get("default_locale") or "en"
-    found = {k for q in survey.get("questions") or [] for k in _texts(q.get("text"), default)}
-    return min(found - {default}, default="")
+    found = Counter(k for q in survey.get("questions") or [] for k in _texts(q.get("text"), default))
+    found.pop(default, None)
+    return min(found, key=lambda k: (-found[k], k), default="")
 
 
 def _number(value: Any) -> str:

@@ -165,7 +165,8 @@ def logo_data_url(content_type: str, data: bytes) -> str | None:
 
 
 def rows_of(form: Mapping[str, Sequence[str]], required: Sequence[str], *, minimum: int) -> list[QuestionRow]:
-    """Return the question rows of the posted form (parallel lists), padded to ``minimum`` rows."""
+    """Return the question rows of the posted form (parallel lists), padded to ``minimum`` rows and with
+    at least one empty row to add a question in."""
     names = QUESTION_FIELDS
     count = max((len(form.get(n, ())) for n in names), default=0)
 
@@ -178,7 +179,7 @@ def rows_of(form: Mapping[str, Sequence[str]], required: Sequence[str], *, minim
         for i in range(count)
     ]
     rows = [r for r in rows if r.id.strip()]
-    return rows + [QuestionRow() for _ in range(max(0, minimum - len(rows)))]
+    return rows + [QuestionRow() for _ in range(max(1, minimum - len(rows)))]
 
 
 def show_condition(q: Mapping[str, Any], key: str) -> str:
