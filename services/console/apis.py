@@ -25,11 +25,15 @@ Params = Mapping[str, str | int | float | bool | Sequence[str] | None]
 
 
 class ServiceError(Exception):
-    """A service refused or did not answer: ``status`` (0 when unreachable) and its explanation."""
+    """A service refused or did not answer: ``status`` (0 when unreachable), its explanation and the
+    problem's ``errors`` (``[{field, message}]``, each naming a field of the request's body)."""
 
-    def __init__(self, service: str, status: int, detail: str) -> None:
+    def __init__(
+        self, service: str, status: int, detail: str, errors: list[dict[str, Any]] | None = None
+    ) -> None:
         super().__init__(f"{service}: {status} {detail}")
         self.service, self.status, self.detail = service, status, detail
+        self.errors = errors or []
 
 
 class Services:
@@ -93,7 +97,7 @@ class Caller:
         except httpx.HTTPError as exc:
             raise ServiceError(service, 0, f"{service} did not answer ({type(exc).__name__}).") from exc
         if response.status_code >= 400:
-            raise ServiceError(service, response.status_code, _detail(response))
+            raise ServiceError(service, response.status_code, _detail(response), _errors(response))
         if response.status_code == 204 or not response.content:
             return None
         if "json" not in response.headers.get("content-type", ""):
@@ -122,6 +126,15 @@ class Caller:
                 raise result
             out[name] = result
         return out
+
+
+def _errors(response: httpx.Response) -> list[dict[str, Any]]:
+    try:
+        body = response.json()
+    except ValueError:
+        return []
+    found = body.get("errors") if isinstance(body, dict) else None
+    return [e for e in found if isinstance(e, dict)] if isinstance(found, list) else []
 
 
 def _detail(response: httpx.Response) -> str:

@@ -164,6 +164,8 @@ button.secondary{background:#fff;color:var(--accent)}
 button.danger{background:#fff;color:var(--bad);border-color:var(--bad);margin:0;padding:.3rem .7rem}
 .hint{color:var(--muted);font-size:.9rem;margin:.3rem 0 0}
 .error{color:var(--bad);font-weight:600}
+[aria-invalid=true]{border-color:var(--bad);border-width:2px}p.error{margin:.3rem 0 0;font-size:.9rem}
+.card.channel{margin-top:1.5rem}.card.channel form.remove{margin-top:1rem}
 .notice{border-left:4px solid var(--accent);background:#eef5fc;padding:.75rem 1rem;border-radius:4px}
 .notice.bad{border-color:var(--bad);background:#fdf0ef}
 .secret{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;word-break:break-all;background:#fff8e1;

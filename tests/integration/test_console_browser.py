@@ -1324,6 +1324,9 @@ async def test_an_analyst_reads_kiosks_templates_and_policies_without_the_button
         assert await page.locator("[data-kiosk=hall] img.qr").count() == 1
         assert await page.locator("text=Create kiosk").count() == 0
         assert await page.locator("text=Switch off").count() == 0
+        assert await page.locator("a:has-text('Edit')").count() == 0
+        refused_edit = await page.request.get(f"{apps.console}/surveys/{survey.json()['id']}/edit")
+        assert refused_edit.status == 403 and "surveys:write" in await refused_edit.text()
         await page.goto(f"{apps.console}/settings")
         for absent in (
             "Add routing rule",
@@ -1334,6 +1337,8 @@ async def test_an_analyst_reads_kiosks_templates_and_policies_without_the_button
             "Add escalation step",
             "New template",
             "Subscribe",
+            "Save email sender",
+            "Save SMS settings",
         ):
             assert await page.locator(f"button:has-text('{absent}'), a:has-text('{absent}')").count() == 0, (
                 absent

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
+from services.console.api.settings_channels import typed_back
 from services.console.apis import ServiceError
 from services.console.deps import RuntimeDep, SignedInDep
 from services.console.handlers import people
@@ -81,6 +82,9 @@ async def settings_page(
         people=people_rows,
         roles=[r.value for r in PERSON_ROLES if may_grant(person.role, r)],
         done=flashed(request, runtime.settings, "done"),
+        field=flashed(request, runtime.settings, "field"),
+        why=flashed(request, runtime.settings, "why"),
+        typed=typed_back(flashed(request, runtime.settings, "typed")),
         may_settings=can(person, Permission.SETTINGS_WRITE),
         may_people=can(person, Permission.USERS_WRITE),
         may_keys=can(person, Permission.KEYS_READ),

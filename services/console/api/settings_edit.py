@@ -170,31 +170,3 @@ async def save_template(
         )
     message = flash(runtime.settings, done=f"Template “{saved['name']}” saved.")
     return redirect(f"/settings/templates/{saved['id']}" + query(**message))
-
-
-@router.post(
-    "/settings/channels/email", summary="Set the email channel's sender", response_class=HTMLResponse
-)
-async def set_email_sender(
-    runtime: RuntimeDep,
-    signed_in: SignedInDep,
-    csrf_token: Csrf = "",
-    mail_from: Annotated[str, Form(max_length=300)] = "",
-    reply_to: Annotated[str, Form(max_length=300)] = "",
-    rate_per_minute: Annotated[int | None, Form(ge=1, le=100_000)] = None,
-) -> Response:
-    person = need(signed_in, Permission.CHANNELS_WRITE)
-    check_session_csrf(person.session.csrf_token, csrf_token)
-    # Dispatch replaces the channel's configuration as a whole: the form carries all of email's fields.
-    typed = {"mail_from": mail_from.strip(), "reply_to": reply_to.strip(), "rate_per_minute": rate_per_minute}
-    body = {k: v for k, v in typed.items() if v}
-    caller = runtime.deps.services.as_person(person)
-    try:
-        if body:
-            await caller.put("dispatch", "/v1/channels/email", body)
-        else:
-            await caller.delete("dispatch", "/v1/channels/email")
-        done = "Email sender saved." if body else "Email uses the deployment's sender again."
-    except ServiceError as exc:
-        done = f"dispatch refused the email settings: {exc.detail}"
-    return redirect("/settings" + query(**flash(runtime.settings, done=done)) + "#channels")

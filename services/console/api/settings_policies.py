@@ -12,6 +12,7 @@ from fastapi.responses import Response
 
 from services.console.apis import Caller, ServiceError
 from services.console.deps import RuntimeDep, SignedInDep
+from services.console.handlers.accounts import SignedIn
 from services.console.views import flash, need, query
 from services.console.web import check_session_csrf, redirect
 from shared.access import Permission
@@ -43,12 +44,20 @@ def back(runtime: RuntimeDep, section: str, done: str) -> Response:
     return redirect("/settings" + query(**flash(runtime.settings, done=done)) + "#" + section)
 
 
+def acting(
+    runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: str, permission: Permission
+) -> tuple[SignedIn, Caller]:
+    """Return the signed-in person and a caller speaking for them, once their role has ``permission``
+    and the form's CSRF token is theirs (the prologue of every form that changes something)."""
+    person = need(signed_in, permission)
+    check_session_csrf(person.session.csrf_token, csrf_token)
+    return person, runtime.deps.services.as_person(person)
+
+
 def settings_writer(runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: Csrf = "") -> Caller:
     """Return a caller speaking for the signed-in person, once their role may change settings and the
     form's CSRF token is theirs (every settings form's prologue, as a dependency: ``Writer``)."""
-    person = need(signed_in, Permission.SETTINGS_WRITE)
-    check_session_csrf(person.session.csrf_token, csrf_token)
-    return runtime.deps.services.as_person(person)
+    return acting(runtime, signed_in, csrf_token, Permission.SETTINGS_WRITE)[1]
 
 
 Writer = Annotated[Caller, Depends(settings_writer)]

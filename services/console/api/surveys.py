@@ -11,8 +11,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
+from services.console.api.settings_policies import acting
 from services.console.apis import Caller, ServiceError
 from services.console.deps import RuntimeDep, SignedInDep
+from services.console.domain.survey_edit import draft_of_survey, field_errors
 from services.console.domain.survey_form import (
     FONTS,
     QUESTION_FIELDS,
@@ -24,8 +26,8 @@ from services.console.domain.survey_form import (
     rows_of,
     show_condition,
 )
-from services.console.views import can, flashed, need, page
-from services.console.web import check_session_csrf, redirect
+from services.console.views import can, flash, flashed, need, page, query
+from services.console.web import redirect
 from shared.access import Permission
 from shared.guard import GuardedRoute, public
 
@@ -57,8 +59,12 @@ SINGLE_FIELDS: tuple[str, ...] = (
     "b_background",
     "b_text",
 )
-SINGLE_FIELDS += ("b_font", "b_logo_kept", "reward_pool_id")
+SINGLE_FIELDS += ("b_font", "b_logo_kept", "reward_pool_id", "kept")
 MAX_LOGO_BYTES = 40_000
+EDIT_BLANK_ROWS = 2
+Csrf = Annotated[str, Form(max_length=200)]
+Action = Annotated[str, Form(max_length=10)]
+Logo = Annotated[UploadFile | None, File()]
 
 
 def by_question(warnings: list[dict[str, Any]]) -> dict[str | None, list[dict[str, Any]]]:
@@ -111,12 +117,20 @@ def editor(
     person: Any,
     *,
     draft: Draft,
-    lint: dict[str, Any] | None,
-    error: str | None,
     pools: list[dict[str, Any]],
+    survey: dict[str, Any] | None = None,
+    lint: dict[str, Any] | None = None,
+    refused: ServiceError | str | None = None,
     status: int = 200,
 ) -> Response:
+    """The editor: a new survey, or a new version of ``survey``; ``refused`` what stopped the last try."""
     warnings = by_question(lint["warnings"]) if lint else {}
+    if isinstance(refused, ServiceError):
+        error: str | None = refused.detail
+        fields = field_errors(refused.errors, draft.second_locale)
+        status = refused.status or 502
+    else:
+        error, fields = refused, {}
     return page(
         "survey_editor.html",
         request,
@@ -130,6 +144,9 @@ def editor(
         warnings=warnings,
         lint=lint,
         error=error,
+        fields=fields,
+        survey=survey,
+        action=f"/surveys/{survey['id']}/edit" if survey else "/surveys/new",
     )
 
 
@@ -147,11 +164,15 @@ async def new_survey(request: Request, runtime: RuntimeDep, signed_in: SignedInD
     person = need(signed_in, Permission.SURVEYS_WRITE)
     pools = await reward_pools(runtime.deps.services.as_person(person))
     draft = Draft(rows=[QuestionRow() for _ in range(ROWS)])
-    return editor(request, person, draft=draft, lint=None, error=None, pools=pools)
+    return editor(request, person, draft=draft, pools=pools)
 
 
-def draft_of(form: Any, logo: str | None) -> Draft:
+async def draft_of(request: Request, b_logo: UploadFile | None) -> Draft:
     """The editor's posted form as a draft (the logo: a new upload, else the one carried along)."""
+    logo = None
+    if b_logo is not None and b_logo.filename:
+        logo = logo_data_url(b_logo.content_type or "", await b_logo.read(MAX_LOGO_BYTES + 1))
+    form = await request.form()
     lists = {n: [str(v) for v in form.getlist("q_" + n)] for n in QUESTION_FIELDS}
     one = {k: str(form.get(k) or "") for k in SINGLE_FIELDS}
     return Draft(
@@ -168,7 +189,44 @@ def draft_of(form: Any, logo: str | None) -> Draft:
             logo=logo or one["b_logo_kept"] or None,
         ),
         reward_pool_id=one["reward_pool_id"],
+        kept=one["kept"],
     )
+
+
+async def check_or_save(
+    request: Request,
+    runtime: RuntimeDep,
+    person: Any,
+    caller: Caller,
+    *,
+    draft: Draft,
+    action: str,
+    survey: dict[str, Any] | None = None,
+) -> Response:
+    """Ask responses' checklist about the draft and show its warnings; on "save" store it (a new survey,
+    or the next version of ``survey``) and go to its page. Responses stores all of it or nothing."""
+    body = definition(draft)
+    pools = await reward_pools(caller)
+    if not body["questions"]:
+        refused = "Add at least one question (an id and a text)."
+        return editor(request, person, draft=draft, pools=pools, survey=survey, refused=refused, status=422)
+    try:
+        lint = await caller.post("responses", "/v1/surveys/lint", body)
+        if action != "save":
+            return editor(request, person, draft=draft, pools=pools, survey=survey, lint=lint)
+    except ServiceError as exc:
+        return editor(request, person, draft=draft, pools=pools, survey=survey, refused=exc)
+    try:
+        if survey:
+            saved = await caller.put("responses", f"/v1/surveys/{survey['id']}", body)
+        else:
+            saved = await caller.post("responses", "/v1/surveys", body)
+    except ServiceError as exc:
+        return editor(request, person, draft=draft, pools=pools, survey=survey, lint=lint, refused=exc)
+    if not survey:
+        return redirect(f"/surveys/{saved['id']}")
+    done = flash(runtime.settings, done=f"Saved as version {saved['version']} (was {survey['version']}).")
+    return redirect(f"/surveys/{saved['id']}" + query(**done))
 
 
 @router.post("/surveys/new", summary="Check or save a survey from the editor", response_class=HTMLResponse)
@@ -176,35 +234,67 @@ async def save_survey(
     request: Request,
     runtime: RuntimeDep,
     signed_in: SignedInDep,
-    csrf_token: Annotated[str, Form(max_length=200)] = "",
-    action: Annotated[str, Form(max_length=10)] = "check",
-    b_logo: Annotated[UploadFile | None, File()] = None,
+    csrf_token: Csrf = "",
+    action: Action = "check",
+    b_logo: Logo = None,
+) -> Response:
+    person, caller = acting(runtime, signed_in, csrf_token, Permission.SURVEYS_WRITE)
+    draft = await draft_of(request, b_logo)
+    return await check_or_save(request, runtime, person, caller, draft=draft, action=action)
+
+
+@router.get(
+    "/surveys/{survey_id}/edit",
+    summary="The editor, filled with a survey's current version",
+    response_class=HTMLResponse,
+)
+async def edit_survey(
+    request: Request, survey_id: SurveyId, runtime: RuntimeDep, signed_in: SignedInDep
 ) -> Response:
     person = need(signed_in, Permission.SURVEYS_WRITE)
-    check_session_csrf(person.session.csrf_token, csrf_token)
-    logo = None
-    if b_logo is not None and b_logo.filename:
-        logo = logo_data_url(b_logo.content_type or "", await b_logo.read(MAX_LOGO_BYTES + 1))
-    draft = draft_of(await request.form(), logo)
-    body = definition(draft)
     caller = runtime.deps.services.as_person(person)
+    data = await caller.gather(
+        survey=caller.get("responses", f"/v1/surveys/{survey_id}"),
+        lint=caller.get("responses", f"/v1/surveys/{survey_id}/lint"),
+    )
+    if isinstance(data["survey"], ServiceError):
+        return not_shown(request, person, data["survey"])
+    draft = draft_of_survey(data["survey"], blank_rows=EDIT_BLANK_ROWS)
+    lint = data["lint"] if isinstance(data["lint"], dict) else None
     pools = await reward_pools(caller)
-    if not body["questions"]:
-        error = "Add at least one question (an id and a text)."
-        return editor(request, person, draft=draft, lint=None, error=error, pools=pools, status=422)
-    try:
-        lint = await caller.post("responses", "/v1/surveys/lint", body)
-    except ServiceError as exc:
-        status = exc.status or 502
-        return editor(request, person, draft=draft, lint=None, error=exc.detail, pools=pools, status=status)
-    if action != "save":
-        return editor(request, person, draft=draft, lint=lint, error=None, pools=pools)
-    try:
-        saved = await caller.post("responses", "/v1/surveys", body)
-    except ServiceError as exc:
-        status = exc.status or 502
-        return editor(request, person, draft=draft, lint=lint, error=exc.detail, pools=pools, status=status)
-    return redirect(f"/surveys/{saved['id']}")
+    return editor(request, person, draft=draft, pools=pools, survey=data["survey"], lint=lint)
+
+
+@router.post(
+    "/surveys/{survey_id}/edit",
+    summary="Check an edit of a survey or save it as its next version",
+    response_class=HTMLResponse,
+)
+async def save_edit(
+    request: Request,
+    survey_id: SurveyId,
+    runtime: RuntimeDep,
+    signed_in: SignedInDep,
+    csrf_token: Csrf = "",
+    action: Action = "check",
+    version: Annotated[int, Form(ge=1)] = 1,
+    b_logo: Logo = None,
+) -> Response:
+    person, caller = acting(runtime, signed_in, csrf_token, Permission.SURVEYS_WRITE)
+    draft = await draft_of(request, b_logo)
+    survey = {"id": survey_id, "version": version}
+    return await check_or_save(request, runtime, person, caller, draft=draft, action=action, survey=survey)
+
+
+def not_shown(request: Request, person: Any, exc: ServiceError) -> Response:
+    return page(
+        "message_app.html",
+        request,
+        person,
+        status=exc.status or 502,
+        title="Survey not shown",
+        detail=exc.detail,
+    )
 
 
 @router.get(
@@ -234,14 +324,7 @@ async def survey_page(
         calls["email"] = caller.post("dispatch", "/v1/templates/preview", sample)
     data = await caller.gather(**calls)
     if isinstance(data["survey"], ServiceError):
-        return page(
-            "message_app.html",
-            request,
-            person,
-            status=data["survey"].status or 502,
-            title="Survey not shown",
-            detail=data["survey"].detail,
-        )
+        return not_shown(request, person, data["survey"])
     lint = data["lint"] if isinstance(data["lint"], dict) else None
     survey = data["survey"]
     locales = survey_locales(survey)

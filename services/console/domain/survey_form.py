@@ -5,14 +5,19 @@ own colours, font and logo, and its reward pool. Responses checks the result; th
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 FONTS = {"system": "System", "serif": "Serif", "rounded": "Rounded", "mono": "Monospace"}
 QUESTION_FIELDS: tuple[str, ...] = ("id", "type", "text", "text2", "show_q", "show_min", "show_max")
-QUESTION_FIELDS += ("show_values", "end_min", "end_max", "end_values")
-"""The editor's per-question inputs (posted as ``q_<name>``, one per row)."""
+QUESTION_FIELDS += ("show_values", "end_min", "end_max", "end_values", "kept")
+"""The editor's per-question inputs (posted as ``q_<name>``, one per row); ``kept`` carries, as JSON,
+what a saved question has that the editor does not show (options, more languages, more conditions)."""
+KEPT_QUESTION = ("options", "style", "points")
+KEPT_SURVEY = ("title", "thank_you_text", "outcomes")
+KEPT_BRANDING = ("tone",)
 LOGO_TYPES = {"image/png", "image/jpeg", "image/webp", "image/gif", "image/svg+xml"}
 
 
@@ -32,6 +37,7 @@ class QuestionRow:
     end_min: str = ""
     end_max: str = ""
     end_values: str = ""
+    kept: str = ""
 
 
 @dataclass
@@ -56,6 +62,17 @@ class Draft:
     rows: list[QuestionRow] = field(default_factory=list)
     branding: Branding = field(default_factory=Branding)
     reward_pool_id: str = ""
+    kept: str = ""
+    """What a saved survey has that the editor does not show (title, thank-you texts, outcomes, tone)."""
+
+
+def kept_of(raw: str) -> dict[str, Any]:
+    """Return the JSON object carried in a ``kept`` field ({} when there is none or it is not one)."""
+    try:
+        found = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def _int(value: str) -> int | str | None:
@@ -86,13 +103,20 @@ def condition(question: str, low: str, high: str, values: str) -> dict[str, Any]
     return out
 
 
-def _text(row: QuestionRow, default: str, second: str) -> str | dict[str, str] | None:
-    texts = {default: row.text.strip()} if row.text.strip() else {}
+def _text(row: QuestionRow, default: str, second: str, more: Any) -> str | dict[str, str] | None:
+    texts = {str(k): str(v) for k, v in more.items()} if isinstance(more, dict) else {}
+    if row.text.strip():
+        texts[default] = row.text.strip()
     if second and second != default and row.text2.strip():
         texts[second] = row.text2.strip()
     if not texts:
         return None
-    return texts if len(texts) > 1 or second else texts.get(default, "")
+    return texts if len(texts) > 1 or second or default not in texts else texts[default]
+
+
+def _conditions(first: dict[str, Any] | None, more: Any) -> list[dict[str, Any]]:
+    rest = [c for c in more if isinstance(c, dict)] if isinstance(more, list) else []
+    return ([first] if first else []) + rest
 
 
 def definition(draft: Draft) -> dict[str, Any]:
@@ -102,23 +126,32 @@ def definition(draft: Draft) -> dict[str, Any]:
     for row in draft.rows:
         if not row.id.strip():
             continue
-        q: dict[str, Any] = {"id": row.id.strip(), "type": row.type, "required": row.required}
-        if (text := _text(row, default, second)) is not None:
+        kept = kept_of(row.kept)
+        q: dict[str, Any] = {k: kept[k] for k in KEPT_QUESTION if k in kept}
+        q |= {"id": row.id.strip(), "type": row.type, "required": row.required}
+        if (text := _text(row, default, second, kept.get("text"))) is not None:
             q["text"] = text
-        if show := condition(row.show_q.strip(), row.show_min, row.show_max, row.show_values):
-            q["show_if"] = [show]
-        if end := condition(row.id.strip(), row.end_min, row.end_max, row.end_values):
-            q["end_if"] = [end]
+        show = condition(row.show_q.strip(), row.show_min, row.show_max, row.show_values)
+        end = condition(row.id.strip(), row.end_min, row.end_max, row.end_values)
+        for key, first in (("show_if", show), ("end_if", end)):
+            if found := _conditions(first, kept.get(key)):
+                q[key] = found
         questions.append(q)
-    out: dict[str, Any] = {"name": draft.name.strip(), "default_locale": default, "questions": questions}
+    kept = kept_of(draft.kept)
+    out: dict[str, Any] = {k: kept[k] for k in KEPT_SURVEY if k in kept}
+    out |= {"name": draft.name.strip(), "default_locale": default, "questions": questions}
     b = draft.branding
     if b.own:
-        out["branding"] = {
-            "primary_color": b.primary_color,
-            "background_color": b.background_color,
-            "text_color": b.text_color,
-            "font": b.font if b.font in FONTS else "system",
-        } | ({"logo": b.logo} if b.logo else {})
+        out["branding"] = (
+            {k: v for k, v in (kept.get("branding") or {}).items() if k in KEPT_BRANDING}
+            | {
+                "primary_color": b.primary_color,
+                "background_color": b.background_color,
+                "text_color": b.text_color,
+                "font": b.font if b.font in FONTS else "system",
+            }
+            | ({"logo": b.logo} if b.logo else {})
+        )
     if draft.reward_pool_id:
         out["reward_pool_id"] = draft.reward_pool_id
     return out
@@ -132,7 +165,8 @@ def logo_data_url(content_type: str, data: bytes) -> str | None:
 
 
 def rows_of(form: Mapping[str, Sequence[str]], required: Sequence[str], *, minimum: int) -> list[QuestionRow]:
-    """Return the question rows of the posted form (parallel lists), padded to ``minimum`` rows."""
+    """Return the question rows of the posted form (parallel lists), padded to ``minimum`` rows and with
+    at least one empty row to add a question in."""
     names = QUESTION_FIELDS
     count = max((len(form.get(n, ())) for n in names), default=0)
 
@@ -145,7 +179,7 @@ def rows_of(form: Mapping[str, Sequence[str]], required: Sequence[str], *, minim
         for i in range(count)
     ]
     rows = [r for r in rows if r.id.strip()]
-    return rows + [QuestionRow() for _ in range(max(0, minimum - len(rows)))]
+    return rows + [QuestionRow() for _ in range(max(1, minimum - len(rows)))]
 
 
 def show_condition(q: Mapping[str, Any], key: str) -> str:
