@@ -126,17 +126,17 @@ async def evaluate_many(
     history, schedules and the outbox (``CustomerEventReceived`` and ``SurveyRequested``): one
     statement each for the whole batch, whatever the number of workspaces.
     """
-    contacts = await _upsert_contacts(session, workspaces)
+    contacts, keys = await _upsert_contacts(session, workspaces)
     # The history is read after the contacts are locked (by the upsert): a due send or another
     # evaluator that got to one of them first has committed its surveys by then.
     windows: dict[str, int] = {}
     enrolled_ids: set[str] = set()
-    for workspace_id, (rules, events) in workspaces.items():
+    for rules, events in workspaces.values():
         recurring = any(r.recurrence_days for r in rules.rules)
         for event in events:
             if event.contact is None or not rules.any_match(event.source, event.event_type):
                 continue
-            contact_id = contacts[(workspace_id, ref_key(event.contact))]["id"]
+            contact_id = contacts[keys[event.id]]["id"]
             windows[contact_id] = rules.cap_window_days
             if recurring:
                 enrolled_ids.add(contact_id)
@@ -154,7 +154,7 @@ async def evaluate_many(
             decided += 1
             if decided % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
-            contact = contacts[(workspace_id, ref_key(event.contact))]
+            contact = contacts[keys[event.id]]
             count = _decide_event(
                 batch, outbox, rules, workspace_id, event, contact, views, history, enrolled, now
             )
@@ -166,14 +166,15 @@ async def evaluate_many(
 
 async def _upsert_contacts(
     session: AsyncSession, workspaces: Mapping[str, tuple[WorkspaceRules, Sequence[Pending]]]
-) -> dict[tuple[str, str], dict[str, Any]]:
+) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[str, tuple[str, str]]]:
     """Upsert the contacts the events name and mark the events evaluated; return the contacts by
-    (workspace, ``ref_key``)."""
+    (workspace, ``ref_key``), and that key of each event that names a contact (by event id)."""
     merged: dict[tuple[str, str], ContactRef] = {}
+    keys: dict[str, tuple[str, str]] = {}
     for workspace_id, (_, events) in workspaces.items():
         for event in events:
             if event.contact is not None:
-                key = (workspace_id, ref_key(event.contact))
+                key = keys[event.id] = (workspace_id, ref_key(event.contact))
                 merged[key] = merge_refs(merged[key], event.contact) if key in merged else event.contact
     contacts: dict[tuple[str, str], dict[str, Any]] = {}
     for key in sorted(k for k in merged if k[1].startswith("e:")):  # known by email alone: rare
@@ -188,10 +189,7 @@ async def _upsert_contacts(
             "event_ids": [e.id for _, e in every],
             "workspace_ids": [workspace_id for workspace_id, _ in every],
             "contact_ids": [
-                contacts[key]["id"]
-                if e.contact and (key := (workspace_id, ref_key(e.contact))) in contacts
-                else None
-                for workspace_id, e in every
+                contacts[keys[e.id]]["id"] if keys.get(e.id) in contacts else None for _, e in every
             ],
             "contact_external_ids": [
                 clip("external_id", e.contact.external_id) if e.contact else None for _, e in every
@@ -201,7 +199,7 @@ async def _upsert_contacts(
     for (raw,) in result.all():
         row = pydantic_core.from_json(raw)
         contacts[(row.pop("workspace_id"), f"x:{row['external_id']}")] = row
-    return contacts
+    return contacts, keys
 
 
 def _decide_event(
