@@ -252,7 +252,7 @@ def cpu_seconds() -> dict[str, float]:
         elif "tansu" in name or "tansu" in cmd:
             role = "broker"
         elif "closeloop.cli serve trigger" in cmd:
-            role = "worker" if "--role worker" in cmd else "server"
+            role = "server" if "--role api" in cmd else "worker"
         elif "bench.trigger:bare_app" in cmd:
             role = "server"
         elif process.pid == os.getpid():
@@ -411,7 +411,10 @@ async def main(args: argparse.Namespace) -> int:
     try:
         halves = ["api"] if args.ingest_only else ["api", "worker"]
         for role in halves:
-            stack.start("trigger", role=role)
+            # The worker half may run some of its workers only (``--worker-role evaluator``).
+            stack.start(
+                "trigger", role=args.worker_role if role == "worker" else role, name=f"trigger-{role}"
+            )
         await asyncio.to_thread(stack.wait_ready, [f"trigger-{role}" for role in halves])
         await asyncio.to_thread(wait_for_port, host, bare_port)
         await record_surveys(url, "bench", "csat", "nps")
@@ -608,6 +611,12 @@ if __name__ == "__main__":
         "--ingest-only",
         action="store_true",
         help="run the trigger's API half alone (nothing evaluates): the ceiling of acknowledging",
+    )
+    parser.add_argument(
+        "--worker-role",
+        default="worker",
+        help="the worker half's role: e.g. 'evaluator' for the evaluator alone (nothing published), whose "
+        "CPU per event is then the rules' own",
     )
     parser.add_argument(
         "--drain-timeout", type=float, default=600, help="most seconds to wait for the worker's backlog"
