@@ -28,8 +28,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.trigger.caches import Caches
-from services.trigger.handlers.evaluate import Pending, evaluate
+from services.trigger.caches import Caches, WorkspaceRules
+from services.trigger.handlers.evaluate import Pending, evaluate_many
 from services.trigger.handlers.rules import load_workspace
 from services.trigger.handlers.tx import in_transaction
 from services.trigger.store import (
@@ -190,7 +190,7 @@ class Evaluator(Worker):
         return len(rows)
 
     async def _decide(self, session: AsyncSession, rows: Sequence[Sequence[Any]]) -> None:
-        """Apply each workspace's rules to the claimed rows."""
+        """Apply each workspace's rules to the claimed rows, all workspaces together."""
         by_workspace: dict[str, list[Pending]] = {}
         for (
             event_id,
@@ -216,11 +216,11 @@ class Evaluator(Worker):
                 )
             )
         now = self.clock.now()
+        workspaces: dict[str, tuple[WorkspaceRules, list[Pending]]] = {}
         for workspace_id, events in by_workspace.items():
             rules = await load_workspace(session, self.caches, workspace_id=workspace_id)
-            await evaluate(
-                session, self.outbox, rules=rules, workspace_id=workspace_id, events=events, now=now
-            )
+            workspaces[workspace_id] = (rules, events)
+        await evaluate_many(session, self.outbox, workspaces, now=now)
 
     async def _evaluate_alone(self) -> int:
         """Evaluate the oldest pending event on its own; mark it failed if it cannot be evaluated."""

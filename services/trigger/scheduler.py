@@ -25,9 +25,10 @@ from services.trigger.domain.conditions import Facts
 from services.trigger.domain.decisions import decide_due
 from services.trigger.domain.model import survey_state
 from services.trigger.handlers.contacts import contact_facts, contact_view
-from services.trigger.handlers.evaluate import Batch, load_history, record_verdict, write_batch
+from services.trigger.handlers.history import load_history
 from services.trigger.handlers.rules import load_workspace, rule_view
 from services.trigger.handlers.tx import in_transaction
+from services.trigger.handlers.writes import Batch, record_verdict, write_batch
 from services.trigger.models import CONTACT_COLUMNS, ReceivedEvent, Rule, Schedule, contacts_table
 from shared import tracing
 from shared.clock import Clock

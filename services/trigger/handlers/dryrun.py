@@ -13,7 +13,7 @@ from services.trigger.domain.conditions import Facts
 from services.trigger.domain.decisions import decide
 from services.trigger.domain.model import RuleView, Sent, survey_state
 from services.trigger.handlers.contacts import contact_facts, contact_view
-from services.trigger.handlers.evaluate import load_enrollments, load_history
+from services.trigger.handlers.history import load_enrollments, load_history
 from services.trigger.handlers.rules import load_workspace, rule_columns, rule_view
 from services.trigger.handlers.surveys import require_survey
 from services.trigger.models import CONTACT_COLUMNS, Rule, contacts_table
