@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Column, Table
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 
 _DIALECT = postgresql.dialect()
+
+
+def table_of(model: Any) -> Table:
+    """Return the table of a mapped class."""
+    return cast(Table, model.__table__)
 
 
 def array_type(column: Column[Any]) -> str:

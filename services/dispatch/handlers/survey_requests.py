@@ -24,7 +24,7 @@ from services.dispatch.handlers.workspace import (
 )
 from services.dispatch.models import Invitation, erased_contacts
 from services.dispatch.settings import DispatchSettings
-from services.dispatch.unnest import arrays_of, unnest_from
+from services.dispatch.unnest import arrays_of, table_of, unnest_from
 from shared import tracing
 from shared.erasure import erased_among
 from shared.events import (
@@ -250,7 +250,7 @@ def _build(
 # apart per row (invitations list newest first, and a batch's share one transaction).
 _NEW_COLUMNS = tuple(
     c.key
-    for c in Invitation.__table__.columns
+    for c in table_of(Invitation).columns
     if c.key
     not in {
         "claimed_at",
@@ -268,9 +268,9 @@ _NEW_COLUMNS = tuple(
     }
 )
 _INSERT_SQL = (
-    f"INSERT INTO {Invitation.__table__.fullname} ({', '.join(_NEW_COLUMNS)}, created_at) "
+    f"INSERT INTO {table_of(Invitation).fullname} ({', '.join(_NEW_COLUMNS)}, created_at) "
     f"SELECT {', '.join('x.' + c for c in _NEW_COLUMNS)}, now() + x.n * interval '1 microsecond' "
-    f"FROM {unnest_from(Invitation.__table__, _NEW_COLUMNS, ordinality='n')} "
+    f"FROM {unnest_from(table_of(Invitation), _NEW_COLUMNS, ordinality='n')} "
     "ON CONFLICT (workspace_id, request_id) DO NOTHING RETURNING id, created_at, updated_at"
 )
 
@@ -279,11 +279,9 @@ async def _insert_all(session: AsyncSession, built: list[_Built]) -> list[Invita
     """Insert the invitations (those whose request already has one are skipped) with one statement;
     return the new ones (the built objects, with the times the database gave them)."""
     connection = await session.connection()
-    arrays = arrays_of(Invitation.__table__, _NEW_COLUMNS, (b.invitation for b in built))
-    inserted = {
-        id_: (created, updated)
-        for id_, created, updated in (await connection.exec_driver_sql(_INSERT_SQL, arrays)).all()
-    }
+    arrays = arrays_of(table_of(Invitation), _NEW_COLUMNS, (b.invitation for b in built))
+    result = await connection.exec_driver_sql(_INSERT_SQL, arrays)
+    inserted = {row.id: (row.created_at, row.updated_at) for row in result.all()}
     rows: list[Invitation] = []
     for b in built:
         if b.invitation.id in inserted:
