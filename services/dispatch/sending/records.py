@@ -36,7 +36,9 @@ _MARK_SENT = (
     f"UPDATE {table_of(Invitation).fullname} AS i SET status = 'sent', sent_at = $1, last_error = NULL, "
     "provider_message_id = COALESCE(x.provider_message_id, i.provider_message_id), updated_at = now() "
     "FROM unnest($2::varchar[], $3::int[], $4::varchar[]) AS x(id, attempts, provider_message_id) "
-    "WHERE i.id = x.id AND i.attempts = x.attempts AND i.status = 'sending' RETURNING i.*"
+    "WHERE i.id = x.id AND i.attempts = x.attempts AND i.status = 'sending' RETURNING "
+    # the mapped columns by name: a column a newer (expanding) migration added is not this code's
+    + ", ".join(f"i.{c.name}" for c in table_of(Invitation).columns)
 )
 _REMINDER_COLUMNS = (
     "id",
