@@ -62,7 +62,7 @@ async def _setup(runtime: DispatchRuntime) -> DispatchDeps:
     guard = OutboundGuard(settings.outbound_networks)
     smtp = SmtpPool(settings)
     http = HttpChannels(settings, guard)
-    sender_http = HttpChannels(settings, guard, connections=settings.send_concurrency)
+    sender_http = HttpChannels(settings, guard)
     return DispatchDeps(
         clock=clock,
         cache=WorkspaceCache(settings),

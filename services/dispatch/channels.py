@@ -5,10 +5,10 @@ saying whether a retry could help (``permanent``) and whether the address itself
 (``hard_bounce``: it is marked invalid and the next fallback channel is tried).
 
 Every URL a workspace set (its SMS/WhatsApp provider, its chat webhook, webhook subscriptions, a
-team's chat URL) is called through ``shared.netguard``'s guarded transport: the address is checked
+team's chat URL) is called through ``shared.netguard``'s outbound guard: the address is checked
 after DNS resolution, at each connection, and redirects are not followed. The deployment's own
-defaults (``CLOSELOOP_DISPATCH_TWILIO_BASE_URL``, ``…_CHAT_WEBHOOK_URL``) are the operator's and go
-through a plain client. What an error records of a remote endpoint is its status code and the
+defaults (``CLOSELOOP_DISPATCH_TWILIO_BASE_URL``, ``…_CHAT_WEBHOOK_URL``) are the operator's and are
+connected to as resolved. What an error records of a remote endpoint is its status code and the
 status's standard reason — never its reply body, which could carry another service's data back to a
 tenant — and SMTP replies lose any email address they quote.
 """
@@ -16,6 +16,7 @@ tenant — and SMTP replies lose any email address they quote.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import re
@@ -25,14 +26,15 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlencode
 
 import aiosmtplib
 import httpx
 
 from services.dispatch import domain, providers, redaction
-from services.dispatch.poster import PostError, WebhookPoster
+from services.dispatch.poster import PostError, Reply, WebhookPoster
 from services.dispatch.settings import DispatchSettings
-from shared.netguard import BlockedDestination, GuardedTransport, OutboundGuard
+from shared.netguard import BlockedDestination, OutboundGuard
 
 log = logging.getLogger(__name__)
 SID = re.compile(r"[A-Za-z0-9_-]{1,100}")
@@ -202,92 +204,81 @@ async def _close(client: aiosmtplib.SMTP | None) -> None:
 class HttpChannels:
     """Outgoing HTTP: SMS/WhatsApp through a Twilio-compatible API, chat and webhook posts.
 
-    ``tenant`` calls URLs a workspace set, through the outbound guard; ``operator`` calls the
-    deployment's own defaults. Neither follows redirects.
+    Every request is one POST over kept-alive HTTP/1.1 (``poster``): ``tenant`` calls URLs a workspace
+    set, through the outbound guard; ``operator`` calls the deployment's own defaults. Neither follows
+    redirects. A provider request or chat post is never made twice by this layer (a connection lost
+    before the answer is a retryable ``SendError``; the sender's retries and backoff decide).
     """
 
-    def __init__(
-        self, settings: DispatchSettings, guard: OutboundGuard, *, connections: int | None = None
-    ) -> None:
-        """``connections``: kept-alive connections per client, as many as its user sends at once
-        (default: the notifier's ``webhook_concurrency``)."""
+    def __init__(self, settings: DispatchSettings, guard: OutboundGuard) -> None:
         self.settings = settings
+        self.tenant = WebhookPoster(guard, timeout_s=settings.http_timeout_s, user_agent=USER_AGENT)
+        self.operator = WebhookPoster(None, timeout_s=settings.http_timeout_s, user_agent=USER_AGENT)
 
-        def client(transport: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
-            return httpx.AsyncClient(
-                transport=transport,
-                timeout=settings.http_timeout_s,
-                headers={"User-Agent": "closeloop-dispatch/0.1"},
-                follow_redirects=False,
-            )
-
-        def pool() -> httpx.AsyncHTTPTransport:
-            # As many connections as its user sends at once, all kept alive: a pass reuses them. Each
-            # request scans the pool's connections, so a pool larger than that only costs (the sender's
-            # SMS through a pool of the notifier's 200 spent half their CPU there).
-            size = max(connections or settings.webhook_concurrency, 10)
-            return httpx.AsyncHTTPTransport(
-                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size)
-            )
-
-        self.tenant = client(GuardedTransport(guard, pool()))
-        self.poster = WebhookPoster(
-            guard, timeout_s=settings.http_timeout_s, user_agent="closeloop-dispatch/0.1"
-        )
-        self.operator = client(pool())
-
-    async def _post(self, url: str, *, trusted: bool, **kwargs: Any) -> httpx.Response:
-        """Return the endpoint's response; raise ``SendError`` (in our words) when there is none."""
+    async def _post(self, url: str, headers: dict[str, str], body: bytes, *, trusted: bool) -> Reply:
+        """Return the endpoint's reply; raise ``SendError`` (in our words) when there is none."""
         try:
-            return await (self.operator if trusted else self.tenant).post(url, **kwargs)
-        except (httpx.HTTPError, BlockedDestination) as exc:
-            raise transport_error(exc) from exc
+            return await (self.operator if trusted else self.tenant).request(url, headers, body, resend=False)
+        except PostError as exc:
+            raise SendError(str(exc), permanent=exc.permanent) from exc
 
     async def send_message(
         self, config: ChannelSettings, *, to: str, body: str, status_callback: str | None
     ) -> str:
-        """Create the message through the provider; return its SID."""
+        """Create the message through the provider (as Twilio documents the request: HTTP basic auth with
+        the account SID and auth token, a form-encoded body); return its SID."""
         assert config.base_url and config.account_sid and config.auth_token and config.sender
         url = providers.twilio_messages_url(config.base_url, config.account_sid)
         form = providers.twilio_message_form(
             channel=config.channel, to=to, sender=config.sender, body=body, status_callback=status_callback
         )
-        response = await self._post(
-            url, trusted=config.trusted, data=form, auth=(config.account_sid, config.auth_token)
-        )
-        if response.status_code not in (200, 201):
-            code = providers.twilio_error_code(response.content)
-            message, permanent = providers.twilio_error(response.status_code, code)
+        headers = {
+            "Accept": "application/json",
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Authorization": basic_auth(config.account_sid, config.auth_token),
+        }
+        reply = await self._post(url, headers, urlencode(form).encode(), trusted=config.trusted)
+        if reply.status not in (200, 201):
+            code = providers.twilio_error_code(reply.body)
+            message, permanent = providers.twilio_error(reply.status, code)
             raise SendError(message, permanent=permanent, hard_bounce=providers.is_hard_phone_error(code))
-        sid = _json(response).get("sid")
+        sid = _json(reply.body).get("sid")
         if not isinstance(sid, str) or not SID.fullmatch(sid):
             raise SendError("the provider accepted the message but returned no valid sid", permanent=False)
         return sid
 
     async def post_json(self, url: str, payload: dict[str, Any], *, trusted: bool = False) -> None:
         """Post to a Slack-compatible incoming webhook (or a bridge that speaks the same JSON)."""
-        response = await self._post(url, trusted=trusted, json=payload)
-        if response.status_code >= 300:
-            permanent = 400 <= response.status_code < 500 and response.status_code not in (408, 429)
-            raise SendError(f"webhook replied {status_text(response.status_code)}", permanent=permanent)
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        reply = await self._post(url, {"Content-Type": "application/json"}, body, trusted=trusted)
+        if reply.status >= 300:
+            permanent = 400 <= reply.status < 500 and reply.status not in (408, 429)
+            raise SendError(f"webhook replied {status_text(reply.status)}", permanent=permanent)
 
     async def post_signed(
         self, url: str, headers: dict[str, str], body: bytes
     ) -> tuple[int | None, str | None, int]:
-        """Return (status code, error, duration ms) of one outgoing webhook attempt (``poster``: lean
-        kept-alive POSTs through the outbound guard)."""
+        """Return (status code, error, duration ms) of one outgoing webhook attempt (through the outbound
+        guard; made again on a fresh connection when a kept-alive one turns out closed)."""
         started = time.perf_counter()
         try:
-            status = await self.poster.post(url, headers, body)
+            status = await self.tenant.post(url, headers, body)
         except PostError as exc:
             return None, str(exc), _ms(started)
         error = None if 200 <= status < 300 else f"replied {status_text(status)}"
         return status, error, _ms(started)
 
     async def close(self) -> None:
-        await self.poster.close()
-        await self.tenant.aclose()
-        await self.operator.aclose()
+        await self.tenant.close()
+        await self.operator.close()
+
+
+USER_AGENT = "closeloop-dispatch/0.1"
+
+
+def basic_auth(user: str, password: str) -> str:
+    """Return the ``Authorization`` value of HTTP basic auth (RFC 7617, UTF-8)."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def status_text(status: int) -> str:
@@ -315,9 +306,9 @@ def _ms(started: float) -> int:
     return int((time.perf_counter() - started) * 1000)
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
+def _json(body: bytes) -> dict[str, Any]:
     try:
-        value = json.loads(response.content)
+        value = json.loads(body)
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -357,6 +358,7 @@ def public_link(base_url: str, path: str) -> str:
     return f"{base_url.rstrip('/')}{path}"
 
 
+@functools.lru_cache(maxsize=256)
 def mail_domain(mail_from: str) -> str:
     _, at, domain = parseaddr(mail_from)[1].rpartition("@")
     return domain if at and domain else "closeloop.localhost"

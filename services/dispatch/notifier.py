@@ -12,13 +12,14 @@ exponentially with jitter, log every attempt, and disable a subscription whose l
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, insert, select
+from sqlalchemy import ColumnElement, and_, exists, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -103,6 +104,23 @@ async def notification_requested(
     return 1
 
 
+@functools.cache
+def _in_order() -> ColumnElement[bool]:
+    """One contact's deliveries to one subscription go out in order, one at a time: no earlier one of
+    the same subscription and key is still scheduled or sending. Built once: a new alias per pass made
+    SQLAlchemy adapt every column of the condition again (most of an empty pass's ~7 ms of CPU)."""
+    earlier = aliased(WebhookDelivery)
+    return ~exists().where(
+        and_(
+            WebhookDelivery.order_key.is_not(None),
+            earlier.subscription_id == WebhookDelivery.subscription_id,
+            earlier.order_key == WebhookDelivery.order_key,
+            earlier.seq < WebhookDelivery.seq,
+            earlier.status.in_(("scheduled", "sending")),
+        )
+    )
+
+
 class Notifier(Worker):
     """The ``notifier`` worker: a pass claims up to ``batch`` due notifications and as many
     webhook deliveries, sends them concurrently and records each outcome; a full pass goes again at
@@ -157,24 +175,12 @@ class Notifier(Worker):
             ).all()
             for note in notes:
                 note.status, note.claimed_at, note.attempts = "sending", now, note.attempts + 1
-            earlier = aliased(WebhookDelivery)
             rows = (
                 await session.execute(
                     select(WebhookDelivery, WebhookSubscription)
                     .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
                     .where(due_or_abandoned(WebhookDelivery, now=now, stale=stale))
-                    # One contact's deliveries to one subscription go out in order, one at a time.
-                    .where(
-                        ~exists().where(
-                            and_(
-                                WebhookDelivery.order_key.is_not(None),
-                                earlier.subscription_id == WebhookDelivery.subscription_id,
-                                earlier.order_key == WebhookDelivery.order_key,
-                                earlier.seq < WebhookDelivery.seq,
-                                earlier.status.in_(("scheduled", "sending")),
-                            )
-                        )
-                    )
+                    .where(_in_order())
                     .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.seq)
                     .limit(self.batch)
                     .with_for_update(of=WebhookDelivery, skip_locked=True)

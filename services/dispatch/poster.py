@@ -1,15 +1,18 @@
-"""Outgoing webhook POSTs over kept-alive HTTP/1.1 connections, lean enough for hundreds a second.
+"""Outgoing POSTs (webhooks, SMS/WhatsApp provider requests, chat posts) over kept-alive HTTP/1.1
+connections, lean enough for hundreds a second.
 
 A general HTTP client costs about a millisecond of CPU per request (most of it scanning its pool), more
-than everything else a delivery needs together; a webhook is always one small POST whose reply only
-matters for its status. So: ``h11`` for the protocol, ``asyncio`` streams, an idle list per origin.
-Every new connection goes through the outbound guard (the host is resolved, every address checked and
-the checked address connected to, with the name kept for TLS and ``Host``); redirects are not
-followed; a reply body is read (up to ``MAX_REPLY``, else the connection is dropped) and discarded.
+than everything else a delivery needs together; each of these is one small POST whose reply matters
+for its status and, for a provider, a short JSON body. So: ``h11`` for the protocol, ``asyncio``
+streams, an idle list per origin. Every new connection goes through the outbound guard (the host is
+resolved, every address checked and the checked address connected to, with the name kept for TLS and
+``Host``) unless the poster has none (the operator's own destinations); redirects are not followed; a
+reply body is read up to ``MAX_REPLY`` (beyond it the connection is dropped and the body cut there).
 
 A kept-alive connection the endpoint closed in the meantime is noticed when the request finds no
-reply, and the request is made once more on a fresh connection (receivers deduplicate on
-``webhook-id``).
+reply. With ``resend`` (webhooks: receivers deduplicate on ``webhook-id``) the request is made once
+more on a fresh connection; without it (an SMS, a chat post: the endpoint may have acted on it) it is
+a ``PostError`` like any other lost reply, and the caller's retry policy decides.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import defaultdict
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import h11
@@ -37,6 +41,12 @@ class PostError(Exception):
         self.permanent = permanent
 
 
+class Reply(NamedTuple):
+    status: int
+    body: bytes
+    """Up to ``MAX_REPLY`` bytes of the reply's body."""
+
+
 class _Stale(Exception):
     """A reused connection had been closed by the endpoint before any reply."""
 
@@ -55,7 +65,8 @@ Origin = tuple[str, str, int]
 
 
 class WebhookPoster:
-    def __init__(self, guard: OutboundGuard, *, timeout_s: float, user_agent: str) -> None:
+    def __init__(self, guard: OutboundGuard | None, *, timeout_s: float, user_agent: str) -> None:
+        """``guard``: None for the operator's own destinations (connected to as resolved)."""
         self.guard = guard
         self.timeout_s = timeout_s
         self.user_agent = user_agent
@@ -80,7 +91,13 @@ class WebhookPoster:
                 del self._idle[origin]
 
     async def post(self, url: str, headers: dict[str, str], body: bytes) -> int:
-        """Return the endpoint's status code; raise ``PostError`` when there is none."""
+        """Return the endpoint's status code; raise ``PostError`` when there is none (a request that
+        found a kept-alive connection closed is made again on a fresh one)."""
+        return (await self.request(url, headers, body, resend=True)).status
+
+    async def request(self, url: str, headers: dict[str, str], body: bytes, *, resend: bool) -> Reply:
+        """Return the endpoint's status code and reply body; raise ``PostError`` when there is none.
+        ``resend``: make the request again when a kept-alive connection turns out closed."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise PostError("destination refused: the URL must be http(s) with a host", permanent=True)
@@ -107,7 +124,11 @@ class WebhookPoster:
                         continue
                     try:
                         return await self._exchange(origin, connection, target, request, body, reused=True)
-                    except _Stale:
+                    except _Stale as exc:
+                        if not resend:
+                            raise PostError(
+                                "RemoteProtocolError: the endpoint closed the connection without an answer"
+                            ) from exc
                         continue
                 connection = await self._connect(origin)
                 return await self._exchange(origin, connection, target, request, body, reused=False)
@@ -117,14 +138,14 @@ class WebhookPoster:
     async def _connect(self, origin: Origin) -> _Connection:
         scheme, host, port = origin
         try:
-            address = await self.guard.resolve(host, port)
+            address = host if self.guard is None else str(await self.guard.resolve(host, port))
         except BlockedDestination as exc:
             raise PostError(f"destination refused: {exc}", permanent=True) from exc
         except Exception as exc:  # the resolver's own error (unknown name)
             raise PostError("ConnectError: could not connect to the endpoint") from exc
         try:
             reader, writer = await asyncio.open_connection(
-                str(address),
+                address,
                 port,
                 ssl=self._tls if scheme == "https" else None,
                 server_hostname=host if scheme == "https" else None,
@@ -142,10 +163,11 @@ class WebhookPoster:
         body: bytes,
         *,
         reused: bool,
-    ) -> int:
+    ) -> Reply:
         conn = connection.h11
         status: int | None = None
-        received = 0
+        received: list[bytes] = []
+        size = 0
         try:
             connection.writer.write(
                 conn.send(h11.Request(method="POST", target=target, headers=headers))
@@ -163,11 +185,12 @@ class WebhookPoster:
                 elif isinstance(event, h11.Response):
                     status = event.status_code
                 elif isinstance(event, h11.Data):
-                    received += len(event.data)
-                    if received > MAX_REPLY:
+                    size += len(event.data)
+                    received.append(event.data)
+                    if size > MAX_REPLY:
                         connection.close()
                         assert status is not None
-                        return status
+                        return Reply(status, b"".join(received)[:MAX_REPLY])
                 elif isinstance(event, h11.EndOfMessage):
                     break
                 elif isinstance(event, h11.ConnectionClosed):
@@ -180,7 +203,7 @@ class WebhookPoster:
             if reused and status is None:
                 raise _Stale from exc
             if status is not None:
-                return status
+                return Reply(status, b"".join(received))
             raise PostError(
                 "RemoteProtocolError: the endpoint did not answer with a valid HTTP response"
             ) from exc
@@ -188,14 +211,15 @@ class WebhookPoster:
             connection.close()
             raise
         assert status is not None
+        reply = Reply(status, b"".join(received))
         if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
             conn.start_next_cycle()
             if len(self._idle[origin]) < MAX_IDLE_PER_ORIGIN:
                 connection.idle_since = asyncio.get_running_loop().time()
                 self._idle[origin].append(connection)
-                return status
+                return reply
         connection.close()
-        return status
+        return reply
 
     async def close(self) -> None:
         for connections in self._idle.values():

@@ -121,3 +121,40 @@ async def test_connections_idle_too_long_are_closed_and_not_reused() -> None:
     assert len(connections) == 2 and idle.writer.is_closing()
     await client.close()
     server.close()
+
+
+async def test_a_request_lost_on_a_kept_alive_connection_is_resent_only_when_asked() -> None:
+    """A provider request (an SMS) that may have been acted on is not made again; a webhook is."""
+    requests: list[bytes] = []
+
+    async def drops_the_second(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        requests.append((await read_request(reader))[1])
+        writer.write(b'HTTP/1.1 201 Created\r\nContent-Length: 13\r\n\r\n{"sid":"SM1"}')
+        await writer.drain()
+        requests.append((await read_request(reader))[1])  # read, then closed without an answer
+
+    server, port, connections = await serve(drops_the_second)
+    client = poster()
+    url = f"http://127.0.0.1:{port}/"
+    assert await client.request(url, {}, b"sms-1", resend=False) == (201, b'{"sid":"SM1"}')
+    with pytest.raises(PostError, match="closed the connection without an answer") as lost:
+        await client.request(url, {}, b"sms-2", resend=False)
+    assert not lost.value.permanent and requests == [b"sms-1", b"sms-2"]
+    assert await client.post(url, {}, b"hook-1") == 201
+    assert await client.post(url, {}, b"hook-2") == 201  # its kept connection drops it: made again
+    assert requests[2:] == [b"hook-1", b"hook-2", b"hook-2"] and len(connections) == 3
+    await client.close()
+    server.close()
+
+
+async def test_without_a_guard_the_operators_own_address_is_connected_to() -> None:
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+
+    server, port, _ = await serve(answer)
+    operator = WebhookPoster(None, timeout_s=2, user_agent="t")
+    assert await operator.request(f"http://localhost:{port}/", {}, b"x", resend=False) == (200, b"ok")
+    await operator.close()
+    server.close()

@@ -11,7 +11,6 @@ a chat, and the place where an erased contact's link stops working."""
 from __future__ import annotations
 
 from services.dispatch import domain
-from services.dispatch.handlers.invitations import recipient_of
 from services.dispatch.models import Invitation
 from services.dispatch.settings import DispatchSettings
 from shared.security import sign_token
@@ -51,7 +50,16 @@ def issue_survey_url(settings: DispatchSettings, invitation: Invitation, *, chan
 
 def respondent(invitation: Invitation) -> dict[str, str] | None:
     """Return who was invited, as the survey link carries it (None when nothing is known)."""
-    who = {k: v for k, v in recipient_of(invitation).model_dump().items() if isinstance(v, str) and v}
+    inv = invitation
+    fields = {
+        "name": inv.recipient_name,
+        "email": inv.recipient_email,
+        "phone": inv.recipient_phone,
+        "locale": inv.locale,
+        "timezone": inv.recipient_timezone,
+        "company": inv.recipient_company,
+    }  # ``recipient_of(invitation)`` as a dict, without building the model
+    who = {k: v for k, v in fields.items() if isinstance(v, str) and v}
     return who or None
 
 

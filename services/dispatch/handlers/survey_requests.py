@@ -8,10 +8,8 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch import domain
@@ -26,6 +24,7 @@ from services.dispatch.handlers.workspace import (
 )
 from services.dispatch.models import Invitation, erased_contacts
 from services.dispatch.settings import DispatchSettings
+from services.dispatch.unnest import arrays_of, table_of, unnest_from
 from shared import tracing
 from shared.erasure import erased_among
 from shared.events import (
@@ -246,30 +245,48 @@ def _build(
     return _Built(invitation, problem, traceparent)
 
 
+# What a new invitation sets (the rest is NULL or its server default); inserted with one statement of a
+# fixed shape, in the order the requests came: ``created_at`` is the transaction's time a microsecond
+# apart per row (invitations list newest first, and a batch's share one transaction).
+_NEW_COLUMNS = tuple(
+    c.key
+    for c in table_of(Invitation).columns
+    if c.key
+    not in {
+        "claimed_at",
+        "provider_message_id",
+        "delivered_at",
+        "opened_at",
+        "clicked_at",
+        "bounced_at",
+        "complained_at",
+        "started_at",
+        "completed_at",
+        "anonymised_at",
+        "created_at",
+        "updated_at",
+    }
+)
+_INSERT_SQL = (
+    f"INSERT INTO {table_of(Invitation).fullname} ({', '.join(_NEW_COLUMNS)}, created_at) "
+    f"SELECT {', '.join('x.' + c for c in _NEW_COLUMNS)}, now() + x.n * interval '1 microsecond' "
+    f"FROM {unnest_from(table_of(Invitation), _NEW_COLUMNS, ordinality='n')} "
+    "ON CONFLICT (workspace_id, request_id) DO NOTHING RETURNING id, created_at, updated_at"
+)
+
+
 async def _insert_all(session: AsyncSession, built: list[_Built]) -> list[Invitation]:
-    """Insert the invitations (those whose request already has one are skipped); return the new rows.
-    Rows are grouped by the columns they set, so that a column left unset keeps its server default."""
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for n, b in enumerate(built):
-        values = {
-            c.key: getattr(b.invitation, c.key)
-            for c in Invitation.__table__.columns
-            if getattr(b.invitation, c.key, None) is not None
-        }
-        # The transaction's time, as the column's default, a microsecond apart in the order the requests
-        # came: invitations list newest first, and a batch's share one transaction.
-        values["created_at"] = func.now() + timedelta(microseconds=n)
-        groups.setdefault(tuple(values), []).append(values)
+    """Insert the invitations (those whose request already has one are skipped) with one statement;
+    return the new ones (the built objects, with the times the database gave them)."""
+    connection = await session.connection()
+    arrays = arrays_of(table_of(Invitation), _NEW_COLUMNS, (b.invitation for b in built))
+    result = await connection.exec_driver_sql(_INSERT_SQL, arrays)
+    inserted = {row.id: (row.created_at, row.updated_at) for row in result.all()}
     rows: list[Invitation] = []
-    for values_list in groups.values():
-        rows += (
-            await session.scalars(
-                insert(Invitation)
-                .values(values_list)
-                .on_conflict_do_nothing(index_elements=["workspace_id", "request_id"])
-                .returning(Invitation)
-            )
-        ).all()
+    for b in built:
+        if b.invitation.id in inserted:
+            b.invitation.created_at, b.invitation.updated_at = inserted[b.invitation.id]
+            rows.append(b.invitation)
     return rows
 
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from services.dispatch import domain
 from services.dispatch.handlers.invitations import cancel_reminders, event_fields, recipient_of
@@ -18,6 +19,7 @@ from services.dispatch.handlers.workspace import channel_settings, template_spec
 from services.dispatch.models import Invitation, Reminder, Template, due_or_abandoned
 from services.dispatch.sending.jobs import ClaimContext, Job
 from services.dispatch.settings import DispatchSettings
+from services.dispatch.unnest import table_of
 from shared import tracing
 from shared.db import Database
 from shared.events import InvitationFailed
@@ -84,6 +86,7 @@ class Claimer:
                 job = self._claim_reminder(reminder, parents[reminder.invitation_id], ctx, now)
                 if job is not None:
                     jobs.append(job)
+            await mark_sending(session, jobs, now=now)
         return jobs
 
     async def _context(
@@ -205,8 +208,7 @@ class Claimer:
         if until is not None:
             invitation.status, invitation.next_attempt_at = "scheduled", until
             return None
-        invitation.status, invitation.claimed_at = "sending", now
-        invitation.attempts += 1
+        claimed(invitation, now)
         config = ctx.channels[(invitation.workspace_id, channel)]
         return Job(
             invitation=invitation,
@@ -243,8 +245,7 @@ class Claimer:
         if until is not None:
             reminder.status, reminder.next_attempt_at = "scheduled", until
             return None
-        reminder.status, reminder.claimed_at = "sending", now
-        reminder.attempts += 1
+        claimed(reminder, now)
         template = None
         if channel == invitation.channel:
             template = ctx.templates.get(invitation.template_id or "")
@@ -265,3 +266,30 @@ class Claimer:
         invitation.status, invitation.last_error = "failed", error
         await self.outbox.add(session, InvitationFailed(**event_fields(invitation, now), error=error))
         await cancel_reminders(session, [invitation.id], reason=error)
+
+
+def claimed(row: Invitation | Reminder, now: datetime) -> None:
+    """Note on the loaded row that it is claimed (``sending``, one attempt more) without making it dirty:
+    ``mark_sending`` writes every claim of the pass with one statement per table."""
+    set_committed_value(row, "status", "sending")
+    set_committed_value(row, "claimed_at", now)
+    set_committed_value(row, "attempts", row.attempts + 1)
+
+
+_MARK_SENDING = (
+    "UPDATE {table} SET status = 'sending', claimed_at = $1, attempts = attempts + 1{touch} "
+    "WHERE id = ANY($2::varchar[])"
+)
+
+
+async def mark_sending(session: AsyncSession, jobs: list[Job], *, now: datetime) -> None:
+    """Write the pass's claims: one statement of a fixed shape for its invitations, one for its reminders
+    (their rows are locked by this transaction, so ``attempts + 1`` is what ``claimed`` noted)."""
+    connection = await session.connection()
+    for model, ids, touch in (
+        (Invitation, [j.invitation.id for j in jobs if j.reminder is None], ", updated_at = now()"),
+        (Reminder, [j.reminder.id for j in jobs if j.reminder is not None], ""),
+    ):
+        if ids:
+            sql = _MARK_SENDING.format(table=table_of(model).fullname, touch=touch)
+            await connection.exec_driver_sql(sql, (now, ids))

@@ -11,6 +11,8 @@ from services.dispatch.sending.jobs import Job
 from services.dispatch.settings import DispatchSettings
 from shared.clock import Clock
 
+EMBEDS_KEPT = 1024
+
 
 class Deliverer:
     """Renders claimed messages and sends them over the process's SMTP pool and HTTP client."""
@@ -22,6 +24,7 @@ class Deliverer:
         self.clock = clock
         self.smtp = smtp
         self.http = http
+        self._embeds: dict[tuple[str, str, int, str], embeds.EmbeddedQuestion | None] = {}
 
     def render(self, job: Job) -> templates.Rendered:
         """Return the message rendered for its channel, in the contact's language, with the links it
@@ -31,11 +34,7 @@ class Deliverer:
         languages = survey.languages if survey is not None else ()
         language = wording.message_language(inv.locale, languages)
         spec = job.template
-        embed = (
-            embeds.embedded_question(survey.first_question, language=language, languages=languages)
-            if survey is not None and job.channel == "email"
-            else None
-        )
+        embed = self._embedded(job, language) if survey is not None and job.channel == "email" else None
         link = self.link(job)
         fields = templates.fields_for(
             channel=job.channel,
@@ -61,6 +60,20 @@ class Deliverer:
             else None
         )
         return templates.render(job.channel, fields, spec, open_pixel_url=pixel)
+
+    def _embedded(self, job: Job, language: str) -> embeds.EmbeddedQuestion | None:
+        """Return the survey's first question as emails in ``language`` embed it, worked out once per
+        survey version and language (it is the same for every recipient)."""
+        survey = job.survey
+        assert survey is not None
+        key = (job.invitation.workspace_id, job.invitation.survey_id, survey.version, language)
+        if key not in self._embeds:
+            if len(self._embeds) >= EMBEDS_KEPT:
+                self._embeds.clear()
+            self._embeds[key] = embeds.embedded_question(
+                survey.first_question, language=language, languages=survey.languages
+            )
+        return self._embeds[key]
 
     def link(self, job: Job) -> str:
         """Return the link a message shows: the short personal link (the survey link itself for an

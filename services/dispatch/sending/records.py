@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from services.dispatch import domain
 from services.dispatch.channels import SendError
@@ -22,12 +22,39 @@ from services.dispatch.models import Invitation, Reminder
 from services.dispatch.schemas import WorkspaceConfig
 from services.dispatch.sending.jobs import Job, Outcome
 from services.dispatch.settings import DispatchSettings
+from services.dispatch.unnest import arrays_of, table_of, unnest_from
 from shared import tracing
 from shared.db import Database
 from shared.events import InvitationFailed, InvitationSent, new_id
 from shared.outbox import Outbox
 
 log = logging.getLogger(__name__)
+
+
+# The pass's sent invitations, each only while its claim is still ours (``sending``, same attempt).
+_MARK_SENT = (
+    f"UPDATE {table_of(Invitation).fullname} AS i SET status = 'sent', sent_at = $1, last_error = NULL, "
+    "provider_message_id = COALESCE(x.provider_message_id, i.provider_message_id), updated_at = now() "
+    "FROM unnest($2::varchar[], $3::int[], $4::varchar[]) AS x(id, attempts, provider_message_id) "
+    "WHERE i.id = x.id AND i.attempts = x.attempts AND i.status = 'sending' RETURNING "
+    # the mapped columns by name: a column a newer (expanding) migration added is not this code's
+    + ", ".join(f"i.{c.name}" for c in table_of(Invitation).columns)
+)
+_REMINDER_COLUMNS = (
+    "id",
+    "workspace_id",
+    "invitation_id",
+    "seq",
+    "channel",
+    "status",
+    "message_id",
+    "attempts",
+    "next_attempt_at",
+)
+_NEW_REMINDERS = (
+    f"INSERT INTO {table_of(Reminder).fullname} ({', '.join(_REMINDER_COLUMNS)}) "
+    f"SELECT * FROM {unnest_from(table_of(Reminder), _REMINDER_COLUMNS)} ON CONFLICT DO NOTHING"
+)
 
 
 class Recorder:
@@ -56,40 +83,41 @@ class Recorder:
                         await self._record_failure(session, job, outcome.error, now)
 
     async def _record_sent(self, session: AsyncSession, jobs: list[Job], now: datetime) -> None:
-        """Mark the invitations sent with one statement (only those whose claim is still ours)."""
-        provider_ids = {
-            j.invitation.id: j.outcome.provider_message_id
-            for j in jobs
-            if j.outcome is not None and j.outcome.provider_message_id
-        }
-        values: dict[str, Any] = {"status": "sent", "sent_at": now, "last_error": None}
-        if provider_ids:
-            values["provider_message_id"] = case(provider_ids, value=Invitation.id, else_=None)
-        rows = (
-            await session.scalars(
-                update(Invitation)
-                .where(
-                    tuple_(Invitation.id, Invitation.attempts).in_(
-                        [(j.invitation.id, j.attempts) for j in jobs]
-                    ),
-                    Invitation.status == "sending",
-                )
-                .values(**values)
-                .returning(Invitation)
-                .execution_options(populate_existing=True, synchronize_session=False)
+        """Mark the invitations sent with one statement (only those whose claim is still ours), publish
+        their ``InvitationSent`` with one more and schedule their next reminders with one more."""
+        connection = await session.connection()
+        result = await connection.exec_driver_sql(
+            _MARK_SENT,
+            (
+                now,
+                [j.invitation.id for j in jobs],
+                [j.attempts for j in jobs],
+                [j.outcome.provider_message_id if j.outcome is not None else None for j in jobs],
+            ),
+        )
+        returned = {row.id: row for row in result.all()}
+        if len(returned) < len(jobs):
+            log.warning(
+                "%d claims were taken over by another sender; leaving them", len(jobs) - len(returned)
             )
-        ).all()
-        if len(rows) < len(jobs):
-            log.warning("%d claims were taken over by another sender; leaving them", len(jobs) - len(rows))
+        # The rows as the statement left them, on the objects the claim loaded (as a reload would).
+        sent = []
+        for job in jobs:
+            row = returned.get(job.invitation.id)
+            if row is not None:
+                for key, value in row._mapping.items():
+                    set_committed_value(job.invitation, key, value)
+                sent.append(job)
         # One statement for every InvitationSent, each in the trace of its survey request.
         await self.outbox.add_all(
             session,
-            [InvitationSent(**event_fields(row, now), message_id=row.message_id) for row in rows],
-            traceparents=[row.traceparent for row in rows],
+            [
+                InvitationSent(**event_fields(j.invitation, now), message_id=j.invitation.message_id)
+                for j in sent
+            ],
+            traceparents=[j.invitation.traceparent for j in sent],
         )
-        workspace = {j.invitation.id: j.workspace for j in jobs}
-        for row in rows:
-            await self._schedule_reminder(session, row, workspace[row.id], now)
+        await self._schedule_reminders(session, [(j.invitation, j.workspace) for j in sent], now)
 
     async def _record_failure(self, session: AsyncSession, job: Job, error: SendError, now: datetime) -> None:
         s = self.settings
@@ -150,7 +178,7 @@ class Recorder:
             await self.outbox.add(
                 session, InvitationSent(**fields, message_id=row.message_id, reminder=job.seq)
             )
-            await self._schedule_reminder(session, invitation, job.workspace, now)
+            await self._schedule_reminders(session, [(invitation, job.workspace)], now)
         elif error.hard_bounce or domain.gives_up(
             job.attempts, max_attempts=s.send_max_attempts, permanent=error.permanent
         ):
@@ -176,52 +204,61 @@ class Recorder:
                 next_attempt_at=now + timedelta(seconds=delay),
             )
 
-    async def _schedule_reminder(
-        self, session: AsyncSession, invitation: Invitation, config: WorkspaceConfig, now: datetime
+    async def _schedule_reminders(
+        self, session: AsyncSession, sent: list[tuple[Invitation, WorkspaceConfig]], now: datetime
     ) -> None:
-        """Schedule the invitation's next reminder, if its workspace sends reminders and one is left."""
-        policy = config.reminders
-        if invitation.started_at or invitation.completed_at or invitation.sent_at is None:
+        """Schedule each sent invitation's next reminder, if its workspace sends reminders and one is
+        left: one query for the channels of the workspaces concerned, one insert for all."""
+        due = []
+        for invitation, config in sent:
+            policy = config.reminders
+            if invitation.started_at or invitation.completed_at or invitation.sent_at is None:
+                continue
+            nxt = domain.next_reminder(
+                sent_at=invitation.sent_at,
+                reminders_sent=invitation.reminders_sent,
+                max_reminders=policy.count,
+                interval_days=policy.interval_days,
+                expires_at=invitation.expires_at,
+            )
+            if nxt is not None:
+                due.append((invitation, policy.channel, nxt))
+        if not due:
             return
-        nxt = domain.next_reminder(
-            sent_at=invitation.sent_at,
-            reminders_sent=invitation.reminders_sent,
-            max_reminders=policy.count,
-            interval_days=policy.interval_days,
-            expires_at=invitation.expires_at,
+        channels = await channel_settings(
+            session, self.settings, workspace_ids={invitation.workspace_id for invitation, _, _ in due}
         )
-        if nxt is None:
-            return
-        seq, due = nxt
-        channel = invitation.channel
-        if policy.channel and policy.channel != channel:
-            channels = await channel_settings(session, self.settings, workspace_ids=[invitation.workspace_id])
-            reason = domain.undeliverable_reason(
-                policy.channel,
-                recipient_of(invitation),
-                configured=configured_channels(channels, invitation.workspace_id),
+        rows = []
+        for invitation, wanted, (seq, at) in due:
+            channel = invitation.channel
+            if wanted and wanted != channel:
+                reason = domain.undeliverable_reason(
+                    wanted,
+                    recipient_of(invitation),
+                    configured=configured_channels(channels, invitation.workspace_id),
+                )
+                channel = wanted if reason is None else channel
+            mail_from = self.settings.mail_from
+            if channel == "email":
+                mail_from = channels[(invitation.workspace_id, "email")].mail_from or mail_from
+            rows.append(
+                {
+                    "id": new_id(),
+                    "workspace_id": invitation.workspace_id,
+                    "invitation_id": invitation.id,
+                    "seq": seq,
+                    "channel": channel,
+                    "status": "scheduled",
+                    "message_id": domain.message_id(invitation.id, mail_from, reminder=seq)
+                    if channel == "email"
+                    else None,
+                    "attempts": 0,
+                    "next_attempt_at": max(at, now),
+                }
             )
-            channel = policy.channel if reason is None else channel
-        mail_from = self.settings.mail_from
-        if channel == "email":
-            channels = await channel_settings(session, self.settings, workspace_ids=[invitation.workspace_id])
-            mail_from = channels[(invitation.workspace_id, "email")].mail_from or mail_from
-        await session.execute(
-            insert(Reminder)
-            .values(
-                id=new_id(),
-                workspace_id=invitation.workspace_id,
-                invitation_id=invitation.id,
-                seq=seq,
-                channel=channel,
-                status="scheduled",
-                message_id=domain.message_id(invitation.id, mail_from, reminder=seq)
-                if channel == "email"
-                else None,
-                attempts=0,
-                next_attempt_at=max(due, now),
-            )
-            .on_conflict_do_nothing()
+        connection = await session.connection()
+        await connection.exec_driver_sql(
+            _NEW_REMINDERS, arrays_of(table_of(Reminder), _REMINDER_COLUMNS, rows)
         )
 
     async def _update_claimed(self, session: AsyncSession, model: Any, job: Job, **values: object) -> Any:
