@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import func, select, tuple_
-from sqlalchemy.dialects.postgresql import Insert, insert
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.expression import Executable
 
 from services.scoring.domain import NegativeRules
 from services.scoring.models import Survey, SurveyScoring, WorkspaceSettings, table_of
@@ -80,7 +81,7 @@ def _sorted_rows(surveys: dict[tuple[str, str], bool]) -> list[tuple[str, str, b
 
 
 @functools.cache
-def _survey_keys() -> Insert:
+def _survey_keys() -> Executable:
     statement = unnest_insert(table_of(Survey), ("workspace_id", "survey_id", "answered"))
     return statement.on_conflict_do_update(
         index_elements=["workspace_id", "survey_id"],

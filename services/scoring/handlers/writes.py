@@ -15,8 +15,8 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from pydantic_core import to_json
-from sqlalchemy.dialects.postgresql import Insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.expression import Executable
 
 from services.scoring import domain
 from services.scoring.models import (
@@ -92,7 +92,7 @@ RESPONDED_COLUMNS = (*RESPONDED_KEY, "survey_key", "kind", "channel", "language"
 
 
 @functools.cache
-def _statements() -> dict[str, Insert]:
+def _statements() -> dict[str, Executable]:
     """Built once: a statement's SQL is then found in the compiled cache without building it again."""
     histogram = unnest_insert(table_of(DailyHistogram), (*HISTOGRAM_KEY, *HISTOGRAM))
     loyalty = unnest_insert(table_of(DailyLoyalty), (*LOYALTY_KEY, *LOYALTY_COLUMNS))
