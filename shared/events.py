@@ -772,18 +772,8 @@ class CloudEvent(EventHead):
     def wrap_json(cls, data: EventData, *, source: str, event_id: str | None = None) -> dict[str, Any]:
         """Return ``wrap(…).model_dump(mode="json")`` without building the envelope model (for
         writers of many events at once; the payload is still validated by its own model)."""
-        return {
-            "specversion": "1.0",
-            "id": event_id or new_id(),
-            "source": f"/closeloop/{source}",
-            "type": data.type_name(),
-            "time": utcnow().isoformat().replace("+00:00", "Z"),
-            "subject": data.cloudevent_subject(),
-            "datacontenttype": "application/json",
-            "workspaceid": data.workspace_id,
-            "traceparent": tracing.current(),
-            "data": data.model_dump(mode="json"),
-        }
+        head = _head(data, source=source, event_id=event_id or new_id(), traceparent=tracing.current())
+        return {**head, "data": data.model_dump(mode="json")}
 
     def parse_data(self, upcasters: Upcasters | None = None) -> EventData:
         """Return the typed payload, upcast to the current version; raises ``UnknownEventType`` or a
@@ -802,18 +792,23 @@ class CloudEvent(EventHead):
         serialised once (the data by its own model's serialiser, the attributes around it): what an
         outbox stores and the relay sends."""
         event_id = event_id or new_id()
-        head = {
-            "specversion": "1.0",
-            "id": event_id,
-            "source": f"/closeloop/{source}",
-            "type": data.type_name(),
-            "time": utcnow().isoformat().replace("+00:00", "Z"),
-            "subject": data.cloudevent_subject(),
-            "datacontenttype": "application/json",
-            "workspaceid": data.workspace_id,
-            "traceparent": traceparent,
-        }
+        head = _head(data, source=source, event_id=event_id, traceparent=traceparent)
         return event_id, f'{to_json(head).decode()[:-1]},"data":{data.model_dump_json()}}}'
+
+
+def _head(data: EventData, *, source: str, event_id: str, traceparent: str | None) -> dict[str, Any]:
+    """The envelope's attributes as JSON values, in the model's order (``data`` goes last)."""
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": f"/closeloop/{source}",
+        "type": data.type_name(),
+        "time": utcnow().isoformat().replace("+00:00", "Z"),
+        "subject": data.cloudevent_subject(),
+        "datacontenttype": "application/json",
+        "workspaceid": data.workspace_id,
+        "traceparent": traceparent,
+    }
 
 
 @functools.cache
