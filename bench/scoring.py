@@ -452,7 +452,9 @@ class Ingested:
     """CPU µs per response of the service's processes from the first scored response to the last."""
 
 
-async def ingest(db: Database, url: str, bootstrap: str, count: int, *, processes: int) -> Ingested:
+async def ingest(
+    db: Database, url: str, bootstrap: str, count: int, *, processes: int, batch: int
+) -> Ingested:
     """Publish ``count`` responses, then run the service until all are scored; return the rates and
     the service's CPU time per response (what survives a shared machine: throughput varies with the
     neighbours, CPU per event much less).
@@ -483,6 +485,7 @@ async def ingest(db: Database, url: str, bootstrap: str, count: int, *, processe
                 log_level="WARNING",
                 worker_nice=0,
                 secret_key=secrets.token_hex(32),
+                consumer_max_records=batch,
             )
             app = create_app(settings)
             await running_service.enter_async_context(
@@ -497,6 +500,7 @@ async def ingest(db: Database, url: str, bootstrap: str, count: int, *, processe
                 "LOG_FORMAT": "text",
                 "CLOSELOOP_WORKER_NICE": "0",
                 "CLOSELOOP_SECRET_KEY": secrets.token_hex(32),
+                "CLOSELOOP_CONSUMER_MAX_RECORDS": str(batch),
             }
             for _ in range(processes):
                 child = _spawn(env)
@@ -529,8 +533,10 @@ GC_SETUPS: dict[str, tuple[bool, int]] = {
 had it (startup objects frozen, the default threshold) and as it has it now."""
 
 
-async def handler_cpu(url: str, count: int, *, rounds: int = 2) -> dict[str, list[tuple[float, float]]]:
-    """Run the consumer's batch handler in this process (no broker: records built here, 200 a batch,
+async def handler_cpu(
+    url: str, count: int, *, batch: int, rounds: int = 2
+) -> dict[str, list[tuple[float, float]]]:
+    """Run the consumer's batch handler in this process (no broker: records built here, ``batch`` a batch,
     inbox, scoring, flush and outbox as deployed) over ``count`` new responses per block, under each
     of ``GC_SETUPS`` in turn, ``rounds`` times; return each setup's (CPU µs, GC µs) per response."""
     warm_up()
@@ -567,8 +573,8 @@ async def handler_cpu(url: str, count: int, *, rounds: int = 2) -> dict[str, lis
     async def block(chunk: list[Any]) -> tuple[float, float]:
         collecting[0] = 0.0
         started = time.process_time()
-        for i in range(0, len(chunk), 200):
-            assert await handler.process_together(chunk[i : i + 200])
+        for i in range(0, len(chunk), batch):
+            assert await handler.process_together(chunk[i : i + batch])
         return (time.process_time() - started) / len(chunk) * 1e6, collecting[0] / len(chunk) * 1e6
 
     threshold = gc.get_threshold()
@@ -634,10 +640,12 @@ async def main(args: argparse.Namespace) -> int:
                 print(f"  {name}: p95 {percentile(results[-1][1], 95) * 1000:.1f} ms", flush=True)
         if args.handler_cpu:
             print(f"[+] the batch handler in process, {args.handler_cpu:,} responses a block …", flush=True)
-            handler = await handler_cpu(url, args.handler_cpu)
+            handler = await handler_cpu(url, args.handler_cpu, batch=args.batch)
         if args.ingest:
             print(f"[3/3] ingesting {args.ingest:,} responses from the responses topic …", flush=True)
-            ingested = await ingest(db, url, broker.bootstrap_servers, args.ingest, processes=args.processes)
+            ingested = await ingest(
+                db, url, broker.bootstrap_servers, args.ingest, processes=args.processes, batch=args.batch
+            )
 
     print()
     answers = "no answers loaded" if args.ingest_only else f"{args.answers:,} answers"
@@ -730,6 +738,14 @@ if __name__ == "__main__":
         metavar="N",
         help="keep the workspace's last N days of answers in memory as the API does, for the segmented "
         "reports over them (0: every report reads PostgreSQL)",
+    )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=ScoringSettings.model_fields["consumer_max_records"].default,
+        metavar="N",
+        help="records a consumer handles in one transaction (CLOSELOOP_CONSUMER_MAX_RECORDS; "
+        "default: the service's default)",
     )
     parser.add_argument(
         "--ingest-only",

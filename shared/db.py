@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
-from sqlalchemy import MetaData, event, make_url, text
+from sqlalchemy import MetaData, Table, Text, bindparam, cast, event, func, make_url, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, Insert, insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
@@ -26,6 +28,29 @@ def driver_dsn(url: str) -> str:
 def service_metadata(schema: str) -> MetaData:
     """Return the MetaData for one service's own schema."""
     return MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
+
+
+def unnest_insert(table: Table, columns: Sequence[str], *, json_text: Iterable[str] = ()) -> Insert:
+    """Return ``INSERT INTO table (columns) SELECT … FROM unnest(:column, …)``: many rows as one array
+    per column and one statement, in the arrays' order (an identity or sequence numbers them so).
+
+    Execute it with ``unnest_params`` (one parameter set: executemany would insert each row per set).
+    Columns of ``json_text`` take JSON already serialised (text) and are cast to JSONB by PostgreSQL."""
+    as_text = set(json_text)
+    arrays = [
+        bindparam(name, type_=ARRAY(Text() if name in as_text else table.c[name].type)) for name in columns
+    ]
+    rows = func.unnest(*arrays).table_valued(*columns).render_derived(name="u")
+    return insert(table).from_select(
+        list(columns), select(*(cast(rows.c[n], JSONB) if n in as_text else rows.c[n] for n in columns))
+    )
+
+
+def unnest_params(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> dict[str, list[Any]]:
+    """Return the parameters of ``unnest_insert(…, columns)`` for ``rows`` (tuples in ``columns``'
+    order)."""
+    arrays = [list(column) for column in zip(*rows, strict=True)] or [[] for _ in columns]
+    return dict(zip(columns, arrays, strict=True))
 
 
 class Database:

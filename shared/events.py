@@ -9,15 +9,17 @@ the topics, the outboxes and the dead-letter topics — as the current model.
 
 from __future__ import annotations
 
-import os
+import functools
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic_core import to_json
 
 from shared import tracing
+from shared.randomness import random_bytes
 from shared.vocabulary import Channel, LoyaltyCell, QuestionType, ScoreMetric, SurveyKind, TargetStatus
 
 # Topics, named for what they carry. Each has a dead-letter topic ``<topic>.dlq``.
@@ -54,31 +56,9 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class _RandomBytes:
-    """os.urandom drawn 4 KiB at a time: a random UUID without a system call each (ids are made
-    by the thousand per second). A forked child starts afresh, so it never repeats its parent's."""
-
-    def __init__(self) -> None:
-        self._buffer = b""
-        self._at = 0
-        os.register_at_fork(after_in_child=self._reset)
-
-    def _reset(self) -> None:
-        self._buffer, self._at = b"", 0
-
-    def take16(self) -> bytes:
-        if self._at + 16 > len(self._buffer):
-            self._buffer, self._at = os.urandom(4096), 0
-        self._at += 16
-        return self._buffer[self._at - 16 : self._at]
-
-
-_random = _RandomBytes()
-
-
 def new_id() -> str:
     """A random (version 4) UUID, as text: what ``str(uuid.uuid4())`` gives, at a fraction of the cost."""
-    raw = bytearray(_random.take16())
+    raw = bytearray(random_bytes(16))
     raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
     raw[8] = (raw[8] & 0x3F) | 0x80  # the RFC 4122 variant
     h = raw.hex()
@@ -750,8 +730,9 @@ EVENT_TYPES: dict[str, type[EventData]] = {
 }
 
 
-class CloudEvent(BaseModel):
-    """CloudEvents 1.0, structured JSON mode; ``workspaceid`` is an extension attribute."""
+class EventHead(BaseModel):
+    """A CloudEvent's attributes without its data: what a consumer keeps of the envelope (its id,
+    type, time, trace) once the data is typed."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -763,10 +744,15 @@ class CloudEvent(BaseModel):
     subject: str | None = None
     datacontenttype: Literal["application/json"] = "application/json"
     workspaceid: str
-    data: dict[str, Any]
     traceparent: str | None = None
     """CloudEvents distributed-tracing extension: the W3C traceparent of the span that caused the
     event (``shared.tracing``); its consumer continues the trace."""
+
+
+class CloudEvent(EventHead):
+    """CloudEvents 1.0, structured JSON mode; ``workspaceid`` is an extension attribute."""
+
+    data: dict[str, Any]
 
     @classmethod
     def wrap(cls, data: EventData, *, source: str, event_id: str | None = None) -> CloudEvent:
@@ -786,18 +772,8 @@ class CloudEvent(BaseModel):
     def wrap_json(cls, data: EventData, *, source: str, event_id: str | None = None) -> dict[str, Any]:
         """Return ``wrap(…).model_dump(mode="json")`` without building the envelope model (for
         writers of many events at once; the payload is still validated by its own model)."""
-        return {
-            "specversion": "1.0",
-            "id": event_id or new_id(),
-            "source": f"/closeloop/{source}",
-            "type": data.type_name(),
-            "time": utcnow().isoformat().replace("+00:00", "Z"),
-            "subject": data.cloudevent_subject(),
-            "datacontenttype": "application/json",
-            "workspaceid": data.workspace_id,
-            "data": data.model_dump(mode="json"),
-            "traceparent": tracing.current(),
-        }
+        head = _head(data, source=source, event_id=event_id or new_id(), traceparent=tracing.current())
+        return {**head, "data": data.model_dump(mode="json")}
 
     def parse_data(self, upcasters: Upcasters | None = None) -> EventData:
         """Return the typed payload, upcast to the current version; raises ``UnknownEventType`` or a
@@ -807,6 +783,57 @@ class CloudEvent(BaseModel):
         if model is None:
             raise UnknownEventType(self.type)
         return model.model_validate(data)
+
+    @classmethod
+    def wrap_text(
+        cls, data: EventData, *, source: str, traceparent: str | None, event_id: str | None = None
+    ) -> tuple[str, str]:
+        """Return ``(id, JSON)`` of the envelope ``wrap`` would build in the trace ``traceparent``,
+        serialised once (the data by its own model's serialiser, the attributes around it): what an
+        outbox stores and the relay sends."""
+        event_id = event_id or new_id()
+        head = _head(data, source=source, event_id=event_id, traceparent=traceparent)
+        return event_id, f'{to_json(head).decode()[:-1]},"data":{data.model_dump_json()}}}'
+
+
+def _head(data: EventData, *, source: str, event_id: str, traceparent: str | None) -> dict[str, Any]:
+    """The envelope's attributes as JSON values, in the model's order (``data`` goes last)."""
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": f"/closeloop/{source}",
+        "type": data.type_name(),
+        "time": utcnow().isoformat().replace("+00:00", "Z"),
+        "subject": data.cloudevent_subject(),
+        "datacontenttype": "application/json",
+        "workspaceid": data.workspace_id,
+        "traceparent": traceparent,
+    }
+
+
+@functools.cache
+def _typed_envelope(model: type[EventData]) -> type[EventHead]:
+    return create_model(f"{model.__name__}Envelope", __base__=EventHead, data=(model, ...))
+
+
+def read_event(raw: bytes | str, *, declared_type: str | None = None) -> tuple[EventHead, EventData]:
+    """Return a consumed event's envelope and its typed data, upcast to the current version.
+
+    When ``declared_type`` (the record's ``ce_type`` header) is a current event type, the envelope and
+    its data are validated in one pass; otherwise — no header, an older version to upcast, a header
+    the envelope contradicts, data that does not validate — as a ``CloudEvent`` and then
+    ``parse_data``, which raises a pydantic ValidationError or ``UnknownEventType`` for what is wrong."""
+    model = EVENT_TYPES.get(declared_type) if declared_type is not None else None
+    if model is not None:
+        try:
+            typed = _typed_envelope(model).model_validate_json(raw)
+        except ValidationError:
+            pass
+        else:
+            if typed.type == declared_type:
+                return typed, cast(EventData, typed.data)  # type: ignore[attr-defined]
+    envelope = CloudEvent.model_validate_json(raw)
+    return envelope, envelope.parse_data()
 
 
 class UnknownEventType(ValueError):

@@ -26,9 +26,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import tracing
-from shared.db import Database
+from shared.db import Database, unnest_insert, unnest_params
 from shared.errors import PoisonMessage
-from shared.events import UPCASTERS, CloudEvent, EventData, UnknownEventType, dead_letter_topic
+from shared.events import UPCASTERS, EventData, EventHead, UnknownEventType, dead_letter_topic, read_event
 from shared.observability import CONSUMER_LAG, EVENT_DELAY, EVENT_PROCESSING, EVENTS_CONSUMED
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 EventCallback = Callable[[AsyncSession, Any], Awaitable[None]]
 """What a service does with one consumed event, in the inbox's transaction (it calls a handler)."""
 
-CURRENT_EVENT: ContextVar[CloudEvent | None] = ContextVar("current_event", default=None)
+CURRENT_EVENT: ContextVar[EventHead | None] = ContextVar("current_event", default=None)
 """The envelope of the event a callback is handling (its ``id`` and ``time``), for the few callbacks
 that pass them on, e.g. as an outgoing webhook's ``webhook-id``."""
 
@@ -55,6 +55,9 @@ def inbox_table(metadata: MetaData) -> Table:
     )
 
 
+INBOX_COLUMNS = ("consumer", "event_id", "event_type", "topic", "partition", "offset")
+
+
 class EventConsumer:
     """One consumer group of one service: routes each event type to its callback."""
 
@@ -71,6 +74,7 @@ class EventConsumer:
         backoff_s: float = 0.2,
         batch: bool = False,
         flush: Callable[[AsyncSession], Awaitable[None]] | None = None,
+        max_records: int = 200,
     ) -> None:
         self.name = name
         self.consumer = consumer
@@ -88,15 +92,20 @@ class EventConsumer:
         self.backoff_s = backoff_s
         self.batch = batch
         self.flush = flush
+        self.max_records = max_records
+        """The most records fetched at once; in batch mode also the most handled in one transaction."""
         self._stopping = asyncio.Event()
         self.assigned = asyncio.Event()
         self._positions: dict[TopicPartition, int] = {}
         self._lag_due = 0.0
+        self._insert_many = (
+            unnest_insert(inbox, INBOX_COLUMNS).on_conflict_do_nothing().returning(inbox.c.event_id)
+        )
 
     async def run(self) -> None:
         """Consume until ``stop()``; the batch in hand is finished and committed first."""
         while not self._stopping.is_set():
-            batch = await self.consumer.getmany(timeout_ms=200, max_records=200)
+            batch = await self.consumer.getmany(timeout_ms=200, max_records=self.max_records)
             if self.consumer.assignment():
                 self.assigned.set()
             for tp, records in batch.items():
@@ -149,8 +158,7 @@ class EventConsumer:
         if declared_type is not None and declared_type not in self._handled_types:
             return  # another consumer's event: skipped without parsing it
         try:
-            envelope = CloudEvent.model_validate_json(record.value)
-            data = envelope.parse_data()
+            envelope, data = read_event(record.value, declared_type=declared_type)
         except (ValidationError, UnknownEventType, ValueError) as exc:
             await self.dead_letter(record, exc, attempts=0)
             return
@@ -165,7 +173,7 @@ class EventConsumer:
     async def _attempt(
         self,
         record: ConsumerRecord,
-        envelope: CloudEvent,
+        envelope: EventHead,
         data: EventData,
         callback: EventCallback,
         extra: dict[str, Any],
@@ -200,31 +208,27 @@ class EventConsumer:
                     declared_type = _header(record, "ce_type")
                     if declared_type is not None and declared_type not in self._handled_types:
                         continue
-                    envelope = CloudEvent.model_validate_json(record.value)
-                    data = envelope.parse_data()
+                    envelope, data = read_event(record.value, declared_type=declared_type)
                     callback = self.callbacks.get(type(data))
                     if callback is not None:
                         parsed.append((record, envelope, data, callback))
                 if parsed:
                     # One statement records the whole batch in the inbox; events seen before are skipped.
-                    first_time = set(
+                    rows = unnest_params(
+                        INBOX_COLUMNS,
                         (
-                            await session.execute(
-                                insert(self.inbox).on_conflict_do_nothing().returning(self.inbox.c.event_id),
-                                [
-                                    {
-                                        "consumer": self.name,
-                                        "event_id": envelope.id,
-                                        "event_type": envelope.type,
-                                        "topic": record.topic,
-                                        "partition": record.partition,
-                                        "offset": record.offset,
-                                    }
-                                    for record, envelope, _, _ in parsed
-                                ],
+                            (
+                                self.name,
+                                envelope.id,
+                                envelope.type,
+                                record.topic,
+                                record.partition,
+                                record.offset,
                             )
-                        ).scalars()
+                            for record, envelope, _, _ in parsed
+                        ),
                     )
+                    first_time = set((await session.execute(self._insert_many, rows)).scalars())
                     for _record, envelope, data, callback in parsed:
                         if envelope.id not in first_time:
                             outcomes.append((envelope.type, "duplicate"))
@@ -249,7 +253,7 @@ class EventConsumer:
         return True
 
     async def _handle_once(
-        self, record: ConsumerRecord, envelope: CloudEvent, data: EventData, callback: EventCallback
+        self, record: ConsumerRecord, envelope: EventHead, data: EventData, callback: EventCallback
     ) -> str:
         async with self.db.unit_of_work() as session:
             outcome = await self._handle_in(session, record, envelope, data, callback)
@@ -261,7 +265,7 @@ class EventConsumer:
         self,
         session: AsyncSession,
         record: ConsumerRecord,
-        envelope: CloudEvent,
+        envelope: EventHead,
         data: EventData,
         callback: EventCallback,
     ) -> str:

@@ -4,6 +4,7 @@ them, and a relay publishes them afterwards. Never ``producer.send`` in a reques
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import zlib
 
@@ -23,11 +24,11 @@ from sqlalchemy import (
     literal,
     select,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, Insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import tracing
-from shared.db import Database
+from shared.db import Database, unnest_insert, unnest_params
 from shared.events import CloudEvent, EventData
 from shared.kafka import event_headers
 from shared.observability import OUTBOX_OLDEST_AGE, OUTBOX_PENDING, OUTBOX_PUBLISHED
@@ -51,6 +52,9 @@ def outbox_table(metadata: MetaData) -> Table:
     )
 
 
+OUTBOX_COLUMNS = ("event_id", "topic", "key", "payload")
+
+
 class Outbox:
     """Writes events of one service into its outbox table."""
 
@@ -66,7 +70,8 @@ class Outbox:
                 event_id=envelope.id,
                 topic=data.topic,
                 key=data.partition_key(),
-                payload=envelope.model_dump(mode="json"),
+                # Serialised once: the relay sends the stored text as it is.
+                payload=cast(literal(envelope.model_dump_json(), Text()), JSONB),
             )
         )
         session.info["outbox_written"] = True
@@ -77,26 +82,21 @@ class Outbox:
     ) -> None:
         """Store many events with one statement (in order), as ``add`` does one by one; each in the
         trace of its ``traceparents`` entry when given (events gathered from several consumed ones),
-        else in the span in hand."""
+        else in the span in hand. Each envelope is serialised once, straight to JSON text."""
         if not events:
             return
+        current = tracing.current()
         rows = []
         for n, data in enumerate(events):
-            if traceparents is None:
-                envelope = CloudEvent.wrap(data, source=self.source)
-            else:
-                with tracing.using(traceparents[n]):
-                    envelope = CloudEvent.wrap(data, source=self.source)
-            rows.append(
-                {
-                    "event_id": envelope.id,
-                    "topic": data.topic,
-                    "key": data.partition_key(),
-                    "payload": envelope.model_dump(mode="json"),
-                }
-            )
-        await session.execute(self.table.insert(), rows)
+            traceparent = current if traceparents is None else traceparents[n]
+            event_id, payload = CloudEvent.wrap_text(data, source=self.source, traceparent=traceparent)
+            rows.append((event_id, data.topic, data.partition_key(), payload))
+        await session.execute(self._insert_many, unnest_params(OUTBOX_COLUMNS, rows))
         session.info["outbox_written"] = True
+
+    @functools.cached_property
+    def _insert_many(self) -> Insert:
+        return unnest_insert(self.table, OUTBOX_COLUMNS, json_text=("payload",))
 
 
 class OutboxRelay(Worker):

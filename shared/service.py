@@ -290,6 +290,7 @@ async def _consumer(
         max_attempts=settings.consumer_max_attempts,
         backoff_s=settings.consumer_backoff_ms / 1000,
         batch=batch,
+        max_records=settings.consumer_max_records,
         flush=flush,
     )
 

@@ -138,6 +138,11 @@ class ServiceSettings(KafkaSettings):
     max_body_bytes: int = Field(256 * 1024, validation_alias=_env("CLOSELOOP_MAX_BODY_BYTES"))
     consumer_max_attempts: int = Field(5, validation_alias=_env("CLOSELOOP_CONSUMER_MAX_ATTEMPTS"))
     consumer_backoff_ms: int = Field(200, validation_alias=_env("CLOSELOOP_CONSUMER_BACKOFF_MS"))
+    consumer_max_records: int = Field(
+        500, ge=1, le=5000, validation_alias=_env("CLOSELOOP_CONSUMER_MAX_RECORDS")
+    )
+    """Records fetched at once; a batched consumer (scoring's, dispatch's outbound) handles that many of
+    a partition in one transaction."""
     outbox_poll_interval_ms: int = Field(500, validation_alias=_env("CLOSELOOP_OUTBOX_POLL_INTERVAL_MS"))
     revocation_poll_interval_ms: int = Field(
         1000,

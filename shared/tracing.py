@@ -16,11 +16,12 @@ from __future__ import annotations
 import logging
 import os
 import re
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
+
+from shared.randomness import random_bytes
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +50,9 @@ def trace_id(traceparent: str | None) -> str | None:
 def new_traceparent(*, parent: str | None = None) -> str:
     """A new span: in ``parent``'s trace (keeping its flags), or the first span of a new, sampled trace."""
     if parent is None:
-        return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+        return f"00-{random_bytes(16).hex()}-{random_bytes(8).hex()}-01"
     _, trace, _, flags = parent.split("-")
-    return f"00-{trace}-{secrets.token_hex(8)}-{flags}"
+    return f"00-{trace}-{random_bytes(8).hex()}-{flags}"
 
 
 def current() -> str | None:

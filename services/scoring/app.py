@@ -78,19 +78,21 @@ def consumes(runtime: ScoringRuntime) -> dict[type, EventCallback]:
     }
 
 
-CONSUMER_GC_THRESHOLD = 20_000
-"""Allocations between collections of the youngest generation in a consumer process (default 700)."""
+CONSUMER_GC_THRESHOLD = 50_000
+"""Allocations between collections of the youngest generation in a consumer process (default 700):
+about a hundred per response of a batch (CLOSELOOP_CONSUMER_MAX_RECORDS, 500 by default)."""
 
 
 async def _warm_up() -> None:
     """Load the text dictionaries in a thread, then set the collector up for a busy consumer.
 
     What the service built since its startup freeze (the dictionaries' few thousand containers, the
-    consumer's clients) is frozen too. A consumer's batch of 200 responses keeps thousands of objects
+    consumer's clients) is frozen too. A consumer's batch of 500 responses keeps tens of thousands of objects
     alive until its commit: with the default youngest-generation threshold (700 allocations) they are
     examined and promoted by collections that find nothing (the batch is freed by reference counting);
     a larger threshold lets the batch end first, and cycles are still collected (bench/RESULTS.md,
-    scoring: 14–21 µs of CPU per response spent collecting before, 2–3 µs after)."""
+    scoring: 14–21 µs of CPU per response spent collecting at 700, 2–3 µs at 20,000 with batches of
+    200; batches of 500 need 50,000)."""
     await asyncio.to_thread(warm_up)
     freeze_startup_objects()
     gc.set_threshold(CONSUMER_GC_THRESHOLD, *gc.get_threshold()[1:])

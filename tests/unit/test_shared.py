@@ -8,9 +8,19 @@ import time
 import zlib
 
 import pytest
+from pydantic import ValidationError
 
-from shared import standard_webhooks
-from shared.events import EVENT_TYPES, TOPICS, CloudEvent, SurveyRequested, UnknownEventType, new_id
+from shared import standard_webhooks, tracing
+from shared.events import (
+    EVENT_TYPES,
+    TOPICS,
+    CloudEvent,
+    ContactErased,
+    SurveyRequested,
+    UnknownEventType,
+    new_id,
+    read_event,
+)
 from shared.security import (
     ExpiredToken,
     InvalidToken,
@@ -187,6 +197,62 @@ def test_wrap_json_is_the_envelope_model_dumped():
     assert {k: v for k, v in fast.items() if k != "time"} == {k: v for k, v in model.items() if k != "time"}
     assert CloudEvent.model_validate(fast).parse_data() == data
     assert fast["time"].endswith("Z") and list(fast) == list(model)
+
+
+def _request() -> SurveyRequested:
+    return SurveyRequested.model_validate(
+        {
+            "workspace_id": "ws-1",
+            "request_id": new_id(),
+            "contact_id": new_id(),
+            "survey_id": "nps",
+            "recipient": {"email": "ada@example.com", "name": "Ada"},
+            "send_at": "2026-12-01T10:00:00+01:00",
+            "context": {"agent": "Émile"},
+        }
+    )
+
+
+def test_wrap_text_is_the_envelope_serialised_once():
+    data = _request()
+    with tracing.span("test") as traceparent:
+        event_id, text = CloudEvent.wrap_text(data, source="trigger", traceparent=tracing.current())
+    stored = json.loads(text)
+    model = CloudEvent.wrap(data, source="trigger", event_id=event_id).model_dump(mode="json")
+    assert {k: v for k, v in stored.items() if k not in ("time", "traceparent")} == {
+        k: v for k, v in model.items() if k not in ("time", "traceparent")
+    }
+    assert stored["id"] == event_id and stored["traceparent"] == traceparent and stored["time"].endswith("Z")
+    assert CloudEvent.model_validate_json(text).parse_data() == data
+
+
+def test_read_event_validates_envelope_and_data_in_one_pass_as_the_two_step_path_would():
+    data = _request()
+    raw = CloudEvent.wrap(data, source="trigger").model_dump_json().encode()
+    one_pass, typed = read_event(raw, declared_type=data.type_name())
+    two_steps = CloudEvent.model_validate_json(raw)
+    assert typed == data == two_steps.parse_data() and type(typed) is SurveyRequested
+    assert (one_pass.id, one_pass.type, one_pass.time, one_pass.workspaceid) == (
+        two_steps.id,
+        two_steps.type,
+        two_steps.time,
+        two_steps.workspaceid,
+    )
+    # Without a header, or with one the envelope contradicts, the envelope's own type decides.
+    for declared in (None, ContactErased.type_name(), "closeloop.Nope.v1"):
+        assert read_event(raw, declared_type=declared)[1] == data
+
+
+def test_read_event_raises_for_what_cannot_be_handled_whatever_the_header_says():
+    envelope = CloudEvent.wrap(_request(), source="trigger").model_dump(mode="json")
+    bad_data = json.dumps({**envelope, "data": {**envelope["data"], "survey_id": None}})
+    with pytest.raises(ValidationError):
+        read_event(bad_data, declared_type=SurveyRequested.type_name())
+    unknown = json.dumps({**envelope, "type": "closeloop.Nope.v1"})
+    with pytest.raises(UnknownEventType):
+        read_event(unknown, declared_type=SurveyRequested.type_name())
+    with pytest.raises(ValidationError):
+        read_event(b"not json", declared_type=SurveyRequested.type_name())
 
 
 def test_new_ids_are_random_version_4_uuids_and_a_forked_child_does_not_repeat_them():

@@ -16,23 +16,11 @@ from datetime import UTC, date, datetime
 from typing import Any, cast
 
 from sqlalchemy import event as orm_events
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring import domain
 from services.scoring.handlers import erasure, notify, surveys
-from services.scoring.models import (
-    DIMENSION_COLUMNS,
-    HISTOGRAM,
-    LOYALTY_COLUMNS,
-    Answer,
-    Comment,
-    DailyHistogram,
-    DailyLoyalty,
-    Invitation,
-    ScoredResponse,
-    table_of,
-)
+from services.scoring.handlers import writes as writes_
 from services.scoring.text import Analysis, analyse
 from shared import tracing
 from shared.errors import PoisonMessage
@@ -42,7 +30,6 @@ from shared.events import (
     ResponseCompleted,
     ResponseScored,
     ScoredAnswer,
-    new_id,
     utcnow,
 )
 from shared.outbox import Outbox
@@ -145,8 +132,8 @@ async def flush(session: AsyncSession) -> None:
         survey = (a.event.workspace_id, a.event.survey_id)
         answered[survey] = answered.get(survey, False) or bool(a.scored)
     keys = await surveys.survey_keys(session, answered)
-    new = await _insert_responses(session, arrivals)
-    writes = _Writes()
+    new = await writes_.insert_responses(session, arrivals)
+    writes = writes_.Writes()
     events: dict[int, list[EventData]] = {}
     traces: dict[int, list[str | None]] = {}
     for a, response_key in new:
@@ -186,49 +173,6 @@ async def _scored(session: AsyncSession, arrivals: list[Arrival]) -> list[Arriva
     return out
 
 
-async def _insert_responses(session: AsyncSession, arrivals: list[Arrival]) -> list[tuple[Arrival, int]]:
-    """Insert the responses not seen before; return them (first arrival of each) with their keys."""
-    result = await session.execute(
-        insert(table_of(ScoredResponse))
-        .on_conflict_do_nothing(index_elements=["workspace_id", "response_id"])
-        .returning(ScoredResponse.workspace_id, ScoredResponse.response_id, ScoredResponse.key),
-        [_response_row(a) for a in arrivals],
-    )
-    inserted = {(ws, rid): key for ws, rid, key in result}
-    new = []
-    for a in arrivals:
-        key = inserted.pop((a.event.workspace_id, a.event.response_id), None)
-        if key is not None:
-            new.append((a, key))
-    return new
-
-
-def _response_row(a: Arrival) -> dict[str, Any]:
-    e = a.event
-    first = a.scored[0] if a.scored else None
-    return {
-        "id": new_id(),
-        "workspace_id": e.workspace_id,
-        "response_id": e.response_id,
-        "request_id": e.request_id,
-        "invitation_id": e.invitation_id,
-        "contact_id": e.contact_id if a.named else None,
-        "survey_id": e.survey_id,
-        "survey_version": e.survey_version,
-        "kind": e.kind,
-        "channel": e.channel,
-        "locale": e.locale,
-        "dimensions": a.dimensions,
-        "consent_to_contact": e.consent_to_contact,
-        "completed_at": e.completed_at,
-        "metric": first.metric if first else None,
-        "score": first.score if first else None,
-        "classification": first.classification if first else None,
-        "negative": any(s.negative for s in a.scored),
-        "loyalty": a.cell,
-    }
-
-
 def _scored_answer(s: domain.Scored) -> ScoredAnswer:
     return ScoredAnswer(
         question_id=s.question_id,
@@ -265,119 +209,3 @@ def _events(a: Arrival) -> list[EventData]:
         negatives = tuple(answer for answer in scores if answer.negative)
         out.append(NegativeFeedbackDetected(**about, negatives=negatives, detected_at=now))
     return out
-
-
-@dataclass
-class _Writes:
-    """Rows for the fact tables and rollup increments, summed per rollup row."""
-
-    answers: list[dict[str, Any]] = field(default_factory=list)
-    histograms: dict[tuple[Any, ...], list[int]] = field(default_factory=dict)
-    loyalty: dict[tuple[Any, ...], dict[str, int]] = field(default_factory=dict)
-    comments: list[dict[str, Any]] = field(default_factory=list)
-    responded: list[dict[str, Any]] = field(default_factory=list)
-
-    def add(self, a: Arrival, *, response_key: int, survey_key: int, day: date) -> None:
-        e = a.event
-        pair = a.pair
-        columns: dict[str, Any] = {c: a.dimensions.get(c) for c in DIMENSION_COLUMNS}
-        columns["attributes"] = {k: v for k, v in a.dimensions.items() if k not in domain.DECLARED} or None
-        for s in a.scored:
-            self.answers.append(
-                {
-                    "response_key": response_key,
-                    "question_id": s.question_id,
-                    "survey_key": survey_key,
-                    "metric": s.metric,
-                    "day": day,
-                    "score": s.score,
-                    "kind": e.kind,
-                    "paired": pair[1].score if pair and s is pair[0] else None,
-                    **columns,
-                }
-            )
-            self.histograms.setdefault((survey_key, s.question_id, s.metric, e.kind, day), [0] * 11)[
-                s.score
-            ] += 1
-        if pair is not None:
-            cells = self.loyalty.setdefault((survey_key, e.kind, day), {})
-            for scale in ("standard", "european"):
-                nps = domain.classify("nps", pair[0].score, nps_scale=scale)
-                nls = domain.classify("nls", pair[1].score, nps_scale=scale)
-                column = f"{scale}_{domain.loyalty_cell(nps, nls)}"
-                cells[column] = cells.get(column, 0) + 1
-        nps_score = next((s.score for s in a.scored if s.metric == "nps"), None)
-        for question_id, text, found in a.comments:
-            self.comments.append(
-                {
-                    "response_key": response_key,
-                    "question_id": question_id,
-                    "workspace_id": e.workspace_id,
-                    "survey_key": survey_key,
-                    "day": day,
-                    "kind": e.kind,
-                    "text": text,
-                    "language": found.language,
-                    "confidence": found.confidence,
-                    "sentiment": found.sentiment,
-                    "label": found.label,
-                    "lemmas": found.lemma_text,
-                    "nps": nps_score,
-                }
-            )
-        if e.invitation_id:
-            self.responded.append(
-                {
-                    "workspace_id": e.workspace_id,
-                    "invitation_id": e.invitation_id,
-                    "survey_key": survey_key,
-                    "kind": e.kind,
-                    "channel": e.channel,
-                    "language": a.dimensions.get("language"),
-                    "day": day,
-                    "responded_at": e.completed_at,
-                }
-            )
-
-    async def write(self, session: AsyncSession) -> None:
-        if self.answers:
-            await session.execute(insert(table_of(Answer)), self.answers)
-        if self.histograms:
-            histogram = insert(table_of(DailyHistogram))
-            await session.execute(
-                histogram.on_conflict_do_update(
-                    index_elements=["survey_key", "question_id", "metric", "kind", "day"],
-                    set_={c: getattr(DailyHistogram, c) + getattr(histogram.excluded, c) for c in HISTOGRAM},
-                ),
-                [
-                    {"survey_key": k[0], "question_id": k[1], "metric": k[2], "kind": k[3], "day": k[4]}
-                    | dict(zip(HISTOGRAM, counts, strict=True))
-                    for k, counts in sorted(self.histograms.items(), key=lambda kv: str(kv[0]))
-                ],
-            )
-        if self.loyalty:
-            loyalty = insert(table_of(DailyLoyalty))
-            await session.execute(
-                loyalty.on_conflict_do_update(
-                    index_elements=["survey_key", "kind", "day"],
-                    set_={
-                        c: getattr(DailyLoyalty, c) + getattr(loyalty.excluded, c) for c in LOYALTY_COLUMNS
-                    },
-                ),
-                [
-                    {"survey_key": k[0], "kind": k[1], "day": k[2]}
-                    | {c: cells.get(c, 0) for c in LOYALTY_COLUMNS}
-                    for k, cells in sorted(self.loyalty.items(), key=lambda kv: str(kv[0]))
-                ],
-            )
-        if self.comments:
-            await session.execute(insert(table_of(Comment)).on_conflict_do_nothing(), self.comments)
-        if self.responded:
-            responded = insert(table_of(Invitation))
-            await session.execute(
-                responded.on_conflict_do_update(
-                    index_elements=["workspace_id", "invitation_id"],
-                    set_={"responded_at": responded.excluded.responded_at},
-                ),
-                self.responded,
-            )

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.expression import Executable
 
 from services.scoring.domain import NegativeRules
-from services.scoring.models import Survey, SurveyScoring, WorkspaceSettings
+from services.scoring.models import Survey, SurveyScoring, WorkspaceSettings, table_of
+from shared.db import unnest_insert, unnest_params
 from shared.errors import NotFound
 from shared.events import SurveyClosed, SurveyPublished, SurveyReopened
 from shared.vocabulary import NpsScale
@@ -66,19 +69,24 @@ async def survey_keys(
     the survey has a scored answer now)."""
     if not surveys:
         return {}
-    statement = insert(Survey).values(
-        [
-            {"workspace_id": ws, "survey_id": sid, "answered": answered}
-            for (ws, sid), answered in sorted(surveys.items())
-        ]
-    )
     rows = await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["workspace_id", "survey_id"],
-            set_={"answered": Survey.answered.op("OR")(statement.excluded.answered)},
-        ).returning(Survey.workspace_id, Survey.survey_id, Survey.key)
+        _survey_keys(), unnest_params(("workspace_id", "survey_id", "answered"), _sorted_rows(surveys))
     )
     return {(ws, sid): key for ws, sid, key in rows}
+
+
+def _sorted_rows(surveys: dict[tuple[str, str], bool]) -> list[tuple[str, str, bool]]:
+    """In key order, as every consumer writes them: concurrent batches lock the rows in one order."""
+    return [(ws, sid, answered) for (ws, sid), answered in sorted(surveys.items())]
+
+
+@functools.cache
+def _survey_keys() -> Executable:
+    statement = unnest_insert(table_of(Survey), ("workspace_id", "survey_id", "answered"))
+    return statement.on_conflict_do_update(
+        index_elements=["workspace_id", "survey_id"],
+        set_={"answered": Survey.answered.op("OR")(statement.excluded.answered)},
+    ).returning(Survey.workspace_id, Survey.survey_id, Survey.key)
 
 
 async def nps_scales(session: AsyncSession, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], NpsScale]:
