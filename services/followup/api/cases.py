@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.followup import queries
 from services.followup.api.views import case_out, decision_out, for_caller, history_out, note_out
-from services.followup.deps import ActorDep, RuntimeDep
+from services.followup.deps import ActorDep, FollowUpRuntime, RuntimeDep
 from services.followup.domain.cases import Priority
 from services.followup.handlers import common, work
+from services.followup.models import Case
 from services.followup.schemas.cases import (
     AssignIn,
     BulkIn,
@@ -37,11 +41,36 @@ from shared.service import PrincipalDep, SessionDep, WorkspaceDep
 router = APIRouter(route_class=GuardedRoute, tags=["cases"])
 CaseId = Annotated[str, Path(min_length=1, max_length=64, description="The case's id")]
 Limit = Annotated[int, Query(ge=1, description="Page size (at most the service's max_page_size).")]
+T = TypeVar("T")
 
 
 def check_limit(limit: int, runtime: RuntimeDep) -> None:
     if limit > runtime.settings.max_page_size:
         raise InvalidInput(f"limit must be at most {runtime.settings.max_page_size}.", field="limit")
+
+
+async def change_case(
+    session: AsyncSession,
+    runtime: FollowUpRuntime,
+    change: Callable[..., Awaitable[T]],
+    *,
+    workspace: str,
+    case_id: str,
+    actor: str,
+    now: datetime | None = None,
+    field: str = "case_id",
+    **fields: Any,
+) -> tuple[Case, T]:
+    """Lock the workspace's case (404 naming ``field`` when there is none), then apply the work handler
+    ``change`` to it with ``fields`` as ``actor`` at ``now`` (the clock's time by default); return the
+    case and what the handler returned."""
+    case = await common.get_case(
+        session, workspace_id=workspace, case_id=case_id, for_update=True, field=field
+    )
+    done = await change(
+        session, runtime.outbox, case, **fields, actor=actor, now=now or runtime.deps.clock.now()
+    )
+    return case, done
 
 
 @router.get(
@@ -136,15 +165,15 @@ async def add_note(
     runtime: RuntimeDep,
     actor: ActorDep,
 ) -> NoteOut:
-    case = await common.get_case(session, workspace_id=workspace, case_id=case_id, for_update=True)
-    note = await work.add_note(
+    _, note = await change_case(
         session,
-        runtime.outbox,
-        case,
+        runtime,
+        work.add_note,
+        workspace=workspace,
+        case_id=case_id,
+        actor=actor,
         body=body.body,
         attachments=[a.model_dump(mode="json", exclude_none=True) for a in body.attachments],
-        actor=actor,
-        now=runtime.deps.clock.now(),
     )
     return note_out(note)
 
@@ -165,16 +194,16 @@ async def assign(
 ) -> CaseOut:
     if body.agent_id is None and body.team_id is None:
         raise InvalidInput("Give agent_id, team_id or both.", field="agent_id")
-    case = await common.get_case(session, workspace_id=workspace, case_id=case_id, for_update=True)
-    await work.assign(
+    case, _ = await change_case(
         session,
-        runtime.outbox,
-        case,
+        runtime,
+        work.assign,
+        workspace=workspace,
+        case_id=case_id,
+        actor=actor,
         agent_id=body.agent_id,
         team_id=body.team_id,
         note=body.note,
-        actor=actor,
-        now=runtime.deps.clock.now(),
     )
     return case_out(case)
 
@@ -195,15 +224,15 @@ async def change_status(
     runtime: RuntimeDep,
     actor: ActorDep,
 ) -> CaseOut:
-    case = await common.get_case(session, workspace_id=workspace, case_id=case_id, for_update=True)
-    await work.change_status(
+    case, _ = await change_case(
         session,
-        runtime.outbox,
-        case,
+        runtime,
+        work.change_status,
+        workspace=workspace,
+        case_id=case_id,
+        actor=actor,
         status=body.status,
         note=body.note,
-        actor=actor,
-        now=runtime.deps.clock.now(),
     )
     return case_out(case)
 
@@ -221,9 +250,14 @@ async def set_priority(
     runtime: RuntimeDep,
     actor: ActorDep,
 ) -> CaseOut:
-    case = await common.get_case(session, workspace_id=workspace, case_id=case_id, for_update=True)
-    await work.set_priority(
-        session, runtime.outbox, case, priority=body.priority, actor=actor, now=runtime.deps.clock.now()
+    case, _ = await change_case(
+        session,
+        runtime,
+        work.set_priority,
+        workspace=workspace,
+        case_id=case_id,
+        actor=actor,
+        priority=body.priority,
     )
     return case_out(case)
 
@@ -244,16 +278,16 @@ async def resolve(
     runtime: RuntimeDep,
     actor: ActorDep,
 ) -> CaseOut:
-    case = await common.get_case(session, workspace_id=workspace, case_id=case_id, for_update=True)
-    await work.resolve(
+    case, _ = await change_case(
         session,
-        runtime.outbox,
-        case,
+        runtime,
+        work.resolve,
+        workspace=workspace,
+        case_id=case_id,
+        actor=actor,
         root_cause=(body.root_cause.category, body.root_cause.cause),
         action_taken=body.action_taken,
         note=body.note,
-        actor=actor,
-        now=runtime.deps.clock.now(),
     )
     return case_out(case)
 
@@ -271,9 +305,8 @@ async def reopen(
     runtime: RuntimeDep,
     actor: ActorDep,
 ) -> CaseOut:
-    case = await common.get_case(session, workspace_id=workspace, case_id=case_id, for_update=True)
-    await work.reopen(
-        session, runtime.outbox, case, reason=body.reason, actor=actor, now=runtime.deps.clock.now()
+    case, _ = await change_case(
+        session, runtime, work.reopen, workspace=workspace, case_id=case_id, actor=actor, reason=body.reason
     )
     return case_out(case)
 
@@ -297,48 +330,28 @@ async def bulk(
     field, given = needs[body.action]
     if not given:
         raise InvalidInput(f"action {body.action} needs {field}.", field=field)
+    changes: dict[str, tuple[Callable[..., Awaitable[object]], dict[str, Any]]] = {
+        "assign": (work.assign, {"agent_id": body.agent_id, "team_id": body.team_id, "note": body.note}),
+        "status": (work.change_status, {"status": body.status or "", "note": body.note}),
+        "priority": (work.set_priority, {"priority": body.priority or "normal"}),
+        "note": (work.add_note, {"body": body.note or ""}),
+    }
+    change, fields = changes[body.action]
     now = runtime.deps.clock.now()
     results = []
     for case_id in dict.fromkeys(body.case_ids):
         try:
             async with session.begin_nested():
-                case = await common.get_case(
-                    session, workspace_id=workspace, case_id=case_id, for_update=True
+                case, _ = await change_case(
+                    session,
+                    runtime,
+                    change,
+                    workspace=workspace,
+                    case_id=case_id,
+                    actor=actor,
+                    now=now,
+                    **fields,
                 )
-                if body.action == "assign":
-                    await work.assign(
-                        session,
-                        runtime.outbox,
-                        case,
-                        agent_id=body.agent_id,
-                        team_id=body.team_id,
-                        note=body.note,
-                        actor=actor,
-                        now=now,
-                    )
-                elif body.action == "status":
-                    await work.change_status(
-                        session,
-                        runtime.outbox,
-                        case,
-                        status=body.status or "",
-                        note=body.note,
-                        actor=actor,
-                        now=now,
-                    )
-                elif body.action == "priority":
-                    await work.set_priority(
-                        session,
-                        runtime.outbox,
-                        case,
-                        priority=body.priority or "normal",
-                        actor=actor,
-                        now=now,
-                    )
-                else:
-                    await work.add_note(
-                        session, runtime.outbox, case, body=body.note or "", actor=actor, now=now
-                    )
             results.append(BulkResult(id=case_id, ok=True, status=200, case=case_out(case)))
         except CloseloopError as exc:
             results.append(BulkResult(id=case_id, ok=False, status=exc.status, error=exc.detail))

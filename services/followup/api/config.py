@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Request, Response
 
 from services.followup import queries
 from services.followup.api.cases import Limit, check_limit
+from services.followup.api.views import from_row
 from services.followup.deps import RuntimeDep
 from services.followup.domain import sla
 from services.followup.domain import taxonomy as causes
@@ -85,7 +86,7 @@ async def put_settings(body: SettingsIn, workspace: WorkspaceDep, session: Sessi
 
 
 def _agent_out(a: Agent) -> AgentOut:
-    return AgentOut(id=a.id, name=a.name, email=a.email, active=a.active, created_at=a.created_at)
+    return from_row(AgentOut, a)
 
 
 @router.get(
@@ -134,23 +135,7 @@ async def get_agent(agent_id: AgentPath, workspace: WorkspaceDep, session: Sessi
 
 
 async def _team_out(session: SessionDep, t: Team) -> TeamOut:
-    return TeamOut(
-        id=t.id,
-        name=t.name,
-        timezone=t.timezone,
-        members=await config.team_members(session, t.id),
-        lead_agent_id=t.lead_agent_id,
-        strategy=t.strategy,
-        weekdays=t.weekdays,
-        day_start=t.day_start,
-        day_end=t.day_end,
-        holiday_country=t.holiday_country,
-        holiday_subdivision=t.holiday_subdivision,
-        days_off=t.days_off,
-        notify_channel=t.notify_channel,
-        notify_to=t.notify_to,
-        created_at=t.created_at,
-    )
+    return from_row(TeamOut, t, members=await config.team_members(session, t.id))
 
 
 def _is_email(value: str) -> bool:
@@ -253,16 +238,7 @@ async def delete_team(team_id: TeamPath, workspace: WorkspaceDep, session: Sessi
 
 
 def _rule_out(r: RoutingRule) -> RuleOut:
-    return RuleOut(
-        id=r.id,
-        position=r.position,
-        name=r.name,
-        conditions=r.conditions,
-        team_id=r.team_id,
-        agent_id=r.agent_id,
-        priority=r.priority,
-        enabled=r.enabled,
-    )
+    return from_row(RuleOut, r)
 
 
 @router.get(
@@ -304,17 +280,7 @@ async def put_rules(body: RulesIn, workspace: WorkspaceDep, session: SessionDep)
 
 
 def _policy_out(p: SlaPolicy) -> PolicyOut:
-    return PolicyOut(
-        id=p.id,
-        name=p.name,
-        team_id=p.team_id,
-        priority=p.priority,
-        first_contact_minutes=p.first_contact_minutes,
-        resolution_minutes=p.resolution_minutes,
-        first_contact_business_minutes=p.first_contact_business_minutes,
-        resolution_business_minutes=p.resolution_business_minutes,
-        pause_while_waiting=p.pause_while_waiting,
-    )
+    return from_row(PolicyOut, p)
 
 
 @router.get(
@@ -341,19 +307,7 @@ async def put_policies(body: PoliciesIn, workspace: WorkspaceDep, session: Sessi
 
 
 def _step_out(s: EscalationStep) -> StepOut:
-    return StepOut(
-        id=s.id,
-        position=s.position,
-        name=s.name,
-        trigger=s.trigger,
-        after_minutes=s.after_minutes,
-        clock=s.clock,
-        action=s.action,
-        team_id=s.team_id,
-        reassign_team_id=s.reassign_team_id,
-        reassign_agent_id=s.reassign_agent_id,
-        created_at=s.created_at,
-    )
+    return from_row(StepOut, s)
 
 
 @router.get(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
 from services.followup.domain import sla
 from services.followup.models import Case, CaseEntry, CaseNote, Decision
 from services.followup.schemas.cases import (
@@ -16,6 +20,16 @@ from services.followup.schemas.cases import (
     Sla,
 )
 from shared.access import Permission, Principal
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def from_row(schema: type[M], row: object, **computed: Any) -> M:
+    """Return ``schema`` filled from the same-named attributes of the ORM ``row``, but for the ``computed``
+    fields given here."""
+    return schema(
+        **{name: getattr(row, name) for name in schema.model_fields if name not in computed}, **computed
+    )
 
 
 def shows_customer(principal: Principal) -> bool:
@@ -95,31 +109,12 @@ def case_out(c: Case) -> CaseOut:
 
 
 def note_out(n: CaseNote) -> NoteOut:
-    return NoteOut(
-        id=n.id,
-        author=n.author,
-        body=n.body,
-        attachments=n.attachments,
-        erased=n.erased,
-        created_at=n.created_at,
-    )
+    return from_row(NoteOut, n)
 
 
 def history_out(e: CaseEntry) -> HistoryOut:
-    return HistoryOut(kind=e.kind, actor=e.actor, occurred_at=e.occurred_at, details=e.details)
+    return from_row(HistoryOut, e)
 
 
 def decision_out(d: Decision) -> DecisionOut:
-    return DecisionOut(
-        id=d.id,
-        kind=d.kind,
-        outcome=d.outcome,
-        reason=d.reason,
-        response_id=d.response_id,
-        contact_id=d.contact_id,
-        case_id=d.case_id,
-        rule_id=d.rule_id,
-        team_id=d.team_id,
-        assignee=d.assignee,
-        created_at=d.created_at,
-    )
+    return from_row(DecisionOut, d)
