@@ -17,7 +17,7 @@ from services.followup.domain import taxonomy as causes
 from services.followup.domain.taxonomy import DEFAULT_TAXONOMY
 from services.followup.handlers import config
 from services.followup.handlers.common import config_of
-from services.followup.models import Agent, EscalationStep, RoutingRule, SlaPolicy, Team, WorkspaceSettings
+from services.followup.models import Team, WorkspaceSettings
 from services.followup.schemas.common import Page
 from services.followup.schemas.config import (
     AgentIn,
@@ -85,10 +85,6 @@ async def put_settings(body: SettingsIn, workspace: WorkspaceDep, session: Sessi
 # --- agents and teams --------------------------------------------------------------------------------
 
 
-def _agent_out(a: Agent) -> AgentOut:
-    return from_row(AgentOut, a)
-
-
 @router.get(
     "/v1/agents",
     tags=["teams"],
@@ -107,7 +103,7 @@ async def list_agents(
     check_limit(limit, runtime)
     rows, next_cursor = await queries.agents(session, workspace_id=workspace, limit=limit, cursor=cursor)
     link_next(http, reply, next_cursor)
-    return Page[AgentOut](items=[_agent_out(a) for a in rows], next_cursor=next_cursor)
+    return Page[AgentOut](items=[from_row(AgentOut, a) for a in rows], next_cursor=next_cursor)
 
 
 @router.put(
@@ -119,8 +115,9 @@ async def list_agents(
 async def put_agent(
     agent_id: AgentPath, body: AgentIn, workspace: WorkspaceDep, session: SessionDep
 ) -> AgentOut:
-    return _agent_out(
-        await config.put_agent(session, workspace_id=workspace, agent_id=agent_id, values=body.model_dump())
+    return from_row(
+        AgentOut,
+        await config.put_agent(session, workspace_id=workspace, agent_id=agent_id, values=body.model_dump()),
     )
 
 
@@ -131,7 +128,7 @@ async def put_agent(
     dependencies=[requires(Permission.CASES_READ)],
 )
 async def get_agent(agent_id: AgentPath, workspace: WorkspaceDep, session: SessionDep) -> AgentOut:
-    return _agent_out(await config.get_agent(session, workspace_id=workspace, agent_id=agent_id))
+    return from_row(AgentOut, await config.get_agent(session, workspace_id=workspace, agent_id=agent_id))
 
 
 async def _team_out(session: SessionDep, t: Team) -> TeamOut:
@@ -237,10 +234,6 @@ async def delete_team(team_id: TeamPath, workspace: WorkspaceDep, session: Sessi
 # --- routing, SLA, escalation ----------------------------------------------------------------------
 
 
-def _rule_out(r: RoutingRule) -> RuleOut:
-    return from_row(RuleOut, r)
-
-
 @router.get(
     "/v1/routing-rules",
     tags=["routing"],
@@ -251,7 +244,8 @@ async def get_rules(workspace: WorkspaceDep, session: SessionDep) -> RulesOut:
     settings = await config.get_settings(session, workspace_id=workspace)
     rules = await config.list_rules(session, workspace_id=workspace)
     return RulesOut(
-        rules=[_rule_out(r) for r in rules], default_team_id=settings.default_team_id if settings else None
+        rules=[from_row(RuleOut, r) for r in rules],
+        default_team_id=settings.default_team_id if settings else None,
     )
 
 
@@ -276,11 +270,7 @@ async def put_rules(body: RulesIn, workspace: WorkspaceDep, session: SessionDep)
     await config.put_settings(
         session, workspace_id=workspace, values={"default_team_id": body.default_team_id}
     )
-    return RulesOut(rules=[_rule_out(r) for r in rules], default_team_id=body.default_team_id)
-
-
-def _policy_out(p: SlaPolicy) -> PolicyOut:
-    return from_row(PolicyOut, p)
+    return RulesOut(rules=[from_row(RuleOut, r) for r in rules], default_team_id=body.default_team_id)
 
 
 @router.get(
@@ -290,7 +280,7 @@ def _policy_out(p: SlaPolicy) -> PolicyOut:
     dependencies=[requires(Permission.SETTINGS_READ)],
 )
 async def get_policies(workspace: WorkspaceDep, session: SessionDep) -> list[PolicyOut]:
-    return [_policy_out(p) for p in await config.list_policies(session, workspace_id=workspace)]
+    return [from_row(PolicyOut, p) for p in await config.list_policies(session, workspace_id=workspace)]
 
 
 @router.put(
@@ -303,11 +293,7 @@ async def put_policies(body: PoliciesIn, workspace: WorkspaceDep, session: Sessi
     rows = await config.replace_policies(
         session, workspace_id=workspace, policies=[p.model_dump() for p in body.policies]
     )
-    return [_policy_out(p) for p in rows]
-
-
-def _step_out(s: EscalationStep) -> StepOut:
-    return from_row(StepOut, s)
+    return [from_row(PolicyOut, p) for p in rows]
 
 
 @router.get(
@@ -317,7 +303,7 @@ def _step_out(s: EscalationStep) -> StepOut:
     dependencies=[requires(Permission.SETTINGS_READ)],
 )
 async def get_ladder(workspace: WorkspaceDep, session: SessionDep) -> list[StepOut]:
-    return [_step_out(s) for s in await config.list_ladder(session, workspace_id=workspace)]
+    return [from_row(StepOut, s) for s in await config.list_ladder(session, workspace_id=workspace)]
 
 
 @router.put(
@@ -336,7 +322,7 @@ async def put_ladder(
         now=runtime.deps.clock.now(),
     )
     runtime.deps.escalator.wake_after_commit(session)
-    return [_step_out(s) for s in steps]
+    return [from_row(StepOut, s) for s in steps]
 
 
 # --- the workflow, opening rules, root causes --------------------------------------------------------
