@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -49,28 +50,35 @@ def check_limit(limit: int, runtime: RuntimeDep) -> None:
         raise InvalidInput(f"limit must be at most {runtime.settings.max_page_size}.", field="limit")
 
 
-async def change_case(
-    session: AsyncSession,
-    runtime: FollowUpRuntime,
-    change: Callable[..., Awaitable[T]],
-    *,
-    workspace: str,
-    case_id: str,
-    actor: str,
-    now: datetime | None = None,
-    field: str = "case_id",
-    **fields: Any,
-) -> tuple[Case, T]:
-    """Lock the workspace's case (404 naming ``field`` when there is none), then apply the work handler
-    ``change`` to it with ``fields`` as ``actor`` at ``now`` (the clock's time by default); return the
-    case and what the handler returned."""
-    case = await common.get_case(
-        session, workspace_id=workspace, case_id=case_id, for_update=True, field=field
-    )
-    done = await change(
-        session, runtime.outbox, case, **fields, actor=actor, now=now or runtime.deps.clock.now()
-    )
-    return case, done
+@dataclass
+class CaseWork:
+    """Changing a workspace's cases in one request: the request's session, the runtime, the caller's
+    workspace and who acts (as every history entry records it)."""
+
+    session: AsyncSession
+    runtime: FollowUpRuntime
+    workspace: str
+    actor: str
+
+    async def change(
+        self,
+        case_id: str,
+        change: Callable[..., Awaitable[T]],
+        *,
+        now: datetime | None = None,
+        field: str = "case_id",
+        **fields: Any,
+    ) -> tuple[Case, T]:
+        """Lock the workspace's case (404 naming ``field`` when there is none), then apply the work handler
+        ``change`` to it with ``fields``, as the actor at ``now`` (the clock's time by default); return the
+        case and what the handler returned."""
+        case = await common.get_case(
+            self.session, workspace_id=self.workspace, case_id=case_id, for_update=True, field=field
+        )
+        now = now or self.runtime.deps.clock.now()
+        return case, await change(
+            self.session, self.runtime.outbox, case, **fields, actor=self.actor, now=now
+        )
 
 
 @router.get(
@@ -165,16 +173,9 @@ async def add_note(
     runtime: RuntimeDep,
     actor: ActorDep,
 ) -> NoteOut:
-    _, note = await change_case(
-        session,
-        runtime,
-        work.add_note,
-        workspace=workspace,
-        case_id=case_id,
-        actor=actor,
-        body=body.body,
-        attachments=[a.model_dump(mode="json", exclude_none=True) for a in body.attachments],
-    )
+    attachments = [a.model_dump(mode="json", exclude_none=True) for a in body.attachments]
+    cases = CaseWork(session, runtime, workspace, actor)
+    _, note = await cases.change(case_id, work.add_note, body=body.body, attachments=attachments)
     return note_out(note)
 
 
@@ -194,16 +195,9 @@ async def assign(
 ) -> CaseOut:
     if body.agent_id is None and body.team_id is None:
         raise InvalidInput("Give agent_id, team_id or both.", field="agent_id")
-    case, _ = await change_case(
-        session,
-        runtime,
-        work.assign,
-        workspace=workspace,
-        case_id=case_id,
-        actor=actor,
-        agent_id=body.agent_id,
-        team_id=body.team_id,
-        note=body.note,
+    cases = CaseWork(session, runtime, workspace, actor)
+    case, _ = await cases.change(
+        case_id, work.assign, agent_id=body.agent_id, team_id=body.team_id, note=body.note
     )
     return case_out(case)
 
@@ -224,16 +218,8 @@ async def change_status(
     runtime: RuntimeDep,
     actor: ActorDep,
 ) -> CaseOut:
-    case, _ = await change_case(
-        session,
-        runtime,
-        work.change_status,
-        workspace=workspace,
-        case_id=case_id,
-        actor=actor,
-        status=body.status,
-        note=body.note,
-    )
+    cases = CaseWork(session, runtime, workspace, actor)
+    case, _ = await cases.change(case_id, work.change_status, status=body.status, note=body.note)
     return case_out(case)
 
 
@@ -250,15 +236,8 @@ async def set_priority(
     runtime: RuntimeDep,
     actor: ActorDep,
 ) -> CaseOut:
-    case, _ = await change_case(
-        session,
-        runtime,
-        work.set_priority,
-        workspace=workspace,
-        case_id=case_id,
-        actor=actor,
-        priority=body.priority,
-    )
+    cases = CaseWork(session, runtime, workspace, actor)
+    case, _ = await cases.change(case_id, work.set_priority, priority=body.priority)
     return case_out(case)
 
 
@@ -278,13 +257,10 @@ async def resolve(
     runtime: RuntimeDep,
     actor: ActorDep,
 ) -> CaseOut:
-    case, _ = await change_case(
-        session,
-        runtime,
+    cases = CaseWork(session, runtime, workspace, actor)
+    case, _ = await cases.change(
+        case_id,
         work.resolve,
-        workspace=workspace,
-        case_id=case_id,
-        actor=actor,
         root_cause=(body.root_cause.category, body.root_cause.cause),
         action_taken=body.action_taken,
         note=body.note,
@@ -305,8 +281,8 @@ async def reopen(
     runtime: RuntimeDep,
     actor: ActorDep,
 ) -> CaseOut:
-    case, _ = await change_case(
-        session, runtime, work.reopen, workspace=workspace, case_id=case_id, actor=actor, reason=body.reason
+    case, _ = await CaseWork(session, runtime, workspace, actor).change(
+        case_id, work.reopen, reason=body.reason
     )
     return case_out(case)
 
@@ -337,21 +313,12 @@ async def bulk(
         "note": (work.add_note, {"body": body.note or ""}),
     }
     change, fields = changes[body.action]
-    now = runtime.deps.clock.now()
+    cases, now = CaseWork(session, runtime, workspace, actor), runtime.deps.clock.now()
     results = []
     for case_id in dict.fromkeys(body.case_ids):
         try:
             async with session.begin_nested():
-                case, _ = await change_case(
-                    session,
-                    runtime,
-                    change,
-                    workspace=workspace,
-                    case_id=case_id,
-                    actor=actor,
-                    now=now,
-                    **fields,
-                )
+                case, _ = await cases.change(case_id, change, now=now, **fields)
             results.append(BulkResult(id=case_id, ok=True, status=200, case=case_out(case)))
         except CloseloopError as exc:
             results.append(BulkResult(id=case_id, ok=False, status=exc.status, error=exc.detail))

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.followup import queries
-from services.followup.api.cases import change_case, check_limit
+from services.followup.api.cases import CaseWork, check_limit
 from services.followup.api.views import from_row
 from services.followup.deps import ActorDep, RuntimeDep
 from services.followup.domain import cases as rules
@@ -178,17 +178,14 @@ async def assign_task(
     actor: ActorDep,
 ) -> TaskOut:
     _deprecated(response, f"/v1/cases/{task_id}/assign")
-    case, _ = await change_case(
-        session,
-        runtime,
+    cases = CaseWork(session, runtime, workspace, actor)
+    case, _ = await cases.change(
+        task_id,
         work.assign,
-        workspace=workspace,
-        case_id=task_id,
         field="task_id",
         agent_id=body.assignee,
         team_id=None,
         note=None,
-        actor=actor,
         legacy=True,
     )
     return _task_out(case)
@@ -209,17 +206,14 @@ async def resolve_task(
     actor: ActorDep,
 ) -> ResolveOut:
     _deprecated(response, f"/v1/cases/{task_id}/resolve")
-    case, _ = await change_case(
-        session,
-        runtime,
+    cases = CaseWork(session, runtime, workspace, actor)
+    case, _ = await cases.change(
+        task_id,
         work.resolve,
-        workspace=workspace,
-        case_id=task_id,
         field="task_id",
         root_cause=LEGACY_ROOT_CAUSE,
         action_taken=body.note,
         note=body.note,
-        actor=actor,
         legacy=True,
     )
     settings = await config.get_settings(session, workspace_id=workspace)

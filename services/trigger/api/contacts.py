@@ -58,13 +58,9 @@ async def _upsert(
     fields: dict[str, Any],
 ) -> ContactOut:
     """Create or update the contact with ``fields``; answer 201 when it is new, else 200."""
+    now = runtime.deps.clock.now()
     contact, created = await contacts.upsert_contact(
-        session,
-        runtime.outbox,
-        workspace_id=workspace,
-        external_id=external_id,
-        fields=fields,
-        now=runtime.deps.clock.now(),
+        session, runtime.outbox, workspace_id=workspace, external_id=external_id, fields=fields, now=now
     )
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return _contact_out(contact)

@@ -94,9 +94,10 @@ async def _change_rule(
     replace: bool,
 ) -> RuleOut:
     """Change the workspace's rule (all its fields when ``replace``, else only those in ``changes``)."""
+    caches = runtime.deps.caches
     rule = await rules.change_rule(
         session,
-        runtime.deps.caches,
+        caches,
         workspace_id=workspace,
         rule_id=rule_id,
         changes=changes,
