@@ -15,7 +15,6 @@ credential go through every route.
 
 from __future__ import annotations
 
-import importlib
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -28,16 +27,10 @@ import pytest
 from shared.access import PERMISSIONS, Permission, Role
 from tests.integration.test_input_fuzz import sample
 from tests.support.access import key_auth, person_auth
+from tests.support.apps import SETTINGS as APPS
+from tests.support.apps import api_alone
 from tests.support.stack import publish, running
 
-APPS = {
-    "trigger": "TriggerSettings",
-    "dispatch": "DispatchSettings",
-    "responses": "ResponsesSettings",
-    "scoring": "ScoringSettings",
-    "followup": "FollowUpSettings",
-    "console": "ConsoleSettings",
-}
 PEOPLE = {Role.OWNER, Role.ANALYST, Role.AGENT}
 """Roles that call with a user token (the console's, for a signed-in person); the others with keys."""
 NOT_JSON = b'{"this is": not json'
@@ -81,12 +74,8 @@ def request_for(document: dict[str, Any], template: str, op: dict[str, Any]) -> 
 
 @pytest.fixture(params=list(APPS))
 async def service(request, settings_for) -> AsyncIterator[tuple[str, httpx.AsyncClient]]:
-    name = request.param
-    module = importlib.import_module(f"services.{name}.app")
-    settings_cls = getattr(importlib.import_module(f"services.{name}.settings"), APPS[name])
-    app = module.create_app(settings_for(settings_cls, role="api"))
-    async with running(app) as client:
-        yield name, client
+    async with api_alone(request.param, settings_for) as client:
+        yield request.param, client
 
 
 async def test_every_role_gets_what_the_permission_table_gives_it_on_every_route(service, workspace):
@@ -151,10 +140,7 @@ async def test_the_openapi_of_every_route_says_who_may_call_it(service):
 async def test_a_user_token_is_taken_like_a_key_and_an_expired_one_says_how_to_get_a_new_one(
     settings_for, workspace
 ):
-    from services.scoring.app import create_app
-    from services.scoring.settings import ScoringSettings
-
-    async with running(create_app(settings_for(ScoringSettings, role="api"))) as client:
+    async with api_alone("scoring", settings_for) as client:
         fresh = await client.get("/v1/metrics", headers=person_auth(workspace, "viewer"))
         assert fresh.status_code == 200, fresh.text
         expired = person_auth(workspace, "viewer", ttl_s=60, now=time.time() - 120)
@@ -167,10 +153,7 @@ async def test_a_user_token_is_taken_like_a_key_and_an_expired_one_says_how_to_g
 
 
 async def test_without_a_key_the_answer_says_where_to_get_one(settings_for):
-    from services.trigger.app import create_app
-    from services.trigger.settings import TriggerSettings
-
-    async with running(create_app(settings_for(TriggerSettings, role="api"))) as client:
+    async with api_alone("trigger", settings_for) as client:
         answer = await client.post("/v1/rules", content=b"{", headers={"content-type": "application/json"})
     assert answer.status_code == 401 and answer.headers["content-type"].startswith("application/problem+json")
     detail = answer.json()["detail"]

@@ -84,9 +84,10 @@ async def score(session: AsyncSession, event: ResponseCompleted) -> None:
     await ingest.flush(session)
 
 
-async def test_scoring_keeps_a_late_response_of_an_erased_contact_without_naming_them(uow, workspace):
+async def notify_on_low_nps(session: AsyncSession, workspace: str) -> None:
+    """A scoring notification rule for NPS answers at or below the metric's own negative threshold."""
     await notify.add_rule(
-        uow,
+        session,
         workspace_id=workspace,
         name="Low",
         metric="nps",
@@ -95,6 +96,10 @@ async def test_scoring_keeps_a_late_response_of_an_erased_contact_without_naming
         channel="webhook",
         to="x",
     )
+
+
+async def test_scoring_keeps_a_late_response_of_an_erased_contact_without_naming_them(uow, workspace):
+    await notify_on_low_nps(uow, workspace)
     await scoring_erasure.erase_contact(uow, event=erased(workspace, "c-gone"))
     late = completed(workspace, "c-gone")
     await score(uow, late)
@@ -112,16 +117,7 @@ async def test_scoring_keeps_a_late_response_of_an_erased_contact_without_naming
 
 
 async def test_scoring_names_a_contact_it_has_not_erased_and_scrubs_its_outbox_when_it_does(uow, workspace):
-    await notify.add_rule(
-        uow,
-        workspace_id=workspace,
-        name="Low",
-        metric="nps",
-        max_score=None,
-        filters=[],
-        channel="webhook",
-        to="x",
-    )
+    await notify_on_low_nps(uow, workspace)
     await score(uow, completed(workspace, "c-here"))
     before = [e for e in await outbox_events(uow, scoring_outbox) if e.workspace_id == workspace]
     assert not all(names_nobody(e.model_dump_json()) for e in before), "the events name the contact at first"

@@ -107,6 +107,22 @@ async def case_for(client: httpx.AsyncClient, auth: dict[str, str], response_id:
     return (await client.get(f"/v1/cases/{case_id}", headers=auth)).json()
 
 
+async def opened(
+    client: httpx.AsyncClient, auth: dict[str, str], producer: Any, event: Any
+) -> dict[str, Any]:
+    """Publish ``event`` and return the case it opens."""
+    await publish(producer, event)
+    return await case_for(client, auth, event.response_id)
+
+
+async def resolve(
+    client: httpx.AsyncClient, auth: dict[str, str], url: str, category: str, cause: str, action_taken: str
+) -> dict[str, Any]:
+    """Resolve the case at ``url`` with the root cause ``category › cause`` (asserting it worked); return it."""
+    body = {"root_cause": {"category": category, "cause": cause}, "action_taken": action_taken}
+    return await put(client, auth, f"{url}/resolve", body, method="POST")
+
+
 async def decisions(
     client: httpx.AsyncClient, auth: dict[str, str], response_id: str
 ) -> list[dict[str, Any]]:
@@ -250,11 +266,9 @@ async def test_least_open_cases_gives_the_next_case_to_whoever_has_fewest(client
     await put(client, auth, "/v1/routing-rules", {"rules": [], "default_team_id": team["id"]})
     contact = "c-least-" + secrets.token_hex(3)
     first, second = negative(workspace, contact_id=contact), negative(workspace, contact_id=contact)
-    await publish(producer, first)
-    one = await case_for(client, auth, first.response_id)
+    one = await opened(client, auth, producer, first)
     # Hand a second case to the same agent by hand: the other now has fewer open cases.
-    await publish(producer, second)
-    two = await case_for(client, auth, second.response_id)
+    two = await opened(client, auth, producer, second)
     assert {one["assignee"], two["assignee"]} == {"dee", "eli"}
     await put(client, auth, f"/v1/cases/{two['id']}/assign", {"agent_id": one["assignee"]}, method="POST")
     third = negative(workspace, contact_id=contact)
@@ -274,8 +288,7 @@ async def test_a_case_moves_forward_gets_notes_is_resolved_with_a_root_cause_and
     )
     await put(client, auth, "/v1/agents/grace", {"name": "Grace"})
     event = negative(workspace, channel="sms")
-    await publish(producer, event)
-    case = await case_for(client, auth, event.response_id)
+    case = await opened(client, auth, producer, event)
     url = f"/v1/cases/{case['id']}"
     # Grace works the case through the console: the history names her from her token (X-Actor is not believed).
     grace = {**person_auth(workspace, "agent", user_id="grace", name="Grace"), "X-Actor": "mallory"}
@@ -325,16 +338,7 @@ async def test_a_case_moves_forward_gets_notes_is_resolved_with_a_root_cause_and
             headers=grace,
         )
         assert wrong_cause.status_code == 422 and wrong_cause.json()["errors"][0]["field"] == "root_cause"
-        resolved = await put(
-            client,
-            grace,
-            f"{url}/resolve",
-            {
-                "root_cause": {"category": "Delivery", "cause": "Late"},
-                "action_taken": "Refunded the shipping.",
-            },
-            method="POST",
-        )
+        resolved = await resolve(client, grace, url, "Delivery", "Late", "Refunded the shipping.")
         assert (
             resolved["status"],
             resolved["resolution"]["root_cause"],
@@ -401,8 +405,7 @@ async def test_erasing_a_contact_with_open_cases_keeps_them_anonymised(client, p
     await set_retention_survey(client, auth, producer, workspace=workspace)
     contact = "c-erase-" + secrets.token_hex(3)
     event = negative(workspace, contact_id=contact, comment="Call me on 06-12345678.")
-    await publish(producer, event)
-    case = await case_for(client, auth, event.response_id)
+    case = await opened(client, auth, producer, event)
     url = f"/v1/cases/{case['id']}"
     await put(
         client,
@@ -439,13 +442,7 @@ async def test_erasing_a_contact_with_open_cases_keeps_them_anonymised(client, p
     }
     assert [a["score"] for a in detail["answers"]] == [3]
     # Nobody is left to ask: resolving closes the case, retention survey not possible.
-    resolved = await put(
-        client,
-        auth,
-        f"{url}/resolve",
-        {"root_cause": {"category": "Other", "cause": "Other"}, "action_taken": "Nothing to do."},
-        method="POST",
-    )
+    resolved = await resolve(client, auth, url, "Other", "Other", "Nothing to do.")
     assert (resolved["status"], resolved["retention"]["status"]) == ("closed", "not_possible")
 
 
@@ -495,8 +492,7 @@ async def test_bulk_actions_apply_per_case(client, producer, auth, workspace):
 
 async def test_bad_input_names_the_field(client, producer, auth, workspace):
     event = negative(workspace)
-    await publish(producer, event)
-    case = await case_for(client, auth, event.response_id)
+    case = await opened(client, auth, producer, event)
     url = f"/v1/cases/{case['id']}"
     cases = [
         ("GET", "/v1/cases?limit=100000", None, 422, "limit"),
@@ -585,16 +581,9 @@ async def test_a_retention_survey_dispatch_cannot_send_closes_the_case_instead_o
     # retention survey was requested; dispatch finds no way to reach them.
     await set_retention_survey(client, auth, producer, workspace=workspace)
     event = negative(workspace, respondent=None, channel="link")
-    await publish(producer, event)
-    case = await case_for(client, auth, event.response_id)
+    case = await opened(client, auth, producer, event)
     url = f"/v1/cases/{case['id']}"
-    resolved = await put(
-        client,
-        auth,
-        f"{url}/resolve",
-        {"root_cause": {"category": "Service", "cause": "Slow"}, "action_taken": "Apologised."},
-        method="POST",
-    )
+    resolved = await resolve(client, auth, url, "Service", "Slow", "Apologised.")
     assert (resolved["status"], resolved["retention"]["status"]) == ("resolved", "requested")
     failed = InvitationFailed(
         workspace_id=workspace,
@@ -712,8 +701,7 @@ async def test_agents_and_teams_are_listed_page_by_page(client, auth, workspace)
 
 async def test_the_old_task_api_shows_a_case_being_worked_as_open(client, producer, auth, workspace):
     event = negative(workspace)
-    await publish(producer, event)
-    case = await case_for(client, auth, event.response_id)
+    case = await opened(client, auth, producer, event)
     await put(client, auth, f"/v1/cases/{case['id']}/status", {"status": "in_progress"}, method="POST")
     tasks = await client.get("/v1/tasks", params={"status": "open"}, headers=auth)
     assert tasks.headers["Link"] == '</v1/cases>; rel="successor-version"'
@@ -725,16 +713,9 @@ async def test_the_old_task_api_shows_a_case_being_worked_as_open(client, produc
 async def test_a_case_closed_by_hand_still_records_the_retention_answer(client, producer, auth, workspace):
     await set_retention_survey(client, auth, producer, workspace=workspace)
     event = negative(workspace)
-    await publish(producer, event)
-    case = await case_for(client, auth, event.response_id)
+    case = await opened(client, auth, producer, event)
     url = f"/v1/cases/{case['id']}"
-    resolved = await put(
-        client,
-        auth,
-        f"{url}/resolve",
-        {"root_cause": {"category": "Billing", "cause": "Error"}, "action_taken": "Credited."},
-        method="POST",
-    )
+    resolved = await resolve(client, auth, url, "Billing", "Error", "Credited.")
     closed = await put(client, auth, f"{url}/status", {"status": "closed"}, method="POST")
     assert (closed["status"], closed["retention"]["status"]) == ("closed", "requested")
     answer = ResponseScored(

@@ -9,7 +9,6 @@ be problem+json.
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -19,16 +18,7 @@ import httpx
 import pytest
 
 from shared.vocabulary import STACK_SERVICES
-from tests.support.stack import running
-
-SETTINGS = {
-    "trigger": "TriggerSettings",
-    "dispatch": "DispatchSettings",
-    "responses": "ResponsesSettings",
-    "scoring": "ScoringSettings",
-    "followup": "FollowUpSettings",
-    "console": "ConsoleSettings",
-}
+from tests.support.apps import api_alone
 
 NUL = "a\x00b"
 SURROGATE = "\ud800"
@@ -210,13 +200,8 @@ def cases(document: dict[str, Any]) -> Iterator[tuple[str, str, str, dict[str, A
 
 @pytest.fixture(params=STACK_SERVICES)
 async def service(request, settings_for) -> AsyncIterator[tuple[str, httpx.AsyncClient]]:
-    name = request.param
-    module = importlib.import_module(f"services.{name}.app")
-    settings_cls = getattr(importlib.import_module(f"services.{name}.settings"), SETTINGS[name])
-    # The API alone: no consumer to join a group, no background loops; every request reaches the database.
-    app = module.create_app(settings_for(settings_cls, role="api"))
-    async with running(app) as client:
-        yield name, client
+    async with api_alone(request.param, settings_for) as client:
+        yield request.param, client
 
 
 async def test_no_field_of_any_route_turns_bad_input_into_a_500(service, auth):
@@ -245,10 +230,7 @@ async def test_no_field_of_any_route_turns_bad_input_into_a_500(service, auth):
 
 
 async def test_a_nul_is_refused_naming_the_field_in_the_path_the_query_and_the_body(settings_for, auth):
-    from services.followup.app import create_app
-    from services.followup.settings import FollowUpSettings
-
-    async with running(create_app(settings_for(FollowUpSettings, role="api"))) as client:
+    async with api_alone("followup", settings_for) as client:
         query = await client.get("/v1/tasks", params={"assignee": "a\x00b"}, headers=auth)
         path = await client.get("/v1/tasks/a%00b", headers=auth)
         body = await client.put(

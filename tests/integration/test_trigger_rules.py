@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from services.trigger.app import create_app
-from shared.clock import Clock
 from shared.events import SURVEY_REQUESTS
 from tests.support import trigger as fx
 from tests.support.access import key_id_of, person_auth
@@ -26,12 +25,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 async def svc(stack_env: dict[str, str], producer: Any) -> AsyncIterator[SimpleNamespace]:
     """One trigger app for the module, its scheduler driven by the tests with a movable clock."""
-    clock = Clock()
-    app = create_app(fx.trigger_settings(stack_env, role=fx.ALL_BUT_SCHEDULER), clock=clock)
-    async with running(app) as client:
-        yield SimpleNamespace(
-            client=client, clock=clock, scheduler=app.state.runtime.deps.scheduler, producer=producer
-        )
+    async with fx.driven_trigger(stack_env, producer) as svc:
+        yield svc
 
 
 @pytest.fixture(autouse=True)

@@ -12,13 +12,11 @@ from typing import Any
 
 import pytest
 
-from services.trigger.app import create_app
-from shared.clock import Clock
 from shared.events import SURVEY_REQUESTS
 from shared.security import issue_api_key
 from tests.conftest import SECRET_KEY
 from tests.support import trigger as fx
-from tests.support.stack import TopicReader, running
+from tests.support.stack import TopicReader
 from tests.support.trigger import ours
 
 pytestmark = pytest.mark.integration
@@ -27,12 +25,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 async def svc(stack_env: dict[str, str], producer: Any) -> AsyncIterator[SimpleNamespace]:
     """One trigger app for the module with its consumer; the tests run due sends with a movable clock."""
-    clock = Clock()
-    app = create_app(fx.trigger_settings(stack_env, role=fx.ALL_BUT_SCHEDULER), clock=clock)
-    async with running(app) as client:
-        yield SimpleNamespace(
-            client=client, clock=clock, scheduler=app.state.runtime.deps.scheduler, producer=producer
-        )
+    async with fx.driven_trigger(stack_env, producer) as svc:
+        yield svc
 
 
 @pytest.fixture(autouse=True)

@@ -29,7 +29,6 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
-import uvicorn
 from aiokafka import AIOKafkaProducer
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -43,6 +42,7 @@ from services.dispatch.models import Survey
 from services.dispatch.settings import DispatchSettings
 from shared.clock import Clock
 from shared.events import INVITATIONS, EventData
+from tests.support.served import serve
 from tests.support.stack import TopicReader, publish, running, settings_from, wait_until
 
 E164 = re.compile(r"^(whatsapp:)?\+[1-9][0-9]{6,14}$")
@@ -194,20 +194,11 @@ class FakeProvider:
 
     async def __aenter__(self) -> FakeProvider:
         self.port = self.port or free_port()
-        config = uvicorn.Config(
-            self.app(), host=self.host, port=self.port, log_level="warning", lifespan="off"
-        )
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0.01)
+        self._served = await serve(self.app(), self.host, self.port)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        await self._task
+        await self._served.stop()
 
     def sent_to(self, number: str) -> list[SentMessage]:
         return [m for m in self.messages if m.to.removeprefix("whatsapp:") == number]

@@ -20,19 +20,18 @@ body, time) and every rule a request broke in ``violations``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from closeloop.infra import free_port
+from tests.support.served import serve
 
 PAIRS = {
     "string": {"text", "textarea", "phonenumber", "html", "file"},
@@ -216,16 +215,8 @@ class FakeHubSpot:
                 Route("/crm/v3/objects/notes", self.create_note, methods=["POST"]),
             ]
         )
-        self._server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
-        )
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0.01)
+        self._served = await serve(app, "127.0.0.1", self.port)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        await self._task
+        await self._served.stop()

@@ -10,12 +10,10 @@ order, each with its ``webhook-id``; receivers deduplicate on it, so ``unique(na
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -23,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from closeloop.infra import free_port
+from tests.support.served import serve
 
 
 @dataclass
@@ -83,15 +82,8 @@ class Receiver:
     async def __aenter__(self) -> Receiver:
         self.port = self.port or free_port()
         app = Starlette(routes=[Route("/{name}", self.endpoint, methods=["POST"])])
-        config = uvicorn.Config(app, host=self.host, port=self.port, log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0.01)
+        self._served = await serve(app, self.host, self.port)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        await self._task
+        await self._served.stop()

@@ -8,7 +8,10 @@ import hmac
 import json
 import secrets
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from shared import standard_webhooks
@@ -255,6 +258,22 @@ def trigger_settings(stack_env: dict[str, str], **overrides: Any) -> Any:
     from services.trigger.settings import TriggerSettings
 
     return TriggerSettings(**stack_env, **overrides)
+
+
+@asynccontextmanager
+async def driven_trigger(stack_env: dict[str, str], producer: Any) -> AsyncIterator[SimpleNamespace]:
+    """Run a trigger app with everything but the scheduler, which the tests drive with a movable clock;
+    yield its ``client``, ``clock`` and ``scheduler``, and the session's ``producer``."""
+    from services.trigger.app import create_app
+    from shared.clock import Clock
+    from tests.support.stack import running
+
+    clock = Clock()
+    app = create_app(trigger_settings(stack_env, role=ALL_BUT_SCHEDULER), clock=clock)
+    async with running(app) as client:
+        yield SimpleNamespace(
+            client=client, clock=clock, scheduler=app.state.runtime.deps.scheduler, producer=producer
+        )
 
 
 def ours(value: Any, workspace: str) -> bool:

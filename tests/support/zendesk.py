@@ -13,20 +13,19 @@ next status in ``script`` (200 once it is empty).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from closeloop.infra import free_port
+from tests.support.served import serve
 
 TICKET_FIELDS = {"comment", "additional_tags", "remove_tags", "status", "priority", "subject", "tags"}
 
@@ -52,24 +51,11 @@ class _Server:
 
     async def __aenter__(self) -> Any:
         self.port = self.port or free_port()
-        config = uvicorn.Config(
-            Starlette(routes=self.routes()),
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            lifespan="off",
-        )
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0.01)
+        self._served = await serve(Starlette(routes=self.routes()), "127.0.0.1", self.port)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        await self._task
+        await self._served.stop()
 
 
 @dataclass

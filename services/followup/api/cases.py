@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.followup import queries
 from services.followup.api.views import case_out, decision_out, for_caller, history_out, note_out
-from services.followup.deps import ActorDep, RuntimeDep
+from services.followup.deps import ActorDep, FollowUpRuntime, RuntimeDep
 from services.followup.domain.cases import Priority
 from services.followup.handlers import common, work
+from services.followup.models import Case
 from services.followup.schemas.cases import (
     AssignIn,
     BulkIn,
@@ -37,11 +42,43 @@ from shared.service import PrincipalDep, SessionDep, WorkspaceDep
 router = APIRouter(route_class=GuardedRoute, tags=["cases"])
 CaseId = Annotated[str, Path(min_length=1, max_length=64, description="The case's id")]
 Limit = Annotated[int, Query(ge=1, description="Page size (at most the service's max_page_size).")]
+T = TypeVar("T")
 
 
 def check_limit(limit: int, runtime: RuntimeDep) -> None:
     if limit > runtime.settings.max_page_size:
         raise InvalidInput(f"limit must be at most {runtime.settings.max_page_size}.", field="limit")
+
+
+@dataclass
+class CaseWork:
+    """Changing a workspace's cases in one request: the request's session, the runtime, the caller's
+    workspace and who acts (as every history entry records it)."""
+
+    session: AsyncSession
+    runtime: FollowUpRuntime
+    workspace: str
+    actor: str
+
+    async def change(
+        self,
+        case_id: str,
+        change: Callable[..., Awaitable[T]],
+        *,
+        now: datetime | None = None,
+        field: str = "case_id",
+        **fields: Any,
+    ) -> tuple[Case, T]:
+        """Lock the workspace's case (404 naming ``field`` when there is none), then apply the work handler
+        ``change`` to it with ``fields``, as the actor at ``now`` (the clock's time by default); return the
+        case and what the handler returned."""
+        case = await common.get_case(
+            self.session, workspace_id=self.workspace, case_id=case_id, for_update=True, field=field
+        )
+        now = now or self.runtime.deps.clock.now()
+        return case, await change(
+            self.session, self.runtime.outbox, case, **fields, actor=self.actor, now=now
+        )
 
 
 @router.get(
@@ -136,16 +173,9 @@ async def add_note(
     runtime: RuntimeDep,
     actor: ActorDep,
 ) -> NoteOut:
-    case = await common.get_case(session, workspace_id=workspace, case_id=case_id, for_update=True)
-    note = await work.add_note(
-        session,
-        runtime.outbox,
-        case,
-        body=body.body,
-        attachments=[a.model_dump(mode="json", exclude_none=True) for a in body.attachments],
-        actor=actor,
-        now=runtime.deps.clock.now(),
-    )
+    attachments = [a.model_dump(mode="json", exclude_none=True) for a in body.attachments]
+    cases = CaseWork(session, runtime, workspace, actor)
+    _, note = await cases.change(case_id, work.add_note, body=body.body, attachments=attachments)
     return note_out(note)
 
 
@@ -165,16 +195,9 @@ async def assign(
 ) -> CaseOut:
     if body.agent_id is None and body.team_id is None:
         raise InvalidInput("Give agent_id, team_id or both.", field="agent_id")
-    case = await common.get_case(session, workspace_id=workspace, case_id=case_id, for_update=True)
-    await work.assign(
-        session,
-        runtime.outbox,
-        case,
-        agent_id=body.agent_id,
-        team_id=body.team_id,
-        note=body.note,
-        actor=actor,
-        now=runtime.deps.clock.now(),
+    cases = CaseWork(session, runtime, workspace, actor)
+    case, _ = await cases.change(
+        case_id, work.assign, agent_id=body.agent_id, team_id=body.team_id, note=body.note
     )
     return case_out(case)
 
@@ -195,16 +218,8 @@ async def change_status(
     runtime: RuntimeDep,
     actor: ActorDep,
 ) -> CaseOut:
-    case = await common.get_case(session, workspace_id=workspace, case_id=case_id, for_update=True)
-    await work.change_status(
-        session,
-        runtime.outbox,
-        case,
-        status=body.status,
-        note=body.note,
-        actor=actor,
-        now=runtime.deps.clock.now(),
-    )
+    cases = CaseWork(session, runtime, workspace, actor)
+    case, _ = await cases.change(case_id, work.change_status, status=body.status, note=body.note)
     return case_out(case)
 
 
@@ -221,10 +236,8 @@ async def set_priority(
     runtime: RuntimeDep,
     actor: ActorDep,
 ) -> CaseOut:
-    case = await common.get_case(session, workspace_id=workspace, case_id=case_id, for_update=True)
-    await work.set_priority(
-        session, runtime.outbox, case, priority=body.priority, actor=actor, now=runtime.deps.clock.now()
-    )
+    cases = CaseWork(session, runtime, workspace, actor)
+    case, _ = await cases.change(case_id, work.set_priority, priority=body.priority)
     return case_out(case)
 
 
@@ -244,16 +257,13 @@ async def resolve(
     runtime: RuntimeDep,
     actor: ActorDep,
 ) -> CaseOut:
-    case = await common.get_case(session, workspace_id=workspace, case_id=case_id, for_update=True)
-    await work.resolve(
-        session,
-        runtime.outbox,
-        case,
+    cases = CaseWork(session, runtime, workspace, actor)
+    case, _ = await cases.change(
+        case_id,
+        work.resolve,
         root_cause=(body.root_cause.category, body.root_cause.cause),
         action_taken=body.action_taken,
         note=body.note,
-        actor=actor,
-        now=runtime.deps.clock.now(),
     )
     return case_out(case)
 
@@ -271,9 +281,8 @@ async def reopen(
     runtime: RuntimeDep,
     actor: ActorDep,
 ) -> CaseOut:
-    case = await common.get_case(session, workspace_id=workspace, case_id=case_id, for_update=True)
-    await work.reopen(
-        session, runtime.outbox, case, reason=body.reason, actor=actor, now=runtime.deps.clock.now()
+    case, _ = await CaseWork(session, runtime, workspace, actor).change(
+        case_id, work.reopen, reason=body.reason
     )
     return case_out(case)
 
@@ -297,48 +306,19 @@ async def bulk(
     field, given = needs[body.action]
     if not given:
         raise InvalidInput(f"action {body.action} needs {field}.", field=field)
-    now = runtime.deps.clock.now()
+    changes: dict[str, tuple[Callable[..., Awaitable[object]], dict[str, Any]]] = {
+        "assign": (work.assign, {"agent_id": body.agent_id, "team_id": body.team_id, "note": body.note}),
+        "status": (work.change_status, {"status": body.status or "", "note": body.note}),
+        "priority": (work.set_priority, {"priority": body.priority or "normal"}),
+        "note": (work.add_note, {"body": body.note or ""}),
+    }
+    change, fields = changes[body.action]
+    cases, now = CaseWork(session, runtime, workspace, actor), runtime.deps.clock.now()
     results = []
     for case_id in dict.fromkeys(body.case_ids):
         try:
             async with session.begin_nested():
-                case = await common.get_case(
-                    session, workspace_id=workspace, case_id=case_id, for_update=True
-                )
-                if body.action == "assign":
-                    await work.assign(
-                        session,
-                        runtime.outbox,
-                        case,
-                        agent_id=body.agent_id,
-                        team_id=body.team_id,
-                        note=body.note,
-                        actor=actor,
-                        now=now,
-                    )
-                elif body.action == "status":
-                    await work.change_status(
-                        session,
-                        runtime.outbox,
-                        case,
-                        status=body.status or "",
-                        note=body.note,
-                        actor=actor,
-                        now=now,
-                    )
-                elif body.action == "priority":
-                    await work.set_priority(
-                        session,
-                        runtime.outbox,
-                        case,
-                        priority=body.priority or "normal",
-                        actor=actor,
-                        now=now,
-                    )
-                else:
-                    await work.add_note(
-                        session, runtime.outbox, case, body=body.note or "", actor=actor, now=now
-                    )
+                case, _ = await cases.change(case_id, change, now=now, **fields)
             results.append(BulkResult(id=case_id, ok=True, status=200, case=case_out(case)))
         except CloseloopError as exc:
             results.append(BulkResult(id=case_id, ok=False, status=exc.status, error=exc.detail))

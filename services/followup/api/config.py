@@ -10,13 +10,14 @@ from fastapi import APIRouter, Path, Request, Response
 
 from services.followup import queries
 from services.followup.api.cases import Limit, check_limit
+from services.followup.api.views import from_row
 from services.followup.deps import RuntimeDep
 from services.followup.domain import sla
 from services.followup.domain import taxonomy as causes
 from services.followup.domain.taxonomy import DEFAULT_TAXONOMY
 from services.followup.handlers import config
 from services.followup.handlers.common import config_of
-from services.followup.models import Agent, EscalationStep, RoutingRule, SlaPolicy, Team, WorkspaceSettings
+from services.followup.models import Team, WorkspaceSettings
 from services.followup.schemas.common import Page
 from services.followup.schemas.config import (
     AgentIn,
@@ -84,10 +85,6 @@ async def put_settings(body: SettingsIn, workspace: WorkspaceDep, session: Sessi
 # --- agents and teams --------------------------------------------------------------------------------
 
 
-def _agent_out(a: Agent) -> AgentOut:
-    return AgentOut(id=a.id, name=a.name, email=a.email, active=a.active, created_at=a.created_at)
-
-
 @router.get(
     "/v1/agents",
     tags=["teams"],
@@ -106,7 +103,7 @@ async def list_agents(
     check_limit(limit, runtime)
     rows, next_cursor = await queries.agents(session, workspace_id=workspace, limit=limit, cursor=cursor)
     link_next(http, reply, next_cursor)
-    return Page[AgentOut](items=[_agent_out(a) for a in rows], next_cursor=next_cursor)
+    return Page[AgentOut](items=[from_row(AgentOut, a) for a in rows], next_cursor=next_cursor)
 
 
 @router.put(
@@ -118,8 +115,9 @@ async def list_agents(
 async def put_agent(
     agent_id: AgentPath, body: AgentIn, workspace: WorkspaceDep, session: SessionDep
 ) -> AgentOut:
-    return _agent_out(
-        await config.put_agent(session, workspace_id=workspace, agent_id=agent_id, values=body.model_dump())
+    return from_row(
+        AgentOut,
+        await config.put_agent(session, workspace_id=workspace, agent_id=agent_id, values=body.model_dump()),
     )
 
 
@@ -130,27 +128,11 @@ async def put_agent(
     dependencies=[requires(Permission.CASES_READ)],
 )
 async def get_agent(agent_id: AgentPath, workspace: WorkspaceDep, session: SessionDep) -> AgentOut:
-    return _agent_out(await config.get_agent(session, workspace_id=workspace, agent_id=agent_id))
+    return from_row(AgentOut, await config.get_agent(session, workspace_id=workspace, agent_id=agent_id))
 
 
 async def _team_out(session: SessionDep, t: Team) -> TeamOut:
-    return TeamOut(
-        id=t.id,
-        name=t.name,
-        timezone=t.timezone,
-        members=await config.team_members(session, t.id),
-        lead_agent_id=t.lead_agent_id,
-        strategy=t.strategy,
-        weekdays=t.weekdays,
-        day_start=t.day_start,
-        day_end=t.day_end,
-        holiday_country=t.holiday_country,
-        holiday_subdivision=t.holiday_subdivision,
-        days_off=t.days_off,
-        notify_channel=t.notify_channel,
-        notify_to=t.notify_to,
-        created_at=t.created_at,
-    )
+    return from_row(TeamOut, t, members=await config.team_members(session, t.id))
 
 
 def _is_email(value: str) -> bool:
@@ -252,19 +234,6 @@ async def delete_team(team_id: TeamPath, workspace: WorkspaceDep, session: Sessi
 # --- routing, SLA, escalation ----------------------------------------------------------------------
 
 
-def _rule_out(r: RoutingRule) -> RuleOut:
-    return RuleOut(
-        id=r.id,
-        position=r.position,
-        name=r.name,
-        conditions=r.conditions,
-        team_id=r.team_id,
-        agent_id=r.agent_id,
-        priority=r.priority,
-        enabled=r.enabled,
-    )
-
-
 @router.get(
     "/v1/routing-rules",
     tags=["routing"],
@@ -275,7 +244,8 @@ async def get_rules(workspace: WorkspaceDep, session: SessionDep) -> RulesOut:
     settings = await config.get_settings(session, workspace_id=workspace)
     rules = await config.list_rules(session, workspace_id=workspace)
     return RulesOut(
-        rules=[_rule_out(r) for r in rules], default_team_id=settings.default_team_id if settings else None
+        rules=[from_row(RuleOut, r) for r in rules],
+        default_team_id=settings.default_team_id if settings else None,
     )
 
 
@@ -300,21 +270,7 @@ async def put_rules(body: RulesIn, workspace: WorkspaceDep, session: SessionDep)
     await config.put_settings(
         session, workspace_id=workspace, values={"default_team_id": body.default_team_id}
     )
-    return RulesOut(rules=[_rule_out(r) for r in rules], default_team_id=body.default_team_id)
-
-
-def _policy_out(p: SlaPolicy) -> PolicyOut:
-    return PolicyOut(
-        id=p.id,
-        name=p.name,
-        team_id=p.team_id,
-        priority=p.priority,
-        first_contact_minutes=p.first_contact_minutes,
-        resolution_minutes=p.resolution_minutes,
-        first_contact_business_minutes=p.first_contact_business_minutes,
-        resolution_business_minutes=p.resolution_business_minutes,
-        pause_while_waiting=p.pause_while_waiting,
-    )
+    return RulesOut(rules=[from_row(RuleOut, r) for r in rules], default_team_id=body.default_team_id)
 
 
 @router.get(
@@ -324,7 +280,7 @@ def _policy_out(p: SlaPolicy) -> PolicyOut:
     dependencies=[requires(Permission.SETTINGS_READ)],
 )
 async def get_policies(workspace: WorkspaceDep, session: SessionDep) -> list[PolicyOut]:
-    return [_policy_out(p) for p in await config.list_policies(session, workspace_id=workspace)]
+    return [from_row(PolicyOut, p) for p in await config.list_policies(session, workspace_id=workspace)]
 
 
 @router.put(
@@ -337,23 +293,7 @@ async def put_policies(body: PoliciesIn, workspace: WorkspaceDep, session: Sessi
     rows = await config.replace_policies(
         session, workspace_id=workspace, policies=[p.model_dump() for p in body.policies]
     )
-    return [_policy_out(p) for p in rows]
-
-
-def _step_out(s: EscalationStep) -> StepOut:
-    return StepOut(
-        id=s.id,
-        position=s.position,
-        name=s.name,
-        trigger=s.trigger,
-        after_minutes=s.after_minutes,
-        clock=s.clock,
-        action=s.action,
-        team_id=s.team_id,
-        reassign_team_id=s.reassign_team_id,
-        reassign_agent_id=s.reassign_agent_id,
-        created_at=s.created_at,
-    )
+    return [from_row(PolicyOut, p) for p in rows]
 
 
 @router.get(
@@ -363,7 +303,7 @@ def _step_out(s: EscalationStep) -> StepOut:
     dependencies=[requires(Permission.SETTINGS_READ)],
 )
 async def get_ladder(workspace: WorkspaceDep, session: SessionDep) -> list[StepOut]:
-    return [_step_out(s) for s in await config.list_ladder(session, workspace_id=workspace)]
+    return [from_row(StepOut, s) for s in await config.list_ladder(session, workspace_id=workspace)]
 
 
 @router.put(
@@ -382,7 +322,7 @@ async def put_ladder(
         now=runtime.deps.clock.now(),
     )
     runtime.deps.escalator.wake_after_commit(session)
-    return [_step_out(s) for s in steps]
+    return [from_row(StepOut, s) for s in steps]
 
 
 # --- the workflow, opening rules, root causes --------------------------------------------------------

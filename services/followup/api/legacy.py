@@ -15,7 +15,8 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.followup import queries
-from services.followup.api.cases import check_limit
+from services.followup.api.cases import CaseWork, check_limit
+from services.followup.api.views import from_row
 from services.followup.deps import ActorDep, RuntimeDep
 from services.followup.domain import cases as rules
 from services.followup.domain.taxonomy import LEGACY_ROOT_CAUSE
@@ -100,24 +101,11 @@ class ResolveOut(BaseModel):
 
 
 def _task_out(c: Case) -> TaskOut:
-    return TaskOut(
-        id=c.id,
+    return from_row(
+        TaskOut,
+        c,
         status=c.status if c.status in (rules.RESOLVED, rules.CLOSED) else rules.OPEN,
-        response_id=c.response_id,
-        survey_id=c.survey_id,
         contact_id=c.contact_id or "",
-        metric=c.metric,
-        score=c.score,
-        comment=c.comment,
-        assignee=c.assignee,
-        resolution_note=c.resolution_note,
-        retention_request_id=c.retention_request_id,
-        won_back=c.won_back,
-        retention_score=c.retention_score,
-        feedback_at=c.feedback_at,
-        created_at=c.created_at,
-        resolved_at=c.resolved_at,
-        closed_at=c.closed_at,
     )
 
 
@@ -126,10 +114,8 @@ def _history_entry(e: CaseEntry) -> HistoryEntry:
     return HistoryEntry(kind=e.kind, occurred_at=e.occurred_at, **details)
 
 
-async def _case(session: SessionDep, workspace: str, task_id: str, *, for_update: bool = False) -> Case:
-    return await common.get_case(
-        session, workspace_id=workspace, case_id=task_id, for_update=for_update, field="task_id"
-    )
+async def _case(session: SessionDep, workspace: str, task_id: str) -> Case:
+    return await common.get_case(session, workspace_id=workspace, case_id=task_id, field="task_id")
 
 
 @router.get(
@@ -192,16 +178,14 @@ async def assign_task(
     actor: ActorDep,
 ) -> TaskOut:
     _deprecated(response, f"/v1/cases/{task_id}/assign")
-    case = await _case(session, workspace, task_id, for_update=True)
-    await work.assign(
-        session,
-        runtime.outbox,
-        case,
+    cases = CaseWork(session, runtime, workspace, actor)
+    case, _ = await cases.change(
+        task_id,
+        work.assign,
+        field="task_id",
         agent_id=body.assignee,
         team_id=None,
         note=None,
-        actor=actor,
-        now=runtime.deps.clock.now(),
         legacy=True,
     )
     return _task_out(case)
@@ -222,16 +206,14 @@ async def resolve_task(
     actor: ActorDep,
 ) -> ResolveOut:
     _deprecated(response, f"/v1/cases/{task_id}/resolve")
-    case = await _case(session, workspace, task_id, for_update=True)
-    await work.resolve(
-        session,
-        runtime.outbox,
-        case,
+    cases = CaseWork(session, runtime, workspace, actor)
+    case, _ = await cases.change(
+        task_id,
+        work.resolve,
+        field="task_id",
         root_cause=LEGACY_ROOT_CAUSE,
         action_taken=body.note,
         note=body.note,
-        actor=actor,
-        now=runtime.deps.clock.now(),
         legacy=True,
     )
     settings = await config.get_settings(session, workspace_id=workspace)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
 from services.followup.domain import sla
 from services.followup.models import Case, CaseEntry, CaseNote, Decision
 from services.followup.schemas.cases import (
@@ -16,6 +20,16 @@ from services.followup.schemas.cases import (
     Sla,
 )
 from shared.access import Permission, Principal
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def from_row(schema: type[M], row: object, **computed: Any) -> M:
+    """Return ``schema`` filled from the same-named attributes of the ORM ``row``, but for the ``computed``
+    fields given here."""
+    return schema(
+        **{name: getattr(row, name) for name in schema.model_fields if name not in computed}, **computed
+    )
 
 
 def shows_customer(principal: Principal) -> bool:

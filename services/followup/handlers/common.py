@@ -28,7 +28,7 @@ from services.followup.models import (
     WorkspaceSettings,
 )
 from shared.errors import NotFound
-from shared.events import CloudEvent, EventData, is_uuid
+from shared.events import CloudEvent, EventData, FollowUpStatusChanged, is_uuid
 from shared.outbox import Outbox
 
 
@@ -230,6 +230,43 @@ async def record(
     case.updated_at = now
     if event is not None:
         await outbox.add(session, event)
+
+
+async def record_status_change(
+    session: AsyncSession,
+    outbox: Outbox,
+    case: Case,
+    *,
+    from_status: str,
+    to_status: str,
+    actor: str,
+    now: datetime,
+    reason: str | None = None,
+) -> None:
+    """Record ``case`` moving from ``from_status`` to ``to_status``: its history entry and
+    ``FollowUpStatusChanged``, both with the ``reason`` when there is one."""
+    change: dict[str, Any] = {"from_status": from_status, "to_status": to_status}
+    if reason is not None:
+        change["reason"] = reason
+    event = FollowUpStatusChanged(**about(case, now=now, actor=actor), **change)
+    await record(session, outbox, case, "status_changed", event, actor=actor, now=now, **change)
+
+
+async def close_without_retention(
+    session: AsyncSession, outbox: Outbox, case: Case, *, reason: str, now: datetime
+) -> None:
+    """Close a resolved case whose retention survey cannot go out (the system's move, saying why)."""
+    case.status, case.closed_at = rules.CLOSED, now
+    await record_status_change(
+        session,
+        outbox,
+        case,
+        from_status=rules.RESOLVED,
+        to_status=rules.CLOSED,
+        actor="system",
+        now=now,
+        reason=reason,
+    )
 
 
 async def add_events(session: AsyncSession, outbox: Outbox, events: Sequence[EventData]) -> None:

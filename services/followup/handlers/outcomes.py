@@ -15,7 +15,6 @@ from services.followup.models import Case
 from shared.events import (
     FollowUpClimbed,
     FollowUpOutcomeRecorded,
-    FollowUpStatusChanged,
     InvitationFailed,
     ResponseScored,
 )
@@ -76,24 +75,7 @@ async def retention_failed(
         return None
     reason = f"retention survey not possible: {event.error}"
     case.retention_status = "not_possible"
-    case.status, case.closed_at = rules.CLOSED, now
-    await common.record(
-        session,
-        outbox,
-        case,
-        "status_changed",
-        FollowUpStatusChanged(
-            **common.about(case, now=now, actor="system"),
-            from_status=rules.RESOLVED,
-            to_status=rules.CLOSED,
-            reason=reason,
-        ),
-        actor="system",
-        now=now,
-        from_status=rules.RESOLVED,
-        to_status=rules.CLOSED,
-        reason=reason,
-    )
+    await common.close_without_retention(session, outbox, case, reason=reason, now=now)
     return case
 
 

@@ -22,7 +22,6 @@ from shared.events import (
     FollowUpPriorityChanged,
     FollowUpReopened,
     FollowUpResolved,
-    FollowUpStatusChanged,
     Recipient,
     SurveyRequested,
     new_id,
@@ -188,18 +187,8 @@ async def change_status(
     await common.schedule_escalation(session, case)
     if note:
         await add_note(session, outbox, case, body=note, actor=actor, now=now)
-    await common.record(
-        session,
-        outbox,
-        case,
-        "status_changed",
-        FollowUpStatusChanged(
-            **common.about(case, now=now, actor=actor), from_status=previous, to_status=status
-        ),
-        actor=actor,
-        now=now,
-        from_status=previous,
-        to_status=status,
+    await common.record_status_change(
+        session, outbox, case, from_status=previous, to_status=status, actor=actor, now=now
     )
     return case
 
@@ -324,23 +313,8 @@ async def resolve(
             ),
         )
     elif case.retention_status == "not_possible":
-        case.status, case.closed_at = rules.CLOSED, now
-        await common.record(
-            session,
-            outbox,
-            case,
-            "status_changed",
-            FollowUpStatusChanged(
-                **common.about(case, now=now, actor="system"),
-                from_status=rules.RESOLVED,
-                to_status=rules.CLOSED,
-                reason="retention survey not possible",
-            ),
-            actor="system",
-            now=now,
-            from_status=rules.RESOLVED,
-            to_status=rules.CLOSED,
-            reason="retention survey not possible",
+        await common.close_without_retention(
+            session, outbox, case, reason="retention survey not possible", now=now
         )
     return case
 

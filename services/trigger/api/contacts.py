@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.trigger import queries
 from services.trigger.api.events import decision_out
-from services.trigger.deps import RuntimeDep
+from services.trigger.deps import RuntimeDep, TriggerRuntime
 from services.trigger.handlers import contacts, imports
 from services.trigger.schemas.common import QueryFlag
 from services.trigger.schemas.contacts import ContactCreate, ContactOut, ContactUpsert, ImportResult, OptOut
@@ -47,6 +48,24 @@ def _contact_out(c: Any) -> ContactOut:
     )
 
 
+async def _upsert(
+    session: AsyncSession,
+    runtime: TriggerRuntime,
+    response: Response,
+    *,
+    workspace: str,
+    external_id: str | None,
+    fields: dict[str, Any],
+) -> ContactOut:
+    """Create or update the contact with ``fields``; answer 201 when it is new, else 200."""
+    now = runtime.deps.clock.now()
+    contact, created = await contacts.upsert_contact(
+        session, runtime.outbox, workspace_id=workspace, external_id=external_id, fields=fields, now=now
+    )
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return _contact_out(contact)
+
+
 @router.put(
     "/v1/contacts/{external_id}",
     tags=["contacts"],
@@ -62,16 +81,10 @@ async def put_contact(
     runtime: RuntimeDep,
     response: Response,
 ) -> ContactOut:
-    contact, created = await contacts.upsert_contact(
-        session,
-        runtime.outbox,
-        workspace_id=workspace,
-        external_id=external_id,
-        fields=body.model_dump(exclude_unset=True),
-        now=runtime.deps.clock.now(),
+    fields = body.model_dump(exclude_unset=True)
+    return await _upsert(
+        session, runtime, response, workspace=workspace, external_id=external_id, fields=fields
     )
-    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-    return _contact_out(contact)
 
 
 @router.post(
@@ -86,16 +99,9 @@ async def post_contact(
 ) -> ContactOut:
     fields = body.model_dump(exclude_unset=True)
     external_id = fields.pop("external_id", None)
-    contact, created = await contacts.upsert_contact(
-        session,
-        runtime.outbox,
-        workspace_id=workspace,
-        external_id=external_id,
-        fields=fields,
-        now=runtime.deps.clock.now(),
+    return await _upsert(
+        session, runtime, response, workspace=workspace, external_id=external_id, fields=fields
     )
-    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-    return _contact_out(contact)
 
 
 @router.get(

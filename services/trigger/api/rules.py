@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.trigger import queries
-from services.trigger.deps import ActorDep, RuntimeDep
+from services.trigger.deps import ActorDep, RuntimeDep, TriggerRuntime
 from services.trigger.handlers import dryrun, rules
 from services.trigger.models import AuditEntry, Rule
 from services.trigger.schemas.rules import AuditEntry as AuditOut
@@ -82,6 +83,30 @@ async def get_rule(rule_id: str, workspace: WorkspaceDep, session: SessionDep) -
     return _rule_out(await rules.find_rule(session, workspace_id=workspace, rule_id=rule_id))
 
 
+async def _change_rule(
+    session: AsyncSession,
+    runtime: TriggerRuntime,
+    workspace: str,
+    rule_id: str,
+    changes: dict[str, Any],
+    actor: str,
+    *,
+    replace: bool,
+) -> RuleOut:
+    """Change the workspace's rule (all its fields when ``replace``, else only those in ``changes``)."""
+    caches = runtime.deps.caches
+    rule = await rules.change_rule(
+        session,
+        caches,
+        workspace_id=workspace,
+        rule_id=rule_id,
+        changes=changes,
+        actor=actor,
+        replace=replace,
+    )
+    return _rule_out(rule)
+
+
 @router.put(
     "/v1/rules/{rule_id}",
     tags=["rules"],
@@ -96,16 +121,9 @@ async def replace_rule(
     runtime: RuntimeDep,
     actor: ActorDep,
 ) -> RuleOut:
-    rule = await rules.change_rule(
-        session,
-        runtime.deps.caches,
-        workspace_id=workspace,
-        rule_id=rule_id,
-        changes=body.model_dump(mode="json"),
-        actor=actor,
-        replace=True,
+    return await _change_rule(
+        session, runtime, workspace, rule_id, body.model_dump(mode="json"), actor, replace=True
     )
-    return _rule_out(rule)
 
 
 @router.patch(
@@ -122,16 +140,8 @@ async def patch_rule(
     runtime: RuntimeDep,
     actor: ActorDep,
 ) -> RuleOut:
-    rule = await rules.change_rule(
-        session,
-        runtime.deps.caches,
-        workspace_id=workspace,
-        rule_id=rule_id,
-        changes=rules.rule_patch_changes(body),
-        actor=actor,
-        replace=False,
-    )
-    return _rule_out(rule)
+    changes = rules.rule_patch_changes(body)
+    return await _change_rule(session, runtime, workspace, rule_id, changes, actor, replace=False)
 
 
 @router.delete(
@@ -152,16 +162,7 @@ async def delete_rule(
 
 def _audit_out(a: AuditEntry) -> AuditOut:
     """Return an audit entry as the API shows it."""
-    return AuditOut(
-        id=a.id,
-        entity=a.entity,
-        entity_id=a.entity_id,
-        action=a.action,
-        actor=a.actor,
-        at=a.at,
-        before=a.before,
-        after=a.after,
-    )
+    return AuditOut.model_validate(a, from_attributes=True)
 
 
 @router.get(
