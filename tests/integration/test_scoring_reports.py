@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import event
 
 from services.scoring.app import create_app
 from services.scoring.settings import ScoringSettings
@@ -238,7 +239,7 @@ async def test_segments_group_and_filter_and_hide_groups_with_too_few_answers(
     assert {g["value"]: g["metrics"][0]["n"] for g in by_survey["groups"]} == {survey: 12, retention: 1}
 
 
-async def test_a_period_is_compared_with_the_one_before_it(client, producer, auth, workspace):
+async def test_a_period_is_compared_with_the_one_before_it(app, client, producer, auth, workspace):
     survey = svy()
     today = utcnow().date()
     ten_days_ago = datetime.combine(today - timedelta(days=10), datetime.min.time(), UTC) + timedelta(
@@ -255,9 +256,21 @@ async def test_a_period_is_compared_with_the_one_before_it(client, producer, aut
         )
     await counted(client, auth, survey, 40)
     since = (today - timedelta(days=6)).isoformat()
-    body = await metrics(
-        client, auth, survey_id=survey, compare="true", **{"from": since, "to": today.isoformat()}
-    )
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(statement)
+
+    engine = app[0].state.runtime.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        body = await metrics(
+            client, auth, survey_id=survey, compare="true", **{"from": since, "to": today.isoformat()}
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    # Every metric of a period in one query on the rollups: one for the period, one for the one before.
+    assert sum("daily_histograms" in s for s in statements) == 2, statements
     nps, csat = by_metric(body)["nps"], by_metric(body)["csat"]
     assert (nps["n"], nps["score"]) == (20, 100.0)
     assert nps["change"] | {"p_value": None} == {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -58,44 +59,56 @@ async def histograms(
     session: AsyncSession, scope: Scope, *, metric: str, question_id: str | None = None
 ) -> Histograms:
     """Return score counts of ``metric`` (one question, or every question of the metric) in ``scope``."""
+    return (await histograms_of(session, scope, metrics=[metric], question_id=question_id))[metric]
+
+
+async def histograms_of(
+    session: AsyncSession, scope: Scope, *, metrics: Sequence[str], question_id: str | None = None
+) -> dict[str, Histograms]:
+    """Return ``histograms`` of each of ``metrics``: one query for them all where the rollups answer
+    (each query costs a millisecond or two of Python, more than the rollups' rows)."""
     if not scope.surveys:
-        return {}
+        return {metric: {} for metric in metrics}
     if scope.unsegmented:
-        return await _from_rollup(session, scope, metric=metric, question_id=question_id)
+        return await _from_rollup(session, scope, metrics=metrics, question_id=question_id)
+    out: dict[str, Histograms] = {}
     cache = answer_cache.active()
-    if cache is not None and scope.workspace_id is not None:
-        found = await cache.histograms(
-            scope, workspace_id=scope.workspace_id, metric=metric, question_id=question_id
-        )
-        if found is not None:
-            return found
-    return await _from_answers(session, scope, metric=metric, question_id=question_id)
+    for metric in metrics:
+        found = None
+        if cache is not None and scope.workspace_id is not None:
+            found = await cache.histograms(
+                scope, workspace_id=scope.workspace_id, metric=metric, question_id=question_id
+            )
+        if found is None:
+            found = await _from_answers(session, scope, metric=metric, question_id=question_id)
+        out[metric] = found
+    return out
 
 
 async def _from_rollup(
-    session: AsyncSession, scope: Scope, *, metric: str, question_id: str | None
-) -> Histograms:
+    session: AsyncSession, scope: Scope, *, metrics: Sequence[str], question_id: str | None
+) -> dict[str, Histograms]:
     t = DailyHistogram
     keys = [*rollup_group(scope, t), *period_of(t.day, scope.interval)]
-    conditions = [t.survey_key.in_(list(scope.surveys)), t.metric == metric, *day_conditions(t.day, scope)]
+    conditions = [t.survey_key.in_(list(scope.surveys)), t.metric.in_(metrics), *day_conditions(t.day, scope)]
     if question_id is not None:
         conditions.append(t.question_id == question_id)
     if scope.kinds is not None:
         conditions.append(t.kind.in_(scope.kinds))
     scales = scope.by_scale(t.survey_key)
     rows = await session.execute(
-        select(*keys, *scales, *(func.sum(getattr(t, c)).label(c) for c in HISTOGRAM))
+        select(t.metric, *keys, *scales, *(func.sum(getattr(t, c)).label(c) for c in HISTOGRAM))
         .where(combine(conditions))
-        .group_by(*keys, *scales)
+        .group_by(t.metric, *keys, *scales)
     )
-    out: Histograms = defaultdict(dict)
+    out: dict[str, Histograms] = {metric: defaultdict(dict) for metric in metrics}
     for row in rows:
         value, start = keys_of(row)
         counts = row._mapping
-        out[(label(scope, value), day_of(start))][scope.scale_of_row(row)] = {
+        out[row.metric][(label(scope, value), day_of(start))][scope.scale_of_row(row)] = {
             score: int(counts[c]) for score, c in enumerate(HISTOGRAM) if counts[c]
         }
-    return dict(out)
+    return {metric: dict(found) for metric, found in out.items()}
 
 
 async def _from_answers(

@@ -165,21 +165,17 @@ async def metrics_report(
     before = scope.shifted(*period) if period else None
     totals: list[MetricOut] = []
     by_group: dict[GroupKey, list[MetricOut]] = {}
+    counted = await metrics.histograms_of(
+        session, scope, metrics=metrics_wanted, question_id=request.question_id
+    )
+    counted_before = (
+        await metrics.histograms_of(session, before, metrics=metrics_wanted, question_id=request.question_id)
+        if before
+        else {}
+    )
     for metric in metrics_wanted:
-        now = tallies(
-            await metrics.histograms(session, scope, metric=metric, question_id=request.question_id),
-            metric,
-            scope,
-        )
-        then = (
-            tallies(
-                await metrics.histograms(session, before, metric=metric, question_id=request.question_id),
-                metric,
-                before,
-            )
-            if before
-            else {}
-        )
+        now = tallies(counted[metric], metric, scope)
+        then = tallies(counted_before[metric], metric, before) if before else {}
         total = sum(now.values(), domain.Tally())
         total_before = sum(then.values(), domain.Tally())
         change = change_out(metric, total, total_before, period, min_n) if period else None
