@@ -289,11 +289,11 @@ async def paced(
 async def prepare_burst(urls: dict[str, str], demo: DemoWorkspace, count: int, first_id: int) -> str:
     """Import ``count`` contacts with an email each and a HubSpot rule that emails them; return the path."""
     async with httpx.AsyncClient(base_url=urls["trigger"], headers=demo.auth, timeout=120) as http:
-        for start in range(0, count, 5000):
+        for start in range(0, count, 2000):
             rows = "".join(
                 json.dumps({"external_id": str(first_id + i), "email": f"h{first_id + i}@bench.example"})
                 + "\n"
-                for i in range(start, min(count, start + 5000))
+                for i in range(start, min(count, start + 2000))
             )
             response = await http.post(
                 "/v1/contacts/import", content=rows, headers={"content-type": "application/x-ndjson"}
