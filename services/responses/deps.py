@@ -8,7 +8,9 @@ from typing import Annotated
 import asyncpg
 from fastapi import Depends
 
+from services.responses.handlers import reads
 from services.responses.handlers.reads import DefinitionCache
+from services.responses.handlers.visits import Visit
 from services.responses.settings import ResponsesSettings
 from shared.ratelimit import TokenBuckets
 from shared.service import Runtime, get_runtime
@@ -28,3 +30,15 @@ class ResponsesDeps:
 
 ResponsesRuntime = Runtime[ResponsesSettings, ResponsesDeps]
 RuntimeDep = Annotated[ResponsesRuntime, Depends(get_runtime)]
+
+
+async def read_visit(runtime: ResponsesRuntime, token: str) -> Visit | None:
+    """The visit behind ``token`` in one statement on the read pool (``handlers.reads``); None for a
+    link that takes the locked unit of work (a kiosk link)."""
+    return await reads.read_visit(
+        runtime.deps.pool,
+        runtime.deps.definitions,
+        secret=runtime.settings.secret_key,
+        previous=runtime.settings.secret_key_previous,
+        token=token,
+    )

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from services.console.api.settings_channels import typed_back
+from services.console.api.settings_policies import acting
 from services.console.apis import ServiceError
 from services.console.deps import RuntimeDep, SignedInDep
 from services.console.handlers import people
@@ -102,9 +103,7 @@ async def add_target(
     threshold: Annotated[float, Form(ge=-100, le=100)] = 0,
     window_days: Annotated[int, Form(ge=1, le=366)] = 30,
 ) -> Response:
-    person = need(signed_in, Permission.SETTINGS_WRITE)
-    check_session_csrf(person.session.csrf_token, csrf_token)
-    caller = runtime.deps.services.as_person(person)
+    person, caller = acting(runtime, signed_in, csrf_token, Permission.SETTINGS_WRITE)
     body = {
         "name": name,
         "metric": metric,
@@ -198,9 +197,7 @@ async def webhook_log(
 async def replay(
     subscription_id: Id, delivery_id: Id, runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: Csrf = ""
 ) -> Response:
-    person = need(signed_in, Permission.INTEGRATIONS_WRITE)
-    check_session_csrf(person.session.csrf_token, csrf_token)
-    caller = runtime.deps.services.as_person(person)
+    _, caller = acting(runtime, signed_in, csrf_token, Permission.INTEGRATIONS_WRITE)
     try:
         await caller.post("dispatch", f"/v1/webhooks/{subscription_id}/deliveries/{delivery_id}/replay")
         done = "Delivery queued again."

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
+from services.console.api.settings_policies import acting
 from services.console.apis import ServiceError
 from services.console.deps import RuntimeDep, SignedInDep
 from services.console.views import can, flash, flashed, need, page, query
@@ -124,9 +125,7 @@ async def toggle_rule(
     csrf_token: Csrf = "",
     enabled: Annotated[str, Form(max_length=5)] = "false",
 ) -> Response:
-    person = need(signed_in, Permission.RULES_WRITE)
-    check_session_csrf(person.session.csrf_token, csrf_token)
-    caller = runtime.deps.services.as_person(person)
+    _, caller = acting(runtime, signed_in, csrf_token, Permission.RULES_WRITE)
     try:
         await caller.call("trigger", "PATCH", f"/v1/rules/{rule_id}", json={"enabled": enabled == "true"})
         done = "Rule enabled." if enabled == "true" else "Rule disabled."
@@ -143,9 +142,7 @@ async def toggle_rule(
 async def rotate_secret(
     request: Request, integration_id: Id, runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: Csrf = ""
 ) -> Response:
-    person = need(signed_in, Permission.INTEGRATION_SECRETS_WRITE)
-    check_session_csrf(person.session.csrf_token, csrf_token)
-    caller = runtime.deps.services.as_person(person)
+    person, caller = acting(runtime, signed_in, csrf_token, Permission.INTEGRATION_SECRETS_WRITE)
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     try:
         integration = await caller.call(
@@ -172,9 +169,7 @@ async def send_test_event(
     csrf_token: Csrf = "",
     event_type: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    person = need(signed_in, Permission.EVENTS_WRITE)
-    check_session_csrf(person.session.csrf_token, csrf_token)
-    caller = runtime.deps.services.as_person(person)
+    person, caller = acting(runtime, signed_in, csrf_token, Permission.EVENTS_WRITE)
     tried = {"integration_id": integration_id, "event_type": event_type}
     try:
         integration = await caller.get("trigger", f"/v1/integrations/{integration_id}")

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Path
 from fastapi.responses import Response
 
+from services.console.api.settings_policies import acting
 from services.console.apis import ServiceError
 from services.console.deps import RuntimeDep, SignedInDep
 from services.console.views import flash, need, query
@@ -54,9 +55,7 @@ async def create_kiosk(
 async def switch_off(
     survey_id: Id, kiosk_id: Id, runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: Csrf = ""
 ) -> Response:
-    person = need(signed_in, Permission.SURVEYS_WRITE)
-    check_session_csrf(person.session.csrf_token, csrf_token)
-    caller = runtime.deps.services.as_person(person)
+    _, caller = acting(runtime, signed_in, csrf_token, Permission.SURVEYS_WRITE)
     try:
         await caller.delete("responses", f"/v1/kiosks/{kiosk_id}")
         messages = {"done": "Kiosk switched off: its link and QR code no longer open the survey."}

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
 
-from services.responses.deps import RuntimeDep
-from services.responses.handlers import answer_writes, reads, responses, visits
+from services.responses.deps import RuntimeDep, read_visit
+from services.responses.handlers import answer_writes, responses, visits
 from services.responses.handlers.visits import Visit
 from services.responses.schemas import (
     AnswerSaved,
@@ -93,13 +93,7 @@ async def save_answer(token: str, question_id: str, body: AnswerSubmit, runtime:
     settings = runtime.settings
     # The hot path: the visit read in one statement, the answer written in one (``answer_writes``);
     # kiosk links, and a write that did not apply (a race, see there), take the locked path.
-    visit = await reads.read_visit(
-        runtime.deps.pool,
-        runtime.deps.definitions,
-        secret=settings.secret_key,
-        previous=settings.secret_key_previous,
-        token=token,
-    )
+    visit = await read_visit(runtime, token)
     if visit is not None:
         typed = responses.checked_answer(
             visit, question_id=question_id, value=body.value, max_chars=settings.max_answer_chars

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.responses import pages
-from services.responses.deps import ResponsesRuntime, RuntimeDep
+from services.responses.deps import ResponsesRuntime, RuntimeDep, read_visit
 from services.responses.domain.answers import Problem
 from services.responses.domain.definition import Question
 from services.responses.domain.languages import LOCALE
@@ -23,7 +23,6 @@ from services.responses.domain.logic import shown_questions, thank_you_for
 from services.responses.handlers import (
     answer_writes,
     kiosks,
-    reads,
     steps,
     visits,
     workspace_settings,
@@ -168,13 +167,7 @@ async def survey_page(
         # A page shown writes nothing: one statement on the read pool, no unit of work (kiosk links,
         # whose kiosk is checked too, take the unit of work below).
         try:
-            visit = await reads.read_visit(
-                runtime.deps.pool,
-                runtime.deps.definitions,
-                secret=settings.secret_key,
-                previous=settings.secret_key_previous,
-                token=token,
-            )
+            visit = await read_visit(runtime, token)
         except CloseloopError as exc:
             return _error_page(exc, request)
         if visit is not None:
@@ -207,13 +200,7 @@ async def submit_form(token: str, request: Request, runtime: RuntimeDep) -> HTTP
     # read in one statement and stored in one (``answer_writes.submit_first``). Kiosk links, surveys that
     # give reward codes, a response already started and a lost race take the locked unit of work.
     try:
-        visit = await reads.read_visit(
-            runtime.deps.pool,
-            runtime.deps.definitions,
-            secret=settings.secret_key,
-            previous=settings.secret_key_previous,
-            token=token,
-        )
+        visit = await read_visit(runtime, token)
     except CloseloopError as exc:
         return _error_page(exc, request)
     form = await _form_fields(request)
