@@ -18,6 +18,8 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
+from shared.migration_ops import create_erased_contacts_table
+
 revision = "3f6c1e9a2b7d"
 down_revision = "75b9b18d1311"
 branch_labels = None
@@ -25,14 +27,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "erased_contacts",
-        sa.Column("workspace_id", sa.String(length=63), nullable=False),
-        sa.Column("contact_hash", sa.String(length=64), nullable=False),
-        sa.Column("erased_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("workspace_id", "contact_hash", name=op.f("pk_erased_contacts")),
-        schema="responses",
-    )
+    create_erased_contacts_table("responses")
     _publish_what_exists()
 
 

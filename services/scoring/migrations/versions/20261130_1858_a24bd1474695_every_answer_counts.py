@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from shared.migration_ops import created_at, updated_at, uuid_id, workspace_id
+
 revision = "a24bd1474695"
 down_revision = "259894cab59b"
 branch_labels = None
@@ -100,7 +102,7 @@ def upgrade() -> None:
         "comments",
         sa.Column("response_key", sa.BigInteger(), nullable=False),
         sa.Column("question_id", sa.String(length=64), nullable=False),
-        sa.Column("workspace_id", sa.String(length=63), nullable=False),
+        workspace_id(),
         sa.Column("survey_key", sa.Integer(), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
@@ -160,7 +162,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "invitations",
-        sa.Column("workspace_id", sa.String(length=63), nullable=False),
+        workspace_id(),
         sa.Column("invitation_id", sa.String(length=64), nullable=False),
         sa.Column("survey_key", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=True),
@@ -182,15 +184,15 @@ def upgrade() -> None:
     )
     op.create_table(
         "notification_rules",
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("workspace_id", sa.String(length=63), nullable=False),
+        uuid_id(),
+        workspace_id(),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("metric", sa.String(length=8), nullable=False),
         sa.Column("max_score", sa.Integer(), nullable=True),
         sa.Column("filters", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("channel", sa.String(length=10), nullable=False),
         sa.Column("to", sa.String(length=500), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        created_at(),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_notification_rules")),
         schema="scoring",
     )
@@ -204,7 +206,7 @@ def upgrade() -> None:
     op.create_table(
         "surveys",
         sa.Column("key", sa.Integer(), sa.Identity(always=False), nullable=False),
-        sa.Column("workspace_id", sa.String(length=63), nullable=False),
+        workspace_id(),
         sa.Column("survey_id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=True),
         sa.Column("version", sa.Integer(), nullable=True),
@@ -223,15 +225,15 @@ def upgrade() -> None:
             server_default=sa.text("'[]'::jsonb"),
             nullable=False,
         ),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        updated_at(),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_surveys")),
         sa.UniqueConstraint("workspace_id", "survey_id", name=op.f("uq_surveys_workspace_id")),
         schema="scoring",
     )
     op.create_table(
         "targets",
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("workspace_id", sa.String(length=63), nullable=False),
+        uuid_id(),
+        workspace_id(),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("metric", sa.String(length=8), nullable=False),
         sa.Column("question_id", sa.String(length=64), nullable=True),
@@ -250,7 +252,7 @@ def upgrade() -> None:
         sa.Column("evaluated_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("changed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("next_evaluation_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        created_at(),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_targets")),
         schema="scoring",
     )
@@ -258,20 +260,20 @@ def upgrade() -> None:
     op.create_index("ix_targets_workspace", "targets", ["workspace_id"], unique=False, schema="scoring")
     op.create_table(
         "theme_rules",
-        sa.Column("workspace_id", sa.String(length=63), nullable=False),
+        workspace_id(),
         sa.Column("theme", sa.String(length=60), nullable=False),
         sa.Column("keywords", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        updated_at(),
         sa.PrimaryKeyConstraint("workspace_id", "theme", name=op.f("pk_theme_rules")),
         schema="scoring",
     )
     op.create_table(
         "workspace_settings",
-        sa.Column("workspace_id", sa.String(length=63), nullable=False),
+        workspace_id(),
         sa.Column("min_n", sa.Integer(), nullable=False),
         sa.Column("negative", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("themes_configured", sa.Boolean(), server_default=sa.text("false"), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        updated_at(),
         sa.PrimaryKeyConstraint("workspace_id", name=op.f("pk_workspace_settings")),
         schema="scoring",
     )

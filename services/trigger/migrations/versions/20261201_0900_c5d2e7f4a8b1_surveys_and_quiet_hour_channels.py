@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from shared.migration_ops import create_known_surveys_table
+
 revision = "c5d2e7f4a8b1"
 down_revision = "b7c9abce74f6"
 branch_labels = None
@@ -20,18 +22,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "surveys",
-        sa.Column("workspace_id", sa.String(length=63), nullable=False),
-        sa.Column("survey_id", sa.String(length=36), nullable=False),
-        sa.Column("version", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("name", sa.String(length=200), nullable=True),
-        sa.Column("open", sa.Boolean(), nullable=False),
-        sa.Column("state_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-        sa.PrimaryKeyConstraint("workspace_id", "survey_id", name=op.f("pk_surveys")),
-        schema="trigger",
-    )
+    create_known_surveys_table("trigger", survey_id_length=36)
     op.add_column(
         "workspace_settings",
         sa.Column(
