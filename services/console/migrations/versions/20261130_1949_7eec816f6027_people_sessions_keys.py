@@ -1,7 +1,5 @@
 """people sessions keys
 
-Revision ID: 7eec816f6027
-Revises:
 Create Date: 2026-11-30 19:49:16.592295
 """
 
@@ -22,8 +20,6 @@ from shared.migration_ops import (
 
 revision = "7eec816f6027"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

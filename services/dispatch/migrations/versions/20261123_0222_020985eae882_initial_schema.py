@@ -1,7 +1,5 @@
 """initial schema
 
-Revision ID: 020985eae882
-Revises:
 Create Date: 2026-11-23 02:22:07.227028
 """
 
@@ -22,8 +20,6 @@ from shared.migration_ops import (
 
 revision = "020985eae882"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

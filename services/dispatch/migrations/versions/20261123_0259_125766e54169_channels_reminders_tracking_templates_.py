@@ -1,7 +1,5 @@
 """channels reminders tracking templates webhooks
 
-Revision ID: 125766e54169
-Revises: 020985eae882
 Create Date: 2026-11-23 02:59:35.735727
 """
 
@@ -20,8 +18,6 @@ from shared.migration_ops import (
 
 revision = "125766e54169"
 down_revision = "020985eae882"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -9,8 +9,6 @@
 - ``invitations.recipient_company``: the survey link tells who was invited (``SurveyLink.respondent``),
   also when a fallback channel issues a new link.
 
-Revision ID: 5e1f0c2a9b7d
-Revises: 0228f60f5814
 Create Date: 2026-12-01 09:00:00
 """
 
@@ -22,8 +20,6 @@ from shared.migration_ops import workspace_id
 
 revision = "5e1f0c2a9b7d"
 down_revision = "0228f60f5814"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

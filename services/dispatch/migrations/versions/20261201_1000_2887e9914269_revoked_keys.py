@@ -1,7 +1,5 @@
 """revoked keys: the API keys the console revoked (KeyRevoked), which this service refuses
 
-Revision ID: 2887e9914269
-Revises: 59c6caae87d3
 Create Date: 2026-11-30 20:31:00
 """
 
@@ -9,8 +7,6 @@ from shared.migration_ops import create_revoked_keys_table, drop_revoked_keys_ta
 
 revision = "2887e9914269"
 down_revision = "59c6caae87d3"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

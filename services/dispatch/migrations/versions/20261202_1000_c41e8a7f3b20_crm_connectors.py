@@ -1,7 +1,5 @@
 """crm connectors: a workspace's CRM (HubSpot), the calls queued for it and the call log
 
-Revision ID: c41e8a7f3b20
-Revises: 7b3d5e2a91c4
 Create Date: 2026-12-02 10:00:00
 """
 
@@ -13,8 +11,6 @@ from shared.migration_ops import create_due_index, uuid_id, workspace_id
 
 revision = "c41e8a7f3b20"
 down_revision = "7b3d5e2a91c4"
-branch_labels = None
-depends_on = None
 
 JSONB = postgresql.JSONB(astext_type=sa.Text())
 TS = sa.DateTime(timezone=True)

@@ -1,7 +1,5 @@
 """initial schema
 
-Revision ID: 308408eaea0c
-Revises:
 Create Date: 2026-11-23 02:22:37.172187
 """
 
@@ -21,8 +19,6 @@ from shared.migration_ops import (
 
 revision = "308408eaea0c"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

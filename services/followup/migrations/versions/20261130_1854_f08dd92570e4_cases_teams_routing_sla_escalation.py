@@ -3,8 +3,6 @@
 Tasks become cases (same ids, same history); the workspace settings gain the workflow, opening
 rules and the root-cause taxonomy.
 
-Revision ID: f08dd92570e4
-Revises: b3673acd9d78
 Create Date: 2026-11-30 18:54:57.043879
 """
 
@@ -16,8 +14,6 @@ from shared.migration_ops import created_at, updated_at, uuid_id, workspace_id
 
 revision = "f08dd92570e4"
 down_revision = "b3673acd9d78"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

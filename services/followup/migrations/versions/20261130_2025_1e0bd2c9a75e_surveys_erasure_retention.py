@@ -1,7 +1,5 @@
 """surveys it knows (the retention survey must be an open one), erased contacts, anonymised cases
 
-Revision ID: 1e0bd2c9a75e
-Revises: f08dd92570e4
 Create Date: 2026-11-30 20:25:00
 """
 
@@ -12,8 +10,6 @@ from shared.migration_ops import create_erased_contacts_table, create_known_surv
 
 revision = "1e0bd2c9a75e"
 down_revision = "f08dd92570e4"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,7 +1,5 @@
 """revoked keys: the API keys the console revoked (KeyRevoked), which this service refuses
 
-Revision ID: 177f67661085
-Revises: 1e0bd2c9a75e
 Create Date: 2026-11-30 20:34:00
 """
 
@@ -9,8 +7,6 @@ from shared.migration_ops import create_revoked_keys_table, drop_revoked_keys_ta
 
 revision = "177f67661085"
 down_revision = "1e0bd2c9a75e"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,7 +1,5 @@
 """initial schema
 
-Revision ID: 682296cbf19b
-Revises:
 Create Date: 2026-11-23 02:22:33.204287
 """
 
@@ -20,8 +18,6 @@ from shared.migration_ops import (
 
 revision = "682296cbf19b"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,7 +1,5 @@
 """versions, partial responses, kiosks, branding, rewards
 
-Revision ID: 00d58ba70d2b
-Revises: 682296cbf19b
 Create Date: 2026-11-23 03:00:32.763307
 """
 
@@ -13,8 +11,6 @@ from shared.migration_ops import created_at, updated_at, uuid_id, workspace_id
 
 revision = "00d58ba70d2b"
 down_revision = "682296cbf19b"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

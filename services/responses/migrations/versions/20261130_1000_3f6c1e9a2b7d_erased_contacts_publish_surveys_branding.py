@@ -8,8 +8,6 @@ it are published once here, through the outbox, so that the consumers know them 
 current version (closed surveys as closed), and each workspace's branding. The events are built by the
 service's own pure functions (``domain.publication``, ``domain.branding``) as they are at this release.
 
-Revision ID: 3f6c1e9a2b7d
-Revises: 75b9b18d1311
 Create Date: 2026-11-30 10:00:00
 """
 
@@ -22,8 +20,6 @@ from shared.migration_ops import create_erased_contacts_table
 
 revision = "3f6c1e9a2b7d"
 down_revision = "75b9b18d1311"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,7 +1,5 @@
 """revoked keys: the API keys the console revoked (KeyRevoked), which this service refuses
 
-Revision ID: afefb03c6191
-Revises: 4aac1fd5e722
 Create Date: 2026-11-30 20:32:00
 """
 
@@ -9,8 +7,6 @@ from shared.migration_ops import create_revoked_keys_table, drop_revoked_keys_ta
 
 revision = "afefb03c6191"
 down_revision = "4aac1fd5e722"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

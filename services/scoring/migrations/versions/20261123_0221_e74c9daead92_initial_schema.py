@@ -1,7 +1,5 @@
 """initial schema
 
-Revision ID: e74c9daead92
-Revises:
 Create Date: 2026-11-23 02:21:29.430007
 """
 
@@ -19,8 +17,6 @@ from shared.migration_ops import (
 
 revision = "e74c9daead92"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -5,8 +5,6 @@ experience targets and notification rules
 Existing responses are carried over: each scored response's one answer becomes an ``answers`` row (its
 question named after its metric, as the v1 upcaster names it) and the rollups are rebuilt from them.
 
-Revision ID: a24bd1474695
-Revises: 259894cab59b
 Create Date: 2026-11-30 18:58:50.332826
 """
 
@@ -18,8 +16,6 @@ from shared.migration_ops import created_at, updated_at, uuid_id, workspace_id
 
 revision = "a24bd1474695"
 down_revision = "259894cab59b"
-branch_labels = None
-depends_on = None
 
 
 BACKFILL = [

@@ -1,7 +1,5 @@
 """erased contacts (a response of one that arrives later is kept without naming them)
 
-Revision ID: 4c2c5bdc3d64
-Revises: a24bd1474695
 Create Date: 2026-11-30 20:45:00
 """
 
@@ -11,8 +9,6 @@ from shared.migration_ops import create_erased_contacts_table
 
 revision = "4c2c5bdc3d64"
 down_revision = "a24bd1474695"
-branch_labels = None
-depends_on = None
 
 SCHEMA = "scoring"
 

@@ -1,7 +1,5 @@
 """revoked keys: the API keys the console revoked (KeyRevoked), which this service refuses
 
-Revision ID: de57209f6044
-Revises: 4c2c5bdc3d64
 Create Date: 2026-11-30 20:33:00
 """
 
@@ -9,8 +7,6 @@ from shared.migration_ops import create_revoked_keys_table, drop_revoked_keys_ta
 
 revision = "de57209f6044"
 down_revision = "4c2c5bdc3d64"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

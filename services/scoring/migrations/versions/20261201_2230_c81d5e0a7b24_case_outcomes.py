@@ -1,7 +1,5 @@
 """case outcomes: followup's cases as FollowUp* events tell them (status, root cause, won back), for exports
 
-Revision ID: c81d5e0a7b24
-Revises: b7e2c41f9a13
 Create Date: 2026-12-01 22:30:00
 """
 
@@ -12,8 +10,6 @@ from shared.migration_ops import workspace_id
 
 revision = "c81d5e0a7b24"
 down_revision = "b7e2c41f9a13"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

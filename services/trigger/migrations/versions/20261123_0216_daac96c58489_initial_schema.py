@@ -1,7 +1,5 @@
 """initial schema
 
-Revision ID: daac96c58489
-Revises:
 Create Date: 2026-11-23 02:16:49.254569
 """
 
@@ -21,8 +19,6 @@ from shared.migration_ops import (
 
 revision = "daac96c58489"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,7 +1,5 @@
 """sources contacts rules schedules audit
 
-Revision ID: 9cbf6823bd0b
-Revises: daac96c58489
 Create Date: 2026-11-23 03:11:44.689066
 """
 
@@ -13,8 +11,6 @@ from shared.migration_ops import created_at, updated_at, uuid_id, workspace_id
 
 revision = "9cbf6823bd0b"
 down_revision = "daac96c58489"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

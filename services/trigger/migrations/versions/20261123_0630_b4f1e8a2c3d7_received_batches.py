@@ -5,8 +5,6 @@ Without statistics (a new or fast-growing table) the planner answered lookups by
 source id through the (workspace_id, contact_id) index, reading every event of the workspace; with
 that index on contact_id alone, the unique key is the only one that matches such a lookup.
 
-Revision ID: b4f1e8a2c3d7
-Revises: 7c3d9e2f1a65
 Create Date: 2026-11-23 06:30:00
 """
 
@@ -17,8 +15,6 @@ from shared.migration_ops import workspace_id
 
 revision = "b4f1e8a2c3d7"
 down_revision = "7c3d9e2f1a65"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

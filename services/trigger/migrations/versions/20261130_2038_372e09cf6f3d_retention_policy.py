@@ -1,7 +1,5 @@
 """the retention policy: how long answers stay identifiable, and the daily runs it made
 
-Revision ID: 372e09cf6f3d
-Revises: c5d2e7f4a8b1
 Create Date: 2026-11-30 20:38:00
 """
 
@@ -12,8 +10,6 @@ from shared.migration_ops import updated_at, workspace_id
 
 revision = "372e09cf6f3d"
 down_revision = "c5d2e7f4a8b1"
-branch_labels = None
-depends_on = None
 
 SCHEMA = "trigger"
 

@@ -4,8 +4,6 @@ Rules may only name a survey of their workspace that responses has published, an
 is recorded as the decision instead of being sent: ``surveys`` keeps what the survey events said.
 Quiet hours name the channels they apply to (empty: every channel that sends a message).
 
-Revision ID: c5d2e7f4a8b1
-Revises: b7c9abce74f6
 Create Date: 2026-12-01 09:00:00
 """
 
@@ -17,8 +15,6 @@ from shared.migration_ops import create_known_surveys_table
 
 revision = "c5d2e7f4a8b1"
 down_revision = "b7c9abce74f6"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

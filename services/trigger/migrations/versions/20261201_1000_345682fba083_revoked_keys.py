@@ -1,7 +1,5 @@
 """revoked keys: the API keys the console revoked (KeyRevoked), which this service refuses
 
-Revision ID: 345682fba083
-Revises: 372e09cf6f3d
 Create Date: 2026-11-30 20:30:00
 """
 
@@ -9,8 +7,6 @@ from shared.migration_ops import create_revoked_keys_table, drop_revoked_keys_ta
 
 revision = "345682fba083"
 down_revision = "372e09cf6f3d"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
