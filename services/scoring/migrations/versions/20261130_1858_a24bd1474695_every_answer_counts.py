@@ -17,6 +17,24 @@ from shared.migration_ops import created_at, updated_at, uuid_id, workspace_id
 revision = "a24bd1474695"
 down_revision = "259894cab59b"
 
+# The columns ix_answers_survey_metric_day carries besides its key.
+ANSWERS_SURVEY_METRIC_DAY_INCLUDES = [
+    "score",
+    "question_id",
+    "kind",
+    "channel",
+    "language",
+    "country",
+    "team",
+    "agent",
+    "product",
+    "journey_stage",
+    "plan",
+    "role",
+    "paired",
+    "attributes",
+]
+
 
 BACKFILL = [
     """
@@ -77,22 +95,7 @@ def upgrade() -> None:
         ["survey_key", "metric", "day"],
         unique=False,
         schema="scoring",
-        postgresql_include=[
-            "score",
-            "question_id",
-            "kind",
-            "channel",
-            "language",
-            "country",
-            "team",
-            "agent",
-            "product",
-            "journey_stage",
-            "plan",
-            "role",
-            "paired",
-            "attributes",
-        ],
+        postgresql_include=ANSWERS_SURVEY_METRIC_DAY_INCLUDES,
     )
     op.create_table(
         "comments",
@@ -345,22 +348,7 @@ def downgrade() -> None:
         "ix_answers_survey_metric_day",
         table_name="answers",
         schema="scoring",
-        postgresql_include=[
-            "score",
-            "question_id",
-            "kind",
-            "channel",
-            "language",
-            "country",
-            "team",
-            "agent",
-            "product",
-            "journey_stage",
-            "plan",
-            "role",
-            "paired",
-            "attributes",
-        ],
+        postgresql_include=ANSWERS_SURVEY_METRIC_DAY_INCLUDES,
     )
     op.drop_table("answers", schema="scoring")
     # ### end Alembic commands ###
