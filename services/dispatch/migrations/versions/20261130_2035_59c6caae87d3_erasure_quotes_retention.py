@@ -7,8 +7,6 @@ they quote; invitations remember when the retention policy anonymised them
   or a webhook delivery quotes (``NotificationRequested.contact_id``), whose erasure replaces its body;
 - ``invitations.anonymised_at``: when the workspace's retention policy anonymised it.
 
-Revision ID: 59c6caae87d3
-Revises: 5e1f0c2a9b7d
 Create Date: 2026-11-30 20:35:00
 """
 
@@ -17,8 +15,6 @@ from alembic import op
 
 revision = "59c6caae87d3"
 down_revision = "5e1f0c2a9b7d"
-branch_labels = None
-depends_on = None
 
 SCHEMA = "dispatch"
 

@@ -9,8 +9,6 @@
 - ``invitations.recipient_company``: the survey link tells who was invited (``SurveyLink.respondent``),
   also when a fallback channel issues a new link.
 
-Revision ID: 5e1f0c2a9b7d
-Revises: 0228f60f5814
 Create Date: 2026-12-01 09:00:00
 """
 
@@ -18,16 +16,16 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from shared.migration_ops import workspace_id
+
 revision = "5e1f0c2a9b7d"
 down_revision = "0228f60f5814"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
     op.create_table(
         "surveys",
-        sa.Column("workspace_id", sa.String(length=63), nullable=False),
+        workspace_id(),
         sa.Column("survey_id", sa.String(length=64), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("languages", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
@@ -38,7 +36,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "received_settings",
-        sa.Column("workspace_id", sa.String(length=63), nullable=False),
+        workspace_id(),
         sa.Column("concept", sa.String(length=20), nullable=False),
         sa.Column("value", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
@@ -47,7 +45,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "erased_contacts",
-        sa.Column("workspace_id", sa.String(length=63), nullable=False),
+        workspace_id(),
         sa.Column("contact_id", sa.String(length=200), nullable=False),
         sa.Column("erased_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("workspace_id", "contact_id", name=op.f("pk_erased_contacts")),

@@ -5,8 +5,6 @@ The sender worker sends an invitation later, in another process: the W3C tracepa
 ``InvitationSent`` continue that trace. Nullable: invitations made before, and by the previous release
 during a rolling upgrade, have none.
 
-Revision ID: b8d4f1a6c2e9
-Revises: 2887e9914269
 Create Date: 2026-12-01 22:00:00
 """
 
@@ -15,8 +13,6 @@ from alembic import op
 
 revision = "b8d4f1a6c2e9"
 down_revision = "2887e9914269"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,8 +1,6 @@
 """webhooks fed from events: subscription filters by survey and metric, who hears of a disabled one;
 per-contact delivery order
 
-Revision ID: 7b3d5e2a91c4
-Revises: b8d4f1a6c2e9
 Create Date: 2026-12-02 09:00:00
 """
 
@@ -12,8 +10,6 @@ from sqlalchemy.dialects import postgresql
 
 revision = "7b3d5e2a91c4"
 down_revision = "b8d4f1a6c2e9"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,7 +1,5 @@
 """crm connectors: a workspace's CRM (HubSpot), the calls queued for it and the call log
 
-Revision ID: c41e8a7f3b20
-Revises: 7b3d5e2a91c4
 Create Date: 2026-12-02 10:00:00
 """
 
@@ -9,10 +7,10 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from shared.migration_ops import create_due_index, uuid_id, workspace_id
+
 revision = "c41e8a7f3b20"
 down_revision = "7b3d5e2a91c4"
-branch_labels = None
-depends_on = None
 
 JSONB = postgresql.JSONB(astext_type=sa.Text())
 TS = sa.DateTime(timezone=True)
@@ -21,8 +19,8 @@ TS = sa.DateTime(timezone=True)
 def upgrade() -> None:
     op.create_table(
         "crm_connectors",
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("workspace_id", sa.String(length=63), nullable=False),
+        uuid_id(),
+        workspace_id(),
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("config", JSONB, nullable=False),
@@ -38,8 +36,8 @@ def upgrade() -> None:
     )
     op.create_table(
         "crm_calls",
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("workspace_id", sa.String(length=63), nullable=False),
+        uuid_id(),
+        workspace_id(),
         sa.Column("connector_id", sa.String(length=36), nullable=False),
         sa.Column("event_id", sa.String(length=64), nullable=False),
         sa.Column("event_type", sa.String(length=200), nullable=False),
@@ -63,13 +61,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("connector_id", "event_id", name=op.f("uq_crm_calls_connector_id")),
         schema="dispatch",
     )
-    op.create_index(
-        "ix_crm_calls_due",
-        "crm_calls",
-        ["next_attempt_at"],
-        schema="dispatch",
-        postgresql_where=sa.text("status IN ('scheduled', 'sending')"),
-    )
+    create_due_index("crm_calls", schema="dispatch")
     op.create_index("ix_crm_calls_connector", "crm_calls", ["connector_id", "created_at"], schema="dispatch")
     op.create_index("ix_crm_calls_contact", "crm_calls", ["workspace_id", "contact_id"], schema="dispatch")
     op.create_table(

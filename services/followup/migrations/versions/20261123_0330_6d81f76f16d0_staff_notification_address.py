@@ -1,7 +1,5 @@
 """staff notification address
 
-Revision ID: 6d81f76f16d0
-Revises: 308408eaea0c
 Create Date: 2026-11-23 03:30:29.732828
 """
 
@@ -10,8 +8,6 @@ from alembic import op
 
 revision = "6d81f76f16d0"
 down_revision = "308408eaea0c"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

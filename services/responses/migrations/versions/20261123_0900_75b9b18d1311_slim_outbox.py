@@ -4,8 +4,6 @@ Published rows are deleted, so published_at was always null and its partial inde
 primary key; attempts and last_error were never written; the event id (a random UUID) needs no
 unique index. See shared.migrations.slim_outbox.
 
-Revision ID: 75b9b18d1311
-Revises: 00d58ba70d2b
 Create Date: 2026-11-23 09:00:00
 """
 
@@ -13,8 +11,6 @@ from shared.migrations import slim_outbox, unslim_outbox
 
 revision = "75b9b18d1311"
 down_revision = "00d58ba70d2b"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

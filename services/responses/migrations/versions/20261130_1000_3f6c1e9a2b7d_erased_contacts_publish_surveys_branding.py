@@ -8,8 +8,6 @@ it are published once here, through the outbox, so that the consumers know them 
 current version (closed surveys as closed), and each workspace's branding. The events are built by the
 service's own pure functions (``domain.publication``, ``domain.branding``) as they are at this release.
 
-Revision ID: 3f6c1e9a2b7d
-Revises: 75b9b18d1311
 Create Date: 2026-11-30 10:00:00
 """
 
@@ -18,21 +16,14 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
+from shared.migration_ops import create_erased_contacts_table
+
 revision = "3f6c1e9a2b7d"
 down_revision = "75b9b18d1311"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "erased_contacts",
-        sa.Column("workspace_id", sa.String(length=63), nullable=False),
-        sa.Column("contact_hash", sa.String(length=64), nullable=False),
-        sa.Column("erased_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("workspace_id", "contact_hash", name=op.f("pk_erased_contacts")),
-        schema="responses",
-    )
+    create_erased_contacts_table("responses")
     _publish_what_exists()
 
 

@@ -1,7 +1,5 @@
 """the retention policy: responses remember when they were anonymised
 
-Revision ID: 4aac1fd5e722
-Revises: 3f6c1e9a2b7d
 Create Date: 2026-11-30 20:38:00
 """
 
@@ -10,8 +8,6 @@ from alembic import op
 
 revision = "4aac1fd5e722"
 down_revision = "3f6c1e9a2b7d"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -4,8 +4,6 @@ Published rows are deleted, so published_at was always null and its partial inde
 primary key; attempts and last_error were never written; the event id (a random UUID) needs no
 unique index. See shared.migrations.slim_outbox.
 
-Revision ID: 259894cab59b
-Revises: e74c9daead92
 Create Date: 2026-11-23 09:00:00
 """
 
@@ -13,8 +11,6 @@ from shared.migrations import slim_outbox, unslim_outbox
 
 revision = "259894cab59b"
 down_revision = "e74c9daead92"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -5,8 +5,6 @@ experience targets and notification rules
 Existing responses are carried over: each scored response's one answer becomes an ``answers`` row (its
 question named after its metric, as the v1 upcaster names it) and the rollups are rebuilt from them.
 
-Revision ID: a24bd1474695
-Revises: 259894cab59b
 Create Date: 2026-11-30 18:58:50.332826
 """
 
@@ -14,10 +12,28 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from shared.migration_ops import created_at, updated_at, uuid_id, workspace_id
+
 revision = "a24bd1474695"
 down_revision = "259894cab59b"
-branch_labels = None
-depends_on = None
+
+# The columns ix_answers_survey_metric_day carries besides its key.
+ANSWERS_SURVEY_METRIC_DAY_INCLUDES = [
+    "score",
+    "question_id",
+    "kind",
+    "channel",
+    "language",
+    "country",
+    "team",
+    "agent",
+    "product",
+    "journey_stage",
+    "plan",
+    "role",
+    "paired",
+    "attributes",
+]
 
 
 BACKFILL = [
@@ -79,28 +95,13 @@ def upgrade() -> None:
         ["survey_key", "metric", "day"],
         unique=False,
         schema="scoring",
-        postgresql_include=[
-            "score",
-            "question_id",
-            "kind",
-            "channel",
-            "language",
-            "country",
-            "team",
-            "agent",
-            "product",
-            "journey_stage",
-            "plan",
-            "role",
-            "paired",
-            "attributes",
-        ],
+        postgresql_include=ANSWERS_SURVEY_METRIC_DAY_INCLUDES,
     )
     op.create_table(
         "comments",
         sa.Column("response_key", sa.BigInteger(), nullable=False),
         sa.Column("question_id", sa.String(length=64), nullable=False),
-        sa.Column("workspace_id", sa.String(length=63), nullable=False),
+        workspace_id(),
         sa.Column("survey_key", sa.Integer(), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
@@ -160,7 +161,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "invitations",
-        sa.Column("workspace_id", sa.String(length=63), nullable=False),
+        workspace_id(),
         sa.Column("invitation_id", sa.String(length=64), nullable=False),
         sa.Column("survey_key", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=True),
@@ -182,15 +183,15 @@ def upgrade() -> None:
     )
     op.create_table(
         "notification_rules",
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("workspace_id", sa.String(length=63), nullable=False),
+        uuid_id(),
+        workspace_id(),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("metric", sa.String(length=8), nullable=False),
         sa.Column("max_score", sa.Integer(), nullable=True),
         sa.Column("filters", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("channel", sa.String(length=10), nullable=False),
         sa.Column("to", sa.String(length=500), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        created_at(),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_notification_rules")),
         schema="scoring",
     )
@@ -204,7 +205,7 @@ def upgrade() -> None:
     op.create_table(
         "surveys",
         sa.Column("key", sa.Integer(), sa.Identity(always=False), nullable=False),
-        sa.Column("workspace_id", sa.String(length=63), nullable=False),
+        workspace_id(),
         sa.Column("survey_id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=True),
         sa.Column("version", sa.Integer(), nullable=True),
@@ -223,15 +224,15 @@ def upgrade() -> None:
             server_default=sa.text("'[]'::jsonb"),
             nullable=False,
         ),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        updated_at(),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_surveys")),
         sa.UniqueConstraint("workspace_id", "survey_id", name=op.f("uq_surveys_workspace_id")),
         schema="scoring",
     )
     op.create_table(
         "targets",
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("workspace_id", sa.String(length=63), nullable=False),
+        uuid_id(),
+        workspace_id(),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("metric", sa.String(length=8), nullable=False),
         sa.Column("question_id", sa.String(length=64), nullable=True),
@@ -250,7 +251,7 @@ def upgrade() -> None:
         sa.Column("evaluated_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("changed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("next_evaluation_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        created_at(),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_targets")),
         schema="scoring",
     )
@@ -258,20 +259,20 @@ def upgrade() -> None:
     op.create_index("ix_targets_workspace", "targets", ["workspace_id"], unique=False, schema="scoring")
     op.create_table(
         "theme_rules",
-        sa.Column("workspace_id", sa.String(length=63), nullable=False),
+        workspace_id(),
         sa.Column("theme", sa.String(length=60), nullable=False),
         sa.Column("keywords", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        updated_at(),
         sa.PrimaryKeyConstraint("workspace_id", "theme", name=op.f("pk_theme_rules")),
         schema="scoring",
     )
     op.create_table(
         "workspace_settings",
-        sa.Column("workspace_id", sa.String(length=63), nullable=False),
+        workspace_id(),
         sa.Column("min_n", sa.Integer(), nullable=False),
         sa.Column("negative", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("themes_configured", sa.Boolean(), server_default=sa.text("false"), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        updated_at(),
         sa.PrimaryKeyConstraint("workspace_id", name=op.f("pk_workspace_settings")),
         schema="scoring",
     )
@@ -347,22 +348,7 @@ def downgrade() -> None:
         "ix_answers_survey_metric_day",
         table_name="answers",
         schema="scoring",
-        postgresql_include=[
-            "score",
-            "question_id",
-            "kind",
-            "channel",
-            "language",
-            "country",
-            "team",
-            "agent",
-            "product",
-            "journey_stage",
-            "plan",
-            "role",
-            "paired",
-            "attributes",
-        ],
+        postgresql_include=ANSWERS_SURVEY_METRIC_DAY_INCLUDES,
     )
     op.drop_table("answers", schema="scoring")
     # ### end Alembic commands ###

@@ -1,7 +1,5 @@
 """export keyset index: a workspace's scored responses in arrival order (exports read them in batches)
 
-Revision ID: b7e2c41f9a13
-Revises: de57209f6044
 Create Date: 2026-12-01 22:00:00
 """
 
@@ -9,8 +7,6 @@ from alembic import op
 
 revision = "b7e2c41f9a13"
 down_revision = "de57209f6044"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

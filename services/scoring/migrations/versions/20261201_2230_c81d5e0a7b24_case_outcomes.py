@@ -1,23 +1,21 @@
 """case outcomes: followup's cases as FollowUp* events tell them (status, root cause, won back), for exports
 
-Revision ID: c81d5e0a7b24
-Revises: b7e2c41f9a13
 Create Date: 2026-12-01 22:30:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
+from shared.migration_ops import workspace_id
+
 revision = "c81d5e0a7b24"
 down_revision = "b7e2c41f9a13"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
     op.create_table(
         "case_outcomes",
-        sa.Column("workspace_id", sa.String(length=63), nullable=False),
+        workspace_id(),
         sa.Column("case_id", sa.String(length=64), nullable=False),
         sa.Column("response_id", sa.String(length=64), nullable=False),
         sa.Column("status", sa.String(length=40), nullable=False),

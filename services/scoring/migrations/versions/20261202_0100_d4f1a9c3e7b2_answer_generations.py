@@ -1,18 +1,16 @@
 """answer generations: a per-workspace counter bumped in the transaction of any update or delete of
 answers, so that the API's in-memory columns of answers know to load them again
 
-Revision ID: d4f1a9c3e7b2
-Revises: c81d5e0a7b24
 Create Date: 2026-12-02 01:00:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
+from shared.migration_ops import workspace_id
+
 revision = "d4f1a9c3e7b2"
 down_revision = "c81d5e0a7b24"
-branch_labels = None
-depends_on = None
 
 BUMP = """
 CREATE FUNCTION scoring.bump_answer_generations() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -34,7 +32,7 @@ END $$
 def upgrade() -> None:
     op.create_table(
         "answer_generations",
-        sa.Column("workspace_id", sa.String(length=63), nullable=False),
+        workspace_id(),
         sa.Column("generation", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("workspace_id", name=op.f("pk_answer_generations")),
         schema="scoring",

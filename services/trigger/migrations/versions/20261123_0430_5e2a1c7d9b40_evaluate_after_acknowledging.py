@@ -1,7 +1,5 @@
 """evaluate after acknowledging: received events wait for the evaluator
 
-Revision ID: 5e2a1c7d9b40
-Revises: 9cbf6823bd0b
 Create Date: 2026-11-23 04:30:00
 """
 
@@ -11,8 +9,6 @@ from sqlalchemy.dialects import postgresql
 
 revision = "5e2a1c7d9b40"
 down_revision = "9cbf6823bd0b"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

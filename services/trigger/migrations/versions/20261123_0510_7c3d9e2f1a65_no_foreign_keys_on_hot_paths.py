@@ -5,8 +5,6 @@ Integrations, received events and rules are never deleted (rules are marked dele
 protected nothing; each check locked the referenced row for every stored webhook and every decision,
 so all writers of one integration or one rule queued on a single row.
 
-Revision ID: 7c3d9e2f1a65
-Revises: 5e2a1c7d9b40
 Create Date: 2026-11-23 05:10:00
 """
 
@@ -14,8 +12,6 @@ from alembic import op
 
 revision = "7c3d9e2f1a65"
 down_revision = "5e2a1c7d9b40"
-branch_labels = None
-depends_on = None
 
 _KEYS = (
     ("received_events", "fk_received_events_integration_id_integrations", "integration_id", "integrations"),

@@ -5,25 +5,23 @@ Without statistics (a new or fast-growing table) the planner answered lookups by
 source id through the (workspace_id, contact_id) index, reading every event of the workspace; with
 that index on contact_id alone, the unique key is the only one that matches such a lookup.
 
-Revision ID: b4f1e8a2c3d7
-Revises: 7c3d9e2f1a65
 Create Date: 2026-11-23 06:30:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
+from shared.migration_ops import workspace_id
+
 revision = "b4f1e8a2c3d7"
 down_revision = "7c3d9e2f1a65"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
     op.create_table(
         "received_batches",
         sa.Column("seq", sa.BigInteger(), sa.Identity(always=False), nullable=False),
-        sa.Column("workspace_id", sa.String(length=63), nullable=False),
+        workspace_id(),
         sa.Column("integration_id", sa.String(length=36), nullable=True),
         sa.Column("source", sa.String(length=40), nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),

@@ -1,17 +1,15 @@
 """the retention policy: how long answers stay identifiable, and the daily runs it made
 
-Revision ID: 372e09cf6f3d
-Revises: c5d2e7f4a8b1
 Create Date: 2026-11-30 20:38:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
+from shared.migration_ops import updated_at, workspace_id
+
 revision = "372e09cf6f3d"
 down_revision = "c5d2e7f4a8b1"
-branch_labels = None
-depends_on = None
 
 SCHEMA = "trigger"
 
@@ -19,15 +17,15 @@ SCHEMA = "trigger"
 def upgrade() -> None:
     op.create_table(
         "retention_policies",
-        sa.Column("workspace_id", sa.String(length=63), nullable=False),
+        workspace_id(),
         sa.Column("anonymise_after_days", sa.Integer(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        updated_at(),
         sa.PrimaryKeyConstraint("workspace_id", name=op.f("pk_retention_policies")),
         schema=SCHEMA,
     )
     op.create_table(
         "anonymisation_runs",
-        sa.Column("workspace_id", sa.String(length=63), nullable=False),
+        workspace_id(),
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("cutoff", sa.DateTime(timezone=True), nullable=False),
         sa.Column("anonymise_after_days", sa.Integer(), nullable=False),

@@ -4,8 +4,6 @@ Rules may only name a survey of their workspace that responses has published, an
 is recorded as the decision instead of being sent: ``surveys`` keeps what the survey events said.
 Quiet hours name the channels they apply to (empty: every channel that sends a message).
 
-Revision ID: c5d2e7f4a8b1
-Revises: b7c9abce74f6
 Create Date: 2026-12-01 09:00:00
 """
 
@@ -13,25 +11,14 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from shared.migration_ops import create_known_surveys_table
+
 revision = "c5d2e7f4a8b1"
 down_revision = "b7c9abce74f6"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "surveys",
-        sa.Column("workspace_id", sa.String(length=63), nullable=False),
-        sa.Column("survey_id", sa.String(length=36), nullable=False),
-        sa.Column("version", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("name", sa.String(length=200), nullable=True),
-        sa.Column("open", sa.Boolean(), nullable=False),
-        sa.Column("state_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-        sa.PrimaryKeyConstraint("workspace_id", "survey_id", name=op.f("pk_surveys")),
-        schema="trigger",
-    )
+    create_known_surveys_table("trigger", survey_id_length=36)
     op.add_column(
         "workspace_settings",
         sa.Column(

@@ -5,8 +5,6 @@ request (its own, or a new trace) is kept with each event so that what the evalu
 (``CustomerEventReceived``, ``SurveyRequested``) continues that trace. Nullable: events stored before,
 and by the previous release during a rolling upgrade, have none.
 
-Revision ID: e1a7c3b9d5f2
-Revises: 345682fba083
 Create Date: 2026-12-01 22:00:00
 """
 
@@ -15,8 +13,6 @@ from alembic import op
 
 revision = "e1a7c3b9d5f2"
 down_revision = "345682fba083"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
