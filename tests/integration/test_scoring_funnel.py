@@ -2,18 +2,22 @@
 against the real database in a rolled-back session: a batch of mixed ``Invitation*`` events — steps
 out of order, an event delivered twice, a reminder, an invitation a later batch adds to — leaves the
 rows that handling the events one by one (a flush after each, as the consumer's one-record path does)
-leaves."""
+leaves; and the keys of the surveys a batch names are looked up once a process has seen them
+committed."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
+from sqlalchemy import event as orm_events
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring.handlers import funnel
+from services.scoring.handlers import funnel, surveys
 from services.scoring.models import Invitation, Survey
+from shared.db import Database
 from shared.events import (
     InvitationBounced,
     InvitationClicked,
@@ -112,3 +116,33 @@ async def test_a_batch_leaves_the_rows_one_by_one_handling_leaves(uow, workspace
         False,
         False,
     ]
+
+
+async def test_survey_keys_are_remembered_once_committed(database_url, workspace):
+    db = Database(database_url, pool_size=1)
+    statements: list[str] = []
+    orm_events.listen(db.engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    pair = (workspace, "svy-keys")
+
+    class Undone(Exception):
+        pass
+
+    try:
+        with pytest.raises(Undone):
+            async with db.unit_of_work() as session:
+                await surveys.unanswered_keys(session, [pair])
+                raise Undone  # rolled back: the survey was never added, nothing is remembered
+        async with db.unit_of_work() as session:
+            before = len(statements)
+            added = await surveys.unanswered_keys(session, [pair])
+            assert len(statements) == before + 1
+        async with db.unit_of_work() as session:
+            before = len(statements)
+            assert await surveys.unanswered_keys(session, [pair]) == added
+            assert len(statements) == before  # remembered: no statement
+            key = await session.scalar(
+                select(Survey.key).where(Survey.workspace_id == workspace, Survey.survey_id == "svy-keys")
+            )
+            assert {pair: key} == added
+    finally:
+        await db.dispose()

@@ -117,7 +117,7 @@ async def flush(session: AsyncSession) -> None:
     funnel: Gathered | None = session.info.pop(PENDING, None)
     if funnel is None or not funnel.rows:
         return
-    keys = await surveys.survey_keys(session, dict.fromkeys(funnel.surveys, False))
+    keys = await surveys.unanswered_keys(session, funnel.surveys)
     sent: list[tuple[object, ...]] = []
     other: list[tuple[object, ...]] = []
     # In key order, as every consumer writes them: concurrent batches lock the rows in one order.
