@@ -48,8 +48,9 @@ WORKSPACE = "bench-funnel"
 TICK_S = 0.01
 
 
-def webhook_events(i: int) -> list[EventData]:
-    """Return what webhook ``i`` puts on scoring's topics, in the order it is published."""
+def webhook_events(i: int, *, customer_event: bool = True) -> list[EventData]:
+    """Return what webhook ``i`` puts on scoring's topics, in the order it is published (without its
+    ``CustomerEventReceived`` unless ``customer_event``)."""
     now = datetime.now(UTC)
     contact = f"contact-{i}"
     invitation = {
@@ -63,17 +64,18 @@ def webhook_events(i: int) -> list[EventData]:
         "occurred_at": now,
         "locale": "en",
     }
+    received = CustomerEventReceived(
+        workspace_id=WORKSPACE,
+        event_id=new_id(),
+        source="webhook",
+        source_event_id=f"evt-{i}",
+        event_type="ticket.solved",
+        occurred_at=now,
+        contact_id=contact,
+        properties={"ticket_id": f"T-{i}", "agent": f"agent-{i % 40}", "team": "support", "plan": "pro"},
+    )
     return [
-        CustomerEventReceived(
-            workspace_id=WORKSPACE,
-            event_id=new_id(),
-            source="webhook",
-            source_event_id=f"evt-{i}",
-            event_type="ticket.solved",
-            occurred_at=now,
-            contact_id=contact,
-            properties={"ticket_id": f"T-{i}", "agent": f"agent-{i % 40}", "team": "support", "plan": "pro"},
-        ),
+        *([received] if customer_event else []),
         InvitationCreated(**invitation, send_at=now),
         InvitationSent(**invitation, message_id=f"<{new_id()}@bench>"),
     ]
@@ -146,7 +148,11 @@ async def main(args: argparse.Namespace) -> int:
         published = 0
         while published < total:
             due = min(total, int((time.monotonic() - started) * args.rate) + 1)
-            events = [e for i in range(published, due) for e in webhook_events(i)]
+            events = [
+                e
+                for i in range(published, due)
+                for e in webhook_events(i, customer_event=args.customer_events)
+            ]
             sends += await publish(producer, events)
             published = due
             await asyncio.sleep(TICK_S)
@@ -156,7 +162,8 @@ async def main(args: argparse.Namespace) -> int:
         cpu = _cpu_seconds(pids) - cpu_started
         broker_cpu = _cpu_seconds([broker.process.pid]) - broker_started
     print()
-    print(f"closeloop scoring funnel benchmark ({args.partitions} partitions, 2 cores shared)")
+    without = "" if args.customer_events else ", no CustomerEventReceived"
+    print(f"closeloop scoring funnel benchmark ({args.partitions} partitions{without}, 2 cores shared)")
     print(
         f"  webhooks                    {total:,} at {args.rate:g}/s, all recorded {elapsed:.1f} s after the first"
     )
@@ -174,6 +181,12 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=300, help="webhooks per second")
     parser.add_argument("--seconds", type=float, default=20, help="how long to publish")
     parser.add_argument("--partitions", type=int, default=3, help="partitions of each topic")
+    parser.add_argument(
+        "--no-customer-events",
+        dest="customer_events",
+        action="store_false",
+        help="publish only the invitation events (what fetching and skipping CustomerEventReceived costs)",
+    )
     parser.add_argument(
         "--pid-file", default="", help="write the scoring process's id here once warm (to attach a profiler)"
     )
