@@ -11,7 +11,8 @@ topics scoring consumes in that loop (with the ``ce_`` headers the relays send):
 not consume, and no survey is answered.
 
 Prints the scoring process's CPU time (user + system, every thread) per webhook from the first
-published webhook until every invitation's row says it was sent, and the broker's alongside.
+published webhook until every invitation's row says it was sent, and the broker's alongside; and
+scoring's CPU time a second over 5 s idle before (what it costs whether or not webhooks come).
 Nothing here is a timed test: the numbers are printed (and recorded in bench/RESULTS.md by hand).
 """
 
@@ -46,6 +47,7 @@ from shared.kafka import event_headers
 
 WORKSPACE = "bench-funnel"
 TICK_S = 0.01
+IDLE_S = 5.0
 
 
 def webhook_events(i: int, *, customer_event: bool = True) -> list[EventData]:
@@ -141,7 +143,10 @@ async def main(args: argparse.Namespace) -> int:
         total = int(args.rate * args.seconds)
         pids = [child.pid]
         assert broker.process is not None
-        print(f"publishing {total:,} webhooks at {args.rate:g}/s …", flush=True)
+        print(f"idle for {IDLE_S:g} s, then publishing {total:,} webhooks at {args.rate:g}/s …", flush=True)
+        idle_started = _cpu_seconds(pids)
+        await asyncio.sleep(IDLE_S)
+        idle = (_cpu_seconds(pids) - idle_started) / IDLE_S
         cpu_started, broker_started = _cpu_seconds(pids), _cpu_seconds([broker.process.pid])
         started = time.monotonic()
         sends: list[asyncio.Future[object]] = []
@@ -169,6 +174,10 @@ async def main(args: argparse.Namespace) -> int:
     )
     print(f"  scoring CPU per webhook     {cpu / total * 1e6:7.0f} µs   ({cpu:.2f} s in all)")
     print(f"  broker CPU per webhook      {broker_cpu / total * 1e6:7.0f} µs")
+    print(
+        f"  scoring CPU idle            {idle * 1e3:7.1f} ms a second "
+        f"({idle / args.rate * 1e6:.0f} µs per webhook at {args.rate:g}/s: polling, heartbeats, the relay)"
+    )
     return 0
 
 
