@@ -78,6 +78,12 @@ def consumes(runtime: ScoringRuntime) -> dict[type, EventCallback]:
     }
 
 
+async def flush(session: AsyncSession) -> None:
+    """Write what a unit of work's events gathered: the invitations' funnel, then the responses."""
+    await funnel.flush(session)
+    await ingest.flush(session)
+
+
 CONSUMER_GC_THRESHOLD = 50_000
 """Allocations between collections of the youngest generation in a consumer process (default 700):
 about a hundred per response of a batch (CLOSELOOP_CONSUMER_MAX_RECORDS, 500 by default)."""
@@ -148,7 +154,7 @@ def create_app(settings: ScoringSettings | None = None, *, clock: Clock | None =
             teardown=teardown,
             consumes=consumes,
             consumer_batch=True,
-            consumer_flush=ingest.flush,
+            consumer_flush=flush,
             workers=workers,
             openapi_tags=[
                 {

@@ -11,9 +11,10 @@ answer, and their events and notifications in order.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import event as orm_events
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,6 +37,7 @@ from shared.outbox import Outbox
 from shared.vocabulary import NpsScale
 
 PENDING = "scoring.pending"
+T = TypeVar("T")
 DEFAULT_RULES = domain.NegativeRules()
 
 
@@ -82,18 +84,24 @@ class Pending:
     arrivals: list[Arrival] = field(default_factory=list)
 
 
-def pending(session: AsyncSession) -> Pending:
-    """Return the unit of work's pending responses; a commit without ``flush`` fails rather than lose them."""
-    found = session.info.get(PENDING)
+def gathered(session: AsyncSession, name: str, make: Callable[[], T]) -> T:
+    """Return what the unit of work gathered under ``name`` for its flush (``make()`` at first); a commit
+    without the flush, which pops it from ``session.info``, fails rather than lose it."""
+    found = session.info.get(name)
     if found is None:
-        found = session.info[PENDING] = Pending()
+        found = session.info[name] = make()
 
         def unflushed(sync_session: Any) -> None:
-            if sync_session.info.get(PENDING) is not None:
-                raise RuntimeError("scoring's pending responses were not flushed before the commit")
+            if sync_session.info.get(name) is not None:
+                raise RuntimeError(f"what scoring gathered ({name}) was not flushed before the commit")
 
         orm_events.listen(session.sync_session, "before_commit", unflushed, once=True)
-    return cast(Pending, found)
+    return cast(T, found)
+
+
+def pending(session: AsyncSession) -> Pending:
+    """Return the unit of work's pending responses."""
+    return gathered(session, PENDING, Pending)
 
 
 async def score_response(

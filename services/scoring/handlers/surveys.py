@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import functools
+import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import Engine, func, select, tuple_
+from sqlalchemy import event as orm_events
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import Executable
@@ -43,25 +46,6 @@ def memo(session: AsyncSession, name: str) -> dict[Any, Any]:
     return cast(dict[Any, Any], session.info.setdefault(f"scoring.{name}", {}))
 
 
-async def survey_key(session: AsyncSession, *, workspace_id: str, survey_id: str, answered: bool) -> int:
-    """Return the survey's key, adding the survey when it is new (``answered``: it has a scored answer)."""
-    known = memo(session, "survey_keys")
-    cached = known.get((workspace_id, survey_id))
-    if cached is not None and (cached[1] or not answered):
-        return int(cached[0])
-    statement = insert(Survey).values(workspace_id=workspace_id, survey_id=survey_id, answered=answered)
-    key, flag = (
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["workspace_id", "survey_id"],
-                set_={"answered": Survey.answered.op("OR")(statement.excluded.answered)},
-            ).returning(Survey.key, Survey.answered)
-        )
-    ).one()
-    known[(workspace_id, survey_id)] = (key, flag)
-    return int(key)
-
-
 async def survey_keys(
     session: AsyncSession, surveys: dict[tuple[str, str], bool]
 ) -> dict[tuple[str, str], int]:
@@ -73,6 +57,37 @@ async def survey_keys(
         _survey_keys(), unnest_params(("workspace_id", "survey_id", "answered"), _sorted_rows(surveys))
     )
     return {(ws, sid): key for ws, sid, key in rows}
+
+
+async def unanswered_keys(
+    session: AsyncSession, pairs: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], int]:
+    """Return the keys of (workspace, survey) pairs, adding new surveys as not answered: the keys this
+    process saw committed, the others with one statement (``survey_keys``), remembered once the
+    transaction commits. A survey keeps its key and its row for good, so what is remembered stays true;
+    and for a known survey the statement would change nothing. (A consumer's batch of invitation events
+    then needs no statement for its surveys: the write and row lock each batch took before.)"""
+    bind = session.get_bind()
+    committed = _COMMITTED_KEYS.setdefault(bind if isinstance(bind, Engine) else bind.engine, {})
+    found: dict[tuple[str, str], int] = {}
+    missing: dict[tuple[str, str], bool] = {}
+    for pair in pairs:
+        key = committed.get(pair)
+        if key is None:
+            missing[pair] = False
+        else:
+            found[pair] = key
+    if missing:
+        looked_up = await survey_keys(session, missing)
+        found.update(looked_up)
+        orm_events.listen(
+            session.sync_session, "after_commit", lambda _: committed.update(looked_up), once=True
+        )
+    return found
+
+
+_COMMITTED_KEYS: weakref.WeakKeyDictionary[Engine, dict[tuple[str, str], int]] = weakref.WeakKeyDictionary()
+"""Per database (its engine), the survey keys committed transactions of this process returned."""
 
 
 def _sorted_rows(surveys: dict[tuple[str, str], bool]) -> list[tuple[str, str, bool]]:
