@@ -317,7 +317,14 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
 def tidy_html(html: str) -> str:
     """Return HTML with the gaps of empty merge fields closed ("Hi ," → "Hi,")."""
-    return _HTML_SPACE_BEFORE.sub("", html)
+    # The pattern's look-behind is tried at every position of the page: run it only where a space or tab
+    # is followed by one of the marks it removes the gap before.
+    if any(gap in html for gap in _HTML_GAPS):
+        return _HTML_SPACE_BEFORE.sub("", html)
+    return html
+
+
+_HTML_GAPS = tuple(f"{space}{mark}" for space in " \t" for mark in ",!?")
 
 
 def header_text(value: str) -> str:
