@@ -131,7 +131,11 @@ html_env = SandboxedEnvironment(autoescape=True, undefined=_Blank)
 @functools.lru_cache(maxsize=512)
 def _compiled(html: bool, source: str) -> Template:
     """Return the compiled template; compiling costs milliseconds, rendering microseconds."""
-    return (html_env if html else text_env).from_string(source)
+    template = (html_env if html else text_env).from_string(source)
+    # Jinja keeps a template's globals as a ChainMap over the environment's and merges it key by key into
+    # every render's context; the environments' globals never change, so a plain dict copies at once.
+    template.globals = dict(template.globals)
+    return template
 
 
 def _text(source: str) -> Template:
