@@ -218,10 +218,13 @@ async def main(args: argparse.Namespace) -> int:
                 pid = stack.processes["dispatch"].pid
                 # What dispatch spends with nothing to do (its workers' polls, the consumers' fetches and
                 # heartbeats): at a low rate this is a good part of the CPU per message.
+                profile = start_profile(pid, args.profile, "idle") if args.profile else None
                 idle_before, idle_started = cpu_seconds(pid), time.monotonic()
                 await asyncio.sleep(args.idle_s)
                 idle = (cpu_seconds(pid) - idle_before) / (time.monotonic() - idle_started)
+                shares = await stop_profile(profile)
                 rows.append(("dispatch CPU at idle", f"{idle * 1000:8.1f} ms per second"))
+                rows += shares_rows(shares, idle * 1000, "second")
 
                 print(f"[1/2] email: {args.emails} survey requests …", flush=True)
                 emails = [email_request(workspace, f"e{n}") for n in range(args.emails)]
