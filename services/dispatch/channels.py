@@ -175,6 +175,11 @@ async def _sendmail(client: aiosmtplib.SMTP, sender: str, to: str, message: byte
     """``client.sendmail(sender, [to], message)`` for one recipient and a message whose lines already
     end in CRLF: the same commands, errors and RSET after a refusal, without parsing both addresses
     and normalising the message once more for the SIZE option (a tenth of an email's SMTP time)."""
+    if client.is_ehlo_or_helo_needed:  # a fresh connection: what the server supports (SIZE) first
+        try:
+            await client.ehlo()
+        except aiosmtplib.SMTPHeloError:
+            await client.helo()
     size = len(message) if message.endswith(b"\r\n") else len(message) + 2
     options = [f"SIZE={size}"] if client.supports_extension("size") else []
     try:
