@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import re
@@ -138,7 +139,7 @@ class SmtpPool:
     async def send_raw(self, message: bytes, *, sender: str, to: str) -> None:
         """Hand a message already serialised for SMTP (CRLF lines, 7-bit clean) to the server, as from
         ``sender``, or raise ``SendError``."""
-        await self._hand_over(lambda client: client.sendmail(sender, [to], message))
+        await self._hand_over(lambda client: _sendmail(client, sender, to, message))
 
     async def _hand_over(self, call: Callable[[aiosmtplib.SMTP], Awaitable[Any]]) -> None:
         client = await self._slots.get()
@@ -168,6 +169,30 @@ class SmtpPool:
     async def close(self) -> None:
         while not self._slots.empty():
             await _close(self._slots.get_nowait())
+
+
+async def _sendmail(client: aiosmtplib.SMTP, sender: str, to: str, message: bytes) -> None:
+    """``client.sendmail(sender, [to], message)`` for one recipient and a message whose lines already
+    end in CRLF: the same commands, errors and RSET after a refusal, without parsing both addresses
+    and normalising the message once more for the SIZE option (a tenth of an email's SMTP time)."""
+    if client.is_ehlo_or_helo_needed:  # a fresh connection: what the server supports (SIZE) first
+        try:
+            await client.ehlo()
+        except aiosmtplib.SMTPHeloError:
+            await client.helo()
+    size = len(message) if message.endswith(b"\r\n") else len(message) + 2
+    options = [f"SIZE={size}"] if client.supports_extension("size") else []
+    try:
+        await client.mail(sender, options=options)
+        try:
+            await client.rcpt(to)
+        except aiosmtplib.SMTPRecipientRefused as exc:
+            raise aiosmtplib.SMTPRecipientsRefused([exc]) from None
+        await client.data(message)
+    except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
+        with contextlib.suppress(ConnectionError, aiosmtplib.SMTPResponseException):
+            await client.rset()  # the envelope reset for the connection's next message
+        raise
 
 
 async def _smtp_call(call: Any) -> Any:

@@ -191,12 +191,16 @@ _EMPTY_PARENS = re.compile(r"\(\s*\)")
 
 def tidy(text: str) -> str:
     """Repair what empty merge fields leave behind: "Hi ," → "Hi,", ", how was" → "How was"."""
-    text = _EMPTY_PARENS.sub("", text)
+    # Each pattern runs only where its first characters occur (a message seldom has any of them).
+    if "(" in text:
+        text = _EMPTY_PARENS.sub("", text)
     text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
-    text = _DOUBLE_SPACE.sub(" ", text)
+    if "  " in text or "\t" in text:
+        text = _DOUBLE_SPACE.sub(" ", text)
     lines = []
     for line in text.split("\n"):
-        stripped = _LEADING_PUNCT.sub("", line)
+        first = line.lstrip(" \t")[:1]
+        stripped = _LEADING_PUNCT.sub("", line) if first and first in ",;:" else line
         if stripped != line and stripped[:1].islower():
             stripped = stripped[0].upper() + stripped[1:]
         lines.append(stripped)

@@ -70,8 +70,10 @@ def invitation_bytes(mail: InvitationEmail) -> bytes:
     to_email, rendered, mail_from, reply_to = mail.to_email, mail.rendered, mail.mail_from, mail.reply_to
     unsubscribe_url, traceparent = mail.unsubscribe_url, mail.traceparent
     name = domain.clean_name(mail.to_name)
-    Address(display_name=name or "", addr_spec=to_email)  # raises ValueError as the header would
-    to = f"{name} <{to_email}>" if name and _PLAIN_NAME.fullmatch(name) else None
+    plain_name = not name or _PLAIN_NAME.fullmatch(name) is not None
+    if not (plain_name and _DOT_ATOM_ADDRESS.fullmatch(to_email)):
+        Address(display_name=name or "", addr_spec=to_email)  # raises ValueError as the header would
+    to = f"{name} <{to_email}>" if name and plain_name else None
     lines = [
         _header("Subject", rendered.subject),
         _static_header("From", mail_from),
@@ -118,6 +120,10 @@ def envelope_sender(mail_from: str) -> str:
 
 _PLAIN = re.compile(r"[ -~]*")  # printable ASCII, no control characters
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9 '-]+")  # a display name that needs no quoting (no specials)
+# An address any header takes as it is (dot-atom local part and domain, RFC 5322 3.2.3): ``Address``
+# accepts it, so it is not parsed again for every email.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOT_ATOM_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
 _SMTP = email.policy.SMTP
 
 

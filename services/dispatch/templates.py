@@ -131,7 +131,11 @@ html_env = SandboxedEnvironment(autoescape=True, undefined=_Blank)
 @functools.lru_cache(maxsize=512)
 def _compiled(html: bool, source: str) -> Template:
     """Return the compiled template; compiling costs milliseconds, rendering microseconds."""
-    return (html_env if html else text_env).from_string(source)
+    template = (html_env if html else text_env).from_string(source)
+    # Jinja keeps a template's globals as a ChainMap over the environment's and merges it key by key into
+    # every render's context; the environments' globals never change, so a plain dict copies at once.
+    template.globals = dict(template.globals)
+    return template
 
 
 def _text(source: str) -> Template:
@@ -317,7 +321,14 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
 def tidy_html(html: str) -> str:
     """Return HTML with the gaps of empty merge fields closed ("Hi ," → "Hi,")."""
-    return _HTML_SPACE_BEFORE.sub("", html)
+    # The pattern's look-behind is tried at every position of the page: run it only where a space or tab
+    # is followed by one of the marks it removes the gap before.
+    if any(gap in html for gap in _HTML_GAPS):
+        return _HTML_SPACE_BEFORE.sub("", html)
+    return html
+
+
+_HTML_GAPS = tuple(f"{space}{mark}" for space in " \t" for mark in ",!?")
 
 
 def header_text(value: str) -> str:

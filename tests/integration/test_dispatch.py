@@ -385,6 +385,31 @@ async def test_a_burst_of_requests_is_sent_in_a_few_batches(dispatch, workspace,
     assert len(claims) <= 3, f"{len(burst)} invitations in {len(claims)} passes"
 
 
+async def test_a_batch_of_requests_without_recipients_reaches_each_contacts_last_address(dispatch, workspace):
+    """The batch's requests without a recipient find each contact's most recent address in one query:
+    the newer of two earlier invitations, per contact; a contact never invited has none."""
+    runtime = dispatch.runtime
+    later = utcnow() + timedelta(days=1)
+    for contact, address in (("con-last-a", "old-a"), ("con-last-b", "only-b"), ("con-last-a", "new-a")):
+        async with runtime.db.unit_of_work() as session:
+            earlier = request(
+                workspace, contact_id=contact, email=f"{address}@{workspace}.test", send_at=later
+            )
+            await survey_requests.request_surveys(
+                session, runtime.outbox, runtime.settings, requests=[(earlier, None)], now=utcnow()
+            )
+    asks = [
+        request(workspace, contact_id=contact, recipient=False, kind="retention", send_at=later)
+        for contact in ("con-last-a", "con-last-b", "con-last-none")
+    ]
+    async with runtime.db.unit_of_work() as session:
+        rows = await survey_requests.request_surveys(
+            session, runtime.outbox, runtime.settings, requests=[(a, None) for a in asks], now=utcnow()
+        )
+    assert [r.recipient_email for r in rows] == [f"new-a@{workspace}.test", f"only-b@{workspace}.test", None]
+    assert [r.status for r in rows] == ["scheduled", "scheduled", "failed"]
+
+
 async def test_a_batch_of_requests_becomes_one_invitation_per_request(dispatch, workspace, auth):
     """The consumer hands a batch's requests over together (one query of each kind, one insert): the
     same request twice in a batch, or again later, still makes one invitation, and a request for a

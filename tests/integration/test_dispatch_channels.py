@@ -35,6 +35,7 @@ from closeloop.infra import free_port
 from closeloop.mailcatcher import MailCatcher, body_of, recipient
 from services.dispatch import providers
 from services.dispatch.app import create_app
+from services.dispatch.channels import SendError, SmtpPool
 from services.dispatch.deps import DispatchRuntime
 from services.dispatch.embeds import SAMPLE_NPS
 from services.dispatch.models import OptOut, Survey
@@ -1039,3 +1040,48 @@ async def test_channel_configuration_api(dispatch, workspace, auth):
     assert (await client.delete("/v1/channels/sms", headers=auth)).status_code == 204
     assert (await client.get("/v1/channels", headers=auth)).json()[1]["config"] == {}
     assert (await client.get("/v1/settings")).status_code == 401
+
+
+class OneRefused:
+    """An SMTP server that refuses one mailbox and keeps every envelope it accepted."""
+
+    def __init__(self) -> None:
+        self.accepted: list[tuple[str, list[str], list[str], bytes]] = []
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if address.startswith("gone@"):
+            return "550 5.1.1 Recipient address rejected: User unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.accepted.append(
+            (envelope.mail_from, envelope.rcpt_tos, envelope.mail_options, envelope.original_content)
+        )
+        return "250 OK"
+
+
+async def test_a_refused_recipient_is_a_hard_bounce_and_the_next_message_goes_through():
+    """The pool's hand-off (MAIL with SIZE, RCPT, DATA): a refused mailbox is a permanent hard bounce, and
+    the next message is delivered as it was given (a line starting with a dot included)."""
+    server = OneRefused()
+    controller = Controller(server, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    pool = SmtpPool(
+        DispatchSettings(  # type: ignore[call-arg]
+            database_url="postgresql://unused/x", smtp_port=controller.port, smtp_pool_size=1
+        )
+    )
+    message = b"Subject: hi\r\nTo: x\r\n\r\n.line that starts with a dot\r\nend\r\n"
+    try:
+        with pytest.raises(SendError) as refused:
+            await pool.send_raw(message, sender="surveys@example.test", to="gone@example.test")
+        assert refused.value.permanent and refused.value.hard_bounce and "550" in str(refused.value)
+        await pool.send_raw(message, sender="surveys@example.test", to="here@example.test")
+    finally:
+        await pool.close()
+        controller.stop()
+    [(sender, to, options, content)] = server.accepted
+    assert sender == "surveys@example.test" and to == ["here@example.test"]
+    assert f"SIZE={len(message)}" in options
+    assert content == message

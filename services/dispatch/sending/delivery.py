@@ -26,10 +26,10 @@ class Deliverer:
         self.http = http
         self._embeds: dict[tuple[str, str, int, str], embeds.EmbeddedQuestion | None] = {}
 
-    def render(self, job: Job) -> templates.Rendered:
+    def render(self, job: Job, *, unsubscribe: str | None = None) -> templates.Rendered:
         """Return the message rendered for its channel, in the contact's language, with the links it
-        carries (every one the short link), the survey's first question embedded (email) and the open
-        pixel when enabled."""
+        carries (every one the short link; ``unsubscribe``, when given, the unsubscribe link), the
+        survey's first question embedded (email) and the open pixel when enabled."""
         inv, ws, survey = job.invitation, job.workspace, job.survey
         languages = survey.languages if survey is not None else ()
         language = wording.message_language(inv.locale, languages)
@@ -44,7 +44,7 @@ class Deliverer:
             brand=brand_of(ws),
             survey_url=link,
             short_url=link,
-            unsubscribe_url=unsubscribe_url(self.settings, inv),
+            unsubscribe_url=unsubscribe or unsubscribe_url(self.settings, inv),
             ttl_days=domain.days_left(
                 inv.expires_at, self.clock.now(), default_days=self.settings.link_ttl_days
             ),
@@ -83,12 +83,14 @@ class Deliverer:
     async def deliver(self, job: Job) -> str | None:
         """Send the message; return the provider's id for it (None for SMTP and chat)."""
         inv = job.invitation
+        # One signed link for the body and the List-Unsubscribe header.
+        unsubscribe = unsubscribe_url(self.settings, inv)
         try:
-            rendered = self.render(job)
+            rendered = self.render(job, unsubscribe=unsubscribe)
         except templates.TemplateProblem as exc:
             raise SendError(str(exc), permanent=True) from exc
         if job.channel == "email":
-            await self._email(job, rendered)
+            await self._email(job, rendered, unsubscribe)
             return None
         if job.channel in domain.PHONE_CHANNELS:
             return await self.http.send_message(
@@ -118,7 +120,7 @@ class Deliverer:
             return None
         raise SendError(f"channel {job.channel} cannot be sent", permanent=True)
 
-    async def _email(self, job: Job, rendered: templates.Rendered) -> None:
+    async def _email(self, job: Job, rendered: templates.Rendered, unsubscribe: str) -> None:
         """Build the email (as SMTP bytes, or a message when an address needs SMTPUTF8) and send it."""
         inv = job.invitation
         to, mail_from = inv.recipient_email or "", job.config.mail_from or self.settings.mail_from
@@ -131,7 +133,7 @@ class Deliverer:
                     message_id=job.message_id or "",
                     mail_from=mail_from,
                     reply_to=job.config.reply_to,
-                    unsubscribe_url=unsubscribe_url(self.settings, inv),
+                    unsubscribe_url=unsubscribe,
                     traceparent=inv.traceparent,  # the survey request's trace, for mail logs
                 )
             )

@@ -11,7 +11,6 @@ from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
 
 from services.dispatch import domain
 from services.dispatch.channels import SendError
@@ -100,13 +99,14 @@ class Recorder:
             log.warning(
                 "%d claims were taken over by another sender; leaving them", len(jobs) - len(returned)
             )
-        # The rows as the statement left them, on the objects the claim loaded (as a reload would).
+        # The rows as the statement left them, on the objects the claim loaded (as a reload would). Those
+        # are detached with nothing changed on them (``claimed`` noted the claim as committed), so the
+        # values go straight into their state (``set_committed_value`` per column: ~3% of an email's CPU).
         sent = []
         for job in jobs:
             row = returned.get(job.invitation.id)
             if row is not None:
-                for key, value in row._mapping.items():
-                    set_committed_value(job.invitation, key, value)
+                job.invitation.__dict__.update(row._mapping)
                 sent.append(job)
         # One statement for every InvitationSent, each in the trace of its survey request.
         await self.outbox.add_all(
