@@ -151,7 +151,11 @@ def build_app(spec: ServiceSpec[S, D], settings: S) -> ServiceApp:
         producer = create_producer(settings)
         await _start_producer(producer)
         relay = OutboxRelay(
-            db, spec.outbox_table, producer, poll_interval_s=settings.outbox_poll_interval_ms / 1000
+            db,
+            spec.outbox_table,
+            producer,
+            poll_interval_s=settings.outbox_poll_interval_ms / 1000,
+            linger_s=settings.outbox_linger_ms / 1000,
         )
         runtime: Runtime[S, D] = Runtime(
             spec.name, settings, db, producer, Outbox(spec.outbox_table, source=spec.name), relay

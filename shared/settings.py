@@ -144,6 +144,13 @@ class ServiceSettings(KafkaSettings):
     """Records fetched at once; a batched consumer (scoring's, dispatch's outbound) handles that many of
     a partition in one transaction."""
     outbox_poll_interval_ms: int = Field(500, validation_alias=_env("CLOSELOOP_OUTBOX_POLL_INTERVAL_MS"))
+    outbox_linger_ms: int = Field(
+        20,
+        ge=0,
+        validation_alias=_env("CLOSELOOP_OUTBOX_LINGER_MS"),
+        description="While events stream in, the relay waits this long after a pass before the next, "
+        "so that each pass publishes more at once (fewer transactions and produce requests).",
+    )
     revocation_poll_interval_ms: int = Field(
         1000,
         ge=50,
