@@ -47,6 +47,14 @@ class KafkaSettings(BaseSettings):
     kafka_session_timeout_ms: int = Field(10_000, validation_alias=_env("KAFKA_SESSION_TIMEOUT_MS"))
     kafka_heartbeat_interval_ms: int = Field(3_000, validation_alias=_env("KAFKA_HEARTBEAT_INTERVAL_MS"))
     kafka_rebalance_timeout_ms: int = Field(30_000, validation_alias=_env("KAFKA_REBALANCE_TIMEOUT_MS"))
+    kafka_fetch_max_wait_ms: int = Field(
+        250,
+        ge=1,
+        validation_alias=_env("KAFKA_FETCH_MAX_WAIT_MS"),
+        description="How long the broker may hold a consumer's fetch for records to arrive: each consumer "
+        "group sends about one fetch per this interval, busy or idle (an idle group's polling is most of "
+        "what it costs the broker). Tansu answers within about half of it once records are there.",
+    )
     kafka_security_protocol: KafkaSecurityProtocol = Field(
         "PLAINTEXT",
         validation_alias=_env("KAFKA_SECURITY_PROTOCOL"),
