@@ -244,9 +244,9 @@ async def run(args: argparse.Namespace) -> None:
             f"{args.skippers} skipping group(s)"
         )
         print(
-            f"  latency first write → last hop   p50 {percentile(lat, 0.5) * 1000:,.0f} ms, "
-            f"p99 {percentile(lat, 0.99) * 1000:,.0f} ms (first hop p50 {percentile(hop, 0.5) * 1000:,.0f} ms, "
-            f"p99 {percentile(hop, 0.99) * 1000:,.0f} ms)"
+            f"  latency first write → last hop   p50 {percentile(lat, 50) * 1000:,.0f} ms, "
+            f"p99 {percentile(lat, 99) * 1000:,.0f} ms (first hop p50 {percentile(hop, 50) * 1000:,.0f} ms, "
+            f"p99 {percentile(hop, 99) * 1000:,.0f} ms)"
         )
         print(
             f"  per event                        {(xacts - xacts_before) / written:.2f} PostgreSQL transactions, "
