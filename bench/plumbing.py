@@ -9,6 +9,10 @@ into one statement per batch as the busy services do), a group that consumes tho
 that handle none of them (as most groups skip most records). Prints the events' latency from the first
 outbox write to the last hop, and CPU per event (user + system over the run, drain included) of this
 process, of the PostgreSQL backends of its database and of the broker.
+
+``--idle``: ``--idle-groups`` consumer groups with nothing to read instead (a broker, no database):
+the CPU their polling costs the broker and their process a second, and how soon the first group gets a
+record produced at a random moment, at ``KAFKA_FETCH_MAX_WAIT_MS``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import random
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
@@ -23,6 +28,7 @@ from typing import Any
 
 import asyncpg
 import psutil
+from aiokafka import AIOKafkaConsumer
 from aiokafka.conn import AIOKafkaConnection
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +36,7 @@ from bench.loadgen import percentile
 from closeloop.infra import scratch_broker, scratch_database
 from shared.db import Database, driver_dsn, service_metadata
 from shared.events import (
+    ALL_TOPICS,
     CUSTOMER_EVENTS,
     SURVEY_REQUESTS,
     WORKSPACES,
@@ -265,6 +272,58 @@ async def run(args: argparse.Namespace) -> None:
         await pipeline.stop()
 
 
+async def idle(args: argparse.Namespace) -> None:
+    """What idle consumer groups cost the broker and their own process, and how soon one of them gets a
+    record produced at a random moment, at ``KAFKA_FETCH_MAX_WAIT_MS``."""
+    async with scratch_broker() as broker:
+        assert broker.process is not None
+        kafka = KafkaSettings(kafka_bootstrap_servers=broker.bootstrap_servers)
+        topics = list(dict.fromkeys([CUSTOMER_EVENTS, SURVEY_REQUESTS, WORKSPACES, *ALL_TOPICS]))[
+            : args.idle_topics
+        ]
+        consumers = [
+            create_consumer(kafka, group_id=f"idle{n}", topics=topics) for n in range(args.idle_groups)
+        ]
+        for consumer in consumers:
+            await consumer.start()
+        producer = create_producer(kafka)
+        await producer.start()
+        sent: dict[bytes, float] = {}
+        delays: list[float] = []
+        loop = asyncio.get_running_loop()
+
+        async def poll(consumer: AIOKafkaConsumer, first: bool) -> None:
+            while True:
+                for records in (await consumer.getmany(timeout_ms=200, max_records=200)).values():
+                    delays.extend(loop.time() - sent[r.value] for r in records if first and r.value in sent)
+
+        polling = [asyncio.create_task(poll(c, n == 0)) for n, c in enumerate(consumers)]
+        await asyncio.sleep(5)  # joined and assigned
+        me, broker_p = psutil.Process(), psutil.Process(broker.process.pid)
+        before = cpu_of([broker_p]), cpu_of([me])
+        await asyncio.sleep(args.seconds)
+        after = cpu_of([broker_p]), cpu_of([me])
+        for n in range(30):
+            await asyncio.sleep(random.uniform(0.05, 0.3))
+            value = str(n).encode()
+            sent[value] = loop.time()
+            await producer.send_and_wait(topics[0], value, key=value)
+        await asyncio.sleep(1)
+        for task in polling:
+            task.cancel()
+        await asyncio.gather(*polling, return_exceptions=True)
+        await producer.stop()
+        for consumer in consumers:
+            await consumer.stop()
+        print(
+            f"idle: {args.idle_groups} group(s) on {len(topics)} topic(s) of 3 partitions, fetch wait "
+            f"{kafka.kafka_fetch_max_wait_ms} ms: broker {(after[0] - before[0]) / args.seconds * 1000:,.0f} ms "
+            f"of CPU a second, the consumers' process {(after[1] - before[1]) / args.seconds * 1000:,.0f} ms; "
+            f"a record produced is consumed after p50 {percentile(delays, 50) * 1000:,.0f} ms, "
+            f"max {max(delays, default=float('nan')) * 1000:,.0f} ms ({len(delays)} records)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -272,9 +331,14 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=300, help="events a second written (default 300)")
     parser.add_argument("--seconds", type=float, default=20, help="how long to write (default 20)")
     parser.add_argument("--skippers", type=int, default=2, help="groups that skip every record (default 2)")
+    parser.add_argument(
+        "--idle", action="store_true", help="measure idle consumer groups instead (broker only, no database)"
+    )
+    parser.add_argument("--idle-groups", type=int, default=6, help="idle groups (default 6)")
+    parser.add_argument("--idle-topics", type=int, default=6, help="topics each idle group reads (default 6)")
     args = parser.parse_args()
     count_requests()
-    asyncio.run(run(args))
+    asyncio.run(idle(args) if args.idle else run(args))
 
 
 if __name__ == "__main__":
