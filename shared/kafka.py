@@ -112,12 +112,18 @@ def create_producer(settings: KafkaSettings, *, client_id: str = "closeloop") ->
 
 
 def create_consumer(
-    settings: KafkaSettings, *, group_id: str | None, topics: list[str], static: bool = True
+    settings: KafkaSettings,
+    *,
+    group_id: str | None,
+    topics: list[str],
+    static: bool = True,
+    fetch_max_wait_ms: int | None = None,
 ) -> AIOKafkaConsumer:
     """Return an (unstarted) consumer that never commits on its own.
 
     With ``KAFKA_GROUP_INSTANCE_ID`` set (and ``static``) it joins as a static member: a restart
     within the session timeout gets its partitions back without rebalancing the group.
+    ``fetch_max_wait_ms`` (else ``KAFKA_FETCH_MAX_WAIT_MS``) is longer for groups that can wait.
     """
     instance = settings.kafka_group_instance_id if static and group_id else None
     return AIOKafkaConsumer(
@@ -132,7 +138,7 @@ def create_consumer(
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         rebalance_timeout_ms=settings.kafka_rebalance_timeout_ms,
         max_poll_records=200,
-        fetch_max_wait_ms=100,
+        fetch_max_wait_ms=fetch_max_wait_ms or settings.kafka_fetch_max_wait_ms,
     )
 
 

@@ -101,7 +101,9 @@ class Outbox:
 
 class OutboxRelay(Worker):
     """Publishes outbox rows in order and deletes them once the broker has them; wakes when a
-    commit wrote outbox rows, and looks every ``poll_interval_s`` for rows other processes wrote."""
+    commit wrote outbox rows, and looks every ``poll_interval_s`` for rows other processes wrote.
+    While commits keep waking it, passes are ``linger_s`` apart: each takes what gathered meanwhile
+    (a transaction and a produce request per pass, not per commit)."""
 
     name = "relay"
 
@@ -113,8 +115,9 @@ class OutboxRelay(Worker):
         *,
         poll_interval_s: float = 0.5,
         batch_size: int = 500,
+        linger_s: float = 0.02,
     ) -> None:
-        super().__init__(poll_interval_s=poll_interval_s, batch=batch_size)
+        super().__init__(poll_interval_s=poll_interval_s, batch=batch_size, linger_s=linger_s)
         self.db = db
         self.table = table
         self.producer = producer

@@ -123,6 +123,12 @@ class ServiceSpec(Generic[S, D]):
     (``KeyUsed``, through the outbox)."""
 
 
+REVOCATIONS_FETCH_WAIT_MS = 500
+"""The revocations group is idle nearly always, and API processes read what it records once a second
+(``CLOSELOOP_REVOCATION_POLL_INTERVAL_MS``): it polls the broker less often than the service's own
+consumers (the broker answers within about half of this once a revocation is there)."""
+
+
 async def _start_producer(producer: AIOKafkaProducer, *, timeout_s: float = 60) -> None:
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
@@ -151,7 +157,11 @@ def build_app(spec: ServiceSpec[S, D], settings: S) -> ServiceApp:
         producer = create_producer(settings)
         await _start_producer(producer)
         relay = OutboxRelay(
-            db, spec.outbox_table, producer, poll_interval_s=settings.outbox_poll_interval_ms / 1000
+            db,
+            spec.outbox_table,
+            producer,
+            poll_interval_s=settings.outbox_poll_interval_ms / 1000,
+            linger_s=settings.outbox_linger_ms / 1000,
         )
         runtime: Runtime[S, D] = Runtime(
             spec.name, settings, db, producer, Outbox(spec.outbox_table, source=spec.name), relay
@@ -204,6 +214,7 @@ def build_app(spec: ServiceSpec[S, D], settings: S) -> ServiceApp:
                 f"{spec.name}-revocations",
                 [WORKSPACES],
                 {KeyRevoked: runtime.revoked.record},
+                fetch_max_wait_ms=REVOCATIONS_FETCH_WAIT_MS,
             )
             consumers.append((runtime.revocations, _supervise(runtime.revocations, spec.name)))
         freeze_startup_objects()
@@ -269,6 +280,7 @@ async def _consumer(
     *,
     batch: bool = False,
     flush: Callable[[AsyncSession], Awaitable[None]] | None = None,
+    fetch_max_wait_ms: int | None = None,
 ) -> EventConsumer:
     """Return a started consumer of ``topics`` in the group ``closeloop-<name>``, recording ``name`` in
     the service's inbox."""
@@ -278,7 +290,9 @@ async def _consumer(
         metadata = await runtime.producer.client.fetch_all_metadata()
         partitions = {t: len(metadata.partitions_for_topic(t) or ()) for t in topics}
         check_partitions(group, partitions, topics, settings.consumer_replicas)
-    kafka_consumer = create_consumer(settings, group_id=group, topics=topics)
+    kafka_consumer = create_consumer(
+        settings, group_id=group, topics=topics, fetch_max_wait_ms=fetch_max_wait_ms
+    )
     await kafka_consumer.start()
     return EventConsumer(
         name=name,

@@ -47,6 +47,14 @@ class KafkaSettings(BaseSettings):
     kafka_session_timeout_ms: int = Field(10_000, validation_alias=_env("KAFKA_SESSION_TIMEOUT_MS"))
     kafka_heartbeat_interval_ms: int = Field(3_000, validation_alias=_env("KAFKA_HEARTBEAT_INTERVAL_MS"))
     kafka_rebalance_timeout_ms: int = Field(30_000, validation_alias=_env("KAFKA_REBALANCE_TIMEOUT_MS"))
+    kafka_fetch_max_wait_ms: int = Field(
+        250,
+        ge=1,
+        validation_alias=_env("KAFKA_FETCH_MAX_WAIT_MS"),
+        description="How long the broker may hold a consumer's fetch for records to arrive: each consumer "
+        "group sends about one fetch per this interval, busy or idle (an idle group's polling is most of "
+        "what it costs the broker). Tansu answers within about half of it once records are there.",
+    )
     kafka_security_protocol: KafkaSecurityProtocol = Field(
         "PLAINTEXT",
         validation_alias=_env("KAFKA_SECURITY_PROTOCOL"),
@@ -144,6 +152,13 @@ class ServiceSettings(KafkaSettings):
     """Records fetched at once; a batched consumer (scoring's, dispatch's outbound) handles that many of
     a partition in one transaction."""
     outbox_poll_interval_ms: int = Field(500, validation_alias=_env("CLOSELOOP_OUTBOX_POLL_INTERVAL_MS"))
+    outbox_linger_ms: int = Field(
+        20,
+        ge=0,
+        validation_alias=_env("CLOSELOOP_OUTBOX_LINGER_MS"),
+        description="While events stream in, the relay waits this long after a pass before the next, "
+        "so that each pass publishes more at once (fewer transactions and produce requests).",
+    )
     revocation_poll_interval_ms: int = Field(
         1000,
         ge=50,
