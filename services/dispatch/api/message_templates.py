@@ -11,12 +11,11 @@ from shared.access import Permission
 from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter(route_class=GuardedRoute)
+router = APIRouter(route_class=GuardedRoute, tags=["templates"])
 
 
 @router.get(
     "/v1/templates",
-    tags=["templates"],
     summary="List the workspace's message templates",
     dependencies=[requires(Permission.CHANNELS_READ)],
 )
@@ -29,7 +28,6 @@ async def list_templates(workspace: WorkspaceDep, session: SessionDep) -> list[T
 
 @router.post(
     "/v1/templates",
-    tags=["templates"],
     status_code=201,
     summary="Create a template for a survey, channel and locale (Jinja2, sandboxed)",
     dependencies=[requires(Permission.CHANNELS_WRITE)],
@@ -45,7 +43,6 @@ async def create_template(
 
 @router.post(
     "/v1/templates/preview",
-    tags=["templates"],
     summary="Render a template (stored, inline, or built-in) for a sample recipient and merge fields",
     dependencies=[requires(Permission.CHANNELS_READ)],
 )
@@ -57,7 +54,6 @@ async def preview_template(
 
 @router.get(
     "/v1/templates/{template_id}",
-    tags=["templates"],
     summary="Read a template",
     dependencies=[requires(Permission.CHANNELS_READ)],
 )
@@ -69,7 +65,6 @@ async def get_template(template_id: str, workspace: WorkspaceDep, session: Sessi
 
 @router.put(
     "/v1/templates/{template_id}",
-    tags=["templates"],
     summary="Replace a template",
     dependencies=[requires(Permission.CHANNELS_WRITE)],
 )
@@ -84,7 +79,6 @@ async def put_template(
 
 @router.delete(
     "/v1/templates/{template_id}",
-    tags=["templates"],
     status_code=204,
     summary="Delete a template",
     dependencies=[requires(Permission.CHANNELS_WRITE)],
