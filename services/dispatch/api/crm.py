@@ -20,11 +20,12 @@ from shared.access import Permission
 from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter(route_class=GuardedRoute, tags=["crm"])
+router = APIRouter(route_class=GuardedRoute)
 
 
 @router.post(
     "/v1/crm-connectors",
+    tags=["crm"],
     status_code=201,
     summary="Connect the workspace's CRM or helpdesk (HubSpot, Zendesk, or generic HTTP calls)",
     dependencies=[requires(Permission.INTEGRATION_SECRETS_WRITE)],
@@ -40,6 +41,7 @@ async def create_connector(
 
 @router.get(
     "/v1/crm-connectors",
+    tags=["crm"],
     summary="List CRM connectors (never their credentials)",
     dependencies=[requires(Permission.INTEGRATIONS_READ)],
 )
@@ -52,6 +54,7 @@ async def list_connectors(workspace: WorkspaceDep, session: SessionDep) -> list[
 
 @router.get(
     "/v1/crm-connectors/{connector_id}",
+    tags=["crm"],
     summary="Read a CRM connector (never its credentials)",
     dependencies=[requires(Permission.INTEGRATIONS_READ)],
 )
@@ -62,6 +65,7 @@ async def get_connector(connector_id: str, workspace: WorkspaceDep, session: Ses
 
 @router.patch(
     "/v1/crm-connectors/{connector_id}",
+    tags=["crm"],
     summary="Rename, enable or disable a connector; change its matching, mappings or budget",
     dependencies=[requires(Permission.INTEGRATIONS_WRITE)],
 )
@@ -80,6 +84,7 @@ async def patch_connector(
 
 @router.put(
     "/v1/crm-connectors/{connector_id}/credentials",
+    tags=["crm"],
     summary="Replace the connector's credentials (stored encrypted, never returned)",
     dependencies=[requires(Permission.INTEGRATION_SECRETS_WRITE)],
 )
@@ -102,6 +107,7 @@ async def put_credentials(
 
 @router.delete(
     "/v1/crm-connectors/{connector_id}",
+    tags=["crm"],
     status_code=204,
     summary="Remove a connector and its call log",
     dependencies=[requires(Permission.INTEGRATIONS_WRITE)],
@@ -113,6 +119,7 @@ async def delete_connector(connector_id: str, workspace: WorkspaceDep, session: 
 
 @router.get(
     "/v1/crm-connectors/{connector_id}/calls",
+    tags=["crm"],
     summary="The call log: each queued update with every HTTP request made for it and its outcome",
     dependencies=[requires(Permission.INTEGRATIONS_READ)],
 )

@@ -18,7 +18,7 @@ from shared.guard import GuardedRoute, requires
 from shared.paging import Cursor, link_next
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter(route_class=GuardedRoute, tags=["invitations"])
+router = APIRouter(route_class=GuardedRoute)
 
 
 def _invitation_out(runtime: DispatchRuntime, row: Any) -> InvitationOut:
@@ -36,6 +36,7 @@ def _invitation_out(runtime: DispatchRuntime, row: Any) -> InvitationOut:
 
 @router.get(
     "/v1/invitations",
+    tags=["invitations"],
     summary="List invitations, newest first, a page at a time",
     description="The body is the page (a JSON array, as it always was); when there is a next page the "
     '`Link: <…>; rel="next"` header holds its URL and `X-Next-Cursor` its cursor. Pass `cursor` to read on.',
@@ -72,6 +73,7 @@ async def list_invitations(
 
 @router.get(
     "/v1/invitations/{invitation_id}",
+    tags=["invitations"],
     summary="Read an invitation: its status, recipient, survey link, funnel steps and last error",
     dependencies=[requires(Permission.CONTACTS_READ)],
 )
@@ -89,6 +91,7 @@ async def get_invitation(
 
 @router.get(
     "/v1/invitations/{invitation_id}/reminders",
+    tags=["invitations"],
     summary="List an invitation's reminders: scheduled, sent, cancelled or failed",
     dependencies=[requires(Permission.CONTACTS_READ)],
 )
@@ -102,6 +105,7 @@ async def list_reminders(
 
 @router.get(
     "/v1/funnel",
+    tags=["invitations"],
     summary="The funnel invited → delivered → opened → clicked → started → completed",
     description="Counts invitations by how far they got; a later step implies the earlier ones "
     "(opens are reported unreliably, a started survey was certainly clicked). `observed` says how many "

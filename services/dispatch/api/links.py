@@ -22,7 +22,7 @@ from shared.guard import GuardedRoute, public
 from shared.security import InvalidToken, verify_token
 from shared.service import SessionDep
 
-router = APIRouter(route_class=GuardedRoute, tags=["public"])
+router = APIRouter(route_class=GuardedRoute)
 SHORT_LINK = public("the link is in a message to one customer: an unguessable code, no personal data in it")
 OPEN_PIXEL = public("an image in an email (only when the workspace enables open tracking)")
 UNSUBSCRIBE = public("the link is signed (CLOSELOOP_SECRET_KEY) for one contact and invitation")
@@ -51,6 +51,7 @@ def _page(title: str, body: str, *, status: int = 200) -> HTMLResponse:
 
 @router.get(
     "/l/{code}",
+    tags=["public"],
     summary="Short personal link: counts the click and redirects to the survey",
     response_class=RedirectResponse,
     status_code=302,
@@ -86,6 +87,7 @@ async def short_link(
 
 @router.get(
     "/o/{code}.gif",
+    tags=["public"],
     summary="Open-tracking pixel (only in emails of workspaces that enable open tracking)",
     response_class=Response,
     responses={200: {"content": {"image/gif": {}}}},
@@ -118,6 +120,7 @@ def _unsubscribe_claims(runtime: DispatchRuntime, token: str) -> dict[str, Any]:
 
 @router.get(
     "/u/{token}",
+    tags=["public"],
     summary="Unsubscribe page: asks to confirm (link scanners never unsubscribe anyone)",
     response_class=HTMLResponse,
     dependencies=[UNSUBSCRIBE],
@@ -134,6 +137,7 @@ async def unsubscribe_page(token: Annotated[str, Path(max_length=1000)], runtime
 
 @router.post(
     "/u/{token}",
+    tags=["public"],
     summary="Unsubscribe (one-click, RFC 8058): records the opt-out and publishes ContactOptedOut",
     response_class=HTMLResponse,
     dependencies=[UNSUBSCRIBE],

@@ -11,11 +11,12 @@ from shared.access import Permission
 from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter(route_class=GuardedRoute, tags=["templates"])
+router = APIRouter(route_class=GuardedRoute)
 
 
 @router.get(
     "/v1/templates",
+    tags=["templates"],
     summary="List the workspace's message templates",
     dependencies=[requires(Permission.CHANNELS_READ)],
 )
@@ -28,6 +29,7 @@ async def list_templates(workspace: WorkspaceDep, session: SessionDep) -> list[T
 
 @router.post(
     "/v1/templates",
+    tags=["templates"],
     status_code=201,
     summary="Create a template for a survey, channel and locale (Jinja2, sandboxed)",
     dependencies=[requires(Permission.CHANNELS_WRITE)],
@@ -43,6 +45,7 @@ async def create_template(
 
 @router.post(
     "/v1/templates/preview",
+    tags=["templates"],
     summary="Render a template (stored, inline, or built-in) for a sample recipient and merge fields",
     dependencies=[requires(Permission.CHANNELS_READ)],
 )
@@ -54,6 +57,7 @@ async def preview_template(
 
 @router.get(
     "/v1/templates/{template_id}",
+    tags=["templates"],
     summary="Read a template",
     dependencies=[requires(Permission.CHANNELS_READ)],
 )
@@ -65,6 +69,7 @@ async def get_template(template_id: str, workspace: WorkspaceDep, session: Sessi
 
 @router.put(
     "/v1/templates/{template_id}",
+    tags=["templates"],
     summary="Replace a template",
     dependencies=[requires(Permission.CHANNELS_WRITE)],
 )
@@ -79,6 +84,7 @@ async def put_template(
 
 @router.delete(
     "/v1/templates/{template_id}",
+    tags=["templates"],
     status_code=204,
     summary="Delete a template",
     dependencies=[requires(Permission.CHANNELS_WRITE)],

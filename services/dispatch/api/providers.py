@@ -17,11 +17,12 @@ from shared.errors import InvalidInput, NotFound, Unauthorized, parse_json_objec
 from shared.guard import GuardedRoute, public
 from shared.service import SessionDep
 
-router = APIRouter(route_class=GuardedRoute, tags=["providers"])
+router = APIRouter(route_class=GuardedRoute)
 
 
 @router.post(
     "/v1/providers/sendgrid/events",
+    tags=["providers"],
     summary="SendGrid Event Webhook (signed with ECDSA; configure the verification key)",
     dependencies=[public("SendGrid signs each request (ECDSA with the verification key configured here)")],
 )
@@ -52,6 +53,7 @@ async def sendgrid_events(request: Request, session: SessionDep, runtime: Runtim
 
 @router.post(
     "/v1/providers/mailgun/events",
+    tags=["providers"],
     summary="Mailgun webhook (HMAC-SHA256 over timestamp + token with the signing key)",
     dependencies=[public("Mailgun signs each request (HMAC-SHA256 with the signing key)")],
 )
@@ -78,6 +80,7 @@ async def mailgun_events(request: Request, session: SessionDep, runtime: Runtime
 
 @router.post(
     "/v1/providers/twilio/{workspace_id}/status",
+    tags=["providers"],
     summary="Twilio status callback for SMS/WhatsApp (X-Twilio-Signature with the auth token)",
     dependencies=[public("Twilio signs each request (X-Twilio-Signature with the auth token)")],
 )

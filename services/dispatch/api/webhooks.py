@@ -22,11 +22,12 @@ from shared.guard import GuardedRoute, requires
 from shared.paging import Cursor, link_next
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter(route_class=GuardedRoute, tags=["webhooks"])
+router = APIRouter(route_class=GuardedRoute)
 
 
 @router.post(
     "/v1/webhooks",
+    tags=["webhooks"],
     status_code=201,
     summary="Subscribe an endpoint to outgoing webhooks; the signing secret is shown once",
     dependencies=[requires(Permission.INTEGRATION_SECRETS_WRITE)],
@@ -48,6 +49,7 @@ def _subscription_out(row: Any, *, with_secret: bool = False) -> SubscriptionOut
 
 @router.get(
     "/v1/webhooks",
+    tags=["webhooks"],
     summary="List webhook subscriptions",
     dependencies=[requires(Permission.INTEGRATIONS_READ)],
 )
@@ -58,6 +60,7 @@ async def list_webhooks(workspace: WorkspaceDep, session: SessionDep) -> list[Su
 
 @router.get(
     "/v1/webhooks/{subscription_id}",
+    tags=["webhooks"],
     summary="Read a webhook subscription",
     dependencies=[requires(Permission.INTEGRATIONS_READ)],
 )
@@ -70,6 +73,7 @@ async def get_webhook(subscription_id: str, workspace: WorkspaceDep, session: Se
 
 @router.patch(
     "/v1/webhooks/{subscription_id}",
+    tags=["webhooks"],
     summary="Change a subscription; `enabled: true` re-enables one disabled after failures",
     dependencies=[requires(Permission.INTEGRATIONS_WRITE)],
 )
@@ -88,6 +92,7 @@ async def patch_webhook(
 
 @router.delete(
     "/v1/webhooks/{subscription_id}",
+    tags=["webhooks"],
     status_code=204,
     summary="Delete a subscription",
     dependencies=[requires(Permission.INTEGRATIONS_WRITE)],
@@ -99,6 +104,7 @@ async def delete_webhook(subscription_id: str, workspace: WorkspaceDep, session:
 
 @router.get(
     "/v1/webhooks/{subscription_id}/deliveries",
+    tags=["webhooks"],
     summary="The delivery log: each delivery with every attempt's status code, error and duration",
     description='Newest first, a page at a time: the `Link: <…>; rel="next"` header and `X-Next-Cursor` name '
     "the next page while there is one.",
@@ -133,6 +139,7 @@ async def list_deliveries(
 
 @router.post(
     "/v1/webhooks/{subscription_id}/deliveries/{delivery_id}/replay",
+    tags=["webhooks"],
     status_code=202,
     summary="Send a delivery again with the same webhook-id (after fixing the endpoint)",
     dependencies=[requires(Permission.INTEGRATIONS_WRITE)],
@@ -153,6 +160,7 @@ async def replay_delivery(
 
 @router.post(
     "/v1/webhooks/{subscription_id}/replay",
+    tags=["webhooks"],
     status_code=202,
     summary="Send every finished delivery of a time range again (same webhook-ids, original order)",
     dependencies=[requires(Permission.INTEGRATIONS_WRITE)],

@@ -16,7 +16,7 @@ from shared.guard import GuardedRoute, requires
 from shared.service import PrincipalDep, SessionDep, WorkspaceDep
 from shared.vocabulary import SendChannel
 
-router = APIRouter(route_class=GuardedRoute, tags=["settings"])
+router = APIRouter(route_class=GuardedRoute)
 
 
 ChannelPath = Annotated[SendChannel, Path(description="email, sms, whatsapp or chat")]
@@ -42,6 +42,7 @@ def deprecated(response: Response, runtime: DispatchRuntime) -> None:
 
 @router.get(
     "/v1/settings",
+    tags=["settings"],
     summary="Read the workspace's reminders, open tracking and link TTL (and its deprecated branding and "
     "quiet hours, as they apply)",
     description=DEPRECATION,
@@ -56,6 +57,7 @@ async def get_settings(
 
 @router.put(
     "/v1/settings",
+    tags=["settings"],
     summary="Set reminders, open tracking, link TTL (and the deprecated branding and quiet hours)",
     description=DEPRECATION,
     dependencies=[requires(Permission.SETTINGS_WRITE)],
@@ -74,6 +76,7 @@ async def put_settings(
 
 @router.get(
     "/v1/channels",
+    tags=["settings"],
     summary="List channels: configured or not, secrets masked",
     dependencies=[requires(Permission.CHANNELS_READ)],
 )
@@ -85,6 +88,7 @@ async def list_channels(
 
 @router.put(
     "/v1/channels/{channel}",
+    tags=["settings"],
     summary="Configure a channel: provider credentials, sender, chat webhook, rate limit",
     description="Setting `auth_token` or a chat's `webhook_url` (a secret URL) also needs the permission "
     "`integration-secrets:write`.",
@@ -110,6 +114,7 @@ async def put_channel(
 
 @router.delete(
     "/v1/channels/{channel}",
+    tags=["settings"],
     status_code=204,
     summary="Forget a channel's configuration (the deployment defaults apply again)",
     dependencies=[requires(Permission.CHANNELS_WRITE)],

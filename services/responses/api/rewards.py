@@ -10,12 +10,13 @@ from shared.access import Permission
 from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter(route_class=GuardedRoute, tags=["rewards"])
+router = APIRouter(route_class=GuardedRoute)
 
 
 @router.post(
     "/v1/reward-pools",
     status_code=status.HTTP_201_CREATED,
+    tags=["rewards"],
     summary="Create a pool of reward codes",
     dependencies=[requires(Permission.SURVEYS_WRITE)],
 )
@@ -26,6 +27,7 @@ async def create_pool(body: RewardPoolCreate, workspace: WorkspaceDep, session: 
 
 @router.get(
     "/v1/reward-pools",
+    tags=["rewards"],
     summary="The workspace's reward pools with their remaining codes, newest first",
     dependencies=[requires(Permission.SURVEYS_READ)],
 )
@@ -40,6 +42,7 @@ async def list_pools(workspace: WorkspaceDep, session: SessionDep) -> list[Rewar
 
 @router.get(
     "/v1/reward-pools/{pool_id}",
+    tags=["rewards"],
     summary="A pool with its remaining codes",
     dependencies=[requires(Permission.SURVEYS_READ)],
 )
@@ -52,6 +55,7 @@ async def get_pool(pool_id: str, workspace: WorkspaceDep, session: SessionDep) -
 
 @router.post(
     "/v1/reward-pools/{pool_id}/codes",
+    tags=["rewards"],
     summary="Add codes to a pool (codes already in it are skipped); each is given out once",
     dependencies=[requires(Permission.SURVEYS_WRITE)],
 )

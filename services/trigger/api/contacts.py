@@ -21,7 +21,7 @@ from shared.guard import GuardedRoute, requires
 from shared.paging import PAGED, Cursor, link_next
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter(route_class=GuardedRoute, tags=["contacts"])
+router = APIRouter(route_class=GuardedRoute)
 ExternalId = Annotated[str, Path(min_length=1, max_length=200, description="The contact's id in your CRM")]
 
 
@@ -68,6 +68,7 @@ async def _upsert(
 
 @router.put(
     "/v1/contacts/{external_id}",
+    tags=["contacts"],
     summary="Create or update a contact by your CRM id",
     responses={201: {"description": "Created"}},
     dependencies=[requires(Permission.CONTACTS_WRITE)],
@@ -88,6 +89,7 @@ async def put_contact(
 
 @router.post(
     "/v1/contacts",
+    tags=["contacts"],
     summary="Create or update a contact by external id and/or email",
     responses={201: {"description": "Created"}},
     dependencies=[requires(Permission.CONTACTS_WRITE)],
@@ -104,6 +106,7 @@ async def post_contact(
 
 @router.get(
     "/v1/contacts",
+    tags=["contacts"],
     summary="List contacts, optionally by email; oldest first, a page at a time",
     description=PAGED,
     dependencies=[requires(Permission.CONTACTS_READ)],
@@ -127,6 +130,7 @@ async def list_contacts(
 
 @router.get(
     "/v1/contacts/by-id/{contact_id}",
+    tags=["contacts"],
     summary="Read a contact by its closeloop id: the contact_id of events, decisions, tasks and invitations",
     dependencies=[requires(Permission.CONTACTS_READ)],
 )
@@ -136,6 +140,7 @@ async def get_contact_by_id(contact_id: str, workspace: WorkspaceDep, session: S
 
 @router.get(
     "/v1/contacts/{external_id}",
+    tags=["contacts"],
     summary="Read a contact by your CRM id",
     dependencies=[requires(Permission.CONTACTS_READ)],
 )
@@ -145,6 +150,7 @@ async def get_contact(external_id: ExternalId, workspace: WorkspaceDep, session:
 
 @router.delete(
     "/v1/contacts/{external_id}",
+    tags=["contacts"],
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Erase a contact's personal data here and in every service (publishes ContactErased)",
     dependencies=[requires(Permission.CONTACTS_ERASE)],
@@ -160,6 +166,7 @@ async def erase_contact(
 
 @router.post(
     "/v1/contacts/{external_id}/opt-out",
+    tags=["contacts"],
     summary="Opt a contact out of surveys (one channel or all); publishes ContactOptedOut",
     dependencies=[requires(Permission.CONTACTS_WRITE)],
 )
@@ -188,6 +195,7 @@ async def opt_out(
 
 @router.delete(
     "/v1/contacts/{external_id}/opt-out",
+    tags=["contacts"],
     summary="Opt a contact back in to every channel (when the customer asks for it)",
     dependencies=[requires(Permission.CONTACTS_WRITE)],
 )
@@ -198,6 +206,7 @@ async def opt_in(external_id: ExternalId, workspace: WorkspaceDep, session: Sess
 
 @router.get(
     "/v1/contacts/{external_id}/decisions",
+    tags=["contacts"],
     summary="Every survey decision made for a contact, with its reason",
     dependencies=[requires(Permission.CONTACTS_READ)],
 )
@@ -210,6 +219,7 @@ async def contact_decisions(
 
 @router.post(
     "/v1/contacts/import",
+    tags=["contacts"],
     summary="Bulk upsert contacts from CSV or JSON lines, with an error per invalid row",
     description="Send `text/csv` (header row) or `application/x-ndjson`. Valid rows are applied and "
     "invalid ones reported; with `atomic=true` nothing is applied unless every row is valid (422).",

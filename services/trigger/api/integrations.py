@@ -14,7 +14,7 @@ from shared.access import Permission, require
 from shared.guard import GuardedRoute, requires
 from shared.service import PrincipalDep, SessionDep, WorkspaceDep
 
-router = APIRouter(route_class=GuardedRoute, tags=["integrations"])
+router = APIRouter(route_class=GuardedRoute)
 
 
 def _integration_out(
@@ -37,6 +37,7 @@ def _integration_out(
 @router.post(
     "/v1/integrations",
     status_code=status.HTTP_201_CREATED,
+    tags=["integrations"],
     summary="Connect a source; the response shows its webhook URL (and a generated secret, once)",
     dependencies=[requires(Permission.INTEGRATION_SECRETS_WRITE)],
 )
@@ -55,6 +56,7 @@ async def create_integration(
 
 @router.get(
     "/v1/integrations",
+    tags=["integrations"],
     summary="List the workspace's integrations",
     dependencies=[requires(Permission.INTEGRATIONS_READ)],
 )
@@ -67,6 +69,7 @@ async def list_integrations(
 
 @router.get(
     "/v1/integrations/{integration_id}",
+    tags=["integrations"],
     summary="Read an integration",
     dependencies=[requires(Permission.INTEGRATIONS_READ)],
 )
@@ -81,6 +84,7 @@ async def get_integration(
 
 @router.patch(
     "/v1/integrations/{integration_id}",
+    tags=["integrations"],
     summary="Enable, disable, rename or reconfigure an integration, or set its secret (audited)",
     description="Setting `secret` also needs the permission `integration-secrets:write`.",
     dependencies=[requires(Permission.INTEGRATIONS_WRITE)],
