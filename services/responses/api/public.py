@@ -4,8 +4,9 @@ one, complete the response. The signed token in the URL is the credential."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.responses.deps import RuntimeDep, read_visit
+from services.responses.deps import ResponsesRuntime, RuntimeDep, read_visit
 from services.responses.handlers import answer_writes, responses, visits
 from services.responses.handlers.visits import Visit
 from services.responses.schemas import (
@@ -22,11 +23,23 @@ from shared.service import SessionDep
 
 router = APIRouter(
     route_class=GuardedRoute,
-    tags=["public"],
     dependencies=[
         public("the token is a signed, expiring survey link: it names the one response it may write")
     ],
 )
+
+
+async def _open_link(
+    session: AsyncSession, runtime: ResponsesRuntime, token: str, *, lock: bool = False
+) -> Visit:
+    """The visit behind ``token``, signed with the current secret or the one before a rotation."""
+    return await visits.open_link(
+        session,
+        secret=runtime.settings.secret_key,
+        previous=runtime.settings.secret_key_previous,
+        token=token,
+        lock=lock,
+    )
 
 
 def _progress(visit: Visit) -> ProgressOut:
@@ -36,17 +49,13 @@ def _progress(visit: Visit) -> ProgressOut:
 
 @router.get(
     "/v1/public/surveys/{token}",
+    tags=["public"],
     summary="The survey behind a link in the respondent's language, the answers so far and what is next",
 )
 async def public_survey(
     token: str, request: Request, session: SessionDep, runtime: RuntimeDep
 ) -> PublicSurveyOut:
-    visit = await visits.open_link(
-        session,
-        secret=runtime.settings.secret_key,
-        previous=runtime.settings.secret_key_previous,
-        token=token,
-    )
+    visit = await _open_link(session, runtime, token)
     questions = [
         QuestionOut(
             id=q.id,
@@ -82,6 +91,7 @@ async def public_survey(
 @router.put(
     "/v1/public/surveys/{token}/answers/{question_id}",
     name="save_answer",
+    tags=["public"],
     summary="Save one answer as it is given (the first one starts the response); null clears it",
     responses={
         409: {"description": "The response is already completed"},
@@ -108,13 +118,7 @@ async def save_answer(token: str, question_id: str, body: AnswerSubmit, runtime:
         if saved:
             return _saved(visit, question_id)
     async with runtime.db.unit_of_work() as session:
-        visit = await visits.open_link(
-            session,
-            secret=settings.secret_key,
-            previous=settings.secret_key_previous,
-            token=token,
-            lock=True,
-        )
+        visit = await _open_link(session, runtime, token, lock=True)
         await responses.answer_one(
             session,
             runtime.outbox,
@@ -138,6 +142,7 @@ def _saved(visit: Visit, question_id: str) -> AnswerSaved:
 @router.post(
     "/v1/public/surveys/{token}/responses",
     status_code=status.HTTP_201_CREATED,
+    tags=["public"],
     summary="Complete the response behind a link with these answers (and those saved before)",
     responses={
         409: {"description": "This invitation already has a completed response"},
@@ -147,13 +152,7 @@ def _saved(visit: Visit, question_id: str) -> AnswerSaved:
 async def submit_public_response(
     token: str, body: ResponseSubmit, session: SessionDep, runtime: RuntimeDep
 ) -> ResponseCreated:
-    visit = await visits.open_link(
-        session,
-        secret=runtime.settings.secret_key,
-        previous=runtime.settings.secret_key_previous,
-        token=token,
-        lock=True,
-    )
+    visit = await _open_link(session, runtime, token, lock=True)
     response = await responses.answer_all(
         session,
         runtime.outbox,
