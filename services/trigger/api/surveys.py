@@ -16,7 +16,14 @@ router = APIRouter(route_class=GuardedRoute)
 
 def _survey_out(s: Survey) -> SurveyOut:
     """Return a known survey as the API shows it."""
-    return SurveyOut.model_validate(s, from_attributes=True)
+    return SurveyOut(
+        survey_id=s.survey_id,
+        name=s.name,
+        version=s.version,
+        open=s.open,
+        state_at=s.state_at,
+        updated_at=s.updated_at,
+    )
 
 
 @router.get(
