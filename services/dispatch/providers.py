@@ -266,37 +266,30 @@ def _at(value: Any) -> datetime | None:
         return None
 
 
+_SENDGRID_STATES: dict[str, State] = {
+    "delivered": "delivered",
+    "open": "opened",
+    "click": "clicked",
+    "bounce": "bounced",
+    "dropped": "failed",
+    "spamreport": "complained",
+    "unsubscribe": "unsubscribed",
+    "group_unsubscribe": "unsubscribed",
+}
+"""The SendGrid events that matter to the funnel (not processed, deferred, group_resubscribe …)."""
+
+
 def sendgrid_events(items: list[Any]) -> list[DeliveryEvent]:
     """Return the reports in a SendGrid Event Webhook batch that matter to the funnel."""
     out = []
     for item in items:
         if not isinstance(item, dict):
             continue
-        kind = item.get("event")
-        hard = True
-        state: State | None
-        if kind == "delivered":
-            state = "delivered"
-        elif kind == "open":
-            state = "opened"
-        elif kind == "click":
-            state = "clicked"
-        elif kind == "bounce":
-            state, hard = "bounced", item.get("type", "bounce") != "blocked"
-        elif kind == "dropped":
-            state = "failed"
-        elif kind == "spamreport":
-            state = "complained"
-        elif kind in ("unsubscribe", "group_unsubscribe"):
-            state = "unsubscribed"
-        else:
-            state = None  # processed, deferred, group_resubscribe …
-        if state is None:
-            continue
+        state = _SENDGRID_STATES.get(str(item.get("event")))
         event_id = str(item.get("sg_event_id") or "")
-        message_id = item.get("smtp-id") or item.get("invitation_message_id")
-        if not event_id:
+        if state is None or not event_id:
             continue
+        message_id = item.get("smtp-id") or item.get("invitation_message_id")
         out.append(
             DeliveryEvent(
                 provider="sendgrid",
@@ -304,12 +297,26 @@ def sendgrid_events(items: list[Any]) -> list[DeliveryEvent]:
                 state=state,
                 message_id=_bare(message_id),
                 provider_message_id=str(item.get("sg_message_id") or "") or None,
-                hard=hard,
+                hard=state != "bounced" or item.get("type", "bounce") != "blocked",
                 detail=item.get("reason") or item.get("response") or None,
                 at=_at(item.get("timestamp")),
             )
         )
     return out
+
+
+_MAILGUN_STATES: dict[str, State] = {
+    "delivered": "delivered",
+    "opened": "opened",
+    "clicked": "clicked",
+    "failed": "bounced",
+    "rejected": "failed",
+    "complained": "complained",
+    "unsubscribed": "unsubscribed",
+}
+"""The Mailgun events that matter to the funnel (not accepted, stored …); a permanent failure whose
+reason is not a bounce is ``failed``."""
+_MAILGUN_BOUNCE_REASONS = (None, "bounce", "suppress-bounce", "generic")
 
 
 def mailgun_event(body: Mapping[str, Any]) -> DeliveryEvent | None:
@@ -318,33 +325,12 @@ def mailgun_event(body: Mapping[str, Any]) -> DeliveryEvent | None:
     if not isinstance(data, dict):
         return None
     kind, severity = data.get("event"), data.get("severity")
-    hard = True
-    state: State | None
-    if kind == "delivered":
-        state = "delivered"
-    elif kind == "opened":
-        state = "opened"
-    elif kind == "clicked":
-        state = "clicked"
-    elif kind == "failed":
-        state, hard = "bounced", severity != "temporary"
-        if severity == "permanent" and data.get("reason") not in (
-            None,
-            "bounce",
-            "suppress-bounce",
-            "generic",
-        ):
-            state = "failed"
-    elif kind == "rejected":
-        state = "failed"
-    elif kind == "complained":
-        state = "complained"
-    elif kind == "unsubscribed":
-        state = "unsubscribed"
-    else:
-        state = None
+    state = _MAILGUN_STATES.get(str(kind))
     if state is None:
         return None
+    hard = kind != "failed" or severity != "temporary"
+    if kind == "failed" and severity == "permanent" and data.get("reason") not in _MAILGUN_BOUNCE_REASONS:
+        state = "failed"
     message = _dict(data.get("message"))
     headers = _dict(message.get("headers"))
     status = _dict(data.get("delivery-status"))

@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.scoring.domain.dimensions import DECLARED
 from shared.db import service_metadata
 from shared.erasure import erased_contacts_table
 from shared.events import new_id
@@ -127,17 +128,7 @@ class ScoredResponse(Base):
     scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-DIMENSION_COLUMNS = (
-    "channel",
-    "language",
-    "country",
-    "team",
-    "agent",
-    "product",
-    "journey_stage",
-    "plan",
-    "role",
-)
+DIMENSION_COLUMNS = tuple(d for d in DECLARED if d != "kind")
 """The declared dimensions with a column in ``answers`` (``kind`` has one too)."""
 
 

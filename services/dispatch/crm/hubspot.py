@@ -65,13 +65,17 @@ def property_requests() -> list[Request]:
     ]
 
 
+def _contact_key(event: ResponseScored | NegativeFeedbackDetected, *, match_by: str) -> str | None:
+    """The HubSpot contact an event names: its respondent's email or its contact id, as ``match_by`` says."""
+    if match_by == "email":
+        return event.respondent.email if event.respondent and event.respondent.email else None
+    return event.contact_id or None
+
+
 def contact_update(event: ResponseScored, *, match_by: str) -> dict[str, Any] | None:
     """Return what to queue for a scored response: the contact to match and the property values; None
     when the response cannot name a HubSpot contact (no email to match by) or has no NPS and comment."""
-    if match_by == "email":
-        key = event.respondent.email if event.respondent and event.respondent.email else None
-    else:
-        key = event.contact_id or None
+    key = _contact_key(event, match_by=match_by)
     if key is None:
         return None
     properties: dict[str, str] = {
@@ -102,10 +106,7 @@ NOTE_TO_CONTACT = 202
 def detractor_note(event: NegativeFeedbackDetected, *, match_by: str) -> dict[str, Any] | None:
     """Return what to queue for negative feedback: a note on the contact with the negative answers and
     the comment (``detractor_notes`` connectors)."""
-    if match_by == "email":
-        key = event.respondent.email if event.respondent and event.respondent.email else None
-    else:
-        key = event.contact_id or None
+    key = _contact_key(event, match_by=match_by)
     if key is None:
         return None
     lines = [f"closeloop: negative feedback on survey {event.survey_id}."]

@@ -4,8 +4,9 @@ one, complete the response. The signed token in the URL is the credential."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.responses.deps import RuntimeDep, read_visit
+from services.responses.deps import ResponsesRuntime, RuntimeDep, read_visit
 from services.responses.handlers import answer_writes, responses, visits
 from services.responses.handlers.visits import Visit
 from services.responses.schemas import (
@@ -28,6 +29,19 @@ router = APIRouter(
 )
 
 
+async def _open_link(
+    session: AsyncSession, runtime: ResponsesRuntime, token: str, *, lock: bool = False
+) -> Visit:
+    """The visit behind ``token``, signed with the current secret or the one before a rotation."""
+    return await visits.open_link(
+        session,
+        secret=runtime.settings.secret_key,
+        previous=runtime.settings.secret_key_previous,
+        token=token,
+        lock=lock,
+    )
+
+
 def _progress(visit: Visit) -> ProgressOut:
     p = visit.progress()
     return ProgressOut(done=p.done, total=p.total)
@@ -41,12 +55,7 @@ def _progress(visit: Visit) -> ProgressOut:
 async def public_survey(
     token: str, request: Request, session: SessionDep, runtime: RuntimeDep
 ) -> PublicSurveyOut:
-    visit = await visits.open_link(
-        session,
-        secret=runtime.settings.secret_key,
-        previous=runtime.settings.secret_key_previous,
-        token=token,
-    )
+    visit = await _open_link(session, runtime, token)
     questions = [
         QuestionOut(
             id=q.id,
@@ -109,13 +118,7 @@ async def save_answer(token: str, question_id: str, body: AnswerSubmit, runtime:
         if saved:
             return _saved(visit, question_id)
     async with runtime.db.unit_of_work() as session:
-        visit = await visits.open_link(
-            session,
-            secret=settings.secret_key,
-            previous=settings.secret_key_previous,
-            token=token,
-            lock=True,
-        )
+        visit = await _open_link(session, runtime, token, lock=True)
         await responses.answer_one(
             session,
             runtime.outbox,
@@ -149,13 +152,7 @@ def _saved(visit: Visit, question_id: str) -> AnswerSaved:
 async def submit_public_response(
     token: str, body: ResponseSubmit, session: SessionDep, runtime: RuntimeDep
 ) -> ResponseCreated:
-    visit = await visits.open_link(
-        session,
-        secret=runtime.settings.secret_key,
-        previous=runtime.settings.secret_key_previous,
-        token=token,
-        lock=True,
-    )
+    visit = await _open_link(session, runtime, token, lock=True)
     response = await responses.answer_all(
         session,
         runtime.outbox,

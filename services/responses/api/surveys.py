@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, status
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,8 +20,15 @@ Lang = Annotated[Literal["en", "nl"], Query(description="Language of the explana
 
 
 async def _survey_out(
-    session: AsyncSession, runtime: ResponsesRuntime, workspace: str, survey: Survey, version: SurveyVersion
+    session: AsyncSession,
+    runtime: ResponsesRuntime,
+    workspace: str,
+    survey: Survey,
+    version: SurveyVersion | None = None,
 ) -> SurveyOut:
+    """The survey as its ``version`` (the current one when not given) reads, with its checklist."""
+    if version is None:
+        version = await surveys.get_version(session, survey=survey)
     _, warnings = await workspace_settings.lint_definition(
         session, workspace_id=workspace, raw=version.definition, max_seconds=runtime.settings.lint_max_seconds
     )
@@ -85,9 +92,7 @@ async def get_survey(
     survey_id: str, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> SurveyOut:
     survey = await surveys.get_survey(session, workspace_id=workspace, survey_id=survey_id)
-    return await _survey_out(
-        session, runtime, workspace, survey, await surveys.get_version(session, survey=survey)
-    )
+    return await _survey_out(session, runtime, workspace, survey)
 
 
 @router.put(
@@ -152,9 +157,7 @@ async def close_survey(
     survey = await surveys.set_closed(
         session, runtime.outbox, workspace_id=workspace, survey_id=survey_id, closed=True
     )
-    return await _survey_out(
-        session, runtime, workspace, survey, await surveys.get_version(session, survey=survey)
-    )
+    return await _survey_out(session, runtime, workspace, survey)
 
 
 @router.post(
@@ -169,9 +172,7 @@ async def reopen_survey(
     survey = await surveys.set_closed(
         session, runtime.outbox, workspace_id=workspace, survey_id=survey_id, closed=False
     )
-    return await _survey_out(
-        session, runtime, workspace, survey, await surveys.get_version(session, survey=survey)
-    )
+    return await _survey_out(session, runtime, workspace, survey)
 
 
 @router.post(
@@ -183,19 +184,8 @@ async def reopen_survey(
 async def lint_survey(
     body: SurveyCreate, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep, lang: Lang = "en"
 ) -> LintOut:
-    limit = runtime.settings.lint_max_seconds
-    seconds, warnings = await workspace_settings.lint_definition(
-        session,
-        workspace_id=workspace,
-        raw=body.model_dump(mode="json", exclude_none=True),
-        max_seconds=limit,
-        lang=lang,
-    )
-    return LintOut(
-        estimated_seconds=seconds,
-        max_seconds=limit,
-        warnings=[LintWarningOut(**w.__dict__) for w in warnings],
-    )
+    raw = body.model_dump(mode="json", exclude_none=True)
+    return await _lint_out(session, runtime, workspace, raw, lang)
 
 
 @router.get(
@@ -209,9 +199,15 @@ async def lint_saved_survey(
 ) -> LintOut:
     survey = await surveys.get_survey(session, workspace_id=workspace, survey_id=survey_id)
     version = await surveys.get_version(session, survey=survey)
+    return await _lint_out(session, runtime, workspace, version.definition, lang)
+
+
+async def _lint_out(
+    session: AsyncSession, runtime: ResponsesRuntime, workspace: str, raw: dict[str, Any], lang: str
+) -> LintOut:
     limit = runtime.settings.lint_max_seconds
     seconds, warnings = await workspace_settings.lint_definition(
-        session, workspace_id=workspace, raw=version.definition, max_seconds=limit, lang=lang
+        session, workspace_id=workspace, raw=raw, max_seconds=limit, lang=lang
     )
     return LintOut(
         estimated_seconds=seconds,

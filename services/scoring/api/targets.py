@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring import domain
-from services.scoring.deps import RuntimeDep
+from services.scoring.deps import RuntimeDep, ScoringRuntime
 from services.scoring.handlers import notify
 from services.scoring.handlers import targets as handlers
 from services.scoring.models import NotificationRule, Target
@@ -68,6 +69,21 @@ def _values(body: TargetIn) -> dict[str, Any]:
     }
 
 
+async def _save(
+    session: AsyncSession,
+    runtime: ScoringRuntime,
+    workspace: str,
+    body: TargetIn,
+    target_id: str | None = None,
+) -> TargetOut:
+    """Store the target (a new one without ``target_id``); the evaluator wakes after the commit."""
+    target = await handlers.save_target(
+        session, workspace_id=workspace, now=runtime.deps.clock.now(), target_id=target_id, **_values(body)
+    )
+    runtime.deps.evaluator.wake_after_commit(session)
+    return target_out(target)
+
+
 @router.post(
     "/v1/targets",
     status_code=status.HTTP_201_CREATED,
@@ -80,11 +96,7 @@ def _values(body: TargetIn) -> dict[str, Any]:
 async def create_target(
     body: TargetIn, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> TargetOut:
-    target = await handlers.save_target(
-        session, workspace_id=workspace, now=runtime.deps.clock.now(), **_values(body)
-    )
-    runtime.deps.evaluator.wake_after_commit(session)
-    return target_out(target)
+    return await _save(session, runtime, workspace, body)
 
 
 @router.get(
@@ -113,11 +125,7 @@ async def get_target(target_id: TargetId, workspace: WorkspaceDep, session: Sess
 async def put_target(
     target_id: TargetId, body: TargetIn, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> TargetOut:
-    target = await handlers.save_target(
-        session, workspace_id=workspace, now=runtime.deps.clock.now(), target_id=target_id, **_values(body)
-    )
-    runtime.deps.evaluator.wake_after_commit(session)
-    return target_out(target)
+    return await _save(session, runtime, workspace, body, target_id=target_id)
 
 
 @router.delete(
