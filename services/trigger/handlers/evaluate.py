@@ -83,7 +83,9 @@ SELECT row_to_json(c)::text FROM c
 )
 
 
-@dataclass(frozen=True)
+# Not frozen, like ``ContactRef``: a frozen dataclass's __init__ costs several times as much, and a
+# pass makes one per event. Nothing changes them once claimed.
+@dataclass(slots=True)
 class Pending:
     """A stored event the rules have not seen yet."""
 
