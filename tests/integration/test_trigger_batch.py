@@ -18,6 +18,7 @@ from services.trigger.app import create_app
 from services.trigger.evaluator import Evaluator
 from shared.access import issue_api_key
 from shared.clock import Clock
+from shared.events import CustomerEventReceived, SurveyRequested
 from tests.conftest import SECRET_KEY
 from tests.support import trigger as fx
 from tests.support.stack import running
@@ -217,3 +218,59 @@ async def test_a_batch_of_mixed_events_is_decided_as_evaluating_them_one_at_a_ti
         assert scheduled == (outcome == "delayed")
         if outcome == "delayed":
             assert send_at == NOW - timedelta(minutes=10) + timedelta(hours=1)
+
+
+async def test_a_webhook_s_events_are_decided_in_one_span_of_its_trace(api_only):
+    """The events one request brought are decided in one span of the evaluator's, a child of the
+    request's: what each causes is published in the request's trace, and another request's events
+    in a span of their own."""
+    svc = api_only
+    workspace, auth, _, _ = await _workspace(svc)
+    secret = "hubspot-secret-" + workspace
+    integration = (
+        await svc.client.post(
+            "/v1/integrations", json={"name": "HubSpot", "kind": "hubspot", "secret": secret}, headers=auth
+        )
+    ).json()
+    rule = {
+        "name": "new customer",
+        "source": "hubspot",
+        "event_type": "contact.propertyChange",
+        "survey_id": "nps",
+        "channel": "link",
+    }
+    assert (await svc.client.post("/v1/rules", json=rule, headers=auth)).status_code == 201
+    path = "/v1/" + integration["webhook_url"].split("/v1/", 1)[1]
+    traces = {}
+    for n, trace in enumerate(("4bf92f3577b34da6a3ce929d0e0e4736", "0af7651916cd43dd8448eb211c80319c")):
+        body = fx.dumps(
+            [fx.lifecycle_customer(9000 + 10 * n + i, event_id=9000 + 10 * n + i) for i in range(3)]
+        )
+        headers = {
+            **fx.hubspot_v3_headers(secret, "http://testserver" + path, body),
+            "traceparent": f"00-{trace}-00f067aa0ba902b7-01",
+        }
+        response = await svc.client.post(path, content=body, headers=headers)
+        assert response.status_code == 202, response.text
+        traces[trace] = n
+    # Stored as two batches: the evaluator moves them into events, then decides them.
+    assert await svc.evaluator.evaluate_pending(limit=1000) >= 6
+    assert await _pending(svc, workspace) == 0
+    async with svc.runtime.db.unit_of_work() as session:
+        rows = (
+            await session.execute(
+                text(
+                    "SELECT payload->>'type', payload->>'traceparent' FROM trigger.outbox "
+                    "WHERE payload->>'workspaceid' = :ws AND payload->>'type' = ANY(CAST(:types AS text[]))"
+                ),
+                {"ws": workspace, "types": [CustomerEventReceived.type_name(), SurveyRequested.type_name()]},
+            )
+        ).all()
+    spans: dict[str, set[str]] = {}
+    for _, traceparent in rows:
+        _, trace, span, _ = traceparent.split("-")
+        assert span != "00f067aa0ba902b7"  # the evaluator's own span, not the request's
+        spans.setdefault(trace, set()).add(span)
+    assert len(rows) == 12  # each of the six events: received, and a survey requested
+    assert set(spans) == set(traces) and all(len(s) == 1 for s in spans.values())
+    assert len(set.union(*spans.values())) == 2

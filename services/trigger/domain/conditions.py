@@ -38,6 +38,8 @@ MAX_CONDITION_DEPTH = 8
 MAX_CONDITION_LEAVES = 100
 _DURATION = re.compile(r"^([+-]?)(\d{1,6})([smhdw])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_NUMBERS = (int, float)
+_INT_OR_TEXT = (int, str)
 
 
 class ConditionError(ValueError):
@@ -191,7 +193,8 @@ def lookup(facts: Facts, name: str) -> tuple[bool, Any]:
 def _dig(data: Any, path: str) -> tuple[bool, Any]:
     current = data
     for part in path.split("."):
-        if isinstance(current, Mapping) and part in current:
+        # A dict (what JSON gives) before the abstract Mapping, whose isinstance check costs more.
+        if (type(current) is dict or isinstance(current, Mapping)) and part in current:
             current = current[part]
         elif (
             isinstance(current, list)
@@ -207,7 +210,7 @@ def _dig(data: Any, path: str) -> tuple[bool, Any]:
 def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
+    if isinstance(value, _NUMBERS):
         return float(value) if math.isfinite(value) else None
     if isinstance(value, str):
         text = value.strip()
@@ -237,7 +240,7 @@ def _when(value: Any, tz: ZoneInfo | None) -> datetime | None:
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz or UTC)
     # ASCII digits only: '¹' and other Unicode digits pass isdigit() but are no number int() reads.
     if (
-        isinstance(value, int | str)
+        isinstance(value, _INT_OR_TEXT)
         and not isinstance(value, bool)
         and str(value).isascii()
         and str(value).isdigit()

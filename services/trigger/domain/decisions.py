@@ -229,9 +229,17 @@ def contact_attributes(contact: Mapping[str, Any]) -> dict[str, Any]:
     return attributes
 
 
+_SCALARS = (str, int, float, bool)
+
+
 def _field(key: object, value: object) -> bool:
     """Whether a property or attribute can be a context field: a short text key and a scalar value."""
-    return isinstance(key, str) and 0 < len(key) <= 64 and isinstance(value, str | int | float | bool)
+    return isinstance(key, str) and 0 < len(key) <= 64 and isinstance(value, _SCALARS)
+
+
+def _text(value: str | int | float | bool) -> str:
+    """Return a context field's value as text of at most 500 characters."""
+    return value[:500] if type(value) is str else as_text(value, True)[:500]
 
 
 def survey_context(
@@ -249,10 +257,10 @@ def survey_context(
         if len(context) >= PROPERTY_FIELDS:
             break
         if _field(key, value) and not key.startswith(ATTRIBUTE_PREFIX):
-            context.setdefault(key, as_text(value, True)[:500])
+            context.setdefault(key, _text(value))
     for name, value in (attributes or {}).items():
         if len(context) >= CONTEXT_FIELDS:
             break
         if _field(name, value):
-            context[ATTRIBUTE_PREFIX + name] = as_text(value, True)[:500]
+            context[ATTRIBUTE_PREFIX + name] = _text(value)
     return context

@@ -62,9 +62,12 @@ def contact_view(row: Mapping[str, Any]) -> ContactView:
 
 def contact_facts(row: Mapping[str, Any]) -> dict[str, Any]:
     """Return what conditions on ``contact.<field>`` can look at."""
-    facts = {f: row.get(f) for f in ("external_id", *CONTACT_FIELDS, "opted_out", "created_at")}
+    facts = {f: row.get(f) for f in _FACT_FIELDS}
     facts["attributes"] = row.get("attributes") or {}
     return facts
+
+
+_FACT_FIELDS = ("external_id", *CONTACT_FIELDS, "opted_out", "created_at")
 
 
 # Column sizes: webhook data is clipped to them rather than failing the whole event.

@@ -5,7 +5,7 @@ the evaluator and the scheduler."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.trigger.domain.conditions import Facts
 from services.trigger.domain.decisions import contact_attributes, survey_context
 from services.trigger.domain.model import RuleView, Verdict
-from services.trigger.handlers.tx import outbox_row
+from services.trigger.handlers.envelopes import envelope_time, survey_requested
 from services.trigger.store import json_param
-from shared.events import Recipient, SurveyRequested, new_id
+from shared.events import new_id
 from shared.outbox import Outbox
 
 # One statement for the second half: decisions, the frequency history, schedules and the outbox.
@@ -63,43 +63,12 @@ ORDER BY n
 class Batch:
     """What one evaluation writes, gathered so that each table gets one statement."""
 
-    outbox: list[dict[str, Any]]
-    decisions: list[dict[str, Any]]
-    history: list[dict[str, Any]]
-    schedules: list[dict[str, Any]]
-
-
-def survey_requested(
-    *,
-    workspace_id: str,
-    rule: RuleView,
-    contact: Mapping[str, Any],
-    verdict: Verdict,
-    request_id: str,
-    context: dict[str, str],
-) -> SurveyRequested:
-    """Return the event that asks dispatch to send ``rule``'s survey to ``contact``."""
-    return SurveyRequested(
-        workspace_id=workspace_id,
-        request_id=request_id,
-        contact_id=contact["id"],
-        survey_id=rule.survey_id,
-        kind=rule.kind,
-        channel=verdict.channel or rule.channel,
-        send_at=verdict.send_at,
-        recipient=Recipient(
-            name=contact["name"],
-            email=contact["email"],
-            phone=contact["phone"],
-            locale=contact["locale"],
-            timezone=contact["timezone"],
-            company=contact["company"],
-        ),
-        reason=f"rule:{rule.id}",
-        fallback_channels=verdict.fallback_channels,
-        locale=rule.locale,
-        context=context,
-    )
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    schedules: list[dict[str, Any]] = field(default_factory=list)
+    time: str = field(default_factory=envelope_time)
+    """The ``time`` of the events it publishes: when the batch was decided."""
 
 
 def record_verdict(
@@ -152,16 +121,20 @@ def record_verdict(
         return False
     context = survey_context(facts.event_type, facts.source, facts.properties, contact_attributes(contact))
     batch.outbox.append(
-        outbox_row(
+        survey_requested(
             outbox,
-            survey_requested(
-                workspace_id=workspace_id,
-                rule=rule,
-                contact=contact,
-                verdict=verdict,
-                request_id=request_id,
-                context=context,
-            ),
+            time=batch.time,
+            workspace_id=workspace_id,
+            request_id=request_id,
+            contact=contact,
+            survey_id=rule.survey_id,
+            kind=rule.kind,
+            channel=verdict.channel or rule.channel,
+            send_at=verdict.send_at,
+            reason=f"rule:{rule.id}",
+            fallback_channels=verdict.fallback_channels,
+            locale=rule.locale,
+            context=context,
         )
     )
     batch.history.append(
