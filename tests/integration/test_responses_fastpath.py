@@ -255,3 +255,29 @@ async def test_answers_redirects_and_problems_carry_the_security_headers(client,
         assert response.headers["referrer-policy"] == "no-referrer"
     page = await client.get(f"/s/{token}")
     assert "script-src 'sha256-" in page.headers["content-security-policy"]
+
+
+async def test_a_page_kept_per_survey_version_carries_each_respondents_own_link_and_answers(
+    client, auth, survey, workspace
+):
+    first, second = (link_for(workspace, survey["id"])[0] for _ in "ab")
+    pages = [(await client.get(f"/s/{t}")).text for t in (first, second, first)]
+    assert f'action="http://testserver/s/{first}"' in pages[0] and second not in pages[0]
+    assert (
+        f'data-save="http://testserver/v1/public/surveys/{second}/answers/"' in pages[1]
+        and first not in pages[1]
+    )
+    assert pages[0] == pages[2] and pages[0].replace(first, "~") == pages[1].replace(second, "~")
+    assert (await client.put(ANSWERS.format(token=first, question_id="nps"), json={"value": 9})).is_success
+    assert f'href="http://testserver/s/{first}?q=nps"' in (await client.get(f"/s/{first}")).text  # "why" next
+    assert 'value="9" checked' in (await client.get(f"/s/{first}?q=nps")).text
+    assert " checked" not in (await client.get(f"/s/{second}")).text
+
+    piped = {
+        **SURVEY,
+        "questions": [{**SURVEY["questions"][0], "text": "Would you recommend us, {first_name|friend}?"}],
+    }
+    piped_id = (await client.post("/v1/surveys", json=piped, headers=auth)).raise_for_status().json()["id"]
+    for name in ("Ada", "Grace", ""):
+        token = link_for(workspace, piped_id, context={"first_name": name})[0]
+        assert f"Would you recommend us, {name or 'friend'}?" in (await client.get(f"/s/{token}")).text

@@ -116,6 +116,7 @@ async def _step_page(
         idle_url=idle_url,
         idle_s=idle_s,
         status=status,
+        token=token,
     )
 
 
