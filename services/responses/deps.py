@@ -32,11 +32,14 @@ ResponsesRuntime = Runtime[ResponsesSettings, ResponsesDeps]
 RuntimeDep = Annotated[ResponsesRuntime, Depends(get_runtime)]
 
 
-async def read_visit(runtime: ResponsesRuntime, token: str) -> Visit | None:
-    """The visit behind ``token`` in one statement on the read pool (``handlers.reads``); None for a
-    link that takes the locked unit of work (a kiosk link)."""
+async def read_visit(
+    runtime: ResponsesRuntime, token: str, *, on: asyncpg.Connection | None = None
+) -> Visit | None:
+    """The visit behind ``token`` in one statement on the read pool (``handlers.reads``; ``on`` a connection
+    taken from it, for a write after the read); None for a link that takes the locked unit of work (a
+    kiosk link)."""
     return await reads.read_visit(
-        runtime.deps.pool,
+        on or runtime.deps.pool,
         runtime.deps.definitions,
         secret=runtime.settings.secret_key,
         previous=runtime.settings.secret_key_previous,

@@ -93,21 +93,22 @@ async def save_answer(token: str, question_id: str, body: AnswerSubmit, runtime:
     settings = runtime.settings
     # The hot path: the visit read in one statement, the answer written in one (``answer_writes``);
     # kiosk links, and a write that did not apply (a race, see there), take the locked path.
-    visit = await read_visit(runtime, token)
-    if visit is not None:
-        typed = responses.checked_answer(
-            visit, question_id=question_id, value=body.value, max_chars=settings.max_answer_chars
-        )
-        starts = visit.response is None
-        saved = typed is None and starts  # clearing an answer never given stores nothing
-        if not saved and await answer_writes.save_one(
-            runtime.deps.pool, runtime.outbox, visit=visit, question_id=question_id, value=typed
-        ):
-            saved = True
-            if starts:  # ResponseStarted was committed with it
-                runtime.db.outbox_committed()
-        if saved:
-            return _saved(visit, question_id)
+    async with runtime.deps.pool.acquire() as connection:  # one connection for the read and the write
+        visit = await read_visit(runtime, token, on=connection)
+        if visit is not None:
+            typed = responses.checked_answer(
+                visit, question_id=question_id, value=body.value, max_chars=settings.max_answer_chars
+            )
+            starts = visit.response is None
+            saved = typed is None and starts  # clearing an answer never given stores nothing
+            if not saved and await answer_writes.save_one(
+                connection, runtime.outbox, visit=visit, question_id=question_id, value=typed
+            ):
+                saved = True
+                if starts:  # ResponseStarted was committed with it
+                    runtime.db.outbox_committed()
+            if saved:
+                return _saved(visit, question_id)
     async with runtime.db.unit_of_work() as session:
         visit = await visits.open_link(
             session,

@@ -23,9 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
-
 from services.responses.domain.answers import completed_answers, consent_given
+from services.responses.handlers.reads import Reader
 from services.responses.handlers.responses import completed_event, started_event
 from services.responses.handlers.steps import CheckedForm, FormResult
 from services.responses.handlers.visits import Visit
@@ -75,9 +74,7 @@ SELECT count(*) FROM r
 """
 
 
-async def save_one(
-    pool: asyncpg.Pool, outbox_: Outbox, *, visit: Visit, question_id: str, value: Any
-) -> bool:
+async def save_one(pool: Reader, outbox_: Outbox, *, visit: Visit, question_id: str, value: Any) -> bool:
     """Return whether ``value`` (checked; None clears) was saved for ``question_id`` in one statement.
 
     On True the visit holds the answer as saved; on False nothing was written (see the module)."""
@@ -184,7 +181,7 @@ def _outbox_row(outbox_: Outbox, data: EventData, *, span: str, traceparent: str
 
 
 async def submit_first(
-    pool: asyncpg.Pool, outbox_: Outbox, *, visit: Visit, checked: CheckedForm
+    pool: Reader, outbox_: Outbox, *, visit: Visit, checked: CheckedForm
 ) -> FormResult | None:
     """Return what storing a checked form post did for a link without a response yet, in one statement;
     None when another submission started the response first (nothing written)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
@@ -52,6 +52,10 @@ DEFINITION_SQL = (
 )
 
 
+Reader: TypeAlias = asyncpg.Pool | asyncpg.Connection
+"""Where the read runs: the pool, or a connection taken from it for a read and the write after it."""
+
+
 async def _jsonb(connection: asyncpg.Connection) -> None:
     """Read JSONB as Python values (asyncpg hands it over as text by default)."""
     await connection.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
@@ -76,7 +80,7 @@ class DefinitionCache:
         self.size = size
         self._items: OrderedDict[tuple[str, int], Definition] = OrderedDict()
 
-    async def get(self, pool: asyncpg.Pool, survey_id: str, version: int) -> Definition | None:
+    async def get(self, pool: Reader, survey_id: str, version: int) -> Definition | None:
         key = (survey_id, version)
         found = self._items.get(key)
         if found is not None:
@@ -93,7 +97,7 @@ class DefinitionCache:
 
 
 async def read_visit(
-    pool: asyncpg.Pool, definitions: DefinitionCache, *, secret: str, token: str, previous: str | None
+    pool: Reader, definitions: DefinitionCache, *, secret: str, token: str, previous: str | None
 ) -> Visit | None:
     """Return the visit behind ``token`` to be shown; None for a kiosk link (``open_link`` opens those).
 
