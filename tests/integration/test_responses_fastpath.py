@@ -281,3 +281,33 @@ async def test_a_page_kept_per_survey_version_carries_each_respondents_own_link_
     for name in ("Ada", "Grace", ""):
         token = link_for(workspace, piped_id, context={"first_name": name})[0]
         assert f"Would you recommend us, {name or 'friend'}?" in (await client.get(f"/s/{token}")).text
+
+
+async def test_a_first_answer_read_and_written_at_once_checks_what_the_read_finds(
+    client, auth, survey, workspace
+):
+    # The page read once, this process knows the survey's version: a first answer is read and written
+    # in one statement, which applies only when the read finds what it assumed.
+    def first_answer() -> tuple[str, str]:
+        token = link_for(workspace, survey["id"])[0]
+        return token, ANSWERS.format(token=token, question_id="nps")
+
+    assert (await client.get(f"/s/{first_answer()[0]}")).status_code == 200
+    token, url = first_answer()
+    saved = await client.put(url, json={"value": 9})
+    assert saved.status_code == 200 and saved.json()["progress"] == {"done": 1, "total": 2}
+    assert (await client.get(f"/v1/public/surveys/{token}")).json()["answers"] == {"nps": 9}
+    assert (await client.put(url, json={"value": 11})).status_code == 422  # checked as before
+
+    assert (await client.post(f"/v1/surveys/{survey['id']}/close", headers=auth)).is_success
+    token, url = first_answer()
+    assert (await client.put(url, json={"value": 9})).status_code == 410
+    assert (await client.post(f"/v1/surveys/{survey['id']}/reopen", headers=auth)).is_success
+    assert not await started(client, token)
+
+    edited = {**SURVEY, "questions": [{**SURVEY["questions"][0], "text": "Recommend us?"}]}
+    assert (await client.put(f"/v1/surveys/{survey['id']}", json=edited, headers=auth)).json()["version"] == 2
+    token, url = first_answer()  # the version this process knew is not the survey's any more
+    assert (await client.put(url, json={"value": 7})).status_code == 200
+    shown = (await client.get(f"/v1/public/surveys/{token}")).json()
+    assert shown["version"] == 2 and shown["answers"] == {"nps": 7}

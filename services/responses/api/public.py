@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
 
-from services.responses.deps import RuntimeDep, read_visit
+from services.responses.deps import RuntimeDep
 from services.responses.handlers import answer_writes, responses, visits
 from services.responses.handlers.visits import Visit
 from services.responses.schemas import (
@@ -94,7 +94,24 @@ async def save_answer(token: str, question_id: str, body: AnswerSubmit, runtime:
     # The hot path: the visit read in one statement, the answer written in one (``answer_writes``);
     # kiosk links, and a write that did not apply (a race, see there), take the locked path.
     async with runtime.deps.pool.acquire() as connection:  # one connection for the read and the write
-        visit = await read_visit(runtime, token, on=connection)
+        link = visits.read_link(
+            secret=settings.secret_key, token=token, previous=settings.secret_key_previous
+        )
+        visit = None
+        if not visits.is_kiosk(link):
+            # A first answer is read and written in one statement when the survey's version is known.
+            visit, saved = await answer_writes.read_and_save_first(
+                connection,
+                runtime.deps.definitions,
+                runtime.outbox,
+                link=link,
+                question_id=question_id,
+                value=body.value,
+                max_chars=settings.max_answer_chars,
+            )
+            if saved:
+                runtime.db.outbox_committed()  # ResponseStarted was committed with it
+                return _saved(visit, question_id)
         if visit is not None:
             typed = responses.checked_answer(
                 visit, question_id=question_id, value=body.value, max_chars=settings.max_answer_chars

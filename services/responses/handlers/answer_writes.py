@@ -21,36 +21,56 @@ meanwhile, or it answers another version), it returns False and the caller takes
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Any
 
-from services.responses.domain.answers import completed_answers, consent_given
-from services.responses.handlers.reads import Reader
-from services.responses.handlers.responses import completed_event, started_event
+from services.responses.domain.answers import clean_context, completed_answers, consent_given
+from services.responses.handlers.reads import PAGE_SQL, DefinitionCache, Reader, visit_of
+from services.responses.handlers.responses import checked_answer, completed_event, started_event
 from services.responses.handlers.steps import CheckedForm, FormResult
 from services.responses.handlers.visits import Visit
-from services.responses.models import SCHEMA, Response, ResponseAnswer, outbox
+from services.responses.models import SCHEMA, Response, ResponseAnswer, Survey, outbox
 from shared import tracing
+from shared.erasure import contact_hash
+from shared.errors import CloseloopError
 from shared.events import CloudEvent, EventData, new_id, utcnow
 from shared.outbox import Outbox
+from shared.survey_links import SurveyLink
 
 _RESPONSES = f"{SCHEMA}.{Response.__tablename__}"
 _ANSWERS = f"{SCHEMA}.{ResponseAnswer.__tablename__}"
 
-FIRST_ANSWER_SQL = f"""
-WITH r AS (
-    INSERT INTO {_RESPONSES}
+_FIRST_RESPONSE = f"""INSERT INTO {_RESPONSES}
         (id, workspace_id, survey_id, survey_version, link_key, invitation_id, request_id, contact_id,
-         kind, channel, locale, hidden_fields, passed, consent_to_contact, started_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10, $11, $12, false, $13, $13)
-    ON CONFLICT DO NOTHING
+         kind, channel, locale, hidden_fields, passed, consent_to_contact, started_at, updated_at)"""
+_FIRST_VALUES = "$1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10, $11, $12, false, $13, $13"
+_FIRST_ROWS = f"""ON CONFLICT DO NOTHING
     RETURNING id
 ), o AS (
     INSERT INTO {outbox.fullname} (event_id, topic, key, payload) SELECT $14, $15, $16, $17 FROM r
 ), a AS (
     INSERT INTO {_ANSWERS} (response_id, question_id, workspace_id, position, type, value, answered_at)
     SELECT r.id, $18, $2, $19, $20, $21, $13 FROM r
-)
+)"""
+FIRST_ANSWER_SQL = f"""
+WITH r AS (
+    {_FIRST_RESPONSE}
+    VALUES ({_FIRST_VALUES})
+    {_FIRST_ROWS}
 SELECT count(*) FROM r
+"""
+# The same write after the page's read in one statement ($22: the contact's erasure hash), only when the
+# read finds what the write assumed: the survey open at version $4, nothing erased, no response yet.
+_READ = {"1": "$2", "2": "$3", "3": "$5", "4": "$22"}
+_READ_SQL = re.sub(r"[$]([1-4])\b", lambda m: _READ[m[1]], PAGE_SQL)
+READ_AND_FIRST_ANSWER_SQL = f"""
+WITH v AS ({_READ_SQL}), r AS (
+    {_FIRST_RESPONSE}
+    SELECT {_FIRST_VALUES} FROM v
+    WHERE NOT v.erased AND v.s_version = $4 AND v.s_closed_at IS NULL AND v.r_id IS NULL
+    {_FIRST_ROWS}
+SELECT v.*, (SELECT count(*) FROM r) AS applied FROM v
 """
 
 LATER_ANSWER_SQL = f"""
@@ -78,41 +98,13 @@ async def save_one(pool: Reader, outbox_: Outbox, *, visit: Visit, question_id: 
     """Return whether ``value`` (checked; None clears) was saved for ``question_id`` in one statement.
 
     On True the visit holds the answer as saved; on False nothing was written (see the module)."""
-    link = visit.link
     now = utcnow()
-    position = next(i for i, q in enumerate(visit.questions) if q.id == question_id)
-    kind = visit.questions[position].type
     if visit.response is None:
         assert value is not None, "clearing an answer before any was given stores nothing"
-        response_id = new_id()
-        with tracing.span("response started", parent=link.traceparent):
-            data = started_event(visit, response_id=response_id, now=now)
-            envelope = CloudEvent.wrap(data, source=outbox_.source)
-        applied = await pool.fetchval(
-            FIRST_ANSWER_SQL,
-            response_id,
-            link.workspace_id,
-            visit.survey.id,
-            visit.definition.version,
-            link.invitation_id,
-            link.request_id,
-            link.contact_id,
-            link.kind,
-            link.channel,
-            visit.locale,
-            visit.fields,
-            [question_id],
-            now,
-            envelope.id,
-            data.topic,
-            data.partition_key(),
-            envelope.model_dump(mode="json"),
-            question_id,
-            position,
-            kind,
-            value,
-        )
+        response_id, args = _first_answer_args(visit, outbox_, question_id=question_id, value=value, now=now)
+        applied = await pool.fetchval(FIRST_ANSWER_SQL, *args)
     else:
+        position = next(i for i, q in enumerate(visit.questions) if q.id == question_id)
         applied = await pool.fetchval(
             LATER_ANSWER_SQL,
             visit.response.id,
@@ -120,12 +112,95 @@ async def save_one(pool: Reader, outbox_: Outbox, *, visit: Visit, question_id: 
             now,
             question_id,
             position,
-            kind,
+            visit.questions[position].type,
             value,
             [q.id for q in visit.questions],
         )
     if not applied:
         return False
+    _note_saved(visit, response_id if visit.response is None else visit.response.id, question_id, value)
+    return True
+
+
+async def read_and_save_first(
+    connection: Reader,
+    definitions: DefinitionCache,
+    outbox_: Outbox,
+    *,
+    link: SurveyLink,
+    question_id: str,
+    value: Any,
+    max_chars: int,
+) -> tuple[Visit, bool]:
+    """Return the visit behind ``link`` (not a kiosk's) and whether ``value`` was saved for ``question_id``
+    with it: a link's first answer to a survey whose version this process knows is read and written
+    in one statement (``READ_AND_FIRST_ANSWER_SQL``); otherwise (or when the read finds a response, another
+    version, a closed survey …) only read, as ``reads.read_visit`` does, for the caller to go on from.
+
+    Raises as ``reads.read_visit`` does."""
+    read = (link.workspace_id, link.survey_id, link.invitation_id, contact_hash(link.contact_id))
+    definition = definitions.cached(link.survey_id)
+    guess = None
+    if definition is not None:
+        survey = Survey(id=link.survey_id, workspace_id=link.workspace_id, version=definition.version)
+        guess = Visit(link, survey, definition, clean_context(link.context))
+        try:
+            typed = checked_answer(guess, question_id=question_id, value=value, max_chars=max_chars)
+        except CloseloopError:  # the read decides what to say first (a closed survey, an erased contact)
+            typed = None
+    if guess is None or typed is None:
+        row = await connection.fetchrow(PAGE_SQL, *read)
+        assert row is not None
+        return await visit_of(connection, definitions, link, row), False
+    now = utcnow()
+    response_id, args = _first_answer_args(guess, outbox_, question_id=question_id, value=typed, now=now)
+    row = await connection.fetchrow(READ_AND_FIRST_ANSWER_SQL, *args, read[3])
+    assert row is not None
+    visit = await visit_of(connection, definitions, link, row)
+    if not row["applied"]:
+        return visit, False
+    _note_saved(visit, response_id, question_id, typed)
+    return visit, True
+
+
+def _first_answer_args(
+    visit: Visit, outbox_: Outbox, *, question_id: str, value: Any, now: datetime
+) -> tuple[str, list[Any]]:
+    """Return a new response's id and ``FIRST_ANSWER_SQL``'s arguments for the visit's first answer."""
+    link = visit.link
+    position = next(i for i, q in enumerate(visit.questions) if q.id == question_id)
+    response_id = new_id()
+    with tracing.span("response started", parent=link.traceparent):
+        data = started_event(visit, response_id=response_id, now=now)
+        envelope = CloudEvent.wrap(data, source=outbox_.source)
+    return response_id, [
+        response_id,
+        link.workspace_id,
+        visit.survey.id,
+        visit.definition.version,
+        link.invitation_id,
+        link.request_id,
+        link.contact_id,
+        link.kind,
+        link.channel,
+        visit.locale,
+        visit.fields,
+        [question_id],
+        now,
+        envelope.id,
+        data.topic,
+        data.partition_key(),
+        envelope.model_dump(mode="json"),
+        question_id,
+        position,
+        visit.questions[position].type,
+        value,
+    ]
+
+
+def _note_saved(visit: Visit, response_id: str, question_id: str, value: Any) -> None:
+    """Hold in ``visit`` what saving ``value`` for ``question_id`` stored."""
+    link = visit.link
     if visit.response is None:
         visit.response = Response(
             id=response_id,
@@ -144,7 +219,6 @@ async def save_one(pool: Reader, outbox_: Outbox, *, visit: Visit, question_id: 
         visit.answers.pop(question_id, None)
     else:
         visit.answers[question_id] = value
-    return True
 
 
 FIRST_FORM_SQL = f"""

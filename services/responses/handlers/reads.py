@@ -33,6 +33,7 @@ from services.responses.models import (
 from services.responses.models import erased_contacts as _erased
 from shared.erasure import contact_hash
 from shared.errors import NotFound
+from shared.survey_links import SurveyLink
 
 _RESPONSE = ("id", "survey_version", "passed", "completed_at", "reward_code", "locale", "hidden_fields")
 PAGE_SQL = f"""
@@ -79,6 +80,8 @@ class DefinitionCache:
     def __init__(self, size: int = 512) -> None:
         self.size = size
         self._items: OrderedDict[tuple[str, int], Definition] = OrderedDict()
+        self.current: dict[str, int] = {}
+        """The version each survey answered last had (a first answer's guess, checked in its statement)."""
 
     async def get(self, pool: Reader, survey_id: str, version: int) -> Definition | None:
         key = (survey_id, version)
@@ -95,6 +98,17 @@ class DefinitionCache:
             self._items.popitem(last=False)
         return definition
 
+    def seen(self, survey_id: str, version: int) -> None:
+        """Note the version survey ``survey_id`` has now (as a read found it)."""
+        if len(self.current) >= self.size and survey_id not in self.current:
+            self.current.clear()  # bounded; a survey read again is noted again
+        self.current[survey_id] = version
+
+    def cached(self, survey_id: str) -> Definition | None:
+        """Return the parsed version survey ``survey_id`` had when last read, if it is still kept."""
+        version = self.current.get(survey_id)
+        return None if version is None else self._items.get((survey_id, version))
+
 
 async def read_visit(
     pool: Reader, definitions: DefinitionCache, *, secret: str, token: str, previous: str | None
@@ -110,8 +124,16 @@ async def read_visit(
         PAGE_SQL, link.workspace_id, link.survey_id, link.invitation_id, contact_hash(link.contact_id)
     )
     assert row is not None
+    return await visit_of(pool, definitions, link, row)
+
+
+async def visit_of(
+    pool: Reader, definitions: DefinitionCache, link: SurveyLink, row: asyncpg.Record
+) -> Visit:
+    """Return the visit ``PAGE_SQL``'s ``row`` read for ``link``; raise as ``read_visit``."""
     if row["s_id"] is None or row["erased"]:
         raise NotFound("This survey is no longer available.", field="token" if row["erased"] else "survey_id")
+    definitions.seen(row["s_id"], row["s_version"])
     survey = Survey(
         id=row["s_id"],
         workspace_id=link.workspace_id,
