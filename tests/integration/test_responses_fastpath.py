@@ -311,3 +311,31 @@ async def test_a_first_answer_read_and_written_at_once_checks_what_the_read_find
     assert (await client.put(url, json={"value": 7})).status_code == 200
     shown = (await client.get(f"/v1/public/surveys/{token}")).json()
     assert shown["version"] == 2 and shown["answers"] == {"nps": 7}
+
+
+async def test_a_form_post_read_and_written_at_once_checks_what_the_read_finds(
+    client, auth, survey, workspace
+):
+    assert (
+        await client.get(f"/s/{link_for(workspace, survey['id'])[0]}")
+    ).status_code == 200  # version known
+    token = link_for(workspace, survey["id"])[0]
+    posted = await client.post(f"/s/{token}", data={"nps": "3", "why": "Slow"})
+    assert posted.status_code == 303 and posted.headers["location"].endswith(f"/s/{token}/thanks")
+    assert (await client.get(f"/v1/public/surveys/{token}")).json()["answered"] is True
+    assert (await client.post(f"/s/{token}", data={"nps": "9"})).status_code == 409  # answered already
+    refused = await client.post(f"/s/{link_for(workspace, survey['id'])[0]}", data={"nps": "11"})
+    assert refused.status_code == 422 and 'class="error" id="err-nps"' in refused.text
+
+    assert (await client.post(f"/v1/surveys/{survey['id']}/close", headers=auth)).is_success
+    token = link_for(workspace, survey["id"])[0]
+    assert (await client.post(f"/s/{token}", data={"nps": "3"})).status_code == 410
+    assert (await client.post(f"/v1/surveys/{survey['id']}/reopen", headers=auth)).is_success
+    assert not await started(client, token)
+
+    edited = {**SURVEY, "questions": [{**SURVEY["questions"][0], "text": "Recommend us?"}]}
+    assert (await client.put(f"/v1/surveys/{survey['id']}", json=edited, headers=auth)).json()["version"] == 2
+    token = link_for(workspace, survey["id"])[0]
+    assert (await client.post(f"/s/{token}", data={"nps": "8"})).status_code == 303
+    shown = (await client.get(f"/v1/public/surveys/{token}")).json()
+    assert shown["version"] == 2 and shown["answered"] and shown["answers"] == {"nps": 8}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
 
-from services.responses.deps import RuntimeDep
+from services.responses.deps import RuntimeDep, opened_link
 from services.responses.handlers import answer_writes, responses, visits
 from services.responses.handlers.visits import Visit
 from services.responses.schemas import (
@@ -94,11 +94,9 @@ async def save_answer(token: str, question_id: str, body: AnswerSubmit, runtime:
     # The hot path: the visit read in one statement, the answer written in one (``answer_writes``);
     # kiosk links, and a write that did not apply (a race, see there), take the locked path.
     async with runtime.deps.pool.acquire() as connection:  # one connection for the read and the write
-        link = visits.read_link(
-            secret=settings.secret_key, token=token, previous=settings.secret_key_previous
-        )
+        link = opened_link(runtime, token)
         visit = None
-        if not visits.is_kiosk(link):
+        if link is not None:
             # A first answer is read and written in one statement when the survey's version is known.
             visit, saved = await answer_writes.read_and_save_first(
                 connection,

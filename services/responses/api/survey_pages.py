@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.responses import pages
-from services.responses.deps import ResponsesRuntime, RuntimeDep, read_visit
+from services.responses.deps import ResponsesRuntime, RuntimeDep, opened_link, read_visit
 from services.responses.domain.answers import Problem
 from services.responses.domain.definition import Question
 from services.responses.domain.languages import LOCALE
@@ -203,9 +203,23 @@ async def submit_form(token: str, request: Request, runtime: RuntimeDep) -> HTTP
     form = await _form_fields(request)
     async with runtime.deps.pool.acquire() as connection:  # one connection for the read and the write
         try:
-            visit = await read_visit(runtime, token, on=connection)
+            link = opened_link(runtime, token)
+            visit, done = None, None
+            if link is not None:
+                # Read and written in one statement when the survey's version is known (see there).
+                visit, done = await answer_writes.read_and_submit_first(
+                    connection,
+                    runtime.deps.definitions,
+                    runtime.outbox,
+                    link=link,
+                    form=form,
+                    max_chars=settings.max_answer_chars,
+                )
         except CloseloopError as exc:
             return _error_page(exc, request)
+        if done is not None:
+            runtime.db.outbox_committed()
+            return _after_form(request, token, done)
         if visit is not None and visit.response is None and not visit.definition.raw.get("reward_pool_id"):
             checked = steps.check_form(visit, form=form, max_chars=settings.max_answer_chars)
             if checked.refused:
