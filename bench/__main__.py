@@ -353,6 +353,14 @@ async def burst(target: Target, path: str, count: int, first_id: int) -> float:
     return time.monotonic() - started
 
 
+def rss_mb(pid: int) -> float:
+    """Return a process's resident memory in MB (bench.dispatch and bench.outbound read it)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 # --- the run -----------------------------------------------------------------------------------------
 
 

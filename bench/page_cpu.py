@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import os
+import pstats
 import secrets
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import httpx
 
@@ -90,6 +92,9 @@ async def main(args: argparse.Namespace) -> None:
                 await asyncio.gather(*(one(p) for p in paths))
                 return (time.process_time() - started) / len(paths) * 1e6
 
+            if args.profile:
+                await _profile(block, args.profile)
+                return
             ways = {"front door": front, "FastAPI": None}
             cpu = {(kind, way): [] for kind in KINDS for way in ways}
             for kind in KINDS:
@@ -121,6 +126,20 @@ async def main(args: argparse.Namespace) -> None:
         )
 
 
+async def _profile(block: Callable[[str], Awaitable[float]], top: int) -> None:
+    """Print where the front door's CPU goes per kind (cProfile of one warm block, ``top`` rows)."""
+    for kind in KINDS:
+        await block(kind)  # warm
+        profile = cProfile.Profile()
+        profile.enable()
+        await block(kind)
+        profile.disable()
+        print(f"\n=== {kind}: the front door, one block, by own time", flush=True)
+        pstats.Stats(profile).sort_stats("tottime").print_stats(top)
+        print(f"=== {kind}: by cumulative time", flush=True)
+        pstats.Stats(profile).sort_stats("cumulative").print_stats(top)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         prog="python -m bench.page_cpu",
@@ -130,4 +149,7 @@ if __name__ == "__main__":
     parser.add_argument("--blocks", type=int, default=8, help="blocks of each way per kind, alternating")
     parser.add_argument("--block", type=int, default=300, help="requests per block")
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight at a time")
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="ROWS", help="print cProfile's top ROWS per kind instead"
+    )
     asyncio.run(main(parser.parse_args()))

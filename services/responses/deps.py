@@ -10,10 +10,11 @@ from fastapi import Depends
 
 from services.responses.handlers import reads
 from services.responses.handlers.reads import DefinitionCache
-from services.responses.handlers.visits import Visit
+from services.responses.handlers.visits import Visit, is_kiosk, read_link
 from services.responses.settings import ResponsesSettings
 from shared.ratelimit import TokenBuckets
 from shared.service import Runtime, get_runtime
+from shared.survey_links import SurveyLink
 
 
 @dataclass
@@ -42,3 +43,12 @@ async def read_visit(runtime: ResponsesRuntime, token: str) -> Visit | None:
         previous=runtime.settings.secret_key_previous,
         token=token,
     )
+
+
+def opened_link(runtime: ResponsesRuntime, token: str) -> SurveyLink | None:
+    """The link in ``token`` (raises as ``visits.read_link``); None for a kiosk link (the locked unit of
+    work opens those)."""
+    link = read_link(
+        secret=runtime.settings.secret_key, token=token, previous=runtime.settings.secret_key_previous
+    )
+    return None if is_kiosk(link) else link

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import secrets
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -60,6 +62,7 @@ def _templates() -> Environment:
         autoescape=select_autoescape(default=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # the templates ship with the package: no stat() of both files per page
     )
 
 
@@ -82,6 +85,22 @@ def headers() -> dict[str, str]:
     }
 
 
+@cache
+def _raw_headers() -> tuple[tuple[bytes, bytes], ...]:
+    return (
+        *((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers().items()),
+        (b"content-type", b"text/html; charset=utf-8"),
+    )
+
+
+def _html(body: bytes, status: int) -> HTMLResponse:
+    """Return a page with ``headers()``, encoded once per process instead of per response."""
+    response = HTMLResponse(None, status_code=status)
+    response.body = body
+    response.raw_headers = [(b"content-length", str(len(body)).encode()), *_raw_headers()]
+    return response
+
+
 def branding_view(branding: Mapping[str, Any]) -> dict[str, Any]:
     """Return the template's branding values: colours, the text colour on buttons, the font stack."""
     return _branding_view(tuple(merge_branding(branding).items()))
@@ -102,13 +121,16 @@ def _branding_view(merged: tuple[tuple[str, str | None], ...]) -> dict[str, Any]
 def _render(
     template: str, status: int, *, lang: str | None, branding: Mapping[str, Any] | None = None, **ctx: Any
 ) -> HTMLResponse:
+    return _html(_html_of(template, lang=lang, branding=branding, **ctx).encode(), status)
+
+
+def _html_of(template: str, *, lang: str | None, branding: Mapping[str, Any] | None, **ctx: Any) -> str:
     locale = lang or "en"
-    html = (
+    return (
         _templates()
         .get_template(template)
         .render(lang=locale, dir=text_direction(locale), b=branding_view(branding or {}), **ctx)
     )
-    return HTMLResponse(html, status_code=status, headers=headers())
 
 
 def _str(value: Any) -> str:
@@ -177,7 +199,7 @@ def question_view(
     )
 
 
-def survey_step(
+def _survey_html(
     *,
     title: str,
     heading: str | None,
@@ -191,20 +213,18 @@ def survey_step(
     back_url: str | None,
     max_chars: int,
     branding: Mapping[str, Any],
-    notice: str | None = None,
-    idle_url: str | None = None,
-    idle_s: int = 0,
-    status: int = 200,
-) -> HTMLResponse:
+    notice: str | None,
+    idle_url: str | None,
+    idle_s: int,
+) -> str:
     """Return one page of the survey: the questions in ``questions``, answers so far filled in, and
     ``notice`` (why the score in the link was not saved) above them."""
     lang = ui_language(locale)
     total = max(progress.total, progress.done + len(questions), 1)
     n = min(progress.done + 1 + start, total)
     has_errors = any(q.error for q in questions)
-    return _render(
+    return _html_of(
         "survey.html",
-        status,
         lang=locale,
         branding=branding,
         title=title,
@@ -316,6 +336,13 @@ def step_progress(
     return Progress(done, sum(1 for s in states if s != "hidden"))
 
 
+_MARK = f"tk{secrets.token_hex(12)}"
+"""Stands for the respondent's token in a kept page: random per process, so no survey's text holds it."""
+_KEPT: OrderedDict[tuple[Any, ...], tuple[bytes, ...]] = OrderedDict()
+KEPT_PAGES = 256
+"""Rendered pages kept (``render_step``), the most recently used."""
+
+
 def render_step(
     visit: Any,
     step: Sequence[Question],
@@ -331,11 +358,54 @@ def render_step(
     idle_s: int,
     notice: Problem | None = None,
     status: int = 200,
+    token: str | None = None,
 ) -> HTMLResponse:
-    """Return the page for ``step`` of a visit (``handlers.visits.Visit``)."""
+    """Return the page for ``step`` of a visit (``handlers.visits.Visit``).
+
+    With ``token`` (the link's, in ``action``, ``save_url`` and ``back_url``) a page nothing personal
+    is drawn on — no answer of the step, no error, no text filled from the link's hidden fields — is
+    rendered once per everything it shows (survey version, step, language, progress, branding, URLs
+    with the token left out) and kept; each respondent's token is spliced into the kept bytes."""
     locale = visit.locale
+    progress = step_progress(visit.questions, visit.answers, visit.fields, visit.passed, step[0].id)
+    title = visit.text(visit.definition.raw.get("title")) or visit.survey.name
+    page = {
+        "title": title,
+        "heading": title,
+        "locale": locale,
+        "progress": progress,
+        "last_step": progress.done + len(step) >= progress.total,
+        "action": action,
+        "save_url": save_url,
+        "back_url": back_url,
+        "max_chars": max_chars,
+        "branding": branding,
+        "idle_url": idle_url,
+        "idle_s": idle_s,
+    }
     lang = ui_language(locale)
-    views = [
+    if token and not errors and not visit.definition.fills_fields and not any(q.id in values for q in step):
+        return _kept_step(
+            visit, step, token, page, notice=notice.text(lang) if notice else None, status=status
+        )
+    views = _views(visit, step, values=values, errors=errors, lang=lang)
+    # With JavaScript the page shows one question at a time, from the first unanswered one.
+    start = next((i for i, q in enumerate(step) if q.id not in values and q.id not in errors), len(step) - 1)
+    if errors:
+        start = next(i for i, q in enumerate(step) if q.id in errors)
+    html = _survey_html(questions=views, start=start, notice=notice.text(lang) if notice else None, **page)
+    return _html(html.encode(), status)
+
+
+def _views(
+    visit: Any,
+    step: Sequence[Question],
+    *,
+    values: Mapping[str, Any],
+    errors: Mapping[str, Problem],
+    lang: str,
+) -> list[QuestionView]:
+    return [
         question_view(
             q,
             text=visit.text(q.text),
@@ -346,30 +416,42 @@ def render_step(
         )
         for q in step
     ]
-    progress = step_progress(visit.questions, visit.answers, visit.fields, visit.passed, step[0].id)
-    # With JavaScript the page shows one question at a time, from the first unanswered one.
-    start = next((i for i, q in enumerate(step) if q.id not in values and q.id not in errors), len(step) - 1)
-    if errors:
-        start = next(i for i, q in enumerate(step) if q.id in errors)
-    title = visit.text(visit.definition.raw.get("title")) or visit.survey.name
-    return survey_step(
-        title=title,
-        heading=title,
-        questions=views,
-        locale=locale,
-        progress=progress,
-        start=start,
-        last_step=progress.done + len(step) >= progress.total,
-        action=action,
-        save_url=save_url,
-        back_url=back_url,
-        max_chars=max_chars,
-        branding=branding,
-        notice=notice.text(lang) if notice else None,
-        idle_url=idle_url,
-        idle_s=idle_s,
-        status=status,
+
+
+def _kept_step(
+    visit: Any,
+    step: Sequence[Question],
+    token: str,
+    page: dict[str, Any],
+    *,
+    notice: str | None,
+    status: int,
+) -> HTMLResponse:
+    """Return ``render_step``'s page of a step without answers or errors, from the kept pages."""
+    for url in ("action", "save_url", "back_url"):
+        if page[url] is not None:
+            page[url] = page[url].replace(token, _MARK)
+    # Everything the page shows: the questions' texts come from the survey version, the language
+    # chain and the respondent's reachability (which questions are in ``step``); nothing from fields.
+    key = (
+        visit.survey.id,
+        visit.definition.version,
+        tuple(q.id for q in step),
+        visit.chain,
+        notice,
+        status,
+        *(tuple(v.items()) if isinstance(v, Mapping) else v for v in page.values()),
     )
+    parts = _KEPT.get(key)
+    if parts is None:
+        views = _views(visit, step, values={}, errors={}, lang=ui_language(page["locale"]))
+        html = _survey_html(questions=views, start=0, notice=notice, **page)
+        parts = _KEPT[key] = tuple(part.encode() for part in html.split(_MARK))
+        if len(_KEPT) > KEPT_PAGES:
+            _KEPT.popitem(last=False)
+    else:
+        _KEPT.move_to_end(key)
+    return _html(token.encode().join(parts), status)
 
 
 def qr_code(url: str, *, kind: str) -> bytes:

@@ -255,3 +255,87 @@ async def test_answers_redirects_and_problems_carry_the_security_headers(client,
         assert response.headers["referrer-policy"] == "no-referrer"
     page = await client.get(f"/s/{token}")
     assert "script-src 'sha256-" in page.headers["content-security-policy"]
+
+
+async def test_a_page_kept_per_survey_version_carries_each_respondents_own_link_and_answers(
+    client, auth, survey, workspace
+):
+    first, second = (link_for(workspace, survey["id"])[0] for _ in "ab")
+    pages = [(await client.get(f"/s/{t}")).text for t in (first, second, first)]
+    assert f'action="http://testserver/s/{first}"' in pages[0] and second not in pages[0]
+    assert (
+        f'data-save="http://testserver/v1/public/surveys/{second}/answers/"' in pages[1]
+        and first not in pages[1]
+    )
+    assert pages[0] == pages[2] and pages[0].replace(first, "~") == pages[1].replace(second, "~")
+    assert (await client.put(ANSWERS.format(token=first, question_id="nps"), json={"value": 9})).is_success
+    assert f'href="http://testserver/s/{first}?q=nps"' in (await client.get(f"/s/{first}")).text  # "why" next
+    assert 'value="9" checked' in (await client.get(f"/s/{first}?q=nps")).text
+    assert " checked" not in (await client.get(f"/s/{second}")).text
+
+    piped = {
+        **SURVEY,
+        "questions": [{**SURVEY["questions"][0], "text": "Would you recommend us, {first_name|friend}?"}],
+    }
+    piped_id = (await client.post("/v1/surveys", json=piped, headers=auth)).raise_for_status().json()["id"]
+    for name in ("Ada", "Grace", ""):
+        token = link_for(workspace, piped_id, context={"first_name": name})[0]
+        assert f"Would you recommend us, {name or 'friend'}?" in (await client.get(f"/s/{token}")).text
+
+
+async def test_a_first_answer_read_and_written_at_once_checks_what_the_read_finds(
+    client, auth, survey, workspace
+):
+    # The page read once, this process knows the survey's version: a first answer is read and written
+    # in one statement, which applies only when the read finds what it assumed.
+    def first_answer() -> tuple[str, str]:
+        token = link_for(workspace, survey["id"])[0]
+        return token, ANSWERS.format(token=token, question_id="nps")
+
+    assert (await client.get(f"/s/{first_answer()[0]}")).status_code == 200
+    token, url = first_answer()
+    saved = await client.put(url, json={"value": 9})
+    assert saved.status_code == 200 and saved.json()["progress"] == {"done": 1, "total": 2}
+    assert (await client.get(f"/v1/public/surveys/{token}")).json()["answers"] == {"nps": 9}
+    assert (await client.put(url, json={"value": 11})).status_code == 422  # checked as before
+
+    assert (await client.post(f"/v1/surveys/{survey['id']}/close", headers=auth)).is_success
+    token, url = first_answer()
+    assert (await client.put(url, json={"value": 9})).status_code == 410
+    assert (await client.post(f"/v1/surveys/{survey['id']}/reopen", headers=auth)).is_success
+    assert not await started(client, token)
+
+    edited = {**SURVEY, "questions": [{**SURVEY["questions"][0], "text": "Recommend us?"}]}
+    assert (await client.put(f"/v1/surveys/{survey['id']}", json=edited, headers=auth)).json()["version"] == 2
+    token, url = first_answer()  # the version this process knew is not the survey's any more
+    assert (await client.put(url, json={"value": 7})).status_code == 200
+    shown = (await client.get(f"/v1/public/surveys/{token}")).json()
+    assert shown["version"] == 2 and shown["answers"] == {"nps": 7}
+
+
+async def test_a_form_post_read_and_written_at_once_checks_what_the_read_finds(
+    client, auth, survey, workspace
+):
+    assert (
+        await client.get(f"/s/{link_for(workspace, survey['id'])[0]}")
+    ).status_code == 200  # version known
+    token = link_for(workspace, survey["id"])[0]
+    posted = await client.post(f"/s/{token}", data={"nps": "3", "why": "Slow"})
+    assert posted.status_code == 303 and posted.headers["location"].endswith(f"/s/{token}/thanks")
+    assert (await client.get(f"/v1/public/surveys/{token}")).json()["answered"] is True
+    assert (await client.post(f"/s/{token}", data={"nps": "9"})).status_code == 409  # answered already
+    refused = await client.post(f"/s/{link_for(workspace, survey['id'])[0]}", data={"nps": "11"})
+    assert refused.status_code == 422 and 'class="error" id="err-nps"' in refused.text
+
+    assert (await client.post(f"/v1/surveys/{survey['id']}/close", headers=auth)).is_success
+    token = link_for(workspace, survey["id"])[0]
+    assert (await client.post(f"/s/{token}", data={"nps": "3"})).status_code == 410
+    assert (await client.post(f"/v1/surveys/{survey['id']}/reopen", headers=auth)).is_success
+    assert not await started(client, token)
+
+    edited = {**SURVEY, "questions": [{**SURVEY["questions"][0], "text": "Recommend us?"}]}
+    assert (await client.put(f"/v1/surveys/{survey['id']}", json=edited, headers=auth)).json()["version"] == 2
+    token = link_for(workspace, survey["id"])[0]
+    assert (await client.post(f"/s/{token}", data={"nps": "8"})).status_code == 303
+    shown = (await client.get(f"/v1/public/surveys/{token}")).json()
+    assert shown["version"] == 2 and shown["answered"] and shown["answers"] == {"nps": 8}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.responses.deps import ResponsesRuntime, RuntimeDep, read_visit
+from services.responses.deps import ResponsesRuntime, RuntimeDep, opened_link
 from services.responses.handlers import answer_writes, responses, visits
 from services.responses.handlers.visits import Visit
 from services.responses.schemas import (
@@ -102,21 +102,37 @@ async def save_answer(token: str, question_id: str, body: AnswerSubmit, runtime:
     settings = runtime.settings
     # The hot path: the visit read in one statement, the answer written in one (``answer_writes``);
     # kiosk links, and a write that did not apply (a race, see there), take the locked path.
-    visit = await read_visit(runtime, token)
-    if visit is not None:
-        typed = responses.checked_answer(
-            visit, question_id=question_id, value=body.value, max_chars=settings.max_answer_chars
-        )
-        starts = visit.response is None
-        saved = typed is None and starts  # clearing an answer never given stores nothing
-        if not saved and await answer_writes.save_one(
-            runtime.deps.pool, runtime.outbox, visit=visit, question_id=question_id, value=typed
-        ):
-            saved = True
-            if starts:  # ResponseStarted was committed with it
-                runtime.db.outbox_committed()
-        if saved:
-            return _saved(visit, question_id)
+    async with runtime.deps.pool.acquire() as connection:  # one connection for the read and the write
+        link = opened_link(runtime, token)
+        visit = None
+        if link is not None:
+            # A first answer is read and written in one statement when the survey's version is known.
+            visit, saved = await answer_writes.read_and_save_first(
+                connection,
+                runtime.deps.definitions,
+                runtime.outbox,
+                link=link,
+                question_id=question_id,
+                value=body.value,
+                max_chars=settings.max_answer_chars,
+            )
+            if saved:
+                runtime.db.outbox_committed()  # ResponseStarted was committed with it
+                return _saved(visit, question_id)
+        if visit is not None:
+            typed = responses.checked_answer(
+                visit, question_id=question_id, value=body.value, max_chars=settings.max_answer_chars
+            )
+            starts = visit.response is None
+            saved = typed is None and starts  # clearing an answer never given stores nothing
+            if not saved and await answer_writes.save_one(
+                connection, runtime.outbox, visit=visit, question_id=question_id, value=typed
+            ):
+                saved = True
+                if starts:  # ResponseStarted was committed with it
+                    runtime.db.outbox_committed()
+            if saved:
+                return _saved(visit, question_id)
     async with runtime.db.unit_of_work() as session:
         visit = await _open_link(session, runtime, token, lock=True)
         await responses.answer_one(

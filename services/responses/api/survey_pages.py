@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.responses import pages
-from services.responses.deps import ResponsesRuntime, RuntimeDep, read_visit
+from services.responses.deps import ResponsesRuntime, RuntimeDep, opened_link, read_visit
 from services.responses.domain.answers import Problem
 from services.responses.domain.definition import Question
 from services.responses.domain.languages import LOCALE
@@ -116,6 +116,7 @@ async def _step_page(
         idle_url=idle_url,
         idle_s=idle_s,
         status=status,
+        token=token,
     )
 
 
@@ -199,21 +200,36 @@ async def submit_form(token: str, request: Request, runtime: RuntimeDep) -> HTTP
     # The hot path: a link without a response yet (the whole survey on one page, or its first page) is
     # read in one statement and stored in one (``answer_writes.submit_first``). Kiosk links, surveys that
     # give reward codes, a response already started and a lost race take the locked unit of work.
-    try:
-        visit = await read_visit(runtime, token)
-    except CloseloopError as exc:
-        return _error_page(exc, request)
     form = await _form_fields(request)
-    if visit is not None and visit.response is None and not visit.definition.raw.get("reward_pool_id"):
-        checked = steps.check_form(visit, form=form, max_chars=settings.max_answer_chars)
-        if checked.refused:
-            return await _refused(request, None, runtime, token, visit, checked.refused)
-        result = await answer_writes.submit_first(
-            runtime.deps.pool, runtime.outbox, visit=visit, checked=checked
-        )
-        if result is not None:
+    async with runtime.deps.pool.acquire() as connection:  # one connection for the read and the write
+        try:
+            link = opened_link(runtime, token)
+            visit, done = None, None
+            if link is not None:
+                # Read and written in one statement when the survey's version is known (see there).
+                visit, done = await answer_writes.read_and_submit_first(
+                    connection,
+                    runtime.deps.definitions,
+                    runtime.outbox,
+                    link=link,
+                    form=form,
+                    max_chars=settings.max_answer_chars,
+                )
+        except CloseloopError as exc:
+            return _error_page(exc, request)
+        if done is not None:
             runtime.db.outbox_committed()
-            return _after_form(request, token, result)
+            return _after_form(request, token, done)
+        if visit is not None and visit.response is None and not visit.definition.raw.get("reward_pool_id"):
+            checked = steps.check_form(visit, form=form, max_chars=settings.max_answer_chars)
+            if checked.refused:
+                return await _refused(request, None, runtime, token, visit, checked.refused)
+            result = await answer_writes.submit_first(
+                connection, runtime.outbox, visit=visit, checked=checked
+            )
+            if result is not None:
+                runtime.db.outbox_committed()
+                return _after_form(request, token, result)
     async with runtime.db.unit_of_work() as session:
         try:
             visit = await visits.open_link(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any, Literal, get_args
 
 from shared.vocabulary import METRICS, QuestionType
@@ -291,3 +292,11 @@ class Definition:
             [outcome_from_dict(o) for o in raw.get("outcomes") or ()],
             raw.get("default_locale") or "en",
         )
+
+    @cached_property
+    def fills_fields(self) -> bool:
+        """Whether any of its texts has a ``{field}`` the link's hidden fields fill (its pages differ per
+        respondent then, beyond their answers)."""
+        from services.responses.domain.languages import has_placeholder  # it imports this module
+
+        return has_placeholder(self.raw)

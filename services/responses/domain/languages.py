@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from services.responses.domain.definition import LocalText, Question
 
@@ -51,6 +52,17 @@ def page_locale(chain: Sequence[str], available: set[str]) -> str:
 
 
 _PLACEHOLDER = re.compile(r"\{([a-z0-9_.-]{1,64})(?:\|([^{}]{0,100}))?\}")
+
+
+def has_placeholder(value: Any) -> bool:
+    """Return whether any text in ``value`` (strings, nested in lists and dicts) has a ``{field}`` to fill."""
+    if isinstance(value, str):
+        return _PLACEHOLDER.search(value) is not None
+    if isinstance(value, dict):
+        return any(has_placeholder(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_placeholder(v) for v in value)
+    return False
 
 
 def fill(text: str, fields: Mapping[str, str]) -> str:

@@ -21,18 +21,23 @@ meanwhile, or it answers another version), it returns False and the caller takes
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-import asyncpg
-
-from services.responses.domain.answers import completed_answers, consent_given
-from services.responses.handlers.responses import completed_event, started_event
-from services.responses.handlers.steps import CheckedForm, FormResult
+from services.responses.domain.answers import clean_context, completed_answers, consent_given
+from services.responses.handlers.reads import PAGE_SQL, DefinitionCache, Reader, visit_of
+from services.responses.handlers.responses import checked_answer, completed_event, started_event
+from services.responses.handlers.steps import CheckedForm, FormResult, check_form
 from services.responses.handlers.visits import Visit
-from services.responses.models import SCHEMA, Response, ResponseAnswer, outbox
+from services.responses.models import SCHEMA, Response, ResponseAnswer, Survey, outbox
 from shared import tracing
+from shared.erasure import contact_hash
+from shared.errors import CloseloopError
 from shared.events import CloudEvent, EventData, new_id, utcnow
 from shared.outbox import Outbox
+from shared.survey_links import SurveyLink
 
 _RESPONSES = f"{SCHEMA}.{Response.__tablename__}"
 _ANSWERS = f"{SCHEMA}.{ResponseAnswer.__tablename__}"
@@ -53,6 +58,31 @@ WITH r AS (
 )
 SELECT count(*) FROM r
 """
+
+
+def _after_read(first: str, *, contact_hash_at: int) -> str:
+    """Return the statement ``first`` (a first write: $2 workspace, $3 survey, $4 version, $5 link key)
+    after the page's read (``reads.PAGE_SQL``; its contact hash as ``$contact_hash_at``) in one statement.
+
+    The response is inserted only when the read finds what the write assumed: the survey open at
+    version $4, the contact not erased, no response yet. The statement returns the read's row and
+    ``applied`` (1 when the response was inserted)."""
+    params = {"1": "$2", "2": "$3", "3": "$5", "4": f"${contact_hash_at}"}
+    read = re.sub(r"[$]([1-4])\b", lambda m: params[m[1]], PAGE_SQL)
+    gate = "WHERE NOT v.erased AND v.s_version = $4 AND v.s_closed_at IS NULL AND v.r_id IS NULL"
+    steps = [
+        ("WITH r AS (", f"WITH v AS ({read}), r AS ("),
+        ("    VALUES (", "    SELECT "),
+        (")\n    ON CONFLICT DO NOTHING", f" FROM v {gate}\n    ON CONFLICT DO NOTHING"),
+        ("SELECT count(*) FROM r", "SELECT v.*, (SELECT count(*) FROM r) AS applied FROM v"),
+    ]
+    for old, new in steps:
+        assert first.count(old) == 1, old
+        first = first.replace(old, new)
+    return first
+
+
+READ_AND_FIRST_ANSWER_SQL = _after_read(FIRST_ANSWER_SQL, contact_hash_at=22)
 
 LATER_ANSWER_SQL = f"""
 WITH r AS (
@@ -75,47 +105,17 @@ SELECT count(*) FROM r
 """
 
 
-async def save_one(
-    pool: asyncpg.Pool, outbox_: Outbox, *, visit: Visit, question_id: str, value: Any
-) -> bool:
+async def save_one(pool: Reader, outbox_: Outbox, *, visit: Visit, question_id: str, value: Any) -> bool:
     """Return whether ``value`` (checked; None clears) was saved for ``question_id`` in one statement.
 
     On True the visit holds the answer as saved; on False nothing was written (see the module)."""
-    link = visit.link
     now = utcnow()
-    position = next(i for i, q in enumerate(visit.questions) if q.id == question_id)
-    kind = visit.questions[position].type
     if visit.response is None:
         assert value is not None, "clearing an answer before any was given stores nothing"
-        response_id = new_id()
-        with tracing.span("response started", parent=link.traceparent):
-            data = started_event(visit, response_id=response_id, now=now)
-            envelope = CloudEvent.wrap(data, source=outbox_.source)
-        applied = await pool.fetchval(
-            FIRST_ANSWER_SQL,
-            response_id,
-            link.workspace_id,
-            visit.survey.id,
-            visit.definition.version,
-            link.invitation_id,
-            link.request_id,
-            link.contact_id,
-            link.kind,
-            link.channel,
-            visit.locale,
-            visit.fields,
-            [question_id],
-            now,
-            envelope.id,
-            data.topic,
-            data.partition_key(),
-            envelope.model_dump(mode="json"),
-            question_id,
-            position,
-            kind,
-            value,
-        )
+        response_id, args = _first_answer_args(visit, outbox_, question_id=question_id, value=value, now=now)
+        applied = await pool.fetchval(FIRST_ANSWER_SQL, *args)
     else:
+        position = next(i for i, q in enumerate(visit.questions) if q.id == question_id)
         applied = await pool.fetchval(
             LATER_ANSWER_SQL,
             visit.response.id,
@@ -123,12 +123,108 @@ async def save_one(
             now,
             question_id,
             position,
-            kind,
+            visit.questions[position].type,
             value,
             [q.id for q in visit.questions],
         )
     if not applied:
         return False
+    _note_saved(visit, response_id if visit.response is None else visit.response.id, question_id, value)
+    return True
+
+
+async def read_and_save_first(
+    connection: Reader,
+    definitions: DefinitionCache,
+    outbox_: Outbox,
+    *,
+    link: SurveyLink,
+    question_id: str,
+    value: Any,
+    max_chars: int,
+) -> tuple[Visit, bool]:
+    """Return the visit behind ``link`` (not a kiosk's) and whether ``value`` was saved for ``question_id``
+    with it: a link's first answer to a survey whose version this process knows is read and written
+    in one statement (``READ_AND_FIRST_ANSWER_SQL``); otherwise (or when the read finds a response, another
+    version, a closed survey …) only read, as ``reads.read_visit`` does, for the caller to go on from.
+
+    Raises as ``reads.read_visit`` does."""
+    guess = _known_visit(definitions, link)
+    if guess is not None:
+        try:
+            typed = checked_answer(guess, question_id=question_id, value=value, max_chars=max_chars)
+        except CloseloopError:  # the read decides what to say first (a closed survey, an erased contact)
+            typed = None
+    if guess is None or typed is None:
+        return await _read(connection, definitions, link), False
+    now = utcnow()
+    response_id, args = _first_answer_args(guess, outbox_, question_id=question_id, value=typed, now=now)
+    row = await connection.fetchrow(READ_AND_FIRST_ANSWER_SQL, *args, contact_hash(link.contact_id))
+    assert row is not None
+    visit = await visit_of(connection, definitions, link, row)
+    if not row["applied"]:
+        return visit, False
+    _note_saved(visit, response_id, question_id, typed)
+    return visit, True
+
+
+def _first_answer_args(
+    visit: Visit, outbox_: Outbox, *, question_id: str, value: Any, now: datetime
+) -> tuple[str, list[Any]]:
+    """Return a new response's id and ``FIRST_ANSWER_SQL``'s arguments for the visit's first answer."""
+    link = visit.link
+    position = next(i for i, q in enumerate(visit.questions) if q.id == question_id)
+    response_id = new_id()
+    with tracing.span("response started", parent=link.traceparent):
+        data = started_event(visit, response_id=response_id, now=now)
+        envelope = CloudEvent.wrap(data, source=outbox_.source)
+    return response_id, [
+        *_response_args(visit, response_id),
+        [question_id],
+        now,
+        envelope.id,
+        data.topic,
+        data.partition_key(),
+        envelope.model_dump(mode="json"),
+        question_id,
+        position,
+        visit.questions[position].type,
+        value,
+    ]
+
+
+def _response_args(visit: Visit, response_id: str) -> list[Any]:
+    """Return the first statements' $1 … $11: the new response's id, where it comes from, its locale
+    and hidden fields."""
+    link = visit.link
+    return [
+        response_id,
+        link.workspace_id,
+        visit.survey.id,
+        visit.definition.version,
+        link.invitation_id,
+        link.request_id,
+        link.contact_id,
+        link.kind,
+        link.channel,
+        visit.locale,
+        visit.fields,
+    ]
+
+
+async def _read(connection: Reader, definitions: DefinitionCache, link: SurveyLink) -> Visit:
+    row = await connection.fetchrow(PAGE_SQL, *_read_args(link))
+    assert row is not None
+    return await visit_of(connection, definitions, link, row)
+
+
+def _read_args(link: SurveyLink) -> tuple[str, str, str, str]:
+    return link.workspace_id, link.survey_id, link.invitation_id, contact_hash(link.contact_id)
+
+
+def _note_saved(visit: Visit, response_id: str, question_id: str, value: Any) -> None:
+    """Hold in ``visit`` what saving ``value`` for ``question_id`` stored."""
+    link = visit.link
     if visit.response is None:
         visit.response = Response(
             id=response_id,
@@ -147,7 +243,6 @@ async def save_one(
         visit.answers.pop(question_id, None)
     else:
         visit.answers[question_id] = value
-    return True
 
 
 FIRST_FORM_SQL = f"""
@@ -170,6 +265,7 @@ WITH r AS (
 )
 SELECT count(*) FROM r
 """
+READ_AND_FIRST_FORM_SQL = _after_read(FIRST_FORM_SQL, contact_hash_at=18)
 
 
 def _outbox_row(outbox_: Outbox, data: EventData, *, span: str, traceparent: str | None) -> dict[str, Any]:
@@ -184,10 +280,58 @@ def _outbox_row(outbox_: Outbox, data: EventData, *, span: str, traceparent: str
 
 
 async def submit_first(
-    pool: asyncpg.Pool, outbox_: Outbox, *, visit: Visit, checked: CheckedForm
+    pool: Reader, outbox_: Outbox, *, visit: Visit, checked: CheckedForm
 ) -> FormResult | None:
     """Return what storing a checked form post did for a link without a response yet, in one statement;
     None when another submission started the response first (nothing written)."""
+    result, args = _first_form_args(visit, outbox_, checked)
+    return result if await pool.fetchval(FIRST_FORM_SQL, *args) else None
+
+
+async def read_and_submit_first(
+    connection: Reader,
+    definitions: DefinitionCache,
+    outbox_: Outbox,
+    *,
+    link: SurveyLink,
+    form: Mapping[str, list[str]],
+    max_chars: int,
+) -> tuple[Visit, FormResult | None]:
+    """Return the visit behind ``link`` (not a kiosk's) and what storing its form post did, as
+    ``submit_first`` does, read and written in one statement (``READ_AND_FIRST_FORM_SQL``) when the
+    survey's version is known, the form passes its checks and the survey gives no reward codes; otherwise
+    (or when the read finds a response, another version, a closed survey …) only read, result None.
+
+    Raises as ``reads.read_visit`` does."""
+    guess = _known_visit(definitions, link)
+    checked = None
+    if guess is not None and not guess.definition.raw.get("reward_pool_id"):
+        checked = check_form(guess, form=form, max_chars=max_chars)
+    if guess is None or checked is None or checked.refused:
+        return await _read(connection, definitions, link), None
+    result, args = _first_form_args(guess, outbox_, checked)
+    row = await connection.fetchrow(READ_AND_FIRST_FORM_SQL, *args, contact_hash(link.contact_id))
+    assert row is not None
+    visit = await visit_of(connection, definitions, link, row)
+    if not row["applied"]:
+        return visit, None
+    visit.response, visit.answers = guess.response, guess.answers
+    return visit, result
+
+
+def _known_visit(definitions: DefinitionCache, link: SurveyLink) -> Visit | None:
+    """Return the visit ``link`` would have at the version this process last read its survey at (to be
+    checked by the statement that writes with it); None when that version is not known."""
+    definition = definitions.cached(link.survey_id)
+    if definition is None:
+        return None
+    survey = Survey(id=link.survey_id, workspace_id=link.workspace_id, version=definition.version)
+    return Visit(link, survey, definition, clean_context(link.context))
+
+
+def _first_form_args(visit: Visit, outbox_: Outbox, checked: CheckedForm) -> tuple[FormResult, list[Any]]:
+    """Return what the form post does and ``FIRST_FORM_SQL``'s arguments; the visit then holds the response
+    and answers as written."""
     assert visit.response is None and checked.refused is None
     link = visit.link
     now = utcnow()
@@ -239,24 +383,12 @@ async def submit_first(
             )
             result = FormResult(completed=True)
     answers = [{"q": q, "position": positions[q], "type": types[q], "value": v} for q, v in stored.items()]
-    applied = await pool.fetchval(
-        FIRST_FORM_SQL,
-        response.id,
-        link.workspace_id,
-        visit.survey.id,
-        visit.definition.version,
-        link.invitation_id,
-        link.request_id,
-        link.contact_id,
-        link.kind,
-        link.channel,
-        response.locale,
-        visit.fields,
+    return result, [
+        *_response_args(visit, response.id),
         response.passed,
         response.consent_to_contact,
         now,
         response.completed_at,
         events,
         answers,
-    )
-    return result if applied else None
+    ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
@@ -33,6 +33,7 @@ from services.responses.models import (
 from services.responses.models import erased_contacts as _erased
 from shared.erasure import contact_hash
 from shared.errors import NotFound
+from shared.survey_links import SurveyLink
 
 _RESPONSE = ("id", "survey_version", "passed", "completed_at", "reward_code", "locale", "hidden_fields")
 PAGE_SQL = f"""
@@ -50,6 +51,10 @@ LEFT JOIN {SCHEMA}.{WorkspaceSettings.__tablename__} w ON s.id IS NOT NULL AND w
 DEFINITION_SQL = (
     f"SELECT definition FROM {SCHEMA}.{SurveyVersion.__tablename__} WHERE survey_id = $1 AND version = $2"
 )
+
+
+Reader: TypeAlias = asyncpg.Pool | asyncpg.Connection
+"""Where the read runs: the pool, or a connection taken from it for a read and the write after it."""
 
 
 async def _jsonb(connection: asyncpg.Connection) -> None:
@@ -75,8 +80,10 @@ class DefinitionCache:
     def __init__(self, size: int = 512) -> None:
         self.size = size
         self._items: OrderedDict[tuple[str, int], Definition] = OrderedDict()
+        self.current: dict[str, int] = {}
+        """The version each survey answered last had (a first answer's guess, checked in its statement)."""
 
-    async def get(self, pool: asyncpg.Pool, survey_id: str, version: int) -> Definition | None:
+    async def get(self, pool: Reader, survey_id: str, version: int) -> Definition | None:
         key = (survey_id, version)
         found = self._items.get(key)
         if found is not None:
@@ -91,9 +98,20 @@ class DefinitionCache:
             self._items.popitem(last=False)
         return definition
 
+    def seen(self, survey_id: str, version: int) -> None:
+        """Note the version survey ``survey_id`` has now (as a read found it)."""
+        if len(self.current) >= self.size and survey_id not in self.current:
+            self.current.clear()  # bounded; a survey read again is noted again
+        self.current[survey_id] = version
+
+    def cached(self, survey_id: str) -> Definition | None:
+        """Return the parsed version survey ``survey_id`` had when last read, if it is still kept."""
+        version = self.current.get(survey_id)
+        return None if version is None else self._items.get((survey_id, version))
+
 
 async def read_visit(
-    pool: asyncpg.Pool, definitions: DefinitionCache, *, secret: str, token: str, previous: str | None
+    pool: Reader, definitions: DefinitionCache, *, secret: str, token: str, previous: str | None
 ) -> Visit | None:
     """Return the visit behind ``token`` to be shown; None for a kiosk link (``open_link`` opens those).
 
@@ -106,8 +124,16 @@ async def read_visit(
         PAGE_SQL, link.workspace_id, link.survey_id, link.invitation_id, contact_hash(link.contact_id)
     )
     assert row is not None
+    return await visit_of(pool, definitions, link, row)
+
+
+async def visit_of(
+    pool: Reader, definitions: DefinitionCache, link: SurveyLink, row: asyncpg.Record
+) -> Visit:
+    """Return the visit ``PAGE_SQL``'s ``row`` read for ``link``; raise as ``read_visit``."""
     if row["s_id"] is None or row["erased"]:
         raise NotFound("This survey is no longer available.", field="token" if row["erased"] else "survey_id")
+    definitions.seen(row["s_id"], row["s_version"])
     survey = Survey(
         id=row["s_id"],
         workspace_id=link.workspace_id,
