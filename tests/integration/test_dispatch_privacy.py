@@ -26,13 +26,12 @@ from services.dispatch.models import Invitation, Notification, outbox
 from shared.events import (
     ContactErased,
     InvitationFailed,
-    NotificationRequested,
     Recipient,
     SurveyRequested,
     new_id,
 )
 from shared.outbox import Outbox
-from tests.support.dispatch import Dispatch, FakeProvider, running_dispatch
+from tests.support.dispatch import Dispatch, FakeProvider, notification, running_dispatch
 from tests.support.stack import wait_until
 
 pytestmark = pytest.mark.integration
@@ -125,16 +124,7 @@ async def test_erasure_reaches_every_copy_and_kills_the_links(dispatch, workspac
     # Staff heard about them by email and the CRM by webhook, in words that name them.
     about = f"{who['name']} ({who['email']}, {who['phone']}) gave 2."
     for channel, to in (("email", f"lead@{workspace}.test"), ("webhook", "followup.opened")):
-        await dispatch.publish(
-            NotificationRequested(
-                workspace_id=workspace,
-                notification_id=new_id(),
-                channel=channel,
-                to=to,
-                subject=f"{who['name']}",
-                body=about,
-            )
-        )
+        await dispatch.publish(notification(workspace, channel, to, f"{who['name']}", about))
     await smtp.wait_for(lambda m: f"lead@{workspace}.test" in str(m["To"]))
     await wait_until(lambda: dispatch.provider.hooks_for(hook), message="the CRM got the webhook")
     async with dispatch.runtime.db.unit_of_work() as session:
