@@ -42,8 +42,6 @@ from shared.events import (
     Recipient,
     ResponseCompleted,
     ResponseStarted,
-    SurveyPublished,
-    SurveyQuestion,
     SurveyRequested,
     new_id,
 )
@@ -55,6 +53,7 @@ from tests.support.dispatch import (
     Dispatch,
     FakeProvider,
     notification,
+    published,
     running_dispatch,
 )
 from tests.support.stack import running, wait_until
@@ -110,21 +109,6 @@ def request(workspace: str, *, contact_id: str = "con-1", **fields: Any) -> Surv
 
 def to(address: str) -> Any:
     return lambda m: recipient(m) == address
-
-
-def published(workspace: str, survey_id: str, *questions: dict[str, Any], **fields: Any) -> SurveyPublished:
-    """The event responses publishes when a survey version is created (here: with these questions)."""
-    return SurveyPublished(
-        workspace_id=workspace,
-        survey_id=survey_id,
-        survey_version=fields.pop("survey_version", 1),
-        name=survey_id,
-        open=True,
-        questions=tuple(SurveyQuestion.model_validate(q) for q in questions),
-        languages=fields.pop("languages", ("en", "nl")),
-        published_at=datetime.now(UTC),
-        **fields,
-    )
 
 
 def text_of(message: EmailMessage) -> str:

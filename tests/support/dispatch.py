@@ -41,7 +41,16 @@ from services.dispatch.deps import DispatchRuntime
 from services.dispatch.models import Survey
 from services.dispatch.settings import DispatchSettings
 from shared.clock import Clock
-from shared.events import CUSTOMER_EVENTS, INVITATIONS, EventData, NotificationRequested, new_id
+from shared.events import (
+    CUSTOMER_EVENTS,
+    INVITATIONS,
+    EventData,
+    NotificationRequested,
+    SurveyPublished,
+    SurveyQuestion,
+    new_id,
+    utcnow,
+)
 from tests.support.served import serve
 from tests.support.stack import TopicReader, publish, running, settings_from, wait_until
 
@@ -209,6 +218,23 @@ class FakeProvider:
 
     def as_dict(self) -> dict[str, Any]:
         return {"messages": len(self.messages), "hooks": len(self.hooks), "violations": self.violations}
+
+
+def published(
+    workspace: str, survey_id: str, *questions: dict[str, Any], version: int = 1
+) -> SurveyPublished:
+    """The event responses publishes when a survey version is created (here: with these questions, in
+    English and Dutch)."""
+    return SurveyPublished(
+        workspace_id=workspace,
+        survey_id=survey_id,
+        survey_version=version,
+        name=survey_id,
+        open=True,
+        questions=tuple(SurveyQuestion.model_validate(q) for q in questions),
+        languages=("en", "nl"),
+        published_at=utcnow(),
+    )
 
 
 def notification(
