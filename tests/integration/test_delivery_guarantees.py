@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import TopicPartition
-from sqlalchemy import Column, MetaData, String, Table, func, select
+from sqlalchemy import MetaData, func, select
 
 from shared.db import Database
 from shared.events import CUSTOMER_EVENTS, CloudEvent, CustomerEventReceived, dead_letter_topic
@@ -17,7 +17,7 @@ from shared.inbox import EventConsumer, inbox_table
 from shared.kafka import create_consumer
 from shared.outbox import Outbox, OutboxRelay, outbox_table
 from shared.settings import ServiceSettings
-from tests.support.plumbing import GROUP_TIMEOUTS, customer_event, scratch_tables
+from tests.support.plumbing import GROUP_TIMEOUTS, customer_event, marked_effects, scratch_tables
 from tests.support.stack import TopicReader, wait_until
 
 pytestmark = pytest.mark.integration
@@ -25,13 +25,7 @@ pytestmark = pytest.mark.integration
 metadata = MetaData(schema="delivery_test")
 inbox = inbox_table(metadata)
 outbox = outbox_table(metadata)
-effects = Table(
-    "effects",
-    metadata,
-    Column("id", String(36), primary_key=True, autoincrement=False),
-    Column("event_id", String(64), nullable=False),
-    Column("marker", String(64), nullable=False),
-)
+effects = marked_effects(metadata)
 
 
 class Crash(Exception):

@@ -10,27 +10,21 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import TopicPartition
-from sqlalchemy import Column, MetaData, String, Table, select
+from sqlalchemy import MetaData, select
 
 from shared.db import Database
 from shared.events import CUSTOMER_EVENTS, CloudEvent, CustomerEventReceived, dead_letter_topic
 from shared.inbox import EventConsumer, inbox_table
 from shared.kafka import create_consumer
 from shared.settings import ServiceSettings
-from tests.support.plumbing import GROUP_TIMEOUTS, customer_event, scratch_tables
+from tests.support.plumbing import GROUP_TIMEOUTS, customer_event, marked_effects, scratch_tables
 from tests.support.stack import TopicReader, wait_until
 
 pytestmark = pytest.mark.integration
 
 metadata = MetaData(schema="scoring_batch_test")
 inbox = inbox_table(metadata)
-effects = Table(
-    "effects",
-    metadata,
-    Column("id", String(36), primary_key=True, autoincrement=False),
-    Column("event_id", String(64), nullable=False),
-    Column("marker", String(64), nullable=False),
-)
+effects = marked_effects(metadata)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import MetaData
+from sqlalchemy import Column, MetaData, String, Table
 
 from shared.db import Database
 from shared.events import CustomerEventReceived, utcnow
@@ -29,6 +29,18 @@ async def scratch_tables(database_url: str, metadata: MetaData) -> AsyncIterator
         await conn.run_sync(metadata.create_all)
     yield database
     await database.dispose()
+
+
+def marked_effects(metadata: MetaData) -> Table:
+    """The table a test's handler writes its effects to: one row per handled event, marked with the test's
+    ``marker`` (the partition may hold other tests' events)."""
+    return Table(
+        "effects",
+        metadata,
+        Column("id", String(36), primary_key=True, autoincrement=False),
+        Column("event_id", String(64), nullable=False),
+        Column("marker", String(64), nullable=False),
+    )
 
 
 def customer_event(workspace: str, event_id: str, *, contact_id: str) -> CustomerEventReceived:
