@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import re
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -44,6 +43,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
 from bench.__main__ import percentile, table
+from bench.cli import arguments, run
 from bench.followup import install_ladder, seed_cases, seed_setup
 from bench.scoring import _cpu_seconds, load
 from closeloop.infra import free_port, scratch_broker, scratch_database
@@ -287,13 +287,9 @@ async def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.console",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = arguments("bench.console", __doc__)
     parser.add_argument("--answers", type=int, default=10_000_000, help="scored answers to generate")
     parser.add_argument("--cases", type=int, default=50_000, help="open cases to seed")
     parser.add_argument("--repeat", type=int, default=30, help="timed requests of each page")
     parser.add_argument("--live", type=int, default=20, help="responses published on an open overview")
-    sys.exit(asyncio.run(main(parser.parse_args())))
+    run(main, parser)

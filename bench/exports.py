@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import os
 import secrets
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,8 +31,9 @@ import httpx
 from sqlalchemy import text
 
 from bench.__main__ import table
+from bench.cli import arguments, run, spawn, stop
 from bench.scoring import load
-from closeloop.infra import die_with_parent, free_port, scratch_broker, scratch_database
+from closeloop.infra import free_port, scratch_broker, scratch_database
 from shared.access import Role, issue_api_key
 from shared.db import Database
 
@@ -112,8 +112,8 @@ async def main(args: argparse.Namespace) -> int:
             "--role",
             "api",
         ]
-        child = _spawn(command, env)
-        stack.callback(_stop, child)
+        child = spawn(command, env)
+        stack.callback(stop, child)
         base = f"http://127.0.0.1:{port}"
         auth = {"Authorization": f"Bearer {issue_api_key(secret, 'bench', role=Role.ANALYST)}"}
         async with httpx.AsyncClient(
@@ -168,24 +168,8 @@ async def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(command, env=env, preexec_fn=die_with_parent)
-
-
-def _stop(child: subprocess.Popen[bytes]) -> None:
-    child.terminate()
-    try:
-        child.wait(30)
-    except subprocess.TimeoutExpired:
-        child.kill()
-
-
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.exports",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = arguments("bench.exports", __doc__)
     parser.add_argument("--rows", type=int, default=1_000_000, help="scored responses to generate and export")
     parser.add_argument(
         "--formats", default="csv,ndjson", help="comma-separated: csv, ndjson (empty: the segment only)"
@@ -193,4 +177,4 @@ if __name__ == "__main__":
     parser.add_argument(
         "--segment", action=argparse.BooleanOptionalAction, default=True, help="export a segment too"
     )
-    sys.exit(asyncio.run(main(parser.parse_args())))
+    run(main, parser)

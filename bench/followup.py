@@ -21,12 +21,10 @@ Prints progress, then a table with the aims side by side.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import os
 import random
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,6 +33,8 @@ import asyncpg
 import httpx
 from sqlalchemy import insert as sa_insert
 
+from bench.cli import arguments, run
+from bench.loadgen import percentile
 from closeloop.infra import scratch_broker, scratch_database
 from services.followup.app import create_app
 from services.followup.domain import escalation as ladder
@@ -72,13 +72,6 @@ COUNTRIES = [
 ]
 ZONES = {"NL": "Europe/Amsterdam", "GB": "Europe/London", "US": "America/New_York"}
 PRODUCTS = ["basic", "pro", "enterprise"]
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def say(message: str) -> None:
@@ -477,14 +470,10 @@ async def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.followup",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = arguments("bench.followup", __doc__)
     parser.add_argument("--cases", type=int, default=50_000)
     parser.add_argument("--agents", type=int, default=200)
     parser.add_argument("--events", type=int, default=300, help="cases created from events (timed)")
     parser.add_argument("--lists", type=int, default=300, help="'my open cases' requests (timed)")
     parser.add_argument("--batch", type=int, default=2000, help="CLOSELOOP_FOLLOWUP_ESCALATION_BATCH")
-    sys.exit(asyncio.run(main(parser.parse_args())))
+    run(main, parser)

@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import os
 import secrets
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -34,8 +33,9 @@ import httpx
 from aiokafka import AIOKafkaProducer
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from bench.__main__ import rss_mb
-from bench.dispatch import percentile, wait_for
+from bench.__main__ import table
+from bench.cli import arguments, run
+from bench.dispatch import percentile, rss_mb, wait_for
 from closeloop.infra import free_port, scratch_broker, scratch_database
 from closeloop.stack import ServiceStack
 from shared.access import Role, issue_api_key
@@ -249,22 +249,17 @@ async def main(args: argparse.Namespace) -> int:
         server.close()
         await infra.aclose()
 
-    width = max(len(k) for k, _ in rows)
     print()
     print(
         f"outbound benchmark (one dispatch process, {args.subscriptions} subscriptions, webhook_concurrency="
         f"{args.concurrency}; {os.cpu_count()} cores shared with the broker, database and receiver)"
     )
-    print("\n".join(f"  {k:<{width}}  {v}" for k, v in rows))
+    print(table(rows))
     return 1 if receiver.bad else 0
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.outbound",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = arguments("bench.outbound", __doc__)
     parser.add_argument("--subscriptions", type=int, default=100)
     parser.add_argument("--events", type=int, default=50, help="throughput phase: events (× subscriptions)")
     parser.add_argument("--rate", type=float, default=100, help="latency phase: events per second")
@@ -272,4 +267,4 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=200, help="CLOSELOOP_DISPATCH_WEBHOOK_CONCURRENCY")
     parser.add_argument("--verify-every", type=int, default=20)
     parser.add_argument("--timeout-s", type=float, default=180)
-    sys.exit(asyncio.run(main(parser.parse_args())))
+    run(main, parser)

@@ -32,6 +32,7 @@ from typing import Any
 
 import httpx
 
+from bench.cli import arguments, run
 from bench.trigger import record_surveys, ticket_solved_body
 from closeloop.infra import scratch_broker, scratch_database
 from shared import standard_webhooks
@@ -181,15 +182,11 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.webhook_cpu",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = arguments("bench.webhook_cpu", __doc__)
     parser.add_argument(
         "--against", choices=("middleware", "fastapi"), default="middleware", help="the other way (see above)"
     )
     parser.add_argument("--blocks", type=int, default=20, help="blocks of each way, alternating")
     parser.add_argument("--block", type=int, default=500, help="webhooks per block")
     parser.add_argument("--concurrency", type=int, default=32, help="webhooks in flight at a time")
-    asyncio.run(main(parser.parse_args()))
+    run(main, parser)

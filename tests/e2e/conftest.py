@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ from shared.events import SurveyPublished, SurveyQuestion
 from shared.security import issue_api_key, verify_api_key
 from shared.vocabulary import QUESTION_TYPES
 from tests.conftest import SECRET_KEY
+from tests.support.docs import doc_generator
 from tests.support.stack import publish
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,11 +57,7 @@ def urls(stack: ServiceStack) -> dict[str, str]:
 
 def _responses_publishes_surveys() -> bool:
     """Whether responses publishes its surveys' lifecycle (docs/gen_asyncapi.py says who publishes what)."""
-    spec = importlib.util.spec_from_file_location("gen_asyncapi", ROOT / "docs" / "gen_asyncapi.py")
-    assert spec and spec.loader
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
-    return "responses" in gen.PUBLISHERS[SurveyPublished]
+    return "responses" in doc_generator("gen_asyncapi").PUBLISHERS[SurveyPublished]
 
 
 async def _publish_surveys_as_responses_would(

@@ -17,7 +17,7 @@ from closeloop.infra import free_port
 from closeloop.mailcatcher import body_of, recipient
 from closeloop.stack import ServiceStack
 from tests.conftest import SECRET_KEY
-from tests.support.console import csrf_of
+from tests.support.console import accept_invitation, csrf_of
 from tests.support.stack import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -107,15 +107,7 @@ async def test_an_invitation_arrives_through_dispatch_and_its_link_makes_a_membe
     assert "invites you to" in email["Subject"]
     link = re.search(r"(http://\S+/invitations/[A-Za-z0-9_-]+)", body_of(email, "plain")).group(1)  # type: ignore[union-attr]
     async with httpx.AsyncClient(timeout=10) as hers:
-        page = await hers.get(link)
-        accepted = await hers.post(
-            link,
-            data={
-                "name": "Grace Hopper",
-                "password": "nanoseconds of wire",
-                "csrf_token": csrf_of(page.text),
-            },
-        )
+        accepted = await accept_invitation(hers, link, name="Grace Hopper", password="nanoseconds of wire")
         assert accepted.status_code == 303
         home = await hers.get(urls["console"] + "/")
         assert "as <strong>agent</strong>" in home.text

@@ -166,7 +166,8 @@ async def test_who_to_call_is_on_a_case_for_those_who_work_cases_or_read_contact
 ):
     from services.followup.app import create_app
     from services.followup.settings import FollowUpSettings
-    from tests.integration.test_followup_cases import ADA, case_for, negative
+    from tests.integration.test_followup_cases import case_for, negative
+    from tests.support.followup import ADA
 
     async with running(create_app(settings_for(FollowUpSettings))) as client:
         event = negative(workspace)

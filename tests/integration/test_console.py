@@ -22,7 +22,14 @@ from shared.clock import Clock
 from shared.events import NOTIFICATIONS, WORKSPACES
 from shared.security import _mac
 from tests.conftest import SECRET_KEY
-from tests.support.console import FAST_HASHING, create_workspace, csrf_of, home_csrf, sign_in
+from tests.support.console import (
+    FAST_HASHING,
+    accept_invitation,
+    create_workspace,
+    csrf_of,
+    home_csrf,
+    sign_in,
+)
 from tests.support.stack import TopicReader, settings_from, wait_until
 
 pytestmark = pytest.mark.integration
@@ -300,14 +307,7 @@ async def test_an_invitation_arrives_and_makes_a_member_with_the_role(app, clien
             link, data={"name": "Grace", "password": grace, "csrf_token": csrf_of(page.text)}
         )
         assert weak.status_code == 422
-        accepted = await hers.post(
-            link,
-            data={
-                "name": "Grace Hopper",
-                "password": "nanoseconds of wire",
-                "csrf_token": csrf_of(page.text),
-            },
-        )
+        accepted = await accept_invitation(hers, link, name="Grace Hopper", password="nanoseconds of wire")
         assert accepted.status_code == 303
         assert signed_in_as((await hers.get("/")).text) == f"{workspace}:agent"
         assert (await hers.get(link)).status_code == 410

@@ -48,22 +48,24 @@ from services.trigger.settings import TriggerSettings
 from shared.events import (
     Answer,
     NegativeFeedbackDetected,
-    Recipient,
     ResponseCompleted,
     ResponseScored,
     ScoredAnswer,
     new_id,
     utcnow,
 )
+from tests.support.browser import chromium as launched_chromium
 from tests.support.console import FAST_HASHING, PASSWORD, create_workspace, invite_member
+from tests.support.followup import ADA
 from tests.support.receiver import Receiver
-from tests.support.responses import CHROMIUM, CHROMIUM_ARGS, serve
+from tests.support.responses import serve
 from tests.support.stack import publish, settings_from, wait_until
 from tests.support.surveys import publish_survey
 from tests.support.webhooks import signed, ticket_solved
 
 pytestmark = pytest.mark.integration
 SHORT_LINK = re.compile(r"https?://[^\s\"'<>?]+/l/[A-Za-z0-9_\-]+")
+ROOT = Path(__file__).resolve().parents[2]
 WIDTHS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1440, "height": 900}}
 
 
@@ -76,35 +78,21 @@ async def base_url(stack_env: dict[str, str]) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="module")
 async def chromium() -> AsyncIterator[Any]:
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError as exc:  # pragma: no cover - a broken install must be loud
-        pytest.fail(f"the browser tests need the 'playwright' package: {exc}")
-    async with async_playwright() as p:
-        try:
-            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        except Exception as exc:
-            pytest.fail(
-                f"headless Chromium did not start from {CHROMIUM} ({exc}); install it (apt-get install chromium)"
-            )
+    async with launched_chromium() as browser:
         yield browser
-        await browser.close()
 
 
 @pytest.fixture
-def shots() -> Path:
-    folder = Path(
-        os.environ.get(
-            "CLOSELOOP_SCREENSHOTS", Path(__file__).resolve().parents[2] / ".artifacts" / "screenshots"
-        )
-    )
+def gallery() -> Path:
+    """Screenshots of every page at both widths, kept for review (git-ignored)."""
+    folder = Path(os.environ.get("CLOSELOOP_SCREENSHOTS", ROOT / ".artifacts" / "screenshots"))
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
 @pytest.mark.parametrize("size", list(WIDTHS))
 async def test_sign_in_create_and_revoke_a_key_and_sign_out_by_keyboard(
-    base_url, chromium, workspace, shots, size
+    base_url, chromium, workspace, gallery, size
 ):
     async with httpx.AsyncClient(base_url=base_url) as http:
         made = await create_workspace(
@@ -121,7 +109,7 @@ async def test_sign_in_create_and_revoke_a_key_and_sign_out_by_keyboard(
         headers = answer.headers
         assert "frame-ancestors 'none'" in headers["content-security-policy"]
         assert headers["x-content-type-options"] == "nosniff" and headers["referrer-policy"] == "no-referrer"
-        await page.screenshot(path=shots / f"sign-in-{size}.png", full_page=True)
+        await page.screenshot(path=gallery / f"sign-in-{size}.png", full_page=True)
         await page.keyboard.press("Tab")  # the brand link
         await page.keyboard.press("Tab")
         assert await page.evaluate("document.activeElement.id") == "email"
@@ -131,7 +119,7 @@ async def test_sign_in_create_and_revoke_a_key_and_sign_out_by_keyboard(
         await page.keyboard.press("Enter")
         await page.wait_for_load_state()
         assert "not right" in await page.inner_text("[role=alert]")
-        await page.screenshot(path=shots / f"sign-in-refused-{size}.png", full_page=True)
+        await page.screenshot(path=gallery / f"sign-in-refused-{size}.png", full_page=True)
         problems.clear()  # Chromium logs the refused sign-in's 401
         await page.fill("#password", made["password"])
         await page.press("#password", "Enter")
@@ -143,11 +131,11 @@ async def test_sign_in_create_and_revoke_a_key_and_sign_out_by_keyboard(
         await page.click("text=Create key")
         secret = (await page.inner_text("#secret")).strip()
         assert secret.startswith(f"clk_{workspace}.") and ".integration." in secret
-        await page.screenshot(path=shots / f"key-created-{size}.png", full_page=True)
+        await page.screenshot(path=gallery / f"key-created-{size}.png", full_page=True)
         await page.click("text=Back to the console")
         await page.wait_for_url(f"{base_url}/")
         assert "Zapier" in await page.inner_text("table")
-        await page.screenshot(path=shots / f"home-{size}.png", full_page=True)
+        await page.screenshot(path=gallery / f"home-{size}.png", full_page=True)
         fits = await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         assert fits, "the page is wider than the screen"
         await page.click("button[aria-label='Revoke the key Zapier']")
@@ -161,8 +149,6 @@ async def test_sign_in_create_and_revoke_a_key_and_sign_out_by_keyboard(
 
 
 # --- the web app: overview, cases, explore, responses, surveys, settings -------------------------------
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -214,14 +200,6 @@ async def apps(stack_env: dict[str, str]) -> AsyncIterator[Apps]:
             yield Apps(console, scoring, followup, responses, dispatch, trigger)
 
 
-@pytest.fixture
-def gallery() -> Path:
-    """Screenshots of every page at both widths, kept for review (git-ignored)."""
-    folder = Path(os.environ.get("CLOSELOOP_SCREENSHOTS", ROOT / ".artifacts" / "screenshots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 def answers(
     workspace: str, survey: str, nps: int, nls: int, csat: int, ces: int, comment: str, **extra: Any
 ) -> ResponseCompleted:
@@ -266,45 +244,66 @@ async def scored_n(
     return await wait_until(check, message=f"{n} answers scored")
 
 
-async def signed_in_page(
-    chromium: Any, base: str, email: str, password: str, size: str
-) -> tuple[Any, Any, list[str]]:
-    context = await chromium.new_context(viewport=WIDTHS[size])
-    page = await context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
-    # A request the page's own navigation aborted (the live stream, an icon while reloading) is no problem.
-    page.on(
-        "requestfailed",
-        lambda r: (
-            problems.append(f"failed: {r.url} {r.failure}")
-            if "/live" not in r.url and "ERR_ABORTED" not in str(r.failure)
-            else None
-        ),
+async def metrics_of_last(
+    http: httpx.AsyncClient, scoring: str, auth: dict[str, str], survey: str, days: int, **params: str
+) -> dict[str, Any]:
+    """What scoring answers for ``survey`` over the last ``days`` days, today included (the console's
+    ``period``), with ``params``."""
+    today = date.today()
+    period = {"from": (today - timedelta(days=days - 1)).isoformat(), "to": today.isoformat()}
+    answer = await http.get(
+        f"{scoring}/v1/metrics", params={"survey_id": survey, **params, **period}, headers=auth
     )
-    await page.goto(f"{base}/sign-in")
-    await page.fill("#email", email)
-    await page.fill("#password", password)
-    await page.press("#password", "Enter")
-    await page.wait_for_url(f"{base}/")
-    return context, page, problems
+    return dict(answer.json())
+
+
+@contextlib.asynccontextmanager
+async def signed_in(
+    chromium: Any, base: str, email: str, password: str, size: str
+) -> AsyncIterator[tuple[Any, list[str]]]:
+    """Yield a page at ``size`` signed in to the console at ``base`` as ``email``, and the problems it
+    logs (console errors and warnings, failed requests); the page must have logged none by the end of
+    the block (a test may ``clear()`` those it expects, such as a refused page's 403)."""
+    context = await chromium.new_context(viewport=WIDTHS[size])
+    try:
+        page = await context.new_page()
+        problems: list[str] = []
+        page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+        # A request the page's own navigation aborted (the live stream, an icon while reloading) is no problem.
+        page.on(
+            "requestfailed",
+            lambda r: (
+                problems.append(f"failed: {r.url} {r.failure}")
+                if "/live" not in r.url and "ERR_ABORTED" not in str(r.failure)
+                else None
+            ),
+        )
+        await page.goto(f"{base}/sign-in")
+        await page.fill("#email", email)
+        await page.fill("#password", password)
+        await page.press("#password", "Enter")
+        await page.wait_for_url(f"{base}/")
+        yield page, problems
+        assert problems == [], problems
+    finally:
+        await context.close()
+
+
+def as_owner(
+    chromium: Any, console: str, made: dict[str, Any], size: str
+) -> contextlib.AbstractAsyncContextManager[tuple[Any, list[str]]]:
+    """``signed_in`` as the owner of the workspace ``make_workspace`` answered with."""
+    return signed_in(chromium, console, made["owner_email"], made["password"], size)
 
 
 @contextlib.asynccontextmanager
 async def owner_page(
     apps: Any, chromium: Any, workspace: str, owner: str, size: str
 ) -> AsyncIterator[tuple[dict[str, Any], Any]]:
-    """Yield a new workspace (owned by ``owner``) and a page signed in as its owner; the page must
-    have logged no problem by the end."""
+    """Yield a new workspace (owned by ``owner``) and a page signed in as its owner (``as_owner``)."""
     made = await make_workspace(apps.console, workspace, owner)
-    context, page, problems = await signed_in_page(
-        chromium, apps.console, made["owner_email"], made["password"], size
-    )
-    try:
+    async with as_owner(chromium, apps.console, made, size) as (page, _):
         yield made, page
-        assert problems == [], problems
-    finally:
-        await context.close()
 
 
 async def _starts(text: Any, prefix: str) -> bool:
@@ -350,24 +349,9 @@ async def test_the_overview_shows_scorings_numbers_and_a_new_response_arrives_li
     async with httpx.AsyncClient(timeout=20) as http:
         made = await make_workspace(apps.console, workspace, "Cora CX")
         await scored_n(http, apps.scoring, auth, survey, 12)
-        context, page, problems = await signed_in_page(
-            chromium, apps.console, made["owner_email"], made["password"], size
-        )
-        try:
+        async with as_owner(chromium, apps.console, made, size) as (page, _):
             await page.goto(f"{apps.console}/overview?period=30d&survey_id={survey}")
-            today = date.today()
-            api = (
-                await http.get(
-                    f"{apps.scoring}/v1/metrics",
-                    params={
-                        "survey_id": survey,
-                        "from": (today - timedelta(days=29)).isoformat(),
-                        "to": today.isoformat(),
-                        "compare": "true",
-                    },
-                    headers=auth,
-                )
-            ).json()
+            api = await metrics_of_last(http, apps.scoring, auth, survey, 30, compare="true")
             for metric, (shown, n) in card_figures(api).items():
                 if metric not in ("nps", "nls", "csat", "ces"):
                     continue
@@ -400,19 +384,6 @@ async def test_the_overview_shows_scorings_numbers_and_a_new_response_arrives_li
             assert await page.evaluate("window.__stayed === true"), "the page reloaded instead of updating"
             assert took < 5, f"the new response took {took:.1f}s to appear"
             assert "Brilliant service" in await page.inner_text("#comments-h + ul")
-            assert problems == [], problems
-        finally:
-            await context.close()
-
-
-ADA = Recipient(
-    name="Ada Lovelace",
-    email="ada@example.com",
-    phone="+31612345678",
-    locale="nl-NL",
-    timezone="Europe/Amsterdam",
-    company="Engines BV",
-)
 
 
 def detractor(workspace: str, email: str = "ada@example.com") -> NegativeFeedbackDetected:
@@ -433,6 +404,14 @@ def detractor(workspace: str, email: str = "ada@example.com") -> NegativeFeedbac
         comment="The parcel came two weeks late.",
         detected_at=utcnow(),
     )
+
+
+async def type_question(page: Any, n: int, question_id: str, text: str, *, kind: str | None = None) -> None:
+    """Type question ``n`` in the survey editor: its id, its type (``kind``; else the row's default), its text."""
+    await page.fill(f"#q{n}-id", question_id)
+    if kind is not None:
+        await page.select_option(f"#q{n}-type", kind)
+    await page.fill(f"#q{n}-text", text)
 
 
 async def tab_to(page: Any, selector_id: str, *, most: int = 80) -> None:
@@ -478,8 +457,7 @@ async def test_an_agent_takes_a_case_from_the_inbox_to_won_back(
             return next((c["id"] for c in page["items"] if c["response_id"] == event.response_id), None)
 
         case_id = await wait_until(opened, message="the case opened")
-        context, page, problems = await signed_in_page(chromium, apps.console, agent_email, PASSWORD, size)
-        try:
+        async with signed_in(chromium, apps.console, agent_email, PASSWORD, size) as (page, _):
             # Nothing is assigned to Grace yet: the inbox opens on every open case, and says so.
             await page.goto(f"{apps.console}/cases")
             assert "No cases are assigned to you" in await page.inner_text("main")
@@ -535,9 +513,6 @@ async def test_an_agent_takes_a_case_from_the_inbox_to_won_back(
             await page.goto(f"{apps.console}/cases/report?by=agent")
             assert "Won back" in await page.inner_text("main")
             await page.screenshot(path=gallery / f"case-report-{size}.png", full_page=True)
-            assert problems == [], problems
-        finally:
-            await context.close()
 
 
 @pytest.mark.parametrize("size", list(WIDTHS))
@@ -552,27 +527,11 @@ async def test_explore_groups_with_intervals_and_csv_and_responses_search(
     made = await make_workspace(apps.console, workspace, "Ana Lyst")
     async with httpx.AsyncClient(timeout=20) as http:
         await scored_n(http, apps.scoring, auth, survey, 14)
-        context, page, problems = await signed_in_page(
-            chromium, apps.console, made["owner_email"], made["password"], size
-        )
-        try:
+        async with as_owner(chromium, apps.console, made, size) as (page, _):
             await page.goto(
                 f"{apps.console}/explore?metric=nps&group_by=country&period=7d&survey_id={survey}"
             )
-            today = date.today()
-            api = (
-                await http.get(
-                    f"{apps.scoring}/v1/metrics",
-                    params={
-                        "survey_id": survey,
-                        "metric": "nps",
-                        "group_by": "country",
-                        "from": (today - timedelta(days=6)).isoformat(),
-                        "to": today.isoformat(),
-                    },
-                    headers=auth,
-                )
-            ).json()
+            api = await metrics_of_last(http, apps.scoring, auth, survey, 7, metric="nps", group_by="country")
             shown = {
                 row[0]: row[1:]
                 for row in await page.eval_on_selector_all(
@@ -603,9 +562,6 @@ async def test_explore_groups_with_intervals_and_csv_and_responses_search(
             assert "courier was late" in await page.inner_text("main")
             assert "themes:" in await page.inner_text("main")
             await page.screenshot(path=gallery / f"response-{size}.png", full_page=True)
-            assert problems == [], problems
-        finally:
-            await context.close()
 
 
 @pytest.mark.parametrize("size", list(WIDTHS))
@@ -616,12 +572,8 @@ async def test_a_survey_made_in_the_editor_shows_the_double_barrelled_warning_be
         await page.goto(f"{apps.console}/surveys")
         await page.click("text=New survey")
         await page.fill("#name", "Support follow-up")
-        await page.fill("#q1-id", "nps")
-        await page.select_option("#q1-type", "nps")
-        await page.fill("#q1-text", "How likely are you to recommend us to a friend?")
-        await page.fill("#q2-id", "support")
-        await page.select_option("#q2-type", "csat")
-        await page.fill("#q2-text", "How fast and friendly was our support?")
+        await type_question(page, 1, "nps", "How likely are you to recommend us to a friend?", kind="nps")
+        await type_question(page, 2, "support", "How fast and friendly was our support?", kind="csat")
         await page.click("button[value=check]")
         await page.wait_for_load_state()
         warning = page.locator("#q2-warnings [data-code=double_barrelled]")
@@ -670,10 +622,7 @@ async def test_settings_and_automation_for_an_owner_and_nothing_of_them_for_a_vi
     await invite_member(
         apps.console, broker.bootstrap_servers, made, email=viewer, role="viewer", name="Vic Viewer"
     )
-    context, page, problems = await signed_in_page(
-        chromium, apps.console, made["owner_email"], made["password"], size
-    )
-    try:
+    async with as_owner(chromium, apps.console, made, size) as (page, _):
         await page.goto(f"{apps.console}/settings")
         assert "Vic Viewer" in await page.inner_text("#people ~ table, section[aria-labelledby=people]")
         await page.fill("#t-name", "Support CSAT")
@@ -711,11 +660,7 @@ async def test_settings_and_automation_for_an_owner_and_nothing_of_them_for_a_vi
         await page.click("button[aria-label='Disable the rule After a solved ticket']")
         await page.wait_for_url(f"{apps.console}/automation?done=*")
         assert "disabled" in await page.inner_text("#rules")
-        assert problems == [], problems
-    finally:
-        await context.close()
-    context, page, problems = await signed_in_page(chromium, apps.console, viewer, PASSWORD, size)
-    try:
+    async with signed_in(chromium, apps.console, viewer, PASSWORD, size) as (page, problems):
         nav = await page.inner_text("header nav")
         assert "Overview" in nav and "Cases" in nav
         assert "Settings" not in nav and "Automation" not in nav
@@ -728,9 +673,6 @@ async def test_settings_and_automation_for_an_owner_and_nothing_of_them_for_a_vi
         await page.screenshot(path=gallery / f"overview-viewer-{size}.png", full_page=True)
         await page.goto(f"{apps.console}/surveys")
         assert await page.locator("text=New survey").count() == 0
-        assert problems == [], problems
-    finally:
-        await context.close()
 
 
 async def submit(page: Any, selector: str) -> None:
@@ -769,10 +711,7 @@ async def test_a_rule_made_in_the_automation_page_fires_on_a_signed_webhook(
 ):
     made = await make_workspace(apps.console, workspace, "Rita Rules")
     secret, hook_path = await helpdesk(apps.trigger, auth, producer, workspace)
-    context, page, problems = await signed_in_page(
-        chromium, apps.console, made["owner_email"], made["password"], size
-    )
-    try:
+    async with as_owner(chromium, apps.console, made, size) as (page, _):
         await page.goto(f"{apps.console}/automation")
         assert await page.locator("#rules").count() == 0, "a fresh workspace has no rules"
         await page.fill("#rule-name", "Survey solved tickets")
@@ -802,9 +741,6 @@ async def test_a_rule_made_in_the_automation_page_fires_on_a_signed_webhook(
         assert row[3] == "sent", row
         assert await fits(page), "the automation page is wider than the screen"
         await page.screenshot(path=gallery / f"automation-rule-fired-{size}.png", full_page=True)
-        assert problems == [], problems
-    finally:
-        await context.close()
 
 
 async def test_a_rule_the_form_cannot_make_is_refused_beside_the_form_with_what_was_typed(
@@ -812,10 +748,7 @@ async def test_a_rule_the_form_cannot_make_is_refused_beside_the_form_with_what_
 ):
     made = await make_workspace(apps.console, workspace, "Rex Refused")
     await helpdesk(apps.trigger, auth, producer, workspace)
-    context, page, problems = await signed_in_page(
-        chromium, apps.console, made["owner_email"], made["password"], "desktop"
-    )
-    try:
+    async with as_owner(chromium, apps.console, made, "desktop") as (page, _):
         await page.goto(f"{apps.console}/automation")
         await page.fill("#rule-name", "Bad source")
         await page.fill("#rule-event", "ticket.solved")
@@ -825,9 +758,6 @@ async def test_a_rule_the_form_cannot_make_is_refused_beside_the_form_with_what_
         assert "trigger refused the rule" in await page.inner_text("#new-rule [role=alert]")
         assert await page.input_value("#rule-name") == "Bad source"
         assert await page.locator("#rules").count() == 0
-        assert problems == [], problems
-    finally:
-        await context.close()
 
 
 @pytest.mark.parametrize("size", list(WIDTHS))
@@ -874,10 +804,7 @@ async def test_send_a_test_event_for_an_integration_shows_the_decisions(
     async with httpx.AsyncClient(base_url=apps.trigger, timeout=20) as trigger:
         created = await trigger.post("/v1/rules", json=rule, headers=auth)
         assert created.status_code == 201, created.text
-    context, page, problems = await signed_in_page(
-        chromium, apps.console, made["owner_email"], made["password"], size
-    )
-    try:
+    async with as_owner(chromium, apps.console, made, size) as (page, _):
         await page.goto(f"{apps.console}/automation")
         assert await page.input_value("#test-event") == "ticket.solved"
         await page.click("button[aria-label='Send a test event for Helpdesk']")
@@ -895,9 +822,6 @@ async def test_send_a_test_event_for_an_integration_shows_the_decisions(
         await page.click("button[aria-label='Send a test event for Helpdesk']")
         await page.wait_for_load_state()
         assert "No rule matched" in await page.inner_text("#test-result")
-        assert problems == [], problems
-    finally:
-        await context.close()
 
 
 @pytest.mark.parametrize("size", list(WIDTHS))
@@ -970,9 +894,7 @@ async def test_a_second_language_typed_in_the_editor_is_saved_and_shown_in_the_p
         await page.goto(f"{apps.console}/surveys/new")
         await page.fill("#name", "Store visit")
         await page.fill("#second-locale", "nl")
-        await page.fill("#q1-id", "nps")
-        await page.select_option("#q1-type", "nps")
-        await page.fill("#q1-text", "How likely are you to recommend our store?")
+        await type_question(page, 1, "nps", "How likely are you to recommend our store?", kind="nps")
         await page.fill("#q1-text2", "Hoe waarschijnlijk is het dat u onze winkel aanbeveelt?")
         await page.click("button[value=check]")
         await page.wait_for_load_state()
@@ -1006,23 +928,15 @@ async def test_logic_branding_and_a_reward_chosen_in_the_editor_are_what_respons
             f"/v1/reward-pools/{pool.json()['id']}/codes", json={"codes": ["C-1", "C-2"]}, headers=auth
         )
         assert added.status_code == 200, added.text
-    context, page, problems = await signed_in_page(
-        chromium, apps.console, made["owner_email"], made["password"], "desktop"
-    )
-    try:
+    async with as_owner(chromium, apps.console, made, "desktop") as (page, _):
         await page.goto(f"{apps.console}/surveys/new")
         await page.fill("#name", "Checkout")
-        await page.fill("#q1-id", "nps")
-        await page.select_option("#q1-type", "nps")
-        await page.fill("#q1-text", "How likely are you to recommend us?")
-        await page.fill("#q2-id", "why_low")
-        await page.fill("#q2-text", "What should we do better?")
+        await type_question(page, 1, "nps", "How likely are you to recommend us?", kind="nps")
+        await type_question(page, 2, "why_low", "What should we do better?")
         await page.click("#q2-legend ~ details summary")
         await page.fill("#q2-show-q", "nps")
         await page.fill("#q2-show-max", "6")
-        await page.fill("#q3-id", "consent")
-        await page.select_option("#q3-type", "consent")
-        await page.fill("#q3-text", "May we call you about your answer?")
+        await type_question(page, 3, "consent", "May we call you about your answer?", kind="consent")
         await page.click("#q3-legend ~ details summary")
         await page.fill("#q3-end-values", "no")
         await page.check("#b-own")
@@ -1049,9 +963,6 @@ async def test_logic_branding_and_a_reward_chosen_in_the_editor_are_what_respons
         assert "#0b6e4f" in await page.inner_text("#branding")
         assert "Coffee vouchers" in await page.inner_text("#reward")
         await page.screenshot(path=gallery / "survey-depth-desktop.png", full_page=True)
-        assert problems == [], problems
-    finally:
-        await context.close()
     async with httpx.AsyncClient(base_url=apps.responses, timeout=20) as responses:
         saved = (await responses.get(f"/v1/surveys/{survey_id}", headers=auth)).json()
     questions = {q["id"]: q for q in saved["questions"]}
@@ -1077,10 +988,7 @@ async def test_a_kiosk_made_on_the_survey_page_shows_its_qr_code_and_can_be_swit
         )
         assert survey.status_code == 201, survey.text
     survey_id = survey.json()["id"]
-    context, page, problems = await signed_in_page(
-        chromium, apps.console, made["owner_email"], made["password"], size
-    )
-    try:
+    async with as_owner(chromium, apps.console, made, size) as (page, _):
         await page.goto(f"{apps.console}/surveys/{survey_id}")
         assert "No kiosks yet" in await page.inner_text("section[aria-labelledby=kiosks]")
         await page.fill("#k-location", "store-amsterdam")
@@ -1108,9 +1016,6 @@ async def test_a_kiosk_made_on_the_survey_page_shows_its_qr_code_and_can_be_swit
         async with httpx.AsyncClient(timeout=20) as http:
             gone = await http.get(apps.responses + urlsplit(link).path)
             assert gone.status_code in (404, 410) or "no longer" in gone.text.lower()
-        assert problems == [], problems
-    finally:
-        await context.close()
 
 
 # --- settings that act: webhook subscriptions made in the page, template edited with its preview -------
@@ -1149,10 +1054,7 @@ async def test_a_webhook_subscription_made_in_settings_shows_its_secret_once_and
 ):
     made = await make_workspace(apps.console, workspace, "Wes Webhooks")
     name = f"crm-{workspace}"
-    context, page, problems = await signed_in_page(
-        chromium, apps.console, made["owner_email"], made["password"], size
-    )
-    try:
+    async with as_owner(chromium, apps.console, made, size) as (page, _):
         await page.goto(f"{apps.console}/settings")
         await page.fill("#hook-url", receiver.url(name))
         await page.fill("#hook-types", "response.scored")
@@ -1184,9 +1086,6 @@ async def test_a_webhook_subscription_made_in_settings_shows_its_secret_once_and
         assert again[1].webhook_id == first.webhook_id and again[1].body == first.body
         assert await fits(page)
         await page.screenshot(path=gallery / f"webhook-replayed-{size}.png", full_page=True)
-        assert problems == [], problems
-    finally:
-        await context.close()
 
 
 @pytest.mark.parametrize("size", list(WIDTHS))
@@ -1234,10 +1133,7 @@ async def test_routing_sla_and_notification_rules_made_in_settings_are_what_the_
         team = await followup.post("/v1/teams", json={"name": "Benelux seniors"}, headers=auth)
         assert team.status_code == 201, team.text
     team_id = team.json()["id"]
-    context, page, problems = await signed_in_page(
-        chromium, apps.console, made["owner_email"], made["password"], size
-    )
-    try:
+    async with as_owner(chromium, apps.console, made, size) as (page, _):
         await page.goto(f"{apps.console}/settings")
         await page.fill("#r-name", "Very unhappy Dutch")
         await page.select_option("#r-metric", "nps")
@@ -1281,9 +1177,6 @@ async def test_routing_sla_and_notification_rules_made_in_settings_are_what_the_
         await submit(page, "button[aria-label='Remove the routing rule Very unhappy Dutch']")
         assert await page.locator("#notification-rules").count() == 0
         assert await page.locator("#routing-rules").count() == 0
-        assert problems == [], problems
-    finally:
-        await context.close()
 
 
 async def test_an_analyst_reads_kiosks_templates_and_policies_without_the_buttons_that_change_them(
@@ -1318,8 +1211,7 @@ async def test_an_analyst_reads_kiosks_templates_and_policies_without_the_button
     await invite_member(
         apps.console, broker.bootstrap_servers, made, email=analyst, role="analyst", name="Ann Analyst"
     )
-    context, page, problems = await signed_in_page(chromium, apps.console, analyst, PASSWORD, "desktop")
-    try:
+    async with signed_in(chromium, apps.console, analyst, PASSWORD, "desktop") as (page, problems):
         await page.goto(f"{apps.console}/surveys/{survey.json()['id']}")
         assert await page.locator("[data-kiosk=hall] img.qr").count() == 1
         assert await page.locator("text=Create kiosk").count() == 0
@@ -1354,19 +1246,13 @@ async def test_an_analyst_reads_kiosks_templates_and_policies_without_the_button
         )
         assert refused.status == 403 and "settings:write" in await refused.text()
         await page.screenshot(path=gallery / "settings-analyst-desktop.png", full_page=True)
-        assert problems == [], problems
-    finally:
-        await context.close()
 
 
 async def test_the_email_sender_set_in_settings_is_dispatchs_and_a_bad_one_is_refused_beside_it(
     apps, chromium, workspace, auth, gallery
 ):
     made = await make_workspace(apps.console, workspace, "Ed Email")
-    context, page, problems = await signed_in_page(
-        chromium, apps.console, made["owner_email"], made["password"], "desktop"
-    )
-    try:
+    async with as_owner(chromium, apps.console, made, "desktop") as (page, _):
         await page.goto(f"{apps.console}/settings")
         await page.fill("#c-from", "nobody")
         await page.click("text=Save email sender")
@@ -1379,9 +1265,6 @@ async def test_the_email_sender_set_in_settings_is_dispatchs_and_a_bad_one_is_re
         assert "surveys@acme.example" in await page.inner_text("section[aria-labelledby=channels] table")
         assert await page.input_value("#c-from") == "Acme Surveys <surveys@acme.example>"
         await page.screenshot(path=gallery / "settings-channels-desktop.png", full_page=True)
-        assert problems == [], problems
-    finally:
-        await context.close()
     async with httpx.AsyncClient(base_url=apps.dispatch, timeout=20) as dispatch:
         channels = (await dispatch.get("/v1/channels", headers=auth)).json()
     [email] = [c for c in channels if c["channel"] == "email"]
@@ -1412,8 +1295,7 @@ async def test_an_admin_sets_up_teams_and_the_escalation_ladder_and_a_viewer_see
     async with httpx.AsyncClient(base_url=apps.followup, timeout=20) as followup:
         old = await followup.post("/v1/teams", json={"name": "Old night shift"}, headers=auth)
         assert old.status_code == 201, old.text
-    context, page, problems = await signed_in_page(chromium, apps.console, admin, PASSWORD, size)
-    try:
+    async with signed_in(chromium, apps.console, admin, PASSWORD, size) as (page, _):
         await page.goto(f"{apps.console}/settings#teams")
         await page.select_option("#agent-user", grace)
         await submit(page, "text=Make agent")
@@ -1473,11 +1355,7 @@ async def test_an_admin_sets_up_teams_and_the_escalation_ladder_and_a_viewer_see
             "notify_lead",
         )
         assert (step["after_minutes"], step["clock"], step["team_id"]) == (120, "calendar", team["id"])
-        assert problems == [], problems
-    finally:
-        await context.close()
-    context, page, problems = await signed_in_page(chromium, apps.console, viewer, PASSWORD, size)
-    try:
+    async with signed_in(chromium, apps.console, viewer, PASSWORD, size) as (page, problems):
         assert "Settings" not in await page.inner_text("header nav")
         answer = await page.goto(f"{apps.console}/settings")
         assert answer is not None and answer.status == 403
@@ -1490,9 +1368,6 @@ async def test_an_admin_sets_up_teams_and_the_escalation_ladder_and_a_viewer_see
         ):
             sent = await page.request.post(f"{apps.console}{path}", form={"name": "x"}, max_redirects=0)
             assert sent.status == 403 and "settings:write" in await sent.text(), path
-        assert problems == [], problems
-    finally:
-        await context.close()
 
 
 @pytest.mark.parametrize("size", list(WIDTHS))

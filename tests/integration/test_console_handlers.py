@@ -4,6 +4,7 @@ from the outbox), and shared/revocation.py's pieces against the real database.""
 from __future__ import annotations
 
 import secrets
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -41,6 +42,14 @@ async def _workspace(uow, workspace: str) -> people.CreatedWorkspace:
         sign_in="link",
         now=NOW,
     )
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """The migrated database as a service uses it (commits and all), disposed after the test."""
+    database = Database(database_url)
+    yield database
+    await database.dispose()
 
 
 async def test_a_new_workspace_has_its_owner_a_one_time_link_and_an_admin_key(uow, workspace):
@@ -116,114 +125,92 @@ async def test_last_use_only_moves_forward(uow, workspace):
 # --- shared/revocation.py -------------------------------------------------------------------------
 
 
-async def test_every_replica_learns_a_revocation_from_the_table(database_url):
-    db = Database(database_url)
-    try:
-        consumer_side, other_replica = RevokedKeys(db, revoked_keys), RevokedKeys(db, revoked_keys)
-        await consumer_side.load()
-        await other_replica.load()
-        key_id, workspace = secrets.token_urlsafe(9), "ws-" + secrets.token_hex(4)
-        event = KeyRevoked(workspace_id=workspace, key_id=key_id, revoked_at=NOW)
-        async with db.unit_of_work() as session:
-            await consumer_side.record(session, event)
-            await consumer_side.record(session, event)  # a redelivery changes nothing
-        assert consumer_side.is_revoked(workspace, key_id)
-        assert not other_replica.is_revoked(workspace, key_id)
-        assert await other_replica.work_once() == 1
-        assert other_replica.is_revoked(workspace, key_id) and not other_replica.is_revoked("other", key_id)
-        restarted = RevokedKeys(db, revoked_keys)
-        assert await restarted.load() >= 1 and restarted.is_revoked(workspace, key_id)
-    finally:
-        await db.dispose()
+async def test_every_replica_learns_a_revocation_from_the_table(db):
+    consumer_side, other_replica = RevokedKeys(db, revoked_keys), RevokedKeys(db, revoked_keys)
+    await consumer_side.load()
+    await other_replica.load()
+    key_id, workspace = secrets.token_urlsafe(9), "ws-" + secrets.token_hex(4)
+    event = KeyRevoked(workspace_id=workspace, key_id=key_id, revoked_at=NOW)
+    async with db.unit_of_work() as session:
+        await consumer_side.record(session, event)
+        await consumer_side.record(session, event)  # a redelivery changes nothing
+    assert consumer_side.is_revoked(workspace, key_id)
+    assert not other_replica.is_revoked(workspace, key_id)
+    assert await other_replica.work_once() == 1
+    assert other_replica.is_revoked(workspace, key_id) and not other_replica.is_revoked("other", key_id)
+    restarted = RevokedKeys(db, revoked_keys)
+    assert await restarted.load() >= 1 and restarted.is_revoked(workspace, key_id)
 
 
-async def test_revocations_of_long_expired_keys_are_forgotten(database_url):
-    db = Database(database_url)
-    try:
-        revoked = RevokedKeys(db, revoked_keys)
-        old = KeyRevoked(
-            workspace_id="ws-old",
-            key_id=secrets.token_urlsafe(9),
-            revoked_at=NOW,
-            expires_at=NOW - timedelta(days=3),
+async def test_revocations_of_long_expired_keys_are_forgotten(db):
+    revoked = RevokedKeys(db, revoked_keys)
+    old = KeyRevoked(
+        workspace_id="ws-old",
+        key_id=secrets.token_urlsafe(9),
+        revoked_at=NOW,
+        expires_at=NOW - timedelta(days=3),
+    )
+    async with db.unit_of_work() as session:
+        await revoked.record(session, old)
+    assert await RevokedKeys(db, revoked_keys).load() >= 1
+    fresh = RevokedKeys(db, revoked_keys)
+    await fresh.load()
+    assert not fresh.is_revoked("ws-old", old.key_id)  # the load pruned it (it would fail its expiry anyway)
+
+
+async def test_key_usage_publishes_one_event_per_key_and_minute(db):
+    usage = KeyUsage(db, OUTBOX)
+    workspace = "ws-" + secrets.token_hex(4)
+    key = Principal(workspace, Role.VIEWER, "key", secrets.token_urlsafe(9), "k")
+    for second in (0, 10, 59):
+        usage.note(key, NOW.timestamp() + second)
+    usage.note(Principal(workspace, Role.ADMIN, "key", "oldkey01", "old", legacy=True), NOW.timestamp())
+    assert await usage.work_once() == 1
+    usage.note(key, NOW.timestamp() + 30)  # the same minute, published already
+    assert await usage.work_once() == 0
+    usage.note(key, NOW.timestamp() + 61)
+    assert await usage.work_once() == 1
+    async with db.unit_of_work() as session:
+        rows = (
+            (await session.execute(select(outbox.c.payload).where(outbox.c.key == workspace))).scalars().all()
         )
-        async with db.unit_of_work() as session:
-            await revoked.record(session, old)
-        assert await RevokedKeys(db, revoked_keys).load() >= 1
-        fresh = RevokedKeys(db, revoked_keys)
-        await fresh.load()
-        assert not fresh.is_revoked(
-            "ws-old", old.key_id
-        )  # the load pruned it (it would fail its expiry anyway)
-    finally:
-        await db.dispose()
+        await session.execute(outbox.delete().where(outbox.c.key == workspace))
+    assert [r["data"]["used_at"] for r in rows] == ["2026-11-30T12:00:00Z", "2026-11-30T12:01:00Z"]
 
 
-async def test_key_usage_publishes_one_event_per_key_and_minute(database_url):
-    db = Database(database_url)
-    try:
-        usage = KeyUsage(db, OUTBOX)
-        workspace = "ws-" + secrets.token_hex(4)
-        key = Principal(workspace, Role.VIEWER, "key", secrets.token_urlsafe(9), "k")
-        for second in (0, 10, 59):
-            usage.note(key, NOW.timestamp() + second)
-        usage.note(Principal(workspace, Role.ADMIN, "key", "oldkey01", "old", legacy=True), NOW.timestamp())
-        assert await usage.work_once() == 1
-        usage.note(key, NOW.timestamp() + 30)  # the same minute, published already
-        assert await usage.work_once() == 0
-        usage.note(key, NOW.timestamp() + 61)
-        assert await usage.work_once() == 1
-        async with db.unit_of_work() as session:
-            rows = (
-                (await session.execute(select(outbox.c.payload).where(outbox.c.key == workspace)))
-                .scalars()
-                .all()
-            )
-            await session.execute(outbox.delete().where(outbox.c.key == workspace))
-        assert [r["data"]["used_at"] for r in rows] == ["2026-11-30T12:00:00Z", "2026-11-30T12:01:00Z"]
-    finally:
-        await db.dispose()
-
-
-async def test_housekeeping_deletes_ended_sessions_and_keeps_live_ones(database_url, workspace):
+async def test_housekeeping_deletes_ended_sessions_and_keeps_live_ones(db, workspace):
     from services.console.domain.sessions import new_token, token_hash
     from services.console.handlers.housekeeping import Housekeeping
     from services.console.models import Session, User
     from shared.clock import Clock
 
-    db = Database(database_url)
     clock = Clock()
     now = clock.now()
-    try:
-        async with db.unit_of_work() as session:
-            user = User(id=secrets.token_hex(8), email=f"h-{workspace}@example.com", name="H")
-            session.add(user)
-            await session.flush()
-            rows = {
-                "live": (now, now + timedelta(hours=1)),
-                "idle": (now - timedelta(minutes=31), now + timedelta(hours=1)),
-                "ended": (now, now - timedelta(seconds=1)),
-            }
-            ids = {}
-            for name, (seen, ends) in rows.items():
-                ids[name] = token_hash(new_token())
-                session.add(
-                    Session(
-                        id_hash=ids[name],
-                        user_id=user.id,
-                        workspace_id=workspace,
-                        csrf_token="c",
-                        method="password",
-                        created_at=now,
-                        last_seen_at=seen,
-                        expires_at=ends,
-                    )
+    async with db.unit_of_work() as session:
+        user = User(id=secrets.token_hex(8), email=f"h-{workspace}@example.com", name="H")
+        session.add(user)
+        await session.flush()
+        rows = {
+            "live": (now, now + timedelta(hours=1)),
+            "idle": (now - timedelta(minutes=31), now + timedelta(hours=1)),
+            "ended": (now, now - timedelta(seconds=1)),
+        }
+        ids = {}
+        for name, (seen, ends) in rows.items():
+            ids[name] = token_hash(new_token())
+            session.add(
+                Session(
+                    id_hash=ids[name],
+                    user_id=user.id,
+                    workspace_id=workspace,
+                    csrf_token="c",
+                    method="password",
+                    created_at=now,
+                    last_seen_at=seen,
+                    expires_at=ends,
                 )
-        await Housekeeping(db, SETTINGS, clock).work_once()
-        async with db.unit_of_work() as session:
-            left = set(
-                (await session.scalars(select(Session.id_hash).where(Session.user_id == user.id))).all()
             )
-        assert left == {ids["live"]}
-    finally:
-        await db.dispose()
+    await Housekeeping(db, SETTINGS, clock).work_once()
+    async with db.unit_of_work() as session:
+        left = set((await session.scalars(select(Session.id_hash).where(Session.user_id == user.id))).all())
+    assert left == {ids["live"]}

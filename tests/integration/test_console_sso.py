@@ -16,7 +16,7 @@ import pytest
 
 from services.console.app import create_app
 from services.console.settings import ConsoleSettings
-from tests.support.console import FAST_HASHING, create_workspace, home_csrf, sign_in
+from tests.support.console import FAST_HASHING, create_workspace, session_token, sign_in
 from tests.support.oidc import Person, Provider, oidc_provider
 from tests.support.stack import settings_from
 
@@ -43,29 +43,29 @@ def browser(app: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console.test")
 
 
+async def owner_sets_sso(app: Any, workspace: str, owner: str, sso: dict[str, Any]) -> httpx.Response:
+    """Create ``workspace`` owned by ``owner``, sign in as them and ``PUT /v1/sso``; return the answer."""
+    async with browser(app) as client:
+        made = await create_workspace(client, workspace, owner=owner)
+        await sign_in(client, made["owner_email"], made["password"])
+        token = await session_token(client)
+        return await client.put("/v1/sso", json=sso, headers={"Authorization": f"Bearer {token}"})
+
+
 @pytest.fixture
 async def sso_workspace(app: Any, provider: Provider, workspace: str) -> str:
     """A workspace whose owner set up single sign-on: example.org joins as analyst."""
-    async with browser(app) as owner:
-        made = await create_workspace(owner, workspace, owner=f"owner-{workspace}@example.com")
-        await sign_in(owner, made["owner_email"], made["password"])
-        token = (await owner.post("/v1/token", headers={"X-CSRF-Token": await home_csrf(owner)})).json()[
-            "token"
-        ]
-        saved = await owner.put(
-            "/v1/sso",
-            json={
-                "issuer": provider.url,
-                "client_id": provider.client_id,
-                "client_secret": provider.client_secret,
-                "allowed_domains": ["Example.org"],
-                "default_role": "analyst",
-            },
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        assert saved.status_code == 200, saved.text
-        assert saved.json()["allowed_domains"] == ["example.org"]
-        assert saved.json()["redirect_uri"].endswith("/sso/callback")
+    sso = {
+        "issuer": provider.url,
+        "client_id": provider.client_id,
+        "client_secret": provider.client_secret,
+        "allowed_domains": ["Example.org"],
+        "default_role": "analyst",
+    }
+    saved = await owner_sets_sso(app, workspace, f"owner-{workspace}@example.com", sso)
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["allowed_domains"] == ["example.org"]
+    assert saved.json()["redirect_uri"].endswith("/sso/callback")
     return workspace
 
 
@@ -153,17 +153,8 @@ async def test_a_sign_in_finishes_only_in_the_browser_that_started_it(app, provi
 
 
 async def test_a_provider_at_a_private_address_cannot_be_configured(app, workspace):
-    async with browser(app) as owner:
-        made = await create_workspace(owner, workspace, owner=f"o-{workspace}@example.com")
-        await sign_in(owner, made["owner_email"], made["password"])
-        token = (await owner.post("/v1/token", headers={"X-CSRF-Token": await home_csrf(owner)})).json()[
-            "token"
-        ]
-        refused = await owner.put(
-            "/v1/sso",
-            json={"issuer": "http://10.20.30.40", "client_id": "x"},
-            headers={"Authorization": f"Bearer {token}"},
-        )
+    sso = {"issuer": "http://10.20.30.40", "client_id": "x"}
+    refused = await owner_sets_sso(app, workspace, f"o-{workspace}@example.com", sso)
     assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "issuer"
     assert re.search(r"non-public|private", refused.json()["detail"])
 

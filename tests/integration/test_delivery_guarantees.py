@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import TopicPartition
-from sqlalchemy import Column, MetaData, String, Table, func, select
+from sqlalchemy import MetaData, func, select
 
 from shared.db import Database
-from shared.events import CUSTOMER_EVENTS, CloudEvent, CustomerEventReceived, dead_letter_topic, utcnow
+from shared.events import CUSTOMER_EVENTS, CloudEvent, CustomerEventReceived, dead_letter_topic
 from shared.inbox import EventConsumer, inbox_table
 from shared.kafka import create_consumer
 from shared.outbox import Outbox, OutboxRelay, outbox_table
 from shared.settings import ServiceSettings
+from tests.support.plumbing import GROUP_TIMEOUTS, customer_event, marked_effects, scratch_tables
 from tests.support.stack import TopicReader, wait_until
 
 pytestmark = pytest.mark.integration
@@ -23,13 +25,7 @@ pytestmark = pytest.mark.integration
 metadata = MetaData(schema="delivery_test")
 inbox = inbox_table(metadata)
 outbox = outbox_table(metadata)
-effects = Table(
-    "effects",
-    metadata,
-    Column("id", String(36), primary_key=True, autoincrement=False),
-    Column("event_id", String(64), nullable=False),
-    Column("marker", String(64), nullable=False),
-)
+effects = marked_effects(metadata)
 
 
 class Crash(Exception):
@@ -50,25 +46,13 @@ class CrashBeforeOffsetCommit(EventConsumer):
 
 
 @pytest.fixture
-async def db(database_url):
-    database = Database(database_url)
-    async with database.engine.begin() as conn:
-        await conn.exec_driver_sql("CREATE SCHEMA IF NOT EXISTS delivery_test")
-        await conn.run_sync(metadata.create_all)
-    yield database
-    await database.dispose()
+async def db(database_url: str) -> AsyncIterator[Database]:
+    async with scratch_tables(database_url, metadata) as database:
+        yield database
 
 
 def _event(marker: str, n: int) -> CustomerEventReceived:
-    return CustomerEventReceived(
-        workspace_id="ws-delivery",
-        event_id=f"{marker}-{n}",
-        source="test",
-        source_event_id=f"{marker}-{n}",
-        event_type="ticket.solved",
-        occurred_at=utcnow(),
-        contact_id=marker,
-    )
+    return customer_event("ws-delivery", f"{marker}-{n}", contact_id=marker)
 
 
 async def _publish(producer, event: CustomerEventReceived):
@@ -83,9 +67,7 @@ def _settings(database_url: str, broker) -> ServiceSettings:
     return ServiceSettings(
         database_url=database_url,
         kafka_bootstrap_servers=broker.bootstrap_servers,
-        kafka_session_timeout_ms=2000,
-        kafka_heartbeat_interval_ms=300,
-        kafka_rebalance_timeout_ms=1000,
+        **GROUP_TIMEOUTS,
     )
 
 

@@ -17,14 +17,12 @@ import re
 import secrets
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiosmtpd.controller import Controller
@@ -39,31 +37,30 @@ from services.dispatch.channels import SendError, SmtpPool
 from services.dispatch.deps import DispatchRuntime
 from services.dispatch.embeds import SAMPLE_NPS
 from services.dispatch.models import OptOut, Survey
-from services.dispatch.settings import DispatchSettings
 from shared import standard_webhooks, tracing
-from shared.clock import Clock
 from shared.events import (
-    CUSTOMER_EVENTS,
-    INVITATIONS,
-    EventData,
     NotificationRequested,
     Recipient,
     ResponseCompleted,
     ResponseStarted,
-    SurveyPublished,
-    SurveyQuestion,
     SurveyRequested,
     new_id,
 )
 from shared.survey_links import read_link_token
 from tests.conftest import SECRET_KEY
-from tests.support.dispatch import FakeProvider
-from tests.support.stack import TopicReader, publish, running, settings_from, wait_until
+from tests.support.dispatch import (
+    PUBLIC_URL,
+    SURVEY_BASE_URL,
+    Dispatch,
+    FakeProvider,
+    notification,
+    published,
+    running_dispatch,
+)
+from tests.support.stack import running, wait_until
 
 pytestmark = pytest.mark.integration
 
-SURVEY_BASE_URL = "https://surveys.test"
-PUBLIC_URL = "https://go.test"
 MAILGUN_KEY = "mg-signing-" + secrets.token_hex(8)
 SENDGRID_KEY = ec.generate_private_key(ec.SECP256R1())
 SENDGRID_PUBLIC = base64.b64encode(
@@ -74,95 +71,22 @@ SENDGRID_PUBLIC = base64.b64encode(
 SCORE_LINK = re.compile(re.escape(PUBLIC_URL) + r"/l/[A-Za-z0-9_-]+\?score=(\d+)")
 
 
-@dataclass
-class Dispatch:
-    client: httpx.AsyncClient
-    runtime: DispatchRuntime
-    producer: AIOKafkaProducer
-    invitations: TopicReader
-    customer_events: TopicReader
-    provider: FakeProvider
-
-    @property
-    def clock(self) -> Clock:
-        return self.runtime.deps.clock
-
-    def wake(self) -> None:
-        self.runtime.deps.sender.wake()
-        self.runtime.deps.notifier.wake()
-
-    async def publish(self, data: EventData) -> str:
-        return await publish(self.producer, data)
-
-    async def invitation(
-        self, auth: dict[str, str], request_id: str, *, status: str | None = None, **extra: Any
-    ) -> Any:
-        """Return the request's invitation once it has ``status`` (and the ``extra`` field values)."""
-
-        async def check() -> dict[str, Any] | None:
-            response = await self.client.get(
-                "/v1/invitations", params={"request_id": request_id}, headers=auth
-            )
-            assert response.status_code == 200, response.text
-            found = response.json()
-            if not found or (status and found[0]["status"] != status):
-                return None
-            if any(found[0].get(k) != v for k, v in extra.items()):
-                return None
-            return found[0]
-
-        return await wait_until(check, message=f"invitation for {request_id} {status} {extra}")
-
-    async def events(self, invitation_id: str, type_name: str, count: int = 1) -> list[dict[str, Any]]:
-        found = await self.invitations.wait_for(
-            lambda v: (
-                v["type"] == f"closeloop.{type_name}.v1" and v["data"]["invitation_id"] == invitation_id
-            ),
-            count=count,
-        )
-        return [e["data"] for e in found]
-
-    def no_events(self, invitation_id: str, type_name: str) -> bool:
-        return not [
-            v
-            for v in self.invitations.values()
-            if v["type"] == f"closeloop.{type_name}.v1" and v["data"]["invitation_id"] == invitation_id
-        ]
-
-
 @pytest.fixture(scope="module")
 async def dispatch(stack_env: dict[str, str], producer: AIOKafkaProducer) -> AsyncIterator[Dispatch]:
-    async with FakeProvider() as provider:
-        settings = settings_from(
-            DispatchSettings,
+    async with (
+        FakeProvider() as provider,
+        running_dispatch(
             stack_env,
-            survey_base_url=SURVEY_BASE_URL,
-            public_url=PUBLIC_URL,  # type: ignore[call-arg]
-            mail_from="Acme surveys <surveys@acme.test>",
-            send_max_attempts=3,
-            send_backoff_s=0.05,
-            sender_poll_interval_ms=100,
-            twilio_base_url=provider.url,
-            twilio_account_sid=provider.account_sid,
-            twilio_auth_token=provider.auth_token,
-            sms_from="+15005550006",
-            whatsapp_from="+14155238886",
+            producer,
+            provider,
+            customer_events=True,
             sendgrid_webhook_public_key=SENDGRID_PUBLIC,
             mailgun_signing_key=MAILGUN_KEY,
-            webhook_max_attempts=2,
-            webhook_backoff_s=0.01,
             webhook_disable_after=2,
-        )
-        app = create_app(settings)
-        async with (
-            running(app) as client,
-            TopicReader(stack_env["KAFKA_BOOTSTRAP_SERVERS"], INVITATIONS) as invitations,
-            TopicReader(stack_env["KAFKA_BOOTSTRAP_SERVERS"], CUSTOMER_EVENTS) as customer_events,
-        ):
-            runtime: DispatchRuntime = app.state.runtime
-            assert runtime.consumer is not None
-            await wait_until(runtime.consumer.assigned.is_set, message="dispatch consumer assigned")
-            yield Dispatch(client, runtime, producer, invitations, customer_events, provider)
+        ) as app,
+    ):
+        assert app.runtime.consumer is not None
+        yield app
     assert provider.violations == [], "every request to the provider was as Twilio documents it"
 
 
@@ -186,21 +110,6 @@ def request(workspace: str, *, contact_id: str = "con-1", **fields: Any) -> Surv
 
 def to(address: str) -> Any:
     return lambda m: recipient(m) == address
-
-
-def published(workspace: str, survey_id: str, *questions: dict[str, Any], **fields: Any) -> SurveyPublished:
-    """The event responses publishes when a survey version is created (here: with these questions)."""
-    return SurveyPublished(
-        workspace_id=workspace,
-        survey_id=survey_id,
-        survey_version=fields.pop("survey_version", 1),
-        name=survey_id,
-        open=True,
-        questions=tuple(SurveyQuestion.model_validate(q) for q in questions),
-        languages=fields.pop("languages", ("en", "nl")),
-        published_at=datetime.now(UTC),
-        **fields,
-    )
 
 
 def text_of(message: EmailMessage) -> str:
@@ -839,28 +748,14 @@ async def test_a_hard_bounce_callback_marks_the_address_invalid_and_falls_back(
 
 async def test_notifications_to_staff_by_email_and_chat(dispatch, workspace, auth, smtp):
     staff = f"lead@{workspace}.test"
-    await dispatch.publish(
-        NotificationRequested(
-            workspace_id=workspace,
-            notification_id=new_id(),
-            channel="email",
-            to=staff,
-            subject="New task",
-            body="Ada gave 3.",
-        )
-    )
+    await dispatch.publish(notification(workspace, "email", staff, "New task", "Ada gave 3."))
     message = await smtp.wait_for(to(staff))
     assert message["Subject"] == "New task" and text_of(message) == "Ada gave 3.\n"
 
     hook = f"slack-{workspace}"
     await dispatch.publish(
-        NotificationRequested(
-            workspace_id=workspace,
-            notification_id=new_id(),
-            channel="chat",
-            to=dispatch.provider.hook_url(hook),
-            subject="SLA breached",
-            body="Task T-1 is overdue.",
+        notification(
+            workspace, "chat", dispatch.provider.hook_url(hook), "SLA breached", "Task T-1 is overdue."
         )
     )
     await wait_until(lambda: dispatch.provider.hooks_for(hook), message="chat message posted")
@@ -887,14 +782,7 @@ async def test_signed_outgoing_webhooks_retry_log_disable_and_replay(dispatch, w
     )
 
     def notify(event_type: str) -> NotificationRequested:
-        return NotificationRequested(
-            workspace_id=workspace,
-            notification_id=new_id(),
-            channel="webhook",
-            to=event_type,
-            subject="s",
-            body="b",
-        )
+        return notification(workspace, "webhook", event_type, "s", "b")
 
     first = notify("scoring.low_score")
     await dispatch.publish(notify("scoring.target_status_changed"))  # not subscribed

@@ -26,13 +26,12 @@ from services.dispatch.models import Invitation, Notification, outbox
 from shared.events import (
     ContactErased,
     InvitationFailed,
-    NotificationRequested,
     Recipient,
     SurveyRequested,
     new_id,
 )
 from shared.outbox import Outbox
-from tests.support.dispatch import Dispatch, FakeProvider, running_dispatch
+from tests.support.dispatch import Dispatch, FakeProvider, notification, running_dispatch
 from tests.support.stack import wait_until
 
 pytestmark = pytest.mark.integration
@@ -125,16 +124,7 @@ async def test_erasure_reaches_every_copy_and_kills_the_links(dispatch, workspac
     # Staff heard about them by email and the CRM by webhook, in words that name them.
     about = f"{who['name']} ({who['email']}, {who['phone']}) gave 2."
     for channel, to in (("email", f"lead@{workspace}.test"), ("webhook", "followup.opened")):
-        await dispatch.publish(
-            NotificationRequested(
-                workspace_id=workspace,
-                notification_id=new_id(),
-                channel=channel,
-                to=to,
-                subject=f"{who['name']}",
-                body=about,
-            )
-        )
+        await dispatch.publish(notification(workspace, channel, to, f"{who['name']}", about))
     await smtp.wait_for(lambda m: f"lead@{workspace}.test" in str(m["To"]))
     await wait_until(lambda: dispatch.provider.hooks_for(hook), message="the CRM got the webhook")
     async with dispatch.runtime.db.unit_of_work() as session:
@@ -175,11 +165,9 @@ async def test_erasure_reaches_every_copy_and_kills_the_links(dispatch, workspac
     assert len([m for m in smtp.messages if who["email"] in str(m["To"])]) == 1
 
 
-async def test_erasure_redacts_unrelayed_outbox_rows_and_queued_notifications(uow: AsyncSession):
-    """The middle tier: events still in the outbox (no relay here) and a notification not sent yet."""
-    workspace, who = f"ws-{secrets.token_hex(5)}", person("uow")
-    now = datetime.now(UTC)
-    invitation = Invitation(
+def sent_invitation(workspace: str, now: datetime, **fields: Any) -> Invitation:
+    """An email invitation of ``con-eve`` sent once at ``now`` (a row to add in the test's session)."""
+    return Invitation(
         id=new_id(),
         workspace_id=workspace,
         request_id=new_id(),
@@ -188,15 +176,26 @@ async def test_erasure_redacts_unrelayed_outbox_rows_and_queued_notifications(uo
         kind="transactional",
         channel="email",
         status="sent",
+        send_at=now,
+        next_attempt_at=now,
+        attempts=1,
+        reminders_sent=0,
+        **fields,
+    )
+
+
+async def test_erasure_redacts_unrelayed_outbox_rows_and_queued_notifications(uow: AsyncSession):
+    """The middle tier: events still in the outbox (no relay here) and a notification not sent yet."""
+    workspace, who = f"ws-{secrets.token_hex(5)}", person("uow")
+    now = datetime.now(UTC)
+    invitation = sent_invitation(
+        workspace,
+        now,
         survey_url="https://surveys.test/s/opaque",
         recipient_email=who["email"],
         recipient_name=who["name"],
         recipient_phone=who["phone"],
         context={"address": who["address"]},
-        send_at=now,
-        next_attempt_at=now,
-        attempts=1,
-        reminders_sent=0,
     )
     uow.add(invitation)
     uow.add(
@@ -293,22 +292,8 @@ async def test_a_bounce_after_the_erasure_issues_no_new_link(uow: AsyncSession, 
     from services.dispatch.settings import DispatchSettings
 
     now = datetime.now(UTC)
-    invitation = Invitation(
-        id=new_id(),
-        workspace_id=f"ws-{secrets.token_hex(5)}",
-        request_id=new_id(),
-        contact_id="con-eve",
-        survey_id="svy-1",
-        kind="transactional",
-        channel="email",
-        status="sent",
-        survey_url="",
-        fallback_channels=["link"],
-        send_at=now,
-        next_attempt_at=now,
-        attempts=1,
-        reminders_sent=0,
-        erased_at=now,
+    invitation = sent_invitation(
+        f"ws-{secrets.token_hex(5)}", now, survey_url="", fallback_channels=["link"], erased_at=now
     )
     uow.add(invitation)
     await uow.flush()

@@ -21,12 +21,10 @@ from shared.events import (
     BrandingChanged,
     QuietHoursChanged,
     Recipient,
-    SurveyPublished,
-    SurveyQuestion,
     SurveyRequested,
     new_id,
 )
-from tests.support.dispatch import Dispatch, FakeProvider, running_dispatch
+from tests.support.dispatch import Dispatch, FakeProvider, published, running_dispatch
 from tests.support.stack import wait_until
 
 pytestmark = pytest.mark.integration
@@ -73,21 +71,6 @@ async def dispatch(stack_env: dict[str, str], producer: AIOKafkaProducer) -> Asy
 def reset_clock(dispatch: Dispatch) -> Any:
     yield
     dispatch.clock.reset()
-
-
-def published(
-    workspace: str, survey_id: str, *questions: dict[str, Any], version: int = 1
-) -> SurveyPublished:
-    return SurveyPublished(
-        workspace_id=workspace,
-        survey_id=survey_id,
-        survey_version=version,
-        name=survey_id,
-        open=True,
-        questions=tuple(SurveyQuestion.model_validate(q) for q in questions),
-        languages=("en", "nl"),
-        published_at=datetime.now(UTC),
-    )
 
 
 def request(workspace: str, survey_id: str, *, locale: str = "en", **fields: Any) -> SurveyRequested:

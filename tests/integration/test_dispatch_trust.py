@@ -33,8 +33,8 @@ from services.dispatch.app import create_app
 from services.dispatch.models import ChannelConfig, Notification, WebhookSubscription
 from services.dispatch.settings import DispatchSettings
 from shared import standard_webhooks
-from shared.events import NotificationRequested, Recipient, SurveyRequested, new_id
-from tests.support.dispatch import Dispatch, FakeProvider, running_dispatch
+from shared.events import Recipient, SurveyRequested, new_id
+from tests.support.dispatch import Dispatch, FakeProvider, notification, running_dispatch
 from tests.support.stack import running, settings_from, wait_until
 from tests.unit.test_netguard import BLOCKED_URLS
 
@@ -174,22 +174,8 @@ async def test_a_name_that_resolves_to_loopback_is_refused_at_connect_time(
         assert "destination refused: localhost points at 127.0.0.1" in failed["last_error"]
         assert failed["attempts"] == 1, "a refused destination is not retried"
 
-    team = NotificationRequested(
-        workspace_id=workspace,
-        notification_id=new_id(),
-        channel="chat",
-        to=f"{rebound}/hooks/team",
-        subject="S",
-        body="B",
-    )
-    webhook = NotificationRequested(
-        workspace_id=workspace,
-        notification_id=new_id(),
-        channel="webhook",
-        to="followup.opened",
-        subject="S",
-        body="B",
-    )
+    team = notification(workspace, "chat", f"{rebound}/hooks/team")
+    webhook = notification(workspace, "webhook", "followup.opened")
     await dispatch.publish(team)
     await dispatch.publish(webhook)
 
@@ -216,14 +202,7 @@ async def test_a_name_that_resolves_to_loopback_is_refused_at_connect_time(
 async def test_a_chat_notification_reaches_an_allowed_team_url_through_the_guard(dispatch, workspace):
     hook = f"team-{workspace}"
     await dispatch.publish(
-        NotificationRequested(
-            workspace_id=workspace,
-            notification_id=new_id(),
-            channel="chat",
-            to=dispatch.provider.hook_url(hook),
-            subject="New case",
-            body="A detractor answered.",
-        )
+        notification(workspace, "chat", dispatch.provider.hook_url(hook), "New case", "A detractor answered.")
     )
     await wait_until(lambda: dispatch.provider.hooks_for(hook), message="the team's chat got it")
     assert (
@@ -261,25 +240,9 @@ async def test_what_a_remote_endpoint_answered_never_reaches_the_api(dispatch, w
     sms = request(workspace, channel="sms", phone=bad_number, contact_id="con-sms")
     for req in (chat, sms):
         await dispatch.publish(req)
-    team = NotificationRequested(
-        workspace_id=workspace,
-        notification_id=new_id(),
-        channel="chat",
-        to=provider.hook_url(f"team-{workspace}"),
-        subject="S",
-        body="B",
-    )
+    team = notification(workspace, "chat", provider.hook_url(f"team-{workspace}"))
     await dispatch.publish(team)
-    await dispatch.publish(
-        NotificationRequested(
-            workspace_id=workspace,
-            notification_id=new_id(),
-            channel="webhook",
-            to="followup.opened",
-            subject="S",
-            body="B",
-        )
-    )
+    await dispatch.publish(notification(workspace, "webhook", "followup.opened"))
 
     failed_chat = await dispatch.invitation(auth, chat.request_id, status="failed")
     failed_sms = await dispatch.invitation(auth, sms.request_id, status="failed")

@@ -17,11 +17,12 @@ from sqlalchemy import Column, MetaData, String, Table, func, select
 from closeloop.infra import Broker
 from shared.db import Database
 from shared.deadletters import DeadLetters
-from shared.events import CloudEvent, CustomerEventReceived, utcnow
+from shared.events import CloudEvent, CustomerEventReceived
 from shared.inbox import EventConsumer, inbox_table
 from shared.kafka import create_consumer, create_producer, ensure_topics
 from shared.observability import EVENTS_CONSUMED
 from shared.settings import KafkaSettings
+from tests.support.plumbing import GROUP_TIMEOUTS, customer_event, scratch_tables
 from tests.support.stack import TopicReader, wait_until
 
 pytestmark = pytest.mark.integration
@@ -44,12 +45,8 @@ class Handler:
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    async with database.engine.begin() as conn:
-        await conn.exec_driver_sql("CREATE SCHEMA IF NOT EXISTS dlq_test")
-        await conn.run_sync(metadata.create_all)
-    yield database
-    await database.dispose()
+    async with scratch_tables(database_url, metadata) as database:
+        yield database
 
 
 async def cli(broker: Broker, *args: str) -> str:
@@ -87,9 +84,7 @@ async def test_dead_letters_are_listed_shown_replayed_and_purged(broker: Broker,
     topic, dlq = f"dlqtest-{marker}", f"dlqtest-{marker}.dlq"
     kafka = KafkaSettings(
         kafka_bootstrap_servers=broker.bootstrap_servers,
-        kafka_session_timeout_ms=2000,
-        kafka_heartbeat_interval_ms=300,
-        kafka_rebalance_timeout_ms=1000,
+        **GROUP_TIMEOUTS,
     )
     await ensure_topics(kafka, partitions=2, topics=[topic, dlq])
     producer = create_producer(kafka)
@@ -110,15 +105,7 @@ async def test_dead_letters_are_listed_shown_replayed_and_purged(broker: Broker,
     try:
         sent = {}
         for n in range(3):
-            event = CustomerEventReceived(
-                workspace_id="ws-dlq",
-                event_id=f"{marker}-{n}",
-                source="test",
-                source_event_id=f"{marker}-{n}",
-                event_type="ticket.solved",
-                occurred_at=utcnow(),
-                contact_id=f"contact-{n}",
-            )
+            event = customer_event("ws-dlq", f"{marker}-{n}", contact_id=f"contact-{n}")
             envelope = CloudEvent.wrap(event, source="test")
             headers = [
                 ("ce_id", envelope.id.encode()),

@@ -17,13 +17,13 @@ from shared.events import (
     SURVEY_REQUESTS,
     ContactErased,
     NegativeFeedbackDetected,
-    ResponseScored,
     ScoredAnswer,
     SurveyClosed,
     new_id,
     utcnow,
 )
 from shared.security import issue_api_key
+from tests.support.followup import retention_answer
 from tests.support.stack import TopicReader, publish, running, settings_from, wait_until
 from tests.support.surveys import set_retention_survey
 
@@ -65,30 +65,6 @@ def negative(
         comment=comment,
         consent_to_contact=consent,
         detected_at=utcnow(),
-    )
-
-
-def retention_answer(
-    workspace: str, request_id: str, *, score: int, negative: bool, contact_id: str = "c-1"
-) -> ResponseScored:
-    return ResponseScored(
-        workspace_id=workspace,
-        response_id=new_id(),
-        request_id=request_id,
-        contact_id=contact_id,
-        survey_id="svy-retention",
-        kind="retention",
-        scores=(
-            ScoredAnswer(
-                question_id="csat",
-                metric="csat",
-                score=score,
-                classification="negative" if negative else "positive",
-                negative=negative,
-            ),
-        ),
-        negative=negative,
-        scored_at=utcnow(),
     )
 
 

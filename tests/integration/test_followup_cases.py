@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -27,18 +27,11 @@ from shared.events import (
     utcnow,
 )
 from tests.support.access import key_id_of, person_auth
+from tests.support.followup import ADA, retention_answer
 from tests.support.stack import TopicReader, publish, running, settings_from, wait_until
 from tests.support.surveys import set_retention_survey
 
 pytestmark = pytest.mark.integration
-ADA = Recipient(
-    name="Ada Lovelace",
-    email="ada@example.com",
-    phone="+31612345678",
-    locale="nl-NL",
-    timezone="Europe/Amsterdam",
-    company="Engines BV",
-)
 
 GRACE = "Grace (user:grace)"
 
@@ -105,6 +98,22 @@ async def case_for(client: httpx.AsyncClient, auth: dict[str, str], response_id:
 
     case_id = await wait_until(find, message=f"case for response {response_id}")
     return (await client.get(f"/v1/cases/{case_id}", headers=auth)).json()
+
+
+async def case_when(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    url: str,
+    ready: Callable[[dict[str, Any]], Any],
+    message: str,
+) -> dict[str, Any]:
+    """Wait until the case at ``url`` is ``ready``; return it."""
+
+    async def check() -> dict[str, Any] | None:
+        detail = (await client.get(url, headers=auth)).json()
+        return detail if ready(detail) else None
+
+    return await wait_until(check, message=message)
 
 
 async def opened(
@@ -417,11 +426,7 @@ async def test_erasing_a_contact_with_open_cases_keeps_them_anonymised(client, p
 
     await publish(producer, ContactErased(workspace_id=workspace, contact_id=contact, erased_at=utcnow()))
 
-    async def erased() -> dict[str, Any] | None:
-        detail = (await client.get(url, headers=auth)).json()
-        return detail if detail["erased"] else None
-
-    detail = await wait_until(erased, message="contact erased")
+    detail = await case_when(client, auth, url, lambda c: c["erased"], "contact erased")
     assert detail["contact"] == {
         "known": True,
         "name": None,
@@ -598,11 +603,7 @@ async def test_a_retention_survey_dispatch_cannot_send_closes_the_case_instead_o
     )
     await publish(producer, failed)
 
-    async def closed() -> dict[str, Any] | None:
-        detail = (await client.get(url, headers=auth)).json()
-        return detail if detail["status"] == "closed" else None
-
-    detail = await wait_until(closed, message="the case closed")
+    detail = await case_when(client, auth, url, lambda c: c["status"] == "closed", "the case closed")
     assert detail["retention"]["status"] == "not_possible"
     assert (
         detail["history"][-1]["details"]["reason"]
@@ -718,28 +719,15 @@ async def test_a_case_closed_by_hand_still_records_the_retention_answer(client, 
     resolved = await resolve(client, auth, url, "Billing", "Error", "Credited.")
     closed = await put(client, auth, f"{url}/status", {"status": "closed"}, method="POST")
     assert (closed["status"], closed["retention"]["status"]) == ("closed", "requested")
-    answer = ResponseScored(
-        workspace_id=workspace,
-        response_id=new_id(),
-        request_id=resolved["retention"]["request_id"],
-        contact_id=event.contact_id,
-        survey_id="svy-retention",
-        kind="retention",
-        scores=(
-            ScoredAnswer(
-                question_id="csat", metric="csat", score=4, classification="positive", negative=False
-            ),
-        ),
-        negative=False,
-        scored_at=utcnow(),
+    request_id = resolved["retention"]["request_id"]
+    await publish(
+        producer,
+        retention_answer(workspace, request_id, score=4, negative=False, contact_id=event.contact_id),
     )
-    await publish(producer, answer)
 
-    async def answered() -> dict[str, Any] | None:
-        detail = (await client.get(url, headers=auth)).json()
-        return detail if detail["retention"]["status"] == "answered" else None
-
-    detail = await wait_until(answered, message="the retention answer recorded")
+    detail = await case_when(
+        client, auth, url, lambda c: c["retention"]["status"] == "answered", "the retention answer recorded"
+    )
     assert (detail["status"], detail["retention"]["won_back"], detail["closed_at"]) == (
         "closed",
         True,

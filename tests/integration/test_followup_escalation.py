@@ -129,18 +129,23 @@ async def history_kinds(client, auth, case_id: str) -> list[tuple[str, Any]]:
     ]
 
 
+async def two_cases(
+    client: httpx.AsyncClient, auth: dict[str, str], producer: Any, workspace: str, *, contact: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Publish two negative feedbacks of ``contact``; return the two cases they open, in that order."""
+    first, second = negative(workspace, contact_id=contact), negative(workspace, contact_id=contact)
+    await publish(producer, first)
+    await publish(producer, second)
+    return await case_for(client, auth, first.response_id), await case_for(client, auth, second.response_id)
+
+
 async def test_the_ladder_climbs_with_the_clock_once_per_step(
     setup, client, clock, producer, auth, workspace
 ):
     runtime = setup[2]
     scheduler = EscalationScheduler(runtime.db, runtime.outbox, clock)
     await ladder_workspace(client, auth)
-    contact = "c-esc-" + secrets.token_hex(3)
-    waiting, contacted = negative(workspace, contact_id=contact), negative(workspace, contact_id=contact)
-    await publish(producer, waiting)
-    await publish(producer, contacted)
-    case = await case_for(client, auth, waiting.response_id)
-    other = await case_for(client, auth, contacted.response_id)
+    case, other = await two_cases(client, auth, producer, workspace, contact="c-esc-" + secrets.token_hex(3))
     assert case["assignee"] == "ann"
     await put(client, auth, f"/v1/cases/{other['id']}/status", {"status": "in_progress"}, method="POST")
 
@@ -194,12 +199,9 @@ async def test_closed_cases_and_cases_older_than_a_step_are_never_escalated(
     runtime = setup[2]
     scheduler = EscalationScheduler(runtime.db, runtime.outbox, clock)
     await ladder_workspace(client, auth)
-    contact = "c-esc2-" + secrets.token_hex(3)
-    resolved, old = negative(workspace, contact_id=contact), negative(workspace, contact_id=contact)
-    await publish(producer, resolved)
-    await publish(producer, old)
-    done = await case_for(client, auth, resolved.response_id)
-    before = await case_for(client, auth, old.response_id)
+    done, before = await two_cases(
+        client, auth, producer, workspace, contact="c-esc2-" + secrets.token_hex(3)
+    )
     await put(
         client,
         auth,

@@ -15,8 +15,9 @@ import pytest
 from services.followup.app import create_app
 from services.followup.settings import FollowUpSettings
 from shared.clock import Clock
-from shared.events import NegativeFeedbackDetected, ResponseScored, ScoredAnswer, new_id, utcnow
+from shared.events import NegativeFeedbackDetected, ResponseScored
 from tests.integration.test_followup_cases import case_for, negative, put
+from tests.support.followup import retention_answer, scored_answer
 from tests.support.stack import publish, running, settings_from, wait_until
 from tests.support.surveys import set_retention_survey
 
@@ -34,38 +35,6 @@ def scored_event(source: NegativeFeedbackDetected) -> ResponseScored:
     """The ResponseScored scoring publishes next to a NegativeFeedbackDetected."""
     data = source.model_dump(exclude={"negatives", "detected_at"})
     return ResponseScored(**data, negative=True, scored_at=source.detected_at)
-
-
-def answer(
-    workspace: str,
-    *,
-    contact_id: str,
-    request_id: str | None,
-    kind: str,
-    metric: str,
-    score: int,
-    classification: str,
-    negative: bool,
-) -> ResponseScored:
-    return ResponseScored(
-        workspace_id=workspace,
-        response_id=new_id(),
-        request_id=request_id,
-        contact_id=contact_id,
-        survey_id=f"svy-{kind}",
-        kind=kind,
-        scores=(
-            ScoredAnswer(
-                question_id=metric,
-                metric=metric,
-                score=score,
-                classification=classification,
-                negative=negative,
-            ),
-        ),
-        negative=negative,
-        scored_at=utcnow(),
-    )
 
 
 def wilson(k: int, n: int) -> tuple[float, float]:
@@ -115,22 +84,15 @@ async def test_won_back_rate_interval_funnel_and_climbed(client, producer, auth,
         if won is not None:
             await publish(
                 producer,
-                answer(
-                    workspace,
-                    contact_id=contact,
-                    request_id=request_id,
-                    kind="retention",
-                    metric="csat",
-                    score=5 if won else 1,
-                    classification="positive" if won else "negative",
-                    negative=not won,
+                retention_answer(
+                    workspace, request_id, score=5 if won else 1, negative=not won, contact_id=contact
                 ),
             )
     # Reopen one case to measure the reopen rate; the detractor later answers a relationship survey as a promoter.
     await put(client, auth, f"/v1/cases/{cases[4]['id']}/reopen", {"reason": "Still late."}, method="POST")
     await publish(
         producer,
-        answer(
+        scored_answer(
             workspace,
             contact_id=contact,
             request_id=None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -13,11 +14,12 @@ from aiokafka.errors import KafkaConnectionError
 from sqlalchemy import Column, MetaData, String, Table, select
 
 from shared.db import Database
-from shared.events import CUSTOMER_EVENTS, CustomerEventReceived, utcnow
+from shared.events import CUSTOMER_EVENTS, CustomerEventReceived
 from shared.inbox import EventConsumer, inbox_table
 from shared.kafka import create_consumer, create_producer, ensure_topics
 from shared.outbox import Outbox, OutboxRelay, outbox_table
 from shared.settings import KafkaSettings, ServiceSettings
+from tests.support.plumbing import GROUP_TIMEOUTS, customer_event, scratch_tables
 from tests.support.stack import wait_until
 from tests.support.tls import Authority, tls_broker
 
@@ -35,13 +37,9 @@ def ca(tmp_path_factory: pytest.TempPathFactory) -> Authority:
 
 
 @pytest.fixture
-async def db(database_url):
-    database = Database(database_url)
-    async with database.engine.begin() as conn:
-        await conn.exec_driver_sql("CREATE SCHEMA IF NOT EXISTS kafka_tls_test")
-        await conn.run_sync(metadata.create_all)
-    yield database
-    await database.dispose()
+async def db(database_url: str) -> AsyncIterator[Database]:
+    async with scratch_tables(database_url, metadata) as database:
+        yield database
 
 
 def tls_settings(servers: str, ca_file: Path, **extra: object) -> KafkaSettings:
@@ -49,9 +47,7 @@ def tls_settings(servers: str, ca_file: Path, **extra: object) -> KafkaSettings:
         kafka_bootstrap_servers=servers,
         kafka_security_protocol="SSL",
         kafka_ssl_ca_file=str(ca_file),
-        kafka_session_timeout_ms=2000,
-        kafka_heartbeat_interval_ms=300,
-        kafka_rebalance_timeout_ms=1000,
+        **GROUP_TIMEOUTS,
         **extra,
     )
 
@@ -84,18 +80,7 @@ async def test_outbox_to_inbox_over_mutual_tls(ca: Authority, db: Database, data
             writer = Outbox(outbox, source="tls-test")
             async with db.unit_of_work() as session:
                 for n in range(5):
-                    await writer.add(
-                        session,
-                        CustomerEventReceived(
-                            workspace_id="ws-tls",
-                            event_id=f"{marker}-{n}",
-                            source="test",
-                            source_event_id=f"{marker}-{n}",
-                            event_type="ticket.solved",
-                            occurred_at=utcnow(),
-                            contact_id=f"c{n}",
-                        ),
-                    )
+                    await writer.add(session, customer_event("ws-tls", f"{marker}-{n}", contact_id=f"c{n}"))
             assert await OutboxRelay(db, outbox, producer).publish_pending() == 5
 
             consumer = EventConsumer(

@@ -17,11 +17,12 @@ from services.followup.app import create_app
 from services.followup.settings import FollowUpSettings
 from shared.db import Database
 from shared.deadletters import DeadLetterMonitor
-from shared.events import CloudEvent, CustomerEventReceived, utcnow
+from shared.events import CloudEvent, CustomerEventReceived
 from shared.inbox import EventConsumer, inbox_table
 from shared.kafka import create_consumer, ensure_topics
 from shared.outbox import Outbox, OutboxRelay, outbox_table
 from shared.settings import KafkaSettings
+from tests.support.plumbing import GROUP_TIMEOUTS, customer_event, scratch_tables
 from tests.support.stack import running, settings_from, wait_until
 
 pytestmark = pytest.mark.integration
@@ -38,24 +39,12 @@ def sample(name: str, **labels: str) -> float | None:
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    async with database.engine.begin() as conn:
-        await conn.exec_driver_sql("CREATE SCHEMA IF NOT EXISTS metrics_test")
-        await conn.run_sync(metadata.create_all)
-    yield database
-    await database.dispose()
+    async with scratch_tables(database_url, metadata) as database:
+        yield database
 
 
 def _event(marker: str, n: int) -> CustomerEventReceived:
-    return CustomerEventReceived(
-        workspace_id="ws-metrics",
-        event_id=f"{marker}-{n}",
-        source="test",
-        source_event_id=f"{marker}-{n}",
-        event_type="ticket.solved",
-        occurred_at=utcnow(),
-        contact_id=f"c{n}",
-    )
+    return customer_event("ws-metrics", f"{marker}-{n}", contact_id=f"c{n}")
 
 
 async def test_outbox_size_and_oldest_age(db: Database, producer: AIOKafkaProducer):
@@ -82,9 +71,7 @@ async def test_consumer_lag_and_processing_time(db: Database, broker: Broker, pr
     topic = "metrics-" + marker
     kafka = KafkaSettings(
         kafka_bootstrap_servers=broker.bootstrap_servers,
-        kafka_session_timeout_ms=2000,
-        kafka_heartbeat_interval_ms=300,
-        kafka_rebalance_timeout_ms=1000,
+        **GROUP_TIMEOUTS,
     )
     await ensure_topics(kafka, partitions=1, topics=[topic])
 

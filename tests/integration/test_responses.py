@@ -17,8 +17,9 @@ from services.responses.app import create_app
 from services.responses.settings import ResponsesSettings
 from shared.events import RESPONSES, ContactErased
 from shared.security import issue_api_key
-from shared.survey_links import SurveyLink, issue_link_token
+from shared.survey_links import SurveyLink
 from tests.conftest import SECRET_KEY
+from tests.support.responses import link_for
 from tests.support.stack import TopicReader, publish, running, settings_from, wait_until
 
 pytestmark = pytest.mark.integration
@@ -52,23 +53,6 @@ async def survey(client: httpx.AsyncClient, auth: dict[str, str]) -> dict:
     response = await client.post("/v1/surveys", json=SURVEY, headers=auth)
     assert response.status_code == 201, response.text
     return response.json()
-
-
-def link_for(workspace: str, survey_id: str, *, ttl_s: int = 3600, **fields: str) -> tuple[str, SurveyLink]:
-    link = SurveyLink(
-        **{
-            "workspace_id": workspace,
-            "invitation_id": str(uuid.uuid4()),
-            "request_id": str(uuid.uuid4()),
-            "survey_id": survey_id,
-            "contact_id": str(uuid.uuid4()),
-            "kind": "transactional",
-            "channel": "email",
-            "locale": "en",
-            **fields,
-        }
-    )
-    return issue_link_token(SECRET_KEY, link, ttl_s=ttl_s), link
 
 
 def completed_for(value: dict, link: SurveyLink) -> bool:

@@ -16,7 +16,8 @@ import pytest
 
 from services.responses.app import create_app
 from services.responses.settings import ResponsesSettings
-from tests.support.responses import CHROMIUM, CHROMIUM_ARGS, PHONE, link_for, serve
+from tests.support.browser import PHONE, chromium
+from tests.support.responses import link_for, serve
 from tests.support.stack import settings_from, wait_until
 
 pytestmark = pytest.mark.integration
@@ -64,20 +65,8 @@ async def base_url(stack_env: dict[str, str]) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Any]:
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError as exc:  # pragma: no cover - a broken install must be loud
-        pytest.fail(f"the browser tests need the 'playwright' package (pip install playwright): {exc}")
-    async with async_playwright() as p:
-        try:
-            chromium = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        except Exception as exc:
-            pytest.fail(
-                f"headless Chromium did not start from {CHROMIUM} ({exc}). Install it "
-                "(apt-get install chromium; `make` does this) — the browser tests do not skip."
-            )
-        yield chromium
-        await chromium.close()
+    async with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

@@ -6,51 +6,35 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import TopicPartition
-from sqlalchemy import Column, MetaData, String, Table, select
+from sqlalchemy import MetaData, select
 
 from shared.db import Database
-from shared.events import CUSTOMER_EVENTS, CloudEvent, CustomerEventReceived, dead_letter_topic, utcnow
+from shared.events import CUSTOMER_EVENTS, CloudEvent, CustomerEventReceived, dead_letter_topic
 from shared.inbox import EventConsumer, inbox_table
 from shared.kafka import create_consumer
 from shared.settings import ServiceSettings
+from tests.support.plumbing import GROUP_TIMEOUTS, customer_event, marked_effects, scratch_tables
 from tests.support.stack import TopicReader, wait_until
 
 pytestmark = pytest.mark.integration
 
 metadata = MetaData(schema="scoring_batch_test")
 inbox = inbox_table(metadata)
-effects = Table(
-    "effects",
-    metadata,
-    Column("id", String(36), primary_key=True, autoincrement=False),
-    Column("event_id", String(64), nullable=False),
-    Column("marker", String(64), nullable=False),
-)
+effects = marked_effects(metadata)
 
 
 @pytest.fixture
-async def db(database_url):
-    database = Database(database_url)
-    async with database.engine.begin() as conn:
-        await conn.exec_driver_sql("CREATE SCHEMA IF NOT EXISTS scoring_batch_test")
-        await conn.run_sync(metadata.create_all)
-    yield database
-    await database.dispose()
+async def db(database_url: str) -> AsyncIterator[Database]:
+    async with scratch_tables(database_url, metadata) as database:
+        yield database
 
 
 def _event(marker: str, n: int | str) -> CustomerEventReceived:
-    return CustomerEventReceived(
-        workspace_id="ws-batch",
-        event_id=f"{marker}-{n}",
-        source="test",
-        source_event_id=f"{marker}-{n}",
-        event_type="ticket.solved",
-        occurred_at=utcnow(),
-        contact_id=marker,
-    )
+    return customer_event("ws-batch", f"{marker}-{n}", contact_id=marker)
 
 
 async def test_a_batch_counts_each_event_once_and_a_failing_record_is_parked_alone(
@@ -92,9 +76,7 @@ async def test_a_batch_counts_each_event_once_and_a_failing_record_is_parked_alo
     settings = ServiceSettings(
         database_url=database_url,
         kafka_bootstrap_servers=broker.bootstrap_servers,
-        kafka_session_timeout_ms=2000,
-        kafka_heartbeat_interval_ms=300,
-        kafka_rebalance_timeout_ms=1000,
+        **GROUP_TIMEOUTS,
     )
     consumer = EventConsumer(
         name="batch-test-" + marker,

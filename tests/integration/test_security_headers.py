@@ -4,31 +4,18 @@ and each JSON or problem document forbids framing and sniffing and sends no Refe
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from shared.vocabulary import STACK_SERVICES
-from tests.support.stack import running
-
-SETTINGS = {
-    "trigger": "TriggerSettings",
-    "dispatch": "DispatchSettings",
-    "responses": "ResponsesSettings",
-    "scoring": "ScoringSettings",
-    "followup": "FollowUpSettings",
-    "console": "ConsoleSettings",
-}
+from tests.support.apps import api_alone
 
 
 @pytest.fixture(params=STACK_SERVICES)
 async def client(request, settings_for) -> AsyncIterator[httpx.AsyncClient]:
-    name = request.param
-    module = importlib.import_module(f"services.{name}.app")
-    settings_cls = getattr(importlib.import_module(f"services.{name}.settings"), SETTINGS[name])
-    async with running(module.create_app(settings_for(settings_cls, role="api"))) as client:
+    async with api_alone(request.param, settings_for) as client:
         yield client
 
 

@@ -57,11 +57,27 @@ async def sign_in(client: httpx.AsyncClient, email: str, password: str, **header
     )
 
 
+async def accept_invitation(
+    client: httpx.AsyncClient, link: str, *, name: str, password: str
+) -> httpx.Response:
+    """Open the invitation ``link`` and accept it as ``name`` with ``password``, as a browser would."""
+    page = await client.get(link)
+    return await client.post(
+        link, data={"name": name, "password": password, "csrf_token": csrf_of(page.text)}
+    )
+
+
 async def home_csrf(client: httpx.AsyncClient) -> str:
     """Return the session's CSRF token from the home page (signed in)."""
     page = await client.get("/")
     assert page.status_code == 200, page.text
     return csrf_of(page.text)
+
+
+async def session_token(client: httpx.AsyncClient) -> str:
+    """Return a bearer token minted for the signed-in session (``POST /v1/token`` with its CSRF token)."""
+    minted = await client.post("/v1/token", headers={"X-CSRF-Token": await home_csrf(client)})
+    return str(minted.json()["token"])
 
 
 def emailed_link(value: Any, to: str, path: str) -> str | None:
@@ -83,9 +99,7 @@ async def invite_member(
 
     async with httpx.AsyncClient(base_url=base_url, timeout=20) as owner_browser:
         await sign_in(owner_browser, owner["owner_email"], owner["password"])
-        token = (
-            await owner_browser.post("/v1/token", headers={"X-CSRF-Token": await home_csrf(owner_browser)})
-        ).json()["token"]
+        token = await session_token(owner_browser)
         invited = await owner_browser.post(
             "/v1/invitations",
             json={"email": email, "role": role},
@@ -99,13 +113,8 @@ async def invite_member(
     link = emailed_link(found, email, "/invitations")
     assert link
     async with httpx.AsyncClient(base_url=base_url, timeout=20) as hers:
-        page = await hers.get(link)
-        accepted = await hers.post(
-            link, data={"name": name, "password": PASSWORD, "csrf_token": csrf_of(page.text)}
-        )
+        accepted = await accept_invitation(hers, link, name=name, password=PASSWORD)
         assert accepted.status_code == 303, accepted.text
-        token = (await hers.post("/v1/token", headers={"X-CSRF-Token": await home_csrf(hers)})).json()[
-            "token"
-        ]
+        token = await session_token(hers)
         me = (await hers.get("/v1/me", headers={"Authorization": f"Bearer {token}"})).json()
     return str(me["id"])

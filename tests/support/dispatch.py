@@ -23,7 +23,7 @@ import re
 import secrets
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -41,9 +41,22 @@ from services.dispatch.deps import DispatchRuntime
 from services.dispatch.models import Survey
 from services.dispatch.settings import DispatchSettings
 from shared.clock import Clock
-from shared.events import INVITATIONS, EventData
+from shared.events import (
+    CUSTOMER_EVENTS,
+    INVITATIONS,
+    EventData,
+    NotificationRequested,
+    SurveyPublished,
+    SurveyQuestion,
+    new_id,
+    utcnow,
+)
 from tests.support.served import serve
 from tests.support.stack import TopicReader, publish, running, settings_from, wait_until
+
+SURVEY_BASE_URL = "https://surveys.test"
+PUBLIC_URL = "https://go.test"
+"""Where ``running_dispatch`` says the survey pages and dispatch's own links are."""
 
 E164 = re.compile(r"^(whatsapp:)?\+[1-9][0-9]{6,14}$")
 
@@ -207,6 +220,37 @@ class FakeProvider:
         return {"messages": len(self.messages), "hooks": len(self.hooks), "violations": self.violations}
 
 
+def published(
+    workspace: str, survey_id: str, *questions: dict[str, Any], version: int = 1
+) -> SurveyPublished:
+    """The event responses publishes when a survey version is created (here: with these questions, in
+    English and Dutch)."""
+    return SurveyPublished(
+        workspace_id=workspace,
+        survey_id=survey_id,
+        survey_version=version,
+        name=survey_id,
+        open=True,
+        questions=tuple(SurveyQuestion.model_validate(q) for q in questions),
+        languages=("en", "nl"),
+        published_at=utcnow(),
+    )
+
+
+def notification(
+    workspace: str, channel: str, to: str, subject: str = "S", body: str = "B"
+) -> NotificationRequested:
+    """A new notification of ``workspace`` for dispatch to send on ``channel`` to ``to``."""
+    return NotificationRequested(
+        workspace_id=workspace,
+        notification_id=new_id(),
+        channel=channel,
+        to=to,
+        subject=subject,
+        body=body,
+    )
+
+
 @dataclass
 class Dispatch:
     """The dispatch app running in-process, with what a test needs around it."""
@@ -216,6 +260,8 @@ class Dispatch:
     producer: AIOKafkaProducer
     invitations: TopicReader
     provider: FakeProvider
+    customer_events: TopicReader | None = None
+    """What dispatch published on ``CUSTOMER_EVENTS``, when ``running_dispatch`` was asked to read it."""
 
     @property
     def clock(self) -> Clock:
@@ -256,6 +302,14 @@ class Dispatch:
         )
         return [e["data"] for e in found]
 
+    def no_events(self, invitation_id: str, type_name: str) -> bool:
+        """Whether no ``type_name`` event of the invitation has been read so far."""
+        return not [
+            v
+            for v in self.invitations.values()
+            if v["type"] == f"closeloop.{type_name}.v1" and v["data"]["invitation_id"] == invitation_id
+        ]
+
     async def knows_survey(self, workspace: str, survey_id: str, version: int = 1) -> None:
         """Wait until dispatch has stored the survey version (events of two topics arrive in any order)."""
 
@@ -268,15 +322,21 @@ class Dispatch:
 
 @asynccontextmanager
 async def running_dispatch(
-    stack_env: dict[str, str], producer: AIOKafkaProducer, provider: FakeProvider, **overrides: Any
+    stack_env: dict[str, str],
+    producer: AIOKafkaProducer,
+    provider: FakeProvider,
+    *,
+    customer_events: bool = False,
+    **overrides: Any,
 ) -> AsyncIterator[Dispatch]:
-    """Run dispatch against the test stack with ``provider`` as the deployment's SMS provider."""
+    """Run dispatch against the test stack with ``provider`` as the deployment's SMS provider (and a
+    reader of ``CUSTOMER_EVENTS`` too with ``customer_events``)."""
     settings = settings_from(
         DispatchSettings,
         stack_env,
         **{
-            "survey_base_url": "https://surveys.test",
-            "public_url": "https://go.test",
+            "survey_base_url": SURVEY_BASE_URL,
+            "public_url": PUBLIC_URL,
             "mail_from": "Acme surveys <surveys@acme.test>",
             "send_max_attempts": 3,
             "send_backoff_s": 0.05,
@@ -292,14 +352,19 @@ async def running_dispatch(
         },
     )
     app = create_app(settings)
-    async with (
-        running(app) as client,
-        TopicReader(stack_env["KAFKA_BOOTSTRAP_SERVERS"], INVITATIONS) as reader,
-    ):
+    async with AsyncExitStack() as opened:
+        client = await opened.enter_async_context(running(app))
+        bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+        reader = await opened.enter_async_context(TopicReader(bootstrap, INVITATIONS))
+        customers = (
+            await opened.enter_async_context(TopicReader(bootstrap, CUSTOMER_EVENTS))
+            if customer_events
+            else None
+        )
         runtime: DispatchRuntime = app.state.runtime
         for consumer in [runtime.consumer, *runtime.groups.values()]:
             if consumer is not None:
                 await wait_until(
                     consumer.assigned.is_set, message=f"dispatch consumer {consumer.name} assigned"
                 )
-        yield Dispatch(client, runtime, producer, reader, provider)
+        yield Dispatch(client, runtime, producer, reader, provider, customers)

@@ -15,10 +15,6 @@ from closeloop.infra import free_port
 from shared.survey_links import SurveyLink, issue_link_token
 from tests.conftest import SECRET_KEY
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-PHONE = {"width": 390, "height": 844}
-
 
 def link_for(
     workspace: str, survey_id: str, *, ttl_s: int = 3600, context: dict[str, str] | None = None, **fields: Any

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -11,19 +10,9 @@ import yaml
 
 from closeloop.stack import SERVICE_PORTS as SERVICES
 from shared.events import ALL_TOPICS, EVENT_TYPES, TOPICS, dead_letter_topic
+from tests.support.docs import ROOT, doc_generator
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load_generator() -> Any:
-    spec = importlib.util.spec_from_file_location("gen_asyncapi", ROOT / "docs" / "gen_asyncapi.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gen = _load_generator()
+gen = doc_generator("gen_asyncapi")
 
 
 @pytest.fixture(scope="module")

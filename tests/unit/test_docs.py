@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from shared.settings import ServiceSettings
-from tests.unit.test_openapi import SETTINGS
+from tests.support.apps import SETTINGS
+from tests.support.docs import doc_generator
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
@@ -62,12 +63,7 @@ def test_the_console_page_shows_the_permission_table_of_the_code():
 
 def test_the_page_of_who_may_call_what_is_current():
     """docs/permissions.md lists every route's declaration; regenerate it with the routes."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("gen_permissions", ROOT / "docs" / "gen_permissions.py")
-    assert spec and spec.loader
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
+    gen = doc_generator("gen_permissions")
     committed = (ROOT / "docs" / "permissions.md").read_text()
     assert committed == gen.render(), (
         "docs/permissions.md is out of date: run `python docs/gen_permissions.py`"

@@ -16,7 +16,7 @@ from closeloop.stack import SERVICE_PORTS
 from shared.access import Authenticator, Keyring, Permission, Role, issue_api_key
 from shared.errors import install_problem_handlers
 from shared.guard import GuardedRoute, public, requires, route_access, undeclared
-from tests.unit.test_openapi import SETTINGS
+from tests.support.apps import SETTINGS
 
 SECRET = "guard-test-secret-" + "x" * 32
 FASTAPI_DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/docs/assets"}

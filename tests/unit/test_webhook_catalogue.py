@@ -3,29 +3,16 @@ fields, and docs/webhooks.md lists each with an example that the generator produ
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from services.dispatch import catalogue
 from services.dispatch.catalogue import CATALOGUE
 from shared.events import EVENT_TYPES
+from tests.support.docs import ROOT, doc_generator
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load_generator() -> Any:
-    spec = importlib.util.spec_from_file_location("gen_webhooks", ROOT / "docs" / "gen_webhooks.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gen = _load_generator()
+gen = doc_generator("gen_webhooks")
 
 
 def test_the_committed_catalogue_section_is_what_the_generator_produces_now() -> None:

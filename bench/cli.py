@@ -1,0 +1,41 @@
+"""What the bench scripts do around their measurement: the command line (``python -m bench.NAME``, the
+module's docstring as its help), the child processes they start and stop, and the closing exit code."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, NoReturn
+
+from closeloop.infra import die_with_parent
+
+
+def arguments(module: str, doc: str | None) -> argparse.ArgumentParser:
+    """The argument parser of ``python -m {module}``, whose help is ``doc`` as written."""
+    return argparse.ArgumentParser(
+        prog=f"python -m {module}", description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+
+
+def run(
+    main: Callable[[argparse.Namespace], Coroutine[Any, Any, int | None]], parser: argparse.ArgumentParser
+) -> NoReturn:
+    """Run ``main`` with the parsed command line and exit with what it returns (``None``: 0)."""
+    sys.exit(asyncio.run(main(parser.parse_args())))
+
+
+def spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start ``command`` with ``env``; it dies with this process."""
+    return subprocess.Popen(command, env=env, preexec_fn=die_with_parent)
+
+
+def stop(child: subprocess.Popen[bytes]) -> None:
+    """Terminate ``child``, and kill it when it has not stopped within 30 s."""
+    child.terminate()
+    try:
+        child.wait(30)
+    except subprocess.TimeoutExpired:
+        child.kill()
