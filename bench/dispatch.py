@@ -34,20 +34,13 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from bench.__main__ import rss_mb
 from bench.loadgen import cpu_seconds
 from closeloop.infra import free_port, scratch_broker, scratch_database
 from closeloop.mailcatcher import MailCatcher, recipient
 from closeloop.stack import ServiceStack
 from shared.events import CloudEvent, Recipient, SurveyRequested, new_id
 from tests.support.dispatch import FakeProvider
-
-
-def rss_mb(pid: int) -> float:
-    """The resident memory of a process, in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def percentile(values: list[float], q: float) -> float:

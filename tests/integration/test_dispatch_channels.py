@@ -37,6 +37,7 @@ from services.dispatch.channels import SendError, SmtpPool
 from services.dispatch.deps import DispatchRuntime
 from services.dispatch.embeds import SAMPLE_NPS
 from services.dispatch.models import OptOut, Survey
+from services.dispatch.settings import DispatchSettings
 from shared import standard_webhooks, tracing
 from shared.events import (
     NotificationRequested,
