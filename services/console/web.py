@@ -93,6 +93,21 @@ def clear_cookie(response: Response, request: Request, settings: ConsoleSettings
     response.delete_cookie(name, path="/", httponly=True, samesite="lax", secure=is_https(request, settings))
 
 
+def home_signed_in(request: Request, settings: ConsoleSettings, session_token: str) -> Response:
+    """Return the redirect home that sets the cookie of the session just opened (kept as long as a
+    session may last)."""
+    response = redirect("/")
+    set_cookie(
+        response,
+        request,
+        settings,
+        SESSION_COOKIE,
+        session_token,
+        max_age=settings.session_absolute_hours * 3600,
+    )
+    return response
+
+
 def anonymous_csrf(request: Request) -> str:
     """Return the double-submit token for a form before sign-in: the cookie's, or a new one."""
     return request.cookies.get(CSRF_COOKIE) or new_token()

@@ -6,17 +6,39 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, extract, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from services.followup.domain import cases as rules
 from services.followup.models import Agent, Case, CaseEntry, CaseNote, Decision, SeenResponse, Team
 from shared.errors import InvalidInput
 from shared.paging import after, decode_cursor, page
 
+R = TypeVar("R")
 CASES, AGENTS, TEAMS, DECISIONS = "followup.cases", "followup.agents", "followup.teams", "followup.decisions"
+
+
+async def _page(
+    session: AsyncSession,
+    query: Select[R],
+    order: tuple[InstrumentedAttribute[Any], ...],
+    kinds: tuple[type, ...],
+    scope: str,
+    limit: int,
+    cursor: str | None,
+    *,
+    descending: bool,
+) -> tuple[list[R], str | None]:
+    """Return the page of ``query``'s rows that follows ``cursor`` in ``order`` (its columns' values typed
+    as ``kinds``), and the cursor of the next page."""
+    if cursor:
+        query = query.where(after(order, decode_cursor(cursor, scope, kinds), descending=descending))
+    ordered = [c.desc() for c in order] if descending else list(order)
+    rows = (await session.scalars(query.order_by(*ordered).limit(limit + 1))).all()
+    return page(rows, limit=limit, scope=scope, key=lambda row: [getattr(row, c.key) for c in order])
 
 
 @dataclass(frozen=True)
@@ -70,10 +92,7 @@ async def list_cases(
             ),
         )
     order = (Case.created_at, Case.id)
-    if cursor:
-        query = query.where(after(order, decode_cursor(cursor, CASES, (datetime, str)), descending=True))
-    rows = (await session.scalars(query.order_by(*(c.desc() for c in order)).limit(limit + 1))).all()
-    return page(rows, limit=limit, scope=CASES, key=lambda c: (c.created_at, c.id))
+    return await _page(session, query, order, (datetime, str), CASES, limit, cursor, descending=True)
 
 
 async def agents(
@@ -81,10 +100,7 @@ async def agents(
 ) -> tuple[list[Agent], str | None]:
     """Return a page of the workspace's agents by id."""
     query = select(Agent).where(Agent.workspace_id == workspace_id)
-    if cursor:
-        query = query.where(after((Agent.id,), decode_cursor(cursor, AGENTS, (str,)), descending=False))
-    rows = (await session.scalars(query.order_by(Agent.id).limit(limit + 1))).all()
-    return page(rows, limit=limit, scope=AGENTS, key=lambda a: (a.id,))
+    return await _page(session, query, (Agent.id,), (str,), AGENTS, limit, cursor, descending=False)
 
 
 async def teams(
@@ -92,10 +108,7 @@ async def teams(
 ) -> tuple[list[Team], str | None]:
     """Return a page of the workspace's teams by name (names are unique in a workspace)."""
     query = select(Team).where(Team.workspace_id == workspace_id)
-    if cursor:
-        query = query.where(after((Team.name,), decode_cursor(cursor, TEAMS, (str,)), descending=False))
-    rows = (await session.scalars(query.order_by(Team.name).limit(limit + 1))).all()
-    return page(rows, limit=limit, scope=TEAMS, key=lambda t: (t.name,))
+    return await _page(session, query, (Team.name,), (str,), TEAMS, limit, cursor, descending=False)
 
 
 async def history(session: AsyncSession, *, case: Case) -> list[CaseEntry]:
@@ -132,15 +145,12 @@ async def decisions(
     ):
         if value is not None:
             query = query.where(column == value)
-    if cursor:
-        query = query.where(after((Decision.id,), decode_cursor(cursor, DECISIONS, (int,)), descending=True))
-    rows = (await session.scalars(query.order_by(Decision.id.desc()).limit(limit + 1))).all()
-    return page(rows, limit=limit, scope=DECISIONS, key=lambda d: (d.id,))
+    return await _page(session, query, (Decision.id,), (int,), DECISIONS, limit, cursor, descending=True)
 
 
 # --- metrics ---------------------------------------------------------------------------------------
 
-GROUPINGS = (
+Grouping = Literal[
     "none",
     "team",
     "agent",
@@ -151,7 +161,7 @@ GROUPINGS = (
     "channel",
     "segment",
     "period",
-)
+]
 
 
 def _group_key(by: str, *, dimension: str | None, period: str) -> ColumnElement[Any]:

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
+from services.console.api.forms import Csrf, Id, acting, errors_of, form_router, items_of
 from services.console.api.settings_channels import typed_back
-from services.console.api.settings_policies import acting
 from services.console.apis import ServiceError
 from services.console.deps import RuntimeDep, SignedInDep
 from services.console.handlers import people
@@ -20,27 +20,9 @@ from services.console.views import can, flash, flashed, need, page, query
 from services.console.web import check_session_csrf, redirect
 from shared.access import PERSON_ROLES, Permission, Principal, Role, may_grant
 from shared.errors import CloseloopError
-from shared.guard import GuardedRoute, public
 from shared.service import SessionDep
 
-router = APIRouter(
-    tags=["pages"],
-    route_class=GuardedRoute,
-    dependencies=[
-        public("a browser page: the session cookie and the form's CSRF token; each service checks the role")
-    ],
-)
-Csrf = Annotated[str, Form(max_length=200)]
-Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
-
-
-def errors_of(data: dict[str, Any]) -> dict[str, ServiceError]:
-    return {k: v for k, v in data.items() if isinstance(v, ServiceError)}
-
-
-def items_of(found: Any) -> list[dict[str, Any]]:
-    """The entries of a page of followup's (or none, when it refused)."""
-    return found.get("items", []) if isinstance(found, dict) else found if isinstance(found, list) else []
+router = form_router("each service")
 
 
 @router.get("/settings", summary="The workspace's settings", response_class=HTMLResponse)
@@ -172,17 +154,12 @@ async def webhook_log(
         subscription=caller.get("dispatch", f"/v1/webhooks/{subscription_id}"),
         deliveries=caller.get("dispatch", f"/v1/webhooks/{subscription_id}/deliveries"),
     )
-    deliveries = data["deliveries"]
     return page(
         "webhook.html",
         request,
         person,
         data=data,
-        deliveries=deliveries.get("items", [])
-        if isinstance(deliveries, dict)
-        else deliveries
-        if isinstance(deliveries, list)
-        else [],
+        deliveries=items_of(data["deliveries"]),
         errors=errors_of(data),
         done=flashed(request, runtime.settings, "done"),
         may_replay=can(person, Permission.INTEGRATIONS_WRITE),

@@ -8,38 +8,18 @@ import base64
 import secrets
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.console.api.settings_policies import acting
+from services.console.api.forms import Csrf, Id, acting, errors_of, form_router, items_of
 from services.console.apis import ServiceError
 from services.console.deps import RuntimeDep, SignedInDep
 from services.console.views import can, flash, flashed, need, page, query
 from services.console.web import check_session_csrf, redirect
 from shared.access import Permission
-from shared.guard import GuardedRoute, public
 
-router = APIRouter(
-    tags=["pages"],
-    route_class=GuardedRoute,
-    dependencies=[
-        public("a browser page: the session cookie and the form's CSRF token; each service checks the role")
-    ],
-)
-Csrf = Annotated[str, Form(max_length=200)]
-Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+router = form_router("each service")
 CHANNELS = ("email", "sms", "whatsapp", "chat", "link")
-
-
-def errors_of(data: dict[str, Any]) -> dict[str, ServiceError]:
-    return {k: v for k, v in data.items() if isinstance(v, ServiceError)}
-
-
-def items_of(value: Any) -> list[Any]:
-    """The rows of an answer that is a list or a page ``{"items": [...]}``; none for a refusal."""
-    if isinstance(value, dict):
-        return list(value.get("items", []))
-    return list(value) if isinstance(value, list) else []
 
 
 @router.get("/automation", summary="Integrations, rules and the decisions log", response_class=HTMLResponse)

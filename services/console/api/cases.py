@@ -9,9 +9,10 @@ import hashlib
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from services.console.api.forms import Csrf, Id, errors_of, form_router, items_of, refused_page
 from services.console.apis import ServiceError
 from services.console.deps import RuntimeDep, SignedInDep
 from services.console.domain import charts
@@ -21,17 +22,9 @@ from services.console.live import live_stream
 from services.console.views import can, flash, flashed, need, page, query
 from services.console.web import check_session_csrf, redirect
 from shared.access import Permission
-from shared.guard import GuardedRoute, public
 
-router = APIRouter(
-    tags=["pages"],
-    route_class=GuardedRoute,
-    dependencies=[
-        public("a browser page: the session cookie and the form's CSRF token; followup checks the role")
-    ],
-)
-CaseId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
-Csrf = Annotated[str, Form(max_length=200)]
+router = form_router("followup")
+CaseId = Id
 Note = Annotated[str, Form(max_length=5000)]
 BUILTIN = ("open", "in_progress", "resolved", "closed")
 
@@ -201,11 +194,7 @@ async def report(
         groups=caller.get("followup", "/v1/metrics", by=by),
         agents=caller.get("followup", "/v1/agents", limit=500),
     )
-    agents = data["agents"]
-    agent_list = (
-        agents.get("items", []) if isinstance(agents, dict) else agents if isinstance(agents, list) else []
-    )
-    names = {a["id"]: a["name"] for a in agent_list} if by == "agent" else {}
+    names = {a["id"]: a["name"] for a in items_of(data["agents"])} if by == "agent" else {}
     if names and isinstance(data["groups"], dict):
         for g in data["groups"]["groups"]:
             g["key"] = names.get(g["key"], g["key"])
@@ -231,7 +220,7 @@ async def report(
         by=by,
         funnel_svg=funnel_svg,
         bars_svg=bars_svg,
-        errors={k: v for k, v in data.items() if isinstance(v, ServiceError)},
+        errors=errors_of(data),
     )
 
 
@@ -251,14 +240,7 @@ async def case_page(
     )
     case = data["case"]
     if isinstance(case, ServiceError):
-        return page(
-            "message_app.html",
-            request,
-            person,
-            status=case.status or 502,
-            title="Case not shown",
-            detail=case.detail,
-        )
+        return refused_page(request, person, "Case not shown", case)
     now = runtime.deps.clock.now()
     workflow = data["workflow"] if isinstance(data["workflow"], dict) else {}
     custom = [s["name"] for s in workflow.get("custom_statuses", [])]

@@ -8,10 +8,11 @@ import csv
 import io
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.console.api.overview import METRICS, NAMES, Filters, Text, scope_params
+from services.console.api.forms import page_router, refused_page
+from services.console.api.overview import METRICS, NAMES, Day, Filters, PeriodKey, Scope, ScopeDep, Text
 from services.console.apis import ServiceError
 from services.console.deps import RuntimeDep, SignedInDep
 from services.console.domain import charts
@@ -19,16 +20,9 @@ from services.console.domain.periods import PERIODS, period_of
 from services.console.views import can, need, page, query
 from services.console.web import SECURITY_HEADERS
 from shared.access import Permission
-from shared.guard import GuardedRoute, public
 
-router = APIRouter(
-    tags=["pages"],
-    route_class=GuardedRoute,
-    dependencies=[
-        public(
-            "a browser page: the session cookie; the page checks the role and calls the services as the person"
-        )
-    ],
+router = page_router(
+    "a browser page: the session cookie; the page checks the role and calls the services as the person"
 )
 DIMENSIONS = (
     "survey",
@@ -42,8 +36,6 @@ DIMENSIONS = (
     "journey_stage",
     "plan",
 )
-Period = Annotated[str | None, Query(max_length=10)]
-Day = Annotated[str | None, Query(max_length=10)]
 
 
 async def explore_data(
@@ -61,20 +53,14 @@ async def explore(
     request: Request,
     runtime: RuntimeDep,
     signed_in: SignedInDep,
+    scope: ScopeDep,
     metric: Annotated[str, Query(max_length=8)] = "nps",
     group_by: Annotated[str, Query(max_length=40, pattern=r"^[A-Za-z0-9_.\-]*$")] = "channel",
-    period: Period = None,
-    since: Annotated[Day, Query(alias="from")] = None,
-    until: Annotated[Day, Query(alias="to")] = None,
-    survey_id: Text = None,
-    filters: Filters = [],  # noqa: B006
 ) -> Response:
     person = need(signed_in, Permission.METRICS_READ)
     metric = metric if metric in (*METRICS, "rating") else "nps"
     group_by = group_by or "channel"
-    chosen = period_of(period, today=runtime.deps.clock.now().date(), since=since, until=until)
-    scope = scope_params(chosen, survey_id, filters)
-    data = await explore_data(runtime, person, metric, group_by, scope)
+    data = await explore_data(runtime, person, metric, group_by, scope.params())
     report = data["report"]
     rows: list[dict[str, Any]] = []
     svg = None
@@ -96,15 +82,7 @@ async def explore(
             lo=lo,
             hi=hi,
         )
-    keep = {
-        "metric": metric,
-        "group_by": group_by,
-        "period": chosen.key,
-        "survey_id": survey_id,
-        "filter": scope["filter"],
-    }
-    if chosen.key == "custom":
-        keep |= {"from": chosen.since.isoformat(), "to": chosen.until.isoformat()}
+    keep = scope.kept(metric=metric, group_by=group_by)
     return page(
         "explore.html",
         request,
@@ -117,10 +95,10 @@ async def explore(
         metrics={**NAMES, "rating": "Stars"},
         group_by=group_by,
         dimensions=DIMENSIONS,
-        period=chosen,
+        period=scope.period,
         periods=PERIODS,
-        survey_id=survey_id or "",
-        filters=scope["filter"],
+        survey_id=scope.survey_id or "",
+        filters=scope.filters,
         csv_url="/explore.csv" + query(**keep) if can(person, Permission.METRICS_EXPORT) else None,
     )
 
@@ -129,20 +107,15 @@ async def explore(
 async def explore_csv(
     runtime: RuntimeDep,
     signed_in: SignedInDep,
+    scope: ScopeDep,
     metric: Annotated[str, Query(max_length=8)] = "nps",
     group_by: Annotated[str, Query(max_length=40, pattern=r"^[A-Za-z0-9_.\-]*$")] = "channel",
-    period: Period = None,
-    since: Annotated[Day, Query(alias="from")] = None,
-    until: Annotated[Day, Query(alias="to")] = None,
-    survey_id: Text = None,
-    filters: Filters = [],  # noqa: B006
 ) -> Response:
     person = need(signed_in, Permission.METRICS_EXPORT)
-    chosen = period_of(period, today=runtime.deps.clock.now().date(), since=since, until=until)
-    scope = scope_params(chosen, survey_id, filters)
+    chosen = scope.period
     caller = runtime.deps.services.as_person(person)
     report = await caller.get(
-        "scoring", "/v1/metrics", metric=metric, group_by=group_by or "channel", **scope
+        "scoring", "/v1/metrics", metric=metric, group_by=group_by or "channel", **scope.params()
     )
     out = io.StringIO()
     writer = csv.writer(out)
@@ -178,7 +151,7 @@ async def responses(
     signed_in: SignedInDep,
     q: Annotated[str | None, Query(max_length=200)] = None,
     label: Annotated[str | None, Query(max_length=10)] = None,
-    period: Period = None,
+    period: PeriodKey = None,
     since: Annotated[Day, Query(alias="from")] = None,
     until: Annotated[Day, Query(alias="to")] = None,
     survey_id: Text = None,
@@ -187,20 +160,20 @@ async def responses(
 ) -> Response:
     person = need(signed_in, Permission.RESPONSES_READ)
     chosen = period_of(period or "90d", today=runtime.deps.clock.now().date(), since=since, until=until)
-    scope = scope_params(chosen, survey_id, filters)
+    scope = Scope.of(chosen, survey_id, filters)
     label = label if label in ("positive", "neutral", "negative") else None
     caller = runtime.deps.services.as_person(person)
     calls: dict[str, Any] = {
-        "comments": caller.get("scoring", "/v1/comments", q=q, label=label, limit=50, offset=offset, **scope),
+        "comments": caller.get(
+            "scoring", "/v1/comments", q=q, label=label, limit=50, offset=offset, **scope.params()
+        ),
         "surveys": caller.get("scoring", "/v1/surveys"),
     }
     if survey_id and not q and not label:
         # One survey chosen: also every response to it, with or without a comment (responses' own list).
         calls["all"] = caller.get("responses", f"/v1/surveys/{survey_id}/responses", limit=50)
     data = await caller.gather(**calls)
-    keep = {"q": q, "label": label, "period": chosen.key, "survey_id": survey_id, "filter": scope["filter"]}
-    if chosen.key == "custom":
-        keep |= {"from": chosen.since.isoformat(), "to": chosen.until.isoformat()}
+    keep = scope.kept(q=q, label=label)
     found = data["comments"]["comments"] if isinstance(data["comments"], dict) else []
     return page(
         "responses.html",
@@ -212,7 +185,7 @@ async def responses(
         period=chosen,
         periods=PERIODS,
         survey_id=survey_id or "",
-        filters=scope["filter"],
+        filters=scope.filters,
         found=found,
         every=data["all"] if isinstance(data.get("all"), list) else None,
         more="/responses" + query(**keep, offset=offset + 50) if len(found) == 50 else None,
@@ -244,14 +217,7 @@ async def one_response(
     )
     comments = data["comments"]["comments"] if isinstance(data["comments"], dict) else []
     if isinstance(data["response"], ServiceError) and not comments:
-        return page(
-            "message_app.html",
-            request,
-            person,
-            status=404,
-            title="Response not found",
-            detail=data["response"].detail,
-        )
+        return refused_page(request, person, "Response not found", data["response"], status=404)
     return page(
         "response.html",
         request,

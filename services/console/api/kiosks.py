@@ -6,26 +6,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path
+from fastapi import Form
 from fastapi.responses import Response
 
-from services.console.api.settings_policies import acting
+from services.console.api.forms import Csrf, Id, acting, form_router
 from services.console.apis import ServiceError
 from services.console.deps import RuntimeDep, SignedInDep
 from services.console.views import flash, need, query
 from services.console.web import check_session_csrf, redirect
 from shared.access import Permission
-from shared.guard import GuardedRoute, public
 
-router = APIRouter(
-    tags=["pages"],
-    route_class=GuardedRoute,
-    dependencies=[
-        public("a browser page: the session cookie and the form's CSRF token; responses checks the role")
-    ],
-)
-Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
-Csrf = Annotated[str, Form(max_length=200)]
+router = form_router("responses")
 
 
 @router.post("/surveys/{survey_id}/kiosks", summary="Create a kiosk link for a survey")

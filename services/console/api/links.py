@@ -6,34 +6,25 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Request, Response
+from fastapi import Form, Path, Request, Response
 from fastapi.responses import HTMLResponse
 
+from services.console.api.forms import Csrf, page_router
 from services.console.deps import RuntimeDep
 from services.console.handlers import accounts, people
 from services.console.web import (
-    SESSION_COOKIE,
     anonymous_form,
     check_anonymous_csrf,
-    redirect,
+    home_signed_in,
     render,
-    set_cookie,
 )
 from shared.errors import InvalidInput
-from shared.guard import GuardedRoute, public
 from shared.service import SessionDep
 
-router = APIRouter(
-    tags=["pages"],
-    route_class=GuardedRoute,
-    dependencies=[
-        public(
-            "a browser page opened from an emailed single-use link (the token in the path), with a CSRF token on its form"
-        )
-    ],
+router = page_router(
+    "a browser page opened from an emailed single-use link (the token in the path), with a CSRF token on its form"
 )
 Token = Annotated[str, Path(min_length=20, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
-Csrf = Annotated[str, Form(max_length=200)]
 Password = Annotated[str, Form(max_length=1024)]
 
 
@@ -128,16 +119,7 @@ async def set_password(
     session_token = await accounts.start_session(
         session, runtime.settings, user=user, workspace_id=None, method="password", now=now
     )
-    response = redirect("/")
-    set_cookie(
-        response,
-        request,
-        runtime.settings,
-        SESSION_COOKIE,
-        session_token,
-        max_age=runtime.settings.session_absolute_hours * 3600,
-    )
-    return response
+    return home_signed_in(request, runtime.settings, session_token)
 
 
 async def _invitation_form(
@@ -201,13 +183,4 @@ async def accept_invitation(
     session_token = await accounts.start_session(
         session, runtime.settings, user=user, workspace_id=workspace_id, method="password", now=now
     )
-    response = redirect("/")
-    set_cookie(
-        response,
-        request,
-        runtime.settings,
-        SESSION_COOKIE,
-        session_token,
-        max_age=runtime.settings.session_absolute_hours * 3600,
-    )
-    return response
+    return home_signed_in(request, runtime.settings, session_token)

@@ -7,12 +7,14 @@ the workspace's kept figures, and ``/console.js`` reloads the figures then."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from services.console.api.forms import errors_of, page_router
 from services.console.apis import Caller, ServiceError
 from services.console.deps import RuntimeDep, SignedInDep
 from services.console.domain import charts
@@ -20,16 +22,9 @@ from services.console.domain.periods import PERIODS, Period, period_of
 from services.console.live import live_stream
 from services.console.views import need, page, query
 from shared.access import Permission
-from shared.guard import GuardedRoute, public
 
-router = APIRouter(
-    tags=["pages"],
-    route_class=GuardedRoute,
-    dependencies=[
-        public(
-            "a browser page: the session cookie; the page checks the role and calls the services as the person"
-        )
-    ],
+router = page_router(
+    "a browser page: the session cookie; the page checks the role and calls the services as the person"
 )
 
 METRICS = ("nps", "nls", "csat", "ces")
@@ -43,35 +38,69 @@ CELLS = {
 }
 Filters = Annotated[list[str], Query(alias="filter", max_length=10)]
 Text = Annotated[str | None, Query(max_length=64)]
+PeriodKey = Annotated[str | None, Query(max_length=10)]
+Day = Annotated[str | None, Query(max_length=10)]
 RATE_DIMENSIONS = {"channel", "kind", "language"}
 
 
-def scope_params(period: Period, survey_id: str | None, filters: list[str]) -> dict[str, Any]:
-    """The report parameters scoring takes for the page's filters."""
-    return {
-        "from": period.since.isoformat(),
-        "to": period.until.isoformat(),
-        "survey_id": survey_id,
-        "filter": [f for f in filters if f.strip()],
-    }
+@dataclass(frozen=True)
+class Scope:
+    """What a page of figures is about: the period, one survey or all, and the dimension filters (blank
+    ones dropped)."""
+
+    period: Period
+    survey_id: str | None
+    filters: list[str]
+
+    @classmethod
+    def of(cls, period: Period, survey_id: str | None, filters: list[str]) -> Scope:
+        return cls(period, survey_id, [f for f in filters if f.strip()])
+
+    def params(self) -> dict[str, Any]:
+        """Return the report parameters scoring takes for this scope."""
+        return {
+            "from": self.period.since.isoformat(),
+            "to": self.period.until.isoformat(),
+            "survey_id": self.survey_id,
+            "filter": self.filters,
+        }
+
+    def kept(self, **first: Any) -> dict[str, Any]:
+        """Return the query of a link that shows this scope again, after the page's own ``first``."""
+        keep = {**first, "period": self.period.key, "survey_id": self.survey_id, "filter": self.filters}
+        if self.period.key == "custom":
+            keep |= {"from": self.period.since.isoformat(), "to": self.period.until.isoformat()}
+        return keep
 
 
-async def overview_data(
-    caller: Caller, period: Period, survey_id: str | None, filters: list[str], trend_metric: str
-) -> dict[str, Any]:
+def page_scope(
+    runtime: RuntimeDep,
+    period: PeriodKey = None,
+    since: Annotated[Day, Query(alias="from")] = None,
+    until: Annotated[Day, Query(alias="to")] = None,
+    survey_id: Text = None,
+    filters: Filters = [],  # noqa: B006 - FastAPI copies defaults
+) -> Scope:
+    """Return the scope a page's query asks for: the period picker's choice, its custom days put right."""
+    today = runtime.deps.clock.now().date()
+    return Scope.of(period_of(period, today=today, since=since, until=until), survey_id, filters)
+
+
+ScopeDep = Annotated[Scope, Depends(page_scope)]
+
+
+async def overview_data(caller: Caller, scope: Scope, trend_metric: str) -> dict[str, Any]:
     """Every figure of the overview, each as scoring answers it (or the error it gave)."""
-    scope = scope_params(period, survey_id, filters)
-    rate_filters = [f for f in scope["filter"] if f.split("!=")[0].split("=")[0] in RATE_DIMENSIONS]
+    params, interval = scope.params(), scope.period.interval
+    rate_filters = [f for f in scope.filters if f.split("!=")[0].split("=")[0] in RATE_DIMENSIONS]
     return await caller.gather(
-        metrics=caller.get("scoring", "/v1/metrics", compare="true", metric=list(METRICS), **scope),
-        trend=caller.get(
-            "scoring", "/v1/metrics/trend", metric=trend_metric, interval=period.interval, **scope
-        ),
-        matrix=caller.get("scoring", "/v1/metrics/matrix", **scope),
-        rate=caller.get("scoring", "/v1/metrics/response-rate", **{**scope, "filter": rate_filters}),
-        themes=caller.get("scoring", "/v1/themes", **scope),
+        metrics=caller.get("scoring", "/v1/metrics", compare="true", metric=list(METRICS), **params),
+        trend=caller.get("scoring", "/v1/metrics/trend", metric=trend_metric, interval=interval, **params),
+        matrix=caller.get("scoring", "/v1/metrics/matrix", **params),
+        rate=caller.get("scoring", "/v1/metrics/response-rate", **{**params, "filter": rate_filters}),
+        themes=caller.get("scoring", "/v1/themes", **params),
         targets=caller.get("scoring", "/v1/targets"),
-        comments=caller.get("scoring", "/v1/comments", limit=8, **scope),
+        comments=caller.get("scoring", "/v1/comments", limit=8, **params),
         surveys=caller.get("scoring", "/v1/surveys"),
     )
 
@@ -111,26 +140,18 @@ async def overview(
     request: Request,
     runtime: RuntimeDep,
     signed_in: SignedInDep,
-    period: Annotated[str | None, Query(max_length=10)] = None,
-    since: Annotated[str | None, Query(alias="from", max_length=10)] = None,
-    until: Annotated[str | None, Query(alias="to", max_length=10)] = None,
-    survey_id: Text = None,
-    filters: Filters = [],  # noqa: B006 - FastAPI copies defaults
+    scope: ScopeDep,
     trend: Annotated[str, Query(max_length=4)] = "nps",
 ) -> Response:
     person = need(signed_in, Permission.METRICS_READ)
-    chosen = period_of(period, today=runtime.deps.clock.now().date(), since=since, until=until)
+    chosen = scope.period
     trend_metric = trend if trend in METRICS else "nps"
     caller = runtime.deps.services.as_person(person)
     data, as_of = await runtime.deps.figures.get_or_load(
         workspace_id=person.workspace_id,
         role=person.role.value,
-        scope={
-            **scope_params(chosen, survey_id, filters),
-            "trend": trend_metric,
-            "interval": chosen.interval,
-        },
-        load=lambda: overview_data(caller, chosen, survey_id, filters, trend_metric),
+        scope={**scope.params(), "trend": trend_metric, "interval": chosen.interval},
+        load=lambda: overview_data(caller, scope, trend_metric),
         now=runtime.deps.clock.now,
     )
     lo, hi = charts.score_range(trend_metric)
@@ -151,19 +172,17 @@ async def overview(
             for k in ("invited", "sent", "delivered", "opened", "clicked", "responded")
         ]
         funnel_svg = charts.funnel(steps, title="Invitation funnel, as a share of invitations")
-    keep = {"period": chosen.key, "survey_id": survey_id, "filter": [f for f in filters if f.strip()]}
-    if chosen.key == "custom":
-        keep |= {"from": chosen.since.isoformat(), "to": chosen.until.isoformat()}
+    keep = scope.kept()
     return page(
         "overview.html",
         request,
         person,
         data=data,
-        errors={k: v for k, v in data.items() if isinstance(v, ServiceError)},
+        errors=errors_of(data),
         period=chosen,
         periods=PERIODS,
-        survey_id=survey_id or "",
-        filters=keep["filter"],
+        survey_id=scope.survey_id or "",
+        filters=scope.filters,
         names=NAMES,
         now=as_of.strftime("%H:%M:%S"),
         cells=CELLS,
@@ -193,22 +212,17 @@ async def overview_live(
     request: Request,
     runtime: RuntimeDep,
     signed_in: SignedInDep,
-    period: Annotated[str | None, Query(max_length=10)] = None,
-    since: Annotated[str | None, Query(alias="from", max_length=10)] = None,
-    until: Annotated[str | None, Query(alias="to", max_length=10)] = None,
-    survey_id: Text = None,
-    filters: Filters = [],  # noqa: B006
+    scope: ScopeDep,
     mark: Annotated[str | None, Query(max_length=400)] = None,
 ) -> Response:
     person = need(signed_in, Permission.METRICS_READ)
     services = runtime.deps.services
-    chosen = period_of(period, today=runtime.deps.clock.now().date(), since=since, until=until)
-    scope = scope_params(chosen, survey_id, filters)
+    params = scope.params()
 
     async def look() -> str | None:
         try:
             now = await services.as_person(person).get(
-                "scoring", "/v1/metrics", metric=list(METRICS), **scope
+                "scoring", "/v1/metrics", metric=list(METRICS), **params
             )
         except ServiceError:
             return None

@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Request, Response
+from fastapi import Form, Path, Request, Response
 from fastapi.responses import HTMLResponse
 
+from services.console.api.forms import Csrf, page_router
 from services.console.deps import AddressDep, RuntimeDep, SignedInDep
 from services.console.errors import SIGN_IN_REFUSED, SignInRefused, TooManyAttempts
 from services.console.handlers import accounts, keys
@@ -23,29 +24,35 @@ from services.console.web import (
     check_anonymous_csrf,
     check_session_csrf,
     clear_cookie,
+    home_signed_in,
     redirect,
     render,
-    set_cookie,
 )
 from shared.access import KEY_ROLES, PERMISSIONS, Permission, Role, may_grant
 from shared.errors import Forbidden, InvalidInput
-from shared.guard import GuardedRoute, public
 from shared.service import SessionDep
 
-router = APIRouter(
-    tags=["pages"],
-    route_class=GuardedRoute,
-    dependencies=[
-        public(
-            "a browser page: signing in, or the session cookie of a signed-in person (the page checks their role and the form's CSRF token)"
-        )
-    ],
+router = page_router(
+    "a browser page: signing in, or the session cookie of a signed-in person (the page checks their role and the form's CSRF token)"
 )
-Csrf = Annotated[str, Form(max_length=200)]
 
 
 def _signed_in_or_redirect(signed_in: SignedIn | None) -> SignedIn | Response:
     return signed_in if signed_in is not None else redirect("/sign-in")
+
+
+def _key_writer(
+    signed_in: SignedIn | None, csrf_token: str, doing: str, *, field: str
+) -> SignedIn | Response:
+    """Return the signed-in person once the form's CSRF token is theirs and their role may ``doing`` API
+    keys (refused naming ``field`` otherwise); the way to the sign-in page when nobody is signed in."""
+    person = _signed_in_or_redirect(signed_in)
+    if isinstance(person, Response):
+        return person
+    check_session_csrf(person.session.csrf_token, csrf_token)
+    if Permission.KEYS_WRITE not in PERMISSIONS[person.role]:
+        raise Forbidden(f"Your role '{person.role}' may not {doing} API keys.", field=field)
+    return person
 
 
 @router.get("/console.css", summary="The console's stylesheet", response_class=Response)
@@ -103,11 +110,7 @@ async def sign_in(
         )
         page.headers.update(exc.headers or {})
         return page
-    response = redirect("/")
-    set_cookie(
-        response, request, settings, SESSION_COOKIE, token, max_age=settings.session_absolute_hours * 3600
-    )
-    return response
+    return home_signed_in(request, settings, token)
 
 
 @router.post("/sign-out", summary="Sign out of this browser", response_class=HTMLResponse)
@@ -192,12 +195,9 @@ async def create_key(
     role: Annotated[str, Form(max_length=20)] = "integration",
     expires_in_days: Annotated[int, Form(ge=0, le=3650)] = 90,
 ) -> Response:
-    person = _signed_in_or_redirect(signed_in)
+    person = _key_writer(signed_in, csrf_token, "create", field="role")
     if isinstance(person, Response):
         return person
-    check_session_csrf(person.session.csrf_token, csrf_token)
-    if Permission.KEYS_WRITE not in PERMISSIONS[person.role]:
-        raise Forbidden(f"Your role '{person.role}' may not create API keys.", field="role")
     if role not in {r.value for r in Role}:
         raise InvalidInput(f"Choose a role: {', '.join(KEY_ROLES)}.", field="role")
     keys.check_grant(person.role, Role(role))
@@ -225,12 +225,9 @@ async def revoke_key(
     signed_in: SignedInDep,
     csrf_token: Csrf = "",
 ) -> Response:
-    person = _signed_in_or_redirect(signed_in)
+    person = _key_writer(signed_in, csrf_token, "revoke", field="key_id")
     if isinstance(person, Response):
         return person
-    check_session_csrf(person.session.csrf_token, csrf_token)
-    if Permission.KEYS_WRITE not in PERMISSIONS[person.role]:
-        raise Forbidden(f"Your role '{person.role}' may not revoke API keys.", field="key_id")
     await keys.revoke_key(
         session,
         runtime.outbox,

@@ -10,25 +10,17 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path
+from fastapi import Form, Path
 from fastapi.responses import Response
 
-from services.console.api.settings_policies import acting
+from services.console.api.forms import Csrf, acting, form_router
 from services.console.apis import Caller, ServiceError
 from services.console.deps import RuntimeDep, SignedInDep
 from services.console.views import flash, query
 from services.console.web import redirect
 from shared.access import Permission
-from shared.guard import GuardedRoute, public
 
-router = APIRouter(
-    tags=["pages"],
-    route_class=GuardedRoute,
-    dependencies=[
-        public("a browser page: the session cookie and the form's CSRF token; dispatch checks the role")
-    ],
-)
-Csrf = Annotated[str, Form(max_length=200)]
+router = form_router("dispatch")
 Typed = Annotated[str, Form(max_length=2000)]
 Channel = Annotated[str, Path(pattern=r"^(email|sms|whatsapp|chat)$")]
 PROVIDER = ("base_url", "account_sid", "auth_token", "from", "rate_per_minute")

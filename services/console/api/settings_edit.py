@@ -6,26 +6,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, Response
 
+from services.console.api.forms import Csrf, Id, form_router, refused_page
 from services.console.apis import Caller, ServiceError
 from services.console.deps import RuntimeDep, SignedInDep
 from services.console.views import can, flash, flashed, need, page, query
 from services.console.web import check_session_csrf, redirect
 from shared.access import Permission
-from shared.guard import GuardedRoute, public
 from shared.vocabulary import SEND_CHANNELS
 
-router = APIRouter(
-    tags=["pages"],
-    route_class=GuardedRoute,
-    dependencies=[
-        public("a browser page: the session cookie and the form's CSRF token; dispatch checks the role")
-    ],
-)
-Csrf = Annotated[str, Form(max_length=200)]
-Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+router = form_router("dispatch")
 SAMPLE = {"name": "Ada Lovelace", "email": "ada@example.com", "phone": "+31612345678"}
 SAMPLE_CONTEXT = {"agent": "Grace Hopper", "product": "Acme Cloud"}
 
@@ -116,14 +108,7 @@ async def show_template(
     try:
         template = await caller.get("dispatch", f"/v1/templates/{template_id}")
     except ServiceError as exc:
-        return page(
-            "message_app.html",
-            request,
-            person,
-            status=exc.status or 502,
-            title="Template not shown",
-            detail=exc.detail,
-        )
+        return refused_page(request, person, "Template not shown", exc)
     shown, error = await preview(caller, template_body(**{k: template.get(k) or "" for k in TEMPLATE_FIELDS}))
     done = flashed(request, runtime.settings, "done")
     return editor(request, person, template, preview=shown, error=error, done=done)

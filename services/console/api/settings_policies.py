@@ -7,26 +7,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Path
+from fastapi import Depends, Form
 from fastapi.responses import Response
 
+from services.console.api.forms import Csrf, Id, acting, form_router
 from services.console.apis import Caller, ServiceError
 from services.console.deps import RuntimeDep, SignedInDep
-from services.console.handlers.accounts import SignedIn
-from services.console.views import flash, need, query
-from services.console.web import check_session_csrf, redirect
+from services.console.views import flash, query
+from services.console.web import redirect
 from shared.access import Permission
-from shared.guard import GuardedRoute, public
 
-router = APIRouter(
-    tags=["pages"],
-    route_class=GuardedRoute,
-    dependencies=[
-        public("a browser page: the session cookie and the form's CSRF token; each service checks the role")
-    ],
-)
-Csrf = Annotated[str, Form(max_length=200)]
-Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+router = form_router("each service")
 Text = Annotated[str, Form(max_length=200)]
 Hours = Annotated[float | None, Form(ge=0, le=365 * 24)]
 POLICY_FIELDS: tuple[str, ...] = (
@@ -42,16 +33,6 @@ RULE_FIELDS = ("id", "name", "conditions", "team_id", "agent_id", "priority", "e
 
 def back(runtime: RuntimeDep, section: str, done: str) -> Response:
     return redirect("/settings" + query(**flash(runtime.settings, done=done)) + "#" + section)
-
-
-def acting(
-    runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: str, permission: Permission
-) -> tuple[SignedIn, Caller]:
-    """Return the signed-in person and a caller speaking for them, once their role has ``permission``
-    and the form's CSRF token is theirs (the prologue of every form that changes something)."""
-    person = need(signed_in, permission)
-    check_session_csrf(person.session.csrf_token, csrf_token)
-    return person, runtime.deps.services.as_person(person)
 
 
 def settings_writer(runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: Csrf = "") -> Caller:

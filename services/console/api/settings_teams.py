@@ -6,23 +6,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form
+from fastapi import Form
 from fastapi.responses import Response
 
-from services.console.api.settings_policies import Id, Text, Writer, back, put_list, settled
+from services.console.api.forms import Id, form_router
+from services.console.api.settings_policies import Text, Writer, back, put_list, settled
 from services.console.apis import Caller
 from services.console.deps import RuntimeDep, SignedInDep
 from services.console.queries import members
-from shared.guard import GuardedRoute, public
 from shared.service import SessionDep
 
-router = APIRouter(
-    tags=["pages"],
-    route_class=GuardedRoute,
-    dependencies=[
-        public("a browser page: the session cookie and the form's CSRF token; each service checks the role")
-    ],
-)
+router = form_router("each service")
 Members = Annotated[list[str], Form(max_length=500)]
 Short = Annotated[str, Form(max_length=64)]
 HourMinute = Annotated[str, Form(max_length=5)]

@@ -10,26 +10,20 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
+from services.console.api.forms import page_router
 from services.console.deps import RuntimeDep
 from services.console.handlers import accounts
 from services.console.handlers import sso as flow
 from services.console.models import SsoProvider
-from services.console.web import SESSION_COOKIE, SSO_COOKIE, clear_cookie, redirect, render, set_cookie
-from shared.guard import GuardedRoute, public
+from services.console.web import SSO_COOKIE, clear_cookie, home_signed_in, redirect, render, set_cookie
 from shared.security import WORKSPACE_ID
 from shared.service import SessionDep
 
-router = APIRouter(
-    tags=["pages"],
-    route_class=GuardedRoute,
-    dependencies=[
-        public(
-            "a browser page of single sign-on: the identity provider's answer is checked (state, PKCE, id_token)"
-        )
-    ],
+router = page_router(
+    "a browser page of single sign-on: the identity provider's answer is checked (state, PKCE, id_token)"
 )
 WorkspaceId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
 
@@ -109,14 +103,6 @@ async def callback(
     token = await accounts.start_session(
         session, runtime.settings, user=user, workspace_id=workspace_id, method="sso", now=now
     )
-    response = redirect("/")
+    response = home_signed_in(request, runtime.settings, token)
     clear_cookie(response, request, runtime.settings, SSO_COOKIE)
-    set_cookie(
-        response,
-        request,
-        runtime.settings,
-        SESSION_COOKIE,
-        token,
-        max_age=runtime.settings.session_absolute_hours * 3600,
-    )
     return response

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
+from fastapi import File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
-from services.console.api.settings_policies import acting
+from services.console.api.forms import Csrf, Id, acting, form_router, refused_page
 from services.console.apis import Caller, ServiceError
 from services.console.deps import RuntimeDep, SignedInDep
 from services.console.domain.survey_edit import draft_of_survey, field_errors
@@ -29,15 +29,8 @@ from services.console.domain.survey_form import (
 from services.console.views import can, flash, flashed, need, page, query
 from services.console.web import redirect
 from shared.access import Permission
-from shared.guard import GuardedRoute, public
 
-router = APIRouter(
-    tags=["pages"],
-    route_class=GuardedRoute,
-    dependencies=[
-        public("a browser page: the session cookie and the form's CSRF token; responses checks the role")
-    ],
-)
+router = form_router("responses")
 TYPES = {
     "nps": "NPS (0–10: recommend)",
     "nls": "NLS (0–10: come back)",
@@ -49,7 +42,7 @@ TYPES = {
 }
 SCALES = {"nps": range(11), "nls": range(11), "csat": range(1, 6), "ces": range(1, 8), "rating": range(1, 6)}
 ROWS = 5
-SurveyId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+SurveyId = Id
 SINGLE_FIELDS: tuple[str, ...] = (
     "name",
     "default_locale",
@@ -62,7 +55,6 @@ SINGLE_FIELDS: tuple[str, ...] = (
 SINGLE_FIELDS += ("b_font", "b_logo_kept", "reward_pool_id", "kept")
 MAX_LOGO_BYTES = 40_000
 EDIT_BLANK_ROWS = 2
-Csrf = Annotated[str, Form(max_length=200)]
 Action = Annotated[str, Form(max_length=10)]
 Logo = Annotated[UploadFile | None, File()]
 
@@ -258,7 +250,7 @@ async def edit_survey(
         lint=caller.get("responses", f"/v1/surveys/{survey_id}/lint"),
     )
     if isinstance(data["survey"], ServiceError):
-        return not_shown(request, person, data["survey"])
+        return refused_page(request, person, "Survey not shown", data["survey"])
     draft = draft_of_survey(data["survey"], blank_rows=EDIT_BLANK_ROWS)
     lint = data["lint"] if isinstance(data["lint"], dict) else None
     pools = await reward_pools(caller)
@@ -284,17 +276,6 @@ async def save_edit(
     draft = await draft_of(request, b_logo)
     survey = {"id": survey_id, "version": version}
     return await check_or_save(request, runtime, person, caller, draft=draft, action=action, survey=survey)
-
-
-def not_shown(request: Request, person: Any, exc: ServiceError) -> Response:
-    return page(
-        "message_app.html",
-        request,
-        person,
-        status=exc.status or 502,
-        title="Survey not shown",
-        detail=exc.detail,
-    )
 
 
 @router.get(
@@ -324,7 +305,7 @@ async def survey_page(
         calls["email"] = caller.post("dispatch", "/v1/templates/preview", sample)
     data = await caller.gather(**calls)
     if isinstance(data["survey"], ServiceError):
-        return not_shown(request, person, data["survey"])
+        return refused_page(request, person, "Survey not shown", data["survey"])
     lint = data["lint"] if isinstance(data["lint"], dict) else None
     survey = data["survey"]
     locales = survey_locales(survey)

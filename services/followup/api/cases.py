@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.followup import queries
 from services.followup.api.views import case_out, decision_out, for_caller, history_out, note_out
-from services.followup.deps import ActorDep, FollowUpRuntime, RuntimeDep
+from services.followup.deps import ActorDep, FollowUpRuntime, PagingDep, RuntimeDep
 from services.followup.domain.cases import Priority
 from services.followup.handlers import common, work
 from services.followup.models import Case
@@ -36,18 +36,19 @@ from services.followup.schemas.common import Page
 from shared.access import Permission
 from shared.errors import CloseloopError, InvalidInput
 from shared.guard import GuardedRoute, requires
-from shared.paging import Cursor, link_next
 from shared.service import PrincipalDep, SessionDep, WorkspaceDep
 
 router = APIRouter(route_class=GuardedRoute, tags=["cases"])
 CaseId = Annotated[str, Path(min_length=1, max_length=64, description="The case's id")]
-Limit = Annotated[int, Query(ge=1, description="Page size (at most the service's max_page_size).")]
 T = TypeVar("T")
 
 
-def check_limit(limit: int, runtime: RuntimeDep) -> None:
-    if limit > runtime.settings.max_page_size:
-        raise InvalidInput(f"limit must be at most {runtime.settings.max_page_size}.", field="limit")
+async def read_case(case_id: CaseId, workspace: WorkspaceDep, session: SessionDep) -> Case:
+    """Return the caller's workspace's case at ``case_id`` (a 404 naming ``case_id`` when there is none)."""
+    return await common.get_case(session, workspace_id=workspace, case_id=case_id)
+
+
+ReadCase = Annotated[Case, Depends(read_case)]
 
 
 @dataclass
@@ -89,12 +90,11 @@ class CaseWork:
     dependencies=[requires(Permission.CASES_READ)],
 )
 async def list_cases(
-    http: Request,
-    reply: Response,
     workspace: WorkspaceDep,
     session: SessionDep,
     runtime: RuntimeDep,
     principal: PrincipalDep,
+    paging: PagingDep,
     status: Annotated[str | None, Query(max_length=40)] = None,
     active: bool | None = None,
     assignee: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
@@ -104,10 +104,7 @@ async def list_cases(
     contact_id: Annotated[str | None, Query(max_length=64)] = None,
     overdue: bool | None = None,
     unassigned: bool | None = None,
-    limit: Limit = 100,
-    cursor: Cursor = None,
 ) -> Page[CaseOut]:
-    check_limit(limit, runtime)
     filters = queries.CaseFilters(
         status, active, assignee, team_id, priority, opened_because, contact_id, overdue, unassigned
     )
@@ -115,12 +112,11 @@ async def list_cases(
         session,
         workspace_id=workspace,
         filters=filters,
-        limit=limit,
-        cursor=cursor,
+        limit=paging.limit,
+        cursor=paging.cursor,
         now=runtime.deps.clock.now(),
     )
-    link_next(http, reply, next_cursor)
-    return Page[CaseOut](items=[for_caller(case_out(c), principal) for c in rows], next_cursor=next_cursor)
+    return paging.page([for_caller(case_out(c), principal) for c in rows], next_cursor)
 
 
 @router.get(
@@ -128,10 +124,7 @@ async def list_cases(
     summary="A case: who to call, the answers, its SLA, history and notes",
     dependencies=[requires(Permission.CASES_READ)],
 )
-async def get_case(
-    case_id: CaseId, workspace: WorkspaceDep, session: SessionDep, principal: PrincipalDep
-) -> CaseDetail:
-    case = await common.get_case(session, workspace_id=workspace, case_id=case_id)
+async def get_case(case: ReadCase, session: SessionDep, principal: PrincipalDep) -> CaseDetail:
     return CaseDetail(
         **for_caller(case_out(case), principal).model_dump(),
         history=[history_out(e) for e in await queries.history(session, case=case)],
@@ -144,8 +137,7 @@ async def get_case(
     summary="Every change to a case, oldest first, with its actor",
     dependencies=[requires(Permission.CASES_READ)],
 )
-async def case_history(case_id: CaseId, workspace: WorkspaceDep, session: SessionDep) -> list[HistoryOut]:
-    case = await common.get_case(session, workspace_id=workspace, case_id=case_id)
+async def case_history(case: ReadCase, session: SessionDep) -> list[HistoryOut]:
     return [history_out(e) for e in await queries.history(session, case=case)]
 
 
@@ -154,8 +146,7 @@ async def case_history(case_id: CaseId, workspace: WorkspaceDep, session: Sessio
     summary="A case's notes, oldest first",
     dependencies=[requires(Permission.CASES_READ)],
 )
-async def list_notes(case_id: CaseId, workspace: WorkspaceDep, session: SessionDep) -> list[NoteOut]:
-    case = await common.get_case(session, workspace_id=workspace, case_id=case_id)
+async def list_notes(case: ReadCase, session: SessionDep) -> list[NoteOut]:
     return [note_out(n) for n in await queries.notes(session, case=case)]
 
 
@@ -332,28 +323,22 @@ async def bulk(
     dependencies=[requires(Permission.CASES_READ)],
 )
 async def list_decisions(
-    http: Request,
-    reply: Response,
     workspace: WorkspaceDep,
     session: SessionDep,
-    runtime: RuntimeDep,
+    paging: PagingDep,
     kind: Literal["opening", "routing"] | None = None,
     outcome: Annotated[
         str | None, Query(max_length=20, description="opened, no_consent, unreachable, routed, default")
     ] = None,
     response_id: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Limit = 100,
-    cursor: Cursor = None,
 ) -> Page[DecisionOut]:
-    check_limit(limit, runtime)
     rows, next_cursor = await queries.decisions(
         session,
         workspace_id=workspace,
         kind=kind,
         outcome=outcome,
         response_id=response_id,
-        limit=limit,
-        cursor=cursor,
+        limit=paging.limit,
+        cursor=paging.cursor,
     )
-    link_next(http, reply, next_cursor)
-    return Page[DecisionOut](items=[decision_out(d) for d in rows], next_cursor=next_cursor)
+    return paging.page([decision_out(d) for d in rows], next_cursor)

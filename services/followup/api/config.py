@@ -6,12 +6,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from email_validator import EmailNotValidError, validate_email
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Response
 
 from services.followup import queries
-from services.followup.api.cases import Limit, check_limit
 from services.followup.api.views import from_row
-from services.followup.deps import RuntimeDep
+from services.followup.deps import PagingDep, RuntimeDep
 from services.followup.domain import sla
 from services.followup.domain import taxonomy as causes
 from services.followup.domain.taxonomy import DEFAULT_TAXONOMY
@@ -42,7 +41,6 @@ from services.followup.schemas.config import (
 from shared.access import Permission
 from shared.errors import InvalidInput
 from shared.guard import GuardedRoute, requires
-from shared.paging import Cursor, link_next
 from shared.service import SessionDep, WorkspaceDep
 
 router = APIRouter(route_class=GuardedRoute)
@@ -91,19 +89,11 @@ async def put_settings(body: SettingsIn, workspace: WorkspaceDep, session: Sessi
     summary="The workspace's agents",
     dependencies=[requires(Permission.CASES_READ)],
 )
-async def list_agents(
-    http: Request,
-    reply: Response,
-    workspace: WorkspaceDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    limit: Limit = 100,
-    cursor: Cursor = None,
-) -> Page[AgentOut]:
-    check_limit(limit, runtime)
-    rows, next_cursor = await queries.agents(session, workspace_id=workspace, limit=limit, cursor=cursor)
-    link_next(http, reply, next_cursor)
-    return Page[AgentOut](items=[from_row(AgentOut, a) for a in rows], next_cursor=next_cursor)
+async def list_agents(workspace: WorkspaceDep, session: SessionDep, paging: PagingDep) -> Page[AgentOut]:
+    rows, next_cursor = await queries.agents(
+        session, workspace_id=workspace, limit=paging.limit, cursor=paging.cursor
+    )
+    return paging.page([from_row(AgentOut, a) for a in rows], next_cursor)
 
 
 @router.put(
@@ -170,19 +160,11 @@ def _team_values(body: TeamIn) -> dict[str, object]:
     summary="The workspace's teams",
     dependencies=[requires(Permission.CASES_READ)],
 )
-async def list_teams(
-    http: Request,
-    reply: Response,
-    workspace: WorkspaceDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    limit: Limit = 100,
-    cursor: Cursor = None,
-) -> Page[TeamOut]:
-    check_limit(limit, runtime)
-    rows, next_cursor = await queries.teams(session, workspace_id=workspace, limit=limit, cursor=cursor)
-    link_next(http, reply, next_cursor)
-    return Page[TeamOut](items=[await _team_out(session, t) for t in rows], next_cursor=next_cursor)
+async def list_teams(workspace: WorkspaceDep, session: SessionDep, paging: PagingDep) -> Page[TeamOut]:
+    rows, next_cursor = await queries.teams(
+        session, workspace_id=workspace, limit=paging.limit, cursor=paging.cursor
+    )
+    return paging.page([await _team_out(session, t) for t in rows], next_cursor)
 
 
 @router.post(

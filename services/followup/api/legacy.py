@@ -15,9 +15,9 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.followup import queries
-from services.followup.api.cases import CaseWork, check_limit
+from services.followup.api.cases import CaseWork
 from services.followup.api.views import from_row
-from services.followup.deps import ActorDep, RuntimeDep
+from services.followup.deps import ActorDep, RuntimeDep, check_limit
 from services.followup.domain import cases as rules
 from services.followup.domain.taxonomy import LEGACY_ROOT_CAUSE
 from services.followup.handlers import common, config, work

@@ -17,18 +17,7 @@ from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep, WorkspaceDep
 
 router = APIRouter(route_class=GuardedRoute, tags=["metrics"])
-By = Literal[
-    "none",
-    "team",
-    "agent",
-    "root_cause",
-    "priority",
-    "opened_because",
-    "survey",
-    "channel",
-    "segment",
-    "period",
-]
+By = queries.Grouping
 Since = Annotated[datetime | None, Query(description="Cases opened (responses scored) from this moment on.")]
 Until = Annotated[datetime | None, Query(description="... and before this moment.")]
 

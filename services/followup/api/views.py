@@ -109,31 +109,12 @@ def case_out(c: Case) -> CaseOut:
 
 
 def note_out(n: CaseNote) -> NoteOut:
-    return NoteOut(
-        id=n.id,
-        author=n.author,
-        body=n.body,
-        attachments=n.attachments,
-        erased=n.erased,
-        created_at=n.created_at,
-    )
+    return from_row(NoteOut, n)
 
 
 def history_out(e: CaseEntry) -> HistoryOut:
-    return HistoryOut(kind=e.kind, actor=e.actor, occurred_at=e.occurred_at, details=e.details)
+    return from_row(HistoryOut, e)
 
 
 def decision_out(d: Decision) -> DecisionOut:
-    return DecisionOut(
-        id=d.id,
-        kind=d.kind,
-        outcome=d.outcome,
-        reason=d.reason,
-        response_id=d.response_id,
-        contact_id=d.contact_id,
-        case_id=d.case_id,
-        rule_id=d.rule_id,
-        team_id=d.team_id,
-        assignee=d.assignee,
-        created_at=d.created_at,
-    )
+    return from_row(DecisionOut, d)

@@ -190,30 +190,17 @@ async def _apply(session: AsyncSession, case: Case, step: ladder.Step, *, now: d
         step=step.name, why=why, case_id=case.id, assignee=case.assignee
     )
     events.extend(notify.notifications(case.workspace_id, targets, subject, body))
+    escalated: dict[str, Any] = {
+        "step": step.name,
+        "trigger": step.trigger,
+        "action": step.action,
+        "notified": notified,
+        "reassigned_to": reassigned_to,
+    }
     events.append(
-        FollowUpEscalated(
-            **common.about(case, now=now, actor="system"),
-            step_id=step.id,
-            step=step.name,
-            trigger=step.trigger,
-            action=step.action,
-            notified=notified,
-            reassigned_to=reassigned_to,
-        )
+        FollowUpEscalated(**common.about(case, now=now, actor="system"), step_id=step.id, **escalated)
     )
-    session.add(
-        common.entry(
-            case,
-            "escalated",
-            actor="system",
-            now=now,
-            step=step.name,
-            trigger=step.trigger,
-            action=step.action,
-            notified=notified,
-            reassigned_to=reassigned_to,
-        )
-    )
+    session.add(common.entry(case, "escalated", actor="system", now=now, **escalated))
     case.updated_at = now
     return events
 
