@@ -36,7 +36,8 @@ SCHEMA = "dispatch"
 
 
 def due_or_abandoned(model: Any, *, now: datetime, stale: datetime) -> ColumnElement[bool]:
-    """Rows a sender may claim: scheduled and due, or claimed before ``stale`` by one that stopped."""
+    """Rows a sender may claim: scheduled and due, or claimed before ``stale`` by one that stopped.
+    (``services.dispatch.due`` asks the same in SQL text: change both.)"""
     return or_(
         and_(model.status == "scheduled", model.next_attempt_at <= now),
         and_(model.status == "sending", model.claimed_at < stale),

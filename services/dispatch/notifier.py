@@ -25,6 +25,7 @@ from sqlalchemy.orm import aliased
 
 from services.dispatch import domain, emails, redaction
 from services.dispatch.channels import HttpChannels, SendError, SmtpPool
+from services.dispatch.due import any_due, due_sql
 from services.dispatch.handlers.workspace import channel_settings
 from services.dispatch.models import (
     Notification,
@@ -43,6 +44,8 @@ from shared.events import NotificationRequested, new_id
 from shared.worker import Worker
 
 log = logging.getLogger(__name__)
+
+_DUE_SQL = due_sql(Notification, WebhookDelivery)
 
 
 async def notification_requested(
@@ -151,6 +154,9 @@ class Notifier(Worker):
     async def work_once(self) -> int:
         """Send what is due; return how many messages and deliveries were attempted."""
         now = self.clock.now()
+        stale = now - timedelta(seconds=self.settings.send_claim_timeout_s)
+        if not await any_due(self.db, _DUE_SQL, now=now, stale=stale):
+            return 0
         notes, deliveries = await self.claim(now)
         _, outcomes = await asyncio.gather(
             asyncio.gather(*(self._notify(n) for n in notes)),

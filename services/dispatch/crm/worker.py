@@ -25,6 +25,7 @@ from services.dispatch import domain
 from services.dispatch.channels import status_text, transport_error
 from services.dispatch.crm import hubspot, kinds, secrets
 from services.dispatch.crm.request import Request
+from services.dispatch.due import any_due, due_sql
 from services.dispatch.models import CrmAttempt, CrmCall, CrmConnector, due_or_abandoned
 from services.dispatch.settings import DispatchSettings
 from shared.clock import Clock
@@ -35,6 +36,7 @@ from shared.worker import Worker
 log = logging.getLogger(__name__)
 
 WINDOW = timedelta(seconds=10)
+_DUE_SQL = due_sql(CrmCall)
 
 
 class _Stop(Exception):
@@ -77,6 +79,9 @@ class CrmWorker(Worker):
 
     async def work_once(self) -> int:
         now = self.clock.now()
+        stale = now - timedelta(seconds=self.settings.send_claim_timeout_s)
+        if not await any_due(self.db, _DUE_SQL, now=now, stale=stale):
+            return 0
         claimed = await self._claim(now)
         for call, connector in claimed:
             await self._run(call, connector)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from services.dispatch import redaction, templates
 from services.dispatch.channels import HttpChannels, SendError, SmtpPool
+from services.dispatch.due import any_due, due_sql
+from services.dispatch.models import Invitation, Reminder
 from services.dispatch.sending.claims import Claimer
 from services.dispatch.sending.delivery import Deliverer
 from services.dispatch.sending.jobs import Job, Outcome
@@ -20,6 +22,8 @@ from shared.outbox import Outbox
 from shared.worker import Worker
 
 log = logging.getLogger(__name__)
+
+_DUE_SQL = due_sql(Invitation, Reminder)
 
 
 class InvitationSender(Worker):
@@ -62,7 +66,11 @@ class InvitationSender(Worker):
 
     async def send_due(self) -> int:
         """Return how many messages this pass claimed; each is sent and its outcome recorded."""
-        jobs = await self.claim(now=self.clock.now())
+        now = self.clock.now()
+        stale = now - timedelta(seconds=self.settings.send_claim_timeout_s)
+        if not await any_due(self.db, _DUE_SQL, now=now, stale=stale):
+            return 0
+        jobs = await self.claim(now=now)
         if jobs:
             await self._send_all(jobs)
         return len(jobs)
