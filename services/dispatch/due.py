@@ -34,9 +34,11 @@ async def any_due(db: Database, sql: str, *, now: datetime, stale: datetime) -> 
     """Return whether ``sql`` (from ``due_sql``) finds a row to claim; True when it cannot tell."""
     try:
         async with db.engine.connect() as connection:
-            raw = await connection.get_raw_connection()
+            driver = (await connection.get_raw_connection()).driver_connection
+            if driver is None:  # only a connection already given back has none
+                return True
             # The driver's own connection: no BEGIN/COMMIT around one read of committed rows.
-            return bool(await raw.driver_connection.fetchval(sql, now, stale))  # type: ignore[union-attr]
+            return bool(await driver.fetchval(sql, now, stale))
     except Exception as exc:  # nothing is lost: the claim runs and meets the same trouble, or not
         log.debug("due probe failed (%s); claiming anyway", exc)
         return True
