@@ -383,8 +383,8 @@ async def test_erasure_empties_the_queued_calls_about_the_contact_and_later_even
 
     # Waiting or in flight when the erasure came, it is cancelled and keeps nothing about the contact.
     row = await wait_until(emptied, message="the call was emptied and cancelled")
+    crm.script = []  # the CRM is back (the fake is shared by the module's tests)
     assert row.contact_id is None and row.last_error == "the contact was erased"
-    crm.script = []
     await publish(
         dispatch.producer,
         scored(workspace, email, 1, "detractor", "again").model_copy(update={"contact_id": event.contact_id}),

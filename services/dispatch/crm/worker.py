@@ -214,6 +214,8 @@ class CrmWorker(Worker):
                 row.status, row.done_at = "done", now
             elif outcome.status == "cancelled" or not row.request:
                 row.status = "cancelled"
+                if not row.request:  # emptied by an erasure while in flight: that is what ended it
+                    row.last_error = "the contact was erased"
             elif outcome.status == "wait":
                 # Waiting for the budget or the CRM's Retry-After is not a failed attempt.
                 row.status, row.attempts, row.next_attempt_at = (
