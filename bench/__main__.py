@@ -42,6 +42,7 @@ import psutil
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from bench.cli import arguments, run
 from bench.loadgen import drive, http_request, percentile, read_response
 from bench.trigger import hubspot_requests
 from closeloop.demo import DemoWorkspace, seed_workspace
@@ -524,9 +525,7 @@ async def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments("bench", __doc__)
     parser.add_argument("--processes", type=int, default=1, choices=(1, 2), help="processes per service")
     parser.add_argument("--ingest-s", type=float, default=10, help="peak ingest seconds (0: skip)")
     parser.add_argument("--concurrency", type=int, default=32, help="connections for the peak ingest")
@@ -535,4 +534,4 @@ if __name__ == "__main__":
     parser.add_argument("--burst", type=int, default=100_000, help="HubSpot events of the burst (0: skip)")
     parser.add_argument("--drain-timeout-s", type=float, default=300)
     parser.add_argument("--burst-timeout-s", type=float, default=1200)
-    sys.exit(asyncio.run(main(parser.parse_args())))
+    run(main, parser)

@@ -35,6 +35,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from bench.__main__ import rss_mb
+from bench.cli import arguments, run
 from bench.loadgen import cpu_seconds
 from closeloop.infra import free_port, scratch_broker, scratch_database
 from closeloop.mailcatcher import MailCatcher, recipient
@@ -323,11 +324,7 @@ async def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.dispatch",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = arguments("bench.dispatch", __doc__)
     parser.add_argument("--emails", type=int, default=2000)
     parser.add_argument("--sms", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=50, help="CLOSELOOP_DISPATCH_SEND_CONCURRENCY")
@@ -346,4 +343,4 @@ if __name__ == "__main__":
         metavar="SECONDS",
         help="sample the email phase with py-spy --gil for up to SECONDS and print where the time went",
     )
-    sys.exit(asyncio.run(main(parser.parse_args())))
+    run(main, parser)

@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
+from bench.cli import arguments, run
 from bench.responses import SURVEY, token
 from bench.webhook_cpu import Request, api_env, call
 from closeloop.infra import scratch_broker, scratch_database
@@ -141,15 +142,11 @@ async def _profile(block: Callable[[str], Awaitable[float]], top: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.page_cpu",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = arguments("bench.page_cpu", __doc__)
     parser.add_argument("--blocks", type=int, default=8, help="blocks of each way per kind, alternating")
     parser.add_argument("--block", type=int, default=300, help="requests per block")
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight at a time")
     parser.add_argument(
         "--profile", type=int, default=0, metavar="ROWS", help="print cProfile's top ROWS per kind instead"
     )
-    asyncio.run(main(parser.parse_args()))
+    run(main, parser)

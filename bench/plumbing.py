@@ -32,6 +32,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.conn import AIOKafkaConnection
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bench.cli import arguments
 from bench.loadgen import percentile
 from closeloop.infra import scratch_broker, scratch_database
 from shared.db import Database, driver_dsn, service_metadata
@@ -325,9 +326,7 @@ async def idle(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments("bench.plumbing", __doc__)
     parser.add_argument("--rate", type=float, default=300, help="events a second written (default 300)")
     parser.add_argument("--seconds", type=float, default=20, help="how long to write (default 20)")
     parser.add_argument("--skippers", type=int, default=2, help="groups that skip every record (default 2)")

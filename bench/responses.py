@@ -30,6 +30,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI, Response
 
+from bench.cli import arguments, run
 from bench.dispatch import start_profile, stop_profile
 from bench.loadgen import cpu_seconds, drive, http_request, percentile
 from closeloop.infra import free_port, scratch_broker, scratch_database, wait_for_port
@@ -278,9 +279,7 @@ async def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments("bench.responses", __doc__)
     parser.add_argument("--seconds", type=float, default=8, help="duration of each phase")
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent clients")
     parser.add_argument(
@@ -289,4 +288,4 @@ if __name__ == "__main__":
     parser.add_argument(
         "--max-rate", type=int, default=8000, help="requests built per second of a phase (an upper bound)"
     )
-    sys.exit(asyncio.run(main(parser.parse_args())))
+    run(main, parser)

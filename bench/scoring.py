@@ -53,6 +53,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 
 from bench.__main__ import percentile, table
+from bench.cli import arguments, run
 from closeloop.infra import die_with_parent, free_port, scratch_broker, scratch_database
 from services.scoring import domain
 from services.scoring.app import CONSUMER_GC_THRESHOLD, consumes, create_app
@@ -705,11 +706,7 @@ async def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.scoring",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = arguments("bench.scoring", __doc__)
     parser.add_argument(
         "--answers", type=int, default=10_000_000, help="scored answers to generate (two per response)"
     )
@@ -752,4 +749,4 @@ if __name__ == "__main__":
         action="store_true",
         help="skip loading and querying: only the ingest into an empty schema (and its CPU per response)",
     )
-    sys.exit(asyncio.run(main(parser.parse_args())))
+    run(main, parser)

@@ -24,7 +24,6 @@ import contextlib
 import os
 import secrets
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +31,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 
+from bench.cli import arguments, run
 from bench.scoring import _cpu_seconds, _spawn, _stop
 from closeloop.infra import scratch_broker, scratch_database
 from shared.db import Database
@@ -182,11 +182,7 @@ async def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.scoring_funnel",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = arguments("bench.scoring_funnel", __doc__)
     parser.add_argument("--rate", type=float, default=300, help="webhooks per second")
     parser.add_argument("--seconds", type=float, default=20, help="how long to publish")
     parser.add_argument("--partitions", type=int, default=3, help="partitions of each topic")
@@ -199,4 +195,4 @@ if __name__ == "__main__":
     parser.add_argument(
         "--pid-file", default="", help="write the scoring process's id here once warm (to attach a profiler)"
     )
-    sys.exit(asyncio.run(main(parser.parse_args())))
+    run(main, parser)

@@ -43,6 +43,7 @@ import asyncpg
 import httpx
 from fastapi import FastAPI, Request, Response
 
+from bench.cli import arguments, run
 from bench.loadgen import drive, drive_paced, http_request, percentile
 from closeloop.infra import free_port, scratch_broker, scratch_database, wait_for_port
 from closeloop.stack import SERVICE_PORTS, ServiceStack
@@ -586,11 +587,7 @@ async def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.trigger",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = arguments("bench.trigger", __doc__)
     parser.add_argument("--seconds", type=float, default=8, help="per measurement (after a warm-up)")
     parser.add_argument(
         "--rounds",
@@ -621,4 +618,4 @@ if __name__ == "__main__":
     parser.add_argument(
         "--drain-timeout", type=float, default=600, help="most seconds to wait for the worker's backlog"
     )
-    sys.exit(asyncio.run(main(parser.parse_args())))
+    run(main, parser)
