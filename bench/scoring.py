@@ -53,8 +53,8 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 
 from bench.__main__ import percentile, table
-from bench.cli import arguments, run
-from closeloop.infra import die_with_parent, free_port, scratch_broker, scratch_database
+from bench.cli import arguments, run, spawn, stop
+from closeloop.infra import free_port, scratch_broker, scratch_database
 from services.scoring import domain
 from services.scoring.app import CONSUMER_GC_THRESHOLD, consumes, create_app
 from services.scoring.handlers import ingest as ingest_handler
@@ -505,7 +505,7 @@ async def ingest(
             }
             for _ in range(processes):
                 child = _spawn(env)
-                running_service.callback(_stop, child)
+                running_service.callback(stop, child)
                 children.append(child)
         pids = [child.pid for child in children]
         cpu_started = 0.0 if pids else time.process_time()
@@ -603,15 +603,7 @@ async def handler_cpu(
 def _spawn(env: dict[str, str]) -> subprocess.Popen[bytes]:
     """Start ``closeloop serve scoring`` running only the consumer and the outbox relay."""
     command = [sys.executable, "-m", "closeloop.cli", "serve", "scoring", "--port", str(free_port())]
-    return subprocess.Popen([*command, "--role", "consumer,relay"], env=env, preexec_fn=die_with_parent)
-
-
-def _stop(child: subprocess.Popen[bytes]) -> None:
-    child.terminate()
-    try:
-        child.wait(30)
-    except subprocess.TimeoutExpired:
-        child.kill()
+    return spawn([*command, "--role", "consumer,relay"], env)
 
 
 async def main(args: argparse.Namespace) -> int:

@@ -31,8 +31,8 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 
-from bench.cli import arguments, run
-from bench.scoring import _cpu_seconds, _spawn, _stop
+from bench.cli import arguments, run, stop
+from bench.scoring import _cpu_seconds, _spawn
 from closeloop.infra import scratch_broker, scratch_database
 from shared.db import Database
 from shared.events import (
@@ -133,7 +133,7 @@ async def main(args: argparse.Namespace) -> int:
             "CLOSELOOP_SECRET_KEY": secrets.token_hex(32),
         }
         child = _spawn(env)
-        stack.callback(_stop, child)
+        stack.callback(stop, child)
         print("warming up (the consumer joins its group, one webhook goes through) …", flush=True)
         await asyncio.gather(*await publish(producer, webhook_events(-1)))
         await wait_for(db, 1, child, timeout_s=120)
