@@ -42,6 +42,9 @@ _SURVEYS_REQUESTED = (
 
 
 class EventResult(BaseModel):
+    # Read from the store's ``EventReceipt``.
+    model_config = ConfigDict(from_attributes=True)
+
     source_event_id: str
     event_id: str | None
     status: Literal["accepted", "duplicate", "no_contact"]
