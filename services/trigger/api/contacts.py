@@ -25,29 +25,6 @@ router = APIRouter(route_class=GuardedRoute)
 ExternalId = Annotated[str, Path(min_length=1, max_length=200, description="The contact's id in your CRM")]
 
 
-def _contact_out(c: Any) -> ContactOut:
-    """Return a contact (a row mapping from the handlers, or a ``Contact`` from a query) as the API shows it."""
-    get = c.get if isinstance(c, dict) else lambda k: getattr(c, k)
-    return ContactOut(
-        id=get("id"),
-        external_id=get("external_id"),
-        email=get("email"),
-        name=get("name"),
-        phone=get("phone"),
-        locale=get("locale"),
-        timezone=get("timezone"),
-        country=get("country"),
-        company=get("company"),
-        role=get("role"),
-        plan=get("plan"),
-        attributes=get("attributes") or {},
-        opted_out=get("opted_out"),
-        opted_out_channels=list(get("opted_out_channels") or []),
-        created_at=get("created_at"),
-        updated_at=get("updated_at"),
-    )
-
-
 async def _upsert(
     session: AsyncSession,
     runtime: TriggerRuntime,
@@ -63,7 +40,7 @@ async def _upsert(
         session, runtime.outbox, workspace_id=workspace, external_id=external_id, fields=fields, now=now
     )
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-    return _contact_out(contact)
+    return ContactOut.model_validate(contact)
 
 
 @router.put(
@@ -125,7 +102,7 @@ async def list_contacts(
         session, workspace_id=workspace, email=email, limit=limit, offset=offset, cursor=cursor
     )
     link_next(request, response, next_cursor)
-    return [_contact_out(c) for c in rows]
+    return [ContactOut.model_validate(c) for c in rows]
 
 
 @router.get(
@@ -135,7 +112,9 @@ async def list_contacts(
     dependencies=[requires(Permission.CONTACTS_READ)],
 )
 async def get_contact_by_id(contact_id: str, workspace: WorkspaceDep, session: SessionDep) -> ContactOut:
-    return _contact_out(await queries.contact_by_id(session, workspace_id=workspace, contact_id=contact_id))
+    return ContactOut.model_validate(
+        await queries.contact_by_id(session, workspace_id=workspace, contact_id=contact_id)
+    )
 
 
 @router.get(
@@ -145,7 +124,9 @@ async def get_contact_by_id(contact_id: str, workspace: WorkspaceDep, session: S
     dependencies=[requires(Permission.CONTACTS_READ)],
 )
 async def get_contact(external_id: ExternalId, workspace: WorkspaceDep, session: SessionDep) -> ContactOut:
-    return _contact_out(await contacts.find_contact(session, workspace_id=workspace, external_id=external_id))
+    return ContactOut.model_validate(
+        await contacts.find_contact(session, workspace_id=workspace, external_id=external_id)
+    )
 
 
 @router.delete(
@@ -190,7 +171,7 @@ async def opt_out(
         now=runtime.deps.clock.now(),
         source="api",
     )
-    return _contact_out(contact)
+    return ContactOut.model_validate(contact)
 
 
 @router.delete(
@@ -201,7 +182,9 @@ async def opt_out(
 )
 async def opt_in(external_id: ExternalId, workspace: WorkspaceDep, session: SessionDep) -> ContactOut:
     contact = await contacts.find_contact(session, workspace_id=workspace, external_id=external_id)
-    return _contact_out(await contacts.opt_in(session, workspace_id=workspace, contact_id=contact["id"]))
+    return ContactOut.model_validate(
+        await contacts.opt_in(session, workspace_id=workspace, contact_id=contact["id"])
+    )
 
 
 @router.get(

@@ -76,20 +76,9 @@ async def post_events(
 
 def decision_out(d: Decision, contact_external_id: str | None) -> DecisionOut:
     """Return a decision as the API shows it, naming its contact by both ids."""
-    return DecisionOut(
-        id=d.id,
-        rule_id=d.rule_id,
-        rule_version=d.rule_version,
-        contact_id=d.contact_id,
-        contact_external_id=contact_external_id,
-        event_id=d.received_event_id,
-        outcome=d.outcome,
-        reason=d.reason,
-        request_id=d.request_id,
-        send_at=d.send_at,
-        channel=d.channel,
-        created_at=d.created_at,
-    )
+    out = DecisionOut.model_validate(d)
+    out.contact_external_id = contact_external_id
+    return out
 
 
 @router.get(
@@ -100,21 +89,8 @@ def decision_out(d: Decision, contact_external_id: str | None) -> DecisionOut:
 )
 async def get_event(event_id: str, workspace: WorkspaceDep, session: SessionDep) -> ReceivedEventOut:
     event = await queries.get_event(session, workspace_id=workspace, event_id=event_id)
-    return ReceivedEventOut(
-        id=event.id,
-        source=event.source,
-        source_event_id=event.source_event_id,
-        event_type=event.event_type,
-        occurred_at=event.occurred_at,
-        contact_id=event.contact_id,
-        contact_external_id=event.contact_external_id,
-        received_at=event.received_at,
-        status=event.status,
-        evaluated_at=event.evaluated_at,
-        error=event.error,
-        properties=event.properties,
-        decisions=[decision_out(d, event.contact_external_id) for d in event.decisions],
-    )
+    decisions = [decision_out(d, event.contact_external_id) for d in event.decisions]
+    return ReceivedEventOut.model_validate({**vars(event), "decisions": decisions})
 
 
 @router.get(

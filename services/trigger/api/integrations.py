@@ -23,13 +23,9 @@ def _integration_out(
     """Return the integration as the API shows it: its webhook URL, never its secrets (but a new one, once)."""
     path = KIND_PATHS[integration.kind]
     return IntegrationOut(
+        **integrations.integration_snapshot(integration),
         id=integration.id,
-        name=integration.name,
-        kind=integration.kind,
-        source=integration.source,
-        enabled=integration.enabled,
         webhook_url=f"{runtime.settings.public_url.rstrip('/')}/v1/webhooks/{path}/{integration.id}",
-        config=integrations.public_config(integration.config),
         secret=secret,
     )
 

@@ -19,11 +19,7 @@ async def _out(session: SessionDep, workspace_id: str, days: int | None) -> Rete
     run = await retention.last_run(session, workspace_id=workspace_id)
     return RetentionOut(
         anonymise_after_days=days,
-        last_run=RunOut(
-            day=run.day, cutoff=run.cutoff, anonymise_after_days=run.anonymise_after_days, ran_at=run.ran_at
-        )
-        if run is not None
-        else None,
+        last_run=RunOut.model_validate(run) if run is not None else None,
     )
 
 

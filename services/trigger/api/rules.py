@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.trigger import queries
 from services.trigger.deps import ActorDep, RuntimeDep, TriggerRuntime
 from services.trigger.handlers import dryrun, rules
-from services.trigger.models import AuditEntry, Rule
+from services.trigger.models import Rule
 from services.trigger.schemas.rules import AuditEntry as AuditOut
 from services.trigger.schemas.rules import DryRunRequest, DryRunResult, RuleCreate, RuleOut, RulePatch
 from shared.access import Permission
@@ -160,11 +160,6 @@ async def delete_rule(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-def _audit_out(a: AuditEntry) -> AuditOut:
-    """Return an audit entry as the API shows it."""
-    return AuditOut.model_validate(a, from_attributes=True)
-
-
 @router.get(
     "/v1/rules/{rule_id}/history",
     tags=["rules"],
@@ -173,7 +168,7 @@ def _audit_out(a: AuditEntry) -> AuditOut:
 )
 async def rule_history(rule_id: str, workspace: WorkspaceDep, session: SessionDep) -> list[AuditOut]:
     rows = await queries.rule_history(session, workspace_id=workspace, rule_id=rule_id)
-    return [_audit_out(a) for a in rows]
+    return [AuditOut.model_validate(a) for a in rows]
 
 
 @router.get(
@@ -196,4 +191,4 @@ async def audit_log(
         session, workspace_id=workspace, entity=entity, limit=limit, cursor=cursor
     )
     link_next(request, response, next_cursor)
-    return [_audit_out(a) for a in rows]
+    return [AuditOut.model_validate(a) for a in rows]

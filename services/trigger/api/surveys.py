@@ -5,25 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from services.trigger import queries
-from services.trigger.models import Survey
 from services.trigger.schemas.surveys import SurveyOut
 from shared.access import Permission
 from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep, WorkspaceDep
 
 router = APIRouter(route_class=GuardedRoute)
-
-
-def _survey_out(s: Survey) -> SurveyOut:
-    """Return a known survey as the API shows it."""
-    return SurveyOut(
-        survey_id=s.survey_id,
-        name=s.name,
-        version=s.version,
-        open=s.open,
-        state_at=s.state_at,
-        updated_at=s.updated_at,
-    )
 
 
 @router.get(
@@ -35,7 +22,7 @@ def _survey_out(s: Survey) -> SurveyOut:
     dependencies=[requires(Permission.SURVEYS_READ)],
 )
 async def list_surveys(workspace: WorkspaceDep, session: SessionDep) -> list[SurveyOut]:
-    return [_survey_out(s) for s in await queries.list_surveys(session, workspace_id=workspace)]
+    return [SurveyOut.model_validate(s) for s in await queries.list_surveys(session, workspace_id=workspace)]
 
 
 @router.get(
@@ -45,4 +32,6 @@ async def list_surveys(workspace: WorkspaceDep, session: SessionDep) -> list[Sur
     dependencies=[requires(Permission.SURVEYS_READ)],
 )
 async def get_survey(survey_id: str, workspace: WorkspaceDep, session: SessionDep) -> SurveyOut:
-    return _survey_out(await queries.get_survey(session, workspace_id=workspace, survey_id=survey_id))
+    return SurveyOut.model_validate(
+        await queries.get_survey(session, workspace_id=workspace, survey_id=survey_id)
+    )

@@ -150,17 +150,7 @@ def event_accepted(results: Sequence[EventReceipt], *, ignored: int) -> EventAcc
         received=len(results),
         duplicates=duplicates,
         ignored=ignored,
-        events=[_event_result(r) for r in results] if len(results) > 1 else None,
-    )
-
-
-def _event_result(receipt: EventReceipt) -> EventResult:
-    """Return one event's part of a request's answer."""
-    return EventResult(
-        source_event_id=receipt.source_event_id,
-        event_id=receipt.event_id,
-        status=receipt.status,
-        surveys_requested=receipt.surveys_requested,
+        events=[EventResult.model_validate(r) for r in results] if len(results) > 1 else None,
     )
 
 

@@ -108,7 +108,7 @@ async def create_integration(
 
 
 def integration_snapshot(i: Integration) -> dict[str, Any]:
-    """What the audit log keeps of an integration: everything but the secrets."""
+    """What the API shows and the audit log keeps of an integration: everything but the secrets (and its id)."""
     return {
         "name": i.name,
         "kind": i.kind,

@@ -151,17 +151,7 @@ async def create_rule(
     session.add(rule)
     await session.flush()
     await session.refresh(rule)
-    audit(
-        session,
-        workspace_id=workspace_id,
-        entity="rule",
-        entity_id=rule.id,
-        action="created",
-        actor=actor,
-        before=None,
-        after=rule_snapshot(rule),
-    )
-    caches.workspaces.invalidate(workspace_id)
+    _audited(session, caches, rule, action="created", actor=actor, before=None, after=rule_snapshot(rule))
     return rule
 
 
@@ -210,17 +200,7 @@ async def change_rule(
     action = "updated"
     if set(k for k in after if after[k] != before[k]) == {"enabled"}:
         action = "enabled" if after["enabled"] else "disabled"
-    audit(
-        session,
-        workspace_id=workspace_id,
-        entity="rule",
-        entity_id=rule.id,
-        action=action,
-        actor=actor,
-        before=before,
-        after=after,
-    )
-    caches.workspaces.invalidate(workspace_id)
+    _audited(session, caches, rule, action=action, actor=actor, before=before, after=after)
     return rule
 
 
@@ -233,17 +213,31 @@ async def delete_rule(
     rule.deleted_at = func.now()
     rule.enabled = False
     rule.version += 1
+    _audited(session, caches, rule, action="deleted", actor=actor, before=before, after=None)
+
+
+def _audited(
+    session: AsyncSession,
+    caches: Caches,
+    rule: Rule,
+    *,
+    action: str,
+    actor: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    """Audit the change of ``rule`` and drop its workspace's cached rules (the evaluator reloads them)."""
     audit(
         session,
-        workspace_id=workspace_id,
+        workspace_id=rule.workspace_id,
         entity="rule",
         entity_id=rule.id,
-        action="deleted",
+        action=action,
         actor=actor,
         before=before,
-        after=None,
+        after=after,
     )
-    caches.workspaces.invalidate(workspace_id)
+    caches.workspaces.invalidate(rule.workspace_id)
 
 
 def rule_patch_changes(body: RulePatch) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
 from services.trigger.schemas.common import Clean, Locale, Strict, TimeZone
 from shared.vocabulary import Channel
@@ -66,6 +66,9 @@ class ContactCreate(ContactUpsert):
 
 
 class ContactOut(BaseModel):
+    # Read from a ``Contact`` or from a row of ``CONTACT_COLUMNS`` (a mapping); a null JSON column is empty.
+    model_config = ConfigDict(from_attributes=True)
+
     id: str = Field(
         description="The contact's id in closeloop: what every event and every service's API calls "
         "`contact_id` (`GET /v1/contacts/by-id/{id}`)"
@@ -88,6 +91,16 @@ class ContactOut(BaseModel):
     opted_out_channels: list[str] = Field(default_factory=list)
     created_at: datetime | None = None
     updated_at: datetime | None = None
+
+    @field_validator("attributes", mode="before")
+    @classmethod
+    def _attributes(cls, value: Any) -> Any:
+        return value or {}
+
+    @field_validator("opted_out_channels", mode="before")
+    @classmethod
+    def _opted_out_channels(cls, value: Any) -> Any:
+        return value or []
 
 
 class OptOut(Strict):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from services.trigger.sources.standard import InboundEvent
 
@@ -42,6 +42,9 @@ _SURVEYS_REQUESTED = (
 
 
 class EventResult(BaseModel):
+    # Read from the store's ``EventReceipt``.
+    model_config = ConfigDict(from_attributes=True)
+
     source_event_id: str
     event_id: str | None
     status: Literal["accepted", "duplicate", "no_contact"]
@@ -69,12 +72,15 @@ _CONTACT_EXTERNAL_ID = (
 
 
 class DecisionOut(BaseModel):
+    # Read from a ``Decision``, whose ``received_event_id`` is the event's id here.
+    model_config = ConfigDict(from_attributes=True)
+
     id: str | None = None
     rule_id: str
     rule_version: int | None = None
     contact_id: str = Field(description=_CONTACT_ID)
     contact_external_id: str | None = Field(None, description=_CONTACT_EXTERNAL_ID)
-    event_id: str | None = None
+    event_id: str | None = Field(None, validation_alias=AliasChoices("event_id", "received_event_id"))
     outcome: str
     reason: str
     request_id: str | None

@@ -21,6 +21,8 @@ class RetentionIn(Strict):
 
 
 class RunOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     day: date = Field(description="The UTC day of the run.")
     cutoff: datetime = Field(description="What was older than this was anonymised.")
     anonymise_after_days: int

@@ -83,6 +83,8 @@ class RuleOut(RuleCreate):
 
 
 class AuditEntry(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     entity: str
     entity_id: str

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class SurveyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     survey_id: str = Field(description="The survey's id in responses: what a rule's survey_id names")
     name: str | None = Field(description="As last published; null while only a close or reopen was seen")
     version: int = Field(description="The latest version published (0: none seen yet)")
