@@ -177,11 +177,4 @@ async def submit_public_response(
         max_chars=runtime.settings.max_answer_chars,
     )
     assert response.completed_at is not None
-    return ResponseCreated(
-        id=response.id,
-        survey_id=response.survey_id,
-        survey_version=response.survey_version,
-        consent_to_contact=response.consent_to_contact,
-        completed_at=response.completed_at,
-        reward_code=response.reward_code,
-    )
+    return ResponseCreated.model_validate(response)
