@@ -7,10 +7,11 @@ from typing import Annotated
 
 import asyncpg
 from fastapi import Depends
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.responses.handlers import reads
 from services.responses.handlers.reads import DefinitionCache
-from services.responses.handlers.visits import Visit, is_kiosk, read_link
+from services.responses.handlers.visits import Visit, is_kiosk, open_link, read_link
 from services.responses.settings import ResponsesSettings
 from shared.ratelimit import TokenBuckets
 from shared.service import Runtime, get_runtime
@@ -42,6 +43,20 @@ async def read_visit(runtime: ResponsesRuntime, token: str) -> Visit | None:
         secret=runtime.settings.secret_key,
         previous=runtime.settings.secret_key_previous,
         token=token,
+    )
+
+
+async def open_visit(
+    session: AsyncSession, runtime: ResponsesRuntime, token: str, *, lock: bool = False
+) -> Visit:
+    """The visit behind ``token`` in the unit of work ``session`` (``visits.open_link``), signed with the
+    current secret or the one before a rotation."""
+    return await open_link(
+        session,
+        secret=runtime.settings.secret_key,
+        previous=runtime.settings.secret_key_previous,
+        token=token,
+        lock=lock,
     )
 
 

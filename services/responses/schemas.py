@@ -239,6 +239,8 @@ class SurveyOut(BaseModel):
 
 
 class SurveyVersionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     version: int
     created_at: datetime
     definition: SurveyCreate
@@ -312,6 +314,8 @@ class AnswerSaved(BaseModel):
 
 
 class ResponseCreated(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     survey_id: str
     survey_version: int

@@ -82,6 +82,16 @@ class CaseWork:
         )
 
 
+async def case_work(
+    workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep, actor: ActorDep
+) -> CaseWork:
+    """Return the request's ``CaseWork``: its session and runtime, the caller's workspace and actor."""
+    return CaseWork(session, runtime, workspace, actor)
+
+
+CaseWorkDep = Annotated[CaseWork, Depends(case_work)]
+
+
 @router.get(
     "/v1/cases",
     summary="The workspace's cases, newest first, paginated; filter for an agent's open cases",
@@ -159,13 +169,9 @@ async def list_notes(case: ReadCase, session: SessionDep) -> list[NoteOut]:
 async def add_note(
     case_id: CaseId,
     body: NoteIn,
-    workspace: WorkspaceDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    actor: ActorDep,
+    cases: CaseWorkDep,
 ) -> NoteOut:
     attachments = [a.model_dump(mode="json", exclude_none=True) for a in body.attachments]
-    cases = CaseWork(session, runtime, workspace, actor)
     _, note = await cases.change(case_id, work.add_note, body=body.body, attachments=attachments)
     return note_out(note)
 
@@ -179,14 +185,10 @@ async def add_note(
 async def assign(
     case_id: CaseId,
     body: AssignIn,
-    workspace: WorkspaceDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    actor: ActorDep,
+    cases: CaseWorkDep,
 ) -> CaseOut:
     if body.agent_id is None and body.team_id is None:
         raise InvalidInput("Give agent_id, team_id or both.", field="agent_id")
-    cases = CaseWork(session, runtime, workspace, actor)
     case, _ = await cases.change(
         case_id, work.assign, agent_id=body.agent_id, team_id=body.team_id, note=body.note
     )
@@ -204,12 +206,8 @@ async def assign(
 async def change_status(
     case_id: CaseId,
     body: StatusIn,
-    workspace: WorkspaceDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    actor: ActorDep,
+    cases: CaseWorkDep,
 ) -> CaseOut:
-    cases = CaseWork(session, runtime, workspace, actor)
     case, _ = await cases.change(case_id, work.change_status, status=body.status, note=body.note)
     return case_out(case)
 
@@ -222,12 +220,8 @@ async def change_status(
 async def set_priority(
     case_id: CaseId,
     body: PriorityIn,
-    workspace: WorkspaceDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    actor: ActorDep,
+    cases: CaseWorkDep,
 ) -> CaseOut:
-    cases = CaseWork(session, runtime, workspace, actor)
     case, _ = await cases.change(case_id, work.set_priority, priority=body.priority)
     return case_out(case)
 
@@ -243,12 +237,8 @@ async def set_priority(
 async def resolve(
     case_id: CaseId,
     body: ResolveIn,
-    workspace: WorkspaceDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    actor: ActorDep,
+    cases: CaseWorkDep,
 ) -> CaseOut:
-    cases = CaseWork(session, runtime, workspace, actor)
     case, _ = await cases.change(
         case_id,
         work.resolve,
@@ -267,14 +257,9 @@ async def resolve(
 async def reopen(
     case_id: CaseId,
     body: ReopenIn,
-    workspace: WorkspaceDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    actor: ActorDep,
+    cases: CaseWorkDep,
 ) -> CaseOut:
-    case, _ = await CaseWork(session, runtime, workspace, actor).change(
-        case_id, work.reopen, reason=body.reason
-    )
+    case, _ = await cases.change(case_id, work.reopen, reason=body.reason)
     return case_out(case)
 
 
@@ -285,9 +270,7 @@ async def reopen(
     "case, the status it alone would have answered.",
     dependencies=[requires(Permission.CASES_WRITE)],
 )
-async def bulk(
-    body: BulkIn, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep, actor: ActorDep
-) -> BulkOut:
+async def bulk(body: BulkIn, cases: CaseWorkDep) -> BulkOut:
     needs = {
         "assign": ("agent_id", body.agent_id or body.team_id),
         "status": ("status", body.status),
@@ -304,11 +287,11 @@ async def bulk(
         "note": (work.add_note, {"body": body.note or ""}),
     }
     change, fields = changes[body.action]
-    cases, now = CaseWork(session, runtime, workspace, actor), runtime.deps.clock.now()
+    now = cases.runtime.deps.clock.now()
     results = []
     for case_id in dict.fromkeys(body.case_ids):
         try:
-            async with session.begin_nested():
+            async with cases.session.begin_nested():
                 case, _ = await cases.change(case_id, change, now=now, **fields)
             results.append(BulkResult(id=case_id, ok=True, status=200, case=case_out(case)))
         except CloseloopError as exc:

@@ -51,13 +51,7 @@ TeamPath = Annotated[str, Path(min_length=1, max_length=64, description="The tea
 def _settings_out(s: WorkspaceSettings | None) -> SettingsOut:
     if s is None:
         return SettingsOut(retention_survey_id=None, configured=False)
-    return SettingsOut(
-        retention_survey_id=s.retention_survey_id,
-        retention_channel=s.retention_channel,
-        retention_delay_seconds=s.retention_delay_seconds,
-        notify_email=s.notify_email,
-        configured=True,
-    )
+    return from_row(SettingsOut, s, configured=True)
 
 
 @router.get(

@@ -15,9 +15,9 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.followup import queries
-from services.followup.api.cases import CaseWork
+from services.followup.api.cases import CaseWorkDep
 from services.followup.api.views import from_row
-from services.followup.deps import ActorDep, RuntimeDep, check_limit
+from services.followup.deps import RuntimeDep, check_limit
 from services.followup.domain import cases as rules
 from services.followup.domain.taxonomy import LEGACY_ROOT_CAUSE
 from services.followup.handlers import common, config, work
@@ -168,17 +168,8 @@ async def get_task(
     summary="Deprecated: POST /v1/cases/{id}/assign. Assign a task to a person",
     dependencies=[requires(Permission.CASES_WRITE)],
 )
-async def assign_task(
-    task_id: TaskId,
-    body: AssignIn,
-    response: Response,
-    workspace: WorkspaceDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    actor: ActorDep,
-) -> TaskOut:
+async def assign_task(task_id: TaskId, body: AssignIn, response: Response, cases: CaseWorkDep) -> TaskOut:
     _deprecated(response, f"/v1/cases/{task_id}/assign")
-    cases = CaseWork(session, runtime, workspace, actor)
     case, _ = await cases.change(
         task_id,
         work.assign,
@@ -197,16 +188,9 @@ async def assign_task(
     dependencies=[requires(Permission.CASES_WRITE)],
 )
 async def resolve_task(
-    task_id: TaskId,
-    body: ResolveIn,
-    response: Response,
-    workspace: WorkspaceDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    actor: ActorDep,
+    task_id: TaskId, body: ResolveIn, response: Response, cases: CaseWorkDep
 ) -> ResolveOut:
     _deprecated(response, f"/v1/cases/{task_id}/resolve")
-    cases = CaseWork(session, runtime, workspace, actor)
     case, _ = await cases.change(
         task_id,
         work.resolve,
@@ -216,7 +200,7 @@ async def resolve_task(
         note=body.note,
         legacy=True,
     )
-    settings = await config.get_settings(session, workspace_id=workspace)
+    settings = await config.get_settings(cases.session, workspace_id=cases.workspace)
     if case.retention_status == "requested" and settings is not None:
         survey = RetentionSurvey(
             requested=True,

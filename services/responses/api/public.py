@@ -4,10 +4,9 @@ one, complete the response. The signed token in the URL is the credential."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.responses.deps import ResponsesRuntime, RuntimeDep, opened_link
-from services.responses.handlers import answer_writes, responses, visits
+from services.responses.deps import RuntimeDep, open_visit, opened_link
+from services.responses.handlers import answer_writes, responses
 from services.responses.handlers.visits import Visit
 from services.responses.schemas import (
     AnswerSaved,
@@ -29,19 +28,6 @@ router = APIRouter(
 )
 
 
-async def _open_link(
-    session: AsyncSession, runtime: ResponsesRuntime, token: str, *, lock: bool = False
-) -> Visit:
-    """The visit behind ``token``, signed with the current secret or the one before a rotation."""
-    return await visits.open_link(
-        session,
-        secret=runtime.settings.secret_key,
-        previous=runtime.settings.secret_key_previous,
-        token=token,
-        lock=lock,
-    )
-
-
 def _progress(visit: Visit) -> ProgressOut:
     p = visit.progress()
     return ProgressOut(done=p.done, total=p.total)
@@ -55,7 +41,7 @@ def _progress(visit: Visit) -> ProgressOut:
 async def public_survey(
     token: str, request: Request, session: SessionDep, runtime: RuntimeDep
 ) -> PublicSurveyOut:
-    visit = await _open_link(session, runtime, token)
+    visit = await open_visit(session, runtime, token)
     questions = [
         QuestionOut(
             id=q.id,
@@ -134,7 +120,7 @@ async def save_answer(token: str, question_id: str, body: AnswerSubmit, runtime:
             if saved:
                 return _saved(visit, question_id)
     async with runtime.db.unit_of_work() as session:
-        visit = await _open_link(session, runtime, token, lock=True)
+        visit = await open_visit(session, runtime, token, lock=True)
         await responses.answer_one(
             session,
             runtime.outbox,
@@ -168,7 +154,7 @@ def _saved(visit: Visit, question_id: str) -> AnswerSaved:
 async def submit_public_response(
     token: str, body: ResponseSubmit, session: SessionDep, runtime: RuntimeDep
 ) -> ResponseCreated:
-    visit = await _open_link(session, runtime, token, lock=True)
+    visit = await open_visit(session, runtime, token, lock=True)
     response = await responses.answer_all(
         session,
         runtime.outbox,
@@ -177,11 +163,4 @@ async def submit_public_response(
         max_chars=runtime.settings.max_answer_chars,
     )
     assert response.completed_at is not None
-    return ResponseCreated(
-        id=response.id,
-        survey_id=response.survey_id,
-        survey_version=response.survey_version,
-        consent_to_contact=response.consent_to_contact,
-        completed_at=response.completed_at,
-        reward_code=response.reward_code,
-    )
+    return ResponseCreated.model_validate(response)

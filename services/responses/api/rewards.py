@@ -5,12 +5,19 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from services.responses.handlers import rewards
+from services.responses.models import RewardPool
 from services.responses.schemas import RewardCodesAdd, RewardPoolCreate, RewardPoolOut
 from shared.access import Permission
 from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep, WorkspaceDep
 
 router = APIRouter(route_class=GuardedRoute)
+
+
+def _pool_out(pool: RewardPool, total: int, remaining: int) -> RewardPoolOut:
+    return RewardPoolOut(
+        id=pool.id, name=pool.name, total=total, remaining=remaining, created_at=pool.created_at
+    )
 
 
 @router.post(
@@ -22,7 +29,7 @@ router = APIRouter(route_class=GuardedRoute)
 )
 async def create_pool(body: RewardPoolCreate, workspace: WorkspaceDep, session: SessionDep) -> RewardPoolOut:
     pool = await rewards.create_pool(session, workspace_id=workspace, name=body.name)
-    return RewardPoolOut(id=pool.id, name=pool.name, total=0, remaining=0, created_at=pool.created_at)
+    return _pool_out(pool, total=0, remaining=0)
 
 
 @router.get(
@@ -32,12 +39,7 @@ async def create_pool(body: RewardPoolCreate, workspace: WorkspaceDep, session: 
     dependencies=[requires(Permission.SURVEYS_READ)],
 )
 async def list_pools(workspace: WorkspaceDep, session: SessionDep) -> list[RewardPoolOut]:
-    return [
-        RewardPoolOut(
-            id=pool.id, name=pool.name, total=total, remaining=remaining, created_at=pool.created_at
-        )
-        for pool, total, remaining in await rewards.list_pools(session, workspace_id=workspace)
-    ]
+    return [_pool_out(*row) for row in await rewards.list_pools(session, workspace_id=workspace)]
 
 
 @router.get(
@@ -47,10 +49,7 @@ async def list_pools(workspace: WorkspaceDep, session: SessionDep) -> list[Rewar
     dependencies=[requires(Permission.SURVEYS_READ)],
 )
 async def get_pool(pool_id: str, workspace: WorkspaceDep, session: SessionDep) -> RewardPoolOut:
-    pool, total, remaining = await rewards.get_pool(session, workspace_id=workspace, pool_id=pool_id)
-    return RewardPoolOut(
-        id=pool.id, name=pool.name, total=total, remaining=remaining, created_at=pool.created_at
-    )
+    return _pool_out(*await rewards.get_pool(session, workspace_id=workspace, pool_id=pool_id))
 
 
 @router.post(
@@ -63,7 +62,4 @@ async def add_codes(
     pool_id: str, body: RewardCodesAdd, workspace: WorkspaceDep, session: SessionDep
 ) -> RewardPoolOut:
     await rewards.add_codes(session, workspace_id=workspace, pool_id=pool_id, codes=body.codes)
-    pool, total, remaining = await rewards.get_pool(session, workspace_id=workspace, pool_id=pool_id)
-    return RewardPoolOut(
-        id=pool.id, name=pool.name, total=total, remaining=remaining, created_at=pool.created_at
-    )
+    return _pool_out(*await rewards.get_pool(session, workspace_id=workspace, pool_id=pool_id))

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.responses import pages
-from services.responses.deps import ResponsesRuntime, RuntimeDep, opened_link, read_visit
+from services.responses.deps import ResponsesRuntime, RuntimeDep, open_visit, opened_link, read_visit
 from services.responses.domain.answers import Problem
 from services.responses.domain.definition import Question
 from services.responses.domain.languages import LOCALE
@@ -24,7 +24,6 @@ from services.responses.handlers import (
     answer_writes,
     kiosks,
     steps,
-    visits,
     workspace_settings,
 )
 from services.responses.handlers.errors import INVALID_LINK, LinkExpired, SurveyClosed
@@ -120,6 +119,17 @@ async def _step_page(
     )
 
 
+async def _answered_page(session: AsyncSession | None, visit: Visit, *, status: int) -> HTMLResponse:
+    """Return the friendly page of a link whose response is completed, in the survey's branding."""
+    return pages.message(
+        status=status,
+        key="answered",
+        locale=visit.locale,
+        title=visit.survey.name,
+        branding=await workspace_settings.page_branding(session, visit=visit),
+    )
+
+
 async def _show(
     request: Request,
     session: AsyncSession | None,
@@ -132,13 +142,7 @@ async def _show(
 ) -> HTMLResponse:
     """Return the page of an opened visit; ``session`` is None on the read path (``score`` is None then)."""
     if visit.completed:
-        return pages.message(
-            status=200,
-            key="answered",
-            locale=visit.locale,
-            title=visit.survey.name,
-            branding=await workspace_settings.page_branding(session, visit=visit),
-        )
+        return await _answered_page(session, visit, status=200)
     step = await steps.step_to_show(session, runtime.outbox, visit=visit, score=score, question_id=q)
     # A score that is no answer is refused (422), with the reason above the questions.
     status_ = 422 if step.link_problem else 200
@@ -163,7 +167,6 @@ async def survey_page(
         str | None, Query(max_length=63, description="Show (and edit) this earlier question")
     ] = None,
 ) -> HTMLResponse:
-    settings = runtime.settings
     if score is None:
         # A page shown writes nothing: one statement on the read pool, no unit of work (kiosk links,
         # whose kiosk is checked too, take the unit of work below).
@@ -175,13 +178,7 @@ async def survey_page(
             return await _show(request, None, runtime, token, visit, score=None, q=q)
     async with runtime.db.unit_of_work() as session:
         try:
-            visit = await visits.open_link(
-                session,
-                secret=settings.secret_key,
-                previous=settings.secret_key_previous,
-                token=token,
-                lock=score is not None,
-            )
+            visit = await open_visit(session, runtime, token, lock=score is not None)
         except CloseloopError as exc:
             return _error_page(exc, request)
         return await _show(request, session, runtime, token, visit, score=score, q=q)
@@ -232,23 +229,11 @@ async def submit_form(token: str, request: Request, runtime: RuntimeDep) -> HTTP
                 return _after_form(request, token, result)
     async with runtime.db.unit_of_work() as session:
         try:
-            visit = await visits.open_link(
-                session,
-                secret=settings.secret_key,
-                previous=settings.secret_key_previous,
-                token=token,
-                lock=True,
-            )
+            visit = await open_visit(session, runtime, token, lock=True)
         except CloseloopError as exc:
             return _error_page(exc, request)
         if visit.completed:
-            return pages.message(
-                status=409,
-                key="answered",
-                locale=visit.locale,
-                title=visit.survey.name,
-                branding=await workspace_settings.page_branding(session, visit=visit),
-            )
+            return await _answered_page(session, visit, status=409)
         result = await steps.submit_form(
             session, runtime.outbox, visit=visit, form=form, max_chars=settings.max_answer_chars
         )
@@ -307,12 +292,7 @@ async def thank_you_page(
     token: str, request: Request, session: SessionDep, runtime: RuntimeDep
 ) -> HTTPResponse:
     try:
-        visit = await visits.open_link(
-            session,
-            secret=runtime.settings.secret_key,
-            previous=runtime.settings.secret_key_previous,
-            token=token,
-        )
+        visit = await open_visit(session, runtime, token)
     except CloseloopError as exc:
         return _error_page(exc, request)
     if not visit.completed or visit.response is None:

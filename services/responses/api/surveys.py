@@ -125,10 +125,7 @@ async def list_versions(
     survey_id: str, workspace: WorkspaceDep, session: SessionDep
 ) -> list[SurveyVersionOut]:
     survey = await surveys.get_survey(session, workspace_id=workspace, survey_id=survey_id)
-    return [
-        SurveyVersionOut(version=v.version, created_at=v.created_at, definition=v.definition)
-        for v in await surveys.list_versions(session, survey=survey)
-    ]
+    return [SurveyVersionOut.model_validate(v) for v in await surveys.list_versions(session, survey=survey)]
 
 
 @router.get(
@@ -141,8 +138,7 @@ async def get_version(
     survey_id: str, version: Annotated[int, Path(ge=1)], workspace: WorkspaceDep, session: SessionDep
 ) -> SurveyVersionOut:
     survey = await surveys.get_survey(session, workspace_id=workspace, survey_id=survey_id)
-    v = await surveys.get_version(session, survey=survey, version=version)
-    return SurveyVersionOut(version=v.version, created_at=v.created_at, definition=v.definition)
+    return SurveyVersionOut.model_validate(await surveys.get_version(session, survey=survey, version=version))
 
 
 @router.post(
