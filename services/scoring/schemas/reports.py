@@ -294,6 +294,23 @@ class CommentOut(BaseModel):
     nps: int | None
 
 
+class NewCommentOut(BaseModel):
+    response_id: str
+    survey_id: str
+    question_id: str
+    day: str
+    text: str
+    language: str | None
+    sentiment: float | None = Field(description="−1 … 1; null when the language has no lexicon.")
+    label: Literal["positive", "neutral", "negative"] | None
+    nps: int | None
+    themes: list[str] = Field(description="The workspace's themes the comment mentions.")
+
+
+class NewCommentsOut(BaseModel):
+    comments: list[NewCommentOut]
+
+
 class CommentsOut(BaseModel):
     theme: str
     comments: list[CommentOut]
