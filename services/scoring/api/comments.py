@@ -5,34 +5,17 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
 
 from services.scoring.api.params import ReportDep
 from services.scoring.deps import RuntimeDep
 from services.scoring.queries import reports
 from services.scoring.queries.comments import newest_comments
+from services.scoring.schemas import NewCommentsOut
 from shared.access import Permission
 from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep
 
 router = APIRouter(route_class=GuardedRoute, tags=["themes"])
-
-
-class NewCommentOut(BaseModel):
-    response_id: str
-    survey_id: str
-    question_id: str
-    day: str
-    text: str
-    language: str | None
-    sentiment: float | None = Field(description="−1 … 1; null when the language has no lexicon.")
-    label: Literal["positive", "neutral", "negative"] | None
-    nps: int | None
-    themes: list[str] = Field(description="The workspace's themes the comment mentions.")
-
-
-class NewCommentsOut(BaseModel):
-    comments: list[NewCommentOut]
 
 
 @router.get(
@@ -67,6 +50,4 @@ async def comments(
         limit=limit,
         offset=offset,
     )
-    return NewCommentsOut(
-        comments=[NewCommentOut(**{**row.__dict__, "day": row.day.isoformat()}) for row in rows]
-    )
+    return NewCommentsOut(comments=rows)

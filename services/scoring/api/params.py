@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import Annotated
 
@@ -68,43 +69,6 @@ def check_period(since: date | None, until: date | None) -> None:
         raise InvalidInput(f"'from' ({since}) is after 'to' ({until}).", field="from")
 
 
-async def report_request(
-    workspace: WorkspaceDep,
-    survey_id: SurveyFilter = None,
-    question_id: QuestionFilter = None,
-    kinds: Kinds = None,
-    since: Since = None,
-    until: Until = None,
-    filters: Filters = None,
-    group_by: GroupBy = None,
-    compare: Compare = False,
-    scale: ScaleParam = None,
-) -> Request:
-    """Return the report parameters of a request (422 naming the parameter when one cannot be).
-
-    ``async`` though it awaits nothing: FastAPI runs a plain function in a worker thread, a hop that
-    cost more than the parsing, six times per console overview."""
-    check_period(since, until)
-    if group_by is not None and group_by != "survey":
-        check_dimension(group_by)
-    return Request(
-        workspace_id=workspace,
-        survey_id=survey_id,
-        question_id=question_id,
-        kinds=tuple(dict.fromkeys(kinds)) if kinds else None,
-        since=since,
-        until=until,
-        segment=parse_filters(filters or []),
-        group_by=group_by,
-        compare=compare,
-        scale=scale,
-    )
-
-
-ReportDep = Annotated[Request, Depends(report_request)]
-IntervalParam = Annotated[Interval, Query(description="The buckets: day, week (ISO, from Monday) or month")]
-
-
 async def export_request(
     workspace: WorkspaceDep,
     survey_id: SurveyFilter = None,
@@ -130,3 +94,32 @@ async def export_request(
 
 
 ExportDep = Annotated[Request, Depends(export_request)]
+
+
+async def report_request(
+    workspace: WorkspaceDep,
+    survey_id: SurveyFilter = None,
+    question_id: QuestionFilter = None,
+    kinds: Kinds = None,
+    since: Since = None,
+    until: Until = None,
+    filters: Filters = None,
+    group_by: GroupBy = None,
+    compare: Compare = False,
+    scale: ScaleParam = None,
+) -> Request:
+    """Return the report parameters of a request (422 naming the parameter when one cannot be): an
+    export's, grouped. The dimension is checked before the export's filters are read: a request with
+    both wrong is told about the dimension.
+
+    ``async`` though it awaits nothing: FastAPI runs a plain function in a worker thread, a hop that
+    cost more than the parsing, six times per console overview."""
+    check_period(since, until)
+    if group_by is not None and group_by != "survey":
+        check_dimension(group_by)
+    scope = await export_request(workspace, survey_id, question_id, kinds, since, until, filters, scale)
+    return replace(scope, group_by=group_by, compare=compare)
+
+
+ReportDep = Annotated[Request, Depends(report_request)]
+IntervalParam = Annotated[Interval, Query(description="The buckets: day, week (ISO, from Monday) or month")]

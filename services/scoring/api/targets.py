@@ -12,7 +12,8 @@ from services.scoring.deps import RuntimeDep, ScoringRuntime
 from services.scoring.handlers import notify
 from services.scoring.handlers import targets as handlers
 from services.scoring.models import NotificationRule, Target
-from services.scoring.schemas import NotificationRuleIn, NotificationRuleOut, NotifyIn, TargetIn, TargetOut
+from services.scoring.queries.reports import r2
+from services.scoring.schemas import NotificationRuleIn, NotificationRuleOut, TargetIn, TargetOut
 from shared.access import Permission
 from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep, WorkspaceDep
@@ -31,42 +32,14 @@ def _filters(body: TargetIn) -> list[str]:
 
 
 def target_out(t: Target) -> TargetOut:
-    return TargetOut(
-        id=t.id,
-        name=t.name,
-        metric=t.metric,
-        question_id=t.question_id,
-        survey_id=t.survey_id,
-        filters=t.filters,
-        team=None,
-        direction=t.direction,
-        threshold=t.threshold,
-        window_days=t.window_days,
-        owner=t.owner,
-        notify=NotifyIn(**t.notify),
-        status=t.status,
-        value=None if t.value is None else round(t.value, 2),
-        n=t.n,
-        low=None if t.low is None else round(t.low, 2),
-        high=None if t.high is None else round(t.high, 2),
-        evaluated_at=t.evaluated_at,
-        changed_at=t.changed_at,
-    )
+    """Return the target as the API shows it: its figure and interval to two decimals."""
+    out = TargetOut.model_validate(t)
+    return out.model_copy(update={"value": r2(out.value), "low": r2(out.low), "high": r2(out.high)})
 
 
 def _values(body: TargetIn) -> dict[str, Any]:
-    return {
-        "name": body.name,
-        "metric": body.metric,
-        "question_id": body.question_id,
-        "survey_id": body.survey_id,
-        "filters": _filters(body),
-        "direction": body.direction,
-        "threshold": body.threshold,
-        "window_days": body.window_days,
-        "owner": body.owner,
-        "notify": body.notify.model_dump(),
-    }
+    """Return the target's column values (``team`` is kept as one of its filters)."""
+    return body.model_dump(exclude={"team"}) | {"filters": _filters(body)}
 
 
 async def _save(
@@ -139,15 +112,7 @@ async def delete_target(target_id: TargetId, workspace: WorkspaceDep, session: S
 
 
 def rule_out(r: NotificationRule) -> NotificationRuleOut:
-    return NotificationRuleOut(
-        id=r.id,
-        name=r.name,
-        metric=r.metric,
-        max_score=r.max_score,
-        filters=r.filters,
-        channel=r.channel,
-        to=r.to,
-    )
+    return NotificationRuleOut.model_validate(r)
 
 
 @router.post(
@@ -159,15 +124,9 @@ def rule_out(r: NotificationRule) -> NotificationRuleOut:
 async def create_rule(
     body: NotificationRuleIn, workspace: WorkspaceDep, session: SessionDep
 ) -> NotificationRuleOut:
+    filters = list(domain.parse_filters(body.filters, field_name="filters").as_filters())
     rule = await notify.add_rule(
-        session,
-        workspace_id=workspace,
-        name=body.name,
-        metric=body.metric,
-        max_score=body.max_score,
-        filters=list(domain.parse_filters(body.filters, field_name="filters").as_filters()),
-        channel=body.channel,
-        to=body.to,
+        session, workspace_id=workspace, **(body.model_dump() | {"filters": filters})
     )
     return rule_out(rule)
 

@@ -13,7 +13,6 @@ from services.scoring.queries import reports
 from services.scoring.queries import themes as queries
 from services.scoring.schemas import (
     AcceptSuggestionIn,
-    CommentOut,
     CommentsOut,
     SuggestionOut,
     SuggestionsOut,
@@ -70,9 +69,7 @@ async def theme_comments(
         cursor=cursor,
     )
     link_next(http, response, next_cursor)
-    return CommentsOut(
-        theme=theme, comments=[CommentOut(**row.__dict__) for row in rows], next_cursor=next_cursor
-    )
+    return CommentsOut(theme=theme, comments=rows, next_cursor=next_cursor)
 
 
 @router.get(
@@ -92,16 +89,7 @@ async def theme_suggestions(
         session, scope, workspace_id=request.workspace_id, limit=limit, min_mentions=min_mentions
     )
     return SuggestionsOut(
-        suggestions=[
-            SuggestionOut(
-                term=s.term,
-                language=s.language,
-                score=round(s.score, 5),
-                detractor_mentions=s.detractor_mentions,
-                mentions=s.mentions,
-            )
-            for s in found
-        ]
+        suggestions=[SuggestionOut(**vars(s) | {"score": round(s.score, 5)}) for s in found]
     )
 
 

@@ -7,7 +7,7 @@ scoring never saw opened (its ``FollowUpOpened`` came before scoring consumed th
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
@@ -25,13 +25,7 @@ from shared.events import (
 CaseEvent = (
     FollowUpOpened | FollowUpStatusChanged | FollowUpResolved | FollowUpReopened | FollowUpOutcomeRecorded
 )
-CASE_EVENTS = (
-    FollowUpOpened,
-    FollowUpStatusChanged,
-    FollowUpResolved,
-    FollowUpReopened,
-    FollowUpOutcomeRecorded,
-)
+CASE_EVENTS = get_args(CaseEvent)
 
 
 async def case_event(session: AsyncSession, *, event: CaseEvent) -> None:

@@ -181,22 +181,12 @@ async def _scored(session: AsyncSession, arrivals: list[Arrival]) -> list[Arriva
     return out
 
 
-def _scored_answer(s: domain.Scored) -> ScoredAnswer:
-    return ScoredAnswer(
-        question_id=s.question_id,
-        metric=s.metric,
-        score=s.score,
-        classification=s.classification,
-        negative=s.negative,
-    )
-
-
 def _events(a: Arrival) -> list[EventData]:
     """Return ``ResponseScored`` and, for negative feedback, ``NegativeFeedbackDetected`` (one each)."""
     e = a.event
     now = utcnow()
     negative = any(s.negative for s in a.scored)
-    scores = tuple(_scored_answer(s) for s in a.scored)
+    scores = tuple(ScoredAnswer.model_validate(s, from_attributes=True) for s in a.scored)
     about: dict[str, Any] = {
         "workspace_id": e.workspace_id,
         "response_id": e.response_id,

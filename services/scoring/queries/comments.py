@@ -3,9 +3,6 @@ that contain a phrase: the console's overview and its list of responses read the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
-
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,21 +10,8 @@ from services.scoring.handlers import themes as rules
 from services.scoring.models import Comment, ScoredResponse
 from services.scoring.queries.scope import Scope
 from services.scoring.queries.themes import _select
+from services.scoring.schemas import NewCommentOut
 from services.scoring.text.themes import themes_of
-
-
-@dataclass(frozen=True)
-class NewComment:
-    response_id: str
-    survey_id: str
-    question_id: str
-    day: date
-    text: str
-    language: str | None
-    sentiment: float | None
-    label: str | None
-    nps: int | None
-    themes: list[str]
 
 
 async def newest_comments(
@@ -40,7 +24,7 @@ async def newest_comments(
     response_id: str | None = None,
     limit: int,
     offset: int,
-) -> list[NewComment]:
+) -> list[NewCommentOut]:
     """Return the scope's comments, newest first; ``contains`` keeps those with the phrase (any case)."""
     if not scope.surveys:
         return []
@@ -69,17 +53,17 @@ async def newest_comments(
     query = query.order_by(c.day.desc(), c.response_key.desc()).limit(limit).offset(offset)
     patterns = await rules.patterns_of(session, workspace_id=workspace_id)
     return [
-        NewComment(
-            rid,
-            scope.surveys[key].survey_id,
-            qid,
-            day,
-            text,
-            language,
-            sentiment,
-            lab,
-            nps,
-            themes_of(lemmas, patterns),
+        NewCommentOut(
+            response_id=rid,
+            survey_id=scope.surveys[key].survey_id,
+            question_id=qid,
+            day=day.isoformat(),
+            text=text,
+            language=language,
+            sentiment=sentiment,
+            label=lab,
+            nps=nps,
+            themes=themes_of(lemmas, patterns),
         )
         for rid, key, qid, day, text, language, sentiment, lab, nps, lemmas in await session.execute(query)
     ]

@@ -26,20 +26,14 @@ from services.scoring.text.themes import themes_of
 from shared.vocabulary import SCORE_METRICS
 
 DIMENSIONS = tuple(d for d in DECLARED if d not in ("channel", "kind"))
+_AS_STORED = ("response_id", "survey_id", "survey_version", "kind", "channel", "locale", "contact_id")
+_CLASSES_AS_STORED = ("classification", "loyalty", "negative", "consent_to_contact")
+"""Columns of ``scored_responses`` the export copies as they are (before and after the scores)."""
 COLUMNS = (
-    "response_id",
-    "survey_id",
-    "survey_version",
-    "kind",
-    "channel",
-    "locale",
-    "contact_id",
+    *_AS_STORED,
     "completed_at",
     *SCORE_METRICS,
-    "classification",
-    "loyalty",
-    "negative",
-    "consent_to_contact",
+    *_CLASSES_AS_STORED,
     "scores",
     "comment",
     "comment_language",
@@ -69,24 +63,7 @@ _COMMENTS = Comment.__table__.c
 _CASES = CaseOutcome.__table__.c
 _RESPONSE_COLUMNS = tuple(
     getattr(_RESPONSES, name)
-    for name in (
-        "key",
-        "response_id",
-        "survey_id",
-        "survey_version",
-        "kind",
-        "channel",
-        "locale",
-        "contact_id",
-        "completed_at",
-        "metric",
-        "score",
-        "classification",
-        "loyalty",
-        "negative",
-        "consent_to_contact",
-        "dimensions",
-    )
+    for name in ("key", *_AS_STORED, "completed_at", "metric", "score", *_CLASSES_AS_STORED, "dimensions")
 )
 
 
@@ -189,19 +166,10 @@ def _row(
     lead = texts[0] if texts else None
     dims = dict(response.dimensions or {})
     return {
-        "response_id": response.response_id,
-        "survey_id": response.survey_id,
-        "survey_version": response.survey_version,
-        "kind": response.kind,
-        "channel": response.channel,
-        "locale": response.locale,
-        "contact_id": response.contact_id,
+        **{name: getattr(response, name) for name in _AS_STORED},
         "completed_at": response.completed_at.isoformat(),
         **{metric: first.get(metric) for metric in SCORE_METRICS},
-        "classification": response.classification,
-        "loyalty": response.loyalty,
-        "negative": response.negative,
-        "consent_to_contact": response.consent_to_contact,
+        **{name: getattr(response, name) for name in _CLASSES_AS_STORED},
         "scores": {qid: score for qid, _, score in sorted(scores)},
         "comment": lead.text if lead else None,
         "comment_language": lead.language if lead else None,

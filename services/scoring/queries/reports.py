@@ -81,6 +81,24 @@ async def scope_for(session: AsyncSession, request: Request, *, default_scale: N
     )
 
 
+async def _scope_and_min_n(
+    session: AsyncSession, request: Request, *, default_scale: NpsScale
+) -> tuple[Scope, int]:
+    """Return the request's scope and the workspace's minimum n (below it a group shows no figure)."""
+    scope = await scope_for(session, request, default_scale=default_scale)
+    return scope, (await surveys.workspace_settings(session, workspace_id=request.workspace_id)).min_n
+
+
+def _echo(request: Request) -> dict[str, Any]:
+    """Return what a report repeats of its request: the survey, the period and the segment."""
+    return {
+        "survey_id": request.survey_id,
+        "since": request.since,
+        "until": request.until,
+        "filters": list(request.segment.as_filters()),
+    }
+
+
 def previous_period(request: Request, *, today: date) -> tuple[date, date]:
     """Return the period of the same length just before the request's."""
     if request.since is None:
@@ -150,6 +168,11 @@ def _sorted_groups(keys: set[GroupKey]) -> list[GroupKey]:
     return sorted(keys, key=lambda k: (k is None, str(k)))
 
 
+def _label(value: GroupKey) -> str | None:
+    """Return a group's value as the API shows it (null: answers without the dimension)."""
+    return None if value is None else str(value)
+
+
 async def metrics_report(
     session: AsyncSession,
     request: Request,
@@ -159,8 +182,7 @@ async def metrics_report(
     today: date,
 ) -> MetricsOut:
     """Return every wanted metric's figure in the scope, per group when asked, with its change."""
-    scope = await scope_for(session, request, default_scale=default_scale)
-    min_n = (await surveys.workspace_settings(session, workspace_id=request.workspace_id)).min_n
+    scope, min_n = await _scope_and_min_n(session, request, default_scale=default_scale)
     period = previous_period(request, today=today) if request.compare else None
     before = scope.shifted(*period) if period else None
     totals: list[MetricOut] = []
@@ -190,17 +212,11 @@ async def metrics_report(
                     metric, counts, question_id=request.question_id, hide_below=min_n, change=group_change
                 )
             )
-    groups = [
-        GroupOut(value=None if v is None else str(v), metrics=by_group[v])
-        for v in _sorted_groups(set(by_group))
-    ]
+    groups = [GroupOut(value=_label(v), metrics=by_group[v]) for v in _sorted_groups(set(by_group))]
     return MetricsOut(
-        survey_id=request.survey_id,
-        since=request.since,
-        until=request.until,
+        **_echo(request),
         scale=request.scale or _shown_scale(scope, default_scale),
         kind=list(scope.kinds) if scope.kinds else None,
-        filters=list(request.segment.as_filters()),
         group_by=request.group_by,
         min_n=min_n,
         metrics=totals,
@@ -217,8 +233,7 @@ async def trend_report(
     session: AsyncSession, request: Request, *, metric: str, default_scale: NpsScale
 ) -> TrendOut:
     """Return one metric per period, oldest first (per group when asked)."""
-    scope = await scope_for(session, request, default_scale=default_scale)
-    min_n = (await surveys.workspace_settings(session, workspace_id=request.workspace_id)).min_n
+    scope, min_n = await _scope_and_min_n(session, request, default_scale=default_scale)
     found = tallies(
         await metrics.histograms(session, scope, metric=metric, question_id=request.question_id),
         metric,
@@ -247,10 +262,7 @@ async def trend_report(
         filters=list(request.segment.as_filters()),
         group_by=request.group_by,
         points=points,
-        series=[
-            SeriesOut(value=None if v is None else str(v), points=series[v])
-            for v in _sorted_groups(set(series))
-        ],
+        series=[SeriesOut(value=_label(v), points=series[v]) for v in _sorted_groups(set(series))],
     )
 
 
@@ -274,8 +286,7 @@ async def matrix_report(
     session: AsyncSession, request: Request, *, default_scale: NpsScale
 ) -> LoyaltyMatrixOut:
     """Return the NPS × NLS matrix: counts and shares with Wilson intervals, per group and period."""
-    scope = await scope_for(session, request, default_scale=default_scale)
-    min_n = (await surveys.workspace_settings(session, workspace_id=request.workspace_id)).min_n
+    scope, min_n = await _scope_and_min_n(session, request, default_scale=default_scale)
     found = await matrix.cells(session, scope)
     total: dict[str, int] = {}
     by_group: dict[GroupKey, dict[str, int]] = {}
@@ -291,21 +302,14 @@ async def matrix_report(
     groups = []
     for value in _sorted_groups(set(by_group)):
         gn, hidden, gcells = _cells(by_group[value], hide_below=min_n)
-        groups.append(
-            MatrixGroup(
-                value=None if value is None else str(value), n=gn, too_few_answers=hidden, cells=gcells
-            )
-        )
+        groups.append(MatrixGroup(value=_label(value), n=gn, too_few_answers=hidden, cells=gcells))
     points = []
     for start in sorted(by_period):
         pn, _, pcells = _cells(by_period[start])
         points.append(MatrixPoint(period_start=start, n=pn, cells=pcells))
     return LoyaltyMatrixOut(
-        survey_id=request.survey_id,
-        since=request.since,
-        until=request.until,
+        **_echo(request),
         scale=request.scale or _shown_scale(scope, default_scale),
-        filters=list(request.segment.as_filters()),
         group_by=request.group_by,
         interval=request.interval,
         n=n,
@@ -331,25 +335,21 @@ async def response_rate_report(
     session: AsyncSession, request: Request, *, default_scale: NpsScale
 ) -> ResponseRateOut:
     """Return responses / delivered invitations, per group when asked."""
-    scope = await scope_for(session, request, default_scale=default_scale)
-    min_n = (await surveys.workspace_settings(session, workspace_id=request.workspace_id)).min_n
+    scope, min_n = await _scope_and_min_n(session, request, default_scale=default_scale)
     found = await funnel.funnels(session, scope)
     total = funnel.Funnel(
         *[sum(getattr(f, name) for f in found.values()) for name in funnel.Funnel.__dataclass_fields__]
     )
     groups = (
         [
-            RateGroup(value=None if v is None else str(v), **_rate(found[(v, None)], hide_below=min_n))
+            RateGroup(value=_label(v), **_rate(found[(v, None)], hide_below=min_n))
             for v in _sorted_groups({v for v, _ in found})
         ]
         if request.group_by
         else []
     )
     return ResponseRateOut(
-        survey_id=request.survey_id,
-        since=request.since,
-        until=request.until,
-        filters=list(request.segment.as_filters()),
+        **_echo(request),
         group_by=request.group_by,
         groups=groups,
         **_rate(total),
@@ -358,8 +358,7 @@ async def response_rate_report(
 
 async def themes_report(session: AsyncSession, request: Request, *, default_scale: NpsScale) -> ThemesOut:
     """Return each theme's mentions, negative sentiment and the NPS of those who mention it."""
-    scope = await scope_for(session, request, default_scale=default_scale)
-    min_n = (await surveys.workspace_settings(session, workspace_id=request.workspace_id)).min_n
+    scope, min_n = await _scope_and_min_n(session, request, default_scale=default_scale)
     total, counts = await themes.theme_counts(session, scope, workspace_id=request.workspace_id)
     out = []
     for t in counts:
@@ -383,10 +382,7 @@ async def themes_report(session: AsyncSession, request: Request, *, default_scal
             )
         )
     return ThemesOut(
-        survey_id=request.survey_id,
-        since=request.since,
-        until=request.until,
-        filters=list(request.segment.as_filters()),
+        **_echo(request),
         comments=total,
         themes=out,
     )

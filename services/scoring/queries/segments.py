@@ -11,7 +11,7 @@ NPS scale (or the request's ``scale``), as every report is.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
@@ -103,32 +103,6 @@ def in_segment(segment: SegmentName, row: Any, scale: NpsScale) -> bool:
     return classify("nps", row.score, nps_scale=scale) == segment
 
 
-async def _scan(
-    session: AsyncSession,
-    scope: Scope,
-    *,
-    workspace_id: str,
-    segment: SegmentName,
-    metric: Literal["nps", "nls"],
-    question_id: str | None,
-    after: str | None,
-    chunk: int,
-) -> AsyncGenerator[list[Member]]:
-    """Yield the segment's members after ``after`` in batches, reading ``chunk`` contacts at a time."""
-    cell = segment in LOYALTY_CELLS
-    while True:
-        query = latest_query(
-            scope, workspace_id=workspace_id, cell=cell, metric=metric, question_id=question_id, after=after
-        )
-        rows = (await session.execute(query.limit(chunk))).all()
-        found = [_member(row) for row in rows if in_segment(segment, row, scope.scale_of(row.survey_key))]
-        if found:
-            yield found
-        if len(rows) < chunk:
-            return
-        after = rows[-1].contact_id
-
-
 def _member(row: Any) -> Member:
     return Member(
         row.contact_id,
@@ -158,7 +132,7 @@ async def members(
     if not scope.surveys:
         return [], None
     found: list[Member] = []
-    scan = _scan(
+    scan = every_member(
         session,
         scope,
         workspace_id=workspace_id,
@@ -166,7 +140,7 @@ async def members(
         metric=metric,
         question_id=question_id,
         after=after,
-        chunk=max(500, 2 * limit + 1),
+        batch=max(500, 2 * limit + 1),
     )
     async with aclosing(scan):
         async for batch in scan:
@@ -184,19 +158,22 @@ async def every_member(
     segment: SegmentName,
     metric: Literal["nps", "nls"] = "nps",
     question_id: str | None = None,
+    after: str | None = None,
     batch: int = 2000,
-) -> AsyncIterator[list[Member]]:
-    """Yield the whole segment in keyset batches (``batch`` contacts read at a time: the memory bound)."""
+) -> AsyncGenerator[list[Member]]:
+    """Yield the segment after contact id ``after`` (all of it by default) in keyset batches (``batch``
+    contacts read at a time: the memory bound)."""
     if not scope.surveys:
         return
-    async for found in _scan(
-        session,
-        scope,
-        workspace_id=workspace_id,
-        segment=segment,
-        metric=metric,
-        question_id=question_id,
-        after=None,
-        chunk=batch,
-    ):
-        yield found
+    cell = segment in LOYALTY_CELLS
+    while True:
+        query = latest_query(
+            scope, workspace_id=workspace_id, cell=cell, metric=metric, question_id=question_id, after=after
+        )
+        rows = (await session.execute(query.limit(batch))).all()
+        found = [_member(row) for row in rows if in_segment(segment, row, scope.scale_of(row.survey_key))]
+        if found:
+            yield found
+        if len(rows) < batch:
+            return
+        after = rows[-1].contact_id

@@ -15,6 +15,7 @@ from services.scoring.domain import Tally, classify, tally
 from services.scoring.handlers import themes as rules
 from services.scoring.models import Comment, ScoredResponse
 from services.scoring.queries.scope import Scope, combine, day_conditions, segment_conditions
+from services.scoring.schemas import CommentOut
 from services.scoring.text.themes import Suggestion, suggest, themes_of
 from shared.paging import after, decode_cursor, page
 
@@ -82,20 +83,6 @@ async def theme_counts(
     return total, out
 
 
-@dataclass(frozen=True)
-class CommentRow:
-    response_id: str
-    survey_id: str
-    question_id: str
-    day: date
-    text: str
-    language: str | None
-    confidence: str
-    sentiment: float | None
-    label: str | None
-    nps: int | None
-
-
 async def comments_about(
     session: AsyncSession,
     scope: Scope,
@@ -105,7 +92,7 @@ async def comments_about(
     limit: int,
     offset: int,
     cursor: str | None = None,
-) -> tuple[list[CommentRow], str | None]:
+) -> tuple[list[CommentOut], str | None]:
     """Return a page of the comments that mention ``theme``, newest first, and the next page's cursor."""
     patterns = (await rules.patterns_of(session, workspace_id=workspace_id)).get(theme)
     if patterns is None:
@@ -133,7 +120,7 @@ async def comments_about(
     )
     if cursor:
         query = query.where(after(order, decode_cursor(cursor, COMMENTS, (date, int, str)), descending=True))
-    found: list[CommentRow] = []
+    found: list[CommentOut] = []
     keys: list[tuple[date, int, str]] = []
     skipped = 0
     rows = await session.execute(query.add_columns(c.lemmas, c.response_key))
@@ -144,17 +131,17 @@ async def comments_about(
             skipped += 1
             continue
         found.append(
-            CommentRow(
-                rid,
-                scope.surveys[survey_key].survey_id,
-                qid,
-                day,
-                text,
-                language,
-                confidence,
-                sentiment,
-                label,
-                nps,
+            CommentOut(
+                response_id=rid,
+                survey_id=scope.surveys[survey_key].survey_id,
+                question_id=qid,
+                day=day,
+                text=text,
+                language=language,
+                confidence=confidence,
+                sentiment=sentiment,
+                label=label,
+                nps=nps,
             )
         )
         keys.append((day, key, qid))

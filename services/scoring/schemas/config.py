@@ -91,6 +91,8 @@ class TargetIn(BaseModel):
 
 
 class TargetOut(TargetIn):
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     status: TargetStatus | None = Field(description="Null until first evaluated.")
     value: float | None
@@ -131,6 +133,8 @@ class NotificationRuleIn(BaseModel):
 
 
 class NotificationRuleOut(NotificationRuleIn):
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
 
 

@@ -27,6 +27,16 @@ class ChangeOut(BaseModel):
     significant: bool = Field(description="p < 0.05 and both periods have at least the minimum n.")
 
 
+class ReportScope(BaseModel):
+    """What a report repeats of its request: the survey (null: the workspace) and the period."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    survey_id: str | None
+    since: date | None = Field(serialization_alias="from")
+    until: date | None = Field(serialization_alias="to")
+
+
 class MetricOut(BaseModel):
     metric: ScoreMetric
     question_id: str | None = Field(
@@ -67,7 +77,7 @@ class GroupOut(BaseModel):
     metrics: list[MetricOut]
 
 
-class MetricsOut(BaseModel):
+class MetricsOut(ReportScope):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -103,12 +113,8 @@ class MetricsOut(BaseModel):
                 }
             ]
         },
-        populate_by_name=True,
     )
 
-    survey_id: str | None
-    since: date | None = Field(serialization_alias="from")
-    until: date | None = Field(serialization_alias="to")
     scale: NpsScale
     kind: list[SurveyKind] | None = Field(
         None, description="The kinds counted; null: every kind (one survey)."
@@ -196,9 +202,8 @@ class MatrixPoint(MatrixOut):
     period_start: date
 
 
-class LoyaltyMatrixOut(MatrixOut):
+class LoyaltyMatrixOut(ReportScope, MatrixOut):
     model_config = ConfigDict(
-        populate_by_name=True,
         json_schema_extra={
             "examples": [
                 {
@@ -222,9 +227,6 @@ class LoyaltyMatrixOut(MatrixOut):
         },
     )
 
-    survey_id: str | None
-    since: date | None = Field(serialization_alias="from")
-    until: date | None = Field(serialization_alias="to")
     scale: NpsScale
     filters: list[str] = []
     group_by: str | None = None
@@ -251,12 +253,7 @@ class RateGroup(RateOut):
     value: str | None
 
 
-class ResponseRateOut(RateOut):
-    model_config = ConfigDict(populate_by_name=True)
-
-    survey_id: str | None
-    since: date | None = Field(serialization_alias="from")
-    until: date | None = Field(serialization_alias="to")
+class ResponseRateOut(ReportScope, RateOut):
     filters: list[str] = []
     group_by: str | None = None
     groups: list[RateGroup] = []
@@ -278,12 +275,7 @@ class ThemeOut(BaseModel):
     nps_high: float | None = None
 
 
-class ThemesOut(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-
-    survey_id: str | None
-    since: date | None = Field(serialization_alias="from")
-    until: date | None = Field(serialization_alias="to")
+class ThemesOut(ReportScope):
     filters: list[str] = []
     comments: int = Field(description="Comments in the scope.")
     themes: list[ThemeOut]
@@ -300,6 +292,23 @@ class CommentOut(BaseModel):
     sentiment: float | None = Field(description="−1 … 1; null when the language has no lexicon.")
     label: Literal["positive", "neutral", "negative"] | None
     nps: int | None
+
+
+class NewCommentOut(BaseModel):
+    response_id: str
+    survey_id: str
+    question_id: str
+    day: str
+    text: str
+    language: str | None
+    sentiment: float | None = Field(description="−1 … 1; null when the language has no lexicon.")
+    label: Literal["positive", "neutral", "negative"] | None
+    nps: int | None
+    themes: list[str] = Field(description="The workspace's themes the comment mentions.")
+
+
+class NewCommentsOut(BaseModel):
+    comments: list[NewCommentOut]
 
 
 class CommentsOut(BaseModel):
