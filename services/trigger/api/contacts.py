@@ -21,7 +21,7 @@ from shared.guard import GuardedRoute, requires
 from shared.paging import PAGED, Cursor, link_next
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter(route_class=GuardedRoute)
+router = APIRouter(route_class=GuardedRoute, tags=["contacts"])
 ExternalId = Annotated[str, Path(min_length=1, max_length=200, description="The contact's id in your CRM")]
 
 
@@ -45,7 +45,6 @@ async def _upsert(
 
 @router.put(
     "/v1/contacts/{external_id}",
-    tags=["contacts"],
     summary="Create or update a contact by your CRM id",
     responses={201: {"description": "Created"}},
     dependencies=[requires(Permission.CONTACTS_WRITE)],
@@ -66,7 +65,6 @@ async def put_contact(
 
 @router.post(
     "/v1/contacts",
-    tags=["contacts"],
     summary="Create or update a contact by external id and/or email",
     responses={201: {"description": "Created"}},
     dependencies=[requires(Permission.CONTACTS_WRITE)],
@@ -83,7 +81,6 @@ async def post_contact(
 
 @router.get(
     "/v1/contacts",
-    tags=["contacts"],
     summary="List contacts, optionally by email; oldest first, a page at a time",
     description=PAGED,
     dependencies=[requires(Permission.CONTACTS_READ)],
@@ -107,7 +104,6 @@ async def list_contacts(
 
 @router.get(
     "/v1/contacts/by-id/{contact_id}",
-    tags=["contacts"],
     summary="Read a contact by its closeloop id: the contact_id of events, decisions, tasks and invitations",
     dependencies=[requires(Permission.CONTACTS_READ)],
 )
@@ -119,7 +115,6 @@ async def get_contact_by_id(contact_id: str, workspace: WorkspaceDep, session: S
 
 @router.get(
     "/v1/contacts/{external_id}",
-    tags=["contacts"],
     summary="Read a contact by your CRM id",
     dependencies=[requires(Permission.CONTACTS_READ)],
 )
@@ -131,7 +126,6 @@ async def get_contact(external_id: ExternalId, workspace: WorkspaceDep, session:
 
 @router.delete(
     "/v1/contacts/{external_id}",
-    tags=["contacts"],
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Erase a contact's personal data here and in every service (publishes ContactErased)",
     dependencies=[requires(Permission.CONTACTS_ERASE)],
@@ -147,7 +141,6 @@ async def erase_contact(
 
 @router.post(
     "/v1/contacts/{external_id}/opt-out",
-    tags=["contacts"],
     summary="Opt a contact out of surveys (one channel or all); publishes ContactOptedOut",
     dependencies=[requires(Permission.CONTACTS_WRITE)],
 )
@@ -176,7 +169,6 @@ async def opt_out(
 
 @router.delete(
     "/v1/contacts/{external_id}/opt-out",
-    tags=["contacts"],
     summary="Opt a contact back in to every channel (when the customer asks for it)",
     dependencies=[requires(Permission.CONTACTS_WRITE)],
 )
@@ -189,7 +181,6 @@ async def opt_in(external_id: ExternalId, workspace: WorkspaceDep, session: Sess
 
 @router.get(
     "/v1/contacts/{external_id}/decisions",
-    tags=["contacts"],
     summary="Every survey decision made for a contact, with its reason",
     dependencies=[requires(Permission.CONTACTS_READ)],
 )
@@ -202,7 +193,6 @@ async def contact_decisions(
 
 @router.post(
     "/v1/contacts/import",
-    tags=["contacts"],
     summary="Bulk upsert contacts from CSV or JSON lines, with an error per invalid row",
     description="Send `text/csv` (header row) or `application/x-ndjson`. Valid rows are applied and "
     "invalid ones reported; with `atomic=true` nothing is applied unless every row is valid (422).",

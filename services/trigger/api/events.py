@@ -22,14 +22,13 @@ from shared.guard import GuardedRoute, requires
 from shared.paging import PAGED, Cursor, link_next
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter(route_class=GuardedRoute)
+router = APIRouter(route_class=GuardedRoute, tags=["events"])
 _direct_events = TypeAdapter(DirectEvent | list[DirectEvent])
 
 
 @router.post(
     "/v1/events",
     status_code=status.HTTP_202_ACCEPTED,
-    tags=["events"],
     summary="Post events directly with the workspace API key (one event or a list)",
     description="Source `api`; `id` is your event id, and a repeated id is acknowledged as a duplicate.",
     dependencies=[requires(Permission.EVENTS_WRITE)],
@@ -83,7 +82,6 @@ def decision_out(d: Decision, contact_external_id: str | None) -> DecisionOut:
 
 @router.get(
     "/v1/events/{event_id}",
-    tags=["events"],
     summary="A received event, normalised, with every decision it caused",
     dependencies=[requires(Permission.EVENTS_READ)],
 )
@@ -95,7 +93,6 @@ async def get_event(event_id: str, workspace: WorkspaceDep, session: SessionDep)
 
 @router.get(
     "/v1/events/{event_id}/decisions",
-    tags=["events"],
     summary="Every decision an event caused, with its reason",
     dependencies=[requires(Permission.EVENTS_READ)],
 )
@@ -105,7 +102,6 @@ async def event_decisions(event_id: str, workspace: WorkspaceDep, session: Sessi
 
 @router.get(
     "/v1/decisions",
-    tags=["events"],
     summary="Decisions of the workspace, newest first, by outcome or rule, a page at a time",
     description=PAGED,
     dependencies=[requires(Permission.RULES_READ)],

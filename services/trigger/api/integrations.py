@@ -14,7 +14,7 @@ from shared.access import Permission, require
 from shared.guard import GuardedRoute, requires
 from shared.service import PrincipalDep, SessionDep, WorkspaceDep
 
-router = APIRouter(route_class=GuardedRoute)
+router = APIRouter(route_class=GuardedRoute, tags=["integrations"])
 
 
 def _integration_out(
@@ -33,7 +33,6 @@ def _integration_out(
 @router.post(
     "/v1/integrations",
     status_code=status.HTTP_201_CREATED,
-    tags=["integrations"],
     summary="Connect a source; the response shows its webhook URL (and a generated secret, once)",
     dependencies=[requires(Permission.INTEGRATION_SECRETS_WRITE)],
 )
@@ -52,7 +51,6 @@ async def create_integration(
 
 @router.get(
     "/v1/integrations",
-    tags=["integrations"],
     summary="List the workspace's integrations",
     dependencies=[requires(Permission.INTEGRATIONS_READ)],
 )
@@ -65,7 +63,6 @@ async def list_integrations(
 
 @router.get(
     "/v1/integrations/{integration_id}",
-    tags=["integrations"],
     summary="Read an integration",
     dependencies=[requires(Permission.INTEGRATIONS_READ)],
 )
@@ -80,7 +77,6 @@ async def get_integration(
 
 @router.patch(
     "/v1/integrations/{integration_id}",
-    tags=["integrations"],
     summary="Enable, disable, rename or reconfigure an integration, or set its secret (audited)",
     description="Setting `secret` also needs the permission `integration-secrets:write`.",
     dependencies=[requires(Permission.INTEGRATIONS_WRITE)],

@@ -12,7 +12,7 @@ from shared.access import Permission
 from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter(route_class=GuardedRoute)
+router = APIRouter(route_class=GuardedRoute, tags=["settings"])
 
 
 async def _out(session: SessionDep, workspace_id: str, days: int | None) -> RetentionOut:
@@ -25,7 +25,6 @@ async def _out(session: SessionDep, workspace_id: str, days: int | None) -> Rete
 
 @router.get(
     "/v1/retention",
-    tags=["settings"],
     summary="How long answers stay identifiable, and the last run",
     dependencies=[requires(Permission.SETTINGS_READ)],
 )
@@ -36,7 +35,6 @@ async def get_retention(session: SessionDep, workspace: WorkspaceDep) -> Retenti
 
 @router.put(
     "/v1/retention",
-    tags=["settings"],
     summary="Set how long answers stay identifiable (audited; null keeps them)",
     description="Once a day (UTC) trigger publishes `AnonymisationDue` for the workspace, and every service "
     "anonymises its answers, cases, invitations and received events older than the policy's days: the "

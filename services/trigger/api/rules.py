@@ -18,7 +18,7 @@ from shared.guard import GuardedRoute, requires
 from shared.paging import PAGED, Cursor, link_next
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter(route_class=GuardedRoute)
+router = APIRouter(route_class=GuardedRoute, tags=["rules"])
 
 
 def _rule_out(r: Rule) -> RuleOut:
@@ -37,7 +37,6 @@ def _rule_out(r: Rule) -> RuleOut:
 @router.post(
     "/v1/rules",
     status_code=status.HTTP_201_CREATED,
-    tags=["rules"],
     summary="Create a trigger rule: which event, conditions, survey, channel, timing, sampling, caps",
     dependencies=[requires(Permission.RULES_WRITE)],
 )
@@ -51,7 +50,6 @@ async def create_rule(
 
 @router.get(
     "/v1/rules",
-    tags=["rules"],
     summary="List the workspace's rules",
     dependencies=[requires(Permission.RULES_READ)],
 )
@@ -61,7 +59,6 @@ async def list_rules(workspace: WorkspaceDep, session: SessionDep) -> list[RuleO
 
 @router.post(
     "/v1/rules/dry-run",
-    tags=["rules"],
     summary="For this event and contact: which rules match, what would happen, and why (writes nothing)",
     dependencies=[requires(Permission.RULES_READ)],
 )
@@ -75,7 +72,6 @@ async def dry_run(
 
 @router.get(
     "/v1/rules/{rule_id}",
-    tags=["rules"],
     summary="Read a rule",
     dependencies=[requires(Permission.RULES_READ)],
 )
@@ -109,7 +105,6 @@ async def _change_rule(
 
 @router.put(
     "/v1/rules/{rule_id}",
-    tags=["rules"],
     summary="Replace a rule (audited; the version goes up)",
     dependencies=[requires(Permission.RULES_WRITE)],
 )
@@ -128,7 +123,6 @@ async def replace_rule(
 
 @router.patch(
     "/v1/rules/{rule_id}",
-    tags=["rules"],
     summary="Change some fields of a rule, e.g. enable or disable it (audited)",
     dependencies=[requires(Permission.RULES_WRITE)],
 )
@@ -146,7 +140,6 @@ async def patch_rule(
 
 @router.delete(
     "/v1/rules/{rule_id}",
-    tags=["rules"],
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a rule (audited; its past decisions stay)",
     dependencies=[requires(Permission.RULES_WRITE)],
@@ -162,7 +155,6 @@ async def delete_rule(
 
 @router.get(
     "/v1/rules/{rule_id}/history",
-    tags=["rules"],
     summary="Who changed a rule, when, and what",
     dependencies=[requires(Permission.RULES_READ)],
 )
@@ -173,7 +165,6 @@ async def rule_history(rule_id: str, workspace: WorkspaceDep, session: SessionDe
 
 @router.get(
     "/v1/audit",
-    tags=["rules"],
     summary="The workspace's audit log: rules, settings, integrations; newest first, a page at a time",
     description=PAGED,
     dependencies=[requires(Permission.SETTINGS_READ)],

@@ -12,12 +12,11 @@ from shared.access import Permission
 from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter(route_class=GuardedRoute)
+router = APIRouter(route_class=GuardedRoute, tags=["settings"])
 
 
 @router.get(
     "/v1/settings",
-    tags=["settings"],
     summary="The workspace's contact-frequency cap, quiet hours and time zone",
     dependencies=[requires(Permission.SETTINGS_READ)],
 )
@@ -27,7 +26,6 @@ async def get_settings(workspace: WorkspaceDep, session: SessionDep) -> Settings
 
 @router.put(
     "/v1/settings",
-    tags=["settings"],
     summary="Replace the workspace's frequency cap, quiet hours and time zone (audited)",
     description="Quiet hours are kept here for every service: a change is published as "
     "`QuietHoursChanged`, and dispatch applies it to the reminders it schedules.",

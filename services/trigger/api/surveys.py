@@ -10,12 +10,11 @@ from shared.access import Permission
 from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter(route_class=GuardedRoute)
+router = APIRouter(route_class=GuardedRoute, tags=["surveys"])
 
 
 @router.get(
     "/v1/surveys",
-    tags=["surveys"],
     summary="The workspace's surveys as trigger knows them (rules may name these), open or closed",
     description="Responses publishes a survey when it is created or versioned, closed or reopened; "
     "trigger knows it a moment later. A rule naming a survey missing here is refused (422).",
@@ -27,7 +26,6 @@ async def list_surveys(workspace: WorkspaceDep, session: SessionDep) -> list[Sur
 
 @router.get(
     "/v1/surveys/{survey_id}",
-    tags=["surveys"],
     summary="One survey as trigger knows it; 404 until responses' event about it has arrived",
     dependencies=[requires(Permission.SURVEYS_READ)],
 )
