@@ -16,7 +16,7 @@ from shared.access import Permission
 from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter(route_class=GuardedRoute)
+router = APIRouter(route_class=GuardedRoute, tags=["kiosks"])
 
 
 def _kiosk_url(runtime: ResponsesRuntime, kiosk: Kiosk) -> str:
@@ -41,7 +41,6 @@ def _kiosk_out(kiosk: Kiosk, request: Request, runtime: ResponsesRuntime) -> Kio
 @router.post(
     "/v1/surveys/{survey_id}/kiosks",
     status_code=status.HTTP_201_CREATED,
-    tags=["kiosks"],
     summary="A public per-location link (tablet or QR poster) for anonymous responses",
     dependencies=[requires(Permission.SURVEYS_WRITE)],
 )
@@ -59,7 +58,6 @@ async def create_kiosk(
 
 @router.get(
     "/v1/kiosks",
-    tags=["kiosks"],
     summary="The workspace's kiosk links",
     dependencies=[requires(Permission.SURVEYS_READ)],
 )
@@ -73,7 +71,6 @@ async def list_kiosks(
 
 @router.delete(
     "/v1/kiosks/{kiosk_id}",
-    tags=["kiosks"],
     summary="Switch a kiosk link off (its URL shows 'no longer available'); its responses stay",
     dependencies=[requires(Permission.SURVEYS_WRITE)],
 )
@@ -90,7 +87,6 @@ QR_MEDIA_TYPES = {"svg": "image/svg+xml", "png": "image/png"}
 @router.get(
     "/v1/kiosks/{kiosk_id}/qr.{fmt}",
     name="kiosk_qr",
-    tags=["kiosks"],
     summary="The kiosk link as a QR code: qr.svg for print, qr.png for screens",
     response_class=HTTPResponse,
     responses={

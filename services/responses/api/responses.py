@@ -17,12 +17,11 @@ from shared.guard import GuardedRoute, requires
 from shared.paging import PAGED, Cursor, link_next
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter(route_class=GuardedRoute)
+router = APIRouter(route_class=GuardedRoute, tags=["responses"])
 
 
 @router.get(
     "/v1/surveys/{survey_id}/responses",
-    tags=["responses"],
     summary="The survey's responses (completed and partial) with their answers, newest first, a page at a time",
     description=PAGED,
     dependencies=[requires(Permission.RESPONSES_READ)],
@@ -47,7 +46,6 @@ async def list_responses(
 
 @router.get(
     "/v1/responses/{response_id}",
-    tags=["responses"],
     summary="One response with its answers (completed or partial)",
     dependencies=[requires(Permission.RESPONSES_READ)],
 )
@@ -64,7 +62,6 @@ async def get_response(
 
 @router.get(
     "/v1/surveys/{survey_id}/dropoff",
-    tags=["responses"],
     summary="Drop-off per question: started, completed, and where partial responses stopped",
     dependencies=[requires(Permission.METRICS_READ)],
 )

@@ -11,7 +11,7 @@ from shared.access import Permission
 from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter(route_class=GuardedRoute)
+router = APIRouter(route_class=GuardedRoute, tags=["rewards"])
 
 
 def _pool_out(pool: RewardPool, total: int, remaining: int) -> RewardPoolOut:
@@ -23,7 +23,6 @@ def _pool_out(pool: RewardPool, total: int, remaining: int) -> RewardPoolOut:
 @router.post(
     "/v1/reward-pools",
     status_code=status.HTTP_201_CREATED,
-    tags=["rewards"],
     summary="Create a pool of reward codes",
     dependencies=[requires(Permission.SURVEYS_WRITE)],
 )
@@ -34,7 +33,6 @@ async def create_pool(body: RewardPoolCreate, workspace: WorkspaceDep, session: 
 
 @router.get(
     "/v1/reward-pools",
-    tags=["rewards"],
     summary="The workspace's reward pools with their remaining codes, newest first",
     dependencies=[requires(Permission.SURVEYS_READ)],
 )
@@ -44,7 +42,6 @@ async def list_pools(workspace: WorkspaceDep, session: SessionDep) -> list[Rewar
 
 @router.get(
     "/v1/reward-pools/{pool_id}",
-    tags=["rewards"],
     summary="A pool with its remaining codes",
     dependencies=[requires(Permission.SURVEYS_READ)],
 )
@@ -54,7 +51,6 @@ async def get_pool(pool_id: str, workspace: WorkspaceDep, session: SessionDep) -
 
 @router.post(
     "/v1/reward-pools/{pool_id}/codes",
-    tags=["rewards"],
     summary="Add codes to a pool (codes already in it are skipped); each is given out once",
     dependencies=[requires(Permission.SURVEYS_WRITE)],
 )
