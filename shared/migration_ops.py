@@ -42,6 +42,35 @@ def updated_at() -> sa.Column[object]:
     )
 
 
+def jsonb_array(name: str) -> sa.Column[object]:
+    """``<name> jsonb NOT NULL DEFAULT '[]'::jsonb``: a list that starts empty."""
+    return sa.Column(
+        name, postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'[]'::jsonb"), nullable=False
+    )
+
+
+def jsonb_object(name: str) -> sa.Column[object]:
+    """``<name> jsonb NOT NULL DEFAULT '{}'::jsonb``: a mapping that starts empty."""
+    return sa.Column(
+        name, postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"), nullable=False
+    )
+
+
+def due_columns() -> list[sa.Column[object]]:
+    """``next_attempt_at timestamptz NOT NULL, claimed_at timestamptz``: when a sender may try a row
+    next and when one claimed it (the row's ``status`` and ``create_due_index`` go with them)."""
+    return [
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
+    ]
+
+
+def traceparent() -> sa.Column[str]:
+    """``traceparent varchar(55)``: the W3C trace context of the request that made the row, which a
+    worker handling it later continues (null for rows made before it was kept)."""
+    return sa.Column("traceparent", sa.String(length=55), nullable=True)
+
+
 # --- inbox ---------------------------------------------------------------------------------------
 
 

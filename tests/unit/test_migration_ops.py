@@ -36,6 +36,27 @@ PINNED: list[tuple[str, Callable[[], None], str]] = [
         "updated_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL );",
     ),
     (
+        "jsonb_array",
+        lambda: op.create_table("t", m.jsonb_array("a"), schema="s"),
+        "CREATE TABLE s.t ( a JSONB DEFAULT '[]'::jsonb NOT NULL );",
+    ),
+    (
+        "jsonb_object",
+        lambda: op.create_table("t", m.jsonb_object("o"), schema="s"),
+        "CREATE TABLE s.t ( o JSONB DEFAULT '{}'::jsonb NOT NULL );",
+    ),
+    (
+        "due_columns",
+        lambda: op.create_table("t", *m.due_columns(), schema="s"),
+        "CREATE TABLE s.t ( next_attempt_at TIMESTAMP WITH TIME ZONE NOT NULL, "
+        "claimed_at TIMESTAMP WITH TIME ZONE );",
+    ),
+    (
+        "traceparent",
+        lambda: op.create_table("t", m.traceparent(), schema="s"),
+        "CREATE TABLE s.t ( traceparent VARCHAR(55) );",
+    ),
+    (
         "create_inbox_table",
         lambda: m.create_inbox_table("s"),
         "CREATE TABLE s.inbox ( consumer VARCHAR(100) NOT NULL, event_id VARCHAR(64) NOT NULL, "

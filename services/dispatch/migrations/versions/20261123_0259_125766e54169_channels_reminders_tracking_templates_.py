@@ -11,6 +11,9 @@ from shared.migration_ops import (
     create_due_index,
     created_at,
     drop_due_index,
+    due_columns,
+    jsonb_array,
+    jsonb_object,
     updated_at,
     uuid_id,
     workspace_id,
@@ -52,8 +55,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
+        *due_columns(),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         created_at(),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_notifications")),
@@ -143,8 +145,7 @@ def upgrade() -> None:
         sa.Column("provider_message_id", sa.String(length=100), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
+        *due_columns(),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         created_at(),
         sa.ForeignKeyConstraint(
@@ -178,8 +179,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_status_code", sa.Integer(), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
+        *due_columns(),
         sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
         created_at(),
         sa.ForeignKeyConstraint(
@@ -230,22 +230,12 @@ def upgrade() -> None:
     )
     op.add_column(
         "invitations",
-        sa.Column(
-            "context",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'{}'::jsonb"),
-            nullable=False,
-        ),
+        jsonb_object("context"),
         schema="dispatch",
     )
     op.add_column(
         "invitations",
-        sa.Column(
-            "fallback_channels",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'[]'::jsonb"),
-            nullable=False,
-        ),
+        jsonb_array("fallback_channels"),
         schema="dispatch",
     )
     op.add_column(

@@ -6,7 +6,8 @@ Create Date: 2026-12-02 09:00:00
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from shared.migration_ops import jsonb_array
 
 revision = "7b3d5e2a91c4"
 down_revision = "b8d4f1a6c2e9"
@@ -16,12 +17,7 @@ def upgrade() -> None:
     for column in ("survey_ids", "metrics"):
         op.add_column(
             "webhook_subscriptions",
-            sa.Column(
-                column,
-                postgresql.JSONB(astext_type=sa.Text()),
-                server_default=sa.text("'[]'::jsonb"),
-                nullable=False,
-            ),
+            jsonb_array(column),
             schema="dispatch",
         )
     op.add_column(

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from shared.migration_ops import created_at, updated_at, uuid_id, workspace_id
+from shared.migration_ops import created_at, jsonb_array, jsonb_object, updated_at, uuid_id, workspace_id
 
 revision = "f08dd92570e4"
 down_revision = "b3673acd9d78"
@@ -350,12 +350,7 @@ def upgrade() -> None:
     op.drop_table("tasks", schema="followup")
     op.add_column(
         "workspace_settings",
-        sa.Column(
-            "custom_statuses",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'[]'::jsonb"),
-            nullable=False,
-        ),
+        jsonb_array("custom_statuses"),
         schema="followup",
     )
     op.add_column(
@@ -375,22 +370,12 @@ def upgrade() -> None:
     )
     op.add_column(
         "workspace_settings",
-        sa.Column(
-            "open_on_loyalty",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'[]'::jsonb"),
-            nullable=False,
-        ),
+        jsonb_array("open_on_loyalty"),
         schema="followup",
     )
     op.add_column(
         "workspace_settings",
-        sa.Column(
-            "open_below",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'{}'::jsonb"),
-            nullable=False,
-        ),
+        jsonb_object("open_below"),
         schema="followup",
     )
     op.add_column(

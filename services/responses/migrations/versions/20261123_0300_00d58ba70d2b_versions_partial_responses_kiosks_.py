@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from shared.migration_ops import created_at, updated_at, uuid_id, workspace_id
+from shared.migration_ops import created_at, jsonb_array, jsonb_object, updated_at, uuid_id, workspace_id
 
 revision = "00d58ba70d2b"
 down_revision = "682296cbf19b"
@@ -34,18 +34,8 @@ def upgrade() -> None:
     op.create_table(
         "workspace_settings",
         workspace_id(),
-        sa.Column(
-            "branding",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'{}'::jsonb"),
-            nullable=False,
-        ),
-        sa.Column(
-            "glossary",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'[]'::jsonb"),
-            nullable=False,
-        ),
+        jsonb_object("branding"),
+        jsonb_array("glossary"),
         updated_at(),
         sa.PrimaryKeyConstraint("workspace_id", name=op.f("pk_workspace_settings")),
         schema="responses",
@@ -120,22 +110,12 @@ def upgrade() -> None:
     op.add_column("responses", sa.Column("kiosk_id", sa.String(length=36), nullable=True), schema="responses")
     op.add_column(
         "responses",
-        sa.Column(
-            "hidden_fields",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'{}'::jsonb"),
-            nullable=False,
-        ),
+        jsonb_object("hidden_fields"),
         schema="responses",
     )
     op.add_column(
         "responses",
-        sa.Column(
-            "passed",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'[]'::jsonb"),
-            nullable=False,
-        ),
+        jsonb_array("passed"),
         schema="responses",
     )
     op.add_column(
@@ -148,7 +128,7 @@ def upgrade() -> None:
     )
     op.add_column(
         "responses",
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        updated_at(),
         schema="responses",
     )
     op.alter_column(
@@ -163,7 +143,7 @@ def upgrade() -> None:
     )
     op.add_column(
         "surveys",
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        updated_at(),
         schema="responses",
     )
     op.add_column(

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from shared.migration_ops import created_at, updated_at, uuid_id, workspace_id
+from shared.migration_ops import created_at, jsonb_array, jsonb_object, updated_at, uuid_id, workspace_id
 
 revision = "a24bd1474695"
 down_revision = "259894cab59b"
@@ -212,18 +212,8 @@ def upgrade() -> None:
         sa.Column("open", sa.Boolean(), server_default=sa.text("true"), nullable=False),
         sa.Column("published", sa.Boolean(), server_default=sa.text("false"), nullable=False),
         sa.Column("answered", sa.Boolean(), server_default=sa.text("false"), nullable=False),
-        sa.Column(
-            "questions",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'[]'::jsonb"),
-            nullable=False,
-        ),
-        sa.Column(
-            "languages",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'[]'::jsonb"),
-            nullable=False,
-        ),
+        jsonb_array("questions"),
+        jsonb_array("languages"),
         updated_at(),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_surveys")),
         sa.UniqueConstraint("workspace_id", "survey_id", name=op.f("uq_surveys_workspace_id")),
@@ -289,12 +279,7 @@ def upgrade() -> None:
     )
     op.add_column(
         "scored_responses",
-        sa.Column(
-            "dimensions",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'{}'::jsonb"),
-            nullable=False,
-        ),
+        jsonb_object("dimensions"),
         schema="scoring",
     )
     op.add_column(

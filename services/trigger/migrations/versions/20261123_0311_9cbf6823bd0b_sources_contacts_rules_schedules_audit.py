@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from shared.migration_ops import created_at, updated_at, uuid_id, workspace_id
+from shared.migration_ops import created_at, jsonb_array, jsonb_object, updated_at, uuid_id, workspace_id
 
 revision = "9cbf6823bd0b"
 down_revision = "daac96c58489"
@@ -112,12 +112,7 @@ def upgrade() -> None:
     op.add_column("contacts", sa.Column("plan", sa.String(length=100), nullable=True), schema="trigger")
     op.add_column(
         "contacts",
-        sa.Column(
-            "opted_out_channels",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'[]'::jsonb"),
-            nullable=False,
-        ),
+        jsonb_array("opted_out_channels"),
         schema="trigger",
     )
     op.add_column(
@@ -154,17 +149,12 @@ def upgrade() -> None:
     )
     op.add_column(
         "integrations",
-        sa.Column(
-            "config",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'{}'::jsonb"),
-            nullable=False,
-        ),
+        jsonb_object("config"),
         schema="trigger",
     )
     op.add_column(
         "integrations",
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        updated_at(),
         schema="trigger",
     )
     op.alter_column(
@@ -190,12 +180,7 @@ def upgrade() -> None:
     )
     op.add_column(
         "rules",
-        sa.Column(
-            "fallback_channels",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'[]'::jsonb"),
-            nullable=False,
-        ),
+        jsonb_array("fallback_channels"),
         schema="trigger",
     )
     op.add_column("rules", sa.Column("locale", sa.String(length=20), nullable=True), schema="trigger")
@@ -222,7 +207,7 @@ def upgrade() -> None:
     )
     op.add_column(
         "rules",
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        updated_at(),
         schema="trigger",
     )
     op.add_column(
