@@ -382,8 +382,8 @@ def downgrade() -> None:
     drop_columns("workspace_settings", _settings_columns(), schema="followup")
     op.create_table(
         "tasks",
-        sa.Column("id", sa.VARCHAR(length=36), autoincrement=False, nullable=False),
-        sa.Column("workspace_id", sa.VARCHAR(length=63), autoincrement=False, nullable=False),
+        uuid_id(),
+        workspace_id(),
         sa.Column("status", sa.VARCHAR(length=20), autoincrement=False, nullable=False),
         sa.Column("response_id", sa.VARCHAR(length=64), autoincrement=False, nullable=False),
         sa.Column("request_id", sa.VARCHAR(length=64), autoincrement=False, nullable=True),
@@ -398,20 +398,8 @@ def downgrade() -> None:
         sa.Column("won_back", sa.BOOLEAN(), autoincrement=False, nullable=True),
         sa.Column("retention_score", sa.INTEGER(), autoincrement=False, nullable=True),
         sa.Column("feedback_at", postgresql.TIMESTAMP(timezone=True), autoincrement=False, nullable=False),
-        sa.Column(
-            "created_at",
-            postgresql.TIMESTAMP(timezone=True),
-            server_default=sa.text("now()"),
-            autoincrement=False,
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            postgresql.TIMESTAMP(timezone=True),
-            server_default=sa.text("now()"),
-            autoincrement=False,
-            nullable=False,
-        ),
+        created_at(),
+        updated_at(),
         sa.Column("resolved_at", postgresql.TIMESTAMP(timezone=True), autoincrement=False, nullable=True),
         sa.Column("closed_at", postgresql.TIMESTAMP(timezone=True), autoincrement=False, nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tasks")),
@@ -444,7 +432,7 @@ def downgrade() -> None:
     op.create_table(
         "task_history",
         sa.Column("id", sa.INTEGER(), autoincrement=True, nullable=False),
-        sa.Column("workspace_id", sa.VARCHAR(length=63), autoincrement=False, nullable=False),
+        workspace_id(),
         sa.Column("task_id", sa.VARCHAR(length=36), autoincrement=False, nullable=False),
         sa.Column("kind", sa.VARCHAR(length=20), autoincrement=False, nullable=False),
         sa.Column("details", postgresql.JSONB(astext_type=sa.Text()), autoincrement=False, nullable=False),

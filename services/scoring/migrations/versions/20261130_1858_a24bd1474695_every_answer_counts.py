@@ -292,7 +292,7 @@ def downgrade() -> None:
     drop_columns("scored_responses", _scored_response_columns(), schema="scoring")
     op.create_table(
         "daily_scores",
-        sa.Column("workspace_id", sa.VARCHAR(length=63), autoincrement=False, nullable=False),
+        workspace_id(),
         sa.Column("survey_id", sa.VARCHAR(length=64), autoincrement=False, nullable=False),
         sa.Column("metric", sa.VARCHAR(length=10), autoincrement=False, nullable=False),
         sa.Column("day", sa.DATE(), autoincrement=False, nullable=False),
