@@ -1,5 +1,7 @@
 """Building blocks for the services' Alembic migrations: the tables every service keeps the same way
-(inbox, outbox, revoked keys, erased contacts) and the columns most tables start with.
+(inbox, outbox, revoked keys, erased contacts), the columns most tables start with, the column shapes
+several tables share (empty JSONB defaults, a sender's due columns, a traceparent) and adding a list of
+columns to a table (and dropping it again).
 
 **Frozen.** A released migration calls these, and a database that upgrades (or downgrades) through it
 years later must get exactly the schema it got the day it was written. So a block never changes
@@ -10,6 +12,9 @@ autogenerate wrote for it; a migration calling one still reads as the list of wh
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -40,6 +45,47 @@ def updated_at() -> sa.Column[object]:
     return sa.Column(
         "updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
     )
+
+
+def jsonb_array(name: str) -> sa.Column[object]:
+    """``<name> jsonb NOT NULL DEFAULT '[]'::jsonb``: a list that starts empty."""
+    return sa.Column(
+        name, postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'[]'::jsonb"), nullable=False
+    )
+
+
+def jsonb_object(name: str) -> sa.Column[object]:
+    """``<name> jsonb NOT NULL DEFAULT '{}'::jsonb``: a mapping that starts empty."""
+    return sa.Column(
+        name, postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"), nullable=False
+    )
+
+
+def due_columns() -> list[sa.Column[object]]:
+    """``next_attempt_at timestamptz NOT NULL, claimed_at timestamptz``: when a sender may try a row
+    next and when one claimed it (the row's ``status`` and ``create_due_index`` go with them)."""
+    return [
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
+    ]
+
+
+def traceparent() -> sa.Column[str]:
+    """``traceparent varchar(55)``: the W3C trace context of the request that made the row, which a
+    worker handling it later continues (null for rows made before it was kept)."""
+    return sa.Column("traceparent", sa.String(length=55), nullable=True)
+
+
+def add_columns(table: str, columns: Sequence[sa.Column[Any]], *, schema: str) -> None:
+    """``ALTER TABLE <table> ADD COLUMN`` each of ``columns``, in order."""
+    for column in columns:
+        op.add_column(table, column, schema=schema)
+
+
+def drop_columns(table: str, columns: Sequence[sa.Column[Any]], *, schema: str) -> None:
+    """Undo ``add_columns``: drop each of ``columns`` (by name) from ``table``, the last added first."""
+    for column in reversed(columns):
+        op.drop_column(table, column.name, schema=schema)
 
 
 # --- inbox ---------------------------------------------------------------------------------------

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from alembic import op
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
@@ -25,6 +27,14 @@ def emitted_sql(step: Callable[[], None]) -> str:
     return " ".join(buffer.getvalue().split())
 
 
+def _create_table(*columns: sa.Column[Any]) -> None:
+    op.create_table("t", *columns, schema="s")
+
+
+def _two_columns() -> list[sa.Column[object]]:
+    return [sa.Column("a", sa.Integer(), nullable=True), m.jsonb_array("b")]
+
+
 PINNED: list[tuple[str, Callable[[], None], str]] = [
     (
         "columns",
@@ -34,6 +44,37 @@ PINNED: list[tuple[str, Callable[[], None], str]] = [
         "CREATE TABLE s.t ( id VARCHAR(36) NOT NULL, workspace_id VARCHAR(63) NOT NULL, "
         "created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL, "
         "updated_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL );",
+    ),
+    (
+        "jsonb_array",
+        lambda: _create_table(m.jsonb_array("a")),
+        "CREATE TABLE s.t ( a JSONB DEFAULT '[]'::jsonb NOT NULL );",
+    ),
+    (
+        "jsonb_object",
+        lambda: _create_table(m.jsonb_object("o")),
+        "CREATE TABLE s.t ( o JSONB DEFAULT '{}'::jsonb NOT NULL );",
+    ),
+    (
+        "due_columns",
+        lambda: _create_table(*m.due_columns()),
+        "CREATE TABLE s.t ( next_attempt_at TIMESTAMP WITH TIME ZONE NOT NULL, "
+        "claimed_at TIMESTAMP WITH TIME ZONE );",
+    ),
+    (
+        "traceparent",
+        lambda: _create_table(m.traceparent()),
+        "CREATE TABLE s.t ( traceparent VARCHAR(55) );",
+    ),
+    (
+        "add_columns",
+        lambda: m.add_columns("t", _two_columns(), schema="s"),
+        "ALTER TABLE s.t ADD COLUMN a INTEGER; ALTER TABLE s.t ADD COLUMN b JSONB DEFAULT '[]'::jsonb NOT NULL;",
+    ),
+    (
+        "drop_columns",
+        lambda: m.drop_columns("t", _two_columns(), schema="s"),
+        "ALTER TABLE s.t DROP COLUMN b; ALTER TABLE s.t DROP COLUMN a;",
     ),
     (
         "create_inbox_table",

@@ -3,14 +3,21 @@
 Create Date: 2026-11-23 02:59:35.735727
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
 from shared.migration_ops import (
+    add_columns,
     create_due_index,
     created_at,
+    drop_columns,
     drop_due_index,
+    due_columns,
+    jsonb_array,
+    jsonb_object,
     updated_at,
     uuid_id,
     workspace_id,
@@ -18,6 +25,32 @@ from shared.migration_ops import (
 
 revision = "125766e54169"
 down_revision = "020985eae882"
+
+
+def _invitation_columns() -> list[sa.Column[Any]]:
+    """What this revision adds to ``invitations``: templates, fallbacks, short links and tracking."""
+    return [
+        sa.Column("template_id", sa.String(length=36), nullable=True),
+        jsonb_object("context"),
+        jsonb_array("fallback_channels"),
+        sa.Column("recipient_timezone", sa.String(length=64), nullable=True),
+        sa.Column("short_code", sa.String(length=16), nullable=True),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("provider_message_id", sa.String(length=100), nullable=True),
+        *(
+            sa.Column(name, sa.DateTime(timezone=True), nullable=True)
+            for name in (
+                "delivered_at",
+                "opened_at",
+                "clicked_at",
+                "bounced_at",
+                "complained_at",
+                "started_at",
+                "completed_at",
+            )
+        ),
+        sa.Column("reminders_sent", sa.Integer(), server_default="0", nullable=False),
+    ]
 
 
 def upgrade() -> None:
@@ -52,8 +85,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
+        *due_columns(),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         created_at(),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_notifications")),
@@ -143,8 +175,7 @@ def upgrade() -> None:
         sa.Column("provider_message_id", sa.String(length=100), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
+        *due_columns(),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         created_at(),
         sa.ForeignKeyConstraint(
@@ -178,8 +209,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_status_code", sa.Integer(), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
+        *due_columns(),
         sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
         created_at(),
         sa.ForeignKeyConstraint(
@@ -225,71 +255,7 @@ def upgrade() -> None:
         unique=False,
         schema="dispatch",
     )
-    op.add_column(
-        "invitations", sa.Column("template_id", sa.String(length=36), nullable=True), schema="dispatch"
-    )
-    op.add_column(
-        "invitations",
-        sa.Column(
-            "context",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'{}'::jsonb"),
-            nullable=False,
-        ),
-        schema="dispatch",
-    )
-    op.add_column(
-        "invitations",
-        sa.Column(
-            "fallback_channels",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'[]'::jsonb"),
-            nullable=False,
-        ),
-        schema="dispatch",
-    )
-    op.add_column(
-        "invitations", sa.Column("recipient_timezone", sa.String(length=64), nullable=True), schema="dispatch"
-    )
-    op.add_column(
-        "invitations", sa.Column("short_code", sa.String(length=16), nullable=True), schema="dispatch"
-    )
-    op.add_column(
-        "invitations", sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True), schema="dispatch"
-    )
-    op.add_column(
-        "invitations",
-        sa.Column("provider_message_id", sa.String(length=100), nullable=True),
-        schema="dispatch",
-    )
-    op.add_column(
-        "invitations", sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True), schema="dispatch"
-    )
-    op.add_column(
-        "invitations", sa.Column("opened_at", sa.DateTime(timezone=True), nullable=True), schema="dispatch"
-    )
-    op.add_column(
-        "invitations", sa.Column("clicked_at", sa.DateTime(timezone=True), nullable=True), schema="dispatch"
-    )
-    op.add_column(
-        "invitations", sa.Column("bounced_at", sa.DateTime(timezone=True), nullable=True), schema="dispatch"
-    )
-    op.add_column(
-        "invitations",
-        sa.Column("complained_at", sa.DateTime(timezone=True), nullable=True),
-        schema="dispatch",
-    )
-    op.add_column(
-        "invitations", sa.Column("started_at", sa.DateTime(timezone=True), nullable=True), schema="dispatch"
-    )
-    op.add_column(
-        "invitations", sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True), schema="dispatch"
-    )
-    op.add_column(
-        "invitations",
-        sa.Column("reminders_sent", sa.Integer(), server_default="0", nullable=False),
-        schema="dispatch",
-    )
+    add_columns("invitations", _invitation_columns(), schema="dispatch")
     op.create_index(
         "ix_invitations_message_id", "invitations", ["message_id"], unique=False, schema="dispatch"
     )
@@ -319,21 +285,7 @@ def downgrade() -> None:
     op.drop_index("ix_invitations_workspace_survey", table_name="invitations", schema="dispatch")
     op.drop_index("ix_invitations_provider_message_id", table_name="invitations", schema="dispatch")
     op.drop_index("ix_invitations_message_id", table_name="invitations", schema="dispatch")
-    op.drop_column("invitations", "reminders_sent", schema="dispatch")
-    op.drop_column("invitations", "completed_at", schema="dispatch")
-    op.drop_column("invitations", "started_at", schema="dispatch")
-    op.drop_column("invitations", "complained_at", schema="dispatch")
-    op.drop_column("invitations", "bounced_at", schema="dispatch")
-    op.drop_column("invitations", "clicked_at", schema="dispatch")
-    op.drop_column("invitations", "opened_at", schema="dispatch")
-    op.drop_column("invitations", "delivered_at", schema="dispatch")
-    op.drop_column("invitations", "provider_message_id", schema="dispatch")
-    op.drop_column("invitations", "expires_at", schema="dispatch")
-    op.drop_column("invitations", "short_code", schema="dispatch")
-    op.drop_column("invitations", "recipient_timezone", schema="dispatch")
-    op.drop_column("invitations", "fallback_channels", schema="dispatch")
-    op.drop_column("invitations", "context", schema="dispatch")
-    op.drop_column("invitations", "template_id", schema="dispatch")
+    drop_columns("invitations", _invitation_columns(), schema="dispatch")
     op.drop_index("ix_webhook_attempts_delivery", table_name="webhook_attempts", schema="dispatch")
     op.drop_table("webhook_attempts", schema="dispatch")
     op.drop_index("ix_webhook_deliveries_subscription", table_name="webhook_deliveries", schema="dispatch")

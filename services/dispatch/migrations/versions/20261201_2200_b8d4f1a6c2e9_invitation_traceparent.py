@@ -8,17 +8,16 @@ during a rolling upgrade, have none.
 Create Date: 2026-12-01 22:00:00
 """
 
-import sqlalchemy as sa
 from alembic import op
+
+from shared.migration_ops import traceparent
 
 revision = "b8d4f1a6c2e9"
 down_revision = "2887e9914269"
 
 
 def upgrade() -> None:
-    op.add_column(
-        "invitations", sa.Column("traceparent", sa.String(length=55), nullable=True), schema="dispatch"
-    )
+    op.add_column("invitations", traceparent(), schema="dispatch")
 
 
 def downgrade() -> None:

@@ -4,39 +4,37 @@ per-contact delivery order
 Create Date: 2026-12-02 09:00:00
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from shared.migration_ops import add_columns, drop_columns, jsonb_array
 
 revision = "7b3d5e2a91c4"
 down_revision = "b8d4f1a6c2e9"
 
 
-def upgrade() -> None:
-    for column in ("survey_ids", "metrics"):
-        op.add_column(
-            "webhook_subscriptions",
-            sa.Column(
-                column,
-                postgresql.JSONB(astext_type=sa.Text()),
-                server_default=sa.text("'[]'::jsonb"),
-                nullable=False,
-            ),
-            schema="dispatch",
-        )
-    op.add_column(
-        "webhook_subscriptions",
+def _subscription_columns() -> list[sa.Column[Any]]:
+    """What this revision adds to ``webhook_subscriptions``: survey and metric filters, whom to tell."""
+    return [
+        jsonb_array("survey_ids"),
+        jsonb_array("metrics"),
         sa.Column("notify_email", sa.String(length=254), nullable=True),
-        schema="dispatch",
-    )
-    op.add_column(
-        "webhook_deliveries", sa.Column("order_key", sa.String(length=200), nullable=True), schema="dispatch"
-    )
-    op.add_column(
-        "webhook_deliveries",
+    ]
+
+
+def _delivery_columns() -> list[sa.Column[Any]]:
+    """What this revision adds to ``webhook_deliveries``: the per-contact order."""
+    return [
+        sa.Column("order_key", sa.String(length=200), nullable=True),
         sa.Column("seq", sa.BigInteger(), sa.Identity(always=False), nullable=False),
-        schema="dispatch",
-    )
+    ]
+
+
+def upgrade() -> None:
+    add_columns("webhook_subscriptions", _subscription_columns(), schema="dispatch")
+    add_columns("webhook_deliveries", _delivery_columns(), schema="dispatch")
     op.create_index(
         "ix_webhook_deliveries_pending_order",
         "webhook_deliveries",
@@ -49,8 +47,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_webhook_deliveries_pending_order", table_name="webhook_deliveries", schema="dispatch")
-    op.drop_column("webhook_deliveries", "seq", schema="dispatch")
-    op.drop_column("webhook_deliveries", "order_key", schema="dispatch")
-    op.drop_column("webhook_subscriptions", "notify_email", schema="dispatch")
-    op.drop_column("webhook_subscriptions", "metrics", schema="dispatch")
-    op.drop_column("webhook_subscriptions", "survey_ids", schema="dispatch")
+    drop_columns("webhook_deliveries", _delivery_columns(), schema="dispatch")
+    drop_columns("webhook_subscriptions", _subscription_columns(), schema="dispatch")

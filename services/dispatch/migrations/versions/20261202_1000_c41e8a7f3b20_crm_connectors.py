@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from shared.migration_ops import create_due_index, uuid_id, workspace_id
+from shared.migration_ops import create_due_index, created_at, due_columns, uuid_id, workspace_id
 
 revision = "c41e8a7f3b20"
 down_revision = "7b3d5e2a91c4"
@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column("sealed_credentials", sa.Text(), nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column("prepared", sa.Boolean(), nullable=False),
-        sa.Column("created_at", TS, server_default=sa.text("now()"), nullable=False),
+        created_at(),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_crm_connectors")),
         schema="dispatch",
     )
@@ -47,10 +47,9 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_status_code", sa.Integer(), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("next_attempt_at", TS, nullable=False),
-        sa.Column("claimed_at", TS, nullable=True),
+        *due_columns(),
         sa.Column("done_at", TS, nullable=True),
-        sa.Column("created_at", TS, server_default=sa.text("now()"), nullable=False),
+        created_at(),
         sa.ForeignKeyConstraint(
             ["connector_id"],
             ["dispatch.crm_connectors.id"],

@@ -3,14 +3,38 @@
 Create Date: 2026-11-23 03:00:32.763307
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from shared.migration_ops import created_at, updated_at, uuid_id, workspace_id
+from shared.migration_ops import (
+    add_columns,
+    created_at,
+    drop_columns,
+    jsonb_array,
+    jsonb_object,
+    updated_at,
+    uuid_id,
+    workspace_id,
+)
 
 revision = "00d58ba70d2b"
 down_revision = "682296cbf19b"
+
+
+def _response_columns() -> list[sa.Column[Any]]:
+    """What this revision adds to ``responses`` besides ``link_key``: kiosks, hidden fields, the questions
+    passed, rewards, and when a (partial) response started and last changed."""
+    return [
+        sa.Column("kiosk_id", sa.String(length=36), nullable=True),
+        jsonb_object("hidden_fields"),
+        jsonb_array("passed"),
+        sa.Column("reward_code", sa.String(length=200), nullable=True),
+        sa.Column("started_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        updated_at(),
+    ]
 
 
 def upgrade() -> None:
@@ -34,18 +58,8 @@ def upgrade() -> None:
     op.create_table(
         "workspace_settings",
         workspace_id(),
-        sa.Column(
-            "branding",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'{}'::jsonb"),
-            nullable=False,
-        ),
-        sa.Column(
-            "glossary",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'[]'::jsonb"),
-            nullable=False,
-        ),
+        jsonb_object("branding"),
+        jsonb_array("glossary"),
         updated_at(),
         sa.PrimaryKeyConstraint("workspace_id", name=op.f("pk_workspace_settings")),
         schema="responses",
@@ -117,40 +131,7 @@ def upgrade() -> None:
     # Existing responses all came through an invitation.
     op.execute("UPDATE responses.responses SET link_key = invitation_id")
     op.alter_column("responses", "link_key", nullable=False, schema="responses")
-    op.add_column("responses", sa.Column("kiosk_id", sa.String(length=36), nullable=True), schema="responses")
-    op.add_column(
-        "responses",
-        sa.Column(
-            "hidden_fields",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'{}'::jsonb"),
-            nullable=False,
-        ),
-        schema="responses",
-    )
-    op.add_column(
-        "responses",
-        sa.Column(
-            "passed",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'[]'::jsonb"),
-            nullable=False,
-        ),
-        schema="responses",
-    )
-    op.add_column(
-        "responses", sa.Column("reward_code", sa.String(length=200), nullable=True), schema="responses"
-    )
-    op.add_column(
-        "responses",
-        sa.Column("started_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-        schema="responses",
-    )
-    op.add_column(
-        "responses",
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-        schema="responses",
-    )
+    add_columns("responses", _response_columns(), schema="responses")
     op.alter_column(
         "responses",
         "completed_at",
@@ -163,7 +144,7 @@ def upgrade() -> None:
     )
     op.add_column(
         "surveys",
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        updated_at(),
         schema="responses",
     )
     op.add_column(
@@ -211,12 +192,7 @@ def downgrade() -> None:
         nullable=False,
         schema="responses",
     )
-    op.drop_column("responses", "updated_at", schema="responses")
-    op.drop_column("responses", "started_at", schema="responses")
-    op.drop_column("responses", "reward_code", schema="responses")
-    op.drop_column("responses", "passed", schema="responses")
-    op.drop_column("responses", "hidden_fields", schema="responses")
-    op.drop_column("responses", "kiosk_id", schema="responses")
+    drop_columns("responses", _response_columns(), schema="responses")
     op.drop_column("responses", "link_key", schema="responses")
     op.drop_column("answers", "answered_at", schema="responses")
     op.drop_table("survey_versions", schema="responses")

@@ -8,11 +8,22 @@ question named after its metric, as the v1 upcaster names it) and the rollups ar
 Create Date: 2026-11-30 18:58:50.332826
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from shared.migration_ops import created_at, updated_at, uuid_id, workspace_id
+from shared.migration_ops import (
+    add_columns,
+    created_at,
+    drop_columns,
+    jsonb_array,
+    jsonb_object,
+    updated_at,
+    uuid_id,
+    workspace_id,
+)
 
 revision = "a24bd1474695"
 down_revision = "259894cab59b"
@@ -62,6 +73,25 @@ FROM scoring.answers a JOIN scoring.surveys s ON s.key = a.survey_key
 WHERE a.metric IN ('nps', 'nls', 'csat', 'ces')
 GROUP BY s.workspace_id, s.survey_id, a.metric, a.day, a.score;
 """
+
+# daily_loyalty counts each segment under both loyalty scales (``standard_pure`` ... ``european_undecided``).
+LOYALTY_SEGMENTS = ("pure", "false", "trapped", "disloyal", "undecided")
+
+
+def _count(name: str) -> sa.Column[int]:
+    """A counter: ``<name> integer NOT NULL DEFAULT 0``."""
+    return sa.Column(name, sa.Integer(), server_default=sa.text("0"), nullable=False)
+
+
+def _scored_response_columns() -> list[sa.Column[Any]]:
+    """What this revision adds to ``scored_responses``: a key, the invitation, locale, dimensions, loyalty."""
+    return [
+        sa.Column("key", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("invitation_id", sa.String(length=64), nullable=True),
+        sa.Column("locale", sa.String(length=35), nullable=True),
+        jsonb_object("dimensions"),
+        sa.Column("loyalty", sa.String(length=10), nullable=True),
+    ]
 
 
 def upgrade() -> None:
@@ -125,17 +155,7 @@ def upgrade() -> None:
         sa.Column("metric", sa.String(length=8), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
-        sa.Column("n0", sa.Integer(), server_default=sa.text("0"), nullable=False),
-        sa.Column("n1", sa.Integer(), server_default=sa.text("0"), nullable=False),
-        sa.Column("n2", sa.Integer(), server_default=sa.text("0"), nullable=False),
-        sa.Column("n3", sa.Integer(), server_default=sa.text("0"), nullable=False),
-        sa.Column("n4", sa.Integer(), server_default=sa.text("0"), nullable=False),
-        sa.Column("n5", sa.Integer(), server_default=sa.text("0"), nullable=False),
-        sa.Column("n6", sa.Integer(), server_default=sa.text("0"), nullable=False),
-        sa.Column("n7", sa.Integer(), server_default=sa.text("0"), nullable=False),
-        sa.Column("n8", sa.Integer(), server_default=sa.text("0"), nullable=False),
-        sa.Column("n9", sa.Integer(), server_default=sa.text("0"), nullable=False),
-        sa.Column("n10", sa.Integer(), server_default=sa.text("0"), nullable=False),
+        *(_count(f"n{score}") for score in range(11)),
         sa.PrimaryKeyConstraint(
             "survey_key", "question_id", "metric", "kind", "day", name=op.f("pk_daily_histograms")
         ),
@@ -146,16 +166,7 @@ def upgrade() -> None:
         sa.Column("survey_key", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
-        sa.Column("standard_pure", sa.Integer(), server_default=sa.text("0"), nullable=False),
-        sa.Column("standard_false", sa.Integer(), server_default=sa.text("0"), nullable=False),
-        sa.Column("standard_trapped", sa.Integer(), server_default=sa.text("0"), nullable=False),
-        sa.Column("standard_disloyal", sa.Integer(), server_default=sa.text("0"), nullable=False),
-        sa.Column("standard_undecided", sa.Integer(), server_default=sa.text("0"), nullable=False),
-        sa.Column("european_pure", sa.Integer(), server_default=sa.text("0"), nullable=False),
-        sa.Column("european_false", sa.Integer(), server_default=sa.text("0"), nullable=False),
-        sa.Column("european_trapped", sa.Integer(), server_default=sa.text("0"), nullable=False),
-        sa.Column("european_disloyal", sa.Integer(), server_default=sa.text("0"), nullable=False),
-        sa.Column("european_undecided", sa.Integer(), server_default=sa.text("0"), nullable=False),
+        *(_count(f"{scale}_{segment}") for scale in ("standard", "european") for segment in LOYALTY_SEGMENTS),
         sa.PrimaryKeyConstraint("survey_key", "kind", "day", name=op.f("pk_daily_loyalty")),
         schema="scoring",
     )
@@ -212,18 +223,8 @@ def upgrade() -> None:
         sa.Column("open", sa.Boolean(), server_default=sa.text("true"), nullable=False),
         sa.Column("published", sa.Boolean(), server_default=sa.text("false"), nullable=False),
         sa.Column("answered", sa.Boolean(), server_default=sa.text("false"), nullable=False),
-        sa.Column(
-            "questions",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'[]'::jsonb"),
-            nullable=False,
-        ),
-        sa.Column(
-            "languages",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'[]'::jsonb"),
-            nullable=False,
-        ),
+        jsonb_array("questions"),
+        jsonb_array("languages"),
         updated_at(),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_surveys")),
         sa.UniqueConstraint("workspace_id", "survey_id", name=op.f("uq_surveys_workspace_id")),
@@ -245,7 +246,7 @@ def upgrade() -> None:
         sa.Column("notify", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=True),
         sa.Column("value", sa.Float(), nullable=True),
-        sa.Column("n", sa.Integer(), server_default=sa.text("0"), nullable=False),
+        _count("n"),
         sa.Column("low", sa.Float(), nullable=True),
         sa.Column("high", sa.Float(), nullable=True),
         sa.Column("evaluated_at", sa.DateTime(timezone=True), nullable=True),
@@ -276,30 +277,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("workspace_id", name=op.f("pk_workspace_settings")),
         schema="scoring",
     )
-    op.add_column(
-        "scored_responses",
-        sa.Column("key", sa.BigInteger(), sa.Identity(always=False), nullable=False),
-        schema="scoring",
-    )
-    op.add_column(
-        "scored_responses", sa.Column("invitation_id", sa.String(length=64), nullable=True), schema="scoring"
-    )
-    op.add_column(
-        "scored_responses", sa.Column("locale", sa.String(length=35), nullable=True), schema="scoring"
-    )
-    op.add_column(
-        "scored_responses",
-        sa.Column(
-            "dimensions",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'{}'::jsonb"),
-            nullable=False,
-        ),
-        schema="scoring",
-    )
-    op.add_column(
-        "scored_responses", sa.Column("loyalty", sa.String(length=10), nullable=True), schema="scoring"
-    )
+    add_columns("scored_responses", _scored_response_columns(), schema="scoring")
     op.create_unique_constraint(
         op.f("uq_scored_responses_key"), "scored_responses", ["key"], schema="scoring"
     )
@@ -311,14 +289,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_constraint(op.f("uq_scored_responses_key"), "scored_responses", schema="scoring", type_="unique")
-    op.drop_column("scored_responses", "loyalty", schema="scoring")
-    op.drop_column("scored_responses", "dimensions", schema="scoring")
-    op.drop_column("scored_responses", "locale", schema="scoring")
-    op.drop_column("scored_responses", "invitation_id", schema="scoring")
-    op.drop_column("scored_responses", "key", schema="scoring")
+    drop_columns("scored_responses", _scored_response_columns(), schema="scoring")
     op.create_table(
         "daily_scores",
-        sa.Column("workspace_id", sa.VARCHAR(length=63), autoincrement=False, nullable=False),
+        workspace_id(),
         sa.Column("survey_id", sa.VARCHAR(length=64), autoincrement=False, nullable=False),
         sa.Column("metric", sa.VARCHAR(length=10), autoincrement=False, nullable=False),
         sa.Column("day", sa.DATE(), autoincrement=False, nullable=False),

@@ -3,14 +3,77 @@
 Create Date: 2026-11-23 03:11:44.689066
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from shared.migration_ops import created_at, updated_at, uuid_id, workspace_id
+from shared.migration_ops import (
+    add_columns,
+    created_at,
+    drop_columns,
+    jsonb_array,
+    jsonb_object,
+    updated_at,
+    uuid_id,
+    workspace_id,
+)
 
 revision = "9cbf6823bd0b"
 down_revision = "daac96c58489"
+
+
+def _contact_columns() -> list[sa.Column[Any]]:
+    """What this revision adds to ``contacts``: who and where they are, the channels they opted out of."""
+    return [
+        sa.Column("timezone", sa.String(length=64), nullable=True),
+        sa.Column("country", sa.String(length=64), nullable=True),
+        sa.Column("company", sa.String(length=200), nullable=True),
+        sa.Column("role", sa.String(length=100), nullable=True),
+        sa.Column("plan", sa.String(length=100), nullable=True),
+        jsonb_array("opted_out_channels"),
+        sa.Column("opted_out_at", sa.DateTime(timezone=True), nullable=True),
+    ]
+
+
+def _decision_columns() -> list[sa.Column[Any]]:
+    """What this revision adds to ``decisions``: their order, the rule version and channel, the schedule."""
+    return [
+        sa.Column("seq", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("rule_version", sa.Integer(), nullable=True),
+        sa.Column("channel", sa.String(length=20), nullable=True),
+        sa.Column("schedule_id", sa.String(length=36), nullable=True),
+    ]
+
+
+def _integration_columns() -> list[sa.Column[Any]]:
+    """What this revision adds to ``integrations``: the source they speak and its config."""
+    return [
+        sa.Column("source", sa.String(length=40), server_default="standard-webhooks", nullable=False),
+        jsonb_object("config"),
+        updated_at(),
+    ]
+
+
+def _rule_columns() -> list[sa.Column[Any]]:
+    """What this revision adds to ``rules``: conditions, fallbacks, recurrence, sampling, caps, versions."""
+    return [
+        sa.Column("source", sa.String(length=40), nullable=True),
+        sa.Column("conditions", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+        sa.Column("kind", sa.String(length=20), server_default="transactional", nullable=False),
+        jsonb_array("fallback_channels"),
+        sa.Column("locale", sa.String(length=20), nullable=True),
+        sa.Column("recurrence_days", sa.Integer(), nullable=True),
+        sa.Column("sample_percent", sa.Float(), server_default="100", nullable=False),
+        sa.Column("survey_cap_max", sa.Integer(), nullable=True),
+        sa.Column("survey_cap_days", sa.Integer(), nullable=True),
+        sa.Column("exempt_from_caps", sa.Boolean(), server_default="false", nullable=False),
+        sa.Column("respect_quiet_hours", sa.Boolean(), server_default="true", nullable=False),
+        sa.Column("version", sa.Integer(), server_default="1", nullable=False),
+        updated_at(),
+        sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
+    ]
 
 
 def upgrade() -> None:
@@ -105,24 +168,7 @@ def upgrade() -> None:
         schema="trigger",
         postgresql_where=sa.text("status = 'pending' AND recurrence_days IS NOT NULL"),
     )
-    op.add_column("contacts", sa.Column("timezone", sa.String(length=64), nullable=True), schema="trigger")
-    op.add_column("contacts", sa.Column("country", sa.String(length=64), nullable=True), schema="trigger")
-    op.add_column("contacts", sa.Column("company", sa.String(length=200), nullable=True), schema="trigger")
-    op.add_column("contacts", sa.Column("role", sa.String(length=100), nullable=True), schema="trigger")
-    op.add_column("contacts", sa.Column("plan", sa.String(length=100), nullable=True), schema="trigger")
-    op.add_column(
-        "contacts",
-        sa.Column(
-            "opted_out_channels",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'[]'::jsonb"),
-            nullable=False,
-        ),
-        schema="trigger",
-    )
-    op.add_column(
-        "contacts", sa.Column("opted_out_at", sa.DateTime(timezone=True), nullable=True), schema="trigger"
-    )
+    add_columns("contacts", _contact_columns(), schema="trigger")
     op.alter_column(
         "contacts", "external_id", existing_type=sa.VARCHAR(length=200), nullable=True, schema="trigger"
     )
@@ -133,40 +179,12 @@ def upgrade() -> None:
         unique=False,
         schema="trigger",
     )
-    op.add_column(
-        "decisions",
-        sa.Column("seq", sa.BigInteger(), sa.Identity(always=False), nullable=False),
-        schema="trigger",
-    )
-    op.add_column("decisions", sa.Column("rule_version", sa.Integer(), nullable=True), schema="trigger")
-    op.add_column("decisions", sa.Column("channel", sa.String(length=20), nullable=True), schema="trigger")
-    op.add_column(
-        "decisions", sa.Column("schedule_id", sa.String(length=36), nullable=True), schema="trigger"
-    )
+    add_columns("decisions", _decision_columns(), schema="trigger")
     op.alter_column(
         "decisions", "received_event_id", existing_type=sa.VARCHAR(length=36), nullable=True, schema="trigger"
     )
     op.create_unique_constraint(op.f("uq_decisions_seq"), "decisions", ["seq"], schema="trigger")
-    op.add_column(
-        "integrations",
-        sa.Column("source", sa.String(length=40), server_default="standard-webhooks", nullable=False),
-        schema="trigger",
-    )
-    op.add_column(
-        "integrations",
-        sa.Column(
-            "config",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'{}'::jsonb"),
-            nullable=False,
-        ),
-        schema="trigger",
-    )
-    op.add_column(
-        "integrations",
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-        schema="trigger",
-    )
+    add_columns("integrations", _integration_columns(), schema="trigger")
     op.alter_column(
         "received_events", "contact_id", existing_type=sa.VARCHAR(length=36), nullable=True, schema="trigger"
     )
@@ -177,57 +195,7 @@ def upgrade() -> None:
         unique=False,
         schema="trigger",
     )
-    op.add_column("rules", sa.Column("source", sa.String(length=40), nullable=True), schema="trigger")
-    op.add_column(
-        "rules",
-        sa.Column("conditions", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
-        schema="trigger",
-    )
-    op.add_column(
-        "rules",
-        sa.Column("kind", sa.String(length=20), server_default="transactional", nullable=False),
-        schema="trigger",
-    )
-    op.add_column(
-        "rules",
-        sa.Column(
-            "fallback_channels",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'[]'::jsonb"),
-            nullable=False,
-        ),
-        schema="trigger",
-    )
-    op.add_column("rules", sa.Column("locale", sa.String(length=20), nullable=True), schema="trigger")
-    op.add_column("rules", sa.Column("recurrence_days", sa.Integer(), nullable=True), schema="trigger")
-    op.add_column(
-        "rules",
-        sa.Column("sample_percent", sa.Float(), server_default="100", nullable=False),
-        schema="trigger",
-    )
-    op.add_column("rules", sa.Column("survey_cap_max", sa.Integer(), nullable=True), schema="trigger")
-    op.add_column("rules", sa.Column("survey_cap_days", sa.Integer(), nullable=True), schema="trigger")
-    op.add_column(
-        "rules",
-        sa.Column("exempt_from_caps", sa.Boolean(), server_default="false", nullable=False),
-        schema="trigger",
-    )
-    op.add_column(
-        "rules",
-        sa.Column("respect_quiet_hours", sa.Boolean(), server_default="true", nullable=False),
-        schema="trigger",
-    )
-    op.add_column(
-        "rules", sa.Column("version", sa.Integer(), server_default="1", nullable=False), schema="trigger"
-    )
-    op.add_column(
-        "rules",
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-        schema="trigger",
-    )
-    op.add_column(
-        "rules", sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True), schema="trigger"
-    )
+    add_columns("rules", _rule_columns(), schema="trigger")
     # ### end Alembic commands ###
     # Decisions that published a survey request are called "sent" now (was "requested").
     op.execute("UPDATE trigger.decisions SET outcome = 'sent' WHERE outcome = 'requested'")
@@ -236,27 +204,12 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("UPDATE trigger.decisions SET outcome = 'requested' WHERE outcome = 'sent'")
     # ### commands auto generated by Alembic - please adjust! ###
-    op.drop_column("rules", "deleted_at", schema="trigger")
-    op.drop_column("rules", "updated_at", schema="trigger")
-    op.drop_column("rules", "version", schema="trigger")
-    op.drop_column("rules", "respect_quiet_hours", schema="trigger")
-    op.drop_column("rules", "exempt_from_caps", schema="trigger")
-    op.drop_column("rules", "survey_cap_days", schema="trigger")
-    op.drop_column("rules", "survey_cap_max", schema="trigger")
-    op.drop_column("rules", "sample_percent", schema="trigger")
-    op.drop_column("rules", "recurrence_days", schema="trigger")
-    op.drop_column("rules", "locale", schema="trigger")
-    op.drop_column("rules", "fallback_channels", schema="trigger")
-    op.drop_column("rules", "kind", schema="trigger")
-    op.drop_column("rules", "conditions", schema="trigger")
-    op.drop_column("rules", "source", schema="trigger")
+    drop_columns("rules", _rule_columns(), schema="trigger")
     op.drop_index("ix_received_events_contact", table_name="received_events", schema="trigger")
     op.alter_column(
         "received_events", "contact_id", existing_type=sa.VARCHAR(length=36), nullable=False, schema="trigger"
     )
-    op.drop_column("integrations", "updated_at", schema="trigger")
-    op.drop_column("integrations", "config", schema="trigger")
-    op.drop_column("integrations", "source", schema="trigger")
+    drop_columns("integrations", _integration_columns(), schema="trigger")
     op.drop_constraint(op.f("uq_decisions_seq"), "decisions", schema="trigger", type_="unique")
     op.alter_column(
         "decisions",
@@ -265,21 +218,12 @@ def downgrade() -> None:
         nullable=False,
         schema="trigger",
     )
-    op.drop_column("decisions", "schedule_id", schema="trigger")
-    op.drop_column("decisions", "channel", schema="trigger")
-    op.drop_column("decisions", "rule_version", schema="trigger")
-    op.drop_column("decisions", "seq", schema="trigger")
+    drop_columns("decisions", _decision_columns(), schema="trigger")
     op.drop_index("ix_contacts_workspace_email", table_name="contacts", schema="trigger")
     op.alter_column(
         "contacts", "external_id", existing_type=sa.VARCHAR(length=200), nullable=False, schema="trigger"
     )
-    op.drop_column("contacts", "opted_out_at", schema="trigger")
-    op.drop_column("contacts", "opted_out_channels", schema="trigger")
-    op.drop_column("contacts", "plan", schema="trigger")
-    op.drop_column("contacts", "role", schema="trigger")
-    op.drop_column("contacts", "company", schema="trigger")
-    op.drop_column("contacts", "country", schema="trigger")
-    op.drop_column("contacts", "timezone", schema="trigger")
+    drop_columns("contacts", _contact_columns(), schema="trigger")
     op.drop_index(
         "uq_schedules_enrollment",
         table_name="schedules",

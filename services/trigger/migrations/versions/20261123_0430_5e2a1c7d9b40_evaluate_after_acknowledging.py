@@ -3,33 +3,30 @@
 Create Date: 2026-11-23 04:30:00
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
+
+from shared.migration_ops import add_columns, drop_columns
 
 revision = "5e2a1c7d9b40"
 down_revision = "9cbf6823bd0b"
 
 
-def upgrade() -> None:
-    op.add_column(
-        "received_events",
+def _received_event_columns() -> list[sa.Column[Any]]:
+    """What this revision adds to ``received_events``: their order, the contact, and how evaluating went."""
+    return [
         sa.Column("seq", sa.BigInteger(), sa.Identity(always=False), nullable=False),
-        schema="trigger",
-    )
-    op.add_column(
-        "received_events",
         sa.Column("contact", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
-        schema="trigger",
-    )
-    op.add_column(
-        "received_events",
         sa.Column("evaluated_at", sa.DateTime(timezone=True), nullable=True),
-        schema="trigger",
-    )
-    op.add_column(
-        "received_events", sa.Column("evaluation_error", sa.Text(), nullable=True), schema="trigger"
-    )
+        sa.Column("evaluation_error", sa.Text(), nullable=True),
+    ]
+
+
+def upgrade() -> None:
+    add_columns("received_events", _received_event_columns(), schema="trigger")
     # Events received before this revision were evaluated when they arrived.
     op.execute("UPDATE trigger.received_events SET evaluated_at = received_at")
     op.create_index(
@@ -49,7 +46,4 @@ def downgrade() -> None:
         schema="trigger",
         postgresql_where=sa.text("evaluated_at IS NULL"),
     )
-    op.drop_column("received_events", "evaluation_error", schema="trigger")
-    op.drop_column("received_events", "evaluated_at", schema="trigger")
-    op.drop_column("received_events", "contact", schema="trigger")
-    op.drop_column("received_events", "seq", schema="trigger")
+    drop_columns("received_events", _received_event_columns(), schema="trigger")

@@ -7,11 +7,9 @@ Quiet hours name the channels they apply to (empty: every channel that sends a m
 Create Date: 2026-12-01 09:00:00
 """
 
-import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
-from shared.migration_ops import create_known_surveys_table
+from shared.migration_ops import create_known_surveys_table, jsonb_array
 
 revision = "c5d2e7f4a8b1"
 down_revision = "b7c9abce74f6"
@@ -21,12 +19,7 @@ def upgrade() -> None:
     create_known_surveys_table("trigger", survey_id_length=36)
     op.add_column(
         "workspace_settings",
-        sa.Column(
-            "quiet_channels",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'[]'::jsonb"),
-            nullable=False,
-        ),
+        jsonb_array("quiet_channels"),
         schema="trigger",
     )
 

@@ -8,17 +8,16 @@ and by the previous release during a rolling upgrade, have none.
 Create Date: 2026-12-01 22:00:00
 """
 
-import sqlalchemy as sa
 from alembic import op
+
+from shared.migration_ops import traceparent
 
 revision = "e1a7c3b9d5f2"
 down_revision = "345682fba083"
 
 
 def upgrade() -> None:
-    op.add_column(
-        "received_events", sa.Column("traceparent", sa.String(length=55), nullable=True), schema="trigger"
-    )
+    op.add_column("received_events", traceparent(), schema="trigger")
 
 
 def downgrade() -> None:
