@@ -20,7 +20,6 @@ signed (a ``Keyring`` holds both); everything new is signed with the current sec
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
 import hmac
@@ -36,7 +35,7 @@ from enum import StrEnum
 from typing import Any, Literal, Protocol
 
 from shared.errors import Forbidden
-from shared.security import WORKSPACE_ID, ExpiredToken, InvalidToken
+from shared.security import WORKSPACE_ID, ExpiredToken, InvalidToken, b64url, unb64url
 
 log = logging.getLogger(__name__)
 
@@ -228,13 +227,9 @@ class RevokedCredential(CredentialError):
 # --- signing keys --------------------------------------------------------------------------------
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
 def _unb64(text: str) -> bytes:
-    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    if _b64(raw) != text:  # one spelling per credential
+    raw = unb64url(text)
+    if b64url(raw) != text:  # one spelling per credential
         raise ValueError("not canonical base64url")
     return raw
 
@@ -264,13 +259,13 @@ class Keyring:
     def mac(self, purpose: str, message: str, *, length: int = 32) -> str:
         """Return the MAC of ``message`` for ``purpose`` under the current secret."""
         key = _purpose_key(self.secrets[0], purpose)
-        return _b64(hmac.new(key, message.encode(), hashlib.sha256).digest()[:length])
+        return b64url(hmac.new(key, message.encode(), hashlib.sha256).digest()[:length])
 
     def matches(self, purpose: str, message: str, mac: str, *, length: int = 32) -> bool:
         """Whether ``mac`` is the MAC of ``message`` under the current or the previous secret."""
         for secret in self.secrets:
             key = _purpose_key(secret, purpose)
-            expected = _b64(hmac.new(key, message.encode(), hashlib.sha256).digest()[:length])
+            expected = b64url(hmac.new(key, message.encode(), hashlib.sha256).digest()[:length])
             if hmac.compare_digest(expected, mac):
                 return True
         return False
@@ -391,7 +386,7 @@ def issue_user_token(
         "role": Role(role).value,
         "exp": int(now) + ttl_s,
     }
-    body = _b64(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode())
+    body = b64url(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode())
     return f"clu_{body}.{Keyring.of(secret).mac(USER_TOKEN_PURPOSE, body)}"
 
 
@@ -458,7 +453,7 @@ def credential_from_headers(headers: Mapping[str, str]) -> str:
 def issue_operator_token(secret: str | Keyring, *, now: float, ttl_s: int = 120, **claims: Any) -> str:
     """Return a short-lived token for operator actions (creating a workspace); only the secret's holder
     can make one."""
-    body = _b64(json.dumps({**claims, "exp": int(now) + ttl_s}, separators=(",", ":")).encode())
+    body = b64url(json.dumps({**claims, "exp": int(now) + ttl_s}, separators=(",", ":")).encode())
     return f"clo_{body}.{Keyring.of(secret).mac(OPERATOR_PURPOSE, body)}"
 
 

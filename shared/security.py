@@ -27,17 +27,19 @@ class ExpiredToken(InvalidToken):
     pass
 
 
-def _b64(raw: bytes) -> str:
+def b64url(raw: bytes) -> str:
+    """Return ``raw`` as unpadded base64url, the spelling of every token and key."""
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def _unb64(text: str) -> bytes:
+def unb64url(text: str) -> bytes:
+    """Return the bytes that base64url ``text`` spells (padded or not); raise ``ValueError`` when it is none."""
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def _mac(secret: str, purpose: str, message: str, length: int = 32) -> str:
     key = hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).digest()
-    return _b64(hmac.new(key, message.encode(), hashlib.sha256).digest()[:length])
+    return b64url(hmac.new(key, message.encode(), hashlib.sha256).digest()[:length])
 
 
 def issue_api_key(secret: str, workspace_id: str, key_id: str | None = None) -> str:
@@ -60,7 +62,7 @@ def verify_api_key(secret: str, api_key: str) -> str:
 
 def sign_token(secret: str, purpose: str, claims: dict[str, Any], *, ttl_s: int) -> str:
     """Return a URL-safe token carrying ``claims`` that expires in ``ttl_s`` seconds."""
-    body = _b64(json.dumps({**claims, "exp": int(time.time()) + ttl_s}, separators=(",", ":")).encode())
+    body = b64url(json.dumps({**claims, "exp": int(time.time()) + ttl_s}, separators=(",", ":")).encode())
     return f"{body}.{_mac(secret, purpose, body, 18)}"
 
 
@@ -70,7 +72,7 @@ def verify_token(secret: str, purpose: str, token: str, *, now: float | None = N
     if not body or not sig or not hmac.compare_digest(_mac(secret, purpose, body, 18).encode(), sig.encode()):
         raise InvalidToken("token signature does not match")
     try:
-        claims = json.loads(_unb64(body))
+        claims = json.loads(unb64url(body))
     except ValueError as exc:
         raise InvalidToken("token body is unreadable") from exc
     if not isinstance(claims, dict) or not isinstance(claims.get("exp"), int):
