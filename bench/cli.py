@@ -8,9 +8,12 @@ import asyncio
 import subprocess
 import sys
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, NoReturn
 
 from closeloop.infra import die_with_parent
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def arguments(module: str, doc: str | None) -> argparse.ArgumentParser:
@@ -39,3 +42,28 @@ def stop(child: subprocess.Popen[bytes]) -> None:
         child.wait(30)
     except subprocess.TimeoutExpired:
         child.kill()
+
+
+def serve_factory(
+    factory: str, host: str, port: int, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Serve the app that ``factory`` ("module:function") makes under uvicorn, as a process, with the
+    uvicorn settings the services use (``env``: its environment, None: this process's)."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            factory,
+            "--factory",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env=env,
+    )

@@ -43,7 +43,7 @@ import asyncpg
 import httpx
 from fastapi import FastAPI, Request, Response
 
-from bench.cli import arguments, run
+from bench.cli import arguments, run, serve_factory
 from bench.loadgen import drive, drive_paced, http_request, percentile
 from closeloop.infra import free_port, scratch_broker, scratch_database, wait_for_port
 from closeloop.stack import SERVICE_PORTS, ServiceStack
@@ -53,7 +53,6 @@ from shared import standard_webhooks
 from shared.access import Role, issue_api_key
 from shared.db import driver_dsn
 
-ROOT = Path(__file__).resolve().parent.parent
 BARE_SECRET = "whsec_" + "QmVuY2hCZW5jaEJlbmNoQmVuY2hCZW5jaA=="
 BARE_HUBSPOT_SECRET = "bench-hubspot-client-secret"
 
@@ -361,25 +360,9 @@ async def drain(database: asyncpg.Connection, start: datetime, *, timeout_s: flo
     }
 
 
-def start_bare(host: str, port: int) -> subprocess.Popen:
+def start_bare(host: str, port: int) -> subprocess.Popen[bytes]:
     """The bare endpoint under uvicorn, as a process like the service (the same uvicorn settings)."""
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bench.trigger:bare_app",
-            "--factory",
-            "--host",
-            host,
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=ROOT,
-    )
+    return serve_factory("bench.trigger:bare_app", host, port)
 
 
 async def main(args: argparse.Namespace) -> int:
