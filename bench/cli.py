@@ -30,6 +30,18 @@ def run(
     sys.exit(asyncio.run(main(parser.parse_args())))
 
 
+def service_env(database_url: str, bootstrap_servers: str, secret_key: str, **more: str) -> dict[str, str]:
+    """The environment of the services a bench starts: its database, broker and secret, warnings and
+    errors only in the logs, and ``more``."""
+    return {
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
+        "CLOSELOOP_SECRET_KEY": secret_key,
+        "LOG_LEVEL": "WARNING",
+        **more,
+    }
+
+
 def spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     """Start ``command`` with ``env``; it dies with this process."""
     return subprocess.Popen(command, env=env, preexec_fn=die_with_parent)

@@ -37,20 +37,13 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from bench.__main__ import rss_mb
-from bench.cli import arguments, run
-from bench.loadgen import cpu_seconds
+from bench.cli import arguments, run, service_env
+from bench.loadgen import cpu_seconds, percentile
 from closeloop.infra import free_port, scratch_broker, scratch_database
 from closeloop.mailcatcher import MailCatcher, recipient
 from closeloop.stack import ServiceStack
 from shared.events import CloudEvent, Recipient, SurveyRequested, new_id
 from tests.support.dispatch import FakeProvider
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 async def publish_all(producer: AIOKafkaProducer, requests: list[SurveyRequested]) -> dict[str, float]:
@@ -241,19 +234,18 @@ async def main(args: argparse.Namespace) -> int:
     try:
         async with FakeProvider() as provider:
             stack = ServiceStack(
-                env={
-                    "DATABASE_URL": url,
-                    "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-                    "CLOSELOOP_SECRET_KEY": secrets.token_urlsafe(16),
-                    "LOG_LEVEL": "WARNING",
-                    "CLOSELOOP_DISPATCH_SMTP_PORT": str(catcher.port),
-                    "CLOSELOOP_DISPATCH_TWILIO_BASE_URL": provider.url,
-                    "CLOSELOOP_DISPATCH_TWILIO_ACCOUNT_SID": provider.account_sid,
-                    "CLOSELOOP_DISPATCH_TWILIO_AUTH_TOKEN": provider.auth_token,
-                    "CLOSELOOP_DISPATCH_SMS_FROM": "+15005550006",
-                    "CLOSELOOP_DISPATCH_SEND_CONCURRENCY": str(args.concurrency),
-                    "CLOSELOOP_DISPATCH_SMTP_POOL_SIZE": str(args.smtp_pool),
-                },
+                env=service_env(
+                    url,
+                    broker.bootstrap_servers,
+                    secrets.token_urlsafe(16),
+                    CLOSELOOP_DISPATCH_SMTP_PORT=str(catcher.port),
+                    CLOSELOOP_DISPATCH_TWILIO_BASE_URL=provider.url,
+                    CLOSELOOP_DISPATCH_TWILIO_ACCOUNT_SID=provider.account_sid,
+                    CLOSELOOP_DISPATCH_TWILIO_AUTH_TOKEN=provider.auth_token,
+                    CLOSELOOP_DISPATCH_SMS_FROM="+15005550006",
+                    CLOSELOOP_DISPATCH_SEND_CONCURRENCY=str(args.concurrency),
+                    CLOSELOOP_DISPATCH_SMTP_POOL_SIZE=str(args.smtp_pool),
+                ),
                 log_dir=Path(tempfile.mkdtemp(prefix="closeloop-bench-dispatch-")),
                 ports={service: free_port() for service in ("trigger", "dispatch", "responses")},
             )

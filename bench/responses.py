@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI, Response
 
-from bench.cli import arguments, run, serve_factory
+from bench.cli import arguments, run, serve_factory, service_env
 from bench.dispatch import start_profile, stop_profile
 from bench.loadgen import cpu_seconds, drive, http_request, percentile
 from closeloop.infra import free_port, scratch_broker, scratch_database, wait_for_port
@@ -160,12 +160,7 @@ async def main(args: argparse.Namespace) -> int:
     secret = secrets.token_urlsafe(16)
     port = free_port()
     stack = ServiceStack(
-        env={
-            "DATABASE_URL": url,
-            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-            "CLOSELOOP_SECRET_KEY": secret,
-            "LOG_LEVEL": "WARNING",
-        },
+        env=service_env(url, broker.bootstrap_servers, secret),
         log_dir=Path(tempfile.mkdtemp(prefix="closeloop-bench-responses-")),
         ports={s: port if s == "responses" else free_port() for s in SERVICE_PORTS},
     )

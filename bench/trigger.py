@@ -43,7 +43,7 @@ import asyncpg
 import httpx
 from fastapi import FastAPI, Request, Response
 
-from bench.cli import arguments, run, serve_factory
+from bench.cli import arguments, run, serve_factory, service_env
 from bench.loadgen import drive, drive_paced, http_request, percentile
 from closeloop.infra import free_port, scratch_broker, scratch_database, wait_for_port
 from closeloop.stack import SERVICE_PORTS, ServiceStack
@@ -378,14 +378,13 @@ async def main(args: argparse.Namespace) -> int:
     # Only trigger is started, in two processes.
     ports = {service: free_port() for service in [*SERVICE_PORTS, "trigger-api", "trigger-worker"]}
     stack = ServiceStack(
-        env={
-            "DATABASE_URL": url,
-            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-            "CLOSELOOP_SECRET_KEY": secret_key,
-            "LOG_LEVEL": "WARNING",
-            "CLOSELOOP_TRIGGER_RATE_LIMIT_PER_S": "1000000",
-            "CLOSELOOP_TRIGGER_RATE_LIMIT_BURST": "1000000",
-        },
+        env=service_env(
+            url,
+            broker.bootstrap_servers,
+            secret_key,
+            CLOSELOOP_TRIGGER_RATE_LIMIT_PER_S="1000000",
+            CLOSELOOP_TRIGGER_RATE_LIMIT_BURST="1000000",
+        ),
         log_dir=Path(tempfile.mkdtemp(prefix="closeloop-bench-trigger-")),
         ports=ports,
     )
