@@ -20,8 +20,6 @@ signed (a ``Keyring`` holds both); everything new is signed with the current sec
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import hmac
 import json
 import logging
@@ -34,6 +32,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 
+from shared import security
 from shared.errors import Forbidden
 from shared.security import WORKSPACE_ID, ExpiredToken, InvalidToken, b64url, unb64url
 
@@ -234,11 +233,6 @@ def _unb64(text: str) -> bytes:
     return raw
 
 
-@functools.lru_cache(maxsize=64)
-def _purpose_key(secret: str, purpose: str) -> bytes:
-    return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).digest()
-
-
 API_KEY_PURPOSE = "api-key.v2"
 USER_TOKEN_PURPOSE = "user-token.v1"
 OPERATOR_PURPOSE = "operator.v1"
@@ -258,17 +252,14 @@ class Keyring:
 
     def mac(self, purpose: str, message: str, *, length: int = 32) -> str:
         """Return the MAC of ``message`` for ``purpose`` under the current secret."""
-        key = _purpose_key(self.secrets[0], purpose)
-        return b64url(hmac.new(key, message.encode(), hashlib.sha256).digest()[:length])
+        return security.mac(self.secrets[0], purpose, message, length)
 
     def matches(self, purpose: str, message: str, mac: str, *, length: int = 32) -> bool:
         """Whether ``mac`` is the MAC of ``message`` under the current or the previous secret."""
-        for secret in self.secrets:
-            key = _purpose_key(secret, purpose)
-            expected = b64url(hmac.new(key, message.encode(), hashlib.sha256).digest()[:length])
-            if hmac.compare_digest(expected, mac):
-                return True
-        return False
+        return any(
+            hmac.compare_digest(security.mac(secret, purpose, message, length), mac)
+            for secret in self.secrets
+        )
 
 
 # --- API keys ------------------------------------------------------------------------------------
