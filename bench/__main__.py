@@ -42,7 +42,7 @@ import psutil
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from bench.cli import arguments, run
+from bench.cli import arguments, run, service_env
 from bench.loadgen import drive, http_request, percentile, read_response
 from bench.trigger import hubspot_requests
 from closeloop.demo import DemoWorkspace, seed_workspace
@@ -400,19 +400,18 @@ async def main(args: argparse.Namespace) -> int:
     sink = EmailSink().start()
     secret = secrets.token_urlsafe(32)
     stack = start_stack(
-        {
-            "DATABASE_URL": url,
-            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-            "CLOSELOOP_SECRET_KEY": secret,
-            "CLOSELOOP_DISPATCH_SMTP_HOST": "127.0.0.1",
-            "CLOSELOOP_DISPATCH_SMTP_PORT": str(sink.port),
+        service_env(
+            url,
+            broker.bootstrap_servers,
+            secret,
+            CLOSELOOP_DISPATCH_SMTP_HOST="127.0.0.1",
+            CLOSELOOP_DISPATCH_SMTP_PORT=str(sink.port),
             # The load, not an integrator's misbehaviour: trigger's per-integration limit (500/s) off.
-            "CLOSELOOP_TRIGGER_RATE_LIMIT_PER_S": "1000000",
-            "LOG_LEVEL": "WARNING",
-            "KAFKA_SESSION_TIMEOUT_MS": "6000",
-            "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-            "KAFKA_REBALANCE_TIMEOUT_MS": "3000",
-        },
+            CLOSELOOP_TRIGGER_RATE_LIMIT_PER_S="1000000",
+            KAFKA_SESSION_TIMEOUT_MS="6000",
+            KAFKA_HEARTBEAT_INTERVAL_MS="500",
+            KAFKA_REBALANCE_TIMEOUT_MS="3000",
+        ),
         args.processes,
     )
     rows: list[tuple[str, str]] = []

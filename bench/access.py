@@ -34,7 +34,7 @@ from shared.access import (
 )
 from shared.errors import install_problem_handlers
 from shared.guard import GuardedRoute, public, requires
-from shared.security import _mac
+from shared.security import mac
 
 SECRET = "bench-secret-" + "x" * 40
 
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     user = issue_user_token(
         keyring, workspace_id="acme", user_id="u-1", name="Ada Lovelace", role=Role.AGENT, now=now
     )
-    legacy = f"clk_acme.legacy01.{_mac(SECRET, 'api-key', 'acme.legacy01')}"
+    legacy = f"clk_acme.legacy01.{mac(SECRET, 'api-key', 'acme.legacy01')}"
     rotating = Keyring(SECRET + "-new", previous=SECRET)
     CREDENTIAL["key"] = key
     authenticator = Authenticator(keyring, revoked=Revoked(), usage=Usage())

@@ -43,7 +43,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
 from bench.__main__ import percentile, table
-from bench.cli import arguments, run
+from bench.cli import arguments, run, service_env
 from bench.followup import install_ladder, seed_cases, seed_setup
 from bench.scoring import _cpu_seconds, load
 from closeloop.infra import free_port, scratch_broker, scratch_database
@@ -91,14 +91,9 @@ def services(url: str, bootstrap: str, logs: Path) -> Iterator[ServiceStack]:
     names = ("trigger", "dispatch", "responses", "scoring", "console", "console-uncached")
     ports = {name: free_port() for name in names}
     ports["followup"] = ports["followup-api"] = free_port()  # the console calls followup's API process
-    env = {
-        "DATABASE_URL": url,
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "CLOSELOOP_SECRET_KEY": SECRET,
-        "LOG_LEVEL": "WARNING",
-        "LOG_FORMAT": "text",
-    }
-    stack = ServiceStack(env=env, log_dir=logs, ports=ports)
+    stack = ServiceStack(
+        env=service_env(url, bootstrap, SECRET, LOG_FORMAT="text"), log_dir=logs, ports=ports
+    )
     try:
         stack.start("scoring")
         stack.start("followup", role="api")

@@ -29,26 +29,21 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
 from bench.__main__ import rss_mb
-from bench.cli import arguments, run
-from bench.loadgen import cpu_seconds
+from bench.cli import arguments, run, service_env
+from bench.loadgen import cpu_seconds, percentile
 from closeloop.infra import free_port, scratch_broker, scratch_database
 from closeloop.mailcatcher import MailCatcher, recipient
 from closeloop.stack import ServiceStack
 from shared.events import CloudEvent, Recipient, SurveyRequested, new_id
 from tests.support.dispatch import FakeProvider
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 async def publish_all(producer: AIOKafkaProducer, requests: list[SurveyRequested]) -> dict[str, float]:
@@ -170,6 +165,63 @@ async def wait_for(condition, *, timeout_s: float, what: str) -> None:  # type: 
         await asyncio.sleep(0.02)
 
 
+@dataclass(frozen=True)
+class Phase:
+    """One channel's requests: when each was published and handed off (by request id), and what CPU
+    dispatch spent from the first publish to the last hand-off."""
+
+    published: dict[str, float]
+    handed: dict[str, float]
+    started: float
+    cpu_s: float
+    busy_s: float
+    """``cpu_s`` less what dispatch spends at idle in as long."""
+    shares: dict[str, float]
+    """The ``--profile`` breakdown (empty without it)."""
+
+    def rows(self, *, handed_to: str, rate: str, hand_off: str, what: str) -> list[tuple[str, str]]:
+        """The phase's rows: hand-offs per second, latency from publish to hand-off, CPU per message."""
+        count = len(self.handed)
+        elapsed = max(self.handed.values()) - self.started
+        latency = [self.handed[r] - self.published[r] for r in self.handed]
+        per_message_ms = self.cpu_s / count * 1000
+        return [
+            (handed_to, f"{count / elapsed:8.0f} {rate:<10} ({count} in {elapsed:.1f}s)"),
+            (
+                f"  SurveyRequested → {hand_off}",
+                f"p50 {percentile(latency, 50) * 1000:7.0f} ms   p99 {percentile(latency, 99) * 1000:7.0f} ms",
+            ),
+            (f"  dispatch CPU per {what}", f"{per_message_ms:8.2f} ms       ({self.cpu_s:.1f} s of CPU)"),
+            ("    beyond the idle CPU", f"{self.busy_s / count * 1000:8.2f} ms"),
+            *shares_rows(self.shares, per_message_ms, what),
+        ]
+
+
+async def send(
+    producer: AIOKafkaProducer,
+    requests: list[SurveyRequested],
+    *,
+    pid: int,
+    idle: float,
+    args: argparse.Namespace,
+    profile_as: str,
+    sent: Callable[[], int],
+    waiting_for: str,
+    handed: Callable[[], dict[str, float]],
+) -> Phase:
+    """Publish ``requests`` at once and wait until ``sent()`` counts them all handed off; return the
+    phase, with ``handed()``'s hand-off times (``idle``: dispatch's CPU seconds per second at idle)."""
+    profile = start_profile(pid, args.profile, profile_as) if args.profile else None
+    cpu_before = cpu_seconds(pid)
+    started = time.monotonic()
+    published = await publish_all(producer, requests)
+    await wait_for(lambda: sent() >= len(requests), timeout_s=args.timeout_s, what=waiting_for)
+    cpu_s = cpu_seconds(pid) - cpu_before
+    busy_s = cpu_s - idle * (time.monotonic() - started)
+    shares = await stop_profile(profile)
+    return Phase(published, handed(), started, cpu_s, busy_s, shares)
+
+
 async def main(args: argparse.Namespace) -> int:
     print("dispatch bench — starting PostgreSQL, broker, SMTP server and a local SMS provider …", flush=True)
     infra = contextlib.AsyncExitStack()
@@ -182,19 +234,18 @@ async def main(args: argparse.Namespace) -> int:
     try:
         async with FakeProvider() as provider:
             stack = ServiceStack(
-                env={
-                    "DATABASE_URL": url,
-                    "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-                    "CLOSELOOP_SECRET_KEY": secrets.token_urlsafe(16),
-                    "LOG_LEVEL": "WARNING",
-                    "CLOSELOOP_DISPATCH_SMTP_PORT": str(catcher.port),
-                    "CLOSELOOP_DISPATCH_TWILIO_BASE_URL": provider.url,
-                    "CLOSELOOP_DISPATCH_TWILIO_ACCOUNT_SID": provider.account_sid,
-                    "CLOSELOOP_DISPATCH_TWILIO_AUTH_TOKEN": provider.auth_token,
-                    "CLOSELOOP_DISPATCH_SMS_FROM": "+15005550006",
-                    "CLOSELOOP_DISPATCH_SEND_CONCURRENCY": str(args.concurrency),
-                    "CLOSELOOP_DISPATCH_SMTP_POOL_SIZE": str(args.smtp_pool),
-                },
+                env=service_env(
+                    url,
+                    broker.bootstrap_servers,
+                    secrets.token_urlsafe(16),
+                    CLOSELOOP_DISPATCH_SMTP_PORT=str(catcher.port),
+                    CLOSELOOP_DISPATCH_TWILIO_BASE_URL=provider.url,
+                    CLOSELOOP_DISPATCH_TWILIO_ACCOUNT_SID=provider.account_sid,
+                    CLOSELOOP_DISPATCH_TWILIO_AUTH_TOKEN=provider.auth_token,
+                    CLOSELOOP_DISPATCH_SMS_FROM="+15005550006",
+                    CLOSELOOP_DISPATCH_SEND_CONCURRENCY=str(args.concurrency),
+                    CLOSELOOP_DISPATCH_SMTP_POOL_SIZE=str(args.smtp_pool),
+                ),
                 log_dir=Path(tempfile.mkdtemp(prefix="closeloop-bench-dispatch-")),
                 ports={service: free_port() for service in ("trigger", "dispatch", "responses")},
             )
@@ -223,38 +274,23 @@ async def main(args: argparse.Namespace) -> int:
                 print(f"[1/2] email: {args.emails} survey requests …", flush=True)
                 emails = [email_request(workspace, f"e{n}") for n in range(args.emails)]
                 by_address = {r.recipient.email: r.request_id for r in emails if r.recipient}
-                profile = start_profile(pid, args.profile, "email") if args.profile else None
-                cpu_before = cpu_seconds(pid)
-                started = time.monotonic()
-                published = await publish_all(producer, emails)
-                await wait_for(
-                    lambda: len(catcher.messages) >= args.emails, timeout_s=args.timeout_s, what="emails"
+                email = await send(
+                    producer,
+                    emails,
+                    pid=pid,
+                    idle=idle,
+                    args=args,
+                    profile_as="email",
+                    sent=lambda: len(catcher.messages),
+                    waiting_for="emails",
+                    handed=lambda: {
+                        by_address[recipient(m)]: at
+                        for m, at in zip(list(catcher.messages), list(catcher.arrived_at), strict=False)
+                    },
                 )
-                email_cpu = cpu_seconds(pid) - cpu_before
-                email_busy = email_cpu - idle * (time.monotonic() - started)
-                shares = await stop_profile(profile)
-                arrivals = {
-                    by_address[recipient(m)]: at
-                    for m, at in zip(list(catcher.messages), list(catcher.arrived_at), strict=False)
-                }
-                elapsed = max(arrivals.values()) - started
-                latency = [arrivals[r] - published[r] for r in arrivals]
-                rows += [
-                    (
-                        "emails handed to SMTP",
-                        f"{len(arrivals) / elapsed:8.0f} emails/s   ({len(arrivals)} in {elapsed:.1f}s)",
-                    ),
-                    (
-                        "  SurveyRequested → SMTP",
-                        f"p50 {percentile(latency, 50) * 1000:7.0f} ms   p99 {percentile(latency, 99) * 1000:7.0f} ms",
-                    ),
-                    (
-                        "  dispatch CPU per email",
-                        f"{email_cpu / len(arrivals) * 1000:8.2f} ms       ({email_cpu:.1f} s of CPU)",
-                    ),
-                ]
-                rows.append(("    beyond the idle CPU", f"{email_busy / len(arrivals) * 1000:8.2f} ms"))
-                rows += shares_rows(shares, email_cpu / len(arrivals) * 1000, "email")
+                rows += email.rows(
+                    handed_to="emails handed to SMTP", rate="emails/s", hand_off="SMTP", what="email"
+                )
 
                 print(f"[2/2] SMS: {args.sms} survey requests …", flush=True)
                 sms = [
@@ -269,35 +305,20 @@ async def main(args: argparse.Namespace) -> int:
                     for n in range(args.sms)
                 ]
                 by_phone = {r.recipient.phone: r.request_id for r in sms if r.recipient}
-                profile = start_profile(pid, args.profile, "sms") if args.profile else None
-                cpu_before = cpu_seconds(pid)
-                started = time.monotonic()
-                published = await publish_all(producer, sms)
-                await wait_for(
-                    lambda: len(provider.messages) >= args.sms, timeout_s=args.timeout_s, what="SMS requests"
+                sms_phase = await send(
+                    producer,
+                    sms,
+                    pid=pid,
+                    idle=idle,
+                    args=args,
+                    profile_as="sms",
+                    sent=lambda: len(provider.messages),
+                    waiting_for="SMS requests",
+                    handed=lambda: {by_phone[m.to]: m.at for m in provider.messages},
                 )
-                sms_cpu = cpu_seconds(pid) - cpu_before
-                sms_busy = sms_cpu - idle * (time.monotonic() - started)
-                shares = await stop_profile(profile)
-                handed = {by_phone[m.to]: m.at for m in provider.messages}
-                elapsed = max(handed.values()) - started
-                latency = [handed[r] - published[r] for r in handed]
-                rows += [
-                    (
-                        "SMS requests to provider",
-                        f"{len(handed) / elapsed:8.0f} requests/s ({len(handed)} in {elapsed:.1f}s)",
-                    ),
-                    (
-                        "  SurveyRequested → 201",
-                        f"p50 {percentile(latency, 50) * 1000:7.0f} ms   p99 {percentile(latency, 99) * 1000:7.0f} ms",
-                    ),
-                    (
-                        "  dispatch CPU per SMS",
-                        f"{sms_cpu / len(handed) * 1000:8.2f} ms       ({sms_cpu:.1f} s of CPU)",
-                    ),
-                ]
-                rows.append(("    beyond the idle CPU", f"{sms_busy / len(handed) * 1000:8.2f} ms"))
-                rows += shares_rows(shares, sms_cpu / len(handed) * 1000, "SMS")
+                rows += sms_phase.rows(
+                    handed_to="SMS requests to provider", rate="requests/s", hand_off="201", what="SMS"
+                )
                 memory = rss_mb(stack.processes["dispatch"].pid)
                 rows.append(("dispatch memory (RSS)", f"{memory:8.0f} MB"))
                 if provider.violations:

@@ -34,8 +34,9 @@ from aiokafka import AIOKafkaProducer
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from bench.__main__ import table
-from bench.cli import arguments, run
-from bench.dispatch import percentile, rss_mb, wait_for
+from bench.cli import arguments, run, service_env
+from bench.dispatch import rss_mb, wait_for
+from bench.loadgen import cpu_seconds, percentile
 from closeloop.infra import free_port, scratch_broker, scratch_database
 from closeloop.stack import ServiceStack
 from shared.access import Role, issue_api_key
@@ -101,12 +102,6 @@ class Receiver:
         return await asyncio.start_server(self.connection, "127.0.0.1", self.port)
 
 
-def cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) the process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def event(workspace: str, n: int, *, survey: str) -> ResponseScored:
     return ResponseScored(
         workspace_id=workspace,
@@ -150,14 +145,13 @@ async def main(args: argparse.Namespace) -> int:
     rows: list[tuple[str, str]] = []
     port = free_port()
     stack = ServiceStack(
-        env={
-            "DATABASE_URL": url,
-            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-            "CLOSELOOP_SECRET_KEY": secret_key,
-            "LOG_LEVEL": "WARNING",
-            "CLOSELOOP_OUTBOUND_ALLOW_NETWORKS": "127.0.0.0/8",
-            "CLOSELOOP_DISPATCH_WEBHOOK_CONCURRENCY": str(args.concurrency),
-        },
+        env=service_env(
+            url,
+            broker.bootstrap_servers,
+            secret_key,
+            CLOSELOOP_OUTBOUND_ALLOW_NETWORKS="127.0.0.0/8",
+            CLOSELOOP_DISPATCH_WEBHOOK_CONCURRENCY=str(args.concurrency),
+        ),
         log_dir=Path(tempfile.mkdtemp(prefix="closeloop-bench-outbound-")),
         ports={"trigger": free_port(), "dispatch": port, "responses": free_port()},
     )
@@ -191,7 +185,7 @@ async def main(args: argparse.Namespace) -> int:
                 f"[1/2] throughput: {args.events} events × {args.subscriptions} subscriptions …", flush=True
             )
             pid = stack.processes["dispatch"].pid
-            cpu_before, started = cpu_s(pid), time.monotonic()
+            cpu_before, started = cpu_seconds(pid), time.monotonic()
             sent = [
                 await publish(producer, event(workspace, n, survey="svy-all")) for n in range(args.events)
             ]
@@ -200,7 +194,7 @@ async def main(args: argparse.Namespace) -> int:
                 lambda: len(receiver.arrived) >= total, timeout_s=args.timeout_s, what="deliveries"
             )
             elapsed = max(receiver.arrived.values()) - started
-            cpu = cpu_s(pid) - cpu_before
+            cpu = cpu_seconds(pid) - cpu_before
             first_ids = {event_id for event_id, _ in sent}
             assert {k[1] for k in receiver.arrived} == first_ids
             rows += [

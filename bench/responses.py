@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI, Response
 
-from bench.cli import arguments, run
+from bench.cli import arguments, run, serve_factory, service_env
 from bench.dispatch import start_profile, stop_profile
 from bench.loadgen import cpu_seconds, drive, http_request, percentile
 from closeloop.infra import free_port, scratch_broker, scratch_database, wait_for_port
@@ -63,8 +63,6 @@ SURVEY = {
     ],
 }
 
-
-ROOT = Path(__file__).resolve().parent.parent
 
 # Where a sample's GIL time went (``--profile``): the innermost frame whose file matches, leaf first.
 PARTS = [
@@ -108,23 +106,8 @@ def bare_app() -> FastAPI:
 
 def start_bare(host: str, port: int, page_file: Path) -> subprocess.Popen[bytes]:
     """The bare endpoint as a process, with the uvicorn settings the services use."""
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bench.responses:bare_app",
-            "--factory",
-            "--host",
-            host,
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "BENCH_BARE_PAGE": str(page_file)},
+    return serve_factory(
+        "bench.responses:bare_app", host, port, {**os.environ, "BENCH_BARE_PAGE": str(page_file)}
     )
 
 
@@ -177,12 +160,7 @@ async def main(args: argparse.Namespace) -> int:
     secret = secrets.token_urlsafe(16)
     port = free_port()
     stack = ServiceStack(
-        env={
-            "DATABASE_URL": url,
-            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-            "CLOSELOOP_SECRET_KEY": secret,
-            "LOG_LEVEL": "WARNING",
-        },
+        env=service_env(url, broker.bootstrap_servers, secret),
         log_dir=Path(tempfile.mkdtemp(prefix="closeloop-bench-responses-")),
         ports={s: port if s == "responses" else free_port() for s in SERVICE_PORTS},
     )

@@ -53,7 +53,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 
 from bench.__main__ import percentile, table
-from bench.cli import arguments, run, spawn, stop
+from bench.cli import arguments, run, service_env, spawn, stop
 from closeloop.infra import free_port, scratch_broker, scratch_database
 from services.scoring import domain
 from services.scoring.app import CONSUMER_GC_THRESHOLD, consumes, create_app
@@ -495,13 +495,14 @@ async def ingest(
         else:
             env = {
                 **os.environ,
-                "DATABASE_URL": url,
-                "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-                "LOG_LEVEL": "WARNING",
-                "LOG_FORMAT": "text",
-                "CLOSELOOP_WORKER_NICE": "0",
-                "CLOSELOOP_SECRET_KEY": secrets.token_hex(32),
-                "CLOSELOOP_CONSUMER_MAX_RECORDS": str(batch),
+                **service_env(
+                    url,
+                    bootstrap,
+                    secrets.token_hex(32),
+                    LOG_FORMAT="text",
+                    CLOSELOOP_WORKER_NICE="0",
+                    CLOSELOOP_CONSUMER_MAX_RECORDS=str(batch),
+                ),
             }
             for _ in range(processes):
                 child = _spawn(env)

@@ -31,7 +31,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 
-from bench.cli import arguments, run, stop
+from bench.cli import arguments, run, service_env, stop
 from bench.scoring import _cpu_seconds, _spawn
 from closeloop.infra import scratch_broker, scratch_database
 from shared.db import Database
@@ -125,12 +125,13 @@ async def main(args: argparse.Namespace) -> int:
         stack.push_async_callback(producer.stop)
         env = {
             **os.environ,
-            "DATABASE_URL": url,
-            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-            "LOG_LEVEL": "WARNING",
-            "LOG_FORMAT": "text",
-            "CLOSELOOP_WORKER_NICE": "0",
-            "CLOSELOOP_SECRET_KEY": secrets.token_hex(32),
+            **service_env(
+                url,
+                broker.bootstrap_servers,
+                secrets.token_hex(32),
+                LOG_FORMAT="text",
+                CLOSELOOP_WORKER_NICE="0",
+            ),
         }
         child = _spawn(env)
         stack.callback(stop, child)

@@ -43,7 +43,7 @@ import asyncpg
 import httpx
 from fastapi import FastAPI, Request, Response
 
-from bench.cli import arguments, run
+from bench.cli import arguments, run, serve_factory, service_env
 from bench.loadgen import drive, drive_paced, http_request, percentile
 from closeloop.infra import free_port, scratch_broker, scratch_database, wait_for_port
 from closeloop.stack import SERVICE_PORTS, ServiceStack
@@ -53,7 +53,6 @@ from shared import standard_webhooks
 from shared.access import Role, issue_api_key
 from shared.db import driver_dsn
 
-ROOT = Path(__file__).resolve().parent.parent
 BARE_SECRET = "whsec_" + "QmVuY2hCZW5jaEJlbmNoQmVuY2hCZW5jaA=="
 BARE_HUBSPOT_SECRET = "bench-hubspot-client-secret"
 
@@ -361,25 +360,9 @@ async def drain(database: asyncpg.Connection, start: datetime, *, timeout_s: flo
     }
 
 
-def start_bare(host: str, port: int) -> subprocess.Popen:
+def start_bare(host: str, port: int) -> subprocess.Popen[bytes]:
     """The bare endpoint under uvicorn, as a process like the service (the same uvicorn settings)."""
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bench.trigger:bare_app",
-            "--factory",
-            "--host",
-            host,
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=ROOT,
-    )
+    return serve_factory("bench.trigger:bare_app", host, port)
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -395,14 +378,13 @@ async def main(args: argparse.Namespace) -> int:
     # Only trigger is started, in two processes.
     ports = {service: free_port() for service in [*SERVICE_PORTS, "trigger-api", "trigger-worker"]}
     stack = ServiceStack(
-        env={
-            "DATABASE_URL": url,
-            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-            "CLOSELOOP_SECRET_KEY": secret_key,
-            "LOG_LEVEL": "WARNING",
-            "CLOSELOOP_TRIGGER_RATE_LIMIT_PER_S": "1000000",
-            "CLOSELOOP_TRIGGER_RATE_LIMIT_BURST": "1000000",
-        },
+        env=service_env(
+            url,
+            broker.bootstrap_servers,
+            secret_key,
+            CLOSELOOP_TRIGGER_RATE_LIMIT_PER_S="1000000",
+            CLOSELOOP_TRIGGER_RATE_LIMIT_BURST="1000000",
+        ),
         log_dir=Path(tempfile.mkdtemp(prefix="closeloop-bench-trigger-")),
         ports=ports,
     )

@@ -32,7 +32,7 @@ from typing import Any
 
 import httpx
 
-from bench.cli import arguments, run
+from bench.cli import arguments, run, service_env
 from bench.trigger import record_surveys, ticket_solved_body
 from closeloop.infra import scratch_broker, scratch_database
 from shared import standard_webhooks
@@ -99,13 +99,7 @@ async def call(app: Any, path: str, request: Request, *, method: str = "POST", e
 def api_env(database_url: str, bootstrap_servers: str, secret_key: str) -> dict[str, str]:
     """The environment of a service app run in the bench's process: its API only (no relay, no
     consumer), quiet."""
-    return {
-        "DATABASE_URL": database_url,
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
-        "CLOSELOOP_SECRET_KEY": secret_key,
-        "CLOSELOOP_ROLE": "api",
-        "LOG_LEVEL": "WARNING",
-    }
+    return service_env(database_url, bootstrap_servers, secret_key, CLOSELOOP_ROLE="api")
 
 
 async def main(args: argparse.Namespace) -> None:

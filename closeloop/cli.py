@@ -12,12 +12,33 @@ from typing import Any
 
 from closeloop.stack import SERVICE_PORTS
 
+SETTINGS = {
+    "trigger": "TriggerSettings",
+    "dispatch": "DispatchSettings",
+    "responses": "ResponsesSettings",
+    "scoring": "ScoringSettings",
+    "followup": "FollowUpSettings",
+    "console": "ConsoleSettings",
+}
+"""Each service's settings class, in ``services.<name>.settings``."""
+
 
 def app_factory(service: str) -> Callable[..., Any]:
     """Return ``create_app`` of one service."""
     if service not in SERVICE_PORTS:
         raise SystemExit(f"unknown service {service!r}; choose one of: {', '.join(SERVICE_PORTS)}")
     return importlib.import_module(f"services.{service}.app").create_app
+
+
+def settings_class(service: str) -> Any:
+    """Return the settings class of one service."""
+    return getattr(importlib.import_module(f"services.{service}.settings"), SETTINGS[service])
+
+
+def offline_app(service: str) -> Any:
+    """Return one service's app built, not started, with a database nobody listens on: its routes and
+    OpenAPI document to read, without any I/O."""
+    return app_factory(service)(settings_class(service)(database_url="postgresql://nobody@127.0.0.1:1/none"))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

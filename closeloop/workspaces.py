@@ -15,8 +15,6 @@ import httpx
 from shared.access import issue_operator_token
 from shared.settings import DEV_SECRET_KEY
 
-DEFAULT_CONSOLE_URL = "http://127.0.0.1:8000"
-
 
 class WorkspaceError(Exception):
     """The console could not create the workspace; the message says why and what to do."""

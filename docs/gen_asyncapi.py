@@ -24,7 +24,7 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout
 
 import yaml  # noqa: E402  (PyYAML comes with uvicorn[standard])
 from pydantic import BaseModel  # noqa: E402
-from pydantic.json_schema import models_json_schema  # noqa: E402
+from pydantic.json_schema import JsonSchemaMode, models_json_schema  # noqa: E402
 
 from services.dispatch.catalogue import CATALOGUE, PublicEvent  # noqa: E402
 from shared import events  # noqa: E402
@@ -198,13 +198,15 @@ def _key_rule(model: type[EventData]) -> str:
     return model.model_construct(**placeholders).partition_key()
 
 
+def _components(models: list[type[BaseModel]], mode: JsonSchemaMode) -> dict[str, Any]:
+    """Return the JSON Schemas of ``models`` in ``mode``, with shared definitions hoisted, by name."""
+    _, top = models_json_schema([(m, mode) for m in models], ref_template="#/components/schemas/{model}")
+    return dict(sorted(top["$defs"].items()))
+
+
 def _schemas() -> dict[str, Any]:
     """Return JSON Schemas of the envelope and every payload, with shared definitions hoisted."""
-    models: list[type[BaseModel]] = [CloudEvent, *EVENT_TYPES.values()]
-    _, top = models_json_schema(
-        [(m, "validation") for m in models], ref_template="#/components/schemas/{model}"
-    )
-    return dict(sorted(top["$defs"].items()))
+    return _components([CloudEvent, *EVENT_TYPES.values()], "validation")
 
 
 def _ce_headers() -> dict[str, Any]:
@@ -319,11 +321,7 @@ def _webhook_name(public: PublicEvent) -> str:
 
 def _public_schemas() -> dict[str, Any]:
     """Return JSON Schemas of the public webhook payloads (their own models, apart from the events)."""
-    models = sorted({p.payload for p in CATALOGUE}, key=lambda m: m.__name__)
-    _, top = models_json_schema(
-        [(m, "serialization") for m in models], ref_template="#/components/schemas/{model}"
-    )
-    return dict(sorted(top["$defs"].items()))
+    return _components(sorted({p.payload for p in CATALOGUE}, key=lambda m: m.__name__), "serialization")
 
 
 def _webhook_headers() -> dict[str, Any]:

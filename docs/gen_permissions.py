@@ -11,7 +11,6 @@ each operation's description), which is where integrators read them.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from pathlib import Path
 
@@ -21,17 +20,9 @@ OUTPUT = ROOT / "docs" / "permissions.md"
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
+from closeloop.cli import SETTINGS, offline_app  # noqa: E402
 from shared.access import PERMISSION_MEANINGS, Permission  # noqa: E402
 from shared.guard import Access, route_access  # noqa: E402
-
-SERVICES = {
-    "trigger": "TriggerSettings",
-    "dispatch": "DispatchSettings",
-    "responses": "ResponsesSettings",
-    "scoring": "ScoringSettings",
-    "followup": "FollowUpSettings",
-    "console": "ConsoleSettings",
-}
 
 
 def _needs(access: Access) -> str:
@@ -61,10 +52,8 @@ def render() -> str:
         "says the same per operation (`x-permission`, `x-roles`).",
         "",
     ]
-    for service, settings_name in SERVICES.items():
-        module = importlib.import_module(f"services.{service}.app")
-        settings_cls = getattr(importlib.import_module(f"services.{service}.settings"), settings_name)
-        app = module.create_app(settings_cls(database_url="postgresql://nobody@127.0.0.1:1/none"))
+    for service in SETTINGS:
+        app = offline_app(service)
         lines += [f"## {service}", "", "| method | path | needs | roles |", "|---|---|---|---|"]
         for method, path, access, _ in route_access(app):
             if access is None:

@@ -20,9 +20,6 @@ signed (a ``Keyring`` holds both); everything new is signed with the current sec
 
 from __future__ import annotations
 
-import base64
-import functools
-import hashlib
 import hmac
 import json
 import logging
@@ -35,8 +32,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 
+from shared import security
 from shared.errors import Forbidden
-from shared.security import WORKSPACE_ID, ExpiredToken, InvalidToken
+from shared.security import WORKSPACE_ID, ExpiredToken, InvalidToken, b64url, unb64url
 
 log = logging.getLogger(__name__)
 
@@ -228,20 +226,11 @@ class RevokedCredential(CredentialError):
 # --- signing keys --------------------------------------------------------------------------------
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
 def _unb64(text: str) -> bytes:
-    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    if _b64(raw) != text:  # one spelling per credential
+    raw = unb64url(text)
+    if b64url(raw) != text:  # one spelling per credential
         raise ValueError("not canonical base64url")
     return raw
-
-
-@functools.lru_cache(maxsize=64)
-def _purpose_key(secret: str, purpose: str) -> bytes:
-    return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).digest()
 
 
 API_KEY_PURPOSE = "api-key.v2"
@@ -263,17 +252,14 @@ class Keyring:
 
     def mac(self, purpose: str, message: str, *, length: int = 32) -> str:
         """Return the MAC of ``message`` for ``purpose`` under the current secret."""
-        key = _purpose_key(self.secrets[0], purpose)
-        return _b64(hmac.new(key, message.encode(), hashlib.sha256).digest()[:length])
+        return security.mac(self.secrets[0], purpose, message, length)
 
     def matches(self, purpose: str, message: str, mac: str, *, length: int = 32) -> bool:
         """Whether ``mac`` is the MAC of ``message`` under the current or the previous secret."""
-        for secret in self.secrets:
-            key = _purpose_key(secret, purpose)
-            expected = _b64(hmac.new(key, message.encode(), hashlib.sha256).digest()[:length])
-            if hmac.compare_digest(expected, mac):
-                return True
-        return False
+        return any(
+            hmac.compare_digest(security.mac(secret, purpose, message, length), mac)
+            for secret in self.secrets
+        )
 
 
 # --- API keys ------------------------------------------------------------------------------------
@@ -391,7 +377,7 @@ def issue_user_token(
         "role": Role(role).value,
         "exp": int(now) + ttl_s,
     }
-    body = _b64(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode())
+    body = b64url(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode())
     return f"clu_{body}.{Keyring.of(secret).mac(USER_TOKEN_PURPOSE, body)}"
 
 
@@ -458,7 +444,7 @@ def credential_from_headers(headers: Mapping[str, str]) -> str:
 def issue_operator_token(secret: str | Keyring, *, now: float, ttl_s: int = 120, **claims: Any) -> str:
     """Return a short-lived token for operator actions (creating a workspace); only the secret's holder
     can make one."""
-    body = _b64(json.dumps({**claims, "exp": int(now) + ttl_s}, separators=(",", ":")).encode())
+    body = b64url(json.dumps({**claims, "exp": int(now) + ttl_s}, separators=(",", ":")).encode())
     return f"clo_{body}.{Keyring.of(secret).mac(OPERATOR_PURPOSE, body)}"
 
 

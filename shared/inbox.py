@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import json
 import logging
 import random
 import time
@@ -339,18 +338,3 @@ def _header(record: ConsumerRecord, name: str) -> str | None:
         if key == name:
             return value.decode(errors="replace")
     return None
-
-
-def describe_dead_letter(record: ConsumerRecord) -> dict[str, Any]:
-    """Return a dead-lettered record as plain data, for the CLI and tests."""
-    try:
-        value: Any = json.loads(record.value)
-    except (TypeError, ValueError):
-        value = (record.value or b"").decode(errors="replace")
-    return {
-        "offset": record.offset,
-        "error": _header(record, "dlq_error"),
-        "original_topic": _header(record, "dlq_original_topic"),
-        "consumer": _header(record, "dlq_consumer"),
-        "value": value,
-    }

@@ -9,6 +9,7 @@ the shared secret alone: no service needs another's tables to authenticate a cal
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -27,17 +28,25 @@ class ExpiredToken(InvalidToken):
     pass
 
 
-def _b64(raw: bytes) -> str:
+def b64url(raw: bytes) -> str:
+    """Return ``raw`` as unpadded base64url, the spelling of every token and key."""
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def _unb64(text: str) -> bytes:
+def unb64url(text: str) -> bytes:
+    """Return the bytes that base64url ``text`` spells (padded or not); raise ``ValueError`` when it is none."""
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _mac(secret: str, purpose: str, message: str, length: int = 32) -> str:
-    key = hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).digest()
-    return _b64(hmac.new(key, message.encode(), hashlib.sha256).digest()[:length])
+@functools.lru_cache(maxsize=64)
+def _purpose_key(secret: str, purpose: str) -> bytes:
+    return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).digest()
+
+
+def mac(secret: str, purpose: str, message: str, length: int = 32) -> str:
+    """Return the MAC of ``message`` for ``purpose`` under ``secret``: the first ``length`` bytes of an
+    HMAC-SHA256 keyed by the purpose's own key, in base64url."""
+    return b64url(hmac.new(_purpose_key(secret, purpose), message.encode(), hashlib.sha256).digest()[:length])
 
 
 def issue_api_key(secret: str, workspace_id: str, key_id: str | None = None) -> str:
@@ -60,17 +69,17 @@ def verify_api_key(secret: str, api_key: str) -> str:
 
 def sign_token(secret: str, purpose: str, claims: dict[str, Any], *, ttl_s: int) -> str:
     """Return a URL-safe token carrying ``claims`` that expires in ``ttl_s`` seconds."""
-    body = _b64(json.dumps({**claims, "exp": int(time.time()) + ttl_s}, separators=(",", ":")).encode())
-    return f"{body}.{_mac(secret, purpose, body, 18)}"
+    body = b64url(json.dumps({**claims, "exp": int(time.time()) + ttl_s}, separators=(",", ":")).encode())
+    return f"{body}.{mac(secret, purpose, body, 18)}"
 
 
 def verify_token(secret: str, purpose: str, token: str, *, now: float | None = None) -> dict[str, Any]:
     """Return the claims of a valid token; raise ``InvalidToken`` or ``ExpiredToken``."""
     body, _, sig = token.partition(".")
-    if not body or not sig or not hmac.compare_digest(_mac(secret, purpose, body, 18).encode(), sig.encode()):
+    if not body or not sig or not hmac.compare_digest(mac(secret, purpose, body, 18).encode(), sig.encode()):
         raise InvalidToken("token signature does not match")
     try:
-        claims = json.loads(_unb64(body))
+        claims = json.loads(unb64url(body))
     except ValueError as exc:
         raise InvalidToken("token body is unreadable") from exc
     if not isinstance(claims, dict) or not isinstance(claims.get("exp"), int):

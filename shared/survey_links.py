@@ -18,7 +18,6 @@ working; nothing issues them any more.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import time
@@ -32,7 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from shared import tracing
-from shared.security import ExpiredToken, InvalidToken, verify_token
+from shared.security import ExpiredToken, InvalidToken, b64url, unb64url, verify_token
 
 PURPOSE = "survey-link"
 DEFAULT_TTL_S = 30 * 24 * 3600
@@ -75,21 +74,13 @@ _SHORT = {
 _LONG = {v: k for k, v in _SHORT.items()}
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def _pack_trace(traceparent: str) -> str | None:
     """The traceparent as base64 of its 25 bytes (trace id, span id, flags); None when it is not one."""
     valid = tracing.parse(traceparent)
     if valid is None:
         return None
     _, trace, span, flags = valid.split("-")
-    return _b64(bytes.fromhex(trace + span + flags))
+    return b64url(bytes.fromhex(trace + span + flags))
 
 
 def _unpack_trace(packed: object) -> str | None:
@@ -97,7 +88,7 @@ def _unpack_trace(packed: object) -> str | None:
     if not isinstance(packed, str):
         return None
     try:
-        raw = _unb64(packed)
+        raw = unb64url(packed)
     except ValueError:
         return None
     if len(raw) != 25:
@@ -131,15 +122,15 @@ def issue_link_token(secret: str, link: SurveyLink, *, ttl_s: int = DEFAULT_TTL_
     claims["exp"] = int(time.time()) + ttl_s
     plain = _compress(json.dumps(claims, separators=(",", ":")).encode())
     nonce = os.urandom(12)
-    return _b64(nonce + _cipher(secret).encrypt(nonce, plain, _AAD))
+    return b64url(nonce + _cipher(secret).encrypt(nonce, plain, _AAD))
 
 
 def _decrypt(secret: str, token: str) -> dict[str, Any]:
     try:
-        raw = _unb64(token)
+        raw = unb64url(token)
     except ValueError as exc:
         raise InvalidToken("token is not readable") from exc
-    if _b64(raw) != token:  # one spelling per token: a changed last character is not padding noise
+    if b64url(raw) != token:  # one spelling per token: a changed last character is not padding noise
         raise InvalidToken("token is not readable")
     if len(raw) < 12 + 16:
         raise InvalidToken("token is too short")

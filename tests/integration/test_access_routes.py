@@ -24,10 +24,10 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from closeloop.cli import SETTINGS as APPS
 from shared.access import PERMISSIONS, Permission, Role
 from tests.integration.test_input_fuzz import sample
 from tests.support.access import key_auth, person_auth
-from tests.support.apps import SETTINGS as APPS
 from tests.support.apps import api_alone
 from tests.support.stack import publish, running
 

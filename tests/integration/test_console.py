@@ -20,7 +20,7 @@ from services.console.settings import ConsoleSettings
 from shared.access import Role, issue_user_token, verify_credential
 from shared.clock import Clock
 from shared.events import NOTIFICATIONS, WORKSPACES
-from shared.security import _mac
+from shared.security import mac
 from tests.conftest import SECRET_KEY
 from tests.support.console import (
     FAST_HASHING,
@@ -448,7 +448,7 @@ async def test_an_expired_user_token_is_refused(client, workspace):
 
 
 async def test_a_key_of_the_old_format_still_works_as_admin(client, workspace):
-    old = f"clk_{workspace}.oldkey123.{_mac(SECRET_KEY, 'api-key', f'{workspace}.oldkey123')}"
+    old = f"clk_{workspace}.oldkey123.{mac(SECRET_KEY, 'api-key', f'{workspace}.oldkey123')}"
     me = await client.get("/v1/me", headers={"Authorization": f"Bearer {old}"})
     assert me.status_code == 200 and me.json()["role"] == "admin"
     forged = old[:-3] + ("AAA" if not old.endswith("AAA") else "BBB")

@@ -17,7 +17,7 @@ from shared.inbox import EventConsumer, inbox_table
 from shared.kafka import create_consumer
 from shared.outbox import Outbox, OutboxRelay, outbox_table
 from shared.settings import ServiceSettings
-from tests.support.plumbing import GROUP_TIMEOUTS, customer_event, marked_effects, scratch_tables
+from tests.support.plumbing import GROUP_TIMEOUTS, consuming, customer_event, marked_effects, scratch_tables
 from tests.support.stack import TopicReader, wait_until
 
 pytestmark = pytest.mark.integration
@@ -121,9 +121,7 @@ async def test_crash_after_db_commit_before_offset_commit_does_not_duplicate(
     assert await _effects(db, marker) == [f"{marker}-1"]
 
     survivor = _consumer(EventConsumer, db, settings, producer, group)
-    await survivor.consumer.start()
-    task = asyncio.create_task(survivor.run())
-    try:
+    async with consuming(survivor):
 
         async def committed_past_event() -> bool:
             return (await survivor.consumer.committed(target) or 0) > published.offset
@@ -132,10 +130,6 @@ async def test_crash_after_db_commit_before_offset_commit_does_not_duplicate(
         await wait_until(
             committed_past_event, timeout_s=60, message="survivor commits the redelivered offset"
         )
-    finally:
-        survivor.stop()
-        await task
-        await survivor.consumer.stop()
     # ...and the inbox made the redelivery a no-op.
     assert await _effects(db, marker) == [f"{marker}-1"]
 
@@ -155,9 +149,7 @@ async def test_poison_and_failing_messages_are_dead_lettered_and_the_partition_m
     await _publish(producer, _event(marker, 3))
 
     consumer = _consumer(EventConsumer, db, settings, producer, "delivery-" + marker)
-    await consumer.consumer.start()
-    task = asyncio.create_task(consumer.run())
-    try:
+    async with consuming(consumer):
         async with TopicReader(broker.bootstrap_servers, dead_letter_topic(CUSTOMER_EVENTS)) as dlq:
             await wait_until(
                 lambda: _has_effects(db, marker, 2), timeout_s=60, message="events behind the poison"
@@ -174,10 +166,6 @@ async def test_poison_and_failing_messages_are_dead_lettered_and_the_partition_m
                 for r in dlq.records
                 if marker.encode() in r.value and _header(r, "dlq_consumer") == "delivery-test"
             }
-    finally:
-        consumer.stop()
-        await task
-        await consumer.consumer.stop()
     assert await _effects(db, marker) == [f"{marker}-1", f"{marker}-3"]
     assert len(parked) == 2
     assert {"ValidationError", "RuntimeError"} <= errors
@@ -214,14 +202,8 @@ async def test_a_handler_that_fails_once_is_retried_and_succeeds(db, producer, b
         max_attempts=3,
         backoff_s=0.01,
     )
-    await kafka.start()
-    task = asyncio.create_task(consumer.run())
-    try:
+    async with consuming(consumer):
         await wait_until(lambda: _has_effects(db, marker, 1), timeout_s=60, message="retried event handled")
-    finally:
-        consumer.stop()
-        await task
-        await kafka.stop()
     assert attempts == [f"{marker}-1", f"{marker}-1"]
     assert await _effects(db, marker) == [f"{marker}-1"]
 
@@ -271,18 +253,12 @@ async def test_events_of_types_without_a_handler_are_skipped_by_their_header(
     )
     last = await _publish(producer, _event(marker, 1))
     consumer = _consumer(EventConsumer, db, _settings(database_url, broker), producer, "delivery-" + marker)
-    await consumer.consumer.start()
-    task = asyncio.create_task(consumer.run())
-    try:
+    async with consuming(consumer):
         await wait_until(lambda: _has_effects(db, marker, 1), timeout_s=60, message="the handled event")
         target = TopicPartition(CUSTOMER_EVENTS, last.partition)
         await wait_until(
             lambda: _committed_past(consumer, target, last.offset), timeout_s=30, message="offset committed"
         )
-    finally:
-        consumer.stop()
-        await task
-        await consumer.consumer.stop()
     async with TopicReader(broker.bootstrap_servers, dead_letter_topic(CUSTOMER_EVENTS)) as dlq:
         await dlq.read_to_end()
     assert not [r for r in dlq.records if marker.encode() in r.value]

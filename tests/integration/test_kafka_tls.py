@@ -4,7 +4,6 @@ refused. See ``tests/support/tls.py`` for why a TLS terminator stands in front o
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from shared.inbox import EventConsumer, inbox_table
 from shared.kafka import create_consumer, create_producer, ensure_topics
 from shared.outbox import Outbox, OutboxRelay, outbox_table
 from shared.settings import KafkaSettings, ServiceSettings
-from tests.support.plumbing import GROUP_TIMEOUTS, customer_event, scratch_tables
+from tests.support.plumbing import GROUP_TIMEOUTS, consuming, customer_event, scratch_tables
 from tests.support.stack import wait_until
 from tests.support.tls import Authority, tls_broker
 
@@ -91,8 +90,6 @@ async def test_outbox_to_inbox_over_mutual_tls(ca: Authority, db: Database, data
                 inbox=inbox,
                 callbacks={CustomerEventReceived: _record},
             )
-            await consumer.consumer.start()
-            task = asyncio.create_task(consumer.run())
 
             async def handled() -> bool:
                 async with db.unit_of_work() as session:
@@ -101,10 +98,8 @@ async def test_outbox_to_inbox_over_mutual_tls(ca: Authority, db: Database, data
                     )
                     return len(list(rows)) == 5
 
-            await wait_until(handled, timeout_s=30, message="five events consumed over TLS")
-            consumer.stop()
-            await task
-            await consumer.consumer.stop()
+            async with consuming(consumer):
+                await wait_until(handled, timeout_s=30, message="five events consumed over TLS")
         finally:
             await producer.stop()
         assert broker.accepted > 0

@@ -4,7 +4,6 @@ and a failing record sends the batch back to one-by-one handling with retries an
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import AsyncIterator
 
@@ -17,7 +16,7 @@ from shared.events import CUSTOMER_EVENTS, CloudEvent, CustomerEventReceived, de
 from shared.inbox import EventConsumer, inbox_table
 from shared.kafka import create_consumer
 from shared.settings import ServiceSettings
-from tests.support.plumbing import GROUP_TIMEOUTS, customer_event, marked_effects, scratch_tables
+from tests.support.plumbing import GROUP_TIMEOUTS, consuming, customer_event, marked_effects, scratch_tables
 from tests.support.stack import TopicReader, wait_until
 
 pytestmark = pytest.mark.integration
@@ -90,9 +89,10 @@ async def test_a_batch_counts_each_event_once_and_a_failing_record_is_parked_alo
         batch=True,
         flush=flush,
     )
-    async with TopicReader(broker.bootstrap_servers, dead_letter_topic(CUSTOMER_EVENTS)) as dlq:
-        await consumer.consumer.start()
-        task = asyncio.create_task(consumer.run())
+    async with (
+        TopicReader(broker.bootstrap_servers, dead_letter_topic(CUSTOMER_EVENTS)) as dlq,
+        consuming(consumer),
+    ):
         tp = TopicPartition(CUSTOMER_EVENTS, sent.partition)
 
         async def committed() -> bool:
@@ -100,9 +100,6 @@ async def test_a_batch_counts_each_event_once_and_a_failing_record_is_parked_alo
 
         await wait_until(committed, message="the batch is committed")
         [parked] = await dlq.wait_for(lambda v: v["data"].get("event_id") == f"{marker}-fails")
-        consumer.stop()
-        await task
-        await consumer.consumer.stop()
 
     async with db.unit_of_work() as session:
         stored = sorted(await session.scalars(select(effects.c.event_id).where(effects.c.marker == marker)))

@@ -4,6 +4,7 @@ event to push through."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,6 +12,7 @@ from sqlalchemy import Column, MetaData, String, Table
 
 from shared.db import Database
 from shared.events import CustomerEventReceived, utcnow
+from shared.inbox import EventConsumer
 
 GROUP_TIMEOUTS = {
     "kafka_session_timeout_ms": 2000,
@@ -29,6 +31,20 @@ async def scratch_tables(database_url: str, metadata: MetaData) -> AsyncIterator
         await conn.run_sync(metadata.create_all)
     yield database
     await database.dispose()
+
+
+@asynccontextmanager
+async def consuming(consumer: EventConsumer) -> AsyncIterator[EventConsumer]:
+    """Start ``consumer`` and run it while the block runs; then stop it, wait for it to finish and close
+    its Kafka consumer (which leaves the group)."""
+    await consumer.consumer.start()
+    task = asyncio.create_task(consumer.run())
+    try:
+        yield consumer
+    finally:
+        consumer.stop()
+        await task
+        await consumer.consumer.stop()
 
 
 def marked_effects(metadata: MetaData) -> Table:

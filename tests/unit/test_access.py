@@ -36,7 +36,7 @@ from shared.access import (
     verify_operator_token,
 )
 from shared.errors import Forbidden
-from shared.security import InvalidToken, _mac, verify_api_key
+from shared.security import InvalidToken, mac, verify_api_key
 from shared.settings import DEV_SECRET_KEY, InsecureSecretKey, ServiceSettings
 
 SECRET = "s" * 40
@@ -123,7 +123,7 @@ def test_a_user_token_cannot_pass_as_a_key_nor_a_key_as_a_user_token():
 
 
 def test_keys_of_the_first_format_are_admin_for_one_release_with_a_warning(caplog):
-    old = f"clk_acme.legacy01.{_mac(SECRET, 'api-key', 'acme.legacy01')}"
+    old = f"clk_acme.legacy01.{mac(SECRET, 'api-key', 'acme.legacy01')}"
     with caplog.at_level(logging.WARNING, logger="shared.access"):
         principal = verify_credential(SECRET, old, now=NOW)
         verify_credential(SECRET, old, now=NOW)

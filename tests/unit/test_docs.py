@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 import re
 from pathlib import Path
 
 import pytest
 
+from closeloop.cli import SETTINGS, settings_class
 from shared.settings import ServiceSettings
-from tests.support.apps import SETTINGS
 from tests.support.docs import doc_generator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,7 +27,7 @@ def env_names(cls: type[ServiceSettings]) -> list[str]:
 @pytest.mark.parametrize("service", list(SETTINGS))
 def test_every_environment_variable_is_documented(service: str):
     """In README.md's Configuration section, or in the service's own page ``docs/<service>.md``."""
-    cls = getattr(importlib.import_module(f"services.{service}.settings"), SETTINGS[service])
+    cls = settings_class(service)
     page = ROOT / "docs" / f"{service}.md"
     docs = README + (page.read_text() if page.exists() else "")
     missing = [name for name in env_names(cls) if name not in docs]

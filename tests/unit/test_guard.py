@@ -3,7 +3,6 @@ nothing fails closed, and the check happens before the body is read."""
 
 from __future__ import annotations
 
-import importlib
 from types import SimpleNamespace
 
 import httpx
@@ -12,26 +11,20 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel
 
+from closeloop.cli import offline_app
 from closeloop.stack import SERVICE_PORTS
 from shared.access import Authenticator, Keyring, Permission, Role, issue_api_key
 from shared.errors import install_problem_handlers
 from shared.guard import GuardedRoute, public, requires, route_access, undeclared
-from tests.support.apps import SETTINGS
 
 SECRET = "guard-test-secret-" + "x" * 32
 FASTAPI_DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/docs/assets"}
 """FastAPI's docs and their offline assets (``shared.apidocs``): public, outside the guard."""
 
 
-def service_app(service: str) -> FastAPI:
-    app_module = importlib.import_module(f"services.{service}.app")
-    settings_cls = getattr(importlib.import_module(f"services.{service}.settings"), SETTINGS[service])
-    return app_module.create_app(settings_cls(database_url="postgresql://nobody@127.0.0.1:1/none"))
-
-
 @pytest.mark.parametrize("service", list(SERVICE_PORTS))
 def test_every_route_of_every_service_declares_who_may_call_it(service: str):
-    app = service_app(service)
+    app = offline_app(service)
     assert undeclared(app) == [], f"{service}: declare requires(...), authenticated() or public(why)"
     others = {
         getattr(c.original_route, "path", "?")
@@ -46,7 +39,7 @@ def test_every_route_of_every_service_declares_who_may_call_it(service: str):
 
 
 def test_the_webhooks_trigger_answers_in_front_of_fastapi_are_public_in_its_openapi():
-    document = service_app("trigger").openapi()
+    document = offline_app("trigger").openapi()
     webhooks = [
         op
         for path, item in document["paths"].items()

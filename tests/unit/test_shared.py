@@ -110,7 +110,8 @@ def test_survey_link_round_trip():
 
 
 def test_a_survey_link_carries_the_invitation_s_trace_in_few_characters():
-    from shared.survey_links import _b64, _cipher
+    from shared.security import b64url
+    from shared.survey_links import _cipher
 
     traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     plain = SurveyLink("ws-acme", "inv-1", "req-1", "svy-1", "c-42", context={"agent": "Grace"})
@@ -130,9 +131,9 @@ def test_a_survey_link_carries_the_invitation_s_trace_in_few_characters():
     def token_with(claims: dict[str, object]) -> str:
         body = zlib.compress(json.dumps(claims).encode())
         nonce = b"\x00" * 12
-        return _b64(nonce + _cipher("k").encrypt(nonce, body, b"closeloop survey link v2"))
+        return b64url(nonce + _cipher("k").encrypt(nonce, body, b"closeloop survey link v2"))
 
-    for garbage in ("AAAA", 42, "%%", _b64(b"\x00" * 25)):
+    for garbage in ("AAAA", 42, "%%", b64url(b"\x00" * 25)):
         claims = {"ws": "w", "inv": "i", "req": "r", "svy": "s", "con": "c", "exp": 2**40, "tp": garbage}
         assert read_link_token("k", token_with(claims)).traceparent is None
 
@@ -141,17 +142,18 @@ def test_a_link_is_as_short_as_with_the_default_window_and_links_issued_before_s
     link = SurveyLink(
         "ws-acme", "inv-1", "req-1", "svy-1", "c-42", context={"agent": "Grace"}, respondent={"name": "Ada"}
     )
-    from shared.survey_links import _b64, _cipher, _unb64
+    from shared.security import b64url, unb64url
+    from shared.survey_links import _cipher
 
     token = issue_link_token("k", link, ttl_s=3600)
-    raw = _unb64(token)
+    raw = unb64url(token)
     nonce, sealed = raw[:12], raw[12:]
     body = _cipher("k").decrypt(nonce, sealed, b"closeloop survey link v2")
     claims = json.loads(zlib.decompress(body))
     assert len(body) <= len(zlib.compress(json.dumps(claims, separators=(",", ":")).encode(), 9))
     # A link issued with zlib's default window (before this change) opens as it did.
     before = zlib.compress(json.dumps(claims, separators=(",", ":")).encode(), 9)
-    old_token = _b64(nonce + _cipher("k").encrypt(nonce, before, b"closeloop survey link v2"))
+    old_token = b64url(nonce + _cipher("k").encrypt(nonce, before, b"closeloop survey link v2"))
     assert read_link_token("k", old_token) == read_link_token("k", token) == link
 
 
@@ -354,8 +356,8 @@ def test_a_worker_leading_its_own_session_lowers_its_scheduling_group_too():
 
 
 def test_a_survey_link_reveals_nothing_about_the_customer_and_cannot_be_altered():
-    from shared.security import sign_token
-    from shared.survey_links import PURPOSE, _unb64
+    from shared.security import sign_token, unb64url
+    from shared.survey_links import PURPOSE
 
     link = SurveyLink(
         workspace_id="ws-acme",
@@ -379,7 +381,7 @@ def test_a_survey_link_reveals_nothing_about_the_customer_and_cannot_be_altered(
         "ws-acme",
     ):
         assert secret_text not in token
-        assert secret_text.encode() not in _unb64(token)
+        assert secret_text.encode() not in unb64url(token)
     # Two links for the same invitation differ (a fresh nonce each), so links cannot be correlated.
     assert issue_link_token("k", link) != token
     flipped = token[:20] + ("A" if token[20] != "A" else "B") + token[21:]
