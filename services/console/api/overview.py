@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.console.api.forms import errors_of, page_router
+from services.console.api.forms import errors_of, page_router, reading
 from services.console.apis import Caller, ServiceError
 from services.console.deps import RuntimeDep, SignedInDep
 from services.console.domain import charts
@@ -143,10 +143,9 @@ async def overview(
     scope: ScopeDep,
     trend: Annotated[str, Query(max_length=4)] = "nps",
 ) -> Response:
-    person = need(signed_in, Permission.METRICS_READ)
+    person, caller = reading(runtime, signed_in, Permission.METRICS_READ)
     chosen = scope.period
     trend_metric = trend if trend in METRICS else "nps"
-    caller = runtime.deps.services.as_person(person)
     data, as_of = await runtime.deps.figures.get_or_load(
         workspace_id=person.workspace_id,
         role=person.role.value,
