@@ -12,6 +12,7 @@ from fastapi import APIRouter, Header, Path, Request, Response
 
 from services.console.deps import RuntimeDep, SignedInDep
 from services.console.handlers import keys, people, sso
+from services.console.handlers.accounts import token_for
 from services.console.models import ApiKey, SsoProvider
 from services.console.queries import members
 from services.console.schemas import (
@@ -36,7 +37,6 @@ from shared.access import (
     Principal,
     Role,
     credential_from_headers,
-    issue_user_token,
     verify_operator_token,
 )
 from shared.errors import NotFound, Unauthorized
@@ -171,19 +171,9 @@ async def user_token(
         raise Unauthorized("Sign in to the console first; this call uses the session cookie.", field="cookie")
     check_session_csrf(signed_in.session.csrf_token, x_csrf_token)
     now = runtime.deps.clock.now().timestamp()
-    ttl = runtime.settings.user_token_ttl_s
-    token = issue_user_token(
-        runtime.settings.keyring,
-        workspace_id=signed_in.workspace_id,
-        user_id=signed_in.user.id,
-        name=signed_in.user.name,
-        role=signed_in.role,
-        now=now,
-        ttl_s=ttl,
-    )
     return UserTokenOut(
-        token=token,
-        expires_at=datetime.fromtimestamp(int(now) + ttl, UTC),
+        token=token_for(runtime.settings, signed_in, now=now),
+        expires_at=datetime.fromtimestamp(int(now) + runtime.settings.user_token_ttl_s, UTC),
         workspace_id=signed_in.workspace_id,
         role=signed_in.role,
     )
