@@ -5,6 +5,7 @@ back to a page with a message, and how a page reads what the services answered."
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Request
@@ -12,11 +13,14 @@ from fastapi.responses import Response
 
 from services.console.apis import Caller, ServiceError
 from services.console.deps import ConsoleRuntime, RuntimeDep, SignedInDep
+from services.console.handlers import accounts
 from services.console.handlers.accounts import SignedIn
+from services.console.models import User
 from services.console.views import flash, need, page, query
-from services.console.web import check_session_csrf, redirect
+from services.console.web import check_session_csrf, home_signed_in, redirect
 from shared.access import Permission
 from shared.guard import GuardedRoute, public
+from shared.service import SessionDep
 
 Csrf = Annotated[str, Form(max_length=200)]
 Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
@@ -77,6 +81,24 @@ async def settled(
     except ServiceError as exc:
         return back_to(runtime, place, done=f"{service} refused: {exc.detail}")
     return back_to(runtime, place, done=done)
+
+
+async def signed_in_home(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    user: User,
+    *,
+    workspace_id: str | None,
+    method: str,
+    now: datetime,
+) -> Response:
+    """Open a session for ``user`` (in ``workspace_id``, else their first workspace) and return the redirect
+    home that sets its cookie (the end of every way in: password, emailed link, invitation, single sign-on)."""
+    token = await accounts.start_session(
+        session, runtime.settings, user=user, workspace_id=workspace_id, method=method, now=now
+    )
+    return home_signed_in(request, runtime.settings, token)
 
 
 def errors_of(data: dict[str, Any]) -> dict[str, ServiceError]:
