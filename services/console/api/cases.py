@@ -29,7 +29,7 @@ from services.console.domain import charts
 from services.console.domain.cases import VIEWS, due_soon, local_time, sla_of
 from services.console.handlers.accounts import SignedIn
 from services.console.live import live_stream
-from services.console.views import can, flashed, need, page, query
+from services.console.views import can, flashed, page, query
 from shared.access import Permission
 
 router = form_router("followup")
@@ -131,18 +131,18 @@ async def inbox_live(
     view: Annotated[str, Query(max_length=20)] = "open",
     mark: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
-    person = need(signed_in, Permission.CASES_READ)
-    services = runtime.deps.services
-    params, _ = await view_params(services.as_person(person), person, view if view in VIEWS else "open")
-
-    async def look() -> str | None:
-        try:
-            found = await services.as_person(person).get("followup", "/v1/cases", **params)
-        except ServiceError:
-            return None
-        return fingerprint(found["items"])
-
-    return live_stream(request, runtime, look, mark, waiting="followup")
+    person, caller = reading(runtime, signed_in, Permission.CASES_READ)
+    params, _ = await view_params(caller, person, view if view in VIEWS else "open")
+    return live_stream(
+        request,
+        runtime,
+        person,
+        mark,
+        service="followup",
+        path="/v1/cases",
+        params=params,
+        fingerprint=lambda found: fingerprint(found["items"]),
+    )
 
 
 @router.post("/cases/bulk", summary="Bulk actions on cases from the inbox", response_class=HTMLResponse)

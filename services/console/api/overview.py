@@ -215,19 +215,18 @@ async def overview_live(
     mark: Annotated[str | None, Query(max_length=400)] = None,
 ) -> Response:
     person = need(signed_in, Permission.METRICS_READ)
-    services = runtime.deps.services
-    params = scope.params()
-
-    async def look() -> str | None:
-        try:
-            now = await services.as_person(person).get(
-                "scoring", "/v1/metrics", metric=list(METRICS), **params
-            )
-        except ServiceError:
-            return None
-        return fingerprint(now)
 
     def changed() -> None:
         runtime.deps.figures.changed(person.workspace_id)
 
-    return live_stream(request, runtime, look, mark, waiting="scoring", on_change=changed)
+    return live_stream(
+        request,
+        runtime,
+        person,
+        mark,
+        service="scoring",
+        path="/v1/metrics",
+        params={"metric": list(METRICS), **scope.params()},
+        fingerprint=fingerprint,
+        on_change=changed,
+    )
