@@ -8,10 +8,10 @@ import csv
 import io
 from typing import Annotated, Any
 
-from fastapi import Path, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.console.api.forms import page_router, reading, refused_page
+from services.console.api.forms import Id, page_router, reading, refused_page
 from services.console.api.overview import METRICS, NAMES, Day, Filters, PeriodKey, Scope, ScopeDep, Text
 from services.console.apis import ServiceError
 from services.console.deps import RuntimeDep, SignedInDep
@@ -36,6 +36,8 @@ DIMENSIONS = (
     "journey_stage",
     "plan",
 )
+Metric = Annotated[str, Query(max_length=8)]
+GroupBy = Annotated[str, Query(max_length=40, pattern=r"^[A-Za-z0-9_.\-]*$")]
 
 
 @router.get("/explore", summary="A metric by a dimension", response_class=HTMLResponse)
@@ -44,8 +46,8 @@ async def explore(
     runtime: RuntimeDep,
     signed_in: SignedInDep,
     scope: ScopeDep,
-    metric: Annotated[str, Query(max_length=8)] = "nps",
-    group_by: Annotated[str, Query(max_length=40, pattern=r"^[A-Za-z0-9_.\-]*$")] = "channel",
+    metric: Metric = "nps",
+    group_by: GroupBy = "channel",
 ) -> Response:
     person, caller = reading(runtime, signed_in, Permission.METRICS_READ)
     metric = metric if metric in (*METRICS, "rating") else "nps"
@@ -101,8 +103,8 @@ async def explore_csv(
     runtime: RuntimeDep,
     signed_in: SignedInDep,
     scope: ScopeDep,
-    metric: Annotated[str, Query(max_length=8)] = "nps",
-    group_by: Annotated[str, Query(max_length=40, pattern=r"^[A-Za-z0-9_.\-]*$")] = "channel",
+    metric: Metric = "nps",
+    group_by: GroupBy = "channel",
 ) -> Response:
     _, caller = reading(runtime, signed_in, Permission.METRICS_EXPORT)
     chosen = scope.period
@@ -188,7 +190,7 @@ async def one_response(
     request: Request,
     runtime: RuntimeDep,
     signed_in: SignedInDep,
-    response_id: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")],
+    response_id: Id,
     survey_id: Text = None,
 ) -> Response:
     person, caller = reading(runtime, signed_in, Permission.RESPONSES_READ)
