@@ -11,10 +11,21 @@ from typing import Annotated, Any
 from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.console.api.forms import Csrf, Id, acting, back_to, errors_of, form_router, items_of, settled
-from services.console.apis import ServiceError
+from services.console.api.forms import (
+    Csrf,
+    Id,
+    acting,
+    back_to,
+    errors_of,
+    form_router,
+    items_of,
+    reading,
+    settled,
+)
+from services.console.apis import Caller, ServiceError
 from services.console.deps import RuntimeDep, SignedInDep
-from services.console.views import can, flashed, need, page
+from services.console.handlers.accounts import SignedIn
+from services.console.views import can, flashed, page
 from shared.access import Permission
 
 router = form_router("each service")
@@ -23,8 +34,8 @@ CHANNELS = ("email", "sms", "whatsapp", "chat", "link")
 
 @router.get("/automation", summary="Integrations, rules and the decisions log", response_class=HTMLResponse)
 async def automation(request: Request, runtime: RuntimeDep, signed_in: SignedInDep) -> Response:
-    person = need(signed_in, Permission.RULES_READ)
-    return await automation_page(request, runtime, person, done=flashed(request, runtime.settings, "done"))
+    person, caller = reading(runtime, signed_in, Permission.RULES_READ)
+    return await automation_page(request, person, caller, done=flashed(request, runtime.settings, "done"))
 
 
 @router.post(
@@ -49,8 +60,8 @@ async def dry_run(
         result, refused = None, exc.detail
     return await automation_page(
         request,
-        runtime,
         person,
+        caller,
         dry_run=result,
         dry_refused=refused,
         tried={"event_type": event_type, "source": source, "email": email},
@@ -85,7 +96,7 @@ async def create_rule(
     except ServiceError as exc:
         # Shown beside the form, with what was typed kept.
         tried = {**body, "source": source, "delay_minutes": delay_minutes}
-        return await automation_page(request, runtime, person, rule_refused=exc.detail, rule_tried=tried)
+        return await automation_page(request, person, caller, rule_refused=exc.detail, rule_tried=tried)
     return back_to(runtime, "/automation#rules-h", done=f"Rule “{name}” created.")
 
 
@@ -160,13 +171,12 @@ async def send_test_event(
         accepted = await caller.post("trigger", "/v1/events", event)
         decisions = await caller.get("trigger", f"/v1/events/{accepted['event_id']}/decisions")
     except ServiceError as exc:
-        return await automation_page(request, runtime, person, test_refused=exc.detail, test_tried=tried)
+        return await automation_page(request, person, caller, test_refused=exc.detail, test_tried=tried)
     test = {"integration": integration, "event_id": accepted["event_id"], "decisions": decisions}
-    return await automation_page(request, runtime, person, test=test, test_tried=tried)
+    return await automation_page(request, person, caller, test=test, test_tried=tried)
 
 
-async def automation_page(request: Request, runtime: RuntimeDep, person: Any, **extra: Any) -> Response:
-    caller = runtime.deps.services.as_person(person)
+async def automation_page(request: Request, person: SignedIn, caller: Caller, **extra: Any) -> Response:
     calls: dict[str, Any] = {
         "rules": caller.get("trigger", "/v1/rules"),
         "decisions": caller.get("trigger", "/v1/decisions", limit=20),
