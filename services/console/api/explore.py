@@ -36,8 +36,6 @@ DIMENSIONS = (
     "journey_stage",
     "plan",
 )
-Metric = Annotated[str, Query(max_length=8)]
-GroupBy = Annotated[str, Query(max_length=40, pattern=r"^[A-Za-z0-9_.\-]*$")]
 
 
 @router.get("/explore", summary="A metric by a dimension", response_class=HTMLResponse)
@@ -46,8 +44,8 @@ async def explore(
     runtime: RuntimeDep,
     signed_in: SignedInDep,
     scope: ScopeDep,
-    metric: Metric = "nps",
-    group_by: GroupBy = "channel",
+    metric: Annotated[str, Query(max_length=8)] = "nps",
+    group_by: Annotated[str, Query(max_length=40, pattern=r"^[A-Za-z0-9_.\-]*$")] = "channel",
 ) -> Response:
     person, caller = reading(runtime, signed_in, Permission.METRICS_READ)
     metric = metric if metric in (*METRICS, "rating") else "nps"
@@ -103,8 +101,8 @@ async def explore_csv(
     runtime: RuntimeDep,
     signed_in: SignedInDep,
     scope: ScopeDep,
-    metric: Metric = "nps",
-    group_by: GroupBy = "channel",
+    metric: Annotated[str, Query(max_length=8)] = "nps",
+    group_by: Annotated[str, Query(max_length=40, pattern=r"^[A-Za-z0-9_.\-]*$")] = "channel",
 ) -> Response:
     _, caller = reading(runtime, signed_in, Permission.METRICS_EXPORT)
     chosen = scope.period
