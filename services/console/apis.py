@@ -16,9 +16,8 @@ from typing import Any, Literal
 
 import httpx
 
-from services.console.handlers.accounts import SignedIn
+from services.console.handlers.accounts import SignedIn, token_for
 from services.console.settings import ConsoleSettings
-from shared.access import issue_user_token
 
 Service = Literal["trigger", "dispatch", "responses", "scoring", "followup"]
 Params = Mapping[str, str | int | float | bool | Sequence[str] | None]
@@ -61,15 +60,7 @@ class Services:
 
     def as_person(self, person: SignedIn) -> Caller:
         """Return a caller that speaks for ``person`` with a user token minted now."""
-        token = issue_user_token(
-            self.settings.keyring,
-            workspace_id=person.workspace_id,
-            user_id=person.user.id,
-            name=person.user.name,
-            role=person.role,
-            now=time.time(),
-            ttl_s=self.settings.user_token_ttl_s,
-        )
+        token = token_for(self.settings, person, now=time.time())
         return Caller(self, {"Authorization": f"Bearer {token}"})
 
 

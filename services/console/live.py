@@ -6,12 +6,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 
+from services.console.apis import Params, Service, ServiceError
 from services.console.deps import ConsoleRuntime
+from services.console.handlers.accounts import SignedIn
 from services.console.web import SECURITY_HEADERS
 
 STREAM_S = 600
@@ -21,16 +24,28 @@ STREAM_S = 600
 def live_stream(
     request: Request,
     runtime: ConsoleRuntime,
-    look: Callable[[], Awaitable[str | None]],
+    person: SignedIn,
     mark: str | None,
     *,
-    waiting: str,
+    service: Service,
+    path: str,
+    params: Params,
+    fingerprint: Callable[[Any], str],
     on_change: Callable[[], None] | None = None,
 ) -> StreamingResponse:
-    """Stream ``changed`` (with the new fingerprint) each time ``look`` answers something other than
-    the last, calling ``on_change`` first; ``look`` answers None while its service does not (a comment
-    says so now and then)."""
+    """Stream ``changed`` (with the new fingerprint) each time the ``fingerprint`` of what ``service``
+    answers ``person`` at ``path`` is other than the last, calling ``on_change`` first; while the
+    service does not answer, a comment says so now and then."""
     interval = runtime.settings.live_poll_ms / 1000
+    services = runtime.deps.services
+
+    async def look() -> str | None:
+        try:
+            # A token minted each time: the stream outlives one.
+            found = await services.as_person(person).get(service, path, **params)
+        except ServiceError:
+            return None
+        return fingerprint(found)
 
     async def events() -> AsyncIterator[str]:
         yield "retry: 1000\n\n"
@@ -46,7 +61,7 @@ def live_stream(
                     yield f"event: changed\ndata: {seen}\n\n"
                 last = seen
             elif i % 15 == 0:
-                yield f": waiting for {waiting}\n\n"
+                yield f": waiting for {service}\n\n"
             await asyncio.sleep(interval)
 
     headers = {**SECURITY_HEADERS, "X-Accel-Buffering": "no"}

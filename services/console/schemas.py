@@ -19,6 +19,8 @@ class KeyIn(BaseModel):
 
 
 class KeyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     key_id: str
     prefix: str = Field(description="clk_<workspace>.<key id>: identifies the key; not a secret.")
     role: Role
@@ -42,6 +44,8 @@ class InvitationIn(BaseModel):
 
 
 class InvitationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     email: str
     role: Role

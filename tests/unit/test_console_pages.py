@@ -1,12 +1,20 @@
-"""The web app's pure parts: the period picker, the SVG charts, the inbox's SLA countdowns and local time."""
+"""The web app's pure parts: the period picker, the SVG charts, the inbox's SLA countdowns and local time,
+and the way a form goes back to its page with a message."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
+from urllib.parse import parse_qsl, urlsplit
 
+from starlette.requests import Request
+
+from services.console.api.forms import back_to
 from services.console.domain import charts
 from services.console.domain.cases import countdown, due_soon, local_time, sla_of
 from services.console.domain.periods import period_of
+from services.console.settings import ConsoleSettings
+from services.console.views import flashed
 
 TODAY = date(2026, 11, 30)
 
@@ -85,3 +93,22 @@ def test_the_customers_local_time_names_their_zone_or_nothing():
     now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
     assert local_time("Europe/Amsterdam", now) == "13:00, Mon (Europe/Amsterdam)"
     assert local_time("Mars/Olympus", now) is None and local_time(None, now) is None
+
+
+def test_a_form_goes_back_to_its_place_with_a_signed_message_before_the_fragment():
+    settings = ConsoleSettings(database_url="postgresql://nobody@127.0.0.1:1/none")
+    response = back_to(
+        SimpleNamespace(settings=settings), "/cases#actions", keep={"view": "team"}, done="Moved."
+    )
+    assert response.status_code == 303
+    url = urlsplit(response.headers["location"])
+    assert (url.path, url.fragment) == ("/cases", "actions")
+    assert [k for k, _ in parse_qsl(url.query)] == ["view", "done", "done_sig"]
+    landed = Request({"type": "http", "query_string": url.query.encode(), "headers": []})
+    assert flashed(landed, settings, "done") == "Moved."
+    assert (
+        urlsplit(
+            back_to(SimpleNamespace(settings=settings), "/settings", done="x").headers["location"]
+        ).fragment
+        == ""
+    )

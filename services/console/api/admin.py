@@ -10,14 +10,24 @@ from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from services.console.api.forms import Csrf, Id, acting, errors_of, form_router, items_of
+from services.console.api.forms import (
+    Csrf,
+    Id,
+    acting,
+    back_to,
+    checked,
+    errors_of,
+    form_router,
+    items_of,
+    reading,
+    settled,
+)
 from services.console.api.settings_channels import typed_back
 from services.console.apis import ServiceError
 from services.console.deps import RuntimeDep, SignedInDep
 from services.console.handlers import people
 from services.console.queries import members
-from services.console.views import can, flash, flashed, need, page, query
-from services.console.web import check_session_csrf, redirect
+from services.console.views import can, flashed, page
 from shared.access import PERSON_ROLES, Permission, Principal, Role, may_grant
 from shared.errors import CloseloopError
 from shared.service import SessionDep
@@ -32,8 +42,7 @@ async def settings_page(
     runtime: RuntimeDep,
     signed_in: SignedInDep,
 ) -> Response:
-    person = need(signed_in, Permission.SETTINGS_READ)
-    caller = runtime.deps.services.as_person(person)
+    person, caller = reading(runtime, signed_in, Permission.SETTINGS_READ)
     calls: dict[str, Any] = {
         "targets": caller.get("scoring", "/v1/targets"),
         "teams": caller.get("followup", "/v1/teams"),
@@ -99,7 +108,7 @@ async def add_target(
         done = f"Target “{name}” added."
     except ServiceError as exc:
         done = f"scoring refused: {exc.detail}"
-    return redirect("/settings" + query(**flash(runtime.settings, done=done)) + "#targets")
+    return back_to(runtime, "/settings#targets", done=done)
 
 
 @router.post("/settings/people", summary="Invite someone with a role", response_class=HTMLResponse)
@@ -111,8 +120,7 @@ async def invite_person(
     email: Annotated[str, Form(max_length=320)] = "",
     role: Annotated[str, Form(max_length=20)] = "viewer",
 ) -> Response:
-    person = need(signed_in, Permission.USERS_WRITE)
-    check_session_csrf(person.session.csrf_token, csrf_token)
+    person = checked(signed_in, csrf_token, Permission.USERS_WRITE)
     by = Principal(
         workspace_id=person.workspace_id,
         role=person.role,
@@ -134,7 +142,7 @@ async def invite_person(
     except (CloseloopError, ValidationError) as exc:
         await session.rollback()
         done = f"Not invited: {getattr(exc, 'detail', exc)}"
-    return redirect("/settings" + query(**flash(runtime.settings, done=done)) + "#people")
+    return back_to(runtime, "/settings#people", done=done)
 
 
 @router.get(
@@ -148,8 +156,7 @@ async def webhook_log(
     runtime: RuntimeDep,
     signed_in: SignedInDep,
 ) -> Response:
-    person = need(signed_in, Permission.INTEGRATIONS_READ)
-    caller = runtime.deps.services.as_person(person)
+    person, caller = reading(runtime, signed_in, Permission.INTEGRATIONS_READ)
     data = await caller.gather(
         subscription=caller.get("dispatch", f"/v1/webhooks/{subscription_id}"),
         deliveries=caller.get("dispatch", f"/v1/webhooks/{subscription_id}/deliveries"),
@@ -175,9 +182,6 @@ async def replay(
     subscription_id: Id, delivery_id: Id, runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: Csrf = ""
 ) -> Response:
     _, caller = acting(runtime, signed_in, csrf_token, Permission.INTEGRATIONS_WRITE)
-    try:
-        await caller.post("dispatch", f"/v1/webhooks/{subscription_id}/deliveries/{delivery_id}/replay")
-        done = "Delivery queued again."
-    except ServiceError as exc:
-        done = f"dispatch refused: {exc.detail}"
-    return redirect(f"/settings/webhooks/{subscription_id}" + query(**flash(runtime.settings, done=done)))
+    change = caller.post("dispatch", f"/v1/webhooks/{subscription_id}/deliveries/{delivery_id}/replay")
+    back = f"/settings/webhooks/{subscription_id}"
+    return await settled(runtime, back, change, done="Delivery queued again.", service="dispatch")

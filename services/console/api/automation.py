@@ -11,11 +11,21 @@ from typing import Annotated, Any
 from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.console.api.forms import Csrf, Id, acting, errors_of, form_router, items_of
-from services.console.apis import ServiceError
+from services.console.api.forms import (
+    Csrf,
+    Id,
+    acting,
+    back_to,
+    errors_of,
+    form_router,
+    items_of,
+    reading,
+    settled,
+)
+from services.console.apis import Caller, ServiceError
 from services.console.deps import RuntimeDep, SignedInDep
-from services.console.views import can, flash, flashed, need, page, query
-from services.console.web import check_session_csrf, redirect
+from services.console.handlers.accounts import SignedIn
+from services.console.views import can, flashed, page
 from shared.access import Permission
 
 router = form_router("each service")
@@ -24,8 +34,8 @@ CHANNELS = ("email", "sms", "whatsapp", "chat", "link")
 
 @router.get("/automation", summary="Integrations, rules and the decisions log", response_class=HTMLResponse)
 async def automation(request: Request, runtime: RuntimeDep, signed_in: SignedInDep) -> Response:
-    person = need(signed_in, Permission.RULES_READ)
-    return await automation_page(request, runtime, person, done=flashed(request, runtime.settings, "done"))
+    person, caller = reading(runtime, signed_in, Permission.RULES_READ)
+    return await automation_page(request, person, caller, done=flashed(request, runtime.settings, "done"))
 
 
 @router.post(
@@ -42,18 +52,16 @@ async def dry_run(
     source: Annotated[str, Form(max_length=40)] = "api",
     email: Annotated[str, Form(max_length=320)] = "",
 ) -> Response:
-    person = need(signed_in, Permission.RULES_READ)
-    check_session_csrf(person.session.csrf_token, csrf_token)
+    person, caller = acting(runtime, signed_in, csrf_token, Permission.RULES_READ)
     body = {"source": source or "api", "event_type": event_type, "contact": {"email": email} if email else {}}
-    caller = runtime.deps.services.as_person(person)
     try:
         result, refused = await caller.post("trigger", "/v1/rules/dry-run", body), None
     except ServiceError as exc:
         result, refused = None, exc.detail
     return await automation_page(
         request,
-        runtime,
         person,
+        caller,
         dry_run=result,
         dry_refused=refused,
         tried={"event_type": event_type, "source": source, "email": email},
@@ -73,8 +81,7 @@ async def create_rule(
     channel: Annotated[str, Form(max_length=10)] = "email",
     delay_minutes: Annotated[int, Form(ge=0, le=365 * 24 * 60)] = 0,
 ) -> Response:
-    person = need(signed_in, Permission.RULES_WRITE)
-    check_session_csrf(person.session.csrf_token, csrf_token)
+    person, caller = acting(runtime, signed_in, csrf_token, Permission.RULES_WRITE)
     body: dict[str, Any] = {
         "name": name,
         "event_type": event_type,
@@ -84,15 +91,13 @@ async def create_rule(
     }
     if source.strip():
         body["source"] = source.strip()
-    caller = runtime.deps.services.as_person(person)
     try:
         await caller.post("trigger", "/v1/rules", body)
     except ServiceError as exc:
         # Shown beside the form, with what was typed kept.
         tried = {**body, "source": source, "delay_minutes": delay_minutes}
-        return await automation_page(request, runtime, person, rule_refused=exc.detail, rule_tried=tried)
-    done = f"Rule “{name}” created."
-    return redirect("/automation" + query(**flash(runtime.settings, done=done)) + "#rules-h")
+        return await automation_page(request, person, caller, rule_refused=exc.detail, rule_tried=tried)
+    return back_to(runtime, "/automation#rules-h", done=f"Rule “{name}” created.")
 
 
 @router.post(
@@ -106,12 +111,9 @@ async def toggle_rule(
     enabled: Annotated[str, Form(max_length=5)] = "false",
 ) -> Response:
     _, caller = acting(runtime, signed_in, csrf_token, Permission.RULES_WRITE)
-    try:
-        await caller.call("trigger", "PATCH", f"/v1/rules/{rule_id}", json={"enabled": enabled == "true"})
-        done = "Rule enabled." if enabled == "true" else "Rule disabled."
-    except ServiceError as exc:
-        done = f"trigger refused: {exc.detail}"
-    return redirect("/automation" + query(**flash(runtime.settings, done=done)))
+    change = caller.call("trigger", "PATCH", f"/v1/rules/{rule_id}", json={"enabled": enabled == "true"})
+    done = "Rule enabled." if enabled == "true" else "Rule disabled."
+    return await settled(runtime, "/automation", change, done=done, service="trigger")
 
 
 @router.post(
@@ -129,9 +131,7 @@ async def rotate_secret(
             "trigger", "PATCH", f"/v1/integrations/{integration_id}", json={"secret": secret}
         )
     except ServiceError as exc:
-        return redirect(
-            "/automation" + query(**flash(runtime.settings, done=f"trigger refused: {exc.detail}"))
-        )
+        return back_to(runtime, "/automation", done=f"trigger refused: {exc.detail}")
     # Shown on this answer only: the console keeps no copy, trigger keeps it encrypted.
     return page("secret.html", request, person, integration=integration, secret=secret)
 
@@ -171,13 +171,12 @@ async def send_test_event(
         accepted = await caller.post("trigger", "/v1/events", event)
         decisions = await caller.get("trigger", f"/v1/events/{accepted['event_id']}/decisions")
     except ServiceError as exc:
-        return await automation_page(request, runtime, person, test_refused=exc.detail, test_tried=tried)
+        return await automation_page(request, person, caller, test_refused=exc.detail, test_tried=tried)
     test = {"integration": integration, "event_id": accepted["event_id"], "decisions": decisions}
-    return await automation_page(request, runtime, person, test=test, test_tried=tried)
+    return await automation_page(request, person, caller, test=test, test_tried=tried)
 
 
-async def automation_page(request: Request, runtime: RuntimeDep, person: Any, **extra: Any) -> Response:
-    caller = runtime.deps.services.as_person(person)
+async def automation_page(request: Request, person: SignedIn, caller: Caller, **extra: Any) -> Response:
     calls: dict[str, Any] = {
         "rules": caller.get("trigger", "/v1/rules"),
         "decisions": caller.get("trigger", "/v1/decisions", limit=20),

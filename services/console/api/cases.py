@@ -12,15 +12,24 @@ from typing import Annotated, Any
 from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.console.api.forms import Csrf, Id, errors_of, form_router, items_of, refused_page
-from services.console.apis import ServiceError
+from services.console.api.forms import (
+    Csrf,
+    Id,
+    acting,
+    back_to,
+    errors_of,
+    form_router,
+    items_of,
+    reading,
+    refused_page,
+)
+from services.console.apis import Caller, ServiceError
 from services.console.deps import RuntimeDep, SignedInDep
 from services.console.domain import charts
 from services.console.domain.cases import VIEWS, due_soon, local_time, sla_of
 from services.console.handlers.accounts import SignedIn
 from services.console.live import live_stream
-from services.console.views import can, flash, flashed, need, page, query
-from services.console.web import check_session_csrf, redirect
+from services.console.views import can, flashed, page, query
 from shared.access import Permission
 
 router = form_router("followup")
@@ -74,10 +83,9 @@ async def inbox(
     signed_in: SignedInDep,
     view: Annotated[str, Query(max_length=20)] = "",
 ) -> Response:
-    person = need(signed_in, Permission.CASES_READ)
+    person, caller = reading(runtime, signed_in, Permission.CASES_READ)
     chosen = view in VIEWS
     view = view if chosen else ("mine" if can(person, Permission.CASES_WRITE) else "open")
-    caller = runtime.deps.services.as_person(person)
     now = runtime.deps.clock.now()
     team = None
     error: ServiceError | None = None
@@ -123,18 +131,18 @@ async def inbox_live(
     view: Annotated[str, Query(max_length=20)] = "open",
     mark: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
-    person = need(signed_in, Permission.CASES_READ)
-    services = runtime.deps.services
-    params, _ = await view_params(services.as_person(person), person, view if view in VIEWS else "open")
-
-    async def look() -> str | None:
-        try:
-            found = await services.as_person(person).get("followup", "/v1/cases", **params)
-        except ServiceError:
-            return None
-        return fingerprint(found["items"])
-
-    return live_stream(request, runtime, look, mark, waiting="followup")
+    person, caller = reading(runtime, signed_in, Permission.CASES_READ)
+    params, _ = await view_params(caller, person, view if view in VIEWS else "open")
+    return live_stream(
+        request,
+        runtime,
+        person,
+        mark,
+        service="followup",
+        path="/v1/cases",
+        params=params,
+        fingerprint=lambda found: fingerprint(found["items"]),
+    )
 
 
 @router.post("/cases/bulk", summary="Bulk actions on cases from the inbox", response_class=HTMLResponse)
@@ -147,24 +155,20 @@ async def bulk(
     action: Annotated[str, Form(max_length=20)] = "",
     view: Annotated[str, Form(max_length=20)] = "open",
 ) -> Response:
-    person = need(signed_in, Permission.CASES_WRITE)
-    check_session_csrf(person.session.csrf_token, csrf_token)
+    person, caller = acting(runtime, signed_in, csrf_token, Permission.CASES_WRITE)
     bodies = {
         "take": {"action": "assign", "agent_id": person.user.id},
         "contacted": {"action": "status", "status": "in_progress", "note": "Contacted (bulk, console)."},
         "urgent": {"action": "priority", "priority": "urgent"},
     }
     if not case_ids or action not in bodies:
-        return redirect(
-            "/cases" + query(view=view, **flash(runtime.settings, done="Choose cases and an action."))
-        )
-    caller = runtime.deps.services.as_person(person)
+        return back_to(runtime, "/cases", keep={"view": view}, done="Choose cases and an action.")
     try:
         out = await caller.post("followup", "/v1/cases/bulk", {"case_ids": case_ids, **bodies[action]})
         done = f"{out['succeeded']} changed, {out['failed']} refused."
     except ServiceError as exc:
         done = f"followup refused: {exc.detail}"
-    return redirect("/cases" + query(view=view, **flash(runtime.settings, done=done)))
+    return back_to(runtime, "/cases", keep={"view": view}, done=done)
 
 
 def won_back_bar(group: dict[str, Any]) -> charts.Bar:
@@ -185,9 +189,8 @@ async def report(
     signed_in: SignedInDep,
     by: Annotated[str, Query(max_length=20)] = "team",
 ) -> Response:
-    person = need(signed_in, Permission.METRICS_READ)
+    person, caller = reading(runtime, signed_in, Permission.METRICS_READ)
     by = by if by in ("team", "agent", "root_cause", "none") else "team"
-    caller = runtime.deps.services.as_person(person)
     data = await caller.gather(
         funnel=caller.get("followup", "/v1/metrics/funnel"),
         total=caller.get("followup", "/v1/metrics", by="none"),
@@ -231,8 +234,7 @@ async def case_page(
     runtime: RuntimeDep,
     signed_in: SignedInDep,
 ) -> Response:
-    person = need(signed_in, Permission.CASES_READ)
-    caller = runtime.deps.services.as_person(person)
+    person, caller = reading(runtime, signed_in, Permission.CASES_READ)
     data = await caller.gather(
         case=caller.get("followup", f"/v1/cases/{case_id}"),
         causes=caller.get("followup", "/v1/root-causes"),
@@ -262,15 +264,13 @@ async def case_page(
 
 
 async def _act(
-    runtime: RuntimeDep, person: SignedIn, case_id: str, path: str, body: dict[str, Any], done: str
+    runtime: RuntimeDep, caller: Caller, case_id: str, path: str, body: dict[str, Any], done: str
 ) -> Response:
-    caller = runtime.deps.services.as_person(person)
     try:
         await caller.post("followup", f"/v1/cases/{case_id}{path}", body)
     except ServiceError as exc:
-        refused = flash(runtime.settings, error=f"followup refused: {exc.detail}")
-        return redirect(f"/cases/{case_id}" + query(**refused) + "#actions")
-    return redirect(f"/cases/{case_id}" + query(**flash(runtime.settings, done=done)))
+        return back_to(runtime, f"/cases/{case_id}#actions", error=f"followup refused: {exc.detail}")
+    return back_to(runtime, f"/cases/{case_id}", done=done)
 
 
 @router.post("/cases/{case_id}/status", summary="Move a case", response_class=HTMLResponse)
@@ -282,28 +282,25 @@ async def change_status(
     status: Annotated[str, Form(max_length=40)] = "",
     note: Note = "",
 ) -> Response:
-    person = need(signed_in, Permission.CASES_WRITE)
-    check_session_csrf(person.session.csrf_token, csrf_token)
+    _, caller = acting(runtime, signed_in, csrf_token, Permission.CASES_WRITE)
     body = {"status": status, **({"note": note} if note.strip() else {})}
-    return await _act(runtime, person, case_id, "/status", body, f"Moved to {status.replace('_', ' ')}.")
+    return await _act(runtime, caller, case_id, "/status", body, f"Moved to {status.replace('_', ' ')}.")
 
 
 @router.post("/cases/{case_id}/take", summary="Assign a case to oneself", response_class=HTMLResponse)
 async def take(
     case_id: CaseId, runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: Csrf = ""
 ) -> Response:
-    person = need(signed_in, Permission.CASES_WRITE)
-    check_session_csrf(person.session.csrf_token, csrf_token)
-    return await _act(runtime, person, case_id, "/assign", {"agent_id": person.user.id}, "The case is yours.")
+    person, caller = acting(runtime, signed_in, csrf_token, Permission.CASES_WRITE)
+    return await _act(runtime, caller, case_id, "/assign", {"agent_id": person.user.id}, "The case is yours.")
 
 
 @router.post("/cases/{case_id}/notes", summary="Add a note", response_class=HTMLResponse)
 async def add_note(
     case_id: CaseId, runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: Csrf = "", note: Note = ""
 ) -> Response:
-    person = need(signed_in, Permission.CASES_WRITE)
-    check_session_csrf(person.session.csrf_token, csrf_token)
-    return await _act(runtime, person, case_id, "/notes", {"body": note}, "Note added.")
+    _, caller = acting(runtime, signed_in, csrf_token, Permission.CASES_WRITE)
+    return await _act(runtime, caller, case_id, "/notes", {"body": note}, "Note added.")
 
 
 @router.post(
@@ -318,21 +315,19 @@ async def resolve(
     action_taken: Note = "",
     note: Note = "",
 ) -> Response:
-    person = need(signed_in, Permission.CASES_WRITE)
-    check_session_csrf(person.session.csrf_token, csrf_token)
+    _, caller = acting(runtime, signed_in, csrf_token, Permission.CASES_WRITE)
     category, _, cause = root_cause.partition("/")
     body = {
         "root_cause": {"category": category, "cause": cause},
         "action_taken": action_taken,
         **({"note": note} if note.strip() else {}),
     }
-    return await _act(runtime, person, case_id, "/resolve", body, "Resolved: the retention survey goes out.")
+    return await _act(runtime, caller, case_id, "/resolve", body, "Resolved: the retention survey goes out.")
 
 
 @router.post("/cases/{case_id}/reopen", summary="Reopen a case", response_class=HTMLResponse)
 async def reopen(
     case_id: CaseId, runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: Csrf = "", note: Note = ""
 ) -> Response:
-    person = need(signed_in, Permission.CASES_WRITE)
-    check_session_csrf(person.session.csrf_token, csrf_token)
-    return await _act(runtime, person, case_id, "/reopen", {"reason": note}, "Reopened.")
+    _, caller = acting(runtime, signed_in, csrf_token, Permission.CASES_WRITE)
+    return await _act(runtime, caller, case_id, "/reopen", {"reason": note}, "Reopened.")

@@ -8,16 +8,16 @@ import csv
 import io
 from typing import Annotated, Any
 
-from fastapi import Path, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.console.api.forms import page_router, refused_page
+from services.console.api.forms import Id, page_router, reading, refused_page
 from services.console.api.overview import METRICS, NAMES, Day, Filters, PeriodKey, Scope, ScopeDep, Text
 from services.console.apis import ServiceError
 from services.console.deps import RuntimeDep, SignedInDep
 from services.console.domain import charts
 from services.console.domain.periods import PERIODS, period_of
-from services.console.views import can, need, page, query
+from services.console.views import can, page, query
 from services.console.web import SECURITY_HEADERS
 from shared.access import Permission
 
@@ -38,16 +38,6 @@ DIMENSIONS = (
 )
 
 
-async def explore_data(
-    runtime: RuntimeDep, person: Any, metric: str, group_by: str, scope: dict[str, Any]
-) -> Any:
-    caller = runtime.deps.services.as_person(person)
-    return await caller.gather(
-        report=caller.get("scoring", "/v1/metrics", metric=metric, group_by=group_by, **scope),
-        surveys=caller.get("scoring", "/v1/surveys"),
-    )
-
-
 @router.get("/explore", summary="A metric by a dimension", response_class=HTMLResponse)
 async def explore(
     request: Request,
@@ -57,10 +47,13 @@ async def explore(
     metric: Annotated[str, Query(max_length=8)] = "nps",
     group_by: Annotated[str, Query(max_length=40, pattern=r"^[A-Za-z0-9_.\-]*$")] = "channel",
 ) -> Response:
-    person = need(signed_in, Permission.METRICS_READ)
+    person, caller = reading(runtime, signed_in, Permission.METRICS_READ)
     metric = metric if metric in (*METRICS, "rating") else "nps"
     group_by = group_by or "channel"
-    data = await explore_data(runtime, person, metric, group_by, scope.params())
+    data = await caller.gather(
+        report=caller.get("scoring", "/v1/metrics", metric=metric, group_by=group_by, **scope.params()),
+        surveys=caller.get("scoring", "/v1/surveys"),
+    )
     report = data["report"]
     rows: list[dict[str, Any]] = []
     svg = None
@@ -111,9 +104,8 @@ async def explore_csv(
     metric: Annotated[str, Query(max_length=8)] = "nps",
     group_by: Annotated[str, Query(max_length=40, pattern=r"^[A-Za-z0-9_.\-]*$")] = "channel",
 ) -> Response:
-    person = need(signed_in, Permission.METRICS_EXPORT)
+    _, caller = reading(runtime, signed_in, Permission.METRICS_EXPORT)
     chosen = scope.period
-    caller = runtime.deps.services.as_person(person)
     report = await caller.get(
         "scoring", "/v1/metrics", metric=metric, group_by=group_by or "channel", **scope.params()
     )
@@ -158,11 +150,10 @@ async def responses(
     filters: Filters = [],  # noqa: B006
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> Response:
-    person = need(signed_in, Permission.RESPONSES_READ)
+    person, caller = reading(runtime, signed_in, Permission.RESPONSES_READ)
     chosen = period_of(period or "90d", today=runtime.deps.clock.now().date(), since=since, until=until)
     scope = Scope.of(chosen, survey_id, filters)
     label = label if label in ("positive", "neutral", "negative") else None
-    caller = runtime.deps.services.as_person(person)
     calls: dict[str, Any] = {
         "comments": caller.get(
             "scoring", "/v1/comments", q=q, label=label, limit=50, offset=offset, **scope.params()
@@ -197,11 +188,10 @@ async def one_response(
     request: Request,
     runtime: RuntimeDep,
     signed_in: SignedInDep,
-    response_id: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")],
+    response_id: Id,
     survey_id: Text = None,
 ) -> Response:
-    person = need(signed_in, Permission.RESPONSES_READ)
-    caller = runtime.deps.services.as_person(person)
+    person, caller = reading(runtime, signed_in, Permission.RESPONSES_READ)
     calls: dict[str, Any] = {
         "response": caller.get("responses", f"/v1/responses/{response_id}"),
         "comments": caller.get(

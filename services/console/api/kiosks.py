@@ -9,11 +9,9 @@ from typing import Annotated
 from fastapi import Form
 from fastapi.responses import Response
 
-from services.console.api.forms import Csrf, Id, acting, form_router
+from services.console.api.forms import Csrf, Id, acting, back_to, form_router, reading
 from services.console.apis import ServiceError
 from services.console.deps import RuntimeDep, SignedInDep
-from services.console.views import flash, need, query
-from services.console.web import check_session_csrf, redirect
 from shared.access import Permission
 
 router = form_router("responses")
@@ -29,17 +27,16 @@ async def create_kiosk(
     name: Annotated[str, Form(max_length=200)] = "",
     locale: Annotated[str, Form(max_length=35)] = "",
 ) -> Response:
-    person = need(signed_in, Permission.SURVEYS_WRITE)
-    check_session_csrf(person.session.csrf_token, csrf_token)
+    _, caller = acting(runtime, signed_in, csrf_token, Permission.SURVEYS_WRITE)
     body = {"location_id": location_id.strip()}
     body |= {k: v.strip() for k, v in (("name", name), ("locale", locale)) if v.strip()}
-    caller = runtime.deps.services.as_person(person)
+    back = f"/surveys/{survey_id}#kiosks"
     try:
         made = await caller.post("responses", f"/v1/surveys/{survey_id}/kiosks", body)
-        messages = {"done": f"Kiosk “{made.get('name') or made['location_id']}” made: print its QR code."}
     except ServiceError as exc:
-        messages = {"error": f"responses refused the kiosk: {exc.detail}"}
-    return redirect(f"/surveys/{survey_id}" + query(**flash(runtime.settings, **messages)) + "#kiosks")
+        return back_to(runtime, back, error=f"responses refused the kiosk: {exc.detail}")
+    made_name = made.get("name") or made["location_id"]
+    return back_to(runtime, back, done=f"Kiosk “{made_name}” made: print its QR code.")
 
 
 @router.post("/surveys/{survey_id}/kiosks/{kiosk_id}/off", summary="Switch a kiosk link off")
@@ -47,18 +44,17 @@ async def switch_off(
     survey_id: Id, kiosk_id: Id, runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: Csrf = ""
 ) -> Response:
     _, caller = acting(runtime, signed_in, csrf_token, Permission.SURVEYS_WRITE)
+    back = f"/surveys/{survey_id}#kiosks"
     try:
         await caller.delete("responses", f"/v1/kiosks/{kiosk_id}")
-        messages = {"done": "Kiosk switched off: its link and QR code no longer open the survey."}
     except ServiceError as exc:
-        messages = {"error": f"responses refused: {exc.detail}"}
-    return redirect(f"/surveys/{survey_id}" + query(**flash(runtime.settings, **messages)) + "#kiosks")
+        return back_to(runtime, back, error=f"responses refused: {exc.detail}")
+    return back_to(runtime, back, done="Kiosk switched off: its link and QR code no longer open the survey.")
 
 
 @router.get("/surveys/{survey_id}/kiosks/{kiosk_id}/qr.svg", summary="A kiosk's QR code (SVG)")
 async def kiosk_qr(survey_id: Id, kiosk_id: Id, runtime: RuntimeDep, signed_in: SignedInDep) -> Response:
-    person = need(signed_in, Permission.SURVEYS_READ)
-    caller = runtime.deps.services.as_person(person)
+    _, caller = reading(runtime, signed_in, Permission.SURVEYS_READ)
     try:
         svg = await caller.get("responses", f"/v1/kiosks/{kiosk_id}/qr.svg")
     except ServiceError as exc:

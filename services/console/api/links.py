@@ -9,13 +9,12 @@ from typing import Annotated
 from fastapi import Form, Path, Request, Response
 from fastapi.responses import HTMLResponse
 
-from services.console.api.forms import Csrf, page_router
+from services.console.api.forms import Csrf, page_router, signed_in_home
 from services.console.deps import RuntimeDep
 from services.console.handlers import accounts, people
 from services.console.web import (
     anonymous_form,
     check_anonymous_csrf,
-    home_signed_in,
     render,
 )
 from shared.errors import InvalidInput
@@ -116,10 +115,9 @@ async def set_password(
             )
     except InvalidInput as exc:
         return _password_form(request, runtime, token, purpose=purpose, error=exc.detail, status=422)
-    session_token = await accounts.start_session(
-        session, runtime.settings, user=user, workspace_id=None, method="password", now=now
+    return await signed_in_home(
+        request, session, runtime, user, workspace_id=None, method="password", now=now
     )
-    return home_signed_in(request, runtime.settings, session_token)
 
 
 async def _invitation_form(
@@ -180,7 +178,6 @@ async def accept_invitation(
         return await _invitation_form(
             request, session, runtime, token, error=exc.detail, name=name, status=422
         )
-    session_token = await accounts.start_session(
-        session, runtime.settings, user=user, workspace_id=workspace_id, method="password", now=now
+    return await signed_in_home(
+        request, session, runtime, user, workspace_id=workspace_id, method="password", now=now
     )
-    return home_signed_in(request, runtime.settings, session_token)

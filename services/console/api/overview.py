@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.console.api.forms import errors_of, page_router
+from services.console.api.forms import errors_of, page_router, reading
 from services.console.apis import Caller, ServiceError
 from services.console.deps import RuntimeDep, SignedInDep
 from services.console.domain import charts
@@ -143,10 +143,9 @@ async def overview(
     scope: ScopeDep,
     trend: Annotated[str, Query(max_length=4)] = "nps",
 ) -> Response:
-    person = need(signed_in, Permission.METRICS_READ)
+    person, caller = reading(runtime, signed_in, Permission.METRICS_READ)
     chosen = scope.period
     trend_metric = trend if trend in METRICS else "nps"
-    caller = runtime.deps.services.as_person(person)
     data, as_of = await runtime.deps.figures.get_or_load(
         workspace_id=person.workspace_id,
         role=person.role.value,
@@ -216,19 +215,18 @@ async def overview_live(
     mark: Annotated[str | None, Query(max_length=400)] = None,
 ) -> Response:
     person = need(signed_in, Permission.METRICS_READ)
-    services = runtime.deps.services
-    params = scope.params()
-
-    async def look() -> str | None:
-        try:
-            now = await services.as_person(person).get(
-                "scoring", "/v1/metrics", metric=list(METRICS), **params
-            )
-        except ServiceError:
-            return None
-        return fingerprint(now)
 
     def changed() -> None:
         runtime.deps.figures.changed(person.workspace_id)
 
-    return live_stream(request, runtime, look, mark, waiting="scoring", on_change=changed)
+    return live_stream(
+        request,
+        runtime,
+        person,
+        mark,
+        service="scoring",
+        path="/v1/metrics",
+        params={"metric": list(METRICS), **scope.params()},
+        fingerprint=fingerprint,
+        on_change=changed,
+    )

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Form, Path, Request, Response
 from fastapi.responses import HTMLResponse
 
-from services.console.api.forms import Csrf, page_router
+from services.console.api.forms import Csrf, page_router, signed_in_home
 from services.console.deps import AddressDep, RuntimeDep, SignedInDep
 from services.console.errors import SIGN_IN_REFUSED, SignInRefused, TooManyAttempts
 from services.console.handlers import accounts, keys
@@ -24,7 +24,6 @@ from services.console.web import (
     check_anonymous_csrf,
     check_session_csrf,
     clear_cookie,
-    home_signed_in,
     redirect,
     render,
 )
@@ -41,15 +40,30 @@ def _signed_in_or_redirect(signed_in: SignedIn | None) -> SignedIn | Response:
     return signed_in if signed_in is not None else redirect("/sign-in")
 
 
+def _form_person(signed_in: SignedIn | None, csrf_token: str) -> SignedIn | Response:
+    """Return the signed-in person once the form's CSRF token is theirs; the way to the sign-in page when
+    nobody is signed in."""
+    person = _signed_in_or_redirect(signed_in)
+    if not isinstance(person, Response):
+        check_session_csrf(person.session.csrf_token, csrf_token)
+    return person
+
+
+def _signed_out(request: Request, runtime: RuntimeDep) -> Response:
+    """Return the way to the sign-in page that forgets this browser's session cookie."""
+    response = redirect("/sign-in")
+    clear_cookie(response, request, runtime.settings, SESSION_COOKIE)
+    return response
+
+
 def _key_writer(
     signed_in: SignedIn | None, csrf_token: str, doing: str, *, field: str
 ) -> SignedIn | Response:
     """Return the signed-in person once the form's CSRF token is theirs and their role may ``doing`` API
     keys (refused naming ``field`` otherwise); the way to the sign-in page when nobody is signed in."""
-    person = _signed_in_or_redirect(signed_in)
+    person = _form_person(signed_in, csrf_token)
     if isinstance(person, Response):
         return person
-    check_session_csrf(person.session.csrf_token, csrf_token)
     if Permission.KEYS_WRITE not in PERMISSIONS[person.role]:
         raise Forbidden(f"Your role '{person.role}' may not {doing} API keys.", field=field)
     return person
@@ -101,8 +115,8 @@ async def sign_in(
         )
         if user is None:
             raise SignInRefused(SIGN_IN_REFUSED)
-        token = await accounts.start_session(
-            session, settings, user=user, workspace_id=None, method="password", now=now
+        return await signed_in_home(
+            request, session, runtime, user, workspace_id=None, method="password", now=now
         )
     except (SignInRefused, TooManyAttempts) as exc:
         page = anonymous_form(
@@ -110,7 +124,6 @@ async def sign_in(
         )
         page.headers.update(exc.headers or {})
         return page
-    return home_signed_in(request, settings, token)
 
 
 @router.post("/sign-out", summary="Sign out of this browser", response_class=HTMLResponse)
@@ -120,9 +133,7 @@ async def sign_out(
     if signed_in is not None:
         check_session_csrf(signed_in.session.csrf_token, csrf_token)
         await accounts.sign_out(session, token=request.cookies.get(SESSION_COOKIE))
-    response = redirect("/sign-in")
-    clear_cookie(response, request, runtime.settings, SESSION_COOKIE)
-    return response
+    return _signed_out(request, runtime)
 
 
 @router.post(
@@ -131,13 +142,11 @@ async def sign_out(
 async def sign_out_everywhere(
     request: Request, session: SessionDep, runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: Csrf = ""
 ) -> Response:
-    if signed_in is None:
-        return redirect("/sign-in")
-    check_session_csrf(signed_in.session.csrf_token, csrf_token)
-    await accounts.sign_out_everywhere(session, user_id=signed_in.user.id)
-    response = redirect("/sign-in")
-    clear_cookie(response, request, runtime.settings, SESSION_COOKIE)
-    return response
+    person = _form_person(signed_in, csrf_token)
+    if isinstance(person, Response):
+        return person
+    await accounts.sign_out_everywhere(session, user_id=person.user.id)
+    return _signed_out(request, runtime)
 
 
 @router.get(
@@ -173,10 +182,9 @@ async def switch_workspace(
     csrf_token: Csrf = "",
     workspace_id: Annotated[str, Form(max_length=63)] = "",
 ) -> Response:
-    person = _signed_in_or_redirect(signed_in)
+    person = _form_person(signed_in, csrf_token)
     if isinstance(person, Response):
         return person
-    check_session_csrf(person.session.csrf_token, csrf_token)
     await accounts.switch_workspace(session, person, workspace_id=workspace_id)
     return redirect("/")
 

@@ -9,11 +9,10 @@ from typing import Annotated, Any
 from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.console.api.forms import Csrf, Id, form_router, refused_page
+from services.console.api.forms import Csrf, Id, acting, back_to, form_router, reading, refused_page
 from services.console.apis import Caller, ServiceError
 from services.console.deps import RuntimeDep, SignedInDep
-from services.console.views import can, flash, flashed, need, page, query
-from services.console.web import check_session_csrf, redirect
+from services.console.views import can, flashed, need, page
 from shared.access import Permission
 from shared.vocabulary import SEND_CHANNELS
 
@@ -34,18 +33,15 @@ async def create_webhook(
     event_types: Annotated[str, Form(max_length=2000)] = "",
     description: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    person = need(signed_in, Permission.INTEGRATION_SECRETS_WRITE)
-    check_session_csrf(person.session.csrf_token, csrf_token)
+    person, caller = acting(runtime, signed_in, csrf_token, Permission.INTEGRATION_SECRETS_WRITE)
     body: dict[str, Any] = {
         "url": url.strip(),
         "event_types": [t.strip() for t in event_types.split(",") if t.strip()],
     } | ({"description": description.strip()} if description.strip() else {})
-    caller = runtime.deps.services.as_person(person)
     try:
         made = await caller.post("dispatch", "/v1/webhooks", body)
     except ServiceError as exc:
-        message = flash(runtime.settings, done=f"dispatch refused the subscription: {exc.detail}")
-        return redirect("/settings" + query(**message) + "#webhooks")
+        return back_to(runtime, "/settings#webhooks", done=f"dispatch refused the subscription: {exc.detail}")
     # Shown on this answer only: the console keeps no copy, dispatch keeps it encrypted.
     return page("webhook_secret.html", request, person, subscription=made)
 
@@ -103,8 +99,7 @@ async def new_template(request: Request, signed_in: SignedInDep) -> Response:
 async def show_template(
     request: Request, template_id: Id, runtime: RuntimeDep, signed_in: SignedInDep
 ) -> Response:
-    person = need(signed_in, Permission.CHANNELS_READ)
-    caller = runtime.deps.services.as_person(person)
+    person, caller = reading(runtime, signed_in, Permission.CHANNELS_READ)
     try:
         template = await caller.get("dispatch", f"/v1/templates/{template_id}")
     except ServiceError as exc:
@@ -133,13 +128,12 @@ async def save_template(
     html: Annotated[str, Form(max_length=100_000)] = "",
     action: Annotated[str, Form(max_length=10)] = "preview",
 ) -> Response:
-    person = need(signed_in, Permission.CHANNELS_WRITE if action == "save" else Permission.CHANNELS_READ)
-    check_session_csrf(person.session.csrf_token, csrf_token)
+    permission = Permission.CHANNELS_WRITE if action == "save" else Permission.CHANNELS_READ
+    person, caller = acting(runtime, signed_in, csrf_token, permission)
     body = template_body(
         name=name, channel=channel, locale=locale, subject=subject, text=text, html=html, survey_id=survey_id
     )
     typed = body | {"id": template_id or None}
-    caller = runtime.deps.services.as_person(person)
     if action != "save":
         shown, error = await preview(caller, body)
         status = 200 if shown is not None else 422
@@ -153,5 +147,4 @@ async def save_template(
         return editor(
             request, person, typed, preview=None, error=exc.detail, done=None, status=exc.status or 502
         )
-    message = flash(runtime.settings, done=f"Template “{saved['name']}” saved.")
-    return redirect(f"/settings/templates/{saved['id']}" + query(**message))
+    return back_to(runtime, f"/settings/templates/{saved['id']}", done=f"Template “{saved['name']}” saved.")

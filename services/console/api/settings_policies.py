@@ -10,14 +10,15 @@ from typing import Annotated, Any
 from fastapi import Depends, Form
 from fastapi.responses import Response
 
-from services.console.api.forms import Csrf, Id, acting, form_router
-from services.console.apis import Caller, ServiceError
+from services.console.api.forms import Csrf, Id, acting, form_router, settled
+from services.console.apis import Caller
 from services.console.deps import RuntimeDep, SignedInDep
-from services.console.views import flash, query
-from services.console.web import redirect
 from shared.access import Permission
 
 router = form_router("each service")
+SLA = "/settings#sla"
+ROUTING = "/settings#routing"
+NOTIFICATIONS = "/settings#notifications"
 Text = Annotated[str, Form(max_length=200)]
 Hours = Annotated[float | None, Form(ge=0, le=365 * 24)]
 POLICY_FIELDS: tuple[str, ...] = (
@@ -31,10 +32,6 @@ POLICY_FIELDS += ("first_contact_business_minutes", "resolution_business_minutes
 RULE_FIELDS = ("id", "name", "conditions", "team_id", "agent_id", "priority", "enabled")
 
 
-def back(runtime: RuntimeDep, section: str, done: str) -> Response:
-    return redirect("/settings" + query(**flash(runtime.settings, done=done)) + "#" + section)
-
-
 def settings_writer(runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: Csrf = "") -> Caller:
     """Return a caller speaking for the signed-in person, once their role may change settings and the
     form's CSRF token is theirs (every settings form's prologue, as a dependency: ``Writer``)."""
@@ -42,18 +39,6 @@ def settings_writer(runtime: RuntimeDep, signed_in: SignedInDep, csrf_token: Csr
 
 
 Writer = Annotated[Caller, Depends(settings_writer)]
-
-
-async def settled(
-    runtime: RuntimeDep, section: str, change: Awaitable[Any], *, done: str, service: str
-) -> Response:
-    """Back to the section of settings, saying ``done`` once ``change`` went through, or what
-    ``service`` said when it refused (naming the field)."""
-    try:
-        await change
-    except ServiceError as exc:
-        return back(runtime, section, f"{service} refused: {exc.detail}")
-    return back(runtime, section, done)
 
 
 async def put_list(
@@ -125,14 +110,14 @@ async def add_policy(
             policy[key] = round(hours * 60)
     change = put_policies(caller, lambda current: [*current, policy])
     return await settled(
-        runtime, "sla", change, done=f"SLA policy “{policy['name']}” added.", service="followup"
+        runtime, SLA, change, done=f"SLA policy “{policy['name']}” added.", service="followup"
     )
 
 
 @router.post("/settings/sla-policies/{policy_id}/remove", summary="Remove an SLA policy")
 async def remove_policy(policy_id: Id, runtime: RuntimeDep, caller: Writer) -> Response:
     change = put_policies(caller, lambda kept: kept, without=policy_id)
-    return await settled(runtime, "sla", change, done="SLA policy removed.", service="followup")
+    return await settled(runtime, SLA, change, done="SLA policy removed.", service="followup")
 
 
 @router.post("/settings/routing-rules", summary="Add a routing rule")
@@ -159,14 +144,14 @@ async def add_routing_rule(
     }
     change = put_rules(caller, lambda rules: [*rules, rule])
     return await settled(
-        runtime, "routing", change, done=f"Routing rule “{rule['name']}” added.", service="followup"
+        runtime, ROUTING, change, done=f"Routing rule “{rule['name']}” added.", service="followup"
     )
 
 
 @router.post("/settings/routing-rules/{rule_id}/remove", summary="Remove a routing rule")
 async def remove_routing_rule(rule_id: Id, runtime: RuntimeDep, caller: Writer) -> Response:
     change = put_rules(caller, lambda kept: kept, without=rule_id)
-    return await settled(runtime, "routing", change, done="Routing rule removed.", service="followup")
+    return await settled(runtime, ROUTING, change, done="Routing rule removed.", service="followup")
 
 
 @router.post("/settings/notification-rules", summary="Add a notification rule")
@@ -190,12 +175,10 @@ async def add_notification_rule(
     }
     change = caller.post("scoring", "/v1/notification-rules", body)
     done = f"Notification rule “{body['name']}” added."
-    return await settled(runtime, "notifications", change, done=done, service="scoring")
+    return await settled(runtime, NOTIFICATIONS, change, done=done, service="scoring")
 
 
 @router.post("/settings/notification-rules/{rule_id}/remove", summary="Remove a notification rule")
 async def remove_notification_rule(rule_id: Id, runtime: RuntimeDep, caller: Writer) -> Response:
     change = caller.delete("scoring", f"/v1/notification-rules/{rule_id}")
-    return await settled(
-        runtime, "notifications", change, done="Notification rule removed.", service="scoring"
-    )
+    return await settled(runtime, NOTIFICATIONS, change, done="Notification rule removed.", service="scoring")

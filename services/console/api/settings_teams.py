@@ -9,14 +9,16 @@ from typing import Annotated, Any
 from fastapi import Form
 from fastapi.responses import Response
 
-from services.console.api.forms import Id, form_router
-from services.console.api.settings_policies import Text, Writer, back, put_list, settled
+from services.console.api.forms import Id, back_to, form_router, settled
+from services.console.api.settings_policies import Text, Writer, put_list
 from services.console.apis import Caller
 from services.console.deps import RuntimeDep, SignedInDep
 from services.console.queries import members
 from shared.service import SessionDep
 
 router = form_router("each service")
+TEAMS = "/settings#teams"
+LADDER = "/settings#ladder"
 Members = Annotated[list[str], Form(max_length=500)]
 Short = Annotated[str, Form(max_length=64)]
 HourMinute = Annotated[str, Form(max_length=5)]
@@ -52,9 +54,9 @@ async def add_agent(
     workspace = signed_in.workspace_id if signed_in else ""
     person = next((p for p in await members(session, workspace_id=workspace) if p.user_id == user_id), None)
     if person is None:
-        return back(runtime, "teams", "Choose a person of this workspace (user_id).")
+        return back_to(runtime, TEAMS, done="Choose a person of this workspace (user_id).")
     change = caller.put("followup", f"/v1/agents/{user_id}", {"name": person.name, "email": person.email})
-    return await settled(runtime, "teams", change, done=f"{person.name} is an agent.", service="followup")
+    return await settled(runtime, TEAMS, change, done=f"{person.name} is an agent.", service="followup")
 
 
 @router.post("/settings/teams", summary="Create a team")
@@ -75,7 +77,7 @@ async def add_team(
         "members": picked(agents),
     }
     change = caller.post("followup", "/v1/teams", body)
-    return await settled(runtime, "teams", change, done=f"Team “{body['name']}” added.", service="followup")
+    return await settled(runtime, TEAMS, change, done=f"Team “{body['name']}” added.", service="followup")
 
 
 @router.post("/settings/teams/{team_id}", summary="Rename a team or change its members")
@@ -87,13 +89,13 @@ async def change_team(
     agents: Members = [],  # noqa: B006
 ) -> Response:
     change = rename_team(caller, team_id, name.strip(), picked(agents))
-    return await settled(runtime, "teams", change, done=f"Team “{name.strip()}” saved.", service="followup")
+    return await settled(runtime, TEAMS, change, done=f"Team “{name.strip()}” saved.", service="followup")
 
 
 @router.post("/settings/teams/{team_id}/remove", summary="Delete a team")
 async def remove_team(team_id: Id, runtime: RuntimeDep, caller: Writer) -> Response:
     change = caller.delete("followup", f"/v1/teams/{team_id}")
-    return await settled(runtime, "teams", change, done="Team deleted.", service="followup")
+    return await settled(runtime, TEAMS, change, done="Team deleted.", service="followup")
 
 
 def put_ladder(caller: Caller, step: dict[str, Any] | None = None, *, without: str | None = None) -> Any:
@@ -130,10 +132,10 @@ async def add_step(
         "reassign_team_id": reassign_team_id or None,
     }
     done = f"Escalation step “{step['name']}” added."
-    return await settled(runtime, "ladder", put_ladder(caller, step), done=done, service="followup")
+    return await settled(runtime, LADDER, put_ladder(caller, step), done=done, service="followup")
 
 
 @router.post("/settings/escalation-ladder/{step_id}/remove", summary="Remove a step of the escalation ladder")
 async def remove_step(step_id: Id, runtime: RuntimeDep, caller: Writer) -> Response:
     change = put_ladder(caller, without=step_id)
-    return await settled(runtime, "ladder", change, done="Escalation step removed.", service="followup")
+    return await settled(runtime, LADDER, change, done="Escalation step removed.", service="followup")

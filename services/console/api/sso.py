@@ -13,12 +13,11 @@ from urllib.parse import urlsplit
 from fastapi import Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
-from services.console.api.forms import page_router
+from services.console.api.forms import page_router, signed_in_home
 from services.console.deps import RuntimeDep
-from services.console.handlers import accounts
 from services.console.handlers import sso as flow
 from services.console.models import SsoProvider
-from services.console.web import SSO_COOKIE, clear_cookie, home_signed_in, redirect, render, set_cookie
+from services.console.web import SSO_COOKIE, clear_cookie, redirect, render, set_cookie
 from shared.security import WORKSPACE_ID
 from shared.service import SessionDep
 
@@ -100,9 +99,8 @@ async def callback(
         browser_state=request.cookies.get(SSO_COOKIE),
         now=now,
     )
-    token = await accounts.start_session(
-        session, runtime.settings, user=user, workspace_id=workspace_id, method="sso", now=now
+    response = await signed_in_home(
+        request, session, runtime, user, workspace_id=workspace_id, method="sso", now=now
     )
-    response = home_signed_in(request, runtime.settings, token)
     clear_cookie(response, request, runtime.settings, SSO_COOKIE)
     return response

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
-from services.console.api.forms import Csrf, Id, acting, form_router, refused_page
+from services.console.api.forms import Csrf, Id, acting, back_to, form_router, reading, refused_page
 from services.console.apis import Caller, ServiceError
 from services.console.deps import RuntimeDep, SignedInDep
 from services.console.domain.survey_edit import draft_of_survey, field_errors
@@ -26,7 +26,7 @@ from services.console.domain.survey_form import (
     rows_of,
     show_condition,
 )
-from services.console.views import can, flash, flashed, need, page, query
+from services.console.views import can, flashed, page
 from services.console.web import redirect
 from shared.access import Permission
 
@@ -88,8 +88,7 @@ def text_of(value: Any, locale: str = "en") -> str:
 
 @router.get("/surveys", summary="The workspace's surveys", response_class=HTMLResponse)
 async def surveys(request: Request, runtime: RuntimeDep, signed_in: SignedInDep) -> Response:
-    person = need(signed_in, Permission.SURVEYS_READ)
-    caller = runtime.deps.services.as_person(person)
+    person, caller = reading(runtime, signed_in, Permission.SURVEYS_READ)
     try:
         found, error = await caller.get("responses", "/v1/surveys"), None
     except ServiceError as exc:
@@ -153,8 +152,8 @@ async def reward_pools(caller: Caller) -> list[dict[str, Any]]:
 
 @router.get("/surveys/new", summary="The survey editor", response_class=HTMLResponse)
 async def new_survey(request: Request, runtime: RuntimeDep, signed_in: SignedInDep) -> Response:
-    person = need(signed_in, Permission.SURVEYS_WRITE)
-    pools = await reward_pools(runtime.deps.services.as_person(person))
+    person, caller = reading(runtime, signed_in, Permission.SURVEYS_WRITE)
+    pools = await reward_pools(caller)
     draft = Draft(rows=[QuestionRow() for _ in range(ROWS)])
     return editor(request, person, draft=draft, pools=pools)
 
@@ -217,8 +216,8 @@ async def check_or_save(
         return editor(request, person, draft=draft, pools=pools, survey=survey, lint=lint, refused=exc)
     if not survey:
         return redirect(f"/surveys/{saved['id']}")
-    done = flash(runtime.settings, done=f"Saved as version {saved['version']} (was {survey['version']}).")
-    return redirect(f"/surveys/{saved['id']}" + query(**done))
+    done = f"Saved as version {saved['version']} (was {survey['version']})."
+    return back_to(runtime, f"/surveys/{saved['id']}", done=done)
 
 
 @router.post("/surveys/new", summary="Check or save a survey from the editor", response_class=HTMLResponse)
@@ -243,8 +242,7 @@ async def save_survey(
 async def edit_survey(
     request: Request, survey_id: SurveyId, runtime: RuntimeDep, signed_in: SignedInDep
 ) -> Response:
-    person = need(signed_in, Permission.SURVEYS_WRITE)
-    caller = runtime.deps.services.as_person(person)
+    person, caller = reading(runtime, signed_in, Permission.SURVEYS_WRITE)
     data = await caller.gather(
         survey=caller.get("responses", f"/v1/surveys/{survey_id}"),
         lint=caller.get("responses", f"/v1/surveys/{survey_id}/lint"),
@@ -288,8 +286,7 @@ async def survey_page(
     signed_in: SignedInDep,
     locale: Annotated[str, Query(max_length=35, pattern=r"^[A-Za-z0-9-]*$")] = "",
 ) -> Response:
-    person = need(signed_in, Permission.SURVEYS_READ)
-    caller = runtime.deps.services.as_person(person)
+    person, caller = reading(runtime, signed_in, Permission.SURVEYS_READ)
     calls: dict[str, Any] = {
         "survey": caller.get("responses", f"/v1/surveys/{survey_id}"),
         "lint": caller.get("responses", f"/v1/surveys/{survey_id}/lint"),

@@ -12,7 +12,8 @@ from fastapi import APIRouter, Header, Path, Request, Response
 
 from services.console.deps import RuntimeDep, SignedInDep
 from services.console.handlers import keys, people, sso
-from services.console.models import ApiKey, SsoProvider
+from services.console.handlers.accounts import token_for
+from services.console.models import SsoProvider
 from services.console.queries import members
 from services.console.schemas import (
     CreatedKeyOut,
@@ -36,7 +37,6 @@ from shared.access import (
     Principal,
     Role,
     credential_from_headers,
-    issue_user_token,
     verify_operator_token,
 )
 from shared.errors import NotFound, Unauthorized
@@ -47,18 +47,9 @@ router = APIRouter(prefix="/v1", route_class=GuardedRoute)
 KeyId = Annotated[str, Path(min_length=8, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
-def key_out(row: ApiKey) -> KeyOut:
-    return KeyOut(
-        key_id=row.key_id,
-        prefix=row.prefix,
-        role=Role(row.role),
-        label=row.label,
-        created_by=row.created_by,
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-        last_used_at=row.last_used_at,
-        revoked_at=row.revoked_at,
-    )
+def created_key_out(created: keys.CreatedKey) -> CreatedKeyOut:
+    """The key as the API shows it, with its secret (this once)."""
+    return CreatedKeyOut(**KeyOut.model_validate(created.row).model_dump(), secret=created.secret)
 
 
 # --- keys ----------------------------------------------------------------------------------------
@@ -69,7 +60,7 @@ async def list_keys(
     session: SessionDep, principal: Principal = requires(Permission.KEYS_READ), include_revoked: bool = False
 ) -> list[KeyOut]:
     rows = await keys.list_keys(session, workspace_id=principal.workspace_id, include_revoked=include_revoked)
-    return [key_out(row) for row in rows]
+    return [KeyOut.model_validate(row) for row in rows]
 
 
 @router.post("/keys", tags=["keys"], status_code=201, summary="Create an API key; its secret is shown once")
@@ -90,7 +81,7 @@ async def create_key(
         created_by=principal.actor,
         now=runtime.deps.clock.now(),
     )
-    return CreatedKeyOut(**key_out(created.row).model_dump(), secret=created.secret)
+    return created_key_out(created)
 
 
 @router.post(
@@ -112,7 +103,7 @@ async def revoke_key(
         by=principal,
         now=runtime.deps.clock.now(),
     )
-    return key_out(row)
+    return KeyOut.model_validate(row)
 
 
 # --- people ----------------------------------------------------------------------------------------
@@ -141,7 +132,7 @@ async def invite(
         role=body.role,
         now=runtime.deps.clock.now(),
     )
-    return InvitationOut(id=row.id, email=row.email, role=Role(row.role), expires_at=row.expires_at)
+    return InvitationOut.model_validate(row)
 
 
 @router.get("/me", tags=["people"], summary="Who the credential speaks for, and what it may do")
@@ -171,19 +162,9 @@ async def user_token(
         raise Unauthorized("Sign in to the console first; this call uses the session cookie.", field="cookie")
     check_session_csrf(signed_in.session.csrf_token, x_csrf_token)
     now = runtime.deps.clock.now().timestamp()
-    ttl = runtime.settings.user_token_ttl_s
-    token = issue_user_token(
-        runtime.settings.keyring,
-        workspace_id=signed_in.workspace_id,
-        user_id=signed_in.user.id,
-        name=signed_in.user.name,
-        role=signed_in.role,
-        now=now,
-        ttl_s=ttl,
-    )
     return UserTokenOut(
-        token=token,
-        expires_at=datetime.fromtimestamp(int(now) + ttl, UTC),
+        token=token_for(runtime.settings, signed_in, now=now),
+        expires_at=datetime.fromtimestamp(int(now) + runtime.settings.user_token_ttl_s, UTC),
         workspace_id=signed_in.workspace_id,
         role=signed_in.role,
     )
@@ -277,5 +258,5 @@ async def create_workspace(
         sign_in_url=made.sign_in_url,
         password=made.password,
         console_url=people.link(runtime.settings, "/"),
-        api_key=CreatedKeyOut(**key_out(made.key.row).model_dump(), secret=made.key.secret),
+        api_key=created_key_out(made.key),
     )

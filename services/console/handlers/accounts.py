@@ -20,7 +20,7 @@ from services.console.errors import SignInRefused, TooManyAttempts
 from services.console.hashing import Passwords
 from services.console.models import Membership, PasswordToken, Session, SignInFailure, User, Workspace
 from services.console.settings import ConsoleSettings
-from shared.access import Role
+from shared.access import Role, issue_user_token
 from shared.errors import Gone, InvalidInput
 
 
@@ -33,6 +33,20 @@ class SignedIn:
     workspace_id: str
     workspace_name: str
     role: Role
+
+
+def token_for(settings: ConsoleSettings, person: SignedIn, *, now: float) -> str:
+    """Return a user token that speaks for ``person`` for ``user_token_ttl_s`` seconds from ``now`` (what the
+    console's calls to the services carry, and what ``POST /v1/token`` hands a signed-in browser)."""
+    return issue_user_token(
+        settings.keyring,
+        workspace_id=person.workspace_id,
+        user_id=person.user.id,
+        name=person.user.name,
+        role=person.role,
+        now=now,
+        ttl_s=settings.user_token_ttl_s,
+    )
 
 
 def normalise_email(email: str) -> str:
