@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.dispatch.models import Invitation, Reminder
 from shared.events import InvitationFailed, Recipient
 from shared.outbox import Outbox
+from shared.rows import from_row
 
 
 def event_fields(invitation: Invitation, now: datetime) -> dict[str, Any]:
@@ -32,14 +33,7 @@ def event_fields(invitation: Invitation, now: datetime) -> dict[str, Any]:
 
 def recipient_of(invitation: Invitation) -> Recipient:
     """Return the invitation's recipient as the event catalogue describes one."""
-    return Recipient(
-        name=invitation.recipient_name,
-        email=invitation.recipient_email,
-        phone=invitation.recipient_phone,
-        locale=invitation.locale,
-        timezone=invitation.recipient_timezone,
-        company=invitation.recipient_company,
-    )
+    return from_row(Recipient, invitation, prefix="recipient_", locale=invitation.locale)
 
 
 async def fail_pending(

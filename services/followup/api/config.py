@@ -9,7 +9,6 @@ from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, Path, Response
 
 from services.followup import queries
-from services.followup.api.views import from_row
 from services.followup.deps import PagingDep, RuntimeDep
 from services.followup.domain import sla
 from services.followup.domain import taxonomy as causes
@@ -41,6 +40,7 @@ from services.followup.schemas.config import (
 from shared.access import Permission
 from shared.errors import InvalidInput
 from shared.guard import GuardedRoute, requires
+from shared.rows import from_row
 from shared.service import SessionDep, WorkspaceDep
 
 router = APIRouter(route_class=GuardedRoute)

@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.followup import queries
 from services.followup.api.cases import CaseWorkDep
-from services.followup.api.views import from_row
 from services.followup.deps import RuntimeDep, check_limit
 from services.followup.domain import cases as rules
 from services.followup.domain.taxonomy import LEGACY_ROOT_CAUSE
@@ -25,6 +24,7 @@ from services.followup.models import Case, CaseEntry
 from services.followup.schemas.common import NonBlank
 from shared.access import Permission
 from shared.guard import GuardedRoute, requires
+from shared.rows import from_row
 from shared.service import SessionDep, WorkspaceDep
 
 router = APIRouter(route_class=GuardedRoute, tags=["tasks (deprecated)"])

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
-
-from pydantic import BaseModel
-
 from services.followup.domain import sla
 from services.followup.models import Case, CaseEntry, CaseNote, Decision
 from services.followup.schemas.cases import (
@@ -20,17 +16,7 @@ from services.followup.schemas.cases import (
     Sla,
 )
 from shared.access import Permission, Principal
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def from_row(schema: type[M], row: object, *, prefix: str = "", **computed: Any) -> M:
-    """Return ``schema`` filled from the same-named attributes of the ORM ``row`` (named ``prefix`` + the
-    field's name when a ``prefix`` is given), but for the ``computed`` fields given here."""
-    return schema(
-        **{name: getattr(row, prefix + name) for name in schema.model_fields if name not in computed},
-        **computed,
-    )
+from shared.rows import from_row
 
 
 def shows_customer(principal: Principal) -> bool:

@@ -33,6 +33,7 @@ from services.followup.models import (
 )
 from shared.erasure import ERASED, ERASED_BODY, is_erased, remember_erased
 from shared.events import ContactErased, NegativeFeedbackDetected, ResponseScored
+from shared.scrub import scrub_pending
 
 _FREE_TEXT = ("note", "action_taken", "reason")
 """Fields of follow-up events that hold what people wrote about the customer."""
@@ -104,16 +105,9 @@ async def scrub_outbox(
     many were changed."""
     data = outbox.c.payload["data"]
     about = (data["contact_id"].astext == contact_id) | (data["task_id"].astext.in_(case_ids))
-    rows = (
-        await session.execute(
-            select(outbox.c.seq, outbox.c.payload)
-            .where(outbox.c.payload["workspaceid"].astext == workspace_id, about)
-            .with_for_update()
-        )
-    ).all()
-    for seq, payload in rows:
-        await session.execute(update(outbox).where(outbox.c.seq == seq).values(payload=_scrubbed(payload)))
-    return len(rows)
+    return await scrub_pending(
+        session, outbox, outbox.c.payload["workspaceid"].astext == workspace_id, about, scrubbed=_scrubbed
+    )
 
 
 def _scrubbed(payload: dict[str, Any]) -> dict[str, Any]:

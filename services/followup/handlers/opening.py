@@ -26,6 +26,7 @@ from shared.events import (
     new_id,
 )
 from shared.outbox import Outbox
+from shared.rows import from_row
 
 RESPONSES_SKIPPED = Counter(
     "closeloop_followup_negative_feedback_skipped_total",
@@ -140,18 +141,11 @@ async def open_case(
     await session.flush()
     await common.schedule_escalation(session, case, steps=steps, done=())
     events: list[EventData] = [
-        FollowUpOpened(
+        from_row(
+            FollowUpOpened,
+            case,
             **common.about(case, now=now, actor="system"),
-            response_id=case.response_id,
-            survey_id=case.survey_id,
-            score=case.score,
-            metric=case.metric,
             opened_because=decision.because or "negative",
-            priority=case.priority,
-            team_id=case.team_id,
-            assignee=case.assignee,
-            first_contact_due_at=case.first_contact_due_at,
-            resolution_due_at=case.resolution_due_at,
         )
     ]
     if case.assignee:

@@ -27,6 +27,7 @@ from shared.events import (
     new_id,
 )
 from shared.outbox import Outbox
+from shared.rows import from_row
 
 
 def _refused(what: str, exc: Exception) -> Conflict:
@@ -322,14 +323,7 @@ async def resolve(
 def _recipient(case: Case) -> Recipient | None:
     if not case.contact_known:
         return None  # dispatch reaches the contact the way it did last
-    return Recipient(
-        name=case.contact_name,
-        email=case.contact_email,
-        phone=case.contact_phone,
-        locale=case.contact_locale,
-        timezone=case.contact_timezone,
-        company=case.contact_company,
-    )
+    return from_row(Recipient, case, prefix="contact_")
 
 
 async def reopen(

@@ -14,6 +14,7 @@ from services.responses.models import Kiosk
 from services.responses.schemas import KioskCreate, KioskOut
 from shared.access import Permission
 from shared.guard import GuardedRoute, requires
+from shared.rows import from_row
 from shared.service import SessionDep, WorkspaceDep
 
 router = APIRouter(route_class=GuardedRoute, tags=["kiosks"])
@@ -24,17 +25,12 @@ def _kiosk_url(runtime: ResponsesRuntime, kiosk: Kiosk) -> str:
 
 
 def _kiosk_out(kiosk: Kiosk, request: Request, runtime: ResponsesRuntime) -> KioskOut:
-    return KioskOut(
-        id=kiosk.id,
-        survey_id=kiosk.survey_id,
-        location_id=kiosk.location_id,
-        name=kiosk.name,
-        locale=kiosk.locale,
-        active=kiosk.active,
+    return from_row(
+        KioskOut,
+        kiosk,
         url=_kiosk_url(runtime, kiosk),
         qr_svg_url=str(request.url_for("kiosk_qr", kiosk_id=kiosk.id, fmt="svg")),
         qr_png_url=str(request.url_for("kiosk_qr", kiosk_id=kiosk.id, fmt="png")),
-        created_at=kiosk.created_at,
     )
 
 

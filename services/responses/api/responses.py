@@ -15,6 +15,7 @@ from shared.access import Permission
 from shared.errors import NotFound
 from shared.guard import GuardedRoute, requires
 from shared.paging import PAGED, Cursor, link_next
+from shared.rows import from_row
 from shared.service import SessionDep, WorkspaceDep
 
 router = APIRouter(route_class=GuardedRoute, tags=["responses"])
@@ -71,23 +72,10 @@ async def drop_off(survey_id: str, workspace: WorkspaceDep, session: SessionDep)
 
 
 def _response_out(r: Response, answers: list[ResponseAnswer]) -> ResponseOut:
-    return ResponseOut(
-        id=r.id,
-        survey_id=r.survey_id,
-        survey_version=r.survey_version,
-        invitation_id=r.invitation_id,
-        request_id=r.request_id,
-        kiosk_id=r.kiosk_id,
-        contact_id=r.contact_id,
-        kind=r.kind,
-        channel=r.channel,
-        locale=r.locale,
-        hidden_fields=r.hidden_fields,
-        consent_to_contact=r.consent_to_contact,
+    return from_row(
+        ResponseOut,
+        r,
         status="completed" if r.completed_at else "partial",
-        started_at=r.started_at,
-        completed_at=r.completed_at,
         erased=r.erased_at is not None,
-        reward_code=r.reward_code,
-        answers=[AnswerOut(question_id=a.question_id, type=a.type, value=a.value) for a in answers],
+        answers=[from_row(AnswerOut, a) for a in answers],
     )

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.responses.models import Response, ResponseAnswer, RewardCode, erased_contacts, outbox
 from shared import erasure
 from shared.events import ContactErased
+from shared.scrub import scrub_pending
 
 
 async def is_erased(session: AsyncSession, *, workspace_id: str, contact_id: str) -> bool:
@@ -63,8 +64,4 @@ async def on_contact_erased(session: AsyncSession, event: ContactErased) -> None
         .where(Response.workspace_id == ws, Response.contact_id == contact)
         .values(erased_at=event.erased_at, hidden_fields={}, reward_code=None)
     )
-    pending = await session.execute(
-        select(outbox.c.seq, outbox.c.payload).where(outbox.c.key == f"{ws}:{contact}").with_for_update()
-    )
-    for seq, payload in pending.all():
-        await session.execute(update(outbox).where(outbox.c.seq == seq).values(payload=_scrubbed(payload)))
+    await scrub_pending(session, outbox, outbox.c.key == f"{ws}:{contact}", scrubbed=_scrubbed)

@@ -33,6 +33,7 @@ from shared import tracing
 from shared.errors import InvalidInput
 from shared.events import Answer, ResponseCompleted, ResponseStarted, new_id, utcnow
 from shared.outbox import Outbox
+from shared.rows import from_row
 
 
 async def _start(session: AsyncSession, outbox: Outbox, visit: Visit) -> Response:
@@ -195,21 +196,13 @@ def completed_event(
 ) -> ResponseCompleted:
     """Return the ``ResponseCompleted`` of ``response`` completed with the ``kept`` answers."""
     by_id = {q.id: q for q in visit.questions}
-    return ResponseCompleted(
-        workspace_id=response.workspace_id,
+    return from_row(
+        ResponseCompleted,
+        response,
         response_id=response.id,
-        invitation_id=response.invitation_id,
-        request_id=response.request_id,
-        contact_id=response.contact_id,
-        survey_id=response.survey_id,
-        survey_version=response.survey_version,
-        kind=response.kind,
-        channel=response.channel,
-        locale=response.locale,
         answers=tuple(_event_answer(by_id[a.question_id], a.value) for a in kept),
         consent_to_contact=consent,
         completed_at=now,
-        hidden_fields=response.hidden_fields,
         respondent=respondent(visit.link),
     )
 

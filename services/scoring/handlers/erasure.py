@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.scoring.models import Comment, ScoredResponse, erased_contacts, outbox
 from shared.erasure import ERASED_BODY, erased_among, remember_erased
 from shared.events import ContactErased, ResponseCompleted
+from shared.scrub import scrub_pending
 
 if TYPE_CHECKING:
     from services.scoring.handlers.ingest import Arrival
@@ -51,19 +52,13 @@ async def erase_contact(session: AsyncSession, *, event: ContactErased) -> int:
 async def scrub_outbox(session: AsyncSession, *, workspace_id: str, contact_id: str) -> int:
     """Take the contact's details and words out of the events still waiting to be relayed; return how
     many were changed."""
-    rows = (
-        await session.execute(
-            select(outbox.c.seq, outbox.c.payload)
-            .where(
-                outbox.c.payload["workspaceid"].astext == workspace_id,
-                outbox.c.payload["data"]["contact_id"].astext == contact_id,
-            )
-            .with_for_update()
-        )
-    ).all()
-    for seq, payload in rows:
-        await session.execute(update(outbox).where(outbox.c.seq == seq).values(payload=_scrubbed(payload)))
-    return len(rows)
+    return await scrub_pending(
+        session,
+        outbox,
+        outbox.c.payload["workspaceid"].astext == workspace_id,
+        outbox.c.payload["data"]["contact_id"].astext == contact_id,
+        scrubbed=_scrubbed,
+    )
 
 
 def _scrubbed(payload: dict[str, Any]) -> dict[str, Any]:

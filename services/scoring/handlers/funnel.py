@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import get_args
 
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,15 +44,7 @@ FunnelEvent = (
     | InvitationBounced
     | InvitationFailed
 )
-FUNNEL_EVENTS: tuple[type, ...] = (
-    InvitationCreated,
-    InvitationSent,
-    InvitationDelivered,
-    InvitationOpened,
-    InvitationClicked,
-    InvitationBounced,
-    InvitationFailed,
-)
+FUNNEL_EVENTS: tuple[type, ...] = get_args(FunnelEvent)
 _STEP = {
     InvitationSent: "sent_at",
     InvitationDelivered: "delivered_at",
