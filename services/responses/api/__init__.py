@@ -6,15 +6,16 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from services.responses.api import (
+    branding,
+    checklist,
     kiosks,
     public,
     responses,
     rewards,
     survey_pages,
     surveys,
-    workspace_settings,
 )
 
 router = APIRouter()
-for module in (surveys, workspace_settings, responses, kiosks, rewards, survey_pages, public):
+for module in (surveys, checklist, branding, responses, kiosks, rewards, survey_pages, public):
     router.include_router(module.router)

@@ -22,6 +22,7 @@ from shared.service import SessionDep
 
 router = APIRouter(
     route_class=GuardedRoute,
+    tags=["public"],
     dependencies=[
         public("the token is a signed, expiring survey link: it names the one response it may write")
     ],
@@ -35,7 +36,6 @@ def _progress(visit: Visit) -> ProgressOut:
 
 @router.get(
     "/v1/public/surveys/{token}",
-    tags=["public"],
     summary="The survey behind a link in the respondent's language, the answers so far and what is next",
 )
 async def public_survey(
@@ -77,7 +77,6 @@ async def public_survey(
 @router.put(
     "/v1/public/surveys/{token}/answers/{question_id}",
     name="save_answer",
-    tags=["public"],
     summary="Save one answer as it is given (the first one starts the response); null clears it",
     responses={
         409: {"description": "The response is already completed"},
@@ -144,7 +143,6 @@ def _saved(visit: Visit, question_id: str) -> AnswerSaved:
 @router.post(
     "/v1/public/surveys/{token}/responses",
     status_code=status.HTTP_201_CREATED,
-    tags=["public"],
     summary="Complete the response behind a link with these answers (and those saved before)",
     responses={
         409: {"description": "This invitation already has a completed response"},

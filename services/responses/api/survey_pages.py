@@ -34,6 +34,7 @@ from shared.service import SessionDep
 
 router = APIRouter(
     route_class=GuardedRoute,
+    tags=["survey pages"],
     dependencies=[
         public("the respondent opens a signed, expiring survey link or a kiosk's unguessable link")
     ],
@@ -154,7 +155,6 @@ async def _show(
 @router.get(
     "/s/{token}",
     response_class=HTMLResponse,
-    tags=["survey pages"],
     name="survey_page",
     summary="The survey page for a link: where the respondent left off; `?score=N` records the first score",
 )
@@ -187,7 +187,6 @@ async def survey_page(
 @router.post(
     "/s/{token}",
     response_class=HTMLResponse,
-    tags=["survey pages"],
     name="submit_form",
     summary="Answer one page of the survey with an HTML form (field names are question ids)",
     responses={303: {"description": "Stored; see the next page or the thank-you page"}},
@@ -284,7 +283,6 @@ def _after_form(request: Request, token: str, result: steps.FormResult) -> HTTPR
 @router.get(
     "/s/{token}/thanks",
     response_class=HTMLResponse,
-    tags=["survey pages"],
     name="thank_you_page",
     summary="The thank-you page for the respondent's outcome, with a reward code when the survey gives one",
 )
@@ -319,7 +317,6 @@ async def thank_you_page(
 @router.get(
     "/k/{key}",
     response_class=HTMLResponse,
-    tags=["survey pages"],
     name="kiosk_page",
     summary="A kiosk or QR link: starts a fresh anonymous response for the next person",
     responses={

@@ -1,22 +1,21 @@
-"""Routes for survey definitions, their versions and their checklist (workspace API key)."""
+"""Routes for survey definitions and their versions (workspace API key)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.responses.deps import ResponsesRuntime, RuntimeDep
 from services.responses.handlers import surveys, workspace_settings
 from services.responses.models import Survey, SurveyVersion
-from services.responses.schemas import LintOut, LintWarningOut, SurveyCreate, SurveyOut, SurveyVersionOut
+from services.responses.schemas import LintWarningOut, SurveyCreate, SurveyOut, SurveyVersionOut
 from shared.access import Permission
 from shared.guard import GuardedRoute, requires
 from shared.service import SessionDep, WorkspaceDep
 
-router = APIRouter(route_class=GuardedRoute)
-Lang = Annotated[Literal["en", "nl"], Query(description="Language of the explanations")]
+router = APIRouter(route_class=GuardedRoute, tags=["surveys"])
 
 
 async def _survey_out(
@@ -54,7 +53,6 @@ async def _survey_out(
 @router.post(
     "/v1/surveys",
     status_code=status.HTTP_201_CREATED,
-    tags=["surveys"],
     summary="Define a survey: questions, logic, languages, thank-you pages; returns checklist warnings",
     dependencies=[requires(Permission.SURVEYS_WRITE)],
 )
@@ -73,7 +71,6 @@ async def create_survey(
 
 @router.get(
     "/v1/surveys",
-    tags=["surveys"],
     summary="List the workspace's surveys (current versions)",
     dependencies=[requires(Permission.SURVEYS_READ)],
 )
@@ -84,7 +81,6 @@ async def list_surveys(workspace: WorkspaceDep, session: SessionDep, runtime: Ru
 
 @router.get(
     "/v1/surveys/{survey_id}",
-    tags=["surveys"],
     summary="Read a survey's current version",
     dependencies=[requires(Permission.SURVEYS_READ)],
 )
@@ -97,7 +93,6 @@ async def get_survey(
 
 @router.put(
     "/v1/surveys/{survey_id}",
-    tags=["surveys"],
     summary="Edit a survey: stores a new version; responses keep the version they answered",
     dependencies=[requires(Permission.SURVEYS_WRITE)],
 )
@@ -117,7 +112,6 @@ async def update_survey(
 
 @router.get(
     "/v1/surveys/{survey_id}/versions",
-    tags=["surveys"],
     summary="Every version of a survey",
     dependencies=[requires(Permission.SURVEYS_READ)],
 )
@@ -130,7 +124,6 @@ async def list_versions(
 
 @router.get(
     "/v1/surveys/{survey_id}/versions/{version}",
-    tags=["surveys"],
     summary="One version of a survey",
     dependencies=[requires(Permission.SURVEYS_READ)],
 )
@@ -143,7 +136,6 @@ async def get_version(
 
 @router.post(
     "/v1/surveys/{survey_id}/close",
-    tags=["surveys"],
     summary="Close a survey: its links show a friendly 'closed' page; completed responses stay",
     dependencies=[requires(Permission.SURVEYS_WRITE)],
 )
@@ -158,7 +150,6 @@ async def close_survey(
 
 @router.post(
     "/v1/surveys/{survey_id}/reopen",
-    tags=["surveys"],
     summary="Take responses again",
     dependencies=[requires(Permission.SURVEYS_WRITE)],
 )
@@ -169,44 +160,3 @@ async def reopen_survey(
         session, runtime.outbox, workspace_id=workspace, survey_id=survey_id, closed=False
     )
     return await _survey_out(session, runtime, workspace, survey)
-
-
-@router.post(
-    "/v1/surveys/lint",
-    tags=["checklist"],
-    summary="Check a survey definition without saving it: double questions, leading wording, jargon, …",
-    dependencies=[requires(Permission.SURVEYS_READ)],
-)
-async def lint_survey(
-    body: SurveyCreate, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep, lang: Lang = "en"
-) -> LintOut:
-    raw = body.model_dump(mode="json", exclude_none=True)
-    return await _lint_out(session, runtime, workspace, raw, lang)
-
-
-@router.get(
-    "/v1/surveys/{survey_id}/lint",
-    tags=["checklist"],
-    summary="The checklist for a saved survey",
-    dependencies=[requires(Permission.SURVEYS_READ)],
-)
-async def lint_saved_survey(
-    survey_id: str, workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep, lang: Lang = "en"
-) -> LintOut:
-    survey = await surveys.get_survey(session, workspace_id=workspace, survey_id=survey_id)
-    version = await surveys.get_version(session, survey=survey)
-    return await _lint_out(session, runtime, workspace, version.definition, lang)
-
-
-async def _lint_out(
-    session: AsyncSession, runtime: ResponsesRuntime, workspace: str, raw: dict[str, Any], lang: str
-) -> LintOut:
-    limit = runtime.settings.lint_max_seconds
-    seconds, warnings = await workspace_settings.lint_definition(
-        session, workspace_id=workspace, raw=raw, max_seconds=limit, lang=lang
-    )
-    return LintOut(
-        estimated_seconds=seconds,
-        max_seconds=limit,
-        warnings=[LintWarningOut(**w.__dict__) for w in warnings],
-    )
