@@ -3,27 +3,55 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch import domain
-from services.dispatch.models import Invitation, Reminder
+from services.dispatch.models import CrmConnector, Invitation, Reminder, Template, WebhookSubscription
 from shared.errors import NotFound
+from shared.events import is_uuid
 from shared.paging import after, decode_cursor, page
 
 INVITATIONS = "dispatch.invitations"
 
 
+Owned = TypeVar("Owned", Invitation, Template, WebhookSubscription, CrmConnector)
+"""The tables whose rows belong to one workspace and are named in the API by their id."""
+
+
+async def owned(
+    session: AsyncSession, model: type[Owned], *, workspace_id: str, row_id: str, what: str, field: str
+) -> Owned:
+    """Return the workspace's ``model`` row ``row_id`` or raise ``NotFound`` ("No ``what`` … in this
+    workspace.") naming ``field``."""
+    row = (
+        await session.scalar(select(model).where(model.workspace_id == workspace_id, model.id == row_id))
+        if is_uuid(row_id)
+        else None
+    )
+    if row is None:
+        raise NotFound(f"No {what} {row_id!r} in this workspace.", field=field)
+    return row
+
+
+async def all_owned(session: AsyncSession, model: type[Owned], *, workspace_id: str) -> list[Owned]:
+    """Return the workspace's ``model`` rows, oldest first."""
+    query = select(model).where(model.workspace_id == workspace_id).order_by(model.created_at)
+    return list(await session.scalars(query))
+
+
 async def get_invitation(session: AsyncSession, *, workspace_id: str, invitation_id: str) -> Invitation:
     """Return the workspace's invitation or raise ``NotFound``."""
-    invitation = await session.scalar(
-        select(Invitation).where(Invitation.workspace_id == workspace_id, Invitation.id == invitation_id)
+    return await owned(
+        session,
+        Invitation,
+        workspace_id=workspace_id,
+        row_id=invitation_id,
+        what="invitation",
+        field="invitation_id",
     )
-    if invitation is None:
-        raise NotFound(f"No invitation {invitation_id!r} in this workspace.", field="invitation_id")
-    return invitation
 
 
 async def list_invitations(

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch.handlers.configuration import check_outbound_url
 from services.dispatch.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from services.dispatch.queries import all_owned, owned
 from services.dispatch.schemas import SubscriptionIn, SubscriptionPatch
 from shared import standard_webhooks
 from shared.errors import Conflict, InvalidInput, NotFound
@@ -48,31 +49,19 @@ async def get_subscription(
     session: AsyncSession, *, workspace_id: str, subscription_id: str
 ) -> WebhookSubscription:
     """Return the workspace's subscription or raise ``NotFound``."""
-    row = (
-        await session.scalar(
-            select(WebhookSubscription).where(
-                WebhookSubscription.workspace_id == workspace_id, WebhookSubscription.id == subscription_id
-            )
-        )
-        if is_uuid(subscription_id)
-        else None
+    return await owned(
+        session,
+        WebhookSubscription,
+        workspace_id=workspace_id,
+        row_id=subscription_id,
+        what="webhook subscription",
+        field="subscription_id",
     )
-    if row is None:
-        raise NotFound(
-            f"No webhook subscription {subscription_id!r} in this workspace.", field="subscription_id"
-        )
-    return row
 
 
 async def list_subscriptions(session: AsyncSession, *, workspace_id: str) -> list[WebhookSubscription]:
     """Return the workspace's subscriptions, oldest first."""
-    return list(
-        await session.scalars(
-            select(WebhookSubscription)
-            .where(WebhookSubscription.workspace_id == workspace_id)
-            .order_by(WebhookSubscription.created_at)
-        )
-    )
+    return await all_owned(session, WebhookSubscription, workspace_id=workspace_id)
 
 
 async def patch_subscription(
