@@ -20,18 +20,25 @@ INVITATIONS = "dispatch.invitations"
 Owned = TypeVar("Owned", Invitation, Template, WebhookSubscription, CrmConnector)
 """The tables whose rows belong to one workspace and are named in the API by their id."""
 
+_NAMES: dict[type[Any], tuple[str, str]] = {
+    Invitation: ("invitation", "invitation_id"),
+    Template: ("template", "template_id"),
+    WebhookSubscription: ("webhook subscription", "subscription_id"),
+    CrmConnector: ("CRM connector", "connector_id"),
+}
+"""What a 404 calls a row of each ``Owned`` table, and the field it names."""
 
-async def owned(
-    session: AsyncSession, model: type[Owned], *, workspace_id: str, row_id: str, what: str, field: str
-) -> Owned:
-    """Return the workspace's ``model`` row ``row_id`` or raise ``NotFound`` ("No ``what`` … in this
-    workspace.") naming ``field``."""
+
+async def owned(session: AsyncSession, model: type[Owned], *, workspace_id: str, row_id: str) -> Owned:
+    """Return the workspace's ``model`` row ``row_id`` or raise ``NotFound`` ("No template … in this
+    workspace.", naming ``template_id``)."""
     row = (
         await session.scalar(select(model).where(model.workspace_id == workspace_id, model.id == row_id))
         if is_uuid(row_id)
         else None
     )
     if row is None:
+        what, field = _NAMES[model]
         raise NotFound(f"No {what} {row_id!r} in this workspace.", field=field)
     return row
 
@@ -44,14 +51,7 @@ async def all_owned(session: AsyncSession, model: type[Owned], *, workspace_id: 
 
 async def get_invitation(session: AsyncSession, *, workspace_id: str, invitation_id: str) -> Invitation:
     """Return the workspace's invitation or raise ``NotFound``."""
-    return await owned(
-        session,
-        Invitation,
-        workspace_id=workspace_id,
-        row_id=invitation_id,
-        what="invitation",
-        field="invitation_id",
-    )
+    return await owned(session, Invitation, workspace_id=workspace_id, row_id=invitation_id)
 
 
 async def list_invitations(

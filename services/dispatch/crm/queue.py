@@ -89,14 +89,7 @@ async def create_connector(
 
 
 async def get_connector(session: AsyncSession, *, workspace_id: str, connector_id: str) -> CrmConnector:
-    return await owned(
-        session,
-        CrmConnector,
-        workspace_id=workspace_id,
-        row_id=connector_id,
-        what="CRM connector",
-        field="connector_id",
-    )
+    return await owned(session, CrmConnector, workspace_id=workspace_id, row_id=connector_id)
 
 
 async def list_connectors(session: AsyncSession, *, workspace_id: str) -> list[CrmConnector]:

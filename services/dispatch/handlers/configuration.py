@@ -223,9 +223,7 @@ async def save_template(
 
 async def get_template(session: AsyncSession, *, workspace_id: str, template_id: str) -> Template:
     """Return the workspace's template or raise ``NotFound``."""
-    return await owned(
-        session, Template, workspace_id=workspace_id, row_id=template_id, what="template", field="template_id"
-    )
+    return await owned(session, Template, workspace_id=workspace_id, row_id=template_id)
 
 
 async def list_templates(session: AsyncSession, *, workspace_id: str) -> list[Template]:

@@ -49,14 +49,7 @@ async def get_subscription(
     session: AsyncSession, *, workspace_id: str, subscription_id: str
 ) -> WebhookSubscription:
     """Return the workspace's subscription or raise ``NotFound``."""
-    return await owned(
-        session,
-        WebhookSubscription,
-        workspace_id=workspace_id,
-        row_id=subscription_id,
-        what="webhook subscription",
-        field="subscription_id",
-    )
+    return await owned(session, WebhookSubscription, workspace_id=workspace_id, row_id=subscription_id)
 
 
 async def list_subscriptions(session: AsyncSession, *, workspace_id: str) -> list[WebhookSubscription]:
