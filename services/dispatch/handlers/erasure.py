@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch import domain, redaction
 from services.dispatch.handlers import outbound
-from services.dispatch.handlers.invitations import fail_pending
+from services.dispatch.handlers.invitations import NAMELESS, fail_pending
 from services.dispatch.models import (
     CrmCall,
     InvalidAddress,
@@ -77,16 +77,7 @@ async def erase_contact(
     await session.execute(
         update(Invitation)
         .where(Invitation.workspace_id == ws, Invitation.contact_id == contact)
-        .values(
-            recipient_email=None,
-            recipient_name=None,
-            recipient_phone=None,
-            recipient_company=None,
-            recipient_timezone=None,
-            context={},
-            survey_url="",
-            erased_at=func.coalesce(Invitation.erased_at, now),
-        )
+        .values(**NAMELESS, erased_at=func.coalesce(Invitation.erased_at, now))
         .execution_options(synchronize_session=False)
     )
     addresses = {a for a in (*map(domain.normalise_email, emails), *map(domain.normalise_phone, phones)) if a}

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch.handlers import outbound
-from services.dispatch.handlers.invitations import cancel_reminders
+from services.dispatch.handlers.invitations import NAMELESS, cancel_reminders
 from services.dispatch.models import Invitation, Notification, WebhookDelivery
 from shared.erasure import ANONYMISED_BODY
 from shared.events import AnonymisationDue
@@ -49,17 +49,7 @@ async def anonymise(session: AsyncSession, *, event: AnonymisationDue) -> int:
         await session.execute(
             update(Invitation)
             .where(Invitation.id.in_(ids))
-            .values(
-                contact_id="",
-                recipient_email=None,
-                recipient_name=None,
-                recipient_phone=None,
-                recipient_company=None,
-                recipient_timezone=None,
-                context={},
-                survey_url="",
-                anonymised_at=event.due_at,
-            )
+            .values(contact_id="", **NAMELESS, anonymised_at=event.due_at)
             .execution_options(synchronize_session=False)
         )
 
