@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -9,7 +10,15 @@ from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch import domain
-from services.dispatch.models import CrmConnector, Invitation, Reminder, Template, WebhookSubscription
+from services.dispatch.models import (
+    CrmCall,
+    CrmConnector,
+    Invitation,
+    Reminder,
+    Template,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from shared.errors import NotFound
 from shared.events import is_uuid
 from shared.paging import after, decode_cursor, page
@@ -47,6 +56,20 @@ async def all_owned(session: AsyncSession, model: type[Owned], *, workspace_id: 
     """Return the workspace's ``model`` rows, oldest first."""
     query = select(model).where(model.workspace_id == workspace_id).order_by(model.created_at)
     return list(await session.scalars(query))
+
+
+Parent = TypeVar("Parent", WebhookDelivery, CrmCall)
+Child = TypeVar("Child")
+
+
+def with_children(
+    parents: Sequence[Parent], children: Iterable[Child], *, parent_id: Callable[[Child], str]
+) -> list[tuple[Parent, list[Child]]]:
+    """Return each parent row (a delivery, a CRM call) with its children (its attempts), in their order."""
+    by_parent: dict[str, list[Child]] = {}
+    for child in children:
+        by_parent.setdefault(parent_id(child), []).append(child)
+    return [(parent, by_parent.get(parent.id, [])) for parent in parents]
 
 
 async def get_invitation(session: AsyncSession, *, workspace_id: str, invitation_id: str) -> Invitation:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.dispatch.crm import kinds, secrets
 from services.dispatch.handlers.configuration import check_outbound_url
 from services.dispatch.models import CrmAttempt, CrmCall, CrmConnector, erased_contacts
-from services.dispatch.queries import all_owned, owned
+from services.dispatch.queries import all_owned, owned, with_children
 from services.dispatch.schemas import CrmConnectorIn, CrmConnectorPatch, CrmCredentialsIn
 from services.dispatch.schemas.crm import GenericMapping, _Credentials
 from shared.erasure import is_erased
@@ -157,10 +157,7 @@ async def list_calls(
             select(CrmAttempt).where(CrmAttempt.call_id.in_([c.id for c in calls])).order_by(CrmAttempt.id)
         )
     ).all()
-    by_call: dict[str, list[CrmAttempt]] = {}
-    for attempt in attempts:
-        by_call.setdefault(attempt.call_id, []).append(attempt)
-    return [(c, by_call.get(c.id, [])) for c in calls]
+    return with_children(calls, attempts, parent_id=lambda a: a.call_id)
 
 
 async def enqueue(

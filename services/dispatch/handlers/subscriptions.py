@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch.handlers.configuration import check_outbound_url
 from services.dispatch.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
-from services.dispatch.queries import all_owned, owned
+from services.dispatch.queries import all_owned, owned, with_children
 from services.dispatch.schemas import SubscriptionIn, SubscriptionPatch
 from shared import standard_webhooks
 from shared.errors import Conflict, InvalidInput, NotFound
@@ -127,10 +127,7 @@ async def list_deliveries(
             .order_by(WebhookAttempt.attempted_at, WebhookAttempt.id)
         )
     ).all()
-    by_delivery: dict[str, list[WebhookAttempt]] = {}
-    for attempt in attempts:
-        by_delivery.setdefault(attempt.delivery_id, []).append(attempt)
-    return [(d, by_delivery.get(d.id, [])) for d in deliveries], next_cursor
+    return with_children(deliveries, attempts, parent_id=lambda a: a.delivery_id), next_cursor
 
 
 async def replay_delivery(
