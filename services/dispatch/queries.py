@@ -1,4 +1,5 @@
-"""The read side of the dispatch service: invitations, their reminders, and the funnel report."""
+"""The read side of the dispatch service: invitations, their reminders, and the funnel report; and the
+lookups every resource shares (a workspace's row by id or 404, its rows oldest first, rows with their attempts)."""
 
 from __future__ import annotations
 
