@@ -57,7 +57,7 @@ class PublicAnswer(PublicPayload):
     choices: tuple[str, ...] = ()
 
 
-class ResponseStartedPayload(PublicPayload):
+class _ResponsePayload(PublicPayload):
     response_id: str
     invitation_id: str | None
     contact_id: str
@@ -65,18 +65,14 @@ class ResponseStartedPayload(PublicPayload):
     survey_version: int
     kind: SurveyKind
     channel: Channel
+
+
+class ResponseStartedPayload(_ResponsePayload):
     hidden_fields: dict[str, str] = Field(default_factory=dict, description="ticket_id, agent, product, …")
     started_at: datetime
 
 
-class ResponseCompletedPayload(PublicPayload):
-    response_id: str
-    invitation_id: str | None
-    contact_id: str
-    survey_id: str
-    survey_version: int
-    kind: SurveyKind
-    channel: Channel
+class ResponseCompletedPayload(_ResponsePayload):
     locale: str | None = None
     hidden_fields: dict[str, str] = Field(default_factory=dict)
     answers: tuple[PublicAnswer, ...]

@@ -1,29 +1,81 @@
-"""The read side of the dispatch service: invitations, their reminders, and the funnel report."""
+"""The read side of the dispatch service: invitations, their reminders, and the funnel report; and the
+lookups every resource shares (a workspace's row by id or 404, its rows oldest first, rows with their attempts)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch import domain
-from services.dispatch.models import Invitation, Reminder
+from services.dispatch.models import (
+    CrmCall,
+    CrmConnector,
+    Invitation,
+    Reminder,
+    Template,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from shared.errors import NotFound
+from shared.events import is_uuid
 from shared.paging import after, decode_cursor, page
 
 INVITATIONS = "dispatch.invitations"
 
 
+Owned = TypeVar("Owned", Invitation, Template, WebhookSubscription, CrmConnector)
+"""The tables whose rows belong to one workspace and are named in the API by their id."""
+
+_NAMES: dict[type[Any], tuple[str, str]] = {
+    Invitation: ("invitation", "invitation_id"),
+    Template: ("template", "template_id"),
+    WebhookSubscription: ("webhook subscription", "subscription_id"),
+    CrmConnector: ("CRM connector", "connector_id"),
+}
+"""What a 404 calls a row of each ``Owned`` table, and the field it names."""
+
+
+async def owned(session: AsyncSession, model: type[Owned], *, workspace_id: str, row_id: str) -> Owned:
+    """Return the workspace's ``model`` row ``row_id`` or raise ``NotFound`` ("No template … in this
+    workspace.", naming ``template_id``)."""
+    row = (
+        await session.scalar(select(model).where(model.workspace_id == workspace_id, model.id == row_id))
+        if is_uuid(row_id)
+        else None
+    )
+    if row is None:
+        what, field = _NAMES[model]
+        raise NotFound(f"No {what} {row_id!r} in this workspace.", field=field)
+    return row
+
+
+async def all_owned(session: AsyncSession, model: type[Owned], *, workspace_id: str) -> list[Owned]:
+    """Return the workspace's ``model`` rows, oldest first."""
+    query = select(model).where(model.workspace_id == workspace_id).order_by(model.created_at)
+    return list(await session.scalars(query))
+
+
+Parent = TypeVar("Parent", WebhookDelivery, CrmCall)
+Child = TypeVar("Child")
+
+
+def with_children(
+    parents: Sequence[Parent], children: Iterable[Child], *, parent_id: Callable[[Child], str]
+) -> list[tuple[Parent, list[Child]]]:
+    """Return each parent row (a delivery, a CRM call) with its children (its attempts), in their order."""
+    by_parent: dict[str, list[Child]] = {}
+    for child in children:
+        by_parent.setdefault(parent_id(child), []).append(child)
+    return [(parent, by_parent.get(parent.id, [])) for parent in parents]
+
+
 async def get_invitation(session: AsyncSession, *, workspace_id: str, invitation_id: str) -> Invitation:
     """Return the workspace's invitation or raise ``NotFound``."""
-    invitation = await session.scalar(
-        select(Invitation).where(Invitation.workspace_id == workspace_id, Invitation.id == invitation_id)
-    )
-    if invitation is None:
-        raise NotFound(f"No invitation {invitation_id!r} in this workspace.", field="invitation_id")
-    return invitation
+    return await owned(session, Invitation, workspace_id=workspace_id, row_id=invitation_id)
 
 
 async def list_invitations(

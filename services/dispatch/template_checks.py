@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from jinja2 import TemplateError, meta
@@ -117,19 +118,27 @@ def merge_field_warnings(channel: str, used: dict[str, set[str]]) -> list[Templa
     return warnings
 
 
-def warnings_of(channel: str, *, subject: str | None, text: str, html: str | None) -> list[TemplateWarning]:
-    """Return the warnings of a template already saved (its sources compile)."""
-    used: dict[str, set[str]] = {}
+def _sources(
+    *, subject: str | None, text: str, html: str | None
+) -> Iterator[tuple[str, str, SandboxedEnvironment]]:
+    """Each source the template has: its field, its text and the environment it compiles in."""
     for field, source, env in (
         ("subject", subject, templates.text_env),
         ("text", text, templates.text_env),
         ("html", html, templates.html_env),
     ):
         if source is not None:
-            try:
-                used[field] = _variables(env, source)
-            except TemplateError:
-                continue
+            yield field, source, env
+
+
+def warnings_of(channel: str, *, subject: str | None, text: str, html: str | None) -> list[TemplateWarning]:
+    """Return the warnings of a template already saved (its sources compile)."""
+    used: dict[str, set[str]] = {}
+    for field, source, env in _sources(subject=subject, text=text, html=html):
+        try:
+            used[field] = _variables(env, source)
+        except TemplateError:
+            continue
     return merge_field_warnings(channel, used)
 
 
@@ -142,14 +151,10 @@ def validate(
             "subject must be one line without control characters (CR, LF, tab …): it becomes an email header",
             field="subject",
         )
-    used: dict[str, set[str]] = {}
-    for field, source, env in (
-        ("subject", subject, templates.text_env),
-        ("text", text, templates.text_env),
-        ("html", html, templates.html_env),
-    ):
-        if source is not None:
-            used[field] = _compile(field, source, env)
+    used = {
+        field: _compile(field, source, env)
+        for field, source, env in _sources(subject=subject, text=text, html=html)
+    }
     spec = templates.TemplateSpec(None, subject, text, html, embed)
     brand = templates.Branding(name="Acme")
     fields = templates.fields_for(

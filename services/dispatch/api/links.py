@@ -26,6 +26,10 @@ router = APIRouter(route_class=GuardedRoute)
 SHORT_LINK = public("the link is in a message to one customer: an unguessable code, no personal data in it")
 OPEN_PIXEL = public("an image in an email (only when the workspace enables open tracking)")
 UNSUBSCRIBE = public("the link is signed (CLOSELOOP_SECRET_KEY) for one contact and invitation")
+CodePath = Annotated[str, Path(max_length=16)]
+"""The short code of an invitation's link and pixel."""
+TokenPath = Annotated[str, Path(max_length=1000)]
+"""The signed token of an unsubscribe link."""
 
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -63,7 +67,7 @@ def _page(title: str, body: str, *, status: int = 200) -> HTMLResponse:
     dependencies=[SHORT_LINK],
 )
 async def short_link(
-    code: Annotated[str, Path(max_length=16)],
+    code: CodePath,
     session: SessionDep,
     runtime: RuntimeDep,
     score: Annotated[int | None, Query(ge=0, le=10)] = None,
@@ -93,9 +97,7 @@ async def short_link(
     responses={200: {"content": {"image/gif": {}}}},
     dependencies=[OPEN_PIXEL],
 )
-async def open_pixel(
-    code: Annotated[str, Path(max_length=16)], session: SessionDep, runtime: RuntimeDep
-) -> Response:
+async def open_pixel(code: CodePath, session: SessionDep, runtime: RuntimeDep) -> Response:
     invitation = await funnel.invitation_by_code(session, code=code)
     if invitation is not None and invitation.channel == "email" and invitation.erased_at is None:
         await funnel.record_open(session, runtime.outbox, invitation=invitation, now=runtime.deps.clock.now())
@@ -125,7 +127,7 @@ def _unsubscribe_claims(runtime: DispatchRuntime, token: str) -> dict[str, Any]:
     response_class=HTMLResponse,
     dependencies=[UNSUBSCRIBE],
 )
-async def unsubscribe_page(token: Annotated[str, Path(max_length=1000)], runtime: RuntimeDep) -> HTMLResponse:
+async def unsubscribe_page(token: TokenPath, runtime: RuntimeDep) -> HTMLResponse:
     _unsubscribe_claims(runtime, token)
     return _page(
         "Unsubscribe from feedback surveys",
@@ -142,9 +144,7 @@ async def unsubscribe_page(token: Annotated[str, Path(max_length=1000)], runtime
     response_class=HTMLResponse,
     dependencies=[UNSUBSCRIBE],
 )
-async def unsubscribe(
-    token: Annotated[str, Path(max_length=1000)], session: SessionDep, runtime: RuntimeDep
-) -> HTMLResponse:
+async def unsubscribe(token: TokenPath, session: SessionDep, runtime: RuntimeDep) -> HTMLResponse:
     claims = _unsubscribe_claims(runtime, token)
     await optouts.unsubscribe(
         session,

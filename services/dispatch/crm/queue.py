@@ -14,11 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.dispatch.crm import kinds, secrets
 from services.dispatch.handlers.configuration import check_outbound_url
 from services.dispatch.models import CrmAttempt, CrmCall, CrmConnector, erased_contacts
+from services.dispatch.queries import all_owned, owned, with_children
 from services.dispatch.schemas import CrmConnectorIn, CrmConnectorPatch, CrmCredentialsIn
 from services.dispatch.schemas.crm import GenericMapping, _Credentials
 from shared.erasure import is_erased
-from shared.errors import InvalidInput, NotFound
-from shared.events import EventData, is_uuid, new_id
+from shared.errors import InvalidInput
+from shared.events import EventData, new_id
 from shared.netguard import OutboundGuard
 
 
@@ -88,28 +89,11 @@ async def create_connector(
 
 
 async def get_connector(session: AsyncSession, *, workspace_id: str, connector_id: str) -> CrmConnector:
-    row = (
-        await session.scalar(
-            select(CrmConnector).where(
-                CrmConnector.workspace_id == workspace_id, CrmConnector.id == connector_id
-            )
-        )
-        if is_uuid(connector_id)
-        else None
-    )
-    if row is None:
-        raise NotFound(f"No CRM connector {connector_id!r} in this workspace.", field="connector_id")
-    return row
+    return await owned(session, CrmConnector, workspace_id=workspace_id, row_id=connector_id)
 
 
 async def list_connectors(session: AsyncSession, *, workspace_id: str) -> list[CrmConnector]:
-    return list(
-        await session.scalars(
-            select(CrmConnector)
-            .where(CrmConnector.workspace_id == workspace_id)
-            .order_by(CrmConnector.created_at)
-        )
-    )
+    return await all_owned(session, CrmConnector, workspace_id=workspace_id)
 
 
 async def patch_connector(
@@ -173,10 +157,7 @@ async def list_calls(
             select(CrmAttempt).where(CrmAttempt.call_id.in_([c.id for c in calls])).order_by(CrmAttempt.id)
         )
     ).all()
-    by_call: dict[str, list[CrmAttempt]] = {}
-    for attempt in attempts:
-        by_call.setdefault(attempt.call_id, []).append(attempt)
-    return [(c, by_call.get(c.id, [])) for c in calls]
+    return with_children(calls, attempts, parent_id=lambda a: a.call_id)
 
 
 async def enqueue(

@@ -16,6 +16,7 @@ from services.dispatch.channels import resolve_channel
 from services.dispatch.handlers.surveys import latest_surveys
 from services.dispatch.handlers.workspace import brand_of, template_spec, workspace_config
 from services.dispatch.models import ChannelConfig, Template, WorkspaceSettings
+from services.dispatch.queries import all_owned, owned
 from services.dispatch.schemas import (
     ChannelConfigIn,
     ChannelConfigOut,
@@ -27,8 +28,8 @@ from services.dispatch.schemas import (
     WorkspaceConfig,
 )
 from services.dispatch.settings import DispatchSettings
-from shared.errors import Conflict, InvalidInput, NotFound
-from shared.events import Recipient, is_uuid, new_id
+from shared.errors import Conflict, InvalidInput
+from shared.events import Recipient, new_id
 from shared.netguard import BlockedDestination, OutboundGuard
 from shared.vocabulary import SEND_CHANNELS, SendChannel
 
@@ -222,25 +223,12 @@ async def save_template(
 
 async def get_template(session: AsyncSession, *, workspace_id: str, template_id: str) -> Template:
     """Return the workspace's template or raise ``NotFound``."""
-    template = (
-        await session.scalar(
-            select(Template).where(Template.workspace_id == workspace_id, Template.id == template_id)
-        )
-        if is_uuid(template_id)
-        else None
-    )
-    if template is None:
-        raise NotFound(f"No template {template_id!r} in this workspace.", field="template_id")
-    return template
+    return await owned(session, Template, workspace_id=workspace_id, row_id=template_id)
 
 
 async def list_templates(session: AsyncSession, *, workspace_id: str) -> list[Template]:
     """Return the workspace's templates, oldest first."""
-    return list(
-        await session.scalars(
-            select(Template).where(Template.workspace_id == workspace_id).order_by(Template.created_at)
-        )
-    )
+    return await all_owned(session, Template, workspace_id=workspace_id)
 
 
 async def delete_template(session: AsyncSession, *, workspace_id: str, template_id: str) -> None:

@@ -23,13 +23,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, Text, case, cast, delete, func, literal, or_, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import ColumnElement, Table, Text, case, cast, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch import domain, redaction
 from services.dispatch.handlers import outbound
-from services.dispatch.handlers.invitations import fail_pending
+from services.dispatch.handlers.invitations import NAMELESS, fail_pending
 from services.dispatch.models import (
     CrmCall,
     InvalidAddress,
@@ -78,16 +77,7 @@ async def erase_contact(
     await session.execute(
         update(Invitation)
         .where(Invitation.workspace_id == ws, Invitation.contact_id == contact)
-        .values(
-            recipient_email=None,
-            recipient_name=None,
-            recipient_phone=None,
-            recipient_company=None,
-            recipient_timezone=None,
-            context={},
-            survey_url="",
-            erased_at=func.coalesce(Invitation.erased_at, now),
-        )
+        .values(**NAMELESS, erased_at=func.coalesce(Invitation.erased_at, now))
         .execution_options(synchronize_session=False)
     )
     addresses = {a for a in (*map(domain.normalise_email, emails), *map(domain.normalise_phone, phones)) if a}
@@ -106,49 +96,31 @@ async def erase_contact(
 async def forget_quotes(session: AsyncSession, *, workspace_id: str, contact_id: str) -> None:
     """Replace the body of every staff notification and webhook delivery that quotes the contact (their
     comment, who to call): its words cannot be told apart from the rest, so the whole body goes."""
-    await session.execute(
-        update(Notification)
-        .where(Notification.workspace_id == workspace_id, Notification.contact_id == contact_id)
-        .values(body=ERASED_BODY, contact_id=None)
-        .execution_options(synchronize_session=False)
-    )
-    # CRM updates about them keep nothing, and those not sent yet are not sent.
+
+    def theirs(
+        model: type[Notification] | type[CrmCall] | type[WebhookDelivery],
+    ) -> tuple[ColumnElement[bool], ...]:
+        """The rows of ``model`` about the contact."""
+        return model.workspace_id == workspace_id, model.contact_id == contact_id
+
+    # CRM updates and catalogue events about them keep nothing, and those not sent yet are not sent.
     waiting = CrmCall.status == "scheduled"
-    await session.execute(
+    for statement in (
+        update(Notification).where(*theirs(Notification)).values(body=ERASED_BODY, contact_id=None),
         update(CrmCall)
-        .where(CrmCall.workspace_id == workspace_id, CrmCall.contact_id == contact_id)
+        .where(*theirs(CrmCall))
         .values(
             request={},
             contact_id=None,
             status=case((waiting, "cancelled"), else_=CrmCall.status),
             last_error=case((waiting, "the contact was erased"), else_=CrmCall.last_error),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    # Catalogue events about them keep no data, and those not sent yet are not sent.
-    await session.execute(
+        ),
         update(WebhookDelivery)
-        .where(
-            WebhookDelivery.workspace_id == workspace_id,
-            WebhookDelivery.contact_id == contact_id,
-            outbound.PUBLIC,
-        )
-        .values(**outbound.forgotten("erased", cancel="the contact was erased"))
-        .execution_options(synchronize_session=False)
-    )
-    await session.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.workspace_id == workspace_id, WebhookDelivery.contact_id == contact_id)
-        .values(
-            payload=func.jsonb_set(
-                WebhookDelivery.payload,
-                literal(["data", "body"], ARRAY(Text)),
-                func.to_jsonb(literal(ERASED_BODY, Text)),
-            ),
-            contact_id=None,
-        )
-        .execution_options(synchronize_session=False)
-    )
+        .where(*theirs(WebhookDelivery), outbound.PUBLIC)
+        .values(**outbound.forgotten("erased", cancel="the contact was erased")),
+        update(WebhookDelivery).where(*theirs(WebhookDelivery)).values(**outbound.unquoted(ERASED_BODY)),
+    ):
+        await session.execute(statement.execution_options(synchronize_session=False))
 
 
 async def redact_workspace(session: AsyncSession, *, workspace_id: str, identifying: list[str]) -> int:

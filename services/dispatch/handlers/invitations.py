@@ -1,5 +1,5 @@
-"""Steps every use case takes on invitations: the fields their events carry, their recipient,
-failing the pending ones of a contact and cancelling reminders."""
+"""Steps every use case takes on invitations: the fields their events carry, their recipient (and
+the values that forget it), failing the pending ones of a contact and cancelling reminders."""
 
 from __future__ import annotations
 
@@ -13,6 +13,18 @@ from services.dispatch.models import Invitation, Reminder
 from shared.events import InvitationFailed, Recipient
 from shared.outbox import Outbox
 from shared.rows import from_row
+
+NAMELESS: dict[str, Any] = {
+    "recipient_email": None,
+    "recipient_name": None,
+    "recipient_phone": None,
+    "recipient_company": None,
+    "recipient_timezone": None,
+    "context": {},
+    "survey_url": "",
+}
+"""An invitation's values once it names nobody (its contact erased, or anonymised by the retention
+policy): no recipient, no context (hidden fields), no survey link."""
 
 
 def event_fields(invitation: Invitation, now: datetime) -> dict[str, Any]:

@@ -128,3 +128,16 @@ def forgotten(marker: str, *, cancel: str | None = None) -> dict[str, Any]:
         values["status"] = case((waiting, "cancelled"), else_=WebhookDelivery.status)
         values["last_error"] = case((waiting, cancel), else_=WebhookDelivery.last_error)
     return values
+
+
+def unquoted(body: str) -> dict[str, Any]:
+    """The values that make a delivery of a staff notification quote nobody: its ``data.body`` becomes
+    ``body`` and it loses its contact."""
+    return {
+        "payload": func.jsonb_set(
+            WebhookDelivery.payload,
+            literal(["data", "body"], ARRAY(Text)),
+            func.to_jsonb(literal(body, Text)),
+        ),
+        "contact_id": None,
+    }

@@ -63,11 +63,11 @@ def quiet_hours_value(event: QuietHoursChanged) -> dict[str, Any]:
 
 
 async def receive(
-    session: AsyncSession, *, workspace_id: str, concept: str, value: dict[str, Any], changed_at: datetime
+    session: AsyncSession, *, event: BrandingChanged | QuietHoursChanged, concept: str, value: dict[str, Any]
 ) -> None:
-    """Store the owner's value, unless a newer one is already stored."""
+    """Store the owner's value from ``event``, unless a newer one is already stored."""
     statement = insert(ReceivedSetting).values(
-        workspace_id=workspace_id, concept=concept, value=value, changed_at=changed_at
+        workspace_id=event.workspace_id, concept=concept, value=value, changed_at=event.changed_at
     )
     await session.execute(
         statement.on_conflict_do_update(
@@ -80,25 +80,13 @@ async def receive(
 
 async def branding_changed(session: AsyncSession, *, event: BrandingChanged) -> None:
     """Apply responses' branding to the workspace's emails."""
-    await receive(
-        session,
-        workspace_id=event.workspace_id,
-        concept=BRANDING,
-        value=branding_value(event),
-        changed_at=event.changed_at,
-    )
+    await receive(session, event=event, concept=BRANDING, value=branding_value(event))
 
 
 async def quiet_hours_changed(session: AsyncSession, *, event: QuietHoursChanged, now: datetime) -> int:
     """Apply trigger's quiet hours to what dispatch schedules for the workspace; return how many held
     invitations were released to be judged again under the new hours (see ``release_held``)."""
-    await receive(
-        session,
-        workspace_id=event.workspace_id,
-        concept=QUIET_HOURS,
-        value=quiet_hours_value(event),
-        changed_at=event.changed_at,
-    )
+    await receive(session, event=event, concept=QUIET_HOURS, value=quiet_hours_value(event))
     return await release_held(session, workspace_id=event.workspace_id, now=now)
 
 

@@ -15,12 +15,11 @@ or the same event again, finds nothing left to change).
 
 from __future__ import annotations
 
-from sqlalchemy import Text, func, literal, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch.handlers import outbound
-from services.dispatch.handlers.invitations import cancel_reminders
+from services.dispatch.handlers.invitations import NAMELESS, cancel_reminders
 from services.dispatch.models import Invitation, Notification, WebhookDelivery
 from shared.erasure import ANONYMISED_BODY
 from shared.events import AnonymisationDue
@@ -50,55 +49,20 @@ async def anonymise(session: AsyncSession, *, event: AnonymisationDue) -> int:
         await session.execute(
             update(Invitation)
             .where(Invitation.id.in_(ids))
-            .values(
-                contact_id="",
-                recipient_email=None,
-                recipient_name=None,
-                recipient_phone=None,
-                recipient_company=None,
-                recipient_timezone=None,
-                context={},
-                survey_url="",
-                anonymised_at=event.due_at,
-            )
+            .values(contact_id="", **NAMELESS, anonymised_at=event.due_at)
             .execution_options(synchronize_session=False)
         )
-    await session.execute(
-        update(Notification)
-        .where(
-            Notification.workspace_id == ws,
-            Notification.created_at < cutoff,
-            Notification.contact_id.is_not(None),
-        )
-        .values(body=ANONYMISED_BODY, contact_id=None)
-        .execution_options(synchronize_session=False)
-    )
-    await session.execute(
+
+    def quoting(model: type[Notification] | type[WebhookDelivery]) -> tuple[ColumnElement[bool], ...]:
+        """The rows of ``model`` from before the cutoff that still name a contact."""
+        return model.workspace_id == ws, model.created_at < cutoff, model.contact_id.is_not(None)
+
+    for statement in (
+        update(Notification).where(*quoting(Notification)).values(body=ANONYMISED_BODY, contact_id=None),
         update(WebhookDelivery)
-        .where(
-            WebhookDelivery.workspace_id == ws,
-            WebhookDelivery.created_at < cutoff,
-            WebhookDelivery.contact_id.is_not(None),
-            outbound.PUBLIC,
-        )
-        .values(**outbound.forgotten("anonymised"))
-        .execution_options(synchronize_session=False)
-    )
-    await session.execute(
-        update(WebhookDelivery)
-        .where(
-            WebhookDelivery.workspace_id == ws,
-            WebhookDelivery.created_at < cutoff,
-            WebhookDelivery.contact_id.is_not(None),
-        )
-        .values(
-            payload=func.jsonb_set(
-                WebhookDelivery.payload,
-                literal(["data", "body"], ARRAY(Text)),
-                func.to_jsonb(literal(ANONYMISED_BODY, Text)),
-            ),
-            contact_id=None,
-        )
-        .execution_options(synchronize_session=False)
-    )
+        .where(*quoting(WebhookDelivery), outbound.PUBLIC)
+        .values(**outbound.forgotten("anonymised")),
+        update(WebhookDelivery).where(*quoting(WebhookDelivery)).values(**outbound.unquoted(ANONYMISED_BODY)),
+    ):
+        await session.execute(statement.execution_options(synchronize_session=False))
     return len(ids)

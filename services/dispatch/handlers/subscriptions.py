@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch.handlers.configuration import check_outbound_url
 from services.dispatch.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from services.dispatch.queries import all_owned, owned, with_children
 from services.dispatch.schemas import SubscriptionIn, SubscriptionPatch
 from shared import standard_webhooks
 from shared.errors import Conflict, InvalidInput, NotFound
@@ -48,31 +49,12 @@ async def get_subscription(
     session: AsyncSession, *, workspace_id: str, subscription_id: str
 ) -> WebhookSubscription:
     """Return the workspace's subscription or raise ``NotFound``."""
-    row = (
-        await session.scalar(
-            select(WebhookSubscription).where(
-                WebhookSubscription.workspace_id == workspace_id, WebhookSubscription.id == subscription_id
-            )
-        )
-        if is_uuid(subscription_id)
-        else None
-    )
-    if row is None:
-        raise NotFound(
-            f"No webhook subscription {subscription_id!r} in this workspace.", field="subscription_id"
-        )
-    return row
+    return await owned(session, WebhookSubscription, workspace_id=workspace_id, row_id=subscription_id)
 
 
 async def list_subscriptions(session: AsyncSession, *, workspace_id: str) -> list[WebhookSubscription]:
     """Return the workspace's subscriptions, oldest first."""
-    return list(
-        await session.scalars(
-            select(WebhookSubscription)
-            .where(WebhookSubscription.workspace_id == workspace_id)
-            .order_by(WebhookSubscription.created_at)
-        )
-    )
+    return await all_owned(session, WebhookSubscription, workspace_id=workspace_id)
 
 
 async def patch_subscription(
@@ -145,10 +127,7 @@ async def list_deliveries(
             .order_by(WebhookAttempt.attempted_at, WebhookAttempt.id)
         )
     ).all()
-    by_delivery: dict[str, list[WebhookAttempt]] = {}
-    for attempt in attempts:
-        by_delivery.setdefault(attempt.delivery_id, []).append(attempt)
-    return [(d, by_delivery.get(d.id, [])) for d in deliveries], next_cursor
+    return with_children(deliveries, attempts, parent_id=lambda a: a.delivery_id), next_cursor
 
 
 async def replay_delivery(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, StrictBool
+from pydantic import AfterValidator, ConfigDict, StrictBool
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 
@@ -25,3 +25,8 @@ HeaderLine = Annotated[str, AfterValidator(one_line)]
 
 Flag = StrictBool
 """A JSON boolean, true or false: "yes", "1" or 1 are refused (422), never read as true."""
+
+
+def example(value: dict[str, Any]) -> ConfigDict:
+    """The ``model_config`` of a body whose documentation shows ``value`` as its example."""
+    return ConfigDict(json_schema_extra={"examples": [value]})

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.dispatch.schemas.common import example
+
 InvitationStatus = Literal["scheduled", "sending", "sent", "failed"]
-
-
-def _example(value: dict[str, Any]) -> ConfigDict:
-    return ConfigDict(json_schema_extra={"examples": [value]})
 
 
 class FunnelStep(BaseModel):
@@ -108,7 +106,7 @@ class ReminderOut(BaseModel):
 
 
 class FunnelOut(BaseModel):
-    model_config = _example(
+    model_config = example(
         {
             "group": None,
             "counts": {

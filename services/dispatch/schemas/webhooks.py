@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, HttpUrl, field_validator
 
 from services.dispatch.catalogue import SUBSCRIBABLE
-from services.dispatch.schemas.common import Flag
+from services.dispatch.schemas.common import Flag, example
 from shared.vocabulary import ScoreMetric
 
 SurveyIds = list[Annotated[str, Field(min_length=1, max_length=100)]]
@@ -23,12 +23,8 @@ def _known_types(value: list[str] | None) -> list[str] | None:
     return value
 
 
-def _example(value: dict[str, Any]) -> ConfigDict:
-    return ConfigDict(json_schema_extra={"examples": [value]})
-
-
 class SubscriptionIn(BaseModel):
-    model_config = _example(
+    model_config = example(
         {
             "url": "https://crm.example.com/hooks/closeloop",
             "event_types": ["response.scored", "case.opened"],

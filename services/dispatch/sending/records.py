@@ -144,15 +144,7 @@ class Recorder:
                 ),
             )
         else:
-            delay = domain.retry_delay_s(job.attempts, base_s=s.send_backoff_s)
-            await self._update_claimed(
-                session,
-                Invitation,
-                job,
-                status="scheduled",
-                last_error=str(error),
-                next_attempt_at=now + timedelta(seconds=delay),
-            )
+            await self._retry_later(session, Invitation, job, error, now)
 
     async def _record_reminder(
         self, session: AsyncSession, job: Job, outcome: Outcome, now: datetime
@@ -194,15 +186,7 @@ class Recorder:
                         now=now,
                     )
         else:
-            delay = domain.retry_delay_s(job.attempts, base_s=s.send_backoff_s)
-            await self._update_claimed(
-                session,
-                Reminder,
-                job,
-                status="scheduled",
-                last_error=str(error),
-                next_attempt_at=now + timedelta(seconds=delay),
-            )
+            await self._retry_later(session, Reminder, job, error, now)
 
     async def _schedule_reminders(
         self, session: AsyncSession, sent: list[tuple[Invitation, WorkspaceConfig]], now: datetime
@@ -259,6 +243,25 @@ class Recorder:
         connection = await session.connection()
         await connection.exec_driver_sql(
             _NEW_REMINDERS, arrays_of(table_of(Reminder), _REMINDER_COLUMNS, rows)
+        )
+
+    async def _retry_later(
+        self,
+        session: AsyncSession,
+        model: type[Invitation | Reminder],
+        job: Job,
+        error: SendError,
+        now: datetime,
+    ) -> None:
+        """Put the claimed row back as scheduled, to be tried again after its attempts' backoff."""
+        delay = domain.retry_delay_s(job.attempts, base_s=self.settings.send_backoff_s)
+        await self._update_claimed(
+            session,
+            model,
+            job,
+            status="scheduled",
+            last_error=str(error),
+            next_attempt_at=now + timedelta(seconds=delay),
         )
 
     async def _update_claimed(self, session: AsyncSession, model: Any, job: Job, **values: object) -> Any:
