@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 
 from shared.kafka import create_consumer, create_producer
 from shared.observability import DEAD_LETTERS_PENDING
+from shared.rows import from_row
 from shared.settings import KafkaSettings
 from shared.worker import Worker
 
@@ -191,15 +192,7 @@ def _after(records: list[Parked]) -> dict[int, int]:
 
 
 def _parked(record: ConsumerRecord) -> Parked:
-    return Parked(
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        timestamp_ms=record.timestamp,
-        key=record.key,
-        value=record.value,
-        headers=list(record.headers or ()),
-    )
+    return from_row(Parked, record, timestamp_ms=record.timestamp, headers=list(record.headers or ()))
 
 
 class DeadLetterMonitor(Worker):

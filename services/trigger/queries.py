@@ -29,6 +29,7 @@ from services.trigger.store import PENDING_IN_BATCH_SQL, session_fetch
 from shared.errors import NotFound
 from shared.events import is_uuid
 from shared.paging import after, decode_cursor, page
+from shared.rows import from_row
 
 CONTACTS, DECISIONS, AUDIT = "trigger.contacts", "trigger.decisions", "trigger.audit"
 
@@ -83,21 +84,15 @@ async def get_event(session: AsyncSession, *, workspace_id: str, event_id: str) 
         if event.contact_id
         else None
     )
-    return EventRecord(
-        id=event.id,
-        source=event.source,
-        source_event_id=event.source_event_id,
-        event_type=event.event_type,
-        occurred_at=event.occurred_at,
-        contact_id=event.contact_id,
+    return from_row(
+        EventRecord,
+        event,
         contact_external_id=external_id,
-        received_at=event.received_at,
         status="pending"
         if event.evaluated_at is None
         else "failed"
         if event.evaluation_error
         else "evaluated",
-        evaluated_at=event.evaluated_at,
         error=event.evaluation_error,
         properties=event.payload,
         decisions=decisions.all(),

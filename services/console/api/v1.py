@@ -41,6 +41,7 @@ from shared.access import (
 )
 from shared.errors import NotFound, Unauthorized
 from shared.guard import GuardedRoute, authenticated, public, requires
+from shared.rows import from_row
 from shared.service import SessionDep
 
 router = APIRouter(prefix="/v1", route_class=GuardedRoute)
@@ -75,9 +76,7 @@ async def create_key(
         session,
         runtime.settings.keyring,
         workspace_id=principal.workspace_id,
-        role=body.role,
-        label=body.label,
-        expires_at=body.expires_at,
+        **body.model_dump(),
         created_by=principal.actor,
         now=runtime.deps.clock.now(),
     )
@@ -137,14 +136,7 @@ async def invite(
 
 @router.get("/me", tags=["people"], summary="Who the credential speaks for, and what it may do")
 async def me(principal: Principal = authenticated()) -> MeOut:
-    return MeOut(
-        workspace_id=principal.workspace_id,
-        role=principal.role,
-        kind=principal.kind,
-        id=principal.id,
-        name=principal.name,
-        permissions=sorted(PERMISSIONS[principal.role]),
-    )
+    return from_row(MeOut, principal, permissions=sorted(PERMISSIONS[principal.role]))
 
 
 @router.post(
@@ -206,11 +198,7 @@ async def put_sso(
         session,
         runtime.deps.oidc,
         workspace_id=principal.workspace_id,
-        issuer=body.issuer,
-        client_id=body.client_id,
-        client_secret=body.client_secret,
-        allowed_domains=body.allowed_domains,
-        default_role=body.default_role,
+        **body.model_dump(),
         now=runtime.deps.clock.now(),
     )
     return sso_out(row, runtime)

@@ -19,6 +19,7 @@ from services.scoring.schemas import (
 )
 from shared.access import Permission
 from shared.guard import GuardedRoute, requires
+from shared.rows import from_row
 from shared.service import SessionDep, WorkspaceDep
 
 router = APIRouter(route_class=GuardedRoute, tags=["settings"])
@@ -36,16 +37,7 @@ async def list_surveys(workspace: WorkspaceDep, session: SessionDep, runtime: Ru
     scales = {info.survey_id: info.scale for info in known.values()}
     return SurveysOut(
         surveys=[
-            SurveyOut(
-                survey_id=s.survey_id,
-                name=s.name,
-                version=s.version,
-                open=s.open,
-                published=s.published,
-                answered=s.answered,
-                nps_scale=scales[s.survey_id],
-                questions=s.questions,
-            )
+            from_row(SurveyOut, s, nps_scale=scales[s.survey_id])
             for s in await surveys.list_surveys(session, workspace_id=workspace)
         ]
     )

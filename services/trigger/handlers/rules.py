@@ -19,32 +19,21 @@ from services.trigger.models import Rule, WorkspaceSettings
 from services.trigger.schemas.rules import RuleCreate, RulePatch
 from shared.errors import InvalidInput, NotFound
 from shared.events import is_uuid, new_id
+from shared.rows import from_row
 from shared.vocabulary import SEND_CHANNELS
 
 
 def rule_view(rule: Rule) -> RuleView:
     """Return the rule as the pure rules see it (a deleted rule is disabled)."""
-    return RuleView(
-        id=rule.id,
-        event_type=rule.event_type,
-        survey_id=rule.survey_id,
-        channel=rule.channel,
-        delay_seconds=rule.delay_seconds,
+    return from_row(
+        RuleView,
+        rule,
         enabled=rule.enabled and rule.deleted_at is None,
-        source=rule.source,
         conditions=parse_condition(rule.conditions) if rule.conditions else None,
-        kind=rule.kind,
         fallback_channels=tuple(rule.fallback_channels or ()),
-        locale=rule.locale,
-        sample_percent=rule.sample_percent,
         survey_cap=Cap(rule.survey_cap_max, rule.survey_cap_days)
         if rule.survey_cap_max and rule.survey_cap_days
         else None,
-        exempt_from_caps=rule.exempt_from_caps,
-        recurrence_days=rule.recurrence_days,
-        respect_quiet_hours=rule.respect_quiet_hours,
-        version=rule.version,
-        name=rule.name,
     )
 
 
