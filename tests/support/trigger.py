@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from shared import standard_webhooks
 
 HUBSPOT_PORTAL = 62515
@@ -274,6 +276,24 @@ async def driven_trigger(stack_env: dict[str, str], producer: Any) -> AsyncItera
         yield SimpleNamespace(
             client=client, clock=clock, scheduler=app.state.runtime.deps.scheduler, producer=producer
         )
+
+
+def driven_trigger_fixtures() -> tuple[Any, Any]:
+    """The fixtures of a test module that drives one trigger app (``driven_trigger``): ``svc``, the app
+    for the module, and ``_real_time``, which puts its clock back before each test. A module takes both
+    with ``svc, _real_time = driven_trigger_fixtures()`` (a fixture imported from another test module
+    would be a redefinition to ruff, F811)."""
+
+    @pytest.fixture(scope="module")
+    async def svc(stack_env: dict[str, str], producer: Any) -> AsyncIterator[SimpleNamespace]:
+        async with driven_trigger(stack_env, producer) as running:
+            yield running
+
+    @pytest.fixture(autouse=True)
+    def _real_time(svc: SimpleNamespace) -> None:
+        svc.clock.reset()
+
+    return svc, _real_time
 
 
 def ours(value: Any, workspace: str) -> bool:
