@@ -24,12 +24,9 @@ svc, _real_time = fx.driven_trigger_fixtures()
 
 
 async def rule(svc, auth, **body: Any) -> dict[str, Any]:
-    """Create a rule (its survey published first, as responses would)."""
-    body = {"name": "rule", "survey_id": "svy", "event_type": "ticket.solved", **body}
-    await fx.known_survey(svc.client, auth, svc.producer, body["survey_id"])
-    response = await svc.client.post("/v1/rules", headers=auth, json=body)
-    assert response.status_code == 201, response.text
-    return response.json()
+    return await fx.created_rule(
+        svc, auth, **{"name": "rule", "survey_id": "svy", "event_type": "ticket.solved", **body}
+    )
 
 
 async def event(

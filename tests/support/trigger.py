@@ -391,6 +391,14 @@ async def known_survey(client: Any, auth: dict[str, str], producer: Any, survey_
         await survey_event(client, auth, producer, survey_id)
 
 
+async def created_rule(svc: SimpleNamespace, auth: dict[str, str], **body: Any) -> dict[str, Any]:
+    """Create the rule ``body`` through ``svc``'s API (its survey published first, as responses would)."""
+    await known_survey(svc.client, auth, svc.producer, body["survey_id"])
+    response = await svc.client.post("/v1/rules", headers=auth, json=body)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
 async def recorded_survey(runtime: Any, workspace: str, survey_id: str) -> None:
     """Record an open survey the way trigger's consumer does on ``SurveyPublished``: for an app that runs
     no consumer (``CLOSELOOP_ROLE=api``), where the test does what a worker would."""
