@@ -50,27 +50,18 @@ def client(app_and_clock) -> httpx.AsyncClient:
     return app_and_clock[0]
 
 
-def negative(
-    workspace: str,
-    *,
-    contact_id: str = "c-1",
-    respondent: Recipient | None = ADA,
-    consent: bool = True,
-    channel: str | None = "email",
-    scores: tuple[ScoredAnswer, ...] | None = None,
-    dimensions: dict[str, str] | None = None,
-    comment: str | None = "The parcel came two weeks late.",
-) -> NegativeFeedbackDetected:
-    return negative_feedback(
-        workspace,
-        contact_id=contact_id,
-        consent=consent,
-        scores=scores,
-        comment=comment,
-        channel=channel,
-        respondent=respondent,
-        dimensions=dimensions or {"country": "NL", "product": "pro"},
-    )
+NEGATIVE: dict[str, Any] = {
+    "channel": "email",
+    "respondent": ADA,
+    "dimensions": {"country": "NL", "product": "pro"},
+    "comment": "The parcel came two weeks late.",
+}
+"""This module's negative feedback unless a test says otherwise: Ada's, by email, from the Netherlands
+on the pro plan."""
+
+
+def negative(workspace: str, **fields: Any) -> NegativeFeedbackDetected:
+    return negative_feedback(workspace, **{**NEGATIVE, **fields})
 
 
 async def case_for(client: httpx.AsyncClient, auth: dict[str, str], response_id: str) -> dict[str, Any]:
