@@ -54,9 +54,8 @@ from shared.events import (
     new_id,
     utcnow,
 )
-from tests.support.browser import chromium as launched_chromium
 from tests.support.console import FAST_HASHING, PASSWORD, create_workspace, invite_member
-from tests.support.followup import ADA
+from tests.support.followup import ADA, negative_feedback
 from tests.support.receiver import Receiver
 from tests.support.responses import serve
 from tests.support.stack import publish, settings_from, wait_until
@@ -74,12 +73,6 @@ async def base_url(stack_env: dict[str, str]) -> AsyncIterator[str]:
     settings = settings_from(ConsoleSettings, stack_env, **FAST_HASHING)
     async with serve(create_app(settings)) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-async def chromium() -> AsyncIterator[Any]:
-    async with launched_chromium() as browser:
-        yield browser
 
 
 @pytest.fixture
@@ -387,22 +380,13 @@ async def test_the_overview_shows_scorings_numbers_and_a_new_response_arrives_li
 
 
 def detractor(workspace: str, email: str = "ada@example.com") -> NegativeFeedbackDetected:
-    answer = ScoredAnswer(question_id="nps", metric="nps", score=3, classification="detractor", negative=True)
-    return NegativeFeedbackDetected(
-        workspace_id=workspace,
-        response_id=new_id(),
-        request_id=new_id(),
+    return negative_feedback(
+        workspace,
         contact_id="c-ada",
-        survey_id="svy-nps",
-        kind="transactional",
         channel="email",
-        scores=(answer,),
-        negatives=(answer,),
         dimensions={"country": "NL"},
-        consent_to_contact=True,
         respondent=ADA.model_copy(update={"email": email}),
         comment="The parcel came two weeks late.",
-        detected_at=utcnow(),
     )
 
 

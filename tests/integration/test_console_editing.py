@@ -32,7 +32,7 @@ from tests.support.dispatch import FakeProvider
 from tests.support.stack import publish, wait_until
 
 pytestmark = pytest.mark.integration
-apps, chromium, gallery = browser.apps, browser.chromium, browser.gallery  # the fixtures shared with it
+apps, gallery = browser.apps, browser.gallery  # the fixtures shared with it (chromium: conftest)
 
 PAID_BY = {
     "id": "paid_by",

@@ -53,7 +53,6 @@ from tests.support.dispatch import (
     PUBLIC_URL,
     SURVEY_BASE_URL,
     Dispatch,
-    FakeProvider,
     notification,
     published,
     running_dispatch,
@@ -74,21 +73,17 @@ SCORE_LINK = re.compile(re.escape(PUBLIC_URL) + r"/l/[A-Za-z0-9_-]+\?score=(\d+)
 
 @pytest.fixture(scope="module")
 async def dispatch(stack_env: dict[str, str], producer: AIOKafkaProducer) -> AsyncIterator[Dispatch]:
-    async with (
-        FakeProvider() as provider,
-        running_dispatch(
-            stack_env,
-            producer,
-            provider,
-            customer_events=True,
-            sendgrid_webhook_public_key=SENDGRID_PUBLIC,
-            mailgun_signing_key=MAILGUN_KEY,
-            webhook_disable_after=2,
-        ) as app,
-    ):
+    async with running_dispatch(
+        stack_env,
+        producer,
+        customer_events=True,
+        sendgrid_webhook_public_key=SENDGRID_PUBLIC,
+        mailgun_signing_key=MAILGUN_KEY,
+        webhook_disable_after=2,
+    ) as app:
         assert app.runtime.consumer is not None
         yield app
-    assert provider.violations == [], "every request to the provider was as Twilio documents it"
+    assert app.provider.violations == [], "every request to the provider was as Twilio documents it"
 
 
 @pytest.fixture(autouse=True)

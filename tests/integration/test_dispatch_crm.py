@@ -31,7 +31,7 @@ from shared.events import (
     new_id,
     utcnow,
 )
-from tests.support.dispatch import Dispatch, FakeProvider, running_dispatch
+from tests.support.dispatch import Dispatch, running_dispatch
 from tests.support.hubspot import FakeHubSpot
 from tests.support.stack import publish, wait_until
 from tests.support.zendesk import FakeEndpoint, FakeZendesk
@@ -57,17 +57,13 @@ async def helpdesk() -> AsyncIterator[FakeZendesk]:
 async def dispatch(
     stack_env: dict[str, str], producer: AIOKafkaProducer, crm: FakeHubSpot, helpdesk: FakeZendesk
 ) -> AsyncIterator[Dispatch]:
-    async with (
-        FakeProvider() as provider,
-        running_dispatch(
-            stack_env,
-            producer,
-            provider,
-            hubspot_base_url=crm.url,
-            zendesk_base_url=helpdesk.url,
-            crm_backoff_s=0.05,
-        ) as app,
-    ):
+    async with running_dispatch(
+        stack_env,
+        producer,
+        hubspot_base_url=crm.url,
+        zendesk_base_url=helpdesk.url,
+        crm_backoff_s=0.05,
+    ) as app:
         yield app
 
 

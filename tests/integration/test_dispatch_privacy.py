@@ -31,7 +31,7 @@ from shared.events import (
     new_id,
 )
 from shared.outbox import Outbox
-from tests.support.dispatch import Dispatch, FakeProvider, notification, running_dispatch
+from tests.support.dispatch import Dispatch, notification, running_dispatch
 from tests.support.stack import wait_until
 
 pytestmark = pytest.mark.integration
@@ -39,7 +39,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 async def dispatch(stack_env: dict[str, str], producer: AIOKafkaProducer) -> AsyncIterator[Dispatch]:
-    async with FakeProvider() as provider, running_dispatch(stack_env, producer, provider) as app:
+    async with running_dispatch(stack_env, producer) as app:
         yield app
 
 

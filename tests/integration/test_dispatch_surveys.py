@@ -24,7 +24,7 @@ from shared.events import (
     SurveyRequested,
     new_id,
 )
-from tests.support.dispatch import Dispatch, FakeProvider, published, running_dispatch
+from tests.support.dispatch import Dispatch, published, running_dispatch
 from tests.support.stack import wait_until
 
 pytestmark = pytest.mark.integration
@@ -63,7 +63,7 @@ OPEN = {"id": "why", "type": "open", "texts": {"en": "What could we do better?"}
 
 @pytest.fixture(scope="module")
 async def dispatch(stack_env: dict[str, str], producer: AIOKafkaProducer) -> AsyncIterator[Dispatch]:
-    async with FakeProvider() as provider, running_dispatch(stack_env, producer, provider) as app:
+    async with running_dispatch(stack_env, producer) as app:
         yield app
 
 

@@ -34,7 +34,7 @@ from shared.events import (
     new_id,
     utcnow,
 )
-from tests.support.dispatch import Dispatch, FakeProvider, running_dispatch
+from tests.support.dispatch import Dispatch, running_dispatch
 from tests.support.receiver import Receiver
 from tests.support.stack import publish, running, settings_from, wait_until
 
@@ -43,12 +43,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 async def dispatch(stack_env: dict[str, str], producer: AIOKafkaProducer) -> AsyncIterator[Dispatch]:
-    async with (
-        FakeProvider() as provider,
-        running_dispatch(
-            stack_env, producer, provider, webhook_max_attempts=20, webhook_backoff_s=0.02
-        ) as app,
-    ):
+    async with running_dispatch(stack_env, producer, webhook_max_attempts=20, webhook_backoff_s=0.02) as app:
         yield app
 
 

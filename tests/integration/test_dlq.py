@@ -22,7 +22,7 @@ from shared.inbox import EventConsumer, inbox_table
 from shared.kafka import create_consumer, create_producer, ensure_topics
 from shared.observability import EVENTS_CONSUMED
 from shared.settings import KafkaSettings
-from tests.support.plumbing import GROUP_TIMEOUTS, customer_event, scratch_tables
+from tests.support.plumbing import GROUP_TIMEOUTS, consuming, customer_event, scratch_tables
 from tests.support.stack import TopicReader, wait_until
 
 pytestmark = pytest.mark.integration
@@ -100,78 +100,76 @@ async def test_dead_letters_are_listed_shown_replayed_and_purged(broker: Broker,
         max_attempts=2,
         backoff_s=0.01,
     )
-    await consumer.consumer.start()
-    running = asyncio.create_task(consumer.run())
     try:
-        sent = {}
-        for n in range(3):
-            event = customer_event("ws-dlq", f"{marker}-{n}", contact_id=f"contact-{n}")
-            envelope = CloudEvent.wrap(event, source="test")
-            headers = [
-                ("ce_id", envelope.id.encode()),
-                ("ce_type", EVENT_TYPE.encode()),
-                ("trace", b"t-%d" % n),
-            ]
-            await producer.send_and_wait(
-                topic,
-                envelope.model_dump_json().encode(),
-                key=event.partition_key().encode(),
-                headers=headers,
-            )
-            sent[envelope.id] = (event.partition_key().encode(), headers)
+        async with consuming(consumer):
+            sent = {}
+            for n in range(3):
+                event = customer_event("ws-dlq", f"{marker}-{n}", contact_id=f"contact-{n}")
+                envelope = CloudEvent.wrap(event, source="test")
+                headers = [
+                    ("ce_id", envelope.id.encode()),
+                    ("ce_type", EVENT_TYPE.encode()),
+                    ("trace", b"t-%d" % n),
+                ]
+                await producer.send_and_wait(
+                    topic,
+                    envelope.model_dump_json().encode(),
+                    key=event.partition_key().encode(),
+                    headers=headers,
+                )
+                sent[envelope.id] = (event.partition_key().encode(), headers)
 
-        async def parked() -> bool:
-            return pending(await cli(broker, "list"), dlq) == 3
+            async def parked() -> bool:
+                return pending(await cli(broker, "list"), dlq) == 3
 
-        await wait_until(parked, timeout_s=60, interval_s=0.5, message="three records parked")
+            await wait_until(parked, timeout_s=60, interval_s=0.5, message="three records parked")
 
-        shown = [json.loads(line) for line in (await cli(broker, "show", topic)).splitlines()]
-        assert {r["event_id"] for r in shown} == set(sent)
-        assert all("the CRM is down" in r["error"] and r["original_topic"] == topic for r in shown)
-        assert all(r["consumer"] == consumer.name and r["attempts"] == "2" for r in shown)
+            shown = [json.loads(line) for line in (await cli(broker, "show", topic)).splitlines()]
+            assert {r["event_id"] for r in shown} == set(sent)
+            assert all("the CRM is down" in r["error"] and r["original_topic"] == topic for r in shown)
+            assert all(r["consumer"] == consumer.name and r["attempts"] == "2" for r in shown)
 
-        dry = await cli(broker, "replay", topic, "--dry-run")
-        assert "would replay 3 of 3 pending" in dry
-        assert pending(await cli(broker, "list"), dlq) == 3
+            dry = await cli(broker, "replay", topic, "--dry-run")
+            assert "would replay 3 of 3 pending" in dry
+            assert pending(await cli(broker, "list"), dlq) == 3
 
-        async with TopicReader(broker.bootstrap_servers, topic) as reader:
-            handler.broken = False  # the CRM is back
-            assert "replayed 3 of 3 pending" in await cli(broker, "replay", dlq)
-            assert pending(await cli(broker, "list"), dlq) == 0
+            async with TopicReader(broker.bootstrap_servers, topic) as reader:
+                handler.broken = False  # the CRM is back
+                assert "replayed 3 of 3 pending" in await cli(broker, "replay", dlq)
+                assert pending(await cli(broker, "list"), dlq) == 0
+                await wait_until(
+                    lambda: _count_is(db, marker, 3),
+                    timeout_s=30,
+                    message="all three replayed events handled",
+                )
+                # Each replayed record carries its original key and headers, none of the dlq_ ones.
+                await reader.wait_for(lambda v: True, count=6, raw=True)
+                replayed = reader.records[3:6]
+                for record in replayed:
+                    headers = list(record.headers)
+                    ce_id = dict(headers)["ce_id"].decode()
+                    assert (record.key, headers) == sent[ce_id]
+
+            # Replaying the same records again (another mark, as if two operators replayed): the inbox skips them.
+            duplicates = EVENTS_CONSUMED.labels(consumer.name, EVENT_TYPE, "duplicate")
+            before = duplicates._value.get()
+            async with DeadLetters(kafka, group="another-operator-" + marker) as other:
+                assert await other.replay(await other.read(await other.backlog(topic))) == 3
             await wait_until(
-                lambda: _count_is(db, marker, 3), timeout_s=30, message="all three replayed events handled"
+                lambda: duplicates._value.get() - before == 3, timeout_s=30, message="three duplicates"
             )
-            # Each replayed record carries its original key and headers, none of the dlq_ ones.
-            await reader.wait_for(lambda v: True, count=6, raw=True)
-            replayed = reader.records[3:6]
-            for record in replayed:
-                headers = list(record.headers)
-                ce_id = dict(headers)["ce_id"].decode()
-                assert (record.key, headers) == sent[ce_id]
+            assert await count(db, marker) == 3
 
-        # Replaying the same records again (another mark, as if two operators replayed): the inbox skips them.
-        duplicates = EVENTS_CONSUMED.labels(consumer.name, EVENT_TYPE, "duplicate")
-        before = duplicates._value.get()
-        async with DeadLetters(kafka, group="another-operator-" + marker) as other:
-            assert await other.replay(await other.read(await other.backlog(topic))) == 3
-        await wait_until(
-            lambda: duplicates._value.get() - before == 3, timeout_s=30, message="three duplicates"
-        )
-        assert await count(db, marker) == 3
-
-        # Purge: a dry run changes nothing, then the record is marked dealt with without a replay.
-        handler.broken = True
-        await producer.send_and_wait(topic, b"not even JSON", key=b"poison")
-        await wait_until(parked_one(broker, dlq), timeout_s=30, interval_s=0.5, message="poison parked")
-        assert "would purge 1 pending" in await cli(broker, "purge", topic, "--dry-run")
-        assert pending(await cli(broker, "list"), dlq) == 1
-        assert "purged 1 pending" in await cli(broker, "purge", topic)
-        assert pending(await cli(broker, "list"), dlq) == 0
-        assert await count(db, marker) == 3
+            # Purge: a dry run changes nothing, then the record is marked dealt with without a replay.
+            handler.broken = True
+            await producer.send_and_wait(topic, b"not even JSON", key=b"poison")
+            await wait_until(parked_one(broker, dlq), timeout_s=30, interval_s=0.5, message="poison parked")
+            assert "would purge 1 pending" in await cli(broker, "purge", topic, "--dry-run")
+            assert pending(await cli(broker, "list"), dlq) == 1
+            assert "purged 1 pending" in await cli(broker, "purge", topic)
+            assert pending(await cli(broker, "list"), dlq) == 0
+            assert await count(db, marker) == 3
     finally:
-        consumer.stop()
-        await running
-        await consumer.consumer.stop()
         await producer.stop()
 
 

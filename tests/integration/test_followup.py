@@ -17,13 +17,12 @@ from shared.events import (
     SURVEY_REQUESTS,
     ContactErased,
     NegativeFeedbackDetected,
-    ScoredAnswer,
     SurveyClosed,
     new_id,
     utcnow,
 )
 from shared.security import issue_api_key
-from tests.support.followup import retention_answer
+from tests.support.followup import detractor_answers, negative_feedback, retention_answer
 from tests.support.stack import TopicReader, publish, running, settings_from, wait_until
 from tests.support.surveys import set_retention_survey
 
@@ -49,22 +48,13 @@ def negative(
     score: int = 3,
     comment: str | None = "Two weeks late.",
 ) -> NegativeFeedbackDetected:
-    return NegativeFeedbackDetected(
-        workspace_id=workspace,
-        response_id=new_id(),
-        request_id=new_id(),
-        contact_id=contact_id,
-        survey_id="svy-nps",
+    return negative_feedback(
+        workspace,
+        consent=consent,
         kind=kind,
-        scores=(
-            answer := ScoredAnswer(
-                question_id="nps", metric="nps", score=score, classification="detractor", negative=True
-            ),
-        ),
-        negatives=(answer,),
+        contact_id=contact_id,
+        scores=detractor_answers(score=score),
         comment=comment,
-        consent_to_contact=consent,
-        detected_at=utcnow(),
     )
 
 

@@ -27,7 +27,7 @@ from shared.events import (
     utcnow,
 )
 from tests.support.access import key_id_of, person_auth
-from tests.support.followup import ADA, retention_answer
+from tests.support.followup import ADA, detractor_answers, negative_feedback, retention_answer
 from tests.support.stack import TopicReader, publish, running, settings_from, wait_until
 from tests.support.surveys import set_retention_survey
 
@@ -50,45 +50,18 @@ def client(app_and_clock) -> httpx.AsyncClient:
     return app_and_clock[0]
 
 
-def scored(**overrides: Any) -> tuple[ScoredAnswer, ...]:
-    answer = {
-        "question_id": "nps",
-        "metric": "nps",
-        "score": 3,
-        "classification": "detractor",
-        "negative": True,
-    }
-    return (ScoredAnswer(**{**answer, **overrides}),)
+NEGATIVE: dict[str, Any] = {
+    "channel": "email",
+    "respondent": ADA,
+    "dimensions": {"country": "NL", "product": "pro"},
+    "comment": "The parcel came two weeks late.",
+}
+"""This module's negative feedback unless a test says otherwise: Ada's, by email, from the Netherlands
+on the pro plan."""
 
 
-def negative(
-    workspace: str,
-    *,
-    contact_id: str = "c-1",
-    respondent: Recipient | None = ADA,
-    consent: bool = True,
-    channel: str | None = "email",
-    scores: tuple[ScoredAnswer, ...] | None = None,
-    dimensions: dict[str, str] | None = None,
-    comment: str | None = "The parcel came two weeks late.",
-) -> NegativeFeedbackDetected:
-    answers = scores or scored()
-    return NegativeFeedbackDetected(
-        workspace_id=workspace,
-        response_id=new_id(),
-        request_id=new_id(),
-        contact_id=contact_id,
-        survey_id="svy-nps",
-        kind="transactional",
-        channel=channel,
-        scores=answers,
-        negatives=tuple(a for a in answers if a.negative),
-        dimensions=dimensions or {"country": "NL", "product": "pro"},
-        consent_to_contact=consent,
-        respondent=respondent,
-        comment=comment,
-        detected_at=utcnow(),
-    )
+def negative(workspace: str, **fields: Any) -> NegativeFeedbackDetected:
+    return negative_feedback(workspace, **{**NEGATIVE, **fields})
 
 
 async def case_for(client: httpx.AsyncClient, auth: dict[str, str], response_id: str) -> dict[str, Any]:
@@ -141,7 +114,7 @@ async def decisions(
 
 
 async def test_a_case_shows_who_to_call_every_answer_and_its_due_times(client, producer, auth, workspace):
-    both = scored() + (
+    both = detractor_answers() + (
         ScoredAnswer(question_id="csat", metric="csat", score=2, classification="negative", negative=True),
     )
     event = negative(workspace, scores=both)
@@ -249,7 +222,9 @@ async def test_routing_rules_in_order_then_round_robin_within_the_team(client, p
     assert [r["position"] for r in rules["rules"]] == [1, 2]
     contact = "c-route-" + secrets.token_hex(3)
     benelux = [negative(workspace, contact_id=contact, dimensions={"country": c}) for c in ("NL", "BE") * 3]
-    furious = negative(workspace, contact_id=contact, scores=scored(score=0), dimensions={"country": "NL"})
+    furious = negative(
+        workspace, contact_id=contact, scores=detractor_answers(score=0), dimensions={"country": "NL"}
+    )
     elsewhere = negative(workspace, contact_id=contact, dimensions={"country": "DE"})
     for event in (*benelux, furious, elsewhere):
         await publish(producer, event)

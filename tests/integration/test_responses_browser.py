@@ -16,7 +16,7 @@ import pytest
 
 from services.responses.app import create_app
 from services.responses.settings import ResponsesSettings
-from tests.support.browser import PHONE, chromium
+from tests.support.browser import PHONE
 from tests.support.responses import link_for, serve
 from tests.support.stack import settings_from, wait_until
 
@@ -63,15 +63,9 @@ async def base_url(stack_env: dict[str, str]) -> AsyncIterator[str]:
         yield url
 
 
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Any]:
-    async with chromium() as launched:
-        yield launched
-
-
 @pytest.fixture
-async def page(browser: Any) -> AsyncIterator[Any]:
-    context = await browser.new_context(
+async def page(chromium: Any) -> AsyncIterator[Any]:
+    context = await chromium.new_context(
         viewport=PHONE, is_mobile=True, has_touch=True, java_script_enabled=True
     )
     page = await context.new_page()
@@ -221,9 +215,9 @@ async def test_the_survey_can_be_completed_with_the_keyboard_only(page, http, ba
     assert [a["value"] for a in response["answers"]] == [6, "Line one", True]
 
 
-async def test_without_javascript_the_whole_page_is_one_form(browser, http, base_url, workspace):
+async def test_without_javascript_the_whole_page_is_one_form(chromium, http, base_url, workspace):
     survey_id, token = await survey_link(http, workspace, SIMPLE)
-    context = await browser.new_context(viewport=PHONE, java_script_enabled=False)
+    context = await chromium.new_context(viewport=PHONE, java_script_enabled=False)
     try:
         page = await context.new_page()
         await page.goto(f"{base_url}/s/{token}")

@@ -39,13 +39,9 @@ async def _integration(client, auth, **body: Any) -> dict[str, Any]:
 
 
 async def _rule(svc, auth, **body: Any) -> dict[str, Any]:
-    """Create a rule (its survey published first, as responses would)."""
-    await fx.known_survey(svc.client, auth, svc.producer, "svy-1")
-    response = await svc.client.post(
-        "/v1/rules", headers=auth, json={"name": "rule", "survey_id": "svy-1", "channel": "email", **body}
+    return await fx.created_rule(
+        svc, auth, **{"name": "rule", "survey_id": "svy-1", "channel": "email", **body}
     )
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 def _path(integration: dict[str, Any]) -> str:

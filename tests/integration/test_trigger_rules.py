@@ -5,9 +5,7 @@ moves), decisions per contact and event, dry runs and the audit log."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -22,25 +20,13 @@ from tests.support.trigger import ours
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-async def svc(stack_env: dict[str, str], producer: Any) -> AsyncIterator[SimpleNamespace]:
-    """One trigger app for the module, its scheduler driven by the tests with a movable clock."""
-    async with fx.driven_trigger(stack_env, producer) as svc:
-        yield svc
-
-
-@pytest.fixture(autouse=True)
-def _real_time(svc: SimpleNamespace) -> None:
-    svc.clock.reset()
+svc, _real_time = fx.driven_trigger_fixtures()
 
 
 async def rule(svc, auth, **body: Any) -> dict[str, Any]:
-    """Create a rule (its survey published first, as responses would)."""
-    body = {"name": "rule", "survey_id": "svy", "event_type": "ticket.solved", **body}
-    await fx.known_survey(svc.client, auth, svc.producer, body["survey_id"])
-    response = await svc.client.post("/v1/rules", headers=auth, json=body)
-    assert response.status_code == 201, response.text
-    return response.json()
+    return await fx.created_rule(
+        svc, auth, **{"name": "rule", "survey_id": "svy", "event_type": "ticket.solved", **body}
+    )
 
 
 async def event(

@@ -5,7 +5,6 @@ what a survey request carries of the contact: its attributes and its company."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -22,16 +21,7 @@ from tests.support.trigger import ours
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-async def svc(stack_env: dict[str, str], producer: Any) -> AsyncIterator[SimpleNamespace]:
-    """One trigger app for the module with its consumer; the tests run due sends with a movable clock."""
-    async with fx.driven_trigger(stack_env, producer) as svc:
-        yield svc
-
-
-@pytest.fixture(autouse=True)
-def _real_time(svc: SimpleNamespace) -> None:
-    svc.clock.reset()
+svc, _real_time = fx.driven_trigger_fixtures()
 
 
 RULE = {"name": "NPS after a solved ticket", "event_type": "ticket.solved", "channel": "email"}

@@ -324,35 +324,38 @@ class Dispatch:
 async def running_dispatch(
     stack_env: dict[str, str],
     producer: AIOKafkaProducer,
-    provider: FakeProvider,
+    provider: FakeProvider | None = None,
     *,
     customer_events: bool = False,
     **overrides: Any,
 ) -> AsyncIterator[Dispatch]:
-    """Run dispatch against the test stack with ``provider`` as the deployment's SMS provider (and a
-    reader of ``CUSTOMER_EVENTS`` too with ``customer_events``)."""
-    settings = settings_from(
-        DispatchSettings,
-        stack_env,
-        **{
-            "survey_base_url": SURVEY_BASE_URL,
-            "public_url": PUBLIC_URL,
-            "mail_from": "Acme surveys <surveys@acme.test>",
-            "send_max_attempts": 3,
-            "send_backoff_s": 0.05,
-            "sender_poll_interval_ms": 100,
-            "twilio_base_url": provider.url,
-            "twilio_account_sid": provider.account_sid,
-            "twilio_auth_token": provider.auth_token,
-            "sms_from": "+15005550006",
-            "whatsapp_from": "+14155238886",
-            "webhook_max_attempts": 2,
-            "webhook_backoff_s": 0.01,
-            **overrides,
-        },
-    )
-    app = create_app(settings)
+    """Run dispatch against the test stack with ``provider`` (by default a ``FakeProvider`` of its own,
+    closed after dispatch) as the deployment's SMS provider (and a reader of ``CUSTOMER_EVENTS`` too
+    with ``customer_events``)."""
     async with AsyncExitStack() as opened:
+        if provider is None:
+            provider = await opened.enter_async_context(FakeProvider())
+        settings = settings_from(
+            DispatchSettings,
+            stack_env,
+            **{
+                "survey_base_url": SURVEY_BASE_URL,
+                "public_url": PUBLIC_URL,
+                "mail_from": "Acme surveys <surveys@acme.test>",
+                "send_max_attempts": 3,
+                "send_backoff_s": 0.05,
+                "sender_poll_interval_ms": 100,
+                "twilio_base_url": provider.url,
+                "twilio_account_sid": provider.account_sid,
+                "twilio_auth_token": provider.auth_token,
+                "sms_from": "+15005550006",
+                "whatsapp_from": "+14155238886",
+                "webhook_max_attempts": 2,
+                "webhook_backoff_s": 0.01,
+                **overrides,
+            },
+        )
+        app = create_app(settings)
         client = await opened.enter_async_context(running(app))
         bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
         reader = await opened.enter_async_context(TopicReader(bootstrap, INVITATIONS))

@@ -1,9 +1,12 @@
-"""For followup's tests: a respondent, and answers as scoring publishes them (``ResponseScored``) — a
-retention survey's answer that closes the loop, or any one-question answer."""
+"""For followup's tests: a respondent, answers as scoring publishes them (``ResponseScored``) — a
+retention survey's answer that closes the loop, or any one-question answer — and the negative feedback
+scoring publishes for a detractor (``NegativeFeedbackDetected``)."""
 
 from __future__ import annotations
 
-from shared.events import Recipient, ResponseScored, ScoredAnswer, new_id, utcnow
+from typing import Any
+
+from shared.events import NegativeFeedbackDetected, Recipient, ResponseScored, ScoredAnswer, new_id, utcnow
 
 ADA = Recipient(
     name="Ada Lovelace",
@@ -62,4 +65,46 @@ def retention_answer(
         score=score,
         classification="negative" if negative else "positive",
         negative=negative,
+    )
+
+
+def detractor_answers(**overrides: Any) -> tuple[ScoredAnswer, ...]:
+    """One NPS answer of 3, a detractor's (``overrides`` change its fields)."""
+    answer = {
+        "question_id": "nps",
+        "metric": "nps",
+        "score": 3,
+        "classification": "detractor",
+        "negative": True,
+    }
+    return (ScoredAnswer(**{**answer, **overrides}),)
+
+
+def negative_feedback(
+    workspace: str,
+    *,
+    comment: str | None,
+    scores: tuple[ScoredAnswer, ...] | None = None,
+    contact_id: str = "c-1",
+    kind: str = "transactional",
+    consent: bool = True,
+    **fields: Any,
+) -> NegativeFeedbackDetected:
+    """The negative feedback on a new response to the workspace's ``svy-nps`` survey: ``scores`` (by
+    default ``detractor_answers()``) and the negative ones among them, with ``fields`` (``channel``,
+    ``respondent``, ``dimensions`` …) as given."""
+    answers = scores or detractor_answers()
+    return NegativeFeedbackDetected(
+        workspace_id=workspace,
+        response_id=new_id(),
+        request_id=new_id(),
+        contact_id=contact_id,
+        survey_id="svy-nps",
+        kind=kind,
+        scores=answers,
+        negatives=tuple(a for a in answers if a.negative),
+        consent_to_contact=consent,
+        comment=comment,
+        detected_at=utcnow(),
+        **fields,
     )

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from shared import standard_webhooks
 
 HUBSPOT_PORTAL = 62515
@@ -276,6 +278,24 @@ async def driven_trigger(stack_env: dict[str, str], producer: Any) -> AsyncItera
         )
 
 
+def driven_trigger_fixtures() -> tuple[Any, Any]:
+    """The fixtures of a test module that drives one trigger app (``driven_trigger``): ``svc``, the app
+    for the module, and ``_real_time``, which puts its clock back before each test. A module takes both
+    with ``svc, _real_time = driven_trigger_fixtures()`` (a fixture imported from another test module
+    would be a redefinition to ruff, F811)."""
+
+    @pytest.fixture(scope="module")
+    async def svc(stack_env: dict[str, str], producer: Any) -> AsyncIterator[SimpleNamespace]:
+        async with driven_trigger(stack_env, producer) as running:
+            yield running
+
+    @pytest.fixture(autouse=True)
+    def _real_time(svc: SimpleNamespace) -> None:
+        svc.clock.reset()
+
+    return svc, _real_time
+
+
 def ours(value: Any, workspace: str) -> bool:
     """A topic record of this test's workspace (topics may hold records that are not JSON)."""
     return isinstance(value, dict) and value.get("workspaceid") == workspace
@@ -369,6 +389,14 @@ async def known_survey(client: Any, auth: dict[str, str], producer: Any, survey_
     """Make sure trigger knows the workspace's (open) survey ``survey_id``: publish it if it does not yet."""
     if (await client.get(f"/v1/surveys/{survey_id}", headers=auth)).status_code != 200:
         await survey_event(client, auth, producer, survey_id)
+
+
+async def created_rule(svc: SimpleNamespace, auth: dict[str, str], **body: Any) -> dict[str, Any]:
+    """Create the rule ``body`` through ``svc``'s API (its survey published first, as responses would)."""
+    await known_survey(svc.client, auth, svc.producer, body["survey_id"])
+    response = await svc.client.post("/v1/rules", headers=auth, json=body)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
 
 
 async def recorded_survey(runtime: Any, workspace: str, survey_id: str) -> None:
