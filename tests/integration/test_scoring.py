@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import Engine, select
+from sqlalchemy import event as orm_events
 
 from services.scoring.app import create_app
 from services.scoring.models import ScoredResponse
@@ -293,6 +294,36 @@ async def test_european_scale_metrics_and_trend(client, producer, auth, workspac
         await client.get(f"/v1/surveys/{survey}/nps", params={"from": "2999-01-01"}, headers=auth)
     ).json()
     assert tomorrow["n"] == 0 and tomorrow["nps"] is None and tomorrow["margin_of_error"] is None
+
+
+async def test_a_survey_that_becomes_known_while_the_list_is_read_is_listed_whole_or_not_at_all(
+    client, auth, workspace
+):
+    """The survey list once read the surveys and their NPS scales in two statements, and answered 500 when
+    a survey became known in between (seen under load). Here a survey arrives right after the list's
+    first statement, in the same transaction: the answer stays whole."""
+    arriving = "svy-" + secrets.token_hex(4)
+    arrived: list[str] = []
+
+    def a_survey_arrives(conn, cursor, statement, parameters, context, executemany) -> None:
+        if arrived or "scoring.surveys" not in statement or workspace not in str(parameters):
+            return
+        arrived.append(statement)
+        conn.connection.cursor().execute(
+            "INSERT INTO scoring.surveys (workspace_id, survey_id, published) VALUES ($1, $2, true)",
+            (workspace, arriving),
+        )
+
+    orm_events.listen(Engine, "after_cursor_execute", a_survey_arrives)
+    try:
+        response = await client.get("/v1/surveys", headers=auth)
+    finally:
+        orm_events.remove(Engine, "after_cursor_execute", a_survey_arrives)
+    assert arrived, "the survey arrived while the list was read"
+    assert response.status_code == 200, response.text
+    listed = {s["survey_id"]: s for s in response.json()["surveys"]}
+    assert arriving not in listed or listed[arriving]["nps_scale"] == "standard"
+    assert await known(client, auth, arriving)
 
 
 async def test_unknown_surveys_and_other_workspaces_see_nothing(client, producer, auth, workspace, stack_env):

@@ -31,16 +31,10 @@ router = APIRouter(route_class=GuardedRoute, tags=["settings"])
     dependencies=[requires(Permission.SURVEYS_READ)],
 )
 async def list_surveys(workspace: WorkspaceDep, session: SessionDep, runtime: RuntimeDep) -> SurveysOut:
-    known = await surveys.surveys(
+    known = await surveys.list_surveys(
         session, workspace_id=workspace, default_scale=runtime.settings.default_nps_scale
     )
-    scales = {info.survey_id: info.scale for info in known.values()}
-    return SurveysOut(
-        surveys=[
-            from_row(SurveyOut, s, nps_scale=scales[s.survey_id])
-            for s in await surveys.list_surveys(session, workspace_id=workspace)
-        ]
-    )
+    return SurveysOut(surveys=[from_row(SurveyOut, s, nps_scale=scale) for s, scale in known])
 
 
 @router.get(

@@ -190,17 +190,23 @@ async def surveys(
     return {key: SurveyInfo(key, sid, scale or default_scale) for key, sid, scale in rows}
 
 
-async def list_surveys(session: AsyncSession, *, workspace_id: str) -> list[Survey]:
-    """Return the workspace's known surveys, by id."""
-    return list(
-        (
-            await session.scalars(
-                select(Survey)
-                .where(Survey.workspace_id == workspace_id, Survey.published | Survey.answered)
-                .order_by(Survey.survey_id)
-            )
-        ).all()
+async def list_surveys(
+    session: AsyncSession, *, workspace_id: str, default_scale: NpsScale
+) -> list[tuple[Survey, NpsScale]]:
+    """Return the workspace's known surveys by id, each with its NPS scale (``default_scale`` when it has
+    none), read by one statement: a survey that becomes known meanwhile is in the list with its scale, or
+    not at all."""
+    rows = await session.execute(
+        select(Survey, SurveyScoring.nps_scale)
+        .outerjoin(
+            SurveyScoring,
+            (SurveyScoring.workspace_id == Survey.workspace_id)
+            & (SurveyScoring.survey_id == Survey.survey_id),
+        )
+        .where(Survey.workspace_id == workspace_id, Survey.published | Survey.answered)
+        .order_by(Survey.survey_id)
     )
+    return [(survey, cast(NpsScale, scale or default_scale)) for survey, scale in rows.tuples()]
 
 
 async def nps_scale_for(
