@@ -15,13 +15,14 @@ from tests.support import trigger as fx
 
 SECRET = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"
 URI = "https://hooks.example.com/v1/webhooks/hubspot/5f0c"
-NOW = time.time()
 
 
 def request(
-    headers: dict[str, str], body: bytes, *, uris: tuple[str, ...] = (URI,), now: float = NOW
+    headers: dict[str, str], body: bytes, *, uris: tuple[str, ...] = (URI,), now: float | None = None
 ) -> SignedRequest:
-    return SignedRequest("POST", uris, {k.lower(): v for k, v in headers.items()}, body, now)
+    """The request as it arrives now: a module-level time would go stale while the suite runs."""
+    received = time.time() if now is None else now
+    return SignedRequest("POST", uris, {k.lower(): v for k, v in headers.items()}, body, received)
 
 
 def one_byte_changed(body: bytes) -> bytes:
@@ -74,8 +75,9 @@ def test_hubspot_v3_signs_the_uri_with_the_documented_characters_decoded():
 )
 def test_hubspot_v3_refuses(case: str, header: str):
     body = fx.dumps([fx.lifecycle_customer(101)])
-    ts = int(NOW * 1000)
-    ts = {"stale": ts - 301_000, "future": ts + 301_000, "seconds not ms": int(NOW)}.get(case, ts)
+    now = time.time()
+    ts = int(now * 1000)
+    ts = {"stale": ts - 301_000, "future": ts + 301_000, "seconds not ms": int(now)}.get(case, ts)
     headers = fx.hubspot_v3_headers("wrong" if case == "wrong secret" else SECRET, URI, body, timestamp_ms=ts)
     sent = one_byte_changed(body) if case == "one byte changed" else body
     if case == "no timestamp":
@@ -184,9 +186,10 @@ def test_zendesk_valid_signature_is_accepted():
 )
 def test_zendesk_refuses(case: str, header: str):
     body = fx.dumps(fx.zendesk_status_changed(35436, 20978392))
+    now = time.time()
     stamp = {
-        "stale": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW - 400)),
-        "future": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW + 400)),
+        "stale": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 400)),
+        "future": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 400)),
         "bad timestamp": "yesterday",
     }.get(case)
     headers = fx.zendesk_headers("wrong" if case == "wrong secret" else "secret-1", body, timestamp=stamp)
@@ -242,7 +245,8 @@ def test_zendesk_user_events_carry_the_email_and_trigger_bodies_use_the_document
 def test_standard_webhooks(case: str):
     secret = "whsec_" + base64.b64encode(b"k" * 24).decode()
     body = fx.dumps(fx.zendesk_trigger_body(1, "a@example.com", "A"))
-    ts = {"stale": int(NOW) - 301, "future": int(NOW) + 301}.get(case, int(NOW))
+    now = int(time.time())
+    ts = {"stale": now - 301, "future": now + 301}.get(case, now)
     headers = fx.standard_headers(
         "whsec_" + base64.b64encode(b"x" * 24).decode() if case == "wrong secret" else secret,
         body,
