@@ -99,7 +99,7 @@ async def main(args: argparse.Namespace) -> int:
             "DATABASE_URL": url,
             "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
             "CLOSELOOP_SECRET_KEY": secret,
-            "CLOSELOOP_LOG_LEVEL": "WARNING",
+            "LOG_LEVEL": "WARNING",
         }
         command = [
             sys.executable,
