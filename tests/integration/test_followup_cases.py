@@ -34,6 +34,8 @@ from tests.support.surveys import set_retention_survey
 pytestmark = pytest.mark.integration
 
 GRACE = "Grace (user:grace)"
+NO_CONTACT_DETAILS = dict.fromkeys(("name", "email", "phone", "locale", "timezone", "company"))
+"""A case's contact with none of its details: the customer never gave them, or they were erased."""
 
 
 @pytest.fixture(scope="module")
@@ -154,15 +156,7 @@ async def test_kiosk_respondents_without_a_channel_and_customers_without_consent
     for event in (kiosk, no_consent, unknown):
         await publish(producer, event)
     case = await case_for(client, auth, unknown.response_id)  # one partition: the others were handled first
-    assert case["contact"] == {
-        "known": False,
-        "name": None,
-        "email": None,
-        "phone": None,
-        "locale": None,
-        "timezone": None,
-        "company": None,
-    }
+    assert case["contact"] == {"known": False, **NO_CONTACT_DETAILS}
 
     cases = (await client.get("/v1/cases", params={"contact_id": contact}, headers=auth)).json()["items"]
     assert [c["response_id"] for c in cases] == [unknown.response_id]
@@ -402,15 +396,7 @@ async def test_erasing_a_contact_with_open_cases_keeps_them_anonymised(client, p
     await publish(producer, ContactErased(workspace_id=workspace, contact_id=contact, erased_at=utcnow()))
 
     detail = await case_when(client, auth, url, lambda c: c["erased"], "contact erased")
-    assert detail["contact"] == {
-        "known": True,
-        "name": None,
-        "email": None,
-        "phone": None,
-        "locale": None,
-        "timezone": None,
-        "company": None,
-    }
+    assert detail["contact"] == {"known": True, **NO_CONTACT_DETAILS}
     assert (detail["contact_id"], detail["comment"], detail["status"]) == (None, None, "open")
     assert detail["notes"][0] | {"created_at": None, "id": None} == {
         "id": None,
