@@ -282,18 +282,9 @@ async def test_a_case_moves_forward_gets_notes_is_resolved_with_a_root_cause_and
             f"{url}/status", json={"status": "in_progress", "note": "Called Ada."}, headers=grace
         )
         assert moved.status_code == 200 and moved.json()["sla"]["first_contacted_at"] is not None
-        assert (
-            await client.post(f"{url}/status", json={"status": "open", "note": "back"}, headers=grace)
-        ).status_code == 409
-        assert (
-            await client.post(f"{url}/status", json={"status": "resolved", "note": "x"}, headers=grace)
-        ).status_code == 409
-        assert (
-            await client.post(f"{url}/status", json={"status": "closed", "note": "x"}, headers=grace)
-        ).status_code == 409
-        assert (
-            await client.post(f"{url}/status", json={"status": "done", "note": "x"}, headers=grace)
-        ).status_code == 422
+        for status, refused in (("open", 409), ("resolved", 409), ("closed", 409), ("done", 422)):
+            answer = await client.post(f"{url}/status", json={"status": status, "note": "x"}, headers=grace)
+            assert answer.status_code == refused, (status, answer.text)
         await put(
             client,
             grace,
@@ -419,38 +410,18 @@ async def test_bulk_actions_apply_per_case(client, producer, auth, workspace):
     for event in events:
         await publish(producer, event)
     ids = [(await case_for(client, auth, e.response_id))["id"] for e in events]
-    assigned = await put(
-        client,
-        auth,
-        "/v1/cases/bulk",
-        {"case_ids": [*ids, new_id()], "action": "assign", "agent_id": "hal"},
-        method="POST",
-    )
+
+    async def bulk(**action: Any) -> Any:
+        return await put(client, auth, "/v1/cases/bulk", action, method="POST")
+
+    assigned = await bulk(case_ids=[*ids, new_id()], action="assign", agent_id="hal")
     assert (assigned["succeeded"], assigned["failed"]) == (3, 1)
     assert [r["status"] for r in assigned["results"]] == [200, 200, 200, 404]
-    moved = await put(
-        client,
-        auth,
-        "/v1/cases/bulk",
-        {"case_ids": ids, "action": "status", "status": "in_progress"},
-        method="POST",
-    )
+    moved = await bulk(case_ids=ids, action="status", status="in_progress")
     assert {r["case"]["status"] for r in moved["results"]} == {"in_progress"}
-    again = await put(
-        client,
-        auth,
-        "/v1/cases/bulk",
-        {"case_ids": ids[:1], "action": "status", "status": "open"},
-        method="POST",
-    )
+    again = await bulk(case_ids=ids[:1], action="status", status="open")
     assert (again["failed"], again["results"][0]["status"]) == (1, 409)
-    noted = await put(
-        client,
-        auth,
-        "/v1/cases/bulk",
-        {"case_ids": ids, "action": "note", "note": "Mass call-back done."},
-        method="POST",
-    )
+    noted = await bulk(case_ids=ids, action="note", note="Mass call-back done.")
     assert noted["succeeded"] == 3
     missing = await client.post("/v1/cases/bulk", json={"case_ids": ids, "action": "status"}, headers=auth)
     assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "status"
