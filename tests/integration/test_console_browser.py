@@ -57,7 +57,7 @@ from shared.events import (
 from tests.support.console import FAST_HASHING, PASSWORD, create_workspace, invite_member
 from tests.support.followup import ADA, negative_feedback
 from tests.support.receiver import Receiver
-from tests.support.responses import serve
+from tests.support.responses import create_survey, serve
 from tests.support.stack import publish, settings_from, wait_until
 from tests.support.surveys import publish_survey
 from tests.support.webhooks import signed, ticket_solved
@@ -422,9 +422,7 @@ async def test_an_agent_takes_a_case_from_the_inbox_to_won_back(
         assert added.status_code == 200, added.text
         # The retention survey is a real one in responses: dispatch emails it, the customer answers it.
         async with httpx.AsyncClient(base_url=apps.responses, timeout=20) as responses:
-            made_survey = await responses.post("/v1/surveys", json=RETENTION_SURVEY, headers=auth)
-            assert made_survey.status_code == 201, made_survey.text
-        retention_survey = made_survey.json()["id"]
+            retention_survey = (await create_survey(responses, auth, RETENTION_SURVEY))["id"]
 
         async def retention_set() -> httpx.Response | None:
             setting = {"retention_survey_id": retention_survey, "retention_channel": "email"}
@@ -965,13 +963,12 @@ async def test_a_kiosk_made_on_the_survey_page_shows_its_qr_code_and_can_be_swit
 ):
     made = await make_workspace(apps.console, workspace, "Kim Kiosk")
     async with httpx.AsyncClient(base_url=apps.responses, timeout=20) as responses:
-        survey = await responses.post(
-            "/v1/surveys",
-            json={"name": "Store", "questions": [{"id": "nps", "type": "nps", "text": "Recommend us?"}]},
-            headers=auth,
+        survey = await create_survey(
+            responses,
+            auth,
+            {"name": "Store", "questions": [{"id": "nps", "type": "nps", "text": "Recommend us?"}]},
         )
-        assert survey.status_code == 201, survey.text
-    survey_id = survey.json()["id"]
+    survey_id = survey["id"]
     async with as_owner(chromium, apps.console, made, size) as (page, _):
         await page.goto(f"{apps.console}/surveys/{survey_id}")
         assert "No kiosks yet" in await page.inner_text("section[aria-labelledby=kiosks]")

@@ -29,6 +29,7 @@ from tests.integration.test_console_browser import (
 )
 from tests.support.console import PASSWORD, invite_member
 from tests.support.dispatch import FakeProvider
+from tests.support.responses import create_survey
 from tests.support.stack import publish, wait_until
 
 pytestmark = pytest.mark.integration
@@ -53,15 +54,14 @@ ADDED = 7
 
 async def saved_survey(responses: str, auth: dict[str, str]) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=responses, timeout=20) as http:
-        made = await http.post("/v1/surveys", json=SAVED, headers=auth)
-        assert made.status_code == 201, made.text
+        made = await create_survey(http, auth, SAVED)
         kiosk = await http.post(
-            f"/v1/surveys/{made.json()['id']}/kiosks",
+            f"/v1/surveys/{made['id']}/kiosks",
             json={"location_id": "till", "name": "Till"},
             headers=auth,
         )
         assert kiosk.status_code == 201, kiosk.text
-    return made.json() | {"kiosk_url": kiosk.json()["url"]}
+    return made | {"kiosk_url": kiosk.json()["url"]}
 
 
 async def current(responses: str, auth: dict[str, str], survey_id: str) -> dict[str, Any]:

@@ -34,6 +34,8 @@ from tests.support.surveys import set_retention_survey
 pytestmark = pytest.mark.integration
 
 GRACE = "Grace (user:grace)"
+NO_CONTACT_DETAILS = dict.fromkeys(("name", "email", "phone", "locale", "timezone", "company"))
+"""A case's contact with none of its details: the customer never gave them, or they were erased."""
 
 
 @pytest.fixture(scope="module")
@@ -154,15 +156,7 @@ async def test_kiosk_respondents_without_a_channel_and_customers_without_consent
     for event in (kiosk, no_consent, unknown):
         await publish(producer, event)
     case = await case_for(client, auth, unknown.response_id)  # one partition: the others were handled first
-    assert case["contact"] == {
-        "known": False,
-        "name": None,
-        "email": None,
-        "phone": None,
-        "locale": None,
-        "timezone": None,
-        "company": None,
-    }
+    assert case["contact"] == {"known": False, **NO_CONTACT_DETAILS}
 
     cases = (await client.get("/v1/cases", params={"contact_id": contact}, headers=auth)).json()["items"]
     assert [c["response_id"] for c in cases] == [unknown.response_id]
@@ -288,18 +282,9 @@ async def test_a_case_moves_forward_gets_notes_is_resolved_with_a_root_cause_and
             f"{url}/status", json={"status": "in_progress", "note": "Called Ada."}, headers=grace
         )
         assert moved.status_code == 200 and moved.json()["sla"]["first_contacted_at"] is not None
-        assert (
-            await client.post(f"{url}/status", json={"status": "open", "note": "back"}, headers=grace)
-        ).status_code == 409
-        assert (
-            await client.post(f"{url}/status", json={"status": "resolved", "note": "x"}, headers=grace)
-        ).status_code == 409
-        assert (
-            await client.post(f"{url}/status", json={"status": "closed", "note": "x"}, headers=grace)
-        ).status_code == 409
-        assert (
-            await client.post(f"{url}/status", json={"status": "done", "note": "x"}, headers=grace)
-        ).status_code == 422
+        for status, refused in (("open", 409), ("resolved", 409), ("closed", 409), ("done", 422)):
+            answer = await client.post(f"{url}/status", json={"status": status, "note": "x"}, headers=grace)
+            assert answer.status_code == refused, (status, answer.text)
         await put(
             client,
             grace,
@@ -402,15 +387,7 @@ async def test_erasing_a_contact_with_open_cases_keeps_them_anonymised(client, p
     await publish(producer, ContactErased(workspace_id=workspace, contact_id=contact, erased_at=utcnow()))
 
     detail = await case_when(client, auth, url, lambda c: c["erased"], "contact erased")
-    assert detail["contact"] == {
-        "known": True,
-        "name": None,
-        "email": None,
-        "phone": None,
-        "locale": None,
-        "timezone": None,
-        "company": None,
-    }
+    assert detail["contact"] == {"known": True, **NO_CONTACT_DETAILS}
     assert (detail["contact_id"], detail["comment"], detail["status"]) == (None, None, "open")
     assert detail["notes"][0] | {"created_at": None, "id": None} == {
         "id": None,
@@ -433,38 +410,18 @@ async def test_bulk_actions_apply_per_case(client, producer, auth, workspace):
     for event in events:
         await publish(producer, event)
     ids = [(await case_for(client, auth, e.response_id))["id"] for e in events]
-    assigned = await put(
-        client,
-        auth,
-        "/v1/cases/bulk",
-        {"case_ids": [*ids, new_id()], "action": "assign", "agent_id": "hal"},
-        method="POST",
-    )
+
+    async def bulk(**action: Any) -> Any:
+        return await put(client, auth, "/v1/cases/bulk", action, method="POST")
+
+    assigned = await bulk(case_ids=[*ids, new_id()], action="assign", agent_id="hal")
     assert (assigned["succeeded"], assigned["failed"]) == (3, 1)
     assert [r["status"] for r in assigned["results"]] == [200, 200, 200, 404]
-    moved = await put(
-        client,
-        auth,
-        "/v1/cases/bulk",
-        {"case_ids": ids, "action": "status", "status": "in_progress"},
-        method="POST",
-    )
+    moved = await bulk(case_ids=ids, action="status", status="in_progress")
     assert {r["case"]["status"] for r in moved["results"]} == {"in_progress"}
-    again = await put(
-        client,
-        auth,
-        "/v1/cases/bulk",
-        {"case_ids": ids[:1], "action": "status", "status": "open"},
-        method="POST",
-    )
+    again = await bulk(case_ids=ids[:1], action="status", status="open")
     assert (again["failed"], again["results"][0]["status"]) == (1, 409)
-    noted = await put(
-        client,
-        auth,
-        "/v1/cases/bulk",
-        {"case_ids": ids, "action": "note", "note": "Mass call-back done."},
-        method="POST",
-    )
+    noted = await bulk(case_ids=ids, action="note", note="Mass call-back done.")
     assert noted["succeeded"] == 3
     missing = await client.post("/v1/cases/bulk", json={"case_ids": ids, "action": "status"}, headers=auth)
     assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "status"

@@ -19,7 +19,7 @@ from shared.events import RESPONSES, ContactErased
 from shared.security import issue_api_key
 from shared.survey_links import SurveyLink
 from tests.conftest import SECRET_KEY
-from tests.support.responses import link_for
+from tests.support.responses import create_survey, link_for
 from tests.support.stack import TopicReader, publish, running, settings_from, wait_until
 
 pytestmark = pytest.mark.integration
@@ -50,9 +50,7 @@ async def client(stack_env: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def survey(client: httpx.AsyncClient, auth: dict[str, str]) -> dict:
-    response = await client.post("/v1/surveys", json=SURVEY, headers=auth)
-    assert response.status_code == 201, response.text
-    return response.json()
+    return await create_survey(client, auth, SURVEY)
 
 
 def completed_for(value: dict, link: SurveyLink) -> bool:
@@ -220,7 +218,7 @@ async def test_a_score_in_the_link_outside_the_scale_is_refused_and_not_stored(
 
 async def test_a_score_in_the_link_for_a_first_question_without_a_score_is_refused(client, auth, workspace):
     body = {**SURVEY, "questions": [SURVEY["questions"][1], SURVEY["questions"][0]]}  # open text first
-    survey = (await client.post("/v1/surveys", json=body, headers=auth)).json()
+    survey = await create_survey(client, auth, body)
     token, _ = link_for(workspace, survey["id"])
     page = await client.get(f"/s/{token}", params={"score": "9"})
     assert page.status_code == 422 and "this question is not answered with a score" in page.text
@@ -601,7 +599,7 @@ async def test_no_bad_value_behind_a_valid_link_gives_a_500(client, auth, worksp
             },
         ],
     }
-    survey = (await client.post("/v1/surveys", json=body, headers=auth)).json()
+    survey = await create_survey(client, auth, body)
     token, _ = link_for(workspace, survey["id"])
     failures = []
 

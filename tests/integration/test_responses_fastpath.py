@@ -16,7 +16,7 @@ from services.responses.app import create_app
 from services.responses.settings import ResponsesSettings
 from shared.events import RESPONSES
 from shared.headers import LOCKED_POLICY
-from tests.support.responses import link_for
+from tests.support.responses import create_survey, link_for
 from tests.support.stack import TopicReader, running, settings_from
 
 pytestmark = pytest.mark.integration
@@ -42,7 +42,7 @@ async def client(stack_env: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def survey(client: httpx.AsyncClient, auth: dict[str, str]) -> dict:
-    return dict((await client.post("/v1/surveys", json=SURVEY, headers=auth)).raise_for_status().json())
+    return await create_survey(client, auth, SURVEY)
 
 
 @pytest.fixture
@@ -277,7 +277,7 @@ async def test_a_page_kept_per_survey_version_carries_each_respondents_own_link_
         **SURVEY,
         "questions": [{**SURVEY["questions"][0], "text": "Would you recommend us, {first_name|friend}?"}],
     }
-    piped_id = (await client.post("/v1/surveys", json=piped, headers=auth)).raise_for_status().json()["id"]
+    piped_id = (await create_survey(client, auth, piped))["id"]
     for name in ("Ada", "Grace", ""):
         token = link_for(workspace, piped_id, context={"first_name": name})[0]
         assert f"Would you recommend us, {name or 'friend'}?" in (await client.get(f"/s/{token}")).text

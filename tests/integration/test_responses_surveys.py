@@ -17,7 +17,7 @@ from services.responses.settings import ResponsesSettings
 from shared.events import RESPONSES
 from shared.security import issue_api_key
 from tests.conftest import SECRET_KEY
-from tests.support.responses import link_for
+from tests.support.responses import create_survey, link_for
 from tests.support.stack import TopicReader, running, settings_from
 
 pytestmark = pytest.mark.integration
@@ -116,12 +116,6 @@ async def client(stack_env: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def create(client: httpx.AsyncClient, auth: dict[str, str], body: dict) -> dict:
-    response = await client.post("/v1/surveys", json=body, headers=auth)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
 async def put_answer(client: httpx.AsyncClient, token: str, qid: str, value: object) -> httpx.Response:
     return await client.put(f"/v1/public/surveys/{token}/answers/{qid}", json={"value": value})
 
@@ -142,7 +136,7 @@ def shown_ids(html: str) -> list[str]:
 
 
 async def test_editing_a_survey_creates_a_version_and_responses_keep_theirs(client, auth, workspace):
-    survey = await create(client, auth, NPS_LOGIC)
+    survey = await create_survey(client, auth, NPS_LOGIC)
     token, _ = link_for(workspace, survey["id"])
     assert (await put_answer(client, token, "nps", 9)).status_code == 200  # started on version 1
 
@@ -178,7 +172,7 @@ async def test_editing_a_survey_creates_a_version_and_responses_keep_theirs(clie
 
 
 async def test_every_question_type_is_rendered_answered_and_published(client, broker, auth, workspace):
-    survey = await create(client, auth, EVERY_TYPE)
+    survey = await create_survey(client, auth, EVERY_TYPE)
     token, link = link_for(workspace, survey["id"], context={"ticket_id": "T-42", "agent": "<b>Grace</b>"})
     html = (await client.get(f"/s/{token}")).text
     assert html.count('type="radio" name="nls"') == 11 and html.count('type="radio" name="csat10"') == 10
@@ -238,7 +232,7 @@ async def test_every_question_type_is_rendered_answered_and_published(client, br
     ],
 )
 async def test_bad_answers_to_each_type_are_refused(client, auth, workspace, qid, value):
-    survey = await create(client, auth, EVERY_TYPE)
+    survey = await create_survey(client, auth, EVERY_TYPE)
     token, _ = link_for(workspace, survey["id"])
     response = await client.post(
         f"/v1/public/surveys/{token}/responses", json={"answers": {"nps": 5, qid: value}}
@@ -319,7 +313,7 @@ async def test_bad_questions_and_logic_are_refused_naming_the_field(client, auth
 async def test_a_low_score_shows_the_follow_up_questions_and_consent_no_ends_the_survey(
     client, auth, workspace
 ):
-    survey = await create(client, auth, NPS_LOGIC)
+    survey = await create_survey(client, auth, NPS_LOGIC)
     token, _ = link_for(
         workspace, survey["id"], context={"attr.segment": "family", "product": "<i>Widget</i>"}
     )
@@ -341,7 +335,7 @@ async def test_a_low_score_shows_the_follow_up_questions_and_consent_no_ends_the
 
 
 async def test_a_promoter_gets_the_other_question_and_attributes_pick_questions(client, auth, workspace):
-    survey = await create(client, auth, NPS_LOGIC)
+    survey = await create_survey(client, auth, NPS_LOGIC)
     family, _ = link_for(workspace, survey["id"], context={"attr.segment": "family"})
     single, _ = link_for(workspace, survey["id"], context={"attr.segment": "single"})
     for token, expected in ((family, ["why_high", "playground"]), (single, ["why_high"])):
@@ -354,7 +348,7 @@ async def test_a_promoter_gets_the_other_question_and_attributes_pick_questions(
 async def test_score_in_the_link_is_recorded_at_once_and_each_answer_saved_as_given(
     client, broker, auth, workspace
 ):
-    survey = await create(client, auth, NPS_LOGIC)
+    survey = await create_survey(client, auth, NPS_LOGIC)
     token, link = link_for(workspace, survey["id"], context={"agent": "Grace"})
     async with TopicReader(broker.bootstrap_servers, RESPONSES) as reader:
         page = await client.get(f"/s/{token}", params={"score": "2"})
@@ -403,7 +397,7 @@ async def test_score_in_the_link_is_recorded_at_once_and_each_answer_saved_as_gi
 
 @pytest.mark.parametrize("blank", ["", "   ", "\t"])
 async def test_a_blank_score_is_refused_and_does_not_start_the_response(client, auth, workspace, blank):
-    survey = await create(client, auth, NPS_LOGIC)
+    survey = await create_survey(client, auth, NPS_LOGIC)
     token, _ = link_for(workspace, survey["id"])
     refused = await put_answer(client, token, "nps", blank)
     assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "answers.nps"
@@ -418,7 +412,7 @@ async def test_a_blank_score_is_refused_and_does_not_start_the_response(client, 
 
 
 async def test_drop_off_counts_where_partial_responses_stopped(client, auth, workspace):
-    survey = await create(client, auth, NPS_LOGIC)
+    survey = await create_survey(client, auth, NPS_LOGIC)
     for score in (2, 3):
         token, _ = link_for(workspace, survey["id"])
         await put_answer(client, token, "nps", score)
@@ -439,7 +433,7 @@ async def test_answers_saved_one_by_one_keep_one_response_until_it_is_completed(
     """The answers API's hot path (one statement per answer): the first answer starts the response and
     publishes ResponseStarted, later ones change or clear answers of that same response, the page picks
     up where they left off, and nothing is saved once the response is completed."""
-    survey = await create(client, auth, NPS_LOGIC)
+    survey = await create_survey(client, auth, NPS_LOGIC)
     token, link = link_for(workspace, survey["id"])
     assert (await put_answer(client, token, "why_low", None)).status_code == 200  # nothing to clear yet
     assert await responses_of(client, auth, survey["id"]) == []
@@ -474,7 +468,7 @@ async def test_answers_saved_one_by_one_keep_one_response_until_it_is_completed(
 
 
 async def test_two_simultaneous_first_answers_start_one_response(client, auth, workspace):
-    survey = await create(client, auth, NPS_LOGIC)
+    survey = await create_survey(client, auth, NPS_LOGIC)
     token, _ = link_for(workspace, survey["id"])
     results = await asyncio.gather(*(put_answer(client, token, "nps", n) for n in range(5)))
     assert [r.status_code for r in results] == [200] * 5
@@ -482,7 +476,7 @@ async def test_two_simultaneous_first_answers_start_one_response(client, auth, w
 
 
 async def test_oversized_answers_are_refused_with_a_clear_message(client, auth, workspace):
-    survey = await create(client, auth, NPS_LOGIC)
+    survey = await create_survey(client, auth, NPS_LOGIC)
     token, _ = link_for(workspace, survey["id"])
     too_long = await put_answer(client, token, "why_low", "x" * 301)
     assert too_long.status_code == 422
@@ -512,7 +506,7 @@ async def test_oversized_answers_are_refused_with_a_clear_message(client, auth, 
 async def test_texts_follow_the_contacts_locale_with_a_fallback(
     client, auth, workspace, locale, lang, question, ui
 ):
-    survey = await create(client, auth, NPS_LOGIC)
+    survey = await create_survey(client, auth, NPS_LOGIC)
     token, _ = link_for(workspace, survey["id"], locale=locale)
     page = await client.get(f"/s/{token}")
     assert f'<html lang="{lang}" dir="ltr">' in page.text and question in page.text and ui in page.text
@@ -525,7 +519,7 @@ async def test_right_to_left_languages_get_dir_rtl(client, auth, workspace):
         "default_locale": "ar",
         "questions": [{"id": "nps", "type": "nps", "text": {"ar": "ما مدى احتمال أن توصي بنا؟"}}],
     }
-    survey = await create(client, auth, body)
+    survey = await create_survey(client, auth, body)
     token, _ = link_for(workspace, survey["id"], locale="ar")
     assert '<html lang="ar" dir="rtl">' in (await client.get(f"/s/{token}")).text
 
@@ -534,7 +528,7 @@ async def test_right_to_left_languages_get_dir_rtl(client, auth, workspace):
 
 
 async def test_a_closed_survey_shows_a_friendly_page_and_can_be_reopened(client, auth, workspace):
-    survey = await create(client, auth, NPS_LOGIC)
+    survey = await create_survey(client, auth, NPS_LOGIC)
     token, _ = link_for(workspace, survey["id"], locale="nl")
     assert (await client.post(f"/v1/surveys/{survey['id']}/close", headers=auth)).json()["closed"] is True
     page = await client.get(f"/s/{token}")
@@ -571,7 +565,7 @@ async def test_thank_you_per_outcome_and_one_reward_code_per_completed_response(
             },
         ],
     }
-    survey = await create(client, auth, body)
+    survey = await create_survey(client, auth, body)
     tokens = [link_for(workspace, survey["id"])[0] for _ in range(3)]
     results = await asyncio.gather(
         *(client.post(f"/v1/public/surveys/{t}/responses", json={"answers": {"nps": 10}}) for t in tokens)
@@ -623,7 +617,7 @@ async def test_branding_per_workspace_and_survey(client, auth, workspace):
         headers=auth,
     )
     assert ok.status_code == 200, ok.text
-    survey = await create(
+    survey = await create_survey(
         client, auth, {**NPS_LOGIC, "thank_you_text": None, "branding": {"primary_color": "#7a1fa2"}}
     )
     token, _ = link_for(workspace, survey["id"])
@@ -702,7 +696,7 @@ async def test_the_workspace_branding_holds_what_emails_need_and_a_survey_overri
 async def test_kiosk_links_give_anonymous_responses_qr_codes_and_are_rate_limited(
     client, broker, auth, workspace
 ):
-    survey = await create(client, auth, NPS_LOGIC)
+    survey = await create_survey(client, auth, NPS_LOGIC)
     created = await client.post(
         f"/v1/surveys/{survey['id']}/kiosks", json={"location_id": "store-ams", "name": "Door"}, headers=auth
     )
@@ -759,7 +753,7 @@ async def test_kiosk_links_give_anonymous_responses_qr_codes_and_are_rate_limite
 
 
 async def test_nobody_is_asked_for_consent_who_cannot_be_reached(client, broker, auth, workspace):
-    survey = await create(client, auth, NPS_LOGIC)
+    survey = await create_survey(client, auth, NPS_LOGIC)
     kiosk = (
         await client.post(f"/v1/surveys/{survey['id']}/kiosks", json={"location_id": "door"}, headers=auth)
     ).json()
@@ -844,7 +838,7 @@ async def test_saving_a_survey_returns_checklist_warnings_explained_in_english_a
         ]
         + [{"id": f"extra{i}", "type": "open", "text": "More?"} for i in range(4)],
     }
-    survey = await create(client, auth, body)
+    survey = await create_survey(client, auth, body)
     codes = {(w["code"], w["question_id"], w["locale"]) for w in survey["warnings"]}
     assert ("double_barrelled", "agent", "en") in codes and ("double_barrelled", "agent", "nl") in codes
     assert ("leading", "great", "en") in codes and ("no_neutral", "great", None) in codes
@@ -863,7 +857,7 @@ async def test_saving_a_survey_returns_checklist_warnings_explained_in_english_a
 
 
 async def test_the_page_is_small_self_contained_and_locked_down(client, auth, workspace):
-    survey = await create(client, auth, EVERY_TYPE)
+    survey = await create_survey(client, auth, EVERY_TYPE)
     token, _ = link_for(workspace, survey["id"])
     page = await client.get(f"/s/{token}")
     html = page.text

@@ -37,7 +37,7 @@ from shared.events import AnonymisationDue, Recipient, SurveyRequested, new_id, 
 from shared.outbox import Outbox
 from shared.vocabulary import STACK_SERVICES
 from tests.support import trigger as fx
-from tests.support.responses import link_for
+from tests.support.responses import create_survey, link_for
 from tests.support.stack import publish, running, settings_from, wait_until
 
 pytestmark = pytest.mark.integration
@@ -224,12 +224,11 @@ async def handled(db: asyncpg.Connection, event_id: str) -> bool:
 async def test_old_answers_are_anonymised_in_every_service_new_ones_are_not_and_a_second_run_changes_nothing(
     stack: Stack, producer, auth, workspace, database_url
 ):
-    survey = await stack.responses.post("/v1/surveys", json=NPS_SURVEY, headers=auth)
-    assert survey.status_code == 201, survey.text
+    survey = await create_survey(stack.responses, auth, NPS_SURVEY)
     old, new = Person("old", workspace), Person("new", workspace)
-    await answer_everywhere(stack, producer, auth, survey.json()["id"], old)
+    await answer_everywhere(stack, producer, auth, survey["id"], old)
     cutoff = utcnow()
-    await answer_everywhere(stack, producer, auth, survey.json()["id"], new)
+    await answer_everywhere(stack, producer, auth, survey["id"], new)
 
     db = await connect(database_url)
     try:
@@ -263,7 +262,7 @@ async def test_old_answers_are_anonymised_in_every_service_new_ones_are_not_and_
         assert await where_found(db, new.address) == before["address"]
         assert await where_found(db, new.contact_id) == before["contact_id"]
         # Scores and dimensions stay.
-        nps = await stack.scoring.get(f"/v1/surveys/{survey.json()['id']}/nps", headers=auth)
+        nps = await stack.scoring.get(f"/v1/surveys/{survey['id']}/nps", headers=auth)
         assert nps.json()["n"] == 2 and nps.json()["detractors"] == 2
 
         # A second run changes nothing: the same day's pass publishes nothing more, and a run of another

@@ -12,7 +12,7 @@ from services.responses.app import create_app
 from services.responses.settings import ResponsesSettings
 from tests.integration.test_responses import SURVEY
 from tests.support.access import key_auth
-from tests.support.responses import link_for
+from tests.support.responses import create_survey, link_for
 from tests.support.stack import running
 
 pytestmark = pytest.mark.integration
@@ -30,9 +30,8 @@ async def test_survey_links_and_keys_of_the_previous_secret_work_during_the_rota
         secret_key_previous=stack_env["CLOSELOOP_SECRET_KEY"],
     )
     async with running(create_app(rotating)) as client:
-        made = await client.post("/v1/surveys", json=SURVEY, headers=old_key)
-        assert made.status_code == 201, made.text
-        token, _ = link_for(workspace, made.json()["id"])  # sent before the rotation
+        made = await create_survey(client, old_key, SURVEY)
+        token, _ = link_for(workspace, made["id"])  # sent before the rotation
         opened = await client.get(f"/v1/public/surveys/{token}")
         assert opened.status_code == 200, opened.text
         page = await client.get(f"/s/{token}")

@@ -1,4 +1,5 @@
-"""Helpers for the responses service's tests: signed survey links, and a real HTTP server for a browser."""
+"""Helpers for the responses service's tests: surveys made through the API, signed survey links, and a real
+HTTP server for a browser."""
 
 from __future__ import annotations
 
@@ -8,12 +9,22 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
 from closeloop.infra import free_port
 from shared.survey_links import SurveyLink, issue_link_token
 from tests.conftest import SECRET_KEY
+
+
+async def create_survey(
+    client: httpx.AsyncClient, auth: dict[str, str], body: dict[str, Any]
+) -> dict[str, Any]:
+    """Return the survey ``body`` as ``POST /v1/surveys`` created it (the test fails on any answer but 201)."""
+    response = await client.post("/v1/surveys", json=body, headers=auth)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
 
 
 def link_for(

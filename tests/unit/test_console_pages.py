@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from starlette.requests import Request
 
-from services.console.api.forms import back_to
+from services.console.api.forms import back_to, comma_separated
 from services.console.domain import charts
 from services.console.domain.cases import countdown, due_soon, local_time, sla_of
 from services.console.domain.periods import period_of
@@ -112,3 +112,9 @@ def test_a_form_goes_back_to_its_place_with_a_signed_message_before_the_fragment
         ).fragment
         == ""
     )
+
+
+def test_a_comma_separated_field_gives_its_items_trimmed_without_the_empty_ones():
+    assert comma_separated(" NL, be ,,DE ,") == ["NL", "be", "DE"]
+    assert comma_separated("country=NL") == ["country=NL"]
+    assert comma_separated("") == [] and comma_separated(" , ") == []

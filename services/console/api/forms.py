@@ -101,6 +101,11 @@ async def signed_in_home(
     return home_signed_in(request, runtime.settings, token)
 
 
+def comma_separated(value: str) -> list[str]:
+    """Return the items of a form field typed as a comma-separated list, trimmed, the empty ones left out."""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
 def errors_of(data: dict[str, Any]) -> dict[str, ServiceError]:
     """Return the calls of ``data`` that a service refused, by name."""
     return {k: v for k, v in data.items() if isinstance(v, ServiceError)}

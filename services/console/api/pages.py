@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import Form, Path, Request, Response
+from fastapi import Form, Request, Response
 from fastapi.responses import HTMLResponse
 
 from services.console.api.forms import Csrf, page_router, signed_in_home
+from services.console.api.v1 import KeyId
 from services.console.deps import AddressDep, RuntimeDep, SignedInDep
 from services.console.errors import SIGN_IN_REFUSED, SignInRefused, TooManyAttempts
 from services.console.handlers import accounts, keys
@@ -227,7 +228,7 @@ async def create_key(
     "/keys/{key_id}/revoke", summary="Revoke an API key from the home page", response_class=HTMLResponse
 )
 async def revoke_key(
-    key_id: Annotated[str, Path(min_length=8, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")],
+    key_id: KeyId,
     session: SessionDep,
     runtime: RuntimeDep,
     signed_in: SignedInDep,

@@ -9,7 +9,16 @@ from typing import Annotated, Any
 from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.console.api.forms import Csrf, Id, acting, back_to, form_router, reading, refused_page
+from services.console.api.forms import (
+    Csrf,
+    Id,
+    acting,
+    back_to,
+    comma_separated,
+    form_router,
+    reading,
+    refused_page,
+)
 from services.console.apis import Caller, ServiceError
 from services.console.deps import RuntimeDep, SignedInDep
 from services.console.views import can, flashed, need, page
@@ -36,7 +45,7 @@ async def create_webhook(
     person, caller = acting(runtime, signed_in, csrf_token, Permission.INTEGRATION_SECRETS_WRITE)
     body: dict[str, Any] = {
         "url": url.strip(),
-        "event_types": [t.strip() for t in event_types.split(",") if t.strip()],
+        "event_types": comma_separated(event_types),
     } | ({"description": description.strip()} if description.strip() else {})
     try:
         made = await caller.post("dispatch", "/v1/webhooks", body)

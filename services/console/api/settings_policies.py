@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Form
 from fastapi.responses import Response
 
-from services.console.api.forms import Csrf, Id, acting, form_router, settled
+from services.console.api.forms import Csrf, Id, acting, comma_separated, form_router, settled
 from services.console.apis import Caller
 from services.console.deps import RuntimeDep, SignedInDep
 from shared.access import Permission
@@ -135,7 +135,7 @@ async def add_routing_rule(
     if metric and max_score is not None:
         conditions["score"] = {"metric": metric, "max": max_score}
     if country.strip():
-        conditions["dimensions"] = {"country": [c.strip() for c in country.split(",") if c.strip()]}
+        conditions["dimensions"] = {"country": comma_separated(country)}
     rule = {
         "name": name.strip(),
         "conditions": conditions,
@@ -169,7 +169,7 @@ async def add_notification_rule(
         "name": name.strip(),
         "metric": metric,
         "max_score": max_score,
-        "filters": [f.strip() for f in filters.split(",") if f.strip()],
+        "filters": comma_separated(filters),
         "channel": channel,
         "to": to.strip() or "-",
     }

@@ -20,6 +20,7 @@ from shared.db import Database
 from shared.errors import NotFound
 from shared.events import NotificationRequested, TargetStatusChanged, new_id
 from shared.outbox import Outbox
+from shared.rows import from_row
 from shared.vocabulary import NpsScale
 from shared.worker import Worker
 
@@ -121,26 +122,8 @@ async def evaluate(
         target.status = status
         return False
     target.status, target.changed_at = status, now
-    event = TargetStatusChanged(
-        workspace_id=target.workspace_id,
-        target_id=target.id,
-        name=target.name,
-        metric=target.metric,
-        question_id=target.question_id,
-        survey_id=target.survey_id,
-        filters=tuple(target.filters),
-        direction=target.direction,
-        threshold=target.threshold,
-        window_days=target.window_days,
-        owner=target.owner,
-        previous_status=previous,
-        status=status,
-        value=summary.score,
-        n=summary.n,
-        low=summary.low,
-        high=summary.high,
-        changed_at=now,
-    )
+    # The row now holds the new status and the measure behind it.
+    event = from_row(TargetStatusChanged, target, target_id=target.id, previous_status=previous)
     await outbox.add(session, event)
     for channel, to in recipients(target):
         subject, body = notice(event)

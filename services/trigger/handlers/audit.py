@@ -34,3 +34,25 @@ def audit(
             after=after,
         )
     )
+
+
+def audit_settings(
+    session: AsyncSession,
+    *,
+    workspace_id: str,
+    actor: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
+) -> None:
+    """Add an entry to the audit log for a change of the workspace's settings (none when nothing changed)."""
+    if before != after:
+        audit(
+            session,
+            workspace_id=workspace_id,
+            entity="settings",
+            entity_id=workspace_id,
+            action="updated",
+            actor=actor,
+            before=before,
+            after=after,
+        )

@@ -17,7 +17,7 @@ from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.trigger.handlers.audit import audit
+from services.trigger.handlers.audit import audit_settings
 from services.trigger.models import AnonymisationRun, RetentionPolicy, received_events_table
 from shared.events import AnonymisationDue
 from shared.outbox import Outbox
@@ -55,17 +55,13 @@ async def put_policy(session: AsyncSession, *, workspace_id: str, days: int | No
                 set_={"anonymise_after_days": days, "updated_at": func.now()},
             )
         )
-    if was != days:
-        audit(
-            session,
-            workspace_id=workspace_id,
-            entity="settings",
-            entity_id=workspace_id,
-            action="updated",
-            actor=actor,
-            before={"anonymise_after_days": was},
-            after={"anonymise_after_days": days},
-        )
+    audit_settings(
+        session,
+        workspace_id=workspace_id,
+        actor=actor,
+        before={"anonymise_after_days": was},
+        after={"anonymise_after_days": days},
+    )
     return days
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.trigger.caches import Caches
-from services.trigger.handlers.audit import audit
+from services.trigger.handlers.audit import audit_settings
 from services.trigger.handlers.tx import outbox_row, write_outbox
 from services.trigger.models import WorkspaceSettings
 from services.trigger.schemas.settings import WorkspaceSettings as SettingsBody
@@ -85,17 +85,13 @@ async def put_settings(
     row.default_timezone = timezone
     row.updated_at = func.now()
     after = settings_out(row)
-    if audited_before != after.model_dump(mode="json"):
-        audit(
-            session,
-            workspace_id=workspace_id,
-            entity="settings",
-            entity_id=workspace_id,
-            action="updated",
-            actor=actor,
-            before=audited_before,
-            after=after.model_dump(mode="json"),
-        )
+    audit_settings(
+        session,
+        workspace_id=workspace_id,
+        actor=actor,
+        before=audited_before,
+        after=after.model_dump(mode="json"),
+    )
     if (before.quiet_hours, before.default_timezone) != (after.quiet_hours, after.default_timezone):
         changed = QuietHoursChanged(
             workspace_id=workspace_id,
